@@ -1,0 +1,223 @@
+// Hand-written domain types. Wire (protobuf) types are converted to these in wire.ts only.
+
+/**
+ * Operating mode of a node, owned by the coordinator.
+ * active -> draining (drain requested) -> drained (VIPs gone, connections at zero or deadline)
+ * drained|draining -> active (undrain); any -> maintenance (operator) -> active (undrain).
+ */
+export type NodeMode = 'active' | 'draining' | 'drained' | 'maintenance';
+export const NODE_MODES: readonly NodeMode[] = ['active', 'draining', 'drained', 'maintenance'];
+
+/** VRRP state of a keepalived instance, as its notify FIFO reports it. */
+export type VrrpState = 'init' | 'backup' | 'master' | 'fault' | 'stop' | 'deleted' | 'unknown';
+
+/** Outcome of one health check run (or of a check after fall/rise). */
+export type CheckResult =
+  | { readonly kind: 'healthy' }
+  | { readonly kind: 'unhealthy'; readonly reason: string }
+  | { readonly kind: 'unknown'; readonly reason: string };
+
+export const HEALTHY: CheckResult = Object.freeze({ kind: 'healthy' });
+export function unhealthy(reason: string): CheckResult {
+  return { kind: 'unhealthy', reason };
+}
+export function unknown(reason: string): CheckResult {
+  return { kind: 'unknown', reason };
+}
+
+/**
+ * Lifecycle of a supervised service.
+ * stopped -> starting -> running -> (exit) -> starting (restart with backoff) | failed (gave up)
+ */
+export type ServiceState = 'running' | 'starting' | 'stopped' | 'failed' | 'unknown';
+export type ServiceKind = 'nginx' | 'haproxy' | 'keepalived';
+export const SERVICE_KINDS: readonly ServiceKind[] = ['nginx', 'haproxy', 'keepalived'];
+
+export type CheckKind = 'process' | 'http' | 'tcp' | 'interface' | 'maintenance_file' | 'config';
+export const CHECK_KINDS: readonly CheckKind[] = ['process', 'http', 'tcp', 'interface', 'maintenance_file', 'config'];
+
+/** What a failing check does: FAULT every instance, lower priorities, or nothing. */
+export type CheckEffect = 'fault' | 'penalty' | 'none';
+export type FailbackPolicy = 'immediate' | 'hold_down' | 'never';
+
+export type CheckParams =
+  | { readonly kind: 'process'; readonly service: string }
+  | {
+      readonly kind: 'http';
+      readonly url: string;
+      readonly method: string;
+      readonly host: string;
+      readonly expectStatus: number;
+      readonly bodyContains: string;
+      readonly tlsVerify: boolean;
+    }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'interface'; readonly interface: string }
+  | { readonly kind: 'maintenance_file'; readonly path: string }
+  | { readonly kind: 'config'; readonly service: string };
+
+export interface CheckSpec {
+  readonly name: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly fall: number;
+  readonly rise: number;
+  readonly effect: CheckEffect;
+  readonly penalty: number;
+  readonly params: CheckParams;
+}
+
+export interface CheckStatus {
+  readonly name: string;
+  readonly kind: CheckKind;
+  readonly result: CheckResult;
+  readonly effect: CheckEffect;
+  readonly penalty: number;
+  readonly sinceMs: number;
+  readonly durationMs: number;
+  readonly streak: number;
+}
+
+export interface ServiceStats {
+  readonly activeConnections: number;
+  readonly requestsTotal: number;
+  readonly currentSessions: number;
+  readonly serverStates: Readonly<Record<string, string>>;
+}
+
+export interface ServiceStatus {
+  readonly name: string;
+  readonly kind: ServiceKind;
+  readonly state: ServiceState;
+  readonly pid: number;
+  readonly restarts: number;
+  readonly lastError: string;
+  readonly stats: ServiceStats | undefined;
+  readonly sinceMs: number;
+  readonly supervisor: 'direct' | 'systemd';
+}
+
+/** One term of an instance's effective priority: base, placement, a failing check, the mode. */
+export interface PriorityTerm {
+  readonly source: string;
+  readonly delta: number;
+  readonly reason: string;
+}
+
+export interface InstanceStatus {
+  readonly name: string;
+  readonly vrid: number;
+  readonly vip: string;
+  readonly interface: string;
+  readonly state: VrrpState;
+  readonly basePriority: number;
+  readonly effectivePriority: number;
+  readonly vipPresent: boolean;
+  readonly sinceMs: number;
+  readonly priorityTerms: readonly PriorityTerm[];
+  readonly faultedByHealth: boolean;
+}
+
+export interface NodeSnapshot {
+  readonly services: readonly ServiceStatus[];
+  readonly checks: readonly CheckStatus[];
+  readonly instances: readonly InstanceStatus[];
+  readonly healthy: boolean;
+  readonly appliedVersion: number;
+  readonly localMode: NodeMode;
+}
+
+export interface NodeDelta {
+  readonly services: readonly ServiceStatus[];
+  readonly checks: readonly CheckStatus[];
+  readonly instances: readonly InstanceStatus[];
+  readonly removedChecks: readonly string[];
+  readonly removedInstances: readonly string[];
+  readonly healthy?: boolean;
+  readonly appliedVersion?: number;
+  readonly localMode?: NodeMode;
+}
+
+export interface KeepalivedSettings {
+  readonly advertIntMs: number;
+  readonly unicast: boolean;
+  readonly unicastSrc: string;
+  readonly unicastPeers: readonly string[];
+  readonly authPass: string;
+  readonly vrrpVersion: 2 | 3;
+  readonly mcastGroup: string;
+}
+
+export interface DesiredInstance {
+  readonly name: string;
+  readonly vrid: number;
+  readonly interface: string;
+  /** Address with prefix, e.g. "192.168.20.28/24". */
+  readonly vip: string;
+  readonly basePriority: number;
+  readonly placementWeight: number;
+  readonly rank: number;
+  readonly trackInterfaces: readonly string[];
+  readonly stepDown: boolean;
+  readonly group: string;
+}
+
+export interface DesiredState {
+  readonly version: number;
+  readonly cluster: string;
+  readonly node: string;
+  readonly mode: NodeMode;
+  readonly keepalived: KeepalivedSettings;
+  readonly instances: readonly DesiredInstance[];
+  readonly checks: readonly CheckSpec[];
+  readonly proxyService: string;
+}
+
+export type CommandAction =
+  | { readonly kind: 'drain'; readonly timeoutMs: number }
+  | { readonly kind: 'undrain' }
+  | { readonly kind: 'restart'; readonly service: string }
+  | { readonly kind: 'reload'; readonly service: string };
+
+export interface Command {
+  readonly id: string;
+  readonly deadlineMs: number;
+  readonly action: CommandAction;
+}
+
+export type CommandState = 'accepted' | 'running' | 'succeeded' | 'failed' | 'rejected';
+
+export interface CommandResult {
+  readonly commandId: string;
+  readonly state: CommandState;
+  readonly message: string;
+  readonly activeConnections: number;
+  readonly finishedMs: number;
+}
+
+export interface AgentHello {
+  readonly node: string;
+  readonly cluster: string;
+  readonly agentVersion: string;
+  readonly bootId: string;
+  readonly protocol: number;
+  readonly appliedVersion: number;
+  readonly recentResults: readonly CommandResult[];
+}
+
+export interface LbhaEvent {
+  readonly seq: number;
+  readonly timeMs: number;
+  readonly cluster: string;
+  readonly node: string;
+  readonly vip: string;
+  /** Stable dotted code, e.g. "vip.moved". */
+  readonly type: string;
+  readonly message: string;
+  readonly reason: string;
+  readonly actor: string;
+  readonly severity: 'info' | 'warning' | 'critical';
+  readonly operationId: string;
+}
+
+export const PROTOCOL_VERSION = 1;
