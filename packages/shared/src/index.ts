@@ -71,6 +71,8 @@ export {
 export {
   AgentServiceClient,
   AgentServiceService,
+  ConnectRequest,
+  ConnectResponse,
   ControlServiceClient,
   ControlServiceService,
   pbAgent,
@@ -79,3 +81,4 @@ export {
   type AgentServiceServer,
   type ControlServiceServer,
 } from './proto.js';
+export { tlsSchema, isInsecure, readTlsFiles, serverCredentials, clientCredentials, type TlsConfig, type TlsFiles } from './tls-config.js';

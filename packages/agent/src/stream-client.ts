@@ -1,0 +1,231 @@
+// The agent's one long-lived stream to the coordinator: Hello, Snapshot, then Deltas and
+// Heartbeats; Desired states and Commands come back. Reconnects with jittered exponential
+// backoff across the configured addresses and resends the snapshot each time.
+import { type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import {
+  AgentServiceClient,
+  commandFromWire,
+  commandResultToWire,
+  deltaToWire,
+  desiredStateFromWire,
+  helloToWire,
+  PROTOCOL_VERSION,
+  snapshotToWire,
+  WireError,
+  type CommandResult,
+  type ConnectRequest,
+  type ConnectResponse,
+  type Logger,
+} from '@lbha/shared';
+import type { AgentStateSource, CoordinatorHandler } from './ports.js';
+
+export interface StreamClientOptions {
+  readonly addresses: readonly string[];
+  readonly credentials: ChannelCredentials;
+  readonly channelOptions?: Record<string, string | number>;
+  readonly node: string;
+  readonly cluster: string;
+  readonly agentVersion: string;
+  readonly bootId: string;
+  readonly source: AgentStateSource;
+  readonly handler: CoordinatorHandler;
+  readonly logger: Logger;
+  readonly backoffInitialMs?: number;
+  readonly backoffMaxMs?: number;
+  /** Used until the coordinator's Welcome says otherwise. */
+  readonly heartbeatIntervalMs?: number;
+  /** For tests: replaces Math.random in the backoff jitter. */
+  readonly random?: () => number;
+}
+
+/** Lifecycle: idle -> connecting -> connected -> (stream ends) -> backoff -> connecting ... -> stopped. */
+export type StreamClientState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'stopped';
+
+type Call = ClientDuplexStream<ConnectRequest, ConnectResponse>;
+
+export class StreamClient {
+  private state: StreamClientState = 'idle';
+  private client: AgentServiceClient | undefined;
+  private call: Call | undefined;
+  private attempt = 0;
+  private addressIndex = 0;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private heartbeatSeq = 0;
+  /** Command results not yet delivered; flushed after every (re)connect. */
+  private readonly undelivered = new Map<string, CommandResult>();
+  private readonly stateListeners = new Set<(s: StreamClientState) => void>();
+  private readonly backoffInitialMs: number;
+  private readonly backoffMaxMs: number;
+
+  constructor(private readonly opts: StreamClientOptions) {
+    if (opts.addresses.length === 0) throw new Error('StreamClient needs at least one address');
+    this.backoffInitialMs = opts.backoffInitialMs ?? 200;
+    this.backoffMaxMs = opts.backoffMaxMs ?? 10_000;
+  }
+
+  get currentState(): StreamClientState {
+    return this.state;
+  }
+
+  onStateChange(listener: (s: StreamClientState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  private setState(s: StreamClientState): void {
+    if (this.state === s) return;
+    this.state = s;
+    for (const l of this.stateListeners) l(s);
+  }
+
+  start(): void {
+    if (this.state !== 'idle') return;
+    this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.setState('stopped');
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.teardown();
+  }
+
+  /** Delay before the next attempt: exponential, capped, with "equal jitter" (half fixed, half random). */
+  nextDelayMs(attempt: number): number {
+    const cap = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(attempt, 20));
+    const rnd = (this.opts.random ?? Math.random)();
+    return Math.round(cap / 2 + (cap / 2) * rnd);
+  }
+
+  private send(msg: ConnectRequest): void {
+    const call = this.call;
+    if (call && !call.writableEnded && !call.destroyed) call.write(msg);
+  }
+
+  private connect(): void {
+    if (this.state === 'stopped') return;
+    this.setState('connecting');
+    const address = this.opts.addresses[this.addressIndex % this.opts.addresses.length] as string;
+    const log = this.opts.logger;
+    this.client = new AgentServiceClient(address, this.opts.credentials, {
+      'grpc.keepalive_time_ms': 5_000,
+      'grpc.keepalive_timeout_ms': 3_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1_000,
+      ...this.opts.channelOptions,
+    });
+    const call = this.client.connect();
+    this.call = call;
+    let welcomed = false;
+
+    call.on('data', (res: ConnectResponse) => {
+      try {
+        const m = res.msg;
+        if (!m) throw new WireError('msg', 'empty message');
+        switch (m.$case) {
+          case 'welcome': {
+            welcomed = true;
+            this.attempt = 0;
+            this.setState('connected');
+            log.info({ event: 'stream.connected', address, coordinator: m.value.coordinatorId, session: m.value.sessionId }, 'connected to coordinator');
+            this.send({ msg: { $case: 'snapshot', value: { state: snapshotToWire(this.opts.source.snapshot()) } } });
+            this.unsubscribe?.();
+            this.unsubscribe = this.opts.source.onDelta((d) => this.send({ msg: { $case: 'delta', value: deltaToWire(d) } }));
+            for (const r of this.undelivered.values()) this.send({ msg: { $case: 'commandResult', value: commandResultToWire(r) } });
+            this.undelivered.clear();
+            this.startHeartbeat(m.value.heartbeatIntervalMs || this.opts.heartbeatIntervalMs || 1000);
+            return;
+          }
+          case 'desiredState': {
+            const desired = desiredStateFromWire(m.value, 'desiredState');
+            void this.opts.handler.applyDesiredState(desired).then(
+              (outcome) =>
+                this.send({
+                  msg: {
+                    $case: 'desiredStateAck',
+                    value: { version: desired.version, accepted: outcome.accepted, error: outcome.accepted ? '' : outcome.error },
+                  },
+                }),
+              (err: unknown) =>
+                this.send({ msg: { $case: 'desiredStateAck', value: { version: desired.version, accepted: false, error: String((err as Error).message ?? err) } } }),
+            );
+            return;
+          }
+          case 'command': {
+            const command = commandFromWire(m.value, 'command');
+            this.opts.handler.runCommand(command, (result) => this.report(result));
+            return;
+          }
+          case 'ping':
+            this.send({ msg: { $case: 'pong', value: { seq: m.value.seq } } });
+            return;
+        }
+      } catch (err) {
+        // A message we cannot understand: say so and drop the stream; the reconnect starts clean.
+        log.error({ event: 'stream.bad_message', err: (err as Error).message }, 'malformed message from coordinator');
+        call.cancel();
+      }
+    });
+
+    call.on('error', (err: Error & { code?: number; details?: string }) => {
+      log.warn({ event: 'stream.error', address, code: err.code, details: err.details ?? err.message, welcomed }, 'stream to coordinator failed');
+      this.onStreamEnd(welcomed);
+    });
+    call.on('end', () => this.onStreamEnd(welcomed));
+
+    this.send({
+      msg: {
+        $case: 'hello',
+        value: helloToWire({
+          node: this.opts.node,
+          cluster: this.opts.cluster,
+          agentVersion: this.opts.agentVersion,
+          bootId: this.opts.bootId,
+          protocol: PROTOCOL_VERSION,
+          appliedVersion: this.opts.source.appliedVersion(),
+          recentResults: this.opts.source.recentResults(),
+        }),
+      },
+    });
+  }
+
+  private report(result: CommandResult): void {
+    if (this.state === 'connected') this.send({ msg: { $case: 'commandResult', value: commandResultToWire(result) } });
+    else this.undelivered.set(result.commandId, result);
+  }
+
+  private startHeartbeat(intervalMs: number): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => {
+      this.send({ msg: { $case: 'heartbeat', value: { seq: ++this.heartbeatSeq, sentMs: Date.now() } } });
+    }, intervalMs);
+  }
+
+  private teardown(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    const call = this.call;
+    this.call = undefined;
+    if (call) {
+      call.removeAllListeners('data');
+      call.on('error', () => {});
+      call.cancel();
+    }
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  private onStreamEnd(welcomed: boolean): void {
+    if (this.state === 'stopped' || this.state === 'backoff') return;
+    this.teardown();
+    if (!welcomed) this.addressIndex++;
+    const delay = this.nextDelayMs(this.attempt++);
+    this.setState('backoff');
+    this.opts.logger.info({ event: 'stream.reconnect_scheduled', delayMs: delay, attempt: this.attempt }, 'reconnecting to coordinator');
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+}

@@ -1,0 +1,160 @@
+// gRPC adapter for AgentService.Connect: one bidirectional stream per agent.
+// Wire messages are converted with @lbha/shared's wire module; everything else happens in the registry.
+import { randomUUID } from 'node:crypto';
+import { status, type ServerDuplexStream } from '@grpc/grpc-js';
+import {
+  commandResultFromWire,
+  commandToWire,
+  deltaFromWire,
+  desiredStateToWire,
+  helloFromWire,
+  nameProblem,
+  PROTOCOL_VERSION,
+  snapshotFromWire,
+  WireError,
+  type AgentHello,
+  type AgentServiceServer,
+  type ConnectRequest,
+  type ConnectResponse,
+  type Logger,
+} from '@lbha/shared';
+import type { AgentSession, Registry } from './registry.js';
+
+type AgentCall = ServerDuplexStream<ConnectRequest, ConnectResponse>;
+
+export interface AgentServiceOptions {
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly coordinatorId: string;
+  readonly heartbeatIntervalMs: number;
+  readonly staleAfterMs: number;
+  /** How long a new stream may take to send its Hello. */
+  readonly helloTimeoutMs?: number;
+  /**
+   * Decides whether the peer may speak for the node it claims (mTLS identity and role).
+   * Returns a refusal reason, or undefined to accept.
+   */
+  readonly authorize?: (call: AgentCall, hello: AgentHello) => string | undefined;
+}
+
+function fail(call: AgentCall, code: status, details: string): void {
+  call.emit('error', { code, details });
+}
+
+export function createAgentService(opts: AgentServiceOptions): AgentServiceServer {
+  const { registry, logger } = opts;
+  const helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
+
+  return {
+    connect(call: AgentCall) {
+      const sessionId = randomUUID();
+      const peer = call.getPeer();
+      let node: string | undefined;
+      let ended = false;
+      const helloTimer = setTimeout(() => {
+        logger.warn({ event: 'agent.hello_timeout', peer }, 'agent stream sent no Hello in time');
+        fail(call, status.DEADLINE_EXCEEDED, `no Hello within ${helloTimeoutMs}ms`);
+      }, helloTimeoutMs);
+
+      const write = (msg: ConnectResponse) => {
+        if (!ended && !call.writableEnded) call.write(msg);
+      };
+      const session: AgentSession = {
+        id: sessionId,
+        peer,
+        sendDesiredState: (d) => write({ msg: { $case: 'desiredState', value: desiredStateToWire(d) } }),
+        sendCommand: (c) => write({ msg: { $case: 'command', value: commandToWire(c) } }),
+        close: (reason) => {
+          if (ended) return;
+          logger.info({ event: 'agent.session_closed', node, peer, reason }, 'closing agent stream');
+          fail(call, status.ABORTED, reason);
+        },
+      };
+
+      const onHello = (req: NonNullable<ConnectRequest['msg']> & { $case: 'hello' }) => {
+        clearTimeout(helloTimer);
+        const hello = helloFromWire(req.value, 'hello');
+        const problem =
+          nameProblem(hello.node) ? `hello.node: ${nameProblem(hello.node)}` : nameProblem(hello.cluster) ? `hello.cluster: ${nameProblem(hello.cluster)}` : undefined;
+        if (problem) return fail(call, status.INVALID_ARGUMENT, problem);
+        if (hello.protocol !== PROTOCOL_VERSION) {
+          return fail(call, status.FAILED_PRECONDITION, `hello.protocol: agent speaks ${hello.protocol}, coordinator speaks ${PROTOCOL_VERSION}`);
+        }
+        const refusal = opts.authorize?.(call, hello);
+        if (refusal) {
+          logger.warn({ event: 'agent.refused', node: hello.node, peer, reason: refusal }, 'agent refused');
+          return fail(call, status.PERMISSION_DENIED, refusal);
+        }
+        const outcome = registry.attach(hello, session);
+        if (!outcome.ok) {
+          logger.warn({ event: 'agent.duplicate', node: hello.node, peer }, outcome.reason);
+          return fail(call, status.ALREADY_EXISTS, outcome.reason);
+        }
+        node = hello.node;
+        logger.info({ event: 'agent.connected', node, cluster: hello.cluster, peer, bootId: hello.bootId, version: hello.agentVersion }, 'agent connected');
+        write({
+          msg: {
+            $case: 'welcome',
+            value: {
+              coordinatorId: opts.coordinatorId,
+              sessionId,
+              heartbeatIntervalMs: opts.heartbeatIntervalMs,
+              staleAfterMs: opts.staleAfterMs,
+              serverTimeMs: Date.now(),
+            },
+          },
+        });
+        for (const r of hello.recentResults) registry.recordCommandResult(node, sessionId, r);
+      };
+
+      call.on('data', (req: ConnectRequest) => {
+        try {
+          const m = req.msg;
+          if (!m) throw new WireError('msg', 'empty message');
+          if (m.$case === 'hello') {
+            if (node) throw new WireError('hello', 'sent twice on one stream');
+            return onHello(m);
+          }
+          if (!node) throw new WireError('msg', `expected hello first, got ${m.$case}`);
+          switch (m.$case) {
+            case 'snapshot':
+              return registry.setSnapshot(node, sessionId, snapshotFromWire(m.value.state, 'snapshot.state'));
+            case 'delta':
+              return registry.applyDelta(node, sessionId, deltaFromWire(m.value, 'delta'));
+            case 'heartbeat':
+            case 'pong':
+              return registry.touch(node, sessionId);
+            case 'desiredStateAck':
+              return registry.recordAck(node, sessionId, m.value.version, m.value.accepted, m.value.error);
+            case 'commandResult':
+              return registry.recordCommandResult(node, sessionId, commandResultFromWire(m.value, 'commandResult'));
+          }
+        } catch (err) {
+          if (err instanceof WireError) {
+            logger.warn({ event: 'agent.bad_message', node, peer, err: err.message }, 'malformed message from agent');
+            return fail(call, status.INVALID_ARGUMENT, err.message);
+          }
+          logger.error({ event: 'agent.handler_error', node, peer, err }, 'error handling agent message');
+          return fail(call, status.INTERNAL, 'internal error');
+        }
+      });
+
+      const finish = (reason: string) => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(helloTimer);
+        if (node) {
+          registry.detach(node, sessionId, reason);
+          logger.info({ event: 'agent.disconnected', node, peer, reason }, 'agent stream ended');
+        }
+      };
+      call.on('end', () => {
+        finish('agent closed the stream');
+        if (!call.writableEnded) call.end();
+      });
+      call.on('cancelled', () => finish('stream cancelled'));
+      call.on('error', () => finish('stream error'));
+      call.on('close', () => finish('stream closed'));
+    },
+  };
+}

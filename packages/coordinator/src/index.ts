@@ -1,0 +1,5 @@
+export { CoordinatorServer, type CoordinatorServerOptions } from './server.js';
+export { loadCoordinatorConfig, coordinatorConfigSchema, type CoordinatorConfig } from './coordinator-config.js';
+export { Registry, type NodeRecord, type AgentSession, type RegistryEvent } from './registry.js';
+export { EventLog, type EventInput, type EventFilter } from './event-log.js';
+export { InvalidArgumentError, NotFoundError, PermissionError, PreconditionError } from './errors.js';

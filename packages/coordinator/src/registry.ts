@@ -1,0 +1,216 @@
+import type { AgentHello, Command, CommandResult, DesiredState, NodeDelta, NodeSnapshot } from '@lbha/shared';
+import { applyDelta } from '@lbha/shared';
+
+/** The coordinator side of one agent stream. */
+export interface AgentSession {
+  readonly id: string;
+  readonly peer: string;
+  sendDesiredState(desired: DesiredState): void;
+  sendCommand(command: Command): void;
+  /** Ends the stream (e.g. when a newer session of the same agent replaces it). */
+  close(reason: string): void;
+}
+
+/** What the coordinator knows of one node's agent. */
+export interface NodeRecord {
+  readonly name: string;
+  cluster: string;
+  connected: boolean;
+  /** Connected, but no heartbeat within the deadline. */
+  stale: boolean;
+  lastSeenMs: number;
+  connectedSinceMs: number;
+  agentVersion: string;
+  bootId: string;
+  peer: string;
+  snapshot: NodeSnapshot | undefined;
+  /** Last desired-state version sent and the last one the agent acknowledged. */
+  desiredVersion: number;
+  appliedVersion: number;
+  /** Error of the last NACK; empty after an ACK. */
+  nackError: string;
+  session: AgentSession | undefined;
+}
+
+export type AttachOutcome = { readonly ok: true; readonly record: NodeRecord } | { readonly ok: false; readonly reason: string };
+
+export type RegistryEvent =
+  | { readonly type: 'connected'; readonly node: string; readonly replaced: boolean }
+  | { readonly type: 'disconnected'; readonly node: string; readonly reason: string }
+  | { readonly type: 'stale'; readonly node: string; readonly silentMs: number }
+  | { readonly type: 'fresh'; readonly node: string }
+  | { readonly type: 'state'; readonly node: string; readonly full: boolean }
+  | { readonly type: 'ack'; readonly node: string; readonly version: number; readonly accepted: boolean; readonly error: string }
+  | { readonly type: 'command-result'; readonly node: string; readonly result: CommandResult };
+
+/**
+ * Every node whose agent has ever connected: connection state, liveness and the last reported
+ * state. One live session per node name: a second agent claiming a live node's name is refused,
+ * unless it is the same agent process (same boot id) reconnecting.
+ */
+export class Registry {
+  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly listeners = new Set<(e: RegistryEvent) => void>();
+
+  constructor(
+    private readonly staleAfterMs: number,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  subscribe(listener: (e: RegistryEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: RegistryEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  get(name: string): NodeRecord | undefined {
+    return this.nodes.get(name);
+  }
+
+  list(cluster?: string): NodeRecord[] {
+    const all = [...this.nodes.values()];
+    return (cluster ? all.filter((n) => n.cluster === cluster) : all).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Binds a new session to a node name, or refuses it when another live agent holds the name. */
+  attach(hello: AgentHello, session: AgentSession): AttachOutcome {
+    const now = this.clock();
+    const existing = this.nodes.get(hello.node);
+    let replaced = false;
+    if (existing?.connected && existing.session) {
+      const live = !existing.stale && now - existing.lastSeenMs < this.staleAfterMs;
+      if (live && existing.bootId !== hello.bootId) {
+        return {
+          ok: false,
+          reason: `node ${hello.node} is already connected from ${existing.peer} (boot id ${existing.bootId}); refusing a second agent with that name`,
+        };
+      }
+      const old = existing.session;
+      existing.session = undefined;
+      old.close(live ? 'replaced by a new stream of the same agent' : 'replaced after missing heartbeats');
+      replaced = true;
+    }
+    const record: NodeRecord = existing ?? {
+      name: hello.node,
+      cluster: hello.cluster,
+      connected: false,
+      stale: false,
+      lastSeenMs: now,
+      connectedSinceMs: now,
+      agentVersion: '',
+      bootId: '',
+      peer: '',
+      snapshot: undefined,
+      desiredVersion: 0,
+      appliedVersion: 0,
+      nackError: '',
+      session: undefined,
+    };
+    record.cluster = hello.cluster;
+    record.connected = true;
+    record.stale = false;
+    record.lastSeenMs = now;
+    record.connectedSinceMs = now;
+    record.agentVersion = hello.agentVersion;
+    record.bootId = hello.bootId;
+    record.peer = session.peer;
+    record.appliedVersion = hello.appliedVersion;
+    record.session = session;
+    this.nodes.set(hello.node, record);
+    this.emit({ type: 'connected', node: hello.node, replaced });
+    return { ok: true, record };
+  }
+
+  /** Ends a session; ignored when the node has since been bound to a newer session. */
+  detach(node: string, sessionId: string, reason: string): void {
+    const r = this.nodes.get(node);
+    if (!r || r.session?.id !== sessionId) return;
+    r.connected = false;
+    r.session = undefined;
+    this.emit({ type: 'disconnected', node, reason });
+  }
+
+  private current(node: string, sessionId: string): NodeRecord | undefined {
+    const r = this.nodes.get(node);
+    return r && r.session?.id === sessionId ? r : undefined;
+  }
+
+  touch(node: string, sessionId: string): void {
+    const r = this.current(node, sessionId);
+    if (!r) return;
+    r.lastSeenMs = this.clock();
+    if (r.stale) {
+      r.stale = false;
+      this.emit({ type: 'fresh', node });
+    }
+  }
+
+  setSnapshot(node: string, sessionId: string, snapshot: NodeSnapshot): void {
+    const r = this.current(node, sessionId);
+    if (!r) return;
+    r.snapshot = snapshot;
+    r.appliedVersion = snapshot.appliedVersion;
+    this.touch(node, sessionId);
+    this.emit({ type: 'state', node, full: true });
+  }
+
+  applyDelta(node: string, sessionId: string, delta: NodeDelta): void {
+    const r = this.current(node, sessionId);
+    if (!r || !r.snapshot) return;
+    r.snapshot = applyDelta(r.snapshot, delta);
+    if (delta.appliedVersion !== undefined) r.appliedVersion = delta.appliedVersion;
+    this.touch(node, sessionId);
+    this.emit({ type: 'state', node, full: false });
+  }
+
+  recordAck(node: string, sessionId: string, version: number, accepted: boolean, error: string): void {
+    const r = this.current(node, sessionId);
+    if (!r) return;
+    if (accepted) {
+      r.appliedVersion = Math.max(r.appliedVersion, version);
+      r.nackError = '';
+    } else {
+      r.nackError = error || 'refused without a reason';
+    }
+    this.touch(node, sessionId);
+    this.emit({ type: 'ack', node, version, accepted, error });
+  }
+
+  recordCommandResult(node: string, sessionId: string, result: CommandResult): void {
+    const r = this.current(node, sessionId);
+    if (!r) return;
+    this.touch(node, sessionId);
+    this.emit({ type: 'command-result', node, result });
+  }
+
+  /** Marks nodes stale whose agents went silent; call periodically. */
+  sweep(): void {
+    const now = this.clock();
+    for (const r of this.nodes.values()) {
+      const silent = now - r.lastSeenMs;
+      if (r.connected && !r.stale && silent >= this.staleAfterMs) {
+        r.stale = true;
+        this.emit({ type: 'stale', node: r.name, silentMs: silent });
+      }
+    }
+  }
+
+  /** Sends a desired state to a node's live session; false when not connected. */
+  pushDesiredState(desired: DesiredState): boolean {
+    const r = this.nodes.get(desired.node);
+    if (!r?.session) return false;
+    r.desiredVersion = desired.version;
+    r.session.sendDesiredState(desired);
+    return true;
+  }
+
+  sendCommand(node: string, command: Command): boolean {
+    const r = this.nodes.get(node);
+    if (!r?.session) return false;
+    r.session.sendCommand(command);
+    return true;
+  }
+}

@@ -1,0 +1,127 @@
+import { Server } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { AgentServiceService, ControlServiceService, isInsecure, serverCredentials, type Logger, type NodeMode } from '@lbha/shared';
+import { HealthImplementation } from 'grpc-health-check';
+import { createAgentService, type AgentServiceOptions } from './agent-service.js';
+import { createControlService } from './control-service.js';
+import type { CoordinatorConfig } from './coordinator-config.js';
+import { EventLog } from './event-log.js';
+import { protoDir } from './proto-files.js';
+import { Registry, type RegistryEvent } from './registry.js';
+
+export interface CoordinatorServerOptions {
+  readonly authorizeAgent?: AgentServiceOptions['authorize'];
+}
+
+/**
+ * The coordinator process: one gRPC server carrying AgentService, ControlService,
+ * grpc.health.v1 and server reflection, around the node registry and the event log.
+ */
+export class CoordinatorServer {
+  readonly registry: Registry;
+  readonly events = new EventLog();
+  private readonly server: Server;
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'lbha.v1.ControlService': 'NOT_SERVING', 'lbha.v1.AgentService': 'NOT_SERVING' });
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly modes = new Map<string, NodeMode>();
+  /** Bound addresses, in the order of config.grpc.listen (ports resolved). */
+  readonly addresses: string[] = [];
+
+  constructor(
+    private readonly config: CoordinatorConfig,
+    private readonly logger: Logger,
+    options: CoordinatorServerOptions = {},
+  ) {
+    this.registry = new Registry(config.heartbeat.staleAfter);
+    this.registry.subscribe((e) => this.recordRegistryEvent(e));
+    this.server = new Server({
+      'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+    });
+    this.server.addService(
+      AgentServiceService,
+      createAgentService({
+        registry: this.registry,
+        logger,
+        coordinatorId: config.id,
+        heartbeatIntervalMs: config.heartbeat.interval,
+        staleAfterMs: config.heartbeat.staleAfter,
+        ...(options.authorizeAgent ? { authorize: options.authorizeAgent } : {}),
+      }),
+    );
+    this.server.addService(
+      ControlServiceService,
+      createControlService({ registry: this.registry, events: this.events, modeOf: (n) => this.modes.get(n) ?? 'active' }),
+    );
+    this.health.addToServer(this.server);
+    const dir = protoDir();
+    const pkg = loadSync(['lbha/v1/agent.proto', 'lbha/v1/control.proto'], { includeDirs: [dir] });
+    new ReflectionService(pkg).addToServer(this.server);
+  }
+
+  private recordRegistryEvent(e: RegistryEvent): void {
+    const cluster = this.registry.get(e.node)?.cluster ?? '';
+    switch (e.type) {
+      case 'connected':
+        this.events.record({ type: 'agent.connected', cluster, node: e.node, message: `agent of ${e.node} connected${e.replaced ? ' (replacing its previous stream)' : ''}` });
+        break;
+      case 'disconnected':
+        this.events.record({ type: 'agent.disconnected', cluster, node: e.node, severity: 'warning', message: `agent of ${e.node} disconnected`, reason: e.reason });
+        break;
+      case 'stale':
+        this.events.record({ type: 'agent.stale', cluster, node: e.node, severity: 'warning', message: `no heartbeat from ${e.node} for ${e.silentMs}ms` });
+        this.logger.warn({ event: 'agent.stale', node: e.node, silentMs: e.silentMs }, 'agent missed its heartbeat deadline');
+        break;
+      case 'fresh':
+        this.events.record({ type: 'agent.fresh', cluster, node: e.node, message: `${e.node} is sending heartbeats again` });
+        break;
+      case 'ack':
+        if (!e.accepted) {
+          this.events.record({ type: 'desired_state.nacked', cluster, node: e.node, severity: 'critical', message: `${e.node} refused desired state v${e.version}`, reason: e.error });
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  async start(): Promise<void> {
+    const creds = serverCredentials(this.config.tls);
+    if (isInsecure(this.config.tls)) {
+      this.logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): agent streams and the API are not authenticated');
+    }
+    for (const addr of this.config.grpc.listen) {
+      const port = await new Promise<number>((resolve, reject) =>
+        this.server.bindAsync(addr, creds, (err, p) => (err ? reject(err) : resolve(p))),
+      );
+      this.addresses.push(addr.startsWith('unix:') ? addr : addr.replace(/:\d+$/, `:${port}`));
+    }
+    this.sweepTimer = setInterval(() => this.registry.sweep(), Math.max(50, Math.min(1000, this.config.heartbeat.interval / 2)));
+    this.sweepTimer.unref();
+    for (const svc of ['', 'lbha.v1.ControlService', 'lbha.v1.AgentService']) this.health.setStatus(svc, 'SERVING');
+    this.logger.info({ event: 'coordinator.started', id: this.config.id, addresses: this.addresses }, 'coordinator listening');
+  }
+
+  /** Stops accepting calls and ends every stream; waits up to `graceMs` for calls to finish. */
+  async stop(graceMs = 2000): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const svc of ['', 'lbha.v1.ControlService', 'lbha.v1.AgentService']) this.health.setStatus(svc, 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      // Agent streams never finish on their own, so end them now; unary calls get the grace period.
+      for (const n of this.registry.list()) n.session?.close('coordinator shutting down');
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.logger.info({ event: 'coordinator.stopped' }, 'coordinator stopped');
+  }
+}
