@@ -44,8 +44,8 @@ export function parseYaml<S extends z.ZodTypeAny>(text: string, schema: S): Pars
     return {
       ok: false,
       issues: doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return { path: '', line: pos?.line ?? 0, column: pos?.col ?? 0, message: e.message.split('\n')[0] ?? e.message };
+        const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
+        return { path: '', line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message };
       }),
     };
   }

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AgentHello } from '@lbha/shared';
+import { Registry, type AgentSession, type RegistryEvent } from '../src/registry.js';
+
+function hello(node: string, bootId: string): AgentHello {
+  return { node, cluster: 'web', agentVersion: '1', bootId, protocol: 1, appliedVersion: 0, recentResults: [] };
+}
+
+function session(id: string): AgentSession & { closed: string[] } {
+  const closed: string[] = [];
+  return { id, peer: `peer-${id}`, closed, sendDesiredState: () => {}, sendCommand: () => {}, close: (r) => closed.push(r) };
+}
+
+describe('Registry', () => {
+  it('refuses a second live agent with the same name, keeps the first', () => {
+    let now = 1000;
+    const r = new Registry(3000, () => now);
+    assert.equal(r.attach(hello('lb1', 'boot-a'), session('s1')).ok, true);
+    now += 500;
+    const second = r.attach(hello('lb1', 'boot-b'), session('s2'));
+    assert.equal(second.ok, false);
+    assert.equal(r.get('lb1')?.bootId, 'boot-a');
+    assert.equal(r.get('lb1')?.session?.id, 's1');
+  });
+
+  it('lets the same agent process replace its own stream', () => {
+    const r = new Registry(3000, () => 1000);
+    const s1 = session('s1');
+    r.attach(hello('lb1', 'boot-a'), s1);
+    assert.equal(r.attach(hello('lb1', 'boot-a'), session('s2')).ok, true);
+    assert.equal(s1.closed.length, 1);
+    assert.equal(r.get('lb1')?.session?.id, 's2');
+    r.detach('lb1', 's1', 'late close of the old stream');
+    assert.equal(r.get('lb1')?.connected, true, 'a stale session id must not detach the new one');
+  });
+
+  it('lets a new agent take over a name whose agent went silent', () => {
+    let now = 1000;
+    const r = new Registry(3000, () => now);
+    r.attach(hello('lb1', 'boot-a'), session('s1'));
+    now += 5000;
+    assert.equal(r.attach(hello('lb1', 'boot-b'), session('s2')).ok, true);
+    assert.equal(r.get('lb1')?.bootId, 'boot-b');
+  });
+
+  it('marks silent nodes stale and fresh again on a heartbeat', () => {
+    let now = 0;
+    const r = new Registry(1000, () => now);
+    const events: RegistryEvent['type'][] = [];
+    r.subscribe((e) => events.push(e.type));
+    r.attach(hello('lb1', 'b'), session('s1'));
+    now = 999;
+    r.sweep();
+    assert.equal(r.get('lb1')?.stale, false);
+    now = 1000;
+    r.sweep();
+    assert.equal(r.get('lb1')?.stale, true);
+    r.touch('lb1', 's1');
+    assert.equal(r.get('lb1')?.stale, false);
+    assert.deepEqual(events, ['connected', 'stale', 'fresh']);
+  });
+
+  it('records NACKs and clears them on the next ACK', () => {
+    const r = new Registry(1000, () => 0);
+    r.attach(hello('lb1', 'b'), session('s1'));
+    r.recordAck('lb1', 's1', 3, false, 'keepalived -t failed');
+    assert.equal(r.get('lb1')?.nackError, 'keepalived -t failed');
+    r.recordAck('lb1', 's1', 4, true, '');
+    assert.equal(r.get('lb1')?.nackError, '');
+    assert.equal(r.get('lb1')?.appliedVersion, 4);
+  });
+});

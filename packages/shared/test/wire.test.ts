@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DesiredState, NodeSnapshot } from '../src/domain.js';
+import { WireError } from '../src/errors.js';
+import { applyDelta, desiredStateFromWire, desiredStateToWire, snapshotFromWire, snapshotToWire } from '../src/wire.js';
+
+const desired: DesiredState = {
+  version: 7,
+  cluster: 'web',
+  node: 'lb1',
+  mode: 'active',
+  keepalived: { advertIntMs: 100, unicast: false, unicastSrc: '', unicastPeers: [], authPass: '', vrrpVersion: 3, mcastGroup: '' },
+  instances: [
+    { name: 'vip-28', vrid: 51, interface: 'eth1', vip: '192.168.20.28/24', basePriority: 100, placementWeight: 100, rank: 0, trackInterfaces: ['eth2'], stepDown: false, group: '' },
+  ],
+  checks: [{ name: 'down-file', intervalMs: 200, timeoutMs: 100, fall: 1, rise: 1, effect: 'penalty', penalty: 50, params: { kind: 'maintenance_file', path: '/etc/keepalived/down' } }],
+  proxyService: 'nginx',
+};
+
+describe('wire mapping', () => {
+  it('round-trips a desired state', () => {
+    assert.deepEqual(desiredStateFromWire(desiredStateToWire(desired), 'd'), desired);
+  });
+
+  it('refuses an unknown enum value naming the field', () => {
+    const w = desiredStateToWire(desired);
+    w.mode = 42 as never;
+    assert.throws(() => desiredStateFromWire(w, 'desiredState'), (e: unknown) => e instanceof WireError && e.path === 'desiredState.mode');
+  });
+
+  it('refuses a priority out of range', () => {
+    const w = desiredStateToWire(desired);
+    (w.instances[0] as { basePriority: number }).basePriority = 300;
+    assert.throws(() => desiredStateFromWire(w, 'd'), /d\.instances\[0\]\.basePriority: must be 1\.\.254/);
+  });
+
+  it('refuses a missing snapshot', () => {
+    assert.throws(() => snapshotFromWire(undefined, 'snapshot.state'), /snapshot\.state: missing/);
+  });
+
+  it('applies deltas by name', () => {
+    const s: NodeSnapshot = {
+      services: [],
+      checks: [
+        { name: 'a', kind: 'tcp', result: { kind: 'healthy' }, effect: 'fault', penalty: 0, sinceMs: 1, durationMs: 1, streak: 1 },
+        { name: 'b', kind: 'tcp', result: { kind: 'healthy' }, effect: 'fault', penalty: 0, sinceMs: 1, durationMs: 1, streak: 1 },
+      ],
+      instances: [],
+      healthy: true,
+      appliedVersion: 1,
+      localMode: 'active',
+    };
+    assert.deepEqual(snapshotFromWire(snapshotToWire(s), 's'), s);
+    const next = applyDelta(s, {
+      services: [],
+      checks: [{ name: 'a', kind: 'tcp', result: { kind: 'unhealthy', reason: 'refused' }, effect: 'fault', penalty: 0, sinceMs: 2, durationMs: 1, streak: 1 }],
+      instances: [],
+      removedChecks: ['b'],
+      removedInstances: [],
+      healthy: false,
+    });
+    assert.deepEqual(next.checks.map((c) => [c.name, c.result.kind]), [['a', 'unhealthy']]);
+    assert.equal(next.healthy, false);
+    assert.equal(next.appliedVersion, 1);
+  });
+});
