@@ -1,0 +1,81 @@
+// The validated cluster spec: what the operator declared, with every default filled in.
+// Produced only by parseSpec (spec-schema.ts), so later code never tests for undefined.
+import type { CheckSpec } from '@lbha/shared';
+
+export type ProxyService = 'nginx' | 'haproxy';
+export const PROXY_SERVICES: readonly ProxyService[] = ['nginx', 'haproxy'];
+
+/**
+ * When a VIP goes back to its home node after the home node recovers.
+ * immediate: as soon as the home node is healthy and active again.
+ * hold_down: once the home node has been healthy for `holdDownMs` (damps a flapping node).
+ * never: the VIP stays where it is; an operator moves it (drain/undrain) when convenient.
+ */
+export type Failback =
+  | { readonly kind: 'immediate' }
+  | { readonly kind: 'hold_down'; readonly holdDownMs: number }
+  | { readonly kind: 'never' };
+
+export type VrrpTransport = 'multicast' | 'unicast';
+
+export interface ClusterPolicy {
+  readonly failback: Failback;
+  readonly advertIntervalMs: number;
+  readonly vrrpVersion: 2 | 3;
+  readonly transport: VrrpTransport;
+  readonly mcastGroup: string;
+  /** VRRPv2 PASS authentication; empty when off. */
+  readonly authPass: string;
+  /** keepalived priority before placement weights and penalties. */
+  readonly basePriority: number;
+}
+
+export interface InterfaceSpec {
+  readonly name: string;
+  /** "192.168.20.19/24", or null for an interface that carries no address of interest. */
+  readonly address: string | null;
+}
+
+export interface NodeSpec {
+  readonly name: string;
+  /** Interface addresses plus any extra addresses declared under `addresses`. */
+  readonly addresses: readonly string[];
+  readonly interfaces: readonly InterfaceSpec[];
+}
+
+export interface VipSpec {
+  readonly name: string;
+  /** The address alone, e.g. "192.168.20.28". */
+  readonly address: string;
+  readonly prefix: number;
+  /** Address with prefix as keepalived takes it, e.g. "192.168.20.28/24". */
+  readonly cidr: string;
+  readonly interface: string;
+  readonly vrid: number;
+  /** Preferred node, or null when the VIP may live anywhere. */
+  readonly home: string | null;
+  /** VIPs of one group always share a holder; empty string when ungrouped. */
+  readonly group: string;
+  readonly trackInterfaces: readonly string[];
+}
+
+export interface ClusterSpec {
+  readonly name: string;
+  readonly service: ProxyService;
+  readonly policy: ClusterPolicy;
+  readonly nodes: readonly NodeSpec[];
+  readonly vips: readonly VipSpec[];
+  readonly checks: readonly CheckSpec[];
+  readonly trackInterfaces: readonly string[];
+}
+
+export interface Spec {
+  readonly clusters: readonly ClusterSpec[];
+}
+
+export const EMPTY_SPEC: Spec = Object.freeze({ clusters: Object.freeze([]) as readonly ClusterSpec[] });
+
+/** Stable key of a VIP across clusters. */
+export function vipKey(cluster: string, vip: string): string {
+  return `${cluster}/${vip}`;
+}

@@ -1,0 +1,224 @@
+// Rules that relate fields of the spec to each other. Each problem names the field by its
+// YAML path (snake_case, array indexes as in the document) so the parser can add the line.
+import { cidrContains, parseCidr, sameAddress, type Cidr } from '@lbha/shared';
+import { isIPv4 } from 'node:net';
+import type { ClusterSpec, Spec, VipSpec } from './cluster-spec.js';
+
+export interface SpecProblem {
+  readonly path: ReadonlyArray<string | number>;
+  readonly message: string;
+}
+
+interface VipRef {
+  readonly ci: number;
+  readonly vi: number;
+  readonly cluster: ClusterSpec;
+  readonly vip: VipSpec;
+  /** The L2 segment the VIP is announced on: its interface's subnet (or its own prefix). */
+  readonly segment: Cidr;
+}
+
+function sameSegment(a: Cidr, b: Cidr): boolean {
+  return a.family === b.family && a.prefix === b.prefix && cidrContains(a, b.address);
+}
+
+/** "192.168.20.0/24" for a segment; IPv6 segments are shown as declared. */
+function segmentText(c: Cidr): string {
+  if (c.family !== 4) return `${c.address}/${c.prefix}`;
+  const n = c.address.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  const mask = c.prefix === 0 ? 0 : (~((1 << (32 - c.prefix)) - 1)) >>> 0;
+  const net = (n & mask) >>> 0;
+  return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${c.prefix}`;
+}
+
+function isMulticastV4(a: string): boolean {
+  if (!isIPv4(a)) return false;
+  const first = Number(a.split('.')[0]);
+  return first >= 224 && first <= 239;
+}
+
+function duplicates<T>(items: readonly T[], key: (t: T) => string, report: (t: T, index: number, firstIndex: number) => void): void {
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const k = key(item);
+    const first = seen.get(k);
+    if (first === undefined) seen.set(k, i);
+    else report(item, i, first);
+  });
+}
+
+function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[]): void {
+  const at = (...p: Array<string | number>) => ['clusters', ci, ...p];
+  const nodeNames = new Set(c.nodes.map((n) => n.name));
+  const nodeList = c.nodes.map((n) => n.name).join(', ');
+  const pol = c.policy;
+
+  // Policy.
+  if (pol.vrrpVersion === 2 && pol.advertIntervalMs % 1000 !== 0) {
+    out.push({ path: at('policy', 'advert_interval'), message: `VRRP version 2 advertises in whole seconds; got ${pol.advertIntervalMs}ms (use vrrp_version: 3 for sub-second intervals)` });
+  }
+  if (pol.authPass !== '' && pol.vrrpVersion === 3) {
+    out.push({ path: at('policy', 'auth_pass'), message: 'PASS authentication exists only in VRRP version 2; set vrrp_version: 2 or remove auth_pass' });
+  }
+  if (pol.transport === 'multicast' && !isMulticastV4(pol.mcastGroup)) {
+    out.push({ path: at('policy', 'mcast_group'), message: `${JSON.stringify(pol.mcastGroup)} is not an IPv4 multicast address (224.0.0.0/4)` });
+  }
+
+  // Nodes and their interfaces.
+  c.nodes.forEach((n, ni) => {
+    duplicates(n.interfaces, (i) => i.name, (i, ii) =>
+      out.push({ path: at('nodes', ni, 'interfaces', ii, 'name'), message: `interface ${i.name} is declared twice on node ${n.name}` }),
+    );
+  });
+
+  const trackProblems = (list: readonly string[], path: Array<string | number>) => {
+    list.forEach((iface, ti) => {
+      const missing = c.nodes.filter((n) => !n.interfaces.some((i) => i.name === iface)).map((n) => n.name);
+      if (missing.length > 0) out.push({ path: [...path, ti], message: `interface ${iface} is not declared on node ${missing.join(', ')}` });
+    });
+  };
+  trackProblems(c.trackInterfaces, at('track_interfaces'));
+
+  // VIPs.
+  duplicates(c.vips, (v) => v.name, (v, vi) =>
+    out.push({ path: at('vips', vi, 'name'), message: `VIP name ${v.name} is used twice in cluster ${c.name}` }),
+  );
+  const groupHome = new Map<string, { home: string; vi: number }>();
+  c.vips.forEach((v, vi) => {
+    if (v.home !== null && !nodeNames.has(v.home)) {
+      out.push({ path: at('vips', vi, 'home'), message: `unknown node ${v.home} (nodes of cluster ${c.name}: ${nodeList})` });
+    }
+    if (v.group !== '' && v.home !== null) {
+      const first = groupHome.get(v.group);
+      if (!first) groupHome.set(v.group, { home: v.home, vi });
+      else if (first.home !== v.home) {
+        out.push({ path: at('vips', vi, 'home'), message: `VIPs of group ${v.group} share one holder, but vips[${first.vi}] has home ${first.home} and this one ${v.home}` });
+      }
+    }
+    for (const [ni, n] of c.nodes.entries()) {
+      const iface = n.interfaces.find((i) => i.name === v.interface);
+      if (!iface) {
+        out.push({ path: at('vips', vi, 'interface'), message: `interface ${v.interface} is not declared on node ${n.name} (nodes[${ni}])` });
+        continue;
+      }
+      if (iface.address === null) {
+        out.push({ path: at('vips', vi, 'interface'), message: `interface ${v.interface} of node ${n.name} has no address; VRRP needs one to advertise from` });
+        continue;
+      }
+      const net = parseCidr(iface.address);
+      if (typeof net !== 'string' && !cidrContains(net, v.address)) {
+        out.push({ path: at('vips', vi, 'address'), message: `${v.address} is outside the subnet of interface ${v.interface} on node ${n.name} (${iface.address})` });
+      }
+    }
+    if (!isIPv4(v.address) && pol.vrrpVersion === 2) {
+      out.push({ path: at('vips', vi, 'address'), message: 'IPv6 VIPs need VRRP version 3 (policy.vrrp_version: 3)' });
+    }
+    trackProblems(v.trackInterfaces === c.trackInterfaces ? [] : v.trackInterfaces, at('vips', vi, 'track_interfaces'));
+  });
+  if (pol.transport === 'unicast') {
+    const ifaces = new Set(c.vips.map((v) => v.interface));
+    if (ifaces.size > 1) {
+      out.push({ path: at('policy', 'transport'), message: `unicast peers are per node, so every VIP of the cluster must use one interface; found ${[...ifaces].join(', ')}` });
+    }
+  }
+
+  // Checks.
+  duplicates(c.checks, (k) => k.name, (k, ki) =>
+    out.push({ path: at('checks', ki, 'name'), message: `check name ${k.name} is used twice in cluster ${c.name}` }),
+  );
+  c.checks.forEach((k, ki) => {
+    if (k.timeoutMs > k.intervalMs) {
+      out.push({ path: at('checks', ki, 'timeout'), message: `timeout (${k.timeoutMs}ms) must not be longer than interval (${k.intervalMs}ms)` });
+    }
+    if (k.effect === 'penalty' && k.penalty === 0) {
+      out.push({ path: at('checks', ki, 'penalty'), message: 'effect penalty needs a penalty between 1 and 253' });
+    }
+    if (k.effect !== 'penalty' && k.penalty !== 0) {
+      out.push({ path: at('checks', ki, 'penalty'), message: `penalty applies only with effect: penalty (this check has effect: ${k.effect})` });
+    }
+    if (k.params.kind === 'interface') {
+      const iface = k.params.interface;
+      const missing = c.nodes.filter((n) => !n.interfaces.some((i) => i.name === iface)).map((n) => n.name);
+      if (missing.length > 0) out.push({ path: at('checks', ki, 'interface'), message: `interface ${iface} is not declared on node ${missing.join(', ')}` });
+    }
+  });
+}
+
+/** Every rule violation in the spec; empty when the spec is valid. */
+export function specProblems(spec: Spec): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  duplicates(spec.clusters, (c) => c.name, (c, ci) =>
+    out.push({ path: ['clusters', ci, 'name'], message: `cluster name ${c.name} is used twice` }),
+  );
+
+  // Node names identify agents, so they are unique across clusters.
+  const nodeOwner = new Map<string, string>();
+  spec.clusters.forEach((c, ci) =>
+    c.nodes.forEach((n, ni) => {
+      const owner = nodeOwner.get(n.name);
+      if (owner !== undefined) {
+        out.push({ path: ['clusters', ci, 'nodes', ni, 'name'], message: `node ${n.name} is already declared${owner === c.name ? '' : ` in cluster ${owner}`}; node names must be unique` });
+      } else nodeOwner.set(n.name, c.name);
+    }),
+  );
+
+  spec.clusters.forEach((c, ci) => clusterProblems(c, ci, out));
+
+  // Addresses across the whole spec: duplicate VIPs, VIPs on a node's address, VRIDs per segment.
+  const refs: VipRef[] = [];
+  spec.clusters.forEach((c, ci) =>
+    c.vips.forEach((v, vi) => {
+      let segment: Cidr = { address: v.address, prefix: v.prefix, family: isIPv4(v.address) ? 4 : 6 };
+      for (const n of c.nodes) {
+        const a = n.interfaces.find((i) => i.name === v.interface)?.address;
+        const net = a ? parseCidr(a) : undefined;
+        if (net && typeof net !== 'string' && cidrContains(net, v.address)) {
+          segment = net;
+          break;
+        }
+      }
+      refs.push({ ci, vi, cluster: c, vip: v, segment });
+    }),
+  );
+
+  const byAddress = new Map<string, VipRef>();
+  for (const r of refs) {
+    const key = r.vip.address.toLowerCase();
+    const first = byAddress.get(key) ?? [...byAddress.values()].find((x) => sameAddress(x.vip.address, r.vip.address));
+    if (first) {
+      out.push({ path: ['clusters', r.ci, 'vips', r.vi, 'address'], message: `VIP ${r.vip.address} is already used by VIP ${first.vip.name} of cluster ${first.cluster.name}` });
+    } else byAddress.set(key, r);
+  }
+
+  for (const r of refs) {
+    for (const c of spec.clusters) {
+      for (const n of c.nodes) {
+        if (n.addresses.some((a) => sameAddress(a, r.vip.address))) {
+          out.push({ path: ['clusters', r.ci, 'vips', r.vi, 'address'], message: `VIP ${r.vip.address} collides with an address of node ${n.name}` });
+        }
+      }
+    }
+  }
+
+  // VRIDs: one per segment and address family (VRRP for IPv4 and IPv6 are separate protocols).
+  const byVrid = new Map<string, VipRef[]>();
+  for (const r of refs) {
+    const k = `${r.segment.family}:${r.vip.vrid}`;
+    const list = byVrid.get(k);
+    if (list) list.push(r);
+    else byVrid.set(k, [r]);
+  }
+  for (const list of byVrid.values()) {
+    for (let i = 1; i < list.length; i++) {
+      const r = list[i] as VipRef;
+      const clash = list.slice(0, i).find((x) => sameSegment(x.segment, r.segment) || sameSegment(r.segment, x.segment));
+      if (clash) {
+        out.push({
+          path: ['clusters', r.ci, 'vips', r.vi, 'vrid'],
+          message: `VRID ${r.vip.vrid} is already used on segment ${segmentText(r.segment)} by VIP ${clash.vip.name} of cluster ${clash.cluster.name}`,
+        });
+      }
+    }
+  }
+  return out;
+}
