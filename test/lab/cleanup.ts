@@ -1,0 +1,97 @@
+// Removes lab runs: one run by id (what `down` does), or every leftover of a crashed run.
+// Tolerant of partial state: any of namespaces, processes, run dir and registry entry may be missing.
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { NAMESPACE_PREFIX, runIdOfNamespace } from './lab-names.js';
+import { deleteNamespaces, killNamespaceProcesses, listNamespaces } from './network.js';
+import { isOwnerAlive, listRegisteredRuns, readRun, unregisterRun } from './run-registry.js';
+
+export interface CleanupOptions {
+  /** Also remove runs whose owner process is still alive. */
+  readonly all?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+/** Processes outside the lab's namespaces that belong to a run: their command line names its run dir. */
+export function hostProcessesOfRun(runDir: string): number[] {
+  const pids: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return pids;
+  }
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmdline.split('\0').some((arg) => arg.startsWith(`${runDir}/`) || arg === runDir || arg.includes(`=${runDir}/`))) {
+      pids.push(pid);
+    }
+  }
+  return pids;
+}
+
+async function killPids(pids: readonly number[], graceMs = 1500): Promise<void> {
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const send = (pid: number, sig: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // Already gone.
+    }
+  };
+  for (const pid of pids) send(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && pids.some(alive)) await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const pid of pids.filter(alive)) send(pid, 'SIGKILL');
+}
+
+/** Removes everything of one run. Keeps the run dir when asked to (or when the run asked for it). */
+export async function removeRun(runId: string, keepRunDir?: boolean): Promise<void> {
+  const entry = readRun(runId);
+  const namespaces = (await listNamespaces()).filter((ns) => runIdOfNamespace(ns) === runId);
+  if (entry !== undefined) await killPids(hostProcessesOfRun(entry.runDir));
+  await killNamespaceProcesses(namespaces);
+  await deleteNamespaces(namespaces);
+  if (entry !== undefined) {
+    // Daemons whose namespace was already deleted by a half-finished teardown still name the run dir.
+    await killPids(hostProcessesOfRun(entry.runDir), 500);
+    if (!(keepRunDir ?? entry.keepRunDir)) rmSync(entry.runDir, { recursive: true, force: true });
+  }
+  unregisterRun(runId);
+}
+
+/**
+ * Removes the leftovers of crashed lab runs: runs whose owner process is gone, and lab namespaces
+ * no registered run claims. With `all`, every lab run on the host. Returns the run ids removed.
+ */
+export async function cleanupRuns(options: CleanupOptions = {}): Promise<string[]> {
+  const log = options.log ?? (() => undefined);
+  const ids = new Set<string>();
+  for (const ns of await listNamespaces()) {
+    const id = runIdOfNamespace(ns);
+    if (id !== undefined) ids.add(id);
+  }
+  for (const entry of listRegisteredRuns()) ids.add(entry.runId);
+  const removed: string[] = [];
+  for (const id of ids) {
+    const entry = readRun(id);
+    if (!options.all && entry !== undefined && isOwnerAlive(entry)) continue;
+    log(`removing lab run ${id}${entry ? ` (${entry.runDir})` : ` (namespaces ${NAMESPACE_PREFIX}${id}-*)`}`);
+    await removeRun(id);
+    removed.push(id);
+  }
+  return removed;
+}

@@ -1,0 +1,581 @@
+// The network-namespace lab: builds a seed topology, runs real daemons in it, and gives tests,
+// the demo and the benchmarks one object to break things with and to observe what clients see.
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { removeRun, cleanupRuns } from './cleanup.js';
+import {
+  brokenConfig,
+  renderLabKeepalived,
+  renderLbHaproxy,
+  renderLbNginx,
+  renderSeedCheckDown,
+  renderSeedCheckHaproxy,
+  renderSeedCheckNginx,
+  renderSeedKeepalived,
+  renderSeedNotify,
+  renderWebNginx,
+  type ProxyFiles,
+  type SeedScriptFiles,
+} from './daemon-configs.js';
+import { LabCommandError, LabUsageError } from './errors.js';
+import { spawnLabProcess, type LabProcess } from './lab-process.js';
+import { LB_NODES, WEB_NODES, labNames, newRunId, type LabNames, type LbNode, type NodeRole } from './lab-names.js';
+import { createNetwork, namespacePids } from './network.js';
+import { parseProbeOutput, readProbeFile, type ProbeRecord } from './probe-records.js';
+import { processStartTime, registerRun } from './run-registry.js';
+import { ipIn, runChecked, runCommand, runInNamespace } from './run-command.js';
+import { topologyPlan, type TopologyName, type TopologyPlan, type VipPlan } from './topology.js';
+import { waitFor, type WaitOptions } from './wait-for.js';
+import { AgentControl, type AgentControlFiles } from './agent-control.js';
+
+/**
+ * Who runs the LB daemons:
+ * - 'agent': the lbha-agent in each LB namespace (it supervises keepalived and the proxy) and a
+ *   lbha-coordinator in the host namespace. What lbha ships.
+ * - 'keepalived': the lab starts keepalived (VRRPv3, advert_int 0.1, no proxy check) and the proxy
+ *   itself: the bare data plane, to prove the lab without lbha.
+ * - 'seed': the seed documents' own keepalived configuration and check scripts (the baseline the
+ *   benchmarks compare against).
+ */
+export type LabControl = 'agent' | 'keepalived' | 'seed';
+
+export interface LabOptions {
+  readonly topology: TopologyName;
+  readonly control?: LabControl;
+  /** Parent of the per-run dirs; default $LBHA_LAB_ROOT or <tmpdir>/lbha-lab. */
+  readonly labRoot?: string;
+  /** Keep the run dir (configs, logs, probe records) after down; default $LBHA_LAB_KEEP=1. */
+  readonly keepRunDir?: boolean;
+  /** Remove leftovers of crashed runs before starting; default true. */
+  readonly cleanupStale?: boolean;
+  /** Progress lines for a person; default silent. */
+  readonly log?: (line: string) => void;
+  /** How long to wait for the VIPs to settle on their home nodes at start; default 30 s. */
+  readonly settleTimeoutMs?: number;
+}
+
+interface LabConfig {
+  readonly topology: TopologyName;
+  readonly control: LabControl;
+  readonly labRoot: string;
+  readonly keepRunDir: boolean;
+  readonly cleanupStale: boolean;
+  readonly log: (line: string) => void;
+  readonly settleTimeoutMs: number;
+}
+
+function compileOptions(options: LabOptions): LabConfig {
+  if (options.topology !== 'a' && options.topology !== 'b') {
+    throw new LabUsageError(`unknown topology ${JSON.stringify(options.topology)} (expected "a" or "b")`);
+  }
+  const control = options.control ?? 'agent';
+  if (!['agent', 'keepalived', 'seed'].includes(control)) {
+    throw new LabUsageError(`unknown control ${JSON.stringify(control)} (expected agent, keepalived or seed)`);
+  }
+  return {
+    topology: options.topology,
+    control,
+    labRoot: options.labRoot ?? process.env.LBHA_LAB_ROOT ?? join(tmpdir(), 'lbha-lab'),
+    keepRunDir: options.keepRunDir ?? process.env.LBHA_LAB_KEEP === '1',
+    cleanupStale: options.cleanupStale ?? true,
+    log: options.log ?? (() => undefined),
+    settleTimeoutMs: options.settleTimeoutMs ?? 30_000,
+  };
+}
+
+/** The lab needs root (namespaces, veth pairs, daemons binding port 80). */
+export function labUnavailableReason(): string | undefined {
+  if (process.platform !== 'linux') return 'the lab needs Linux network namespaces';
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    return 'the lab needs root (network namespaces, veth pairs, daemons on port 80): run as root';
+  }
+  return undefined;
+}
+
+export interface ProbeOptions {
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  /** The probe stops by itself after this long; default 120 s. */
+  readonly maxDurationMs?: number;
+}
+
+/** A probe running in the client namespace against one VIP. */
+export interface ProbeSession {
+  readonly vip: VipPlan;
+  readonly file: string;
+  /** Records written so far (the probe keeps running). */
+  records(): Promise<ProbeRecord[]>;
+  /** Stops the probe and returns every record. */
+  stop(): Promise<ProbeRecord[]>;
+}
+
+export interface ProxyFaultOptions {
+  /** Replace the config with one that does not validate first, so the proxy cannot come back. */
+  readonly breakConfig?: boolean;
+}
+
+const PROBE_SCRIPT = fileURLToPath(new URL('./probe.js', import.meta.url));
+
+export class Lab {
+  readonly names: LabNames;
+  readonly plan: TopologyPlan;
+  readonly runDir: string;
+  readonly control: LabControl;
+  /** Set in 'agent' control: the agents and the coordinator. */
+  agents: AgentControl | undefined;
+  private readonly config: LabConfig;
+  private readonly processes = new Map<string, LabProcess>();
+  private readonly probes = new Set<ProbeSession>();
+  private probeCount = 0;
+  private downed = false;
+
+  private constructor(config: LabConfig, runId: string) {
+    this.config = config;
+    this.control = config.control;
+    this.names = labNames(runId);
+    this.plan = topologyPlan(config.topology);
+    this.runDir = join(config.labRoot, runId);
+  }
+
+  get runId(): string {
+    return this.names.runId;
+  }
+
+  /** Builds a topology and starts its daemons; on any failure, removes what it built and rethrows. */
+  static async start(options: LabOptions): Promise<Lab> {
+    const config = compileOptions(options);
+    const reason = labUnavailableReason();
+    if (reason !== undefined) throw new LabUsageError(reason);
+    if (config.cleanupStale) {
+      await cleanupRuns({ log: (line) => config.log(`cleanup: ${line}`) });
+    }
+    const lab = new Lab(config, newRunId());
+    try {
+      await lab.build();
+    } catch (error) {
+      config.log(`lab ${lab.runId}: start failed, tearing down (run dir ${lab.runDir})`);
+      await lab.down({ keepRunDir: true }).catch(() => undefined);
+      throw error;
+    }
+    return lab;
+  }
+
+  // ---------------------------------------------------------------- files
+
+  nodeDir(role: NodeRole): string {
+    return join(this.runDir, role);
+  }
+
+  proxyFiles(role: NodeRole): ProxyFiles {
+    const kind = role === 'lb1' || role === 'lb2' ? this.plan.proxy : 'nginx';
+    const dir = join(this.nodeDir(role), kind);
+    return {
+      dir,
+      config: join(dir, kind === 'nginx' ? 'nginx.conf' : 'haproxy.cfg'),
+      pidFile: join(dir, `${kind}.pid`),
+      errorLog: join(dir, 'error.log'),
+      statsSocket: join(dir, 'haproxy.sock'),
+    };
+  }
+
+  keepalivedFiles(node: LbNode): { dir: string; config: string; pidFile: string; vrrpPidFile: string; checkersPidFile: string } {
+    const dir = join(this.nodeDir(node), 'keepalived');
+    return {
+      dir,
+      config: join(dir, 'keepalived.conf'),
+      pidFile: join(dir, 'keepalived.pid'),
+      vrrpPidFile: join(dir, 'vrrp.pid'),
+      checkersPidFile: join(dir, 'checkers.pid'),
+    };
+  }
+
+  /** The node's maintenance file (the seed's /etc/keepalived/down). */
+  maintenanceFile(node: LbNode): string {
+    return join(this.nodeDir(node), 'down');
+  }
+
+  logFile(name: string): string {
+    return join(this.runDir, 'logs', `${name}.log`);
+  }
+
+  /** The proxy config as the lab wrote it (what `restoreProxyConfig` puts back). */
+  goodProxyConfig(node: LbNode): string {
+    const files = this.proxyFiles(node);
+    return this.plan.proxy === 'nginx' ? renderLbNginx(this.plan, node, files) : renderLbHaproxy(this.plan, node, files);
+  }
+
+  // ---------------------------------------------------------------- build
+
+  private async build(): Promise<void> {
+    const { log } = this.config;
+    mkdirSync(this.runDir, { recursive: true });
+    // Daemon workers run unprivileged (nobody) and must read the web pages below the run dir.
+    chmodSync(this.config.labRoot, 0o755);
+    chmodSync(this.runDir, 0o755);
+    mkdirSync(join(this.runDir, 'logs'), { recursive: true });
+    mkdirSync(join(this.runDir, 'probes'), { recursive: true });
+    registerRun({
+      runId: this.runId,
+      runDir: this.runDir,
+      ownerPid: process.pid,
+      ownerStart: processStartTime(process.pid) ?? '',
+      keepRunDir: this.config.keepRunDir,
+      createdAt: new Date().toISOString(),
+    });
+    log(`lab ${this.runId}: topology ${this.plan.name} (${this.plan.proxy}), control ${this.control}, run dir ${this.runDir}`);
+    await createNetwork(this.names, this.plan);
+    log(`lab ${this.runId}: namespaces ${Object.values(this.names.ns).join(', ')} (+ ${this.names.fabricNs})`);
+    await this.startWebNodes();
+    this.writeProxyConfigs();
+    switch (this.control) {
+      case 'keepalived':
+        for (const node of LB_NODES) await this.startProxyDirect(node);
+        for (const node of LB_NODES) this.startKeepalived(node, renderLabKeepalived(this.plan, node));
+        break;
+      case 'seed':
+        for (const node of LB_NODES) await this.startProxyDaemonized(node);
+        for (const node of LB_NODES) this.startKeepalived(node, renderSeedKeepalived(this.plan, node, this.writeSeedScripts(node)));
+        break;
+      case 'agent':
+        this.agents = new AgentControl(this, this.agentFiles());
+        await this.agents.start();
+        break;
+    }
+    for (const vip of this.plan.vips) {
+      await this.waitForHolder(vip.name, vip.home, { timeoutMs: this.config.settleTimeoutMs });
+    }
+    log(`lab ${this.runId}: ${this.plan.vips.map((v) => `${v.address} on ${v.home}`).join(', ')}`);
+  }
+
+  private agentFiles(): AgentControlFiles {
+    return { proxyKind: this.plan.proxy };
+  }
+
+  private async startWebNodes(): Promise<void> {
+    for (const web of WEB_NODES) {
+      const files = this.proxyFiles(web);
+      const html = join(this.nodeDir(web), 'html');
+      mkdirSync(join(files.dir, 'tmp'), { recursive: true });
+      mkdirSync(html, { recursive: true });
+      writeFileSync(join(html, 'index.html'), `${this.plan.webs[web].page}\n`);
+      writeFileSync(files.config, renderWebNginx(files, html));
+      this.spawn(`${web}-nginx`, web, '/usr/sbin/nginx', ['-c', files.config, '-e', files.errorLog, '-g', 'daemon off;']);
+    }
+    for (const web of WEB_NODES) await this.waitForPidFile(this.proxyFiles(web).pidFile, `${web} nginx`);
+  }
+
+  private writeProxyConfigs(): void {
+    for (const node of LB_NODES) {
+      const files = this.proxyFiles(node);
+      mkdirSync(join(files.dir, 'tmp'), { recursive: true });
+      writeFileSync(files.config, this.goodProxyConfig(node));
+    }
+  }
+
+  /** The command line that runs the node's proxy in the foreground. */
+  proxyCommand(node: LbNode): { command: string; args: string[] } {
+    const files = this.proxyFiles(node);
+    return this.plan.proxy === 'nginx'
+      ? { command: '/usr/sbin/nginx', args: ['-c', files.config, '-e', files.errorLog, '-g', 'daemon off;'] }
+      : { command: '/usr/sbin/haproxy', args: ['-W', '-db', '-f', files.config, '-p', files.pidFile] };
+  }
+
+  private async startProxyDirect(node: LbNode): Promise<void> {
+    const { command, args } = this.proxyCommand(node);
+    this.spawn(`${node}-${this.plan.proxy}`, node, command, args);
+    await this.waitForPidFile(this.proxyFiles(node).pidFile, `${node} ${this.plan.proxy}`);
+  }
+
+  /** Seed control: the proxy runs as a daemon, as systemd would leave it, so the seed's scripts can start it again. */
+  private async startProxyDaemonized(node: LbNode): Promise<void> {
+    const files = this.proxyFiles(node);
+    const args =
+      this.plan.proxy === 'nginx'
+        ? ['-c', files.config, '-e', files.errorLog]
+        : ['-D', '-f', files.config, '-p', files.pidFile];
+    const out = await runInNamespace(this.names.ns[node], `/usr/sbin/${this.plan.proxy}`, args);
+    if (out.code !== 0) throw new LabCommandError([this.plan.proxy, ...args], out.code, out.stderr);
+    await this.waitForPidFile(files.pidFile, `${node} ${this.plan.proxy}`);
+  }
+
+  private writeSeedScripts(node: LbNode): SeedScriptFiles {
+    const dir = join(this.nodeDir(node), 'seed');
+    mkdirSync(dir, { recursive: true });
+    const scripts: SeedScriptFiles = {
+      dir,
+      checkProxy: join(dir, this.plan.proxy === 'nginx' ? 'chk_nginx.sh' : 'haproxy_check.sh'),
+      checkDown: join(dir, 'chk_down.sh'),
+      notify: join(dir, 'notify.sh'),
+      downFile: this.maintenanceFile(node),
+      notifyLog: join(dir, 'notify.log'),
+      keepalivedPidFile: this.keepalivedFiles(node).pidFile,
+    };
+    const files = this.proxyFiles(node);
+    const write = (path: string, text: string): void => writeFileSync(path, text, { mode: 0o755 });
+    write(scripts.checkProxy, this.plan.proxy === 'nginx' ? renderSeedCheckNginx(files, scripts) : renderSeedCheckHaproxy(files));
+    write(scripts.checkDown, renderSeedCheckDown(scripts));
+    write(scripts.notify, renderSeedNotify(this.plan, files, scripts));
+    return scripts;
+  }
+
+  private startKeepalived(node: LbNode, config: string): void {
+    const files = this.keepalivedFiles(node);
+    mkdirSync(files.dir, { recursive: true });
+    writeFileSync(files.config, config);
+    this.spawn(`${node}-keepalived`, node, '/usr/sbin/keepalived', [
+      '--dont-fork', '--log-console', '--log-detail', '--no-syslog', '--vrrp',
+      '-f', files.config, '-p', files.pidFile, '-r', files.vrrpPidFile, '-c', files.checkersPidFile,
+    ]);
+  }
+
+  /** Starts a long-running process of the run (in a node's namespace, or the host's with role undefined). */
+  spawn(name: string, role: NodeRole | undefined, command: string, args: readonly string[], env?: NodeJS.ProcessEnv): LabProcess {
+    const proc = spawnLabProcess({
+      name,
+      ns: role === undefined ? undefined : this.names.ns[role],
+      command,
+      args,
+      logFile: this.logFile(name),
+      env,
+    });
+    this.processes.set(name, proc);
+    return proc;
+  }
+
+  process(name: string): LabProcess | undefined {
+    return this.processes.get(name);
+  }
+
+  private async waitForPidFile(path: string, what: string): Promise<void> {
+    await waitFor(`${what} to write its pid file`, async () => {
+      try {
+        const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+        if (pid > 0) return { done: true, value: pid };
+      } catch {
+        // Not there yet.
+      }
+      return { done: false, observed: 'no pid file' };
+    }, { timeoutMs: 10_000 });
+  }
+
+  // ---------------------------------------------------------------- observe
+
+  vip(name: string): VipPlan {
+    const vip = this.plan.vips.find((v) => v.name === name || v.address === name);
+    if (vip === undefined) throw new LabUsageError(`no VIP ${JSON.stringify(name)} in topology ${this.plan.name}`);
+    return vip;
+  }
+
+  /** Addresses on an interface of a node (`ip -j addr`). */
+  async addresses(role: NodeRole, iface = 'eth1'): Promise<string[]> {
+    const out = await runCommand('ip', ['-n', this.names.ns[role], '-j', 'addr', 'show', 'dev', iface]);
+    if (out.code !== 0) return [];
+    const parsed = JSON.parse(out.stdout || '[]') as { addr_info?: { family: string; local: string }[] }[];
+    return parsed.flatMap((link) => (link.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local));
+  }
+
+  /** The LB nodes that have the VIP on their interface right now (two is a split brain). */
+  async holdersOf(vipName: string): Promise<LbNode[]> {
+    const vip = this.vip(vipName);
+    const holders: LbNode[] = [];
+    for (const node of LB_NODES) {
+      if ((await this.addresses(node, vip.interface)).includes(vip.address)) holders.push(node);
+    }
+    return holders;
+  }
+
+  /** VIP name -> holders, for every VIP of the topology. */
+  async holders(): Promise<Record<string, LbNode[]>> {
+    const out: Record<string, LbNode[]> = {};
+    for (const vip of this.plan.vips) out[vip.name] = await this.holdersOf(vip.name);
+    return out;
+  }
+
+  /** Waits until exactly `node` holds the VIP. */
+  async waitForHolder(vipName: string, node: LbNode, options: WaitOptions = {}): Promise<void> {
+    const vip = this.vip(vipName);
+    await waitFor(`${vip.address} to be held by ${node} alone`, async () => {
+      const holders = await this.holdersOf(vip.name);
+      return holders.length === 1 && holders[0] === node
+        ? { done: true, value: undefined }
+        : { done: false, observed: holders.length === 0 ? 'no holder' : `held by ${holders.join(' and ')}` };
+    }, { timeoutMs: 15_000, ...options });
+  }
+
+  /** Sends `count` requests to a VIP from the client namespace (a short probe run) and returns them. */
+  async request(vipName: string, count = 10, options: { intervalMs?: number; timeoutMs?: number } = {}): Promise<ProbeRecord[]> {
+    const vip = this.vip(vipName);
+    const out = await runInNamespace(this.names.ns.client, process.execPath, [
+      PROBE_SCRIPT,
+      '--url', `http://${vip.address}/`,
+      '--host', this.plan.host,
+      '--interval-ms', String(options.intervalMs ?? 10),
+      '--timeout-ms', String(options.timeoutMs ?? 1000),
+      '--count', String(count),
+      '--duration-ms', '60000',
+    ], { timeoutMs: 90_000 });
+    if (out.code !== 0) throw new LabCommandError(['probe', vip.address], out.code, out.stderr);
+    return parseProbeOutput(out.stdout);
+  }
+
+  /** Starts a probe in the client namespace; it stops by itself after `maxDurationMs`. */
+  async startProbe(vipName: string, options: ProbeOptions = {}): Promise<ProbeSession> {
+    const vip = this.vip(vipName);
+    const n = ++this.probeCount;
+    const file = join(this.runDir, 'probes', `probe-${n}-${vip.name}.jsonl`);
+    const proc = this.spawn(`probe-${n}`, 'client', process.execPath, [
+      PROBE_SCRIPT,
+      '--url', `http://${vip.address}/`,
+      '--host', this.plan.host,
+      '--interval-ms', String(options.intervalMs ?? 10),
+      '--timeout-ms', String(options.timeoutMs ?? 500),
+      '--duration-ms', String(options.maxDurationMs ?? 120_000),
+      '--out', file,
+    ]);
+    const session: ProbeSession = {
+      vip,
+      file,
+      records: () => readProbeFile(file),
+      stop: async () => {
+        await proc.stop('SIGTERM', 5000);
+        this.probes.delete(session);
+        return readProbeFile(file);
+      },
+    };
+    this.probes.add(session);
+    await waitFor(`probe ${n} to send its first request`, async () => {
+      const records = await readProbeFile(file);
+      if (records.length > 0) return { done: true, value: undefined };
+      if (!proc.isRunning()) throw new LabCommandError(['probe', vip.address], null, readFileSync(proc.logFile, 'utf8'));
+      return { done: false, observed: 'no record yet' };
+    }, { timeoutMs: 10_000 });
+    return session;
+  }
+
+  /** Pids of the proxy (master and workers) in a node's namespace. */
+  async proxyPids(node: LbNode): Promise<number[]> {
+    return this.pidsByName(node, this.plan.proxy);
+  }
+
+  async pidsByName(role: NodeRole, comm: string): Promise<number[]> {
+    const pids = await namespacePids(this.names.ns[role]);
+    return pids.filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** The proxy's master process (the one whose parent is not a proxy process), if running. */
+  async proxyMasterPid(node: LbNode): Promise<number | undefined> {
+    const pids = await this.proxyPids(node);
+    return pids.find((pid) => !pids.includes(parentPid(pid)));
+  }
+
+  // ---------------------------------------------------------------- break and repair
+
+  /** SIGKILL to every proxy process of the node (master and workers), optionally after breaking its config. */
+  async killProxy(node: LbNode, options: ProxyFaultOptions = {}): Promise<number[]> {
+    if (options.breakConfig) this.breakProxyConfig(node);
+    const pids = await this.proxyPids(node);
+    for (const pid of pids) signalQuietly(pid, 'SIGKILL');
+    return pids;
+  }
+
+  /** Stops the proxy the way its service manager would (nginx: QUIT to the master; haproxy: TERM). */
+  async stopProxy(node: LbNode): Promise<number | undefined> {
+    const master = await this.proxyMasterPid(node);
+    if (master !== undefined) signalQuietly(master, this.plan.proxy === 'nginx' ? 'SIGQUIT' : 'SIGTERM');
+    return master;
+  }
+
+  /** Waits until no proxy process is left on the node. */
+  async waitForProxyGone(node: LbNode, options: WaitOptions = {}): Promise<void> {
+    await waitFor(`${this.plan.proxy} on ${node} to exit`, async () => {
+      const pids = await this.proxyPids(node);
+      return pids.length === 0 ? { done: true, value: undefined } : { done: false, observed: `pids ${pids.join(' ')}` };
+    }, options);
+  }
+
+  /** Starts the proxy again where the lab runs it itself ('keepalived' and 'seed' control). */
+  async startProxy(node: LbNode): Promise<void> {
+    if (this.control === 'agent') throw new LabUsageError('in agent control the agent starts the proxy');
+    if (this.control === 'seed') await this.startProxyDaemonized(node);
+    else await this.startProxyDirect(node);
+  }
+
+  breakProxyConfig(node: LbNode): void {
+    writeFileSync(this.proxyFiles(node).config, brokenConfig(this.plan.proxy));
+  }
+
+  restoreProxyConfig(node: LbNode): void {
+    writeFileSync(this.proxyFiles(node).config, this.goodProxyConfig(node));
+  }
+
+  async setLink(role: NodeRole, iface: 'eth1' | 'eth2', state: 'up' | 'down'): Promise<void> {
+    await ipIn(this.names.ns[role], ['link', 'set', iface, state]);
+  }
+
+  setMaintenance(node: LbNode, on: boolean): void {
+    if (on) writeFileSync(this.maintenanceFile(node), '');
+    else void rm(this.maintenanceFile(node), { force: true });
+  }
+
+  /**
+   * Signals keepalived (parent and VRRP child) on a node. SIGTERM is a clean stop (it removes its
+   * VIPs, like `systemctl stop keepalived`); SIGKILL leaves the addresses on the interface, as a
+   * crashed daemon would, while the peer takes over.
+   */
+  async killKeepalived(node: LbNode, sig: NodeJS.Signals = 'SIGKILL'): Promise<number[]> {
+    const pids = await this.pidsByName(node, 'keepalived');
+    const targets = sig === 'SIGKILL' ? pids : pids.filter((pid) => !pids.includes(parentPid(pid)));
+    for (const pid of targets) signalQuietly(pid, sig);
+    return pids;
+  }
+
+  /** Runs a command inside a node's namespace, checked. */
+  exec(role: NodeRole, command: string, args: readonly string[]): Promise<string> {
+    return runChecked('ip', ['netns', 'exec', this.names.ns[role], command, ...args]);
+  }
+
+  // ---------------------------------------------------------------- teardown
+
+  /** Stops every process of the run and removes its namespaces, registry entry and (unless kept) run dir. */
+  async down(options: { keepRunDir?: boolean } = {}): Promise<void> {
+    if (this.downed) return;
+    this.downed = true;
+    for (const probe of [...this.probes]) await probe.stop().catch(() => undefined);
+    if (this.agents !== undefined) await this.agents.stop().catch(() => undefined);
+    await Promise.all([...this.processes.values()].map((p) => p.stop('SIGTERM', 2000)));
+    const keep = options.keepRunDir ?? this.config.keepRunDir;
+    await removeRun(this.runId, keep);
+    this.config.log(`lab ${this.runId}: down${keep ? ` (run dir kept: ${this.runDir})` : ''}`);
+  }
+}
+
+function parentPid(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return -1;
+  }
+}
+
+function signalQuietly(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Brings up a lab: `const lab = await startLab({ topology: 'a' })`. */
+export function startLab(options: LabOptions): Promise<Lab> {
+  return Lab.start(options);
+}
