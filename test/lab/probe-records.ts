@@ -116,8 +116,8 @@ export function summarizeProbe(all: readonly ProbeRecord[], options: SummaryOpti
 
   const windows: OutageWindow[] = [];
   let longestGapMs = 0;
-  const failedBetween = (from: number, to: number): number =>
-    failures.filter((r) => done(r) > from && done(r) <= to).length;
+  // Failures are placed by send time: a request sent inside a gap failed because of it.
+  const failedBetween = (from: number, to: number): number => failures.filter((r) => r.t >= from && r.t < to).length;
   const firstT = records[0]?.t ?? 0;
   const lastT = records.length > 0 ? Math.max(...records.map(done)) : 0;
   if (records.length > 0 && completions.length === 0) {
@@ -126,7 +126,8 @@ export function summarizeProbe(all: readonly ProbeRecord[], options: SummaryOpti
   }
   // A run that starts with failures has an outage from its first request to its first success.
   const leading = completions[0];
-  if (leading !== undefined && leading - firstT > threshold && failures.some((r) => r.t < leading)) {
+  const firstSuccessSent = Math.min(...successes.map((r) => r.t));
+  if (leading !== undefined && leading - firstT > threshold && failures.some((r) => r.t < firstSuccessSent)) {
     longestGapMs = Math.max(longestGapMs, leading - firstT);
     windows.push({ fromMs: firstT, toMs: leading, durationMs: leading - firstT, failedRequests: failedBetween(-Infinity, leading) });
   }
@@ -137,12 +138,13 @@ export function summarizeProbe(all: readonly ProbeRecord[], options: SummaryOpti
     if (gap > longestGapMs) longestGapMs = gap;
     if (gap > threshold) windows.push({ fromMs: from, toMs: to, durationMs: gap, failedRequests: failedBetween(from, to) });
   }
-  // A run that ends in failures has an outage that has not ended yet.
+  // A run that ends in failures (sent after the last success) has an outage that has not ended.
   const trailing = completions[completions.length - 1];
-  if (trailing !== undefined && failures.some((r) => done(r) > trailing)) {
+  const lastSuccessSent = Math.max(...successes.map((r) => r.t));
+  if (trailing !== undefined && failures.some((r) => r.t > lastSuccessSent)) {
     const gap = lastT - trailing;
     longestGapMs = Math.max(longestGapMs, gap);
-    windows.push({ fromMs: trailing, toMs: lastT, durationMs: gap, failedRequests: failedBetween(trailing, Infinity) });
+    windows.push({ fromMs: trailing, toMs: lastT, durationMs: gap, failedRequests: failures.filter((r) => r.t > lastSuccessSent).length });
   }
 
   const latencies = successes.map((r) => r.ms).sort((a, b) => a - b);

@@ -1,0 +1,20 @@
+// The lab's public surface, for the end-to-end tests, the demo and the benchmarks.
+export { Lab, startLab, labUnavailableReason, type LabControl, type LabOptions, type ProbeOptions, type ProbeSession, type ProxyFaultOptions } from './lab.js';
+export { TOPOLOGY_A, TOPOLOGY_B, topologyPlan, webNodeOfPage, type TopologyName, type TopologyPlan, type VipPlan, type ProxyKind } from './topology.js';
+export { LB_NODES, WEB_NODES, NODE_ROLES, type LbNode, type WebNode, type NodeRole } from './lab-names.js';
+export {
+  parseProbeOutput,
+  readProbeFile,
+  summarizeProbe,
+  describeSummary,
+  percentile,
+  type ProbeRecord,
+  type ProbeSummary,
+  type OutageWindow,
+  type LatencySummary,
+  type SummaryOptions,
+} from './probe-records.js';
+export { cleanupRuns, removeRun } from './cleanup.js';
+export { waitFor, sleep, type WaitOptions } from './wait-for.js';
+export { LabCommandError, LabTimeoutError, LabUsageError } from './errors.js';
+export { LB_NODE_HEADER, LB_STATUS_PORT } from './daemon-configs.js';
