@@ -1,0 +1,137 @@
+// Runs one check: the probe on its interval with a timeout, events from the probe's watcher,
+// both through fall/rise hysteresis. Reports a CheckStatus only when the verdict changes.
+import { unknown, type CheckResult, type CheckSpec, type CheckStatus } from '@lbha/shared';
+import { Hysteresis } from './hysteresis.js';
+import type { Probe } from './probe.js';
+
+export interface CheckObserver {
+  /** Every raw result, for metrics. */
+  onResult?(name: string, result: CheckResult, durationMs: number): void;
+  /** The verdict changed (or the first verdict arrived). */
+  onChange(status: CheckStatus): void;
+}
+
+const PENDING: CheckResult = Object.freeze({ kind: 'unknown', reason: 'no result yet' });
+
+export class CheckRunner {
+  private readonly hysteresis: Hysteresis;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private inFlight: AbortController | undefined;
+  private unwatch: (() => void) | undefined;
+  private verdict: CheckResult = PENDING;
+  private settled = false;
+  private sinceMs = Date.now();
+  private lastDurationMs = 0;
+
+  constructor(
+    /** A spec with defaults filled (see withDefaults). */
+    readonly spec: CheckSpec,
+    private readonly probe: Probe,
+    private readonly observer: CheckObserver,
+  ) {
+    this.hysteresis = new Hysteresis(spec.fall, spec.rise);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** True once the check has a verdict (its first result arrived). */
+  get hasVerdict(): boolean {
+    return this.settled;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unwatch = this.probe.watch?.((result, definitive) => this.accept(result, 0, definitive));
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.inFlight?.abort();
+    this.unwatch?.();
+    this.unwatch = undefined;
+  }
+
+  /** Runs a probe now instead of waiting for the interval (used after an event hint). */
+  runNow(): void {
+    if (!this.running || this.inFlight) return;
+    this.schedule(0);
+  }
+
+  status(): CheckStatus {
+    return {
+      name: this.spec.name,
+      kind: this.spec.params.kind,
+      result: this.verdict,
+      effect: this.spec.effect,
+      penalty: this.spec.penalty,
+      sinceMs: this.sinceMs,
+      durationMs: this.lastDurationMs,
+      streak: this.hysteresis.streak,
+    };
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.runOnce();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async runOnce(): Promise<void> {
+    if (!this.running || this.inFlight) return;
+    const ac = new AbortController();
+    this.inFlight = ac;
+    const started = performance.now();
+    let timeout: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<CheckResult>((resolve) => {
+      timeout = setTimeout(() => {
+        ac.abort();
+        resolve(unknown(`timed out after ${this.spec.timeoutMs}ms`));
+      }, this.spec.timeoutMs);
+    });
+    let result: CheckResult | undefined;
+    try {
+      result = await Promise.race([this.probe.probe(ac.signal), timedOut]);
+    } catch (err) {
+      // A probe that throws is a bug or an outage of the probe itself, not of the service.
+      result = unknown(`probe failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timeout);
+      this.inFlight = undefined;
+    }
+    const duration = performance.now() - started;
+    if (!this.running) return;
+    if (result) this.accept(result, duration, false);
+    this.schedule(Math.max(0, this.spec.intervalMs - duration));
+  }
+
+  private accept(result: CheckResult, durationMs: number, definitive: boolean): void {
+    if (!this.running) return;
+    this.lastDurationMs = Math.round(durationMs);
+    this.observer.onResult?.(this.spec.name, result, durationMs);
+    const before = this.verdict;
+    const after = this.hysteresis.push(result, definitive);
+    const first = !this.settled;
+    this.settled = true;
+    if (first || !sameResult(before, after)) {
+      this.verdict = after;
+      if (first || before.kind !== after.kind) this.sinceMs = Date.now();
+      this.observer.onChange(this.status());
+    }
+  }
+}
+
+export function sameResult(a: CheckResult, b: CheckResult): boolean {
+  if (a.kind !== b.kind) return false;
+  if (a.kind === 'healthy' || b.kind === 'healthy') return true;
+  return a.reason === b.reason;
+}

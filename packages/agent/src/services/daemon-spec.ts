@@ -1,0 +1,71 @@
+// What differs between nginx, haproxy and keepalived: how to run each in the foreground,
+// how to test its config, which signals reload and stop it. Everything else is shared.
+import type { ServiceKind } from '@lbha/shared';
+
+export interface DaemonSpec {
+  readonly kind: ServiceKind;
+  readonly binary: string;
+  /** Arguments that keep the daemon in the foreground (direct supervisor). */
+  readonly foregroundArgs: readonly string[];
+  /** Arguments of the config test; exit 0 = valid. */
+  readonly validateArgs: readonly string[];
+  readonly reloadSignal: NodeJS.Signals;
+  /** Graceful stop; SIGKILL follows after the stop timeout. */
+  readonly stopSignal: NodeJS.Signals;
+}
+
+export interface NginxPaths {
+  readonly binary: string;
+  readonly configFile: string;
+  /** nginx -p prefix, '' for the compiled-in default. */
+  readonly prefix: string;
+}
+
+export function nginxSpec(p: NginxPaths): DaemonSpec {
+  const common = [...(p.prefix ? ['-p', p.prefix] : []), '-c', p.configFile];
+  return {
+    kind: 'nginx',
+    binary: p.binary,
+    foregroundArgs: [...common, '-g', 'daemon off;'],
+    validateArgs: ['-t', ...common],
+    reloadSignal: 'SIGHUP',
+    // Graceful: finish in-flight requests (a drained node has none left).
+    stopSignal: 'SIGQUIT',
+  };
+}
+
+export interface HaproxyPaths {
+  readonly binary: string;
+  readonly configFile: string;
+}
+
+export function haproxySpec(p: HaproxyPaths): DaemonSpec {
+  return {
+    kind: 'haproxy',
+    binary: p.binary,
+    // Master-worker in the foreground: SIGUSR2 to the master reloads without dropping sockets.
+    foregroundArgs: ['-W', '-db', '-f', p.configFile],
+    validateArgs: ['-c', '-f', p.configFile],
+    reloadSignal: 'SIGUSR2',
+    stopSignal: 'SIGUSR1',
+  };
+}
+
+export interface KeepalivedPaths {
+  readonly binary: string;
+  readonly configFile: string;
+  readonly pidFile: string;
+  readonly vrrpPidFile: string;
+}
+
+export function keepalivedSpec(p: KeepalivedPaths): DaemonSpec {
+  return {
+    kind: 'keepalived',
+    binary: p.binary,
+    // Own pid files per instance, so several keepalived run on one host (one per namespace).
+    foregroundArgs: ['--dont-fork', '--log-console', '--log-detail', '--no-syslog', '--vrrp', '-f', p.configFile, '-p', p.pidFile, '-r', p.vrrpPidFile],
+    validateArgs: ['-t', '-f', p.configFile],
+    reloadSignal: 'SIGHUP',
+    stopSignal: 'SIGTERM',
+  };
+}

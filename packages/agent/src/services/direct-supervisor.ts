@@ -1,0 +1,279 @@
+// Runs a daemon as a detached child in the foreground and watches it. Detached (own session,
+// output to a log file, no pipes) so that a SIGKILLed agent leaves the daemon running; the
+// agent records pid and start time in its own pid file and adopts the daemon when it returns.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import type { Logger, ServiceKind, ServiceStats } from '@lbha/shared';
+import { ServiceError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { describeOutcome, type CommandRunner } from '../util/run-command.js';
+import type { DaemonSpec } from './daemon-spec.js';
+import { isAlive, readProcStat } from './proc.js';
+import { failed, ok, type ExitInfo, type ProcessInfo, type ServiceDriver, type ServiceOutcome, type ValidationResult } from './service-driver.js';
+
+export interface DirectSupervisorOptions {
+  readonly name: string;
+  readonly spec: DaemonSpec;
+  /** The agent's record of the running daemon: {"pid":..,"startTime":..}. */
+  readonly pidFile: string;
+  /** stdout and stderr of the daemon (appended). */
+  readonly logFile: string;
+  /** A start counts as failed if the daemon exits within this window. */
+  readonly startupMs: number;
+  readonly stopTimeoutMs: number;
+  /** How often an adopted daemon (not our child) is checked in /proc. */
+  readonly pollMs: number;
+  readonly run: CommandRunner;
+  readonly stats: () => Promise<ServiceStats | undefined>;
+  readonly logger: Logger;
+}
+
+interface PidRecord {
+  readonly pid: number;
+  readonly startTime: string;
+}
+
+export class DirectSupervisor implements ServiceDriver {
+  readonly supervisor = 'direct' as const;
+  private pid = 0;
+  private startTime = '';
+  private sinceMs = 0;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private readonly exitListeners = new Set<(i: ExitInfo) => void>();
+  /** Exit waiters for the current process (stop, startup window). */
+  private exitWaiters: Array<(i: ExitInfo) => void> = [];
+  private expectingExit = false;
+  private logOffset = 0;
+
+  constructor(private readonly opts: DirectSupervisorOptions) {}
+
+  get name(): string {
+    return this.opts.name;
+  }
+
+  get kind(): ServiceKind {
+    return this.opts.spec.kind;
+  }
+
+  async validate(): Promise<ValidationResult> {
+    const r = await this.opts.run(this.opts.spec.binary, this.opts.spec.validateArgs, { timeoutMs: 30_000 });
+    return { ok: r.exitCode === 0 && !r.timedOut, output: describeOutcome(r) };
+  }
+
+  async adopt(): Promise<boolean> {
+    let rec: PidRecord;
+    try {
+      rec = JSON.parse(await readFile(this.opts.pidFile, 'utf8')) as PidRecord;
+    } catch {
+      return false;
+    }
+    if (!isAlive(rec.pid, rec.startTime)) return false;
+    this.pid = rec.pid;
+    this.startTime = rec.startTime;
+    this.sinceMs = Date.now();
+    this.logOffset = await this.logSize();
+    this.pollAdopted();
+    this.opts.logger.info({ event: 'service.adopted', service: this.name, pid: rec.pid }, `adopted running ${this.name}`);
+    return true;
+  }
+
+  async start(): Promise<ServiceOutcome> {
+    if (this.isRunning()) return ok(`${this.name} is already running (pid ${this.pid})`);
+    this.logOffset = await this.logSize();
+    let fd: number;
+    try {
+      fd = openSync(this.opts.logFile, 'a', 0o640);
+    } catch (err) {
+      return failed(`cannot open log file ${this.opts.logFile}: ${(err as Error).message}`);
+    }
+    const spawned = await new Promise<{ pid: number } | { error: string }>((resolve) => {
+      const child = spawn(this.opts.spec.binary, [...this.opts.spec.foregroundArgs], {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+      child.once('error', (err) => resolve({ error: err.message }));
+      child.once('spawn', () => {
+        const pid = child.pid as number;
+        child.once('exit', (code, signal) => this.onChildExit(pid, code, signal));
+        child.unref();
+        resolve({ pid });
+      });
+    });
+    closeSync(fd);
+    if ('error' in spawned) return failed(`cannot start ${this.name}: ${spawned.error}`);
+    this.pid = spawned.pid;
+    this.startTime = readProcStat(spawned.pid)?.startTime ?? '';
+    this.sinceMs = Date.now();
+    await writeFileAtomic(this.opts.pidFile, `${JSON.stringify({ pid: this.pid, startTime: this.startTime })}\n`).catch((err: Error) =>
+      this.opts.logger.warn({ event: 'service.pidfile_failed', service: this.name, err: err.message }, 'cannot write pid file'),
+    );
+    // Startup errors (bind failures, bad certificates) make the daemon exit within moments.
+    const early = await this.waitExit(this.opts.startupMs);
+    if (early) {
+      return failed(`${this.name} exited during startup (${describeExit(early)})${early.logTail ? `: ${early.logTail}` : ''}`);
+    }
+    this.opts.logger.info({ event: 'service.started', service: this.name, pid: this.pid }, `${this.name} started`);
+    return ok(`${this.name} started (pid ${this.pid})`);
+  }
+
+  async stop(): Promise<ServiceOutcome> {
+    if (!this.isRunning()) {
+      this.clear();
+      return ok(`${this.name} was not running`);
+    }
+    const pid = this.pid;
+    this.expectingExit = true;
+    try {
+      this.signal(this.opts.spec.stopSignal);
+      let exit = await this.waitExit(this.opts.stopTimeoutMs);
+      if (!exit) {
+        this.opts.logger.warn({ event: 'service.stop_timeout', service: this.name, pid }, `${this.name} did not stop in time; killing`);
+        this.signal('SIGKILL');
+        exit = await this.waitExit(5_000);
+      }
+      if (!exit) return failed(`${this.name} (pid ${pid}) did not exit after SIGKILL`);
+      return ok(`${this.name} stopped (pid ${pid})`);
+    } finally {
+      this.expectingExit = false;
+    }
+  }
+
+  async reload(): Promise<ServiceOutcome> {
+    const v = await this.validate();
+    if (!v.ok) return failed(`${this.name} config does not validate; not reloaded: ${v.output}`);
+    if (!this.isRunning()) return failed(`${this.name} is not running; nothing to reload`);
+    this.signal(this.opts.spec.reloadSignal);
+    this.opts.logger.info({ event: 'service.reloaded', service: this.name, pid: this.pid }, `${this.name} reloaded`);
+    return ok(`${this.name} reloaded (${this.opts.spec.reloadSignal} to pid ${this.pid})`);
+  }
+
+  async restart(): Promise<ServiceOutcome> {
+    const v = await this.validate();
+    if (!v.ok) return failed(`${this.name} config does not validate; not restarted: ${v.output}`);
+    const s = await this.stop();
+    if (!s.ok) return s;
+    const r = await this.start();
+    return r.ok ? ok(`${this.name} restarted (pid ${this.pid})`) : r;
+  }
+
+  status(): ProcessInfo {
+    const running = this.isRunning();
+    return { running, pid: running ? this.pid : 0, sinceMs: running ? this.sinceMs : 0 };
+  }
+
+  stats(): Promise<ServiceStats | undefined> {
+    return this.isRunning() ? this.opts.stats() : Promise.resolve(undefined);
+  }
+
+  onExit(listener: (i: ExitInfo) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+
+  close(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    this.exitListeners.clear();
+  }
+
+  private isRunning(): boolean {
+    return this.pid > 0 && isAlive(this.pid, this.startTime || undefined);
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    try {
+      process.kill(this.pid, sig);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw new ServiceError(this.name, `cannot send ${sig} to pid ${this.pid}`, { cause: err });
+    }
+  }
+
+  private pollAdopted(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    const pid = this.pid;
+    const startTime = this.startTime;
+    this.pollTimer = setInterval(() => {
+      if (this.pid !== pid) {
+        clearInterval(this.pollTimer);
+        return;
+      }
+      if (!isAlive(pid, startTime)) {
+        clearInterval(this.pollTimer);
+        this.pollTimer = undefined;
+        this.onChildExit(pid, null, null);
+      }
+    }, this.opts.pollMs);
+    this.pollTimer.unref();
+  }
+
+  private onChildExit(pid: number, code: number | null, signal: string | null): void {
+    if (pid !== this.pid) return;
+    void this.readLogTail().then((logTail) => {
+      if (pid !== this.pid) return;
+      const info: ExitInfo = { pid, code, signal, logTail };
+      this.clear();
+      const waiters = this.exitWaiters;
+      this.exitWaiters = [];
+      for (const w of waiters) w(info);
+      if (waiters.length > 0 || this.expectingExit) return;
+      this.opts.logger.warn({ event: 'service.exited', service: this.name, pid, code, signal }, `${this.name} exited (${describeExit(info)})`);
+      for (const l of this.exitListeners) l(info);
+    });
+  }
+
+  private clear(): void {
+    this.pid = 0;
+    this.startTime = '';
+    this.sinceMs = 0;
+    void unlink(this.opts.pidFile).catch(() => undefined);
+  }
+
+  private waitExit(ms: number): Promise<ExitInfo | undefined> {
+    if (this.pid === 0) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const waiter = (i: ExitInfo): void => {
+        clearTimeout(t);
+        resolve(i);
+      };
+      const t = setTimeout(() => {
+        this.exitWaiters = this.exitWaiters.filter((w) => w !== waiter);
+        resolve(undefined);
+      }, ms);
+      this.exitWaiters.push(waiter);
+      // An adopted daemon is not our child: its exit is found by polling /proc.
+      if (!this.pollTimer && !this.isRunning()) this.onChildExit(this.pid, null, null);
+    });
+  }
+
+  private async logSize(): Promise<number> {
+    try {
+      return (await stat(this.opts.logFile)).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  private async readLogTail(): Promise<string> {
+    try {
+      const fh = await open(this.opts.logFile, 'r');
+      try {
+        const size = (await fh.stat()).size;
+        const from = Math.max(this.logOffset, size - 2048);
+        const buf = Buffer.alloc(Math.max(0, size - from));
+        await fh.read(buf, 0, buf.length, from);
+        return buf.toString('utf8').trim().split('\n').slice(-5).join(' | ');
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      return '';
+    }
+  }
+}
+
+export function describeExit(i: Pick<ExitInfo, 'code' | 'signal'>): string {
+  if (i.signal) return `killed by ${i.signal}`;
+  if (i.code !== null) return `exit code ${i.code}`;
+  return 'gone';
+}

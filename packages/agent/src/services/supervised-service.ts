@@ -1,0 +1,277 @@
+// Keeps one service up, wrapping its driver: a daemon that dies is restarted with backoff
+// (what chk_nginx.sh did), and the proxy failure policy lives here:
+//  - on death, validate the config at once;
+//  - valid: restart in place; the service reads 'starting' (a restart in place moves no VIP)
+//    and turns 'failed' only if it is not running again within the grace period;
+//  - invalid: 'failed' at once, so its VIPs fail over without waiting;
+//  - keep retrying with backoff (at once when its config file changes); 'running' again
+//    when it is back, and the VIPs return per the failback policy.
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { Logger, ServiceState, ServiceStats, ServiceStatus } from '@lbha/shared';
+import type { ServiceLiveness } from '../checks/process-probe.js';
+import { Backoff, type BackoffOptions } from '../util/backoff.js';
+import { describeExit } from './direct-supervisor.js';
+import { failed, type ExitInfo, type ServiceDriver, type ServiceOutcome } from './service-driver.js';
+
+export interface SupervisedServiceOptions {
+  /** After a crash, how long a restart in place may take before the service counts as failed. */
+  readonly graceMs: number;
+  readonly backoff: BackoffOptions;
+  /** Running this long resets the backoff. */
+  readonly stableMs: number;
+  /** A change to one of these files triggers an immediate retry while the service is down. */
+  readonly watchFiles: readonly string[];
+  readonly logger: Logger;
+  readonly onRestart?: (service: string, outcome: 'ok' | 'failed') => void;
+}
+
+export class SupervisedService implements ServiceLiveness {
+  private state: ServiceState = 'unknown';
+  private lastError = '';
+  private restarts = 0;
+  private sinceMs = Date.now();
+  private cachedStats: ServiceStats | undefined;
+  private readonly backoff: Backoff;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stableTimer: NodeJS.Timeout | undefined;
+  private attempting = false;
+  /** Set while a command (restart/stop) drives the daemon: its exits are expected. */
+  private operating = false;
+  private closed = false;
+  private readonly listeners = new Set<() => void>();
+  private readonly unsubscribeExit: () => void;
+  private readonly watchers: FSWatcher[] = [];
+
+  constructor(
+    readonly driver: ServiceDriver,
+    private readonly opts: SupervisedServiceOptions,
+  ) {
+    this.backoff = new Backoff(opts.backoff);
+    this.unsubscribeExit = driver.onExit((info) => this.onExit(info));
+  }
+
+  get name(): string {
+    return this.driver.name;
+  }
+
+  /** Adopts a running daemon, or starts one when `start` is set. */
+  async init(start: boolean): Promise<void> {
+    this.watchConfigFiles();
+    if (await this.driver.adopt()) {
+      this.setState('running');
+      this.armStable();
+      return;
+    }
+    if (!start) {
+      this.setState('stopped');
+      return;
+    }
+    this.setState('starting');
+    this.armGrace();
+    await this.attempt(false);
+  }
+
+  liveness(): { state: ServiceState; lastError: string } {
+    return { state: this.state, lastError: this.lastError };
+  }
+
+  onLiveness(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  status(): ServiceStatus {
+    const p = this.driver.status();
+    return {
+      name: this.driver.name,
+      kind: this.driver.kind,
+      state: this.state,
+      pid: p.pid,
+      restarts: this.restarts,
+      lastError: this.lastError,
+      stats: this.state === 'running' ? this.cachedStats : undefined,
+      sinceMs: this.sinceMs,
+      supervisor: this.driver.supervisor,
+    };
+  }
+
+  /** Fetches fresh stats (and keeps them for status()). */
+  async stats(): Promise<ServiceStats | undefined> {
+    this.cachedStats = await this.driver.stats().catch(() => undefined);
+    return this.cachedStats;
+  }
+
+  /** Starts the daemon if it is not running (e.g. keepalived once a desired state exists). */
+  async ensureStarted(): Promise<void> {
+    if (this.state === 'running' || this.state === 'starting' || this.state === 'failed') return;
+    this.setState('starting');
+    this.armGrace();
+    await this.attempt(false);
+  }
+
+  async reload(): Promise<ServiceOutcome> {
+    const r = await this.driver.reload();
+    if (!r.ok) this.opts.logger.warn({ event: 'service.reload_refused', service: this.name, reason: r.message }, r.message);
+    return r;
+  }
+
+  /** Operator restart: validated first; a failed start falls back to the recovery loop. */
+  async restart(): Promise<ServiceOutcome> {
+    if (this.operating) return failed(`${this.name} is already being restarted`);
+    this.operating = true;
+    let r: ServiceOutcome;
+    try {
+      r = await this.driver.restart();
+    } finally {
+      this.operating = false;
+    }
+    if (r.ok) {
+      this.restarts++;
+      this.lastError = '';
+      this.clearGrace();
+      this.setState('running');
+      this.armStable();
+      this.opts.onRestart?.(this.name, 'ok');
+    } else if (!this.driver.status().running) {
+      this.lastError = r.message;
+      this.setState('failed');
+      this.scheduleRetry();
+    }
+    return r;
+  }
+
+  /** Stops watching; the daemon keeps running (an agent restart must not move a VIP). */
+  close(): void {
+    this.closed = true;
+    this.clearGrace();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.stableTimer) clearTimeout(this.stableTimer);
+    for (const w of this.watchers) w.close();
+    this.unsubscribeExit();
+    this.driver.close();
+  }
+
+  /** Stops the daemon itself (used by tests and by an explicit shutdown). */
+  async stopDaemon(): Promise<ServiceOutcome> {
+    this.operating = true;
+    try {
+      const r = await this.driver.stop();
+      this.setState('stopped');
+      return r;
+    } finally {
+      this.operating = false;
+    }
+  }
+
+  private onExit(info: ExitInfo): void {
+    if (this.closed || this.operating) return;
+    if (this.stableTimer) clearTimeout(this.stableTimer);
+    this.lastError = `exited (${describeExit(info)})${info.logTail ? `: ${info.logTail}` : ''}`;
+    this.setState('starting');
+    this.armGrace();
+    void this.attempt(true);
+  }
+
+  private async attempt(isRestart: boolean): Promise<void> {
+    if (this.attempting || this.closed) return;
+    this.attempting = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    try {
+      const v = await this.driver.validate();
+      if (this.closed) return;
+      if (!v.ok) {
+        // No point waiting out the grace: this daemon will not start. Fail over now.
+        this.lastError = `config does not validate: ${v.output}`;
+        this.clearGrace();
+        this.setState('failed');
+        this.opts.logger.error({ event: 'service.config_invalid', service: this.name, output: v.output }, `${this.name} config does not validate`);
+        if (isRestart) this.opts.onRestart?.(this.name, 'failed');
+        this.scheduleRetry();
+        return;
+      }
+      const r = await this.driver.start();
+      if (this.closed) return;
+      if (r.ok) {
+        if (isRestart) {
+          this.restarts++;
+          this.opts.onRestart?.(this.name, 'ok');
+          this.opts.logger.info({ event: 'service.restarted', service: this.name, restarts: this.restarts }, `${this.name} restarted`);
+        }
+        this.lastError = '';
+        this.clearGrace();
+        this.setState('running');
+        this.armStable();
+        return;
+      }
+      this.lastError = r.message;
+      if (isRestart) this.opts.onRestart?.(this.name, 'failed');
+      this.opts.logger.error({ event: 'service.start_failed', service: this.name, reason: r.message }, r.message);
+      if (!this.graceTimer) this.setState('failed');
+      this.scheduleRetry();
+    } finally {
+      this.attempting = false;
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed) return;
+    const delay = this.backoff.next();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.attempt(true);
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private armGrace(): void {
+    this.clearGrace();
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = undefined;
+      if (this.state !== 'running') this.setState('failed');
+    }, this.opts.graceMs);
+    this.graceTimer.unref();
+  }
+
+  private clearGrace(): void {
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+  }
+
+  private armStable(): void {
+    if (this.stableTimer) clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => this.backoff.reset(), this.opts.stableMs);
+    this.stableTimer.unref();
+  }
+
+  private watchConfigFiles(): void {
+    for (const file of this.opts.watchFiles) {
+      try {
+        const name = basename(file);
+        const w = watch(dirname(file), { persistent: false }, (_e, f) => {
+          if (f !== null && f !== name) return;
+          // A fixed config should not wait for the next backoff step.
+          if (this.retryTimer && (this.state === 'failed' || this.state === 'starting')) {
+            clearTimeout(this.retryTimer);
+            this.retryTimer = undefined;
+            void this.attempt(true);
+          }
+        });
+        w.on('error', () => w.close());
+        this.watchers.push(w);
+      } catch {
+        // Directory missing: the backoff retries still find the fix.
+      }
+    }
+  }
+
+  private setState(s: ServiceState): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.sinceMs = Date.now();
+    for (const l of this.listeners) l();
+  }
+}
