@@ -1,3 +1,6 @@
+// The agent's YAML configuration: who it is, where the coordinator is, and what it supervises
+// on this node. Every path can be set per node, so several agents run on one host (one per
+// network namespace) without sharing a file. Documented field by field in ../README.md.
 import { durationMs, loadYamlFile, nameProblem, tlsSchema } from '@lbha/shared';
 import { z } from 'zod';
 
@@ -5,6 +8,77 @@ const name = z.string().superRefine((v, ctx) => {
   const p = nameProblem(v);
   if (p) ctx.addIssue({ code: 'custom', message: p });
 });
+
+const absolutePath = z
+  .string()
+  .min(1)
+  .refine((p) => p.startsWith('/') && !/[\0\n"\\]/.test(p), { message: 'must be an absolute path without quotes, backslashes or line breaks' });
+
+/** A program: an absolute path, or a bare name looked up in PATH. */
+const program = z
+  .string()
+  .min(1)
+  .refine((p) => (p.startsWith('/') || !p.includes('/')) && !/[\0\n\s;&|`$<>"'\\]/.test(p), { message: 'must be an absolute path or a program name' });
+
+const supervisor = z.enum(['direct', 'systemd']);
+
+const listenAddress = z
+  .string()
+  .refine((v) => v === '' || /^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(v), { message: 'must be host:port (or "" to disable)' });
+
+const serviceSchema = z
+  .object({
+    /** nginx or haproxy; defaults to the service's name when that is one of them. */
+    kind: z.enum(['nginx', 'haproxy']).optional(),
+    supervisor: supervisor.default('direct'),
+    binary: program.optional(),
+    configFile: absolutePath,
+    /** nginx only: -p prefix. */
+    prefix: absolutePath.optional(),
+    /** nginx only: -e FILE, the error log used before the config is read. */
+    errorLog: absolutePath.optional(),
+    /** nginx only: stub_status URL for active connections and requests. */
+    statusUrl: z.string().url().optional(),
+    /** haproxy only: stats socket (`stats socket` in haproxy.cfg). */
+    statsSocket: absolutePath.optional(),
+    /** systemd supervisor: unit name. */
+    unit: z.string().min(1).optional(),
+    /** direct supervisor: the agent's record of the running daemon. */
+    pidFile: absolutePath.optional(),
+    /** direct supervisor: the daemon's stdout/stderr. */
+    logFile: absolutePath.optional(),
+    /** Start it when the agent starts and it is not running (default true). */
+    autoStart: z.boolean().default(true),
+  })
+  .strict();
+
+const keepalivedSchema = z
+  .object({
+    supervisor: supervisor.default('direct'),
+    binary: program.default('keepalived'),
+    configFile: absolutePath.optional(),
+    pidFile: absolutePath.optional(),
+    vrrpPidFile: absolutePath.optional(),
+    notifyFifo: absolutePath.optional(),
+    trackDir: absolutePath.optional(),
+    logFile: absolutePath.optional(),
+    agentPidFile: absolutePath.optional(),
+    unit: z.string().min(1).default('keepalived.service'),
+    routerId: name.optional(),
+  })
+  .strict();
+
+const supervisionSchema = z
+  .object({
+    restartGrace: durationMs({ min: 0, max: 60_000 }).default(500),
+    backoffInitial: durationMs({ min: 10, max: 60_000 }).default(200),
+    backoffMax: durationMs({ min: 100, max: 600_000 }).default(5_000),
+    stableAfter: durationMs({ min: 0, max: 3_600_000 }).default(10_000),
+    startupWindow: durationMs({ min: 0, max: 10_000 }).default(150),
+    stopTimeout: durationMs({ min: 100, max: 600_000 }).default(10_000),
+    pollInterval: durationMs({ min: 10, max: 10_000 }).default(100),
+  })
+  .strict();
 
 export const agentConfigSchema = z
   .object({
@@ -25,10 +99,28 @@ export const agentConfigSchema = z
       })
       .strict(),
     tls: tlsSchema,
-    stateDir: z.string().min(1).default('/var/lib/lbha/agent'),
+    stateDir: absolutePath.default('/var/lib/lbha/agent'),
+    runtimeDir: absolutePath.default('/run/lbha/agent'),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict().default({}),
+    metrics: z.object({ listen: listenAddress.default('127.0.0.1:9946') }).strict().default({}),
+    keepalived: keepalivedSchema.default({}),
+    services: z.record(name, serviceSchema).default({}),
+    supervision: supervisionSchema.default({}),
+    programs: z.object({ ip: program.default('ip'), systemctl: program.default('systemctl') }).strict().default({}),
+    /** Stop nginx/haproxy/keepalived when the agent exits on SIGTERM (default: leave them running). */
+    stopServicesOnExit: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const [svc, s] of Object.entries(c.services)) {
+      const kind = s.kind ?? (svc === 'nginx' || svc === 'haproxy' ? svc : undefined);
+      if (!kind) ctx.addIssue({ code: 'custom', path: ['services', svc, 'kind'], message: `set kind (nginx or haproxy) for service ${JSON.stringify(svc)}` });
+      if (svc === 'keepalived') ctx.addIssue({ code: 'custom', path: ['services', svc], message: 'keepalived is configured in the keepalived section' });
+      if (s.supervisor === 'systemd' && !s.unit && !kind) ctx.addIssue({ code: 'custom', path: ['services', svc, 'unit'], message: 'missing' });
+      if (kind === 'haproxy' && (s.prefix || s.statusUrl || s.errorLog)) ctx.addIssue({ code: 'custom', path: ['services', svc], message: 'prefix, errorLog and statusUrl are nginx settings' });
+      if (kind === 'nginx' && s.statsSocket) ctx.addIssue({ code: 'custom', path: ['services', svc, 'statsSocket'], message: 'statsSocket is a haproxy setting' });
+    }
+  });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 

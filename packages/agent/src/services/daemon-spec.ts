@@ -19,10 +19,12 @@ export interface NginxPaths {
   readonly configFile: string;
   /** nginx -p prefix, '' for the compiled-in default. */
   readonly prefix: string;
+  /** nginx -e FILE (the log used before the config is read), '' for the default. */
+  readonly errorLog: string;
 }
 
 export function nginxSpec(p: NginxPaths): DaemonSpec {
-  const common = [...(p.prefix ? ['-p', p.prefix] : []), '-c', p.configFile];
+  const common = [...(p.prefix ? ['-p', p.prefix] : []), ...(p.errorLog ? ['-e', p.errorLog] : []), '-c', p.configFile];
   return {
     kind: 'nginx',
     binary: p.binary,
