@@ -23,3 +23,8 @@ export class InvalidArgumentError extends Error {
 export class PermissionError extends Error {
   override readonly name = 'PermissionError';
 }
+
+/** Thrown when the coordinator's store cannot be read or written, or holds something unreadable. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}

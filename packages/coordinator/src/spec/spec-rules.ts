@@ -57,6 +57,9 @@ function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[]): void {
   if (pol.vrrpVersion === 2 && pol.advertIntervalMs % 1000 !== 0) {
     out.push({ path: at('policy', 'advert_interval'), message: `VRRP version 2 advertises in whole seconds; got ${pol.advertIntervalMs}ms (use vrrp_version: 3 for sub-second intervals)` });
   }
+  if (pol.vrrpVersion === 3 && pol.advertIntervalMs % 10 !== 0) {
+    out.push({ path: at('policy', 'advert_interval'), message: `VRRP version 3 advertises in centiseconds; got ${pol.advertIntervalMs}ms (use a multiple of 10ms)` });
+  }
   if (pol.authPass !== '' && pol.vrrpVersion === 3) {
     out.push({ path: at('policy', 'auth_pass'), message: 'PASS authentication exists only in VRRP version 2; set vrrp_version: 2 or remove auth_pass' });
   }

@@ -60,7 +60,7 @@ const checkSchema = z.discriminatedUnion('kind', [
         .url('must be a URL, e.g. http://127.0.0.1/health')
         .refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL'),
       method: z.enum(['GET', 'HEAD']).default('GET'),
-      host: z.string().max(253).default(''),
+      host: z.string().max(253).regex(/^[^\r\n]*$/, 'must not contain line breaks').default(''),
       expect_status: int(100, 599, 'expect_status').default(200),
       body_contains: z.string().max(1024).default(''),
       tls_verify: z.boolean().default(true),
@@ -91,7 +91,12 @@ const policySchema = z
     vrrp_version: z.union([z.literal(2), z.literal(3)], { errorMap: () => ({ message: 'must be 2 or 3' }) }).default(3),
     transport: z.enum(['multicast', 'unicast']).default('multicast'),
     mcast_group: z.string().default('224.0.0.18'),
-    auth_pass: z.string().max(64, 'at most 64 characters (keepalived uses the first 8)').default(''),
+    auth_pass: z
+      .string()
+      .max(64, 'at most 64 characters (keepalived uses the first 8)')
+      .regex(/^[\x21-\x7e]*$/, 'printable characters without spaces only')
+      .refine((v) => !/["\\]/.test(v), 'must not contain quotes or backslashes')
+      .default(''),
     base_priority: int(1, MAX_BASE_PRIORITY, 'base_priority').default(100),
   })
   .strict();

@@ -1,0 +1,196 @@
+// Typed records of the coordinator's state over the key-value Store port. Keys:
+//   spec                      the applied spec (YAML text) and its version
+//   modes/<node>              coordinator-owned node modes
+//   operations/<id>           drains, restarts, rolling restarts (in flight and recent)
+//   journal/<command id>      every command sent to an agent, written before it is sent
+//   holders/<cluster>         last desired holder per VIP, so a restart moves nothing
+//   counters/desired-version  desired-state versions handed out so far (reserved in blocks)
+import type { CommandAction, CommandState, NodeMode } from '@lbha/shared';
+import { StoreError } from '../errors.js';
+import { del, put, type Store, type StoreEntry, type StoreOp } from './store.js';
+
+export interface SpecRecord {
+  readonly yaml: string;
+  readonly version: number;
+  readonly appliedMs: number;
+  readonly actor: string;
+  readonly reason: string;
+}
+
+export interface ModeRecord {
+  readonly mode: NodeMode;
+  readonly reason: string;
+  readonly actor: string;
+  readonly sinceMs: number;
+  /** The operation that set it, empty when set directly. */
+  readonly operationId: string;
+}
+
+export type OperationKind = 'drain' | 'undrain' | 'restart' | 'reload' | 'rolling_restart';
+
+/** pending -> running -> succeeded | failed | cancelled */
+export type OperationState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export type StepState = 'running' | 'succeeded' | 'failed' | 'skipped';
+
+export interface OperationStep {
+  readonly name: string;
+  readonly state: StepState;
+  readonly message: string;
+  readonly startedMs: number;
+  readonly finishedMs: number;
+}
+
+export interface OperationRecord {
+  readonly id: string;
+  readonly kind: OperationKind;
+  readonly cluster: string;
+  readonly node: string;
+  readonly service: string;
+  readonly state: OperationState;
+  readonly message: string;
+  readonly createdMs: number;
+  readonly updatedMs: number;
+  /** Completed and current steps, in order; a resumed operation skips the completed ones. */
+  readonly steps: readonly OperationStep[];
+  readonly actor: string;
+  readonly reason: string;
+  readonly force: boolean;
+  readonly timeoutMs: number;
+  readonly activeConnections: number;
+  /** Facts a resumed operation needs, e.g. the mode to restore after a restart. */
+  readonly data: Readonly<Record<string, string>>;
+}
+
+export interface JournalEntry {
+  /** Command id: derived from the operation and step, so a resumed step reuses it. */
+  readonly id: string;
+  readonly node: string;
+  readonly action: CommandAction;
+  readonly operationId: string;
+  /** 'pending' until the agent reports; then the agent's last reported state. */
+  readonly state: 'pending' | CommandState;
+  readonly message: string;
+  readonly activeConnections: number;
+  readonly createdMs: number;
+  readonly updatedMs: number;
+  readonly deadlineMs: number;
+}
+
+export function isFinalCommandState(s: JournalEntry['state']): boolean {
+  return s === 'succeeded' || s === 'failed' || s === 'rejected';
+}
+
+export function isFinalOperationState(s: OperationState): boolean {
+  return s === 'succeeded' || s === 'failed' || s === 'cancelled';
+}
+
+export type SpecPutResult = { readonly ok: true; readonly record: SpecRecord } | { readonly ok: false; readonly currentVersion: number };
+
+/** How many finished operations and journal entries are kept for inspection. */
+const KEEP_FINISHED_OPERATIONS = 200;
+const KEEP_FINISHED_COMMANDS = 1000;
+/** Desired-state versions are reserved in blocks so that handing one out rarely writes. */
+const VERSION_BLOCK = 1000;
+
+export class CoordinatorState {
+  private versionReserved = 0;
+  private versionNext = 0;
+  private reserving: Promise<void> | undefined;
+
+  constructor(private readonly store: Store) {}
+
+  async getSpec(): Promise<SpecRecord | undefined> {
+    return (await this.store.get<SpecRecord>('spec'))?.value;
+  }
+
+  /**
+   * Stores a new spec version. Refused (nothing written) when `expectedVersion` is not 0 and
+   * differs from the stored version, or when another writer changed the spec since it was read.
+   */
+  async putSpec(yaml: string, expectedVersion: number, actor: string, reason: string, nowMs: number): Promise<SpecPutResult> {
+    const current = await this.store.get<SpecRecord>('spec');
+    const currentVersion = current?.value.version ?? 0;
+    if (expectedVersion !== 0 && expectedVersion !== currentVersion) return { ok: false, currentVersion };
+    const record: SpecRecord = { yaml, version: currentVersion + 1, appliedMs: nowMs, actor, reason };
+    const r = await this.store.txn([{ key: 'spec', revision: current?.revision ?? 0 }], [put('spec', record)]);
+    if (!r.ok) return { ok: false, currentVersion: (await this.store.get<SpecRecord>('spec'))?.value.version ?? 0 };
+    return { ok: true, record };
+  }
+
+  async modes(): Promise<Map<string, ModeRecord>> {
+    return new Map((await this.store.list<ModeRecord>('modes/')).map((e) => [e.key.slice('modes/'.length), e.value]));
+  }
+
+  async operations(): Promise<OperationRecord[]> {
+    return (await this.store.list<OperationRecord>('operations/')).map((e) => e.value);
+  }
+
+  async journal(): Promise<JournalEntry[]> {
+    return (await this.store.list<JournalEntry>('journal/')).map((e) => e.value);
+  }
+
+  async holders(): Promise<Map<string, Record<string, string>>> {
+    return new Map((await this.store.list<Record<string, string>>('holders/')).map((e) => [e.key.slice('holders/'.length), e.value]));
+  }
+
+  /** Writes several records atomically (e.g. an operation and the mode it sets). */
+  async write(records: {
+    readonly modes?: ReadonlyArray<readonly [string, ModeRecord | null]>;
+    readonly operations?: readonly OperationRecord[];
+    readonly journal?: readonly JournalEntry[];
+    readonly holders?: ReadonlyArray<readonly [string, Readonly<Record<string, string>>]>;
+  }): Promise<void> {
+    const ops: StoreOp[] = [];
+    for (const [node, m] of records.modes ?? []) ops.push(m === null ? del(`modes/${node}`) : put(`modes/${node}`, m));
+    for (const o of records.operations ?? []) ops.push(put(`operations/${o.id}`, o));
+    for (const j of records.journal ?? []) ops.push(put(`journal/${j.id}`, j));
+    for (const [cluster, h] of records.holders ?? []) ops.push(put(`holders/${cluster}`, h));
+    if (ops.length === 0) return;
+    const r = await this.store.txn([], ops);
+    if (!r.ok) throw new StoreError(`unconditional write refused: ${r.conflicts.join(', ')}`);
+  }
+
+  /** Drops the oldest finished operations and journal entries beyond what is kept. */
+  async prune(): Promise<void> {
+    const ops = (await this.store.list<OperationRecord>('operations/')).filter((e) => isFinalOperationState(e.value.state));
+    const cmds = (await this.store.list<JournalEntry>('journal/')).filter((e) => isFinalCommandState(e.value.state));
+    const oldest = <T>(list: Array<StoreEntry<T>>, keep: number, time: (t: T) => number) =>
+      list.sort((a, b) => time(a.value) - time(b.value)).slice(0, Math.max(0, list.length - keep));
+    const drop = [
+      ...oldest(ops, KEEP_FINISHED_OPERATIONS, (o) => o.updatedMs),
+      ...oldest(cmds, KEEP_FINISHED_COMMANDS, (c) => c.updatedMs),
+    ];
+    if (drop.length === 0) return;
+    await this.store.txn(
+      drop.map((e) => ({ key: e.key, revision: e.revision })),
+      drop.map((e) => del(e.key)),
+    );
+  }
+
+  /**
+   * A desired-state version never handed out before, also across restarts: versions are
+   * reserved in blocks in the store, and a restart starts after the last reserved block.
+   */
+  async nextDesiredVersion(): Promise<number> {
+    while (this.versionNext >= this.versionReserved) {
+      this.reserving ??= this.reserveBlock().finally(() => (this.reserving = undefined));
+      await this.reserving;
+    }
+    return ++this.versionNext;
+  }
+
+  private async reserveBlock(): Promise<void> {
+    for (;;) {
+      const e = await this.store.get<number>('counters/desired-version');
+      const from = Math.max(e?.value ?? 0, this.versionReserved);
+      const to = from + VERSION_BLOCK;
+      const r = await this.store.txn([{ key: 'counters/desired-version', revision: e?.revision ?? 0 }], [put('counters/desired-version', to)]);
+      if (r.ok) {
+        this.versionNext = Math.max(this.versionNext, from);
+        this.versionReserved = to;
+        return;
+      }
+    }
+  }
+}

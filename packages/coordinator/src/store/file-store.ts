@@ -1,0 +1,131 @@
+// The embedded default store: the whole state in one JSON file, replaced atomically on every
+// transaction (write a temporary file, fsync it, rename it over the old one, fsync the
+// directory). A crash at any point leaves either the old file or the new one, never a mix;
+// a torn temporary file is ignored and removed at the next open.
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { StoreError } from '../errors.js';
+import { MemoryStore, type MemoryStoreState } from './memory-store.js';
+
+export interface FileStoreOptions {
+  /** fsync file and directory on every write (default true; tests may turn it off for speed). */
+  readonly fsync?: boolean;
+}
+
+function isState(v: unknown): v is MemoryStoreState {
+  if (typeof v !== 'object' || v === null) return false;
+  const s = v as { format?: unknown; revision?: unknown; entries?: unknown };
+  return (
+    s.format === 1 &&
+    typeof s.revision === 'number' &&
+    Array.isArray(s.entries) &&
+    s.entries.every((e: unknown) => typeof e === 'object' && e !== null && typeof (e as { key?: unknown }).key === 'string' && typeof (e as { revision?: unknown }).revision === 'number')
+  );
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class FileStore extends MemoryStore {
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly fsync: boolean,
+    initial: MemoryStoreState | undefined,
+  ) {
+    super(initial);
+  }
+
+  /**
+   * Opens (or creates) the store at `path`. Throws StoreError when the file is unreadable or
+   * not a store file (it is never silently replaced), or when another live process holds it.
+   */
+  static async open(path: string, options: FileStoreOptions = {}): Promise<FileStore> {
+    try {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    } catch (cause) {
+      throw new StoreError(`cannot create the directory of ${path}: ${(cause as Error).message}`, { cause });
+    }
+    await FileStore.lock(path);
+    // A temporary file is only ever complete once renamed; whatever is left is a torn write.
+    await rm(`${path}.tmp`, { force: true });
+    let text: string | undefined;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`cannot read ${path}: ${(cause as Error).message}`, { cause });
+    }
+    let initial: MemoryStoreState | undefined;
+    if (text !== undefined) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (cause) {
+        throw new StoreError(`${path} is not a valid store file (${(cause as Error).message}); refusing to start over it`, { cause });
+      }
+      if (!isState(parsed)) throw new StoreError(`${path} is not a store file of this version; refusing to start over it`);
+      initial = parsed;
+    }
+    return new FileStore(path, options.fsync ?? true, initial);
+  }
+
+  /** One process per store file: a second coordinator on the same state dir would corrupt intent. */
+  private static async lock(path: string): Promise<void> {
+    const lockPath = `${path}.lock`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fh = await open(lockPath, 'wx', 0o600);
+        await fh.writeFile(`${process.pid}\n`);
+        await fh.close();
+        return;
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError(`cannot lock ${path}: ${(cause as Error).message}`, { cause });
+      }
+      const pid = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+        throw new StoreError(`${path} is in use by process ${pid} (lock file ${lockPath})`);
+      }
+      // Left behind by a process that is gone (or by this one before a simulated crash).
+      await rm(lockPath, { force: true });
+    }
+    throw new StoreError(`cannot lock ${path}: lock file ${lockPath} keeps reappearing`);
+  }
+
+  protected override async persist(): Promise<void> {
+    if (this.closed) throw new StoreError(`store ${this.path} is closed`);
+    const tmp = `${this.path}.tmp`;
+    try {
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(this.serialize());
+        if (this.fsync) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path);
+      if (this.fsync) {
+        const dir = await open(dirname(this.path), 'r');
+        try {
+          await dir.sync();
+        } finally {
+          await dir.close();
+        }
+      }
+    } catch (cause) {
+      throw new StoreError(`cannot write ${this.path}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  override async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await rm(`${this.path}.lock`, { force: true });
+  }
+}

@@ -1,0 +1,99 @@
+import type { Store, StoreCompare, StoreEntry, StoreOp, TxnResult } from './store.js';
+
+interface Stored {
+  /** JSON text, so callers can never alias or mutate what is stored. */
+  readonly json: string;
+  readonly revision: number;
+}
+
+export interface MemoryStoreState {
+  readonly revision: number;
+  readonly entries: ReadonlyArray<{ readonly key: string; readonly value: unknown; readonly revision: number }>;
+}
+
+/**
+ * The store semantics (revisions, compare-and-swap transactions) in memory. Used directly in
+ * tests and as the core of the file store, which persists each transaction before it resolves.
+ */
+export class MemoryStore implements Store {
+  protected readonly entries = new Map<string, Stored>();
+  protected revision = 0;
+  /** Transactions run one at a time, so a failed persist can be undone without losing another's write. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(initial?: MemoryStoreState) {
+    if (initial) {
+      this.revision = initial.revision;
+      for (const e of initial.entries) this.entries.set(e.key, { json: JSON.stringify(e.value), revision: e.revision });
+    }
+  }
+
+  async get<T = unknown>(key: string): Promise<StoreEntry<T> | undefined> {
+    const s = this.entries.get(key);
+    return s ? { key, value: JSON.parse(s.json) as T, revision: s.revision } : undefined;
+  }
+
+  async list<T = unknown>(prefix: string): Promise<Array<StoreEntry<T>>> {
+    const out: Array<StoreEntry<T>> = [];
+    for (const [key, s] of this.entries) if (key.startsWith(prefix)) out.push({ key, value: JSON.parse(s.json) as T, revision: s.revision });
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  txn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
+    const run = this.queue.then(() => this.runTxn(compares, ops));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runTxn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
+    const conflicts = this.conflicts(compares);
+    if (conflicts.length > 0) return { ok: false, conflicts };
+    const undo = this.apply(ops);
+    try {
+      await this.persist();
+    } catch (err) {
+      undo();
+      throw err;
+    }
+    return { ok: true, revision: this.revision };
+  }
+
+  async close(): Promise<void> {}
+
+  /** Makes the current state durable; the memory store has nothing to do. */
+  protected async persist(): Promise<void> {}
+
+  protected conflicts(compares: readonly StoreCompare[]): string[] {
+    return compares.filter((c) => (this.entries.get(c.key)?.revision ?? 0) !== c.revision).map((c) => c.key);
+  }
+
+  /** Applies ops in memory; returns a function that restores the previous state. */
+  protected apply(ops: readonly StoreOp[]): () => void {
+    const before = new Map<string, Stored | undefined>();
+    const prevRevision = this.revision;
+    const next = this.revision + 1;
+    for (const op of ops) {
+      if (!before.has(op.key)) before.set(op.key, this.entries.get(op.key));
+      if (op.kind === 'put') {
+        const json = JSON.stringify(op.value);
+        if (json === undefined) throw new TypeError(`store value for ${op.key} is not JSON data`);
+        this.entries.set(op.key, { json, revision: next });
+      } else this.entries.delete(op.key);
+    }
+    this.revision = next;
+    return () => {
+      for (const [k, v] of before) {
+        if (v) this.entries.set(k, v);
+        else this.entries.delete(k);
+      }
+      this.revision = prevRevision;
+    };
+  }
+
+  /** The whole state as JSON text (the file store's format), built without re-parsing values. */
+  protected serialize(): string {
+    const parts: string[] = [];
+    for (const [key, s] of this.entries) parts.push(`{"key":${JSON.stringify(key)},"revision":${s.revision},"value":${s.json}}`);
+    return `{"format":1,"revision":${this.revision},"entries":[\n${parts.join(',\n')}\n]}\n`;
+  }
+}
