@@ -1,22 +1,242 @@
-// The lbha side of a lab run: a coordinator in the host namespace and an agent in each LB namespace.
+// The lbha side of a lab run: a lbha-coordinator in the host namespace (on 127.0.0.1 for the
+// tests and the CLI, and on a unix socket in the run dir for the agents, which live in network
+// namespaces and cannot reach the host's loopback) and a lbha-agent in each LB namespace, which
+// supervises keepalived and the proxy there.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { renderAgentConfig } from './agent-config-file.js';
+import { ControlApi, type NodeInfo, type VipInfo } from './control-api.js';
+import { LabCommandError } from './errors.js';
 import type { Lab } from './lab.js';
-import { LabUsageError } from './errors.js';
+import { LB_NODES, type LbNode } from './lab-names.js';
+import type { LabProcess } from './lab-process.js';
+import { renderClusterSpec, renderCoordinatorConfig } from './lbha-configs.js';
+import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN } from './repo-paths.js';
+import { runCommand, type CommandOutput } from './run-command.js';
+import { waitFor, type WaitOptions } from './wait-for.js';
 
-export interface AgentControlFiles {
-  readonly proxyKind: 'nginx' | 'haproxy';
+export interface AgentControlOptions {
+  /** VRRP advertisement interval in the cluster spec; default 100 ms. */
+  readonly advertIntervalMs: number;
+}
+
+/** The path the spec's maintenance_file check watches: the seed's own. */
+export const MAINTENANCE_PATH = '/etc/keepalived/down';
+
+/** A free TCP port on 127.0.0.1 (kept for the run, so a restarted coordinator is found at the same address). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 export class AgentControl {
+  readonly dir: string;
+  readonly specFile: string;
+  readonly coordinatorConfigFile: string;
+  readonly socketPath: string;
+  private port = 0;
+  private coordinator: LabProcess | undefined;
+  private coordinatorStarts = 0;
+  private readonly agents = new Map<LbNode, LabProcess>();
+  private readonly agentStarts = new Map<LbNode, number>();
+  private controlApi: ControlApi | undefined;
+
   constructor(
     private readonly lab: Lab,
-    private readonly files: AgentControlFiles,
-  ) {}
-
-  async start(): Promise<void> {
-    void this.lab;
-    void this.files;
-    throw new LabUsageError('agent control is not available yet');
+    private readonly options: AgentControlOptions,
+  ) {
+    this.dir = join(lab.runDir, 'coordinator');
+    this.specFile = join(this.dir, 'cluster.yaml');
+    this.coordinatorConfigFile = join(this.dir, 'coordinator.yaml');
+    this.socketPath = join(this.dir, 'grpc.sock');
   }
 
-  async stop(): Promise<void> {}
+  /** host:port of the coordinator's gRPC API on loopback. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get api(): ControlApi {
+    this.controlApi ??= new ControlApi(this.address);
+    return this.controlApi;
+  }
+
+  agentDir(node: LbNode): string {
+    return join(this.lab.nodeDir(node), 'agent');
+  }
+
+  agentConfigFile(node: LbNode): string {
+    return join(this.agentDir(node), 'agent.yaml');
+  }
+
+  /**
+   * The node's private /etc/keepalived: `ip netns exec` bind-mounts /etc/netns/NS/keepalived over
+   * /etc/keepalived for everything it starts, so each agent sees its own seed-style `down` file.
+   */
+  etcKeepalivedDir(node: LbNode): string {
+    return `/etc/netns/${this.lab.names.ns[node]}/keepalived`;
+  }
+
+  maintenanceFile(node: LbNode): string {
+    return join(this.etcKeepalivedDir(node), 'down');
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    this.port = await freePort();
+    writeFileSync(this.specFile, renderClusterSpec(this.lab.plan, { advertIntervalMs: this.options.advertIntervalMs, maintenanceFile: MAINTENANCE_PATH }));
+    writeFileSync(
+      this.coordinatorConfigFile,
+      renderCoordinatorConfig({
+        id: `lab-${this.lab.runId}`,
+        grpcAddress: this.address,
+        grpcSocket: this.socketPath,
+        specFile: this.specFile,
+        stateDir: join(this.dir, 'state'),
+      }),
+    );
+    // The bind mount needs its target; on a host without keepalived's package dir, make it.
+    mkdirSync('/etc/keepalived', { recursive: true });
+    for (const node of LB_NODES) {
+      mkdirSync(this.etcKeepalivedDir(node), { recursive: true });
+      mkdirSync(this.agentDir(node), { recursive: true });
+      writeFileSync(
+        this.agentConfigFile(node),
+        renderAgentConfig({
+          node,
+          plan: this.lab.plan,
+          coordinatorSocket: this.socketPath,
+          stateDir: join(this.agentDir(node), 'state'),
+          proxy: this.lab.proxyFiles(node),
+          keepalived: this.lab.keepalivedFiles(node),
+        }),
+      );
+    }
+    await this.startCoordinator();
+    for (const node of LB_NODES) await this.startAgent(node);
+    await this.waitForAgentsConnected();
+  }
+
+  // ------------------------------------------------------------ coordinator
+
+  async startCoordinator(): Promise<void> {
+    if (this.coordinator?.isRunning()) return;
+    const n = ++this.coordinatorStarts;
+    this.coordinator = this.lab.spawn(`coordinator${n > 1 ? `-${n}` : ''}`, undefined, process.execPath, [
+      COORDINATOR_BIN,
+      '--config',
+      this.coordinatorConfigFile,
+    ]);
+    const proc = this.coordinator;
+    await waitFor('the coordinator to answer on loopback', async () => {
+      if (!proc.isRunning()) {
+        throw new LabCommandError(['lbha-coordinator'], null, tail(proc.logFile));
+      }
+      try {
+        await this.api.listNodes();
+        return existsSync(this.socketPath) ? { done: true, value: undefined } : { done: false, observed: 'no unix socket yet' };
+      } catch (error) {
+        return { done: false, observed: (error as Error).message };
+      }
+    }, { timeoutMs: 20_000, intervalMs: 100 });
+  }
+
+  /** Stops the coordinator (SIGKILL by default: a crash, not a clean shutdown). */
+  async stopCoordinator(sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.coordinator?.stop(sig);
+  }
+
+  get coordinatorRunning(): boolean {
+    return this.coordinator?.isRunning() ?? false;
+  }
+
+  // ------------------------------------------------------------ agents
+
+  async startAgent(node: LbNode): Promise<void> {
+    if (this.agents.get(node)?.isRunning()) return;
+    const n = (this.agentStarts.get(node) ?? 0) + 1;
+    this.agentStarts.set(node, n);
+    const proc = this.lab.spawn(`${node}-agent${n > 1 ? `-${n}` : ''}`, node, process.execPath, [
+      AGENT_BIN,
+      '--config',
+      this.agentConfigFile(node),
+    ]);
+    this.agents.set(node, proc);
+  }
+
+  /** Stops the agent (SIGKILL by default: what a crash looks like to keepalived and the proxy). */
+  async stopAgent(node: LbNode, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.agents.get(node)?.stop(sig);
+  }
+
+  agentProcess(node: LbNode): LabProcess | undefined {
+    return this.agents.get(node);
+  }
+
+  async waitForAgentsConnected(options: WaitOptions = {}): Promise<NodeInfo[]> {
+    return waitFor('both agents to connect to the coordinator', async () => {
+      for (const [node, proc] of this.agents) {
+        if (!proc.isRunning()) throw new LabCommandError([`lbha-agent (${node})`], null, tail(proc.logFile));
+      }
+      let nodes: NodeInfo[];
+      try {
+        nodes = await this.api.listNodes();
+      } catch (error) {
+        return { done: false, observed: (error as Error).message };
+      }
+      const connected = nodes.filter((n) => n.connected).map((n) => n.name);
+      return LB_NODES.every((n) => connected.includes(n))
+        ? { done: true, value: nodes }
+        : { done: false, observed: `connected: ${connected.join(', ') || 'none'}` };
+    }, { timeoutMs: 30_000, intervalMs: 100, ...options });
+  }
+
+  /** The coordinator's view of one VIP. */
+  async vipInfo(vipName: string): Promise<VipInfo | undefined> {
+    return (await this.api.listVips()).find((v) => v.name === vipName);
+  }
+
+  /** Waits until the coordinator reports `node` as the only actual holder of the VIP. */
+  async waitForReportedHolder(vipName: string, node: LbNode, options: WaitOptions = {}): Promise<VipInfo> {
+    return waitFor(`the coordinator to report ${vipName} on ${node}`, async () => {
+      let vip: VipInfo | undefined;
+      try {
+        vip = await this.vipInfo(vipName);
+      } catch (error) {
+        return { done: false, observed: (error as Error).message };
+      }
+      if (vip === undefined) return { done: false, observed: 'VIP unknown to the coordinator' };
+      return vip.actualHolders.length === 1 && vip.actualHolders[0] === node
+        ? { done: true, value: vip }
+        : { done: false, observed: `actual holders [${vip.actualHolders.join(', ')}], desired ${vip.desiredHolder}, status ${vip.status}` };
+    }, { timeoutMs: 15_000, intervalMs: 100, ...options });
+  }
+
+  /** Runs the lbha CLI against this run's coordinator. */
+  cli(args: readonly string[]): Promise<CommandOutput> {
+    return runCommand(process.execPath, [CLI_BIN, '--coordinator', this.address, '--insecure', ...args], { timeoutMs: 20_000 });
+  }
+
+  async stop(): Promise<void> {
+    this.controlApi?.close();
+    this.controlApi = undefined;
+    await Promise.all([...this.agents.values()].map((p) => p.stop('SIGTERM', 3000)));
+    await this.coordinator?.stop('SIGTERM', 3000);
+  }
+}
+
+function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }

@@ -58,6 +58,14 @@ async function killPids(pids: readonly number[], graceMs = 1500): Promise<void> 
   for (const pid of pids.filter(alive)) send(pid, 'SIGKILL');
 }
 
+function listEtcNetns(): string[] {
+  try {
+    return readdirSync('/etc/netns');
+  } catch {
+    return [];
+  }
+}
+
 /** Removes everything of one run. Keeps the run dir when asked to (or when the run asked for it). */
 export async function removeRun(runId: string, keepRunDir?: boolean): Promise<void> {
   const entry = readRun(runId);
@@ -65,6 +73,11 @@ export async function removeRun(runId: string, keepRunDir?: boolean): Promise<vo
   if (entry !== undefined) await killPids(hostProcessesOfRun(entry.runDir));
   await killNamespaceProcesses(namespaces);
   await deleteNamespaces(namespaces);
+  // Per-namespace /etc overlays (`ip netns exec` bind-mounts /etc/netns/NS/* over /etc/*).
+  for (const ns of namespaces) rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+  for (const ns of listEtcNetns().filter((name) => runIdOfNamespace(name) === runId)) {
+    rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+  }
   if (entry !== undefined) {
     // Daemons whose namespace was already deleted by a half-finished teardown still name the run dir.
     await killPids(hostProcessesOfRun(entry.runDir), 500);
@@ -85,6 +98,10 @@ export async function cleanupRuns(options: CleanupOptions = {}): Promise<string[
     if (id !== undefined) ids.add(id);
   }
   for (const entry of listRegisteredRuns()) ids.add(entry.runId);
+  for (const name of listEtcNetns()) {
+    const id = runIdOfNamespace(name);
+    if (id !== undefined) ids.add(id);
+  }
   const removed: string[] = [];
   for (const id of ids) {
     const entry = readRun(id);

@@ -1,7 +1,6 @@
 // The network-namespace lab: builds a seed topology, runs real daemons in it, and gives tests,
 // the demo and the benchmarks one object to break things with and to observe what clients see.
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +28,7 @@ import { processStartTime, registerRun } from './run-registry.js';
 import { ipIn, runChecked, runCommand, runInNamespace } from './run-command.js';
 import { topologyPlan, type TopologyName, type TopologyPlan, type VipPlan } from './topology.js';
 import { waitFor, type WaitOptions } from './wait-for.js';
-import { AgentControl, type AgentControlFiles } from './agent-control.js';
+import { AgentControl } from './agent-control.js';
 
 /**
  * Who runs the LB daemons:
@@ -55,6 +54,8 @@ export interface LabOptions {
   readonly log?: (line: string) => void;
   /** How long to wait for the VIPs to settle on their home nodes at start; default 30 s. */
   readonly settleTimeoutMs?: number;
+  /** 'agent' control: the spec's VRRP advertisement interval; default 100 ms. */
+  readonly advertIntervalMs?: number;
 }
 
 interface LabConfig {
@@ -65,6 +66,7 @@ interface LabConfig {
   readonly cleanupStale: boolean;
   readonly log: (line: string) => void;
   readonly settleTimeoutMs: number;
+  readonly advertIntervalMs: number;
 }
 
 function compileOptions(options: LabOptions): LabConfig {
@@ -83,6 +85,7 @@ function compileOptions(options: LabOptions): LabConfig {
     cleanupStale: options.cleanupStale ?? true,
     log: options.log ?? (() => undefined),
     settleTimeoutMs: options.settleTimeoutMs ?? 30_000,
+    advertIntervalMs: options.advertIntervalMs ?? 100,
   };
 }
 
@@ -192,9 +195,9 @@ export class Lab {
     };
   }
 
-  /** The node's maintenance file (the seed's /etc/keepalived/down). */
+  /** The node's maintenance file (the seed's /etc/keepalived/down), as seen from the host. */
   maintenanceFile(node: LbNode): string {
-    return join(this.nodeDir(node), 'down');
+    return this.control === 'agent' ? join('/etc/netns', this.names.ns[node], 'keepalived', 'down') : join(this.nodeDir(node), 'down');
   }
 
   logFile(name: string): string {
@@ -240,7 +243,7 @@ export class Lab {
         for (const node of LB_NODES) this.startKeepalived(node, renderSeedKeepalived(this.plan, node, this.writeSeedScripts(node)));
         break;
       case 'agent':
-        this.agents = new AgentControl(this, this.agentFiles());
+        this.agents = new AgentControl(this, { advertIntervalMs: this.config.advertIntervalMs });
         await this.agents.start();
         break;
     }
@@ -248,10 +251,6 @@ export class Lab {
       await this.waitForHolder(vip.name, vip.home, { timeoutMs: this.config.settleTimeoutMs });
     }
     log(`lab ${this.runId}: ${this.plan.vips.map((v) => `${v.address} on ${v.home}`).join(', ')}`);
-  }
-
-  private agentFiles(): AgentControlFiles {
-    return { proxyKind: this.plan.proxy };
   }
 
   private async startWebNodes(): Promise<void> {
@@ -325,7 +324,20 @@ export class Lab {
     const files = this.keepalivedFiles(node);
     mkdirSync(files.dir, { recursive: true });
     writeFileSync(files.config, config);
-    this.spawn(`${node}-keepalived`, node, '/usr/sbin/keepalived', [
+    this.spawnKeepalived(node);
+  }
+
+  /** Starts keepalived again with the config the lab wrote ('keepalived' and 'seed' control), unless it runs. */
+  async restartKeepalived(node: LbNode): Promise<void> {
+    if (this.control === 'agent') throw new LabUsageError('in agent control the agent runs keepalived');
+    if ((await this.pidsByName(node, 'keepalived')).length > 0) return;
+    this.spawnKeepalived(node);
+  }
+
+  private spawnKeepalived(node: LbNode): void {
+    const files = this.keepalivedFiles(node);
+    const n = this.processes.has(`${node}-keepalived`) ? `-${Date.now()}` : '';
+    this.spawn(`${node}-keepalived${n}`, node, '/usr/sbin/keepalived', [
       '--dont-fork', '--log-console', '--log-detail', '--no-syslog', '--vrrp',
       '-f', files.config, '-p', files.pidFile, '-r', files.vrrpPidFile, '-c', files.checkersPidFile,
     ]);
@@ -523,7 +535,7 @@ export class Lab {
 
   setMaintenance(node: LbNode, on: boolean): void {
     if (on) writeFileSync(this.maintenanceFile(node), '');
-    else void rm(this.maintenanceFile(node), { force: true });
+    else rmSync(this.maintenanceFile(node), { force: true });
   }
 
   /**

@@ -1,0 +1,49 @@
+// A small client of the coordinator's ControlService for the lab: the tests and the demo ask the
+// coordinator what it believes (nodes, VIP holders, health) and compare with what the lab sees.
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { ControlServiceClient, type pbControl } from '@lbha/shared';
+
+export type VipInfo = pbControl.VipInfo;
+export type NodeInfo = pbControl.NodeInfo;
+
+type Unary<Req, Res> = (req: Req, options: { deadline: number }, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+
+export class ControlApi {
+  private readonly client: InstanceType<typeof ControlServiceClient>;
+
+  constructor(
+    readonly address: string,
+    private readonly timeoutMs = 3000,
+  ) {
+    this.client = new ControlServiceClient(address, credentials.createInsecure());
+  }
+
+  private call<Req, Res>(method: Unary<Req, Res>, req: Req): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method.call(this.client, req, { deadline: Date.now() + this.timeoutMs }, (err, res) => {
+        if (err) reject(err);
+        else resolve(res);
+      });
+    });
+  }
+
+  async listVips(cluster = ''): Promise<VipInfo[]> {
+    const res = await this.call<pbControl.ListVipsRequest, pbControl.ListVipsResponse>(
+      this.client.listVips as unknown as Unary<pbControl.ListVipsRequest, pbControl.ListVipsResponse>,
+      { cluster },
+    );
+    return res.vips;
+  }
+
+  async listNodes(cluster = ''): Promise<NodeInfo[]> {
+    const res = await this.call<pbControl.ListNodesRequest, pbControl.ListNodesResponse>(
+      this.client.listNodes as unknown as Unary<pbControl.ListNodesRequest, pbControl.ListNodesResponse>,
+      { cluster },
+    );
+    return res.nodes;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

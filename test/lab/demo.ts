@@ -1,0 +1,223 @@
+// `npm run demo`: the seed's active/active nginx cluster (topology a) under lbha, in network
+// namespaces on this machine. Shows the cluster, traffic through both VIPs, an nginx that dies and
+// cannot restart on the first VIP's holder, the VIP moving and the outage the client saw, the repair
+// and the VIP going home. Keeps the lab up until Ctrl-C (or exits after one round with --once).
+import { parseArgs } from 'node:util';
+import type { AgentControl } from './agent-control.js';
+import { labUnavailableReason, startLab, type Lab, type LabControl } from './lab.js';
+import { LB_NODES, type LbNode } from './lab-names.js';
+import { describeSummary, summarizeProbe, type ProbeRecord } from './probe-records.js';
+import { webNodeOfPage, type VipPlan } from './topology.js';
+import { sleep, waitFor } from './wait-for.js';
+
+const tty = process.stdout.isTTY === true;
+const paint = (code: string) => (text: string) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text);
+const bold = paint('1');
+const dim = paint('2');
+const green = paint('32');
+const red = paint('31');
+const yellow = paint('33');
+const cyan = paint('36');
+
+const started = Date.now();
+const clock = (): string => dim(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`);
+const say = (text: string): void => console.log(`${clock()} ${text}`);
+const section = (title: string): void => console.log(`\n${bold(cyan(`== ${title} `.padEnd(78, '=')))}`);
+
+function table(rows: string[][]): void {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  rows.forEach((row, index) => {
+    const line = row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ');
+    console.log(`    ${index === 0 ? bold(line) : line}`);
+  });
+}
+
+async function showCluster(lab: Lab): Promise<void> {
+  const agents = lab.agents;
+  const holders = await lab.holders();
+  if (agents === undefined) {
+    table([['VIP', 'address', 'home', 'holder (ip addr)'], ...lab.plan.vips.map((v) => [v.name, v.address, v.home, (holders[v.name] ?? []).join(', ') || '-'])]);
+    return;
+  }
+  try {
+    const nodes = await agents.api.listNodes();
+    table([
+      ['node', 'connected', 'healthy', 'mode', 'services', 'failing checks'],
+      ...nodes.map((n) => [
+        n.name,
+        n.connected ? 'yes' : red('no'),
+        n.healthy ? green('yes') : red('no'),
+        modeName(n.mode),
+        (n.state?.services ?? []).map((s) => `${s.name}:${serviceStateName(s.state)}`).join(' ') || '-',
+        (n.state?.checks ?? []).filter((c) => c.result !== undefined && !isHealthy(c.result)).map((c) => c.name).join(' ') || '-',
+      ]),
+    ]);
+    console.log();
+    const vips = await agents.api.listVips();
+    table([
+      ['VIP', 'address', 'home', 'desired', 'holder (coordinator)', 'holder (ip addr)', 'status'],
+      ...vips.map((v) => [
+        v.name,
+        v.address,
+        v.homeNode,
+        v.desiredHolder || '-',
+        v.actualHolders.join(', ') || '-',
+        (holders[v.name] ?? []).join(', ') || '-',
+        v.status === 'ok' ? green(v.status) : yellow(v.status),
+      ]),
+    ]);
+  } catch (error) {
+    say(red(`coordinator unreachable: ${(error as Error).message}`));
+  }
+}
+
+// Enum values of the wire types, shown by name without importing the generated enums here.
+function modeName(mode: number): string {
+  return ['?', 'active', 'draining', 'drained', 'maintenance'][mode] ?? String(mode);
+}
+function serviceStateName(state: number): string {
+  return ['?', 'running', 'starting', 'stopped', 'failed', 'unknown'][state] ?? String(state);
+}
+function isHealthy(result: unknown): boolean {
+  const r = result as { healthy?: unknown; kind?: unknown };
+  return r.healthy !== undefined || r.kind === 'healthy' || r.kind === 1;
+}
+
+async function showRequests(lab: Lab, vip: VipPlan, count: number): Promise<void> {
+  const records = await lab.request(vip.name, count, { intervalMs: 50 });
+  for (const r of records) {
+    if (r.ok) {
+      say(`GET http://${vip.address}/  ${green(String(r.status))}  via ${bold(r.lb ?? '?')} -> ${webNodeOfPage(lab.plan, r.page ?? '') ?? '?'}: "${r.page}"  ${dim(`${r.ms.toFixed(1)} ms`)}`);
+    } else {
+      say(`GET http://${vip.address}/  ${red(r.error ?? 'failed')}  ${dim(`${r.ms.toFixed(1)} ms`)}`);
+    }
+  }
+}
+
+function describeOutage(records: readonly ProbeRecord[], fromMs: number, event: string): void {
+  const summary = summarizeProbe(records, { fromMs });
+  say(`client probe (one request every 10 ms, each on a new connection): ${describeSummary(summary)}`);
+  for (const w of summary.windows) {
+    say(`  no successful response for ${bold(`${w.durationMs.toFixed(0)} ms`)} (${w.failedRequests} failed requests), starting ${(w.fromMs - fromMs).toFixed(0)} ms after the ${event}`);
+  }
+  const byLb = Object.entries(summary.byLb).map(([lb, n]) => `${lb}: ${n}`).join(', ');
+  say(`  answered by ${byLb || 'nobody'}`);
+}
+
+function other(node: LbNode): LbNode {
+  return LB_NODES.find((n) => n !== node) as LbNode;
+}
+
+async function round(lab: Lab): Promise<void> {
+  const vip = lab.plan.vips[0] as VipPlan;
+  const holder = (await lab.holdersOf(vip.name))[0] ?? vip.home;
+  const peer = other(holder);
+
+  section(`nginx dies on ${holder}, the holder of ${vip.address}, and cannot restart`);
+  const probe = await lab.startProbe(vip.name, { maxDurationMs: 120_000 });
+  await sleep(500);
+  say(`breaking ${holder}'s nginx.conf, then SIGKILL to nginx master and workers`);
+  const faultAt = Date.now();
+  const pids = await lab.killProxy(holder, { breakConfig: true });
+  say(`killed nginx pids ${pids.join(' ')}`);
+  await lab.waitForHolder(vip.name, peer, { timeoutMs: 30_000 });
+  say(`${yellow(vip.address)} is now on ${bold(peer)} (${Date.now() - faultAt} ms after the kill, seen with ip addr)`);
+  await waitFor('the client to be served by the peer', async () => {
+    const n = (await probe.records()).filter((r) => r.ok && r.t > faultAt && r.lb === peer).length;
+    return n >= 50 ? { done: true, value: undefined } : { done: false, observed: `${n} answers` };
+  }, { timeoutMs: 30_000 });
+  describeOutage(await probe.stop(), faultAt, 'kill');
+  if (lab.agents !== undefined) await lab.agents.waitForReportedHolder(vip.name, peer, { timeoutMs: 10_000 }).catch(() => undefined);
+  console.log();
+  await showCluster(lab);
+
+  section(`repair: ${holder}'s nginx.conf is fixed`);
+  const back = await lab.startProbe(vip.name, { maxDurationMs: 120_000 });
+  const fixedAt = Date.now();
+  lab.restoreProxyConfig(holder);
+  if (lab.control !== 'agent') {
+    // Without the agent, a person does this: start nginx, and keepalived if a script stopped it.
+    await lab.startProxy(holder);
+    await lab.restartKeepalived(holder);
+  }
+  say(`config restored${lab.control === 'agent' ? '; the agent starts nginx again' : ''}`);
+  await lab.waitForHolder(vip.name, vip.home, { timeoutMs: 60_000 });
+  say(`${yellow(vip.address)} is home on ${bold(vip.home)} again (${Date.now() - fixedAt} ms after the fix)`);
+  await waitFor('the client to be served by the home node', async () => {
+    const n = (await back.records()).filter((r) => r.ok && r.t > fixedAt && r.lb === vip.home).length;
+    return n >= 50 ? { done: true, value: undefined } : { done: false, observed: `${n} answers` };
+  }, { timeoutMs: 30_000 });
+  describeOutage(await back.stop(), fixedAt, 'fix');
+  if (lab.agents !== undefined) await lab.agents.waitForReportedHolder(vip.name, vip.home, { timeoutMs: 10_000 }).catch(() => undefined);
+  console.log();
+  await showCluster(lab);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      once: { type: 'boolean', default: false },
+      control: { type: 'string', default: 'agent' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  const reason = labUnavailableReason();
+  if (reason !== undefined) {
+    console.error(`demo: ${reason}`);
+    return 1;
+  }
+  section('lbha demo: two nginx load balancers, two VIPs, active/active (seed 1)');
+  console.log(`    client 192.168.20.1 -> VIPs 192.168.20.28 (home lb1), 192.168.20.29 (home lb2)
+    lb1 192.168.20.19 | 192.168.50.19    lb2 192.168.20.20 | 192.168.50.20
+    web1 192.168.50.22 "node1.xuzhichao.com page"   web2 192.168.50.23 "node2.xuzhichao.com page"
+    All of it in network namespaces on this machine; nothing leaves it.`);
+  let lab: Lab | undefined;
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    section('bringing up the lab');
+    lab = await startLab({
+      topology: 'a',
+      control: values.control as LabControl,
+      keepRunDir: values.keep,
+      log: (line) => say(line),
+    });
+    const agents: AgentControl | undefined = lab.agents;
+    if (agents !== undefined) say(`coordinator on ${agents.address} (agents use ${agents.socketPath})`);
+
+    section('the cluster');
+    await showCluster(lab);
+
+    section('requests through both VIPs');
+    for (const vip of lab.plan.vips) await showRequests(lab, vip, 4);
+
+    if (!interrupted) await round(lab);
+
+    if (!values.once && !interrupted) {
+      section('the lab stays up: Ctrl-C tears it down');
+      console.log(`    try: ip netns exec ${lab.names.ns.client} curl -s -H host:${lab.plan.host} http://${lab.plan.vips[0]?.address}/`);
+      if (agents !== undefined) console.log(`         node packages/cli/dist/src/bin/lbha.js --coordinator ${agents.address} --insecure status`);
+      console.log(`    run dir: ${lab.runDir}`);
+      while (!interrupted) await sleep(200);
+    }
+  } finally {
+    if (lab !== undefined) {
+      section('tearing down');
+      await lab.down();
+      say('done: namespaces, processes and the run dir are gone');
+    }
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(red(`demo failed: ${error instanceof Error ? error.message : String(error)}`));
+    process.exit(1);
+  },
+);

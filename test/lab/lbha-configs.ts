@@ -1,0 +1,78 @@
+// Files the lab writes for lbha itself: the cluster spec of a topology, the coordinator's config.
+// The agent's config is in agent-config-file.ts. Pure functions: text out.
+import { LB_STATUS_PORT } from './daemon-configs.js';
+import type { LbNode } from './lab-names.js';
+import type { TopologyPlan } from './topology.js';
+
+export interface SpecOptions {
+  /** VRRP advertisement interval; default 100 ms (lbha's default). */
+  readonly advertIntervalMs: number;
+  /** The seed's /etc/keepalived/down; per node through the namespace's /etc (see agent-control.ts). */
+  readonly maintenanceFile: string;
+}
+
+/** The cluster spec of a lab topology: the seed's intent (nodes, VIPs, homes, checks) for lbha. */
+export function renderClusterSpec(plan: TopologyPlan, options: SpecOptions): string {
+  const nodes = (Object.keys(plan.lbs) as LbNode[])
+    .map(
+      (node) => `      - name: ${node}
+        interfaces:
+          - { name: eth1, address: ${plan.lbs[node].outer}/${plan.prefix} }
+          - { name: eth2, address: ${plan.lbs[node].inner}/${plan.prefix} }`,
+    )
+    .join('\n');
+  const vips = plan.vips
+    .map((v) => `      - { name: ${v.name}, address: ${v.address}/${v.prefix}, interface: ${v.interface}, vrid: ${v.vrid}, home: ${v.home} }`)
+    .join('\n');
+  return `# Cluster spec of lab topology ${plan.name} (written by the lab).
+clusters:
+  - name: ${plan.cluster}
+    service: ${plan.proxy}
+    policy:
+      failback: immediate
+      advert_interval: ${options.advertIntervalMs}ms
+      vrrp_version: 3
+    # The seed's track_interface: the inner link down puts the node's instances in FAULT.
+    track_interfaces: [eth2]
+    nodes:
+${nodes}
+    vips:
+${vips}
+    checks:
+      # chk_nginx.sh / check_haproxy: the proxy must run (the agent restarts it, then fails over).
+      - { name: ${plan.proxy}, kind: process, service: ${plan.proxy}, interval: 1s, effect: fault }
+      # The proxy must answer on its status listener.
+      - { name: ${plan.proxy}-http, kind: http, url: "http://127.0.0.1:${LB_STATUS_PORT}/healthz", interval: 500ms, timeout: 400ms, fall: 3, rise: 2, effect: fault }
+      # chk_down.sh: the down file lowers the node's priority by 50, so its VIPs move away.
+      - { name: down-file, kind: maintenance_file, path: ${options.maintenanceFile}, interval: 200ms, fall: 2, rise: 2, effect: penalty, penalty: 50 }
+      - { name: inner-link, kind: interface, interface: eth2, effect: fault }
+`;
+}
+
+export interface CoordinatorFileOptions {
+  readonly id: string;
+  readonly grpcAddress: string;
+  readonly grpcSocket: string;
+  readonly specFile: string;
+  readonly stateDir: string;
+}
+
+export function renderCoordinatorConfig(o: CoordinatorFileOptions): string {
+  return `# lbha-coordinator for a lab run (written by the lab).
+id: ${o.id}
+grpc:
+  listen:
+    - "${o.grpcAddress}"
+    # Agents run in network namespaces and cannot reach the host's loopback: they use this socket.
+    - "unix://${o.grpcSocket}"
+# The lab's traffic never leaves the host: loopback and a unix socket in the run dir.
+tls: { insecure: true }
+spec: ${o.specFile}
+stateDir: ${o.stateDir}
+heartbeat:
+  interval: 500ms
+  staleAfter: 2s
+log:
+  level: info
+`;
+}

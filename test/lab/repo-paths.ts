@@ -1,0 +1,9 @@
+// Where the built lbha binaries are, relative to this file (test/dist/lab/ after the build).
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+export const REPO_ROOT = root.replace(/\/$/, '');
+export const AGENT_BIN = `${REPO_ROOT}/packages/agent/dist/src/bin/lbha-agent.js`;
+export const COORDINATOR_BIN = `${REPO_ROOT}/packages/coordinator/dist/src/bin/lbha-coordinator.js`;
+export const CLI_BIN = `${REPO_ROOT}/packages/cli/dist/src/bin/lbha.js`;
