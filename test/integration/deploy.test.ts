@@ -1,0 +1,463 @@
+// Deployment: the systemd units pass `systemd-analyze verify` and keep their hardening score;
+// the capabilities the agent unit grants are exactly what the real nginx/haproxy/keepalived
+// config tests need (each one is shown to be necessary); a packed release installs into a
+// scratch root, runs, installs again without changing anything, and uninstalls; the example
+// configs validate with the real loaders, `lbha spec validate` and the daemons' own checks.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ROOT } from '../support/paths.js';
+import { eventually, Proc } from '../support/process.js';
+
+const DEPLOY = join(ROOT, 'deploy');
+const UNITS = join(DEPLOY, 'systemd');
+const DIRECT_DROPIN = join(UNITS, 'lbha-agent.service.d', 'direct-supervisor.conf');
+const isRoot = process.getuid?.() === 0;
+
+interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a program with an argument array (never a shell) and captures its output. */
+function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, cwd: opts.cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} did not finish in ${timeoutMs}ms`));
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(t);
+      reject(err);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function which(cmd: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const p = join(dir, cmd);
+    if (existsSync(p)) return p;
+  }
+  for (const dir of ['/usr/sbin', '/sbin']) if (existsSync(join(dir, cmd))) return join(dir, cmd);
+  return undefined;
+}
+
+function missing(...cmds: string[]): string | false {
+  const gone = cmds.filter((c) => !which(c));
+  return gone.length > 0 ? `not installed: ${gone.join(', ')}` : false;
+}
+
+function explain(r: RunResult): string {
+  return `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/** The union of a unit's (and its drop-ins') CapabilityBoundingSet lines, e.g. ['CAP_CHOWN']. */
+function boundingSet(...files: string[]): string[] {
+  const caps = new Set<string>();
+  for (const f of files) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      const m = /^CapabilityBoundingSet=(.*)$/.exec(line.trim());
+      if (m) for (const c of (m[1] ?? '').split(/\s+/).filter(Boolean)) caps.add(c);
+    }
+  }
+  return [...caps].sort();
+}
+
+/** setpriv's spelling of a bounding set holding exactly `caps`. */
+function setprivBounding(caps: readonly string[]): string {
+  return ['-all', ...caps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
+}
+
+function passwdId(file: string, name: string): number | undefined {
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name) return Number(f[2]);
+  }
+  return undefined;
+}
+
+/** Copies the units with ExecStart pointing at stub binaries under `dir`, so verify can check them here. */
+function stageUnits(dir: string, withDropIn: boolean): { agent: string; coordinator: string } {
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  for (const name of ['lbha-agent', 'lbha-coordinator']) {
+    writeFileSync(join(dir, 'bin', name), '#!/bin/sh\nexit 0\n');
+    chmodSync(join(dir, 'bin', name), 0o755);
+    const text = readFileSync(join(UNITS, `${name}.service`), 'utf8').replaceAll('/usr/bin/lbha', join(dir, 'bin', 'lbha'));
+    writeFileSync(join(dir, `${name}.service`), text);
+  }
+  if (withDropIn) {
+    mkdirSync(join(dir, 'lbha-agent.service.d'), { recursive: true });
+    copyFileSync(DIRECT_DROPIN, join(dir, 'lbha-agent.service.d', 'direct-supervisor.conf'));
+  }
+  return { agent: join(dir, 'lbha-agent.service'), coordinator: join(dir, 'lbha-coordinator.service') };
+}
+
+/** systemd-analyze verify; only complaints about our own units count (the host's units are not ours). */
+async function verifyUnit(file: string): Promise<void> {
+  const r = await run('systemd-analyze', ['verify', file]);
+  const ours = r.stderr
+    .split('\n')
+    .filter((l) => l.includes('lbha'))
+    .join('\n');
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(ours, '', `systemd-analyze verify ${file} complained:\n${ours}`);
+}
+
+// The overall exposure `systemd-analyze security` reports, times ten (its --threshold unit).
+// Recorded in docs/install.md; the test fails if a change makes a unit more exposed.
+const EXPOSURE = { agent: 25, agentDirect: 31, coordinator: 11 };
+
+describe('systemd units', { skip: missing('systemd-analyze') }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbha-units-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('pass systemd-analyze verify', async () => {
+    const units = stageUnits(join(dir, 'plain'), false);
+    await verifyUnit(units.agent);
+    await verifyUnit(units.coordinator);
+  });
+
+  it('pass systemd-analyze verify with the direct-supervisor drop-in', async () => {
+    const units = stageUnits(join(dir, 'direct'), true);
+    await verifyUnit(units.agent);
+  });
+
+  it('keep the recorded systemd-analyze security exposure', async () => {
+    const plain = stageUnits(join(dir, 'score'), false);
+    const direct = stageUnits(join(dir, 'score-direct'), true);
+    const cases: [string, number][] = [
+      [plain.agent, EXPOSURE.agent],
+      [plain.coordinator, EXPOSURE.coordinator],
+      [direct.agent, EXPOSURE.agentDirect],
+    ];
+    for (const [file, threshold] of cases) {
+      const r = await run('systemd-analyze', ['security', '--offline=true', `--threshold=${threshold}`, file]);
+      const overall = /Overall exposure level for \S+: ([\d.]+)/.exec(r.stdout)?.[1];
+      assert.equal(r.code, 0, `${file}: exposure ${overall} is above ${threshold / 10}\n${r.stdout.split('\n').filter((l) => l.includes('✗')).join('\n')}`);
+    }
+  });
+
+  it('run the coordinator as the unprivileged lbha user with no capabilities', () => {
+    const text = readFileSync(join(UNITS, 'lbha-coordinator.service'), 'utf8');
+    assert.match(text, /^User=lbha$/m);
+    assert.match(text, /^CapabilityBoundingSet=$/m);
+    assert.match(text, /^NoNewPrivileges=yes$/m);
+    assert.match(text, /^ProtectSystem=strict$/m);
+  });
+
+  it('grant the agent only the documented capabilities', () => {
+    assert.deepEqual(boundingSet(join(UNITS, 'lbha-agent.service')), ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_NET_BIND_SERVICE']);
+    assert.deepEqual(boundingSet(join(UNITS, 'lbha-agent.service'), DIRECT_DROPIN), [
+      'CAP_CHOWN',
+      'CAP_DAC_OVERRIDE',
+      'CAP_NET_ADMIN',
+      'CAP_NET_BIND_SERVICE',
+      'CAP_NET_RAW',
+      'CAP_SETGID',
+      'CAP_SETUID',
+    ]);
+  });
+});
+
+// The agent's own work under the unit's bounding set, run against the real daemons in a
+// scratch network namespace (so port 80 and the interfaces are this test's own).
+describe('agent capability set', { skip: !isRoot ? 'needs root' : missing('setpriv', 'ip', 'nginx', 'haproxy', 'keepalived') }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbha-caps-'));
+  const ns = `lbhadeploy${process.pid}`;
+  const agentCaps = boundingSet(join(UNITS, 'lbha-agent.service'));
+  const directCaps = boundingSet(join(UNITS, 'lbha-agent.service'), DIRECT_DROPIN);
+  let fixture = 0;
+
+  before(async () => {
+    await run('ip', ['netns', 'del', ns]);
+    for (const args of [
+      ['netns', 'add', ns],
+      ['-n', ns, 'link', 'set', 'lo', 'up'],
+      ['-n', ns, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth9'],
+      ['-n', ns, 'link', 'set', 'eth1', 'up'],
+      ['-n', ns, 'link', 'set', 'eth9', 'up'],
+      ['-n', ns, 'addr', 'add', '10.254.0.2/24', 'dev', 'eth1'],
+    ]) {
+      const r = await run('ip', args);
+      assert.equal(r.code, 0, `ip ${args.join(' ')}: ${explain(r)}`);
+    }
+  });
+
+  after(async () => {
+    await run('ip', ['netns', 'del', ns]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs `cmd` in the namespace as root with exactly `caps` in its bounding set. */
+  function confined(caps: readonly string[], cmd: string, args: readonly string[]): Promise<RunResult> {
+    return run('ip', ['netns', 'exec', ns, 'setpriv', '--bounding-set', setprivBounding(caps), '--inh-caps=-all', '--', cmd, ...args]);
+  }
+
+  /**
+   * An nginx config shaped like Debian's: logs owned by www-data (0640), temp directories that
+   * nginx creates and hands to its worker user, and a listener on port 80.
+   */
+  function nginxFixture(): string {
+    const d = join(dir, `nginx-${fixture++}`);
+    mkdirSync(join(d, 'logs'), { recursive: true });
+    mkdirSync(join(d, 'tmp'));
+    const log = join(d, 'logs', 'error.log');
+    writeFileSync(log, '');
+    const wwwData = passwdId('/etc/passwd', 'www-data') ?? 33;
+    chownSync(log, wwwData, passwdId('/etc/group', 'adm') ?? 4);
+    chmodSync(log, 0o640);
+    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp_path ${d}/tmp/${k};`).join('\n');
+    writeFileSync(
+      join(d, 'nginx.conf'),
+      `user www-data;\nerror_log ${log};\npid ${d}/nginx.pid;\nevents {}\nhttp {\n    access_log off;\n${temp}\n    server { listen 127.0.0.1:80; }\n}\n`,
+    );
+    return join(d, 'nginx.conf');
+  }
+
+  it('are enough for `nginx -t` on a Debian-style config', async () => {
+    const r = await confined(agentCaps, 'nginx', ['-t', '-c', nginxFixture()]);
+    assert.equal(r.code, 0, explain(r));
+  });
+
+  const reasons: Record<string, RegExp> = {
+    CAP_NET_BIND_SERVICE: /bind\(\) to 127\.0\.0\.1:80 failed \(13: Permission denied\)/,
+    CAP_DAC_OVERRIDE: /error\.log" failed \(13: Permission denied\)/,
+    CAP_CHOWN: /chown\(.*\) failed \(1: Operation not permitted\)/,
+  };
+  for (const cap of ['CAP_NET_BIND_SERVICE', 'CAP_DAC_OVERRIDE', 'CAP_CHOWN']) {
+    it(`need ${cap} (nginx -t fails without it)`, async () => {
+      const r = await confined(
+        agentCaps.filter((c) => c !== cap),
+        'nginx',
+        ['-t', '-c', nginxFixture()],
+      );
+      assert.notEqual(r.code, 0, `nginx -t passed without ${cap}`);
+      assert.match(r.stderr, reasons[cap] as RegExp);
+    });
+  }
+
+  it('are not needed by `haproxy -c` or `keepalived -t`', async () => {
+    const cfg = join(dir, 'haproxy.cfg');
+    writeFileSync(cfg, 'global\n    maxconn 100\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend f\n    bind 127.0.0.1:80\n    default_backend b\nbackend b\n    server s1 127.0.0.1:8080\n');
+    const h = await confined([], 'haproxy', ['-c', '-f', cfg]);
+    assert.equal(h.code, 0, explain(h));
+    const k = join(dir, 'keepalived-t.conf');
+    writeFileSync(k, 'vrrp_instance VI_1 {\n  state BACKUP\n  interface eth1\n  virtual_router_id 51\n  priority 100\n  advert_int 1\n  virtual_ipaddress {\n    10.254.0.100/24\n  }\n}\n');
+    const t = await confined([], 'keepalived', ['-t', '-f', k]);
+    assert.equal(t.code, 0, explain(t));
+  });
+
+  it('with the direct-supervisor drop-in, let keepalived take a VIP', async () => {
+    const conf = join(dir, 'keepalived.conf');
+    writeFileSync(
+      conf,
+      'global_defs {\n  vrrp_version 3\n}\nvrrp_instance VI_1 {\n  state MASTER\n  interface eth1\n  virtual_router_id 51\n  priority 100\n  advert_int 0.1\n  virtual_ipaddress {\n    10.254.0.100/24\n  }\n}\n',
+    );
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', ns, 'setpriv', '--bounding-set', setprivBounding(directCaps), '--inh-caps=-all', '--', 'keepalived', '--dont-fork', '--log-console', '--no-syslog', '--vrrp', '-f', conf, '-p', join(dir, 'k.pid'), '-r', join(dir, 'v.pid')],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const proc = new Proc(child);
+    try {
+      await eventually(
+        async () => {
+          const r = await run('ip', ['-n', ns, '-o', 'addr', 'show', 'dev', 'eth1']);
+          return r.stdout.includes('10.254.0.100/24');
+        },
+        15_000,
+        'keepalived to add the VIP',
+      );
+    } finally {
+      await proc.stop();
+    }
+  });
+});
+
+/** Path → mode, size and digest of every file and link under `root`, for before/after comparisons. */
+function manifest(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      const key = relative(root, p);
+      if (st.isDirectory()) {
+        out.set(`${key}/`, (st.mode & 0o7777).toString(8));
+        walk(p);
+      } else if (st.isSymbolicLink()) {
+        out.set(key, 'link');
+      } else {
+        out.set(key, `${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+describe('release tarball and installer', { skip: !isRoot ? 'needs root (useradd --root)' : missing('tar', 'useradd', 'systemd-analyze') }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbha-install-'));
+  const root = join(dir, 'root');
+  let release = '';
+
+  before(async () => {
+    const r = await run('bash', [join(DEPLOY, 'pack.sh'), '--out', dir], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, explain(r));
+    const tarball = r.stdout.trim().split('\n').pop() ?? '';
+    assert.match(tarball, /lbha-[\w.+~-]+\.tar\.gz$/);
+    const x = await run('tar', ['-xzf', tarball, '-C', dir]);
+    assert.equal(x.code, 0, explain(x));
+    release = join(dir, tarball.replace(/^.*\//, '').replace(/\.tar\.gz$/, ''));
+    // A scratch root that has its own user database, like a target image.
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    for (const f of ['passwd', 'group', 'shadow', 'gshadow']) if (existsSync(`/etc/${f}`)) copyFileSync(`/etc/${f}`, join(root, 'etc', f));
+  });
+
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const install = (...extra: string[]) => run('bash', [join(release, 'install.sh'), '--destdir', root, ...extra], { timeoutMs: 120_000 });
+  const uninstall = (...extra: string[]) => run('bash', [join(release, 'uninstall.sh'), '--destdir', root, ...extra], { timeoutMs: 60_000 });
+
+  it('packs a self-contained tree', () => {
+    for (const p of [
+      'install.sh',
+      'uninstall.sh',
+      'lib/VERSION',
+      'lib/proto/lbha/v1/control.proto',
+      'lib/packages/agent/dist/src/bin/lbha-agent.js',
+      'lib/packages/coordinator/dist/src/bin/lbha-coordinator.js',
+      'lib/packages/cli/dist/src/bin/lbha.js',
+      'lib/node_modules/@grpc/grpc-js/package.json',
+      'systemd/lbha-agent.service',
+      'systemd/lbha-coordinator.service',
+      'systemd/lbha-agent.service.d/direct-supervisor.conf',
+      'examples/agent.yaml',
+      'examples/coordinator.yaml',
+    ]) {
+      assert.ok(existsSync(join(release, p)), `${p} missing from the release`);
+    }
+    assert.ok(lstatSync(join(release, 'lib/node_modules/@lbha/shared')).isSymbolicLink());
+    // Development-only packages stay out.
+    for (const dev of ['typescript', 'eslint', 'ts-proto', 'fast-check']) {
+      assert.ok(!existsSync(join(release, 'lib/node_modules', dev)), `${dev} (a devDependency) is in the release`);
+    }
+    assert.ok(!existsSync(join(release, 'lib/packages/agent/dist/test')), 'compiled tests are in the release');
+  });
+
+  it('installs into a scratch root', async () => {
+    const r = await install();
+    assert.equal(r.code, 0, explain(r));
+    for (const bin of ['lbha', 'lbha-agent', 'lbha-coordinator']) {
+      const st = statSync(join(root, 'usr/bin', bin));
+      assert.equal(st.mode & 0o111, 0o111, `${bin} is not executable`);
+    }
+    for (const p of [
+      'usr/lib/lbha/VERSION',
+      'usr/lib/systemd/system/lbha-agent.service',
+      'usr/lib/systemd/system/lbha-coordinator.service',
+      'usr/share/lbha/systemd/direct-supervisor.conf',
+      'usr/share/lbha/uninstall.sh',
+      'usr/share/lbha/examples/agent.yaml',
+    ]) {
+      assert.ok(existsSync(join(root, p)), `${p} was not installed`);
+    }
+    // The user lives in the scratch root's database only.
+    const uid = passwdId(join(root, 'etc/passwd'), 'lbha');
+    assert.ok(uid !== undefined, 'no lbha user in the scratch root');
+    const gid = passwdId(join(root, 'etc/group'), 'lbha');
+    for (const conf of ['agent.yaml', 'coordinator.yaml']) {
+      const st = statSync(join(root, 'etc/lbha', conf));
+      assert.equal(st.mode & 0o777, 0o640, `${conf} mode`);
+      assert.equal(st.gid, gid, `${conf} group`);
+    }
+    assert.equal(statSync(join(root, 'etc/lbha/tls')).mode & 0o777, 0o750);
+  });
+
+  it('installs wrappers that run --help', async () => {
+    const expect: Record<string, RegExp> = { lbha: /usage: lbha/, 'lbha-agent': /usage: lbha-agent/, 'lbha-coordinator': /usage: lbha-coordinator/ };
+    for (const [bin, usage] of Object.entries(expect)) {
+      const r = await run(join(root, 'usr/bin', bin), ['--help']);
+      assert.equal(r.code, 0, `${bin} --help: ${explain(r)}`);
+      assert.match(r.stdout, usage);
+    }
+  });
+
+  it('installs a coordinator that starts from the installed tree', async () => {
+    const conf = join(dir, 'coordinator-test.yaml');
+    writeFileSync(conf, `id: c1\ngrpc:\n  listen: ["127.0.0.1:0"]\ntls: { insecure: true }\nstateDir: ${join(dir, 'state')}\n`);
+    const proc = new Proc(spawn(join(root, 'usr/bin/lbha-coordinator'), ['--config', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    try {
+      await proc.waitForLog((l) => l.event === 'coordinator.started', 15_000);
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  it('installs units that verify with the installed paths', async () => {
+    for (const unit of ['lbha-agent.service', 'lbha-coordinator.service']) {
+      const text = readFileSync(join(root, 'usr/lib/systemd/system', unit), 'utf8');
+      assert.match(text, /^ExecStart=\/usr\/bin\/lbha-/m);
+      // Point ExecStart into the scratch root so verify can find the wrapper.
+      const staged = join(dir, unit);
+      writeFileSync(staged, text.replaceAll('/usr/bin/lbha', join(root, 'usr/bin/lbha')));
+      await verifyUnit(staged);
+    }
+  });
+
+  it('is idempotent and keeps edited configuration', async () => {
+    const agentConf = join(root, 'etc/lbha/agent.yaml');
+    writeFileSync(agentConf, `${readFileSync(agentConf, 'utf8')}# edited on this node\n`);
+    const before = manifest(root);
+    const r = await install();
+    assert.equal(r.code, 0, explain(r));
+    assert.match(r.stdout, /kept \/etc\/lbha\/agent\.yaml/);
+    const afterwards = manifest(root);
+    // passwd backups (passwd-) may be rewritten by useradd; nothing else may change.
+    const changed = [...new Set([...before.keys(), ...afterwards.keys()])].filter((k) => before.get(k) !== afterwards.get(k) && !/^etc\/\w+-$/.test(k));
+    assert.deepEqual(changed, []);
+    assert.match(readFileSync(agentConf, 'utf8'), /# edited on this node/);
+    const users = readFileSync(join(root, 'etc/passwd'), 'utf8').split('\n').filter((l) => l.startsWith('lbha:'));
+    assert.equal(users.length, 1);
+  });
+
+  it('follows --prefix in wrappers and units', async () => {
+    const alt = join(dir, 'alt');
+    const r = await run('bash', [join(release, 'install.sh'), '--destdir', alt, '--prefix', '/opt/lbha', '--no-user'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, explain(r));
+    const unit = readFileSync(join(alt, 'opt/lbha/lib/systemd/system/lbha-agent.service'), 'utf8');
+    assert.match(unit, /^ExecStart=\/opt\/lbha\/bin\/lbha-agent /m);
+    const help = await run(join(alt, 'opt/lbha/bin/lbha'), ['--help']);
+    assert.equal(help.code, 0, explain(help));
+  });
+
+  it('uninstalls, keeping configuration unless --purge', async () => {
+    const r = await uninstall();
+    assert.equal(r.code, 0, explain(r));
+    for (const p of ['usr/bin/lbha', 'usr/bin/lbha-agent', 'usr/lib/lbha', 'usr/lib/systemd/system/lbha-agent.service', 'usr/share/lbha']) {
+      assert.ok(!existsSync(join(root, p)), `${p} is still there`);
+    }
+    assert.ok(existsSync(join(root, 'etc/lbha/agent.yaml')), 'configuration was removed without --purge');
+    const again = await uninstall();
+    assert.equal(again.code, 0, explain(again));
+    const purge = await uninstall('--purge');
+    assert.equal(purge.code, 0, explain(purge));
+    assert.ok(!existsSync(join(root, 'etc/lbha')));
+    assert.equal(passwdId(join(root, 'etc/passwd'), 'lbha'), undefined, 'the lbha user is still there');
+  });
+});
