@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { clientCredentials, ConfigError, createLogger, isInsecure } from '@lbha/shared';
 import { loadAgentConfig } from '../agent-config.js';
-import { NullCore } from '../null-core.js';
+import { Agent } from '../agent.js';
+import { compileAgentOptions } from '../agent-options.js';
 import { StreamClient } from '../stream-client.js';
 import { AGENT_VERSION } from '../version.js';
 
@@ -34,7 +35,14 @@ async function main(): Promise<number> {
   }
   const logger = createLogger('agent', { level: config.log.level }).child({ node: config.node });
   if (isInsecure(config.tls)) logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): the coordinator is not authenticated');
-  const core = new NullCore();
+  const core = new Agent(compileAgentOptions(config), { logger });
+  try {
+    await core.start();
+  } catch (err) {
+    logger.fatal({ event: 'agent.start_failed', err: (err as Error).message }, 'agent could not start');
+    await core.stop().catch(() => undefined);
+    throw err;
+  }
   const { credentials, options } = clientCredentials(config.tls);
   const bootId = randomUUID();
   const stream = new StreamClient({
@@ -62,6 +70,8 @@ async function main(): Promise<number> {
     process.once('SIGINT', onSignal);
   });
   await stream.stop();
+  await core.stop();
+  logger.info({ event: 'agent.stopped' }, 'agent stopped');
   return 0;
 }
 

@@ -209,6 +209,9 @@ export class DirectSupervisor implements ServiceDriver {
 
   private onChildExit(pid: number, code: number | null, signal: string | null): void {
     if (pid !== this.pid) return;
+    // The daemon leads its own process group. A master killed with SIGKILL leaves its workers
+    // behind, still holding the listening sockets, and a new master could not bind: end them.
+    killGroup(pid);
     void this.readLogTail().then((logTail) => {
       if (pid !== this.pid) return;
       const info: ExitInfo = { pid, code, signal, logTail };
@@ -269,6 +272,14 @@ export class DirectSupervisor implements ServiceDriver {
     } catch {
       return '';
     }
+  }
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // no process left in the group
   }
 }
 

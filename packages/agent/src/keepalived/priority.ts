@@ -1,0 +1,70 @@
+// Explains and computes each instance's priority. Pure: inputs in, the placement track file
+// value and the explanation out. keepalived computes base + file value (limited to 1..254);
+// the health track file (weight 0) overrides everything with FAULT.
+import type { DesiredInstance, PriorityTerm } from '@lbha/shared';
+
+/** keepalived puts an instance in FAULT when a weighted track file adds less than -253. */
+export const PLACEMENT_MIN = -253;
+export const PLACEMENT_MAX = 253;
+
+export interface Penalty {
+  readonly source: string;
+  readonly penalty: number;
+  readonly reason: string;
+}
+
+export interface Fault {
+  readonly source: string;
+  readonly reason: string;
+}
+
+export interface PriorityInputs {
+  readonly instance: DesiredInstance;
+  /** Why this node must give up every VIP (draining, drained, maintenance), or undefined. */
+  readonly lowest: string | undefined;
+  readonly penalties: readonly Penalty[];
+  /** Failing fault checks and down services: FAULT for every instance (health file). */
+  readonly faults: readonly Fault[];
+  /** Interfaces keepalived tracks for this instance (track_interface) that are down. */
+  readonly downInterfaces: readonly string[];
+}
+
+export interface PriorityOutcome {
+  /** Written to the instance's placement track file. */
+  readonly placementValue: number;
+  readonly effectivePriority: number;
+  readonly faulted: boolean;
+  readonly terms: readonly PriorityTerm[];
+}
+
+export function computePriority(i: PriorityInputs): PriorityOutcome {
+  const inst = i.instance;
+  const terms: PriorityTerm[] = [
+    { source: 'base', delta: inst.basePriority, reason: 'base priority' },
+    { source: 'placement', delta: inst.placementWeight, reason: `placement rank ${inst.rank} from the coordinator` },
+  ];
+  let value = inst.placementWeight;
+  for (const p of i.penalties) {
+    terms.push({ source: p.source, delta: -p.penalty, reason: p.reason });
+    value -= p.penalty;
+  }
+  const lowest = inst.stepDown ? 'step down requested by the coordinator (split brain)' : i.lowest;
+  if (lowest !== undefined) {
+    terms.push({ source: inst.stepDown ? 'step_down' : 'mode', delta: PLACEMENT_MIN - value, reason: lowest });
+    value = PLACEMENT_MIN;
+  }
+  if (value < PLACEMENT_MIN || value > PLACEMENT_MAX) {
+    const limited = Math.min(PLACEMENT_MAX, Math.max(PLACEMENT_MIN, value));
+    terms.push({ source: 'limit', delta: limited - value, reason: `track file value limited to ${PLACEMENT_MIN}..${PLACEMENT_MAX}` });
+    value = limited;
+  }
+  const raw = inst.basePriority + value;
+  const priority = Math.min(254, Math.max(1, raw));
+  if (priority !== raw) terms.push({ source: 'limit', delta: priority - raw, reason: 'keepalived limits priority to 1..254' });
+  const faults = [...i.faults, ...i.downInterfaces.map((ifname) => ({ source: `interface:${ifname}`, reason: `tracked interface ${ifname} is down` }))];
+  if (faults.length > 0) {
+    for (const [n, f] of faults.entries()) terms.push({ source: f.source, delta: n === 0 ? -priority : 0, reason: `FAULT: ${f.reason}` });
+    return { placementValue: value, effectivePriority: 0, faulted: true, terms };
+  }
+  return { placementValue: value, effectivePriority: priority, faulted: false, terms };
+}
