@@ -11,9 +11,9 @@ import { LabCommandError } from './errors.js';
 import type { Lab } from './lab.js';
 import { LB_NODES, type LbNode } from './lab-names.js';
 import type { LabProcess } from './lab-process.js';
-import { renderClusterSpec, renderCoordinatorConfig } from './lbha-configs.js';
-import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN } from './repo-paths.js';
-import { runCommand, type CommandOutput } from './run-command.js';
+import { labTls, renderClusterSpec, renderCoordinatorConfig, type LabTls } from './lbha-configs.js';
+import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, DEV_CA_BIN } from './repo-paths.js';
+import { runChecked, runCommand, type CommandOutput } from './run-command.js';
 import { waitFor, type WaitOptions } from './wait-for.js';
 
 export interface AgentControlOptions {
@@ -42,6 +42,7 @@ export class AgentControl {
   readonly specFile: string;
   readonly coordinatorConfigFile: string;
   readonly socketPath: string;
+  readonly tls: LabTls;
   private port = 0;
   private coordinator: LabProcess | undefined;
   private coordinatorStarts = 0;
@@ -57,6 +58,7 @@ export class AgentControl {
     this.specFile = join(this.dir, 'cluster.yaml');
     this.coordinatorConfigFile = join(this.dir, 'coordinator.yaml');
     this.socketPath = join(this.dir, 'grpc.sock');
+    this.tls = labTls(join(lab.runDir, 'tls'));
   }
 
   /** host:port of the coordinator's gRPC API on loopback. */
@@ -65,12 +67,17 @@ export class AgentControl {
   }
 
   get api(): ControlApi {
-    this.controlApi ??= new ControlApi(this.address);
+    this.controlApi ??= new ControlApi(this.address, { ca: this.tls.ca, cert: this.tls.operatorCert, key: this.tls.operatorKey });
     return this.controlApi;
   }
 
   agentDir(node: LbNode): string {
     return join(this.lab.nodeDir(node), 'agent');
+  }
+
+  /** The agent's runtimeDir: keepalived.conf, track files, notify FIFO, daemon logs. */
+  agentRuntimeDir(node: LbNode): string {
+    return join(this.agentDir(node), 'run');
   }
 
   agentConfigFile(node: LbNode): string {
@@ -92,11 +99,13 @@ export class AgentControl {
   async start(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     this.port = await freePort();
+    await runChecked(process.execPath, [DEV_CA_BIN, '--out', this.tls.dir, '--agent', 'lb1', '--agent', 'lb2', '--operator', 'lab']);
     writeFileSync(this.specFile, renderClusterSpec(this.lab.plan, { advertIntervalMs: this.options.advertIntervalMs, maintenanceFile: MAINTENANCE_PATH }));
     writeFileSync(
       this.coordinatorConfigFile,
       renderCoordinatorConfig({
         id: `lab-${this.lab.runId}`,
+        tls: this.tls,
         grpcAddress: this.address,
         grpcSocket: this.socketPath,
         specFile: this.specFile,
@@ -115,8 +124,9 @@ export class AgentControl {
           plan: this.lab.plan,
           coordinatorSocket: this.socketPath,
           stateDir: join(this.agentDir(node), 'state'),
+          runtimeDir: this.agentRuntimeDir(node),
           proxy: this.lab.proxyFiles(node),
-          keepalived: this.lab.keepalivedFiles(node),
+          tls: this.tls,
         }),
       );
     }
@@ -222,7 +232,12 @@ export class AgentControl {
 
   /** Runs the lbha CLI against this run's coordinator. */
   cli(args: readonly string[]): Promise<CommandOutput> {
-    return runCommand(process.execPath, [CLI_BIN, '--coordinator', this.address, '--insecure', ...args], { timeoutMs: 20_000 });
+    return runCommand(process.execPath, [CLI_BIN, ...this.cliFlags(), ...args], { timeoutMs: 20_000 });
+  }
+
+  /** The CLI's flags to reach this run's coordinator as the lab's operator. */
+  cliFlags(): string[] {
+    return ['--coordinator', this.address, '--ca', this.tls.ca, '--cert', this.tls.operatorCert, '--key', this.tls.operatorKey];
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,6 @@
 // A small client of the coordinator's ControlService for the lab: the tests and the demo ask the
 // coordinator what it believes (nodes, VIP holders, health) and compare with what the lab sees.
+import { readFileSync } from 'node:fs';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { ControlServiceClient, type pbControl } from '@lbha/shared';
 
@@ -13,9 +14,15 @@ export class ControlApi {
 
   constructor(
     readonly address: string,
+    tls: { ca: string; cert: string; key: string },
     private readonly timeoutMs = 3000,
   ) {
-    this.client = new ControlServiceClient(address, credentials.createInsecure());
+    const creds = credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert));
+    // The coordinator's certificate names localhost; naming it avoids TLS SNI with an IP address.
+    this.client = new ControlServiceClient(address, creds, {
+      'grpc.ssl_target_name_override': 'localhost',
+      'grpc.default_authority': 'localhost',
+    });
   }
 
   private call<Req, Res>(method: Unary<Req, Res>, req: Req): Promise<Res> {

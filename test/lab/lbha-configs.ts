@@ -49,8 +49,35 @@ ${vips}
 `;
 }
 
+/** Certificates of a lab run, made by lbha-dev-ca. */
+export interface LabTls {
+  readonly dir: string;
+  readonly ca: string;
+  readonly coordinatorCert: string;
+  readonly coordinatorKey: string;
+  agentCert(node: LbNode): string;
+  agentKey(node: LbNode): string;
+  /** The operator certificate the tests, the demo and the CLI use. */
+  readonly operatorCert: string;
+  readonly operatorKey: string;
+}
+
+export function labTls(dir: string): LabTls {
+  return {
+    dir,
+    ca: `${dir}/ca.crt`,
+    coordinatorCert: `${dir}/coordinator.crt`,
+    coordinatorKey: `${dir}/coordinator.key`,
+    agentCert: (node) => `${dir}/agent-${node}.crt`,
+    agentKey: (node) => `${dir}/agent-${node}.key`,
+    operatorCert: `${dir}/operator-lab.crt`,
+    operatorKey: `${dir}/operator-lab.key`,
+  };
+}
+
 export interface CoordinatorFileOptions {
   readonly id: string;
+  readonly tls: LabTls;
   readonly grpcAddress: string;
   readonly grpcSocket: string;
   readonly specFile: string;
@@ -65,8 +92,11 @@ grpc:
     - "${o.grpcAddress}"
     # Agents run in network namespaces and cannot reach the host's loopback: they use this socket.
     - "unix://${o.grpcSocket}"
-# The lab's traffic never leaves the host: loopback and a unix socket in the run dir.
-tls: { insecure: true }
+# Mutual TLS as in production (certificates from lbha-dev-ca): agents and operators prove their role.
+tls:
+  ca: ${o.tls.ca}
+  cert: ${o.tls.coordinatorCert}
+  key: ${o.tls.coordinatorKey}
 spec: ${o.specFile}
 stateDir: ${o.stateDir}
 heartbeat:
