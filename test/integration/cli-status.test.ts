@@ -15,7 +15,7 @@ describe('lbha status', () => {
   before(async () => {
     const port = await freePort();
     address = `127.0.0.1:${port}`;
-    writeFileSync(join(dir, 'c.yaml'), `grpc: { listen: ["${address}"] }\ntls: { insecure: true }\nstateDir: ${dir}/c\n`);
+    writeFileSync(join(dir, 'c.yaml'), `grpc: { listen: ["${address}"] }\ntls: { insecure: true }\nauth: { anonymous: read-only }\nstateDir: ${dir}/c\n`);
     writeFileSync(join(dir, 'a.yaml'), `node: lb1\ncluster: web\ncoordinator: { addresses: ["${address}"] }\ntls: { insecure: true }\nstateDir: ${dir}/a\n`);
     const c = startNode(BIN.coordinator, ['--config', join(dir, 'c.yaml')]);
     procs.push(c);

@@ -23,6 +23,8 @@ grpc:
   listen: ["127.0.0.1:${port}"]
 tls:
   insecure: true
+# These tests read the node list without credentials.
+auth: { anonymous: read-only }
 stateDir: ${join(dir, 'coord-state')}
 heartbeat:
   interval: 200ms

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { durationMs, loadYamlFile, nameProblem, tlsSchema, type TlsConfig } from '@lbha/shared';
 import { z } from 'zod';
+import { authConfigSchema } from './auth/auth-config.js';
 
 const name = z.string().superRefine((v, ctx) => {
   const p = nameProblem(v);
@@ -30,6 +31,8 @@ export const coordinatorConfigSchema = z
       })
       .strict()
       .default({}),
+    /** Bearer tokens and the anonymous role (docs/design/auth.md). */
+    auth: authConfigSchema,
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict().default({}),
   })
   .strict()

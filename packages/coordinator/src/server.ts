@@ -1,12 +1,14 @@
 import { Server } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { AgentServiceService, ControlServiceService, isInsecure, serverCredentials, type Logger, type NodeMode } from '@lbha/shared';
+import { AgentServiceService, ControlServiceService, isInsecure, type ControlServiceServer, type Logger, type NodeMode } from '@lbha/shared';
 import { HealthImplementation } from 'grpc-health-check';
 import { createAgentService, type AgentServiceOptions } from './agent-service.js';
+import { CoordinatorAuth } from './auth/coordinator-auth.js';
 import { createControlService } from './control-service.js';
 import type { CoordinatorConfig } from './coordinator-config.js';
 import { EventLog } from './event-log.js';
+import { HttpApi } from './http/http-api.js';
 import { protoDir } from './proto-files.js';
 import { Registry, type RegistryEvent } from './registry.js';
 
@@ -21,6 +23,12 @@ export interface CoordinatorServerOptions {
 export class CoordinatorServer {
   readonly registry: Registry;
   readonly events = new EventLog();
+  /** TLS material, identities and roles (auth/); the HTTP API when http.listen is set. */
+  readonly auth: CoordinatorAuth;
+  readonly control: ControlServiceServer;
+  http: HttpApi | undefined;
+  /** Renders /metrics on the HTTP API; undefined until metrics are wired in. */
+  metricsRender: (() => string | Promise<string>) | undefined;
   private readonly server: Server;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'lbha.v1.ControlService': 'NOT_SERVING', 'lbha.v1.AgentService': 'NOT_SERVING' });
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -34,6 +42,7 @@ export class CoordinatorServer {
     options: CoordinatorServerOptions = {},
   ) {
     this.registry = new Registry(config.heartbeat.staleAfter);
+    this.auth = new CoordinatorAuth({ tls: config.tls, auth: config.auth ?? { tokens: [], anonymous: 'none' }, events: this.events, logger });
     this.registry.subscribe((e) => this.recordRegistryEvent(e));
     this.server = new Server({
       'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
@@ -50,13 +59,13 @@ export class CoordinatorServer {
         coordinatorId: config.id,
         heartbeatIntervalMs: config.heartbeat.interval,
         staleAfterMs: config.heartbeat.staleAfter,
-        ...(options.authorizeAgent ? { authorize: options.authorizeAgent } : {}),
+        authorize: options.authorizeAgent ?? this.auth.authorizeAgent,
       }),
     );
-    this.server.addService(
-      ControlServiceService,
+    this.control = this.auth.wrapControl(
       createControlService({ registry: this.registry, events: this.events, modeOf: (n) => this.modes.get(n) ?? 'active' }),
     );
+    this.server.addService(ControlServiceService, this.control);
     this.health.addToServer(this.server);
     const dir = protoDir();
     const pkg = loadSync(['lbha/v1/agent.proto', 'lbha/v1/control.proto'], { includeDirs: [dir] });
@@ -90,7 +99,7 @@ export class CoordinatorServer {
   }
 
   async start(): Promise<void> {
-    const creds = serverCredentials(this.config.tls);
+    const creds = this.auth.serverCredentials();
     if (isInsecure(this.config.tls)) {
       this.logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): agent streams and the API are not authenticated');
     }
@@ -103,11 +112,26 @@ export class CoordinatorServer {
     this.sweepTimer = setInterval(() => this.registry.sweep(), Math.max(50, Math.min(1000, this.config.heartbeat.interval / 2)));
     this.sweepTimer.unref();
     for (const svc of ['', 'lbha.v1.ControlService', 'lbha.v1.AgentService']) this.health.setStatus(svc, 'SERVING');
+    this.auth.start();
+    if (this.config.http) {
+      this.http = new HttpApi({
+        listen: this.config.http.listen,
+        control: this.control,
+        auth: this.auth,
+        logger: this.logger,
+        maxBodyBytes: this.config.grpc.maxMessageBytes,
+        metrics: () => this.metricsRender?.(),
+        healthy: () => this.sweepTimer !== undefined,
+      });
+      await this.http.start();
+    }
     this.logger.info({ event: 'coordinator.started', id: this.config.id, addresses: this.addresses }, 'coordinator listening');
   }
 
   /** Stops accepting calls and ends every stream; waits up to `graceMs` for calls to finish. */
   async stop(graceMs = 2000): Promise<void> {
+    await this.http?.stop();
+    this.auth.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const svc of ['', 'lbha.v1.ControlService', 'lbha.v1.AgentService']) this.health.setStatus(svc, 'NOT_SERVING');
     await new Promise<void>((resolve) => {

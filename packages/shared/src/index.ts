@@ -82,3 +82,12 @@ export {
   type ControlServiceServer,
 } from './proto.js';
 export { tlsSchema, isInsecure, readTlsFiles, serverCredentials, clientCredentials, type TlsConfig, type TlsFiles } from './tls-config.js';
+export {
+  CertificateSource,
+  loadCertificateFiles,
+  watchedClientCredentials,
+  type CertificateFiles,
+  type CertificateLoad,
+  type CertificateSet,
+  type CertificateSourceOptions,
+} from './certificate-source.js';

@@ -1,0 +1,19 @@
+// Who may open an agent stream: with TLS, only a certificate of role agent whose name is the
+// node the Hello claims. Tokens are never accepted here. With plaintext (an explicit opt-in)
+// there is nothing to check.
+import type { AgentHello } from '@lbha/shared';
+import type { Authenticator } from './authenticator.js';
+
+export function agentAuthorizer(authenticator: Authenticator, tls: boolean) {
+  return (call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null }, hello: AgentHello): string | undefined => {
+    if (!tls) return undefined;
+    const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
+    if (!raw) return 'agent streams need a client certificate of role agent';
+    const auth = authenticator.authenticate({ peerCertificate: raw });
+    if (!auth.ok) return auth.reason;
+    const who = auth.identity;
+    if (who.role !== 'agent') return `${who.actor} has the ${who.role} role: only agent certificates can open an agent stream`;
+    if (who.name !== hello.node) return `certificate is for node ${who.name}, but the agent claims to be ${hello.node}`;
+    return undefined;
+  };
+}

@@ -1,0 +1,84 @@
+// Identity from a client certificate. The TLS servers request a client certificate but do not
+// require one (a bearer token is the alternative), so the TLS layer does not reject unknown
+// issuers: the certificate is verified here, against the current CA bundle, before its
+// identity is believed. Certificates must be issued directly by a CA in the bundle.
+import { X509Certificate } from 'node:crypto';
+import { nameProblem } from '@lbha/shared';
+import { identity, ROLES, TRUST_DOMAIN, type Identity, type Role } from './roles.js';
+
+export type PeerOutcome = { readonly ok: true; readonly identity: Identity } | { readonly ok: false; readonly reason: string };
+
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const URI_PREFIX = `spiffe://${TRUST_DOMAIN}/`;
+
+/**
+ * The URI SANs of a certificate. Node lists entries as `TYPE:value` joined by ", ", and writes a
+ * value holding a separator as a JSON string, so quoted values are decoded rather than split.
+ */
+export function uriSans(subjectAltName: string | undefined): string[] {
+  const s = subjectAltName ?? '';
+  const out: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    const colon = s.indexOf(':', i);
+    if (colon < 0) break;
+    const type = s.slice(i, colon);
+    let value: string;
+    let next: number;
+    if (s[colon + 1] === '"') {
+      // A JSON string: find its closing quote (skipping escapes).
+      let j = colon + 2;
+      while (j < s.length && s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
+      try {
+        value = JSON.parse(s.slice(colon + 1, j + 1)) as string;
+      } catch {
+        return out;
+      }
+      next = j + 1;
+    } else {
+      const end = s.indexOf(', ', colon);
+      next = end < 0 ? s.length : end;
+      value = s.slice(colon + 1, next);
+    }
+    if (type === 'URI') out.push(value);
+    i = s.startsWith(', ', next) ? next + 2 : next;
+  }
+  return out;
+}
+
+/** Parses `spiffe://lbha/<role>/<name>`; undefined when it is not one of ours. */
+export function parseIdentityUri(uri: string): { role: Role; name: string } | undefined {
+  if (!uri.startsWith(URI_PREFIX)) return undefined;
+  const parts = uri.slice(URI_PREFIX.length).split('/');
+  if (parts.length !== 2) return undefined;
+  const [role, name] = parts as [string, string];
+  if (!(ROLES as readonly string[]).includes(role) || nameProblem(name)) return undefined;
+  return { role: role as Role, name };
+}
+
+/**
+ * Verifies a DER client certificate against `authorities` at time `nowMs` and reads its role
+ * and name from its one lbha identity URI.
+ */
+export function peerIdentity(raw: Buffer, authorities: readonly X509Certificate[], nowMs: number): PeerOutcome {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(raw);
+  } catch {
+    return { ok: false, reason: 'client certificate cannot be parsed' };
+  }
+  const issuer = authorities.find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
+  if (!issuer) return { ok: false, reason: 'client certificate is not issued by a trusted CA' };
+  if (nowMs < Date.parse(cert.validFrom)) return { ok: false, reason: 'client certificate is not valid yet' };
+  if (nowMs > Date.parse(cert.validTo)) return { ok: false, reason: 'client certificate has expired' };
+  if (Date.parse(issuer.validTo) < nowMs) return { ok: false, reason: 'the CA of the client certificate has expired' };
+  if (cert.ca) return { ok: false, reason: 'a CA certificate cannot be used as a client certificate' };
+  if (cert.keyUsage && !cert.keyUsage.includes(CLIENT_AUTH)) return { ok: false, reason: 'client certificate is not for client authentication' };
+  const ours = uriSans(cert.subjectAltName).filter((u) => u.startsWith(URI_PREFIX));
+  if (ours.length !== 1) {
+    return { ok: false, reason: `client certificate must carry exactly one identity URI ${URI_PREFIX}<role>/<name> (found ${ours.length})` };
+  }
+  const parsed = parseIdentityUri(ours[0] as string);
+  if (!parsed) return { ok: false, reason: `client certificate identity ${JSON.stringify(ours[0])} is not ${URI_PREFIX}<agent|operator|read-only>/<name>` };
+  return { ok: true, identity: identity('cert', parsed.name, parsed.role) };
+}

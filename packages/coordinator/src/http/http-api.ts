@@ -1,0 +1,213 @@
+// The coordinator's HTTP/JSON API (node:http / node:https): the ControlService operations as
+// resources under /v1, plus /healthz and /metrics. With TLS on it uses the coordinator's
+// certificates (rotated with them) and accepts a client certificate or a bearer token.
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ControlServiceServer, Logger } from '@lbha/shared';
+import type { CoordinatorAuth } from '../auth/coordinator-auth.js';
+import { HttpError } from './http-error.js';
+import { tooLarge } from './read-body.js';
+import { ROUTES, type Route, type RouteContext } from './routes.js';
+
+export interface HttpApiOptions {
+  /** host:port; port 0 picks a free port. */
+  readonly listen: string;
+  /** The ControlService implementation, already wrapped by CoordinatorAuth.wrapControl. */
+  readonly control: ControlServiceServer;
+  readonly auth: CoordinatorAuth;
+  readonly logger: Logger;
+  readonly maxBodyBytes: number;
+  /** Prometheus text for /metrics; returns undefined while metrics are not wired in. */
+  readonly metrics: () => string | Promise<string> | undefined;
+  /** Whether the coordinator is serving (for /healthz). */
+  readonly healthy: () => boolean;
+}
+
+interface CompiledRoute {
+  readonly route: Route;
+  readonly segments: readonly string[];
+}
+
+const COMPILED: readonly CompiledRoute[] = ROUTES.map((route) => ({ route, segments: route.path.split('/').slice(1) }));
+
+function match(segments: readonly string[], path: readonly string[]): Record<string, string> | undefined {
+  if (segments.length !== path.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i] as string;
+    const p = path[i] as string;
+    if (s.startsWith(':')) params[s.slice(1)] = p;
+    else if (s !== p) return undefined;
+  }
+  return params;
+}
+
+function parseHostPort(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
+  if (!m) throw new Error(`http.listen: ${JSON.stringify(listen)} is not host:port`);
+  return { host: (m[1] ?? m[2]) as string, port: Number(m[3]) };
+}
+
+export class HttpApi {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private unsubscribe: (() => void) | undefined;
+  /** host:port actually bound (port resolved), after start(). */
+  address = '';
+
+  constructor(private readonly opts: HttpApiOptions) {}
+
+  get url(): string {
+    return `${this.opts.auth.tls ? 'https' : 'http'}://${this.address}`;
+  }
+
+  async start(): Promise<void> {
+    const { auth } = this.opts;
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    let server: Server;
+    if (auth.certificates) {
+      const source = auth.certificates;
+      const tlsOpts = () => ({ ca: source.current.ca, cert: source.current.cert, key: source.current.key });
+      const https = createHttpsServer({ ...tlsOpts(), requestCert: true, rejectUnauthorized: false }, handler);
+      this.unsubscribe = source.onChange(() => https.setSecureContext(tlsOpts()));
+      server = https as unknown as Server;
+    } else {
+      server = createHttpServer(handler);
+    }
+    // Refuse an oversized upload before the client sends it (curl sends Expect: 100-continue).
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (Number(req.headers['content-length'] ?? 0) > this.opts.maxBodyBytes) return this.sendError(res, tooLarge(this.opts.maxBodyBytes), true);
+      res.writeContinue();
+      handler(req, res);
+    });
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 60_000;
+    server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    server.on('secureConnection', (s: TLSSocket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    server.on('tlsClientError', (err: Error) => this.opts.logger.debug({ event: 'http.tls_error', err: err.message }, 'TLS handshake failed'));
+    const { host, port } = parseHostPort(this.opts.listen);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    const a = server.address() as AddressInfo;
+    this.address = `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    this.opts.logger.info({ event: 'http.started', url: this.url }, 'HTTP API listening');
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // Event streams never end on their own.
+      for (const s of this.sockets) s.destroy();
+    });
+  }
+
+  private sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body) + '\n';
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+    res.end(text);
+  }
+
+  private sendError(res: ServerResponse, err: HttpError, close = false): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const error: Record<string, unknown> = { code: err.code, message: err.message };
+    if (err.details !== undefined) error['details'] = err.details;
+    this.sendJson(res, err.status, { error }, { ...err.headers, ...(close ? { connection: 'close' } : {}) });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+    try {
+      await this.dispatch(req, res, peer);
+    } catch (err) {
+      if (err instanceof HttpError) {
+        // A body we stopped reading leaves the connection unusable: close it after answering.
+        const close = err.status === 413 || !req.complete;
+        this.sendError(res, err, close);
+        if (close) res.once('finish', () => req.socket.destroySoon?.());
+        return;
+      }
+      this.opts.logger.error({ event: 'http.handler_error', method: req.method, url: req.url, err }, 'HTTP handler failed');
+      this.sendError(res, new HttpError(500, 'INTERNAL', 'internal error'), !req.complete);
+    }
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, peer: string): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://coordinator');
+    const method = req.method ?? 'GET';
+    if (url.pathname === '/healthz' && (method === 'GET' || method === 'HEAD')) {
+      const ok = this.opts.healthy();
+      return this.sendJson(res, ok ? 200 : 503, { status: ok ? 'serving' : 'not_serving' });
+    }
+    if (url.pathname === '/metrics' && (method === 'GET' || method === 'HEAD')) {
+      const text = await this.opts.metrics();
+      if (text === undefined) throw new HttpError(404, 'NOT_FOUND', 'metrics are not available on this coordinator');
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(method === 'HEAD' ? undefined : text);
+      return;
+    }
+    if (!url.pathname.startsWith('/v1/') && url.pathname !== '/v1') throw new HttpError(404, 'NOT_FOUND', `no resource at ${url.pathname}`);
+
+    // Credentials before anything else: an unauthenticated caller learns nothing and uploads nothing.
+    const authorization = req.headers['authorization'];
+    const socket = req.socket as Partial<TLSSocket>;
+    const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+    const auth = this.opts.auth.authenticator.authenticate({ authorization, peerCertificate: cert?.raw });
+    if (!auth.ok) {
+      this.opts.logger.warn({ event: 'api.unauthenticated', method, path: url.pathname, peer, reason: auth.reason }, 'HTTP call refused: not authenticated');
+      throw new HttpError(401, 'UNAUTHENTICATED', auth.reason, undefined, { 'www-authenticate': 'Bearer realm="lbha"' });
+    }
+
+    let segments: string[];
+    try {
+      segments = url.pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+    } catch {
+      throw new HttpError(400, 'INVALID_ARGUMENT', 'path is not valid percent-encoding');
+    }
+    let allowed: string[] = [];
+    for (const c of COMPILED) {
+      const params = match(c.segments, segments);
+      if (!params) continue;
+      if (c.route.method !== method) {
+        allowed.push(c.route.method);
+        continue;
+      }
+      const ctx: RouteContext = {
+        req,
+        res,
+        params,
+        query: url.searchParams,
+        identity: auth.identity,
+        service: this.opts.control,
+        call: { identity: auth.identity, peer },
+        maxBodyBytes: this.opts.maxBodyBytes,
+      };
+      const result = await c.route.handle(ctx);
+      if (result !== 'streamed') this.sendJson(res, result.status, result.body);
+      return;
+    }
+    allowed = [...new Set(allowed)];
+    if (allowed.length > 0) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname} (allowed: ${allowed.join(', ')})`, undefined, { allow: allowed.join(', ') });
+    throw new HttpError(404, 'NOT_FOUND', `no resource at ${url.pathname}`);
+  }
+}
