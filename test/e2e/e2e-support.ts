@@ -1,7 +1,8 @@
 // Shared pieces of the end-to-end tests: when to skip, and assertions on what the client saw.
 import assert from 'node:assert/strict';
 import type { Lab, LbNode, ProbeRecord, ProbeSession } from '../lab/index.js';
-import { labUnavailableReason, waitFor, webNodeOfPage } from '../lab/index.js';
+import { LB_NODES, labUnavailableReason, summarizeProbe, waitFor, webNodeOfPage } from '../lab/index.js';
+import type { NodeInfo } from '../lab/control-api.js';
 
 /** Why the lab tests cannot run here (not root), or undefined. CI runs as root, so there they run. */
 export const skipReason: string | undefined = (() => {
@@ -36,4 +37,60 @@ export async function waitForSuccesses(probe: ProbeSession, sinceMs: number, cou
       ? { done: true, value: records }
       : { done: false, observed: `${good.length} of ${records.length} since then` };
   }, { timeoutMs, intervalMs: 50 });
+}
+
+/** The coordinator's record of a node (undefined when it does not know it or cannot be reached). */
+export async function nodeInfo(lab: Lab, node: LbNode): Promise<NodeInfo | undefined> {
+  const agents = lab.agents;
+  if (agents === undefined) return undefined;
+  return (await agents.api.listNodes()).find((n) => n.name === node);
+}
+
+/** Waits until the coordinator reports the node as connected and healthy (or unhealthy). */
+export async function waitForNodeHealth(lab: Lab, node: LbNode, healthy: boolean, timeoutMs = 15_000): Promise<NodeInfo> {
+  return waitFor(`the coordinator to report ${node} ${healthy ? 'healthy' : 'unhealthy'}`, async () => {
+    let info: NodeInfo | undefined;
+    try {
+      info = await nodeInfo(lab, node);
+    } catch (error) {
+      return { done: false, observed: (error as Error).message };
+    }
+    if (info === undefined) return { done: false, observed: 'unknown node' };
+    return info.connected && info.healthy === healthy
+      ? { done: true, value: info }
+      : { done: false, observed: `connected ${info.connected}, healthy ${info.healthy}` };
+  }, { timeoutMs, intervalMs: 100 });
+}
+
+/**
+ * Puts the lab back the way the previous test may have left it broken: proxy configs, maintenance
+ * files, links, the coordinator and the agents. Safe to call when nothing is broken.
+ */
+export async function repairLab(lab: Lab): Promise<void> {
+  for (const node of LB_NODES) {
+    lab.restoreProxyConfig(node);
+    lab.setMaintenance(node, false);
+    for (const iface of ['eth1', 'eth2'] as const) await lab.setLink(node, iface, 'up');
+  }
+  const agents = lab.agents;
+  if (agents !== undefined) {
+    if (!agents.coordinatorRunning) await agents.startCoordinator();
+    for (const node of LB_NODES) if (!agents.agentProcess(node)?.isRunning()) await agents.startAgent(node);
+  }
+}
+
+/** Every VIP on its home node (interfaces and, with agents, the coordinator agree), every node healthy. */
+export async function waitForBaseline(lab: Lab, timeoutMs = 30_000): Promise<void> {
+  for (const vip of lab.plan.vips) await lab.waitForHolder(vip.name, vip.home, { timeoutMs });
+  const agents = lab.agents;
+  if (agents === undefined) return;
+  await agents.waitForAgentsConnected({ timeoutMs });
+  for (const node of LB_NODES) await waitForNodeHealth(lab, node, true, timeoutMs);
+  for (const vip of lab.plan.vips) await agents.waitForReportedHolder(vip.name, vip.home, { timeoutMs });
+}
+
+/** One line for the test log: what the client saw between two moments. */
+export function outageLine(label: string, records: readonly ProbeRecord[], fromMs: number, toMs?: number): string {
+  const s = summarizeProbe(records, { fromMs, ...(toMs === undefined ? {} : { toMs }) });
+  return `${label}: ${s.requests} requests, ${s.failed} failed, longest gap ${s.longestGapMs.toFixed(0)} ms`;
 }

@@ -419,17 +419,21 @@ export class Lab {
 
   /** Sends `count` requests to a VIP from the client namespace (a short probe run) and returns them. */
   async request(vipName: string, count = 10, options: { intervalMs?: number; timeoutMs?: number } = {}): Promise<ProbeRecord[]> {
-    const vip = this.vip(vipName);
+    return this.requestUrl(`http://${this.vip(vipName).address}/`, count, options);
+  }
+
+  /** Sends `count` requests to any URL from the client namespace (credentials in the URL become basic auth). */
+  async requestUrl(url: string, count = 1, options: { intervalMs?: number; timeoutMs?: number } = {}): Promise<ProbeRecord[]> {
     const out = await runInNamespace(this.names.ns.client, process.execPath, [
       PROBE_SCRIPT,
-      '--url', `http://${vip.address}/`,
+      '--url', url,
       '--host', this.plan.host,
       '--interval-ms', String(options.intervalMs ?? 10),
       '--timeout-ms', String(options.timeoutMs ?? 1000),
       '--count', String(count),
       '--duration-ms', '60000',
     ], { timeoutMs: 90_000 });
-    if (out.code !== 0) throw new LabCommandError(['probe', vip.address], out.code, out.stderr);
+    if (out.code !== 0) throw new LabCommandError(['probe', url], out.code, out.stderr);
     return parseProbeOutput(out.stdout);
   }
 

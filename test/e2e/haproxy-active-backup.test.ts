@@ -1,0 +1,80 @@
+// Seed 2 (haproxy master/backup, one VIP, stats page) under lbha.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { startLab, waitFor, type Lab } from '../lab/index.js';
+import { assertServedBy, outageLine, repairLab, servedOnlyBy, skipReason, waitForBaseline, waitForNodeHealth, waitForSuccesses } from './e2e-support.js';
+
+const TEST_TIMEOUT = 120_000;
+
+describe('seed 2: haproxy master/backup under lbha', { skip: skipReason, timeout: 10 * 60_000 }, () => {
+  let lab: Lab;
+
+  before(async () => {
+    lab = await startLab({ topology: 'b', control: 'agent' });
+    await waitForBaseline(lab);
+  });
+
+  after(async () => {
+    await lab?.down();
+  });
+
+  afterEach(async () => {
+    if (lab === undefined) return;
+    await repairLab(lab);
+    await waitForBaseline(lab, 45_000);
+  });
+
+  const agents = () => {
+    const a = lab.agents;
+    assert.ok(a, 'the lab runs agents');
+    return a;
+  };
+
+  it('serves the VIP from the master, alternating between the web nodes, with the stats page on', { timeout: TEST_TIMEOUT }, async () => {
+    assert.deepEqual(await lab.holders(), { vip: ['lb1'] });
+    assertServedBy(lab, await lab.request('vip', 8), 'lb1');
+    const vip = lab.vip('vip');
+    const [stats] = await lab.requestUrl(`http://admin:admin@${vip.address}:${lab.plan.statsPort}/admin?stats`);
+    assert.ok(stats?.ok, `the stats page answers: ${stats?.error}`);
+    const [denied] = await lab.requestUrl(`http://${vip.address}:${lab.plan.statsPort}/admin?stats`);
+    assert.equal(denied?.status, 401, 'the stats page wants the seed credentials');
+  });
+
+  it('003: haproxy stopped on the master is started again by the agent; the VIP stays', { timeout: TEST_TIMEOUT }, async (t) => {
+    const oldMaster = await lab.proxyMasterPid('lb1');
+    assert.ok(oldMaster !== undefined, 'haproxy runs on lb1');
+    const probe = await lab.startProbe('vip');
+    const stopped = Date.now();
+    await lab.stopProxy('lb1');
+    await waitFor('haproxy on lb1 to run again', async () => {
+      const pid = await lab.proxyMasterPid('lb1');
+      return pid !== undefined && pid !== oldMaster ? { done: true, value: pid } : { done: false, observed: `master ${pid}` };
+    }, { timeoutMs: 15_000 });
+    await waitForSuccesses(probe, Date.now(), 50);
+    const records = await probe.stop();
+    assert.ok(servedOnlyBy(records, 'lb1'), 'every successful request went through lb1');
+    assert.deepEqual(await lab.holdersOf('vip'), ['lb1']);
+    t.diagnostic(outageLine('haproxy stopped and restarted in place', records, stopped));
+  });
+
+  it('003: haproxy stopped on the master and unable to start moves the VIP to the backup; started again, it returns', { timeout: TEST_TIMEOUT }, async (t) => {
+    const probe = await lab.startProbe('vip');
+    const stopped = Date.now();
+    // As `systemctl stop haproxy` on a node whose config no longer passes `haproxy -c`.
+    lab.breakProxyConfig('lb1');
+    await lab.stopProxy('lb1');
+    await lab.waitForHolder('vip', 'lb2');
+    await waitForSuccesses(probe, Date.now(), 20, 'lb2');
+    await agents().waitForReportedHolder('vip', 'lb2');
+    await waitForNodeHealth(lab, 'lb1', false);
+
+    const started = Date.now();
+    lab.restoreProxyConfig('lb1');
+    await lab.waitForHolder('vip', 'lb1', { timeoutMs: 30_000 });
+    await waitForSuccesses(probe, Date.now(), 20, 'lb1');
+    await agents().waitForReportedHolder('vip', 'lb1');
+    const records = await probe.stop();
+    t.diagnostic(outageLine('haproxy stopped', records, stopped, started));
+    t.diagnostic(outageLine('haproxy started again', records, started));
+  });
+});
