@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { clientCredentials, ConfigError, createLogger, isInsecure } from '@lbha/shared';
+import { CertificateSource, clientCredentials, ConfigError, createLogger, isInsecure, watchedClientCredentials } from '@lbha/shared';
 import { loadAgentConfig } from '../agent-config.js';
 import { Agent } from '../agent.js';
 import { compileAgentOptions } from '../agent-options.js';
@@ -43,7 +43,11 @@ async function main(): Promise<number> {
     await core.stop().catch(() => undefined);
     throw err;
   }
-  const { credentials, options } = clientCredentials(config.tls);
+  const { credentials: fixedCredentials, options } = clientCredentials(config.tls);
+  // Rotated certificate files apply from the next (re)connect: re-read on SIGHUP or when they change.
+  const certificates = isInsecure(config.tls) ? undefined : new CertificateSource(config.tls, { logger });
+  if (certificates) process.on('SIGHUP', () => certificates.reload('SIGHUP'));
+  const credentials = certificates ? watchedClientCredentials(certificates) : fixedCredentials;
   const bootId = randomUUID();
   const stream = new StreamClient({
     addresses: config.coordinator.addresses,

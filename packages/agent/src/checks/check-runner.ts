@@ -92,15 +92,19 @@ export class CheckRunner {
     this.inFlight = ac;
     const started = performance.now();
     let timeout: NodeJS.Timeout | undefined;
+    let expired = false;
     const timedOut = new Promise<CheckResult>((resolve) => {
       timeout = setTimeout(() => {
-        ac.abort();
+        expired = true;
         resolve(unknown(`timed out after ${this.spec.timeoutMs}ms`));
+        ac.abort();
       }, this.spec.timeoutMs);
     });
     let result: CheckResult | undefined;
     try {
       result = await Promise.race([this.probe.probe(ac.signal), timedOut]);
+      // A probe that answers because it was aborted must not beat its own timeout.
+      if (expired) result = unknown(`timed out after ${this.spec.timeoutMs}ms`);
     } catch (err) {
       // A probe that throws is a bug or an outage of the probe itself, not of the service.
       result = unknown(`probe failed: ${(err as Error).message}`);

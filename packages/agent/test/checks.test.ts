@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { HEALTHY, unhealthy, unknown, type CheckResult, type CheckSpec, type CheckStatus } from '@lbha/shared';
+import { withDefaults } from '../src/checks/check-defaults.js';
+import { CheckRunner } from '../src/checks/check-runner.js';
+import { httpProbe } from '../src/checks/http-probe.js';
+import { Hysteresis } from '../src/checks/hysteresis.js';
+import { interfaceProbe } from '../src/checks/interface-probe.js';
+import { maintenanceFileProbe } from '../src/checks/maintenance-file-probe.js';
+import type { Probe, ProbeEmit } from '../src/checks/probe.js';
+import { processProbe, type ServiceLiveness } from '../src/checks/process-probe.js';
+import { tcpProbe } from '../src/checks/tcp-probe.js';
+import { parseMonitorLine, type NetlinkEvent } from '../src/net/netlink-monitor.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const BAD = unhealthy('refused');
+
+describe('fall/rise hysteresis', () => {
+  it('takes the first result as it is', () => {
+    assert.deepEqual(new Hysteresis(3, 2).push(BAD), BAD);
+    assert.deepEqual(new Hysteresis(3, 2).push(HEALTHY), HEALTHY);
+  });
+
+  it('turns failing only after `fall` failures in a row', () => {
+    const h = new Hysteresis(3, 2);
+    h.push(HEALTHY);
+    assert.equal(h.push(BAD).kind, 'healthy');
+    assert.equal(h.push(BAD).kind, 'healthy');
+    assert.equal(h.push(HEALTHY).kind, 'healthy', 'a success resets the count');
+    assert.equal(h.push(BAD).kind, 'healthy');
+    assert.equal(h.push(BAD).kind, 'healthy');
+    assert.deepEqual(h.push(BAD), BAD);
+    assert.equal(h.streak, 3);
+  });
+
+  it('turns healthy only after `rise` successes in a row', () => {
+    const h = new Hysteresis(1, 3);
+    h.push(BAD);
+    assert.equal(h.push(HEALTHY).kind, 'unhealthy');
+    assert.equal(h.push(HEALTHY).kind, 'unhealthy');
+    assert.equal(h.push(BAD).kind, 'unhealthy');
+    assert.equal(h.push(HEALTHY).kind, 'unhealthy');
+    assert.equal(h.push(HEALTHY).kind, 'unhealthy');
+    assert.equal(h.push(HEALTHY).kind, 'healthy');
+  });
+
+  it('counts unknown (timeouts) as failures and keeps the freshest reason', () => {
+    const h = new Hysteresis(2, 1);
+    h.push(HEALTHY);
+    h.push(unknown('timed out'));
+    assert.deepEqual(h.push(unknown('timed out')), unknown('timed out'));
+    assert.deepEqual(h.push(BAD), BAD);
+  });
+
+  it('lets a definitive event skip the count', () => {
+    const h = new Hysteresis(5, 5);
+    h.push(HEALTHY);
+    assert.deepEqual(h.push(unhealthy('exited'), true), unhealthy('exited'));
+    assert.equal(h.push(HEALTHY, true).kind, 'healthy');
+  });
+});
+
+function spec(over: Partial<CheckSpec> = {}): CheckSpec {
+  return withDefaults({
+    name: 'c',
+    intervalMs: 20,
+    timeoutMs: 50,
+    fall: 1,
+    rise: 1,
+    effect: 'fault',
+    penalty: 0,
+    params: { kind: 'tcp', host: '127.0.0.1', port: 1 },
+    ...over,
+  });
+}
+
+function collect(): { changes: CheckStatus[]; observer: { onChange: (s: CheckStatus) => void } } {
+  const changes: CheckStatus[] = [];
+  return { changes, observer: { onChange: (s) => changes.push(s) } };
+}
+
+describe('check runner', () => {
+  it('reports a probe that exceeds its timeout as unknown', async () => {
+    const hang: Probe = { probe: (signal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve(HEALTHY))) };
+    const { changes, observer } = collect();
+    const r = new CheckRunner(spec({ timeoutMs: 30 }), hang, observer);
+    r.start();
+    await waitFor(() => changes.length > 0);
+    r.stop();
+    assert.deepEqual(changes[0]!.result, unknown('timed out after 30ms'));
+  });
+
+  it('reports only changes of the verdict, not every result', async () => {
+    let n = 0;
+    const flapping: Probe = { probe: async () => (++n < 4 ? HEALTHY : n < 12 ? BAD : HEALTHY) };
+    const { changes, observer } = collect();
+    const r = new CheckRunner(spec({ intervalMs: 20, fall: 3, rise: 2 }), flapping, observer);
+    r.start();
+    await waitFor(() => n >= 16);
+    r.stop();
+    assert.deepEqual(
+      changes.map((c) => c.result.kind),
+      ['healthy', 'unhealthy', 'healthy'],
+    );
+  });
+
+  it('turns events into verdicts at once, without waiting for the interval', async () => {
+    let emit: ProbeEmit | undefined;
+    const probe: Probe = {
+      probe: async () => HEALTHY,
+      watch: (e) => {
+        emit = e;
+        return () => (emit = undefined);
+      },
+    };
+    const { changes, observer } = collect();
+    const r = new CheckRunner(spec({ intervalMs: 60_000, fall: 3 }), probe, observer);
+    r.start();
+    await waitFor(() => changes.length === 1);
+    emit!(unhealthy('exited'), true);
+    assert.deepEqual(changes[1]?.result, unhealthy('exited'));
+    r.stop();
+    assert.equal(emit, undefined, 'stop unsubscribes the watcher');
+  });
+
+  it('keeps the verdict when the probe has no news', async () => {
+    let answer: CheckResult | undefined = HEALTHY;
+    let runs = 0;
+    const probe: Probe = {
+      probe: async () => {
+        runs++;
+        return answer;
+      },
+    };
+    const { changes, observer } = collect();
+    const r = new CheckRunner(spec({ intervalMs: 10 }), probe, observer);
+    r.start();
+    await waitFor(() => changes.length === 1);
+    answer = undefined;
+    const before = runs;
+    await waitFor(() => runs > before + 3);
+    r.stop();
+    assert.equal(changes.length, 1);
+    assert.equal(r.status().result.kind, 'healthy');
+  });
+});
+
+describe('probes', () => {
+  const dirs: string[] = [];
+  const tmp = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'lbha-probe-'));
+    dirs.push(d);
+    return d;
+  };
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('http: checks status, body and the Host header', async () => {
+    const server = createServer((req, res) => {
+      if (req.headers.host !== 'www.example.test') return void res.writeHead(421).end('wrong host');
+      res.writeHead(req.url === '/health' ? 200 : 503).end('all good');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const base = { method: 'GET', host: 'www.example.test', expectStatus: 200, bodyContains: '', tlsVerify: true };
+    const signal = new AbortController().signal;
+    try {
+      assert.deepEqual(await httpProbe({ ...base, url: `http://127.0.0.1:${port}/health` }).probe(signal), HEALTHY);
+      assert.deepEqual(await httpProbe({ ...base, url: `http://127.0.0.1:${port}/health`, bodyContains: 'good' }).probe(signal), HEALTHY);
+      const body = await httpProbe({ ...base, url: `http://127.0.0.1:${port}/health`, bodyContains: 'ready' }).probe(signal);
+      assert.match((body as { reason: string }).reason, /body does not contain "ready"/);
+      const status = await httpProbe({ ...base, url: `http://127.0.0.1:${port}/other` }).probe(signal);
+      assert.match((status as { reason: string }).reason, /returned 503, expected 200/);
+      const host = await httpProbe({ ...base, host: 'other.test', url: `http://127.0.0.1:${port}/health` }).probe(signal);
+      assert.match((host as { reason: string }).reason, /returned 421/);
+    } finally {
+      server.close();
+    }
+    const refused = await httpProbe({ ...base, url: `http://127.0.0.1:${port}/health` }).probe(signal);
+    assert.match((refused as { reason: string }).reason, /ECONNREFUSED/);
+  });
+
+  it('tcp: healthy when the port accepts, unhealthy when refused', async () => {
+    const server = createNetServer((s) => s.destroy());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const signal = new AbortController().signal;
+    assert.deepEqual(await tcpProbe('127.0.0.1', port).probe(signal), HEALTHY);
+    await new Promise<void>((r) => server.close(() => r()));
+    assert.match(((await tcpProbe('127.0.0.1', port).probe(signal)) as { reason: string }).reason, /ECONNREFUSED/);
+  });
+
+  it('maintenance file: presence is unhealthy, and creation and removal are events', async () => {
+    const dir = tmp();
+    const file = join(dir, 'down');
+    const probe = maintenanceFileProbe(file);
+    const signal = new AbortController().signal;
+    assert.deepEqual(await probe.probe(signal), HEALTHY);
+    const events: Array<[CheckResult, boolean]> = [];
+    const stop = probe.watch!((r, d) => events.push([r, d]));
+    try {
+      writeFileSync(file, '');
+      await waitFor(() => events.some(([r]) => r.kind === 'unhealthy'));
+      assert.ok(events.every(([, definitive]) => definitive));
+      rmSync(file);
+      await waitFor(() => events.at(-1)?.[0].kind === 'healthy');
+    } finally {
+      stop();
+    }
+  });
+
+  it('interface: reads link, carrier and operstate from sysfs, confirms netlink events', async () => {
+    const root = tmp();
+    const setLink = (name: string, flags: string, carrier: string, operstate: string): void => {
+      mkdirSync(join(root, name), { recursive: true });
+      writeFileSync(join(root, name, 'flags'), `${flags}\n`);
+      writeFileSync(join(root, name, 'carrier'), `${carrier}\n`);
+      writeFileSync(join(root, name, 'operstate'), `${operstate}\n`);
+    };
+    setLink('eth2', '0x1003', '1', 'up');
+    const listeners = new Set<(e: NetlinkEvent) => void>();
+    const events = { subscribe: (l: (e: NetlinkEvent) => void) => (listeners.add(l), () => listeners.delete(l)) };
+    const probe = interfaceProbe('eth2', events, root);
+    const signal = new AbortController().signal;
+    assert.deepEqual(await probe.probe(signal), HEALTHY);
+    const got: Array<[CheckResult, boolean]> = [];
+    const stop = probe.watch!((r, d) => got.push([r, d]));
+    setLink('eth2', '0x1003', '0', 'lowerlayerdown');
+    for (const l of listeners) l({ type: 'link', ifname: 'eth2', deleted: false });
+    await waitFor(() => got.length === 1);
+    assert.deepEqual(got[0], [unhealthy('interface eth2 has no carrier'), true]);
+    setLink('eth2', '0x1002', '0', 'down');
+    assert.deepEqual(await probe.probe(signal), unhealthy('interface eth2 is administratively down'));
+    assert.deepEqual(await interfaceProbe('eth9', undefined, root).probe(signal), unhealthy('interface eth9 does not exist'));
+    stop();
+    assert.equal(listeners.size, 0);
+  });
+
+  it('process: follows the supervisor and holds its verdict while a restart is in its grace', async () => {
+    let state: ReturnType<ServiceLiveness['liveness']>['state'] = 'running';
+    const listeners = new Set<() => void>();
+    const svc: ServiceLiveness = {
+      name: 'nginx',
+      liveness: () => ({ state, lastError: state === 'failed' ? 'config does not validate' : '' }),
+      onLiveness: (l) => (listeners.add(l), () => listeners.delete(l)),
+    };
+    const { changes, observer } = collect();
+    const r = new CheckRunner(spec({ intervalMs: 10, params: { kind: 'process', service: 'nginx' } }), processProbe(svc), observer);
+    r.start();
+    await waitFor(() => changes.length === 1);
+    state = 'starting';
+    for (const l of listeners) l();
+    await new Promise((res) => setTimeout(res, 50));
+    assert.equal(r.status().result.kind, 'healthy', 'a restart in place is not a failure yet');
+    state = 'failed';
+    for (const l of listeners) l();
+    assert.deepEqual(r.status().result, unhealthy('nginx is down: config does not validate'));
+    r.stop();
+  });
+});
+
+describe('netlink monitor lines', () => {
+  it('parses link and address lines of ip -o monitor', () => {
+    assert.deepEqual(parseMonitorLine('3: eth1@eth2: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state LOWERLAYERDOWN group default \\    link/ether 06:d5'), {
+      type: 'link',
+      ifname: 'eth1',
+      deleted: false,
+    });
+    assert.deepEqual(parseMonitorLine('Deleted 2: eth2    inet6 fe80::74f3/64 scope link'), { type: 'address', ifname: 'eth2', deleted: true });
+    assert.deepEqual(parseMonitorLine('3: eth1    inet 10.1.1.1/24 scope global eth1\\       valid_lft forever'), { type: 'address', ifname: 'eth1', deleted: false });
+    assert.equal(parseMonitorLine('something else'), undefined);
+  });
+});

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { silentLogger } from '@lbha/shared';
+import { SupervisedService } from '../src/services/supervised-service.js';
+import { Backoff } from '../src/util/backoff.js';
+import { FakeDriver } from './helpers/fake-driver.js';
+import { waitFor } from './helpers/wait-for.js';
+
+function supervised(driver: FakeDriver, graceMs = 200) {
+  const restarts: string[] = [];
+  const s = new SupervisedService(driver, {
+    graceMs,
+    backoff: { firstMs: 10, initialMs: 20, maxMs: 80 },
+    stableMs: 60_000,
+    watchFiles: [],
+    logger: silentLogger(),
+    onRestart: (_n, outcome) => restarts.push(outcome),
+  });
+  const states: string[] = [];
+  s.onLiveness(() => states.push(s.liveness().state));
+  return { s, states, restarts };
+}
+
+describe('backoff', () => {
+  it('starts with the first delay, doubles from the initial one, stops at the maximum', () => {
+    const b = new Backoff({ firstMs: 0, initialMs: 100, maxMs: 500 });
+    assert.deepEqual([b.next(), b.next(), b.next(), b.next(), b.next(), b.next()], [0, 100, 200, 400, 500, 500]);
+    b.reset();
+    assert.equal(b.next(), 0);
+  });
+});
+
+describe('supervised service (restart policy over the driver port)', () => {
+  it('adopts a running daemon instead of starting a second one', async () => {
+    const d = new FakeDriver('nginx');
+    d.adoptable = true;
+    const { s } = supervised(d);
+    await s.init(true);
+    assert.equal(s.liveness().state, 'running');
+    assert.deepEqual(d.calls, ['adopt']);
+    s.close();
+  });
+
+  it('restarts a crashed proxy in place after validating its config; it never reads failed', async () => {
+    const d = new FakeDriver('nginx');
+    const { s, states, restarts } = supervised(d);
+    await s.init(true);
+    d.calls.length = 0;
+    d.crash();
+    await waitFor(() => s.liveness().state === 'running');
+    assert.deepEqual(d.calls, ['validate', 'start']);
+    assert.deepEqual(states.slice(-2), ['starting', 'running']);
+    assert.ok(!states.includes('failed'));
+    assert.deepEqual(restarts, ['ok']);
+    assert.equal(s.status().restarts, 1);
+    s.close();
+  });
+
+  it('fails at once when the config does not validate, keeps retrying, recovers when it is fixed', async () => {
+    const d = new FakeDriver('nginx');
+    const { s, states } = supervised(d, 60_000);
+    await s.init(true);
+    d.configValid = false;
+    d.calls.length = 0;
+    d.crash();
+    await waitFor(() => s.liveness().state === 'failed');
+    assert.match(s.liveness().lastError, /config does not validate: nginx: \[emerg\] unknown directive "broken"/);
+    assert.ok(!d.calls.includes('start'), 'never starts on an invalid config');
+    const validations = (): number => d.calls.filter((c) => c === 'validate').length;
+    const v = validations();
+    await waitFor(() => validations() >= v + 2, 5_000, 'retries with backoff');
+    d.configValid = true;
+    await waitFor(() => s.liveness().state === 'running');
+    assert.deepEqual(states.filter((x, i) => x !== states[i - 1]), ['starting', 'running', 'starting', 'failed', 'running']);
+    s.close();
+  });
+
+  it('fails over only after the grace when a valid config still will not start', async () => {
+    const d = new FakeDriver('nginx');
+    const { s } = supervised(d, 150);
+    await s.init(true);
+    d.startWorks = false;
+    const crashed = Date.now();
+    d.crash();
+    await waitFor(() => s.liveness().state === 'failed');
+    assert.ok(Date.now() - crashed >= 140, 'not before the grace');
+    assert.match(s.liveness().lastError, /bind\(\) failed/);
+    d.startWorks = true;
+    await waitFor(() => s.liveness().state === 'running');
+    s.close();
+  });
+
+  it('refuses an operator restart on an invalid config and leaves the daemon running', async () => {
+    const d = new FakeDriver('nginx');
+    const { s } = supervised(d);
+    await s.init(true);
+    d.configValid = false;
+    const r = await s.restart();
+    assert.equal(r.ok, false);
+    assert.match(r.message, /does not validate; not restarted/);
+    assert.equal(d.running, true);
+    assert.equal(s.liveness().state, 'running');
+    s.close();
+  });
+
+  it('does not treat the exit of an operator restart as a crash', async () => {
+    const d = new FakeDriver('nginx');
+    const { s, states } = supervised(d);
+    await s.init(true);
+    const r = await s.restart();
+    assert.equal(r.ok, true);
+    assert.equal(s.liveness().state, 'running');
+    assert.ok(!states.includes('failed'));
+    s.close();
+  });
+});
