@@ -40,6 +40,7 @@ export type RegistryEvent =
   | { readonly type: 'stale'; readonly node: string; readonly silentMs: number }
   | { readonly type: 'fresh'; readonly node: string }
   | { readonly type: 'state'; readonly node: string; readonly full: boolean }
+  | { readonly type: 'pushed'; readonly node: string; readonly version: number }
   | { readonly type: 'ack'; readonly node: string; readonly version: number; readonly accepted: boolean; readonly error: string }
   | { readonly type: 'command-result'; readonly node: string; readonly result: CommandResult };
 
@@ -204,6 +205,7 @@ export class Registry {
     if (!r?.session) return false;
     r.desiredVersion = desired.version;
     r.session.sendDesiredState(desired);
+    this.emit({ type: 'pushed', node: desired.node, version: desired.version });
     return true;
   }
 

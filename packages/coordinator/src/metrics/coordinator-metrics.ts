@@ -1,0 +1,409 @@
+import { performance } from 'node:perf_hooks';
+import type { CommandState, LbhaEvent, NodeMode, NodeSnapshot } from '@lbha/shared';
+import { collectDefaultMetrics, Counter, Histogram, Registry as PromRegistry } from 'prom-client';
+import type { NodeRecord, RegistryEvent } from '../registry.js';
+import { CounterSeries, Family, formatValue, HistogramSeries, msToSeconds, pair } from './exposition-writer.js';
+import { FailoverTracker, type Failover, type InstanceObservation, type LossExplanation } from './failover-tracker.js';
+import {
+  FAILOVER_REASONS,
+  METRICS,
+  PROCESS_METRICS_PREFIX,
+  VIP_CONDITIONS,
+  type FailoverReason,
+  type MetricDefinition,
+  type MetricId,
+  type VipCondition,
+} from './metric-definitions.js';
+import type { MetricsSources, VipPlacementView, WebhookStats } from './metrics-sources.js';
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Bounds on what one agent report can add to /metrics, so a broken agent cannot flood it. */
+const MAX_PER_NODE = { services: 16, checks: 64, instances: 256 } as const;
+
+const TERMINAL_COMMAND_STATES: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'rejected']);
+const OPERATIONS = new Set(['drain', 'undrain', 'restart', 'reload', 'rolling_restart']);
+const OPERATION_OUTCOMES = new Set(['succeeded', 'failed', 'refused', 'cancelled', 'timed_out']);
+
+/**
+ * A finished operation in the event log: type `<operation>.<outcome>`, e.g. `drain.succeeded`,
+ * `rolling_restart.failed`. Anything else is not an operation outcome.
+ */
+export function operationOutcome(e: LbhaEvent): { readonly operation: string; readonly state: string } | undefined {
+  const dot = e.type.lastIndexOf('.');
+  if (dot < 0) return undefined;
+  const operation = e.type.slice(0, dot);
+  const state = e.type.slice(dot + 1);
+  return OPERATIONS.has(operation) && OPERATION_OUTCOMES.has(state) ? { operation, state } : undefined;
+}
+
+/** Families filled from each node's report, in exposition order. */
+const NODE_FAMILIES = [
+  'nodeMode',
+  'nodeHealthy',
+  'serviceUp',
+  'serviceRestarts',
+  'proxyActiveConnections',
+  'checkStatus',
+  'checkDuration',
+  'vrrpState',
+  'vrrpPriority',
+] as const satisfies readonly MetricId[];
+type NodeFamily = (typeof NODE_FAMILIES)[number];
+const NODE_FAMILY_INDEX = Object.fromEntries(NODE_FAMILIES.map((id, i) => [id, i])) as Record<NodeFamily, number>;
+
+interface NodeView {
+  readonly snapshot: NodeSnapshot | undefined;
+  readonly mode: NodeMode;
+  readonly cluster: string;
+  /** `cluster="…",node="…"` */
+  readonly labels: string;
+  /** Sample lines per family, indexed like NODE_FAMILIES. */
+  readonly lines: readonly string[];
+  /** Each reported VIP and whether this node holds it. */
+  readonly instances: ReadonlyArray<readonly [string, boolean]>;
+  generation: number;
+}
+
+interface LastFailover {
+  readonly labels: string;
+  readonly reason: FailoverReason;
+  readonly durationSeconds: number;
+  readonly atSeconds: number;
+}
+
+interface VipRow {
+  readonly cluster: string;
+  readonly labels: string;
+  readonly holders: string[];
+  desired: string;
+}
+
+/**
+ * The coordinator's metrics (every one defined in metric-definitions.ts). Values that describe
+ * the present (connections, health, VRRP states, holders) are read from the sources when
+ * `render` runs; counters and histograms are fed by the registry's and the event log's events.
+ */
+export class CoordinatorMetrics {
+  readonly contentType = METRICS_CONTENT_TYPE;
+  private readonly prom = new PromRegistry();
+  private readonly clock: () => number;
+  private readonly modeOf: (node: string) => NodeMode;
+  private readonly tracker = new FailoverTracker();
+  private readonly transitions = new CounterSeries(METRICS.vrrpTransitions);
+  private readonly failovers = new CounterSeries(METRICS.failovers);
+  private readonly failoverDuration = new HistogramSeries(METRICS.failoverDuration);
+  private readonly lastFailover = new Map<string, LastFailover>();
+  private readonly nodeViews = new Map<string, NodeView>();
+  private generation = 0;
+  private readonly nacks = new CounterSeries(METRICS.desiredStateNacks);
+  private readonly pushDuration: Histogram;
+  private readonly commandResults: Counter;
+  private readonly operations: Counter;
+  private readonly eventCount: Counter;
+  /** Pushed desired-state version and when, per node, until its ACK or NACK. */
+  private readonly pushes = new Map<string, { readonly version: number; readonly atMs: number }>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private lastRenderMs = 0;
+  private readonly failoverListeners = new Set<(f: Failover) => void>();
+
+  constructor(private readonly sources: MetricsSources) {
+    this.clock = sources.clock ?? Date.now;
+    this.modeOf = sources.modeOf ?? (() => 'active');
+    const d = METRICS;
+    this.pushDuration = new Histogram({
+      name: d.desiredStatePushDuration.name,
+      help: d.desiredStatePushDuration.help,
+      buckets: [...d.desiredStatePushDuration.buckets],
+      registers: [this.prom],
+    });
+    this.commandResults = new Counter({ name: d.commandResults.name, help: d.commandResults.help, labelNames: d.commandResults.labels, registers: [this.prom] });
+    this.operations = new Counter({ name: d.operations.name, help: d.operations.help, labelNames: d.operations.labels, registers: [this.prom] });
+    this.eventCount = new Counter({ name: d.events.name, help: d.events.help, labelNames: d.events.labels, registers: [this.prom] });
+    for (const severity of ['info', 'warning', 'critical']) this.eventCount.inc({ severity }, 0);
+    // Every reason starts at 0, so that increase() sees the first failover.
+    for (const r of FAILOVER_REASONS) this.failoverDuration.ensure(`reason="${r}"`);
+    if (sources.processMetrics ?? true) collectDefaultMetrics({ register: this.prom, prefix: PROCESS_METRICS_PREFIX });
+    this.unsubscribe.push(sources.registry.subscribe((e) => this.onRegistryEvent(e)));
+    if (sources.events) this.unsubscribe.push(sources.events.subscribe((e) => this.onEvent(e)));
+  }
+
+  /** Stops following the registry and the event log. */
+  close(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  /** Called with every failover recognised (after the counters moved); for tests and events. */
+  onFailover(listener: (f: Failover) => void): () => void {
+    this.failoverListeners.add(listener);
+    return () => this.failoverListeners.delete(listener);
+  }
+
+  /** Failovers so far for one reason: count and summed duration in seconds. */
+  failoverStats(reason: FailoverReason): { readonly count: number; readonly sumSeconds: number } {
+    const s = this.failoverDuration.snapshot(`reason="${reason}"`);
+    return { count: s.count, sumSeconds: s.sum };
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    const started = performance.now();
+    const body = this.renderState() + (await this.prom.metrics());
+    this.lastRenderMs = performance.now() - started;
+    return { contentType: this.contentType, body };
+  }
+
+  private onRegistryEvent(e: RegistryEvent): void {
+    switch (e.type) {
+      case 'state':
+      case 'fresh': {
+        const rec = this.sources.registry.get(e.node);
+        if (rec?.snapshot && rec.connected && !rec.stale) this.observe(rec, rec.snapshot);
+        break;
+      }
+      case 'disconnected':
+      case 'stale': {
+        const rec = this.sources.registry.get(e.node);
+        this.pushes.delete(e.node);
+        if (rec) this.count(this.tracker.nodeLost(e.node, rec.lastSeenMs));
+        break;
+      }
+      case 'pushed':
+        this.pushes.set(e.node, { version: e.version, atMs: this.clock() });
+        break;
+      case 'ack': {
+        const pending = this.pushes.get(e.node);
+        if (pending && e.version >= pending.version) {
+          this.pushes.delete(e.node);
+          this.pushDuration.observe(Math.max(0, this.clock() - pending.atMs) / 1000);
+        }
+        if (!e.accepted) this.nacks.inc(this.nodeLabels(e.node));
+        break;
+      }
+      case 'command-result':
+        if (TERMINAL_COMMAND_STATES.has(e.result.state)) {
+          this.commandResults.inc({ cluster: this.sources.registry.get(e.node)?.cluster ?? '', state: e.result.state });
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private onEvent(e: LbhaEvent): void {
+    this.eventCount.inc({ severity: e.severity });
+    const op = operationOutcome(e);
+    if (op) this.operations.inc({ cluster: e.cluster, operation: op.operation, state: op.state });
+  }
+
+  private nodeLabels(node: string): string {
+    return `${pair('cluster', this.sources.registry.get(node)?.cluster ?? '')},${pair('node', node)}`;
+  }
+
+  private observe(rec: NodeRecord, snap: NodeSnapshot): void {
+    const instances: InstanceObservation[] = snap.instances
+      .slice(0, MAX_PER_NODE.instances)
+      .map((i) => ({ vip: i.name, state: i.state, sinceMs: i.sinceMs, vipPresent: i.vipPresent }));
+    const explain = (vip: string, heldSinceMs: number) => this.explainLoss(rec, snap, vip, heldSinceMs);
+    const { transitions, failovers } = this.tracker.observe(rec.cluster, rec.name, instances, explain, this.clock());
+    for (const t of transitions) {
+      this.transitions.inc(`${pair('cluster', t.cluster)},${pair('vip', t.vip)},${pair('state', t.to)}`);
+    }
+    this.count(failovers);
+  }
+
+  /** Why `rec` no longer holds `vip`, and since when (agent time where the agent said). */
+  private explainLoss(rec: NodeRecord, snap: NodeSnapshot, vip: string, heldSinceMs: number): LossExplanation {
+    const now = this.clock();
+    if (!rec.connected || rec.stale) return { reason: 'node_lost', atMs: rec.lastSeenMs };
+    const inst = snap.instances.find((i) => i.name === vip);
+    const at = inst?.sinceMs || now;
+    if (this.modeOf(rec.name) !== 'active' || snap.localMode !== 'active') return { reason: 'drain', atMs: at };
+    let firstBad = Infinity;
+    for (const c of snap.checks) {
+      if (c.result.kind === 'healthy' || c.effect === 'none') continue;
+      // A check that was already failing before the node took the VIP did not make it let go.
+      if (c.sinceMs > 0 && c.sinceMs >= heldSinceMs && c.sinceMs < firstBad) firstBad = c.sinceMs;
+    }
+    if (inst?.faultedByHealth || !snap.healthy || firstBad !== Infinity) return { reason: 'health', atMs: Math.min(at, firstBad) };
+    if (!inst || inst.state === 'fault' || inst.state === 'stop' || inst.state === 'deleted') return { reason: 'fault', atMs: at };
+    return { reason: 'preempted', atMs: at };
+  }
+
+  private count(failovers: readonly Failover[]): void {
+    for (const f of failovers) {
+      const labels = `${pair('cluster', f.cluster)},${pair('vip', f.vip)}`;
+      const seconds = f.durationMs / 1000;
+      this.failovers.inc(`${labels},${pair('reason', f.reason)}`);
+      this.failoverDuration.observe(`reason="${f.reason}"`, seconds);
+      this.lastFailover.set(labels, { labels, reason: f.reason, durationSeconds: seconds, atSeconds: this.clock() / 1000 });
+      for (const l of this.failoverListeners) l(f);
+    }
+  }
+
+  private renderState(): string {
+    const now = this.clock();
+    const d = METRICS;
+    const connected: string[] = [];
+    const age: string[] = [];
+    const nacked: string[] = [];
+    const perNode: string[][] = NODE_FAMILIES.map(() => []);
+    const vips = new Map<string, VipRow>();
+    const clusters = new Set<string>();
+    const vipRow = (cluster: string, vip: string): VipRow => {
+      const key = `${cluster}\u0000${vip}`;
+      let row = vips.get(key);
+      if (!row) {
+        row = { cluster, labels: `${pair('cluster', cluster)},${pair('vip', vip)}`, holders: [], desired: '' };
+        vips.set(key, row);
+      }
+      return row;
+    };
+    const generation = ++this.generation;
+    for (const rec of this.sources.registry.list()) {
+      clusters.add(rec.cluster);
+      const live = rec.connected && !rec.stale;
+      const view = this.nodeView(rec, live, generation);
+      const n = view.labels;
+      connected.push(`${d.nodeConnected.name}{${n}} ${live ? 1 : 0}\n`);
+      age.push(`${d.nodeHeartbeatAge.name}{${n}} ${msToSeconds(Math.max(0, now - rec.lastSeenMs))}\n`);
+      nacked.push(`${d.desiredStateNacked.name}{${n}} ${rec.nackError ? 1 : 0}\n`);
+      for (let i = 0; i < NODE_FAMILIES.length; i++) {
+        const text = view.lines[i] as string;
+        if (text !== '') (perNode[i] as string[]).push(text);
+      }
+      for (const [vip, held] of view.instances) {
+        const row = vipRow(rec.cluster, vip);
+        if (held) row.holders.push(rec.name);
+      }
+    }
+    for (const [name, v] of this.nodeViews) if (v.generation !== generation) this.nodeViews.delete(name);
+    for (const v of this.placement()) {
+      clusters.add(v.cluster);
+      vipRow(v.cluster, v.vip).desired = v.desired;
+    }
+    const header = (def: MetricDefinition) => `# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`;
+    const parts: string[] = [];
+    parts.push(header(d.nodeConnected), ...connected, header(d.nodeHeartbeatAge), ...age, header(d.desiredStateNacked), ...nacked);
+    NODE_FAMILIES.forEach((id, i) => parts.push(header(d[id]), ...(perNode[i] as string[])));
+    parts.push(this.renderVips(vips, clusters), this.renderEvents(), this.renderWebhooks());
+    return parts.join('');
+  }
+
+  /**
+   * The samples a node's report contributes, rebuilt only when the report (a new snapshot
+   * object on every change), the node's mode or its liveness changed: most scrapes reuse them.
+   */
+  private nodeView(rec: NodeRecord, live: boolean, generation: number): NodeView {
+    const mode = this.modeOf(rec.name);
+    const snapshot = live ? rec.snapshot : undefined;
+    const cached = this.nodeViews.get(rec.name);
+    if (cached && cached.snapshot === snapshot && cached.mode === mode && cached.cluster === rec.cluster) {
+      cached.generation = generation;
+      return cached;
+    }
+    const d = METRICS;
+    const n = `${pair('cluster', rec.cluster)},${pair('node', rec.name)}`;
+    const acc: string[][] = NODE_FAMILIES.map(() => []);
+    const add = (id: NodeFamily, labels: string, v: number) => {
+      (acc[NODE_FAMILY_INDEX[id]] as string[]).push(`${d[id].name}{${labels}} ${formatValue(v)}\n`);
+    };
+    add('nodeMode', `${n},state="${mode}"`, 1);
+    const instances: Array<[string, boolean]> = [];
+    // A silent or disconnected agent's last report is history, not the present: leave it out.
+    if (snapshot) {
+      add('nodeHealthy', n, snapshot.healthy ? 1 : 0);
+      for (const svc of snapshot.services.slice(0, MAX_PER_NODE.services)) {
+        const l = `${n},${pair('service', svc.name)}`;
+        add('serviceUp', l, svc.state === 'running' ? 1 : 0);
+        add('serviceRestarts', l, svc.restarts);
+        if (svc.stats) add('proxyActiveConnections', l, svc.stats.activeConnections);
+      }
+      for (const c of snapshot.checks.slice(0, MAX_PER_NODE.checks)) {
+        const l = `${n},${pair('check', c.name)}`;
+        add('checkStatus', `${l},state="${c.result.kind}"`, 1);
+        add('checkDuration', l, msToSeconds(c.durationMs));
+      }
+      for (const i of snapshot.instances.slice(0, MAX_PER_NODE.instances)) {
+        const l = `${n},${pair('vip', i.name)}`;
+        add('vrrpState', `${l},state="${i.state}"`, 1);
+        add('vrrpPriority', l, i.effectivePriority);
+        instances.push([i.name, i.state === 'master' || i.vipPresent]);
+      }
+    }
+    // join() yields flat strings; ropes built with += would be flattened again on every scrape.
+    const lines = acc.map((a) => a.join(''));
+    const view: NodeView = { snapshot, mode, cluster: rec.cluster, labels: n, lines, instances, generation };
+    this.nodeViews.set(rec.name, view);
+    return view;
+  }
+
+  private placement(): Iterable<VipPlacementView> {
+    return this.sources.placementView?.() ?? [];
+  }
+
+  private renderVips(vips: ReadonlyMap<string, VipRow>, clusters: ReadonlySet<string>): string {
+    const d = METRICS;
+    const holders = new Family(d.vipHolders);
+    const holder = new Family(d.vipHolder);
+    const desired = new Family(d.vipDesiredHolder);
+    const diverged = new Family(d.vipDiverged);
+    const counts = new Map<string, Record<VipCondition, number>>();
+    for (const c of clusters) counts.set(c, { in_place: 0, diverged: 0, split_brain: 0, orphaned: 0 });
+    for (const row of vips.values()) {
+      holders.add(row.labels, row.holders.length);
+      for (const h of row.holders) holder.add(`${row.labels},${pair('node', h)}`, 1);
+      if (row.desired) {
+        desired.add(`${row.labels},${pair('node', row.desired)}`, 1);
+        diverged.add(row.labels, row.holders.length === 1 && row.holders[0] === row.desired ? 0 : 1);
+      }
+      const condition: VipCondition =
+        row.holders.length === 0
+          ? 'orphaned'
+          : row.holders.length > 1
+            ? 'split_brain'
+            : row.desired && row.holders[0] !== row.desired
+              ? 'diverged'
+              : 'in_place';
+      (counts.get(row.cluster) as Record<VipCondition, number>)[condition]++;
+    }
+    const byCondition = new Family(d.vips);
+    for (const [cluster, c] of counts) {
+      const cl = pair('cluster', cluster);
+      for (const cond of VIP_CONDITIONS) byCondition.add(`${cl},state="${cond}"`, c[cond]);
+    }
+    return holders.text() + holder.text() + desired.text() + diverged.text() + byCondition.text();
+  }
+
+  private renderEvents(): string {
+    const renderTime = new Family(METRICS.metricsRenderDuration);
+    renderTime.add('', Math.round(this.lastRenderMs * 1000) / 1e6);
+    const lastDuration = new Family(METRICS.vipLastFailoverDuration);
+    const lastTime = new Family(METRICS.vipLastFailoverTime);
+    for (const f of this.lastFailover.values()) {
+      lastDuration.add(`${f.labels},${pair('reason', f.reason)}`, f.durationSeconds);
+      lastTime.add(f.labels, f.atSeconds);
+    }
+    return (
+      this.transitions.text() +
+      this.failovers.text() +
+      this.failoverDuration.text() +
+      lastDuration.text() +
+      lastTime.text() +
+      this.nacks.text() +
+      renderTime.text()
+    );
+  }
+
+  private renderWebhooks(): string {
+    const deliveries = new Family(METRICS.webhookDeliveries);
+    const queued = new Family(METRICS.webhookQueued);
+    const list: Iterable<WebhookStats> = this.sources.webhooks?.() ?? [];
+    for (const w of list) {
+      const l = pair('webhook', w.name);
+      for (const state of ['delivered', 'failed', 'dropped', 'retried'] as const) deliveries.add(`${l},state="${state}"`, w[state]);
+      queued.add(l, w.queued);
+    }
+    return deliveries.text() + queued.text();
+  }
+}

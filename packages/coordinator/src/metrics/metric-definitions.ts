@@ -1,0 +1,248 @@
+// Every metric the coordinator exports, in one place: name, type, help and label names.
+// Names are prefixed lbha_ and carry their unit; labels are bounded (cluster, node, vip,
+// service, check, state, reason, webhook, operation, severity): never ids or free text.
+//
+// The agents' own endpoints use the lbha_agent_ prefix; nothing here does, so one Prometheus
+// can scrape both without two meanings for one name.
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDefinition {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly help: string;
+  readonly labels: readonly string[];
+  /** Upper bounds of the buckets (histograms only), in the metric's unit. */
+  readonly buckets?: readonly number[];
+}
+
+/**
+ * Why a VIP left its holder, as the failover counters and histogram label it.
+ * health: a check of the old holder failed; fault: keepalived put the instance in FAULT (or
+ * stopped) for another reason; node_lost: the old holder's agent went silent; drain: the old
+ * holder was drained or put in maintenance; preempted: a better node took the VIP over
+ * (failback or a placement change) while the old holder was fine.
+ */
+export type FailoverReason = 'health' | 'fault' | 'node_lost' | 'drain' | 'preempted';
+export const FAILOVER_REASONS: readonly FailoverReason[] = ['health', 'fault', 'node_lost', 'drain', 'preempted'];
+
+/** How a VIP stands: exactly one of these per VIP in lbha_vips. */
+export type VipCondition = 'in_place' | 'diverged' | 'split_brain' | 'orphaned';
+export const VIP_CONDITIONS: readonly VipCondition[] = ['in_place', 'diverged', 'split_brain', 'orphaned'];
+
+/** Failover targets are 250 ms (proxy death) and 1 s (node loss): buckets around both. */
+export const FAILOVER_BUCKETS_SECONDS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const PUSH_BUCKETS_SECONDS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+const NODE = ['cluster', 'node'] as const;
+
+export const METRICS = {
+  // Per node, read from the registry at scrape time.
+  nodeConnected: {
+    name: 'lbha_node_connected',
+    type: 'gauge',
+    help: '1 when the node agent has a live stream to this coordinator with fresh heartbeats, 0 otherwise.',
+    labels: NODE,
+  },
+  nodeHeartbeatAge: {
+    name: 'lbha_node_heartbeat_age_seconds',
+    type: 'gauge',
+    help: 'Seconds since the last message from the node agent.',
+    labels: NODE,
+  },
+  nodeHealthy: {
+    name: 'lbha_node_healthy',
+    type: 'gauge',
+    help: '1 when the node agent reports the node healthy (every fault check passing), 0 otherwise.',
+    labels: NODE,
+  },
+  nodeMode: {
+    name: 'lbha_node_mode',
+    type: 'gauge',
+    help: 'Operating mode of the node (state: active, draining, drained, maintenance); 1 for the current mode.',
+    labels: [...NODE, 'state'],
+  },
+  desiredStateNacked: {
+    name: 'lbha_desired_state_nacked',
+    type: 'gauge',
+    help: '1 when the node agent refused the last desired state pushed to it.',
+    labels: NODE,
+  },
+  serviceUp: {
+    name: 'lbha_service_up',
+    type: 'gauge',
+    help: '1 when the supervised service (nginx, haproxy, keepalived) is running.',
+    labels: [...NODE, 'service'],
+  },
+  serviceRestarts: {
+    name: 'lbha_service_restarts_total',
+    type: 'counter',
+    help: 'Restarts of the service by its node agent since the agent started.',
+    labels: [...NODE, 'service'],
+  },
+  proxyActiveConnections: {
+    name: 'lbha_proxy_active_connections',
+    type: 'gauge',
+    help: 'Active client connections of the proxy (nginx stub_status, haproxy stats).',
+    labels: [...NODE, 'service'],
+  },
+  checkStatus: {
+    name: 'lbha_check_status',
+    type: 'gauge',
+    help: 'Result of the health check (state: healthy, unhealthy, unknown); 1 for the current result.',
+    labels: [...NODE, 'check', 'state'],
+  },
+  checkDuration: {
+    name: 'lbha_check_duration_seconds',
+    type: 'gauge',
+    help: 'Duration of the last run of the health check.',
+    labels: [...NODE, 'check'],
+  },
+  vrrpState: {
+    name: 'lbha_vrrp_state',
+    type: 'gauge',
+    help: 'VRRP state of the node for the VIP (state: master, backup, fault, init, stop, deleted, unknown); 1 for the current state.',
+    labels: [...NODE, 'vip', 'state'],
+  },
+  vrrpPriority: {
+    name: 'lbha_vrrp_priority',
+    type: 'gauge',
+    help: 'Effective VRRP priority of the node for the VIP (base priority, placement weight and check penalties).',
+    labels: [...NODE, 'vip'],
+  },
+
+  // Per VIP, computed at scrape time from the agents' reports and the placement.
+  vipHolders: {
+    name: 'lbha_vip_holders',
+    type: 'gauge',
+    help: 'Connected nodes holding the VIP (VRRP master or address present): 0 is an orphan, more than 1 a split brain.',
+    labels: ['cluster', 'vip'],
+  },
+  vipHolder: {
+    name: 'lbha_vip_holder',
+    type: 'gauge',
+    help: 'Actual holder of the VIP: 1 for each connected node that holds it.',
+    labels: ['cluster', 'vip', 'node'],
+  },
+  vipDesiredHolder: {
+    name: 'lbha_vip_desired_holder',
+    type: 'gauge',
+    help: 'Desired holder of the VIP as placement computed it: 1 for that node.',
+    labels: ['cluster', 'vip', 'node'],
+  },
+  vipDiverged: {
+    name: 'lbha_vip_diverged',
+    type: 'gauge',
+    help: '1 when the VIP is not held by exactly its desired holder, 0 when it is (absent while no placement is known).',
+    labels: ['cluster', 'vip'],
+  },
+  vips: {
+    name: 'lbha_vips',
+    type: 'gauge',
+    help: 'VIPs of the cluster by condition (state: in_place, diverged, split_brain, orphaned).',
+    labels: ['cluster', 'state'],
+  },
+
+  // Counted from the agents' state changes as they arrive.
+  vrrpTransitions: {
+    name: 'lbha_vrrp_transitions_total',
+    type: 'counter',
+    help: 'VRRP state changes reported by the agents, by the state entered.',
+    labels: ['cluster', 'vip', 'state'],
+  },
+  failovers: {
+    name: 'lbha_failovers_total',
+    type: 'counter',
+    help: 'Moves of the VIP from one holder to another, by why the old holder lost it.',
+    labels: ['cluster', 'vip', 'reason'],
+  },
+  failoverDuration: {
+    name: 'lbha_failover_duration_seconds',
+    type: 'histogram',
+    help: 'From the old holder losing a VIP (its health going bad, leaving VRRP master, or its last message when lost) to the new holder reporting master; all clusters.',
+    labels: ['reason'],
+    buckets: FAILOVER_BUCKETS_SECONDS,
+  },
+  vipLastFailoverDuration: {
+    name: 'lbha_vip_last_failover_duration_seconds',
+    type: 'gauge',
+    help: 'Duration of the latest failover of the VIP (measured as lbha_failover_duration_seconds), labelled with its reason.',
+    labels: ['cluster', 'vip', 'reason'],
+  },
+  vipLastFailoverTime: {
+    name: 'lbha_vip_last_failover_timestamp_seconds',
+    type: 'gauge',
+    help: 'Unix time the coordinator recognised the latest failover of the VIP.',
+    labels: ['cluster', 'vip'],
+  },
+  desiredStateNacks: {
+    name: 'lbha_desired_state_nacks_total',
+    type: 'counter',
+    help: 'Desired states refused (NACKed) by the node agent.',
+    labels: NODE,
+  },
+
+  // Fixed cardinality, kept by prom-client.
+  desiredStatePushDuration: {
+    name: 'lbha_desired_state_push_duration_seconds',
+    type: 'histogram',
+    help: 'From pushing a desired state to an agent to its ACK or NACK.',
+    labels: [],
+    buckets: PUSH_BUCKETS_SECONDS,
+  },
+  commandResults: {
+    name: 'lbha_node_command_results_total',
+    type: 'counter',
+    help: 'Final results of commands run by node agents (state: succeeded, failed, rejected).',
+    labels: ['cluster', 'state'],
+  },
+  operations: {
+    name: 'lbha_operations_total',
+    type: 'counter',
+    help: 'Finished operations (operation: drain, undrain, restart, reload, rolling_restart) by outcome (state).',
+    labels: ['cluster', 'operation', 'state'],
+  },
+  events: {
+    name: 'lbha_events_total',
+    type: 'counter',
+    help: 'Events written to the event log, by severity.',
+    labels: ['severity'],
+  },
+  webhookDeliveries: {
+    name: 'lbha_webhook_deliveries_total',
+    type: 'counter',
+    help: 'Webhook deliveries by outcome (state: delivered, failed after retries, dropped from a full queue, retried).',
+    labels: ['webhook', 'state'],
+  },
+  webhookQueued: {
+    name: 'lbha_webhook_queued_events',
+    type: 'gauge',
+    help: 'Events waiting to be delivered to the webhook.',
+    labels: ['webhook'],
+  },
+  metricsRenderDuration: {
+    name: 'lbha_metrics_render_duration_seconds',
+    type: 'gauge',
+    help: 'Time the previous /metrics render took.',
+    labels: [],
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+export type MetricId = keyof typeof METRICS;
+
+/** Prefix of the coordinator's process metrics (CPU, memory, event loop lag), from prom-client. */
+export const PROCESS_METRICS_PREFIX = 'lbha_coordinator_';
+
+/**
+ * Every sample name the catalog can produce (histograms as _bucket, _sum and _count), for
+ * checking dashboards and alert rules against it. Process metrics are not listed: they start
+ * with PROCESS_METRICS_PREFIX.
+ */
+export function sampleNames(): Set<string> {
+  const out = new Set<string>();
+  for (const def of Object.values(METRICS) as MetricDefinition[]) {
+    if (def.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) out.add(def.name + s);
+    else out.add(def.name);
+  }
+  return out;
+}

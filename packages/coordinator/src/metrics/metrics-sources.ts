@@ -1,0 +1,39 @@
+// What the metrics read at scrape time. Components expose small views; the metrics module pulls
+// from them when Prometheus scrapes, so no component has to push values as they change.
+import type { LbhaEvent, NodeMode } from '@lbha/shared';
+import type { Registry, RegistryEvent } from '../registry.js';
+
+/** Where placement wants one VIP. */
+export interface VipPlacementView {
+  readonly cluster: string;
+  /** The VIP's name (the keepalived instance name the agents report). */
+  readonly vip: string;
+  /** Node that should hold the VIP; '' when no node is eligible. */
+  readonly desired: string;
+}
+
+/** Delivery counts of one configured webhook. */
+export interface WebhookStats {
+  readonly name: string;
+  readonly queued: number;
+  readonly delivered: number;
+  readonly failed: number;
+  readonly dropped: number;
+  readonly retried: number;
+}
+
+export interface MetricsSources {
+  /** Node records and their agents' last reports; its events drive the counters. */
+  readonly registry: Pick<Registry, 'list' | 'get'> & { subscribe(listener: (e: RegistryEvent) => void): () => void };
+  /** Event log: counts events and finished operations. */
+  readonly events?: { subscribe(listener: (e: LbhaEvent) => void): () => void };
+  /** The coordinator-owned mode of a node; default: every node active. */
+  readonly modeOf?: (node: string) => NodeMode;
+  /** Desired holder per VIP (the reconciler's latest placement); default: none known. */
+  readonly placementView?: () => Iterable<VipPlacementView>;
+  /** Configured webhooks and their delivery counts. */
+  readonly webhooks?: () => Iterable<WebhookStats>;
+  readonly clock?: () => number;
+  /** Export the coordinator's own process metrics (CPU, memory, event loop); default true. */
+  readonly processMetrics?: boolean;
+}
