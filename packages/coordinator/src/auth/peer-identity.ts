@@ -1,6 +1,7 @@
 // Identity from a client certificate. The TLS servers request a client certificate but do not
 // require one (a bearer token is the alternative), so the TLS layer does not reject unknown
-// issuers: the certificate is verified here, against the current CA bundle, before its
+// issuers. grpc-js hands handlers only certificates the handshake verified; the HTTP server sees
+// any. Either way the certificate is verified here, against the current CA bundle, before its
 // identity is believed. Certificates must be issued directly by a CA in the bundle.
 import { X509Certificate } from 'node:crypto';
 import { nameProblem } from '@lbha/shared';
