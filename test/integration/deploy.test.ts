@@ -10,7 +10,10 @@ import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, m
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ROOT } from '../support/paths.js';
+import { pathToFileURL } from 'node:url';
+import { loadAgentConfig } from '@lbha/agent';
+import { loadCoordinatorConfig } from '@lbha/coordinator';
+import { BIN, ROOT } from '../support/paths.js';
 import { eventually, Proc } from '../support/process.js';
 
 const DEPLOY = join(ROOT, 'deploy');
@@ -459,5 +462,203 @@ describe('release tarball and installer', { skip: !isRoot ? 'needs root (useradd
     assert.equal(purge.code, 0, explain(purge));
     assert.ok(!existsSync(join(root, 'etc/lbha')));
     assert.equal(passwdId(join(root, 'etc/passwd'), 'lbha'), undefined, 'the lbha user is still there');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Example configurations: both seed setups, validated by the real tools and compared with the
+// values in the seeds' own keepalived.conf.
+
+const EXAMPLES = join(DEPLOY, 'examples');
+
+/** The parts of a parsed spec these tests look at. */
+interface ParsedSpec {
+  readonly clusters: readonly {
+    readonly name: string;
+    readonly service: string;
+    readonly policy: { readonly failback: { readonly kind: string }; readonly advertIntervalMs: number; readonly vrrpVersion: number; readonly transport: string; readonly mcastGroup: string; readonly authPass: string };
+    readonly trackInterfaces: readonly string[];
+    readonly nodes: readonly { readonly name: string; readonly interfaces: readonly { readonly name: string; readonly address: string | null }[] }[];
+    readonly vips: readonly { readonly name: string; readonly cidr: string; readonly interface: string; readonly vrid: number; readonly home: string | null }[];
+    readonly checks: readonly { readonly name: string; readonly intervalMs: number; readonly fall: number; readonly rise: number; readonly effect: string; readonly penalty: number; readonly params: { readonly kind: string; readonly [k: string]: unknown } }[];
+  }[];
+}
+type SpecParse = { readonly ok: true; readonly value: ParsedSpec } | { readonly ok: false; readonly issues: readonly { readonly path: string; readonly line: number; readonly message: string }[] };
+
+async function parseSpecFile(file: string): Promise<ParsedSpec> {
+  const mod = (await import(pathToFileURL(join(ROOT, 'packages/coordinator/dist/src/spec/parse-spec.js')).href)) as { parseSpec(text: string): SpecParse };
+  const r = mod.parseSpec(readFileSync(file, 'utf8'));
+  if (!r.ok) assert.fail(`${file}:\n${r.issues.map((i) => `${i.line}: ${i.path}: ${i.message}`).join('\n')}`);
+  return r.value;
+}
+
+/** `lbha spec validate` when the CLI has it; undefined when it does not (yet). */
+async function cliSpecValidate(file: string): Promise<RunResult | undefined> {
+  const help = await run(process.execPath, [BIN.cli, '--help']);
+  if (!/\bspec\b/.test(help.stdout + help.stderr)) return undefined;
+  return run(process.execPath, [BIN.cli, 'spec', 'validate', file]);
+}
+
+const SETUPS = [
+  { dir: 'nginx-active-active', agents: ['agent-nginx-lb01.yaml', 'agent-nginx-lb02.yaml'] },
+  { dir: 'haproxy-active-backup', agents: ['agent-node1.yaml', 'agent-node2.yaml'] },
+];
+
+describe('example configurations', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbha-examples-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const setup of SETUPS) {
+    const spec = join(EXAMPLES, setup.dir, 'cluster.yaml');
+
+    it(`${setup.dir}: the spec validates`, async () => {
+      await parseSpecFile(spec);
+      const cli = await cliSpecValidate(spec);
+      if (cli) assert.equal(cli.code, 0, `lbha spec validate ${spec}: ${explain(cli)}`);
+    });
+
+    it(`${setup.dir}: a broken copy of the spec is refused`, async () => {
+      // Guards against a validator that accepts anything: a VIP takes another VIP's VRID on the
+      // same segment (seed 1: vip-29 takes 51; seed 2: a second VIP with 51).
+      const text = readFileSync(spec, 'utf8');
+      const broken = join(dir, `${setup.dir}-broken.yaml`);
+      const dup = text.includes('vrid: 52')
+        ? text.replace('vrid: 52', 'vrid: 51')
+        : text.replace(/^( *)- \{ name: vip-100, .*$/m, (line, indent: string) => `${line}\n${indent}- { name: vip-101, address: 192.168.2.101, interface: enp0s3, vrid: 51 }`);
+      assert.notEqual(dup, text);
+      writeFileSync(broken, dup);
+      const mod = (await import(pathToFileURL(join(ROOT, 'packages/coordinator/dist/src/spec/parse-spec.js')).href)) as { parseSpec(text: string): SpecParse };
+      const r = mod.parseSpec(dup);
+      assert.ok(!r.ok, 'a duplicate VRID was accepted');
+      assert.ok(
+        r.issues.some((i) => /vrid/.test(i.path) && /VRID 51/.test(i.message)),
+        r.issues.map((i) => `${i.path}: ${i.message}`).join('\n'),
+      );
+      const cli = await cliSpecValidate(broken);
+      if (cli) assert.notEqual(cli.code, 0, `lbha spec validate accepted a duplicate VRID: ${explain(cli)}`);
+    });
+
+    it(`${setup.dir}: the agent and coordinator configurations load and match the spec`, async () => {
+      const parsed = await parseSpecFile(spec);
+      const cluster = parsed.clusters[0];
+      assert.ok(cluster);
+      const nodes = new Set(cluster.nodes.map((n) => n.name));
+      for (const file of setup.agents) {
+        const a = loadAgentConfig(join(EXAMPLES, setup.dir, file));
+        assert.equal(a.cluster, cluster.name, file);
+        assert.ok(nodes.has(a.node), `${file}: node ${a.node} is not in the spec`);
+        nodes.delete(a.node);
+        assert.ok(a.services[cluster.service], `${file}: no ${cluster.service} service`);
+      }
+      assert.deepEqual([...nodes], [], 'nodes without an agent configuration');
+      loadCoordinatorConfig(join(EXAMPLES, setup.dir, 'coordinator.yaml'));
+    });
+  }
+
+  it('generic agent and coordinator configurations load', () => {
+    loadAgentConfig(join(EXAMPLES, 'agent.yaml'));
+    loadCoordinatorConfig(join(EXAMPLES, 'coordinator.yaml'));
+  });
+
+  it('nginx-active-active reproduces the seed keepalived.conf', async () => {
+    const [c] = (await parseSpecFile(join(EXAMPLES, 'nginx-active-active', 'cluster.yaml'))).clusters;
+    assert.ok(c);
+    assert.equal(c.service, 'nginx');
+    assert.deepEqual(
+      c.nodes.map((n) => [n.name, n.interfaces.map((i) => `${i.name}=${i.address ?? '-'}`).join(' ')]),
+      [
+        ['nginx-lb01', 'eth1=192.168.20.19/24 eth2=192.168.50.19/24 eth0=-'],
+        ['nginx-lb02', 'eth1=192.168.20.20/24 eth2=192.168.50.20/24 eth0=-'],
+      ],
+    );
+    // virtual_ipaddress, virtual_router_id and the MASTER node of VI_1 and VI_2.
+    assert.deepEqual(
+      c.vips.map((v) => [v.cidr, v.interface, v.vrid, v.home]),
+      [
+        ['192.168.20.28/24', 'eth1', 51, 'nginx-lb01'],
+        ['192.168.20.29/24', 'eth1', 52, 'nginx-lb02'],
+      ],
+    );
+    // advert_int 3, auth_type PASS (VRRPv2), vrrp_mcast_group4 224.0.0.19, preemption.
+    assert.equal(c.policy.advertIntervalMs, 3000);
+    assert.equal(c.policy.vrrpVersion, 2);
+    assert.equal(c.policy.transport, 'multicast');
+    assert.equal(c.policy.mcastGroup, '224.0.0.19');
+    assert.equal(c.policy.authPass, '1111');
+    assert.equal(c.policy.failback.kind, 'immediate');
+    // track_interface { eth2 eth0 }
+    assert.deepEqual([...c.trackInterfaces].sort(), ['eth0', 'eth2']);
+    const byKind = new Map(c.checks.map((k) => [k.params.kind, k]));
+    // chk_down: weight -50, interval 1, fall 3, rise 3 on /etc/keepalived/down.
+    const down = byKind.get('maintenance_file');
+    assert.ok(down);
+    assert.deepEqual([down.params['path'], down.effect, down.penalty, down.intervalMs, down.fall, down.rise], ['/etc/keepalived/down', 'penalty', 50, 1000, 3, 3]);
+    // chk_nginx (no weight: FAULT when it fails).
+    const proc = byKind.get('process');
+    assert.ok(proc);
+    assert.deepEqual([proc.params['service'], proc.effect], ['nginx', 'fault']);
+  });
+
+  it('haproxy-active-backup reproduces the seed keepalived.conf', async () => {
+    const [c] = (await parseSpecFile(join(EXAMPLES, 'haproxy-active-backup', 'cluster.yaml'))).clusters;
+    assert.ok(c);
+    assert.equal(c.service, 'haproxy');
+    assert.deepEqual(
+      c.nodes.map((n) => [n.name, n.interfaces.map((i) => `${i.name}=${i.address ?? '-'}`).join(' ')]),
+      [
+        ['node1', 'enp0s3=192.168.2.191/24'],
+        ['node2', 'enp0s3=192.168.2.148/24'],
+      ],
+    );
+    assert.deepEqual(
+      c.vips.map((v) => [v.cidr, v.interface, v.vrid, v.home]),
+      [['192.168.2.100/32', 'enp0s3', 51, 'node1']],
+    );
+    assert.equal(c.policy.advertIntervalMs, 1000);
+    assert.equal(c.policy.vrrpVersion, 2);
+    assert.equal(c.policy.mcastGroup, '224.0.0.18');
+    assert.equal(c.policy.authPass, 'ceb1b3ec013d66163d6ab');
+    assert.equal(c.policy.failback.kind, 'immediate');
+    // check_haproxy: interval 2, weight -100, fall 3, rise 2.
+    const [check] = c.checks;
+    assert.ok(check);
+    assert.deepEqual([check.params.kind, check.params['service'], check.intervalMs, check.fall, check.rise, check.effect, check.penalty], ['process', 'haproxy', 2000, 3, 2, 'penalty', 100]);
+  });
+
+  it('haproxy.cfg passes haproxy -c', { skip: missing('haproxy') }, async () => {
+    const r = await run('haproxy', ['-c', '-f', join(EXAMPLES, 'haproxy-active-backup', 'haproxy', 'haproxy.cfg')]);
+    assert.equal(r.code, 0, explain(r));
+  });
+
+  it('nginx.conf passes nginx -t', { skip: !isRoot ? 'needs root (nginx -t binds :80 and :443)' : missing('nginx', 'openssl', 'ip') }, async () => {
+    // The seed's files with /etc/nginx and /var/log/nginx moved into a scratch directory, a
+    // throwaway certificate, and a scratch network namespace for the listen sockets.
+    const base = join(dir, 'nginx');
+    const src = join(EXAMPLES, 'nginx-active-active', 'nginx');
+    mkdirSync(join(base, 'conf.d'), { recursive: true });
+    mkdirSync(join(base, 'certs'));
+    mkdirSync(join(base, 'logs'));
+    const moved = (text: string) =>
+      text
+        .replaceAll('/etc/nginx/mime.types', join(base, 'mime.types'))
+        .replaceAll('/etc/nginx/', `${base}/`)
+        .replaceAll('/var/log/nginx/', `${base}/logs/`)
+        .replaceAll('/run/nginx.pid', join(base, 'nginx.pid'));
+    writeFileSync(join(base, 'mime.types'), 'types {\n    text/html html;\n}\n');
+    writeFileSync(join(base, 'nginx.conf'), moved(readFileSync(join(src, 'nginx.conf'), 'utf8')));
+    writeFileSync(join(base, 'proxy_params'), readFileSync(join(src, 'proxy_params'), 'utf8'));
+    for (const f of readdirSync(join(src, 'conf.d'))) writeFileSync(join(base, 'conf.d', f), moved(readFileSync(join(src, 'conf.d', f), 'utf8')));
+    const cert = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=www.xuzhichao.com', '-keyout', join(base, 'certs/xuzhichao.key'), '-out', join(base, 'certs/xuzhichao.crt')]);
+    assert.equal(cert.code, 0, explain(cert));
+    const ns = `lbhaexample${process.pid}`;
+    await run('ip', ['netns', 'del', ns]);
+    assert.equal((await run('ip', ['netns', 'add', ns])).code, 0);
+    try {
+      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      const r = await run('ip', ['netns', 'exec', ns, 'nginx', '-t', '-c', join(base, 'nginx.conf')]);
+      assert.equal(r.code, 0, explain(r));
+    } finally {
+      await run('ip', ['netns', 'del', ns]);
+    }
   });
 });
