@@ -3,3 +3,20 @@ export { loadCoordinatorConfig, coordinatorConfigSchema, type CoordinatorConfig 
 export { Registry, type NodeRecord, type AgentSession, type RegistryEvent } from './registry.js';
 export { EventLog, type EventInput, type EventFilter } from './event-log.js';
 export { InvalidArgumentError, NotFoundError, PermissionError, PreconditionError } from './errors.js';
+export {
+  AgentRelay,
+  ControlForwarder,
+  createEtcdClient,
+  EtcdStore,
+  LeaderElection,
+  soleLeadership,
+  storeConfigSchema,
+  StoreHealth,
+  type EtcdStoreConfig,
+  type Fence,
+  type LeaderInfo,
+  type Leadership,
+  type LeadershipEvent,
+  type StoreConfig,
+  type StoreStatus,
+} from './etcd/index.js';

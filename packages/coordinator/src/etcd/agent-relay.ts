@@ -1,0 +1,198 @@
+// Agent streams with several coordinators: an agent may connect to any of them. The leader
+// serves the stream itself; a follower relays it, message for message, to the leader, so the
+// leader's registry sees every agent and only the leader ever pushes. With no leader (election
+// in progress, etcd down) the stream is served locally in observe-only mode: state is recorded,
+// nothing is pushed.
+import { Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServerDuplexStream } from '@grpc/grpc-js';
+import { AgentServiceClient, type AgentServiceServer, type ConnectRequest, type ConnectResponse, type Logger } from '@lbha/shared';
+import type { Registry } from '../registry.js';
+import type { LeaderInfo, Leadership } from './leadership.js';
+
+type AgentCall = ServerDuplexStream<ConnectRequest, ConnectResponse>;
+
+export interface AgentRelayOptions {
+  /** The coordinator's own AgentService implementation (serves streams locally). */
+  readonly local: AgentServiceServer;
+  readonly leadership: Leadership;
+  readonly selfId: string;
+  /** The local registry: its sessions are closed when another coordinator becomes leader. */
+  readonly registry: Registry;
+  /** Credentials this coordinator uses to dial the leader. */
+  readonly credentials: ChannelCredentials;
+  readonly channelOptions?: Record<string, string | number>;
+  readonly logger: Logger;
+  /** Called for every desired state or command held back because this coordinator is not the leader. */
+  readonly onFencedPush?: (kind: 'desiredState' | 'command') => void;
+}
+
+interface Relay {
+  readonly leader: LeaderInfo;
+  readonly downstream: AgentCall;
+  readonly upstream: ClientDuplexStream<ConnectRequest, ConnectResponse>;
+  end(code: status, details: string): void;
+}
+
+/** Metadata that must not be copied onto the upstream call. */
+const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', ':authority', 'host']);
+
+export function forwardedMetadata(from: Metadata, selfId: string, peer: string): Metadata {
+  const md = new Metadata();
+  for (const [k, v] of Object.entries(from.getMap())) {
+    if (!HOP_HEADERS.has(k) && !k.startsWith('grpc-') && !k.startsWith(':')) md.set(k, v);
+  }
+  md.set('lbha-forwarded-by', selfId);
+  md.set('lbha-forwarded-for', peer);
+  return md;
+}
+
+/**
+ * AgentService for one coordinator of several. Routing is decided per stream when it opens and
+ * revisited on every leadership change: streams that now belong elsewhere are ended and the agent
+ * reconnects (to the same address; it resends its snapshot, so nothing is lost).
+ */
+export class AgentRelay {
+  private readonly relays = new Set<Relay>();
+  private readonly clients = new Map<string, AgentServiceClient>();
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly opts: AgentRelayOptions) {
+    this.unsubscribe = opts.leadership.subscribe(() => this.reroute());
+  }
+
+  /** The AgentService implementation to register on the gRPC server. */
+  readonly service: AgentServiceServer = {
+    connect: (call: AgentCall) => {
+      const target = this.target();
+      if (target) this.relay(call, target);
+      else this.serveLocally(call);
+    },
+  };
+
+  /** Number of streams relayed to the leader right now. */
+  get relayedStreams(): number {
+    return this.relays.size;
+  }
+
+  /** Ends relays and closes upstream channels. */
+  close(): void {
+    this.unsubscribe();
+    for (const r of this.relays) r.end(status.UNAVAILABLE, 'coordinator shutting down');
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  /** The coordinator to relay to; undefined: serve here (we lead, or nobody does). */
+  private target(): LeaderInfo | undefined {
+    if (this.opts.leadership.isLeader()) return undefined;
+    const leader = this.opts.leadership.leader();
+    return leader && leader.id !== this.opts.selfId && leader.grpc ? leader : undefined;
+  }
+
+  private reroute(): void {
+    const target = this.target();
+    for (const r of this.relays) {
+      if (r.leader.id !== target?.id || r.leader.grpc !== target.grpc) {
+        r.end(status.UNAVAILABLE, target ? `leader moved to ${target.id}` : 'the leader is gone; reconnect');
+      }
+    }
+    if (target) {
+      for (const n of this.opts.registry.list()) {
+        n.session?.close(`coordinator ${target.id} is the leader now; reconnect to be relayed there`);
+      }
+    }
+    for (const [address, client] of this.clients) {
+      if (address !== target?.grpc) {
+        client.close();
+        this.clients.delete(address);
+      }
+    }
+  }
+
+  private serveLocally(call: AgentCall): void {
+    const { leadership, logger } = this.opts;
+    const write = call.write.bind(call) as (chunk: ConnectResponse, ...rest: unknown[]) => boolean;
+    // The last gate before bytes leave this process: whatever code path produced a push, a
+    // coordinator that is not the leader (now, by its monotonic clock) does not send it.
+    (call as { write: (chunk: ConnectResponse, ...rest: unknown[]) => boolean }).write = (chunk, ...rest) => {
+      const kind = chunk.msg?.$case;
+      if ((kind === 'desiredState' || kind === 'command') && !leadership.isLeader()) {
+        logger.warn({ event: 'fencing.push_refused', kind, peer: call.getPeer() }, 'not the leader: push held back');
+        this.opts.onFencedPush?.(kind);
+        const leader = this.target();
+        if (leader) queueMicrotask(() => call.emit('error', { code: status.UNAVAILABLE, details: `not the leader; ${leader.id} is` }));
+        return true;
+      }
+      return write(chunk, ...rest);
+    };
+    this.opts.local.connect(call);
+  }
+
+  private client(address: string): AgentServiceClient {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = new AgentServiceClient(address, this.opts.credentials, {
+        'grpc.keepalive_time_ms': 5_000,
+        'grpc.keepalive_timeout_ms': 3_000,
+        'grpc.keepalive_permit_without_calls': 1,
+        ...this.opts.channelOptions,
+      });
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  private relay(call: AgentCall, leader: LeaderInfo): void {
+    const { logger, selfId } = this.opts;
+    const peer = call.getPeer();
+    const upstream = this.client(leader.grpc).connect(forwardedMetadata(call.metadata, selfId, peer));
+    let ended = false;
+    const relay: Relay = {
+      leader,
+      downstream: call,
+      upstream,
+      end: (code, details) => {
+        if (ended) return;
+        ended = true;
+        this.relays.delete(relay);
+        upstream.removeAllListeners('data');
+        upstream.on('error', () => undefined);
+        upstream.cancel();
+        if (!call.writableEnded) call.emit('error', { code, details });
+      },
+    };
+    this.relays.add(relay);
+    logger.debug({ event: 'relay.opened', peer, leader: leader.id }, 'relaying agent stream to the leader');
+
+    call.on('data', (m: ConnectRequest) => {
+      if (!ended) upstream.write(m);
+    });
+    call.on('end', () => {
+      if (!ended) upstream.end();
+    });
+    const downstreamGone = () => {
+      if (ended) return;
+      ended = true;
+      this.relays.delete(relay);
+      upstream.removeAllListeners('data');
+      upstream.on('error', () => undefined);
+      upstream.cancel();
+    };
+    call.on('cancelled', downstreamGone);
+    call.on('error', downstreamGone);
+    call.on('close', downstreamGone);
+
+    upstream.on('data', (m: ConnectResponse) => {
+      if (!ended && !call.writableEnded) call.write(m);
+    });
+    upstream.on('error', (err: Error & { code?: number; details?: string }) => {
+      logger.info({ event: 'relay.upstream_error', peer, leader: leader.id, code: err.code, details: err.details }, 'relayed stream ended by the leader');
+      relay.end((err.code as status | undefined) ?? status.UNAVAILABLE, `via ${selfId}: ${err.details ?? err.message}`);
+    });
+    upstream.on('end', () => {
+      if (ended) return;
+      ended = true;
+      this.relays.delete(relay);
+      if (!call.writableEnded) call.end();
+    });
+  }
+}

@@ -1,0 +1,138 @@
+// ControlService with several coordinators: any coordinator answers, the leader decides. A
+// follower forwards every call to the leader (the leader's registry holds every agent, its
+// operations engine runs the drains), so the CLI may talk to any coordinator. With no leader,
+// reads are answered locally and mutations fail with UNAVAILABLE: nothing changes while the
+// store is unreachable.
+import {
+  Client,
+  status,
+  type ChannelCredentials,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceError,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import { ControlServiceService, type ControlServiceServer, type Logger } from '@lbha/shared';
+import { forwardedMetadata } from './agent-relay.js';
+import type { LeaderInfo, Leadership } from './leadership.js';
+
+type MethodName = keyof typeof ControlServiceService;
+
+/** Calls that change state; refused when there is no leader. */
+export const CONTROL_MUTATIONS: ReadonlySet<string> = new Set<MethodName>(['drain', 'undrain', 'restartService', 'reloadService', 'rollingRestart', 'applySpec']);
+
+export interface ControlForwarderOptions {
+  readonly local: ControlServiceServer;
+  readonly leadership: Leadership;
+  readonly selfId: string;
+  readonly credentials: ChannelCredentials;
+  readonly channelOptions?: Record<string, string | number>;
+  readonly logger: Logger;
+}
+
+type AnyUnary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;
+type AnyServerStream = (call: ServerWritableStream<unknown, unknown>) => void;
+
+export class ControlForwarder {
+  private readonly clients = new Map<string, Client>();
+  readonly service: ControlServiceServer;
+
+  constructor(private readonly opts: ControlForwarderOptions) {
+    const out: Record<string, AnyUnary | AnyServerStream> = {};
+    for (const [name, def] of Object.entries(ControlServiceService)) {
+      const local = (opts.local as unknown as Record<string, AnyUnary | AnyServerStream>)[name];
+      if (!local) continue;
+      out[name] = def.responseStream ? this.serverStream(name, local as AnyServerStream) : this.unary(name, local as AnyUnary);
+    }
+    this.service = out as unknown as ControlServiceServer;
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  private leaderElsewhere(): LeaderInfo | undefined {
+    const { leadership, selfId } = this.opts;
+    if (leadership.isLeader()) return undefined;
+    const leader = leadership.leader();
+    return leader && leader.id !== selfId && leader.grpc ? leader : undefined;
+  }
+
+  private client(address: string): Client {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = new Client(address, this.opts.credentials, this.opts.channelOptions);
+      this.clients.set(address, c);
+    }
+    // Channels to former leaders are not needed any more.
+    for (const [a, other] of this.clients) {
+      if (a !== address) {
+        other.close();
+        this.clients.delete(a);
+      }
+    }
+    return c;
+  }
+
+  private unary(name: string, local: AnyUnary): AnyUnary {
+    const def = ControlServiceService[name as MethodName];
+    return (call, callback) => {
+      const leader = this.leaderElsewhere();
+      if (!leader) {
+        if (CONTROL_MUTATIONS.has(name) && !this.opts.leadership.isLeader()) {
+          callback({ code: status.UNAVAILABLE, details: 'no coordinator is the leader right now (election in progress or etcd unreachable); nothing was changed, try again' } as ServiceError);
+          return;
+        }
+        local(call, callback);
+        return;
+      }
+      const deadline = call.getDeadline();
+      this.client(leader.grpc).makeUnaryRequest(
+        def.path,
+        def.requestSerialize as (v: unknown) => Buffer,
+        def.responseDeserialize as (b: Buffer) => unknown,
+        call.request,
+        forwardedMetadata(call.metadata, this.opts.selfId, call.getPeer()),
+        deadline === Infinity ? {} : { deadline },
+        (err, res) => {
+          if (err) {
+            this.opts.logger.debug({ event: 'forward.failed', method: name, leader: leader.id, code: err.code }, 'forwarded call failed');
+            // A failure to reach the leader says nothing about the request itself; make that clear.
+            if (err.code === status.UNAVAILABLE) {
+              callback({ code: status.UNAVAILABLE, details: `leader ${leader.id} (${leader.grpc}) unreachable from ${this.opts.selfId}: ${err.details}` } as ServiceError);
+            } else callback(err);
+          } else callback(null, res);
+        },
+      );
+    };
+  }
+
+  private serverStream(name: string, local: AnyServerStream): AnyServerStream {
+    const def = ControlServiceService[name as MethodName];
+    return (call) => {
+      const leader = this.leaderElsewhere();
+      if (!leader) return local(call);
+      const upstream = this.client(leader.grpc).makeServerStreamRequest(
+        def.path,
+        def.requestSerialize as (v: unknown) => Buffer,
+        def.responseDeserialize as (b: Buffer) => unknown,
+        call.request,
+        forwardedMetadata(call.metadata, this.opts.selfId, call.getPeer()),
+        {},
+      );
+      upstream.on('data', (m: unknown) => {
+        if (!call.writableEnded) call.write(m);
+      });
+      upstream.on('error', (err: ServiceError) => {
+        if (!call.writableEnded) call.emit('error', { code: err.code, details: err.details });
+      });
+      upstream.on('end', () => {
+        if (!call.writableEnded) call.end();
+      });
+      const stop = () => upstream.cancel();
+      call.on('cancelled', stop);
+      call.on('close', stop);
+    };
+  }
+}

@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+import { Etcd3, GRPCUnavailableError, isRecoverableError, type IOptions } from 'etcd3';
+import type { EtcdStoreConfig } from './etcd-config.js';
+
+/** The request never left this process: no connection to that member. Safe to send elsewhere. */
+function notSent(err: Error): boolean {
+  return err instanceof GRPCUnavailableError && /No connection established|ECONNREFUSED/.test(err.message);
+}
+
+/**
+ * An etcd client for the coordinator. Every unary request has a deadline. A request is retried
+ * (on another member) only when it never reached a member: a retried transaction whose first
+ * attempt was applied would come back as a failed compare, so after any other failure the
+ * caller decides (it re-reads before trying again). A member that keeps failing is skipped for
+ * a second, and watches reconnect within two seconds.
+ */
+export function createEtcdClient(config: Pick<EtcdStoreConfig, 'endpoints' | 'tls' | 'requestTimeout'>): Etcd3 {
+  const options: IOptions = {
+    hosts: config.endpoints.map((e) => e.replace(/\/$/, '')),
+    dialTimeout: config.requestTimeout,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + config.requestTimeout }),
+    faultHandling: {
+      global: retry(handleWhen(notSent), { maxAttempts: Math.max(1, config.endpoints.length - 1) }),
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
+    },
+    grpcOptions: {
+      'grpc.keepalive_time_ms': 5000,
+      'grpc.keepalive_timeout_ms': 2000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    },
+  };
+  if (config.tls) {
+    options.credentials = {
+      rootCertificate: readFileSync(config.tls.ca),
+      ...(config.tls.cert && config.tls.key ? { certChain: readFileSync(config.tls.cert), privateKey: readFileSync(config.tls.key) } : {}),
+    };
+  }
+  return new Etcd3(options);
+}

@@ -1,0 +1,196 @@
+// Leader election and fencing against a real 3-member etcd cluster on loopback: one leader at
+// a time, fast takeover when the leader resigns or its lease lapses, no write from an old term,
+// and what a minority or majority loss of etcd does.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createLogger } from '@lbha/shared';
+import { createEtcdClient, EtcdStore, EventLog, LeaderElection, StoreHealth, type LeadershipEvent } from '@lbha/coordinator';
+import type { Etcd3 } from 'etcd3';
+import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
+import { eventually } from '../support/process.js';
+
+const skip = etcdUnavailableReason();
+const logger = createLogger('etcd-election-test', { level: process.env['LBHA_TEST_LOG'] ?? 'silent' });
+const LEASE_TTL_MS = 3000;
+const REQUEST_TIMEOUT_MS = 500;
+
+interface Candidate {
+  readonly id: string;
+  readonly client: Etcd3;
+  readonly election: LeaderElection;
+  readonly health: StoreHealth;
+  readonly events: EventLog;
+  readonly seen: LeadershipEvent[];
+  skewMs: number;
+}
+
+describe('leader election on etcd', { skip }, () => {
+  let cluster: EtcdCluster;
+  const candidates: Candidate[] = [];
+  let prefix = '';
+  let round = 0;
+
+  function candidate(id: string): Candidate {
+    const client = createEtcdClient({ endpoints: cluster.endpoints, requestTimeout: REQUEST_TIMEOUT_MS });
+    const events = new EventLog();
+    const health = new StoreHealth({ downAfterMs: LEASE_TTL_MS, logger, record: (e) => events.record(e) });
+    const c: Candidate = {
+      id,
+      client,
+      health,
+      events,
+      seen: [],
+      skewMs: 0,
+      election: undefined as unknown as LeaderElection,
+    };
+    const election = new LeaderElection({
+      client,
+      prefix,
+      self: { id, grpc: `127.0.0.1:${1000 + candidates.length}`, http: '' },
+      leaseTtlMs: LEASE_TTL_MS,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      logger,
+      health,
+      clock: () => performance.now() + c.skewMs,
+    });
+    (c as { election: LeaderElection }).election = election;
+    election.subscribe((e) => c.seen.push(e));
+    candidates.push(c);
+    return c;
+  }
+
+  async function startThree(): Promise<Candidate[]> {
+    prefix = `/test-${++round}/`;
+    const cs = ['a', 'b', 'c'].map((id) => candidate(id));
+    for (const c of cs) c.election.start();
+    await eventually(() => cs.filter((c) => c.election.isLeader()).length === 1, 15_000, 'one leader');
+    return cs;
+  }
+
+  async function stopAll(cs: Candidate[]): Promise<void> {
+    await Promise.all(cs.map((c) => c.election.stop()));
+    for (const c of cs) c.client.close();
+  }
+
+  before(async () => {
+    cluster = await EtcdCluster.start({ heartbeatMs: 50, electionMs: 500 });
+  });
+  after(async () => {
+    await Promise.all(candidates.map((c) => c.election.stop().catch(() => undefined)));
+    for (const c of candidates) c.client.close();
+    await cluster?.stop();
+  });
+
+  it('elects exactly one leader and every candidate sees it', async () => {
+    const cs = await startThree();
+    const leader = cs.find((c) => c.election.isLeader())!;
+    await eventually(() => cs.every((c) => c.election.leader()?.id === leader.id), 5000, 'everyone sees the leader');
+    assert.ok(leader.election.currentTerm > 0);
+    assert.ok(leader.seen.some((e) => e.type === 'elected'));
+    assert.equal(cs.filter((c) => c.election.fence() !== undefined).length, 1, 'only the leader has a fence');
+    await stopAll(cs);
+  });
+
+  it('hands over at once when the leader resigns', async () => {
+    const cs = await startThree();
+    const old = cs.find((c) => c.election.isLeader())!;
+    const oldTerm = old.election.currentTerm;
+    const t0 = performance.now();
+    await old.election.stop();
+    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 5000, 'a new leader');
+    console.log(`handover after resignation: ${Math.round(performance.now() - t0)} ms`);
+    assert.ok(next.election.currentTerm > oldTerm, 'terms grow');
+    await stopAll(cs);
+  });
+
+  it('takes over when the leader stops renewing, and the old leader steps down by its own clock first', async () => {
+    const cs = await startThree();
+    const old = cs.find((c) => c.election.isLeader())!;
+    const oldFence = old.election.fence()!;
+    // Freeze the old leader's view of time forward: it must consider itself deposed at once,
+    // and the others take over only after etcd expires its lease.
+    const t0 = performance.now();
+    (old.election as unknown as { opts: { client: Etcd3 } }).opts.client.close();
+    old.skewMs = LEASE_TTL_MS;
+    assert.equal(old.election.isLeader(), false, 'a leader past its local deadline is not the leader');
+    assert.equal(old.election.fence(), undefined);
+    await eventually(() => old.seen.some((e) => e.type === 'deposed'), 2000, 'deposed event');
+    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 10_000, 'a new leader');
+    const took = Math.round(performance.now() - t0);
+    console.log(`takeover after the leader went silent (lease ${LEASE_TTL_MS} ms): ${took} ms`);
+
+    // The old leader's fence is from an ended term: etcd itself refuses a write made with it.
+    const checker = createEtcdClient({ endpoints: cluster.endpoints, requestTimeout: 1000 });
+    const stale = new EtcdStore({ client: checker, prefix, fence: () => oldFence });
+    await assert.rejects(stale.txn([], [{ kind: 'put', key: 'x', value: 1 }]), /term .* is over/);
+    const current = new EtcdStore({ client: checker, prefix, fence: () => next.election.fence() });
+    const ok = await current.txn([], [{ kind: 'put', key: 'x', value: 2 }]);
+    assert.equal(ok.ok, true);
+    assert.equal((await current.get('x'))?.value, 2);
+    checker.close();
+    await Promise.all(cs.filter((c) => c !== old).map((c) => c.election.stop()));
+    for (const c of cs) c.client.close();
+  });
+
+  it('refuses store writes from a coordinator that is not the leader', async () => {
+    const cs = await startThree();
+    const follower = cs.find((c) => !c.election.isLeader())!;
+    const store = new EtcdStore({ client: follower.client, prefix, fence: () => follower.election.fence() });
+    await assert.rejects(store.txn([], [{ kind: 'put', key: 'y', value: 1 }]), /not the leader/);
+    assert.equal(await store.get('y'), undefined);
+    await stopAll(cs);
+  });
+
+  it('keeps its leader through the loss of one etcd member', async () => {
+    const cs = await startThree();
+    const leader = cs.find((c) => c.election.isLeader())!;
+    const term = leader.election.currentTerm;
+    const etcdLeader = await cluster.leaderName();
+    assert.ok(etcdLeader);
+    await cluster.kill(etcdLeader); // the raft leader: the hardest minority loss
+    // Three lease TTLs without a member: leadership must not move to another coordinator. (While
+    // etcd elects its own new leader the lease cannot be renewed; on a loaded machine the
+    // leader may pause for a moment and then go on in the same term.)
+    const until = performance.now() + 3 * LEASE_TTL_MS;
+    let lapsedMs = 0;
+    while (performance.now() < until) {
+      if (!leader.election.isLeader()) lapsedMs += 50;
+      assert.ok(cs.every((c) => c === leader || !c.election.isLeader()), 'no other coordinator leads');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    console.log(`leader paused for about ${lapsedMs} ms while etcd replaced its raft leader`);
+    await eventually(() => leader.election.isLeader(), 5000, 'the leader leads');
+    assert.equal(leader.election.currentTerm, term, 'same term: nobody else took over');
+    const store = new EtcdStore({ client: leader.client, prefix, fence: () => leader.election.fence() });
+    assert.equal((await store.txn([], [{ kind: 'put', key: 'minority', value: true }])).ok, true);
+    assert.ok(cs.every((c) => c.health.status === 'up'));
+    cluster.restart(etcdLeader);
+    await cluster.waitHealthy();
+    await stopAll(cs);
+  });
+
+  it('has no leader while etcd has no majority, reports the outage, and recovers', async () => {
+    const cs = await startThree();
+    const leader = cs.find((c) => c.election.isLeader())!;
+    const [x, y] = cluster.members.map((m) => m.name);
+    cluster.pause(x!);
+    cluster.pause(y!);
+    await eventually(() => !leader.election.isLeader() && leader.seen.some((e) => e.type === 'deposed'), 10_000, 'the leader steps down');
+    await eventually(() => cs.every((c) => c.health.status === 'down'), 10_000, 'every coordinator reports the store down');
+    for (const c of cs) {
+      assert.ok(c.events.list().some((e) => e.type === 'store.unavailable' && e.severity === 'critical'), `${c.id} recorded store.unavailable`);
+    }
+    // Nobody leads (and so nobody writes) during the outage.
+    const until = performance.now() + LEASE_TTL_MS;
+    while (performance.now() < until) {
+      assert.equal(cs.filter((c) => c.election.isLeader()).length, 0, 'no leader without a majority');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    cluster.resume(x!);
+    cluster.resume(y!);
+    await eventually(() => cs.filter((c) => c.election.isLeader()).length === 1, 20_000, 'a leader again');
+    await eventually(() => cs.every((c) => c.health.status === 'up'), 10_000, 'store up again');
+    assert.ok(cs.every((c) => c.events.list().some((e) => e.type === 'store.available')));
+    await stopAll(cs);
+  });
+});
