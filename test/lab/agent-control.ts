@@ -2,7 +2,7 @@
 // tests and the CLI, and on a unix socket in the run dir for the agents, which live in network
 // namespaces and cannot reach the host's loopback) and a lbha-agent in each LB namespace, which
 // supervises keepalived and the proxy there.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { renderAgentConfig } from './agent-config-file.js';
@@ -139,6 +139,9 @@ export class AgentControl {
 
   async startCoordinator(): Promise<void> {
     if (this.coordinator?.isRunning()) return;
+    // A coordinator that was killed leaves its unix socket file behind, and gRPC will not listen
+    // on an existing path. The previous process is known to be gone, so the file is stale.
+    rmSync(this.socketPath, { force: true });
     const n = ++this.coordinatorStarts;
     this.coordinator = this.lab.spawn(`coordinator${n > 1 ? `-${n}` : ''}`, undefined, process.execPath, [
       COORDINATOR_BIN,
