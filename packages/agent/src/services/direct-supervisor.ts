@@ -2,8 +2,8 @@
 // output to a log file, no pipes) so that a SIGKILLed agent leaves the daemon running; the
 // agent records pid and start time in its own pid file and adopts the daemon when it returns.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { closeSync, openSync, unlinkSync } from 'node:fs';
+import { open, readFile, stat } from 'node:fs/promises';
 import type { Logger, ServiceKind, ServiceStats } from '@lbha/shared';
 import { ServiceError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -229,7 +229,11 @@ export class DirectSupervisor implements ServiceDriver {
     this.pid = 0;
     this.startTime = '';
     this.sinceMs = 0;
-    void unlink(this.opts.pidFile).catch(() => undefined);
+    try {
+      unlinkSync(this.opts.pidFile);
+    } catch {
+      // already gone
+    }
   }
 
   private waitExit(ms: number): Promise<ExitInfo | undefined> {

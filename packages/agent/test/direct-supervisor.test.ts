@@ -1,0 +1,157 @@
+// The direct supervisor against a real nginx on 127.0.0.1: start, crash (SIGKILL), restart,
+// adoption by a new supervisor (an agent restart), validation before reload and restart.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { silentLogger } from '@lbha/shared';
+import { nginxSpec } from '../src/services/daemon-spec.js';
+import { DirectSupervisor } from '../src/services/direct-supervisor.js';
+import type { ExitInfo } from '../src/services/service-driver.js';
+import { runCommand } from '../src/util/run-command.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const hasNginx = spawnSync('/usr/sbin/nginx', ['-v']).status === 0;
+const isRoot = process.getuid?.() === 0;
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function fetchText(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+function conf(dir: string, port: number, text: string): string {
+  return `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log notice;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t2; fastcgi_temp_path ${dir}/t3; uwsgi_temp_path ${dir}/t4; scgi_temp_path ${dir}/t5;
+  server { listen 127.0.0.1:${port}; location / { return 200 "${text}"; } }
+}
+`;
+}
+
+describe('direct supervisor with a real nginx', { skip: !hasNginx ? 'nginx is not installed' : !isRoot ? 'needs root' : false }, () => {
+  let dir: string;
+  let port: number;
+  let configFile: string;
+  const supervisors: DirectSupervisor[] = [];
+
+  const supervisor = (): DirectSupervisor => {
+    const s = new DirectSupervisor({
+      name: 'nginx',
+      spec: nginxSpec({ binary: '/usr/sbin/nginx', configFile, prefix: '', errorLog: join(dir, 'error.log') }),
+      pidFile: join(dir, 'nginx.agent-pid'),
+      logFile: join(dir, 'nginx.out'),
+      startupMs: 150,
+      stopTimeoutMs: 5_000,
+      pollMs: 50,
+      run: runCommand,
+      stats: async () => undefined,
+      logger: silentLogger(),
+    });
+    supervisors.push(s);
+    return s;
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lbha-nginx-'));
+    port = await freePort();
+    configFile = join(dir, 'nginx.conf');
+    writeFileSync(configFile, conf(dir, port, 'one'));
+  });
+
+  after(async () => {
+    for (const s of supervisors) {
+      await s.stop().catch(() => undefined);
+      s.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts nginx in the foreground, detached, and records pid and start time', async () => {
+    const s = supervisor();
+    const r = await s.start();
+    assert.equal(r.ok, true, r.message);
+    assert.equal(await fetchText(port), 'one');
+    const rec = JSON.parse(readFileSync(join(dir, 'nginx.agent-pid'), 'utf8')) as { pid: number; startTime: string };
+    assert.equal(rec.pid, s.status().pid);
+    assert.ok(rec.startTime.length > 0);
+  });
+
+  it('reports a crash, and a new nginx can bind again (workers of the killed master are gone)', async () => {
+    const s = supervisors[0]!;
+    const exits: ExitInfo[] = [];
+    s.onExit((i) => exits.push(i));
+    const pid = s.status().pid;
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => exits.length === 1);
+    assert.equal(exits[0]?.signal, 'SIGKILL');
+    assert.equal(s.status().running, false);
+    const r = await s.start();
+    assert.equal(r.ok, true, r.message);
+    assert.notEqual(s.status().pid, pid);
+    assert.equal(await fetchText(port), 'one');
+  });
+
+  it('is adopted by a new supervisor after an agent restart, which then sees it die', async () => {
+    const old = supervisors[0]!;
+    const pid = old.status().pid;
+    old.close();
+    const s = supervisor();
+    assert.equal(await s.adopt(), true);
+    assert.equal(s.status().pid, pid, 'the same nginx, not a new one');
+    const exits: ExitInfo[] = [];
+    s.onExit((i) => exits.push(i));
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => exits.length === 1, 5_000, 'exit of an adopted daemon (found by polling /proc)');
+    assert.equal(await s.adopt(), false, 'nothing left to adopt');
+    assert.equal((await s.start()).ok, true);
+  });
+
+  it('never reloads or restarts on a config that fails nginx -t, and says why', async () => {
+    const s = supervisors.at(-1)!;
+    const pid = s.status().pid;
+    writeFileSync(configFile, 'broken {\n');
+    const v = await s.validate();
+    assert.equal(v.ok, false);
+    assert.match(v.output, /unknown directive "broken"/);
+    const reload = await s.reload();
+    assert.equal(reload.ok, false);
+    assert.match(reload.message, /nginx config does not validate; not reloaded: .*unknown directive "broken"/);
+    const restart = await s.restart();
+    assert.equal(restart.ok, false);
+    assert.equal(s.status().pid, pid, 'still the same nginx');
+    assert.equal(await fetchText(port), 'one');
+  });
+
+  it('reloads a valid config with SIGHUP, and stops gracefully', async () => {
+    const s = supervisors.at(-1)!;
+    writeFileSync(configFile, conf(dir, port, 'two'));
+    const r = await s.reload();
+    assert.equal(r.ok, true, r.message);
+    await waitFor(async () => (await fetchText(port).catch(() => '')) === 'two');
+    const stop = await s.stop();
+    assert.equal(stop.ok, true, stop.message);
+    assert.equal(existsSync(join(dir, 'nginx.agent-pid')), false);
+    await assert.rejects(fetchText(port));
+  });
+});
