@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { pbControl, type LbhaEvent } from '@lbha/shared';
+import type { pbControl, LbhaEvent } from '@lbha/shared';
 import { CONTROL_METHOD_POLICY } from '../src/auth/method-policy.js';
 import { createDevCa } from '../src/auth/dev-ca.js';
 import {

@@ -144,7 +144,6 @@ export class HttpApi {
         // A body we stopped reading leaves the connection unusable: close it after answering.
         const close = err.status === 413 || !req.complete;
         this.sendError(res, err, close);
-        if (close) res.once('finish', () => req.socket.destroySoon?.());
         return;
       }
       this.opts.logger.error({ event: 'http.handler_error', method: req.method, url: req.url, err }, 'HTTP handler failed');
