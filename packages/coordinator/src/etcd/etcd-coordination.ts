@@ -1,0 +1,198 @@
+// Everything a coordinator needs to run as one of several on etcd, behind one object: the etcd
+// client, store health, the leader election, the relay of agent streams and the forwarding of
+// API calls to the leader, and the leader's duties (placement, pushes, operations) started at
+// each election and stopped at each deposition.
+import { clientCredentials, type AgentServiceServer, type ControlServiceServer, type Logger, type TlsConfig } from '@lbha/shared';
+import type { Etcd3 } from 'etcd3';
+import type { EventInput } from '../event-log.js';
+import type { Registry } from '../registry.js';
+import type { Store } from '../store/store.js';
+import { AgentRelay } from './agent-relay.js';
+import { ControlForwarder } from './control-forwarder.js';
+import { createEtcdClient } from './etcd-client.js';
+import type { EtcdStoreConfig } from './etcd-config.js';
+import { EtcdStore } from './etcd-store.js';
+import { LeaderElection } from './leader-election.js';
+import type { Fence, LeaderInfo, Leadership, LeadershipEvent } from './leadership.js';
+import { StoreHealth } from './store-health.js';
+
+/** What only the leader does. Started once per term with a store fenced to that term. */
+export interface LeaderDuties {
+  start(store: Store, term: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface EtcdCoordinationOptions {
+  readonly config: EtcdStoreConfig;
+  readonly selfId: string;
+  readonly logger: Logger;
+  /** The registry of agent sessions served here (closed when they must move to the leader). */
+  readonly registry: Registry;
+  /** Where store.unavailable / store.available events go. */
+  readonly record: (e: EventInput) => void;
+  /** TLS this coordinator uses to dial the leader (its own certificate, as a client). */
+  readonly peerTls: TlsConfig;
+  /** Retry delay after the leader's duties failed to start (default 1s). */
+  readonly retryMs?: number;
+}
+
+export class EtcdCoordination {
+  readonly client: Etcd3;
+  readonly health: StoreHealth;
+  private election: LeaderElection | undefined;
+  private relay: AgentRelay | undefined;
+  private forwarder: ControlForwarder | undefined;
+  private readonly listeners = new Set<(e: LeadershipEvent) => void>();
+  private duties: LeaderDuties | undefined;
+  /** Term whose duties are running; 0 when none. */
+  private activeTerm = 0;
+  private transitions: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private elections = 0;
+  private readonly fenced = { desiredState: 0, command: 0 };
+  private readonly log: Logger;
+
+  /** Leadership as seen by the rest of the coordinator; not the leader until start(). */
+  readonly leadership: Leadership = {
+    isLeader: () => this.election?.isLeader() ?? false,
+    leader: () => this.election?.leader(),
+    fence: () => this.election?.fence(),
+    subscribe: (l) => {
+      this.listeners.add(l);
+      return () => this.listeners.delete(l);
+    },
+  };
+
+  constructor(private readonly opts: EtcdCoordinationOptions) {
+    this.log = opts.logger;
+    this.client = createEtcdClient(opts.config);
+    this.health = new StoreHealth({ downAfterMs: opts.config.leaseTtl, logger: opts.logger, record: opts.record });
+  }
+
+  /** Serves agent streams here when leading (or when nobody leads), relays them otherwise. */
+  wrapAgentService(local: AgentServiceServer): AgentServiceServer {
+    const { credentials, options } = clientCredentials(this.opts.peerTls);
+    this.relay = new AgentRelay({
+      local,
+      leadership: this.leadership,
+      selfId: this.opts.selfId,
+      registry: this.opts.registry,
+      credentials,
+      channelOptions: options,
+      logger: this.log,
+      onFencedPush: (kind) => this.fenced[kind]++,
+    });
+    return this.relay.service;
+  }
+
+  /** Forwards API calls to the leader; refuses mutations while nobody leads. */
+  wrapControlService(local: ControlServiceServer): ControlServiceServer {
+    const { credentials, options } = clientCredentials(this.opts.peerTls);
+    this.forwarder = new ControlForwarder({ local, leadership: this.leadership, selfId: this.opts.selfId, credentials, channelOptions: options, logger: this.log });
+    return this.forwarder.service;
+  }
+
+  /** Joins the election; `self` carries the addresses other coordinators reach this one at. */
+  start(self: LeaderInfo, duties: LeaderDuties): void {
+    if (this.election) return;
+    this.duties = duties;
+    const { config } = this.opts;
+    this.election = new LeaderElection({
+      client: this.client,
+      prefix: config.prefix,
+      self,
+      leaseTtlMs: config.leaseTtl,
+      requestTimeoutMs: config.requestTimeout,
+      logger: this.log,
+      health: this.health,
+    });
+    this.election.subscribe((e) => {
+      for (const l of this.listeners) l(e);
+      if (e.type === 'elected') {
+        this.elections++;
+        this.enqueue(() => this.startDuties(e.term));
+      } else if (e.type === 'deposed') {
+        this.enqueue(() => this.stopDuties());
+      }
+    });
+    this.election.start();
+    this.log.info({ event: 'election.joined', id: self.id, grpc: self.grpc, prefix: config.prefix, endpoints: config.endpoints }, 'campaigning for leadership on etcd');
+  }
+
+  /** Resigns (another coordinator takes over at once), stops the duties and closes the client. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.election?.stop();
+    this.enqueue(() => this.stopDuties());
+    await this.transitions;
+    this.relay?.close();
+    this.forwarder?.close();
+    this.client.close();
+  }
+
+  /** A store whose writes hold only during `term` of this coordinator's leadership. */
+  storeForTerm(term: number): Store {
+    const fence = (): Fence | undefined => {
+      const f = this.election?.fence();
+      return f && Number(f.term) === term ? f : undefined;
+    };
+    return new EtcdStore({ client: this.client, prefix: this.opts.config.prefix, fence, health: this.health });
+  }
+
+  /** An unfenced view of the store, for reads (e.g. a follower answering a read). */
+  readStore(): Store {
+    return new EtcdStore({ client: this.client, prefix: this.opts.config.prefix, fence: () => undefined, health: this.health });
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.transitions = this.transitions.then(step).catch((err: unknown) => this.log.error({ event: 'election.transition_failed', err }, 'leadership transition failed'));
+  }
+
+  private async startDuties(term: number): Promise<void> {
+    const election = this.election;
+    if (this.stopping || !election || !election.isLeader() || election.currentTerm !== term || this.activeTerm === term) return;
+    if (this.activeTerm !== 0) await this.stopDuties();
+    try {
+      await this.duties?.start(this.storeForTerm(term), term);
+      this.activeTerm = term;
+      this.log.info({ event: 'leader.duties_started', term }, 'leader duties running: placement, pushes, operations');
+    } catch (err) {
+      this.log.error({ event: 'leader.duties_failed', term, err }, 'could not start the leader duties; retrying');
+      this.retryTimer = setTimeout(() => this.enqueue(() => this.startDuties(term)), this.opts.retryMs ?? 1000);
+      this.retryTimer.unref();
+    }
+  }
+
+  private async stopDuties(): Promise<void> {
+    if (this.activeTerm === 0) return;
+    const term = this.activeTerm;
+    this.activeTerm = 0;
+    await this.duties?.stop();
+    this.log.info({ event: 'leader.duties_stopped', term }, 'leader duties stopped');
+  }
+
+  /** Prometheus exposition of the store and leadership gauges. */
+  metricsText(): string {
+    const lines = [
+      '# HELP lbha_store_up 1 when this coordinator reaches its store (etcd), 0 while it cannot.',
+      '# TYPE lbha_store_up gauge',
+      `lbha_store_up ${this.health.up ? 1 : 0}`,
+      '# HELP lbha_coordinator_leader 1 when this coordinator is the leader (it alone places VIPs, pushes and runs operations).',
+      '# TYPE lbha_coordinator_leader gauge',
+      `lbha_coordinator_leader ${this.leadership.isLeader() ? 1 : 0}`,
+      '# HELP lbha_coordinator_elections_total Times this coordinator became the leader.',
+      '# TYPE lbha_coordinator_elections_total counter',
+      `lbha_coordinator_elections_total ${this.elections}`,
+      '# HELP lbha_fenced_pushes_total Desired states and commands held back because this coordinator was no longer the leader.',
+      '# TYPE lbha_fenced_pushes_total counter',
+      `lbha_fenced_pushes_total{kind="desired_state"} ${this.fenced.desiredState}`,
+      `lbha_fenced_pushes_total{kind="command"} ${this.fenced.command}`,
+      '# HELP lbha_relayed_agent_streams Agent streams this coordinator relays to the leader.',
+      '# TYPE lbha_relayed_agent_streams gauge',
+      `lbha_relayed_agent_streams ${this.relay?.relayedStreams ?? 0}`,
+    ];
+    return `${lines.join('\n')}\n`;
+  }
+}

@@ -1,0 +1,177 @@
+// The coordinator store on a real 3-member etcd cluster: the same semantics as the file store
+// (revisions, compare-and-swap, atomic multi-key writes), and what two coordinators writing at
+// once get: exactly one applies a change, the other sees the conflict.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { createEtcdClient, EtcdStore, type Fence } from '@lbha/coordinator';
+import type { Etcd3 } from 'etcd3';
+import type { JournalEntry, OperationRecord } from '../../packages/coordinator/dist/src/store/coordinator-state.js';
+import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
+import { ROOT } from '../support/paths.js';
+
+// The typed records over the store port are internal to the coordinator package: load them
+// from its build output.
+const { CoordinatorState } = (await import(pathToFileURL(join(ROOT, 'packages/coordinator/dist/src/store/coordinator-state.js')).href)) as typeof import('../../packages/coordinator/dist/src/store/coordinator-state.js');
+
+const skip = etcdUnavailableReason();
+const put = (key: string, value: unknown) => ({ kind: 'put' as const, key, value });
+const del = (key: string) => ({ kind: 'delete' as const, key });
+
+describe('etcd store', { skip }, () => {
+  let cluster: EtcdCluster;
+  let client: Etcd3;
+  let other: Etcd3;
+  let n = 0;
+  const fresh = (c: Etcd3 = client) => new EtcdStore({ client: c, prefix: `/store-test-${n}/` });
+  const next = () => {
+    n++;
+    return fresh();
+  };
+
+  before(async () => {
+    cluster = await EtcdCluster.start();
+    client = createEtcdClient({ endpoints: cluster.endpoints, requestTimeout: 2000 });
+    other = createEtcdClient({ endpoints: cluster.endpoints, requestTimeout: 2000 });
+  });
+  after(async () => {
+    client?.close();
+    other?.close();
+    await cluster?.stop();
+  });
+
+  it('puts, gets and lists with revisions', async () => {
+    const s = next();
+    const r1 = await s.txn([], [put('a/1', { x: 1 }), put('a/2', 'two'), put('b', [1, 2])]);
+    assert.ok(r1.ok);
+    assert.deepEqual(await s.get('a/1'), { key: 'a/1', value: { x: 1 }, revision: r1.revision });
+    assert.deepEqual((await s.list('a/')).map((e) => e.key), ['a/1', 'a/2']);
+    const r2 = await s.txn([], [put('a/2', 'deux')]);
+    assert.ok(r2.ok && r2.revision > r1.revision);
+    assert.equal((await s.get('a/2'))?.revision, r2.revision);
+    assert.equal((await s.get('a/1'))?.revision, r1.revision);
+    await s.txn([], [del('a/1')]);
+    assert.equal(await s.get('a/1'), undefined);
+    assert.deepEqual((await s.list('')).map((e) => e.key), ['a/2', 'b'], 'list sees only this prefix');
+  });
+
+  it('applies a transaction only when every compare holds, and then all of it', async () => {
+    const s = next();
+    const w = await s.txn([], [put('k', 1)]);
+    assert.ok(w.ok);
+    const stale = await s.txn([{ key: 'k', revision: 0 }], [put('k', 2), put('other', 1)]);
+    assert.deepEqual(stale, { ok: false, conflicts: ['k'] });
+    assert.equal((await s.get('k'))?.value, 1);
+    assert.equal(await s.get('other'), undefined);
+    const ok = await s.txn([{ key: 'k', revision: w.revision }, { key: 'new', revision: 0 }], [put('k', 2), put('new', true)]);
+    assert.equal(ok.ok, true);
+    assert.equal((await s.get('k'))?.value, 2);
+    // One key twice in a transaction: the last op wins (etcd itself refuses duplicates).
+    const twice = await s.txn([], [put('t', 1), put('t', 2), del('new')]);
+    assert.ok(twice.ok);
+    assert.equal((await s.get('t'))?.value, 2);
+    assert.equal(await s.get('new'), undefined);
+  });
+
+  it('lets exactly one of two coordinators win a compare-and-swap', async () => {
+    const a = next();
+    const b = fresh(other);
+    await a.txn([], [put('c', 0)]);
+    const e = await a.get<number>('c');
+    const results = await Promise.all([
+      ...[1, 2, 3].map((i) => a.txn([{ key: 'c', revision: e!.revision }], [put('c', i)])),
+      ...[4, 5, 6].map((i) => b.txn([{ key: 'c', revision: e!.revision }], [put('c', i)])),
+    ]);
+    assert.equal(results.filter((r) => r.ok).length, 1);
+    assert.deepEqual(results.filter((r) => !r.ok).map((r) => !r.ok && r.conflicts), Array(5).fill(['c']));
+  });
+
+  it('versions the spec once when two coordinators apply at the same time', async () => {
+    const a = new CoordinatorState(next());
+    const b = new CoordinatorState(fresh(other));
+    await a.putSpec('clusters: []', 0, 'test', 'first', 1);
+    const [ra, rb] = await Promise.all([a.putSpec('clusters: [] # a', 1, 'alice', 'a', 2), b.putSpec('clusters: [] # b', 1, 'bob', 'b', 2)]);
+    assert.equal([ra, rb].filter((r) => r.ok).length, 1, 'exactly one apply wins');
+    assert.deepEqual([ra, rb].find((r) => !r.ok), { ok: false, currentVersion: 2 });
+    assert.equal((await a.getSpec())?.version, 2);
+  });
+
+  it('hands out desired-state versions that never repeat across coordinators and terms', async () => {
+    const s = next();
+    const a = new CoordinatorState(s);
+    const b = new CoordinatorState(fresh(other));
+    const va = await Promise.all(Array.from({ length: 5 }, () => a.nextDesiredVersion()));
+    const vb = await Promise.all(Array.from({ length: 5 }, () => b.nextDesiredVersion()));
+    // A new leader (a fresh CoordinatorState) starts above everything handed out before.
+    const c = new CoordinatorState(fresh());
+    const vc = await c.nextDesiredVersion();
+    assert.equal(new Set([...va, ...vb, vc]).size, 11);
+    assert.ok(vc > Math.max(...va, ...vb));
+  });
+
+  it('keeps operations and the command journal for the next leader', async () => {
+    const s = next();
+    const leader1 = new CoordinatorState(s);
+    const op: OperationRecord = {
+      id: 'op-1',
+      kind: 'drain',
+      cluster: 'web',
+      node: 'lb1',
+      service: '',
+      state: 'running',
+      message: 'moving VIPs',
+      createdMs: 1,
+      updatedMs: 1,
+      steps: [{ name: 'move-vips', state: 'succeeded', message: '', startedMs: 1, finishedMs: 2 }],
+      actor: 'test',
+      reason: '',
+      force: false,
+      timeoutMs: 30_000,
+      activeConnections: 0,
+      data: {},
+    };
+    const cmd: JournalEntry = {
+      id: 'op-1/drain-connections',
+      node: 'lb1',
+      action: { kind: 'drain', timeoutMs: 30_000 },
+      operationId: 'op-1',
+      state: 'pending',
+      message: '',
+      activeConnections: 0,
+      createdMs: 2,
+      updatedMs: 2,
+      deadlineMs: 30_002,
+    };
+    await leader1.write({ operations: [op], journal: [cmd], modes: [['lb1', { mode: 'draining', reason: '', actor: 'test', sinceMs: 1, operationId: 'op-1' }]] });
+    const leader2 = new CoordinatorState(fresh(other));
+    assert.deepEqual(await leader2.operations(), [op]);
+    assert.deepEqual(await leader2.journal(), [cmd]);
+    assert.equal((await leader2.modes()).get('lb1')?.mode, 'draining');
+  });
+
+  it('refuses a fenced write once the fence no longer holds, and changes nothing', async () => {
+    const prefix = `/store-test-fence-${++n}/`;
+    const leaderKey = Buffer.from(`${prefix}leader`);
+    await client.put(leaderKey).value('x').exec();
+    const created = (await client.get(leaderKey.toString()).exec()).kvs[0]!;
+    const fence: Fence = { key: leaderKey, term: created.create_revision, leaseId: '0' };
+    let lost = '';
+    const s = new EtcdStore({ client, prefix, fence: () => fence, onFenceLost: (t) => (lost = t) });
+    assert.equal((await s.txn([], [put('a', 1)])).ok, true);
+    // Another coordinator's term: the key is deleted and created again (new create revision).
+    await client.delete().key(leaderKey).exec();
+    await client.put(leaderKey).value('y').exec();
+    await assert.rejects(s.txn([], [put('a', 2)]), /term .* is over/);
+    assert.equal(lost, created.create_revision);
+    assert.equal((await s.get('a'))?.value, 1);
+  });
+
+  it('reports an unreachable etcd as a StoreError', async () => {
+    const dead = createEtcdClient({ endpoints: ['http://127.0.0.1:1'], requestTimeout: 300 });
+    const s = new EtcdStore({ client: dead, prefix: '/x/' });
+    await assert.rejects(s.get('a'), (err: Error) => err.name === 'StoreError');
+    await assert.rejects(s.txn([], [put('a', 1)]), (err: Error) => err.name === 'StoreError');
+    dead.close();
+  });
+});
