@@ -11,7 +11,9 @@ import {
   type NodeMode,
   type pbControl,
 } from '@lbha/shared';
-import { InvalidArgumentError, NotFoundError, PermissionError, PreconditionError } from './errors.js';
+import type { ControlPlane } from './control-plane.js';
+import { nodeWeightsToWire, operationToWire, specErrorsToWire, vipInfoToWire } from './control-wire.js';
+import { InvalidArgumentError, NotFoundError, PermissionError, PreconditionError, StoreError } from './errors.js';
 import type { EventLog } from './event-log.js';
 import type { NodeRecord, Registry } from './registry.js';
 
@@ -20,6 +22,10 @@ export interface ControlServiceOptions {
   /** The coordinator-owned mode of a node (active unless drained or in maintenance). */
   readonly modeOf: (node: string) => NodeMode;
   readonly events: EventLog;
+  /** The domain facade; undefined until the coordinator has loaded its state. */
+  readonly plane?: () => ControlPlane | undefined;
+  /** Who made a call, for the event log (the authenticated identity); default "anonymous". */
+  readonly actorOf?: (call: object) => string | undefined;
 }
 
 export function toStatus(err: unknown): Partial<ServiceError> {
@@ -27,6 +33,7 @@ export function toStatus(err: unknown): Partial<ServiceError> {
   if (err instanceof NotFoundError) return { code: status.NOT_FOUND, details: err.message };
   if (err instanceof PreconditionError) return { code: status.FAILED_PRECONDITION, details: err.message };
   if (err instanceof PermissionError) return { code: status.PERMISSION_DENIED, details: err.message };
+  if (err instanceof StoreError) return { code: status.UNAVAILABLE, details: `store unavailable: ${err.message}` };
   return { code: status.INTERNAL, details: 'internal error' };
 }
 
@@ -67,11 +74,14 @@ function checkName(field: string, value: string): void {
   if (p) throw new InvalidArgumentError(field, p);
 }
 
-const unimplemented = (what: string) => (_call: unknown, callback: sendUnaryData<never>) =>
-  callback({ code: status.UNIMPLEMENTED, details: `${what} is not implemented yet` } as ServiceError);
-
 export function createControlService(opts: ControlServiceOptions): ControlServiceServer {
   const { registry, modeOf, events } = opts;
+  const actorOf = (call: object): string => opts.actorOf?.(call) ?? 'anonymous';
+  const plane = (): ControlPlane => {
+    const p = opts.plane?.();
+    if (!p) throw new PreconditionError('the coordinator is still loading its state; retry in a moment');
+    return p;
+  };
   return {
     listNodes: unary<pbControl.ListNodesRequest, pbControl.ListNodesResponse>((req) => {
       if (req.cluster) checkName('cluster', req.cluster);
@@ -83,15 +93,53 @@ export function createControlService(opts: ControlServiceOptions): ControlServic
       if (!r) throw new NotFoundError(`node ${req.name} is unknown`);
       return { node: nodeInfo(r, modeOf(r.name)) };
     }),
-    listVips: unimplemented('ListVips'),
-    getPlacement: unimplemented('GetPlacement'),
-    drain: unimplemented('Drain'),
-    undrain: unimplemented('Undrain'),
-    restartService: unimplemented('RestartService'),
-    reloadService: unimplemented('ReloadService'),
-    rollingRestart: unimplemented('RollingRestart'),
-    getOperation: unimplemented('GetOperation'),
-    listOperations: unimplemented('ListOperations'),
+    listVips: unary<pbControl.ListVipsRequest, pbControl.ListVipsResponse>((req) => {
+      if (req.cluster) checkName('cluster', req.cluster);
+      return { vips: plane().vips(req.cluster || undefined).map(vipInfoToWire) };
+    }),
+    getPlacement: unary<pbControl.GetPlacementRequest, pbControl.GetPlacementResponse>((req) => {
+      if (req.cluster) checkName('cluster', req.cluster);
+      const p = plane();
+      const vips = p.vips(req.cluster || undefined).map(vipInfoToWire);
+      const nodes = [...p.placement().clusters.values()].filter((c) => !req.cluster || c.cluster === req.cluster).flatMap(nodeWeightsToWire);
+      return { vips, nodes, specVersion: p.currentSpec().version };
+    }),
+    drain: unary<pbControl.DrainRequest, pbControl.DrainResponse>(async (req, call) => {
+      checkName('node', req.node);
+      const op = await plane().drain(req.node, { timeoutMs: req.timeoutMs, force: req.force, actor: actorOf(call), reason: req.reason });
+      return { operation: operationToWire(op) };
+    }),
+    undrain: unary<pbControl.UndrainRequest, pbControl.UndrainResponse>(async (req, call) => {
+      checkName('node', req.node);
+      const op = await plane().undrain(req.node, { actor: actorOf(call), reason: req.reason });
+      return { operation: operationToWire(op) };
+    }),
+    restartService: unary<pbControl.RestartServiceRequest, pbControl.RestartServiceResponse>(async (req, call) => {
+      checkName('node', req.node);
+      checkName('service', req.service);
+      const op = await plane().restart(req.node, req.service, { timeoutMs: req.timeoutMs, force: req.force, actor: actorOf(call), reason: req.reason });
+      return { operation: operationToWire(op) };
+    }),
+    reloadService: unary<pbControl.ReloadServiceRequest, pbControl.ReloadServiceResponse>(async (req, call) => {
+      checkName('node', req.node);
+      checkName('service', req.service);
+      const op = await plane().reload(req.node, req.service, { actor: actorOf(call), reason: req.reason });
+      return { operation: operationToWire(op) };
+    }),
+    rollingRestart: unary<pbControl.RollingRestartRequest, pbControl.RollingRestartResponse>(async (req, call) => {
+      checkName('cluster', req.cluster);
+      checkName('service', req.service);
+      const op = await plane().rollingRestart(req.cluster, req.service, { timeoutMs: req.timeoutMs, force: req.force, actor: actorOf(call), reason: req.reason });
+      return { operation: operationToWire(op) };
+    }),
+    getOperation: unary<pbControl.GetOperationRequest, pbControl.GetOperationResponse>((req) => {
+      if (!req.id) throw new InvalidArgumentError('id', 'must not be empty');
+      return { operation: operationToWire(plane().operation(req.id)) };
+    }),
+    listOperations: unary<pbControl.ListOperationsRequest, pbControl.ListOperationsResponse>((req) => {
+      const limit = req.limit === 0 ? 100 : Math.min(req.limit, 1000);
+      return { operations: plane().listOperations(limit).map(operationToWire) };
+    }),
     listEvents: unary<pbControl.ListEventsRequest, pbControl.ListEventsResponse>((req) => {
       if (req.cluster) checkName('cluster', req.cluster);
       if (req.node) checkName('node', req.node);
@@ -123,8 +171,17 @@ export function createControlService(opts: ControlServiceOptions): ControlServic
       call.on('close', stop);
       call.on('error', stop);
     },
-    validateSpec: unimplemented('ValidateSpec'),
-    applySpec: unimplemented('ApplySpec'),
-    getSpec: unimplemented('GetSpec'),
+    validateSpec: unary<pbControl.ValidateSpecRequest, pbControl.ValidateSpecResponse>((req) => {
+      const r = plane().validateSpec(req.yaml);
+      return { valid: r.valid, errors: specErrorsToWire(r.issues), changes: [...r.changes] };
+    }),
+    applySpec: unary<pbControl.ApplySpecRequest, pbControl.ApplySpecResponse>(async (req, call) => {
+      const r = await plane().applySpec(req.yaml, { dryRun: req.dryRun, expectedVersion: req.expectedVersion, actor: actorOf(call), reason: req.reason });
+      return { applied: r.applied, version: r.version, errors: specErrorsToWire(r.issues), changes: [...r.changes] };
+    }),
+    getSpec: unary<pbControl.GetSpecRequest, pbControl.GetSpecResponse>(() => {
+      const s = plane().currentSpec();
+      return { yaml: s.yaml, version: s.version };
+    }),
   };
 }

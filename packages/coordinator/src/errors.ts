@@ -28,3 +28,8 @@ export class PermissionError extends Error {
 export class StoreError extends Error {
   override readonly name = 'StoreError';
 }
+
+/** Thrown inside an operation when a step fails; the operation ends as failed with this message. */
+export class OperationFailedError extends Error {
+  override readonly name = 'OperationFailedError';
+}

@@ -1,19 +1,29 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Server } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { AgentServiceService, ControlServiceService, isInsecure, type ControlServiceServer, type Logger, type NodeMode } from '@lbha/shared';
+import { AgentServiceService, ControlServiceService, isInsecure, type ControlServiceServer, type Logger } from '@lbha/shared';
 import { HealthImplementation } from 'grpc-health-check';
 import { createAgentService, type AgentServiceOptions } from './agent-service.js';
+import { callerOf } from './auth/control-authorization.js';
 import { CoordinatorAuth } from './auth/coordinator-auth.js';
+import { ControlPlane } from './control-plane.js';
 import { createControlService } from './control-service.js';
 import type { CoordinatorConfig } from './coordinator-config.js';
 import { EventLog } from './event-log.js';
 import { HttpApi } from './http/http-api.js';
 import { protoDir } from './proto-files.js';
 import { Registry, type RegistryEvent } from './registry.js';
+import { FileStore } from './store/file-store.js';
+import type { Store } from './store/store.js';
 
 export interface CoordinatorServerOptions {
   readonly authorizeAgent?: AgentServiceOptions['authorize'];
+  /** Opens the coordinator's store; default: the file store at <stateDir>/state.json. */
+  readonly openStore?: () => Promise<Store>;
+  /** See ReconcilerOptions.settleMs (tests shorten it). */
+  readonly settleMs?: number;
 }
 
 /**
@@ -32,14 +42,16 @@ export class CoordinatorServer {
   private readonly server: Server;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'lbha.v1.ControlService': 'NOT_SERVING', 'lbha.v1.AgentService': 'NOT_SERVING' });
   private sweepTimer: NodeJS.Timeout | undefined;
-  private readonly modes = new Map<string, NodeMode>();
+  /** The domain facade (spec, placement, reconciler, operations); set by start(). */
+  plane: ControlPlane | undefined;
+  private store: Store | undefined;
   /** Bound addresses, in the order of config.grpc.listen (ports resolved). */
   readonly addresses: string[] = [];
 
   constructor(
     private readonly config: CoordinatorConfig,
     private readonly logger: Logger,
-    options: CoordinatorServerOptions = {},
+    private readonly options: CoordinatorServerOptions = {},
   ) {
     this.registry = new Registry(config.heartbeat.staleAfter);
     this.auth = new CoordinatorAuth({ tls: config.tls, auth: config.auth ?? { tokens: [], anonymous: 'none' }, events: this.events, logger });
@@ -63,7 +75,7 @@ export class CoordinatorServer {
       }),
     );
     this.control = this.auth.wrapControl(
-      createControlService({ registry: this.registry, events: this.events, modeOf: (n) => this.modes.get(n) ?? 'active' }),
+      createControlService({ registry: this.registry, events: this.events, modeOf: (n) => this.plane?.modeOf(n) ?? 'active', plane: () => this.plane, actorOf: (call) => callerOf(call)?.actor }),
     );
     this.server.addService(ControlServiceService, this.control);
     this.health.addToServer(this.server);
@@ -98,7 +110,23 @@ export class CoordinatorServer {
     }
   }
 
+  /** Opens the store and loads the coordinator's state; done before any agent can connect. */
+  private async startPlane(): Promise<void> {
+    this.store = this.options.openStore ? await this.options.openStore() : await FileStore.open(join(this.config.stateDir, 'state.json'));
+    let initialSpec: { yaml: string; source: string } | undefined;
+    if (this.config.spec) initialSpec = { yaml: await readFile(this.config.spec, 'utf8'), source: this.config.spec };
+    this.plane = await ControlPlane.start({
+      store: this.store,
+      registry: this.registry,
+      events: this.events,
+      logger: this.logger,
+      ...(initialSpec ? { initialSpec } : {}),
+      ...(this.options.settleMs === undefined ? {} : { settleMs: this.options.settleMs }),
+    });
+  }
+
   async start(): Promise<void> {
+    await this.startPlane();
     const creds = this.auth.serverCredentials();
     if (isInsecure(this.config.tls)) {
       this.logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): agent streams and the API are not authenticated');
@@ -146,6 +174,9 @@ export class CoordinatorServer {
         resolve();
       });
     });
+    // Operations in flight stay recorded as running and resume at the next start.
+    await this.plane?.stop();
+    await this.store?.close();
     this.logger.info({ event: 'coordinator.stopped' }, 'coordinator stopped');
   }
 }

@@ -1,0 +1,259 @@
+// The coordinator's domain facade: everything the gRPC ControlService, the HTTP API, metrics
+// and the CLI ask of the coordinator goes through here. It owns the spec, the node modes, the
+// reconciler, the command journal and the operations, and keeps them in the store.
+import { nameProblem, type ConfigIssue, type Logger, type NodeMode } from '@lbha/shared';
+import { CommandDispatcher } from './command-dispatcher.js';
+import { InvalidArgumentError, NotFoundError, PreconditionError } from './errors.js';
+import type { EventLog } from './event-log.js';
+import { Operations, type OperationRequest } from './operations.js';
+import type { Placement } from './placement.js';
+import { Reconciler, type VipView } from './reconciler.js';
+import type { Registry } from './registry.js';
+import { EMPTY_SPEC, type Spec } from './spec/cluster-spec.js';
+import { diffSpecs } from './spec/diff-specs.js';
+import { parseSpec } from './spec/parse-spec.js';
+import { CoordinatorState, type ModeRecord, type OperationRecord } from './store/coordinator-state.js';
+import type { Store } from './store/store.js';
+
+export interface ControlPlaneOptions {
+  readonly store: Store;
+  readonly registry: Registry;
+  readonly events: EventLog;
+  readonly logger: Logger;
+  readonly clock?: () => number;
+  /** See ReconcilerOptions.settleMs. */
+  readonly settleMs?: number;
+  /** Spec text applied at the first start, when the store holds none. */
+  readonly initialSpec?: { readonly yaml: string; readonly source: string };
+}
+
+export interface SpecCheck {
+  readonly valid: boolean;
+  readonly issues: readonly ConfigIssue[];
+  /** What applying it would change (empty when invalid or identical). */
+  readonly changes: readonly string[];
+}
+
+export interface ApplySpecOptions {
+  readonly dryRun?: boolean;
+  /** Refuse unless the running spec has this version (0: don't check). */
+  readonly expectedVersion?: number;
+  readonly actor: string;
+  readonly reason?: string;
+}
+
+export interface ApplySpecResult extends SpecCheck {
+  readonly applied: boolean;
+  /** The version now running (the new one when applied). */
+  readonly version: number;
+}
+
+export class ControlPlane {
+  readonly reconciler: Reconciler;
+  readonly commands: CommandDispatcher;
+  readonly operations: Operations;
+  private readonly state: CoordinatorState;
+  private readonly events: EventLog;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private readonly modes = new Map<string, ModeRecord>();
+  private spec: Spec = EMPTY_SPEC;
+  private specYaml = '';
+  private specVersion = 0;
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly opts: ControlPlaneOptions) {
+    this.state = new CoordinatorState(opts.store);
+    this.events = opts.events;
+    this.log = opts.logger;
+    this.clock = opts.clock ?? Date.now;
+    this.reconciler = new Reconciler({
+      registry: opts.registry,
+      events: opts.events,
+      state: this.state,
+      logger: opts.logger,
+      modeOf: (n) => this.modeOf(n),
+      clock: this.clock,
+      ...(opts.settleMs === undefined ? {} : { settleMs: opts.settleMs }),
+    });
+    this.commands = new CommandDispatcher({ registry: opts.registry, state: this.state, logger: opts.logger, clock: this.clock });
+    this.operations = new Operations({
+      state: this.state,
+      reconciler: this.reconciler,
+      commands: this.commands,
+      registry: opts.registry,
+      events: opts.events,
+      logger: opts.logger,
+      clock: this.clock,
+      modeOf: (n) => this.modeOf(n),
+      setMode: (node, mode, actor, reason, operationId) => this.setMode(node, mode, actor, reason, operationId),
+    });
+  }
+
+  /**
+   * Loads the state from the store (spec, modes, journal, operations, last holders) and starts
+   * reconciling; unfinished operations resume. Call before agents can connect.
+   */
+  static async start(opts: ControlPlaneOptions): Promise<ControlPlane> {
+    const cp = new ControlPlane(opts);
+    await cp.load();
+    return cp;
+  }
+
+  private async load(): Promise<void> {
+    const stored = await this.state.getSpec();
+    if (stored) {
+      const r = parseSpec(stored.yaml);
+      if (!r.ok) {
+        // Only a spec that passed validation is ever stored; if rules got stricter since, keep
+        // running with no spec rather than guess, and say so loudly.
+        this.log.error({ event: 'spec.stored_invalid', version: stored.version, issues: r.issues }, 'the stored spec no longer validates');
+        this.events.record({ type: 'spec.invalid', severity: 'critical', message: `stored spec v${stored.version} no longer validates: ${r.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` });
+      } else {
+        this.spec = r.value;
+      }
+      this.specYaml = stored.yaml;
+      this.specVersion = stored.version;
+    } else if (this.opts.initialSpec) {
+      const res = await this.applySpec(this.opts.initialSpec.yaml, { actor: 'system', reason: `initial spec from ${this.opts.initialSpec.source}` });
+      if (!res.applied) {
+        this.log.error({ event: 'spec.initial_invalid', source: this.opts.initialSpec.source, issues: res.issues }, 'initial spec refused');
+      }
+    }
+    for (const [node, m] of await this.state.modes()) this.modes.set(node, m);
+    this.commands.load(await this.state.journal());
+    this.operations.load(await this.state.operations());
+    this.reconciler.loadHolders(await this.state.holders());
+    this.reconciler.setSpec(this.spec);
+    this.reconciler.start();
+    this.commands.start();
+    this.operations.resume();
+    this.pruneTimer = setInterval(() => void this.state.prune().catch(() => undefined), 60_000);
+    this.pruneTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.operations.stop();
+    await this.reconciler.stop();
+    await this.commands.stop();
+  }
+
+  // ---- modes ----
+
+  modeOf(node: string): NodeMode {
+    return this.modes.get(node)?.mode ?? 'active';
+  }
+
+  modeRecord(node: string): ModeRecord | undefined {
+    return this.modes.get(node);
+  }
+
+  private async setMode(node: string, mode: NodeMode, actor: string, reason: string, operationId: string): Promise<void> {
+    const before = this.modeOf(node);
+    const record: ModeRecord = { mode, reason, actor, sinceMs: this.clock(), operationId };
+    await this.state.write({ modes: [[node, mode === 'active' ? null : record]] });
+    if (mode === 'active') this.modes.delete(node);
+    else this.modes.set(node, record);
+    if (before !== mode) {
+      const cluster = this.spec.clusters.find((c) => c.nodes.some((n) => n.name === node))?.name ?? '';
+      this.events.record({ type: 'node.mode_changed', cluster, node, actor, reason, operationId, message: `${node}: ${before} -> ${mode}` });
+    }
+    this.reconciler.schedule();
+  }
+
+  // ---- spec ----
+
+  currentSpec(): { readonly spec: Spec; readonly yaml: string; readonly version: number } {
+    return { spec: this.spec, yaml: this.specYaml, version: this.specVersion };
+  }
+
+  /** Parses and validates a spec and says what applying it would change; changes nothing. */
+  validateSpec(yaml: string): SpecCheck {
+    const r = parseSpec(yaml);
+    if (!r.ok) return { valid: false, issues: r.issues, changes: [] };
+    return { valid: true, issues: [], changes: diffSpecs(this.specVersion === 0 ? undefined : this.spec, r.value) };
+  }
+
+  /**
+   * Validates and applies a spec (or only says what it would change, with dryRun). A refused
+   * spec, a dry run or a stale expectedVersion changes nothing.
+   */
+  async applySpec(yaml: string, opts: ApplySpecOptions): Promise<ApplySpecResult> {
+    const check = this.validateSpec(yaml);
+    if (!check.valid || opts.dryRun) return { ...check, applied: false, version: this.specVersion };
+    const expected = opts.expectedVersion ?? 0;
+    if (expected !== 0 && expected !== this.specVersion) {
+      throw new PreconditionError(`the running spec is version ${this.specVersion}, not ${expected}; read it again and retry`);
+    }
+    const parsed = parseSpec(yaml);
+    if (!parsed.ok) return { ...check, applied: false, version: this.specVersion };
+    const put = await this.state.putSpec(yaml, expected === 0 ? this.specVersion : expected, opts.actor, opts.reason ?? '', this.clock());
+    if (!put.ok) throw new PreconditionError(`the spec changed meanwhile (now version ${put.currentVersion}); read it again and retry`);
+    this.spec = parsed.value;
+    this.specYaml = yaml;
+    this.specVersion = put.record.version;
+    this.reconciler.setSpec(this.spec);
+    this.events.record({
+      type: 'spec.applied',
+      actor: opts.actor,
+      reason: opts.reason ?? '',
+      message: `spec v${this.specVersion} applied: ${check.changes.length === 0 ? 'no changes' : `${check.changes.length} change(s)`}`,
+    });
+    this.log.info({ event: 'spec.applied', version: this.specVersion, actor: opts.actor, changes: check.changes }, 'spec applied');
+    return { ...check, applied: true, version: this.specVersion };
+  }
+
+  // ---- views ----
+
+  vips(cluster?: string): VipView[] {
+    if (cluster) this.requireCluster(cluster);
+    return this.reconciler.vipViews(cluster);
+  }
+
+  placement(): Placement {
+    return this.reconciler.currentPlacement();
+  }
+
+  private requireCluster(name: string): void {
+    const p = nameProblem(name);
+    if (p) throw new InvalidArgumentError('cluster', p);
+    if (!this.spec.clusters.some((c) => c.name === name)) throw new NotFoundError(`cluster ${name} is not in the cluster spec`);
+  }
+
+  // ---- operations ----
+
+  drain(node: string, opts: { timeoutMs?: number; force?: boolean; actor: string; reason?: string }): Promise<OperationRecord> {
+    return this.operations.start({ kind: 'drain', node, ...opts });
+  }
+
+  undrain(node: string, opts: { actor: string; reason?: string }): Promise<OperationRecord> {
+    return this.operations.start({ kind: 'undrain', node, ...opts });
+  }
+
+  restart(node: string, service: string, opts: { timeoutMs?: number; force?: boolean; actor: string; reason?: string }): Promise<OperationRecord> {
+    return this.operations.start({ kind: 'restart', node, service, ...opts });
+  }
+
+  reload(node: string, service: string, opts: { actor: string; reason?: string; timeoutMs?: number }): Promise<OperationRecord> {
+    return this.operations.start({ kind: 'reload', node, service, ...opts });
+  }
+
+  rollingRestart(cluster: string, service: string, opts: { timeoutMs?: number; force?: boolean; actor: string; reason?: string }): Promise<OperationRecord> {
+    return this.operations.start({ kind: 'rolling_restart', cluster, service, ...opts });
+  }
+
+  startOperation(req: OperationRequest): Promise<OperationRecord> {
+    return this.operations.start(req);
+  }
+
+  operation(id: string): OperationRecord {
+    const op = this.operations.get(id);
+    if (!op) throw new NotFoundError(`operation ${id} is unknown`);
+    return op;
+  }
+
+  listOperations(limit = 100): OperationRecord[] {
+    return this.operations.list(limit);
+  }
+}

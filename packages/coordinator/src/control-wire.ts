@@ -1,0 +1,81 @@
+// Converts the coordinator's domain views (VIPs, placement, operations, spec problems) into
+// ControlService messages. The gRPC and HTTP adapters use these and nothing else.
+import { vrrpStateWire, type ConfigIssue, type PriorityTerm, type pbControl } from '@lbha/shared';
+import { weightOf, type ClusterPlacement } from './placement.js';
+import { MAX_PRIORITY, MIN_PRIORITY } from './priority-scheme.js';
+import type { VipView } from './reconciler.js';
+import type { OperationRecord } from './store/coordinator-state.js';
+
+function clamp(p: number): number {
+  return Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, p));
+}
+
+/**
+ * The priority explanation of one node for one VIP: what its agent reports keepalived uses,
+ * or, while the agent has not reported it, the coordinator's part (base + placement weight).
+ */
+function termsOf(v: VipView, n: VipView['perNode'][number]): { terms: PriorityTerm[]; effective: number } {
+  if (n.priorityTerms.length > 0) return { terms: [...n.priorityTerms], effective: n.effectivePriority };
+  const rankText = n.desiredRank === 0 ? 'rank 0: should hold the VIP' : `rank ${n.desiredRank}`;
+  const terms: PriorityTerm[] = [
+    { source: 'base', delta: v.basePriority, reason: 'policy.base_priority' },
+    { source: 'placement', delta: n.desiredWeight, reason: n.desiredWeight < 0 ? `${rankText}; not eligible (pushed to priority 1)` : rankText },
+  ];
+  return { terms, effective: n.effectivePriority > 0 ? n.effectivePriority : clamp(v.basePriority + n.desiredWeight) };
+}
+
+export function vipInfoToWire(v: VipView): pbControl.VipInfo {
+  return {
+    cluster: v.cluster,
+    name: v.name,
+    address: v.address,
+    vrid: v.vrid,
+    interface: v.interface,
+    homeNode: v.home ?? '',
+    desiredHolder: v.desiredHolder,
+    actualHolders: [...v.actualHolders],
+    ranking: [...v.ranking],
+    perNode: v.perNode.map((n) => {
+      const { terms, effective } = termsOf(v, n);
+      return {
+        node: n.node,
+        state: vrrpStateWire.toWire(n.state),
+        vipPresent: n.vipPresent,
+        effectivePriority: effective,
+        priorityTerms: terms,
+      };
+    }),
+    status: v.status,
+    reason: v.reason,
+    group: v.group,
+  };
+}
+
+export function nodeWeightsToWire(cp: ClusterPlacement): pbControl.NodeWeights[] {
+  return [...cp.classes.keys()].sort().map((node) => ({
+    node,
+    weights: Object.fromEntries(cp.vips.map((vp) => [vp.vip, weightOf(cp, vp, node).weight])),
+  }));
+}
+
+export function operationToWire(o: OperationRecord): pbControl.Operation {
+  return {
+    id: o.id,
+    kind: o.kind,
+    cluster: o.cluster,
+    node: o.node,
+    service: o.service,
+    state: o.state,
+    message: o.message,
+    createdMs: o.createdMs,
+    updatedMs: o.updatedMs,
+    steps: o.steps.map((s) => ({ name: s.name, state: s.state, message: s.message, startedMs: s.startedMs, finishedMs: s.finishedMs })),
+    actor: o.actor,
+    force: o.force,
+    activeConnections: o.activeConnections,
+  };
+}
+
+export function specErrorsToWire(issues: readonly ConfigIssue[]): pbControl.SpecError[] {
+  return issues.map((i) => ({ path: i.path, line: i.line, column: i.column, message: i.message }));
+}

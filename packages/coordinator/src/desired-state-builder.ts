@@ -1,0 +1,71 @@
+// Turns the spec and a placement into what one node's agent should run. Pure: the reconciler
+// adds the version and decides when to push.
+import type { DesiredInstance, DesiredState, KeepalivedSettings, NodeMode } from '@lbha/shared';
+import { weightOf, type ClusterPlacement } from './placement.js';
+import type { ClusterSpec, NodeSpec } from './spec/cluster-spec.js';
+import { vipKey } from './spec/cluster-spec.js';
+
+export type DesiredContent = Omit<DesiredState, 'version'>;
+
+/** VRRPv2 PASS authentication carries 8 bytes; keepalived uses the first 8 characters too. */
+const AUTH_PASS_BYTES = 8;
+
+function addressOn(node: NodeSpec, iface: string): string {
+  const a = node.interfaces.find((i) => i.name === iface)?.address;
+  return a ? a.slice(0, a.indexOf('/')) : '';
+}
+
+function keepalivedSettings(cluster: ClusterSpec, node: NodeSpec): KeepalivedSettings {
+  const p = cluster.policy;
+  const unicast = p.transport === 'unicast';
+  // Validation guarantees one VIP interface per cluster in unicast mode.
+  const iface = cluster.vips[0]?.interface ?? node.interfaces.find((i) => i.address !== null)?.name ?? '';
+  return {
+    advertIntMs: p.advertIntervalMs,
+    unicast,
+    unicastSrc: unicast ? addressOn(node, iface) : '',
+    unicastPeers: unicast ? cluster.nodes.filter((n) => n.name !== node.name).map((n) => addressOn(n, iface)).filter((a) => a !== '') : [],
+    authPass: p.authPass.slice(0, AUTH_PASS_BYTES),
+    vrrpVersion: p.vrrpVersion,
+    mcastGroup: unicast ? '' : p.mcastGroup,
+  };
+}
+
+/**
+ * The desired state of `node` (without version). `stepDown` holds vipKeys this node must leave
+ * MASTER for (split-brain arbitration).
+ */
+export function buildDesiredState(
+  cluster: ClusterSpec,
+  placement: ClusterPlacement,
+  node: NodeSpec,
+  mode: NodeMode,
+  stepDown: ReadonlySet<string>,
+): DesiredContent {
+  const byVip = new Map(placement.vips.map((v) => [v.vip, v]));
+  const instances: DesiredInstance[] = cluster.vips.map((v) => {
+    const vp = byVip.get(v.name);
+    const w = vp ? weightOf(placement, vp, node.name) : { rank: cluster.nodes.length, weight: 0 };
+    return {
+      name: v.name,
+      vrid: v.vrid,
+      interface: v.interface,
+      vip: v.cidr,
+      basePriority: cluster.policy.basePriority,
+      placementWeight: w.weight,
+      rank: w.rank,
+      trackInterfaces: [...v.trackInterfaces],
+      stepDown: stepDown.has(vipKey(cluster.name, v.name)),
+      group: v.group,
+    };
+  });
+  return {
+    cluster: cluster.name,
+    node: node.name,
+    mode,
+    keepalived: keepalivedSettings(cluster, node),
+    instances,
+    checks: cluster.checks,
+    proxyService: cluster.service,
+  };
+}

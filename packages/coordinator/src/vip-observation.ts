@@ -1,0 +1,69 @@
+// What is actually true about each VIP, from the agents' snapshots (keepalived's notify FIFO
+// state and the address on the interface), and how it compares with the desired holder. Pure.
+import type { InstanceStatus, NodeSnapshot, PriorityTerm, VrrpState } from '@lbha/shared';
+import type { ClusterSpec, VipSpec } from './spec/cluster-spec.js';
+
+/** What the coordinator can see of one node right now. */
+export interface NodeReport {
+  /** Connected and sending heartbeats. */
+  readonly live: boolean;
+  readonly snapshot: NodeSnapshot | undefined;
+}
+
+export interface NodeVipState {
+  readonly node: string;
+  readonly live: boolean;
+  readonly state: VrrpState;
+  readonly vipPresent: boolean;
+  readonly effectivePriority: number;
+  readonly priorityTerms: readonly PriorityTerm[];
+}
+
+/**
+ * ok: one holder, the desired one. divergent: one holder, another node. split_brain: several
+ * holders. orphan: every node reports and none holds it. unknown: not enough nodes report.
+ */
+export type VipStatus = 'ok' | 'divergent' | 'split_brain' | 'orphan' | 'unknown';
+
+export interface VipObservation {
+  /** Live nodes that have the address or report MASTER, sorted by name. */
+  readonly holders: readonly string[];
+  readonly perNode: readonly NodeVipState[];
+  /** Every node of the cluster is live, so "no holder" means no holder. */
+  readonly complete: boolean;
+}
+
+function instanceFor(snapshot: NodeSnapshot, vip: VipSpec): InstanceStatus | undefined {
+  return snapshot.instances.find((i) => i.name === vip.name) ?? snapshot.instances.find((i) => i.vrid === vip.vrid && i.interface === vip.interface);
+}
+
+export function observeCluster(cluster: ClusterSpec, report: (node: string) => NodeReport): Map<string, VipObservation> {
+  const reports = cluster.nodes.map((n) => ({ name: n.name, r: report(n.name) }));
+  const complete = reports.every((x) => x.r.live && x.r.snapshot !== undefined);
+  const out = new Map<string, VipObservation>();
+  for (const vip of cluster.vips) {
+    const holders: string[] = [];
+    const perNode: NodeVipState[] = [];
+    for (const { name, r } of reports) {
+      const inst = r.snapshot ? instanceFor(r.snapshot, vip) : undefined;
+      perNode.push({
+        node: name,
+        live: r.live,
+        state: inst?.state ?? 'unknown',
+        vipPresent: inst?.vipPresent ?? false,
+        effectivePriority: inst?.effectivePriority ?? 0,
+        priorityTerms: inst?.priorityTerms ?? [],
+      });
+      if (r.live && inst && (inst.vipPresent || inst.state === 'master')) holders.push(name);
+    }
+    holders.sort();
+    out.set(vip.name, { holders, perNode, complete });
+  }
+  return out;
+}
+
+export function vipStatus(desiredHolder: string, o: VipObservation): VipStatus {
+  if (o.holders.length > 1) return 'split_brain';
+  if (o.holders.length === 1) return o.holders[0] === desiredHolder ? 'ok' : 'divergent';
+  return o.complete ? 'orphan' : 'unknown';
+}
