@@ -284,7 +284,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
   // ------------------------------------------------------------------ CommandExecutor
 
   serviceNames(): readonly string[] {
-    return [...this.proxies.keys(), 'keepalived'];
+    return this.identity().services;
   }
 
   async drain(untilMs: number, progress: (activeConnections: number, message: string) => void): Promise<ActionOutcome> {
@@ -343,12 +343,9 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
   // ------------------------------------------------------------------ desired state
 
   private identity() {
-    return {
-      node: this.opts.node,
-      cluster: this.opts.cluster,
-      services: [...this.proxies.keys(), 'keepalived'],
-      proxies: [...this.proxies.keys()],
-    };
+    // The coordinator names services by kind ("nginx"), the agent config by name: both work.
+    const proxies = [...new Set([...this.proxies.keys(), ...this.opts.services.map((s) => s.kind)])];
+    return { node: this.opts.node, cluster: this.opts.cluster, services: [...proxies, 'keepalived'], proxies };
   }
 
   private async apply(d: DesiredState): Promise<DesiredStateOutcome> {
@@ -408,7 +405,8 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     const specs = [...(d?.checks ?? [])];
     const proxies = d ? (d.proxyService ? [d.proxyService] : []) : [...this.proxies.keys()];
     for (const svc of proxies) {
-      const covered = specs.some((c) => c.params.kind === 'process' && c.params.service === svc);
+      const target = this.service(svc);
+      const covered = specs.some((c) => c.params.kind === 'process' && this.service(c.params.service) === target);
       const name = `${svc}-process`;
       if (!covered && !specs.some((c) => c.name === name)) {
         specs.push({ name, intervalMs: 0, timeoutMs: 0, fall: 0, rise: 0, effect: 'fault', penalty: 0, params: { kind: 'process', service: svc } });
@@ -652,11 +650,16 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
 
   private mainProxy(): SupervisedService | undefined {
     const name = this.desired?.proxyService;
-    return (name ? this.proxies.get(name) : undefined) ?? [...this.proxies.values()][0];
+    return (name ? this.service(name) : undefined) ?? [...this.proxies.values()][0];
   }
 
+  /** A service by its configured name, or by kind (the coordinator's word for it). */
   private service(name: string): SupervisedService | undefined {
-    return name === 'keepalived' ? this.keepalived : this.proxies.get(name);
+    if (name === 'keepalived') return this.keepalived;
+    const byName = this.proxies.get(name);
+    if (byName) return byName;
+    const byKind = this.opts.services.find((s) => s.kind === name);
+    return byKind ? this.proxies.get(byKind.name) : undefined;
   }
 
   private proxyOptions(name: string): ProxyServiceOptions | undefined {

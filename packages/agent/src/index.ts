@@ -1,5 +1,13 @@
-export { StreamClient, type StreamClientOptions, type StreamClientState } from './stream-client.js';
+export { Agent, type AgentDeps } from './agent.js';
+export { AgentMetrics } from './agent-metrics.js';
 export { loadAgentConfig, agentConfigSchema, type AgentConfig } from './agent-config.js';
+export { compileAgentOptions, type AgentOptions } from './agent-options.js';
+export { CHECK_DEFAULTS } from './checks/check-defaults.js';
+export { RenderError, ServiceError, StateError } from './errors.js';
+export { renderKeepalivedConf } from './keepalived/render-config.js';
+export { desiredStateProblems } from './keepalived/desired-state-problems.js';
+export { computePriority } from './keepalived/priority.js';
 export { NullCore } from './null-core.js';
 export type { AgentStateSource, CoordinatorHandler, DesiredStateOutcome } from './ports.js';
+export { StreamClient, type StreamClientOptions, type StreamClientState } from './stream-client.js';
 export { AGENT_VERSION } from './version.js';

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '@lbha/shared';
-import { nginxSpec } from '../src/services/daemon-spec.js';
+import { haproxySpec, nginxSpec } from '../src/services/daemon-spec.js';
+import { fetchHaproxyStats } from '../src/services/haproxy-stats.js';
 import { DirectSupervisor } from '../src/services/direct-supervisor.js';
 import type { ExitInfo } from '../src/services/service-driver.js';
 import { runCommand } from '../src/util/run-command.js';
@@ -153,5 +154,69 @@ describe('direct supervisor with a real nginx', { skip: !hasNginx ? 'nginx is no
     assert.equal(stop.ok, true, stop.message);
     assert.equal(existsSync(join(dir, 'nginx.agent-pid')), false);
     await assert.rejects(fetchText(port));
+  });
+});
+
+const hasHaproxy = spawnSync('/usr/sbin/haproxy', ['-v']).status === 0;
+
+describe('direct supervisor with a real haproxy (master-worker)', { skip: !hasHaproxy ? 'haproxy is not installed' : !isRoot ? 'needs root' : false }, () => {
+  let dir: string;
+  let s: DirectSupervisor;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lbha-haproxy-'));
+    const [fe, be] = [await freePort(), await freePort()];
+    writeFileSync(
+      join(dir, 'haproxy.cfg'),
+      `global
+    stats socket ${dir}/admin.sock mode 600 level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:${fe}
+    default_backend be
+backend be
+    server web1 127.0.0.1:${be} check inter 200ms
+`,
+    );
+    s = new DirectSupervisor({
+      name: 'haproxy',
+      spec: haproxySpec({ binary: '/usr/sbin/haproxy', configFile: join(dir, 'haproxy.cfg') }),
+      pidFile: join(dir, 'haproxy.agent-pid'),
+      logFile: join(dir, 'haproxy.out'),
+      startupMs: 150,
+      stopTimeoutMs: 5_000,
+      pollMs: 50,
+      run: runCommand,
+      stats: () => fetchHaproxyStats(join(dir, 'admin.sock')),
+      logger: silentLogger(),
+    });
+  });
+
+  after(async () => {
+    await s?.stop().catch(() => undefined);
+    s?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs, reports sessions and server states from the stats socket, reloads, survives a crash', async () => {
+    assert.equal((await s.validate()).ok, true);
+    const started = await s.start();
+    assert.equal(started.ok, true, started.message);
+    await waitFor(async () => (await s.stats())?.serverStates['be/web1'] === 'DOWN', 5_000, 'haproxy stats');
+    assert.equal((await s.stats())?.activeConnections, 0);
+    const reload = await s.reload();
+    assert.equal(reload.ok, true, reload.message);
+    assert.match(reload.message, /SIGUSR2/);
+    const exits: ExitInfo[] = [];
+    s.onExit((i) => exits.push(i));
+    process.kill(s.status().pid, 'SIGKILL');
+    await waitFor(() => exits.length === 1);
+    const again = await s.start();
+    assert.equal(again.ok, true, again.message);
+    assert.equal((await s.stop()).ok, true);
   });
 });
