@@ -235,12 +235,12 @@ export class AgentControl {
 
   /** Runs the lbha CLI against this run's coordinator. */
   cli(args: readonly string[]): Promise<CommandOutput> {
-    return runCommand(process.execPath, [CLI_BIN, ...this.cliFlags(), ...args], { timeoutMs: 20_000 });
+    return runCommand(process.execPath, [CLI_BIN, ...args], { timeoutMs: 20_000, env: { ...process.env, ...this.cliEnv() } });
   }
 
-  /** The CLI's flags to reach this run's coordinator as the lab's operator. */
-  cliFlags(): string[] {
-    return ['--coordinator', this.address, '--ca', this.tls.ca, '--cert', this.tls.operatorCert, '--key', this.tls.operatorKey];
+  /** The CLI's environment to reach this run's coordinator as the lab's operator. */
+  cliEnv(): Record<string, string> {
+    return { LBHA_COORDINATOR: this.address, LBHA_CA: this.tls.ca, LBHA_CERT: this.tls.operatorCert, LBHA_KEY: this.tls.operatorKey };
   }
 
   async stop(): Promise<void> {

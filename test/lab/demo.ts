@@ -40,19 +40,16 @@ async function showCluster(lab: Lab): Promise<void> {
     return;
   }
   try {
-    const nodes = await agents.api.listNodes();
-    table([
-      ['node', 'connected', 'healthy', 'mode', 'services', 'failing checks'],
-      ...nodes.map((n) => [
-        n.name,
-        n.connected ? 'yes' : red('no'),
-        n.healthy ? green('yes') : red('no'),
-        modeName(n.mode),
-        (n.state?.services ?? []).map((s) => `${s.name}:${serviceStateName(s.state)}`).join(' ') || '-',
-        (n.state?.checks ?? []).filter((c) => c.result !== undefined && !isHealthy(c.result)).map((c) => c.name).join(' ') || '-',
-      ]),
-    ]);
+    // The operator's view first: the lbha CLI, as the lab's operator (mutual TLS).
+    const status = await agents.cli(['status']);
+    console.log(`    ${dim('$ lbha status')}`);
+    if (status.code === 0) {
+      for (const line of status.stdout.trimEnd().split('\n')) console.log(`    ${line}`);
+    } else {
+      console.log(`    ${red(status.stderr.trim().split('\n')[0] ?? 'lbha status failed')}`);
+    }
     console.log();
+    const nodes = await agents.api.listNodes();
     const vips = await agents.api.listVips();
     table([
       ['VIP', 'address', 'home', 'desired', 'holder (coordinator)', 'holder (ip addr)', 'status'],
@@ -66,21 +63,17 @@ async function showCluster(lab: Lab): Promise<void> {
         v.status === 'ok' ? green(v.status) : yellow(v.status),
       ]),
     ]);
+    for (const node of nodes) {
+      for (const check of node.state?.checks ?? []) {
+        // CheckResultKind: 1 = healthy, 2 = unhealthy, 3 = unknown.
+        if (check.result !== undefined && check.result.kind !== 1) {
+          console.log(`    ${red(`${node.name}: check ${check.name} failing`)}: ${check.result.reason.trim().replace(/\n/g, '\n      ')}`);
+        }
+      }
+    }
   } catch (error) {
     say(red(`coordinator unreachable: ${(error as Error).message}`));
   }
-}
-
-// Enum values of the wire types, shown by name without importing the generated enums here.
-function modeName(mode: number): string {
-  return ['?', 'active', 'draining', 'drained', 'maintenance'][mode] ?? String(mode);
-}
-function serviceStateName(state: number): string {
-  return ['?', 'running', 'starting', 'stopped', 'failed', 'unknown'][state] ?? String(state);
-}
-function isHealthy(result: unknown): boolean {
-  const r = result as { healthy?: unknown; kind?: unknown };
-  return r.healthy !== undefined || r.kind === 'healthy' || r.kind === 1;
 }
 
 async function showRequests(lab: Lab, vip: VipPlan, count: number): Promise<void> {
@@ -114,6 +107,9 @@ async function round(lab: Lab): Promise<void> {
   const peer = other(holder);
 
   section(`nginx dies on ${holder}, the holder of ${vip.address}, and cannot restart`);
+  console.log(`    The seed's answer: chk_nginx.sh notices within 5 s, tries to start nginx, waits 2 s, stops
+    keepalived, and the peer takes over after its advert timeout (advert_int 3). lbha's agent sees
+    the exit at once, finds the config invalid and puts the node's instances in FAULT.`);
   const probe = await lab.startProbe(vip.name, { maxDurationMs: 120_000 });
   await sleep(500);
   say(`breaking ${holder}'s nginx.conf, then SIGKILL to nginx master and workers`);

@@ -250,6 +250,10 @@ export class Lab {
     for (const vip of this.plan.vips) {
       await this.waitForHolder(vip.name, vip.home, { timeoutMs: this.config.settleTimeoutMs });
     }
+    // The coordinator's view settles a moment after the interfaces do.
+    for (const vip of this.plan.vips) {
+      await this.agents?.waitForReportedHolder(vip.name, vip.home, { timeoutMs: this.config.settleTimeoutMs });
+    }
     log(`lab ${this.runId}: ${this.plan.vips.map((v) => `${v.address} on ${v.home}`).join(', ')}`);
   }
 
