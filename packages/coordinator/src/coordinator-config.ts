@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { durationMs, loadYamlFile, nameProblem, tlsSchema, type TlsConfig } from '@lbha/shared';
 import { z } from 'zod';
 import { authConfigSchema } from './auth/auth-config.js';
+import { webhooksSchema } from './webhooks/webhook-config.js';
+import { storeConfigSchema } from './etcd/etcd-config.js';
 
 const name = z.string().superRefine((v, ctx) => {
   const p = nameProblem(v);
@@ -33,6 +35,10 @@ export const coordinatorConfigSchema = z
       .default({}),
     /** Bearer tokens and the anonymous role (docs/design/auth.md). */
     auth: authConfigSchema,
+    /** Where the coordinator keeps its state: `file` (stateDir, default) or `etcd` (several coordinators, docs/design/etcd.md). */
+    store: storeConfigSchema,
+    /** Where every event is POSTed as JSON (README, Webhooks). */
+    webhooks: webhooksSchema,
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict().default({}),
   })
   .strict()
