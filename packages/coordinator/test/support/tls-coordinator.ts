@@ -14,7 +14,7 @@ import {
 import { AgentServiceClient, ControlServiceClient, PROTOCOL_VERSION, silentLogger, type ConnectRequest, type ConnectResponse } from '@lbha/shared';
 import { hashToken } from '../../src/auth/auth-config.js';
 import { createDevCa, type DevCa, type KeyPair } from '../../src/auth/dev-ca.js';
-import type { CoordinatorConfig } from '../../src/coordinator-config.js';
+import { coordinatorConfigSchema, type CoordinatorConfig } from '../../src/coordinator-config.js';
 import { CoordinatorServer } from '../../src/server.js';
 
 export const TOKENS = { ops: 'ops-token-0123456789', viewer: 'viewer-token-0123456789' } as const;
@@ -31,7 +31,8 @@ export interface TlsCoordinator {
 export async function startTlsCoordinator(options: { maxMessageBytes?: number; agents?: string[] } = {}): Promise<TlsCoordinator> {
   const dir = mkdtempSync(join(tmpdir(), 'lbha-tls-'));
   const ca = createDevCa({ dir: join(dir, 'pki'), agents: options.agents ?? ['lb1', 'lb2'], operators: ['alice'], readOnly: ['viewer'] });
-  const config = {
+  // Through the schema, so every section gets its defaults.
+  const config = coordinatorConfigSchema.parse({
     id: 'coord-tls',
     grpc: { listen: ['127.0.0.1:0'], maxMessageBytes: options.maxMessageBytes ?? 4 * 1024 * 1024 },
     http: { listen: '127.0.0.1:0' },
@@ -44,9 +45,8 @@ export async function startTlsCoordinator(options: { maxMessageBytes?: number; a
       anonymous: 'none',
     },
     stateDir: join(dir, 'state'),
-    heartbeat: { interval: 1000, staleAfter: 3000 },
-    log: { level: 'info' },
-  } as unknown as CoordinatorConfig;
+    heartbeat: { interval: '1s', staleAfter: '3s' },
+  }) as CoordinatorConfig;
   const server = new CoordinatorServer(config, silentLogger());
   await server.start();
   const httpPort = Number(server.http?.address.split(':').pop());
