@@ -49,7 +49,13 @@ export function parseYaml<S extends z.ZodTypeAny>(text: string, schema: S): Pars
       }),
     };
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // An alias bomb ("billion laughs") and the like: refused, not thrown.
+    return { ok: false, issues: [{ path: '', line: 0, column: 0, message: `cannot expand the document: ${(err as Error).message}` }] };
+  }
   const result = schema.safeParse(data ?? {});
   if (result.success) return { ok: true, value: result.data };
   return {
