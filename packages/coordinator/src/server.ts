@@ -11,12 +11,16 @@ import { CoordinatorAuth } from './auth/coordinator-auth.js';
 import { ControlPlane } from './control-plane.js';
 import { createControlService } from './control-service.js';
 import type { CoordinatorConfig } from './coordinator-config.js';
+import { EtcdCoordination } from './etcd/etcd-coordination.js';
 import { EventLog } from './event-log.js';
 import { HttpApi } from './http/http-api.js';
+import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
+import { planeViews } from './metrics/plane-views.js';
 import { protoDir } from './proto-files.js';
 import { Registry, type RegistryEvent } from './registry.js';
 import { FileStore } from './store/file-store.js';
 import type { Store } from './store/store.js';
+import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 
 export interface CoordinatorServerOptions {
   readonly authorizeAgent?: AgentServiceOptions['authorize'];
@@ -39,6 +43,10 @@ export class CoordinatorServer {
   http: HttpApi | undefined;
   /** Renders /metrics on the HTTP API; undefined until metrics are wired in. */
   metricsRender: (() => string | Promise<string>) | undefined;
+  /** Prometheus metrics (metrics/); `render()` gives the /metrics body. */
+  readonly metrics: CoordinatorMetrics;
+  /** POSTs every event to the configured webhooks. */
+  readonly webhooks: WebhookDispatcher;
   private readonly server: Server;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'lbha.v1.ControlService': 'NOT_SERVING', 'lbha.v1.AgentService': 'NOT_SERVING' });
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -47,6 +55,8 @@ export class CoordinatorServer {
   private store: Store | undefined;
   /** Bound addresses, in the order of config.grpc.listen (ports resolved). */
   readonly addresses: string[] = [];
+  /** Leader election, relaying and fencing when the store is etcd (etcd/); undefined for the file store. */
+  readonly coordination: EtcdCoordination | undefined;
 
   constructor(
     private readonly config: CoordinatorConfig,
@@ -56,6 +66,21 @@ export class CoordinatorServer {
     this.registry = new Registry(config.heartbeat.staleAfter);
     this.auth = new CoordinatorAuth({ tls: config.tls, auth: config.auth ?? { tokens: [], anonymous: 'none' }, events: this.events, logger });
     this.registry.subscribe((e) => this.recordRegistryEvent(e));
+    this.coordination =
+      config.store?.kind === 'etcd'
+        ? new EtcdCoordination({ config: config.store, selfId: config.id, logger, registry: this.registry, record: (e) => this.events.record(e), peerTls: config.tls })
+        : undefined;
+    // Configs built in code (tests) may leave webhooks out.
+    this.webhooks = new WebhookDispatcher({ webhooks: config.webhooks ?? [], logger, coordinatorId: config.id });
+    this.webhooks.attach(this.events);
+    this.metrics = new CoordinatorMetrics({
+      registry: this.registry,
+      events: this.events,
+      modeOf: (n) => this.plane?.modeOf(n) ?? 'active',
+      ...planeViews(() => this.plane),
+      webhooks: () => this.webhooks.stats(),
+    });
+    this.metricsRender = async () => (await this.metrics.render()).body + (this.coordination?.metricsText() ?? '');
     this.server = new Server({
       'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
       'grpc.keepalive_time_ms': 10_000,
@@ -63,20 +88,20 @@ export class CoordinatorServer {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     });
-    this.server.addService(
-      AgentServiceService,
-      createAgentService({
-        registry: this.registry,
-        logger,
-        coordinatorId: config.id,
-        heartbeatIntervalMs: config.heartbeat.interval,
-        staleAfterMs: config.heartbeat.staleAfter,
-        authorize: options.authorizeAgent ?? this.auth.authorizeAgent,
-      }),
-    );
+    const agentService = createAgentService({
+      registry: this.registry,
+      logger,
+      coordinatorId: config.id,
+      heartbeatIntervalMs: config.heartbeat.interval,
+      staleAfterMs: config.heartbeat.staleAfter,
+      authorize: options.authorizeAgent ?? this.auth.authorizeAgent,
+    });
+    this.server.addService(AgentServiceService, this.coordination?.wrapAgentService(agentService) ?? agentService);
     this.control = this.auth.wrapControl(
       createControlService({ registry: this.registry, events: this.events, modeOf: (n) => this.plane?.modeOf(n) ?? 'active', plane: () => this.plane, actorOf: (call) => callerOf(call)?.actor }),
     );
+    // With several coordinators, followers forward API calls (gRPC and HTTP) to the leader.
+    if (this.coordination) this.control = this.coordination.wrapControlService(this.control);
     this.server.addService(ControlServiceService, this.control);
     this.health.addToServer(this.server);
     const dir = protoDir();
@@ -111,8 +136,8 @@ export class CoordinatorServer {
   }
 
   /** Opens the store and loads the coordinator's state; done before any agent can connect. */
-  private async startPlane(): Promise<void> {
-    this.store = this.options.openStore ? await this.options.openStore() : await FileStore.open(join(this.config.stateDir, 'state.json'));
+  private async startPlane(store?: Store): Promise<void> {
+    this.store = store ?? (this.options.openStore ? await this.options.openStore() : await FileStore.open(join(this.config.stateDir, 'state.json')));
     let initialSpec: { yaml: string; source: string } | undefined;
     if (this.config.spec) initialSpec = { yaml: await readFile(this.config.spec, 'utf8'), source: this.config.spec };
     this.plane = await ControlPlane.start({
@@ -126,7 +151,8 @@ export class CoordinatorServer {
   }
 
   async start(): Promise<void> {
-    await this.startPlane();
+    // With etcd the plane runs only while this coordinator leads (started by the election below).
+    if (!this.coordination) await this.startPlane();
     const creds = this.auth.serverCredentials();
     if (isInsecure(this.config.tls)) {
       this.logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): agent streams and the API are not authenticated');
@@ -153,11 +179,28 @@ export class CoordinatorServer {
       });
       await this.http.start();
     }
+    this.coordination?.start(this.advertised(), { start: (store) => this.startPlane(store), stop: () => this.stopPlane() });
     this.logger.info({ event: 'coordinator.started', id: this.config.id, addresses: this.addresses }, 'coordinator listening');
+  }
+
+  /** How other coordinators reach this one (etcd store): advertised or first bound addresses. */
+  private advertised(): { id: string; grpc: string; http: string } {
+    const adv = this.config.store?.kind === 'etcd' ? this.config.store.advertise : {};
+    return { id: this.config.id, grpc: adv.grpc ?? this.addresses.find((a) => !a.startsWith('unix:')) ?? '', http: adv.http ?? this.http?.address ?? '' };
+  }
+
+  private async stopPlane(): Promise<void> {
+    const plane = this.plane;
+    this.plane = undefined;
+    await plane?.stop();
+    await this.store?.close();
+    this.store = undefined;
   }
 
   /** Stops accepting calls and ends every stream; waits up to `graceMs` for calls to finish. */
   async stop(graceMs = 2000): Promise<void> {
+    // Resign first, so another coordinator takes over while this one shuts down.
+    await this.coordination?.stop();
     await this.http?.stop();
     this.auth.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -177,6 +220,8 @@ export class CoordinatorServer {
     // Operations in flight stay recorded as running and resume at the next start.
     await this.plane?.stop();
     await this.store?.close();
+    this.webhooks.stop();
+    this.metrics.close();
     this.logger.info({ event: 'coordinator.stopped' }, 'coordinator stopped');
   }
 }

@@ -61,7 +61,8 @@ describe('CoordinatorMetrics', () => {
     assert.equal(value(s, 'lbha_vip_holders', { cluster: 'web', vip: 'vip-a' }), 1);
     assert.equal(value(s, 'lbha_vip_holder', { vip: 'vip-a', node: 'lb1' }), 1);
     assert.equal(value(s, 'lbha_vip_desired_holder', { vip: 'vip-b', node: 'lb2' }), 1);
-    assert.equal(value(s, 'lbha_vip_diverged', { vip: 'vip-a' }), 0);
+    assert.equal(value(s, 'lbha_vip_status', { vip: 'vip-a', state: 'in_place' }), 1);
+    assert.equal(find(s, 'lbha_vip_status', { vip: 'vip-a' }).length, 1, 'only the current condition');
     assert.equal(value(s, 'lbha_vips', { cluster: 'web', state: 'in_place' }), 2);
     assert.equal(value(s, 'lbha_vips', { cluster: 'web', state: 'orphaned' }), 0);
     // The histogram starts at zero for every reason, so that increase() sees the first failover.
@@ -117,7 +118,7 @@ describe('CoordinatorMetrics', () => {
     assert.equal(value(s, 'lbha_node_healthy', { node: 'lb1' }), 0);
     assert.equal(value(s, 'lbha_check_status', { node: 'lb1', check: 'nginx-process', state: 'unhealthy' }), 1);
     assert.equal(value(s, 'lbha_vip_holder', { vip: 'vip-a', node: 'lb2' }), 1);
-    assert.equal(value(s, 'lbha_vip_diverged', { vip: 'vip-a' }), 1, 'placement still wants lb1');
+    assert.equal(value(s, 'lbha_vip_status', { vip: 'vip-a', state: 'diverged' }), 1, 'placement still wants lb1');
     assert.equal(value(s, 'lbha_vips', { state: 'diverged' }), 1);
     assert.deepEqual(metrics.failoverStats('health'), { count: 1, sumSeconds: 0.09 });
   });
@@ -192,7 +193,25 @@ describe('CoordinatorMetrics', () => {
     assert.equal(value(s, 'lbha_vips', { state: 'split_brain' }), 1);
     assert.equal(value(s, 'lbha_vips', { state: 'orphaned' }), 1);
     assert.equal(value(s, 'lbha_vips', { state: 'in_place' }), 0);
-    assert.equal(value(s, 'lbha_vip_diverged', { vip: 'vip-a' }), 1);
+    assert.equal(value(s, 'lbha_vip_status', { vip: 'vip-a', state: 'split_brain' }), 1);
+  });
+
+  it("takes the reconciler's verdict on a VIP and lists spec nodes that never connected", async () => {
+    const registry = new Registry(3500);
+    registry.attach(hello('lb1', 'web'), fakeSession('lb1'));
+    registry.setSnapshot('lb1', 'lb1', snapshot([instance('vip-a', 'backup', 1)]));
+    const metrics = new CoordinatorMetrics({
+      registry,
+      processMetrics: false,
+      placementView: () => [{ cluster: 'web', vip: 'vip-a', desired: 'lb2', status: 'unknown' }],
+      specNodes: () => [{ cluster: 'web', node: 'lb1' }, { cluster: 'web', node: 'lb2' }],
+    });
+    const s = parseExposition((await metrics.render()).body);
+    assert.equal(value(s, 'lbha_vip_status', { vip: 'vip-a', state: 'unknown' }), 1, 'lb2 never reported: no holder is not proof of an orphan');
+    assert.equal(value(s, 'lbha_vips', { state: 'unknown' }), 1);
+    assert.equal(value(s, 'lbha_vip_holders', { vip: 'vip-a' }), 0);
+    assert.equal(value(s, 'lbha_node_connected', { node: 'lb2', cluster: 'web' }), 0);
+    assert.equal(value(s, 'lbha_node_connected', { node: 'lb1' }), 1);
   });
 
   it('measures push latency to the ACK and counts NACKs', async () => {

@@ -14,7 +14,7 @@ import {
   type MetricId,
   type VipCondition,
 } from './metric-definitions.js';
-import type { MetricsSources, VipPlacementView, WebhookStats } from './metrics-sources.js';
+import type { MetricsSources, WebhookStats } from './metrics-sources.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -77,6 +77,7 @@ interface VipRow {
   readonly labels: string;
   readonly holders: string[];
   desired: string;
+  status: VipCondition | undefined;
 }
 
 /**
@@ -123,7 +124,12 @@ export class CoordinatorMetrics {
     for (const severity of ['info', 'warning', 'critical']) this.eventCount.inc({ severity }, 0);
     // Every reason starts at 0, so that increase() sees the first failover.
     for (const r of FAILOVER_REASONS) this.failoverDuration.ensure(`reason="${r}"`);
-    if (sources.processMetrics ?? true) collectDefaultMetrics({ register: this.prom, prefix: PROCESS_METRICS_PREFIX });
+    if (sources.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.prom, prefix: PROCESS_METRICS_PREFIX });
+      // Gauges named *_total break the exposition conventions (promtool check metrics); the
+      // same numbers are in the per-type lbha_coordinator_nodejs_active_* gauges.
+      for (const what of ['handles', 'requests', 'resources']) this.prom.removeSingleMetric(`${PROCESS_METRICS_PREFIX}nodejs_active_${what}_total`);
+    }
     this.unsubscribe.push(sources.registry.subscribe((e) => this.onRegistryEvent(e)));
     if (sources.events) this.unsubscribe.push(sources.events.subscribe((e) => this.onEvent(e)));
   }
@@ -254,7 +260,7 @@ export class CoordinatorMetrics {
       const key = `${cluster}\u0000${vip}`;
       let row = vips.get(key);
       if (!row) {
-        row = { cluster, labels: `${pair('cluster', cluster)},${pair('vip', vip)}`, holders: [], desired: '' };
+        row = { cluster, labels: `${pair('cluster', cluster)},${pair('vip', vip)}`, holders: [], desired: '', status: undefined };
         vips.set(key, row);
       }
       return row;
@@ -278,9 +284,17 @@ export class CoordinatorMetrics {
       }
     }
     for (const [name, v] of this.nodeViews) if (v.generation !== generation) this.nodeViews.delete(name);
-    for (const v of this.placement()) {
+    for (const v of this.sources.placementView?.() ?? []) {
       clusters.add(v.cluster);
-      vipRow(v.cluster, v.vip).desired = v.desired;
+      const row = vipRow(v.cluster, v.vip);
+      row.desired = v.desired;
+      row.status = v.status;
+    }
+    for (const sn of this.sources.specNodes?.() ?? []) {
+      if (this.sources.registry.get(sn.node)) continue;
+      // Declared but never connected since this coordinator started.
+      clusters.add(sn.cluster);
+      connected.push(`${d.nodeConnected.name}{${pair('cluster', sn.cluster)},${pair('node', sn.node)}} 0\n`);
     }
     const header = (def: MetricDefinition) => `# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`;
     const parts: string[] = [];
@@ -338,33 +352,28 @@ export class CoordinatorMetrics {
     return view;
   }
 
-  private placement(): Iterable<VipPlacementView> {
-    return this.sources.placementView?.() ?? [];
-  }
-
   private renderVips(vips: ReadonlyMap<string, VipRow>, clusters: ReadonlySet<string>): string {
     const d = METRICS;
     const holders = new Family(d.vipHolders);
     const holder = new Family(d.vipHolder);
     const desired = new Family(d.vipDesiredHolder);
-    const diverged = new Family(d.vipDiverged);
+    const status = new Family(d.vipStatus);
     const counts = new Map<string, Record<VipCondition, number>>();
-    for (const c of clusters) counts.set(c, { in_place: 0, diverged: 0, split_brain: 0, orphaned: 0 });
+    for (const c of clusters) counts.set(c, { in_place: 0, diverged: 0, split_brain: 0, orphaned: 0, unknown: 0 });
     for (const row of vips.values()) {
       holders.add(row.labels, row.holders.length);
       for (const h of row.holders) holder.add(`${row.labels},${pair('node', h)}`, 1);
-      if (row.desired) {
-        desired.add(`${row.labels},${pair('node', row.desired)}`, 1);
-        diverged.add(row.labels, row.holders.length === 1 && row.holders[0] === row.desired ? 0 : 1);
-      }
+      if (row.desired) desired.add(`${row.labels},${pair('node', row.desired)}`, 1);
       const condition: VipCondition =
-        row.holders.length === 0
+        row.status ??
+        (row.holders.length === 0
           ? 'orphaned'
           : row.holders.length > 1
             ? 'split_brain'
             : row.desired && row.holders[0] !== row.desired
               ? 'diverged'
-              : 'in_place';
+              : 'in_place');
+      status.add(`${row.labels},state="${condition}"`, 1);
       (counts.get(row.cluster) as Record<VipCondition, number>)[condition]++;
     }
     const byCondition = new Family(d.vips);
@@ -372,7 +381,7 @@ export class CoordinatorMetrics {
       const cl = pair('cluster', cluster);
       for (const cond of VIP_CONDITIONS) byCondition.add(`${cl},state="${cond}"`, c[cond]);
     }
-    return holders.text() + holder.text() + desired.text() + diverged.text() + byCondition.text();
+    return holders.text() + holder.text() + desired.text() + status.text() + byCondition.text();
   }
 
   private renderEvents(): string {

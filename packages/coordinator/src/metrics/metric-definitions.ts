@@ -26,9 +26,13 @@ export interface MetricDefinition {
 export type FailoverReason = 'health' | 'fault' | 'node_lost' | 'drain' | 'preempted';
 export const FAILOVER_REASONS: readonly FailoverReason[] = ['health', 'fault', 'node_lost', 'drain', 'preempted'];
 
-/** How a VIP stands: exactly one of these per VIP in lbha_vips. */
-export type VipCondition = 'in_place' | 'diverged' | 'split_brain' | 'orphaned';
-export const VIP_CONDITIONS: readonly VipCondition[] = ['in_place', 'diverged', 'split_brain', 'orphaned'];
+/**
+ * How a VIP stands. in_place: held by exactly its desired holder (or by one node while no
+ * placement is known); diverged: held by one other node; split_brain: held by several nodes;
+ * orphaned: held by none while every node reports; unknown: too few nodes report to tell.
+ */
+export type VipCondition = 'in_place' | 'diverged' | 'split_brain' | 'orphaned' | 'unknown';
+export const VIP_CONDITIONS: readonly VipCondition[] = ['in_place', 'diverged', 'split_brain', 'orphaned', 'unknown'];
 
 /** Failover targets are 250 ms (proxy death) and 1 s (node loss): buckets around both. */
 export const FAILOVER_BUCKETS_SECONDS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -41,7 +45,7 @@ export const METRICS = {
   nodeConnected: {
     name: 'lbha_node_connected',
     type: 'gauge',
-    help: '1 when the node agent has a live stream to this coordinator with fresh heartbeats, 0 otherwise.',
+    help: '1 when the node agent has a live stream to this coordinator with fresh heartbeats, 0 otherwise (also for spec nodes never connected).',
     labels: NODE,
   },
   nodeHeartbeatAge: {
@@ -130,16 +134,16 @@ export const METRICS = {
     help: 'Desired holder of the VIP as placement computed it: 1 for that node.',
     labels: ['cluster', 'vip', 'node'],
   },
-  vipDiverged: {
-    name: 'lbha_vip_diverged',
+  vipStatus: {
+    name: 'lbha_vip_status',
     type: 'gauge',
-    help: '1 when the VIP is not held by exactly its desired holder, 0 when it is (absent while no placement is known).',
-    labels: ['cluster', 'vip'],
+    help: 'How the VIP stands (state: in_place, diverged, split_brain, orphaned, unknown); 1 for the current condition.',
+    labels: ['cluster', 'vip', 'state'],
   },
   vips: {
     name: 'lbha_vips',
     type: 'gauge',
-    help: 'VIPs of the cluster by condition (state: in_place, diverged, split_brain, orphaned).',
+    help: 'VIPs of the cluster by condition (state: in_place, diverged, split_brain, orphaned, unknown).',
     labels: ['cluster', 'state'],
   },
 

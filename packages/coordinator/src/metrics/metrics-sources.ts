@@ -2,6 +2,7 @@
 // from them when Prometheus scrapes, so no component has to push values as they change.
 import type { LbhaEvent, NodeMode } from '@lbha/shared';
 import type { Registry, RegistryEvent } from '../registry.js';
+import type { VipCondition } from './metric-definitions.js';
 
 /** Where placement wants one VIP. */
 export interface VipPlacementView {
@@ -10,6 +11,14 @@ export interface VipPlacementView {
   readonly vip: string;
   /** Node that should hold the VIP; '' when no node is eligible. */
   readonly desired: string;
+  /** The reconciler's verdict; when absent it is derived from the holders the agents report. */
+  readonly status?: VipCondition;
+}
+
+/** A node the cluster spec declares. */
+export interface SpecNodeView {
+  readonly cluster: string;
+  readonly node: string;
 }
 
 /** Delivery counts of one configured webhook. */
@@ -31,6 +40,8 @@ export interface MetricsSources {
   readonly modeOf?: (node: string) => NodeMode;
   /** Desired holder per VIP (the reconciler's latest placement); default: none known. */
   readonly placementView?: () => Iterable<VipPlacementView>;
+  /** Nodes of the cluster spec: those whose agent never connected are exported as disconnected. */
+  readonly specNodes?: () => Iterable<SpecNodeView>;
   /** Configured webhooks and their delivery counts. */
   readonly webhooks?: () => Iterable<WebhookStats>;
   readonly clock?: () => number;

@@ -1,0 +1,59 @@
+// Fans the event log out to the configured webhooks, each with its own queue and filter.
+import type { LbhaEvent, Logger } from '@lbha/shared';
+import type { WebhookStats } from '../metrics/metrics-sources.js';
+import { wantsEvent, type WebhookConfig } from './webhook-config.js';
+import { WebhookSender } from './webhook-sender.js';
+
+export interface WebhookDispatcherOptions {
+  readonly webhooks: readonly WebhookConfig[];
+  readonly logger: Logger;
+  readonly coordinatorId: string;
+  readonly random?: () => number;
+}
+
+export class WebhookDispatcher {
+  private readonly senders: ReadonlyArray<{ readonly config: WebhookConfig; readonly sender: WebhookSender }>;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(opts: WebhookDispatcherOptions) {
+    // Delivery ids combine the event seq (which restarts with the coordinator) with this run's start.
+    const runId = Date.now().toString(36);
+    this.senders = opts.webhooks.map((config) => ({
+      config,
+      sender: new WebhookSender({
+        config,
+        logger: opts.logger,
+        coordinatorId: opts.coordinatorId,
+        runId,
+        ...(opts.random ? { random: opts.random } : {}),
+      }),
+    }));
+  }
+
+  /** Starts sending every event recorded from now on. */
+  attach(events: { subscribe(listener: (e: LbhaEvent) => void): () => void }): void {
+    this.unsubscribe?.();
+    if (this.senders.length === 0) return;
+    this.unsubscribe = events.subscribe((e) => this.publish(e));
+  }
+
+  /** Hands an event to every webhook that wants it; returns at once. */
+  publish(e: LbhaEvent): void {
+    for (const { config, sender } of this.senders) if (wantsEvent(config, e.type, e.severity)) sender.enqueue(e);
+  }
+
+  stats(): WebhookStats[] {
+    return this.senders.map((s) => s.sender.stats());
+  }
+
+  /** Resolves when every queue is empty. */
+  async idle(): Promise<void> {
+    await Promise.all(this.senders.map((s) => s.sender.idle()));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    for (const s of this.senders) s.sender.stop();
+  }
+}
