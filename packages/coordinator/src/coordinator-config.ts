@@ -3,7 +3,6 @@ import { durationMs, loadYamlFile, nameProblem, tlsSchema, type TlsConfig } from
 import { z } from 'zod';
 import { authConfigSchema } from './auth/auth-config.js';
 import { webhooksSchema } from './webhooks/webhook-config.js';
-import { webhooksSchema } from './webhooks/webhook-config.js';
 import { storeConfigSchema } from './etcd/etcd-config.js';
 
 const name = z.string().superRefine((v, ctx) => {
@@ -38,8 +37,6 @@ export const coordinatorConfigSchema = z
     auth: authConfigSchema,
     /** Where the coordinator keeps its state: `file` (stateDir, default) or `etcd` (several coordinators, docs/design/etcd.md). */
     store: storeConfigSchema,
-    /** Where every event is POSTed as JSON (README, Webhooks). */
-    webhooks: webhooksSchema,
     /** Where every event is POSTed as JSON (README, Webhooks). */
     webhooks: webhooksSchema,
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict().default({}),
