@@ -80,7 +80,8 @@ function main(): number {
       mkdirSync(values.out, { recursive: true });
       process.stdout.write('\n# coordinator configuration for the tokens:\nauth:\n  tokens:\n');
       for (const t of tokens) {
-        const token = randomBytes(24).toString('base64url');
+        // Hex, so a token never starts with '-' and passes as a command-line argument.
+        const token = randomBytes(24).toString('hex');
         const file = join(values.out, `token-${t.name}`);
         writeFileSync(file, `${token}\n`, { mode: 0o600 });
         const sha = createHash('sha256').update(token).digest('hex');
