@@ -507,6 +507,13 @@ export class Lab {
     return pids;
   }
 
+  /** Sends a signal to every proxy process of the node (e.g. SIGSTOP for a hung proxy, SIGCONT to resume). */
+  async signalProxy(node: LbNode, sig: NodeJS.Signals): Promise<number[]> {
+    const pids = await this.proxyPids(node);
+    for (const pid of pids) signalQuietly(pid, sig);
+    return pids;
+  }
+
   /** Stops the proxy the way its service manager would (nginx: QUIT to the master; haproxy: TERM). */
   async stopProxy(node: LbNode): Promise<number | undefined> {
     const master = await this.proxyMasterPid(node);
@@ -539,6 +546,12 @@ export class Lab {
 
   async setLink(role: NodeRole, iface: 'eth1' | 'eth2', state: 'up' | 'down'): Promise<void> {
     await ipIn(this.names.ns[role], ['link', 'set', iface, state]);
+  }
+
+  /** Both links of an LB node down (the node is lost to its peers and clients) or up again. */
+  async setNodeLinks(node: LbNode, state: 'up' | 'down'): Promise<void> {
+    await this.setLink(node, 'eth1', state);
+    await this.setLink(node, 'eth2', state);
   }
 
   setMaintenance(node: LbNode, on: boolean): void {
