@@ -194,6 +194,8 @@ export class ControlPlane {
     this.specYaml = yaml;
     this.specVersion = put.record.version;
     this.reconciler.setSpec(this.spec);
+    // Answer with the new placement in place, so the caller's next read shows it.
+    await this.reconciler.runNow();
     this.events.record({
       type: 'spec.applied',
       actor: opts.actor,

@@ -260,7 +260,8 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
             : homeReady && failback.kind === 'never'
               ? 'current holder kept (failback: never)'
               : 'current holder kept';
-      assign(ii, current, why, currentCls !== UNKNOWN);
+      const homeNote = home >= 0 && home !== current && !homeReady ? `; home node ${names[home]} is ${CLASS_ORDER[cls[home] as number]}` : '';
+      assign(ii, current, why + homeNote, currentCls !== UNKNOWN);
       return;
     }
     open.push(ii);

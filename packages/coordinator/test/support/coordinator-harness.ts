@@ -1,0 +1,109 @@
+// A real coordinator (CoordinatorServer on 127.0.0.1:0, file store in a temp dir) with fake
+// agents and a ControlService client, for integration tests over real gRPC.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { ControlServiceClient, silentLogger, type LbhaEvent } from '@lbha/shared';
+import { CoordinatorServer } from '../../src/server.js';
+import { FakeAgent, FakeSegment, type FakeAgentOptions } from './fake-agent.js';
+
+export const SEED1 = readFileSync(new URL('../../../test/fixtures/seed-nginx-active-active.yaml', import.meta.url), 'utf8');
+export const LB1 = 'nginx-lb01';
+export const LB2 = 'nginx-lb02';
+
+/** Polls until `pred` is true; fails with `what` after `timeoutMs`. */
+export async function eventually<T>(pred: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await pred();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+type Unary = (req: unknown, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
+
+export class Harness {
+  server!: CoordinatorServer;
+  address = '';
+  readonly segment = new FakeSegment();
+  readonly agents = new Map<string, FakeAgent>();
+  private client: ControlServiceClient | undefined;
+  private port = 0;
+
+  private constructor(
+    readonly dir: string,
+    private readonly settleMs: number,
+  ) {}
+
+  static async start(opts: { settleMs?: number } = {}): Promise<Harness> {
+    const h = new Harness(mkdtempSync(join(tmpdir(), 'lbha-coord-')), opts.settleMs ?? 300);
+    await h.startServer();
+    return h;
+  }
+
+  private async startServer(): Promise<void> {
+    this.server = new CoordinatorServer(
+      {
+        id: 'coord-test',
+        grpc: { listen: [`127.0.0.1:${this.port}`], maxMessageBytes: 4 * 1024 * 1024 },
+        tls: { insecure: true },
+        auth: { tokens: [], anonymous: 'operator' },
+        stateDir: join(this.dir, 'state'),
+        heartbeat: { interval: 100, staleAfter: 1000 },
+        log: { level: 'info' },
+      } as never,
+      silentLogger(),
+      { settleMs: this.settleMs },
+    );
+    await this.server.start();
+    this.address = this.server.addresses[0] as string;
+    this.port = Number(this.address.split(':').pop());
+    this.client = new ControlServiceClient(this.address, credentials.createInsecure());
+  }
+
+  /** Stops the coordinator (as SIGTERM would) and starts a new one on the same port and state. */
+  async restartCoordinator(between?: () => Promise<void> | void): Promise<void> {
+    this.client?.close();
+    await this.server.stop(500);
+    await between?.();
+    await this.startServer();
+  }
+
+  call<Res>(method: string, req: unknown): Promise<Res> {
+    const c = this.client as unknown as Record<string, Unary>;
+    const fn = c[method];
+    if (!fn) throw new Error(`no method ${method}`);
+    return new Promise((resolve, reject) => fn.call(this.client, req, (err, res) => (err ? reject(err) : resolve(res as Res))));
+  }
+
+  async applySpec(yaml: string): Promise<void> {
+    const r = await this.call<{ applied: boolean; errors: Array<{ message: string }> }>('applySpec', { yaml, dryRun: false, expectedVersion: 0, reason: 'test' });
+    if (!r.applied) throw new Error(`spec refused: ${r.errors.map((e) => e.message).join('; ')}`);
+  }
+
+  async agent(node: string, opts: FakeAgentOptions = {}, cluster = 'web'): Promise<FakeAgent> {
+    const a = new FakeAgent(this.address, node, cluster, this.segment, opts);
+    this.agents.set(node, a);
+    await a.connect();
+    return a;
+  }
+
+  events(): LbhaEvent[] {
+    return this.server.events.list(0, 100_000);
+  }
+
+  async stop(): Promise<void> {
+    for (const a of this.agents.values()) a.disconnect();
+    this.client?.close();
+    await this.server.stop(500);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
