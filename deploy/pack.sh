@@ -77,6 +77,17 @@ done
   cp "proto/$f" "$lib/proto/$f"
 done
 
+# The release version goes into every package.json, so `lbha status` reports the agents'
+# release version.
+node -e '
+  const fs = require("node:fs");
+  const [version, ...files] = process.argv.slice(1);
+  for (const f of files) {
+    const pkg = JSON.parse(fs.readFileSync(f, "utf8"));
+    pkg.version = version;
+    fs.writeFileSync(f, JSON.stringify(pkg, null, 2) + "\n");
+  }' "$version" "$lib/package.json" "$lib"/packages/*/package.json
+
 node deploy/lib/runtime-deps.mjs . | while read -r kind path target; do
   case "$kind" in
     copy) mkdir -p "$lib/$(dirname "$path")"; cp -a "$path" "$lib/$path" ;;
