@@ -29,7 +29,7 @@ export class AgentMetrics {
   private readonly commands = new Counter({ name: 'lbha_agent_commands_total', help: 'Commands finished', labelNames: ['action', 'state'], registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'lbha_agent_' });
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'lbha_agent_', eventLoopMonitoringPrecision: 100 });
   }
 
   checkResult(name: string, durationMs: number): void {
