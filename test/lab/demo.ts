@@ -196,7 +196,10 @@ async function main(): Promise<number> {
     if (!values.once && !interrupted) {
       section('the lab stays up: Ctrl-C tears it down');
       console.log(`    try: ip netns exec ${lab.names.ns.client} curl -s -H host:${lab.plan.host} http://${lab.plan.vips[0]?.address}/`);
-      if (agents !== undefined) console.log(`         node packages/cli/dist/src/bin/lbha.js --coordinator ${agents.address} --insecure status`);
+      if (agents !== undefined) {
+        const env = Object.entries(agents.cliEnv()).map(([k, v]) => `${k}=${v}`).join(' \\\n           ');
+        console.log(`         ${env} \\\n           node packages/cli/dist/src/bin/lbha.js status`);
+      }
       console.log(`    run dir: ${lab.runDir}`);
       while (!interrupted) await sleep(200);
     }
