@@ -94,3 +94,20 @@ export function outageLine(label: string, records: readonly ProbeRecord[], fromM
   const s = summarizeProbe(records, { fromMs, ...(toMs === undefined ? {} : { toMs }) });
   return `${label}: ${s.requests} requests, ${s.failed} failed, longest gap ${s.longestGapMs.toFixed(0)} ms`;
 }
+
+/** Waits until the coordinator reports the check failing on the node; returns its reason. */
+export async function waitForFailingCheck(lab: Lab, node: LbNode, check: string, timeoutMs = 15_000): Promise<string> {
+  return waitFor(`the coordinator to report check ${check} failing on ${node}`, async () => {
+    let info: NodeInfo | undefined;
+    try {
+      info = await nodeInfo(lab, node);
+    } catch (error) {
+      return { done: false, observed: (error as Error).message };
+    }
+    const status = info?.state?.checks.find((c) => c.name === check);
+    // CheckResultKind: 1 = healthy, 2 = unhealthy, 3 = unknown.
+    if (status?.result !== undefined && status.result.kind !== 1) return { done: true, value: status.result.reason };
+    const failing = (info?.state?.checks ?? []).filter((c) => c.result !== undefined && c.result.kind !== 1).map((c) => c.name);
+    return { done: false, observed: `failing: ${failing.join(', ') || 'none'}` };
+  }, { timeoutMs, intervalMs: 100 });
+}

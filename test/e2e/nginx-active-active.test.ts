@@ -12,6 +12,7 @@ import {
   servedOnlyBy,
   skipReason,
   waitForBaseline,
+  waitForFailingCheck,
   waitForNodeHealth,
   waitForSuccesses,
 } from './e2e-support.js';
@@ -59,6 +60,7 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
     assert.deepEqual(await lab.holdersOf('vip2'), ['lb2'], 'the other VIP stays where it was');
     await agents().waitForReportedHolder('vip1', 'lb2');
     await waitForNodeHealth(lab, 'lb1', false);
+    await waitForFailingCheck(lab, 'lb1', 'inner-link');
 
     const up = Date.now();
     await lab.setLink('lb1', 'eth2', 'up');
@@ -105,6 +107,8 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
     await waitForSuccesses(probe, Date.now(), 20, 'lb2');
     await agents().waitForReportedHolder('vip1', 'lb2');
     await waitForNodeHealth(lab, 'lb1', false);
+    const reason = await waitForFailingCheck(lab, 'lb1', 'nginx');
+    assert.match(reason, /unexpected end of file|test failed|valid/, `the reason names the broken config: ${reason}`);
     assert.deepEqual(await lab.proxyPids('lb1'), [], 'nginx cannot start on lb1 while its config is broken');
 
     const fixed = Date.now();
@@ -129,6 +133,7 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
     await waitForSuccesses(probe, Date.now(), 20, 'lb2');
     assert.deepEqual(await lab.holders(), { vip1: ['lb2'], vip2: ['lb2'] }, 'lb1 holds no VIP');
     await agents().waitForReportedHolder('vip1', 'lb2');
+    await waitForFailingCheck(lab, 'lb1', 'down-file');
 
     const removed = Date.now();
     lab.setMaintenance('lb1', false);
