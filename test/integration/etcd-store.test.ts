@@ -167,9 +167,52 @@ describe('etcd store', { skip }, () => {
     assert.equal((await s.get('a'))?.value, 1);
   });
 
+  it('does not apply a transaction twice when its answer was lost', async () => {
+    n++;
+    let lose = 1;
+    let sent = 0;
+    // etcd applies the transaction, then the answer is lost (as with a deadline during an etcd
+    // leader election); the store retries.
+    const flaky = {
+      kv: {
+        range: (req: Parameters<Etcd3['kv']['range']>[0]) => client.kv.range(req),
+        txn: async (req: Parameters<Etcd3['kv']['txn']>[0]) => {
+          sent++;
+          const res = await client.kv.txn(req);
+          if (lose-- > 0) throw new Error('4 DEADLINE_EXCEEDED: answer lost');
+          return res;
+        },
+      },
+    } as unknown as Etcd3;
+    const s = new EtcdStore({ client: flaky, prefix: `/store-test-${n}/` });
+    const r = await s.txn([{ key: 'once', revision: 0 }], [put('once', 1)]);
+    assert.equal(r.ok, true, 'reported as applied, not as a conflict with itself');
+    assert.equal(sent, 1, 'not sent again');
+    const e = await s.get('once');
+    assert.equal(e?.value, 1);
+    assert.equal(r.ok && r.revision, e?.revision);
+    // A write that really failed is sent again.
+    lose = 0;
+    const broken = {
+      kv: {
+        range: flaky.kv.range,
+        txn: async (req: Parameters<Etcd3['kv']['txn']>[0]) => {
+          sent++;
+          if (sent === 2) throw new Error('14 UNAVAILABLE: never arrived');
+          return client.kv.txn(req);
+        },
+      },
+    } as unknown as Etcd3;
+    const s2 = new EtcdStore({ client: broken, prefix: `/store-test-${n}/` });
+    const r2 = await s2.txn([{ key: 'once', revision: e!.revision }], [put('once', 2)]);
+    assert.equal(r2.ok, true);
+    assert.equal(sent, 3);
+    assert.equal((await s.get('once'))?.value, 2);
+  });
+
   it('reports an unreachable etcd as a StoreError', async () => {
     const dead = createEtcdClient({ endpoints: ['http://127.0.0.1:1'], requestTimeout: 300 });
-    const s = new EtcdStore({ client: dead, prefix: '/x/' });
+    const s = new EtcdStore({ client: dead, prefix: '/x/', retryForMs: 500 });
     await assert.rejects(s.get('a'), (err: Error) => err.name === 'StoreError');
     await assert.rejects(s.txn([], [put('a', 1)]), (err: Error) => err.name === 'StoreError');
     dead.close();

@@ -138,12 +138,7 @@ export class EtcdCoordination {
       const f = this.election?.fence();
       return f && Number(f.term) === term ? f : undefined;
     };
-    return new EtcdStore({ client: this.client, prefix: this.opts.config.prefix, fence, health: this.health });
-  }
-
-  /** An unfenced view of the store, for reads (e.g. a follower answering a read). */
-  readStore(): Store {
-    return new EtcdStore({ client: this.client, prefix: this.opts.config.prefix, fence: () => undefined, health: this.health });
+    return new EtcdStore({ client: this.client, prefix: this.opts.config.prefix, fence, health: this.health, retryForMs: this.opts.config.leaseTtl });
   }
 
   private enqueue(step: () => Promise<void>): void {

@@ -4,6 +4,12 @@
 // compare-and-swap maps one to one onto etcd transaction compares. Writes are fenced: each is
 // nested in an outer transaction that holds only while this coordinator's leader key is the
 // one it created, so a deposed leader's late write is refused by etcd itself.
+//
+// etcd losing a member (or electing a new raft leader) makes requests time out for a moment;
+// the store retries them for up to `retryForMs`. A timed-out transaction may still have been
+// applied, so every transaction also writes a marker key owned by this store object with the
+// transaction's id: before a retry, the marker says whether the first attempt went through.
+import { randomUUID } from 'node:crypto';
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { StoreError } from '../errors.js';
 import type { Store, StoreCompare, StoreEntry, StoreOp, TxnResult } from '../store/store.js';
@@ -22,6 +28,8 @@ export interface EtcdStoreOptions {
   /** Told when a write found the fence gone, i.e. another coordinator took over. */
   readonly onFenceLost?: (term: string) => void;
   readonly health?: StoreHealth;
+  /** How long a request is retried while etcd does not answer (default 5s; 0: no retry). */
+  readonly retryForMs?: number;
 }
 
 /** The first key after every key starting with `prefix` (etcd's range_end for a prefix). */
@@ -36,12 +44,20 @@ export function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export class EtcdStore implements Store {
   private readonly dataPrefix: string;
+  private readonly marker: Buffer;
+  private readonly retryForMs: number;
   private closed = false;
+  /** Transactions of this store run one at a time, so its marker tells about the last one. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: EtcdStoreOptions) {
     this.dataPrefix = `${opts.prefix}data/`;
+    this.marker = Buffer.from(`${opts.prefix}writers/${randomUUID()}`);
+    this.retryForMs = opts.retryForMs ?? 5000;
   }
 
   private k(key: string): Buffer {
@@ -59,17 +75,24 @@ export class EtcdStore implements Store {
     return { key, value, revision: Number(kv.mod_revision) };
   }
 
-  /** Runs one etcd request, turning failures into StoreError and feeding the health status. */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new StoreError('etcd store is closed');
-    try {
-      const r = await fn();
-      this.opts.health?.succeeded();
-      return r;
-    } catch (cause) {
-      if (cause instanceof StoreError) throw cause;
-      this.opts.health?.failed(cause);
-      throw new StoreError(`etcd ${what} failed: ${(cause as Error).message}`, { cause });
+  /**
+   * Runs an etcd request, retrying while etcd does not answer, turning failures into StoreError
+   * and feeding the health status. `beforeRetry` may settle the outcome instead of a retry.
+   */
+  private async call<T>(what: string, fn: () => Promise<T>, beforeRetry?: () => Promise<T | undefined>): Promise<T> {
+    const giveUpAt = performance.now() + this.retryForMs;
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new StoreError('etcd store is closed');
+      try {
+        const r = attempt > 0 && beforeRetry ? ((await beforeRetry()) ?? (await fn())) : await fn();
+        this.opts.health?.succeeded();
+        return r;
+      } catch (cause) {
+        if (cause instanceof StoreError) throw cause;
+        this.opts.health?.failed(cause);
+        if (performance.now() + 100 >= giveUpAt) throw new StoreError(`etcd ${what} failed: ${(cause as Error).message}`, { cause });
+        await sleep(Math.min(100 * 2 ** attempt, 500));
+      }
     }
   }
 
@@ -85,27 +108,50 @@ export class EtcdStore implements Store {
     return res.kvs.map((kv) => this.entry<T>(kv));
   }
 
-  async txn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
+  txn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
+    const run = this.queue.then(() => this.runTxn(compares, ops));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private fenceNow(): Fence | undefined {
     const fence = this.opts.fence ? this.opts.fence() : undefined;
     if (this.opts.fence && !fence) throw new StoreError('this coordinator is not the leader: write refused');
+    return fence;
+  }
+
+  private async runTxn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
+    let fence = this.fenceNow();
+    const id = randomUUID();
     const inner = {
       compare: compares.map((c): ICompare =>
         c.revision === 0
           ? { key: this.k(c.key), target: 'Create', result: 'Equal', create_revision: 0 }
           : { key: this.k(c.key), target: 'Mod', result: 'Equal', mod_revision: c.revision },
       ),
-      success: this.requestOps(ops),
+      success: [...this.requestOps(ops), { request_put: { key: this.marker, value: Buffer.from(id), ...(fence ? { lease: fence.leaseId } : {}) } }],
       failure: compares.map((c): IRequestOp => ({ request_range: { key: this.k(c.key), keys_only: true } })),
     };
-    const res = await this.call('transaction', () =>
-      fence
+    const send = () => {
+      fence = this.fenceNow();
+      return fence
         ? this.opts.client.kv.txn({
             compare: [{ key: fence.key, target: 'Create', result: 'Equal', create_revision: fence.term }],
             success: [{ request_txn: inner }],
             failure: [],
           })
-        : this.opts.client.kv.txn(inner),
-    );
+        : this.opts.client.kv.txn(inner);
+    };
+    // After a failure whose outcome is unknown: if the marker holds this transaction's id, it
+    // was applied; answer as etcd would have.
+    const appliedEarlier = async (): Promise<ITxnResponse | undefined> => {
+      const kv = (await this.opts.client.kv.range({ key: this.marker })).kvs[0];
+      if (kv?.value.toString() !== id) return undefined;
+      const header = { revision: kv.mod_revision } as ITxnResponse['header'];
+      const applied = { header, succeeded: true, responses: [] } as unknown as ITxnResponse;
+      return fence ? ({ header, succeeded: true, responses: [{ response_txn: applied }] } as unknown as ITxnResponse) : applied;
+    };
+    const res = await this.call('transaction', send, appliedEarlier);
     let result: ITxnResponse = res;
     if (fence) {
       if (!res.succeeded) {

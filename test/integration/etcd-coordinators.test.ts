@@ -1,0 +1,323 @@
+// Three real lbha-coordinator processes on a real 3-member etcd cluster, with two LB nodes
+// (the real agent stream client in front of a fake core and a fake VRRP election): leader
+// failover, a drain across a leader crash, a paused leader, and etcd losing a minority and a
+// majority of its members.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { ControlServiceClient, type pbControl } from '@lbha/shared';
+import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
+import { BIN } from '../support/paths.js';
+import { eventually, freePort, startNode, type Proc } from '../support/process.js';
+import { FakeFleet } from './etcd-fake-fleet.js';
+
+const skip = etcdUnavailableReason();
+const LEASE_TTL = '3s';
+const LEASE_TTL_MS = 3000;
+
+const SPEC = `clusters:
+  - name: web
+    service: nginx
+    policy:
+      failback: immediate
+      advert_interval: 100ms
+      base_priority: 100
+    nodes:
+      - name: lb1
+        interfaces:
+          - name: eth1
+            address: 10.0.0.1/24
+      - name: lb2
+        interfaces:
+          - name: eth1
+            address: 10.0.0.2/24
+    vips:
+      - name: vip-a
+        address: 10.0.0.10/24
+        interface: eth1
+        vrid: 10
+        home: lb1
+      - name: vip-b
+        address: 10.0.0.11/24
+        interface: eth1
+        vrid: 11
+        home: lb2
+`;
+
+interface Coordinator {
+  readonly id: string;
+  readonly grpc: string;
+  readonly http: string;
+  readonly config: string;
+  proc: Proc;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function call<Req, Res>(address: string, method: keyof ControlServiceClient & string, req: Req, timeoutMs = 5000): Promise<Res> {
+  const client = new ControlServiceClient(address, credentials.createInsecure());
+  return new Promise<Res>((resolve, reject) => {
+    const fn = (client[method] as unknown as (r: Req, m: Metadata, o: object, cb: (err: ServiceError | null, res: Res) => void) => void).bind(client);
+    fn(req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(res);
+    });
+  });
+}
+
+async function metric(c: Coordinator, name: string): Promise<number | undefined> {
+  try {
+    const res = await fetch(`http://${c.http}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const text = await res.text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+describe('several coordinators on etcd', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbha-etcd-coord-'));
+  let cluster: EtcdCluster;
+  const coordinators: Coordinator[] = [];
+  const fleet = new FakeFleet('web', ['lb1', 'lb2']);
+
+  function start(c: Omit<Coordinator, 'proc'>): Proc {
+    return startNode(BIN.coordinator, ['--config', c.config]);
+  }
+
+  async function restart(c: Coordinator): Promise<void> {
+    c.proc = start(c);
+    await c.proc.waitForLog((l) => l.event === 'coordinator.started', 20_000);
+  }
+
+  const live = () => coordinators.filter((c) => c.proc.child.exitCode === null && c.proc.child.signalCode === null);
+
+  /** The one coordinator that says it leads (by its metrics); waits for it. */
+  async function leader(among: Coordinator[] = live(), timeoutMs = 20_000): Promise<Coordinator> {
+    return eventually(async () => {
+      const flags = await Promise.all(among.map((c) => metric(c, 'lbha_coordinator_leader')));
+      const leaders = among.filter((_, i) => flags[i] === 1);
+      return leaders.length === 1 ? leaders[0] : undefined;
+    }, timeoutMs, 'exactly one leader');
+  }
+
+  async function nodesVia(c: Coordinator): Promise<pbControl.NodeInfo[]> {
+    return (await call<pbControl.ListNodesRequest, pbControl.ListNodesResponse>(c.grpc, 'listNodes', { cluster: '' })).nodes;
+  }
+
+  async function bothConnectedVia(c: Coordinator): Promise<boolean> {
+    const nodes = await nodesVia(c);
+    return ['lb1', 'lb2'].every((n) => nodes.some((x) => x.name === n && x.connected && !x.stale && x.appliedVersion > 0));
+  }
+
+  async function operation(c: Coordinator, id: string): Promise<pbControl.Operation | undefined> {
+    return (await call<pbControl.GetOperationRequest, pbControl.GetOperationResponse>(c.grpc, 'getOperation', { id })).operation;
+  }
+
+  const inPlace = () => fleet.masterOf('vip-a') === 'lb1' && fleet.masterOf('vip-b') === 'lb2';
+
+  before(async () => {
+    cluster = await EtcdCluster.start({ heartbeatMs: 50, electionMs: 500 });
+    const specFile = join(dir, 'spec.yaml');
+    writeFileSync(specFile, SPEC);
+    for (const id of ['c1', 'c2', 'c3']) {
+      const grpc = `127.0.0.1:${await freePort()}`;
+      const http = `127.0.0.1:${await freePort()}`;
+      const config = join(dir, `${id}.yaml`);
+      writeFileSync(
+        config,
+        `id: ${id}
+grpc: { listen: ["${grpc}"] }
+http: { listen: "${http}" }
+tls: { insecure: true }
+auth: { anonymous: operator }
+stateDir: ${join(dir, id)}
+spec: ${specFile}
+heartbeat: { interval: 200ms, staleAfter: 1s }
+store:
+  kind: etcd
+  endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}]
+  prefix: /lbha-it/
+  leaseTtl: ${LEASE_TTL}
+  requestTimeout: 500ms
+log: { level: info }
+`,
+      );
+      const c = { id, grpc, http, config };
+      coordinators.push({ ...c, proc: start(c) });
+    }
+    await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started', 20_000)));
+    for (const n of fleet.nodes) n.connect(coordinators.map((c) => c.grpc));
+  });
+
+  after(async () => {
+    await fleet.stop();
+    await Promise.all(coordinators.map((c) => c.proc.stop()));
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('elects one leader; every coordinator serves agents and answers the API', async () => {
+    const l = await leader();
+    for (const c of coordinators) {
+      await eventually(() => bothConnectedVia(c), 20_000, `both nodes seen through ${c.id}`);
+    }
+    await eventually(() => inPlace(), 20_000, 'each VIP on its home node');
+    const followers = coordinators.filter((c) => c !== l);
+    for (const c of followers) assert.equal(await metric(c, 'lbha_coordinator_leader'), 0);
+    for (const c of coordinators) assert.equal(await metric(c, 'lbha_store_up'), 1);
+    // Only the leader pushed: every desired state came on a stream the leader welcomed.
+    for (const n of fleet.nodes) {
+      assert.ok(n.received.length > 0);
+      assert.deepEqual([...new Set(n.received.map((r) => r.coordinator))], [l.id], `${n.name} got desired state only from the leader`);
+    }
+  });
+
+  it('replaces a SIGKILLed leader within seconds; agents reconnect; no VIP moves', async () => {
+    const old = await leader();
+    await eventually(() => inPlace(), 10_000, 'VIPs in place');
+    const moves = fleet.moves.length;
+    const t0 = Date.now();
+    old.proc.kill('SIGKILL');
+    await old.proc.exited;
+    const next = await leader(live(), 20_000);
+    const took = Date.now() - t0;
+    console.log(`leader failover after SIGKILL: ${took} ms (lease TTL ${LEASE_TTL_MS} ms)`);
+    assert.notEqual(next.id, old.id);
+    await eventually(() => bothConnectedVia(next), 20_000, 'both nodes connected to the new leader');
+    // Give the new leader time to reconcile; it must keep every VIP where it is.
+    await sleep(2000);
+    assert.deepEqual(fleet.moves.slice(moves), [], 'no VIP moved');
+    assert.ok(inPlace());
+    await restart(old);
+  });
+
+  it('finishes a drain that was in progress when the leader died, running its command once', async () => {
+    fleet.drainMs = 5000;
+    const l = await leader();
+    const via = coordinators.find((c) => c !== l)!;
+    const res = await call<pbControl.DrainRequest, pbControl.DrainResponse>(via.grpc, 'drain', { node: 'lb1', timeoutMs: 60_000, force: false, reason: 'test' });
+    const id = res.operation!.id;
+    const lb1 = fleet.node('lb1');
+    await eventually(() => lb1.received.some((r) => r.kind === 'command' && r.ref.startsWith(id)), 20_000, 'the drain command on lb1');
+    assert.equal(fleet.masterOf('vip-a'), 'lb2', 'the VIP left lb1 first');
+    l.proc.kill('SIGKILL');
+    await l.proc.exited;
+    const next = await leader(live(), 20_000);
+    const op = await eventually(async () => {
+      const o = await operation(next, id);
+      return o && ['succeeded', 'failed', 'cancelled'].includes(o.state) ? o : undefined;
+    }, 60_000, 'the drain to finish');
+    assert.equal(op.state, 'succeeded', op.message);
+    const commandIds = new Set(lb1.received.filter((r) => r.kind === 'command' && r.ref.startsWith(id)).map((r) => r.ref));
+    assert.equal(commandIds.size, 1, `one drain command id, resent at most: ${[...commandIds].join(', ')}`);
+    assert.deepEqual([...lb1.executions.values()].filter((n) => n !== 1), [], 'no command executed twice');
+    assert.equal(fleet.masterOf('vip-a'), 'lb2');
+    const nodes = await nodesVia(next);
+    assert.equal(nodes.find((n) => n.name === 'lb1')?.mode, 3 /* NODE_MODE_DRAINED */);
+
+    fleet.drainMs = 100;
+    const un = await call<pbControl.UndrainRequest, pbControl.UndrainResponse>(next.grpc, 'undrain', { node: 'lb1', reason: 'test' });
+    await eventually(async () => (await operation(next, un.operation!.id))?.state === 'succeeded', 30_000, 'undrain');
+    await eventually(() => inPlace(), 20_000, 'vip-a back home');
+    await restart(l);
+  });
+
+  it('a leader paused past its lease pushes nothing after it resumes', async () => {
+    const l = await leader();
+    // Put both nodes' streams directly on the leader, so it has someone to push to on resume.
+    for (const n of fleet.nodes) {
+      await n.disconnect();
+      n.connect([l.grpc, ...coordinators.filter((c) => c !== l).map((c) => c.grpc)]);
+    }
+    await eventually(() => fleet.nodes.every((n) => n.coordinator === l.id), 20_000, 'nodes connected to the leader');
+    await eventually(() => bothConnectedVia(l), 20_000, 'the leader sees both nodes');
+    await eventually(() => inPlace(), 10_000, 'VIPs in place');
+
+    const tStop = Date.now();
+    l.proc.kill('SIGSTOP');
+    const others = live().filter((c) => c !== l);
+    const next = await leader(others, 20_000);
+    // Something the old leader would act on when it wakes: lb2 fails, so placement changes.
+    fleet.node('lb2').setHealthy(false);
+    const pausedFor = Date.now() - tStop;
+    await sleep(Math.max(0, LEASE_TTL_MS + 1500 - pausedFor));
+    const tCont = Date.now();
+    l.proc.kill('SIGCONT');
+    console.log(`leader paused for ${tCont - tStop} ms (lease TTL ${LEASE_TTL_MS} ms); ${next.id} took over`);
+
+    const deposed = await l.proc.waitForLog((x) => x.event === 'election.deposed', 10_000);
+    assert.match(String(deposed['reason']), /not renewed in time|leader key|another coordinator|expired/);
+    await eventually(async () => (await metric(l, 'lbha_coordinator_leader')) === 0, 10_000, 'the old leader reports it is not the leader');
+    await eventually(() => bothConnectedVia(next), 30_000, 'nodes reach the new leader');
+    await sleep(1000);
+    const late = fleet.nodes.flatMap((n) => n.received.filter((r) => r.coordinator === l.id && r.atMs >= tCont).map((r) => `${n.name} ${r.kind} ${r.ref}`));
+    assert.deepEqual(late, [], 'nothing from the old leader after it resumed');
+    console.log(`old leader held back ${await metric(l, 'lbha_fenced_pushes_total{kind="desired_state"}')} desired-state pushes`);
+    assert.equal(fleet.masterOf('vip-b'), 'lb1', 'lb2 failed: vip-b is on lb1');
+    fleet.node('lb2').setHealthy(true);
+    await eventually(() => inPlace(), 20_000, 'vip-b back on lb2');
+  });
+
+  it('keeps working when etcd loses a minority', async () => {
+    const l = await leader();
+    const etcdLeader = await cluster.leaderName();
+    assert.ok(etcdLeader);
+    await cluster.kill(etcdLeader);
+    fleet.drainMs = 100;
+    const via = coordinators.find((c) => c !== l)!;
+    const d = await call<pbControl.DrainRequest, pbControl.DrainResponse>(via.grpc, 'drain', { node: 'lb2', timeoutMs: 30_000, force: false, reason: 'minority test' });
+    await eventually(async () => (await operation(via, d.operation!.id))?.state === 'succeeded', 30_000, 'drain with an etcd member down');
+    const u = await call<pbControl.UndrainRequest, pbControl.UndrainResponse>(via.grpc, 'undrain', { node: 'lb2', reason: 'minority test' });
+    await eventually(async () => (await operation(via, u.operation!.id))?.state === 'succeeded', 30_000, 'undrain with an etcd member down');
+    assert.equal((await leader()).id, l.id, 'the leader did not change');
+    for (const c of live()) assert.equal(await metric(c, 'lbha_store_up'), 1);
+    cluster.restart(etcdLeader);
+    await cluster.waitHealthy();
+    await eventually(() => inPlace(), 20_000, 'VIPs in place');
+  });
+
+  it('stops changing anything when etcd loses its majority, says so, and recovers', async () => {
+    await leader();
+    const [x, y] = cluster.members.map((m) => m.name) as [string, string];
+    cluster.pause(x);
+    cluster.pause(y);
+    const tOutage = Date.now();
+    for (const c of live()) {
+      await eventually(async () => (await metric(c, 'lbha_store_up')) === 0 && (await metric(c, 'lbha_coordinator_leader')) === 0, 20_000, `${c.id} reports the outage`);
+    }
+    const tDown = Date.now();
+    for (const c of live()) {
+      const events = (await call<pbControl.ListEventsRequest, pbControl.ListEventsResponse>(c.grpc, 'listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;
+      assert.ok(events.some((e) => e.type === 'store.unavailable'), `${c.id} has a store.unavailable event`);
+      await assert.rejects(
+        call(c.grpc, 'drain', { node: 'lb1', timeoutMs: 10_000, force: false, reason: 'during outage' }),
+        (err: ServiceError) => err.code === 14 /* UNAVAILABLE */,
+        'a mutation is refused while nobody leads',
+      );
+    }
+    // The data plane does not wait for the control plane: lb1 fails, its VIP moves at once.
+    fleet.node('lb1').setHealthy(false);
+    assert.equal(fleet.masterOf('vip-a'), 'lb2');
+    await sleep(1000);
+    const pushed = fleet.nodes.flatMap((n) => n.received.filter((r) => r.atMs > tDown));
+    assert.deepEqual(pushed, [], 'nothing pushed while etcd has no majority');
+    console.log(`all coordinators reported the etcd outage after ${tDown - tOutage} ms`);
+
+    fleet.node('lb1').setHealthy(true);
+    cluster.resume(x);
+    cluster.resume(y);
+    await leader(live(), 30_000);
+    for (const c of live()) {
+      await eventually(async () => (await metric(c, 'lbha_store_up')) === 1, 20_000, `${c.id} store up`);
+      const events = (await call<pbControl.ListEventsRequest, pbControl.ListEventsResponse>(c.grpc, 'listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;
+      assert.ok(events.some((e) => e.type === 'store.available' || e.type === 'store.unavailable'));
+    }
+    await eventually(() => inPlace(), 20_000, 'VIPs in place after the outage');
+  });
+});
