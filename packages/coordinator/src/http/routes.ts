@@ -97,11 +97,17 @@ async function specBody(ctx: RouteContext, kinds: readonly BodyKind[]): Promise<
 
 type Codec = { toJSON(message: unknown): unknown };
 
-/** Proto3 JSON of a response message (fields with default values are left out). */
+/**
+ * Proto3 JSON of a response message: fields with default values are left out, except that a
+ * response's top-level lists are always there (`{"nodes":[]}` rather than `{}`).
+ */
 function json(method: string, res: unknown): unknown {
   const name = `${method.charAt(0).toUpperCase()}${method.slice(1)}Response`;
   const codec = (pbControl as unknown as Record<string, Codec | undefined>)[name];
-  return codec ? codec.toJSON(res) : res;
+  if (!codec) return res;
+  const out = codec.toJSON(res) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(res as Record<string, unknown>)) if (Array.isArray(v) && !(k in out)) out[k] = [];
+  return out;
 }
 
 async function rpc(ctx: RouteContext, method: string, request: unknown, status = 200): Promise<RouteResult> {
@@ -335,7 +341,7 @@ export const ROUTES: readonly Route[] = [
       }
       const res = await invokeUnary<pbControl.ValidateSpecResponse>(ctx.service, 'validateSpec', req, ctx.call);
       if (!res.valid) throw specErrors('validateSpec', res);
-      return { status: 200, body: pbControl.ValidateSpecResponse.toJSON(res) };
+      return { status: 200, body: json('validateSpec', res) };
     },
   },
   {
@@ -362,7 +368,7 @@ export const ROUTES: readonly Route[] = [
       }
       const res = await invokeUnary<pbControl.ApplySpecResponse>(ctx.service, 'applySpec', req, ctx.call);
       if (!res.applied && res.errors.length > 0) throw specErrors('applySpec', res);
-      return { status: 200, body: pbControl.ApplySpecResponse.toJSON(res) };
+      return { status: 200, body: json('applySpec', res) };
     },
   },
 ];
