@@ -33,7 +33,8 @@ function help(): string {
     '  --token TOKEN            bearer token',
     '  --ca/--cert/--key FILE   TLS CA and client certificate',
     '  --insecure               plaintext (only for coordinators started with tls.insecure)',
-    '  --timeout MS             per-call deadline (default 10000)',
+    '  --timeout MS             per-call deadline (default 10000; drain, restart and',
+    '                           rolling-restart take --timeout as the operation deadline)',
     '  --json                   machine-readable output',
     '',
   ].join('\n');
@@ -66,7 +67,8 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     }
     const v = parsed.values as Record<string, string | boolean | undefined>;
     let timeoutMs: number | undefined;
-    if (v['timeout'] !== undefined) {
+    // A command with its own --timeout (how long an operation may take) keeps it for itself.
+    if (v['timeout'] !== undefined && !command.options['timeout']) {
       timeoutMs = Number(v['timeout']);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 100) throw new UsageError('--timeout must be milliseconds, at least 100');
     }

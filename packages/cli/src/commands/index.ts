@@ -1,5 +1,24 @@
 import type { CliCommand } from '../command.js';
+import { drainCommand, undrainCommand } from './drain.js';
+import { eventsCommand } from './events.js';
+import { nodesCommand } from './nodes.js';
+import { operationsCommand } from './operations.js';
+import { reloadCommand, restartCommand, rollingRestartCommand } from './restart.js';
+import { specCommand } from './spec.js';
 import { statusCommand } from './status.js';
+import { vipsCommand } from './vips.js';
 
 /** Every subcommand, in the order `lbha --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [statusCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  statusCommand,
+  nodesCommand,
+  vipsCommand,
+  drainCommand,
+  undrainCommand,
+  restartCommand,
+  reloadCommand,
+  rollingRestartCommand,
+  operationsCommand,
+  specCommand,
+  eventsCommand,
+];

@@ -1,0 +1,40 @@
+import type { CliCommand } from '../command.js';
+import { call } from '../control-client.js';
+import { UsageError } from '../errors.js';
+import { durationFlag, followOperation } from '../operation-progress.js';
+
+export const drainCommand: CliCommand = {
+  name: 'drain',
+  summary: 'move VIPs off a node and wait for its connections to drain',
+  usage: 'lbha drain NODE [--wait] [--timeout 60s] [--force] [--reason TEXT] [--json]',
+  options: { wait: { type: 'boolean' }, timeout: { type: 'string' }, force: { type: 'boolean' }, reason: { type: 'string' } },
+  async run(ctx) {
+    const [node, extra] = ctx.positionals;
+    if (!node) throw new UsageError('drain needs a NODE');
+    if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
+    const timeoutMs = durationFlag(ctx, 'timeout') ?? 0;
+    const client = ctx.client();
+    const res = await call(client, ctx.config, client.drain, {
+      node,
+      timeoutMs,
+      force: ctx.values['force'] === true,
+      reason: (ctx.values['reason'] as string | undefined) ?? '',
+    });
+    return followOperation(ctx, res.operation, ctx.values['wait'] === true, (timeoutMs || 60_000) * 3 + 30_000);
+  },
+};
+
+export const undrainCommand: CliCommand = {
+  name: 'undrain',
+  summary: 'make a drained node (or one in maintenance) active again',
+  usage: 'lbha undrain NODE [--wait] [--reason TEXT] [--json]',
+  options: { wait: { type: 'boolean' }, reason: { type: 'string' } },
+  async run(ctx) {
+    const [node, extra] = ctx.positionals;
+    if (!node) throw new UsageError('undrain needs a NODE');
+    if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
+    const client = ctx.client();
+    const res = await call(client, ctx.config, client.undrain, { node, reason: (ctx.values['reason'] as string | undefined) ?? '' });
+    return followOperation(ctx, res.operation, ctx.values['wait'] === true, 60_000);
+  },
+};

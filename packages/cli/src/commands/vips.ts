@@ -1,0 +1,64 @@
+import { vrrpStateWire, type pbControl, type pbTypes } from '@lbha/shared';
+import type { CliCommand } from '../command.js';
+import { call } from '../control-client.js';
+import { UsageError } from '../errors.js';
+import { table } from '../table.js';
+
+function vrrp(state: number): string {
+  try {
+    return vrrpStateWire.fromWire(state, 'state').toUpperCase();
+  } catch {
+    return 'UNKNOWN';
+  }
+}
+
+function signed(n: number): string {
+  return n >= 0 ? `+ ${n}` : `- ${-n}`;
+}
+
+/** "150 = base 100 + placement 50 (rank 0) - check:down-file 50 (maintenance file)" */
+export function explain(p: pbControl.VipHolderState): string {
+  const [first, ...rest] = p.priorityTerms;
+  if (!first) return `${p.effectivePriority}`;
+  const term = (t: pbTypes.PriorityTerm, lead: boolean) => `${lead ? `${t.delta}` : signed(t.delta)} ${t.source}${t.reason && t.reason !== t.source ? ` (${t.reason})` : ''}`;
+  return `${p.effectivePriority} = ${term(first, true)} ${rest.map((t) => term(t, false)).join(' ')}`.trimEnd();
+}
+
+export const vipsCommand: CliCommand = {
+  name: 'vips',
+  summary: 'list VIPs: desired and actual holder, status, why; --explain shows each node\'s priority',
+  usage: 'lbha vips [--cluster NAME] [--explain] [--json]',
+  options: { cluster: { type: 'string' }, explain: { type: 'boolean' } },
+  async run(ctx) {
+    if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
+    const client = ctx.client();
+    const res = await call(client, ctx.config, client.listVips, { cluster: (ctx.values['cluster'] as string | undefined) ?? '' });
+    if (ctx.config.json) {
+      ctx.out(JSON.stringify({ vips: res.vips.map((v) => ({ ...v, perNode: v.perNode.map((p) => ({ ...p, state: vrrp(p.state).toLowerCase() })) })) }, null, 2) + '\n');
+      return 0;
+    }
+    if (res.vips.length === 0) {
+      ctx.out('no VIPs (apply a cluster spec with lbha spec apply FILE)\n');
+      return 0;
+    }
+    const rows = res.vips.map((v) => [
+      v.cluster,
+      v.name,
+      v.address,
+      String(v.vrid),
+      v.desiredHolder || '-',
+      v.actualHolders.join(',') || '-',
+      v.status.toUpperCase().replace('_', '-'),
+      v.perNode.map((p) => `${p.node}:${vrrp(p.state)}/${p.effectivePriority}`).join(' '),
+      v.reason,
+    ]);
+    ctx.out(table(['CLUSTER', 'VIP', 'ADDRESS', 'VRID', 'DESIRED', 'ACTUAL', 'STATUS', 'STATE/PRIORITY', 'WHY'], rows));
+    if (ctx.values['explain'] === true) {
+      for (const v of res.vips) {
+        ctx.out(`\n${v.cluster}/${v.name} (${v.address}): desired ${v.desiredHolder || '-'} because ${v.reason || 'no placement yet'}; ranking ${v.ranking.join(' > ') || '-'}\n`);
+        for (const p of v.perNode) ctx.out(`  ${p.node.padEnd(20)} ${vrrp(p.state).padEnd(7)} ${p.vipPresent ? 'has VIP ' : '        '} priority ${explain(p)}\n`);
+      }
+    }
+    return 0;
+  },
+};

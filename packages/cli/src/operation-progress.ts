@@ -1,0 +1,68 @@
+// Shows a long operation (drain, restart, rolling restart) as it runs: one line per step as it
+// starts and ends, connection counts while draining, then the outcome. Progress goes to
+// stderr; the final record goes to stdout (JSON with --json).
+import { parseDuration, type pbControl } from '@lbha/shared';
+import type { CommandContext } from './command.js';
+import { call } from './control-client.js';
+import { UsageError } from './errors.js';
+
+type Operation = pbControl.Operation;
+
+const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Parses a --timeout style duration ("30s", "2m", "1500" ms); undefined when absent. */
+export function durationFlag(ctx: CommandContext, name: string): number | undefined {
+  const v = ctx.values[name];
+  if (v === undefined) return undefined;
+  const ms = typeof v === 'string' ? parseDuration(v) : undefined;
+  if (ms === undefined || ms <= 0 || ms > 86_400_000) throw new UsageError(`--${name} must be a duration such as 30s, 2m or 1500ms`);
+  return Math.round(ms);
+}
+
+export function operationLine(op: Operation): string {
+  const target = op.service ? `${op.service} on ${op.node || op.cluster}` : op.node || op.cluster;
+  return `${op.kind.replace('_', '-')} ${target}: ${op.state}${op.message ? ` - ${op.message}` : ''} (operation ${op.id})`;
+}
+
+function printResult(ctx: CommandContext, op: Operation): number {
+  if (ctx.config.json) ctx.out(JSON.stringify({ operation: op }, null, 2) + '\n');
+  else ctx.out(operationLine(op) + '\n');
+  if (op.state === 'failed' || op.state === 'cancelled') {
+    if (!ctx.config.json) ctx.progress(`lbha: ${op.kind.replace('_', '-')} ${op.state}: ${op.message}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/**
+ * Prints the started operation, or with `wait` follows it to the end: resolves to 0 when it
+ * succeeded, 1 when it failed (with its reason on stderr).
+ */
+export async function followOperation(ctx: CommandContext, started: Operation | undefined, wait: boolean, maxWaitMs: number): Promise<number> {
+  if (!started) throw new Error('the coordinator returned no operation');
+  if (!wait) return printResult(ctx, started);
+  const client = ctx.client();
+  const seen = new Map<string, string>();
+  let lastConns = -1;
+  let op = started;
+  const deadline = Date.now() + maxWaitMs;
+  for (;;) {
+    for (const s of op.steps) {
+      if (seen.get(s.name) === s.state) continue;
+      seen.set(s.name, s.state);
+      ctx.progress(`  ${s.name}: ${s.state}${s.message ? ` - ${s.message}` : ''}\n`);
+    }
+    if (op.activeConnections !== lastConns && op.state === 'running' && op.steps.some((s) => s.name.endsWith('connections') && s.state === 'running')) {
+      lastConns = op.activeConnections;
+      ctx.progress(`  ${op.activeConnections} active connections left\n`);
+    }
+    if (FINAL.has(op.state)) return printResult(ctx, op);
+    if (Date.now() > deadline) {
+      ctx.progress(`lbha: stopped waiting; operation ${op.id} is still ${op.state} (see lbha operations ${op.id})\n`);
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const res = await call(client, ctx.config, client.getOperation, { id: op.id });
+    if (res.operation) op = res.operation;
+  }
+}

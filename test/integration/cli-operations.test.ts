@@ -1,0 +1,118 @@
+// The operator subcommands of `lbha` against a real coordinator (over gRPC) whose agents are
+// the coordinator tests' fake agents: vips, nodes, drain/undrain, restart, operations, spec, events.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCli } from '@lbha/cli';
+import { Harness, LB1, LB2, SEED1, eventually } from '@lbha/coordinator/test-support';
+
+describe('lbha operator commands', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbha-cli-ops-'));
+  let h: Harness;
+
+  before(async () => {
+    h = await Harness.start();
+    await h.applySpec(SEED1);
+    await h.agent(LB1);
+    await h.agent(LB2);
+    await eventually(() => h.server.plane?.vips().every((v) => v.status === 'ok'), 'the seed VIPs settled');
+  });
+
+  after(async () => {
+    await h.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function lbha(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await runCli([...args, '--insecure', '--coordinator', h.address], { stdout: (s) => (out += s), stderr: (s) => (err += s), env: {} });
+    return { code, out, err };
+  }
+
+  it('lbha vips shows desired and actual holders and explains priorities', async () => {
+    const r = await lbha('vips', '--explain');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^web\s+vip-28\s+192\.168\.20\.28\/24\s+51\s+nginx-lb01\s+nginx-lb01\s+OK\s/m);
+    assert.match(r.out, /nginx-lb01\s+MASTER\s+has VIP\s+priority 150 = 100 base \+ 50 placement \(rank 0\)/);
+    const json = JSON.parse((await lbha('vips', '--json')).out) as { vips: Array<{ name: string; desiredHolder: string; perNode: Array<{ state: string }> }> };
+    assert.deepEqual(json.vips.map((v) => [v.name, v.desiredHolder]), [['vip-28', LB1], ['vip-29', LB2]]);
+    assert.ok(json.vips[0]?.perNode.some((p) => p.state === 'master'));
+  });
+
+  it('lbha nodes shows versions and held VIPs', async () => {
+    const r = await lbha('nodes');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^nginx-lb01\s+web\s+active\s+connected\s+healthy\s+\d+\/\d+\s+vip-28/m);
+  });
+
+  it('lbha drain --wait shows progress and ends drained; the interlock refuses the last node with one line', async () => {
+    const r = await lbha('drain', LB1, '--wait', '--timeout', '5s', '--reason', 'kernel update');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /move-vips: succeeded - vip-28 moved to nginx-lb02/);
+    assert.match(r.out, /^drain nginx-lb01: succeeded - nginx-lb01 drained \(operation drain-/);
+    const refused = await lbha('drain', LB2);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.err.split('\n').filter((l) => l !== '').length, 1);
+    assert.match(refused.err, /^lbha: FAILED_PRECONDITION: refused by the safety interlock: nginx-lb02 is the last healthy active node/);
+    const un = await lbha('undrain', LB1, '--wait');
+    assert.equal(un.code, 0, un.err);
+    await eventually(() => h.server.plane?.vips().every((v) => v.status === 'ok' && v.desiredHolder === (v.name === 'vip-28' ? LB1 : LB2)), 'VIPs back home');
+  });
+
+  it('lbha restart waits for drain, restart, health and undrain; lbha operations ID shows the steps', async () => {
+    const r = await lbha('restart', LB2, 'nginx', '--timeout', '10s');
+    assert.equal(r.code, 0, r.err);
+    const id = /operation (restart-[a-z0-9-]+)\)/.exec(r.out)?.[1];
+    assert.ok(id, r.out);
+    const show = await lbha('operations', id);
+    assert.equal(show.code, 0, show.err);
+    for (const step of ['mode:draining', 'move-vips', 'connections', 'mode:drained', 'restart', 'healthy', 'mode:active']) {
+      assert.match(show.out, new RegExp(`^${step}\\s+succeeded`, 'm'));
+    }
+    const list = await lbha('operations');
+    assert.match(list.out, new RegExp(`^${id}\\s+restart\\s+nginx@nginx-lb02\\s+succeeded`, 'm'));
+  });
+
+  it('lbha reload exits 1 with the agent\'s config error', async () => {
+    h.agents.get(LB1)!.opts.failReload = 'nginx';
+    const r = await lbha('reload', LB1, 'nginx');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /lbha: reload failed: reload of nginx on nginx-lb01 refused or failed .*unknown directive "bogus"/);
+  });
+
+  it('lbha spec validate, diff and apply', async () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, SEED1.replace('vrid: 52', 'vrid: 51'));
+    const v = await lbha('spec', 'validate', bad);
+    assert.equal(v.code, 1);
+    assert.match(v.err, new RegExp(`^${bad.replace(/\//g, '\\/')}:\\d+:\\d+: clusters\\[0\\]\\.vips\\[1\\]\\.vrid: VRID 51 is already used`, 'm'));
+    const next = join(dir, 'next.yaml');
+    writeFileSync(next, SEED1.replace('failback: immediate', 'failback: never'));
+    const d = await lbha('spec', 'diff', next);
+    assert.equal(d.out, '~ cluster web: policy.failback: immediate -> never\n');
+    const dry = await lbha('spec', 'apply', next, '--dry-run');
+    assert.match(dry.out, /dry run: nothing applied \(running spec is version 1\)/);
+    const applied = await lbha('spec', 'apply', next, '--expect-version', '1');
+    assert.equal(applied.code, 0, applied.err);
+    assert.match(applied.out, /applied spec version 2/);
+    const show = await lbha('spec', 'show');
+    assert.match(show.out, /^# spec version 2\n/);
+  });
+
+  it('lbha events lists what happened', async () => {
+    const r = await lbha('events', '--node', LB1);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /drain\.succeeded\s+web\/nginx-lb01\s+drain of nginx-lb01 succeeded/);
+    assert.match(r.out, /node\.mode_changed\s+web\/nginx-lb01\s+nginx-lb01: active -> draining \(reason: kernel update/);
+  });
+
+  it('usage errors exit 2', async () => {
+    assert.equal((await lbha('drain')).code, 2);
+    assert.equal((await lbha('restart', LB1)).code, 2);
+    assert.equal((await lbha('drain', LB1, '--timeout', 'soon')).code, 2);
+    assert.equal((await lbha('spec', 'frobnicate', 'x')).code, 2);
+  });
+});
