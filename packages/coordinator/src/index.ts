@@ -22,3 +22,30 @@ export {
   type StoreConfig,
   type StoreStatus,
 } from './etcd/index.js';
+export { ControlPlane, type ControlPlaneOptions, type ApplySpecOptions, type ApplySpecResult, type SpecCheck } from './control-plane.js';
+export { Reconciler, type ReconcilerOptions, type VipView, type VipNodeView } from './reconciler.js';
+export { Operations, DEFAULT_TIMEOUT_MS, type OperationRequest } from './operations.js';
+export { CommandDispatcher } from './command-dispatcher.js';
+export { place, classify, weightOf, hash32, UNKNOWN_NODE, type Placement, type PlacementInput, type ClusterPlacement, type VipPlacement, type NodeCondition, type NodeClass, type NodeHealth } from './placement.js';
+export { placementWeight, HOLDER_WEIGHT, BACKUP_WEIGHT, MAX_BASE_PRIORITY } from './priority-scheme.js';
+export { interlockProblems } from './interlock.js';
+export { observeCluster, vipStatus, type VipObservation, type VipStatus, type NodeReport } from './vip-observation.js';
+export { buildDesiredState, type DesiredContent } from './desired-state-builder.js';
+export { parseSpec } from './spec/parse-spec.js';
+export { specSchema } from './spec/spec-schema.js';
+export { diffSpecs } from './spec/diff-specs.js';
+export { vipKey, EMPTY_SPEC, PROXY_SERVICES, type Spec, type ClusterSpec, type ClusterPolicy, type NodeSpec, type VipSpec, type InterfaceSpec, type Failback, type ProxyService, type VrrpTransport } from './spec/cluster-spec.js';
+export { FileStore, type FileStoreOptions } from './store/file-store.js';
+export { MemoryStore } from './store/memory-store.js';
+export { put as storePut, del as storeDelete, type Store, type StoreEntry, type StoreCompare, type StoreOp, type TxnResult } from './store/store.js';
+export {
+  CoordinatorState,
+  type SpecRecord,
+  type ModeRecord,
+  type OperationRecord,
+  type OperationKind,
+  type OperationState,
+  type OperationStep,
+  type JournalEntry,
+} from './store/coordinator-state.js';
+export { OperationFailedError, StoreError } from './errors.js';
