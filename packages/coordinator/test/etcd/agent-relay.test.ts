@@ -1,0 +1,236 @@
+// Followers relay agent streams to the leader and forward API calls; a coordinator that is not
+// the leader never sends a desired state or a command. Real gRPC servers on 127.0.0.1:0, with
+// leadership (the election's port) set by the test.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { credentials, Metadata, Server, ServerCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import {
+  AgentServiceClient,
+  AgentServiceService,
+  ControlServiceClient,
+  ControlServiceService,
+  helloToWire,
+  PROTOCOL_VERSION,
+  silentLogger,
+  snapshotToWire,
+  type ConnectRequest,
+  type ConnectResponse,
+  type DesiredState,
+  type pbControl,
+} from '@lbha/shared';
+import { createAgentService } from '../../src/agent-service.js';
+import { createControlService } from '../../src/control-service.js';
+import { AgentRelay } from '../../src/etcd/agent-relay.js';
+import { ControlForwarder } from '../../src/etcd/control-forwarder.js';
+import type { LeaderInfo, Leadership, LeadershipEvent } from '../../src/etcd/leadership.js';
+import { EventLog } from '../../src/event-log.js';
+import { Registry } from '../../src/registry.js';
+
+const logger = silentLogger();
+
+class TestLeadership implements Leadership {
+  private leading = false;
+  private current: LeaderInfo | undefined;
+  private readonly listeners = new Set<(e: LeadershipEvent) => void>();
+  constructor(private readonly self: LeaderInfo) {}
+  set(leading: boolean, leader: LeaderInfo | undefined): void {
+    this.leading = leading;
+    this.current = leading ? this.self : leader;
+    for (const l of this.listeners) l({ type: 'leader-changed', leader: this.current, term: 1 });
+  }
+  isLeader = () => this.leading;
+  leader = () => this.current;
+  fence = () => undefined;
+  subscribe(l: (e: LeadershipEvent) => void) {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+}
+
+interface TestCoordinator {
+  readonly info: LeaderInfo;
+  readonly registry: Registry;
+  readonly leadership: TestLeadership;
+  readonly relay: AgentRelay;
+  readonly forwarder: ControlForwarder;
+  readonly server: Server;
+  fenced: number;
+}
+
+async function coordinator(id: string): Promise<TestCoordinator> {
+  const registry = new Registry(5000);
+  const server = new Server();
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const info = { id, grpc: `127.0.0.1:${port}`, http: '' };
+  const leadership = new TestLeadership(info);
+  const c = { info, registry, leadership, server, fenced: 0 } as TestCoordinator;
+  const relay = new AgentRelay({
+    local: createAgentService({ registry, logger, coordinatorId: id, heartbeatIntervalMs: 1000, staleAfterMs: 5000 }),
+    leadership,
+    selfId: id,
+    registry,
+    credentials: credentials.createInsecure(),
+    logger,
+    onFencedPush: () => c.fenced++,
+  });
+  const forwarder = new ControlForwarder({
+    local: createControlService({ registry, events: new EventLog(), modeOf: () => 'active' }),
+    leadership,
+    selfId: id,
+    credentials: credentials.createInsecure(),
+    logger,
+  });
+  Object.assign(c, { relay, forwarder });
+  server.addService(AgentServiceService, relay.service);
+  server.addService(ControlServiceService, forwarder.service);
+  return c;
+}
+
+/** A bare agent stream: records what it receives. */
+class TestAgent {
+  readonly received: ConnectResponse[] = [];
+  readonly call: ClientDuplexStream<ConnectRequest, ConnectResponse>;
+  error: (Error & { code?: number; details?: string }) | undefined;
+  private readonly client: AgentServiceClient;
+  constructor(address: string, node: string) {
+    this.client = new AgentServiceClient(address, credentials.createInsecure());
+    this.call = this.client.connect();
+    this.call.on('data', (m: ConnectResponse) => this.received.push(m));
+    this.call.on('error', (e) => (this.error = e));
+    this.call.write({
+      msg: { $case: 'hello', value: helloToWire({ node, cluster: 'web', agentVersion: 't', bootId: `boot-${node}`, protocol: PROTOCOL_VERSION, appliedVersion: 0, recentResults: [] }) },
+    });
+  }
+  sendSnapshot(): void {
+    this.call.write({ msg: { $case: 'snapshot', value: { state: snapshotToWire({ services: [], checks: [], instances: [], healthy: true, appliedVersion: 0, localMode: 'active' }) } } });
+  }
+  of(kind: string): ConnectResponse[] {
+    return this.received.filter((m) => m.msg?.$case === kind);
+  }
+  close(): void {
+    this.call.cancel();
+    this.client.close();
+  }
+}
+
+const desired = (node: string, version: number): DesiredState => ({
+  version,
+  cluster: 'web',
+  node,
+  mode: 'active',
+  keepalived: { advertIntMs: 100, unicast: false, unicastSrc: '', unicastPeers: [], authPass: '', vrrpVersion: 3, mcastGroup: '' },
+  instances: [],
+  checks: [],
+  proxyService: 'nginx',
+});
+
+async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function listNodes(address: string): Promise<pbControl.ListNodesResponse> {
+  const client = new ControlServiceClient(address, credentials.createInsecure());
+  return new Promise((resolve, reject) =>
+    client.listNodes({ cluster: '' }, new Metadata(), { deadline: Date.now() + 3000 }, (err, res) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(res);
+    }),
+  );
+}
+
+describe('several coordinators: relay, forwarding and the push gate', () => {
+  let a: TestCoordinator;
+  let b: TestCoordinator;
+  const agents: TestAgent[] = [];
+
+  before(async () => {
+    a = await coordinator('a');
+    b = await coordinator('b');
+    a.leadership.set(true, undefined);
+    b.leadership.set(false, a.info);
+  });
+  after(() => {
+    for (const x of agents) x.close();
+    for (const c of [a, b]) {
+      c.relay.close();
+      c.forwarder.close();
+      c.server.forceShutdown();
+    }
+  });
+
+  it('relays an agent stream from a follower to the leader', async () => {
+    const agent = new TestAgent(b.info.grpc, 'lb1');
+    agents.push(agent);
+    const welcome = await until(() => agent.of('welcome')[0], 'welcome');
+    assert.equal(welcome.msg?.$case === 'welcome' && welcome.msg.value.coordinatorId, 'a', 'welcomed by the leader');
+    agent.sendSnapshot();
+    await until(() => a.registry.get('lb1')?.snapshot, 'the leader to have the snapshot');
+    assert.equal(b.registry.get('lb1'), undefined, 'the follower keeps no session of its own');
+    assert.equal(b.relay.relayedStreams, 1);
+    assert.equal(a.registry.pushDesiredState(desired('lb1', 7)), true);
+    const got = await until(() => agent.of('desiredState')[0], 'the desired state through the relay');
+    assert.equal(got.msg?.$case === 'desiredState' && got.msg.value.version, 7);
+  });
+
+  it('forwards API calls from a follower to the leader', async () => {
+    const viaFollower = await listNodes(b.info.grpc);
+    assert.deepEqual(viaFollower.nodes.map((n) => n.name), ['lb1']);
+  });
+
+  it('holds back pushes once the coordinator is no longer the leader', async () => {
+    const before = agents[0]!.of('desiredState').length;
+    a.leadership.set(false, undefined); // deposed; nobody leads yet
+    b.leadership.set(false, undefined);
+    assert.equal(a.registry.pushDesiredState(desired('lb1', 8)), true, 'the registry still has the session');
+    a.registry.sendCommand('lb1', { id: 'cmd-1', deadlineMs: Date.now() + 1000, action: { kind: 'undrain' } });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(agents[0]!.of('desiredState').length, before, 'nothing sent');
+    assert.equal(agents[0]!.of('command').length, 0);
+    assert.equal(a.fenced, 2);
+  });
+
+  it('serves agents locally without a leader, refusing mutations and answering reads', async () => {
+    const agent = new TestAgent(b.info.grpc, 'lb2');
+    agents.push(agent);
+    const welcome = await until(() => agent.of('welcome')[0], 'welcome');
+    assert.equal(welcome.msg?.$case === 'welcome' && welcome.msg.value.coordinatorId, 'b', 'served by the follower itself');
+    const client = new ControlServiceClient(b.info.grpc, credentials.createInsecure());
+    const err = await new Promise<ServiceError | null>((resolve) =>
+      client.drain({ node: 'lb2', timeoutMs: 1000, force: false, reason: '' }, new Metadata(), { deadline: Date.now() + 3000 }, (e) => resolve(e)),
+    );
+    client.close();
+    assert.equal(err?.code, 14, 'UNAVAILABLE');
+    assert.match(err?.details ?? '', /no coordinator is the leader/);
+    assert.deepEqual((await listNodes(b.info.grpc)).nodes.map((n) => n.name), ['lb2']);
+  });
+
+  it('moves streams to the new leader when leadership changes', async () => {
+    // b becomes the leader: a (deposed) ends the relayed stream of lb1 at b... and b ends its relay.
+    const lb1 = agents[0]!;
+    const lb2 = agents[1]!;
+    a.leadership.set(false, b.info);
+    b.leadership.set(true, undefined);
+    await until(() => lb1.error, 'lb1 stream to end so the agent reconnects');
+    assert.equal(lb1.error?.code, 14);
+    assert.equal(b.relay.relayedStreams, 0);
+    // lb2 was served by b locally and b now leads: it stays.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(lb2.error, undefined);
+    assert.equal(b.registry.pushDesiredState(desired('lb2', 9)), true);
+    await until(() => lb2.of('desiredState')[0], 'the new leader pushes');
+    // A reconnecting agent at a (now a follower) is relayed to b.
+    const again = new TestAgent(a.info.grpc, 'lb1');
+    agents.push(again);
+    const welcome = await until(() => again.of('welcome')[0], 'welcome');
+    assert.equal(welcome.msg?.$case === 'welcome' && welcome.msg.value.coordinatorId, 'b');
+  });
+});
