@@ -1,0 +1,158 @@
+// Unit tests of the auth building blocks: identity URIs, certificate checks, tokens, the
+// method table and the auth configuration.
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CertificateSource, loadCertificateFiles } from '@lbha/shared';
+import { authConfigSchema, hashToken } from '../src/auth/auth-config.js';
+import { Authenticator } from '../src/auth/authenticator.js';
+import { requestProblem } from '../src/auth/control-authorization.js';
+import { createDevCa, type DevCa } from '../src/auth/dev-ca.js';
+import { policyOf } from '../src/auth/method-policy.js';
+import { parseIdentityUri, peerIdentity, uriSans } from '../src/auth/peer-identity.js';
+import { allows } from '../src/auth/roles.js';
+
+const der = (file: string) => new X509Certificate(readFileSync(file)).raw;
+
+describe('identity URIs', () => {
+  it('parses spiffe://lbha/<role>/<name> and nothing else', () => {
+    assert.deepEqual(parseIdentityUri('spiffe://lbha/agent/lb1'), { role: 'agent', name: 'lb1' });
+    assert.deepEqual(parseIdentityUri('spiffe://lbha/read-only/grafana'), { role: 'read-only', name: 'grafana' });
+    for (const bad of [
+      'spiffe://lbha/admin/x',
+      'spiffe://other/agent/lb1',
+      'spiffe://lbha/agent/lb1/extra',
+      'spiffe://lbha/agent/../x',
+      'spiffe://lbha/agent/LB1',
+      'spiffe://lbha/agent/',
+      'https://lbha/agent/lb1',
+    ]) {
+      assert.equal(parseIdentityUri(bad), undefined, bad);
+    }
+  });
+
+  it('reads URI SANs as Node lists them, including quoted entries', () => {
+    assert.deepEqual(uriSans('DNS:localhost, URI:spiffe://lbha/agent/lb1, IP Address:127.0.0.1'), ['spiffe://lbha/agent/lb1']);
+    // A DNS name smuggling a URI inside a quoted value must not count as a URI.
+    assert.deepEqual(uriSans('DNS:"a, URI:spiffe://lbha/operator/x", URI:spiffe://lbha/agent/lb1'), ['spiffe://lbha/agent/lb1']);
+    assert.deepEqual(uriSans('URI:"spiffe://lbha/agent/a,b"'), ['spiffe://lbha/agent/a,b']);
+    assert.deepEqual(uriSans(undefined), []);
+  });
+
+  it('orders roles: operator includes read-only, agent has none', () => {
+    assert.equal(allows('operator', 'operator'), true);
+    assert.equal(allows('operator', 'read-only'), true);
+    assert.equal(allows('read-only', 'read-only'), true);
+    assert.equal(allows('read-only', 'operator'), false);
+    assert.equal(allows('agent', 'read-only'), false);
+  });
+});
+
+describe('certificates', () => {
+  let dir: string;
+  let ca: DevCa;
+  let other: DevCa;
+  let authorities: X509Certificate[];
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lbha-auth-'));
+    ca = createDevCa({ dir: join(dir, 'a'), agents: ['lb1'], operators: ['alice'], readOnly: ['viewer'] });
+    other = createDevCa({ dir: join(dir, 'b'), operators: ['alice'] });
+    authorities = [new X509Certificate(readFileSync(ca.ca.cert))];
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads role and name from a certificate of the trusted CA', () => {
+    const now = Date.now();
+    assert.deepEqual(peerIdentity(der(ca.agents['lb1']!.cert), authorities, now), { ok: true, identity: { kind: 'cert', name: 'lb1', role: 'agent', actor: 'cert:lb1' } });
+    const op = peerIdentity(der(ca.operators['alice']!.cert), authorities, now);
+    assert.ok(op.ok && op.identity.role === 'operator' && op.identity.actor === 'cert:alice');
+  });
+
+  it('refuses another CA, an expired or future certificate, the CA itself and garbage', () => {
+    const now = Date.now();
+    const foreign = peerIdentity(der(other.operators['alice']!.cert), authorities, now);
+    assert.deepEqual(foreign, { ok: false, reason: 'client certificate is not issued by a trusted CA' });
+    const late = peerIdentity(der(ca.operators['alice']!.cert), authorities, now + 400 * 86_400_000);
+    assert.equal(late.ok ? '' : late.reason, 'client certificate has expired');
+    const early = peerIdentity(der(ca.operators['alice']!.cert), authorities, now - 86_400_000);
+    assert.equal(early.ok ? '' : early.reason, 'client certificate is not valid yet');
+    const self = peerIdentity(der(ca.ca.cert), authorities, now);
+    assert.equal(self.ok, false);
+    assert.equal(peerIdentity(Buffer.from('nope'), authorities, now).ok, false);
+  });
+
+  it('refuses a server certificate used as a client certificate', () => {
+    // The coordinator's own certificate carries a coordinator identity, which is no client role.
+    const r = peerIdentity(der(ca.coordinator.cert), authorities, Date.now());
+    assert.equal(r.ok, false);
+  });
+
+  it('loads only a consistent set of files', () => {
+    assert.ok(loadCertificateFiles({ ca: ca.ca.cert, cert: ca.coordinator.cert, key: ca.coordinator.key }).ok);
+    const mismatch = loadCertificateFiles({ ca: ca.ca.cert, cert: ca.coordinator.cert, key: ca.operators['alice']!.key });
+    assert.equal(mismatch.ok, false);
+    assert.match(mismatch.ok ? '' : mismatch.error, /does not match/);
+    assert.equal(loadCertificateFiles({ ca: ca.ca.cert, cert: join(dir, 'missing.crt'), key: ca.coordinator.key }).ok, false);
+    assert.throws(() => new CertificateSource({ ca: ca.ca.cert, cert: ca.coordinator.cert, key: ca.operators['alice']!.key }, { watchIntervalMs: 0 }), /cannot load TLS files/);
+  });
+});
+
+describe('tokens', () => {
+  const config = authConfigSchema.parse({
+    tokens: [
+      { name: 'ci', role: 'operator', sha256: hashToken('s3cret-ci') },
+      { name: 'grafana', role: 'read-only', sha256: hashToken('s3cret-ro').toUpperCase() },
+    ],
+  });
+  const auth = new Authenticator(config, undefined);
+
+  it('maps a bearer token to its name and role', () => {
+    assert.deepEqual(auth.authenticate({ authorization: 'Bearer s3cret-ci' }), { ok: true, identity: { kind: 'token', name: 'ci', role: 'operator', actor: 'token:ci' } });
+    assert.deepEqual(auth.authenticate({ authorization: 'bearer s3cret-ro' }), { ok: true, identity: { kind: 'token', name: 'grafana', role: 'read-only', actor: 'token:grafana' } });
+  });
+
+  it('refuses unknown and malformed tokens, and nothing at all', () => {
+    for (const h of ['Bearer nope', 'Bearer ', 'Basic czNjcmV0LWNp', 's3cret-ci', 'Bearer s3cret-ci extra', `Bearer ${'x'.repeat(5000)}`]) {
+      assert.equal(auth.authenticate({ authorization: h }).ok, false, h);
+    }
+    const none = auth.authenticate({});
+    assert.match(none.ok ? '' : none.reason, /credentials required/);
+  });
+
+  it('gives callers without credentials the anonymous role only when configured', () => {
+    const open = new Authenticator(authConfigSchema.parse({ anonymous: 'read-only' }), undefined);
+    assert.deepEqual(open.authenticate({}), { ok: true, identity: { kind: 'anonymous', name: 'anonymous', role: 'read-only', actor: 'anonymous' } });
+    // A wrong token is still refused: anonymous access is for no credentials, not bad ones.
+    assert.equal(open.authenticate({ authorization: 'Bearer wrong' }).ok, false);
+  });
+
+  it('validates the configuration: hashes, names, duplicates', () => {
+    assert.equal(authConfigSchema.safeParse({ tokens: [{ name: 'x', role: 'operator', sha256: 'plaintext' }] }).success, false);
+    assert.equal(authConfigSchema.safeParse({ tokens: [{ name: '../x', role: 'operator', sha256: hashToken('a') }] }).success, false);
+    assert.equal(authConfigSchema.safeParse({ tokens: [{ name: 'x', role: 'admin', sha256: hashToken('a') }] }).success, false);
+    const dup = authConfigSchema.safeParse({ tokens: [{ name: 'x', role: 'operator', sha256: hashToken('a') }, { name: 'x', role: 'read-only', sha256: hashToken('b') }] });
+    assert.equal(dup.success, false);
+    assert.match(JSON.stringify(dup.error?.issues), /already used by tokens\[0\]/);
+  });
+});
+
+describe('method policy', () => {
+  it('needs the operator role for mutations and for methods it does not know', () => {
+    assert.equal(policyOf('listNodes').role, 'read-only');
+    assert.equal(policyOf('drain').role, 'operator');
+    assert.equal(policyOf('deleteEverything').role, 'operator');
+    assert.equal(policyOf('toString').role, 'operator', 'no prototype lookups');
+  });
+
+  it('checks name fields and required fields before a handler runs', () => {
+    assert.equal(requestProblem(policyOf('restartService'), { node: 'lb1', service: 'nginx' }), undefined);
+    assert.match(requestProblem(policyOf('restartService'), { node: 'lb1', service: 'nginx;rm -rf /' }) ?? '', /^service: /);
+    assert.match(requestProblem(policyOf('restartService'), { node: 'lb1', service: '' }) ?? '', /^service: must not be empty/);
+    assert.match(requestProblem(policyOf('listNodes'), { cluster: 'web/..' }) ?? '', /^cluster: /);
+    assert.equal(requestProblem(policyOf('listNodes'), { cluster: '' }), undefined);
+  });
+});
