@@ -1,7 +1,7 @@
 // Seed 2 (haproxy master/backup, one VIP, stats page) under lbha.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { startLab, waitFor, type Lab } from '../lab/index.js';
+import { runLeftovers, startLab, waitFor, type Lab } from '../lab/index.js';
 import { assertServedBy, outageLine, repairLab, servedOnlyBy, skipReason, waitForBaseline, waitForNodeHealth, waitForSuccesses } from './e2e-support.js';
 
 const TEST_TIMEOUT = 120_000;
@@ -15,7 +15,9 @@ describe('seed 2: haproxy master/backup under lbha', { skip: skipReason, timeout
   });
 
   after(async () => {
-    await lab?.down();
+    if (lab === undefined) return;
+    await lab.down();
+    assert.deepEqual(await runLeftovers(lab.runId, lab.runDir), [], 'down leaves no namespace, process or file behind');
   });
 
   afterEach(async () => {

@@ -2,8 +2,7 @@
 // If this fails, the lab is broken, not lbha.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startLab, summarizeProbe, type Lab } from '../lab/index.js';
-import { listNamespaces } from '../lab/network.js';
+import { runLeftovers, startLab, summarizeProbe, type Lab } from '../lab/index.js';
 import { assertServedBy, skipReason, waitForSuccesses } from './e2e-support.js';
 
 describe('lab smoke (keepalived and nginx run by the lab)', { skip: skipReason, timeout: 120_000 }, () => {
@@ -14,12 +13,9 @@ describe('lab smoke (keepalived and nginx run by the lab)', { skip: skipReason, 
   });
 
   after(async () => {
-    const runId = lab?.runId;
-    await lab?.down();
-    if (runId !== undefined) {
-      const left = (await listNamespaces()).filter((ns) => ns.includes(runId));
-      assert.deepEqual(left, [], 'down removes every namespace of the run');
-    }
+    if (lab === undefined) return;
+    await lab.down();
+    assert.deepEqual(await runLeftovers(lab.runId, lab.runDir), [], 'down leaves no namespace, process or file behind');
   });
 
   it('serves each VIP from its home node, alternating between the web nodes', async () => {

@@ -3,7 +3,7 @@
 // found it (afterEach repairs and waits for the baseline, also after a failure).
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { startLab, waitFor, type Lab } from '../lab/index.js';
+import { runLeftovers, startLab, waitFor, type Lab } from '../lab/index.js';
 import {
   assertServedBy,
   nodeInfo,
@@ -28,7 +28,9 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
   });
 
   after(async () => {
-    await lab?.down();
+    if (lab === undefined) return;
+    await lab.down();
+    assert.deepEqual(await runLeftovers(lab.runId, lab.runDir), [], 'down leaves no namespace, process or file behind');
   });
 
   afterEach(async () => {

@@ -1,9 +1,9 @@
 // Removes lab runs: one run by id (what `down` does), or every leftover of a crashed run.
 // Tolerant of partial state: any of namespaces, processes, run dir and registry entry may be missing.
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { NAMESPACE_PREFIX, runIdOfNamespace } from './lab-names.js';
-import { deleteNamespaces, killNamespaceProcesses, listNamespaces } from './network.js';
-import { isOwnerAlive, listRegisteredRuns, readRun, unregisterRun } from './run-registry.js';
+import { deleteNamespaces, killNamespaceProcesses, listNamespaces, namespacePids } from './network.js';
+import { REGISTRY_DIR, isOwnerAlive, listRegisteredRuns, readRun, unregisterRun } from './run-registry.js';
 
 export interface CleanupOptions {
   /** Also remove runs whose owner process is still alive. */
@@ -111,4 +111,16 @@ export async function cleanupRuns(options: CleanupOptions = {}): Promise<string[
     removed.push(id);
   }
   return removed;
+}
+
+/** What is left of a run on the host (empty after a clean `down`): for tests that check cleanup. */
+export async function runLeftovers(runId: string, runDir: string): Promise<string[]> {
+  const left: string[] = [];
+  for (const ns of (await listNamespaces()).filter((name) => runIdOfNamespace(name) === runId)) {
+    left.push(`namespace ${ns} (pids: ${(await namespacePids(ns)).join(' ') || 'none'})`);
+  }
+  for (const pid of hostProcessesOfRun(runDir)) left.push(`process ${pid}`);
+  for (const ns of listEtcNetns().filter((name) => runIdOfNamespace(name) === runId)) left.push(`/etc/netns/${ns}`);
+  if (existsSync(`${REGISTRY_DIR}/${runId}.json`)) left.push(`${REGISTRY_DIR}/${runId}.json`);
+  return left;
 }

@@ -14,7 +14,7 @@ export {
   type LatencySummary,
   type SummaryOptions,
 } from './probe-records.js';
-export { cleanupRuns, removeRun } from './cleanup.js';
+export { cleanupRuns, removeRun, runLeftovers } from './cleanup.js';
 export { waitFor, sleep, type WaitOptions } from './wait-for.js';
 export { LabCommandError, LabTimeoutError, LabUsageError } from './errors.js';
 export { LB_NODE_HEADER, LB_STATUS_PORT } from './daemon-configs.js';
