@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { loadAgentConfig } from '@lbha/agent';
 import { loadCoordinatorConfig } from '@lbha/coordinator';
 import { BIN, ROOT } from '../support/paths.js';
-import { eventually, Proc } from '../support/process.js';
+import { eventually, freePort, Proc, startNode } from '../support/process.js';
 
 const DEPLOY = join(ROOT, 'deploy');
 const UNITS = join(DEPLOY, 'systemd');
@@ -492,11 +492,24 @@ async function parseSpecFile(file: string): Promise<ParsedSpec> {
   return r.value;
 }
 
-/** `lbha spec validate` when the CLI has it; undefined when it does not (yet). */
-async function cliSpecValidate(file: string): Promise<RunResult | undefined> {
-  const help = await run(process.execPath, [BIN.cli, '--help']);
-  if (!/\bspec\b/.test(help.stdout + help.stderr)) return undefined;
-  return run(process.execPath, [BIN.cli, 'spec', 'validate', file]);
+/** A coordinator for `lbha spec validate` (which asks the coordinator's ValidateSpec). */
+let validator: { proc: Proc; address: string } | undefined;
+
+async function startValidator(dir: string): Promise<void> {
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const conf = join(dir, 'validator.yaml');
+  // Plaintext on loopback with anonymous read-only access: ValidateSpec changes nothing.
+  writeFileSync(conf, `id: validator\ngrpc: { listen: ["${address}"] }\ntls: { insecure: true }\nauth: { anonymous: read-only }\nstateDir: ${join(dir, 'validator-state')}\n`);
+  const proc = startNode(BIN.coordinator, ['--config', conf]);
+  await proc.waitForLog((l) => l.event === 'coordinator.started', 15_000);
+  validator = { proc, address };
+}
+
+/** `lbha spec validate FILE` against the test's coordinator. */
+async function cliSpecValidate(file: string): Promise<RunResult> {
+  assert.ok(validator, 'the validating coordinator is running');
+  return run(process.execPath, [BIN.cli, 'spec', 'validate', file, '--insecure', '--coordinator', validator.address]);
 }
 
 const SETUPS = [
@@ -506,7 +519,11 @@ const SETUPS = [
 
 describe('example configurations', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lbha-examples-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  before(() => startValidator(dir));
+  after(async () => {
+    await validator?.proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   for (const setup of SETUPS) {
     const spec = join(EXAMPLES, setup.dir, 'cluster.yaml');
@@ -514,7 +531,8 @@ describe('example configurations', () => {
     it(`${setup.dir}: the spec validates`, async () => {
       await parseSpecFile(spec);
       const cli = await cliSpecValidate(spec);
-      if (cli) assert.equal(cli.code, 0, `lbha spec validate ${spec}: ${explain(cli)}`);
+      assert.equal(cli.code, 0, `lbha spec validate ${spec}: ${explain(cli)}`);
+      assert.match(cli.stdout, /is valid/);
     });
 
     it(`${setup.dir}: a broken copy of the spec is refused`, async () => {
@@ -535,7 +553,8 @@ describe('example configurations', () => {
         r.issues.map((i) => `${i.path}: ${i.message}`).join('\n'),
       );
       const cli = await cliSpecValidate(broken);
-      if (cli) assert.notEqual(cli.code, 0, `lbha spec validate accepted a duplicate VRID: ${explain(cli)}`);
+      assert.notEqual(cli.code, 0, `lbha spec validate accepted a duplicate VRID: ${explain(cli)}`);
+      assert.match(cli.stderr + cli.stdout, /VRID 51/);
     });
 
     it(`${setup.dir}: the agent and coordinator configurations load and match the spec`, async () => {
