@@ -2,7 +2,7 @@
 // the demo and the benchmarks one object to break things with and to observe what clients see.
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeRun, cleanupRuns } from './cleanup.js';
 import {
@@ -214,12 +214,13 @@ export class Lab {
 
   private async build(): Promise<void> {
     const { log } = this.config;
-    mkdirSync(this.runDir, { recursive: true });
-    // Daemon workers run unprivileged (nobody) and must read the web pages below the run dir.
-    chmodSync(this.config.labRoot, 0o755);
-    chmodSync(this.runDir, 0o755);
-    mkdirSync(join(this.runDir, 'logs'), { recursive: true });
-    mkdirSync(join(this.runDir, 'probes'), { recursive: true });
+    // Daemon workers run unprivileged (nobody) and must read the web pages below the run dir, so
+    // the dirs the lab creates are world-traversable whatever the umask. A lab root that existed
+    // before (say /tmp) is left as it is.
+    makeDir(this.config.labRoot);
+    makeDir(this.runDir);
+    makeDir(join(this.runDir, 'logs'));
+    makeDir(join(this.runDir, 'probes'));
     registerRun({
       runId: this.runId,
       runDir: this.runDir,
@@ -261,9 +262,10 @@ export class Lab {
     for (const web of WEB_NODES) {
       const files = this.proxyFiles(web);
       const html = join(this.nodeDir(web), 'html');
-      mkdirSync(join(files.dir, 'tmp'), { recursive: true });
-      mkdirSync(html, { recursive: true });
+      makeDir(join(files.dir, 'tmp'));
+      makeDir(html);
       writeFileSync(join(html, 'index.html'), `${this.plan.webs[web].page}\n`);
+      chmodSync(join(html, 'index.html'), 0o644);
       writeFileSync(files.config, renderWebNginx(files, html));
       this.spawn(`${web}-nginx`, web, '/usr/sbin/nginx', ['-c', files.config, '-e', files.errorLog, '-g', 'daemon off;']);
     }
@@ -273,7 +275,7 @@ export class Lab {
   private writeProxyConfigs(): void {
     for (const node of LB_NODES) {
       const files = this.proxyFiles(node);
-      mkdirSync(join(files.dir, 'tmp'), { recursive: true });
+      makeDir(join(files.dir, 'tmp'));
       writeFileSync(files.config, this.goodProxyConfig(node));
     }
   }
@@ -306,7 +308,7 @@ export class Lab {
 
   private writeSeedScripts(node: LbNode): SeedScriptFiles {
     const dir = join(this.nodeDir(node), 'seed');
-    mkdirSync(dir, { recursive: true });
+    makeDir(dir);
     const scripts: SeedScriptFiles = {
       dir,
       checkProxy: join(dir, this.plan.proxy === 'nginx' ? 'chk_nginx.sh' : 'haproxy_check.sh'),
@@ -326,7 +328,7 @@ export class Lab {
 
   private startKeepalived(node: LbNode, config: string): void {
     const files = this.keepalivedFiles(node);
-    mkdirSync(files.dir, { recursive: true });
+    makeDir(files.dir);
     writeFileSync(files.config, config);
     this.spawnKeepalived(node);
   }
@@ -589,6 +591,17 @@ export class Lab {
     await removeRun(this.runId, keep);
     this.config.log(`lab ${this.runId}: down${keep ? ` (run dir kept: ${this.runDir})` : ''}`);
   }
+}
+
+/**
+ * mkdir -p, with every directory it creates world-traversable whatever the umask: daemon workers
+ * run unprivileged (nobody) and must reach the pages and temp dirs below the run dir. Directories
+ * that existed before (say /tmp) are left as they are.
+ */
+function makeDir(path: string): void {
+  const first = mkdirSync(path, { recursive: true });
+  if (first === undefined) return;
+  for (let level = path; level.length >= first.length; level = dirname(level)) chmodSync(level, 0o755);
 }
 
 function parentPid(pid: number): number {
