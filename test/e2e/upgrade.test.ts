@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import { startLab, summarizeProbe, waitFor, type Lab, type LbNode } from '../lab/index.js';
+import { runLeftovers, startLab, summarizeProbe, waitFor, type Lab, type LbNode } from '../lab/index.js';
 import { ROOT } from '../support/paths.js';
 import { nodeInfo, skipReason, waitForBaseline, waitForSuccesses } from './e2e-support.js';
 
@@ -29,8 +29,10 @@ describe('upgrading the agent on a VIP holder', { skip: skipReason, timeout: 10 
   });
 
   after(async () => {
-    await lab?.down();
     rmSync(dir, { recursive: true, force: true });
+    if (lab === undefined) return;
+    await lab.down();
+    assert.deepEqual(await runLeftovers(lab.runId, lab.runDir), [], 'down leaves no namespace, process or file behind');
   });
 
   it('moves no VIP, restarts no daemon and fails no request', { timeout: 5 * 60_000 }, async () => {

@@ -2,6 +2,8 @@
 // certificate naming their node; the control API (gRPC and HTTP) needs an operator or read-only
 // certificate or token; every mutating call lands in the event log with the caller.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { pbControl, LbhaEvent } from '@lbha/shared';
@@ -19,6 +21,30 @@ import {
   type Caller,
   type TlsCoordinator,
 } from './support/tls-coordinator.js';
+
+/** Reads an event stream until `until` shows up, then hangs up. */
+function sse(c: TlsCoordinator, path: string, headers: Record<string, string>, until: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: c.httpPort, path, headers, ca: readFileSync(c.ca.ca.cert), servername: 'localhost', agent: false }, (res) => {
+      let text = '';
+      const timer = setTimeout(() => {
+        req.destroy();
+        reject(new Error(`no ${until} in ${text}`));
+      }, 5000);
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        text += d;
+        if (text.includes(until)) {
+          clearTimeout(timer);
+          req.destroy();
+          resolve(text);
+        }
+      });
+    });
+    req.on('error', () => undefined);
+    req.end();
+  });
+}
 
 describe('auth over TLS', () => {
   let c: TlsCoordinator;
@@ -206,6 +232,18 @@ describe('auth over TLS', () => {
         assert.equal(s.status, 403);
       }
       assert.equal(c.server.events.lastSeq(), seq);
+    });
+
+    it('streams events to a read-only caller, resuming after Last-Event-ID', async () => {
+      c.server.events.record({ type: 'test.marker', message: 'first' });
+      const marker = c.server.events.record({ type: 'test.marker', message: 'second' });
+      const text = await sse(c, `/v1/events/stream`, { authorization: `Bearer ${TOKENS.viewer}`, 'last-event-id': String(marker.seq - 1) }, `id: ${marker.seq}`);
+      assert.match(text, /^: lbha event stream/);
+      assert.doesNotMatch(text, new RegExp(`^id: ${marker.seq - 1}$`, 'm'), 'resumes after the last id it saw');
+      assert.match(text, new RegExp(`id: ${marker.seq}\nevent: event\ndata: \{[^\n]*"type":"test.marker"`));
+      const refused = await http(c, 'GET', '/v1/events/stream');
+      assert.equal(refused.status, 401);
+      assert.equal(errorCode(refused), 'UNAUTHENTICATED');
     });
 
     it('records an operator mutation with the caller', async () => {
