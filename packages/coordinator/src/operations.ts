@@ -344,8 +344,8 @@ export class Operations {
   }
 
   private async finish(ctx: OperationContext, state: OperationState, message: string): Promise<void> {
-    await ctx.save({ state, message });
     const r = ctx.record;
+    // The event first: whoever sees the final state through the API finds the event too.
     this.events.record({
       type: `${r.kind}.${state}`,
       cluster: r.cluster,
@@ -356,6 +356,7 @@ export class Operations {
       message: `${r.kind.replace('_', ' ')} of ${r.service ? `${r.service} on ` : ''}${r.node || `cluster ${r.cluster}`} ${state}: ${message}`,
     });
     this.log.info({ event: `operation.${state}`, operationId: r.id, kind: r.kind, node: r.node, cluster: r.cluster, message }, `operation ${state}`);
+    await ctx.save({ state, message });
   }
 
   // ---- procedures ----

@@ -94,6 +94,8 @@ export class Reconciler {
   /** node -> vipKeys it must step down from. */
   private readonly stepDown = new Map<string, Set<string>>();
   private readonly mismatched = new Set<string>();
+  /** Per cluster: what its desired states were last built from, to skip unchanged clusters. */
+  private readonly built = new Map<string, { spec: ClusterSpec; key: string }>();
   private readonly waiters = new Set<() => void>();
 
   private unsubscribe: (() => void) | undefined;
@@ -202,7 +204,8 @@ export class Reconciler {
   }
 
   private onRegistryEvent(e: RegistryEvent): void {
-    if (e.type === 'command-result') return;
+    // Results are the dispatcher's; a push is this reconciler's own doing.
+    if (e.type === 'command-result' || e.type === 'pushed') return;
     if (e.type === 'connected') {
       const r = this.registry.get(e.node);
       if (r && !this.spec.clusters.some((c) => c.nodes.some((n) => n.name === e.node))) {
@@ -437,14 +440,26 @@ export class Reconciler {
     for (const c of spec.clusters) {
       const cp = placement.clusters.get(c.name);
       if (!cp) continue;
+      // Desired states depend only on these; at thousands of nodes, rebuilding unchanged
+      // clusters on every agent delta would dominate the event loop.
+      const inputs = JSON.stringify([
+        cp.anyEligible,
+        cp.vips.map((v) => v.ranking),
+        c.nodes.map((n) => [cp.classes.get(n.name), this.modeOf(n.name), [...(this.stepDown.get(n.name) ?? [])]]),
+      ]);
+      const last = this.built.get(c.name);
+      const unchanged = last !== undefined && last.spec === c && last.key === inputs && c.nodes.every((n) => this.desired.has(n.name));
       for (const n of c.nodes) {
-        const content = buildDesiredState(c, cp, n, this.modeOf(n.name), this.stepDown.get(n.name) ?? new Set());
-        const key = JSON.stringify(content);
         let entry = this.desired.get(n.name);
-        if (!entry || entry.key !== key) {
-          entry = { content, key, version: await this.state.nextDesiredVersion() };
-          this.desired.set(n.name, entry);
+        if (!unchanged) {
+          const content = buildDesiredState(c, cp, n, this.modeOf(n.name), this.stepDown.get(n.name) ?? new Set());
+          const key = JSON.stringify(content);
+          if (!entry || entry.key !== key) {
+            entry = { content, key, version: await this.state.nextDesiredVersion() };
+            this.desired.set(n.name, entry);
+          }
         }
+        if (!entry) continue;
         const r = this.registry.get(n.name);
         if (!r?.session || !r.connected) continue;
         if (r.cluster !== c.name) {
@@ -467,6 +482,7 @@ export class Reconciler {
           this.log.debug({ event: 'desired_state.pushed', node: n.name, version: entry.version, at: now }, 'pushed desired state');
         }
       }
+      this.built.set(c.name, { spec: c, key: inputs });
     }
   }
 

@@ -58,7 +58,7 @@ describe('operations over gRPC', () => {
     assert.match(op.steps[1]?.message ?? '', /vip-28 moved to nginx-lb02/);
     await holders(h, { 'vip-28': LB2, 'vip-29': LB2 });
     assert.equal(await modeOf(h, LB1), 3 /* NODE_MODE_DRAINED */);
-    assert.equal(a1.desired?.mode, 'drained');
+    await eventually(() => a1.desired?.mode === 'drained', 'lb01 told it is drained');
     assert.deepEqual(a1.received.map((c) => c.action.kind), ['drain']);
     const ev = h.events();
     assert.ok(ev.some((e) => e.type === 'drain.started' && e.reason === 'kernel update'));
