@@ -227,6 +227,20 @@ describe('agent core', () => {
     }
   });
 
+  it('reports a restarted service with its new pid, so the coordinator can tell it is back', async () => {
+    const h = await harness(simple);
+    try {
+      const before = h.nginx.pid;
+      const results: CommandResult[] = [];
+      h.agent.runCommand({ id: 'r', deadlineMs: 0, action: { kind: 'restart', service: 'nginx' } }, (r) => results.push(r));
+      await waitFor(() => results.at(-1)?.state === 'succeeded');
+      await waitFor(() => h.deltas.some((d) => d.services.some((s) => s.name === 'nginx' && s.state === 'running' && s.pid !== before)));
+      assert.equal(h.agent.snapshot().services.find((s) => s.name === 'nginx')?.restarts, 1);
+    } finally {
+      await h.agent.stop();
+    }
+  });
+
   it('keeps the desired state across a restart without a coordinator', async () => {
     const h = await harness(simple);
     await h.agent.stop();

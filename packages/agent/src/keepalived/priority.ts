@@ -50,17 +50,17 @@ export function computePriority(i: PriorityInputs): PriorityOutcome {
   }
   const lowest = inst.stepDown ? 'step down requested by the coordinator (split brain)' : i.lowest;
   if (lowest !== undefined) {
-    terms.push({ source: inst.stepDown ? 'step_down' : 'mode', delta: PLACEMENT_MIN - value, reason: lowest });
+    // The file gets the lowest value keepalived accepts; the explanation lands on priority 1.
+    terms.push({ source: inst.stepDown ? 'step_down' : 'mode', delta: 1 - (inst.basePriority + value), reason: lowest });
     value = PLACEMENT_MIN;
-  }
-  if (value < PLACEMENT_MIN || value > PLACEMENT_MAX) {
+  } else if (value < PLACEMENT_MIN || value > PLACEMENT_MAX) {
     const limited = Math.min(PLACEMENT_MAX, Math.max(PLACEMENT_MIN, value));
     terms.push({ source: 'limit', delta: limited - value, reason: `track file value limited to ${PLACEMENT_MIN}..${PLACEMENT_MAX}` });
     value = limited;
   }
   const raw = inst.basePriority + value;
   const priority = Math.min(254, Math.max(1, raw));
-  if (priority !== raw) terms.push({ source: 'limit', delta: priority - raw, reason: 'keepalived limits priority to 1..254' });
+  if (priority !== raw && lowest === undefined) terms.push({ source: 'limit', delta: priority - raw, reason: 'keepalived limits priority to 1..254' });
   const faults = [...i.faults, ...i.downInterfaces.map((ifname) => ({ source: `interface:${ifname}`, reason: `tracked interface ${ifname} is down` }))];
   if (faults.length > 0) {
     for (const [n, f] of faults.entries()) terms.push({ source: f.source, delta: n === 0 ? -priority : 0, reason: `FAULT: ${f.reason}` });

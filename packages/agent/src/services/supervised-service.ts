@@ -121,12 +121,16 @@ export class SupervisedService implements ServiceLiveness {
   async restart(): Promise<ServiceOutcome> {
     if (this.operating) return failed(`${this.name} is already being restarted`);
     this.operating = true;
+    const before = this.state;
     let r: ServiceOutcome;
     try {
+      // 'starting' while it restarts (and 'running' after, with a new pid, reported as a change).
+      if (before === 'running') this.setState('starting');
       r = await this.driver.restart();
     } finally {
       this.operating = false;
     }
+    if (!r.ok && this.driver.status().running) this.setState(before);
     if (r.ok) {
       this.restarts++;
       this.lastError = '';
