@@ -401,12 +401,19 @@ describe('release tarball and installer', { skip: !isRoot ? 'needs root (useradd
     }
   });
 
-  it('installs a coordinator that starts from the installed tree', async () => {
+  it('installs a coordinator that starts from the installed tree and survives a reload (SIGHUP)', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
     const conf = join(dir, 'coordinator-test.yaml');
-    writeFileSync(conf, `id: c1\ngrpc:\n  listen: ["127.0.0.1:0"]\ntls: { insecure: true }\nstateDir: ${join(dir, 'state')}\n`);
+    writeFileSync(conf, `id: c1\ngrpc:\n  listen: ["${address}"]\ntls: { insecure: true }\nauth: { anonymous: read-only }\nstateDir: ${join(dir, 'state')}\n`);
     const proc = new Proc(spawn(join(root, 'usr/bin/lbha-coordinator'), ['--config', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
     try {
       await proc.waitForLog((l) => l.event === 'coordinator.started', 15_000);
+      // What `systemctl reload lbha-coordinator` sends (ExecReload): it must not end the process.
+      proc.kill('SIGHUP');
+      const status = await run(join(root, 'usr/bin/lbha'), ['status', '--insecure', '--coordinator', address]);
+      assert.equal(status.code, 0, explain(status));
+      assert.equal(proc.child.exitCode, null, 'the coordinator exited on SIGHUP');
+      assert.equal(proc.child.signalCode, null, 'the coordinator was killed by SIGHUP');
     } finally {
       await proc.stop();
     }
