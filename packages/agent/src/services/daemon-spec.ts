@@ -12,6 +12,8 @@ export interface DaemonSpec {
   readonly reloadSignal: NodeJS.Signals;
   /** Graceful stop; SIGKILL follows after the stop timeout. */
   readonly stopSignal: NodeJS.Signals;
+  /** The daemon's own pid files: removed before a start when their process is gone. */
+  readonly pidFiles: readonly string[];
 }
 
 export interface NginxPaths {
@@ -33,6 +35,7 @@ export function nginxSpec(p: NginxPaths): DaemonSpec {
     reloadSignal: 'SIGHUP',
     // Graceful: finish in-flight requests (a drained node has none left).
     stopSignal: 'SIGQUIT',
+    pidFiles: [],
   };
 }
 
@@ -50,6 +53,7 @@ export function haproxySpec(p: HaproxyPaths): DaemonSpec {
     validateArgs: ['-c', '-f', p.configFile],
     reloadSignal: 'SIGUSR2',
     stopSignal: 'SIGUSR1',
+    pidFiles: [],
   };
 }
 
@@ -69,5 +73,8 @@ export function keepalivedSpec(p: KeepalivedPaths): DaemonSpec {
     validateArgs: ['-t', '-f', p.configFile],
     reloadSignal: 'SIGHUP',
     stopSignal: 'SIGTERM',
+    // A killed keepalived leaves them behind, and a new one refuses to start ("daemon is already
+    // running") while the old VRRP process is not yet reaped.
+    pidFiles: [p.pidFile, p.vrrpPidFile],
   };
 }

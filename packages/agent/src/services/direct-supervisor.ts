@@ -2,7 +2,7 @@
 // output to a log file, no pipes) so that a SIGKILLed agent leaves the daemon running; the
 // agent records pid and start time in its own pid file and adopts the daemon when it returns.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import type { Logger, ServiceKind, ServiceStats } from '@lbha/shared';
 import { ServiceError } from '../errors.js';
@@ -80,6 +80,7 @@ export class DirectSupervisor implements ServiceDriver {
 
   async start(): Promise<ServiceOutcome> {
     if (this.isRunning()) return ok(`${this.name} is already running (pid ${this.pid})`);
+    this.removeStalePidFiles();
     this.logOffset = await this.logSize();
     let fd: number;
     try {
@@ -113,6 +114,7 @@ export class DirectSupervisor implements ServiceDriver {
     if (early) {
       return failed(`${this.name} exited during startup (${describeExit(early)})${early.logTail ? `: ${early.logTail}` : ''}`);
     }
+    if (!this.isRunning()) return failed(`${this.name} exited during startup; see ${this.opts.logFile}`);
     this.opts.logger.info({ event: 'service.started', service: this.name, pid: this.pid }, `${this.name} started`);
     return ok(`${this.name} started (pid ${this.pid})`);
   }
@@ -179,6 +181,24 @@ export class DirectSupervisor implements ServiceDriver {
 
   private isRunning(): boolean {
     return this.pid > 0 && isAlive(this.pid, this.startTime || undefined);
+  }
+
+  private removeStalePidFiles(): void {
+    for (const file of this.opts.spec.pidFiles) {
+      let pid: number;
+      try {
+        pid = Number(readFileSync(file, 'utf8').trim());
+      } catch {
+        continue;
+      }
+      if (isAlive(pid)) continue;
+      try {
+        unlinkSync(file);
+        this.opts.logger.info({ event: 'service.stale_pidfile', service: this.name, file, pid }, `removed stale pid file ${file}`);
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 
   private signal(sig: NodeJS.Signals): void {

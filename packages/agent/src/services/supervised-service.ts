@@ -198,7 +198,8 @@ export class SupervisedService implements ServiceLiveness {
       }
       const r = await this.driver.start();
       if (this.closed) return;
-      if (r.ok) {
+      // An exit during the attempt is not a second crash to handle: it is this attempt failing.
+      if (r.ok && this.driver.status().running) {
         if (isRestart) {
           this.restarts++;
           this.opts.onRestart?.(this.name, 'ok');
@@ -210,7 +211,7 @@ export class SupervisedService implements ServiceLiveness {
         this.armStable();
         return;
       }
-      this.lastError = r.message;
+      this.lastError = r.ok ? `${this.name} exited right after starting` : r.message;
       if (isRestart) this.opts.onRestart?.(this.name, 'failed');
       this.opts.logger.error({ event: 'service.start_failed', service: this.name, reason: r.message }, r.message);
       if (!this.graceTimer) this.setState('failed');
