@@ -179,6 +179,19 @@ services:
     await until(() => holds('a') && !holds('b'), 'VIP back on lb-a');
   });
 
+  it('restarts a killed keepalived; the peer holds the VIP meanwhile and it comes home', async () => {
+    const pid = daemonPid('a', 'keepalived');
+    process.kill(pid, 'SIGKILL');
+    await until(() => holds('b'), 'VIP on lb-b while keepalived on lb-a is down');
+    await until(() => {
+      try {
+        return daemonPid('a', 'keepalived') !== pid && holds('a') && !holds('b');
+      } catch {
+        return false;
+      }
+    }, 'keepalived restarted and the VIP back on lb-a');
+  });
+
   it('keeps the VIP where it is when the agent is killed, and adopts the daemons when it returns', async () => {
     const nginx = daemonPid('a', 'nginx');
     const keepalived = daemonPid('a', 'keepalived');
