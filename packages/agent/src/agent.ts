@@ -141,7 +141,9 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     for (const p of opts.services) {
       this.proxies.set(p.name, supervised(deps.drivers?.proxy(p) ?? createProxyDriver(p, ctx), [p.configFile]));
     }
-    this.keepalived = supervised(deps.drivers?.keepalived(k) ?? createKeepalivedDriver(k, ctx), []);
+    const keepalivedDriver = deps.drivers?.keepalived(k) ?? createKeepalivedDriver(k, ctx);
+    this.keepalived = supervised(keepalivedDriver, []);
+    keepalivedDriver.onExit(() => void this.onKeepalivedDeath());
     this.netlink = deps.netlinkEvents === false ? undefined : new NetlinkMonitor({ ipBinary: opts.ipProgram, logger: this.log });
     this.addresses = new AddressWatcher({
       ipProgram: opts.ipProgram,
@@ -590,6 +592,29 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
       this.metrics.transition(e.name, e.state);
       this.log.info({ event: 'vrrp.transition', instance: e.name, from: prev?.state ?? 'unknown', to: e.state, priority: e.priority }, `${e.name}: ${prev?.state ?? 'unknown'} -> ${e.state}`);
       this.schedulePersistVrrp();
+    }
+    void this.addresses.read();
+    this.refresh();
+  }
+
+  /**
+   * A killed keepalived leaves its VIPs on the interfaces, undefended, while the peer takes
+   * them over: remove them now rather than when the restarted keepalived gets to it.
+   */
+  private async onKeepalivedDeath(): Promise<void> {
+    if (this.stopped) return;
+    const addrs = this.addresses.addresses();
+    for (const inst of this.desired?.instances ?? []) {
+      this.vrrp.set(inst.name, { state: 'unknown', priority: 0, sinceMs: Date.now() });
+      const cidr = parseCidr(inst.vip);
+      if (typeof cidr === 'string') continue;
+      const present = [...(addrs.get(inst.interface) ?? [])].some((a) => sameAddress(a.slice(0, a.lastIndexOf('/')), cidr.address));
+      if (!present) continue;
+      const r = await this.run(this.opts.ipProgram, ['addr', 'del', inst.vip, 'dev', inst.interface], { timeoutMs: 5_000 });
+      this.log.warn(
+        { event: 'vip.released', instance: inst.name, vip: inst.vip, ok: r.exitCode === 0 },
+        `keepalived died: removed ${inst.vip} from ${inst.interface}${r.exitCode === 0 ? '' : ` (failed: ${r.output})`}`,
+      );
     }
     void this.addresses.read();
     this.refresh();
