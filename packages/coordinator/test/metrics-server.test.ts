@@ -40,8 +40,10 @@ describe('metrics of a running coordinator', () => {
     h.agents.get(LB1)?.setHealth(false);
     const s = await eventually(async () => {
       const x = await scrape();
-      return find(x, 'lbha_failovers_total', { vip: 'vip-28' }).length > 0 && find(x, 'lbha_vip_status', { vip: 'vip-28', state: 'in_place' }).length === 1 ? x : undefined;
-    }, 'the failover of vip-28 counted and the VIP in place again');
+      const moved = find(x, 'lbha_failovers_total', { vip: 'vip-28' }).length > 0;
+      const replaced = find(x, 'lbha_vip_desired_holder', { vip: 'vip-28', node: LB2 }).length === 1;
+      return moved && replaced && find(x, 'lbha_vip_status', { vip: 'vip-28', state: 'in_place' }).length === 1 ? x : undefined;
+    }, 'the failover of vip-28 counted, placement following it, the VIP in place again');
     assert.equal(value(s, 'lbha_failovers_total', { cluster: 'web', vip: 'vip-28', reason: 'health' }), 1);
     assert.equal(value(s, 'lbha_failover_duration_seconds_count', { reason: 'health' }), 1);
     assert.equal(find(s, 'lbha_vip_holder', { vip: 'vip-28' })[0]?.labels['node'], LB2);
