@@ -5,7 +5,7 @@
 // unhealthy, lowest when draining), so a test sees every VIP move and every message each node
 // received, tagged with the coordinator whose stream delivered it.
 import { Writable } from 'node:stream';
-import { credentials } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { computePriority, StreamClient, type AgentStateSource, type CoordinatorHandler, type DesiredStateOutcome } from '@lbha/agent';
 import { createLogger, type Command, type CommandResult, type DesiredState, type InstanceStatus, type NodeDelta, type NodeSnapshot } from '@lbha/shared';
 
@@ -43,7 +43,7 @@ export class FakeNode implements AgentStateSource, CoordinatorHandler {
     private readonly fleet: FakeFleet,
   ) {}
 
-  connect(addresses: readonly string[]): void {
+  connect(addresses: readonly string[], tls?: { credentials: ChannelCredentials; options: Record<string, string> }): void {
     // The stream client logs which coordinator welcomed it; that tags what arrives next.
     const sink = new Writable({
       write: (chunk: Buffer, _enc, done) => {
@@ -62,7 +62,8 @@ export class FakeNode implements AgentStateSource, CoordinatorHandler {
     });
     this.client = new StreamClient({
       addresses,
-      credentials: credentials.createInsecure(),
+      credentials: tls?.credentials ?? credentials.createInsecure(),
+      ...(tls ? { channelOptions: tls.options } : {}),
       node: this.name,
       cluster: this.fleet.cluster,
       agentVersion: 'fake',

@@ -2,18 +2,10 @@
 // (revisions, compare-and-swap, atomic multi-key writes), and what two coordinators writing at
 // once get: exactly one applies a change, the other sees the conflict.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { createEtcdClient, EtcdStore, type Fence } from '@lbha/coordinator';
+import { CoordinatorState, createEtcdClient, EtcdStore, type Fence, type JournalEntry, type OperationRecord } from '@lbha/coordinator';
 import type { Etcd3 } from 'etcd3';
-import type { JournalEntry, OperationRecord } from '../../packages/coordinator/dist/src/store/coordinator-state.js';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
-import { ROOT } from '../support/paths.js';
-
-// The typed records over the store port are internal to the coordinator package: load them
-// from its build output.
-const { CoordinatorState } = (await import(pathToFileURL(join(ROOT, 'packages/coordinator/dist/src/store/coordinator-state.js')).href)) as typeof import('../../packages/coordinator/dist/src/store/coordinator-state.js');
 
 const skip = etcdUnavailableReason();
 const put = (key: string, value: unknown) => ({ kind: 'put' as const, key, value });

@@ -97,11 +97,11 @@ export class CoordinatorServer {
       authorize: options.authorizeAgent ?? this.auth.authorizeAgent,
     });
     this.server.addService(AgentServiceService, this.coordination?.wrapAgentService(agentService) ?? agentService);
-    this.control = this.auth.wrapControl(
-      createControlService({ registry: this.registry, events: this.events, modeOf: (n) => this.plane?.modeOf(n) ?? 'active', plane: () => this.plane, actorOf: (call) => callerOf(call)?.actor }),
-    );
-    // With several coordinators, followers forward API calls (gRPC and HTTP) to the leader.
-    if (this.coordination) this.control = this.coordination.wrapControlService(this.control);
+    const localControl = createControlService({ registry: this.registry, events: this.events, modeOf: (n) => this.plane?.modeOf(n) ?? 'active', plane: () => this.plane, actorOf: (call) => callerOf(call)?.actor });
+    // With several coordinators, a follower forwards API calls (gRPC and HTTP) to the leader once
+    // it has authorised them, naming the caller; the leader takes that name from coordinators only.
+    this.control = this.auth.wrapControl(this.coordination?.wrapControlService(localControl) ?? localControl);
+    if (this.coordination) this.control = this.coordination.acceptForwarded(this.control);
     this.server.addService(ControlServiceService, this.control);
     this.health.addToServer(this.server);
     const dir = protoDir();

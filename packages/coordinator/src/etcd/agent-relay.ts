@@ -6,6 +6,7 @@
 import { Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServerDuplexStream } from '@grpc/grpc-js';
 import { AgentServiceClient, type AgentServiceServer, type ConnectRequest, type ConnectResponse, type Logger } from '@lbha/shared';
 import type { Registry } from '../registry.js';
+import { adoptForwardedCaller, FORWARDED_BY, FORWARDED_CERT, FORWARDED_FOR, FORWARDED_IDENTITY, peerCertificate } from './forwarded-identity.js';
 import type { LeaderInfo, Leadership } from './leadership.js';
 
 type AgentCall = ServerDuplexStream<ConnectRequest, ConnectResponse>;
@@ -32,16 +33,24 @@ interface Relay {
   end(code: status, details: string): void;
 }
 
-/** Metadata that must not be copied onto the upstream call. */
-const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', ':authority', 'host']);
+/** Metadata that must not be copied onto the upstream call (hop by hop, or set here only). */
+const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', ':authority', 'host', FORWARDED_BY, FORWARDED_FOR, FORWARDED_CERT, FORWARDED_IDENTITY]);
 
-export function forwardedMetadata(from: Metadata, selfId: string, peer: string): Metadata {
+/**
+ * Metadata for a call this coordinator passes on to the leader: the caller's own metadata
+ * (e.g. its bearer token), who forwards it, and the caller's certificate and identity, which
+ * the leader honours only because this coordinator's certificate vouches for them.
+ */
+export function forwardedMetadata(call: { metadata: Metadata; getPeer(): string; getAuthContext?(): { sslPeerCertificate?: { raw?: Buffer } } | null }, selfId: string, identity?: string): Metadata {
   const md = new Metadata();
-  for (const [k, v] of Object.entries(from.getMap())) {
+  for (const [k, v] of Object.entries(call.metadata.getMap())) {
     if (!HOP_HEADERS.has(k) && !k.startsWith('grpc-') && !k.startsWith(':')) md.set(k, v);
   }
-  md.set('lbha-forwarded-by', selfId);
-  md.set('lbha-forwarded-for', peer);
+  md.set(FORWARDED_BY, selfId);
+  md.set(FORWARDED_FOR, call.getPeer());
+  const cert = peerCertificate(call);
+  if (cert) md.set(FORWARDED_CERT, cert);
+  if (identity) md.set(FORWARDED_IDENTITY, identity);
   return md;
 }
 
@@ -124,6 +133,8 @@ export class AgentRelay {
       }
       return write(chunk, ...rest);
     };
+    // A stream relayed by a follower is authorised as the agent that opened it there.
+    adoptForwardedCaller(call, 'agent');
     this.opts.local.connect(call);
   }
 
@@ -144,7 +155,7 @@ export class AgentRelay {
   private relay(call: AgentCall, leader: LeaderInfo): void {
     const { logger, selfId } = this.opts;
     const peer = call.getPeer();
-    const upstream = this.client(leader.grpc).connect(forwardedMetadata(call.metadata, selfId, peer));
+    const upstream = this.client(leader.grpc).connect(forwardedMetadata(call, selfId));
     let ended = false;
     const relay: Relay = {
       leader,

@@ -3,6 +3,10 @@
 // operations engine runs the drains), so the CLI may talk to any coordinator. With no leader,
 // reads are answered locally and mutations fail with UNAVAILABLE: nothing changes while the
 // store is unreachable.
+//
+// Two layers around the authorisation wrapper: inside it, `service` forwards calls the
+// follower has authenticated, naming the caller; outside it, `acceptForwarded` lets the leader
+// take that name from a coordinator (see forwarded-identity.ts).
 import {
   Client,
   status,
@@ -13,7 +17,9 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import { ControlServiceService, type ControlServiceServer, type Logger } from '@lbha/shared';
+import { callerOf } from '../auth/control-authorization.js';
 import { forwardedMetadata } from './agent-relay.js';
+import { adoptForwardedCaller, encodeIdentity } from './forwarded-identity.js';
 import type { LeaderInfo, Leadership } from './leadership.js';
 
 type MethodName = keyof typeof ControlServiceService;
@@ -50,6 +56,24 @@ export class ControlForwarder {
   close(): void {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+  }
+
+  /** Wraps the authorising service: calls forwarded by a coordinator are judged as their original caller. */
+  static acceptForwarded(impl: ControlServiceServer): ControlServiceServer {
+    const out: Record<string, unknown> = {};
+    for (const [name, fn] of Object.entries(impl as unknown as Record<string, (call: object, ...rest: unknown[]) => void>)) {
+      if (typeof fn !== 'function') continue;
+      out[name] = (call: Parameters<typeof adoptForwardedCaller>[0], ...rest: unknown[]) => {
+        adoptForwardedCaller(call, 'control');
+        return fn.call(impl, call, ...rest);
+      };
+    }
+    return out as unknown as ControlServiceServer;
+  }
+
+  private metadataFor(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>) {
+    const who = callerOf(call);
+    return forwardedMetadata(call, this.opts.selfId, who ? encodeIdentity(who) : undefined);
   }
 
   private leaderElsewhere(): LeaderInfo | undefined {
@@ -93,7 +117,7 @@ export class ControlForwarder {
         def.requestSerialize as (v: unknown) => Buffer,
         def.responseDeserialize as (b: Buffer) => unknown,
         call.request,
-        forwardedMetadata(call.metadata, this.opts.selfId, call.getPeer()),
+        this.metadataFor(call),
         deadline === Infinity ? {} : { deadline },
         (err, res) => {
           if (err) {
@@ -118,7 +142,7 @@ export class ControlForwarder {
         def.requestSerialize as (v: unknown) => Buffer,
         def.responseDeserialize as (b: Buffer) => unknown,
         call.request,
-        forwardedMetadata(call.metadata, this.opts.selfId, call.getPeer()),
+        this.metadataFor(call),
         {},
       );
       upstream.on('data', (m: unknown) => {

@@ -86,11 +86,16 @@ export class EtcdCoordination {
     return this.relay.service;
   }
 
-  /** Forwards API calls to the leader; refuses mutations while nobody leads. */
+  /** Forwards authorised API calls to the leader; refuses mutations while nobody leads. Goes inside the authorisation wrapper. */
   wrapControlService(local: ControlServiceServer): ControlServiceServer {
     const { credentials, options } = clientCredentials(this.opts.peerTls);
     this.forwarder = new ControlForwarder({ local, leadership: this.leadership, selfId: this.opts.selfId, credentials, channelOptions: options, logger: this.log });
     return this.forwarder.service;
+  }
+
+  /** Outermost layer of the API: calls forwarded by another coordinator count as their original caller's. */
+  acceptForwarded(authorized: ControlServiceServer): ControlServiceServer {
+    return ControlForwarder.acceptForwarded(authorized);
   }
 
   /** Joins the election; `self` carries the addresses other coordinators reach this one at. */

@@ -1,0 +1,123 @@
+// Several coordinators with mutual TLS: a follower relays agent streams and forwards API calls,
+// and the leader still authorises each as its original caller (the agent's certificate, the
+// operator's certificate or token), trusting the follower only because it holds a coordinator
+// certificate.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { clientCredentials, ControlServiceClient, type pbControl } from '@lbha/shared';
+import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
+import { BIN, ROOT } from '../support/paths.js';
+import { eventually, freePort, runNode, startNode, type Proc } from '../support/process.js';
+import { FakeFleet } from './etcd-fake-fleet.js';
+
+const skip = etcdUnavailableReason();
+const DEV_CA = join(ROOT, 'packages/coordinator/dist/src/bin/lbha-dev-ca.js');
+
+describe('several coordinators on etcd with mutual TLS', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbha-etcd-mtls-'));
+  const pki = join(dir, 'pki');
+  const token = randomBytes(16).toString('hex');
+  let cluster: EtcdCluster;
+  const coordinators: Array<{ id: string; grpc: string; proc: Proc }> = [];
+  const fleet = new FakeFleet('web', ['lb1', 'lb2']);
+  const tls = (who: string) => clientCredentials({ ca: join(pki, 'ca.crt'), cert: join(pki, `${who}.crt`), key: join(pki, `${who}.key`) });
+
+  function listNodes(address: string, creds: ChannelCredentials, md = new Metadata()): Promise<pbControl.ListNodesResponse> {
+    const client = new ControlServiceClient(address, creds);
+    return new Promise((resolve, reject) =>
+      client.listNodes({ cluster: '' }, md, { deadline: Date.now() + 5000 }, (err, res) => {
+        client.close();
+        if (err) reject(err);
+        else resolve(res);
+      }),
+    );
+  }
+
+  async function leaderId(): Promise<string> {
+    return eventually(() => {
+      const elected = coordinators.map((c) => ({ c, at: c.proc.lines.filter((l) => l.event === 'election.elected').length - c.proc.lines.filter((l) => l.event === 'election.deposed').length }));
+      const leaders = elected.filter((e) => e.at > 0);
+      return leaders.length === 1 ? leaders[0]!.c.id : undefined;
+    }, 20_000, 'one leader');
+  }
+
+  before(async () => {
+    const ca = await runNode(DEV_CA, ['--out', pki, '--agent', 'lb1', '--agent', 'lb2', '--operator', 'alice']);
+    assert.equal(ca.code, 0, ca.stderr);
+    cluster = await EtcdCluster.start({ heartbeatMs: 50, electionMs: 500 });
+    const spec = join(dir, 'spec.yaml');
+    writeFileSync(spec, 'clusters: []\n');
+    for (const id of ['c1', 'c2', 'c3']) {
+      const grpc = `127.0.0.1:${await freePort()}`;
+      const config = join(dir, `${id}.yaml`);
+      writeFileSync(
+        config,
+        `id: ${id}
+grpc: { listen: ["${grpc}"] }
+tls: { ca: ${join(pki, 'ca.crt')}, cert: ${join(pki, 'coordinator.crt')}, key: ${join(pki, 'coordinator.key')} }
+auth:
+  tokens:
+    - { name: bob, role: operator, sha256: ${createHash('sha256').update(token).digest('hex')} }
+stateDir: ${join(dir, id)}
+spec: ${spec}
+store: { kind: etcd, endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}], prefix: /lbha-mtls/, leaseTtl: 3s, requestTimeout: 500ms }
+`,
+      );
+      coordinators.push({ id, grpc, proc: startNode(BIN.coordinator, ['--config', config]) });
+    }
+    await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started', 20_000)));
+  });
+
+  after(async () => {
+    await fleet.stop();
+    await Promise.all(coordinators.map((c) => c.proc.stop()));
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('relays agents over mTLS to the leader, which authorises them by their own certificates', async () => {
+    const leader = await leaderId();
+    const follower = coordinators.find((c) => c.id !== leader)!;
+    for (const n of fleet.nodes) n.connect([follower.grpc], tls(`agent-${n.name}`));
+    const alice = tls('operator-alice');
+    await eventually(async () => {
+      const nodes = (await listNodes(follower.grpc, alice.credentials)).nodes;
+      return ['lb1', 'lb2'].every((n) => nodes.some((x) => x.name === n && x.connected));
+    }, 20_000, 'both agents registered at the leader through the follower');
+    for (const n of fleet.nodes) assert.equal(n.coordinator, leader, `${n.name} was welcomed by the leader`);
+  });
+
+  it('refuses, at the leader, an agent certificate claiming another node through a follower', async () => {
+    const leader = await leaderId();
+    const follower = coordinators.find((c) => c.id !== leader)!;
+    const impostor = new FakeFleet('web', ['lb3']);
+    impostor.node('lb3').connect([follower.grpc], tls('agent-lb1'));
+    const refused = await eventually(
+      () => coordinators.find((c) => c.id === leader)!.proc.lines.find((l) => l.event === 'agent.refused' && l['node'] === 'lb3'),
+      15_000,
+      'the leader to refuse lb3',
+    );
+    assert.match(String(refused['reason']), /certificate is for node lb1/);
+    await impostor.stop();
+  });
+
+  it('forwards API calls with the caller named: operator certificate and bearer token', async () => {
+    const leader = await leaderId();
+    const follower = coordinators.find((c) => c.id !== leader)!;
+    assert.ok((await listNodes(follower.grpc, tls('operator-alice').credentials)).nodes.length >= 2);
+    const caOnly = credentials.createSsl(readFileSync(join(pki, 'ca.crt')));
+    const md = new Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    assert.ok((await listNodes(follower.grpc, caOnly, md)).nodes.length >= 2);
+    const bad = new Metadata();
+    bad.set('authorization', 'Bearer nope');
+    await assert.rejects(listNodes(follower.grpc, caOnly, bad), (err: ServiceError) => err.code === 16 /* UNAUTHENTICATED */);
+    // An agent certificate cannot use the API, also when a follower forwards the call.
+    await assert.rejects(listNodes(follower.grpc, tls('agent-lb1').credentials), (err: ServiceError) => err.code === 7 /* PERMISSION_DENIED */);
+  });
+});
