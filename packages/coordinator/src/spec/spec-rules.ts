@@ -1,6 +1,6 @@
 // Rules that relate fields of the spec to each other. Each problem names the field by its
 // YAML path (snake_case, array indexes as in the document) so the parser can add the line.
-import { cidrContains, parseCidr, sameAddress, type Cidr } from '@lbha/shared';
+import { cidrContains, parseCidr, type Cidr } from '@lbha/shared';
 import { isIPv4 } from 'node:net';
 import type { ClusterSpec, Spec, VipSpec } from './cluster-spec.js';
 
@@ -29,6 +29,16 @@ function segmentText(c: Cidr): string {
   const mask = c.prefix === 0 ? 0 : (~((1 << (32 - c.prefix)) - 1)) >>> 0;
   const net = (n & mask) >>> 0;
   return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${c.prefix}`;
+}
+
+/** One spelling per address, so equal IPv6 addresses written differently compare equal. */
+function canonical(a: string): string {
+  if (isIPv4(a)) return a;
+  try {
+    return new URL(`http://[${a}]/`).hostname;
+  } catch {
+    return a.toLowerCase();
+  }
 }
 
 function isMulticastV4(a: string): boolean {
@@ -184,29 +194,38 @@ export function specProblems(spec: Spec): SpecProblem[] {
     }),
   );
 
+  // Keyed by canonical address, so the checks stay linear at thousands of VIPs and nodes.
   const byAddress = new Map<string, VipRef>();
   for (const r of refs) {
-    const key = r.vip.address.toLowerCase();
-    const first = byAddress.get(key) ?? [...byAddress.values()].find((x) => sameAddress(x.vip.address, r.vip.address));
+    const key = canonical(r.vip.address);
+    const first = byAddress.get(key);
     if (first) {
       out.push({ path: ['clusters', r.ci, 'vips', r.vi, 'address'], message: `VIP ${r.vip.address} is already used by VIP ${first.vip.name} of cluster ${first.cluster.name}` });
     } else byAddress.set(key, r);
   }
 
-  for (const r of refs) {
-    for (const c of spec.clusters) {
-      for (const n of c.nodes) {
-        if (n.addresses.some((a) => sameAddress(a, r.vip.address))) {
-          out.push({ path: ['clusters', r.ci, 'vips', r.vi, 'address'], message: `VIP ${r.vip.address} collides with an address of node ${n.name}` });
-        }
+  const nodeByAddress = new Map<string, string[]>();
+  for (const c of spec.clusters) {
+    for (const n of c.nodes) {
+      for (const a of n.addresses) {
+        const k = canonical(a);
+        const list = nodeByAddress.get(k);
+        if (!list) nodeByAddress.set(k, [n.name]);
+        else if (!list.includes(n.name)) list.push(n.name);
       }
+    }
+  }
+  for (const r of refs) {
+    for (const node of nodeByAddress.get(canonical(r.vip.address)) ?? []) {
+      out.push({ path: ['clusters', r.ci, 'vips', r.vi, 'address'], message: `VIP ${r.vip.address} collides with an address of node ${node}` });
     }
   }
 
   // VRIDs: one per segment and address family (VRRP for IPv4 and IPv6 are separate protocols).
   const byVrid = new Map<string, VipRef[]>();
   for (const r of refs) {
-    const k = `${r.segment.family}:${r.vip.vrid}`;
+    // IPv4 segments are keyed by network; IPv6 ones (rare) are compared pairwise below.
+    const k = r.segment.family === 4 ? `4:${r.vip.vrid}:${segmentText(r.segment)}` : `6:${r.vip.vrid}`;
     const list = byVrid.get(k);
     if (list) list.push(r);
     else byVrid.set(k, [r]);
