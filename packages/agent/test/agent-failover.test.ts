@@ -94,6 +94,8 @@ tls: { insecure: true }
 stateDir: ${d}/state
 runtimeDir: ${d}/run
 metrics: { listen: "" }
+# Generous on a loaded CI machine: a restart in place must not be mistaken for a failure.
+supervision: { restartGrace: 2s }
 services:
   nginx:
     configFile: ${d}/nginx/nginx.conf
@@ -109,7 +111,7 @@ services:
         instances: [{ name: 'vip-100', vrid: 71, interface: 'eth1', vip: `${VIP}/24`, basePriority: 100, placementWeight: weight, rank, trackInterfaces: ['eth2'], stepDown: false, group: '' }],
         checks: [
           { name: 'down-file', intervalMs: 0, timeoutMs: 0, fall: 0, rise: 0, effect: 'penalty', penalty: 60, params: { kind: 'maintenance_file', path: join(d, 'down') } },
-          { name: 'http', intervalMs: 0, timeoutMs: 0, fall: 0, rise: 0, effect: 'fault', penalty: 0, params: { kind: 'http', url: 'http://127.0.0.1/', method: 'GET', host: '', expectStatus: 200, bodyContains: 'lb-', tlsVerify: true } },
+          { name: 'http', intervalMs: 300, timeoutMs: 500, fall: 5, rise: 2, effect: 'fault', penalty: 0, params: { kind: 'http', url: 'http://127.0.0.1/', method: 'GET', host: '', expectStatus: 200, bodyContains: 'lb-', tlsVerify: true } },
         ],
         proxyService: 'nginx',
       };

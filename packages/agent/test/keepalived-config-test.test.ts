@@ -58,5 +58,4 @@ describe('keepalived -t on the golden files', { skip }, () => {
       bare.remove();
     }
   });
-
 });
