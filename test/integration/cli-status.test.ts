@@ -16,7 +16,7 @@ describe('lbha status', () => {
     const port = await freePort();
     address = `127.0.0.1:${port}`;
     writeFileSync(join(dir, 'c.yaml'), `grpc: { listen: ["${address}"] }\ntls: { insecure: true }\nauth: { anonymous: read-only }\nstateDir: ${dir}/c\n`);
-    writeFileSync(join(dir, 'a.yaml'), `node: lb1\ncluster: web\ncoordinator: { addresses: ["${address}"] }\ntls: { insecure: true }\nstateDir: ${dir}/a\n`);
+    writeFileSync(join(dir, 'a.yaml'), `node: lb1\ncluster: web\ncoordinator: { addresses: ["${address}"] }\ntls: { insecure: true }\nstateDir: ${dir}/a\nruntimeDir: ${dir}/a/run\nmetrics: { listen: "" }\n`);
     const c = startNode(BIN.coordinator, ['--config', join(dir, 'c.yaml')]);
     procs.push(c);
     await c.waitForLog((l) => l.event === 'coordinator.started');

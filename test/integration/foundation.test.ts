@@ -45,6 +45,8 @@ coordinator:
   backoff: { initial: 50ms, max: 500ms }
 tls: { insecure: true }
 stateDir: ${join(dir, name)}
+runtimeDir: ${join(dir, name, 'run')}
+metrics: { listen: "" }
 `,
   );
   return file;
