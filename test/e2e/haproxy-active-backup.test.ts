@@ -51,7 +51,7 @@ describe('seed 2: haproxy master/backup under lbha', { skip: skipReason, timeout
     await waitFor('haproxy on lb1 to run again', async () => {
       const pid = await lab.proxyMasterPid('lb1');
       return pid !== undefined && pid !== oldMaster ? { done: true, value: pid } : { done: false, observed: `master ${pid}` };
-    }, { timeoutMs: 15_000 });
+    }, { timeoutMs: 30_000 });
     await waitForSuccesses(probe, Date.now(), 50);
     const records = await probe.stop();
     assert.ok(servedOnlyBy(records, 'lb1'), 'every successful request went through lb1');

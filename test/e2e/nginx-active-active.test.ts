@@ -87,7 +87,7 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
     const newMaster = await waitFor('nginx on lb1 to run again with a new master', async () => {
       const pid = await lab.proxyMasterPid('lb1');
       return pid !== undefined && pid !== oldMaster ? { done: true, value: pid } : { done: false, observed: `master ${pid}` };
-    }, { timeoutMs: 15_000 });
+    }, { timeoutMs: 30_000 });
     // Enough answers after the restart to see where the VIP is.
     await waitForSuccesses(probe, Date.now(), 50, undefined);
     const records = await probe.stop();
@@ -182,7 +182,7 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
     await waitFor('the coordinator to see lb1 disconnected', async () => {
       const info = await nodeInfo(lab, 'lb1');
       return info !== undefined && !info.connected ? { done: true, value: undefined } : { done: false, observed: `connected ${info?.connected}` };
-    }, { timeoutMs: 15_000 });
+    }, { timeoutMs: 30_000 });
     // keepalived keeps the VIP where it is: the client keeps being served by lb1.
     await waitForSuccesses(probe, Date.now(), 100, 'lb1');
     assert.deepEqual(await lab.holdersOf('vip1'), ['lb1']);

@@ -230,7 +230,7 @@ export class AgentControl {
       return vip.actualHolders.length === 1 && vip.actualHolders[0] === node
         ? { done: true, value: vip }
         : { done: false, observed: `actual holders [${vip.actualHolders.join(', ')}], desired ${vip.desiredHolder}, status ${vip.status}` };
-    }, { timeoutMs: 15_000, intervalMs: 100, ...options });
+    }, { timeoutMs: 30_000, intervalMs: 100, ...options });
   }
 
   /** Runs the lbha CLI against this run's coordinator. */

@@ -20,7 +20,10 @@ export const LB_NODE_HEADER = 'x-lbha-node';
 
 function nginxCommon(files: ProxyFiles): string {
   const tmp = `${files.dir}/tmp`;
+  // worker_shutdown_timeout bounds a graceful stop (QUIT): a lingering connection cannot keep an
+  // old worker alive for ever.
   return `worker_processes 1;
+worker_shutdown_timeout 10s;
 error_log ${files.errorLog} notice;
 pid ${files.pidFile};
 

@@ -420,7 +420,7 @@ export class Lab {
       return holders.length === 1 && holders[0] === node
         ? { done: true, value: undefined }
         : { done: false, observed: holders.length === 0 ? 'no holder' : `held by ${holders.join(' and ')}` };
-    }, { timeoutMs: 15_000, ...options });
+    }, { timeoutMs: 20_000, ...options });
   }
 
   /** Sends `count` requests to a VIP from the client namespace (a short probe run) and returns them. */
@@ -516,10 +516,13 @@ export class Lab {
     return pids;
   }
 
-  /** Stops the proxy the way its service manager would (nginx: QUIT to the master; haproxy: TERM). */
+  /**
+   * Stops the proxy the way its service manager's stop does: TERM to the master (nginx.org's
+   * nginx.service and haproxy's unit both stop with it; nginx shuts down fast, not gracefully).
+   */
   async stopProxy(node: LbNode): Promise<number | undefined> {
     const master = await this.proxyMasterPid(node);
-    if (master !== undefined) signalQuietly(master, this.plan.proxy === 'nginx' ? 'SIGQUIT' : 'SIGTERM');
+    if (master !== undefined) signalQuietly(master, 'SIGTERM');
     return master;
   }
 
