@@ -46,7 +46,11 @@ async function main(): Promise<number> {
   const { credentials: fixedCredentials, options } = clientCredentials(config.tls);
   // Rotated certificate files apply from the next (re)connect: re-read on SIGHUP or when they change.
   const certificates = isInsecure(config.tls) ? undefined : new CertificateSource(config.tls, { logger });
-  if (certificates) process.on('SIGHUP', () => certificates.reload('SIGHUP'));
+  // SIGHUP never stops the agent (`systemctl reload` sends it): it re-reads the certificates, if any.
+  process.on('SIGHUP', () => {
+    if (certificates) certificates.reload('SIGHUP');
+    else logger.info({ event: 'agent.sighup' }, 'SIGHUP: nothing to reload (TLS is off)');
+  });
   const credentials = certificates ? watchedClientCredentials(certificates) : fixedCredentials;
   const bootId = randomUUID();
   const stream = new StreamClient({
