@@ -220,7 +220,8 @@ export class CoordinatorServer {
     // Operations in flight stay recorded as running and resume at the next start.
     await this.plane?.stop();
     await this.store?.close();
-    this.webhooks.stop();
+    // Events of the shutdown itself (interrupted operations) still get a moment to go out.
+    await this.webhooks.drainAndStop(1000);
     this.metrics.close();
     this.logger.info({ event: 'coordinator.stopped' }, 'coordinator stopped');
   }

@@ -190,6 +190,24 @@ describe('webhooks', () => {
     assert.deepEqual(d.stats()[0], { name: 'ops', queued: 0, delivered: 1, failed: 0, dropped: 0, retried: 1 });
   });
 
+  it('at shutdown, gives queued events a grace period, then stops', async () => {
+    rx.received.length = 0;
+    rx.respond = (r, res) => {
+      if (r.body.type === 'slow') return; // never answers
+      setTimeout(() => res.writeHead(204).end(), 20);
+    };
+    const quick = new WebhookDispatcher({ webhooks: [webhook({ url: rx.url })], logger: silentLogger(), coordinatorId: 'c' });
+    for (let i = 1; i <= 3; i++) quick.publish({ seq: i, timeMs: 1, cluster: '', node: '', vip: '', type: 'ok', message: '', reason: '', actor: 'system', severity: 'info', operationId: '' });
+    await quick.drainAndStop(5000);
+    assert.equal(quick.stats()[0]?.delivered, 3, 'everything queued went out');
+    const stuck = new WebhookDispatcher({ webhooks: [webhook({ url: rx.url, timeout: '30s' })], logger: silentLogger(), coordinatorId: 'c' });
+    stuck.publish({ seq: 9, timeMs: 1, cluster: '', node: '', vip: '', type: 'slow', message: '', reason: '', actor: 'system', severity: 'info', operationId: '' });
+    const started = Date.now();
+    await stuck.drainAndStop(200);
+    assert.ok(Date.now() - started < 5000, 'a hanging receiver does not hold up shutdown beyond the grace');
+    assert.equal(stuck.stats()[0]?.delivered, 0);
+  });
+
   it('filters by event type pattern and severity', () => {
     const w = { events: ['vip.*', 'agent.disconnected'], minSeverity: 'warning' as const };
     assert.equal(wantsEvent(w, 'vip.moved', 'warning'), true);

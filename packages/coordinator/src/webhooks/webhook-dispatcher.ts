@@ -51,6 +51,16 @@ export class WebhookDispatcher {
     await Promise.all(this.senders.map((s) => s.sender.idle()));
   }
 
+  /** Gives queued events up to `graceMs` to go out (e.g. at shutdown), then stops. */
+  async drainAndStop(graceMs: number): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    this.stop();
+  }
+
   stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
