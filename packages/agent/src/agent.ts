@@ -205,9 +205,15 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     void this.refreshStats();
 
     if (o.metricsListen) {
-      const { server, port } = await startMetricsServer(this.metrics.registry, o.metricsListen.host, o.metricsListen.port);
-      this.metricsServer = server;
-      this.log.info({ event: 'metrics.listening', address: `${o.metricsListen.host}:${port}` }, 'metrics endpoint listening');
+      const address = `${o.metricsListen.host}:${o.metricsListen.port}`;
+      try {
+        const { server, port } = await startMetricsServer(this.metrics.registry, o.metricsListen.host, o.metricsListen.port);
+        this.metricsServer = server;
+        this.log.info({ event: 'metrics.listening', address: `${o.metricsListen.host}:${port}` }, 'metrics endpoint listening');
+      } catch (err) {
+        // The data plane does not depend on its metrics: keep running without them.
+        this.log.error({ event: 'metrics.listen_failed', address, err: (err as Error).message }, `cannot serve metrics on ${address}`);
+      }
     }
     this.maybeOpenGate();
     this.refresh();
