@@ -155,11 +155,11 @@ export class ControlPlane {
     await this.state.write({ modes: [[node, mode === 'active' ? null : record]] });
     if (mode === 'active') this.modes.delete(node);
     else this.modes.set(node, record);
+    const cluster = this.spec.clusters.find((c) => c.nodes.some((n) => n.name === node))?.name ?? '';
     if (before !== mode) {
-      const cluster = this.spec.clusters.find((c) => c.nodes.some((n) => n.name === node))?.name ?? '';
       this.events.record({ type: 'node.mode_changed', cluster, node, actor, reason, operationId, message: `${node}: ${before} -> ${mode}` });
     }
-    this.reconciler.schedule();
+    this.reconciler.schedule(cluster || undefined);
   }
 
   // ---- spec ----

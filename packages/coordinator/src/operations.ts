@@ -383,7 +383,6 @@ export class Operations {
       const held = [...new Set([...this.reconciler.actualVipsOf(node), ...this.reconciler.desiredVipsOf(node)])];
       await ctx.setData({ [`${p}vips`]: held.join(',') });
       await this.setMode(node, 'draining', ctx.record.actor, ctx.record.reason || `operation ${ctx.id}`, ctx.id);
-      this.reconciler.schedule();
       return held.length > 0 ? `moving ${held.join(', ')} away` : 'holds no VIPs';
     });
 
@@ -436,7 +435,6 @@ export class Operations {
   private async undrain(ctx: OperationContext, node: string, p: string, mode: NodeMode): Promise<string> {
     await ctx.step(`${p}mode:${mode}`, async () => {
       await this.setMode(node, mode, ctx.record.actor, ctx.record.reason || `operation ${ctx.id}`, ctx.id);
-      this.reconciler.schedule();
       return `${node} is ${mode}`;
     });
     await ctx.step(`${p}agent-undrain`, async () => {

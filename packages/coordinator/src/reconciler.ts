@@ -6,7 +6,7 @@
 import type { DesiredState, Logger, NodeMode } from '@lbha/shared';
 import { buildDesiredState, type DesiredContent } from './desired-state-builder.js';
 import type { EventLog } from './event-log.js';
-import { place, weightOf, type NodeCondition, type NodeHealth, type Placement, type VipPlacement } from './placement.js';
+import { place, weightOf, type ClusterPlacement, type NodeCondition, type NodeHealth, type Placement, type VipPlacement } from './placement.js';
 import type { NodeRecord, Registry, RegistryEvent } from './registry.js';
 import { EMPTY_SPEC, vipKey, type ClusterSpec, type Spec, type VipSpec } from './spec/cluster-spec.js';
 import type { CoordinatorState } from './store/coordinator-state.js';
@@ -79,10 +79,17 @@ export class Reconciler {
   private readonly debounceMs: number;
 
   private spec: Spec = EMPTY_SPEC;
-  private placement: Placement = { clusters: new Map(), nextChangeMs: null };
-  private conditions = new Map<string, NodeCondition>();
-  private holdersInput = new Map<string, string>();
-  private observations = new Map<string, VipObservation>();
+  // Per-cluster results of the last pass over each cluster. A pass covers only the clusters
+  // marked dirty (by their nodes' agents, or all of them on a spec, mode or timer change):
+  // at thousands of agents, recomputing everything on every delta would hog the event loop.
+  private readonly placements = new Map<string, ClusterPlacement>();
+  private readonly wakes = new Map<string, number>();
+  private readonly conditions = new Map<string, NodeCondition>();
+  private readonly holdersInput = new Map<string, string>();
+  private readonly observations = new Map<string, VipObservation>();
+  private readonly nodeCluster = new Map<string, string>();
+  private dirty = new Set<string>();
+  private allDirty = true;
   private readonly desired = new Map<string, DesiredEntry>();
   private readonly sent = new Map<string, { session: string; version: number }>();
   private readonly healthySince = new Map<string, number>();
@@ -145,6 +152,11 @@ export class Reconciler {
     for (const n of [...this.desired.keys()]) if (!nodes.has(n)) this.desired.delete(n);
     for (const k of [...this.tracks.keys()]) if (!vips.has(k)) this.tracks.delete(k);
     for (const k of [...this.lastHolders.keys()]) if (!vips.has(k)) this.lastHolders.delete(k);
+    const names = new Set(spec.clusters.map((c) => c.name));
+    for (const c of [...this.placements.keys()]) if (!names.has(c)) this.placements.delete(c);
+    for (const c of [...this.wakes.keys()]) if (!names.has(c)) this.wakes.delete(c);
+    this.nodeCluster.clear();
+    for (const c of spec.clusters) for (const n of c.nodes) this.nodeCluster.set(n.name, c.name);
     this.schedule();
   }
 
@@ -152,8 +164,13 @@ export class Reconciler {
     return this.spec;
   }
 
-  /** Recompute soon; changes arriving meanwhile are handled in the same pass. */
-  schedule(): void {
+  /**
+   * Recompute soon (only `cluster` when given, else every cluster); changes arriving meanwhile
+   * are handled in the same pass.
+   */
+  schedule(cluster?: string): void {
+    if (cluster === undefined) this.allDirty = true;
+    else this.dirty.add(cluster);
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
@@ -213,7 +230,8 @@ export class Reconciler {
       }
       this.mismatched.delete(e.node);
     }
-    this.schedule();
+    const cluster = this.nodeCluster.get(e.node);
+    if (cluster !== undefined) this.schedule(cluster);
     for (const w of [...this.waiters]) w();
   }
 
@@ -229,7 +247,9 @@ export class Reconciler {
   }
 
   currentPlacement(): Placement {
-    return this.placement;
+    let next: number | null = null;
+    for (const w of this.wakes.values()) if (next === null || w < next) next = w;
+    return { clusters: this.placements, nextChangeMs: next };
   }
 
   desiredOf(node: string): DesiredState | undefined {
@@ -249,7 +269,7 @@ export class Reconciler {
   /** VIPs whose desired holder is `node`. */
   desiredVipsOf(node: string): string[] {
     const out: string[] = [];
-    for (const cp of this.placement.clusters.values()) for (const v of cp.vips) if (v.holder === node) out.push(v.vip);
+    for (const cp of this.placements.values()) for (const v of cp.vips) if (v.holder === node) out.push(v.vip);
     return out;
   }
 
@@ -257,7 +277,7 @@ export class Reconciler {
     const out: VipView[] = [];
     for (const c of this.spec.clusters) {
       if (cluster && c.name !== cluster) continue;
-      const cp = this.placement.clusters.get(c.name);
+      const cp = this.placements.get(c.name);
       for (const v of c.vips) {
         const key = vipKey(c.name, v.name);
         const vp = cp?.vips.find((x) => x.vip === v.name);
@@ -328,76 +348,79 @@ export class Reconciler {
     if (this.stopped) return;
     const now = this.clock();
     const spec = this.spec;
+    const all = this.allDirty;
+    const dirty = this.dirty;
+    this.allDirty = false;
+    this.dirty = new Set();
+    for (const c of spec.clusters) if (all || dirty.has(c.name)) await this.passCluster(c, now);
+    this.persistHolders();
+    let wakeAt: number | null = null;
+    for (const w of this.wakes.values()) if (wakeAt === null || w < wakeAt) wakeAt = w;
+    this.armWake(wakeAt, now);
+    for (const w of [...this.waiters]) w();
+  }
 
-    const conditions = new Map<string, NodeCondition>();
-    const observations = new Map<string, VipObservation>();
-    for (const c of spec.clusters) {
-      for (const n of c.nodes) conditions.set(n.name, this.conditionFrom(this.registry.get(n.name), n.name, now));
-      const obs = observeCluster(c, (name) => {
-        const r = this.registry.get(name);
-        return { live: r !== undefined && r.connected && !r.stale, snapshot: r?.snapshot };
-      });
-      for (const [vip, o] of obs) observations.set(vipKey(c.name, vip), o);
-    }
-
-    // Current holders: who reports the VIP; else who was last told to hold it.
-    const holders = new Map<string, string>();
-    for (const [key, o] of observations) {
+  private async passCluster(c: ClusterSpec, now: number): Promise<void> {
+    for (const n of c.nodes) this.conditions.set(n.name, this.conditionFrom(this.registry.get(n.name), n.name, now));
+    const obs = observeCluster(c, (name) => {
+      const r = this.registry.get(name);
+      return { live: r !== undefined && r.connected && !r.stale, snapshot: r?.snapshot };
+    });
+    for (const [vip, o] of obs) {
+      const key = vipKey(c.name, vip);
+      this.observations.set(key, o);
+      // Current holder: who reports the VIP; else who was last told to hold it.
       const last = this.lastHolders.get(key);
       const h = o.holders.length === 0 ? last : last !== undefined && o.holders.includes(last) ? last : o.holders[0];
-      if (h !== undefined) holders.set(key, h);
+      if (h !== undefined) this.holdersInput.set(key, h);
+      else this.holdersInput.delete(key);
     }
 
-    const placement = place({ spec, nodes: conditions, holders, nowMs: now });
-    this.conditions = conditions;
-    this.holdersInput = holders;
-    this.observations = observations;
-    this.placement = placement;
+    const placement = place({ spec: { clusters: [c] }, nodes: this.conditions, holders: this.holdersInput, nowMs: now });
+    const cp = placement.clusters.get(c.name) as ClusterPlacement;
+    this.placements.set(c.name, cp);
 
     let wakeAt = placement.nextChangeMs;
     const stepDown = new Map<string, Set<string>>();
-    for (const c of spec.clusters) {
-      const cp = placement.clusters.get(c.name);
-      if (!cp) continue;
-      for (const vp of cp.vips) {
-        const key = vipKey(c.name, vp.vip);
-        const last = this.lastHolders.get(key);
-        if (last !== vp.holder) {
-          if (last !== undefined) {
-            this.events.record({ type: 'placement.changed', cluster: c.name, vip: vp.vip, node: vp.holder, message: `${vp.vip} should now be held by ${vp.holder} (was ${last})`, reason: vp.reason });
-          }
-          this.lastHolders.set(key, vp.holder);
-          this.holdersDirty.add(c.name);
+    for (const vp of cp.vips) {
+      const key = vipKey(c.name, vp.vip);
+      const last = this.lastHolders.get(key);
+      if (last !== vp.holder) {
+        if (last !== undefined) {
+          this.events.record({ type: 'placement.changed', cluster: c.name, vip: vp.vip, node: vp.holder, message: `${vp.vip} should now be held by ${vp.holder} (was ${last})`, reason: vp.reason });
         }
-        const obs = observations.get(key) as VipObservation;
-        const split = this.track(c, vp, obs, now);
-        if (split) {
-          // Keep the desired holder, or the best-ranked of the holders; the rest step down.
-          const keep = obs.holders.includes(vp.holder) ? vp.holder : [...obs.holders].sort((a, b) => vp.ranking.indexOf(a) - vp.ranking.indexOf(b))[0];
-          for (const h of obs.holders) {
-            if (h === keep) continue;
-            let set = stepDown.get(h);
-            if (!set) stepDown.set(h, (set = new Set()));
-            set.add(key);
-            if (!this.stepDown.get(h)?.has(key)) {
-              this.events.record({ type: 'vip.step_down', cluster: c.name, vip: vp.vip, node: h, severity: 'warning', message: `told ${h} to step down from ${vp.vip}; ${keep} keeps it` });
-            }
+        this.lastHolders.set(key, vp.holder);
+        this.holdersDirty.add(c.name);
+      }
+      const o = this.observations.get(key) as VipObservation;
+      const split = this.track(c, vp, o, now);
+      if (split) {
+        // Keep the desired holder, or the best-ranked of the holders; the rest step down.
+        const keep = o.holders.includes(vp.holder) ? vp.holder : [...o.holders].sort((a, b) => vp.ranking.indexOf(a) - vp.ranking.indexOf(b))[0];
+        for (const h of o.holders) {
+          if (h === keep) continue;
+          let set = stepDown.get(h);
+          if (!set) stepDown.set(h, (set = new Set()));
+          set.add(key);
+          if (!this.stepDown.get(h)?.has(key)) {
+            this.events.record({ type: 'vip.step_down', cluster: c.name, vip: vp.vip, node: h, severity: 'warning', message: `told ${h} to step down from ${vp.vip}; ${keep} keeps it` });
           }
-        }
-        const t = this.tracks.get(key);
-        if (t && PROBLEMS.has(t.status) && t.reported !== t.status) {
-          const at = t.sinceMs + this.settleMs;
-          if (wakeAt === null || at < wakeAt) wakeAt = at;
         }
       }
+      const t = this.tracks.get(key);
+      if (t && PROBLEMS.has(t.status) && t.reported !== t.status) {
+        const at = t.sinceMs + this.settleMs;
+        if (wakeAt === null || at < wakeAt) wakeAt = at;
+      }
     }
-    this.stepDown.clear();
-    for (const [n, s] of stepDown) this.stepDown.set(n, s);
-
-    await this.push(spec, placement, now);
-    this.persistHolders();
-    this.armWake(wakeAt, now);
-    for (const w of [...this.waiters]) w();
+    for (const n of c.nodes) {
+      const s = stepDown.get(n.name);
+      if (s) this.stepDown.set(n.name, s);
+      else this.stepDown.delete(n.name);
+    }
+    if (wakeAt === null) this.wakes.delete(c.name);
+    else this.wakes.set(c.name, wakeAt);
+    await this.push(c, cp, now);
   }
 
   /** Updates a VIP's status, raises events once a problem has lasted `settleMs`; true on a settled split brain. */
@@ -436,10 +459,8 @@ export class Reconciler {
     return status === 'split_brain' && settled;
   }
 
-  private async push(spec: Spec, placement: Placement, now: number): Promise<void> {
-    for (const c of spec.clusters) {
-      const cp = placement.clusters.get(c.name);
-      if (!cp) continue;
+  private async push(c: ClusterSpec, cp: ClusterPlacement, now: number): Promise<void> {
+    {
       // Desired states depend only on these; at thousands of nodes, rebuilding unchanged
       // clusters on every agent delta would dominate the event loop.
       const inputs = JSON.stringify([
@@ -511,7 +532,11 @@ export class Reconciler {
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
     if (at === null || this.stopped) return;
-    this.wakeTimer = setTimeout(() => this.schedule(), Math.max(0, at - now) + 1);
+    this.wakeTimer = setTimeout(() => {
+      // Only the clusters whose hold-down or settle time has come.
+      const t = this.clock();
+      for (const [cluster, w] of this.wakes) if (w <= t + 1) this.schedule(cluster);
+    }, Math.max(0, at - now) + 1);
     this.wakeTimer.unref?.();
   }
 }

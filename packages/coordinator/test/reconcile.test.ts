@@ -105,6 +105,22 @@ describe('reconciler over gRPC', () => {
     await settledAs(h, { 'vip-28': LB1, 'vip-29': LB2 });
   });
 
+  it('sends a VIP home only after the hold-down when failback is hold_down', async () => {
+    h = await Harness.start();
+    await h.applySpec(SEED1.replace('failback: immediate', 'failback: hold_down\n      hold_down: 1s'));
+    const a1 = await h.agent(LB1);
+    await h.agent(LB2);
+    await settledAs(h, { 'vip-28': LB1 });
+    a1.setHealth(false);
+    await settledAs(h, { 'vip-28': LB2 });
+    a1.setHealth(true);
+    const back = Date.now();
+    await eventually(async () => /home node nginx-lb01 in hold-down for another/.test((await vip(h as Harness, 'vip-28')).reason), 'vip-28 held back by the hold-down');
+    assert.equal((await vip(h, 'vip-28')).desiredHolder, LB2);
+    await settledAs(h, { 'vip-28': LB1 });
+    assert.ok(Date.now() - back >= 900, 'not before the hold-down is over');
+  });
+
   it('moves a VIP away from a node with a failing penalty check (the down file)', async () => {
     h = await Harness.start();
     await h.applySpec(SEED1);
