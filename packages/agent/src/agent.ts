@@ -149,7 +149,8 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
       ipProgram: opts.ipProgram,
       run: this.run,
       events: this.netlink,
-      pollMs: 5_000,
+      // Netlink events do the work; the poll only covers a missed event.
+      pollMs: 10_000,
       logger: this.log,
       onChange: () => this.refresh(),
     });

@@ -25,7 +25,7 @@ function build(
 ): ServiceDriver {
   const logger = ctx.logger.child({ service: name });
   if (s.supervisor === 'systemd') {
-    return new SystemdSupervisor({ name, spec, unit: s.unit, systemctl: ctx.systemctl, pollMs: ctx.supervision.pollIntervalMs, refreshMs: 2_000, run: ctx.run, stats, logger });
+    return new SystemdSupervisor({ name, spec, unit: s.unit, systemctl: ctx.systemctl, pollMs: ctx.supervision.pollIntervalMs, refreshMs: 10_000, run: ctx.run, stats, logger });
   }
   return new DirectSupervisor({
     name,
