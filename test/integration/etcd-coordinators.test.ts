@@ -292,15 +292,18 @@ log: { level: info }
       await eventually(async () => (await metric(c, 'lbha_store_up')) === 0 && (await metric(c, 'lbha_coordinator_leader')) === 0, 20_000, `${c.id} reports the outage`);
     }
     const tDown = Date.now();
-    for (const c of live()) {
-      const events = (await call<pbControl.ListEventsRequest, pbControl.ListEventsResponse>(c.grpc, 'listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;
-      assert.ok(events.some((e) => e.type === 'store.unavailable'), `${c.id} has a store.unavailable event`);
-      await assert.rejects(
-        call(c.grpc, 'drain', { node: 'lb1', timeoutMs: 10_000, force: false, reason: 'during outage' }),
-        (err: ServiceError) => err.code === 14 /* UNAVAILABLE */,
-        'a mutation is refused while nobody leads',
-      );
-    }
+    await Promise.all(
+      live().map(async (c) => {
+        const events = (await call<pbControl.ListEventsRequest, pbControl.ListEventsResponse>(c.grpc, 'listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;
+        assert.ok(events.some((e) => e.type === 'store.unavailable'), `${c.id} has a store.unavailable event`);
+        // A mutation waits a moment for a leader, then is refused: nobody leads without etcd.
+        await assert.rejects(
+          call(c.grpc, 'drain', { node: 'lb1', timeoutMs: 10_000, force: false, reason: 'during outage' }, 10_000),
+          (err: ServiceError) => err.code === 14 /* UNAVAILABLE */,
+          'a mutation is refused while nobody leads',
+        );
+      }),
+    );
     // The data plane does not wait for the control plane: lb1 fails, its VIP moves at once.
     fleet.node('lb1').setHealthy(false);
     assert.equal(fleet.masterOf('vip-a'), 'lb2');

@@ -34,6 +34,11 @@ export interface ControlForwarderOptions {
   readonly credentials: ChannelCredentials;
   readonly channelOptions?: Record<string, string | number>;
   readonly logger: Logger;
+  /**
+   * How long a mutation waits for a leader when none is known (an election in progress, or
+   * this coordinator just started) before it is refused. Default 0: refuse at once.
+   */
+  readonly waitForLeaderMs?: number;
 }
 
 type AnyUnary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;
@@ -99,9 +104,31 @@ export class ControlForwarder {
     return c;
   }
 
+  /** Resolves once some coordinator leads (this one or another), or after `ms`. */
+  private waitForLeader(ms: number): Promise<void> {
+    const { leadership } = this.opts;
+    if (ms <= 0 || leadership.isLeader() || this.leaderElsewhere()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const unsubscribe = leadership.subscribe(() => {
+        if (leadership.isLeader() || this.leaderElsewhere()) done();
+      });
+    });
+  }
+
   private unary(name: string, local: AnyUnary): AnyUnary {
     const def = ControlServiceService[name as MethodName];
-    return (call, callback) => {
+    return async (call, callback) => {
+      if (CONTROL_MUTATIONS.has(name)) {
+        const deadline = call.getDeadline();
+        const left = deadline === Infinity ? Infinity : Number(deadline) - Date.now() - 100;
+        await this.waitForLeader(Math.min(this.opts.waitForLeaderMs ?? 0, left));
+      }
       const leader = this.leaderElsewhere();
       if (!leader) {
         if (CONTROL_MUTATIONS.has(name) && !this.opts.leadership.isLeader()) {

@@ -89,7 +89,16 @@ export class EtcdCoordination {
   /** Forwards authorised API calls to the leader; refuses mutations while nobody leads. Goes inside the authorisation wrapper. */
   wrapControlService(local: ControlServiceServer): ControlServiceServer {
     const { credentials, options } = clientCredentials(this.opts.peerTls);
-    this.forwarder = new ControlForwarder({ local, leadership: this.leadership, selfId: this.opts.selfId, credentials, channelOptions: options, logger: this.log });
+    this.forwarder = new ControlForwarder({
+      local,
+      leadership: this.leadership,
+      selfId: this.opts.selfId,
+      credentials,
+      channelOptions: options,
+      logger: this.log,
+      // A mutation during an election waits for its outcome rather than failing.
+      waitForLeaderMs: this.opts.config.leaseTtl + this.opts.config.requestTimeout,
+    });
     return this.forwarder.service;
   }
 
