@@ -49,3 +49,5 @@ export {
   type JournalEntry,
 } from './store/coordinator-state.js';
 export { OperationFailedError, StoreError } from './errors.js';
+export { CoordinatorMetrics, METRICS, sampleNames, type MetricsSources, type VipPlacementView, type WebhookStats } from './metrics/index.js';
+export { WebhookDispatcher, webhooksSchema, type WebhookConfig, type WebhookPayload } from './webhooks/index.js';
