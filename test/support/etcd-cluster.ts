@@ -3,7 +3,7 @@
 // pause and resume members. Every cluster is removed by stop() (call it in after()), and a
 // process-exit hook kills members a crashed test left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +67,15 @@ async function freePorts(count: number): Promise<number[]> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function shmHasRoom(bytes: number): boolean {
+  try {
+    const st = statfsSync('/dev/shm');
+    return st.bavail * st.bsize >= bytes;
+  } catch {
+    return false;
+  }
+}
+
 export class EtcdCluster {
   readonly members: EtcdMember[];
   private readonly root: string;
@@ -83,8 +92,9 @@ export class EtcdCluster {
   /** Starts the members and waits until the cluster answers a linearizable read. */
   static async start(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
     const opts: Required<EtcdClusterOptions> = { members: 3, heartbeatMs: 100, electionMs: 1000, ...options };
-    // tmpfs when available: etcd fsyncs every write, and a busy disk makes elections flap.
-    const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+    // tmpfs when it has room (etcd preallocates a 64 MB WAL per member): etcd fsyncs every
+    // write, and a busy disk makes elections flap.
+    const base = shmHasRoom(opts.members * 128 * 1024 * 1024) ? '/dev/shm' : tmpdir();
     const root = mkdtempSync(join(base, 'lbha-etcd-'));
     const ports = await freePorts(opts.members * 2);
     const members: EtcdMember[] = [];
