@@ -24,46 +24,25 @@ const clock = (): string => dim(`[${((Date.now() - started) / 1000).toFixed(1).p
 const say = (text: string): void => console.log(`${clock()} ${text}`);
 const section = (title: string): void => console.log(`\n${bold(cyan(`== ${title} `.padEnd(78, '=')))}`);
 
-function table(rows: string[][]): void {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  rows.forEach((row, index) => {
-    const line = row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ');
-    console.log(`    ${index === 0 ? bold(line) : line}`);
-  });
-}
-
 async function showCluster(lab: Lab): Promise<void> {
   const agents = lab.agents;
   const holders = await lab.holders();
+  const onInterfaces = lab.plan.vips.map((v) => `${v.address} on ${(holders[v.name] ?? []).join(' and ') || 'no node'}`).join(', ');
   if (agents === undefined) {
-    table([['VIP', 'address', 'home', 'holder (ip addr)'], ...lab.plan.vips.map((v) => [v.name, v.address, v.home, (holders[v.name] ?? []).join(', ') || '-'])]);
+    console.log(`    interfaces (ip -j addr in the LB namespaces): ${onInterfaces}`);
     return;
   }
   try {
-    // The operator's view first: the lbha CLI, as the lab's operator (mutual TLS).
-    const status = await agents.cli(['status']);
-    console.log(`    ${dim('$ lbha status')}`);
-    if (status.code === 0) {
-      for (const line of status.stdout.trimEnd().split('\n')) console.log(`    ${line}`);
-    } else {
-      console.log(`    ${red(status.stderr.trim().split('\n')[0] ?? 'lbha status failed')}`);
+    // The operator's view: the lbha CLI, as the lab's operator (mutual TLS).
+    for (const command of ['status', 'vips']) {
+      const out = await agents.cli([command]);
+      console.log(`    ${dim(`$ lbha ${command}`)}`);
+      const text = out.code === 0 ? out.stdout.trimEnd() : red(out.stderr.trim().split('\n')[0] ?? `lbha ${command} failed`);
+      for (const line of text.split('\n')) console.log(`    ${line}`);
+      console.log();
     }
-    console.log();
-    const nodes = await agents.api.listNodes();
-    const vips = await agents.api.listVips();
-    table([
-      ['VIP', 'address', 'home', 'desired', 'holder (coordinator)', 'holder (ip addr)', 'status'],
-      ...vips.map((v) => [
-        v.name,
-        v.address,
-        v.homeNode,
-        v.desiredHolder || '-',
-        v.actualHolders.join(', ') || '-',
-        (holders[v.name] ?? []).join(', ') || '-',
-        v.status === 'ok' ? green(v.status) : yellow(v.status),
-      ]),
-    ]);
-    for (const node of nodes) {
+    console.log(`    ${dim('seen by the lab on the interfaces (ip -j addr):')} ${onInterfaces}`);
+    for (const node of await agents.api.listNodes()) {
       for (const check of node.state?.checks ?? []) {
         // CheckResultKind: 1 = healthy, 2 = unhealthy, 3 = unknown.
         if (check.result !== undefined && check.result.kind !== 1) {
