@@ -1,0 +1,85 @@
+// CPU and memory of a process from /proc: what a benchmark reports for the coordinator and the
+// agent without instrumenting them.
+import { readFileSync } from 'node:fs';
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+export interface ProcessTimes {
+  /** utime + stime, in seconds. */
+  readonly cpuSeconds: number;
+  readonly rssBytes: number;
+  readonly atMs: number;
+}
+
+/** CPU time and RSS of a process now; undefined when it is gone. */
+export function processTimes(pid: number): ProcessTimes | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    return { cpuSeconds: (utime + stime) / CLOCK_TICKS, rssBytes: rssKb * 1024, atMs: performance.now() };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface UsageSummary {
+  /** Share of one core over the window, in percent. */
+  readonly cpuPercent: number;
+  readonly rssMaxBytes: number;
+  readonly rssLastBytes: number;
+  readonly seconds: number;
+}
+
+/** Samples a process every `intervalMs` until stopped; reports CPU over the window and peak RSS. */
+export class ProcessSampler {
+  private readonly first: ProcessTimes | undefined;
+  private last: ProcessTimes | undefined;
+  private rssMax = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    readonly pid: number,
+    intervalMs = 500,
+  ) {
+    this.first = processTimes(pid);
+    this.last = this.first;
+    this.rssMax = this.first?.rssBytes ?? 0;
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  private sample(): void {
+    const now = processTimes(this.pid);
+    if (now === undefined) return;
+    this.last = now;
+    if (now.rssBytes > this.rssMax) this.rssMax = now.rssBytes;
+  }
+
+  /** Usage so far (keeps sampling). */
+  usage(): UsageSummary {
+    this.sample();
+    const first = this.first;
+    const last = this.last;
+    if (first === undefined || last === undefined) return { cpuPercent: 0, rssMaxBytes: 0, rssLastBytes: 0, seconds: 0 };
+    const seconds = (last.atMs - first.atMs) / 1000;
+    return {
+      cpuPercent: seconds > 0 ? ((last.cpuSeconds - first.cpuSeconds) / seconds) * 100 : 0,
+      rssMaxBytes: this.rssMax,
+      rssLastBytes: last.rssBytes,
+      seconds,
+    };
+  }
+
+  stop(): UsageSummary {
+    const u = this.usage();
+    clearInterval(this.timer);
+    return u;
+  }
+}
+
+export const MB = 1024 * 1024;
