@@ -82,6 +82,12 @@ export async function repairLab(lab: Lab): Promise<void> {
   if (agents !== undefined) {
     if (!agents.coordinatorRunning) await agents.startCoordinator();
     for (const node of LB_NODES) if (!agents.agentProcess(node)?.isRunning()) await agents.startAgent(node);
+    await agents.waitForAgentsConnected();
+    for (const node of LB_NODES) {
+      // NodeMode 1 = active; a test that failed mid-drain leaves the node drained.
+      const info = await nodeInfo(lab, node);
+      if (info !== undefined && info.mode !== 1) await agents.cli(['undrain', node]);
+    }
   }
 }
 

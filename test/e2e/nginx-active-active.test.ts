@@ -147,6 +147,28 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
     t.diagnostic(outageLine('down file removed', records, removed));
   });
 
+  it('drain moves the VIPs off a node while the client is served; undrain brings them back', { timeout: TEST_TIMEOUT }, async (t) => {
+    const probe = await lab.startProbe('vip1');
+    const drained = Date.now();
+    const drain = await agents().cli(['drain', 'lb1', '--wait', '--timeout', '30s', '--reason', 'e2e']);
+    assert.equal(drain.code, 0, `lbha drain lb1: ${drain.stdout}${drain.stderr}`);
+    assert.deepEqual(await lab.holders(), { vip1: ['lb2'], vip2: ['lb2'] }, 'a drained node holds no VIP');
+    await waitForSuccesses(probe, Date.now(), 20, 'lb2');
+    await agents().waitForReportedHolder('vip1', 'lb2');
+    const info = await nodeInfo(lab, 'lb1');
+    assert.equal(info?.mode, 3, `the coordinator reports lb1 drained (mode ${info?.mode})`);
+
+    const undrained = Date.now();
+    const undrain = await agents().cli(['undrain', 'lb1']);
+    assert.equal(undrain.code, 0, `lbha undrain lb1: ${undrain.stdout}${undrain.stderr}`);
+    await lab.waitForHolder('vip1', 'lb1', { timeoutMs: 30_000 });
+    await waitForSuccesses(probe, Date.now(), 20, 'lb1');
+    await agents().waitForReportedHolder('vip1', 'lb1');
+    const records = await probe.stop();
+    t.diagnostic(outageLine('drain', records, drained, undrained));
+    t.diagnostic(outageLine('undrain', records, undrained));
+  });
+
   it('without the coordinator, a dead nginx still moves its VIP; a restarted coordinator rebuilds its view', { timeout: TEST_TIMEOUT }, async (t) => {
     await agents().stopCoordinator('SIGKILL');
     const probe = await lab.startProbe('vip1');
