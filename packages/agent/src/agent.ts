@@ -92,6 +92,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
   private readonly removedChecks = new Set<string>();
   private readonly removedInstances = new Set<string>();
   private readonly links = new Map<string, boolean>();
+  private readonly deferredRaises = new Map<string, { value: number; dueMs: number }>();
   private readonly vrrp = new Map<string, VrrpEntry>();
   private readonly listeners = new Set<(d: NodeDelta) => void>();
   private readonly journal: CommandJournal;
@@ -526,7 +527,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     const { instances, outcomes, faults, healthy } = this.evaluate();
     const healthValue = this.gate === 'fault' ? 1 : faults.length > 0 ? 1 : 0;
     const writeHealth = this.gate !== 'hold';
-    const placements = [...outcomes.entries()].map(([name, o]) => [this.files.placementFile(name), o.placementValue] as const);
+    const placements = [...outcomes.entries()].map(([name, o]) => [this.files.placementFile(name), this.placementToWrite(name, o.placementValue)] as const);
     this.trackChain = this.trackChain
       .then(async () => {
         if (writeHealth && (await this.tracks.write(this.files.healthFile, healthValue))) {
@@ -545,6 +546,37 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
       })
       .catch((err: Error) => this.log.error({ event: 'track.write_failed', err: err.message }, 'cannot write track files'));
     this.emit(instances, healthy);
+  }
+
+  /**
+   * keepalived restarts a BACKUP instance's master-down timer whenever its priority changes. A
+   * coordinator that reacts to the peer's failure by raising this node's placement would thus
+   * hold back the takeover the peer's priority-0 advert has just started (skew time, tens of
+   * ms) by a full master-down interval. So raises on a BACKUP instance wait that interval: the
+   * takeover happens first; a planned move is merely late by a third of a second.
+   */
+  private placementToWrite(instance: string, value: number): number {
+    const file = this.files.placementFile(instance);
+    const current = this.tracks.cached(file);
+    const state = this.vrrp.get(instance)?.state;
+    if (current === undefined || value <= current || state !== 'backup') {
+      this.deferredRaises.delete(instance);
+      return value;
+    }
+    const pending = this.deferredRaises.get(instance);
+    if (pending && pending.value === value) {
+      if (Date.now() >= pending.dueMs) {
+        this.deferredRaises.delete(instance);
+        return value;
+      }
+      return current;
+    }
+    const waitMs = 3 * (this.desired?.keepalived.advertIntMs ?? 1000) + 50;
+    this.deferredRaises.set(instance, { value, dueMs: Date.now() + waitMs });
+    const t = setTimeout(() => this.refresh(), waitMs + 5);
+    t.unref();
+    this.log.debug({ event: 'placement.deferred', instance, from: current, to: value, waitMs }, `placement raise for ${instance} deferred ${waitMs}ms`);
+    return current;
   }
 
   private emit(instances: InstanceStatus[], healthy: boolean): void {

@@ -26,6 +26,11 @@ export class TrackFiles {
     return undefined;
   }
 
+  /** The value last read or written, without I/O; undefined when not known yet. */
+  cached(path: string): number | undefined {
+    return this.known.get(path);
+  }
+
   /** Writes `value` unless the file holds it already; true when written. */
   async write(path: string, value: number): Promise<boolean> {
     if ((await this.read(path)) === value) return false;
