@@ -1,0 +1,475 @@
+// npm run bench:scale — one real lbha-coordinator process (pinned to one core when taskset is
+// there) against simulated agents on real gRPC streams (simulated-agents.ts, in other
+// processes on the other core): 1 heartbeat per second each, random health flips. Per size:
+// coordinator CPU and RSS (/proc), event-loop delay p99 (its own prom-client metric), time from
+// a health flip to the pushed desired state, /metrics size and render time, and a reconnect
+// storm (the coordinator restarts; time until every agent is registered again). Also the
+// placement function alone: 5,000 VIPs over 2,000 nodes.
+//
+// Options (flag or environment): --sizes 100,500,2000 (LBHA_BENCH_SIZES); --seconds 30
+// (LBHA_BENCH_SECONDS) measured per size; --flip-mean-s 60 (LBHA_BENCH_FLIP_MEAN_S) mean time
+// between health flips of one agent; --placement-repeats 25; --no-storm; --out FILE.
+// Plaintext gRPC (tls: insecure): TLS handshakes are not part of these figures.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseSpec, place, type NodeCondition } from '@lbha/coordinator';
+import { COORDINATOR_BIN } from '../lab/repo-paths.js';
+import { sleep, waitFor } from '../lab/index.js';
+import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
+import { MB, ProcessSampler } from './process-sampler.js';
+import { clustersSpec, pairsSpec } from './scale-spec.js';
+
+const argv = process.argv.slice(2);
+const SIZES = stringOption(argv, '--sizes', 'LBHA_BENCH_SIZES', '100,500,2000')
+  .split(',')
+  .map((s) => Number(s.trim()))
+  .filter((n) => Number.isInteger(n) && n > 0);
+const SECONDS = intOption(argv, '--seconds', 'LBHA_BENCH_SECONDS', 30);
+const FLIP_MEAN_S = intOption(argv, '--flip-mean-s', 'LBHA_BENCH_FLIP_MEAN_S', 60);
+const PLACEMENT_REPEATS = intOption(argv, '--placement-repeats', 'LBHA_BENCH_PLACEMENT_REPEATS', 25);
+const STORM = !hasFlag(argv, '--no-storm');
+const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
+const AGENTS_PER_PROCESS = 1000;
+const SCRAPE_EVERY_MS = 5000;
+const SIM_SCRIPT = fileURLToPath(new URL('./simulated-agents.js', import.meta.url));
+
+const log = (line: string): void => {
+  process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
+};
+
+const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+/** Runs a command pinned to a core when taskset works here. */
+const pinned = (core: number, command: string, args: readonly string[]): [string, string[]] =>
+  hasTaskset ? ['taskset', ['-c', String(core), command, ...args]] : [command, [...args]];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// ------------------------------------------------------------------ placement
+
+interface PlacementFigures {
+  readonly shape: string;
+  readonly nodes: number;
+  readonly vips: number;
+  readonly coldMs: number;
+  readonly warmMsP50: number;
+  readonly warmMsMax: number;
+}
+
+function placementBench(shape: string, yaml: string, nodes: number, vips: number): PlacementFigures {
+  const parsed = parseSpec(yaml);
+  if (!parsed.ok) throw new Error(`generated spec is invalid: ${parsed.issues.slice(0, 3).map((i) => i.message).join('; ')}`);
+  const spec = parsed.value;
+  const conditions = new Map<string, NodeCondition>();
+  for (const c of spec.clusters) for (const n of c.nodes) conditions.set(n.name, { health: 'healthy', penalty: 0, mode: 'active', healthySinceMs: 0 });
+  const t0 = performance.now();
+  const first = place({ spec, nodes: conditions, holders: new Map(), nowMs: 0 });
+  const coldMs = performance.now() - t0;
+  // Steady state: every VIP has a holder; one node flips health per placement.
+  const holders = new Map<string, string>();
+  for (const cp of first.clusters.values()) for (const v of cp.vips) holders.set(`${v.cluster}/${v.vip}`, v.holder);
+  const names = [...conditions.keys()];
+  const times: number[] = [];
+  for (let i = 0; i < PLACEMENT_REPEATS; i++) {
+    const name = names[(i * 7919) % names.length] as string;
+    const before = conditions.get(name) as NodeCondition;
+    conditions.set(name, { ...before, health: before.health === 'healthy' ? 'unhealthy' : 'healthy' });
+    const t = performance.now();
+    place({ spec, nodes: conditions, holders, nowMs: i });
+    times.push(performance.now() - t);
+  }
+  const d = distribution(times);
+  return { shape, nodes, vips, coldMs: Math.round(coldMs * 10) / 10, warmMsP50: d.p50, warmMsMax: d.max };
+}
+
+// ------------------------------------------------------------------ coordinator and agents
+
+interface Coordinator {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  readonly exited: Promise<void>;
+}
+
+interface Run {
+  readonly dir: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly configFile: string;
+  coordinator: Coordinator | undefined;
+  readonly sims: ChildProcess[];
+  /** node -> times of its Welcomes (epoch ms). */
+  readonly connects: Map<string, number[]>;
+  pushes: number[];
+  noPush: number;
+}
+
+const runs = new Set<Run>();
+
+function startCoordinator(run: Run, n: number): Coordinator {
+  const logFd = openSync(join(run.dir, `coordinator-${n}.log`), 'a');
+  const [cmd, args] = pinned(0, process.execPath, [COORDINATOR_BIN, '--config', run.configFile]);
+  const proc = spawn(cmd, args, { stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  return { proc, pid: proc.pid ?? -1, exited };
+}
+
+async function stopCoordinator(c: Coordinator | undefined, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (c === undefined || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+  c.proc.kill(sig);
+  const timer = setTimeout(() => c.proc.kill('SIGKILL'), 10_000);
+  await c.exited;
+  clearTimeout(timer);
+}
+
+async function waitForHttp(run: Run, timeoutMs = 60_000): Promise<void> {
+  await waitFor('the coordinator to answer /healthz', async () => {
+    if (run.coordinator !== undefined && run.coordinator.proc.exitCode !== null) {
+      throw new Error(`the coordinator exited: ${readFileSync(join(run.dir, 'coordinator-1.log'), 'utf8').slice(-2000)}`);
+    }
+    try {
+      const res = await fetch(`http://127.0.0.1:${run.httpPort}/healthz`);
+      return res.ok ? { done: true, value: undefined } : { done: false, observed: `HTTP ${res.status}` };
+    } catch (error) {
+      return { done: false, observed: (error as Error).message };
+    }
+  }, { timeoutMs, intervalMs: 50 });
+}
+
+function startSimulators(run: Run, size: number): void {
+  for (let first = 0; first < size; first += AGENTS_PER_PROCESS) {
+    const count = Math.min(AGENTS_PER_PROCESS, size - first);
+    const [cmd, args] = pinned(1, process.execPath, [
+      SIM_SCRIPT,
+      '--address', `127.0.0.1:${run.grpcPort}`,
+      '--nodes', String(size),
+      '--first', String(first),
+      '--count', String(count),
+      '--flip-mean-s', String(FLIP_MEAN_S),
+    ]);
+    const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    run.sims.push(proc);
+    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      let m: { t?: string; node?: string; at?: number; ms?: number };
+      try {
+        m = JSON.parse(line) as typeof m;
+      } catch {
+        return;
+      }
+      if (m.t === 'connected' && m.node !== undefined && m.at !== undefined) {
+        const list = run.connects.get(m.node);
+        if (list) list.push(m.at);
+        else run.connects.set(m.node, [m.at]);
+      } else if (m.t === 'push' && m.ms !== undefined) run.pushes.push(m.ms);
+      else if (m.t === 'nopush') run.noPush++;
+    });
+  }
+}
+
+function tellSimulators(run: Run, command: string): void {
+  for (const s of run.sims) s.stdin?.write(`${command}\n`);
+}
+
+async function stopSimulators(run: Run): Promise<void> {
+  await Promise.all(
+    run.sims.map(async (s) => {
+      if (s.exitCode !== null || s.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => s.once('exit', () => resolve()));
+      s.stdin?.write('stop\n');
+      const timer = setTimeout(() => s.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+}
+
+/** Nodes whose latest Welcome is at or after `sinceMs`. */
+function connectedSince(run: Run, sinceMs: number): { count: number; lastMs: number } {
+  let count = 0;
+  let lastMs = 0;
+  for (const times of run.connects.values()) {
+    const t = times.find((x) => x >= sinceMs);
+    if (t !== undefined) {
+      count++;
+      lastMs = Math.max(lastMs, t);
+    }
+  }
+  return { count, lastMs };
+}
+
+async function waitForConnected(run: Run, size: number, sinceMs: number, timeoutMs: number): Promise<number> {
+  return waitFor(`${size} agents to be registered`, async () => {
+    const c = connectedSince(run, sinceMs);
+    return c.count >= size ? { done: true, value: c.lastMs } : { done: false, observed: `${c.count} of ${size}` };
+  }, { timeoutMs, intervalMs: 50 });
+}
+
+interface Scrape {
+  readonly renderMs: number;
+  readonly bytes: number;
+  readonly loopP99Ms: number | undefined;
+  readonly serverRenderMs: number | undefined;
+  readonly connected: number;
+}
+
+function metricValue(text: string, name: string): number | undefined {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function scrape(run: Run): Promise<Scrape> {
+  const t = performance.now();
+  const res = await fetch(`http://127.0.0.1:${run.httpPort}/metrics`);
+  const body = await res.text();
+  const renderMs = performance.now() - t;
+  const lag = metricValue(body, 'lbha_coordinator_nodejs_eventloop_lag_p99_seconds');
+  const server = metricValue(body, 'lbha_metrics_render_duration_seconds');
+  const connected = (body.match(/^lbha_node_connected\{[^}]*\} 1$/gm) ?? []).length;
+  return {
+    renderMs,
+    bytes: Buffer.byteLength(body),
+    loopP99Ms: lag === undefined ? undefined : lag * 1000,
+    serverRenderMs: server === undefined ? undefined : server * 1000,
+    connected,
+  };
+}
+
+// ------------------------------------------------------------------ one size
+
+interface SizeFigures {
+  readonly agents: number;
+  readonly seconds: number;
+  readonly connectAllMs: number;
+  readonly cpuPercent: number;
+  readonly rssMb: number;
+  readonly loopP99MsMax: number;
+  readonly loopP99MsP50: number;
+  readonly pushMs: ReturnType<typeof distribution>;
+  readonly pushes: number;
+  readonly noPush: number;
+  readonly metricsBytes: number;
+  readonly metricsRenderMsP50: number;
+  readonly metricsServerRenderMsP50: number;
+  readonly stormAllMs: number | undefined;
+  readonly stormFromKillMs: number | undefined;
+  /** From the restarted coordinator answering /healthz to the last registration (agents in backoff). */
+  readonly stormAfterReadyMs: number | undefined;
+  readonly connectedAtCoordinator: number;
+}
+
+async function benchSize(size: number): Promise<SizeFigures> {
+  const dir = mkdtempSync(join(tmpdir(), `lbha-bench-scale-${size}-`));
+  const run: Run = {
+    dir,
+    grpcPort: await freePort(),
+    httpPort: await freePort(),
+    configFile: join(dir, 'coordinator.yaml'),
+    coordinator: undefined,
+    sims: [],
+    connects: new Map(),
+    pushes: [],
+    noPush: 0,
+  };
+  runs.add(run);
+  try {
+    writeFileSync(join(dir, 'cluster.yaml'), pairsSpec(size, 2));
+    writeFileSync(
+      run.configFile,
+      [
+        `id: bench-${size}`,
+        `grpc: { listen: ["127.0.0.1:${run.grpcPort}"] }`,
+        `http: { listen: "127.0.0.1:${run.httpPort}" }`,
+        'tls: { insecure: true }',
+        `spec: ${join(dir, 'cluster.yaml')}`,
+        `stateDir: ${join(dir, 'state')}`,
+        'heartbeat: { interval: 1s, staleAfter: 3500ms }',
+        'log: { level: info }',
+        '',
+      ].join('\n'),
+    );
+    log(`${size} agents: starting the coordinator${hasTaskset ? ' on core 0' : ''}`);
+    run.coordinator = startCoordinator(run, 1);
+    await waitForHttp(run);
+    const startedAt = Date.now();
+    startSimulators(run, size);
+    const allAt = await waitForConnected(run, size, 0, 120_000);
+    const connectAllMs = allAt - startedAt;
+    log(`${size} agents: all registered ${connectAllMs} ms after the simulators started`);
+    await sleep(3000);
+
+    const sampler = new ProcessSampler(run.coordinator.pid, 500);
+    run.pushes = [];
+    run.noPush = 0;
+    await scrape(run); // resets the event-loop histogram: the window starts now
+    tellSimulators(run, 'flips on');
+    const scrapes: Scrape[] = [];
+    const end = Date.now() + SECONDS * 1000;
+    while (Date.now() < end) {
+      await sleep(Math.min(SCRAPE_EVERY_MS, Math.max(0, end - Date.now())));
+      scrapes.push(await scrape(run));
+    }
+    tellSimulators(run, 'flips off');
+    const usage = sampler.stop();
+    const pushes = [...run.pushes];
+    const noPush = run.noPush;
+    const loops = scrapes.map((s) => s.loopP99Ms ?? 0);
+    const last = scrapes[scrapes.length - 1];
+    log(
+      `${size} agents: CPU ${usage.cpuPercent.toFixed(1)} % of a core, RSS ${(usage.rssMaxBytes / MB).toFixed(0)} MB, ` +
+        `event loop p99 max ${Math.max(...loops).toFixed(1)} ms, ${pushes.length} health flips pushed (median ${median(pushes)} ms)`,
+    );
+
+    let stormAllMs: number | undefined;
+    let stormFromKillMs: number | undefined;
+    let stormAfterReadyMs: number | undefined;
+    if (STORM) {
+      await sleep(2000);
+      const killedAt = Date.now();
+      await stopCoordinator(run.coordinator, 'SIGTERM');
+      const restartAt = Date.now();
+      run.coordinator = startCoordinator(run, 2);
+      await waitForHttp(run);
+      const readyAt = Date.now();
+      const lastAt = await waitForConnected(run, size, restartAt, 120_000);
+      stormAllMs = lastAt - restartAt;
+      stormFromKillMs = lastAt - killedAt;
+      stormAfterReadyMs = Math.max(0, lastAt - readyAt);
+      log(
+        `${size} agents: reconnect storm: all registered again ${stormAllMs} ms after the restart ` +
+          `(${stormFromKillMs} ms after the stop; the new coordinator answered after ${readyAt - restartAt} ms)`,
+      );
+    }
+    return {
+      agents: size,
+      seconds: Math.round(usage.seconds),
+      connectAllMs,
+      cpuPercent: Math.round(usage.cpuPercent * 10) / 10,
+      rssMb: Math.round(usage.rssMaxBytes / MB),
+      loopP99MsMax: Math.round(Math.max(...loops) * 10) / 10,
+      loopP99MsP50: median(loops),
+      pushMs: distribution(pushes),
+      pushes: pushes.length,
+      noPush,
+      metricsBytes: last?.bytes ?? 0,
+      metricsRenderMsP50: median(scrapes.map((s) => s.renderMs)),
+      metricsServerRenderMsP50: median(scrapes.map((s) => s.serverRenderMs ?? 0)),
+      stormAllMs,
+      stormFromKillMs,
+      stormAfterReadyMs,
+      connectedAtCoordinator: last?.connected ?? 0,
+    };
+  } finally {
+    await stopSimulators(run);
+    await stopCoordinator(run.coordinator);
+    runs.delete(run);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function cleanupAll(): Promise<void> {
+  for (const run of runs) {
+    for (const s of run.sims) s.kill('SIGKILL');
+    run.coordinator?.proc.kill('SIGKILL');
+    if (existsSync(run.dir)) rmSync(run.dir, { recursive: true, force: true });
+  }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void cleanupAll().finally(() => process.exit(130));
+  });
+}
+
+// ------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  const lines: string[] = [];
+  log('placement: 5,000 VIPs over 2,000 nodes');
+  const placements = [
+    placementBench('1,000 clusters of 2 nodes, 5 VIPs each', pairsSpec(2000, 5), 2000, 5000),
+    placementBench('100 clusters of 20 nodes, 50 VIPs each, no homes', clustersSpec(2000, 20, 50, false), 2000, 5000),
+  ];
+  const sizes: SizeFigures[] = [];
+  for (const size of SIZES) sizes.push(await benchSize(size));
+
+  const out: string[] = [];
+  out.push(`Coordinator on ${hasTaskset ? 'one core (taskset -c 0)' : 'any core (no taskset)'}, simulated agents in other processes${hasTaskset ? ' (core 1)' : ''}; ${SECONDS} s measured per size, 1 heartbeat/s per agent, a health flip every ${FLIP_MEAN_S} s per agent on average`);
+  out.push(
+    table(
+      ['agents', 'connect all ms', 'CPU % core', 'RSS MB', 'loop p99 ms (max)', 'flip->push p50 ms', 'p95', 'p99', 'flips', '/metrics KB', 'render ms', 'storm: all back ms'],
+      sizes.map((s) => [
+        s.agents,
+        s.connectAllMs,
+        s.cpuPercent,
+        s.rssMb,
+        s.loopP99MsMax,
+        s.pushMs.p50,
+        s.pushMs.p95,
+        s.pushMs.p99,
+        s.pushes,
+        Math.round(s.metricsBytes / 1024),
+        s.metricsRenderMsP50,
+        s.stormAllMs ?? '-',
+      ]),
+    ),
+  );
+  out.push('');
+  out.push(`Placement (the pure function, ${PLACEMENT_REPEATS} repeats, one node's health changed before each)`);
+  out.push(table(['shape', 'nodes', 'VIPs', 'first call ms', 'p50 ms', 'max ms'], placements.map((p) => [p.shape, p.nodes, p.vips, p.coldMs, p.warmMsP50, p.warmMsMax])));
+  out.push('');
+  for (const s of sizes) {
+    lines.push(
+      jsonLine({
+        scenario: 'coordinator-scale',
+        agents: s.agents,
+        seconds: s.seconds,
+        connect_all_ms: s.connectAllMs,
+        cpu_percent_core: s.cpuPercent,
+        rss_mb: s.rssMb,
+        eventloop_p99_ms_max: s.loopP99MsMax,
+        eventloop_p99_ms_p50: s.loopP99MsP50,
+        flip_to_push_ms_p50: s.pushMs.p50,
+        flip_to_push_ms_p95: s.pushMs.p95,
+        flip_to_push_ms_p99: s.pushMs.p99,
+        flip_to_push_ms_max: s.pushMs.max,
+        flips: s.pushes,
+        flips_without_push: s.noPush,
+        metrics_bytes: s.metricsBytes,
+        metrics_render_ms_p50: s.metricsRenderMsP50,
+        metrics_server_render_ms_p50: s.metricsServerRenderMsP50,
+        connected_at_coordinator: s.connectedAtCoordinator,
+        storm_all_registered_ms: s.stormAllMs ?? null,
+        storm_from_stop_ms: s.stormFromKillMs ?? null,
+        storm_after_ready_ms: s.stormAfterReadyMs ?? null,
+        target_eventloop_p99_ms: 50,
+        target_storm_ms: 30_000,
+      }),
+    );
+  }
+  for (const p of placements) {
+    lines.push(jsonLine({ scenario: 'placement', shape: p.shape, nodes: p.nodes, vips: p.vips, repeats: PLACEMENT_REPEATS, first_ms: p.coldMs, ms_p50: p.warmMsP50, ms_max: p.warmMsMax, target_ms: 10 }));
+  }
+  out.push(...lines);
+  process.stdout.write(`${out.join('\n')}\n`);
+  if (OUT !== '') writeFileSync(OUT, `${lines.join('\n')}\n`);
+}
+
+main().catch(async (error: unknown) => {
+  process.stderr.write(`bench:scale failed: ${(error as Error).stack ?? String(error)}\n`);
+  await cleanupAll();
+  process.exit(1);
+});

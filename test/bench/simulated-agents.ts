@@ -1,0 +1,225 @@
+// Simulated agents for the coordinator scale benchmark (a child process of scale.bench.ts):
+// each runs the agent's real StreamClient (Hello, Snapshot, Deltas, Heartbeats, ACKs, the real
+// reconnect backoff) on its own gRPC connection, with a simulated node behind it: an nginx that
+// is healthy or not, and VRRP instances that follow the pushed ranks.
+//
+// Usage: node simulated-agents.js --address HOST:PORT --nodes N --first I --count K [--flip-mean-s S]
+// stdin: "flips on" | "flips off" | "stop". stdout: one JSON line per event:
+//   {"t":"connected","node":..,"at":epochMs}   a Welcome was received (first connect or reconnect)
+//   {"t":"push","ms":..}                       health flip -> new desired state received
+//   {"t":"nopush"}                             no new desired state within 10 s of a flip
+import { createInterface } from 'node:readline';
+import { credentials } from '@grpc/grpc-js';
+import { StreamClient } from '@lbha/agent';
+import {
+  silentLogger,
+  type CheckStatus,
+  type CommandResult,
+  type DesiredState,
+  type InstanceStatus,
+  type NodeDelta,
+  type NodeSnapshot,
+  type ServiceStatus,
+} from '@lbha/shared';
+import { intOption, stringOption } from './bench-stats.js';
+import { scaleNodes, type ScaleNode } from './scale-spec.js';
+
+const argv = process.argv.slice(2);
+const address = stringOption(argv, '--address', 'LBHA_BENCH_ADDRESS', '127.0.0.1:7400');
+const total = intOption(argv, '--nodes', 'LBHA_BENCH_NODES', 100);
+const first = intOption(argv, '--first', 'LBHA_BENCH_FIRST', 0);
+const count = intOption(argv, '--count', 'LBHA_BENCH_COUNT', total);
+const flipMeanS = intOption(argv, '--flip-mean-s', 'LBHA_BENCH_FLIP_MEAN_S', 60);
+/** An unhealthy node recovers after this long on average. */
+const RECOVER_MEAN_S = 5;
+const PUSH_TIMEOUT_MS = 10_000;
+
+const out = (record: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify(record)}\n`);
+};
+
+let flipping = false;
+
+/** Exponentially distributed delay with the given mean. */
+const expDelay = (meanMs: number): number => -Math.log(1 - Math.random()) * meanMs;
+
+class SimulatedNode {
+  private healthy = true;
+  private desired: DesiredState | undefined;
+  private instances: InstanceStatus[] = [];
+  private readonly listeners = new Set<(d: NodeDelta) => void>();
+  private flipTimer: NodeJS.Timeout | undefined;
+  private pending: { readonly at: number; readonly version: number; readonly timer: NodeJS.Timeout } | undefined;
+  readonly client: StreamClient;
+
+  constructor(readonly spec: ScaleNode) {
+    this.client = new StreamClient({
+      addresses: [address],
+      credentials: credentials.createInsecure(),
+      // Every agent on its own TCP connection, as on separate hosts (grpc-js shares one otherwise).
+      channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+      node: spec.node,
+      cluster: spec.cluster,
+      agentVersion: 'bench',
+      bootId: `bench-${process.pid}-${spec.node}`,
+      logger: silentLogger(),
+      source: {
+        snapshot: () => this.snapshot(),
+        onDelta: (listener) => {
+          this.listeners.add(listener);
+          return () => this.listeners.delete(listener);
+        },
+        appliedVersion: () => this.desired?.version ?? 0,
+        recentResults: () => [],
+      },
+      handler: {
+        applyDesiredState: async (d) => {
+          this.onDesired(d);
+          return { accepted: true };
+        },
+        runCommand: (command, report) => {
+          const result: CommandResult = { commandId: command.id, state: 'succeeded', message: 'done', activeConnections: 0, finishedMs: Date.now() };
+          report(result);
+        },
+      },
+    });
+    this.client.onStateChange((s) => {
+      if (s === 'connected') out({ t: 'connected', node: spec.node, at: Date.now() });
+    });
+  }
+
+  private service(): ServiceStatus {
+    return {
+      name: 'nginx',
+      kind: 'nginx',
+      state: this.healthy ? 'running' : 'failed',
+      pid: this.healthy ? 4242 : 0,
+      restarts: 0,
+      lastError: this.healthy ? '' : 'nginx: configuration test failed',
+      stats: { activeConnections: 3, requestsTotal: 1000, currentSessions: 0, serverStates: {} },
+      sinceMs: Date.now(),
+      supervisor: 'direct',
+    };
+  }
+
+  private checks(): CheckStatus[] {
+    return [
+      {
+        name: 'nginx',
+        kind: 'process',
+        result: this.healthy ? { kind: 'healthy' } : { kind: 'unhealthy', reason: 'nginx is not running' },
+        effect: 'fault',
+        penalty: 0,
+        sinceMs: Date.now(),
+        durationMs: 1,
+        streak: 1,
+      },
+      { name: 'down-file', kind: 'maintenance_file', result: { kind: 'healthy' }, effect: 'penalty', penalty: 50, sinceMs: 1, durationMs: 0, streak: 1 },
+    ];
+  }
+
+  /** VRRP as keepalived would settle it: MASTER of the instances ranked 0, FAULT while unhealthy. */
+  private computeInstances(): InstanceStatus[] {
+    return (this.desired?.instances ?? []).map((i) => {
+      const master = this.healthy && i.rank === 0;
+      return {
+        name: i.name,
+        vrid: i.vrid,
+        vip: i.vip,
+        interface: i.interface,
+        state: !this.healthy ? 'fault' : master ? 'master' : 'backup',
+        basePriority: i.basePriority,
+        effectivePriority: this.healthy ? Math.max(1, Math.min(254, i.basePriority + i.placementWeight)) : 0,
+        vipPresent: master,
+        sinceMs: Date.now(),
+        priorityTerms: [],
+        faultedByHealth: !this.healthy,
+      };
+    });
+  }
+
+  snapshot(): NodeSnapshot {
+    return {
+      services: [this.service()],
+      checks: this.checks(),
+      instances: this.instances,
+      healthy: this.healthy,
+      appliedVersion: this.desired?.version ?? 0,
+      localMode: 'active',
+    };
+  }
+
+  private emit(delta: NodeDelta): void {
+    for (const l of this.listeners) l(delta);
+  }
+
+  private onDesired(d: DesiredState): void {
+    this.desired = d;
+    const p = this.pending;
+    if (p !== undefined && d.version > p.version) {
+      clearTimeout(p.timer);
+      this.pending = undefined;
+      out({ t: 'push', ms: Math.round((performance.now() - p.at) * 10) / 10 });
+    }
+    // After the ACK (sent when this returns), report the applied version and the VRRP outcome.
+    setImmediate(() => {
+      this.instances = this.computeInstances();
+      this.emit({ services: [], checks: [], instances: this.instances, removedChecks: [], removedInstances: [], appliedVersion: d.version });
+    });
+  }
+
+  flip(): void {
+    if (this.client.currentState !== 'connected' || this.desired === undefined || this.pending !== undefined) return;
+    this.healthy = !this.healthy;
+    const at = performance.now();
+    const timer = setTimeout(() => {
+      this.pending = undefined;
+      out({ t: 'nopush', node: this.spec.node });
+    }, PUSH_TIMEOUT_MS);
+    this.pending = { at, version: this.desired.version, timer };
+    this.instances = this.computeInstances();
+    this.emit({ services: [this.service()], checks: this.checks(), instances: this.instances, removedChecks: [], removedInstances: [], healthy: this.healthy });
+  }
+
+  scheduleFlips(): void {
+    if (this.flipTimer) clearTimeout(this.flipTimer);
+    const mean = this.healthy ? flipMeanS * 1000 : RECOVER_MEAN_S * 1000;
+    this.flipTimer = setTimeout(() => {
+      if (flipping) this.flip();
+      this.scheduleFlips();
+    }, expDelay(mean));
+  }
+
+  stopFlips(): void {
+    if (this.flipTimer) clearTimeout(this.flipTimer);
+    this.flipTimer = undefined;
+  }
+}
+
+const nodes = scaleNodes(total)
+  .slice(first, first + count)
+  .map((n) => new SimulatedNode(n));
+
+// Spread the first connects over a second, as agents starting on many hosts would.
+for (const n of nodes) setTimeout(() => n.client.start(), Math.random() * 1000);
+
+async function stop(): Promise<void> {
+  flipping = false;
+  for (const n of nodes) n.stopFlips();
+  await Promise.all(nodes.map((n) => n.client.stop()));
+  process.exit(0);
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const cmd = line.trim();
+  if (cmd === 'flips on') {
+    flipping = true;
+    for (const n of nodes) n.scheduleFlips();
+  } else if (cmd === 'flips off') {
+    flipping = false;
+    for (const n of nodes) n.stopFlips();
+  } else if (cmd === 'stop') {
+    void stop();
+  }
+});
+process.on('SIGTERM', () => void stop());
