@@ -120,6 +120,7 @@ export class AgentRelay {
   private serveLocally(call: AgentCall): void {
     const { leadership, logger } = this.opts;
     const write = call.write.bind(call) as (chunk: ConnectResponse, ...rest: unknown[]) => boolean;
+    let ending = false;
     // The last gate before bytes leave this process: whatever code path produced a push, a
     // coordinator that is not the leader (now, by its monotonic clock) does not send it.
     (call as { write: (chunk: ConnectResponse, ...rest: unknown[]) => boolean }).write = (chunk, ...rest) => {
@@ -128,7 +129,10 @@ export class AgentRelay {
         logger.warn({ event: 'fencing.push_refused', kind, peer: call.getPeer() }, 'not the leader: push held back');
         this.opts.onFencedPush?.(kind);
         const leader = this.target();
-        if (leader) queueMicrotask(() => call.emit('error', { code: status.UNAVAILABLE, details: `not the leader; ${leader.id} is` }));
+        if (leader && !ending) {
+          ending = true;
+          queueMicrotask(() => call.emit('error', { code: status.UNAVAILABLE, details: `not the leader; ${leader.id} is` }));
+        }
         return true;
       }
       return write(chunk, ...rest);
