@@ -4,7 +4,7 @@
 // the failover counters and histogram and fire the node alert; a drain and undrain produce the
 // operation metrics; a webhook receives the events.
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -60,12 +60,13 @@ describe('observability: Prometheus on the lab', { skip, timeout: 12 * 60_000 },
     await new Promise<void>((resolve) => hookServer?.listen(0, '127.0.0.1', resolve));
     const hookPort = (hookServer.address() as { port: number }).port;
 
-    // The lab's coordinator serves no HTTP: give it the HTTP API (/metrics) and the webhook, restart it.
-    const httpPort = await freePort();
-    appendFileSync(
-      agents().coordinatorConfigFile,
-      `http:\n  listen: "127.0.0.1:${httpPort}"\nwebhooks:\n  - { name: lab, url: "http://127.0.0.1:${hookPort}/lbha", backoff: { initial: 50ms, max: 1s } }\n`,
-    );
+    // Give the lab's coordinator the HTTP API (/metrics), unless it has one, and a webhook; restart it.
+    const configFile = agents().coordinatorConfigFile;
+    const existing = /^http:\s*\n\s+listen:\s*"?127\.0\.0\.1:(\d+)"?/m.exec(readFileSync(configFile, 'utf8'));
+    const httpPort = existing ? Number(existing[1]) : await freePort();
+    if (!existing) appendFileSync(configFile, `http:\n  listen: "127.0.0.1:${httpPort}"\n`);
+    assert.doesNotMatch(readFileSync(configFile, 'utf8'), /^webhooks:/m, 'the lab configures no webhooks of its own');
+    appendFileSync(configFile, `webhooks:\n  - { name: lab, url: "http://127.0.0.1:${hookPort}/lbha", backoff: { initial: 50ms, max: 1s } }\n`);
     await agents().stopCoordinator('SIGTERM');
     await agents().startCoordinator();
     await waitForBaseline(lab);
