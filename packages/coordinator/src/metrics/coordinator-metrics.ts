@@ -298,9 +298,9 @@ export class CoordinatorMetrics {
       connected.push(`${d.nodeConnected.name}{${pair('cluster', sn.cluster)},${pair('node', sn.node)}} 0\n`);
     }
     const header = (def: MetricDefinition) => `# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`;
-    const parts: string[] = [];
-    parts.push(header(d.nodeConnected), ...connected, header(d.nodeHeartbeatAge), ...age, header(d.desiredStateNacked), ...nacked);
-    NODE_FAMILIES.forEach((id, i) => parts.push(header(d[id]), ...(perNode[i] as string[])));
+    // concat, not push(...spread): spreading tens of thousands of arguments can overflow the stack.
+    let parts: string[] = [header(d.nodeConnected)].concat(connected, header(d.nodeHeartbeatAge), age, header(d.desiredStateNacked), nacked);
+    NODE_FAMILIES.forEach((id, i) => (parts = parts.concat(header(d[id]), perNode[i] as string[])));
     parts.push(this.renderVips(vips, clusters), this.renderEvents(), this.renderWebhooks());
     return parts.join('');
   }
