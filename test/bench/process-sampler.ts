@@ -1,6 +1,6 @@
 // CPU and memory of a process from /proc: what a benchmark reports for the coordinator and the
 // agent without instrumenting them.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
@@ -25,6 +25,35 @@ export function processTimes(pid: number): ProcessTimes | undefined {
   } catch {
     return undefined;
   }
+}
+
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return [readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), ...stat.slice(stat.lastIndexOf(')') + 2).split(' ')];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds of a process, of its children it has reaped (cutime, cstime: short-lived helpers
+ * such as `ip` or `nginx -t`) and of its live children, except those named in `exclude` (the
+ * daemons it supervises, which are measured on their own).
+ */
+export function treeCpuSeconds(pid: number, exclude: readonly string[] = []): number | undefined {
+  const own = statFields(pid);
+  if (own === undefined) return undefined;
+  // After the comm entry: state=1, ppid=2, ..., utime=12, stime=13, cutime=14, cstime=15.
+  const cpu = (f: string[]): number => (Number(f[12]) + Number(f[13]) + Number(f[14]) + Number(f[15])) / CLOCK_TICKS;
+  let total = cpu(own);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = statFields(Number(entry));
+    if (f === undefined || Number(f[2]) !== pid || exclude.includes(f[0] ?? '')) continue;
+    total += cpu(f);
+  }
+  return total;
 }
 
 export interface UsageSummary {

@@ -1,0 +1,155 @@
+// npm run bench:agent — the footprint of an idle lbha-agent (its real binary, in the lab, with
+// real nginx and keepalived) while its checks run at 10 Hz: RSS and CPU share of a core.
+//
+// The lab's spec is applied again with every check at a 100 ms interval (through `lbha spec
+// apply`), then both agents are sampled from /proc. CPU is given for the agent process alone and
+// with its helper children (reaped ones such as `ip`, live ones such as `ip monitor`); the
+// daemons it supervises (nginx, keepalived) are not counted.
+//
+// Options: --seconds N (LBHA_BENCH_SECONDS, default 60) at 10 Hz; --default-seconds N
+// (LBHA_BENCH_DEFAULT_SECONDS, 20) first with the lab's own spec, 0 skips it; --out FILE.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LB_NODES, labUnavailableReason, sleep, startLab, waitFor, type Lab, type LbNode } from '../lab/index.js';
+import { intOption, jsonLine, stringOption, table } from './bench-stats.js';
+import { MB, ProcessSampler, treeCpuSeconds } from './process-sampler.js';
+
+const argv = process.argv.slice(2);
+const SECONDS = intOption(argv, '--seconds', 'LBHA_BENCH_SECONDS', 60);
+/** First, the lab's own spec (slower checks) for this long; 0 skips it. */
+const DEFAULT_SECONDS = intOption(argv, '--default-seconds', 'LBHA_BENCH_DEFAULT_SECONDS', 20);
+const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
+const CHECK_INTERVAL = '100ms';
+const DAEMONS = ['nginx', 'keepalived'];
+
+const log = (line: string): void => {
+  process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
+};
+
+/** The lab's spec with every check at 10 Hz (an http timeout below the interval). */
+export function tenHertzSpec(spec: string): string {
+  return spec
+    .split('\n')
+    .map((line) => {
+      if (!/^\s+- \{ name: .*kind: /.test(line)) return line;
+      let out = /interval: [^,}]+/.test(line) ? line.replace(/interval: [^,}]+/, `interval: ${CHECK_INTERVAL}`) : line.replace(/kind: (\w+),/, `kind: $1, interval: ${CHECK_INTERVAL},`);
+      out = out.replace(/timeout: [^,}]+/, 'timeout: 90ms');
+      return out;
+    })
+    .join('\n');
+}
+
+let current: Lab | undefined;
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void (current?.down() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
+interface AgentFigures {
+  readonly phase: string;
+  readonly node: LbNode;
+  readonly seconds: number;
+  readonly rssMaxMb: number;
+  readonly rssLastMb: number;
+  readonly cpuPercent: number;
+  readonly cpuPercentWithChildren: number;
+}
+
+async function main(): Promise<void> {
+  const reason = labUnavailableReason();
+  if (reason !== undefined) {
+    process.stderr.write(`bench:agent: ${reason}\n`);
+    process.exit(2);
+  }
+  log('starting the lab (topology a, control agent)');
+  const lab = await startLab({ topology: 'a', control: 'agent', log });
+  current = lab;
+  const figures: AgentFigures[] = [];
+  try {
+    const agents = lab.agents;
+    if (agents === undefined) throw new Error('the lab has no agents');
+    const pids = LB_NODES.map((n) => {
+      const pid = agents.agentProcess(n)?.pid;
+      if (pid === undefined || pid < 0) throw new Error(`no agent process on ${n}`);
+      return pid;
+    });
+    const measure = async (phase: string, seconds: number): Promise<void> => {
+      // Let start-up work (render, reload, first check runs) pass before measuring the idle state.
+      await sleep(5000);
+      log(`${phase}: sampling agents ${LB_NODES.map((n, i) => `${n} (pid ${pids[i]})`).join(', ')} for ${seconds} s`);
+      const samplers = pids.map((pid) => new ProcessSampler(pid, 1000));
+      const treeStart = pids.map((pid) => treeCpuSeconds(pid, DAEMONS) ?? 0);
+      const t0 = performance.now();
+      await sleep(seconds * 1000);
+      const elapsed = (performance.now() - t0) / 1000;
+      const treeEnd = pids.map((pid) => treeCpuSeconds(pid, DAEMONS) ?? 0);
+      LB_NODES.forEach((node, i) => {
+        const u = (samplers[i] as ProcessSampler).stop();
+        figures.push({
+          phase,
+          node,
+          seconds: Math.round(u.seconds),
+          rssMaxMb: Math.round((u.rssMaxBytes / MB) * 10) / 10,
+          rssLastMb: Math.round((u.rssLastBytes / MB) * 10) / 10,
+          cpuPercent: Math.round(u.cpuPercent * 100) / 100,
+          cpuPercentWithChildren: Math.round((((treeEnd[i] ?? 0) - (treeStart[i] ?? 0)) / elapsed) * 100 * 100) / 100,
+        });
+      });
+    };
+    if (DEFAULT_SECONDS > 0) await measure('lab spec (checks every 200 ms to 1 s)', DEFAULT_SECONDS);
+    const specFile = join(lab.runDir, 'bench-spec-10hz.yaml');
+    writeFileSync(specFile, tenHertzSpec(readFileSync(agents.specFile, 'utf8')));
+    const before = await agents.api.listNodes();
+    const applied = await agents.cli(['spec', 'apply', specFile, '--reason', 'benchmark: checks at 10 Hz']);
+    if (applied.code !== 0) throw new Error(`lbha spec apply: ${(applied.stderr || applied.stdout).trim()}`);
+    await waitFor('both agents to apply the 10 Hz spec', async () => {
+      const nodes = await agents.api.listNodes();
+      const done = LB_NODES.every((n) => {
+        const now = nodes.find((x) => x.name === n);
+        const was = before.find((x) => x.name === n);
+        return now !== undefined && now.appliedVersion > (was?.appliedVersion ?? 0) && now.appliedVersion === now.desiredVersion && now.healthy;
+      });
+      return done ? { done: true, value: undefined } : { done: false, observed: nodes.map((n) => `${n.name} ${n.appliedVersion}/${n.desiredVersion} healthy ${n.healthy}`).join(', ') };
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    await measure(`checks every ${CHECK_INTERVAL}`, SECONDS);
+    const nodes = await agents.api.listNodes();
+    for (const n of nodes) if (!n.healthy) log(`note: ${n.name} reported unhealthy at the end of the window`);
+  } finally {
+    current = undefined;
+    await lab.down();
+  }
+  const out: string[] = [];
+  out.push('Idle lbha-agent in the lab (nginx and keepalived running; checks: process, http, maintenance file, interface)');
+  out.push(
+    table(
+      ['phase', 'node', 'seconds', 'RSS max MB', 'RSS end MB', 'CPU % core', 'with helpers %'],
+      figures.map((f) => [f.phase, f.node, f.seconds, f.rssMaxMb, f.rssLastMb, f.cpuPercent.toFixed(2), f.cpuPercentWithChildren.toFixed(2)]),
+    ),
+  );
+  out.push('');
+  const lines = figures.map((f) =>
+    jsonLine({
+      scenario: f.phase.startsWith('checks every') ? 'agent-idle-10hz' : 'agent-idle-lab-spec',
+      node: f.node,
+      seconds: f.seconds,
+      check_interval_ms: f.phase.startsWith('checks every') ? 100 : null,
+      rss_mb_max: f.rssMaxMb,
+      rss_mb_end: f.rssLastMb,
+      cpu_percent_core: f.cpuPercent,
+      cpu_percent_core_with_helpers: f.cpuPercentWithChildren,
+      target_rss_mb: 60,
+      target_cpu_percent_core: 1,
+    }),
+  );
+  out.push(...lines);
+  process.stdout.write(`${out.join('\n')}\n`);
+  if (OUT !== '') writeFileSync(OUT, `${lines.join('\n')}\n`);
+}
+
+main().catch(async (error: unknown) => {
+  process.stderr.write(`bench:agent failed: ${(error as Error).stack ?? String(error)}\n`);
+  await current?.down().catch(() => undefined);
+  process.exit(1);
+});
