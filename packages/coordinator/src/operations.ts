@@ -439,6 +439,17 @@ export class Operations {
     });
     await ctx.step(`${p}agent-undrain`, async () => {
       if (!this.live(node)) return `agent of ${node} not connected; it gets the mode with its desired state`;
+      // The agent must run the desired state with the new mode before it lifts its own drain,
+      // or it would fall back to the old mode for a moment.
+      await this.waitFor(
+        ctx,
+        () => {
+          const d = this.reconciler.desiredOf(node);
+          const r = this.registry.get(node);
+          return d !== undefined && d.mode === mode && r !== undefined && r.appliedVersion >= d.version;
+        },
+        10_000,
+      );
       const id = `${ctx.id}.${p.replace(/[^a-z0-9]/g, '-')}undrain`;
       await this.commands.issue({ id, node, action: { kind: 'undrain' }, operationId: ctx.id, deadlineMs: this.clock() + 30_000 });
       const e = await this.commands.wait(id, 10_000, undefined, ctx.signal);
