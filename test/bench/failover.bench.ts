@@ -57,7 +57,12 @@ interface ScenarioResult {
   readonly targetMs?: number;
   readonly runs: RunResult[];
   readonly errors: string[];
+  /** Repairs after which the VIP did not come home by itself within HOME_TIMEOUT_MS. */
+  stuck: number;
 }
+
+/** How long the VIP may take to come home after a repair before the run counts as stuck. */
+const HOME_TIMEOUT_MS = 20_000;
 
 const argv = process.argv.slice(2);
 const RUNS = intOption(argv, '--runs', 'LBHA_BENCH_RUNS', 10);
@@ -100,11 +105,11 @@ async function waitForCleanProbe(lab: Lab, timeoutMs = 60_000): Promise<void> {
 }
 
 /** Everything home and healthy (interfaces, and with lbha the coordinator's view), probe clean. */
-async function waitForHome(lab: Lab): Promise<void> {
-  for (const vip of lab.plan.vips) await lab.waitForHolder(vip.name, vip.home, { timeoutMs: 60_000 });
+async function waitForHome(lab: Lab, timeoutMs = 60_000): Promise<void> {
+  for (const vip of lab.plan.vips) await lab.waitForHolder(vip.name, vip.home, { timeoutMs });
   const agents = lab.agents;
   if (agents !== undefined) {
-    await agents.waitForAgentsConnected({ timeoutMs: 60_000 });
+    await agents.waitForAgentsConnected({ timeoutMs });
     await waitFor('both nodes healthy and active at the coordinator', async () => {
       let nodes;
       try {
@@ -116,10 +121,36 @@ async function waitForHome(lab: Lab): Promise<void> {
       return LB_NODES.every((n) => ready.some((r) => r.name === n))
         ? { done: true, value: undefined }
         : { done: false, observed: nodes.map((n) => `${n.name}: connected ${n.connected} healthy ${n.healthy}`).join(', ') };
-    }, { timeoutMs: 60_000, intervalMs: 100 });
-    for (const vip of lab.plan.vips) await agents.waitForReportedHolder(vip.name, vip.home, { timeoutMs: 60_000 });
+    }, { timeoutMs, intervalMs: 100 });
+    for (const vip of lab.plan.vips) await agents.waitForReportedHolder(vip.name, vip.home, { timeoutMs });
   }
-  await waitForCleanProbe(lab);
+  await waitForCleanProbe(lab, timeoutMs);
+}
+
+/**
+ * Waits for the VIPs to be home after a repair. When they do not come by themselves, the run
+ * counts as stuck and the nodes are repaired harder (with lbha: the agents are restarted, which
+ * leaves the daemons running), so that the next run starts from the same place.
+ */
+async function ensureHome(lab: Lab, result: ScenarioResult): Promise<void> {
+  // The seed's keepalived (advert_int 3) takes several advert intervals to take its VIP back.
+  const timeoutMs = lab.control === 'seed' ? 3 * HOME_TIMEOUT_MS : HOME_TIMEOUT_MS;
+  try {
+    await waitForHome(lab, timeoutMs);
+    return;
+  } catch (error) {
+    result.stuck++;
+    log(`${result.system} ${result.scenario}: not back home ${timeoutMs / 1000} s after the repair (${(error as Error).message.split('\n')[0]}); repairing harder`);
+  }
+  await repairAll(lab);
+  const agents = lab.agents;
+  if (agents !== undefined) {
+    for (const node of LB_NODES) {
+      await agents.stopAgent(node, 'SIGTERM');
+      await agents.startAgent(node);
+    }
+  }
+  await waitForHome(lab, 60_000);
 }
 
 // ------------------------------------------------------------------ scenarios
@@ -182,7 +213,6 @@ const seedProxyDeath: Scenario = {
 
 /** One unplanned run: clean probe, fault, wait for the peer to serve, stop the probe, repair. */
 async function unplannedRun(lab: Lab, scenario: Scenario, timeoutMs: number): Promise<RunResult> {
-  await waitForHome(lab);
   const probe = await lab.startProbe(VIP, { maxDurationMs: 180_000 });
   let records: ProbeRecord[];
   try {
@@ -208,7 +238,6 @@ async function unplannedRun(lab: Lab, scenario: Scenario, timeoutMs: number): Pr
 async function plannedRun(lab: Lab): Promise<RunResult> {
   const agents = lab.agents;
   if (agents === undefined) throw new Error('planned operations need the agent lab');
-  await waitForHome(lab);
   const probe = await lab.startProbe(VIP, { maxDurationMs: 180_000 });
   let records: ProbeRecord[];
   let started = 0;
@@ -237,9 +266,10 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
 }
 
 async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: number, timeoutMs: number): Promise<ScenarioResult> {
-  const result: ScenarioResult = { scenario: scenario.name, system, what: scenario.what, targetMs: scenario.targetMs, runs: [], errors: [] };
+  const result: ScenarioResult = { scenario: scenario.name, system, what: scenario.what, targetMs: scenario.targetMs, runs: [], errors: [], stuck: 0 };
   for (let i = 1; i <= runs; i++) {
     try {
+      await ensureHome(lab, result);
       const r = await unplannedRun(lab, scenario, timeoutMs);
       result.runs.push(r);
       log(`${system} ${scenario.name} run ${i}/${runs}: outage ${r.outageMs.toFixed(0)} ms, ${r.failed} failed of ${r.requests}`);
@@ -251,6 +281,7 @@ async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: n
       await repairAll(lab).catch(() => undefined);
     }
   }
+  await ensureHome(lab, result).catch((error: unknown) => log(`${system} ${scenario.name}: ${(error as Error).message.split('\n')[0]}`));
   return result;
 }
 
@@ -322,6 +353,7 @@ function outageRecord(r: ScenarioResult): Record<string, unknown> {
         }
       : {}),
     errors: r.errors.length,
+    failback_stuck: r.stuck,
   };
 }
 
@@ -329,11 +361,11 @@ function report(results: readonly ScenarioResult[]): void {
   const rows = results.map((r) => {
     const o = distribution(r.runs.map((x) => x.outageMs));
     const f = distribution(r.runs.map((x) => x.failed));
-    return [r.scenario, r.system, r.runs.length, o.p50, o.p95, o.max, f.p50, f.p95, f.max, r.targetMs === undefined ? '' : `${r.targetMs}`, r.errors.length];
+    return [r.scenario, r.system, r.runs.length, o.p50, o.p95, o.max, f.p50, f.p95, f.max, r.targetMs === undefined ? '' : `${r.targetMs}`, r.errors.length, r.stuck];
   });
   const out: string[] = [];
   out.push('Unplanned faults on the VIP holder (client: one request every 10 ms, fresh connection each)');
-  out.push(table(['scenario', 'system', 'runs', 'outage p50 ms', 'p95', 'max', 'failed p50', 'p95', 'max', 'target p95', 'errors'], rows));
+  out.push(table(['scenario', 'system', 'runs', 'outage p50 ms', 'p95', 'max', 'failed p50', 'p95', 'max', 'target p95', 'errors', 'not home'], rows));
   const lbha = results.find((r) => r.scenario === 'proxy-death' && r.system === 'lbha');
   const seed = results.find((r) => r.scenario === 'proxy-death' && r.system === 'seed');
   if (lbha && seed && lbha.runs.length > 0 && seed.runs.length > 0) {
@@ -388,9 +420,10 @@ async function main(): Promise<void> {
         if (runs > 0) results.push(await runScenario(lab, 'lbha', scenario, runs, 30_000));
       }
       if (wanted('planned-restart') && PLANNED_RUNS > 0) {
-        const planned: ScenarioResult = { scenario: 'planned-restart', system: 'lbha', what: 'drain, restart nginx, undrain through the CLI', runs: [], errors: [] };
+        const planned: ScenarioResult = { scenario: 'planned-restart', system: 'lbha', what: 'drain, restart nginx, undrain through the CLI', runs: [], errors: [], stuck: 0 };
         for (let i = 1; i <= PLANNED_RUNS; i++) {
           try {
+            await ensureHome(lab, planned);
             const r = await plannedRun(lab);
             planned.runs.push(r);
             log(`lbha planned-restart run ${i}/${PLANNED_RUNS}: ${r.failed} failed of ${r.requests}, p99 ${r.p99Ms.toFixed(1)} ms, ${r.operationMs} ms`);
