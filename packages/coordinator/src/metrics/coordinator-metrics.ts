@@ -96,7 +96,6 @@ export class CoordinatorMetrics {
   private readonly failoverDuration = new HistogramSeries(METRICS.failoverDuration);
   private readonly lastFailover = new Map<string, LastFailover>();
   private readonly nodeViews = new Map<string, NodeView>();
-  private readonly itemLines = new WeakMap<object, { readonly prefix: string; readonly lines: ReadonlyArray<readonly [NodeFamily, string]> }>();
   private generation = 0;
   private readonly nacks = new CounterSeries(METRICS.desiredStateNacks);
   private readonly pushDuration: Histogram;
@@ -320,50 +319,29 @@ export class CoordinatorMetrics {
     const d = METRICS;
     const n = cached?.cluster === rec.cluster ? cached.labels : `${pair('cluster', rec.cluster)},${pair('node', rec.name)}`;
     const acc: string[][] = NODE_FAMILIES.map(() => []);
-    const line = (id: NodeFamily, labels: string, v: number) => `${d[id].name}{${labels}} ${formatValue(v)}\n`;
-    // A delta replaces only the items that changed (applyDelta keeps the others' objects), so
-    // each service, check and instance keeps its lines until it changes.
-    const itemLines = (item: object, build: () => ReadonlyArray<readonly [NodeFamily, string]>) => {
-      let c = this.itemLines.get(item);
-      if (!c || c.prefix !== n) {
-        c = { prefix: n, lines: build() };
-        this.itemLines.set(item, c);
-      }
-      for (const [id, text] of c.lines) (acc[NODE_FAMILY_INDEX[id]] as string[]).push(text);
+    const add = (id: NodeFamily, labels: string, v: number) => {
+      (acc[NODE_FAMILY_INDEX[id]] as string[]).push(`${d[id].name}{${labels}} ${formatValue(v)}\n`);
     };
-    (acc[NODE_FAMILY_INDEX.nodeMode] as string[]).push(line('nodeMode', `${n},state="${mode}"`, 1));
+    add('nodeMode', `${n},state="${mode}"`, 1);
     const instances: Array<[string, boolean]> = [];
     // A silent or disconnected agent's last report is history, not the present: leave it out.
     if (snapshot) {
-      (acc[NODE_FAMILY_INDEX.nodeHealthy] as string[]).push(line('nodeHealthy', n, snapshot.healthy ? 1 : 0));
+      add('nodeHealthy', n, snapshot.healthy ? 1 : 0);
       for (const svc of snapshot.services.slice(0, MAX_PER_NODE.services)) {
-        itemLines(svc, () => {
-          const l = `${n},${pair('service', svc.name)}`;
-          const out: Array<readonly [NodeFamily, string]> = [
-            ['serviceUp', line('serviceUp', l, svc.state === 'running' ? 1 : 0)],
-            ['serviceRestarts', line('serviceRestarts', l, svc.restarts)],
-          ];
-          if (svc.stats) out.push(['proxyActiveConnections', line('proxyActiveConnections', l, svc.stats.activeConnections)]);
-          return out;
-        });
+        const l = `${n},${pair('service', svc.name)}`;
+        add('serviceUp', l, svc.state === 'running' ? 1 : 0);
+        add('serviceRestarts', l, svc.restarts);
+        if (svc.stats) add('proxyActiveConnections', l, svc.stats.activeConnections);
       }
       for (const c of snapshot.checks.slice(0, MAX_PER_NODE.checks)) {
-        itemLines(c, () => {
-          const l = `${n},${pair('check', c.name)}`;
-          return [
-            ['checkStatus', line('checkStatus', `${l},state="${c.result.kind}"`, 1)],
-            ['checkDuration', line('checkDuration', l, msToSeconds(c.durationMs))],
-          ];
-        });
+        const l = `${n},${pair('check', c.name)}`;
+        add('checkStatus', `${l},state="${c.result.kind}"`, 1);
+        add('checkDuration', l, msToSeconds(c.durationMs));
       }
       for (const i of snapshot.instances.slice(0, MAX_PER_NODE.instances)) {
-        itemLines(i, () => {
-          const l = `${n},${pair('vip', i.name)}`;
-          return [
-            ['vrrpState', line('vrrpState', `${l},state="${i.state}"`, 1)],
-            ['vrrpPriority', line('vrrpPriority', l, i.effectivePriority)],
-          ];
-        });
+        const l = `${n},${pair('vip', i.name)}`;
+        add('vrrpState', `${l},state="${i.state}"`, 1);
+        add('vrrpPriority', l, i.effectivePriority);
         instances.push([i.name, i.state === 'master' || i.vipPresent]);
       }
     }
