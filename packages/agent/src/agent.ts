@@ -93,6 +93,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
   private readonly removedInstances = new Set<string>();
   private readonly links = new Map<string, boolean>();
   private readonly deferredRaises = new Map<string, { value: number; dueMs: number }>();
+  private readonly decidedPlacement = new Map<string, number>();
   private readonly vrrp = new Map<string, VrrpEntry>();
   private readonly listeners = new Set<(d: NodeDelta) => void>();
   private readonly journal: CommandJournal;
@@ -374,6 +375,8 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
       if (!d.instances.some((i) => i.name === inst.name)) {
         this.removedInstances.add(inst.name);
         this.vrrp.delete(inst.name);
+        this.decidedPlacement.delete(inst.name);
+        this.deferredRaises.delete(inst.name);
         this.metrics.removeInstance(inst.name);
       }
     }
@@ -527,7 +530,11 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     const { instances, outcomes, faults, healthy } = this.evaluate();
     const healthValue = this.gate === 'fault' ? 1 : faults.length > 0 ? 1 : 0;
     const writeHealth = this.gate !== 'hold';
-    const placements = [...outcomes.entries()].map(([name, o]) => [this.files.placementFile(name), this.placementToWrite(name, o.placementValue)] as const);
+    const placements: Array<readonly [string, number]> = [];
+    for (const [name, o] of outcomes) {
+      const value = this.placementToWrite(name, o.placementValue);
+      if (value !== undefined) placements.push([this.files.placementFile(name), value]);
+    }
     this.trackChain = this.trackChain
       .then(async () => {
         if (writeHealth && (await this.tracks.write(this.files.healthFile, healthValue))) {
@@ -555,28 +562,30 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
    * ms) by a full master-down interval. So raises on a BACKUP instance wait that interval: the
    * takeover happens first; a planned move is merely late by a third of a second.
    */
-  private placementToWrite(instance: string, value: number): number {
-    const file = this.files.placementFile(instance);
-    const current = this.tracks.cached(file);
+  private placementToWrite(instance: string, value: number): number | undefined {
+    // What was last decided (a write may still be queued), else what the file holds.
+    const current = this.decidedPlacement.get(instance) ?? this.tracks.cached(this.files.placementFile(instance));
     const state = this.vrrp.get(instance)?.state;
     if (current === undefined || value <= current || state !== 'backup') {
       this.deferredRaises.delete(instance);
+      this.decidedPlacement.set(instance, value);
       return value;
     }
     const pending = this.deferredRaises.get(instance);
     if (pending && pending.value === value) {
       if (Date.now() >= pending.dueMs) {
         this.deferredRaises.delete(instance);
+        this.decidedPlacement.set(instance, value);
         return value;
       }
-      return current;
+      return undefined;
     }
     const waitMs = 3 * (this.desired?.keepalived.advertIntMs ?? 1000) + 50;
     this.deferredRaises.set(instance, { value, dueMs: Date.now() + waitMs });
     const t = setTimeout(() => this.refresh(), waitMs + 5);
     t.unref();
     this.log.debug({ event: 'placement.deferred', instance, from: current, to: value, waitMs }, `placement raise for ${instance} deferred ${waitMs}ms`);
-    return current;
+    return undefined;
   }
 
   private emit(instances: InstanceStatus[], healthy: boolean): void {

@@ -1,7 +1,7 @@
 // The agent core with fakes at the driver port and a fake keepalived config test: what it
 // writes to the track files, when it reloads keepalived, what it reports and how commands run.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
@@ -236,6 +236,38 @@ describe('agent core', () => {
       await waitFor(() => results.at(-1)?.state === 'succeeded');
       await waitFor(() => h.deltas.some((d) => d.services.some((s) => s.name === 'nginx' && s.state === 'running' && s.pid !== before)));
       assert.equal(h.agent.snapshot().services.find((s) => s.name === 'nginx')?.restarts, 1);
+    } finally {
+      await h.agent.stop();
+    }
+  });
+
+  it('defers a placement raise on a BACKUP instance by a master-down interval, applies a drop at once', async () => {
+    const h = await harness(simple);
+    try {
+      const fifo = join(h.dir, 'run', 'keepalived.fifo');
+      const say = (line: string): void => {
+        const fd = openSync(fifo, 'w');
+        writeSync(fd, `${line}\n`);
+        closeSync(fd);
+      };
+      say('INSTANCE "vip-28" BACKUP 120');
+      await waitFor(() => h.agent.snapshot().instances[0]?.state === 'backup');
+      const raised: DesiredState = { ...simple, version: 8, instances: simple.instances.map((i) => (i.name === 'vip-28' ? { ...i, placementWeight: 50 } : i)) };
+      const started = Date.now();
+      assert.deepEqual(await h.agent.applyDesiredState(raised), { accepted: true });
+      // Other refreshes while the raise waits must not write anything else.
+      say('INSTANCE "vip-29" BACKUP 100');
+      assert.equal(h.read('track/placement-vip-28'), '20');
+      await waitFor(() => h.read('track/placement-vip-28') === '50');
+      assert.ok(Date.now() - started >= 300, 'not before three advert intervals');
+      for (let i = 0; i < 5; i++) {
+        say(`INSTANCE "vip-29" ${i % 2 ? 'BACKUP' : 'MASTER'} 100`);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(h.read('track/placement-vip-28'), '50', 'stays raised (no flapping between old and new values)');
+      }
+      const dropped: DesiredState = { ...raised, version: 9, instances: raised.instances.map((i) => (i.name === 'vip-28' ? { ...i, placementWeight: -99 } : i)) };
+      assert.deepEqual(await h.agent.applyDesiredState(dropped), { accepted: true });
+      assert.equal(h.read('track/placement-vip-28'), '-99');
     } finally {
       await h.agent.stop();
     }
