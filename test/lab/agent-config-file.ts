@@ -14,6 +14,7 @@ export interface AgentFileOptions {
   readonly runtimeDir: string;
   readonly proxy: ProxyFiles;
   readonly tls: LabTls;
+  readonly logLevel: string;
 }
 
 export function renderAgentConfig(o: AgentFileOptions): string {
@@ -43,7 +44,7 @@ tls:
   key: ${o.tls.agentKey(o.node)}
 stateDir: ${o.stateDir}
 runtimeDir: ${o.runtimeDir}
-log: { level: info }
+log: { level: ${o.logLevel} }
 # Loopback of the node's own namespace.
 metrics: { listen: "127.0.0.1:9946" }
 keepalived:

@@ -21,6 +21,9 @@ export interface AgentControlOptions {
   readonly advertIntervalMs: number;
 }
 
+/** Log level of the lab's agents and coordinator: $LBHA_LAB_LOG_LEVEL (e.g. debug), default info. */
+const LOG_LEVEL = ['trace', 'debug', 'info', 'warn', 'error'].includes(process.env.LBHA_LAB_LOG_LEVEL ?? '') ? (process.env.LBHA_LAB_LOG_LEVEL as string) : 'info';
+
 /** The path the spec's maintenance_file check watches: the seed's own. */
 export const MAINTENANCE_PATH = '/etc/keepalived/down';
 
@@ -110,6 +113,7 @@ export class AgentControl {
         grpcSocket: this.socketPath,
         specFile: this.specFile,
         stateDir: join(this.dir, 'state'),
+        logLevel: LOG_LEVEL,
       }),
     );
     // The bind mount needs its target; on a host without keepalived's package dir, make it.
@@ -127,6 +131,7 @@ export class AgentControl {
           runtimeDir: this.agentRuntimeDir(node),
           proxy: this.lab.proxyFiles(node),
           tls: this.tls,
+          logLevel: LOG_LEVEL,
         }),
       );
     }

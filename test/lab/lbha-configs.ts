@@ -82,6 +82,7 @@ export interface CoordinatorFileOptions {
   readonly grpcSocket: string;
   readonly specFile: string;
   readonly stateDir: string;
+  readonly logLevel: string;
 }
 
 export function renderCoordinatorConfig(o: CoordinatorFileOptions): string {
@@ -103,6 +104,6 @@ heartbeat:
   interval: 500ms
   staleAfter: 2s
 log:
-  level: info
+  level: ${o.logLevel}
 `;
 }
