@@ -48,6 +48,8 @@ interface RunResult {
   readonly requests: number;
   readonly p99Ms: number;
   readonly operationMs?: number;
+  /** Planned runs: the VIP did not serve from home again within HOME_TIMEOUT_MS of the undrain. */
+  readonly notHome?: boolean;
 }
 
 interface ScenarioResult {
@@ -62,7 +64,7 @@ interface ScenarioResult {
 }
 
 /** How long the VIP may take to come home after a repair before the run counts as stuck. */
-const HOME_TIMEOUT_MS = 20_000;
+const HOME_TIMEOUT_MS = 12_000;
 
 const argv = process.argv.slice(2);
 const RUNS = intOption(argv, '--runs', 'LBHA_BENCH_RUNS', 10);
@@ -242,6 +244,7 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
   let records: ProbeRecord[];
   let started = 0;
   let ended = 0;
+  let notHome = false;
   try {
     await waitForServedBy(probe, HOLDER, 0, 30, 20_000);
     started = Date.now();
@@ -254,7 +257,11 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
       if (out.code !== 0) throw new Error(`lbha ${args.join(' ')} exited ${out.code}: ${(out.stderr || out.stdout).trim()}`);
     }
     // The operation is over once the VIP serves from home again.
-    await waitForServedBy(probe, HOLDER, Date.now(), 30, 30_000);
+    try {
+      await waitForServedBy(probe, HOLDER, Date.now(), 30, HOME_TIMEOUT_MS);
+    } catch {
+      notHome = true;
+    }
     ended = Date.now();
     await sleep(200);
   } finally {
@@ -262,7 +269,7 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
   }
   const during = summarizeProbe(records, { fromMs: started, toMs: ended });
   const all = summarizeProbe(records);
-  return { outageMs: during.longestGapMs, failed: all.failed, requests: during.requests, p99Ms: during.latency.p99, operationMs: ended - started };
+  return { outageMs: during.longestGapMs, failed: all.failed, requests: during.requests, p99Ms: during.latency.p99, operationMs: ended - started, notHome };
 }
 
 async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: number, timeoutMs: number): Promise<ScenarioResult> {
@@ -426,6 +433,7 @@ async function main(): Promise<void> {
             await ensureHome(lab, planned);
             const r = await plannedRun(lab);
             planned.runs.push(r);
+            if (r.notHome === true) planned.stuck++;
             log(`lbha planned-restart run ${i}/${PLANNED_RUNS}: ${r.failed} failed of ${r.requests}, p99 ${r.p99Ms.toFixed(1)} ms, ${r.operationMs} ms`);
           } catch (error) {
             const message = (error as Error).message.split('\n')[0] ?? '';

@@ -8,6 +8,7 @@
 //   {"t":"connected","node":..,"at":epochMs}   a Welcome was received (first connect or reconnect)
 //   {"t":"push","ms":..}                       health flip -> new desired state received
 //   {"t":"nopush"}                             no new desired state within 10 s of a flip
+// A node flips to unhealthy only while the other nodes of its cluster are healthy (see flip()).
 import { createInterface } from 'node:readline';
 import { credentials } from '@grpc/grpc-js';
 import { StreamClient } from '@lbha/agent';
@@ -43,13 +44,16 @@ let flipping = false;
 /** Exponentially distributed delay with the given mean. */
 const expDelay = (meanMs: number): number => -Math.log(1 - Math.random()) * meanMs;
 
+/** Nodes per cluster (all nodes of a cluster run in one simulator process). */
+const clusters = new Map<string, SimulatedNode[]>();
+
 class SimulatedNode {
-  private healthy = true;
+  healthy = true;
   private desired: DesiredState | undefined;
   private instances: InstanceStatus[] = [];
   private readonly listeners = new Set<(d: NodeDelta) => void>();
   private flipTimer: NodeJS.Timeout | undefined;
-  private pending: { readonly at: number; readonly version: number; readonly timer: NodeJS.Timeout } | undefined;
+  pending: { readonly at: number; readonly version: number; readonly timer: NodeJS.Timeout } | undefined;
   readonly client: StreamClient;
 
   constructor(readonly spec: ScaleNode) {
@@ -170,6 +174,10 @@ class SimulatedNode {
 
   flip(): void {
     if (this.client.currentState !== 'connected' || this.desired === undefined || this.pending !== undefined) return;
+    // One failing node per cluster at a time, and no flip while a peer's push is pending: with
+    // every node of a cluster down there is nothing to move, and no push to time.
+    const peers = (clusters.get(this.spec.cluster) ?? []).filter((n) => n !== this);
+    if (this.healthy && peers.some((n) => !n.healthy || n.pending !== undefined)) return;
     this.healthy = !this.healthy;
     const at = performance.now();
     const timer = setTimeout(() => {
@@ -199,6 +207,11 @@ class SimulatedNode {
 const nodes = scaleNodes(total)
   .slice(first, first + count)
   .map((n) => new SimulatedNode(n));
+for (const n of nodes) {
+  const list = clusters.get(n.spec.cluster);
+  if (list) list.push(n);
+  else clusters.set(n.spec.cluster, [n]);
+}
 
 // Spread the first connects over a second, as agents starting on many hosts would.
 for (const n of nodes) setTimeout(() => n.client.start(), Math.random() * 1000);
