@@ -10,6 +10,8 @@ export function tcpProbe(host: string, port: number): Probe {
         const sock = connect({ host, port });
         const onAbort = (): void => {
           sock.destroy();
+          // The runner reports the timeout itself; settle so nothing is left pending.
+          resolve(unhealthy(`connect ${host}:${port}: aborted`));
         };
         signal.addEventListener('abort', onAbort, { once: true });
         sock.once('connect', () => {
