@@ -48,6 +48,8 @@ interface RunResult {
   readonly requests: number;
   readonly p99Ms: number;
   readonly operationMs?: number;
+  /** Planned runs: how long each CLI command took, e.g. "drain 1200, restart 900, undrain 300". */
+  readonly steps?: string;
   /** Planned runs: the VIP did not serve from home again within HOME_TIMEOUT_MS of the undrain. */
   readonly notHome?: boolean;
 }
@@ -245,6 +247,7 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
   let started = 0;
   let ended = 0;
   let notHome = false;
+  const steps: string[] = [];
   try {
     await waitForServedBy(probe, HOLDER, 0, 30, 20_000);
     started = Date.now();
@@ -253,8 +256,10 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
       ['restart', HOLDER, 'nginx', '--timeout', '15s', '--reason', 'benchmark'],
       ['undrain', HOLDER, '--wait', '--reason', 'benchmark'],
     ]) {
+      const stepStart = Date.now();
       const out = await agents.cli(args);
       if (out.code !== 0) throw new Error(`lbha ${args.join(' ')} exited ${out.code}: ${(out.stderr || out.stdout).trim()}`);
+      steps.push(`${args[0]} ${Date.now() - stepStart}`);
     }
     // The operation is over once the VIP serves from home again.
     try {
@@ -269,7 +274,7 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
   }
   const during = summarizeProbe(records, { fromMs: started, toMs: ended });
   const all = summarizeProbe(records);
-  return { outageMs: during.longestGapMs, failed: all.failed, requests: during.requests, p99Ms: during.latency.p99, operationMs: ended - started, notHome };
+  return { outageMs: during.longestGapMs, failed: all.failed, requests: during.requests, p99Ms: during.latency.p99, operationMs: ended - started, steps: steps.join(', '), notHome };
 }
 
 async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: number, timeoutMs: number): Promise<ScenarioResult> {
@@ -398,8 +403,8 @@ function report(results: readonly ScenarioResult[]): void {
     out.push('Planned: lbha drain, lbha restart nginx, lbha undrain on the VIP holder, probe running');
     out.push(
       table(
-        ['run', 'operation ms', 'failed', 'requests', 'client p99 ms', 'longest gap ms'],
-        planned.runs.map((r, i) => [String(i + 1), r.operationMs ?? 0, r.failed, r.requests, r.p99Ms, r.outageMs]),
+        ['run', 'operation ms', 'steps (ms)', 'failed', 'requests', 'client p99 ms', 'longest gap ms'],
+        planned.runs.map((r, i) => [String(i + 1), r.operationMs ?? 0, r.steps ?? '', r.failed, r.requests, r.p99Ms, r.outageMs]),
       ),
     );
   }
@@ -434,7 +439,7 @@ async function main(): Promise<void> {
             const r = await plannedRun(lab);
             planned.runs.push(r);
             if (r.notHome === true) planned.stuck++;
-            log(`lbha planned-restart run ${i}/${PLANNED_RUNS}: ${r.failed} failed of ${r.requests}, p99 ${r.p99Ms.toFixed(1)} ms, ${r.operationMs} ms`);
+            log(`lbha planned-restart run ${i}/${PLANNED_RUNS}: ${r.failed} failed of ${r.requests}, p99 ${r.p99Ms.toFixed(1)} ms, ${r.operationMs} ms (${r.steps})`);
           } catch (error) {
             const message = (error as Error).message.split('\n')[0] ?? '';
             planned.errors.push(message);
