@@ -9,7 +9,8 @@
 // Options (flag or environment): --runs N (LBHA_BENCH_RUNS, default 10) proxy-death runs under
 // lbha; --baseline-runs N (LBHA_BENCH_BASELINE_RUNS, 5) seed runs; --other-runs N
 // (LBHA_BENCH_OTHER_RUNS, 5) runs of the other unplanned scenarios; --planned-runs N
-// (LBHA_BENCH_PLANNED_RUNS, 3); --only a,b (LBHA_BENCH_ONLY) scenario names; --out FILE also
+// (LBHA_BENCH_PLANNED_RUNS, 3); --baseline-hung-runs N (LBHA_BENCH_BASELINE_HUNG_RUNS, 1) seed
+// runs of the hung proxy, watched for 20 s each; --only a,b (LBHA_BENCH_ONLY) scenario names; --out FILE also
 // writes the JSON lines there. Progress goes to stderr; the table and JSON lines to stdout.
 import { writeFileSync } from 'node:fs';
 import {
@@ -35,9 +36,10 @@ interface Scenario {
   readonly targetMs?: number;
   /**
    * When the run is over: 'peer' once the peer serves (default); 'home' once the holder serves
-   * again after the peer did, for faults lbha repairs by itself (the failback is part of it).
+   * again after the peer did, for faults lbha repairs by itself (the failback is part of it);
+   * 'observe' after OBSERVE_MS whatever happens (a fault the configuration may never notice).
    */
-  readonly settle?: 'peer' | 'home';
+  readonly settle?: 'peer' | 'home' | 'observe';
   inject(lab: Lab): Promise<void>;
   repair(lab: Lab): Promise<void>;
 }
@@ -63,14 +65,19 @@ interface ScenarioResult {
   readonly errors: string[];
   /** Repairs after which the VIP did not come home by itself within HOME_TIMEOUT_MS. */
   stuck: number;
+  /** Set when each run watched the client for a fixed window after the fault. */
+  readonly observeMs?: number;
 }
 
 /** How long the VIP may take to come home after a repair before the run counts as stuck. */
 const HOME_TIMEOUT_MS = 12_000;
+/** How long an 'observe' run watches the client after the fault. */
+const OBSERVE_MS = 20_000;
 
 const argv = process.argv.slice(2);
 const RUNS = intOption(argv, '--runs', 'LBHA_BENCH_RUNS', 10);
 const BASELINE_RUNS = intOption(argv, '--baseline-runs', 'LBHA_BENCH_BASELINE_RUNS', 5);
+const BASELINE_HUNG_RUNS = intOption(argv, '--baseline-hung-runs', 'LBHA_BENCH_BASELINE_HUNG_RUNS', 1);
 const OTHER_RUNS = intOption(argv, '--other-runs', 'LBHA_BENCH_OTHER_RUNS', 5);
 const PLANNED_RUNS = intOption(argv, '--planned-runs', 'LBHA_BENCH_PLANNED_RUNS', 3);
 const ONLY = stringOption(argv, '--only', 'LBHA_BENCH_ONLY', '')
@@ -215,6 +222,18 @@ const seedProxyDeath: Scenario = {
   },
 };
 
+/**
+ * The seed's chk_nginx.sh only asks whether the nginx pid is alive: a hung nginx is never
+ * noticed. Watched for OBSERVE_MS; the outage is the time without a successful response.
+ */
+const seedHungProxy: Scenario = {
+  name: 'hung-proxy',
+  what: 'nginx master+workers SIGSTOPped on the holder (alive, not answering)',
+  settle: 'observe',
+  inject: async (lab) => void (await lab.signalProxy(HOLDER, 'SIGSTOP')),
+  repair: async (lab) => void (await lab.signalProxy(HOLDER, 'SIGCONT')),
+};
+
 /** One unplanned run: clean probe, fault, wait for the peer to serve, stop the probe, repair. */
 async function unplannedRun(lab: Lab, scenario: Scenario, timeoutMs: number): Promise<RunResult> {
   const probe = await lab.startProbe(VIP, { maxDurationMs: 180_000 });
@@ -223,7 +242,9 @@ async function unplannedRun(lab: Lab, scenario: Scenario, timeoutMs: number): Pr
     await waitForServedBy(probe, HOLDER, 0, 30, 20_000);
     const t0 = Date.now();
     await scenario.inject(lab);
-    if (scenario.settle === 'home') {
+    if (scenario.settle === 'observe') {
+      await sleep(OBSERVE_MS);
+    } else if (scenario.settle === 'home') {
       await waitForServedBy(probe, PEER, t0, 1, timeoutMs);
       await waitForServedBy(probe, HOLDER, Date.now(), 30, timeoutMs);
     } else {
@@ -278,7 +299,16 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
 }
 
 async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: number, timeoutMs: number): Promise<ScenarioResult> {
-  const result: ScenarioResult = { scenario: scenario.name, system, what: scenario.what, targetMs: scenario.targetMs, runs: [], errors: [], stuck: 0 };
+  const result: ScenarioResult = {
+    scenario: scenario.name,
+    system,
+    what: scenario.what,
+    targetMs: scenario.targetMs,
+    runs: [],
+    errors: [],
+    stuck: 0,
+    ...(scenario.settle === 'observe' ? { observeMs: OBSERVE_MS } : {}),
+  };
   for (let i = 1; i <= runs; i++) {
     try {
       await ensureHome(lab, result);
@@ -364,6 +394,7 @@ function outageRecord(r: ScenarioResult): Record<string, unknown> {
           failed_requests_total: r.runs.reduce((sum, x) => sum + x.failed, 0),
         }
       : {}),
+    ...(r.observeMs === undefined ? {} : { observed_ms: r.observeMs }),
     errors: r.errors.length,
     failback_stuck: r.stuck,
   };
@@ -373,7 +404,8 @@ function report(results: readonly ScenarioResult[]): void {
   const rows = results.map((r) => {
     const o = distribution(r.runs.map((x) => x.outageMs));
     const f = distribution(r.runs.map((x) => x.failed));
-    return [r.scenario, r.system, r.runs.length, o.p50, o.p95, o.max, f.p50, f.p95, f.max, r.targetMs === undefined ? '' : `${r.targetMs}`, r.errors.length, r.stuck];
+    const system = r.observeMs === undefined ? r.system : `${r.system} (watched ${r.observeMs / 1000} s)`;
+    return [r.scenario, system, r.runs.length, o.p50, o.p95, o.max, f.p50, f.p95, f.max, r.targetMs === undefined ? '' : `${r.targetMs}`, r.errors.length, r.stuck];
   });
   const out: string[] = [];
   out.push('Unplanned faults on the VIP holder (client: one request every 10 ms, fresh connection each)');
@@ -451,9 +483,12 @@ async function main(): Promise<void> {
       }
     });
   }
-  if ((wanted('proxy-death') || wanted('seed')) && BASELINE_RUNS > 0) {
+  const seedDeath = (wanted('proxy-death') || wanted('seed')) && BASELINE_RUNS > 0;
+  const seedHung = (wanted('hung-proxy') || wanted('seed')) && BASELINE_HUNG_RUNS > 0;
+  if (seedDeath || seedHung) {
     await withLab('seed', async (lab) => {
-      results.push(await runScenario(lab, 'seed', seedProxyDeath, BASELINE_RUNS, 60_000));
+      if (seedDeath) results.push(await runScenario(lab, 'seed', seedProxyDeath, BASELINE_RUNS, 60_000));
+      if (seedHung) results.push(await runScenario(lab, 'seed', seedHungProxy, BASELINE_HUNG_RUNS, 60_000));
     });
   }
   report(results);
