@@ -1,20 +1,13 @@
 // The seed's `down` file: present = unhealthy. Watches the file's directory (the file itself
 // may not exist yet), so creating or removing it takes effect at once in both directions.
-import { watch, type FSWatcher } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { HEALTHY, unhealthy, type CheckResult } from '@lbha/shared';
 import type { Probe, ProbeEmit } from './probe.js';
 
 export function maintenanceFileProbe(path: string): Probe {
-  const read = async (): Promise<CheckResult> => {
-    try {
-      await access(path);
-      return unhealthy(`maintenance file ${path} is present`);
-    } catch {
-      return HEALTHY;
-    }
-  };
+  // A stat of a local path is cheaper done directly than through the thread pool at 10 Hz.
+  const read = async (): Promise<CheckResult> => (existsSync(path) ? unhealthy(`maintenance file ${path} is present`) : HEALTHY);
   return {
     probe: () => read(),
     watch(emit: ProbeEmit) {
