@@ -39,6 +39,14 @@ describe('lbha status', () => {
     assert.match(row ?? '', /^lb1\s+web\s+connected\s+active\s+healthy/);
   });
 
+  it('takes global flags before the command', async () => {
+    const r = await runNode(BIN.cli, ['-C', address, '--insecure', '--timeout', '5000', 'status', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((JSON.parse(r.stdout) as { nodes: unknown[] }).nodes.length >= 1);
+    const long = await runNode(BIN.cli, [`--coordinator=${address}`, '--insecure', 'status']);
+    assert.equal(long.code, 0, long.stderr);
+  });
+
   it('prints JSON with --json, configured from the environment', async () => {
     const r = await runNode(BIN.cli, ['status', '--json'], { LBHA_COORDINATOR: address, LBHA_INSECURE: '1' });
     assert.equal(r.code, 0, r.stderr);

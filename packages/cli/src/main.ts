@@ -46,9 +46,22 @@ export interface Io {
   readonly env: NodeJS.ProcessEnv;
 }
 
+/** Index of the command name: the first word that is not a global flag or a global flag's value. */
+function commandIndex(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!a.startsWith('-')) return i;
+    if (a.includes('=')) continue;
+    const spec = a.startsWith('--') ? GLOBAL_OPTIONS[a.slice(2)] : Object.values(GLOBAL_OPTIONS).find((o) => o.short === a.slice(1));
+    if (spec?.type === 'string') i++;
+  }
+  return -1;
+}
+
 /** Runs the CLI; resolves to the process exit code. Every failure prints one line to stderr. */
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
-  const name = argv.find((a) => !a.startsWith('-'));
+  const at = commandIndex(argv);
+  const name = at < 0 ? undefined : argv[at];
   const command: CliCommand | undefined = COMMANDS.find((c) => c.name === name);
   if (!name || argv.includes('--help') || argv.includes('-h')) {
     io.stdout(command ? `usage: ${command.usage}\n` : help());
@@ -58,7 +71,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   try {
     if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)} (see lbha --help)`);
     const rest = [...argv];
-    rest.splice(rest.indexOf(name), 1);
+    rest.splice(at, 1);
     let parsed;
     try {
       parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });

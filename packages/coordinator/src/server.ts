@@ -18,6 +18,7 @@ import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
 import { planeViews } from './metrics/plane-views.js';
 import { protoDir } from './proto-files.js';
 import { Registry, type RegistryEvent } from './registry.js';
+import { removeStaleUnixSocket } from './unix-socket.js';
 import { FileStore } from './store/file-store.js';
 import type { Store } from './store/store.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
@@ -158,6 +159,9 @@ export class CoordinatorServer {
       this.logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): agent streams and the API are not authenticated');
     }
     for (const addr of this.config.grpc.listen) {
+      if (await removeStaleUnixSocket(addr)) {
+        this.logger.warn({ event: 'grpc.stale_socket_removed', address: addr }, 'removed a unix socket left by a previous coordinator');
+      }
       const port = await new Promise<number>((resolve, reject) =>
         this.server.bindAsync(addr, creds, (err, p) => (err ? reject(err) : resolve(p))),
       );
