@@ -50,6 +50,8 @@ interface RunResult {
   readonly requests: number;
   readonly p99Ms: number;
   readonly operationMs?: number;
+  /** Failed requests by error, e.g. "ECONNRESET x1". */
+  readonly errorKinds?: string;
   /** Planned runs: how long each CLI command took, e.g. "drain 1200, restart 900, undrain 300". */
   readonly steps?: string;
   /** Planned runs: the VIP did not serve from home again within HOME_TIMEOUT_MS of the undrain. */
@@ -256,7 +258,13 @@ async function unplannedRun(lab: Lab, scenario: Scenario, timeoutMs: number): Pr
   }
   await scenario.repair(lab);
   const s = summarizeProbe(records);
-  return { outageMs: s.longestGapMs, failed: s.failed, requests: s.requests, p99Ms: s.latency.p99 };
+  return { outageMs: s.longestGapMs, failed: s.failed, requests: s.requests, p99Ms: s.latency.p99, errorKinds: describeErrors(s.errors) };
+}
+
+function describeErrors(errors: Readonly<Record<string, number>>): string {
+  return Object.entries(errors)
+    .map(([e, n]) => `${e} x${n}`)
+    .join(', ');
 }
 
 /** Planned maintenance through the CLI: drain, restart nginx, undrain, with the probe running. */
@@ -295,7 +303,7 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
   }
   const during = summarizeProbe(records, { fromMs: started, toMs: ended });
   const all = summarizeProbe(records);
-  return { outageMs: during.longestGapMs, failed: all.failed, requests: during.requests, p99Ms: during.latency.p99, operationMs: ended - started, steps: steps.join(', '), notHome };
+  return { outageMs: during.longestGapMs, failed: all.failed, requests: during.requests, p99Ms: during.latency.p99, operationMs: ended - started, steps: steps.join(', '), notHome, errorKinds: describeErrors(all.errors) };
 }
 
 async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: number, timeoutMs: number): Promise<ScenarioResult> {
@@ -314,7 +322,7 @@ async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: n
       await ensureHome(lab, result);
       const r = await unplannedRun(lab, scenario, timeoutMs);
       result.runs.push(r);
-      log(`${system} ${scenario.name} run ${i}/${runs}: outage ${r.outageMs.toFixed(0)} ms, ${r.failed} failed of ${r.requests}`);
+      log(`${system} ${scenario.name} run ${i}/${runs}: outage ${r.outageMs.toFixed(0)} ms, ${r.failed} failed of ${r.requests}${r.failed > 0 ? ` (${r.errorKinds})` : ''}`);
     } catch (error) {
       const message = (error as Error).message.split('\n')[0] ?? '';
       result.errors.push(message);
@@ -471,7 +479,7 @@ async function main(): Promise<void> {
             const r = await plannedRun(lab);
             planned.runs.push(r);
             if (r.notHome === true) planned.stuck++;
-            log(`lbha planned-restart run ${i}/${PLANNED_RUNS}: ${r.failed} failed of ${r.requests}, p99 ${r.p99Ms.toFixed(1)} ms, ${r.operationMs} ms (${r.steps})`);
+            log(`lbha planned-restart run ${i}/${PLANNED_RUNS}: ${r.failed} failed of ${r.requests}, p99 ${r.p99Ms.toFixed(1)} ms, ${r.operationMs} ms (${r.steps})${r.failed > 0 ? `; failed: ${r.errorKinds}` : ''}`);
           } catch (error) {
             const message = (error as Error).message.split('\n')[0] ?? '';
             planned.errors.push(message);
