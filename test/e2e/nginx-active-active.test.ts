@@ -2,6 +2,8 @@
 // tests by hand, plus the control plane failing. One lab for the file; each test leaves it as it
 // found it (afterEach repairs and waits for the baseline, also after a failure).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { runLeftovers, startLab, waitFor, type Lab } from '../lab/index.js';
 import {
@@ -102,6 +104,11 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
   });
 
   it('1.6: nginx unable to start (broken config) moves the VIP; fixed config brings nginx and the VIP back', { timeout: TEST_TIMEOUT }, async (t) => {
+    // The failover and the return go through track files only: keepalived is never reloaded.
+    const keepalivedLog = (node: 'lb1' | 'lb2') => readFileSync(join(agents().agentRuntimeDir(node), 'keepalived.log'), 'utf8');
+    const reloads = (node: 'lb1' | 'lb2') => (keepalivedLog(node).match(/Reloading/g) ?? []).length;
+    const reloadsBefore = { lb1: reloads('lb1'), lb2: reloads('lb2') };
+    assert.match(keepalivedLog('lb1'), /Entering MASTER STATE/, 'the keepalived log is the live one');
     const probe = await lab.startProbe('vip1');
     const killed = Date.now();
     await lab.killProxy('lb1', { breakConfig: true });
@@ -125,6 +132,7 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
     const records = await probe.stop();
     t.diagnostic(outageLine('nginx killed, config broken', records, killed, fixed));
     t.diagnostic(outageLine('config fixed', records, fixed));
+    assert.deepEqual({ lb1: reloads('lb1'), lb2: reloads('lb2') }, reloadsBefore, 'no keepalived reload on either node');
   });
 
   it('1.7: the maintenance file moves the VIPs away from the node; removing it brings them back', { timeout: TEST_TIMEOUT }, async (t) => {
