@@ -167,6 +167,23 @@ describe('cluster spec: refused with the field and line', () => {
     expectIssue(seed1With((d) => (d.clusters[0].vips[0].address = '192.168.21.28/24')), 'clusters[0].vips[0].address', /outside the subnet of interface eth1 on node nginx-lb01 \(192\.168\.20\.19\/24\)/);
   });
 
+  it('a VIP outside the subnet of a whole fleet is one problem naming a few nodes', () => {
+    const text = seed1With((d) => {
+      const template = d.clusters[0].nodes[0];
+      for (let i = 0; i < 200; i++) {
+        const n = structuredClone(template);
+        n.name = `extra-${i}`;
+        n.addresses = [`192.168.20.${i + 40}`];
+        n.interfaces = n.interfaces.map((f: { name: string; address: string }) => ({ ...f, address: f.address.replace(/\.19\//, `.${i + 40}/`) }));
+        d.clusters[0].nodes.push(n);
+      }
+      d.clusters[0].vips[0].address = '192.168.21.28/24';
+    });
+    const outside = issues(text).filter((i) => /outside the subnet/.test(i.message));
+    assert.equal(outside.length, 1, outside.map((i) => i.message).join('\n'));
+    assert.match(outside[0]?.message ?? '', /on node nginx-lb01 \(192\.168\.20\.19\/24\), .* and 197 more$/);
+  });
+
   it('VIP on an interface a node does not have', () => {
     expectIssue(seed1With((d) => (d.clusters[0].vips[0].interface = 'eth9')), 'clusters[0].vips[0].interface', /interface eth9 is not declared on node nginx-lb01/);
   });

@@ -108,20 +108,31 @@ function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[]): void {
         out.push({ path: at('vips', vi, 'home'), message: `VIPs of group ${v.group} share one holder, but vips[${first.vi}] has home ${first.home} and this one ${v.home}` });
       }
     }
+    // One problem per VIP and kind, naming the nodes, so a fleet-wide mistake stays one line each.
+    const undeclared: string[] = [];
+    const unaddressed: string[] = [];
+    const outside: string[] = [];
     for (const [ni, n] of c.nodes.entries()) {
       const iface = n.interfaces.find((i) => i.name === v.interface);
       if (!iface) {
-        out.push({ path: at('vips', vi, 'interface'), message: `interface ${v.interface} is not declared on node ${n.name} (nodes[${ni}])` });
+        undeclared.push(`${n.name} (nodes[${ni}])`);
         continue;
       }
       if (iface.address === null) {
-        out.push({ path: at('vips', vi, 'interface'), message: `interface ${v.interface} of node ${n.name} has no address; VRRP needs one to advertise from` });
+        unaddressed.push(n.name);
         continue;
       }
       const net = parseCidr(iface.address);
-      if (typeof net !== 'string' && !cidrContains(net, v.address)) {
-        out.push({ path: at('vips', vi, 'address'), message: `${v.address} is outside the subnet of interface ${v.interface} on node ${n.name} (${iface.address})` });
-      }
+      if (typeof net !== 'string' && !cidrContains(net, v.address)) outside.push(`${n.name} (${iface.address})`);
+    }
+    if (undeclared.length > 0) {
+      out.push({ path: at('vips', vi, 'interface'), message: `interface ${v.interface} is not declared on node ${listNodes(undeclared)}` });
+    }
+    if (unaddressed.length > 0) {
+      out.push({ path: at('vips', vi, 'interface'), message: `interface ${v.interface} has no address on node ${listNodes(unaddressed)}; VRRP needs one to advertise from` });
+    }
+    if (outside.length > 0) {
+      out.push({ path: at('vips', vi, 'address'), message: `${v.address} is outside the subnet of interface ${v.interface} on node ${listNodes(outside)}` });
     }
     if (!isIPv4(v.address) && pol.vrrpVersion === 2) {
       out.push({ path: at('vips', vi, 'address'), message: 'IPv6 VIPs need VRRP version 3 (policy.vrrp_version: 3)' });
@@ -158,6 +169,12 @@ function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[]): void {
 }
 
 /** Every rule violation in the spec; empty when the spec is valid. */
+/** "a, b, c and 12 more": node lists in messages stay short on large fleets. */
+function listNodes(names: readonly string[], max = 5): string {
+  const shown = names.slice(0, max).join(', ');
+  return names.length > max ? `${shown} and ${names.length - max} more` : shown;
+}
+
 export function specProblems(spec: Spec): SpecProblem[] {
   const out: SpecProblem[] = [];
   duplicates(spec.clusters, (c) => c.name, (c, ci) =>
