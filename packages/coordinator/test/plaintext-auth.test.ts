@@ -2,6 +2,8 @@
 // metadata and the HTTP header, roles are still enforced, and callers without credentials are
 // refused unless auth.anonymous says otherwise.
 import assert from 'node:assert/strict';
+import { get as httpGet } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +88,30 @@ describe('plaintext', () => {
       assert.equal(await httpStatus(s, 'GET', '/v1/nodes'), 200);
       assert.equal(await httpStatus(s, 'POST', '/v1/nodes/nginx-lb01/drain'), 403);
       assert.equal(s.events.list().filter((e) => e.type === 'api.call').length, 0);
+    } finally {
+      await s.stop(200);
+    }
+  });
+
+  it('serves /metrics gzipped to scrapers that ask for it, plain otherwise', async () => {
+    const s = await start('none', []);
+    try {
+      const get = (encoding?: string) =>
+        new Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+          const req = httpGet(`${s.http?.url}/metrics`, { headers: encoding ? { 'accept-encoding': encoding } : {} }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+          });
+          req.on('error', reject);
+        });
+      const zipped = await get('gzip');
+      assert.equal(zipped.headers['content-encoding'], 'gzip');
+      const text = gunzipSync(zipped.body).toString('utf8');
+      assert.match(text, /^# HELP lbha_/m);
+      const plain = await get();
+      assert.equal(plain.headers['content-encoding'], undefined);
+      assert.match(plain.body.toString('utf8'), /^# HELP lbha_/m);
     } finally {
       await s.stop(200);
     }
