@@ -171,6 +171,8 @@ describe('observability: Prometheus on the lab', { skip, timeout: 12 * 60_000 },
     assert.equal(drain.code, 0, drain.stderr);
     await until('lb2 drained in lbha_node_mode', `lbha_node_mode{cluster="${cluster}",node="lb2",state="drained"}`, (s) => s[0]?.value === 1);
     await until('vip2 held by lb1', `lbha_vip_holder{cluster="${cluster}",vip="vip2"}`, (s) => s.length === 1 && s[0]?.metric['node'] === 'lb1');
+    // Stay drained for several scrapes, so the dashboard's range queries (2 s steps) cannot step over it.
+    await until('several scrapes of lb2 drained', `sum_over_time(lbha_node_mode{cluster="${cluster}",node="lb2",state="drained"}[1m])`, (s) => (s[0]?.value ?? 0) >= 5);
     const undrain = await agents().cli(['undrain', 'lb2', '--wait']);
     assert.equal(undrain.code, 0, undrain.stderr);
     await waitForBaseline(lab, 60_000);
