@@ -3,7 +3,7 @@
 // pause and resume members. Every cluster is removed by stop() (call it in after()), and a
 // process-exit hook kills members a crashed test left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statfsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +46,22 @@ process.on('exit', () => {
     }
   }
 });
+
+/** Blocks until /proc shows the process stopped (state T), for at most two seconds. */
+function waitStopped(pid: number): void {
+  const deadline = Date.now() + 2000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (Date.now() < deadline) {
+    let state = '';
+    try {
+      state = /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? '';
+    } catch {
+      return; // gone
+    }
+    if (state === 'T' || state === 't') return;
+    Atomics.wait(pause, 0, 0, 1);
+  }
+}
 
 /** Holds `count` distinct free ports at once, then releases them. */
 async function freePorts(count: number): Promise<number[]> {
@@ -214,6 +230,9 @@ export class EtcdCluster {
     if (m.child && m.state === 'running') {
       m.child.kill('SIGSTOP');
       m.state = 'paused';
+      // kill() only queues the signal: wait until the kernel shows the member stopped, so a request
+      // sent right after this cannot still be answered by it.
+      waitStopped(m.child.pid as number);
     }
   }
 
