@@ -1,7 +1,8 @@
 // Shared pieces of the end-to-end tests: when to skip, and assertions on what the client saw.
 import assert from 'node:assert/strict';
-import type { Lab, LbNode, ProbeRecord, ProbeSession } from '../lab/index.js';
-import { LB_NODES, labUnavailableReason, summarizeProbe, waitFor, webNodeOfPage } from '../lab/index.js';
+import { after, afterEach, before } from 'node:test';
+import type { Lab, LbNode, ProbeRecord, ProbeSession, TopologyName } from '../lab/index.js';
+import { LB_NODES, labUnavailableReason, runLeftovers, startLab, summarizeProbe, waitFor, webNodeOfPage } from '../lab/index.js';
 import type { NodeInfo } from '../lab/control-api.js';
 
 /** Why the lab tests cannot run here (not root), or undefined. CI runs as root, so there they run. */
@@ -9,6 +10,38 @@ export const skipReason: string | undefined = (() => {
   const reason = labUnavailableReason();
   return reason === undefined ? undefined : `skipped: ${reason}`;
 })();
+
+/**
+ * Registers the hooks of a lab test file: one agent lab for the whole file, brought back to its
+ * baseline after each test (also after a failure), and removed at the end with a check that
+ * nothing was left behind. `bind` hands the lab to the file once it is up.
+ */
+export function useAgentLab(topology: TopologyName, bind: (lab: Lab) => void, options: { afterRepair?: (lab: Lab) => Promise<void> } = {}): void {
+  let lab: Lab | undefined;
+  before(async () => {
+    lab = await startLab({ topology, control: 'agent' });
+    bind(lab);
+    await waitForBaseline(lab);
+  });
+  after(async () => {
+    if (lab === undefined) return;
+    await lab.down();
+    assert.deepEqual(await runLeftovers(lab.runId, lab.runDir), [], 'down leaves no namespace, process or file behind');
+  });
+  afterEach(async () => {
+    if (lab === undefined) return;
+    await repairLab(lab);
+    await options.afterRepair?.(lab);
+    await waitForBaseline(lab, 45_000);
+  });
+}
+
+/** The agent side of a lab started with `control: 'agent'`. */
+export function agentsOf(lab: Lab): NonNullable<Lab['agents']> {
+  const a = lab.agents;
+  assert.ok(a, 'the lab runs agents');
+  return a;
+}
 
 /** Every request succeeded, went through `lb`, and the web nodes took turns. */
 export function assertServedBy(lab: Lab, records: readonly ProbeRecord[], lb: LbNode): void {

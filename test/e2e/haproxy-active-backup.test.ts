@@ -1,36 +1,25 @@
 // Seed 2 (haproxy master/backup, one VIP, stats page) under lbha.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { runLeftovers, startLab, waitFor, type Lab } from '../lab/index.js';
-import { assertServedBy, outageLine, repairLab, servedOnlyBy, skipReason, waitForBaseline, waitForNodeHealth, waitForSuccesses } from './e2e-support.js';
+import { describe, it } from 'node:test';
+import { waitFor, type Lab } from '../lab/index.js';
+import {
+  agentsOf,
+  assertServedBy,
+  outageLine,
+  servedOnlyBy,
+  skipReason,
+  useAgentLab,
+  waitForNodeHealth,
+  waitForSuccesses,
+} from './e2e-support.js';
 
 const TEST_TIMEOUT = 120_000;
 
 describe('seed 2: haproxy master/backup under lbha', { skip: skipReason, timeout: 10 * 60_000 }, () => {
   let lab: Lab;
 
-  before(async () => {
-    lab = await startLab({ topology: 'b', control: 'agent' });
-    await waitForBaseline(lab);
-  });
-
-  after(async () => {
-    if (lab === undefined) return;
-    await lab.down();
-    assert.deepEqual(await runLeftovers(lab.runId, lab.runDir), [], 'down leaves no namespace, process or file behind');
-  });
-
-  afterEach(async () => {
-    if (lab === undefined) return;
-    await repairLab(lab);
-    await waitForBaseline(lab, 45_000);
-  });
-
-  const agents = () => {
-    const a = lab.agents;
-    assert.ok(a, 'the lab runs agents');
-    return a;
-  };
+  useAgentLab('b', (l) => (lab = l));
+  const agents = () => agentsOf(lab);
 
   it('serves the VIP from the master, alternating between the web nodes, with the stats page on', { timeout: TEST_TIMEOUT }, async () => {
     assert.deepEqual(await lab.holders(), { vip: ['lb1'] });

@@ -4,32 +4,20 @@
 // A request in flight at the very instant its VIP moves (its packets switch to the new holder
 // mid-connection) can be reset; that is the only failure allowed.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { LB_NODES, runLeftovers, startLab, summarizeProbe, waitFor, type Lab, type ProbeSession } from '../lab/index.js';
-import { repairLab, skipReason, waitForBaseline } from './e2e-support.js';
+import { describe, it } from 'node:test';
+import { LB_NODES, summarizeProbe, waitFor, type Lab, type ProbeSession } from '../lab/index.js';
+import { skipReason, useAgentLab, waitForBaseline } from './e2e-support.js';
 
 const TEST_TIMEOUT = 240_000;
 
 describe('maintenance under lbha: requests fail only at the instant a VIP moves', { skip: skipReason, timeout: 20 * 60_000 }, () => {
   let lab: Lab;
 
-  before(async () => {
-    lab = await startLab({ topology: 'a', control: 'agent' });
-    await waitForBaseline(lab);
-  });
-
-  after(async () => {
-    if (lab === undefined) return;
-    await lab.down();
-    assert.deepEqual(await runLeftovers(lab.runId, lab.runDir), [], 'down leaves no namespace, process or file behind');
-  });
-
-  afterEach(async () => {
-    if (lab === undefined) return;
-    await repairLab(lab);
+  useAgentLab('a', (l) => (lab = l), {
     // A test that failed half way may leave a node drained.
-    for (const node of LB_NODES) await lab.agents?.cli(['undrain', node, '--wait']);
-    await waitForBaseline(lab, 45_000);
+    afterRepair: async (l) => {
+      for (const node of LB_NODES) await l.agents?.cli(['undrain', node, '--wait']);
+    },
   });
 
   const lbha = async (...args: string[]) => {

@@ -4,16 +4,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { runLeftovers, startLab, waitFor, type Lab } from '../lab/index.js';
+import { describe, it } from 'node:test';
+import { waitFor, type Lab } from '../lab/index.js';
 import {
+  agentsOf,
   assertServedBy,
   nodeInfo,
   outageLine,
-  repairLab,
   servedOnlyBy,
   skipReason,
-  waitForBaseline,
+  useAgentLab,
   waitForFailingCheck,
   waitForNodeHealth,
   waitForSuccesses,
@@ -24,28 +24,8 @@ const TEST_TIMEOUT = 120_000;
 describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 15 * 60_000 }, () => {
   let lab: Lab;
 
-  before(async () => {
-    lab = await startLab({ topology: 'a', control: 'agent' });
-    await waitForBaseline(lab);
-  });
-
-  after(async () => {
-    if (lab === undefined) return;
-    await lab.down();
-    assert.deepEqual(await runLeftovers(lab.runId, lab.runDir), [], 'down leaves no namespace, process or file behind');
-  });
-
-  afterEach(async () => {
-    if (lab === undefined) return;
-    await repairLab(lab);
-    await waitForBaseline(lab, 45_000);
-  });
-
-  const agents = () => {
-    const a = lab.agents;
-    assert.ok(a, 'the lab runs agents');
-    return a;
-  };
+  useAgentLab('a', (l) => (lab = l));
+  const agents = () => agentsOf(lab);
 
   it('serves both VIPs from their home nodes, alternating between the web nodes', { timeout: TEST_TIMEOUT }, async () => {
     assert.deepEqual(await lab.holders(), { vip1: ['lb1'], vip2: ['lb2'] });
