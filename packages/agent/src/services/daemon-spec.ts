@@ -1,6 +1,8 @@
 // What differs between nginx, haproxy and keepalived: how to run each in the foreground,
 // how to test its config, which signals reload and stop it. Everything else is shared.
 import type { ServiceKind } from '@lbha/shared';
+import { describeOutcome, type CommandRunner } from '../util/run-command.js';
+import type { ValidationResult } from './service-driver.js';
 
 export interface DaemonSpec {
   readonly kind: ServiceKind;
@@ -77,4 +79,10 @@ export function keepalivedSpec(p: KeepalivedPaths): DaemonSpec {
     // running") while the old VRRP process is not yet reaped.
     pidFiles: [p.pidFile, p.vrrpPidFile],
   };
+}
+
+/** Runs the daemon's own config test (`nginx -t`, `haproxy -c`, `keepalived -t`); both supervisors use it. */
+export async function validateDaemonConfig(run: CommandRunner, spec: DaemonSpec): Promise<ValidationResult> {
+  const r = await run(spec.binary, spec.validateArgs, { timeoutMs: 30_000 });
+  return { ok: r.exitCode === 0 && !r.timedOut, output: describeOutcome(r) };
 }

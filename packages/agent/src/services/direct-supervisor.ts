@@ -7,8 +7,8 @@ import { open, readFile, stat } from 'node:fs/promises';
 import type { Logger, ServiceKind, ServiceStats } from '@lbha/shared';
 import { ServiceError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { describeOutcome, type CommandRunner } from '../util/run-command.js';
-import type { DaemonSpec } from './daemon-spec.js';
+import type { CommandRunner } from '../util/run-command.js';
+import { validateDaemonConfig, type DaemonSpec } from './daemon-spec.js';
 import { isAlive, readProcStat } from './proc.js';
 import { failed, ok, type ExitInfo, type ProcessInfo, type ServiceDriver, type ServiceOutcome, type ValidationResult } from './service-driver.js';
 
@@ -56,9 +56,8 @@ export class DirectSupervisor implements ServiceDriver {
     return this.opts.spec.kind;
   }
 
-  async validate(): Promise<ValidationResult> {
-    const r = await this.opts.run(this.opts.spec.binary, this.opts.spec.validateArgs, { timeoutMs: 30_000 });
-    return { ok: r.exitCode === 0 && !r.timedOut, output: describeOutcome(r) };
+  validate(): Promise<ValidationResult> {
+    return validateDaemonConfig(this.opts.run, this.opts.spec);
   }
 
   async adopt(): Promise<boolean> {

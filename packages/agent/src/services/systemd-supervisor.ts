@@ -3,7 +3,7 @@
 // so a crash is seen within `pollMs`, not at the next systemctl round trip.
 import type { Logger, ServiceKind, ServiceStats } from '@lbha/shared';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
-import type { DaemonSpec } from './daemon-spec.js';
+import { validateDaemonConfig, type DaemonSpec } from './daemon-spec.js';
 import { isAlive } from './proc.js';
 import { failed, ok, type ExitInfo, type ProcessInfo, type ServiceDriver, type ServiceOutcome, type ValidationResult } from './service-driver.js';
 
@@ -61,9 +61,8 @@ export class SystemdSupervisor implements ServiceDriver {
     return this.opts.spec.kind;
   }
 
-  async validate(): Promise<ValidationResult> {
-    const r = await this.opts.run(this.opts.spec.binary, this.opts.spec.validateArgs, { timeoutMs: 30_000 });
-    return { ok: r.exitCode === 0 && !r.timedOut, output: describeOutcome(r) };
+  validate(): Promise<ValidationResult> {
+    return validateDaemonConfig(this.opts.run, this.opts.spec);
   }
 
   async adopt(): Promise<boolean> {
