@@ -3,7 +3,7 @@
 # missing packages are installed. npm packages come from `npm ci`.
 set -euo pipefail
 
-PACKAGES=(keepalived nginx-light haproxy iproute2 procps psmisc curl openssl prometheus etcd-server systemd)
+PACKAGES=(keepalived nginx-light haproxy nftables iproute2 procps psmisc curl openssl prometheus etcd-server systemd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

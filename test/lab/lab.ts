@@ -103,6 +103,8 @@ export interface ProbeOptions {
   readonly timeoutMs?: number;
   /** The probe stops by itself after this long; default 120 s. */
   readonly maxDurationMs?: number;
+  /** All requests on one kept-alive connection (while the server keeps it open). */
+  readonly keepAlive?: boolean;
 }
 
 /** A probe running in the client namespace against one VIP. */
@@ -456,6 +458,7 @@ export class Lab {
       '--timeout-ms', String(options.timeoutMs ?? 500),
       '--duration-ms', String(options.maxDurationMs ?? 120_000),
       '--out', file,
+      ...(options.keepAlive ? ['--keep-alive'] : []),
     ]);
     const session: ProbeSession = {
       vip,

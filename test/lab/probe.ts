@@ -1,10 +1,11 @@
 // The lab's client probe: run inside the client namespace (`ip netns exec NS node probe.js ...`).
-// Sends one HTTP request every --interval-ms on a fresh connection, with a short timeout, and writes
+// Sends one HTTP request every --interval-ms on a fresh connection (or, with --keep-alive, all on
+// one kept-alive connection while the server keeps it open), with a short timeout, and writes
 // one JSON line per request (success: which page and which LB answered; failure: the error), so an
 // outage can be measured from the client's side. Stops after --duration-ms, after --count requests,
 // or on SIGTERM/SIGINT, always writing a final "end" line.
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
@@ -19,6 +20,7 @@ interface ProbeConfig {
   readonly durationMs: number;
   readonly count: number;
   readonly out: string;
+  readonly keepAlive: boolean;
 }
 
 function compileConfig(argv: readonly string[]): ProbeConfig {
@@ -32,6 +34,7 @@ function compileConfig(argv: readonly string[]): ProbeConfig {
       'duration-ms': { type: 'string', default: '60000' },
       count: { type: 'string', default: '0' },
       out: { type: 'string', default: '-' },
+      'keep-alive': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -49,6 +52,7 @@ function compileConfig(argv: readonly string[]): ProbeConfig {
     durationMs: Math.min(num('duration-ms', values['duration-ms'] ?? '60000', 1), MAX_DURATION_MS),
     count: num('count', values.count ?? '0', 0),
     out: values.out ?? '-',
+    keepAlive: values['keep-alive'] ?? false,
   };
 }
 
@@ -62,6 +66,8 @@ function main(): void {
     sink.write(`${JSON.stringify(record)}\n`);
   };
 
+  // One socket, reused while the server keeps it open.
+  const agent = config.keepAlive ? new Agent({ keepAlive: true, maxSockets: 1 }) : false;
   let seq = 0;
   let inFlight = 0;
   let succeeded = 0;
@@ -106,8 +112,8 @@ function main(): void {
     };
     const req = request(config.url, {
       method: 'GET',
-      agent: false,
-      headers: { Connection: 'close', ...(config.host ? { Host: config.host } : {}) },
+      agent,
+      headers: { ...(config.keepAlive ? {} : { Connection: 'close' }), ...(config.host ? { Host: config.host } : {}) },
     });
     const timer = setTimeout(() => {
       complete({ ok: false, error: 'timeout' });

@@ -55,10 +55,14 @@ export interface AgentOptions {
   readonly services: readonly ProxyServiceOptions[];
   readonly supervision: SupervisionOptions;
   readonly ipProgram: string;
+  readonly nftProgram: string;
+  readonly ssProgram: string;
   readonly systemctlProgram: string;
   readonly stopServicesOnExit: boolean;
   /** /sys/class/net, replaceable in tests. */
   readonly sysfsNetRoot: string;
+  /** /proc/sys, replaceable in tests. */
+  readonly procSysRoot?: string;
 }
 
 export function parseListen(v: string): { host: string; port: number } | undefined {
@@ -121,6 +125,8 @@ export function compileAgentOptions(c: AgentConfig): AgentOptions {
       pollIntervalMs: c.supervision.pollInterval,
     },
     ipProgram: c.programs.ip,
+    nftProgram: c.programs.nft,
+    ssProgram: c.programs.ss,
     systemctlProgram: c.programs.systemctl,
     stopServicesOnExit: c.stopServicesOnExit,
     sysfsNetRoot: '/sys/class/net',

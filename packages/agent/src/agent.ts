@@ -36,6 +36,7 @@ import { renderKeepalivedConf } from './keepalived/render-config.js';
 import { TrackFiles } from './keepalived/track-files.js';
 import { startMetricsServer } from './metrics-server.js';
 import { AddressWatcher } from './net/address-watcher.js';
+import { HandoverController, type HandoverTask, type SavedSysctls } from './net/handover.js';
 import { linkProblem, readLinkState } from './net/interface-state.js';
 import { NetlinkMonitor } from './net/netlink-monitor.js';
 import type { AgentStateSource, CoordinatorHandler, DesiredStateOutcome } from './ports.js';
@@ -75,6 +76,16 @@ const STATS_INTERVAL_MS = 5_000;
 const DRAIN_POLL_MS = 250;
 const DEFAULT_DRAIN_MS = 60_000;
 
+function handoverTasks(d: DesiredState): HandoverTask[] {
+  const out: HandoverTask[] = [];
+  for (const i of d.instances) {
+    const cidr = parseCidr(i.vip);
+    if (!i.handover || typeof cidr === 'string') continue;
+    out.push({ instance: i.name, vrid: i.vrid, interface: i.interface, vip: cidr.address, role: i.handover.role, peer: i.handover.peer, untilMs: i.handover.untilMs });
+  }
+  return out;
+}
+
 export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecutor {
   readonly metrics: AgentMetrics;
   private readonly log: Logger;
@@ -87,6 +98,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
   private readonly fifo: NotifyFifoReader;
   private readonly tracks = new TrackFiles();
   private readonly applier: ConfigApplier;
+  private readonly handover: HandoverController;
   private readonly checks = new Map<string, CheckRunner>();
   private readonly dirtyChecks = new Set<string>();
   private readonly removedChecks = new Set<string>();
@@ -156,6 +168,17 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
       logger: this.log,
       onChange: () => this.refresh(),
     });
+    this.handover = new HandoverController({
+      nftProgram: opts.nftProgram,
+      ipProgram: opts.ipProgram,
+      ssProgram: opts.ssProgram,
+      run: this.run,
+      logger: this.log,
+      workDir: join(opts.runtimeDir, 'handover'),
+      // /run: sysctls are reset at boot, and so must the record of their old values be.
+      sysctls: new JsonFile<SavedSysctls>(join(opts.runtimeDir, 'handover-sysctls.json')),
+      procSysRoot: opts.procSysRoot,
+    });
     this.fifo = new NotifyFifoReader(this.files.notifyFifo, (e) => this.onNotify(e), this.log);
     this.desiredStore = new JsonFile(join(opts.stateDir, 'desired-state.json'));
     this.drainStore = new JsonFile(join(opts.stateDir, 'local-drain.json'));
@@ -180,6 +203,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     await this.journal.load();
     for (const [name, e] of Object.entries((await this.vrrpStore.load()) ?? {})) this.vrrp.set(name, e);
     const cached = await this.desiredStore.load();
+    await this.handover.start();
 
     await this.fifo.start(this.run);
     await this.addresses.start();
@@ -198,6 +222,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
       if (!r.accepted) this.log.error({ event: 'desired.cache_refused', error: r.error }, 'cached desired state could not be applied');
     } else {
       this.syncChecks(undefined);
+      await this.handover.apply([]);
     }
     const settle = setTimeout(() => this.openGate('timeout'), SETTLE_TIMEOUT_MS);
     settle.unref();
@@ -233,6 +258,8 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     this.addresses.stop();
     this.netlink?.stop();
     this.fifo.stop();
+    // Handovers stay in place: they end at their deadline, or a restarted agent takes them up.
+    this.handover.detach();
     await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
     await this.applyChain.catch(() => undefined);
     await this.trackChain.catch(() => undefined);
@@ -382,6 +409,8 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     }
     this.trackLinks(d);
     this.syncChecks(d);
+    // Before any placement change moves a VIP: the new holder must forward, the old one answer.
+    await this.handover.apply(handoverTasks(d));
     // Track files first, so new instances start with the right placement and health.
     this.refresh();
     await this.trackChain;

@@ -1,6 +1,6 @@
 // Turns the spec and a placement into what one node's agent should run. Pure: the reconciler
 // adds the version and decides when to push.
-import type { DesiredInstance, DesiredState, KeepalivedSettings, NodeMode } from '@lbha/shared';
+import type { DesiredInstance, DesiredState, Handover, KeepalivedSettings, NodeMode } from '@lbha/shared';
 import { weightOf, type ClusterPlacement } from './placement.js';
 import type { ClusterSpec, NodeSpec } from './spec/cluster-spec.js';
 import { vipKey } from './spec/cluster-spec.js';
@@ -33,7 +33,7 @@ function keepalivedSettings(cluster: ClusterSpec, node: NodeSpec): KeepalivedSet
 
 /**
  * The desired state of `node` (without version). `stepDown` holds vipKeys this node must leave
- * MASTER for (split-brain arbitration).
+ * MASTER for (split-brain arbitration); `handoverOf` the node's part in a VIP's handover.
  */
 export function buildDesiredState(
   cluster: ClusterSpec,
@@ -41,11 +41,13 @@ export function buildDesiredState(
   node: NodeSpec,
   mode: NodeMode,
   stepDown: ReadonlySet<string>,
+  handoverOf: (vip: string) => Handover | undefined = () => undefined,
 ): DesiredContent {
   const byVip = new Map(placement.vips.map((v) => [v.vip, v]));
   const instances: DesiredInstance[] = cluster.vips.map((v) => {
     const vp = byVip.get(v.name);
     const w = vp ? weightOf(placement, vp, node.name) : { rank: cluster.nodes.length, weight: 0 };
+    const handover = handoverOf(v.name);
     return {
       name: v.name,
       vrid: v.vrid,
@@ -57,6 +59,7 @@ export function buildDesiredState(
       trackInterfaces: [...v.trackInterfaces],
       stepDown: stepDown.has(vipKey(cluster.name, v.name)),
       group: v.group,
+      ...(handover ? { handover } : {}),
     };
   });
   return {

@@ -406,6 +406,8 @@ export class Operations {
     await ctx.step(`${p}connections`, async () => {
       const timeoutMs = this.remaining(ctx);
       const id = `${ctx.id}.${p.replace(/[^a-z0-9]/g, '-')}connections`;
+      // The node keeps answering the connections it had when its VIPs left until they are done.
+      this.reconciler.extendHandovers(node, this.clock() + timeoutMs);
       await this.commands.issue({ id, node, action: { kind: 'drain', timeoutMs }, operationId: ctx.id, deadlineMs: this.clock() + timeoutMs });
       const e = await this.commands.wait(
         id,
@@ -414,6 +416,7 @@ export class Operations {
         ctx.signal,
       );
       if (ctx.signal.aborted) throw new Interrupted();
+      this.reconciler.endHandovers(node);
       await ctx.save({ activeConnections: e?.activeConnections ?? 0 });
       if (!e || e.state === 'pending') return `connections not confirmed: the agent of ${node} did not answer within ${secs(timeoutMs)}`;
       if (e.state === 'succeeded') return e.message || 'connections drained';

@@ -6,6 +6,7 @@
 import type { DesiredState, Logger, NodeMode } from '@lbha/shared';
 import { buildDesiredState, type DesiredContent } from './desired-state-builder.js';
 import type { EventLog } from './event-log.js';
+import { HandoverPlanner, type HandoverEntry } from './handover-planner.js';
 import { place, weightOf, type ClusterPlacement, type NodeCondition, type NodeHealth, type Placement, type VipPlacement } from './placement.js';
 import type { NodeRecord, Registry, RegistryEvent } from './registry.js';
 import { EMPTY_SPEC, vipKey, type ClusterSpec, type Spec, type VipSpec } from './spec/cluster-spec.js';
@@ -104,6 +105,7 @@ export class Reconciler {
   /** Per cluster: what its desired states were last built from, to skip unchanged clusters. */
   private readonly built = new Map<string, { spec: ClusterSpec; key: string }>();
   private readonly waiters = new Set<() => void>();
+  private readonly handovers = new HandoverPlanner();
 
   private unsubscribe: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -153,7 +155,11 @@ export class Reconciler {
     for (const k of [...this.tracks.keys()]) if (!vips.has(k)) this.tracks.delete(k);
     for (const k of [...this.lastHolders.keys()]) if (!vips.has(k)) this.lastHolders.delete(k);
     const names = new Set(spec.clusters.map((c) => c.name));
-    for (const c of [...this.placements.keys()]) if (!names.has(c)) this.placements.delete(c);
+    for (const c of [...this.placements.keys()]) {
+      if (names.has(c)) continue;
+      this.placements.delete(c);
+      this.handovers.forgetCluster(c);
+    }
     for (const c of [...this.wakes.keys()]) if (!names.has(c)) this.wakes.delete(c);
     this.nodeCluster.clear();
     for (const c of spec.clusters) for (const n of c.nodes) this.nodeCluster.set(n.name, c.name);
@@ -233,6 +239,23 @@ export class Reconciler {
     const cluster = this.nodeCluster.get(e.node);
     if (cluster !== undefined) this.schedule(cluster);
     for (const w of [...this.waiters]) w();
+  }
+
+  // ---- handovers (for operations) ----
+
+  /** Handovers of VIPs moving away from `node`. */
+  handoversFrom(node: string): HandoverEntry[] {
+    return this.handovers.from(node);
+  }
+
+  /** Keeps the handovers away from `node` open until `untilMs` (a drain waiting for connections). */
+  extendHandovers(node: string, untilMs: number): void {
+    for (const c of this.handovers.extendFrom(node, untilMs)) this.schedule(c);
+  }
+
+  /** Ends the handovers away from `node` (its connections are drained, or about to be cut). */
+  endHandovers(node: string): void {
+    for (const c of this.handovers.endFrom(node, this.clock())) this.schedule(c);
   }
 
   // ---- queries (for operations and the API) ----
@@ -418,9 +441,41 @@ export class Reconciler {
       if (s) this.stepDown.set(n.name, s);
       else this.stepDown.delete(n.name);
     }
+    const plan = this.handovers.plan(c, cp, {
+      now,
+      live: (n) => {
+        const r = this.registry.get(n);
+        return r !== undefined && r.connected && !r.stale && r.snapshot !== undefined;
+      },
+      healthy: (n) => this.conditions.get(n)?.health === 'healthy',
+      applied: (n) => this.registry.get(n)?.appliedVersion ?? 0,
+      actualHolders: (vip) => this.observations.get(vipKey(c.name, vip))?.holders ?? [],
+      mode: (n) => this.modeOf(n),
+    });
+    this.recordHandovers(plan.started, plan.ended, plan.unconfirmed, c.name);
+    if (plan.wakeAt !== null && (wakeAt === null || plan.wakeAt < wakeAt)) wakeAt = plan.wakeAt;
     if (wakeAt === null) this.wakes.delete(c.name);
     else this.wakes.set(c.name, wakeAt);
-    await this.push(c, cp, now);
+    await this.push(c, plan.placement, plan.modeOf, now);
+    this.handovers.pushedVersions(c.name, (n) => this.desired.get(n)?.version);
+  }
+
+  private recordHandovers(
+    started: readonly HandoverEntry[],
+    ended: ReadonlyArray<{ entry: HandoverEntry; reason: string }>,
+    unconfirmed: readonly string[],
+    cluster: string,
+  ): void {
+    for (const e of started) {
+      const secs = Math.round((e.untilMs - e.startedMs) / 1000);
+      this.events.record({ type: 'handover.started', cluster, vip: e.vip, node: e.to, message: `${e.vip} moves from ${e.from} to ${e.to}; ${e.from} keeps answering its open connections for up to ${secs}s` });
+    }
+    for (const { entry: e, reason } of ended) {
+      this.events.record({ type: 'handover.ended', cluster, vip: e.vip, node: e.from, message: `handover of ${e.vip} from ${e.from} to ${e.to} ended: ${reason}` });
+    }
+    if (unconfirmed.length > 0) {
+      this.events.record({ type: 'handover.unconfirmed', cluster, severity: 'warning', message: `agents of ${unconfirmed.join(', ')} did not confirm the handover in time; VIPs move without waiting` });
+    }
   }
 
   /** Updates a VIP's status, raises events once a problem has lasted `settleMs`; true on a settled split brain. */
@@ -459,21 +514,22 @@ export class Reconciler {
     return status === 'split_brain' && settled;
   }
 
-  private async push(c: ClusterSpec, cp: ClusterPlacement, now: number): Promise<void> {
+  private async push(c: ClusterSpec, cp: ClusterPlacement, modeOf: (node: string) => NodeMode, now: number): Promise<void> {
     {
       // Desired states depend only on these; at thousands of nodes, rebuilding unchanged
       // clusters on every agent delta would dominate the event loop.
       const inputs = JSON.stringify([
         cp.anyEligible,
         cp.vips.map((v) => v.ranking),
-        c.nodes.map((n) => [cp.classes.get(n.name), this.modeOf(n.name), [...(this.stepDown.get(n.name) ?? [])]]),
+        c.nodes.map((n) => [cp.classes.get(n.name), modeOf(n.name), [...(this.stepDown.get(n.name) ?? [])]]),
+        this.handovers.key(c.name),
       ]);
       const last = this.built.get(c.name);
       const unchanged = last !== undefined && last.spec === c && last.key === inputs && c.nodes.every((n) => this.desired.has(n.name));
       for (const n of c.nodes) {
         let entry = this.desired.get(n.name);
         if (!unchanged) {
-          const content = buildDesiredState(c, cp, n, this.modeOf(n.name), this.stepDown.get(n.name) ?? new Set());
+          const content = buildDesiredState(c, cp, n, modeOf(n.name), this.stepDown.get(n.name) ?? new Set(), (vip) => this.handovers.handoverOf(c.name, vip, n.name));
           const key = JSON.stringify(content);
           if (!entry || entry.key !== key) {
             entry = { content, key, version: await this.state.nextDesiredVersion() };

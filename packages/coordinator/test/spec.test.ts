@@ -60,6 +60,7 @@ describe('cluster spec: the seed setups', () => {
       mcastGroup: '224.0.0.19',
       authPass: '1111',
       basePriority: 100,
+      handoverMs: 30_000,
     });
     const down = web.checks.find((c) => c.name === 'down-file');
     assert.deepEqual(down, {
@@ -119,6 +120,7 @@ clusters:
       mcastGroup: '224.0.0.18',
       authPass: '',
       basePriority: 100,
+      handoverMs: 30_000,
     });
     assert.equal(c.vips[0]?.home, null);
     assert.equal(c.vips[0]?.group, '');

@@ -160,6 +160,23 @@ export interface DesiredInstance {
   readonly trackInterfaces: readonly string[];
   readonly stepDown: boolean;
   readonly group: string;
+  /** Set while a planned move of this VIP hands its open connections over. */
+  readonly handover?: Handover;
+}
+
+/**
+ * incoming: this node takes the VIP and forwards TCP packets of flows it did not see start to
+ * `peer`, the old holder. outgoing: this node gives the VIP up and keeps it as a local,
+ * unannounced address to answer those packets.
+ */
+export type HandoverRole = 'incoming' | 'outgoing';
+
+export interface Handover {
+  readonly role: HandoverRole;
+  /** The other node's IPv4 address on the VIP's interface. */
+  readonly peer: string;
+  /** Unix milliseconds; both nodes end the handover then on their own. */
+  readonly untilMs: number;
 }
 
 export interface DesiredState {

@@ -18,6 +18,8 @@ export {
   type CommandResult,
   type CommandState,
   type DesiredInstance,
+  type Handover,
+  type HandoverRole,
   type DesiredState,
   type FailbackPolicy,
   type InstanceStatus,

@@ -1,6 +1,7 @@
 // The one module that converts between generated protobuf types and domain types.
 // Incoming messages are checked here: an unknown enum value or a missing required field
 // becomes a WireError naming the field, never a silently defaulted value.
+import { isIPv4 } from 'node:net';
 import * as pbAgent from '../generated/lbha/v1/agent.js';
 import * as pb from '../generated/lbha/v1/types.js';
 import type {
@@ -16,6 +17,8 @@ import type {
   CommandState,
   DesiredInstance,
   DesiredState,
+  Handover,
+  HandoverRole,
   InstanceStatus,
   KeepalivedSettings,
   LbhaEvent,
@@ -61,6 +64,14 @@ export const nodeModeWire = enumMap<NodeMode, pb.NodeMode>(
     ['maintenance', pb.NodeMode.NODE_MODE_MAINTENANCE],
   ],
   'NodeMode',
+);
+
+export const handoverRoleWire = enumMap<HandoverRole, pbAgent.HandoverRole>(
+  [
+    ['incoming', pbAgent.HandoverRole.HANDOVER_ROLE_INCOMING],
+    ['outgoing', pbAgent.HandoverRole.HANDOVER_ROLE_OUTGOING],
+  ],
+  'HandoverRole',
 );
 
 export const vrrpStateWire = enumMap<VrrpState, pb.VrrpState>(
@@ -474,7 +485,18 @@ export function keepalivedSettingsFromWire(k: pbAgent.KeepalivedSettings | undef
 }
 
 export function desiredInstanceToWire(i: DesiredInstance): pbAgent.DesiredInstance {
-  return { ...i, trackInterfaces: [...i.trackInterfaces] };
+  const { handover, ...rest } = i;
+  return {
+    ...rest,
+    trackInterfaces: [...i.trackInterfaces],
+    handover: handover ? { role: handoverRoleWire.toWire(handover.role), peer: handover.peer, untilMs: handover.untilMs } : undefined,
+  };
+}
+
+function handoverFromWire(h: pbAgent.Handover, path: string): Handover {
+  if (!isIPv4(h.peer)) throw new WireError(`${path}.peer`, `must be an IPv4 address, got ${JSON.stringify(h.peer)}`);
+  if (!Number.isSafeInteger(h.untilMs) || h.untilMs <= 0) throw new WireError(`${path}.untilMs`, `must be a positive Unix time in ms, got ${h.untilMs}`);
+  return { role: handoverRoleWire.fromWire(h.role, `${path}.role`), peer: h.peer, untilMs: h.untilMs };
 }
 
 export function desiredInstanceFromWire(i: pbAgent.DesiredInstance, path: string): DesiredInstance {
@@ -493,6 +515,7 @@ export function desiredInstanceFromWire(i: pbAgent.DesiredInstance, path: string
     trackInterfaces: [...i.trackInterfaces],
     stepDown: i.stepDown,
     group: i.group,
+    ...(i.handover ? { handover: handoverFromWire(i.handover, `${path}.handover`) } : {}),
   };
 }
 

@@ -28,6 +28,8 @@ export interface ClusterPolicy {
   readonly authPass: string;
   /** keepalived priority before placement weights and penalties. */
   readonly basePriority: number;
+  /** Connection handover window of a planned VIP move (docs/design/handover.md); 0: off. */
+  readonly handoverMs: number;
 }
 
 export interface InterfaceSpec {

@@ -98,6 +98,8 @@ const policySchema = z
       .refine((v) => !/["\\]/.test(v), 'must not contain quotes or backslashes')
       .default(''),
     base_priority: int(1, MAX_BASE_PRIORITY, 'base_priority').default(100),
+    // How long the old holder of a VIP keeps answering its open connections after a planned move; 0: off.
+    handover: durationMs({ min: 0, max: 3_600_000 }).default('30s'),
   })
   .strict();
 
@@ -189,6 +191,7 @@ function toPolicy(p: z.output<typeof policySchema>): ClusterPolicy {
     mcastGroup: p.mcast_group,
     authPass: p.auth_pass,
     basePriority: p.base_priority,
+    handoverMs: p.handover,
   };
 }
 

@@ -1,0 +1,353 @@
+// Connection handover during a planned VIP move (docs/design/handover.md).
+//
+// VRRP moves a VIP by moving its MAC address: every packet sent after the gratuitous ARP goes
+// to the new holder, including packets of connections the old holder still has open, and the
+// new holder answers those with a reset. For a planned move the coordinator tells both nodes
+// to bridge that gap for a bounded window:
+//
+// - incoming (the new holder): an nftables netdev ingress table on the VIP's interface records
+//   every TCP flow whose SYN it sees, and forwards the other TCP packets for the VIP, unchanged
+//   at layer 3, to the old holder.
+// - outgoing (the old holder): keeps the VIP as a /32 on lo, so the forwarded packets reach its
+//   sockets, with arp_ignore=1 and arp_announce=2 on the interface so that it never answers or
+//   announces the VIP there once keepalived has removed it.
+//
+// Both sides end the handover at its deadline on their own, and remove whatever a crashed run
+// left behind at start.
+import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isIPv4 } from 'node:net';
+import type { HandoverRole, Logger } from '@lbha/shared';
+import type { JsonFile } from '../state/json-file.js';
+import { describeOutcome, type CommandRunner } from '../util/run-command.js';
+
+export interface HandoverTask {
+  readonly instance: string;
+  readonly vrid: number;
+  readonly interface: string;
+  /** The VIP's address, without prefix. */
+  readonly vip: string;
+  readonly role: HandoverRole;
+  readonly peer: string;
+  readonly untilMs: number;
+}
+
+/** Interface sysctls as they were before the first outgoing handover changed them. */
+export type SavedSysctls = Record<string, { arpIgnore: string; arpAnnounce: string }>;
+
+export interface HandoverOptions {
+  readonly nftProgram: string;
+  readonly ipProgram: string;
+  readonly ssProgram: string;
+  readonly run: CommandRunner;
+  readonly logger: Logger;
+  /** Where rulesets are written for `nft -f`. */
+  readonly workDir: string;
+  readonly sysctls: JsonFile<SavedSysctls>;
+  /** /proc/sys, replaceable in tests. */
+  readonly procSysRoot?: string;
+  readonly now?: () => number;
+  /** Called after a handover ends on its own (deadline). */
+  readonly onEnded?: (task: HandoverTask) => void;
+}
+
+const TABLE_PREFIX = 'lbha_handover_';
+/** The label on lo addresses this module adds, so that leftovers can be told from an operator's. */
+const LO_LABEL = 'lo:lbha';
+/** An agent never keeps a handover longer than this, whatever the deadline says. */
+const MAX_WINDOW_MS = 3_600_000;
+/** Flows recorded by the incoming side outlive the window by this much. */
+const FLOW_MARGIN_S = 60;
+const FLOW_SET_SIZE = 262_144;
+const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
+
+interface Active {
+  readonly task: HandoverTask;
+  readonly key: string;
+  readonly timer: NodeJS.Timeout;
+  /** outgoing: the VIP was on lo before the handover; leave it there after. */
+  readonly preexisting: boolean;
+}
+
+/** Why a task cannot be carried out, or undefined. */
+export function handoverTaskProblem(t: HandoverTask): string | undefined {
+  if (!IFNAME.test(t.interface)) return `interface name ${JSON.stringify(t.interface)} cannot be used in an nftables rule`;
+  if (!isIPv4(t.vip)) return `${t.vip} is not IPv4; handover supports IPv4 VIPs only`;
+  if (!isIPv4(t.peer)) return `peer ${JSON.stringify(t.peer)} is not an IPv4 address`;
+  if (t.vip === t.peer) return 'peer is the VIP itself';
+  return undefined;
+}
+
+export function tableName(t: Pick<HandoverTask, 'vrid' | 'interface'>): string {
+  return `${TABLE_PREFIX}${t.interface.replace(/[^A-Za-z0-9_]/g, '_')}_${t.vrid}`;
+}
+
+/** The incoming side's ruleset; `flows` are "client-ip . port" pairs already open locally. */
+export function incomingRuleset(t: HandoverTask, windowMs: number, flows: readonly string[]): string {
+  const table = tableName(t);
+  const timeoutS = Math.ceil(windowMs / 1000) + FLOW_MARGIN_S;
+  const dev = JSON.stringify(t.interface);
+  const lines = [
+    // Declaring then deleting makes the load idempotent: an old table of the name goes in the same transaction.
+    `add table netdev ${table}`,
+    `delete table netdev ${table}`,
+    `table netdev ${table} {`,
+    `  set flows {`,
+    `    type ipv4_addr . inet_service; size ${FLOW_SET_SIZE}; flags dynamic,timeout; timeout ${timeoutS}s;`,
+    ...(flows.length > 0 ? [`    elements = { ${flows.join(', ')} }`] : []),
+    `  }`,
+    `  chain ingress {`,
+    `    type filter hook ingress device ${dev} priority -100; policy accept;`,
+    // A connection that starts here is this node's from now on.
+    `    ip daddr ${t.vip} tcp flags & (syn | ack) == syn update @flows { ip saddr . tcp sport } accept`,
+    `    ip daddr ${t.vip} ip saddr . tcp sport @flows accept`,
+    // Anything else for the VIP belongs to a connection the old holder has open.
+    `    ip daddr ${t.vip} meta l4proto tcp fwd ip to ${t.peer} device ${dev}`,
+    `  }`,
+    `}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** Parses `ss -Htn state connected src VIP` into "ip . port" pairs of the remote ends. */
+export function parseSsPeers(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 2) continue;
+    const peer = f[f.length - 1] ?? '';
+    const i = peer.lastIndexOf(':');
+    const ip = peer.slice(0, i);
+    const port = Number(peer.slice(i + 1));
+    if (isIPv4(ip) && Number.isInteger(port) && port > 0 && port < 65536) out.push(`${ip} . ${port}`);
+  }
+  return [...new Set(out)];
+}
+
+export class HandoverController {
+  private readonly active = new Map<string, Active>();
+  private readonly now: () => number;
+  private readonly procSys: string;
+  private chain: Promise<void> = Promise.resolve();
+  private leftovers: { tables: Set<string>; lo: Set<string> } | undefined;
+
+  constructor(private readonly opts: HandoverOptions) {
+    this.now = opts.now ?? Date.now;
+    this.procSys = opts.procSysRoot ?? '/proc/sys';
+  }
+
+  /**
+   * Notes what an earlier run left in place: tables, lo addresses, changed sysctls. The first
+   * apply() keeps what is still wanted (an agent restart must not break a handover) and
+   * removes the rest.
+   */
+  start(): Promise<void> {
+    return this.serial(async () => {
+      const tables = new Set<string>();
+      const lo = new Set<string>();
+      const listed = await this.opts.run(this.opts.nftProgram, ['list', 'tables', 'netdev'], { timeoutMs: 5_000 });
+      if (listed.exitCode === 0) {
+        for (const m of listed.stdout.matchAll(/^table netdev (\S+)$/gm)) if (m[1]?.startsWith(TABLE_PREFIX)) tables.add(m[1]);
+      }
+      for (const a of await this.loAddresses()) if (a.label === LO_LABEL) lo.add(a.local);
+      this.leftovers = { tables, lo };
+    });
+  }
+
+  /** Makes the running handovers those of `tasks`; returns a problem per task that failed. */
+  apply(tasks: readonly HandoverTask[]): Promise<Map<string, string>> {
+    return this.serial(async () => {
+      const problems = new Map<string, string>();
+      const wanted = new Map<string, HandoverTask>();
+      const now = this.now();
+      for (const t of tasks) {
+        if (t.untilMs <= now) continue;
+        const p = handoverTaskProblem(t);
+        if (p) problems.set(t.instance, p);
+        else wanted.set(t.instance, t);
+      }
+      for (const [instance, a] of [...this.active]) {
+        const w = wanted.get(instance);
+        if (!w || this.keyOf(w) !== a.key) await this.end(instance, w ? 'replaced' : 'withdrawn');
+      }
+      for (const [instance, t] of wanted) {
+        if (this.active.has(instance)) continue;
+        const err = await this.begin(t);
+        if (err) problems.set(instance, err);
+      }
+      if (this.leftovers) await this.sweep(this.leftovers);
+      this.leftovers = undefined;
+      return problems;
+    });
+  }
+
+  running(): HandoverTask[] {
+    return [...this.active.values()].map((a) => a.task);
+  }
+
+  /** Forgets the timers without undoing anything: a restarted agent picks the handovers up again. */
+  detach(): void {
+    for (const a of this.active.values()) clearTimeout(a.timer);
+  }
+
+  // ---- internals ----
+
+  private async sweep(left: { tables: ReadonlySet<string>; lo: ReadonlySet<string> }): Promise<void> {
+    const tasks = [...this.active.values()];
+    for (const name of left.tables) if (!tasks.some((a) => a.task.role === 'incoming' && tableName(a.task) === name)) await this.nft(['delete', 'table', 'netdev', name]);
+    for (const vip of left.lo) if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.vip === vip)) await this.ip(['addr', 'del', `${vip}/32`, 'dev', 'lo']);
+    const saved = (await this.opts.sysctls.load()) ?? {};
+    for (const ifname of Object.keys(saved)) {
+      if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.interface === ifname)) await this.restoreSysctls(ifname, saved);
+    }
+  }
+
+  private async loAddresses(): Promise<Array<{ local: string; label: string }>> {
+    const r = await this.opts.run(this.opts.ipProgram, ['-j', 'addr', 'show', 'dev', 'lo'], { timeoutMs: 5_000 });
+    if (r.exitCode !== 0) return [];
+    try {
+      const links = JSON.parse(r.stdout) as Array<{ addr_info?: Array<{ local?: string; label?: string }> }>;
+      return links.flatMap((l) => l.addr_info ?? []).flatMap((a) => (a.local ? [{ local: a.local, label: a.label ?? '' }] : []));
+    } catch {
+      return [];
+    }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn);
+    this.chain = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private keyOf(t: HandoverTask): string {
+    return JSON.stringify([t.role, t.peer, t.vip, t.interface, t.vrid, t.untilMs]);
+  }
+
+  private async begin(t: HandoverTask): Promise<string | undefined> {
+    const windowMs = Math.min(MAX_WINDOW_MS, t.untilMs - this.now());
+    let preexisting = false;
+    const err = t.role === 'incoming' ? await this.beginIncoming(t, windowMs) : await this.beginOutgoing(t).then((r) => ((preexisting = r.preexisting), r.error));
+    const log = { event: err ? 'handover.failed' : 'handover.started', instance: t.instance, role: t.role, vip: t.vip, peer: t.peer, windowMs };
+    if (err) {
+      this.opts.logger.error({ ...log, error: err }, `handover of ${t.vip} (${t.role}) could not start: ${err}`);
+      return err;
+    }
+    const timer = setTimeout(() => {
+      void this.serial(async () => {
+        if (this.active.get(t.instance)?.key !== this.keyOf(t)) return;
+        await this.end(t.instance, 'deadline');
+        this.opts.onEnded?.(t);
+      });
+    }, windowMs);
+    timer.unref();
+    this.active.set(t.instance, { task: t, key: this.keyOf(t), timer, preexisting });
+    this.opts.logger.info(
+      log,
+      t.role === 'incoming'
+        ? `handover of ${t.vip}: forwarding packets of connections not opened here to ${t.peer} for ${Math.round(windowMs / 1000)}s`
+        : `handover of ${t.vip}: keeping it on lo for connections forwarded by ${t.peer} for ${Math.round(windowMs / 1000)}s`,
+    );
+    return undefined;
+  }
+
+  private async beginIncoming(t: HandoverTask, windowMs: number): Promise<string | undefined> {
+    const file = join(this.opts.workDir, `${tableName(t)}.nft`);
+    await mkdir(this.opts.workDir, { recursive: true, mode: 0o700 });
+    // Connections this node already has on the VIP (it held it a moment ago) stay here.
+    await writeFile(file, incomingRuleset(t, windowMs, await this.localFlows(t.vip)), { mode: 0o600 });
+    const r = await this.opts.run(this.opts.nftProgram, ['-f', file], { timeoutMs: 5_000 });
+    await unlink(file).catch(() => undefined);
+    if (r.exitCode !== 0) return `nft refused the handover table: ${describeOutcome(r)}`;
+    // Flows opened between the listing and the load: their SYN came before the table did.
+    const late = await this.localFlows(t.vip);
+    if (late.length > 0) await this.nft(['add', 'element', 'netdev', tableName(t), 'flows', `{ ${late.join(', ')} }`]);
+    return undefined;
+  }
+
+  private async localFlows(vip: string): Promise<string[]> {
+    const r = await this.opts.run(this.opts.ssProgram, ['-Htn', 'state', 'connected', 'src', vip], { timeoutMs: 5_000 });
+    return r.exitCode === 0 ? parseSsPeers(r.stdout) : [];
+  }
+
+  private async beginOutgoing(t: HandoverTask): Promise<{ error?: string; preexisting: boolean }> {
+    const saved = (await this.opts.sysctls.load()) ?? {};
+    const ignore = this.sysctlPath(t.interface, 'arp_ignore');
+    const announce = this.sysctlPath(t.interface, 'arp_announce');
+    try {
+      const arpIgnore = (await readFile(ignore, 'utf8')).trim();
+      const arpAnnounce = (await readFile(announce, 'utf8')).trim();
+      if (!saved[t.interface]) {
+        saved[t.interface] = { arpIgnore, arpAnnounce };
+        await this.opts.sysctls.save(saved);
+      }
+      // Never answer ARP for the VIP from lo, never use it as an ARP source: only raise.
+      if (Number(arpIgnore) < 1) await writeFile(ignore, '1\n');
+      if (Number(arpAnnounce) < 2) await writeFile(announce, '2\n');
+    } catch (err) {
+      return { error: `cannot set ARP sysctls of ${t.interface}: ${(err as Error).message}`, preexisting: false };
+    }
+    const on = (await this.loAddresses()).find((a) => a.local === t.vip);
+    // An operator's own address (LVS-DR style) stays; ours, from a run before a restart, is reused.
+    const preexisting = on !== undefined && on.label !== LO_LABEL;
+    if (on === undefined) {
+      const r = await this.ip(['addr', 'add', `${t.vip}/32`, 'dev', 'lo', 'label', LO_LABEL]);
+      if (r) return { error: `cannot add ${t.vip}/32 to lo: ${r}`, preexisting };
+    }
+    return { preexisting };
+  }
+
+  private async end(instance: string, reason: string): Promise<void> {
+    const a = this.active.get(instance);
+    if (!a) return;
+    this.active.delete(instance);
+    clearTimeout(a.timer);
+    const t = a.task;
+    if (t.role === 'incoming') {
+      await this.nft(['delete', 'table', 'netdev', tableName(t)]);
+    } else {
+      if (!a.preexisting) await this.ip(['addr', 'del', `${t.vip}/32`, 'dev', 'lo']);
+      if (![...this.active.values()].some((x) => x.task.role === 'outgoing' && x.task.interface === t.interface)) {
+        const saved = (await this.opts.sysctls.load()) ?? {};
+        await this.restoreSysctls(t.interface, saved);
+      }
+    }
+    this.opts.logger.info({ event: 'handover.ended', instance, role: t.role, vip: t.vip, reason }, `handover of ${t.vip} (${t.role}) ended: ${reason}`);
+  }
+
+  private async restoreSysctls(ifname: string, saved: SavedSysctls): Promise<void> {
+    const s = saved[ifname];
+    if (!s) return;
+    try {
+      await writeFile(this.sysctlPath(ifname, 'arp_ignore'), `${s.arpIgnore}\n`);
+      await writeFile(this.sysctlPath(ifname, 'arp_announce'), `${s.arpAnnounce}\n`);
+    } catch (err) {
+      // The interface may be gone; nothing to restore then.
+      this.opts.logger.warn({ event: 'handover.sysctl_restore_failed', interface: ifname, err: (err as Error).message }, `cannot restore ARP sysctls of ${ifname}`);
+    }
+    const rest = { ...saved };
+    delete rest[ifname];
+    if (Object.keys(rest).length === 0) await this.opts.sysctls.remove();
+    else await this.opts.sysctls.save(rest);
+  }
+
+  private sysctlPath(ifname: string, key: string): string {
+    return join(this.procSys, 'net', 'ipv4', 'conf', ifname, key);
+  }
+
+  /** Runs nft; failures are logged, not thrown (removal of what is already gone is fine). */
+  private async nft(args: string[]): Promise<void> {
+    const r = await this.opts.run(this.opts.nftProgram, args, { timeoutMs: 5_000 });
+    if (r.exitCode !== 0 && !/No such file|does not exist/i.test(r.output)) {
+      this.opts.logger.warn({ event: 'handover.nft_failed', args, output: describeOutcome(r) }, `nft ${args.join(' ')} failed`);
+    }
+  }
+
+  private async ip(args: string[]): Promise<string | undefined> {
+    const r = await this.opts.run(this.opts.ipProgram, args, { timeoutMs: 5_000 });
+    if (r.exitCode === 0 || /File exists|Cannot assign requested address/.test(r.output)) return undefined;
+    return describeOutcome(r);
+  }
+}

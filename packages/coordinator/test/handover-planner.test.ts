@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import type { NodeMode } from '@lbha/shared';
+import { HandoverPlanner, PREPARE_TIMEOUT_MS, type PlanContext } from '../src/handover-planner.js';
+import { place, type NodeCondition } from '../src/placement.js';
+import type { ClusterSpec } from '../src/spec/cluster-spec.js';
+import { parseSpec } from '../src/spec/parse-spec.js';
+
+const SEED1 = (() => {
+  const r = parseSpec(readFileSync(new URL('../../test/fixtures/seed-nginx-active-active.yaml', import.meta.url), 'utf8'));
+  if (!r.ok) throw new Error('seed 1 fixture does not parse');
+  return r.value.clusters[0] as ClusterSpec;
+})();
+const L1 = 'nginx-lb01';
+const L2 = 'nginx-lb02';
+const T0 = 1_700_000_000_000;
+
+/** A little world: node modes and health, what the agents applied and which node holds which VIP. */
+class World {
+  modes = new Map<string, NodeMode>([
+    [L1, 'active'],
+    [L2, 'active'],
+  ]);
+  unhealthy = new Set<string>();
+  gone = new Set<string>();
+  applied = new Map<string, number>();
+  holders = new Map<string, string>();
+  now = T0;
+
+  constructor(readonly cluster: ClusterSpec = SEED1) {}
+
+  placement() {
+    const nodes = new Map<string, NodeCondition>(
+      this.cluster.nodes.map((n) => [
+        n.name,
+        { health: this.gone.has(n.name) ? 'unknown' : this.unhealthy.has(n.name) ? 'unhealthy' : 'healthy', penalty: 0, mode: this.modes.get(n.name) ?? 'active', healthySinceMs: T0 - 3_600_000 },
+      ]),
+    );
+    const holders = new Map([...this.holders].map(([vip, node]) => [`${this.cluster.name}/${vip}`, node]));
+    const cp = place({ spec: { clusters: [this.cluster] }, nodes, holders, nowMs: this.now }).clusters.get(this.cluster.name);
+    assert.ok(cp);
+    return cp;
+  }
+
+  ctx(): PlanContext {
+    return {
+      now: this.now,
+      live: (n) => !this.gone.has(n),
+      healthy: (n) => !this.unhealthy.has(n),
+      applied: (n) => this.applied.get(n) ?? 0,
+      actualHolders: (vip) => {
+        const h = this.holders.get(vip);
+        return h === undefined ? [] : [h];
+      },
+      mode: (n) => this.modes.get(n) ?? 'active',
+    };
+  }
+}
+
+function holderOf(p: ReturnType<World['placement']>, vip: string): string | undefined {
+  return p.vips.find((v) => v.vip === vip)?.holder;
+}
+
+/** Seed 1 at rest: each LB holds one VIP, the planner has seen that placement pushed. */
+function settled(cluster: ClusterSpec = SEED1): { w: World; planner: HandoverPlanner; vip1: string; vip2: string } {
+  const w = new World(cluster);
+  const planner = new HandoverPlanner();
+  const first = w.placement();
+  const vip1 = first.vips.find((v) => v.holder === L1)?.vip;
+  const vip2 = first.vips.find((v) => v.holder === L2)?.vip;
+  assert.ok(vip1 && vip2, 'seed 1 spreads its VIPs one per node');
+  w.holders.set(vip1, L1);
+  w.holders.set(vip2, L2);
+  planner.plan(cluster, first, w.ctx());
+  return { w, planner, vip1, vip2 };
+}
+
+describe('handover planner: planned moves', () => {
+  it('holds a drain back until both agents run the handover, then moves the VIP', () => {
+    const { w, planner, vip1 } = settled();
+    w.modes.set(L1, 'draining');
+    const next = w.placement();
+    assert.equal(holderOf(next, vip1), L2, 'placement moves vip1 to lb02');
+
+    const held = planner.plan(SEED1, next, w.ctx());
+    assert.equal(holderOf(held.placement, vip1), L1, 'the first push keeps the old placement');
+    assert.equal(held.modeOf(L1), 'active', 'and the old mode: a draining mode would move the VIP too');
+    assert.deepEqual(held.started.map((e) => [e.vip, e.from, e.to]), [[vip1, L1, L2]]);
+    assert.deepEqual(planner.handoverOf(SEED1.name, vip1, L2), { role: 'incoming', peer: '192.168.20.19', untilMs: T0 + SEED1.policy.handoverMs });
+    assert.deepEqual(planner.handoverOf(SEED1.name, vip1, L1), { role: 'outgoing', peer: '192.168.20.20', untilMs: T0 + SEED1.policy.handoverMs });
+    assert.equal(held.wakeAt, T0 + PREPARE_TIMEOUT_MS);
+
+    planner.pushedVersions(SEED1.name, (n) => (n === L1 ? 7 : 8));
+    w.applied.set(L1, 7);
+    w.now += 30;
+    assert.equal(holderOf(planner.plan(SEED1, next, w.ctx()).placement, vip1), L1, 'one agent confirmed: still held');
+
+    w.applied.set(L2, 8);
+    w.now += 30;
+    const released = planner.plan(SEED1, next, w.ctx());
+    assert.equal(holderOf(released.placement, vip1), L2, 'both confirmed: the VIP moves');
+    assert.equal(released.modeOf(L1), 'draining');
+    assert.ok(planner.handoverOf(SEED1.name, vip1, L2), 'the handover stays for its window');
+  });
+
+  it('moves anyway when an agent does not confirm in time, and says which', () => {
+    const { w, planner, vip1 } = settled();
+    w.modes.set(L1, 'draining');
+    const next = w.placement();
+    planner.plan(SEED1, next, w.ctx());
+    planner.pushedVersions(SEED1.name, () => 5);
+    w.applied.set(L1, 5);
+    w.now += PREPARE_TIMEOUT_MS;
+    const r = planner.plan(SEED1, next, w.ctx());
+    assert.equal(holderOf(r.placement, vip1), L2);
+    assert.deepEqual(r.unconfirmed, [L2]);
+  });
+
+  it('does not hold back a move away from an unhealthy or vanished node', () => {
+    for (const fault of ['unhealthy', 'gone'] as const) {
+      const { w, planner, vip1 } = settled();
+      if (fault === 'unhealthy') {
+        w.unhealthy.add(L1);
+      } else {
+        // A node without its agent keeps its VIPs unless it is taken out of service.
+        w.gone.add(L1);
+        w.modes.set(L1, 'draining');
+      }
+      const next = w.placement();
+      assert.equal(holderOf(next, vip1), L2, `${fault}: placement moves vip1`);
+      const r = planner.plan(SEED1, next, w.ctx());
+      assert.equal(holderOf(r.placement, vip1), L2, `${fault}: pushed at once`);
+      assert.deepEqual(r.started, [], `${fault}: nothing to hand over`);
+      assert.equal(planner.handoverOf(SEED1.name, vip1, L2), undefined);
+    }
+  });
+
+  it('does nothing when the cluster turns handover off', () => {
+    const off: ClusterSpec = { ...SEED1, policy: { ...SEED1.policy, handoverMs: 0 } };
+    const { w, planner, vip1 } = settled(off);
+    w.modes.set(L1, 'draining');
+    const r = planner.plan(off, w.placement(), w.ctx());
+    assert.equal(holderOf(r.placement, vip1), L2);
+    assert.deepEqual(r.started, []);
+  });
+
+  it('ends a handover at its deadline, when the old holder fails, or on request', () => {
+    const start = () => {
+      const s = settled();
+      s.w.modes.set(L1, 'draining');
+      const next = s.w.placement();
+      s.planner.plan(SEED1, next, s.w.ctx());
+      s.planner.pushedVersions(SEED1.name, () => 1);
+      s.w.applied.set(L1, 1).set(L2, 1);
+      s.planner.plan(SEED1, next, s.w.ctx());
+      return { ...s, next };
+    };
+    {
+      const { w, planner, next } = start();
+      w.now = T0 + SEED1.policy.handoverMs;
+      assert.deepEqual(planner.plan(SEED1, next, w.ctx()).ended.map((e) => e.reason), ['window over']);
+    }
+    {
+      const { w, planner, next } = start();
+      w.unhealthy.add(L1);
+      w.now += 100;
+      assert.deepEqual(planner.plan(SEED1, w.placement(), w.ctx()).ended.map((e) => e.reason), [`${L1} can no longer serve its connections`]);
+      void next;
+    }
+    {
+      const { w, planner, next, vip1 } = start();
+      planner.extendFrom(L1, T0 + 600_000);
+      assert.equal(planner.handoverOf(SEED1.name, vip1, L2)?.untilMs, T0 + 600_000);
+      planner.endFrom(L1, w.now + 5);
+      w.now += 5;
+      assert.deepEqual(planner.plan(SEED1, next, w.ctx()).ended.map((e) => e.reason), ['window over']);
+      assert.equal(planner.handoverOf(SEED1.name, vip1, L2), undefined);
+    }
+  });
+
+  it('hands over again in the other direction on undrain', () => {
+    const { w, planner, vip1 } = settled();
+    w.modes.set(L1, 'draining');
+    const drained = w.placement();
+    planner.plan(SEED1, drained, w.ctx());
+    planner.pushedVersions(SEED1.name, () => 1);
+    w.applied.set(L1, 1).set(L2, 1);
+    planner.plan(SEED1, drained, w.ctx());
+    w.holders.set(vip1, L2);
+    planner.endFrom(L1, w.now);
+
+    w.modes.set(L1, 'active');
+    w.now += 1000;
+    const back = w.placement();
+    assert.equal(holderOf(back, vip1), L1, 'failback: immediate');
+    const r = planner.plan(SEED1, back, w.ctx());
+    assert.deepEqual(r.ended.map((e) => [e.entry.from, e.entry.to]), [[L1, L2]]);
+    assert.deepEqual(r.started.map((e) => [e.from, e.to]), [[L2, L1]]);
+    assert.equal(holderOf(r.placement, vip1), L2, 'held until both run the reverse handover');
+    assert.equal(planner.handoverOf(SEED1.name, vip1, L1)?.role, 'incoming');
+    assert.equal(planner.handoverOf(SEED1.name, vip1, L2)?.role, 'outgoing');
+  });
+});
