@@ -1,0 +1,158 @@
+// The agent's side of a connection handover: the incoming table loaded by the real nft into a
+// scratch namespace, the outgoing lo address and ARP sysctls, deadlines, and what a restarted
+// agent keeps and sweeps away. (The lab's maintenance test shows it carrying real traffic.)
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLogger } from '@lbha/shared';
+import { HandoverController, handoverTaskProblem, incomingRuleset, parseSsPeers, tableName, type HandoverTask, type SavedSysctls } from '../src/net/handover.js';
+import { JsonFile } from '../src/state/json-file.js';
+import { runCommand, type CommandRunner } from '../src/util/run-command.js';
+import { isRoot, ScratchNetns } from './helpers/netns.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const hasNft = spawnSync('nft', ['--version']).status === 0;
+const skip = !isRoot ? 'needs root for network namespaces' : !hasNft ? 'nft is not installed' : false;
+
+const task = (over: Partial<HandoverTask> = {}): HandoverTask => ({
+  instance: 'vip1',
+  vrid: 51,
+  interface: 'eth1',
+  vip: '10.77.0.50',
+  role: 'incoming',
+  peer: '10.77.0.1',
+  untilMs: Date.now() + 60_000,
+  ...over,
+});
+
+describe('handover: pure parts', () => {
+  it('reads the remote ends of local connections from ss', () => {
+    const out = ['0      0      192.168.20.28:80   192.168.20.100:51234', '0 0 192.168.20.28:80 192.168.20.101:40000', 'garbage', ''].join('\n');
+    assert.deepEqual(parseSsPeers(out), ['192.168.20.100 . 51234', '192.168.20.101 . 40000']);
+  });
+
+  it('refuses what cannot be put into a rule safely', () => {
+    assert.equal(handoverTaskProblem(task()), undefined);
+    assert.match(handoverTaskProblem(task({ interface: 'eth1"; flush ruleset' })) ?? '', /cannot be used in an nftables rule/);
+    assert.match(handoverTaskProblem(task({ vip: 'fd00::1' })) ?? '', /IPv4 VIPs only/);
+    assert.match(handoverTaskProblem(task({ peer: 'lb2' })) ?? '', /not an IPv4 address/);
+    assert.match(handoverTaskProblem(task({ peer: '10.77.0.50' })) ?? '', /the VIP itself/);
+  });
+
+  it('forwards only TCP for the VIP that did not start here', () => {
+    const text = incomingRuleset(task(), 30_000, ['10.77.0.100 . 4000']);
+    assert.match(text, /hook ingress device "eth1"/);
+    assert.match(text, /ip daddr 10\.77\.0\.50 tcp flags & \(syn \| ack\) == syn update @flows/);
+    assert.match(text, /ip daddr 10\.77\.0\.50 meta l4proto tcp fwd ip to 10\.77\.0\.1 device "eth1"/);
+    assert.match(text, /elements = \{ 10\.77\.0\.100 \. 4000 \}/);
+    assert.equal(tableName(task({ interface: 'bond0.20' })), 'lbha_handover_bond0_20_51');
+  });
+});
+
+describe('handover: on a real kernel', { skip }, () => {
+  let ns: ScratchNetns;
+  let dir: string;
+  let procSys: string;
+  const run: CommandRunner = (file, args, options) => runCommand('ip', ['netns', 'exec', ns.name, file, ...args], options);
+  const inNs = (...args: string[]) => spawnSync('ip', ['netns', 'exec', ns.name, ...args], { encoding: 'utf8' });
+  const sysctl = (key: string) => readFileSync(join(procSys, 'net', 'ipv4', 'conf', 'eth1', key), 'utf8').trim();
+  const loAddresses = () => inNs('ip', '-o', 'addr', 'show', 'dev', 'lo').stdout;
+  const tables = () => inNs('nft', 'list', 'tables', 'netdev').stdout;
+  const controller = (onEnded?: (t: HandoverTask) => void) =>
+    new HandoverController({
+      nftProgram: 'nft',
+      ipProgram: 'ip',
+      ssProgram: 'ss',
+      run,
+      logger: createLogger('test', { level: 'silent' }),
+      workDir: join(dir, 'work'),
+      sysctls: new JsonFile<SavedSysctls>(join(dir, 'sysctls.json')),
+      procSysRoot: procSys,
+      onEnded,
+    });
+
+  before(() => {
+    ns = new ScratchNetns('handover');
+    ns.addLink('eth1', true);
+    spawnSync('ip', ['-n', ns.name, 'addr', 'add', '10.77.0.2/24', 'dev', 'eth1']);
+    dir = mkdtempSync(join(tmpdir(), 'lbha-handover-'));
+    // The controller's own process is not in the namespace: its sysctls are files here.
+    procSys = join(dir, 'sys');
+    mkdirSync(join(procSys, 'net', 'ipv4', 'conf', 'eth1'), { recursive: true });
+    writeFileSync(join(procSys, 'net', 'ipv4', 'conf', 'eth1', 'arp_ignore'), '0\n');
+    writeFileSync(join(procSys, 'net', 'ipv4', 'conf', 'eth1', 'arp_announce'), '0\n');
+  });
+  after(() => {
+    ns?.remove();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loads the incoming table, swaps roles, and a restarted agent keeps what is wanted', async () => {
+    const a = controller();
+    await a.start();
+    assert.deepEqual([...(await a.apply([task()]))], []);
+    const listed = inNs('nft', 'list', 'table', 'netdev', tableName(task())).stdout;
+    assert.match(listed, /fwd ip to 10\.77\.0\.1 device "eth1"/);
+
+    const out = task({ instance: 'vip2', vrid: 52, vip: '10.77.0.51', role: 'outgoing', peer: '10.77.0.3' });
+    assert.deepEqual([...(await a.apply([out]))], []);
+    assert.doesNotMatch(tables(), /lbha_handover_eth1_51/, 'the withdrawn incoming table is gone');
+    assert.match(loAddresses(), /10\.77\.0\.51\/32 .*lo:lbha/);
+    assert.equal(sysctl('arp_ignore'), '1');
+    assert.equal(sysctl('arp_announce'), '2');
+
+    // The agent restarts in the middle of the window: the handover carries on.
+    a.detach();
+    const b = controller();
+    await b.start();
+    await b.apply([out]);
+    assert.match(loAddresses(), /10\.77\.0\.51\/32/);
+    assert.equal(sysctl('arp_ignore'), '1');
+
+    // It ends: everything is as it was.
+    await b.apply([]);
+    assert.doesNotMatch(loAddresses(), /10\.77\.0\.51/);
+    assert.equal(sysctl('arp_ignore'), '0');
+    assert.equal(sysctl('arp_announce'), '0');
+  });
+
+  it('sweeps what a crashed agent left behind and leaves an operator\'s own lo address alone', async () => {
+    const a = controller();
+    await a.start();
+    await a.apply([task(), task({ instance: 'vip2', vrid: 52, vip: '10.77.0.51', role: 'outgoing', peer: '10.77.0.3' })]);
+    spawnSync('ip', ['-n', ns.name, 'addr', 'add', '10.77.0.60/32', 'dev', 'lo']);
+    await a.apply([task(), task({ instance: 'vip3', vrid: 53, vip: '10.77.0.60', role: 'outgoing', peer: '10.77.0.3' })]);
+    a.detach();
+
+    const b = controller();
+    await b.start();
+    await b.apply([]);
+    assert.doesNotMatch(tables(), /lbha_handover_/);
+    assert.doesNotMatch(loAddresses(), /10\.77\.0\.51/);
+    assert.match(loAddresses(), /10\.77\.0\.60\/32/, 'an address the agent did not add stays');
+    assert.equal(sysctl('arp_ignore'), '0');
+  });
+
+  it('ends a handover at its deadline without anyone asking', async () => {
+    const ended: string[] = [];
+    const a = controller((t) => ended.push(t.instance));
+    await a.start();
+    await a.apply([task({ untilMs: Date.now() + 300 })]);
+    assert.match(tables(), /lbha_handover_eth1_51/);
+    await waitFor(() => ended.length > 0, 5_000);
+    assert.deepEqual(ended, ['vip1']);
+    assert.doesNotMatch(tables(), /lbha_handover_/);
+  });
+
+  it('reports a handover it cannot start and starts the others', async () => {
+    const a = controller();
+    await a.start();
+    const problems = await a.apply([task(), task({ instance: 'bad', vrid: 60, interface: 'nosuch0' })]);
+    assert.match(problems.get('bad') ?? '', /nft refused/);
+    assert.match(tables(), /lbha_handover_eth1_51/);
+    await a.apply([]);
+  });
+});
