@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '@lbha/cli';
+import { handoverLines, runCli } from '@lbha/cli';
 import { Harness, LB1, LB2, SEED1, eventually } from '@lbha/coordinator/test-support';
 
 describe('lbha operator commands', () => {
@@ -40,6 +40,16 @@ describe('lbha operator commands', () => {
     const json = JSON.parse((await lbha('vips', '--json')).out) as { vips: Array<{ name: string; desiredHolder: string; perNode: Array<{ state: string }> }> };
     assert.deepEqual(json.vips.map((v) => [v.name, v.desiredHolder]), [['vip-28', LB1], ['vip-29', LB2]]);
     assert.ok(json.vips[0]?.perNode.some((p) => p.state === 'master'));
+  });
+
+  it('lbha vips says which VIP is moving with a handover and which node could not start one', () => {
+    const base = { cluster: 'web', name: 'vip-28', address: '192.168.20.28/24', vrid: 51, interface: 'eth1', homeNode: '', desiredHolder: LB2, actualHolders: [LB2], ranking: [LB2, LB1], status: 'ok', reason: '', group: '' };
+    const node = (n: string, err = '') => ({ node: n, state: 0, vipPresent: false, effectivePriority: 0, priorityTerms: [], handover: undefined, handoverError: err });
+    assert.deepEqual(handoverLines({ ...base, perNode: [node(LB1), node(LB2)], handover: undefined }), []);
+    assert.deepEqual(
+      handoverLines({ ...base, perNode: [node(LB1), node(LB2, 'nft refused the handover table')], handover: { fromNode: LB1, toNode: LB2, startedMs: 0, untilMs: Date.UTC(2026, 0, 1, 12, 0, 30) } }),
+      [`web/vip-28: moving from ${LB1} to ${LB2}; ${LB1} answers its open connections until 12:00:30 UTC`, `web/vip-28: ${LB2} could not start its handover: nft refused the handover table`],
+    );
   });
 
   it('lbha nodes shows versions and held VIPs', async () => {

@@ -86,6 +86,13 @@ function handoverTasks(d: DesiredState): HandoverTask[] {
   return out;
 }
 
+function handoverStatus(t: HandoverTask | undefined, problem: string | undefined): Pick<InstanceStatus, 'handover' | 'handoverError'> {
+  return {
+    ...(t ? { handover: { role: t.role, peer: t.peer, untilMs: t.untilMs } } : {}),
+    ...(problem ? { handoverError: problem } : {}),
+  };
+}
+
 export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecutor {
   readonly metrics: AgentMetrics;
   private readonly log: Logger;
@@ -99,6 +106,8 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
   private readonly tracks = new TrackFiles();
   private readonly applier: ConfigApplier;
   private readonly handover: HandoverController;
+  /** Per instance: why the handover it was given could not start. */
+  private handoverProblems = new Map<string, string>();
   private readonly checks = new Map<string, CheckRunner>();
   private readonly dirtyChecks = new Set<string>();
   private readonly removedChecks = new Set<string>();
@@ -178,6 +187,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
       // /run: sysctls are reset at boot, and so must the record of their old values be.
       sysctls: new JsonFile<SavedSysctls>(join(opts.runtimeDir, 'handover-sysctls.json')),
       procSysRoot: opts.procSysRoot,
+      onEnded: () => this.refresh(),
     });
     this.fifo = new NotifyFifoReader(this.files.notifyFifo, (e) => this.onNotify(e), this.log);
     this.desiredStore = new JsonFile(join(opts.stateDir, 'desired-state.json'));
@@ -410,7 +420,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     this.trackLinks(d);
     this.syncChecks(d);
     // Before any placement change moves a VIP: the new holder must forward, the old one answer.
-    await this.handover.apply(handoverTasks(d));
+    this.handoverProblems = await this.handover.apply(handoverTasks(d));
     // Track files first, so new instances start with the right placement and health.
     this.refresh();
     await this.trackChain;
@@ -527,6 +537,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     const outcomes = new Map<string, PriorityOutcome>();
     const instances: InstanceStatus[] = [];
     const addrs = this.addresses.addresses();
+    const handovers = this.handover.running();
     for (const inst of this.desired?.instances ?? []) {
       const tracked = [inst.interface, ...inst.trackInterfaces];
       const downInterfaces = [...new Set(tracked)].filter((i) => this.links.get(i) === false);
@@ -548,6 +559,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
         sinceMs: v?.sinceMs ?? 0,
         priorityTerms: out.terms,
         faultedByHealth: faults.length > 0,
+        ...handoverStatus(handovers.find((h) => h.instance === inst.name), this.handoverProblems.get(inst.name)),
       });
     }
     return { instances, outcomes, faults, healthy: faults.length === 0 };

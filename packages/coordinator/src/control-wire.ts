@@ -1,6 +1,6 @@
 // Converts the coordinator's domain views (VIPs, placement, operations, spec problems) into
 // ControlService messages. The gRPC and HTTP adapters use these and nothing else.
-import { vrrpStateWire, type ConfigIssue, type PriorityTerm, type pbControl } from '@lbha/shared';
+import { handoverToWire, vrrpStateWire, type ConfigIssue, type PriorityTerm, type pbControl } from '@lbha/shared';
 import { weightOf, type ClusterPlacement } from './placement.js';
 import { MAX_PRIORITY, MIN_PRIORITY } from './priority-scheme.js';
 import type { VipView } from './reconciler.js';
@@ -43,11 +43,14 @@ export function vipInfoToWire(v: VipView): pbControl.VipInfo {
         vipPresent: n.vipPresent,
         effectivePriority: effective,
         priorityTerms: terms,
+        handover: n.handover ? handoverToWire(n.handover) : undefined,
+        handoverError: n.handoverError ?? '',
       };
     }),
     status: v.status,
     reason: v.reason,
     group: v.group,
+    handover: v.handover ? { fromNode: v.handover.from, toNode: v.handover.to, startedMs: v.handover.startedMs, untilMs: v.handover.untilMs } : undefined,
   };
 }
 

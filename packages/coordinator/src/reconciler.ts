@@ -50,6 +50,8 @@ export interface VipView {
   readonly statusSinceMs: number;
   readonly basePriority: number;
   readonly perNode: readonly VipNodeView[];
+  /** A planned move in progress. */
+  readonly handover?: { readonly from: string; readonly to: string; readonly startedMs: number; readonly untilMs: number };
 }
 
 interface DesiredEntry {
@@ -312,6 +314,11 @@ export class Reconciler {
     return out;
   }
 
+  private handoverView(cluster: string, vip: string): Pick<VipView, 'handover'> {
+    const e = this.handovers.list().find((x) => x.cluster === cluster && x.vip === vip);
+    return e ? { handover: { from: e.from, to: e.to, startedMs: e.startedMs, untilMs: e.untilMs } } : {};
+  }
+
   private viewOf(
     c: ClusterSpec,
     v: VipSpec,
@@ -340,6 +347,7 @@ export class Reconciler {
       statusSinceMs: track?.sinceMs ?? 0,
       basePriority: c.policy.basePriority,
       perNode,
+      ...this.handoverView(c.name, v.name),
     };
   }
 

@@ -1,6 +1,6 @@
 // What is actually true about each VIP, from the agents' snapshots (keepalived's notify FIFO
 // state and the address on the interface), and how it compares with the desired holder. Pure.
-import type { InstanceStatus, NodeSnapshot, PriorityTerm, VrrpState } from '@lbha/shared';
+import type { Handover, InstanceStatus, NodeSnapshot, PriorityTerm, VrrpState } from '@lbha/shared';
 import type { ClusterSpec, VipSpec } from './spec/cluster-spec.js';
 
 /** What the coordinator can see of one node right now. */
@@ -17,6 +17,8 @@ export interface NodeVipState {
   readonly vipPresent: boolean;
   readonly effectivePriority: number;
   readonly priorityTerms: readonly PriorityTerm[];
+  readonly handover?: Handover;
+  readonly handoverError?: string;
 }
 
 /**
@@ -53,6 +55,8 @@ export function observeCluster(cluster: ClusterSpec, report: (node: string) => N
         vipPresent: inst?.vipPresent ?? false,
         effectivePriority: inst?.effectivePriority ?? 0,
         priorityTerms: inst?.priorityTerms ?? [],
+        ...(inst?.handover ? { handover: inst.handover } : {}),
+        ...(inst?.handoverError ? { handoverError: inst.handoverError } : {}),
       });
       if (r.live && inst && (inst.vipPresent || inst.state === 'master')) holders.push(name);
     }

@@ -133,6 +133,32 @@ describe('reconciler over gRPC', () => {
     await settledAs(h, { 'vip-28': LB1 });
   });
 
+  it('makes a planned move in two pushes: the handover with the old placement, then the move', async () => {
+    h = await Harness.start();
+    await h.applySpec(SEED1);
+    const a1 = await h.agent(LB1);
+    const a2 = await h.agent(LB2);
+    await settledAs(h, { 'vip-28': LB1 });
+    const seen1 = a1.desiredSeen.length;
+    const seen2 = a2.desiredSeen.length;
+    await h.call<pbControl.DrainResponse>('drain', { node: LB1, timeoutMs: 5000, force: false, reason: 'test' });
+    await settledAs(h, { 'vip-28': LB2 });
+    const to = a2.desiredSeen.slice(seen2).map((d) => d.instances.find((i) => i.name === 'vip-28'));
+    const from = a1.desiredSeen.slice(seen1).map((d) => d.instances.find((i) => i.name === 'vip-28'));
+    const firstTo = to.findIndex((i) => i?.handover !== undefined);
+    const movedTo = to.findIndex((i) => i?.rank === 0);
+    assert.ok(firstTo >= 0, `${LB2} was given a handover`);
+    assert.ok(firstTo < movedTo, `${LB2} got the handover (push ${firstTo}) before the VIP (push ${movedTo})`);
+    assert.equal(to[firstTo]?.rank, 1, 'the handover push keeps the old placement');
+    assert.deepEqual([to[firstTo]?.handover?.role, to[firstTo]?.handover?.peer], ['incoming', '192.168.20.19']);
+    const firstFrom = from.findIndex((i) => i?.handover !== undefined);
+    assert.ok(firstFrom >= 0 && from[firstFrom]?.rank === 0, `${LB1} was told to hand over while still ranked first`);
+    assert.deepEqual([from[firstFrom]?.handover?.role, from[firstFrom]?.handover?.peer], ['outgoing', '192.168.20.20']);
+    const v = await vip(h, 'vip-28');
+    assert.deepEqual([v.handover?.fromNode, v.handover?.toNode], [LB1, LB2]);
+    assert.ok(h.events().some((e) => e.type === 'handover.started' && e.vip === 'vip-28'));
+  });
+
   it('makes a NACK visible on the node and in the event log', async () => {
     h = await Harness.start();
     await h.applySpec(SEED1);

@@ -116,6 +116,10 @@ export interface InstanceStatus {
   readonly sinceMs: number;
   readonly priorityTerms: readonly PriorityTerm[];
   readonly faultedByHealth: boolean;
+  /** The connection handover the node runs for this VIP. */
+  readonly handover?: Handover;
+  /** Why the node could not start the handover it was given. */
+  readonly handoverError?: string;
 }
 
 export interface NodeSnapshot {

@@ -62,6 +62,8 @@ export {
   helloFromWire,
   helloToWire,
   instanceStatusFromWire,
+  handoverFromWire,
+  handoverToWire,
   instanceStatusToWire,
   nodeModeWire,
   serviceStatusFromWire,

@@ -66,10 +66,10 @@ export const nodeModeWire = enumMap<NodeMode, pb.NodeMode>(
   'NodeMode',
 );
 
-export const handoverRoleWire = enumMap<HandoverRole, pbAgent.HandoverRole>(
+export const handoverRoleWire = enumMap<HandoverRole, pb.HandoverRole>(
   [
-    ['incoming', pbAgent.HandoverRole.HANDOVER_ROLE_INCOMING],
-    ['outgoing', pbAgent.HandoverRole.HANDOVER_ROLE_OUTGOING],
+    ['incoming', pb.HandoverRole.HANDOVER_ROLE_INCOMING],
+    ['outgoing', pb.HandoverRole.HANDOVER_ROLE_OUTGOING],
   ],
   'HandoverRole',
 );
@@ -344,6 +344,8 @@ export function instanceStatusToWire(i: InstanceStatus): pb.InstanceStatus {
     sinceMs: i.sinceMs,
     priorityTerms: i.priorityTerms.map(termToWire),
     faultedByHealth: i.faultedByHealth,
+    handover: i.handover ? handoverToWire(i.handover) : undefined,
+    handoverError: i.handoverError ?? '',
   };
 }
 
@@ -360,6 +362,8 @@ export function instanceStatusFromWire(i: pb.InstanceStatus, path: string): Inst
     sinceMs: i.sinceMs,
     priorityTerms: i.priorityTerms.map((t) => ({ source: t.source, delta: t.delta, reason: t.reason })),
     faultedByHealth: i.faultedByHealth,
+    ...(i.handover ? { handover: handoverFromWire(i.handover, `${path}.handover`) } : {}),
+    ...(i.handoverError ? { handoverError: i.handoverError } : {}),
   };
 }
 
@@ -489,11 +493,15 @@ export function desiredInstanceToWire(i: DesiredInstance): pbAgent.DesiredInstan
   return {
     ...rest,
     trackInterfaces: [...i.trackInterfaces],
-    handover: handover ? { role: handoverRoleWire.toWire(handover.role), peer: handover.peer, untilMs: handover.untilMs } : undefined,
+    handover: handover ? handoverToWire(handover) : undefined,
   };
 }
 
-function handoverFromWire(h: pbAgent.Handover, path: string): Handover {
+export function handoverToWire(h: Handover): pb.Handover {
+  return { role: handoverRoleWire.toWire(h.role), peer: h.peer, untilMs: h.untilMs };
+}
+
+export function handoverFromWire(h: pb.Handover, path: string): Handover {
   if (!isIPv4(h.peer)) throw new WireError(`${path}.peer`, `must be an IPv4 address, got ${JSON.stringify(h.peer)}`);
   if (!Number.isSafeInteger(h.untilMs) || h.untilMs <= 0) throw new WireError(`${path}.untilMs`, `must be a positive Unix time in ms, got ${h.untilMs}`);
   return { role: handoverRoleWire.fromWire(h.role, `${path}.role`), peer: h.peer, untilMs: h.untilMs };

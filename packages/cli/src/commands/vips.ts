@@ -24,6 +24,19 @@ export function explain(p: pbControl.VipHolderState): string {
   return `${p.effectivePriority} = ${term(first, true)} ${rest.map((t) => term(t, false)).join(' ')}`.trimEnd();
 }
 
+function clock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 19);
+}
+
+/** Planned moves in progress and handovers a node could not start. */
+export function handoverLines(v: pbControl.VipInfo): string[] {
+  const out: string[] = [];
+  const h = v.handover;
+  if (h) out.push(`${v.cluster}/${v.name}: moving from ${h.fromNode} to ${h.toNode}; ${h.fromNode} answers its open connections until ${clock(h.untilMs)} UTC`);
+  for (const p of v.perNode) if (p.handoverError) out.push(`${v.cluster}/${v.name}: ${p.node} could not start its handover: ${p.handoverError}`);
+  return out;
+}
+
 export const vipsCommand: CliCommand = {
   name: 'vips',
   summary: 'list VIPs: desired and actual holder, status, why; --explain shows each node\'s priority',
@@ -53,6 +66,7 @@ export const vipsCommand: CliCommand = {
       v.reason,
     ]);
     ctx.out(table(['CLUSTER', 'VIP', 'ADDRESS', 'VRID', 'DESIRED', 'ACTUAL', 'STATUS', 'STATE/PRIORITY', 'WHY'], rows));
+    for (const line of res.vips.flatMap(handoverLines)) ctx.out(`${line}\n`);
     if (ctx.values['explain'] === true) {
       for (const v of res.vips) {
         ctx.out(`\n${v.cluster}/${v.name} (${v.address}): desired ${v.desiredHolder || '-'} because ${v.reason || 'no placement yet'}; ranking ${v.ranking.join(' > ') || '-'}\n`);
