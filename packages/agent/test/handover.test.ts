@@ -82,6 +82,9 @@ describe('handover: on a real kernel', { skip }, () => {
     // The controller's own process is not in the namespace: its sysctls are files here.
     procSys = join(dir, 'sys');
     mkdirSync(join(procSys, 'net', 'ipv4', 'conf', 'eth1'), { recursive: true });
+    mkdirSync(join(procSys, 'net', 'ipv4', 'conf', 'all'), { recursive: true });
+    writeFileSync(join(procSys, 'net', 'ipv4', 'conf', 'all', 'arp_ignore'), '0\n');
+    writeFileSync(join(procSys, 'net', 'ipv4', 'conf', 'all', 'arp_announce'), '0\n');
     writeFileSync(join(procSys, 'net', 'ipv4', 'conf', 'eth1', 'arp_ignore'), '0\n');
     writeFileSync(join(procSys, 'net', 'ipv4', 'conf', 'eth1', 'arp_announce'), '0\n');
   });
@@ -145,6 +148,23 @@ describe('handover: on a real kernel', { skip }, () => {
     await waitFor(() => ended.length > 0, 5_000);
     assert.deepEqual(ended, ['vip1']);
     assert.doesNotMatch(tables(), /lbha_handover_/);
+  });
+
+  it('leaves sysctls alone when "all" already has what a handover needs (a sandboxed agent cannot write them)', async () => {
+    const all = (key: string, v: string) => writeFileSync(join(procSys, 'net', 'ipv4', 'conf', 'all', key), `${v}\n`);
+    all('arp_ignore', '1');
+    all('arp_announce', '2');
+    try {
+      const a = controller();
+      await a.start();
+      const out = task({ instance: 'vip2', vrid: 52, vip: '10.77.0.51', role: 'outgoing', peer: '10.77.0.3' });
+      assert.deepEqual([...(await a.apply([out]))], []);
+      assert.equal(sysctl('arp_ignore'), '0', 'not written: "all" covers it');
+      await a.apply([]);
+    } finally {
+      all('arp_ignore', '0');
+      all('arp_announce', '0');
+    }
   });
 
   it('reports a handover it cannot start and starts the others', async () => {

@@ -279,15 +279,23 @@ export class HandoverController {
     try {
       const arpIgnore = (await readFile(ignore, 'utf8')).trim();
       const arpAnnounce = (await readFile(announce, 'utf8')).trim();
-      if (!saved[t.interface]) {
+      // The kernel uses the larger of the interface's and "all"'s value.
+      const allIgnore = Number((await readFile(this.sysctlPath('all', 'arp_ignore'), 'utf8').catch(() => '0')).trim());
+      const allAnnounce = Number((await readFile(this.sysctlPath('all', 'arp_announce'), 'utf8').catch(() => '0')).trim());
+      const raiseIgnore = Math.max(Number(arpIgnore), allIgnore) < 1;
+      const raiseAnnounce = Math.max(Number(arpAnnounce), allAnnounce) < 2;
+      if ((raiseIgnore || raiseAnnounce) && !saved[t.interface]) {
         saved[t.interface] = { arpIgnore, arpAnnounce };
         await this.opts.sysctls.save(saved);
       }
       // Never answer ARP for the VIP from lo, never use it as an ARP source: only raise.
-      if (Number(arpIgnore) < 1) await writeFile(ignore, '1\n');
-      if (Number(arpAnnounce) < 2) await writeFile(announce, '2\n');
+      if (raiseIgnore) await writeFile(ignore, '1\n');
+      if (raiseAnnounce) await writeFile(announce, '2\n');
     } catch (err) {
-      return { error: `cannot set ARP sysctls of ${t.interface}: ${(err as Error).message}`, preexisting: false };
+      return {
+        error: `cannot set arp_ignore=1 and arp_announce=2 on ${t.interface} (${(err as Error).message}); set them in /etc/sysctl.d (docs/install.md)`,
+        preexisting: false,
+      };
     }
     const on = (await this.loAddresses()).find((a) => a.local === t.vip);
     // An operator's own address (LVS-DR style) stays; ours, from a run before a restart, is reused.
