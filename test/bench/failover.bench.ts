@@ -56,6 +56,8 @@ interface RunResult {
   readonly steps?: string;
   /** Planned runs: the VIP did not serve from home again within HOME_TIMEOUT_MS of the undrain. */
   readonly notHome?: boolean;
+  /** Planned runs: per planned move, from handover.started to vip.moved (the cost of preparing the handover plus VRRP). */
+  readonly moveMs?: readonly number[];
 }
 
 interface ScenarioResult {
@@ -303,7 +305,27 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
   }
   const during = summarizeProbe(records, { fromMs: started, toMs: ended });
   const all = summarizeProbe(records);
-  return { outageMs: during.longestGapMs, failed: all.failed, requests: during.requests, p99Ms: during.latency.p99, operationMs: ended - started, steps: steps.join(', '), notHome, errorKinds: describeErrors(all.errors) };
+  const moveMs = await handoverMoves(lab, started, ended);
+  return { outageMs: during.longestGapMs, failed: all.failed, requests: during.requests, p99Ms: during.latency.p99, operationMs: ended - started, steps: steps.join(', '), notHome, errorKinds: describeErrors(all.errors), moveMs };
+}
+
+/** For each handover.started of the VIP in [from, to]: how long until the next vip.moved. */
+async function handoverMoves(lab: Lab, from: number, to: number): Promise<number[]> {
+  const out = await lab.agents?.cli(['events', '--limit', '1000', '--json']);
+  if (!out || out.code !== 0) return [];
+  const events = out.stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as { type: string; vip: string; timeMs: number })
+    .filter((e) => e.vip === VIP && e.timeMs >= from && e.timeMs <= to)
+    .sort((a, b) => a.timeMs - b.timeMs);
+  const moves: number[] = [];
+  for (const e of events) {
+    if (e.type !== 'handover.started') continue;
+    const moved = events.find((x) => x.type === 'vip.moved' && x.timeMs >= e.timeMs);
+    if (moved) moves.push(moved.timeMs - e.timeMs);
+  }
+  return moves;
 }
 
 async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: number, timeoutMs: number): Promise<ScenarioResult> {
@@ -400,6 +422,7 @@ function outageRecord(r: ScenarioResult): Record<string, unknown> {
           client_p99_ms_max: distribution(r.runs.map((x) => x.p99Ms)).max,
           operation_ms_p50: distribution(r.runs.map((x) => x.operationMs ?? 0)).p50,
           failed_requests_total: r.runs.reduce((sum, x) => sum + x.failed, 0),
+          handover_to_move_ms_p50: distribution(r.runs.flatMap((x) => x.moveMs ?? [])).p50,
         }
       : {}),
     ...(r.observeMs === undefined ? {} : { observed_ms: r.observeMs }),
@@ -443,8 +466,8 @@ function report(results: readonly ScenarioResult[]): void {
     out.push('Planned: lbha drain, lbha restart nginx, lbha undrain on the VIP holder, probe running');
     out.push(
       table(
-        ['run', 'operation ms', 'steps (ms)', 'failed', 'requests', 'client p99 ms', 'longest gap ms'],
-        planned.runs.map((r, i) => [String(i + 1), r.operationMs ?? 0, r.steps ?? '', r.failed, r.requests, r.p99Ms, r.outageMs]),
+        ['run', 'operation ms', 'steps (ms)', 'failed', 'requests', 'client p99 ms', 'longest gap ms', 'handover -> moved ms'],
+        planned.runs.map((r, i) => [String(i + 1), r.operationMs ?? 0, r.steps ?? '', r.failed, r.requests, r.p99Ms, r.outageMs, (r.moveMs ?? []).join(', ')]),
       ),
     );
   }
