@@ -75,6 +75,12 @@ const SETTLE_TIMEOUT_MS = 5_000;
 const STATS_INTERVAL_MS = 5_000;
 const DRAIN_POLL_MS = 250;
 const DEFAULT_DRAIN_MS = 60_000;
+/**
+ * How long a newly failing penalty check (the maintenance file) is held back on a VIP this node
+ * holds while the coordinator is connected: the coordinator moves the VIP with a connection
+ * handover (docs/design/handover.md), which a local priority drop would pre-empt.
+ */
+const PENALTY_DEFER_MS = 3_000;
 
 function handoverTasks(d: DesiredState): HandoverTask[] {
   const out: HandoverTask[] = [];
@@ -135,6 +141,8 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
   private metricsServer: Server | undefined;
   private persistVrrpTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private coordinatorLinked = false;
+  private deferTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly opts: AgentOptions,
@@ -262,6 +270,7 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
+    if (this.deferTimer) clearTimeout(this.deferTimer);
     if (this.persistVrrpTimer) clearTimeout(this.persistVrrpTimer);
     for (const c of this.checks.values()) c.stop();
     this.unsubscribeLinks?.();
@@ -524,13 +533,24 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
   private evaluate(): { instances: InstanceStatus[]; outcomes: Map<string, PriorityOutcome>; faults: Fault[]; healthy: boolean } {
     const faults: Fault[] = [];
     const penalties: Penalty[] = [];
+    const fresh: Penalty[] = [];
+    const now = Date.now();
+    let freshUntil = Infinity;
     for (const c of this.checks.values()) {
       if (!c.hasVerdict) continue;
       const s = c.status();
       if (s.result.kind === 'healthy' || s.effect === 'none') continue;
       const reason = `check ${s.name}: ${s.result.reason}`;
-      if (s.effect === 'fault') faults.push({ source: `check:${s.name}`, reason });
-      else penalties.push({ source: `check:${s.name}`, penalty: s.penalty, reason });
+      if (s.effect === 'fault') {
+        faults.push({ source: `check:${s.name}`, reason });
+        continue;
+      }
+      const p = { source: `check:${s.name}`, penalty: s.penalty, reason };
+      penalties.push(p);
+      if (now - s.sinceMs < PENALTY_DEFER_MS) {
+        fresh.push(p);
+        freshUntil = Math.min(freshUntil, s.sinceMs + PENALTY_DEFER_MS);
+      }
     }
     const mode = this.localMode();
     const lowest = mode === 'active' ? undefined : this.localDrain ? `node is ${this.localDrain} (drain command)` : `node mode is ${mode}`;
@@ -541,7 +561,12 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     for (const inst of this.desired?.instances ?? []) {
       const tracked = [inst.interface, ...inst.trackInterfaces];
       const downInterfaces = [...new Set(tracked)].filter((i) => this.links.get(i) === false);
-      const out = computePriority({ instance: inst, lowest, penalties, faults, downInterfaces });
+      // On a VIP it holds, a fresh penalty waits for the coordinator's handover move (rank 0 -> 1).
+      const defer = fresh.length > 0 && this.coordinatorLinked && lowest === undefined && inst.rank === 0 && this.vrrp.get(inst.name)?.state === 'master';
+      const out = defer
+        ? computePriority({ instance: inst, lowest, penalties: penalties.filter((p) => !fresh.includes(p)), deferred: fresh, faults, downInterfaces })
+        : computePriority({ instance: inst, lowest, penalties, faults, downInterfaces });
+      if (defer) this.wakeAt(freshUntil);
       outcomes.set(inst.name, out);
       const v = this.vrrp.get(inst.name);
       const cidr = parseCidr(inst.vip);
@@ -669,6 +694,22 @@ export class Agent implements AgentStateSource, CoordinatorHandler, CommandExecu
     this.removedChecks.clear();
     this.removedInstances.clear();
     for (const l of this.listeners) l(delta);
+  }
+
+  private wakeAt(ms: number): void {
+    if (this.deferTimer || this.stopped) return;
+    this.deferTimer = setTimeout(() => {
+      this.deferTimer = undefined;
+      this.refresh();
+    }, Math.max(0, ms - Date.now()) + 5);
+    this.deferTimer.unref();
+  }
+
+  /** The stream client says whether a coordinator is connected (it may move VIPs with a handover). */
+  setCoordinatorLink(up: boolean): void {
+    if (this.coordinatorLinked === up) return;
+    this.coordinatorLinked = up;
+    this.refresh();
   }
 
   // ------------------------------------------------------------------ observations

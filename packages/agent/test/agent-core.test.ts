@@ -186,6 +186,50 @@ describe('agent core', () => {
     }
   });
 
+  it('holds a fresh penalty back on a VIP it holds while a coordinator is connected, until the coordinator moves the VIP', async () => {
+    const h = await harness();
+    try {
+      const file = join(h.dir, 'down');
+      const d: DesiredState = {
+        ...simple,
+        checks: [{ name: 'down-file', intervalMs: 0, timeoutMs: 0, fall: 0, rise: 0, effect: 'penalty', penalty: 50, params: { kind: 'maintenance_file', path: file } }],
+      };
+      assert.deepEqual(await h.agent.applyDesiredState(d), { accepted: true });
+      await waitFor(() => h.read('track/placement-vip-28') === '20');
+      const fifo = join(h.dir, 'run', 'keepalived.fifo');
+      const fd = openSync(fifo, 'w');
+      writeSync(fd, 'INSTANCE "vip-28" MASTER 120\nINSTANCE "vip-29" BACKUP 100\n');
+      closeSync(fd);
+      await waitFor(() => h.agent.snapshot().instances[0]?.state === 'master');
+      h.agent.setCoordinatorLink(true);
+
+      writeFileSync(file, '');
+      const held = () => h.agent.snapshot().instances[0]?.priorityTerms.find((t) => t.source === 'check:down-file');
+      await waitFor(() => held() !== undefined);
+      assert.equal(held()?.delta, 0);
+      assert.match(held()?.reason ?? '', /held back while the coordinator moves the VIP with a connection handover/);
+      assert.equal(h.read('track/placement-vip-28'), '20', 'the VIP it holds keeps its priority for now');
+      assert.equal(h.read('track/placement-vip-29'), '-50', 'a VIP it does not hold takes the penalty at once');
+
+      // The coordinator moves vip-28 away (rank 1): the penalty applies.
+      const moved: DesiredState = { ...d, version: 8, instances: d.instances.map((i) => (i.name === 'vip-28' ? { ...i, rank: 1, placementWeight: 0 } : i)) };
+      assert.deepEqual(await h.agent.applyDesiredState(moved), { accepted: true });
+      assert.equal(h.read('track/placement-vip-28'), '-50');
+
+      // A coordinator that does nothing about it delays the penalty by three seconds at most.
+      rmSync(file);
+      await waitFor(() => h.read('track/placement-vip-29') === '0');
+      assert.deepEqual(await h.agent.applyDesiredState({ ...d, version: 9 }), { accepted: true });
+      await waitFor(() => h.read('track/placement-vip-28') === '20');
+      const start = Date.now();
+      writeFileSync(file, '');
+      await waitFor(() => h.read('track/placement-vip-28') === '-30', 6_000);
+      assert.ok(Date.now() - start >= 2_500, `applied after the hold (${Date.now() - start} ms)`);
+    } finally {
+      await h.agent.stop();
+    }
+  });
+
   it('drains (lowest placement, connections counted to zero), stays drained across a restart, undrains', async () => {
     const h = await harness(simple);
     try {

@@ -67,6 +67,7 @@ async function main(): Promise<number> {
     backoffInitialMs: config.coordinator.backoff.initial,
     backoffMaxMs: config.coordinator.backoff.max,
   });
+  stream.onStateChange((s) => core.setCoordinatorLink(s === 'connected'));
   logger.info({ event: 'agent.started', bootId, version: AGENT_VERSION }, 'agent started');
   stream.start();
   await new Promise<void>((resolve) => {

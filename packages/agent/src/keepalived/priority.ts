@@ -23,6 +23,8 @@ export interface PriorityInputs {
   /** Why this node must give up every VIP (draining, drained, maintenance), or undefined. */
   readonly lowest: string | undefined;
   readonly penalties: readonly Penalty[];
+  /** Failing penalty checks held back for a moment (explained, not applied). */
+  readonly deferred?: readonly Penalty[];
   /** Failing fault checks and down services: FAULT for every instance (health file). */
   readonly faults: readonly Fault[];
   /** Interfaces keepalived tracks for this instance (track_interface) that are down. */
@@ -47,6 +49,9 @@ export function computePriority(i: PriorityInputs): PriorityOutcome {
   for (const p of i.penalties) {
     terms.push({ source: p.source, delta: -p.penalty, reason: p.reason });
     value -= p.penalty;
+  }
+  for (const p of i.deferred ?? []) {
+    terms.push({ source: p.source, delta: 0, reason: `${p.reason}; held back while the coordinator moves the VIP with a connection handover` });
   }
   const lowest = inst.stepDown ? 'step down requested by the coordinator (split brain)' : i.lowest;
   if (lowest !== undefined) {
