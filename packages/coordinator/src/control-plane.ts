@@ -225,7 +225,7 @@ export class ControlPlane {
 
   // ---- operations ----
 
-  drain(node: string, opts: { timeoutMs?: number; force?: boolean; actor: string; reason?: string }): Promise<OperationRecord> {
+  drain(node: string, opts: { timeoutMs?: number; force?: boolean; maintenance?: boolean; actor: string; reason?: string }): Promise<OperationRecord> {
     return this.operations.start({ kind: 'drain', node, ...opts });
   }
 

@@ -106,7 +106,7 @@ export function createControlService(opts: ControlServiceOptions): ControlServic
     }),
     drain: unary<pbControl.DrainRequest, pbControl.DrainResponse>(async (req, call) => {
       checkName('node', req.node);
-      const op = await plane().drain(req.node, { timeoutMs: req.timeoutMs, force: req.force, actor: actorOf(call), reason: req.reason });
+      const op = await plane().drain(req.node, { timeoutMs: req.timeoutMs, force: req.force, maintenance: req.maintenance, actor: actorOf(call), reason: req.reason });
       return { operation: operationToWire(op) };
     }),
     undrain: unary<pbControl.UndrainRequest, pbControl.UndrainResponse>(async (req, call) => {

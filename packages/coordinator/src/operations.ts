@@ -30,6 +30,8 @@ export interface OperationRequest {
   /** 0: the default for the kind. */
   readonly timeoutMs?: number;
   readonly force?: boolean;
+  /** drain: end in maintenance mode instead of drained. */
+  readonly maintenance?: boolean;
   readonly actor: string;
   readonly reason?: string;
 }
@@ -283,7 +285,7 @@ export class Operations {
       force,
       timeoutMs,
       activeConnections: 0,
-      data: {},
+      data: kind === 'drain' && req.maintenance ? { final: 'maintenance' } : {},
     };
     await this.saved(record, true);
     this.events.record({
@@ -316,7 +318,7 @@ export class Operations {
       let message: string;
       switch (r.kind) {
         case 'drain':
-          message = await this.drain(ctx, r.node, '');
+          message = await this.drain(ctx, r.node, '', r.data['final'] === 'maintenance' ? 'maintenance' : 'drained');
           break;
         case 'undrain':
           message = await this.undrain(ctx, r.node, '', 'active');
@@ -376,8 +378,8 @@ export class Operations {
     return r !== undefined && r.connected && !r.stale;
   }
 
-  /** Moves the node's VIPs away, waits for its connections to drain, leaves it drained. */
-  private async drain(ctx: OperationContext, node: string, p: string): Promise<string> {
+  /** Moves the node's VIPs away, waits for its connections to drain, leaves it drained (or in maintenance). */
+  private async drain(ctx: OperationContext, node: string, p: string, final: 'drained' | 'maintenance' = 'drained'): Promise<string> {
     const cluster = this.clusterOfNode(node);
     await ctx.step(`${p}mode:draining`, async () => {
       const held = [...new Set([...this.reconciler.actualVipsOf(node), ...this.reconciler.desiredVipsOf(node)])];
@@ -423,11 +425,12 @@ export class Operations {
       return `connections not confirmed (${e.state}: ${e.message})`;
     });
 
-    await ctx.step(`${p}mode:drained`, async () => {
-      await this.setMode(node, 'drained', ctx.record.actor, ctx.record.reason || `operation ${ctx.id}`, ctx.id);
-      return `${node} drained`;
+    const done = final === 'drained' ? `${node} drained` : `${node} drained, in maintenance`;
+    await ctx.step(`${p}mode:${final}`, async () => {
+      await this.setMode(node, final, ctx.record.actor, ctx.record.reason || `operation ${ctx.id}`, ctx.id);
+      return done;
     });
-    return `${node} drained`;
+    return done;
   }
 
   private newHolders(cluster: ClusterSpec, vips: readonly string[]): string {

@@ -45,7 +45,7 @@ describe('operations over gRPC', () => {
   it('drains a node: VIPs move, connections drain, the node ends drained; undrain brings it back', async () => {
     h = await seed();
     const a1 = h.agents.get(LB1)!;
-    const started = (await h.call<pbControl.DrainResponse>('drain', { node: LB1, timeoutMs: 5000, force: false, reason: 'kernel update' })).operation as Op;
+    const started = (await h.call<pbControl.DrainResponse>('drain', { node: LB1, timeoutMs: 5000, force: false, maintenance: false, reason: 'kernel update' })).operation as Op;
     assert.equal(started.kind, 'drain');
     const op = await finished(h, started.id);
     assert.equal(op.state, 'succeeded', op.message);
@@ -68,6 +68,22 @@ describe('operations over gRPC', () => {
     assert.equal((await finished(h, un.id)).state, 'succeeded');
     await holders(h, { 'vip-28': LB1, 'vip-29': LB2 });
     assert.equal(await modeOf(h, LB1), 1 /* NODE_MODE_ACTIVE */);
+  });
+
+  it('drains a node into maintenance mode, which undrain ends', async () => {
+    h = await seed();
+    const started = (await h.call<pbControl.DrainResponse>('drain', { node: LB1, timeoutMs: 5000, force: false, maintenance: true, reason: 'disk swap' })).operation as Op;
+    const op = await finished(h, started.id);
+    assert.equal(op.state, 'succeeded', op.message);
+    assert.deepEqual(op.steps.map((s) => s.name), ['mode:draining', 'move-vips', 'connections', 'mode:maintenance']);
+    assert.match(op.message, /nginx-lb01 drained, in maintenance/);
+    await holders(h, { 'vip-28': LB2, 'vip-29': LB2 });
+    assert.equal(await modeOf(h, LB1), 4 /* NODE_MODE_MAINTENANCE */);
+    await eventually(() => h?.agents.get(LB1)?.desired?.mode === 'maintenance', 'lb01 told it is in maintenance');
+    const un = (await h.call<pbControl.UndrainResponse>('undrain', { node: LB1, reason: 'done' })).operation as Op;
+    assert.equal((await finished(h, un.id)).state, 'succeeded');
+    assert.equal(await modeOf(h, LB1), 1 /* NODE_MODE_ACTIVE */);
+    await holders(h, { 'vip-28': LB1, 'vip-29': LB2 });
   });
 
   it('refuses, through the safety interlock, to drain the last healthy node unless forced', async () => {

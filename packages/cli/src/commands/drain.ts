@@ -5,9 +5,9 @@ import { durationFlag, followOperation } from '../operation-progress.js';
 
 export const drainCommand: CliCommand = {
   name: 'drain',
-  summary: 'move VIPs off a node and wait for its connections to drain',
-  usage: 'lbha drain NODE [--wait] [--timeout 60s] [--force] [--reason TEXT] [--json]',
-  options: { wait: { type: 'boolean' }, timeout: { type: 'string' }, force: { type: 'boolean' }, reason: { type: 'string' } },
+  summary: 'move VIPs off a node and wait for its connections to drain (--maintenance: and silence its alerts)',
+  usage: 'lbha drain NODE [--wait] [--timeout 60s] [--force] [--maintenance] [--reason TEXT] [--json]',
+  options: { wait: { type: 'boolean' }, timeout: { type: 'string' }, force: { type: 'boolean' }, maintenance: { type: 'boolean' }, reason: { type: 'string' } },
   async run(ctx) {
     const [node, extra] = ctx.positionals;
     if (!node) throw new UsageError('drain needs a NODE');
@@ -18,6 +18,7 @@ export const drainCommand: CliCommand = {
       node,
       timeoutMs,
       force: ctx.values['force'] === true,
+      maintenance: ctx.values['maintenance'] === true,
       reason: (ctx.values['reason'] as string | undefined) ?? '',
     });
     return followOperation(ctx, res.operation, ctx.values['wait'] === true, (timeoutMs || 60_000) * 3 + 30_000);

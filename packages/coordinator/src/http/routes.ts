@@ -77,7 +77,7 @@ async function jsonBody<S extends z.ZodTypeAny>(ctx: RouteContext, schema: S): P
 
 const reason = z.string().max(MAX_REASON_LENGTH).optional();
 const timeoutMs = z.number().int().min(0).max(86_400_000).optional();
-const drainBody = z.object({ timeoutMs, force: z.boolean().optional(), reason }).strict();
+const drainBody = z.object({ timeoutMs, force: z.boolean().optional(), maintenance: z.boolean().optional(), reason }).strict();
 const reasonBody = z.object({ reason }).strict();
 const restartBody = z.object({ timeoutMs, force: z.boolean().optional(), reason }).strict();
 const validateBody = z.object({ yaml: z.string() }).strict();
@@ -260,7 +260,7 @@ export const ROUTES: readonly Route[] = [
     handle: async (ctx) => {
       query(ctx, {});
       const b = await jsonBody(ctx, drainBody);
-      const req: pbControl.DrainRequest = { node: ctx.params['node'] as string, timeoutMs: b.timeoutMs ?? 0, force: b.force ?? false, reason: b.reason ?? '' };
+      const req: pbControl.DrainRequest = { node: ctx.params['node'] as string, timeoutMs: b.timeoutMs ?? 0, force: b.force ?? false, maintenance: b.maintenance ?? false, reason: b.reason ?? '' };
       return rpc(ctx, 'drain', req, 202);
     },
   },

@@ -205,7 +205,7 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
     assert.equal(welcome.msg?.$case === 'welcome' && welcome.msg.value.coordinatorId, 'b', 'served by the follower itself');
     const client = new ControlServiceClient(b.info.grpc, credentials.createInsecure());
     const err = await new Promise<ServiceError | null>((resolve) =>
-      client.drain({ node: 'lb2', timeoutMs: 1000, force: false, reason: '' }, new Metadata(), { deadline: Date.now() + 3000 }, (e) => resolve(e)),
+      client.drain({ node: 'lb2', timeoutMs: 1000, force: false, maintenance: false, reason: '' }, new Metadata(), { deadline: Date.now() + 3000 }, (e) => resolve(e)),
     );
     client.close();
     assert.equal(err?.code, 14, 'UNAVAILABLE');
