@@ -208,8 +208,8 @@ describe('agent core', () => {
       await waitFor(() => held() !== undefined);
       assert.equal(held()?.delta, 0);
       assert.match(held()?.reason ?? '', /held back while the coordinator moves the VIP with a connection handover/);
+      await waitFor(() => h.read('track/placement-vip-29') === '-50', 2_000, 'a VIP it does not hold to take the penalty at once');
       assert.equal(h.read('track/placement-vip-28'), '20', 'the VIP it holds keeps its priority for now');
-      assert.equal(h.read('track/placement-vip-29'), '-50', 'a VIP it does not hold takes the penalty at once');
 
       // The coordinator moves vip-28 away (rank 1): the penalty applies.
       const moved: DesiredState = { ...d, version: 8, instances: d.instances.map((i) => (i.name === 'vip-28' ? { ...i, rank: 1, placementWeight: 0 } : i)) };
