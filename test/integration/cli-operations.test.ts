@@ -52,6 +52,16 @@ describe('lbha operator commands', () => {
     );
   });
 
+  it('lbha cancel names what is wrong in one line', async () => {
+    const none = await lbha('cancel');
+    assert.equal(none.code, 2);
+    assert.match(none.err, /cancel needs an operation ID/);
+    const unknown = await lbha('cancel', 'drain-nope');
+    assert.equal(unknown.code, 1);
+    assert.equal(unknown.err.trim().split('\n').length, 1);
+    assert.match(unknown.err, /NOT_FOUND: no operation drain-nope/);
+  });
+
   it('lbha nodes shows versions and held VIPs', async () => {
     const r = await lbha('nodes');
     assert.equal(r.code, 0, r.err);

@@ -201,7 +201,7 @@ log: { level: info }
     fleet.drainMs = 5000;
     const l = await leader();
     const via = coordinators.find((c) => c !== l)!;
-    const res = await call<pbControl.DrainRequest, pbControl.DrainResponse>(via.grpc, 'drain', { node: 'lb1', timeoutMs: 60_000, force: false, reason: 'test' });
+    const res = await call<pbControl.DrainRequest, pbControl.DrainResponse>(via.grpc, 'drain', { node: 'lb1', timeoutMs: 60_000, force: false, maintenance: false, reason: 'test' });
     const id = res.operation!.id;
     const lb1 = fleet.node('lb1');
     await eventually(() => lb1.received.some((r) => r.kind === 'command' && r.ref.startsWith(id)), 20_000, 'the drain command on lb1');
@@ -271,7 +271,7 @@ log: { level: info }
     await cluster.kill(etcdLeader);
     fleet.drainMs = 100;
     const via = coordinators.find((c) => c !== l)!;
-    const d = await call<pbControl.DrainRequest, pbControl.DrainResponse>(via.grpc, 'drain', { node: 'lb2', timeoutMs: 30_000, force: false, reason: 'minority test' });
+    const d = await call<pbControl.DrainRequest, pbControl.DrainResponse>(via.grpc, 'drain', { node: 'lb2', timeoutMs: 30_000, force: false, maintenance: false, reason: 'minority test' });
     await eventually(async () => (await operation(via, d.operation!.id))?.state === 'succeeded', 30_000, 'drain with an etcd member down');
     const u = await call<pbControl.UndrainRequest, pbControl.UndrainResponse>(via.grpc, 'undrain', { node: 'lb2', reason: 'minority test' });
     await eventually(async () => (await operation(via, u.operation!.id))?.state === 'succeeded', 30_000, 'undrain with an etcd member down');

@@ -245,6 +245,10 @@ export class ControlPlane {
     return this.operations.start({ kind: 'rolling_restart', cluster, service, ...opts });
   }
 
+  cancelOperation(id: string, opts: { actor: string; reason?: string }): Promise<OperationRecord> {
+    return this.operations.cancel(id, opts.actor, opts.reason ?? '');
+  }
+
   startOperation(req: OperationRequest): Promise<OperationRecord> {
     return this.operations.start(req);
   }

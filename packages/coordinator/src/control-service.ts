@@ -136,6 +136,11 @@ export function createControlService(opts: ControlServiceOptions): ControlServic
       if (!req.id) throw new InvalidArgumentError('id', 'must not be empty');
       return { operation: operationToWire(plane().operation(req.id)) };
     }),
+    cancelOperation: unary<pbControl.CancelOperationRequest, pbControl.CancelOperationResponse>(async (req, call) => {
+      if (!req.id) throw new InvalidArgumentError('id', 'must not be empty');
+      const op = await plane().cancelOperation(req.id, { actor: actorOf(call), reason: req.reason });
+      return { operation: operationToWire(op) };
+    }),
     listOperations: unary<pbControl.ListOperationsRequest, pbControl.ListOperationsResponse>((req) => {
       const limit = req.limit === 0 ? 100 : Math.min(req.limit, 1000);
       return { operations: plane().listOperations(limit).map(operationToWire) };

@@ -131,6 +131,8 @@ export class Operations {
   private readonly setMode: OperationsOptions['setMode'];
   private readonly records = new Map<string, OperationRecord>();
   private readonly tasks = new Map<string, Promise<void>>();
+  /** Per running operation: aborted by cancel(), with who asked and why. */
+  private readonly cancels = new Map<string, { controller: AbortController; by?: { actor: string; reason: string } }>();
   private readonly listeners = new Set<(op: OperationRecord) => void>();
   private abort = new AbortController();
   private writes: Promise<void> = Promise.resolve();
@@ -306,9 +308,30 @@ export class Operations {
   }
 
   private launch(record: OperationRecord): void {
-    const ctx = new OperationContext(record, this, this.abort.signal);
-    const task = this.run(ctx).finally(() => this.tasks.delete(record.id));
+    const controller = new AbortController();
+    this.cancels.set(record.id, { controller });
+    const ctx = new OperationContext(record, this, AbortSignal.any([this.abort.signal, controller.signal]));
+    const task = this.run(ctx).finally(() => {
+      this.tasks.delete(record.id);
+      this.cancels.delete(record.id);
+    });
     this.tasks.set(record.id, task);
+  }
+
+  /**
+   * Stops a running operation at the step it is in and records it as cancelled. Nothing is
+   * rolled back: the node keeps the mode it has reached. Throws NotFoundError for an unknown id
+   * and PreconditionError for a finished operation.
+   */
+  async cancel(id: string, actor: string, reason: string): Promise<OperationRecord> {
+    const r = this.records.get(id);
+    if (!r) throw new NotFoundError(`no operation ${id}`);
+    const c = this.cancels.get(id);
+    if (isFinalOperationState(r.state) || !c) throw new PreconditionError(`operation ${id} is already ${r.state}`);
+    c.by ??= { actor, reason };
+    c.controller.abort();
+    await this.tasks.get(id);
+    return this.records.get(id) ?? r;
   }
 
   private async run(ctx: OperationContext): Promise<void> {
@@ -335,6 +358,11 @@ export class Operations {
       }
       await this.finish(ctx, 'succeeded', message);
     } catch (err) {
+      const cancelled = this.cancels.get(r.id)?.by;
+      if (err instanceof Interrupted && cancelled) {
+        await this.finish(ctx, 'cancelled', this.cancelMessage(ctx, cancelled)).catch((e: unknown) => this.log.error({ event: 'store.write_failed', err: e }, 'could not record operation cancel'));
+        return;
+      }
       if (err instanceof Interrupted) {
         this.log.info({ event: 'operation.interrupted', operationId: r.id }, 'operation interrupted by shutdown; it resumes at the next start');
         return;
@@ -343,6 +371,14 @@ export class Operations {
       if (!(err instanceof OperationFailedError)) this.log.error({ event: 'operation.error', operationId: r.id, err }, 'operation failed unexpectedly');
       await this.finish(ctx, 'failed', message).catch((e: unknown) => this.log.error({ event: 'store.write_failed', err: e }, 'could not record operation failure'));
     }
+  }
+
+  private cancelMessage(ctx: OperationContext, by: { actor: string; reason: string }): string {
+    const r = ctx.record;
+    const step = r.steps.find((s) => s.state === 'running')?.name;
+    const nodes = r.kind === 'rolling_restart' ? (this.reconciler.currentSpec().clusters.find((c) => c.name === r.cluster)?.nodes.map((n) => n.name) ?? []) : [r.node];
+    const modes = nodes.map((n) => `${n} is ${this.modeOf(n)}`).join(', ');
+    return `cancelled by ${by.actor}${by.reason ? ` (${by.reason})` : ''}${step ? ` during ${step}` : ''}; nothing was rolled back: ${modes}`;
   }
 
   private async finish(ctx: OperationContext, state: OperationState, message: string): Promise<void> {
@@ -354,7 +390,7 @@ export class Operations {
       node: r.node,
       operationId: r.id,
       actor: r.actor,
-      severity: state === 'succeeded' ? 'info' : 'warning',
+      severity: state === 'failed' ? 'warning' : 'info',
       message: `${r.kind.replace('_', ' ')} of ${r.service ? `${r.service} on ` : ''}${r.node || `cluster ${r.cluster}`} ${state}: ${message}`,
     });
     this.log.info({ event: `operation.${state}`, operationId: r.id, kind: r.kind, node: r.node, cluster: r.cluster, message }, `operation ${state}`);

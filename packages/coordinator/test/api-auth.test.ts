@@ -163,6 +163,7 @@ describe('auth over TLS', () => {
         reloadService: { node: 'lb1', service: 'nginx', reason: 'audit test' },
         rollingRestart: { cluster: 'web', service: 'nginx', force: false, timeoutMs: 0, reason: 'audit test' },
         applySpec: { yaml: 'clusters: [', dryRun: false, expectedVersion: 0, reason: 'audit test' },
+        cancelOperation: { id: 'no-such-operation', reason: 'audit test' },
       };
       for (const [who, actor] of [
         [{ token: TOKENS.ops }, 'token:ops'],

@@ -193,6 +193,36 @@ describe('operations over gRPC', () => {
     assert.equal(await modeOf(h, LB1), 3);
   });
 
+  it('cancels a drain waiting for connections: it stops there, nothing is rolled back, it cannot be cancelled twice', async () => {
+    h = await seed();
+    const a1 = h.agents.get(LB1)!;
+    a1.opts.drainMs = 60_000;
+    const started = (await h.call<pbControl.DrainResponse>('drain', { node: LB1, timeoutMs: 30_000, force: false, maintenance: false, reason: '' })).operation as Op;
+    await eventually(() => a1.received.some((c) => c.action.kind === 'drain'), 'the drain command at lb01');
+    const t0 = Date.now();
+    const res = await h.call<pbControl.CancelOperationResponse>('cancelOperation', { id: started.id, reason: 'wrong node' });
+    assert.ok(Date.now() - t0 < 5_000, 'cancel does not wait for the drain deadline');
+    const op = res.operation as Op;
+    assert.equal(op.state, 'cancelled');
+    assert.match(op.message, /^cancelled by \S+ \(wrong node\) during connections; nothing was rolled back: nginx-lb01 is draining$/);
+    assert.equal(await modeOf(h, LB1), 2 /* NODE_MODE_DRAINING */);
+    assert.ok(h.events().some((e) => e.type === 'drain.cancelled' && e.operationId === started.id));
+    const again = await h.call('cancelOperation', { id: started.id, reason: '' }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.match(String(again?.message), /FAILED_PRECONDITION|already cancelled/);
+    const unknown = await h.call('cancelOperation', { id: 'nope', reason: '' }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.match(String(unknown?.message), /no operation nope/);
+    a1.finishDrains();
+    // The node is free for the next operation.
+    const un = (await h.call<pbControl.UndrainResponse>('undrain', { node: LB1, reason: '' })).operation as Op;
+    assert.equal((await finished(h, un.id)).state, 'succeeded');
+  });
+
   it('applies, validates and diffs specs through the API; a refused spec changes nothing', async () => {
     h = await Harness.start();
     const bad = await h.call<pbControl.ApplySpecResponse>('applySpec', { yaml: SEED1.replace('vrid: 52', 'vrid: 51'), dryRun: false, expectedVersion: 0, reason: '' });

@@ -2,7 +2,7 @@ import type { CliCommand } from '../command.js';
 import { drainCommand, undrainCommand } from './drain.js';
 import { eventsCommand } from './events.js';
 import { nodesCommand } from './nodes.js';
-import { operationsCommand } from './operations.js';
+import { cancelCommand, operationsCommand } from './operations.js';
 import { reloadCommand, restartCommand, rollingRestartCommand } from './restart.js';
 import { specCommand } from './spec.js';
 import { statusCommand } from './status.js';
@@ -19,6 +19,7 @@ export const COMMANDS: readonly CliCommand[] = [
   reloadCommand,
   rollingRestartCommand,
   operationsCommand,
+  cancelCommand,
   specCommand,
   eventsCommand,
 ];

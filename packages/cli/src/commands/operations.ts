@@ -47,3 +47,21 @@ export const operationsCommand: CliCommand = {
     return 0;
   },
 };
+
+export const cancelCommand: CliCommand = {
+  name: 'cancel',
+  summary: 'stop a running operation where it is (nothing is rolled back)',
+  usage: 'lbha cancel ID [--reason TEXT] [--json]',
+  options: { reason: { type: 'string' } },
+  async run(ctx) {
+    const [id, extra] = ctx.positionals;
+    if (!id) throw new UsageError('cancel needs an operation ID (see lbha operations)');
+    if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
+    const client = ctx.client();
+    const res = await call(client, ctx.config, client.cancelOperation, { id, reason: (ctx.values['reason'] as string | undefined) ?? '' });
+    const op = res.operation;
+    if (!op) throw new Error('the coordinator returned no operation');
+    ctx.out(ctx.config.json ? JSON.stringify({ operation: op }, null, 2) + '\n' : operationLine(op) + '\n');
+    return 0;
+  },
+};

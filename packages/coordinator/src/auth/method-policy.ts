@@ -33,6 +33,7 @@ export const CONTROL_METHOD_POLICY: Readonly<Record<string, MethodPolicy>> = {
   restartService: write(['node', 'service']),
   reloadService: write(['node', 'service']),
   rollingRestart: write(['cluster', 'service']),
+  cancelOperation: write([], ['id']),
   // A dry run changes nothing, but it is an operator's tool like the real thing.
   applySpec: { role: 'operator', mutating: (req) => req['dryRun'] !== true },
 };

@@ -25,7 +25,7 @@ import type { LeaderInfo, Leadership } from './leadership.js';
 type MethodName = keyof typeof ControlServiceService;
 
 /** Calls that change state; refused when there is no leader. */
-export const CONTROL_MUTATIONS: ReadonlySet<string> = new Set<MethodName>(['drain', 'undrain', 'restartService', 'reloadService', 'rollingRestart', 'applySpec']);
+export const CONTROL_MUTATIONS: ReadonlySet<string> = new Set<MethodName>(['drain', 'undrain', 'restartService', 'reloadService', 'rollingRestart', 'cancelOperation', 'applySpec']);
 
 export interface ControlForwarderOptions {
   readonly local: ControlServiceServer;

@@ -317,6 +317,15 @@ export const ROUTES: readonly Route[] = [
   },
   { method: 'GET', path: '/v1/operations/:id', handle: (ctx) => (query(ctx, {}), rpc(ctx, 'getOperation', { id: ctx.params['id'] })) },
   {
+    method: 'POST',
+    path: '/v1/operations/:id/cancel',
+    handle: async (ctx) => {
+      query(ctx, {});
+      const b = await jsonBody(ctx, reasonBody);
+      return rpc(ctx, 'cancelOperation', { id: ctx.params['id'], reason: b.reason ?? '' } satisfies pbControl.CancelOperationRequest);
+    },
+  },
+  {
     method: 'GET',
     path: '/v1/events',
     handle: (ctx) => {
