@@ -82,6 +82,18 @@ async function harness(desired?: DesiredState, reuseDir?: string): Promise<Harne
 const D = NGINX_ACTIVE_ACTIVE;
 const simple: DesiredState = { ...D, checks: [] };
 
+/** Applies `simple` plus a maintenance-file penalty check (50) on a file in the harness dir. */
+async function withDownFile(h: Harness): Promise<{ file: string; d: DesiredState }> {
+  const file = join(h.dir, 'down');
+  const d: DesiredState = {
+    ...simple,
+    checks: [{ name: 'down-file', intervalMs: 0, timeoutMs: 0, fall: 0, rise: 0, effect: 'penalty', penalty: 50, params: { kind: 'maintenance_file', path: file } }],
+  };
+  assert.deepEqual(await h.agent.applyDesiredState(d), { accepted: true });
+  await waitFor(() => h.read('track/placement-vip-28') === '20');
+  return { file, d };
+}
+
 describe('agent core', () => {
   beforeEach(() => {
     keepalivedAccepts = true;
@@ -169,13 +181,7 @@ describe('agent core', () => {
   it('applies a penalty check through the placement file', async () => {
     const h = await harness();
     try {
-      const file = join(h.dir, 'down');
-      const d: DesiredState = {
-        ...simple,
-        checks: [{ name: 'down-file', intervalMs: 0, timeoutMs: 0, fall: 0, rise: 0, effect: 'penalty', penalty: 50, params: { kind: 'maintenance_file', path: file } }],
-      };
-      assert.deepEqual(await h.agent.applyDesiredState(d), { accepted: true });
-      await waitFor(() => h.read('track/placement-vip-28') === '20');
+      const { file } = await withDownFile(h);
       writeFileSync(file, '');
       await waitFor(() => h.read('track/placement-vip-28') === '-30');
       assert.equal(h.read('track/health'), '0', 'a penalty is not a fault');
@@ -189,13 +195,7 @@ describe('agent core', () => {
   it('holds a fresh penalty back on a VIP it holds while a coordinator is connected, until the coordinator moves the VIP', async () => {
     const h = await harness();
     try {
-      const file = join(h.dir, 'down');
-      const d: DesiredState = {
-        ...simple,
-        checks: [{ name: 'down-file', intervalMs: 0, timeoutMs: 0, fall: 0, rise: 0, effect: 'penalty', penalty: 50, params: { kind: 'maintenance_file', path: file } }],
-      };
-      assert.deepEqual(await h.agent.applyDesiredState(d), { accepted: true });
-      await waitFor(() => h.read('track/placement-vip-28') === '20');
+      const { file, d } = await withDownFile(h);
       const fifo = join(h.dir, 'run', 'keepalived.fifo');
       const fd = openSync(fifo, 'w');
       writeSync(fd, 'INSTANCE "vip-28" MASTER 120\nINSTANCE "vip-29" BACKUP 100\n');

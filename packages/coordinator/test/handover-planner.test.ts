@@ -76,6 +76,18 @@ function settled(cluster: ClusterSpec = SEED1): { w: World; planner: HandoverPla
   return { w, planner, vip1, vip2 };
 }
 
+/** lb01 drained and both agents confirmed: vip1 is on its way to lb02 with a handover. */
+function drainedLb1() {
+  const s = settled();
+  s.w.modes.set(L1, 'draining');
+  const next = s.w.placement();
+  s.planner.plan(SEED1, next, s.w.ctx());
+  s.planner.pushedVersions(SEED1.name, () => 1);
+  s.w.applied.set(L1, 1).set(L2, 1);
+  s.planner.plan(SEED1, next, s.w.ctx());
+  return { ...s, next };
+}
+
 describe('handover planner: planned moves', () => {
   it('holds a drain back until both agents run the handover, then moves the VIP', () => {
     const { w, planner, vip1 } = settled();
@@ -146,30 +158,20 @@ describe('handover planner: planned moves', () => {
   });
 
   it('ends a handover at its deadline, when the old holder fails, or on request', () => {
-    const start = () => {
-      const s = settled();
-      s.w.modes.set(L1, 'draining');
-      const next = s.w.placement();
-      s.planner.plan(SEED1, next, s.w.ctx());
-      s.planner.pushedVersions(SEED1.name, () => 1);
-      s.w.applied.set(L1, 1).set(L2, 1);
-      s.planner.plan(SEED1, next, s.w.ctx());
-      return { ...s, next };
-    };
     {
-      const { w, planner, next } = start();
+      const { w, planner, next } = drainedLb1();
       w.now = T0 + SEED1.policy.handoverMs;
       assert.deepEqual(planner.plan(SEED1, next, w.ctx()).ended.map((e) => e.reason), ['window over']);
     }
     {
-      const { w, planner, next } = start();
+      const { w, planner, next } = drainedLb1();
       w.unhealthy.add(L1);
       w.now += 100;
       assert.deepEqual(planner.plan(SEED1, w.placement(), w.ctx()).ended.map((e) => e.reason), [`${L1} can no longer serve its connections`]);
       void next;
     }
     {
-      const { w, planner, next, vip1 } = start();
+      const { w, planner, next, vip1 } = drainedLb1();
       planner.extendFrom(L1, T0 + 600_000);
       assert.equal(planner.handoverOf(SEED1.name, vip1, L2)?.untilMs, T0 + 600_000);
       planner.endFrom(L1, w.now + 5);
@@ -180,13 +182,7 @@ describe('handover planner: planned moves', () => {
   });
 
   it('hands over again in the other direction on undrain', () => {
-    const { w, planner, vip1 } = settled();
-    w.modes.set(L1, 'draining');
-    const drained = w.placement();
-    planner.plan(SEED1, drained, w.ctx());
-    planner.pushedVersions(SEED1.name, () => 1);
-    w.applied.set(L1, 1).set(L2, 1);
-    planner.plan(SEED1, drained, w.ctx());
+    const { w, planner, vip1 } = drainedLb1();
     w.holders.set(vip1, L2);
     planner.endFrom(L1, w.now);
 
