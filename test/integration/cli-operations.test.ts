@@ -46,9 +46,13 @@ describe('lbha operator commands', () => {
     const base = { cluster: 'web', name: 'vip-28', address: '192.168.20.28/24', vrid: 51, interface: 'eth1', homeNode: '', desiredHolder: LB2, actualHolders: [LB2], ranking: [LB2, LB1], status: 'ok', reason: '', group: '' };
     const node = (n: string, err = '') => ({ node: n, state: 0, vipPresent: false, effectivePriority: 0, priorityTerms: [], handover: undefined, handoverError: err });
     assert.deepEqual(handoverLines({ ...base, perNode: [node(LB1), node(LB2)], handover: undefined }), []);
+    assert.match(
+      handoverLines({ ...base, actualHolders: [LB1], perNode: [node(LB1), node(LB2)], handover: { fromNode: LB1, toNode: LB2, startedMs: 0, untilMs: 0 } })[0] ?? '',
+      /^web\/vip-28: moving from /,
+    );
     assert.deepEqual(
       handoverLines({ ...base, perNode: [node(LB1), node(LB2, 'nft refused the handover table')], handover: { fromNode: LB1, toNode: LB2, startedMs: 0, untilMs: Date.UTC(2026, 0, 1, 12, 0, 30) } }),
-      [`web/vip-28: moving from ${LB1} to ${LB2}; ${LB1} answers its open connections until 12:00:30 UTC`, `web/vip-28: ${LB2} could not start its handover: nft refused the handover table`],
+      [`web/vip-28: moved from ${LB1} to ${LB2}; ${LB1} answers its open connections until 12:00:30 UTC`, `web/vip-28: ${LB2} could not start its handover: nft refused the handover table`],
     );
   });
 

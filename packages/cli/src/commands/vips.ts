@@ -32,7 +32,10 @@ function clock(ms: number): string {
 export function handoverLines(v: pbControl.VipInfo): string[] {
   const out: string[] = [];
   const h = v.handover;
-  if (h) out.push(`${v.cluster}/${v.name}: moving from ${h.fromNode} to ${h.toNode}; ${h.fromNode} answers its open connections until ${clock(h.untilMs)} UTC`);
+  if (h) {
+    const verb = v.actualHolders.includes(h.toNode) ? 'moved' : 'moving';
+    out.push(`${v.cluster}/${v.name}: ${verb} from ${h.fromNode} to ${h.toNode}; ${h.fromNode} answers its open connections until ${clock(h.untilMs)} UTC`);
+  }
   for (const p of v.perNode) if (p.handoverError) out.push(`${v.cluster}/${v.name}: ${p.node} could not start its handover: ${p.handoverError}`);
   return out;
 }
