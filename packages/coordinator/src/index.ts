@@ -51,3 +51,4 @@ export {
 export { OperationFailedError, StoreError } from './errors.js';
 export { CoordinatorMetrics, METRICS, sampleNames, type MetricsSources, type VipPlacementView, type WebhookStats } from './metrics/index.js';
 export { WebhookDispatcher, webhooksSchema, type WebhookConfig, type WebhookPayload } from './webhooks/index.js';
+export { STORE_METRICS } from './etcd/etcd-coordination.js';

@@ -36,6 +36,15 @@ export interface EtcdCoordinationOptions {
   readonly retryMs?: number;
 }
 
+/** The metrics a coordinator with the etcd store adds to /metrics. */
+export const STORE_METRICS = [
+  { name: 'lbha_store_up', type: 'gauge', help: '1 when this coordinator reaches its store (etcd), 0 while it cannot.' },
+  { name: 'lbha_coordinator_leader', type: 'gauge', help: '1 when this coordinator is the leader (it alone places VIPs, pushes and runs operations).' },
+  { name: 'lbha_coordinator_elections_total', type: 'counter', help: 'Times this coordinator became the leader.' },
+  { name: 'lbha_fenced_pushes_total', type: 'counter', help: 'Desired states and commands held back because this coordinator was no longer the leader.' },
+  { name: 'lbha_relayed_agent_streams', type: 'gauge', help: 'Agent streams this coordinator relays to the leader.' },
+] as const;
+
 export class EtcdCoordination {
   readonly client: Etcd3;
   readonly health: StoreHealth;
@@ -182,26 +191,19 @@ export class EtcdCoordination {
     this.log.info({ event: 'leader.duties_stopped', term }, 'leader duties stopped');
   }
 
-  /** Prometheus exposition of the store and leadership gauges. */
+  /** Prometheus exposition of the store and leadership gauges (see STORE_METRICS). */
   metricsText(): string {
-    const lines = [
-      '# HELP lbha_store_up 1 when this coordinator reaches its store (etcd), 0 while it cannot.',
-      '# TYPE lbha_store_up gauge',
-      `lbha_store_up ${this.health.up ? 1 : 0}`,
-      '# HELP lbha_coordinator_leader 1 when this coordinator is the leader (it alone places VIPs, pushes and runs operations).',
-      '# TYPE lbha_coordinator_leader gauge',
-      `lbha_coordinator_leader ${this.leadership.isLeader() ? 1 : 0}`,
-      '# HELP lbha_coordinator_elections_total Times this coordinator became the leader.',
-      '# TYPE lbha_coordinator_elections_total counter',
-      `lbha_coordinator_elections_total ${this.elections}`,
-      '# HELP lbha_fenced_pushes_total Desired states and commands held back because this coordinator was no longer the leader.',
-      '# TYPE lbha_fenced_pushes_total counter',
-      `lbha_fenced_pushes_total{kind="desired_state"} ${this.fenced.desiredState}`,
-      `lbha_fenced_pushes_total{kind="command"} ${this.fenced.command}`,
-      '# HELP lbha_relayed_agent_streams Agent streams this coordinator relays to the leader.',
-      '# TYPE lbha_relayed_agent_streams gauge',
-      `lbha_relayed_agent_streams ${this.relay?.relayedStreams ?? 0}`,
-    ];
+    const values: Record<(typeof STORE_METRICS)[number]['name'], Array<[string, number]>> = {
+      lbha_store_up: [['', this.health.up ? 1 : 0]],
+      lbha_coordinator_leader: [['', this.leadership.isLeader() ? 1 : 0]],
+      lbha_coordinator_elections_total: [['', this.elections]],
+      lbha_fenced_pushes_total: [
+        ['{kind="desired_state"}', this.fenced.desiredState],
+        ['{kind="command"}', this.fenced.command],
+      ],
+      lbha_relayed_agent_streams: [['', this.relay?.relayedStreams ?? 0]],
+    };
+    const lines = STORE_METRICS.flatMap((m) => [`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`, ...values[m.name].map(([labels, v]) => `${m.name}${labels} ${v}`)]);
     return `${lines.join('\n')}\n`;
   }
 }
