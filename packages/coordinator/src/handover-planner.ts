@@ -34,6 +34,8 @@ export interface PlanContext {
   actualHolders(vip: string): readonly string[];
   /** The node's mode as the coordinator has it now. */
   mode(node: string): NodeMode;
+  /** The handovers nodes report running for the VIP (a restarted coordinator adopts them). */
+  reported(vip: string): ReadonlyArray<{ readonly node: string; readonly handover: Handover }>;
 }
 
 export interface PlanResult {
@@ -88,6 +90,14 @@ export class HandoverPlanner {
       else if (vp.holder !== e.to) end(key, e, `${vp.holder} should hold it now`);
       else if (!ctx.live(e.from) || !ctx.healthy(e.from)) end(key, e, `${e.from} can no longer serve its connections`);
       else if (!ctx.live(e.to)) end(key, e, `the agent of ${e.to} is gone`);
+    }
+
+    // A coordinator that restarted during a handover finds it in the agents' reports: keep it.
+    for (const vp of next.vips) {
+      const key = vipKey(c.name, vp.vip);
+      if (this.entries.has(key)) continue;
+      const adopted = this.adopt(c, vp.vip, vp.holder, ctx);
+      if (adopted) this.entries.set(key, adopted);
     }
 
     let hold = this.holds.get(c.name);
@@ -160,6 +170,17 @@ export class HandoverPlanner {
       ended,
       unconfirmed,
     };
+  }
+
+  private adopt(c: ClusterSpec, vip: string, holder: string, ctx: PlanContext): HandoverEntry | undefined {
+    const spec = c.vips.find((v) => v.name === vip);
+    if (!spec) return undefined;
+    const incoming = ctx.reported(vip).find((r) => r.node === holder && r.handover.role === 'incoming' && r.handover.untilMs > ctx.now);
+    if (!incoming) return undefined;
+    const from = c.nodes.find((n) => n.name !== holder && addressOn(c, n.name, spec.interface) === incoming.handover.peer)?.name;
+    if (from === undefined || !ctx.live(from) || !ctx.healthy(from)) return undefined;
+    const toAddress = addressOn(c, holder, spec.interface);
+    return { cluster: c.name, vip, from, to: holder, fromAddress: incoming.handover.peer, toAddress, startedMs: ctx.now, untilMs: incoming.handover.untilMs };
   }
 
   /** After the reconciler built and versioned the cluster's desired states: what a hold waits for. */

@@ -459,6 +459,8 @@ export class Reconciler {
       applied: (n) => this.registry.get(n)?.appliedVersion ?? 0,
       actualHolders: (vip) => this.observations.get(vipKey(c.name, vip))?.holders ?? [],
       mode: (n) => this.modeOf(n),
+      reported: (vip) =>
+        (this.observations.get(vipKey(c.name, vip))?.perNode ?? []).flatMap((p) => (p.handover ? [{ node: p.node, handover: p.handover }] : [])),
     });
     this.recordHandovers(plan.started, plan.ended, plan.unconfirmed, c.name);
     if (plan.wakeAt !== null && (wakeAt === null || plan.wakeAt < wakeAt)) wakeAt = plan.wakeAt;
@@ -546,7 +548,9 @@ export class Reconciler {
         }
         if (!entry) continue;
         const r = this.registry.get(n.name);
-        if (!r?.session || !r.connected) continue;
+        // Not before its first report: a restarted coordinator must see what the agent runs
+        // (a handover in progress) before telling it what to run.
+        if (!r?.session || !r.connected || !r.snapshot) continue;
         if (r.cluster !== c.name) {
           if (!this.mismatched.has(n.name)) {
             this.mismatched.add(n.name);

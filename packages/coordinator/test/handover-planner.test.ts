@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import type { NodeMode } from '@lbha/shared';
+import type { Handover, NodeMode } from '@lbha/shared';
 import { HandoverPlanner, PREPARE_TIMEOUT_MS, type PlanContext } from '../src/handover-planner.js';
 import { place, type NodeCondition } from '../src/placement.js';
 import type { ClusterSpec } from '../src/spec/cluster-spec.js';
@@ -26,6 +26,8 @@ class World {
   gone = new Set<string>();
   applied = new Map<string, number>();
   holders = new Map<string, string>();
+  /** vip -> what nodes report running for it. */
+  reports = new Map<string, Array<{ node: string; handover: Handover }>>();
   now = T0;
 
   constructor(readonly cluster: ClusterSpec = SEED1) {}
@@ -54,6 +56,7 @@ class World {
         return h === undefined ? [] : [h];
       },
       mode: (n) => this.modes.get(n) ?? 'active',
+      reported: (vip) => this.reports.get(vip) ?? [],
     };
   }
 }
@@ -196,5 +199,34 @@ describe('handover planner: planned moves', () => {
     assert.equal(holderOf(r.placement, vip1), L2, 'held until both run the reverse handover');
     assert.equal(planner.handoverOf(SEED1.name, vip1, L1)?.role, 'incoming');
     assert.equal(planner.handoverOf(SEED1.name, vip1, L2)?.role, 'outgoing');
+  });
+
+  it('adopts a handover the agents report after a coordinator restart, and only one that fits', () => {
+    // vip1 moved to lb02 during a drain, then the coordinator restarted: a fresh planner.
+    const { w, vip1 } = drainedLb1();
+    w.holders.set(vip1, L2);
+    const until = T0 + 20_000;
+    w.reports.set(vip1, [
+      { node: L2, handover: { role: 'incoming', peer: '192.168.20.19', untilMs: until } },
+      { node: L1, handover: { role: 'outgoing', peer: '192.168.20.20', untilMs: until } },
+    ]);
+    const fresh = new HandoverPlanner();
+    const r = fresh.plan(SEED1, w.placement(), w.ctx());
+    assert.deepEqual(r.started, [], 'adopted, not started');
+    assert.equal(holderOf(r.placement, vip1), L2, 'nothing held: the move is done');
+    assert.deepEqual(fresh.handoverOf(SEED1.name, vip1, L2), { role: 'incoming', peer: '192.168.20.19', untilMs: until });
+    assert.deepEqual(fresh.handoverOf(SEED1.name, vip1, L1), { role: 'outgoing', peer: '192.168.20.20', untilMs: until });
+
+    // Not adopted: over, from an unknown peer, or on a node that should not hold the VIP.
+    for (const h of [
+      { node: L2, handover: { role: 'incoming' as const, peer: '192.168.20.19', untilMs: w.now } },
+      { node: L2, handover: { role: 'incoming' as const, peer: '192.168.20.99', untilMs: until } },
+      { node: L1, handover: { role: 'incoming' as const, peer: '192.168.20.20', untilMs: until } },
+    ]) {
+      w.reports.set(vip1, [h]);
+      const p = new HandoverPlanner();
+      p.plan(SEED1, w.placement(), w.ctx());
+      assert.equal(p.handoverOf(SEED1.name, vip1, L2), undefined, JSON.stringify(h));
+    }
   });
 });
