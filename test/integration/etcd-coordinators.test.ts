@@ -3,6 +3,7 @@
 // failover, a drain across a leader crash, a paused leader, and etcd losing a minority and a
 // majority of its members.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,9 @@ import { FakeFleet } from './etcd-fake-fleet.js';
 
 const skip = etcdUnavailableReason();
 const LEASE_TTL = '3s';
+/** An operator token the coordinators know (by its hash, as in a real configuration). */
+const OPS_TOKEN = 'it-ops-token';
+const hashToken = (t: string): string => createHash('sha256').update(t, 'utf8').digest('hex');
 const LEASE_TTL_MS = 3000;
 
 const SPEC = `clusters:
@@ -135,7 +139,9 @@ describe('several coordinators on etcd', { skip }, () => {
 grpc: { listen: ["${grpc}"] }
 http: { listen: "${http}" }
 tls: { insecure: true }
-auth: { anonymous: operator }
+auth:
+  anonymous: operator
+  tokens: [{ name: ops, role: operator, sha256: "${hashToken(OPS_TOKEN)}" }]
 stateDir: ${join(dir, id)}
 spec: ${specFile}
 heartbeat: { interval: 200ms, staleAfter: 1s }
@@ -176,6 +182,30 @@ log: { level: info }
       assert.ok(n.received.length > 0);
       assert.deepEqual([...new Set(n.received.map((r) => r.coordinator))], [l.id], `${n.name} got desired state only from the leader`);
     }
+  });
+
+  it('forwards an HTTP mutation sent to a follower with a bearer token over plaintext; the leader checks the token', async () => {
+    const l = await leader();
+    const via = coordinators.find((c) => c !== l)!;
+    const post = (token: string) =>
+      fetch(`http://${via.http}/v1/nodes/lb2/undrain`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'http via a follower' }),
+        signal: AbortSignal.timeout(5000),
+      });
+    const bad = await post('not-the-token');
+    assert.equal(bad.status, 401, 'the follower itself refuses a wrong token');
+    const res = await post(OPS_TOKEN);
+    assert.equal(res.status, 202, await res.clone().text());
+    const op = ((await res.json()) as { operation: pbControl.Operation }).operation;
+    // The leader, not the follower, ran it, and under the token's name (not as anonymous).
+    assert.equal(op.actor, 'token:ops');
+    const done = await eventually(async () => {
+      const o = await operation(l, op.id);
+      return o && ['succeeded', 'failed', 'cancelled'].includes(o.state) ? o : undefined;
+    }, 20_000, 'the undrain to finish');
+    assert.equal(done.state, 'succeeded', done.message);
   });
 
   it('replaces a SIGKILLed leader within seconds; agents reconnect; no VIP moves', async () => {

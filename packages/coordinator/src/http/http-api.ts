@@ -211,7 +211,7 @@ export class HttpApi {
         query: url.searchParams,
         identity: auth.identity,
         service: this.opts.control,
-        call: { identity: auth.identity, peer },
+        call: { identity: auth.identity, peer, ...(typeof authorization === 'string' && /^bearer /i.test(authorization) ? { authorization } : {}) },
         maxBodyBytes: this.opts.maxBodyBytes,
       };
       const result = await c.route.handle(ctx);

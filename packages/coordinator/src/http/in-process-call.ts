@@ -12,6 +12,12 @@ export interface CallContext {
   readonly identity: Identity;
   /** host:port of the HTTP client, for logs. */
   readonly peer: string;
+  /**
+   * The caller's bearer token header, kept as call metadata: a follower forwarding the call to
+   * the leader over plaintext passes it on, and the leader checks it again (nothing else can
+   * vouch for the caller there).
+   */
+  readonly authorization?: string;
 }
 
 class InProcessCall<Req> extends EventEmitter {
@@ -26,6 +32,7 @@ class InProcessCall<Req> extends EventEmitter {
   ) {
     super();
     actAs(this, ctx.identity);
+    if (ctx.authorization) this.metadata.set('authorization', ctx.authorization);
   }
 
   getPeer(): string {
