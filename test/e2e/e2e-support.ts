@@ -156,3 +156,44 @@ export async function waitForFailingCheck(lab: Lab, node: LbNode, check: string,
     return { done: false, observed: `failing: ${failing.join(', ') || 'none'}` };
   }, { timeoutMs, intervalMs: 100 });
 }
+
+/**
+ * Starts an operation through the lbha CLI without waiting in the CLI (the lab runs each CLI
+ * call with a 20 s limit), then follows it with `lbha operations ID` until it ends.
+ */
+export async function runOperation(lab: Lab, args: readonly string[]): Promise<{ state: string; message: string }> {
+  const agents = agentsOf(lab);
+  const started = await agents.cli([...args, '--json']);
+  assert.equal(started.code, 0, `lbha ${args.join(' ')}: ${started.stderr}`);
+  const id = (JSON.parse(started.stdout) as { operation: { id: string } }).operation.id;
+  return waitFor(`operation ${id} (${args.join(' ')}) to finish`, async () => {
+    const r = await agents.cli(['operations', id, '--json']);
+    if (r.code !== 0) return { done: false, observed: r.stderr };
+    const o = (JSON.parse(r.stdout) as { operation: { state: string; message: string } }).operation;
+    return o.state === 'running' || o.state === 'pending' ? { done: false, observed: `${o.state}: ${o.message}` } : { done: true, value: o };
+  }, { timeoutMs: 180_000, intervalMs: 250 });
+}
+
+/**
+ * Drains `from`, the holder of `vipName`, with a client keeping one connection alive through
+ * the move (a request every 20 ms): every request on it must be answered, by `from` even after
+ * the VIP has moved to `to` (the connection handover), while new connections go to `to`. The
+ * client lets go 3 s after the move, and the drain, which waited for it, ends.
+ */
+export async function drainWithKeptAliveClient(lab: Lab, vipName: string, from: LbNode, to: LbNode): Promise<void> {
+  assert.deepEqual(await lab.holdersOf(vipName), [from], `${vipName} starts on ${from}`);
+  const kept = await lab.startProbe(vipName, { intervalMs: 20, timeoutMs: 3000, keepAlive: true });
+  const drain = runOperation(lab, ['drain', from, '--timeout', '30s', '--reason', 'e2e handover']);
+  await lab.waitForHolder(vipName, to, { timeoutMs: 20_000 });
+  const movedAt = Date.now();
+  await new Promise((r) => setTimeout(r, 3000));
+  const records = await kept.stop();
+  assert.deepEqual(records.filter((r) => !r.ok).map((r) => `${new Date(r.t).toISOString()} ${r.error}`), [], 'no request on the kept-alive connection failed');
+  const after = records.filter((r) => r.t > movedAt + 500);
+  assert.ok(after.length >= 20, `requests on the kept-alive connection after the move (${after.length})`);
+  assert.deepEqual([...new Set(after.map((r) => r.lb))], [from], 'the old holder answered the kept-alive connection after the move');
+  const d = await drain;
+  assert.equal(d.state, 'succeeded', `drain ${from}: ${d.message}`);
+  const fresh = await lab.request(vipName, 20, { intervalMs: 10 });
+  assert.deepEqual([...new Set(fresh.map((r) => r.lb))], [to], 'new connections go to the new holder');
+}

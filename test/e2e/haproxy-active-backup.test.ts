@@ -5,11 +5,14 @@ import { waitFor, type Lab } from '../lab/index.js';
 import {
   agentsOf,
   assertServedBy,
+  drainWithKeptAliveClient,
   outageLine,
   servedOnlyBy,
   skipReason,
   useAgentLab,
   waitForNodeHealth,
+  runOperation,
+  waitForBaseline,
   waitForSuccesses,
 } from './e2e-support.js';
 
@@ -67,5 +70,17 @@ describe('seed 2: haproxy master/backup under lbha', { skip: skipReason, timeout
     const records = await probe.stop();
     t.diagnostic(outageLine('haproxy stopped', records, stopped, started));
     t.diagnostic(outageLine('haproxy started again', records, started));
+  });
+
+  it('a drain of the master hands its open connections over to the backup: no request fails', { timeout: TEST_TIMEOUT }, async (t) => {
+    const probe = await lab.startProbe('vip');
+    const started = Date.now();
+    await drainWithKeptAliveClient(lab, 'vip', 'lb1', 'lb2');
+    const undrain = await runOperation(lab, ['undrain', 'lb1']);
+    assert.equal(undrain.state, 'succeeded', `undrain lb1: ${undrain.message}`);
+    await waitForBaseline(lab, 45_000);
+    const records = await probe.stop();
+    assert.deepEqual(records.filter((r) => !r.ok).map((r) => `${new Date(r.t).toISOString()} ${r.error}`), [], 'no request on fresh connections failed');
+    t.diagnostic(outageLine('drain and undrain of the master', records, started));
   });
 });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LB_NODES, summarizeProbe, waitFor, type Lab, type ProbeSession } from '../lab/index.js';
-import { skipReason, useAgentLab, waitForBaseline } from './e2e-support.js';
+import { drainWithKeptAliveClient, runOperation, skipReason, useAgentLab, waitForBaseline } from './e2e-support.js';
 
 const TEST_TIMEOUT = 240_000;
 
@@ -28,21 +28,7 @@ describe('maintenance under lbha: no request fails', { skip: skipReason, timeout
     return r;
   };
 
-  /**
-   * Starts an operation through the CLI without waiting in the CLI (the lab runs each CLI call
-   * with a 20 s limit), then follows it with `lbha operations ID` until it ends.
-   */
-  async function operation(...args: string[]): Promise<{ state: string; message: string }> {
-    const started = await lbha(...args, '--json');
-    assert.equal(started.code, 0, `lbha ${args.join(' ')}: ${started.stderr}`);
-    const id = (JSON.parse(started.stdout) as { operation: { id: string } }).operation.id;
-    return waitFor(`operation ${id} (${args.join(' ')}) to finish`, async () => {
-      const r = await lbha('operations', id, '--json');
-      if (r.code !== 0) return { done: false, observed: r.stderr };
-      const o = (JSON.parse(r.stdout) as { operation: { state: string; message: string } }).operation;
-      return o.state === 'running' || o.state === 'pending' ? { done: false, observed: `${o.state}: ${o.message}` } : { done: true, value: o };
-    }, { timeoutMs: 180_000, intervalMs: 250 });
-  }
+  const operation = (...args: string[]) => runOperation(lab, args);
 
   /** Runs `fn` with a probe on each VIP (a fresh connection every 10 ms); every request must succeed. */
   async function probeBoth<T>(fn: () => Promise<T>): Promise<{ value: T; summary: string }> {
@@ -85,27 +71,8 @@ describe('maintenance under lbha: no request fails', { skip: skipReason, timeout
   });
 
   it('hands a kept-alive connection over: the old holder answers it after its VIP has moved', { timeout: TEST_TIMEOUT }, async (t) => {
-    const vip = lab.vip('vip1');
-    assert.deepEqual(await lab.holdersOf(vip.name), ['lb1'], 'vip1 starts on lb1');
-    const kept = await lab.startProbe(vip.name, { intervalMs: 20, timeoutMs: 3000, keepAlive: true });
-    let drain: Promise<{ state: string; message: string }> | undefined;
     const { summary } = await probeBoth(async () => {
-      drain = operation('drain', 'lb1', '--timeout', '30s', '--reason', 'e2e handover');
-      await lab.waitForHolder(vip.name, 'lb2', { timeoutMs: 20_000 });
-      const movedAt = Date.now();
-      // Keep the connection busy for a while after the move, then let it go: the drain ends.
-      await new Promise((r) => setTimeout(r, 3000));
-      const records = await kept.stop();
-      const failed = records.filter((r) => !r.ok);
-      assert.deepEqual(failed.map((r) => `${new Date(r.t).toISOString()} ${r.error}`), [], 'no request on the kept-alive connection failed');
-      const after = records.filter((r) => r.t > movedAt + 500);
-      assert.ok(after.length >= 20, `requests on the kept-alive connection after the move (${after.length})`);
-      assert.deepEqual([...new Set(after.map((r) => r.lb))], ['lb1'], 'the old holder answered the kept-alive connection after the move');
-      const d = await drain;
-      assert.equal(d.state, 'succeeded', `drain lb1: ${d.message}`);
-      assert.match(d.message, /lb1 drained/);
-      const fresh = await lab.request(vip.name, 20, { intervalMs: 10 });
-      assert.deepEqual([...new Set(fresh.map((r) => r.lb))], ['lb2'], 'new connections go to the new holder');
+      await drainWithKeptAliveClient(lab, 'vip1', 'lb1', 'lb2');
       const undrain = await operation('undrain', 'lb1');
       assert.equal(undrain.state, 'succeeded', `undrain lb1: ${undrain.message}`);
       await waitForBaseline(lab, 45_000);

@@ -43,10 +43,11 @@ describe('handover: pure parts', () => {
   });
 
   it('forwards only TCP for the VIP that did not start here', () => {
-    const text = incomingRuleset(task(), 30_000, ['10.77.0.100 . 4000']);
+    const text = incomingRuleset(task(), ['10.77.0.100 . 4000']);
     assert.match(text, /hook ingress device "eth1"/);
-    assert.match(text, /ip daddr 10\.77\.0\.50 tcp flags & \(syn \| ack\) == syn update @flows/);
-    assert.match(text, /ip daddr 10\.77\.0\.50 meta l4proto tcp fwd ip to 10\.77\.0\.1 device "eth1"/);
+    assert.match(text, /meta pkttype host ip daddr 10\.77\.0\.50 tcp flags & \(syn \| ack\) == syn update @flows/);
+    assert.match(text, /meta pkttype host ip daddr 10\.77\.0\.50 ip saddr \. tcp sport @flows update @flows/);
+    assert.match(text, /meta pkttype host ip daddr 10\.77\.0\.50 meta l4proto tcp fwd ip to 10\.77\.0\.1 device "eth1"/);
     assert.match(text, /elements = \{ 10\.77\.0\.100 \. 4000 \}/);
     assert.equal(tableName(task({ interface: 'bond0.20' })), 'lbha_handover_bond0_20_51');
   });
@@ -165,6 +166,26 @@ describe('handover: on a real kernel', { skip }, () => {
       all('arp_ignore', '0');
       all('arp_announce', '0');
     }
+  });
+
+  it('extends a running handover in place: a new deadline does not reload the table', async () => {
+    const a = controller();
+    await a.start();
+    await a.apply([task()]);
+    // A flow the table has learned: a reload would lose it (and reset its connection).
+    assert.equal(inNs('nft', 'add', 'element', 'netdev', tableName(task()), 'flows', '{ 10.77.0.200 . 1234 }').status, 0);
+    await a.apply([task({ untilMs: Date.now() + 600_000 })]);
+    assert.match(inNs('nft', 'list', 'set', 'netdev', tableName(task()), 'flows').stdout, /10\.77\.0\.200 \. 1234/);
+    assert.equal(a.running()[0]?.untilMs !== undefined && a.running()[0]!.untilMs > Date.now() + 500_000, true);
+    // And a shorter one ends it then.
+    const ended: string[] = [];
+    const b = controller((t) => ended.push(t.instance));
+    a.detach();
+    await b.start();
+    await b.apply([task({ untilMs: Date.now() + 600_000 })]);
+    await b.apply([task({ untilMs: Date.now() + 300 })]);
+    await waitFor(() => ended.length > 0, 5_000);
+    assert.doesNotMatch(tables(), /lbha_handover_/);
   });
 
   it('reports a handover it cannot start and starts the others', async () => {

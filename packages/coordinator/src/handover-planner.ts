@@ -52,6 +52,8 @@ export interface PlanResult {
 
 /** Longest wait for both agents to confirm a handover before the VIP moves anyway. */
 export const PREPARE_TIMEOUT_MS = 2_000;
+/** Agents report a handover until they have applied its end: no adopting it back meanwhile. */
+const ADOPT_GUARD_MS = 10_000;
 
 interface Hold {
   readonly placement: ClusterPlacement;
@@ -69,6 +71,8 @@ function addressOn(c: ClusterSpec, node: string, iface: string): string {
 
 export class HandoverPlanner {
   private readonly entries = new Map<string, HandoverEntry>();
+  /** vipKey -> when this planner last ended a handover of it. */
+  private readonly ended = new Map<string, number>();
   private readonly holds = new Map<string, Hold>();
   /** The placement each cluster's agents were last given (outside a hold). */
   private readonly pushed = new Map<string, ClusterPlacement>();
@@ -80,8 +84,10 @@ export class HandoverPlanner {
     const ended: Array<{ entry: HandoverEntry; reason: string }> = [];
     const end = (key: string, entry: HandoverEntry, reason: string) => {
       this.entries.delete(key);
+      this.ended.set(key, now);
       ended.push({ entry, reason });
     };
+    for (const [key, at] of this.ended) if (now - at > ADOPT_GUARD_MS) this.ended.delete(key);
     for (const [key, e] of this.entries) {
       if (e.cluster !== c.name) continue;
       const vp = next.vips.find((v) => v.vip === e.vip);
@@ -95,7 +101,7 @@ export class HandoverPlanner {
     // A coordinator that restarted during a handover finds it in the agents' reports: keep it.
     for (const vp of next.vips) {
       const key = vipKey(c.name, vp.vip);
-      if (this.entries.has(key)) continue;
+      if (this.entries.has(key) || this.ended.has(key)) continue;
       const adopted = this.adopt(c, vp.vip, vp.holder, ctx);
       if (adopted) this.entries.set(key, adopted);
     }

@@ -217,6 +217,14 @@ describe('handover planner: planned moves', () => {
     assert.deepEqual(fresh.handoverOf(SEED1.name, vip1, L2), { role: 'incoming', peer: '192.168.20.19', untilMs: until });
     assert.deepEqual(fresh.handoverOf(SEED1.name, vip1, L1), { role: 'outgoing', peer: '192.168.20.20', untilMs: until });
 
+    // Ended by this planner: the stale report of the agent that has not applied the end yet is not adopted back.
+    fresh.endFrom(L1, w.now);
+    w.now += 10;
+    assert.deepEqual(fresh.plan(SEED1, w.placement(), w.ctx()).ended.map((e) => e.reason), ['window over']);
+    w.now += 10;
+    fresh.plan(SEED1, w.placement(), w.ctx());
+    assert.equal(fresh.handoverOf(SEED1.name, vip1, L2), undefined, 'not adopted back from the stale report');
+
     // Not adopted: over, from an unknown peer, or on a node that should not hold the VIP.
     for (const h of [
       { node: L2, handover: { role: 'incoming' as const, peer: '192.168.20.19', untilMs: w.now } },

@@ -56,8 +56,12 @@ const TABLE_PREFIX = 'lbha_handover_';
 const LO_LABEL = 'lo:lbha';
 /** An agent never keeps a handover longer than this, whatever the deadline says. */
 const MAX_WINDOW_MS = 3_600_000;
-/** Flows recorded by the incoming side outlive the window by this much. */
-const FLOW_MARGIN_S = 60;
+/**
+ * A flow the incoming side recorded is forgotten after this long without a packet. Every packet
+ * refreshes it, so the window can be extended without reloading the table.
+ */
+const FLOW_IDLE_S = 300;
+/** When the set is full, new connections are forwarded to the old holder, which still serves. */
 const FLOW_SET_SIZE = 262_144;
 const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
 
@@ -83,26 +87,27 @@ export function tableName(t: Pick<HandoverTask, 'vrid' | 'interface'>): string {
 }
 
 /** The incoming side's ruleset; `flows` are "client-ip . port" pairs already open locally. */
-export function incomingRuleset(t: HandoverTask, windowMs: number, flows: readonly string[]): string {
+export function incomingRuleset(t: HandoverTask, flows: readonly string[]): string {
   const table = tableName(t);
-  const timeoutS = Math.ceil(windowMs / 1000) + FLOW_MARGIN_S;
   const dev = JSON.stringify(t.interface);
+  // Only frames sent to this host: on a segment that floods, frames for the old holder arrive here too.
+  const mine = `meta pkttype host ip daddr ${t.vip}`;
   const lines = [
     // Declaring then deleting makes the load idempotent: an old table of the name goes in the same transaction.
     `add table netdev ${table}`,
     `delete table netdev ${table}`,
     `table netdev ${table} {`,
     `  set flows {`,
-    `    type ipv4_addr . inet_service; size ${FLOW_SET_SIZE}; flags dynamic,timeout; timeout ${timeoutS}s;`,
+    `    type ipv4_addr . inet_service; size ${FLOW_SET_SIZE}; flags dynamic,timeout; timeout ${FLOW_IDLE_S}s;`,
     ...(flows.length > 0 ? [`    elements = { ${flows.join(', ')} }`] : []),
     `  }`,
     `  chain ingress {`,
     `    type filter hook ingress device ${dev} priority -100; policy accept;`,
     // A connection that starts here is this node's from now on.
-    `    ip daddr ${t.vip} tcp flags & (syn | ack) == syn update @flows { ip saddr . tcp sport } accept`,
-    `    ip daddr ${t.vip} ip saddr . tcp sport @flows accept`,
+    `    ${mine} tcp flags & (syn | ack) == syn update @flows { ip saddr . tcp sport } accept`,
+    `    ${mine} ip saddr . tcp sport @flows update @flows { ip saddr . tcp sport } accept`,
     // Anything else for the VIP belongs to a connection the old holder has open.
-    `    ip daddr ${t.vip} meta l4proto tcp fwd ip to ${t.peer} device ${dev}`,
+    `    ${mine} meta l4proto tcp fwd ip to ${t.peer} device ${dev}`,
     `  }`,
     `}`,
   ];
@@ -169,6 +174,7 @@ export class HandoverController {
       for (const [instance, a] of [...this.active]) {
         const w = wanted.get(instance);
         if (!w || this.keyOf(w) !== a.key) await this.end(instance, w ? 'replaced' : 'withdrawn');
+        else if (w.untilMs !== a.task.untilMs) this.reschedule(a, w);
       }
       for (const [instance, t] of wanted) {
         if (this.active.has(instance)) continue;
@@ -222,28 +228,45 @@ export class HandoverController {
     return next;
   }
 
+  /** What makes a handover the same one; a new deadline alone (a drain extending it) is not new. */
   private keyOf(t: HandoverTask): string {
-    return JSON.stringify([t.role, t.peer, t.vip, t.interface, t.vrid, t.untilMs]);
+    return JSON.stringify([t.role, t.peer, t.vip, t.interface, t.vrid]);
+  }
+
+  /** A new deadline for a running handover: only the timer changes, the table and address stay. */
+  private reschedule(a: Active, t: HandoverTask): void {
+    clearTimeout(a.timer);
+    const timer = this.deadline(t);
+    this.active.set(t.instance, { ...a, task: t, timer });
+    this.opts.logger.info({ event: 'handover.extended', instance: t.instance, role: t.role, vip: t.vip, untilMs: t.untilMs }, `handover of ${t.vip} (${t.role}) now ends at ${new Date(t.untilMs).toISOString()}`);
+  }
+
+  private deadline(t: HandoverTask): NodeJS.Timeout {
+    const timer = setTimeout(
+      () => {
+        void this.serial(async () => {
+          const a = this.active.get(t.instance);
+          if (a?.key !== this.keyOf(t) || a.task.untilMs !== t.untilMs) return;
+          await this.end(t.instance, 'deadline');
+          this.opts.onEnded?.(t);
+        });
+      },
+      Math.min(MAX_WINDOW_MS, Math.max(0, t.untilMs - this.now())),
+    );
+    timer.unref();
+    return timer;
   }
 
   private async begin(t: HandoverTask): Promise<string | undefined> {
     const windowMs = Math.min(MAX_WINDOW_MS, t.untilMs - this.now());
     let preexisting = false;
-    const err = t.role === 'incoming' ? await this.beginIncoming(t, windowMs) : await this.beginOutgoing(t).then((r) => ((preexisting = r.preexisting), r.error));
+    const err = t.role === 'incoming' ? await this.beginIncoming(t) : await this.beginOutgoing(t).then((r) => ((preexisting = r.preexisting), r.error));
     const log = { event: err ? 'handover.failed' : 'handover.started', instance: t.instance, role: t.role, vip: t.vip, peer: t.peer, windowMs };
     if (err) {
       this.opts.logger.error({ ...log, error: err }, `handover of ${t.vip} (${t.role}) could not start: ${err}`);
       return err;
     }
-    const timer = setTimeout(() => {
-      void this.serial(async () => {
-        if (this.active.get(t.instance)?.key !== this.keyOf(t)) return;
-        await this.end(t.instance, 'deadline');
-        this.opts.onEnded?.(t);
-      });
-    }, windowMs);
-    timer.unref();
-    this.active.set(t.instance, { task: t, key: this.keyOf(t), timer, preexisting });
+    this.active.set(t.instance, { task: t, key: this.keyOf(t), timer: this.deadline(t), preexisting });
     this.opts.logger.info(
       log,
       t.role === 'incoming'
@@ -253,11 +276,11 @@ export class HandoverController {
     return undefined;
   }
 
-  private async beginIncoming(t: HandoverTask, windowMs: number): Promise<string | undefined> {
+  private async beginIncoming(t: HandoverTask): Promise<string | undefined> {
     const file = join(this.opts.workDir, `${tableName(t)}.nft`);
     await mkdir(this.opts.workDir, { recursive: true, mode: 0o700 });
     // Connections this node already has on the VIP (it held it a moment ago) stay here.
-    await writeFile(file, incomingRuleset(t, windowMs, await this.localFlows(t.vip)), { mode: 0o600 });
+    await writeFile(file, incomingRuleset(t, await this.localFlows(t.vip)), { mode: 0o600 });
     const r = await this.opts.run(this.opts.nftProgram, ['-f', file], { timeoutMs: 5_000 });
     await unlink(file).catch(() => undefined);
     if (r.exitCode !== 0) return `nft refused the handover table: ${describeOutcome(r)}`;
