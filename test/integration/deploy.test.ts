@@ -503,7 +503,7 @@ interface ParsedSpec {
     readonly policy: { readonly failback: { readonly kind: string }; readonly advertIntervalMs: number; readonly vrrpVersion: number; readonly transport: string; readonly mcastGroup: string; readonly authPass: string };
     readonly trackInterfaces: readonly string[];
     readonly nodes: readonly { readonly name: string; readonly interfaces: readonly { readonly name: string; readonly address: string | null }[] }[];
-    readonly vips: readonly { readonly name: string; readonly cidr: string; readonly interface: string; readonly vrid: number; readonly home: string | null }[];
+    readonly vips: readonly { readonly name: string; readonly cidr: string; readonly interface: string; readonly vrid: number; readonly home: string | null; readonly authPass: string | null }[];
     readonly checks: readonly { readonly name: string; readonly intervalMs: number; readonly fall: number; readonly rise: number; readonly effect: string; readonly penalty: number; readonly params: { readonly kind: string; readonly [k: string]: unknown } }[];
   }[];
 }
@@ -628,6 +628,8 @@ describe('example configurations', () => {
     assert.equal(c.policy.transport, 'multicast');
     assert.equal(c.policy.mcastGroup, '224.0.0.19');
     assert.equal(c.policy.authPass, '1111');
+    // VI_2's own auth_pass 2222.
+    assert.deepEqual(c.vips.map((v) => [v.name, v.authPass]), [['vip-28', null], ['vip-29', '2222']]);
     assert.equal(c.policy.failback.kind, 'immediate');
     // track_interface { eth2 eth0 }
     assert.deepEqual([...c.trackInterfaces].sort(), ['eth0', 'eth2']);

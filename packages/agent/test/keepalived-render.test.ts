@@ -65,6 +65,13 @@ describe('desired state validation', () => {
     assert.match(p[0] as string, /^keepalived\.authPass: VRRPv3 has no authentication/);
   });
 
+  it('checks an instance\'s own password like the cluster\'s', () => {
+    const v3 = { ...NGINX_ACTIVE_ACTIVE, instances: NGINX_ACTIVE_ACTIVE.instances.map((i, n) => (n === 1 ? { ...i, authPass: '2222' } : i)) };
+    assert.deepEqual(desiredStateProblems(v3, me(v3)), ['instances[1].authPass: VRRPv3 has no authentication (RFC 5798); use VRRP version 2 for PASS authentication, or drop it']);
+    const bad = { ...V2_WITH_AUTH, instances: V2_WITH_AUTH.instances.map((i, n) => (n === 1 ? { ...i, authPass: 'a b' } : i)) };
+    assert.match(desiredStateProblems(bad, me(bad)).join('\n'), /^instances\[1\]\.authPass: at most 8 printable characters/);
+  });
+
   it('refuses sub-second adverts with VRRPv2', () => {
     const d = { ...V2_WITH_AUTH, keepalived: { ...V2_WITH_AUTH.keepalived, advertIntMs: 100 } };
     assert.match(desiredStateProblems(d, me(d)).join('\n'), /keepalived\.advertIntMs: VRRPv2 needs whole seconds/);

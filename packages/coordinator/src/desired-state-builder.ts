@@ -59,6 +59,7 @@ export function buildDesiredState(
       trackInterfaces: [...v.trackInterfaces],
       stepDown: stepDown.has(vipKey(cluster.name, v.name)),
       group: v.group,
+      ...(v.authPass !== null ? { authPass: v.authPass.slice(0, AUTH_PASS_BYTES) } : {}),
       ...(handover ? { handover } : {}),
     };
   });

@@ -232,6 +232,7 @@ function cluster(name: string, nodeCount: number, vipCount: number, opts: { home
     home: opts.homes?.[i] ?? null,
     group: opts.groups?.[i] ?? '',
     trackInterfaces: [],
+    authPass: null,
   }));
   return {
     name,

@@ -41,6 +41,8 @@ describe('reconciler over gRPC', () => {
       ],
     );
     assert.deepEqual(d1.keepalived, { advertIntMs: 3000, unicast: false, unicastSrc: '', unicastPeers: [], authPass: '1111', vrrpVersion: 2, mcastGroup: '224.0.0.19' });
+    // vip-29 (the seed's VI_2) has its own password; vip-28 uses the cluster's.
+    assert.deepEqual(d1.instances.map((i) => i.authPass), [undefined, '2222']);
     assert.deepEqual(d1.checks.map((c) => c.name), ['nginx', 'down-file', 'inner-link']);
     assert.ok(a2.desired && a2.desired.version > 0);
 

@@ -52,6 +52,8 @@ describe('cluster spec: the seed setups', () => {
       ],
     );
     assert.deepEqual(web.vips[0]?.trackInterfaces, ['eth2']);
+    // VI_1 uses the cluster's auth_pass 1111, VI_2 its own 2222, as in the seed.
+    assert.deepEqual(web.vips.map((v) => v.authPass), [null, '2222']);
     assert.deepEqual(web.policy, {
       failback: { kind: 'immediate' },
       advertIntervalMs: 3000,
@@ -222,6 +224,16 @@ describe('cluster spec: refused with the field and line', () => {
   it('VRRP version rules', () => {
     expectIssue(seed1With((d) => (d.clusters[0].policy.advert_interval = '500ms')), 'clusters[0].policy.advert_interval', /whole seconds/);
     expectIssue(seed1With((d) => (d.clusters[0].policy.vrrp_version = 3)), 'clusters[0].policy.auth_pass', /only in VRRP version 2/);
+    expectIssue(
+      seed1With((d) => {
+        d.clusters[0].policy.vrrp_version = 3;
+        d.clusters[0].policy.advert_interval = '100ms';
+        delete d.clusters[0].policy.auth_pass;
+      }),
+      'clusters[0].vips[1].auth_pass',
+      /only in VRRP version 2/,
+    );
+    expectIssue(seed1With((d) => (d.clusters[0].vips[1].auth_pass = 'has space')), 'clusters[0].vips[1].auth_pass', /printable characters without spaces/);
   });
 
   it('checks: penalty without effect penalty, timeout beyond interval, unknown kind', () => {

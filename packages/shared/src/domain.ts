@@ -164,6 +164,8 @@ export interface DesiredInstance {
   readonly trackInterfaces: readonly string[];
   readonly stepDown: boolean;
   readonly group: string;
+  /** PASS authentication of this instance when it differs from keepalived.authPass ('' turns it off). */
+  readonly authPass?: string;
   /** Set while a planned move of this VIP hands its open connections over. */
   readonly handover?: Handover;
 }

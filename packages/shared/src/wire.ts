@@ -523,6 +523,7 @@ export function desiredInstanceFromWire(i: pbAgent.DesiredInstance, path: string
     trackInterfaces: [...i.trackInterfaces],
     stepDown: i.stepDown,
     group: i.group,
+    ...(i.authPass !== undefined ? { authPass: i.authPass } : {}),
     ...(i.handover ? { handover: handoverFromWire(i.handover, `${path}.handover`) } : {}),
   };
 }

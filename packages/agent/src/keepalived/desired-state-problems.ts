@@ -15,6 +15,12 @@ export interface AgentIdentity {
 /** keepalived refuses (or silently truncates) a longer PASS; VRRPv2 carries 8 bytes. */
 const MAX_AUTH_PASS = 8;
 
+const AUTH_PASS_RULE = `at most ${MAX_AUTH_PASS} printable characters without spaces, quotes or backslashes`;
+
+function badAuthPass(v: string): boolean {
+  return v.length > MAX_AUTH_PASS || !/^[\x21-\x7e]+$/.test(v) || /["\\]/.test(v);
+}
+
 export function desiredStateProblems(d: DesiredState, me: AgentIdentity): string[] {
   const p: string[] = [];
   if (d.node !== me.node) p.push(`node: desired state is for node ${JSON.stringify(d.node)}, this agent is ${JSON.stringify(me.node)}`);
@@ -34,9 +40,7 @@ export function desiredStateProblems(d: DesiredState, me: AgentIdentity): string
     if (k.advertIntMs < 1000 || k.advertIntMs > 255_000 || k.advertIntMs % 1000 !== 0) {
       p.push(`keepalived.advertIntMs: VRRPv2 needs whole seconds between 1s and 255s, got ${k.advertIntMs}ms (sub-second adverts need VRRPv3)`);
     }
-    if (k.authPass && (k.authPass.length > MAX_AUTH_PASS || !/^[\x21-\x7e]+$/.test(k.authPass) || /["\\]/.test(k.authPass))) {
-      p.push(`keepalived.authPass: at most ${MAX_AUTH_PASS} printable characters without spaces, quotes or backslashes`);
-    }
+    if (k.authPass && badAuthPass(k.authPass)) p.push(`keepalived.authPass: ${AUTH_PASS_RULE}`);
   }
   if (k.unicast) {
     if (!isIP(k.unicastSrc)) p.push(`keepalived.unicastSrc: ${JSON.stringify(k.unicastSrc)} is not an IP address`);
@@ -53,6 +57,10 @@ export function desiredStateProblems(d: DesiredState, me: AgentIdentity): string
   const vrids = new Map<string, string>();
   d.instances.forEach((inst, i) => {
     const at = `instances[${i}]`;
+    if (inst.authPass) {
+      if (k.vrrpVersion === 3) p.push(`${at}.authPass: VRRPv3 has no authentication (RFC 5798); use VRRP version 2 for PASS authentication, or drop it`);
+      else if (badAuthPass(inst.authPass)) p.push(`${at}.authPass: ${AUTH_PASS_RULE}`);
+    }
     const np = nameProblem(inst.name);
     if (np) p.push(`${at}.name: ${np}`);
     else if (names.has(inst.name)) p.push(`${at}.name: duplicate instance ${JSON.stringify(inst.name)}`);

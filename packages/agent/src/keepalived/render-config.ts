@@ -84,8 +84,10 @@ function renderInstance(desired: DesiredState, inst: DesiredInstance): string[] 
     for (const p of k.unicastPeers) lines.push(`    ${p}`);
     lines.push('  }');
   }
-  if (k.authPass && k.vrrpVersion === 2) {
-    lines.push('  authentication {', '    auth_type PASS', `    auth_pass ${k.authPass}`, '  }');
+  // keepalived's auth_pass is per instance: the instance's own, else the cluster's.
+  const pass = inst.authPass ?? k.authPass;
+  if (pass && k.vrrpVersion === 2) {
+    lines.push('  authentication {', '    auth_type PASS', `    auth_pass ${pass}`, '  }');
   }
   lines.push('  virtual_ipaddress {', `    ${inst.vip} dev ${inst.interface}`, '  }');
   // keepalived tracks the instance's own interface anyway (and warns if it is listed).

@@ -59,6 +59,8 @@ export interface VipSpec {
   /** VIPs of one group always share a holder; empty string when ungrouped. */
   readonly group: string;
   readonly trackInterfaces: readonly string[];
+  /** PASS authentication of this VIP's instance when it differs from policy.authPass; null: the cluster's. */
+  readonly authPass: string | null;
 }
 
 export interface ClusterSpec {

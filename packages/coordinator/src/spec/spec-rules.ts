@@ -98,6 +98,9 @@ function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[]): void {
   );
   const groupHome = new Map<string, { home: string; vi: number }>();
   c.vips.forEach((v, vi) => {
+    if (v.authPass !== null && v.authPass !== '' && pol.vrrpVersion === 3) {
+      out.push({ path: at('vips', vi, 'auth_pass'), message: 'PASS authentication exists only in VRRP version 2; set policy.vrrp_version: 2 or remove auth_pass' });
+    }
     if (v.home !== null && !nodeNames.has(v.home)) {
       out.push({ path: at('vips', vi, 'home'), message: `unknown node ${v.home} (nodes of cluster ${c.name}: ${nodeList})` });
     }

@@ -83,6 +83,12 @@ const checkSchema = z.discriminatedUnion('kind', [
 
 type RawCheck = z.output<typeof checkSchema>;
 
+const authPass = z
+  .string()
+  .max(64, 'at most 64 characters (keepalived uses the first 8)')
+  .regex(/^[\x21-\x7e]*$/, 'printable characters without spaces only')
+  .refine((v) => !/["\\]/.test(v), 'must not contain quotes or backslashes');
+
 const policySchema = z
   .object({
     failback: z.enum(['immediate', 'hold_down', 'never']).default('immediate'),
@@ -91,12 +97,7 @@ const policySchema = z
     vrrp_version: z.union([z.literal(2), z.literal(3)], { errorMap: () => ({ message: 'must be 2 or 3' }) }).default(3),
     transport: z.enum(['multicast', 'unicast']).default('multicast'),
     mcast_group: z.string().default('224.0.0.18'),
-    auth_pass: z
-      .string()
-      .max(64, 'at most 64 characters (keepalived uses the first 8)')
-      .regex(/^[\x21-\x7e]*$/, 'printable characters without spaces only')
-      .refine((v) => !/["\\]/.test(v), 'must not contain quotes or backslashes')
-      .default(''),
+    auth_pass: authPass.default(''),
     base_priority: int(1, MAX_BASE_PRIORITY, 'base_priority').default(100),
     // How long the old holder of a VIP keeps answering its open connections after a planned move; 0: off.
     handover: durationMs({ min: 0, max: 3_600_000 }).default('30s'),
@@ -122,6 +123,8 @@ const vipSchema = z
     home: name.optional(),
     group: name.optional(),
     track_interfaces: z.array(ifaceName).optional(),
+    // keepalived's auth_pass is per vrrp_instance; this overrides the cluster's policy.auth_pass.
+    auth_pass: authPass.optional(),
   })
   .strict();
 
@@ -209,6 +212,7 @@ function toVip(v: z.output<typeof vipSchema>, clusterTrack: readonly string[]): 
     home: v.home ?? null,
     group: v.group ?? '',
     trackInterfaces: v.track_interfaces ?? clusterTrack,
+    authPass: v.auth_pass ?? null,
   };
 }
 
