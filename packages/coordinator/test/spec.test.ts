@@ -266,13 +266,17 @@ describe('diffSpecs', () => {
         d.clusters[0].vips.push({ name: 'vip-30', address: '192.168.20.30/24', interface: 'eth1', vrid: 54 });
         d.clusters[0].checks.splice(2, 1);
         d.clusters[0].nodes[1].interfaces[0].address = '192.168.20.21/24';
+        d.clusters[0].policy.handover = '2m';
+        delete d.clusters[0].vips[1].auth_pass;
       }),
     );
     assert.deepEqual(diffSpecs(a, b), [
       '~ cluster web: policy.failback: immediate -> never',
+      '~ cluster web: policy.handover: 30s -> 120s',
       '~ cluster web: node nginx-lb02: interface eth1: 192.168.20.20/24 -> 192.168.20.21/24',
       '~ cluster web: node nginx-lb02: addresses: [192.168.20.20, 192.168.50.20] -> [192.168.20.21, 192.168.50.20]',
       '~ cluster web: vip vip-29: vrid: 52 -> 53',
+      "~ cluster web: vip vip-29: auth_pass: own -> the cluster's",
       '+ cluster web: vip vip-30 (192.168.20.30/24 on eth1, VRID 54)',
       '- cluster web: check inner-link',
     ]);

@@ -26,6 +26,7 @@ function policyView(p: ClusterPolicy): Record<string, Plain> {
     mcast_group: p.mcastGroup,
     auth_pass: p.authPass === '' ? 'off' : 'set',
     base_priority: p.basePriority,
+    handover: ms(p.handoverMs),
   };
 }
 
@@ -44,6 +45,8 @@ function vipView(v: VipSpec): Record<string, Plain> {
     home: v.home,
     group: v.group === '' ? null : v.group,
     track_interfaces: [...v.trackInterfaces],
+    // Whose password, never the password itself.
+    auth_pass: v.authPass === null ? "the cluster's" : v.authPass === '' ? 'off' : 'own',
   };
 }
 
