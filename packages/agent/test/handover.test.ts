@@ -2,7 +2,7 @@
 // scratch namespace, the outgoing lo address and ARP sysctls, deadlines, and what a restarted
 // agent keeps and sweeps away. (The lab's maintenance test shows it carrying real traffic.)
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,18 @@ import { isRoot, ScratchNetns } from './helpers/netns.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const hasNft = spawnSync('nft', ['--version']).status === 0;
+
+/** Opens 1,200 connections to 10.77.0.50:8080 and holds them; prints a line once they are up. */
+const HOLD_CONNECTIONS = `
+import socket, sys, time
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('10.77.0.50', 8080)); srv.listen(2048)
+keep = []
+for _ in range(1200):
+    c = socket.create_connection(('10.77.0.50', 8080)); keep.append(c); keep.append(srv.accept()[0])
+print('up', flush=True)
+time.sleep(60)
+`;
 const skip = !isRoot ? 'needs root for network namespaces' : !hasNft ? 'nft is not installed' : false;
 
 const task = (over: Partial<HandoverTask> = {}): HandoverTask => ({
@@ -186,6 +198,28 @@ describe('handover: on a real kernel', { skip }, () => {
     await b.apply([task({ untilMs: Date.now() + 300 })]);
     await waitFor(() => ended.length > 0, 5_000);
     assert.doesNotMatch(tables(), /lbha_handover_/);
+  });
+
+  it('records the connections the node already has on the VIP, many of them', async () => {
+    // 1,200 open connections to the VIP inside the namespace (it held the VIP a moment ago).
+    spawnSync('ip', ['-n', ns.name, 'addr', 'add', '10.77.0.50/32', 'dev', 'lo']);
+    const holder = spawn('ip', ['netns', 'exec', ns.name, 'python3', '-c', HOLD_CONNECTIONS], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.once('data', () => resolve());
+        holder.once('exit', (code) => reject(new Error(`connection holder exited ${code}`)));
+      });
+      const a = controller();
+      await a.start();
+      assert.deepEqual([...(await a.apply([task()]))], []);
+      const set = inNs('nft', 'list', 'set', 'netdev', tableName(task()), 'flows').stdout;
+      // Both ends are local here: 1,200 client ports, plus 8080 seen from the client sockets.
+      assert.equal(set.match(/10\.77\.0\.50 \. \d+/g)?.length, 1201, 'every local connection is in the flow set');
+      await a.apply([]);
+    } finally {
+      holder.kill('SIGKILL');
+      spawnSync('ip', ['-n', ns.name, 'addr', 'del', '10.77.0.50/32', 'dev', 'lo']);
+    }
   });
 
   it('reports a handover it cannot start and starts the others', async () => {

@@ -277,22 +277,34 @@ export class HandoverController {
   }
 
   private async beginIncoming(t: HandoverTask): Promise<string | undefined> {
-    const file = join(this.opts.workDir, `${tableName(t)}.nft`);
-    await mkdir(this.opts.workDir, { recursive: true, mode: 0o700 });
     // Connections this node already has on the VIP (it held it a moment ago) stay here.
-    await writeFile(file, incomingRuleset(t, await this.localFlows(t.vip)), { mode: 0o600 });
-    const r = await this.opts.run(this.opts.nftProgram, ['-f', file], { timeoutMs: 5_000 });
-    await unlink(file).catch(() => undefined);
-    if (r.exitCode !== 0) return `nft refused the handover table: ${describeOutcome(r)}`;
+    const r = await this.nftFile(t, incomingRuleset(t, await this.localFlows(t.vip)));
+    if (r) return `nft refused the handover table: ${r}`;
     // Flows opened between the listing and the load: their SYN came before the table did.
     const late = await this.localFlows(t.vip);
-    if (late.length > 0) await this.nft(['add', 'element', 'netdev', tableName(t), 'flows', `{ ${late.join(', ')} }`]);
+    if (late.length > 0) {
+      const lines: string[] = [];
+      for (let i = 0; i < late.length; i += 1000) lines.push(`add element netdev ${tableName(t)} flows { ${late.slice(i, i + 1000).join(', ')} }`);
+      const e = await this.nftFile(t, `${lines.join('\n')}\n`);
+      if (e) this.opts.logger.warn({ event: 'handover.flows_failed', instance: t.instance, error: e }, `could not record ${late.length} local connections of ${t.vip}`);
+    }
     return undefined;
+  }
+
+  /** Loads `text` with `nft -f` (a file: the element lists of a busy node exceed argv limits). */
+  private async nftFile(t: HandoverTask, text: string): Promise<string | undefined> {
+    const file = join(this.opts.workDir, `${tableName(t)}.nft`);
+    await mkdir(this.opts.workDir, { recursive: true, mode: 0o700 });
+    await writeFile(file, text, { mode: 0o600 });
+    const r = await this.opts.run(this.opts.nftProgram, ['-f', file], { timeoutMs: 10_000 });
+    await unlink(file).catch(() => undefined);
+    return r.exitCode === 0 ? undefined : describeOutcome(r);
   }
 
   private async localFlows(vip: string): Promise<string[]> {
     const r = await this.opts.run(this.opts.ssProgram, ['-Htn', 'state', 'connected', 'src', vip], { timeoutMs: 5_000 });
-    return r.exitCode === 0 ? parseSsPeers(r.stdout) : [];
+    // Half the set at most: new connections need room too.
+    return r.exitCode === 0 ? parseSsPeers(r.stdout).slice(0, FLOW_SET_SIZE / 2) : [];
   }
 
   private async beginOutgoing(t: HandoverTask): Promise<{ error?: string; preexisting: boolean }> {
