@@ -18,14 +18,14 @@ const hasNft = spawnSync('nft', ['--version']).status === 0;
 
 /** Opens 1,200 connections to 10.77.0.50:8080 and holds them; prints a line once they are up. */
 const HOLD_CONNECTIONS = `
-import socket, sys, time
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(('10.77.0.50', 8080)); srv.listen(2048)
-keep = []
-for _ in range(1200):
-    c = socket.create_connection(('10.77.0.50', 8080)); keep.append(c); keep.append(srv.accept()[0])
-print('up', flush=True)
-time.sleep(60)
+const net = require('node:net');
+const keep = [];
+const srv = net.createServer((s) => keep.push(s)).listen({ host: '10.77.0.50', port: 8080, backlog: 2048 }, async () => {
+  for (let i = 0; i < 1200; i++) await new Promise((r) => keep.push(net.connect(8080, '10.77.0.50', r)));
+  while (keep.length < 2400) await new Promise((r) => setTimeout(r, 10));
+  console.log('up');
+  setTimeout(() => process.exit(0), 60000);
+});
 `;
 const skip = !isRoot ? 'needs root for network namespaces' : !hasNft ? 'nft is not installed' : false;
 
@@ -42,15 +42,18 @@ const task = (over: Partial<HandoverTask> = {}): HandoverTask => ({
 
 describe('handover: pure parts', () => {
   it('reads the remote ends of local connections from ss', () => {
-    const out = ['0      0      192.168.20.28:80   192.168.20.100:51234', '0 0 192.168.20.28:80 192.168.20.101:40000', 'garbage', ''].join('\n');
+    const out = ['0      0      192.168.20.28:80   192.168.20.100:51234', '0 0 192.168.20.28:80 192.168.20.101:40000', '0 0 [fd00::50]:80 [fd00::100]:4000', 'garbage', ''].join('\n');
     assert.deepEqual(parseSsPeers(out), ['192.168.20.100 . 51234', '192.168.20.101 . 40000']);
+    assert.deepEqual(parseSsPeers(out, 6), ['fd00::100 . 4000']);
   });
 
   it('refuses what cannot be put into a rule safely', () => {
     assert.equal(handoverTaskProblem(task()), undefined);
     assert.match(handoverTaskProblem(task({ interface: 'eth1"; flush ruleset' })) ?? '', /cannot be used in an nftables rule/);
-    assert.match(handoverTaskProblem(task({ vip: 'fd00::1' })) ?? '', /IPv4 VIPs only/);
-    assert.match(handoverTaskProblem(task({ peer: 'lb2' })) ?? '', /not an IPv4 address/);
+    assert.match(handoverTaskProblem(task({ vip: 'fd00::1' })) ?? '', /peer "10\.77\.0\.1" is not an IPv6 address like the VIP/);
+    assert.match(handoverTaskProblem(task({ vip: 'vip-1' })) ?? '', /is not an IP address/);
+    assert.match(handoverTaskProblem(task({ peer: 'lb2' })) ?? '', /not an IPv4 address like the VIP/);
+    assert.equal(handoverTaskProblem(task({ vip: 'fd00::50', peer: 'fd00::1' })), undefined);
     assert.match(handoverTaskProblem(task({ peer: '10.77.0.50' })) ?? '', /the VIP itself/);
   });
 
@@ -62,6 +65,10 @@ describe('handover: pure parts', () => {
     assert.match(text, /meta pkttype host ip daddr 10\.77\.0\.50 meta l4proto tcp fwd ip to 10\.77\.0\.1 device "eth1"/);
     assert.match(text, /elements = \{ 10\.77\.0\.100 \. 4000 \}/);
     assert.equal(tableName(task({ interface: 'bond0.20' })), 'lbha_handover_bond0_20_51');
+    const v6 = incomingRuleset(task({ vip: 'fd00::50', peer: 'fd00::1' }), []);
+    assert.match(v6, /type ipv6_addr \. inet_service/);
+    assert.match(v6, /meta pkttype host ip6 daddr fd00::50 ip6 saddr \. tcp sport @flows update @flows \{ ip6 saddr \. tcp sport \}/);
+    assert.match(v6, /fwd ip6 to fd00::1 device "eth1"/);
   });
 });
 
@@ -203,7 +210,7 @@ describe('handover: on a real kernel', { skip }, () => {
   it('records the connections the node already has on the VIP, many of them', async () => {
     // 1,200 open connections to the VIP inside the namespace (it held the VIP a moment ago).
     spawnSync('ip', ['-n', ns.name, 'addr', 'add', '10.77.0.50/32', 'dev', 'lo']);
-    const holder = spawn('ip', ['netns', 'exec', ns.name, 'python3', '-c', HOLD_CONNECTIONS], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', HOLD_CONNECTIONS], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       await new Promise<void>((resolve, reject) => {
         holder.stdout.once('data', () => resolve());
@@ -220,6 +227,31 @@ describe('handover: on a real kernel', { skip }, () => {
       holder.kill('SIGKILL');
       spawnSync('ip', ['-n', ns.name, 'addr', 'del', '10.77.0.50/32', 'dev', 'lo']);
     }
+  });
+
+  it('does IPv6 too: the table loads, the VIP goes on lo deprecated and with a lifetime, leftovers go', async () => {
+    const inc = task({ instance: 'v6-in', vrid: 61, vip: 'fd00:77::50', peer: 'fd00:77::1' });
+    const out = task({ instance: 'v6-out', vrid: 62, vip: 'fd00:77::51', peer: 'fd00:77::3', role: 'outgoing' });
+    spawnSync('ip', ['-n', ns.name, '-6', 'addr', 'add', 'fd00:77::60/128', 'dev', 'lo']);
+    const a = controller();
+    await a.start();
+    assert.deepEqual([...(await a.apply([inc, out]))], []);
+    assert.match(inNs('nft', 'list', 'table', 'netdev', tableName(inc)).stdout, /fwd ip6 to fd00:77::1 device "eth1"/);
+    const lo = JSON.parse(inNs('ip', '-j', '-6', 'addr', 'show', 'dev', 'lo').stdout) as Array<{ addr_info: Array<{ local: string; preferred_life_time: number; valid_life_time: number }> }>;
+    const ours = lo[0]?.addr_info.find((x) => x.local === 'fd00:77::51');
+    assert.ok(ours, 'the VIP is on lo');
+    assert.equal(ours.preferred_life_time, 0, 'deprecated: never picked as a source address');
+    assert.ok(ours.valid_life_time <= 3600, 'it expires by itself');
+    assert.equal(sysctl('arp_ignore'), '0', 'no ARP settings for IPv6');
+
+    // A crashed agent: the next one sweeps our IPv6 address and leaves the operator's.
+    a.detach();
+    const b = controller();
+    await b.start();
+    await b.apply([]);
+    assert.doesNotMatch(loAddresses(), /fd00:77::51/);
+    assert.match(loAddresses(), /fd00:77::60/);
+    assert.doesNotMatch(tables(), /lbha_handover_/);
   });
 
   it('reports a handover it cannot start and starts the others', async () => {

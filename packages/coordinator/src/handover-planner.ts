@@ -8,6 +8,7 @@
 //
 // The reconciler feeds this planner each pass's placement and what it knows of the nodes; the
 // planner answers which placement to push now and which handover each node runs. No I/O.
+import { isIP } from 'node:net';
 import type { Handover, NodeMode } from '@lbha/shared';
 import type { ClusterPlacement } from './placement.js';
 import { vipKey, type ClusterSpec } from './spec/cluster-spec.js';
@@ -63,10 +64,12 @@ interface Hold {
   needs: Map<string, number> | undefined;
 }
 
-function addressOn(c: ClusterSpec, node: string, iface: string): string {
+/** The node's address on `iface` when it is of the VIP's family (the handover forwards within one family). */
+function addressOn(c: ClusterSpec, node: string, iface: string, vip: string): string {
   const a = c.nodes.find((n) => n.name === node)?.interfaces.find((i) => i.name === iface)?.address ?? '';
   const slash = a.indexOf('/');
-  return slash < 0 ? '' : a.slice(0, slash);
+  const address = slash < 0 ? '' : a.slice(0, slash);
+  return address !== '' && isIP(address) === isIP(vip) ? address : '';
 }
 
 export class HandoverPlanner {
@@ -117,13 +120,12 @@ export class HandoverPlanner {
       const existing = this.entries.get(key);
       if (existing && existing.from === from && existing.to === vp.holder) continue;
       const spec = c.vips.find((v) => v.name === vp.vip);
-      const fromAddress = spec ? addressOn(c, from, spec.interface) : '';
-      const toAddress = spec ? addressOn(c, vp.holder, spec.interface) : '';
+      const fromAddress = spec ? addressOn(c, from, spec.interface, spec.address) : '';
+      const toAddress = spec ? addressOn(c, vp.holder, spec.interface, spec.address) : '';
       const holders = ctx.actualHolders(vp.vip);
       const planned =
         c.policy.handoverMs > 0 &&
         spec !== undefined &&
-        !spec.address.includes(':') &&
         fromAddress !== '' &&
         toAddress !== '' &&
         holders.length === 1 &&
@@ -183,9 +185,9 @@ export class HandoverPlanner {
     if (!spec) return undefined;
     const incoming = ctx.reported(vip).find((r) => r.node === holder && r.handover.role === 'incoming' && r.handover.untilMs > ctx.now);
     if (!incoming) return undefined;
-    const from = c.nodes.find((n) => n.name !== holder && addressOn(c, n.name, spec.interface) === incoming.handover.peer)?.name;
+    const from = c.nodes.find((n) => n.name !== holder && addressOn(c, n.name, spec.interface, spec.address) === incoming.handover.peer)?.name;
     if (from === undefined || !ctx.live(from) || !ctx.healthy(from)) return undefined;
-    const toAddress = addressOn(c, holder, spec.interface);
+    const toAddress = addressOn(c, holder, spec.interface, spec.address);
     return { cluster: c.name, vip, from, to: holder, fromAddress: incoming.handover.peer, toAddress, startedMs: ctx.now, untilMs: incoming.handover.untilMs };
   }
 

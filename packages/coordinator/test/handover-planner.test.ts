@@ -237,4 +237,23 @@ describe('handover planner: planned moves', () => {
       assert.equal(p.handoverOf(SEED1.name, vip1, L2), undefined, JSON.stringify(h));
     }
   });
+
+  it('hands over an IPv6 VIP when the nodes have IPv6 addresses on its interface, and not across families', () => {
+    const v6 = (nodeAddress: (i: number) => string): ClusterSpec => ({
+      ...SEED1,
+      policy: { ...SEED1.policy, vrrpVersion: 3, advertIntervalMs: 100, authPass: '' },
+      nodes: SEED1.nodes.map((n, i) => ({ ...n, interfaces: n.interfaces.map((f) => (f.name === 'eth1' ? { ...f, address: nodeAddress(i) } : f)) })),
+      vips: SEED1.vips.map((v, i) => ({ ...v, address: `fd00:20::${28 + i}`, prefix: 64, cidr: `fd00:20::${28 + i}/64`, authPass: null })),
+    });
+    for (const [label, cluster, expected] of [
+      ['IPv6 addresses', v6((i) => `fd00:20::${19 + i}/64`), { role: 'incoming', peer: 'fd00:20::19' }],
+      ['IPv4 addresses only', v6((i) => `192.168.20.${19 + i}/24`), undefined],
+    ] as const) {
+      const { w, planner, vip1 } = settled(cluster);
+      w.modes.set(L1, 'draining');
+      planner.plan(cluster, w.placement(), w.ctx());
+      const h = planner.handoverOf(cluster.name, vip1, L2);
+      assert.deepEqual(h ? { role: h.role, peer: h.peer } : undefined, expected, label);
+    }
+  });
 });

@@ -179,7 +179,7 @@ export type HandoverRole = 'incoming' | 'outgoing';
 
 export interface Handover {
   readonly role: HandoverRole;
-  /** The other node's IPv4 address on the VIP's interface. */
+  /** The other node's address on the VIP's interface (of the VIP's family). */
   readonly peer: string;
   /** Unix milliseconds; both nodes end the handover then on their own. */
   readonly untilMs: number;

@@ -1,7 +1,7 @@
 // The one module that converts between generated protobuf types and domain types.
 // Incoming messages are checked here: an unknown enum value or a missing required field
 // becomes a WireError naming the field, never a silently defaulted value.
-import { isIPv4 } from 'node:net';
+import { isIP } from 'node:net';
 import * as pbAgent from '../generated/lbha/v1/agent.js';
 import * as pb from '../generated/lbha/v1/types.js';
 import type {
@@ -502,7 +502,7 @@ export function handoverToWire(h: Handover): pb.Handover {
 }
 
 export function handoverFromWire(h: pb.Handover, path: string): Handover {
-  if (!isIPv4(h.peer)) throw new WireError(`${path}.peer`, `must be an IPv4 address, got ${JSON.stringify(h.peer)}`);
+  if (!isIP(h.peer)) throw new WireError(`${path}.peer`, `must be an IP address, got ${JSON.stringify(h.peer)}`);
   if (!Number.isSafeInteger(h.untilMs) || h.untilMs <= 0) throw new WireError(`${path}.untilMs`, `must be a positive Unix time in ms, got ${h.untilMs}`);
   return { role: handoverRoleWire.fromWire(h.role, `${path}.role`), peer: h.peer, untilMs: h.untilMs };
 }

@@ -10,13 +10,15 @@
 //   at layer 3, to the old holder.
 // - outgoing (the old holder): keeps the VIP as a /32 on lo, so the forwarded packets reach its
 //   sockets, with arp_ignore=1 and arp_announce=2 on the interface so that it never answers or
-//   announces the VIP there once keepalived has removed it.
+//   announces the VIP there once keepalived has removed it. An IPv6 VIP goes on lo as a
+//   deprecated /128 (never a source address; Linux answers neighbour solicitations only for
+//   addresses on the interface asked), with a lifetime, so the kernel drops it on its own.
 //
 // Both sides end the handover at its deadline on their own, and remove whatever a crashed run
 // left behind at start.
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isIPv4 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import type { HandoverRole, Logger } from '@lbha/shared';
 import type { JsonFile } from '../state/json-file.js';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
@@ -54,6 +56,8 @@ export interface HandoverOptions {
 const TABLE_PREFIX = 'lbha_handover_';
 /** The label on lo addresses this module adds, so that leftovers can be told from an operator's. */
 const LO_LABEL = 'lo:lbha';
+/** `ip -j` shows an infinite address lifetime as this. */
+const FOREVER = 4_294_967_295;
 /** An agent never keeps a handover longer than this, whatever the deadline says. */
 const MAX_WINDOW_MS = 3_600_000;
 /**
@@ -64,6 +68,8 @@ const FLOW_IDLE_S = 300;
 /** When the set is full, new connections are forwarded to the old holder, which still serves. */
 const FLOW_SET_SIZE = 262_144;
 const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
+/** An IPv6 lo address of ours expires by itself after this long (a crashed agent's leftover). */
+const V6_LIFETIME_S = MAX_WINDOW_MS / 1000;
 
 interface Active {
   readonly task: HandoverTask;
@@ -76,8 +82,8 @@ interface Active {
 /** Why a task cannot be carried out, or undefined. */
 export function handoverTaskProblem(t: HandoverTask): string | undefined {
   if (!IFNAME.test(t.interface)) return `interface name ${JSON.stringify(t.interface)} cannot be used in an nftables rule`;
-  if (!isIPv4(t.vip)) return `${t.vip} is not IPv4; handover supports IPv4 VIPs only`;
-  if (!isIPv4(t.peer)) return `peer ${JSON.stringify(t.peer)} is not an IPv4 address`;
+  if (!isIP(t.vip)) return `${JSON.stringify(t.vip)} is not an IP address`;
+  if (isIP(t.peer) !== isIP(t.vip)) return `peer ${JSON.stringify(t.peer)} is not an IPv${isIP(t.vip)} address like the VIP`;
   if (t.vip === t.peer) return 'peer is the VIP itself';
   return undefined;
 }
@@ -90,43 +96,49 @@ export function tableName(t: Pick<HandoverTask, 'vrid' | 'interface'>): string {
 export function incomingRuleset(t: HandoverTask, flows: readonly string[]): string {
   const table = tableName(t);
   const dev = JSON.stringify(t.interface);
+  const ip = isIPv6(t.vip) ? 'ip6' : 'ip';
   // Only frames sent to this host: on a segment that floods, frames for the old holder arrive here too.
-  const mine = `meta pkttype host ip daddr ${t.vip}`;
+  const mine = `meta pkttype host ${ip} daddr ${t.vip}`;
   const lines = [
     // Declaring then deleting makes the load idempotent: an old table of the name goes in the same transaction.
     `add table netdev ${table}`,
     `delete table netdev ${table}`,
     `table netdev ${table} {`,
     `  set flows {`,
-    `    type ipv4_addr . inet_service; size ${FLOW_SET_SIZE}; flags dynamic,timeout; timeout ${FLOW_IDLE_S}s;`,
+    `    type ${ip === 'ip6' ? 'ipv6_addr' : 'ipv4_addr'} . inet_service; size ${FLOW_SET_SIZE}; flags dynamic,timeout; timeout ${FLOW_IDLE_S}s;`,
     ...(flows.length > 0 ? [`    elements = { ${flows.join(', ')} }`] : []),
     `  }`,
     `  chain ingress {`,
     `    type filter hook ingress device ${dev} priority -100; policy accept;`,
     // A connection that starts here is this node's from now on.
-    `    ${mine} tcp flags & (syn | ack) == syn update @flows { ip saddr . tcp sport } accept`,
-    `    ${mine} ip saddr . tcp sport @flows update @flows { ip saddr . tcp sport } accept`,
+    `    ${mine} tcp flags & (syn | ack) == syn update @flows { ${ip} saddr . tcp sport } accept`,
+    `    ${mine} ${ip} saddr . tcp sport @flows update @flows { ${ip} saddr . tcp sport } accept`,
     // Anything else for the VIP belongs to a connection the old holder has open.
-    `    ${mine} meta l4proto tcp fwd ip to ${t.peer} device ${dev}`,
+    `    ${mine} meta l4proto tcp fwd ${ip} to ${t.peer} device ${dev}`,
     `  }`,
     `}`,
   ];
   return `${lines.join('\n')}\n`;
 }
 
-/** Parses `ss -Htn state connected src VIP` into "ip . port" pairs of the remote ends. */
-export function parseSsPeers(text: string): string[] {
+/** Parses `ss -Htn state connected src VIP` into "ip . port" pairs of the remote ends (of one family). */
+export function parseSsPeers(text: string, family: 4 | 6 = 4): string[] {
   const out: string[] = [];
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f.length < 2) continue;
     const peer = f[f.length - 1] ?? '';
     const i = peer.lastIndexOf(':');
-    const ip = peer.slice(0, i);
+    const ip = peer.slice(0, i).replace(/^\[(.*)\]$/, '$1');
     const port = Number(peer.slice(i + 1));
-    if (isIPv4(ip) && Number.isInteger(port) && port > 0 && port < 65536) out.push(`${ip} . ${port}`);
+    if (isIP(ip) === family && Number.isInteger(port) && port > 0 && port < 65536) out.push(`${ip} . ${port}`);
   }
   return [...new Set(out)];
+}
+
+/** The VIP's prefix on lo: a host route of its family. */
+function hostCidr(vip: string): string {
+  return `${vip}/${isIPv6(vip) ? 128 : 32}`;
 }
 
 export class HandoverController {
@@ -154,7 +166,7 @@ export class HandoverController {
       if (listed.exitCode === 0) {
         for (const m of listed.stdout.matchAll(/^table netdev (\S+)$/gm)) if (m[1]?.startsWith(TABLE_PREFIX)) tables.add(m[1]);
       }
-      for (const a of await this.loAddresses()) if (a.label === LO_LABEL) lo.add(a.local);
+      for (const a of await this.loAddresses()) if (a.ours) lo.add(a.local);
       this.leftovers = { tables, lo };
     });
   }
@@ -201,19 +213,30 @@ export class HandoverController {
   private async sweep(left: { tables: ReadonlySet<string>; lo: ReadonlySet<string> }): Promise<void> {
     const tasks = [...this.active.values()];
     for (const name of left.tables) if (!tasks.some((a) => a.task.role === 'incoming' && tableName(a.task) === name)) await this.nft(['delete', 'table', 'netdev', name]);
-    for (const vip of left.lo) if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.vip === vip)) await this.ip(['addr', 'del', `${vip}/32`, 'dev', 'lo']);
+    for (const vip of left.lo) if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.vip === vip)) await this.ip(['addr', 'del', hostCidr(vip), 'dev', 'lo']);
     const saved = (await this.opts.sysctls.load()) ?? {};
     for (const ifname of Object.keys(saved)) {
       if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.interface === ifname)) await this.restoreSysctls(ifname, saved);
     }
   }
 
-  private async loAddresses(): Promise<Array<{ local: string; label: string }>> {
+  /**
+   * lo's addresses, and which are ours: IPv4 by label; IPv6 (no labels there) by being
+   * deprecated with a finite lifetime, which nobody gives a loopback address by hand.
+   */
+  private async loAddresses(): Promise<Array<{ local: string; ours: boolean }>> {
     const r = await this.opts.run(this.opts.ipProgram, ['-j', 'addr', 'show', 'dev', 'lo'], { timeoutMs: 5_000 });
     if (r.exitCode !== 0) return [];
     try {
-      const links = JSON.parse(r.stdout) as Array<{ addr_info?: Array<{ local?: string; label?: string }> }>;
-      return links.flatMap((l) => l.addr_info ?? []).flatMap((a) => (a.local ? [{ local: a.local, label: a.label ?? '' }] : []));
+      type AddrInfo = { local?: string; label?: string; family?: string; preferred_life_time?: number; valid_life_time?: number };
+      const links = JSON.parse(r.stdout) as Array<{ addr_info?: AddrInfo[] }>;
+      return links
+        .flatMap((l) => l.addr_info ?? [])
+        .flatMap((a) => {
+          if (!a.local) return [];
+          const ours = a.family === 'inet6' ? a.preferred_life_time === 0 && (a.valid_life_time ?? FOREVER) < FOREVER : a.label === LO_LABEL;
+          return [{ local: a.local, ours }];
+        });
     } catch {
       return [];
     }
@@ -302,12 +325,14 @@ export class HandoverController {
   }
 
   private async localFlows(vip: string): Promise<string[]> {
-    const r = await this.opts.run(this.opts.ssProgram, ['-Htn', 'state', 'connected', 'src', vip], { timeoutMs: 5_000 });
+    const v6 = isIPv6(vip);
+    const r = await this.opts.run(this.opts.ssProgram, ['-Htn', 'state', 'connected', 'src', v6 ? `[${vip}]` : vip], { timeoutMs: 5_000 });
     // Half the set at most: new connections need room too.
-    return r.exitCode === 0 ? parseSsPeers(r.stdout).slice(0, FLOW_SET_SIZE / 2) : [];
+    return r.exitCode === 0 ? parseSsPeers(r.stdout, v6 ? 6 : 4).slice(0, FLOW_SET_SIZE / 2) : [];
   }
 
   private async beginOutgoing(t: HandoverTask): Promise<{ error?: string; preexisting: boolean }> {
+    if (isIPv6(t.vip)) return this.loAddress(t);
     const saved = (await this.opts.sysctls.load()) ?? {};
     const ignore = this.sysctlPath(t.interface, 'arp_ignore');
     const announce = this.sysctlPath(t.interface, 'arp_announce');
@@ -332,12 +357,21 @@ export class HandoverController {
         preexisting: false,
       };
     }
+    return this.loAddress(t);
+  }
+
+  /** Puts the VIP on lo unless it is there; says whether it was there before us. */
+  private async loAddress(t: HandoverTask): Promise<{ error?: string; preexisting: boolean }> {
     const on = (await this.loAddresses()).find((a) => a.local === t.vip);
     // An operator's own address (LVS-DR style) stays; ours, from a run before a restart, is reused.
-    const preexisting = on !== undefined && on.label !== LO_LABEL;
+    const preexisting = on !== undefined && !on.ours;
     if (on === undefined) {
-      const r = await this.ip(['addr', 'add', `${t.vip}/32`, 'dev', 'lo', 'label', LO_LABEL]);
-      if (r) return { error: `cannot add ${t.vip}/32 to lo: ${r}`, preexisting };
+      const cidr = hostCidr(t.vip);
+      const args = isIPv6(t.vip)
+        ? ['addr', 'add', cidr, 'dev', 'lo', 'nodad', 'preferred_lft', '0', 'valid_lft', String(V6_LIFETIME_S)]
+        : ['addr', 'add', cidr, 'dev', 'lo', 'label', LO_LABEL];
+      const r = await this.ip(args);
+      if (r) return { error: `cannot add ${cidr} to lo: ${r}`, preexisting };
     }
     return { preexisting };
   }
@@ -351,8 +385,8 @@ export class HandoverController {
     if (t.role === 'incoming') {
       await this.nft(['delete', 'table', 'netdev', tableName(t)]);
     } else {
-      if (!a.preexisting) await this.ip(['addr', 'del', `${t.vip}/32`, 'dev', 'lo']);
-      if (![...this.active.values()].some((x) => x.task.role === 'outgoing' && x.task.interface === t.interface)) {
+      if (!a.preexisting) await this.ip(['addr', 'del', hostCidr(t.vip), 'dev', 'lo']);
+      if (!isIPv6(t.vip) && ![...this.active.values()].some((x) => x.task.role === 'outgoing' && x.task.interface === t.interface && !isIPv6(x.task.vip))) {
         const saved = (await this.opts.sysctls.load()) ?? {};
         await this.restoreSysctls(t.interface, saved);
       }
