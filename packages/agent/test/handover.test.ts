@@ -233,10 +233,22 @@ describe('handover: on a real kernel', { skip }, () => {
     const inc = task({ instance: 'v6-in', vrid: 61, vip: 'fd00:77::50', peer: 'fd00:77::1' });
     const out = task({ instance: 'v6-out', vrid: 62, vip: 'fd00:77::51', peer: 'fd00:77::3', role: 'outgoing' });
     spawnSync('ip', ['-n', ns.name, '-6', 'addr', 'add', 'fd00:77::60/128', 'dev', 'lo']);
+    // The peer, already resolved (handover-forwarding.test resolves a real one).
+    spawnSync('ip', ['-n', ns.name, '-6', 'addr', 'add', 'fd00:77::2/64', 'dev', 'eth1', 'nodad']);
+    const peerKnown = () => spawnSync('ip', ['-n', ns.name, '-6', 'neigh', 'replace', 'fd00:77::1', 'lladdr', '02:00:00:00:77:01', 'dev', 'eth1', 'nud', 'reachable']);
+    peerKnown();
     const a = controller();
     await a.start();
     assert.deepEqual([...(await a.apply([inc, out]))], []);
     assert.match(inNs('nft', 'list', 'table', 'netdev', tableName(inc)).stdout, /fwd ip6 to fd00:77::1 device "eth1"/);
+    assert.match(inNs('ip', '-6', 'neigh', 'show', 'fd00:77::1', 'dev', 'eth1').stdout, /PERMANENT/, 'the peer\'s neighbour entry is pinned');
+    assert.match(
+      (await a.apply([task({ instance: 'v6-bad', vrid: 63, vip: 'fd00:77::52', peer: 'fd00:77::99' })])).get('v6-bad') ?? '',
+      /cannot resolve the link-layer address of fd00:77::99/,
+    );
+    // Ending the handover dropped the pinned entry; the kernel would resolve the peer again.
+    peerKnown();
+    assert.deepEqual([...(await a.apply([inc, out]))], []);
     const lo = JSON.parse(inNs('ip', '-j', '-6', 'addr', 'show', 'dev', 'lo').stdout) as Array<{ addr_info: Array<{ local: string; preferred_life_time: number; valid_life_time: number }> }>;
     const ours = lo[0]?.addr_info.find((x) => x.local === 'fd00:77::51');
     assert.ok(ours, 'the VIP is on lo');
@@ -252,6 +264,7 @@ describe('handover: on a real kernel', { skip }, () => {
     assert.doesNotMatch(loAddresses(), /fd00:77::51/);
     assert.match(loAddresses(), /fd00:77::60/);
     assert.doesNotMatch(tables(), /lbha_handover_/);
+    assert.doesNotMatch(inNs('ip', '-6', 'neigh', 'show', 'fd00:77::1', 'dev', 'eth1').stdout, /PERMANENT/, 'the pin is gone');
   });
 
   it('reports a handover it cannot start and starts the others', async () => {

@@ -13,6 +13,9 @@
 //   announces the VIP there once keepalived has removed it. An IPv6 VIP goes on lo as a
 //   deprecated /128 (never a source address; Linux answers neighbour solicitations only for
 //   addresses on the interface asked), with a lifetime, so the kernel drops it on its own.
+//   The new holder pins its neighbour entry for the old holder for the window: holding the VIP,
+//   it could otherwise solicit the old holder from the VIP's address, and the old holder's
+//   answer, addressed to the VIP it keeps on lo, would never leave it.
 //
 // Both sides end the handover at its deadline on their own, and remove whatever a crashed run
 // left behind at start.
@@ -41,6 +44,8 @@ export interface HandoverOptions {
   readonly nftProgram: string;
   readonly ipProgram: string;
   readonly ssProgram: string;
+  /** Runs the one-line UDP probe that makes the kernel resolve a peer (default: this node). */
+  readonly nodeProgram?: string;
   readonly run: CommandRunner;
   readonly logger: Logger;
   /** Where rulesets are written for `nft -f`. */
@@ -56,6 +61,10 @@ export interface HandoverOptions {
 const TABLE_PREFIX = 'lbha_handover_';
 /** The label on lo addresses this module adds, so that leftovers can be told from an operator's. */
 const LO_LABEL = 'lo:lbha';
+/** Marks the neighbour entries this module pins (ip neigh ... protocol), to find leftovers. */
+const NEIGH_PROTO = '76';
+/** Sends one UDP datagram to [argv[1]]:9 (discard): the kernel resolves the peer's link address. */
+const PROBE_SCRIPT = "const s=require('node:dgram').createSocket('udp6');s.on('error',()=>process.exit(1));s.send('lbha',9,process.argv[1],()=>s.close())";
 /** `ip -j` shows an infinite address lifetime as this. */
 const FOREVER = 4_294_967_295;
 /** An agent never keeps a handover longer than this, whatever the deadline says. */
@@ -146,7 +155,7 @@ export class HandoverController {
   private readonly now: () => number;
   private readonly procSys: string;
   private chain: Promise<void> = Promise.resolve();
-  private leftovers: { tables: Set<string>; lo: Set<string> } | undefined;
+  private leftovers: { tables: Set<string>; lo: Set<string>; pins: Array<{ peer: string; dev: string }> } | undefined;
 
   constructor(private readonly opts: HandoverOptions) {
     this.now = opts.now ?? Date.now;
@@ -167,7 +176,7 @@ export class HandoverController {
         for (const m of listed.stdout.matchAll(/^table netdev (\S+)$/gm)) if (m[1]?.startsWith(TABLE_PREFIX)) tables.add(m[1]);
       }
       for (const a of await this.loAddresses()) if (a.ours) lo.add(a.local);
-      this.leftovers = { tables, lo };
+      this.leftovers = { tables, lo, pins: await this.pins() };
     });
   }
 
@@ -210,8 +219,11 @@ export class HandoverController {
 
   // ---- internals ----
 
-  private async sweep(left: { tables: ReadonlySet<string>; lo: ReadonlySet<string> }): Promise<void> {
+  private async sweep(left: NonNullable<HandoverController['leftovers']>): Promise<void> {
     const tasks = [...this.active.values()];
+    for (const p of left.pins) {
+      if (!tasks.some((a) => a.task.role === 'incoming' && a.task.peer === p.peer && a.task.interface === p.dev)) await this.ip(['-6', 'neigh', 'del', p.peer, 'dev', p.dev]);
+    }
     for (const name of left.tables) if (!tasks.some((a) => a.task.role === 'incoming' && tableName(a.task) === name)) await this.nft(['delete', 'table', 'netdev', name]);
     for (const vip of left.lo) if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.vip === vip)) await this.ip(['addr', 'del', hostCidr(vip), 'dev', 'lo']);
     const saved = (await this.opts.sysctls.load()) ?? {};
@@ -299,7 +311,47 @@ export class HandoverController {
     return undefined;
   }
 
+  /** Our pinned neighbour entries (IPv6 incoming handovers). */
+  private async pins(): Promise<Array<{ peer: string; dev: string }>> {
+    const r = await this.opts.run(this.opts.ipProgram, ['-j', '-6', 'neigh', 'show'], { timeoutMs: 5_000 });
+    if (r.exitCode !== 0) return [];
+    try {
+      const list = JSON.parse(r.stdout) as Array<{ dst?: string; dev?: string; protocol?: string }>;
+      return list.flatMap((n) => (n.protocol === NEIGH_PROTO && n.dst && n.dev ? [{ peer: n.dst, dev: n.dev }] : []));
+    } catch {
+      return [];
+    }
+  }
+
+  /** The peer's link-layer address, resolved now if need be (before this node holds the VIP). */
+  private async peerLinkAddress(t: HandoverTask): Promise<string | undefined> {
+    const lookup = async () => {
+      const r = await this.opts.run(this.opts.ipProgram, ['-j', '-6', 'neigh', 'show', t.peer, 'dev', t.interface], { timeoutMs: 5_000 });
+      try {
+        const n = (JSON.parse(r.stdout) as Array<{ lladdr?: string; state?: string[] }>)[0];
+        return n?.lladdr && !n.state?.includes('FAILED') && !n.state?.includes('INCOMPLETE') ? n.lladdr : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    const known = await lookup();
+    if (known) return known;
+    await this.opts.run(this.opts.nodeProgram ?? process.execPath, ['-e', PROBE_SCRIPT, t.peer], { timeoutMs: 5_000 });
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const l = await lookup();
+      if (l) return l;
+    }
+    return undefined;
+  }
+
   private async beginIncoming(t: HandoverTask): Promise<string | undefined> {
+    if (isIPv6(t.vip)) {
+      const lladdr = await this.peerLinkAddress(t);
+      if (!lladdr) return `cannot resolve the link-layer address of ${t.peer} on ${t.interface}`;
+      const e = await this.ip(['-6', 'neigh', 'replace', t.peer, 'lladdr', lladdr, 'dev', t.interface, 'nud', 'permanent', 'protocol', NEIGH_PROTO]);
+      if (e) return `cannot pin the neighbour entry of ${t.peer}: ${e}`;
+    }
     // Connections this node already has on the VIP (it held it a moment ago) stay here.
     const r = await this.nftFile(t, incomingRuleset(t, await this.localFlows(t.vip)));
     if (r) return `nft refused the handover table: ${r}`;
@@ -384,6 +436,7 @@ export class HandoverController {
     const t = a.task;
     if (t.role === 'incoming') {
       await this.nft(['delete', 'table', 'netdev', tableName(t)]);
+      if (isIPv6(t.vip)) await this.ip(['-6', 'neigh', 'del', t.peer, 'dev', t.interface]);
     } else {
       if (!a.preexisting) await this.ip(['addr', 'del', hostCidr(t.vip), 'dev', 'lo']);
       if (!isIPv6(t.vip) && ![...this.active.values()].some((x) => x.task.role === 'outgoing' && x.task.interface === t.interface && !isIPv6(x.task.vip))) {
