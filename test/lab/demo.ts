@@ -1,7 +1,8 @@
 // `npm run demo`: the seed's active/active nginx cluster (topology a) under lbha, in network
 // namespaces on this machine. Shows the cluster, traffic through both VIPs, an nginx that dies and
 // cannot restart on the first VIP's holder, the VIP moving and the outage the client saw, the repair
-// and the VIP going home. Keeps the lab up until Ctrl-C (or exits after one round with --once).
+// and the VIP going home, then a planned drain and undrain of that node with a client on a kept-alive
+// connection (the connection handover). Keeps the lab up until Ctrl-C (or exits with --once).
 import { parseArgs } from 'node:util';
 import type { AgentControl } from './agent-control.js';
 import { labUnavailableReason, startLab, type Lab, type LabControl } from './lab.js';
@@ -128,6 +129,50 @@ async function round(lab: Lab): Promise<void> {
   await showCluster(lab);
 }
 
+/** Runs an lbha CLI command of the lab and shows it; returns its output. */
+async function lbha(agents: AgentControl, args: string[]): Promise<string> {
+  console.log(dim(`    $ lbha ${args.join(' ')}`));
+  const out = await agents.cli(args);
+  if (out.code !== 0) throw new Error(`lbha ${args.join(' ')}: ${out.stderr.trim() || `exit ${out.code}`}`);
+  return out.stdout;
+}
+
+/** A drain and an undrain of the first VIP's home, with one client that keeps its connection. */
+async function planned(lab: Lab, agents: AgentControl): Promise<void> {
+  const vip = lab.plan.vips[0] as VipPlan;
+  const node = vip.home;
+  const peer = other(node);
+  section(`planned: lbha drain ${node}, with a client on a kept-alive connection`);
+  console.log(`    VRRP moves a VIP by moving its MAC address: with plain keepalived the connections the old
+    holder has open are reset by the new one. lbha hands them over: the new holder forwards their
+    packets to the old one, which keeps answering them until they end.`);
+  const kept = await lab.startProbe(vip.name, { intervalMs: 20, timeoutMs: 3000, keepAlive: true, maxDurationMs: 120_000 });
+  const fresh = await lab.startProbe(vip.name, { maxDurationMs: 120_000 });
+  await sleep(500);
+  const started = JSON.parse(await lbha(agents, ['drain', node, '--timeout', '30s', '--reason', 'demo', '--json'])) as { operation: { id: string } };
+  const drainAt = Date.now();
+  await lab.waitForHolder(vip.name, peer, { timeoutMs: 30_000 });
+  const movedAt = Date.now();
+  say(`${yellow(vip.address)} is now on ${bold(peer)} (${movedAt - drainAt} ms after the drain started)`);
+  await sleep(2000);
+  for (const line of (await lbha(agents, ['vips'])).trimEnd().split('\n')) console.log(`    ${line}`);
+  const keptRecords = await kept.stop();
+  const after = keptRecords.filter((r) => r.t > movedAt);
+  const keptFailed = keptRecords.filter((r) => !r.ok).length;
+  const answeredBy = [...new Set(after.map((r) => r.lb ?? '?'))].join(', ');
+  say(`kept-alive connection: ${keptRecords.length} requests, ${keptFailed === 0 ? green('0 failed') : red(`${keptFailed} failed`)}; after the move ${after.length} were answered by ${bold(answeredBy || 'nobody')}`);
+  const op = await waitFor('the drain to end', async () => {
+    const o = (JSON.parse(await lbha(agents, ['operations', started.operation.id, '--json'])) as { operation: { state: string; message: string } }).operation;
+    return o.state === 'running' || o.state === 'pending' ? { done: false, observed: o.message } : { done: true, value: o };
+  }, { timeoutMs: 60_000, intervalMs: 500 });
+  say(`drain ${op.state}: ${op.message} (the client let go of its connection)`);
+  await lbha(agents, ['undrain', node, '--wait']);
+  await lab.waitForHolder(vip.name, node, { timeoutMs: 30_000 });
+  say(`${yellow(vip.address)} is home on ${bold(node)} again`);
+  await sleep(500);
+  describeOutage(await fresh.stop(), drainAt, 'drain');
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -171,6 +216,7 @@ async function main(): Promise<number> {
     for (const vip of lab.plan.vips) await showRequests(lab, vip, 4);
 
     if (!interrupted) await round(lab);
+    if (!interrupted && agents !== undefined) await planned(lab, agents);
 
     if (!values.once && !interrupted) {
       section('the lab stays up: Ctrl-C tears it down');
