@@ -10,6 +10,7 @@ import {
   desiredStateFromWire,
   helloToWire,
   PROTOCOL_VERSION,
+  AGENT_CAPABILITIES,
   snapshotToWire,
   WireError,
   type CommandResult,
@@ -186,6 +187,7 @@ export class StreamClient {
           protocol: PROTOCOL_VERSION,
           appliedVersion: this.opts.source.appliedVersion(),
           recentResults: this.opts.source.recentResults(),
+          capabilities: AGENT_CAPABILITIES,
         }),
       },
     });

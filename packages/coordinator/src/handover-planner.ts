@@ -28,6 +28,8 @@ export interface PlanContext {
   readonly now: number;
   /** Connected, not stale, reporting. */
   live(node: string): boolean;
+  /** The node's agent says it runs handovers (an older one would ignore them). */
+  capable(node: string): boolean;
   healthy(node: string): boolean;
   /** Desired-state version the node's agent has applied. */
   applied(node: string): number;
@@ -132,7 +134,9 @@ export class HandoverPlanner {
         holders[0] === from &&
         ctx.live(from) &&
         ctx.healthy(from) &&
-        ctx.live(vp.holder);
+        ctx.live(vp.holder) &&
+        ctx.capable(from) &&
+        ctx.capable(vp.holder);
       if (!planned) {
         unplanned = true;
         continue;

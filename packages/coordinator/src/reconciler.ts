@@ -3,7 +3,7 @@
 // changed (or that reconnected without it), compares desired holders with what the agents
 // report, and raises events for divergence, split brain and orphan VIPs. On a lasting split
 // brain it tells the holders that should not hold the VIP to step down.
-import type { DesiredState, Logger, NodeMode } from '@lbha/shared';
+import { CAPABILITY_HANDOVER, type DesiredState, type Logger, type NodeMode } from '@lbha/shared';
 import { buildDesiredState, type DesiredContent } from './desired-state-builder.js';
 import type { EventLog } from './event-log.js';
 import { HandoverPlanner, type HandoverEntry } from './handover-planner.js';
@@ -456,6 +456,7 @@ export class Reconciler {
         return r !== undefined && r.connected && !r.stale && r.snapshot !== undefined;
       },
       healthy: (n) => this.conditions.get(n)?.health === 'healthy',
+      capable: (n) => this.registry.get(n)?.capabilities.includes(CAPABILITY_HANDOVER) ?? false,
       applied: (n) => this.registry.get(n)?.appliedVersion ?? 0,
       actualHolders: (vip) => this.observations.get(vipKey(c.name, vip))?.holders ?? [],
       mode: (n) => this.modeOf(n),

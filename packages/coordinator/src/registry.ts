@@ -21,6 +21,8 @@ export interface NodeRecord {
   lastSeenMs: number;
   connectedSinceMs: number;
   agentVersion: string;
+  /** What the agent said it can do (Hello). */
+  capabilities: readonly string[];
   bootId: string;
   peer: string;
   snapshot: NodeSnapshot | undefined;
@@ -102,6 +104,7 @@ export class Registry {
       lastSeenMs: now,
       connectedSinceMs: now,
       agentVersion: '',
+      capabilities: [],
       bootId: '',
       peer: '',
       snapshot: undefined,
@@ -116,6 +119,7 @@ export class Registry {
     record.lastSeenMs = now;
     record.connectedSinceMs = now;
     record.agentVersion = hello.agentVersion;
+    record.capabilities = [...(hello.capabilities ?? [])];
     record.bootId = hello.bootId;
     record.peer = session.peer;
     record.appliedVersion = hello.appliedVersion;

@@ -24,6 +24,8 @@ class World {
   ]);
   unhealthy = new Set<string>();
   gone = new Set<string>();
+  /** Agents too old to run a handover. */
+  old = new Set<string>();
   applied = new Map<string, number>();
   holders = new Map<string, string>();
   /** vip -> what nodes report running for it. */
@@ -49,6 +51,7 @@ class World {
     return {
       now: this.now,
       live: (n) => !this.gone.has(n),
+      capable: (n) => !this.old.has(n),
       healthy: (n) => !this.unhealthy.has(n),
       applied: (n) => this.applied.get(n) ?? 0,
       actualHolders: (vip) => {
@@ -148,6 +151,17 @@ describe('handover planner: planned moves', () => {
       assert.equal(holderOf(r.placement, vip1), L2, `${fault}: pushed at once`);
       assert.deepEqual(r.started, [], `${fault}: nothing to hand over`);
       assert.equal(planner.handoverOf(SEED1.name, vip1, L2), undefined);
+    }
+  });
+
+  it('asks no handover of an agent too old to run one (during an upgrade)', () => {
+    for (const old of [L1, L2]) {
+      const { w, planner, vip1 } = settled();
+      w.old.add(old);
+      w.modes.set(L1, 'draining');
+      const r = planner.plan(SEED1, w.placement(), w.ctx());
+      assert.equal(holderOf(r.placement, vip1), L2, `${old} old: the VIP moves at once`);
+      assert.deepEqual(r.started, [], `${old} old: no handover`);
     }
   });
 

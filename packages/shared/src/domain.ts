@@ -226,7 +226,14 @@ export interface AgentHello {
   readonly protocol: number;
   readonly appliedVersion: number;
   readonly recentResults: readonly CommandResult[];
+  /** See AGENT_CAPABILITIES; missing: none. */
+  readonly capabilities?: readonly string[];
 }
+
+/** The agent runs connection handovers (docs/design/handover.md). */
+export const CAPABILITY_HANDOVER = 'handover';
+/** What this agent build can do, sent in its Hello. */
+export const AGENT_CAPABILITIES: readonly string[] = [CAPABILITY_HANDOVER];
 
 export interface LbhaEvent {
   readonly seq: number;

@@ -6,6 +6,8 @@ export {
   SERVICE_KINDS,
   CHECK_KINDS,
   PROTOCOL_VERSION,
+  AGENT_CAPABILITIES,
+  CAPABILITY_HANDOVER,
   type AgentHello,
   type CheckEffect,
   type CheckKind,

@@ -443,6 +443,7 @@ export function helloToWire(h: AgentHello): pbAgent.Hello {
     protocol: h.protocol,
     appliedVersion: h.appliedVersion,
     recentResults: h.recentResults.map(commandResultToWire),
+    capabilities: [...(h.capabilities ?? [])],
   };
 }
 
@@ -457,6 +458,7 @@ export function helloFromWire(h: pbAgent.Hello, path: string): AgentHello {
     protocol: h.protocol,
     appliedVersion: h.appliedVersion,
     recentResults: h.recentResults.map((r, i) => commandResultFromWire(r, `${path}.recentResults[${i}]`)),
+    capabilities: [...h.capabilities],
   };
 }
 

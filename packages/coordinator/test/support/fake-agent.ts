@@ -9,6 +9,7 @@ import {
   commandResultToWire,
   deltaToWire,
   desiredStateFromWire,
+  AGENT_CAPABILITIES,
   helloToWire,
   snapshotToWire,
   type Command,
@@ -235,6 +236,7 @@ export class FakeAgent {
             protocol: 1,
             appliedVersion: this.appliedVersion,
             recentResults: [...this.results.values()].filter((r) => r.state === 'succeeded' || r.state === 'failed' || r.state === 'rejected'),
+            capabilities: AGENT_CAPABILITIES,
           }),
         },
       });

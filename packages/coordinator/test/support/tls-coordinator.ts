@@ -179,7 +179,7 @@ export function openAgentStream(
     call.write({
       msg: {
         $case: 'hello',
-        value: { node: hello.node, cluster: hello.cluster ?? 'web', agentVersion: 'test', bootId: `boot-${hello.node}-${Math.random()}`, protocol: PROTOCOL_VERSION, appliedVersion: 0, recentResults: [] },
+        value: { node: hello.node, cluster: hello.cluster ?? 'web', agentVersion: 'test', bootId: `boot-${hello.node}-${Math.random()}`, protocol: PROTOCOL_VERSION, appliedVersion: 0, recentResults: [], capabilities: [] },
       },
     });
   });
