@@ -230,6 +230,21 @@ describe('CoordinatorMetrics', () => {
     assert.equal(value(s, 'lbha_desired_state_nacks_total', { node: 'lb1', cluster: 'web' }), 1);
   });
 
+  it('counts each handover an agent could not start, once per error', async () => {
+    const { registry, scrape } = setup();
+    const failures = async () => value(await scrape(), 'lbha_handover_failures_total', { node: 'lb2', cluster: 'web' });
+    assert.equal(await failures(), 0, 'every node starts at 0, so increase() sees the first one');
+    const broken = instance('vip-a', 'backup', 1000, { handoverError: 'nft refused the handover table: No such file or directory' });
+    registry.applyDelta('lb2', 'lb2', delta({ instances: [broken] }));
+    assert.equal(await failures(), 1);
+    // Reported again with every delta while the handover lasts: still one failure.
+    registry.applyDelta('lb2', 'lb2', delta({ instances: [{ ...broken, effectivePriority: 120 }] }));
+    assert.equal(await failures(), 1);
+    registry.applyDelta('lb2', 'lb2', delta({ instances: [instance('vip-a', 'backup', 1000)] }));
+    registry.applyDelta('lb2', 'lb2', delta({ instances: [broken] }));
+    assert.equal(await failures(), 2, 'a later handover that fails again counts again');
+  });
+
   it('counts events, finished operations and command results', async () => {
     const { registry, events, scrape } = setup();
     events.record({ type: 'drain.succeeded', cluster: 'web', node: 'lb1', message: 'lb1 drained' });

@@ -98,6 +98,9 @@ export class CoordinatorMetrics {
   private readonly nodeViews = new Map<string, NodeView>();
   private generation = 0;
   private readonly nacks = new CounterSeries(METRICS.desiredStateNacks);
+  private readonly handoverFailures = new CounterSeries(METRICS.handoverFailures);
+  /** Per node: the handover errors its agent reported last, per instance. */
+  private readonly handoverErrors = new Map<string, ReadonlyMap<string, string>>();
   private readonly pushDuration: Histogram;
   private readonly commandResults: Counter;
   private readonly operations: Counter;
@@ -207,6 +210,7 @@ export class CoordinatorMetrics {
   }
 
   private observe(rec: NodeRecord, snap: NodeSnapshot): void {
+    this.countHandoverFailures(rec, snap);
     const instances: InstanceObservation[] = snap.instances
       .slice(0, MAX_PER_NODE.instances)
       .map((i) => ({ vip: i.name, state: i.state, sinceMs: i.sinceMs, vipPresent: i.vipPresent }));
@@ -216,6 +220,20 @@ export class CoordinatorMetrics {
       this.transitions.inc(`${pair('cluster', t.cluster)},${pair('vip', t.vip)},${pair('state', t.to)}`);
     }
     this.count(failovers);
+  }
+
+  /** Counts each handover error an agent newly reports (it reports one while the handover lasts). */
+  private countHandoverFailures(rec: NodeRecord, snap: NodeSnapshot): void {
+    const labels = `${pair('cluster', rec.cluster)},${pair('node', rec.name)}`;
+    this.handoverFailures.ensure(labels);
+    const before = this.handoverErrors.get(rec.name);
+    const now = new Map<string, string>();
+    for (const i of snap.instances.slice(0, MAX_PER_NODE.instances)) {
+      if (!i.handoverError) continue;
+      now.set(i.name, i.handoverError);
+      if (before?.get(i.name) !== i.handoverError) this.handoverFailures.inc(labels);
+    }
+    this.handoverErrors.set(rec.name, now);
   }
 
   /** Why `rec` no longer holds `vip`, and since when (agent time where the agent said). */
@@ -400,6 +418,7 @@ export class CoordinatorMetrics {
       lastDuration.text() +
       lastTime.text() +
       this.nacks.text() +
+      this.handoverFailures.text() +
       renderTime.text()
     );
   }

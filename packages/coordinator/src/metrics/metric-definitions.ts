@@ -185,6 +185,12 @@ export const METRICS = {
     help: 'Desired states refused (NACKed) by the node agent.',
     labels: NODE,
   },
+  handoverFailures: {
+    name: 'lbha_handover_failures_total',
+    type: 'counter',
+    help: 'Connection handovers the node agent could not start (no nft, no CAP_NET_ADMIN, ARP settings): planned moves of its VIPs then reset the open connections.',
+    labels: NODE,
+  },
 
   // Fixed cardinality, kept by prom-client.
   desiredStatePushDuration: {
