@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { loadAgentConfig } from '@lbha/agent';
 import { loadCoordinatorConfig } from '@lbha/coordinator';
 import { BIN, ROOT } from '../support/paths.js';
+import { scratchNamespace } from '../lab/lab-names.js';
 import { eventually, freePort, Proc, startNode } from '../support/process.js';
 
 const DEPLOY = join(ROOT, 'deploy');
@@ -181,7 +182,7 @@ describe('systemd units', { skip: missing('systemd-analyze') }, () => {
 // scratch network namespace (so port 80 and the interfaces are this test's own).
 describe('agent capability set', { skip: !isRoot ? 'needs root' : missing('setpriv', 'ip', 'nginx', 'haproxy', 'keepalived') }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'lbha-caps-'));
-  const ns = `lbhadeploy${process.pid}`;
+  const ns = scratchNamespace('deploy');
   const agentCaps = boundingSet(join(UNITS, 'lbha-agent.service'));
   const directCaps = boundingSet(join(UNITS, 'lbha-agent.service'), DIRECT_DROPIN);
   let fixture = 0;
@@ -695,7 +696,7 @@ describe('example configurations', () => {
     for (const f of readdirSync(join(src, 'conf.d'))) writeFileSync(join(base, 'conf.d', f), moved(readFileSync(join(src, 'conf.d', f), 'utf8')));
     const cert = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=www.xuzhichao.com', '-keyout', join(base, 'certs/xuzhichao.key'), '-out', join(base, 'certs/xuzhichao.crt')]);
     assert.equal(cert.code, 0, explain(cert));
-    const ns = `lbhaexample${process.pid}`;
+    const ns = scratchNamespace('example');
     await run('ip', ['netns', 'del', ns]);
     assert.equal((await run('ip', ['netns', 'add', ns])).code, 0);
     try {

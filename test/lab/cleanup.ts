@@ -1,9 +1,9 @@
 // Removes lab runs: one run by id (what `down` does), or every leftover of a crashed run.
 // Tolerant of partial state: any of namespaces, processes, run dir and registry entry may be missing.
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { NAMESPACE_PREFIX, runIdOfNamespace } from './lab-names.js';
+import { NAMESPACE_PREFIX, ownerOfScratchNamespace, runIdOfNamespace } from './lab-names.js';
 import { deleteNamespaces, killNamespaceProcesses, listNamespaces, namespacePids } from './network.js';
-import { REGISTRY_DIR, isOwnerAlive, listRegisteredRuns, readRun, unregisterRun } from './run-registry.js';
+import { REGISTRY_DIR, isOwnerAlive, isProcessAlive, listRegisteredRuns, readRun, unregisterRun } from './run-registry.js';
 
 export interface CleanupOptions {
   /** Also remove runs whose owner process is still alive. */
@@ -88,12 +88,23 @@ export async function removeRun(runId: string, keepRunDir?: boolean): Promise<vo
 
 /**
  * Removes the leftovers of crashed lab runs: runs whose owner process is gone, and lab namespaces
- * no registered run claims. With `all`, every lab run on the host. Returns the run ids removed.
+ * no registered run claims; and the scratch namespaces of test processes that are gone. With
+ * `all`, every lab run and scratch namespace on the host. Namespaces named otherwise are not
+ * lbha's and are left alone (nothing of the lab depends on them being absent). Returns the run
+ * ids removed.
  */
 export async function cleanupRuns(options: CleanupOptions = {}): Promise<string[]> {
   const log = options.log ?? (() => undefined);
   const ids = new Set<string>();
-  for (const ns of await listNamespaces()) {
+  const namespaces = await listNamespaces();
+  for (const ns of namespaces) {
+    const owner = ownerOfScratchNamespace(ns);
+    if (owner === undefined || (!options.all && isProcessAlive(owner))) continue;
+    log(`removing scratch namespace ${ns} (test process ${owner} is gone)`);
+    await killNamespaceProcesses([ns]);
+    await deleteNamespaces([ns]);
+  }
+  for (const ns of namespaces) {
     const id = runIdOfNamespace(ns);
     if (id !== undefined) ids.add(id);
   }

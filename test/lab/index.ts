@@ -1,7 +1,7 @@
 // The lab's public surface, for the end-to-end tests, the demo and the benchmarks.
 export { Lab, startLab, labUnavailableReason, type LabControl, type LabOptions, type ProbeOptions, type ProbeSession, type ProxyFaultOptions } from './lab.js';
 export { TOPOLOGY_A, TOPOLOGY_B, topologyPlan, webNodeOfPage, type TopologyName, type TopologyPlan, type VipPlan, type ProxyKind } from './topology.js';
-export { LB_NODES, WEB_NODES, NODE_ROLES, type LbNode, type WebNode, type NodeRole } from './lab-names.js';
+export { LB_NODES, WEB_NODES, NODE_ROLES, scratchNamespace, type LbNode, type WebNode, type NodeRole } from './lab-names.js';
 export {
   parseProbeOutput,
   readProbeFile,

@@ -49,6 +49,24 @@ export function labNames(runId: string): LabNames {
   };
 }
 
+/**
+ * Prefix of the scratch namespaces tests create outside a lab run: `lbha-t-<owner pid>-<what>`.
+ * The owner's pid lets a cleanup remove those of a test process that died before its own `after`.
+ * (packages/agent/test/helpers/netns.ts builds the same names; it cannot import this file.)
+ */
+export const SCRATCH_PREFIX = 'lbha-t-';
+
+/** A scratch namespace name owned by this process. */
+export function scratchNamespace(what: string): string {
+  return `${SCRATCH_PREFIX}${process.pid}-${what}`;
+}
+
+/** The pid that owns a scratch namespace, or undefined when the name is not one. */
+export function ownerOfScratchNamespace(name: string): number | undefined {
+  const m = /^lbha-t-(\d+)-./.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
 /** Run id of a lab namespace name, or undefined when the name is not one of the lab's. */
 export function runIdOfNamespace(name: string): string | undefined {
   if (!name.startsWith(NAMESPACE_PREFIX)) return undefined;

@@ -37,10 +37,15 @@ function processState(pid: number): string | undefined {
   }
 }
 
+/** A process with this pid runs (a zombie waiting to be reaped does not count). */
+export function isProcessAlive(pid: number): boolean {
+  const state = processState(pid);
+  return state !== undefined && state !== 'Z' && state !== 'X';
+}
+
 /** The owner still runs: same pid, same start time, and not a zombie waiting to be reaped. */
 export function isOwnerAlive(entry: RunEntry): boolean {
-  const state = processState(entry.ownerPid);
-  return state !== undefined && state !== 'Z' && state !== 'X' && processStartTime(entry.ownerPid) === entry.ownerStart;
+  return isProcessAlive(entry.ownerPid) && processStartTime(entry.ownerPid) === entry.ownerStart;
 }
 
 export function registerRun(entry: RunEntry): void {

@@ -6,7 +6,6 @@
 // and nginx, for IPv4.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import { createLogger } from '@lbha/shared';
 import { HandoverController, type HandoverTask, type SavedSysctls } from '../src/net/handover.js';
 import { JsonFile } from '../src/state/json-file.js';
 import { runCommand, type CommandRunner } from '../src/util/run-command.js';
-import { isRoot } from './helpers/netns.js';
+import { isRoot, ScratchNetns } from './helpers/netns.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const hasNft = spawnSync('nft', ['--version']).status === 0;
@@ -63,8 +62,8 @@ interface Line {
 }
 
 describe('handover on a real kernel: a connection survives its VIP moving', { skip }, () => {
-  const tag = randomBytes(3).toString('hex');
-  const ns = { fab: `lbha-t-hof-${tag}`, c: `lbha-t-hoc-${tag}`, a: `lbha-t-hoa-${tag}`, b: `lbha-t-hob-${tag}` };
+  const scratch: ScratchNetns[] = [];
+  const ns = { fab: '', c: '', a: '', b: '' };
   const procs: ChildProcess[] = [];
   const ip = (...args: string[]) => {
     const r = spawnSync('ip', args, { encoding: 'utf8' });
@@ -120,10 +119,10 @@ describe('handover on a real kernel: a connection survives its VIP moving', { sk
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'lbha-hofwd-'));
-    for (const n of Object.values(ns)) {
-      spawnSync('ip', ['netns', 'del', n]);
-      ip('netns', 'add', n);
-      ip('-n', n, 'link', 'set', 'lo', 'up');
+    for (const k of ['fab', 'c', 'a', 'b'] as const) {
+      const s = new ScratchNetns(`ho${k}`);
+      scratch.push(s);
+      ns[k] = s.name;
     }
     ip('-n', ns.fab, 'link', 'add', 'br0', 'type', 'bridge');
     ip('-n', ns.fab, 'link', 'set', 'br0', 'up');
@@ -145,7 +144,7 @@ describe('handover on a real kernel: a connection survives its VIP moving', { sk
 
   after(() => {
     for (const p of procs) p.kill('SIGKILL');
-    for (const n of Object.values(ns)) spawnSync('ip', ['netns', 'del', n]);
+    for (const s of scratch) s.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,6 +1,7 @@
 // Scratch network namespaces for tests that need real interfaces (keepalived's config test,
-// real VRRP). Every name carries a per-process prefix; remove() is idempotent and the
-// caller runs it in `after`, so a failing test leaves nothing behind.
+// real VRRP). Names are `lbha-t-<pid>-<tag>-<random>` (test/lab/lab-names.ts, SCRATCH_PREFIX):
+// remove() is idempotent and the caller runs it in `after`; if the test process dies first, the
+// lab's cleanup (every startLab, `lab-cli cleanup`) removes them, since their pid is gone.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
@@ -15,7 +16,7 @@ export class ScratchNetns {
   private peers = 0;
 
   constructor(tag: string) {
-    this.name = `lbha-t-${tag}-${randomBytes(3).toString('hex')}`;
+    this.name = `lbha-t-${process.pid}-${tag}-${randomBytes(3).toString('hex')}`;
     ip('netns', 'add', this.name);
     ip('-n', this.name, 'link', 'set', 'lo', 'up');
   }
