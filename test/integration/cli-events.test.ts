@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { Harness, LB1, LB2, SEED1, eventually } from '@lbha/coordinator/test-support';
+import { Harness, LB1, LB2, eventually } from '@lbha/coordinator/test-support';
 import { BIN } from '../support/paths.js';
 import { runNode } from '../support/process.js';
 
@@ -23,11 +23,7 @@ describe('lbha events', () => {
   const cli = (...args: string[]) => runNode(BIN.cli, ['events', ...args, '--insecure', '--coordinator', h.address]);
 
   before(async () => {
-    h = await Harness.start();
-    await h.applySpec(SEED1);
-    await h.agent(LB1);
-    await h.agent(LB2);
-    await eventually(() => h.server.plane?.vips().every((v) => v.status === 'ok'), 'the seed VIPs settled');
+    h = await Harness.seeded();
   });
 
   after(async () => {

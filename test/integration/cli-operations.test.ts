@@ -13,11 +13,7 @@ describe('lbha operator commands', () => {
   let h: Harness;
 
   before(async () => {
-    h = await Harness.start();
-    await h.applySpec(SEED1);
-    await h.agent(LB1);
-    await h.agent(LB2);
-    await eventually(() => h.server.plane?.vips().every((v) => v.status === 'ok'), 'the seed VIPs settled');
+    h = await Harness.seeded();
   });
 
   after(async () => {

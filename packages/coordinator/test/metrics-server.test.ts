@@ -4,18 +4,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { find, parseExposition, value, type Sample } from './support/exposition.js';
-import { Harness, LB1, LB2, SEED1, eventually } from './support/coordinator-harness.js';
+import { Harness, LB1, LB2, eventually } from './support/coordinator-harness.js';
 
 describe('metrics of a running coordinator', () => {
   let h: Harness;
   const scrape = async (): Promise<Sample[]> => parseExposition((await h.server.metrics.render()).body);
 
   before(async () => {
-    h = await Harness.start();
-    await h.applySpec(SEED1);
-    await h.agent(LB1);
-    await h.agent(LB2);
-    await eventually(() => h.server.plane?.vips().every((v) => v.status === 'ok'), 'the seed VIPs settled');
+    h = await Harness.seeded();
   });
 
   after(async () => {

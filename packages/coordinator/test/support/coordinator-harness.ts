@@ -49,6 +49,16 @@ export class Harness {
     return h;
   }
 
+  /** A coordinator running the seed 1 spec with both agents connected and both VIPs in place. */
+  static async seeded(): Promise<Harness> {
+    const h = await Harness.start();
+    await h.applySpec(SEED1);
+    await h.agent(LB1);
+    await h.agent(LB2);
+    await eventually(() => h.server.plane?.vips().every((v) => v.status === 'ok'), 'the seed VIPs settled');
+    return h;
+  }
+
   private async startServer(): Promise<void> {
     this.server = new CoordinatorServer(
       {
