@@ -12,7 +12,6 @@
 // Plaintext gRPC (tls: insecure): TLS handshakes are not part of these figures.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseSpec, place, type NodeCondition } from '@lbha/coordinator';
 import { COORDINATOR_BIN } from '../lab/repo-paths.js';
 import { sleep, waitFor } from '../lab/index.js';
+import { freePort } from '../support/process.js';
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
 import { MB, ProcessSampler } from './process-sampler.js';
 import { clustersSpec, pairsSpec } from './scale-spec.js';
@@ -46,18 +46,6 @@ const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 /** Runs a command pinned to a core when taskset works here. */
 const pinned = (core: number, command: string, args: readonly string[]): [string, string[]] =>
   hasTaskset ? ['taskset', ['-c', String(core), command, ...args]] : [command, [...args]];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 // ------------------------------------------------------------------ placement
 

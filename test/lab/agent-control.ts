@@ -3,8 +3,8 @@
 // namespaces and cannot reach the host's loopback) and a lbha-agent in each LB namespace, which
 // supervises keepalived and the proxy there.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../support/process.js';
 import { renderAgentConfig } from './agent-config-file.js';
 import { ControlApi, type NodeInfo, type VipInfo } from './control-api.js';
 import { LabCommandError } from './errors.js';
@@ -26,19 +26,6 @@ const LOG_LEVEL = ['trace', 'debug', 'info', 'warn', 'error'].includes(process.e
 
 /** The path the spec's maintenance_file check watches: the seed's own. */
 export const MAINTENANCE_PATH = '/etc/keepalived/down';
-
-/** A free TCP port on 127.0.0.1 (kept for the run, so a restarted coordinator is found at the same address). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export class AgentControl {
   readonly dir: string;

@@ -161,18 +161,22 @@ export class AgentRelay {
     const peer = call.getPeer();
     const upstream = this.client(leader.grpc).connect(forwardedMetadata(call, selfId));
     let ended = false;
+    /** Stops relaying, once; false when it had stopped already. */
+    const teardown = (): boolean => {
+      if (ended) return false;
+      ended = true;
+      this.relays.delete(relay);
+      upstream.removeAllListeners('data');
+      upstream.on('error', () => undefined);
+      upstream.cancel();
+      return true;
+    };
     const relay: Relay = {
       leader,
       downstream: call,
       upstream,
       end: (code, details) => {
-        if (ended) return;
-        ended = true;
-        this.relays.delete(relay);
-        upstream.removeAllListeners('data');
-        upstream.on('error', () => undefined);
-        upstream.cancel();
-        if (!call.writableEnded) call.emit('error', { code, details });
+        if (teardown() && !call.writableEnded) call.emit('error', { code, details });
       },
     };
     this.relays.add(relay);
@@ -184,14 +188,7 @@ export class AgentRelay {
     call.on('end', () => {
       if (!ended) upstream.end();
     });
-    const downstreamGone = () => {
-      if (ended) return;
-      ended = true;
-      this.relays.delete(relay);
-      upstream.removeAllListeners('data');
-      upstream.on('error', () => undefined);
-      upstream.cancel();
-    };
+    const downstreamGone = () => void teardown();
     call.on('cancelled', downstreamGone);
     call.on('error', downstreamGone);
     call.on('close', downstreamGone);
