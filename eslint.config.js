@@ -21,6 +21,11 @@ export default tseslint.config(
     },
   },
   {
+    // Test helpers are never shipped: shipped code must not depend on them.
+    files: ['packages/*/src/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [{ name: '@lbha/test-support', message: 'test helpers are for tests only' }] }] },
+  },
+  {
     // The CLI's output, lab scripts and tests may print.
     files: ['test/**/*.ts', 'scripts/**'],
     rules: { 'no-console': 'off' },

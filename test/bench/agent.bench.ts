@@ -10,7 +10,8 @@
 // (LBHA_BENCH_DEFAULT_SECONDS, 20) first with the lab's own spec, 0 skips it; --out FILE.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LB_NODES, labUnavailableReason, sleep, startLab, waitFor, type Lab, type LbNode } from '../lab/index.js';
+import { sleep, waitFor } from '@lbha/test-support';
+import { LB_NODES, labUnavailableReason, startLab, type Lab, type LbNode } from '../lab/index.js';
 import { intOption, jsonLine, stringOption, table } from './bench-stats.js';
 import { MB, ProcessSampler, treeCpuSeconds } from './process-sampler.js';
 

@@ -13,18 +13,8 @@
 // runs of the hung proxy, watched for 20 s each; --only a,b (LBHA_BENCH_ONLY) scenario names; --out FILE also
 // writes the JSON lines there. Progress goes to stderr; the table and JSON lines to stdout.
 import { writeFileSync } from 'node:fs';
-import {
-  LB_NODES,
-  labUnavailableReason,
-  sleep,
-  startLab,
-  summarizeProbe,
-  waitFor,
-  type Lab,
-  type LbNode,
-  type ProbeRecord,
-  type ProbeSession,
-} from '../lab/index.js';
+import { sleep, waitFor } from '@lbha/test-support';
+import { LB_NODES, labUnavailableReason, startLab, summarizeProbe, type Lab, type LbNode, type ProbeRecord, type ProbeSession } from '../lab/index.js';
 import { distribution, intOption, jsonLine, stringOption, table } from './bench-stats.js';
 
 type System = 'lbha' | 'seed';

@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseSpec, place, type NodeCondition } from '@lbha/coordinator';
+import { freePort, sleep, waitFor } from '@lbha/test-support';
 import { COORDINATOR_BIN } from '../lab/repo-paths.js';
-import { sleep, waitFor } from '../lab/index.js';
-import { freePort } from '../support/process.js';
+
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
 import { MB, ProcessSampler } from './process-sampler.js';
 import { clustersSpec, pairsSpec } from './scale-spec.js';

@@ -1,8 +1,9 @@
 // Shared pieces of the end-to-end tests: when to skip, and assertions on what the client saw.
 import assert from 'node:assert/strict';
 import { after, afterEach, before } from 'node:test';
+import { waitFor } from '@lbha/test-support';
 import type { Lab, LbNode, ProbeRecord, ProbeSession, TopologyName } from '../lab/index.js';
-import { LB_NODES, labUnavailableReason, runLeftovers, startLab, summarizeProbe, waitFor, webNodeOfPage } from '../lab/index.js';
+import { LB_NODES, labUnavailableReason, runLeftovers, startLab, summarizeProbe, webNodeOfPage } from '../lab/index.js';
 import type { NodeInfo } from '../lab/control-api.js';
 
 /** Why the lab tests cannot run here (not root), or undefined. CI runs as root, so there they run. */

@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { ControlServiceClient, type pbControl } from '@lbha/shared';
-import { LB_NODES, runLeftovers, startLab, summarizeProbe, waitFor, type Lab, type ProbeSession } from '../lab/index.js';
+import { freePort, waitFor } from '@lbha/test-support';
+import { LB_NODES, runLeftovers, startLab, summarizeProbe, type Lab, type ProbeSession } from '../lab/index.js';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN } from '../support/paths.js';
-import { freePort, startNode, type Proc } from '../support/process.js';
+import { startNode, type Proc } from '../support/process.js';
 import { skipReason, waitForBaseline, waitForSuccesses } from './e2e-support.js';
 
 const skip = skipReason ?? etcdUnavailableReason();

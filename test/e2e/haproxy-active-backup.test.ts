@@ -1,7 +1,8 @@
 // Seed 2 (haproxy master/backup, one VIP, stats page) under lbha.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { waitFor, type Lab } from '../lab/index.js';
+import { waitFor } from '@lbha/test-support';
+import { type Lab } from '../lab/index.js';
 import {
   agentsOf,
   assertServedBy,

@@ -6,7 +6,8 @@
 // moves is answered, and a kept-alive connection keeps being served by the old holder.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LB_NODES, summarizeProbe, waitFor, type Lab, type ProbeSession } from '../lab/index.js';
+import { waitFor } from '@lbha/test-support';
+import { LB_NODES, summarizeProbe, type Lab, type ProbeSession } from '../lab/index.js';
 import { drainWithKeptAliveClient, runOperation, skipReason, useAgentLab, waitForBaseline } from './e2e-support.js';
 
 const TEST_TIMEOUT = 240_000;

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { waitFor, type Lab } from '../lab/index.js';
+import { waitFor } from '@lbha/test-support';
+import { type Lab } from '../lab/index.js';
 import {
   agentsOf,
   assertServedBy,

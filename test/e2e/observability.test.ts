@@ -8,10 +8,11 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LB_NODES, runLeftovers, startLab, waitFor, type Lab } from '../lab/index.js';
+import { LB_NODES, runLeftovers, startLab, type Lab } from '../lab/index.js';
 import { STORE_METRICS } from '@lbha/coordinator';
+import { freePort, waitFor } from '@lbha/test-support';
 import { hostRelay, RELAY_SCRIPT } from '../support/namespace-relay.js';
-import { freePort } from '../support/process.js';
+
 import { ALERTS_FILE, alertRules, dashboardQueries, metricNames, prometheusBinary, PrometheusServer, type Sample } from '../support/prometheus.js';
 import { repairLab, skipReason, waitForBaseline, waitForNodeHealth } from './e2e-support.js';
 

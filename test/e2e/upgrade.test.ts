@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import { runLeftovers, startLab, summarizeProbe, waitFor, type Lab, type LbNode } from '../lab/index.js';
+import { waitFor } from '@lbha/test-support';
+import { runLeftovers, startLab, summarizeProbe, type Lab, type LbNode } from '../lab/index.js';
 import { ROOT } from '../support/paths.js';
 import { nodeInfo, skipReason, waitForBaseline, waitForSuccesses } from './e2e-support.js';
 

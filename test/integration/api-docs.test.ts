@@ -8,8 +8,9 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { freePort } from '@lbha/test-support';
 import { BIN, ROOT } from '../support/paths.js';
-import { freePort, runNode, startNode, type Proc } from '../support/process.js';
+import { runNode, startNode, type Proc } from '../support/process.js';
 
 const DEV_CA = join(ROOT, 'packages/coordinator/dist/src/bin/lbha-dev-ca.js');
 

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { Harness, LB1, LB2, eventually } from '@lbha/coordinator/test-support';
+import { Harness, LB1, LB2 } from '@lbha/coordinator/test-harness';
+import { eventually } from '@lbha/test-support';
 import { BIN } from '../support/paths.js';
 import { runNode } from '../support/process.js';
 

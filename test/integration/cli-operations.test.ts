@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { handoverLines, runCli } from '@lbha/cli';
-import { Harness, LB1, LB2, SEED1, eventually } from '@lbha/coordinator/test-support';
+import { Harness, LB1, LB2, SEED1 } from '@lbha/coordinator/test-harness';
+import { eventually } from '@lbha/test-support';
 
 describe('lbha operator commands', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lbha-cli-ops-'));

@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { eventually, freePort } from '@lbha/test-support';
 import { BIN } from '../support/paths.js';
-import { eventually, freePort, runNode, startNode, type Proc } from '../support/process.js';
+import { runNode, startNode, type Proc } from '../support/process.js';
 
 describe('lbha status', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lbha-cli-'));
@@ -32,7 +33,7 @@ describe('lbha status', () => {
     const r = await eventually(async () => {
       const x = await runNode(BIN.cli, ['status', '--insecure', '-C', address]);
       return x.stdout.includes('lb1') ? x : undefined;
-    }, 10_000, 'lb1 in the table');
+    }, 'lb1 in the table', 10_000);
     assert.equal(r.code, 0);
     const [header, row] = r.stdout.trim().split('\n');
     assert.match(header ?? '', /^NODE\s+CLUSTER\s+CONNECTION\s+MODE\s+HEALTH/);

@@ -6,8 +6,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { eventually, freePort } from '@lbha/test-support';
 import { BIN, ROOT } from '../support/paths.js';
-import { eventually, freePort, runNode, startNode, type Proc } from '../support/process.js';
+import { runNode, startNode, type Proc } from '../support/process.js';
 
 const DEV_CA = join(ROOT, 'packages/coordinator/dist/src/bin/lbha-dev-ca.js');
 
@@ -111,7 +112,7 @@ ${authSection}`,
       const r = await status(['-C', address, '--ca', f('ca.crt'), '--token', viewerToken]);
       const nodes = (JSON.parse(r.stdout || '{"nodes":[]}') as { nodes: Array<{ name: string; connected?: boolean }> }).nodes;
       return nodes.find((n) => n.name === 'lb1' && n.connected);
-    }, 10_000, 'lb1 to be listed as connected');
+    }, 'lb1 to be listed as connected', 10_000);
     assert.equal(listed.name, 'lb1');
 
     // lb2's certificate, claiming to be lb3.

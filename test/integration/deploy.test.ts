@@ -13,9 +13,10 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { loadAgentConfig } from '@lbha/agent';
 import { loadCoordinatorConfig } from '@lbha/coordinator';
+import { eventually, freePort } from '@lbha/test-support';
 import { BIN, ROOT } from '../support/paths.js';
 import { scratchNamespace } from '../lab/lab-names.js';
-import { eventually, freePort, Proc, startNode } from '../support/process.js';
+import { Proc, startNode } from '../support/process.js';
 
 const DEPLOY = join(ROOT, 'deploy');
 const UNITS = join(DEPLOY, 'systemd');
@@ -301,8 +302,8 @@ describe('agent capability set', { skip: !isRoot ? 'needs root' : missing('setpr
           const r = await run('ip', ['-n', ns, '-o', 'addr', 'show', 'dev', 'eth1']);
           return r.stdout.includes('10.254.0.100/24');
         },
-        15_000,
         'keepalived to add the VIP',
+        15_000,
       );
     } finally {
       await proc.stop();

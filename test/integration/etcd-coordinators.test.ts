@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ControlServiceClient, type pbControl } from '@lbha/shared';
+import { eventually, freePort, sleep } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN } from '../support/paths.js';
-import { eventually, freePort, startNode, type Proc } from '../support/process.js';
+import { startNode, type Proc } from '../support/process.js';
 import { FakeFleet } from './etcd-fake-fleet.js';
 
 const skip = etcdUnavailableReason();
@@ -58,8 +59,6 @@ interface Coordinator {
   readonly config: string;
   proc: Proc;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function call<Req, Res>(address: string, method: keyof ControlServiceClient & string, req: Req, timeoutMs = 5000): Promise<Res> {
   const client = new ControlServiceClient(address, credentials.createInsecure());
@@ -107,7 +106,7 @@ describe('several coordinators on etcd', { skip }, () => {
       const flags = await Promise.all(among.map((c) => metric(c, 'lbha_coordinator_leader')));
       const leaders = among.filter((_, i) => flags[i] === 1);
       return leaders.length === 1 ? leaders[0] : undefined;
-    }, timeoutMs, 'exactly one leader');
+    }, 'exactly one leader', timeoutMs);
   }
 
   async function nodesVia(c: Coordinator): Promise<pbControl.NodeInfo[]> {
@@ -171,9 +170,9 @@ log: { level: info }
   it('elects one leader; every coordinator serves agents and answers the API', async () => {
     const l = await leader();
     for (const c of coordinators) {
-      await eventually(() => bothConnectedVia(c), 20_000, `both nodes seen through ${c.id}`);
+      await eventually(() => bothConnectedVia(c), `both nodes seen through ${c.id}`, 20_000);
     }
-    await eventually(() => inPlace(), 20_000, 'each VIP on its home node');
+    await eventually(() => inPlace(), 'each VIP on its home node', 20_000);
     const followers = coordinators.filter((c) => c !== l);
     for (const c of followers) assert.equal(await metric(c, 'lbha_coordinator_leader'), 0);
     for (const c of coordinators) assert.equal(await metric(c, 'lbha_store_up'), 1);
@@ -204,13 +203,13 @@ log: { level: info }
     const done = await eventually(async () => {
       const o = await operation(l, op.id);
       return o && ['succeeded', 'failed', 'cancelled'].includes(o.state) ? o : undefined;
-    }, 20_000, 'the undrain to finish');
+    }, 'the undrain to finish', 20_000);
     assert.equal(done.state, 'succeeded', done.message);
   });
 
   it('replaces a SIGKILLed leader within seconds; agents reconnect; no VIP moves', async () => {
     const old = await leader();
-    await eventually(() => inPlace(), 10_000, 'VIPs in place');
+    await eventually(() => inPlace(), 'VIPs in place', 10_000);
     const moves = fleet.moves.length;
     const t0 = Date.now();
     old.proc.kill('SIGKILL');
@@ -219,7 +218,7 @@ log: { level: info }
     const took = Date.now() - t0;
     console.log(`leader failover after SIGKILL: ${took} ms (lease TTL ${LEASE_TTL_MS} ms)`);
     assert.notEqual(next.id, old.id);
-    await eventually(() => bothConnectedVia(next), 20_000, 'both nodes connected to the new leader');
+    await eventually(() => bothConnectedVia(next), 'both nodes connected to the new leader', 20_000);
     // Give the new leader time to reconcile; it must keep every VIP where it is.
     await sleep(2000);
     assert.deepEqual(fleet.moves.slice(moves), [], 'no VIP moved');
@@ -234,7 +233,7 @@ log: { level: info }
     const res = await call<pbControl.DrainRequest, pbControl.DrainResponse>(via.grpc, 'drain', { node: 'lb1', timeoutMs: 60_000, force: false, maintenance: false, reason: 'test' });
     const id = res.operation!.id;
     const lb1 = fleet.node('lb1');
-    await eventually(() => lb1.received.some((r) => r.kind === 'command' && r.ref.startsWith(id)), 20_000, 'the drain command on lb1');
+    await eventually(() => lb1.received.some((r) => r.kind === 'command' && r.ref.startsWith(id)), 'the drain command on lb1', 20_000);
     assert.equal(fleet.masterOf('vip-a'), 'lb2', 'the VIP left lb1 first');
     l.proc.kill('SIGKILL');
     await l.proc.exited;
@@ -242,7 +241,7 @@ log: { level: info }
     const op = await eventually(async () => {
       const o = await operation(next, id);
       return o && ['succeeded', 'failed', 'cancelled'].includes(o.state) ? o : undefined;
-    }, 60_000, 'the drain to finish');
+    }, 'the drain to finish', 60_000);
     assert.equal(op.state, 'succeeded', op.message);
     const commandIds = new Set(lb1.received.filter((r) => r.kind === 'command' && r.ref.startsWith(id)).map((r) => r.ref));
     assert.equal(commandIds.size, 1, `one drain command id, resent at most: ${[...commandIds].join(', ')}`);
@@ -253,8 +252,8 @@ log: { level: info }
 
     fleet.drainMs = 100;
     const un = await call<pbControl.UndrainRequest, pbControl.UndrainResponse>(next.grpc, 'undrain', { node: 'lb1', reason: 'test' });
-    await eventually(async () => (await operation(next, un.operation!.id))?.state === 'succeeded', 30_000, 'undrain');
-    await eventually(() => inPlace(), 20_000, 'vip-a back home');
+    await eventually(async () => (await operation(next, un.operation!.id))?.state === 'succeeded', 'undrain', 30_000);
+    await eventually(() => inPlace(), 'vip-a back home', 20_000);
     await restart(l);
   });
 
@@ -265,9 +264,9 @@ log: { level: info }
       await n.disconnect();
       n.connect([l.grpc, ...coordinators.filter((c) => c !== l).map((c) => c.grpc)]);
     }
-    await eventually(() => fleet.nodes.every((n) => n.coordinator === l.id), 20_000, 'nodes connected to the leader');
-    await eventually(() => bothConnectedVia(l), 20_000, 'the leader sees both nodes');
-    await eventually(() => inPlace(), 10_000, 'VIPs in place');
+    await eventually(() => fleet.nodes.every((n) => n.coordinator === l.id), 'nodes connected to the leader', 20_000);
+    await eventually(() => bothConnectedVia(l), 'the leader sees both nodes', 20_000);
+    await eventually(() => inPlace(), 'VIPs in place', 10_000);
 
     const tStop = Date.now();
     l.proc.kill('SIGSTOP');
@@ -283,15 +282,15 @@ log: { level: info }
 
     const deposed = await l.proc.waitForLog((x) => x.event === 'election.deposed', 10_000);
     assert.match(String(deposed['reason']), /not renewed in time|leader key|another coordinator|expired/);
-    await eventually(async () => (await metric(l, 'lbha_coordinator_leader')) === 0, 10_000, 'the old leader reports it is not the leader');
-    await eventually(() => bothConnectedVia(next), 30_000, 'nodes reach the new leader');
+    await eventually(async () => (await metric(l, 'lbha_coordinator_leader')) === 0, 'the old leader reports it is not the leader', 10_000);
+    await eventually(() => bothConnectedVia(next), 'nodes reach the new leader', 30_000);
     await sleep(1000);
     const late = fleet.nodes.flatMap((n) => n.received.filter((r) => r.coordinator === l.id && r.atMs >= tCont).map((r) => `${n.name} ${r.kind} ${r.ref}`));
     assert.deepEqual(late, [], 'nothing from the old leader after it resumed');
     console.log(`old leader held back ${await metric(l, 'lbha_fenced_pushes_total{kind="desired_state"}')} desired-state pushes`);
     assert.equal(fleet.masterOf('vip-b'), 'lb1', 'lb2 failed: vip-b is on lb1');
     fleet.node('lb2').setHealthy(true);
-    await eventually(() => inPlace(), 20_000, 'vip-b back on lb2');
+    await eventually(() => inPlace(), 'vip-b back on lb2', 20_000);
   });
 
   it('keeps working when etcd loses a minority', async () => {
@@ -302,14 +301,14 @@ log: { level: info }
     fleet.drainMs = 100;
     const via = coordinators.find((c) => c !== l)!;
     const d = await call<pbControl.DrainRequest, pbControl.DrainResponse>(via.grpc, 'drain', { node: 'lb2', timeoutMs: 30_000, force: false, maintenance: false, reason: 'minority test' });
-    await eventually(async () => (await operation(via, d.operation!.id))?.state === 'succeeded', 30_000, 'drain with an etcd member down');
+    await eventually(async () => (await operation(via, d.operation!.id))?.state === 'succeeded', 'drain with an etcd member down', 30_000);
     const u = await call<pbControl.UndrainRequest, pbControl.UndrainResponse>(via.grpc, 'undrain', { node: 'lb2', reason: 'minority test' });
-    await eventually(async () => (await operation(via, u.operation!.id))?.state === 'succeeded', 30_000, 'undrain with an etcd member down');
+    await eventually(async () => (await operation(via, u.operation!.id))?.state === 'succeeded', 'undrain with an etcd member down', 30_000);
     assert.equal((await leader()).id, l.id, 'the leader did not change');
     for (const c of live()) assert.equal(await metric(c, 'lbha_store_up'), 1);
     cluster.restart(etcdLeader);
     await cluster.waitHealthy();
-    await eventually(() => inPlace(), 20_000, 'VIPs in place');
+    await eventually(() => inPlace(), 'VIPs in place', 20_000);
   });
 
   it('stops changing anything when etcd loses its majority, says so, and recovers', async () => {
@@ -319,7 +318,7 @@ log: { level: info }
     cluster.pause(y);
     const tOutage = Date.now();
     for (const c of live()) {
-      await eventually(async () => (await metric(c, 'lbha_store_up')) === 0 && (await metric(c, 'lbha_coordinator_leader')) === 0, 20_000, `${c.id} reports the outage`);
+      await eventually(async () => (await metric(c, 'lbha_store_up')) === 0 && (await metric(c, 'lbha_coordinator_leader')) === 0, `${c.id} reports the outage`, 20_000);
     }
     const tDown = Date.now();
     await Promise.all(
@@ -347,10 +346,10 @@ log: { level: info }
     cluster.resume(y);
     await leader(live(), 30_000);
     for (const c of live()) {
-      await eventually(async () => (await metric(c, 'lbha_store_up')) === 1, 20_000, `${c.id} store up`);
+      await eventually(async () => (await metric(c, 'lbha_store_up')) === 1, `${c.id} store up`, 20_000);
       const events = (await call<pbControl.ListEventsRequest, pbControl.ListEventsResponse>(c.grpc, 'listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;
       assert.ok(events.some((e) => e.type === 'store.available' || e.type === 'store.unavailable'));
     }
-    await eventually(() => inPlace(), 20_000, 'VIPs in place after the outage');
+    await eventually(() => inPlace(), 'VIPs in place after the outage', 20_000);
   });
 });

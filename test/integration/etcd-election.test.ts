@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '@lbha/shared';
 import { createEtcdClient, EtcdStore, EventLog, LeaderElection, StoreHealth, type LeadershipEvent } from '@lbha/coordinator';
 import type { Etcd3 } from 'etcd3';
+import { eventually } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
-import { eventually } from '../support/process.js';
 
 const skip = etcdUnavailableReason();
 const logger = createLogger('etcd-election-test', { level: process.env['LBHA_TEST_LOG'] ?? 'silent' });
@@ -63,7 +63,7 @@ describe('leader election on etcd', { skip }, () => {
     prefix = `/test-${++round}/`;
     const cs = ['a', 'b', 'c'].map((id) => candidate(id));
     for (const c of cs) c.election.start();
-    await eventually(() => cs.filter((c) => c.election.isLeader()).length === 1, 15_000, 'one leader');
+    await eventually(() => cs.filter((c) => c.election.isLeader()).length === 1, 'one leader', 15_000);
     return cs;
   }
 
@@ -84,7 +84,7 @@ describe('leader election on etcd', { skip }, () => {
   it('elects exactly one leader and every candidate sees it', async () => {
     const cs = await startThree();
     const leader = cs.find((c) => c.election.isLeader())!;
-    await eventually(() => cs.every((c) => c.election.leader()?.id === leader.id), 5000, 'everyone sees the leader');
+    await eventually(() => cs.every((c) => c.election.leader()?.id === leader.id), 'everyone sees the leader', 5000);
     assert.ok(leader.election.currentTerm > 0);
     assert.ok(leader.seen.some((e) => e.type === 'elected'));
     assert.equal(cs.filter((c) => c.election.fence() !== undefined).length, 1, 'only the leader has a fence');
@@ -97,7 +97,7 @@ describe('leader election on etcd', { skip }, () => {
     const oldTerm = old.election.currentTerm;
     const t0 = performance.now();
     await old.election.stop();
-    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 5000, 'a new leader');
+    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 'a new leader', 5000);
     console.log(`handover after resignation: ${Math.round(performance.now() - t0)} ms`);
     assert.ok(next.election.currentTerm > oldTerm, 'terms grow');
     await stopAll(cs);
@@ -114,8 +114,8 @@ describe('leader election on etcd', { skip }, () => {
     old.skewMs = LEASE_TTL_MS;
     assert.equal(old.election.isLeader(), false, 'a leader past its local deadline is not the leader');
     assert.equal(old.election.fence(), undefined);
-    await eventually(() => old.seen.some((e) => e.type === 'deposed'), 2000, 'deposed event');
-    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 10_000, 'a new leader');
+    await eventually(() => old.seen.some((e) => e.type === 'deposed'), 'deposed event', 2000);
+    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 'a new leader', 10_000);
     const took = Math.round(performance.now() - t0);
     console.log(`takeover after the leader went silent (lease ${LEASE_TTL_MS} ms): ${took} ms`);
 
@@ -159,7 +159,7 @@ describe('leader election on etcd', { skip }, () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     console.log(`leader paused for about ${lapsedMs} ms while etcd replaced its raft leader`);
-    await eventually(() => leader.election.isLeader(), 5000, 'the leader leads');
+    await eventually(() => leader.election.isLeader(), 'the leader leads', 5000);
     assert.equal(leader.election.currentTerm, term, 'same term: nobody else took over');
     const store = new EtcdStore({ client: leader.client, prefix, fence: () => leader.election.fence() });
     assert.equal((await store.txn([], [{ kind: 'put', key: 'minority', value: true }])).ok, true);
@@ -175,8 +175,8 @@ describe('leader election on etcd', { skip }, () => {
     const [x, y] = cluster.members.map((m) => m.name);
     cluster.pause(x!);
     cluster.pause(y!);
-    await eventually(() => !leader.election.isLeader() && leader.seen.some((e) => e.type === 'deposed'), 10_000, 'the leader steps down');
-    await eventually(() => cs.every((c) => c.health.status === 'down'), 10_000, 'every coordinator reports the store down');
+    await eventually(() => !leader.election.isLeader() && leader.seen.some((e) => e.type === 'deposed'), 'the leader steps down', 10_000);
+    await eventually(() => cs.every((c) => c.health.status === 'down'), 'every coordinator reports the store down', 10_000);
     for (const c of cs) {
       assert.ok(c.events.list().some((e) => e.type === 'store.unavailable' && e.severity === 'critical'), `${c.id} recorded store.unavailable`);
     }
@@ -188,8 +188,8 @@ describe('leader election on etcd', { skip }, () => {
     }
     cluster.resume(x!);
     cluster.resume(y!);
-    await eventually(() => cs.filter((c) => c.election.isLeader()).length === 1, 20_000, 'a leader again');
-    await eventually(() => cs.every((c) => c.health.status === 'up'), 10_000, 'store up again');
+    await eventually(() => cs.filter((c) => c.election.isLeader()).length === 1, 'a leader again', 20_000);
+    await eventually(() => cs.every((c) => c.health.status === 'up'), 'store up again', 10_000);
     assert.ok(cs.every((c) => c.events.list().some((e) => e.type === 'store.available')));
     await stopAll(cs);
   });

@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { clientCredentials, ControlServiceClient, type pbControl } from '@lbha/shared';
+import { eventually, freePort } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN, ROOT } from '../support/paths.js';
-import { eventually, freePort, runNode, startNode, type Proc } from '../support/process.js';
+import { runNode, startNode, type Proc } from '../support/process.js';
 import { FakeFleet } from './etcd-fake-fleet.js';
 
 const skip = etcdUnavailableReason();
@@ -43,7 +44,7 @@ describe('several coordinators on etcd with mutual TLS', { skip }, () => {
       const elected = coordinators.map((c) => ({ c, at: c.proc.lines.filter((l) => l.event === 'election.elected').length - c.proc.lines.filter((l) => l.event === 'election.deposed').length }));
       const leaders = elected.filter((e) => e.at > 0);
       return leaders.length === 1 ? leaders[0]!.c.id : undefined;
-    }, 20_000, 'one leader');
+    }, 'one leader', 20_000);
   }
 
   before(async () => {
@@ -88,7 +89,7 @@ store: { kind: etcd, endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join('
     await eventually(async () => {
       const nodes = (await listNodes(follower.grpc, alice.credentials)).nodes;
       return ['lb1', 'lb2'].every((n) => nodes.some((x) => x.name === n && x.connected));
-    }, 20_000, 'both agents registered at the leader through the follower');
+    }, 'both agents registered at the leader through the follower', 20_000);
     for (const n of fleet.nodes) assert.equal(n.coordinator, leader, `${n.name} was welcomed by the leader`);
   });
 
@@ -97,11 +98,7 @@ store: { kind: etcd, endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join('
     const follower = coordinators.find((c) => c.id !== leader)!;
     const impostor = new FakeFleet('web', ['lb3']);
     impostor.node('lb3').connect([follower.grpc], tls('agent-lb1'));
-    const refused = await eventually(
-      () => coordinators.find((c) => c.id === leader)!.proc.lines.find((l) => l.event === 'agent.refused' && l['node'] === 'lb3'),
-      15_000,
-      'the leader to refuse lb3',
-    );
+    const refused = await eventually(() => coordinators.find((c) => c.id === leader)!.proc.lines.find((l) => l.event === 'agent.refused' && l['node'] === 'lb3'), 'the leader to refuse lb3', 15_000);
     assert.match(String(refused['reason']), /certificate is for node lb1/);
     await impostor.stop();
   });

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { ControlServiceClient, type pbControl } from '@lbha/shared';
+import { eventually, freePort } from '@lbha/test-support';
 import { BIN } from '../support/paths.js';
-import { eventually, freePort, runNode, startNode, type Proc } from '../support/process.js';
+import { runNode, startNode, type Proc } from '../support/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lbha-foundation-'));
 const procs: Proc[] = [];
@@ -92,12 +93,12 @@ describe('coordinator and agents over gRPC', () => {
     const n = await eventually(async () => {
       const r = await node('lb1');
       return r?.connected && r.state ? r : undefined;
-    }, 10_000, 'lb1 to register with a snapshot');
+    }, 'lb1 to register with a snapshot', 10_000);
     assert.equal(n.cluster, 'web');
     assert.equal(n.stale, false);
     assert.ok(n.bootId.length > 0);
     const seen = n.lastSeenMs;
-    await eventually(async () => ((await node('lb1'))?.lastSeenMs ?? 0) > seen, 5000, 'a later heartbeat');
+    await eventually(async () => ((await node('lb1'))?.lastSeenMs ?? 0) > seen, 'a later heartbeat', 5000);
     await agent.waitForLog((l) => l.event === 'stream.connected');
   });
 
@@ -113,24 +114,24 @@ describe('coordinator and agents over gRPC', () => {
 
   it('marks a hung agent stale and fresh again when it resumes', async () => {
     const agent = start(BIN.agent, agentConfig('lb2', 'lb2'));
-    await eventually(async () => (await node('lb2'))?.connected, 10_000, 'lb2 to connect');
+    await eventually(async () => (await node('lb2'))?.connected, 'lb2 to connect', 10_000);
     agent.kill('SIGSTOP');
-    await eventually(async () => (await node('lb2'))?.stale, 10_000, 'lb2 to go stale');
+    await eventually(async () => (await node('lb2'))?.stale, 'lb2 to go stale', 10_000);
     agent.kill('SIGCONT');
     await eventually(async () => {
       const n = await node('lb2');
       return n?.connected && !n.stale;
-    }, 10_000, 'lb2 to be fresh again');
+    }, 'lb2 to be fresh again', 10_000);
   });
 
   it('sees a killed agent disconnect', async () => {
     const agent = start(BIN.agent, agentConfig('lb3', 'lb3'));
-    await eventually(async () => (await node('lb3'))?.connected, 10_000, 'lb3 to connect');
+    await eventually(async () => (await node('lb3'))?.connected, 'lb3 to connect', 10_000);
     agent.kill('SIGKILL');
     const n = await eventually(async () => {
       const r = await node('lb3');
       return r && (!r.connected || r.stale) ? r : undefined;
-    }, 10_000, 'lb3 to be seen gone');
+    }, 'lb3 to be seen gone', 10_000);
     assert.ok(!n.connected || n.stale);
   });
 
@@ -144,14 +145,14 @@ describe('coordinator and agents over gRPC', () => {
     const nodes = await eventually(async () => {
       const all = (await listNodes()).filter((n) => n.connected && n.state);
       return all.length >= before.length ? all : undefined;
-    }, 15_000, 'agents to reconnect');
+    }, 'agents to reconnect', 15_000);
     assert.deepEqual(nodes.map((n) => n.name).sort(), before);
     for (const n of nodes) assert.ok(n.state, `${n.name} resent its snapshot`);
   });
 
   it('shuts down cleanly on SIGTERM', async () => {
     const agent = start(BIN.agent, agentConfig('lb4', 'lb4'));
-    await eventually(async () => (await node('lb4'))?.connected, 10_000, 'lb4 to connect');
+    await eventually(async () => (await node('lb4'))?.connected, 'lb4 to connect', 10_000);
     agent.kill('SIGTERM');
     const { code } = await agent.exited;
     assert.equal(code, 0);

@@ -4,7 +4,8 @@
 // supervises keepalived and the proxy there.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../support/process.js';
+import { freePort, waitFor, type WaitOptions } from '@lbha/test-support';
+
 import { renderAgentConfig } from './agent-config-file.js';
 import { ControlApi, type NodeInfo, type VipInfo } from './control-api.js';
 import { LabCommandError } from './errors.js';
@@ -14,7 +15,6 @@ import type { LabProcess } from './lab-process.js';
 import { labTls, renderClusterSpec, renderCoordinatorConfig, type LabTls } from './lbha-configs.js';
 import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, DEV_CA_BIN } from './repo-paths.js';
 import { runChecked, runCommand, type CommandOutput } from './run-command.js';
-import { waitFor, type WaitOptions } from './wait-for.js';
 
 export interface AgentControlOptions {
   /** VRRP advertisement interval in the cluster spec; default 100 ms. */

@@ -4,12 +4,12 @@
 // and the VIP going home, then a planned drain and undrain of that node with a client on a kept-alive
 // connection (the connection handover). Keeps the lab up until Ctrl-C (or exits with --once).
 import { parseArgs } from 'node:util';
+import { sleep, waitFor } from '@lbha/test-support';
 import type { AgentControl } from './agent-control.js';
 import { labUnavailableReason, startLab, type Lab, type LabControl } from './lab.js';
 import { LB_NODES, type LbNode } from './lab-names.js';
 import { describeSummary, summarizeProbe, type ProbeRecord } from './probe-records.js';
 import { webNodeOfPage, type VipPlan } from './topology.js';
-import { sleep, waitFor } from './wait-for.js';
 
 const tty = process.stdout.isTTY === true;
 const paint = (code: string) => (text: string) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text);

@@ -1,5 +1,6 @@
 // Errors of the network-namespace lab. Expected outcomes (a VIP not yet moved, a request that
-// failed) are values; these are thrown when the lab itself cannot do what it was asked.
+// failed) are values; these are thrown when the lab itself cannot do what it was asked (a wait
+// that times out throws @lbha/test-support's WaitTimeoutError).
 
 /** Thrown when a command the lab runs (ip, nginx -t, keepalived ...) exits non-zero or cannot start. */
 export class LabCommandError extends Error {
@@ -11,18 +12,6 @@ export class LabCommandError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`${command.join(' ')} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim() || 'no output'}`, options);
-  }
-}
-
-/** Thrown when a condition the lab waits for does not hold before its deadline. */
-export class LabTimeoutError extends Error {
-  override readonly name = 'LabTimeoutError';
-  constructor(
-    readonly what: string,
-    readonly timeoutMs: number,
-    readonly lastObservation: string,
-  ) {
-    super(`timed out after ${timeoutMs} ms waiting for ${what}${lastObservation ? ` (last seen: ${lastObservation})` : ''}`);
   }
 }
 

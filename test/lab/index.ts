@@ -15,6 +15,5 @@ export {
   type SummaryOptions,
 } from './probe-records.js';
 export { cleanupRuns, removeRun, runLeftovers } from './cleanup.js';
-export { waitFor, sleep, type WaitOptions } from './wait-for.js';
-export { LabCommandError, LabTimeoutError, LabUsageError } from './errors.js';
+export { LabCommandError, LabUsageError } from './errors.js';
 export { LB_NODE_HEADER, LB_STATUS_PORT } from './daemon-configs.js';

@@ -4,6 +4,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor, type WaitOptions } from '@lbha/test-support';
 import { removeRun, cleanupRuns } from './cleanup.js';
 import {
   brokenConfig,
@@ -27,7 +28,7 @@ import { parseProbeOutput, readProbeFile, type ProbeRecord } from './probe-recor
 import { processStartTime, registerRun } from './run-registry.js';
 import { ipIn, runChecked, runCommand, runInNamespace } from './run-command.js';
 import { topologyPlan, type TopologyName, type TopologyPlan, type VipPlan } from './topology.js';
-import { waitFor, type WaitOptions } from './wait-for.js';
+
 import { AgentControl } from './agent-control.js';
 
 /**

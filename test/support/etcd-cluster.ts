@@ -4,9 +4,9 @@
 // process-exit hook kills members a crashed test left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statfsSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePorts, sleep } from '@lbha/test-support';
 import { Etcd3 } from 'etcd3';
 
 export const ETCD_BIN = process.env['LBHA_ETCD_BIN'] ?? '/usr/bin/etcd';
@@ -62,26 +62,6 @@ function waitStopped(pid: number): void {
     Atomics.wait(pause, 0, 0, 1);
   }
 }
-
-/** Holds `count` distinct free ports at once, then releases them. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const s = createServer();
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => resolve());
-      });
-      servers.push(s);
-    }
-    return servers.map((s) => (s.address() as { port: number }).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function shmHasRoom(bytes: number): boolean {
   try {

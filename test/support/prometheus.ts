@@ -5,8 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { freePort } from '@lbha/test-support';
 import { ROOT } from './paths.js';
-import { freePort } from './process.js';
 
 export const DASHBOARD_FILE = join(ROOT, 'deploy/grafana/lbha-dashboard.json');
 export const ALERTS_FILE = join(ROOT, 'deploy/prometheus/lbha-alerts.yml');

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { silentLogger, type CommandResult, type DesiredState, type NodeDelta } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { Agent } from '../src/agent.js';
 import { AgentMetrics } from '../src/agent-metrics.js';
 import { compileAgentOptions } from '../src/agent-options.js';
@@ -13,7 +14,6 @@ import { agentConfigSchema } from '../src/agent-config.js';
 import { runCommand, type CommandRunner } from '../src/util/run-command.js';
 import { NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
 import { FakeDriver } from './helpers/fake-driver.js';
-import { waitFor } from './helpers/wait-for.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -90,7 +90,7 @@ async function withDownFile(h: Harness): Promise<{ file: string; d: DesiredState
     checks: [{ name: 'down-file', intervalMs: 0, timeoutMs: 0, fall: 0, rise: 0, effect: 'penalty', penalty: 50, params: { kind: 'maintenance_file', path: file } }],
   };
   assert.deepEqual(await h.agent.applyDesiredState(d), { accepted: true });
-  await waitFor(() => h.read('track/placement-vip-28') === '20');
+  await eventually(() => h.read('track/placement-vip-28') === '20');
   return { file, d };
 }
 
@@ -107,7 +107,7 @@ describe('agent core', () => {
       assert.equal(h.read('track/placement-vip-28'), '20');
       assert.equal(h.read('track/placement-vip-29'), '0');
       assert.ok(h.keepalived.running);
-      await waitFor(() => h.read('track/health') === '0');
+      await eventually(() => h.read('track/health') === '0');
       assert.equal(h.agent.appliedVersion(), 7);
       const snap = h.agent.snapshot();
       assert.equal(snap.healthy, true);
@@ -161,17 +161,17 @@ describe('agent core', () => {
   it('writes FAULT to the health file when the proxy cannot come back, and clears it when it does', async () => {
     const h = await harness(simple);
     try {
-      await waitFor(() => h.read('track/health') === '0');
+      await eventually(() => h.read('track/health') === '0');
       h.nginx.configValid = false;
       h.nginx.crash();
-      await waitFor(() => h.read('track/health') === '1');
+      await eventually(() => h.read('track/health') === '1');
       const snap = h.agent.snapshot();
       assert.equal(snap.healthy, false);
       assert.equal(snap.instances[0]?.effectivePriority, 0);
       assert.match(snap.instances[0]!.priorityTerms.at(-1)!.reason, /^FAULT: check nginx-process: nginx is down: config does not validate/);
       assert.ok(h.deltas.some((d) => d.healthy === false));
       h.nginx.configValid = true;
-      await waitFor(() => h.read('track/health') === '0', 10_000, 'recovery after backoff');
+      await eventually(() => h.read('track/health') === '0', 'recovery after backoff', 10_000);
       assert.ok(!h.keepalived.calls.includes('reload'));
     } finally {
       await h.agent.stop();
@@ -183,7 +183,7 @@ describe('agent core', () => {
     try {
       const { file } = await withDownFile(h);
       writeFileSync(file, '');
-      await waitFor(() => h.read('track/placement-vip-28') === '-30');
+      await eventually(() => h.read('track/placement-vip-28') === '-30');
       assert.equal(h.read('track/health'), '0', 'a penalty is not a fault');
       const terms = h.agent.snapshot().instances[0]!.priorityTerms;
       assert.deepEqual(terms.at(-1), { source: 'check:down-file', delta: -50, reason: `check down-file: maintenance file ${file} is present` });
@@ -200,15 +200,15 @@ describe('agent core', () => {
       const fd = openSync(fifo, 'w');
       writeSync(fd, 'INSTANCE "vip-28" MASTER 120\nINSTANCE "vip-29" BACKUP 100\n');
       closeSync(fd);
-      await waitFor(() => h.agent.snapshot().instances[0]?.state === 'master');
+      await eventually(() => h.agent.snapshot().instances[0]?.state === 'master');
       h.agent.setCoordinatorLink(true);
 
       writeFileSync(file, '');
       const held = () => h.agent.snapshot().instances[0]?.priorityTerms.find((t) => t.source === 'check:down-file');
-      await waitFor(() => held() !== undefined);
+      await eventually(() => held() !== undefined);
       assert.equal(held()?.delta, 0);
       assert.match(held()?.reason ?? '', /held back while the coordinator moves the VIP with a connection handover/);
-      await waitFor(() => h.read('track/placement-vip-29') === '-50', 2_000, 'a VIP it does not hold to take the penalty at once');
+      await eventually(() => h.read('track/placement-vip-29') === '-50', 'a VIP it does not hold to take the penalty at once', 2_000);
       assert.equal(h.read('track/placement-vip-28'), '20', 'the VIP it holds keeps its priority for now');
 
       // The coordinator moves vip-28 away (rank 1): the penalty applies.
@@ -218,12 +218,12 @@ describe('agent core', () => {
 
       // A coordinator that does nothing about it delays the penalty by three seconds at most.
       rmSync(file);
-      await waitFor(() => h.read('track/placement-vip-29') === '0');
+      await eventually(() => h.read('track/placement-vip-29') === '0');
       assert.deepEqual(await h.agent.applyDesiredState({ ...d, version: 9 }), { accepted: true });
-      await waitFor(() => h.read('track/placement-vip-28') === '20');
+      await eventually(() => h.read('track/placement-vip-28') === '20');
       const start = Date.now();
       writeFileSync(file, '');
-      await waitFor(() => h.read('track/placement-vip-28') === '-30', 6_000);
+      await eventually(() => h.read('track/placement-vip-28') === '-30', 6_000);
       assert.ok(Date.now() - start >= 2_500, `applied after the hold (${Date.now() - start} ms)`);
     } finally {
       await h.agent.stop();
@@ -236,10 +236,10 @@ describe('agent core', () => {
       h.nginx.activeConnections = 2;
       const results: CommandResult[] = [];
       h.agent.runCommand({ id: 'drain-1', deadlineMs: 0, action: { kind: 'drain', timeoutMs: 10_000 } }, (r) => results.push(r));
-      await waitFor(() => h.read('track/placement-vip-28') === '-253');
-      await waitFor(() => results.some((r) => r.state === 'running' && r.activeConnections === 2));
+      await eventually(() => h.read('track/placement-vip-28') === '-253');
+      await eventually(() => results.some((r) => r.state === 'running' && r.activeConnections === 2));
       h.nginx.activeConnections = 0;
-      await waitFor(() => results.at(-1)?.state === 'succeeded');
+      await eventually(() => results.at(-1)?.state === 'succeeded');
       assert.match(results.at(-1)!.message, /^drained: 0 active connections after [\d.]+s, no VIP held$/);
       assert.equal(h.agent.snapshot().localMode, 'drained');
       await h.agent.stop();
@@ -260,9 +260,9 @@ describe('agent core', () => {
     try {
       const results: CommandResult[] = [];
       h.agent.runCommand({ id: 'd', deadlineMs: 0, action: { kind: 'drain', timeoutMs: 300 } }, (r) => results.push(r));
-      await waitFor(() => results.at(-1)?.state === 'succeeded');
+      await eventually(() => results.at(-1)?.state === 'succeeded');
       h.agent.runCommand({ id: 'u', deadlineMs: 0, action: { kind: 'undrain' } }, (r) => results.push(r));
-      await waitFor(() => results.at(-1)?.commandId === 'u' && results.at(-1)?.state === 'succeeded');
+      await eventually(() => results.at(-1)?.commandId === 'u' && results.at(-1)?.state === 'succeeded');
       assert.equal(results.at(-1)!.message, 'undrained (was drained): placement restored');
       assert.equal(h.read('track/placement-vip-28'), '20');
       assert.equal(h.agent.snapshot().localMode, 'active');
@@ -277,8 +277,8 @@ describe('agent core', () => {
       const before = h.nginx.pid;
       const results: CommandResult[] = [];
       h.agent.runCommand({ id: 'r', deadlineMs: 0, action: { kind: 'restart', service: 'nginx' } }, (r) => results.push(r));
-      await waitFor(() => results.at(-1)?.state === 'succeeded');
-      await waitFor(() => h.deltas.some((d) => d.services.some((s) => s.name === 'nginx' && s.state === 'running' && s.pid !== before)));
+      await eventually(() => results.at(-1)?.state === 'succeeded');
+      await eventually(() => h.deltas.some((d) => d.services.some((s) => s.name === 'nginx' && s.state === 'running' && s.pid !== before)));
       assert.equal(h.agent.snapshot().services.find((s) => s.name === 'nginx')?.restarts, 1);
     } finally {
       await h.agent.stop();
@@ -295,14 +295,14 @@ describe('agent core', () => {
         closeSync(fd);
       };
       say('INSTANCE "vip-28" BACKUP 120');
-      await waitFor(() => h.agent.snapshot().instances[0]?.state === 'backup');
+      await eventually(() => h.agent.snapshot().instances[0]?.state === 'backup');
       const raised: DesiredState = { ...simple, version: 8, instances: simple.instances.map((i) => (i.name === 'vip-28' ? { ...i, placementWeight: 50 } : i)) };
       const started = Date.now();
       assert.deepEqual(await h.agent.applyDesiredState(raised), { accepted: true });
       // Other refreshes while the raise waits must not write anything else.
       say('INSTANCE "vip-29" BACKUP 100');
       assert.equal(h.read('track/placement-vip-28'), '20');
-      await waitFor(() => h.read('track/placement-vip-28') === '50');
+      await eventually(() => h.read('track/placement-vip-28') === '50');
       assert.ok(Date.now() - started >= 300, 'not before three advert intervals');
       for (let i = 0; i < 5; i++) {
         say(`INSTANCE "vip-29" ${i % 2 ? 'BACKUP' : 'MASTER'} 100`);

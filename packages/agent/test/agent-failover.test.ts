@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { DesiredState } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { ip, isRoot, ScratchNetns } from './helpers/netns.js';
-import { waitFor } from './helpers/wait-for.js';
 
 const AGENT = fileURLToPath(new URL('../src/bin/lbha-agent.js', import.meta.url));
 const VIP = '10.77.0.100';
@@ -46,8 +46,8 @@ describe('agent failover with real keepalived and nginx (no coordinator)', { ski
     await gone;
     agents[n] = undefined;
   };
-  const until = (cond: () => boolean, what: string): Promise<void> =>
-    waitFor(cond, 15_000, what).catch((err: Error) => {
+  const until = (cond: () => boolean, what: string): Promise<unknown> =>
+    eventually(cond, what, 15_000).catch((err: Error) => {
       for (const n of ['a', 'b'] as const) process.stderr.write(`--- agent ${n}\n${readFileSync(join(nodeDir(n), 'agent.log'), 'utf8').split('\n').slice(-15).join('\n')}\n`);
       throw err;
     });

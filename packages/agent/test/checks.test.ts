@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HEALTHY, unhealthy, unknown, type CheckResult, type CheckSpec, type CheckStatus } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { withDefaults } from '../src/checks/check-defaults.js';
 import { CheckRunner } from '../src/checks/check-runner.js';
 import { httpProbe } from '../src/checks/http-probe.js';
@@ -16,7 +17,6 @@ import type { Probe, ProbeEmit } from '../src/checks/probe.js';
 import { processProbe, type ServiceLiveness } from '../src/checks/process-probe.js';
 import { tcpProbe } from '../src/checks/tcp-probe.js';
 import { parseMonitorLine, type NetlinkEvent } from '../src/net/netlink-monitor.js';
-import { waitFor } from './helpers/wait-for.js';
 
 const BAD = unhealthy('refused');
 
@@ -90,7 +90,7 @@ describe('check runner', () => {
     const { changes, observer } = collect();
     const r = new CheckRunner(spec({ timeoutMs: 30 }), hang, observer);
     r.start();
-    await waitFor(() => changes.length > 0);
+    await eventually(() => changes.length > 0);
     r.stop();
     assert.deepEqual(changes[0]!.result, unknown('timed out after 30ms'));
   });
@@ -101,7 +101,7 @@ describe('check runner', () => {
     const { changes, observer } = collect();
     const r = new CheckRunner(spec({ intervalMs: 20, fall: 3, rise: 2 }), flapping, observer);
     r.start();
-    await waitFor(() => n >= 16);
+    await eventually(() => n >= 16);
     r.stop();
     assert.deepEqual(
       changes.map((c) => c.result.kind),
@@ -121,7 +121,7 @@ describe('check runner', () => {
     const { changes, observer } = collect();
     const r = new CheckRunner(spec({ intervalMs: 60_000, fall: 3 }), probe, observer);
     r.start();
-    await waitFor(() => changes.length === 1);
+    await eventually(() => changes.length === 1);
     emit!(unhealthy('exited'), true);
     assert.deepEqual(changes[1]?.result, unhealthy('exited'));
     r.stop();
@@ -140,10 +140,10 @@ describe('check runner', () => {
     const { changes, observer } = collect();
     const r = new CheckRunner(spec({ intervalMs: 10 }), probe, observer);
     r.start();
-    await waitFor(() => changes.length === 1);
+    await eventually(() => changes.length === 1);
     answer = undefined;
     const before = runs;
-    await waitFor(() => runs > before + 3);
+    await eventually(() => runs > before + 3);
     r.stop();
     assert.equal(changes.length, 1);
     assert.equal(r.status().result.kind, 'healthy');
@@ -206,10 +206,10 @@ describe('probes', () => {
     const stop = probe.watch!((r, d) => events.push([r, d]));
     try {
       writeFileSync(file, '');
-      await waitFor(() => events.some(([r]) => r.kind === 'unhealthy'));
+      await eventually(() => events.some(([r]) => r.kind === 'unhealthy'));
       assert.ok(events.every(([, definitive]) => definitive));
       rmSync(file);
-      await waitFor(() => events.at(-1)?.[0].kind === 'healthy');
+      await eventually(() => events.at(-1)?.[0].kind === 'healthy');
     } finally {
       stop();
     }
@@ -233,7 +233,7 @@ describe('probes', () => {
     const stop = probe.watch!((r, d) => got.push([r, d]));
     setLink('eth2', '0x1003', '0', 'lowerlayerdown');
     for (const l of listeners) l({ type: 'link', ifname: 'eth2', deleted: false });
-    await waitFor(() => got.length === 1);
+    await eventually(() => got.length === 1);
     assert.deepEqual(got[0], [unhealthy('interface eth2 has no carrier'), true]);
     setLink('eth2', '0x1002', '0', 'down');
     assert.deepEqual(await probe.probe(signal), unhealthy('interface eth2 is administratively down'));
@@ -253,7 +253,7 @@ describe('probes', () => {
     const { changes, observer } = collect();
     const r = new CheckRunner(spec({ intervalMs: 10, params: { kind: 'process', service: 'nginx' } }), processProbe(svc), observer);
     r.start();
-    await waitFor(() => changes.length === 1);
+    await eventually(() => changes.length === 1);
     state = 'starting';
     for (const l of listeners) l();
     await new Promise((res) => setTimeout(res, 50));

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { silentLogger, type Command, type CommandResult } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { CommandJournal, type ActionOutcome, type CommandExecutor } from '../src/commands/command-journal.js';
 import { serviceNameProblem } from '../src/commands/service-name.js';
 import { JsonFile } from '../src/state/json-file.js';
-import { waitFor } from './helpers/wait-for.js';
 
 class RecordingExecutor implements CommandExecutor {
   readonly runs: string[] = [];
@@ -54,7 +54,7 @@ describe('command journal', () => {
     const { j, executor } = journal();
     const first: CommandResult[] = [];
     j.run(cmd('c1', { kind: 'reload', service: 'nginx' }), (r) => first.push(r));
-    await waitFor(() => first.at(-1)?.state === 'succeeded');
+    await eventually(() => first.at(-1)?.state === 'succeeded');
     assert.deepEqual(
       first.map((r) => r.state),
       ['accepted', 'running', 'succeeded'],
@@ -71,12 +71,12 @@ describe('command journal', () => {
     const a: CommandResult[] = [];
     const b: CommandResult[] = [];
     j.run(cmd('d1', { kind: 'drain', timeoutMs: 0 }), (r) => a.push(r));
-    await waitFor(() => executor.release !== undefined);
+    await eventually(() => executor.release !== undefined);
     j.run(cmd('d1', { kind: 'drain', timeoutMs: 0 }), (r) => b.push(r));
     assert.equal(b[0]?.state, 'running');
     assert.equal(b[0]?.activeConnections, 3);
     executor.release!();
-    await waitFor(() => a.at(-1)?.state === 'succeeded' && b.at(-1)?.state === 'succeeded');
+    await eventually(() => a.at(-1)?.state === 'succeeded' && b.at(-1)?.state === 'succeeded');
     assert.deepEqual(executor.runs, ['drain']);
   });
 
@@ -84,7 +84,7 @@ describe('command journal', () => {
     const { j, executor, store } = journal();
     const got: CommandResult[] = [];
     j.run(cmd('r1', { kind: 'restart', service: 'nginx' }), (r) => got.push(r));
-    await waitFor(() => got.at(-1)?.state === 'failed');
+    await eventually(() => got.at(-1)?.state === 'failed');
     await j.flush();
     const j2 = new CommandJournal({ executor, store, logger: silentLogger(), defaultDrainMs: 1000 });
     await j2.load();

@@ -4,28 +4,19 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '@lbha/shared';
+import { eventually, freePort } from '@lbha/test-support';
 import { haproxySpec, nginxSpec } from '../src/services/daemon-spec.js';
 import { fetchHaproxyStats } from '../src/services/haproxy-stats.js';
 import { DirectSupervisor } from '../src/services/direct-supervisor.js';
 import type { ExitInfo } from '../src/services/service-driver.js';
 import { runCommand } from '../src/util/run-command.js';
-import { waitFor } from './helpers/wait-for.js';
 
 const hasNginx = spawnSync('/usr/sbin/nginx', ['-v']).status === 0;
 const isRoot = process.getuid?.() === 0;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function fetchText(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -104,7 +95,7 @@ describe('direct supervisor with a real nginx', { skip: !hasNginx ? 'nginx is no
     s.onExit((i) => exits.push(i));
     const pid = s.status().pid;
     process.kill(pid, 'SIGKILL');
-    await waitFor(() => exits.length === 1);
+    await eventually(() => exits.length === 1);
     assert.equal(exits[0]?.signal, 'SIGKILL');
     assert.equal(s.status().running, false);
     const r = await s.start();
@@ -123,7 +114,7 @@ describe('direct supervisor with a real nginx', { skip: !hasNginx ? 'nginx is no
     const exits: ExitInfo[] = [];
     s.onExit((i) => exits.push(i));
     process.kill(pid, 'SIGTERM');
-    await waitFor(() => exits.length === 1, 5_000, 'exit of an adopted daemon (found by polling /proc)');
+    await eventually(() => exits.length === 1, 'exit of an adopted daemon (found by polling /proc)', 5_000);
     assert.equal(await s.adopt(), false, 'nothing left to adopt');
     assert.equal((await s.start()).ok, true);
   });
@@ -149,7 +140,7 @@ describe('direct supervisor with a real nginx', { skip: !hasNginx ? 'nginx is no
     writeFileSync(configFile, conf(dir, port, 'two'));
     const r = await s.reload();
     assert.equal(r.ok, true, r.message);
-    await waitFor(async () => (await fetchText(port).catch(() => '')) === 'two');
+    await eventually(async () => (await fetchText(port).catch(() => '')) === 'two');
     const stop = await s.stop();
     assert.equal(stop.ok, true, stop.message);
     assert.equal(existsSync(join(dir, 'nginx.agent-pid')), false);
@@ -206,7 +197,7 @@ backend be
     assert.equal((await s.validate()).ok, true);
     const started = await s.start();
     assert.equal(started.ok, true, started.message);
-    await waitFor(async () => (await s.stats())?.serverStates['be/web1'] === 'DOWN', 5_000, 'haproxy stats');
+    await eventually(async () => (await s.stats())?.serverStates['be/web1'] === 'DOWN', 'haproxy stats', 5_000);
     assert.equal((await s.stats())?.activeConnections, 0);
     const reload = await s.reload();
     assert.equal(reload.ok, true, reload.message);
@@ -214,7 +205,7 @@ backend be
     const exits: ExitInfo[] = [];
     s.onExit((i) => exits.push(i));
     process.kill(s.status().pid, 'SIGKILL');
-    await waitFor(() => exits.length === 1);
+    await eventually(() => exits.length === 1);
     const again = await s.start();
     assert.equal(again.ok, true, again.message);
     assert.equal((await s.stop()).ok, true);

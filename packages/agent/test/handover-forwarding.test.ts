@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { HandoverController, type HandoverTask, type SavedSysctls } from '../src/net/handover.js';
 import { JsonFile } from '../src/state/json-file.js';
 import { runCommand, type CommandRunner } from '../src/util/run-command.js';
 import { isRoot, ScratchNetns } from './helpers/netns.js';
-import { waitFor } from './helpers/wait-for.js';
 
 const hasNft = spawnSync('nft', ['--version']).status === 0;
 const skip = !isRoot ? 'needs root for network namespaces' : !hasNft ? 'nft is not installed' : false;
@@ -154,10 +154,10 @@ describe('handover on a real kernel: a connection survives its VIP moving', { sk
       ['b', 'B'],
     ] as const) {
       const s = start(ns[node], SERVER, [name]);
-      await waitFor(() => s.lines.includes('up'), 10_000, `server ${name}`);
+      await eventually(() => s.lines.includes('up'), `server ${name}`, 10_000);
     }
     const client = start(ns.c, CLIENT, [V4.vip, V6.vip]);
-    await waitFor(() => client.lines.includes('up'), 10_000, 'client connections');
+    await eventually(() => client.lines.includes('up'), 'client connections', 10_000);
 
     const a = controller('a');
     const b = controller('b');
@@ -191,6 +191,6 @@ describe('handover on a real kernel: a connection survives its VIP moving', { sk
     // Without the handover B has no idea of these connections: it resets them.
     await b.apply([]);
     await a.apply([]);
-    await waitFor(() => [V4.vip, V6.vip].every((vip) => parsed().some((l) => l.vip === vip && l.error === 'ECONNRESET')), 10_000, 'resets once the handover is over');
+    await eventually(() => [V4.vip, V6.vip].every((vip) => parsed().some((l) => l.vip === vip && l.error === 'ECONNRESET')), 'resets once the handover is over', 10_000);
   });
 });

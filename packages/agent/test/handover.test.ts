@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { HandoverController, handoverTaskProblem, incomingRuleset, parseSsPeers, tableName, type HandoverTask, type SavedSysctls } from '../src/net/handover.js';
 import { JsonFile } from '../src/state/json-file.js';
 import { runCommand, type CommandRunner } from '../src/util/run-command.js';
 import { isRoot, ScratchNetns } from './helpers/netns.js';
-import { waitFor } from './helpers/wait-for.js';
 
 const hasNft = spawnSync('nft', ['--version']).status === 0;
 
@@ -165,7 +165,7 @@ describe('handover: on a real kernel', { skip }, () => {
     await a.start();
     await a.apply([task({ untilMs: Date.now() + 300 })]);
     assert.match(tables(), /lbha_handover_eth1_51/);
-    await waitFor(() => ended.length > 0, 5_000);
+    await eventually(() => ended.length > 0, 5_000);
     assert.deepEqual(ended, ['vip1']);
     assert.doesNotMatch(tables(), /lbha_handover_/);
   });
@@ -203,7 +203,7 @@ describe('handover: on a real kernel', { skip }, () => {
     await b.start();
     await b.apply([task({ untilMs: Date.now() + 600_000 })]);
     await b.apply([task({ untilMs: Date.now() + 300 })]);
-    await waitFor(() => ended.length > 0, 5_000);
+    await eventually(() => ended.length > 0, 5_000);
     assert.doesNotMatch(tables(), /lbha_handover_/);
   });
 

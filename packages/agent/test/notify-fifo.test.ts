@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { silentLogger } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { NotifyFifoReader, type NotifyEvent } from '../src/keepalived/notify-fifo.js';
 import { runCommand } from '../src/util/run-command.js';
-import { waitFor } from './helpers/wait-for.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lbha-fifo-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,11 +22,11 @@ describe('notify FIFO reader', () => {
       let fd = openSync(path, 'w');
       writeSync(fd, 'INSTANCE "vip-28" BACKUP 150\nINSTANCE "vip-28" MASTER 150\n');
       closeSync(fd);
-      await waitFor(() => events.length === 2);
+      await eventually(() => events.length === 2);
       fd = openSync(path, 'w');
       writeSync(fd, 'INSTANCE "vip-28" FAULT 150\n');
       closeSync(fd);
-      await waitFor(() => events.length === 3);
+      await eventually(() => events.length === 3);
       assert.deepEqual(
         events.map((e) => `${e.name}:${e.state}`),
         ['vip-28:backup', 'vip-28:master', 'vip-28:fault'],

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { SupervisedService } from '../src/services/supervised-service.js';
 import { Backoff } from '../src/util/backoff.js';
 import { FakeDriver } from './helpers/fake-driver.js';
-import { waitFor } from './helpers/wait-for.js';
 
 function supervised(driver: FakeDriver, graceMs = 200) {
   const restarts: string[] = [];
@@ -47,7 +47,7 @@ describe('supervised service (restart policy over the driver port)', () => {
     await s.init(true);
     d.calls.length = 0;
     d.crash();
-    await waitFor(() => s.liveness().state === 'running');
+    await eventually(() => s.liveness().state === 'running');
     assert.deepEqual(d.calls, ['validate', 'start']);
     assert.deepEqual(states.slice(-2), ['starting', 'running']);
     assert.ok(!states.includes('failed'));
@@ -63,14 +63,14 @@ describe('supervised service (restart policy over the driver port)', () => {
     d.configValid = false;
     d.calls.length = 0;
     d.crash();
-    await waitFor(() => s.liveness().state === 'failed');
+    await eventually(() => s.liveness().state === 'failed');
     assert.match(s.liveness().lastError, /config does not validate: nginx: \[emerg\] unknown directive "broken"/);
     assert.ok(!d.calls.includes('start'), 'never starts on an invalid config');
     const validations = (): number => d.calls.filter((c) => c === 'validate').length;
     const v = validations();
-    await waitFor(() => validations() >= v + 2, 5_000, 'retries with backoff');
+    await eventually(() => validations() >= v + 2, 'retries with backoff', 5_000);
     d.configValid = true;
-    await waitFor(() => s.liveness().state === 'running');
+    await eventually(() => s.liveness().state === 'running');
     assert.deepEqual(states.filter((x, i) => x !== states[i - 1]), ['starting', 'running', 'starting', 'failed', 'running']);
     s.close();
   });
@@ -82,11 +82,11 @@ describe('supervised service (restart policy over the driver port)', () => {
     d.startWorks = false;
     const crashed = Date.now();
     d.crash();
-    await waitFor(() => s.liveness().state === 'failed');
+    await eventually(() => s.liveness().state === 'failed');
     assert.ok(Date.now() - crashed >= 140, 'not before the grace');
     assert.match(s.liveness().lastError, /bind\(\) failed/);
     d.startWorks = true;
-    await waitFor(() => s.liveness().state === 'running');
+    await eventually(() => s.liveness().state === 'running');
     s.close();
   });
 

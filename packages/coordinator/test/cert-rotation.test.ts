@@ -7,6 +7,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { credentials as grpcCredentials } from '@grpc/grpc-js';
 import { CertificateSource, watchedClientCredentials } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { createDevCa } from '../src/auth/dev-ca.js';
 import { controlClient, openAgentStream, startTlsCoordinator, TOKENS, unary, type TlsCoordinator } from './support/tls-coordinator.js';
 
@@ -19,14 +20,6 @@ function servedSerial(port: number): Promise<string> {
     });
     s.on('error', reject);
   });
-}
-
-async function eventually(pred: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('certificate rotation', () => {
@@ -56,7 +49,7 @@ describe('certificate rotation', () => {
   it('picks up changed files without a signal', async () => {
     const before = await servedSerial(grpcPort);
     createDevCa({ dir: pki() });
-    await eventually(async () => (await servedSerial(grpcPort)) !== before && (await servedSerial(c.httpPort)) !== before, 'the new certificate');
+    await eventually(async () => (await servedSerial(grpcPort)) !== before && (await servedSerial(c.httpPort)) !== before, 'the new certificate', { intervalMs: 100 });
   });
 
   it('keeps the previous certificate when the new files are broken', async () => {
@@ -87,7 +80,7 @@ describe('certificate rotation', () => {
       // A new CA: new coordinator and agent certificates; the old CA is no longer trusted.
       createDevCa({ dir: pki(), agents: ['lb1'], newCa: true });
       process.emit('SIGHUP', 'SIGHUP');
-      await eventually(async () => source.current.ca.equals(readFileSync(agentFiles.ca)), 'the agent to read the new files', 5000);
+      await eventually(async () => source.current.ca.equals(readFileSync(agentFiles.ca)), 'the agent to read the new files', { timeoutMs: 5000, intervalMs: 100 });
 
       const again = await openAgentStream(c.grpcAddress, watched, { node: 'lb1' });
       assert.ok(again.ok, again.ok ? '' : again.details);

@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,21 +11,11 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { ControlServiceClient, type pbControl } from '@lbha/shared';
-import { eventually, LB1, LB2, SEED1 } from './support/coordinator-harness.js';
+import { eventually, freePort } from '@lbha/test-support';
+import { LB1, LB2, SEED1 } from './support/coordinator-harness.js';
 import { FakeAgent, FakeSegment } from './support/fake-agent.js';
 
 const BIN = fileURLToPath(new URL('../src/bin/lbha-coordinator.js', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function startCoordinator(config: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [BIN, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });

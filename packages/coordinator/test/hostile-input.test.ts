@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { snapshotToWire, type ConnectRequest } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { parseSpec } from '../src/spec/parse-spec.js';
 import {
   channelCredentials,
@@ -59,7 +60,7 @@ describe('hostile and broken input', () => {
     const r = await openAgentStream(c.grpcAddress, channelCredentials(c, { cert: c.ca.agents['lb1'] }), { node: 'lb1' });
     assert.ok(r.ok);
     r.call.write({ msg: { $case: 'snapshot', value: { state: snapshotToWire({ services: [], checks: [], instances: [], healthy: true, appliedVersion: 0, localMode: 'active' }) } } });
-    await waitFor(() => c.server.registry.get('lb1')?.snapshot !== undefined);
+    await eventually(() => c.server.registry.get('lb1')?.snapshot !== undefined, 'the snapshot of lb1');
     // Heartbeats keep lb1 fresh, so no stale event lands in the middle of a comparison.
     let seq = 0;
     heartbeat = setInterval(() => r.call.write({ msg: { $case: 'heartbeat', value: { seq: ++seq, sentMs: Date.now() } } }), 300);
@@ -257,14 +258,6 @@ describe('hostile and broken input', () => {
     });
   });
 });
-
-async function waitFor(pred: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** POSTs `size` bytes with chunked encoding; resolves with the status (or 0 if the connection was cut first). */
 function chunkedPost(c: TlsCoordinator, path: string, size: number): Promise<number> {

@@ -3,8 +3,9 @@
 // reconciler, failovers from the agents' deltas, NACKs and push latency from real ACKs.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { eventually } from '@lbha/test-support';
 import { find, parseExposition, value, type Sample } from './support/exposition.js';
-import { Harness, LB1, LB2, eventually } from './support/coordinator-harness.js';
+import { Harness, LB1, LB2 } from './support/coordinator-harness.js';
 
 describe('metrics of a running coordinator', () => {
   let h: Harness;

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { pbControl } from '@lbha/shared';
-import { eventually, Harness, LB1, LB2, SEED1 } from './support/coordinator-harness.js';
+import { eventually } from '@lbha/test-support';
+import { Harness, LB1, LB2, SEED1 } from './support/coordinator-harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {

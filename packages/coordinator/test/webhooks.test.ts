@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseYaml, silentLogger } from '@lbha/shared';
 import { z } from 'zod';
+import { eventually } from '@lbha/test-support';
 import { EventLog } from '../src/event-log.js';
 import { wantsEvent, webhooksSchema, type WebhookConfig } from '../src/webhooks/webhook-config.js';
 import { WebhookDispatcher } from '../src/webhooks/webhook-dispatcher.js';
@@ -54,14 +55,6 @@ function webhook(over: Record<string, unknown>): WebhookConfig {
   const parsed = z.array(z.any()).pipe(webhooksSchema).safeParse([{ name: 'ops', url: 'http://127.0.0.1:1/', backoff: { initial: '10ms', max: '40ms' }, ...over }]);
   if (!parsed.success) throw new Error(JSON.stringify(parsed.error.issues));
   return parsed.data[0] as WebhookConfig;
-}
-
-async function eventually(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('webhooks', () => {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, Server, ServerCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { eventually } from '@lbha/test-support';
 import {
   AgentServiceClient,
   AgentServiceService,
@@ -126,16 +127,6 @@ const desired = (node: string, version: number): DesiredState => ({
   proxyService: 'nginx',
 });
 
-async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function listNodes(address: string): Promise<pbControl.ListNodesResponse> {
   const client = new ControlServiceClient(address, credentials.createInsecure());
   return new Promise((resolve, reject) =>
@@ -170,14 +161,14 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
   it('relays an agent stream from a follower to the leader', async () => {
     const agent = new TestAgent(b.info.grpc, 'lb1');
     agents.push(agent);
-    const welcome = await until(() => agent.of('welcome')[0], 'welcome');
+    const welcome = await eventually(() => agent.of('welcome')[0], 'welcome');
     assert.equal(welcome.msg?.$case === 'welcome' && welcome.msg.value.coordinatorId, 'a', 'welcomed by the leader');
     agent.sendSnapshot();
-    await until(() => a.registry.get('lb1')?.snapshot, 'the leader to have the snapshot');
+    await eventually(() => a.registry.get('lb1')?.snapshot, 'the leader to have the snapshot');
     assert.equal(b.registry.get('lb1'), undefined, 'the follower keeps no session of its own');
     assert.equal(b.relay.relayedStreams, 1);
     assert.equal(a.registry.pushDesiredState(desired('lb1', 7)), true);
-    const got = await until(() => agent.of('desiredState')[0], 'the desired state through the relay');
+    const got = await eventually(() => agent.of('desiredState')[0], 'the desired state through the relay');
     assert.equal(got.msg?.$case === 'desiredState' && got.msg.value.version, 7);
   });
 
@@ -201,7 +192,7 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
   it('serves agents locally without a leader, refusing mutations and answering reads', async () => {
     const agent = new TestAgent(b.info.grpc, 'lb2');
     agents.push(agent);
-    const welcome = await until(() => agent.of('welcome')[0], 'welcome');
+    const welcome = await eventually(() => agent.of('welcome')[0], 'welcome');
     assert.equal(welcome.msg?.$case === 'welcome' && welcome.msg.value.coordinatorId, 'b', 'served by the follower itself');
     const client = new ControlServiceClient(b.info.grpc, credentials.createInsecure());
     const err = await new Promise<ServiceError | null>((resolve) =>
@@ -219,18 +210,18 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
     const lb2 = agents[1]!;
     a.leadership.set(false, b.info);
     b.leadership.set(true, undefined);
-    await until(() => lb1.error, 'lb1 stream to end so the agent reconnects');
+    await eventually(() => lb1.error, 'lb1 stream to end so the agent reconnects');
     assert.equal(lb1.error?.code, 14);
     assert.equal(b.relay.relayedStreams, 0);
     // lb2 was served by b locally and b now leads: it stays.
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(lb2.error, undefined);
     assert.equal(b.registry.pushDesiredState(desired('lb2', 9)), true);
-    await until(() => lb2.of('desiredState')[0], 'the new leader pushes');
+    await eventually(() => lb2.of('desiredState')[0], 'the new leader pushes');
     // A reconnecting agent at a (now a follower) is relayed to b.
     const again = new TestAgent(a.info.grpc, 'lb1');
     agents.push(again);
-    const welcome = await until(() => again.of('welcome')[0], 'welcome');
+    const welcome = await eventually(() => again.of('welcome')[0], 'welcome');
     assert.equal(welcome.msg?.$case === 'welcome' && welcome.msg.value.coordinatorId, 'b');
   });
 });

@@ -5,28 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { ControlServiceClient, silentLogger, type LbhaEvent } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { CoordinatorServer } from '../../src/server.js';
 import { FakeAgent, FakeSegment, type FakeAgentOptions } from './fake-agent.js';
 
 export const SEED1 = readFileSync(new URL('../../../test/fixtures/seed-nginx-active-active.yaml', import.meta.url), 'utf8');
 export const LB1 = 'nginx-lb01';
 export const LB2 = 'nginx-lb02';
-
-/** Polls until `pred` is true; fails with `what` after `timeoutMs`. */
-export async function eventually<T>(pred: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await pred();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 type Unary = (req: unknown, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
 

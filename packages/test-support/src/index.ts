@@ -1,0 +1,2 @@
+export { eventually, sleep, waitFor, WaitTimeoutError, type Observation, type WaitOptions } from './wait-for.js';
+export { freePort, freePorts } from './free-port.js';
