@@ -15,11 +15,26 @@ if (lock.lockfileVersion < 2 || !lock.packages) {
   process.exit(2);
 }
 
+// Workspace packages only ever listed as devDependencies (test helpers) stay behind: npm does
+// not mark their links dev-only.
+const runtimeNames = new Set();
+const devNames = new Set();
+for (const [path, meta] of Object.entries(lock.packages)) {
+  if (path.includes('node_modules/')) continue;
+  for (const n of Object.keys(meta.dependencies ?? {})) runtimeNames.add(n);
+  for (const n of Object.keys(meta.devDependencies ?? {})) devNames.add(n);
+}
+const devOnly = (path) => {
+  const name = path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);
+  return devNames.has(name) && !runtimeNames.has(name);
+};
+
 const wanted = [];
 for (const [path, meta] of Object.entries(lock.packages)) {
   if (!path.includes('node_modules/')) continue;
   if (meta.dev) continue;
   if (meta.link) {
+    if (devOnly(path)) continue;
     process.stdout.write(`link ${path} ${relative(dirname(path), meta.resolved)}\n`);
     continue;
   }
