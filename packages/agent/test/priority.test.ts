@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { computePriority, PLACEMENT_MIN } from '../src/keepalived/priority.js';
+import { TRACK_FILE_MIN } from '@lbha/shared';
+import { computePriority } from '../src/keepalived/priority.js';
 import { instance } from './fixtures/desired-states.js';
 
 const vip = instance({ name: 'vip-28', vrid: 51, vip: '192.168.20.28/24', basePriority: 100, placementWeight: 50, rank: 0 });
@@ -29,7 +30,7 @@ describe('priority', () => {
 
   it('drops to the lowest value when the node is drained, without going below keepalived fault level', () => {
     const p = computePriority({ instance: vip, ...none, lowest: 'node is draining (drain command)' });
-    assert.equal(p.placementValue, PLACEMENT_MIN);
+    assert.equal(p.placementValue, TRACK_FILE_MIN);
     assert.equal(p.effectivePriority, 1);
     assert.equal(p.terms.reduce((s, t) => s + t.delta, 0), 1);
   });

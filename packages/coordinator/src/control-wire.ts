@@ -1,14 +1,9 @@
 // Converts the coordinator's domain views (VIPs, placement, operations, spec problems) into
 // ControlService messages. The gRPC and HTTP adapters use these and nothing else.
-import { handoverToWire, vrrpStateWire, type ConfigIssue, type PriorityTerm, type pbControl } from '@lbha/shared';
+import { handoverToWire, limitPriority, vrrpStateWire, type ConfigIssue, type PriorityTerm, type pbControl } from '@lbha/shared';
 import { weightOf, type ClusterPlacement } from './placement.js';
-import { MAX_PRIORITY, MIN_PRIORITY } from './priority-scheme.js';
 import type { VipView } from './reconciler.js';
 import type { OperationRecord } from './store/coordinator-state.js';
-
-function clamp(p: number): number {
-  return Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, p));
-}
 
 /**
  * The priority explanation of one node for one VIP: what its agent reports keepalived uses,
@@ -21,7 +16,7 @@ function termsOf(v: VipView, n: VipView['perNode'][number]): { terms: PriorityTe
     { source: 'base', delta: v.basePriority, reason: 'policy.base_priority' },
     { source: 'placement', delta: n.desiredWeight, reason: n.desiredWeight < 0 ? `${rankText}; not eligible (pushed to priority 1)` : rankText },
   ];
-  return { terms, effective: n.effectivePriority > 0 ? n.effectivePriority : clamp(v.basePriority + n.desiredWeight) };
+  return { terms, effective: n.effectivePriority > 0 ? n.effectivePriority : limitPriority(v.basePriority + n.desiredWeight) };
 }
 
 export function vipInfoToWire(v: VipView): pbControl.VipInfo {

@@ -1,9 +1,7 @@
 // How a placement rank becomes a keepalived priority weight (written by the agent to the
-// instance's weight-1 placement track file). The reasoning is in docs/design/placement.md.
-
-/** keepalived priorities for non-owners are 1..254. */
-export const MAX_PRIORITY = 254;
-export const MIN_PRIORITY = 1;
+// instance's weight-1 placement track file). The reasoning is in docs/design/placement.md;
+// keepalived's own limits are in @lbha/shared (keepalived-priority.ts).
+import { MAX_PRIORITY, MIN_PRIORITY } from '@lbha/shared';
 
 /** Added for rank 0: the node that should hold the VIP. */
 export const HOLDER_WEIGHT = 50;

@@ -40,6 +40,16 @@ export {
 export { ConfigError, WireError, formatIssues, type ConfigIssue } from './errors.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
 export { nameProblem, isValidName, interfaceProblem } from './names.js';
+export {
+  MIN_PRIORITY,
+  MAX_PRIORITY,
+  MAX_PENALTY,
+  TRACK_FILE_MIN,
+  TRACK_FILE_MAX,
+  basePriorityProblem,
+  limitPriority,
+  limitTrackFileValue,
+} from './keepalived-priority.js';
 export { parseCidr, cidrContains, sameAddress, type Cidr } from './ip.js';
 export { parseYaml, loadYamlFile, formatPath, type ParseResult } from './yaml-config.js';
 export { parseDuration, durationMs } from './duration.js';

@@ -33,6 +33,7 @@ import type {
   VrrpState,
 } from './domain.js';
 import { WireError } from './errors.js';
+import { basePriorityProblem } from './keepalived-priority.js';
 
 interface EnumMap<D extends string, W extends number> {
   toWire(value: D): W;
@@ -511,9 +512,8 @@ export function handoverFromWire(h: pb.Handover, path: string): Handover {
 
 export function desiredInstanceFromWire(i: pbAgent.DesiredInstance, path: string): DesiredInstance {
   if (i.vrid < 1 || i.vrid > 255) throw new WireError(`${path}.vrid`, `must be 1..255, got ${i.vrid}`);
-  if (i.basePriority < 1 || i.basePriority > 254) {
-    throw new WireError(`${path}.basePriority`, `must be 1..254, got ${i.basePriority}`);
-  }
+  const baseProblem = basePriorityProblem(i.basePriority);
+  if (baseProblem) throw new WireError(`${path}.basePriority`, baseProblem);
   return {
     name: i.name,
     vrid: i.vrid,

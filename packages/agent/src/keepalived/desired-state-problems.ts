@@ -1,7 +1,7 @@
 // Everything the agent refuses in a desired state, with the field that is wrong. A refused
 // state is NACKed with these messages and changes nothing on the node.
 import { isIP } from 'node:net';
-import { interfaceProblem, nameProblem, parseCidr, type CheckSpec, type DesiredState } from '@lbha/shared';
+import { basePriorityProblem, interfaceProblem, MAX_PENALTY, nameProblem, parseCidr, type CheckSpec, type DesiredState } from '@lbha/shared';
 
 export interface AgentIdentity {
   readonly node: string;
@@ -77,9 +77,8 @@ export function desiredStateProblems(d: DesiredState, me: AgentIdentity): string
       if (other) p.push(`${at}.vrid: VRID ${inst.vrid} on ${inst.interface} is already used by ${other}`);
       vrids.set(key, inst.name);
     }
-    if (!Number.isInteger(inst.basePriority) || inst.basePriority < 1 || inst.basePriority > 254) {
-      p.push(`${at}.basePriority: must be 1..254 (255 is the address owner and ignores track files), got ${inst.basePriority}`);
-    }
+    const bp = basePriorityProblem(inst.basePriority);
+    if (bp) p.push(`${at}.basePriority: ${bp}`);
     inst.trackInterfaces.forEach((t, j) => {
       const tp = interfaceProblem(t);
       if (tp) p.push(`${at}.trackInterfaces[${j}]: ${tp}`);
@@ -101,7 +100,7 @@ export function desiredStateProblems(d: DesiredState, me: AgentIdentity): string
 function checkProblems(c: CheckSpec, me: AgentIdentity): string[] {
   const p: string[] = [];
   if (c.fall > 100 || c.rise > 100) p.push('fall/rise: at most 100');
-  if (c.effect === 'penalty' && (c.penalty < 1 || c.penalty > 253)) p.push(`penalty: a penalty check needs 1..253, got ${c.penalty}`);
+  if (c.effect === 'penalty' && (c.penalty < 1 || c.penalty > MAX_PENALTY)) p.push(`penalty: a penalty check needs 1..${MAX_PENALTY}, got ${c.penalty}`);
   const params = c.params;
   switch (params.kind) {
     case 'process':

@@ -1,11 +1,17 @@
 // Explains and computes each instance's priority. Pure: inputs in, the placement track file
-// value and the explanation out. keepalived computes base + file value (limited to 1..254);
-// the health track file (weight 0) overrides everything with FAULT.
-import type { DesiredInstance, PriorityTerm } from '@lbha/shared';
-
-/** keepalived puts an instance in FAULT when a weighted track file adds less than -253. */
-export const PLACEMENT_MIN = -253;
-export const PLACEMENT_MAX = 253;
+// value and the explanation out. keepalived computes base + file value (limits in
+// @lbha/shared keepalived-priority); the health track file (weight 0) overrides everything
+// with FAULT.
+import {
+  limitPriority,
+  limitTrackFileValue,
+  MAX_PRIORITY,
+  MIN_PRIORITY,
+  TRACK_FILE_MAX,
+  TRACK_FILE_MIN,
+  type DesiredInstance,
+  type PriorityTerm,
+} from '@lbha/shared';
 
 export interface Penalty {
   readonly source: string;
@@ -55,17 +61,17 @@ export function computePriority(i: PriorityInputs): PriorityOutcome {
   }
   const lowest = inst.stepDown ? 'step down requested by the coordinator (split brain)' : i.lowest;
   if (lowest !== undefined) {
-    // The file gets the lowest value keepalived accepts; the explanation lands on priority 1.
-    terms.push({ source: inst.stepDown ? 'step_down' : 'mode', delta: 1 - (inst.basePriority + value), reason: lowest });
-    value = PLACEMENT_MIN;
-  } else if (value < PLACEMENT_MIN || value > PLACEMENT_MAX) {
-    const limited = Math.min(PLACEMENT_MAX, Math.max(PLACEMENT_MIN, value));
-    terms.push({ source: 'limit', delta: limited - value, reason: `track file value limited to ${PLACEMENT_MIN}..${PLACEMENT_MAX}` });
+    // The file gets the lowest value keepalived accepts; the explanation lands on MIN_PRIORITY.
+    terms.push({ source: inst.stepDown ? 'step_down' : 'mode', delta: MIN_PRIORITY - (inst.basePriority + value), reason: lowest });
+    value = TRACK_FILE_MIN;
+  } else if (limitTrackFileValue(value) !== value) {
+    const limited = limitTrackFileValue(value);
+    terms.push({ source: 'limit', delta: limited - value, reason: `track file value limited to ${TRACK_FILE_MIN}..${TRACK_FILE_MAX}` });
     value = limited;
   }
   const raw = inst.basePriority + value;
-  const priority = Math.min(254, Math.max(1, raw));
-  if (priority !== raw && lowest === undefined) terms.push({ source: 'limit', delta: priority - raw, reason: 'keepalived limits priority to 1..254' });
+  const priority = limitPriority(raw);
+  if (priority !== raw && lowest === undefined) terms.push({ source: 'limit', delta: priority - raw, reason: `keepalived limits priority to ${MIN_PRIORITY}..${MAX_PRIORITY}` });
   const faults = [...i.faults, ...i.downInterfaces.map((ifname) => ({ source: `interface:${ifname}`, reason: `tracked interface ${ifname} is down` }))];
   if (faults.length > 0) {
     for (const [n, f] of faults.entries()) terms.push({ source: f.source, delta: n === 0 ? -priority : 0, reason: `FAULT: ${f.reason}` });

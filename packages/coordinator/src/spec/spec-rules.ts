@@ -1,6 +1,6 @@
 // Rules that relate fields of the spec to each other. Each problem names the field by its
 // YAML path (snake_case, array indexes as in the document) so the parser can add the line.
-import { cidrContains, parseCidr, type Cidr } from '@lbha/shared';
+import { cidrContains, MAX_PENALTY, parseCidr, type Cidr } from '@lbha/shared';
 import { isIPv4 } from 'node:net';
 import type { ClusterSpec, Spec, VipSpec } from './cluster-spec.js';
 
@@ -158,7 +158,7 @@ function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[]): void {
       out.push({ path: at('checks', ki, 'timeout'), message: `timeout (${k.timeoutMs}ms) must not be longer than interval (${k.intervalMs}ms)` });
     }
     if (k.effect === 'penalty' && k.penalty === 0) {
-      out.push({ path: at('checks', ki, 'penalty'), message: 'effect penalty needs a penalty between 1 and 253' });
+      out.push({ path: at('checks', ki, 'penalty'), message: `effect penalty needs a penalty between 1 and ${MAX_PENALTY}` });
     }
     if (k.effect !== 'penalty' && k.penalty !== 0) {
       out.push({ path: at('checks', ki, 'penalty'), message: `penalty applies only with effect: penalty (this check has effect: ${k.effect})` });

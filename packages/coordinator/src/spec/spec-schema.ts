@@ -2,10 +2,10 @@
 // into the validated Spec. Structural checks live in the zod schema; rules that relate fields
 // to each other (VRIDs per segment, subnets, references) are in spec-rules.ts and run as a
 // refinement, so every problem is reported with its field path and line.
-import { durationMs, interfaceProblem, nameProblem, parseCidr, type CheckParams, type CheckSpec } from '@lbha/shared';
+import { durationMs, interfaceProblem, MAX_PENALTY, nameProblem, parseCidr, type CheckParams, type CheckSpec } from '@lbha/shared';
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { MAX_BASE_PRIORITY, MAX_PRIORITY } from '../priority-scheme.js';
+import { MAX_BASE_PRIORITY } from '../priority-scheme.js';
 import type { ClusterPolicy, ClusterSpec, Failback, NodeSpec, ProxyService, Spec, VipSpec } from './cluster-spec.js';
 import { specProblems } from './spec-rules.js';
 
@@ -46,7 +46,7 @@ const commonCheck = {
   fall: int(1, 100, 'fall').default(1),
   rise: int(1, 100, 'rise').default(1),
   effect: z.enum(['fault', 'penalty', 'none']).default('fault'),
-  penalty: int(0, MAX_PRIORITY - 1, 'penalty').default(0),
+  penalty: int(0, MAX_PENALTY, 'penalty').default(0),
 };
 
 const checkSchema = z.discriminatedUnion('kind', [
