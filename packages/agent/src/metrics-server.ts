@@ -1,6 +1,7 @@
 // Serves the agent's registry on GET /metrics (node:http, nothing else on this port).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from '@lbha/shared';
 import type { Registry } from 'prom-client';
 
 export async function startMetricsServer(registry: Registry, host: string, port: number): Promise<{ server: Server; port: number }> {
@@ -22,4 +23,20 @@ export async function startMetricsServer(registry: Registry, host: string, port:
     });
   });
   return { server, port: (server.address() as AddressInfo).port };
+}
+
+/**
+ * Serves `registry` on `listen` and logs where; undefined when it cannot. The data plane does
+ * not depend on its metrics: the agent keeps running without them.
+ */
+export async function serveMetrics(registry: Registry, listen: { readonly host: string; readonly port: number }, logger: Logger): Promise<Server | undefined> {
+  const address = `${listen.host}:${listen.port}`;
+  try {
+    const { server, port } = await startMetricsServer(registry, listen.host, listen.port);
+    logger.info({ event: 'metrics.listening', address: `${listen.host}:${port}` }, 'metrics endpoint listening');
+    return server;
+  } catch (err) {
+    logger.error({ event: 'metrics.listen_failed', address, err: (err as Error).message }, `cannot serve metrics on ${address}`);
+    return undefined;
+  }
 }

@@ -1,11 +1,17 @@
 // An agent core that manages nothing: reports an empty, healthy node and refuses commands.
 // Used before any keepalived/service configuration exists, and by stream tests.
 import type { Command, CommandResult, DesiredState, NodeDelta, NodeSnapshot } from '@lbha/shared';
-import type { AgentStateSource, CoordinatorHandler, DesiredStateOutcome } from './ports.js';
+import type { AgentCore, DesiredStateOutcome } from './ports.js';
 
-export class NullCore implements AgentStateSource, CoordinatorHandler {
+export class NullCore implements AgentCore {
   private applied = 0;
   private readonly listeners = new Set<(d: NodeDelta) => void>();
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {}
+
+  setCoordinatorLink(): void {}
 
   snapshot(): NodeSnapshot {
     return { services: [], checks: [], instances: [], healthy: true, appliedVersion: this.applied, localMode: 'active' };

@@ -1,6 +1,6 @@
 // The boundary between the stream client (talks to the coordinator) and the agent core
 // (checks, services, keepalived). The stream client knows nothing of keepalived; the core
-// knows nothing of gRPC.
+// knows nothing of gRPC. The binary drives the core through AgentCore and nothing else.
 import type { Command, CommandResult, DesiredState, NodeDelta, NodeSnapshot } from '@lbha/shared';
 
 /** What the stream client reads from the agent core. */
@@ -26,4 +26,14 @@ export interface CoordinatorHandler {
    * `report` may be called several times (accepted, running with progress, final state).
    */
   runCommand(command: Command, report: (result: CommandResult) => void): void;
+}
+
+/** The agent core as the binary drives it: what the stream client reads and hands over, a lifecycle, the link. */
+export interface AgentCore extends AgentStateSource, CoordinatorHandler {
+  /** Adopts or starts the daemons, applies the cached desired state, starts the checks. */
+  start(): Promise<void>;
+  /** Stops watching and deciding; the daemons keep running unless configured otherwise. */
+  stop(): Promise<void>;
+  /** Whether a coordinator is connected (it may move VIPs with a connection handover). */
+  setCoordinatorLink(up: boolean): void;
 }

@@ -5,6 +5,7 @@ import { CertificateSource, clientCredentials, ConfigError, createLogger, isInse
 import { loadAgentConfig } from '../agent-config.js';
 import { Agent } from '../agent.js';
 import { compileAgentOptions } from '../agent-options.js';
+import type { AgentCore } from '../ports.js';
 import { StreamClient } from '../stream-client.js';
 import { AGENT_VERSION } from '../version.js';
 
@@ -35,7 +36,7 @@ async function main(): Promise<number> {
   }
   const logger = createLogger('agent', { level: config.log.level }).child({ node: config.node });
   if (isInsecure(config.tls)) logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): the coordinator is not authenticated');
-  const core = new Agent(compileAgentOptions(config), { logger });
+  const core: AgentCore = new Agent(compileAgentOptions(config), { logger });
   try {
     await core.start();
   } catch (err) {

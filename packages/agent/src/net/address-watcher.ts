@@ -1,11 +1,17 @@
 // Which addresses each interface holds, from `ip -j addr show`, re-read when netlink reports
 // an address change (and every few seconds as a safety net). VIP presence is a fact read
 // from the kernel, never inferred from keepalived's logs.
-import type { Logger } from '@lbha/shared';
+import { sameAddress, type Logger } from '@lbha/shared';
 import type { CommandRunner } from '../util/run-command.js';
 import type { NetlinkEvent } from './netlink-monitor.js';
 
 export type AddressMap = ReadonlyMap<string, ReadonlySet<string>>;
+
+/** Whether `ifname` holds `address` (an IP address without prefix length). */
+export function holdsAddress(addresses: AddressMap, ifname: string, address: string): boolean {
+  for (const a of addresses.get(ifname) ?? []) if (sameAddress(a.slice(0, a.lastIndexOf('/')), address)) return true;
+  return false;
+}
 
 interface IpAddrJson {
   ifname?: string;

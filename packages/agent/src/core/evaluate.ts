@@ -1,0 +1,117 @@
+// The agent's decision, as one pure function: what the node observes (check verdicts, links,
+// VRRP states, addresses, handovers), what it was told (desired state, local drain) and the
+// time in; the status of every instance, the track file values and when to look again out.
+// No timers, no I/O: the core calls it and acts on the result (docs/design/agent-data-plane.md).
+import { parseCidr, type CheckStatus, type DesiredState, type InstanceStatus, type NodeMode, type VrrpState } from '@lbha/shared';
+import { computePriority, type Fault, type Penalty } from '../keepalived/priority.js';
+import { holdsAddress, type AddressMap } from '../net/address-watcher.js';
+import type { HandoverTask } from '../net/handover.js';
+
+/** A drain by command, kept across agent restarts until undrain. */
+export type LocalDrain = 'draining' | 'drained';
+
+/** An instance's VRRP state as keepalived last reported it (notify FIFO). */
+export interface VrrpEntry {
+  readonly state: VrrpState;
+  readonly priority: number;
+  readonly sinceMs: number;
+}
+
+/**
+ * How long a newly failing penalty check (the maintenance file) is held back on a VIP this node
+ * holds while the coordinator is connected: the coordinator moves the VIP with a connection
+ * handover (docs/design/handover.md), which a local priority drop would pre-empt.
+ */
+export const PENALTY_DEFER_MS = 3_000;
+
+export interface NodeView {
+  readonly desired: DesiredState | undefined;
+  readonly localDrain: LocalDrain | undefined;
+  /** The checks that have a verdict; a check without one yet has no say. */
+  readonly verdicts: readonly CheckStatus[];
+  /** Tracked interfaces: up (true) or down (false). */
+  readonly links: ReadonlyMap<string, boolean>;
+  readonly vrrp: ReadonlyMap<string, VrrpEntry>;
+  readonly addresses: AddressMap;
+  readonly handovers: readonly HandoverTask[];
+  /** Per instance: why the handover it was given could not start. */
+  readonly handoverProblems: ReadonlyMap<string, string>;
+  /** A coordinator is connected (it may move a VIP with a handover). */
+  readonly coordinatorLinked: boolean;
+}
+
+export interface Evaluation {
+  /** The node's mode as it acts on it: a local drain wins over the coordinator's mode. */
+  readonly mode: NodeMode;
+  readonly instances: readonly InstanceStatus[];
+  /** Per instance: the value its placement track file should hold. */
+  readonly placements: ReadonlyMap<string, number>;
+  /** Failing fault checks: the health track file says FAULT while there is any. */
+  readonly faults: readonly Fault[];
+  readonly healthy: boolean;
+  /** When a held-back penalty falls due: evaluate again then. */
+  readonly wakeAtMs: number | undefined;
+}
+
+export function evaluate(view: NodeView, now: number): Evaluation {
+  const faults: Fault[] = [];
+  const penalties: Penalty[] = [];
+  const fresh: Penalty[] = [];
+  let freshUntil = Infinity;
+  for (const s of view.verdicts) {
+    if (s.result.kind === 'healthy' || s.effect === 'none') continue;
+    const reason = `check ${s.name}: ${s.result.reason}`;
+    if (s.effect === 'fault') {
+      faults.push({ source: `check:${s.name}`, reason });
+      continue;
+    }
+    const p = { source: `check:${s.name}`, penalty: s.penalty, reason };
+    penalties.push(p);
+    if (now - s.sinceMs < PENALTY_DEFER_MS) {
+      fresh.push(p);
+      freshUntil = Math.min(freshUntil, s.sinceMs + PENALTY_DEFER_MS);
+    }
+  }
+  const mode = view.localDrain ?? view.desired?.mode ?? 'active';
+  const lowest = mode === 'active' ? undefined : view.localDrain ? `node is ${view.localDrain} (drain command)` : `node mode is ${mode}`;
+  const placements = new Map<string, number>();
+  const instances: InstanceStatus[] = [];
+  let wakeAtMs: number | undefined;
+  for (const inst of view.desired?.instances ?? []) {
+    const tracked = [inst.interface, ...inst.trackInterfaces];
+    const downInterfaces = [...new Set(tracked)].filter((i) => view.links.get(i) === false);
+    const v = view.vrrp.get(inst.name);
+    // On a VIP it holds, a fresh penalty waits for the coordinator's handover move (rank 0 -> 1).
+    const defer = fresh.length > 0 && view.coordinatorLinked && lowest === undefined && inst.rank === 0 && v?.state === 'master';
+    const out = defer
+      ? computePriority({ instance: inst, lowest, penalties: penalties.filter((p) => !fresh.includes(p)), deferred: fresh, faults, downInterfaces })
+      : computePriority({ instance: inst, lowest, penalties, faults, downInterfaces });
+    if (defer) wakeAtMs = freshUntil;
+    placements.set(inst.name, out.placementValue);
+    const cidr = parseCidr(inst.vip);
+    const vipAddr = typeof cidr === 'string' ? inst.vip : cidr.address;
+    const handover = view.handovers.find((h) => h.instance === inst.name);
+    const handoverError = view.handoverProblems.get(inst.name);
+    instances.push({
+      name: inst.name,
+      vrid: inst.vrid,
+      vip: inst.vip,
+      interface: inst.interface,
+      state: v?.state ?? 'unknown',
+      basePriority: inst.basePriority,
+      effectivePriority: out.effectivePriority,
+      vipPresent: holdsAddress(view.addresses, inst.interface, vipAddr),
+      sinceMs: v?.sinceMs ?? 0,
+      priorityTerms: out.terms,
+      faultedByHealth: faults.length > 0,
+      ...(handover ? { handover: { role: handover.role, peer: handover.peer, untilMs: handover.untilMs } } : {}),
+      ...(handoverError ? { handoverError } : {}),
+    });
+  }
+  return { mode, instances, placements, faults, healthy: faults.length === 0, wakeAtMs };
+}
+
+/** The instances whose VIP this node holds, or would hold as keepalived sees it. */
+export function heldInstances(e: Evaluation): string[] {
+  return e.instances.filter((i) => i.state === 'master' || i.vipPresent).map((i) => i.name);
+}
