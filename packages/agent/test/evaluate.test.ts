@@ -1,0 +1,188 @@
+// The agent's evaluation rules, one table row each, on the pure evaluation: a view of the node
+// and a time in, instance statuses, track file values and the next wake-up out. No agent, no
+// timers: the clock is the `now` of each row.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { unhealthy, unknown, type CheckResult, type CheckStatus, type DesiredState } from '@lbha/shared';
+import { evaluate, heldInstances, PENALTY_DEFER_MS, type Evaluation, type NodeView, type VrrpEntry } from '../src/core/evaluate.js';
+import { IPV6, NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
+
+const T0 = 1_700_000_000_000;
+const D: DesiredState = { ...NGINX_ACTIVE_ACTIVE, checks: [] };
+
+function check(name: string, effect: CheckStatus['effect'], result: CheckResult, sinceMs = T0 - 60_000, penalty = 0): CheckStatus {
+  return { name, kind: 'http', result, effect, penalty, sinceMs, durationMs: 1, streak: 1 };
+}
+const nginxDown = check('nginx-process', 'fault', unhealthy('nginx is down'));
+const downFile = (sinceMs = T0 - 60_000): CheckStatus => check('down-file', 'penalty', unhealthy('maintenance file /etc/lbha/down is present'), sinceMs, 50);
+const vrrp = (entries: Record<string, VrrpEntry['state']>): ReadonlyMap<string, VrrpEntry> =>
+  new Map(Object.entries(entries).map(([name, state]) => [name, { state, priority: 100, sinceMs: T0 - 1_000 }]));
+
+function view(over: Partial<NodeView> = {}): NodeView {
+  return {
+    desired: D,
+    localDrain: undefined,
+    verdicts: [],
+    links: new Map(),
+    vrrp: new Map(),
+    addresses: new Map(),
+    handovers: [],
+    handoverProblems: new Map(),
+    coordinatorLinked: false,
+    ...over,
+  };
+}
+
+/** What a row compares: per instance the placement file value and the effective priority. */
+interface Outcome {
+  readonly mode: Evaluation['mode'];
+  readonly healthy: boolean;
+  readonly placements: Record<string, number>;
+  readonly priorities: Record<string, number>;
+  readonly wakeAtMs: number | undefined;
+}
+
+function outcome(e: Evaluation): Outcome {
+  return {
+    mode: e.mode,
+    healthy: e.healthy,
+    placements: Object.fromEntries(e.placements),
+    priorities: Object.fromEntries(e.instances.map((i) => [i.name, i.effectivePriority])),
+    wakeAtMs: e.wakeAtMs,
+  };
+}
+
+const BASE: Outcome = { mode: 'active', healthy: true, placements: { 'vip-28': 20, 'vip-29': 0 }, priorities: { 'vip-28': 120, 'vip-29': 100 }, wakeAtMs: undefined };
+const LOWEST: Outcome = { ...BASE, placements: { 'vip-28': -253, 'vip-29': -253 }, priorities: { 'vip-28': 1, 'vip-29': 1 } };
+const PENALIZED: Outcome = { ...BASE, placements: { 'vip-28': -30, 'vip-29': -50 }, priorities: { 'vip-28': 70, 'vip-29': 50 } };
+const FRESH = T0 - 1_000;
+const HELD: Outcome = { ...BASE, placements: { 'vip-28': 20, 'vip-29': -50 }, priorities: { 'vip-28': 120, 'vip-29': 50 }, wakeAtMs: FRESH + PENALTY_DEFER_MS };
+/** The setting in which a fresh penalty is held back: holder of vip-28 (rank 0), coordinator connected. */
+const HOLDER = { vrrp: vrrp({ 'vip-28': 'master', 'vip-29': 'backup' }), coordinatorLinked: true };
+
+const rows: ReadonlyArray<{ readonly rule: string; readonly view: NodeView; readonly now?: number; readonly want: Outcome }> = [
+  { rule: 'without a desired state there are no instances', view: view({ desired: undefined }), want: { ...BASE, placements: {}, priorities: {} } },
+  { rule: 'priority is base plus the placement weight', view: view(), want: BASE },
+  {
+    rule: 'a failing fault check faults every instance and leaves the placement alone',
+    view: view({ verdicts: [nginxDown] }),
+    want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 } },
+  },
+  { rule: 'an unknown verdict of a fault check counts as failing', view: view({ verdicts: [{ ...nginxDown, result: unknown('timed out after 500ms') }] }), want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 } } },
+  { rule: 'a passing check changes nothing', view: view({ verdicts: [{ ...nginxDown, result: { kind: 'healthy' } }] }), want: BASE },
+  { rule: 'a failing check with effect none changes nothing', view: view({ verdicts: [{ ...nginxDown, effect: 'none' }] }), want: BASE },
+  { rule: 'a failing penalty check lowers every placement', view: view({ verdicts: [downFile()] }), want: PENALIZED },
+  { rule: 'penalties add up', view: view({ verdicts: [downFile(), { ...downFile(), name: 'other', penalty: 10 }] }), want: { ...PENALIZED, placements: { 'vip-28': -40, 'vip-29': -60 }, priorities: { 'vip-28': 60, 'vip-29': 40 } } },
+  { rule: 'a fresh penalty waits on the VIP the node holds while a coordinator is connected', view: view({ ...HOLDER, verdicts: [downFile(FRESH)] }), want: HELD },
+  { rule: '... until the hold is over', view: view({ ...HOLDER, verdicts: [downFile(FRESH)] }), now: FRESH + PENALTY_DEFER_MS, want: PENALIZED },
+  { rule: '... and one millisecond before it still waits', view: view({ ...HOLDER, verdicts: [downFile(FRESH)] }), now: FRESH + PENALTY_DEFER_MS - 1, want: HELD },
+  { rule: '... not without a coordinator', view: view({ ...HOLDER, coordinatorLinked: false, verdicts: [downFile(FRESH)] }), want: PENALIZED },
+  { rule: '... not on a VIP it does not hold', view: view({ ...HOLDER, vrrp: vrrp({ 'vip-28': 'backup' }), verdicts: [downFile(FRESH)] }), want: PENALIZED },
+  {
+    rule: '... not where it is not the first choice (rank 1)',
+    view: view({ ...HOLDER, desired: { ...D, instances: D.instances.map((i) => ({ ...i, rank: 1 })) }, verdicts: [downFile(FRESH)] }),
+    want: PENALIZED,
+  },
+  { rule: '... not while the node drains', view: view({ ...HOLDER, localDrain: 'draining', verdicts: [downFile(FRESH)] }), want: { ...LOWEST, mode: 'draining' } },
+  { rule: 'a drain by command puts every placement lowest', view: view({ localDrain: 'drained' }), want: { ...LOWEST, mode: 'drained' } },
+  { rule: "a drain by command wins over the coordinator's mode", view: view({ localDrain: 'draining', desired: { ...D, mode: 'maintenance' } }), want: { ...LOWEST, mode: 'draining' } },
+  { rule: "the coordinator's maintenance mode puts every placement lowest", view: view({ desired: { ...D, mode: 'maintenance' } }), want: { ...LOWEST, mode: 'maintenance' } },
+  {
+    rule: 'a step down request puts that instance lowest',
+    view: view({ desired: { ...D, instances: D.instances.map((i) => (i.name === 'vip-28' ? { ...i, stepDown: true } : i)) } }),
+    want: { ...BASE, placements: { 'vip-28': -253, 'vip-29': 0 }, priorities: { 'vip-28': 1, 'vip-29': 100 } },
+  },
+  {
+    rule: 'a tracked interface that is down faults the instances tracking it, not the node',
+    view: view({ links: new Map([['eth2', false]]), desired: { ...D, instances: D.instances.map((i) => (i.name === 'vip-29' ? { ...i, trackInterfaces: [] } : i)) } }),
+    want: { ...BASE, priorities: { 'vip-28': 0, 'vip-29': 100 } },
+  },
+  { rule: 'a link that is up changes nothing', view: view({ links: new Map([['eth2', true]]) }), want: BASE },
+  {
+    rule: 'the track file value stays within what keepalived accepts',
+    view: view({ desired: { ...D, instances: D.instances.map((i) => ({ ...i, placementWeight: 400 })) } }),
+    want: { ...BASE, placements: { 'vip-28': 253, 'vip-29': 253 }, priorities: { 'vip-28': 254, 'vip-29': 254 } },
+  },
+];
+
+describe('agent evaluation rules', () => {
+  for (const row of rows) {
+    it(row.rule, () => {
+      assert.deepEqual(outcome(evaluate(row.view, row.now ?? T0)), row.want);
+    });
+  }
+
+  it('explains a held-back penalty without applying it', () => {
+    const e = evaluate(view({ ...HOLDER, verdicts: [downFile(FRESH)] }), T0);
+    const terms = (name: string) => e.instances.find((i) => i.name === name)?.priorityTerms.filter((t) => t.source === 'check:down-file');
+    assert.deepEqual(terms('vip-28'), [
+      { source: 'check:down-file', delta: 0, reason: 'check down-file: maintenance file /etc/lbha/down is present; held back while the coordinator moves the VIP with a connection handover' },
+    ]);
+    assert.deepEqual(terms('vip-29'), [{ source: 'check:down-file', delta: -50, reason: 'check down-file: maintenance file /etc/lbha/down is present' }]);
+  });
+
+  it('reports the faults that set the health file, and marks every instance faulted by health', () => {
+    const e = evaluate(view({ verdicts: [nginxDown] }), T0);
+    assert.deepEqual(e.faults, [{ source: 'check:nginx-process', reason: 'check nginx-process: nginx is down' }]);
+    assert.deepEqual(
+      e.instances.map((i) => i.faultedByHealth),
+      [true, true],
+    );
+    const link = evaluate(view({ links: new Map([['eth2', false]]) }), T0);
+    assert.deepEqual(link.faults, [], "a link fault is keepalived's track_interface, not the health file");
+    assert.deepEqual(
+      link.instances.map((i) => i.faultedByHealth),
+      [false, false],
+    );
+  });
+
+  it('reports the VRRP state and VIP presence it observes', () => {
+    const e = evaluate(
+      view({
+        vrrp: new Map([['vip-28', { state: 'master', priority: 120, sinceMs: T0 - 5 }]]),
+        addresses: new Map([['eth1', new Set(['192.168.20.1/24', '192.168.20.28/24'])]]),
+      }),
+      T0,
+    );
+    assert.deepEqual(
+      e.instances.map((i) => [i.name, i.state, i.sinceMs, i.vipPresent]),
+      [
+        ['vip-28', 'master', T0 - 5, true],
+        ['vip-29', 'unknown', 0, false],
+      ],
+    );
+    assert.deepEqual(heldInstances(e), ['vip-28']);
+    const onOtherInterface = evaluate(view({ addresses: new Map([['eth2', new Set(['192.168.20.28/24'])]]) }), T0);
+    assert.deepEqual(heldInstances(onOtherInterface), [], 'a VIP counts only on its own interface');
+  });
+
+  it('finds an IPv6 VIP whatever its spelling', () => {
+    const e = evaluate(view({ desired: IPV6, addresses: new Map([['eth1', new Set(['fd00:20:0:0::28/64'])]]) }), T0);
+    assert.equal(e.instances[0]?.vipPresent, true);
+  });
+
+  it('a node that keepalived still calls master holds its VIP even before the address shows', () => {
+    assert.deepEqual(heldInstances(evaluate(view({ vrrp: vrrp({ 'vip-29': 'master' }) }), T0)), ['vip-29']);
+  });
+
+  it('reports the handover each instance runs, and why one could not start', () => {
+    const e = evaluate(
+      view({
+        handovers: [{ instance: 'vip-28', vrid: 51, interface: 'eth1', vip: '192.168.20.28', role: 'outgoing', peer: '10.0.0.2', untilMs: T0 + 30_000 }],
+        handoverProblems: new Map([['vip-29', 'nft is missing']]),
+      }),
+      T0,
+    );
+    assert.deepEqual(e.instances[0]?.handover, { role: 'outgoing', peer: '10.0.0.2', untilMs: T0 + 30_000 });
+    assert.equal(e.instances[0]?.handoverError, undefined);
+    assert.equal(e.instances[1]?.handover, undefined);
+    assert.equal(e.instances[1]?.handoverError, 'nft is missing');
+  });
+
+  it('is pure: the same view and time give the same result, and the view is not touched', () => {
+    const v = view({ ...HOLDER, verdicts: [downFile(FRESH), nginxDown] });
+    const before = JSON.stringify([...v.vrrp]);
+    assert.deepEqual(evaluate(v, T0), evaluate(v, T0));
+    assert.equal(JSON.stringify([...v.vrrp]), before);
+  });
+});
