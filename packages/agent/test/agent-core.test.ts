@@ -305,8 +305,10 @@ describe('agent core', () => {
       await eventually(() => h.read('track/placement-vip-28') === '50');
       assert.ok(Date.now() - started >= 300, 'not before three advert intervals');
       for (let i = 0; i < 5; i++) {
-        say(`INSTANCE "vip-29" ${i % 2 ? 'BACKUP' : 'MASTER'} 100`);
-        await new Promise((r) => setTimeout(r, 100));
+        const state = i % 2 ? 'backup' : 'master';
+        say(`INSTANCE "vip-29" ${state.toUpperCase()} 100`);
+        // Each notification is a refresh that decides the track files again.
+        await eventually(() => h.agent.snapshot().instances[1]?.state === state);
         assert.equal(h.read('track/placement-vip-28'), '50', 'stays raised (no flapping between old and new values)');
       }
       const dropped: DesiredState = { ...raised, version: 9, instances: raised.instances.map((i) => (i.name === 'vip-28' ? { ...i, placementWeight: -99 } : i)) };

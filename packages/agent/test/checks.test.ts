@@ -251,12 +251,16 @@ describe('probes', () => {
       onLiveness: (l) => (listeners.add(l), () => listeners.delete(l)),
     };
     const { changes, observer } = collect();
-    const r = new CheckRunner(spec({ intervalMs: 10, params: { kind: 'process', service: 'nginx' } }), processProbe(svc), observer);
+    const probe = processProbe(svc);
+    let runs = 0;
+    const counted: Probe = { probe: (signal) => (runs++, probe.probe(signal)), watch: probe.watch };
+    const r = new CheckRunner(spec({ intervalMs: 10, params: { kind: 'process', service: 'nginx' } }), counted, observer);
     r.start();
     await eventually(() => changes.length === 1);
     state = 'starting';
     for (const l of listeners) l();
-    await new Promise((res) => setTimeout(res, 50));
+    const seen = runs;
+    await eventually(() => runs >= seen + 3, 'three probe runs while the service restarts');
     assert.equal(r.status().result.kind, 'healthy', 'a restart in place is not a failure yet');
     state = 'failed';
     for (const l of listeners) l();
