@@ -133,7 +133,7 @@ export class Agent implements AgentCore {
     });
     this.writer = new TrackWriter({ files, tracks: new TrackFiles(), logger: log, metrics });
     this.desired = new DesiredStateApplier({
-      identity: this.services.identity(),
+      identity: { ...this.services.identity(), interfaceAddresses: () => this.addresses.addresses() },
       routerId: k.routerId,
       files,
       config: new ConfigApplier({ binary: k.binary, files, run: this.run }),

@@ -50,7 +50,8 @@ export {
   limitPriority,
   limitTrackFileValue,
 } from './keepalived-priority.js';
-export { parseCidr, cidrContains, sameAddress, type Cidr } from './ip.js';
+export { parseCidr, cidrContains, sameAddress, addressBits, type Cidr } from './ip.js';
+export { vipAddressProblem, vipSubnetProblem, subnetText } from './vip-address.js';
 export { parseYaml, loadYamlFile, formatPath, type ParseResult } from './yaml-config.js';
 export { parseDuration, durationMs } from './duration.js';
 export {

@@ -26,6 +26,11 @@ function v4ToInt(a: string): number {
   return a.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
 }
 
+/** The address as an unsigned integer (32 bits for IPv4, 128 for IPv6). */
+export function addressBits(a: string): bigint {
+  return isIPv4(a) ? BigInt(v4ToInt(a)) : v6ToBigInt(a);
+}
+
 function v6ToBigInt(a: string): bigint {
   const [head = '', tail] = a.split('::');
   const h = head ? head.split(':') : [];

@@ -1,7 +1,7 @@
 // Everything the agent refuses in a desired state, with the field that is wrong. A refused
 // state is NACKed with these messages and changes nothing on the node.
 import { isIP } from 'node:net';
-import { basePriorityProblem, interfaceProblem, MAX_PENALTY, nameProblem, parseCidr, type CheckSpec, type DesiredState } from '@lbha/shared';
+import { basePriorityProblem, cidrContains, interfaceProblem, MAX_PENALTY, nameProblem, parseCidr, vipAddressProblem, vipSubnetProblem, type Cidr, type CheckSpec, type DesiredState } from '@lbha/shared';
 
 export interface AgentIdentity {
   readonly node: string;
@@ -10,6 +10,24 @@ export interface AgentIdentity {
   readonly services: readonly string[];
   /** The subset that are proxies (what proxyService may name). */
   readonly proxies: readonly string[];
+  /** The addresses each interface holds now ("a.b.c.d/nn"); VIPs are judged against their subnets. */
+  readonly interfaceAddresses?: () => ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+/**
+ * A VIP that would break the node: a reserved address, or one that does not fit the subnet of
+ * the interface (its own address there, not another VIP's) as the kernel has it now.
+ */
+function vipProblem(vip: Cidr, iface: string, me: AgentIdentity, vips: ReadonlySet<string>): string | undefined {
+  const reserved = vipAddressProblem(vip);
+  if (reserved) return reserved;
+  for (const text of me.interfaceAddresses?.().get(iface) ?? []) {
+    const own = parseCidr(text);
+    if (typeof own === 'string' || vips.has(own.address) || !cidrContains(own, vip.address)) continue;
+    const problem = vipSubnetProblem(vip, own);
+    if (problem) return `${problem} (${iface} has ${text})`;
+  }
+  return undefined;
 }
 
 /** keepalived refuses (or silently truncates) a longer PASS; VRRPv2 carries 8 bytes. */
@@ -55,6 +73,7 @@ export function desiredStateProblems(d: DesiredState, me: AgentIdentity): string
 
   const names = new Set<string>();
   const vrids = new Map<string, string>();
+  const vipAddresses = new Set(d.instances.map((i) => i.vip.split('/')[0] ?? ''));
   d.instances.forEach((inst, i) => {
     const at = `instances[${i}]`;
     if (inst.authPass) {
@@ -69,6 +88,10 @@ export function desiredStateProblems(d: DesiredState, me: AgentIdentity): string
     if (ip) p.push(`${at}.interface: ${ip}`);
     const cidr = parseCidr(inst.vip);
     if (typeof cidr === 'string') p.push(`${at}.vip: ${cidr}`);
+    else {
+      const problem = vipProblem(cidr, inst.interface, me, vipAddresses);
+      if (problem) p.push(`${at}.vip: ${problem}`);
+    }
     if (!Number.isInteger(inst.vrid) || inst.vrid < 1 || inst.vrid > 255) p.push(`${at}.vrid: must be 1..255, got ${inst.vrid}`);
     else if (typeof cidr !== 'string') {
       // VRIDs share one space per interface and address family.

@@ -1,8 +1,9 @@
 // Rules that relate fields of the spec to each other. Each problem names the field by its
 // YAML path (snake_case, array indexes as in the document) so the parser can add the line.
-import { cidrContains, MAX_PENALTY, parseCidr, type Cidr } from '@lbha/shared';
+import { MAX_PENALTY, subnetText, vipAddressProblem, vipSubnetProblem, type Cidr } from '@lbha/shared';
 import { isIPv4 } from 'node:net';
 import type { ClusterSpec, Spec, VipSpec } from './cluster-spec.js';
+import { InterfaceIndex, listNodes } from './interface-index.js';
 
 export interface SpecProblem {
   readonly path: ReadonlyArray<string | number>;
@@ -16,19 +17,6 @@ interface VipRef {
   readonly vip: VipSpec;
   /** The L2 segment the VIP is announced on: its interface's subnet (or its own prefix). */
   readonly segment: Cidr;
-}
-
-function sameSegment(a: Cidr, b: Cidr): boolean {
-  return a.family === b.family && a.prefix === b.prefix && cidrContains(a, b.address);
-}
-
-/** "192.168.20.0/24" for a segment; IPv6 segments are shown as declared. */
-function segmentText(c: Cidr): string {
-  if (c.family !== 4) return `${c.address}/${c.prefix}`;
-  const n = c.address.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-  const mask = c.prefix === 0 ? 0 : (~((1 << (32 - c.prefix)) - 1)) >>> 0;
-  const net = (n & mask) >>> 0;
-  return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${c.prefix}`;
 }
 
 /** One spelling per address, so equal IPv6 addresses written differently compare equal. */
@@ -57,10 +45,10 @@ function duplicates<T>(items: readonly T[], key: (t: T) => string, report: (t: T
   });
 }
 
-function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[]): void {
+function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[], index: InterfaceIndex): void {
   const at = (...p: Array<string | number>) => ['clusters', ci, ...p];
   const nodeNames = new Set(c.nodes.map((n) => n.name));
-  const nodeList = c.nodes.map((n) => n.name).join(', ');
+  const nodeList = listNodes(c.nodes.slice(0, 5).map((n) => n.name), c.nodes.length);
   const pol = c.policy;
 
   // Policy.
@@ -84,10 +72,14 @@ function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[]): void {
     );
   });
 
+  const notDeclared = (iface: string): string | undefined => {
+    const m = index.missing(iface);
+    return m.count === 0 ? undefined : `interface ${iface} is not declared on node ${listNodes(m.sample, m.count)}`;
+  };
   const trackProblems = (list: readonly string[], path: Array<string | number>) => {
     list.forEach((iface, ti) => {
-      const missing = c.nodes.filter((n) => !n.interfaces.some((i) => i.name === iface)).map((n) => n.name);
-      if (missing.length > 0) out.push({ path: [...path, ti], message: `interface ${iface} is not declared on node ${missing.join(', ')}` });
+      const problem = notDeclared(iface);
+      if (problem) out.push({ path: [...path, ti], message: problem });
     });
   };
   trackProblems(c.trackInterfaces, at('track_interfaces'));
@@ -111,31 +103,29 @@ function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[]): void {
         out.push({ path: at('vips', vi, 'home'), message: `VIPs of group ${v.group} share one holder, but vips[${first.vi}] has home ${first.home} and this one ${v.home}` });
       }
     }
-    // One problem per VIP and kind, naming the nodes, so a fleet-wide mistake stays one line each.
-    const undeclared: string[] = [];
-    const unaddressed: string[] = [];
-    const outside: string[] = [];
-    for (const [ni, n] of c.nodes.entries()) {
-      const iface = n.interfaces.find((i) => i.name === v.interface);
-      if (!iface) {
-        undeclared.push(`${n.name} (nodes[${ni}])`);
-        continue;
-      }
-      if (iface.address === null) {
-        unaddressed.push(n.name);
-        continue;
-      }
-      const net = parseCidr(iface.address);
-      if (typeof net !== 'string' && !cidrContains(net, v.address)) outside.push(`${n.name} (${iface.address})`);
+    // One problem per VIP and kind, naming a few nodes, so a fleet-wide mistake stays one line each.
+    const undeclared = index.missing(v.interface);
+    if (undeclared.count > 0) {
+      out.push({ path: at('vips', vi, 'interface'), message: `interface ${v.interface} is not declared on node ${listNodes(undeclared.sample, undeclared.count)}` });
     }
-    if (undeclared.length > 0) {
-      out.push({ path: at('vips', vi, 'interface'), message: `interface ${v.interface} is not declared on node ${listNodes(undeclared)}` });
-    }
+    const unaddressed = index.unaddressed(v.interface);
     if (unaddressed.length > 0) {
       out.push({ path: at('vips', vi, 'interface'), message: `interface ${v.interface} has no address on node ${listNodes(unaddressed)}; VRRP needs one to advertise from` });
     }
-    if (outside.length > 0) {
-      out.push({ path: at('vips', vi, 'address'), message: `${v.address} is outside the subnet of interface ${v.interface} on node ${listNodes(outside)}` });
+    const vipCidr: Cidr = { address: v.address, prefix: v.prefix, family: isIPv4(v.address) ? 4 : 6 };
+    const reserved = vipAddressProblem(vipCidr);
+    if (reserved) out.push({ path: at('vips', vi, 'address'), message: reserved });
+    const holding = index.holding(v.interface, v.address);
+    const outside = index.outside(v.interface, holding);
+    if (outside.count > 0) {
+      out.push({ path: at('vips', vi, 'address'), message: `${v.address} is outside the subnet of interface ${v.interface} on node ${listNodes(outside.sample, outside.count)}` });
+    }
+    for (const h of holding) {
+      const problem = vipSubnetProblem(vipCidr, h.subnet);
+      if (problem) {
+        out.push({ path: at('vips', vi, 'address'), message: `${problem} (interface ${v.interface} on node ${listNodes(h.nodes)})` });
+        break;
+      }
     }
     if (!isIPv4(v.address) && pol.vrrpVersion === 2) {
       out.push({ path: at('vips', vi, 'address'), message: 'IPv6 VIPs need VRRP version 3 (policy.vrrp_version: 3)' });
@@ -164,20 +154,13 @@ function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[]): void {
       out.push({ path: at('checks', ki, 'penalty'), message: `penalty applies only with effect: penalty (this check has effect: ${k.effect})` });
     }
     if (k.params.kind === 'interface') {
-      const iface = k.params.interface;
-      const missing = c.nodes.filter((n) => !n.interfaces.some((i) => i.name === iface)).map((n) => n.name);
-      if (missing.length > 0) out.push({ path: at('checks', ki, 'interface'), message: `interface ${iface} is not declared on node ${missing.join(', ')}` });
+      const problem = notDeclared(k.params.interface);
+      if (problem) out.push({ path: at('checks', ki, 'interface'), message: problem });
     }
   });
 }
 
 /** Every rule violation in the spec; empty when the spec is valid. */
-/** "a, b, c and 12 more": node lists in messages stay short on large fleets. */
-function listNodes(names: readonly string[], max = 5): string {
-  const shown = names.slice(0, max).join(', ');
-  return names.length > max ? `${shown} and ${names.length - max} more` : shown;
-}
-
 export function specProblems(spec: Spec): SpecProblem[] {
   const out: SpecProblem[] = [];
   duplicates(spec.clusters, (c) => c.name, (c, ci) =>
@@ -195,21 +178,15 @@ export function specProblems(spec: Spec): SpecProblem[] {
     }),
   );
 
-  spec.clusters.forEach((c, ci) => clusterProblems(c, ci, out));
+  const indexes = spec.clusters.map((c) => new InterfaceIndex(c));
+  spec.clusters.forEach((c, ci) => clusterProblems(c, ci, out, indexes[ci] as InterfaceIndex));
 
   // Addresses across the whole spec: duplicate VIPs, VIPs on a node's address, VRIDs per segment.
   const refs: VipRef[] = [];
   spec.clusters.forEach((c, ci) =>
     c.vips.forEach((v, vi) => {
-      let segment: Cidr = { address: v.address, prefix: v.prefix, family: isIPv4(v.address) ? 4 : 6 };
-      for (const n of c.nodes) {
-        const a = n.interfaces.find((i) => i.name === v.interface)?.address;
-        const net = a ? parseCidr(a) : undefined;
-        if (net && typeof net !== 'string' && cidrContains(net, v.address)) {
-          segment = net;
-          break;
-        }
-      }
+      const own: Cidr = { address: v.address, prefix: v.prefix, family: isIPv4(v.address) ? 4 : 6 };
+      const segment = indexes[ci]?.holding(v.interface, v.address)[0]?.subnet ?? own;
       refs.push({ ci, vi, cluster: c, vip: v, segment });
     }),
   );
@@ -242,24 +219,18 @@ export function specProblems(spec: Spec): SpecProblem[] {
   }
 
   // VRIDs: one per segment and address family (VRRP for IPv4 and IPv6 are separate protocols).
-  const byVrid = new Map<string, VipRef[]>();
+  // A segment is a network and prefix, so the first VIP of a key is the one a later VIP clashes with.
+  const byVrid = new Map<string, VipRef>();
   for (const r of refs) {
-    // IPv4 segments are keyed by network; IPv6 ones (rare) are compared pairwise below.
-    const k = r.segment.family === 4 ? `4:${r.vip.vrid}:${segmentText(r.segment)}` : `6:${r.vip.vrid}`;
-    const list = byVrid.get(k);
-    if (list) list.push(r);
-    else byVrid.set(k, [r]);
-  }
-  for (const list of byVrid.values()) {
-    for (let i = 1; i < list.length; i++) {
-      const r = list[i] as VipRef;
-      const clash = list.slice(0, i).find((x) => sameSegment(x.segment, r.segment) || sameSegment(r.segment, x.segment));
-      if (clash) {
-        out.push({
-          path: ['clusters', r.ci, 'vips', r.vi, 'vrid'],
-          message: `VRID ${r.vip.vrid} is already used on segment ${segmentText(r.segment)} by VIP ${clash.vip.name} of cluster ${clash.cluster.name}`,
-        });
-      }
+    const segment = subnetText(r.segment);
+    const k = `${r.segment.family}:${r.vip.vrid}:${segment}`;
+    const clash = byVrid.get(k);
+    if (!clash) byVrid.set(k, r);
+    else {
+      out.push({
+        path: ['clusters', r.ci, 'vips', r.vi, 'vrid'],
+        message: `VRID ${r.vip.vrid} is already used on segment ${segment} by VIP ${clash.vip.name} of cluster ${clash.cluster.name}`,
+      });
     }
   }
   return out;
