@@ -3,7 +3,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
-import { HEALTHY, unhealthy, type CheckResult } from '@lbha/shared';
+import { HEALTHY, unhealthy, urlForDisplay, type CheckResult } from '@lbha/shared';
 import type { Probe } from './probe.js';
 
 export interface HttpProbeParams {
@@ -20,6 +20,8 @@ const MAX_BODY = 64 * 1024;
 
 export function httpProbe(p: HttpProbeParams): Probe {
   const url = new URL(p.url);
+  // Reasons reach the coordinator, its readers and logs: never with the URL's credentials.
+  const shown = urlForDisplay(p.url);
   const isHttps = url.protocol === 'https:';
   const method = (p.method || 'GET').toUpperCase();
   if (!isHttps) return plainHttpProbe(p, url, method);
@@ -40,13 +42,13 @@ export function httpProbe(p: HttpProbeParams): Probe {
           const statusOk = p.expectStatus > 0 ? status === p.expectStatus : status >= 200 && status < 400;
           if (!statusOk) {
             res.resume();
-            resolve(unhealthy(`${method} ${p.url} returned ${status}, expected ${p.expectStatus || '2xx/3xx'}`));
+            resolve(unhealthy(`${method} ${shown} returned ${status}, expected ${p.expectStatus || '2xx/3xx'}`));
             return;
           }
           if (!p.bodyContains || method === 'HEAD') {
             res.resume();
             res.on('end', () => resolve(HEALTHY));
-            res.on('error', (err) => resolve(unhealthy(`${method} ${p.url}: ${err.message}`)));
+            res.on('error', (err) => resolve(unhealthy(`${method} ${shown}: ${err.message}`)));
             return;
           }
           let body = '';
@@ -55,14 +57,14 @@ export function httpProbe(p: HttpProbeParams): Probe {
             if (body.length < MAX_BODY) body += chunk;
           });
           res.on('end', () =>
-            resolve(body.includes(p.bodyContains) ? HEALTHY : unhealthy(`${method} ${p.url}: body does not contain ${JSON.stringify(p.bodyContains)}`)),
+            resolve(body.includes(p.bodyContains) ? HEALTHY : unhealthy(`${method} ${shown}: body does not contain ${JSON.stringify(p.bodyContains)}`)),
           );
-          res.on('error', (err) => resolve(unhealthy(`${method} ${p.url}: ${err.message}`)));
+          res.on('error', (err) => resolve(unhealthy(`${method} ${shown}: ${err.message}`)));
         };
         const req = (isHttps ? httpsRequest : httpRequest)(url, opts, onResponse);
         req.on('error', (err: NodeJS.ErrnoException) => {
           // Aborted by the runner's timeout: the runner reports unknown, this result is dropped.
-          resolve(unhealthy(`${method} ${p.url}: ${err.code ?? err.message}${err.code && err.message && !err.message.includes(err.code) ? ` (${err.message})` : ''}`));
+          resolve(unhealthy(`${method} ${shown}: ${err.code ?? err.message}${err.code && err.message && !err.message.includes(err.code) ? ` (${err.message})` : ''}`));
         });
         req.end();
       });
@@ -85,7 +87,7 @@ function plainHttpProbe(p: HttpProbeParams, url: URL, method: string): Probe {
   const request = Buffer.from(
     `${method} ${url.pathname}${url.search} HTTP/1.0\r\nHost: ${p.host || url.host}\r\nUser-Agent: lbha-agent\r\nAccept: */*\r\n\r\n`,
   );
-  const label = `${method} ${p.url}`;
+  const label = `${method} ${urlForDisplay(p.url)}`;
   return {
     probe(signal: AbortSignal): Promise<CheckResult> {
       return new Promise((resolve) => {
