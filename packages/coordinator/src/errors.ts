@@ -33,3 +33,11 @@ export class StoreError extends Error {
 export class OperationFailedError extends Error {
   override readonly name = 'OperationFailedError';
 }
+
+/**
+ * Thrown when a caller asks for more than the coordinator grants right now: too many
+ * validations, watchers or requests at once. Retrying later may succeed.
+ */
+export class ResourceExhaustedError extends Error {
+  override readonly name = 'ResourceExhaustedError';
+}

@@ -7,6 +7,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { MAX_BASE_PRIORITY } from '../priority-scheme.js';
 import type { ClusterPolicy, ClusterSpec, Failback, NodeSpec, ProxyService, Spec, VipSpec } from './cluster-spec.js';
+import { SPEC_LIMITS as L, tooMany } from './spec-limits.js';
 import { specProblems } from './spec-rules.js';
 
 const name = z.string().superRefine((v, ctx) => {
@@ -109,8 +110,11 @@ const interfaceSchema = z.object({ name: ifaceName, address: cidr.optional() }).
 const nodeSchema = z
   .object({
     name,
-    addresses: z.array(ipAddress).default([]),
-    interfaces: z.array(interfaceSchema).min(1, 'a node needs at least one interface'),
+    addresses: z.array(ipAddress).max(L.addressesPerNode, tooMany('addresses per node', L.addressesPerNode)).default([]),
+    interfaces: z
+      .array(interfaceSchema)
+      .min(1, 'a node needs at least one interface')
+      .max(L.interfacesPerNode, tooMany('interfaces per node', L.interfacesPerNode)),
   })
   .strict();
 
@@ -122,7 +126,7 @@ const vipSchema = z
     vrid: int(1, 255, 'vrid'),
     home: name.optional(),
     group: name.optional(),
-    track_interfaces: z.array(ifaceName).optional(),
+    track_interfaces: z.array(ifaceName).max(L.trackInterfaces, tooMany('tracked interfaces', L.trackInterfaces)).optional(),
     // keepalived's auth_pass is per vrrp_instance; this overrides the cluster's policy.auth_pass.
     auth_pass: authPass.optional(),
   })
@@ -133,10 +137,13 @@ const clusterSchema = z
     name,
     service: z.enum(['nginx', 'haproxy']),
     policy: policySchema.default({}),
-    track_interfaces: z.array(ifaceName).default([]),
-    nodes: z.array(nodeSchema).min(1, 'a cluster needs at least one node'),
-    vips: z.array(vipSchema).default([]),
-    checks: z.array(checkSchema).default([]),
+    track_interfaces: z.array(ifaceName).max(L.trackInterfaces, tooMany('tracked interfaces', L.trackInterfaces)).default([]),
+    nodes: z
+      .array(nodeSchema)
+      .min(1, 'a cluster needs at least one node')
+      .max(L.nodesPerCluster, tooMany('nodes per cluster', L.nodesPerCluster)),
+    vips: z.array(vipSchema).max(L.vipsPerCluster, tooMany('VIPs per cluster', L.vipsPerCluster)).default([]),
+    checks: z.array(checkSchema).max(L.checksPerCluster, tooMany('checks per cluster', L.checksPerCluster)).default([]),
   })
   .strict();
 
@@ -239,9 +246,13 @@ function toCluster(c: z.output<typeof clusterSchema>): ClusterSpec {
 
 /** The whole document: parses, fills defaults, then applies the cross-field rules. */
 export const specSchema = z
-  .object({ clusters: z.array(clusterSchema).default([]) })
+  .object({ clusters: z.array(clusterSchema).max(L.clusters, tooMany('clusters', L.clusters)).default([]) })
   .strict()
   .transform((doc): Spec => ({ clusters: doc.clusters.map(toCluster) }))
   .superRefine((spec, ctx) => {
+    const nodes = spec.clusters.reduce((n, c) => n + c.nodes.length, 0);
+    const vips = spec.clusters.reduce((n, c) => n + c.vips.length, 0);
+    if (nodes > L.nodes) return ctx.addIssue({ code: 'custom', path: ['clusters'], message: `${tooMany('nodes in all clusters together', L.nodes)} (found ${nodes})` });
+    if (vips > L.vips) return ctx.addIssue({ code: 'custom', path: ['clusters'], message: `${tooMany('VIPs in all clusters together', L.vips)} (found ${vips})` });
     for (const p of specProblems(spec)) ctx.addIssue({ code: 'custom', path: [...p.path], message: p.message });
   });

@@ -1,0 +1,22 @@
+// How big a cluster spec may be. Every check of a spec does work in proportion to its size, and
+// ValidateSpec is open to read-only callers, so the size is bounded: these limits are far above
+// any real fleet (the coordinator targets 10,000 agents) and far below what would take the spec
+// worker more than a few seconds.
+export const SPEC_LIMITS = {
+  /** Bytes of YAML (the text, before parsing). */
+  bytes: 4 * 1024 * 1024,
+  clusters: 5_000,
+  nodesPerCluster: 1_000,
+  vipsPerCluster: 1_000,
+  nodes: 20_000,
+  vips: 20_000,
+  interfacesPerNode: 32,
+  addressesPerNode: 32,
+  checksPerCluster: 64,
+  trackInterfaces: 32,
+} as const;
+
+/** The zod message for an array over its limit. */
+export function tooMany(what: string, max: number): string {
+  return `at most ${max.toLocaleString('en-US')} ${what}`;
+}
