@@ -10,8 +10,9 @@ import type { Placement } from './placement.js';
 import { Reconciler, type VipView } from './reconciler.js';
 import type { Registry } from './registry.js';
 import { EMPTY_SPEC, type Spec } from './spec/cluster-spec.js';
-import { diffSpecs } from './spec/diff-specs.js';
-import { parseSpec } from './spec/parse-spec.js';
+import type { SpecCheckResult } from './spec/spec-check.js';
+import { SPEC_LIMITS } from './spec/spec-limits.js';
+import { SpecValidator } from './spec/spec-validator.js';
 import { CoordinatorState, type ModeRecord, type OperationRecord } from './store/coordinator-state.js';
 import type { Store } from './store/store.js';
 
@@ -25,6 +26,8 @@ export interface ControlPlaneOptions {
   readonly settleMs?: number;
   /** Spec text applied at the first start, when the store holds none. */
   readonly initialSpec?: { readonly yaml: string; readonly source: string };
+  /** Checks specs off the event loop; default: one owned by this plane. */
+  readonly validator?: SpecValidator;
 }
 
 export interface SpecCheck {
@@ -59,10 +62,16 @@ export class ControlPlane {
   private readonly modes = new Map<string, ModeRecord>();
   private spec: Spec = EMPTY_SPEC;
   private specYaml = '';
+  /** The running spec without its secrets, for readers without the operator role. */
+  private specYamlRedacted = '';
   private specVersion = 0;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private readonly validator: SpecValidator;
+  private readonly ownsValidator: boolean;
 
   private constructor(private readonly opts: ControlPlaneOptions) {
+    this.validator = opts.validator ?? new SpecValidator();
+    this.ownsValidator = opts.validator === undefined;
     this.state = new CoordinatorState(opts.store);
     this.events = opts.events;
     this.log = opts.logger;
@@ -103,16 +112,18 @@ export class ControlPlane {
   private async load(): Promise<void> {
     const stored = await this.state.getSpec();
     if (stored) {
-      const r = parseSpec(stored.yaml);
-      if (!r.ok) {
+      const r = await this.validator.check({ yaml: stored.yaml, current: undefined, wantSpec: true });
+      if (!r.valid || !r.spec) {
         // Only a spec that passed validation is ever stored; if rules got stricter since, keep
         // running with no spec rather than guess, and say so loudly.
-        this.log.error({ event: 'spec.stored_invalid', version: stored.version, issues: r.issues }, 'the stored spec no longer validates');
-        this.events.record({ type: 'spec.invalid', severity: 'critical', message: `stored spec v${stored.version} no longer validates: ${r.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` });
+        const issues = r.valid ? [] : r.issues;
+        this.log.error({ event: 'spec.stored_invalid', version: stored.version, issues }, 'the stored spec no longer validates');
+        this.events.record({ type: 'spec.invalid', severity: 'critical', message: `stored spec v${stored.version} no longer validates: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` });
       } else {
-        this.spec = r.value;
+        this.spec = r.spec;
       }
       this.specYaml = stored.yaml;
+      this.specYamlRedacted = r.valid && r.redacted !== undefined ? r.redacted : '# the stored spec no longer validates; ask an operator\n';
       this.specVersion = stored.version;
     } else if (this.opts.initialSpec) {
       const res = await this.applySpec(this.opts.initialSpec.yaml, { actor: 'system', reason: `initial spec from ${this.opts.initialSpec.source}` });
@@ -137,6 +148,7 @@ export class ControlPlane {
     await this.operations.stop();
     await this.reconciler.stop();
     await this.commands.stop();
+    if (this.ownsValidator) await this.validator.close();
   }
 
   // ---- modes ----
@@ -164,15 +176,24 @@ export class ControlPlane {
 
   // ---- spec ----
 
-  currentSpec(): { readonly spec: Spec; readonly yaml: string; readonly version: number } {
-    return { spec: this.spec, yaml: this.specYaml, version: this.specVersion };
+  /** The running spec; `redacted` is its text without VRRP passwords or URL credentials. */
+  currentSpec(): { readonly spec: Spec; readonly yaml: string; readonly redacted: string; readonly version: number } {
+    return { spec: this.spec, yaml: this.specYaml, redacted: this.specYamlRedacted, version: this.specVersion };
   }
 
-  /** Parses and validates a spec and says what applying it would change; changes nothing. */
-  validateSpec(yaml: string): SpecCheck {
-    const r = parseSpec(yaml);
-    if (!r.ok) return { valid: false, issues: r.issues, changes: [] };
-    return { valid: true, issues: [], changes: diffSpecs(this.specVersion === 0 ? undefined : this.spec, r.value) };
+  /**
+   * Parses and validates a spec and says what applying it would change; changes nothing. Runs
+   * off the event loop; `caller` bounds how many checks one caller may have running.
+   */
+  async validateSpec(yaml: string, caller = 'system'): Promise<SpecCheck> {
+    const r = await this.check(yaml, false, caller);
+    return r.valid ? { valid: true, issues: [], changes: r.changes } : { valid: false, issues: r.issues, changes: [] };
+  }
+
+  private check(yaml: string, wantSpec: boolean, caller: string): Promise<SpecCheckResult> {
+    const bytes = Buffer.byteLength(yaml);
+    if (bytes > SPEC_LIMITS.bytes) return Promise.reject(new InvalidArgumentError('yaml', `the spec is ${bytes} bytes; at most ${SPEC_LIMITS.bytes} are accepted`));
+    return this.validator.check({ yaml, current: this.specVersion === 0 ? undefined : this.specYaml, wantSpec }, caller);
   }
 
   /**
@@ -180,18 +201,18 @@ export class ControlPlane {
    * spec, a dry run or a stale expectedVersion changes nothing.
    */
   async applySpec(yaml: string, opts: ApplySpecOptions): Promise<ApplySpecResult> {
-    const check = this.validateSpec(yaml);
-    if (!check.valid || opts.dryRun) return { ...check, applied: false, version: this.specVersion };
+    const r = await this.check(yaml, !opts.dryRun, opts.actor);
+    const check: SpecCheck = r.valid ? { valid: true, issues: [], changes: r.changes } : { valid: false, issues: r.issues, changes: [] };
+    if (!r.valid || opts.dryRun || !r.spec) return { ...check, applied: false, version: this.specVersion };
     const expected = opts.expectedVersion ?? 0;
     if (expected !== 0 && expected !== this.specVersion) {
       throw new PreconditionError(`the running spec is version ${this.specVersion}, not ${expected}; read it again and retry`);
     }
-    const parsed = parseSpec(yaml);
-    if (!parsed.ok) return { ...check, applied: false, version: this.specVersion };
     const put = await this.state.putSpec(yaml, expected === 0 ? this.specVersion : expected, opts.actor, opts.reason ?? '', this.clock());
     if (!put.ok) throw new PreconditionError(`the spec changed meanwhile (now version ${put.currentVersion}); read it again and retry`);
-    this.spec = parsed.value;
+    this.spec = r.spec;
     this.specYaml = yaml;
+    this.specYamlRedacted = r.redacted ?? '';
     this.specVersion = put.record.version;
     this.reconciler.setSpec(this.spec);
     // Answer with the new placement in place, so the caller's next read shows it.

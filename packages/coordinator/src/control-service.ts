@@ -13,7 +13,7 @@ import {
 } from '@lbha/shared';
 import type { ControlPlane } from './control-plane.js';
 import { nodeWeightsToWire, operationToWire, specErrorsToWire, vipInfoToWire } from './control-wire.js';
-import { InvalidArgumentError, NotFoundError, PermissionError, PreconditionError, StoreError } from './errors.js';
+import { InvalidArgumentError, NotFoundError, PermissionError, PreconditionError, ResourceExhaustedError, StoreError } from './errors.js';
 import type { EventLog } from './event-log.js';
 import type { NodeRecord, Registry } from './registry.js';
 
@@ -26,6 +26,8 @@ export interface ControlServiceOptions {
   readonly plane?: () => ControlPlane | undefined;
   /** Who made a call, for the event log (the authenticated identity); default "anonymous". */
   readonly actorOf?: (call: object) => string | undefined;
+  /** Whether the caller holds the operator role (sees secrets); default false. */
+  readonly isOperator?: (call: object) => boolean;
 }
 
 export function toStatus(err: unknown): Partial<ServiceError> {
@@ -34,6 +36,7 @@ export function toStatus(err: unknown): Partial<ServiceError> {
   if (err instanceof PreconditionError) return { code: status.FAILED_PRECONDITION, details: err.message };
   if (err instanceof PermissionError) return { code: status.PERMISSION_DENIED, details: err.message };
   if (err instanceof StoreError) return { code: status.UNAVAILABLE, details: `store unavailable: ${err.message}` };
+  if (err instanceof ResourceExhaustedError) return { code: status.RESOURCE_EXHAUSTED, details: err.message };
   return { code: status.INTERNAL, details: 'internal error' };
 }
 
@@ -176,17 +179,18 @@ export function createControlService(opts: ControlServiceOptions): ControlServic
       call.on('close', stop);
       call.on('error', stop);
     },
-    validateSpec: unary<pbControl.ValidateSpecRequest, pbControl.ValidateSpecResponse>((req) => {
-      const r = plane().validateSpec(req.yaml);
+    validateSpec: unary<pbControl.ValidateSpecRequest, pbControl.ValidateSpecResponse>(async (req, call) => {
+      const r = await plane().validateSpec(req.yaml, actorOf(call));
       return { valid: r.valid, errors: specErrorsToWire(r.issues), changes: [...r.changes] };
     }),
     applySpec: unary<pbControl.ApplySpecRequest, pbControl.ApplySpecResponse>(async (req, call) => {
       const r = await plane().applySpec(req.yaml, { dryRun: req.dryRun, expectedVersion: req.expectedVersion, actor: actorOf(call), reason: req.reason });
       return { applied: r.applied, version: r.version, errors: specErrorsToWire(r.issues), changes: [...r.changes] };
     }),
-    getSpec: unary<pbControl.GetSpecRequest, pbControl.GetSpecResponse>(() => {
+    getSpec: unary<pbControl.GetSpecRequest, pbControl.GetSpecResponse>((_req, call) => {
       const s = plane().currentSpec();
-      return { yaml: s.yaml, version: s.version };
+      // VRRP passwords and URL credentials are for operators only.
+      return { yaml: opts.isOperator?.(call) ? s.yaml : s.redacted, version: s.version };
     }),
   };
 }

@@ -19,6 +19,7 @@ import { planeViews } from './metrics/plane-views.js';
 import { protoDir } from './proto-files.js';
 import { Registry, type RegistryEvent } from './registry.js';
 import { removeStaleUnixSocket } from './unix-socket.js';
+import { SpecValidator } from './spec/spec-validator.js';
 import { FileStore } from './store/file-store.js';
 import type { Store } from './store/store.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
@@ -54,6 +55,8 @@ export class CoordinatorServer {
   /** The domain facade (spec, placement, reconciler, operations); set by start(). */
   plane: ControlPlane | undefined;
   private store: Store | undefined;
+  /** Checks specs in a worker thread, for every plane this server runs. */
+  private readonly specValidator = new SpecValidator();
   /** Bound addresses, in the order of config.grpc.listen (ports resolved). */
   readonly addresses: string[] = [];
   /** Leader election, relaying and fencing when the store is etcd (etcd/); undefined for the file store. */
@@ -98,7 +101,7 @@ export class CoordinatorServer {
       authorize: options.authorizeAgent ?? this.auth.authorizeAgent,
     });
     this.server.addService(AgentServiceService, this.coordination?.wrapAgentService(agentService) ?? agentService);
-    const localControl = createControlService({ registry: this.registry, events: this.events, modeOf: (n) => this.plane?.modeOf(n) ?? 'active', plane: () => this.plane, actorOf: (call) => callerOf(call)?.actor });
+    const localControl = createControlService({ registry: this.registry, events: this.events, modeOf: (n) => this.plane?.modeOf(n) ?? 'active', plane: () => this.plane, actorOf: (call) => callerOf(call)?.actor, isOperator: (call) => callerOf(call)?.role === 'operator' });
     // With several coordinators, a follower forwards API calls (gRPC and HTTP) to the leader once
     // it has authorised them, naming the caller; the leader takes that name from coordinators only.
     this.control = this.auth.wrapControl(this.coordination?.wrapControlService(localControl) ?? localControl);
@@ -146,6 +149,7 @@ export class CoordinatorServer {
       registry: this.registry,
       events: this.events,
       logger: this.logger,
+      validator: this.specValidator,
       ...(initialSpec ? { initialSpec } : {}),
       ...(this.options.settleMs === undefined ? {} : { settleMs: this.options.settleMs }),
     });
@@ -224,6 +228,7 @@ export class CoordinatorServer {
     // Operations in flight stay recorded as running and resume at the next start.
     await this.plane?.stop();
     await this.store?.close();
+    await this.specValidator.close();
     // Events of the shutdown itself (interrupted operations) still get a moment to go out.
     await this.webhooks.drainAndStop(1000);
     this.metrics.close();
