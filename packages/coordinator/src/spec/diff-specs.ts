@@ -1,14 +1,26 @@
 // Human-readable differences between two specs, for dry runs and `lbha spec diff`.
 // Lines start with "+" (added), "-" (removed) or "~" (changed) and use the YAML field names.
-import type { CheckSpec } from '@lbha/shared';
+import { urlForDisplay, type CheckSpec } from '@lbha/shared';
 import type { ClusterPolicy, ClusterSpec, NodeSpec, Spec, VipSpec } from './cluster-spec.js';
 
-type Plain = string | number | boolean | null | readonly Plain[] | { readonly [k: string]: Plain };
+/**
+ * A value the diff must never print (a VRRP password, a URL's credentials): shown as `label`,
+ * compared by `value`, so a rotation shows up as a change without showing either side.
+ */
+class Secret {
+  constructor(
+    readonly label: string,
+    readonly value: string,
+  ) {}
+}
+
+type Plain = string | number | boolean | null | Secret | readonly Plain[] | { readonly [k: string]: Plain };
 
 function fmt(v: Plain): string {
   if (v === null) return 'none';
+  if (v instanceof Secret) return v.label;
   if (Array.isArray(v)) return `[${v.map((x) => fmt(x as Plain)).join(', ')}]`;
-  if (typeof v === 'object') return JSON.stringify(v);
+  if (typeof v === 'object') return JSON.stringify(v, (_k, x: unknown) => (x instanceof Secret ? x.label : x));
   if (typeof v === 'string') return v === '' ? '""' : v;
   return String(v);
 }
@@ -24,7 +36,7 @@ function policyView(p: ClusterPolicy): Record<string, Plain> {
     vrrp_version: p.vrrpVersion,
     transport: p.transport,
     mcast_group: p.mcastGroup,
-    auth_pass: p.authPass === '' ? 'off' : 'set',
+    auth_pass: p.authPass === '' ? 'off' : new Secret('set', p.authPass),
     base_priority: p.basePriority,
     handover: ms(p.handoverMs),
   };
@@ -46,15 +58,23 @@ function vipView(v: VipSpec): Record<string, Plain> {
     group: v.group === '' ? null : v.group,
     track_interfaces: [...v.trackInterfaces],
     // Whose password, never the password itself.
-    auth_pass: v.authPass === null ? "the cluster's" : v.authPass === '' ? 'off' : 'own',
+    auth_pass: v.authPass === null ? "the cluster's" : v.authPass === '' ? 'off' : new Secret('own', v.authPass),
   };
+}
+
+/** A URL with its password (and user) replaced, for display; compared by the whole URL. */
+function urlView(url: string): Plain {
+  const shown = urlForDisplay(url);
+  return shown === url ? url : new Secret(`${shown} (credentials not shown)`, url);
 }
 
 function checkView(c: CheckSpec): Record<string, Plain> {
   const { kind, ...params } = c.params;
+  const shown = params as Record<string, Plain>;
   return {
     kind,
-    ...(params as Record<string, Plain>),
+    ...shown,
+    ...('url' in params ? { url: urlView(params.url) } : {}),
     interval: ms(c.intervalMs),
     timeout: ms(c.timeoutMs),
     fall: c.fall,
@@ -80,8 +100,11 @@ function summary(kind: string, view: Record<string, Plain>): string {
   }
 }
 
+/** Secrets compare by value; the key keeps `{}` (JSON of a Secret) from hiding a change. */
+const canonical = (_k: string, v: unknown): unknown => (v instanceof Secret ? `secret:${v.value}` : v);
+
 function equal(a: Plain, b: Plain): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return JSON.stringify(a, canonical) === JSON.stringify(b, canonical);
 }
 
 function diffFields(prefix: string, a: Record<string, Plain>, b: Record<string, Plain>, out: string[]): void {
@@ -89,7 +112,10 @@ function diffFields(prefix: string, a: Record<string, Plain>, b: Record<string, 
   for (const k of keys) {
     const av = a[k] ?? null;
     const bv = b[k] ?? null;
-    if (!equal(av, bv)) out.push(`~ ${prefix}${k}: ${fmt(av)} -> ${fmt(bv)}`);
+    if (equal(av, bv)) continue;
+    // Same label on both sides: only the secret changed. Say so, show neither.
+    if (av instanceof Secret && bv instanceof Secret && av.label === bv.label) out.push(`~ ${prefix}${k}: changed (${av.label}; value not shown)`);
+    else out.push(`~ ${prefix}${k}: ${fmt(av)} -> ${fmt(bv)}`);
   }
 }
 
