@@ -5,6 +5,7 @@ import type { CliCommand, OptionSpec } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { connect, type Control } from './control-client.js';
 import { CallError, UsageError } from './errors.js';
+import { jsonSafe, printable, printableLines } from './terminal-text.js';
 
 const GLOBAL_OPTIONS: OptionSpec = {
   config: { type: 'string' },
@@ -68,6 +69,8 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     return name && !command ? 2 : 0;
   }
   let client: Control | undefined;
+  // Whatever a command prints, no control character reaches the terminal raw (terminal-text.ts).
+  const fail = (message: string) => io.stderr(`lbha: ${printable(message)}\n`);
   try {
     if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)} (see lbha --help)`);
     const rest = [...argv];
@@ -103,23 +106,23 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       client: () => (client ??= connect(config)),
       positionals: parsed.positionals,
       values: v,
-      out: io.stdout,
-      progress: io.stderr,
+      out: (s) => io.stdout(config.json ? jsonSafe(s) : printableLines(s)),
+      progress: (s) => io.stderr(printableLines(s)),
     });
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr(`lbha: ${err.message}\n`);
+      fail(err.message);
       return 2;
     }
     if (err instanceof CallError) {
-      io.stderr(`lbha: ${err.message}\n`);
+      fail(err.message);
       return 1;
     }
     if (err instanceof ConfigError) {
-      io.stderr(`lbha: ${err.message.split('\n').join('; ')}\n`);
+      fail(err.message.split('\n').join('; '));
       return 2;
     }
-    io.stderr(`lbha: ${(err as Error).message ?? String(err)}\n`);
+    fail((err as Error).message ?? String(err));
     return 1;
   } finally {
     client?.close();

@@ -5,6 +5,7 @@ import { parseDuration, type pbControl } from '@lbha/shared';
 import type { CommandContext } from './command.js';
 import { call } from './control-client.js';
 import { UsageError } from './errors.js';
+import { printable } from './terminal-text.js';
 
 type Operation = pbControl.Operation;
 
@@ -21,14 +22,14 @@ export function durationFlag(ctx: CommandContext, name: string): number | undefi
 
 export function operationLine(op: Operation): string {
   const target = op.service ? `${op.service} on ${op.node || op.cluster}` : op.node || op.cluster;
-  return `${op.kind.replace('_', '-')} ${target}: ${op.state}${op.message ? ` - ${op.message}` : ''} (operation ${op.id})`;
+  return printable(`${op.kind.replace('_', '-')} ${target}: ${op.state}${op.message ? ` - ${op.message}` : ''} (operation ${op.id})`);
 }
 
 function printResult(ctx: CommandContext, op: Operation): number {
   if (ctx.config.json) ctx.out(JSON.stringify({ operation: op }, null, 2) + '\n');
   else ctx.out(operationLine(op) + '\n');
   if (op.state === 'failed' || op.state === 'cancelled') {
-    if (!ctx.config.json) ctx.progress(`lbha: ${op.kind.replace('_', '-')} ${op.state}: ${op.message}\n`);
+    if (!ctx.config.json) ctx.progress(`lbha: ${printable(`${op.kind.replace('_', '-')} ${op.state}: ${op.message}`)}\n`);
     return 1;
   }
   return 0;
@@ -50,7 +51,7 @@ export async function followOperation(ctx: CommandContext, started: Operation | 
     for (const s of op.steps) {
       if (seen.get(s.name) === s.state) continue;
       seen.set(s.name, s.state);
-      ctx.progress(`  ${s.name}: ${s.state}${s.message ? ` - ${s.message}` : ''}\n`);
+      ctx.progress(`  ${printable(`${s.name}: ${s.state}${s.message ? ` - ${s.message}` : ''}`)}\n`);
     }
     if (op.activeConnections !== lastConns && op.state === 'running' && op.steps.some((s) => s.name.endsWith('connections') && s.state === 'running')) {
       lastConns = op.activeConnections;

@@ -1,5 +1,8 @@
-/** Renders rows as an aligned plain-text table with a header. */
-export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+import { printable } from './terminal-text.js';
+
+/** Renders rows as an aligned plain-text table with a header; cells show control characters escaped. */
+export function table(header: readonly string[], cellRows: ReadonlyArray<readonly string[]>): string {
+  const rows = cellRows.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells

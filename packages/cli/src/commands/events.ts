@@ -3,17 +3,19 @@ import type { pbTypes } from '@lbha/shared';
 import type { CliCommand, CommandContext } from '../command.js';
 import { call, callMetadata } from '../control-client.js';
 import { CallError, UsageError } from '../errors.js';
+import { printable } from '../terminal-text.js';
 
-function line(e: pbTypes.Event): string {
+/** One event on one line, whatever its fields hold (control characters are shown escaped). */
+export function eventLine(e: pbTypes.Event): string {
   const where = [e.cluster, e.node, e.vip].filter((x) => x !== '').join('/') || '-';
   const extra = [e.reason ? `reason: ${e.reason}` : '', e.actor && e.actor !== 'system' ? `by ${e.actor}` : '', e.operationId ? `op ${e.operationId}` : '']
     .filter((x) => x !== '')
     .join('; ');
-  return `${new Date(e.timeMs).toISOString()} ${e.severity.toUpperCase().padEnd(8)} ${e.type.padEnd(22)} ${where.padEnd(28)} ${e.message}${extra ? ` (${extra})` : ''}\n`;
+  return printable(`${new Date(e.timeMs).toISOString()} ${e.severity.toUpperCase().padEnd(8)} ${e.type.padEnd(22)} ${where.padEnd(28)} ${e.message}${extra ? ` (${extra})` : ''}`) + '\n';
 }
 
 function emit(ctx: CommandContext, e: pbTypes.Event): void {
-  ctx.out(ctx.config.json ? JSON.stringify(e) + '\n' : line(e));
+  ctx.out(ctx.config.json ? JSON.stringify(e) + '\n' : eventLine(e));
 }
 
 export const eventsCommand: CliCommand = {

@@ -3,6 +3,7 @@ import type { pbControl } from '@lbha/shared';
 import type { CliCommand, CommandContext } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';
+import { printable } from '../terminal-text.js';
 
 function readSpec(file: string): string {
   try {
@@ -13,11 +14,11 @@ function readSpec(file: string): string {
 }
 
 function printErrors(ctx: CommandContext, file: string, errors: readonly pbControl.SpecError[]): void {
-  for (const e of errors) ctx.progress(`${file}${e.line > 0 ? `:${e.line}:${e.column}` : ''}: ${e.path ? `${e.path}: ` : ''}${e.message}\n`);
+  for (const e of errors) ctx.progress(`${printable(`${file}${e.line > 0 ? `:${e.line}:${e.column}` : ''}: ${e.path ? `${e.path}: ` : ''}${e.message}`)}\n`);
 }
 
 function printChanges(ctx: CommandContext, changes: readonly string[]): void {
-  ctx.out(changes.length === 0 ? 'no changes\n' : changes.map((c) => `${c}\n`).join(''));
+  ctx.out(changes.length === 0 ? 'no changes\n' : changes.map((c) => `${printable(c)}\n`).join(''));
 }
 
 export const specCommand: CliCommand = {

@@ -3,6 +3,7 @@ import type { CliCommand } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';
 import { table } from '../table.js';
+import { printable } from '../terminal-text.js';
 
 function vrrp(state: number): string {
   try {
@@ -69,11 +70,11 @@ export const vipsCommand: CliCommand = {
       v.reason,
     ]);
     ctx.out(table(['CLUSTER', 'VIP', 'ADDRESS', 'VRID', 'DESIRED', 'ACTUAL', 'STATUS', 'STATE/PRIORITY', 'WHY'], rows));
-    for (const line of res.vips.flatMap(handoverLines)) ctx.out(`${line}\n`);
+    for (const line of res.vips.flatMap(handoverLines)) ctx.out(`${printable(line)}\n`);
     if (ctx.values['explain'] === true) {
       for (const v of res.vips) {
-        ctx.out(`\n${v.cluster}/${v.name} (${v.address}): desired ${v.desiredHolder || '-'} because ${v.reason || 'no placement yet'}; ranking ${v.ranking.join(' > ') || '-'}\n`);
-        for (const p of v.perNode) ctx.out(`  ${p.node.padEnd(20)} ${vrrp(p.state).padEnd(7)} ${p.vipPresent ? 'has VIP ' : '        '} priority ${explain(p)}\n`);
+        ctx.out(`\n${printable(`${v.cluster}/${v.name} (${v.address}): desired ${v.desiredHolder || '-'} because ${v.reason || 'no placement yet'}; ranking ${v.ranking.join(' > ') || '-'}`)}\n`);
+        for (const p of v.perNode) ctx.out(`  ${printable(`${p.node.padEnd(20)} ${vrrp(p.state).padEnd(7)} ${p.vipPresent ? 'has VIP ' : '        '} priority ${explain(p)}`)}\n`);
       }
     }
     return 0;
