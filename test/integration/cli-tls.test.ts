@@ -82,7 +82,7 @@ ${authSection}`,
     const env = await status([], { LBHA_COORDINATOR: address, LBHA_CA: f('ca.crt'), LBHA_TOKEN: opsToken });
     assert.equal(env.code, 0, env.stderr);
     const file = join(dir, 'cli.yaml');
-    writeFileSync(file, `coordinator: "${address}"\nca: ${f('ca.crt')}\ntoken: wrong-token\n`);
+    writeFileSync(file, `coordinator: "${address}"\nca: ${f('ca.crt')}\ntoken: wrong-token\n`, { mode: 0o600 });
     const wrong = await status(['--config', file]);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /^lbha: UNAUTHENTICATED: unknown bearer token\n$/);

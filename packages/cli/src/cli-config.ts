@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { loadYamlFile } from '@lbha/shared';
+import { loadYamlFile, loosePermissions } from '@lbha/shared';
 import { z } from 'zod';
 import { UsageError } from './errors.js';
 
@@ -39,6 +39,8 @@ export interface CliConfig {
   readonly tls: { readonly ca: string; readonly cert: string | undefined; readonly key: string | undefined; readonly serverName: string | undefined } | undefined;
   readonly timeoutMs: number;
   readonly json: boolean;
+  /** Secret files other users can read (the key, a config file holding a token): said on stderr. */
+  readonly warnings: readonly string[];
 }
 
 export const DEFAULT_COORDINATOR = '127.0.0.1:7400';
@@ -59,7 +61,11 @@ export function resolveCliConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = pr
   }
   const envTimeout = env['LBHA_TIMEOUT'] === undefined ? undefined : Number(env['LBHA_TIMEOUT']);
   if (envTimeout !== undefined && !(envTimeout >= 100)) throw new UsageError('LBHA_TIMEOUT must be milliseconds, at least 100');
+  const warnings = [key === undefined ? undefined : loosePermissions(key), file.token === undefined ? undefined : loosePermissions(path)]
+    .filter((w): w is string => w !== undefined)
+    .map((w) => `${w}: it holds a secret`);
   return {
+    warnings,
     coordinator: pick(flags.coordinator, env['LBHA_COORDINATOR'], file.coordinator) ?? DEFAULT_COORDINATOR,
     token: pick(flags.token, env['LBHA_TOKEN'], file.token),
     tls: insecure ? undefined : { ca: ca as string, cert, key, serverName: pick(flags.serverName, env['LBHA_SERVER_NAME'], file.serverName) },

@@ -101,6 +101,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       json: v['json'] as boolean | undefined,
     };
     const config = resolveCliConfig(flags, io.env);
+    for (const w of config.warnings) io.stderr(`lbha: warning: ${printable(w)}\n`);
     return await command.run({
       config,
       client: () => (client ??= connect(config)),

@@ -52,3 +52,4 @@ export { OperationFailedError, StoreError } from './errors.js';
 export { CoordinatorMetrics, METRICS, sampleNames, type MetricsSources, type VipPlacementView, type WebhookStats } from './metrics/index.js';
 export { WebhookDispatcher, webhooksSchema, type WebhookConfig, type WebhookPayload } from './webhooks/index.js';
 export { STORE_METRICS } from './etcd/etcd-coordination.js';
+export { createDevCa, type DevCa, type DevCaOptions } from './auth/dev-ca.js';

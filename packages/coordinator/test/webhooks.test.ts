@@ -220,7 +220,7 @@ describe('webhooks', () => {
 
   it('compiles the config section with defaults and refuses bad entries naming the field', () => {
     const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, 'from-file\n');
+    writeFileSync(tokenFile, 'from-file\n', { mode: 0o600 });
     const schema = z.object({ webhooks: webhooksSchema }).strict();
     const ok = parseYaml(`webhooks:\n  - name: mail\n    url: https://hooks.example.com/lbha\n    bearerTokenFile: ${tokenFile}\n`, schema);
     assert.ok(ok.ok);

@@ -5,12 +5,15 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { experimental, type ChannelCredentials } from '@grpc/grpc-js';
+import { loosePermissions } from './file-permissions.js';
 import type { Logger } from './logger.js';
 
 export interface CertificateFiles {
   readonly ca: string;
   readonly cert: string;
   readonly key: string;
+  /** Load a key file other users can read (tls.allowLooseKeyPermissions); refused otherwise. */
+  readonly allowLooseKeyPermissions?: boolean;
 }
 
 /** One loaded, consistent set of TLS material. */
@@ -30,6 +33,8 @@ const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 
 /** Reads and checks one set of files; never throws. */
 export function loadCertificateFiles(files: CertificateFiles): CertificateLoad {
+  const loose = loosePermissions(files.key);
+  if (loose && !files.allowLooseKeyPermissions) return { ok: false, error: `${loose} (or set allowLooseKeyPermissions: true)` };
   let ca: Buffer, cert: Buffer, key: Buffer;
   try {
     ca = readFileSync(files.ca);
@@ -84,6 +89,8 @@ export class CertificateSource implements experimental.CertificateProvider {
     const first = loadCertificateFiles(files);
     if (!first.ok) throw new Error(`cannot load TLS files: ${first.error}`);
     this.set = first.set;
+    const loose = loosePermissions(files.key);
+    if (loose) options.logger?.warn({ event: 'tls.key_permissions', key: files.key }, `${loose}; accepted because allowLooseKeyPermissions is set`);
     const interval = options.watchIntervalMs ?? 1000;
     if (interval > 0) {
       for (const f of new Set([files.ca, files.cert, files.key])) {

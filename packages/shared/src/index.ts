@@ -52,6 +52,8 @@ export {
 } from './keepalived-priority.js';
 export { parseCidr, cidrContains, sameAddress, addressBits, type Cidr } from './ip.js';
 export { vipAddressProblem, vipSubnetProblem, subnetText } from './vip-address.js';
+export { urlForDisplay } from './redact.js';
+export { loosePermissions } from './file-permissions.js';
 export { parseYaml, loadYamlFile, formatPath, type ParseResult } from './yaml-config.js';
 export { parseDuration, durationMs } from './duration.js';
 export {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { credentials as grpcCredentials, ServerCredentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { z } from 'zod';
+import { loosePermissions } from './file-permissions.js';
 
 export const tlsSchema = z.union([
   z
@@ -11,8 +12,17 @@ export const tlsSchema = z.union([
       key: z.string().min(1),
       /** Name expected in the server certificate when it differs from the dialled host. */
       serverName: z.string().min(1).optional(),
+      /**
+       * Accept a key file other users can read (logged as a warning). Off by default: such a
+       * key must be considered leaked.
+       */
+      allowLooseKeyPermissions: z.boolean().optional(),
     })
-    .strict(),
+    .strict()
+    .superRefine((t, ctx) => {
+      const loose = t.allowLooseKeyPermissions ? undefined : loosePermissions(t.key);
+      if (loose) ctx.addIssue({ code: 'custom', path: ['key'], message: `${loose} (or set allowLooseKeyPermissions: true)` });
+    }),
   z.object({ insecure: z.literal(true) }).strict(),
 ]);
 

@@ -1,6 +1,6 @@
 // The `store:` section of the coordinator configuration: the embedded file store (default) or
 // etcd, for running several coordinators with one leader (docs/design/etcd.md).
-import { durationMs } from '@lbha/shared';
+import { durationMs, loosePermissions } from '@lbha/shared';
 import { z } from 'zod';
 
 const endpoint = z
@@ -14,12 +14,16 @@ const etcdTlsSchema = z
     /** Client certificate and key, when etcd requires client certificates. */
     cert: z.string().min(1).optional(),
     key: z.string().min(1).optional(),
+    /** Accept a key file other users can read; refused by default (such a key has leaked). */
+    allowLooseKeyPermissions: z.boolean().optional(),
   })
   .strict()
   .superRefine((t, ctx) => {
     if ((t.cert === undefined) !== (t.key === undefined)) {
       ctx.addIssue({ code: 'custom', path: [t.cert === undefined ? 'cert' : 'key'], message: 'cert and key go together' });
     }
+    const loose = t.key === undefined || t.allowLooseKeyPermissions ? undefined : loosePermissions(t.key);
+    if (loose) ctx.addIssue({ code: 'custom', path: ['key'], message: `${loose} (or set allowLooseKeyPermissions: true)` });
   });
 
 const etcdStoreObjectSchema = z

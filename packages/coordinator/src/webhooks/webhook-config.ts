@@ -1,7 +1,7 @@
 // The `webhooks:` section of the coordinator config: where to POST events, with which
 // credentials, how patiently, and which events.
 import { readFileSync } from 'node:fs';
-import { durationMs, nameProblem } from '@lbha/shared';
+import { durationMs, loosePermissions, nameProblem } from '@lbha/shared';
 import { z } from 'zod';
 
 const SEVERITIES = ['info', 'warning', 'critical'] as const;
@@ -69,6 +69,11 @@ const webhookSchema = z
   .transform((w, ctx) => {
     let token = w.bearerToken ?? '';
     if (w.bearerTokenFile !== undefined) {
+      const loose = loosePermissions(w.bearerTokenFile);
+      if (loose) {
+        ctx.addIssue({ code: 'custom', path: ['bearerTokenFile'], message: loose });
+        return z.NEVER;
+      }
       try {
         token = readFileSync(w.bearerTokenFile, 'utf8').trim();
       } catch (err) {
