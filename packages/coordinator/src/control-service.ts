@@ -5,6 +5,7 @@ import {
   nodeModeWire,
   snapshotToWire,
   eventToWire,
+  linkToWire,
   WireError,
   type ControlServiceServer,
   type LbhaEvent,
@@ -56,8 +57,7 @@ export function nodeInfo(r: NodeRecord, mode: NodeMode): pbControl.NodeInfo {
   return {
     name: r.name,
     cluster: r.cluster,
-    connected: r.connected,
-    stale: r.stale,
+    ...linkToWire(r.link),
     lastSeenMs: r.lastSeenMs,
     agentVersion: r.agentVersion,
     bootId: r.bootId,

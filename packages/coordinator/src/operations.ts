@@ -3,7 +3,7 @@
 // restarted in the middle resumes the operation at the first unfinished step, and commands
 // carry ids derived from operation and step, so a resumed step never runs a command twice.
 import { randomBytes } from 'node:crypto';
-import { nameProblem, type Logger, type NodeMode } from '@lbha/shared';
+import { isLive, nameProblem, type Logger, type NodeMode } from '@lbha/shared';
 import type { CommandDispatcher } from './command-dispatcher.js';
 import { InvalidArgumentError, NotFoundError, OperationFailedError, PreconditionError } from './errors.js';
 import type { EventLog } from './event-log.js';
@@ -411,7 +411,7 @@ export class Operations {
 
   private live(node: string): boolean {
     const r = this.registry.get(node);
-    return r !== undefined && r.connected && !r.stale;
+    return r !== undefined && isLive(r.link);
   }
 
   /** Moves the node's VIPs away, waits for its connections to drain, leaves it drained (or in maintenance). */
@@ -530,7 +530,7 @@ export class Operations {
       const pid = Number(ctx.data(`${p}pid`) ?? '0');
       const healthy = () => {
         const r = this.registry.get(node);
-        if (!r || !r.connected || r.stale || !r.snapshot?.healthy) return false;
+        if (!r || !isLive(r.link) || !r.snapshot?.healthy) return false;
         const svc = r.snapshot.services.find((s) => s.name === service);
         // A new pid shows the snapshot is from after the restart, not a leftover from before.
         return svc === undefined || (svc.state === 'running' && (pid === 0 || svc.pid !== pid));

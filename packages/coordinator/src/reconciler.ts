@@ -3,7 +3,7 @@
 // changed (or that reconnected without it), compares desired holders with what the agents
 // report, and raises events for divergence, split brain and orphan VIPs. On a lasting split
 // brain it tells the holders that should not hold the VIP to step down.
-import { CAPABILITY_HANDOVER, type DesiredState, type Logger, type NodeMode } from '@lbha/shared';
+import { CAPABILITY_HANDOVER, isLive, type DesiredState, type Logger, type NodeMode } from '@lbha/shared';
 import { buildDesiredState, type DesiredContent } from './desired-state-builder.js';
 import type { EventLog } from './event-log.js';
 import { HandoverPlanner, type HandoverEntry } from './handover-planner.js';
@@ -355,7 +355,7 @@ export class Reconciler {
 
   private conditionFrom(r: NodeRecord | undefined, name: string, now: number): NodeCondition {
     const mode = this.modeOf(name);
-    const live = r !== undefined && r.connected && !r.stale && r.snapshot !== undefined;
+    const live = r !== undefined && isLive(r.link) && r.snapshot !== undefined;
     const health: NodeHealth = !live ? 'unknown' : r.snapshot?.healthy ? 'healthy' : 'unhealthy';
     const penalty = live
       ? (r.snapshot?.checks ?? []).reduce((s, c) => s + (c.effect === 'penalty' && c.result.kind === 'unhealthy' ? c.penalty : 0), 0)
@@ -395,7 +395,7 @@ export class Reconciler {
     for (const n of c.nodes) this.conditions.set(n.name, this.conditionFrom(this.registry.get(n.name), n.name, now));
     const obs = observeCluster(c, (name) => {
       const r = this.registry.get(name);
-      return { live: r !== undefined && r.connected && !r.stale, snapshot: r?.snapshot };
+      return { live: r !== undefined && isLive(r.link), snapshot: r?.snapshot };
     });
     for (const [vip, o] of obs) {
       const key = vipKey(c.name, vip);
@@ -453,7 +453,7 @@ export class Reconciler {
       now,
       live: (n) => {
         const r = this.registry.get(n);
-        return r !== undefined && r.connected && !r.stale && r.snapshot !== undefined;
+        return r !== undefined && isLive(r.link) && r.snapshot !== undefined;
       },
       healthy: (n) => this.conditions.get(n)?.health === 'healthy',
       capable: (n) => this.registry.get(n)?.capabilities.includes(CAPABILITY_HANDOVER) ?? false,
@@ -551,7 +551,7 @@ export class Reconciler {
         const r = this.registry.get(n.name);
         // Not before its first report: a restarted coordinator must see what the agent runs
         // (a handover in progress) before telling it what to run.
-        if (!r?.session || !r.connected || !r.snapshot) continue;
+        if (!r?.session || r.link === 'disconnected' || !r.snapshot) continue;
         if (r.cluster !== c.name) {
           if (!this.mismatched.has(n.name)) {
             this.mismatched.add(n.name);

@@ -1,5 +1,4 @@
-import type { AgentHello, Command, CommandResult, DesiredState, NodeDelta, NodeSnapshot } from '@lbha/shared';
-import { applyDelta } from '@lbha/shared';
+import { applyDelta, isLive, type AgentHello, type Command, type CommandResult, type DesiredState, type NodeDelta, type NodeLink, type NodeSnapshot } from '@lbha/shared';
 
 /** The coordinator side of one agent stream. */
 export interface AgentSession {
@@ -15,9 +14,7 @@ export interface AgentSession {
 export interface NodeRecord {
   readonly name: string;
   cluster: string;
-  connected: boolean;
-  /** Connected, but no heartbeat within the deadline. */
-  stale: boolean;
+  link: NodeLink;
   lastSeenMs: number;
   connectedSinceMs: number;
   agentVersion: string;
@@ -83,8 +80,8 @@ export class Registry {
     const now = this.clock();
     const existing = this.nodes.get(hello.node);
     let replaced = false;
-    if (existing?.connected && existing.session) {
-      const live = !existing.stale && now - existing.lastSeenMs < this.staleAfterMs;
+    if (existing && existing.link !== 'disconnected' && existing.session) {
+      const live = isLive(existing.link) && now - existing.lastSeenMs < this.staleAfterMs;
       if (live && existing.bootId !== hello.bootId) {
         return {
           ok: false,
@@ -99,8 +96,7 @@ export class Registry {
     const record: NodeRecord = existing ?? {
       name: hello.node,
       cluster: hello.cluster,
-      connected: false,
-      stale: false,
+      link: 'disconnected',
       lastSeenMs: now,
       connectedSinceMs: now,
       agentVersion: '',
@@ -114,8 +110,7 @@ export class Registry {
       session: undefined,
     };
     record.cluster = hello.cluster;
-    record.connected = true;
-    record.stale = false;
+    record.link = 'connected';
     record.lastSeenMs = now;
     record.connectedSinceMs = now;
     record.agentVersion = hello.agentVersion;
@@ -133,7 +128,7 @@ export class Registry {
   detach(node: string, sessionId: string, reason: string): void {
     const r = this.nodes.get(node);
     if (!r || r.session?.id !== sessionId) return;
-    r.connected = false;
+    r.link = 'disconnected';
     r.session = undefined;
     this.emit({ type: 'disconnected', node, reason });
   }
@@ -147,8 +142,8 @@ export class Registry {
     const r = this.current(node, sessionId);
     if (!r) return;
     r.lastSeenMs = this.clock();
-    if (r.stale) {
-      r.stale = false;
+    if (r.link === 'stale') {
+      r.link = 'connected';
       this.emit({ type: 'fresh', node });
     }
   }
@@ -196,8 +191,8 @@ export class Registry {
     const now = this.clock();
     for (const r of this.nodes.values()) {
       const silent = now - r.lastSeenMs;
-      if (r.connected && !r.stale && silent >= this.staleAfterMs) {
-        r.stale = true;
+      if (r.link === 'connected' && silent >= this.staleAfterMs) {
+        r.link = 'stale';
         this.emit({ type: 'stale', node: r.name, silentMs: silent });
       }
     }

@@ -166,7 +166,7 @@ describe('CoordinatorMetrics', () => {
     clock.now = 14_000;
     registry.touch('lb2', 'lb2b');
     registry.sweep();
-    assert.equal(registry.get('lb1')?.stale, true);
+    assert.equal(registry.get('lb1')?.link, 'stale');
     registry.applyDelta('lb2', 'lb2b', delta({ instances: [instance('vip-a', 'master', 10_700)] }));
     assert.deepEqual(seen, ['vip-a:node_lost:700']);
     s = await scrape();

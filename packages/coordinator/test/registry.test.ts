@@ -32,7 +32,7 @@ describe('Registry', () => {
     assert.equal(s1.closed.length, 1);
     assert.equal(r.get('lb1')?.session?.id, 's2');
     r.detach('lb1', 's1', 'late close of the old stream');
-    assert.equal(r.get('lb1')?.connected, true, 'a stale session id must not detach the new one');
+    assert.equal(r.get('lb1')?.link, 'connected', 'a stale session id must not detach the new one');
   });
 
   it('lets a new agent take over a name whose agent went silent', () => {
@@ -52,12 +52,12 @@ describe('Registry', () => {
     r.attach(hello('lb1', 'b'), session('s1'));
     now = 999;
     r.sweep();
-    assert.equal(r.get('lb1')?.stale, false);
+    assert.equal(r.get('lb1')?.link, 'connected');
     now = 1000;
     r.sweep();
-    assert.equal(r.get('lb1')?.stale, true);
+    assert.equal(r.get('lb1')?.link, 'stale');
     r.touch('lb1', 's1');
-    assert.equal(r.get('lb1')?.stale, false);
+    assert.equal(r.get('lb1')?.link, 'connected');
     assert.deepEqual(events, ['connected', 'stale', 'fresh']);
   });
 

@@ -50,6 +50,7 @@ export {
   limitPriority,
   limitTrackFileValue,
 } from './keepalived-priority.js';
+export { isLive, linkFromWire, linkToWire, type NodeLink } from './node-link.js';
 export { parseCidr, cidrContains, sameAddress, addressBits, type Cidr } from './ip.js';
 export { vipAddressProblem, vipSubnetProblem, subnetText } from './vip-address.js';
 export { urlForDisplay } from './redact.js';

@@ -1,4 +1,4 @@
-import { nodeModeWire, type pbControl } from '@lbha/shared';
+import { linkFromWire, nodeModeWire, type NodeLink, type pbControl } from '@lbha/shared';
 import type { CliCommand } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';
@@ -17,9 +17,8 @@ export function vrrpName(state: number): string {
   return (VRRP[state] ?? 'unknown').toUpperCase();
 }
 
-export function connection(n: pbControl.NodeInfo): string {
-  if (!n.connected) return 'disconnected';
-  return n.stale ? 'stale' : 'connected';
+export function connection(n: pbControl.NodeInfo): NodeLink {
+  return linkFromWire(n);
 }
 
 export function health(n: pbControl.NodeInfo): string {

@@ -3,7 +3,7 @@
 // by the same wrapper the gRPC API goes through.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { pbControl, pbTypes, type ControlServiceServer } from '@lbha/shared';
+import { isLive, linkFromWire, pbControl, pbTypes, type ControlServiceServer } from '@lbha/shared';
 import { z } from 'zod';
 import type { Identity } from '../auth/roles.js';
 import { MAX_REASON_LENGTH } from '../auth/method-policy.js';
@@ -204,7 +204,7 @@ export const ROUTES: readonly Route[] = [
         return {
           name,
           nodes: own.length,
-          connectedNodes: own.filter((n) => n.connected && !n.stale).length,
+          connectedNodes: own.filter((n) => isLive(linkFromWire(n))).length,
           vips: vips.filter((v) => v.cluster === name).length,
         };
       });

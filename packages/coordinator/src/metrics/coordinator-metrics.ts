@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { CommandState, LbhaEvent, NodeMode, NodeSnapshot } from '@lbha/shared';
+import { isLive, type CommandState, type LbhaEvent, type NodeMode, type NodeSnapshot } from '@lbha/shared';
 import { collectDefaultMetrics, Counter, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { NodeRecord, RegistryEvent } from '../registry.js';
 import { CounterSeries, Family, formatValue, HistogramSeries, msToSeconds, pair } from './exposition-writer.js';
@@ -167,7 +167,7 @@ export class CoordinatorMetrics {
       case 'state':
       case 'fresh': {
         const rec = this.sources.registry.get(e.node);
-        if (rec?.snapshot && rec.connected && !rec.stale) this.observe(rec, rec.snapshot);
+        if (rec?.snapshot && isLive(rec.link)) this.observe(rec, rec.snapshot);
         break;
       }
       case 'disconnected':
@@ -239,7 +239,7 @@ export class CoordinatorMetrics {
   /** Why `rec` no longer holds `vip`, and since when (agent time where the agent said). */
   private explainLoss(rec: NodeRecord, snap: NodeSnapshot, vip: string, heldSinceMs: number): LossExplanation {
     const now = this.clock();
-    if (!rec.connected || rec.stale) return { reason: 'node_lost', atMs: rec.lastSeenMs };
+    if (!isLive(rec.link)) return { reason: 'node_lost', atMs: rec.lastSeenMs };
     const inst = snap.instances.find((i) => i.name === vip);
     const at = inst?.sinceMs || now;
     if (this.modeOf(rec.name) !== 'active' || snap.localMode !== 'active') return { reason: 'drain', atMs: at };
@@ -286,7 +286,7 @@ export class CoordinatorMetrics {
     const generation = ++this.generation;
     for (const rec of this.sources.registry.list()) {
       clusters.add(rec.cluster);
-      const live = rec.connected && !rec.stale;
+      const live = isLive(rec.link);
       const view = this.nodeView(rec, live, generation);
       const n = view.labels;
       connected.push(`${d.nodeConnected.name}{${n}} ${live ? 1 : 0}\n`);
