@@ -4,11 +4,14 @@
 // agent reconnects (the agent reports results of ids it already ran, in Hello or at once, and
 // never runs an id twice), and results update the journal.
 import type { CommandAction, CommandResult, Logger } from '@lbha/shared';
+import type { AgentOutbox } from './agent-outbox.js';
 import type { Registry, RegistryEvent } from './registry.js';
 import { isFinalCommandState, type CoordinatorState, type JournalEntry } from './store/coordinator-state.js';
 
 export interface CommandDispatcherOptions {
-  readonly registry: Registry;
+  /** Where results and reconnects come from. */
+  readonly registry: Pick<Registry, 'subscribe'>;
+  readonly outbox: Pick<AgentOutbox, 'sendCommand'>;
   readonly state: CoordinatorState;
   readonly logger: Logger;
   readonly clock?: () => number;
@@ -23,7 +26,8 @@ export interface IssueRequest {
 }
 
 export class CommandDispatcher {
-  private readonly registry: Registry;
+  private readonly registry: CommandDispatcherOptions['registry'];
+  private readonly outbox: CommandDispatcherOptions['outbox'];
   private readonly state: CoordinatorState;
   private readonly log: Logger;
   private readonly clock: () => number;
@@ -34,6 +38,7 @@ export class CommandDispatcher {
 
   constructor(opts: CommandDispatcherOptions) {
     this.registry = opts.registry;
+    this.outbox = opts.outbox;
     this.state = opts.state;
     this.log = opts.logger;
     this.clock = opts.clock ?? Date.now;
@@ -107,7 +112,7 @@ export class CommandDispatcher {
   }
 
   private send(e: JournalEntry): void {
-    const sent = this.registry.sendCommand(e.node, { id: e.id, deadlineMs: e.deadlineMs, action: e.action });
+    const sent = this.outbox.sendCommand(e.node, { id: e.id, deadlineMs: e.deadlineMs, action: e.action });
     this.log.info({ event: sent ? 'command.sent' : 'command.queued', node: e.node, commandId: e.id, action: e.action.kind }, sent ? 'command sent to agent' : 'agent not connected; command waits for it');
   }
 

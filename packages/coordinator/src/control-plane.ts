@@ -1,13 +1,16 @@
 // The coordinator's domain facade: everything the gRPC ControlService, the HTTP API, metrics
 // and the CLI ask of the coordinator goes through here. It owns the spec, the node modes, the
-// reconciler, the command journal and the operations, and keeps them in the store.
+// reconcile loop and its fleet view, the command journal and the operations, and keeps them in
+// the store.
 import { nameProblem, type ConfigIssue, type Logger, type NodeMode } from '@lbha/shared';
+import type { AgentOutbox } from './agent-outbox.js';
 import { CommandDispatcher } from './command-dispatcher.js';
 import { InvalidArgumentError, NotFoundError, PreconditionError } from './errors.js';
 import type { EventLog } from './event-log.js';
-import { Operations, type OperationRequest } from './operations.js';
+import { FleetView, type VipView } from './fleet-view.js';
+import { Operations } from './operations.js';
 import type { Placement } from './placement.js';
-import { Reconciler, type VipView } from './reconciler.js';
+import { ReconcileLoop } from './reconcile-loop.js';
 import type { Registry } from './registry.js';
 import { EMPTY_SPEC, type Spec } from './spec/cluster-spec.js';
 import type { SpecCheckResult } from './spec/spec-check.js';
@@ -19,10 +22,11 @@ import type { Store } from './store/store.js';
 export interface ControlPlaneOptions {
   readonly store: Store;
   readonly registry: Registry;
+  readonly outbox: AgentOutbox;
   readonly events: EventLog;
   readonly logger: Logger;
   readonly clock?: () => number;
-  /** See ReconcilerOptions.settleMs. */
+  /** See ReconcileLoopOptions.settleMs. */
   readonly settleMs?: number;
   /** Spec text applied at the first start, when the store holds none. */
   readonly initialSpec?: { readonly yaml: string; readonly source: string };
@@ -52,7 +56,9 @@ export interface ApplySpecResult extends SpecCheck {
 }
 
 export class ControlPlane {
-  readonly reconciler: Reconciler;
+  /** The outcome of the latest reconcile passes: what the API, metrics and operations read. */
+  readonly view: FleetView;
+  private readonly loop: ReconcileLoop;
   readonly commands: CommandDispatcher;
   readonly operations: Operations;
   private readonly state: CoordinatorState;
@@ -76,8 +82,11 @@ export class ControlPlane {
     this.events = opts.events;
     this.log = opts.logger;
     this.clock = opts.clock ?? Date.now;
-    this.reconciler = new Reconciler({
+    this.view = new FleetView(this.clock);
+    this.loop = new ReconcileLoop({
       registry: opts.registry,
+      outbox: opts.outbox,
+      view: this.view,
       events: opts.events,
       state: this.state,
       logger: opts.logger,
@@ -85,10 +94,11 @@ export class ControlPlane {
       clock: this.clock,
       ...(opts.settleMs === undefined ? {} : { settleMs: opts.settleMs }),
     });
-    this.commands = new CommandDispatcher({ registry: opts.registry, state: this.state, logger: opts.logger, clock: this.clock });
+    this.commands = new CommandDispatcher({ registry: opts.registry, outbox: opts.outbox, state: this.state, logger: opts.logger, clock: this.clock });
     this.operations = new Operations({
       state: this.state,
-      reconciler: this.reconciler,
+      view: this.view,
+      loop: this.loop,
       commands: this.commands,
       registry: opts.registry,
       events: opts.events,
@@ -134,9 +144,9 @@ export class ControlPlane {
     for (const [node, m] of await this.state.modes()) this.modes.set(node, m);
     this.commands.load(await this.state.journal());
     this.operations.load(await this.state.operations());
-    this.reconciler.loadHolders(await this.state.holders());
-    this.reconciler.setSpec(this.spec);
-    this.reconciler.start();
+    this.loop.loadHolders(await this.state.holders());
+    this.loop.setSpec(this.spec);
+    this.loop.start();
     this.commands.start();
     this.operations.resume();
     this.pruneTimer = setInterval(() => void this.state.prune().catch(() => undefined), 60_000);
@@ -146,7 +156,7 @@ export class ControlPlane {
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.operations.stop();
-    await this.reconciler.stop();
+    await this.loop.stop();
     await this.commands.stop();
     if (this.ownsValidator) await this.validator.close();
   }
@@ -155,10 +165,6 @@ export class ControlPlane {
 
   modeOf(node: string): NodeMode {
     return this.modes.get(node)?.mode ?? 'active';
-  }
-
-  modeRecord(node: string): ModeRecord | undefined {
-    return this.modes.get(node);
   }
 
   private async setMode(node: string, mode: NodeMode, actor: string, reason: string, operationId: string): Promise<void> {
@@ -171,7 +177,7 @@ export class ControlPlane {
     if (before !== mode) {
       this.events.record({ type: 'node.mode_changed', cluster, node, actor, reason, operationId, message: `${node}: ${before} -> ${mode}` });
     }
-    this.reconciler.schedule(cluster || undefined);
+    this.loop.schedule(cluster || undefined);
   }
 
   // ---- spec ----
@@ -214,9 +220,9 @@ export class ControlPlane {
     this.specYaml = yaml;
     this.specYamlRedacted = r.redacted ?? '';
     this.specVersion = put.record.version;
-    this.reconciler.setSpec(this.spec);
+    this.loop.setSpec(this.spec);
     // Answer with the new placement in place, so the caller's next read shows it.
-    await this.reconciler.runNow();
+    await this.loop.runNow();
     this.events.record({
       type: 'spec.applied',
       actor: opts.actor,
@@ -231,11 +237,11 @@ export class ControlPlane {
 
   vips(cluster?: string): VipView[] {
     if (cluster) this.requireCluster(cluster);
-    return this.reconciler.vipViews(cluster);
+    return this.view.vips(cluster);
   }
 
   placement(): Placement {
-    return this.reconciler.currentPlacement();
+    return this.view.placement();
   }
 
   private requireCluster(name: string): void {
@@ -268,10 +274,6 @@ export class ControlPlane {
 
   cancelOperation(id: string, opts: { actor: string; reason?: string }): Promise<OperationRecord> {
     return this.operations.cancel(id, opts.actor, opts.reason ?? '');
-  }
-
-  startOperation(req: OperationRequest): Promise<OperationRecord> {
-    return this.operations.start(req);
   }
 
   operation(id: string): OperationRecord {

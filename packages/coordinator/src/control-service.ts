@@ -12,6 +12,7 @@ import {
   type NodeMode,
   type pbControl,
 } from '@lbha/shared';
+import type { AgentOutbox } from './agent-outbox.js';
 import type { ControlPlane } from './control-plane.js';
 import { nodeWeightsToWire, operationToWire, specErrorsToWire, vipInfoToWire } from './control-wire.js';
 import { InvalidArgumentError, NotFoundError, PermissionError, PreconditionError, ResourceExhaustedError, StoreError } from './errors.js';
@@ -20,6 +21,8 @@ import type { NodeRecord, Registry } from './registry.js';
 
 export interface ControlServiceOptions {
   readonly registry: Registry;
+  /** The desired-state versions sent to each node. */
+  readonly outbox: Pick<AgentOutbox, 'sentVersion'>;
   /** The coordinator-owned mode of a node (active unless drained or in maintenance). */
   readonly modeOf: (node: string) => NodeMode;
   readonly events: EventLog;
@@ -53,7 +56,7 @@ export function unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) 
   };
 }
 
-export function nodeInfo(r: NodeRecord, mode: NodeMode): pbControl.NodeInfo {
+export function nodeInfo(r: NodeRecord, mode: NodeMode, desiredVersion: number): pbControl.NodeInfo {
   return {
     name: r.name,
     cluster: r.cluster,
@@ -63,7 +66,7 @@ export function nodeInfo(r: NodeRecord, mode: NodeMode): pbControl.NodeInfo {
     bootId: r.bootId,
     mode: nodeModeWire.toWire(mode),
     healthy: r.snapshot?.healthy ?? false,
-    desiredVersion: r.desiredVersion,
+    desiredVersion,
     appliedVersion: r.appliedVersion,
     nackError: r.nackError,
     state: r.snapshot ? snapshotToWire(r.snapshot) : undefined,
@@ -78,7 +81,8 @@ function checkName(field: string, value: string): void {
 }
 
 export function createControlService(opts: ControlServiceOptions): ControlServiceServer {
-  const { registry, modeOf, events } = opts;
+  const { registry, modeOf, events, outbox } = opts;
+  const info = (r: NodeRecord) => nodeInfo(r, modeOf(r.name), outbox.sentVersion(r.name));
   const actorOf = (call: object): string => opts.actorOf?.(call) ?? 'anonymous';
   const plane = (): ControlPlane => {
     const p = opts.plane?.();
@@ -88,13 +92,13 @@ export function createControlService(opts: ControlServiceOptions): ControlServic
   return {
     listNodes: unary<pbControl.ListNodesRequest, pbControl.ListNodesResponse>((req) => {
       if (req.cluster) checkName('cluster', req.cluster);
-      return { nodes: registry.list(req.cluster || undefined).map((r) => nodeInfo(r, modeOf(r.name))) };
+      return { nodes: registry.list(req.cluster || undefined).map(info) };
     }),
     getNode: unary<pbControl.GetNodeRequest, pbControl.GetNodeResponse>((req) => {
       checkName('name', req.name);
       const r = registry.get(req.name);
       if (!r) throw new NotFoundError(`node ${req.name} is unknown`);
-      return { node: nodeInfo(r, modeOf(r.name)) };
+      return { node: info(r) };
     }),
     listVips: unary<pbControl.ListVipsRequest, pbControl.ListVipsResponse>((req) => {
       if (req.cluster) checkName('cluster', req.cluster);

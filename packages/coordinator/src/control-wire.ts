@@ -2,7 +2,7 @@
 // ControlService messages. The gRPC and HTTP adapters use these and nothing else.
 import { handoverToWire, limitPriority, vrrpStateWire, type ConfigIssue, type PriorityTerm, type pbControl } from '@lbha/shared';
 import { weightOf, type ClusterPlacement } from './placement.js';
-import type { VipView } from './reconciler.js';
+import type { VipView } from './fleet-view.js';
 import type { OperationRecord } from './store/coordinator-state.js';
 
 /**

@@ -1,9 +1,8 @@
-// Turns the spec and a placement into what one node's agent should run. Pure: the reconciler
-// adds the version and decides when to push.
+// Turns the spec and a placement into what one node's agent should run. Pure: the reconcile
+// loop adds the version and decides when to push.
 import type { DesiredInstance, DesiredState, Handover, KeepalivedSettings, NodeMode } from '@lbha/shared';
 import { weightOf, type ClusterPlacement } from './placement.js';
 import type { ClusterSpec, NodeSpec } from './spec/cluster-spec.js';
-import { vipKey } from './spec/cluster-spec.js';
 
 export type DesiredContent = Omit<DesiredState, 'version'>;
 
@@ -32,8 +31,8 @@ function keepalivedSettings(cluster: ClusterSpec, node: NodeSpec): KeepalivedSet
 }
 
 /**
- * The desired state of `node` (without version). `stepDown` holds vipKeys this node must leave
- * MASTER for (split-brain arbitration); `handoverOf` the node's part in a VIP's handover.
+ * The desired state of `node` (without version). `stepDown` names the VIPs this node must leave
+ * MASTER for (split-brain arbitration); `handoverOf` gives the node's part in a VIP's handover.
  */
 export function buildDesiredState(
   cluster: ClusterSpec,
@@ -57,7 +56,7 @@ export function buildDesiredState(
       placementWeight: w.weight,
       rank: w.rank,
       trackInterfaces: [...v.trackInterfaces],
-      stepDown: stepDown.has(vipKey(cluster.name, v.name)),
+      stepDown: stepDown.has(v.name),
       group: v.group,
       ...(v.authPass !== null ? { authPass: v.authPass.slice(0, AUTH_PASS_BYTES) } : {}),
       ...(handover ? { handover } : {}),

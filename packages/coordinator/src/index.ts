@@ -1,6 +1,7 @@
 export { CoordinatorServer, type CoordinatorServerOptions } from './server.js';
 export { loadCoordinatorConfig, coordinatorConfigSchema, type CoordinatorConfig } from './coordinator-config.js';
 export { Registry, type NodeRecord, type AgentSession, type RegistryEvent } from './registry.js';
+export { AgentOutbox, type Pushed } from './agent-outbox.js';
 export { EventLog, type EventInput, type EventFilter } from './event-log.js';
 export { InvalidArgumentError, NotFoundError, PermissionError, PreconditionError } from './errors.js';
 export {
@@ -23,7 +24,11 @@ export {
   type StoreStatus,
 } from './etcd/index.js';
 export { ControlPlane, type ControlPlaneOptions, type ApplySpecOptions, type ApplySpecResult, type SpecCheck } from './control-plane.js';
-export { Reconciler, type ReconcilerOptions, type VipView, type VipNodeView } from './reconciler.js';
+export { ReconcileLoop, type ReconcileLoopOptions } from './reconcile-loop.js';
+export { passCluster, type ClusterPassInput, type ClusterPassResult } from './cluster-pass.js';
+export { EMPTY_MEMORY, memoryWithHolders, type ClusterMemory, type DesiredEntry } from './cluster-memory.js';
+export { FleetView, type VipView, type VipNodeView } from './fleet-view.js';
+export { type NodeObservation } from './node-observation.js';
 export { Operations, DEFAULT_TIMEOUT_MS, type OperationRequest } from './operations.js';
 export { CommandDispatcher } from './command-dispatcher.js';
 export { place, classify, weightOf, hash32, UNKNOWN_NODE, type Placement, type PlacementInput, type ClusterPlacement, type VipPlacement, type NodeCondition, type NodeClass, type NodeHealth } from './placement.js';

@@ -8,7 +8,8 @@ import type { CommandDispatcher } from './command-dispatcher.js';
 import { InvalidArgumentError, NotFoundError, OperationFailedError, PreconditionError } from './errors.js';
 import type { EventLog } from './event-log.js';
 import { interlockProblems } from './interlock.js';
-import type { Reconciler } from './reconciler.js';
+import type { FleetView } from './fleet-view.js';
+import type { ReconcileLoop } from './reconcile-loop.js';
 import type { Registry } from './registry.js';
 import type { ClusterSpec } from './spec/cluster-spec.js';
 import {
@@ -38,7 +39,8 @@ export interface OperationRequest {
 
 export interface OperationsOptions {
   readonly state: CoordinatorState;
-  readonly reconciler: Reconciler;
+  readonly view: FleetView;
+  readonly loop: Pick<ReconcileLoop, 'extendHandovers' | 'endHandovers'>;
   readonly commands: CommandDispatcher;
   readonly registry: Registry;
   readonly events: EventLog;
@@ -121,7 +123,8 @@ class OperationContext {
 
 export class Operations {
   private readonly state: CoordinatorState;
-  private readonly reconciler: Reconciler;
+  private readonly view: FleetView;
+  private readonly loop: OperationsOptions['loop'];
   private readonly commands: CommandDispatcher;
   private readonly registry: Registry;
   private readonly events: EventLog;
@@ -139,7 +142,8 @@ export class Operations {
 
   constructor(opts: OperationsOptions) {
     this.state = opts.state;
-    this.reconciler = opts.reconciler;
+    this.view = opts.view;
+    this.loop = opts.loop;
     this.commands = opts.commands;
     this.registry = opts.registry;
     this.events = opts.events;
@@ -222,7 +226,7 @@ export class Operations {
   // ---- starting ----
 
   private clusterOfNode(node: string): ClusterSpec {
-    const c = this.reconciler.currentSpec().clusters.find((x) => x.nodes.some((n) => n.name === node));
+    const c = this.view.currentSpec().clusters.find((x) => x.nodes.some((n) => n.name === node));
     if (!c) throw new NotFoundError(`node ${node} is not in the cluster spec`);
     return c;
   }
@@ -244,7 +248,7 @@ export class Operations {
       const name = req.cluster ?? '';
       const p = nameProblem(name);
       if (p) throw new InvalidArgumentError('cluster', p);
-      const c = this.reconciler.currentSpec().clusters.find((x) => x.name === name);
+      const c = this.view.currentSpec().clusters.find((x) => x.name === name);
       if (!c) throw new NotFoundError(`cluster ${name} is not in the cluster spec`);
       cluster = c;
     } else {
@@ -266,7 +270,7 @@ export class Operations {
     if (other) throw new PreconditionError(`${other.node || other.cluster} is busy with operation ${other.id} (${other.kind}); wait for it or check lbha operations`);
 
     if (!force && (kind === 'drain' || (kind === 'restart' && this.holdsVips(node)))) {
-      const problems = interlockProblems(this.reconciler.inputs(), [node]);
+      const problems = interlockProblems(this.view.interlockInput(), [node]);
       if (problems.length > 0) throw new PreconditionError(`refused by the safety interlock: ${problems.join('; ')}. Use --force to do it anyway`);
     }
 
@@ -304,7 +308,7 @@ export class Operations {
   }
 
   private holdsVips(node: string): boolean {
-    return this.reconciler.actualVipsOf(node).length > 0 || this.reconciler.desiredVipsOf(node).length > 0;
+    return this.view.actualVipsOf(node).length > 0 || this.view.desiredVipsOf(node).length > 0;
   }
 
   private launch(record: OperationRecord): void {
@@ -376,7 +380,7 @@ export class Operations {
   private cancelMessage(ctx: OperationContext, by: { actor: string; reason: string }): string {
     const r = ctx.record;
     const step = r.steps.find((s) => s.state === 'running')?.name;
-    const nodes = r.kind === 'rolling_restart' ? (this.reconciler.currentSpec().clusters.find((c) => c.name === r.cluster)?.nodes.map((n) => n.name) ?? []) : [r.node];
+    const nodes = r.kind === 'rolling_restart' ? (this.view.currentSpec().clusters.find((c) => c.name === r.cluster)?.nodes.map((n) => n.name) ?? []) : [r.node];
     const modes = nodes.map((n) => `${n} is ${this.modeOf(n)}`).join(', ');
     return `cancelled by ${by.actor}${by.reason ? ` (${by.reason})` : ''}${step ? ` during ${step}` : ''}; nothing was rolled back: ${modes}`;
   }
@@ -404,7 +408,7 @@ export class Operations {
   }
 
   private async waitFor(ctx: OperationContext, predicate: () => boolean, timeoutMs: number): Promise<boolean> {
-    const ok = await this.reconciler.waitUntil(predicate, timeoutMs, ctx.signal);
+    const ok = await this.view.waitUntil(predicate, timeoutMs, ctx.signal);
     if (ctx.signal.aborted) throw new Interrupted();
     return ok;
   }
@@ -418,7 +422,7 @@ export class Operations {
   private async drain(ctx: OperationContext, node: string, p: string, final: 'drained' | 'maintenance' = 'drained'): Promise<string> {
     const cluster = this.clusterOfNode(node);
     await ctx.step(`${p}mode:draining`, async () => {
-      const held = [...new Set([...this.reconciler.actualVipsOf(node), ...this.reconciler.desiredVipsOf(node)])];
+      const held = [...new Set([...this.view.actualVipsOf(node), ...this.view.desiredVipsOf(node)])];
       await ctx.setData({ [`${p}vips`]: held.join(',') });
       await this.setMode(node, 'draining', ctx.record.actor, ctx.record.reason || `operation ${ctx.id}`, ctx.id);
       return held.length > 0 ? `moving ${held.join(', ')} away` : 'holds no VIPs';
@@ -427,15 +431,15 @@ export class Operations {
     await ctx.step(`${p}move-vips`, async () => {
       const held = (ctx.data(`${p}vips`) ?? '').split(',').filter((v) => v !== '');
       const moved = () => {
-        if (this.reconciler.desiredVipsOf(node).length > 0 || this.reconciler.actualVipsOf(node).length > 0) return false;
+        if (this.view.desiredVipsOf(node).length > 0 || this.view.actualVipsOf(node).length > 0) return false;
         // When the node's agent is away, other nodes reporting the VIPs is the only evidence.
-        const views = this.reconciler.vipViews(cluster.name);
+        const views = this.view.vips(cluster.name);
         return held.every((v) => views.find((x) => x.name === v)?.actualHolders.some((h) => h !== node));
       };
       if (held.length === 0 && moved()) return 'no VIPs to move';
-      const ok = await this.waitFor(ctx, () => moved() || (ctx.record.force && !this.reconciler.currentPlacement().clusters.get(cluster.name)?.anyEligible), this.remaining(ctx));
+      const ok = await this.waitFor(ctx, () => moved() || (ctx.record.force && !this.view.placement().clusters.get(cluster.name)?.anyEligible), this.remaining(ctx));
       if (!ok) {
-        const still = [...new Set([...this.reconciler.actualVipsOf(node), ...this.reconciler.desiredVipsOf(node)])];
+        const still = [...new Set([...this.view.actualVipsOf(node), ...this.view.desiredVipsOf(node)])];
         throw new OperationFailedError(`VIPs did not leave ${node} within ${secs(this.remaining(ctx))}: ${still.join(', ') || held.join(', ')} (the node stays draining; undrain to restore it)`);
       }
       return moved() ? (held.length > 0 ? `${held.join(', ')} moved to ${this.newHolders(cluster, held)}` : 'no VIPs to move') : 'forced: no other eligible node, VIPs stay';
@@ -445,7 +449,7 @@ export class Operations {
       const timeoutMs = this.remaining(ctx);
       const id = `${ctx.id}.${p.replace(/[^a-z0-9]/g, '-')}connections`;
       // The node keeps answering the connections it had when its VIPs left until they are done.
-      this.reconciler.extendHandovers(node, this.clock() + timeoutMs);
+      this.loop.extendHandovers(node, this.clock() + timeoutMs);
       await this.commands.issue({ id, node, action: { kind: 'drain', timeoutMs }, operationId: ctx.id, deadlineMs: this.clock() + timeoutMs });
       const e = await this.commands.wait(
         id,
@@ -454,7 +458,7 @@ export class Operations {
         ctx.signal,
       );
       if (ctx.signal.aborted) throw new Interrupted();
-      this.reconciler.endHandovers(node);
+      this.loop.endHandovers(node);
       await ctx.save({ activeConnections: e?.activeConnections ?? 0 });
       if (!e || e.state === 'pending') return `connections not confirmed: the agent of ${node} did not answer within ${secs(timeoutMs)}`;
       if (e.state === 'succeeded') return e.message || 'connections drained';
@@ -470,7 +474,7 @@ export class Operations {
   }
 
   private newHolders(cluster: ClusterSpec, vips: readonly string[]): string {
-    const views = this.reconciler.vipViews(cluster.name);
+    const views = this.view.vips(cluster.name);
     return [...new Set(vips.flatMap((v) => views.find((x) => x.name === v)?.actualHolders ?? []))].join(', ') || 'other nodes';
   }
 
@@ -486,7 +490,7 @@ export class Operations {
       await this.waitFor(
         ctx,
         () => {
-          const d = this.reconciler.desiredOf(node);
+          const d = this.view.desiredOf(node);
           const r = this.registry.get(node);
           return d !== undefined && d.mode === mode && r !== undefined && r.appliedVersion >= d.version;
         },
@@ -563,7 +567,7 @@ export class Operations {
   }
 
   private async rollingRestart(ctx: OperationContext): Promise<string> {
-    const cluster = this.reconciler.currentSpec().clusters.find((c) => c.name === ctx.record.cluster);
+    const cluster = this.view.currentSpec().clusters.find((c) => c.name === ctx.record.cluster);
     if (!cluster) throw new OperationFailedError(`cluster ${ctx.record.cluster} is no longer in the spec`);
     const service = ctx.record.service;
     const done: string[] = [];
@@ -571,14 +575,14 @@ export class Operations {
       const node = n.name;
       const p = `${node}/`;
       await ctx.step(`${p}settle`, async () => {
-        const settled = () => this.reconciler.vipViews(cluster.name).every((v) => v.status === 'ok');
+        const settled = () => this.view.vips(cluster.name).every((v) => v.status === 'ok');
         const ok = await this.waitFor(ctx, settled, this.remaining(ctx));
         if (!ok) {
-          const bad = this.reconciler.vipViews(cluster.name).filter((v) => v.status !== 'ok').map((v) => `${v.name} ${v.status}`);
+          const bad = this.view.vips(cluster.name).filter((v) => v.status !== 'ok').map((v) => `${v.name} ${v.status}`);
           throw new OperationFailedError(`stopped before ${node}: the cluster did not settle within ${secs(this.remaining(ctx))} (${bad.join(', ')}); restarted so far: ${done.join(', ') || 'none'}`);
         }
         if (!ctx.record.force && this.modeOf(node) === 'active' && this.holdsVips(node)) {
-          const problems = interlockProblems(this.reconciler.inputs(), [node]);
+          const problems = interlockProblems(this.view.interlockInput(), [node]);
           if (problems.length > 0) throw new OperationFailedError(`stopped before ${node}: refused by the safety interlock: ${problems.join('; ')}`);
         }
         return 'cluster settled';

@@ -23,8 +23,7 @@ export interface NodeRecord {
   bootId: string;
   peer: string;
   snapshot: NodeSnapshot | undefined;
-  /** Last desired-state version sent and the last one the agent acknowledged. */
-  desiredVersion: number;
+  /** The last desired-state version the agent acknowledged. */
   appliedVersion: number;
   /** Error of the last NACK; empty after an ACK. */
   nackError: string;
@@ -39,14 +38,15 @@ export type RegistryEvent =
   | { readonly type: 'stale'; readonly node: string; readonly silentMs: number }
   | { readonly type: 'fresh'; readonly node: string }
   | { readonly type: 'state'; readonly node: string; readonly full: boolean }
-  | { readonly type: 'pushed'; readonly node: string; readonly version: number }
   | { readonly type: 'ack'; readonly node: string; readonly version: number; readonly accepted: boolean; readonly error: string }
   | { readonly type: 'command-result'; readonly node: string; readonly result: CommandResult };
 
 /**
- * Every node whose agent has ever connected: connection state, liveness and the last reported
- * state. One live session per node name: a second agent claiming a live node's name is refused,
- * unless it is the same agent process (same boot id) reconnecting.
+ * The way in: every node whose agent has ever connected, its link, its last reported state and
+ * the events of what agents did (connect, report, acknowledge, answer, go silent). What the
+ * coordinator sends goes out through the AgentOutbox, never through here. One live session per
+ * node name: a second agent claiming a live node's name is refused, unless it is the same agent
+ * process (same boot id) reconnecting.
  */
 export class Registry {
   private readonly nodes = new Map<string, NodeRecord>();
@@ -104,7 +104,6 @@ export class Registry {
       bootId: '',
       peer: '',
       snapshot: undefined,
-      desiredVersion: 0,
       appliedVersion: 0,
       nackError: '',
       session: undefined,
@@ -196,22 +195,5 @@ export class Registry {
         this.emit({ type: 'stale', node: r.name, silentMs: silent });
       }
     }
-  }
-
-  /** Sends a desired state to a node's live session; false when not connected. */
-  pushDesiredState(desired: DesiredState): boolean {
-    const r = this.nodes.get(desired.node);
-    if (!r?.session) return false;
-    r.desiredVersion = desired.version;
-    r.session.sendDesiredState(desired);
-    this.emit({ type: 'pushed', node: desired.node, version: desired.version });
-    return true;
-  }
-
-  sendCommand(node: string, command: Command): boolean {
-    const r = this.nodes.get(node);
-    if (!r?.session) return false;
-    r.session.sendCommand(command);
-    return true;
   }
 }

@@ -5,6 +5,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { AgentServiceService, ControlServiceService, isInsecure, type ControlServiceServer, type Logger } from '@lbha/shared';
 import { HealthImplementation } from 'grpc-health-check';
+import { AgentOutbox } from './agent-outbox.js';
 import { createAgentService, type AgentServiceOptions } from './agent-service.js';
 import { callerOf } from './auth/control-authorization.js';
 import { CoordinatorAuth } from './auth/coordinator-auth.js';
@@ -28,7 +29,7 @@ export interface CoordinatorServerOptions {
   readonly authorizeAgent?: AgentServiceOptions['authorize'];
   /** Opens the coordinator's store; default: the file store at <stateDir>/state.json. */
   readonly openStore?: () => Promise<Store>;
-  /** See ReconcilerOptions.settleMs (tests shorten it). */
+  /** See ReconcileLoopOptions.settleMs (tests shorten it). */
   readonly settleMs?: number;
 }
 
@@ -37,7 +38,10 @@ export interface CoordinatorServerOptions {
  * grpc.health.v1 and server reflection, around the node registry and the event log.
  */
 export class CoordinatorServer {
+  /** What agents report (the way in). */
   readonly registry: Registry;
+  /** Desired states and commands to agents (the way out). */
+  readonly outbox: AgentOutbox;
   readonly events = new EventLog();
   /** TLS material, identities and roles (auth/); the HTTP API when http.listen is set. */
   readonly auth: CoordinatorAuth;
@@ -52,7 +56,7 @@ export class CoordinatorServer {
   private readonly server: Server;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'lbha.v1.ControlService': 'NOT_SERVING', 'lbha.v1.AgentService': 'NOT_SERVING' });
   private sweepTimer: NodeJS.Timeout | undefined;
-  /** The domain facade (spec, placement, reconciler, operations); set by start(). */
+  /** The domain facade (spec, modes, reconcile loop and fleet view, operations); set by start(). */
   plane: ControlPlane | undefined;
   private store: Store | undefined;
   /** Checks specs in a worker thread, for every plane this server runs. */
@@ -68,6 +72,7 @@ export class CoordinatorServer {
     private readonly options: CoordinatorServerOptions = {},
   ) {
     this.registry = new Registry(config.heartbeat.staleAfter);
+    this.outbox = new AgentOutbox((node) => this.registry.get(node)?.session);
     this.auth = new CoordinatorAuth({ tls: config.tls, auth: config.auth ?? { tokens: [], anonymous: 'none' }, events: this.events, logger });
     this.registry.subscribe((e) => this.recordRegistryEvent(e));
     this.coordination =
@@ -79,6 +84,7 @@ export class CoordinatorServer {
     this.webhooks.attach(this.events);
     this.metrics = new CoordinatorMetrics({
       registry: this.registry,
+      outbox: this.outbox,
       events: this.events,
       modeOf: (n) => this.plane?.modeOf(n) ?? 'active',
       ...planeViews(() => this.plane),
@@ -101,7 +107,15 @@ export class CoordinatorServer {
       authorize: options.authorizeAgent ?? this.auth.authorizeAgent,
     });
     this.server.addService(AgentServiceService, this.coordination?.wrapAgentService(agentService) ?? agentService);
-    const localControl = createControlService({ registry: this.registry, events: this.events, modeOf: (n) => this.plane?.modeOf(n) ?? 'active', plane: () => this.plane, actorOf: (call) => callerOf(call)?.actor, isOperator: (call) => callerOf(call)?.role === 'operator' });
+    const localControl = createControlService({
+      registry: this.registry,
+      outbox: this.outbox,
+      events: this.events,
+      modeOf: (n) => this.plane?.modeOf(n) ?? 'active',
+      plane: () => this.plane,
+      actorOf: (call) => callerOf(call)?.actor,
+      isOperator: (call) => callerOf(call)?.role === 'operator',
+    });
     // With several coordinators, a follower forwards API calls (gRPC and HTTP) to the leader once
     // it has authorised them, naming the caller; the leader takes that name from coordinators only.
     this.control = this.auth.wrapControl(this.coordination?.wrapControlService(localControl) ?? localControl);
@@ -147,6 +161,7 @@ export class CoordinatorServer {
     this.plane = await ControlPlane.start({
       store: this.store,
       registry: this.registry,
+      outbox: this.outbox,
       events: this.events,
       logger: this.logger,
       validator: this.specValidator,

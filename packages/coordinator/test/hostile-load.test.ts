@@ -56,7 +56,7 @@ describe('hostile load from read-only callers', () => {
     });
     report('ValidateSpec flood (4 x 330 kB hostile, 2 x 150 kB valid)', figures, `outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
     assert.deepEqual(agents.lapses(), [], 'no agent went stale or lost its stream');
-    for (const n of ['lb1', 'lb2']) assert.equal(c.server.registry.get(n)?.stale, false);
+    for (const n of ['lb1', 'lb2']) assert.equal(c.server.registry.get(n)?.link, 'connected');
     assert.equal(figures.healthzFailed, 0);
     assert.ok((outcomes.get('invalid') ?? 0) > 0 && (outcomes.get('valid') ?? 0) > 0, 'both kinds were checked');
     // Waiting in the bounded queue past the caller's deadline is a refusal too.

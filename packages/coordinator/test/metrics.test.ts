@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeDelta, NodeMode } from '@lbha/shared';
+import { AgentOutbox } from '../src/agent-outbox.js';
 import { EventLog } from '../src/event-log.js';
 import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
 import { METRICS, sampleNames } from '../src/metrics/metric-definitions.js';
@@ -17,6 +18,7 @@ function delta(over: Partial<NodeDelta>): NodeDelta {
 function setup(opts: { modes?: Map<string, NodeMode> } = {}) {
   const clock = { now: 10_000 };
   const registry = new Registry(3500, () => clock.now);
+  const outbox = new AgentOutbox((node) => registry.get(node)?.session);
   const events = new EventLog(100, () => clock.now);
   const placement: VipPlacementView[] = [
     { cluster: 'web', vip: 'vip-a', desired: 'lb1' },
@@ -25,6 +27,7 @@ function setup(opts: { modes?: Map<string, NodeMode> } = {}) {
   const modes = opts.modes ?? new Map<string, NodeMode>();
   const metrics = new CoordinatorMetrics({
     registry,
+    outbox,
     events,
     clock: () => clock.now,
     modeOf: (n) => modes.get(n) ?? 'active',
@@ -36,7 +39,7 @@ function setup(opts: { modes?: Map<string, NodeMode> } = {}) {
     registry.setSnapshot(node, node, snapshot([instance('vip-a', i === 0 ? 'master' : 'backup', 1000), instance('vip-b', i === 1 ? 'master' : 'backup', 1000)]));
   }
   const scrape = async (): Promise<Sample[]> => parseExposition((await metrics.render()).body);
-  return { clock, registry, events, metrics, placement, modes, scrape };
+  return { clock, registry, outbox, events, metrics, placement, modes, scrape };
 }
 
 describe('CoordinatorMetrics', () => {
@@ -215,11 +218,11 @@ describe('CoordinatorMetrics', () => {
   });
 
   it('measures push latency to the ACK and counts NACKs', async () => {
-    const { registry, scrape, clock } = setup();
-    registry.pushDesiredState({ version: 2, cluster: 'web', node: 'lb1' } as never);
+    const { registry, outbox, scrape, clock } = setup();
+    outbox.sendDesiredState({ version: 2, cluster: 'web', node: 'lb1' } as never);
     clock.now += 40;
     registry.recordAck('lb1', 'lb1', 2, true, '');
-    registry.pushDesiredState({ version: 3, cluster: 'web', node: 'lb1' } as never);
+    outbox.sendDesiredState({ version: 3, cluster: 'web', node: 'lb1' } as never);
     clock.now += 10;
     registry.recordAck('lb1', 'lb1', 3, false, 'keepalived -t: unknown interface eth9');
     const s = await scrape();

@@ -134,6 +134,7 @@ export class CoordinatorMetrics {
       for (const what of ['handles', 'requests', 'resources']) this.prom.removeSingleMetric(`${PROCESS_METRICS_PREFIX}nodejs_active_${what}_total`);
     }
     this.unsubscribe.push(sources.registry.subscribe((e) => this.onRegistryEvent(e)));
+    if (sources.outbox) this.unsubscribe.push(sources.outbox.onPushed((p) => this.pushes.set(p.node, { version: p.version, atMs: this.clock() })));
     if (sources.events) this.unsubscribe.push(sources.events.subscribe((e) => this.onEvent(e)));
   }
 
@@ -177,9 +178,6 @@ export class CoordinatorMetrics {
         if (rec) this.count(this.tracker.nodeLost(e.node, rec.lastSeenMs));
         break;
       }
-      case 'pushed':
-        this.pushes.set(e.node, { version: e.version, atMs: this.clock() });
-        break;
       case 'ack': {
         const pending = this.pushes.get(e.node);
         if (pending && e.version >= pending.version) {

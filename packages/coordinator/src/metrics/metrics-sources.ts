@@ -1,6 +1,7 @@
 // What the metrics read at scrape time. Components expose small views; the metrics module pulls
 // from them when Prometheus scrapes, so no component has to push values as they change.
 import type { LbhaEvent, NodeMode } from '@lbha/shared';
+import type { AgentOutbox } from '../agent-outbox.js';
 import type { Registry, RegistryEvent } from '../registry.js';
 import type { VipCondition } from './metric-definitions.js';
 
@@ -34,6 +35,8 @@ export interface WebhookStats {
 export interface MetricsSources {
   /** Node records and their agents' last reports; its events drive the counters. */
   readonly registry: Pick<Registry, 'list' | 'get'> & { subscribe(listener: (e: RegistryEvent) => void): () => void };
+  /** Desired states sent: with the registry's ACKs, the push latency. */
+  readonly outbox?: Pick<AgentOutbox, 'onPushed'>;
   /** Event log: counts events and finished operations. */
   readonly events?: { subscribe(listener: (e: LbhaEvent) => void): () => void };
   /** The coordinator-owned mode of a node; default: every node active. */

@@ -1,4 +1,4 @@
-// Adapts the control plane (spec, placement, reconciler) to the views the metrics pull.
+// Adapts the control plane's fleet view (spec, placement, VIP status) to the views the metrics pull.
 import type { ControlPlane } from '../control-plane.js';
 import type { VipStatus } from '../vip-observation.js';
 import type { VipCondition } from './metric-definitions.js';
@@ -16,7 +16,7 @@ const CONDITION: Readonly<Record<VipStatus, VipCondition>> = {
 export function planeViews(plane: () => ControlPlane | undefined): Pick<MetricsSources, 'placementView' | 'specNodes'> {
   return {
     placementView: (): VipPlacementView[] =>
-      (plane()?.vips() ?? []).map((v) => ({ cluster: v.cluster, vip: v.name, desired: v.desiredHolder, status: CONDITION[v.status] })),
+      (plane()?.view.vips() ?? []).map((v) => ({ cluster: v.cluster, vip: v.name, desired: v.desiredHolder, status: CONDITION[v.status] })),
     specNodes: (): SpecNodeView[] => {
       const out: SpecNodeView[] = [];
       for (const c of plane()?.currentSpec().spec.clusters ?? []) for (const n of c.nodes) out.push({ cluster: c.name, node: n.name });

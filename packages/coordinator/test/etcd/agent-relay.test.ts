@@ -19,6 +19,7 @@ import {
   type DesiredState,
   type pbControl,
 } from '@lbha/shared';
+import { AgentOutbox } from '../../src/agent-outbox.js';
 import { createAgentService } from '../../src/agent-service.js';
 import { createControlService } from '../../src/control-service.js';
 import { AgentRelay } from '../../src/etcd/agent-relay.js';
@@ -51,6 +52,7 @@ class TestLeadership implements Leadership {
 interface TestCoordinator {
   readonly info: LeaderInfo;
   readonly registry: Registry;
+  readonly outbox: AgentOutbox;
   readonly leadership: TestLeadership;
   readonly relay: AgentRelay;
   readonly forwarder: ControlForwarder;
@@ -60,13 +62,14 @@ interface TestCoordinator {
 
 async function coordinator(id: string): Promise<TestCoordinator> {
   const registry = new Registry(5000);
+  const outbox = new AgentOutbox((node) => registry.get(node)?.session);
   const server = new Server();
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   const info = { id, grpc: `127.0.0.1:${port}`, http: '' };
   const leadership = new TestLeadership(info);
-  const c = { info, registry, leadership, server, fenced: 0 } as TestCoordinator;
+  const c = { info, registry, outbox, leadership, server, fenced: 0 } as TestCoordinator;
   const relay = new AgentRelay({
     local: createAgentService({ registry, logger, coordinatorId: id, heartbeatIntervalMs: 1000, staleAfterMs: 5000 }),
     leadership,
@@ -77,7 +80,7 @@ async function coordinator(id: string): Promise<TestCoordinator> {
     onFencedPush: () => c.fenced++,
   });
   const forwarder = new ControlForwarder({
-    local: createControlService({ registry, events: new EventLog(), modeOf: () => 'active' }),
+    local: createControlService({ registry, outbox, events: new EventLog(), modeOf: () => 'active' }),
     leadership,
     selfId: id,
     credentials: credentials.createInsecure(),
@@ -167,7 +170,7 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
     await eventually(() => a.registry.get('lb1')?.snapshot, 'the leader to have the snapshot');
     assert.equal(b.registry.get('lb1'), undefined, 'the follower keeps no session of its own');
     assert.equal(b.relay.relayedStreams, 1);
-    assert.equal(a.registry.pushDesiredState(desired('lb1', 7)), true);
+    assert.equal(a.outbox.sendDesiredState(desired('lb1', 7)), true);
     const got = await eventually(() => agent.of('desiredState')[0], 'the desired state through the relay');
     assert.equal(got.msg?.$case === 'desiredState' && got.msg.value.version, 7);
   });
@@ -181,8 +184,8 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
     const before = agents[0]!.of('desiredState').length;
     a.leadership.set(false, undefined); // deposed; nobody leads yet
     b.leadership.set(false, undefined);
-    assert.equal(a.registry.pushDesiredState(desired('lb1', 8)), true, 'the registry still has the session');
-    a.registry.sendCommand('lb1', { id: 'cmd-1', deadlineMs: Date.now() + 1000, action: { kind: 'undrain' } });
+    assert.equal(a.outbox.sendDesiredState(desired('lb1', 8)), true, 'the registry still has the session');
+    a.outbox.sendCommand('lb1', { id: 'cmd-1', deadlineMs: Date.now() + 1000, action: { kind: 'undrain' } });
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(agents[0]!.of('desiredState').length, before, 'nothing sent');
     assert.equal(agents[0]!.of('command').length, 0);
@@ -216,7 +219,7 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
     // lb2 was served by b locally and b now leads: it stays.
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(lb2.error, undefined);
-    assert.equal(b.registry.pushDesiredState(desired('lb2', 9)), true);
+    assert.equal(b.outbox.sendDesiredState(desired('lb2', 9)), true);
     await eventually(() => lb2.of('desiredState')[0], 'the new leader pushes');
     // A reconnecting agent at a (now a follower) is relayed to b.
     const again = new TestAgent(a.info.grpc, 'lb1');

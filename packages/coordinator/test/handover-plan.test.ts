@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { Handover, NodeMode } from '@lbha/shared';
-import { HandoverPlanner, PREPARE_TIMEOUT_MS, type PlanContext } from '../src/handover-planner.js';
+import { handoverOf, NO_HANDOVERS, planHandovers, PREPARE_TIMEOUT_MS, retimeHandoversFrom, type HandoverMemory, type PlanContext } from '../src/handover-plan.js';
 import { place, type NodeCondition } from '../src/placement.js';
 import type { ClusterSpec } from '../src/spec/cluster-spec.js';
 import { parseSpec } from '../src/spec/parse-spec.js';
@@ -27,6 +27,8 @@ class World {
   /** Agents too old to run a handover. */
   old = new Set<string>();
   applied = new Map<string, number>();
+  /** The versions the loop gave the desired states of the previous pass. */
+  versions = new Map<string, number>();
   holders = new Map<string, string>();
   /** vip -> what nodes report running for it. */
   reports = new Map<string, Array<{ node: string; handover: Handover }>>();
@@ -54,6 +56,7 @@ class World {
       capable: (n) => !this.old.has(n),
       healthy: (n) => !this.unhealthy.has(n),
       applied: (n) => this.applied.get(n) ?? 0,
+      versionOf: (n) => this.versions.get(n),
       actualHolders: (vip) => {
         const h = this.holders.get(vip);
         return h === undefined ? [] : [h];
@@ -64,14 +67,37 @@ class World {
   }
 }
 
+/** planHandovers with its memory carried from call to call, as the reconcile loop does. */
+class Planner {
+  memory: HandoverMemory = NO_HANDOVERS;
+
+  plan(c: ClusterSpec, next: ReturnType<World['placement']>, ctx: PlanContext) {
+    const r = planHandovers(c, next, ctx, this.memory);
+    this.memory = r.memory;
+    return r;
+  }
+
+  handoverOf(vip: string, node: string) {
+    return handoverOf(this.memory, vip, node);
+  }
+
+  extendFrom(node: string, untilMs: number): void {
+    this.memory = retimeHandoversFrom(this.memory, node, untilMs, true);
+  }
+
+  endFrom(node: string, now: number): void {
+    this.memory = retimeHandoversFrom(this.memory, node, now, false);
+  }
+}
+
 function holderOf(p: ReturnType<World['placement']>, vip: string): string | undefined {
   return p.vips.find((v) => v.vip === vip)?.holder;
 }
 
 /** Seed 1 at rest: each LB holds one VIP, the planner has seen that placement pushed. */
-function settled(cluster: ClusterSpec = SEED1): { w: World; planner: HandoverPlanner; vip1: string; vip2: string } {
+function settled(cluster: ClusterSpec = SEED1): { w: World; planner: Planner; vip1: string; vip2: string } {
   const w = new World(cluster);
-  const planner = new HandoverPlanner();
+  const planner = new Planner();
   const first = w.placement();
   const vip1 = first.vips.find((v) => v.holder === L1)?.vip;
   const vip2 = first.vips.find((v) => v.holder === L2)?.vip;
@@ -88,13 +114,13 @@ function drainedLb1() {
   s.w.modes.set(L1, 'draining');
   const next = s.w.placement();
   s.planner.plan(SEED1, next, s.w.ctx());
-  s.planner.pushedVersions(SEED1.name, () => 1);
+  s.w.versions.set(L1, 1).set(L2, 1);
   s.w.applied.set(L1, 1).set(L2, 1);
   s.planner.plan(SEED1, next, s.w.ctx());
   return { ...s, next };
 }
 
-describe('handover planner: planned moves', () => {
+describe('handover plan: planned moves', () => {
   it('holds a drain back until both agents run the handover, then moves the VIP', () => {
     const { w, planner, vip1 } = settled();
     w.modes.set(L1, 'draining');
@@ -105,11 +131,11 @@ describe('handover planner: planned moves', () => {
     assert.equal(holderOf(held.placement, vip1), L1, 'the first push keeps the old placement');
     assert.equal(held.modeOf(L1), 'active', 'and the old mode: a draining mode would move the VIP too');
     assert.deepEqual(held.started.map((e) => [e.vip, e.from, e.to]), [[vip1, L1, L2]]);
-    assert.deepEqual(planner.handoverOf(SEED1.name, vip1, L2), { role: 'incoming', peer: '192.168.20.19', untilMs: T0 + SEED1.policy.handoverMs });
-    assert.deepEqual(planner.handoverOf(SEED1.name, vip1, L1), { role: 'outgoing', peer: '192.168.20.20', untilMs: T0 + SEED1.policy.handoverMs });
+    assert.deepEqual(planner.handoverOf(vip1, L2), { role: 'incoming', peer: '192.168.20.19', untilMs: T0 + SEED1.policy.handoverMs });
+    assert.deepEqual(planner.handoverOf(vip1, L1), { role: 'outgoing', peer: '192.168.20.20', untilMs: T0 + SEED1.policy.handoverMs });
     assert.equal(held.wakeAt, T0 + PREPARE_TIMEOUT_MS);
 
-    planner.pushedVersions(SEED1.name, (n) => (n === L1 ? 7 : 8));
+    w.versions.set(L1, 7).set(L2, 8);
     w.applied.set(L1, 7);
     w.now += 30;
     assert.equal(holderOf(planner.plan(SEED1, next, w.ctx()).placement, vip1), L1, 'one agent confirmed: still held');
@@ -119,7 +145,7 @@ describe('handover planner: planned moves', () => {
     const released = planner.plan(SEED1, next, w.ctx());
     assert.equal(holderOf(released.placement, vip1), L2, 'both confirmed: the VIP moves');
     assert.equal(released.modeOf(L1), 'draining');
-    assert.ok(planner.handoverOf(SEED1.name, vip1, L2), 'the handover stays for its window');
+    assert.ok(planner.handoverOf(vip1, L2), 'the handover stays for its window');
   });
 
   it('moves anyway when an agent does not confirm in time, and says which', () => {
@@ -127,7 +153,7 @@ describe('handover planner: planned moves', () => {
     w.modes.set(L1, 'draining');
     const next = w.placement();
     planner.plan(SEED1, next, w.ctx());
-    planner.pushedVersions(SEED1.name, () => 5);
+    w.versions.set(L1, 5).set(L2, 5);
     w.applied.set(L1, 5);
     w.now += PREPARE_TIMEOUT_MS;
     const r = planner.plan(SEED1, next, w.ctx());
@@ -150,7 +176,7 @@ describe('handover planner: planned moves', () => {
       const r = planner.plan(SEED1, next, w.ctx());
       assert.equal(holderOf(r.placement, vip1), L2, `${fault}: pushed at once`);
       assert.deepEqual(r.started, [], `${fault}: nothing to hand over`);
-      assert.equal(planner.handoverOf(SEED1.name, vip1, L2), undefined);
+      assert.equal(planner.handoverOf(vip1, L2), undefined);
     }
   });
 
@@ -190,11 +216,11 @@ describe('handover planner: planned moves', () => {
     {
       const { w, planner, next, vip1 } = drainedLb1();
       planner.extendFrom(L1, T0 + 600_000);
-      assert.equal(planner.handoverOf(SEED1.name, vip1, L2)?.untilMs, T0 + 600_000);
+      assert.equal(planner.handoverOf(vip1, L2)?.untilMs, T0 + 600_000);
       planner.endFrom(L1, w.now + 5);
       w.now += 5;
       assert.deepEqual(planner.plan(SEED1, next, w.ctx()).ended.map((e) => e.reason), ['window over']);
-      assert.equal(planner.handoverOf(SEED1.name, vip1, L2), undefined);
+      assert.equal(planner.handoverOf(vip1, L2), undefined);
     }
   });
 
@@ -211,8 +237,8 @@ describe('handover planner: planned moves', () => {
     assert.deepEqual(r.ended.map((e) => [e.entry.from, e.entry.to]), [[L1, L2]]);
     assert.deepEqual(r.started.map((e) => [e.from, e.to]), [[L2, L1]]);
     assert.equal(holderOf(r.placement, vip1), L2, 'held until both run the reverse handover');
-    assert.equal(planner.handoverOf(SEED1.name, vip1, L1)?.role, 'incoming');
-    assert.equal(planner.handoverOf(SEED1.name, vip1, L2)?.role, 'outgoing');
+    assert.equal(planner.handoverOf(vip1, L1)?.role, 'incoming');
+    assert.equal(planner.handoverOf(vip1, L2)?.role, 'outgoing');
   });
 
   it('adopts a handover the agents report after a coordinator restart, and only one that fits', () => {
@@ -224,12 +250,12 @@ describe('handover planner: planned moves', () => {
       { node: L2, handover: { role: 'incoming', peer: '192.168.20.19', untilMs: until } },
       { node: L1, handover: { role: 'outgoing', peer: '192.168.20.20', untilMs: until } },
     ]);
-    const fresh = new HandoverPlanner();
+    const fresh = new Planner();
     const r = fresh.plan(SEED1, w.placement(), w.ctx());
     assert.deepEqual(r.started, [], 'adopted, not started');
     assert.equal(holderOf(r.placement, vip1), L2, 'nothing held: the move is done');
-    assert.deepEqual(fresh.handoverOf(SEED1.name, vip1, L2), { role: 'incoming', peer: '192.168.20.19', untilMs: until });
-    assert.deepEqual(fresh.handoverOf(SEED1.name, vip1, L1), { role: 'outgoing', peer: '192.168.20.20', untilMs: until });
+    assert.deepEqual(fresh.handoverOf(vip1, L2), { role: 'incoming', peer: '192.168.20.19', untilMs: until });
+    assert.deepEqual(fresh.handoverOf(vip1, L1), { role: 'outgoing', peer: '192.168.20.20', untilMs: until });
 
     // Ended by this planner: the stale report of the agent that has not applied the end yet is not adopted back.
     fresh.endFrom(L1, w.now);
@@ -237,7 +263,7 @@ describe('handover planner: planned moves', () => {
     assert.deepEqual(fresh.plan(SEED1, w.placement(), w.ctx()).ended.map((e) => e.reason), ['window over']);
     w.now += 10;
     fresh.plan(SEED1, w.placement(), w.ctx());
-    assert.equal(fresh.handoverOf(SEED1.name, vip1, L2), undefined, 'not adopted back from the stale report');
+    assert.equal(fresh.handoverOf(vip1, L2), undefined, 'not adopted back from the stale report');
 
     // Not adopted: over, from an unknown peer, or on a node that should not hold the VIP.
     for (const h of [
@@ -246,9 +272,9 @@ describe('handover planner: planned moves', () => {
       { node: L1, handover: { role: 'incoming' as const, peer: '192.168.20.20', untilMs: until } },
     ]) {
       w.reports.set(vip1, [h]);
-      const p = new HandoverPlanner();
+      const p = new Planner();
       p.plan(SEED1, w.placement(), w.ctx());
-      assert.equal(p.handoverOf(SEED1.name, vip1, L2), undefined, JSON.stringify(h));
+      assert.equal(p.handoverOf(vip1, L2), undefined, JSON.stringify(h));
     }
   });
 
@@ -266,7 +292,7 @@ describe('handover planner: planned moves', () => {
       const { w, planner, vip1 } = settled(cluster);
       w.modes.set(L1, 'draining');
       planner.plan(cluster, w.placement(), w.ctx());
-      const h = planner.handoverOf(cluster.name, vip1, L2);
+      const h = planner.handoverOf(vip1, L2);
       assert.deepEqual(h ? { role: h.role, peer: h.peer } : undefined, expected, label);
     }
   });

@@ -1,0 +1,51 @@
+// What the reconcile pass of one cluster remembers from one pass to the next. Immutable: a
+// pass returns a new memory, and the loop keeps the latest.
+import type { DesiredContent } from './desired-state-builder.js';
+import { NO_HANDOVERS, type HandoverMemory } from './handover-plan.js';
+import type { HealthMemory } from './node-condition.js';
+import type { ClusterSpec } from './spec/cluster-spec.js';
+import type { VipTrack } from './vip-tracking.js';
+
+/** What a node's agent should run, without its version (the loop numbers it), and its JSON. */
+export interface DesiredEntry {
+  readonly content: DesiredContent;
+  /** JSON of the content: equal keys, equal desired states. */
+  readonly key: string;
+}
+
+export interface ClusterMemory {
+  /** Per VIP: the node last decided to hold it. Persisted, so a restart moves nothing. */
+  readonly holders: ReadonlyMap<string, string>;
+  /** Per node: its last health and since when it is healthy (hold-down failback). */
+  readonly health: ReadonlyMap<string, HealthMemory>;
+  /** Per VIP: its status, since when, and what was last reported. */
+  readonly tracks: ReadonlyMap<string, VipTrack>;
+  /** Per node: the VIPs it was told to step down from (split-brain arbitration). */
+  readonly stepDown: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Per node whose agent claims another cluster: the session that was reported. */
+  readonly mismatched: ReadonlyMap<string, string>;
+  readonly handovers: HandoverMemory;
+  /** Per node: its desired state as last built. */
+  readonly desired: ReadonlyMap<string, DesiredEntry>;
+  /**
+   * What the desired states were last built from. Unchanged inputs skip the rebuild: at
+   * thousands of nodes, rebuilding every cluster on every agent delta would hog the event loop.
+   */
+  readonly built: { readonly spec: ClusterSpec; readonly key: string } | undefined;
+}
+
+export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
+  holders: new Map(),
+  health: new Map(),
+  tracks: new Map(),
+  stepDown: new Map(),
+  mismatched: new Map(),
+  handovers: NO_HANDOVERS,
+  desired: new Map(),
+  built: undefined,
+});
+
+/** A fresh memory that knows only the desired holders a previous run stored. */
+export function memoryWithHolders(holders: Readonly<Record<string, string>>): ClusterMemory {
+  return { ...EMPTY_MEMORY, holders: new Map(Object.entries(holders)) };
+}

@@ -1,0 +1,211 @@
+// One reconcile pass over one cluster, as a pure function: the spec, what the agents report,
+// the node modes, the memory of the previous pass and the time in; placement, each node's
+// desired state, step-downs, handover holds, event drafts and the next wake-up out. No
+// registry, log, store or clock: the reconcile loop observes, calls this, then pushes and
+// records (docs/design/reconcile.md).
+import { CAPABILITY_HANDOVER, isLive, type NodeMode } from '@lbha/shared';
+import type { ClusterMemory, DesiredEntry } from './cluster-memory.js';
+import { buildDesiredState } from './desired-state-builder.js';
+import type { EventInput } from './event-log.js';
+import { handoverKey, handoverOf, planHandovers, type PlanResult } from './handover-plan.js';
+import { nodeCondition, type HealthMemory } from './node-condition.js';
+import type { NodeObservation } from './node-observation.js';
+import { place, type ClusterPlacement, type NodeCondition } from './placement.js';
+import { vipKey, type ClusterSpec } from './spec/cluster-spec.js';
+import { observeCluster, type VipObservation } from './vip-observation.js';
+import { trackVip, type VipTrack } from './vip-tracking.js';
+
+export interface ClusterPassInput {
+  readonly cluster: ClusterSpec;
+  /** What is seen of each node whose agent ever connected; a node missing here never did. */
+  readonly nodes: ReadonlyMap<string, NodeObservation>;
+  /** Coordinator-owned modes; a node missing here is active. */
+  readonly modes: ReadonlyMap<string, NodeMode>;
+  /** Version the loop gave each node's current desired state (after the previous pass). */
+  readonly versions: ReadonlyMap<string, number>;
+  /** A VIP problem must last this long before it is reported and acted on. */
+  readonly settleMs: number;
+}
+
+export interface ClusterPassResult {
+  readonly memory: ClusterMemory;
+  /** Where each VIP should live now (what the API shows; a handover hold may push an older one). */
+  readonly placement: ClusterPlacement;
+  readonly conditions: ReadonlyMap<string, NodeCondition>;
+  /** Per VIP: who holds it, as the agents report. */
+  readonly observations: ReadonlyMap<string, VipObservation>;
+  /** vipKey -> the holder placement started from (reported, else last decided). */
+  readonly presumedHolders: ReadonlyMap<string, string>;
+  /** Per node of the cluster: what its agent should run. */
+  readonly desired: ReadonlyMap<string, DesiredEntry>;
+  /** Nodes whose agent claims another cluster: they are sent nothing. */
+  readonly withheld: ReadonlySet<string>;
+  /** Events to record, in order. */
+  readonly events: readonly EventInput[];
+  /** When the outcome may change with no new input (hold-down, settle time, handover); null if never. */
+  readonly wakeAt: number | null;
+  /** The desired holders changed and should be stored. */
+  readonly holdersChanged: boolean;
+}
+
+const NO_STEP_DOWN: ReadonlySet<string> = new Set();
+
+function earliest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
+}
+
+export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now: number): ClusterPassResult {
+  const c = input.cluster;
+  const events: EventInput[] = [];
+  const modeOf = (n: string): NodeMode => input.modes.get(n) ?? 'active';
+  const reporting = (n: string): NodeObservation | undefined => {
+    const o = input.nodes.get(n);
+    return o !== undefined && isLive(o.link) && o.snapshot !== undefined ? o : undefined;
+  };
+
+  // Observe: each node's condition, each VIP's holders.
+  const conditions = new Map<string, NodeCondition>();
+  const health = new Map<string, HealthMemory>();
+  for (const n of c.nodes) {
+    const r = nodeCondition(n.name, input.nodes.get(n.name), modeOf(n.name), memory.health.get(n.name), now);
+    conditions.set(n.name, r.condition);
+    health.set(n.name, r.memory);
+    if (r.event) events.push(r.event);
+  }
+  const observations = observeCluster(c, (name) => {
+    const o = input.nodes.get(name);
+    return { live: o !== undefined && isLive(o.link), snapshot: o?.snapshot };
+  });
+  const presumedHolders = new Map<string, string>();
+  for (const [vip, o] of observations) {
+    // Who reports the VIP (the one last decided, if it is among them); else who was last told to hold it.
+    const last = memory.holders.get(vip);
+    const h = o.holders.length === 0 ? last : last !== undefined && o.holders.includes(last) ? last : o.holders[0];
+    if (h !== undefined) presumedHolders.set(vipKey(c.name, vip), h);
+  }
+
+  // Decide: placement, VIP status, split-brain step-downs.
+  const placed = place({ spec: { clusters: [c] }, nodes: conditions, holders: presumedHolders, nowMs: now });
+  const placement = placed.clusters.get(c.name) as ClusterPlacement;
+  let wakeAt = placed.nextChangeMs;
+  const holders = new Map<string, string>();
+  const tracks = new Map<string, VipTrack>();
+  const stepDown = new Map<string, Set<string>>();
+  let holdersChanged = false;
+  for (const vp of placement.vips) {
+    const last = memory.holders.get(vp.vip);
+    if (last !== vp.holder) {
+      if (last !== undefined) {
+        events.push({ type: 'placement.changed', cluster: c.name, vip: vp.vip, node: vp.holder, message: `${vp.vip} should now be held by ${vp.holder} (was ${last})`, reason: vp.reason });
+      }
+      holdersChanged = true;
+    }
+    holders.set(vp.vip, vp.holder);
+    const o = observations.get(vp.vip) as VipObservation;
+    const t = trackVip(c.name, vp, o, memory.tracks.get(vp.vip), now, input.settleMs);
+    tracks.set(vp.vip, t.track);
+    events.push(...t.events);
+    wakeAt = earliest(wakeAt, t.wakeAt);
+    if (!t.settledSplit) continue;
+    // Keep the desired holder, or the best-ranked of the holders; the rest step down.
+    const keep = o.holders.includes(vp.holder) ? vp.holder : [...o.holders].sort((a, b) => vp.ranking.indexOf(a) - vp.ranking.indexOf(b))[0];
+    for (const h of o.holders) {
+      if (h === keep) continue;
+      let set = stepDown.get(h);
+      if (!set) stepDown.set(h, (set = new Set()));
+      set.add(vp.vip);
+      if (!memory.stepDown.get(h)?.has(vp.vip)) {
+        events.push({ type: 'vip.step_down', cluster: c.name, vip: vp.vip, node: h, severity: 'warning', message: `told ${h} to step down from ${vp.vip}; ${keep} keeps it` });
+      }
+    }
+  }
+
+  // Decide: planned moves go in two pushes (handover first).
+  const plan = planHandovers(
+    c,
+    placement,
+    {
+      now,
+      live: (n) => reporting(n) !== undefined,
+      healthy: (n) => conditions.get(n)?.health === 'healthy',
+      capable: (n) => input.nodes.get(n)?.capabilities.includes(CAPABILITY_HANDOVER) ?? false,
+      applied: (n) => input.nodes.get(n)?.appliedVersion ?? 0,
+      versionOf: (n) => input.versions.get(n),
+      actualHolders: (vip) => observations.get(vip)?.holders ?? [],
+      mode: modeOf,
+      reported: (vip) => (observations.get(vip)?.perNode ?? []).flatMap((p) => (p.handover ? [{ node: p.node, handover: p.handover }] : [])),
+    },
+    memory.handovers,
+  );
+  events.push(...handoverEvents(c.name, plan));
+  wakeAt = earliest(wakeAt, plan.wakeAt);
+
+  // Decide: what each node's agent should run.
+  const desired = desiredStates(c, plan, stepDown, memory);
+  const withheld = new Set<string>();
+  const mismatched = new Map<string, string>();
+  for (const n of c.nodes) {
+    const o = input.nodes.get(n.name);
+    // Only an agent that could be sent something now: connected and reporting.
+    if (!o?.session || o.link === 'disconnected' || !o.snapshot || o.cluster === c.name) continue;
+    withheld.add(n.name);
+    mismatched.set(n.name, o.session);
+    if (memory.mismatched.get(n.name) !== o.session) {
+      events.push({ type: 'node.cluster_mismatch', cluster: o.cluster, node: n.name, severity: 'critical', message: `agent of ${n.name} says cluster ${o.cluster}, the spec says ${c.name}; not pushing desired state` });
+    }
+  }
+
+  return {
+    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built },
+    placement,
+    conditions,
+    observations,
+    presumedHolders,
+    desired: desired.entries,
+    withheld,
+    events,
+    wakeAt,
+    holdersChanged,
+  };
+}
+
+function handoverEvents(cluster: string, plan: PlanResult): EventInput[] {
+  const out: EventInput[] = [];
+  for (const e of plan.started) {
+    const secs = Math.round((e.untilMs - e.startedMs) / 1000);
+    out.push({ type: 'handover.started', cluster, vip: e.vip, node: e.to, message: `${e.vip} moves from ${e.from} to ${e.to}; ${e.from} keeps answering its open connections for up to ${secs}s` });
+  }
+  for (const { entry: e, reason } of plan.ended) {
+    out.push({ type: 'handover.ended', cluster, vip: e.vip, node: e.from, message: `handover of ${e.vip} from ${e.from} to ${e.to} ended: ${reason}` });
+  }
+  if (plan.unconfirmed.length > 0) {
+    out.push({ type: 'handover.unconfirmed', cluster, severity: 'warning', message: `agents of ${plan.unconfirmed.join(', ')} did not confirm the handover in time; VIPs move without waiting` });
+  }
+  return out;
+}
+
+/** Each node's desired state, rebuilt only when what it is built from changed. */
+function desiredStates(
+  c: ClusterSpec,
+  plan: PlanResult,
+  stepDown: ReadonlyMap<string, ReadonlySet<string>>,
+  memory: ClusterMemory,
+): { entries: ReadonlyMap<string, DesiredEntry>; built: ClusterMemory['built'] } {
+  const cp = plan.placement;
+  const key = JSON.stringify([
+    cp.anyEligible,
+    cp.vips.map((v) => v.ranking),
+    c.nodes.map((n) => [cp.classes.get(n.name), plan.modeOf(n.name), [...(stepDown.get(n.name) ?? [])]]),
+    handoverKey(plan.memory),
+  ]);
+  const built = { spec: c, key };
+  if (memory.built?.spec === c && memory.built.key === key && c.nodes.every((n) => memory.desired.has(n.name))) return { entries: memory.desired, built };
+  const entries = new Map<string, DesiredEntry>();
+  for (const n of c.nodes) {
+    const content = buildDesiredState(c, cp, n, plan.modeOf(n.name), stepDown.get(n.name) ?? NO_STEP_DOWN, (vip) => handoverOf(plan.memory, vip, n.name));
+    const json = JSON.stringify(content);
+    const before = memory.desired.get(n.name);
+    entries.set(n.name, before?.key === json ? before : { content, key: json });
+  }
+  return { entries, built };
+}

@@ -1,0 +1,212 @@
+// The read model: the outcome of the latest reconcile pass of every cluster (placement, node
+// conditions, what the agents report of each VIP, VIP status, handovers) and each node's
+// desired state with its version. The API, metrics and operations read it; only the reconcile
+// loop writes it. Waiters are told after every pass and every agent report.
+import type { DesiredState } from '@lbha/shared';
+import type { ClusterPassResult } from './cluster-pass.js';
+import type { DesiredContent } from './desired-state-builder.js';
+import type { HandoverEntry } from './handover-plan.js';
+import type { InterlockInput } from './interlock.js';
+import { weightOf, type ClusterPlacement, type NodeCondition, type NodeWeight, type Placement } from './placement.js';
+import { EMPTY_SPEC, type ClusterSpec, type Spec, type VipSpec } from './spec/cluster-spec.js';
+import type { NodeVipState, VipObservation, VipStatus } from './vip-observation.js';
+import type { VipTrack } from './vip-tracking.js';
+
+/** One node's part in a VIP: what keepalived reports and what the coordinator wants. */
+export interface VipNodeView extends NodeVipState {
+  readonly desiredRank: number;
+  readonly desiredWeight: number;
+}
+
+export interface VipView {
+  readonly cluster: string;
+  readonly name: string;
+  readonly address: string;
+  readonly vrid: number;
+  readonly interface: string;
+  readonly home: string | null;
+  readonly group: string;
+  readonly desiredHolder: string;
+  readonly actualHolders: readonly string[];
+  readonly ranking: readonly string[];
+  readonly reason: string;
+  readonly status: VipStatus;
+  readonly basePriority: number;
+  readonly perNode: readonly VipNodeView[];
+  /** A planned move in progress. */
+  readonly handover?: { readonly from: string; readonly to: string; readonly startedMs: number; readonly untilMs: number };
+}
+
+/** The latest pass over one cluster, as the view keeps it. */
+interface ClusterState {
+  readonly placement: ClusterPlacement;
+  readonly conditions: ReadonlyMap<string, NodeCondition>;
+  readonly observations: ReadonlyMap<string, VipObservation>;
+  readonly presumedHolders: ReadonlyMap<string, string>;
+  readonly tracks: ReadonlyMap<string, VipTrack>;
+  readonly handovers: ReadonlyMap<string, HandoverEntry>;
+  readonly wakeAt: number | null;
+}
+
+const NO_WEIGHT: NodeWeight = { rank: 0, weight: 0 };
+
+export class FleetView {
+  private spec: Spec = EMPTY_SPEC;
+  private readonly clusters = new Map<string, ClusterState>();
+  private readonly desired = new Map<string, { readonly content: DesiredContent; readonly version: number }>();
+  private readonly waiters = new Set<() => void>();
+
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  // ---- written by the reconcile loop ----
+
+  setSpec(spec: Spec): void {
+    this.spec = spec;
+    const clusters = new Set(spec.clusters.map((c) => c.name));
+    const nodes = new Set(spec.clusters.flatMap((c) => c.nodes.map((n) => n.name)));
+    for (const c of [...this.clusters.keys()]) if (!clusters.has(c)) this.clusters.delete(c);
+    for (const n of [...this.desired.keys()]) if (!nodes.has(n)) this.desired.delete(n);
+  }
+
+  publish(cluster: string, r: ClusterPassResult): void {
+    this.clusters.set(cluster, {
+      placement: r.placement,
+      conditions: r.conditions,
+      observations: r.observations,
+      presumedHolders: r.presumedHolders,
+      tracks: r.memory.tracks,
+      handovers: r.memory.handovers.entries,
+      wakeAt: r.wakeAt,
+    });
+  }
+
+  /** The handovers of a cluster changed between passes (an operation retimed them). */
+  publishHandovers(cluster: string, entries: ReadonlyMap<string, HandoverEntry>): void {
+    const s = this.clusters.get(cluster);
+    if (s) this.clusters.set(cluster, { ...s, handovers: entries });
+  }
+
+  publishDesired(node: string, content: DesiredContent, version: number): void {
+    this.desired.set(node, { content, version });
+  }
+
+  /** Re-checks every waiter's condition; call after a pass and after every agent report. */
+  notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  // ---- read by the API, metrics and operations ----
+
+  currentSpec(): Spec {
+    return this.spec;
+  }
+
+  clusterOfNode(node: string): ClusterSpec | undefined {
+    return this.spec.clusters.find((c) => c.nodes.some((n) => n.name === node));
+  }
+
+  placement(): Placement {
+    let next: number | null = null;
+    const clusters = new Map<string, ClusterPlacement>();
+    for (const [name, s] of this.clusters) {
+      clusters.set(name, s.placement);
+      if (s.wakeAt !== null && (next === null || s.wakeAt < next)) next = s.wakeAt;
+    }
+    return { clusters, nextChangeMs: next };
+  }
+
+  /** Placement inputs as of the latest passes, for what-if questions (the safety interlock). */
+  interlockInput(): InterlockInput {
+    const nodes = new Map<string, NodeCondition>();
+    const holders = new Map<string, string>();
+    for (const s of this.clusters.values()) {
+      for (const [n, c] of s.conditions) nodes.set(n, c);
+      for (const [k, h] of s.presumedHolders) holders.set(k, h);
+    }
+    return { spec: this.spec, nodes, holders, nowMs: this.clock() };
+  }
+
+  desiredOf(node: string): DesiredState | undefined {
+    const d = this.desired.get(node);
+    return d ? { ...d.content, version: d.version } : undefined;
+  }
+
+  /** VIPs a node holds, as its agent reports (address present or MASTER). */
+  actualVipsOf(node: string): string[] {
+    const out: string[] = [];
+    for (const c of this.spec.clusters) {
+      const obs = this.clusters.get(c.name)?.observations;
+      for (const v of c.vips) if (obs?.get(v.name)?.holders.includes(node)) out.push(v.name);
+    }
+    return out;
+  }
+
+  /** VIPs whose desired holder is `node`. */
+  desiredVipsOf(node: string): string[] {
+    const out: string[] = [];
+    for (const s of this.clusters.values()) for (const v of s.placement.vips) if (v.holder === node) out.push(v.vip);
+    return out;
+  }
+
+  vips(cluster?: string): VipView[] {
+    const out: VipView[] = [];
+    for (const c of this.spec.clusters) {
+      if (cluster && c.name !== cluster) continue;
+      const s = this.clusters.get(c.name);
+      for (const v of c.vips) out.push(vipView(c, v, s));
+    }
+    return out;
+  }
+
+  /**
+   * Resolves true once `predicate` holds (checked after every pass and agent report), false
+   * after `timeoutMs` or when `signal` aborts.
+   */
+  waitUntil(predicate: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (predicate()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const check = () => {
+        if (signal?.aborted) return done(false);
+        if (predicate()) done(true);
+      };
+      const timer = setTimeout(() => done(false), Math.max(0, timeoutMs));
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        signal?.removeEventListener('abort', check);
+        resolve(v);
+      };
+      this.waiters.add(check);
+      signal?.addEventListener('abort', check);
+    });
+  }
+}
+
+function vipView(c: ClusterSpec, v: VipSpec, s: ClusterState | undefined): VipView {
+  const vp = s?.placement.vips.find((x) => x.vip === v.name);
+  const obs = s?.observations.get(v.name);
+  const weight = (n: string): NodeWeight => (s && vp ? weightOf(s.placement, vp, n) : NO_WEIGHT);
+  const reported = obs?.perNode ?? c.nodes.map((n) => ({ node: n.name, live: false, state: 'unknown' as const, vipPresent: false, effectivePriority: 0, priorityTerms: [] }));
+  const perNode: VipNodeView[] = reported.map((p) => {
+    const w = weight(p.node);
+    return { ...p, desiredRank: w.rank, desiredWeight: w.weight };
+  });
+  const h = s?.handovers.get(v.name);
+  return {
+    cluster: c.name,
+    name: v.name,
+    address: v.cidr,
+    vrid: v.vrid,
+    interface: v.interface,
+    home: v.home,
+    group: v.group,
+    desiredHolder: vp?.holder ?? '',
+    actualHolders: obs?.holders ?? [],
+    ranking: vp?.ranking ?? [],
+    reason: vp?.reason ?? '',
+    status: s?.tracks.get(v.name)?.status ?? 'unknown',
+    basePriority: c.policy.basePriority,
+    perNode,
+    ...(h ? { handover: { from: h.from, to: h.to, startedMs: h.startedMs, untilMs: h.untilMs } } : {}),
+  };
+}

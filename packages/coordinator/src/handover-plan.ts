@@ -1,0 +1,252 @@
+// Planned VIP moves with connection handover (docs/design/handover.md).
+//
+// When placement moves a VIP away from a node that still serves (drain, undrain, failback,
+// rebalancing), the move is made in two pushes: first both nodes get the handover (the new
+// holder forwards packets of connections it did not see start, the old holder keeps answering
+// them), with the old placement; once both agents have applied it, the new placement. A move
+// away from a node that is unhealthy or gone is not held back: there is nothing to hand over.
+//
+// planHandovers is pure: one cluster's placement, what is known of its nodes and the memory of
+// the previous pass in; the placement to push now, each node's handover and the next memory out.
+import { isIP } from 'node:net';
+import type { Handover, NodeMode } from '@lbha/shared';
+import type { ClusterPlacement } from './placement.js';
+import type { ClusterSpec } from './spec/cluster-spec.js';
+
+export interface HandoverEntry {
+  readonly cluster: string;
+  readonly vip: string;
+  readonly from: string;
+  readonly to: string;
+  readonly fromAddress: string;
+  readonly toAddress: string;
+  readonly startedMs: number;
+  readonly untilMs: number;
+}
+
+export interface PlanContext {
+  readonly now: number;
+  /** Connected, not stale, reporting. */
+  live(node: string): boolean;
+  /** The node's agent says it runs handovers (an older one would ignore them). */
+  capable(node: string): boolean;
+  healthy(node: string): boolean;
+  /** Desired-state version the node's agent has applied. */
+  applied(node: string): number;
+  /** Version of the desired state the node was last given (set after the previous pass). */
+  versionOf(node: string): number | undefined;
+  /** Nodes that report holding the VIP. */
+  actualHolders(vip: string): readonly string[];
+  /** The node's mode as the coordinator has it now. */
+  mode(node: string): NodeMode;
+  /** The handovers nodes report running for the VIP (a restarted coordinator adopts them). */
+  reported(vip: string): ReadonlyArray<{ readonly node: string; readonly handover: Handover }>;
+}
+
+/** A cluster's push held back with its old placement until both agents run the handover. */
+interface Hold {
+  readonly placement: ClusterPlacement;
+  readonly modes: ReadonlyMap<string, NodeMode>;
+  readonly sinceMs: number;
+  /** node -> the desired-state version carrying its handover; known from the pass after it was built. */
+  readonly needs: ReadonlyMap<string, number> | undefined;
+}
+
+/** What planning remembers of one cluster between passes. */
+export interface HandoverMemory {
+  /** Per VIP: the handover in progress. */
+  readonly entries: ReadonlyMap<string, HandoverEntry>;
+  /** Per VIP: when a handover of it was last ended here (not adopted back from reports meanwhile). */
+  readonly ended: ReadonlyMap<string, number>;
+  readonly hold: Hold | undefined;
+  /** The placement the cluster's agents were last given (outside a hold). */
+  readonly pushed: ClusterPlacement | undefined;
+  /** The mode each node was last sent (outside a hold). */
+  readonly modes: ReadonlyMap<string, NodeMode>;
+}
+
+export const NO_HANDOVERS: HandoverMemory = Object.freeze({ entries: new Map(), ended: new Map(), hold: undefined, pushed: undefined, modes: new Map() });
+
+export interface PlanResult {
+  readonly memory: HandoverMemory;
+  /** What to build this cluster's desired states from now. */
+  readonly placement: ClusterPlacement;
+  /** The modes to send: held back with the placement, since a node's mode moves its VIPs too. */
+  readonly modeOf: (node: string) => NodeMode;
+  readonly wakeAt: number | null;
+  readonly started: readonly HandoverEntry[];
+  readonly ended: ReadonlyArray<{ readonly entry: HandoverEntry; readonly reason: string }>;
+  /** Set when the first push went unconfirmed and the move went ahead without waiting. */
+  readonly unconfirmed: readonly string[];
+}
+
+/** Longest wait for both agents to confirm a handover before the VIP moves anyway. */
+export const PREPARE_TIMEOUT_MS = 2_000;
+/** Agents report a handover until they have applied its end: no adopting it back meanwhile. */
+const ADOPT_GUARD_MS = 10_000;
+
+/** The node's address on `iface` when it is of the VIP's family (the handover forwards within one family). */
+function addressOn(c: ClusterSpec, node: string, iface: string, vip: string): string {
+  const a = c.nodes.find((n) => n.name === node)?.interfaces.find((i) => i.name === iface)?.address ?? '';
+  const slash = a.indexOf('/');
+  const address = slash < 0 ? '' : a.slice(0, slash);
+  return address !== '' && isIP(address) === isIP(vip) ? address : '';
+}
+
+function adopt(c: ClusterSpec, vip: string, holder: string, ctx: PlanContext): HandoverEntry | undefined {
+  const spec = c.vips.find((v) => v.name === vip);
+  if (!spec) return undefined;
+  const incoming = ctx.reported(vip).find((r) => r.node === holder && r.handover.role === 'incoming' && r.handover.untilMs > ctx.now);
+  if (!incoming) return undefined;
+  const from = c.nodes.find((n) => n.name !== holder && addressOn(c, n.name, spec.interface, spec.address) === incoming.handover.peer)?.name;
+  if (from === undefined || !ctx.live(from) || !ctx.healthy(from)) return undefined;
+  const toAddress = addressOn(c, holder, spec.interface, spec.address);
+  return { cluster: c.name, vip, from, to: holder, fromAddress: incoming.handover.peer, toAddress, startedMs: ctx.now, untilMs: incoming.handover.untilMs };
+}
+
+/** The versions a new hold waits for: those its handovers were pushed with. */
+function needsOf(entries: ReadonlyMap<string, HandoverEntry>, versionOf: (node: string) => number | undefined): Map<string, number> {
+  const needs = new Map<string, number>();
+  for (const e of entries.values()) {
+    for (const n of [e.from, e.to]) {
+      const v = versionOf(n);
+      if (v !== undefined) needs.set(n, v);
+    }
+  }
+  return needs;
+}
+
+export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanContext, memory: HandoverMemory): PlanResult {
+  const now = ctx.now;
+  const entries = new Map(memory.entries);
+  const endedAt = new Map([...memory.ended].filter(([, at]) => now - at <= ADOPT_GUARD_MS));
+  let hold = memory.hold;
+  // The previous pass built the desired states carrying the hold's handovers: now their versions are known.
+  if (hold && !hold.needs) hold = { ...hold, needs: needsOf(memory.entries, (n) => ctx.versionOf(n)) };
+
+  const ended: Array<{ entry: HandoverEntry; reason: string }> = [];
+  const end = (vip: string, entry: HandoverEntry, reason: string) => {
+    entries.delete(vip);
+    endedAt.set(vip, now);
+    ended.push({ entry, reason });
+  };
+  for (const [vip, e] of memory.entries) {
+    const vp = next.vips.find((v) => v.vip === vip);
+    if (!vp) end(vip, e, 'the VIP is no longer in the spec');
+    else if (now >= e.untilMs) end(vip, e, 'window over');
+    else if (vp.holder !== e.to) end(vip, e, `${vp.holder} should hold it now`);
+    else if (!ctx.live(e.from) || !ctx.healthy(e.from)) end(vip, e, `${e.from} can no longer serve its connections`);
+    else if (!ctx.live(e.to)) end(vip, e, `the agent of ${e.to} is gone`);
+  }
+
+  // A coordinator that restarted during a handover finds it in the agents' reports: keep it.
+  for (const vp of next.vips) {
+    if (entries.has(vp.vip) || endedAt.has(vp.vip)) continue;
+    const adopted = adopt(c, vp.vip, vp.holder, ctx);
+    if (adopted) entries.set(vp.vip, adopted);
+  }
+
+  const base = hold?.placement ?? memory.pushed;
+  const started: HandoverEntry[] = [];
+  let unplanned = false;
+  for (const vp of base ? next.vips : []) {
+    const from = base?.vips.find((v) => v.vip === vp.vip)?.holder;
+    if (from === undefined || from === vp.holder) continue;
+    const existing = entries.get(vp.vip);
+    if (existing && existing.from === from && existing.to === vp.holder) continue;
+    const spec = c.vips.find((v) => v.name === vp.vip);
+    const fromAddress = spec ? addressOn(c, from, spec.interface, spec.address) : '';
+    const toAddress = spec ? addressOn(c, vp.holder, spec.interface, spec.address) : '';
+    const holders = ctx.actualHolders(vp.vip);
+    const planned =
+      c.policy.handoverMs > 0 &&
+      spec !== undefined &&
+      fromAddress !== '' &&
+      toAddress !== '' &&
+      holders.length === 1 &&
+      holders[0] === from &&
+      ctx.live(from) &&
+      ctx.healthy(from) &&
+      ctx.live(vp.holder) &&
+      ctx.capable(from) &&
+      ctx.capable(vp.holder);
+    if (!planned) {
+      unplanned = true;
+      continue;
+    }
+    if (existing) end(vp.vip, existing, `replaced by a move from ${from} to ${vp.holder}`);
+    const entry: HandoverEntry = { cluster: c.name, vip: vp.vip, from, to: vp.holder, fromAddress, toAddress, startedMs: now, untilMs: now + c.policy.handoverMs };
+    entries.set(vp.vip, entry);
+    started.push(entry);
+  }
+
+  const unconfirmed: string[] = [];
+  if (unplanned) {
+    // Something moves because a node failed: nothing waits for handovers.
+    hold = undefined;
+  } else if (started.length > 0 && base) {
+    const modes = hold?.modes ?? new Map(c.nodes.map((n) => [n.name, memory.modes.get(n.name) ?? ctx.mode(n.name)]));
+    hold = { placement: base, modes, sinceMs: hold?.sinceMs ?? now, needs: undefined };
+  }
+  if (hold) {
+    const confirmed = hold.needs !== undefined && [...hold.needs].every(([n, v]) => ctx.applied(n) >= v || !ctx.live(n));
+    if (confirmed) {
+      hold = undefined;
+    } else if (now - hold.sinceMs >= PREPARE_TIMEOUT_MS) {
+      for (const [n, v] of hold.needs ?? []) if (ctx.applied(n) < v) unconfirmed.push(n);
+      hold = undefined;
+    }
+  }
+  let pushed = memory.pushed;
+  let modes = memory.modes;
+  if (!hold) {
+    pushed = next;
+    modes = new Map(c.nodes.map((n) => [n.name, ctx.mode(n.name)]));
+  }
+  const held = hold?.modes;
+
+  let wakeAt: number | null = hold ? hold.sinceMs + PREPARE_TIMEOUT_MS : null;
+  for (const e of entries.values()) if (wakeAt === null || e.untilMs < wakeAt) wakeAt = e.untilMs;
+  return {
+    memory: { entries, ended: endedAt, hold, pushed, modes },
+    placement: hold?.placement ?? next,
+    modeOf: (n) => held?.get(n) ?? ctx.mode(n),
+    wakeAt,
+    started,
+    ended,
+    unconfirmed,
+  };
+}
+
+/** What `node` runs for `vip`, if anything. */
+export function handoverOf(memory: HandoverMemory, vip: string, node: string): Handover | undefined {
+  const e = memory.entries.get(vip);
+  if (!e) return undefined;
+  if (e.to === node) return { role: 'incoming', peer: e.fromAddress, untilMs: e.untilMs };
+  if (e.from === node) return { role: 'outgoing', peer: e.toAddress, untilMs: e.untilMs };
+  return undefined;
+}
+
+/** Changes with every handover start, end and hold; part of the desired-state cache key. */
+export function handoverKey(memory: HandoverMemory): string {
+  const parts: unknown[] = [memory.hold !== undefined];
+  for (const e of memory.entries.values()) parts.push([e.vip, e.from, e.to, e.untilMs]);
+  return JSON.stringify(parts);
+}
+
+/**
+ * Sets the end of the handovers away from `node`: at least `untilMs` when `extend` (a drain
+ * waits for its connections), at most `untilMs` otherwise (they are drained, or about to be
+ * cut). Returns the same memory when nothing changes.
+ */
+export function retimeHandoversFrom(memory: HandoverMemory, node: string, untilMs: number, extend: boolean): HandoverMemory {
+  let entries: Map<string, HandoverEntry> | undefined;
+  for (const [vip, e] of memory.entries) {
+    if (e.from !== node) continue;
+    const until = extend ? Math.max(e.untilMs, untilMs) : Math.min(e.untilMs, untilMs);
+    if (until === e.untilMs) continue;
+    entries ??= new Map(memory.entries);
+    entries.set(vip, { ...e, untilMs: until });
+  }
+  return entries ? { ...memory, entries } : memory;
+}

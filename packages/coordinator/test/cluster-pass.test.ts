@@ -1,0 +1,350 @@
+// The reconcile rules as tables over the pure pass: a cluster driven by hand with a fake clock,
+// no server, no timers, no sleeps. What "nothing happens" means is asserted directly: no event,
+// the same desired state (so the loop pushes nothing), no wake-up.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { NodeMode } from '@lbha/shared';
+import { PREPARE_TIMEOUT_MS } from '../src/handover-plan.js';
+import { LB1, LB2, PassWorld, seed1, SETTLE_MS } from './support/pass-world.js';
+
+describe('cluster pass: placement', () => {
+  const rows: ReadonlyArray<{ name: string; change: (w: PassWorld) => void; holders: Record<string, string>; reason28: RegExp }> = [
+    { name: 'each VIP on its home node', change: () => {}, holders: { 'vip-28': LB1, 'vip-29': LB2 }, reason28: /^home node$/ },
+    { name: 'away from an unhealthy node', change: (w) => (w.node(LB1).healthy = false), holders: { 'vip-28': LB2, 'vip-29': LB2 }, reason28: /home node nginx-lb01 is unhealthy/ },
+    { name: 'away from a node with a failing penalty check', change: (w) => (w.node(LB1).penalty = 50), holders: { 'vip-28': LB2, 'vip-29': LB2 }, reason28: /home node nginx-lb01 is degraded/ },
+    { name: 'away from a draining node', change: (w) => w.modes.set(LB1, 'draining'), holders: { 'vip-28': LB2, 'vip-29': LB2 }, reason28: /home node nginx-lb01 is standby/ },
+    { name: 'away from a node in maintenance', change: (w) => w.modes.set(LB1, 'maintenance'), holders: { 'vip-28': LB2, 'vip-29': LB2 }, reason28: /home node nginx-lb01 is standby/ },
+    {
+      name: 'kept on a node whose agent is gone (its keepalived may well serve)',
+      change: (w) => (w.node(LB1).link = 'disconnected'),
+      holders: { 'vip-28': LB1, 'vip-29': LB2 },
+      reason28: /current holder kept \(its agent is not connected\)/,
+    },
+    { name: 'kept on a node whose agent went silent', change: (w) => (w.node(LB1).link = 'stale'), holders: { 'vip-28': LB1, 'vip-29': LB2 }, reason28: /its agent is not connected/ },
+    {
+      name: 'the best available node when no node is eligible',
+      change: (w) => {
+        w.node(LB1).healthy = false;
+        w.node(LB2).healthy = false;
+      },
+      holders: { 'vip-28': LB1, 'vip-29': LB2 },
+      reason28: /no eligible node/,
+    },
+  ];
+  for (const row of rows) {
+    it(row.name, () => {
+      const w = new PassWorld();
+      w.settle();
+      row.change(w);
+      const r = w.pass(10);
+      assert.deepEqual(w.holders(), row.holders);
+      assert.match(r.placement.vips.find((v) => v.vip === 'vip-28')?.reason ?? '', row.reason28);
+      const moved = Object.entries(row.holders).filter(([vip, node]) => node !== (vip === 'vip-28' ? LB1 : LB2));
+      assert.deepEqual(
+        r.events.filter((e) => e.type === 'placement.changed').map((e) => [e.vip, e.node]),
+        moved,
+        'a placement.changed event for each VIP that moves, and none for the others',
+      );
+      assert.equal(r.holdersChanged, moved.length > 0, 'the desired holders are stored when they change');
+    });
+  }
+
+  it('starts from the stored holders after a restart: nothing moves before the agents report', () => {
+    const before = new PassWorld();
+    before.settle();
+    const stored = Object.fromEntries(before.memory.holders);
+    // A new coordinator: no agent has connected yet; it knows only the stored holders.
+    const w = new PassWorld();
+    w.memory = { ...w.memory, holders: new Map(Object.entries(stored)) };
+    for (const n of w.nodes.values()) {
+      n.link = 'disconnected';
+      n.reported = false;
+    }
+    const r = w.pass();
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2 });
+    assert.deepEqual(r.events, []);
+    assert.equal(r.holdersChanged, false);
+  });
+});
+
+describe('cluster pass: nothing happens when nothing changes', () => {
+  it('a second pass over the same reports drafts no event, keeps every desired state and asks for no wake-up', () => {
+    const w = new PassWorld();
+    const first = w.settle();
+    const again = w.pass(1000);
+    assert.deepEqual(again.events, []);
+    for (const n of [LB1, LB2]) assert.equal(again.desired.get(n), first.desired.get(n), `${n}: the same desired state, so the loop pushes nothing`);
+    assert.equal(again.wakeAt, null);
+    assert.equal(again.holdersChanged, false);
+  });
+
+  it('an agent going away moves nothing and tells the other node nothing new', () => {
+    const w = new PassWorld();
+    const first = w.settle();
+    w.node(LB1).link = 'disconnected';
+    const r = w.pass(10);
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2 });
+    assert.equal(r.conditions.get(LB1)?.health, 'unknown');
+    assert.equal(r.desired.get(LB2)?.key, first.desired.get(LB2)?.key, `${LB2} is told nothing new`);
+    assert.deepEqual(r.events, [], 'no placement change, no VIP problem');
+    // Its keepalived keeps serving: an hour later, still nothing.
+    const later = w.pass(3_600_000);
+    assert.deepEqual(later.events, []);
+    assert.equal(later.desired.get(LB2)?.key, first.desired.get(LB2)?.key);
+    assert.equal(later.observations.get('vip-28') && r.placement.vips.find((v) => v.vip === 'vip-28')?.holder, LB1);
+  });
+});
+
+describe('cluster pass: settle time of VIP problems', () => {
+  const rows: ReadonlyArray<{ problem: string; make: (w: PassWorld) => void; status: string; event: string | null }> = [
+    { problem: 'held by another node', make: (w) => w.holds(LB1).holds(LB2, 'vip-28', 'vip-29'), status: 'divergent', event: 'vip.divergent' },
+    { problem: 'held by both nodes', make: (w) => w.holds(LB2, 'vip-28', 'vip-29'), status: 'split_brain', event: 'vip.split_brain' },
+    { problem: 'held by no node, every agent reporting', make: (w) => w.holds(LB1), status: 'orphan', event: 'vip.orphan' },
+    {
+      problem: 'held by no node, one agent gone',
+      make: (w) => {
+        w.holds(LB1);
+        w.node(LB1).link = 'disconnected';
+      },
+      status: 'unknown',
+      event: null,
+    },
+  ];
+  for (const row of rows) {
+    it(`${row.problem}: ${row.event ?? 'no event'}${row.event ? ' once it has lasted the settle time, then converged' : ''}`, () => {
+      const w = new PassWorld();
+      w.settle();
+      row.make(w);
+      const t = w.now + 10;
+      const first = w.pass(10);
+      const track = first.memory.tracks.get('vip-28');
+      assert.equal(track?.status, row.status);
+      assert.deepEqual(first.events.filter((e) => e.vip === 'vip-28' && e.type !== 'vip.moved'), [], 'nothing reported at once');
+      assert.equal(first.wakeAt, row.event ? t + SETTLE_MS : null, 'a wake-up when the problem will have lasted the settle time');
+      assert.deepEqual(w.pass(SETTLE_MS - 1).events.filter((e) => e.type === row.event), [], 'not before the settle time');
+      const settled = w.pass(1);
+      assert.deepEqual(settled.events.filter((e) => e.vip === 'vip-28' && e.type.startsWith('vip.') && e.type !== 'vip.step_down').map((e) => e.type), row.event ? [row.event] : []);
+      assert.deepEqual(w.pass(5000).events.filter((e) => e.type === row.event), [], 'reported once');
+      // Repaired: the VIP is back on its home node alone.
+      for (const n of w.nodes.values()) n.link = 'connected';
+      w.holds(LB1, 'vip-28').holds(LB2, 'vip-29');
+      const repaired = w.pass(10);
+      assert.equal(repaired.memory.tracks.get('vip-28')?.status, 'ok');
+      assert.deepEqual(repaired.events.filter((e) => e.type === 'vip.converged').map((e) => e.vip), row.event ? ['vip-28'] : []);
+    });
+  }
+
+  it('a problem shorter than the settle time is never reported', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.holds(LB2, 'vip-28', 'vip-29');
+    w.pass(10);
+    w.holds(LB2, 'vip-29');
+    const r = w.pass(SETTLE_MS - 100);
+    assert.equal(r.memory.tracks.get('vip-28')?.status, 'ok');
+    assert.deepEqual(w.events.filter((e) => e.type.startsWith('vip.') && e.type !== 'vip.moved'), []);
+    assert.equal(r.wakeAt, null);
+  });
+
+  it('a holder change is a vip.moved event at once', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    w.pass(10);
+    w.holds(LB1).holds(LB2, 'vip-28', 'vip-29');
+    assert.deepEqual(
+      w.pass(10).events.filter((e) => e.type === 'vip.moved').map((e) => [e.vip, e.node, e.message]),
+      [['vip-28', LB2, 'vip-28 moved from nginx-lb01 to nginx-lb02']],
+    );
+  });
+});
+
+describe('cluster pass: split-brain step-down', () => {
+  it('tells the holder that should not hold the VIP to step down once the split has lasted the settle time, and lifts it after', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.holds(LB2, 'vip-28', 'vip-29');
+    w.pass(10);
+    assert.equal(w.instance(LB2, 'vip-28').stepDown, false, 'not before the settle time');
+    const r = w.pass(SETTLE_MS);
+    assert.equal(w.instance(LB2, 'vip-28').stepDown, true, `${LB2} steps down from vip-28`);
+    assert.equal(w.instance(LB1, 'vip-28').stepDown, false, `${LB1}, the desired holder, keeps it`);
+    assert.equal(w.instance(LB2, 'vip-29').stepDown, false, 'only from the split VIP');
+    assert.deepEqual(
+      r.events.filter((e) => e.type === 'vip.step_down').map((e) => [e.vip, e.node]),
+      [['vip-28', LB2]],
+    );
+    assert.deepEqual(w.pass(1000).events.filter((e) => e.type === 'vip.step_down'), [], 'told once');
+    // It stepped down: the split is over, the step-down is lifted.
+    w.holds(LB2, 'vip-29');
+    const over = w.pass(10);
+    assert.equal(w.instance(LB2, 'vip-28').stepDown, false);
+    assert.deepEqual(over.events.map((e) => e.type), ['vip.converged']);
+  });
+});
+
+describe('cluster pass: planned moves hold for the handover', () => {
+  it('pushes the handover with the old placement first, the move once both agents run it', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.modes.set(LB1, 'draining');
+    const t = w.now + 10;
+    const first = w.pass(10);
+    assert.equal(first.placement.vips.find((v) => v.vip === 'vip-28')?.holder, LB2, 'placement moves vip-28 at once (what the API shows)');
+    assert.deepEqual([w.instance(LB2, 'vip-28').rank, w.instance(LB2, 'vip-28').handover?.role], [1, 'incoming'], `${LB2} gets the handover, still as backup`);
+    assert.deepEqual([w.instance(LB1, 'vip-28').rank, w.instance(LB1, 'vip-28').handover?.role], [0, 'outgoing'], `${LB1} hands over, still the holder`);
+    assert.equal(w.desired(LB1).mode, 'active', 'the old mode is held back too: draining would move the VIP');
+    assert.deepEqual(first.events.filter((e) => e.type.startsWith('handover.')).map((e) => [e.type, e.vip]), [['handover.started', 'vip-28']]);
+    assert.equal(first.wakeAt, t + PREPARE_TIMEOUT_MS);
+
+    const held = w.pass(10);
+    assert.equal(w.instance(LB2, 'vip-28').rank, 1, 'still held: the agents have not applied the handover');
+    assert.equal(held.desired.get(LB2), first.desired.get(LB2), 'and nothing new to push');
+
+    w.applyAll();
+    w.pass(10);
+    assert.equal(w.instance(LB2, 'vip-28').rank, 0, 'both agents run the handover: the VIP moves');
+    assert.equal(w.instance(LB2, 'vip-28').handover?.role, 'incoming', 'the handover stays for its window');
+    assert.equal(w.desired(LB1).mode, 'draining');
+  });
+
+  it('moves anyway when an agent does not confirm in time, and names it', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.modes.set(LB1, 'draining');
+    w.pass(10);
+    w.pass(PREPARE_TIMEOUT_MS - 1);
+    assert.equal(w.instance(LB2, 'vip-28').rank, 1, 'held until the prepare timeout');
+    const r = w.pass(1);
+    assert.equal(w.instance(LB2, 'vip-28').rank, 0);
+    assert.deepEqual(r.events.filter((e) => e.type === 'handover.unconfirmed').map((e) => e.message), [`agents of ${LB1}, ${LB2} did not confirm the handover in time; VIPs move without waiting`]);
+  });
+
+  const unplanned: ReadonlyArray<{ name: string; change: (w: PassWorld) => void }> = [
+    { name: 'the old holder turned unhealthy', change: (w) => (w.node(LB1).healthy = false) },
+    {
+      name: 'an agent cannot run handovers',
+      change: (w) => {
+        w.node(LB2).capable = false;
+        w.modes.set(LB1, 'draining');
+      },
+    },
+    {
+      name: 'the cluster turns handover off',
+      change: (w) => {
+        const off = seed1((y) => y.replace('base_priority: 100', 'base_priority: 100\n      handover: 0s'));
+        Object.assign(w, { cluster: off });
+        w.modes.set(LB1, 'draining');
+      },
+    },
+  ];
+  for (const row of unplanned) {
+    it(`moves at once, with no handover, when ${row.name}`, () => {
+      const w = new PassWorld();
+      w.settle();
+      row.change(w);
+      const r = w.pass(10);
+      assert.equal(w.instance(LB2, 'vip-28').rank, 0);
+      assert.equal(w.instance(LB2, 'vip-28').handover, undefined);
+      assert.deepEqual(r.events.filter((e) => e.type.startsWith('handover.')), []);
+    });
+  }
+});
+
+describe('cluster pass: failback', () => {
+  const rows: ReadonlyArray<{ failback: string; back: number | null }> = [
+    { failback: 'immediate', back: 0 },
+    { failback: 'hold_down\n      hold_down: 1s', back: 1000 },
+    { failback: 'never', back: null },
+  ];
+  for (const row of rows) {
+    const policy = row.failback.split('\n')[0] as string;
+    it(`${policy}: vip-28 goes home ${row.back === null ? 'never' : row.back === 0 ? 'as soon as its node is healthy' : `after ${row.back} ms healthy`}`, () => {
+      const w = new PassWorld(seed1((y) => y.replace('failback: immediate', `failback: ${row.failback}`)));
+      w.settle();
+      w.node(LB1).healthy = false;
+      w.pass(10);
+      w.holds(LB1).holds(LB2, 'vip-28', 'vip-29');
+      w.applyAll();
+      w.pass(10);
+      assert.equal(w.holders()['vip-28'], LB2);
+
+      w.node(LB1).healthy = true;
+      const recovered = w.now + 10;
+      const r = w.pass(10);
+      if (row.back === 0) {
+        assert.equal(w.holders()['vip-28'], LB1, 'home at once');
+        return;
+      }
+      assert.equal(w.holders()['vip-28'], LB2, 'not at once');
+      if (row.back === null) {
+        assert.match(r.placement.vips.find((v) => v.vip === 'vip-28')?.reason ?? '', /failback: never/);
+        assert.equal(r.wakeAt, null, 'nothing to wait for');
+        w.pass(3_600_000);
+        assert.equal(w.holders()['vip-28'], LB2, 'an hour later, still away');
+        return;
+      }
+      assert.match(r.placement.vips.find((v) => v.vip === 'vip-28')?.reason ?? '', /home node nginx-lb01 in hold-down for another 1s/);
+      assert.equal(r.wakeAt, recovered + row.back, 'the loop is woken when the hold-down ends');
+      w.now = recovered + row.back - 1;
+      w.pass();
+      assert.equal(w.holders()['vip-28'], LB2, 'not a millisecond early');
+      w.now = recovered + row.back;
+      w.pass();
+      assert.equal(w.holders()['vip-28'], LB1, 'home once the hold-down is over');
+    });
+  }
+
+  it('a node that flaps starts its hold-down again', () => {
+    const w = new PassWorld(seed1((y) => y.replace('failback: immediate', 'failback: hold_down\n      hold_down: 1s')));
+    w.settle();
+    for (const healthy of [false, true, false, true]) {
+      w.node(LB1).healthy = healthy;
+      w.pass(600);
+      w.follow();
+    }
+    const r = w.pass(600);
+    assert.equal(w.holders()['vip-28'], LB2, '600 ms healthy since the last flap');
+    assert.equal(r.wakeAt, w.now - 600 + 1000);
+  });
+});
+
+describe('cluster pass: node health and agents in the wrong cluster', () => {
+  it('raises node.unhealthy and node.healthy once per change, naming the failing check', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    const down = w.pass(10).events.filter((e) => e.type.startsWith('node.'));
+    assert.deepEqual(down.map((e) => [e.type, e.node, e.reason]), [['node.unhealthy', LB1, 'nginx: nginx is not running']]);
+    assert.deepEqual(w.pass(10).events.filter((e) => e.type.startsWith('node.')), []);
+    w.node(LB1).healthy = true;
+    assert.deepEqual(w.pass(10).events.filter((e) => e.type.startsWith('node.')).map((e) => e.type), ['node.healthy']);
+  });
+
+  it('withholds the desired state of an agent that claims another cluster, and says so once per stream', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB2).cluster = 'db';
+    const r = w.pass(10);
+    assert.deepEqual([...r.withheld], [LB2]);
+    assert.deepEqual(r.events.filter((e) => e.type === 'node.cluster_mismatch').map((e) => [e.node, e.cluster]), [[LB2, 'db']]);
+    assert.deepEqual(w.pass(10).events.filter((e) => e.type === 'node.cluster_mismatch'), [], 'once per stream');
+    w.node(LB2).session++;
+    assert.equal(w.pass(10).events.filter((e) => e.type === 'node.cluster_mismatch').length, 1, 'again on a new stream');
+  });
+});
+
+describe('cluster pass: modes reach the desired state', () => {
+  for (const mode of ['draining', 'drained', 'maintenance'] as NodeMode[]) {
+    it(`${mode}: the node is told its mode once its VIPs have moved`, () => {
+      const w = new PassWorld();
+      w.settle();
+      w.modes.set(LB1, mode);
+      w.pass(10);
+      w.applyAll();
+      w.pass(10);
+      assert.equal(w.desired(LB1).mode, mode);
+      assert.ok(w.instance(LB1, 'vip-28').placementWeight < 0, `${LB1} is pushed below every eligible node`);
+    });
+  }
+});
