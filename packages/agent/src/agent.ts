@@ -36,7 +36,7 @@ import { TrackFiles } from './keepalived/track-files.js';
 import { serveMetrics } from './metrics-server.js';
 import { AddressWatcher, holdsAddress } from './net/address-watcher.js';
 import { HandoverController, type SavedSysctls } from './net/handover.js';
-import { handoverTasks } from './net/handover-tasks.js';
+import { handoverTasks } from './net/handover-task.js';
 import { LinkStates } from './net/link-states.js';
 import { NetlinkMonitor } from './net/netlink-monitor.js';
 import type { AgentCore, DesiredStateOutcome } from './ports.js';

@@ -5,7 +5,7 @@
 import { parseCidr, type CheckStatus, type DesiredState, type InstanceStatus, type NodeMode, type VrrpState } from '@lbha/shared';
 import { computePriority, type Fault, type Penalty } from '../keepalived/priority.js';
 import { holdsAddress, type AddressMap } from '../net/address-watcher.js';
-import type { HandoverTask } from '../net/handover.js';
+import type { HandoverTask } from '../net/handover-task.js';
 
 /** A drain by command, kept across agent restarts until undrain. */
 export type LocalDrain = 'draining' | 'drained';

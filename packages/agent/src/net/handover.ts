@@ -18,27 +18,21 @@
 //   answer, addressed to the VIP it keeps on lo, would never leave it.
 //
 // Both sides end the handover at its deadline on their own, and remove whatever a crashed run
-// left behind at start.
-import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+// left behind at start. The incoming side's nftables table is rendered by handover-ruleset.ts,
+// the outgoing side's ARP sysctls are kept by arp-sysctls.ts.
+import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isIP, isIPv6 } from 'node:net';
-import type { HandoverRole, Logger } from '@lbha/shared';
+import { isIPv6 } from 'node:net';
+import type { Logger } from '@lbha/shared';
 import type { JsonFile } from '../state/json-file.js';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
+import { ArpSysctls, type SavedSysctls } from './arp-sysctls.js';
+import { FLOW_SET_SIZE, HANDOVER_TABLE_PREFIX, incomingRuleset, parseSsPeers, tableName } from './handover-ruleset.js';
+import { handoverTaskProblem, type HandoverTask } from './handover-task.js';
 
-export interface HandoverTask {
-  readonly instance: string;
-  readonly vrid: number;
-  readonly interface: string;
-  /** The VIP's address, without prefix. */
-  readonly vip: string;
-  readonly role: HandoverRole;
-  readonly peer: string;
-  readonly untilMs: number;
-}
+export type { HandoverTask } from './handover-task.js';
+export type { SavedSysctls } from './arp-sysctls.js';
 
-/** Interface sysctls as they were before the first outgoing handover changed them. */
-export type SavedSysctls = Record<string, { arpIgnore: string; arpAnnounce: string }>;
 
 export interface HandoverOptions {
   readonly nftProgram: string;
@@ -58,7 +52,6 @@ export interface HandoverOptions {
   readonly onEnded?: (task: HandoverTask) => void;
 }
 
-const TABLE_PREFIX = 'lbha_handover_';
 /** The label on lo addresses this module adds, so that leftovers can be told from an operator's. */
 const LO_LABEL = 'lo:lbha';
 /** Marks the neighbour entries this module pins (ip neigh ... protocol), to find leftovers. */
@@ -69,14 +62,6 @@ const PROBE_SCRIPT = "const s=require('node:dgram').createSocket('udp6');s.on('e
 const FOREVER = 4_294_967_295;
 /** An agent never keeps a handover longer than this, whatever the deadline says. */
 const MAX_WINDOW_MS = 3_600_000;
-/**
- * A flow the incoming side recorded is forgotten after this long without a packet. Every packet
- * refreshes it, so the window can be extended without reloading the table.
- */
-const FLOW_IDLE_S = 300;
-/** When the set is full, new connections are forwarded to the old holder, which still serves. */
-const FLOW_SET_SIZE = 262_144;
-const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
 /** An IPv6 lo address of ours expires by itself after this long (a crashed agent's leftover). */
 const V6_LIFETIME_S = MAX_WINDOW_MS / 1000;
 
@@ -88,63 +73,6 @@ interface Active {
   readonly preexisting: boolean;
 }
 
-/** Why a task cannot be carried out, or undefined. */
-export function handoverTaskProblem(t: HandoverTask): string | undefined {
-  if (!IFNAME.test(t.interface)) return `interface name ${JSON.stringify(t.interface)} cannot be used in an nftables rule`;
-  if (!isIP(t.vip)) return `${JSON.stringify(t.vip)} is not an IP address`;
-  if (isIP(t.peer) !== isIP(t.vip)) return `peer ${JSON.stringify(t.peer)} is not an IPv${isIP(t.vip)} address like the VIP`;
-  if (t.vip === t.peer) return 'peer is the VIP itself';
-  return undefined;
-}
-
-export function tableName(t: Pick<HandoverTask, 'vrid' | 'interface'>): string {
-  return `${TABLE_PREFIX}${t.interface.replace(/[^A-Za-z0-9_]/g, '_')}_${t.vrid}`;
-}
-
-/** The incoming side's ruleset; `flows` are "client-ip . port" pairs already open locally. */
-export function incomingRuleset(t: HandoverTask, flows: readonly string[]): string {
-  const table = tableName(t);
-  const dev = JSON.stringify(t.interface);
-  const ip = isIPv6(t.vip) ? 'ip6' : 'ip';
-  // Only frames sent to this host: on a segment that floods, frames for the old holder arrive here too.
-  const mine = `meta pkttype host ${ip} daddr ${t.vip}`;
-  const lines = [
-    // Declaring then deleting makes the load idempotent: an old table of the name goes in the same transaction.
-    `add table netdev ${table}`,
-    `delete table netdev ${table}`,
-    `table netdev ${table} {`,
-    `  set flows {`,
-    `    type ${ip === 'ip6' ? 'ipv6_addr' : 'ipv4_addr'} . inet_service; size ${FLOW_SET_SIZE}; flags dynamic,timeout; timeout ${FLOW_IDLE_S}s;`,
-    ...(flows.length > 0 ? [`    elements = { ${flows.join(', ')} }`] : []),
-    `  }`,
-    `  chain ingress {`,
-    `    type filter hook ingress device ${dev} priority -100; policy accept;`,
-    // A connection that starts here is this node's from now on.
-    `    ${mine} tcp flags & (syn | ack) == syn update @flows { ${ip} saddr . tcp sport } accept`,
-    `    ${mine} ${ip} saddr . tcp sport @flows update @flows { ${ip} saddr . tcp sport } accept`,
-    // Anything else for the VIP belongs to a connection the old holder has open.
-    `    ${mine} meta l4proto tcp fwd ${ip} to ${t.peer} device ${dev}`,
-    `  }`,
-    `}`,
-  ];
-  return `${lines.join('\n')}\n`;
-}
-
-/** Parses `ss -Htn state connected src VIP` into "ip . port" pairs of the remote ends (of one family). */
-export function parseSsPeers(text: string, family: 4 | 6 = 4): string[] {
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 2) continue;
-    const peer = f[f.length - 1] ?? '';
-    const i = peer.lastIndexOf(':');
-    const ip = peer.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-    const port = Number(peer.slice(i + 1));
-    if (isIP(ip) === family && Number.isInteger(port) && port > 0 && port < 65536) out.push(`${ip} . ${port}`);
-  }
-  return [...new Set(out)];
-}
-
 /** The VIP's prefix on lo: a host route of its family. */
 function hostCidr(vip: string): string {
   return `${vip}/${isIPv6(vip) ? 128 : 32}`;
@@ -153,13 +81,13 @@ function hostCidr(vip: string): string {
 export class HandoverController {
   private readonly active = new Map<string, Active>();
   private readonly now: () => number;
-  private readonly procSys: string;
+  private readonly arp: ArpSysctls;
   private chain: Promise<void> = Promise.resolve();
   private leftovers: { tables: Set<string>; lo: Set<string>; pins: Array<{ peer: string; dev: string }> } | undefined;
 
   constructor(private readonly opts: HandoverOptions) {
     this.now = opts.now ?? Date.now;
-    this.procSys = opts.procSysRoot ?? '/proc/sys';
+    this.arp = new ArpSysctls({ store: opts.sysctls, procSysRoot: opts.procSysRoot ?? '/proc/sys', logger: opts.logger });
   }
 
   /**
@@ -173,7 +101,7 @@ export class HandoverController {
       const lo = new Set<string>();
       const listed = await this.opts.run(this.opts.nftProgram, ['list', 'tables', 'netdev'], { timeoutMs: 5_000 });
       if (listed.exitCode === 0) {
-        for (const m of listed.stdout.matchAll(/^table netdev (\S+)$/gm)) if (m[1]?.startsWith(TABLE_PREFIX)) tables.add(m[1]);
+        for (const m of listed.stdout.matchAll(/^table netdev (\S+)$/gm)) if (m[1]?.startsWith(HANDOVER_TABLE_PREFIX)) tables.add(m[1]);
       }
       for (const a of await this.loAddresses()) if (a.ours) lo.add(a.local);
       this.leftovers = { tables, lo, pins: await this.pins() };
@@ -226,9 +154,8 @@ export class HandoverController {
     }
     for (const name of left.tables) if (!tasks.some((a) => a.task.role === 'incoming' && tableName(a.task) === name)) await this.nft(['delete', 'table', 'netdev', name]);
     for (const vip of left.lo) if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.vip === vip)) await this.ip(['addr', 'del', hostCidr(vip), 'dev', 'lo']);
-    const saved = (await this.opts.sysctls.load()) ?? {};
-    for (const ifname of Object.keys(saved)) {
-      if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.interface === ifname)) await this.restoreSysctls(ifname, saved);
+    for (const ifname of await this.arp.changed()) {
+      if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.interface === ifname)) await this.arp.restore(ifname);
     }
   }
 
@@ -385,31 +312,8 @@ export class HandoverController {
 
   private async beginOutgoing(t: HandoverTask): Promise<{ error?: string; preexisting: boolean }> {
     if (isIPv6(t.vip)) return this.loAddress(t);
-    const saved = (await this.opts.sysctls.load()) ?? {};
-    const ignore = this.sysctlPath(t.interface, 'arp_ignore');
-    const announce = this.sysctlPath(t.interface, 'arp_announce');
-    try {
-      const arpIgnore = (await readFile(ignore, 'utf8')).trim();
-      const arpAnnounce = (await readFile(announce, 'utf8')).trim();
-      // The kernel uses the larger of the interface's and "all"'s value.
-      const allIgnore = Number((await readFile(this.sysctlPath('all', 'arp_ignore'), 'utf8').catch(() => '0')).trim());
-      const allAnnounce = Number((await readFile(this.sysctlPath('all', 'arp_announce'), 'utf8').catch(() => '0')).trim());
-      const raiseIgnore = Math.max(Number(arpIgnore), allIgnore) < 1;
-      const raiseAnnounce = Math.max(Number(arpAnnounce), allAnnounce) < 2;
-      if ((raiseIgnore || raiseAnnounce) && !saved[t.interface]) {
-        saved[t.interface] = { arpIgnore, arpAnnounce };
-        await this.opts.sysctls.save(saved);
-      }
-      // Never answer ARP for the VIP from lo, never use it as an ARP source: only raise.
-      if (raiseIgnore) await writeFile(ignore, '1\n');
-      if (raiseAnnounce) await writeFile(announce, '2\n');
-    } catch (err) {
-      return {
-        error: `cannot set arp_ignore=1 and arp_announce=2 on ${t.interface} (${(err as Error).message}); set them in /etc/sysctl.d (docs/install.md)`,
-        preexisting: false,
-      };
-    }
-    return this.loAddress(t);
+    const error = await this.arp.raise(t.interface);
+    return error ? { error, preexisting: false } : this.loAddress(t);
   }
 
   /** Puts the VIP on lo unless it is there; says whether it was there before us. */
@@ -440,31 +344,10 @@ export class HandoverController {
     } else {
       if (!a.preexisting) await this.ip(['addr', 'del', hostCidr(t.vip), 'dev', 'lo']);
       if (!isIPv6(t.vip) && ![...this.active.values()].some((x) => x.task.role === 'outgoing' && x.task.interface === t.interface && !isIPv6(x.task.vip))) {
-        const saved = (await this.opts.sysctls.load()) ?? {};
-        await this.restoreSysctls(t.interface, saved);
+        await this.arp.restore(t.interface);
       }
     }
     this.opts.logger.info({ event: 'handover.ended', instance, role: t.role, vip: t.vip, reason }, `handover of ${t.vip} (${t.role}) ended: ${reason}`);
-  }
-
-  private async restoreSysctls(ifname: string, saved: SavedSysctls): Promise<void> {
-    const s = saved[ifname];
-    if (!s) return;
-    try {
-      await writeFile(this.sysctlPath(ifname, 'arp_ignore'), `${s.arpIgnore}\n`);
-      await writeFile(this.sysctlPath(ifname, 'arp_announce'), `${s.arpAnnounce}\n`);
-    } catch (err) {
-      // The interface may be gone; nothing to restore then.
-      this.opts.logger.warn({ event: 'handover.sysctl_restore_failed', interface: ifname, err: (err as Error).message }, `cannot restore ARP sysctls of ${ifname}`);
-    }
-    const rest = { ...saved };
-    delete rest[ifname];
-    if (Object.keys(rest).length === 0) await this.opts.sysctls.remove();
-    else await this.opts.sysctls.save(rest);
-  }
-
-  private sysctlPath(ifname: string, key: string): string {
-    return join(this.procSys, 'net', 'ipv4', 'conf', ifname, key);
   }
 
   /** Runs nft; failures are logged, not thrown (removal of what is already gone is fine). */
