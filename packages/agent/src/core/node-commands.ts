@@ -1,16 +1,28 @@
 // The four actions a coordinator may ask of a node (the command journal runs each once per
 // id): drain and undrain, which move this node's VIPs away and back through the local drain
 // mode, and reload and restart of a service. Drains are kept across agent restarts.
-import type { NodeMode } from '@lbha/shared';
+import type { NodeMode, ServiceStats } from '@lbha/shared';
 import type { ActionOutcome, CommandExecutor } from '../commands/command-journal.js';
-import type { NodeServices } from '../services/node-services.js';
 import type { ServiceOutcome } from '../services/service-driver.js';
-import type { SupervisedService } from '../services/supervised-service.js';
 import type { JsonFile } from '../state/json-file.js';
 import type { LocalDrain } from './evaluate.js';
 
+/** What the commands need of the node's services (NodeServices in the agent). */
+export interface CommandServices {
+  identity(): { readonly services: readonly string[] };
+  /** The proxy whose connections a drain counts. */
+  mainProxy(proxyService: string | undefined): { stats(): Promise<ServiceStats | undefined> } | undefined;
+  service(name: string): CommandService | undefined;
+}
+
+/** A service a command reloads or restarts. */
+export interface CommandService {
+  reload(): Promise<ServiceOutcome>;
+  restart(): Promise<ServiceOutcome>;
+}
+
 export interface NodeCommandsOptions {
-  readonly services: NodeServices;
+  readonly services: CommandServices;
   readonly store: JsonFile<{ mode: LocalDrain; sinceMs: number }>;
   /** The desired state's proxy service and mode, if there is one. */
   readonly desired: () => { readonly proxyService: string; readonly mode: NodeMode } | undefined;
@@ -98,7 +110,7 @@ export class NodeCommands implements CommandExecutor {
     return this.onService(service, (s) => s.restart());
   }
 
-  private async onService(service: string, action: (s: SupervisedService) => Promise<ServiceOutcome>): Promise<ActionOutcome> {
+  private async onService(service: string, action: (s: CommandService) => Promise<ServiceOutcome>): Promise<ActionOutcome> {
     const s = this.opts.services.service(service);
     if (!s) return { state: 'failed', message: `unknown service ${service}`, activeConnections: 0 };
     const r = await action(s);
