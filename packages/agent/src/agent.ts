@@ -129,6 +129,7 @@ export class Agent implements AgentCore {
     this.checks = new CheckSet({
       probes: { service: (n) => this.services.service(n), linkEvents: this.netlink, sysfsNetRoot: opts.sysfsNetRoot },
       metrics,
+      now,
       onChange: (status) => this.onCheckChange(status),
     });
     this.writer = new TrackWriter({ files, tracks: new TrackFiles(), logger: log, metrics });

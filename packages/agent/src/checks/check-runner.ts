@@ -22,7 +22,7 @@ export class CheckRunner {
   private unwatch: (() => void) | undefined;
   private verdict: CheckResult = PENDING;
   private settled = false;
-  private sinceMs = Date.now();
+  private sinceMs: number;
   private lastDurationMs = 0;
 
   constructor(
@@ -30,8 +30,11 @@ export class CheckRunner {
     readonly spec: CheckSpec,
     private readonly probe: Probe,
     private readonly observer: CheckObserver,
+    /** The clock behind `sinceMs` (the agent's penalty hold counts from it). */
+    private readonly now: () => number = Date.now,
   ) {
     this.hysteresis = new Hysteresis(spec.fall, spec.rise);
+    this.sinceMs = now();
   }
 
   get name(): string {
@@ -144,7 +147,7 @@ export class CheckRunner {
     this.settled = true;
     if (first || !sameResult(before, after)) {
       this.verdict = after;
-      if (first || before.kind !== after.kind) this.sinceMs = Date.now();
+      if (first || before.kind !== after.kind) this.sinceMs = this.now();
       this.observer.onChange(this.status());
     }
   }

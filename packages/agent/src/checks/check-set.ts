@@ -8,6 +8,7 @@ import { createProbe, type ProbeContext } from './create-probe.js';
 export interface CheckSetOptions {
   readonly probes: ProbeContext;
   readonly metrics: AgentMetrics;
+  readonly now: () => number;
   /** A check's verdict changed (or its first verdict arrived). */
   readonly onChange: (status: CheckStatus) => void;
 }
@@ -41,7 +42,7 @@ export class CheckSet {
       const runner = new CheckRunner(spec, createProbe(spec, this.opts.probes), {
         onResult: (name, _r, ms) => this.opts.metrics.checkResult(name, ms),
         onChange: (status) => this.opts.onChange(status),
-      });
+      }, this.opts.now);
       this.runners.set(spec.name, runner);
       added.push(spec.name);
       runner.start();
