@@ -38,7 +38,7 @@ export {
   type VrrpState,
 } from './domain.js';
 export { ConfigError, WireError, formatIssues, type ConfigIssue } from './errors.js';
-export { createLogger, silentLogger, type Logger } from './logger.js';
+export { createLogger, setLogLevel, silentLogger, type Logger } from './logger.js';
 export { nameProblem, isValidName, interfaceProblem } from './names.js';
 export {
   MIN_PRIORITY,
@@ -111,3 +111,9 @@ export {
   type CertificateSet,
   type CertificateSourceOptions,
 } from './certificate-source.js';
+export { parseArgsOptions, flagHelp, flagLabel, type FlagSpec, type FlagSpecs, type CommandDoc, type ManSection, type ProgramDoc } from './program-doc.js';
+export { renderManPage, type ManPageMeta } from './man-page.js';
+export { readPackageVersion, versionText } from './release-version.js';
+export { DAEMON_OPTIONS, parseDaemonArgs, tlsFileProblem, type DaemonArgs, type DaemonCliSpec } from './daemon-cli.js';
+export { configChanges, withApplied, type ConfigChanges } from './config-changes.js';
+export { reloadConfig, type ConfigReload, type ReloadOutcome } from './config-reload.js';

@@ -1,0 +1,53 @@
+// The command line both daemons share: --config FILE, --check, --version, --help. Parsed from
+// the same FlagSpecs their man pages are generated from.
+import { parseArgs } from 'node:util';
+import { loadCertificateFiles } from './certificate-source.js';
+import { flagHelp, parseArgsOptions, type FlagSpecs } from './program-doc.js';
+import { versionText } from './release-version.js';
+import { isInsecure, type TlsConfig } from './tls-config.js';
+
+export const DAEMON_OPTIONS: FlagSpecs = {
+  config: { type: 'string', short: 'c', arg: 'FILE', help: 'configuration file (default: the environment variable named below, then /etc/lbha/...)', complete: 'file' },
+  check: { type: 'boolean', help: 'validate the configuration file (and the files it names) and exit: 0 valid, 2 invalid' },
+  version: { type: 'boolean', short: 'V', help: 'print the version and exit' },
+  help: { type: 'boolean', short: 'h', help: 'show usage and exit' },
+};
+
+export type DaemonArgs = { readonly kind: 'run' | 'check'; readonly file: string } | { readonly kind: 'exit'; readonly code: number };
+
+export interface DaemonCliSpec {
+  readonly program: string;
+  readonly version: string;
+  /** Environment variable naming the configuration file (the units set it). */
+  readonly envVar: string;
+  readonly defaultFile: string;
+}
+
+/** Parses a daemon's arguments; --help, --version and bad arguments are answered here. */
+export function parseDaemonArgs(spec: DaemonCliSpec, argv: readonly string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void): DaemonArgs {
+  const usage = [`usage: ${spec.program} [--config FILE] [--check] [--version]`, '', ...flagHelp(DAEMON_OPTIONS), '', `--config defaults to $${spec.envVar}, then ${spec.defaultFile}.`, ''].join('\n');
+  let values;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: parseArgsOptions(DAEMON_OPTIONS), strict: true, allowPositionals: false }));
+  } catch (e) {
+    err(`${spec.program}: ${(e as Error).message}\n${usage}`);
+    return { kind: 'exit', code: 2 };
+  }
+  if (values['help']) {
+    out(usage);
+    return { kind: 'exit', code: 0 };
+  }
+  if (values['version']) {
+    out(versionText(spec.program, spec.version));
+    return { kind: 'exit', code: 0 };
+  }
+  const file = (values['config'] as string | undefined) ?? env[spec.envVar] ?? spec.defaultFile;
+  return { kind: values['check'] ? 'check' : 'run', file };
+}
+
+/** Problems with the TLS files a configuration names (unreadable, no certificate, key not matching). */
+export function tlsFileProblem(tls: TlsConfig): string | undefined {
+  if (isInsecure(tls)) return undefined;
+  const r = loadCertificateFiles(tls);
+  return r.ok ? undefined : r.error;
+}
