@@ -1,10 +1,11 @@
-import type { ParseArgsConfig } from 'node:util';
+import type { CommandDoc, FlagSpecs } from '@lbha/shared';
 import type { CliConfig } from './cli-config.js';
 import type { Control } from './control-client.js';
 
-export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+export type OptionSpec = FlagSpecs;
 
 export interface CommandContext {
+  /** Where the coordinator is and how to reach it; resolved on first use, so offline commands need none. */
   readonly config: CliConfig;
   /** The control API client, created on first use. */
   readonly client: () => Control;
@@ -15,11 +16,8 @@ export interface CommandContext {
   readonly progress: (text: string) => void;
 }
 
-/** One `lbha` subcommand. `run` resolves to the exit code. */
-export interface CliCommand {
-  readonly name: string;
-  readonly summary: string;
-  readonly usage: string;
-  readonly options: OptionSpec;
+/** One `lbha` subcommand: its documented flags (parsed, listed in help, man page and completion) and `run`. */
+export interface CliCommand extends CommandDoc {
+  /** Resolves to the exit code. */
   run(ctx: CommandContext): Promise<number>;
 }

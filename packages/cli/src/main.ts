@@ -1,25 +1,14 @@
 import { parseArgs } from 'node:util';
-import { ConfigError } from '@lbha/shared';
-import { resolveCliConfig, type GlobalFlags } from './cli-config.js';
-import type { CliCommand, OptionSpec } from './command.js';
+import { ConfigError, flagHelp, parseArgsOptions, readPackageVersion, versionText } from '@lbha/shared';
+import { resolveCliConfig, type CliConfig, type GlobalFlags } from './cli-config.js';
+import type { CliCommand } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { connect, type Control } from './control-client.js';
 import { CallError, UsageError } from './errors.js';
+import { GLOBAL_OPTIONS } from './global-options.js';
 import { jsonSafe, printable, printableLines } from './terminal-text.js';
 
-const GLOBAL_OPTIONS: OptionSpec = {
-  config: { type: 'string' },
-  coordinator: { type: 'string', short: 'C' },
-  token: { type: 'string' },
-  ca: { type: 'string' },
-  cert: { type: 'string' },
-  key: { type: 'string' },
-  'server-name': { type: 'string' },
-  insecure: { type: 'boolean' },
-  timeout: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-};
+export const CLI_VERSION = readPackageVersion(new URL('../../package.json', import.meta.url));
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -30,15 +19,16 @@ function help(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'global flags (also LBHA_COORDINATOR, LBHA_TOKEN, LBHA_CA, LBHA_CERT, LBHA_KEY, LBHA_INSECURE, LBHA_CONFIG):',
-    '  --coordinator, -C ADDR   coordinator gRPC address (default 127.0.0.1:7400)',
-    '  --token TOKEN            bearer token',
-    '  --ca/--cert/--key FILE   TLS CA and client certificate',
-    '  --insecure               plaintext (only for coordinators started with tls.insecure)',
-    '  --timeout MS             per-call deadline (default 10000; drain, restart and',
-    '                           rolling-restart take --timeout as the operation deadline)',
-    '  --json                   machine-readable output',
+    ...flagHelp(GLOBAL_OPTIONS),
+    '',
+    '`lbha COMMAND --help` shows a command\'s flags; `man lbha` has everything.',
     '',
   ].join('\n');
+}
+
+function commandHelp(c: CliCommand): string {
+  const flags = flagHelp(c.options);
+  return [`usage: ${c.usage}`, '', c.summary, ...(flags.length ? ['', 'flags:', ...flags] : []), ''].join('\n');
 }
 
 export interface Io {
@@ -64,8 +54,12 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   const at = commandIndex(argv);
   const name = at < 0 ? undefined : argv[at];
   const command: CliCommand | undefined = COMMANDS.find((c) => c.name === name);
+  if (!name && (argv.includes('--version') || argv.includes('-V'))) {
+    io.stdout(versionText('lbha', CLI_VERSION));
+    return 0;
+  }
   if (!name || argv.includes('--help') || argv.includes('-h')) {
-    io.stdout(command ? `usage: ${command.usage}\n` : help());
+    io.stdout(command ? commandHelp(command) : help());
     return name && !command ? 2 : 0;
   }
   let client: Control | undefined;
@@ -77,7 +71,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     rest.splice(at, 1);
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: rest, options: parseArgsOptions({ ...GLOBAL_OPTIONS, ...command.options }), allowPositionals: true, strict: true });
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
@@ -100,14 +94,22 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       timeoutMs,
       json: v['json'] as boolean | undefined,
     };
-    const config = resolveCliConfig(flags, io.env);
-    for (const w of config.warnings) io.stderr(`lbha: warning: ${printable(w)}\n`);
+    // Resolved when a command first needs the coordinator: offline commands work without one.
+    let config: CliConfig | undefined;
+    const resolved = (): CliConfig => {
+      if (config) return config;
+      config = resolveCliConfig(flags, io.env);
+      for (const w of config.warnings) io.stderr(`lbha: warning: ${printable(w)}\n`);
+      return config;
+    };
     return await command.run({
-      config,
-      client: () => (client ??= connect(config)),
+      get config() {
+        return resolved();
+      },
+      client: () => (client ??= connect(resolved())),
       positionals: parsed.positionals,
       values: v,
-      out: (s) => io.stdout(config.json ? jsonSafe(s) : printableLines(s)),
+      out: (s) => io.stdout(flags.json ? jsonSafe(s) : printableLines(s)),
       progress: (s) => io.stderr(printableLines(s)),
     });
   } catch (err) {

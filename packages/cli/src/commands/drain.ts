@@ -7,7 +7,13 @@ export const drainCommand: CliCommand = {
   name: 'drain',
   summary: 'move VIPs off a node and wait for its connections to drain (--maintenance: and silence its alerts)',
   usage: 'lbha drain NODE [--wait] [--timeout 60s] [--force] [--maintenance] [--reason TEXT] [--json]',
-  options: { wait: { type: 'boolean' }, timeout: { type: 'string' }, force: { type: 'boolean' }, maintenance: { type: 'boolean' }, reason: { type: 'string' } },
+  options: {
+    wait: { type: 'boolean', help: 'wait until the node\'s connections have drained' },
+    timeout: { type: 'string', arg: 'DURATION', help: 'how long the drain may take (default 60s)' },
+    force: { type: 'boolean', help: 'drain even when a VIP would be left without a healthy holder' },
+    maintenance: { type: 'boolean', help: 'put the node in maintenance: drained, and its alerts silenced' },
+    reason: { type: 'string', arg: 'TEXT', help: 'why, recorded in the event log' },
+  },
   async run(ctx) {
     const [node, extra] = ctx.positionals;
     if (!node) throw new UsageError('drain needs a NODE');
@@ -29,7 +35,10 @@ export const undrainCommand: CliCommand = {
   name: 'undrain',
   summary: 'make a drained node (or one in maintenance) active again',
   usage: 'lbha undrain NODE [--wait] [--reason TEXT] [--json]',
-  options: { wait: { type: 'boolean' }, reason: { type: 'string' } },
+  options: {
+    wait: { type: 'boolean', help: 'wait until the node is active again' },
+    reason: { type: 'string', arg: 'TEXT', help: 'why, recorded in the event log' },
+  },
   async run(ctx) {
     const [node, extra] = ctx.positionals;
     if (!node) throw new UsageError('undrain needs a NODE');

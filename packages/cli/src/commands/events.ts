@@ -22,7 +22,13 @@ export const eventsCommand: CliCommand = {
   name: 'events',
   summary: 'show the event log (--follow streams new events)',
   usage: 'lbha events [--cluster NAME] [--node NAME] [--after SEQ] [--limit N] [--follow] [--json]',
-  options: { cluster: { type: 'string' }, node: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
+  options: {
+    cluster: { type: 'string', arg: 'NAME', help: 'only this cluster\'s events' },
+    node: { type: 'string', arg: 'NAME', help: 'only this node\'s events' },
+    after: { type: 'string', arg: 'SEQ', help: 'only events after this sequence number' },
+    limit: { type: 'string', arg: 'N', help: 'at most N events' },
+    follow: { type: 'boolean', short: 'f', help: 'keep streaming new events' },
+  },
   async run(ctx) {
     if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
     const num = (name: string, dflt: number) => {

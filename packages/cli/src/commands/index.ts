@@ -1,4 +1,5 @@
 import type { CliCommand } from '../command.js';
+import { completionCommand } from './completion.js';
 import { drainCommand, undrainCommand } from './drain.js';
 import { eventsCommand } from './events.js';
 import { nodesCommand } from './nodes.js';
@@ -22,4 +23,5 @@ export const COMMANDS: readonly CliCommand[] = [
   cancelCommand,
   specCommand,
   eventsCommand,
+  completionCommand,
 ];

@@ -37,7 +37,7 @@ export function nodeTableCommand(
 ): CliCommand {
   return {
     ...meta,
-    options: { cluster: { type: 'string' } },
+    options: { cluster: { type: 'string', arg: 'NAME', help: 'only this cluster\'s nodes' } },
     async run(ctx) {
       if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
       const client = ctx.client();
@@ -45,7 +45,7 @@ export function nodeTableCommand(
       if (ctx.config.json) {
         ctx.out(JSON.stringify({ nodes: res.nodes.map((n) => ({ ...n, mode: modeName(n.mode) })) }, null, 2) + '\n');
       } else if (res.nodes.length === 0) {
-        ctx.out('no nodes have connected\n');
+        ctx.out('no nodes: the coordinator has no spec with nodes and no agent has connected (lbha spec apply FILE)\n');
       } else {
         ctx.out(table(header, res.nodes.map(row)));
       }

@@ -8,7 +8,7 @@ export const operationsCommand: CliCommand = {
   name: 'operations',
   summary: 'list recent operations, or show one with its steps',
   usage: 'lbha operations [ID] [--limit N] [--json]',
-  options: { limit: { type: 'string' } },
+  options: { limit: { type: 'string', arg: 'N', help: 'at most N operations' } },
   async run(ctx) {
     const [id, extra] = ctx.positionals;
     if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
@@ -52,7 +52,7 @@ export const cancelCommand: CliCommand = {
   name: 'cancel',
   summary: 'stop a running operation where it is (nothing is rolled back)',
   usage: 'lbha cancel ID [--reason TEXT] [--json]',
-  options: { reason: { type: 'string' } },
+  options: { reason: { type: 'string', arg: 'TEXT', help: 'why, recorded in the event log' } },
   async run(ctx) {
     const [id, extra] = ctx.positionals;
     if (!id) throw new UsageError('cancel needs an operation ID (see lbha operations)');

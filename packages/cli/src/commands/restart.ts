@@ -15,7 +15,12 @@ export const restartCommand: CliCommand = {
   name: 'restart',
   summary: 'restart a service on a node (a VIP holder is drained first and undrained once healthy)',
   usage: 'lbha restart NODE SERVICE [--timeout 2m] [--force] [--detach] [--reason TEXT] [--json]',
-  options: { timeout: { type: 'string' }, force: { type: 'boolean' }, detach: { type: 'boolean' }, reason: { type: 'string' } },
+  options: {
+    timeout: { type: 'string', arg: 'DURATION', help: 'operation deadline (default 2m)' },
+    force: { type: 'boolean', help: 'go ahead even when a VIP would be left without a healthy holder' },
+    detach: { type: 'boolean', help: 'print the operation id and return at once' },
+    reason: { type: 'string', arg: 'TEXT', help: 'why, recorded in the event log' },
+  },
   async run(ctx) {
     const [node, service] = args(ctx, 'restart', ['NODE', 'SERVICE']);
     const timeoutMs = durationFlag(ctx, 'timeout') ?? 0;
@@ -35,7 +40,10 @@ export const reloadCommand: CliCommand = {
   name: 'reload',
   summary: 'reload a service on a node (the agent validates the configuration first)',
   usage: 'lbha reload NODE SERVICE [--detach] [--reason TEXT] [--json]',
-  options: { detach: { type: 'boolean' }, reason: { type: 'string' } },
+  options: {
+    detach: { type: 'boolean', help: 'print the operation id and return at once' },
+    reason: { type: 'string', arg: 'TEXT', help: 'why, recorded in the event log' },
+  },
   async run(ctx) {
     const [node, service] = args(ctx, 'reload', ['NODE', 'SERVICE']);
     const client = ctx.client();
@@ -48,7 +56,12 @@ export const rollingRestartCommand: CliCommand = {
   name: 'rolling-restart',
   summary: 'restart a service on every node of a cluster, one at a time, stopping at the first failure',
   usage: 'lbha rolling-restart CLUSTER SERVICE [--timeout 2m] [--force] [--detach] [--reason TEXT] [--json]',
-  options: { timeout: { type: 'string' }, force: { type: 'boolean' }, detach: { type: 'boolean' }, reason: { type: 'string' } },
+  options: {
+    timeout: { type: 'string', arg: 'DURATION', help: 'operation deadline (default 2m)' },
+    force: { type: 'boolean', help: 'go ahead even when a VIP would be left without a healthy holder' },
+    detach: { type: 'boolean', help: 'print the operation id and return at once' },
+    reason: { type: 'string', arg: 'TEXT', help: 'why, recorded in the event log' },
+  },
   async run(ctx) {
     const [cluster, service] = args(ctx, 'rolling-restart', ['CLUSTER', 'SERVICE']);
     const timeoutMs = durationFlag(ctx, 'timeout') ?? 0;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { pbControl } from '@lbha/shared';
+import { parseSpec } from '@lbha/coordinator/spec';
+import type { ConfigIssue, pbControl } from '@lbha/shared';
 import type { CliCommand, CommandContext } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';
@@ -13,8 +14,26 @@ function readSpec(file: string): string {
   }
 }
 
-function printErrors(ctx: CommandContext, file: string, errors: readonly pbControl.SpecError[]): void {
+function printErrors(ctx: CommandContext, file: string, errors: readonly (pbControl.SpecError | ConfigIssue)[]): void {
   for (const e of errors) ctx.progress(`${printable(`${file}${e.line > 0 ? `:${e.line}:${e.column}` : ''}: ${e.path ? `${e.path}: ` : ''}${e.message}`)}\n`);
+}
+
+/**
+ * `lbha spec validate FILE`: the coordinator's own parser and rules, run here, so a pipeline can
+ * check a spec before any coordinator exists (as `nginx -t` or `promtool check` do).
+ */
+function validateOffline(ctx: CommandContext, file: string, yaml: string): number {
+  const r = parseSpec(yaml);
+  const json = ctx.values['json'] === true;
+  if (json) ctx.out(JSON.stringify({ valid: r.ok, errors: r.ok ? [] : r.issues }, null, 2) + '\n');
+  if (!r.ok) {
+    printErrors(ctx, file, r.issues);
+    if (!json) ctx.progress(`lbha: ${file} is not a valid spec (${r.issues.length} problem${r.issues.length === 1 ? '' : 's'})\n`);
+    return 1;
+  }
+  const vips = r.value.clusters.reduce((n, c) => n + c.vips.length, 0);
+  if (!json) ctx.out(`${file} is valid: ${r.value.clusters.length} cluster${r.value.clusters.length === 1 ? '' : 's'}, ${vips} VIP${vips === 1 ? '' : 's'} (lbha spec diff FILE shows what applying it would change)\n`);
+  return 0;
 }
 
 function printChanges(ctx: CommandContext, changes: readonly string[]): void {
@@ -23,12 +42,21 @@ function printChanges(ctx: CommandContext, changes: readonly string[]): void {
 
 export const specCommand: CliCommand = {
   name: 'spec',
-  summary: 'cluster spec: validate FILE, diff FILE, apply FILE [--dry-run], show',
+  summary: 'cluster spec: validate FILE (offline), diff FILE, apply FILE [--dry-run], show',
   usage: 'lbha spec validate|diff|apply FILE [--dry-run] [--expect-version N] [--reason TEXT] | lbha spec show [--json]',
-  options: { 'dry-run': { type: 'boolean' }, 'expect-version': { type: 'string' }, reason: { type: 'string' } },
+  words: ['validate', 'diff', 'apply', 'show'],
+  options: {
+    'dry-run': { type: 'boolean', help: 'apply: say what would change, change nothing' },
+    'expect-version': { type: 'string', arg: 'N', help: 'apply: refuse unless the running spec is version N' },
+    reason: { type: 'string', arg: 'TEXT', help: 'apply: why, recorded in the event log' },
+  },
   async run(ctx) {
     const [sub, file, extra] = ctx.positionals;
     if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
+    if (sub === 'validate') {
+      if (!file) throw new UsageError('spec validate needs a FILE');
+      return validateOffline(ctx, file, readSpec(file));
+    }
     const client = ctx.client();
     if (sub === 'show') {
       if (file !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(file)}`);
@@ -40,7 +68,7 @@ export const specCommand: CliCommand = {
     if (sub !== 'validate' && sub !== 'diff' && sub !== 'apply') throw new UsageError('spec needs validate, diff, apply or show');
     if (!file) throw new UsageError(`spec ${sub} needs a FILE`);
     const yaml = readSpec(file);
-    if (sub === 'validate' || sub === 'diff') {
+    if (sub === 'diff') {
       const res = await call(client, ctx.config, client.validateSpec, { yaml });
       if (ctx.config.json) ctx.out(JSON.stringify(res, null, 2) + '\n');
       if (!res.valid) {
@@ -48,10 +76,7 @@ export const specCommand: CliCommand = {
         if (!ctx.config.json) ctx.progress(`lbha: ${file} is not a valid spec (${res.errors.length} problem${res.errors.length === 1 ? '' : 's'})\n`);
         return 1;
       }
-      if (!ctx.config.json) {
-        if (sub === 'validate') ctx.out(`${file} is valid${res.changes.length ? `; applying it would change:` : '; it matches the running spec'}\n`);
-        if (sub === 'diff' || res.changes.length > 0) printChanges(ctx, res.changes);
-      }
+      if (!ctx.config.json) printChanges(ctx, res.changes);
       return 0;
     }
     const expectText = ctx.values['expect-version'] as string | undefined;

@@ -45,7 +45,7 @@ export const vipsCommand: CliCommand = {
   name: 'vips',
   summary: 'list VIPs: desired and actual holder, status, why; --explain shows each node\'s priority',
   usage: 'lbha vips [--cluster NAME] [--explain] [--json]',
-  options: { cluster: { type: 'string' }, explain: { type: 'boolean' } },
+  options: { cluster: { type: 'string', arg: 'NAME', help: 'only this cluster\'s VIPs' }, explain: { type: 'boolean', help: 'show each node\'s priority and why' } },
   async run(ctx) {
     if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
     const client = ctx.client();
