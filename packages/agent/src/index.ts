@@ -12,3 +12,5 @@ export { NullCore } from './null-core.js';
 export type { AgentCore, AgentStateSource, CoordinatorHandler, DesiredStateOutcome } from './ports.js';
 export { StreamClient, type StreamClientOptions, type StreamClientState } from './stream-client.js';
 export { AGENT_VERSION } from './version.js';
+export { AGENT_PROGRAM } from './agent-program.js';
+export { AGENT_RELOADABLE, reloadAgent, type AgentReloadTarget } from './agent-reload.js';

@@ -1,10 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readPackageVersion } from '@lbha/shared';
 
-/** The agent's version, from its package.json. */
-export const AGENT_VERSION: string = (() => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-})();
+/** The agent's release version, from its package.json (sent in Hello, printed by --version). */
+export const AGENT_VERSION: string = readPackageVersion(new URL('../../package.json', import.meta.url));

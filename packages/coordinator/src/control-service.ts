@@ -75,6 +75,26 @@ export function nodeInfo(r: NodeRecord, mode: NodeMode, desiredVersion: number):
   };
 }
 
+/** A node of the spec whose agent has never connected (since this coordinator started). */
+function neverConnected(name: string, cluster: string, mode: NodeMode): pbControl.NodeInfo {
+  return {
+    name,
+    cluster,
+    ...linkToWire('disconnected'),
+    lastSeenMs: 0,
+    agentVersion: '',
+    bootId: '',
+    mode: nodeModeWire.toWire(mode),
+    healthy: false,
+    desiredVersion: 0,
+    appliedVersion: 0,
+    nackError: '',
+    state: undefined,
+    peerAddress: '',
+    connectedSinceMs: 0,
+  };
+}
+
 function checkName(field: string, value: string): void {
   const p = nameProblem(value);
   if (p) throw new InvalidArgumentError(field, p);
@@ -92,7 +112,15 @@ export function createControlService(opts: ControlServiceOptions): ControlServic
   return {
     listNodes: unary<pbControl.ListNodesRequest, pbControl.ListNodesResponse>((req) => {
       if (req.cluster) checkName('cluster', req.cluster);
-      return { nodes: registry.list(req.cluster || undefined).map(info) };
+      const known = registry.list(req.cluster || undefined).map(info);
+      // The spec's nodes whose agents never connected are listed too, as disconnected: an
+      // operator sees which agents are missing instead of an empty list.
+      const seen = new Set(known.map((n) => n.name));
+      const spec = opts.plane?.()?.currentSpec().spec;
+      const missing = (spec?.clusters ?? [])
+        .filter((c) => !req.cluster || c.name === req.cluster)
+        .flatMap((c) => c.nodes.filter((n) => !seen.has(n.name)).map((n) => neverConnected(n.name, c.name, modeOf(n.name))));
+      return { nodes: [...known, ...missing] };
     }),
     getNode: unary<pbControl.GetNodeRequest, pbControl.GetNodeResponse>((req) => {
       checkName('name', req.name);

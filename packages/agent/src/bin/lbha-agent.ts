@@ -1,32 +1,28 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
-import { CertificateSource, clientCredentials, ConfigError, createLogger, isInsecure, watchedClientCredentials } from '@lbha/shared';
-import { loadAgentConfig } from '../agent-config.js';
+import { CertificateSource, clientCredentials, ConfigError, createLogger, isInsecure, parseDaemonArgs, tlsFileProblem, watchedClientCredentials } from '@lbha/shared';
+import { loadAgentConfig, type AgentConfig } from '../agent-config.js';
+import { reloadAgent } from '../agent-reload.js';
 import { Agent } from '../agent.js';
 import { compileAgentOptions } from '../agent-options.js';
 import type { AgentCore } from '../ports.js';
 import { StreamClient } from '../stream-client.js';
 import { AGENT_VERSION } from '../version.js';
 
-const USAGE = 'usage: lbha-agent --config FILE';
-
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
-  } catch (err) {
-    process.stderr.write(`lbha-agent: ${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const file = values.config ?? process.env['LBHA_AGENT_CONFIG'] ?? '/etc/lbha/agent.yaml';
-  let config;
+  const args = parseDaemonArgs(
+    { program: 'lbha-agent', version: AGENT_VERSION, envVar: 'LBHA_AGENT_CONFIG', defaultFile: '/etc/lbha/agent.yaml' },
+    process.argv.slice(2),
+    process.env,
+    (s) => process.stdout.write(s),
+    (s) => process.stderr.write(s),
+  );
+  if (args.kind === 'exit') return args.code;
+  const file = args.file;
+  let config: AgentConfig;
   try {
     config = loadAgentConfig(file);
+    compileAgentOptions(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`lbha-agent: invalid configuration\n${err.message}\n`);
@@ -34,7 +30,17 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger('agent', { level: config.log.level }).child({ node: config.node });
+  if (args.kind === 'check') {
+    const tls = tlsFileProblem(config.tls);
+    if (tls) {
+      process.stderr.write(`lbha-agent: ${file}: tls: ${tls}\n`);
+      return 2;
+    }
+    process.stdout.write(`${file}: valid (node ${config.node}, cluster ${config.cluster})\n`);
+    return 0;
+  }
+  const root = createLogger('agent', { level: config.log.level });
+  const logger = root.child({ node: config.node });
   if (isInsecure(config.tls)) logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): the coordinator is not authenticated');
   const core: AgentCore = new Agent(compileAgentOptions(config), { logger });
   try {
@@ -47,10 +53,11 @@ async function main(): Promise<number> {
   const { credentials: fixedCredentials, options } = clientCredentials(config.tls);
   // Rotated certificate files apply from the next (re)connect: re-read on SIGHUP or when they change.
   const certificates = isInsecure(config.tls) ? undefined : new CertificateSource(config.tls, { logger });
-  // SIGHUP never stops the agent (`systemctl reload` sends it): it re-reads the certificates, if any.
+  // SIGHUP never stops the agent (`systemctl reload` sends it): it re-reads the configuration
+  // and the certificates, applies what can change safely and logs what needs a restart.
   process.on('SIGHUP', () => {
-    if (certificates) certificates.reload('SIGHUP');
-    else logger.info({ event: 'agent.sighup' }, 'SIGHUP: nothing to reload (TLS is off)');
+    const r = reloadAgent(config, { file, logger: root, certificates }, 'SIGHUP');
+    if (r.kind === 'reloaded') config = r.config;
   });
   const credentials = certificates ? watchedClientCredentials(certificates) : fixedCredentials;
   const bootId = randomUUID();

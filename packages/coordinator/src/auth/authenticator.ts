@@ -18,15 +18,21 @@ export interface Credentials {
 const MAX_TOKEN = 4096;
 
 export class Authenticator {
-  private readonly tokens: ReadonlyArray<{ name: string; role: 'operator' | 'read-only'; hash: Buffer }>;
+  private tokens: ReadonlyArray<{ name: string; role: 'operator' | 'read-only'; hash: Buffer }>;
 
   constructor(
-    private readonly config: AuthConfig,
+    private config: AuthConfig,
     /** The coordinator's TLS material; undefined with plaintext (no client certificates). */
     private readonly certificates: CertificateSource | undefined,
     private readonly clock: () => number = Date.now,
   ) {
     this.tokens = config.tokens.map((t) => ({ name: t.name, role: t.role, hash: Buffer.from(t.sha256, 'hex') }));
+  }
+
+  /** Takes new tokens and a new anonymous role (a configuration reload); applies to the next call. */
+  replace(config: AuthConfig): void {
+    this.tokens = config.tokens.map((t) => ({ name: t.name, role: t.role, hash: Buffer.from(t.sha256, 'hex') }));
+    this.config = config;
   }
 
   authenticate(c: Credentials): AuthOutcome {

@@ -1,25 +1,47 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { ConfigError, createLogger } from '@lbha/shared';
-import { loadCoordinatorConfig } from '../coordinator-config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, createLogger, parseDaemonArgs, readPackageVersion, tlsFileProblem } from '@lbha/shared';
+import { loadCoordinatorConfig, type CoordinatorConfig } from '../coordinator-config.js';
+import { reloadCoordinator } from '../coordinator-reload.js';
 import { CoordinatorServer } from '../server.js';
+import { parseSpec } from '../spec/parse-spec.js';
 
-const USAGE = 'usage: lbha-coordinator --config FILE';
+const VERSION = readPackageVersion(new URL('../../../package.json', import.meta.url));
 
-async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
-  } catch (err) {
-    process.stderr.write(`lbha-coordinator: ${(err as Error).message}\n${USAGE}\n`);
+/** --check: the configuration, the spec it names and its TLS files; one line per problem. */
+function check(file: string, config: CoordinatorConfig): number {
+  const problems: string[] = [];
+  const tls = tlsFileProblem(config.tls);
+  if (tls) problems.push(`${file}: tls: ${tls}`);
+  if (config.spec) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(config.spec, 'utf8');
+    } catch (err) {
+      problems.push(`${file}: spec: cannot read ${config.spec}: ${(err as Error).message}`);
+    }
+    const r = text === undefined ? undefined : parseSpec(text);
+    if (r && !r.ok) for (const i of r.issues) problems.push(`${config.spec}${i.line > 0 ? `:${i.line}:${i.column}` : ''}: ${i.path ? `${i.path}: ` : ''}${i.message}`);
+  }
+  if (problems.length > 0) {
+    process.stderr.write(`lbha-coordinator: ${problems.join('\n')}\n`);
     return 2;
   }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const file = values.config ?? process.env['LBHA_COORDINATOR_CONFIG'] ?? '/etc/lbha/coordinator.yaml';
-  let config;
+  process.stdout.write(`${file}: valid${config.spec ? ` (spec ${config.spec} valid)` : ''}\n`);
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const args = parseDaemonArgs(
+    { program: 'lbha-coordinator', version: VERSION, envVar: 'LBHA_COORDINATOR_CONFIG', defaultFile: '/etc/lbha/coordinator.yaml' },
+    process.argv.slice(2),
+    process.env,
+    (s) => process.stdout.write(s),
+    (s) => process.stderr.write(s),
+  );
+  if (args.kind === 'exit') return args.code;
+  const file = args.file;
+  let config: CoordinatorConfig;
   try {
     config = loadCoordinatorConfig(file);
   } catch (err) {
@@ -29,9 +51,16 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  if (args.kind === 'check') return check(file, config);
   const logger = createLogger('coordinator', { level: config.log.level });
   const server = new CoordinatorServer(config, logger);
   await server.start();
+  // SIGHUP (`systemctl reload`): tokens, webhooks and the log level from the file; the TLS files
+  // are re-read by the server's own SIGHUP handler.
+  process.on('SIGHUP', () => {
+    const r = reloadCoordinator(config, { file, logger, server }, 'SIGHUP');
+    if (r.kind === 'reloaded') config = r.config;
+  });
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ event: 'coordinator.signal', signal }, 'shutting down');

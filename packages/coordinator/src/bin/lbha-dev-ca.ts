@@ -4,11 +4,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { nameProblem } from '@lbha/shared';
+import { nameProblem, readPackageVersion, versionText } from '@lbha/shared';
 import { createDevCa, DevCaError } from '../auth/dev-ca.js';
 
 const USAGE = `usage: lbha-dev-ca --out DIR [--agent NODE]... [--operator NAME]... [--read-only NAME]...
-                   [--server-name NAME]... [--token NAME:ROLE]... [--days N] [--new-ca]
+                   [--server-name NAME]... [--token NAME:ROLE]... [--days N] [--new-ca] [--version]
 
 Creates DIR/ca.crt (kept when it exists, unless --new-ca), DIR/coordinator.crt (localhost,
 127.0.0.1, ::1 and every --server-name), DIR/agent-NODE.crt, DIR/operator-NAME.crt and
@@ -31,6 +31,7 @@ function main(): number {
         days: { type: 'string', default: '30' },
         'new-ca': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
       },
       strict: true,
       allowPositionals: false,
@@ -41,6 +42,10 @@ function main(): number {
   }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(versionText('lbha-dev-ca', readPackageVersion(new URL('../../../package.json', import.meta.url))));
     return 0;
   }
   if (!values.out) {

@@ -12,29 +12,45 @@ export interface WebhookDispatcherOptions {
 }
 
 export class WebhookDispatcher {
-  private readonly senders: ReadonlyArray<{ readonly config: WebhookConfig; readonly sender: WebhookSender }>;
+  private senders: ReadonlyArray<{ readonly config: WebhookConfig; readonly sender: WebhookSender }>;
   private unsubscribe: (() => void) | undefined;
+  // Delivery ids combine the event seq (which restarts with the coordinator) with this run's start.
+  private readonly runId = Date.now().toString(36);
 
-  constructor(opts: WebhookDispatcherOptions) {
-    // Delivery ids combine the event seq (which restarts with the coordinator) with this run's start.
-    const runId = Date.now().toString(36);
-    this.senders = opts.webhooks.map((config) => ({
-      config,
-      sender: new WebhookSender({
-        config,
-        logger: opts.logger,
-        coordinatorId: opts.coordinatorId,
-        runId,
-        ...(opts.random ? { random: opts.random } : {}),
-      }),
-    }));
+  constructor(private readonly opts: WebhookDispatcherOptions) {
+    this.senders = opts.webhooks.map((config) => this.sender(config));
+  }
+
+  private sender(config: WebhookConfig): { readonly config: WebhookConfig; readonly sender: WebhookSender } {
+    const { logger, coordinatorId, random } = this.opts;
+    return { config, sender: new WebhookSender({ config, logger, coordinatorId, runId: this.runId, ...(random ? { random } : {}) }) };
   }
 
   /** Starts sending every event recorded from now on. */
   attach(events: { subscribe(listener: (e: LbhaEvent) => void): () => void }): void {
     this.unsubscribe?.();
-    if (this.senders.length === 0) return;
     this.unsubscribe = events.subscribe((e) => this.publish(e));
+  }
+
+  /**
+   * Takes a new list of webhooks (a configuration reload). An unchanged webhook keeps its queue;
+   * a removed one gets `graceMs` to deliver what it has queued, then stops.
+   */
+  replace(webhooks: readonly WebhookConfig[], graceMs = 5000): void {
+    const key = (c: WebhookConfig): string => JSON.stringify(c);
+    const old = new Map(this.senders.map((s) => [key(s.config), s]));
+    this.senders = webhooks.map((config) => {
+      const kept = old.get(key(config));
+      old.delete(key(config));
+      return kept ?? this.sender(config);
+    });
+    for (const gone of old.values()) {
+      let timer: NodeJS.Timeout | undefined;
+      void Promise.race([gone.sender.idle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]).then(() => {
+        clearTimeout(timer);
+        gone.sender.stop();
+      });
+    }
   }
 
   /** Hands an event to every webhook that wants it; returns at once. */
