@@ -70,7 +70,10 @@ if [ -z "$destdir" ] && [ "$(id -u)" -ne 0 ]; then
   die "run as root (or stage with --destdir DIR)"
 fi
 
-# Node.js: the agent and coordinator run on the system's node; 20.11 is the oldest tested.
+# Node.js: a self-contained release (deploy/package.sh) brings its own runtime in lib/runtime;
+# otherwise the system's node, 20.11 being the oldest tested.
+bundled=0
+if [ -z "$node_bin" ] && [ -x "$src/lib/runtime/node" ]; then bundled=1; node_bin=$src/lib/runtime/node; fi
 node_cmd=${node_bin:-node}
 case "$node_cmd" in *[!A-Za-z0-9/._+-]*) die "--node ${node_cmd@Q}: only letters, digits and / . _ + - please" ;; esac
 command -v "$node_cmd" >/dev/null 2>&1 || die "Node.js not found ($node_cmd): install Node.js >= 20.11 first, or pass --node PATH"
@@ -124,13 +127,15 @@ rm -rf "$D$libdir.old"
 
 mkdir -p "$D$bindir"
 write_wrapper() { # NAME ENTRY
-  local tmp=$D$bindir/.$1.tmp
+  local tmp=$D$bindir/.$1.tmp runtime=$node_cmd
+  # The bundled runtime is found next to the library, like the library next to this script.
+  [ "$bundled" -eq 0 ] || runtime='\${self%/*/*}/lib/lbha/runtime/node'
   cat > "$tmp" <<EOF
 #!/bin/sh
-# $1 (lbha $version), installed by install.sh: runs $2 with the system's Node.js (>= 20.11).
+# $1 (lbha $version), installed by install.sh: runs $2 with $([ "$bundled" -eq 1 ] && echo "the release's own Node.js" || echo "the system's Node.js (>= 20.11)").
 # The library is found next to this script (../lib/lbha), so a staged install runs in place.
 self=\$(readlink -f "\$0") || exit 1
-exec "\${LBHA_NODE:-$node_cmd}" "\${self%/*/*}/lib/lbha/$2" "\$@"
+exec "\${LBHA_NODE:-$runtime}" "\${self%/*/*}/lib/lbha/$2" "\$@"
 EOF
   chmod 0755 "$tmp"
   mv "$tmp" "$D$bindir/$1"

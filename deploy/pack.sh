@@ -5,22 +5,25 @@
 # target needs Node.js >= 20.11. Packing is offline: dependencies are copied from this
 # checkout's node_modules as listed by package-lock.json.
 #
-#   deploy/pack.sh [--build] [--out DIR] [--version VERSION]
+#   deploy/pack.sh [--build] [--out DIR] [--version VERSION] [--runtime NODE]
 #
 #   --build            run `npm run build` first (otherwise the packages must already be built)
 #   --out DIR          where to write the tarball (default: the current directory)
 #   --version VERSION  release version (default: the version in package.json)
+#   --runtime NODE     bundle this Node.js binary as lib/runtime/node: a self-contained release
+#                      (lbha-VERSION-linux-ARCH.tar.gz) that needs no Node.js on the target
 #
 # Prints the tarball's path on stdout.
 set -euo pipefail
 
-usage() { sed -n '2,15s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,17s/^# \{0,1\}//p' "$0"; }
 die() { echo "pack: $*" >&2; exit 1; }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=$PWD
 build=0
 version=
+runtime=
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,6 +32,8 @@ while [ $# -gt 0 ]; do
     --out=*) out=${1#*=} ;;
     --version) [ $# -ge 2 ] || die "--version needs a value"; version=$2; shift ;;
     --version=*) version=${1#*=} ;;
+    --runtime) [ $# -ge 2 ] || die "--runtime needs a node binary"; runtime=$2; shift ;;
+    --runtime=*) runtime=${1#*=} ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -97,6 +102,15 @@ done
 # Binaries in node_modules/.bin of copied packages are never used by lbha.
 rm -rf "$lib/node_modules/.bin"
 echo "$version" > "$lib/VERSION"
+name_suffix=
+if [ -n "$runtime" ]; then
+  [ -x "$runtime" ] || die "--runtime $runtime is not an executable"
+  mkdir -p "$lib/runtime"
+  cp "$runtime" "$lib/runtime/node"
+  chmod 0755 "$lib/runtime/node"
+  "$lib/runtime/node" --version | sed 's/^v//' > "$lib/runtime/NODE_VERSION"
+  name_suffix=-linux-$(uname -m | sed 's/x86_64/x64/; s/aarch64/arm64/')
+fi
 
 cp deploy/install.sh deploy/uninstall.sh "$top/"
 chmod 0755 "$top/install.sh" "$top/uninstall.sh"
@@ -112,8 +126,8 @@ done
 
 # Reproducible: fixed order, owner and timestamps (the last commit's time when there is one).
 mtime=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
-tarball=$out/$name.tar.gz
+tarball=$out/$name$name_suffix.tar.gz
 tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" -cf - "$name" |
-  gzip -n -9 > "$tarball.tmp"
+  gzip -n -6 > "$tarball.tmp"
 mv "$tarball.tmp" "$tarball"
 echo "$tarball"

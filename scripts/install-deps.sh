@@ -3,7 +3,10 @@
 # missing packages are installed. npm packages come from `npm ci`.
 set -euo pipefail
 
-PACKAGES=(keepalived nginx-light haproxy nftables iproute2 procps psmisc curl openssl prometheus etcd-server systemd)
+# mmdebstrap and systemd-container: the end-to-end tier on systemd-booted nodes (Debian 12 root
+# file systems booted with systemd-nspawn); zsh: the completion script's syntax check.
+PACKAGES=(keepalived nginx-light haproxy nftables iproute2 procps psmisc curl openssl prometheus etcd-server systemd
+  mmdebstrap systemd-container zsh)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
