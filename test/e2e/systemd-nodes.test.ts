@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { summarizeProbe, describeSummary, type ProbeRecord } from '../lab/probe-records.js';
 import { runCommand } from '../lab/run-command.js';
-import { waitFor } from '../lab/wait-for.js';
+import { waitFor } from '@lbha/test-support';
 import { buildPackages, readPackages, COORD_ADDRESS, COORD_NAME, SystemdCluster, type LbRole, type Packages } from '../systemd/systemd-cluster.js';
 
 const log = (line: string): void => console.log(`# ${line}`);

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BIN, ROOT } from '../support/paths.js';
-import { eventually, freePort, runNode, startNode, type Proc } from '../support/process.js';
+import { eventually, freePort } from '@lbha/test-support';
+import { runNode, startNode, type Proc } from '../support/process.js';
 
 const EXAMPLES = join(ROOT, 'deploy/examples');
 const SPEC = join(EXAMPLES, 'nginx-active-active/cluster-recommended.yaml');
@@ -138,7 +139,7 @@ describe('command-line conventions', () => {
       const r = await eventually(async () => {
         const x = await runNode(BIN.cli, ['status', '--insecure', '-C', address], env);
         return x.stdout.includes('nginx-lb02') ? x : undefined;
-      }, 10_000, 'both nodes listed');
+      }, 'both nodes listed', 10_000);
       const rows = r.stdout.trim().split('\n').slice(1);
       assert.deepEqual(rows.map((l) => l.split(/\s+/).slice(0, 3)), [['nginx-lb01', 'web', 'disconnected'], ['nginx-lb02', 'web', 'disconnected']]);
     });

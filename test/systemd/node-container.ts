@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand, type CommandOutput, type RunOptions } from '../lab/run-command.js';
-import { waitFor } from '../lab/wait-for.js';
+import { waitFor } from '@lbha/test-support';
 
 export interface ContainerOptions {
   /** Machine name (also the hostname), unique on the host. */

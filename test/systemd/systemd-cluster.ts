@@ -15,7 +15,7 @@ import { REPO_ROOT } from '../lab/repo-paths.js';
 import { isProcessAlive } from '../lab/run-registry.js';
 import { ipIn, runChecked, runCommand, runInNamespace } from '../lab/run-command.js';
 import { TOPOLOGY_A } from '../lab/topology.js';
-import { waitFor } from '../lab/wait-for.js';
+import { waitFor } from '@lbha/test-support';
 import { NodeContainer, removeContainerDir } from './node-container.js';
 import { nodeRootfs, type Rootfs } from './rootfs-cache.js';
 
