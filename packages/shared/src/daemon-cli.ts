@@ -2,6 +2,7 @@
 // the same FlagSpecs their man pages are generated from.
 import { parseArgs } from 'node:util';
 import { loadCertificateFiles } from './certificate-source.js';
+import { ConfigError } from './errors.js';
 import { flagHelp, parseArgsOptions, type FlagSpecs } from './program-doc.js';
 import { versionText } from './release-version.js';
 import { isInsecure, type TlsConfig } from './tls-config.js';
@@ -43,6 +44,24 @@ export function parseDaemonArgs(spec: DaemonCliSpec, argv: readonly string[], en
   }
   const file = (values['config'] as string | undefined) ?? env[spec.envVar] ?? spec.defaultFile;
   return { kind: values['check'] ? 'check' : 'run', file };
+}
+
+export type DaemonStart<T> = { readonly kind: 'exit'; readonly code: number } | { readonly kind: 'run' | 'check'; readonly file: string; readonly config: T };
+
+/**
+ * A daemon's start: its arguments, then its configuration file loaded with `load`. --help,
+ * --version, bad arguments and an invalid file (exit 2, every problem named) end here.
+ */
+export function startDaemon<T>(spec: DaemonCliSpec, load: (file: string) => T, argv: readonly string[] = process.argv.slice(2)): DaemonStart<T> {
+  const args = parseDaemonArgs(spec, argv, process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+  if (args.kind === 'exit') return args;
+  try {
+    return { kind: args.kind, file: args.file, config: load(args.file) };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${spec.program}: invalid configuration\n${err.message}\n`);
+    return { kind: 'exit', code: 2 };
+  }
 }
 
 /** Problems with the TLS files a configuration names (unreadable, no certificate, key not matching). */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
-import { CertificateSource, clientCredentials, ConfigError, createLogger, isInsecure, parseDaemonArgs, tlsFileProblem, watchedClientCredentials } from '@lbha/shared';
+import { CertificateSource, clientCredentials, createLogger, isInsecure, startDaemon, tlsFileProblem, watchedClientCredentials } from '@lbha/shared';
 import { loadAgentConfig, type AgentConfig } from '../agent-config.js';
 import { reloadAgent } from '../agent-reload.js';
 import { Agent } from '../agent.js';
@@ -10,26 +10,14 @@ import { StreamClient } from '../stream-client.js';
 import { AGENT_VERSION } from '../version.js';
 
 async function main(): Promise<number> {
-  const args = parseDaemonArgs(
-    { program: 'lbha-agent', version: AGENT_VERSION, envVar: 'LBHA_AGENT_CONFIG', defaultFile: '/etc/lbha/agent.yaml' },
-    process.argv.slice(2),
-    process.env,
-    (s) => process.stdout.write(s),
-    (s) => process.stderr.write(s),
-  );
+  const args = startDaemon({ program: 'lbha-agent', version: AGENT_VERSION, envVar: 'LBHA_AGENT_CONFIG', defaultFile: '/etc/lbha/agent.yaml' }, (f) => {
+    const c = loadAgentConfig(f);
+    compileAgentOptions(c);
+    return c;
+  });
   if (args.kind === 'exit') return args.code;
   const file = args.file;
-  let config: AgentConfig;
-  try {
-    config = loadAgentConfig(file);
-    compileAgentOptions(config);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`lbha-agent: invalid configuration\n${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  let config: AgentConfig = args.config;
   if (args.kind === 'check') {
     const tls = tlsFileProblem(config.tls);
     if (tls) {

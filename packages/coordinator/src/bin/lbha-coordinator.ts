@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { ConfigError, createLogger, parseDaemonArgs, readPackageVersion, tlsFileProblem } from '@lbha/shared';
+import { createLogger, readPackageVersion, startDaemon, tlsFileProblem } from '@lbha/shared';
 import { loadCoordinatorConfig, type CoordinatorConfig } from '../coordinator-config.js';
 import { reloadCoordinator } from '../coordinator-reload.js';
 import { CoordinatorServer } from '../server.js';
@@ -32,25 +32,13 @@ function check(file: string, config: CoordinatorConfig): number {
 }
 
 async function main(): Promise<number> {
-  const args = parseDaemonArgs(
+  const args = startDaemon(
     { program: 'lbha-coordinator', version: VERSION, envVar: 'LBHA_COORDINATOR_CONFIG', defaultFile: '/etc/lbha/coordinator.yaml' },
-    process.argv.slice(2),
-    process.env,
-    (s) => process.stdout.write(s),
-    (s) => process.stderr.write(s),
+    loadCoordinatorConfig,
   );
   if (args.kind === 'exit') return args.code;
   const file = args.file;
-  let config: CoordinatorConfig;
-  try {
-    config = loadCoordinatorConfig(file);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`lbha-coordinator: invalid configuration\n${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  let config: CoordinatorConfig = args.config;
   if (args.kind === 'check') return check(file, config);
   const logger = createLogger('coordinator', { level: config.log.level });
   const server = new CoordinatorServer(config, logger);
