@@ -115,6 +115,7 @@ describe('etcd store', { skip }, () => {
       message: 'moving VIPs',
       createdMs: 1,
       updatedMs: 1,
+      deadlineMs: 0,
       steps: [{ name: 'move-vips', state: 'succeeded', message: '', startedMs: 1, finishedMs: 2 }],
       actor: 'test',
       reason: '',

@@ -13,7 +13,7 @@ export const GLOBAL_OPTIONS: FlagSpecs = {
   timeout: {
     type: 'string',
     arg: 'MS',
-    help: 'per-call deadline in milliseconds (default 10000); drain, restart and rolling-restart take --timeout as the operation deadline',
+    help: 'per-call deadline in milliseconds (default 10000); drain and restart take --timeout as the time of the whole operation, rolling-restart as the time of each node',
   },
   json: { type: 'boolean', help: 'machine-readable output' },
   help: { type: 'boolean', short: 'h', help: 'show usage and exit' },

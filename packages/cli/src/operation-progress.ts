@@ -11,6 +11,9 @@ type Operation = pbControl.Operation;
 
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
+/** Past the operation's deadline, how long to keep asking for its final record (it is written last). */
+const FINAL_RECORD_SLACK_MS = 10_000;
+
 /** Parses a --timeout style duration ("30s", "2m", "1500" ms); undefined when absent. */
 export function durationFlag(ctx: CommandContext, name: string): number | undefined {
   const v = ctx.values[name];
@@ -37,16 +40,17 @@ function printResult(ctx: CommandContext, op: Operation): number {
 
 /**
  * Prints the started operation, or with `wait` follows it to the end: resolves to 0 when it
- * succeeded, 1 when it failed (with its reason on stderr).
+ * succeeded, 1 when it failed (with its reason on stderr). It stops waiting a little after the
+ * deadline the coordinator reports (which moves when a coordinator restart resumed the
+ * operation); a coordinator that reports none is followed until the operation ends.
  */
-export async function followOperation(ctx: CommandContext, started: Operation | undefined, wait: boolean, maxWaitMs: number): Promise<number> {
+export async function followOperation(ctx: CommandContext, started: Operation | undefined, wait: boolean): Promise<number> {
   if (!started) throw new Error('the coordinator returned no operation');
   if (!wait) return printResult(ctx, started);
   const client = ctx.client();
   const seen = new Map<string, string>();
   let lastConns = -1;
   let op = started;
-  const deadline = Date.now() + maxWaitMs;
   for (;;) {
     for (const s of op.steps) {
       if (seen.get(s.name) === s.state) continue;
@@ -58,7 +62,7 @@ export async function followOperation(ctx: CommandContext, started: Operation | 
       ctx.progress(`  ${op.activeConnections} active connections left\n`);
     }
     if (FINAL.has(op.state)) return printResult(ctx, op);
-    if (Date.now() > deadline) {
+    if (op.deadlineMs > 0 && Date.now() > op.deadlineMs + FINAL_RECORD_SLACK_MS) {
       ctx.progress(`lbha: stopped waiting; operation ${op.id} is still ${op.state} (see lbha operations ${op.id})\n`);
       return 1;
     }

@@ -12,6 +12,11 @@ export function table(header: readonly string[], cellRows: ReadonlyArray<readonl
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
+/** The time of day of `ms` in UTC, HH:MM:SS. */
+export function utcClock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 19);
+}
+
 export function ago(ms: number, now = Date.now()): string {
   if (!ms) return '-';
   const s = Math.max(0, Math.round((now - ms) / 1000));

@@ -8,7 +8,7 @@ import { CommandDispatcher } from './command-dispatcher.js';
 import { InvalidArgumentError, NotFoundError, PreconditionError } from './errors.js';
 import type { EventLog } from './event-log.js';
 import { FleetView, type VipView } from './fleet-view.js';
-import { Operations } from './operations.js';
+import { OperationRunner } from './operations/operation-runner.js';
 import type { Placement } from './placement.js';
 import { ReconcileLoop } from './reconcile-loop.js';
 import type { Registry } from './registry.js';
@@ -60,7 +60,7 @@ export class ControlPlane {
   readonly view: FleetView;
   private readonly loop: ReconcileLoop;
   readonly commands: CommandDispatcher;
-  readonly operations: Operations;
+  readonly operations: OperationRunner;
   private readonly state: CoordinatorState;
   private readonly events: EventLog;
   private readonly log: Logger;
@@ -95,17 +95,19 @@ export class ControlPlane {
       ...(opts.settleMs === undefined ? {} : { settleMs: opts.settleMs }),
     });
     this.commands = new CommandDispatcher({ registry: opts.registry, outbox: opts.outbox, state: this.state, logger: opts.logger, clock: this.clock });
-    this.operations = new Operations({
+    this.operations = new OperationRunner({
+      env: {
+        view: this.view,
+        nodes: opts.registry,
+        commands: this.commands,
+        handovers: this.loop,
+        modeOf: (n) => this.modeOf(n),
+        setMode: (node, mode, actor, reason, operationId) => this.setMode(node, mode, actor, reason, operationId),
+        clock: this.clock,
+      },
       state: this.state,
-      view: this.view,
-      loop: this.loop,
-      commands: this.commands,
-      registry: opts.registry,
       events: opts.events,
       logger: opts.logger,
-      clock: this.clock,
-      modeOf: (n) => this.modeOf(n),
-      setMode: (node, mode, actor, reason, operationId) => this.setMode(node, mode, actor, reason, operationId),
     });
   }
 

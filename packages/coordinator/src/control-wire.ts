@@ -71,6 +71,7 @@ export function operationToWire(o: OperationRecord): pbControl.Operation {
     actor: o.actor,
     force: o.force,
     activeConnections: o.activeConnections,
+    deadlineMs: o.deadlineMs,
   };
 }
 

@@ -148,6 +148,11 @@ export class FleetView {
     return out;
   }
 
+  /** VIPs the node holds or should hold. */
+  vipsOf(node: string): string[] {
+    return [...new Set([...this.actualVipsOf(node), ...this.desiredVipsOf(node)])];
+  }
+
   vips(cluster?: string): VipView[] {
     const out: VipView[] = [];
     for (const c of this.spec.clusters) {

@@ -201,6 +201,7 @@ describe('CoordinatorState', () => {
       message: '',
       createdMs: i,
       updatedMs: i,
+      deadlineMs: 0,
       steps: [],
       actor: 't',
       reason: '',

@@ -27,7 +27,7 @@ export const drainCommand: CliCommand = {
       maintenance: ctx.values['maintenance'] === true,
       reason: (ctx.values['reason'] as string | undefined) ?? '',
     });
-    return followOperation(ctx, res.operation, ctx.values['wait'] === true, (timeoutMs || 60_000) * 3 + 30_000);
+    return followOperation(ctx, res.operation, ctx.values['wait'] === true);
   },
 };
 
@@ -45,6 +45,6 @@ export const undrainCommand: CliCommand = {
     if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
     const client = ctx.client();
     const res = await call(client, ctx.config, client.undrain, { node, reason: (ctx.values['reason'] as string | undefined) ?? '' });
-    return followOperation(ctx, res.operation, ctx.values['wait'] === true, 60_000);
+    return followOperation(ctx, res.operation, ctx.values['wait'] === true);
   },
 };

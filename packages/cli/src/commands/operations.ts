@@ -2,7 +2,7 @@ import type { CliCommand } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';
 import { operationLine } from '../operation-progress.js';
-import { ago, table } from '../table.js';
+import { ago, table, utcClock } from '../table.js';
 
 export const operationsCommand: CliCommand = {
   name: 'operations',
@@ -22,7 +22,8 @@ export const operationsCommand: CliCommand = {
         return 0;
       }
       ctx.out(operationLine(op) + '\n');
-      ctx.out(`started ${ago(op.createdMs)} by ${op.actor}${op.force ? ' (forced)' : ''}, updated ${ago(op.updatedMs)}\n`);
+      const ends = (op.state === 'pending' || op.state === 'running') && op.deadlineMs > 0 ? `; ends by ${utcClock(op.deadlineMs)} UTC at the latest` : '';
+      ctx.out(`started ${ago(op.createdMs)} by ${op.actor}${op.force ? ' (forced)' : ''}, updated ${ago(op.updatedMs)}${ends}\n`);
       ctx.out(table(['STEP', 'STATE', 'MESSAGE'], op.steps.map((s) => [s.name, s.state, s.message])));
       return 0;
     }

@@ -16,7 +16,7 @@ export const restartCommand: CliCommand = {
   summary: 'restart a service on a node (a VIP holder is drained first and undrained once healthy)',
   usage: 'lbha restart NODE SERVICE [--timeout 2m] [--force] [--detach] [--reason TEXT] [--json]',
   options: {
-    timeout: { type: 'string', arg: 'DURATION', help: 'operation deadline (default 2m)' },
+    timeout: { type: 'string', arg: 'DURATION', help: 'time of the whole restart, a drain first taking at most half (default 2m)' },
     force: { type: 'boolean', help: 'go ahead even when a VIP would be left without a healthy holder' },
     detach: { type: 'boolean', help: 'print the operation id and return at once' },
     reason: { type: 'string', arg: 'TEXT', help: 'why, recorded in the event log' },
@@ -32,7 +32,7 @@ export const restartCommand: CliCommand = {
       timeoutMs,
       reason: (ctx.values['reason'] as string | undefined) ?? '',
     });
-    return followOperation(ctx, res.operation, ctx.values['detach'] !== true, (timeoutMs || 120_000) * 5 + 30_000);
+    return followOperation(ctx, res.operation, ctx.values['detach'] !== true);
   },
 };
 
@@ -48,7 +48,7 @@ export const reloadCommand: CliCommand = {
     const [node, service] = args(ctx, 'reload', ['NODE', 'SERVICE']);
     const client = ctx.client();
     const res = await call(client, ctx.config, client.reloadService, { node, service, reason: (ctx.values['reason'] as string | undefined) ?? '' });
-    return followOperation(ctx, res.operation, ctx.values['detach'] !== true, 120_000);
+    return followOperation(ctx, res.operation, ctx.values['detach'] !== true);
   },
 };
 
@@ -57,7 +57,7 @@ export const rollingRestartCommand: CliCommand = {
   summary: 'restart a service on every node of a cluster, one at a time, stopping at the first failure',
   usage: 'lbha rolling-restart CLUSTER SERVICE [--timeout 2m] [--force] [--detach] [--reason TEXT] [--json]',
   options: {
-    timeout: { type: 'string', arg: 'DURATION', help: 'operation deadline (default 2m)' },
+    timeout: { type: 'string', arg: 'DURATION', help: 'time of each node, unused time passing to the next (default 2m)' },
     force: { type: 'boolean', help: 'go ahead even when a VIP would be left without a healthy holder' },
     detach: { type: 'boolean', help: 'print the operation id and return at once' },
     reason: { type: 'string', arg: 'TEXT', help: 'why, recorded in the event log' },
@@ -73,6 +73,6 @@ export const rollingRestartCommand: CliCommand = {
       timeoutMs,
       reason: (ctx.values['reason'] as string | undefined) ?? '',
     });
-    return followOperation(ctx, res.operation, ctx.values['detach'] !== true, 24 * 3_600_000);
+    return followOperation(ctx, res.operation, ctx.values['detach'] !== true);
   },
 };

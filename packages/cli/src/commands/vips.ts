@@ -2,7 +2,7 @@ import { vrrpStateWire, type pbControl, type pbTypes } from '@lbha/shared';
 import type { CliCommand } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';
-import { table } from '../table.js';
+import { table, utcClock } from '../table.js';
 import { printable } from '../terminal-text.js';
 
 function vrrp(state: number): string {
@@ -25,17 +25,13 @@ export function explain(p: pbControl.VipHolderState): string {
   return `${p.effectivePriority} = ${term(first, true)} ${rest.map((t) => term(t, false)).join(' ')}`.trimEnd();
 }
 
-function clock(ms: number): string {
-  return new Date(ms).toISOString().slice(11, 19);
-}
-
 /** Planned moves in progress and handovers a node could not start. */
 export function handoverLines(v: pbControl.VipInfo): string[] {
   const out: string[] = [];
   const h = v.handover;
   if (h) {
     const verb = v.actualHolders.includes(h.toNode) ? 'moved' : 'moving';
-    out.push(`${v.cluster}/${v.name}: ${verb} from ${h.fromNode} to ${h.toNode}; ${h.fromNode} answers its open connections until ${clock(h.untilMs)} UTC`);
+    out.push(`${v.cluster}/${v.name}: ${verb} from ${h.fromNode} to ${h.toNode}; ${h.fromNode} answers its open connections until ${utcClock(h.untilMs)} UTC`);
   }
   for (const p of v.perNode) if (p.handoverError) out.push(`${v.cluster}/${v.name}: ${p.node} could not start its handover: ${p.handoverError}`);
   return out;

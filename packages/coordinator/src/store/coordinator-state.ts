@@ -51,6 +51,12 @@ export interface OperationRecord {
   readonly message: string;
   readonly createdMs: number;
   readonly updatedMs: number;
+  /**
+   * When the operation will have ended at the latest: its timeout (once per node for a rolling
+   * restart) from its start, later by the time the coordinator was away when it was resumed.
+   * 0 in records written before deadlines were recorded.
+   */
+  readonly deadlineMs: number;
   /** Completed and current steps, in order; a resumed operation skips the completed ones. */
   readonly steps: readonly OperationStep[];
   readonly actor: string;

@@ -1,0 +1,20 @@
+// What the procedures (drain, restart, ...) use of the rest of the coordinator: small ports, so
+// a procedure reads as its steps.
+import type { NodeMode } from '@lbha/shared';
+import type { CommandDispatcher } from '../command-dispatcher.js';
+import type { FleetView } from '../fleet-view.js';
+import type { ReconcileLoop } from '../reconcile-loop.js';
+import type { Registry } from '../registry.js';
+
+export interface OperationEnv {
+  /** Placement, VIP status and desired states as of the latest reconcile passes. */
+  readonly view: Pick<FleetView, 'currentSpec' | 'clusterOfNode' | 'vips' | 'vipsOf' | 'placement' | 'interlockInput' | 'desiredOf' | 'waitUntil'>;
+  /** What each node's agent reports now. */
+  readonly nodes: Pick<Registry, 'get'>;
+  readonly commands: Pick<CommandDispatcher, 'issue' | 'wait'>;
+  /** The handovers of a drain's VIP moves (kept open while its connections drain). */
+  readonly handovers: Pick<ReconcileLoop, 'extendHandovers' | 'endHandovers'>;
+  readonly modeOf: (node: string) => NodeMode;
+  readonly setMode: (node: string, mode: NodeMode, actor: string, reason: string, operationId: string) => Promise<void>;
+  readonly clock: () => number;
+}
