@@ -62,11 +62,6 @@ export class CommandDispatcher {
     return this.entries.get(id);
   }
 
-  /** Unfinished commands, e.g. for status displays. */
-  pending(): JournalEntry[] {
-    return [...this.entries.values()].filter((e) => !isFinalCommandState(e.state));
-  }
-
   /**
    * Journals the command (durably) and sends it if the agent is connected. Issuing an id that
    * is already journaled sends nothing new: an unfinished one is sent again, a finished one not.

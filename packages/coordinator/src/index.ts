@@ -11,7 +11,6 @@ export {
   EtcdCoordination,
   EtcdStore,
   LeaderElection,
-  soleLeadership,
   storeConfigSchema,
   StoreHealth,
   type EtcdStoreConfig,
@@ -39,7 +38,7 @@ export { buildDesiredState, type DesiredContent } from './desired-state-builder.
 export { parseSpec } from './spec/parse-spec.js';
 export { specSchema } from './spec/spec-schema.js';
 export { diffSpecs } from './spec/diff-specs.js';
-export { vipKey, EMPTY_SPEC, PROXY_SERVICES, type Spec, type ClusterSpec, type ClusterPolicy, type NodeSpec, type VipSpec, type InterfaceSpec, type Failback, type ProxyService, type VrrpTransport } from './spec/cluster-spec.js';
+export { vipKey, EMPTY_SPEC, type Spec, type ClusterSpec, type ClusterPolicy, type NodeSpec, type VipSpec, type InterfaceSpec, type Failback, type ProxyService, type VrrpTransport } from './spec/cluster-spec.js';
 export { FileStore, type FileStoreOptions } from './store/file-store.js';
 export { MemoryStore } from './store/memory-store.js';
 export { put as storePut, del as storeDelete, type Store, type StoreEntry, type StoreCompare, type StoreOp, type TxnResult } from './store/store.js';

@@ -36,13 +36,3 @@ export interface Leadership {
   fence(): Fence | undefined;
   subscribe(listener: (e: LeadershipEvent) => void): () => void;
 }
-
-/** The single-coordinator case (file store): always the leader, never fenced. */
-export function soleLeadership(self: LeaderInfo): Leadership {
-  return {
-    isLeader: () => true,
-    leader: () => self,
-    fence: () => undefined,
-    subscribe: () => () => undefined,
-  };
-}

@@ -3,7 +3,6 @@
 import type { CheckSpec } from '@lbha/shared';
 
 export type ProxyService = 'nginx' | 'haproxy';
-export const PROXY_SERVICES: readonly ProxyService[] = ['nginx', 'haproxy'];
 
 /**
  * When a VIP goes back to its home node after the home node recovers.
