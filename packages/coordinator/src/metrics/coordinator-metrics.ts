@@ -2,24 +2,14 @@ import { performance } from 'node:perf_hooks';
 import { isLive, type CommandState, type LbhaEvent, type NodeMode, type NodeSnapshot } from '@lbha/shared';
 import { collectDefaultMetrics, Counter, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { NodeRecord, RegistryEvent } from '../registry.js';
-import { CounterSeries, Family, formatValue, HistogramSeries, msToSeconds, pair } from './exposition-writer.js';
+import { CounterSeries, Family, HistogramSeries, msToSeconds, pair } from './exposition-writer.js';
 import { FailoverTracker, type Failover, type InstanceObservation, type LossExplanation } from './failover-tracker.js';
-import {
-  FAILOVER_REASONS,
-  METRICS,
-  PROCESS_METRICS_PREFIX,
-  VIP_CONDITIONS,
-  type FailoverReason,
-  type MetricDefinition,
-  type MetricId,
-  type VipCondition,
-} from './metric-definitions.js';
+import { FAILOVER_REASONS, METRICS, PROCESS_METRICS_PREFIX, type FailoverReason, type MetricDefinition } from './metric-definitions.js';
 import type { MetricsSources, WebhookStats } from './metrics-sources.js';
+import { MAX_PER_NODE, NODE_FAMILIES, nodeSamples, type NodeView } from './node-samples.js';
+import { vipSamples, type VipRow } from './vip-samples.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
-/** Bounds on what one agent report can add to /metrics, so a broken agent cannot flood it. */
-const MAX_PER_NODE = { services: 16, checks: 64, instances: 256 } as const;
 
 const TERMINAL_COMMAND_STATES: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'rejected']);
 const OPERATIONS = new Set(['drain', 'undrain', 'restart', 'reload', 'rolling_restart']);
@@ -37,47 +27,11 @@ export function operationOutcome(e: LbhaEvent): { readonly operation: string; re
   return OPERATIONS.has(operation) && OPERATION_OUTCOMES.has(state) ? { operation, state } : undefined;
 }
 
-/** Families filled from each node's report, in exposition order. */
-const NODE_FAMILIES = [
-  'nodeMode',
-  'nodeHealthy',
-  'serviceUp',
-  'serviceRestarts',
-  'proxyActiveConnections',
-  'checkStatus',
-  'checkDuration',
-  'vrrpState',
-  'vrrpPriority',
-] as const satisfies readonly MetricId[];
-type NodeFamily = (typeof NODE_FAMILIES)[number];
-const NODE_FAMILY_INDEX = Object.fromEntries(NODE_FAMILIES.map((id, i) => [id, i])) as Record<NodeFamily, number>;
-
-interface NodeView {
-  readonly snapshot: NodeSnapshot | undefined;
-  readonly mode: NodeMode;
-  readonly cluster: string;
-  /** `cluster="…",node="…"` */
-  readonly labels: string;
-  /** Sample lines per family, indexed like NODE_FAMILIES. */
-  readonly lines: readonly string[];
-  /** Each reported VIP and whether this node holds it. */
-  readonly instances: ReadonlyArray<readonly [string, boolean]>;
-  generation: number;
-}
-
 interface LastFailover {
   readonly labels: string;
   readonly reason: FailoverReason;
   readonly durationSeconds: number;
   readonly atSeconds: number;
-}
-
-interface VipRow {
-  readonly cluster: string;
-  readonly labels: string;
-  readonly holders: string[];
-  desired: string;
-  status: VipCondition | undefined;
 }
 
 /**
@@ -316,7 +270,7 @@ export class CoordinatorMetrics {
     // concat, not push(...spread): spreading tens of thousands of arguments can overflow the stack.
     let parts: string[] = [header(d.nodeConnected)].concat(connected, header(d.nodeHeartbeatAge), age, header(d.desiredStateNacked), nacked);
     NODE_FAMILIES.forEach((id, i) => (parts = parts.concat(header(d[id]), perNode[i] as string[])));
-    parts.push(this.renderVips(vips, clusters), this.renderEvents(), this.renderWebhooks());
+    parts.push(vipSamples(vips, clusters), this.renderEvents(), this.renderWebhooks());
     return parts.join('');
   }
 
@@ -332,72 +286,10 @@ export class CoordinatorMetrics {
       cached.generation = generation;
       return cached;
     }
-    const d = METRICS;
-    const n = cached?.cluster === rec.cluster ? cached.labels : `${pair('cluster', rec.cluster)},${pair('node', rec.name)}`;
-    const acc: string[][] = NODE_FAMILIES.map(() => []);
-    const add = (id: NodeFamily, labels: string, v: number) => {
-      (acc[NODE_FAMILY_INDEX[id]] as string[]).push(`${d[id].name}{${labels}} ${formatValue(v)}\n`);
-    };
-    add('nodeMode', `${n},state="${mode}"`, 1);
-    const instances: Array<[string, boolean]> = [];
-    // A silent or disconnected agent's last report is history, not the present: leave it out.
-    if (snapshot) {
-      add('nodeHealthy', n, snapshot.healthy ? 1 : 0);
-      for (const svc of snapshot.services.slice(0, MAX_PER_NODE.services)) {
-        const l = `${n},${pair('service', svc.name)}`;
-        add('serviceUp', l, svc.state === 'running' ? 1 : 0);
-        add('serviceRestarts', l, svc.restarts);
-        if (svc.stats) add('proxyActiveConnections', l, svc.stats.activeConnections);
-      }
-      for (const c of snapshot.checks.slice(0, MAX_PER_NODE.checks)) {
-        const l = `${n},${pair('check', c.name)}`;
-        add('checkStatus', `${l},state="${c.result.kind}"`, 1);
-        add('checkDuration', l, msToSeconds(c.durationMs));
-      }
-      for (const i of snapshot.instances.slice(0, MAX_PER_NODE.instances)) {
-        const l = `${n},${pair('vip', i.name)}`;
-        add('vrrpState', `${l},state="${i.state}"`, 1);
-        add('vrrpPriority', l, i.effectivePriority);
-        instances.push([i.name, i.state === 'master' || i.vipPresent]);
-      }
-    }
-    // join() yields flat strings; ropes built with += would be flattened again on every scrape.
-    const lines = acc.map((a) => a.join(''));
-    const view: NodeView = { snapshot, mode, cluster: rec.cluster, labels: n, lines, instances, generation };
+    const labels = cached?.cluster === rec.cluster ? cached.labels : `${pair('cluster', rec.cluster)},${pair('node', rec.name)}`;
+    const view = nodeSamples(rec.cluster, labels, mode, snapshot, generation);
     this.nodeViews.set(rec.name, view);
     return view;
-  }
-
-  private renderVips(vips: ReadonlyMap<string, VipRow>, clusters: ReadonlySet<string>): string {
-    const d = METRICS;
-    const holders = new Family(d.vipHolders);
-    const holder = new Family(d.vipHolder);
-    const desired = new Family(d.vipDesiredHolder);
-    const status = new Family(d.vipStatus);
-    const counts = new Map<string, Record<VipCondition, number>>();
-    for (const c of clusters) counts.set(c, { in_place: 0, diverged: 0, split_brain: 0, orphaned: 0, unknown: 0 });
-    for (const row of vips.values()) {
-      holders.add(row.labels, row.holders.length);
-      for (const h of row.holders) holder.add(`${row.labels},${pair('node', h)}`, 1);
-      if (row.desired) desired.add(`${row.labels},${pair('node', row.desired)}`, 1);
-      const condition: VipCondition =
-        row.status ??
-        (row.holders.length === 0
-          ? 'orphaned'
-          : row.holders.length > 1
-            ? 'split_brain'
-            : row.desired && row.holders[0] !== row.desired
-              ? 'diverged'
-              : 'in_place');
-      status.add(`${row.labels},state="${condition}"`, 1);
-      (counts.get(row.cluster) as Record<VipCondition, number>)[condition]++;
-    }
-    const byCondition = new Family(d.vips);
-    for (const [cluster, c] of counts) {
-      const cl = pair('cluster', cluster);
-      for (const cond of VIP_CONDITIONS) byCondition.add(`${cl},state="${cond}"`, c[cond]);
-    }
-    return holders.text() + holder.text() + desired.text() + status.text() + byCondition.text();
   }
 
   private renderEvents(): string {

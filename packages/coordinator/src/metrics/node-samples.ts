@@ -1,0 +1,74 @@
+// The sample lines one node's report contributes to /metrics (mode, health, services, checks,
+// VRRP states and priorities), built once per report and reused by every scrape until it changes.
+import type { NodeMode, NodeSnapshot } from '@lbha/shared';
+import { formatValue, msToSeconds, pair } from './exposition-writer.js';
+import { METRICS, type MetricId } from './metric-definitions.js';
+
+/** Bounds on what one agent report can add to /metrics, so a broken agent cannot flood it. */
+export const MAX_PER_NODE = { services: 16, checks: 64, instances: 256 } as const;
+
+/** Families filled from each node's report, in exposition order. */
+export const NODE_FAMILIES = [
+  'nodeMode',
+  'nodeHealthy',
+  'serviceUp',
+  'serviceRestarts',
+  'proxyActiveConnections',
+  'checkStatus',
+  'checkDuration',
+  'vrrpState',
+  'vrrpPriority',
+] as const satisfies readonly MetricId[];
+type NodeFamily = (typeof NODE_FAMILIES)[number];
+const NODE_FAMILY_INDEX = Object.fromEntries(NODE_FAMILIES.map((id, i) => [id, i])) as Record<NodeFamily, number>;
+
+export interface NodeView {
+  readonly snapshot: NodeSnapshot | undefined;
+  readonly mode: NodeMode;
+  readonly cluster: string;
+  /** `cluster="…",node="…"` */
+  readonly labels: string;
+  /** Sample lines per family, indexed like NODE_FAMILIES. */
+  readonly lines: readonly string[];
+  /** Each reported VIP and whether this node holds it. */
+  readonly instances: ReadonlyArray<readonly [string, boolean]>;
+  generation: number;
+}
+
+/**
+ * A node's samples: its mode always; health, services, checks and VRRP instances only from a
+ * report of a live agent (a silent or disconnected agent's last report is history, not the present).
+ */
+export function nodeSamples(cluster: string, labels: string, mode: NodeMode, snapshot: NodeSnapshot | undefined, generation: number): NodeView {
+  const d = METRICS;
+  const n = labels;
+  const acc: string[][] = NODE_FAMILIES.map(() => []);
+  const add = (id: NodeFamily, l: string, v: number) => {
+    (acc[NODE_FAMILY_INDEX[id]] as string[]).push(`${d[id].name}{${l}} ${formatValue(v)}\n`);
+  };
+  add('nodeMode', `${n},state="${mode}"`, 1);
+  const instances: Array<[string, boolean]> = [];
+  if (snapshot) {
+    add('nodeHealthy', n, snapshot.healthy ? 1 : 0);
+    for (const svc of snapshot.services.slice(0, MAX_PER_NODE.services)) {
+      const l = `${n},${pair('service', svc.name)}`;
+      add('serviceUp', l, svc.state === 'running' ? 1 : 0);
+      add('serviceRestarts', l, svc.restarts);
+      if (svc.stats) add('proxyActiveConnections', l, svc.stats.activeConnections);
+    }
+    for (const c of snapshot.checks.slice(0, MAX_PER_NODE.checks)) {
+      const l = `${n},${pair('check', c.name)}`;
+      add('checkStatus', `${l},state="${c.result.kind}"`, 1);
+      add('checkDuration', l, msToSeconds(c.durationMs));
+    }
+    for (const i of snapshot.instances.slice(0, MAX_PER_NODE.instances)) {
+      const l = `${n},${pair('vip', i.name)}`;
+      add('vrrpState', `${l},state="${i.state}"`, 1);
+      add('vrrpPriority', l, i.effectivePriority);
+      instances.push([i.name, i.state === 'master' || i.vipPresent]);
+    }
+  }
+  // join() yields flat strings; ropes built with += would be flattened again on every scrape.
+  const lines = acc.map((a) => a.join(''));
+  return { snapshot, mode, cluster, labels: n, lines, instances, generation };
+}
