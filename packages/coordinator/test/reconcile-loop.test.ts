@@ -1,0 +1,170 @@
+// The reconcile loop between its ports: a real registry (what agents report) and outbox (what
+// is sent), a store in memory, a fake clock. Passes are run one at a time (runNow), so what is
+// pushed can be counted exactly: no server, no sleeps.
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { silentLogger, type DesiredState, type NodeMode } from '@lbha/shared';
+import { AgentOutbox } from '../src/agent-outbox.js';
+import { EventLog } from '../src/event-log.js';
+import { FleetView } from '../src/fleet-view.js';
+import { ReconcileLoop } from '../src/reconcile-loop.js';
+import { Registry, type AgentSession } from '../src/registry.js';
+import { CoordinatorState } from '../src/store/coordinator-state.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import { hello, instance, snapshot } from './support/fake-fleet.js';
+import { LB1, LB2, seed1, T0 } from './support/pass-world.js';
+
+const SPEC = { clusters: [seed1()] };
+const rigs: Rig[] = [];
+
+class Rig {
+  now = T0;
+  readonly registry = new Registry(3500, () => this.now);
+  readonly outbox = new AgentOutbox((n) => this.registry.get(n)?.session);
+  readonly events = new EventLog(1000, () => this.now);
+  readonly view = new FleetView(() => this.now);
+  readonly state: CoordinatorState;
+  readonly modes = new Map<string, NodeMode>();
+  readonly sent = new Map<string, DesiredState[]>();
+  readonly loop: ReconcileLoop;
+  private sessions = 0;
+
+  constructor(store = new MemoryStore()) {
+    rigs.push(this);
+    this.state = new CoordinatorState(store);
+    this.loop = new ReconcileLoop({
+      registry: this.registry,
+      outbox: this.outbox,
+      view: this.view,
+      events: this.events,
+      state: this.state,
+      logger: silentLogger(),
+      modeOf: (n) => this.modes.get(n) ?? 'active',
+      clock: () => this.now,
+      debounceMs: 60_000, // passes run only when the test says
+    });
+  }
+
+  /** Sets the spec and follows the registry, as the control plane does at start. */
+  start(): this {
+    this.loop.setSpec(SPEC);
+    this.loop.start();
+    return this;
+  }
+
+  session(node: string): AgentSession {
+    const id = `${node}-${++this.sessions}`;
+    return { id, peer: id, sendDesiredState: (d) => this.sent.set(node, [...(this.sent.get(node) ?? []), d]), sendCommand: () => {}, close: () => {} };
+  }
+
+  /** The agent of `node` connects (new stream) and, unless told otherwise, reports at once. */
+  connect(node: string, opts: { cluster?: string; applied?: number; report?: boolean } = {}): string {
+    const s = this.session(node);
+    const r = this.registry.attach({ ...hello(node, opts.cluster ?? 'web'), appliedVersion: opts.applied ?? 0 }, s);
+    assert.ok(r.ok);
+    if (opts.report ?? true) this.report(node, opts.applied ?? 0);
+    return s.id;
+  }
+
+  report(node: string, applied: number): void {
+    const home = SPEC.clusters[0]?.vips.filter((v) => v.home === node).map((v) => v.name) ?? [];
+    const s = this.registry.get(node)?.session?.id as string;
+    this.registry.setSnapshot(node, s, snapshot(SPEC.clusters[0]?.vips.map((v) => instance(v.name, home.includes(v.name) ? 'master' : 'backup', 1, { vrid: v.vrid, interface: v.interface })) ?? [], { appliedVersion: applied }));
+  }
+
+  pushes(node: string): number[] {
+    return (this.sent.get(node) ?? []).map((d) => d.version);
+  }
+}
+
+describe('reconcile loop', () => {
+  afterEach(async () => {
+    for (const r of rigs.splice(0)) await r.loop.stop();
+  });
+
+  it('numbers each desired state and pushes it once; a pass with nothing new pushes nothing', async () => {
+    const r = new Rig().start();
+    r.connect(LB1);
+    r.connect(LB2);
+    await r.loop.runNow();
+    const [v1] = r.pushes(LB1);
+    const [v2] = r.pushes(LB2);
+    assert.ok(v1 !== undefined && v2 !== undefined && v1 !== v2, 'each node its own version');
+    assert.equal(r.outbox.sentVersion(LB1), v1);
+    assert.deepEqual(r.view.desiredOf(LB1)?.version, v1, 'the view has the desired state with its version');
+    await r.loop.runNow();
+    assert.deepEqual([r.pushes(LB1), r.pushes(LB2)], [[v1], [v2]]);
+    // A change for one node: only its desired state gets a new version.
+    r.modes.set(LB2, 'maintenance');
+    r.loop.schedule();
+    await r.loop.runNow();
+    assert.equal(r.pushes(LB2).length, 2);
+    assert.ok((r.pushes(LB2)[1] ?? 0) > (v2 ?? 0));
+  });
+
+  it('sends nothing to an agent before its first report', async () => {
+    const r = new Rig().start();
+    r.connect(LB1, { report: false });
+    await r.loop.runNow();
+    assert.deepEqual(r.pushes(LB1), []);
+    r.report(LB1, 0);
+    await r.loop.runNow();
+    assert.equal(r.pushes(LB1).length, 1);
+  });
+
+  it('does not send an agent that reconnects the version it already runs, and does send a newer one', async () => {
+    const r = new Rig().start();
+    r.connect(LB1);
+    r.connect(LB2);
+    await r.loop.runNow();
+    const [v1] = r.pushes(LB1);
+    r.registry.detach(LB1, r.registry.get(LB1)?.session?.id as string, 'gone');
+    r.connect(LB1, { applied: v1 });
+    await r.loop.runNow();
+    assert.deepEqual(r.pushes(LB1), [v1], 'it runs it already');
+    r.registry.detach(LB1, r.registry.get(LB1)?.session?.id as string, 'gone');
+    r.connect(LB1, { applied: (v1 ?? 0) - 1 });
+    await r.loop.runNow();
+    assert.deepEqual(r.pushes(LB1), [v1, v1], 'it runs an older one: sent again on the new stream');
+  });
+
+  it('withholds the desired state of an agent in the wrong cluster, and names a node the spec lacks', async () => {
+    const r = new Rig().start();
+    r.connect(LB1, { cluster: 'db' });
+    r.connect('nginx-lb09');
+    await r.loop.runNow();
+    assert.deepEqual(r.pushes(LB1), []);
+    assert.deepEqual(r.pushes('nginx-lb09'), []);
+    const types = r.events.list(0, 100).map((e) => [e.type, e.node]);
+    assert.ok(types.some(([t, n]) => t === 'node.cluster_mismatch' && n === LB1));
+    assert.ok(types.some(([t, n]) => t === 'node.unknown' && n === 'nginx-lb09'));
+  });
+
+  it('stores the desired holders, and a new loop started from them moves nothing', async () => {
+    const store = new MemoryStore();
+    const r = new Rig(store).start();
+    r.connect(LB1);
+    r.connect(LB2);
+    await r.loop.runNow();
+    await r.loop.stop();
+    const stored = await r.state.holders();
+    assert.deepEqual(Object.fromEntries(stored), { web: { 'vip-28': LB1, 'vip-29': LB2 } });
+
+    const again = new Rig(store);
+    again.loop.loadHolders(stored);
+    again.start();
+    again.connect(LB2); // only lb02's agent is back: lb01 may well still serve vip-28
+    await again.loop.runNow();
+    assert.deepEqual(again.view.vips().map((v) => [v.name, v.desiredHolder]), [['vip-28', LB1], ['vip-29', LB2]]);
+    assert.deepEqual(again.events.list(0, 100).filter((e) => e.type === 'placement.changed'), []);
+  });
+
+  it('tells waiters after a pass', async () => {
+    const r = new Rig().start();
+    r.connect(LB1);
+    r.connect(LB2);
+    const placed = r.view.waitUntil(() => r.view.vips().every((v) => v.status === 'ok'), 60_000);
+    await r.loop.runNow();
+    assert.equal(await placed, true);
+  });
+});
