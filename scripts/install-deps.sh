@@ -4,9 +4,10 @@
 set -euo pipefail
 
 # mmdebstrap and systemd-container: the end-to-end tier on systemd-booted nodes (Debian 12 root
-# file systems booted with systemd-nspawn); zsh: the completion script's syntax check.
+# file systems booted with systemd-nspawn); zsh: the completion script's syntax check; wrk and
+# stress-ng: the failover benchmarks' kept-alive client and CPU stress.
 PACKAGES=(keepalived nginx-light haproxy nftables iproute2 procps psmisc curl openssl prometheus etcd-server systemd
-  mmdebstrap systemd-container zsh)
+  mmdebstrap systemd-container zsh wrk stress-ng)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -17,8 +17,9 @@ import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, DEV_CA_BIN } from './repo-paths.js
 import { runChecked, runCommand, type CommandOutput } from './run-command.js';
 
 export interface AgentControlOptions {
-  /** VRRP advertisement interval in the cluster spec; default 100 ms. */
-  readonly advertIntervalMs: number;
+  /** VRRP advertisement interval in the cluster spec; undefined: the timing profile's. */
+  readonly advertIntervalMs: number | undefined;
+  readonly timing: 'default' | 'fast';
 }
 
 /** Log level of the lab's agents and coordinator: $LBHA_LAB_LOG_LEVEL (e.g. debug), default info. */
@@ -90,7 +91,7 @@ export class AgentControl {
     mkdirSync(this.dir, { recursive: true });
     this.port = await freePort();
     await runChecked(process.execPath, [DEV_CA_BIN, '--out', this.tls.dir, '--agent', 'lb1', '--agent', 'lb2', '--operator', 'lab']);
-    writeFileSync(this.specFile, renderClusterSpec(this.lab.plan, { advertIntervalMs: this.options.advertIntervalMs, maintenanceFile: MAINTENANCE_PATH }));
+    writeFileSync(this.specFile, renderClusterSpec(this.lab.plan, { advertIntervalMs: this.options.advertIntervalMs, timing: this.options.timing, maintenanceFile: MAINTENANCE_PATH }));
     writeFileSync(
       this.coordinatorConfigFile,
       renderCoordinatorConfig({

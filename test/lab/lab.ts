@@ -30,6 +30,7 @@ import { ipIn, runChecked, runCommand, runInNamespace } from './run-command.js';
 import { topologyPlan, type TopologyName, type TopologyPlan, type VipPlan } from './topology.js';
 
 import { AgentControl } from './agent-control.js';
+import { linkMac, neighbourEntry, runWrk, type NeighbourEntry, type WrkOptions, type WrkResult } from './client-tools.js';
 
 /**
  * Who runs the LB daemons:
@@ -55,8 +56,10 @@ export interface LabOptions {
   readonly log?: (line: string) => void;
   /** How long to wait for the VIPs to settle on their home nodes at start; default 30 s. */
   readonly settleTimeoutMs?: number;
-  /** 'agent' control: the spec's VRRP advertisement interval; default 100 ms. */
+  /** 'agent' control: the spec's VRRP advertisement interval; default: the timing profile's (100 ms). */
   readonly advertIntervalMs?: number;
+  /** 'agent' control: the spec's timing profile (fast: 20 ms adverts, real-time keepalived). */
+  readonly timing?: 'default' | 'fast';
 }
 
 interface LabConfig {
@@ -67,7 +70,8 @@ interface LabConfig {
   readonly cleanupStale: boolean;
   readonly log: (line: string) => void;
   readonly settleTimeoutMs: number;
-  readonly advertIntervalMs: number;
+  readonly advertIntervalMs: number | undefined;
+  readonly timing: 'default' | 'fast';
 }
 
 function compileOptions(options: LabOptions): LabConfig {
@@ -86,7 +90,8 @@ function compileOptions(options: LabOptions): LabConfig {
     cleanupStale: options.cleanupStale ?? true,
     log: options.log ?? (() => undefined),
     settleTimeoutMs: options.settleTimeoutMs ?? 30_000,
-    advertIntervalMs: options.advertIntervalMs ?? 100,
+    advertIntervalMs: options.advertIntervalMs,
+    timing: options.timing ?? 'default',
   };
 }
 
@@ -106,6 +111,10 @@ export interface ProbeOptions {
   readonly maxDurationMs?: number;
   /** All requests on one kept-alive connection (while the server keeps it open). */
   readonly keepAlive?: boolean;
+  /** Each request waits for the previous one (a stalled SYN stalls the client, as it would a real one). */
+  readonly sequential?: boolean;
+  /** Request path; default "/". */
+  readonly path?: string;
 }
 
 /** A probe running in the client namespace against one VIP. */
@@ -247,7 +256,7 @@ export class Lab {
         for (const node of LB_NODES) this.startKeepalived(node, renderSeedKeepalived(this.plan, node, this.writeSeedScripts(node)));
         break;
       case 'agent':
-        this.agents = new AgentControl(this, { advertIntervalMs: this.config.advertIntervalMs });
+        this.agents = new AgentControl(this, { advertIntervalMs: this.config.advertIntervalMs, timing: this.config.timing });
         await this.agents.start();
         break;
     }
@@ -428,7 +437,7 @@ export class Lab {
 
   /** Sends `count` requests to a VIP from the client namespace (a short probe run) and returns them. */
   async request(vipName: string, count = 10, options: { intervalMs?: number; timeoutMs?: number } = {}): Promise<ProbeRecord[]> {
-    return this.requestUrl(`http://${this.vip(vipName).address}/`, count, options);
+    return this.requestUrl(vipUrl(this.vip(vipName)), count, options);
   }
 
   /** Sends `count` requests to any URL from the client namespace (credentials in the URL become basic auth). */
@@ -453,13 +462,14 @@ export class Lab {
     const file = join(this.runDir, 'probes', `probe-${n}-${vip.name}.jsonl`);
     const proc = this.spawn(`probe-${n}`, 'client', process.execPath, [
       PROBE_SCRIPT,
-      '--url', `http://${vip.address}/`,
+      '--url', `${vipUrl(vip)}${(options.path ?? '/').replace(/^\/?/, '')}`,
       '--host', this.plan.host,
       '--interval-ms', String(options.intervalMs ?? 10),
       '--timeout-ms', String(options.timeoutMs ?? 500),
       '--duration-ms', String(options.maxDurationMs ?? 120_000),
       '--out', file,
       ...(options.keepAlive ? ['--keep-alive'] : []),
+      ...(options.sequential ? ['--sequential'] : []),
     ]);
     const session: ProbeSession = {
       vip,
@@ -479,6 +489,21 @@ export class Lab {
       return { done: false, observed: 'no record yet' };
     }, { timeoutMs: 10_000 });
     return session;
+  }
+
+  /** The client's neighbour entry for a VIP: which MAC its packets for the VIP go to now. */
+  async clientNeighbour(vipName: string): Promise<NeighbourEntry | undefined> {
+    return neighbourEntry(this.names.ns.client, this.vip(vipName).address);
+  }
+
+  /** The MAC address of a node's interface (to compare with the client's neighbour entry). */
+  async macOf(role: NodeRole, iface = 'eth1'): Promise<string> {
+    return linkMac(this.names.ns[role], iface);
+  }
+
+  /** Runs wrk from the client namespace against a VIP (kept-alive connections, no retries). */
+  async wrk(vipName: string, options: WrkOptions & { path?: string }): Promise<WrkResult> {
+    return runWrk(this.names.ns.client, `${vipUrl(this.vip(vipName))}${(options.path ?? '/').replace(/^\/?/, '')}`, { host: this.plan.host, ...options });
   }
 
   /** Pids of the proxy (master and workers) in a node's namespace. */
@@ -575,7 +600,11 @@ export class Lab {
    */
   async killKeepalived(node: LbNode, sig: NodeJS.Signals = 'SIGKILL'): Promise<number[]> {
     const pids = await this.pidsByName(node, 'keepalived');
-    const targets = sig === 'SIGKILL' ? pids : pids.filter((pid) => !pids.includes(parentPid(pid)));
+    // SIGKILL: the VRRP child first, then its parent. The other order lets the child see its
+    // parent die (keepalived asks for a signal then) and stop cleanly with a priority-0 advert
+    // before its own SIGKILL lands; this order is the crash where nobody sends one.
+    const parents = pids.filter((pid) => !pids.includes(parentPid(pid)));
+    const targets = sig === 'SIGKILL' ? [...pids.filter((pid) => !parents.includes(pid)), ...parents] : parents;
     for (const pid of targets) signalQuietly(pid, sig);
     return pids;
   }
@@ -609,6 +638,11 @@ function makeDir(path: string): void {
   const first = mkdirSync(path, { recursive: true });
   if (first === undefined) return;
   for (let level = path; level.length >= first.length; level = dirname(level)) chmodSync(level, 0o755);
+}
+
+/** http://VIP/ with the brackets an IPv6 address needs. */
+function vipUrl(vip: VipPlan): string {
+  return vip.address.includes(':') ? `http://[${vip.address}]/` : `http://${vip.address}/`;
 }
 
 function parentPid(pid: number): number {

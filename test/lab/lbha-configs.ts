@@ -5,8 +5,10 @@ import type { LbNode } from './lab-names.js';
 import type { TopologyPlan } from './topology.js';
 
 export interface SpecOptions {
-  /** VRRP advertisement interval; default 100 ms (lbha's default). */
-  readonly advertIntervalMs: number;
+  /** VRRP advertisement interval; undefined: the timing profile's (100 ms, fast: 20 ms). */
+  readonly advertIntervalMs: number | undefined;
+  /** The spec's timing profile; default 'default'. */
+  readonly timing?: 'default' | 'fast';
   /** The seed's /etc/keepalived/down; per node through the namespace's /etc (see agent-control.ts). */
   readonly maintenanceFile: string;
 }
@@ -24,14 +26,19 @@ export function renderClusterSpec(plan: TopologyPlan, options: SpecOptions): str
   const vips = plan.vips
     .map((v) => `      - { name: ${v.name}, address: ${v.address}/${v.prefix}, interface: ${v.interface}, vrid: ${v.vrid}, home: ${v.home} }`)
     .join('\n');
+  const timingLines = [
+    ...(options.timing === 'fast' ? ['      timing: fast'] : []),
+    ...(options.advertIntervalMs === undefined ? [] : [`      advert_interval: ${options.advertIntervalMs}ms`]),
+  ]
+    .map((l) => `${l}\n`)
+    .join('');
   return `# Cluster spec of lab topology ${plan.name} (written by the lab).
 clusters:
   - name: ${plan.cluster}
     service: ${plan.proxy}
     policy:
       failback: immediate
-      advert_interval: ${options.advertIntervalMs}ms
-      vrrp_version: 3
+${timingLines}      vrrp_version: 3
     # The seed's track_interface: the inner link down puts the node's instances in FAULT.
     track_interfaces: [eth2]
     nodes:

@@ -14,6 +14,8 @@ export interface ProbeRecord {
   /** The LB node that proxied the request (the x-lbha-node response header). */
   readonly lb?: string;
   readonly error?: string;
+  /** Failures only: the TCP connection had been established (a server had accepted it). */
+  readonly connected?: boolean;
 }
 
 export interface LatencySummary {

@@ -1,9 +1,12 @@
 // The lab's client probe: run inside the client namespace (`ip netns exec NS node probe.js ...`).
 // Sends one HTTP request every --interval-ms on a fresh connection (or, with --keep-alive, all on
 // one kept-alive connection while the server keeps it open), with a short timeout, and writes
-// one JSON line per request (success: which page and which LB answered; failure: the error), so an
-// outage can be measured from the client's side. Stops after --duration-ms, after --count requests,
-// or on SIGTERM/SIGINT, always writing a final "end" line.
+// one JSON line per request (success: which page and which LB answered; failure: the error, and
+// whether the TCP connection had been established, i.e. a server had accepted it), so an outage
+// can be measured from the client's side. With --sequential each request waits for the previous
+// one (at most one in flight, one every --interval-ms at most): a SYN that is dropped stalls it
+// until its timeout, as it would a real client. Stops after --duration-ms, after --count
+// requests, or on SIGTERM/SIGINT, always writing a final "end" line.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +24,7 @@ interface ProbeConfig {
   readonly count: number;
   readonly out: string;
   readonly keepAlive: boolean;
+  readonly sequential: boolean;
 }
 
 function compileConfig(argv: readonly string[]): ProbeConfig {
@@ -35,6 +39,7 @@ function compileConfig(argv: readonly string[]): ProbeConfig {
       count: { type: 'string', default: '0' },
       out: { type: 'string', default: '-' },
       'keep-alive': { type: 'boolean', default: false },
+      sequential: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -53,6 +58,7 @@ function compileConfig(argv: readonly string[]): ProbeConfig {
     count: num('count', values.count ?? '0', 0),
     out: values.out ?? '-',
     keepAlive: values['keep-alive'] ?? false,
+    sequential: values.sequential ?? false,
   };
 }
 
@@ -74,7 +80,7 @@ function main(): void {
   let failed = 0;
   let stopping = false;
   const started = now();
-  write({ type: 'start', t: round(started), url: config.url.href, intervalMs: config.intervalMs, timeoutMs: config.timeoutMs });
+  write({ type: 'start', t: round(started), url: config.url.href, intervalMs: config.intervalMs, timeoutMs: config.timeoutMs, sequential: config.sequential });
 
   const finish = (): void => {
     write({ type: 'end', t: round(now()), sent: seq, ok: succeeded, failed });
@@ -95,11 +101,12 @@ function main(): void {
     setTimeout(finish, config.timeoutMs + 1000).unref();
   };
 
-  const send = (): void => {
+  const send = (onDone?: () => void): void => {
     const id = ++seq;
     const t0 = now();
     inFlight += 1;
     let done = false;
+    let connected = false;
     const complete = (record: Record<string, unknown>): void => {
       if (done) return;
       done = true;
@@ -107,8 +114,9 @@ function main(): void {
       inFlight -= 1;
       if (record.ok === true) succeeded += 1;
       else failed += 1;
-      write({ seq: id, t: round(t0), ms: round(now() - t0), ...record });
+      write({ seq: id, t: round(t0), ms: round(now() - t0), ...record, ...(record.ok === true ? {} : { connected }) });
       maybeFinish();
+      onDone?.();
     };
     const req = request(config.url, {
       method: 'GET',
@@ -119,7 +127,12 @@ function main(): void {
       complete({ ok: false, error: 'timeout' });
       req.destroy();
     }, config.timeoutMs);
-    req.on('socket', (socket) => socket.setNoDelay(true));
+    req.on('socket', (socket) => {
+      socket.setNoDelay(true);
+      // A reused kept-alive socket is connected already.
+      if (!socket.connecting) connected = true;
+      else socket.once('connect', () => (connected = true));
+    });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -141,6 +154,19 @@ function main(): void {
     req.end();
   };
 
+  // Sequential: the next request leaves when the previous one is done, one interval after the
+  // previous one left at the earliest.
+  const next = (): void => {
+    if (stopping) return;
+    const t = now();
+    if (t - started >= config.durationMs || (config.count > 0 && seq >= config.count)) {
+      stop();
+      return;
+    }
+    const sentAt = t;
+    send(() => setTimeout(next, Math.max(0, sentAt + config.intervalMs - now())));
+  };
+
   let slot = 0;
   const tick = (): void => {
     if (stopping) return;
@@ -158,7 +184,8 @@ function main(): void {
 
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  tick();
+  if (config.sequential) next();
+  else tick();
 }
 
 main();

@@ -106,7 +106,7 @@ export const agentConfigSchema = z
     keepalived: keepalivedSchema.default({}),
     services: z.record(name, serviceSchema).default({}),
     supervision: supervisionSchema.default({}),
-    programs: z.object({ ip: program.default('ip'), systemctl: program.default('systemctl'), nft: program.default('nft'), ss: program.default('ss') }).strict().default({}),
+    programs: z.object({ ip: program.default('ip'), systemctl: program.default('systemctl'), nft: program.default('nft'), ss: program.default('ss'), perl: program.default('perl') }).strict().default({}),
     /** Stop nginx/haproxy/keepalived when the agent exits on SIGTERM (default: leave them running). */
     stopServicesOnExit: z.boolean().default(false),
   })

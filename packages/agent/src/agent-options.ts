@@ -56,6 +56,8 @@ export interface AgentOptions {
   readonly supervision: SupervisionOptions;
   readonly ipProgram: string;
   readonly nftProgram: string;
+  /** Sends the priority-0 VRRP adverts of a keepalived that died (raw sockets; perl-base is always there on Debian). */
+  readonly perlProgram: string;
   readonly ssProgram: string;
   readonly systemctlProgram: string;
   readonly stopServicesOnExit: boolean;
@@ -126,6 +128,7 @@ export function compileAgentOptions(c: AgentConfig): AgentOptions {
     },
     ipProgram: c.programs.ip,
     nftProgram: c.programs.nft,
+    perlProgram: c.programs.perl,
     ssProgram: c.programs.ss,
     systemctlProgram: c.programs.systemctl,
     stopServicesOnExit: c.stopServicesOnExit,

@@ -1,5 +1,6 @@
 // Turns the spec and a placement into what one node's agent should run. Pure: the reconcile
 // loop adds the version and decides when to push.
+import { isIP } from 'node:net';
 import type { DesiredInstance, DesiredState, Handover, KeepalivedSettings, NodeMode } from '@lbha/shared';
 import { weightOf, type ClusterPlacement } from './placement.js';
 import type { ClusterSpec, NodeSpec } from './spec/cluster-spec.js';
@@ -14,6 +15,22 @@ function addressOn(node: NodeSpec, iface: string): string {
   return a ? a.slice(0, a.indexOf('/')) : '';
 }
 
+/**
+ * Who takes the VIP from `node`: the best-ranked other node with an address of the VIP's family
+ * on its interface (the holder, for a node that does not hold it). Its address, or ''.
+ */
+function failoverPeerOf(cluster: ClusterSpec, ranking: readonly string[], node: string, iface: string, cidr: string): string {
+  const family = isIP(cidr.slice(0, cidr.indexOf('/')));
+  const order = [...ranking, ...cluster.nodes.map((n) => n.name).filter((n) => !ranking.includes(n))];
+  for (const name of order) {
+    if (name === node) continue;
+    const spec = cluster.nodes.find((n) => n.name === name);
+    const a = spec ? addressOn(spec, iface) : '';
+    if (a !== '' && isIP(a) === family) return a;
+  }
+  return '';
+}
+
 function keepalivedSettings(cluster: ClusterSpec, node: NodeSpec): KeepalivedSettings {
   const p = cluster.policy;
   const unicast = p.transport === 'unicast';
@@ -26,6 +43,7 @@ function keepalivedSettings(cluster: ClusterSpec, node: NodeSpec): KeepalivedSet
     unicastPeers: unicast ? cluster.nodes.filter((n) => n.name !== node.name).map((n) => addressOn(n, iface)).filter((a) => a !== '') : [],
     authPass: p.authPass.slice(0, AUTH_PASS_BYTES),
     vrrpVersion: p.vrrpVersion,
+    ...(p.timing === 'fast' ? { realtime: true } : {}),
     mcastGroup: unicast ? '' : p.mcastGroup,
   };
 }
@@ -47,6 +65,7 @@ export function buildDesiredState(
     const vp = byVip.get(v.name);
     const w = vp ? weightOf(placement, vp, node.name) : { rank: cluster.nodes.length, weight: 0 };
     const handover = handoverOf(v.name);
+    const failoverPeer = vp ? failoverPeerOf(cluster, vp.ranking, node.name, v.interface, v.cidr) : '';
     return {
       name: v.name,
       vrid: v.vrid,
@@ -60,6 +79,7 @@ export function buildDesiredState(
       group: v.group,
       ...(v.authPass !== null ? { authPass: v.authPass.slice(0, AUTH_PASS_BYTES) } : {}),
       ...(handover ? { handover } : {}),
+      ...(failoverPeer ? { failoverPeer } : {}),
     };
   });
   return {

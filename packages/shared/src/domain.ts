@@ -150,6 +150,8 @@ export interface KeepalivedSettings {
   readonly authPass: string;
   readonly vrrpVersion: 2 | 3;
   readonly mcastGroup: string;
+  /** keepalived's VRRP process runs with real-time scheduling and locked memory (the fast timing profile). */
+  readonly realtime?: boolean;
 }
 
 export interface DesiredInstance {
@@ -168,6 +170,11 @@ export interface DesiredInstance {
   readonly authPass?: string;
   /** Set while a planned move of this VIP hands its open connections over. */
   readonly handover?: Handover;
+  /**
+   * The node that takes the VIP from this one (its address on the VIP's interface): new
+   * connections go there the moment this node cannot serve them. Absent: no such node.
+   */
+  readonly failoverPeer?: string;
 }
 
 /**

@@ -474,6 +474,7 @@ export function keepalivedSettingsToWire(k: KeepalivedSettings): pbAgent.Keepali
     authPass: k.authPass,
     vrrpVersion: k.vrrpVersion,
     mcastGroup: k.mcastGroup,
+    realtime: k.realtime ?? false,
   };
 }
 
@@ -488,15 +489,17 @@ export function keepalivedSettingsFromWire(k: pbAgent.KeepalivedSettings | undef
     authPass: w.authPass,
     vrrpVersion: w.vrrpVersion,
     mcastGroup: w.mcastGroup,
+    ...(w.realtime ? { realtime: true } : {}),
   };
 }
 
 export function desiredInstanceToWire(i: DesiredInstance): pbAgent.DesiredInstance {
-  const { handover, ...rest } = i;
+  const { handover, failoverPeer, ...rest } = i;
   return {
     ...rest,
     trackInterfaces: [...i.trackInterfaces],
     handover: handover ? handoverToWire(handover) : undefined,
+    failoverPeer: failoverPeer ?? '',
   };
 }
 
@@ -527,7 +530,15 @@ export function desiredInstanceFromWire(i: pbAgent.DesiredInstance, path: string
     group: i.group,
     ...(i.authPass !== undefined ? { authPass: i.authPass } : {}),
     ...(i.handover ? { handover: handoverFromWire(i.handover, `${path}.handover`) } : {}),
+    ...(failoverPeerFromWire(i.failoverPeer, i.vip, `${path}.failoverPeer`)),
   };
+}
+
+function failoverPeerFromWire(peer: string, vip: string, path: string): { failoverPeer?: string } {
+  if (peer === '') return {};
+  const address = vip.slice(0, vip.indexOf('/') < 0 ? undefined : vip.indexOf('/'));
+  if (isIP(peer) === 0 || isIP(peer) !== isIP(address)) throw new WireError(path, `must be an IP address of the VIP's family, got ${JSON.stringify(peer)}`);
+  return { failoverPeer: peer };
 }
 
 export function desiredStateToWire(d: DesiredState): pbAgent.DesiredState {

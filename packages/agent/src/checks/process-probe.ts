@@ -8,7 +8,7 @@ import type { Probe, ProbeEmit } from './probe.js';
 /** What the process check needs from a supervised service. */
 export interface ServiceLiveness {
   readonly name: string;
-  liveness(): { readonly state: ServiceState; readonly lastError: string };
+  liveness(): { readonly state: ServiceState; readonly lastError: string; readonly hung?: string };
   onLiveness(listener: () => void): () => void;
 }
 
@@ -16,7 +16,8 @@ function resultOf(s: ServiceLiveness): CheckResult | undefined {
   const l = s.liveness();
   switch (l.state) {
     case 'running':
-      return HEALTHY;
+      // Alive but not taking connections (stall-watch.ts): as good as dead for its VIPs.
+      return l.hung ? unhealthy(`${s.name} is hung: ${l.hung}`) : HEALTHY;
     case 'starting':
       return undefined;
     case 'failed':

@@ -42,6 +42,10 @@ export function renderKeepalivedConf(desired: DesiredState, opts: RenderOptions)
     // After a reload keepalived closes and reopens the FIFO; this replays every state.
     '  fifo_write_vrrp_states_on_reload',
   );
+  if (k.realtime) {
+    // The fast timing profile: adverts every few tens of ms must leave on time on a busy host.
+    out.push('  vrrp_rt_priority 50', '  vrrp_no_swap');
+  }
   if (k.mcastGroup && !k.unicast) {
     out.push(`  vrrp_mcast_group${isIPv4(k.mcastGroup) ? 4 : 6} ${k.mcastGroup}`);
   }

@@ -84,6 +84,12 @@ export class HandoverController {
   private readonly arp: ArpSysctls;
   private chain: Promise<void> = Promise.resolve();
   private leftovers: { tables: Set<string>; lo: Set<string>; pins: Array<{ peer: string; dev: string }> } | undefined;
+  /**
+   * VIPs kept on lo whatever the handovers (vip -> interface, and whether an operator had it
+   * there first): a peer that cannot serve a VIP sends its new connections here before this
+   * node holds it (unplanned failover, failover-forwarder.ts).
+   */
+  private standby = new Map<string, { interface: string; preexisting: boolean }>();
 
   constructor(private readonly opts: HandoverOptions) {
     this.now = opts.now ?? Date.now;
@@ -136,6 +142,39 @@ export class HandoverController {
     });
   }
 
+  /**
+   * Keeps `items` on lo with the outgoing side's ARP sysctls, from now on and whether or not a
+   * handover runs; VIPs no longer listed leave lo (unless a handover still needs them). IPv6
+   * addresses get a fresh lifetime each call. Returns a problem per VIP that could not be kept.
+   */
+  keepOnLo(items: ReadonlyArray<{ vip: string; interface: string }>): Promise<Map<string, string>> {
+    return this.serial(async () => {
+      const problems = new Map<string, string>();
+      const next = new Map<string, { interface: string; preexisting: boolean }>();
+      for (const item of items) {
+        const pseudo: HandoverTask = { instance: '', vrid: 0, interface: item.interface, vip: item.vip, role: 'outgoing', peer: item.vip, untilMs: 0 };
+        const known = this.standby.get(item.vip);
+        const r = await this.beginOutgoing(pseudo);
+        if (r.error) {
+          problems.set(item.vip, r.error);
+          continue;
+        }
+        if (isIPv6(item.vip) && !(known?.preexisting ?? r.preexisting)) {
+          await this.ip(['-6', 'addr', 'replace', hostCidr(item.vip), 'dev', 'lo', 'nodad', 'preferred_lft', '0', 'valid_lft', String(V6_LIFETIME_S)]);
+        }
+        next.set(item.vip, { interface: item.interface, preexisting: known?.preexisting ?? r.preexisting });
+      }
+      const before = this.standby;
+      this.standby = next;
+      for (const [vip, s] of before) {
+        if (next.has(vip)) continue;
+        if (!s.preexisting && ![...this.active.values()].some((a) => a.task.role === 'outgoing' && a.task.vip === vip)) await this.ip(['addr', 'del', hostCidr(vip), 'dev', 'lo']);
+        if (!isIPv6(vip) && !this.needsSysctls(s.interface)) await this.arp.restore(s.interface);
+      }
+      return problems;
+    });
+  }
+
   running(): HandoverTask[] {
     return [...this.active.values()].map((a) => a.task);
   }
@@ -153,9 +192,9 @@ export class HandoverController {
       if (!tasks.some((a) => a.task.role === 'incoming' && a.task.peer === p.peer && a.task.interface === p.dev)) await this.ip(['-6', 'neigh', 'del', p.peer, 'dev', p.dev]);
     }
     for (const name of left.tables) if (!tasks.some((a) => a.task.role === 'incoming' && tableName(a.task) === name)) await this.nft(['delete', 'table', 'netdev', name]);
-    for (const vip of left.lo) if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.vip === vip)) await this.ip(['addr', 'del', hostCidr(vip), 'dev', 'lo']);
+    for (const vip of left.lo) if (!this.standby.has(vip) && !tasks.some((a) => a.task.role === 'outgoing' && a.task.vip === vip)) await this.ip(['addr', 'del', hostCidr(vip), 'dev', 'lo']);
     for (const ifname of await this.arp.changed()) {
-      if (!tasks.some((a) => a.task.role === 'outgoing' && a.task.interface === ifname)) await this.arp.restore(ifname);
+      if (!this.needsSysctls(ifname)) await this.arp.restore(ifname);
     }
   }
 
@@ -342,12 +381,18 @@ export class HandoverController {
       await this.nft(['delete', 'table', 'netdev', tableName(t)]);
       if (isIPv6(t.vip)) await this.ip(['-6', 'neigh', 'del', t.peer, 'dev', t.interface]);
     } else {
-      if (!a.preexisting) await this.ip(['addr', 'del', hostCidr(t.vip), 'dev', 'lo']);
-      if (!isIPv6(t.vip) && ![...this.active.values()].some((x) => x.task.role === 'outgoing' && x.task.interface === t.interface && !isIPv6(x.task.vip))) {
+      if (!a.preexisting && !this.standby.has(t.vip)) await this.ip(['addr', 'del', hostCidr(t.vip), 'dev', 'lo']);
+      if (!isIPv6(t.vip) && !this.needsSysctls(t.interface)) {
         await this.arp.restore(t.interface);
       }
     }
     this.opts.logger.info({ event: 'handover.ended', instance, role: t.role, vip: t.vip, reason }, `handover of ${t.vip} (${t.role}) ended: ${reason}`);
+  }
+
+  /** An IPv4 VIP of an outgoing handover or of the standby set still lives on lo for this interface. */
+  private needsSysctls(ifname: string): boolean {
+    if ([...this.standby].some(([vip, s]) => s.interface === ifname && !isIPv6(vip))) return true;
+    return [...this.active.values()].some((x) => x.task.role === 'outgoing' && x.task.interface === ifname && !isIPv6(x.task.vip));
   }
 
   /** Runs nft; failures are logged, not thrown (removal of what is already gone is fine). */

@@ -9,6 +9,9 @@ import { createKeepalivedDriver, createProxyDriver } from './create-driver.js';
 import type { ServiceDriver } from './service-driver.js';
 import { SupervisedService } from './supervised-service.js';
 
+/** How often a running proxy's accept queues and process states are read (hung proxy detection). */
+const STALL_SAMPLE_MS = 20;
+
 /** Replaces the real drivers (unit tests with fakes at the port). */
 export interface ServiceDrivers {
   proxy(o: ProxyServiceOptions): ServiceDriver;
@@ -36,7 +39,7 @@ export class NodeServices {
   ) {
     const ctx = { supervision: opts.supervision, systemctl: opts.systemctlProgram, run: deps.run, logger: deps.logger };
     const sup = opts.supervision;
-    const supervised = (driver: ServiceDriver, watchFiles: string[]): SupervisedService => {
+    const supervised = (driver: ServiceDriver, watchFiles: string[], stallIntervalMs?: number): SupervisedService => {
       const s = new SupervisedService(driver, {
         graceMs: sup.restartGraceMs,
         // The first restart is immediate (in onExit); retries after a failed attempt back off.
@@ -45,12 +48,13 @@ export class NodeServices {
         watchFiles,
         logger: deps.logger.child({ service: driver.name }),
         onRestart: (name, outcome) => deps.metrics.restart(name, outcome),
+        ...(stallIntervalMs === undefined ? {} : { stallIntervalMs }),
       });
       s.onLiveness(deps.onLiveness);
       return s;
     };
     for (const p of opts.services) {
-      this.proxies.set(p.name, supervised(deps.drivers?.proxy(p) ?? createProxyDriver(p, ctx), [p.configFile]));
+      this.proxies.set(p.name, supervised(deps.drivers?.proxy(p) ?? createProxyDriver(p, ctx), [p.configFile], STALL_SAMPLE_MS));
     }
     const keepalivedDriver = deps.drivers?.keepalived(opts.keepalived) ?? createKeepalivedDriver(opts.keepalived, ctx);
     this.keepalived = supervised(keepalivedDriver, []);

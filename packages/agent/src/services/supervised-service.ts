@@ -12,6 +12,7 @@ import type { Logger, ServiceState, ServiceStats, ServiceStatus } from '@lbha/sh
 import type { ServiceLiveness } from '../checks/process-probe.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
 import { describeExit } from './direct-supervisor.js';
+import { StallWatch } from './stall-watch.js';
 import { failed, type ExitInfo, type ServiceDriver, type ServiceOutcome } from './service-driver.js';
 
 export interface SupervisedServiceOptions {
@@ -24,6 +25,8 @@ export interface SupervisedServiceOptions {
   readonly watchFiles: readonly string[];
   readonly logger: Logger;
   readonly onRestart?: (service: string, outcome: 'ok' | 'failed') => void;
+  /** Watch the running daemon for a hang from the kernel (proxies), sampling this often. */
+  readonly stallIntervalMs?: number;
 }
 
 export class SupervisedService implements ServiceLiveness {
@@ -43,6 +46,7 @@ export class SupervisedService implements ServiceLiveness {
   private readonly listeners = new Set<() => void>();
   private readonly unsubscribeExit: () => void;
   private readonly watchers: FSWatcher[] = [];
+  private readonly stall: StallWatch | undefined;
 
   constructor(
     readonly driver: ServiceDriver,
@@ -50,6 +54,18 @@ export class SupervisedService implements ServiceLiveness {
   ) {
     this.backoff = new Backoff(opts.backoff);
     this.unsubscribeExit = driver.onExit((info) => this.onExit(info));
+    this.stall =
+      opts.stallIntervalMs === undefined
+        ? undefined
+        : new StallWatch({
+            intervalMs: opts.stallIntervalMs,
+            pid: () => this.driver.status().pid,
+            onChange: (reason) => {
+              if (reason) this.opts.logger.error({ event: 'service.hung', service: this.name, reason }, `${this.name} is hung: ${reason}`);
+              else this.opts.logger.info({ event: 'service.unhung', service: this.name }, `${this.name} takes connections again`);
+              for (const l of this.listeners) l();
+            },
+          });
   }
 
   get name(): string {
@@ -73,8 +89,9 @@ export class SupervisedService implements ServiceLiveness {
     await this.attempt(false);
   }
 
-  liveness(): { state: ServiceState; lastError: string } {
-    return { state: this.state, lastError: this.lastError };
+  liveness(): { state: ServiceState; lastError: string; hung?: string } {
+    const hung = this.state === 'running' ? this.stall?.current : undefined;
+    return { state: this.state, lastError: this.lastError, ...(hung ? { hung } : {}) };
   }
 
   onLiveness(listener: () => void): () => void {
@@ -149,6 +166,7 @@ export class SupervisedService implements ServiceLiveness {
   /** Stops watching; the daemon keeps running (an agent restart must not move a VIP). */
   close(): void {
     this.closed = true;
+    this.stall?.stop();
     this.clearGrace();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.stableTimer) clearTimeout(this.stableTimer);
@@ -276,6 +294,8 @@ export class SupervisedService implements ServiceLiveness {
   private setState(s: ServiceState): void {
     if (this.state === s) return;
     this.state = s;
+    if (s === 'running') this.stall?.start();
+    else this.stall?.stop();
     this.sinceMs = Date.now();
     for (const l of this.listeners) l();
   }

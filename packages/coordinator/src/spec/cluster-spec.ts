@@ -17,9 +17,14 @@ export type Failback =
 
 export type VrrpTransport = 'multicast' | 'unicast';
 
+/** default: 100 ms adverts. fast: 20 ms adverts and keepalived scheduled in real time. */
+export type TimingProfile = 'default' | 'fast';
+
 export interface ClusterPolicy {
   readonly failback: Failback;
   readonly advertIntervalMs: number;
+  /** Absent: 'default'. */
+  readonly timing?: TimingProfile;
   readonly vrrpVersion: 2 | 3;
   readonly transport: VrrpTransport;
   readonly mcastGroup: string;

@@ -55,6 +55,9 @@ function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[], index: 
   if (pol.vrrpVersion === 2 && pol.advertIntervalMs % 1000 !== 0) {
     out.push({ path: at('policy', 'advert_interval'), message: `VRRP version 2 advertises in whole seconds; got ${pol.advertIntervalMs}ms (use vrrp_version: 3 for sub-second intervals)` });
   }
+  if (pol.vrrpVersion === 2 && pol.timing === 'fast') {
+    out.push({ path: at('policy', 'timing'), message: 'the fast timing profile needs VRRP version 3 (sub-second adverts)' });
+  }
   if (pol.vrrpVersion === 3 && pol.advertIntervalMs % 10 !== 0) {
     out.push({ path: at('policy', 'advert_interval'), message: `VRRP version 3 advertises in centiseconds; got ${pol.advertIntervalMs}ms (use a multiple of 10ms)` });
   }

@@ -94,7 +94,10 @@ const policySchema = z
   .object({
     failback: z.enum(['immediate', 'hold_down', 'never']).default('immediate'),
     hold_down: durationMs({ min: 0, max: 86_400_000 }).default('30s'),
-    advert_interval: durationMs({ min: 10, max: 40_950 }).default('100ms'),
+    // default: 100 ms adverts; fast: 20 ms adverts and keepalived scheduled in real time
+    // (docs/design/unplanned-failover.md has the detection times and spurious failover rates).
+    timing: z.enum(['default', 'fast']).default('default'),
+    advert_interval: durationMs({ min: 10, max: 40_950 }).optional(),
     vrrp_version: z.union([z.literal(2), z.literal(3)], { errorMap: () => ({ message: 'must be 2 or 3' }) }).default(3),
     transport: z.enum(['multicast', 'unicast']).default('multicast'),
     mcast_group: z.string().default('224.0.0.18'),
@@ -190,12 +193,16 @@ function toCheck(c: RawCheck, service: ProxyService): CheckSpec {
   };
 }
 
+/** The advert interval of each timing profile, unless the spec sets one. */
+const TIMING_ADVERT_MS = { default: 100, fast: 20 } as const;
+
 function toPolicy(p: z.output<typeof policySchema>): ClusterPolicy {
   const failback: Failback =
     p.failback === 'hold_down' ? { kind: 'hold_down', holdDownMs: p.hold_down } : { kind: p.failback };
   return {
     failback,
-    advertIntervalMs: p.advert_interval,
+    advertIntervalMs: p.advert_interval ?? TIMING_ADVERT_MS[p.timing],
+    timing: p.timing,
     vrrpVersion: p.vrrp_version,
     transport: p.transport,
     mcastGroup: p.mcast_group,

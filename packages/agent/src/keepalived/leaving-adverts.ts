@@ -1,0 +1,45 @@
+// The priority-0 adverts keepalived would have sent on a clean stop, for the instances this node
+// was master of when keepalived died: what the agent sends in its place (advert-sender.ts), so
+// the backups take over after their skew time instead of three advert intervals. Pure.
+import { isIP, isIPv6 } from 'node:net';
+import { parseCidr, type DesiredState } from '@lbha/shared';
+import type { AddressMap } from '../net/address-watcher.js';
+import type { RawPacket } from './advert-sender.js';
+import { vrrpV3Advert } from './vrrp-advert.js';
+
+const MCAST_V4 = '224.0.0.18';
+const MCAST_V6 = 'ff02::12';
+
+function addressesOf(addrs: AddressMap, ifname: string): string[] {
+  return [...(addrs.get(ifname) ?? [])].map((a) => a.slice(0, a.lastIndexOf('/')));
+}
+
+/**
+ * One packet per instance in `leaving` (and per unicast peer): VRRPv3 only (the adverts of
+ * VRRPv2 carry authentication keepalived checks; those instances wait out the timer).
+ */
+export function leavingAdverts(d: DesiredState, leaving: ReadonlySet<string>, addrs: AddressMap): RawPacket[] {
+  if (d.keepalived.vrrpVersion !== 3) return [];
+  const vips = new Set(d.instances.flatMap((i) => {
+    const c = parseCidr(i.vip);
+    return typeof c === 'string' ? [] : [c.address];
+  }));
+  const out: RawPacket[] = [];
+  for (const inst of d.instances) {
+    if (!leaving.has(inst.name)) continue;
+    const cidr = parseCidr(inst.vip);
+    if (typeof cidr === 'string') continue;
+    const v6 = isIPv6(cidr.address);
+    const own = addressesOf(addrs, inst.interface).filter((a) => !vips.has(a));
+    // keepalived sends IPv6 adverts from the link-local address, IPv4 from the primary one.
+    const src = v6 ? own.find((a) => a.toLowerCase().startsWith('fe80:')) : d.keepalived.unicast && isIP(d.keepalived.unicastSrc) === 4 ? d.keepalived.unicastSrc : own.find((a) => isIP(a) === 4);
+    if (!src) continue;
+    const dsts = d.keepalived.unicast
+      ? d.keepalived.unicastPeers.filter((p) => isIPv6(p) === v6)
+      : [v6 ? MCAST_V6 : isIP(d.keepalived.mcastGroup) === 4 ? d.keepalived.mcastGroup : MCAST_V4];
+    for (const dst of dsts) {
+      out.push({ ifname: inst.interface, src, dst, payload: vrrpV3Advert({ vrid: inst.vrid, priority: 0, advertIntMs: d.keepalived.advertIntMs, src, dst, vips: [cidr.address] }) });
+    }
+  }
+  return out;
+}

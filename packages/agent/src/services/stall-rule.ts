@@ -1,0 +1,44 @@
+// When is a running proxy hung? Pure: samples of the kernel's view in, a reason or nothing out.
+//
+// A proxy that takes connections empties its listen sockets' accept queues within microseconds
+// of each arrival, however slow its backends are: waiting for a backend does not stop it from
+// accepting. A queue that stays non-empty at every sample for a whole window means nothing takes
+// connections off it (stopped, stuck in a loop, out of worker connections). A proxy whose every
+// process is stopped (state T) is hung whatever its queue says.
+
+export interface StallSample {
+  readonly tMs: number;
+  /** Connections waiting in the accept queues of the proxy's listen sockets. */
+  readonly queued: number;
+  /** Every process of the proxy is stopped or traced. */
+  readonly stopped: boolean;
+}
+
+export interface StallRule {
+  /** How long the accept queue must stay non-empty. */
+  readonly windowMs: number;
+  /** How many consecutive samples must see every process stopped. */
+  readonly stoppedSamples: number;
+}
+
+export const DEFAULT_STALL_RULE: StallRule = { windowMs: 100, stoppedSamples: 2 };
+
+/** Why the proxy counts as hung given its recent samples (oldest first), or undefined. */
+export function stallReason(samples: readonly StallSample[], rule: StallRule = DEFAULT_STALL_RULE): string | undefined {
+  const last = samples[samples.length - 1];
+  if (!last) return undefined;
+  const tail = samples.slice(-rule.stoppedSamples);
+  if (tail.length === rule.stoppedSamples && tail.every((s) => s.stopped)) return 'every process is stopped';
+  const from = last.tMs - rule.windowMs;
+  // The window must be covered: a sample at or before its start, and every sample since non-empty.
+  let covered = false;
+  for (let i = samples.length - 1; i >= 0; i--) {
+    const s = samples[i] as StallSample;
+    if (s.queued === 0) return undefined;
+    if (s.tMs <= from) {
+      covered = true;
+      break;
+    }
+  }
+  return covered ? `its accept queue has not emptied for ${rule.windowMs} ms` : undefined;
+}

@@ -1,0 +1,91 @@
+// Samples a running proxy from the kernel (listen-queue.ts) every few milliseconds and says
+// when it becomes hung or stops being hung (stall-rule.ts). The listen sockets are looked up
+// once per process (and again while none are found: a starting proxy binds late).
+import { DEFAULT_STALL_RULE, stallReason, type StallRule, type StallSample } from './stall-rule.js';
+import { allStopped, processTree, readListenQueues, socketInodes } from './listen-queue.js';
+
+export interface StallWatchOptions {
+  readonly intervalMs: number;
+  readonly rule?: StallRule;
+  /** The proxy's main pid, 0 when it does not run. */
+  readonly pid: () => number;
+  /** Called with the new reason (undefined: taking connections again). */
+  readonly onChange: (reason: string | undefined) => void;
+  readonly now?: () => number;
+  /** The kernel readers, replaceable in tests. */
+  readonly read?: {
+    tree(pid: number): number[];
+    inodes(pids: readonly number[]): Set<string>;
+    queues(inodes: ReadonlySet<string>): { queued: number; listeners: number };
+    stopped(pids: readonly number[]): boolean;
+  };
+}
+
+const KERNEL = { tree: (p: number) => processTree(p), inodes: (p: readonly number[]) => socketInodes(p), queues: (i: ReadonlySet<string>) => readListenQueues(i), stopped: (p: readonly number[]) => allStopped(p) };
+
+export class StallWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private samples: StallSample[] = [];
+  private reason: string | undefined;
+  private pid = 0;
+  private inodes = new Set<string>();
+  private tree: number[] = [];
+  private readonly rule: StallRule;
+  private readonly now: () => number;
+  private readonly read: NonNullable<StallWatchOptions['read']>;
+
+  constructor(private readonly opts: StallWatchOptions) {
+    this.rule = opts.rule ?? DEFAULT_STALL_RULE;
+    this.now = opts.now ?? Date.now;
+    this.read = opts.read ?? KERNEL;
+  }
+
+  get current(): string | undefined {
+    return this.reason;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.sample(), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.samples = [];
+    this.pid = 0;
+    this.set(undefined);
+  }
+
+  /** One sample (the timer calls it; tests may too). */
+  sample(): void {
+    const pid = this.opts.pid();
+    if (pid <= 0) {
+      this.samples = [];
+      this.set(undefined);
+      return;
+    }
+    if (pid !== this.pid || this.inodes.size === 0) {
+      this.pid = pid;
+      this.tree = this.read.tree(pid);
+      this.inodes = this.read.inodes(this.tree);
+      this.samples = [];
+    }
+    const t = this.now();
+    const q = this.read.queues(this.inodes);
+    if (q.listeners === 0) this.inodes = new Set();
+    // Workers come and go (a reload); the tree is cheap to read again.
+    this.tree = this.read.tree(pid);
+    this.samples.push({ tMs: t, queued: q.queued, stopped: this.read.stopped(this.tree) });
+    const keepFrom = t - this.rule.windowMs - 4 * this.opts.intervalMs;
+    while (this.samples.length > 2 && (this.samples[0] as StallSample).tMs < keepFrom) this.samples.shift();
+    this.set(stallReason(this.samples, this.rule));
+  }
+
+  private set(reason: string | undefined): void {
+    if (reason === this.reason) return;
+    this.reason = reason;
+    this.opts.onChange(reason);
+  }
+}
