@@ -14,65 +14,48 @@
 // writes the JSON lines there. Progress goes to stderr; the table and JSON lines to stdout.
 import { writeFileSync } from 'node:fs';
 import { sleep, waitFor } from '@lbha/test-support';
-import { LB_NODES, labUnavailableReason, startLab, summarizeProbe, type Lab, type LbNode, type ProbeRecord, type ProbeSession } from '../lab/index.js';
+import { LB_NODES, describeFigures, labUnavailableReason, startLab, summarizeProbe, type Lab, type ProbeRecord } from '../lab/index.js';
+import { HOLDER, OBSERVE_MS, SCENARIOS, VIP, unplannedRun, waitForServedBy, type RunResult, type Scenario } from './failover-scenarios.js';
 import { distribution, intOption, jsonLine, stringOption, table } from './bench-stats.js';
 
-type System = 'lbha' | 'seed';
+type System = 'lbha' | 'lbha fast' | 'seed';
 
-interface Scenario {
-  readonly name: string;
-  readonly what: string;
-  /** Target for the outage p95, in ms (for the table), or undefined. */
-  readonly targetMs?: number;
-  /**
-   * When the run is over: 'peer' once the peer serves (default); 'home' once the holder serves
-   * again after the peer did, for faults lbha repairs by itself (the failback is part of it);
-   * 'observe' after OBSERVE_MS whatever happens (a fault the configuration may never notice).
-   */
-  readonly settle?: 'peer' | 'home' | 'observe';
-  inject(lab: Lab): Promise<void>;
-  repair(lab: Lab): Promise<void>;
-}
-
-interface RunResult {
+/** Planned runs: what one drain-restart-undrain cost the probe. */
+interface PlannedResult {
   readonly outageMs: number;
   readonly failed: number;
   readonly requests: number;
   readonly p99Ms: number;
-  readonly operationMs?: number;
-  /** Failed requests by error, e.g. "ECONNRESET x1". */
-  readonly errorKinds?: string;
-  /** Planned runs: how long each CLI command took, e.g. "drain 1200, restart 900, undrain 300". */
-  readonly steps?: string;
-  /** Planned runs: the VIP did not serve from home again within HOME_TIMEOUT_MS of the undrain. */
-  readonly notHome?: boolean;
-  /** Planned runs: per planned move, from handover.started to vip.moved (the cost of preparing the handover plus VRRP). */
-  readonly moveMs?: readonly number[];
+  readonly operationMs: number;
+  readonly errorKinds: string;
+  /** How long each CLI command took, e.g. "drain 1200, restart 900, undrain 300". */
+  readonly steps: string;
+  /** The VIP did not serve from home again within HOME_TIMEOUT_MS of the undrain. */
+  readonly notHome: boolean;
+  /** Per planned move, from handover.started to vip.moved (the cost of preparing the handover plus VRRP). */
+  readonly moveMs: readonly number[];
 }
 
 interface ScenarioResult {
   readonly scenario: string;
   readonly system: System;
   readonly what: string;
-  readonly targetMs?: number;
   readonly runs: RunResult[];
   readonly errors: string[];
   /** Repairs after which the VIP did not come home by itself within HOME_TIMEOUT_MS. */
   stuck: number;
-  /** Set when each run watched the client for a fixed window after the fault. */
+  /** Set when each run watched the clients for a fixed window after the fault. */
   readonly observeMs?: number;
 }
 
 /** How long the VIP may take to come home after a repair before the run counts as stuck. */
 const HOME_TIMEOUT_MS = 12_000;
-/** How long an 'observe' run watches the client after the fault. */
-const OBSERVE_MS = 20_000;
 
 const argv = process.argv.slice(2);
 const RUNS = intOption(argv, '--runs', 'LBHA_BENCH_RUNS', 10);
-const BASELINE_RUNS = intOption(argv, '--baseline-runs', 'LBHA_BENCH_BASELINE_RUNS', 5);
+const FAST_RUNS = intOption(argv, '--fast-runs', 'LBHA_BENCH_FAST_RUNS', 10);
+const BASELINE_RUNS = intOption(argv, '--baseline-runs', 'LBHA_BENCH_BASELINE_RUNS', 3);
 const BASELINE_HUNG_RUNS = intOption(argv, '--baseline-hung-runs', 'LBHA_BENCH_BASELINE_HUNG_RUNS', 1);
-const OTHER_RUNS = intOption(argv, '--other-runs', 'LBHA_BENCH_OTHER_RUNS', 5);
 const PLANNED_RUNS = intOption(argv, '--planned-runs', 'LBHA_BENCH_PLANNED_RUNS', 3);
 const ONLY = stringOption(argv, '--only', 'LBHA_BENCH_ONLY', '')
   .split(',')
@@ -80,9 +63,6 @@ const ONLY = stringOption(argv, '--only', 'LBHA_BENCH_ONLY', '')
   .filter((s) => s !== '');
 const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
 
-const VIP = 'vip1';
-const HOLDER: LbNode = 'lb1';
-const PEER: LbNode = 'lb2';
 
 const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
@@ -91,14 +71,6 @@ const log = (line: string): void => {
 const wanted = (name: string): boolean => ONLY.length === 0 || ONLY.includes(name);
 
 // ------------------------------------------------------------------ waiting
-
-/** Waits until the probe has `count` successful responses sent at or after `sinceMs` through `lb`. */
-async function waitForServedBy(probe: ProbeSession, lb: LbNode, sinceMs: number, count: number, timeoutMs: number): Promise<void> {
-  await waitFor(`${count} successful requests through ${lb}`, async () => {
-    const good = (await probe.records()).filter((r) => r.t >= sinceMs && r.ok && r.lb === lb).length;
-    return good >= count ? { done: true, value: undefined } : { done: false, observed: `${good} so far` };
-  }, { timeoutMs, intervalMs: 50 });
-}
 
 /** The VIP answers through its home node, every request of a short burst succeeds. */
 async function waitForCleanProbe(lab: Lab, timeoutMs = 60_000): Promise<void> {
@@ -160,107 +132,40 @@ async function ensureHome(lab: Lab, result: ScenarioResult): Promise<void> {
 
 // ------------------------------------------------------------------ scenarios
 
-const lbhaScenarios: Scenario[] = [
+const lbhaScenarios: Scenario[] = [SCENARIOS.proxyDeath, SCENARIOS.proxyKilled, SCENARIOS.hungProxy, SCENARIOS.innerLinkDown, SCENARIOS.keepalivedKilled, SCENARIOS.nodeLost];
+
+/** The seed's keepalived does not restart itself: put it back (and nginx, which chk_nginx.sh may have left). */
+async function seedRestore(lab: Lab): Promise<void> {
+  lab.restoreProxyConfig(HOLDER);
+  await lab.signalProxy(HOLDER, 'SIGCONT');
+  await lab.setNodeLinks(HOLDER, 'up');
+  if ((await lab.proxyPids(HOLDER)).length === 0) await lab.startProxy(HOLDER);
+  await lab.restartKeepalived(HOLDER);
+}
+
+const seedScenarios: Scenario[] = [
   {
-    name: 'proxy-death',
-    what: 'nginx master+workers SIGKILLed on the holder, config broken (cannot restart)',
-    targetMs: 250,
-    inject: async (lab) => void (await lab.killProxy(HOLDER, { breakConfig: true })),
-    // The agent retries at once when the config file changes.
-    repair: async (lab) => lab.restoreProxyConfig(HOLDER),
+    ...SCENARIOS.proxyDeath,
+    repair: async (lab) => {
+      // chk_nginx.sh stops keepalived when nginx does not come back; put the node back as it was.
+      await waitFor('chk_nginx.sh to have stopped keepalived on the holder', async () => {
+        const pids = await lab.pidsByName(HOLDER, 'keepalived');
+        return pids.length === 0 ? { done: true, value: undefined } : { done: false, observed: `pids ${pids.join(' ')}` };
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      await seedRestore(lab);
+    },
   },
-  {
-    name: 'hung-proxy',
-    what: 'nginx master+workers SIGSTOPped on the holder (alive, not answering)',
-    inject: async (lab) => void (await lab.signalProxy(HOLDER, 'SIGSTOP')),
-    repair: async (lab) => void (await lab.signalProxy(HOLDER, 'SIGCONT')),
-  },
-  {
-    name: 'inner-link-down',
-    what: 'inner interface eth2 of the holder down (the seed\'s track_interface)',
-    targetMs: 1000,
-    inject: (lab) => lab.setLink(HOLDER, 'eth2', 'down'),
-    repair: (lab) => lab.setLink(HOLDER, 'eth2', 'up'),
-  },
-  {
-    name: 'keepalived-killed',
-    what: 'keepalived SIGKILLed on the holder (the agent restarts it; the VIP comes back)',
-    targetMs: 1000,
-    settle: 'home',
-    inject: async (lab) => void (await lab.killKeepalived(HOLDER, 'SIGKILL')),
-    // The agent restarts keepalived by itself.
-    repair: async () => undefined,
-  },
-  {
-    name: 'node-lost',
-    what: 'every link of the holder down (node lost)',
-    targetMs: 1000,
-    inject: (lab) => lab.setNodeLinks(HOLDER, 'down'),
-    repair: (lab) => lab.setNodeLinks(HOLDER, 'up'),
-  },
+  // chk_nginx.sh starts nginx again within its 5 s interval; nothing else to repair.
+  { ...SCENARIOS.proxyKilled, repair: seedRestore },
+  { ...SCENARIOS.innerLinkDown, repair: seedRestore },
+  { ...SCENARIOS.keepalivedKilled, repair: seedRestore },
+  { ...SCENARIOS.nodeLost, repair: seedRestore },
+  // chk_nginx.sh only asks whether the nginx pid is alive: a hung nginx is never noticed.
+  { ...SCENARIOS.hungProxy, settle: 'observe', repair: async (lab) => void (await lab.signalProxy(HOLDER, 'SIGCONT')) },
 ];
 
-const seedProxyDeath: Scenario = {
-  name: 'proxy-death',
-  what: lbhaScenarios[0]?.what ?? '',
-  inject: async (lab) => void (await lab.killProxy(HOLDER, { breakConfig: true })),
-  repair: async (lab) => {
-    // chk_nginx.sh stops keepalived when nginx does not come back; put the node back as it was.
-    await waitFor('chk_nginx.sh to have stopped keepalived on the holder', async () => {
-      const pids = await lab.pidsByName(HOLDER, 'keepalived');
-      return pids.length === 0 ? { done: true, value: undefined } : { done: false, observed: `pids ${pids.join(' ')}` };
-    }, { timeoutMs: 30_000, intervalMs: 100 });
-    lab.restoreProxyConfig(HOLDER);
-    if ((await lab.proxyPids(HOLDER)).length === 0) await lab.startProxy(HOLDER);
-    await lab.restartKeepalived(HOLDER);
-  },
-};
-
-/**
- * The seed's chk_nginx.sh only asks whether the nginx pid is alive: a hung nginx is never
- * noticed. Watched for OBSERVE_MS; the outage is the time without a successful response.
- */
-const seedHungProxy: Scenario = {
-  name: 'hung-proxy',
-  what: 'nginx master+workers SIGSTOPped on the holder (alive, not answering)',
-  settle: 'observe',
-  inject: async (lab) => void (await lab.signalProxy(HOLDER, 'SIGSTOP')),
-  repair: async (lab) => void (await lab.signalProxy(HOLDER, 'SIGCONT')),
-};
-
-/** One unplanned run: clean probe, fault, wait for the peer to serve, stop the probe, repair. */
-async function unplannedRun(lab: Lab, scenario: Scenario, timeoutMs: number): Promise<RunResult> {
-  const probe = await lab.startProbe(VIP, { maxDurationMs: 180_000 });
-  let records: ProbeRecord[];
-  try {
-    await waitForServedBy(probe, HOLDER, 0, 30, 20_000);
-    const t0 = Date.now();
-    await scenario.inject(lab);
-    if (scenario.settle === 'observe') {
-      await sleep(OBSERVE_MS);
-    } else if (scenario.settle === 'home') {
-      await waitForServedBy(probe, PEER, t0, 1, timeoutMs);
-      await waitForServedBy(probe, HOLDER, Date.now(), 30, timeoutMs);
-    } else {
-      await waitForServedBy(probe, PEER, t0, 30, timeoutMs);
-    }
-    await sleep(200);
-  } finally {
-    records = await probe.stop();
-  }
-  await scenario.repair(lab);
-  const s = summarizeProbe(records);
-  return { outageMs: s.longestGapMs, failed: s.failed, requests: s.requests, p99Ms: s.latency.p99, errorKinds: describeErrors(s.errors) };
-}
-
-function describeErrors(errors: Readonly<Record<string, number>>): string {
-  return Object.entries(errors)
-    .map(([e, n]) => `${e} x${n}`)
-    .join(', ');
-}
-
 /** Planned maintenance through the CLI: drain, restart nginx, undrain, with the probe running. */
-async function plannedRun(lab: Lab): Promise<RunResult> {
+async function plannedRun(lab: Lab): Promise<PlannedResult> {
   const agents = lab.agents;
   if (agents === undefined) throw new Error('planned operations need the agent lab');
   const probe = await lab.startProbe(VIP, { maxDurationMs: 180_000 });
@@ -296,7 +201,8 @@ async function plannedRun(lab: Lab): Promise<RunResult> {
   const during = summarizeProbe(records, { fromMs: started, toMs: ended });
   const all = summarizeProbe(records);
   const moveMs = await handoverMoves(lab, started, ended);
-  return { outageMs: during.longestGapMs, failed: all.failed, requests: during.requests, p99Ms: during.latency.p99, operationMs: ended - started, steps: steps.join(', '), notHome, errorKinds: describeErrors(all.errors), moveMs };
+  const errorKinds = Object.entries(all.errors).map(([e, n]) => `${e} x${n}`).join(', ');
+  return { outageMs: during.longestGapMs, failed: all.failed, requests: during.requests, p99Ms: during.latency.p99, operationMs: ended - started, steps: steps.join(', '), notHome, errorKinds, moveMs };
 }
 
 /** For each handover.started of the VIP in [from, to]: how long until the next vip.moved. */
@@ -323,7 +229,6 @@ async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: n
     scenario: scenario.name,
     system,
     what: scenario.what,
-    targetMs: scenario.targetMs,
     runs: [],
     errors: [],
     stuck: 0,
@@ -334,7 +239,7 @@ async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: n
       await ensureHome(lab, result);
       const r = await unplannedRun(lab, scenario, timeoutMs);
       result.runs.push(r);
-      log(`${system} ${scenario.name} run ${i}/${runs}: outage ${r.outageMs.toFixed(0)} ms, ${r.failed} failed of ${r.requests}${r.failed > 0 ? ` (${r.errorKinds})` : ''}`);
+      log(`${system} ${scenario.name} run ${i}/${runs}: ${describeFigures('probe', r.probe)}; ${describeFigures('sequential', r.sequential)}; neighbour entry moved after ${r.neighbourMovedMs ?? '-'} ms`);
     } catch (error) {
       const message = (error as Error).message.split('\n')[0] ?? '';
       result.errors.push(message);
@@ -371,9 +276,9 @@ async function repairAll(lab: Lab): Promise<void> {
 
 let current: Lab | undefined;
 
-async function withLab<T>(control: 'agent' | 'seed', body: (lab: Lab) => Promise<T>): Promise<T> {
-  log(`starting the lab (topology a, control ${control})`);
-  const lab = await startLab({ topology: 'a', control, log, settleTimeoutMs: 60_000 });
+async function withLab<T>(control: 'agent' | 'seed', timing: 'default' | 'fast', body: (lab: Lab) => Promise<T>): Promise<T> {
+  log(`starting the lab (topology a, control ${control}, timing ${timing})`);
+  const lab = await startLab({ topology: 'a', control, log, settleTimeoutMs: 60_000, timing });
   current = lab;
   try {
     return await body(lab);
@@ -392,79 +297,87 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 // ------------------------------------------------------------------ report
 
-function outageRecord(r: ScenarioResult): Record<string, unknown> {
-  const outage = distribution(r.runs.map((x) => x.outageMs));
-  const failed = distribution(r.runs.map((x) => x.failed));
+type ClientKind = 'probe' | 'sequential';
+
+function clientRecord(r: ScenarioResult, kind: ClientKind): Record<string, unknown> {
+  const f = r.runs.map((x) => x[kind]);
+  const d = (values: readonly number[]) => distribution(values);
+  const failed = d(f.map((x) => x.failed));
+  const lost = d(f.map((x) => x.lost));
+  const slow = d(f.map((x) => x.slow));
+  const gap = d(f.map((x) => x.longestGapMs));
+  const answered = d(f.flatMap((x) => (x.newHolderMs === undefined ? [] : [x.newHolderMs])));
+  return {
+    failed_p50: failed.p50,
+    failed_p95: failed.p95,
+    failed_max: failed.max,
+    lost_p50: lost.p50,
+    lost_max: lost.max,
+    slow_over_100ms_p95: slow.p95,
+    longest_gap_ms_p50: gap.p50,
+    longest_gap_ms_p95: gap.p95,
+    new_holder_answers_ms_p50: answered.p50,
+    new_holder_answers_ms_p95: answered.p95,
+  };
+}
+
+function scenarioRecord(r: ScenarioResult): Record<string, unknown> {
+  const moved = distribution(r.runs.flatMap((x) => (x.neighbourMovedMs === undefined ? [] : [x.neighbourMovedMs])));
   return {
     scenario: r.scenario,
     system: r.system,
     runs: r.runs.length,
-    outage_ms_p50: outage.p50,
-    outage_ms_p95: outage.p95,
-    outage_ms_max: outage.max,
-    failed_requests_p50: failed.p50,
-    failed_requests_p95: failed.p95,
-    failed_requests_max: failed.max,
-    ...(r.targetMs === undefined ? {} : { target_outage_ms_p95: r.targetMs }),
-    ...(r.runs.some((x) => x.operationMs !== undefined)
-      ? {
-          client_p99_ms_p50: distribution(r.runs.map((x) => x.p99Ms)).p50,
-          client_p99_ms_max: distribution(r.runs.map((x) => x.p99Ms)).max,
-          operation_ms_p50: distribution(r.runs.map((x) => x.operationMs ?? 0)).p50,
-          failed_requests_total: r.runs.reduce((sum, x) => sum + x.failed, 0),
-          handover_to_move_ms_p50: distribution(r.runs.flatMap((x) => x.moveMs ?? [])).p50,
-        }
-      : {}),
+    probe: clientRecord(r, 'probe'),
+    sequential: clientRecord(r, 'sequential'),
+    client_neighbour_moved_ms_p50: moved.p50,
+    client_neighbour_moved_ms_p95: moved.p95,
+    neighbour_never_moved: r.runs.filter((x) => x.neighbourMovedMs === undefined).length,
     ...(r.observeMs === undefined ? {} : { observed_ms: r.observeMs }),
     errors: r.errors.length,
     failback_stuck: r.stuck,
   };
 }
 
-function report(results: readonly ScenarioResult[]): void {
+function clientTable(results: readonly ScenarioResult[], kind: ClientKind): string {
   const rows = results.map((r) => {
-    const o = distribution(r.runs.map((x) => x.outageMs));
-    const f = distribution(r.runs.map((x) => x.failed));
+    const c = clientRecord(r, kind);
+    const moved = distribution(r.runs.flatMap((x) => (x.neighbourMovedMs === undefined ? [] : [x.neighbourMovedMs])));
     const system = r.observeMs === undefined ? r.system : `${r.system} (watched ${r.observeMs / 1000} s)`;
-    return [r.scenario, system, r.runs.length, o.p50, o.p95, o.max, f.p50, f.p95, f.max, r.targetMs === undefined ? '' : `${r.targetMs}`, r.errors.length, r.stuck];
+    return [r.scenario, system, r.runs.length, c.failed_p50, c.failed_p95, c.failed_max, c.lost_p50, c.lost_max, c.slow_over_100ms_p95, c.longest_gap_ms_p50, c.longest_gap_ms_p95, c.new_holder_answers_ms_p50, c.new_holder_answers_ms_p95, moved.p50, r.errors.length, r.stuck] as (string | number)[];
   });
+  return table(['scenario', 'system', 'runs', 'failed p50', 'p95', 'max', 'lost p50', 'max', 'slow>100ms p95', 'gap p50 ms', 'p95', 'new holder p50 ms', 'p95', 'neigh moved p50', 'errors', 'not home'], rows);
+}
+
+function report(results: readonly ScenarioResult[], planned: PlannedResult[]): void {
   const out: string[] = [];
-  out.push('Unplanned faults on the VIP holder (client: one request every 10 ms, fresh connection each)');
-  out.push(table(['scenario', 'system', 'runs', 'outage p50 ms', 'p95', 'max', 'failed p50', 'p95', 'max', 'target p95', 'errors', 'not home'], rows));
-  const lbha = results.find((r) => r.scenario === 'proxy-death' && r.system === 'lbha');
-  const seed = results.find((r) => r.scenario === 'proxy-death' && r.system === 'seed');
-  if (lbha && seed && lbha.runs.length > 0 && seed.runs.length > 0) {
-    const lo = distribution(lbha.runs.map((x) => x.outageMs));
-    const so = distribution(seed.runs.map((x) => x.outageMs));
-    const lf = distribution(lbha.runs.map((x) => x.failed));
-    const sf = distribution(seed.runs.map((x) => x.failed));
-    out.push('');
-    out.push('Proxy death, lbha against the seed configuration (medians)');
-    out.push(
-      table(
-        ['', 'seed', 'lbha', 'seed / lbha'],
-        [
-          ['outage ms', so.p50, lo.p50, lo.p50 > 0 ? `${(so.p50 / lo.p50).toFixed(1)}x` : '-'],
-          ['failed requests', sf.p50, lf.p50, lf.p50 > 0 ? `${(sf.p50 / lf.p50).toFixed(1)}x` : '-'],
-        ],
-      ),
-    );
-  }
-  const planned = results.find((r) => r.scenario === 'planned-restart');
-  if (planned && planned.runs.length > 0) {
+  const unplanned = [...results].sort((a, b) => a.scenario.localeCompare(b.scenario) || a.system.localeCompare(b.system));
+  out.push('Unplanned faults on the VIP holder. failed: never reached a server; lost: accepted by the failing proxy, then cut (apart).');
+  out.push('');
+  out.push('Client 1, probe: a request every 10 ms, a fresh connection each, 500 ms timeout');
+  out.push(clientTable(unplanned, 'probe'));
+  out.push('');
+  out.push('Client 2, sequential: each request waits for the previous one, fresh connection, 300 ms timeout');
+  out.push(clientTable(unplanned, 'sequential'));
+  if (planned.length > 0) {
     out.push('');
     out.push('Planned: lbha drain, lbha restart nginx, lbha undrain on the VIP holder, probe running');
     out.push(
       table(
         ['run', 'operation ms', 'steps (ms)', 'failed', 'requests', 'client p99 ms', 'longest gap ms', 'handover -> moved ms'],
-        planned.runs.map((r, i) => [String(i + 1), r.operationMs ?? 0, r.steps ?? '', r.failed, r.requests, r.p99Ms, r.outageMs, (r.moveMs ?? []).join(', ')]),
+        planned.map((r, i) => [String(i + 1), r.operationMs, r.steps, r.failed, r.requests, r.p99Ms, r.outageMs, r.moveMs.join(', ')]),
       ),
     );
   }
+  const lines = unplanned.map((r) => jsonLine(scenarioRecord(r)));
+  if (planned.length > 0) {
+    const f = distribution(planned.map((x) => x.failed));
+    const gap = distribution(planned.map((x) => x.outageMs));
+    lines.push(jsonLine({ scenario: 'planned-restart', system: 'lbha', runs: planned.length, failed_p50: f.p50, failed_max: f.max, longest_gap_ms_p50: gap.p50, longest_gap_ms_p95: gap.p95, operation_ms_p50: distribution(planned.map((x) => x.operationMs)).p50, handover_to_move_ms_p50: distribution(planned.flatMap((x) => x.moveMs)).p50, not_home: planned.filter((x) => x.notHome).length }));
+  }
   out.push('');
-  for (const r of results) out.push(jsonLine(outageRecord(r)));
+  out.push(...lines);
   process.stdout.write(`${out.join('\n')}\n`);
-  if (OUT !== '') writeFileSync(OUT, `${results.map((r) => jsonLine(outageRecord(r))).join('\n')}\n`);
+  if (OUT !== '') writeFileSync(OUT, `${lines.join('\n')}\n`);
 }
 
 // ------------------------------------------------------------------ main
@@ -476,43 +389,41 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const results: ScenarioResult[] = [];
-  const lbhaWanted = lbhaScenarios.some((s) => wanted(s.name)) || wanted('planned-restart');
-  if (lbhaWanted) {
-    await withLab('agent', async (lab) => {
-      for (const scenario of lbhaScenarios) {
-        if (!wanted(scenario.name)) continue;
-        const runs = scenario.name === 'proxy-death' ? RUNS : OTHER_RUNS;
-        if (runs > 0) results.push(await runScenario(lab, 'lbha', scenario, runs, 30_000));
-      }
-      if (wanted('planned-restart') && PLANNED_RUNS > 0) {
-        const planned: ScenarioResult = { scenario: 'planned-restart', system: 'lbha', what: 'drain, restart nginx, undrain through the CLI', runs: [], errors: [], stuck: 0 };
-        for (let i = 1; i <= PLANNED_RUNS; i++) {
-          try {
-            await ensureHome(lab, planned);
-            const r = await plannedRun(lab);
-            planned.runs.push(r);
-            if (r.notHome === true) planned.stuck++;
-            log(`lbha planned-restart run ${i}/${PLANNED_RUNS}: ${r.failed} failed of ${r.requests}, p99 ${r.p99Ms.toFixed(1)} ms, ${r.operationMs} ms (${r.steps})${r.failed > 0 ? `; failed: ${r.errorKinds}` : ''}`);
-          } catch (error) {
-            const message = (error as Error).message.split('\n')[0] ?? '';
-            planned.errors.push(message);
-            log(`lbha planned-restart run ${i}/${PLANNED_RUNS}: FAILED: ${message}`);
-            await repairAll(lab).catch(() => undefined);
-          }
+  const planned: PlannedResult[] = [];
+  const lbhaWanted = lbhaScenarios.filter((s) => wanted(s.name));
+  if (lbhaWanted.length > 0 || wanted('planned-restart')) {
+    await withLab('agent', 'default', async (lab) => {
+      for (const scenario of lbhaWanted) if (RUNS > 0) results.push(await runScenario(lab, 'lbha', scenario, RUNS, 30_000));
+      if (!wanted('planned-restart')) return;
+      const bucket: ScenarioResult = { scenario: 'planned-restart', system: 'lbha', what: '', runs: [], errors: [], stuck: 0 };
+      for (let i = 1; i <= PLANNED_RUNS; i++) {
+        try {
+          await ensureHome(lab, bucket);
+          const r = await plannedRun(lab);
+          planned.push(r);
+          log(`lbha planned-restart run ${i}/${PLANNED_RUNS}: ${r.failed} failed of ${r.requests}, p99 ${r.p99Ms.toFixed(1)} ms, ${r.operationMs} ms (${r.steps})${r.failed > 0 ? `; failed: ${r.errorKinds}` : ''}`);
+        } catch (error) {
+          log(`lbha planned-restart run ${i}/${PLANNED_RUNS}: FAILED: ${(error as Error).message.split('\n')[0] ?? ''}`);
+          await repairAll(lab).catch(() => undefined);
         }
-        results.push(planned);
       }
     });
   }
-  const seedDeath = (wanted('proxy-death') || wanted('seed')) && BASELINE_RUNS > 0;
-  const seedHung = (wanted('hung-proxy') || wanted('seed')) && BASELINE_HUNG_RUNS > 0;
-  if (seedDeath || seedHung) {
-    await withLab('seed', async (lab) => {
-      if (seedDeath) results.push(await runScenario(lab, 'seed', seedProxyDeath, BASELINE_RUNS, 60_000));
-      if (seedHung) results.push(await runScenario(lab, 'seed', seedHungProxy, BASELINE_HUNG_RUNS, 60_000));
+  if (wanted('node-lost') && FAST_RUNS > 0) {
+    await withLab('agent', 'fast', async (lab) => {
+      results.push(await runScenario(lab, 'lbha fast', SCENARIOS.nodeLost, FAST_RUNS, 30_000));
     });
   }
-  report(results);
+  const seedWanted = seedScenarios.filter((s) => wanted(s.name) || wanted('seed'));
+  if (seedWanted.length > 0) {
+    await withLab('seed', 'default', async (lab) => {
+      for (const scenario of seedWanted) {
+        const runs = scenario.settle === 'observe' ? BASELINE_HUNG_RUNS : BASELINE_RUNS;
+        if (runs > 0) results.push(await runScenario(lab, 'seed', scenario, runs, 60_000));
+      }
+    });
+  }
+  report(results, planned);
 }
 
 main().catch(async (error: unknown) => {

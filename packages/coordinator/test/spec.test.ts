@@ -57,6 +57,7 @@ describe('cluster spec: the seed setups', () => {
     assert.deepEqual(web.policy, {
       failback: { kind: 'immediate' },
       advertIntervalMs: 3000,
+      timing: 'default',
       vrrpVersion: 2,
       transport: 'multicast',
       mcastGroup: '224.0.0.19',
@@ -117,6 +118,7 @@ clusters:
     assert.deepEqual(c.policy, {
       failback: { kind: 'immediate' },
       advertIntervalMs: 100,
+      timing: 'default',
       vrrpVersion: 3,
       transport: 'multicast',
       mcastGroup: '224.0.0.18',
@@ -129,6 +131,27 @@ clusters:
     assert.deepEqual(c.checks[0]?.params, { kind: 'process', service: 'haproxy' });
     assert.deepEqual(c.checks[1]?.params, { kind: 'http', url: 'http://127.0.0.1/', method: 'GET', host: '', expectStatus: 200, bodyContains: '', tlsVerify: true });
     assert.equal(c.checks[1]?.effect, 'fault');
+  });
+
+  it('has a fast timing profile: 20 ms adverts unless the spec says otherwise', () => {
+    const fast = ok(seed1With((d) => {
+      d.clusters[0].policy.timing = 'fast';
+      d.clusters[0].policy.vrrp_version = 3;
+      delete d.clusters[0].policy.advert_interval;
+      delete d.clusters[0].policy.auth_pass;
+      for (const v of d.clusters[0].vips) delete v.auth_pass;
+    }));
+    assert.deepEqual([fast.clusters[0]?.policy.timing, fast.clusters[0]?.policy.advertIntervalMs], ['fast', 20]);
+    const explicit = ok(seed1With((d) => {
+      d.clusters[0].policy.timing = 'fast';
+      d.clusters[0].policy.vrrp_version = 3;
+      d.clusters[0].policy.advert_interval = '30ms';
+      delete d.clusters[0].policy.auth_pass;
+      for (const v of d.clusters[0].vips) delete v.auth_pass;
+    }));
+    assert.equal(explicit.clusters[0]?.policy.advertIntervalMs, 30);
+    expectIssue(seed1With((d) => (d.clusters[0].policy.timing = 'fast')), 'clusters[0].policy.timing', /needs VRRP version 3/);
+    expectIssue(seed1With((d) => (d.clusters[0].policy.timing = 'quick')), 'clusters[0].policy.timing', /default|fast/);
   });
 
   it('accepts hold-down failback with its duration, and an empty document', () => {

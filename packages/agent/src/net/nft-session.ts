@@ -9,6 +9,8 @@ import { describeOutcome, type CommandRunner } from '../util/run-command.js';
 
 export interface NftSessionOptions {
   readonly nftProgram: string;
+  /** Arguments before `-i` (a wrapper such as `ip netns exec NS nft` in tests). */
+  readonly prefix?: readonly string[];
   readonly run: CommandRunner;
   readonly logger: Logger;
 }
@@ -43,7 +45,7 @@ export class NftSession {
     if (this.child && this.child.exitCode === null && !this.child.killed) return this.child;
     let child: ChildProcessWithoutNullStreams;
     try {
-      child = spawn(this.opts.nftProgram, ['-i'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+      child = spawn(this.opts.nftProgram, [...(this.opts.prefix ?? []), '-i'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     } catch {
       return undefined;
     }

@@ -23,8 +23,7 @@ export type TimingProfile = 'default' | 'fast';
 export interface ClusterPolicy {
   readonly failback: Failback;
   readonly advertIntervalMs: number;
-  /** Absent: 'default'. */
-  readonly timing?: TimingProfile;
+  readonly timing: TimingProfile;
   readonly vrrpVersion: 2 | 3;
   readonly transport: VrrpTransport;
   readonly mcastGroup: string;

@@ -32,7 +32,7 @@ function ms(n: number): string {
 function policyView(p: ClusterPolicy): Record<string, Plain> {
   return {
     failback: p.failback.kind === 'hold_down' ? `hold_down ${ms(p.failback.holdDownMs)}` : p.failback.kind,
-    timing: p.timing ?? 'default',
+    timing: p.timing,
     advert_interval: ms(p.advertIntervalMs),
     vrrp_version: p.vrrpVersion,
     transport: p.transport,

@@ -1,0 +1,92 @@
+// The pure parts of unplanned failover: the failover tables, the priority-0 advert keepalived
+// could not send, and the hung-proxy rule, as tables of cases.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DesiredState } from '@lbha/shared';
+import { leavingAdverts } from '../src/keepalived/leaving-adverts.js';
+import { v6Bytes, vrrpV3Advert } from '../src/keepalived/vrrp-advert.js';
+import { failoverRuleset, givenCommand } from '../src/net/failover-ruleset.js';
+import { parseListenQueues } from '../src/services/listen-queue.js';
+import { stallReason, type StallSample } from '../src/services/stall-rule.js';
+import { NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
+
+describe('VRRPv3 advert', () => {
+  it('matches the bytes a keepalived 2.2.7 backup accepted as a priority-0 advert', () => {
+    // Captured in a scratch namespace: the backup logged "Backup received priority 0 advertisement".
+    const a = vrrpV3Advert({ vrid: 51, priority: 0, advertIntMs: 100, src: '10.9.0.11', dst: '224.0.0.18', vips: ['10.9.0.100'] });
+    assert.equal(a.toString('hex'), '31330001000ad9b10a090064');
+    const b = vrrpV3Advert({ vrid: 52, priority: 0, advertIntMs: 100, src: 'fe80::4c0f:d1ff:fe19:c028', dst: 'ff02::12', vips: ['fd09::100'] });
+    assert.equal(b.toString('hex'), '31340001000af646fd090000000000000000000000000100');
+  });
+
+  it('writes IPv6 addresses in their 16 bytes', () => {
+    assert.deepEqual(v6Bytes('::1'), [...Array(15).fill(0), 1]);
+    assert.deepEqual(v6Bytes('fd00:1::').slice(0, 4), [0xfd, 0, 0, 1]);
+  });
+
+  it('is sent for the instances this node was master of, from its own address, to the group or the peers', () => {
+    const d = NGINX_ACTIVE_ACTIVE;
+    const addrs = new Map([['eth1', new Set(['192.168.20.19/24', '192.168.20.28/24', 'fe80::1/64'])]]);
+    const names = d.instances.map((i) => i.name);
+    const packets = leavingAdverts(d, new Set([names[0] as string]), addrs);
+    assert.equal(packets.length, 1);
+    assert.equal(packets[0]?.src, '192.168.20.19', 'the VIP is never the source');
+    assert.equal(packets[0]?.dst, '224.0.0.18');
+    assert.equal(packets[0]?.payload[2], 0, 'priority 0');
+    const unicast: DesiredState = { ...d, keepalived: { ...d.keepalived, unicast: true, unicastSrc: '192.168.20.19', unicastPeers: ['192.168.20.20'], mcastGroup: '' } };
+    assert.deepEqual(leavingAdverts(unicast, new Set(names), addrs).map((p) => p.dst), names.map(() => '192.168.20.20'));
+    assert.deepEqual(leavingAdverts({ ...d, keepalived: { ...d.keepalived, vrrpVersion: 2 } }, new Set(names), addrs), [], 'VRRPv2 instances wait out the timer');
+  });
+});
+
+describe('failover tables', () => {
+  const targets = [
+    { vip: '192.168.20.28', interface: 'eth1', peer: '192.168.20.20' },
+    { vip: 'fd00::28', interface: 'eth1', peer: 'fd00::20' },
+  ];
+
+  it('renders one table per family with the VIPs of that family only', () => {
+    const v4 = failoverRuleset(4, targets, ['192.168.20.28', 'fd00::28'], ['02:00:00:00:00:02']);
+    assert.match(v4, /^add table ip lbha_failover$/m);
+    assert.match(v4, /iifname "eth1" meta pkttype host ip daddr 192\.168\.20\.28 meta l4proto tcp jump vip/);
+    assert.match(v4, /ip daddr 192\.168\.20\.28 dup to 192\.168\.20\.20 device "eth1" drop/);
+    assert.match(v4, /elements = \{ 192\.168\.20\.28 \}/, 'the given VIPs survive a reload');
+    assert.match(v4, /elements = \{ 02:00:00:00:00:02 \}/);
+    assert.doesNotMatch(v4, /fd00/);
+    const v6 = failoverRuleset(6, targets, [], []);
+    assert.match(v6, /ip6 daddr fd00::28 dup to fd00::20 device "eth1" drop/);
+    assert.doesNotMatch(v6, /192\.168/);
+  });
+
+  it('flips the given set in one transaction', () => {
+    assert.equal(givenCommand(4, ['192.168.20.28', 'fd00::28']), 'flush set ip lbha_failover given; add element ip lbha_failover given { 192.168.20.28 }');
+    assert.equal(givenCommand(6, ['192.168.20.28']), 'flush set ip6 lbha_failover given');
+  });
+});
+
+describe('hung proxy', () => {
+  const s = (tMs: number, queued: number, stopped = false): StallSample => ({ tMs, queued, stopped });
+  const cases: Array<[string, StallSample[], string | undefined]> = [
+    ['no samples', [], undefined],
+    ['an empty queue', [s(0, 0), s(20, 0)], undefined],
+    ['a queue that empties now and then (busy, slow backends)', [s(0, 3), s(20, 1), s(40, 0), s(60, 2), s(80, 4), s(100, 1), s(120, 2)], undefined],
+    ['a queue not empty for less than the window', [s(0, 0), s(20, 1), s(40, 2), s(60, 3), s(80, 4), s(100, 5)], undefined],
+    ['a queue not empty for the whole window', [s(0, 0), s(20, 1), s(40, 2), s(60, 3), s(80, 4), s(100, 5), s(120, 6)], 'its accept queue has not emptied for 100 ms'],
+    ['every process stopped, twice in a row', [s(0, 0), s(20, 0, true), s(40, 0, true)], 'every process is stopped'],
+    ['stopped once only', [s(0, 0, true), s(20, 0)], undefined],
+  ];
+  for (const [name, samples, want] of cases) {
+    it(name, () => assert.equal(stallReason(samples), want));
+  }
+
+  it('reads the accept queues of the proxy listeners from the head of /proc/net/tcp', () => {
+    const text = [
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      '   0: 00000000:0050 00000000:0000 0A 00000000:00000007 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0',
+      '   1: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1002 1 0000000000000000 100 0 0 10 0',
+      '   2: 0100007F:0016 00000000:0000 0A 00000000:00000009 00:00000000 00000000     0        0 9999 1 0000000000000000 100 0 0 10 0',
+      '   3: 1C14A8C0:0050 0114A8C0:D3A2 01 00000000:00000000 00:00000000 00000000     0        0 1001 1 0000000000000000 20 4 30 10 -1',
+    ].join('\n');
+    assert.deepEqual(parseListenQueues(text, new Set(['1001', '1002'])), { queued: 7, listeners: 2 });
+  });
+});
