@@ -306,7 +306,8 @@ function clientRecord(r: ScenarioResult, kind: ClientKind): Record<string, unkno
   const lost = d(f.map((x) => x.lost));
   const slow = d(f.map((x) => x.slow));
   const gap = d(f.map((x) => x.longestGapMs));
-  const answered = d(f.flatMap((x) => (x.newHolderMs === undefined ? [] : [x.newHolderMs])));
+  const answeredMs = f.flatMap((x) => (x.newHolderMs === undefined ? [] : [x.newHolderMs]));
+  const answered = d(answeredMs);
   return {
     failed_p50: failed.p50,
     failed_p95: failed.p95,
@@ -316,21 +317,23 @@ function clientRecord(r: ScenarioResult, kind: ClientKind): Record<string, unkno
     slow_over_100ms_p95: slow.p95,
     longest_gap_ms_p50: gap.p50,
     longest_gap_ms_p95: gap.p95,
-    new_holder_answers_ms_p50: answered.p50,
-    new_holder_answers_ms_p95: answered.p95,
+    // null: the new holder never answered (a fault that moved nothing).
+    new_holder_answers_ms_p50: answeredMs.length > 0 ? answered.p50 : null,
+    new_holder_answers_ms_p95: answeredMs.length > 0 ? answered.p95 : null,
   };
 }
 
 function scenarioRecord(r: ScenarioResult): Record<string, unknown> {
-  const moved = distribution(r.runs.flatMap((x) => (x.neighbourMovedMs === undefined ? [] : [x.neighbourMovedMs])));
+  const movedMs = r.runs.flatMap((x) => (x.neighbourMovedMs === undefined ? [] : [x.neighbourMovedMs]));
+  const moved = distribution(movedMs);
   return {
     scenario: r.scenario,
     system: r.system,
     runs: r.runs.length,
     probe: clientRecord(r, 'probe'),
     sequential: clientRecord(r, 'sequential'),
-    client_neighbour_moved_ms_p50: moved.p50,
-    client_neighbour_moved_ms_p95: moved.p95,
+    client_neighbour_moved_ms_p50: movedMs.length > 0 ? moved.p50 : null,
+    client_neighbour_moved_ms_p95: movedMs.length > 0 ? moved.p95 : null,
     neighbour_never_moved: r.runs.filter((x) => x.neighbourMovedMs === undefined).length,
     ...(r.observeMs === undefined ? {} : { observed_ms: r.observeMs }),
     errors: r.errors.length,
@@ -341,9 +344,10 @@ function scenarioRecord(r: ScenarioResult): Record<string, unknown> {
 function clientTable(results: readonly ScenarioResult[], kind: ClientKind): string {
   const rows = results.map((r) => {
     const c = clientRecord(r, kind);
-    const moved = distribution(r.runs.flatMap((x) => (x.neighbourMovedMs === undefined ? [] : [x.neighbourMovedMs])));
+    const movedMs = r.runs.flatMap((x) => (x.neighbourMovedMs === undefined ? [] : [x.neighbourMovedMs]));
+    const dash = (v: unknown): string | number => (typeof v === 'number' ? v : '-');
     const system = r.observeMs === undefined ? r.system : `${r.system} (watched ${r.observeMs / 1000} s)`;
-    return [r.scenario, system, r.runs.length, c.failed_p50, c.failed_p95, c.failed_max, c.lost_p50, c.lost_max, c.slow_over_100ms_p95, c.longest_gap_ms_p50, c.longest_gap_ms_p95, c.new_holder_answers_ms_p50, c.new_holder_answers_ms_p95, moved.p50, r.errors.length, r.stuck] as (string | number)[];
+    return [r.scenario, system, r.runs.length, c.failed_p50, c.failed_p95, c.failed_max, c.lost_p50, c.lost_max, c.slow_over_100ms_p95, c.longest_gap_ms_p50, c.longest_gap_ms_p95, dash(c.new_holder_answers_ms_p50), dash(c.new_holder_answers_ms_p95), movedMs.length > 0 ? distribution(movedMs).p50 : '-', r.errors.length, r.stuck] as (string | number)[];
   });
   return table(['scenario', 'system', 'runs', 'failed p50', 'p95', 'max', 'lost p50', 'max', 'slow>100ms p95', 'gap p50 ms', 'p95', 'new holder p50 ms', 'p95', 'neigh moved p50', 'errors', 'not home'], rows);
 }

@@ -109,6 +109,7 @@ export async function waitForNodeHealth(lab: Lab, node: LbNode, healthy: boolean
 export async function repairLab(lab: Lab): Promise<void> {
   for (const node of LB_NODES) {
     lab.restoreProxyConfig(node);
+    await lab.signalProxy(node, 'SIGCONT');
     lab.setMaintenance(node, false);
     for (const iface of ['eth1', 'eth2'] as const) await lab.setLink(node, iface, 'up');
   }

@@ -13,22 +13,26 @@ export interface ProxyFiles {
   readonly statsSocket: string;
 }
 
+/** Port of the web nodes' slow backend (slow-backend.ts), reached through the LB proxy at /slow. */
+export const SLOW_BACKEND_PORT = 8080;
+
 /** Loopback port of the LB proxies' health/status listener (stub_status, /healthz). */
 export const LB_STATUS_PORT = 8081;
 /** Response header naming the LB node that proxied a request, so a client sees which LB served it. */
 export const LB_NODE_HEADER = 'x-lbha-node';
 
-function nginxCommon(files: ProxyFiles): string {
+function nginxCommon(files: ProxyFiles, workerConnections = 1024): string {
   const tmp = `${files.dir}/tmp`;
   // worker_shutdown_timeout bounds a graceful stop (QUIT): a lingering connection cannot keep an
   // old worker alive for ever.
   return `worker_processes 1;
 worker_shutdown_timeout 10s;
+worker_rlimit_nofile ${4 * workerConnections};
 error_log ${files.errorLog} notice;
 pid ${files.pidFile};
 
 events {
-    worker_connections 1024;
+    worker_connections ${workerConnections};
 }
 `.concat(`
 http {
@@ -75,10 +79,17 @@ export function renderLbNginx(plan: TopologyPlan, node: LbNode, files: ProxyFile
   const servers = (Object.keys(plan.webs) as WebNode[])
     .map((web) => `        server ${plan.webs[web].address} fail_timeout=5s max_fails=3;`)
     .join('\n');
-  return `${nginxCommon(files)}
+  const slow = (Object.keys(plan.webs) as WebNode[]).map((web) => `        server ${plan.webs[web].address}:${SLOW_BACKEND_PORT};`).join('\n');
+  // Enough connections for the hung-proxy control run (thousands of requests waiting on slow
+  // backends at once): a proxy out of connections is hung, not slow.
+  return `${nginxCommon(files, 8192)}
     upstream webserver {
 ${servers}
         keepalive 32;
+    }
+
+    upstream slowserver {
+${slow}
     }
 
     server {
@@ -93,6 +104,13 @@ ${servers}
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_connect_timeout 2s;
+        }
+
+        location /slow {
+            proxy_pass http://slowserver;
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_read_timeout 30s;
         }
     }
 

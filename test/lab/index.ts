@@ -19,3 +19,4 @@ export { LabCommandError, LabUsageError } from './errors.js';
 export { LB_NODE_HEADER, LB_STATUS_PORT } from './daemon-configs.js';
 export { clientFigures, describeFigures, type ClientFigures, type FigureOptions } from './client-figures.js';
 export { neighbourEntry, linkMac, runWrk, parseWrk, type NeighbourEntry, type WrkOptions, type WrkResult } from './client-tools.js';
+export type { LabProcess } from './lab-process.js';

@@ -17,6 +17,7 @@ import {
   renderSeedKeepalived,
   renderSeedNotify,
   renderWebNginx,
+  SLOW_BACKEND_PORT,
   type ProxyFiles,
   type SeedScriptFiles,
 } from './daemon-configs.js';
@@ -133,6 +134,7 @@ export interface ProxyFaultOptions {
 }
 
 const PROBE_SCRIPT = fileURLToPath(new URL('./probe.js', import.meta.url));
+const SLOW_BACKEND_SCRIPT = fileURLToPath(new URL('./slow-backend.js', import.meta.url));
 
 export class Lab {
   readonly names: LabNames;
@@ -489,6 +491,26 @@ export class Lab {
       return { done: false, observed: 'no record yet' };
     }, { timeoutMs: 10_000 });
     return session;
+  }
+
+  /**
+   * Starts a slow backend on each web node (answers after `delayMs`), reached through the LB
+   * proxies at /slow; returns a function that stops them.
+   */
+  async startSlowBackends(delayMs: number): Promise<() => Promise<void>> {
+    const procs = WEB_NODES.map((web) =>
+      this.spawn(`${web}-slow-${Date.now()}`, web, process.execPath, [SLOW_BACKEND_SCRIPT, '--delay-ms', String(delayMs), '--page', this.plan.webs[web].page]),
+    );
+    await waitFor('the slow backends to listen', async () => {
+      for (const web of WEB_NODES) {
+        const out = await runInNamespace(this.names.ns[web], 'ss', ['-Htln', `sport = :${SLOW_BACKEND_PORT}`]);
+        if (!out.stdout.includes(`:${SLOW_BACKEND_PORT}`)) return { done: false, observed: `${web} not listening` };
+      }
+      return { done: true, value: undefined };
+    }, { timeoutMs: 10_000 });
+    return async () => {
+      await Promise.all(procs.map((p) => p.stop('SIGTERM', 2000)));
+    };
   }
 
   /** The client's neighbour entry for a VIP: which MAC its packets for the VIP go to now. */
