@@ -65,13 +65,14 @@ describe('failover tables', () => {
 });
 
 describe('hung proxy', () => {
-  const s = (tMs: number, queued: number, stopped = false): StallSample => ({ tMs, queued, stopped });
+  const s = (tMs: number, queued: number, stopped = false, runnable = false): StallSample => ({ tMs, queued, stopped, runnable });
   const cases: Array<[string, StallSample[], string | undefined]> = [
     ['no samples', [], undefined],
     ['an empty queue', [s(0, 0), s(20, 0)], undefined],
     ['a queue that empties now and then (busy, slow backends)', [s(0, 3), s(20, 1), s(40, 0), s(60, 2), s(80, 4), s(100, 1), s(120, 2)], undefined],
     ['a queue not empty for less than the window', [s(0, 0), s(20, 1), s(40, 2), s(60, 3), s(80, 4), s(100, 5)], undefined],
-    ['a queue not empty for the whole window', [s(0, 0), s(20, 1), s(40, 2), s(60, 3), s(80, 4), s(100, 5), s(120, 6)], 'its accept queue has not emptied for 100 ms'],
+    ['a queue not empty for the whole window while the proxy sleeps', [s(0, 0), s(20, 1), s(40, 2), s(60, 3), s(80, 4), s(100, 5), s(120, 6)], 'its accept queue has not emptied for 100 ms while it slept'],
+    ['a queue not empty for the whole window while the proxy waits for a CPU', [s(0, 0), s(20, 1), s(40, 2), s(60, 3, false, true), s(80, 4), s(100, 5), s(120, 6)], undefined],
     ['every process stopped, twice in a row', [s(0, 0), s(20, 0, true), s(40, 0, true)], 'every process is stopped'],
     ['stopped once only', [s(0, 0, true), s(20, 0)], undefined],
   ];

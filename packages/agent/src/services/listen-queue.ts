@@ -90,11 +90,8 @@ export function readListenQueues(inodes: ReadonlySet<string>, procRoot = '/proc'
   return { queued: a.queued + b.queued, listeners: a.listeners + b.listeners };
 }
 
-/** Every process is stopped or traced (and there is at least one). */
-export function allStopped(pids: readonly number[]): boolean {
-  if (pids.length === 0) return false;
-  return pids.every((p) => {
-    const s = readProcStat(p)?.state;
-    return s === 'T' || s === 't';
-  });
+/** Every process stopped or traced (and there is at least one); some process runnable. */
+export function processStates(pids: readonly number[]): { stopped: boolean; runnable: boolean } {
+  const states = pids.map((p) => readProcStat(p)?.state ?? '?');
+  return { stopped: states.length > 0 && states.every((s) => s === 'T' || s === 't'), runnable: states.includes('R') };
 }

@@ -2,7 +2,7 @@
 // when it becomes hung or stops being hung (stall-rule.ts). The listen sockets are looked up
 // once per process (and again while none are found: a starting proxy binds late).
 import { DEFAULT_STALL_RULE, stallReason, type StallRule, type StallSample } from './stall-rule.js';
-import { allStopped, processTree, readListenQueues, socketInodes } from './listen-queue.js';
+import { processStates, processTree, readListenQueues, socketInodes } from './listen-queue.js';
 
 export interface StallWatchOptions {
   readonly intervalMs: number;
@@ -17,11 +17,11 @@ export interface StallWatchOptions {
     tree(pid: number): number[];
     inodes(pids: readonly number[]): Set<string>;
     queues(inodes: ReadonlySet<string>): { queued: number; listeners: number };
-    stopped(pids: readonly number[]): boolean;
+    states(pids: readonly number[]): { stopped: boolean; runnable: boolean };
   };
 }
 
-const KERNEL = { tree: (p: number) => processTree(p), inodes: (p: readonly number[]) => socketInodes(p), queues: (i: ReadonlySet<string>) => readListenQueues(i), stopped: (p: readonly number[]) => allStopped(p) };
+const KERNEL = { tree: (p: number) => processTree(p), inodes: (p: readonly number[]) => socketInodes(p), queues: (i: ReadonlySet<string>) => readListenQueues(i), states: (p: readonly number[]) => processStates(p) };
 
 export class StallWatch {
   private timer: NodeJS.Timeout | undefined;
@@ -66,18 +66,18 @@ export class StallWatch {
       this.set(undefined);
       return;
     }
-    if (pid !== this.pid || this.inodes.size === 0) {
+    if (pid !== this.pid) {
       this.pid = pid;
-      this.tree = this.read.tree(pid);
-      this.inodes = this.read.inodes(this.tree);
+      this.inodes = new Set();
       this.samples = [];
     }
+    // A starting proxy binds late: look its listeners up until some are found.
+    if (this.inodes.size === 0) this.inodes = this.read.inodes(this.read.tree(pid));
     const t = this.now();
     const q = this.read.queues(this.inodes);
-    if (q.listeners === 0) this.inodes = new Set();
     // Workers come and go (a reload); the tree is cheap to read again.
     this.tree = this.read.tree(pid);
-    this.samples.push({ tMs: t, queued: q.queued, stopped: this.read.stopped(this.tree) });
+    this.samples.push({ tMs: t, queued: q.queued, ...this.read.states(this.tree) });
     const keepFrom = t - this.rule.windowMs - 4 * this.opts.intervalMs;
     while (this.samples.length > 2 && (this.samples[0] as StallSample).tMs < keepFrom) this.samples.shift();
     this.set(stallReason(this.samples, this.rule));
