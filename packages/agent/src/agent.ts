@@ -28,6 +28,7 @@ import { DesiredStateApplier } from './core/desired-state-applier.js';
 import { evaluate, heldInstances, type Evaluation } from './core/evaluate.js';
 import { NodeCommands } from './core/node-commands.js';
 import { SETTLE_TIMEOUT_MS, TrackWriter } from './core/track-writer.js';
+import { UnplannedFailover } from './core/unplanned-failover.js';
 import { VrrpStates } from './core/vrrp-states.js';
 import { ConfigApplier } from './keepalived/config-applier.js';
 import { keepalivedFiles } from './keepalived/keepalived-files.js';
@@ -35,10 +36,6 @@ import { NotifyFifoReader, type NotifyEvent } from './keepalived/notify-fifo.js'
 import { TrackFiles } from './keepalived/track-files.js';
 import { serveMetrics } from './metrics-server.js';
 import { AddressWatcher, holdsAddress } from './net/address-watcher.js';
-import { AdvertSender } from './keepalived/advert-sender.js';
-import { leavingAdverts } from './keepalived/leaving-adverts.js';
-import { FailoverForwarder } from './net/failover-forwarder.js';
-import type { FailoverTarget } from './net/failover-ruleset.js';
 import { HandoverController, type SavedSysctls } from './net/handover.js';
 import { handoverTasks } from './net/handover-task.js';
 import { LinkStates } from './net/link-states.js';
@@ -65,8 +62,6 @@ const STATS_INTERVAL_MS = 5_000;
 const DEFAULT_DRAIN_MS = 60_000;
 /** Assumed until a desired state says otherwise. */
 const DEFAULT_ADVERT_INT_MS = 1_000;
-/** Renews the lifetime of IPv6 VIPs kept on lo (an hour) well before it runs out. */
-const STANDBY_RENEW_MS = 15 * 60_000;
 
 export class Agent implements AgentCore {
   readonly metrics: AgentMetrics;
@@ -82,10 +77,7 @@ export class Agent implements AgentCore {
   private readonly checks: CheckSet;
   private readonly handover: HandoverController;
   /** Hands new connections to the peer the moment this node cannot serve them. */
-  private readonly failover: FailoverForwarder;
-  private readonly adverts: AdvertSender;
-  private failoverTargets: readonly FailoverTarget[] = [];
-  private standbyTimer: NodeJS.Timeout | undefined;
+  private readonly failover: UnplannedFailover;
   /** Per instance: why the handover it was given could not start. */
   private handoverProblems: ReadonlyMap<string, string> = new Map();
   private readonly desired: DesiredStateApplier;
@@ -135,8 +127,15 @@ export class Agent implements AgentCore {
       now,
       onEnded: () => this.refresh(),
     });
-    this.failover = new FailoverForwarder({ nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'failover') });
-    this.adverts = new AdvertSender({ perlProgram: opts.perlProgram, logger: log });
+    this.failover = new UnplannedFailover({
+      nftProgram: opts.nftProgram,
+      ipProgram: opts.ipProgram,
+      perlProgram: opts.perlProgram,
+      run: this.run,
+      logger: log,
+      workDir: join(opts.runtimeDir, 'failover'),
+      handover: this.handover,
+    });
     this.fifo = new NotifyFifoReader(files.notifyFifo, (e) => this.onNotify(e), log);
     this.vrrp = new VrrpStates({ store: new JsonFile(join(opts.runtimeDir, 'vrrp-states.json')), logger: log, metrics, now });
     this.checks = new CheckSet({
@@ -226,7 +225,6 @@ export class Agent implements AgentCore {
     if (this.stopped) return;
     this.stopped = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
-    if (this.standbyTimer) clearInterval(this.standbyTimer);
     this.wake.stop();
     this.checks.stop();
     this.unsubscribeLinks?.();
@@ -237,7 +235,6 @@ export class Agent implements AgentCore {
     this.handover.detach();
     // The failover tables stay: the kernel keeps handing a dead proxy's new connections over.
     this.failover.close();
-    this.adverts.close();
     await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
     await this.desired.idle();
     await this.writer.flushed();
@@ -325,8 +322,7 @@ export class Agent implements AgentCore {
     this.wake.at(e.wakeAtMs, writerWake);
     // A node that cannot serve (a fault, a hung or dead proxy, keepalived gone, not active)
     // sends new connections for its VIPs to the peer at once, before and while VRRP moves them.
-    const cannotServe = e.faults.length > 0 || e.mode !== 'active' || this.services.keepalived.liveness().state !== 'running';
-    this.failover.give(cannotServe ? this.failoverTargets.map((t) => t.vip) : []);
+    this.failover.canServe(e.faults.length === 0 && e.mode === 'active' && this.services.keepalived.liveness().state === 'running');
     const delta = this.deltas.publish({
       services: this.serviceStatuses(),
       instances: e.instances,
@@ -350,35 +346,11 @@ export class Agent implements AgentCore {
     }
     this.links.follow(next);
     this.syncChecks(next);
-    await this.armFailover(next);
+    await this.failover.adopt(next);
     // Before any placement change moves a VIP: the new holder must forward, the old one answer.
     this.handoverProblems = await this.handover.apply(handoverTasks(next));
     this.refresh();
     await this.writer.flushed();
-  }
-
-  /**
-   * Every VIP with a failover peer stays on lo here (the peer may send its new connections
-   * before this node holds the VIP), and the failover tables follow the VIPs and peers.
-   */
-  private async armFailover(d: DesiredState): Promise<void> {
-    const targets: FailoverTarget[] = [];
-    for (const i of d.instances) {
-      const cidr = parseCidr(i.vip);
-      if (typeof cidr === 'string' || !i.failoverPeer) continue;
-      targets.push({ vip: cidr.address, interface: i.interface, peer: i.failoverPeer });
-    }
-    const standby = await this.handover.keepOnLo(targets.map((t) => ({ vip: t.vip, interface: t.interface })));
-    for (const [vip, problem] of standby) this.log.error({ event: 'failover.standby_failed', vip, error: problem }, `cannot keep ${vip} on lo for the peer: ${problem}`);
-    const problems = await this.failover.arm(targets);
-    for (const [vip, problem] of problems) this.log.error({ event: 'failover.arm_failed', vip, error: problem }, `no failover forwarding for ${vip}: ${problem}`);
-    this.failoverTargets = targets;
-    if (targets.length > 0) this.adverts.prepare();
-    // IPv6 addresses on lo carry a lifetime (a crashed agent's leftovers expire): renew it.
-    if (!this.standbyTimer) {
-      this.standbyTimer = setInterval(() => void this.handover.keepOnLo(this.failoverTargets.map((t) => ({ vip: t.vip, interface: t.interface }))), STANDBY_RENEW_MS);
-      this.standbyTimer.unref();
-    }
   }
 
   private syncChecks(d: DesiredState | undefined): void {
@@ -416,22 +388,7 @@ export class Agent implements AgentCore {
     if (this.stopped) return;
     const addrs = this.addresses.addresses();
     const desired = this.desired.current;
-    // New connections go to the peer now; the priority-0 advert keepalived could not send makes
-    // the peer take the VIP after its skew time rather than three advert intervals.
-    this.failover.give(this.failoverTargets.map((t) => t.vip));
-    if (desired) {
-      const leaving = new Set(
-        desired.instances
-          .filter((i) => {
-            const cidr = parseCidr(i.vip);
-            return this.vrrp.get(i.name)?.state === 'master' || (typeof cidr !== 'string' && holdsAddress(addrs, i.interface, cidr.address));
-          })
-          .map((i) => i.name),
-      );
-      const packets = leavingAdverts(desired, leaving, addrs);
-      this.adverts.send(packets);
-      if (packets.length > 0) this.log.warn({ event: 'vrrp.leaving_sent', instances: [...leaving] }, `keepalived died: sent priority-0 adverts for ${[...leaving].join(', ')}`);
-    }
+    this.failover.keepalivedDied(desired, (name) => this.vrrp.get(name)?.state === 'master', addrs);
     for (const inst of desired?.instances ?? []) {
       this.vrrp.lost(inst.name);
       const cidr = parseCidr(inst.vip);
