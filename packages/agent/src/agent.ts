@@ -127,15 +127,8 @@ export class Agent implements AgentCore {
       now,
       onEnded: () => this.refresh(),
     });
-    this.failover = new UnplannedFailover({
-      nftProgram: opts.nftProgram,
-      ipProgram: opts.ipProgram,
-      perlProgram: opts.perlProgram,
-      run: this.run,
-      logger: log,
-      workDir: join(opts.runtimeDir, 'failover'),
-      handover: this.handover,
-    });
+    const programs = { nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, perlProgram: opts.perlProgram };
+    this.failover = new UnplannedFailover({ ...programs, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'failover'), handover: this.handover });
     this.fifo = new NotifyFifoReader(files.notifyFifo, (e) => this.onNotify(e), log);
     this.vrrp = new VrrpStates({ store: new JsonFile(join(opts.runtimeDir, 'vrrp-states.json')), logger: log, metrics, now });
     this.checks = new CheckSet({
@@ -233,7 +226,6 @@ export class Agent implements AgentCore {
     this.fifo.stop();
     // Handovers stay in place: they end at their deadline, or a restarted agent takes them up.
     this.handover.detach();
-    // The failover tables stay: the kernel keeps handing a dead proxy's new connections over.
     this.failover.close();
     await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
     await this.desired.idle();
@@ -320,8 +312,7 @@ export class Agent implements AgentCore {
       now,
     );
     this.wake.at(e.wakeAtMs, writerWake);
-    // A node that cannot serve (a fault, a hung or dead proxy, keepalived gone, not active)
-    // sends new connections for its VIPs to the peer at once, before and while VRRP moves them.
+    // A fault, a hung or dead proxy, keepalived gone, not active: new connections go to the peer.
     this.failover.canServe(e.faults.length === 0 && e.mode === 'active' && this.services.keepalived.liveness().state === 'running');
     const delta = this.deltas.publish({
       services: this.serviceStatuses(),

@@ -18,8 +18,8 @@
 //   answer, addressed to the VIP it keeps on lo, would never leave it.
 //
 // Both sides end the handover at its deadline on their own, and remove whatever a crashed run
-// left behind at start. The incoming side's nftables table is rendered by handover-ruleset.ts,
-// the outgoing side's ARP sysctls are kept by arp-sysctls.ts.
+// left behind at start. handover-ruleset.ts renders the incoming table, arp-sysctls.ts keeps the
+// outgoing side's sysctls; keepOnLo() keeps VIPs on lo for the peer's unplanned failover too.
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIPv6 } from 'node:net';
@@ -84,11 +84,6 @@ export class HandoverController {
   private readonly arp: ArpSysctls;
   private chain: Promise<void> = Promise.resolve();
   private leftovers: { tables: Set<string>; lo: Set<string>; pins: Array<{ peer: string; dev: string }> } | undefined;
-  /**
-   * VIPs kept on lo whatever the handovers (vip -> interface, and whether an operator had it
-   * there first): a peer that cannot serve a VIP sends its new connections here before this
-   * node holds it (unplanned failover, failover-forwarder.ts).
-   */
   private standby = new Map<string, { interface: string; preexisting: boolean }>();
 
   constructor(private readonly opts: HandoverOptions) {
@@ -142,11 +137,8 @@ export class HandoverController {
     });
   }
 
-  /**
-   * Keeps `items` on lo with the outgoing side's ARP sysctls, from now on and whether or not a
-   * handover runs; VIPs no longer listed leave lo (unless a handover still needs them). IPv6
-   * addresses get a fresh lifetime each call. Returns a problem per VIP that could not be kept.
-   */
+  /** Keeps `items` on lo as the outgoing side does, handover or not (unplanned-failover.md); others
+   *  leave lo unless a handover needs them. IPv6 addresses get a fresh lifetime each call. */
   keepOnLo(items: ReadonlyArray<{ vip: string; interface: string }>): Promise<Map<string, string>> {
     return this.serial(async () => {
       const problems = new Map<string, string>();
@@ -155,14 +147,10 @@ export class HandoverController {
         const pseudo: HandoverTask = { instance: '', vrid: 0, interface: item.interface, vip: item.vip, role: 'outgoing', peer: item.vip, untilMs: 0 };
         const known = this.standby.get(item.vip);
         const r = await this.beginOutgoing(pseudo);
-        if (r.error) {
-          problems.set(item.vip, r.error);
-          continue;
-        }
-        if (isIPv6(item.vip) && !(known?.preexisting ?? r.preexisting)) {
-          await this.ip(['-6', 'addr', 'replace', hostCidr(item.vip), 'dev', 'lo', 'nodad', 'preferred_lft', '0', 'valid_lft', String(V6_LIFETIME_S)]);
-        }
-        next.set(item.vip, { interface: item.interface, preexisting: known?.preexisting ?? r.preexisting });
+        const preexisting = known?.preexisting ?? r.preexisting;
+        if (r.error) problems.set(item.vip, r.error);
+        else next.set(item.vip, { interface: item.interface, preexisting });
+        if (!r.error && isIPv6(item.vip) && !preexisting) await this.ip(['-6', 'addr', 'replace', hostCidr(item.vip), 'dev', 'lo', 'nodad', 'preferred_lft', '0', 'valid_lft', String(V6_LIFETIME_S)]);
       }
       const before = this.standby;
       this.standby = next;
