@@ -166,7 +166,7 @@ describe('systemd units', { skip: missing('systemd-analyze') }, () => {
   });
 
   it('grant the agent only the documented capabilities', () => {
-    assert.deepEqual(boundingSet(join(UNITS, 'lbha-agent.service')), ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE']);
+    assert.deepEqual(boundingSet(join(UNITS, 'lbha-agent.service')), ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW']);
     assert.deepEqual(boundingSet(join(UNITS, 'lbha-agent.service'), DIRECT_DROPIN), [
       'CAP_CHOWN',
       'CAP_DAC_OVERRIDE',
@@ -271,6 +271,16 @@ describe('agent capability set', { skip: !isRoot ? 'needs root' : missing('setpr
     assert.equal(nft.code, 0, explain(nft));
     const ip = await confined(agentCaps, 'ip', lo);
     assert.equal(ip.code, 0, explain(ip));
+  });
+
+  it('need CAP_NET_RAW for the priority-0 advert of a dead keepalived (a raw VRRP socket)', async (t) => {
+    if (missing('perl')) return t.skip('perl is not installed');
+    const raw = ['-MSocket', '-e', 'socket(my $s, AF_INET, SOCK_RAW, 112) or die "$!\\n"'];
+    const denied = await confined(agentCaps.filter((c) => c !== 'CAP_NET_RAW'), 'perl', raw);
+    assert.notEqual(denied.code, 0, 'a raw socket opened without CAP_NET_RAW');
+    assert.match(denied.stderr, /Operation not permitted/);
+    const ok = await confined(agentCaps, 'perl', raw);
+    assert.equal(ok.code, 0, explain(ok));
   });
 
   it('are not needed by `haproxy -c` or `keepalived -t`', async () => {
