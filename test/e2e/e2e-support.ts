@@ -68,6 +68,21 @@ export function servedOnlyBy(records: readonly ProbeRecord[], lb: LbNode, fromMs
   return records.filter((r) => r.ok && r.t >= fromMs).every((r) => r.lb === lb);
 }
 
+/**
+ * A restart in place as the client sees it: while the proxy was down its new connections were
+ * served by `peer` (the node hands them over, docs/design/unplanned-failover.md), and once `lb`
+ * answered again after `restartedMs`, only `lb` did: the VIP never moved. Returns how many the
+ * peer served.
+ */
+export function assertRestartedInPlace(records: readonly ProbeRecord[], lb: LbNode, peer: LbNode, restartedMs: number): number {
+  const ok = records.filter((r) => r.ok);
+  assert.deepEqual([...new Set(ok.map((r) => r.lb))].filter((n) => n !== lb && n !== peer), [], `answers came from ${lb} or, while it restarted, ${peer}`);
+  const back = ok.find((r) => r.lb === lb && r.t >= restartedMs);
+  assert.ok(back, `${lb} answered again after the restart`);
+  assert.ok(servedOnlyBy(records, lb, back.t), `once ${lb} answered again, only ${lb} did: the VIP never moved`);
+  return ok.filter((r) => r.lb === peer).length;
+}
+
 /** Waits until the probe has `count` successful responses sent at or after `sinceMs` (optionally via `lb`). */
 export async function waitForSuccesses(probe: ProbeSession, sinceMs: number, count: number, lb?: LbNode, timeoutMs = 30_000): Promise<ProbeRecord[]> {
   return waitFor(`${count} successful requests to ${probe.vip.address}${lb ? ` through ${lb}` : ''}`, async () => {

@@ -30,7 +30,8 @@ require('node:net').createServer((s) => s.on('data', () => s.end(name)).on('erro
 
 /** A fresh connection to a VIP: who answered, or the error. */
 const ONE_SHOT = `
-const s = require('node:net').connect(8080, process.argv[1], () => s.write('x'));
+const port = Number(process.argv[2] || 0);
+const s = require('node:net').connect({ port: 8080, host: process.argv[1], ...(port ? { localPort: port } : {}) }, () => s.write('x'));
 s.on('data', (d) => { console.log(d.toString()); s.destroy(); });
 s.on('error', (e) => { console.log('error ' + e.code); });
 setTimeout(() => { console.log('timeout'); process.exit(0); }, 2000).unref();
@@ -61,7 +62,8 @@ describe('unplanned failover forwarding on a real kernel', { skip }, () => {
     servers.delete(node);
   }
 
-  const who = (vip: string): string => spawnSync('ip', ['netns', 'exec', ns.c, process.execPath, '-e', ONE_SHOT, vip], { encoding: 'utf8' }).stdout.trim();
+  const who = (vip: string, localPort = 0): string =>
+    spawnSync('ip', ['netns', 'exec', ns.c, process.execPath, '-e', ONE_SHOT, vip, String(localPort)], { encoding: 'utf8' }).stdout.trim();
 
   async function standby(node: 'a' | 'b'): Promise<HandoverController> {
     const procSys = join(dir, node, 'sys');
@@ -142,8 +144,11 @@ describe('unplanned failover forwarding on a real kernel', { skip }, () => {
       fwd.give([V4.vip]);
       await eventually(() => who(V4.vip) === 'B', 'the given VIP served by B', 5_000);
       assert.equal(who(V6.vip), 'A', 'the other VIP stays at A');
+      assert.equal(who(V4.vip, 41_000), 'B', 'a connection from port 41000 goes to B');
       fwd.give([]);
       await eventually(() => who(V4.vip) === 'A', 'the VIP served by A again', 5_000);
+      // A new connection from a source port whose earlier flow went to B is decided afresh.
+      assert.equal(who(V4.vip, 41_000), 'A', 'a reused source port does not follow the old flow to B');
 
       // B's frames are never sent back: with B giving up too (its own table), nothing loops;
       // here B's address on the bridge is simply in A's peers set.

@@ -7,7 +7,8 @@
 // - a SYN for a VIP in the `given` set (the agent decided: fault, hung proxy, keepalived dead,
 //   maintenance) goes to the peer whatever the local sockets;
 // - every later packet of a flow sent to the peer follows it (the `flows` set, refreshed by
-//   every packet), so a proxy that comes back does not reset what the peer serves;
+//   every packet), so a proxy that comes back does not reset what the peer serves; a SYN is
+//   always decided afresh (and a local one forgets an old flow of the same address and port);
 // - frames from the peers themselves are never sent back (no loop when both give up).
 //
 // The peer accepts what it is sent because every node keeps its VIPs on lo with the ARP
@@ -70,13 +71,20 @@ export function failoverRuleset(f: Family, targets: readonly FailoverTarget[], g
     `  }`,
     `  chain vip {`,
     `    ether saddr @peers return`,
+    `    tcp flags & (syn | ack) == syn goto syn`,
     `    ${flowKey} @flows update @flows { ${flowKey} } goto out`,
-    `    tcp flags & (syn | ack) != syn return`,
+    `  }`,
+    // A new connection is decided afresh, even if its address and port once belonged to a flow
+    // that went to the peer (clients reuse source ports within minutes).
+    `  chain syn {`,
     `    ${w.ip} daddr @given goto new`,
     // A socket found (listening or not): the connection is this node's.
-    `    socket transparent 0 return`,
-    `    socket transparent 1 return`,
+    `    socket transparent 0 goto mine`,
+    `    socket transparent 1 goto mine`,
     `    goto new`,
+    `  }`,
+    `  chain mine {`,
+    `    delete @flows { ${flowKey} }`,
     `  }`,
     `  chain new {`,
     `    update @flows { ${flowKey} } counter goto out`,
