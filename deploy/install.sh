@@ -129,7 +129,7 @@ mkdir -p "$D$bindir"
 write_wrapper() { # NAME ENTRY
   local tmp=$D$bindir/.$1.tmp runtime=$node_cmd
   # The bundled runtime is found next to the library, like the library next to this script.
-  [ "$bundled" -eq 0 ] || runtime='\${self%/*/*}/lib/lbha/runtime/node'
+  [ "$bundled" -eq 0 ] || runtime='${self%/*/*}/lib/lbha/runtime/node'
   cat > "$tmp" <<EOF
 #!/bin/sh
 # $1 (lbha $version), installed by install.sh: runs $2 with $([ "$bundled" -eq 1 ] && echo "the release's own Node.js" || echo "the system's Node.js (>= 20.11)").

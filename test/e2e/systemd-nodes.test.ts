@@ -131,6 +131,11 @@ describe('lbha on systemd-booted Debian 12 nodes, installed from its packages', 
       return ok ? { done: true, value: undefined } : { done: false, observed: JSON.stringify(ns.map((n) => [n.name, n.connected, n.agentVersion])) };
     }, { timeoutMs: 30_000 });
     log(await cluster.lbha(['status']));
+    // The self-contained tarball installs and runs on a node without Node.js too.
+    const tarball = `lbha-${pkg.version}-linux-x64.tar.gz`;
+    await coord().run(['tar', '-C', '/tmp', '-xzf', `/root/packages/release/${tarball}`]);
+    await coord().run([`/tmp/lbha-${pkg.version}/install.sh`, '--destdir', '/tmp/stage', '--no-user']);
+    assert.match(await coord().run(['/tmp/stage/usr/bin/lbha', '--version']), new RegExp(`^lbha ${pkg.version}`));
   });
 
   it('the agent drives keepalived and nginx through systemd, under the shipped sandbox', async () => {
@@ -238,10 +243,13 @@ describe('lbha on systemd-booted Debian 12 nodes, installed from its packages', 
   it('systemctl restart lbha-agent on the VIP holder moves no VIP and fails no request', async () => {
     const before = await nodeInfo('nginx-lb01');
     assert.ok(before);
+    const otherAgent = async () => (await lb('lb2').run(['systemctl', 'show', '-p', 'MainPID', '--value', 'lbha-agent'])).trim();
+    const other = await otherAgent();
     await withoutDisturbance('systemctl restart lbha-agent', async () => {
       await lb('lb1').run(['systemctl', 'restart', 'lbha-agent']);
       await waitReconnected('nginx-lb01', before.bootId, pkg.version);
     });
+    assert.equal(await otherAgent(), other, 'the restart on nginx-lb01 touched the agent of nginx-lb02');
   });
 
   it('a package upgrade on both nodes, one after the other, moves no VIP and fails no request', async () => {

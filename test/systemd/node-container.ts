@@ -3,8 +3,9 @@
 // pairs on the test's own bridges, and it has no route out). Commands run inside through
 // nsenter, with the container's mounts, pid namespace and network.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { REPO_ROOT } from '../lab/repo-paths.js';
 import { runCommand, type CommandOutput, type RunOptions } from '../lab/run-command.js';
 import { waitFor } from '@lbha/test-support';
 
@@ -26,12 +27,50 @@ const ENV = ['env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'L
 /** The merged root of a container directory (for cleanup of crashed runs). */
 export const mergedRoot = (dir: string): string => join(dir, 'root');
 
+const IN_CGROUPS = join(REPO_ROOT, 'test/systemd/in-cgroups.sh');
+
+/**
+ * This process's cgroup directory in every hierarchy systemd uses (v1 controllers, the named
+ * systemd hierarchy, the unified one). cpuset is left out: a new v1 cpuset needs its CPUs set
+ * before it takes a task, and no container's systemd manages it.
+ */
+export function ownCgroupDirs(): string[] {
+  const dirs: string[] = [];
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
+    const [, controllers = '', path = '/'] = line.split(':');
+    if (controllers === 'cpuset') continue;
+    const mount = controllers === '' ? '/sys/fs/cgroup/unified' : controllers === 'name=systemd' ? '/sys/fs/cgroup/systemd' : `/sys/fs/cgroup/${controllers}`;
+    if (controllers === '' && !existsSync(join(mount, 'cgroup.procs'))) {
+      // A pure cgroup v2 host: the unified hierarchy is /sys/fs/cgroup itself.
+      if (existsSync('/sys/fs/cgroup/cgroup.procs')) dirs.push(join('/sys/fs/cgroup', path));
+      continue;
+    }
+    if (existsSync(join(mount, 'cgroup.procs'))) dirs.push(join(mount, path));
+  }
+  return dirs;
+}
+
+/** Removes a container's cgroup directories, the subtrees its systemd made first. */
+export function removeCgroups(dirs: readonly string[]): void {
+  const remove = (dir: string): void => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) remove(join(dir, e.name));
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Still has a process, or a half-gone one; a later cleanup tries again.
+    }
+  };
+  for (const d of dirs) remove(d);
+}
+
 export class NodeContainer {
   private constructor(
     readonly options: ContainerOptions,
     /** The systemd-nspawn process. */
     readonly nspawnPid: number,
     private readonly exited: Promise<void>,
+    private readonly cgroups: readonly string[],
   ) {}
 
   /** Host path of a file inside the container. */
@@ -66,14 +105,19 @@ export class NodeContainer {
       '--timezone=off',
       ...(options.bindReadOnly ?? []).map(([host, inside]) => `--bind-ro=${host}:${inside}`),
     ];
-    // /proc/sys/net writable, as on a real node (sysctl --system sets the handover's ARP settings).
-    const child = spawn('systemd-nspawn', args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: 'network' } });
+    // Each container in cgroups of its own: with --keep-unit the container's systemd would
+    // otherwise manage the caller's cgroup, shared by every container of the run, and a unit
+    // stopped in one node would kill the same unit's processes in the others.
+    const cgroups = ownCgroupDirs().map((d) => join(d, options.machine));
+    for (const d of cgroups) mkdirSync(d, { recursive: true });
+    // /proc/sys/net writable, as on a real node (sysctl sets the handover's ARP settings).
+    const child = spawn(IN_CGROUPS, [...cgroups, '--', 'systemd-nspawn', ...args], { detached: true, stdio: ['ignore', log, log], env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: 'network' } });
     closeSync(log);
     const exited = new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.once('error', () => resolve());
     });
-    const container = new NodeContainer(options, child.pid ?? -1, exited);
+    const container = new NodeContainer(options, child.pid ?? -1, exited, cgroups);
     try {
       await waitFor(`${options.machine} to boot`, async () => {
         if (container.leaderPid() === undefined) return { done: false, observed: 'no init process yet' };
@@ -82,13 +126,16 @@ export class NodeContainer {
         if (state === 'running') return { done: true, value: undefined };
         if (state === 'degraded') {
           const failed = await container.exec(['systemctl', '--failed', '--no-legend', '--plain']);
-          throw new Error(`${options.machine} booted degraded: ${failed.stdout.trim()}`);
+          const units = failed.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((u): u is string => !!u);
+          const logs = await container.exec(['journalctl', '-b', '--no-pager', '-n', '30', ...units.flatMap((u) => ['-u', u])]);
+          throw new Error(`${options.machine} booted degraded: ${failed.stdout.trim()}\n${logs.stdout}`);
         }
         return { done: false, observed: state || r.stderr.trim() };
       }, { timeoutMs: 60_000, intervalMs: 200 });
     } catch (err) {
+      const console = readFileSync(container.consoleLog, 'utf8').split('\n').slice(-20).join('\n');
       await container.stop();
-      throw new Error(`${(err as Error).message}\nconsole:\n${readFileSync(container.consoleLog, 'utf8').split('\n').slice(-20).join('\n')}`);
+      throw new Error(`${(err as Error).message}\nconsole:\n${console}`);
     }
     return container;
   }
@@ -122,6 +169,7 @@ export class NodeContainer {
   async stop(graceMs = 15_000): Promise<void> {
     await stopNspawn(this.nspawnPid, this.exited, graceMs);
     await removeContainerDir(this.options.dir);
+    removeCgroups(this.cgroups);
   }
 }
 

@@ -16,7 +16,7 @@ import { isProcessAlive } from '../lab/run-registry.js';
 import { ipIn, runChecked, runCommand, runInNamespace } from '../lab/run-command.js';
 import { TOPOLOGY_A } from '../lab/topology.js';
 import { waitFor } from '@lbha/test-support';
-import { NodeContainer, removeContainerDir } from './node-container.js';
+import { NodeContainer, ownCgroupDirs, removeCgroups, removeContainerDir } from './node-container.js';
 import { nodeRootfs, type Rootfs } from './rootfs-cache.js';
 
 export type SdNode = 'lb1' | 'lb2' | 'coord';
@@ -83,6 +83,13 @@ export async function cleanupStaleRuns(log: (line: string) => void): Promise<voi
   }
   // Scratch namespaces whose test process is gone (ours included): kills what runs in them.
   await cleanupRuns({ log });
+  // The cgroups of crashed runs' containers (named lbha-<pid>-<node>), now empty.
+  for (const parent of ownCgroupDirs()) {
+    for (const entry of existsSync(parent) ? readdirSync(parent) : []) {
+      const m = /^lbha-(\d+)-[a-z0-9]+$/.exec(entry);
+      if (m && !isProcessAlive(Number(m[1]))) removeCgroups([join(parent, entry)]);
+    }
+  }
 }
 
 function nspawnPidsUnder(runDir: string): number[] {
