@@ -83,13 +83,20 @@ export async function cleanupStaleRuns(log: (line: string) => void): Promise<voi
   }
   // Scratch namespaces whose test process is gone (ours included): kills what runs in them.
   await cleanupRuns({ log });
-  // The cgroups of crashed runs' containers (named lbha-<pid>-<node>), now empty.
-  for (const parent of ownCgroupDirs()) {
-    for (const entry of existsSync(parent) ? readdirSync(parent) : []) {
-      const m = /^lbha-(\d+)-[a-z0-9]+$/.exec(entry);
-      if (m && !isProcessAlive(Number(m[1]))) removeCgroups([join(parent, entry)]);
-    }
-  }
+  // The cgroups of crashed runs' containers (named lbha-<pid>-<node>), empty once their last
+  // process has been reaped.
+  const stale = (): string[] =>
+    ownCgroupDirs().flatMap((parent) =>
+      (existsSync(parent) ? readdirSync(parent) : []).filter((e) => {
+        const m = /^lbha-(\d+)-[a-z0-9]+$/.exec(e);
+        return m !== null && !isProcessAlive(Number(m[1]));
+      }).map((e) => join(parent, e)),
+    );
+  await waitFor('the cgroups of crashed runs to go', () => {
+    removeCgroups(stale());
+    const left = stale();
+    return left.length === 0 ? { done: true, value: undefined } : { done: false, observed: left.join(' ') };
+  }, { timeoutMs: 10_000, intervalMs: 200 }).catch((err: Error) => log(err.message));
 }
 
 function nspawnPidsUnder(runDir: string): number[] {
