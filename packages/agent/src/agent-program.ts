@@ -17,7 +17,7 @@ export const AGENT_PROGRAM: ProgramDoc = {
     {
       title: 'Signals',
       paragraphs: [
-        `SIGHUP (systemctl reload lbha-agent) re-reads the configuration file and the TLS certificate and key. It applies ${AGENT_RELOADABLE.join(', ')} and the new contents of the TLS files at once and logs one line (event agent.reloaded) naming what changed and what keeps its old value until a restart (everything else, including the paths of the TLS files). A file that does not validate is refused with the reason and nothing changes.`,
+        `SIGHUP (systemctl reload lbha-agent) re-reads the configuration file and the TLS certificate and key. It applies ${AGENT_RELOADABLE.join(', ')} and the new contents of the TLS files at once and logs one line (event config.reloaded) naming what changed and what keeps its old value until a restart (everything else, including the paths of the TLS files). A file that does not validate is refused with the reason and nothing changes.`,
         'SIGTERM and SIGINT stop the agent; keepalived and the proxies keep running with the last track-file values, and the next agent adopts them, so a restart moves no VIP.',
       ],
     },
