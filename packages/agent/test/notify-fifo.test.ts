@@ -28,7 +28,7 @@ describe('notify FIFO reader', () => {
       closeSync(fd);
       await eventually(() => events.length === 3);
       assert.deepEqual(
-        events.map((e) => `${e.name}:${e.state}`),
+        events.map((e) => `${e.name}:${e.kind === 'state' ? e.state : e.kind}`),
         ['vip-28:backup', 'vip-28:master', 'vip-28:fault'],
       );
     } finally {

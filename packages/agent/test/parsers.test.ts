@@ -8,10 +8,11 @@ import { parseShow } from '../src/services/systemd-supervisor.js';
 
 describe('keepalived notify FIFO lines', () => {
   it('parses instance and group states with the priority', () => {
-    assert.deepEqual(parseNotifyLine('INSTANCE "VI_1" MASTER 120'), { scope: 'instance', name: 'VI_1', state: 'master', priority: 120 });
-    assert.deepEqual(parseNotifyLine('INSTANCE "vip-28" FAULT 150\n'), { scope: 'instance', name: 'vip-28', state: 'fault', priority: 150 });
-    assert.deepEqual(parseNotifyLine('GROUP "g1" BACKUP 0'), { scope: 'group', name: 'g1', state: 'backup', priority: 0 });
-    assert.equal(parseNotifyLine('INSTANCE "VI_1" MASTER_RX_LOWER_PRI 120'), undefined);
+    assert.deepEqual(parseNotifyLine('INSTANCE "VI_1" MASTER 120'), { kind: 'state', scope: 'instance', name: 'VI_1', state: 'master', priority: 120 });
+    assert.deepEqual(parseNotifyLine('INSTANCE "vip-28" FAULT 150\n'), { kind: 'state', scope: 'instance', name: 'vip-28', state: 'fault', priority: 150 });
+    assert.deepEqual(parseNotifyLine('GROUP "g1" BACKUP 0'), { kind: 'state', scope: 'group', name: 'g1', state: 'backup', priority: 0 });
+    assert.deepEqual(parseNotifyLine('INSTANCE "VI_1" MASTER_RX_LOWER_PRI 120'), { kind: 'lower-priority-advert', name: 'VI_1', priority: 120 });
+    assert.equal(parseNotifyLine('INSTANCE "VI_1" MASTER_PRIORITY 120'), undefined);
     assert.equal(parseNotifyLine('garbage'), undefined);
   });
 });

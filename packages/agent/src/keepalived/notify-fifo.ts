@@ -10,24 +10,37 @@ import type { Logger, VrrpState } from '@lbha/shared';
 import { StateError } from '../errors.js';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
 
-export interface NotifyEvent {
-  readonly scope: 'instance' | 'group';
-  readonly name: string;
-  readonly state: VrrpState;
-  /** Effective priority keepalived reports with the event. */
-  readonly priority: number;
-}
+/**
+ * One line of the FIFO. `state`: an instance or group entered a state. `lower-priority-advert`:
+ * an instance that is MASTER heard a lower-priority advert for its VRID (keepalived's
+ * MASTER_RX_LOWER_PRI): another node claimed the VIP and gave way, and keepalived announced the
+ * VIP again (vrrp_garp_lower_prio_repeat).
+ */
+export type NotifyEvent =
+  | {
+      readonly kind: 'state';
+      readonly scope: 'instance' | 'group';
+      readonly name: string;
+      readonly state: VrrpState;
+      /** Effective priority keepalived reports with the event. */
+      readonly priority: number;
+    }
+  | { readonly kind: 'lower-priority-advert'; readonly name: string; readonly priority: number };
 
 const LINE = /^(INSTANCE|GROUP) "([^"]*)" ([A-Z_]+) (-?\d+)\s*$/;
 const STATES: Record<string, VrrpState> = { MASTER: 'master', BACKUP: 'backup', FAULT: 'fault', STOP: 'stop', DELETED: 'deleted', INIT: 'init' };
 
-/** Parses one FIFO line; undefined for lines that carry no state (e.g. MASTER_RX_LOWER_PRI). */
+/** Parses one FIFO line; undefined for lines the agent does not use (e.g. priority changes). */
 export function parseNotifyLine(line: string): NotifyEvent | undefined {
   const m = LINE.exec(line.trim());
   if (!m) return undefined;
-  const state = STATES[m[3] as string];
+  const word = m[3] as string;
+  const name = m[2] as string;
+  const priority = Number(m[4]);
+  if (word === 'MASTER_RX_LOWER_PRI') return m[1] === 'INSTANCE' ? { kind: 'lower-priority-advert', name, priority } : undefined;
+  const state = STATES[word];
   if (!state) return undefined;
-  return { scope: m[1] === 'GROUP' ? 'group' : 'instance', name: m[2] as string, state, priority: Number(m[4]) };
+  return { kind: 'state', scope: m[1] === 'GROUP' ? 'group' : 'instance', name, state, priority };
 }
 
 /** Creates the FIFO if missing; refuses a path that exists as something else. */

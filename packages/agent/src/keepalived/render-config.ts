@@ -41,6 +41,11 @@ export function renderKeepalivedConf(desired: DesiredState, opts: RenderOptions)
     `  notify_fifo ${quote(opts.files.notifyFifo)}`,
     // After a reload keepalived closes and reopens the FIFO; this replays every state.
     '  fifo_write_vrrp_states_on_reload',
+    // When a split brain heals, the node that gives the VIP up sends one more (lower-priority)
+    // advert before it lets go, and the holder answers any lower-priority advert with gratuitous
+    // ARPs / NAs: clients that followed the other node come back (docs/design/vrrp-edges.md).
+    '  vrrp_higher_prio_send_advert true',
+    '  vrrp_garp_lower_prio_repeat 1',
   );
   if (k.realtime) {
     // The fast timing profile: adverts every few tens of ms must leave on time on a busy host.
