@@ -24,6 +24,7 @@ import { CheckSet } from './checks/check-set.js';
 import { nodeCheckSpecs } from './checks/node-check-specs.js';
 import { CommandJournal } from './commands/command-journal.js';
 import { DeltaTracker } from './core/delta-tracker.js';
+import { Announcements } from './core/announcements.js';
 import { DesiredStateApplier } from './core/desired-state-applier.js';
 import { evaluate, heldInstances, type Evaluation } from './core/evaluate.js';
 import { NodeCommands } from './core/node-commands.js';
@@ -36,6 +37,7 @@ import { NotifyFifoReader, type NotifyEvent } from './keepalived/notify-fifo.js'
 import { TrackFiles } from './keepalived/track-files.js';
 import { serveMetrics } from './metrics-server.js';
 import { AddressWatcher, holdsAddress } from './net/address-watcher.js';
+import { Announcer } from './net/announcer.js';
 import { HandoverController, type SavedSysctls } from './net/handover.js';
 import { handoverTasks } from './net/handover-task.js';
 import { LinkStates } from './net/link-states.js';
@@ -78,6 +80,8 @@ export class Agent implements AgentCore {
   private readonly handover: HandoverController;
   /** Hands new connections to the peer the moment this node cannot serve them. */
   private readonly failover: UnplannedFailover;
+  private readonly announcer: Announcer;
+  private readonly announcements: Announcements;
   /** Per instance: why the handover it was given could not start. */
   private handoverProblems: ReadonlyMap<string, string> = new Map();
   private readonly desired: DesiredStateApplier;
@@ -129,6 +133,8 @@ export class Agent implements AgentCore {
     });
     const programs = { nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, perlProgram: opts.perlProgram };
     this.failover = new UnplannedFailover({ ...programs, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'failover'), handover: this.handover });
+    this.announcer = new Announcer({ perlProgram: opts.perlProgram, sysfsNetRoot: opts.sysfsNetRoot, logger: log });
+    this.announcements = new Announcements({ announcer: this.announcer, logger: log, onDone: () => this.refresh() });
     this.fifo = new NotifyFifoReader(files.notifyFifo, (e) => this.onNotify(e), log);
     this.vrrp = new VrrpStates({ store: new JsonFile(join(opts.runtimeDir, 'vrrp-states.json')), logger: log, metrics, now });
     this.checks = new CheckSet({
@@ -224,6 +230,7 @@ export class Agent implements AgentCore {
     this.addresses.stop();
     this.netlink?.stop();
     this.fifo.stop();
+    this.announcer.close();
     // Handovers stay in place: they end at their deadline, or a restarted agent takes them up.
     this.handover.detach();
     this.failover.close();
@@ -291,6 +298,7 @@ export class Agent implements AgentCore {
         handovers: this.handover.running(),
         handoverProblems: this.handoverProblems,
         coordinatorLinked: this.coordinatorLinked,
+        announced: this.announcements.all,
       },
       now,
     );
@@ -314,6 +322,7 @@ export class Agent implements AgentCore {
     this.wake.at(e.wakeAtMs, writerWake);
     // A fault, a hung or dead proxy, keepalived gone, not active: new connections go to the peer.
     this.failover.canServe(e.faults.length === 0 && e.mode === 'active' && this.services.keepalived.liveness().state === 'running');
+    this.announcements.send(e.announce);
     const delta = this.deltas.publish({
       services: this.serviceStatuses(),
       instances: e.instances,
@@ -333,6 +342,7 @@ export class Agent implements AgentCore {
       this.deltas.instanceRemoved(inst.name);
       this.vrrp.delete(inst.name);
       this.writer.forget(inst.name);
+      this.announcements.forget(inst.name);
       this.metrics.removeInstance(inst.name);
     }
     this.links.follow(next);
@@ -365,6 +375,12 @@ export class Agent implements AgentCore {
   }
 
   private onNotify(e: NotifyEvent): void {
+    if (e.kind === 'lower-priority-advert') {
+      // Another node had claimed the VIP and gave way (a split brain healing): keepalived has
+      // announced the VIP again (vrrp_garp_lower_prio_repeat).
+      this.log.info({ event: 'vrrp.lower_priority_advert', instance: e.name, priority: e.priority }, `${e.name}: heard a lower-priority advert while MASTER; keepalived announced the VIP again`);
+      return;
+    }
     if (e.scope !== 'instance') return;
     this.vrrp.observe(e.name, e.state, e.priority);
     void this.addresses.read();

@@ -29,6 +29,7 @@ function view(over: Partial<NodeView> = {}): NodeView {
     handovers: [],
     handoverProblems: new Map(),
     coordinatorLinked: false,
+    announced: new Map(),
     ...over,
   };
 }

@@ -120,6 +120,8 @@ export interface InstanceStatus {
   readonly handover?: Handover;
   /** Why the node could not start the handover it was given. */
   readonly handoverError?: string;
+  /** The last `announce` request (DesiredInstance.announce) the node carried out; 0 if none. */
+  readonly announced?: number;
 }
 
 export interface NodeSnapshot {
@@ -175,6 +177,12 @@ export interface DesiredInstance {
    * connections go there the moment this node cannot serve them. Absent: no such node.
    */
   readonly failoverPeer?: string;
+  /**
+   * Announce the VIP (gratuitous ARP / unsolicited neighbour advertisement) once for each new
+   * value, if this node holds it: after a split brain, clients may still send to the node that
+   * let go. The coordinator's clock when it asked; absent: nothing asked.
+   */
+  readonly announce?: number;
 }
 
 /**

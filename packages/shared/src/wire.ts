@@ -347,6 +347,7 @@ export function instanceStatusToWire(i: InstanceStatus): pb.InstanceStatus {
     faultedByHealth: i.faultedByHealth,
     handover: i.handover ? handoverToWire(i.handover) : undefined,
     handoverError: i.handoverError ?? '',
+    announced: i.announced ?? 0,
   };
 }
 
@@ -365,6 +366,7 @@ export function instanceStatusFromWire(i: pb.InstanceStatus, path: string): Inst
     faultedByHealth: i.faultedByHealth,
     ...(i.handover ? { handover: handoverFromWire(i.handover, `${path}.handover`) } : {}),
     ...(i.handoverError ? { handoverError: i.handoverError } : {}),
+    ...(i.announced ? { announced: i.announced } : {}),
   };
 }
 
@@ -494,12 +496,13 @@ export function keepalivedSettingsFromWire(k: pbAgent.KeepalivedSettings | undef
 }
 
 export function desiredInstanceToWire(i: DesiredInstance): pbAgent.DesiredInstance {
-  const { handover, failoverPeer, ...rest } = i;
+  const { handover, failoverPeer, announce, ...rest } = i;
   return {
     ...rest,
     trackInterfaces: [...i.trackInterfaces],
     handover: handover ? handoverToWire(handover) : undefined,
     failoverPeer: failoverPeer ?? '',
+    announce: announce ?? 0,
   };
 }
 
@@ -531,6 +534,7 @@ export function desiredInstanceFromWire(i: pbAgent.DesiredInstance, path: string
     ...(i.authPass !== undefined ? { authPass: i.authPass } : {}),
     ...(i.handover ? { handover: handoverFromWire(i.handover, `${path}.handover`) } : {}),
     ...(failoverPeerFromWire(i.failoverPeer, i.vip, `${path}.failoverPeer`)),
+    ...(i.announce ? { announce: i.announce } : {}),
   };
 }
 

@@ -38,6 +38,18 @@ export interface NodeView {
   readonly handoverProblems: ReadonlyMap<string, string>;
   /** A coordinator is connected (it may move a VIP with a handover). */
   readonly coordinatorLinked: boolean;
+  /** Per instance: the last `announce` request carried out. */
+  readonly announced: ReadonlyMap<string, number>;
+}
+
+/** An announcement the coordinator asked for, due now: the node holds the VIP. */
+export interface AnnounceTask {
+  readonly instance: string;
+  readonly interface: string;
+  /** The VIP's address, without prefix. */
+  readonly address: string;
+  /** The request it answers (DesiredInstance.announce). */
+  readonly value: number;
 }
 
 export interface Evaluation {
@@ -51,6 +63,8 @@ export interface Evaluation {
   readonly healthy: boolean;
   /** When a held-back penalty falls due: evaluate again then. */
   readonly wakeAtMs: number | undefined;
+  /** Announcements to send now. */
+  readonly announce: readonly AnnounceTask[];
 }
 
 export function evaluate(view: NodeView, now: number): Evaluation {
@@ -76,6 +90,7 @@ export function evaluate(view: NodeView, now: number): Evaluation {
   const lowest = mode === 'active' ? undefined : view.localDrain ? `node is ${view.localDrain} (drain command)` : `node mode is ${mode}`;
   const placements = new Map<string, number>();
   const instances: InstanceStatus[] = [];
+  const announce: AnnounceTask[] = [];
   let wakeAtMs: number | undefined;
   for (const inst of view.desired?.instances ?? []) {
     const tracked = [inst.interface, ...inst.trackInterfaces];
@@ -92,6 +107,12 @@ export function evaluate(view: NodeView, now: number): Evaluation {
     const vipAddr = typeof cidr === 'string' ? inst.vip : cidr.address;
     const handover = view.handovers.find((h) => h.instance === inst.name);
     const handoverError = view.handoverProblems.get(inst.name);
+    const vipPresent = holdsAddress(view.addresses, inst.interface, vipAddr);
+    const announced = view.announced.get(inst.name) ?? 0;
+    // Only a holder can announce; a request that reaches another node waits (or is replaced).
+    if (inst.announce !== undefined && inst.announce > announced && vipPresent) {
+      announce.push({ instance: inst.name, interface: inst.interface, address: vipAddr, value: inst.announce });
+    }
     instances.push({
       name: inst.name,
       vrid: inst.vrid,
@@ -100,15 +121,16 @@ export function evaluate(view: NodeView, now: number): Evaluation {
       state: v?.state ?? 'unknown',
       basePriority: inst.basePriority,
       effectivePriority: out.effectivePriority,
-      vipPresent: holdsAddress(view.addresses, inst.interface, vipAddr),
+      vipPresent,
       sinceMs: v?.sinceMs ?? 0,
       priorityTerms: out.terms,
       faultedByHealth: faults.length > 0,
       ...(handover ? { handover: { role: handover.role, peer: handover.peer, untilMs: handover.untilMs } } : {}),
       ...(handoverError ? { handoverError } : {}),
+      ...(announced > 0 ? { announced } : {}),
     });
   }
-  return { mode, instances, placements, faults, healthy: faults.length === 0, wakeAtMs };
+  return { mode, instances, placements, faults, healthy: faults.length === 0, wakeAtMs, announce };
 }
 
 /** The instances whose VIP this node holds, or would hold as keepalived sees it. */
