@@ -106,6 +106,16 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     tracks.set(vp.vip, t.track);
     events.push(...t.events);
     wakeAt = earliest(wakeAt, t.wakeAt);
+    if (t.track.status === 'healing') {
+      // The nodes told to step down stay so until the holder has announced the VIP.
+      for (const [node, vips] of memory.stepDown) {
+        if (!vips.has(vp.vip) || o.holders.includes(node)) continue;
+        let set = stepDown.get(node);
+        if (!set) stepDown.set(node, (set = new Set()));
+        set.add(vp.vip);
+      }
+      continue;
+    }
     if (!t.settledSplit) continue;
     // Keep the desired holder, or the best-ranked of the holders; the rest step down.
     const keep = o.holders.includes(vp.holder) ? vp.holder : [...o.holders].sort((a, b) => vp.ranking.indexOf(a) - vp.ranking.indexOf(b))[0];
@@ -141,7 +151,9 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   wakeAt = earliest(wakeAt, plan.wakeAt);
 
   // Decide: what each node's agent should run.
-  const desired = desiredStates(c, plan, stepDown, memory);
+  const announce = new Map<string, { readonly node: string; readonly request: number }>();
+  for (const [vip, t] of tracks) if (t.announce) announce.set(vip, t.announce);
+  const desired = desiredStates(c, plan, stepDown, announce, memory);
   const withheld = new Set<string>();
   const mismatched = new Map<string, string>();
   for (const n of c.nodes) {
@@ -189,6 +201,7 @@ function desiredStates(
   c: ClusterSpec,
   plan: PlanResult,
   stepDown: ReadonlyMap<string, ReadonlySet<string>>,
+  announce: ReadonlyMap<string, { readonly node: string; readonly request: number }>,
   memory: ClusterMemory,
 ): { entries: ReadonlyMap<string, DesiredEntry>; built: ClusterMemory['built'] } {
   const cp = plan.placement;
@@ -197,12 +210,16 @@ function desiredStates(
     cp.vips.map((v) => v.ranking),
     c.nodes.map((n) => [cp.classes.get(n.name), plan.modeOf(n.name), [...(stepDown.get(n.name) ?? [])]]),
     handoverKey(plan.memory),
+    [...announce].map(([vip, a]) => [vip, a.node, a.request]),
   ]);
   const built = { spec: c, key };
   if (memory.built?.spec === c && memory.built.key === key && c.nodes.every((n) => memory.desired.has(n.name))) return { entries: memory.desired, built };
   const entries = new Map<string, DesiredEntry>();
   for (const n of c.nodes) {
-    const content = buildDesiredState(c, cp, n, plan.modeOf(n.name), stepDown.get(n.name) ?? NO_STEP_DOWN, (vip) => handoverOf(plan.memory, vip, n.name));
+    const content = buildDesiredState(c, cp, n, plan.modeOf(n.name), stepDown.get(n.name) ?? NO_STEP_DOWN, {
+      handoverOf: (vip) => handoverOf(plan.memory, vip, n.name),
+      announceOf: (vip) => (announce.get(vip)?.node === n.name ? announce.get(vip)?.request : undefined),
+    });
     const json = JSON.stringify(content);
     const before = memory.desired.get(n.name);
     entries.set(n.name, before?.key === json ? before : { content, key: json });

@@ -48,9 +48,17 @@ function keepalivedSettings(cluster: ClusterSpec, node: NodeSpec): KeepalivedSet
   };
 }
 
+/** Per VIP, what a node is asked beyond placement. */
+export interface InstanceExtras {
+  /** The node's part in the VIP's handover. */
+  readonly handoverOf?: (vip: string) => Handover | undefined;
+  /** The announcement asked of the node (after a split brain). */
+  readonly announceOf?: (vip: string) => number | undefined;
+}
+
 /**
  * The desired state of `node` (without version). `stepDown` names the VIPs this node must leave
- * MASTER for (split-brain arbitration); `handoverOf` gives the node's part in a VIP's handover.
+ * MASTER for (split-brain arbitration).
  */
 export function buildDesiredState(
   cluster: ClusterSpec,
@@ -58,13 +66,14 @@ export function buildDesiredState(
   node: NodeSpec,
   mode: NodeMode,
   stepDown: ReadonlySet<string>,
-  handoverOf: (vip: string) => Handover | undefined = () => undefined,
+  extras: InstanceExtras = {},
 ): DesiredContent {
   const byVip = new Map(placement.vips.map((v) => [v.vip, v]));
   const instances: DesiredInstance[] = cluster.vips.map((v) => {
     const vp = byVip.get(v.name);
     const w = vp ? weightOf(placement, vp, node.name) : { rank: cluster.nodes.length, weight: 0 };
-    const handover = handoverOf(v.name);
+    const handover = extras.handoverOf?.(v.name);
+    const announce = extras.announceOf?.(v.name);
     const failoverPeer = vp ? failoverPeerOf(cluster, vp.ranking, node.name, v.interface, v.cidr) : '';
     return {
       name: v.name,
@@ -80,6 +89,7 @@ export function buildDesiredState(
       ...(v.authPass !== null ? { authPass: v.authPass.slice(0, AUTH_PASS_BYTES) } : {}),
       ...(handover ? { handover } : {}),
       ...(failoverPeer ? { failoverPeer } : {}),
+      ...(announce ? { announce } : {}),
     };
   });
   return {

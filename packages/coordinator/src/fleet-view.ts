@@ -191,7 +191,7 @@ function vipView(c: ClusterSpec, v: VipSpec, s: ClusterState | undefined): VipVi
   const vp = s?.placement.vips.find((x) => x.vip === v.name);
   const obs = s?.observations.get(v.name);
   const weight = (n: string): NodeWeight => (s && vp ? weightOf(s.placement, vp, n) : NO_WEIGHT);
-  const reported = obs?.perNode ?? c.nodes.map((n) => ({ node: n.name, live: false, state: 'unknown' as const, vipPresent: false, effectivePriority: 0, priorityTerms: [] }));
+  const reported = obs?.perNode ?? c.nodes.map((n) => ({ node: n.name, live: false, state: 'unknown' as const, vipPresent: false, effectivePriority: 0, priorityTerms: [], announced: 0 }));
   const perNode: VipNodeView[] = reported.map((p) => {
     const w = weight(p.node);
     return { ...p, desiredRank: w.rank, desiredWeight: w.weight };

@@ -19,13 +19,17 @@ export interface NodeVipState {
   readonly priorityTerms: readonly PriorityTerm[];
   readonly handover?: Handover;
   readonly handoverError?: string;
+  /** The last announcement request the node carried out (0: none). */
+  readonly announced: number;
 }
 
 /**
  * ok: one holder, the desired one. divergent: one holder, another node. split_brain: several
  * holders. orphan: every node reports and none holds it. unknown: not enough nodes report.
+ * healing (vip-tracking.ts): one holder after a split brain, which has not yet confirmed that it
+ * announced the VIP after the other holders let go: clients may still send to one of them.
  */
-export type VipStatus = 'ok' | 'divergent' | 'split_brain' | 'orphan' | 'unknown';
+export type VipStatus = 'ok' | 'divergent' | 'split_brain' | 'orphan' | 'unknown' | 'healing';
 
 export interface VipObservation {
   /** Live nodes that have the address or report MASTER, sorted by name. */
@@ -57,6 +61,7 @@ export function observeCluster(cluster: ClusterSpec, report: (node: string) => N
         priorityTerms: inst?.priorityTerms ?? [],
         ...(inst?.handover ? { handover: inst.handover } : {}),
         ...(inst?.handoverError ? { handoverError: inst.handoverError } : {}),
+        announced: inst?.announced ?? 0,
       });
       if (r.live && inst && (inst.vipPresent || inst.state === 'master')) holders.push(name);
     }

@@ -1,9 +1,21 @@
 // How long each VIP has been in its status, and the events that status raises: divergence,
 // split brain and orphan once they have lasted the settle time, convergence once they are over,
-// and every move of its holder. Pure.
+// and every move of its holder. After a split brain, the VIP is `healing` until its one holder
+// confirms that it announced the VIP after the others let go (clients that followed the last
+// announcement of a node that let go would otherwise keep sending to it). Pure.
 import type { EventInput } from './event-log.js';
 import type { VipPlacement } from './placement.js';
 import { vipStatus, type VipObservation, type VipStatus } from './vip-observation.js';
+
+/** An announcement asked of a node (DesiredInstance.announce), and whether it confirmed it. */
+export interface AnnounceRequest {
+  readonly node: string;
+  /** The coordinator's clock when it asked: the request's value. */
+  readonly request: number;
+  /** The holders that let go before it was asked. */
+  readonly after: readonly string[];
+  readonly confirmed: boolean;
+}
 
 export interface VipTrack {
   readonly status: VipStatus;
@@ -13,6 +25,10 @@ export interface VipTrack {
   readonly reported: VipStatus;
   /** Single actual holder last seen, for vip.moved events. */
   readonly holder: string | undefined;
+  /** The holders seen in the last pass. */
+  readonly holders: readonly string[];
+  /** The last announcement asked for after a split brain (kept once confirmed: it stays in the desired state). */
+  readonly announce: AnnounceRequest | undefined;
 }
 
 export interface TrackResult {
@@ -24,10 +40,25 @@ export interface TrackResult {
   readonly wakeAt: number | null;
 }
 
-const PROBLEMS: ReadonlySet<VipStatus> = new Set(['divergent', 'split_brain', 'orphan']);
+const PROBLEMS: ReadonlySet<VipStatus> = new Set(['divergent', 'split_brain', 'orphan', 'healing']);
+
+/** The announcement to ask for, or keep asking for, now. */
+function announceRequest(obs: VipObservation, before: VipTrack | undefined, now: number): AnnounceRequest | undefined {
+  const last = before?.announce;
+  const single = obs.holders.length === 1 ? obs.holders[0] : undefined;
+  // A split brain that was reported has just ended: ask its one holder.
+  const ended = before !== undefined && before.status === 'split_brain' && before.reported === 'split_brain' && single !== undefined;
+  const pending = last !== undefined && !last.confirmed;
+  if (single === undefined || (!ended && !pending)) return last;
+  const req = ended || last === undefined || last.node !== single ? { node: single, request: now, after: (before?.holders ?? []).filter((h) => h !== single), confirmed: false } : last;
+  const announced = obs.perNode.find((p) => p.node === single)?.announced ?? 0;
+  return announced >= req.request ? { ...req, confirmed: true } : req;
+}
 
 export function trackVip(cluster: string, vp: VipPlacement, obs: VipObservation, before: VipTrack | undefined, now: number, settleMs: number): TrackResult {
-  const status = vipStatus(vp.holder, obs);
+  const announce = announceRequest(obs, before, now);
+  const healing = announce !== undefined && !announce.confirmed && obs.holders.length === 1;
+  const status: VipStatus = healing ? 'healing' : vipStatus(vp.holder, obs);
   const events: EventInput[] = [];
   const sinceMs = before === undefined || before.status !== status ? now : before.sinceMs;
   let reported = before?.reported ?? 'ok';
@@ -45,15 +76,21 @@ export function trackVip(cluster: string, vp: VipPlacement, obs: VipObservation,
       events.push({ ...base, type: 'vip.split_brain', severity: 'critical', message: `${vp.vip} is held by ${obs.holders.join(' and ')} at once` });
     } else if (status === 'orphan') {
       events.push({ ...base, type: 'vip.orphan', severity: 'critical', message: `${vp.vip} is held by no node (desired: ${vp.holder})` });
+    } else if (status === 'healing') {
+      const others = announce?.after.join(' and ') || 'the other holder';
+      events.push({ ...base, type: 'vip.unannounced', severity: 'critical', message: `${single} holds ${vp.vip} but has not announced it since the split brain ended: clients may still send to ${others}` });
     } else {
       events.push({ ...base, type: 'vip.divergent', severity: 'warning', message: `${vp.vip} is held by ${single} but should be held by ${vp.holder}` });
     }
   } else if (status === 'ok' && PROBLEMS.has(reported)) {
-    events.push({ type: 'vip.converged', cluster, vip: vp.vip, node: vp.holder, message: `${vp.vip} is held by ${vp.holder} as desired again (was ${reported.replace('_', ' ')})` });
+    const healed = announce?.confirmed === true && before?.status === 'healing';
+    const was = healed ? 'split brain' : reported.replace('_', ' ');
+    const heal = healed ? `; it announced the VIP after ${announce.after.join(' and ') || 'the other holder'} let go` : '';
+    events.push({ type: 'vip.converged', cluster, vip: vp.vip, node: vp.holder, message: `${vp.vip} is held by ${vp.holder} as desired again (was ${was})${heal}` });
     reported = 'ok';
   }
   return {
-    track: { status, sinceMs, reported, holder },
+    track: { status, sinceMs, reported, holder, holders: obs.holders, announce },
     events,
     settledSplit: status === 'split_brain' && settled,
     wakeAt: PROBLEMS.has(status) && reported !== status ? sinceMs + settleMs : null,

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeMode } from '@lbha/shared';
+import type { ClusterPassResult } from '../src/cluster-pass.js';
 import { PREPARE_TIMEOUT_MS } from '../src/handover-plan.js';
 import { LB1, LB2, PassWorld, seed1, SETTLE_MS } from './support/pass-world.js';
 
@@ -129,8 +130,17 @@ describe('cluster pass: settle time of VIP problems', () => {
       for (const n of w.nodes.values()) n.link = 'connected';
       w.holds(LB1, 'vip-28').holds(LB2, 'vip-29');
       const repaired = w.pass(10);
-      assert.equal(repaired.memory.tracks.get('vip-28')?.status, 'ok');
-      assert.deepEqual(repaired.events.filter((e) => e.type === 'vip.converged').map((e) => e.vip), row.event ? ['vip-28'] : []);
+      if (row.status === 'split_brain') {
+        // Not converged until the holder announced the VIP after the other let go.
+        assert.equal(repaired.memory.tracks.get('vip-28')?.status, 'healing');
+        assert.deepEqual(repaired.events.filter((e) => e.type === 'vip.converged'), []);
+        assert.equal(w.instance(LB1, 'vip-28').announce, w.now, `${LB1} is asked to announce vip-28`);
+        assert.equal(w.instance(LB2, 'vip-28').announce, undefined, `${LB2} is asked nothing`);
+        w.announceAll();
+      }
+      const converged = row.status === 'split_brain' ? w.pass(10) : repaired;
+      assert.equal(converged.memory.tracks.get('vip-28')?.status, 'ok');
+      assert.deepEqual(converged.events.filter((e) => e.type === 'vip.converged').map((e) => e.vip), row.event ? ['vip-28'] : []);
     });
   }
 
@@ -175,11 +185,91 @@ describe('cluster pass: split-brain step-down', () => {
       [['vip-28', LB2]],
     );
     assert.deepEqual(w.pass(1000).events.filter((e) => e.type === 'vip.step_down'), [], 'told once');
-    // It stepped down: the split is over, the step-down is lifted.
+    // It stepped down: the split is over. Until the holder has announced the VIP again, the
+    // step-down stays; then the VIP has converged and the step-down is lifted.
     w.holds(LB2, 'vip-29');
     const over = w.pass(10);
+    assert.equal(over.memory.tracks.get('vip-28')?.status, 'healing');
+    assert.equal(w.instance(LB2, 'vip-28').stepDown, true, 'still stepped down while the holder has not announced');
+    assert.deepEqual(over.events.map((e) => e.type), []);
+    w.announceAll();
+    const healed = w.pass(10);
     assert.equal(w.instance(LB2, 'vip-28').stepDown, false);
-    assert.deepEqual(over.events.map((e) => e.type), ['vip.converged']);
+    assert.deepEqual(healed.events.map((e) => e.type), ['vip.converged']);
+    assert.match(healed.events[0]?.message ?? '', /\(was split brain\); it announced the VIP after nginx-lb02 let go$/);
+  });
+});
+
+describe('cluster pass: healing after a split brain', () => {
+  /** A reported split of vip-28 (lb02 claims it too), then lb02 lets go. */
+  function healing(): PassWorld {
+    const w = new PassWorld();
+    w.settle();
+    w.holds(LB2, 'vip-28', 'vip-29');
+    w.pass(10);
+    w.pass(SETTLE_MS);
+    w.holds(LB2, 'vip-29');
+    w.pass(10);
+    return w;
+  }
+
+  it('asks the one holder left to announce the VIP, and nobody else', () => {
+    const w = healing();
+    assert.equal(w.last?.memory.tracks.get('vip-28')?.status, 'healing');
+    assert.deepEqual(w.last?.memory.tracks.get('vip-28')?.announce, { node: LB1, request: w.now, after: [LB2], confirmed: false });
+    assert.equal(w.instance(LB1, 'vip-28').announce, w.now);
+    assert.equal(w.instance(LB1, 'vip-29').announce, undefined, 'only for the VIP that was split');
+    assert.equal(w.instance(LB2, 'vip-28').announce, undefined);
+  });
+
+  it('an announcement made for an earlier request does not count', () => {
+    const w = healing();
+    w.node(LB1).announced.set('vip-28', w.now - 1);
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'healing');
+  });
+
+  it('a holder that does not confirm within the settle time is reported: clients may still send to the other', () => {
+    const w = healing();
+    const first = w.last as ClusterPassResult;
+    assert.equal(first.wakeAt, w.now + SETTLE_MS);
+    assert.deepEqual(w.pass(SETTLE_MS - 1).events, []);
+    const r = w.pass(1);
+    assert.deepEqual(r.events.map((e) => [e.type, e.severity, e.node, e.message]), [
+      ['vip.unannounced', 'critical', LB1, `${LB1} holds vip-28 but has not announced it since the split brain ended: clients may still send to ${LB2}`],
+    ]);
+    w.announceAll();
+    assert.deepEqual(w.pass(10).events.map((e) => [e.type, e.message]), [['vip.converged', 'vip-28 is held by nginx-lb01 as desired again (was split brain); it announced the VIP after nginx-lb02 let go']]);
+  });
+
+  it('asks the new holder if the VIP moves while healing', () => {
+    const w = healing();
+    const asked = w.now;
+    w.holds(LB1).holds(LB2, 'vip-28', 'vip-29');
+    w.pass(10);
+    assert.deepEqual(w.last?.memory.tracks.get('vip-28')?.announce, { node: LB2, request: w.now, after: [LB1], confirmed: false });
+    assert.ok(w.now > asked);
+    assert.equal(w.instance(LB2, 'vip-28').announce, w.now);
+    assert.equal(w.instance(LB1, 'vip-28').announce, undefined);
+  });
+
+  it('keeps the request in the desired state once confirmed: no push for nothing', () => {
+    const w = healing();
+    w.announceAll();
+    const healed = w.pass(10);
+    const again = w.pass(1000);
+    assert.equal(again.desired.get(LB1)?.key, healed.desired.get(LB1)?.key);
+    assert.deepEqual(again.events, []);
+  });
+
+  it('a split shorter than the settle time asks nothing (keepalived heals it: the last advert of the one that lets go makes the holder announce)', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.holds(LB2, 'vip-28', 'vip-29');
+    w.pass(10);
+    w.holds(LB2, 'vip-29');
+    const r = w.pass(SETTLE_MS - 100);
+    assert.equal(r.memory.tracks.get('vip-28')?.status, 'ok');
+    assert.equal(w.instance(LB1, 'vip-28').announce, undefined);
   });
 });
 

@@ -29,10 +29,12 @@ export const FAILOVER_REASONS: readonly FailoverReason[] = ['health', 'fault', '
 /**
  * How a VIP stands. in_place: held by exactly its desired holder (or by one node while no
  * placement is known); diverged: held by one other node; split_brain: held by several nodes;
- * orphaned: held by none while every node reports; unknown: too few nodes report to tell.
+ * orphaned: held by none while every node reports; unknown: too few nodes report to tell;
+ * healing: held by one node after a split brain, which has not yet confirmed announcing it after
+ * the other holders let go (clients may still send to one of them).
  */
-export type VipCondition = 'in_place' | 'diverged' | 'split_brain' | 'orphaned' | 'unknown';
-export const VIP_CONDITIONS: readonly VipCondition[] = ['in_place', 'diverged', 'split_brain', 'orphaned', 'unknown'];
+export type VipCondition = 'in_place' | 'diverged' | 'split_brain' | 'orphaned' | 'unknown' | 'healing';
+export const VIP_CONDITIONS: readonly VipCondition[] = ['in_place', 'diverged', 'split_brain', 'orphaned', 'unknown', 'healing'];
 
 /** Failover targets are 250 ms (proxy death) and 1 s (node loss): buckets around both. */
 export const FAILOVER_BUCKETS_SECONDS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -137,13 +139,13 @@ export const METRICS = {
   vipStatus: {
     name: 'lbha_vip_status',
     type: 'gauge',
-    help: 'How the VIP stands (state: in_place, diverged, split_brain, orphaned, unknown); 1 for the current condition.',
+    help: 'How the VIP stands (state: in_place, diverged, split_brain, orphaned, unknown, healing); 1 for the current condition.',
     labels: ['cluster', 'vip', 'state'],
   },
   vips: {
     name: 'lbha_vips',
     type: 'gauge',
-    help: 'VIPs of the cluster by condition (state: in_place, diverged, split_brain, orphaned, unknown).',
+    help: 'VIPs of the cluster by condition (state: in_place, diverged, split_brain, orphaned, unknown, healing).',
     labels: ['cluster', 'state'],
   },
 

@@ -10,6 +10,7 @@ const CONDITION: Readonly<Record<VipStatus, VipCondition>> = {
   split_brain: 'split_brain',
   orphan: 'orphaned',
   unknown: 'unknown',
+  healing: 'healing',
 };
 
 /** Placement and spec views of a control plane that may not be started yet. */

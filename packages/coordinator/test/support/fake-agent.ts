@@ -146,6 +146,9 @@ export class FakeAgent {
     const next = new Map<string, InstanceStatus>();
     for (const inst of this.desired?.instances ?? []) {
       const s = states.get(inst.name);
+      // Like the agent: an announcement asked for is carried out by the node holding the VIP.
+      const before = this.instances.get(inst.name)?.announced ?? 0;
+      const announced = inst.announce !== undefined && s?.present ? Math.max(before, inst.announce) : before;
       next.set(inst.name, {
         name: inst.name,
         vrid: inst.vrid,
@@ -162,10 +165,11 @@ export class FakeAgent {
           ...(this.penalty > 0 ? [{ source: 'check:down-file', delta: -this.penalty, reason: 'maintenance file' }] : []),
         ],
         faultedByHealth: !this.healthy,
+        announced,
       });
     }
-    const changed = JSON.stringify([...next.values()].map((i) => [i.name, i.state, i.vipPresent, i.effectivePriority])) !==
-      JSON.stringify([...this.instances.values()].map((i) => [i.name, i.state, i.vipPresent, i.effectivePriority]));
+    const key = (m: Map<string, InstanceStatus>) => JSON.stringify([...m.values()].map((i) => [i.name, i.state, i.vipPresent, i.effectivePriority, i.announced]));
+    const changed = key(next) !== key(this.instances);
     this.instances = next;
     if (changed) this.sendDelta();
   }

@@ -40,6 +40,8 @@ export interface WorldNode {
   /** The cluster its agent says it is in. */
   cluster: string;
   session: number;
+  /** Per VIP: the last announcement request it carried out. */
+  announced: Map<string, number>;
 }
 
 export class PassWorld {
@@ -56,7 +58,7 @@ export class PassWorld {
 
   constructor(readonly cluster: ClusterSpec = seed1()) {
     for (const n of cluster.nodes) {
-      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1 });
+      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map() });
     }
   }
 
@@ -75,7 +77,7 @@ export class PassWorld {
   private observation(name: string, n: WorldNode): NodeObservation {
     const instances = this.cluster.vips.map((v) => {
       const held = n.holds.has(v.name);
-      return instance(v.name, held ? 'master' : 'backup', 1, { vrid: v.vrid, interface: v.interface, vip: v.cidr, vipPresent: held });
+      return instance(v.name, held ? 'master' : 'backup', 1, { vrid: v.vrid, interface: v.interface, vip: v.cidr, vipPresent: held, announced: n.announced.get(v.name) ?? 0 });
     });
     const checks = [check('nginx', { result: n.healthy ? { kind: 'healthy' } : { kind: 'unhealthy', reason: 'nginx is not running' } })];
     if (n.penalty > 0) checks.push(check('down-file', { kind: 'maintenance_file', effect: 'penalty', penalty: n.penalty, result: { kind: 'unhealthy', reason: 'down file present' } }));
@@ -108,6 +110,15 @@ export class PassWorld {
   /** Every connected agent applies the desired state it was given. */
   applyAll(): this {
     for (const [name, n] of this.nodes) if (n.link !== 'disconnected') n.applied = this.versions.get(name)?.version ?? n.applied;
+    return this;
+  }
+
+  /** Every agent carries out the announcements its desired state asks for, of the VIPs it holds. */
+  announceAll(): this {
+    for (const [name, n] of this.nodes) {
+      if (n.link === 'disconnected' || !this.last?.desired.has(name)) continue;
+      for (const i of this.desired(name).instances) if (i.announce !== undefined && n.holds.has(i.name)) n.announced.set(i.name, i.announce);
+    }
     return this;
   }
 
