@@ -2,10 +2,11 @@
 // coordinator what it believes (nodes, VIP holders, health) and compare with what the lab sees.
 import { readFileSync } from 'node:fs';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { ControlServiceClient, type pbControl } from '@lbha/shared';
+import { ControlServiceClient, type pbControl, type pbTypes } from '@lbha/shared';
 
 export type VipInfo = pbControl.VipInfo;
 export type NodeInfo = pbControl.NodeInfo;
+export type LabEvent = pbTypes.Event;
 
 type Unary<Req, Res> = (req: Req, options: { deadline: number }, cb: (err: ServiceError | null, res: Res) => void) => unknown;
 
@@ -48,6 +49,15 @@ export class ControlApi {
       { cluster },
     );
     return res.nodes;
+  }
+
+  /** Events after `afterSeq`, oldest first. */
+  async listEvents(afterSeq = 0, limit = 5000): Promise<LabEvent[]> {
+    const res = await this.call<pbControl.ListEventsRequest, pbControl.ListEventsResponse>(
+      this.client.listEvents as unknown as Unary<pbControl.ListEventsRequest, pbControl.ListEventsResponse>,
+      { afterSeq, limit, cluster: '', node: '' },
+    );
+    return res.events;
   }
 
   close(): void {

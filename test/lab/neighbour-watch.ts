@@ -1,0 +1,78 @@
+// The client's neighbour table over time: `ip monitor neigh` in the client namespace, each change
+// stamped when it arrives. After a VIP moves (or a split brain heals), it tells from the client's
+// side when packets for the VIP went to which MAC address: the only view that shows a VIP
+// black-holed by a stale ARP entry while both nodes' addresses look right.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Lab } from './lab.js';
+import { neighbourEntry, type NeighbourEntry } from './client-tools.js';
+
+export interface NeighbourChange {
+  /** Epoch ms when the change reached the watcher. */
+  readonly t: number;
+  readonly address: string;
+  /** Link-layer address; absent while unresolved or failed. */
+  readonly mac: string | undefined;
+  readonly state: string;
+  /** The entry was deleted. */
+  readonly deleted: boolean;
+}
+
+// "192.168.20.28 dev eth1 lladdr 12:c6:ae:ee:2e:ad STALE", "Deleted 192.168.20.28 dev eth1 ..."
+const LINE = /^(Deleted )?(\S+) dev \S+(?: lladdr ([0-9a-f:]{17}))?(?: router)?(?: proxy)? ?([A-Z_ ,]*)$/;
+
+export function parseNeighbourLine(line: string, t: number): NeighbourChange | undefined {
+  const m = LINE.exec(line.trim());
+  if (!m) return undefined;
+  return { t, address: m[2] as string, mac: m[3], state: (m[4] ?? '').trim(), deleted: m[1] !== undefined };
+}
+
+export class NeighbourWatch {
+  private readonly changes: NeighbourChange[] = [];
+
+  private constructor(
+    private readonly proc: ChildProcess,
+    /** The entries when the watch started. */
+    readonly initial: ReadonlyMap<string, NeighbourEntry | undefined>,
+  ) {}
+
+  /** Starts watching the client's entries for `addresses`. */
+  static async start(lab: Lab, addresses: readonly string[]): Promise<NeighbourWatch> {
+    const ns = lab.names.ns.client;
+    const proc = spawn('ip', ['netns', 'exec', ns, 'ip', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const initial = new Map<string, NeighbourEntry | undefined>();
+    for (const a of addresses) initial.set(a, await neighbourEntry(ns, a));
+    const watch = new NeighbourWatch(proc, initial);
+    const wanted = new Set(addresses);
+    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const c = parseNeighbourLine(line, Date.now());
+      if (c && wanted.has(c.address)) watch.changes.push(c);
+    });
+    return watch;
+  }
+
+  /** Changes seen so far, in order. */
+  all(): readonly NeighbourChange[] {
+    return this.changes;
+  }
+
+  /** The MAC the client used for `address` at `t` (the last change at or before it, else the initial entry). */
+  macAt(address: string, t: number): string | undefined {
+    let mac = this.initial.get(address)?.mac;
+    for (const c of this.changes) {
+      if (c.address !== address || c.t > t) continue;
+      mac = c.deleted ? undefined : (c.mac ?? mac);
+    }
+    return mac;
+  }
+
+  /** First time at or after `fromMs` the client's entry for `address` pointed at `mac` (undefined: never). */
+  firstAt(address: string, mac: string, fromMs: number): number | undefined {
+    if (this.macAt(address, fromMs) === mac) return fromMs;
+    return this.changes.find((c) => c.address === address && c.t >= fromMs && !c.deleted && c.mac === mac)?.t;
+  }
+
+  stop(): void {
+    this.proc.kill('SIGTERM');
+  }
+}
