@@ -38,6 +38,7 @@ import { TrackFiles } from './keepalived/track-files.js';
 import { serveMetrics } from './metrics-server.js';
 import { AddressWatcher, holdsAddress } from './net/address-watcher.js';
 import { Announcer } from './net/announcer.js';
+import { VrrpWatch } from './net/vrrp-watch.js';
 import { HandoverController, type SavedSysctls } from './net/handover.js';
 import { handoverTasks } from './net/handover-task.js';
 import { LinkStates } from './net/link-states.js';
@@ -82,6 +83,7 @@ export class Agent implements AgentCore {
   private readonly failover: UnplannedFailover;
   private readonly announcer: Announcer;
   private readonly announcements: Announcements;
+  private readonly vrrpWatch: VrrpWatch;
   /** Per instance: why the handover it was given could not start. */
   private handoverProblems: ReadonlyMap<string, string> = new Map();
   private readonly desired: DesiredStateApplier;
@@ -134,7 +136,8 @@ export class Agent implements AgentCore {
     const programs = { nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, perlProgram: opts.perlProgram };
     this.failover = new UnplannedFailover({ ...programs, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'failover'), handover: this.handover });
     this.announcer = new Announcer({ perlProgram: opts.perlProgram, sysfsNetRoot: opts.sysfsNetRoot, logger: log });
-    this.announcements = new Announcements({ announcer: this.announcer, logger: log, onDone: () => this.refresh() });
+    this.announcements = new Announcements({ announcer: this.announcer, logger: log, now, onDone: () => this.refresh() });
+    this.vrrpWatch = new VrrpWatch({ nftProgram: opts.nftProgram, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'vrrp-watch'), now, onChange: () => this.refresh() });
     this.fifo = new NotifyFifoReader(files.notifyFifo, (e) => this.onNotify(e), log);
     this.vrrp = new VrrpStates({ store: new JsonFile(join(opts.runtimeDir, 'vrrp-states.json')), logger: log, metrics, now });
     this.checks = new CheckSet({
@@ -231,6 +234,7 @@ export class Agent implements AgentCore {
     this.netlink?.stop();
     this.fifo.stop();
     this.announcer.close();
+    this.vrrpWatch.close();
     // Handovers stay in place: they end at their deadline, or a restarted agent takes them up.
     this.handover.detach();
     this.failover.close();
@@ -299,6 +303,8 @@ export class Agent implements AgentCore {
         handoverProblems: this.handoverProblems,
         coordinatorLinked: this.coordinatorLinked,
         announced: this.announcements.all,
+        foreign: (iface, vrid) => this.vrrpWatch.foreign(iface, vrid),
+        announcedAtMs: this.announcements.lastAt,
       },
       now,
     );
@@ -348,6 +354,7 @@ export class Agent implements AgentCore {
     this.links.follow(next);
     this.syncChecks(next);
     await this.failover.adopt(next);
+    await this.vrrpWatch.follow(next);
     // Before any placement change moves a VIP: the new holder must forward, the old one answer.
     this.handoverProblems = await this.handover.apply(handoverTasks(next));
     this.refresh();

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { unhealthy, unknown, type CheckResult, type CheckStatus, type DesiredState } from '@lbha/shared';
-import { evaluate, heldInstances, PENALTY_DEFER_MS, type Evaluation, type NodeView, type VrrpEntry } from '../src/core/evaluate.js';
+import { evaluate, FOREIGN_ANNOUNCE_MS, heldInstances, PENALTY_DEFER_MS, type Evaluation, type NodeView, type VrrpEntry } from '../src/core/evaluate.js';
 import { IPV6, NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
 
 const T0 = 1_700_000_000_000;
@@ -30,6 +30,8 @@ function view(over: Partial<NodeView> = {}): NodeView {
     handoverProblems: new Map(),
     coordinatorLinked: false,
     announced: new Map(),
+    foreign: () => [],
+    announcedAtMs: new Map(),
     ...over,
   };
 }
@@ -187,3 +189,60 @@ describe('agent evaluation rules', () => {
     assert.equal(JSON.stringify([...v.vrrp]), before);
   });
 });
+
+describe('announcements and routers that are not nodes', () => {
+  const HOLDS_28 = new Map([['eth1', new Set(['192.168.20.1/24', '192.168.20.28/24'])]]);
+  const asked = (announce: number): DesiredState => ({ ...D, instances: D.instances.map((i) => (i.name === 'vip-28' ? { ...i, announce } : i)) });
+  const R = { source: '192.168.20.50', priority: 200, lastSeenMs: T0 - 500 };
+  const blocking: DesiredState = { ...D, keepalived: { ...D.keepalived, blockForeignRouters: true } };
+  const holder = (over: Partial<NodeView> = {}): NodeView =>
+    view({ desired: blocking, vrrp: vrrp({ 'vip-28': 'master', 'vip-29': 'backup' }), addresses: HOLDS_28, foreign: (i, vrid) => (i === 'eth1' && vrid === 51 ? [R] : []), ...over });
+
+  it('an announcement the coordinator asks for is due on the node that holds the VIP, once', () => {
+    assert.deepEqual(evaluate(view({ desired: asked(T0 - 10), addresses: HOLDS_28 }), T0).announce, [{ instance: 'vip-28', interface: 'eth1', address: '192.168.20.28', value: T0 - 10 }]);
+    assert.deepEqual(evaluate(view({ desired: asked(T0 - 10), addresses: HOLDS_28, announced: new Map([['vip-28', T0 - 10]]) }), T0).announce, [], 'done already');
+    assert.deepEqual(evaluate(view({ desired: asked(T0 - 10) }), T0).announce, [], 'not while the node does not hold it');
+    const e = evaluate(view({ desired: asked(T0 - 10), addresses: HOLDS_28, announced: new Map([['vip-28', T0 - 10]]) }), T0);
+    assert.equal(e.instances[0]?.announced, T0 - 10, 'the node reports the request it carried out');
+  });
+
+  it('names the routers that are not nodes on each instance', () => {
+    const e = evaluate(view({ foreign: (i, vrid) => (i === 'eth1' && vrid === 51 ? [R] : []) }), T0);
+    assert.deepEqual(e.instances.map((i) => i.foreignRouters), [[R], undefined]);
+  });
+
+  it('with foreign routers blocked, the holder advertises the highest priority', () => {
+    const e = evaluate(holder(), T0);
+    assert.deepEqual(e.instances.map((i) => i.effectivePriority), [254, 100]);
+    assert.equal(e.placements.get('vip-28'), 154);
+    assert.deepEqual(e.instances[0]?.priorityTerms.at(-1), {
+      source: 'foreign_routers',
+      delta: 134,
+      reason: 'holds the VIP; routers that are not nodes are blocked (policy foreign_routers: block): 192.168.20.50 at 200',
+    });
+  });
+
+  for (const [what, over] of [
+    ['not when foreign routers are only reported', { desired: D }],
+    ['not on a backup', { vrrp: vrrp({ 'vip-28': 'backup' }) }],
+    ['not where it is not the first choice (a planned move away must win)', { desired: { ...blocking, instances: blocking.instances.map((i) => ({ ...i, rank: 1 })) } }],
+    ['not with a failing penalty check (its VIPs must be able to move)', { verdicts: [downFile()] }],
+    ['not while draining', { localDrain: 'draining' as const }],
+  ] as const) {
+    it(`... ${what}`, () => {
+      assert.notEqual(evaluate(holder(over as Partial<NodeView>), T0).instances[0]?.effectivePriority, 254);
+    });
+  }
+
+  it('announces the VIP every second while a blocked router is known', () => {
+    const first = evaluate(holder(), T0);
+    assert.deepEqual(first.announce, [{ instance: 'vip-28', interface: 'eth1', address: '192.168.20.28', value: 0 }]);
+    assert.equal(first.wakeAtMs, T0 + FOREIGN_ANNOUNCE_MS);
+    const soon = evaluate(holder({ announcedAtMs: new Map([['vip-28', T0]]) }), T0 + 400);
+    assert.deepEqual(soon.announce, []);
+    assert.equal(soon.wakeAtMs, T0 + FOREIGN_ANNOUNCE_MS);
+    assert.equal(evaluate(holder({ announcedAtMs: new Map([['vip-28', T0]]) }), T0 + FOREIGN_ANNOUNCE_MS).announce.length, 1);
+    assert.deepEqual(evaluate(holder({ foreign: () => [] }), T0).announce, [], 'no router known, nothing to repeat');
+  });
+});
+

@@ -122,6 +122,17 @@ export interface InstanceStatus {
   readonly handoverError?: string;
   /** The last `announce` request (DesiredInstance.announce) the node carried out; 0 if none. */
   readonly announced?: number;
+  /** Routers that are not nodes of the cluster advertising this VRID, seen within the last minute. */
+  readonly foreignRouters?: readonly ForeignRouter[];
+}
+
+/** A VRRP speaker on a VIP's segment that is not a node of the cluster. */
+export interface ForeignRouter {
+  /** Source address of its adverts. */
+  readonly source: string;
+  readonly priority: number;
+  /** When its last advert was seen (agent clock). */
+  readonly lastSeenMs: number;
 }
 
 export interface NodeSnapshot {
@@ -154,6 +165,13 @@ export interface KeepalivedSettings {
   readonly mcastGroup: string;
   /** keepalived's VRRP process runs with real-time scheduling and locked memory (the fast timing profile). */
   readonly realtime?: boolean;
+  /**
+   * Every address of every node of the cluster: adverts for the cluster's VRIDs from other
+   * sources come from routers that are not nodes. Absent (an older coordinator): not watched.
+   */
+  readonly clusterAddresses?: readonly string[];
+  /** Drop those adverts and outbid their routers on the VIP's holder (policy foreign_routers: block). */
+  readonly blockForeignRouters?: boolean;
 }
 
 export interface DesiredInstance {

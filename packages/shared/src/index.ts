@@ -24,6 +24,7 @@ export {
   type HandoverRole,
   type DesiredState,
   type FailbackPolicy,
+  type ForeignRouter,
   type InstanceStatus,
   type KeepalivedSettings,
   type LbhaEvent,

@@ -348,6 +348,7 @@ export function instanceStatusToWire(i: InstanceStatus): pb.InstanceStatus {
     handover: i.handover ? handoverToWire(i.handover) : undefined,
     handoverError: i.handoverError ?? '',
     announced: i.announced ?? 0,
+    foreignRouters: (i.foreignRouters ?? []).map((r) => ({ source: r.source, priority: r.priority, lastSeenMs: r.lastSeenMs })),
   };
 }
 
@@ -367,6 +368,7 @@ export function instanceStatusFromWire(i: pb.InstanceStatus, path: string): Inst
     ...(i.handover ? { handover: handoverFromWire(i.handover, `${path}.handover`) } : {}),
     ...(i.handoverError ? { handoverError: i.handoverError } : {}),
     ...(i.announced ? { announced: i.announced } : {}),
+    ...(i.foreignRouters.length > 0 ? { foreignRouters: i.foreignRouters.map((r) => ({ source: r.source, priority: r.priority, lastSeenMs: r.lastSeenMs })) } : {}),
   };
 }
 
@@ -477,6 +479,8 @@ export function keepalivedSettingsToWire(k: KeepalivedSettings): pbAgent.Keepali
     vrrpVersion: k.vrrpVersion,
     mcastGroup: k.mcastGroup,
     realtime: k.realtime ?? false,
+    clusterAddresses: [...(k.clusterAddresses ?? [])],
+    blockForeignRouters: k.blockForeignRouters ?? false,
   };
 }
 
@@ -492,7 +496,16 @@ export function keepalivedSettingsFromWire(k: pbAgent.KeepalivedSettings | undef
     vrrpVersion: w.vrrpVersion,
     mcastGroup: w.mcastGroup,
     ...(w.realtime ? { realtime: true } : {}),
+    ...(w.clusterAddresses.length > 0 ? { clusterAddresses: addressList(w.clusterAddresses, `${path}.clusterAddresses`) } : {}),
+    ...(w.blockForeignRouters ? { blockForeignRouters: true } : {}),
   };
+}
+
+function addressList(list: readonly string[], path: string): string[] {
+  list.forEach((a, i) => {
+    if (!isIP(a)) throw new WireError(`${path}[${i}]`, `must be an IP address, got ${JSON.stringify(a)}`);
+  });
+  return [...list];
 }
 
 export function desiredInstanceToWire(i: DesiredInstance): pbAgent.DesiredInstance {

@@ -2,7 +2,7 @@
 // VRRP states, addresses, handovers), what it was told (desired state, local drain) and the
 // time in; the status of every instance, the track file values and when to look again out.
 // No timers, no I/O: the core calls it and acts on the result (docs/design/agent-data-plane.md).
-import { parseCidr, type CheckStatus, type DesiredState, type InstanceStatus, type NodeMode, type VrrpState } from '@lbha/shared';
+import { parseCidr, type CheckStatus, type DesiredState, type ForeignRouter, type InstanceStatus, type NodeMode, type VrrpState } from '@lbha/shared';
 import { computePriority, type Fault, type Penalty } from '../keepalived/priority.js';
 import { holdsAddress, type AddressMap } from '../net/address-watcher.js';
 import type { HandoverTask } from '../net/handover-task.js';
@@ -40,17 +40,28 @@ export interface NodeView {
   readonly coordinatorLinked: boolean;
   /** Per instance: the last `announce` request carried out. */
   readonly announced: ReadonlyMap<string, number>;
+  /** Routers that are not nodes of the cluster advertising a VRID on an interface (recently). */
+  readonly foreign: (iface: string, vrid: number) => readonly ForeignRouter[];
+  /** Per instance: when the node last announced the VIP itself. */
+  readonly announcedAtMs: ReadonlyMap<string, number>;
 }
 
-/** An announcement the coordinator asked for, due now: the node holds the VIP. */
+/** An announcement due now: the node holds the VIP. */
 export interface AnnounceTask {
   readonly instance: string;
   readonly interface: string;
   /** The VIP's address, without prefix. */
   readonly address: string;
-  /** The request it answers (DesiredInstance.announce). */
+  /** The request it answers (DesiredInstance.announce); 0: a repeat while foreign routers are blocked. */
   readonly value: number;
 }
+
+/**
+ * While a router that is not a node is known on a VRID this node holds and blocks, the VIP is
+ * announced this often: a foreign router that does not accept our adverts (another VRRP
+ * version, another password) announces it when it takes over and 5 s later.
+ */
+export const FOREIGN_ANNOUNCE_MS = 1_000;
 
 export interface Evaluation {
   /** The node's mode as it acts on it: a local drain wins over the coordinator's mode. */
@@ -98,10 +109,17 @@ export function evaluate(view: NodeView, now: number): Evaluation {
     const v = view.vrrp.get(inst.name);
     // On a VIP it holds, a fresh penalty waits for the coordinator's handover move (rank 0 -> 1).
     const defer = fresh.length > 0 && view.coordinatorLinked && lowest === undefined && inst.rank === 0 && v?.state === 'master';
+    const foreign = view.foreign(inst.interface, inst.vrid);
+    // The holder outbids routers that are not nodes: a foreign keepalived hears the highest
+    // priority and stays BACKUP (its adverts are dropped here, so ours never yields to it).
+    const outbid =
+      view.desired?.keepalived.blockForeignRouters === true && inst.rank === 0 && v?.state === 'master' && penalties.length === 0
+        ? `holds the VIP; routers that are not nodes are blocked (policy foreign_routers: block)${foreign.length > 0 ? `: ${foreign.map((r) => `${r.source} at ${r.priority}`).join(', ')}` : ''}`
+        : undefined;
     const out = defer
       ? computePriority({ instance: inst, lowest, penalties: penalties.filter((p) => !fresh.includes(p)), deferred: fresh, faults, downInterfaces })
-      : computePriority({ instance: inst, lowest, penalties, faults, downInterfaces });
-    if (defer) wakeAtMs = freshUntil;
+      : computePriority({ instance: inst, lowest, penalties, faults, downInterfaces, ...(outbid ? { outbid } : {}) });
+    if (defer) wakeAtMs = Math.min(wakeAtMs ?? Infinity, freshUntil);
     placements.set(inst.name, out.placementValue);
     const cidr = parseCidr(inst.vip);
     const vipAddr = typeof cidr === 'string' ? inst.vip : cidr.address;
@@ -112,6 +130,10 @@ export function evaluate(view: NodeView, now: number): Evaluation {
     // Only a holder can announce; a request that reaches another node waits (or is replaced).
     if (inst.announce !== undefined && inst.announce > announced && vipPresent) {
       announce.push({ instance: inst.name, interface: inst.interface, address: vipAddr, value: inst.announce });
+    } else if (outbid !== undefined && foreign.length > 0 && vipPresent) {
+      const due = (view.announcedAtMs.get(inst.name) ?? 0) + FOREIGN_ANNOUNCE_MS;
+      if (due <= now) announce.push({ instance: inst.name, interface: inst.interface, address: vipAddr, value: 0 });
+      wakeAtMs = Math.min(wakeAtMs ?? Infinity, due > now ? due : now + FOREIGN_ANNOUNCE_MS);
     }
     instances.push({
       name: inst.name,
@@ -128,6 +150,7 @@ export function evaluate(view: NodeView, now: number): Evaluation {
       ...(handover ? { handover: { role: handover.role, peer: handover.peer, untilMs: handover.untilMs } } : {}),
       ...(handoverError ? { handoverError } : {}),
       ...(announced > 0 ? { announced } : {}),
+      ...(foreign.length > 0 ? { foreignRouters: foreign } : {}),
     });
   }
   return { mode, instances, placements, faults, healthy: faults.length === 0, wakeAtMs, announce };

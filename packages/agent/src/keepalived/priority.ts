@@ -35,6 +35,8 @@ export interface PriorityInputs {
   readonly faults: readonly Fault[];
   /** Interfaces keepalived tracks for this instance (track_interface) that are down. */
   readonly downInterfaces: readonly string[];
+  /** Why this node advertises the highest priority (it holds the VIP and foreign routers are blocked). */
+  readonly outbid?: string;
 }
 
 export interface PriorityOutcome {
@@ -64,6 +66,9 @@ export function computePriority(i: PriorityInputs): PriorityOutcome {
     // The file gets the lowest value keepalived accepts; the explanation lands on MIN_PRIORITY.
     terms.push({ source: inst.stepDown ? 'step_down' : 'mode', delta: MIN_PRIORITY - (inst.basePriority + value), reason: lowest });
     value = TRACK_FILE_MIN;
+  } else if (i.outbid !== undefined && inst.basePriority + value < MAX_PRIORITY) {
+    terms.push({ source: 'foreign_routers', delta: MAX_PRIORITY - (inst.basePriority + value), reason: i.outbid });
+    value = MAX_PRIORITY - inst.basePriority;
   } else if (limitTrackFileValue(value) !== value) {
     const limited = limitTrackFileValue(value);
     terms.push({ source: 'limit', delta: limited - value, reason: `track file value limited to ${TRACK_FILE_MIN}..${TRACK_FILE_MAX}` });

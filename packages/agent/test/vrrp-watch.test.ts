@@ -1,0 +1,100 @@
+// The VRRP watch on a real kernel, with real keepalived: a node of the cluster and a foreign
+// router on one veth link, both advertising VRID 51. The node's watch names the foreign router
+// (source, VRID, priority) and sees its own adverts leave; with foreign routers blocked, the
+// node's keepalived no longer hears the foreign router and keeps the VIP. The loaded tables do
+// not break `nft list ruleset`.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLogger, type DesiredState } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
+import { VrrpWatch } from '../src/net/vrrp-watch.js';
+import { runCommand, type CommandRunner } from '../src/util/run-command.js';
+import { NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
+import { ip, isRoot, ScratchNetns } from './helpers/netns.js';
+
+const have = (cmd: string, ...args: string[]): boolean => spawnSync(cmd, args).status === 0;
+const skip = !isRoot ? 'needs root for network namespaces' : !have('nft', '--version') || !have('keepalived', '--version') ? 'needs nft and keepalived' : false;
+
+function keepalivedConf(name: string, priority: number, fifo: string): string {
+  return `global_defs {\n  router_id ${name}\n  vrrp_version 3\n  notify_fifo "${fifo}"\n}\nvrrp_instance v51 {\n  state BACKUP\n  interface eth1\n  virtual_router_id 51\n  priority ${priority}\n  advert_int 0.1\n  virtual_ipaddress {\n    10.81.0.28/24 dev eth1\n  }\n}\n`;
+}
+
+describe('VRRP watch', { skip }, () => {
+  let node: ScratchNetns;
+  let foreign: ScratchNetns;
+  let dir: string;
+  const daemons: ChildProcess[] = [];
+  let watch: VrrpWatch;
+  const inNode: CommandRunner = (file, args, o) => runCommand('ip', ['netns', 'exec', node.name, file, ...args], o);
+  const desired = (block: boolean): DesiredState => ({
+    ...NGINX_ACTIVE_ACTIVE,
+    keepalived: { ...NGINX_ACTIVE_ACTIVE.keepalived, clusterAddresses: ['10.81.0.1', '10.81.0.2'], blockForeignRouters: block },
+    instances: [{ ...(NGINX_ACTIVE_ACTIVE.instances[0] as DesiredState['instances'][number]), vrid: 51, vip: '10.81.0.28/24' }],
+  });
+  const holdsVip = (): boolean => ip('-n', node.name, '-br', 'addr', 'show', 'eth1').includes('10.81.0.28/');
+
+  function startKeepalived(ns: ScratchNetns, name: string, priority: number): void {
+    const conf = join(dir, `${name}.conf`);
+    writeFileSync(conf, keepalivedConf(name, priority, join(dir, `${name}.fifo`)));
+    const args = ['netns', 'exec', ns.name, 'keepalived', '--dont-fork', '--log-console', '--no-syslog', '--vrrp', '-f', conf, '-p', join(dir, `${name}.pid`), '-r', join(dir, `${name}-vrrp.pid`)];
+    daemons.push(spawn('ip', args, { stdio: 'ignore' }));
+  }
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lbha-vrrp-watch-'));
+    node = new ScratchNetns('vw-node');
+    foreign = new ScratchNetns('vw-foreign');
+    ip('-n', node.name, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', foreign.name);
+    for (const ns of [node, foreign]) ip('-n', ns.name, 'link', 'set', 'eth1', 'up');
+    ip('-n', node.name, 'addr', 'add', '10.81.0.1/24', 'dev', 'eth1');
+    ip('-n', foreign.name, 'addr', 'add', '10.81.0.50/24', 'dev', 'eth1');
+    watch = new VrrpWatch({ nftProgram: 'nft', run: inNode, logger: createLogger('test', { level: 'silent' }), workDir: dir, now: Date.now, onChange: () => undefined });
+  });
+
+  after(() => {
+    watch?.close();
+    for (const d of daemons) d.kill('SIGKILL');
+    node?.remove();
+    foreign?.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the router that is not a node, sees its own adverts leave, and lists cleanly', async () => {
+    await watch.follow(desired(false));
+    assert.equal(spawnSync('ip', ['netns', 'exec', node.name, 'nft', 'list', 'ruleset']).status, 0, 'nft list ruleset works with the tables loaded');
+    assert.equal(spawnSync('ip', ['netns', 'exec', node.name, 'nft', '-j', 'list', 'ruleset']).status, 0);
+    startKeepalived(node, 'node', 150);
+    await eventually(holdsVip, 'the node takes the VIP, alone on the segment', { timeoutMs: 5000 });
+    await watch.read();
+    assert.equal(watch.sent('eth1', 51)?.sent, true, 'its own adverts leave');
+    assert.deepEqual(watch.foreign('eth1', 51), []);
+    // A foreign keepalived with a higher priority: the node yields (reported only).
+    startKeepalived(foreign, 'foreign', 200);
+    await eventually(async () => {
+      await watch.read();
+      return watch.foreign('eth1', 51).some((r) => r.source === '10.81.0.50' && r.priority === 200);
+    }, 'the foreign router named with its priority', { timeoutMs: 8000 });
+    await eventually(() => !holdsVip(), 'the node yields to the higher priority', { timeoutMs: 5000 });
+    await eventually(async () => {
+      await watch.read();
+      return watch.sent('eth1', 51)?.sent === false;
+    }, 'no adverts leave a backup (within the set timeout of a second)', { timeoutMs: 5000 });
+  });
+
+  it('with foreign routers blocked, the node no longer hears the foreign router and takes the VIP back', async () => {
+    await watch.follow(desired(true));
+    await eventually(holdsVip, 'the node holds the VIP again', { timeoutMs: 5000 });
+    await eventually(async () => {
+      await watch.read();
+      return watch.foreign('eth1', 51).length === 1;
+    }, 'the blocked router is still named', { timeoutMs: 8000 });
+    assert.equal(spawnSync('ip', ['netns', 'exec', node.name, 'nft', 'list', 'ruleset']).status, 0);
+    await watch.remove();
+    const left = spawnSync('ip', ['netns', 'exec', node.name, 'nft', 'list', 'tables'], { encoding: 'utf8' }).stdout;
+    assert.doesNotMatch(left, /lbha_vrrp/, 'the tables are gone');
+  });
+});
