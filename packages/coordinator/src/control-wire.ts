@@ -46,6 +46,7 @@ export function vipInfoToWire(v: VipView): pbControl.VipInfo {
     reason: v.reason,
     group: v.group,
     handover: v.handover ? { fromNode: v.handover.from, toNode: v.handover.to, startedMs: v.handover.startedMs, untilMs: v.handover.untilMs } : undefined,
+    foreignRouters: v.foreign.map((f) => ({ source: f.source, priority: f.priority, seenBy: [...f.seenBy], lastSeenMs: f.lastSeenMs })),
   };
 }
 

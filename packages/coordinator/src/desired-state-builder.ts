@@ -45,7 +45,19 @@ function keepalivedSettings(cluster: ClusterSpec, node: NodeSpec): KeepalivedSet
     vrrpVersion: p.vrrpVersion,
     ...(p.timing === 'fast' ? { realtime: true } : {}),
     mcastGroup: unicast ? '' : p.mcastGroup,
+    clusterAddresses: clusterAddresses(cluster),
+    ...(p.foreignRouters === 'block' ? { blockForeignRouters: true } : {}),
   };
+}
+
+/** Every address of every node (interfaces and declared addresses), without prefix. */
+function clusterAddresses(cluster: ClusterSpec): string[] {
+  const out = new Set<string>();
+  for (const n of cluster.nodes) {
+    for (const i of n.interfaces) if (i.address) out.add(i.address.slice(0, i.address.indexOf('/')));
+    for (const a of n.addresses) out.add(a.includes('/') ? a.slice(0, a.indexOf('/')) : a);
+  }
+  return [...out].sort();
 }
 
 /** Per VIP, what a node is asked beyond placement. */

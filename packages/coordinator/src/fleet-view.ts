@@ -9,7 +9,7 @@ import type { HandoverEntry } from './handover-plan.js';
 import type { InterlockInput } from './interlock.js';
 import { weightOf, type ClusterPlacement, type NodeCondition, type NodeWeight, type Placement } from './placement.js';
 import { EMPTY_SPEC, type ClusterSpec, type Spec, type VipSpec } from './spec/cluster-spec.js';
-import type { NodeVipState, VipObservation, VipStatus } from './vip-observation.js';
+import type { ForeignSighting, NodeVipState, VipObservation, VipStatus } from './vip-observation.js';
 import type { VipTrack } from './vip-tracking.js';
 
 /** One node's part in a VIP: what keepalived reports and what the coordinator wants. */
@@ -35,6 +35,8 @@ export interface VipView {
   readonly perNode: readonly VipNodeView[];
   /** A planned move in progress. */
   readonly handover?: { readonly from: string; readonly to: string; readonly startedMs: number; readonly untilMs: number };
+  /** Routers that are not nodes advertising the VIP's VRID. */
+  readonly foreign: readonly ForeignSighting[];
 }
 
 /** The latest pass over one cluster, as the view keeps it. */
@@ -212,6 +214,7 @@ function vipView(c: ClusterSpec, v: VipSpec, s: ClusterState | undefined): VipVi
     status: s?.tracks.get(v.name)?.status ?? 'unknown',
     basePriority: c.policy.basePriority,
     perNode,
+    foreign: obs?.foreign ?? [],
     ...(h ? { handover: { from: h.from, to: h.to, startedMs: h.startedMs, untilMs: h.untilMs } } : {}),
   };
 }

@@ -1,6 +1,6 @@
 // What is actually true about each VIP, from the agents' snapshots (keepalived's notify FIFO
 // state and the address on the interface), and how it compares with the desired holder. Pure.
-import type { Handover, InstanceStatus, NodeSnapshot, PriorityTerm, VrrpState } from '@lbha/shared';
+import type { ForeignRouter, Handover, InstanceStatus, NodeSnapshot, PriorityTerm, VrrpState } from '@lbha/shared';
 import type { ClusterSpec, VipSpec } from './spec/cluster-spec.js';
 
 /** What the coordinator can see of one node right now. */
@@ -26,10 +26,24 @@ export interface NodeVipState {
 /**
  * ok: one holder, the desired one. divergent: one holder, another node. split_brain: several
  * holders. orphan: every node reports and none holds it. unknown: not enough nodes report.
+ * foreign: no node holds it and a router that is not a node advertises its VRID (it took it).
  * healing (vip-tracking.ts): one holder after a split brain, which has not yet confirmed that it
  * announced the VIP after the other holders let go: clients may still send to one of them.
  */
-export type VipStatus = 'ok' | 'divergent' | 'split_brain' | 'orphan' | 'unknown' | 'healing';
+export type VipStatus = 'ok' | 'divergent' | 'split_brain' | 'orphan' | 'unknown' | 'foreign' | 'healing';
+
+/** A router that is not a node of the cluster, as the nodes see it advertise a VIP's VRID. */
+export interface ForeignSighting {
+  readonly source: string;
+  /** The highest priority a node saw it advertise. */
+  readonly priority: number;
+  /** The nodes that see it, sorted. */
+  readonly seenBy: readonly string[];
+  readonly lastSeenMs: number;
+}
+
+/** At most this many foreign routers per VIP are tracked (a flood of forged sources stays bounded). */
+export const MAX_FOREIGN_PER_VIP = 8;
 
 export interface VipObservation {
   /** Live nodes that have the address or report MASTER, sorted by name. */
@@ -37,6 +51,21 @@ export interface VipObservation {
   readonly perNode: readonly NodeVipState[];
   /** Every node of the cluster is live, so "no holder" means no holder. */
   readonly complete: boolean;
+  /** Routers that are not nodes advertising the VIP's VRID, by source. */
+  readonly foreign: readonly ForeignSighting[];
+}
+
+function mergeForeign(into: Map<string, ForeignSighting>, node: string, list: readonly ForeignRouter[]): void {
+  for (const r of list) {
+    const before = into.get(r.source);
+    if (!before && into.size >= MAX_FOREIGN_PER_VIP) continue;
+    into.set(r.source, {
+      source: r.source,
+      priority: Math.max(r.priority, before?.priority ?? 0),
+      seenBy: [...new Set([...(before?.seenBy ?? []), node])].sort(),
+      lastSeenMs: Math.max(r.lastSeenMs, before?.lastSeenMs ?? 0),
+    });
+  }
 }
 
 function instanceFor(snapshot: NodeSnapshot, vip: VipSpec): InstanceStatus | undefined {
@@ -50,8 +79,10 @@ export function observeCluster(cluster: ClusterSpec, report: (node: string) => N
   for (const vip of cluster.vips) {
     const holders: string[] = [];
     const perNode: NodeVipState[] = [];
+    const foreign = new Map<string, ForeignSighting>();
     for (const { name, r } of reports) {
       const inst = r.snapshot ? instanceFor(r.snapshot, vip) : undefined;
+      if (r.live && inst?.foreignRouters) mergeForeign(foreign, name, inst.foreignRouters);
       perNode.push({
         node: name,
         live: r.live,
@@ -66,7 +97,7 @@ export function observeCluster(cluster: ClusterSpec, report: (node: string) => N
       if (r.live && inst && (inst.vipPresent || inst.state === 'master')) holders.push(name);
     }
     holders.sort();
-    out.set(vip.name, { holders, perNode, complete });
+    out.set(vip.name, { holders, perNode, complete, foreign: [...foreign.values()].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0)) });
   }
   return out;
 }
@@ -74,5 +105,6 @@ export function observeCluster(cluster: ClusterSpec, report: (node: string) => N
 export function vipStatus(desiredHolder: string, o: VipObservation): VipStatus {
   if (o.holders.length > 1) return 'split_brain';
   if (o.holders.length === 1) return o.holders[0] === desiredHolder ? 'ok' : 'divergent';
+  if (o.foreign.length > 0) return 'foreign';
   return o.complete ? 'orphan' : 'unknown';
 }

@@ -29,6 +29,8 @@ export interface VipTrack {
   readonly holders: readonly string[];
   /** The last announcement asked for after a split brain (kept once confirmed: it stays in the desired state). */
   readonly announce: AnnounceRequest | undefined;
+  /** Foreign routers already reported (source and priority). */
+  readonly foreign: readonly string[];
 }
 
 export interface TrackResult {
@@ -40,7 +42,7 @@ export interface TrackResult {
   readonly wakeAt: number | null;
 }
 
-const PROBLEMS: ReadonlySet<VipStatus> = new Set(['divergent', 'split_brain', 'orphan', 'healing']);
+const PROBLEMS: ReadonlySet<VipStatus> = new Set(['divergent', 'split_brain', 'orphan', 'foreign', 'healing']);
 
 /** The announcement to ask for, or keep asking for, now. */
 function announceRequest(obs: VipObservation, before: VipTrack | undefined, now: number): AnnounceRequest | undefined {
@@ -67,6 +69,19 @@ export function trackVip(cluster: string, vp: VipPlacement, obs: VipObservation,
     events.push({ type: 'vip.moved', cluster, vip: vp.vip, node: single, message: `${vp.vip} moved from ${before.holder} to ${single}` });
   }
   const holder = single ?? before?.holder;
+  // Every router that is not a node is named once, when it is first seen (or its priority changes).
+  const foreign = obs.foreign.map((f) => `${f.source}@${f.priority}`);
+  for (const f of obs.foreign) {
+    if (before?.foreign.includes(`${f.source}@${f.priority}`)) continue;
+    events.push({
+      type: 'vrrp.foreign_router',
+      cluster,
+      vip: vp.vip,
+      node: f.seenBy[0] ?? '',
+      severity: 'warning',
+      message: `${f.source} advertises ${vp.vip}'s VRID with priority ${f.priority}; it is not a node of the cluster (seen by ${f.seenBy.join(', ')})`,
+    });
+  }
 
   const settled = now - sinceMs >= settleMs;
   if (PROBLEMS.has(status) && settled && reported !== status) {
@@ -74,6 +89,9 @@ export function trackVip(cluster: string, vp: VipPlacement, obs: VipObservation,
     const base = { cluster, vip: vp.vip, node: single ?? vp.holder, reason: vp.reason };
     if (status === 'split_brain') {
       events.push({ ...base, type: 'vip.split_brain', severity: 'critical', message: `${vp.vip} is held by ${obs.holders.join(' and ')} at once` });
+    } else if (status === 'foreign') {
+      const who = obs.foreign.map((f) => `${f.source} (priority ${f.priority})`).join(', ');
+      events.push({ ...base, type: 'vip.foreign', severity: 'critical', message: `${vp.vip} is held by no node of the cluster: ${who}, not a node, advertises its VRID` });
     } else if (status === 'orphan') {
       events.push({ ...base, type: 'vip.orphan', severity: 'critical', message: `${vp.vip} is held by no node (desired: ${vp.holder})` });
     } else if (status === 'healing') {
@@ -84,13 +102,13 @@ export function trackVip(cluster: string, vp: VipPlacement, obs: VipObservation,
     }
   } else if (status === 'ok' && PROBLEMS.has(reported)) {
     const healed = announce?.confirmed === true && before?.status === 'healing';
-    const was = healed ? 'split brain' : reported.replace('_', ' ');
+    const was = healed ? 'split brain' : reported === 'foreign' ? 'held by a router that is not a node' : reported.replace('_', ' ');
     const heal = healed ? `; it announced the VIP after ${announce.after.join(' and ') || 'the other holder'} let go` : '';
     events.push({ type: 'vip.converged', cluster, vip: vp.vip, node: vp.holder, message: `${vp.vip} is held by ${vp.holder} as desired again (was ${was})${heal}` });
     reported = 'ok';
   }
   return {
-    track: { status, sinceMs, reported, holder, holders: obs.holders, announce },
+    track: { status, sinceMs, reported, holder, holders: obs.holders, announce, foreign },
     events,
     settledSplit: status === 'split_brain' && settled,
     wakeAt: PROBLEMS.has(status) && reported !== status ? sinceMs + settleMs : null,

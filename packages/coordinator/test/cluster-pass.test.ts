@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import type { NodeMode } from '@lbha/shared';
 import type { ClusterPassResult } from '../src/cluster-pass.js';
 import { PREPARE_TIMEOUT_MS } from '../src/handover-plan.js';
-import { LB1, LB2, PassWorld, seed1, SETTLE_MS } from './support/pass-world.js';
+import { LB1, LB2, PassWorld, seed1, SETTLE_MS, T0 } from './support/pass-world.js';
 
 describe('cluster pass: placement', () => {
   const rows: ReadonlyArray<{ name: string; change: (w: PassWorld) => void; holders: Record<string, string>; reason28: RegExp }> = [
@@ -270,6 +270,49 @@ describe('cluster pass: healing after a split brain', () => {
     const r = w.pass(SETTLE_MS - 100);
     assert.equal(r.memory.tracks.get('vip-28')?.status, 'ok');
     assert.equal(w.instance(LB1, 'vip-28').announce, undefined);
+  });
+});
+
+describe('cluster pass: routers that are not nodes', () => {
+  const R = { source: '192.168.20.50', priority: 200, lastSeenMs: T0 };
+
+  it('tells every node the cluster\'s addresses, and whether to block foreign routers', () => {
+    const w = new PassWorld();
+    w.settle();
+    assert.deepEqual(w.desired(LB1).keepalived.clusterAddresses, ['192.168.20.19', '192.168.20.20', '192.168.50.19', '192.168.50.20']);
+    assert.equal(w.desired(LB1).keepalived.blockForeignRouters, undefined, 'reported only, by default');
+    const b = new PassWorld(seed1((y) => y.replace('failback: immediate ', 'foreign_routers: block\n      failback: immediate ')));
+    b.settle();
+    assert.equal(b.desired(LB2).keepalived.blockForeignRouters, true);
+  });
+
+  it('names a foreign router once, when a node first sees it, with the nodes that see it', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).foreign.set('vip-28', [R]);
+    w.node(LB2).foreign.set('vip-28', [{ ...R, priority: 190 }]);
+    const r = w.pass(10);
+    assert.deepEqual(r.events.map((e) => [e.type, e.vip, e.severity, e.message]), [
+      ['vrrp.foreign_router', 'vip-28', 'warning', "192.168.20.50 advertises vip-28's VRID with priority 200; it is not a node of the cluster (seen by nginx-lb01, nginx-lb02)"],
+    ]);
+    assert.equal(r.memory.tracks.get('vip-28')?.status, 'ok', 'the VIP is still held by its node');
+    assert.deepEqual(w.pass(1000).events, [], 'named once');
+  });
+
+  it('a VIP that a foreign router took is "foreign", not an orphan, and converges when a node has it back', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.holds(LB1);
+    w.node(LB1).foreign.set('vip-28', [R]);
+    const first = w.pass(10);
+    assert.equal(first.memory.tracks.get('vip-28')?.status, 'foreign');
+    w.pass(SETTLE_MS - 1);
+    const settled = w.pass(1);
+    assert.deepEqual(settled.events.map((e) => [e.type, e.severity, e.message]), [
+      ['vip.foreign', 'critical', 'vip-28 is held by no node of the cluster: 192.168.20.50 (priority 200), not a node, advertises its VRID'],
+    ]);
+    w.holds(LB1, 'vip-28');
+    assert.deepEqual(w.pass(10).events.map((e) => [e.type, e.message]), [['vip.converged', 'vip-28 is held by nginx-lb01 as desired again (was held by a router that is not a node)']]);
   });
 });
 

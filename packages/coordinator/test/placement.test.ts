@@ -237,7 +237,7 @@ function cluster(name: string, nodeCount: number, vipCount: number, opts: { home
   return {
     name,
     service: 'nginx',
-    policy: { failback: { kind: 'immediate' }, advertIntervalMs: 100, timing: 'default', vrrpVersion: 3, transport: 'multicast', mcastGroup: '224.0.0.18', authPass: '', basePriority: 100, handoverMs: 0 },
+    policy: { failback: { kind: 'immediate' }, advertIntervalMs: 100, timing: 'default', vrrpVersion: 3, transport: 'multicast', mcastGroup: '224.0.0.18', authPass: '', basePriority: 100, handoverMs: 0, foreignRouters: 'report' },
     nodes,
     vips,
     checks: [],

@@ -42,7 +42,7 @@ describe('reconcile loop over gRPC', () => {
         ['vip-29', '192.168.20.29/24', 52, 1, 24, ['eth2']],
       ],
     );
-    assert.deepEqual(d1.keepalived, { advertIntMs: 3000, unicast: false, unicastSrc: '', unicastPeers: [], authPass: '1111', vrrpVersion: 2, mcastGroup: '224.0.0.19' });
+    assert.deepEqual(d1.keepalived, { advertIntMs: 3000, unicast: false, unicastSrc: '', unicastPeers: [], authPass: '1111', vrrpVersion: 2, mcastGroup: '224.0.0.19', clusterAddresses: ['192.168.20.19', '192.168.20.20', '192.168.50.19', '192.168.50.20'] });
     // vip-29 (the seed's VI_2) has its own password; vip-28 uses the cluster's.
     assert.deepEqual(d1.instances.map((i) => i.authPass), [undefined, '2222']);
     assert.deepEqual(d1.checks.map((c) => c.name), ['nginx', 'down-file', 'inner-link']);

@@ -64,6 +64,7 @@ describe('cluster spec: the seed setups', () => {
       authPass: '1111',
       basePriority: 100,
       handoverMs: 30_000,
+      foreignRouters: 'report',
     });
     const down = web.checks.find((c) => c.name === 'down-file');
     assert.deepEqual(down, {
@@ -125,6 +126,7 @@ clusters:
       authPass: '',
       basePriority: 100,
       handoverMs: 30_000,
+      foreignRouters: 'report',
     });
     assert.equal(c.vips[0]?.home, null);
     assert.equal(c.vips[0]?.group, '');

@@ -16,6 +16,7 @@ import type {
   CommandResult,
   CommandState,
   DesiredInstance,
+  ForeignRouter,
   DesiredState,
   Handover,
   HandoverRole,
@@ -368,8 +369,14 @@ export function instanceStatusFromWire(i: pb.InstanceStatus, path: string): Inst
     ...(i.handover ? { handover: handoverFromWire(i.handover, `${path}.handover`) } : {}),
     ...(i.handoverError ? { handoverError: i.handoverError } : {}),
     ...(i.announced ? { announced: i.announced } : {}),
-    ...(i.foreignRouters.length > 0 ? { foreignRouters: i.foreignRouters.map((r) => ({ source: r.source, priority: r.priority, lastSeenMs: r.lastSeenMs })) } : {}),
+    ...(i.foreignRouters.length > 0 ? { foreignRouters: i.foreignRouters.map((r, n) => foreignRouterFromWire(r, `${path}.foreignRouters[${n}]`)) } : {}),
   };
+}
+
+function foreignRouterFromWire(r: pb.ForeignRouter, path: string): ForeignRouter {
+  if (!isIP(r.source)) throw new WireError(`${path}.source`, `must be an IP address, got ${JSON.stringify(r.source)}`);
+  if (!Number.isInteger(r.priority) || r.priority > 255) throw new WireError(`${path}.priority`, `must be 0..255, got ${r.priority}`);
+  return { source: r.source, priority: r.priority, lastSeenMs: r.lastSeenMs };
 }
 
 export function snapshotToWire(s: NodeSnapshot): pb.NodeSnapshot {

@@ -37,6 +37,11 @@ export function handoverLines(v: pbControl.VipInfo): string[] {
   return out;
 }
 
+/** Routers that are not nodes of the cluster advertising a VIP's VRID. */
+export function foreignLines(v: pbControl.VipInfo): string[] {
+  return v.foreignRouters.map((f) => `${v.cluster}/${v.name}: ${f.source} advertises VRID ${v.vrid} with priority ${f.priority}; it is not a node of the cluster (seen by ${f.seenBy.join(', ')})`);
+}
+
 export const vipsCommand: CliCommand = {
   name: 'vips',
   summary: 'list VIPs: desired and actual holder, status, why; --explain shows each node\'s priority',
@@ -66,7 +71,7 @@ export const vipsCommand: CliCommand = {
       v.reason,
     ]);
     ctx.out(table(['CLUSTER', 'VIP', 'ADDRESS', 'VRID', 'DESIRED', 'ACTUAL', 'STATUS', 'STATE/PRIORITY', 'WHY'], rows));
-    for (const line of res.vips.flatMap(handoverLines)) ctx.out(`${printable(line)}\n`);
+    for (const line of res.vips.flatMap((v) => [...handoverLines(v), ...foreignLines(v)])) ctx.out(`${printable(line)}\n`);
     if (ctx.values['explain'] === true) {
       for (const v of res.vips) {
         ctx.out(`\n${printable(`${v.cluster}/${v.name} (${v.address}): desired ${v.desiredHolder || '-'} because ${v.reason || 'no placement yet'}; ranking ${v.ranking.join(' > ') || '-'}`)}\n`);

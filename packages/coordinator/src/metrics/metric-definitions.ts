@@ -1,6 +1,7 @@
 // Every metric the coordinator exports, in one place: name, type, help and label names.
 // Names are prefixed lbha_ and carry their unit; labels are bounded (cluster, node, vip,
-// service, check, state, reason, webhook, operation, severity): never ids or free text.
+// service, check, state, reason, webhook, operation, severity; source: at most 8 foreign routers
+// per VIP): never ids or free text.
 //
 // The agents' own endpoints use the lbha_agent_ prefix; nothing here does, so one Prometheus
 // can scrape both without two meanings for one name.
@@ -30,11 +31,12 @@ export const FAILOVER_REASONS: readonly FailoverReason[] = ['health', 'fault', '
  * How a VIP stands. in_place: held by exactly its desired holder (or by one node while no
  * placement is known); diverged: held by one other node; split_brain: held by several nodes;
  * orphaned: held by none while every node reports; unknown: too few nodes report to tell;
- * healing: held by one node after a split brain, which has not yet confirmed announcing it after
- * the other holders let go (clients may still send to one of them).
+ * foreign: held by no node while a router that is not a node advertises its VRID; healing: held
+ * by one node after a split brain, which has not yet confirmed announcing it after the other
+ * holders let go (clients may still send to one of them).
  */
-export type VipCondition = 'in_place' | 'diverged' | 'split_brain' | 'orphaned' | 'unknown' | 'healing';
-export const VIP_CONDITIONS: readonly VipCondition[] = ['in_place', 'diverged', 'split_brain', 'orphaned', 'unknown', 'healing'];
+export type VipCondition = 'in_place' | 'diverged' | 'split_brain' | 'orphaned' | 'unknown' | 'foreign' | 'healing';
+export const VIP_CONDITIONS: readonly VipCondition[] = ['in_place', 'diverged', 'split_brain', 'orphaned', 'unknown', 'foreign', 'healing'];
 
 /** Failover targets are 250 ms (proxy death) and 1 s (node loss): buckets around both. */
 export const FAILOVER_BUCKETS_SECONDS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -116,6 +118,12 @@ export const METRICS = {
     help: 'Effective VRRP priority of the node for the VIP (base priority, placement weight and check penalties).',
     labels: [...NODE, 'vip'],
   },
+  vrrpForeignRouter: {
+    name: 'lbha_vrrp_foreign_router',
+    type: 'gauge',
+    help: 'A router that is not a node of the cluster advertises the VIP\'s VRID, as the node sees it within the last minute (source: its address; at most 8 per VIP); the value is the priority it advertises.',
+    labels: [...NODE, 'vip', 'source'],
+  },
 
   // Per VIP, computed at scrape time from the agents' reports and the placement.
   vipHolders: {
@@ -139,13 +147,13 @@ export const METRICS = {
   vipStatus: {
     name: 'lbha_vip_status',
     type: 'gauge',
-    help: 'How the VIP stands (state: in_place, diverged, split_brain, orphaned, unknown, healing); 1 for the current condition.',
+    help: 'How the VIP stands (state: in_place, diverged, split_brain, orphaned, unknown, foreign, healing); 1 for the current condition.',
     labels: ['cluster', 'vip', 'state'],
   },
   vips: {
     name: 'lbha_vips',
     type: 'gauge',
-    help: 'VIPs of the cluster by condition (state: in_place, diverged, split_brain, orphaned, unknown, healing).',
+    help: 'VIPs of the cluster by condition (state: in_place, diverged, split_brain, orphaned, unknown, foreign, healing).',
     labels: ['cluster', 'state'],
   },
 

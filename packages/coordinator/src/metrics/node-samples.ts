@@ -1,7 +1,8 @@
 // The sample lines one node's report contributes to /metrics (mode, health, services, checks,
-// VRRP states and priorities), built once per report and reused by every scrape until it changes.
+// VRRP states and priorities, foreign routers), built once per report and reused by every scrape until it changes.
 import type { NodeMode, NodeSnapshot } from '@lbha/shared';
 import { formatValue, msToSeconds, pair } from './exposition-writer.js';
+import { MAX_FOREIGN_PER_VIP } from '../vip-observation.js';
 import { METRICS, type MetricId } from './metric-definitions.js';
 
 /** Bounds on what one agent report can add to /metrics, so a broken agent cannot flood it. */
@@ -18,6 +19,7 @@ export const NODE_FAMILIES = [
   'checkDuration',
   'vrrpState',
   'vrrpPriority',
+  'vrrpForeignRouter',
 ] as const satisfies readonly MetricId[];
 type NodeFamily = (typeof NODE_FAMILIES)[number];
 const NODE_FAMILY_INDEX = Object.fromEntries(NODE_FAMILIES.map((id, i) => [id, i])) as Record<NodeFamily, number>;
@@ -65,6 +67,7 @@ export function nodeSamples(cluster: string, labels: string, mode: NodeMode, sna
       const l = `${n},${pair('vip', i.name)}`;
       add('vrrpState', `${l},state="${i.state}"`, 1);
       add('vrrpPriority', l, i.effectivePriority);
+      for (const r of (i.foreignRouters ?? []).slice(0, MAX_FOREIGN_PER_VIP)) add('vrrpForeignRouter', `${l},${pair('source', r.source)}`, r.priority);
       instances.push([i.name, i.state === 'master' || i.vipPresent]);
     }
   }

@@ -10,6 +10,7 @@ const CONDITION: Readonly<Record<VipStatus, VipCondition>> = {
   split_brain: 'split_brain',
   orphan: 'orphaned',
   unknown: 'unknown',
+  foreign: 'foreign',
   healing: 'healing',
 };
 

@@ -20,7 +20,7 @@ export function vipSamples(vips: ReadonlyMap<string, VipRow>, clusters: Readonly
   const desired = new Family(d.vipDesiredHolder);
   const status = new Family(d.vipStatus);
   const counts = new Map<string, Record<VipCondition, number>>();
-  for (const c of clusters) counts.set(c, { in_place: 0, diverged: 0, split_brain: 0, orphaned: 0, unknown: 0, healing: 0 });
+  for (const c of clusters) counts.set(c, { in_place: 0, diverged: 0, split_brain: 0, orphaned: 0, unknown: 0, foreign: 0, healing: 0 });
   for (const row of vips.values()) {
     holders.add(row.labels, row.holders.length);
     for (const h of row.holders) holder.add(`${row.labels},${pair('node', h)}`, 1);

@@ -33,6 +33,8 @@ export interface ClusterPolicy {
   readonly basePriority: number;
   /** Connection handover window of a planned VIP move (docs/design/handover.md); 0: off. */
   readonly handoverMs: number;
+  /** Routers that are not nodes advertising the cluster's VRIDs: reported, or also blocked and outbid. */
+  readonly foreignRouters: 'report' | 'block';
 }
 
 export interface InterfaceSpec {

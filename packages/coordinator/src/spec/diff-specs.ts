@@ -40,6 +40,7 @@ function policyView(p: ClusterPolicy): Record<string, Plain> {
     auth_pass: p.authPass === '' ? 'off' : new Secret('set', p.authPass),
     base_priority: p.basePriority,
     handover: ms(p.handoverMs),
+    foreign_routers: p.foreignRouters,
   };
 }
 

@@ -105,6 +105,9 @@ const policySchema = z
     base_priority: int(1, MAX_BASE_PRIORITY, 'base_priority').default(100),
     // How long the old holder of a VIP keeps answering its open connections after a planned move; 0: off.
     handover: durationMs({ min: 0, max: 3_600_000 }).default('30s'),
+    // Routers that are not nodes advertising the cluster's VRIDs: report them, or also drop their
+    // adverts and outbid them from the VIP's holder (docs/design/vrrp-edges.md).
+    foreign_routers: z.enum(['report', 'block']).default('report'),
   })
   .strict();
 
@@ -209,6 +212,7 @@ function toPolicy(p: z.output<typeof policySchema>): ClusterPolicy {
     authPass: p.auth_pass,
     basePriority: p.base_priority,
     handoverMs: p.handover,
+    foreignRouters: p.foreign_routers,
   };
 }
 
