@@ -8,37 +8,26 @@
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import {
-  parseCidr,
-  type CheckStatus,
-  type Command,
-  type CommandResult,
-  type DesiredState,
-  type Logger,
-  type NodeDelta,
-  type NodeSnapshot,
-} from '@lbha/shared';
+import type { CheckStatus, Command, CommandResult, DesiredState, Logger, NodeDelta, NodeSnapshot } from '@lbha/shared';
 import { AgentMetrics } from './agent-metrics.js';
 import type { AgentOptions } from './agent-options.js';
 import { CheckSet } from './checks/check-set.js';
 import { nodeCheckSpecs } from './checks/node-check-specs.js';
 import { CommandJournal } from './commands/command-journal.js';
 import { DeltaTracker } from './core/delta-tracker.js';
-import { Announcements } from './core/announcements.js';
 import { DesiredStateApplier } from './core/desired-state-applier.js';
 import { evaluate, heldInstances, type Evaluation } from './core/evaluate.js';
 import { NodeCommands } from './core/node-commands.js';
 import { SETTLE_TIMEOUT_MS, TrackWriter } from './core/track-writer.js';
 import { UnplannedFailover } from './core/unplanned-failover.js';
+import { VrrpEdges } from './core/vrrp-edges.js';
 import { VrrpStates } from './core/vrrp-states.js';
 import { ConfigApplier } from './keepalived/config-applier.js';
 import { keepalivedFiles } from './keepalived/keepalived-files.js';
 import { NotifyFifoReader, type NotifyEvent } from './keepalived/notify-fifo.js';
 import { TrackFiles } from './keepalived/track-files.js';
 import { serveMetrics } from './metrics-server.js';
-import { AddressWatcher, holdsAddress } from './net/address-watcher.js';
-import { Announcer } from './net/announcer.js';
-import { VrrpWatch } from './net/vrrp-watch.js';
+import { AddressWatcher } from './net/address-watcher.js';
 import { HandoverController, type SavedSysctls } from './net/handover.js';
 import { handoverTasks } from './net/handover-task.js';
 import { LinkStates } from './net/link-states.js';
@@ -81,9 +70,8 @@ export class Agent implements AgentCore {
   private readonly handover: HandoverController;
   /** Hands new connections to the peer the moment this node cannot serve them. */
   private readonly failover: UnplannedFailover;
-  private readonly announcer: Announcer;
-  private readonly announcements: Announcements;
-  private readonly vrrpWatch: VrrpWatch;
+  /** What plain VRRP gets wrong: announcements, routers that are not nodes. */
+  private readonly edges: VrrpEdges;
   /** Per instance: why the handover it was given could not start. */
   private handoverProblems: ReadonlyMap<string, string> = new Map();
   private readonly desired: DesiredStateApplier;
@@ -135,9 +123,7 @@ export class Agent implements AgentCore {
     });
     const programs = { nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, perlProgram: opts.perlProgram };
     this.failover = new UnplannedFailover({ ...programs, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'failover'), handover: this.handover });
-    this.announcer = new Announcer({ perlProgram: opts.perlProgram, sysfsNetRoot: opts.sysfsNetRoot, logger: log });
-    this.announcements = new Announcements({ announcer: this.announcer, logger: log, now, onDone: () => this.refresh() });
-    this.vrrpWatch = new VrrpWatch({ nftProgram: opts.nftProgram, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'vrrp-watch'), now, onChange: () => this.refresh() });
+    this.edges = new VrrpEdges({ ...programs, sysfsNetRoot: opts.sysfsNetRoot, run: this.run, logger: log, runtimeDir: opts.runtimeDir, now, onChange: () => this.refresh() });
     this.fifo = new NotifyFifoReader(files.notifyFifo, (e) => this.onNotify(e), log);
     this.vrrp = new VrrpStates({ store: new JsonFile(join(opts.runtimeDir, 'vrrp-states.json')), logger: log, metrics, now });
     this.checks = new CheckSet({
@@ -233,8 +219,7 @@ export class Agent implements AgentCore {
     this.addresses.stop();
     this.netlink?.stop();
     this.fifo.stop();
-    this.announcer.close();
-    this.vrrpWatch.close();
+    this.edges.close();
     // Handovers stay in place: they end at their deadline, or a restarted agent takes them up.
     this.handover.detach();
     this.failover.close();
@@ -302,9 +287,7 @@ export class Agent implements AgentCore {
         handovers: this.handover.running(),
         handoverProblems: this.handoverProblems,
         coordinatorLinked: this.coordinatorLinked,
-        announced: this.announcements.all,
-        foreign: (iface, vrid) => this.vrrpWatch.foreign(iface, vrid),
-        announcedAtMs: this.announcements.lastAt,
+        ...this.edges.view(),
       },
       now,
     );
@@ -328,7 +311,7 @@ export class Agent implements AgentCore {
     this.wake.at(e.wakeAtMs, writerWake);
     // A fault, a hung or dead proxy, keepalived gone, not active: new connections go to the peer.
     this.failover.canServe(e.faults.length === 0 && e.mode === 'active' && this.services.keepalived.liveness().state === 'running');
-    this.announcements.send(e.announce);
+    this.edges.act(e);
     const delta = this.deltas.publish({
       services: this.serviceStatuses(),
       instances: e.instances,
@@ -348,13 +331,13 @@ export class Agent implements AgentCore {
       this.deltas.instanceRemoved(inst.name);
       this.vrrp.delete(inst.name);
       this.writer.forget(inst.name);
-      this.announcements.forget(inst.name);
+      this.edges.forget(inst.name);
       this.metrics.removeInstance(inst.name);
     }
     this.links.follow(next);
     this.syncChecks(next);
     await this.failover.adopt(next);
-    await this.vrrpWatch.follow(next);
+    await this.edges.follow(next);
     // Before any placement change moves a VIP: the new holder must forward, the old one answer.
     this.handoverProblems = await this.handover.apply(handoverTasks(next));
     this.refresh();
@@ -382,37 +365,21 @@ export class Agent implements AgentCore {
   }
 
   private onNotify(e: NotifyEvent): void {
-    if (e.kind === 'lower-priority-advert') {
-      // Another node had claimed the VIP and gave way (a split brain healing): keepalived has
-      // announced the VIP again (vrrp_garp_lower_prio_repeat).
-      this.log.info({ event: 'vrrp.lower_priority_advert', instance: e.name, priority: e.priority }, `${e.name}: heard a lower-priority advert while MASTER; keepalived announced the VIP again`);
-      return;
-    }
+    if (e.kind === 'lower-priority-advert') return this.edges.lowerPriorityAdvert(e.name, e.priority);
     if (e.scope !== 'instance') return;
     this.vrrp.observe(e.name, e.state, e.priority);
     void this.addresses.read();
     this.refresh();
   }
 
-  /**
-   * A killed keepalived leaves its VIPs on the interfaces, undefended, while the peer takes
-   * them over: remove them now rather than when the restarted keepalived gets to it.
-   */
+  /** keepalived died: the node can no longer serve its VIPs (unplanned failover), and keepalived is restarted. */
   private async onKeepalivedDeath(): Promise<void> {
     if (this.stopped) return;
     const addrs = this.addresses.addresses();
     const desired = this.desired.current;
     this.failover.keepalivedDied(desired, (name) => this.vrrp.get(name)?.state === 'master', addrs);
-    for (const inst of desired?.instances ?? []) {
-      this.vrrp.lost(inst.name);
-      const cidr = parseCidr(inst.vip);
-      if (typeof cidr === 'string' || !holdsAddress(addrs, inst.interface, cidr.address)) continue;
-      const r = await this.run(this.opts.ipProgram, ['addr', 'del', inst.vip, 'dev', inst.interface], { timeoutMs: 5_000 });
-      this.log.warn(
-        { event: 'vip.released', instance: inst.name, vip: inst.vip, ok: r.exitCode === 0 },
-        `keepalived died: removed ${inst.vip} from ${inst.interface}${r.exitCode === 0 ? '' : ` (failed: ${r.output})`}`,
-      );
-    }
+    for (const inst of desired?.instances ?? []) this.vrrp.lost(inst.name);
+    await this.failover.releaseVips(desired, addrs);
     void this.addresses.read();
     this.refresh();
   }

@@ -90,6 +90,22 @@ export class UnplannedFailover {
     if (packets.length > 0) this.opts.logger.warn({ event: 'vrrp.leaving_sent', instances: [...leaving] }, `keepalived died: sent priority-0 adverts for ${[...leaving].join(', ')}`);
   }
 
+  /**
+   * A killed keepalived leaves its VIPs on the interfaces, undefended, while the peer takes them
+   * over: remove them now rather than when the restarted keepalived gets to it.
+   */
+  async releaseVips(d: DesiredState | undefined, addrs: AddressMap): Promise<void> {
+    for (const inst of d?.instances ?? []) {
+      const cidr = parseCidr(inst.vip);
+      if (typeof cidr === 'string' || !holdsAddress(addrs, inst.interface, cidr.address)) continue;
+      const r = await this.opts.run(this.opts.ipProgram, ['addr', 'del', inst.vip, 'dev', inst.interface], { timeoutMs: 5_000 });
+      this.opts.logger.warn(
+        { event: 'vip.released', instance: inst.name, vip: inst.vip, ok: r.exitCode === 0 },
+        `keepalived died: removed ${inst.vip} from ${inst.interface}${r.exitCode === 0 ? '' : ` (failed: ${r.output})`}`,
+      );
+    }
+  }
+
   /** Stops the helpers; the tables stay (the kernel keeps handing a dead proxy's new connections over). */
   close(): void {
     if (this.renewTimer) clearInterval(this.renewTimer);

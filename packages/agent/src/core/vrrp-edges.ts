@@ -1,0 +1,69 @@
+// Where plain VRRP goes wrong and the agent watches for it (docs/design/vrrp-edges.md): the
+// announcements the coordinator asks for after a split brain and the repeats while a foreign
+// router is blocked (announcements.ts, net/announcer.ts), and the routers that are not nodes and
+// the adverts this node sends (net/vrrp-watch.ts). The core reads what they observe into its
+// evaluation and hands them what the evaluation decided.
+import { join } from 'node:path';
+import type { DesiredState, Logger } from '@lbha/shared';
+import { Announcer } from '../net/announcer.js';
+import { VrrpWatch } from '../net/vrrp-watch.js';
+import type { CommandRunner } from '../util/run-command.js';
+import { Announcements } from './announcements.js';
+import type { Evaluation, NodeView } from './evaluate.js';
+
+export interface VrrpEdgesOptions {
+  readonly perlProgram: string;
+  readonly nftProgram: string;
+  readonly sysfsNetRoot: string;
+  readonly run: CommandRunner;
+  readonly logger: Logger;
+  readonly runtimeDir: string;
+  readonly now: () => number;
+  /** Something they observe changed: evaluate again. */
+  readonly onChange: () => void;
+}
+
+export class VrrpEdges {
+  private readonly announcer: Announcer;
+  private readonly announcements: Announcements;
+  private readonly watch: VrrpWatch;
+
+  constructor(private readonly opts: VrrpEdgesOptions) {
+    this.announcer = new Announcer({ perlProgram: opts.perlProgram, sysfsNetRoot: opts.sysfsNetRoot, logger: opts.logger });
+    this.announcements = new Announcements({ announcer: this.announcer, logger: opts.logger, now: opts.now, onDone: opts.onChange });
+    this.watch = new VrrpWatch({ nftProgram: opts.nftProgram, run: opts.run, logger: opts.logger, workDir: join(opts.runtimeDir, 'vrrp-watch'), now: opts.now, onChange: opts.onChange });
+  }
+
+  /** Their part of the node's view. */
+  view(): Pick<NodeView, 'announced' | 'announcedAtMs' | 'foreign'> {
+    return { announced: this.announcements.all, announcedAtMs: this.announcements.lastAt, foreign: (iface, vrid) => this.watch.foreign(iface, vrid) };
+  }
+
+  /** Carries out what the evaluation decided: the announcements due. */
+  act(e: Evaluation): void {
+    this.announcements.send(e.announce);
+  }
+
+  /** Follows a new desired state (the watch tables). */
+  follow(next: DesiredState | undefined): Promise<void> {
+    return this.watch.follow(next);
+  }
+
+  /** An instance left the desired state. */
+  forget(instance: string): void {
+    this.announcements.forget(instance);
+  }
+
+  /**
+   * keepalived heard a lower-priority advert while MASTER of `instance`: another node had claimed
+   * the VIP and gave way (a split brain healing), and keepalived announced the VIP again.
+   */
+  lowerPriorityAdvert(instance: string, priority: number): void {
+    this.opts.logger.info({ event: 'vrrp.lower_priority_advert', instance, priority }, `${instance}: heard a lower-priority advert while MASTER; keepalived announced the VIP again`);
+  }
+
+  close(): void {
+    this.announcer.close();
+    this.watch.close();
+  }
+}
