@@ -3,7 +3,7 @@ export { loadCoordinatorConfig, coordinatorConfigSchema, type CoordinatorConfig 
 export { Registry, type NodeRecord, type AgentSession, type RegistryEvent } from './registry.js';
 export { AgentOutbox, type Pushed } from './agent-outbox.js';
 export { EventLog, type EventInput, type EventFilter } from './event-log.js';
-export { InvalidArgumentError, NotFoundError, PermissionError, PreconditionError } from './errors.js';
+export { ApiError, toApiError, InvalidArgumentError, NotFoundError, PermissionError, PreconditionError, ResourceExhaustedError, type ApiErrorCode } from './errors.js';
 export {
   AgentRelay,
   ControlForwarder,
@@ -22,6 +22,9 @@ export {
   type StoreConfig,
   type StoreStatus,
 } from './etcd/index.js';
+export { CONTROL_METHODS, decorate, type Caller, type ControlApi, type ControlDecorator, type ControlMethod, type ForwardedClaim, type StreamSink } from './control-api.js';
+export { controlHandlers, type ControlHandlersOptions } from './control-handlers.js';
+export { grpcControlService } from './grpc-control-service.js';
 export { ControlPlane, type ControlPlaneOptions, type ApplySpecOptions, type ApplySpecResult, type SpecCheck } from './control-plane.js';
 export { ReconcileLoop, type ReconcileLoopOptions } from './reconcile-loop.js';
 export { passCluster, type ClusterPassInput, type ClusterPassResult } from './cluster-pass.js';

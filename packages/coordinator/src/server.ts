@@ -3,17 +3,18 @@ import { join } from 'node:path';
 import { Server } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { AgentServiceService, ControlServiceService, isInsecure, type ControlServiceServer, type Logger } from '@lbha/shared';
+import { AgentServiceService, ControlServiceService, isInsecure, type Logger } from '@lbha/shared';
 import { HealthImplementation } from 'grpc-health-check';
 import { AgentOutbox } from './agent-outbox.js';
 import { createAgentService, type AgentServiceOptions } from './agent-service.js';
-import { callerOf } from './auth/control-authorization.js';
 import { CoordinatorAuth } from './auth/coordinator-auth.js';
 import { ControlPlane } from './control-plane.js';
-import { createControlService } from './control-service.js';
+import type { ControlApi } from './control-api.js';
+import { controlHandlers } from './control-handlers.js';
 import type { CoordinatorConfig } from './coordinator-config.js';
 import { EtcdCoordination } from './etcd/etcd-coordination.js';
 import { EventLog } from './event-log.js';
+import { grpcControlService } from './grpc-control-service.js';
 import { HttpApi } from './http/http-api.js';
 import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
 import { planeViews } from './metrics/plane-views.js';
@@ -45,7 +46,8 @@ export class CoordinatorServer {
   readonly events = new EventLog();
   /** TLS material, identities and roles (auth/); the HTTP API when http.listen is set. */
   readonly auth: CoordinatorAuth;
-  readonly control: ControlServiceServer;
+  /** The operator API as callers reach it: authorised (and, with etcd, forwarded to the leader). */
+  readonly control: ControlApi;
   http: HttpApi | undefined;
   /** Renders /metrics on the HTTP API; undefined until metrics are wired in. */
   metricsRender: (() => string | Promise<string>) | undefined;
@@ -107,20 +109,18 @@ export class CoordinatorServer {
       authorize: options.authorizeAgent ?? this.auth.authorizeAgent,
     });
     this.server.addService(AgentServiceService, this.coordination?.wrapAgentService(agentService) ?? agentService);
-    const localControl = createControlService({
+    const handlers = controlHandlers({
       registry: this.registry,
       outbox: this.outbox,
       events: this.events,
       modeOf: (n) => this.plane?.modeOf(n) ?? 'active',
       plane: () => this.plane,
-      actorOf: (call) => callerOf(call)?.actor,
-      isOperator: (call) => callerOf(call)?.role === 'operator',
     });
     // With several coordinators, a follower forwards API calls (gRPC and HTTP) to the leader once
     // it has authorised them, naming the caller; the leader takes that name from coordinators only.
-    this.control = this.auth.wrapControl(this.coordination?.wrapControlService(localControl) ?? localControl);
-    if (this.coordination) this.control = this.coordination.acceptForwarded(this.control);
-    this.server.addService(ControlServiceService, this.control);
+    this.control = this.auth.wrapControl(this.coordination?.wrapControl(handlers) ?? handlers);
+    const grpcFacing = this.coordination ? this.coordination.acceptForwarded(this.control) : this.control;
+    this.server.addService(ControlServiceService, grpcControlService(grpcFacing, logger));
     this.health.addToServer(this.server);
     const dir = protoDir();
     const pkg = loadSync(['lbha/v1/agent.proto', 'lbha/v1/control.proto'], { includeDirs: [dir] });
@@ -193,7 +193,7 @@ export class CoordinatorServer {
     if (this.config.http) {
       this.http = new HttpApi({
         listen: this.config.http.listen,
-        control: this.control,
+        api: this.control,
         auth: this.auth,
         logger: this.logger,
         maxBodyBytes: this.config.grpc.maxMessageBytes,

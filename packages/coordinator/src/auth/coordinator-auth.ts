@@ -2,12 +2,13 @@
 // (reloaded on SIGHUP or when the files change), the gRPC server credentials, the identity
 // checks for agent streams and control calls, and the HTTP API's view of the same.
 import { ServerCredentials } from '@grpc/grpc-js';
-import { CertificateSource, isInsecure, type ControlServiceServer, type Logger, type TlsConfig } from '@lbha/shared';
+import { CertificateSource, isInsecure, type Logger, type TlsConfig } from '@lbha/shared';
+import type { ControlApi } from '../control-api.js';
 import type { EventLog } from '../event-log.js';
 import { agentAuthorizer } from './agent-authorization.js';
 import type { AuthConfig } from './auth-config.js';
 import { Authenticator } from './authenticator.js';
-import { authorizeControlService } from './control-authorization.js';
+import { authorizeControl } from './control-authorization.js';
 import { ReloadingServerCredentials } from './reloading-server-credentials.js';
 
 export interface CoordinatorAuthOptions {
@@ -67,7 +68,8 @@ export class CoordinatorAuth {
     return this.grpcCredentials;
   }
 
-  wrapControl(impl: ControlServiceServer): ControlServiceServer {
-    return authorizeControlService(impl, { authenticator: this.authenticator, events: this.opts.events, logger: this.opts.logger });
+  /** The operator API with authentication, roles, request checks and audit around it. */
+  wrapControl(api: ControlApi): ControlApi {
+    return authorizeControl(api, { authenticator: this.authenticator, events: this.opts.events, logger: this.opts.logger });
   }
 }

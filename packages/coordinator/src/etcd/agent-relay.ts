@@ -138,7 +138,7 @@ export class AgentRelay {
       return write(chunk, ...rest);
     };
     // A stream relayed by a follower is authorised as the agent that opened it there.
-    adoptForwardedCaller(call, 'agent');
+    adoptForwardedCaller(call);
     this.opts.local.connect(call);
   }
 

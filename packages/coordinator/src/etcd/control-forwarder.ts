@@ -1,34 +1,25 @@
-// ControlService with several coordinators: any coordinator answers, the leader decides. A
+// The operator API with several coordinators: any coordinator answers, the leader decides. A
 // follower forwards every call to the leader (the leader's registry holds every agent, its
 // operations engine runs the drains), so the CLI may talk to any coordinator. With no leader,
 // reads are answered locally and mutations fail with UNAVAILABLE: nothing changes while the
 // store is unreachable.
 //
-// Two layers around the authorisation wrapper: inside it, `service` forwards calls the
-// follower has authenticated, naming the caller; outside it, `acceptForwarded` lets the leader
-// take that name from a coordinator (see forwarded-identity.ts).
-import {
-  Client,
-  status,
-  type ChannelCredentials,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  type ServiceError,
-  type sendUnaryData,
-} from '@grpc/grpc-js';
-import { ControlServiceService, type ControlServiceServer, type Logger } from '@lbha/shared';
-import { callerOf } from '../auth/control-authorization.js';
-import { forwardedMetadata } from './agent-relay.js';
-import { adoptForwardedCaller, encodeIdentity } from './forwarded-identity.js';
+// A decorator of the ControlApi inside the authorisation layer: it forwards calls the follower
+// has authenticated, naming the caller; on the leader, acceptForwarded (forwarded-identity.ts)
+// takes that name from a coordinator only.
+import { Client, Metadata, status, type ChannelCredentials } from '@grpc/grpc-js';
+import { ControlServiceService, type Logger } from '@lbha/shared';
+import { decorate, type Caller, type ControlApi, type ControlMethod } from '../control-api.js';
+import { ApiError } from '../errors.js';
+import { grpcErrorToApi } from '../grpc-control-service.js';
+import { encodeIdentity, FORWARDED_BY, FORWARDED_CERT, FORWARDED_FOR, FORWARDED_IDENTITY } from './forwarded-identity.js';
 import type { LeaderInfo, Leadership } from './leadership.js';
 
-type MethodName = keyof typeof ControlServiceService;
-
 /** Calls that change state; refused when there is no leader. */
-export const CONTROL_MUTATIONS: ReadonlySet<string> = new Set<MethodName>(['drain', 'undrain', 'restartService', 'reloadService', 'rollingRestart', 'cancelOperation', 'applySpec']);
+export const CONTROL_MUTATIONS: ReadonlySet<ControlMethod> = new Set<ControlMethod>(['drain', 'undrain', 'restartService', 'reloadService', 'rollingRestart', 'cancelOperation', 'applySpec']);
 
 export interface ControlForwarderOptions {
-  readonly local: ControlServiceServer;
+  readonly local: ControlApi;
   readonly leadership: Leadership;
   readonly selfId: string;
   readonly credentials: ChannelCredentials;
@@ -41,44 +32,53 @@ export interface ControlForwarderOptions {
   readonly waitForLeaderMs?: number;
 }
 
-type AnyUnary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;
-type AnyServerStream = (call: ServerWritableStream<unknown, unknown>) => void;
+/** Metadata of a call passed on to the leader: the caller's token, and who it is as authenticated here. */
+function forwardMetadata(caller: Caller, selfId: string): Metadata {
+  const md = new Metadata();
+  if (caller.authorization !== undefined) md.set('authorization', caller.authorization);
+  md.set(FORWARDED_BY, selfId);
+  md.set(FORWARDED_FOR, caller.peer);
+  if (caller.peerCertificate) md.set(FORWARDED_CERT, caller.peerCertificate);
+  if (caller.identity) md.set(FORWARDED_IDENTITY, encodeIdentity(caller.identity));
+  return md;
+}
 
 export class ControlForwarder {
   private readonly clients = new Map<string, Client>();
-  readonly service: ControlServiceServer;
+  readonly api: ControlApi;
 
   constructor(private readonly opts: ControlForwarderOptions) {
-    const out: Record<string, AnyUnary | AnyServerStream> = {};
-    for (const [name, def] of Object.entries(ControlServiceService)) {
-      const local = (opts.local as unknown as Record<string, AnyUnary | AnyServerStream>)[name];
-      if (!local) continue;
-      out[name] = def.responseStream ? this.serverStream(name, local as AnyServerStream) : this.unary(name, local as AnyUnary);
-    }
-    this.service = out as unknown as ControlServiceServer;
+    this.api = decorate(opts.local, {
+      unary: (method, local) => (request, caller) => this.unary(method, local, request, caller),
+      streaming: (method, local) => (request, caller, sink) => {
+        const leader = this.leaderElsewhere();
+        if (!leader) return local(request, caller, sink);
+        const def = ControlServiceService[method];
+        const upstream = this.client(leader.grpc).makeServerStreamRequest(
+          def.path,
+          def.requestSerialize as (v: unknown) => Buffer,
+          def.responseDeserialize as (b: Buffer) => unknown,
+          request,
+          forwardMetadata(caller, opts.selfId),
+          {},
+        );
+        // The receiver's back-pressure holds the leader's stream back.
+        sink.onDrain(() => upstream.resume());
+        upstream.on('data', (m: unknown) => {
+          if (!sink.write(m)) upstream.pause();
+        });
+        upstream.on('error', (err: { code?: number; details?: string }) => {
+          if (err.code !== status.CANCELLED || !sink.closed.aborted) sink.fail(grpcErrorToApi(err));
+        });
+        upstream.on('end', () => sink.end());
+        sink.closed.addEventListener('abort', () => upstream.cancel());
+      },
+    });
   }
 
   close(): void {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
-  }
-
-  /** Wraps the authorising service: calls forwarded by a coordinator are judged as their original caller. */
-  static acceptForwarded(impl: ControlServiceServer): ControlServiceServer {
-    const out: Record<string, unknown> = {};
-    for (const [name, fn] of Object.entries(impl as unknown as Record<string, (call: object, ...rest: unknown[]) => void>)) {
-      if (typeof fn !== 'function') continue;
-      out[name] = (call: Parameters<typeof adoptForwardedCaller>[0], ...rest: unknown[]) => {
-        adoptForwardedCaller(call, 'control');
-        return fn.call(impl, call, ...rest);
-      };
-    }
-    return out as unknown as ControlServiceServer;
-  }
-
-  private metadataFor(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>) {
-    const who = callerOf(call);
-    return forwardedMetadata(call, this.opts.selfId, who ? encodeIdentity(who) : undefined);
   }
 
   private leaderElsewhere(): LeaderInfo | undefined {
@@ -121,69 +121,33 @@ export class ControlForwarder {
     });
   }
 
-  private unary(name: string, local: AnyUnary): AnyUnary {
-    const def = ControlServiceService[name as MethodName];
-    return async (call, callback) => {
-      if (CONTROL_MUTATIONS.has(name)) {
-        const deadline = call.getDeadline();
-        const left = deadline === Infinity ? Infinity : Number(deadline) - Date.now() - 100;
-        await this.waitForLeader(Math.min(this.opts.waitForLeaderMs ?? 0, left));
+  private async unary(method: ControlMethod, local: (request: unknown, caller: Caller) => Promise<unknown>, request: unknown, caller: Caller): Promise<unknown> {
+    const mutation = CONTROL_MUTATIONS.has(method);
+    if (mutation) await this.waitForLeader(Math.min(this.opts.waitForLeaderMs ?? 0, caller.deadlineMs - Date.now() - 100));
+    const leader = this.leaderElsewhere();
+    if (!leader) {
+      if (mutation && !this.opts.leadership.isLeader()) {
+        throw new ApiError('UNAVAILABLE', 'no coordinator is the leader right now (election in progress or etcd unreachable); nothing was changed, try again');
       }
-      const leader = this.leaderElsewhere();
-      if (!leader) {
-        if (CONTROL_MUTATIONS.has(name) && !this.opts.leadership.isLeader()) {
-          callback({ code: status.UNAVAILABLE, details: 'no coordinator is the leader right now (election in progress or etcd unreachable); nothing was changed, try again' } as ServiceError);
-          return;
-        }
-        local(call, callback);
-        return;
-      }
-      const deadline = call.getDeadline();
+      return local(request, caller);
+    }
+    const def = ControlServiceService[method];
+    return new Promise((resolve, reject) => {
       this.client(leader.grpc).makeUnaryRequest(
         def.path,
         def.requestSerialize as (v: unknown) => Buffer,
         def.responseDeserialize as (b: Buffer) => unknown,
-        call.request,
-        this.metadataFor(call),
-        deadline === Infinity ? {} : { deadline },
+        request,
+        forwardMetadata(caller, this.opts.selfId),
+        caller.deadlineMs === Infinity ? {} : { deadline: caller.deadlineMs },
         (err, res) => {
-          if (err) {
-            this.opts.logger.debug({ event: 'forward.failed', method: name, leader: leader.id, code: err.code }, 'forwarded call failed');
-            // A failure to reach the leader says nothing about the request itself; make that clear.
-            if (err.code === status.UNAVAILABLE) {
-              callback({ code: status.UNAVAILABLE, details: `leader ${leader.id} (${leader.grpc}) unreachable from ${this.opts.selfId}: ${err.details}` } as ServiceError);
-            } else callback(err);
-          } else callback(null, res);
+          if (!err) return resolve(res);
+          this.opts.logger.debug({ event: 'forward.failed', method, leader: leader.id, code: err.code }, 'forwarded call failed');
+          // A failure to reach the leader says nothing about the request itself; make that clear.
+          if (err.code === status.UNAVAILABLE) reject(new ApiError('UNAVAILABLE', `leader ${leader.id} (${leader.grpc}) unreachable from ${this.opts.selfId}: ${err.details}`));
+          else reject(grpcErrorToApi(err));
         },
       );
-    };
-  }
-
-  private serverStream(name: string, local: AnyServerStream): AnyServerStream {
-    const def = ControlServiceService[name as MethodName];
-    return (call) => {
-      const leader = this.leaderElsewhere();
-      if (!leader) return local(call);
-      const upstream = this.client(leader.grpc).makeServerStreamRequest(
-        def.path,
-        def.requestSerialize as (v: unknown) => Buffer,
-        def.responseDeserialize as (b: Buffer) => unknown,
-        call.request,
-        this.metadataFor(call),
-        {},
-      );
-      upstream.on('data', (m: unknown) => {
-        if (!call.writableEnded) call.write(m);
-      });
-      upstream.on('error', (err: ServiceError) => {
-        if (!call.writableEnded) call.emit('error', { code: err.code, details: err.details });
-      });
-      upstream.on('end', () => {
-        if (!call.writableEnded) call.end();
-      });
-      const stop = () => upstream.cancel();
-      call.on('cancelled', stop);
-      call.on('close', stop);
-    };
+    });
   }
 }

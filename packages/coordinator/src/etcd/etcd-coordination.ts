@@ -2,8 +2,9 @@
 // client, store health, the leader election, the relay of agent streams and the forwarding of
 // API calls to the leader, and the leader's duties (placement, pushes, operations) started at
 // each election and stopped at each deposition.
-import { clientCredentials, type AgentServiceServer, type ControlServiceServer, type Logger, type TlsConfig } from '@lbha/shared';
+import { clientCredentials, type AgentServiceServer, type Logger, type TlsConfig } from '@lbha/shared';
 import type { Etcd3 } from 'etcd3';
+import type { ControlApi } from '../control-api.js';
 import type { EventInput } from '../event-log.js';
 import type { Registry } from '../registry.js';
 import type { Store } from '../store/store.js';
@@ -12,6 +13,7 @@ import { ControlForwarder } from './control-forwarder.js';
 import { createEtcdClient } from './etcd-client.js';
 import type { EtcdStoreConfig } from './etcd-config.js';
 import { EtcdStore } from './etcd-store.js';
+import { acceptForwarded } from './forwarded-identity.js';
 import { LeaderElection } from './leader-election.js';
 import type { Fence, LeaderInfo, Leadership, LeadershipEvent } from './leadership.js';
 import { StoreHealth } from './store-health.js';
@@ -96,7 +98,7 @@ export class EtcdCoordination {
   }
 
   /** Forwards authorised API calls to the leader; refuses mutations while nobody leads. Goes inside the authorisation wrapper. */
-  wrapControlService(local: ControlServiceServer): ControlServiceServer {
+  wrapControl(local: ControlApi): ControlApi {
     const { credentials, options } = clientCredentials(this.opts.peerTls);
     this.forwarder = new ControlForwarder({
       local,
@@ -108,12 +110,12 @@ export class EtcdCoordination {
       // A mutation during an election waits for its outcome rather than failing.
       waitForLeaderMs: this.opts.config.leaseTtl + this.opts.config.requestTimeout,
     });
-    return this.forwarder.service;
+    return this.forwarder.api;
   }
 
-  /** Outermost layer of the API: calls forwarded by another coordinator count as their original caller's. */
-  acceptForwarded(authorized: ControlServiceServer): ControlServiceServer {
-    return ControlForwarder.acceptForwarded(authorized);
+  /** Outermost layer of the gRPC API: calls forwarded by another coordinator count as their original caller's. */
+  acceptForwarded(authorized: ControlApi): ControlApi {
+    return acceptForwarded(authorized);
   }
 
   /** Joins the election; `self` carries the addresses other coordinators reach this one at. */

@@ -6,9 +6,9 @@
 // the call is judged by its own credentials.
 import { X509Certificate } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
-import { actAs } from '../auth/control-authorization.js';
 import { uriSans } from '../auth/peer-identity.js';
 import { identity, ROLES, TRUST_DOMAIN, type Identity, type Role } from '../auth/roles.js';
+import { decorate, type Caller, type ControlApi } from '../control-api.js';
 
 export const FORWARDED_BY = 'lbha-forwarded-by';
 export const FORWARDED_FOR = 'lbha-forwarded-for';
@@ -27,9 +27,8 @@ export function peerCertificate(call: PeerCall): Buffer | undefined {
   return raw && raw.length > 0 ? raw : undefined;
 }
 
-/** Whether the TLS peer of `call` holds a coordinator certificate of this installation. */
-export function fromCoordinator(call: PeerCall): boolean {
-  const raw = peerCertificate(call);
+/** Whether `raw` (a TLS peer's certificate) is a coordinator certificate of this installation. */
+function isCoordinatorCertificate(raw: Buffer | undefined): boolean {
   if (!raw) return false;
   try {
     return uriSans(new X509Certificate(raw).subjectAltName).some((u) => u.startsWith(`spiffe://${TRUST_DOMAIN}/coordinator/`));
@@ -54,13 +53,13 @@ function first(md: Metadata, key: string): string | Buffer | undefined {
 }
 
 /**
- * On the receiving coordinator: when a trusted coordinator forwarded `call`, make the
- * authorisation that follows see the original caller (its certificate; for API calls, the
- * identity the follower authenticated). Returns whether the call was taken as forwarded.
+ * On the receiving coordinator: when a trusted coordinator relayed the agent stream `call`,
+ * make the authorisation that follows see the original agent's certificate. Returns whether
+ * the call was taken as relayed.
  */
-export function adoptForwardedCaller(call: PeerCall & object, kind: 'agent' | 'control'): boolean {
+export function adoptForwardedCaller(call: PeerCall & object): boolean {
   if (first(call.metadata, FORWARDED_BY) === undefined) return false;
-  if (!fromCoordinator(call)) {
+  if (!isCoordinatorCertificate(peerCertificate(call))) {
     // Plaintext, or a caller that is not a coordinator: the claim carries no weight.
     for (const k of [FORWARDED_CERT, FORWARDED_IDENTITY]) call.metadata.remove(k);
     return false;
@@ -71,10 +70,27 @@ export function adoptForwardedCaller(call: PeerCall & object, kind: 'agent' | 'c
     ...(original?.() ?? {}),
     sslPeerCertificate: Buffer.isBuffer(cert) ? { raw: cert } : undefined,
   });
-  if (kind === 'control') {
-    const v = first(call.metadata, FORWARDED_IDENTITY);
-    const who = typeof v === 'string' ? decodeIdentity(v) : undefined;
-    if (who) actAs(call, who);
-  }
   return true;
+}
+
+/**
+ * On the receiving coordinator: an API call a trusted coordinator forwarded counts as its
+ * original caller's (the certificate it showed and the identity the follower authenticated).
+ * From anyone else, or over plaintext, the claim is dropped and the call judged by its own
+ * credentials.
+ */
+export function forwardedCaller(caller: Caller): Caller {
+  const f = caller.forwarded;
+  if (!f) return caller;
+  if (!isCoordinatorCertificate(caller.peerCertificate)) return { ...caller, forwarded: undefined };
+  const who = f.identity === undefined ? undefined : decodeIdentity(f.identity);
+  return { ...caller, peerCertificate: f.certificate, identity: who ?? caller.identity };
+}
+
+/** The operator API that takes calls forwarded by other coordinators as their original callers'. */
+export function acceptForwarded(api: ControlApi): ControlApi {
+  return decorate(api, {
+    unary: (_method, inner) => (request, caller) => inner(request, forwardedCaller(caller)),
+    streaming: (_method, inner) => (request, caller, sink) => inner(request, forwardedCaller(caller), sink),
+  });
 }

@@ -7,9 +7,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import type { ControlServiceServer, Logger } from '@lbha/shared';
+import type { Logger } from '@lbha/shared';
 import type { CoordinatorAuth } from '../auth/coordinator-auth.js';
-import { HttpError } from './http-error.js';
+import type { ControlApi } from '../control-api.js';
+import { toApiError } from '../errors.js';
+import { HttpError, httpErrorOf } from './http-error.js';
 import { tooLarge } from './read-body.js';
 import { ROUTES, type Route, type RouteContext } from './routes.js';
 
@@ -18,8 +20,8 @@ const gzipAsync = promisify(gzip);
 export interface HttpApiOptions {
   /** host:port; port 0 picks a free port. */
   readonly listen: string;
-  /** The ControlService implementation, already wrapped by CoordinatorAuth.wrapControl. */
-  readonly control: ControlServiceServer;
+  /** The operator API, already wrapped by CoordinatorAuth.wrapControl. */
+  readonly api: ControlApi;
   readonly auth: CoordinatorAuth;
   readonly logger: Logger;
   readonly maxBodyBytes: number;
@@ -143,15 +145,13 @@ export class HttpApi {
     const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
     try {
       await this.dispatch(req, res, peer);
-    } catch (err) {
-      if (err instanceof HttpError) {
-        // A body we stopped reading leaves the connection unusable: close it after answering.
-        const close = err.status === 413 || !req.complete;
-        this.sendError(res, err, close);
-        return;
-      }
-      this.opts.logger.error({ event: 'http.handler_error', method: req.method, url: req.url, err }, 'HTTP handler failed');
-      this.sendError(res, new HttpError(500, 'INTERNAL', 'internal error'), !req.complete);
+    } catch (e) {
+      // Errors become HTTP answers here and nowhere else.
+      const api = e instanceof HttpError ? undefined : toApiError(e);
+      if (api?.code === 'INTERNAL') this.opts.logger.error({ event: 'http.handler_error', method: req.method, url: req.url, err: api.cause ?? e }, 'HTTP handler failed');
+      const err = api ? httpErrorOf(api) : (e as HttpError);
+      // A body we stopped reading leaves the connection unusable: close it after answering.
+      this.sendError(res, err, err.status === 413 || !req.complete);
     }
   }
 
@@ -209,9 +209,16 @@ export class HttpApi {
         res,
         params,
         query: url.searchParams,
-        identity: auth.identity,
-        service: this.opts.control,
-        call: { identity: auth.identity, peer, ...(typeof authorization === 'string' && /^bearer /i.test(authorization) ? { authorization } : {}) },
+        api: this.opts.api,
+        caller: {
+          identity: auth.identity,
+          // Kept so that a follower forwarding the call passes it on: the leader checks it again.
+          authorization: typeof authorization === 'string' && /^bearer /i.test(authorization) ? authorization : undefined,
+          peerCertificate: undefined,
+          peer: `http:${peer}`,
+          deadlineMs: Infinity,
+          forwarded: undefined,
+        },
         maxBodyBytes: this.opts.maxBodyBytes,
       };
       const result = await c.route.handle(ctx);

@@ -1,14 +1,12 @@
-// The HTTP/JSON resources and the ControlService method each one runs. Bodies and query
-// strings are validated strictly here (unknown fields are errors); names and roles are checked
-// by the same wrapper the gRPC API goes through.
+// The HTTP/JSON resources and the operator API method each one runs. Bodies and query strings
+// are validated strictly here (unknown fields are errors); names and roles are checked by the
+// same authorisation layer the gRPC API goes through (control-api.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { status as grpcStatus } from '@grpc/grpc-js';
-import { isLive, linkFromWire, pbControl, pbTypes, type ControlServiceServer } from '@lbha/shared';
+import { isLive, linkFromWire, pbControl, pbTypes } from '@lbha/shared';
 import { z } from 'zod';
-import type { Identity } from '../auth/roles.js';
 import { MAX_REASON_LENGTH } from '../auth/method-policy.js';
+import type { Caller, ControlApi, ControlMethod, StreamSink, Unary } from '../control-api.js';
 import { HttpError } from './http-error.js';
-import { invokeStream, invokeUnary, type CallContext } from './in-process-call.js';
 import { parseJsonObject, readBody, type BodyKind } from './read-body.js';
 
 export interface RouteContext {
@@ -16,9 +14,9 @@ export interface RouteContext {
   readonly res: ServerResponse;
   readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;
-  readonly identity: Identity;
-  readonly service: ControlServiceServer;
-  readonly call: CallContext;
+  readonly api: ControlApi;
+  /** The authenticated caller. */
+  readonly caller: Caller;
   readonly maxBodyBytes: number;
 }
 
@@ -110,8 +108,8 @@ function json(method: string, res: unknown): unknown {
   return out;
 }
 
-async function rpc(ctx: RouteContext, method: string, request: unknown, status = 200): Promise<RouteResult> {
-  const res = await invokeUnary(ctx.service, method, request, ctx.call);
+async function rpc(ctx: RouteContext, method: Exclude<ControlMethod, 'watchEvents'>, request: unknown, status = 200): Promise<RouteResult> {
+  const res = await (ctx.api[method] as Unary<unknown, unknown>)(request, ctx.caller);
   return { status, body: json(method, res) };
 }
 
@@ -131,42 +129,45 @@ function eventStream(ctx: RouteContext): RouteResult {
   if (typeof lastId === 'string' && /^\d{1,15}$/.test(lastId)) afterSeq = Math.max(afterSeq, Number(lastId));
   const request: pbControl.WatchEventsRequest = { afterSeq, cluster: (q['cluster'] as string) ?? '', node: (q['node'] as string) ?? '' };
   const { res } = ctx;
-  let started = false;
+  const closed = new AbortController();
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  keepAlive.unref();
+  res.on('close', () => {
+    clearInterval(keepAlive);
+    closed.abort();
+  });
   const start = () => {
-    if (started) return;
-    started = true;
+    if (res.headersSent) return;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(': lbha event stream\n\n');
   };
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-  keepAlive.unref();
-  const cancel = invokeStream<pbControl.WatchEventsResponse>(ctx.service, 'watchEvents', request, ctx.call, {
+  const finish = (last?: string) => {
+    clearInterval(keepAlive);
+    if (!res.writableEnded) res.end(last);
+  };
+  const sink: StreamSink<pbControl.WatchEventsResponse> = {
     write: (msg) => {
+      if (res.writableEnded) return true;
       start();
       const e = msg.event;
-      if (!e) return;
-      res.write(`id: ${e.seq}\nevent: event\ndata: ${JSON.stringify(pbTypes.Event.toJSON(e))}\n\n`);
+      return e ? res.write(`id: ${e.seq}\nevent: event\ndata: ${JSON.stringify(pbTypes.Event.toJSON(e))}\n\n`) : true;
     },
+    onDrain: (listener) => void res.on('drain', listener),
     fail: (err) => {
-      clearInterval(keepAlive);
-      if (!started) {
-        res.writeHead(err.status, { 'content-type': 'application/json', ...err.headers });
-        res.end(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n');
-      } else {
-        res.end(`event: error\ndata: ${JSON.stringify({ code: err.code, message: err.message })}\n\n`);
-      }
+      start();
+      finish(`event: error\ndata: ${JSON.stringify({ code: err.code, message: err.message })}\n\n`);
     },
-    end: () => {
-      clearInterval(keepAlive);
-      res.end();
-    },
-  });
-  // The handler fails synchronously when refused; otherwise the stream is open now.
-  if (!res.headersSent && !res.writableEnded) start();
-  res.on('close', () => {
+    end: () => finish(),
+    closed: closed.signal,
+  };
+  // Refused at once (it throws): the caller gets a JSON error from the edge, not a stream.
+  try {
+    ctx.api.watchEvents(request, ctx.caller, sink);
+  } catch (err) {
     clearInterval(keepAlive);
-    cancel();
-  });
+    throw err;
+  }
+  start();
   return 'streamed';
 }
 
@@ -175,29 +176,19 @@ function eventStream(ctx: RouteContext): RouteResult {
 const str = (q: Record<string, unknown>, k: string) => (q[k] as string | undefined) ?? '';
 const num = (q: Record<string, unknown>, k: string) => (q[k] as number | undefined) ?? 0;
 
-/** ListVips, or an empty list while the coordinator does not implement it. */
-async function vipsOrEmpty(ctx: RouteContext, cluster: string): Promise<pbControl.VipInfo[]> {
-  try {
-    return (await invokeUnary<pbControl.ListVipsResponse>(ctx.service, 'listVips', { cluster }, ctx.call)).vips;
-  } catch (err) {
-    if (err instanceof HttpError && err.code === grpcStatus[grpcStatus.UNIMPLEMENTED]) return [];
-    throw err;
-  }
-}
-
 export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     path: '/v1/whoami',
-    handle: async (ctx) => ({ status: 200, body: { actor: ctx.identity.actor, role: ctx.identity.role } }),
+    handle: async (ctx) => ({ status: 200, body: { actor: ctx.caller.identity?.actor, role: ctx.caller.identity?.role } }),
   },
   {
     method: 'GET',
     path: '/v1/clusters',
     handle: async (ctx) => {
       query(ctx, {});
-      const nodes = (await invokeUnary<pbControl.ListNodesResponse>(ctx.service, 'listNodes', { cluster: '' }, ctx.call)).nodes;
-      const vips = await vipsOrEmpty(ctx, '');
+      const nodes = (await ctx.api.listNodes({ cluster: '' }, ctx.caller)).nodes;
+      const vips = (await ctx.api.listVips({ cluster: '' }, ctx.caller)).vips;
       const names = [...new Set([...nodes.map((n) => n.cluster), ...vips.map((v) => v.cluster)])].filter(Boolean).sort();
       const clusters = names.map((name) => {
         const own = nodes.filter((n) => n.cluster === name);
@@ -217,8 +208,8 @@ export const ROUTES: readonly Route[] = [
     handle: async (ctx) => {
       query(ctx, {});
       const cluster = ctx.params['cluster'] as string;
-      const nodes = (await invokeUnary<pbControl.ListNodesResponse>(ctx.service, 'listNodes', { cluster }, ctx.call)).nodes;
-      const vips = await vipsOrEmpty(ctx, cluster);
+      const nodes = (await ctx.api.listNodes({ cluster }, ctx.caller)).nodes;
+      const vips = (await ctx.api.listVips({ cluster }, ctx.caller)).vips;
       if (nodes.length === 0 && vips.length === 0) throw new HttpError(404, 'NOT_FOUND', `cluster ${cluster} is unknown`);
       return {
         status: 200,
@@ -348,7 +339,7 @@ export const ROUTES: readonly Route[] = [
         if (!r.success) throw zodProblem(r.error, 'body');
         req = { yaml: r.data.yaml };
       }
-      const res = await invokeUnary<pbControl.ValidateSpecResponse>(ctx.service, 'validateSpec', req, ctx.call);
+      const res = await ctx.api.validateSpec(req, ctx.caller);
       if (!res.valid) throw specErrors('validateSpec', res);
       return { status: 200, body: json('validateSpec', res) };
     },
@@ -375,7 +366,7 @@ export const ROUTES: readonly Route[] = [
           reason: r.data.reason ?? req.reason,
         };
       }
-      const res = await invokeUnary<pbControl.ApplySpecResponse>(ctx.service, 'applySpec', req, ctx.call);
+      const res = await ctx.api.applySpec(req, ctx.caller);
       if (!res.applied && res.errors.length > 0) throw specErrors('applySpec', res);
       return { status: 200, body: json('applySpec', res) };
     },

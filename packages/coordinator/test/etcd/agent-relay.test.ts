@@ -21,11 +21,12 @@ import {
 } from '@lbha/shared';
 import { AgentOutbox } from '../../src/agent-outbox.js';
 import { createAgentService } from '../../src/agent-service.js';
-import { createControlService } from '../../src/control-service.js';
+import { controlHandlers } from '../../src/control-handlers.js';
 import { AgentRelay } from '../../src/etcd/agent-relay.js';
 import { ControlForwarder } from '../../src/etcd/control-forwarder.js';
 import type { LeaderInfo, Leadership, LeadershipEvent } from '../../src/etcd/leadership.js';
 import { EventLog } from '../../src/event-log.js';
+import { grpcControlService } from '../../src/grpc-control-service.js';
 import { Registry } from '../../src/registry.js';
 
 const logger = silentLogger();
@@ -80,7 +81,7 @@ async function coordinator(id: string): Promise<TestCoordinator> {
     onFencedPush: () => c.fenced++,
   });
   const forwarder = new ControlForwarder({
-    local: createControlService({ registry, outbox, events: new EventLog(), modeOf: () => 'active' }),
+    local: controlHandlers({ registry, outbox, events: new EventLog(), modeOf: () => 'active' }),
     leadership,
     selfId: id,
     credentials: credentials.createInsecure(),
@@ -88,7 +89,7 @@ async function coordinator(id: string): Promise<TestCoordinator> {
   });
   Object.assign(c, { relay, forwarder });
   server.addService(AgentServiceService, relay.service);
-  server.addService(ControlServiceService, forwarder.service);
+  server.addService(ControlServiceService, grpcControlService(forwarder.api, logger));
   return c;
 }
 
