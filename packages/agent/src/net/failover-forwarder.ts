@@ -2,6 +2,9 @@
 // in and out of their `given` set as the node's ability to serve them changes. Loading a table
 // happens when the VIPs or peers change (rare); a flip is one line to a long-lived `nft -i`.
 //
+// A restarted agent adopts what it finds: the flows handed to the peer stay (the load keeps
+// them), and so do the VIPs the previous run had given up, until the agent decides again.
+//
 // The peers' MAC addresses go in the tables (frames from a peer are never sent back to it). For
 // an IPv6 peer the neighbour entry is also pinned: this node may hold the VIP on the interface,
 // so a neighbour solicitation for the peer could leave from the VIP's address, and the peer's
@@ -11,7 +14,7 @@ import { join } from 'node:path';
 import { isIP } from 'node:net';
 import type { Logger } from '@lbha/shared';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
-import { deleteCommand, failoverRuleset, familyOf, givenCommand, type Family, type FailoverTarget } from './failover-ruleset.js';
+import { deleteCommand, failoverRuleset, familyOf, givenCommand, listGivenArgs, parseSetElements, type Family, type FailoverTarget, type LoadMode } from './failover-ruleset.js';
 import { NftSession } from './nft-session.js';
 
 export interface FailoverForwarderOptions {
@@ -50,6 +53,8 @@ export class FailoverForwarder {
   private armedKey = '';
   private macs = new Map<string, string>();
   private given: readonly string[] = [];
+  /** The first arm reads the `given` sets a previous run left, so that a restart does not flip them. */
+  private adopted = false;
   private chain: Promise<unknown> = Promise.resolve();
   private retry: NodeJS.Timeout | undefined;
 
@@ -69,6 +74,7 @@ export class FailoverForwarder {
       await this.resolvePeers(ok);
       const key = JSON.stringify([ok, [...this.macs.entries()].sort()]);
       if (key === this.armedKey) return problems;
+      if (!this.adopted) await this.adoptGiven();
       this.targets = ok;
       this.given = this.given.filter((v) => ok.some((t) => t.vip === v));
       for (const f of FAMILIES) {
@@ -78,7 +84,7 @@ export class FailoverForwarder {
           continue;
         }
         const macs = [...new Set(mine.map((t) => this.macs.get(`${t.interface} ${t.peer}`)).filter((m): m is string => m !== undefined))];
-        const err = await this.nftFile(f, failoverRuleset(f, mine, this.given, macs));
+        const err = await this.load(f, mine, macs);
         if (err) for (const t of mine) problems.set(t.vip, `nft refused the failover table: ${err}`);
       }
       this.armedKey = problems.size === 0 ? key : '';
@@ -174,6 +180,36 @@ export class FailoverForwarder {
     } catch {
       return [];
     }
+  }
+
+  /**
+   * Loads a family's table keeping its flows; a table nft cannot take that way (sets of another
+   * shape, left by another version) is replaced. A flip sent while the load ran may have been
+   * undone by it: the set is put right after.
+   */
+  private async load(f: Family, mine: readonly FailoverTarget[], macs: readonly string[]): Promise<string | undefined> {
+    const rendered = this.given;
+    let err: string | undefined;
+    for (const mode of ['keep', 'replace'] as const satisfies readonly LoadMode[]) {
+      err = await this.nftFile(f, failoverRuleset(f, mine, rendered, macs, mode));
+      if (!err) break;
+      if (mode === 'keep') this.opts.logger.warn({ event: 'failover.table_replaced', family: f, output: err }, `the failover table could not be updated in place, replacing it: ${err}`);
+    }
+    if (!err && JSON.stringify(rendered) !== JSON.stringify(this.given)) this.session.send(givenCommand(f, this.given));
+    return err;
+  }
+
+  /** What the previous run had given up, as the kernel still has it. */
+  private async adoptGiven(): Promise<void> {
+    this.adopted = true;
+    const found: string[] = [];
+    for (const f of FAMILIES) {
+      const r = await this.opts.run(this.opts.nftProgram, listGivenArgs(f), { timeoutMs: 5_000 });
+      if (r.exitCode === 0) found.push(...parseSetElements(r.stdout));
+    }
+    if (found.length === 0) return;
+    this.given = [...new Set([...this.given, ...found])].sort();
+    this.opts.logger.info({ event: 'failover.adopted', vips: this.given }, `new connections of ${this.given.join(', ')} still go to the peer, as the previous run left them`);
   }
 
   private async nftFile(f: Family, text: string): Promise<string | undefined> {

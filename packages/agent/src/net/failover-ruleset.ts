@@ -14,6 +14,11 @@
 // The peer accepts what it is sent because every node keeps its VIPs on lo with the ARP
 // sysctls of the connection handover (handover.md), whether it holds them or not. `dup` plus
 // `drop` sends the packet unchanged at layer 3 to the peer's MAC address.
+//
+// The `flows` set is the only record of which connections live on the peer: a load replaces
+// the rules and the `given` and `peers` elements, and keeps the flows (a restarted agent, a new
+// peer MAC, a VIP added). Were they forgotten, the next packet of each would be answered here
+// with a reset.
 import { isIPv6 } from 'node:net';
 
 export interface FailoverTarget {
@@ -40,11 +45,18 @@ function words(f: Family): { table: string; ip: string; addr: string } {
 }
 
 /**
- * The table of one family for `targets` (of that family), with `given` VIPs already in the
- * set and the peers' MAC addresses (frames from them are left alone). Loading it replaces an
- * older table of the name in one transaction.
+ * How a load treats a table of the name that is already there: `keep` replaces its rules and
+ * the `given` and `peers` elements in one transaction and keeps the `flows` elements; `replace`
+ * deletes the whole table first (for a table whose sets nft cannot redeclare, e.g. one of
+ * another version with another set type).
  */
-export function failoverRuleset(f: Family, targets: readonly FailoverTarget[], given: readonly string[], peerMacs: readonly string[]): string {
+export type LoadMode = 'keep' | 'replace';
+
+/**
+ * The table of one family for `targets` (of that family), with `given` VIPs in the set and the
+ * peers' MAC addresses (frames from them are left alone). Loading it is one transaction.
+ */
+export function failoverRuleset(f: Family, targets: readonly FailoverTarget[], given: readonly string[], peerMacs: readonly string[], mode: LoadMode = 'keep'): string {
   const w = words(f);
   const name = `${w.table} ${FAILOVER_TABLE}`;
   const mine = targets.filter((t) => familyOf(t.vip) === f);
@@ -52,18 +64,17 @@ export function failoverRuleset(f: Family, targets: readonly FailoverTarget[], g
   const givenHere = given.filter((v) => mine.some((t) => t.vip === v));
   const lines = [
     `add table ${name}`,
-    `delete table ${name}`,
+    // `flush table` empties the chains, not the sets; the declarations below leave existing sets as they are.
+    mode === 'keep' ? `flush table ${name}` : `delete table ${name}`,
     `table ${name} {`,
     `  set given {`,
     `    type ${w.addr};`,
-    ...(givenHere.length > 0 ? [`    elements = { ${givenHere.join(', ')} }`] : []),
     `  }`,
     `  set flows {`,
     `    type ${w.addr} . ${w.addr} . inet_service; size ${FLOW_SET_SIZE}; flags dynamic,timeout; timeout ${FLOW_IDLE_S}s;`,
     `  }`,
     `  set peers {`,
     `    type ether_addr;`,
-    ...(peerMacs.length > 0 ? [`    elements = { ${peerMacs.join(', ')} }`] : []),
     `  }`,
     `  chain prerouting {`,
     `    type filter hook prerouting priority -300; policy accept;`,
@@ -94,6 +105,10 @@ export function failoverRuleset(f: Family, targets: readonly FailoverTarget[], g
     `    drop`,
     `  }`,
     `}`,
+    `flush set ${name} given`,
+    `flush set ${name} peers`,
+    ...(givenHere.length > 0 ? [`add element ${name} given { ${givenHere.join(', ')} }`] : []),
+    ...(peerMacs.length > 0 ? [`add element ${name} peers { ${peerMacs.join(', ')} }`] : []),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -103,6 +118,22 @@ export function givenCommand(f: Family, vips: readonly string[]): string {
   const name = `${words(f).table} ${FAILOVER_TABLE}`;
   const mine = vips.filter((v) => familyOf(v) === f);
   return mine.length === 0 ? `flush set ${name} given` : `flush set ${name} given; add element ${name} given { ${mine.join(', ')} }`;
+}
+
+/** Lists the `given` set of a family (what a previous agent left), for `nft -j`. */
+export function listGivenArgs(f: Family): string[] {
+  return ['-j', 'list', 'set', words(f).table, FAILOVER_TABLE, 'given'];
+}
+
+/** The elements of a set from `nft -j list set ...` output (addresses only); [] when there is none. */
+export function parseSetElements(json: string): string[] {
+  try {
+    const doc = JSON.parse(json) as { nftables?: Array<{ set?: { elem?: unknown[] } }> };
+    const elems = doc.nftables?.find((e) => e.set)?.set?.elem ?? [];
+    return elems.filter((e): e is string => typeof e === 'string');
+  } catch {
+    return [];
+  }
 }
 
 /** Removes the table of a family (nothing to forward any more). */
