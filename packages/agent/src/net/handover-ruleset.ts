@@ -17,17 +17,23 @@ export function tableName(t: Pick<HandoverTask, 'vrid' | 'interface'>): string {
   return `${HANDOVER_TABLE_PREFIX}${t.interface.replace(/[^A-Za-z0-9_]/g, '_')}_${t.vrid}`;
 }
 
-/** The incoming side's ruleset; `flows` are "client-ip . port" pairs already open locally. */
-export function incomingRuleset(t: HandoverTask, flows: readonly string[]): string {
+/**
+ * The incoming side's ruleset; `flows` are "client-ip . port" pairs already open locally. With
+ * `keep` (an agent that restarted during the handover adopts its table) the rules are replaced
+ * and the flows the table recorded stay, the listed ones added: the listing cannot see a
+ * connection whose SYN arrives while it runs, and the table is the only record of it. Otherwise
+ * a table of the name is replaced whole, in the same transaction.
+ */
+export function incomingRuleset(t: HandoverTask, flows: readonly string[], keep = false): string {
   const table = tableName(t);
   const dev = JSON.stringify(t.interface);
   const ip = isIPv6(t.vip) ? 'ip6' : 'ip';
   // Only frames sent to this host: on a segment that floods, frames for the old holder arrive here too.
   const mine = `meta pkttype host ${ip} daddr ${t.vip}`;
   const lines = [
-    // Declaring then deleting makes the load idempotent: an old table of the name goes in the same transaction.
     `add table netdev ${table}`,
-    `delete table netdev ${table}`,
+    // `flush table` empties the chain and leaves the set; `delete` takes the old table away.
+    keep ? `flush table netdev ${table}` : `delete table netdev ${table}`,
     `table netdev ${table} {`,
     `  set flows {`,
     `    type ${ip === 'ip6' ? 'ipv6_addr' : 'ipv4_addr'} . inet_service; size ${FLOW_SET_SIZE}; flags dynamic,timeout; timeout ${FLOW_IDLE_S}s;`,

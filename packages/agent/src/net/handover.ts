@@ -33,7 +33,6 @@ import { handoverTaskProblem, type HandoverTask } from './handover-task.js';
 export type { HandoverTask } from './handover-task.js';
 export type { SavedSysctls } from './arp-sysctls.js';
 
-
 export interface HandoverOptions {
   readonly nftProgram: string;
   readonly ipProgram: string;
@@ -306,8 +305,9 @@ export class HandoverController {
       const e = await this.ip(['-6', 'neigh', 'replace', t.peer, 'lladdr', lladdr, 'dev', t.interface, 'nud', 'permanent', 'protocol', NEIGH_PROTO]);
       if (e) return `cannot pin the neighbour entry of ${t.peer}: ${e}`;
     }
-    // Connections this node already has on the VIP (it held it a moment ago) stay here.
-    const r = await this.nftFile(t, incomingRuleset(t, await this.localFlows(t.vip)));
+    // Connections this node already has on the VIP stay here; a table left by a previous run keeps its flows.
+    const adopt = this.leftovers?.tables.has(tableName(t)) ?? false;
+    const r = await this.nftFile(t, incomingRuleset(t, await this.localFlows(t.vip), adopt));
     if (r) return `nft refused the handover table: ${r}`;
     // Flows opened between the listing and the load: their SYN came before the table did.
     const late = await this.localFlows(t.vip);
