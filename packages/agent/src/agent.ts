@@ -19,7 +19,7 @@ import { DesiredStateApplier } from './core/desired-state-applier.js';
 import { evaluate, heldInstances, type Evaluation } from './core/evaluate.js';
 import { NodeCommands } from './core/node-commands.js';
 import { SETTLE_TIMEOUT_MS, TrackWriter } from './core/track-writer.js';
-import { UnplannedFailover } from './core/unplanned-failover.js';
+import { canServeNow, UnplannedFailover } from './core/unplanned-failover.js';
 import { VrrpEdges } from './core/vrrp-edges.js';
 import { VrrpStates } from './core/vrrp-states.js';
 import { ConfigApplier } from './keepalived/config-applier.js';
@@ -310,7 +310,8 @@ export class Agent implements AgentCore {
     );
     this.wake.at(e.wakeAtMs, writerWake);
     // A fault, a hung or dead proxy, keepalived gone, not active: new connections go to the peer.
-    this.failover.canServe(e.faults.length === 0 && e.mode === 'active' && this.services.keepalived.liveness().state === 'running');
+    const serve = canServeNow({ gate: this.writer.healthGate, faults: e.faults.length, mode: e.mode, keepalivedRunning: this.services.keepalived.liveness().state === 'running' });
+    if (serve !== undefined) this.failover.canServe(serve);
     this.edges.act(e);
     const delta = this.deltas.publish({
       services: this.serviceStatuses(),

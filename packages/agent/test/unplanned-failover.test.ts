@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import type { DesiredState } from '@lbha/shared';
 import { leavingAdverts } from '../src/keepalived/leaving-adverts.js';
 import { v6Bytes, vrrpV3Advert } from '../src/keepalived/vrrp-advert.js';
-import { failoverRuleset, givenCommand } from '../src/net/failover-ruleset.js';
+import { canServeNow, type ServeInput } from '../src/core/unplanned-failover.js';
+import { failoverRuleset, givenCommand, parseSetElements } from '../src/net/failover-ruleset.js';
 import { parseListenQueues } from '../src/services/listen-queue.js';
 import { stallReason, type StallSample } from '../src/services/stall-rule.js';
 import { NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
@@ -50,12 +51,40 @@ describe('failover tables', () => {
     assert.match(v4, /^add table ip lbha_failover$/m);
     assert.match(v4, /iifname "eth1" meta pkttype host ip daddr 192\.168\.20\.28 meta l4proto tcp jump vip/);
     assert.match(v4, /ip daddr 192\.168\.20\.28 dup to 192\.168\.20\.20 device "eth1" drop/);
-    assert.match(v4, /elements = \{ 192\.168\.20\.28 \}/, 'the given VIPs survive a reload');
-    assert.match(v4, /elements = \{ 02:00:00:00:00:02 \}/);
+    assert.match(v4, /^flush set ip lbha_failover given\nflush set ip lbha_failover peers\nadd element ip lbha_failover given \{ 192\.168\.20\.28 \}$/m, 'given is set, not added to');
+    assert.match(v4, /^add element ip lbha_failover peers \{ 02:00:00:00:00:02 \}$/m);
     assert.doesNotMatch(v4, /fd00/);
     const v6 = failoverRuleset(6, targets, [], []);
     assert.match(v6, /ip6 daddr fd00::28 dup to fd00::20 device "eth1" drop/);
     assert.doesNotMatch(v6, /192\.168/);
+  });
+
+  it('keeps the flows of a table it finds, unless told to replace it', () => {
+    const keep = failoverRuleset(4, targets, [], []);
+    assert.match(keep, /^add table ip lbha_failover\nflush table ip lbha_failover\n/, 'rules go, sets stay');
+    assert.doesNotMatch(keep, /delete table|flush set ip lbha_failover flows/);
+    assert.match(failoverRuleset(4, targets, [], [], 'replace'), /^add table ip lbha_failover\ndelete table ip lbha_failover\n/);
+  });
+
+  it('reads what a previous run left in the given set', () => {
+    const listed = '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "ip", "name": "given", "table": "lbha_failover", "type": "ipv4_addr", "elem": ["192.168.20.28", "192.168.20.29"]}}]}';
+    assert.deepEqual(parseSetElements(listed), ['192.168.20.28', '192.168.20.29']);
+    assert.deepEqual(parseSetElements('{"nftables": [{"set": {"name": "given"}}]}'), []);
+    assert.deepEqual(parseSetElements(''), []);
+  });
+
+  it('leaves the set alone while a restarted agent waits for its checks', () => {
+    const ok: ServeInput = { gate: 'open', faults: 0, mode: 'active', keepalivedRunning: true };
+    const cases: Array<[string, Partial<ServeInput>, boolean | undefined]> = [
+      ['all well', {}, true],
+      ['a fault', { faults: 1 }, false],
+      ['draining', { mode: 'draining' }, false],
+      ['keepalived not running', { keepalivedRunning: false }, false],
+      ['keepalived started by this agent, checks not settled (FAULT)', { gate: 'fault' }, false],
+      ['an adopted keepalived, checks not settled: as the previous run left it', { gate: 'hold', faults: 1 }, undefined],
+      ['before the daemons are known', { gate: 'starting', keepalivedRunning: false }, undefined],
+    ];
+    for (const [name, over, want] of cases) assert.equal(canServeNow({ ...ok, ...over }), want, name);
   });
 
   it('flips the given set in one transaction', () => {

@@ -2,7 +2,7 @@
 // failover peer stays on lo (the peer may hand this node new connections before it holds the
 // VIP), the failover tables follow the VIPs and peers, new connections go to the peer while the
 // node cannot serve, and a keepalived that died gets its priority-0 adverts sent for it.
-import { parseCidr, type DesiredState, type Logger } from '@lbha/shared';
+import { parseCidr, type DesiredState, type Logger, type NodeMode } from '@lbha/shared';
 import { AdvertSender } from '../keepalived/advert-sender.js';
 import { leavingAdverts } from '../keepalived/leaving-adverts.js';
 import { holdsAddress, type AddressMap } from '../net/address-watcher.js';
@@ -10,6 +10,7 @@ import { FailoverForwarder } from '../net/failover-forwarder.js';
 import type { FailoverTarget } from '../net/failover-ruleset.js';
 import type { HandoverController } from '../net/handover.js';
 import type { CommandRunner } from '../util/run-command.js';
+import type { HealthGate } from './track-writer.js';
 
 export interface UnplannedFailoverOptions {
   readonly nftProgram: string;
@@ -34,6 +35,24 @@ export function failoverTargets(d: DesiredState): FailoverTarget[] {
     out.push({ vip: cidr.address, interface: i.interface, peer: i.failoverPeer });
   }
   return out;
+}
+
+export interface ServeInput {
+  readonly gate: HealthGate;
+  readonly faults: number;
+  readonly mode: NodeMode;
+  readonly keepalivedRunning: boolean;
+}
+
+/**
+ * Whether the node can serve its VIPs' new connections: no fault, active, keepalived running, and
+ * the health gate not saying FAULT. Undefined while a restarted agent waits for its checks (an
+ * adopted keepalived keeps its health value meanwhile): what the previous run decided stays, or
+ * a check that has not spoken yet would send the held VIPs' new connections to the peer.
+ */
+export function canServeNow(i: ServeInput): boolean | undefined {
+  if (i.gate === 'starting' || i.gate === 'hold') return undefined;
+  return i.gate === 'open' && i.faults === 0 && i.mode === 'active' && i.keepalivedRunning;
 }
 
 export class UnplannedFailover {
