@@ -99,9 +99,18 @@ function adopt(c: ClusterSpec, vip: string, holder: string, ctx: PlanContext): H
   const incoming = ctx.reported(vip).find((r) => r.node === holder && r.handover.role === 'incoming' && r.handover.untilMs > ctx.now);
   if (!incoming) return undefined;
   const from = c.nodes.find((n) => n.name !== holder && addressOn(c, n.name, spec.interface, spec.address) === incoming.handover.peer)?.name;
-  if (from === undefined || !ctx.live(from) || !ctx.healthy(from)) return undefined;
+  if (from === undefined || failing(from, ctx)) return undefined;
   const toAddress = addressOn(c, holder, spec.interface, spec.address);
   return { cluster: c.name, vip, from, to: holder, fromAddress: incoming.handover.peer, toAddress, startedMs: ctx.now, untilMs: incoming.handover.untilMs };
+}
+
+/**
+ * The node's agent reports it unhealthy. An agent that is away (restarting, or cut off from the
+ * coordinator) says nothing about the connections: its node's tables and proxy keep serving
+ * them, and ending the handover would have the other node reset them.
+ */
+function failing(node: string, ctx: PlanContext): boolean {
+  return ctx.live(node) && !ctx.healthy(node);
 }
 
 /** The versions a new hold waits for: those its handovers were pushed with. */
@@ -135,8 +144,7 @@ export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanC
     if (!vp) end(vip, e, 'the VIP is no longer in the spec');
     else if (now >= e.untilMs) end(vip, e, 'window over');
     else if (vp.holder !== e.to) end(vip, e, `${vp.holder} should hold it now`);
-    else if (!ctx.live(e.from) || !ctx.healthy(e.from)) end(vip, e, `${e.from} can no longer serve its connections`);
-    else if (!ctx.live(e.to)) end(vip, e, `the agent of ${e.to} is gone`);
+    else if (failing(e.from, ctx)) end(vip, e, `${e.from} can no longer serve its connections`);
   }
 
   // A coordinator that restarted during a handover finds it in the agents' reports: keep it.

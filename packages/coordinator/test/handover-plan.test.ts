@@ -224,6 +224,34 @@ describe('handover plan: planned moves', () => {
     }
   });
 
+  it('keeps a handover while an agent is away (an agent restart), on either side', () => {
+    for (const away of [L1, L2]) {
+      const { w, planner, vip1 } = drainedLb1();
+      w.holders.set(vip1, L2);
+      const until = planner.handoverOf(vip1, L2)?.untilMs;
+      w.gone.add(away);
+      w.now += 100;
+      assert.deepEqual(planner.plan(SEED1, w.placement(), w.ctx()).ended, [], `${away} away: the handover goes on`);
+      // Back: its first desired state still carries the handover, so its tables stay.
+      w.gone.delete(away);
+      w.now += 3_000;
+      assert.deepEqual(planner.plan(SEED1, w.placement(), w.ctx()).ended, [], `${away} back`);
+      assert.deepEqual(planner.handoverOf(vip1, L2), { role: 'incoming', peer: '192.168.20.19', untilMs: until });
+      assert.deepEqual(planner.handoverOf(vip1, L1), { role: 'outgoing', peer: '192.168.20.20', untilMs: until });
+    }
+  });
+
+  it('adopts a reported handover after a coordinator restart before the old holder is back', () => {
+    const { w, vip1 } = drainedLb1();
+    w.holders.set(vip1, L2);
+    const until = T0 + 20_000;
+    w.reports.set(vip1, [{ node: L2, handover: { role: 'incoming', peer: '192.168.20.19', untilMs: until } }]);
+    w.gone.add(L1);
+    const fresh = new Planner();
+    fresh.plan(SEED1, w.placement(), w.ctx());
+    assert.deepEqual(fresh.handoverOf(vip1, L2), { role: 'incoming', peer: '192.168.20.19', untilMs: until });
+  });
+
   it('hands over again in the other direction on undrain', () => {
     const { w, planner, vip1 } = drainedLb1();
     w.holders.set(vip1, L2);
