@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { waitFor } from '@lbha/test-support';
-import { LB_NODES, summarizeProbe, type Lab, type ProbeSession } from '../lab/index.js';
-import { drainWithKeptAliveClient, runOperation, skipReason, useAgentLab, waitForBaseline } from './e2e-support.js';
+import { LB_NODES, summarizeProbe, type Lab, type ProbeRecord, type ProbeSession } from '../lab/index.js';
+import { drainWithKeptAliveClient, runOperation, skipReason, useAgentLab, waitForBaseline, waitForNodeHealth } from './e2e-support.js';
 
 const TEST_TIMEOUT = 240_000;
 
@@ -31,8 +31,8 @@ describe('maintenance under lbha: no request fails', { skip: skipReason, timeout
 
   const operation = (...args: string[]) => runOperation(lab, args);
 
-  /** Runs `fn` with a probe on each VIP (a fresh connection every 10 ms); every request must succeed. */
-  async function probeBoth<T>(fn: () => Promise<T>): Promise<{ value: T; summary: string }> {
+  /** Runs `fn` with a probe on each VIP (a fresh connection every 10 ms); every request must succeed, and each VIP move (unless `moves` is false). */
+  async function probeBoth<T>(fn: () => Promise<T>, moves = true): Promise<{ value: T; summary: string }> {
     const probes: ProbeSession[] = [];
     for (const vip of lab.plan.vips) probes.push(await lab.startProbe(vip.name, { intervalMs: 10, timeoutMs: 3000 }));
     const value = await fn();
@@ -44,12 +44,12 @@ describe('maintenance under lbha: no request fails', { skip: skipReason, timeout
     for (const p of probes) {
       const records = await p.stop();
       const s = summarizeProbe(records, {});
-      const moves = events.filter((e) => e.type === 'vip.moved' && e.vip === p.vip.name);
+      const moved = events.filter((e) => e.type === 'vip.moved' && e.vip === p.vip.name);
       const failed = records.filter((r) => !r.ok);
-      lines.push(`${p.vip.name}: ${s.requests} requests, ${s.failed} failed at ${moves.length} moves`);
+      lines.push(`${p.vip.name}: ${s.requests} requests, ${s.failed} failed at ${moved.length} moves`);
       for (const f of failed) lines.push(`  ${new Date(f.t).toISOString()} ${f.error}`);
-      assert.deepEqual(failed.map((r) => `${new Date(r.t).toISOString()} ${r.error}`), [], `no request to ${p.vip.name} failed (${moves.length} moves)`);
-      assert.ok(moves.length > 0, `${p.vip.name} moved`);
+      assert.deepEqual(failed.map((r) => `${new Date(r.t).toISOString()} ${r.error}`), [], `no request to ${p.vip.name} failed (${moved.length} moves)`);
+      if (moves) assert.ok(moved.length > 0, `${p.vip.name} moved`);
       assert.ok(records.length > 50, `the probe on ${p.vip.name} ran (${records.length} requests)`);
     }
     return { value, summary: lines.join('; ') };
@@ -81,6 +81,49 @@ describe('maintenance under lbha: no request fails', { skip: skipReason, timeout
     const events = (await lbha('events', '--limit', '500', '--json')).stdout;
     assert.match(events, /"handover\.started"/);
     t.diagnostic(summary);
+  });
+
+  it('restarting the agents of both nodes during a handover fails no request, old or new', { timeout: TEST_TIMEOUT }, async (t) => {
+    const agents = lab.agents;
+    assert.ok(agents);
+    // vip1 on lb2 first; the clients below open their connections there.
+    const drain = await operation('drain', 'lb1', '--timeout', '20s', '--reason', 'e2e restart during a handover');
+    assert.equal(drain.state, 'succeeded', `drain lb1: ${drain.message}`);
+    const kept = await lab.startProbe('vip1', { intervalMs: 20, timeoutMs: 3000, keepAlive: true });
+    const sequential = await lab.startProbe('vip1', { sequential: true, intervalMs: 10, timeoutMs: 300 });
+    const wrk = lab.wrk('vip1', { connections: 4, durationS: 25, timeoutS: 2 });
+    wrk.catch(() => undefined); // awaited below; a failure before then must not go unhandled
+    let movedAt = 0;
+    const { summary } = await probeBoth(async () => {
+      await waitFor('the kept-alive connection on lb2', async () => {
+        const n = (await kept.records()).filter((r) => r.ok && r.lb === 'lb2').length;
+        return n >= 10 ? { done: true, value: undefined } : { done: false, observed: `${n} answers from lb2` };
+      }, { timeoutMs: 10_000 });
+      // Failback: vip1 moves to lb1 with a handover; lb1 forwards the connections lb2 has open.
+      const undrain = await operation('undrain', 'lb1');
+      assert.equal(undrain.state, 'succeeded', `undrain lb1: ${undrain.message}`);
+      await lab.waitForHolder('vip1', 'lb1', { timeoutMs: 20_000 });
+      movedAt = Date.now();
+      // Within the handover window: the new holder's agent crashes and comes back, then the old holder's.
+      for (const [node, sig] of [['lb1', 'SIGKILL'], ['lb2', 'SIGTERM']] as const) {
+        await agents.stopAgent(node, sig);
+        await agents.startAgent(node);
+        await agents.waitForAgentsConnected();
+        await waitForNodeHealth(lab, node, true);
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }, false);
+    const keptRecords = await kept.stop();
+    const sequentialRecords = await sequential.stop();
+    const load = await wrk;
+    const failed = (records: ProbeRecord[]) => records.filter((r) => !r.ok).map((r) => `${new Date(r.t).toISOString()} ${r.error}`);
+    assert.deepEqual(failed(keptRecords), [], 'no request on the kept-alive connection failed');
+    assert.deepEqual([...new Set(keptRecords.filter((r) => r.t > movedAt + 500).map((r) => r.lb))], ['lb2'], 'lb2 kept answering the connection it had, through both restarts');
+    assert.deepEqual(failed(sequentialRecords), [], 'no request of the sequential client failed');
+    assert.equal(load.errors, 0, `wrk: ${JSON.stringify(load)}`);
+    assert.equal(load.non2xx, 0, `wrk: ${JSON.stringify(load)}`);
+    await waitForBaseline(lab, 45_000);
+    t.diagnostic(`${summary}; kept-alive: ${keptRecords.length} requests; sequential: ${sequentialRecords.length}; wrk: ${load.requests} requests, ${load.errors} errors`);
   });
 
   it('rolling-restarts nginx over the cluster, one node at a time', { timeout: TEST_TIMEOUT }, async (t) => {
