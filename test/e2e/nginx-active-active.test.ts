@@ -192,7 +192,12 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
     const keepalivedBefore = (await lab.pidsByName('lb1', 'keepalived')).sort();
     const nginxBefore = await lab.proxyMasterPid('lb1');
     assert.ok(keepalivedBefore.length > 0 && nginxBefore !== undefined, 'keepalived and nginx run on lb1');
+    // lb1 holds vip1 and is the standby of vip2: fresh connections to both, a sequential client
+    // and a kept-alive connection to vip1.
     const probe = await lab.startProbe('vip1');
+    const standby = await lab.startProbe('vip2');
+    const sequential = await lab.startProbe('vip1', { sequential: true, intervalMs: 10, timeoutMs: 300 });
+    const kept = await lab.startProbe('vip1', { intervalMs: 20, timeoutMs: 3000, keepAlive: true });
     const killed = Date.now();
     await agents().stopAgent('lb1', 'SIGKILL');
     await waitFor('the coordinator to see lb1 disconnected', async () => {
@@ -203,18 +208,23 @@ describe('seed 1: nginx active/active under lbha', { skip: skipReason, timeout: 
     await waitForSuccesses(probe, Date.now(), 100, 'lb1');
     assert.deepEqual(await lab.holdersOf('vip1'), ['lb1']);
 
-    const restarted = Date.now();
     await agents().startAgent('lb1');
     await agents().waitForAgentsConnected();
     await waitForNodeHealth(lab, 'lb1', true);
     await waitForSuccesses(probe, Date.now(), 100, 'lb1');
     const records = await probe.stop();
+    const clients = { 'vip2 (lb1 its standby)': await standby.stop(), sequential: await sequential.stop(), 'kept-alive': await kept.stop() };
     assert.ok(servedOnlyBy(records, 'lb1'), 'no request went anywhere but lb1: no VIP moved');
+    assert.ok(servedOnlyBy(clients.sequential, 'lb1') && servedOnlyBy(clients['kept-alive'], 'lb1'), 'the sequential and kept-alive clients were served by lb1 only');
+    assert.ok(servedOnlyBy(clients['vip2 (lb1 its standby)'], 'lb2'), 'vip2 was served by lb2 only');
     assert.deepEqual(await lab.holders(), { vip1: ['lb1'], vip2: ['lb2'] });
     assert.deepEqual((await lab.pidsByName('lb1', 'keepalived')).sort(), keepalivedBefore, 'keepalived was adopted, not restarted');
     assert.equal(await lab.proxyMasterPid('lb1'), nginxBefore, 'nginx was adopted, not restarted');
     await agents().waitForReportedHolder('vip1', 'lb1');
     t.diagnostic(outageLine('agent killed and restarted', records, killed));
-    assert.equal(records.filter((r) => !r.ok && r.t >= restarted).length, 0, 'no request failed after the agent came back');
+    for (const [name, r] of Object.entries(clients)) t.diagnostic(outageLine(name, r, killed));
+    for (const [name, r] of Object.entries({ probe: records, ...clients })) {
+      assert.deepEqual(r.filter((x) => !x.ok).map((x) => `${new Date(x.t).toISOString()} ${x.error}`), [], `${name}: no request failed`);
+    }
   });
 });
