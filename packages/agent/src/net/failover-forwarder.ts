@@ -16,6 +16,7 @@ import type { Logger } from '@lbha/shared';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
 import { deleteCommand, failoverRuleset, familyOf, givenCommand, listGivenArgs, parseSetElements, type Family, type FailoverTarget, type LoadMode } from './failover-ruleset.js';
 import { NftSession } from './nft-session.js';
+import { peerLinkAddress } from './peer-link-address.js';
 
 export interface FailoverForwarderOptions {
   readonly nftProgram: string;
@@ -32,11 +33,7 @@ export interface FailoverForwarderOptions {
 
 /** Marks the neighbour entries this module pins (ip neigh ... protocol), to find leftovers. */
 const NEIGH_PROTO = '77';
-/** Sends one UDP datagram to [argv[1]]:9 (discard): the kernel resolves the peer's link address. */
-const PROBE_SCRIPT =
-  "const a=process.argv[1];const s=require('node:dgram').createSocket(require('node:net').isIPv6(a)?'udp6':'udp4');s.on('error',()=>process.exit(1));s.send('lbha',9,a,()=>s.close())";
 const FAMILIES: readonly Family[] = [4, 6];
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
 
 /** Why a target cannot be forwarded, or undefined. */
@@ -144,32 +141,11 @@ export class FailoverForwarder {
     for (const p of pins) if (!wanted.has(`${p.dev} ${p.peer}`)) await this.ip(['-6', 'neigh', 'del', p.peer, 'dev', p.dev]);
     for (const t of targets) {
       const k = `${t.interface} ${t.peer}`;
-      const mac = (await this.linkAddress(t)) ?? this.macs.get(k);
+      const mac = (await peerLinkAddress(this.opts, t.peer, t.interface, 10)) ?? this.macs.get(k);
       if (!mac) continue;
       this.macs.set(k, mac);
       if (familyOf(t.peer) === 6) await this.ip(['-6', 'neigh', 'replace', t.peer, 'lladdr', mac, 'dev', t.interface, 'nud', 'permanent', 'protocol', NEIGH_PROTO]);
     }
-  }
-
-  private async linkAddress(t: FailoverTarget): Promise<string | undefined> {
-    const lookup = async (): Promise<string | undefined> => {
-      const r = await this.opts.run(this.opts.ipProgram, ['-j', `-${familyOf(t.peer)}`, 'neigh', 'show', t.peer, 'dev', t.interface], { timeoutMs: 5_000 });
-      try {
-        const n = (JSON.parse(r.stdout) as Array<{ lladdr?: string; state?: string[] }>)[0];
-        return n?.lladdr && MAC.test(n.lladdr) && !n.state?.includes('FAILED') && !n.state?.includes('INCOMPLETE') ? n.lladdr : undefined;
-      } catch {
-        return undefined;
-      }
-    };
-    const known = await lookup();
-    if (known) return known;
-    await this.opts.run(this.opts.nodeProgram ?? process.execPath, ['-e', PROBE_SCRIPT, t.peer], { timeoutMs: 5_000 });
-    for (let i = 0; i < 10; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      const l = await lookup();
-      if (l) return l;
-    }
-    return undefined;
   }
 
   private async pinnedPeers(): Promise<Array<{ peer: string; dev: string }>> {

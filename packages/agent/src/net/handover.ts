@@ -29,6 +29,7 @@ import { describeOutcome, type CommandRunner } from '../util/run-command.js';
 import { ArpSysctls, type SavedSysctls } from './arp-sysctls.js';
 import { FLOW_SET_SIZE, HANDOVER_TABLE_PREFIX, incomingRuleset, parseSsPeers, tableName } from './handover-ruleset.js';
 import { handoverTaskProblem, type HandoverTask } from './handover-task.js';
+import { peerLinkAddress } from './peer-link-address.js';
 
 export type { HandoverTask } from './handover-task.js';
 export type { SavedSysctls } from './arp-sysctls.js';
@@ -55,8 +56,6 @@ export interface HandoverOptions {
 const LO_LABEL = 'lo:lbha';
 /** Marks the neighbour entries this module pins (ip neigh ... protocol), to find leftovers. */
 const NEIGH_PROTO = '76';
-/** Sends one UDP datagram to [argv[1]]:9 (discard): the kernel resolves the peer's link address. */
-const PROBE_SCRIPT = "const s=require('node:dgram').createSocket('udp6');s.on('error',()=>process.exit(1));s.send('lbha',9,process.argv[1],()=>s.close())";
 /** `ip -j` shows an infinite address lifetime as this. */
 const FOREVER = 4_294_967_295;
 /** An agent never keeps a handover longer than this, whatever the deadline says. */
@@ -276,31 +275,10 @@ export class HandoverController {
     }
   }
 
-  /** The peer's link-layer address, resolved now if need be (before this node holds the VIP). */
-  private async peerLinkAddress(t: HandoverTask): Promise<string | undefined> {
-    const lookup = async () => {
-      const r = await this.opts.run(this.opts.ipProgram, ['-j', '-6', 'neigh', 'show', t.peer, 'dev', t.interface], { timeoutMs: 5_000 });
-      try {
-        const n = (JSON.parse(r.stdout) as Array<{ lladdr?: string; state?: string[] }>)[0];
-        return n?.lladdr && !n.state?.includes('FAILED') && !n.state?.includes('INCOMPLETE') ? n.lladdr : undefined;
-      } catch {
-        return undefined;
-      }
-    };
-    const known = await lookup();
-    if (known) return known;
-    await this.opts.run(this.opts.nodeProgram ?? process.execPath, ['-e', PROBE_SCRIPT, t.peer], { timeoutMs: 5_000 });
-    for (let i = 0; i < 20; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      const l = await lookup();
-      if (l) return l;
-    }
-    return undefined;
-  }
-
   private async beginIncoming(t: HandoverTask): Promise<string | undefined> {
     if (isIPv6(t.vip)) {
-      const lladdr = await this.peerLinkAddress(t);
+      // Resolved now if need be, before this node holds the VIP.
+      const lladdr = await peerLinkAddress(this.opts, t.peer, t.interface, 20);
       if (!lladdr) return `cannot resolve the link-layer address of ${t.peer} on ${t.interface}`;
       const e = await this.ip(['-6', 'neigh', 'replace', t.peer, 'lladdr', lladdr, 'dev', t.interface, 'nud', 'permanent', 'protocol', NEIGH_PROTO]);
       if (e) return `cannot pin the neighbour entry of ${t.peer}: ${e}`;
