@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { loadCertificateFiles } from './certificate-source.js';
 import { ConfigError } from './errors.js';
-import { flagHelp, parseArgsOptions, type FlagSpecs } from './program-doc.js';
+import { flagHelp, parseArgsOptions, type FlagSpecs, type ProgramDoc } from './program-doc.js';
 import { versionText } from './release-version.js';
 import { isInsecure, type TlsConfig } from './tls-config.js';
 
@@ -13,6 +13,40 @@ export const DAEMON_OPTIONS: FlagSpecs = {
   version: { type: 'boolean', short: 'V', help: 'print the version and exit' },
   help: { type: 'boolean', short: 'h', help: 'show usage and exit' },
 };
+
+/** What a daemon's man page says of it; the rest (synopsis, options, environment, exit status) is the same for both. */
+export interface DaemonDoc {
+  readonly name: string;
+  readonly summary: string;
+  readonly description: readonly string[];
+  /** Environment variable naming the configuration file, and the file when it is unset. */
+  readonly envVar: string;
+  readonly defaultFile: string;
+  readonly signals: readonly string[];
+  readonly files: string;
+  /** What --check validates, as "--check found ... valid" ends. */
+  readonly checked: string;
+  readonly seeAlso: string;
+}
+
+/** A daemon's man page and --help, from what is its own. */
+export function daemonProgram(d: DaemonDoc): ProgramDoc {
+  return {
+    name: d.name,
+    summary: d.summary,
+    synopsis: [`${d.name} [--config FILE]`, `${d.name} --check [--config FILE]`, `${d.name} --version`],
+    description: d.description,
+    options: DAEMON_OPTIONS,
+    commands: [],
+    sections: [
+      { title: 'Environment', paragraphs: [`${d.envVar}: the configuration file when --config is not given (default ${d.defaultFile}). LBHA_LOG_LEVEL: the log level when the file sets none.`] },
+      { title: 'Signals', paragraphs: d.signals },
+      { title: 'Files', paragraphs: [d.files] },
+      { title: 'Exit status', paragraphs: [`0 stopped on a signal, or --check found ${d.checked} valid; 1 a failure at run time; 2 an invalid configuration or command line.`] },
+      { title: 'See also', paragraphs: [d.seeAlso] },
+    ],
+  };
+}
 
 export type DaemonArgs = { readonly kind: 'run' | 'check'; readonly file: string } | { readonly kind: 'exit'; readonly code: number };
 

@@ -115,6 +115,6 @@ export {
 export { parseArgsOptions, flagHelp, flagLabel, type FlagSpec, type FlagSpecs, type CommandDoc, type ManSection, type ProgramDoc } from './program-doc.js';
 export { renderManPage, type ManPageMeta } from './man-page.js';
 export { readPackageVersion, versionText } from './release-version.js';
-export { DAEMON_OPTIONS, parseDaemonArgs, startDaemon, tlsFileProblem, type DaemonArgs, type DaemonCliSpec, type DaemonStart } from './daemon-cli.js';
+export { DAEMON_OPTIONS, daemonProgram, parseDaemonArgs, startDaemon, tlsFileProblem, type DaemonArgs, type DaemonCliSpec, type DaemonDoc, type DaemonStart } from './daemon-cli.js';
 export { configChanges, withApplied, type ConfigChanges } from './config-changes.js';
 export { reloadConfig, type ConfigReload, type ReloadOutcome } from './config-reload.js';
