@@ -14,7 +14,7 @@ import { eventually, freePort, sleep } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN } from '../support/paths.js';
 import { startNode, type Proc } from '../support/process.js';
-import { FakeFleet } from './etcd-fake-fleet.js';
+import { FakeFleet, type FakeNode } from './etcd-fake-fleet.js';
 
 const skip = etcdUnavailableReason();
 const LEASE_TTL = '3s';
@@ -111,6 +111,12 @@ describe('several coordinators on etcd', { skip }, () => {
 
   async function nodesVia(c: Coordinator): Promise<pbControl.NodeInfo[]> {
     return (await call<pbControl.ListNodesRequest, pbControl.ListNodesResponse>(c.grpc, 'listNodes', { cluster: '' })).nodes;
+  }
+
+  /** The node runs the last desired state the coordinator `id` pushed to it. */
+  function runsWhatWasPushedBy(n: FakeNode, id: string): boolean {
+    const last = n.received.filter((r) => r.kind === 'desiredState' && r.coordinator === id).at(-1);
+    return last !== undefined && n.appliedVersion() === Number(last.ref);
   }
 
   async function bothConnectedVia(c: Coordinator): Promise<boolean> {
@@ -219,8 +225,9 @@ log: { level: info }
     console.log(`leader failover after SIGKILL: ${took} ms (lease TTL ${LEASE_TTL_MS} ms)`);
     assert.notEqual(next.id, old.id);
     await eventually(() => bothConnectedVia(next), 'both nodes connected to the new leader', 20_000);
-    // Give the new leader time to reconcile; it must keep every VIP where it is.
-    await sleep(2000);
+    // The new leader has reconciled once both nodes run a desired state it pushed (it numbers
+    // its own versions, so it pushes to each node once); that must keep every VIP where it is.
+    await eventually(() => fleet.nodes.every((n) => runsWhatWasPushedBy(n, next.id)), 'both nodes to run what the new leader pushed', 20_000);
     assert.deepEqual(fleet.moves.slice(moves), [], 'no VIP moved');
     assert.ok(inPlace());
     await restart(old);
@@ -274,6 +281,7 @@ log: { level: info }
     const next = await leader(others, 20_000);
     // Something the old leader would act on when it wakes: lb2 fails, so placement changes.
     fleet.node('lb2').setHealthy(false);
+    // The pause itself: the lease and 1.5 s more (the scenario, not a wait for an outcome).
     const pausedFor = Date.now() - tStop;
     await sleep(Math.max(0, LEASE_TTL_MS + 1500 - pausedFor));
     const tCont = Date.now();
@@ -284,7 +292,9 @@ log: { level: info }
     assert.match(String(deposed['reason']), /not renewed in time|leader key|another coordinator|expired/);
     await eventually(async () => (await metric(l, 'lbha_coordinator_leader')) === 0, 'the old leader reports it is not the leader', 10_000);
     await eventually(() => bothConnectedVia(next), 'nodes reach the new leader', 30_000);
-    await sleep(1000);
+    // A node takes messages from one stream at a time: once both are on streams the new leader
+    // welcomed, nothing the old one sends can reach them any more.
+    await eventually(() => fleet.nodes.every((n) => n.coordinator === next.id), 'both nodes on streams of the new leader', 30_000);
     const late = fleet.nodes.flatMap((n) => n.received.filter((r) => r.coordinator === l.id && r.atMs >= tCont).map((r) => `${n.name} ${r.kind} ${r.ref}`));
     assert.deepEqual(late, [], 'nothing from the old leader after it resumed');
     console.log(`old leader held back ${await metric(l, 'lbha_fenced_pushes_total{kind="desired_state"}')} desired-state pushes`);
@@ -336,15 +346,21 @@ log: { level: info }
     // The data plane does not wait for the control plane: lb1 fails, its VIP moves at once.
     fleet.node('lb1').setHealthy(false);
     assert.equal(fleet.masterOf('vip-a'), 'lb2');
-    await sleep(1000);
-    const pushed = fleet.nodes.flatMap((n) => n.received.filter((r) => r.atMs > tDown));
-    assert.deepEqual(pushed, [], 'nothing pushed while etcd has no majority');
+    // The coordinators see the failure (a leader would now move vip-a in the desired state).
+    await eventually(async () => {
+      const seen = await Promise.all(live().map((c) => nodesVia(c).catch(() => [])));
+      return seen.some((nodes) => nodes.some((n) => n.name === 'lb1' && n.connected && !n.healthy));
+    }, 'a coordinator to see lb1 unhealthy', 20_000);
     console.log(`all coordinators reported the etcd outage after ${tDown - tOutage} ms`);
 
     fleet.node('lb1').setHealthy(true);
+    // Nothing may reach a node from now back to tDown until etcd is back (checked once a leader is).
+    const tResume = Date.now();
     cluster.resume(x);
     cluster.resume(y);
     await leader(live(), 30_000);
+    const pushed = fleet.nodes.flatMap((n) => n.received.filter((r) => r.atMs > tDown && r.atMs < tResume).map((r) => `${n.name} ${r.kind} ${r.ref} from ${r.coordinator}`));
+    assert.deepEqual(pushed, [], 'nothing pushed while etcd had no majority');
     for (const c of live()) {
       await eventually(async () => (await metric(c, 'lbha_store_up')) === 1, `${c.id} store up`, 20_000);
       const events = (await call<pbControl.ListEventsRequest, pbControl.ListEventsResponse>(c.grpc, 'listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;

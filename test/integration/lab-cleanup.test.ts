@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
+import { eventually } from '@lbha/test-support';
 import { cleanupRuns, scratchNamespace } from '../lab/index.js';
 import { SCRATCH_PREFIX } from '../lab/lab-names.js';
 
@@ -32,7 +33,7 @@ describe('lab cleanup and namespaces it did not create', { skip: isRoot ? false 
     // A leftover process inside the dead test's namespace, as a crashed test leaves a daemon behind.
     const sleeper = spawn('ip', ['netns', 'exec', dead, 'sleep', '60'], { stdio: 'ignore' });
     const exited = new Promise((resolve) => sleeper.once('exit', resolve));
-    await new Promise((r) => setTimeout(r, 200));
+    await eventually(() => spawnSync('ip', ['netns', 'pids', dead], { encoding: 'utf8' }).stdout.trim() !== '', 'the leftover process to run in the namespace', 10_000);
 
     const lines: string[] = [];
     await cleanupRuns({ log: (l) => lines.push(l) });

@@ -182,15 +182,26 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
   });
 
   it('holds back pushes once the coordinator is no longer the leader', async () => {
-    const before = agents[0]!.of('desiredState').length;
-    a.leadership.set(false, undefined); // deposed; nobody leads yet
-    b.leadership.set(false, undefined);
+    const lb1 = agents[0]!;
+    const before = lb1.received.length;
+    // Deposed, nobody leads yet; b keeps relaying lb1's stream to a, so a push would get through.
+    a.leadership.set(false, undefined);
     assert.equal(a.outbox.sendDesiredState(desired('lb1', 8)), true, 'the registry still has the session');
     a.outbox.sendCommand('lb1', { id: 'cmd-1', deadlineMs: Date.now() + 1000, action: { kind: 'undrain' } });
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(agents[0]!.of('desiredState').length, before, 'nothing sent');
-    assert.equal(agents[0]!.of('command').length, 0);
-    assert.equal(a.fenced, 2);
+    assert.equal(a.fenced, 2, 'both held back at the gate');
+    // Leading again, a pushes on the same stream: what arrives after the pushes above comes in
+    // order behind them, so the marker arriving alone shows they were never sent.
+    a.leadership.set(true, undefined);
+    assert.equal(a.outbox.sendDesiredState(desired('lb1', 9)), true);
+    await eventually(() => lb1.received.length > before, 'the marker through the relay');
+    assert.deepEqual(
+      lb1.received.slice(before).map((m) => (m.msg?.$case === 'desiredState' ? `desiredState ${m.msg.value.version}` : m.msg?.$case)),
+      ['desiredState 9'],
+      'only what was pushed while leading',
+    );
+    assert.equal(lb1.error, undefined, 'the stream stayed up');
+    a.leadership.set(false, undefined);
+    b.leadership.set(false, undefined);
   });
 
   it('serves agents locally without a leader, refusing mutations and answering reads', async () => {
@@ -217,11 +228,10 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
     await eventually(() => lb1.error, 'lb1 stream to end so the agent reconnects');
     assert.equal(lb1.error?.code, 14);
     assert.equal(b.relay.relayedStreams, 0);
-    // lb2 was served by b locally and b now leads: it stays.
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(lb2.error, undefined);
+    // lb2 was served by b locally and b now leads: it stays (a push after the change gets through).
     assert.equal(b.outbox.sendDesiredState(desired('lb2', 9)), true);
     await eventually(() => lb2.of('desiredState')[0], 'the new leader pushes');
+    assert.equal(lb2.error, undefined);
     // A reconnecting agent at a (now a follower) is relayed to b.
     const again = new TestAgent(a.info.grpc, 'lb1');
     agents.push(again);
