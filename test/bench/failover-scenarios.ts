@@ -3,7 +3,7 @@
 // sequential client whose request waits for the previous one, 300 ms timeout), the fault, then
 // what each client saw (test/lab/client-figures.ts) and how long until the client's neighbour
 // entry for the VIP pointed at the new holder.
-import { waitFor } from '@lbha/test-support';
+import { sleep, waitFor } from '@lbha/test-support';
 import { clientFigures, type ClientFigures, type Lab, type LbNode, type ProbeRecord, type ProbeSession } from '../lab/index.js';
 
 export const VIP = 'vip1';
@@ -87,8 +87,6 @@ export async function waitForServedBy(probe: ProbeSession, lb: LbNode, sinceMs: 
     return good >= count ? { done: true, value: undefined } : { done: false, observed: `${good} so far` };
   }, { timeoutMs, intervalMs: 50 });
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls the client's neighbour entry for the VIP until it names `mac`; resolves with when it did. */
 async function watchNeighbour(lab: Lab, mac: string, untilMs: number): Promise<number | undefined> {
