@@ -49,6 +49,10 @@ const serviceSchema = z
     logFile: absolutePath.optional(),
     /** Start it when the agent starts and it is not running (default true). */
     autoStart: z.boolean().default(true),
+    /** nginx only: where the managed upstream includes live (default <stateDir>/nginx-upstreams). */
+    upstreamsDir: absolutePath.optional(),
+    /** haproxy only: the `server-state-file` of haproxy.cfg, kept current by the agent. */
+    serverStateFile: absolutePath.optional(),
   })
   .strict();
 
@@ -119,6 +123,8 @@ export const agentConfigSchema = z
       if (s.supervisor === 'systemd' && !s.unit && !kind) ctx.addIssue({ code: 'custom', path: ['services', svc, 'unit'], message: 'missing' });
       if (kind === 'haproxy' && (s.prefix || s.statusUrl || s.errorLog)) ctx.addIssue({ code: 'custom', path: ['services', svc], message: 'prefix, errorLog and statusUrl are nginx settings' });
       if (kind === 'nginx' && s.statsSocket) ctx.addIssue({ code: 'custom', path: ['services', svc, 'statsSocket'], message: 'statsSocket is a haproxy setting' });
+      if (kind === 'nginx' && s.serverStateFile) ctx.addIssue({ code: 'custom', path: ['services', svc, 'serverStateFile'], message: 'serverStateFile is a haproxy setting' });
+      if (kind === 'haproxy' && s.upstreamsDir) ctx.addIssue({ code: 'custom', path: ['services', svc, 'upstreamsDir'], message: 'upstreamsDir is an nginx setting' });
     }
   });
 

@@ -18,6 +18,10 @@ export interface ProxyServiceOptions {
   readonly pidFile: string;
   readonly logFile: string;
   readonly autoStart: boolean;
+  /** nginx: where the managed upstream includes are written. */
+  readonly upstreamsDir: string;
+  /** haproxy: where `show servers state` is kept for `load-server-state-from-file` ('' for nowhere). */
+  readonly serverStateFile: string;
 }
 
 export interface KeepalivedOptions {
@@ -65,6 +69,8 @@ export interface AgentOptions {
   readonly sysfsNetRoot: string;
   /** /proc/sys, replaceable in tests. */
   readonly procSysRoot?: string;
+  /** /proc/net (the socket tables), replaceable in tests. */
+  readonly procNetRoot: string;
 }
 
 export function parseListen(v: string): { host: string; port: number } | undefined {
@@ -115,6 +121,8 @@ export function compileAgentOptions(c: AgentConfig): AgentOptions {
         pidFile: s.pidFile ?? join(run, `${name}.agent-pid`),
         logFile: s.logFile ?? join(run, `${name}.log`),
         autoStart: s.autoStart,
+        upstreamsDir: s.upstreamsDir ?? join(c.stateDir, 'nginx-upstreams'),
+        serverStateFile: s.serverStateFile ?? '',
       };
     }),
     supervision: {
@@ -133,5 +141,6 @@ export function compileAgentOptions(c: AgentConfig): AgentOptions {
     systemctlProgram: c.programs.systemctl,
     stopServicesOnExit: c.stopServicesOnExit,
     sysfsNetRoot: '/sys/class/net',
+    procNetRoot: '/proc/net',
   };
 }

@@ -4,12 +4,14 @@
 // (core/evaluate.ts, pure), hands the result to the track file writer (core/track-writer.ts)
 // and the delta tracker (core/delta-tracker.ts), and sets one timer for whatever falls due
 // later. Desired states go through core/desired-state-applier.ts, commands through
-// core/node-commands.ts. It knows nothing of gRPC (see ports.ts).
+// core/node-commands.ts, the proxy's backend pool through backends/. It knows nothing of gRPC.
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { CheckStatus, Command, CommandResult, DesiredState, Logger, NodeDelta, NodeSnapshot } from '@lbha/shared';
 import { AgentMetrics } from './agent-metrics.js';
+import type { BackendManager } from './backends/backend-manager.js';
+import { createBackendManager } from './backends/create-backend-manager.js';
 import type { AgentOptions } from './agent-options.js';
 import { CheckSet } from './checks/check-set.js';
 import { nodeCheckSpecs } from './checks/node-check-specs.js';
@@ -80,6 +82,8 @@ export class Agent implements AgentCore {
   private readonly commands: NodeCommands;
   private readonly journal: CommandJournal;
   private readonly wake: WakeTimer;
+  /** The proxy's backend pool: reported, and kept as the coordinator wants it. */
+  private readonly backends: BackendManager | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private unsubscribeLinks: (() => void) | undefined;
   private metricsServer: Server | undefined;
@@ -145,6 +149,7 @@ export class Agent implements AgentCore {
       adopt: (next, previous) => this.adopt(next, previous),
       applied: (d) => {
         metrics.node(this.evaluation().healthy, d.version);
+        this.backends?.setDesired(d);
         this.refresh();
       },
       stopping: () => this.stopped,
@@ -169,6 +174,7 @@ export class Agent implements AgentCore {
       onFinished: (c, r) => metrics.command(c.action.kind, r.state),
     });
     this.wake = new WakeTimer(() => this.refresh(), now);
+    this.backends = createBackendManager(opts, this.services, { run: this.run, logger: log, now, onReport: () => this.refresh() });
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -205,6 +211,7 @@ export class Agent implements AgentCore {
     this.statsTimer.unref();
     void this.services.refreshStats(this.metrics);
     if (o.metricsListen) this.metricsServer = await serveMetrics(this.metrics.registry, o.metricsListen, this.log);
+    this.backends?.start();
     this.refresh();
   }
 
@@ -223,8 +230,10 @@ export class Agent implements AgentCore {
     // Handovers stay in place: they end at their deadline, or a restarted agent takes them up.
     this.handover.detach();
     this.failover.close();
+    this.backends?.stop();
     await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
     await this.desired.idle();
+    await this.backends?.idle();
     await this.writer.flushed();
     await this.vrrp.persist();
     await this.journal.flush();
@@ -243,6 +252,7 @@ export class Agent implements AgentCore {
       healthy: e.healthy,
       appliedVersion: this.appliedVersion(),
       localMode: e.mode,
+      ...(this.backends?.report ? { backends: this.backends.report } : {}),
     };
   }
 
@@ -318,6 +328,7 @@ export class Agent implements AgentCore {
       instances: e.instances,
       node: { healthy: e.healthy, appliedVersion: this.appliedVersion(), localMode: e.mode },
       checkStatus: (name) => this.checks.status(name),
+      backends: this.backends?.report,
     });
     if (!delta) return;
     for (const s of delta.services) this.metrics.service(s);

@@ -32,6 +32,8 @@ export interface ClusterMemory {
    * thousands of nodes, rebuilding every cluster on every agent delta would hog the event loop.
    */
   readonly built: { readonly spec: ClusterSpec; readonly key: string } | undefined;
+  /** How the LB nodes' proxy configurations differed at the last pass; '' when they did not. */
+  readonly drift: string;
 }
 
 export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
@@ -43,6 +45,7 @@ export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
   handovers: NO_HANDOVERS,
   desired: new Map(),
   built: undefined,
+  drift: '',
 });
 
 /** A fresh memory that knows only the desired holders a previous run stored. */

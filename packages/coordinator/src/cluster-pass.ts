@@ -3,7 +3,9 @@
 // desired state, step-downs, handover holds, event drafts and the next wake-up out. No
 // registry, log, store or clock: the reconcile loop observes, calls this, then pushes and
 // records (docs/design/reconcile.md).
-import { CAPABILITY_HANDOVER, isLive, type NodeMode } from '@lbha/shared';
+import { CAPABILITY_HANDOVER, isLive, type DesiredBackends, type NodeMode } from '@lbha/shared';
+import { configDrift, driftEvents, type DriftView } from './backends/config-drift.js';
+import { nodeReports } from './backends/node-reports.js';
 import type { ClusterMemory, DesiredEntry } from './cluster-memory.js';
 import { buildDesiredState } from './desired-state-builder.js';
 import type { EventInput } from './event-log.js';
@@ -25,6 +27,8 @@ export interface ClusterPassInput {
   readonly versions: ReadonlyMap<string, number>;
   /** A VIP problem must last this long before it is reported and acted on. */
   readonly settleMs: number;
+  /** The cluster's backend pool as its agents are told it (spec and wanted server states). */
+  readonly backends: DesiredBackends;
 }
 
 export interface ClusterPassResult {
@@ -46,6 +50,8 @@ export interface ClusterPassResult {
   readonly wakeAt: number | null;
   /** The desired holders changed and should be stored. */
   readonly holdersChanged: boolean;
+  /** Whether the LB nodes run the same proxy configuration. */
+  readonly drift: DriftView;
 }
 
 const NO_STEP_DOWN: ReadonlySet<string> = new Set();
@@ -150,10 +156,14 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   events.push(...handoverEvents(c.name, plan));
   wakeAt = earliest(wakeAt, plan.wakeAt);
 
+  // Observe: whether the nodes run the same proxy configuration.
+  const drift = configDrift(c.name, nodeReports(c, (n) => input.nodes.get(n)));
+  events.push(...driftEvents(drift, memory.drift));
+
   // Decide: what each node's agent should run.
   const announce = new Map<string, { readonly node: string; readonly request: number }>();
   for (const [vip, t] of tracks) if (t.announce) announce.set(vip, t.announce);
-  const desired = desiredStates(c, plan, stepDown, announce, memory);
+  const desired = desiredStates(c, plan, stepDown, announce, memory, input.backends);
   const withheld = new Set<string>();
   const mismatched = new Map<string, string>();
   for (const n of c.nodes) {
@@ -168,7 +178,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   }
 
   return {
-    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built },
+    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '' },
     placement,
     conditions,
     observations,
@@ -178,6 +188,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     events,
     wakeAt,
     holdersChanged,
+    drift,
   };
 }
 
@@ -203,6 +214,7 @@ function desiredStates(
   stepDown: ReadonlyMap<string, ReadonlySet<string>>,
   announce: ReadonlyMap<string, { readonly node: string; readonly request: number }>,
   memory: ClusterMemory,
+  backends: DesiredBackends,
 ): { entries: ReadonlyMap<string, DesiredEntry>; built: ClusterMemory['built'] } {
   const cp = plan.placement;
   const key = JSON.stringify([
@@ -211,6 +223,7 @@ function desiredStates(
     c.nodes.map((n) => [cp.classes.get(n.name), plan.modeOf(n.name), [...(stepDown.get(n.name) ?? [])]]),
     handoverKey(plan.memory),
     [...announce].map(([vip, a]) => [vip, a.node, a.request]),
+    backends,
   ]);
   const built = { spec: c, key };
   if (memory.built?.spec === c && memory.built.key === key && c.nodes.every((n) => memory.desired.has(n.name))) return { entries: memory.desired, built };
@@ -219,7 +232,7 @@ function desiredStates(
     const content = buildDesiredState(c, cp, n, plan.modeOf(n.name), stepDown.get(n.name) ?? NO_STEP_DOWN, {
       handoverOf: (vip) => handoverOf(plan.memory, vip, n.name),
       announceOf: (vip) => (announce.get(vip)?.node === n.name ? announce.get(vip)?.request : undefined),
-    });
+    }, backends);
     const json = JSON.stringify(content);
     const before = memory.desired.get(n.name);
     entries.set(n.name, before?.key === json ? before : { content, key: json });

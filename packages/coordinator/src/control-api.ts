@@ -69,6 +69,8 @@ export interface ControlApi {
   validateSpec: Unary<pbControl.ValidateSpecRequest, pbControl.ValidateSpecResponse>;
   applySpec: Unary<pbControl.ApplySpecRequest, pbControl.ApplySpecResponse>;
   getSpec: Unary<pbControl.GetSpecRequest, pbControl.GetSpecResponse>;
+  listBackends: Unary<pbControl.ListBackendsRequest, pbControl.ListBackendsResponse>;
+  changeBackendServer: Unary<pbControl.ChangeBackendServerRequest, pbControl.ChangeBackendServerResponse>;
 }
 
 export type ControlMethod = keyof ControlApi;

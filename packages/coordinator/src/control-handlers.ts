@@ -9,15 +9,16 @@ import {
   linkToWire,
   type LbhaEvent,
   type NodeMode,
-  type pbControl,
+  pbControl,
 } from '@lbha/shared';
 import type { AgentOutbox } from './agent-outbox.js';
 import type { Caller, ControlApi } from './control-api.js';
 import type { ControlPlane } from './control-plane.js';
-import { nodeWeightsToWire, operationToWire, specErrorsToWire, vipInfoToWire } from './control-wire.js';
+import { backendPoolToWire, configDriftToWire, nodeWeightsToWire, operationToWire, specErrorsToWire, vipInfoToWire } from './control-wire.js';
 import { InvalidArgumentError, NotFoundError, PreconditionError } from './errors.js';
 import type { EventLog } from './event-log.js';
 import type { NodeRecord, Registry } from './registry.js';
+import type { BackendOperationKind } from './store/coordinator-state.js';
 
 export interface ControlHandlersOptions {
   readonly registry: Registry;
@@ -35,7 +36,7 @@ function actorOf(caller: Caller): string {
   return caller.identity?.actor ?? 'anonymous';
 }
 
-export function nodeInfo(r: NodeRecord, mode: NodeMode, desiredVersion: number): pbControl.NodeInfo {
+export function nodeInfo(r: NodeRecord, mode: NodeMode, desiredVersion: number, configDrift = ''): pbControl.NodeInfo {
   return {
     name: r.name,
     cluster: r.cluster,
@@ -51,6 +52,7 @@ export function nodeInfo(r: NodeRecord, mode: NodeMode, desiredVersion: number):
     state: r.snapshot ? snapshotToWire(r.snapshot) : undefined,
     peerAddress: r.peer,
     connectedSinceMs: r.connectedSinceMs,
+    configDrift,
   };
 }
 
@@ -71,8 +73,18 @@ function neverConnected(name: string, cluster: string, mode: NodeMode): pbContro
     state: undefined,
     peerAddress: '',
     connectedSinceMs: 0,
+    configDrift: '',
   };
 }
+
+const A = pbControl.BackendAction;
+const BACKEND_ACTIONS: ReadonlyMap<pbControl.BackendAction, BackendOperationKind> = new Map([
+  [A.BACKEND_ACTION_DRAIN, 'backend_drain'],
+  [A.BACKEND_ACTION_UNDRAIN, 'backend_undrain'],
+  [A.BACKEND_ACTION_DISABLE, 'backend_disable'],
+  [A.BACKEND_ACTION_ENABLE, 'backend_enable'],
+  [A.BACKEND_ACTION_WEIGHT, 'backend_weight'],
+]);
 
 function checkName(field: string, value: string): void {
   const p = nameProblem(value);
@@ -81,7 +93,7 @@ function checkName(field: string, value: string): void {
 
 export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
   const { registry, modeOf, events, outbox } = opts;
-  const info = (r: NodeRecord) => nodeInfo(r, modeOf(r.name), outbox.sentVersion(r.name));
+  const info = (r: NodeRecord, drift: ReadonlyMap<string, string> = opts.plane?.()?.backends.driftByNode() ?? new Map()) => nodeInfo(r, modeOf(r.name), outbox.sentVersion(r.name), drift.get(r.name) ?? '');
   const plane = (): ControlPlane => {
     const p = opts.plane?.();
     if (!p) throw new PreconditionError('the coordinator is still loading its state; retry in a moment');
@@ -90,7 +102,8 @@ export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
   return {
     listNodes: async (req) => {
       if (req.cluster) checkName('cluster', req.cluster);
-      const known = registry.list(req.cluster || undefined).map(info);
+      const drift = opts.plane?.()?.backends.driftByNode() ?? new Map<string, string>();
+      const known = registry.list(req.cluster || undefined).map((r) => info(r, drift));
       // The spec's nodes whose agents never connected are listed too, as disconnected: an
       // operator sees which agents are missing instead of an empty list.
       const seen = new Set(known.map((n) => n.name));
@@ -192,6 +205,20 @@ export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
       const s = plane().currentSpec();
       // VRRP passwords and URL credentials are for operators only.
       return { yaml: caller.identity?.role === 'operator' ? s.yaml : s.redacted, version: s.version };
+    },
+    listBackends: async (req) => {
+      if (req.cluster) checkName('cluster', req.cluster);
+      const pools = plane().backendPools(req.cluster || undefined);
+      const wire = pools.map((p) => backendPoolToWire(p.pool));
+      return { servers: wire.flatMap((w) => w.servers), pools: wire.flatMap((w) => w.pools), configs: pools.map((p) => configDriftToWire(p.drift)) };
+    },
+    changeBackendServer: async (req, caller) => {
+      checkName('cluster', req.cluster);
+      const kind = BACKEND_ACTIONS.get(req.action);
+      if (!kind) throw new InvalidArgumentError('action', `must be one of drain, undrain, disable, enable, weight (got ${req.action})`);
+      const weight = kind === 'backend_weight' ? (req.weight ?? null) : req.weight;
+      const op = await plane().backendChange(kind, req.cluster, req.server, { weight, timeoutMs: req.timeoutMs, force: req.force, actor: actorOf(caller), reason: req.reason });
+      return { operation: operationToWire(op) };
     },
   };
 }

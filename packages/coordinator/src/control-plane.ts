@@ -4,6 +4,7 @@
 // the store.
 import { nameProblem, type ConfigIssue, type Logger, type NodeMode } from '@lbha/shared';
 import type { AgentOutbox } from './agent-outbox.js';
+import { BackendPool } from './backends/backend-pool.js';
 import { CommandDispatcher } from './command-dispatcher.js';
 import { InvalidArgumentError, NotFoundError, PreconditionError } from './errors.js';
 import type { EventLog } from './event-log.js';
@@ -12,11 +13,13 @@ import { OperationRunner } from './operations/operation-runner.js';
 import type { Placement } from './placement.js';
 import { ReconcileLoop } from './reconcile-loop.js';
 import type { Registry } from './registry.js';
-import { EMPTY_SPEC, type Spec } from './spec/cluster-spec.js';
+import { EMPTY_SPEC, type ClusterSpec, type Spec } from './spec/cluster-spec.js';
+import type { BackendPoolView } from './backends/backend-pool-view.js';
+import type { DriftView } from './backends/config-drift.js';
 import type { SpecCheckResult } from './spec/spec-check.js';
 import { SPEC_LIMITS } from './spec/spec-limits.js';
 import { SpecValidator } from './spec/spec-validator.js';
-import { CoordinatorState, type ModeRecord, type OperationRecord } from './store/coordinator-state.js';
+import { CoordinatorState, type BackendOperationKind, type ModeRecord, type OperationRecord } from './store/coordinator-state.js';
 import type { Store } from './store/store.js';
 
 export interface ControlPlaneOptions {
@@ -61,6 +64,8 @@ export class ControlPlane {
   private readonly loop: ReconcileLoop;
   readonly commands: CommandDispatcher;
   readonly operations: OperationRunner;
+  /** The backend pools: what is wanted of each server, and what the agents report. */
+  readonly backends: BackendPool;
   private readonly state: CoordinatorState;
   private readonly events: EventLog;
   private readonly log: Logger;
@@ -83,6 +88,14 @@ export class ControlPlane {
     this.log = opts.logger;
     this.clock = opts.clock ?? Date.now;
     this.view = new FleetView(this.clock);
+    this.backends = new BackendPool({
+      state: this.state,
+      events: opts.events,
+      registry: opts.registry,
+      spec: () => this.spec,
+      schedule: (cluster) => this.loop.schedule(cluster),
+      clock: this.clock,
+    });
     this.loop = new ReconcileLoop({
       registry: opts.registry,
       outbox: opts.outbox,
@@ -91,6 +104,7 @@ export class ControlPlane {
       state: this.state,
       logger: opts.logger,
       modeOf: (n) => this.modeOf(n),
+      backendsOf: (c) => this.backends.desiredOf(c),
       clock: this.clock,
       ...(opts.settleMs === undefined ? {} : { settleMs: opts.settleMs }),
     });
@@ -104,6 +118,7 @@ export class ControlPlane {
         modeOf: (n) => this.modeOf(n),
         setMode: (node, mode, actor, reason, operationId) => this.setMode(node, mode, actor, reason, operationId),
         clock: this.clock,
+        backends: this.backends,
       },
       state: this.state,
       events: opts.events,
@@ -147,6 +162,7 @@ export class ControlPlane {
     this.commands.load(await this.state.journal());
     this.operations.load(await this.state.operations());
     this.loop.loadHolders(await this.state.holders());
+    this.backends.load(await this.state.backendIntents());
     this.loop.setSpec(this.spec);
     this.loop.start();
     this.commands.start();
@@ -272,6 +288,21 @@ export class ControlPlane {
 
   rollingRestart(cluster: string, service: string, opts: { timeoutMs?: number; force?: boolean; actor: string; reason?: string }): Promise<OperationRecord> {
     return this.operations.start({ kind: 'rolling_restart', cluster, service, ...opts });
+  }
+
+  backendChange(
+    kind: BackendOperationKind,
+    cluster: string,
+    server: string,
+    opts: { weight?: number | null; timeoutMs?: number; force?: boolean; actor: string; reason?: string },
+  ): Promise<OperationRecord> {
+    return this.operations.start({ kind, cluster, server, ...opts });
+  }
+
+  /** Every cluster's backend pool (or one's), and whether its LB nodes run the same configuration. */
+  backendPools(cluster?: string): Array<{ readonly spec: ClusterSpec; readonly pool: BackendPoolView; readonly drift: DriftView }> {
+    if (cluster) this.requireCluster(cluster);
+    return this.spec.clusters.filter((c) => !cluster || c.name === cluster).map((c) => ({ spec: c, pool: this.backends.view(c), drift: this.backends.drift(c) }));
   }
 
   cancelOperation(id: string, opts: { actor: string; reason?: string }): Promise<OperationRecord> {

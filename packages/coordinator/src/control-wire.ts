@@ -1,6 +1,9 @@
-// Converts the coordinator's domain views (VIPs, placement, operations, spec problems) into
+// Converts the coordinator's domain views (VIPs, placement, operations, spec problems, backend
+// pools and configuration drift) into
 // ControlService messages. The gRPC and HTTP adapters use these and nothing else.
-import { handoverToWire, limitPriority, vrrpStateWire, type ConfigIssue, type PriorityTerm, type pbControl } from '@lbha/shared';
+import { backendAdminWire, backendHealthToWire, handoverToWire, limitPriority, vrrpStateWire, type ConfigIssue, type PriorityTerm, type pbControl } from '@lbha/shared';
+import type { BackendPoolView } from './backends/backend-pool-view.js';
+import type { DriftView } from './backends/config-drift.js';
 import { weightOf, type ClusterPlacement } from './placement.js';
 import type { VipView } from './fleet-view.js';
 import type { OperationRecord } from './store/coordinator-state.js';
@@ -73,6 +76,41 @@ export function operationToWire(o: OperationRecord): pbControl.Operation {
     force: o.force,
     activeConnections: o.activeConnections,
     deadlineMs: o.deadlineMs,
+    server: o.data['server'] ?? '',
+  };
+}
+
+export function backendPoolToWire(view: BackendPoolView): Pick<pbControl.ListBackendsResponse, 'servers' | 'pools'> {
+  return {
+    servers: view.servers.map((s) => ({
+      cluster: s.cluster,
+      pool: s.pool,
+      server: s.server,
+      address: s.address,
+      desiredAdmin: backendAdminWire.toWire(s.desiredAdmin),
+      desiredWeight: s.desiredWeight ?? undefined,
+      nodes: s.nodes.map((n) => ({
+        node: n.node,
+        reported: n.reported,
+        admin: backendAdminWire.toWire(n.admin),
+        health: backendHealthToWire(n.health),
+        weight: n.weight,
+        sessions: n.sessions,
+        check: n.check,
+      })),
+      disagreement: s.disagreement,
+      managed: s.managed,
+    })),
+    pools: view.pools.map((p) => ({ cluster: p.cluster, pool: p.pool, healthy: p.healthy, minHealthy: p.minHealthy })),
+  };
+}
+
+export function configDriftToWire(d: DriftView): pbControl.ClusterConfigDrift {
+  return {
+    cluster: d.cluster,
+    drift: d.drift,
+    message: d.message,
+    nodes: d.nodes.map((n) => ({ node: n.node, configDigest: n.configDigest, filesDigest: n.filesDigest, files: n.files.map((f) => ({ ...f })), differs: n.differs, error: n.error })),
   };
 }
 

@@ -1,7 +1,7 @@
 // Turns the spec and a placement into what one node's agent should run. Pure: the reconcile
 // loop adds the version and decides when to push.
 import { isIP } from 'node:net';
-import type { DesiredInstance, DesiredState, Handover, KeepalivedSettings, NodeMode } from '@lbha/shared';
+import type { DesiredBackends, DesiredInstance, DesiredState, Handover, KeepalivedSettings, NodeMode } from '@lbha/shared';
 import { weightOf, type ClusterPlacement } from './placement.js';
 import type { ClusterSpec, NodeSpec } from './spec/cluster-spec.js';
 
@@ -70,7 +70,8 @@ export interface InstanceExtras {
 
 /**
  * The desired state of `node` (without version). `stepDown` names the VIPs this node must leave
- * MASTER for (split-brain arbitration).
+ * MASTER for (split-brain arbitration); `backends` is the cluster's backend pool, the same for
+ * every node.
  */
 export function buildDesiredState(
   cluster: ClusterSpec,
@@ -79,6 +80,7 @@ export function buildDesiredState(
   mode: NodeMode,
   stepDown: ReadonlySet<string>,
   extras: InstanceExtras = {},
+  backends?: DesiredBackends,
 ): DesiredContent {
   const byVip = new Map(placement.vips.map((v) => [v.vip, v]));
   const instances: DesiredInstance[] = cluster.vips.map((v) => {
@@ -112,5 +114,6 @@ export function buildDesiredState(
     instances,
     checks: cluster.checks,
     proxyService: cluster.service,
+    ...(backends ? { backends } : {}),
   };
 }

@@ -3,7 +3,7 @@
 // over each changed cluster, publishes the outcome to the fleet view, records the events it
 // drafted, numbers each changed desired state and pushes it, through the outbox, to agents that
 // do not run it yet. Decisions are all in passCluster; this only schedules and carries out.
-import type { DesiredState, Logger, NodeMode } from '@lbha/shared';
+import type { DesiredBackends, DesiredState, Logger, NodeMode } from '@lbha/shared';
 import type { AgentOutbox } from './agent-outbox.js';
 import { EMPTY_MEMORY, memoryWithHolders, type ClusterMemory } from './cluster-memory.js';
 import { passCluster } from './cluster-pass.js';
@@ -25,6 +25,8 @@ export interface ReconcileLoopOptions {
   readonly logger: Logger;
   /** The coordinator-owned mode of a node. */
   readonly modeOf: (node: string) => NodeMode;
+  /** The cluster's backend pool as its agents are told it. */
+  readonly backendsOf: (cluster: ClusterSpec) => DesiredBackends;
   readonly clock?: () => number;
   /** A VIP problem must last this long before it is reported and acted on (default 2s). */
   readonly settleMs?: number;
@@ -199,7 +201,7 @@ export class ReconcileLoop {
       if (v) versions.set(n.name, v.version);
     }
     // Decide.
-    const result = passCluster({ cluster: c, nodes, modes, versions, settleMs: this.settleMs }, this.memory.get(c.name) ?? EMPTY_MEMORY, now);
+    const result = passCluster({ cluster: c, nodes, modes, versions, settleMs: this.settleMs, backends: this.o.backendsOf(c) }, this.memory.get(c.name) ?? EMPTY_MEMORY, now);
     this.memory.set(c.name, result.memory);
     if (result.holdersChanged) this.holdersDirty.add(c.name);
     if (result.wakeAt === null) this.wakes.delete(c.name);

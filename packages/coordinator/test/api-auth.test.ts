@@ -164,6 +164,7 @@ describe('auth over TLS', () => {
         rollingRestart: { cluster: 'web', service: 'nginx', force: false, timeoutMs: 0, reason: 'audit test' },
         applySpec: { yaml: 'clusters: [', dryRun: false, expectedVersion: 0, reason: 'audit test' },
         cancelOperation: { id: 'no-such-operation', reason: 'audit test' },
+        changeBackendServer: { cluster: 'web', server: 'web1', action: 1, timeoutMs: 0, force: false, reason: 'audit test' },
       };
       for (const [who, actor] of [
         [{ token: TOKENS.ops }, 'token:ops'],

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { NodeMode } from '@lbha/shared';
 import { classify, place, weightOf, type NodeCondition, type Placement, type PlacementInput, type VipPlacement } from '../src/placement.js';
-import type { ClusterSpec, Failback, Spec, VipSpec } from '../src/spec/cluster-spec.js';
+import { DEFAULT_BACKENDS, type ClusterSpec, type Failback, type Spec, type VipSpec } from '../src/spec/cluster-spec.js';
 import { parseSpec } from '../src/spec/parse-spec.js';
 
 const SEED1 = (() => {
@@ -242,6 +242,7 @@ function cluster(name: string, nodeCount: number, vipCount: number, opts: { home
     vips,
     checks: [],
     trackInterfaces: [],
+    backends: DEFAULT_BACKENDS,
   };
 }
 

@@ -7,6 +7,7 @@ import { silentLogger, type DesiredState, type NodeMode } from '@lbha/shared';
 import { AgentOutbox } from '../src/agent-outbox.js';
 import { EventLog } from '../src/event-log.js';
 import { FleetView } from '../src/fleet-view.js';
+import { desiredBackends } from '../src/backends/desired-backends.js';
 import { ReconcileLoop } from '../src/reconcile-loop.js';
 import { Registry, type AgentSession } from '../src/registry.js';
 import { CoordinatorState } from '../src/store/coordinator-state.js';
@@ -40,6 +41,7 @@ class Rig {
       state: this.state,
       logger: silentLogger(),
       modeOf: (n) => this.modes.get(n) ?? 'active',
+      backendsOf: (c) => desiredBackends(c, undefined),
       clock: () => this.now,
       debounceMs: 60_000, // passes run only when the test says
     });

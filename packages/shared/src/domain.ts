@@ -1,4 +1,6 @@
-// Hand-written domain types. Wire (protobuf) types are converted to these in wire.ts only.
+// Hand-written domain types. Wire (protobuf) types are converted to these in wire.ts only
+// (backend-wire.ts for the backend pool's types, which live in backends.ts).
+import type { BackendReport, DesiredBackends } from './backends.js';
 
 /**
  * Operating mode of a node, owned by the coordinator.
@@ -142,6 +144,8 @@ export interface NodeSnapshot {
   readonly healthy: boolean;
   readonly appliedVersion: number;
   readonly localMode: NodeMode;
+  /** The proxy's backends and configuration digests; absent until the agent has read them. */
+  readonly backends?: BackendReport;
 }
 
 export interface NodeDelta {
@@ -153,6 +157,8 @@ export interface NodeDelta {
   readonly healthy?: boolean;
   readonly appliedVersion?: number;
   readonly localMode?: NodeMode;
+  /** Replaces the whole backend report. */
+  readonly backends?: BackendReport;
 }
 
 export interface KeepalivedSettings {
@@ -227,6 +233,8 @@ export interface DesiredState {
   readonly instances: readonly DesiredInstance[];
   readonly checks: readonly CheckSpec[];
   readonly proxyService: string;
+  /** The backend pool; absent from coordinators that know none (the agent then only reports). */
+  readonly backends?: DesiredBackends;
 }
 
 export type CommandAction =

@@ -38,6 +38,32 @@ export {
   type ServiceStatus,
   type VrrpState,
 } from './domain.js';
+export {
+  BACKEND_ADMINS,
+  serverAddressKey,
+  serverKey,
+  serverNameProblem,
+  type BackendAdmin,
+  type BackendHealth,
+  type BackendReport,
+  type BackendServer,
+  type ConfigFileDigest,
+  type DesiredBackends,
+  type DesiredPool,
+  type DesiredPoolServer,
+  type ServerIntent,
+} from './backends.js';
+export {
+  BACKEND_REPORT_LIMITS,
+  backendAdminWire,
+  backendHealthFromWire,
+  backendHealthToWire,
+  backendReportFromWire,
+  backendReportToWire,
+  desiredBackendsFromWire,
+  desiredBackendsToWire,
+  serverAddressProblem,
+} from './backend-wire.js';
 export { ConfigError, WireError, formatIssues, type ConfigIssue } from './errors.js';
 export { createLogger, setLogLevel, silentLogger, type Logger } from './logger.js';
 export { nameProblem, isValidName, interfaceProblem } from './names.js';
@@ -97,6 +123,7 @@ export {
   ControlServiceClient,
   ControlServiceService,
   pbAgent,
+  pbBackends,
   pbControl,
   pbTypes,
   type AgentServiceServer,

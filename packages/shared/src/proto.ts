@@ -7,6 +7,7 @@ export {
   ConnectRequest,
   ConnectResponse,
 } from '../generated/lbha/v1/agent.js';
+export * as pbBackends from '../generated/lbha/v1/backends.js';
 export * as pbAgent from '../generated/lbha/v1/agent.js';
 export * as pbControl from '../generated/lbha/v1/control.js';
 export * as pbTypes from '../generated/lbha/v1/types.js';

@@ -1,6 +1,7 @@
-// The one module that converts between generated protobuf types and domain types.
-// Incoming messages are checked here: an unknown enum value or a missing required field
-// becomes a WireError naming the field, never a silently defaulted value.
+// The one module that converts between generated protobuf types and domain types (with
+// backend-wire.ts for the backend pool's messages). Incoming messages are checked here: an
+// unknown enum value or a missing required field becomes a WireError naming the field, never a
+// silently defaulted value.
 //
 // Over 400 lines on purpose: one flat, field-by-field converter pair per protocol message and
 // the enum tables they share; each message crosses the wire in exactly one place, and a
@@ -37,6 +38,7 @@ import type {
   ServiceStatus,
   VrrpState,
 } from './domain.js';
+import { backendReportFromWire, backendReportToWire, desiredBackendsFromWire, desiredBackendsToWire } from './backend-wire.js';
 import { WireError } from './errors.js';
 import { basePriorityProblem } from './keepalived-priority.js';
 
@@ -391,6 +393,7 @@ export function snapshotToWire(s: NodeSnapshot): pb.NodeSnapshot {
     healthy: s.healthy,
     appliedVersion: s.appliedVersion,
     localMode: nodeModeWire.toWire(s.localMode),
+    backends: s.backends ? backendReportToWire(s.backends) : undefined,
   };
 }
 
@@ -403,6 +406,7 @@ export function snapshotFromWire(s: pb.NodeSnapshot | undefined, path: string): 
     healthy: w.healthy,
     appliedVersion: w.appliedVersion,
     localMode: nodeModeWire.fromWire(w.localMode, `${path}.localMode`),
+    ...(w.backends ? { backends: backendReportFromWire(w.backends, `${path}.backends`) } : {}),
   };
 }
 
@@ -416,6 +420,7 @@ export function deltaToWire(d: NodeDelta): pbAgent.Delta {
     healthy: d.healthy,
     appliedVersion: d.appliedVersion,
     localMode: d.localMode === undefined ? undefined : nodeModeWire.toWire(d.localMode),
+    backends: d.backends ? backendReportToWire(d.backends) : undefined,
   };
 }
 
@@ -429,6 +434,7 @@ export function deltaFromWire(d: pbAgent.Delta, path: string): NodeDelta {
     ...(d.healthy === undefined ? {} : { healthy: d.healthy }),
     ...(d.appliedVersion === undefined ? {} : { appliedVersion: d.appliedVersion }),
     ...(d.localMode === undefined ? {} : { localMode: nodeModeWire.fromWire(d.localMode, `${path}.localMode`) }),
+    ...(d.backends ? { backends: backendReportFromWire(d.backends, `${path}.backends`) } : {}),
   };
 }
 
@@ -447,6 +453,7 @@ export function applyDelta(s: NodeSnapshot, d: NodeDelta): NodeSnapshot {
     healthy: d.healthy ?? s.healthy,
     appliedVersion: d.appliedVersion ?? s.appliedVersion,
     localMode: d.localMode ?? s.localMode,
+    ...(d.backends ? { backends: d.backends } : s.backends ? { backends: s.backends } : {}),
   };
 }
 
@@ -579,6 +586,7 @@ export function desiredStateToWire(d: DesiredState): pbAgent.DesiredState {
     instances: d.instances.map(desiredInstanceToWire),
     checks: d.checks.map(checkSpecToWire),
     proxyService: d.proxyService,
+    backends: d.backends ? desiredBackendsToWire(d.backends) : undefined,
   };
 }
 
@@ -592,6 +600,7 @@ export function desiredStateFromWire(d: pbAgent.DesiredState, path: string): Des
     instances: d.instances.map((x, i) => desiredInstanceFromWire(x, `${path}.instances[${i}]`)),
     checks: d.checks.map((x, i) => checkSpecFromWire(x, `${path}.checks[${i}]`)),
     proxyService: d.proxyService,
+    ...(d.backends ? { backends: desiredBackendsFromWire(d.backends, `${path}.backends`) } : {}),
   };
 }
 

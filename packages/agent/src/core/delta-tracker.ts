@@ -1,7 +1,7 @@
 // What goes to the coordinator stream: remembers what was last sent and publishes only what
 // changed since (services, instances, checks, the node's own fields, removals). The snapshot
 // after a (re)connect is sent by the stream client; deltas follow it.
-import type { CheckStatus, InstanceStatus, NodeDelta, NodeSnapshot, ServiceStatus } from '@lbha/shared';
+import type { BackendReport, CheckStatus, InstanceStatus, NodeDelta, NodeSnapshot, ServiceStatus } from '@lbha/shared';
 
 /** The node's own fields, sent when one of them changes. */
 export type NodeFields = Pick<NodeSnapshot, 'healthy' | 'appliedVersion' | 'localMode'>;
@@ -13,6 +13,8 @@ export interface PublishInput {
   readonly node: NodeFields;
   /** The current status of a check (those marked changed are looked up). */
   readonly checkStatus: (name: string) => CheckStatus | undefined;
+  /** The latest backend report (a new object whenever it changed). */
+  readonly backends?: BackendReport;
 }
 
 export class DeltaTracker {
@@ -23,6 +25,7 @@ export class DeltaTracker {
   private readonly changedChecks = new Set<string>();
   private readonly removedChecks = new Set<string>();
   private readonly removedInstances = new Set<string>();
+  private sentBackends: BackendReport | undefined;
 
   onDelta(listener: (delta: NodeDelta) => void): () => void {
     this.listeners.add(listener);
@@ -70,7 +73,9 @@ export class DeltaTracker {
     const nodeKey = JSON.stringify(now.node);
     const nodeChanged = nodeKey !== this.sentNode;
     this.sentNode = nodeKey;
-    if (services.length + instances.length + checks.length + this.removedChecks.size + this.removedInstances.size === 0 && !nodeChanged) return undefined;
+    const backends = now.backends !== this.sentBackends ? now.backends : undefined;
+    this.sentBackends = now.backends;
+    if (services.length + instances.length + checks.length + this.removedChecks.size + this.removedInstances.size === 0 && !nodeChanged && !backends) return undefined;
     const delta: NodeDelta = {
       services,
       checks,
@@ -78,6 +83,7 @@ export class DeltaTracker {
       removedChecks: [...this.removedChecks],
       removedInstances: [...this.removedInstances],
       ...(nodeChanged ? now.node : {}),
+      ...(backends ? { backends } : {}),
     };
     this.removedChecks.clear();
     this.removedInstances.clear();

@@ -27,8 +27,17 @@ export interface NginxPaths {
   readonly errorLog: string;
 }
 
+function nginxCommonArgs(p: NginxPaths): string[] {
+  return [...(p.prefix ? ['-p', p.prefix] : []), ...(p.errorLog ? ['-e', p.errorLog] : []), '-c', p.configFile];
+}
+
+/** `nginx -T`: tests the configuration and prints every file of it. */
+export function nginxDumpArgs(p: NginxPaths): string[] {
+  return ['-T', ...nginxCommonArgs(p)];
+}
+
 export function nginxSpec(p: NginxPaths): DaemonSpec {
-  const common = [...(p.prefix ? ['-p', p.prefix] : []), ...(p.errorLog ? ['-e', p.errorLog] : []), '-c', p.configFile];
+  const common = nginxCommonArgs(p);
   return {
     kind: 'nginx',
     binary: p.binary,

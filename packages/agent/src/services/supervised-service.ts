@@ -29,6 +29,9 @@ export interface SupervisedServiceOptions {
   readonly stallIntervalMs?: number;
 }
 
+/** A new process of the daemon or a new configuration: what it was told at runtime may be gone. */
+export type ServiceCycle = 'started' | 'reloaded' | 'restarted';
+
 export class SupervisedService implements ServiceLiveness {
   private state: ServiceState = 'unknown';
   private lastError = '';
@@ -44,6 +47,7 @@ export class SupervisedService implements ServiceLiveness {
   private operating = false;
   private closed = false;
   private readonly listeners = new Set<() => void>();
+  private readonly cycleListeners = new Set<(c: ServiceCycle) => void>();
   private readonly unsubscribeExit: () => void;
   private readonly watchers: FSWatcher[] = [];
   private readonly stall: StallWatch | undefined;
@@ -99,6 +103,24 @@ export class SupervisedService implements ServiceLiveness {
     return () => this.listeners.delete(listener);
   }
 
+  /** Called after every start, reload and restart that succeeded. */
+  onCycle(listener: (c: ServiceCycle) => void): () => void {
+    this.cycleListeners.add(listener);
+    return () => this.cycleListeners.delete(listener);
+  }
+
+  private cycled(c: ServiceCycle): void {
+    for (const l of this.cycleListeners) l(c);
+  }
+
+  /** Starts the daemon now if it is down and waiting for its next attempt (its config was just fixed). */
+  retryNow(): void {
+    if (this.closed || this.attempting || (this.state !== 'failed' && this.state !== 'starting')) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    void this.attempt(true);
+  }
+
   status(): ServiceStatus {
     const p = this.driver.status();
     return {
@@ -131,6 +153,7 @@ export class SupervisedService implements ServiceLiveness {
   async reload(): Promise<ServiceOutcome> {
     const r = await this.driver.reload();
     if (!r.ok) this.opts.logger.warn({ event: 'service.reload_refused', service: this.name, reason: r.message }, r.message);
+    else this.cycled('reloaded');
     return r;
   }
 
@@ -155,6 +178,7 @@ export class SupervisedService implements ServiceLiveness {
       this.setState('running');
       this.armStable();
       this.opts.onRestart?.(this.name, 'ok');
+      this.cycled('restarted');
     } else if (!this.driver.status().running) {
       this.lastError = r.message;
       this.setState('failed');
@@ -227,6 +251,7 @@ export class SupervisedService implements ServiceLiveness {
         this.clearGrace();
         this.setState('running');
         this.armStable();
+        this.cycled(isRestart ? 'restarted' : 'started');
         return;
       }
       this.lastError = r.ok ? `${this.name} exited right after starting` : r.message;
@@ -277,11 +302,7 @@ export class SupervisedService implements ServiceLiveness {
         const w = watch(dirname(file), { persistent: false }, (_e, f) => {
           if (f !== null && f !== name) return;
           // A fixed config should not wait for the next backoff step.
-          if (this.retryTimer && (this.state === 'failed' || this.state === 'starting')) {
-            clearTimeout(this.retryTimer);
-            this.retryTimer = undefined;
-            void this.attempt(true);
-          }
+          if (this.retryTimer) this.retryNow();
         });
         w.on('error', () => w.close());
         this.watchers.push(w);

@@ -28,12 +28,15 @@ export const CONTROL_METHOD_POLICY: Readonly<Record<string, MethodPolicy>> = {
   watchEvents: read(['cluster', 'node']),
   validateSpec: read(),
   getSpec: read(),
+  listBackends: read(['cluster']),
   drain: write(['node']),
   undrain: write(['node']),
   restartService: write(['node', 'service']),
   reloadService: write(['node', 'service']),
   rollingRestart: write(['cluster', 'service']),
   cancelOperation: write([], ['id']),
+  // The server name follows haproxy's and nginx's rules, checked by the operation.
+  changeBackendServer: write(['cluster'], ['cluster', 'server']),
   // A dry run changes nothing, but it is an operator's tool like the real thing.
   applySpec: { role: 'operator', mutating: (req) => req['dryRun'] !== true },
 };

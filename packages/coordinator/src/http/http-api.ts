@@ -13,6 +13,7 @@ import type { ControlApi } from '../control-api.js';
 import { toApiError } from '../errors.js';
 import { HttpError, httpErrorOf } from './http-error.js';
 import { tooLarge } from './read-body.js';
+import { BACKEND_ROUTES } from './backend-routes.js';
 import { ROUTES, type Route, type RouteContext } from './routes.js';
 
 const gzipAsync = promisify(gzip);
@@ -36,7 +37,7 @@ interface CompiledRoute {
   readonly segments: readonly string[];
 }
 
-const COMPILED: readonly CompiledRoute[] = ROUTES.map((route) => ({ route, segments: route.path.split('/').slice(1) }));
+const COMPILED: readonly CompiledRoute[] = [...ROUTES, ...BACKEND_ROUTES].map((route) => ({ route, segments: route.path.split('/').slice(1) }));
 
 function match(segments: readonly string[], path: readonly string[]): Record<string, string> | undefined {
   if (segments.length !== path.length) return undefined;

@@ -34,7 +34,7 @@ export interface Route {
 type QueryType = 'string' | 'uint' | 'bool';
 
 /** Reads the query string: only `allowed` keys, each at most once, typed. */
-function query(ctx: RouteContext, allowed: Readonly<Record<string, QueryType>>): Record<string, string | number | boolean> {
+export function query(ctx: RouteContext, allowed: Readonly<Record<string, QueryType>>): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
   for (const key of new Set(ctx.query.keys())) {
     const type = allowed[key];
@@ -65,7 +65,7 @@ function zodProblem(err: z.ZodError, root: string): HttpError {
 }
 
 /** A JSON body validated by `schema`; an empty body counts as `{}`. */
-async function jsonBody<S extends z.ZodTypeAny>(ctx: RouteContext, schema: S): Promise<z.output<S>> {
+export async function jsonBody<S extends z.ZodTypeAny>(ctx: RouteContext, schema: S): Promise<z.output<S>> {
   const body = await readBody(ctx.req, ctx.maxBodyBytes, ['json']);
   const obj = body.kind === 'empty' ? {} : parseJsonObject(body.text);
   const r = schema.safeParse(obj);
@@ -73,8 +73,8 @@ async function jsonBody<S extends z.ZodTypeAny>(ctx: RouteContext, schema: S): P
   return r.data as z.output<S>;
 }
 
-const reason = z.string().max(MAX_REASON_LENGTH).optional();
-const timeoutMs = z.number().int().min(0).max(86_400_000).optional();
+export const reason = z.string().max(MAX_REASON_LENGTH).optional();
+export const timeoutMs = z.number().int().min(0).max(86_400_000).optional();
 const drainBody = z.object({ timeoutMs, force: z.boolean().optional(), maintenance: z.boolean().optional(), reason }).strict();
 const reasonBody = z.object({ reason }).strict();
 const restartBody = z.object({ timeoutMs, force: z.boolean().optional(), reason }).strict();
@@ -108,7 +108,7 @@ function json(method: string, res: unknown): unknown {
   return out;
 }
 
-async function rpc(ctx: RouteContext, method: Exclude<ControlMethod, 'watchEvents'>, request: unknown, status = 200): Promise<RouteResult> {
+export async function rpc(ctx: RouteContext, method: Exclude<ControlMethod, 'watchEvents'>, request: unknown, status = 200): Promise<RouteResult> {
   const res = await (ctx.api[method] as Unary<unknown, unknown>)(request, ctx.caller);
   return { status, body: json(method, res) };
 }
@@ -173,7 +173,7 @@ function eventStream(ctx: RouteContext): RouteResult {
 
 // ---- the resources -------------------------------------------------------------------------
 
-const str = (q: Record<string, unknown>, k: string) => (q[k] as string | undefined) ?? '';
+export const str = (q: Record<string, unknown>, k: string) => (q[k] as string | undefined) ?? '';
 const num = (q: Record<string, unknown>, k: string) => (q[k] as number | undefined) ?? 0;
 
 export const ROUTES: readonly Route[] = [

@@ -1,6 +1,7 @@
 // What the procedures (drain, restart, ...) use of the rest of the coordinator: small ports, so
 // a procedure reads as its steps.
 import type { NodeMode } from '@lbha/shared';
+import type { BackendPool } from '../backends/backend-pool.js';
 import type { CommandDispatcher } from '../command-dispatcher.js';
 import type { FleetView } from '../fleet-view.js';
 import type { ReconcileLoop } from '../reconcile-loop.js';
@@ -17,4 +18,6 @@ export interface OperationEnv {
   readonly modeOf: (node: string) => NodeMode;
   readonly setMode: (node: string, mode: NodeMode, actor: string, reason: string, operationId: string) => Promise<void>;
   readonly clock: () => number;
+  /** What is wanted of the backend servers, and what the agents report of them. */
+  readonly backends: Pick<BackendPool, 'view' | 'set' | 'intentsOf' | 'reports'>;
 }

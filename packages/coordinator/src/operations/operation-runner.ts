@@ -1,15 +1,18 @@
-// Runs maintenance operations (drain, undrain, restart, reload, rolling restart): validates and
+// Runs maintenance operations (drain, undrain, restart, reload, rolling restart, and the backend
+// operations on a server across a cluster's LB nodes): validates and
 // starts them, keeps their records (every change in the store), cancels them, and resumes the
 // ones a previous run of the coordinator left unfinished at their first unfinished step. The
 // procedures themselves are one file each; commands carry ids derived from operation and step,
 // so a resumed step never runs a command twice (docs/design/operations.md).
 import { randomBytes } from 'node:crypto';
-import { nameProblem, type Logger } from '@lbha/shared';
+import { nameProblem, serverKey, type Logger } from '@lbha/shared';
 import { InvalidArgumentError, NotFoundError, OperationFailedError, PreconditionError } from '../errors.js';
 import type { EventLog } from '../event-log.js';
 import { interlockProblems } from '../interlock.js';
 import type { ClusterSpec } from '../spec/cluster-spec.js';
-import { isFinalOperationState, type CoordinatorState, type OperationKind, type OperationRecord, type OperationState } from '../store/coordinator-state.js';
+import { isBackendKind, isFinalOperationState, type BackendOperationKind, type CoordinatorState, type OperationKind, type OperationRecord, type OperationState } from '../store/coordinator-state.js';
+import { backendChange } from './backend-change.js';
+import { backendInterlockProblems, changeOf, checkWeight, resolveTargets } from './backend-request.js';
 import { drain } from './drain.js';
 import { Interrupted, OperationContext } from './operation-context.js';
 import type { OperationEnv } from './operation-env.js';
@@ -25,6 +28,10 @@ export interface OperationRequest {
   /** Cluster for rolling_restart. */
   readonly cluster?: string;
   readonly service?: string;
+  /** Backend operations: "SERVER" (in every pool that has it) or "POOL/SERVER". */
+  readonly server?: string;
+  /** backend_weight: the weight; null: back to the configured one. */
+  readonly weight?: number | null;
   /** The operation's time (per node for a rolling restart); 0: the default for the kind. */
   readonly timeoutMs?: number;
   readonly force?: boolean;
@@ -48,13 +55,28 @@ export const DEFAULT_TIMEOUT_MS: Readonly<Record<OperationKind, number>> = {
   restart: 120_000,
   reload: 60_000,
   rolling_restart: 120_000,
+  backend_drain: 60_000,
+  backend_undrain: 30_000,
+  backend_disable: 60_000,
+  backend_enable: 30_000,
+  backend_weight: 30_000,
 };
+
+/** A validated target: the record's fields, and which running operation this one must not run beside. */
+interface Target {
+  readonly cluster: ClusterSpec;
+  readonly node: string;
+  readonly service: string;
+  readonly data: Record<string, string>;
+  readonly conflicts: (other: OperationRecord) => boolean;
+}
 
 function opId(kind: OperationKind, now: number): string {
   return `${kind.replace('_', '-')}-${now.toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
-function title(r: Pick<OperationRecord, 'kind' | 'service' | 'node' | 'cluster'>): string {
+function title(r: Pick<OperationRecord, 'kind' | 'service' | 'node' | 'cluster' | 'data'>): string {
+  if (isBackendKind(r.kind)) return `${r.kind.replace('_', ' ')} of ${r.data['server']} in cluster ${r.cluster}`;
   return `${r.kind.replace('_', ' ')} of ${r.service ? `${r.service} on ` : ''}${r.node || `cluster ${r.cluster}`}`;
 }
 
@@ -131,36 +153,15 @@ export class OperationRunner {
    * PreconditionError (busy node, interlock) without changing anything.
    */
   async start(req: OperationRequest): Promise<OperationRecord> {
-    const { view } = this.env;
     const kind = req.kind;
-    const field = kind === 'rolling_restart' ? 'cluster' : 'node';
-    const name = (kind === 'rolling_restart' ? req.cluster : req.node) ?? '';
-    const problem = nameProblem(name);
-    if (problem) throw new InvalidArgumentError(field, problem);
-    const cluster: ClusterSpec | undefined = kind === 'rolling_restart' ? view.currentSpec().clusters.find((c) => c.name === name) : view.clusterOfNode(name);
-    if (!cluster) throw new NotFoundError(`${field} ${name} is not in the cluster spec`);
-    const node = kind === 'rolling_restart' ? '' : name;
-    const service = req.service ?? '';
-    if (kind === 'restart' || kind === 'reload' || kind === 'rolling_restart') {
-      const p = nameProblem(service);
-      if (p) throw new InvalidArgumentError('service', p);
-    }
+    const target = isBackendKind(kind) ? this.backendTarget(req, kind) : this.nodeTarget(req);
+    const { cluster, node, service, data } = target;
     const timeoutMs = req.timeoutMs && req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_TIMEOUT_MS[kind];
     const force = req.force ?? false;
-
-    const touched = kind === 'rolling_restart' ? cluster.nodes.map((n) => n.name) : [node];
-    const other = this.running().find((r) => (r.kind === 'rolling_restart' ? r.cluster === cluster.name : touched.includes(r.node)));
-    if (other) throw new PreconditionError(`${other.node || other.cluster} is busy with operation ${other.id} (${other.kind}); wait for it or check lbha operations`);
-
-    if (!force && (kind === 'drain' || (kind === 'restart' && view.vipsOf(node).length > 0))) {
-      const problems = interlockProblems(view.interlockInput(), [node]);
-      if (problems.length > 0) throw new PreconditionError(`refused by the safety interlock: ${problems.join('; ')}. Use --force to do it anyway`);
-    }
+    const other = this.running().find(target.conflicts);
+    if (other) throw new PreconditionError(`${other.node || other.data['server'] || other.cluster} is busy with operation ${other.id} (${other.kind}); wait for it or check lbha operations`);
 
     const now = this.env.clock();
-    const data: Record<string, string> = {};
-    if (kind === 'drain' && req.maintenance) data['final'] = 'maintenance';
-    if (kind === 'rolling_restart') data['nodes'] = String(cluster.nodes.length);
     const record: OperationRecord = {
       id: opId(kind, now),
       kind,
@@ -192,6 +193,64 @@ export class OperationRunner {
     });
     this.launch(record);
     return record;
+  }
+
+  /** A node operation's target: the node (or cluster) and service, the node safety interlock. */
+  private nodeTarget(req: OperationRequest): Target {
+    const { view } = this.env;
+    const kind = req.kind;
+    const field = kind === 'rolling_restart' ? 'cluster' : 'node';
+    const name = (kind === 'rolling_restart' ? req.cluster : req.node) ?? '';
+    const problem = nameProblem(name);
+    if (problem) throw new InvalidArgumentError(field, problem);
+    const cluster: ClusterSpec | undefined = kind === 'rolling_restart' ? view.currentSpec().clusters.find((c) => c.name === name) : view.clusterOfNode(name);
+    if (!cluster) throw new NotFoundError(`${field} ${name} is not in the cluster spec`);
+    const node = kind === 'rolling_restart' ? '' : name;
+    const service = req.service ?? '';
+    if (kind === 'restart' || kind === 'reload' || kind === 'rolling_restart') {
+      const p = nameProblem(service);
+      if (p) throw new InvalidArgumentError('service', p);
+    }
+    if (!req.force && (kind === 'drain' || (kind === 'restart' && view.vipsOf(node).length > 0))) {
+      const problems = interlockProblems(view.interlockInput(), [node]);
+      if (problems.length > 0) throw new PreconditionError(`refused by the safety interlock: ${problems.join('; ')}. Use --force to do it anyway`);
+    }
+    const data: Record<string, string> = {};
+    if (kind === 'drain' && req.maintenance) data['final'] = 'maintenance';
+    if (kind === 'rolling_restart') data['nodes'] = String(cluster.nodes.length);
+    const touched = kind === 'rolling_restart' ? cluster.nodes.map((n) => n.name) : [node];
+    return {
+      cluster,
+      node,
+      service,
+      data,
+      conflicts: (r) => !isBackendKind(r.kind) && (r.kind === 'rolling_restart' ? r.cluster === cluster.name : touched.includes(r.node)),
+    };
+  }
+
+  /** A backend operation's target: the servers it names, the weight, the minimum-healthy interlock. */
+  private backendTarget(req: OperationRequest, kind: BackendOperationKind): Target {
+    const name = req.cluster ?? '';
+    const problem = nameProblem(name);
+    if (problem) throw new InvalidArgumentError('cluster', problem);
+    const cluster = this.env.view.currentSpec().clusters.find((c) => c.name === name);
+    if (!cluster) throw new NotFoundError(`cluster ${name} is not in the cluster spec`);
+    checkWeight(cluster, kind, req.weight);
+    const view = this.env.backends.view(cluster);
+    const targets = resolveTargets(cluster, view, req.server ?? '');
+    if (!req.force) {
+      const problems = backendInterlockProblems(cluster, view, targets, changeOf(kind, req.weight));
+      if (problems.length > 0) throw new PreconditionError(`refused by the minimum-healthy interlock: ${problems.join('; ')}. Use --force to do it anyway`);
+    }
+    const keys = targets.map((t) => serverKey(t.pool, t.server));
+    const weight = kind !== 'backend_weight' ? '' : req.weight === null || req.weight === undefined ? 'reset' : String(req.weight);
+    return {
+      cluster,
+      node: '',
+      service: '',
+      data: { server: req.server ?? '', targets: keys.join(','), weight },
+      conflicts: (r) => isBackendKind(r.kind) && r.cluster === cluster.name && (r.data['targets'] ?? '').split(',').some((k) => keys.includes(k)),
+    };
   }
 
   /**
@@ -265,12 +324,23 @@ export class OperationRunner {
         return reload(ctx, r.node, r.service);
       case 'rolling_restart':
         return rollingRestart(ctx);
+      case 'backend_drain':
+      case 'backend_undrain':
+      case 'backend_disable':
+      case 'backend_enable':
+      case 'backend_weight':
+        return backendChange(ctx);
     }
   }
 
   private cancelMessage(ctx: OperationContext, by: { actor: string; reason: string }): string {
     const r = ctx.record;
     const step = r.steps.find((s) => s.state === 'running')?.name;
+    if (isBackendKind(r.kind)) {
+      const intents = this.env.backends.intentsOf(r.cluster);
+      const wanted = (r.data['targets'] ?? '').split(',').map((k) => `${k} is wanted ${intents[k]?.admin ?? 'ready'}`);
+      return `cancelled by ${by.actor}${by.reason ? ` (${by.reason})` : ''}${step ? ` during ${step}` : ''}; nothing was rolled back: ${wanted.join(', ')}`;
+    }
     const nodes = r.kind === 'rolling_restart' ? (this.env.view.currentSpec().clusters.find((c) => c.name === r.cluster)?.nodes.map((n) => n.name) ?? []) : [r.node];
     const modes = nodes.map((n) => `${n} is ${this.env.modeOf(n)}`).join(', ');
     return `cancelled by ${by.actor}${by.reason ? ` (${by.reason})` : ''}${step ? ` during ${step}` : ''}; nothing was rolled back: ${modes}`;

@@ -1,6 +1,6 @@
 // The validated cluster spec: what the operator declared, with every default filled in.
 // Produced only by parseSpec (spec-schema.ts), so later code never tests for undefined.
-import type { CheckSpec } from '@lbha/shared';
+import type { CheckSpec, DesiredPoolServer } from '@lbha/shared';
 
 export type ProxyService = 'nginx' | 'haproxy';
 
@@ -68,6 +68,29 @@ export interface VipSpec {
   readonly authPass: string | null;
 }
 
+/** A pool of backend servers: for nginx, the servers lbha renders into its upstream's include. */
+export interface PoolSpec {
+  readonly name: string;
+  /** The fewest servers that must stay healthy (the cluster's min_healthy unless set). */
+  readonly minHealthy: number;
+  /** nginx only (haproxy's come from haproxy.cfg). */
+  readonly servers: readonly DesiredPoolServer[];
+}
+
+export interface BackendsSpec {
+  /** For pools the spec does not list. 0 turns the interlock off. */
+  readonly minHealthy: number;
+  readonly reportIntervalMs: number;
+  readonly pools: readonly PoolSpec[];
+  /** Directives whose lines may differ between the LB nodes. */
+  readonly driftIgnore: readonly string[];
+  /** Other files that must be the same on every LB node. */
+  readonly driftFiles: readonly string[];
+}
+
+/** What a cluster without a `backends` section gets. */
+export const DEFAULT_BACKENDS: BackendsSpec = Object.freeze({ minHealthy: 1, reportIntervalMs: 5_000, pools: [], driftIgnore: [], driftFiles: [] });
+
 export interface ClusterSpec {
   readonly name: string;
   readonly service: ProxyService;
@@ -76,6 +99,7 @@ export interface ClusterSpec {
   readonly vips: readonly VipSpec[];
   readonly checks: readonly CheckSpec[];
   readonly trackInterfaces: readonly string[];
+  readonly backends: BackendsSpec;
 }
 
 export interface Spec {

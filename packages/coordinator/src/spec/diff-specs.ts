@@ -1,7 +1,7 @@
 // Human-readable differences between two specs, for dry runs and `lbha spec diff`.
 // Lines start with "+" (added), "-" (removed) or "~" (changed) and use the YAML field names.
 import { urlForDisplay, type CheckSpec } from '@lbha/shared';
-import type { ClusterPolicy, ClusterSpec, NodeSpec, Spec, VipSpec } from './cluster-spec.js';
+import type { BackendsSpec, ClusterPolicy, ClusterSpec, NodeSpec, PoolSpec, Spec, VipSpec } from './cluster-spec.js';
 
 /**
  * A value the diff must never print (a VRRP password, a URL's credentials): shown as `label`,
@@ -86,6 +86,14 @@ function checkView(c: CheckSpec): Record<string, Plain> {
   };
 }
 
+function backendsView(b: BackendsSpec): Record<string, Plain> {
+  return { min_healthy: b.minHealthy, report_interval: ms(b.reportIntervalMs), 'drift.ignore': [...b.driftIgnore], 'drift.files': [...b.driftFiles] };
+}
+
+function poolView(p: PoolSpec): Record<string, Plain> {
+  return { min_healthy: p.minHealthy, servers: p.servers.map((s) => ({ ...s })) };
+}
+
 function summary(kind: string, view: Record<string, Plain>): string {
   switch (kind) {
     case 'vip':
@@ -148,6 +156,8 @@ function diffCluster(a: ClusterSpec, b: ClusterSpec, out: string[]): void {
   diffNamed(p, 'node', a.nodes, b.nodes, nodeView, out);
   diffNamed(p, 'vip', a.vips, b.vips, vipView, out);
   diffNamed(p, 'check', a.checks, b.checks, checkView, out);
+  diffFields(`${p}backends.`, backendsView(a.backends), backendsView(b.backends), out);
+  diffNamed(`${p}backends `, 'pool', a.backends.pools, b.backends.pools, poolView, out);
 }
 
 /** What changes when `next` replaces `prev` (prev undefined: nothing applied yet). Empty when equal. */

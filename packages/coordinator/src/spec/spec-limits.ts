@@ -14,6 +14,10 @@ export const SPEC_LIMITS = {
   addressesPerNode: 32,
   checksPerCluster: 64,
   trackInterfaces: 32,
+  poolsPerCluster: 64,
+  serversPerPool: 256,
+  /** Ignored directives and drift files, each. */
+  driftEntries: 64,
 } as const;
 
 /** The zod message for an array over its limit. */

@@ -3,6 +3,7 @@
 import { MAX_PENALTY, subnetText, vipAddressProblem, vipSubnetProblem, type Cidr } from '@lbha/shared';
 import { isIPv4 } from 'node:net';
 import type { ClusterSpec, Spec, VipSpec } from './cluster-spec.js';
+import { backendProblems } from './backend-rules.js';
 import { InterfaceIndex, listNodes } from './interface-index.js';
 
 export interface SpecProblem {
@@ -161,6 +162,8 @@ function clusterProblems(c: ClusterSpec, ci: number, out: SpecProblem[], index: 
       if (problem) out.push({ path: at('checks', ki, 'interface'), message: problem });
     }
   });
+
+  backendProblems(c, ci, out);
 }
 
 /** Every rule violation in the spec; empty when the spec is valid. */

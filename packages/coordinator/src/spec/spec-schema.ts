@@ -6,6 +6,7 @@ import { durationMs, interfaceProblem, MAX_PENALTY, nameProblem, parseCidr, type
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { MAX_BASE_PRIORITY } from '../priority-scheme.js';
+import { backendsSchema, toBackends } from './backends-schema.js';
 import type { ClusterPolicy, ClusterSpec, Failback, NodeSpec, ProxyService, Spec, VipSpec } from './cluster-spec.js';
 import { SPEC_LIMITS as L, tooMany } from './spec-limits.js';
 import { specProblems } from './spec-rules.js';
@@ -150,6 +151,7 @@ const clusterSchema = z
       .max(L.nodesPerCluster, tooMany('nodes per cluster', L.nodesPerCluster)),
     vips: z.array(vipSchema).max(L.vipsPerCluster, tooMany('VIPs per cluster', L.vipsPerCluster)).default([]),
     checks: z.array(checkSchema).max(L.checksPerCluster, tooMany('checks per cluster', L.checksPerCluster)).default([]),
+    backends: backendsSchema,
   })
   .strict();
 
@@ -252,6 +254,7 @@ function toCluster(c: z.output<typeof clusterSchema>): ClusterSpec {
     vips: c.vips.map((v) => toVip(v, c.track_interfaces)),
     checks: c.checks.map((x) => toCheck(x, c.service)),
     trackInterfaces: c.track_interfaces,
+    backends: toBackends(c.backends),
   };
 }
 

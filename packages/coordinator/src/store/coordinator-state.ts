@@ -4,8 +4,9 @@
 //   operations/<id>           drains, restarts, rolling restarts (in flight and recent)
 //   journal/<command id>      every command sent to an agent, written before it is sent
 //   holders/<cluster>         last desired holder per VIP, so a restart moves nothing
+//   backends/<cluster>        what is wanted of each backend server (drained, disabled, weight)
 //   counters/desired-version  desired-state versions handed out so far (reserved in blocks)
-import type { CommandAction, CommandState, NodeMode } from '@lbha/shared';
+import type { BackendAdmin, CommandAction, CommandState, NodeMode } from '@lbha/shared';
 import { StoreError } from '../errors.js';
 import { del, put, type Store, type StoreEntry, type StoreOp } from './store.js';
 
@@ -26,7 +27,31 @@ export interface ModeRecord {
   readonly operationId: string;
 }
 
-export type OperationKind = 'drain' | 'undrain' | 'restart' | 'reload' | 'rolling_restart';
+/** What is wanted of one backend server of one pool, on every LB node of its cluster. */
+export interface BackendIntentRecord {
+  readonly pool: string;
+  readonly server: string;
+  readonly admin: BackendAdmin;
+  /** null: the configured weight. */
+  readonly weight: number | null;
+  readonly actor: string;
+  readonly reason: string;
+  readonly sinceMs: number;
+  /** The operation that set it. */
+  readonly operationId: string;
+}
+
+/** Per cluster: "pool/server" -> what is wanted of it. Servers never changed by lbha are absent. */
+export type BackendIntents = Readonly<Record<string, BackendIntentRecord>>;
+
+export type BackendOperationKind = 'backend_drain' | 'backend_undrain' | 'backend_disable' | 'backend_enable' | 'backend_weight';
+export const BACKEND_OPERATION_KINDS: readonly BackendOperationKind[] = ['backend_drain', 'backend_undrain', 'backend_disable', 'backend_enable', 'backend_weight'];
+
+export type OperationKind = 'drain' | 'undrain' | 'restart' | 'reload' | 'rolling_restart' | BackendOperationKind;
+
+export function isBackendKind(kind: OperationKind): kind is BackendOperationKind {
+  return (BACKEND_OPERATION_KINDS as readonly string[]).includes(kind);
+}
 
 /** pending -> running -> succeeded | failed | cancelled */
 export type OperationState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -140,18 +165,24 @@ export class CoordinatorState {
     return new Map((await this.store.list<Record<string, string>>('holders/')).map((e) => [e.key.slice('holders/'.length), e.value]));
   }
 
+  async backendIntents(): Promise<Map<string, BackendIntents>> {
+    return new Map((await this.store.list<BackendIntents>('backends/')).map((e) => [e.key.slice('backends/'.length), e.value]));
+  }
+
   /** Writes several records atomically (e.g. an operation and the mode it sets). */
   async write(records: {
     readonly modes?: ReadonlyArray<readonly [string, ModeRecord | null]>;
     readonly operations?: readonly OperationRecord[];
     readonly journal?: readonly JournalEntry[];
     readonly holders?: ReadonlyArray<readonly [string, Readonly<Record<string, string>>]>;
+    readonly backends?: ReadonlyArray<readonly [string, BackendIntents]>;
   }): Promise<void> {
     const ops: StoreOp[] = [];
     for (const [node, m] of records.modes ?? []) ops.push(m === null ? del(`modes/${node}`) : put(`modes/${node}`, m));
     for (const o of records.operations ?? []) ops.push(put(`operations/${o.id}`, o));
     for (const j of records.journal ?? []) ops.push(put(`journal/${j.id}`, j));
     for (const [cluster, h] of records.holders ?? []) ops.push(put(`holders/${cluster}`, h));
+    for (const [cluster, b] of records.backends ?? []) ops.push(put(`backends/${cluster}`, b));
     if (ops.length === 0) return;
     const r = await this.store.txn([], ops);
     if (!r.ok) throw new StoreError(`unconditional write refused: ${r.conflicts.join(', ')}`);

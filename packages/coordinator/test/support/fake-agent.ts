@@ -12,6 +12,8 @@ import {
   AGENT_CAPABILITIES,
   helloToWire,
   snapshotToWire,
+  type BackendReport,
+  type BackendServer,
   type Command,
   type CommandResult,
   type ConnectRequest,
@@ -88,6 +90,10 @@ export interface FakeAgentOptions {
   failRestart?: string;
   /** Report reload of this service as failed (the config check refused it). */
   failReload?: string;
+  /** The backend servers its proxy runs (none: it reports no backends). */
+  backends?: readonly BackendServer[];
+  /** Configuration digests it reports (default: the same on every agent). */
+  configDigest?: string;
 }
 
 export class FakeAgent {
@@ -102,6 +108,12 @@ export class FakeAgent {
   /** Ids actually executed; a repeated id is never executed twice. */
   readonly executed: string[] = [];
   readonly desiredSeen: DesiredState[] = [];
+  /** What its proxy runs of the backend servers; desired states apply their wanted states. */
+  servers: BackendServer[];
+  /** Refuse to apply the backend settings, with this error (as nginx -t would). */
+  backendError = '';
+  private backendApplied = 0;
+  private backendErrorVersion = 0;
   private readonly results = new Map<string, CommandResult>();
   private instances = new Map<string, InstanceStatus>();
   private pid = 1000;
@@ -120,6 +132,55 @@ export class FakeAgent {
     readonly opts: FakeAgentOptions = {},
   ) {
     segment.add(this);
+    this.servers = [...(opts.backends ?? [])];
+  }
+
+  /** The backend report, as a real agent builds it after applying its desired state. */
+  backendReport(): BackendReport | undefined {
+    if (!this.opts.backends) return undefined;
+    const files = [{ path: '/etc/nginx/nginx.conf', digest: this.opts.configDigest ?? 'same' }];
+    return {
+      service: this.opts.proxy ?? 'nginx',
+      servers: this.servers,
+      appliedVersion: this.backendApplied,
+      error: this.backendError,
+      errorVersion: this.backendErrorVersion,
+      configDigest: this.opts.configDigest ?? 'same',
+      filesDigest: '',
+      configFiles: files,
+      observeError: '',
+      observedMs: Date.now(),
+    };
+  }
+
+  /** Sessions the proxy has open to a server now. */
+  setSessions(pool: string, server: string, sessions: number): void {
+    this.servers = this.servers.map((s) => (s.pool === pool && s.server === server ? { ...s, sessions } : s));
+    this.sendDelta();
+  }
+
+  /** Changes what the proxy runs by hand (someone on the node, behind lbha's back). */
+  setServer(pool: string, server: string, change: Partial<BackendServer>): void {
+    this.servers = this.servers.map((s) => (s.pool === pool && s.server === server ? { ...s, ...change } : s));
+    this.sendDelta();
+  }
+
+  /** Reports another configuration digest (a hand edit on the node). */
+  setConfigDigest(digest: string): void {
+    (this.opts as { configDigest?: string }).configDigest = digest;
+    this.sendDelta();
+  }
+
+  private applyBackends(d: DesiredState): void {
+    if (!this.opts.backends || !d.backends) return;
+    if (this.backendError) {
+      this.backendErrorVersion = d.version;
+      return;
+    }
+    for (const i of d.backends.intents) {
+      this.servers = this.servers.map((s) => (s.pool === i.pool && s.server === i.server ? { ...s, admin: i.admin, weight: i.weight ?? 1 } : s));
+    }
+    this.backendApplied = d.version;
   }
 
   get connected(): boolean {
@@ -138,6 +199,7 @@ export class FakeAgent {
       healthy: this.healthy,
       appliedVersion: this.appliedVersion,
       localMode: 'active',
+      ...(this.backendReport() ? { backends: this.backendReport() } : {}),
     };
   }
 
@@ -183,7 +245,7 @@ export class FakeAgent {
     const s = this.snapshot();
     this.send({
       $case: 'delta',
-      value: deltaToWire({ services: s.services, checks: s.checks, instances: s.instances, removedChecks: [], removedInstances: [], healthy: s.healthy, appliedVersion: s.appliedVersion }),
+      value: deltaToWire({ services: s.services, checks: s.checks, instances: s.instances, removedChecks: [], removedInstances: [], healthy: s.healthy, appliedVersion: s.appliedVersion, ...(s.backends ? { backends: s.backends } : {}) }),
     });
   }
 
@@ -211,6 +273,7 @@ export class FakeAgent {
             }
             this.desired = d;
             this.appliedVersion = d.version;
+            this.applyBackends(d);
             this.send({ $case: 'desiredStateAck', value: { version: d.version, accepted: true, error: '' } });
             this.segment.recompute();
             this.sendDelta();

@@ -138,6 +138,7 @@ export class FakeOperationWorld {
       modeOf: (node) => this.modes.get(node) ?? 'active',
       setMode: async (node, mode) => this.setMode(node, mode),
       clock: () => this.now,
+      backends: { view: () => ({ servers: [], pools: [] }), set: async () => [], intentsOf: () => ({}), reports: () => [] },
     };
   }
 }

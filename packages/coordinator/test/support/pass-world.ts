@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { CAPABILITY_HANDOVER, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode } from '@lbha/shared';
 import { EMPTY_MEMORY, type ClusterMemory } from '../../src/cluster-memory.js';
+import { desiredBackends } from '../../src/backends/desired-backends.js';
 import { passCluster, type ClusterPassResult } from '../../src/cluster-pass.js';
 import type { EventInput } from '../../src/event-log.js';
 import type { NodeObservation } from '../../src/node-observation.js';
@@ -99,7 +100,7 @@ export class PassWorld {
     const nodes = new Map<string, NodeObservation>();
     for (const [name, n] of this.nodes) nodes.set(name, this.observation(name, n));
     const versions = new Map([...this.versions].map(([n, v]) => [n, v.version]));
-    const r = passCluster({ cluster: this.cluster, nodes, modes: this.modes, versions, settleMs: SETTLE_MS }, this.memory, this.now);
+    const r = passCluster({ cluster: this.cluster, nodes, modes: this.modes, versions, settleMs: SETTLE_MS, backends: desiredBackends(this.cluster, undefined) }, this.memory, this.now);
     this.memory = r.memory;
     for (const [n, d] of r.desired) {
       if (this.versions.get(n)?.key !== d.key) this.versions.set(n, { key: d.key, version: this.nextVersion++ });

@@ -1,0 +1,64 @@
+// The connections a node has open to each backend server, from the kernel's socket table
+// (/proc/net/tcp and tcp6 of the agent's network namespace): open-source nginx has no API that
+// says how many sessions an upstream server has. A connection counts while it can still carry a
+// request: established, connecting, or closed by the server but not yet by the proxy. Counts
+// are keyed by serverAddressKey (@lbha/shared).
+import { readFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { serverAddressKey } from '@lbha/shared';
+import { join } from 'node:path';
+
+/** TCP states (include/net/tcp_states.h) that count as an open session. */
+const OPEN_STATES = new Set(['01', '02', '08']);
+
+/** The kernel prints addresses as host-order 32-bit words: on little-endian hosts, bytes reversed. */
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+function networkOrder(word: string): string[] {
+  const bytes = word.match(/../g) ?? [];
+  return LITTLE_ENDIAN ? bytes.reverse() : bytes;
+}
+
+function hexToIPv4(hex: string): string {
+  return networkOrder(hex)
+    .map((b) => Number.parseInt(b, 16))
+    .join('.');
+}
+
+function hexToIPv6(hex: string): string {
+  const words = (hex.toLowerCase().match(/.{8}/g) ?? []).map((w) => networkOrder(w).join(''));
+  const groups = words.join('').match(/.{4}/g) ?? [];
+  const text = groups.map((g) => g.replace(/^0+(?=.)/, '')).join(':');
+  if (/^0:0:0:0:0:ffff:/.test(text)) {
+    const tail = words[3] ?? '00000000';
+    return (tail.match(/../g) ?? []).map((b) => Number.parseInt(b, 16)).join('.');
+  }
+  return text;
+}
+
+/** Parses /proc/net/tcp or tcp6 text into open connections per remote "ip:port". */
+export function countOpenByRemote(text: string, into: Map<string, number> = new Map()): Map<string, number> {
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    const remote = f[2];
+    const state = f[3];
+    if (!remote || !state || !OPEN_STATES.has(state)) continue;
+    const [hex, portHex] = remote.split(':');
+    if (!hex || !portHex) continue;
+    const host = hex.length === 8 ? hexToIPv4(hex) : hexToIPv6(hex);
+    const port = Number.parseInt(portHex, 16);
+    const key = serverAddressKey(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+    into.set(key, (into.get(key) ?? 0) + 1);
+  }
+  return into;
+}
+
+/** Reads the socket tables of the current network namespace (`procNet`: /proc/net, replaceable in tests). */
+export async function openConnections(procNet = '/proc/net'): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const file of ['tcp', 'tcp6']) {
+    const text = await readFile(join(procNet, file), 'utf8').catch(() => '');
+    countOpenByRemote(text, counts);
+  }
+  return counts;
+}
