@@ -1,6 +1,6 @@
-// Shows a long operation (drain, restart, rolling restart) as it runs: one line per step as it
-// starts and ends, connection counts while draining, then the outcome. Progress goes to
-// stderr; the final record goes to stdout (JSON with --json).
+// Shows a long operation (drain, restart, rolling restart, backend drain) as it runs: one line per
+// step as it starts and ends, connection or session counts while draining, then the outcome.
+// Progress goes to stderr; the final record goes to stdout (JSON with --json).
 import { parseDuration, type pbControl } from '@lbha/shared';
 import type { CommandContext } from './command.js';
 import { call } from './control-client.js';
@@ -24,7 +24,7 @@ export function durationFlag(ctx: CommandContext, name: string): number | undefi
 }
 
 export function operationLine(op: Operation): string {
-  const target = op.service ? `${op.service} on ${op.node || op.cluster}` : op.node || op.cluster;
+  const target = op.server ? `${op.server} in cluster ${op.cluster}` : op.service ? `${op.service} on ${op.node || op.cluster}` : op.node || op.cluster;
   return printable(`${op.kind.replace('_', '-')} ${target}: ${op.state}${op.message ? ` - ${op.message}` : ''} (operation ${op.id})`);
 }
 
@@ -57,9 +57,10 @@ export async function followOperation(ctx: CommandContext, started: Operation | 
       seen.set(s.name, s.state);
       ctx.progress(`  ${printable(`${s.name}: ${s.state}${s.message ? ` - ${s.message}` : ''}`)}\n`);
     }
-    if (op.activeConnections !== lastConns && op.state === 'running' && op.steps.some((s) => s.name.endsWith('connections') && s.state === 'running')) {
+    const waiting = op.state === 'running' ? op.steps.find((s) => (s.name.endsWith('connections') || s.name === 'sessions') && s.state === 'running') : undefined;
+    if (waiting && op.activeConnections !== lastConns) {
       lastConns = op.activeConnections;
-      ctx.progress(`  ${op.activeConnections} active connections left\n`);
+      ctx.progress(`  ${op.activeConnections} ${waiting.name === 'sessions' ? `sessions left${op.message ? ` (${printable(op.message)})` : ''}` : 'active connections left'}\n`);
     }
     if (FINAL.has(op.state)) return printResult(ctx, op);
     if (op.deadlineMs > 0 && Date.now() > op.deadlineMs + FINAL_RECORD_SLACK_MS) {

@@ -1,4 +1,5 @@
 import type { CliCommand } from '../command.js';
+import { backendCommand, backendsCommand } from './backends.js';
 import { completionCommand } from './completion.js';
 import { drainCommand, undrainCommand } from './drain.js';
 import { eventsCommand } from './events.js';
@@ -19,6 +20,8 @@ export const COMMANDS: readonly CliCommand[] = [
   restartCommand,
   reloadCommand,
   rollingRestartCommand,
+  backendsCommand,
+  backendCommand,
   operationsCommand,
   cancelCommand,
   specCommand,

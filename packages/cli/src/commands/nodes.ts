@@ -17,6 +17,6 @@ export const nodesCommand = nodeTableCommand(
     `${n.appliedVersion}/${n.desiredVersion}${n.desiredVersion !== 0 && n.appliedVersion === n.desiredVersion ? '' : ' (pending)'}`,
     (n.state?.instances ?? []).filter((i) => i.vipPresent).map((i) => i.name).join(',') || '-',
     ago(n.lastSeenMs),
-    n.nackError ? `NACK: ${n.nackError}` : '',
+    [n.nackError ? `NACK: ${n.nackError}` : '', n.configDrift ? `config ${n.configDrift}` : ''].filter((p) => p !== '').join('; '),
   ],
 );
