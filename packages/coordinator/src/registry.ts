@@ -70,6 +70,11 @@ export class Registry {
     return this.nodes.get(name);
   }
 
+  /** Every record, unsorted and without copying (for passes over the whole fleet). */
+  records(): IterableIterator<NodeRecord> {
+    return this.nodes.values();
+  }
+
   list(cluster?: string): NodeRecord[] {
     const all = [...this.nodes.values()];
     return (cluster ? all.filter((n) => n.cluster === cluster) : all).sort((a, b) => a.name.localeCompare(b.name));

@@ -15,7 +15,7 @@ import type { CoordinatorConfig } from './coordinator-config.js';
 import { EtcdCoordination } from './etcd/etcd-coordination.js';
 import { EventLog } from './event-log.js';
 import { grpcControlService } from './grpc-control-service.js';
-import { HttpApi } from './http/http-api.js';
+import { HttpApi, type MetricsWriter } from './http/http-api.js';
 import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
 import { planeViews } from './metrics/plane-views.js';
 import { protoDir } from './proto-files.js';
@@ -49,8 +49,8 @@ export class CoordinatorServer {
   /** The operator API as callers reach it: authorised (and, with etcd, forwarded to the leader). */
   readonly control: ControlApi;
   http: HttpApi | undefined;
-  /** Renders /metrics on the HTTP API; undefined until metrics are wired in. */
-  metricsRender: (() => string | Promise<string>) | undefined;
+  /** Writes /metrics on the HTTP API; undefined until metrics are wired in. */
+  metricsWriter: MetricsWriter | undefined;
   /** Prometheus metrics (metrics/); `render()` gives the /metrics body. */
   readonly metrics: CoordinatorMetrics;
   /** POSTs every event to the configured webhooks. */
@@ -92,7 +92,7 @@ export class CoordinatorServer {
       ...planeViews(() => this.plane),
       webhooks: () => this.webhooks.stats(),
     });
-    this.metricsRender = async () => (await this.metrics.render()).body + (this.coordination?.metricsText() ?? '');
+    this.metricsWriter = (sink) => this.metrics.stream(sink, () => this.coordination?.metricsText() ?? '');
     this.server = new Server({
       'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
       'grpc.keepalive_time_ms': 10_000,
@@ -197,7 +197,7 @@ export class CoordinatorServer {
         auth: this.auth,
         logger: this.logger,
         maxBodyBytes: this.config.grpc.maxMessageBytes,
-        metrics: () => this.metricsRender?.(),
+        metrics: () => this.metricsWriter,
         healthy: () => this.sweepTimer !== undefined,
       });
       await this.http.start();

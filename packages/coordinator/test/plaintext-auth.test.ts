@@ -93,7 +93,7 @@ describe('plaintext', () => {
     }
   });
 
-  it('serves /metrics gzipped to scrapers that ask for it, plain otherwise', async () => {
+  it('streams /metrics, gzipped to scrapers that ask for it, plain otherwise', async () => {
     const s = await start('none', []);
     try {
       const get = (encoding?: string) =>
@@ -112,6 +112,13 @@ describe('plaintext', () => {
       const plain = await get();
       assert.equal(plain.headers['content-encoding'], undefined);
       assert.match(plain.body.toString('utf8'), /^# HELP lbha_/m);
+      // Streamed as it is rendered: no length known in advance.
+      assert.equal(plain.headers['transfer-encoding'], 'chunked');
+      assert.equal(plain.headers['content-length'], undefined);
+      const head = await fetch(`${s.http?.url}/metrics`, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+      assert.equal((await head.arrayBuffer()).byteLength, 0);
     } finally {
       await s.stop(200);
     }

@@ -5,8 +5,9 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import type { Logger } from '@lbha/shared';
 import type { CoordinatorAuth } from '../auth/coordinator-auth.js';
 import type { ControlApi } from '../control-api.js';
@@ -16,7 +17,8 @@ import { tooLarge } from './read-body.js';
 import { BACKEND_ROUTES } from './backend-routes.js';
 import { ROUTES, type Route, type RouteContext } from './routes.js';
 
-const gzipAsync = promisify(gzip);
+/** Writes the /metrics text to `sink` in order; a promise from the sink means "wait". */
+export type MetricsWriter = (sink: (chunk: Buffer) => void | Promise<void>) => Promise<void>;
 
 export interface HttpApiOptions {
   /** host:port; port 0 picks a free port. */
@@ -26,8 +28,8 @@ export interface HttpApiOptions {
   readonly auth: CoordinatorAuth;
   readonly logger: Logger;
   readonly maxBodyBytes: number;
-  /** Prometheus text for /metrics; returns undefined while metrics are not wired in. */
-  readonly metrics: () => string | Promise<string> | undefined;
+  /** Writes the Prometheus text of /metrics; undefined while metrics are not wired in. */
+  readonly metrics: () => MetricsWriter | undefined;
   /** Whether the coordinator is serving (for /healthz). */
   readonly healthy: () => boolean;
 }
@@ -142,6 +144,41 @@ export class HttpApi {
     this.sendJson(res, err.status, { error }, { ...err.headers, ...(close ? { connection: 'close' } : {}) });
   }
 
+  /**
+   * The body is written as it is rendered (chunked), through gzip when asked: a scrape never
+   * holds the whole text, and the event loop runs between chunks. A client that goes away ends
+   * the render at the next chunk.
+   */
+  private async streamMetrics(writer: MetricsWriter, res: ServerResponse, gzip: boolean): Promise<void> {
+    const gz = gzip ? createGzip() : undefined;
+    const out: Writable = gz ?? res;
+    const piped = gz ? pipeline(gz, res) : Promise.resolve();
+    piped.catch(() => undefined);
+    const gone = new Error('the client closed the connection');
+    try {
+      await writer(async (chunk) => {
+        if (res.destroyed || out.destroyed) throw gone;
+        if (!out.write(chunk)) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              out.off('drain', done);
+              res.off('close', done);
+              resolve();
+            };
+            out.on('drain', done);
+            res.on('close', done);
+          });
+        }
+      });
+      out.end();
+      await piped;
+    } catch (e) {
+      // Headers are out: a truncated body is the only way left to say the scrape failed.
+      res.destroy();
+      if (e !== gone) this.opts.logger.error({ event: 'http.metrics_failed', err: e }, '/metrics render failed');
+    }
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
     try {
@@ -164,19 +201,22 @@ export class HttpApi {
       return this.sendJson(res, ok ? 200 : 503, { status: ok ? 'serving' : 'not_serving' });
     }
     if (url.pathname === '/metrics' && (method === 'GET' || method === 'HEAD')) {
-      const text = await this.opts.metrics();
-      if (text === undefined) throw new HttpError(404, 'NOT_FOUND', 'metrics are not available on this coordinator');
-      const headers: Record<string, string> = { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store', vary: 'accept-encoding' };
+      const writer = this.opts.metrics();
+      if (writer === undefined) throw new HttpError(404, 'NOT_FOUND', 'metrics are not available on this coordinator');
       // Prometheus asks for gzip; at 2,000 nodes that is ~200 kB on the wire instead of ~4 MB.
       // zlib runs on the thread pool, so compressing does not hold the event loop.
-      if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
-        const body = await gzipAsync(text);
-        res.writeHead(200, { ...headers, 'content-encoding': 'gzip' });
-        res.end(method === 'HEAD' ? undefined : body);
+      const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+      res.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'cache-control': 'no-store',
+        vary: 'accept-encoding',
+        ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+      });
+      if (method === 'HEAD') {
+        res.end();
         return;
       }
-      res.writeHead(200, headers);
-      res.end(method === 'HEAD' ? undefined : text);
+      await this.streamMetrics(writer, res, gzip);
       return;
     }
     if (!url.pathname.startsWith('/v1/') && url.pathname !== '/v1') throw new HttpError(404, 'NOT_FOUND', `no resource at ${url.pathname}`);

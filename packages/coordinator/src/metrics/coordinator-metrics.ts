@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { isLive, type CommandState, type LbhaEvent, type NodeMode, type NodeSnapshot } from '@lbha/shared';
 import { collectDefaultMetrics, Counter, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { NodeRecord, RegistryEvent } from '../registry.js';
@@ -6,14 +5,29 @@ import { CounterSeries, Family, HistogramSeries, msToSeconds, pair } from './exp
 import { FailoverTracker, type Failover, type InstanceObservation, type LossExplanation } from './failover-tracker.js';
 import { FAILOVER_REASONS, METRICS, PROCESS_METRICS_PREFIX, type FailoverReason, type MetricDefinition } from './metric-definitions.js';
 import type { MetricsSources, WebhookStats } from './metrics-sources.js';
-import { MAX_PER_NODE, NODE_FAMILIES, nodeSamples, type NodeView } from './node-samples.js';
-import { vipSamples, type VipRow } from './vip-samples.js';
+import { familyBytes, MAX_PER_NODE, NODE_FAMILIES, nodeSamples, type NodeFamily, type NodeView } from './node-samples.js';
+import { streamExposition, type ExpositionPiece, type ExpositionSink } from './stream-exposition.js';
+import { vipPieces, type VipRow } from './vip-samples.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const TERMINAL_COMMAND_STATES: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'rejected']);
 const OPERATIONS = new Set(['drain', 'undrain', 'restart', 'reload', 'rolling_restart']);
 const OPERATION_OUTCOMES = new Set(['succeeded', 'failed', 'refused', 'cancelled', 'timed_out']);
+/** Nodes (or VIPs) per piece of the exposition: a few hundred microseconds of work. */
+const SLICE = 256;
+
+const header = (def: MetricDefinition): string => `# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`;
+
+/** `line(item, index)` for every item, joined a slice at a time. */
+function* slices<T>(items: readonly T[], line: (item: T, index: number) => string): Generator<string, void, undefined> {
+  for (let start = 0; start < items.length; start += SLICE) {
+    let text = '';
+    const end = Math.min(items.length, start + SLICE);
+    for (let i = start; i < end; i++) text += line(items[i] as T, i);
+    yield text;
+  }
+}
 
 /**
  * A finished operation in the event log: type `<operation>.<outcome>`, e.g. `drain.succeeded`,
@@ -63,6 +77,8 @@ export class CoordinatorMetrics {
   private readonly pushes = new Map<string, { readonly version: number; readonly atMs: number }>();
   private readonly unsubscribe: Array<() => void> = [];
   private lastRenderMs = 0;
+  private longestSliceMs = 0;
+  private readonly vipLabelCache = new Map<string, string>();
   private readonly failoverListeners = new Set<(f: Failover) => void>();
 
   constructor(private readonly sources: MetricsSources) {
@@ -109,12 +125,37 @@ export class CoordinatorMetrics {
     return { count: s.count, sumSeconds: s.sum };
   }
 
-  /** The Prometheus text exposition of every metric. */
+  /** The Prometheus text exposition of every metric, as one string (tests, small fleets). */
   async render(): Promise<{ contentType: string; body: string }> {
-    const started = performance.now();
-    const body = this.renderState() + (await this.prom.metrics());
-    this.lastRenderMs = performance.now() - started;
-    return { contentType: this.contentType, body };
+    const parts: Buffer[] = [];
+    await this.stream((chunk) => void parts.push(chunk));
+    return { contentType: this.contentType, body: Buffer.concat(parts).toString('utf8') };
+  }
+
+  /**
+   * Writes the exposition to `sink` in chunks, letting the event loop run every `sliceMs` of
+   * work (see stream-exposition.ts); `extra` is appended (the store's metrics).
+   */
+  async stream(sink: ExpositionSink, extra?: () => string, sliceMs?: number): Promise<void> {
+    const figures = await streamExposition(this.pieces(extra), sink, sliceMs);
+    this.lastRenderMs = figures.busyMs;
+    this.longestSliceMs = figures.longestSliceMs;
+  }
+
+  /** How long the previous /metrics render held the event loop at most, in milliseconds. */
+  lastLongestSliceMs(): number {
+    return this.longestSliceMs;
+  }
+
+  /** The work of the previous /metrics render in milliseconds, pauses left out. */
+  lastRenderDurationMs(): number {
+    return this.lastRenderMs;
+  }
+
+  private async *pieces(extra?: () => string): AsyncGenerator<ExpositionPiece, void, undefined> {
+    yield* this.statePieces();
+    yield await this.prom.metrics();
+    if (extra) yield extra();
   }
 
   private onRegistryEvent(e: RegistryEvent): void {
@@ -217,61 +258,88 @@ export class CoordinatorMetrics {
     }
   }
 
-  private renderState(): string {
+  /**
+   * The per-node and per-VIP families, in pieces ('' marks where the writer may pause). The node
+   * records, their views and liveness are taken in a first pass, so every family describes the
+   * same moment even when the writer pauses between pieces.
+   */
+  private *statePieces(): Generator<ExpositionPiece, void, undefined> {
     const now = this.clock();
     const d = METRICS;
-    const connected: string[] = [];
-    const age: string[] = [];
-    const nacked: string[] = [];
-    const perNode: string[][] = NODE_FAMILIES.map(() => []);
     const vips = new Map<string, VipRow>();
     const clusters = new Set<string>();
     const vipRow = (cluster: string, vip: string): VipRow => {
       const key = `${cluster}\u0000${vip}`;
       let row = vips.get(key);
       if (!row) {
-        row = { cluster, labels: `${pair('cluster', cluster)},${pair('vip', vip)}`, holders: [], desired: '', status: undefined };
+        row = { cluster, labels: this.vipLabels(key, cluster, vip), holders: [], desired: '', status: undefined };
         vips.set(key, row);
       }
       return row;
     };
     const generation = ++this.generation;
-    for (const rec of this.sources.registry.list()) {
+    const recs = Array.from(this.sources.registry.records());
+    const views: NodeView[] = new Array<NodeView>(recs.length);
+    const live: boolean[] = new Array<boolean>(recs.length);
+    for (let i = 0; i < recs.length; i++) {
+      const rec = recs[i] as NodeRecord;
       clusters.add(rec.cluster);
-      const live = isLive(rec.link);
-      const view = this.nodeView(rec, live, generation);
-      const n = view.labels;
-      connected.push(`${d.nodeConnected.name}{${n}} ${live ? 1 : 0}\n`);
-      age.push(`${d.nodeHeartbeatAge.name}{${n}} ${msToSeconds(Math.max(0, now - rec.lastSeenMs))}\n`);
-      nacked.push(`${d.desiredStateNacked.name}{${n}} ${rec.nackError ? 1 : 0}\n`);
-      for (let i = 0; i < NODE_FAMILIES.length; i++) {
-        const text = view.lines[i] as string;
-        if (text !== '') (perNode[i] as string[]).push(text);
-      }
+      live[i] = isLive(rec.link);
+      const view = this.nodeView(rec, live[i] as boolean, generation);
+      views[i] = view;
       for (const [vip, held] of view.instances) {
         const row = vipRow(rec.cluster, vip);
         if (held) row.holders.push(rec.name);
       }
+      // A changed report costs a rebuild of its lines: pause more often here.
+      if (i % 16 === 15) yield '';
     }
-    for (const [name, v] of this.nodeViews) if (v.generation !== generation) this.nodeViews.delete(name);
+    let pruned = 0;
+    for (const [name, v] of this.nodeViews) {
+      if (v.generation !== generation) this.nodeViews.delete(name);
+      if (++pruned % (4 * SLICE) === 0) yield '';
+    }
+    let k = 0;
     for (const v of this.sources.placementView?.() ?? []) {
       clusters.add(v.cluster);
       const row = vipRow(v.cluster, v.vip);
       row.desired = v.desired;
       row.status = v.status;
+      if (++k % SLICE === 0) yield '';
     }
+    const neverConnected: string[] = [];
     for (const sn of this.sources.specNodes?.() ?? []) {
+      if (++k % SLICE === 0) yield '';
       if (this.sources.registry.get(sn.node)) continue;
       // Declared but never connected since this coordinator started.
       clusters.add(sn.cluster);
-      connected.push(`${d.nodeConnected.name}{${pair('cluster', sn.cluster)},${pair('node', sn.node)}} 0\n`);
+      neverConnected.push(`${d.nodeConnected.name}{${pair('cluster', sn.cluster)},${pair('node', sn.node)}} 0\n`);
     }
-    const header = (def: MetricDefinition) => `# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`;
-    // concat, not push(...spread): spreading tens of thousands of arguments can overflow the stack.
-    let parts: string[] = [header(d.nodeConnected)].concat(connected, header(d.nodeHeartbeatAge), age, header(d.desiredStateNacked), nacked);
-    NODE_FAMILIES.forEach((id, i) => (parts = parts.concat(header(d[id]), perNode[i] as string[])));
-    parts.push(vipSamples(vips, clusters), this.renderEvents(), this.renderWebhooks());
-    return parts.join('');
+    yield header(d.nodeConnected);
+    yield* slices(views, (v, i) => `${d.nodeConnected.name}{${v.labels}} ${live[i] ? 1 : 0}\n`);
+    yield neverConnected.join('');
+    yield header(d.nodeHeartbeatAge);
+    yield* slices(views, (v, i) => `${d.nodeHeartbeatAge.name}{${v.labels}} ${msToSeconds(Math.max(0, now - (recs[i] as NodeRecord).lastSeenMs))}\n`);
+    yield header(d.desiredStateNacked);
+    yield* slices(views, (v, i) => `${d.desiredStateNacked.name}{${v.labels}} ${(recs[i] as NodeRecord).nackError ? 1 : 0}\n`);
+    for (let f = 0; f < NODE_FAMILIES.length; f++) {
+      yield header(d[NODE_FAMILIES[f] as NodeFamily]);
+      for (let start = 0; start < views.length; start += SLICE) yield familyBytes(views, f, start, Math.min(views.length, start + SLICE));
+    }
+    yield* vipPieces(vips, clusters, SLICE);
+    if (this.vipLabelCache.size > 2 * vips.size + 1024) this.vipLabelCache.clear();
+    yield this.renderEvents();
+    yield this.renderWebhooks();
+  }
+
+  /** `cluster="…",vip="…"`, escaped once and kept while the VIP is exported. */
+  private vipLabels(key: string, cluster: string, vip: string): string {
+    let labels = this.vipLabelCache.get(key);
+    if (labels === undefined) {
+      labels = `${pair('cluster', cluster)},${pair('vip', vip)}`;
+      this.vipLabelCache.set(key, labels);
+    }
+    return labels;
   }
 
   /**

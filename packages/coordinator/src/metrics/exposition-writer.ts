@@ -32,8 +32,12 @@ export class Family {
   private readonly parts: string[];
   private readonly open: string;
 
-  constructor(readonly def: MetricDefinition) {
-    this.parts = [`# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`];
+  /** `withHeader` false: bare samples, continuing a family already started. */
+  constructor(
+    readonly def: MetricDefinition,
+    withHeader = true,
+  ) {
+    this.parts = withHeader ? [`# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`] : [];
     this.open = `${def.name}{`;
   }
 

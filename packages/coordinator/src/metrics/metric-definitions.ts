@@ -243,7 +243,7 @@ export const METRICS = {
   metricsRenderDuration: {
     name: 'lbha_metrics_render_duration_seconds',
     type: 'gauge',
-    help: 'Time the previous /metrics render took.',
+    help: 'Work of the previous /metrics render, in seconds (the pauses between its slices, while the event loop runs, left out).',
     labels: [],
   },
 } as const satisfies Record<string, MetricDefinition>;

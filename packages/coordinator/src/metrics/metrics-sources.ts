@@ -34,7 +34,7 @@ export interface WebhookStats {
 
 export interface MetricsSources {
   /** Node records and their agents' last reports; its events drive the counters. */
-  readonly registry: Pick<Registry, 'list' | 'get'> & { subscribe(listener: (e: RegistryEvent) => void): () => void };
+  readonly registry: Pick<Registry, 'records' | 'get'> & { subscribe(listener: (e: RegistryEvent) => void): () => void };
   /** Desired states sent: with the registry's ACKs, the push latency. */
   readonly outbox?: Pick<AgentOutbox, 'onPushed'>;
   /** Event log: counts events and finished operations. */

@@ -1,7 +1,7 @@
 // The VIP samples of /metrics: holders, desired holder and condition of each VIP, and the
 // count of VIPs per condition in each cluster.
 import { Family, pair } from './exposition-writer.js';
-import { METRICS, VIP_CONDITIONS, type VipCondition } from './metric-definitions.js';
+import { METRICS, VIP_CONDITIONS, type MetricDefinition, type VipCondition } from './metric-definitions.js';
 
 /** One VIP as a scrape assembles it: the holders agents report, the desired holder, the verdict. */
 export interface VipRow {
@@ -12,19 +12,18 @@ export interface VipRow {
   status: VipCondition | undefined;
 }
 
-/** Every VIP's samples; its condition is the reconcile verdict, or without one what the holders agents report say. */
-export function vipSamples(vips: ReadonlyMap<string, VipRow>, clusters: ReadonlySet<string>): string {
+/**
+ * Every VIP's samples, in pieces ('' marks where the writer may pause, every `slice` VIPs); its
+ * condition is the reconcile verdict, or without one what the holders agents report say.
+ */
+export function* vipPieces(vips: ReadonlyMap<string, VipRow>, clusters: ReadonlySet<string>, slice: number): Generator<string, void, undefined> {
   const d = METRICS;
-  const holders = new Family(d.vipHolders);
-  const holder = new Family(d.vipHolder);
-  const desired = new Family(d.vipDesiredHolder);
-  const status = new Family(d.vipStatus);
+  const rows = Array.from(vips.values());
+  const conditions: VipCondition[] = new Array<VipCondition>(rows.length);
   const counts = new Map<string, Record<VipCondition, number>>();
   for (const c of clusters) counts.set(c, { in_place: 0, diverged: 0, split_brain: 0, orphaned: 0, unknown: 0, foreign: 0, healing: 0 });
-  for (const row of vips.values()) {
-    holders.add(row.labels, row.holders.length);
-    for (const h of row.holders) holder.add(`${row.labels},${pair('node', h)}`, 1);
-    if (row.desired) desired.add(`${row.labels},${pair('node', row.desired)}`, 1);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as VipRow;
     const condition: VipCondition =
       row.status ??
       (row.holders.length === 0
@@ -34,13 +33,32 @@ export function vipSamples(vips: ReadonlyMap<string, VipRow>, clusters: Readonly
           : row.desired && row.holders[0] !== row.desired
             ? 'diverged'
             : 'in_place');
-    status.add(`${row.labels},state="${condition}"`, 1);
+    conditions[i] = condition;
     (counts.get(row.cluster) as Record<VipCondition, number>)[condition]++;
   }
+  const family = function* (def: MetricDefinition, add: (f: Family, row: VipRow, i: number) => void): Generator<string, void, undefined> {
+    for (let start = 0; start < rows.length || start === 0; start += slice) {
+      // The first slice carries the family's HELP and TYPE; the others are bare sample lines.
+      const f = start === 0 ? new Family(def) : new Family(def, false);
+      const end = Math.min(rows.length, start + slice);
+      for (let i = start; i < end; i++) add(f, rows[i] as VipRow, i);
+      yield f.text();
+    }
+  };
+  yield* family(d.vipHolders, (f, row) => f.add(row.labels, row.holders.length));
+  yield* family(d.vipHolder, (f, row) => {
+    for (const h of row.holders) f.add(`${row.labels},${pair('node', h)}`, 1);
+  });
+  yield* family(d.vipDesiredHolder, (f, row) => {
+    if (row.desired) f.add(`${row.labels},${pair('node', row.desired)}`, 1);
+  });
+  yield* family(d.vipStatus, (f, row, i) => f.add(`${row.labels},state="${conditions[i] as VipCondition}"`, 1));
   const byCondition = new Family(d.vips);
+  let k = 0;
   for (const [cluster, c] of counts) {
     const cl = pair('cluster', cluster);
     for (const cond of VIP_CONDITIONS) byCondition.add(`${cl},state="${cond}"`, c[cond]);
+    if (++k % slice === 0) yield '';
   }
-  return holders.text() + holder.text() + desired.text() + status.text() + byCondition.text();
+  yield byCondition.text();
 }

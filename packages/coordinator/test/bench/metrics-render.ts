@@ -1,50 +1,122 @@
-// /metrics at scale: a registry of 2,000 agents (1,000 two-node clusters, two VIPs each, three
-// checks and two services per node); prints render time and size. Not a test: timings on a
-// shared machine are noisy, so nothing is asserted here.
-//   node packages/coordinator/dist/test/bench/metrics-render.js [clusters=1000] [runs=20]
-import { gzipSync } from 'node:zlib';
-import { performance } from 'node:perf_hooks';
+// /metrics at scale, in one process: a registry of N agents (two-node clusters, two VIPs each,
+// three checks and two services per node) whose every report changes once a second (spread over
+// the second, as deltas arrive), scraped through gzip as the HTTP API does. Prints, per scrape,
+// how long the event loop was held: the longest slice of the render (its own clock) and the
+// event-loop delay seen by a 1 ms timer during the scrape (max and p99, churn included). Not a
+// test: timings on a shared machine are noisy, so nothing is asserted here.
+//   node packages/coordinator/dist/test/bench/metrics-render.js [agents=2000,10000] [scrapes=10] [--one-shot]
+// --one-shot renders without pausing (sliceMs = Infinity): the loop block of a render in one go,
+// for comparison in the same run.
+import { performance, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createGzip } from 'node:zlib';
 import { CoordinatorMetrics } from '../../src/metrics/coordinator-metrics.js';
 import { buildFleet } from '../support/fake-fleet.js';
 
-const clusters = Number(process.argv[2] ?? 1000);
-const runs = Number(process.argv[3] ?? 20);
-const fleet = buildFleet(clusters);
-const metrics = new CoordinatorMetrics({ registry: fleet.registry, placementView: () => fleet.placement });
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const sizes = (args[0] ?? '2000,10000').split(',').map(Number);
+const scrapes = Number(args[1] ?? 10);
+const modes = process.argv.includes('--one-shot') ? [Infinity] : [2, Infinity];
 
-/** Every node's report replaced by a new one, as if every agent had sent a delta since the last scrape. */
-function churn(): void {
-  for (const rec of fleet.registry.list()) {
-    if (rec.snapshot && rec.session) fleet.registry.setSnapshot(rec.name, rec.session.id, { ...rec.snapshot });
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] as number;
+};
+const r1 = (x: number): number => Math.round(x * 10) / 10;
+
+// Garbage collection pauses hold the loop too: the longest one per scrape is printed apart.
+let gcMax = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gcMax = Math.max(gcMax, e.duration);
+    if (process.env['GC_TRACE']) process.stderr.write(`gc kind ${(e as unknown as { detail: { kind: number } }).detail.kind} ${e.duration.toFixed(1)} ms\n`);
   }
-}
+}).observe({ entryTypes: ['gc'] });
 
-async function measure(label: string, before: () => void): Promise<string> {
-  const times: number[] = [];
-  const cpu: number[] = [];
-  let body = '';
-  for (let i = 0; i < runs; i++) {
-    before();
-    const c = process.cpuUsage();
-    const t = performance.now();
-    body = (await metrics.render()).body;
-    times.push(performance.now() - t);
-    const used = process.cpuUsage(c);
-    cpu.push((used.user + used.system) / 1000);
+for (const agents of sizes) {
+  const fleet = buildFleet(Math.ceil(agents / 2));
+  const metrics = new CoordinatorMetrics({ registry: fleet.registry, placementView: () => fleet.placement, processMetrics: false });
+  const recs = fleet.registry.list();
+  // Churn: every report replaced once a second, in batches every 10 ms.
+  let churning = true;
+  const churn = (async () => {
+    let i = 0;
+    const perTick = Math.ceil(recs.length / 100);
+    while (churning) {
+      for (let k = 0; k < perTick; k++, i++) {
+        const rec = recs[i % recs.length];
+        if (rec?.snapshot && rec.session) fleet.registry.setSnapshot(rec.name, rec.session.id, { ...rec.snapshot, appliedVersion: i });
+      }
+      await sleep(10);
+    }
+  })();
+  await sleep(1000);
+  for (const sliceMs of modes) {
+    const longest: number[] = [];
+    const loopMax: number[] = [];
+    const loopP99: number[] = [];
+    const wall: number[] = [];
+    const busy: number[] = [];
+    const gc: number[] = [];
+    let bytes = 0;
+    let gzBytes = 0;
+    for (let s = 0; s < scrapes; s++) {
+      gcMax = 0;
+      const h = monitorEventLoopDelay({ resolution: 1 });
+      h.enable();
+      const gz = createGzip();
+      let zipped = 0;
+      gz.on('data', (b: Buffer) => (zipped += b.length));
+      const ended = new Promise((resolve) => gz.on('end', resolve));
+      let raw = 0;
+      const t = performance.now();
+      await metrics.stream(
+        (chunk) => {
+          raw += chunk.length;
+          return gz.write(chunk) ? undefined : new Promise<void>((resolve) => gz.once('drain', () => resolve()));
+        },
+        undefined,
+        sliceMs,
+      );
+      gz.end();
+      await ended;
+      wall.push(performance.now() - t);
+      h.disable();
+      await sleep(0);
+      gc.push(gcMax);
+      longest.push(metrics.lastLongestSliceMs());
+      busy.push(metrics.lastRenderDurationMs());
+      loopMax.push(h.max / 1e6);
+      loopP99.push(h.percentile(99) / 1e6);
+      bytes = raw;
+      gzBytes = zipped;
+      await sleep(500);
+    }
+    const label = sliceMs === Infinity ? 'one go' : `sliced ${sliceMs} ms`;
+    const fig = {
+      scenario: 'metrics-scrape',
+      agents,
+      render: label,
+      scrapes,
+      mb: r1(bytes / 1e5) / 10,
+      gzip_kb: Math.round(gzBytes / 1e3),
+      longest_slice_ms_p50: r1(pct(longest, 0.5)),
+      longest_slice_ms_max: r1(Math.max(...longest)),
+      loop_delay_max_ms_p50: r1(pct(loopMax, 0.5)),
+      loop_delay_max_ms_max: r1(Math.max(...loopMax)),
+      loop_delay_p99_ms_p50: r1(pct(loopP99, 0.5)),
+      gc_pause_max_ms_p50: r1(pct(gc, 0.5)),
+      gc_pause_max_ms_max: r1(Math.max(...gc)),
+      render_cpu_ms_p50: r1(pct(busy, 0.5)),
+      scrape_wall_ms_p50: r1(pct(wall, 0.5)),
+    };
+    process.stdout.write(
+      `${String(agents).padStart(6)} agents  ${label.padEnd(14)} ${fig.mb} MB (${fig.gzip_kb} kB gz)  longest slice p50 ${fig.longest_slice_ms_p50} max ${fig.longest_slice_ms_max} ms  ` +
+        `loop delay max p50 ${fig.loop_delay_max_ms_p50} max ${fig.loop_delay_max_ms_max} ms, p99 ${fig.loop_delay_p99_ms_p50} ms  gc pause max p50 ${fig.gc_pause_max_ms_p50} max ${fig.gc_pause_max_ms_max} ms  render ${fig.render_cpu_ms_p50} ms, wall ${fig.scrape_wall_ms_p50} ms\n`,
+    );
+    process.stdout.write(`${JSON.stringify(fig)}\n`);
   }
-  cpu.sort((a, b) => a - b);
-  const first = (times[0] as number).toFixed(1);
-  times.sort((a, b) => a - b);
-  const q = (p: number) => (times[Math.min(times.length - 1, Math.floor(p * times.length))] as number).toFixed(1);
-  const cpuP50 = (cpu[Math.floor(cpu.length / 2)] as number).toFixed(1);
-  // CPU time (all threads, GC included) is less at the mercy of other processes than wall time.
-  process.stdout.write(`  ${label}: first ${first} ms; min ${q(0)}, p50 ${q(0.5)}, p95 ${q(0.95)}, max ${q(1)} ms over ${runs} renders; CPU p50 ${cpuP50} ms\n`);
-  return body;
+  churning = false;
+  await churn;
+  metrics.close();
 }
-
-process.stdout.write(`/metrics with ${fleet.nodes} nodes in ${clusters} clusters, ${clusters * 2} VIPs\n`);
-const body = await measure('reports unchanged between scrapes', () => undefined);
-await measure('every report changed between scrapes', churn);
-metrics.close();
-const samples = body.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
-process.stdout.write(`  size: ${samples} samples, ${(body.length / 1e6).toFixed(2)} MB, ${(gzipSync(body).length / 1e3).toFixed(0)} kB gzipped\n`);
