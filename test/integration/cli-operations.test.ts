@@ -40,7 +40,7 @@ describe('lbha operator commands', () => {
   });
 
   it('lbha vips names the routers that are not nodes advertising a VIP\'s VRID', () => {
-    const v = { cluster: 'web', name: 'vip-28', address: '192.168.20.28/24', vrid: 51, interface: 'eth1', homeNode: '', desiredHolder: LB1, actualHolders: [], ranking: [LB1, LB2], status: 'foreign', reason: '', group: '', perNode: [], handover: undefined };
+    const v = { cluster: 'web', name: 'vip-28', address: '192.168.20.28/24', vrid: 51, interface: 'eth1', homeNode: '', desiredHolder: LB1, actualHolders: [], ranking: [LB1, LB2], status: 'foreign', reason: '', group: '', perNode: [], handover: undefined, pin: undefined };
     assert.deepEqual(foreignLines({ ...v, foreignRouters: [] }), []);
     assert.deepEqual(foreignLines({ ...v, foreignRouters: [{ source: '192.168.20.50', priority: 200, seenBy: [LB1, LB2], lastSeenMs: 0 }] }), [
       `web/vip-28: 192.168.20.50 advertises VRID 51 with priority 200; it is not a node of the cluster (seen by ${LB1}, ${LB2})`,
@@ -48,7 +48,7 @@ describe('lbha operator commands', () => {
   });
 
   it('lbha vips says which VIP is moving with a handover and which node could not start one', () => {
-    const base = { cluster: 'web', name: 'vip-28', address: '192.168.20.28/24', vrid: 51, interface: 'eth1', homeNode: '', desiredHolder: LB2, actualHolders: [LB2], ranking: [LB2, LB1], status: 'ok', reason: '', group: '', foreignRouters: [] };
+    const base = { cluster: 'web', name: 'vip-28', address: '192.168.20.28/24', vrid: 51, interface: 'eth1', homeNode: '', desiredHolder: LB2, actualHolders: [LB2], ranking: [LB2, LB1], status: 'ok', reason: '', group: '', foreignRouters: [], pin: undefined };
     const node = (n: string, err = '') => ({ node: n, state: 0, vipPresent: false, effectivePriority: 0, priorityTerms: [], handover: undefined, handoverError: err });
     assert.deepEqual(handoverLines({ ...base, perNode: [node(LB1), node(LB2)], handover: undefined }), []);
     assert.match(

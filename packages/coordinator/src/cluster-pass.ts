@@ -12,7 +12,7 @@ import type { EventInput } from './event-log.js';
 import { handoverKey, handoverOf, planHandovers, type PlanResult } from './handover-plan.js';
 import { nodeCondition, type HealthMemory } from './node-condition.js';
 import type { NodeObservation } from './node-observation.js';
-import { place, type ClusterPlacement, type NodeCondition } from './placement.js';
+import { place, type ClusterPlacement, type NodeCondition, type VipPin } from './placement.js';
 import { vipKey, type ClusterSpec } from './spec/cluster-spec.js';
 import { observeCluster, type VipObservation } from './vip-observation.js';
 import { trackVip, type VipTrack } from './vip-tracking.js';
@@ -29,6 +29,8 @@ export interface ClusterPassInput {
   readonly settleMs: number;
   /** The cluster's backend pool as its agents are told it (spec and wanted server states). */
   readonly backends: DesiredBackends;
+  /** Per VIP: where an operator moved or pinned it (`lbha move`); missing: none. */
+  readonly pins?: ReadonlyMap<string, VipPin>;
 }
 
 export interface ClusterPassResult {
@@ -52,6 +54,11 @@ export interface ClusterPassResult {
   readonly holdersChanged: boolean;
   /** Whether the LB nodes run the same proxy configuration. */
   readonly drift: DriftView;
+  /**
+   * Moves (not sticky pins) whose node can no longer hold the VIP, with why: they have done
+   * their part, and the spec's rules (home, failback) apply again. The loop removes them.
+   */
+  readonly lapsedPins: ReadonlyMap<string, string>;
 }
 
 const NO_STEP_DOWN: ReadonlySet<string> = new Set();
@@ -91,8 +98,22 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   }
 
   // Decide: placement, VIP status, split-brain step-downs.
-  const placed = place({ spec: { clusters: [c] }, nodes: conditions, holders: presumedHolders, nowMs: now });
+  const pins = new Map<string, VipPin>();
+  const lapsedPins = new Map<string, string>();
+  for (const [vip, pin] of input.pins ?? []) {
+    const known = c.vips.some((v) => v.name === vip) && c.nodes.some((n) => n.name === pin.node);
+    if (known) pins.set(vipKey(c.name, vip), pin);
+    else lapsedPins.set(vip, `${vip} or ${pin.node} is no longer in the spec`);
+  }
+  const placed = place({ spec: { clusters: [c] }, nodes: conditions, holders: presumedHolders, nowMs: now, pins });
   const placement = placed.clusters.get(c.name) as ClusterPlacement;
+  for (const [vip, pin] of input.pins ?? []) {
+    const cls = placement.classes.get(pin.node);
+    // `unknown` (its agent is away) says nothing about whether the node could hold the VIP.
+    if (pin.sticky || cls === undefined || cls === 'unknown' || cls === 'preferred') continue;
+    if (cls === 'degraded' && !placement.vips.some((v) => v.vip === vip && v.holder !== pin.node)) continue;
+    lapsedPins.set(vip, `${pin.node} is ${cls}`);
+  }
   let wakeAt = placed.nextChangeMs;
   const holders = new Map<string, string>();
   const tracks = new Map<string, VipTrack>();
@@ -189,6 +210,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     wakeAt,
     holdersChanged,
     drift,
+    lapsedPins,
   };
 }
 

@@ -71,6 +71,8 @@ export interface ControlApi {
   getSpec: Unary<pbControl.GetSpecRequest, pbControl.GetSpecResponse>;
   listBackends: Unary<pbControl.ListBackendsRequest, pbControl.ListBackendsResponse>;
   changeBackendServer: Unary<pbControl.ChangeBackendServerRequest, pbControl.ChangeBackendServerResponse>;
+  moveVip: Unary<pbControl.MoveVipRequest, pbControl.MoveVipResponse>;
+  unpinVip: Unary<pbControl.UnpinVipRequest, pbControl.UnpinVipResponse>;
 }
 
 export type ControlMethod = keyof ControlApi;

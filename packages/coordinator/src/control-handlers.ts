@@ -158,6 +158,18 @@ export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
       const op = await plane().rollingRestart(req.cluster, req.service, { timeoutMs: req.timeoutMs, force: req.force, actor: actorOf(caller), reason: req.reason });
       return { operation: operationToWire(op) };
     },
+    moveVip: async (req, caller) => {
+      checkName('vip', req.vip);
+      checkName('node', req.node);
+      if (req.cluster) checkName('cluster', req.cluster);
+      const op = await plane().move(req.vip, req.node, { cluster: req.cluster, pin: req.pin, timeoutMs: req.timeoutMs, actor: actorOf(caller), reason: req.reason });
+      return { operation: operationToWire(op) };
+    },
+    unpinVip: async (req, caller) => {
+      checkName('vip', req.vip);
+      if (req.cluster) checkName('cluster', req.cluster);
+      return plane().unpin(req.vip, req.cluster, { actor: actorOf(caller), reason: req.reason });
+    },
     getOperation: async (req) => {
       if (!req.id) throw new InvalidArgumentError('id', 'must not be empty');
       return { operation: operationToWire(plane().operation(req.id)) };

@@ -19,8 +19,11 @@ import type { DriftView } from './backends/config-drift.js';
 import type { SpecCheckResult } from './spec/spec-check.js';
 import { SPEC_LIMITS } from './spec/spec-limits.js';
 import { SpecValidator } from './spec/spec-validator.js';
-import { CoordinatorState, type BackendOperationKind, type ModeRecord, type OperationRecord } from './store/coordinator-state.js';
+import { findVip } from './operations/move-check.js';
+import { CoordinatorState, type BackendOperationKind, type ModeRecord, type OperationRecord, type PinRecord } from './store/coordinator-state.js';
 import type { Store } from './store/store.js';
+
+const NO_PINS: ReadonlyMap<string, PinRecord> = new Map();
 
 export interface ControlPlaneOptions {
   readonly store: Store;
@@ -71,6 +74,8 @@ export class ControlPlane {
   private readonly log: Logger;
   private readonly clock: () => number;
   private readonly modes = new Map<string, ModeRecord>();
+  /** Per cluster, per VIP: where an operator moved or pinned it. */
+  private readonly pins = new Map<string, Map<string, PinRecord>>();
   private spec: Spec = EMPTY_SPEC;
   private specYaml = '';
   /** The running spec without its secrets, for readers without the operator role. */
@@ -105,6 +110,8 @@ export class ControlPlane {
       logger: opts.logger,
       modeOf: (n) => this.modeOf(n),
       backendsOf: (c) => this.backends.desiredOf(c),
+      pinsOf: (c) => this.pins.get(c) ?? NO_PINS,
+      onLapsedPins: (c, lapsed) => void this.dropLapsedPins(c, lapsed),
       clock: this.clock,
       ...(opts.settleMs === undefined ? {} : { settleMs: opts.settleMs }),
     });
@@ -115,6 +122,7 @@ export class ControlPlane {
         nodes: opts.registry,
         commands: this.commands,
         handovers: this.loop,
+        pins: { pinOf: (c, v) => this.pinOf(c, v), setPin: (c, v, p) => this.setPin(c, v, p) },
         modeOf: (n) => this.modeOf(n),
         setMode: (node, mode, actor, reason, operationId) => this.setMode(node, mode, actor, reason, operationId),
         clock: this.clock,
@@ -159,6 +167,7 @@ export class ControlPlane {
       }
     }
     for (const [node, m] of await this.state.modes()) this.modes.set(node, m);
+    for (const [cluster, m] of await this.state.pins()) this.pins.set(cluster, m);
     this.commands.load(await this.state.journal());
     this.operations.load(await this.state.operations());
     this.loop.loadHolders(await this.state.holders());
@@ -196,6 +205,52 @@ export class ControlPlane {
       this.events.record({ type: 'node.mode_changed', cluster, node, actor, reason, operationId, message: `${node}: ${before} -> ${mode}` });
     }
     this.loop.schedule(cluster || undefined);
+  }
+
+  // ---- pins (lbha move) ----
+
+  pinOf(cluster: string, vip: string): PinRecord | undefined {
+    return this.pins.get(cluster)?.get(vip);
+  }
+
+  private async setPin(cluster: string, vip: string, pin: PinRecord | null): Promise<void> {
+    await this.state.write({ pins: [[cluster, vip, pin]] });
+    let m = this.pins.get(cluster);
+    if (!m) this.pins.set(cluster, (m = new Map()));
+    if (pin === null) m.delete(vip);
+    else m.set(vip, pin);
+    this.loop.schedule(cluster);
+  }
+
+  /**
+   * Removes the pin of a VIP (`lbha unpin`): placement's rules (home, failback) apply to it
+   * again from the next pass. Throws NotFoundError when it is not pinned.
+   */
+  async unpin(vip: string, cluster: string, opts: { actor: string; reason?: string }): Promise<{ cluster: string; vip: string; node: string }> {
+    const target = findVip(this.spec, vip, cluster);
+    const c = target.cluster.name;
+    const pin = this.pinOf(c, vip);
+    if (!pin) throw new NotFoundError(`${vip} is not pinned or moved (cluster ${c})`);
+    const busy = this.operations.running().find((r) => r.kind === 'move' && r.cluster === c && r.data['vip'] === vip);
+    if (busy) throw new PreconditionError(`${vip} is being moved by operation ${busy.id}; cancel it first`);
+    await this.setPin(c, vip, null);
+    this.events.record({ type: 'vip.unpinned', cluster: c, vip, node: pin.node, actor: opts.actor, reason: opts.reason ?? '', message: `${vip} no longer ${pin.sticky ? 'pinned' : 'moved'} to ${pin.node}; placement decides again` });
+    return { cluster: c, vip, node: pin.node };
+  }
+
+  private async dropLapsedPins(cluster: string, lapsed: ReadonlyMap<string, string>): Promise<void> {
+    for (const [vip, why] of lapsed) {
+      const pin = this.pinOf(cluster, vip);
+      // A move in progress keeps its pin: it fails on its own if the node cannot take the VIP.
+      if (!pin || this.operations.running().some((r) => r.id === pin.operationId)) continue;
+      try {
+        await this.setPin(cluster, vip, null);
+      } catch (err) {
+        this.log.error({ event: 'store.write_failed', err }, 'could not remove a lapsed move; will retry');
+        continue;
+      }
+      this.events.record({ type: 'vip.unpinned', cluster, vip, node: pin.node, actor: 'system', message: `move of ${vip} to ${pin.node} lapsed: ${why}; placement decides again` });
+    }
   }
 
   // ---- spec ----
@@ -255,7 +310,10 @@ export class ControlPlane {
 
   vips(cluster?: string): VipView[] {
     if (cluster) this.requireCluster(cluster);
-    return this.view.vips(cluster);
+    return this.view.vips(cluster).map((v) => {
+      const pin = this.pinOf(v.cluster, v.name);
+      return pin ? { ...v, pin } : v;
+    });
   }
 
   placement(): Placement {
@@ -303,6 +361,10 @@ export class ControlPlane {
   backendPools(cluster?: string): Array<{ readonly spec: ClusterSpec; readonly pool: BackendPoolView; readonly drift: DriftView }> {
     if (cluster) this.requireCluster(cluster);
     return this.spec.clusters.filter((c) => !cluster || c.name === cluster).map((c) => ({ spec: c, pool: this.backends.view(c), drift: this.backends.drift(c) }));
+  }
+
+  move(vip: string, node: string, opts: { cluster?: string; pin?: boolean; timeoutMs?: number; actor: string; reason?: string }): Promise<OperationRecord> {
+    return this.operations.start({ kind: 'move', vip, node, ...opts });
   }
 
   cancelOperation(id: string, opts: { actor: string; reason?: string }): Promise<OperationRecord> {

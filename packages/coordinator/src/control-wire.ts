@@ -50,6 +50,7 @@ export function vipInfoToWire(v: VipView): pbControl.VipInfo {
     group: v.group,
     handover: v.handover ? { fromNode: v.handover.from, toNode: v.handover.to, startedMs: v.handover.startedMs, untilMs: v.handover.untilMs } : undefined,
     foreignRouters: v.foreign.map((f) => ({ source: f.source, priority: f.priority, seenBy: [...f.seenBy], lastSeenMs: f.lastSeenMs })),
+    pin: v.pin ? { node: v.pin.node, sticky: v.pin.sticky, actor: v.pin.actor, reason: v.pin.reason, sinceMs: v.pin.sinceMs, operationId: v.pin.operationId } : undefined,
   };
 }
 

@@ -11,6 +11,7 @@ import { weightOf, type ClusterPlacement, type NodeCondition, type NodeWeight, t
 import { EMPTY_SPEC, type ClusterSpec, type Spec, type VipSpec } from './spec/cluster-spec.js';
 import type { ForeignSighting, NodeVipState, VipObservation, VipStatus } from './vip-observation.js';
 import type { VipTrack } from './vip-tracking.js';
+import type { PinRecord } from './store/coordinator-state.js';
 
 /** One node's part in a VIP: what keepalived reports and what the coordinator wants. */
 export interface VipNodeView extends NodeVipState {
@@ -37,6 +38,8 @@ export interface VipView {
   readonly handover?: { readonly from: string; readonly to: string; readonly startedMs: number; readonly untilMs: number };
   /** Routers that are not nodes advertising the VIP's VRID. */
   readonly foreign: readonly ForeignSighting[];
+  /** Where an operator moved or pinned the VIP (added by the control plane, which owns pins). */
+  readonly pin?: PinRecord;
 }
 
 /** The latest pass over one cluster, as the view keeps it. */

@@ -31,6 +31,19 @@ export interface PlacementInput {
   readonly nowMs: number;
   /** Rank at most this many nodes per VIP; the rest share the lowest weight. */
   readonly maxRanked?: number;
+  /** vipKey(cluster, vip) -> where an operator put the VIP (`lbha move`); missing: no pins. */
+  readonly pins?: ReadonlyMap<string, VipPin>;
+}
+
+/**
+ * An operator's choice of holder for one VIP (its group moves with it). Honoured while the node
+ * is in the cluster's best class, before failback and before keeping the current holder.
+ * sticky (`--pin`): kept until unpinned, so the VIP comes back when the node recovers; a plain
+ * move is dropped by the reconcile pass once the node cannot hold the VIP.
+ */
+export interface VipPin {
+  readonly node: string;
+  readonly sticky: boolean;
 }
 
 /**
@@ -213,6 +226,15 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
     eligibleHolder[ii] = eligible ? 1 : 0;
     load[holder] = (load[holder] as number) + (items[ii] as Item).vips.length;
   };
+  const pinOf = (item: Item): { pos: number; pin: VipPin } | undefined => {
+    if (!input.pins || input.pins.size === 0) return undefined;
+    for (const k of item.holderKeys) {
+      const pin = input.pins.get(k);
+      const pos = pin === undefined ? undefined : position.get(pin.node);
+      if (pin !== undefined && pos !== undefined) return { pos, pin };
+    }
+    return undefined;
+  };
   const currentOf = (item: Item, wanted: (pos: number) => boolean): number => {
     for (const k of item.holderKeys) {
       const h = input.holders.get(k);
@@ -222,8 +244,10 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
     return -1;
   };
 
-  // Pass 1: decisions that do not depend on load: failback home, or keep the current holder.
+  // Pass 1: decisions that do not depend on load: an operator's pin, failback home, or keep
+  // the current holder.
   const open: number[] = [];
+  const openNotes = new Map<number, string>();
   items.forEach((item, ii) => {
     const current = currentOf(item, () => true);
     const currentCls = current < 0 ? -1 : (cls[current] as number);
@@ -232,22 +256,30 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
     const keepable = current >= 0 && bestClass >= 0 && (currentCls === bestClass || currentCls === UNKNOWN);
     const home = item.home;
     const homeReady = home >= 0 && bestClass >= 0 && cls[home] === bestClass;
+    const pinned = pinOf(item);
+    let pinNote = '';
+    if (pinned && bestClass >= 0 && cls[pinned.pos] === bestClass) {
+      assign(ii, pinned.pos, pinned.pin.sticky ? `pinned to ${pinned.pin.node} by an operator` : `moved to ${pinned.pin.node} by an operator`, true);
+      return;
+    }
+    if (pinned) pinNote = `; ${pinned.pin.sticky ? 'pinned' : 'moved'} to ${pinned.pin.node}, which is ${CLASS_ORDER[cls[pinned.pos] as number]}`;
+    const assignNoted = (holder: number, reason: string, eligible: boolean) => assign(ii, holder, reason + pinNote, eligible);
 
     if (homeReady && home !== current) {
       if (failback.kind === 'immediate' || (failback.kind === 'never' && !keepable)) {
-        assign(ii, home, keepable ? 'home node (failback: immediate)' : 'home node', true);
+        assignNoted(home, keepable ? 'home node (failback: immediate)' : 'home node', true);
         return;
       }
       if (failback.kind === 'hold_down') {
         const since = (conds[home] as NodeCondition).healthySinceMs;
         const readyAt = since === null ? null : since + failback.holdDownMs;
         if (!keepable || (readyAt !== null && readyAt <= input.nowMs)) {
-          assign(ii, home, keepable ? `home node (healthy for ${fmtMs(failback.holdDownMs)} or more)` : 'home node', true);
+          assignNoted(home, keepable ? `home node (healthy for ${fmtMs(failback.holdDownMs)} or more)` : 'home node', true);
           return;
         }
         if (readyAt !== null && (wake.at === null || readyAt < wake.at)) wake.at = readyAt;
         const left = readyAt === null ? fmtMs(failback.holdDownMs) : fmtMs(readyAt - input.nowMs);
-        assign(ii, current, `current holder kept; home node ${names[home]} in hold-down for another ${left}`, currentCls !== UNKNOWN);
+        assignNoted(current, `current holder kept; home node ${names[home]} in hold-down for another ${left}`, currentCls !== UNKNOWN);
         return;
       }
     }
@@ -261,10 +293,11 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
               ? 'current holder kept (failback: never)'
               : 'current holder kept';
       const homeNote = home >= 0 && home !== current && !homeReady ? `; home node ${names[home]} is ${CLASS_ORDER[cls[home] as number]}` : '';
-      assign(ii, current, why + homeNote, currentCls !== UNKNOWN);
+      assignNoted(current, why + homeNote, currentCls !== UNKNOWN);
       return;
     }
     open.push(ii);
+    if (pinNote) openNotes.set(ii, pinNote);
   });
 
   // Pass 2: everything else goes to the least-loaded eligible node; ties go to the first node
@@ -287,7 +320,7 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
         if (l !== min) continue;
         const why = bestClass === DEGRADED ? 'least-loaded eligible node (every eligible node has a failing penalty check)' : 'least-loaded eligible node';
         const homeNote = item.home >= 0 && cls[item.home] !== bestClass ? `; home node ${names[item.home]} is ${CLASS_ORDER[cls[item.home] as number]}` : '';
-        assign(ii, node, why + homeNote, true);
+        assign(ii, node, why + homeNote + (openNotes.get(ii) ?? ''), true);
         const left = (countAt.get(l) ?? 1) - 1;
         if (left === 0) countAt.delete(l);
         else countAt.set(l, left);

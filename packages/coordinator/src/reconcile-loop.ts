@@ -11,6 +11,7 @@ import type { EventLog } from './event-log.js';
 import type { FleetView } from './fleet-view.js';
 import { retimeHandoversFrom } from './handover-plan.js';
 import type { NodeObservation } from './node-observation.js';
+import type { VipPin } from './placement.js';
 import type { NodeRecord, Registry, RegistryEvent } from './registry.js';
 import { EMPTY_SPEC, type ClusterSpec, type Spec } from './spec/cluster-spec.js';
 import type { CoordinatorState } from './store/coordinator-state.js';
@@ -27,6 +28,10 @@ export interface ReconcileLoopOptions {
   readonly modeOf: (node: string) => NodeMode;
   /** The cluster's backend pool as its agents are told it. */
   readonly backendsOf: (cluster: ClusterSpec) => DesiredBackends;
+  /** Where operators moved or pinned a cluster's VIPs (lbha move), by VIP. */
+  readonly pinsOf?: (cluster: string) => ReadonlyMap<string, VipPin>;
+  /** Moves whose node can no longer hold the VIP (by VIP, with why): the owner removes them. */
+  readonly onLapsedPins?: (cluster: string, lapsed: ReadonlyMap<string, string>) => void;
   readonly clock?: () => number;
   /** A VIP problem must last this long before it is reported and acted on (default 2s). */
   readonly settleMs?: number;
@@ -201,13 +206,15 @@ export class ReconcileLoop {
       if (v) versions.set(n.name, v.version);
     }
     // Decide.
-    const result = passCluster({ cluster: c, nodes, modes, versions, settleMs: this.settleMs, backends: this.o.backendsOf(c) }, this.memory.get(c.name) ?? EMPTY_MEMORY, now);
+    const pins = this.o.pinsOf?.(c.name);
+    const result = passCluster({ cluster: c, nodes, modes, versions, settleMs: this.settleMs, backends: this.o.backendsOf(c), ...(pins ? { pins } : {}) }, this.memory.get(c.name) ?? EMPTY_MEMORY, now);
     this.memory.set(c.name, result.memory);
     if (result.holdersChanged) this.holdersDirty.add(c.name);
     if (result.wakeAt === null) this.wakes.delete(c.name);
     else this.wakes.set(c.name, result.wakeAt);
     this.o.view.publish(c.name, result);
     for (const e of result.events) this.o.events.record(e);
+    if (result.lapsedPins.size > 0) this.o.onLapsedPins?.(c.name, result.lapsedPins);
 
     // Push: number each changed desired state, send it to agents that do not run it yet.
     for (const n of c.nodes) {

@@ -3,6 +3,7 @@ import { backendCommand, backendsCommand } from './backends.js';
 import { completionCommand } from './completion.js';
 import { drainCommand, undrainCommand } from './drain.js';
 import { eventsCommand } from './events.js';
+import { moveCommand, unpinCommand } from './move.js';
 import { nodesCommand } from './nodes.js';
 import { cancelCommand, operationsCommand } from './operations.js';
 import { reloadCommand, restartCommand, rollingRestartCommand } from './restart.js';
@@ -22,6 +23,8 @@ export const COMMANDS: readonly CliCommand[] = [
   rollingRestartCommand,
   backendsCommand,
   backendCommand,
+  moveCommand,
+  unpinCommand,
   operationsCommand,
   cancelCommand,
   specCommand,

@@ -37,6 +37,14 @@ export function handoverLines(v: pbControl.VipInfo): string[] {
   return out;
 }
 
+/** VIPs an operator moved or pinned (lbha move). */
+export function pinLines(v: pbControl.VipInfo): string[] {
+  const p = v.pin;
+  if (!p) return [];
+  const how = p.sticky ? `pinned to ${p.node} (until lbha unpin)` : `moved to ${p.node} (until ${p.node} cannot hold it)`;
+  return [`${v.cluster}/${v.name}: ${how} by ${p.actor || 'an operator'}${p.reason ? `: ${p.reason}` : ''}`];
+}
+
 /** Routers that are not nodes of the cluster advertising a VIP's VRID. */
 export function foreignLines(v: pbControl.VipInfo): string[] {
   return v.foreignRouters.map((f) => `${v.cluster}/${v.name}: ${f.source} advertises VRID ${v.vrid} with priority ${f.priority}; it is not a node of the cluster (seen by ${f.seenBy.join(', ')})`);
@@ -71,7 +79,7 @@ export const vipsCommand: CliCommand = {
       v.reason,
     ]);
     ctx.out(table(['CLUSTER', 'VIP', 'ADDRESS', 'VRID', 'DESIRED', 'ACTUAL', 'STATUS', 'STATE/PRIORITY', 'WHY'], rows));
-    for (const line of res.vips.flatMap((v) => [...handoverLines(v), ...foreignLines(v)])) ctx.out(`${printable(line)}\n`);
+    for (const line of res.vips.flatMap((v) => [...pinLines(v), ...handoverLines(v), ...foreignLines(v)])) ctx.out(`${printable(line)}\n`);
     if (ctx.values['explain'] === true) {
       for (const v of res.vips) {
         ctx.out(`\n${printable(`${v.cluster}/${v.name} (${v.address}): desired ${v.desiredHolder || '-'} because ${v.reason || 'no placement yet'}; ranking ${v.ranking.join(' > ') || '-'}`)}\n`);

@@ -37,6 +37,8 @@ export const CONTROL_METHOD_POLICY: Readonly<Record<string, MethodPolicy>> = {
   cancelOperation: write([], ['id']),
   // The server name follows haproxy's and nginx's rules, checked by the operation.
   changeBackendServer: write(['cluster'], ['cluster', 'server']),
+  moveVip: write(['vip', 'cluster', 'node'], ['vip', 'node']),
+  unpinVip: write(['vip', 'cluster'], ['vip']),
   // A dry run changes nothing, but it is an operator's tool like the real thing.
   applySpec: { role: 'operator', mutating: (req) => req['dryRun'] !== true },
 };

@@ -77,6 +77,9 @@ export const reason = z.string().max(MAX_REASON_LENGTH).optional();
 export const timeoutMs = z.number().int().min(0).max(86_400_000).optional();
 const drainBody = z.object({ timeoutMs, force: z.boolean().optional(), maintenance: z.boolean().optional(), reason }).strict();
 const reasonBody = z.object({ reason }).strict();
+const cluster = z.string().max(MAX_REASON_LENGTH).optional();
+const moveBody = z.object({ node: z.string().min(1).max(MAX_REASON_LENGTH), cluster, pin: z.boolean().optional(), timeoutMs, reason }).strict();
+const unpinBody = z.object({ cluster, reason }).strict();
 const restartBody = z.object({ timeoutMs, force: z.boolean().optional(), reason }).strict();
 const validateBody = z.object({ yaml: z.string() }).strict();
 const applyBody = z
@@ -296,6 +299,25 @@ export const ROUTES: readonly Route[] = [
     handle: (ctx) => {
       const q = query(ctx, { cluster: 'string' });
       return rpc(ctx, 'listVips', { cluster: str(q, 'cluster') });
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/vips/:vip/move',
+    handle: async (ctx) => {
+      query(ctx, {});
+      const b = await jsonBody(ctx, moveBody);
+      const req: pbControl.MoveVipRequest = { vip: ctx.params['vip'] as string, cluster: b.cluster ?? '', node: b.node, pin: b.pin ?? false, timeoutMs: b.timeoutMs ?? 0, reason: b.reason ?? '' };
+      return rpc(ctx, 'moveVip', req, 202);
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/vips/:vip/unpin',
+    handle: async (ctx) => {
+      query(ctx, {});
+      const b = await jsonBody(ctx, unpinBody);
+      return rpc(ctx, 'unpinVip', { vip: ctx.params['vip'] as string, cluster: b.cluster ?? '', reason: b.reason ?? '' } satisfies pbControl.UnpinVipRequest);
     },
   },
   {

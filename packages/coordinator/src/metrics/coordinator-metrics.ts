@@ -12,7 +12,7 @@ import { vipPieces, type VipRow } from './vip-samples.js';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const TERMINAL_COMMAND_STATES: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'rejected']);
-const OPERATIONS = new Set(['drain', 'undrain', 'restart', 'reload', 'rolling_restart']);
+const OPERATIONS = new Set(['drain', 'undrain', 'restart', 'reload', 'rolling_restart', 'move']);
 const OPERATION_OUTCOMES = new Set(['succeeded', 'failed', 'refused', 'cancelled', 'timed_out']);
 /** Nodes (or VIPs) per piece of the exposition: a few hundred microseconds of work. */
 const SLICE = 256;

@@ -219,7 +219,7 @@ export const METRICS = {
   operations: {
     name: 'lbha_operations_total',
     type: 'counter',
-    help: 'Finished operations (operation: drain, undrain, restart, reload, rolling_restart) by outcome (state).',
+    help: 'Finished operations (operation: drain, undrain, restart, reload, rolling_restart, move) by outcome (state).',
     labels: ['cluster', 'operation', 'state'],
   },
   events: {

@@ -6,6 +6,14 @@ import type { CommandDispatcher } from '../command-dispatcher.js';
 import type { FleetView } from '../fleet-view.js';
 import type { ReconcileLoop } from '../reconcile-loop.js';
 import type { Registry } from '../registry.js';
+import type { PinRecord } from '../store/coordinator-state.js';
+
+/** Where operators put VIPs (lbha move): stored, and honoured by placement from the next pass. */
+export interface PinPort {
+  pinOf(cluster: string, vip: string): PinRecord | undefined;
+  /** Stores (or with null removes) a pin and schedules a reconcile pass. */
+  setPin(cluster: string, vip: string, pin: PinRecord | null): Promise<void>;
+}
 
 export interface OperationEnv {
   /** Placement, VIP status and desired states as of the latest reconcile passes. */
@@ -15,6 +23,7 @@ export interface OperationEnv {
   readonly commands: Pick<CommandDispatcher, 'issue' | 'wait'>;
   /** The handovers of a drain's VIP moves (kept open while its connections drain). */
   readonly handovers: Pick<ReconcileLoop, 'extendHandovers' | 'endHandovers'>;
+  readonly pins: PinPort;
   readonly modeOf: (node: string) => NodeMode;
   readonly setMode: (node: string, mode: NodeMode, actor: string, reason: string, operationId: string) => Promise<void>;
   readonly clock: () => number;

@@ -14,6 +14,8 @@ import { isBackendKind, isFinalOperationState, type BackendOperationKind, type C
 import { backendChange } from './backend-change.js';
 import { backendInterlockProblems, changeOf, checkWeight, resolveTargets } from './backend-request.js';
 import { drain } from './drain.js';
+import { move } from './move.js';
+import { checkMove } from './move-check.js';
 import { Interrupted, OperationContext } from './operation-context.js';
 import type { OperationEnv } from './operation-env.js';
 import { reload } from './reload.js';
@@ -23,10 +25,13 @@ import { undrain } from './undrain.js';
 
 export interface OperationRequest {
   readonly kind: OperationKind;
-  /** Node for drain, undrain, restart and reload. */
+  /** Node for drain, undrain, restart and reload; the target of a move. */
   readonly node?: string;
-  /** Cluster for rolling_restart. */
+  /** Cluster for rolling_restart; optional for move (the VIP's cluster). */
   readonly cluster?: string;
+  /** move: the VIP, and whether to pin it there (kept until unpinned). */
+  readonly vip?: string;
+  readonly pin?: boolean;
   readonly service?: string;
   /** Backend operations: "SERVER" (in every pool that has it) or "POOL/SERVER". */
   readonly server?: string;
@@ -60,6 +65,7 @@ export const DEFAULT_TIMEOUT_MS: Readonly<Record<OperationKind, number>> = {
   backend_disable: 60_000,
   backend_enable: 30_000,
   backend_weight: 30_000,
+  move: 30_000,
 };
 
 /** A validated target: the record's fields, and which running operation this one must not run beside. */
@@ -77,6 +83,7 @@ function opId(kind: OperationKind, now: number): string {
 
 function title(r: Pick<OperationRecord, 'kind' | 'service' | 'node' | 'cluster' | 'data'>): string {
   if (isBackendKind(r.kind)) return `${r.kind.replace('_', ' ')} of ${r.data['server']} in cluster ${r.cluster}`;
+  if (r.kind === 'move') return `move of ${r.data['vip'] ?? 'a VIP'} to ${r.node}${r.data['pin'] === 'true' ? ' (pinned)' : ''}`;
   return `${r.kind.replace('_', ' ')} of ${r.service ? `${r.service} on ` : ''}${r.node || `cluster ${r.cluster}`}`;
 }
 
@@ -154,7 +161,7 @@ export class OperationRunner {
    */
   async start(req: OperationRequest): Promise<OperationRecord> {
     const kind = req.kind;
-    const target = isBackendKind(kind) ? this.backendTarget(req, kind) : this.nodeTarget(req);
+    const target = isBackendKind(kind) ? this.backendTarget(req, kind) : kind === 'move' ? this.moveTarget(req) : this.nodeTarget(req);
     const { cluster, node, service, data } = target;
     const timeoutMs = req.timeoutMs && req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_TIMEOUT_MS[kind];
     const force = req.force ?? false;
@@ -190,6 +197,7 @@ export class OperationRunner {
       actor: req.actor,
       reason: record.reason,
       message: `${title(record)} started${force ? ' (forced)' : ''}`,
+      ...(kind === 'move' ? { vip: data['vip'] ?? '' } : {}),
     });
     this.launch(record);
     return record;
@@ -225,6 +233,21 @@ export class OperationRunner {
       service,
       data,
       conflicts: (r) => !isBackendKind(r.kind) && (r.kind === 'rolling_restart' ? r.cluster === cluster.name : touched.includes(r.node)),
+    };
+  }
+
+  /** A move's target: the VIP and the node it goes to, checked (move-check.ts); one move per VIP. */
+  private moveTarget(req: OperationRequest): Target {
+    const node = req.node ?? '';
+    const problem = nameProblem(node);
+    if (problem) throw new InvalidArgumentError('node', problem);
+    const { cluster, vip } = checkMove(this.env.view, req.vip ?? '', req.cluster ?? '', node);
+    return {
+      cluster,
+      node,
+      service: '',
+      data: { vip: vip.name, pin: String(req.pin ?? false) },
+      conflicts: (r) => !isBackendKind(r.kind) && (r.kind === 'rolling_restart' ? r.cluster === cluster.name : r.node === node || (r.kind === 'move' && r.cluster === cluster.name && r.data['vip'] === vip.name)),
     };
   }
 
@@ -330,6 +353,8 @@ export class OperationRunner {
       case 'backend_enable':
       case 'backend_weight':
         return backendChange(ctx);
+      case 'move':
+        return move(ctx);
     }
   }
 
@@ -357,6 +382,7 @@ export class OperationRunner {
       actor: r.actor,
       severity: state === 'failed' ? 'warning' : 'info',
       message: `${title(r)} ${state}: ${message}`,
+      ...(r.kind === 'move' ? { vip: r.data['vip'] ?? '' } : {}),
     });
     this.o.logger.info({ event: `operation.${state}`, operationId: r.id, kind: r.kind, node: r.node, cluster: r.cluster, message }, `operation ${state}`);
     await ctx.save({ state, message });

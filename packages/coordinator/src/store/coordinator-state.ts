@@ -5,6 +5,7 @@
 //   journal/<command id>      every command sent to an agent, written before it is sent
 //   holders/<cluster>         last desired holder per VIP, so a restart moves nothing
 //   backends/<cluster>        what is wanted of each backend server (drained, disabled, weight)
+//   pins/<cluster>/<vip>      where an operator moved or pinned a VIP (lbha move)
 //   counters/desired-version  desired-state versions handed out so far (reserved in blocks)
 import type { BackendAdmin, CommandAction, CommandState, NodeMode } from '@lbha/shared';
 import { StoreError } from '../errors.js';
@@ -24,6 +25,18 @@ export interface ModeRecord {
   readonly actor: string;
   readonly sinceMs: number;
   /** The operation that set it, empty when set directly. */
+  readonly operationId: string;
+}
+
+/** Where an operator put a VIP: honoured by placement while the node can hold it. */
+export interface PinRecord {
+  readonly node: string;
+  /** --pin: kept until unpinned; otherwise dropped once the node cannot hold the VIP. */
+  readonly sticky: boolean;
+  readonly actor: string;
+  readonly reason: string;
+  readonly sinceMs: number;
+  /** The move operation that set it. */
   readonly operationId: string;
 }
 
@@ -47,7 +60,7 @@ export type BackendIntents = Readonly<Record<string, BackendIntentRecord>>;
 export type BackendOperationKind = 'backend_drain' | 'backend_undrain' | 'backend_disable' | 'backend_enable' | 'backend_weight';
 export const BACKEND_OPERATION_KINDS: readonly BackendOperationKind[] = ['backend_drain', 'backend_undrain', 'backend_disable', 'backend_enable', 'backend_weight'];
 
-export type OperationKind = 'drain' | 'undrain' | 'restart' | 'reload' | 'rolling_restart' | BackendOperationKind;
+export type OperationKind = 'drain' | 'undrain' | 'restart' | 'reload' | 'rolling_restart' | 'move' | BackendOperationKind;
 
 export function isBackendKind(kind: OperationKind): kind is BackendOperationKind {
   return (BACKEND_OPERATION_KINDS as readonly string[]).includes(kind);
@@ -169,6 +182,19 @@ export class CoordinatorState {
     return new Map((await this.store.list<BackendIntents>('backends/')).map((e) => [e.key.slice('backends/'.length), e.value]));
   }
 
+  /** Pins by cluster, then VIP. */
+  async pins(): Promise<Map<string, Map<string, PinRecord>>> {
+    const out = new Map<string, Map<string, PinRecord>>();
+    for (const e of await this.store.list<PinRecord>('pins/')) {
+      const [cluster, vip] = e.key.slice('pins/'.length).split('/');
+      if (cluster === undefined || vip === undefined) continue;
+      let m = out.get(cluster);
+      if (!m) out.set(cluster, (m = new Map()));
+      m.set(vip, e.value);
+    }
+    return out;
+  }
+
   /** Writes several records atomically (e.g. an operation and the mode it sets). */
   async write(records: {
     readonly modes?: ReadonlyArray<readonly [string, ModeRecord | null]>;
@@ -176,6 +202,8 @@ export class CoordinatorState {
     readonly journal?: readonly JournalEntry[];
     readonly holders?: ReadonlyArray<readonly [string, Readonly<Record<string, string>>]>;
     readonly backends?: ReadonlyArray<readonly [string, BackendIntents]>;
+    /** [cluster, vip, pin or null to remove it]. */
+    readonly pins?: ReadonlyArray<readonly [string, string, PinRecord | null]>;
   }): Promise<void> {
     const ops: StoreOp[] = [];
     for (const [node, m] of records.modes ?? []) ops.push(m === null ? del(`modes/${node}`) : put(`modes/${node}`, m));
@@ -183,6 +211,7 @@ export class CoordinatorState {
     for (const j of records.journal ?? []) ops.push(put(`journal/${j.id}`, j));
     for (const [cluster, h] of records.holders ?? []) ops.push(put(`holders/${cluster}`, h));
     for (const [cluster, b] of records.backends ?? []) ops.push(put(`backends/${cluster}`, b));
+    for (const [cluster, vip, p] of records.pins ?? []) ops.push(p === null ? del(`pins/${cluster}/${vip}`) : put(`pins/${cluster}/${vip}`, p));
     if (ops.length === 0) return;
     const r = await this.store.txn([], ops);
     if (!r.ok) throw new StoreError(`unconditional write refused: ${r.conflicts.join(', ')}`);

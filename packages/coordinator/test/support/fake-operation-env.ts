@@ -135,6 +135,7 @@ export class FakeOperationWorld {
         },
       },
       handovers: { extendHandovers: () => {}, endHandovers: () => {} },
+      pins: { pinOf: () => undefined, setPin: async () => {} },
       modeOf: (node) => this.modes.get(node) ?? 'active',
       setMode: async (node, mode) => this.setMode(node, mode),
       clock: () => this.now,

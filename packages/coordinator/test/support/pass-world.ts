@@ -9,6 +9,7 @@ import { desiredBackends } from '../../src/backends/desired-backends.js';
 import { passCluster, type ClusterPassResult } from '../../src/cluster-pass.js';
 import type { EventInput } from '../../src/event-log.js';
 import type { NodeObservation } from '../../src/node-observation.js';
+import type { VipPin } from '../../src/placement.js';
 import type { ClusterSpec } from '../../src/spec/cluster-spec.js';
 import { parseSpec } from '../../src/spec/parse-spec.js';
 import { check, instance, snapshot } from './fake-fleet.js';
@@ -51,6 +52,8 @@ export class PassWorld {
   now = T0;
   memory: ClusterMemory = EMPTY_MEMORY;
   readonly modes = new Map<string, NodeMode>();
+  /** Where an operator moved or pinned each VIP. */
+  readonly pins = new Map<string, VipPin>();
   readonly nodes = new Map<string, WorldNode>();
   /** Versions given to desired states, by their JSON, as the loop numbers them. */
   readonly versions = new Map<string, { key: string; version: number }>();
@@ -100,7 +103,7 @@ export class PassWorld {
     const nodes = new Map<string, NodeObservation>();
     for (const [name, n] of this.nodes) nodes.set(name, this.observation(name, n));
     const versions = new Map([...this.versions].map(([n, v]) => [n, v.version]));
-    const r = passCluster({ cluster: this.cluster, nodes, modes: this.modes, versions, settleMs: SETTLE_MS, backends: desiredBackends(this.cluster, undefined) }, this.memory, this.now);
+    const r = passCluster({ cluster: this.cluster, nodes, modes: this.modes, versions, settleMs: SETTLE_MS, backends: desiredBackends(this.cluster, undefined), pins: this.pins }, this.memory, this.now);
     this.memory = r.memory;
     for (const [n, d] of r.desired) {
       if (this.versions.get(n)?.key !== d.key) this.versions.set(n, { key: d.key, version: this.nextVersion++ });
