@@ -165,6 +165,8 @@ describe('auth over TLS', () => {
         applySpec: { yaml: 'clusters: [', dryRun: false, expectedVersion: 0, reason: 'audit test' },
         cancelOperation: { id: 'no-such-operation', reason: 'audit test' },
         changeBackendServer: { cluster: 'web', server: 'web1', action: 1, timeoutMs: 0, force: false, reason: 'audit test' },
+        moveVip: { vip: 'vip-28', cluster: '', node: 'lb2', pin: false, timeoutMs: 0, reason: 'audit test' },
+        unpinVip: { vip: 'vip-28', cluster: '', reason: 'audit test' },
       };
       for (const [who, actor] of [
         [{ token: TOKENS.ops }, 'token:ops'],

@@ -163,7 +163,7 @@ describe('lbha move over gRPC', () => {
     await heldBy(h, 'vip-29', LB2);
     const drain = (await h.call<pbControl.DrainResponse>('drain', { node: LB2, timeoutMs: 5000, force: false, maintenance: false, reason: '' })).operation as Op;
     assert.equal((await finished(h, drain.id)).state, 'succeeded');
-    await refused(h, {}, status.FAILED_PRECONDITION, /refused: nginx-lb02 is drained/);
+    await refused(h, {}, status.FAILED_PRECONDITION, /refused: nginx-lb02 is drain(ing|ed)/);
     await finished(h, ((await h.call<pbControl.UndrainResponse>('undrain', { node: LB2, reason: '' })).operation as Op).id);
     h.agents.get(LB2)?.disconnect();
     await eventually(async () => /its agent is not connected/.test((await vip(h as Harness, 'vip-29')).reason), 'placement sees lb02 disconnected');
