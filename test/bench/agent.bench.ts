@@ -1,5 +1,9 @@
 // npm run bench:agent — the footprint of an idle lbha-agent (its real binary, in the lab, with
-// real nginx and keepalived) while its checks run at 10 Hz: RSS and CPU share of a core.
+// real nginx and keepalived) while its checks run at 10 Hz: private memory (Private_Clean +
+// Private_Dirty from /proc/PID/smaps_rollup: what the agent costs the machine; most of its RSS
+// is the node binary, shared with every other node process), PSS, RSS and CPU share of a core.
+// A bare `node` idling in the same run is the reference, and the agent's private memory is
+// split by what it is (/proc/PID/smaps).
 //
 // The lab's spec is applied again with every check at a 100 ms interval (through `lbha spec
 // apply`), then both agents are sampled from /proc. CPU is given for the agent process alone and
@@ -7,19 +11,26 @@
 // daemons it supervises (nginx, keepalived) are not counted.
 //
 // Options: --seconds N (LBHA_BENCH_SECONDS, default 60) at 10 Hz; --default-seconds N
-// (LBHA_BENCH_DEFAULT_SECONDS, 20) first with the lab's own spec, 0 skips it; --out FILE.
+// (LBHA_BENCH_DEFAULT_SECONDS, 20) first with the lab's own spec, 0 skips it; --node-flags
+// "FLAGS" (LBHA_BENCH_NODE_FLAGS): after the 10 Hz window, the agents are restarted with these
+// node/V8 flags and measured again at 10 Hz (e.g. "--max-semi-space-size=1 --lite-mode");
+// --out FILE.
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep, waitFor } from '@lbha/test-support';
 import { LB_NODES, labUnavailableReason, startLab, type Lab, type LbNode } from '../lab/index.js';
 import { intOption, jsonLine, stringOption, table } from './bench-stats.js';
-import { MB, ProcessSampler, treeCpuSeconds } from './process-sampler.js';
+import { MB, memoryRollup, privateBreakdown, ProcessSampler, treeCpuSeconds } from './process-sampler.js';
 
 const argv = process.argv.slice(2);
 const SECONDS = intOption(argv, '--seconds', 'LBHA_BENCH_SECONDS', 60);
 /** First, the lab's own spec (slower checks) for this long; 0 skips it. */
 const DEFAULT_SECONDS = intOption(argv, '--default-seconds', 'LBHA_BENCH_DEFAULT_SECONDS', 20);
 const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
+const NODE_FLAGS = stringOption(argv, '--node-flags', 'LBHA_BENCH_NODE_FLAGS', '')
+  .split(' ')
+  .filter((f) => f !== '');
 const CHECK_INTERVAL = '100ms';
 const DAEMONS = ['nginx', 'keepalived'];
 
@@ -52,8 +63,13 @@ interface AgentFigures {
   readonly phase: string;
   readonly node: LbNode;
   readonly seconds: number;
+  readonly flags: string;
   readonly rssMaxMb: number;
   readonly rssLastMb: number;
+  readonly privateMaxMb: number;
+  readonly privateLastMb: number;
+  readonly pssLastMb: number;
+  readonly breakdown: Record<string, number>;
   readonly cpuPercent: number;
   readonly cpuPercentWithChildren: number;
 }
@@ -68,14 +84,23 @@ async function main(): Promise<void> {
   const lab = await startLab({ topology: 'a', control: 'agent', log });
   current = lab;
   const figures: AgentFigures[] = [];
+  // The reference: a bare node doing nothing, measured in the same run.
+  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  let bareMemory: { privateMb: number; pssMb: number; rssMb: number } | undefined;
   try {
     const agents = lab.agents;
     if (agents === undefined) throw new Error('the lab has no agents');
-    const pids = LB_NODES.map((n) => {
-      const pid = agents.agentProcess(n)?.pid;
-      if (pid === undefined || pid < 0) throw new Error(`no agent process on ${n}`);
-      return pid;
-    });
+    let pids: number[] = [];
+    const findPids = (): void => {
+      pids = LB_NODES.map((n) => {
+        const pid = agents.agentProcess(n)?.pid;
+        if (pid === undefined || pid < 0) throw new Error(`no agent process on ${n}`);
+        return pid;
+      });
+    };
+    findPids();
+    let flags = '';
+    const mb = (b: number): number => Math.round((b / MB) * 10) / 10;
     const measure = async (phase: string, seconds: number): Promise<void> => {
       // Let start-up work (render, reload, first check runs) pass before measuring the idle state.
       await sleep(5000);
@@ -88,12 +113,18 @@ async function main(): Promise<void> {
       const treeEnd = pids.map((pid) => treeCpuSeconds(pid, DAEMONS) ?? 0);
       LB_NODES.forEach((node, i) => {
         const u = (samplers[i] as ProcessSampler).stop();
+        const breakdown = Object.fromEntries(Object.entries(privateBreakdown(pids[i] as number) ?? {}).map(([k, v]) => [k, mb(v)]));
         figures.push({
           phase,
           node,
           seconds: Math.round(u.seconds),
-          rssMaxMb: Math.round((u.rssMaxBytes / MB) * 10) / 10,
-          rssLastMb: Math.round((u.rssLastBytes / MB) * 10) / 10,
+          flags,
+          rssMaxMb: mb(u.rssMaxBytes),
+          rssLastMb: mb(u.rssLastBytes),
+          privateMaxMb: mb(u.privateMaxBytes),
+          privateLastMb: mb(u.privateLastBytes),
+          pssLastMb: mb(u.pssLastBytes),
+          breakdown,
           cpuPercent: Math.round(u.cpuPercent * 100) / 100,
           cpuPercentWithChildren: Math.round((((treeEnd[i] ?? 0) - (treeStart[i] ?? 0)) / elapsed) * 100 * 100) / 100,
         });
@@ -115,9 +146,23 @@ async function main(): Promise<void> {
       return done ? { done: true, value: undefined } : { done: false, observed: nodes.map((n) => `${n.name} ${n.appliedVersion}/${n.desiredVersion} healthy ${n.healthy}`).join(', ') };
     }, { timeoutMs: 30_000, intervalMs: 200 });
     await measure(`checks every ${CHECK_INTERVAL}`, SECONDS);
+    const b = memoryRollup(bare.pid ?? -1);
+    if (b) bareMemory = { privateMb: mb(b.privateBytes), pssMb: mb(b.pssBytes), rssMb: mb(b.rssBytes) };
+    if (NODE_FLAGS.length > 0) {
+      flags = NODE_FLAGS.join(' ');
+      log(`restarting both agents with ${flags}`);
+      for (const n of LB_NODES) {
+        await agents.stopAgent(n, 'SIGTERM');
+        await agents.startAgent(n, NODE_FLAGS);
+      }
+      findPids();
+      await agents.waitForAgentsConnected({ timeoutMs: 30_000 });
+      await measure(`checks every ${CHECK_INTERVAL}`, SECONDS);
+    }
     const nodes = await agents.api.listNodes();
     for (const n of nodes) if (!n.healthy) log(`note: ${n.name} reported unhealthy at the end of the window`);
   } finally {
+    bare.kill();
     current = undefined;
     await lab.down();
   }
@@ -125,10 +170,26 @@ async function main(): Promise<void> {
   out.push('Idle lbha-agent in the lab (nginx and keepalived running; checks: process, http, maintenance file, interface)');
   out.push(
     table(
-      ['phase', 'node', 'seconds', 'RSS max MB', 'RSS end MB', 'CPU % core', 'with helpers %'],
-      figures.map((f) => [f.phase, f.node, f.seconds, f.rssMaxMb, f.rssLastMb, f.cpuPercent.toFixed(2), f.cpuPercentWithChildren.toFixed(2)]),
+      ['phase', 'node flags', 'node', 'seconds', 'private MB end', 'private max', 'PSS end', 'RSS max MB', 'RSS end MB', 'CPU % core', 'with helpers %'],
+      figures.map((f) => [
+        f.phase,
+        f.flags || '-',
+        f.node,
+        f.seconds,
+        f.privateLastMb,
+        f.privateMaxMb,
+        f.pssLastMb,
+        f.rssMaxMb,
+        f.rssLastMb,
+        f.cpuPercent.toFixed(2),
+        f.cpuPercentWithChildren.toFixed(2),
+      ]),
     ),
   );
+  if (bareMemory) out.push(`Reference, a bare node idling in the same run: private ${bareMemory.privateMb} MB, PSS ${bareMemory.pssMb} MB, RSS ${bareMemory.rssMb} MB`);
+  out.push('', 'Private memory by kind at the end of each window (MB)');
+  const kinds = [...new Set(figures.flatMap((f) => Object.keys(f.breakdown)))].sort();
+  out.push(table(['phase', 'node flags', 'node', ...kinds], figures.map((f) => [f.phase, f.flags || '-', f.node, ...kinds.map((k) => f.breakdown[k] ?? 0)])));
   out.push('');
   const lines = figures.map((f) =>
     jsonLine({
@@ -136,11 +197,18 @@ async function main(): Promise<void> {
       node: f.node,
       seconds: f.seconds,
       check_interval_ms: f.phase.startsWith('checks every') ? 100 : null,
+      node_flags: f.flags,
+      private_mb_end: f.privateLastMb,
+      private_mb_max: f.privateMaxMb,
+      pss_mb_end: f.pssLastMb,
+      private_mb_by_kind: f.breakdown,
       rss_mb_max: f.rssMaxMb,
       rss_mb_end: f.rssLastMb,
+      bare_node: bareMemory ?? null,
       cpu_percent_core: f.cpuPercent,
       cpu_percent_core_with_helpers: f.cpuPercentWithChildren,
-      target_rss_mb: 60,
+      target_private_mb: 12,
+      target_rss_mb_peak: 50,
       target_cpu_percent_core: 1,
     }),
   );

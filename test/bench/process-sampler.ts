@@ -61,6 +61,10 @@ export interface UsageSummary {
   readonly cpuPercent: number;
   readonly rssMaxBytes: number;
   readonly rssLastBytes: number;
+  /** Private memory (smaps_rollup), peak and last sample; 0 when unreadable. */
+  readonly privateMaxBytes: number;
+  readonly privateLastBytes: number;
+  readonly pssLastBytes: number;
   readonly seconds: number;
 }
 
@@ -69,6 +73,8 @@ export class ProcessSampler {
   private readonly first: ProcessTimes | undefined;
   private last: ProcessTimes | undefined;
   private rssMax = 0;
+  private privateMax = 0;
+  private lastRollup: MemoryRollup | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -87,6 +93,11 @@ export class ProcessSampler {
     if (now === undefined) return;
     this.last = now;
     if (now.rssBytes > this.rssMax) this.rssMax = now.rssBytes;
+    const rollup = memoryRollup(this.pid);
+    if (rollup) {
+      this.lastRollup = rollup;
+      if (rollup.privateBytes > this.privateMax) this.privateMax = rollup.privateBytes;
+    }
   }
 
   /** Usage so far (keeps sampling). */
@@ -94,12 +105,15 @@ export class ProcessSampler {
     this.sample();
     const first = this.first;
     const last = this.last;
-    if (first === undefined || last === undefined) return { cpuPercent: 0, rssMaxBytes: 0, rssLastBytes: 0, seconds: 0 };
+    if (first === undefined || last === undefined) return { cpuPercent: 0, rssMaxBytes: 0, rssLastBytes: 0, privateMaxBytes: 0, privateLastBytes: 0, pssLastBytes: 0, seconds: 0 };
     const seconds = (last.atMs - first.atMs) / 1000;
     return {
       cpuPercent: seconds > 0 ? ((last.cpuSeconds - first.cpuSeconds) / seconds) * 100 : 0,
       rssMaxBytes: this.rssMax,
       rssLastBytes: last.rssBytes,
+      privateMaxBytes: this.privateMax,
+      privateLastBytes: this.lastRollup?.privateBytes ?? 0,
+      pssLastBytes: this.lastRollup?.pssBytes ?? 0,
       seconds,
     };
   }
@@ -112,3 +126,62 @@ export class ProcessSampler {
 }
 
 export const MB = 1024 * 1024;
+
+export interface MemoryRollup {
+  /** Pages only this process maps (Private_Clean + Private_Dirty): what it costs the machine. */
+  readonly privateBytes: number;
+  /** Proportional set size: private pages plus its share of pages it shares. */
+  readonly pssBytes: number;
+  readonly rssBytes: number;
+}
+
+/** /proc/PID/smaps_rollup; undefined when the process is gone or the file unreadable. */
+export function memoryRollup(pid: number): MemoryRollup | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
+    return { privateBytes: kb('Private_Clean') + kb('Private_Dirty'), pssBytes: kb('Pss'), rssBytes: kb('Rss') };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Private memory by what it is, from /proc/PID/smaps: the node binary's own pages (relocated
+ * data), shared libraries, the C heap (`[heap]`: malloc, OpenSSL, zlib, ICU), anonymous maps (the
+ * V8 heap, JIT code, thread stacks, large mallocs), stacks, and other files.
+ */
+export function privateBreakdown(pid: number): Record<string, number> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const out: Record<string, number> = {};
+  let kind = 'anonymous';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const path = (head[1] ?? '').trim();
+      kind =
+        path === ''
+          ? 'anonymous (V8 heap, JIT code, large mallocs)'
+          : path === '[heap]'
+            ? 'C heap [heap]'
+            : path.startsWith('[stack')
+              ? 'stacks'
+              : /\/node$|\/nodejs$/.test(path)
+                ? 'node binary'
+                : /\.so(\.|$)/.test(path)
+                  ? 'shared libraries'
+                  : path.startsWith('[')
+                    ? 'kernel maps'
+                    : 'other files';
+      continue;
+    }
+    const m = /^Private_(?:Clean|Dirty):\s+(\d+) kB/.exec(line);
+    if (m) out[kind] = (out[kind] ?? 0) + Number(m[1]) * 1024;
+  }
+  return out;
+}

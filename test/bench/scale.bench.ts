@@ -6,26 +6,32 @@
 // storm (the coordinator restarts; time until every agent is registered again). Also the
 // placement function alone: 5,000 VIPs over 2,000 nodes.
 //
-// Options (flag or environment): --sizes 100,500,2000 (LBHA_BENCH_SIZES); --seconds 30
-// (LBHA_BENCH_SECONDS) measured per size; --flip-mean-s 60 (LBHA_BENCH_FLIP_MEAN_S) mean time
-// between health flips of one agent; --placement-repeats 25; --no-storm; --out FILE.
-// Plaintext gRPC (tls: insecure): TLS handshakes are not part of these figures.
+// Options (flag or environment): --sizes 100,500,2000 (LBHA_BENCH_SIZES), or --agents N for one
+// size; --seconds 30 (LBHA_BENCH_SECONDS) measured per size; --flip-mean-s 60
+// (LBHA_BENCH_FLIP_MEAN_S) mean time between health flips of one agent; --placement-repeats 25;
+// --no-storm; --plaintext (tls: insecure; by default mutual TLS, each simulated agent with its
+// own certificate, so the storm includes every TLS handshake); --out FILE.
+// Only the coordinator is pinned (core 0): the simulated agents run wherever the kernel puts them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { get as plainGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseSpec, place, type NodeCondition } from '@lbha/coordinator';
 import { freePort, sleep, waitFor } from '@lbha/test-support';
-import { COORDINATOR_BIN } from '../lab/repo-paths.js';
+import { COORDINATOR_BIN, DEV_CA_BIN } from '../lab/repo-paths.js';
 
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
-import { MB, ProcessSampler } from './process-sampler.js';
+import { MB, processTimes, ProcessSampler } from './process-sampler.js';
 import { clustersSpec, pairsSpec } from './scale-spec.js';
 
 const argv = process.argv.slice(2);
-const SIZES = stringOption(argv, '--sizes', 'LBHA_BENCH_SIZES', '100,500,2000')
+const AGENTS = intOption(argv, '--agents', 'LBHA_BENCH_AGENTS', 0);
+const SIZES = (AGENTS > 0 ? String(AGENTS) : stringOption(argv, '--sizes', 'LBHA_BENCH_SIZES', '100,500,2000'))
   .split(',')
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isInteger(n) && n > 0);
@@ -33,6 +39,7 @@ const SECONDS = intOption(argv, '--seconds', 'LBHA_BENCH_SECONDS', 30);
 const FLIP_MEAN_S = intOption(argv, '--flip-mean-s', 'LBHA_BENCH_FLIP_MEAN_S', 60);
 const PLACEMENT_REPEATS = intOption(argv, '--placement-repeats', 'LBHA_BENCH_PLACEMENT_REPEATS', 25);
 const STORM = !hasFlag(argv, '--no-storm');
+const TLS = !hasFlag(argv, '--plaintext');
 const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
 const AGENTS_PER_PROCESS = 1000;
 const SCRAPE_EVERY_MS = 5000;
@@ -124,14 +131,33 @@ async function stopCoordinator(c: Coordinator | undefined, sig: NodeJS.Signals =
   clearTimeout(timer);
 }
 
+/** GET over the coordinator's HTTP API (HTTPS with the run's CA when TLS is on); gzip accepted. */
+function httpGet(run: Run, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = `${TLS ? 'https' : 'http'}://127.0.0.1:${run.httpPort}${path}`;
+    const options = { headers: { 'accept-encoding': 'gzip' }, ...(TLS ? { ca: readFileSync(join(run.dir, 'tls', 'ca.crt')) } : {}) };
+    const req = (TLS ? httpsGet : plainGet)(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const body = res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+        resolve({ status: res.statusCode ?? 0, body: body.toString('utf8') });
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
 async function waitForHttp(run: Run, timeoutMs = 60_000): Promise<void> {
   await waitFor('the coordinator to answer /healthz', async () => {
     if (run.coordinator !== undefined && run.coordinator.proc.exitCode !== null) {
       throw new Error(`the coordinator exited: ${readFileSync(join(run.dir, 'coordinator-1.log'), 'utf8').slice(-2000)}`);
     }
     try {
-      const res = await fetch(`http://127.0.0.1:${run.httpPort}/healthz`);
-      return res.ok ? { done: true, value: undefined } : { done: false, observed: `HTTP ${res.status}` };
+      const res = await httpGet(run, '/healthz');
+      return res.status === 200 ? { done: true, value: undefined } : { done: false, observed: `HTTP ${res.status}` };
     } catch (error) {
       return { done: false, observed: (error as Error).message };
     }
@@ -141,15 +167,16 @@ async function waitForHttp(run: Run, timeoutMs = 60_000): Promise<void> {
 function startSimulators(run: Run, size: number): void {
   for (let first = 0; first < size; first += AGENTS_PER_PROCESS) {
     const count = Math.min(AGENTS_PER_PROCESS, size - first);
-    const [cmd, args] = pinned(1, process.execPath, [
+    const args = [
       SIM_SCRIPT,
       '--address', `127.0.0.1:${run.grpcPort}`,
       '--nodes', String(size),
       '--first', String(first),
       '--count', String(count),
       '--flip-mean-s', String(FLIP_MEAN_S),
-    ]);
-    const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+      ...(TLS ? ['--tls-dir', join(run.dir, 'tls')] : []),
+    ];
+    const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     run.sims.push(proc);
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       let m: { t?: string; node?: string; at?: number; ms?: number };
@@ -210,6 +237,8 @@ interface Scrape {
   readonly renderMs: number;
   readonly bytes: number;
   readonly loopP99Ms: number | undefined;
+  /** The longest event-loop delay since the previous scrape (the scrape's own render included). */
+  readonly loopMaxMs: number | undefined;
   readonly serverRenderMs: number | undefined;
   readonly connected: number;
 }
@@ -221,16 +250,17 @@ function metricValue(text: string, name: string): number | undefined {
 
 async function scrape(run: Run): Promise<Scrape> {
   const t = performance.now();
-  const res = await fetch(`http://127.0.0.1:${run.httpPort}/metrics`);
-  const body = await res.text();
+  const { body } = await httpGet(run, '/metrics');
   const renderMs = performance.now() - t;
   const lag = metricValue(body, 'lbha_coordinator_nodejs_eventloop_lag_p99_seconds');
+  const lagMax = metricValue(body, 'lbha_coordinator_nodejs_eventloop_lag_max_seconds');
   const server = metricValue(body, 'lbha_metrics_render_duration_seconds');
   const connected = (body.match(/^lbha_node_connected\{[^}]*\} 1$/gm) ?? []).length;
   return {
     renderMs,
     bytes: Buffer.byteLength(body),
     loopP99Ms: lag === undefined ? undefined : lag * 1000,
+    loopMaxMs: lagMax === undefined ? undefined : lagMax * 1000,
     serverRenderMs: server === undefined ? undefined : server * 1000,
     connected,
   };
@@ -246,6 +276,10 @@ interface SizeFigures {
   readonly rssMb: number;
   readonly loopP99MsMax: number;
   readonly loopP99MsP50: number;
+  readonly loopMaxMsMax: number;
+  readonly loopMaxMsP50: number;
+  /** Coordinator RSS with its agents minus its RSS before the first agent, per agent. */
+  readonly kbPerAgent: number;
   readonly pushMs: ReturnType<typeof distribution>;
   readonly pushes: number;
   readonly noPush: number;
@@ -281,7 +315,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
         `id: bench-${size}`,
         `grpc: { listen: ["127.0.0.1:${run.grpcPort}"] }`,
         `http: { listen: "127.0.0.1:${run.httpPort}" }`,
-        'tls: { insecure: true }',
+        TLS ? `tls: { ca: ${join(dir, 'tls', 'ca.crt')}, cert: ${join(dir, 'tls', 'coordinator.crt')}, key: ${join(dir, 'tls', 'coordinator.key')} }` : 'tls: { insecure: true }',
         `spec: ${join(dir, 'cluster.yaml')}`,
         `stateDir: ${join(dir, 'state')}`,
         'heartbeat: { interval: 1s, staleAfter: 3500ms }',
@@ -289,9 +323,16 @@ async function benchSize(size: number): Promise<SizeFigures> {
         '',
       ].join('\n'),
     );
-    log(`${size} agents: starting the coordinator${hasTaskset ? ' on core 0' : ''}`);
+    if (TLS) {
+      // The CA and the coordinator's certificate; the agents' are made by the simulators (bench-certs.ts).
+      const ca = spawnSync(process.execPath, [DEV_CA_BIN, '--out', join(dir, 'tls')], { encoding: 'utf8' });
+      if (ca.status !== 0) throw new Error(`lbha-dev-ca: ${ca.stderr}`);
+    }
+    log(`${size} agents: starting the coordinator${hasTaskset ? ' on core 0' : ''}, ${TLS ? 'mutual TLS' : 'plaintext'}`);
     run.coordinator = startCoordinator(run, 1);
     await waitForHttp(run);
+    await sleep(2000);
+    const idleRss = processTimes(run.coordinator.pid)?.rssBytes ?? 0;
     const startedAt = Date.now();
     startSimulators(run, size);
     const allAt = await waitForConnected(run, size, 0, 120_000);
@@ -315,6 +356,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     const pushes = [...run.pushes];
     const noPush = run.noPush;
     const loops = scrapes.map((s) => s.loopP99Ms ?? 0);
+    const loopMaxes = scrapes.map((s) => s.loopMaxMs ?? 0);
     const last = scrapes[scrapes.length - 1];
     log(
       `${size} agents: CPU ${usage.cpuPercent.toFixed(1)} % of a core, RSS ${(usage.rssMaxBytes / MB).toFixed(0)} MB, ` +
@@ -349,6 +391,9 @@ async function benchSize(size: number): Promise<SizeFigures> {
       rssMb: Math.round(usage.rssMaxBytes / MB),
       loopP99MsMax: Math.round(Math.max(...loops) * 10) / 10,
       loopP99MsP50: median(loops),
+      loopMaxMsMax: Math.round(Math.max(...loopMaxes) * 10) / 10,
+      loopMaxMsP50: median(loopMaxes),
+      kbPerAgent: Math.round((usage.rssMaxBytes - idleRss) / 1024 / size),
       pushMs: distribution(pushes),
       pushes: pushes.length,
       noPush,
@@ -395,16 +440,22 @@ async function main(): Promise<void> {
   for (const size of SIZES) sizes.push(await benchSize(size));
 
   const out: string[] = [];
-  out.push(`Coordinator on ${hasTaskset ? 'one core (taskset -c 0)' : 'any core (no taskset)'}, simulated agents in other processes${hasTaskset ? ' (core 1)' : ''}; ${SECONDS} s measured per size, 1 heartbeat/s per agent, a health flip every ${FLIP_MEAN_S} s per agent on average`);
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  out.push(
+    `Coordinator on ${hasTaskset ? 'one core (taskset -c 0)' : 'any core (no taskset)'}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes; ${SECONDS} s measured per size, 1 heartbeat/s per agent, a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
+  );
   out.push(
     table(
-      ['agents', 'connect all ms', 'CPU % core', 'RSS MB', 'loop p99 ms (max)', 'flip->push p50 ms', 'p95', 'p99', 'flips', '/metrics KB', 'render ms', 'storm: all back ms'],
+      ['agents', 'connect all ms', 'CPU % core', 'RSS MB', 'KB/agent', 'loop p99 ms (max)', 'loop max ms (p50)', '(max)', 'flip->push p50 ms', 'p95', 'p99', 'flips', '/metrics KB', 'fetch ms', 'storm: all back ms'],
       sizes.map((s) => [
         s.agents,
         s.connectAllMs,
         s.cpuPercent,
         s.rssMb,
+        s.kbPerAgent,
         s.loopP99MsMax,
+        s.loopMaxMsP50,
+        s.loopMaxMsMax,
         s.pushMs.p50,
         s.pushMs.p95,
         s.pushMs.p99,
@@ -424,12 +475,17 @@ async function main(): Promise<void> {
       jsonLine({
         scenario: 'coordinator-scale',
         agents: s.agents,
+        tls: TLS,
+        load_average: load,
         seconds: s.seconds,
         connect_all_ms: s.connectAllMs,
         cpu_percent_core: s.cpuPercent,
         rss_mb: s.rssMb,
         eventloop_p99_ms_max: s.loopP99MsMax,
         eventloop_p99_ms_p50: s.loopP99MsP50,
+        eventloop_max_ms_p50: s.loopMaxMsP50,
+        eventloop_max_ms_max: s.loopMaxMsMax,
+        kb_per_agent: s.kbPerAgent,
         flip_to_push_ms_p50: s.pushMs.p50,
         flip_to_push_ms_p95: s.pushMs.p95,
         flip_to_push_ms_p99: s.pushMs.p99,
@@ -444,7 +500,11 @@ async function main(): Promise<void> {
         storm_from_stop_ms: s.stormFromKillMs ?? null,
         storm_after_ready_ms: s.stormAfterReadyMs ?? null,
         target_eventloop_p99_ms: 50,
-        target_storm_ms: 30_000,
+        target_eventloop_max_ms: 100,
+        target_cpu_percent_core: 70,
+        target_flip_to_push_ms_p99: 50,
+        target_kb_per_agent: 40,
+        target_storm_ms: 10_000,
       }),
     );
   }

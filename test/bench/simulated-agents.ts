@@ -4,6 +4,8 @@
 // is healthy or not, and VRRP instances that follow the pushed ranks.
 //
 // Usage: node simulated-agents.js --address HOST:PORT --nodes N --first I --count K [--flip-mean-s S]
+//   [--tls-dir DIR]: mutual TLS, each agent with its own certificate signed by DIR/ca.key
+//   (bench-certs.ts); without it, plaintext.
 // stdin: "flips on" | "flips off" | "stop". stdout: one JSON line per event:
 //   {"t":"connected","node":..,"at":epochMs}   a Welcome was received (first connect or reconnect)
 //   {"t":"push","ms":..}                       health flip -> new desired state received
@@ -22,6 +24,7 @@ import {
   type NodeSnapshot,
   type ServiceStatus,
 } from '@lbha/shared';
+import { agentCertificates } from './bench-certs.js';
 import { intOption, stringOption } from './bench-stats.js';
 import { scaleNodes, type ScaleNode } from './scale-spec.js';
 
@@ -31,6 +34,8 @@ const total = intOption(argv, '--nodes', 'LBHA_BENCH_NODES', 100);
 const first = intOption(argv, '--first', 'LBHA_BENCH_FIRST', 0);
 const count = intOption(argv, '--count', 'LBHA_BENCH_COUNT', total);
 const flipMeanS = intOption(argv, '--flip-mean-s', 'LBHA_BENCH_FLIP_MEAN_S', 60);
+const tlsDir = stringOption(argv, '--tls-dir', 'LBHA_BENCH_TLS_DIR', '');
+const certs = tlsDir === '' ? undefined : agentCertificates(`${tlsDir}/ca.crt`, `${tlsDir}/ca.key`);
 /** An unhealthy node recovers after this long on average. */
 const RECOVER_MEAN_S = 5;
 const PUSH_TIMEOUT_MS = 10_000;
@@ -59,7 +64,7 @@ class SimulatedNode {
   constructor(readonly spec: ScaleNode) {
     this.client = new StreamClient({
       addresses: [address],
-      credentials: credentials.createInsecure(),
+      credentials: certs ? credentials.createSsl(certs.caPem, certs.keyPem, certs.certFor(spec.node)) : credentials.createInsecure(),
       // Every agent on its own TCP connection, as on separate hosts (grpc-js shares one otherwise).
       channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
       node: spec.node,

@@ -166,11 +166,13 @@ export class AgentControl {
 
   // ------------------------------------------------------------ agents
 
-  async startAgent(node: LbNode): Promise<void> {
+  /** Starts the agent; `nodeFlags` go to node before the program (V8 flags, for benchmarks). */
+  async startAgent(node: LbNode, nodeFlags: readonly string[] = []): Promise<void> {
     if (this.agents.get(node)?.isRunning()) return;
     const n = (this.agentStarts.get(node) ?? 0) + 1;
     this.agentStarts.set(node, n);
     const proc = this.lab.spawn(`${node}-agent${n > 1 ? `-${n}` : ''}`, node, process.execPath, [
+      ...nodeFlags,
       AGENT_BIN,
       '--config',
       this.agentConfigFile(node),
