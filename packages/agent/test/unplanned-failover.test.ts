@@ -1,13 +1,16 @@
 // The pure parts of unplanned failover: the failover tables, the priority-0 advert keepalived
 // could not send, and the hung-proxy rule, as tables of cases.
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { DesiredState } from '@lbha/shared';
 import { leavingAdverts } from '../src/keepalived/leaving-adverts.js';
 import { v6Bytes, vrrpV3Advert } from '../src/keepalived/vrrp-advert.js';
 import { canServeNow, type ServeInput } from '../src/core/unplanned-failover.js';
 import { failoverRuleset, givenCommand, parseSetElements } from '../src/net/failover-ruleset.js';
-import { parseListenQueues } from '../src/services/listen-queue.js';
+import { listenQueueReader, parseListenQueues } from '../src/services/listen-queue.js';
 import { stallReason, type StallSample } from '../src/services/stall-rule.js';
 import { NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
 
@@ -118,5 +121,34 @@ describe('hung proxy', () => {
       '   3: 1C14A8C0:0050 0114A8C0:D3A2 01 00000000:00000000 00:00000000 00000000     0        0 1001 1 0000000000000000 20 4 30 10 -1',
     ].join('\n');
     assert.deepEqual(parseListenQueues(text, new Set(['1001', '1002'])), { queued: 7, listeners: 2 });
+  });
+
+  it('reads only the file that held the listeners until the socket set changes or none is found', () => {
+    const root = mkdtempSync(join(tmpdir(), 'lbha-listen-'));
+    try {
+      mkdirSync(join(root, 'net'));
+      const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
+      const listener = (inode: string, queued: number) =>
+        `   0: 00000000:0050 00000000:0000 0A 00000000:0000000${queued} 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`;
+      writeFileSync(join(root, 'net', 'tcp'), [header, listener('1001', 2)].join('\n'));
+      writeFileSync(join(root, 'net', 'tcp6'), header);
+      const read = listenQueueReader(root);
+      const sockets = new Set(['1001', '2002']);
+      assert.deepEqual(read(sockets), { queued: 2, listeners: 1, found: { tcp: true, tcp6: false } });
+      // tcp6 is no longer read for this socket set.
+      writeFileSync(join(root, 'net', 'tcp6'), [header, listener('2002', 5)].join('\n'));
+      assert.equal(read(sockets).listeners, 1);
+      // A new socket set (the proxy restarted): both files again.
+      assert.deepEqual(read(new Set(sockets)), { queued: 7, listeners: 2, found: { tcp: true, tcp6: true } });
+      // No listener found where they were: both files at the next read.
+      const only4 = new Set(['1001']);
+      read(only4);
+      writeFileSync(join(root, 'net', 'tcp'), header);
+      writeFileSync(join(root, 'net', 'tcp6'), [header, listener('1001', 3)].join('\n'));
+      assert.equal(read(only4).listeners, 0);
+      assert.deepEqual(read(only4), { queued: 3, listeners: 1, found: { tcp: false, tcp6: true } });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

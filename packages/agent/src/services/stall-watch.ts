@@ -2,7 +2,7 @@
 // when it becomes hung or stops being hung (stall-rule.ts). The listen sockets are looked up
 // once per process (and again while none are found: a starting proxy binds late).
 import { DEFAULT_STALL_RULE, stallReason, type StallRule, type StallSample } from './stall-rule.js';
-import { processStates, processTree, readListenQueues, socketInodes } from './listen-queue.js';
+import { listenQueueReader, processStates, processTree, socketInodes } from './listen-queue.js';
 
 export interface StallWatchOptions {
   readonly intervalMs: number;
@@ -21,7 +21,13 @@ export interface StallWatchOptions {
   };
 }
 
-const KERNEL = { tree: (p: number) => processTree(p), inodes: (p: readonly number[]) => socketInodes(p), queues: (i: ReadonlySet<string>) => readListenQueues(i), states: (p: readonly number[]) => processStates(p) };
+/** The kernel readers of one watch (the listen-queue reader remembers where the listeners are). */
+const kernel = (): NonNullable<StallWatchOptions['read']> => ({
+  tree: (p: number) => processTree(p),
+  inodes: (p: readonly number[]) => socketInodes(p),
+  queues: listenQueueReader(),
+  states: (p: readonly number[]) => processStates(p),
+});
 
 export class StallWatch {
   private timer: NodeJS.Timeout | undefined;
@@ -37,7 +43,7 @@ export class StallWatch {
   constructor(private readonly opts: StallWatchOptions) {
     this.rule = opts.rule ?? DEFAULT_STALL_RULE;
     this.now = opts.now ?? Date.now;
-    this.read = opts.read ?? KERNEL;
+    this.read = opts.read ?? kernel();
   }
 
   get current(): string | undefined {
