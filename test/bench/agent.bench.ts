@@ -13,11 +13,12 @@
 // Options: --seconds N (LBHA_BENCH_SECONDS, default 60) at 10 Hz; --default-seconds N
 // (LBHA_BENCH_DEFAULT_SECONDS, 20) first with the lab's own spec, 0 skips it; --node-flags
 // "FLAGS" (LBHA_BENCH_NODE_FLAGS): after the 10 Hz window, the agents are restarted with these
-// node/V8 flags and measured again at 10 Hz (e.g. "--max-semi-space-size=1 --lite-mode");
-// --out FILE.
+// node/V8 flags instead of the ones they ship with (AGENT_NODE_FLAGS) and measured again at
+// 10 Hz, in the same run; "none" for no flags at all. --out FILE.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AGENT_NODE_FLAGS } from '@lbha/agent';
 import { sleep, waitFor } from '@lbha/test-support';
 import { LB_NODES, labUnavailableReason, startLab, type Lab, type LbNode } from '../lab/index.js';
 import { intOption, jsonLine, stringOption, table } from './bench-stats.js';
@@ -28,9 +29,8 @@ const SECONDS = intOption(argv, '--seconds', 'LBHA_BENCH_SECONDS', 60);
 /** First, the lab's own spec (slower checks) for this long; 0 skips it. */
 const DEFAULT_SECONDS = intOption(argv, '--default-seconds', 'LBHA_BENCH_DEFAULT_SECONDS', 20);
 const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
-const NODE_FLAGS = stringOption(argv, '--node-flags', 'LBHA_BENCH_NODE_FLAGS', '')
-  .split(' ')
-  .filter((f) => f !== '');
+const NODE_FLAGS_OPTION = stringOption(argv, '--node-flags', 'LBHA_BENCH_NODE_FLAGS', '');
+const NODE_FLAGS = NODE_FLAGS_OPTION.split(' ').filter((f) => f !== '' && f !== 'none');
 const CHECK_INTERVAL = '100ms';
 const DAEMONS = ['nginx', 'keepalived'];
 
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
       });
     };
     findPids();
-    let flags = '';
+    let flags = AGENT_NODE_FLAGS.join(' ') || 'none';
     const mb = (b: number): number => Math.round((b / MB) * 10) / 10;
     const measure = async (phase: string, seconds: number): Promise<void> => {
       // Let start-up work (render, reload, first check runs) pass before measuring the idle state.
@@ -148,8 +148,8 @@ async function main(): Promise<void> {
     await measure(`checks every ${CHECK_INTERVAL}`, SECONDS);
     const b = memoryRollup(bare.pid ?? -1);
     if (b) bareMemory = { privateMb: mb(b.privateBytes), pssMb: mb(b.pssBytes), rssMb: mb(b.rssBytes) };
-    if (NODE_FLAGS.length > 0) {
-      flags = NODE_FLAGS.join(' ');
+    if (NODE_FLAGS_OPTION !== '') {
+      flags = NODE_FLAGS.join(' ') || 'none';
       log(`restarting both agents with ${flags}`);
       for (const n of LB_NODES) {
         await agents.stopAgent(n, 'SIGTERM');
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
       ['phase', 'node flags', 'node', 'seconds', 'private MB end', 'private max', 'PSS end', 'RSS max MB', 'RSS end MB', 'CPU % core', 'with helpers %'],
       figures.map((f) => [
         f.phase,
-        f.flags || '-',
+        f.flags,
         f.node,
         f.seconds,
         f.privateLastMb,
@@ -189,7 +189,7 @@ async function main(): Promise<void> {
   if (bareMemory) out.push(`Reference, a bare node idling in the same run: private ${bareMemory.privateMb} MB, PSS ${bareMemory.pssMb} MB, RSS ${bareMemory.rssMb} MB`);
   out.push('', 'Private memory by kind at the end of each window (MB)');
   const kinds = [...new Set(figures.flatMap((f) => Object.keys(f.breakdown)))].sort();
-  out.push(table(['phase', 'node flags', 'node', ...kinds], figures.map((f) => [f.phase, f.flags || '-', f.node, ...kinds.map((k) => f.breakdown[k] ?? 0)])));
+  out.push(table(['phase', 'node flags', 'node', ...kinds], figures.map((f) => [f.phase, f.flags, f.node, ...kinds.map((k) => f.breakdown[k] ?? 0)])));
   out.push('');
   const lines = figures.map((f) =>
     jsonLine({

@@ -13,6 +13,7 @@ import type { Lab } from './lab.js';
 import { LB_NODES, type LbNode } from './lab-names.js';
 import type { LabProcess } from './lab-process.js';
 import { labTls, renderClusterSpec, renderCoordinatorConfig, type LabTls } from './lbha-configs.js';
+import { AGENT_NODE_FLAGS } from '@lbha/agent';
 import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, DEV_CA_BIN } from './repo-paths.js';
 import { runChecked, runCommand, type CommandOutput } from './run-command.js';
 
@@ -166,8 +167,8 @@ export class AgentControl {
 
   // ------------------------------------------------------------ agents
 
-  /** Starts the agent; `nodeFlags` go to node before the program (V8 flags, for benchmarks). */
-  async startAgent(node: LbNode, nodeFlags: readonly string[] = []): Promise<void> {
+  /** Starts the agent with the node flags it ships with, or `nodeFlags` instead (benchmarks). */
+  async startAgent(node: LbNode, nodeFlags: readonly string[] = AGENT_NODE_FLAGS): Promise<void> {
     if (this.agents.get(node)?.isRunning()) return;
     const n = (this.agentStarts.get(node) ?? 0) + 1;
     this.agentStarts.set(node, n);
