@@ -71,6 +71,37 @@ describe('lbha operator commands', () => {
     assert.match(unknown.err, /NOT_FOUND: no operation drain-nope/);
   });
 
+  it('lbha simulate shows each VIP before and after, and reads --link NODE:IF down', async () => {
+    const r = await lbha('simulate', '--fail', LB1);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^nginx-lb01 fails: unhealthy$/m);
+    assert.match(r.out, /^web\s+vip-28\s+nginx-lb01\s+nginx-lb02\s+MOVES\s+.*home node nginx-lb01 is unhealthy/m);
+    assert.match(r.out, /^web\s+vip-29\s+nginx-lb02\s+nginx-lb02\s+home node$/m);
+    const link = JSON.parse((await lbha('simulate', '--link', `${LB2}:eth2`, 'down', '--json')).out) as { vips: Array<{ after: string }> };
+    assert.deepEqual(link.vips.map((v) => v.after), [LB1, LB1]);
+    const bad = await lbha('simulate', '--link', `${LB2}:eth2`);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--link NODE:IF down/);
+    const none = await lbha('simulate');
+    assert.equal(none.code, 2);
+    assert.match(none.err, /say what to simulate/);
+  });
+
+  it('lbha move and unpin; a refused move says why in one line', async () => {
+    const refused = await lbha('move', 'vip-28', 'nginx-lb09');
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /node nginx-lb09 is not in cluster web/);
+    const moved = await lbha('move', 'vip-28', LB2, '--pin', '--reason', 'cli test');
+    assert.equal(moved.code, 0, moved.err);
+    assert.match(moved.err, /move-vip: succeeded - vip-28 moved from nginx-lb01 to nginx-lb02/);
+    const vips = await lbha('vips');
+    assert.match(vips.out, /web\/vip-28: pinned to nginx-lb02 \(until lbha unpin\) by anonymous: cli test/);
+    const un = await lbha('unpin', 'vip-28');
+    assert.equal(un.code, 0, un.err);
+    assert.match(un.out, /web\/vip-28: no longer held on nginx-lb02 by an operator; placement decides again/);
+    await eventually(async () => (await lbha('vips')).out.includes('vip-28  192.168.20.28/24  51    nginx-lb01  nginx-lb01'), 'vip-28 back home');
+  });
+
   it('lbha nodes shows versions and held VIPs', async () => {
     const r = await lbha('nodes');
     assert.equal(r.code, 0, r.err);

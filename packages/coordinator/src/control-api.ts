@@ -73,6 +73,7 @@ export interface ControlApi {
   changeBackendServer: Unary<pbControl.ChangeBackendServerRequest, pbControl.ChangeBackendServerResponse>;
   moveVip: Unary<pbControl.MoveVipRequest, pbControl.MoveVipResponse>;
   unpinVip: Unary<pbControl.UnpinVipRequest, pbControl.UnpinVipResponse>;
+  simulate: Unary<pbControl.SimulateRequest, pbControl.SimulateResponse>;
 }
 
 export type ControlMethod = keyof ControlApi;

@@ -18,6 +18,7 @@ import { backendPoolToWire, configDriftToWire, nodeWeightsToWire, operationToWir
 import { InvalidArgumentError, NotFoundError, PreconditionError } from './errors.js';
 import type { EventLog } from './event-log.js';
 import type { NodeRecord, Registry } from './registry.js';
+import { runSimulation } from './simulate-request.js';
 import type { BackendOperationKind } from './store/coordinator-state.js';
 
 export interface ControlHandlersOptions {
@@ -169,6 +170,10 @@ export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
       checkName('vip', req.vip);
       if (req.cluster) checkName('cluster', req.cluster);
       return plane().unpin(req.vip, req.cluster, { actor: actorOf(caller), reason: req.reason });
+    },
+    simulate: async (req, caller) => {
+      const r = await runSimulation(plane(), { fail: req.fail, drain: req.drain, linkDown: req.linkDown, specYaml: req.specYaml }, actorOf(caller));
+      return { vips: r.vips.map((v) => ({ ...v })), notes: [...r.notes] };
     },
     getOperation: async (req) => {
       if (!req.id) throw new InvalidArgumentError('id', 'must not be empty');

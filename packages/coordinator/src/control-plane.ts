@@ -10,10 +10,11 @@ import { InvalidArgumentError, NotFoundError, PreconditionError } from './errors
 import type { EventLog } from './event-log.js';
 import { FleetView, type VipView } from './fleet-view.js';
 import { OperationRunner } from './operations/operation-runner.js';
-import type { Placement } from './placement.js';
+import type { Placement, VipPin } from './placement.js';
+import type { SimulationInput } from './simulation.js';
 import { ReconcileLoop } from './reconcile-loop.js';
 import type { Registry } from './registry.js';
-import { EMPTY_SPEC, type ClusterSpec, type Spec } from './spec/cluster-spec.js';
+import { EMPTY_SPEC, vipKey, type ClusterSpec, type Spec } from './spec/cluster-spec.js';
 import type { BackendPoolView } from './backends/backend-pool-view.js';
 import type { DriftView } from './backends/config-drift.js';
 import type { SpecCheckResult } from './spec/spec-check.js';
@@ -267,6 +268,21 @@ export class ControlPlane {
   async validateSpec(yaml: string, caller = 'system'): Promise<SpecCheck> {
     const r = await this.check(yaml, false, caller);
     return r.valid ? { valid: true, issues: [], changes: r.changes } : { valid: false, issues: r.issues, changes: [] };
+  }
+
+  /** A spec text parsed and validated for a what-if question; changes nothing. Throws InvalidArgumentError with its problems. */
+  async parseSpec(yaml: string, caller = 'system'): Promise<Spec> {
+    const r = await this.check(yaml, true, caller);
+    if (!r.valid) throw new InvalidArgumentError('spec', r.issues.map((i) => `${i.path}: ${i.message}`).join('; '));
+    if (!r.spec) throw new InvalidArgumentError('spec', 'the spec could not be parsed');
+    return r.spec;
+  }
+
+  /** Placement's inputs as of the latest passes, pins included: what `simulate` starts from. */
+  simulationInput(): SimulationInput {
+    const pins = new Map<string, VipPin>();
+    for (const [cluster, m] of this.pins) for (const [vip, p] of m) pins.set(vipKey(cluster, vip), { node: p.node, sticky: p.sticky });
+    return { ...this.view.interlockInput(), pins };
   }
 
   private check(yaml: string, wantSpec: boolean, caller: string): Promise<SpecCheckResult> {

@@ -5,6 +5,7 @@ import { drainCommand, undrainCommand } from './drain.js';
 import { eventsCommand } from './events.js';
 import { moveCommand, unpinCommand } from './move.js';
 import { nodesCommand } from './nodes.js';
+import { simulateCommand } from './simulate.js';
 import { cancelCommand, operationsCommand } from './operations.js';
 import { reloadCommand, restartCommand, rollingRestartCommand } from './restart.js';
 import { specCommand } from './spec.js';
@@ -25,6 +26,7 @@ export const COMMANDS: readonly CliCommand[] = [
   backendCommand,
   moveCommand,
   unpinCommand,
+  simulateCommand,
   operationsCommand,
   cancelCommand,
   specCommand,

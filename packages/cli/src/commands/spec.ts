@@ -6,7 +6,7 @@ import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';
 import { printable } from '../terminal-text.js';
 
-function readSpec(file: string): string {
+export function readSpec(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {

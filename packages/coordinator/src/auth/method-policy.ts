@@ -28,6 +28,8 @@ export const CONTROL_METHOD_POLICY: Readonly<Record<string, MethodPolicy>> = {
   watchEvents: read(['cluster', 'node']),
   validateSpec: read(),
   getSpec: read(),
+  // Changes nothing: a what-if question is for anyone who may read placement.
+  simulate: read(),
   listBackends: read(['cluster']),
   drain: write(['node']),
   undrain: write(['node']),

@@ -80,6 +80,8 @@ const reasonBody = z.object({ reason }).strict();
 const cluster = z.string().max(MAX_REASON_LENGTH).optional();
 const moveBody = z.object({ node: z.string().min(1).max(MAX_REASON_LENGTH), cluster, pin: z.boolean().optional(), timeoutMs, reason }).strict();
 const unpinBody = z.object({ cluster, reason }).strict();
+const names = z.array(z.string().max(MAX_REASON_LENGTH)).max(64).optional();
+const simulateBody = z.object({ fail: names, drain: names, linkDown: names, spec: z.string().optional() }).strict();
 const restartBody = z.object({ timeoutMs, force: z.boolean().optional(), reason }).strict();
 const validateBody = z.object({ yaml: z.string() }).strict();
 const applyBody = z
@@ -318,6 +320,15 @@ export const ROUTES: readonly Route[] = [
       query(ctx, {});
       const b = await jsonBody(ctx, unpinBody);
       return rpc(ctx, 'unpinVip', { vip: ctx.params['vip'] as string, cluster: b.cluster ?? '', reason: b.reason ?? '' } satisfies pbControl.UnpinVipRequest);
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/simulate',
+    handle: async (ctx) => {
+      query(ctx, {});
+      const b = await jsonBody(ctx, simulateBody);
+      return rpc(ctx, 'simulate', { fail: b.fail ?? [], drain: b.drain ?? [], linkDown: b.linkDown ?? [], specYaml: b.spec ?? '' } satisfies pbControl.SimulateRequest);
     },
   },
   {
