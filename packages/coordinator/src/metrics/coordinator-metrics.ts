@@ -6,13 +6,14 @@ import { FailoverTracker, type Failover, type InstanceObservation, type LossExpl
 import { FAILOVER_REASONS, METRICS, PROCESS_METRICS_PREFIX, type FailoverReason, type MetricDefinition } from './metric-definitions.js';
 import type { MetricsSources, WebhookStats } from './metrics-sources.js';
 import { familyBytes, MAX_PER_NODE, NODE_FAMILIES, nodeSamples, type NodeFamily, type NodeView } from './node-samples.js';
+import { backendSamples } from './backend-samples.js';
 import { streamExposition, type ExpositionPiece, type ExpositionSink } from './stream-exposition.js';
 import { vipPieces, type VipRow } from './vip-samples.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const TERMINAL_COMMAND_STATES: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'rejected']);
-const OPERATIONS = new Set(['drain', 'undrain', 'restart', 'reload', 'rolling_restart', 'move']);
+const OPERATIONS = new Set(['drain', 'undrain', 'restart', 'reload', 'rolling_restart', 'move', 'backend_drain', 'backend_undrain', 'backend_disable', 'backend_enable', 'backend_weight']);
 const OPERATION_OUTCOMES = new Set(['succeeded', 'failed', 'refused', 'cancelled', 'timed_out']);
 /** Nodes (or VIPs) per piece of the exposition: a few hundred microseconds of work. */
 const SLICE = 256;
@@ -328,6 +329,7 @@ export class CoordinatorMetrics {
     }
     yield* vipPieces(vips, clusters, SLICE);
     if (this.vipLabelCache.size > 2 * vips.size + 1024) this.vipLabelCache.clear();
+    yield backendSamples(this.sources.backendPools?.() ?? []);
     yield this.renderEvents();
     yield this.renderWebhooks();
   }

@@ -202,6 +202,62 @@ export const METRICS = {
     labels: NODE,
   },
 
+  // The backend pool, read from the control plane at scrape time (backend-samples.ts).
+  backendServerState: {
+    name: 'lbha_backend_server_state',
+    type: 'gauge',
+    help: 'Admin state of a backend server as the LB node\'s proxy runs it (state: ready, drain, maint); 1 for the current state.',
+    labels: ['cluster', 'pool', 'server', 'node', 'state'],
+  },
+  backendServerSessions: {
+    name: 'lbha_backend_server_sessions',
+    type: 'gauge',
+    help: 'Current sessions (haproxy) or open connections (nginx, from the socket table) from the LB node to the backend server.',
+    labels: ['cluster', 'pool', 'server', 'node'],
+  },
+  backendServerUp: {
+    name: 'lbha_backend_server_up',
+    type: 'gauge',
+    help: '1 when the LB node\'s proxy checks the backend server up, 0 when down; absent when the proxy does not check it (nginx).',
+    labels: ['cluster', 'pool', 'server', 'node'],
+  },
+  backendServerWeight: {
+    name: 'lbha_backend_server_weight',
+    type: 'gauge',
+    help: 'Weight of the backend server as the LB node\'s proxy runs it.',
+    labels: ['cluster', 'pool', 'server', 'node'],
+  },
+  backendServerDisagreement: {
+    name: 'lbha_backend_server_disagreement',
+    type: 'gauge',
+    help: '1 when the LB nodes run the backend server differently from each other or from what is wanted, 0 otherwise.',
+    labels: ['cluster', 'pool', 'server'],
+  },
+  backendPoolHealthyServers: {
+    name: 'lbha_backend_pool_healthy_servers',
+    type: 'gauge',
+    help: 'Servers of the pool wanted ready and running ready, weighted and not down on every LB node.',
+    labels: ['cluster', 'pool'],
+  },
+  backendPoolMinHealthyServers: {
+    name: 'lbha_backend_pool_min_healthy_servers',
+    type: 'gauge',
+    help: 'The fewest healthy servers an operation may leave in the pool (backends.min_healthy).',
+    labels: ['cluster', 'pool'],
+  },
+  backendConfigDrift: {
+    name: 'lbha_backend_config_drift',
+    type: 'gauge',
+    help: '1 when the LB nodes of the cluster run different proxy configurations (or spec-listed files) where the spec does not let them differ.',
+    labels: ['cluster'],
+  },
+  backendConfigDiffers: {
+    name: 'lbha_backend_config_differs',
+    type: 'gauge',
+    help: '1 for an LB node whose proxy configuration differs from the one most of its cluster\'s nodes run, 0 otherwise.',
+    labels: NODE,
+  },
+
   // Fixed cardinality, kept by prom-client.
   desiredStatePushDuration: {
     name: 'lbha_desired_state_push_duration_seconds',
@@ -219,7 +275,7 @@ export const METRICS = {
   operations: {
     name: 'lbha_operations_total',
     type: 'counter',
-    help: 'Finished operations (operation: drain, undrain, restart, reload, rolling_restart, move) by outcome (state).',
+    help: 'Finished operations (operation: drain, undrain, restart, reload, rolling_restart, move, backend_drain, backend_undrain, backend_disable, backend_enable, backend_weight) by outcome (state).',
     labels: ['cluster', 'operation', 'state'],
   },
   events: {

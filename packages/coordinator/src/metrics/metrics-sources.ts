@@ -2,6 +2,8 @@
 // from them when Prometheus scrapes, so no component has to push values as they change.
 import type { LbhaEvent, NodeMode } from '@lbha/shared';
 import type { AgentOutbox } from '../agent-outbox.js';
+import type { BackendPoolView } from '../backends/backend-pool-view.js';
+import type { DriftView } from '../backends/config-drift.js';
 import type { Registry, RegistryEvent } from '../registry.js';
 import type { VipCondition } from './metric-definitions.js';
 
@@ -45,6 +47,8 @@ export interface MetricsSources {
   readonly placementView?: () => Iterable<VipPlacementView>;
   /** Nodes of the cluster spec: those whose agent never connected are exported as disconnected. */
   readonly specNodes?: () => Iterable<SpecNodeView>;
+  /** Every cluster's backend pool and whether its LB nodes run the same configuration. */
+  readonly backendPools?: () => Iterable<{ readonly pool: BackendPoolView; readonly drift: DriftView }>;
   /** Configured webhooks and their delivery counts. */
   readonly webhooks?: () => Iterable<WebhookStats>;
   readonly clock?: () => number;

@@ -1,4 +1,4 @@
-// Adapts the control plane's fleet view (spec, placement, VIP status) to the views the metrics pull.
+// Adapts the control plane's fleet view (spec, placement, VIP status, backend pools) to the views the metrics pull.
 import type { ControlPlane } from '../control-plane.js';
 import type { VipStatus } from '../vip-observation.js';
 import type { VipCondition } from './metric-definitions.js';
@@ -15,8 +15,9 @@ const CONDITION: Readonly<Record<VipStatus, VipCondition>> = {
 };
 
 /** Placement and spec views of a control plane that may not be started yet. */
-export function planeViews(plane: () => ControlPlane | undefined): Pick<MetricsSources, 'placementView' | 'specNodes'> {
+export function planeViews(plane: () => ControlPlane | undefined): Pick<MetricsSources, 'placementView' | 'specNodes' | 'backendPools'> {
   return {
+    backendPools: () => plane()?.backendPools() ?? [],
     placementView: (): VipPlacementView[] =>
       (plane()?.view.vips() ?? []).map((v) => ({ cluster: v.cluster, vip: v.name, desired: v.desiredHolder, status: CONDITION[v.status] })),
     specNodes: (): SpecNodeView[] => {
