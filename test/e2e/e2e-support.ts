@@ -17,10 +17,10 @@ export const skipReason: string | undefined = (() => {
  * baseline after each test (also after a failure), and removed at the end with a check that
  * nothing was left behind. `bind` hands the lab to the file once it is up.
  */
-export function useAgentLab(topology: TopologyName, bind: (lab: Lab) => void, options: { afterRepair?: (lab: Lab) => Promise<void> } = {}): void {
+export function useAgentLab(topology: TopologyName, bind: (lab: Lab) => void, options: { afterRepair?: (lab: Lab) => Promise<void>; backends?: boolean } = {}): void {
   let lab: Lab | undefined;
   before(async () => {
-    lab = await startLab({ topology, control: 'agent' });
+    lab = await startLab({ topology, control: 'agent', backends: options.backends ?? false });
     bind(lab);
     await waitForBaseline(lab);
   });

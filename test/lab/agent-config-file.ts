@@ -15,6 +15,10 @@ export interface AgentFileOptions {
   readonly proxy: ProxyFiles;
   readonly tls: LabTls;
   readonly logLevel: string;
+  /** nginx: where the agent writes its upstreams' managed includes (default: below its stateDir). */
+  readonly upstreamsDir?: string;
+  /** haproxy: the server state file the agent keeps current (haproxy.cfg loads it). */
+  readonly serverStateFile?: string;
 }
 
 export function renderAgentConfig(o: AgentFileOptions): string {
@@ -25,12 +29,12 @@ export function renderAgentConfig(o: AgentFileOptions): string {
     supervisor: direct
     configFile: ${o.proxy.config}
     errorLog: ${o.proxy.errorLog}
-    statusUrl: http://127.0.0.1:${LB_STATUS_PORT}/nginx_status`
+    statusUrl: http://127.0.0.1:${LB_STATUS_PORT}/nginx_status${o.upstreamsDir ? `\n    upstreamsDir: ${o.upstreamsDir}` : ''}`
       : `  haproxy:
     kind: haproxy
     supervisor: direct
     configFile: ${o.proxy.config}
-    statsSocket: ${o.proxy.statsSocket}`;
+    statsSocket: ${o.proxy.statsSocket}${o.serverStateFile ? `\n    serverStateFile: ${o.serverStateFile}` : ''}`;
   return `# lbha-agent on ${o.node} (written by the lab).
 node: ${o.node}
 cluster: ${o.plan.cluster}

@@ -21,6 +21,8 @@ export interface AgentControlOptions {
   /** VRRP advertisement interval in the cluster spec; undefined: the timing profile's. */
   readonly advertIntervalMs: number | undefined;
   readonly timing: 'default' | 'fast';
+  /** The spec declares the backend pool; nginx's agent writes its upstream's managed include. */
+  readonly backends?: boolean;
 }
 
 /** Log level of the lab's agents and coordinator: $LBHA_LAB_LOG_LEVEL (e.g. debug), default info. */
@@ -92,7 +94,7 @@ export class AgentControl {
     mkdirSync(this.dir, { recursive: true });
     this.port = await freePort();
     await runChecked(process.execPath, [DEV_CA_BIN, '--out', this.tls.dir, '--agent', 'lb1', '--agent', 'lb2', '--operator', 'lab']);
-    writeFileSync(this.specFile, renderClusterSpec(this.lab.plan, { advertIntervalMs: this.options.advertIntervalMs, timing: this.options.timing, maintenanceFile: MAINTENANCE_PATH }));
+    writeFileSync(this.specFile, renderClusterSpec(this.lab.plan, { advertIntervalMs: this.options.advertIntervalMs, timing: this.options.timing, maintenanceFile: MAINTENANCE_PATH, backends: this.options.backends ?? false }));
     writeFileSync(
       this.coordinatorConfigFile,
       renderCoordinatorConfig({
@@ -119,6 +121,7 @@ export class AgentControl {
           stateDir: join(this.agentDir(node), 'state'),
           runtimeDir: this.agentRuntimeDir(node),
           proxy: this.lab.proxyFiles(node),
+          ...(this.options.backends ? (this.lab.plan.proxy === 'nginx' ? { upstreamsDir: this.lab.upstreamsDir(node) } : { serverStateFile: this.lab.serverStateFile(node) }) : {}),
           tls: this.tls,
           logLevel: LOG_LEVEL,
         }),

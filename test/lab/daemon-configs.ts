@@ -46,11 +46,13 @@ http {
 `);
 }
 
-/** A web node: serves its own page (seed 1.2), plus stub_status. */
-export function renderWebNginx(files: ProxyFiles, htmlDir: string): string {
-  return `${nginxCommon(files)}
+/** A web node: serves its own page (seed 1.2), plus stub_status; with `accessLog`, logs every request there. */
+export function renderWebNginx(files: ProxyFiles, htmlDir: string, accessLog?: string): string {
+  // "<client address> <uri>": which LB node sent each request (its inner address), and what.
+  const log = accessLog ? `    log_format lbha_lab '$remote_addr $request_uri';\n` : '';
+  return `${nginxCommon(files)}${log}
     server {
-        listen 80 default_server;
+        listen 80 default_server;${accessLog ? `\n        access_log ${accessLog} lbha_lab;` : ''}
         server_name www.xuzhichao.com;
         keepalive_timeout 65;
 
@@ -71,14 +73,18 @@ export function renderWebNginx(files: ProxyFiles, htmlDir: string): string {
 `;
 }
 
+/** The seed's upstream server lines of the web nodes (also the first content of the managed include). */
+export function webServerLines(plan: TopologyPlan, indent = ''): string {
+  return (Object.keys(plan.webs) as WebNode[]).map((web) => `${indent}server ${plan.webs[web].address} fail_timeout=5s max_fails=3;`).join('\n');
+}
+
 /**
  * An LB node's nginx (seed 1.3, plain HTTP: the seed's TLS listener and redirect are not what the
- * failover scenarios exercise). Upstream to both web nodes, round robin.
+ * failover scenarios exercise). Upstream to both web nodes, round robin. With `upstreamInclude`,
+ * the upstream's server lines come from that file (the agent's managed include).
  */
-export function renderLbNginx(plan: TopologyPlan, node: LbNode, files: ProxyFiles): string {
-  const servers = (Object.keys(plan.webs) as WebNode[])
-    .map((web) => `        server ${plan.webs[web].address} fail_timeout=5s max_fails=3;`)
-    .join('\n');
+export function renderLbNginx(plan: TopologyPlan, node: LbNode, files: ProxyFiles, upstreamInclude?: string): string {
+  const servers = upstreamInclude ? `        include ${upstreamInclude};` : webServerLines(plan, '        ');
   const slow = (Object.keys(plan.webs) as WebNode[]).map((web) => `        server ${plan.webs[web].address}:${SLOW_BACKEND_PORT};`).join('\n');
   // Enough connections for the hung-proxy control run (thousands of requests waiting on slow
   // backends at once): a proxy out of connections is hung, not slow.
@@ -136,8 +142,11 @@ export function brokenConfig(kind: 'nginx' | 'haproxy'): string {
     : '# broken on purpose by the lab\nglobal\n    no-such-keyword on\n';
 }
 
-/** An LB node's haproxy (the haproxy seed's global/defaults/stats page, backends the web nodes). */
-export function renderLbHaproxy(plan: TopologyPlan, node: LbNode, files: ProxyFiles): string {
+/**
+ * An LB node's haproxy (the haproxy seed's global/defaults/stats page, backends the web nodes).
+ * With `serverStateFile`, a reload or restart starts with the server states saved there.
+ */
+export function renderLbHaproxy(plan: TopologyPlan, node: LbNode, files: ProxyFiles, serverStateFile?: string): string {
   const servers = (Object.keys(plan.webs) as WebNode[])
     .map((web) => `    server ${web} ${plan.webs[web].address}:80 check inter 1s`)
     .join('\n');
@@ -146,10 +155,10 @@ export function renderLbHaproxy(plan: TopologyPlan, node: LbNode, files: ProxyFi
     nbthread 2
     stats socket ${files.statsSocket} mode 600 level admin
     stats timeout 30s
-
+${serverStateFile ? `    server-state-file ${serverStateFile}\n` : ''}
 defaults
     mode http
-    option httplog
+${serverStateFile ? '    load-server-state-from-file global\n' : ''}    option httplog
     option dontlognull
     option http-server-close
     option forwardfor except 127.0.0.0/8

@@ -18,12 +18,13 @@ import {
   renderSeedNotify,
   renderWebNginx,
   SLOW_BACKEND_PORT,
+  webServerLines,
   type ProxyFiles,
   type SeedScriptFiles,
 } from './daemon-configs.js';
 import { LabCommandError, LabUsageError } from './errors.js';
 import { spawnLabProcess, type LabProcess } from './lab-process.js';
-import { LB_NODES, WEB_NODES, labNames, newRunId, type LabNames, type LbNode, type NodeRole } from './lab-names.js';
+import { LB_NODES, WEB_NODES, labNames, newRunId, type LabNames, type LbNode, type NodeRole, type WebNode } from './lab-names.js';
 import { createNetwork, namespacePids } from './network.js';
 import { parseProbeOutput, readProbeFile, type ProbeRecord } from './probe-records.js';
 import { processStartTime, registerRun } from './run-registry.js';
@@ -61,6 +62,11 @@ export interface LabOptions {
   readonly advertIntervalMs?: number;
   /** 'agent' control: the spec's timing profile (fast: 20 ms adverts, real-time keepalived). */
   readonly timing?: 'default' | 'fast';
+  /**
+   * 'agent' control: the spec declares the backend pool (reported every second), nginx's upstream
+   * takes its servers from the agent's managed include, and the web nodes log every request.
+   */
+  readonly backends?: boolean;
 }
 
 interface LabConfig {
@@ -73,6 +79,7 @@ interface LabConfig {
   readonly settleTimeoutMs: number;
   readonly advertIntervalMs: number | undefined;
   readonly timing: 'default' | 'fast';
+  readonly backends: boolean;
 }
 
 function compileOptions(options: LabOptions): LabConfig {
@@ -93,6 +100,7 @@ function compileOptions(options: LabOptions): LabConfig {
     settleTimeoutMs: options.settleTimeoutMs ?? 30_000,
     advertIntervalMs: options.advertIntervalMs,
     timing: options.timing ?? 'default',
+    backends: options.backends ?? false,
   };
 }
 
@@ -218,10 +226,31 @@ export class Lab {
     return join(this.runDir, 'logs', `${name}.log`);
   }
 
+  /** Whether the lab runs with the backend pool declared (LabOptions.backends). */
+  get backends(): boolean {
+    return this.config.backends;
+  }
+
+  /** nginx LB nodes with `backends`: the dir of the agent's managed upstream includes. */
+  upstreamsDir(node: LbNode): string {
+    return join(this.proxyFiles(node).dir, 'upstreams');
+  }
+
+  /** haproxy LB nodes with `backends`: the server state file the agent keeps and haproxy loads. */
+  serverStateFile(node: LbNode): string {
+    return join(this.proxyFiles(node).dir, 'server-state');
+  }
+
+  /** With `backends`: the web node's access log, one "<client address> <uri>" line per request. */
+  accessLog(web: WebNode): string {
+    return join(this.proxyFiles(web).dir, 'access.log');
+  }
+
   /** The proxy config as the lab wrote it (what `restoreProxyConfig` puts back). */
   goodProxyConfig(node: LbNode): string {
     const files = this.proxyFiles(node);
-    return this.plan.proxy === 'nginx' ? renderLbNginx(this.plan, node, files) : renderLbHaproxy(this.plan, node, files);
+    if (this.plan.proxy === 'haproxy') return renderLbHaproxy(this.plan, node, files, this.config.backends ? this.serverStateFile(node) : undefined);
+    return renderLbNginx(this.plan, node, files, this.config.backends ? join(this.upstreamsDir(node), 'webserver.conf') : undefined);
   }
 
   // ---------------------------------------------------------------- build
@@ -258,7 +287,7 @@ export class Lab {
         for (const node of LB_NODES) this.startKeepalived(node, renderSeedKeepalived(this.plan, node, this.writeSeedScripts(node)));
         break;
       case 'agent':
-        this.agents = new AgentControl(this, { advertIntervalMs: this.config.advertIntervalMs, timing: this.config.timing });
+        this.agents = new AgentControl(this, { advertIntervalMs: this.config.advertIntervalMs, timing: this.config.timing, backends: this.config.backends });
         await this.agents.start();
         break;
     }
@@ -280,7 +309,7 @@ export class Lab {
       makeDir(html);
       writeFileSync(join(html, 'index.html'), `${this.plan.webs[web].page}\n`);
       chmodSync(join(html, 'index.html'), 0o644);
-      writeFileSync(files.config, renderWebNginx(files, html));
+      writeFileSync(files.config, renderWebNginx(files, html, this.config.backends ? this.accessLog(web) : undefined));
       this.spawn(`${web}-nginx`, web, '/usr/sbin/nginx', ['-c', files.config, '-e', files.errorLog, '-g', 'daemon off;']);
     }
     for (const web of WEB_NODES) await this.waitForPidFile(this.proxyFiles(web).pidFile, `${web} nginx`);
@@ -291,6 +320,11 @@ export class Lab {
       const files = this.proxyFiles(node);
       makeDir(join(files.dir, 'tmp'));
       writeFileSync(files.config, this.goodProxyConfig(node));
+      if (this.config.backends && this.plan.proxy === 'nginx') {
+        // The seed's servers until the agent writes the include from the spec's pool.
+        makeDir(this.upstreamsDir(node));
+        writeFileSync(join(this.upstreamsDir(node), 'webserver.conf'), `${webServerLines(this.plan)}\n`);
+      }
     }
   }
 

@@ -1,7 +1,7 @@
 // Files the lab writes for lbha itself: the cluster spec of a topology, the coordinator's config.
 // The agent's config is in agent-config-file.ts. Pure functions: text out.
 import { LB_STATUS_PORT } from './daemon-configs.js';
-import type { LbNode } from './lab-names.js';
+import type { LbNode, WebNode } from './lab-names.js';
 import type { TopologyPlan } from './topology.js';
 
 export interface SpecOptions {
@@ -11,6 +11,22 @@ export interface SpecOptions {
   readonly timing?: 'default' | 'fast';
   /** The seed's /etc/keepalived/down; per node through the namespace's /etc (see agent-control.ts). */
   readonly maintenanceFile: string;
+  /** Declare the backend pool (reported every second); nginx gets its servers from it. */
+  readonly backends?: boolean;
+}
+
+/** The spec's backends section: the seed's upstream servers as pool webserver (nginx), or the pool's minimum alone (haproxy, whose servers are in haproxy.cfg). */
+function renderBackends(plan: TopologyPlan): string {
+  const servers =
+    plan.proxy === 'nginx'
+      ? `\n        servers:\n${(Object.keys(plan.webs) as WebNode[]).map((w) => `          - { name: ${w}, address: "${plan.webs[w].address}:80", max_fails: 3, fail_timeout: 5s }`).join('\n')}`
+      : '';
+  return `    backends:
+      min_healthy: 1
+      report_interval: 1s
+      pools:
+      - name: webserver${servers}
+`;
 }
 
 /** The cluster spec of a lab topology: the seed's intent (nodes, VIPs, homes, checks) for lbha. */
@@ -53,7 +69,7 @@ ${vips}
       # chk_down.sh: the down file lowers the node's priority by 50, so its VIPs move away.
       - { name: down-file, kind: maintenance_file, path: ${options.maintenanceFile}, interval: 200ms, fall: 2, rise: 2, effect: penalty, penalty: 50 }
       - { name: inner-link, kind: interface, interface: eth2, effect: fault }
-`;
+${options.backends ? renderBackends(plan) : ''}`;
 }
 
 /** Certificates of a lab run, made by lbha-dev-ca. */

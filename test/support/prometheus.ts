@@ -52,6 +52,8 @@ export type QueryResult = { readonly ok: true; readonly samples: readonly Sample
 export interface ActiveAlert {
   readonly labels: Readonly<Record<string, string>>;
   readonly state: 'pending' | 'firing' | 'inactive';
+  /** When the rule's expression first held (RFC 3339), as Prometheus reports it. */
+  readonly activeAt?: string;
 }
 
 function renderConfig(o: PrometheusOptions): string {
