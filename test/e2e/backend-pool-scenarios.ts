@@ -64,13 +64,21 @@ async function startClients(lab: Lab): Promise<ProbeSession[]> {
   return probes;
 }
 
+/** Moments of a test, to say what a failed request followed. */
+type Marks = Array<readonly [number, string]>;
+
+function after(marks: Marks, t: number): string {
+  const m = marks.filter(([at]) => at <= t).at(-1);
+  return m ? ` (${t - m[0]} ms after ${m[1]})` : '';
+}
+
 /** Stops the clients; every request of every client must have been answered. */
-async function stopClients(probes: readonly ProbeSession[]): Promise<string> {
+async function stopClients(probes: readonly ProbeSession[], marks: Marks = []): Promise<string> {
   const lines: string[] = [];
   for (const [i, p] of probes.entries()) {
     const records: ProbeRecord[] = await p.stop();
     const kind = i % 2 === 0 ? 'fresh' : 'kept-alive';
-    const failed = records.filter((r) => !r.ok).map((r) => `${new Date(r.t).toISOString()} ${r.error}`);
+    const failed = records.filter((r) => !r.ok).map((r) => `${new Date(r.t).toISOString()} ${r.error}${after(marks, r.t)}`);
     lines.push(`${p.vip.name} ${kind}: ${records.length} requests, ${failed.length} failed`);
     assert.deepEqual(failed, [], `no request of the ${kind} client of ${p.vip.name} failed`);
     assert.ok(records.length > 100, `the ${kind} client of ${p.vip.name} ran (${records.length} requests)`);
@@ -147,31 +155,38 @@ export function backendPoolTests(topology: TopologyName): void {
     });
 
     it('keeps web1 drained through a reload and a restart of the proxy on the LB nodes', { timeout: TEST_TIMEOUT }, async (t) => {
+      const marks: Marks = [];
+      const mark = (what: string) => marks.push([Date.now(), what]);
       const probes = await startClients(lab);
+      mark('backend drain');
       const drain = await runOperation(lab, ['backend', 'drain', cluster(), 'web1', '--timeout', '15s']);
       assert.equal(drain.state, 'succeeded', `drain web1: ${drain.message}`);
       const from1 = logSize(lab, 'web1');
       const from2 = logSize(lab, 'web2');
       const proxy = lab.plan.proxy;
       for (const node of LB_NODES) {
+        mark(`reload on ${node}`);
         const reload = await runOperation(lab, ['reload', node, proxy]);
         assert.equal(reload.state, 'succeeded', `reload ${proxy} on ${node}: ${reload.message}`);
       }
       // A restart: a new proxy process, which knows nothing of the runtime change (haproxy) or
       // reads the include again (nginx). Planned, so the node's VIPs are handed over first.
       const before = await lab.proxyMasterPid('lb2');
+      mark('restart on lb2');
       const restart = await runOperation(lab, ['restart', 'lb2', proxy, '--timeout', '60s', '--detach']);
       assert.equal(restart.state, 'succeeded', `restart ${proxy} on lb2: ${restart.message}`);
+      mark('restart over');
       const restarted = await lab.proxyMasterPid('lb2');
       assert.notEqual(restarted, before, `${proxy} on lb2 is a new process`);
       await waitForBaseline(lab, 45_000);
       await pause(3000);
       await waitForAdmin(lab, 'web1', 'DRAIN');
       assertOnlyWeb2(lab, from1, from2, `reloads on ${LB_NODES.join(', ')} and a restart on lb2`);
+      mark('backend undrain');
       const undrain = await runOperation(lab, ['backend', 'undrain', cluster(), 'web1']);
       assert.equal(undrain.state, 'succeeded', `undrain web1: ${undrain.message}`);
-      const summary = await stopClients(probes);
-      t.diagnostic(`${summary}; ${proxy} on lb2 restarted: pid ${before} -> ${restarted}`);
+      const summary = await stopClients(probes, marks);
+      t.diagnostic(`${summary}; ${proxy} on lb2 restarted: pid ${before} -> ${restarted}; ${marks.map(([at, w]) => `${new Date(at).toISOString()} ${w}`).join(', ')}`);
     });
 
     it('a hand-edited proxy configuration on one LB node raises the drift event and alert', { skip: prometheusMissing, timeout: TEST_TIMEOUT }, async (t) => {
