@@ -9,7 +9,7 @@
 // Options (flag or environment): --sizes 100,500,2000 (LBHA_BENCH_SIZES), or --agents N for one
 // size; --seconds 30 (LBHA_BENCH_SECONDS) measured per size; --flip-mean-s 60
 // (LBHA_BENCH_FLIP_MEAN_S) mean time between health flips of one agent; --placement-repeats 25;
-// --no-storm; --plaintext (tls: insecure; by default mutual TLS, each simulated agent with its
+// --no-storm; --coordinator-node-flags "FLAGS" (e.g. --cpu-prof); --plaintext (tls: insecure; by default mutual TLS, each simulated agent with its
 // own certificate, so the storm includes every TLS handshake); --out FILE.
 // Only the coordinator is pinned (core 0): the simulated agents run wherever the kernel puts them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -40,6 +40,10 @@ const FLIP_MEAN_S = intOption(argv, '--flip-mean-s', 'LBHA_BENCH_FLIP_MEAN_S', 6
 const PLACEMENT_REPEATS = intOption(argv, '--placement-repeats', 'LBHA_BENCH_PLACEMENT_REPEATS', 25);
 const STORM = !hasFlag(argv, '--no-storm');
 const TLS = !hasFlag(argv, '--plaintext');
+/** Extra node flags for the coordinator, e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile it. */
+const COORDINATOR_FLAGS = stringOption(argv, '--coordinator-node-flags', 'LBHA_BENCH_COORDINATOR_NODE_FLAGS', '')
+  .split(' ')
+  .filter((f) => f !== '');
 const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
 const AGENTS_PER_PROCESS = 1000;
 const SCRAPE_EVERY_MS = 5000;
@@ -116,7 +120,7 @@ const runs = new Set<Run>();
 
 function startCoordinator(run: Run, n: number): Coordinator {
   const logFd = openSync(join(run.dir, `coordinator-${n}.log`), 'a');
-  const [cmd, args] = pinned(0, process.execPath, [COORDINATOR_BIN, '--config', run.configFile]);
+  const [cmd, args] = pinned(0, process.execPath, [...COORDINATOR_FLAGS, COORDINATOR_BIN, '--config', run.configFile]);
   const proc = spawn(cmd, args, { stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));

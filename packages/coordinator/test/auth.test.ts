@@ -67,7 +67,9 @@ describe('certificates', () => {
 
   it('reads role and name from a certificate of the trusted CA', () => {
     const now = Date.now();
-    assert.deepEqual(peerIdentity(der(ca.agents['lb1']!.cert), authorities, now), { ok: true, identity: { kind: 'cert', name: 'lb1', role: 'agent', actor: 'cert:lb1' } });
+    const lb1 = new X509Certificate(readFileSync(ca.agents['lb1']!.cert));
+    const validUntilMs = Math.min(Date.parse(lb1.validTo), Date.parse(authorities[0]!.validTo));
+    assert.deepEqual(peerIdentity(der(ca.agents['lb1']!.cert), authorities, now), { ok: true, identity: { kind: 'cert', name: 'lb1', role: 'agent', actor: 'cert:lb1' }, validUntilMs });
     const op = peerIdentity(der(ca.operators['alice']!.cert), authorities, now);
     assert.ok(op.ok && op.identity.role === 'operator' && op.identity.actor === 'cert:alice');
   });
@@ -83,6 +85,21 @@ describe('certificates', () => {
     const self = peerIdentity(der(ca.ca.cert), authorities, now);
     assert.equal(self.ok, false);
     assert.equal(peerIdentity(Buffer.from('nope'), authorities, now).ok, false);
+  });
+
+  it('remembers a verified certificate only while it is valid', () => {
+    const source = new CertificateSource({ ca: ca.ca.cert, cert: ca.coordinator.cert, key: ca.coordinator.key }, { watchIntervalMs: 0 });
+    try {
+      let now = Date.now();
+      const auth = new Authenticator(authConfigSchema.parse({}), source, () => now);
+      const cert = der(ca.agents['lb1']!.cert);
+      for (let i = 0; i < 2; i++) assert.deepEqual(auth.authenticate({ peerCertificate: cert }), { ok: true, identity: { kind: 'cert', name: 'lb1', role: 'agent', actor: 'cert:lb1' } });
+      now += 400 * 86_400_000;
+      assert.deepEqual(auth.authenticate({ peerCertificate: cert }), { ok: false, reason: 'client certificate has expired' });
+      assert.deepEqual(auth.authenticate({ peerCertificate: der(other.operators['alice']!.cert) }), { ok: false, reason: 'client certificate is not issued by a trusted CA' });
+    } finally {
+      source.close();
+    }
   });
 
   it('refuses a server certificate used as a client certificate', () => {

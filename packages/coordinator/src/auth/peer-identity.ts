@@ -7,7 +7,14 @@ import { X509Certificate } from 'node:crypto';
 import { nameProblem } from '@lbha/shared';
 import { identity, ROLES, TRUST_DOMAIN, type Identity, type Role } from './roles.js';
 
-export type PeerOutcome = { readonly ok: true; readonly identity: Identity } | { readonly ok: false; readonly reason: string };
+export type PeerOutcome =
+  | {
+      readonly ok: true;
+      readonly identity: Identity;
+      /** The verdict holds until then: the certificate's or its CA's expiry, whichever is first. */
+      readonly validUntilMs: number;
+    }
+  | { readonly ok: false; readonly reason: string };
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const URI_PREFIX = `spiffe://${TRUST_DOMAIN}/`;
@@ -81,5 +88,5 @@ export function peerIdentity(raw: Buffer, authorities: readonly X509Certificate[
   }
   const parsed = parseIdentityUri(ours[0] as string);
   if (!parsed) return { ok: false, reason: `client certificate identity ${JSON.stringify(ours[0])} is not ${URI_PREFIX}<agent|operator|read-only>/<name>` };
-  return { ok: true, identity: identity('cert', parsed.name, parsed.role) };
+  return { ok: true, identity: identity('cert', parsed.name, parsed.role), validUntilMs: Math.min(Date.parse(cert.validTo), Date.parse(issuer.validTo)) };
 }
