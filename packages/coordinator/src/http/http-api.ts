@@ -16,6 +16,7 @@ import { HttpError, httpErrorOf } from './http-error.js';
 import { tooLarge } from './read-body.js';
 import { BACKEND_ROUTES } from './backend-routes.js';
 import { ROUTES, type Route, type RouteContext } from './routes.js';
+import { VIP_ROUTES } from './vip-routes.js';
 
 /** Writes the /metrics text to `sink` in order; a promise from the sink means "wait". */
 export type MetricsWriter = (sink: (chunk: Buffer) => void | Promise<void>) => Promise<void>;
@@ -39,7 +40,7 @@ interface CompiledRoute {
   readonly segments: readonly string[];
 }
 
-const COMPILED: readonly CompiledRoute[] = [...ROUTES, ...BACKEND_ROUTES].map((route) => ({ route, segments: route.path.split('/').slice(1) }));
+const COMPILED: readonly CompiledRoute[] = [...ROUTES, ...BACKEND_ROUTES, ...VIP_ROUTES].map((route) => ({ route, segments: route.path.split('/').slice(1) }));
 
 function match(segments: readonly string[], path: readonly string[]): Record<string, string> | undefined {
   if (segments.length !== path.length) return undefined;

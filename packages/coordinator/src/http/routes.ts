@@ -2,11 +2,12 @@
 // are validated strictly here (unknown fields are errors); names and roles are checked by the
 // same authorisation layer the gRPC API goes through (control-api.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isLive, linkFromWire, pbControl, pbTypes } from '@lbha/shared';
+import { isLive, linkFromWire, pbControl, pbTypes, readPackageVersion } from '@lbha/shared';
 import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../auth/method-policy.js';
 import type { Caller, ControlApi, ControlMethod, StreamSink, Unary } from '../control-api.js';
 import { HttpError } from './http-error.js';
+import { openApiDocument } from './openapi.js';
 import { parseJsonObject, readBody, type BodyKind } from './read-body.js';
 
 export interface RouteContext {
@@ -77,11 +78,6 @@ export const reason = z.string().max(MAX_REASON_LENGTH).optional();
 export const timeoutMs = z.number().int().min(0).max(86_400_000).optional();
 const drainBody = z.object({ timeoutMs, force: z.boolean().optional(), maintenance: z.boolean().optional(), reason }).strict();
 const reasonBody = z.object({ reason }).strict();
-const cluster = z.string().max(MAX_REASON_LENGTH).optional();
-const moveBody = z.object({ node: z.string().min(1).max(MAX_REASON_LENGTH), cluster, pin: z.boolean().optional(), timeoutMs, reason }).strict();
-const unpinBody = z.object({ cluster, reason }).strict();
-const names = z.array(z.string().max(MAX_REASON_LENGTH)).max(64).optional();
-const simulateBody = z.object({ fail: names, drain: names, linkDown: names, spec: z.string().optional() }).strict();
 const restartBody = z.object({ timeoutMs, force: z.boolean().optional(), reason }).strict();
 const validateBody = z.object({ yaml: z.string() }).strict();
 const applyBody = z
@@ -181,7 +177,10 @@ function eventStream(ctx: RouteContext): RouteResult {
 export const str = (q: Record<string, unknown>, k: string) => (q[k] as string | undefined) ?? '';
 const num = (q: Record<string, unknown>, k: string) => (q[k] as number | undefined) ?? 0;
 
+const VERSION = readPackageVersion(new URL('../../../package.json', import.meta.url));
+
 export const ROUTES: readonly Route[] = [
+  { method: 'GET', path: '/v1/openapi.json', handle: async (ctx) => (query(ctx, {}), { status: 200, body: openApiDocument(VERSION) }) },
   {
     method: 'GET',
     path: '/v1/whoami',
@@ -301,34 +300,6 @@ export const ROUTES: readonly Route[] = [
     handle: (ctx) => {
       const q = query(ctx, { cluster: 'string' });
       return rpc(ctx, 'listVips', { cluster: str(q, 'cluster') });
-    },
-  },
-  {
-    method: 'POST',
-    path: '/v1/vips/:vip/move',
-    handle: async (ctx) => {
-      query(ctx, {});
-      const b = await jsonBody(ctx, moveBody);
-      const req: pbControl.MoveVipRequest = { vip: ctx.params['vip'] as string, cluster: b.cluster ?? '', node: b.node, pin: b.pin ?? false, timeoutMs: b.timeoutMs ?? 0, reason: b.reason ?? '' };
-      return rpc(ctx, 'moveVip', req, 202);
-    },
-  },
-  {
-    method: 'POST',
-    path: '/v1/vips/:vip/unpin',
-    handle: async (ctx) => {
-      query(ctx, {});
-      const b = await jsonBody(ctx, unpinBody);
-      return rpc(ctx, 'unpinVip', { vip: ctx.params['vip'] as string, cluster: b.cluster ?? '', reason: b.reason ?? '' } satisfies pbControl.UnpinVipRequest);
-    },
-  },
-  {
-    method: 'POST',
-    path: '/v1/simulate',
-    handle: async (ctx) => {
-      query(ctx, {});
-      const b = await jsonBody(ctx, simulateBody);
-      return rpc(ctx, 'simulate', { fail: b.fail ?? [], drain: b.drain ?? [], linkDown: b.linkDown ?? [], specYaml: b.spec ?? '' } satisfies pbControl.SimulateRequest);
     },
   },
   {
