@@ -158,6 +158,24 @@ export class FleetView {
     return [...new Set([...this.actualVipsOf(node), ...this.desiredVipsOf(node)])];
   }
 
+  /**
+   * Desired holder and status of every VIP, one at a time and without building views (for
+   * /metrics, which pauses between slices of VIPs: a scrape may see passes that ran meanwhile).
+   */
+  *vipStates(): Generator<{ readonly cluster: string; readonly vip: string; readonly desired: string; readonly status: VipStatus }, void, undefined> {
+    for (const c of this.spec.clusters) {
+      const s = this.clusters.get(c.name);
+      const holders = new Map<string, string>();
+      for (const vp of s?.placement.vips ?? []) holders.set(vp.vip, vp.holder);
+      for (const v of c.vips) yield { cluster: c.name, vip: v.name, desired: holders.get(v.name) ?? '', status: s?.tracks.get(v.name)?.status ?? 'unknown' };
+    }
+  }
+
+  /** Every node of the spec, one at a time. */
+  *specNodes(): Generator<{ readonly cluster: string; readonly node: string }, void, undefined> {
+    for (const c of this.spec.clusters) for (const n of c.nodes) yield { cluster: c.name, node: n.name };
+  }
+
   vips(cluster?: string): VipView[] {
     const out: VipView[] = [];
     for (const c of this.spec.clusters) {
