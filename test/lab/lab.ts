@@ -120,6 +120,12 @@ export interface ProbeOptions {
   readonly maxDurationMs?: number;
   /** All requests on one kept-alive connection (while the server keeps it open). */
   readonly keepAlive?: boolean;
+  /**
+   * With keepAlive: a request on a reused connection that the server closed as it went out (a
+   * reset before any response) is sent once more on a new connection, as HTTP clients do for
+   * idempotent requests; the record carries `retriedAfter`.
+   */
+  readonly retryReset?: boolean;
   /** Each request waits for the previous one (a stalled SYN stalls the client, as it would a real one). */
   readonly sequential?: boolean;
   /** Request path; default "/". */
@@ -505,6 +511,7 @@ export class Lab {
       '--duration-ms', String(options.maxDurationMs ?? 120_000),
       '--out', file,
       ...(options.keepAlive ? ['--keep-alive'] : []),
+      ...(options.retryReset ? ['--retry-reset'] : []),
       ...(options.sequential ? ['--sequential'] : []),
     ]);
     const session: ProbeSession = {

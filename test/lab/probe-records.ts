@@ -16,6 +16,8 @@ export interface ProbeRecord {
   readonly error?: string;
   /** Failures only: the TCP connection had been established (a server had accepted it). */
   readonly connected?: boolean;
+  /** --retry-reset: the error of the first attempt on a reused connection, retried on a new one. */
+  readonly retriedAfter?: string;
 }
 
 export interface LatencySummary {

@@ -25,6 +25,7 @@ interface ProbeConfig {
   readonly out: string;
   readonly keepAlive: boolean;
   readonly sequential: boolean;
+  readonly retryReset: boolean;
 }
 
 function compileConfig(argv: readonly string[]): ProbeConfig {
@@ -40,6 +41,7 @@ function compileConfig(argv: readonly string[]): ProbeConfig {
       out: { type: 'string', default: '-' },
       'keep-alive': { type: 'boolean', default: false },
       sequential: { type: 'boolean', default: false },
+      'retry-reset': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -59,8 +61,12 @@ function compileConfig(argv: readonly string[]): ProbeConfig {
     out: values.out ?? '-',
     keepAlive: values['keep-alive'] ?? false,
     sequential: values.sequential ?? false,
+    retryReset: values['retry-reset'] ?? false,
   };
 }
+
+/** How a request on a kept-alive connection the server has just closed fails. */
+const RESET_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'socket hang up']);
 
 const now = (): number => performance.timeOrigin + performance.now();
 const round = (ms: number): number => Math.round(ms * 100) / 100;
@@ -101,20 +107,28 @@ function main(): void {
     setTimeout(finish, config.timeoutMs + 1000).unref();
   };
 
-  const send = (onDone?: () => void): void => {
-    const id = ++seq;
-    const t0 = now();
-    inFlight += 1;
+  const send = (onDone?: () => void, retryOf?: { readonly id: number; readonly t0: number; readonly error: string }): void => {
+    const id = retryOf?.id ?? ++seq;
+    const t0 = retryOf?.t0 ?? now();
+    if (!retryOf) inFlight += 1;
     let done = false;
     let connected = false;
+    let reused = false;
     const complete = (record: Record<string, unknown>): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      // --retry-reset: a reused kept-alive connection the server closed just as this request
+      // went out (no response byte came back) is retried once on a new connection, as HTTP
+      // clients do for idempotent requests (RFC 9112 9.3.1); the record says so.
+      if (config.retryReset && !retryOf && reused && record.ok !== true && record.status === undefined && RESET_ERRORS.has(String(record.error))) {
+        send(onDone, { id, t0, error: String(record.error) });
+        return;
+      }
       inFlight -= 1;
       if (record.ok === true) succeeded += 1;
       else failed += 1;
-      write({ seq: id, t: round(t0), ms: round(now() - t0), ...record, ...(record.ok === true ? {} : { connected }) });
+      write({ seq: id, t: round(t0), ms: round(now() - t0), ...record, ...(record.ok === true ? {} : { connected }), ...(retryOf ? { retriedAfter: retryOf.error } : {}) });
       maybeFinish();
       onDone?.();
     };
@@ -130,7 +144,7 @@ function main(): void {
     req.on('socket', (socket) => {
       socket.setNoDelay(true);
       // A reused kept-alive socket is connected already.
-      if (!socket.connecting) connected = true;
+      if (!socket.connecting) connected = reused = true;
       else socket.once('connect', () => (connected = true));
     });
     req.on('response', (res) => {
