@@ -14,16 +14,22 @@ const CONDITION: Readonly<Record<VipStatus, VipCondition>> = {
   healing: 'healing',
 };
 
-/** Placement and spec views of a control plane that may not be started yet. */
+/**
+ * Placement and spec views of a control plane that may not be started yet. VIPs and spec nodes
+ * are read lazily: /metrics pauses between slices of them, so at 10,000 VIPs no single step
+ * builds them all (and no VIP's full view is built at all).
+ */
 export function planeViews(plane: () => ControlPlane | undefined): Pick<MetricsSources, 'placementView' | 'specNodes' | 'backendPools'> {
   return {
     backendPools: () => plane()?.backendPools() ?? [],
-    placementView: (): VipPlacementView[] =>
-      (plane()?.view.vips() ?? []).map((v) => ({ cluster: v.cluster, vip: v.name, desired: v.desiredHolder, status: CONDITION[v.status] })),
-    specNodes: (): SpecNodeView[] => {
-      const out: SpecNodeView[] = [];
-      for (const c of plane()?.currentSpec().spec.clusters ?? []) for (const n of c.nodes) out.push({ cluster: c.name, node: n.name });
-      return out;
+    placementView: function* (): Generator<VipPlacementView, void, undefined> {
+      const view = plane()?.view;
+      if (!view) return;
+      for (const v of view.vipStates()) yield { cluster: v.cluster, vip: v.vip, desired: v.desired, status: CONDITION[v.status] };
+    },
+    specNodes: function* (): Generator<SpecNodeView, void, undefined> {
+      const view = plane()?.view;
+      if (view) yield* view.specNodes();
     },
   };
 }
