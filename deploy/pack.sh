@@ -76,6 +76,8 @@ for pkg in "${packages[@]}"; do
       mkdir -p "$dst/dist/$(dirname "$f")"
       cp "packages/$pkg/dist/$f" "$dst/dist/$f"
     done
+  # The coordinator's web console: plain files served as they are.
+  if [ -d "packages/$pkg/ui" ]; then cp -a "packages/$pkg/ui" "$dst/ui"; fi
 done
 (cd proto && find . -type f -name '*.proto') | while IFS= read -r f; do
   mkdir -p "$lib/proto/$(dirname "$f")"

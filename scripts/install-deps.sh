@@ -5,9 +5,10 @@ set -euo pipefail
 
 # mmdebstrap and systemd-container: the end-to-end tier on systemd-booted nodes (Debian 12 root
 # file systems booted with systemd-nspawn); zsh: the completion script's syntax check; wrk and
-# stress-ng: the failover benchmarks' kept-alive client and CPU stress.
+# stress-ng: the failover benchmarks' kept-alive client and CPU stress; chromium: the web
+# console's browser test (headless, driven over the DevTools protocol).
 PACKAGES=(keepalived nginx-light haproxy nftables iproute2 procps psmisc curl openssl prometheus etcd-server systemd
-  mmdebstrap systemd-container zsh wrk stress-ng)
+  mmdebstrap systemd-container zsh wrk stress-ng chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

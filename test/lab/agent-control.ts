@@ -2,6 +2,7 @@
 // tests and the CLI, and on a unix socket in the run dir for the agents, which live in network
 // namespaces and cannot reach the host's loopback) and a lbha-agent in each LB namespace, which
 // supervises keepalived and the proxy there.
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, waitFor, type WaitOptions } from '@lbha/test-support';
@@ -16,6 +17,10 @@ import { labTls, renderClusterSpec, renderCoordinatorConfig, type LabTls } from 
 import { AGENT_NODE_FLAGS } from '@lbha/agent';
 import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, DEV_CA_BIN } from './repo-paths.js';
 import { runChecked, runCommand, type CommandOutput } from './run-command.js';
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
 
 export interface AgentControlOptions {
   /** VRRP advertisement interval in the cluster spec; undefined: the timing profile's. */
@@ -38,6 +43,10 @@ export class AgentControl {
   readonly socketPath: string;
   readonly tls: LabTls;
   private port = 0;
+  /** The coordinator's HTTP API and web console on loopback. */
+  httpPort = 0;
+  /** Bearer tokens of this run's HTTP API, one per role. */
+  readonly tokens = { operator: randomBytes(18).toString('hex'), readOnly: randomBytes(18).toString('hex') };
   private coordinator: LabProcess | undefined;
   private coordinatorStarts = 0;
   private readonly agents = new Map<LbNode, LabProcess>();
@@ -93,6 +102,7 @@ export class AgentControl {
   async start(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     this.port = await freePort();
+    this.httpPort = await freePort();
     await runChecked(process.execPath, [DEV_CA_BIN, '--out', this.tls.dir, '--agent', 'lb1', '--agent', 'lb2', '--operator', 'lab']);
     writeFileSync(this.specFile, renderClusterSpec(this.lab.plan, { advertIntervalMs: this.options.advertIntervalMs, timing: this.options.timing, maintenanceFile: MAINTENANCE_PATH, backends: this.options.backends ?? false }));
     writeFileSync(
@@ -105,6 +115,7 @@ export class AgentControl {
         specFile: this.specFile,
         stateDir: join(this.dir, 'state'),
         logLevel: LOG_LEVEL,
+        http: { address: `127.0.0.1:${this.httpPort}`, operatorSha256: sha256(this.tokens.operator), readOnlySha256: sha256(this.tokens.readOnly) },
       }),
     );
     // The bind mount needs its target; on a host without keepalived's package dir, make it.

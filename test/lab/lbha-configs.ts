@@ -106,6 +106,8 @@ export interface CoordinatorFileOptions {
   readonly specFile: string;
   readonly stateDir: string;
   readonly logLevel: string;
+  /** The HTTP API and web console on loopback, with bearer tokens (hex SHA-256) for an operator and a read-only caller. */
+  readonly http?: { readonly address: string; readonly operatorSha256: string; readonly readOnlySha256: string };
 }
 
 export function renderCoordinatorConfig(o: CoordinatorFileOptions): string {
@@ -122,7 +124,17 @@ tls:
   cert: ${o.tls.coordinatorCert}
   key: ${o.tls.coordinatorKey}
 spec: ${o.specFile}
-stateDir: ${o.stateDir}
+stateDir: ${o.stateDir}${
+    o.http
+      ? `
+http:
+  listen: "${o.http.address}"
+auth:
+  tokens:
+    - { name: lab-operator, role: operator, sha256: "${o.http.operatorSha256}" }
+    - { name: lab-viewer, role: read-only, sha256: "${o.http.readOnlySha256}" }`
+      : ''
+  }
 heartbeat:
   interval: 500ms
   staleAfter: 2s

@@ -16,6 +16,7 @@ import { HttpError, httpErrorOf } from './http-error.js';
 import { tooLarge } from './read-body.js';
 import { BACKEND_ROUTES } from './backend-routes.js';
 import { ROUTES, type Route, type RouteContext } from './routes.js';
+import { UI_HEADERS, uiAsset } from './ui-assets.js';
 import { VIP_ROUTES } from './vip-routes.js';
 
 /** Writes the /metrics text to `sink` in order; a promise from the sink means "wait". */
@@ -218,6 +219,19 @@ export class HttpApi {
         return;
       }
       await this.streamMetrics(writer, res, gzip);
+      return;
+    }
+    if ((url.pathname === '/ui' || url.pathname.startsWith('/ui/')) && (method === 'GET' || method === 'HEAD')) {
+      // The console's files carry no data; what it shows comes from /v1 with the caller's credentials.
+      if (url.pathname === '/ui') {
+        res.writeHead(301, { location: '/ui/' });
+        res.end();
+        return;
+      }
+      const asset = uiAsset(url.pathname.slice('/ui/'.length));
+      if (!asset) throw new HttpError(404, 'NOT_FOUND', `no resource at ${url.pathname}`);
+      res.writeHead(200, { 'content-type': asset.type, 'content-length': asset.body.length, ...UI_HEADERS });
+      res.end(method === 'HEAD' ? undefined : asset.body);
       return;
     }
     if (!url.pathname.startsWith('/v1/') && url.pathname !== '/v1') throw new HttpError(404, 'NOT_FOUND', `no resource at ${url.pathname}`);
