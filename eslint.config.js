@@ -26,6 +26,14 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { paths: [{ name: '@lbha/test-support', message: 'test helpers are for tests only' }] }] },
   },
   {
+    // The web console runs in the browser, as a classic script.
+    files: ['packages/coordinator/ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', sessionStorage: 'readonly', location: 'readonly', history: 'readonly', TextDecoderStream: 'readonly' },
+    },
+  },
+  {
     // The CLI's output, lab scripts and tests may print.
     files: ['test/**/*.ts', 'scripts/**'],
     rules: { 'no-console': 'off' },
