@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { StoreError } from '../errors.js';
-import type { Store, StoreCompare, StoreEntry, StoreOp, TxnResult } from '../store/store.js';
+import { appendProblem, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreOp, type TxnResult } from '../store/store.js';
 import type { Fence } from './leadership.js';
 import type { StoreHealth } from './store-health.js';
 
@@ -184,6 +184,96 @@ export class EtcdStore implements Store {
       if (json === undefined) throw new TypeError(`store value for ${op.key} is not JSON data`);
       return { request_put: { key: this.k(op.key), value: Buffer.from(json) } };
     });
+  }
+
+  // ---- logs: one key per record under <prefix>logs/<log>/, the seq zero-padded so keys sort by it
+
+  private logKey(log: LogName, seq: number): Buffer {
+    return Buffer.from(`${this.opts.prefix}logs/${log}/${String(seq).padStart(16, '0')}`);
+  }
+
+  private logPrefix(log: LogName): Buffer {
+    return Buffer.from(`${this.opts.prefix}logs/${log}/`);
+  }
+
+  /**
+   * One transaction that creates every record's key, fenced like every write. It holds only if
+   * the first key is new and the previous one exists, so two writers cannot both append.
+   */
+  append(log: LogName, records: readonly LogRecord[]): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (records.length === 0) return;
+      const { last } = await this.bounds(log);
+      const problem = appendProblem(log, last, records);
+      if (problem) throw new StoreError(problem);
+      const first = records[0] as LogRecord;
+      const compares: ICompare[] = [{ key: this.logKey(log, first.seq), target: 'Create', result: 'Equal', create_revision: 0 }];
+      if (last > 0) compares.push({ key: this.logKey(log, last), target: 'Create', result: 'Greater', create_revision: 0 });
+      const puts: IRequestOp[] = records.map((r) => {
+        const json = JSON.stringify(r.value);
+        if (json === undefined) throw new TypeError(`${log} record ${r.seq} is not JSON data`);
+        return { request_put: { key: this.logKey(log, r.seq), value: Buffer.from(json) } };
+      });
+      const fence = this.fenceNow();
+      const id = randomUUID();
+      const inner = { compare: compares, success: [...puts, { request_put: { key: this.marker, value: Buffer.from(id), ...(fence ? { lease: fence.leaseId } : {}) } }], failure: [] };
+      const send = () =>
+        fence
+          ? this.opts.client.kv.txn({ compare: [{ key: fence.key, target: 'Create', result: 'Equal', create_revision: fence.term }], success: [{ request_txn: inner }], failure: [] })
+          : this.opts.client.kv.txn(inner);
+      const appliedEarlier = async (): Promise<ITxnResponse | undefined> => {
+        const kv = (await this.opts.client.kv.range({ key: this.marker })).kvs[0];
+        if (kv?.value.toString() !== id) return undefined;
+        const ok = { succeeded: true, responses: [] } as unknown as ITxnResponse;
+        return fence ? ({ succeeded: true, responses: [{ response_txn: ok }] } as unknown as ITxnResponse) : ok;
+      };
+      const res = await this.call(`append to the ${log} log`, send, appliedEarlier);
+      if (fence && !res.succeeded) {
+        this.opts.onFenceLost?.(fence.term);
+        throw new StoreError(`leadership term ${fence.term} is over (another coordinator took over): append refused`);
+      }
+      const inside = fence ? res.responses[0]!.response_txn : res;
+      if (!inside.succeeded) throw new StoreError(`${log} log: another writer appended at seq ${first.seq}`);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async read<T = unknown>(log: LogName, afterSeq: number, limit: number): Promise<Array<LogRecord<T>>> {
+    if (limit <= 0) return [];
+    const start = this.logKey(log, afterSeq + 1);
+    const res = await this.call(`read the ${log} log`, () =>
+      this.opts.client.kv.range({ key: start, range_end: prefixEnd(this.logPrefix(log)), limit, sort_target: 'Key', sort_order: 'Ascend' }),
+    );
+    return res.kvs.map((kv) => ({ seq: Number(kv.key.toString().slice(this.logPrefix(log).length)), value: JSON.parse(kv.value.toString()) as T }));
+  }
+
+  async bounds(log: LogName): Promise<LogBounds> {
+    const p = this.logPrefix(log);
+    const edge = async (order: 'Ascend' | 'Descend') => {
+      const res = await this.call(`read the ${log} log`, () => this.opts.client.kv.range({ key: p, range_end: prefixEnd(p), limit: 1, keys_only: true, sort_target: 'Key', sort_order: order }));
+      const kv = res.kvs[0];
+      return kv ? Number(kv.key.toString().slice(p.length)) : 0;
+    };
+    return { first: await edge('Ascend'), last: await edge('Descend') };
+  }
+
+  trim(log: LogName, throughSeq: number): Promise<void> {
+    const run = this.queue.then(async () => {
+      const { last } = await this.bounds(log);
+      // The last record always stays: it carries the log's sequence to the next leader.
+      const through = Math.min(throughSeq, last - 1);
+      if (through <= 0) return;
+      const fence = this.fenceNow();
+      const del: IRequestOp = { request_delete_range: { key: this.logPrefix(log), range_end: this.logKey(log, through + 1) } };
+      await this.call(`trim the ${log} log`, () =>
+        fence
+          ? this.opts.client.kv.txn({ compare: [{ key: fence.key, target: 'Create', result: 'Equal', create_revision: fence.term }], success: [del], failure: [] })
+          : this.opts.client.kv.txn({ compare: [], success: [del], failure: [] }),
+      );
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   async close(): Promise<void> {

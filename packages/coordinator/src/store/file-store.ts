@@ -2,10 +2,17 @@
 // transaction (write a temporary file, fsync it, rename it over the old one, fsync the
 // directory). A crash at any point leaves either the old file or the new one, never a mix;
 // a torn temporary file is ignored and removed at the next open.
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+//
+// The logs (events, audit) are appended to one JSON-lines file each (<path>.<log>.jsonl),
+// fsynced before an append counts; a trim rewrites the file the same atomic way. A line torn
+// by a crash is the end of its file: it never counted, and the next open drops it.
+import { mkdir, open, readFile, rename, rm, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StoreError } from '../errors.js';
 import { MemoryStore, type MemoryStoreState } from './memory-store.js';
+import type { LogName } from './store.js';
+
+const LOGS: readonly LogName[] = ['events', 'audit'];
 
 export interface FileStoreOptions {
   /** fsync file and directory on every write (default true; tests may turn it off for speed). */
@@ -73,7 +80,43 @@ export class FileStore extends MemoryStore {
       if (!isState(parsed)) throw new StoreError(`${path} is not a store file of this version; refusing to start over it`);
       initial = parsed;
     }
-    return new FileStore(path, options.fsync ?? true, initial);
+    const store = new FileStore(path, options.fsync ?? true, initial);
+    for (const log of LOGS) await store.loadLog(log);
+    return store;
+  }
+
+  private logPath(log: LogName): string {
+    return `${this.path}.${log}.jsonl`;
+  }
+
+  /** Reads a log file; drops a torn last line (and anything out of sequence after it). */
+  private async loadLog(log: LogName): Promise<void> {
+    const file = this.logPath(log);
+    await rm(`${file}.tmp`, { force: true });
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new StoreError(`cannot read ${file}: ${(cause as Error).message}`, { cause });
+    }
+    const l = this.log(log);
+    let good = 0;
+    for (const line of text.split('\n')) {
+      if (line === '') break;
+      let rec: { seq?: unknown; value?: unknown };
+      try {
+        rec = JSON.parse(line) as { seq?: unknown; value?: unknown };
+      } catch {
+        break;
+      }
+      const last = l.seqs.at(-1) ?? 0;
+      if (typeof rec.seq !== 'number' || rec.seq <= last || !('value' in rec)) break;
+      l.seqs.push(rec.seq);
+      l.json.push(JSON.stringify(rec.value));
+      good += Buffer.byteLength(line) + 1;
+    }
+    if (good < Buffer.byteLength(text)) await truncate(file, good);
   }
 
   /** One process per store file: a second coordinator on the same state dir would corrupt intent. */
@@ -99,19 +142,47 @@ export class FileStore extends MemoryStore {
   }
 
   protected override async persist(): Promise<void> {
+    await this.replaceFile(this.path, this.serialize());
+  }
+
+  protected override async persistLog(log: LogName, seqs: readonly number[], json: readonly string[]): Promise<void> {
     if (this.closed) throw new StoreError(`store ${this.path} is closed`);
-    const tmp = `${this.path}.tmp`;
+    const file = this.logPath(log);
+    const lines = seqs.map((seq, i) => `{"seq":${seq},"value":${json[i]}}\n`).join('');
     try {
-      const fh = await open(tmp, 'w', 0o600);
+      const fh = await open(file, 'a', 0o600);
       try {
-        await fh.writeFile(this.serialize());
+        await fh.writeFile(lines);
         if (this.fsync) await fh.sync();
       } finally {
         await fh.close();
       }
-      await rename(tmp, this.path);
+    } catch (cause) {
+      throw new StoreError(`cannot append to ${file}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  protected override async persistTrim(log: LogName): Promise<void> {
+    const l = this.log(log);
+    const lines = l.seqs.map((seq, i) => `{"seq":${seq},"value":${l.json[i]}}\n`).join('');
+    await this.replaceFile(this.logPath(log), lines);
+  }
+
+  /** Writes `text` to `file` atomically: temporary file, fsync, rename, fsync of the directory. */
+  private async replaceFile(file: string, text: string): Promise<void> {
+    if (this.closed) throw new StoreError(`store ${this.path} is closed`);
+    const tmp = `${file}.tmp`;
+    try {
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(text);
+        if (this.fsync) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, file);
       if (this.fsync) {
-        const dir = await open(dirname(this.path), 'r');
+        const dir = await open(dirname(file), 'r');
         try {
           await dir.sync();
         } finally {
@@ -119,7 +190,7 @@ export class FileStore extends MemoryStore {
         }
       }
     } catch (cause) {
-      throw new StoreError(`cannot write ${this.path}: ${(cause as Error).message}`, { cause });
+      throw new StoreError(`cannot write ${file}: ${(cause as Error).message}`, { cause });
     }
   }
 

@@ -1,4 +1,5 @@
-import type { Store, StoreCompare, StoreEntry, StoreOp, TxnResult } from './store.js';
+import { StoreError } from '../errors.js';
+import { appendProblem, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreOp, type TxnResult } from './store.js';
 
 interface Stored {
   /** JSON text, so callers can never alias or mutate what is stored. */
@@ -11,12 +12,31 @@ export interface MemoryStoreState {
   readonly entries: ReadonlyArray<{ readonly key: string; readonly value: unknown; readonly revision: number }>;
 }
 
+/** A log in memory: records as JSON text, in seq order (so a read can binary-search). */
+export interface StoredLog {
+  readonly seqs: number[];
+  readonly json: string[];
+}
+
+/** The index of the first record with seq greater than `afterSeq`. */
+export function firstAfter(seqs: readonly number[], afterSeq: number): number {
+  let lo = 0;
+  let hi = seqs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((seqs[mid] as number) <= afterSeq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * The store semantics (revisions, compare-and-swap transactions) in memory. Used directly in
  * tests and as the core of the file store, which persists each transaction before it resolves.
  */
 export class MemoryStore implements Store {
   protected readonly entries = new Map<string, Stored>();
+  protected readonly logs = new Map<LogName, StoredLog>();
   protected revision = 0;
   /** Transactions run one at a time, so a failed persist can be undone without losing another's write. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -58,10 +78,70 @@ export class MemoryStore implements Store {
     return { ok: true, revision: this.revision };
   }
 
+  append(log: LogName, records: readonly LogRecord[]): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (records.length === 0) return;
+      const l = this.log(log);
+      const problem = appendProblem(log, l.seqs.at(-1) ?? 0, records);
+      if (problem) throw new StoreError(problem);
+      const json = records.map((r) => {
+        const text = JSON.stringify(r.value);
+        if (text === undefined) throw new TypeError(`${log} record ${r.seq} is not JSON data`);
+        return text;
+      });
+      await this.persistLog(log, records.map((r) => r.seq), json);
+      for (const [i, r] of records.entries()) {
+        l.seqs.push(r.seq);
+        l.json.push(json[i] as string);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async read<T = unknown>(log: LogName, afterSeq: number, limit: number): Promise<Array<LogRecord<T>>> {
+    const l = this.log(log);
+    const from = firstAfter(l.seqs, afterSeq);
+    const out: Array<LogRecord<T>> = [];
+    for (let i = from; i < l.seqs.length && out.length < limit; i++) out.push({ seq: l.seqs[i] as number, value: JSON.parse(l.json[i] as string) as T });
+    return out;
+  }
+
+  async bounds(log: LogName): Promise<LogBounds> {
+    const l = this.log(log);
+    return { first: l.seqs[0] ?? 0, last: l.seqs.at(-1) ?? 0 };
+  }
+
+  trim(log: LogName, throughSeq: number): Promise<void> {
+    const run = this.queue.then(async () => {
+      const l = this.log(log);
+      // The last record always stays: it carries the log's sequence across restarts.
+      const drop = Math.min(firstAfter(l.seqs, throughSeq), l.seqs.length - 1);
+      if (drop <= 0) return;
+      l.seqs.splice(0, drop);
+      l.json.splice(0, drop);
+      await this.persistTrim(log);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  protected log(name: LogName): StoredLog {
+    let l = this.logs.get(name);
+    if (!l) this.logs.set(name, (l = { seqs: [], json: [] }));
+    return l;
+  }
+
   async close(): Promise<void> {}
 
   /** Makes the current state durable; the memory store has nothing to do. */
   protected async persist(): Promise<void> {}
+
+  /** Makes appended log records durable before they count; the memory store has nothing to do. */
+  protected async persistLog(_log: LogName, _seqs: readonly number[], _json: readonly string[]): Promise<void> {}
+
+  /** Makes a trim durable; the memory store has nothing to do. */
+  protected async persistTrim(_log: LogName): Promise<void> {}
 
   protected conflicts(compares: readonly StoreCompare[]): string[] {
     return compares.filter((c) => (this.entries.get(c.key)?.revision ?? 0) !== c.revision).map((c) => c.key);

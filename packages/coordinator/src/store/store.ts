@@ -23,6 +23,24 @@ export type StoreOp =
 /** Applied (with the store revision it produced), or refused because a compare failed. */
 export type TxnResult = { readonly ok: true; readonly revision: number } | { readonly ok: false; readonly conflicts: readonly string[] };
 
+/**
+ * The append-only logs beside the key-value state: `events` (every transition and operation)
+ * and `audit` (every mutating API call), kept apart so that one cannot evict the other.
+ */
+export type LogName = 'events' | 'audit';
+
+/** One record of a log: numbered 1, 2, 3... without gaps by its only writer, the leader. */
+export interface LogRecord<T = unknown> {
+  readonly seq: number;
+  readonly value: T;
+}
+
+/** The first and last seq a log holds (both 0 when it is empty). */
+export interface LogBounds {
+  readonly first: number;
+  readonly last: number;
+}
+
 export interface Store {
   get<T = unknown>(key: string): Promise<StoreEntry<T> | undefined>;
   /** Every entry whose key starts with `prefix`, sorted by key. */
@@ -32,7 +50,27 @@ export interface Store {
    * Values must be JSON data. Throws StoreError when the store cannot be written.
    */
   txn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult>;
+  /**
+   * Appends records to a log, durably and atomically, before resolving. The first record's
+   * seq must be the log's last seq + 1 (or anything above 0 for an empty log) and the rest
+   * must follow it; otherwise (another writer appended meanwhile) it throws StoreError and
+   * appends nothing.
+   */
+  append(log: LogName, records: readonly LogRecord[]): Promise<void>;
+  /** Records with seq greater than `afterSeq`, oldest first, at most `limit`. */
+  read<T = unknown>(log: LogName, afterSeq: number, limit: number): Promise<Array<LogRecord<T>>>;
+  bounds(log: LogName): Promise<LogBounds>;
+  /** Drops the records with seq up to `throughSeq` (retention). */
+  trim(log: LogName, throughSeq: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Why an append cannot go after a log's last record; undefined when it can. */
+export function appendProblem(log: LogName, last: number, records: readonly LogRecord[]): string | undefined {
+  const first = records[0]?.seq ?? 0;
+  if (first <= last || (last > 0 && first !== last + 1)) return `${log} log: seq ${first} does not follow the last seq ${last} (another writer appended)`;
+  for (let i = 1; i < records.length; i++) if (records[i]?.seq !== first + i) return `${log} log: seqs of one append must follow each other`;
+  return undefined;
 }
 
 export function put(key: string, value: unknown): StoreOp {

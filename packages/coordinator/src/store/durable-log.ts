@@ -1,0 +1,218 @@
+// A log numbered 1, 2, 3... kept in the store (events, audit). Records get their seq when they
+// are added and are written in batches shortly after; only the leader's store is attached, so
+// only the leader writes, and a new leader (or a restarted coordinator) continues after the
+// last seq the store holds. Readers are told about a record once it is durable, so a cursor
+// (a seq) given to a watcher or a webhook means the same record on every coordinator.
+//
+// Memory is bounded: the newest `windowSize` records are kept in memory for reads (older ones
+// are read from the store), and at most `maxPending` records wait while the store cannot be
+// written (the oldest are dropped, counted and logged). The store keeps the newest `retain`.
+import type { Logger } from '@lbha/shared';
+import type { LogName, Store } from './store.js';
+
+export interface DurableLogOptions<T> {
+  readonly name: LogName;
+  /** Records kept in memory for reads. */
+  readonly windowSize: number;
+  /** Records kept in the store; older ones are trimmed. */
+  readonly retain: number;
+  /** How long an added record may wait for the next batch write. */
+  readonly flushDelayMs: number;
+  /** Records that may wait for the store (detached, or unreachable) before the oldest are dropped. */
+  readonly maxPending: number;
+  /** The record with another seq (records added before a store was attached are renumbered). */
+  readonly withSeq: (record: T, seq: number) => T;
+  readonly logger?: Logger | undefined;
+}
+
+export interface DurableLogStats {
+  readonly pending: number;
+  /** Records dropped because the store could not take them in time. */
+  readonly dropped: number;
+  readonly lastSeq: number;
+  readonly durableSeq: number;
+}
+
+const RETRY_MS = 1000;
+
+export class DurableLog<T extends { readonly seq: number }> {
+  /** Newest records, durable and pending, in seq order. */
+  private window: T[] = [];
+  private pending: T[] = [];
+  private seq = 0;
+  private durableSeq = 0;
+  private store: Store | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private dropped = 0;
+  private readonly listeners = new Set<(records: readonly T[]) => void>();
+  private readonly waiters: Array<{ seq: number; resolve: (durable: boolean) => void }> = [];
+
+  constructor(private readonly opts: DurableLogOptions<T>) {}
+
+  /** Adds a record made for the next seq; it is written with the next batch. */
+  add(make: (seq: number) => T): T {
+    const record = make(++this.seq);
+    this.window.push(record);
+    if (this.window.length > this.opts.windowSize + Math.max(64, this.opts.windowSize >> 4)) {
+      // Never drop what is not durable yet: readers of the window may still need it.
+      const keepFrom = Math.min(this.window.length - this.opts.windowSize, this.window.length - this.pending.length - 1);
+      if (keepFrom > 0) this.window.splice(0, keepFrom);
+    }
+    this.pending.push(record);
+    if (this.pending.length > this.opts.maxPending) {
+      const lost = this.pending.splice(0, this.pending.length - this.opts.maxPending);
+      // One line for the first drop and one per thousand after it, not one per record.
+      if (this.dropped % 1000 === 0) {
+        this.opts.logger?.error(
+          { event: 'log.dropped', log: this.opts.name, dropped: this.dropped + lost.length, attached: this.store !== undefined },
+          `${this.opts.name} log: records waited for the store too long; the oldest are dropped`,
+        );
+      }
+      this.dropped += lost.length;
+    }
+    this.schedule(this.opts.flushDelayMs);
+    return record;
+  }
+
+  /** Told about records once they are durable, in seq order. */
+  subscribe(listener: (records: readonly T[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The window holds consecutive seqs: the index of the first record after `afterSeq`. */
+  private indexAfter(afterSeq: number): number {
+    const first = this.window[0]?.seq ?? this.seq + 1;
+    return Math.min(this.window.length, Math.max(0, afterSeq + 1 - first));
+  }
+
+  /** Every record in memory with seq > afterSeq, durable or not (for this process's own views). */
+  recent(afterSeq = 0): readonly T[] {
+    return this.window.slice(this.indexAfter(afterSeq));
+  }
+
+  /**
+   * Durable records with seq > afterSeq, oldest first, at most `limit`: from memory when the
+   * window reaches back that far, else from the store.
+   */
+  async read(afterSeq: number, limit: number): Promise<T[]> {
+    const firstInWindow = this.window[0]?.seq ?? this.seq + 1;
+    if (afterSeq + 1 >= firstInWindow || !this.store) {
+      const out: T[] = [];
+      for (let i = this.indexAfter(afterSeq); i < this.window.length && out.length < limit; i++) {
+        const r = this.window[i] as T;
+        if (r.seq > this.durableSeq) break;
+        out.push(r);
+      }
+      return out;
+    }
+    const records = await this.store.read<T>(this.opts.name, afterSeq, Math.min(limit, firstInWindow - afterSeq - 1));
+    return records.map((r) => r.value);
+  }
+
+  /** The oldest and newest durable seq (the store's first, when attached). */
+  async bounds(): Promise<{ readonly first: number; readonly last: number }> {
+    const first = this.store ? (await this.store.bounds(this.opts.name)).first : (this.window[0]?.seq ?? 0);
+    return { first, last: this.durableSeq };
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  stats(): DurableLogStats {
+    return { pending: this.pending.length, dropped: this.dropped, lastSeq: this.seq, durableSeq: this.durableSeq };
+  }
+
+  /**
+   * Writes to `store` from now on: continues after the last seq it holds (records added
+   * meanwhile are renumbered after it) and loads its newest records into memory.
+   */
+  async attach(store: Store): Promise<void> {
+    await this.writing;
+    const { last } = await store.bounds(this.opts.name);
+    const tail = (await store.read<T>(this.opts.name, Math.max(0, last - this.opts.windowSize), this.opts.windowSize)).map((r) => r.value);
+    let seq = last;
+    this.pending = this.pending.map((r) => this.opts.withSeq(r, ++seq));
+    this.window = [...tail, ...this.pending];
+    this.seq = seq;
+    this.durableSeq = last;
+    this.store = store;
+    this.schedule(0);
+  }
+
+  /** Stops writing (after one last attempt to write what is pending). */
+  async detach(): Promise<void> {
+    if (!this.store) return;
+    await this.flush().catch(() => undefined);
+    this.store = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const w of this.waiters.splice(0)) w.resolve(false);
+  }
+
+  /** Resolves true once `seq` is durable, false if that does not happen within `timeoutMs`. */
+  durable(seq: number, timeoutMs: number): Promise<boolean> {
+    if (seq <= this.durableSeq) return Promise.resolve(true);
+    if (!this.store) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const w = { seq, resolve };
+      this.waiters.push(w);
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(false);
+      }, timeoutMs);
+      timer.unref();
+      w.resolve = (ok) => {
+        clearTimeout(timer);
+        resolve(ok);
+      };
+    });
+  }
+
+  /** Writes what is pending now; rejects with the store's error. */
+  flush(): Promise<void> {
+    const run = this.writing.then(() => this.writeBatch());
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.store || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush().catch((err: unknown) => {
+        this.opts.logger?.warn({ event: 'log.write_failed', log: this.opts.name, pending: this.pending.length, err: (err as Error).message }, `${this.opts.name} log: write failed; retrying`);
+        this.schedule(RETRY_MS);
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async writeBatch(): Promise<void> {
+    const store = this.store;
+    if (!store || this.pending.length === 0) return;
+    const batch = this.pending.slice(0, 1000);
+    await store.append(
+      this.opts.name,
+      batch.map((r) => ({ seq: r.seq, value: r })),
+    );
+    // Only now do the records count: take them off the pending list, tell readers.
+    this.pending.splice(0, batch.length);
+    this.durableSeq = (batch.at(-1) as T).seq;
+    for (const l of this.listeners) l(batch);
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i];
+      if (w && w.seq <= this.durableSeq) {
+        this.waiters.splice(i, 1);
+        w.resolve(true);
+      }
+    }
+    if (this.pending.length > 0) this.schedule(0);
+    const over = this.durableSeq - this.opts.retain;
+    // Trim in steps of a tenth of the retention, not on every write.
+    if (over > 0 && over % Math.max(1, Math.floor(this.opts.retain / 10)) < batch.length) await store.trim(this.opts.name, over).catch(() => undefined);
+  }
+}
