@@ -66,6 +66,7 @@ export interface ControlApi {
   cancelOperation: Unary<pbControl.CancelOperationRequest, pbControl.CancelOperationResponse>;
   listEvents: Unary<pbControl.ListEventsRequest, pbControl.ListEventsResponse>;
   watchEvents: Streaming<pbControl.WatchEventsRequest, pbControl.WatchEventsResponse>;
+  listAudit: Unary<pbControl.ListAuditRequest, pbControl.ListAuditResponse>;
   validateSpec: Unary<pbControl.ValidateSpecRequest, pbControl.ValidateSpecResponse>;
   applySpec: Unary<pbControl.ApplySpecRequest, pbControl.ApplySpecResponse>;
   getSpec: Unary<pbControl.GetSpecRequest, pbControl.GetSpecResponse>;

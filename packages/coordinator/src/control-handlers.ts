@@ -15,8 +15,10 @@ import type { AgentOutbox } from './agent-outbox.js';
 import type { Caller, ControlApi } from './control-api.js';
 import type { ControlPlane } from './control-plane.js';
 import { backendPoolToWire, configDriftToWire, nodeWeightsToWire, operationToWire, specErrorsToWire, vipInfoToWire } from './control-wire.js';
-import { InvalidArgumentError, NotFoundError, PreconditionError } from './errors.js';
+import { ApiError, InvalidArgumentError, NotFoundError, PreconditionError, ResourceExhaustedError } from './errors.js';
+import type { AuditLog } from './audit-log.js';
 import type { EventLog } from './event-log.js';
+import { watchEvents, WatchLimits } from './event-watch.js';
 import type { NodeRecord, Registry } from './registry.js';
 import { runSimulation } from './simulate-request.js';
 import type { BackendOperationKind } from './store/coordinator-state.js';
@@ -30,6 +32,12 @@ export interface ControlHandlersOptions {
   readonly events: EventLog;
   /** The domain facade; undefined until the coordinator has loaded its state. */
   readonly plane?: () => ControlPlane | undefined;
+  /** The audit trail (ListAudit); without it ListAudit answers with nothing. */
+  readonly audit?: AuditLog;
+  /** Caps on event watchers; default 8 per caller, 256 in total. */
+  readonly watchLimits?: WatchLimits;
+  /** A watcher that reads nothing for this long is disconnected (default 60 s). */
+  readonly watchStallMs?: number;
 }
 
 /** Who made a call, for the event log: the authenticated identity. */
@@ -95,6 +103,7 @@ function checkName(field: string, value: string): void {
 export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
   const { registry, modeOf, events, outbox } = opts;
   const info = (r: NodeRecord, drift: ReadonlyMap<string, string> = opts.plane?.()?.backends.driftByNode() ?? new Map()) => nodeInfo(r, modeOf(r.name), outbox.sentVersion(r.name), drift.get(r.name) ?? '');
+  const watchLimits = opts.watchLimits ?? new WatchLimits();
   const plane = (): ControlPlane => {
     const p = opts.plane?.();
     if (!p) throw new PreconditionError('the coordinator is still loading its state; retry in a moment');
@@ -193,22 +202,48 @@ export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
       if (req.node) checkName('node', req.node);
       const limit = req.limit === 0 ? 1000 : Math.min(req.limit, 10_000);
       const filter = { ...(req.cluster ? { cluster: req.cluster } : {}), ...(req.node ? { node: req.node } : {}) };
-      return { events: events.list(req.afterSeq, limit, filter).map(eventToWire) };
+      const [page, bounds] = await Promise.all([events.page(req.afterSeq, limit, filter, 50_000), events.bounds()]);
+      return { events: page.events.map(eventToWire), firstSeq: bounds.first, lastSeq: bounds.last };
     },
-    watchEvents: (req, _caller, sink) => {
+    watchEvents: (req, caller, sink) => {
       if (req.cluster) checkName('cluster', req.cluster);
       if (req.node) checkName('node', req.node);
+      const release = watchLimits.acquire(actorOf(caller));
+      if (typeof release === 'string') throw new ResourceExhaustedError(release);
       const filter = { ...(req.cluster ? { cluster: req.cluster } : {}), ...(req.node ? { node: req.node } : {}) };
-      // Replay what the watcher missed, then follow live; seq keeps the two from overlapping.
-      let last = req.afterSeq;
-      const send = (e: LbhaEvent) => {
-        if (e.seq <= last || sink.closed.aborted) return;
-        last = e.seq;
-        sink.write({ event: eventToWire(e) });
-      };
-      const unsubscribe = events.subscribe(send, filter);
-      for (const e of events.list(req.afterSeq, 10_000, filter)) send(e);
-      sink.closed.addEventListener('abort', unsubscribe);
+      let ended = false;
+      const stop = watchEvents(
+        events,
+        {
+          write: (e: LbhaEvent) => (sink.closed.aborted ? true : sink.write({ event: eventToWire(e) })),
+          onceDrained: (listener) => {
+            let fired = false;
+            sink.onDrain(() => {
+              if (fired) return;
+              fired = true;
+              listener();
+            });
+          },
+          fail: (code, details) => {
+            if (ended) return;
+            ended = true;
+            release();
+            sink.fail(new ApiError(code === 'behind' ? 'OUT_OF_RANGE' : 'RESOURCE_EXHAUSTED', details));
+          },
+        },
+        { afterSeq: req.afterSeq, filter, ...(opts.watchStallMs === undefined ? {} : { stallMs: opts.watchStallMs }) },
+      );
+      sink.closed.addEventListener('abort', () => {
+        ended = true;
+        release();
+        stop();
+      });
+    },
+    listAudit: async (req) => {
+      if (!opts.audit) return { records: [], firstSeq: 0, lastSeq: 0 };
+      const limit = req.limit === 0 ? 1000 : Math.min(req.limit, 10_000);
+      const [page, bounds] = await Promise.all([opts.audit.page(req.afterSeq, limit, req.actor, 100_000), opts.audit.bounds()]);
+      return { records: [...page.records], firstSeq: bounds.first, lastSeq: bounds.last };
     },
     validateSpec: async (req, caller) => {
       const r = await plane().validateSpec(req.yaml, actorOf(caller));

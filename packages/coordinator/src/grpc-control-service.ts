@@ -43,8 +43,8 @@ function apiErrorToGrpc(err: ApiError): Partial<ServiceError> {
 }
 
 export function grpcErrorToApi(err: { code?: number; details?: string }): ApiError {
-  const name = status[err.code ?? status.UNKNOWN] as ApiErrorCode | 'UNKNOWN' | 'OK' | 'ABORTED' | 'OUT_OF_RANGE' | 'DATA_LOSS' | undefined;
-  const code: ApiErrorCode = name === undefined || name === 'UNKNOWN' || name === 'OK' || name === 'DATA_LOSS' ? 'INTERNAL' : name === 'ABORTED' ? 'FAILED_PRECONDITION' : name === 'OUT_OF_RANGE' ? 'INVALID_ARGUMENT' : name;
+  const name = status[err.code ?? status.UNKNOWN] as ApiErrorCode | 'UNKNOWN' | 'OK' | 'ABORTED' | 'DATA_LOSS' | undefined;
+  const code: ApiErrorCode = name === undefined || name === 'UNKNOWN' || name === 'OK' || name === 'DATA_LOSS' ? 'INTERNAL' : name === 'ABORTED' ? 'FAILED_PRECONDITION' : name;
   return new ApiError(code, err.details || code.toLowerCase().replace(/_/g, ' '));
 }
 

@@ -13,7 +13,9 @@ import type { ControlApi } from './control-api.js';
 import { controlHandlers } from './control-handlers.js';
 import type { CoordinatorConfig } from './coordinator-config.js';
 import { EtcdCoordination } from './etcd/etcd-coordination.js';
+import { AuditLog } from './audit-log.js';
 import { EventLog } from './event-log.js';
+import { WatchLimits } from './event-watch.js';
 import { grpcControlService } from './grpc-control-service.js';
 import { HttpApi, type MetricsWriter } from './http/http-api.js';
 import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
@@ -43,7 +45,12 @@ export class CoordinatorServer {
   readonly registry: Registry;
   /** Desired states and commands to agents (the way out). */
   readonly outbox: AgentOutbox;
-  readonly events = new EventLog();
+  /** Every transition and operation, kept in the store while this coordinator leads. */
+  readonly events: EventLog;
+  /** Every mutating API call, kept in the store apart from the events. */
+  readonly audit: AuditLog;
+  /** Caps on event watchers (WatchEvents and the HTTP event stream). */
+  readonly watchLimits = new WatchLimits();
   /** TLS material, identities and roles (auth/); the HTTP API when http.listen is set. */
   readonly auth: CoordinatorAuth;
   /** The operator API as callers reach it: authorised (and, with etcd, forwarded to the leader). */
@@ -75,7 +82,9 @@ export class CoordinatorServer {
   ) {
     this.registry = new Registry(config.heartbeat.staleAfter);
     this.outbox = new AgentOutbox((node) => this.registry.get(node)?.session);
-    this.auth = new CoordinatorAuth({ tls: config.tls, auth: config.auth ?? { tokens: [], anonymous: 'none' }, events: this.events, logger });
+    this.events = new EventLog({ logger });
+    this.audit = new AuditLog({ logger });
+    this.auth = new CoordinatorAuth({ tls: config.tls, auth: config.auth ?? { tokens: [], anonymous: 'none' }, events: this.events, audit: this.audit, logger });
     this.registry.subscribe((e) => this.recordRegistryEvent(e));
     this.coordination =
       config.store?.kind === 'etcd'
@@ -83,7 +92,6 @@ export class CoordinatorServer {
         : undefined;
     // Configs built in code (tests) may leave webhooks out.
     this.webhooks = new WebhookDispatcher({ webhooks: config.webhooks ?? [], logger, coordinatorId: config.id });
-    this.webhooks.attach(this.events);
     this.metrics = new CoordinatorMetrics({
       registry: this.registry,
       outbox: this.outbox,
@@ -115,6 +123,8 @@ export class CoordinatorServer {
       events: this.events,
       modeOf: (n) => this.plane?.modeOf(n) ?? 'active',
       plane: () => this.plane,
+      audit: this.audit,
+      watchLimits: this.watchLimits,
     });
     // With several coordinators, a follower forwards API calls (gRPC and HTTP) to the leader once
     // it has authorised them, naming the caller; the leader takes that name from coordinators only.
@@ -156,6 +166,10 @@ export class CoordinatorServer {
   /** Opens the store and loads the coordinator's state; done before any agent can connect. */
   private async startPlane(store?: Store): Promise<void> {
     this.store = store ?? (this.options.openStore ? await this.options.openStore() : await FileStore.open(join(this.config.stateDir, 'state.json')));
+    // Events and audit continue the store's sequences (this coordinator now writes them).
+    await this.events.attach(this.store);
+    await this.audit.attach(this.store);
+    await this.webhooks.start(this.events, this.store);
     let initialSpec: { yaml: string; source: string } | undefined;
     if (this.config.spec) initialSpec = { yaml: await readFile(this.config.spec, 'utf8'), source: this.config.spec };
     this.plane = await ControlPlane.start({
@@ -216,6 +230,9 @@ export class CoordinatorServer {
     const plane = this.plane;
     this.plane = undefined;
     await plane?.stop();
+    await this.webhooks.stop();
+    await this.audit.detach();
+    await this.events.detach();
     await this.store?.close();
     this.store = undefined;
   }
@@ -242,10 +259,13 @@ export class CoordinatorServer {
     });
     // Operations in flight stay recorded as running and resume at the next start.
     await this.plane?.stop();
+    // Events of the shutdown itself (interrupted operations) still get a moment to go out.
+    await this.events.flush().catch(() => undefined);
+    await this.webhooks.drainAndStop(1000);
+    await this.audit.detach();
+    await this.events.detach();
     await this.store?.close();
     await this.specValidator.close();
-    // Events of the shutdown itself (interrupted operations) still get a moment to go out.
-    await this.webhooks.drainAndStop(1000);
     this.metrics.close();
     this.logger.info({ event: 'coordinator.stopped' }, 'coordinator stopped');
   }

@@ -5,6 +5,7 @@
 // the identity in.
 import { nameProblem, type Logger } from '@lbha/shared';
 import { decorate, type Caller, type ControlApi, type ControlMethod } from '../control-api.js';
+import type { AuditLog } from '../audit-log.js';
 import { ApiError, PermissionError, toApiError } from '../errors.js';
 import type { EventLog } from '../event-log.js';
 import type { Authenticator } from './authenticator.js';
@@ -14,6 +15,8 @@ import { allows, type Identity } from './roles.js';
 export interface ControlAuthorizationOptions {
   readonly authenticator: Authenticator;
   readonly events: EventLog;
+  /** Where every mutating call is recorded durably (when this coordinator keeps the trail). */
+  readonly audit?: AuditLog;
   readonly logger: Logger;
 }
 
@@ -41,7 +44,7 @@ function methodTitle(method: string): string {
 }
 
 export function authorizeControl(api: ControlApi, opts: ControlAuthorizationOptions): ControlApi {
-  const { authenticator, events, logger } = opts;
+  const { authenticator, events, logger, audit: trail } = opts;
 
   /** The caller's identity once it may make the call; throws the ApiError refusing it otherwise. */
   const admit = (method: ControlMethod, caller: Caller, request: unknown): Identity => {
@@ -66,30 +69,48 @@ export function authorizeControl(api: ControlApi, opts: ControlAuthorizationOpti
     return who;
   };
 
-  const audit = (method: ControlMethod, who: Identity, request: unknown, err: ApiError | undefined, response: unknown) => {
+  /**
+   * Records a mutating call in the audit trail (durably: resolves once written) and as an
+   * api.call event. Only where the trail is kept: a follower forwards the call, and the leader
+   * records it once, as the original caller's.
+   */
+  const audit = async (method: ControlMethod, who: Identity, caller: Caller, request: unknown, err: ApiError | undefined, response: unknown): Promise<void> => {
     const policy = policyOf(method);
     const req = (request ?? {}) as Record<string, unknown>;
     const mutating = typeof policy.mutating === 'function' ? policy.mutating(req) : policy.mutating;
     if (!mutating) return;
+    if (trail && !trail.keeping) return;
     const str = (v: unknown) => (typeof v === 'string' ? v : '');
     const op = (response as { operation?: { id?: unknown } } | undefined)?.operation;
     const outcome = err ? `${err.code}: ${err.message}` : 'ok';
     const target = ['cluster', 'node', 'service'].map((f) => (str(req[f]) ? `${f}=${str(req[f])}` : '')).filter(Boolean).join(' ');
-    try {
-      events.record({
-        type: 'api.call',
-        actor: who.actor,
-        severity: err ? 'warning' : 'info',
-        cluster: str(req['cluster']),
-        node: str(req['node']),
-        operationId: str(op?.id),
-        reason: str(req['reason']),
-        message: `${methodTitle(method)}${target ? ` ${target}` : ''} by ${who.actor}: ${outcome}`,
-      });
-    } catch (e) {
-      logger.error({ event: 'api.audit_failed', method, err: e }, 'could not record the audit event');
-    }
+    events.record({
+      type: 'api.call',
+      actor: who.actor,
+      severity: err ? 'warning' : 'info',
+      cluster: str(req['cluster']),
+      node: str(req['node']),
+      operationId: str(op?.id),
+      reason: str(req['reason']),
+      message: `${methodTitle(method)}${target ? ` ${target}` : ''} by ${who.actor}: ${outcome}`,
+    });
+    await trail?.record({
+      actor: who.actor,
+      role: who.role,
+      method: methodTitle(method),
+      cluster: str(req['cluster']),
+      node: str(req['node']),
+      service: str(req['service']),
+      reason: str(req['reason']),
+      outcome,
+      operationId: str(op?.id),
+      peer: caller.forwarded ? `${caller.forwarded.for} via ${caller.peer}` : caller.peer,
+    });
   };
+
+  /** The answer waits for the audit record, so an acknowledged mutation is always on record. */
+  const audited = (method: ControlMethod, who: Identity, caller: Caller, request: unknown, err: ApiError | undefined, response: unknown) =>
+    audit(method, who, caller, request, err, response).catch((e: unknown) => logger.error({ event: 'api.audit_failed', method, err: e }, 'could not record the audit event'));
 
   return decorate(api, {
     unary: (method, inner) => async (request, caller) => {
@@ -99,10 +120,10 @@ export function authorizeControl(api: ControlApi, opts: ControlAuthorizationOpti
         res = await inner(request, { ...caller, identity: who });
       } catch (e) {
         const err = toApiError(e);
-        audit(method, who, request, err, undefined);
+        await audited(method, who, caller, request, err, undefined);
         throw err;
       }
-      audit(method, who, request, undefined, res);
+      await audited(method, who, caller, request, undefined, res);
       return res;
     },
     streaming: (method, inner) => (request, caller, sink) => {

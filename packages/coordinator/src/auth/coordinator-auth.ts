@@ -3,6 +3,7 @@
 // checks for agent streams and control calls, and the HTTP API's view of the same.
 import { ServerCredentials } from '@grpc/grpc-js';
 import { CertificateSource, isInsecure, type Logger, type TlsConfig } from '@lbha/shared';
+import type { AuditLog } from '../audit-log.js';
 import type { ControlApi } from '../control-api.js';
 import type { EventLog } from '../event-log.js';
 import { agentAuthorizer } from './agent-authorization.js';
@@ -15,6 +16,7 @@ export interface CoordinatorAuthOptions {
   readonly tls: TlsConfig;
   readonly auth: AuthConfig;
   readonly events: EventLog;
+  readonly audit?: AuditLog;
   readonly logger: Logger;
   /** How often certificate files are checked for changes; 0: only on SIGHUP / reload(). */
   readonly watchIntervalMs?: number;
@@ -70,6 +72,6 @@ export class CoordinatorAuth {
 
   /** The operator API with authentication, roles, request checks and audit around it. */
   wrapControl(api: ControlApi): ControlApi {
-    return authorizeControl(api, { authenticator: this.authenticator, events: this.opts.events, logger: this.opts.logger });
+    return authorizeControl(api, { authenticator: this.authenticator, events: this.opts.events, ...(this.opts.audit ? { audit: this.opts.audit } : {}), logger: this.opts.logger });
   }
 }

@@ -31,6 +31,7 @@ export const CONTROL_METHOD_POLICY: Readonly<Record<string, MethodPolicy>> = {
   // Changes nothing: a what-if question is for anyone who may read placement.
   simulate: read(),
   listBackends: read(['cluster']),
+  listAudit: read(),
   drain: write(['node']),
   undrain: write(['node']),
   restartService: write(['node', 'service']),
