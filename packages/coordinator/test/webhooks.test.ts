@@ -9,6 +9,9 @@ import { parseYaml, silentLogger } from '@lbha/shared';
 import { z } from 'zod';
 import { eventually } from '@lbha/test-support';
 import { EventLog } from '../src/event-log.js';
+import { FileStore } from '../src/store/file-store.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import type { Store } from '../src/store/store.js';
 import { wantsEvent, webhooksSchema, type WebhookConfig } from '../src/webhooks/webhook-config.js';
 import { WebhookDispatcher } from '../src/webhooks/webhook-dispatcher.js';
 import { backoffMs, type WebhookPayload } from '../src/webhooks/webhook-sender.js';
@@ -57,6 +60,21 @@ function webhook(over: Record<string, unknown>): WebhookConfig {
   return parsed.data[0] as WebhookConfig;
 }
 
+/** An event log kept in `store` and a dispatcher following it, as the leader runs them. */
+async function following(webhooks: WebhookConfig[], store: Store = new MemoryStore(), coordinatorId = 'c'): Promise<{ events: EventLog; d: WebhookDispatcher }> {
+  const events = new EventLog({ flushDelayMs: 1 });
+  await events.attach(store);
+  const d = new WebhookDispatcher({ webhooks, logger: silentLogger(), coordinatorId });
+  await d.start(events, store);
+  return { events, d };
+}
+
+/** Waits until every recorded event is durable and every webhook has dealt with it. */
+async function settled(events: EventLog, d: WebhookDispatcher): Promise<void> {
+  await events.flush();
+  await d.idle();
+}
+
 describe('webhooks', () => {
   const rx = new Receiver();
   const dir = mkdtempSync(join(tmpdir(), 'lbha-webhook-'));
@@ -69,17 +87,11 @@ describe('webhooks', () => {
   it('POSTs every event as JSON, in order, with credentials and a stable delivery id', async () => {
     rx.received.length = 0;
     rx.respond = (_r, res) => res.writeHead(200).end('ok');
-    const events = new EventLog();
-    const d = new WebhookDispatcher({
-      webhooks: [webhook({ url: `${rx.url}/hook`, bearerToken: 's3cret', header: { name: 'X-Api-Key', value: 'k1' } })],
-      logger: silentLogger(),
-      coordinatorId: 'coord-1',
-    });
-    d.attach(events);
+    const { events, d } = await following([webhook({ url: `${rx.url}/hook`, bearerToken: 's3cret', header: { name: 'X-Api-Key', value: 'k1' } })], new MemoryStore(), 'coord-1');
     events.record({ type: 'vip.moved', cluster: 'web', node: 'lb2', vip: 'vip-a', severity: 'warning', message: 'vip-a moved to lb2', reason: 'nginx down on lb1' });
     events.record({ type: 'agent.connected', cluster: 'web', node: 'lb1', message: 'agent of lb1 connected' });
-    await d.idle();
-    d.stop();
+    await settled(events, d);
+    await d.stop();
     assert.equal(rx.received.length, 2);
     const [first, second] = rx.received as [Received, Received];
     assert.equal(first.path, '/hook');
@@ -88,7 +100,8 @@ describe('webhooks', () => {
     assert.equal(first.headers['x-api-key'], 'k1');
     assert.equal(first.headers['x-lbha-event'], 'vip.moved');
     assert.equal(first.headers['x-lbha-delivery'], first.body.deliveryId);
-    assert.match(first.body.deliveryId, /^coord-1\.[a-z0-9]+\.1$/);
+    assert.equal(first.headers['idempotency-key'], first.body.deliveryId);
+    assert.match(first.body.deliveryId, /^lbha-[0-9a-f]{12}-1$/);
     assert.deepEqual(
       { ...first.body, deliveryId: '', time: '', timeMs: 0 },
       { coordinator: 'coord-1', deliveryId: '', seq: 1, time: '', timeMs: 0, type: 'vip.moved', severity: 'warning', cluster: 'web', node: 'lb2', vip: 'vip-a', message: 'vip-a moved to lb2', reason: 'nginx down on lb1', actor: 'system', operationId: '' },
@@ -107,12 +120,10 @@ describe('webhooks', () => {
       else if (calls === 2) res.destroy();
       else res.writeHead(202).end();
     };
-    const d = new WebhookDispatcher({ webhooks: [webhook({ url: rx.url, maxRetries: 3 })], logger: silentLogger(), coordinatorId: 'c' });
-    const events = new EventLog();
-    d.attach(events);
+    const { events, d } = await following([webhook({ url: rx.url, maxRetries: 3 })]);
     events.record({ type: 'vip.orphaned', message: 'no holder' });
-    await d.idle();
-    d.stop();
+    await settled(events, d);
+    await d.stop();
     assert.equal(rx.received.length, 3);
     assert.equal(new Set(rx.received.map((r) => r.body.deliveryId)).size, 1);
     assert.deepEqual(d.stats()[0], { name: 'ops', queued: 0, delivered: 1, failed: 0, dropped: 0, retried: 2 });
@@ -121,14 +132,12 @@ describe('webhooks', () => {
   it('gives up after maxRetries, does not retry a 4xx, and goes on with the next event', async () => {
     rx.received.length = 0;
     rx.respond = (r, res) => res.writeHead(r.body.type === 'a.bad' ? 400 : r.body.type === 'a.down' ? 500 : 204).end();
-    const d = new WebhookDispatcher({ webhooks: [webhook({ url: rx.url, maxRetries: 2 })], logger: silentLogger(), coordinatorId: 'c' });
-    const events = new EventLog();
-    d.attach(events);
+    const { events, d } = await following([webhook({ url: rx.url, maxRetries: 2 })]);
     events.record({ type: 'a.bad', message: '' });
     events.record({ type: 'a.down', message: '' });
     events.record({ type: 'a.fine', message: '' });
-    await d.idle();
-    d.stop();
+    await settled(events, d);
+    await d.stop();
     assert.deepEqual(rx.received.map((r) => r.body.type), ['a.bad', 'a.down', 'a.down', 'a.down', 'a.fine']);
     assert.deepEqual(d.stats()[0], { name: 'ops', queued: 0, delivered: 1, failed: 2, dropped: 0, retried: 2 });
   });
@@ -136,37 +145,39 @@ describe('webhooks', () => {
   it('does not follow redirects (the token stays with the configured URL)', async () => {
     rx.received.length = 0;
     rx.respond = (r, res) => (r.path === '/elsewhere' ? res.writeHead(204).end() : res.writeHead(307, { location: `${rx.url}/elsewhere` }).end());
-    const d = new WebhookDispatcher({ webhooks: [webhook({ url: `${rx.url}/hook`, bearerToken: 't' })], logger: silentLogger(), coordinatorId: 'c' });
-    d.publish({ seq: 1, timeMs: 1, cluster: '', node: '', vip: '', type: 'x', message: '', reason: '', actor: 'system', severity: 'info', operationId: '' });
-    await d.idle();
-    d.stop();
+    const { events, d } = await following([webhook({ url: `${rx.url}/hook`, bearerToken: 't' })]);
+    events.record({ type: 'x', message: '' });
+    await settled(events, d);
+    await d.stop();
     assert.deepEqual(rx.received.map((r) => r.path), ['/hook']);
     assert.equal(d.stats()[0]?.failed, 1);
   });
 
-  it('a hanging webhook neither blocks the caller nor another webhook, and its queue stays bounded', async () => {
+  it('a hanging webhook neither blocks the caller nor another webhook, and falls at most queueSize behind', async () => {
     rx.received.length = 0;
+    let release: (() => void) | undefined;
     rx.respond = (r, res) => {
-      if (r.path === '/slow') return; // never answers
-      res.writeHead(204).end();
+      // The first POST to /slow hangs until released; the rest are answered at once.
+      if (r.path === '/slow' && !release) release = () => res.writeHead(204).end();
+      else res.writeHead(204).end();
     };
-    const d = new WebhookDispatcher({
-      webhooks: [
-        webhook({ name: 'slow', url: `${rx.url}/slow`, queueSize: 3, timeout: '10s', maxRetries: 0 }),
-        webhook({ name: 'fast', url: `${rx.url}/fast` }),
-      ],
-      logger: silentLogger(),
-      coordinatorId: 'c',
-    });
-    const events = new EventLog();
-    d.attach(events);
-    for (let i = 0; i < 10; i++) events.record({ type: 'vip.moved', message: `${i}` });
+    const { events, d } = await following([
+      webhook({ name: 'slow', url: `${rx.url}/slow`, queueSize: 3, timeout: '10s', maxRetries: 0 }),
+      webhook({ name: 'fast', url: `${rx.url}/fast` }),
+    ]);
+    for (let i = 0; i < 2; i++) events.record({ type: 'vip.moved', message: `${i}` });
+    await eventually(() => release !== undefined, 'the slow webhook got its first event');
+    for (let i = 2; i < 10; i++) events.record({ type: 'vip.moved', message: `${i}` });
     await eventually(() => rx.received.filter((r) => r.path === '/fast').length === 10, 'all events at the fast webhook');
+    // One event in flight, nine after it: more than queueSize.
+    assert.equal(d.stats().find((s) => s.name === 'slow')?.queued, 10);
+    release?.();
+    await settled(events, d);
+    // The event in flight and the next were delivered; then the oldest five were skipped.
     const slow = d.stats().find((s) => s.name === 'slow');
-    // One event in flight, three queued, the other six dropped oldest first.
-    assert.deepEqual({ queued: slow?.queued, dropped: slow?.dropped }, { queued: 3, dropped: 6 });
-    d.stop();
-    assert.equal(d.stats().find((s) => s.name === 'slow')?.queued, 0);
+    assert.deepEqual({ queued: slow?.queued, dropped: slow?.dropped, delivered: slow?.delivered }, { queued: 0, dropped: 5, delivered: 5 });
+    assert.deepEqual(rx.received.filter((r) => r.path === '/slow').map((r) => r.body.message), ['0', '1', '7', '8', '9']);
+    await d.stop();
   });
 
   it('times out a receiver that does not answer, then retries', async () => {
@@ -175,10 +186,10 @@ describe('webhooks', () => {
     rx.respond = (_r, res) => {
       if (++calls > 1) res.writeHead(204).end();
     };
-    const d = new WebhookDispatcher({ webhooks: [webhook({ url: rx.url, timeout: '200ms', maxRetries: 1 })], logger: silentLogger(), coordinatorId: 'c' });
-    d.publish({ seq: 7, timeMs: 1, cluster: '', node: '', vip: '', type: 'x', message: '', reason: '', actor: 'system', severity: 'info', operationId: '' });
-    await d.idle();
-    d.stop();
+    const { events, d } = await following([webhook({ url: rx.url, timeout: '200ms', maxRetries: 1 })]);
+    events.record({ type: 'x', message: '' });
+    await settled(events, d);
+    await d.stop();
     assert.equal(calls, 2);
     assert.deepEqual(d.stats()[0], { name: 'ops', queued: 0, delivered: 1, failed: 0, dropped: 0, retried: 1 });
   });
@@ -189,16 +200,54 @@ describe('webhooks', () => {
       if (r.body.type === 'slow') return; // never answers
       setTimeout(() => res.writeHead(204).end(), 20);
     };
-    const quick = new WebhookDispatcher({ webhooks: [webhook({ url: rx.url })], logger: silentLogger(), coordinatorId: 'c' });
-    for (let i = 1; i <= 3; i++) quick.publish({ seq: i, timeMs: 1, cluster: '', node: '', vip: '', type: 'ok', message: '', reason: '', actor: 'system', severity: 'info', operationId: '' });
-    await quick.drainAndStop(5000);
-    assert.equal(quick.stats()[0]?.delivered, 3, 'everything queued went out');
-    const stuck = new WebhookDispatcher({ webhooks: [webhook({ url: rx.url, timeout: '30s' })], logger: silentLogger(), coordinatorId: 'c' });
-    stuck.publish({ seq: 9, timeMs: 1, cluster: '', node: '', vip: '', type: 'slow', message: '', reason: '', actor: 'system', severity: 'info', operationId: '' });
+    const quick = await following([webhook({ url: rx.url })]);
+    for (let i = 1; i <= 3; i++) quick.events.record({ type: 'ok', message: '' });
+    await quick.events.flush();
+    const stats = () => quick.d.stats()[0];
+    await quick.d.drainAndStop(5000);
+    assert.equal(stats()?.delivered, 3, 'everything pending went out');
+    assert.equal(rx.received.filter((r) => r.body.type === 'ok').length, 3);
+    const stuck = await following([webhook({ url: rx.url, timeout: '30s' })]);
+    stuck.events.record({ type: 'slow', message: '' });
+    await stuck.events.flush();
     const started = Date.now();
-    await stuck.drainAndStop(200);
+    await stuck.d.drainAndStop(200);
     assert.ok(Date.now() - started < 5000, 'a hanging receiver does not hold up shutdown beyond the grace');
-    assert.equal(stuck.stats()[0]?.delivered, 0);
+  });
+
+  it('delivers at least once across a restart, with the same idempotency key, continuing the event sequence', async () => {
+    rx.received.length = 0;
+    let up = false;
+    rx.respond = (_r, res) => res.writeHead(up ? 204 : 503).end();
+    const path = join(dir, 'restart', 'state.json');
+    // First run: the receiver is down; two events wait.
+    const first = await FileStore.open(path, { fsync: false });
+    const one = await following([webhook({ url: rx.url, maxRetries: 20 })], first, 'coord-a');
+    one.events.record({ type: 'vip.moved', message: 'before the restart' });
+    one.events.record({ type: 'vip.moved', message: 'also before' });
+    await one.events.flush();
+    await eventually(() => rx.received.length >= 2, 'a first attempt');
+    await one.d.stop();
+    await one.events.detach();
+    await first.close();
+    const triedBefore = [...new Set(rx.received.map((r) => r.body.deliveryId))];
+    // Second run (another coordinator id): the receiver is up; the waiting events go out, then new ones.
+    up = true;
+    rx.received.length = 0;
+    const second = await FileStore.open(path, { fsync: false });
+    const two = await following([webhook({ url: rx.url, maxRetries: 20 })], second, 'coord-b');
+    two.events.record({ type: 'vip.moved', message: 'after the restart' });
+    await settled(two.events, two.d);
+    await two.d.stop();
+    await two.events.detach();
+    await second.close();
+    assert.deepEqual(rx.received.map((r) => [r.body.seq, r.body.message, r.body.coordinator]), [
+      [1, 'before the restart', 'coord-b'],
+      [2, 'also before', 'coord-b'],
+      [3, 'after the restart', 'coord-b'],
+    ]);
+    assert.equal(rx.received[0]?.body.deliveryId, triedBefore[0], 'the same idempotency key as before the restart');
+    assert.equal(new Set(rx.received.map((r) => r.body.deliveryId)).size, 3);
   });
 
   it('filters by event type pattern and severity', () => {

@@ -1,10 +1,14 @@
-// Delivers events to one webhook: a bounded queue, one POST at a time (so the receiver sees
-// events in order), retries with exponential backoff and jitter. Enqueueing never waits and
-// never throws: a slow or dead receiver costs at most `queueSize` events of memory and never
-// holds up failover, operations or other webhooks.
+// Delivers the event log to one webhook, by cursor: it reads the durable events after the
+// last one it delivered, POSTs them one at a time (so the receiver sees them in order) with
+// retries (exponential backoff and jitter), and moves its cursor, which the dispatcher keeps
+// in the store. So a delivery survives a coordinator restart or a new leader: at least once,
+// with an idempotency key that stays the same for the event wherever it is sent from. The log
+// is the queue: a slow or dead receiver costs no memory and never holds up anything else; it
+// may fall at most `queueSize` events behind, and is then moved forward (the skipped events
+// are counted as dropped).
 import type { LbhaEvent, Logger } from '@lbha/shared';
 import type { WebhookStats } from '../metrics/metrics-sources.js';
-import type { WebhookConfig } from './webhook-config.js';
+import { wantsEvent, type WebhookConfig } from './webhook-config.js';
 
 /** What one POST came to. */
 export type AttemptOutcome =
@@ -15,7 +19,10 @@ export type AttemptOutcome =
 /** The JSON body of every webhook POST. */
 export interface WebhookPayload {
   readonly coordinator: string;
-  /** Stays the same across retries of one event: receivers can drop duplicates by it. */
+  /**
+   * The event's idempotency key: the same for every attempt, from every coordinator, across
+   * restarts. Receivers drop duplicates by it (also sent as the Idempotency-Key header).
+   */
   readonly deliveryId: string;
   readonly seq: number;
   /** ISO 8601, UTC. */
@@ -32,12 +39,22 @@ export interface WebhookPayload {
   readonly operationId: string;
 }
 
+/** Where a sender reads events and keeps its cursor. */
+export interface WebhookSource {
+  /** Durable events after `afterSeq` (at most `limit`), and the cursor after them. */
+  page(afterSeq: number, limit: number): Promise<{ readonly events: readonly LbhaEvent[]; readonly next: number }>;
+  /** The seq of the newest durable event. */
+  last(): number;
+  /** Keeps the cursor (the seq of the last event dealt with). */
+  save(cursor: number): Promise<void>;
+}
+
 export interface WebhookSenderOptions {
   readonly config: WebhookConfig;
   readonly logger: Logger;
   readonly coordinatorId: string;
-  /** Distinguishes delivery ids of this coordinator run from those of earlier runs (event seqs restart). */
-  readonly runId: string;
+  /** Names the event log (the installation), so delivery ids never collide with another's. */
+  readonly logId: string;
   readonly random?: () => number;
 }
 
@@ -56,16 +73,20 @@ export function backoffMs(attempt: number, initialMs: number, maxMs: number, ran
 }
 
 export class WebhookSender {
-  private readonly queue: LbhaEvent[] = [];
-  private running = false;
+  private cursor = 0;
+  private source: WebhookSource | undefined;
+  private running: Promise<void> | undefined;
   private stopped = false;
-  private readonly inflight = new AbortController();
+  private inflight = new AbortController();
   private wake: (() => void) | undefined;
+  private interrupt: (() => void) | undefined;
   private delivered = 0;
   private failed = 0;
   private dropped = 0;
   private retried = 0;
-  private dropsSinceLog = 0;
+  private busy = false;
+  private savedCursor = 0;
+  private savedAt = 0;
   private readonly headers: Record<string, string>;
   private readonly random: () => number;
   private idleWaiters: Array<() => void> = [];
@@ -83,49 +104,91 @@ export class WebhookSender {
   }
 
   stats(): WebhookStats {
-    return { name: this.name, queued: this.queue.length, delivered: this.delivered, failed: this.failed, dropped: this.dropped, retried: this.retried };
+    const queued = this.source ? Math.max(0, this.source.last() - this.cursor) : 0;
+    return { name: this.name, queued, delivered: this.delivered, failed: this.failed, dropped: this.dropped, retried: this.retried };
   }
 
-  /** Queues an event for delivery; drops the oldest queued event when the queue is full. */
-  enqueue(e: LbhaEvent): void {
-    if (this.stopped) return;
-    if (this.queue.length >= this.opts.config.queueSize) {
-      this.queue.shift();
-      this.dropped++;
-      // One warning per burst of drops, not one per event.
-      if (this.dropsSinceLog++ === 0) {
-        this.opts.logger.warn({ event: 'webhook.dropped', webhook: this.name, queueSize: this.opts.config.queueSize }, 'webhook queue full: dropping the oldest events');
-      }
-    }
-    this.queue.push(e);
-    if (!this.running) void this.drain();
+  /** Delivers every event after `cursor` from `source`, and whatever comes after, until stopped. */
+  start(source: WebhookSource, cursor: number): void {
+    this.source = source;
+    this.cursor = cursor;
+    this.savedCursor = cursor;
+    this.stopped = false;
+    this.inflight = new AbortController();
+    this.running ??= this.loop().finally(() => (this.running = undefined));
   }
 
-  /** Resolves when the queue is empty and nothing is in flight (for tests and shutdown). */
+  /** New durable events may be there. */
+  poke(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Resolves when every event up to the log's newest has been dealt with (for tests and shutdown). */
   idle(): Promise<void> {
-    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops delivering: aborts the POST in flight and forgets queued events. */
-  stop(): void {
-    this.stopped = true;
-    this.queue.length = 0;
-    this.inflight.abort();
-    this.wake?.();
+  private isIdle(): boolean {
+    return !this.busy && (!this.source || this.cursor >= this.source.last() || this.stopped);
   }
 
-  private async drain(): Promise<void> {
-    this.running = true;
-    try {
-      while (!this.stopped && this.queue.length > 0) {
-        const e = this.queue.shift() as LbhaEvent;
-        await this.deliver(e);
-        if (this.queue.length === 0) this.dropsSinceLog = 0;
+  /** Stops delivering (aborts the POST in flight) and keeps the cursor. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.inflight.abort();
+    this.poke();
+    this.interrupt?.();
+    await this.running;
+    await this.saveCursor(true);
+  }
+
+  private async loop(): Promise<void> {
+    const source = this.source as WebhookSource;
+    const c = this.opts.config;
+    while (!this.stopped) {
+      const behind = source.last() - this.cursor;
+      if (behind > c.queueSize) {
+        // Fallen too far behind: skip to the newest queueSize events.
+        this.dropped += behind - c.queueSize;
+        this.opts.logger.warn({ event: 'webhook.dropped', webhook: this.name, skipped: behind - c.queueSize, queueSize: c.queueSize }, 'webhook fell behind: skipping the oldest events');
+        this.cursor = source.last() - c.queueSize;
       }
-    } finally {
-      this.running = false;
-      for (const w of this.idleWaiters.splice(0)) w();
+      const page = await source.page(this.cursor, 100).catch(() => ({ events: [], next: this.cursor }));
+      if (page.next === this.cursor) {
+        for (const w of this.idleWaiters.splice(0)) w();
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      for (const e of page.events) {
+        if (this.stopped) return;
+        if (!wantsEvent(c, e.type, e.severity)) continue;
+        this.busy = true;
+        try {
+          await this.deliver(e);
+        } finally {
+          this.busy = false;
+        }
+        if (this.stopped) return;
+        this.cursor = e.seq;
+        await this.saveCursor(false);
+      }
+      if (!this.stopped) this.cursor = page.next;
+    }
+  }
+
+  /** Keeps the cursor in the store at most once a second while delivering, and when stopping. */
+  private async saveCursor(now: boolean): Promise<void> {
+    if (!this.source || this.cursor === this.savedCursor || (!now && Date.now() - this.savedAt < 1000)) return;
+    const cursor = this.cursor;
+    try {
+      await this.source.save(cursor);
+      this.savedCursor = cursor;
+      this.savedAt = Date.now();
+    } catch (err) {
+      this.opts.logger.warn({ event: 'webhook.cursor_not_saved', webhook: this.name, cursor, err: (err as Error).message }, 'could not keep the webhook cursor; a restart may deliver some events again');
     }
   }
 
@@ -151,9 +214,9 @@ export class WebhookSender {
 
   private async deliver(e: LbhaEvent): Promise<void> {
     const c = this.opts.config;
-    const deliveryId = `${this.opts.coordinatorId}.${this.opts.runId}.${e.seq}`;
+    const deliveryId = `lbha-${this.opts.logId}-${e.seq}`;
     const body = this.payload(e, deliveryId);
-    const headers = { ...this.headers, 'x-lbha-event': e.type, 'x-lbha-delivery': deliveryId };
+    const headers = { ...this.headers, 'x-lbha-event': e.type, 'x-lbha-delivery': deliveryId, 'idempotency-key': deliveryId };
     for (let attempt = 0; ; attempt++) {
       const outcome = await this.attempt(body, headers);
       if (this.stopped) return;
@@ -202,16 +265,17 @@ export class WebhookSender {
     }
   }
 
+  /** A backoff pause; only stop() cuts it short (new events do not). */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.wake = undefined;
+        this.interrupt = undefined;
         resolve();
       }, ms);
       timer.unref();
-      this.wake = () => {
+      this.interrupt = () => {
         clearTimeout(timer);
-        this.wake = undefined;
+        this.interrupt = undefined;
         resolve();
       };
     });
