@@ -1,6 +1,7 @@
 // The operator API's answers: each ControlService method on the domain (the control plane,
 // the registry, the event log), with no transport. Errors are ApiErrors; the gRPC and HTTP
 // edges map them (control-api.ts).
+import { createHash } from 'node:crypto';
 import {
   nameProblem,
   nodeModeWire,
@@ -45,6 +46,11 @@ function actorOf(caller: Caller): string {
   return caller.identity?.actor ?? 'anonymous';
 }
 
+/** A short, one-way fingerprint of a boot id: changes when the agent restarts, reveals nothing. */
+export function bootIdFingerprint(bootId: string): string {
+  return bootId ? `sha256:${createHash('sha256').update(bootId).digest('hex').slice(0, 12)}` : '';
+}
+
 export function nodeInfo(r: NodeRecord, mode: NodeMode, desiredVersion: number, configDrift = ''): pbControl.NodeInfo {
   return {
     name: r.name,
@@ -52,7 +58,8 @@ export function nodeInfo(r: NodeRecord, mode: NodeMode, desiredVersion: number, 
     ...linkToWire(r.link),
     lastSeenMs: r.lastSeenMs,
     agentVersion: r.agentVersion,
-    bootId: r.bootId,
+    // The boot id is the agent's session secret: show only that it changed, never what it is.
+    bootId: bootIdFingerprint(r.bootId),
     mode: nodeModeWire.toWire(mode),
     healthy: r.snapshot?.healthy ?? false,
     desiredVersion,
@@ -212,32 +219,39 @@ export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
       if (typeof release === 'string') throw new ResourceExhaustedError(release);
       const filter = { ...(req.cluster ? { cluster: req.cluster } : {}), ...(req.node ? { node: req.node } : {}) };
       let ended = false;
+      // One drain listener for the stream's life, not one per wait (they would pile up).
+      let drained: (() => void) | undefined;
+      sink.onDrain(() => {
+        const listener = drained;
+        drained = undefined;
+        listener?.();
+      });
       const stop = watchEvents(
         events,
         {
           write: (e: LbhaEvent) => (sink.closed.aborted ? true : sink.write({ event: eventToWire(e) })),
           onceDrained: (listener) => {
-            let fired = false;
-            sink.onDrain(() => {
-              if (fired) return;
-              fired = true;
-              listener();
-            });
+            drained = listener;
           },
           fail: (code, details) => {
             if (ended) return;
             ended = true;
-            release();
+            stop();
             sink.fail(new ApiError(code === 'behind' ? 'OUT_OF_RANGE' : 'RESOURCE_EXHAUSTED', details));
           },
         },
         { afterSeq: req.afterSeq, filter, ...(opts.watchStallMs === undefined ? {} : { stallMs: opts.watchStallMs }) },
       );
-      sink.closed.addEventListener('abort', () => {
+      // The watcher's place is given back when its stream is really gone: one that stopped
+      // reading still holds a stream (its status waits behind what it did not read), so it
+      // still counts against the caps.
+      const gone = () => {
         ended = true;
         release();
         stop();
-      });
+      };
+      if (sink.closed.aborted) gone();
+      else sink.closed.addEventListener('abort', gone, { once: true });
     },
     listAudit: async (req) => {
       if (!opts.audit) return { records: [], firstSeq: 0, lastSeq: 0 };

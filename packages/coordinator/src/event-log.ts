@@ -52,7 +52,8 @@ export class EventLog {
       windowSize: capacity,
       retain: Math.max(capacity, o.retain ?? 50_000),
       flushDelayMs: o.flushDelayMs ?? 20,
-      maxPending: capacity,
+      // A burst (a reconnect storm) or a store outage of this many events costs ~15 MB at most.
+      maxPending: 50_000,
       withSeq: (e, seq) => ({ ...e, seq }),
       logger: o.logger,
     });
@@ -136,6 +137,11 @@ export class EventLog {
 
   detach(): Promise<void> {
     return this.log.detach();
+  }
+
+  /** Resolves true once every event recorded so far is durable (false after `timeoutMs`). */
+  settled(timeoutMs = 5000): Promise<boolean> {
+    return this.log.settled(timeoutMs);
   }
 
   /** Writes the recorded events now. */

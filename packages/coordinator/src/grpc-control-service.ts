@@ -51,9 +51,11 @@ export function grpcErrorToApi(err: { code?: number; details?: string }): ApiErr
 function streamSink(call: ServerWritableStream<unknown, unknown>, toGrpc: (err: unknown) => Partial<ServiceError>): StreamSink<unknown> {
   const closed = new AbortController();
   const stop = () => closed.abort();
+  // Gone once the stream is: a failed stream whose client stopped reading still holds its
+  // place (its status waits behind what it did not read), so 'error' is not the end.
   call.on('cancelled', stop);
   call.on('close', stop);
-  call.on('error', stop);
+  call.on('finish', stop);
   return {
     write: (m) => (call.writableEnded ? true : call.write(m)),
     onDrain: (l) => void call.on('drain', l),

@@ -32,6 +32,8 @@ export interface CoordinatorServerOptions {
   readonly authorizeAgent?: AgentServiceOptions['authorize'];
   /** Opens the coordinator's store; default: the file store at <stateDir>/state.json. */
   readonly openStore?: () => Promise<Store>;
+  /** A watcher that reads nothing for this long is disconnected (default 60 s; tests shorten it). */
+  readonly watchStallMs?: number;
   /** See ReconcileLoopOptions.settleMs (tests shorten it). */
   readonly settleMs?: number;
 }
@@ -125,6 +127,7 @@ export class CoordinatorServer {
       plane: () => this.plane,
       audit: this.audit,
       watchLimits: this.watchLimits,
+      ...(options.watchStallMs === undefined ? {} : { watchStallMs: options.watchStallMs }),
     });
     // With several coordinators, a follower forwards API calls (gRPC and HTTP) to the leader once
     // it has authorised them, naming the caller; the leader takes that name from coordinators only.

@@ -94,6 +94,8 @@ export function authorizeControl(api: ControlApi, opts: ControlAuthorizationOpti
       reason: str(req['reason']),
       message: `${methodTitle(method)}${target ? ` ${target}` : ''} by ${who.actor}: ${outcome}`,
     });
+    // Answered once on record: the audit entry, and every event the call caused.
+    const settled = events.settled();
     await trail?.record({
       actor: who.actor,
       role: who.role,
@@ -106,6 +108,7 @@ export function authorizeControl(api: ControlApi, opts: ControlAuthorizationOpti
       operationId: str(op?.id),
       peer: caller.forwarded ? `${caller.forwarded.for} via ${caller.peer}` : caller.peer,
     });
+    await settled;
   };
 
   /** The answer waits for the audit record, so an acknowledged mutation is always on record. */

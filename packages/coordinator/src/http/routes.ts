@@ -157,6 +157,10 @@ function eventStream(ctx: RouteContext): RouteResult {
     fail: (err) => {
       start();
       finish(`event: error\ndata: ${JSON.stringify({ code: err.code, message: err.message })}\n\n`);
+      // A client that stopped reading never takes the end either: let its connection go.
+      setTimeout(() => {
+        if (!res.writableFinished) res.destroy();
+      }, 5000).unref();
     },
     end: () => finish(),
     closed: closed.signal,
@@ -330,6 +334,15 @@ export const ROUTES: readonly Route[] = [
     },
   },
   { method: 'GET', path: '/v1/events/stream', handle: async (ctx) => eventStream(ctx) },
+  {
+    method: 'GET',
+    path: '/v1/audit',
+    handle: (ctx) => {
+      const q = query(ctx, { afterSeq: 'uint', limit: 'uint', actor: 'string' });
+      const req: pbControl.ListAuditRequest = { afterSeq: num(q, 'afterSeq'), limit: Math.min(num(q, 'limit'), 10_000), actor: str(q, 'actor') };
+      return rpc(ctx, 'listAudit', req);
+    },
+  },
   { method: 'GET', path: '/v1/spec', handle: (ctx) => (query(ctx, {}), rpc(ctx, 'getSpec', {})) },
   {
     method: 'POST',

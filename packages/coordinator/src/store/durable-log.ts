@@ -41,6 +41,8 @@ export class DurableLog<T extends { readonly seq: number }> {
   private pending: T[] = [];
   private seq = 0;
   private durableSeq = 0;
+  /** The oldest seq the store holds (as far as this writer knows). */
+  private storeFirst = 0;
   private store: Store | undefined;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
@@ -94,7 +96,8 @@ export class DurableLog<T extends { readonly seq: number }> {
 
   /**
    * Durable records with seq > afterSeq, oldest first, at most `limit`: from memory when the
-   * window reaches back that far, else from the store.
+   * window reaches back that far, else from the store. Without a store (a coordinator that
+   * does not lead), the records it made itself: they are all it has.
    */
   async read(afterSeq: number, limit: number): Promise<T[]> {
     const firstInWindow = this.window[0]?.seq ?? this.seq + 1;
@@ -102,7 +105,7 @@ export class DurableLog<T extends { readonly seq: number }> {
       const out: T[] = [];
       for (let i = this.indexAfter(afterSeq); i < this.window.length && out.length < limit; i++) {
         const r = this.window[i] as T;
-        if (r.seq > this.durableSeq) break;
+        if (this.store && r.seq > this.durableSeq) break;
         out.push(r);
       }
       return out;
@@ -131,7 +134,8 @@ export class DurableLog<T extends { readonly seq: number }> {
    */
   async attach(store: Store): Promise<void> {
     await this.writing;
-    const { last } = await store.bounds(this.opts.name);
+    const { first, last } = await store.bounds(this.opts.name);
+    this.storeFirst = first;
     const tail = (await store.read<T>(this.opts.name, Math.max(0, last - this.opts.windowSize), this.opts.windowSize)).map((r) => r.value);
     let seq = last;
     this.pending = this.pending.map((r) => this.opts.withSeq(r, ++seq));
@@ -150,6 +154,11 @@ export class DurableLog<T extends { readonly seq: number }> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     for (const w of this.waiters.splice(0)) w.resolve(false);
+  }
+
+  /** Resolves true once every record added so far is durable (false after `timeoutMs`). */
+  settled(timeoutMs: number): Promise<boolean> {
+    return this.durable(this.seq, timeoutMs);
   }
 
   /** Resolves true once `seq` is durable, false if that does not happen within `timeoutMs`. */
@@ -172,9 +181,11 @@ export class DurableLog<T extends { readonly seq: number }> {
     });
   }
 
-  /** Writes what is pending now; rejects with the store's error. */
+  /** Writes everything pending now; rejects with the store's error. */
   flush(): Promise<void> {
-    const run = this.writing.then(() => this.writeBatch());
+    const run = this.writing.then(async () => {
+      while (this.store && this.pending.length > 0) await this.writeBatch();
+    });
     this.writing = run.catch(() => undefined);
     return run;
   }
@@ -211,8 +222,15 @@ export class DurableLog<T extends { readonly seq: number }> {
       }
     }
     if (this.pending.length > 0) this.schedule(0);
-    const over = this.durableSeq - this.opts.retain;
     // Trim in steps of a tenth of the retention, not on every write.
-    if (over > 0 && over % Math.max(1, Math.floor(this.opts.retain / 10)) < batch.length) await store.trim(this.opts.name, over).catch(() => undefined);
+    if (this.storeFirst === 0) this.storeFirst = (batch[0] as T).seq;
+    const step = Math.max(1, Math.floor(this.opts.retain / 10));
+    if (this.durableSeq - this.storeFirst + 1 > this.opts.retain + step) {
+      const through = this.durableSeq - this.opts.retain;
+      await store.trim(this.opts.name, through).then(
+        () => (this.storeFirst = through + 1),
+        () => undefined,
+      );
+    }
   }
 }

@@ -1,8 +1,11 @@
 // What the denial-of-service tests measure while an attack runs against a real coordinator:
 // the event loop's delay, /healthz answering, and whether live agents stay live. Agents here are
 // real agent streams over mutual TLS that send a heartbeat every 300 ms, as a fleet would.
+import { readFileSync } from 'node:fs';
+import { connect as http2Connect } from 'node:http2';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { snapshotToWire } from '@lbha/shared';
+import { pbControl, snapshotToWire } from '@lbha/shared';
+import type { KeyPair } from '../../src/auth/dev-ca.js';
 import { channelCredentials, http, openAgentStream, type TlsCoordinator } from './tls-coordinator.js';
 
 export interface LiveAgents {
@@ -118,4 +121,48 @@ export function largeValidSpec(clusters: number): string {
     lines.push('    vips:', `      - { name: v${c}, address: 10.${(c >> 8) & 255}.${c & 255}.10/24, interface: eth1, vrid: 1 }`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** A WatchEvents call that stops reading at the HTTP/2 level (grpc-js clients keep reading into memory). */
+export interface StalledWatch {
+  /** Resolves with the call's status once it has one (the client reads again from then on). */
+  readonly status: () => Promise<{ readonly code: number; readonly details: string }>;
+  readonly close: () => void;
+}
+
+/** Opens WatchEvents from `afterSeq` over raw HTTP/2 with a client certificate and reads nothing. */
+export function stalledWatch(c: TlsCoordinator, cert: KeyPair, afterSeq = 0): StalledWatch {
+  const session = http2Connect(`https://127.0.0.1:${c.grpcAddress.split(':').pop()}`, {
+    ca: readFileSync(c.ca.ca.cert),
+    cert: readFileSync(cert.cert),
+    key: readFileSync(cert.key),
+    servername: 'localhost',
+  });
+  session.on('error', () => undefined);
+  const stream = session.request({ ':method': 'POST', ':path': '/lbha.v1.ControlService/WatchEvents', 'content-type': 'application/grpc', te: 'trailers' });
+  stream.on('error', () => undefined);
+  const body = pbControl.WatchEventsRequest.encode({ afterSeq, cluster: '', node: '' }).finish();
+  const frame = Buffer.alloc(5 + body.length);
+  frame.writeUInt32BE(body.length, 1);
+  Buffer.from(body).copy(frame, 5);
+  stream.end(frame);
+  stream.pause();
+  let headers: Record<string, unknown> = {};
+  stream.on('response', (h) => (headers = h));
+  const status = new Promise<{ code: number; details: string }>((resolve) => {
+    const done = (t: Record<string, unknown>) => resolve({ code: Number(t['grpc-status']), details: decodeURIComponent(String(t['grpc-message'] ?? '')) });
+    stream.on('trailers', done);
+    stream.on('end', () => done(headers));
+  });
+  return {
+    status: () => {
+      stream.on('data', () => undefined);
+      stream.resume();
+      return status;
+    },
+    close: () => {
+      stream.close();
+      session.close();
+    },
+  };
 }

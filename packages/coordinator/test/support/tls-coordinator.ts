@@ -15,7 +15,7 @@ import { AgentServiceClient, ControlServiceClient, PROTOCOL_VERSION, silentLogge
 import { hashToken } from '../../src/auth/auth-config.js';
 import { createDevCa, type DevCa, type KeyPair } from '../../src/auth/dev-ca.js';
 import { coordinatorConfigSchema, type CoordinatorConfig } from '../../src/coordinator-config.js';
-import { CoordinatorServer } from '../../src/server.js';
+import { CoordinatorServer, type CoordinatorServerOptions } from '../../src/server.js';
 
 export const TOKENS = { ops: 'ops-token-0123456789', viewer: 'viewer-token-0123456789' } as const;
 
@@ -28,7 +28,7 @@ export interface TlsCoordinator {
   stop(): Promise<void>;
 }
 
-export async function startTlsCoordinator(options: { maxMessageBytes?: number; agents?: string[] } = {}): Promise<TlsCoordinator> {
+export async function startTlsCoordinator(options: { maxMessageBytes?: number; agents?: string[]; server?: CoordinatorServerOptions; config?: Record<string, unknown> } = {}): Promise<TlsCoordinator> {
   const dir = mkdtempSync(join(tmpdir(), 'lbha-tls-'));
   const ca = createDevCa({ dir: join(dir, 'pki'), agents: options.agents ?? ['lb1', 'lb2'], operators: ['alice'], readOnly: ['viewer'] });
   // Through the schema, so every section gets its defaults.
@@ -46,8 +46,9 @@ export async function startTlsCoordinator(options: { maxMessageBytes?: number; a
     },
     stateDir: join(dir, 'state'),
     heartbeat: { interval: '1s', staleAfter: '3s' },
+    ...options.config,
   }) as CoordinatorConfig;
-  const server = new CoordinatorServer(config, silentLogger());
+  const server = new CoordinatorServer(config, silentLogger(), options.server);
   await server.start();
   const httpPort = Number(server.http?.address.split(':').pop());
   return {
@@ -96,11 +97,11 @@ export function controlClient(c: TlsCoordinator, who: Caller): Control {
 export type CallOutcome<T> = { ok: true; value: T } | { ok: false; code: number; details: string };
 
 /** Calls a unary ControlService method; resolves with its response or its status. */
-export function unary<T>(client: Control, method: string, request: unknown): Promise<CallOutcome<T>> {
+export function unary<T>(client: Control, method: string, request: unknown, deadlineMs = 5000): Promise<CallOutcome<T>> {
   const fn = (client as unknown as Record<string, (r: unknown, md: Metadata, o: object, cb: (e: ServiceError | null, r: T) => void) => void>)[method];
   if (!fn) throw new Error(`no method ${method}`);
   return new Promise((resolve) =>
-    fn.call(client, request, new Metadata(), { deadline: Date.now() + 5000 }, (err, res) =>
+    fn.call(client, request, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) =>
       resolve(err ? { ok: false, code: err.code, details: err.details } : { ok: true, value: res }),
     ),
   );
