@@ -78,6 +78,8 @@ export class ControlPlane {
   /** Per cluster, per VIP: where an operator moved or pinned it. */
   private readonly pins = new Map<string, Map<string, PinRecord>>();
   private spec: Spec = EMPTY_SPEC;
+  /** Node name -> cluster, for the spec in force. */
+  private nodeClusters = new Map<string, string>();
   private specYaml = '';
   /** The running spec without its secrets, for readers without the operator role. */
   private specYamlRedacted = '';
@@ -157,6 +159,7 @@ export class ControlPlane {
         this.events.record({ type: 'spec.invalid', severity: 'critical', message: `stored spec v${stored.version} no longer validates: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` });
       } else {
         this.spec = r.spec;
+        this.indexNodes();
       }
       this.specYaml = stored.yaml;
       this.specYamlRedacted = r.valid && r.redacted !== undefined ? r.redacted : '# the stored spec no longer validates; ask an operator\n';
@@ -256,6 +259,15 @@ export class ControlPlane {
 
   // ---- spec ----
 
+  private indexNodes(): void {
+    this.nodeClusters = new Map(this.spec.clusters.flatMap((c) => c.nodes.map((n) => [n.name, c.name] as const)));
+  }
+
+  /** The cluster the spec puts `node` in; undefined when the spec does not name it. */
+  clusterOfNode(node: string): string | undefined {
+    return this.nodeClusters.get(node);
+  }
+
   /** The running spec; `redacted` is its text without VRRP passwords or URL credentials. */
   currentSpec(): { readonly spec: Spec; readonly yaml: string; readonly redacted: string; readonly version: number } {
     return { spec: this.spec, yaml: this.specYaml, redacted: this.specYamlRedacted, version: this.specVersion };
@@ -306,6 +318,7 @@ export class ControlPlane {
     const put = await this.state.putSpec(yaml, expected === 0 ? this.specVersion : expected, opts.actor, opts.reason ?? '', this.clock());
     if (!put.ok) throw new PreconditionError(`the spec changed meanwhile (now version ${put.currentVersion}); read it again and retry`);
     this.spec = r.spec;
+    this.indexNodes();
     this.specYaml = yaml;
     this.specYamlRedacted = r.redacted ?? '';
     this.specVersion = put.record.version;

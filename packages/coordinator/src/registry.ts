@@ -39,7 +39,22 @@ export type RegistryEvent =
   | { readonly type: 'fresh'; readonly node: string }
   | { readonly type: 'state'; readonly node: string; readonly full: boolean }
   | { readonly type: 'ack'; readonly node: string; readonly version: number; readonly accepted: boolean; readonly error: string }
-  | { readonly type: 'command-result'; readonly node: string; readonly result: CommandResult };
+  | { readonly type: 'command-result'; readonly node: string; readonly result: CommandResult }
+  | { readonly type: 'forgotten'; readonly node: string };
+
+export interface AttachOptions {
+  /**
+   * Without TLS nothing proves who an agent is, so the boot id (a secret the agent never
+   * shows) is not enough to take over a live session: the new stream must also come from the
+   * same host as the live one.
+   */
+  readonly samePeerHost?: boolean;
+}
+
+/** "10.0.0.5" of "ipv4:10.0.0.5:4711" (grpc-js peer names), "[::1]" of "ipv6:[::1]:4711". */
+function peerHost(peer: string): string {
+  return peer.replace(/^ipv[46]:/, '').replace(/:\d+$/, '');
+}
 
 /**
  * The way in: every node whose agent has ever connected, its link, its last reported state and
@@ -81,17 +96,16 @@ export class Registry {
   }
 
   /** Binds a new session to a node name, or refuses it when another live agent holds the name. */
-  attach(hello: AgentHello, session: AgentSession): AttachOutcome {
+  attach(hello: AgentHello, session: AgentSession, opts: AttachOptions = {}): AttachOutcome {
     const now = this.clock();
     const existing = this.nodes.get(hello.node);
     let replaced = false;
     if (existing && existing.link !== 'disconnected' && existing.session) {
       const live = isLive(existing.link) && now - existing.lastSeenMs < this.staleAfterMs;
-      if (live && existing.bootId !== hello.bootId) {
-        return {
-          ok: false,
-          reason: `node ${hello.node} is already connected from ${existing.peer} (boot id ${existing.bootId}); refusing a second agent with that name`,
-        };
+      // The refusal says nothing about the live agent (no address, no boot id): the caller may
+      // be an impostor fishing for what would let it replace the real one.
+      if (live && (existing.bootId !== hello.bootId || (opts.samePeerHost && peerHost(existing.peer) !== peerHost(session.peer)))) {
+        return { ok: false, reason: `node ${hello.node} is already connected; refusing a second agent with that name` };
       }
       const old = existing.session;
       existing.session = undefined;
@@ -188,6 +202,18 @@ export class Registry {
     if (!r) return;
     this.touch(node, sessionId);
     this.emit({ type: 'command-result', node, result });
+  }
+
+  /**
+   * Drops the record of a node whose agent is gone (never one that is connected), so records of
+   * names that are not in the spec do not pile up; listeners drop what they keep per node.
+   */
+  forget(node: string): boolean {
+    const r = this.nodes.get(node);
+    if (!r || r.link !== 'disconnected') return false;
+    this.nodes.delete(node);
+    this.emit({ type: 'forgotten', node });
+    return true;
   }
 
   /** Marks nodes stale whose agents went silent; call periodically. */

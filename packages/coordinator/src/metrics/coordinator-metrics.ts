@@ -188,6 +188,17 @@ export class CoordinatorMetrics {
           this.commandResults.inc({ cluster: this.sources.registry.get(e.node)?.cluster ?? '', state: e.result.state });
         }
         break;
+      case 'forgotten': {
+        // Its record is gone: so is every series and everything kept for it.
+        const label = pair('node', e.node);
+        this.nodeViews.delete(e.node);
+        this.pushes.delete(e.node);
+        this.handoverErrors.delete(e.node);
+        this.tracker.forget(e.node);
+        this.nacks.drop((labels) => labels.includes(label));
+        this.handoverFailures.drop((labels) => labels.includes(label));
+        break;
+      }
       default:
         break;
     }

@@ -80,6 +80,15 @@ export class CounterSeries {
     return this.values.get(labels) ?? 0;
   }
 
+  /** Removes the series whose labels match (e.g. those of a node that is gone). */
+  drop(match: (labels: string) => boolean): void {
+    for (const labels of this.values.keys()) {
+      if (!match(labels)) continue;
+      this.values.delete(labels);
+      this.cached = undefined;
+    }
+  }
+
   text(): string {
     if (this.cached === undefined) {
       const f = new Family(this.def);

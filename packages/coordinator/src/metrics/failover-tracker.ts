@@ -137,6 +137,11 @@ export class FailoverTracker {
     return failovers;
   }
 
+  /** Forgets a node whose record is gone (call after nodeLost). */
+  forget(node: string): void {
+    this.nodes.delete(node);
+  }
+
   /** The node believed to hold the VIP, if any. */
   holderOf(cluster: string, vip: string): string | undefined {
     return this.vips.get(`${cluster}\u0000${vip}`)?.holder;

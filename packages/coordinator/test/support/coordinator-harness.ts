@@ -6,12 +6,19 @@ import { join } from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { ControlServiceClient, silentLogger, type LbhaEvent } from '@lbha/shared';
 import { eventually } from '@lbha/test-support';
-import { CoordinatorServer } from '../../src/server.js';
+import { CoordinatorServer, type CoordinatorServerOptions } from '../../src/server.js';
 import { FakeAgent, FakeSegment, type FakeAgentOptions } from './fake-agent.js';
 
 export const SEED1 = readFileSync(new URL('../../../test/fixtures/seed-nginx-active-active.yaml', import.meta.url), 'utf8');
 export const LB1 = 'nginx-lb01';
 export const LB2 = 'nginx-lb02';
+
+export interface HarnessOptions {
+  readonly settleMs?: number;
+  /** Configuration sections to set (e.g. history). */
+  readonly config?: Record<string, unknown>;
+  readonly server?: CoordinatorServerOptions;
+}
 
 type Unary = (req: unknown, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
 
@@ -26,10 +33,11 @@ export class Harness {
   private constructor(
     readonly dir: string,
     private readonly settleMs: number,
+    private readonly extra: HarnessOptions,
   ) {}
 
-  static async start(opts: { settleMs?: number } = {}): Promise<Harness> {
-    const h = new Harness(mkdtempSync(join(tmpdir(), 'lbha-coord-')), opts.settleMs ?? 300);
+  static async start(opts: HarnessOptions = {}): Promise<Harness> {
+    const h = new Harness(mkdtempSync(join(tmpdir(), 'lbha-coord-')), opts.settleMs ?? 300, opts);
     await h.startServer();
     return h;
   }
@@ -54,9 +62,10 @@ export class Harness {
         stateDir: join(this.dir, 'state'),
         heartbeat: { interval: 100, staleAfter: 1000 },
         log: { level: 'info' },
+        ...this.extra.config,
       } as never,
       silentLogger(),
-      { settleMs: this.settleMs },
+      { settleMs: this.settleMs, ...this.extra.server },
     );
     await this.server.start();
     this.address = this.server.addresses[0] as string;
