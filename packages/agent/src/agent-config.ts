@@ -1,7 +1,7 @@
 // The agent's YAML configuration: who it is, where the coordinator is, and what it supervises
 // on this node. Every path can be set per node, so several agents run on one host (one per
 // network namespace) without sharing a file. Documented field by field in ../README.md.
-import { durationMs, loadYamlFile, nameProblem, tlsSchema } from '@lbha/shared';
+import { durationMs, isInsecure, loadYamlFile, nameProblem, plaintextProblem, tlsSchema } from '@lbha/shared';
 import { z } from 'zod';
 
 const name = z.string().superRefine((v, ctx) => {
@@ -116,6 +116,9 @@ export const agentConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    // A plaintext stream over a network gives the node's VRRP passwords to any listener.
+    const plain = isInsecure(c.tls) && !c.tls.allowNonLoopback ? plaintextProblem(c.coordinator.addresses, 'coordinator.addresses') : undefined;
+    if (plain) ctx.addIssue({ code: 'custom', path: ['coordinator', 'addresses'], message: plain });
     for (const [svc, s] of Object.entries(c.services)) {
       const kind = s.kind ?? (svc === 'nginx' || svc === 'haproxy' ? svc : undefined);
       if (!kind) ctx.addIssue({ code: 'custom', path: ['services', svc, 'kind'], message: `set kind (nginx or haproxy) for service ${JSON.stringify(svc)}` });

@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { DesiredState } from '@lbha/shared';
+import { writeFileSync } from 'node:fs';
+import { ConfigError } from '@lbha/shared';
+import { loadAgentConfig } from '../src/agent-config.js';
 import { httpProbe } from '../src/checks/http-probe.js';
 import { ConfigApplier } from '../src/keepalived/config-applier.js';
 import { desiredStateProblems, type AgentIdentity } from '../src/keepalived/desired-state-problems.js';
@@ -105,5 +108,24 @@ describe('check results', () => {
       assert.match(reason, /USER:PASSWORD@127\.0\.0\.1:1/);
       assert.doesNotMatch(reason, /s3cret/);
     }
+  });
+});
+
+describe('agent configuration', () => {
+  it('refuses a plaintext stream to a coordinator that is not on loopback, unless allowNonLoopback says so', () => {
+    const file = join(dir, 'agent.yaml');
+    const load = (coordinator: string, tls: string) => {
+      writeFileSync(file, `node: lb1\ncluster: web\ncoordinator: { addresses: ["${coordinator}"] }\ntls: ${tls}\nservices: {}\n`);
+      try {
+        loadAgentConfig(file);
+        return 'ok';
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.message;
+      }
+    };
+    assert.match(load('10.0.0.5:7400', '{ insecure: true }'), /coordinator\.addresses.*"10\.0\.0\.5:7400" is not loopback or a unix socket/);
+    assert.equal(load('127.0.0.1:7400', '{ insecure: true }'), 'ok');
+    assert.equal(load('10.0.0.5:7400', '{ insecure: true, allowNonLoopback: true }'), 'ok');
   });
 });

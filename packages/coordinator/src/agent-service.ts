@@ -35,6 +35,10 @@ export interface AgentServiceOptions {
    * Returns a refusal reason, or undefined to accept.
    */
   readonly authorize?: (call: AgentCall, hello: AgentHello) => string | undefined;
+  /** The cluster the spec puts a node in (undefined: not in the spec); a Hello must agree. */
+  readonly specClusterOf?: (node: string) => string | undefined;
+  /** No TLS: nothing proves an agent's identity, so a live session is harder to take over (AttachOptions). */
+  readonly plaintext?: boolean;
 }
 
 function fail(call: AgentCall, code: status, details: string): void {
@@ -85,13 +89,19 @@ export function createAgentService(opts: AgentServiceOptions): AgentServiceServe
           logger.warn({ event: 'agent.refused', node: hello.node, peer, reason: refusal }, 'agent refused');
           return fail(call, status.PERMISSION_DENIED, refusal);
         }
-        const outcome = registry.attach(hello, session);
+        const specCluster = opts.specClusterOf?.(hello.node);
+        if (specCluster !== undefined && specCluster !== hello.cluster) {
+          const refusal = `hello.cluster: node ${hello.node} is in cluster ${specCluster} in the cluster spec, not ${hello.cluster}`;
+          logger.warn({ event: 'agent.refused', node: hello.node, peer, reason: refusal }, 'agent refused');
+          return fail(call, status.PERMISSION_DENIED, refusal);
+        }
+        const outcome = registry.attach(hello, session, { samePeerHost: opts.plaintext ?? false });
         if (!outcome.ok) {
           logger.warn({ event: 'agent.duplicate', node: hello.node, peer }, outcome.reason);
           return fail(call, status.ALREADY_EXISTS, outcome.reason);
         }
         node = hello.node;
-        logger.info({ event: 'agent.connected', node, cluster: hello.cluster, peer, bootId: hello.bootId, version: hello.agentVersion }, 'agent connected');
+        logger.info({ event: 'agent.connected', node, cluster: hello.cluster, peer, version: hello.agentVersion }, 'agent connected');
         write({
           msg: {
             $case: 'welcome',

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { durationMs, loadYamlFile, nameProblem, tlsSchema, type TlsConfig } from '@lbha/shared';
+import { durationMs, isInsecure, loadYamlFile, nameProblem, plaintextProblem, tlsSchema, type TlsConfig } from '@lbha/shared';
 import { z } from 'zod';
 import { authConfigSchema } from './auth/auth-config.js';
 import { webhooksSchema } from './webhooks/webhook-config.js';
@@ -39,10 +39,24 @@ export const coordinatorConfigSchema = z
     store: storeConfigSchema,
     /** Where every event is POSTed as JSON (README, Webhooks). */
     webhooks: webhooksSchema,
+    /** How much of the event log and the audit trail the store keeps (the newest records). */
+    history: z
+      .object({
+        events: z.number().int().min(100).max(10_000_000).default(50_000),
+        audit: z.number().int().min(100).max(10_000_000).default(100_000),
+      })
+      .strict()
+      .default({}),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict().default({}),
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (isInsecure(c.tls) && !c.tls.allowNonLoopback) {
+      const grpc = plaintextProblem(c.grpc.listen, 'grpc.listen');
+      if (grpc) ctx.addIssue({ code: 'custom', path: ['grpc', 'listen'], message: grpc });
+      const http = c.http ? plaintextProblem([c.http.listen], 'http.listen') : undefined;
+      if (http) ctx.addIssue({ code: 'custom', path: ['http', 'listen'], message: http });
+    }
     if (c.heartbeat.staleAfter <= c.heartbeat.interval) {
       ctx.addIssue({ code: 'custom', path: ['heartbeat', 'staleAfter'], message: 'must be longer than heartbeat.interval' });
     }

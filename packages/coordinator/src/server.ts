@@ -22,6 +22,7 @@ import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
 import { planeViews } from './metrics/plane-views.js';
 import { protoDir } from './proto-files.js';
 import { Registry, type RegistryEvent } from './registry.js';
+import { DEFAULT_RETENTION, nodesToForget, type RetentionPolicy } from './node-retention.js';
 import { removeStaleUnixSocket } from './unix-socket.js';
 import { SpecValidator } from './spec/spec-validator.js';
 import { FileStore } from './store/file-store.js';
@@ -34,6 +35,8 @@ export interface CoordinatorServerOptions {
   readonly openStore?: () => Promise<Store>;
   /** A watcher that reads nothing for this long is disconnected (default 60 s; tests shorten it). */
   readonly watchStallMs?: number;
+  /** How long records of gone nodes outside the spec are kept (tests shorten it). */
+  readonly nodeRetention?: RetentionPolicy;
   /** See ReconcileLoopOptions.settleMs (tests shorten it). */
   readonly settleMs?: number;
 }
@@ -84,8 +87,9 @@ export class CoordinatorServer {
   ) {
     this.registry = new Registry(config.heartbeat.staleAfter);
     this.outbox = new AgentOutbox((node) => this.registry.get(node)?.session);
-    this.events = new EventLog({ logger });
-    this.audit = new AuditLog({ logger });
+    // Configs built in code (tests) may leave history out.
+    this.events = new EventLog({ logger, ...(config.history ? { retain: config.history.events, capacity: Math.min(10_000, config.history.events) } : {}) });
+    this.audit = new AuditLog({ logger, ...(config.history ? { retain: config.history.audit } : {}) });
     this.auth = new CoordinatorAuth({ tls: config.tls, auth: config.auth ?? { tokens: [], anonymous: 'none' }, events: this.events, audit: this.audit, logger });
     this.registry.subscribe((e) => this.recordRegistryEvent(e));
     this.coordination =
@@ -117,6 +121,8 @@ export class CoordinatorServer {
       heartbeatIntervalMs: config.heartbeat.interval,
       staleAfterMs: config.heartbeat.staleAfter,
       authorize: options.authorizeAgent ?? this.auth.authorizeAgent,
+      specClusterOf: (node) => this.plane?.clusterOfNode(node),
+      plaintext: isInsecure(config.tls),
     });
     this.server.addService(AgentServiceService, this.coordination?.wrapAgentService(agentService) ?? agentService);
     const handlers = controlHandlers({
@@ -166,6 +172,15 @@ export class CoordinatorServer {
     }
   }
 
+  private forgetGoneNodes(): void {
+    const plane = this.plane;
+    if (!plane) return;
+    const records = this.registry.list().map((r) => ({ name: r.name, connected: r.link !== 'disconnected', lastSeenMs: r.lastSeenMs }));
+    for (const name of nodesToForget(records, (n) => plane.clusterOfNode(n) !== undefined, Date.now(), this.options.nodeRetention ?? DEFAULT_RETENTION)) {
+      if (this.registry.forget(name)) this.logger.info({ event: 'node.forgotten', node: name }, 'dropped the record of a gone node the spec does not name');
+    }
+  }
+
   /** Opens the store and loads the coordinator's state; done before any agent can connect. */
   private async startPlane(store?: Store): Promise<void> {
     this.store = store ?? (this.options.openStore ? await this.options.openStore() : await FileStore.open(join(this.config.stateDir, 'state.json')));
@@ -203,7 +218,12 @@ export class CoordinatorServer {
       );
       this.addresses.push(addr.startsWith('unix:') ? addr : addr.replace(/:\d+$/, `:${port}`));
     }
-    this.sweepTimer = setInterval(() => this.registry.sweep(), Math.max(50, Math.min(1000, this.config.heartbeat.interval / 2)));
+    let sweeps = 0;
+    this.sweepTimer = setInterval(() => {
+      this.registry.sweep();
+      // Every tenth sweep, drop the records of gone nodes the spec does not name.
+      if (++sweeps % 10 === 0) this.forgetGoneNodes();
+    }, Math.max(50, Math.min(1000, this.config.heartbeat.interval / 2)));
     this.sweepTimer.unref();
     for (const svc of ['', 'lbha.v1.ControlService', 'lbha.v1.AgentService']) this.health.setStatus(svc, 'SERVING');
     this.auth.start();

@@ -82,6 +82,7 @@ export { parseCidr, cidrContains, sameAddress, addressBits, type Cidr } from './
 export { vipAddressProblem, vipSubnetProblem, subnetText } from './vip-address.js';
 export { urlForDisplay } from './redact.js';
 export { loosePermissions } from './file-permissions.js';
+export { isLocalAddress, plaintextProblem } from './loopback.js';
 export { parseYaml, loadYamlFile, formatPath, type ParseResult } from './yaml-config.js';
 export { parseDuration, durationMs } from './duration.js';
 export {

@@ -23,12 +23,21 @@ export const tlsSchema = z.union([
       const loose = t.allowLooseKeyPermissions ? undefined : loosePermissions(t.key);
       if (loose) ctx.addIssue({ code: 'custom', path: ['key'], message: `${loose} (or set allowLooseKeyPermissions: true)` });
     }),
-  z.object({ insecure: z.literal(true) }).strict(),
+  z
+    .object({
+      insecure: z.literal(true),
+      /**
+       * Plaintext is refused on anything but loopback and unix sockets unless this is set too:
+       * on a network, anyone can then read tokens and states, and speak for any agent.
+       */
+      allowNonLoopback: z.boolean().optional(),
+    })
+    .strict(),
 ]);
 
 export type TlsConfig = z.output<typeof tlsSchema>;
 
-export function isInsecure(tls: TlsConfig): tls is { insecure: true } {
+export function isInsecure(tls: TlsConfig): tls is { insecure: true; allowNonLoopback?: boolean | undefined } {
   return 'insecure' in tls;
 }
 
