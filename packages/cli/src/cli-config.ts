@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { loadYamlFile, loosePermissions } from '@lbha/shared';
+import { isLocalAddress, loadYamlFile, loosePermissions } from '@lbha/shared';
 import { z } from 'zod';
 import { UsageError } from './errors.js';
 
@@ -61,13 +61,16 @@ export function resolveCliConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = pr
   }
   const envTimeout = env['LBHA_TIMEOUT'] === undefined ? undefined : Number(env['LBHA_TIMEOUT']);
   if (envTimeout !== undefined && !(envTimeout >= 100)) throw new UsageError('LBHA_TIMEOUT must be milliseconds, at least 100');
+  const coordinator = pick(flags.coordinator, env['LBHA_COORDINATOR'], file.coordinator) ?? DEFAULT_COORDINATOR;
+  const token = pick(flags.token, env['LBHA_TOKEN'], file.token);
   const warnings = [key === undefined ? undefined : loosePermissions(key), file.token === undefined ? undefined : loosePermissions(path)]
     .filter((w): w is string => w !== undefined)
     .map((w) => `${w}: it holds a secret`);
+  if (insecure && token !== undefined && !isLocalAddress(coordinator)) warnings.push(`the bearer token goes to ${coordinator} in plaintext (--insecure): anyone on the way can read it`);
   return {
     warnings,
-    coordinator: pick(flags.coordinator, env['LBHA_COORDINATOR'], file.coordinator) ?? DEFAULT_COORDINATOR,
-    token: pick(flags.token, env['LBHA_TOKEN'], file.token),
+    coordinator,
+    token,
     tls: insecure ? undefined : { ca: ca as string, cert, key, serverName: pick(flags.serverName, env['LBHA_SERVER_NAME'], file.serverName) },
     timeoutMs: pick(flags.timeoutMs, envTimeout, file.timeout) ?? 10_000,
     json: flags.json ?? false,

@@ -18,6 +18,9 @@ function emit(ctx: CommandContext, e: pbTypes.Event): void {
   ctx.out(ctx.config.json ? JSON.stringify(e) + '\n' : eventLine(e));
 }
 
+/** Why a stream may end that a new stream from the last seq seen cures. */
+const RESUMABLE: ReadonlySet<number> = new Set([status.UNAVAILABLE, status.RESOURCE_EXHAUSTED, status.ABORTED]);
+
 export const eventsCommand: CliCommand = {
   name: 'events',
   summary: 'show the event log (--follow streams new events)',
@@ -47,23 +50,39 @@ export const eventsCommand: CliCommand = {
       for (const e of res.events) emit(ctx, e);
       return 0;
     }
-    // Replays what is already recorded after --after, then streams until interrupted.
-    return new Promise<number>((resolve, reject) => {
-      const stream = client.watchEvents({ afterSeq, cluster, node }, callMetadata(ctx.config));
-      const stop = () => stream.cancel();
-      process.once('SIGINT', stop);
-      stream.on('data', (res: { event?: pbTypes.Event }) => {
-        if (res.event) emit(ctx, res.event);
-      });
-      stream.on('error', (err: ServiceError) => {
-        process.off('SIGINT', stop);
-        if (err.code === status.CANCELLED) resolve(0);
-        else reject(new CallError(`${status[err.code] ?? err.code}: ${err.details}`, err.code));
-      });
-      stream.on('end', () => {
-        process.off('SIGINT', stop);
-        resolve(0);
-      });
-    });
+    // Replays what is already recorded after --after, then streams until interrupted. A seq
+    // means the same event on every coordinator, so when the stream breaks (a restart, a new
+    // leader, this watcher being too slow) it resumes after the last event shown: none is
+    // missed or shown twice.
+    let last = afterSeq;
+    let interrupted = false;
+    let current: { cancel(): void } | undefined;
+    const stop = () => {
+      interrupted = true;
+      current?.cancel();
+    };
+    process.once('SIGINT', stop);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const ended = await new Promise<ServiceError | undefined>((resolve) => {
+          const stream = client.watchEvents({ afterSeq: last, cluster, node }, callMetadata(ctx.config));
+          current = stream;
+          stream.on('data', (res: { event?: pbTypes.Event }) => {
+            if (!res.event) return;
+            last = Math.max(last, res.event.seq);
+            attempt = 0;
+            emit(ctx, res.event);
+          });
+          stream.on('error', (err: ServiceError) => resolve(err));
+          stream.on('end', () => resolve(undefined));
+        });
+        if (interrupted || !ended || ended.code === status.CANCELLED) return 0;
+        if (!RESUMABLE.has(ended.code)) throw new CallError(`${status[ended.code] ?? ended.code}: ${ended.details}`, ended.code);
+        ctx.progress(`lbha: event stream ended (${status[ended.code]}: ${ended.details}); resuming after seq ${last}\n`);
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
+      }
+    } finally {
+      process.off('SIGINT', stop);
+    }
   },
 };

@@ -1,4 +1,5 @@
 import type { CliCommand } from '../command.js';
+import { auditCommand } from './audit.js';
 import { backendCommand, backendsCommand } from './backends.js';
 import { completionCommand } from './completion.js';
 import { drainCommand, undrainCommand } from './drain.js';
@@ -31,5 +32,6 @@ export const COMMANDS: readonly CliCommand[] = [
   cancelCommand,
   specCommand,
   eventsCommand,
+  auditCommand,
   completionCommand,
 ];
