@@ -18,6 +18,7 @@ import {
   type ConnectResponse,
   type Logger,
 } from '@lbha/shared';
+import { RateLimiter } from './limits/rate-limiter.js';
 import type { AgentSession, Registry } from './registry.js';
 
 type AgentCall = ServerDuplexStream<ConnectRequest, ConnectResponse>;
@@ -39,21 +40,36 @@ export interface AgentServiceOptions {
   readonly specClusterOf?: (node: string) => string | undefined;
   /** No TLS: nothing proves an agent's identity, so a live session is harder to take over (AttachOptions). */
   readonly plaintext?: boolean;
+  /** Streams one node's agent may open within a minute (default 60); a reconnect loop is refused beyond. */
+  readonly connectsPerMinute?: number;
+  /** Messages per second on one stream (default 100, bursts of ten times that); beyond, the stream is ended. */
+  readonly messagesPerSecond?: number;
+}
+
+/** Counts of what the agent limits refused. */
+export interface AgentLimitStats {
+  readonly connectsRefused: number;
+  readonly streamsEnded: number;
 }
 
 function fail(call: AgentCall, code: status, details: string): void {
   call.emit('error', { code, details });
 }
 
-export function createAgentService(opts: AgentServiceOptions): AgentServiceServer {
+export function createAgentService(opts: AgentServiceOptions, stats: { connectsRefused: number; streamsEnded: number } = { connectsRefused: 0, streamsEnded: 0 }): AgentServiceServer {
   const { registry, logger } = opts;
   const helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
+  const perMinute = opts.connectsPerMinute ?? 60;
+  const connects = new RateLimiter(perMinute / 60, perMinute);
+  const messagesPerSecond = opts.messagesPerSecond ?? 100;
 
   return {
     connect(call: AgentCall) {
       const sessionId = randomUUID();
       const peer = call.getPeer();
       let node: string | undefined;
+      // One agent stream may not keep the loop busy: its messages have a budget of their own.
+      const messages = new RateLimiter(messagesPerSecond, messagesPerSecond * 10);
       let ended = false;
       const helloTimer = setTimeout(() => {
         logger.warn({ event: 'agent.hello_timeout', peer }, 'agent stream sent no Hello in time');
@@ -89,6 +105,11 @@ export function createAgentService(opts: AgentServiceOptions): AgentServiceServe
           logger.warn({ event: 'agent.refused', node: hello.node, peer, reason: refusal }, 'agent refused');
           return fail(call, status.PERMISSION_DENIED, refusal);
         }
+        const waitMs = connects.take(hello.node);
+        if (waitMs > 0) {
+          stats.connectsRefused++;
+          return fail(call, status.RESOURCE_EXHAUSTED, `node ${hello.node} opened more than ${perMinute} streams in a minute; retry in ${Math.ceil(waitMs / 1000)}s`);
+        }
         const specCluster = opts.specClusterOf?.(hello.node);
         if (specCluster !== undefined && specCluster !== hello.cluster) {
           const refusal = `hello.cluster: node ${hello.node} is in cluster ${specCluster} in the cluster spec, not ${hello.cluster}`;
@@ -118,6 +139,12 @@ export function createAgentService(opts: AgentServiceOptions): AgentServiceServe
       };
 
       call.on('data', (req: ConnectRequest) => {
+        if (messages.take('stream') > 0) {
+          if (ended) return;
+          stats.streamsEnded++;
+          logger.warn({ event: 'agent.too_chatty', node, peer, limit: messagesPerSecond }, 'agent stream ended: too many messages');
+          return fail(call, status.RESOURCE_EXHAUSTED, `the agent sends more than ${messagesPerSecond} messages a second; reconnect`);
+        }
         try {
           const m = req.msg;
           if (!m) throw new WireError('msg', 'empty message');

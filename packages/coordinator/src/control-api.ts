@@ -17,6 +17,8 @@ export interface ForwardedClaim {
   readonly certificate: Buffer | undefined;
   /** The identity the forwarding coordinator authenticated, encoded (forwarded-identity.ts). */
   readonly identity: string | undefined;
+  /** Set only by acceptForwarded, once the call is seen to come from a coordinator certificate. */
+  readonly verified?: boolean;
 }
 
 /** Who makes a call, and how. */

@@ -236,6 +236,7 @@ export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
           fail: (code, details) => {
             if (ended) return;
             ended = true;
+            watchLimits.disconnected[code]++;
             stop();
             sink.fail(new ApiError(code === 'behind' ? 'OUT_OF_RANGE' : 'RESOURCE_EXHAUSTED', details));
           },

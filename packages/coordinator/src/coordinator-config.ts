@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { durationMs, isInsecure, loadYamlFile, nameProblem, plaintextProblem, tlsSchema, type TlsConfig } from '@lbha/shared';
 import { z } from 'zod';
 import { authConfigSchema } from './auth/auth-config.js';
+import { limitsConfigSchema } from './limits/limits-config.js';
 import { webhooksSchema } from './webhooks/webhook-config.js';
 import { storeConfigSchema } from './etcd/etcd-config.js';
 
@@ -39,6 +40,8 @@ export const coordinatorConfigSchema = z
     store: storeConfigSchema,
     /** Where every event is POSTed as JSON (README, Webhooks). */
     webhooks: webhooksSchema,
+    /** Connections, streams, request rates and failed authentications (docs/design/auth.md). */
+    limits: limitsConfigSchema,
     /** How much of the event log and the audit trail the store keeps (the newest records). */
     history: z
       .object({

@@ -121,4 +121,7 @@ export class WatchLimits {
   get watchers(): number {
     return this.total;
   }
+
+  /** Watchers disconnected so far, by why. */
+  readonly disconnected = { too_slow: 0, behind: 0 };
 }

@@ -19,9 +19,13 @@ import { WatchLimits } from './event-watch.js';
 import { grpcControlService } from './grpc-control-service.js';
 import { HttpApi, type MetricsWriter } from './http/http-api.js';
 import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
+import type { GuardStats } from './metrics/guard-samples.js';
 import { planeViews } from './metrics/plane-views.js';
 import { protoDir } from './proto-files.js';
 import { Registry, type RegistryEvent } from './registry.js';
+import { ConnectionLimiter } from './limits/connection-limiter.js';
+import { GrpcListener } from './limits/grpc-listener.js';
+import { DEFAULT_LIMITS, type LimitsConfig } from './limits/limits-config.js';
 import { DEFAULT_RETENTION, nodesToForget, type RetentionPolicy } from './node-retention.js';
 import { removeStaleUnixSocket } from './unix-socket.js';
 import { SpecValidator } from './spec/spec-validator.js';
@@ -56,6 +60,14 @@ export class CoordinatorServer {
   readonly audit: AuditLog;
   /** Caps on event watchers (WatchEvents and the HTTP event stream). */
   readonly watchLimits = new WatchLimits();
+  /** Connection, stream and rate limits (config limits section, defaults filled). */
+  readonly limits: LimitsConfig;
+  /** Open connections of each API, capped per address and in total. */
+  readonly grpcConnections: ConnectionLimiter;
+  readonly httpConnections: ConnectionLimiter;
+  private grpcListener: GrpcListener | undefined;
+  /** What the agent stream limits refused. */
+  readonly agentLimits = { connectsRefused: 0, streamsEnded: 0 };
   /** TLS material, identities and roles (auth/); the HTTP API when http.listen is set. */
   readonly auth: CoordinatorAuth;
   /** The operator API as callers reach it: authorised (and, with etcd, forwarded to the leader). */
@@ -86,11 +98,15 @@ export class CoordinatorServer {
     private readonly options: CoordinatorServerOptions = {},
   ) {
     this.registry = new Registry(config.heartbeat.staleAfter);
+    // Configs built in code (tests) may leave limits out.
+    this.limits = config.limits ?? DEFAULT_LIMITS;
+    this.grpcConnections = new ConnectionLimiter(this.limits.connections, this.limits.connectionsPerAddress);
+    this.httpConnections = new ConnectionLimiter(this.limits.connections, this.limits.connectionsPerAddress);
     this.outbox = new AgentOutbox((node) => this.registry.get(node)?.session);
     // Configs built in code (tests) may leave history out.
     this.events = new EventLog({ logger, ...(config.history ? { retain: config.history.events, capacity: Math.min(10_000, config.history.events) } : {}) });
     this.audit = new AuditLog({ logger, ...(config.history ? { retain: config.history.audit } : {}) });
-    this.auth = new CoordinatorAuth({ tls: config.tls, auth: config.auth ?? { tokens: [], anonymous: 'none' }, events: this.events, audit: this.audit, logger });
+    this.auth = new CoordinatorAuth({ tls: config.tls, auth: config.auth ?? { tokens: [], anonymous: 'none' }, events: this.events, audit: this.audit, logger, limits: this.limits });
     this.registry.subscribe((e) => this.recordRegistryEvent(e));
     this.coordination =
       config.store?.kind === 'etcd'
@@ -105,10 +121,12 @@ export class CoordinatorServer {
       modeOf: (n) => this.plane?.modeOf(n) ?? 'active',
       ...planeViews(() => this.plane),
       webhooks: () => this.webhooks.stats(),
+      guards: () => this.guardStats(),
     });
     this.metricsWriter = (sink) => this.metrics.stream(sink, () => this.coordination?.metricsText() ?? '');
     this.server = new Server({
       'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
+      'grpc.max_concurrent_streams': this.limits.streamsPerConnection,
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
@@ -123,7 +141,9 @@ export class CoordinatorServer {
       authorize: options.authorizeAgent ?? this.auth.authorizeAgent,
       specClusterOf: (node) => this.plane?.clusterOfNode(node),
       plaintext: isInsecure(config.tls),
-    });
+      connectsPerMinute: this.limits.agentConnectsPerMinute,
+      messagesPerSecond: this.limits.agentMessagesPerSecond,
+    }, this.agentLimits);
     this.server.addService(AgentServiceService, this.coordination?.wrapAgentService(agentService) ?? agentService);
     const handlers = controlHandlers({
       registry: this.registry,
@@ -172,6 +192,25 @@ export class CoordinatorServer {
     }
   }
 
+  /** What the limits counted, for /metrics. */
+  guardStats(): GuardStats {
+    const auth = this.auth.throttle.stats();
+    const events = this.events.stats();
+    const audit = this.audit.stats();
+    return {
+      connections: { grpc: this.grpcConnections.stats(), http: this.httpConnections.stats() },
+      authFailures: auth.failures,
+      authThrottled: auth.throttled,
+      authThrottledAddresses: auth.blockedAddresses,
+      rateLimited: this.auth.rateLimitedCalls,
+      eventWatchers: this.watchLimits.watchers,
+      watchersDisconnected: { ...this.watchLimits.disconnected },
+      agentConnectsRefused: this.agentLimits.connectsRefused,
+      agentStreamsEnded: this.agentLimits.streamsEnded,
+      history: { events: { pending: events.pending, dropped: events.dropped }, audit: { pending: audit.pending, dropped: audit.dropped } },
+    };
+  }
+
   private forgetGoneNodes(): void {
     const plane = this.plane;
     if (!plane) return;
@@ -209,14 +248,12 @@ export class CoordinatorServer {
     if (isInsecure(this.config.tls)) {
       this.logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): agent streams and the API are not authenticated');
     }
+    this.grpcListener = new GrpcListener(this.server, creds, this.grpcConnections);
     for (const addr of this.config.grpc.listen) {
       if (await removeStaleUnixSocket(addr)) {
         this.logger.warn({ event: 'grpc.stale_socket_removed', address: addr }, 'removed a unix socket left by a previous coordinator');
       }
-      const port = await new Promise<number>((resolve, reject) =>
-        this.server.bindAsync(addr, creds, (err, p) => (err ? reject(err) : resolve(p))),
-      );
-      this.addresses.push(addr.startsWith('unix:') ? addr : addr.replace(/:\d+$/, `:${port}`));
+      this.addresses.push(await this.grpcListener.listen(addr));
     }
     let sweeps = 0;
     this.sweepTimer = setInterval(() => {
@@ -236,6 +273,7 @@ export class CoordinatorServer {
         maxBodyBytes: this.config.grpc.maxMessageBytes,
         metrics: () => this.metricsWriter,
         healthy: () => this.sweepTimer !== undefined,
+        connections: this.httpConnections,
       });
       await this.http.start();
     }
@@ -264,6 +302,7 @@ export class CoordinatorServer {
   async stop(graceMs = 2000): Promise<void> {
     // Resign first, so another coordinator takes over while this one shuts down.
     await this.coordination?.stop();
+    this.grpcListener?.close();
     await this.http?.stop();
     this.auth.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);

@@ -103,9 +103,9 @@ describe('hostile load from read-only callers', () => {
     assert.deepEqual(sse.map((s) => s.status), [...Array(8).fill(200), 429], 'eight per caller over HTTP, the ninth refused');
     assert.match(await sse[8]!.ended, /viewer already has 8 event watchers \(at most 8\)/);
     assert.deepEqual(await grpc[8]!.status(), { code: status.RESOURCE_EXHAUSTED, details: 'cert:viewer already has 8 event watchers (at most 8)' });
-    // The eight that were let in and read nothing are disconnected, with where to resume. What
-    // was sent before waits in front of the status, so they read it now.
-    await new Promise((r) => setTimeout(r, 3000));
+    // The sixteen that were let in and read nothing are disconnected, with where to resume. What
+    // was sent before waits in front of the status, so they read it once the coordinator gave up.
+    await eventually(() => c.server.watchLimits.disconnected.too_slow === 16, 'all sixteen disconnected for reading nothing', 30_000);
     for (const g of grpc.slice(0, 8)) {
       const e = await g.status();
       assert.equal(e.code, status.RESOURCE_EXHAUSTED);

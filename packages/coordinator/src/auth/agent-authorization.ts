@@ -2,14 +2,15 @@
 // node the Hello claims. Tokens are never accepted here. With plaintext (an explicit opt-in)
 // there is nothing to check.
 import type { AgentHello } from '@lbha/shared';
-import type { Authenticator } from './authenticator.js';
+import { clientAddress } from './auth-throttle.js';
+import type { AuthOutcome, Credentials } from './authenticator.js';
 
-export function agentAuthorizer(authenticator: Authenticator, tls: boolean) {
-  return (call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null }, hello: AgentHello): string | undefined => {
+export function agentAuthorizer(authenticate: (c: Credentials, address: string) => AuthOutcome, tls: boolean) {
+  return (call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null; getPeer(): string }, hello: AgentHello): string | undefined => {
     if (!tls) return undefined;
     const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
     if (!raw) return 'agent streams need a client certificate of role agent';
-    const auth = authenticator.authenticate({ peerCertificate: raw });
+    const auth = authenticate({ peerCertificate: raw }, clientAddress(call.getPeer()));
     if (!auth.ok) return auth.reason;
     const who = auth.identity;
     if (who.role !== 'agent') return `${who.actor} has the ${who.role} role: only agent certificates can open an agent stream`;

@@ -8,12 +8,16 @@ import { decorate, type Caller, type ControlApi, type ControlMethod } from '../c
 import type { AuditLog } from '../audit-log.js';
 import { ApiError, PermissionError, toApiError } from '../errors.js';
 import type { EventLog } from '../event-log.js';
-import type { Authenticator } from './authenticator.js';
+import { clientAddress } from './auth-throttle.js';
+import type { AuthOutcome, Credentials } from './authenticator.js';
 import { MAX_REASON_LENGTH, policyOf, type MethodPolicy } from './method-policy.js';
 import { allows, type Identity } from './roles.js';
 
 export interface ControlAuthorizationOptions {
-  readonly authenticator: Authenticator;
+  /** Authenticates what a caller at an address presented (throttled per address). */
+  readonly authenticate: (c: Credentials, address: string) => AuthOutcome | { readonly ok: false; readonly reason: string; readonly retryAfterMs: number };
+  /** Takes a call from the caller's request budget: 0 when granted, else the wait in ms. */
+  readonly takeRequest?: (caller: string, method: string) => number;
   readonly events: EventLog;
   /** Where every mutating call is recorded durably (when this coordinator keeps the trail). */
   readonly audit?: AuditLog;
@@ -44,19 +48,22 @@ function methodTitle(method: string): string {
 }
 
 export function authorizeControl(api: ControlApi, opts: ControlAuthorizationOptions): ControlApi {
-  const { authenticator, events, logger, audit: trail } = opts;
+  const { authenticate, events, logger, audit: trail } = opts;
 
   /** The caller's identity once it may make the call; throws the ApiError refusing it otherwise. */
   const admit = (method: ControlMethod, caller: Caller, request: unknown): Identity => {
     const policy = policyOf(method);
     let who = caller.identity;
     if (!who) {
-      const auth = authenticator.authenticate({ authorization: caller.authorization, peerCertificate: caller.peerCertificate });
-      if (!auth.ok) {
-        logger.warn({ event: 'api.unauthenticated', method, peer: caller.peer, reason: auth.reason }, 'control call refused: not authenticated');
-        throw new ApiError('UNAUTHENTICATED', auth.reason);
-      }
+      // Failures are counted and logged (boundedly) by the throttle, not here: anyone can cause them.
+      const auth = authenticate({ authorization: caller.authorization, peerCertificate: caller.peerCertificate }, clientAddress(caller.peer));
+      if (!auth.ok) throw new ApiError('retryAfterMs' in auth ? 'RESOURCE_EXHAUSTED' : 'UNAUTHENTICATED', auth.reason);
       who = auth.identity;
+    }
+    // A call a coordinator forwards was counted where it came in.
+    if (opts.takeRequest && !caller.forwarded?.verified) {
+      const waitMs = opts.takeRequest(who.actor === 'anonymous' ? `anonymous@${clientAddress(caller.peer)}` : who.actor, method);
+      if (waitMs > 0) throw new ApiError('RESOURCE_EXHAUSTED', `${who.actor} is calling faster than the coordinator allows; retry in ${waitMs}ms`);
     }
     if (!allows(who.role, policy.role)) {
       logger.warn({ event: 'api.forbidden', method, actor: who.actor, role: who.role }, 'control call refused: role too weak');
@@ -106,7 +113,7 @@ export function authorizeControl(api: ControlApi, opts: ControlAuthorizationOpti
       reason: str(req['reason']),
       outcome,
       operationId: str(op?.id),
-      peer: caller.forwarded ? `${caller.forwarded.for} via ${caller.peer}` : caller.peer,
+      peer: caller.forwarded?.verified ? `${caller.forwarded.for} via ${caller.peer}` : caller.peer,
     });
     await settled;
   };

@@ -6,9 +6,12 @@ import { CertificateSource, isInsecure, type Logger, type TlsConfig } from '@lbh
 import type { AuditLog } from '../audit-log.js';
 import type { ControlApi } from '../control-api.js';
 import type { EventLog } from '../event-log.js';
+import { DEFAULT_LIMITS, type LimitsConfig } from '../limits/limits-config.js';
+import { RateLimiter } from '../limits/rate-limiter.js';
 import { agentAuthorizer } from './agent-authorization.js';
 import type { AuthConfig } from './auth-config.js';
-import { Authenticator } from './authenticator.js';
+import { AuthThrottle, type AuthApi } from './auth-throttle.js';
+import { Authenticator, type AuthOutcome, type Credentials } from './authenticator.js';
 import { authorizeControl } from './control-authorization.js';
 import { ReloadingServerCredentials } from './reloading-server-credentials.js';
 
@@ -20,13 +23,26 @@ export interface CoordinatorAuthOptions {
   readonly logger: Logger;
   /** How often certificate files are checked for changes; 0: only on SIGHUP / reload(). */
   readonly watchIntervalMs?: number;
+  /** Failed-authentication throttling and request rates (limits section); default DEFAULT_LIMITS. */
+  readonly limits?: LimitsConfig;
 }
+
+/** An authentication refused without a look, because the address failed too often. */
+export type ThrottledOutcome = AuthOutcome | { readonly ok: false; readonly reason: string; readonly retryAfterMs: number };
+
+/** Control API calls that cost more than one request: they make the coordinator work harder. */
+const REQUEST_COST: Readonly<Record<string, number>> = { validateSpec: 10, applySpec: 10, watchEvents: 5, listEvents: 5, listAudit: 5 };
 
 export class CoordinatorAuth {
   /** Undefined with plaintext. */
   readonly certificates: CertificateSource | undefined;
   readonly authenticator: Authenticator;
   readonly authorizeAgent: ReturnType<typeof agentAuthorizer>;
+  /** Failed authentications per address (auth-throttle.ts). */
+  readonly throttle: AuthThrottle;
+  /** API calls per caller. */
+  private readonly requests: RateLimiter;
+  private rateLimited = 0;
   private grpcCredentials: ReloadingServerCredentials | undefined;
   private readonly onHangup = () => this.reload('SIGHUP');
 
@@ -36,7 +52,41 @@ export class CoordinatorAuth {
       ? undefined
       : new CertificateSource(tls, { logger, watchIntervalMs: opts.watchIntervalMs ?? 1000 });
     this.authenticator = new Authenticator(opts.auth, this.certificates);
-    this.authorizeAgent = agentAuthorizer(this.authenticator, this.certificates !== undefined);
+    const limits = opts.limits ?? DEFAULT_LIMITS;
+    this.throttle = new AuthThrottle(limits.failedAuthPerMinute, logger);
+    this.requests = new RateLimiter(limits.requestsPerSecond, limits.requestsPerSecond * 2);
+    this.authorizeAgent = agentAuthorizer((c, address) => this.authenticateFrom(c, address, 'agent'), this.certificates !== undefined);
+  }
+
+  /**
+   * Authenticates what a caller at `address` presented. Token and credential-less attempts
+   * from an address that failed too often are refused without a look (a verified client
+   * certificate is never throttled); every failure is counted there.
+   */
+  authenticateFrom(c: Credentials, address: string, api: AuthApi): ThrottledOutcome {
+    const certificateOnly = c.authorization === undefined && c.peerCertificate !== undefined && c.peerCertificate.length > 0;
+    if (!certificateOnly) {
+      const left = this.throttle.blocked(address);
+      if (left > 0) return { ok: false, reason: `too many failed authentications from ${address}; retry in ${Math.ceil(left / 1000)}s`, retryAfterMs: left };
+    }
+    const r = this.authenticator.authenticate(c);
+    if (!r.ok) this.throttle.failed(address, api, r.reason);
+    return r;
+  }
+
+  /**
+   * Takes one call of `method` from the caller's budget (requestsPerSecond, bursts of twice
+   * that; spec checks and event reads cost more): 0 when granted, else the wait in ms.
+   */
+  takeRequest(caller: string, method: string): number {
+    const wait = this.requests.take(caller, REQUEST_COST[method] ?? 1);
+    if (wait > 0) this.rateLimited++;
+    return wait;
+  }
+
+  /** Calls refused for going over the request rate so far. */
+  get rateLimitedCalls(): number {
+    return this.rateLimited;
   }
 
   get tls(): boolean {
@@ -72,6 +122,12 @@ export class CoordinatorAuth {
 
   /** The operator API with authentication, roles, request checks and audit around it. */
   wrapControl(api: ControlApi): ControlApi {
-    return authorizeControl(api, { authenticator: this.authenticator, events: this.opts.events, ...(this.opts.audit ? { audit: this.opts.audit } : {}), logger: this.opts.logger });
+    return authorizeControl(api, {
+      authenticate: (c, address) => this.authenticateFrom(c, address, 'grpc'),
+      takeRequest: (caller, method) => this.takeRequest(caller, method),
+      events: this.opts.events,
+      ...(this.opts.audit ? { audit: this.opts.audit } : {}),
+      logger: this.opts.logger,
+    });
   }
 }

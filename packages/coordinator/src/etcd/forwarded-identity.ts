@@ -84,7 +84,7 @@ export function forwardedCaller(caller: Caller): Caller {
   if (!f) return caller;
   if (!isCoordinatorCertificate(caller.peerCertificate)) return { ...caller, forwarded: undefined };
   const who = f.identity === undefined ? undefined : decodeIdentity(f.identity);
-  return { ...caller, peerCertificate: f.certificate, identity: who ?? caller.identity };
+  return { ...caller, peerCertificate: f.certificate, identity: who ?? caller.identity, forwarded: { ...f, verified: true } };
 }
 
 /** The operator API that takes calls forwarded by other coordinators as their original callers'. */

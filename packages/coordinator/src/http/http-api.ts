@@ -10,8 +10,10 @@ import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { Logger } from '@lbha/shared';
 import type { CoordinatorAuth } from '../auth/coordinator-auth.js';
+import { clientAddress } from '../auth/auth-throttle.js';
 import type { ControlApi } from '../control-api.js';
 import { toApiError } from '../errors.js';
+import type { ConnectionLimiter } from '../limits/connection-limiter.js';
 import { HttpError, httpErrorOf } from './http-error.js';
 import { tooLarge } from './read-body.js';
 import { BACKEND_ROUTES } from './backend-routes.js';
@@ -34,6 +36,8 @@ export interface HttpApiOptions {
   readonly metrics: () => MetricsWriter | undefined;
   /** Whether the coordinator is serving (for /healthz). */
   readonly healthy: () => boolean;
+  /** Caps on open connections (limits section); none when left out. */
+  readonly connections?: ConnectionLimiter;
 }
 
 interface CompiledRoute {
@@ -81,7 +85,8 @@ export class HttpApi {
     if (auth.certificates) {
       const source = auth.certificates;
       const tlsOpts = () => ({ ca: source.current.ca, cert: source.current.cert, key: source.current.key });
-      const https = createHttpsServer({ ...tlsOpts(), requestCert: true, rejectUnauthorized: false }, handler);
+      // A client that opens a connection and never finishes its handshake is let go after 10 s.
+      const https = createHttpsServer({ ...tlsOpts(), requestCert: true, rejectUnauthorized: false, handshakeTimeout: 10_000 }, handler);
       this.unsubscribe = source.onChange(() => https.setSecureContext(tlsOpts()));
       server = https as unknown as Server;
     } else {
@@ -95,7 +100,9 @@ export class HttpApi {
     });
     server.headersTimeout = 10_000;
     server.requestTimeout = 60_000;
-    server.on('connection', (s) => {
+    server.on('connection', (s: Socket) => {
+      // Over the connection limits: closed before TLS, so refusing costs next to nothing.
+      if (this.opts.connections && !this.opts.connections.admit(s)) return;
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
@@ -240,9 +247,10 @@ export class HttpApi {
     const authorization = req.headers['authorization'];
     const socket = req.socket as Partial<TLSSocket>;
     const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
-    const auth = this.opts.auth.authenticator.authenticate({ authorization, peerCertificate: cert?.raw });
+    // Failures are counted and logged (boundedly) by the throttle, not here: anyone can cause them.
+    const auth = this.opts.auth.authenticateFrom({ authorization, peerCertificate: cert?.raw }, clientAddress(req.socket.remoteAddress ?? 'unknown'), 'http');
     if (!auth.ok) {
-      this.opts.logger.warn({ event: 'api.unauthenticated', method, path: url.pathname, peer, reason: auth.reason }, 'HTTP call refused: not authenticated');
+      if ('retryAfterMs' in auth) throw new HttpError(429, 'RESOURCE_EXHAUSTED', auth.reason, undefined, { 'retry-after': String(Math.ceil(auth.retryAfterMs / 1000)) });
       throw new HttpError(401, 'UNAUTHENTICATED', auth.reason, undefined, { 'www-authenticate': 'Bearer realm="lbha"' });
     }
 

@@ -2,6 +2,7 @@ import { isLive, type CommandState, type LbhaEvent, type NodeMode, type NodeSnap
 import { collectDefaultMetrics, Counter, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { NodeRecord, RegistryEvent } from '../registry.js';
 import { CounterSeries, Family, HistogramSeries, msToSeconds, pair } from './exposition-writer.js';
+import { guardSamples } from './guard-samples.js';
 import { FailoverTracker, type Failover, type InstanceObservation, type LossExplanation } from './failover-tracker.js';
 import { FAILOVER_REASONS, METRICS, PROCESS_METRICS_PREFIX, type FailoverReason, type MetricDefinition } from './metric-definitions.js';
 import type { MetricsSources, WebhookStats } from './metrics-sources.js';
@@ -343,6 +344,8 @@ export class CoordinatorMetrics {
     yield backendSamples(this.sources.backendPools?.() ?? []);
     yield this.renderEvents();
     yield this.renderWebhooks();
+    const guards = this.sources.guards?.();
+    if (guards) yield guardSamples(guards);
   }
 
   /** `cluster="…",vip="…"`, escaped once and kept while the VIP is exported. */

@@ -302,6 +302,73 @@ export const METRICS = {
     help: 'Work of the previous /metrics render, in seconds (the pauses between its slices, while the event loop runs, left out).',
     labels: [],
   },
+  // ---- the limits that keep one caller from starving the others (docs/design/auth.md)
+  apiConnections: {
+    name: 'lbha_api_connections',
+    type: 'gauge',
+    help: 'Open connections to the gRPC (agents and API) and HTTP listeners.',
+    labels: ['api'],
+  },
+  apiConnectionsRefused: {
+    name: 'lbha_api_connections_refused_total',
+    type: 'counter',
+    help: 'Connections closed at once for going over limits.connections (reason="total") or limits.connectionsPerAddress (reason="per_address").',
+    labels: ['api', 'reason'],
+  },
+  authFailures: {
+    name: 'lbha_auth_failures_total',
+    type: 'counter',
+    help: 'Failed authentications (unknown token, no credentials, untrusted certificate), by API.',
+    labels: ['api'],
+  },
+  authThrottled: {
+    name: 'lbha_auth_throttled_total',
+    type: 'counter',
+    help: 'Token attempts refused without a look because their address failed too often (limits.failedAuthPerMinute).',
+    labels: [],
+  },
+  authThrottledAddresses: {
+    name: 'lbha_auth_throttled_addresses',
+    type: 'gauge',
+    help: 'Client addresses whose token attempts are refused right now.',
+    labels: [],
+  },
+  apiRateLimited: {
+    name: 'lbha_api_rate_limited_total',
+    type: 'counter',
+    help: 'API calls refused for going over limits.requestsPerSecond of their caller.',
+    labels: [],
+  },
+  eventWatchers: {
+    name: 'lbha_event_watchers',
+    type: 'gauge',
+    help: 'Open event watchers (WatchEvents and the HTTP event stream).',
+    labels: [],
+  },
+  eventWatchersDisconnected: {
+    name: 'lbha_event_watchers_disconnected_total',
+    type: 'counter',
+    help: 'Event watchers disconnected for reading nothing for a minute (reason="too_slow") or for asking for events no longer kept (reason="behind").',
+    labels: ['reason'],
+  },
+  agentLimitRefusals: {
+    name: 'lbha_agent_limit_refusals_total',
+    type: 'counter',
+    help: 'Agent streams refused for reconnecting too often (reason="reconnects") or ended for sending too many messages (reason="messages").',
+    labels: ['reason'],
+  },
+  historyPending: {
+    name: 'lbha_history_pending_records',
+    type: 'gauge',
+    help: 'Events and audit records not yet written to the store.',
+    labels: ['log'],
+  },
+  historyDropped: {
+    name: 'lbha_history_dropped_records_total',
+    type: 'counter',
+    help: 'Events and audit records dropped because the store could not take them in time.',
+    labels: ['log'],
+  },
 } as const satisfies Record<string, MetricDefinition>;
 
 export type MetricId = keyof typeof METRICS;

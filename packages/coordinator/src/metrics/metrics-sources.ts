@@ -5,6 +5,7 @@ import type { AgentOutbox } from '../agent-outbox.js';
 import type { BackendPoolView } from '../backends/backend-pool-view.js';
 import type { DriftView } from '../backends/config-drift.js';
 import type { Registry, RegistryEvent } from '../registry.js';
+import type { GuardStats } from './guard-samples.js';
 import type { VipCondition } from './metric-definitions.js';
 
 /** Where placement wants one VIP. */
@@ -51,6 +52,8 @@ export interface MetricsSources {
   readonly backendPools?: () => Iterable<{ readonly pool: BackendPoolView; readonly drift: DriftView }>;
   /** Configured webhooks and their delivery counts. */
   readonly webhooks?: () => Iterable<WebhookStats>;
+  /** What the limits counted (connections, authentication, rates, watchers, history); none when left out. */
+  readonly guards?: () => GuardStats;
   readonly clock?: () => number;
   /** Export the coordinator's own process metrics (CPU, memory, event loop); default true. */
   readonly processMetrics?: boolean;

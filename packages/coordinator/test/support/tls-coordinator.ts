@@ -11,7 +11,7 @@ import {
   type ClientDuplexStream,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { AgentServiceClient, ControlServiceClient, PROTOCOL_VERSION, silentLogger, type ConnectRequest, type ConnectResponse } from '@lbha/shared';
+import { AgentServiceClient, ControlServiceClient, PROTOCOL_VERSION, silentLogger, type ConnectRequest, type ConnectResponse, type Logger } from '@lbha/shared';
 import { hashToken } from '../../src/auth/auth-config.js';
 import { createDevCa, type DevCa, type KeyPair } from '../../src/auth/dev-ca.js';
 import { coordinatorConfigSchema, type CoordinatorConfig } from '../../src/coordinator-config.js';
@@ -28,7 +28,9 @@ export interface TlsCoordinator {
   stop(): Promise<void>;
 }
 
-export async function startTlsCoordinator(options: { maxMessageBytes?: number; agents?: string[]; server?: CoordinatorServerOptions; config?: Record<string, unknown> } = {}): Promise<TlsCoordinator> {
+export async function startTlsCoordinator(
+  options: { maxMessageBytes?: number; agents?: string[]; server?: CoordinatorServerOptions; config?: Record<string, unknown>; logger?: Logger } = {},
+): Promise<TlsCoordinator> {
   const dir = mkdtempSync(join(tmpdir(), 'lbha-tls-'));
   const ca = createDevCa({ dir: join(dir, 'pki'), agents: options.agents ?? ['lb1', 'lb2'], operators: ['alice'], readOnly: ['viewer'] });
   // Through the schema, so every section gets its defaults.
@@ -48,7 +50,7 @@ export async function startTlsCoordinator(options: { maxMessageBytes?: number; a
     heartbeat: { interval: '1s', staleAfter: '3s' },
     ...options.config,
   }) as CoordinatorConfig;
-  const server = new CoordinatorServer(config, silentLogger(), options.server);
+  const server = new CoordinatorServer(config, options.logger ?? silentLogger(), options.server);
   await server.start();
   const httpPort = Number(server.http?.address.split(':').pop());
   return {

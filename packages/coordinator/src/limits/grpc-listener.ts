@@ -1,0 +1,55 @@
+// The coordinator's gRPC listening sockets, owned here rather than by grpc-js so that every
+// connection passes the connection limits before TLS: one over a limit is closed at once and
+// costs no handshake. Accepted sockets are handed to the gRPC server (a connection injector).
+import { createServer, type Server as NetServer } from 'node:net';
+import type { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { ConnectionLimiter } from './connection-limiter.js';
+
+type Injector = ReturnType<Server['createConnectionInjector']>;
+
+/** "unix:///run/x.sock" or "unix:/run/x.sock" -> the path; host:port -> host and port. */
+function parse(address: string): { path: string } | { host: string; port: number } {
+  if (address.startsWith('unix:')) return { path: address.replace(/^unix:(\/\/)?/, '') };
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
+  if (!m) throw new Error(`grpc.listen: ${JSON.stringify(address)} is not host:port or unix:PATH`);
+  return { host: (m[1] ?? m[2]) as string, port: Number(m[3]) };
+}
+
+export class GrpcListener {
+  private readonly injector: Injector;
+  private readonly servers: NetServer[] = [];
+
+  constructor(
+    server: Server,
+    credentials: ServerCredentials,
+    private readonly limiter: ConnectionLimiter,
+  ) {
+    this.injector = server.createConnectionInjector(credentials);
+  }
+
+  /** Listens on `address`; resolves with it, the port resolved. */
+  async listen(address: string): Promise<string> {
+    const where = parse(address);
+    const server = createServer({ noDelay: true }, (socket) => {
+      if (this.limiter.admit(socket)) this.injector.injectConnection(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      const done = () => {
+        server.off('error', reject);
+        resolve();
+      };
+      if ('path' in where) server.listen(where.path, done);
+      else server.listen(where.port, where.host, done);
+    });
+    this.servers.push(server);
+    if ('path' in where) return address;
+    const port = (server.address() as { port: number }).port;
+    return address.replace(/:\d+$/, `:${port}`);
+  }
+
+  /** Stops accepting connections (open ones are ended by the gRPC server's shutdown). */
+  close(): void {
+    for (const s of this.servers.splice(0)) s.close();
+  }
+}
