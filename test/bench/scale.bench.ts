@@ -338,6 +338,8 @@ async function benchSize(size: number): Promise<SizeFigures> {
         `grpc: { listen: ["127.0.0.1:${run.grpcPort}"] }`,
         `http: { listen: "127.0.0.1:${run.httpPort}" }`,
         TLS ? `tls: { ca: ${join(dir, 'tls', 'ca.crt')}, cert: ${join(dir, 'tls', 'coordinator.crt')}, key: ${join(dir, 'tls', 'coordinator.key')} }` : 'tls: { insecure: true }',
+        // Every simulated agent connects from 127.0.0.1: the per-address cap is for real fleets.
+        'limits: { connectionsPerAddress: 100000 }',
         `spec: ${join(dir, 'cluster.yaml')}`,
         `stateDir: ${join(dir, 'state')}`,
         'heartbeat: { interval: 1s, staleAfter: 3500ms }',
