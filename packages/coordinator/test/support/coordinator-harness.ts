@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { ControlServiceClient, silentLogger, type LbhaEvent } from '@lbha/shared';
 import { eventually } from '@lbha/test-support';
+import { DEFAULT_LIMITS } from '../../src/limits/limits-config.js';
 import { CoordinatorServer, type CoordinatorServerOptions } from '../../src/server.js';
+
+/** Tests of other things call fast from one address: limits none of them reaches (the limits have tests of their own). */
+const GENEROUS_LIMITS = { ...DEFAULT_LIMITS, requestsPerSecond: 1_000_000, failedAuthPerMinute: 1_000_000, agentConnectsPerMinute: 1_000_000, agentMessagesPerSecond: 1_000_000 };
 import { FakeAgent, FakeSegment, type FakeAgentOptions } from './fake-agent.js';
 
 export const SEED1 = readFileSync(new URL('../../../test/fixtures/seed-nginx-active-active.yaml', import.meta.url), 'utf8');
@@ -62,6 +66,7 @@ export class Harness {
         stateDir: join(this.dir, 'state'),
         heartbeat: { interval: 100, staleAfter: 1000 },
         log: { level: 'info' },
+        limits: GENEROUS_LIMITS,
         ...this.extra.config,
       } as never,
       silentLogger(),

@@ -17,6 +17,9 @@ import { createDevCa, type DevCa, type KeyPair } from '../../src/auth/dev-ca.js'
 import { coordinatorConfigSchema, type CoordinatorConfig } from '../../src/coordinator-config.js';
 import { CoordinatorServer, type CoordinatorServerOptions } from '../../src/server.js';
 
+/** Limits no test of something else reaches. */
+export const GENEROUS_LIMITS = { requestsPerSecond: 1_000_000, failedAuthPerMinute: 1_000_000, agentConnectsPerMinute: 1_000_000, agentMessagesPerSecond: 1_000_000 };
+
 export const TOKENS = { ops: 'ops-token-0123456789', viewer: 'viewer-token-0123456789' } as const;
 
 export interface TlsCoordinator {
@@ -48,6 +51,9 @@ export async function startTlsCoordinator(
     },
     stateDir: join(dir, 'state'),
     heartbeat: { interval: '1s', staleAfter: '3s' },
+    // Tests of other things call fast, and with bad credentials, from one address: the limits
+    // have tests of their own (hostile-limits), which pass a limits section to get them.
+    limits: GENEROUS_LIMITS,
     ...options.config,
   }) as CoordinatorConfig;
   const server = new CoordinatorServer(config, options.logger ?? silentLogger(), options.server);
