@@ -30,10 +30,11 @@ describe('lbha status', () => {
   });
 
   it('prints a table of nodes', async () => {
+    // The node is listed once its agent said Hello, healthy once its first snapshot arrived.
     const r = await eventually(async () => {
       const x = await runNode(BIN.cli, ['status', '--insecure', '-C', address]);
-      return x.stdout.includes('lb1') ? x : undefined;
-    }, 'lb1 in the table', 10_000);
+      return /^lb1\s.*healthy/m.test(x.stdout) ? x : undefined;
+    }, 'lb1 in the table, with its report', 10_000);
     assert.equal(r.code, 0);
     const [header, row] = r.stdout.trim().split('\n');
     assert.match(header ?? '', /^NODE\s+CLUSTER\s+CONNECTION\s+MODE\s+HEALTH/);
