@@ -3,7 +3,7 @@
 // once get: exactly one applies a change, the other sees the conflict.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CoordinatorState, createEtcdClient, EtcdStore, type Fence, type JournalEntry, type OperationRecord } from '@lbha/coordinator';
+import { CoordinatorState, createEtcdClient, EtcdStore, EventLog, StoreError, type Fence, type JournalEntry, type OperationRecord } from '@lbha/coordinator';
 import type { Etcd3 } from 'etcd3';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 
@@ -201,6 +201,35 @@ describe('etcd store', { skip }, () => {
     assert.equal(r2.ok, true);
     assert.equal(sent, 3);
     assert.equal((await s.get('once'))?.value, 2);
+  });
+
+  it('keeps the logs: appends follow the last seq, a second writer is refused, trims keep the last record', async () => {
+    const s = next();
+    const other = fresh();
+    const recs = (from: number, count: number) => Array.from({ length: count }, (_, i) => ({ seq: from + i, value: { n: from + i } }));
+    await s.append('audit', recs(1, 5));
+    await assert.rejects(other.append('audit', recs(5, 1)), StoreError, 'a writer that did not see seq 5 cannot append it again');
+    await assert.rejects(other.append('audit', recs(7, 1)), StoreError, 'nor leave a hole');
+    assert.deepEqual(await s.bounds('audit'), { first: 1, last: 5 });
+    assert.deepEqual(await s.bounds('events'), { first: 0, last: 0 }, 'the two logs are apart');
+    assert.deepEqual((await other.read('audit', 2, 2)).map((r) => r.seq), [3, 4]);
+    await s.trim('audit', 100);
+    assert.deepEqual(await s.bounds('audit'), { first: 5, last: 5 });
+  });
+
+  it('takes an event burst of 3,000 in transactions etcd accepts, and a new writer continues the sequence', async () => {
+    const s = next();
+    const log = new EventLog({ retain: 100_000 });
+    await log.attach(s);
+    for (let i = 0; i < 3000; i++) log.record({ type: 'test.burst', message: `event ${i}` });
+    await log.flush();
+    assert.deepEqual(await s.bounds('events'), { first: 1, last: 3000 });
+    await log.detach();
+    const successor = new EventLog();
+    await successor.attach(fresh(other));
+    assert.equal(successor.record({ type: 'test.next', message: 'after a leader change' }).seq, 3001);
+    await successor.flush();
+    assert.equal((await s.bounds('events')).last, 3001);
   });
 
   it('reports an unreachable etcd as a StoreError', async () => {

@@ -34,6 +34,8 @@ export interface DurableLogStats {
 }
 
 const RETRY_MS = 1000;
+/** Records per append: etcd refuses a transaction of more than 128 operations (its default). */
+const BATCH = 100;
 
 export class DurableLog<T extends { readonly seq: number }> {
   /** Newest records, durable and pending, in seq order. */
@@ -110,14 +112,23 @@ export class DurableLog<T extends { readonly seq: number }> {
       }
       return out;
     }
-    const records = await this.store.read<T>(this.opts.name, afterSeq, Math.min(limit, firstInWindow - afterSeq - 1));
-    return records.map((r) => r.value);
+    try {
+      const records = await this.store.read<T>(this.opts.name, afterSeq, Math.min(limit, firstInWindow - afterSeq - 1));
+      return records.map((r) => r.value);
+    } catch (err) {
+      // The store is unreachable: what memory holds is better than nothing (the reader sees the gap by seq).
+      this.opts.logger?.debug({ event: 'log.read_failed', log: this.opts.name, err: (err as Error).message }, 'reading older records from the store failed');
+      return this.read(firstInWindow - 1, limit);
+    }
   }
 
-  /** The oldest and newest durable seq (the store's first, when attached). */
+  /**
+   * The oldest and newest durable seq, as this writer knows them (no store request: a reader
+   * gets an answer while the store is unreachable).
+   */
   async bounds(): Promise<{ readonly first: number; readonly last: number }> {
-    const first = this.store ? (await this.store.bounds(this.opts.name)).first : (this.window[0]?.seq ?? 0);
-    return { first, last: this.durableSeq };
+    const first = this.store && this.storeFirst > 0 ? this.storeFirst : (this.window[0]?.seq ?? 0);
+    return { first, last: this.store ? this.durableSeq : (this.window.at(-1)?.seq ?? 0) };
   }
 
   get lastSeq(): number {
@@ -205,7 +216,7 @@ export class DurableLog<T extends { readonly seq: number }> {
   private async writeBatch(): Promise<void> {
     const store = this.store;
     if (!store || this.pending.length === 0) return;
-    const batch = this.pending.slice(0, 1000);
+    const batch = this.pending.slice(0, BATCH);
     await store.append(
       this.opts.name,
       batch.map((r) => ({ seq: r.seq, value: r })),
