@@ -151,9 +151,15 @@ export class FileStore extends MemoryStore {
     const lines = seqs.map((seq, i) => `{"seq":${seq},"value":${json[i]}}\n`).join('');
     try {
       const fh = await open(file, 'a', 0o600);
+      const size = (await fh.stat()).size;
       try {
         await fh.writeFile(lines);
         if (this.fsync) await fh.sync();
+      } catch (err) {
+        // A part of the batch may be on disk (a full disk): take it back, or the next append
+        // would follow a torn line and the next open would drop both.
+        await fh.truncate(size).catch(() => undefined);
+        throw err;
       } finally {
         await fh.close();
       }
