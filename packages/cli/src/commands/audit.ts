@@ -3,6 +3,7 @@ import type { CliCommand } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';
 import { table } from '../table.js';
+import { wholeNumberOption } from '../whole-number-option.js';
 
 function target(r: pbControl.AuditRecord): string {
   return [r.cluster && `cluster=${r.cluster}`, r.node && `node=${r.node}`, r.service && `service=${r.service}`].filter(Boolean).join(' ') || '-';
@@ -19,13 +20,7 @@ export const auditCommand: CliCommand = {
   },
   async run(ctx) {
     if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
-    const num = (name: string, dflt: number) => {
-      const v = ctx.values[name] as string | undefined;
-      if (v === undefined) return dflt;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number`);
-      return n;
-    };
+    const num = (name: string, dflt: number) => wholeNumberOption(ctx, name, dflt);
     const client = ctx.client();
     const res = await call(client, ctx.config, client.listAudit, { afterSeq: num('after', 0), limit: num('limit', 1000), actor: (ctx.values['actor'] as string | undefined) ?? '' });
     if (ctx.config.json) {

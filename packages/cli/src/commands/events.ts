@@ -4,6 +4,7 @@ import type { CliCommand, CommandContext } from '../command.js';
 import { call, callMetadata } from '../control-client.js';
 import { CallError, UsageError } from '../errors.js';
 import { printable } from '../terminal-text.js';
+import { wholeNumberOption } from '../whole-number-option.js';
 
 /** One event on one line, whatever its fields hold (control characters are shown escaped). */
 export function eventLine(e: pbTypes.Event): string {
@@ -34,13 +35,7 @@ export const eventsCommand: CliCommand = {
   },
   async run(ctx) {
     if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
-    const num = (name: string, dflt: number) => {
-      const v = ctx.values[name] as string | undefined;
-      if (v === undefined) return dflt;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number`);
-      return n;
-    };
+    const num = (name: string, dflt: number) => wholeNumberOption(ctx, name, dflt);
     const cluster = (ctx.values['cluster'] as string | undefined) ?? '';
     const node = (ctx.values['node'] as string | undefined) ?? '';
     const afterSeq = num('after', 0);
