@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry as PromRegistry } f
 import type { NodeRecord, RegistryEvent } from '../registry.js';
 import { CounterSeries, Family, HistogramSeries, msToSeconds, pair } from './exposition-writer.js';
 import { guardSamples } from './guard-samples.js';
+import { operationOutcome } from './operation-outcome.js';
 import { FailoverTracker, type Failover, type InstanceObservation, type LossExplanation } from './failover-tracker.js';
 import { FAILOVER_REASONS, METRICS, PROCESS_METRICS_PREFIX, type FailoverReason, type MetricDefinition } from './metric-definitions.js';
 import type { MetricsSources, WebhookStats } from './metrics-sources.js';
@@ -14,8 +15,6 @@ import { vipPieces, type VipRow } from './vip-samples.js';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const TERMINAL_COMMAND_STATES: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'rejected']);
-const OPERATIONS = new Set(['drain', 'undrain', 'restart', 'reload', 'rolling_restart', 'move', 'backend_drain', 'backend_undrain', 'backend_disable', 'backend_enable', 'backend_weight']);
-const OPERATION_OUTCOMES = new Set(['succeeded', 'failed', 'refused', 'cancelled', 'timed_out']);
 /** Nodes (or VIPs) per piece of the exposition: a few hundred microseconds of work. */
 const SLICE = 256;
 
@@ -29,18 +28,6 @@ function* slices<T>(items: readonly T[], line: (item: T, index: number) => strin
     for (let i = start; i < end; i++) text += line(items[i] as T, i);
     yield text;
   }
-}
-
-/**
- * A finished operation in the event log: type `<operation>.<outcome>`, e.g. `drain.succeeded`,
- * `rolling_restart.failed`. Anything else is not an operation outcome.
- */
-export function operationOutcome(e: LbhaEvent): { readonly operation: string; readonly state: string } | undefined {
-  const dot = e.type.lastIndexOf('.');
-  if (dot < 0) return undefined;
-  const operation = e.type.slice(0, dot);
-  const state = e.type.slice(dot + 1);
-  return OPERATIONS.has(operation) && OPERATION_OUTCOMES.has(state) ? { operation, state } : undefined;
 }
 
 interface LastFailover {

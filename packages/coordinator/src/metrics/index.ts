@@ -1,4 +1,5 @@
-export { CoordinatorMetrics, METRICS_CONTENT_TYPE, operationOutcome } from './coordinator-metrics.js';
+export { CoordinatorMetrics, METRICS_CONTENT_TYPE } from './coordinator-metrics.js';
+export { operationOutcome } from './operation-outcome.js';
 export {
   METRICS,
   FAILOVER_REASONS,
