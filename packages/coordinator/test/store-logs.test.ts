@@ -188,6 +188,30 @@ describe('DurableLog', () => {
     store.down = false;
   });
 
+  it('answers readers with its own records as soon as it is being detached, while its last write hangs', async () => {
+    // A leader that lost an unreachable etcd: its final append waits for the store's timeout.
+    let release: () => void = () => undefined;
+    const store = new (class extends MemoryStore {
+      hang = false;
+      override append(log: LogName, records: readonly LogRecord[]): Promise<void> {
+        return this.hang ? new Promise((_, reject) => (release = () => reject(new StoreError('timed out')))) : super.append(log, records);
+      }
+    })();
+    const log = durableLog();
+    await log.attach(store);
+    add(log, 'written');
+    assert.equal(await log.settled(2000), true);
+    store.hang = true;
+    add(log, 'store.unavailable');
+    const detached = log.detach();
+    assert.deepEqual((await log.read(0, 10)).map((r) => r.text), ['written', 'store.unavailable'], 'the record the store never took is shown');
+    assert.deepEqual(await log.bounds(), { first: 1, last: 2 });
+    // The store answers again: the timed-out append is retried and the detach completes.
+    store.hang = false;
+    release();
+    await detached;
+  });
+
   it('writes what waited for an unreachable store once it is back, in order; beyond maxPending the oldest are dropped and counted', async () => {
     const store = new FlakyStore();
     const log = durableLog({ maxPending: 50 });

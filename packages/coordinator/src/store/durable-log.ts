@@ -46,6 +46,8 @@ export class DurableLog<T extends { readonly seq: number }> {
   /** The oldest seq the store holds (as far as this writer knows). */
   private storeFirst = 0;
   private store: Store | undefined;
+  /** Set while detach() writes what it can: readers no longer count on the store. */
+  private detaching = false;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private dropped = 0;
@@ -103,17 +105,18 @@ export class DurableLog<T extends { readonly seq: number }> {
    */
   async read(afterSeq: number, limit: number): Promise<T[]> {
     const firstInWindow = this.window[0]?.seq ?? this.seq + 1;
-    if (afterSeq + 1 >= firstInWindow || !this.store) {
+    const store = this.readsStore();
+    if (afterSeq + 1 >= firstInWindow || !store) {
       const out: T[] = [];
       for (let i = this.indexAfter(afterSeq); i < this.window.length && out.length < limit; i++) {
         const r = this.window[i] as T;
-        if (this.store && r.seq > this.durableSeq) break;
+        if (store && r.seq > this.durableSeq) break;
         out.push(r);
       }
       return out;
     }
     try {
-      const records = await this.store.read<T>(this.opts.name, afterSeq, Math.min(limit, firstInWindow - afterSeq - 1));
+      const records = await store.read<T>(this.opts.name, afterSeq, Math.min(limit, firstInWindow - afterSeq - 1));
       return records.map((r) => r.value);
     } catch (err) {
       // The store is unreachable: what memory holds is better than nothing (the reader sees the gap by seq).
@@ -127,8 +130,18 @@ export class DurableLog<T extends { readonly seq: number }> {
    * gets an answer while the store is unreachable).
    */
   async bounds(): Promise<{ readonly first: number; readonly last: number }> {
-    const first = this.store && this.storeFirst > 0 ? this.storeFirst : (this.window[0]?.seq ?? 0);
-    return { first, last: this.store ? this.durableSeq : (this.window.at(-1)?.seq ?? 0) };
+    const store = this.readsStore();
+    const first = store && this.storeFirst > 0 ? this.storeFirst : (this.window[0]?.seq ?? 0);
+    return { first, last: store ? this.durableSeq : (this.window.at(-1)?.seq ?? 0) };
+  }
+
+  /**
+   * The store readers are answered from; none once this writer is being detached (it lost the
+   * lead, perhaps because the store is unreachable, and its last write may hang until it times
+   * out): then readers get what this coordinator recorded itself, as when it does not lead.
+   */
+  private readsStore(): Store | undefined {
+    return this.detaching ? undefined : this.store;
   }
 
   get lastSeq(): number {
@@ -160,7 +173,12 @@ export class DurableLog<T extends { readonly seq: number }> {
   /** Stops writing (after one last attempt to write what is pending). */
   async detach(): Promise<void> {
     if (!this.store) return;
-    await this.flush().catch(() => undefined);
+    this.detaching = true;
+    try {
+      await this.flush().catch(() => undefined);
+    } finally {
+      this.detaching = false;
+    }
     this.store = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
