@@ -95,6 +95,7 @@ describe('OpenAPI description at /v1/openapi.json', () => {
       () => ({ op: 'POST /v1/operations/{id}/cancel', path: `/v1/operations/${drainId}/cancel`, body: { reason: 'openapi' } }),
       { op: 'GET /v1/events', path: '/v1/events?limit=50' },
       { op: 'GET /v1/events/stream', path: '/v1/events/stream?afterSeq=0' },
+      { op: 'GET /v1/audit', path: '/v1/audit?limit=50' },
       { op: 'GET /v1/spec', path: '/v1/spec' },
       { op: 'POST /v1/spec/validate', path: '/v1/spec/validate', body: { yaml: SEED1 } },
     ];

@@ -85,6 +85,7 @@ const OPERATIONS: Readonly<Record<string, Op>> = {
   'POST /v1/operations/{id}/cancel': { summary: 'Cancel a running operation', rpc: 'CancelOperation', role: 'operator', body: reasonBody, status: 200, response: ref('CancelOperationResponse') },
   'GET /v1/events': { summary: 'Events', rpc: 'ListEvents', role: 'read-only', query: { afterSeq: int, limit: int, cluster: str, node: str }, status: 200, response: ref('ListEventsResponse') },
   'GET /v1/events/stream': { summary: 'Events as server-sent events (honours Last-Event-ID)', rpc: 'WatchEvents', role: 'read-only', query: { afterSeq: int, cluster: str, node: str }, status: 200, response: 'text/event-stream' },
+  'GET /v1/audit': { summary: 'The audit trail: every mutating call, oldest first', rpc: 'ListAudit', role: 'read-only', query: { afterSeq: int, limit: int, actor: str }, status: 200, response: ref('ListAuditResponse') },
   'GET /v1/spec': { summary: 'The running spec (redacted for read-only callers)', rpc: 'GetSpec', role: 'read-only', status: 200, response: ref('GetSpecResponse') },
   'POST /v1/spec/validate': { summary: 'Validate a spec', rpc: 'ValidateSpec', role: 'read-only', body: obj({ yaml: str }, ['yaml']), bodyTypes: ['application/yaml'], status: 200, response: ref('ValidateSpecResponse') },
   'PUT /v1/spec': {
