@@ -321,6 +321,22 @@ export class Lab {
     for (const web of WEB_NODES) await this.waitForPidFile(this.proxyFiles(web).pidFile, `${web} nginx`);
   }
 
+  /** Stops the web nodes' nginx (the backends go away; the LB proxies answer 502). */
+  async stopWebNodes(webs: readonly WebNode[] = WEB_NODES): Promise<void> {
+    await Promise.all(webs.map((web) => this.processes.get(`${web}-nginx`)?.stop('SIGTERM', 3000)));
+    for (const web of webs) rmSync(this.proxyFiles(web).pidFile, { force: true });
+  }
+
+  /** Starts the web nodes' nginx again after stopWebNodes. */
+  async restartWebNodes(webs: readonly WebNode[] = WEB_NODES): Promise<void> {
+    for (const web of webs) {
+      if (this.processes.get(`${web}-nginx`)?.isRunning()) continue;
+      const files = this.proxyFiles(web);
+      this.spawn(`${web}-nginx`, web, '/usr/sbin/nginx', ['-c', files.config, '-e', files.errorLog, '-g', 'daemon off;']);
+    }
+    for (const web of webs) await this.waitForPidFile(this.proxyFiles(web).pidFile, `${web} nginx`);
+  }
+
   private writeProxyConfigs(): void {
     for (const node of LB_NODES) {
       const files = this.proxyFiles(node);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { unhealthy, unknown, type CheckResult, type CheckStatus, type DesiredState } from '@lbha/shared';
 import { evaluate, FOREIGN_ANNOUNCE_MS, heldInstances, PENALTY_DEFER_MS, type Evaluation, type NodeView, type VrrpEntry } from '../src/core/evaluate.js';
+import { handoffMs } from '../src/core/fault-mode.js';
 import { IPV6, NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
 
 const T0 = 1_700_000_000_000;
@@ -13,7 +14,10 @@ const D: DesiredState = { ...NGINX_ACTIVE_ACTIVE, checks: [] };
 function check(name: string, effect: CheckStatus['effect'], result: CheckResult, sinceMs = T0 - 60_000, penalty = 0): CheckStatus {
   return { name, kind: 'http', result, effect, penalty, sinceMs, durationMs: 1, streak: 1 };
 }
-const nginxDown = check('nginx-process', 'fault', unhealthy('nginx is down'));
+/** nginx died 100 ms ago: within the hand-off time, the node is in FAULT. */
+const nginxDown: CheckStatus = { ...check('nginx-process', 'fault', unhealthy('nginx is down'), T0 - 100), kind: 'process' };
+/** An http check through the backends, failing since `sinceMs` (interval 200 ms, timeout 500 ms). */
+const backends = (sinceMs: number): CheckStatus => check('backends', 'fault', unhealthy('HTTP 502'), sinceMs);
 const downFile = (sinceMs = T0 - 60_000): CheckStatus => check('down-file', 'penalty', unhealthy('maintenance file /etc/lbha/down is present'), sinceMs, 50);
 const vrrp = (entries: Record<string, VrrpEntry['state']>): ReadonlyMap<string, VrrpEntry> =>
   new Map(Object.entries(entries).map(([name, state]) => [name, { state, priority: 100, sinceMs: T0 - 1_000 }]));
@@ -69,9 +73,40 @@ const rows: ReadonlyArray<{ readonly rule: string; readonly view: NodeView; read
   {
     rule: 'a failing fault check faults every instance and leaves the placement alone',
     view: view({ verdicts: [nginxDown] }),
-    want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 } },
+    want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 - 100 + handoffMs(100) },
   },
-  { rule: 'an unknown verdict of a fault check counts as failing', view: view({ verdicts: [{ ...nginxDown, result: unknown('timed out after 500ms') }] }), want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 } } },
+  { rule: 'an unknown verdict of a fault check counts as failing', view: view({ verdicts: [{ ...nginxDown, result: unknown('timed out after 500ms') }] }), want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 - 100 + handoffMs(100) } },
+  {
+    rule: 'a fault that has lasted the hand-off time (3 adverts + 200 ms) leaves the node a candidate of last resort, below any healthy node',
+    view: view({ verdicts: [nginxDown] }),
+    now: T0 - 100 + handoffMs(D.keepalived.advertIntMs),
+    want: { ...BASE, healthy: false, placements: { 'vip-28': -74, 'vip-29': -75 }, priorities: { 'vip-28': 26, 'vip-29': 25 } },
+  },
+  {
+    rule: '... and one millisecond before, it is still in FAULT (a healthy peer takes the VIPs at once)',
+    view: view({ verdicts: [nginxDown] }),
+    now: T0 - 101 + handoffMs(D.keepalived.advertIntMs),
+    want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 - 100 + handoffMs(D.keepalived.advertIntMs) },
+  },
+  {
+    rule: 'when the coordinator says every other node fails too, a failing node is a candidate of last resort at once',
+    view: view({ verdicts: [nginxDown], desired: { ...D, lastResort: true } }),
+    want: { ...BASE, healthy: false, placements: { 'vip-28': -74, 'vip-29': -75 }, priorities: { 'vip-28': 26, 'vip-29': 25 } },
+  },
+  {
+    rule: 'a newly failing http check on a VIP holder waits for the other nodes to fail it too (coordinator connected)',
+    view: view({ ...HOLDER, verdicts: [backends(T0 - 100)] }),
+    want: { ...BASE, healthy: false, wakeAtMs: T0 - 100 + 200 + 500 + 300 },
+  },
+  { rule: '... then faults the node', view: view({ ...HOLDER, verdicts: [backends(T0 - 100)] }), now: T0 - 100 + 1000, want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 - 100 + 1000 + handoffMs(100) } },
+  { rule: '... not without a coordinator', view: view({ ...HOLDER, coordinatorLinked: false, verdicts: [backends(T0 - 100)] }), want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 - 100 + handoffMs(100) } },
+  { rule: '... not on a node that holds no VIP', view: view({ ...HOLDER, vrrp: vrrp({ 'vip-28': 'backup' }), verdicts: [backends(T0 - 100)] }), want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 - 100 + handoffMs(100) } },
+  { rule: '... not with a dead proxy as well', view: view({ ...HOLDER, verdicts: [backends(T0 - 100), nginxDown] }), want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 - 100 + handoffMs(100) } },
+  {
+    rule: '... and while it waits the coordinator may say every other node fails it: last resort, no FAULT ever',
+    view: view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: { ...D, lastResort: true } }),
+    want: { ...BASE, healthy: false, placements: { 'vip-28': -74, 'vip-29': -75 }, priorities: { 'vip-28': 26, 'vip-29': 25 } },
+  },
   { rule: 'a passing check changes nothing', view: view({ verdicts: [{ ...nginxDown, result: { kind: 'healthy' } }] }), want: BASE },
   { rule: 'a failing check with effect none changes nothing', view: view({ verdicts: [{ ...nginxDown, effect: 'none' }] }), want: BASE },
   { rule: 'a failing penalty check lowers every placement', view: view({ verdicts: [downFile()] }), want: PENALIZED },

@@ -34,6 +34,8 @@ export interface ClusterMemory {
   readonly built: { readonly spec: ClusterSpec; readonly key: string } | undefined;
   /** How the LB nodes' proxy configurations differed at the last pass; '' when they did not. */
   readonly drift: string;
+  /** Fault checks failing on every active node, as last reported. */
+  readonly failingEverywhere: readonly string[];
 }
 
 export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
@@ -46,6 +48,7 @@ export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
   desired: new Map(),
   built: undefined,
   drift: '',
+  failingEverywhere: [],
 });
 
 /** A fresh memory that knows only the desired holders a previous run stored. */

@@ -15,6 +15,7 @@ import type { NodeObservation } from './node-observation.js';
 import { place, type ClusterPlacement, type NodeCondition, type VipPin } from './placement.js';
 import { vipKey, type ClusterSpec } from './spec/cluster-spec.js';
 import { observeCluster, type VipObservation } from './vip-observation.js';
+import { sharedFailure } from './shared-failure.js';
 import { trackVip, type VipTrack } from './vip-tracking.js';
 
 export interface ClusterPassInput {
@@ -85,6 +86,8 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     health.set(n.name, r.memory);
     if (r.event) events.push(r.event);
   }
+  const shared = sharedFailure(c, modeOf, reporting, memory.failingEverywhere);
+  events.push(...shared.events);
   const observations = observeCluster(c, (name) => {
     const o = input.nodes.get(name);
     return { live: o !== undefined && isLive(o.link), snapshot: o?.snapshot };
@@ -184,7 +187,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   // Decide: what each node's agent should run.
   const announce = new Map<string, { readonly node: string; readonly request: number }>();
   for (const [vip, t] of tracks) if (t.announce) announce.set(vip, t.announce);
-  const desired = desiredStates(c, plan, stepDown, announce, memory, input.backends);
+  const desired = desiredStates(c, plan, stepDown, announce, shared.lastResort, memory, input.backends);
   const withheld = new Set<string>();
   const mismatched = new Map<string, string>();
   for (const n of c.nodes) {
@@ -199,7 +202,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   }
 
   return {
-    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '' },
+    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere },
     placement,
     conditions,
     observations,
@@ -235,6 +238,7 @@ function desiredStates(
   plan: PlanResult,
   stepDown: ReadonlyMap<string, ReadonlySet<string>>,
   announce: ReadonlyMap<string, { readonly node: string; readonly request: number }>,
+  lastResort: ReadonlySet<string>,
   memory: ClusterMemory,
   backends: DesiredBackends,
 ): { entries: ReadonlyMap<string, DesiredEntry>; built: ClusterMemory['built'] } {
@@ -242,7 +246,7 @@ function desiredStates(
   const key = JSON.stringify([
     cp.anyEligible,
     cp.vips.map((v) => v.ranking),
-    c.nodes.map((n) => [cp.classes.get(n.name), plan.modeOf(n.name), [...(stepDown.get(n.name) ?? [])]]),
+    c.nodes.map((n) => [cp.classes.get(n.name), plan.modeOf(n.name), [...(stepDown.get(n.name) ?? [])], lastResort.has(n.name)]),
     handoverKey(plan.memory),
     [...announce].map(([vip, a]) => [vip, a.node, a.request]),
     backends,
@@ -254,6 +258,7 @@ function desiredStates(
     const content = buildDesiredState(c, cp, n, plan.modeOf(n.name), stepDown.get(n.name) ?? NO_STEP_DOWN, {
       handoverOf: (vip) => handoverOf(plan.memory, vip, n.name),
       announceOf: (vip) => (announce.get(vip)?.node === n.name ? announce.get(vip)?.request : undefined),
+      lastResort: lastResort.has(n.name),
     }, backends);
     const json = JSON.stringify(content);
     const before = memory.desired.get(n.name);

@@ -66,6 +66,8 @@ export interface InstanceExtras {
   readonly handoverOf?: (vip: string) => Handover | undefined;
   /** The announcement asked of the node (after a split brain). */
   readonly announceOf?: (vip: string) => number | undefined;
+  /** Every other active node is unhealthy (shared-failure.ts). */
+  readonly lastResort?: boolean;
 }
 
 /**
@@ -115,5 +117,6 @@ export function buildDesiredState(
     checks: cluster.checks,
     proxyService: cluster.service,
     ...(backends ? { backends } : {}),
+    ...(extras.lastResort ? { lastResort: true } : {}),
   };
 }

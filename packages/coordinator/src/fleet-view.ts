@@ -51,6 +51,7 @@ interface ClusterState {
   readonly tracks: ReadonlyMap<string, VipTrack>;
   readonly handovers: ReadonlyMap<string, HandoverEntry>;
   readonly wakeAt: number | null;
+  readonly failingEverywhere: readonly string[];
 }
 
 const NO_WEIGHT: NodeWeight = { rank: 0, weight: 0 };
@@ -82,6 +83,7 @@ export class FleetView {
       tracks: r.memory.tracks,
       handovers: r.memory.handovers.entries,
       wakeAt: r.wakeAt,
+      failingEverywhere: r.memory.failingEverywhere,
     });
   }
 
@@ -174,6 +176,11 @@ export class FleetView {
   /** Every node of the spec, one at a time. */
   *specNodes(): Generator<{ readonly cluster: string; readonly node: string }, void, undefined> {
     for (const c of this.spec.clusters) for (const n of c.nodes) yield { cluster: c.name, node: n.name };
+  }
+
+  /** Fault checks failing on every active node of `cluster` (the latest pass). */
+  failingEverywhere(cluster: string): readonly string[] {
+    return this.clusters.get(cluster)?.failingEverywhere ?? [];
   }
 
   vips(cluster?: string): VipView[] {

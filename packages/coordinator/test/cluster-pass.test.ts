@@ -316,6 +316,57 @@ describe('cluster pass: routers that are not nodes', () => {
   });
 });
 
+describe('cluster pass: a failure every node shares', () => {
+  it('one node failing: the other is told it would be the last resort; nothing is reported', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    const r = w.pass(10);
+    assert.equal(w.desired(LB2).lastResort, true, `${LB2}: every other active node fails`);
+    assert.equal(w.desired(LB1).lastResort, undefined, `${LB1}: ${LB2} is healthy`);
+    assert.deepEqual(r.events.filter((e) => e.type.startsWith('check.')), []);
+    assert.deepEqual(r.memory.failingEverywhere, []);
+  });
+
+  it('every node failing one check: both are candidates of last resort, the VIPs stay where they are, the check is reported once', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    w.node(LB2).healthy = false;
+    const r = w.pass(10);
+    assert.deepEqual([w.desired(LB1).lastResort, w.desired(LB2).lastResort], [true, true]);
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2 }, 'placement keeps each VIP on its node');
+    assert.deepEqual(r.memory.failingEverywhere, ['nginx']);
+    assert.deepEqual(r.events.filter((e) => e.type.startsWith('check.')).map((e) => [e.type, e.severity, e.message, e.reason]), [
+      ['check.failing_everywhere', 'critical', 'check nginx fails on every active node (nginx-lb01, nginx-lb02): a shared cause; the VIPs stay on their nodes, which answer what they can', 'nginx-lb01: nginx; nginx-lb02: nginx'],
+    ]);
+    assert.deepEqual(w.pass(1000).events.filter((e) => e.type.startsWith('check.')), [], 'reported once');
+    w.node(LB2).healthy = true;
+    const back = w.pass(10);
+    assert.deepEqual(back.events.filter((e) => e.type.startsWith('check.')).map((e) => e.type), ['check.failing_everywhere_cleared']);
+    assert.equal(w.desired(LB1).lastResort, undefined, `${LB2} is healthy again: ${LB1} faults as usual`);
+    assert.equal(w.desired(LB2).lastResort, true);
+  });
+
+  it('a node whose agent is not reporting may be serving: nobody is the last resort', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    w.node(LB2).link = 'disconnected';
+    w.pass(10);
+    assert.equal(w.desired(LB1).lastResort, undefined);
+  });
+
+  it('a drained node does not count: the only active node is its own last resort', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.modes.set(LB2, 'drained');
+    w.pass(10);
+    assert.equal(w.desired(LB1).lastResort, true);
+    assert.equal(w.desired(LB2).lastResort, undefined);
+  });
+});
+
 describe('cluster pass: planned moves hold for the handover', () => {
   it('pushes the handover with the old placement first, the move once both agents run it', () => {
     const w = new PassWorld();

@@ -235,6 +235,12 @@ export interface DesiredState {
   readonly proxyService: string;
   /** The backend pool; absent from coordinators that know none (the agent then only reports). */
   readonly backends?: DesiredBackends;
+  /**
+   * Every other active node of the cluster is unhealthy: a fault check failing here too leaves
+   * this node a candidate of last resort instead of FAULT (a failure every node shares must not
+   * remove the VIPs).
+   */
+  readonly lastResort?: boolean;
 }
 
 export type CommandAction =

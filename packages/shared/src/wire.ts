@@ -587,6 +587,7 @@ export function desiredStateToWire(d: DesiredState): pbAgent.DesiredState {
     checks: d.checks.map(checkSpecToWire),
     proxyService: d.proxyService,
     backends: d.backends ? desiredBackendsToWire(d.backends) : undefined,
+    lastResort: d.lastResort ?? false,
   };
 }
 
@@ -601,6 +602,7 @@ export function desiredStateFromWire(d: pbAgent.DesiredState, path: string): Des
     checks: d.checks.map((x, i) => checkSpecFromWire(x, `${path}.checks[${i}]`)),
     proxyService: d.proxyService,
     ...(d.backends ? { backends: desiredBackendsFromWire(d.backends, `${path}.backends`) } : {}),
+    ...(d.lastResort ? { lastResort: true } : {}),
   };
 }
 

@@ -3,9 +3,11 @@
 // time in; the status of every instance, the track file values and when to look again out.
 // No timers, no I/O: the core calls it and acts on the result (docs/design/agent-data-plane.md).
 import { parseCidr, type CheckStatus, type DesiredState, type ForeignRouter, type InstanceStatus, type NodeMode, type VrrpState } from '@lbha/shared';
+import { CHECK_DEFAULTS, withDefaults } from '../checks/check-defaults.js';
 import { computePriority, type Fault, type Penalty } from '../keepalived/priority.js';
 import { holdsAddress, type AddressMap } from '../net/address-watcher.js';
 import type { HandoverTask } from '../net/handover-task.js';
+import { faultMode, type FailingFault } from './fault-mode.js';
 
 /** A drain by command, kept across agent restarts until undrain. */
 export type LocalDrain = 'draining' | 'drained';
@@ -69,8 +71,9 @@ export interface Evaluation {
   readonly instances: readonly InstanceStatus[];
   /** Per instance: the value its placement track file should hold. */
   readonly placements: ReadonlyMap<string, number>;
-  /** Failing fault checks: the health track file says FAULT while there is any. */
+  /** Failing fault checks that fault the node now: the health track file says FAULT while there is any. */
   readonly faults: readonly Fault[];
+  /** No fault check fails (whether or not it faults the node yet). */
   readonly healthy: boolean;
   /** When a held-back penalty falls due: evaluate again then. */
   readonly wakeAtMs: number | undefined;
@@ -79,15 +82,17 @@ export interface Evaluation {
 }
 
 export function evaluate(view: NodeView, now: number): Evaluation {
-  const faults: Fault[] = [];
+  const failing: FailingFault[] = [];
   const penalties: Penalty[] = [];
   const fresh: Penalty[] = [];
   let freshUntil = Infinity;
+  const specs = new Map((view.desired?.checks ?? []).map((c) => [c.name, withDefaults(c)]));
   for (const s of view.verdicts) {
     if (s.result.kind === 'healthy' || s.effect === 'none') continue;
     const reason = `check ${s.name}: ${s.result.reason}`;
     if (s.effect === 'fault') {
-      faults.push({ source: `check:${s.name}`, reason });
+      const timing = specs.get(s.name) ?? CHECK_DEFAULTS[s.kind];
+      failing.push({ source: `check:${s.name}`, reason, kind: s.kind, sinceMs: s.sinceMs, intervalMs: timing.intervalMs, timeoutMs: timing.timeoutMs });
       continue;
     }
     const p = { source: `check:${s.name}`, penalty: s.penalty, reason };
@@ -97,12 +102,21 @@ export function evaluate(view: NodeView, now: number): Evaluation {
       freshUntil = Math.min(freshUntil, s.sinceMs + PENALTY_DEFER_MS);
     }
   }
+  const holdsVip = (view.desired?.instances ?? []).some((i) => view.vrrp.get(i.name)?.state === 'master');
+  const fm = faultMode(
+    { faults: failing, othersFailing: view.desired?.lastResort === true, coordinatorLinked: view.coordinatorLinked, holdsVip, advertIntMs: view.desired?.keepalived.advertIntMs ?? 1_000 },
+    now,
+  );
+  // Only a hard fault sets the health file; held and last-resort ones are explained per instance.
+  const faults = fm.kind === 'hard' ? fm.faults : [];
+  const softFaults = fm.kind === 'held' || fm.kind === 'last-resort' ? fm.faults : [];
+  const lastResort = fm.kind === 'last-resort' ? fm.why : undefined;
   const mode = view.localDrain ?? view.desired?.mode ?? 'active';
   const lowest = mode === 'active' ? undefined : view.localDrain ? `node is ${view.localDrain} (drain command)` : `node mode is ${mode}`;
   const placements = new Map<string, number>();
   const instances: InstanceStatus[] = [];
   const announce: AnnounceTask[] = [];
-  let wakeAtMs: number | undefined;
+  let wakeAtMs: number | undefined = fm.kind === 'held' ? fm.untilMs : fm.kind === 'hard' ? fm.lastResortAtMs : undefined;
   for (const inst of view.desired?.instances ?? []) {
     const tracked = [inst.interface, ...inst.trackInterfaces];
     const downInterfaces = [...new Set(tracked)].filter((i) => view.links.get(i) === false);
@@ -118,7 +132,7 @@ export function evaluate(view: NodeView, now: number): Evaluation {
         : undefined;
     const out = defer
       ? computePriority({ instance: inst, lowest, penalties: penalties.filter((p) => !fresh.includes(p)), deferred: fresh, faults, downInterfaces })
-      : computePriority({ instance: inst, lowest, penalties, faults, downInterfaces, ...(outbid ? { outbid } : {}) });
+      : computePriority({ instance: inst, lowest, penalties, faults, downInterfaces, softFaults, ...(lastResort ? { lastResort } : {}), ...(outbid ? { outbid } : {}) });
     if (defer) wakeAtMs = Math.min(wakeAtMs ?? Infinity, freshUntil);
     placements.set(inst.name, out.placementValue);
     const cidr = parseCidr(inst.vip);
@@ -153,7 +167,7 @@ export function evaluate(view: NodeView, now: number): Evaluation {
       ...(foreign.length > 0 ? { foreignRouters: foreign } : {}),
     });
   }
-  return { mode, instances, placements, faults, healthy: faults.length === 0, wakeAtMs, announce };
+  return { mode, instances, placements, faults, healthy: failing.length === 0, wakeAtMs, announce };
 }
 
 /** The instances whose VIP this node holds, or would hold as keepalived sees it. */

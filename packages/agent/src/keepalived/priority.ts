@@ -37,6 +37,19 @@ export interface PriorityInputs {
   readonly downInterfaces: readonly string[];
   /** Why this node advertises the highest priority (it holds the VIP and foreign routers are blocked). */
   readonly outbid?: string;
+  /**
+   * Failing fault checks that do not fault the instance: held back for a moment (explained,
+   * not applied), or the node is a candidate of last resort (`lastResort` says why).
+   */
+  readonly softFaults?: readonly Fault[];
+  readonly lastResort?: string;
+}
+
+/** A candidate of last resort ranks below every healthy node: priorities 2..26, the best rank highest. */
+export const LAST_RESORT_TOP = 26;
+
+export function lastResortPriority(rank: number): number {
+  return Math.max(MIN_PRIORITY + 1, LAST_RESORT_TOP - rank);
 }
 
 export interface PriorityOutcome {
@@ -62,7 +75,16 @@ export function computePriority(i: PriorityInputs): PriorityOutcome {
     terms.push({ source: p.source, delta: 0, reason: `${p.reason}; held back while the coordinator moves the VIP with a connection handover` });
   }
   const lowest = inst.stepDown ? 'step down requested by the coordinator (split brain)' : i.lowest;
-  if (lowest !== undefined) {
+  for (const f of i.lastResort === undefined ? (i.softFaults ?? []) : []) {
+    terms.push({ source: f.source, delta: 0, reason: `${f.reason}; held back: every node may fail it for one shared cause (the coordinator is asked)` });
+  }
+  if (lowest === undefined && i.lastResort !== undefined) {
+    const soft = lastResortPriority(inst.rank);
+    const [first, ...rest] = i.softFaults ?? [];
+    terms.push({ source: first?.source ?? 'last_resort', delta: soft - (inst.basePriority + value), reason: `${first?.reason ?? 'failing'}; candidate of last resort: ${i.lastResort}` });
+    for (const f of rest) terms.push({ source: f.source, delta: 0, reason: f.reason });
+    value = soft - inst.basePriority;
+  } else if (lowest !== undefined) {
     // The file gets the lowest value keepalived accepts; the explanation lands on MIN_PRIORITY.
     terms.push({ source: inst.stepDown ? 'step_down' : 'mode', delta: MIN_PRIORITY - (inst.basePriority + value), reason: lowest });
     value = TRACK_FILE_MIN;

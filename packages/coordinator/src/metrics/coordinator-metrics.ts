@@ -327,6 +327,9 @@ export class CoordinatorMetrics {
       for (let start = 0; start < views.length; start += SLICE) yield familyBytes(views, f, start, Math.min(views.length, start + SLICE));
     }
     yield* vipPieces(vips, clusters, SLICE);
+    const everywhere = new Family(d.checkFailingEverywhere);
+    for (const x of this.sources.checksEverywhere?.() ?? []) everywhere.add(`${pair('cluster', x.cluster)},${pair('check', x.check)}`, x.failing ? 1 : 0);
+    yield everywhere.text();
     if (this.vipLabelCache.size > 2 * vips.size + 1024) this.vipLabelCache.clear();
     yield backendSamples(this.sources.backendPools?.() ?? []);
     yield this.renderEvents();

@@ -157,6 +157,14 @@ export const METRICS = {
     labels: ['cluster', 'state'],
   },
 
+  // Per cluster and fault check, computed at scrape time from the latest reconcile pass.
+  checkFailingEverywhere: {
+    name: 'lbha_check_failing_everywhere',
+    type: 'gauge',
+    help: '1 while the fault check fails on every active node of the cluster (a shared cause, such as the backends: the VIPs stay on their nodes), 0 otherwise.',
+    labels: ['cluster', 'check'],
+  },
+
   // Counted from the agents' state changes as they arrive.
   vrrpTransitions: {
     name: 'lbha_vrrp_transitions_total',

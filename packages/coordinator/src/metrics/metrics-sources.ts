@@ -19,6 +19,13 @@ export interface VipPlacementView {
   readonly status?: VipCondition;
 }
 
+/** A fault check of a cluster's spec, and whether it fails on every active node. */
+export interface CheckEverywhereView {
+  readonly cluster: string;
+  readonly check: string;
+  readonly failing: boolean;
+}
+
 /** A node the cluster spec declares. */
 export interface SpecNodeView {
   readonly cluster: string;
@@ -50,6 +57,8 @@ export interface MetricsSources {
   readonly specNodes?: () => Iterable<SpecNodeView>;
   /** Every cluster's backend pool and whether its LB nodes run the same configuration. */
   readonly backendPools?: () => Iterable<{ readonly pool: BackendPoolView; readonly drift: DriftView }>;
+  /** Fault checks of each cluster and whether they fail on every active node. */
+  readonly checksEverywhere?: () => Iterable<CheckEverywhereView>;
   /** Configured webhooks and their delivery counts. */
   readonly webhooks?: () => Iterable<WebhookStats>;
   /** What the limits counted (connections, authentication, rates, watchers, history); none when left out. */

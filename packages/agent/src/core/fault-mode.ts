@@ -1,0 +1,76 @@
+// What the node's failing fault checks do to its VIPs. Pure: the failing checks, what the
+// coordinator says of the other nodes, and the time in; one of four modes out
+// (docs/design/vrrp-edges.md, "A failure every node shares"):
+//
+// - none: nothing fails.
+// - held: a check that can fail on every node for one shared cause (http, tcp: they go through
+//   the backends) has just started failing on a node that holds a VIP while the coordinator is
+//   connected. Nothing happens for about one check interval: if the other nodes fail it too, the
+//   coordinator says so and the VIP stays; if not, the fault takes effect.
+// - hard: the health track file puts every instance in FAULT (priority-0 advert: a healthy peer
+//   takes the VIPs over within its skew time).
+// - last-resort: the health file is cleared and every instance gets a priority below any healthy
+//   node's (2..26, by rank): keepalived keeps a VIP on the best failing node when no node is
+//   healthy, and a healthy node still wins. Either the coordinator says every other active node
+//   fails too, or the fault has lasted long enough for a healthy peer to have taken the VIPs
+//   (three advert intervals after it took effect): with no coordinator, this is all the agent can
+//   know, and a failure every node shares then costs clients about a second instead of the VIP.
+import type { CheckKind } from '@lbha/shared';
+import type { Fault } from '../keepalived/priority.js';
+
+/** A failing check with effect `fault`. */
+export interface FailingFault extends Fault {
+  readonly kind: CheckKind;
+  /** When it started failing. */
+  readonly sinceMs: number;
+  /** Its interval and timeout: how far apart two nodes' verdicts on one shared cause may be. */
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface FaultInputs {
+  readonly faults: readonly FailingFault[];
+  /** The coordinator says every other active node of the cluster fails (DesiredState.lastResort). */
+  readonly othersFailing: boolean;
+  readonly coordinatorLinked: boolean;
+  /** The node holds a VIP (MASTER or the address present). */
+  readonly holdsVip: boolean;
+  readonly advertIntMs: number;
+}
+
+export type FaultMode =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'held'; readonly faults: readonly Fault[]; readonly untilMs: number }
+  | { readonly kind: 'hard'; readonly faults: readonly Fault[]; readonly lastResortAtMs: number }
+  | { readonly kind: 'last-resort'; readonly faults: readonly Fault[]; readonly why: string };
+
+/** Checks whose failure one shared cause (the backends) can bring to every node at once. */
+const SHAREABLE: ReadonlySet<CheckKind> = new Set(['http', 'tcp']);
+/** Margin on top of a check's interval and timeout for the coordinator's round trip. */
+const HOLD_MARGIN_MS = 300;
+/** Never held longer than this, whatever the check's timing. */
+const MAX_HOLD_MS = 2_000;
+
+function holdOf(f: FailingFault): number {
+  return Math.min(MAX_HOLD_MS, f.intervalMs + f.timeoutMs + HOLD_MARGIN_MS);
+}
+
+/** How long a hard fault lasts before the node becomes a candidate of last resort. */
+export function handoffMs(advertIntMs: number): number {
+  return 3 * advertIntMs + 200;
+}
+
+export function faultMode(i: FaultInputs, now: number): FaultMode {
+  const faults = i.faults.map((f) => ({ source: f.source, reason: f.reason }));
+  if (i.faults.length === 0) return { kind: 'none' };
+  if (i.othersFailing) return { kind: 'last-resort', faults, why: 'every other active node of the cluster fails too (the coordinator says so)' };
+  const holdable = i.coordinatorLinked && i.holdsVip && i.faults.every((f) => SHAREABLE.has(f.kind));
+  // When the fault took (or takes) effect: at once, or at the end of its hold.
+  const effective = Math.min(...i.faults.map((f) => f.sinceMs + (holdable ? holdOf(f) : 0)));
+  if (holdable && now < effective) return { kind: 'held', faults, untilMs: effective };
+  const lastResortAtMs = effective + handoffMs(i.advertIntMs);
+  if (now >= lastResortAtMs) {
+    return { kind: 'last-resort', faults, why: `failing for over ${handoffMs(i.advertIntMs)} ms: a healthy node would have taken the VIPs by now` };
+  }
+  return { kind: 'hard', faults, lastResortAtMs };
+}

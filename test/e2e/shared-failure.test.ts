@@ -1,0 +1,152 @@
+// A check every node fails (seed 1, nginx active/active, with an http check that goes through the
+// backends): both web nodes stop at once. Moving a VIP would not help and removing it would turn
+// the proxies' fast 502 answers into client timeouts, so each VIP stays on its node; lbha reports
+// the shared failure (event, alert in a real Prometheus, `lbha vips`). Without a coordinator the
+// agents fault as usual and come back as candidates of last resort: the VIPs are held again
+// within about a second. What three clients saw (fresh connections, a sequential client,
+// kept-alive connections from wrk) is measured in each case.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { eventually, waitFor } from '@lbha/test-support';
+import { LB_STATUS_PORT, summarizeProbe, type Lab, type LbNode, type ProbeRecord } from '../lab/index.js';
+import { agentsOf, skipReason, useAgentLab, waitForBaseline } from './e2e-support.js';
+import { LabPrometheus, prometheusMissing } from './lab-prometheus.js';
+
+/** Answered: a status from a proxy (200 or 502), whatever it was; not a timeout or a refused connection. */
+const answered = (r: ProbeRecord): boolean => r.ok || r.status !== undefined;
+
+function line(label: string, records: readonly ProbeRecord[], fromMs: number): string {
+  const after = records.filter((r) => r.t >= fromMs);
+  const s = summarizeProbe(after);
+  const unanswered = after.filter((r) => !answered(r));
+  const answers = after.filter((r) => answered(r) && r.t + r.ms >= fromMs);
+  const lastGap = Math.max(0, ...answers.map((r, i) => (i === 0 ? 0 : r.t + r.ms - ((answers[i - 1] as ProbeRecord).t + (answers[i - 1] as ProbeRecord).ms))));
+  return `${label}: ${s.requests} requests, ${after.filter((r) => r.status === 502).length} answered 502, ${unanswered.length} unanswered (${[...new Set(unanswered.map((r) => r.error))].join(', ') || '-'}), longest gap between answers ${lastGap.toFixed(0)} ms`;
+}
+
+/** Polls which node holds each VIP; a move or a moment without holder is remembered. */
+function watchHolders(lab: Lab): { stop(): Promise<Array<Record<string, LbNode[]>>> } {
+  const seen: Array<Record<string, LbNode[]>> = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      seen.push(await lab.holders());
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return seen;
+    },
+  };
+}
+
+describe('a check every node fails (nginx active/active)', { skip: skipReason ?? prometheusMissing, timeout: 10 * 60_000 }, () => {
+  let lab: Lab;
+  let prom: LabPrometheus;
+  let backendSpec = '';
+  useAgentLab('a', (l) => (lab = l), {
+    afterRepair: async (l) => {
+      await l.restartWebNodes();
+      const agents = agentsOf(l);
+      const r = await agents.cli(['spec', 'apply', backendSpec, '--reason', 'e2e: checks through the backends']);
+      assert.equal(r.code, 0, r.stderr);
+    },
+  });
+  before(async () => {
+    const agents = agentsOf(lab);
+    // The http check goes through the proxy to the backends (a 502 fails it), as in the issue.
+    backendSpec = join(lab.runDir, 'cluster-backends.yaml');
+    const spec = readFileSync(agents.specFile, 'utf8');
+    const changed = spec.replace(`url: "http://127.0.0.1:${LB_STATUS_PORT}/healthz", interval: 500ms, timeout: 400ms`, `url: "http://127.0.0.1:80/", host: ${lab.plan.host}, interval: 200ms, timeout: 200ms`);
+    assert.notEqual(changed, spec, 'the lab spec has the http check this test changes');
+    writeFileSync(backendSpec, changed);
+    const r = await agents.cli(['spec', 'apply', backendSpec, '--reason', 'e2e: checks through the backends']);
+    assert.equal(r.code, 0, r.stderr);
+    await waitForBaseline(lab);
+    prom = await LabPrometheus.start(lab);
+  });
+  after(async () => {
+    await prom?.stop();
+  });
+
+  it('with the coordinator: no VIP moves, clients get the proxies\' 502s, lbha reports the shared failure', async () => {
+    const agents = agentsOf(lab);
+    const afterSeq = Math.max(0, ...(await agents.api.listEvents()).map((e) => e.seq));
+    const fresh = await lab.startProbe('vip1');
+    const sequential = await lab.startProbe('vip2', { sequential: true, timeoutMs: 300 });
+    const holders = watchHolders(lab);
+    const kept = lab.wrk('vip1', { connections: 20, durationS: 12, timeoutS: 1 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const stoppedAt = Date.now();
+    await lab.stopWebNodes();
+    const ev = await eventually(async () => (await agents.api.listEvents(afterSeq)).find((e) => e.type === 'check.failing_everywhere'), 'check.failing_everywhere', { timeoutMs: 15_000 });
+    assert.match(ev.message, /^check nginx-http fails on every active node \(lb1, lb2\)/);
+    await prom.firing('LbhaCheckFailingEverywhere', { check: 'nginx-http' });
+    const explain = await agents.cli(['vips', '--explain']);
+    assert.match(explain.stdout, /lb1\s+MASTER\s+has VIP\s+priority 26 = .*candidate of last resort/);
+    const wrk = await kept;
+    const seen = await holders.stop();
+    const records = { fresh: await fresh.stop(), sequential: await sequential.stop() };
+    console.log(line('fresh connections to vip1', records.fresh, stoppedAt));
+    console.log(line('sequential client on vip2', records.sequential, stoppedAt));
+    console.log(`wrk, 20 kept-alive connections to vip1 for 12 s: ${wrk.requests} requests, ${wrk.non2xx} non-2xx, errors: connect ${wrk.connectErrors}, read ${wrk.readErrors}, write ${wrk.writeErrors}, timeout ${wrk.timeouts}`);
+    // Every VIP stayed where it was, and every request got an answer.
+    const moved = seen.filter((h) => JSON.stringify(h) !== JSON.stringify({ vip1: ['lb1'], vip2: ['lb2'] }));
+    assert.deepEqual(moved, [], 'each VIP stayed on its node, never without holder');
+    for (const [name, r] of Object.entries(records)) {
+      const late = r.filter((x) => x.t >= stoppedAt);
+      assert.ok(late.some((x) => x.status === 502), `${name}: the proxies answered 502`);
+      assert.deepEqual(late.filter((x) => !answered(x)).map((x) => x.error), [], `${name}: no request went unanswered`);
+    }
+    assert.equal(wrk.connectErrors + wrk.readErrors + wrk.writeErrors + wrk.timeouts, 0, 'no kept-alive connection failed');
+    assert.ok(wrk.non2xx > 0, 'wrk saw the 502s');
+    assert.deepEqual((await agents.api.listEvents(afterSeq)).filter((e) => ['vip.moved', 'vip.orphan'].includes(e.type)), []);
+
+    // The backends come back: the checks pass, the shared failure is over.
+    await lab.restartWebNodes();
+    await eventually(async () => (await agents.api.listEvents(afterSeq)).some((e) => e.type === 'check.failing_everywhere_cleared'), 'the shared failure cleared', { timeoutMs: 15_000 });
+    await prom.quiet('LbhaCheckFailingEverywhere');
+  });
+
+  it('without a coordinator: each VIP is held again within about a second, by a node that answers', async () => {
+    const agents = agentsOf(lab);
+    await agents.stopCoordinator('SIGTERM');
+    const fresh = await lab.startProbe('vip1');
+    const sequential = await lab.startProbe('vip2', { sequential: true, timeoutMs: 300 });
+    await new Promise((r) => setTimeout(r, 1000));
+    // The client forgets its neighbour entries every 100 ms, as a client whose entry expires
+    // would: it sees whether some node answers for each VIP (a node that let a VIP go still
+    // answers for it from lo, as long as clients keep its MAC address).
+    let flushing = true;
+    const flusher = (async () => {
+      while (flushing) {
+        await lab.exec('client', 'ip', ['neigh', 'flush', 'dev', 'eth1']).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const stoppedAt = Date.now();
+    await lab.stopWebNodes();
+    // Every node faults (the checks fail within a second); once nobody took the VIPs, they come back.
+    await waitFor('each VIP held again, by one node', async () => {
+      const h = await lab.holders();
+      return Object.values(h).every((x) => x.length === 1) && Date.now() > stoppedAt + 3000 ? { done: true, value: h } : { done: false, observed: JSON.stringify(h) };
+    }, { timeoutMs: 20_000, intervalMs: 100 });
+    await new Promise((r) => setTimeout(r, 3000));
+    const checkedAt = Date.now();
+    flushing = false;
+    await flusher;
+    const records = { fresh: await fresh.stop(), sequential: await sequential.stop() };
+    console.log(line('no coordinator, fresh connections to vip1', records.fresh, stoppedAt));
+    console.log(line('no coordinator, sequential client on vip2', records.sequential, stoppedAt));
+    for (const [name, r] of Object.entries(records)) {
+      const settled = r.filter((x) => x.t >= checkedAt - 2000);
+      assert.ok(settled.length > 0 && settled.every(answered), `${name}: answered again (502) once the VIPs were held again`);
+    }
+    await lab.restartWebNodes();
+  });
+});
