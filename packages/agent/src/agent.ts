@@ -8,7 +8,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import type { CheckStatus, Command, CommandResult, DesiredState, Logger, NodeDelta, NodeSnapshot } from '@lbha/shared';
+import type { CheckStatus, Command, CommandResult, DesiredState, Logger, NodeDelta, NodeSnapshot, VrrpState } from '@lbha/shared';
 import { AgentMetrics } from './agent-metrics.js';
 import type { BackendManager } from './backends/backend-manager.js';
 import { createBackendManager } from './backends/create-backend-manager.js';
@@ -113,16 +113,10 @@ export class Agent implements AgentCore {
     this.addresses = new AddressWatcher({ ipProgram: opts.ipProgram, run: this.run, events: this.netlink, pollMs: 10_000, logger: log, onChange: () => this.refresh() });
     this.links = new LinkStates({ sysfsNetRoot: opts.sysfsNetRoot, logger: log, onChange: () => this.refresh() });
     this.handover = new HandoverController({
-      nftProgram: opts.nftProgram,
-      ipProgram: opts.ipProgram,
-      ssProgram: opts.ssProgram,
-      run: this.run,
-      logger: log,
+      nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, ssProgram: opts.ssProgram, run: this.run, logger: log, procSysRoot: opts.procSysRoot, now,
       workDir: join(opts.runtimeDir, 'handover'),
       // /run: sysctls are reset at boot, and so must the record of their old values be.
       sysctls: new JsonFile<SavedSysctls>(join(opts.runtimeDir, 'handover-sysctls.json')),
-      procSysRoot: opts.procSysRoot,
-      now,
       onEnded: () => this.refresh(),
     });
     const programs = { nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, perlProgram: opts.perlProgram };
@@ -153,6 +147,7 @@ export class Agent implements AgentCore {
         this.refresh();
       },
       stopping: () => this.stopped,
+      now,
     });
     this.commands = new NodeCommands({
       services: this.services,
@@ -379,9 +374,27 @@ export class Agent implements AgentCore {
   private onNotify(e: NotifyEvent): void {
     if (e.kind === 'lower-priority-advert') return this.edges.lowerPriorityAdvert(e.name, e.priority);
     if (e.scope !== 'instance') return;
+    const from = this.vrrp.get(e.name)?.state ?? 'unknown';
     this.vrrp.observe(e.name, e.state, e.priority);
+    if (from !== e.state) this.onTransition(e.name, from, e.state);
     void this.addresses.read();
     this.refresh();
+  }
+
+  /** Records a transition with what the node knew, so that one nobody asked for is reported with its cause. */
+  private onTransition(instance: string, from: VrrpState, to: VrrpState): void {
+    const inst = this.desired.current?.instances.find((i) => i.name === instance);
+    if (!inst) return;
+    const e = this.evaluation();
+    this.edges.transition(instance, inst.vrid, inst.interface, from, to, {
+      nowMs: this.now(),
+      advertIntMs: this.desired.current?.keepalived.advertIntMs ?? DEFAULT_ADVERT_INT_MS,
+      placementChangedMs: this.writer.placementChangedMs(instance),
+      healthChanged: this.writer.healthChanged,
+      keepalivedStartedMs: Math.max(this.services.keepalived.status().sinceMs, this.desired.reloadedMs),
+      faults: e.faults.map((f) => f.reason),
+      downInterfaces: [inst.interface, ...inst.trackInterfaces].filter((i) => this.links.all.get(i) === false),
+    });
   }
 
   /** keepalived died: the node can no longer serve its VIPs (unplanned failover), and keepalived is restarted. */

@@ -36,6 +36,7 @@ function view(over: Partial<NodeView> = {}): NodeView {
     announced: new Map(),
     foreign: () => [],
     announcedAtMs: new Map(),
+    unplanned: () => [],
     ...over,
   };
 }

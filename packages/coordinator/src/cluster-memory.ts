@@ -36,6 +36,8 @@ export interface ClusterMemory {
   readonly drift: string;
   /** Fault checks failing on every active node, as last reported. */
   readonly failingEverywhere: readonly string[];
+  /** Per node: the highest number of the unplanned VRRP transitions already reported. */
+  readonly transitionsSeen: ReadonlyMap<string, number>;
 }
 
 export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
@@ -49,6 +51,7 @@ export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
   built: undefined,
   drift: '',
   failingEverywhere: [],
+  transitionsSeen: new Map(),
 });
 
 /** A fresh memory that knows only the desired holders a previous run stored. */

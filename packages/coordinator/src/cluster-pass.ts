@@ -16,6 +16,7 @@ import { place, type ClusterPlacement, type NodeCondition, type VipPin } from '.
 import { vipKey, type ClusterSpec } from './spec/cluster-spec.js';
 import { observeCluster, type VipObservation } from './vip-observation.js';
 import { sharedFailure } from './shared-failure.js';
+import { unplannedEvents } from './unplanned-events.js';
 import { trackVip, type VipTrack } from './vip-tracking.js';
 
 export interface ClusterPassInput {
@@ -88,6 +89,8 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   }
   const shared = sharedFailure(c, modeOf, reporting, memory.failingEverywhere);
   events.push(...shared.events);
+  const unplanned = unplannedEvents(c, reporting, memory.transitionsSeen);
+  events.push(...unplanned.events);
   const observations = observeCluster(c, (name) => {
     const o = input.nodes.get(name);
     return { live: o !== undefined && isLive(o.link), snapshot: o?.snapshot };
@@ -202,7 +205,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   }
 
   return {
-    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere },
+    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, transitionsSeen: unplanned.seen },
     placement,
     conditions,
     observations,

@@ -3,7 +3,7 @@
 // the same desired state (so the loop pushes nothing), no wake-up.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { NodeMode } from '@lbha/shared';
+import type { NodeMode, UnplannedTransition } from '@lbha/shared';
 import type { ClusterPassResult } from '../src/cluster-pass.js';
 import { PREPARE_TIMEOUT_MS } from '../src/handover-plan.js';
 import { LB1, LB2, PassWorld, seed1, SETTLE_MS, T0 } from './support/pass-world.js';
@@ -364,6 +364,32 @@ describe('cluster pass: a failure every node shares', () => {
     w.pass(10);
     assert.equal(w.desired(LB1).lastResort, true);
     assert.equal(w.desired(LB2).lastResort, undefined);
+  });
+});
+
+describe('cluster pass: transitions nobody asked for', () => {
+  const up = (seq: number): UnplannedTransition => ({ seq, from: 'backup', to: 'master', kind: 'master_down', cause: 'the master stopped advertising', atMs: T0 + seq });
+  const flap = (seq: number): UnplannedTransition => ({ seq, from: 'master', to: 'backup', kind: 'flap', cause: "MASTER for 3 ms after the master's adverts stopped; a higher priority is back", atMs: T0 + seq, masterMs: 3 });
+
+  it('reports each one once, in order, a flap as vip.flap, however short it was', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB2).unplanned.set('vip-28', [up(101), flap(102)]);
+    const r = w.pass(10);
+    assert.deepEqual(r.events.map((e) => [e.type, e.vip, e.node, e.severity, e.reason, e.message]), [
+      ['vrrp.unplanned', 'vip-28', LB2, 'warning', 'master_down', 'nginx-lb02: vip-28 BACKUP -> MASTER: the master stopped advertising'],
+      ['vip.flap', 'vip-28', LB2, 'warning', 'flap', "nginx-lb02 was MASTER of vip-28 for 3 ms: MASTER for 3 ms after the master's adverts stopped; a higher priority is back"],
+    ]);
+    assert.deepEqual(w.pass(100).events, [], 'reported once');
+    w.node(LB2).unplanned.set('vip-28', [up(101), flap(102), up(103)]);
+    assert.deepEqual(w.pass(10).events.map((e) => e.type), ['vrrp.unplanned']);
+  });
+
+  it('what a node lists when the coordinator first hears from it is history', () => {
+    const w = new PassWorld();
+    w.node(LB2).unplanned.set('vip-28', [up(7), flap(8)]);
+    w.settle();
+    assert.deepEqual(w.events.filter((e) => e.type === 'vip.flap' || e.type === 'vrrp.unplanned'), []);
   });
 });
 

@@ -126,6 +126,31 @@ export interface InstanceStatus {
   readonly announced?: number;
   /** Routers that are not nodes of the cluster advertising this VRID, seen within the last minute. */
   readonly foreignRouters?: readonly ForeignRouter[];
+  /** The last few VRRP transitions of this instance nobody asked for, oldest first. */
+  readonly unplanned?: readonly UnplannedTransition[];
+}
+
+/**
+ * Why a VRRP transition nobody asked for happened, as far as the node can tell. check: a failing
+ * fault check put the instance in FAULT; link: a tracked interface went down; fault: keepalived's
+ * own FAULT; recovered: it left FAULT; master_down: it took the VIP because the master's adverts
+ * stopped; preempted: it yielded to a higher priority; flap: a MASTER episode that began with
+ * master_down ended within 10 s with the master back; other: anything else.
+ */
+export type UnplannedKind = 'check' | 'link' | 'fault' | 'recovered' | 'master_down' | 'preempted' | 'flap' | 'other';
+export const UNPLANNED_KINDS: readonly UnplannedKind[] = ['check', 'link', 'fault', 'recovered', 'master_down', 'preempted', 'flap', 'other'];
+
+export interface UnplannedTransition {
+  /** Increases with every one the agent records (a restarted agent starts from its start time). */
+  readonly seq: number;
+  readonly from: VrrpState;
+  readonly to: VrrpState;
+  readonly kind: UnplannedKind;
+  readonly cause: string;
+  /** Agent clock. */
+  readonly atMs: number;
+  /** For a flap: how long the node was MASTER. */
+  readonly masterMs?: number;
 }
 
 /** A VRRP speaker on a VIP's segment that is not a node of the cluster. */

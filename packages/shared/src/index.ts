@@ -37,6 +37,9 @@ export {
   type ServiceStats,
   type ServiceStatus,
   type VrrpState,
+  UNPLANNED_KINDS,
+  type UnplannedKind,
+  type UnplannedTransition,
 } from './domain.js';
 export {
   BACKEND_ADMINS,

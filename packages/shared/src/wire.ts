@@ -21,8 +21,8 @@ import type {
   CommandResult,
   CommandState,
   DesiredInstance,
-  ForeignRouter,
   DesiredState,
+  ForeignRouter,
   Handover,
   HandoverRole,
   InstanceStatus,
@@ -36,9 +36,12 @@ import type {
   ServiceState,
   ServiceStats,
   ServiceStatus,
+  UnplannedKind,
+  UnplannedTransition,
   VrrpState,
 } from './domain.js';
 import { backendReportFromWire, backendReportToWire, desiredBackendsFromWire, desiredBackendsToWire } from './backend-wire.js';
+import { UNPLANNED_KINDS } from './domain.js';
 import { WireError } from './errors.js';
 import { basePriorityProblem } from './keepalived-priority.js';
 
@@ -356,6 +359,7 @@ export function instanceStatusToWire(i: InstanceStatus): pb.InstanceStatus {
     handoverError: i.handoverError ?? '',
     announced: i.announced ?? 0,
     foreignRouters: (i.foreignRouters ?? []).map((r) => ({ source: r.source, priority: r.priority, lastSeenMs: r.lastSeenMs })),
+    unplanned: (i.unplanned ?? []).map((t) => ({ seq: t.seq, from: vrrpStateWire.toWire(t.from), to: vrrpStateWire.toWire(t.to), kind: t.kind, cause: t.cause, atMs: t.atMs, masterMs: t.masterMs ?? 0 })),
   };
 }
 
@@ -376,6 +380,20 @@ export function instanceStatusFromWire(i: pb.InstanceStatus, path: string): Inst
     ...(i.handoverError ? { handoverError: i.handoverError } : {}),
     ...(i.announced ? { announced: i.announced } : {}),
     ...(i.foreignRouters.length > 0 ? { foreignRouters: i.foreignRouters.map((r, n) => foreignRouterFromWire(r, `${path}.foreignRouters[${n}]`)) } : {}),
+    ...(i.unplanned.length > 0 ? { unplanned: i.unplanned.map((t, n) => unplannedFromWire(t, `${path}.unplanned[${n}]`)) } : {}),
+  };
+}
+
+function unplannedFromWire(t: pb.UnplannedTransition, path: string): UnplannedTransition {
+  if (!(UNPLANNED_KINDS as readonly string[]).includes(t.kind)) throw new WireError(`${path}.kind`, `must be one of ${UNPLANNED_KINDS.join(', ')}, got ${JSON.stringify(t.kind)}`);
+  return {
+    seq: t.seq,
+    from: vrrpStateWire.fromWire(t.from, `${path}.from`),
+    to: vrrpStateWire.fromWire(t.to, `${path}.to`),
+    kind: t.kind as UnplannedKind,
+    cause: t.cause,
+    atMs: t.atMs,
+    ...(t.masterMs ? { masterMs: t.masterMs } : {}),
   };
 }
 

@@ -26,13 +26,20 @@ export interface DesiredStateApplierOptions {
   /** keepalived follows `d` and `d` is saved. */
   readonly applied: (d: DesiredState) => void;
   readonly stopping: () => boolean;
+  readonly now: () => number;
 }
 
 export class DesiredStateApplier {
   private desired: DesiredState | undefined;
   private chain: Promise<unknown> = Promise.resolve();
+  private reloadMs = 0;
 
   constructor(private readonly opts: DesiredStateApplierOptions) {}
+
+  /** When keepalived was last reloaded for a structure change (0: not since the agent started). */
+  get reloadedMs(): number {
+    return this.reloadMs;
+  }
 
   /** The desired state in force, if any. */
   get current(): DesiredState | undefined {
@@ -99,6 +106,7 @@ export class DesiredStateApplier {
       const ka = keepalived.liveness().state;
       if (ka === 'running' && changed) {
         const r = await keepalived.reload();
+        this.reloadMs = this.opts.now();
         if (r.ok) {
           metrics.reload();
           logger.info({ event: 'keepalived.reloaded', version: d.version }, 'keepalived reloaded: instances, VIPs or peers changed');

@@ -2,7 +2,7 @@
 // VRRP states, addresses, handovers), what it was told (desired state, local drain) and the
 // time in; the status of every instance, the track file values and when to look again out.
 // No timers, no I/O: the core calls it and acts on the result (docs/design/agent-data-plane.md).
-import { parseCidr, type CheckStatus, type DesiredState, type ForeignRouter, type InstanceStatus, type NodeMode, type VrrpState } from '@lbha/shared';
+import { parseCidr, type CheckStatus, type DesiredState, type ForeignRouter, type InstanceStatus, type NodeMode, type UnplannedTransition, type VrrpState } from '@lbha/shared';
 import { CHECK_DEFAULTS, withDefaults } from '../checks/check-defaults.js';
 import { computePriority, type Fault, type Penalty } from '../keepalived/priority.js';
 import { holdsAddress, type AddressMap } from '../net/address-watcher.js';
@@ -46,6 +46,8 @@ export interface NodeView {
   readonly foreign: (iface: string, vrid: number) => readonly ForeignRouter[];
   /** Per instance: when the node last announced the VIP itself. */
   readonly announcedAtMs: ReadonlyMap<string, number>;
+  /** Per instance: the last VRRP transitions nobody asked for. */
+  readonly unplanned: (instance: string) => readonly UnplannedTransition[];
 }
 
 /** An announcement due now: the node holds the VIP. */
@@ -141,6 +143,7 @@ export function evaluate(view: NodeView, now: number): Evaluation {
     const handoverError = view.handoverProblems.get(inst.name);
     const vipPresent = holdsAddress(view.addresses, inst.interface, vipAddr);
     const announced = view.announced.get(inst.name) ?? 0;
+    const unplanned = view.unplanned(inst.name);
     // Only a holder can announce; a request that reaches another node waits (or is replaced).
     if (inst.announce !== undefined && inst.announce > announced && vipPresent) {
       announce.push({ instance: inst.name, interface: inst.interface, address: vipAddr, value: inst.announce });
@@ -165,6 +168,7 @@ export function evaluate(view: NodeView, now: number): Evaluation {
       ...(handoverError ? { handoverError } : {}),
       ...(announced > 0 ? { announced } : {}),
       ...(foreign.length > 0 ? { foreignRouters: foreign } : {}),
+      ...(unplanned.length > 0 ? { unplanned } : {}),
     });
   }
   return { mode, instances, placements, faults, healthy: failing.length === 0, wakeAtMs, announce };

@@ -54,6 +54,9 @@ export class TrackWriter {
   private readonly deferredRaises = new Map<string, DeferredRaise>();
   /** What was last decided per instance (a write may still be queued). */
   private readonly decided = new Map<string, number>();
+  /** When each instance's placement value and the health value last changed (decided). */
+  private readonly placementChanged = new Map<string, number>();
+  private healthChange: { readonly atMs: number; readonly value: number } | undefined;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: TrackWriterOptions) {}
@@ -84,6 +87,7 @@ export class TrackWriter {
     this.maybeOpenGate(input.checksSettled, now);
     const healthValue = this.gate === 'fault' || input.faults.length > 0 ? 1 : 0;
     const writeHealth = this.gate === 'open' || this.gate === 'fault';
+    if (writeHealth && this.healthChange?.value !== healthValue) this.healthChange = { atMs: now, value: healthValue };
     const placements: Array<readonly [string, number]> = [];
     for (const [name, value] of input.placements) {
       const v = this.placementToWrite(name, value, input, now);
@@ -97,6 +101,17 @@ export class TrackWriter {
   forget(instance: string): void {
     this.decided.delete(instance);
     this.deferredRaises.delete(instance);
+    this.placementChanged.delete(instance);
+  }
+
+  /** When this node last changed the instance's placement value (decided; the write follows at once). */
+  placementChangedMs(instance: string): number | undefined {
+    return this.placementChanged.get(instance);
+  }
+
+  /** When this node last changed the health value, and to what. */
+  get healthChanged(): { readonly atMs: number; readonly value: number } | undefined {
+    return this.healthChange;
   }
 
   /** Resolves once every write queued so far is done (or failed and logged). */
@@ -130,20 +145,25 @@ export class TrackWriter {
     const current = this.decided.get(instance) ?? this.opts.tracks.cached(this.opts.files.placementFile(instance));
     if (current === undefined || value <= current || input.vrrpState(instance) !== 'backup') {
       this.deferredRaises.delete(instance);
-      this.decided.set(instance, value);
+      this.decide(instance, value, current, now);
       return value;
     }
     const pending = this.deferredRaises.get(instance);
     if (pending && pending.value === value) {
       if (now < pending.dueMs) return undefined;
       this.deferredRaises.delete(instance);
-      this.decided.set(instance, value);
+      this.decide(instance, value, current, now);
       return value;
     }
     const waitMs = raiseDelayMs(input.advertIntMs);
     this.deferredRaises.set(instance, { value, dueMs: now + waitMs });
     this.opts.logger.debug({ event: 'placement.deferred', instance, from: current, to: value, waitMs }, `placement raise for ${instance} deferred ${waitMs}ms`);
     return undefined;
+  }
+
+  private decide(instance: string, value: number, current: number | undefined, now: number): void {
+    if (current !== value) this.placementChanged.set(instance, now);
+    this.decided.set(instance, value);
   }
 
   private queue(health: number | undefined, faults: readonly Fault[], placements: ReadonlyArray<readonly [string, number]>): void {

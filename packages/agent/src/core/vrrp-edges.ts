@@ -1,15 +1,17 @@
 // Where plain VRRP goes wrong and the agent watches for it (docs/design/vrrp-edges.md): the
 // announcements the coordinator asks for after a split brain and the repeats while a foreign
-// router is blocked (announcements.ts, net/announcer.ts), and the routers that are not nodes and
-// the adverts this node sends (net/vrrp-watch.ts). The core reads what they observe into its
+// router is blocked (announcements.ts, net/announcer.ts), the routers that are not nodes and
+// the adverts this node sends (net/vrrp-watch.ts), and the transitions nobody asked for
+// (transition-log.ts). The core reads what they observe into its
 // evaluation and hands them what the evaluation decided.
 import { join } from 'node:path';
-import type { DesiredState, Logger } from '@lbha/shared';
+import type { DesiredState, Logger, VrrpState } from '@lbha/shared';
 import { Announcer } from '../net/announcer.js';
 import { VrrpWatch } from '../net/vrrp-watch.js';
 import type { CommandRunner } from '../util/run-command.js';
 import { Announcements } from './announcements.js';
 import type { Evaluation, NodeView } from './evaluate.js';
+import { TransitionLog, type TransitionContext } from './transition-log.js';
 
 export interface VrrpEdgesOptions {
   readonly perlProgram: string;
@@ -27,16 +29,31 @@ export class VrrpEdges {
   private readonly announcer: Announcer;
   private readonly announcements: Announcements;
   private readonly watch: VrrpWatch;
+  private readonly transitions: TransitionLog;
 
   constructor(private readonly opts: VrrpEdgesOptions) {
+    this.transitions = new TransitionLog(opts.now());
     this.announcer = new Announcer({ perlProgram: opts.perlProgram, sysfsNetRoot: opts.sysfsNetRoot, logger: opts.logger });
     this.announcements = new Announcements({ announcer: this.announcer, logger: opts.logger, now: opts.now, onDone: opts.onChange });
     this.watch = new VrrpWatch({ nftProgram: opts.nftProgram, run: opts.run, logger: opts.logger, workDir: join(opts.runtimeDir, 'vrrp-watch'), now: opts.now, onChange: opts.onChange });
   }
 
   /** Their part of the node's view. */
-  view(): Pick<NodeView, 'announced' | 'announcedAtMs' | 'foreign'> {
-    return { announced: this.announcements.all, announcedAtMs: this.announcements.lastAt, foreign: (iface, vrid) => this.watch.foreign(iface, vrid) };
+  view(): Pick<NodeView, 'announced' | 'announcedAtMs' | 'foreign' | 'unplanned'> {
+    return {
+      announced: this.announcements.all,
+      announcedAtMs: this.announcements.lastAt,
+      foreign: (iface, vrid) => this.watch.foreign(iface, vrid),
+      unplanned: (instance) => this.transitions.of(instance),
+    };
+  }
+
+  /** keepalived reported a transition: recorded, and logged with its cause, unless it was asked for. */
+  transition(instance: string, vrid: number, iface: string, from: VrrpState, to: VrrpState, c: Omit<TransitionContext, 'previous' | 'foreign'>): void {
+    const t = this.transitions.record(instance, from, to, { ...c, foreign: this.watch.foreign(iface, vrid) });
+    if (!t) return;
+    const level = t.kind === 'recovered' ? 'info' : 'warn';
+    this.opts.logger[level]({ event: 'vrrp.unplanned_transition', instance, from, to, kind: t.kind, cause: t.cause, ...(t.masterMs !== undefined ? { masterMs: t.masterMs } : {}) }, `${instance}: ${from.toUpperCase()} -> ${to.toUpperCase()} (${t.kind}): ${t.cause}`);
   }
 
   /** Carries out what the evaluation decided: the announcements due. */
@@ -52,6 +69,7 @@ export class VrrpEdges {
   /** An instance left the desired state. */
   forget(instance: string): void {
     this.announcements.forget(instance);
+    this.transitions.forget(instance);
   }
 
   /**

@@ -49,6 +49,9 @@ export class CoordinatorMetrics {
   private readonly modeOf: (node: string) => NodeMode;
   private readonly tracker = new FailoverTracker();
   private readonly transitions = new CounterSeries(METRICS.vrrpTransitions);
+  private readonly unplanned = new CounterSeries(METRICS.vrrpUnplanned);
+  /** Every VIP has its series from the start, so increase() sees the first flap. */
+  private readonly flaps = new CounterSeries(METRICS.vipFlaps);
   private readonly failovers = new CounterSeries(METRICS.failovers);
   private readonly failoverDuration = new HistogramSeries(METRICS.failoverDuration);
   private readonly lastFailover = new Map<string, LastFailover>();
@@ -194,6 +197,11 @@ export class CoordinatorMetrics {
 
   private onEvent(e: LbhaEvent): void {
     this.eventCount.inc({ severity: e.severity });
+    if (e.type === 'vrrp.unplanned' || e.type === 'vip.flap') {
+      const labels = `${pair('cluster', e.cluster)},${pair('vip', e.vip)}`;
+      this.unplanned.inc(`${labels},${pair('kind', e.reason)}`);
+      if (e.type === 'vip.flap') this.flaps.inc(labels);
+    }
     const op = operationOutcome(e);
     if (op) this.operations.inc({ cluster: e.cluster, operation: op.operation, state: op.state });
   }
@@ -304,6 +312,7 @@ export class CoordinatorMetrics {
       clusters.add(v.cluster);
       const row = vipRow(v.cluster, v.vip);
       row.desired = v.desired;
+      this.flaps.ensure(row.labels);
       row.status = v.status;
       if (++k % SLICE === 0) yield '';
     }
@@ -377,6 +386,8 @@ export class CoordinatorMetrics {
     }
     return (
       this.transitions.text() +
+      this.unplanned.text() +
+      this.flaps.text() +
       this.failovers.text() +
       this.failoverDuration.text() +
       lastDuration.text() +

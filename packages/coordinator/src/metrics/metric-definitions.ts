@@ -172,6 +172,18 @@ export const METRICS = {
     help: 'VRRP state changes reported by the agents, by the state entered.',
     labels: ['cluster', 'vip', 'state'],
   },
+  vrrpUnplanned: {
+    name: 'lbha_vrrp_unplanned_transitions_total',
+    type: 'counter',
+    help: 'VRRP transitions nobody asked for, as the agents report them, by cause (kind: check, link, fault, recovered, master_down, preempted, flap, other).',
+    labels: ['cluster', 'vip', 'kind'],
+  },
+  vipFlaps: {
+    name: 'lbha_vip_flaps_total',
+    type: 'counter',
+    help: 'Flaps of the VIP: a node took it because the master went quiet and gave it back within 10 s (however short: a 3 ms MASTER episode counts).',
+    labels: ['cluster', 'vip'],
+  },
   failovers: {
     name: 'lbha_failovers_total',
     type: 'counter',

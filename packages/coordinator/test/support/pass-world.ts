@@ -3,7 +3,7 @@
 // applied) and the node modes. pass() runs passCluster and carries its memory and the desired
 // state versions from pass to pass, as the reconcile loop does. No server, no timers.
 import { readFileSync } from 'node:fs';
-import { CAPABILITY_HANDOVER, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode } from '@lbha/shared';
+import { CAPABILITY_HANDOVER, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode, type UnplannedTransition } from '@lbha/shared';
 import { EMPTY_MEMORY, type ClusterMemory } from '../../src/cluster-memory.js';
 import { desiredBackends } from '../../src/backends/desired-backends.js';
 import { passCluster, type ClusterPassResult } from '../../src/cluster-pass.js';
@@ -46,6 +46,8 @@ export interface WorldNode {
   announced: Map<string, number>;
   /** Per VIP: the routers that are not nodes it sees advertising the VRID. */
   foreign: Map<string, ForeignRouter[]>;
+  /** Per VIP: the transitions nobody asked for it reports. */
+  unplanned: Map<string, UnplannedTransition[]>;
 }
 
 export class PassWorld {
@@ -64,7 +66,7 @@ export class PassWorld {
 
   constructor(readonly cluster: ClusterSpec = seed1()) {
     for (const n of cluster.nodes) {
-      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map() });
+      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map() });
     }
   }
 
@@ -83,7 +85,7 @@ export class PassWorld {
   private observation(name: string, n: WorldNode): NodeObservation {
     const instances = this.cluster.vips.map((v) => {
       const held = n.holds.has(v.name);
-      return instance(v.name, held ? 'master' : 'backup', 1, { vrid: v.vrid, interface: v.interface, vip: v.cidr, vipPresent: held, announced: n.announced.get(v.name) ?? 0, foreignRouters: n.foreign.get(v.name) ?? [] });
+      return instance(v.name, held ? 'master' : 'backup', 1, { vrid: v.vrid, interface: v.interface, vip: v.cidr, vipPresent: held, announced: n.announced.get(v.name) ?? 0, foreignRouters: n.foreign.get(v.name) ?? [], unplanned: n.unplanned.get(v.name) ?? [] });
     });
     const checks = [check('nginx', { result: n.healthy ? { kind: 'healthy' } : { kind: 'unhealthy', reason: 'nginx is not running' } })];
     if (n.penalty > 0) checks.push(check('down-file', { kind: 'maintenance_file', effect: 'penalty', penalty: n.penalty, result: { kind: 'unhealthy', reason: 'down file present' } }));
