@@ -121,7 +121,11 @@ export class Agent implements AgentCore {
     });
     const programs = { nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, perlProgram: opts.perlProgram };
     this.failover = new UnplannedFailover({ ...programs, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'failover'), handover: this.handover });
-    this.edges = new VrrpEdges({ ...programs, sysfsNetRoot: opts.sysfsNetRoot, run: this.run, logger: log, runtimeDir: opts.runtimeDir, now, onChange: () => this.refresh() });
+    this.edges = new VrrpEdges({
+      ...programs, sysfsNetRoot: opts.sysfsNetRoot, run: this.run, logger: log, runtimeDir: opts.runtimeDir, now, onChange: () => this.refresh(),
+      // A keepalived that runs but does not work is ended; its death does the rest (onKeepalivedDeath).
+      keepalived: { pid: () => this.services.keepalived.status().pid, states: () => this.vrrp.all, desired: () => this.desired.current, onFrozen: (why) => this.services.keepalived.killStuck(why) },
+    });
     this.fifo = new NotifyFifoReader(files.notifyFifo, (e) => this.onNotify(e), log);
     this.vrrp = new VrrpStates({ store: new JsonFile(join(opts.runtimeDir, 'vrrp-states.json')), logger: log, metrics, now });
     this.checks = new CheckSet({
@@ -385,14 +389,11 @@ export class Agent implements AgentCore {
   private onTransition(instance: string, from: VrrpState, to: VrrpState): void {
     const inst = this.desired.current?.instances.find((i) => i.name === instance);
     if (!inst) return;
-    const e = this.evaluation();
-    this.edges.transition(instance, inst.vrid, inst.interface, from, to, {
-      nowMs: this.now(),
-      advertIntMs: this.desired.current?.keepalived.advertIntMs ?? DEFAULT_ADVERT_INT_MS,
-      placementChangedMs: this.writer.placementChangedMs(instance),
-      healthChanged: this.writer.healthChanged,
+    this.edges.transition(inst, from, to, {
+      nowMs: this.now(), advertIntMs: this.desired.current?.keepalived.advertIntMs ?? DEFAULT_ADVERT_INT_MS,
+      placementChangedMs: this.writer.placementChangedMs(instance), healthChanged: this.writer.healthChanged,
       keepalivedStartedMs: Math.max(this.services.keepalived.status().sinceMs, this.desired.reloadedMs),
-      faults: e.faults.map((f) => f.reason),
+      faults: this.evaluation().faults.map((f) => f.reason),
       downInterfaces: [inst.interface, ...inst.trackInterfaces].filter((i) => this.links.all.get(i) === false),
     });
   }

@@ -35,7 +35,7 @@ describe('agent failover with real keepalived and nginx (no coordinator)', { ski
   const keepalivedReloads = (n: Node): number => (readFileSync(join(nodeDir(n), 'run', 'keepalived.log'), 'utf8').match(/Reloading/g) ?? []).length;
   const agentLog = (n: Node): string => readFileSync(join(nodeDir(n), 'agent.log'), 'utf8');
   /** The agent's log entries after `offset` (a length of its log). */
-  const logSince = (n: Node, offset: number): Array<{ event?: string; service?: string; value?: number }> =>
+  const logSince = (n: Node, offset: number): Array<{ event?: string; service?: string; value?: number; reason?: string }> =>
     agentLog(n)
       .slice(offset)
       .split('\n')
@@ -208,6 +208,24 @@ services:
         return false;
       }
     }, 'keepalived restarted and the VIP back on lb-a');
+  });
+
+  it('ends a frozen keepalived (SIGSTOP): the VIP leaves lb-a at once, keepalived is restarted and the VIP comes home', async () => {
+    const pid = daemonPid('a', 'keepalived');
+    const from = agentLog('a').length;
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    for (const p of [pid, ...children]) process.kill(p, 'SIGSTOP');
+    await until(() => logSince('a', from).some((e) => e.event === 'service.stuck' && e.service === 'keepalived'), 'the agent notices keepalived is stopped');
+    await until(() => holds('b') && !holds('a'), 'VIP on lb-b, and no longer on the frozen lb-a');
+    await until(() => {
+      try {
+        return daemonPid('a', 'keepalived') !== pid && holds('a') && !holds('b');
+      } catch {
+        return false;
+      }
+    }, 'keepalived restarted and the VIP back on lb-a');
+    const stuck = logSince('a', from).find((e) => e.event === 'service.stuck');
+    assert.match(String(stuck?.reason), /^keepalived is stopped \(process \d+(, \d+)* in state T\) for \d+ ms$/);
   });
 
   it('keeps the VIP where it is when the agent is killed, and adopts the daemons when it returns', async () => {

@@ -38,6 +38,8 @@ export interface ClusterMemory {
   readonly failingEverywhere: readonly string[];
   /** Per node: the highest number of the unplanned VRRP transitions already reported. */
   readonly transitionsSeen: ReadonlyMap<string, number>;
+  /** Per node, per service: the restart count last seen. */
+  readonly restartsSeen: ReadonlyMap<string, ReadonlyMap<string, number>>;
 }
 
 export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
@@ -52,6 +54,7 @@ export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
   drift: '',
   failingEverywhere: [],
   transitionsSeen: new Map(),
+  restartsSeen: new Map(),
 });
 
 /** A fresh memory that knows only the desired holders a previous run stored. */

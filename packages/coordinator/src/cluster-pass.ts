@@ -15,6 +15,7 @@ import type { NodeObservation } from './node-observation.js';
 import { place, type ClusterPlacement, type NodeCondition, type VipPin } from './placement.js';
 import { vipKey, type ClusterSpec } from './spec/cluster-spec.js';
 import { observeCluster, type VipObservation } from './vip-observation.js';
+import { serviceEvents } from './service-events.js';
 import { sharedFailure } from './shared-failure.js';
 import { unplannedEvents } from './unplanned-events.js';
 import { trackVip, type VipTrack } from './vip-tracking.js';
@@ -91,6 +92,8 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   events.push(...shared.events);
   const unplanned = unplannedEvents(c, reporting, memory.transitionsSeen);
   events.push(...unplanned.events);
+  const restarts = serviceEvents(c, reporting, memory.restartsSeen);
+  events.push(...restarts.events);
   const observations = observeCluster(c, (name) => {
     const o = input.nodes.get(name);
     return { live: o !== undefined && isLive(o.link), snapshot: o?.snapshot };
@@ -205,7 +208,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   }
 
   return {
-    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, transitionsSeen: unplanned.seen },
+    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, transitionsSeen: unplanned.seen, restartsSeen: restarts.seen },
     placement,
     conditions,
     observations,

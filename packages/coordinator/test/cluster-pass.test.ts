@@ -385,6 +385,16 @@ describe('cluster pass: transitions nobody asked for', () => {
     assert.deepEqual(w.pass(10).events.map((e) => e.type), ['vrrp.unplanned']);
   });
 
+  it('a service its agent restarted is reported with the reason, once', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).keepalived = { restarts: 1, lastError: 'keepalived is stopped (process 4242 in state T) for 200 ms; killed and restarted' };
+    assert.deepEqual(w.pass(10).events.map((e) => [e.type, e.node, e.severity, e.message]), [
+      ['service.restarted', LB1, 'warning', 'nginx-lb01: keepalived restarted by its agent: keepalived is stopped (process 4242 in state T) for 200 ms; killed and restarted'],
+    ]);
+    assert.deepEqual(w.pass(100).events, []);
+  });
+
   it('what a node lists when the coordinator first hears from it is history', () => {
     const w = new PassWorld();
     w.node(LB2).unplanned.set('vip-28', [up(7), flap(8)]);

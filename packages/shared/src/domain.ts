@@ -93,6 +93,7 @@ export interface ServiceStatus {
   readonly state: ServiceState;
   readonly pid: number;
   readonly restarts: number;
+  /** Why it last exited or failed to start (kept after the restart that followed). */
   readonly lastError: string;
   readonly stats: ServiceStats | undefined;
   readonly sinceMs: number;

@@ -12,6 +12,7 @@ import type { Logger, ServiceState, ServiceStats, ServiceStatus } from '@lbha/sh
 import type { ServiceLiveness } from '../checks/process-probe.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
 import { describeExit } from './direct-supervisor.js';
+import { processTree } from './listen-queue.js';
 import { StallWatch } from './stall-watch.js';
 import { failed, type ExitInfo, type ServiceDriver, type ServiceOutcome } from './service-driver.js';
 
@@ -43,6 +44,8 @@ export class SupervisedService implements ServiceLiveness {
   private retryTimer: NodeJS.Timeout | undefined;
   private stableTimer: NodeJS.Timeout | undefined;
   private attempting = false;
+  /** Why the agent killed the daemon, for the exit that follows. */
+  private crashReason: string | undefined;
   /** Set while a command (restart/stop) drives the daemon: its exits are expected. */
   private operating = false;
   private closed = false;
@@ -187,6 +190,25 @@ export class SupervisedService implements ServiceLiveness {
     return r;
   }
 
+  /**
+   * Ends a daemon that runs but no longer works (stopped, hung): SIGKILL to its processes,
+   * children first, so none of them acts on its parent's death. Its exit is then handled as a
+   * crash (restarted with backoff; keepalived's death handled by the core), reported as `reason`.
+   */
+  killStuck(reason: string): void {
+    const pid = this.driver.status().pid;
+    if (pid <= 0) return;
+    this.crashReason = reason;
+    this.opts.logger.error({ event: 'service.stuck', service: this.name, reason }, `${this.name}: ${reason}; killing it`);
+    for (const p of processTree(pid).reverse()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  }
+
   /** Stops watching; the daemon keeps running (an agent restart must not move a VIP). */
   close(): void {
     this.closed = true;
@@ -214,7 +236,8 @@ export class SupervisedService implements ServiceLiveness {
   private onExit(info: ExitInfo): void {
     if (this.closed || this.operating) return;
     if (this.stableTimer) clearTimeout(this.stableTimer);
-    this.lastError = `exited (${describeExit(info)})${info.logTail ? `: ${info.logTail}` : ''}`;
+    this.lastError = this.crashReason ? `${this.crashReason}; killed and restarted` : `exited (${describeExit(info)})${info.logTail ? `: ${info.logTail}` : ''}`;
+    this.crashReason = undefined;
     this.setState('starting');
     this.armGrace();
     void this.attempt(true);
@@ -245,9 +268,10 @@ export class SupervisedService implements ServiceLiveness {
         if (isRestart) {
           this.restarts++;
           this.opts.onRestart?.(this.name, 'ok');
-          this.opts.logger.info({ event: 'service.restarted', service: this.name, restarts: this.restarts }, `${this.name} restarted`);
+          this.opts.logger.info({ event: 'service.restarted', service: this.name, restarts: this.restarts, reason: this.lastError }, `${this.name} restarted`);
         }
-        this.lastError = '';
+        // After a crash, the error stays: it says why the service was restarted.
+        if (!isRestart) this.lastError = '';
         this.clearGrace();
         this.setState('running');
         this.armStable();

@@ -12,7 +12,7 @@ import type { NodeObservation } from '../../src/node-observation.js';
 import type { VipPin } from '../../src/placement.js';
 import type { ClusterSpec } from '../../src/spec/cluster-spec.js';
 import { parseSpec } from '../../src/spec/parse-spec.js';
-import { check, instance, snapshot } from './fake-fleet.js';
+import { check, instance, service, snapshot } from './fake-fleet.js';
 
 export const SEED1_YAML = readFileSync(new URL('../../../test/fixtures/seed-nginx-active-active.yaml', import.meta.url), 'utf8');
 export const LB1 = 'nginx-lb01';
@@ -48,6 +48,8 @@ export interface WorldNode {
   foreign: Map<string, ForeignRouter[]>;
   /** Per VIP: the transitions nobody asked for it reports. */
   unplanned: Map<string, UnplannedTransition[]>;
+  /** keepalived's restarts by the agent, and why the last one. */
+  keepalived: { restarts: number; lastError: string };
 }
 
 export class PassWorld {
@@ -66,7 +68,7 @@ export class PassWorld {
 
   constructor(readonly cluster: ClusterSpec = seed1()) {
     for (const n of cluster.nodes) {
-      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map() });
+      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map(), keepalived: { restarts: 0, lastError: '' } });
     }
   }
 
@@ -91,7 +93,7 @@ export class PassWorld {
     if (n.penalty > 0) checks.push(check('down-file', { kind: 'maintenance_file', effect: 'penalty', penalty: n.penalty, result: { kind: 'unhealthy', reason: 'down file present' } }));
     return {
       link: n.link,
-      snapshot: n.reported ? snapshot(instances, { healthy: n.healthy, checks, appliedVersion: n.applied }) : undefined,
+      snapshot: n.reported ? snapshot(instances, { healthy: n.healthy, checks, appliedVersion: n.applied, services: [service('keepalived', 'keepalived', n.keepalived), service('nginx', 'nginx')] }) : undefined,
       cluster: n.cluster,
       capabilities: n.capable ? [CAPABILITY_HANDOVER] : [],
       appliedVersion: n.applied,
