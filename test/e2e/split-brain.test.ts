@@ -26,6 +26,9 @@ describe('split brain healing (nginx active/active)', { skip: skipReason, timeou
     const other = (n: LbNode): LbNode => (n === 'lb1' ? 'lb2' : 'lb1');
     const afterSeq = Math.max(0, ...(await agents.api.listEvents()).map((e) => e.seq));
     const probes = [await lab.startProbe(vip1.name), await lab.startProbe(vip2.name)];
+    const sequential = await lab.startProbe(vip1.name, { sequential: true, timeoutMs: 300 });
+    // Kept-alive connections from a client that does not retry, through the split and the heal.
+    const kept = lab.wrk(vip1.name, { connections: 10, durationS: SPLIT_MS / 1000 + 8, timeoutS: 1 });
     const watch = await NeighbourWatch.start(lab, [vip1.address, vip2.address]);
     try {
       // Cut VRRP both ways: each node takes the other's VIP and announces it.
@@ -83,6 +86,12 @@ describe('split brain healing (nginx active/active)', { skip: skipReason, timeou
         const s = summarizeProbe(r);
         console.log(`fresh connections to ${lab.plan.vips[i]?.name}: ${s.requests} requests, ${s.failed} failed, longest gap ${s.longestGapMs.toFixed(0)} ms`);
       }
+      const seq = summarizeProbe(await sequential.stop());
+      console.log(`sequential client on vip1: ${seq.requests} requests, ${seq.failed} failed, longest gap ${seq.longestGapMs.toFixed(0)} ms`);
+      const w = await kept;
+      // The connections opened to the node that took vip1 during the split end when it lets go
+      // (its sockets are gone for the holder): counted, not asserted.
+      console.log(`wrk, 10 kept-alive connections to vip1 through split and heal: ${w.requests} requests, errors: connect ${w.connectErrors}, read ${w.readErrors}, write ${w.writeErrors}, timeout ${w.timeouts}`);
     }
   });
 });
