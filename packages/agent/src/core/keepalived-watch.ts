@@ -53,14 +53,13 @@ export class KeepalivedWatch {
 
   constructor(private readonly opts: KeepalivedWatchOptions) {}
 
+  /** Looks every `intervalMs` until stop(); a second start() changes nothing. */
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.sample(), this.opts.intervalMs);
-    this.timer.unref();
+    this.timer ??= setInterval(() => this.sample(), this.opts.intervalMs).unref();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    clearInterval(this.timer);
     this.timer = undefined;
   }
 
