@@ -33,6 +33,10 @@ class RecordingExecutor implements CommandExecutor {
     this.runs.push(`restart ${service}`);
     return { state: 'failed', message: `${service} config does not validate; not restarted`, activeConnections: 0 };
   }
+  async validate(service: string): Promise<ActionOutcome> {
+    this.runs.push(`validate ${service}`);
+    return { state: 'failed', message: `${service}: the configuration does not validate`, activeConnections: 0 };
+  }
 }
 
 const dirs: string[] = [];
@@ -80,6 +84,15 @@ describe('command journal', () => {
     assert.deepEqual(executor.runs, ['drain']);
   });
 
+  it('runs a validate through the executor and reports its answer', async () => {
+    const { j, executor } = journal();
+    const got: CommandResult[] = [];
+    j.run(cmd('v1', { kind: 'validate', service: 'nginx' }), (r) => got.push(r));
+    await eventually(() => got.at(-1)?.state === 'failed');
+    assert.equal(got.at(-1)?.message, 'nginx: the configuration does not validate');
+    assert.deepEqual(executor.runs, ['validate nginx']);
+  });
+
   it('remembers results across an agent restart', async () => {
     const { j, executor, store } = journal();
     const got: CommandResult[] = [];
@@ -113,9 +126,11 @@ describe('command journal', () => {
     j.run(cmd('u1', { kind: 'reload', service: 'apache' }), (r) => got.push(r));
     assert.equal(got[0]?.state, 'rejected');
     assert.equal(got[0]?.message, 'unknown service "apache"; configured on this agent: nginx, keepalived');
+    j.run(cmd('v1', { kind: 'validate', service: 'apache' }), (r) => got.push(r));
+    assert.equal(got[1]?.state, 'rejected', 'validate names a configured service too');
     j.run({ id: 'late', deadlineMs: Date.now() - 5_000, action: { kind: 'undrain' } }, (r) => got.push(r));
-    assert.equal(got[1]?.state, 'rejected');
-    assert.match(got[1]!.message, /^deadline passed/);
+    assert.equal(got[2]?.state, 'rejected');
+    assert.match(got[2]!.message, /^deadline passed/);
   });
 });
 

@@ -40,7 +40,11 @@ function commands(node: Node, dir = mkdtempSync(join(tmpdir(), 'lbha-cmd-'))) {
       mainProxy: () => ({ stats: async () => stats() }),
       service: (name) =>
         name === 'nginx'
-          ? { reload: async () => ({ ok: true, message: 'nginx reloaded' }), restart: async () => ({ ok: false, message: 'nginx config does not validate' }) }
+          ? {
+              reload: async () => ({ ok: true, message: 'nginx reloaded' }),
+              restart: async () => ({ ok: false, message: 'nginx config does not validate' }),
+              validate: async () => ({ ok: false, output: 'nginx: [emerg] unknown directive "bogus"' }),
+            }
           : undefined,
     },
     store: new JsonFile(join(dir, 'local-drain.json')),
@@ -122,5 +126,12 @@ describe('node commands: services', () => {
     assert.deepEqual(await c.reload('nginx'), { state: 'succeeded', message: 'nginx reloaded', activeConnections: 0 });
     assert.deepEqual(await c.restart('nginx'), { state: 'failed', message: 'nginx config does not validate', activeConnections: 0 });
     assert.deepEqual(c.serviceNames(), ['nginx', 'keepalived']);
+  });
+
+  it('validates a service: the config test alone, its output in the message', async () => {
+    const { c, drainChanges } = commands({ connections: [0], held: [[]], mode: 'active' });
+    assert.deepEqual(await c.validate('nginx'), { state: 'failed', message: 'nginx: the configuration does not validate: nginx: [emerg] unknown directive "bogus"', activeConnections: 0 });
+    assert.deepEqual(await c.validate('haproxy'), { state: 'failed', message: 'unknown service haproxy', activeConnections: 0 });
+    assert.deepEqual(drainChanges, [], 'a validation changes no mode');
   });
 });

@@ -273,7 +273,9 @@ export type CommandAction =
   | { readonly kind: 'drain'; readonly timeoutMs: number }
   | { readonly kind: 'undrain' }
   | { readonly kind: 'restart'; readonly service: string }
-  | { readonly kind: 'reload'; readonly service: string };
+  | { readonly kind: 'reload'; readonly service: string }
+  /** Runs the service's config test (`nginx -t`, `haproxy -c`): changes nothing. */
+  | { readonly kind: 'validate'; readonly service: string };
 
 export interface Command {
   readonly id: string;
@@ -305,8 +307,10 @@ export interface AgentHello {
 
 /** The agent runs connection handovers (docs/design/handover.md). */
 export const CAPABILITY_HANDOVER = 'handover';
+/** The agent runs the `validate` command (a restart checks the config before anything moves). */
+export const CAPABILITY_VALIDATE = 'validate';
 /** What this agent build can do, sent in its Hello. */
-export const AGENT_CAPABILITIES: readonly string[] = [CAPABILITY_HANDOVER];
+export const AGENT_CAPABILITIES: readonly string[] = [CAPABILITY_HANDOVER, CAPABILITY_VALIDATE];
 
 export interface LbhaEvent {
   readonly seq: number;

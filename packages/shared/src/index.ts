@@ -8,6 +8,7 @@ export {
   PROTOCOL_VERSION,
   AGENT_CAPABILITIES,
   CAPABILITY_HANDOVER,
+  CAPABILITY_VALIDATE,
   type AgentHello,
   type CheckEffect,
   type CheckKind,

@@ -633,7 +633,9 @@ export function commandToWire(c: Command): pbAgent.Command {
         ? { $case: 'undrain', value: {} }
         : a.kind === 'restart'
           ? { $case: 'restart', value: { service: a.service } }
-          : { $case: 'reload', value: { service: a.service } };
+          : a.kind === 'validate'
+            ? { $case: 'validate', value: { service: a.service } }
+            : { $case: 'reload', value: { service: a.service } };
   return { id: c.id, deadlineMs: c.deadlineMs, action };
 }
 
@@ -649,6 +651,8 @@ export function commandFromWire(c: pbAgent.Command, path: string): Command {
       return { id: c.id, deadlineMs: c.deadlineMs, action: { kind: 'restart', service: a.value.service } };
     case 'reload':
       return { id: c.id, deadlineMs: c.deadlineMs, action: { kind: 'reload', service: a.value.service } };
+    case 'validate':
+      return { id: c.id, deadlineMs: c.deadlineMs, action: { kind: 'validate', service: a.value.service } };
   }
 }
 

@@ -22,6 +22,7 @@ export interface CommandExecutor {
   undrain(): Promise<ActionOutcome>;
   reload(service: string): Promise<ActionOutcome>;
   restart(service: string): Promise<ActionOutcome>;
+  validate(service: string): Promise<ActionOutcome>;
 }
 
 export interface CommandJournalOptions {
@@ -97,6 +98,7 @@ export class CommandJournal {
         return undefined;
       case 'reload':
       case 'restart':
+      case 'validate':
         return serviceNameProblem(a.service, this.opts.executor.serviceNames());
       default:
         return `unknown action ${JSON.stringify((a as { kind: unknown }).kind)}`;
@@ -127,6 +129,9 @@ export class CommandJournal {
           break;
         case 'restart':
           outcome = await this.opts.executor.restart(a.service);
+          break;
+        case 'validate':
+          outcome = await this.opts.executor.validate(a.service);
           break;
       }
     } catch (err) {
@@ -161,5 +166,5 @@ export class CommandJournal {
 
 function describe(c: Command): string {
   const a = c.action;
-  return a.kind === 'reload' || a.kind === 'restart' ? `${a.kind} ${a.service}` : a.kind;
+  return a.kind === 'reload' || a.kind === 'restart' || a.kind === 'validate' ? `${a.kind} ${a.service}` : a.kind;
 }

@@ -1,9 +1,9 @@
-// The four actions a coordinator may ask of a node (the command journal runs each once per
-// id): drain and undrain, which move this node's VIPs away and back through the local drain
-// mode, and reload and restart of a service. Drains are kept across agent restarts.
+// The actions a coordinator may ask of a node (the command journal runs each once per id):
+// drain and undrain, which move this node's VIPs away and back through the local drain mode,
+// reload and restart of a service, and the service's config test alone (validate). Drains are kept across agent restarts.
 import type { NodeMode, ServiceStats } from '@lbha/shared';
 import type { ActionOutcome, CommandExecutor } from '../commands/command-journal.js';
-import type { ServiceOutcome } from '../services/service-driver.js';
+import type { ServiceOutcome, ValidationResult } from '../services/service-driver.js';
 import type { JsonFile } from '../state/json-file.js';
 import type { LocalDrain } from './evaluate.js';
 
@@ -15,10 +15,11 @@ export interface CommandServices {
   service(name: string): CommandService | undefined;
 }
 
-/** A service a command reloads or restarts. */
+/** A service a command reloads, restarts or validates. */
 export interface CommandService {
   reload(): Promise<ServiceOutcome>;
   restart(): Promise<ServiceOutcome>;
+  validate(): Promise<ValidationResult>;
 }
 
 export interface NodeCommandsOptions {
@@ -108,6 +109,14 @@ export class NodeCommands implements CommandExecutor {
 
   restart(service: string): Promise<ActionOutcome> {
     return this.onService(service, (s) => s.restart());
+  }
+
+  /** The service's config test only: nothing changes, whatever it says. */
+  validate(service: string): Promise<ActionOutcome> {
+    return this.onService(service, async (s) => {
+      const v = await s.validate();
+      return v.ok ? { ok: true, message: `${service}: the configuration is valid` } : { ok: false, message: `${service}: the configuration does not validate: ${v.output}` };
+    });
   }
 
   private async onService(service: string, action: (s: CommandService) => Promise<ServiceOutcome>): Promise<ActionOutcome> {

@@ -14,7 +14,7 @@ import { Backoff, type BackoffOptions } from '../util/backoff.js';
 import { describeExit } from './direct-supervisor.js';
 import { processTree } from './listen-queue.js';
 import { StallWatch } from './stall-watch.js';
-import { failed, type ExitInfo, type ServiceDriver, type ServiceOutcome } from './service-driver.js';
+import { failed, type ExitInfo, type ServiceDriver, type ServiceOutcome, type ValidationResult } from './service-driver.js';
 
 export interface SupervisedServiceOptions {
   /** After a crash, how long a restart in place may take before the service counts as failed. */
@@ -151,6 +151,11 @@ export class SupervisedService implements ServiceLiveness {
     this.setState('starting');
     this.armGrace();
     await this.attempt(false);
+  }
+
+  /** The daemon's own config test (`nginx -t`, `haproxy -c`); changes nothing. */
+  validate(): Promise<ValidationResult> {
+    return this.driver.validate();
   }
 
   async reload(): Promise<ServiceOutcome> {
