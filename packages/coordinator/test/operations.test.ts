@@ -123,9 +123,9 @@ describe('operations over gRPC', () => {
     const started = (await h.call<pbControl.RestartServiceResponse>('restartService', { node: LB1, service: 'nginx', force: false, timeoutMs: 10_000, reason: '' })).operation as Op;
     const op = await finished(h, started.id);
     assert.equal(op.state, 'succeeded', op.message);
-    assert.deepEqual(op.steps.map((s) => s.name), ['mode:draining', 'move-vips', 'connections', 'mode:drained', 'restart', 'healthy', 'mode:active', 'agent-undrain']);
-    assert.deepEqual(a1.received.map((c) => c.action.kind), ['drain', 'restart', 'undrain']);
-    assert.deepEqual(new Set(a1.executed).size, 3);
+    assert.deepEqual(op.steps.map((s) => s.name), ['validate', 'mode:draining', 'move-vips', 'connections', 'mode:drained', 'restart', 'healthy', 'mode:active', 'agent-undrain']);
+    assert.deepEqual(a1.received.map((c) => c.action.kind), ['validate', 'drain', 'restart', 'undrain']);
+    assert.deepEqual(new Set(a1.executed).size, 4);
     await holders(h, { 'vip-28': LB1, 'vip-29': LB2 });
   });
 
@@ -136,23 +136,42 @@ describe('operations over gRPC', () => {
     const a2 = h.agents.get(LB2)!;
     const op = await finished(h, ((await h.call<pbControl.RestartServiceResponse>('restartService', { node: LB2, service: 'nginx', force: false, timeoutMs: 10_000, reason: '' })).operation as Op).id);
     assert.equal(op.state, 'succeeded', op.message);
-    assert.deepEqual(a2.received.map((c) => c.action.kind), ['restart']);
+    assert.deepEqual(a2.received.map((c) => c.action.kind), ['validate', 'restart']);
   });
 
-  it('reports a reload refused by the config check, and a restart that fails leaves the node drained', async () => {
+  it('reports a reload refused by the config check', async () => {
     h = await seed();
-    const a1 = h.agents.get(LB1)!;
-    a1.opts.failReload = 'nginx';
+    h.agents.get(LB1)!.opts.failReload = 'nginx';
     const r = await finished(h, ((await h.call<pbControl.ReloadServiceResponse>('reloadService', { node: LB1, service: 'nginx', reason: '' })).operation as Op).id);
     assert.equal(r.state, 'failed');
     assert.match(r.message, /reload of nginx on nginx-lb01 refused or failed \(failed: nginx configuration test failed: unknown directive "bogus"\)/);
+  });
 
+  it('refuses a restart whose config does not validate before anything moves', async () => {
+    h = await seed();
+    const a1 = h.agents.get(LB1)!;
+    a1.opts.invalidConfig = 'nginx';
+    const op = await finished(h, ((await h.call<pbControl.RestartServiceResponse>('restartService', { node: LB1, service: 'nginx', force: false, timeoutMs: 10_000, reason: '' })).operation as Op).id);
+    assert.equal(op.state, 'failed');
+    assert.match(op.message, /nginx on nginx-lb01 was not restarted, nothing moved: .*unknown directive "bogus"/);
+    assert.deepEqual(op.steps.map((s) => [s.name, s.state]), [['validate', 'failed']]);
+    assert.deepEqual(a1.received.map((c) => c.action.kind), ['validate'], 'no drain, no restart');
+    assert.equal(await modeOf(h, LB1), 1 /* NODE_MODE_ACTIVE */);
+    assert.equal(a1.desired?.mode, 'active');
+    await holders(h, { 'vip-28': LB1, 'vip-29': LB2 });
+  });
+
+  it('gives a node its mode back when the restart fails after the drain', async () => {
+    h = await seed();
+    const a1 = h.agents.get(LB1)!;
     a1.opts.failRestart = 'nginx';
     const op = await finished(h, ((await h.call<pbControl.RestartServiceResponse>('restartService', { node: LB1, service: 'nginx', force: false, timeoutMs: 10_000, reason: '' })).operation as Op).id);
     assert.equal(op.state, 'failed');
-    assert.match(op.message, /restart of nginx on nginx-lb01 failed .*; nginx-lb01 stays drained/);
-    assert.equal(await modeOf(h, LB1), 3);
-    await holders(h, { 'vip-28': LB2, 'vip-29': LB2 });
+    assert.match(op.message, /restart of nginx on nginx-lb01 failed .*; nginx-lb01 is active again/);
+    assert.deepEqual(a1.received.map((c) => c.action.kind), ['validate', 'drain', 'restart', 'undrain']);
+    assert.equal(await modeOf(h, LB1), 1 /* NODE_MODE_ACTIVE */);
+    await eventually(() => a1.desired?.mode === 'active', 'lb01 told it is active again');
+    await holders(h, { 'vip-28': LB1, 'vip-29': LB2 });
   });
 
   it('rolling-restarts a cluster one node at a time and stops at the first failure', async () => {

@@ -13,7 +13,7 @@ function args(ctx: Parameters<CliCommand['run']>[0], what: string, names: [strin
 
 export const restartCommand: CliCommand = {
   name: 'restart',
-  summary: 'restart a service on a node (a VIP holder is drained first and undrained once healthy)',
+  summary: 'restart a service on a node (its config is validated first; a VIP holder is drained first and undrained once healthy)',
   usage: 'lbha restart NODE SERVICE [--timeout 2m] [--force] [--detach] [--reason TEXT] [--json]',
   options: {
     timeout: { type: 'string', arg: 'DURATION', help: 'time of the whole restart, a drain first taking at most half (default 2m)' },

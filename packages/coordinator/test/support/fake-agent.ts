@@ -94,6 +94,8 @@ export interface FakeAgentOptions {
   backends?: readonly BackendServer[];
   /** Configuration digests it reports (default: the same on every agent). */
   configDigest?: string;
+  /** This service's config does not validate: validate, reload and restart of it fail. */
+  invalidConfig?: string;
 }
 
 export class FakeAgent {
@@ -374,9 +376,15 @@ export class FakeAgent {
       case 'undrain':
         this.report(result('succeeded', 'undrained'));
         return;
+      case 'validate':
+        setTimeout(() => {
+          if (this.opts.invalidConfig === a.service) this.report(result('failed', `${a.service}: the configuration does not validate: unknown directive "bogus"`));
+          else this.report(result('succeeded', `${a.service}: the configuration is valid`));
+        }, 10);
+        return;
       case 'restart':
         setTimeout(() => {
-          if (this.opts.failRestart === a.service) {
+          if (this.opts.failRestart === a.service || this.opts.invalidConfig === a.service) {
             this.report(result('failed', `${a.service} did not start: config test failed`));
             return;
           }
@@ -387,7 +395,7 @@ export class FakeAgent {
         return;
       case 'reload':
         setTimeout(() => {
-          if (this.opts.failReload === a.service) this.report(result('failed', `${a.service} configuration test failed: unknown directive "bogus"`));
+          if (this.opts.failReload === a.service || this.opts.invalidConfig === a.service) this.report(result('failed', `${a.service} configuration test failed: unknown directive "bogus"`));
           else this.report(result('succeeded', `${a.service} reloaded`));
         }, 10);
         return;
