@@ -81,13 +81,22 @@ describe('a check every node fails (nginx active/active)', { skip: skipReason ??
     const sequential = await lab.startProbe('vip2', { sequential: true, timeoutMs: 300 });
     const holders = watchHolders(lab);
     const kept = lab.wrk('vip1', { connections: 20, durationS: 12, timeoutS: 1 });
+    kept.catch(() => undefined); // awaited below; a failure before then must not go unhandled
     await new Promise((r) => setTimeout(r, 1000));
     const stoppedAt = Date.now();
-    await lab.stopWebNodes();
-    const ev = await eventually(async () => (await agents.api.listEvents(afterSeq)).find((e) => e.type === 'check.failing_everywhere'), 'check.failing_everywhere', { timeoutMs: 15_000 });
-    assert.match(ev.message, /^check nginx-http fails on every active node \(lb1, lb2\)/);
-    await prom.firing('LbhaCheckFailingEverywhere', { check: 'nginx-http' });
-    const explain = await agents.cli(['vips', '--explain']);
+    let explain: { stdout: string };
+    try {
+      await lab.stopWebNodes();
+      const ev = await eventually(async () => (await agents.api.listEvents(afterSeq)).find((e) => e.type === 'check.failing_everywhere'), 'check.failing_everywhere', { timeoutMs: 15_000 });
+      assert.match(ev.message, /^check nginx-http fails on every active node \(lb1, lb2\)/);
+      await prom.firing('LbhaCheckFailingEverywhere', { check: 'nginx-http' });
+      explain = await agents.cli(['vips', '--explain']);
+    } finally {
+      // Stopped also when an assertion above fails: a running watcher would keep the file alive.
+      await holders.stop();
+      await fresh.stop();
+      await sequential.stop();
+    }
     assert.match(explain.stdout, /lb1\s+MASTER\s+has VIP\s+priority 26 = .*candidate of last resort/);
     const wrk = await kept;
     const seen = await holders.stop();
