@@ -78,14 +78,19 @@ export function webServerLines(plan: TopologyPlan, indent = ''): string {
   return (Object.keys(plan.webs) as WebNode[]).map((web) => `${indent}server ${plan.webs[web].address} fail_timeout=5s max_fails=3;`).join('\n');
 }
 
+/** The slow backends' upstream server lines (also the first content of their managed include). */
+export function slowServerLines(plan: TopologyPlan, indent = ''): string {
+  return (Object.keys(plan.webs) as WebNode[]).map((web) => `${indent}server ${plan.webs[web].address}:${SLOW_BACKEND_PORT};`).join('\n');
+}
+
 /**
  * An LB node's nginx (seed 1.3, plain HTTP: the seed's TLS listener and redirect are not what the
- * failover scenarios exercise). Upstream to both web nodes, round robin. With `upstreamInclude`,
- * the upstream's server lines come from that file (the agent's managed include).
+ * failover scenarios exercise). Upstream to both web nodes, round robin. With `upstreamsDir`,
+ * the upstreams' server lines come from the agent's managed includes there (POOL.conf).
  */
-export function renderLbNginx(plan: TopologyPlan, node: LbNode, files: ProxyFiles, upstreamInclude?: string): string {
-  const servers = upstreamInclude ? `        include ${upstreamInclude};` : webServerLines(plan, '        ');
-  const slow = (Object.keys(plan.webs) as WebNode[]).map((web) => `        server ${plan.webs[web].address}:${SLOW_BACKEND_PORT};`).join('\n');
+export function renderLbNginx(plan: TopologyPlan, node: LbNode, files: ProxyFiles, upstreamsDir?: string): string {
+  const servers = upstreamsDir ? `        include ${upstreamsDir}/webserver.conf;` : webServerLines(plan, '        ');
+  const slow = upstreamsDir ? `        include ${upstreamsDir}/slowserver.conf;` : slowServerLines(plan, '        ');
   // Enough connections for the hung-proxy control run (thousands of requests waiting on slow
   // backends at once): a proxy out of connections is hung, not slow.
   return `${nginxCommon(files, 8192)}

@@ -18,6 +18,7 @@ import {
   renderSeedNotify,
   renderWebNginx,
   SLOW_BACKEND_PORT,
+  slowServerLines,
   webServerLines,
   type ProxyFiles,
   type SeedScriptFiles,
@@ -256,7 +257,7 @@ export class Lab {
   goodProxyConfig(node: LbNode): string {
     const files = this.proxyFiles(node);
     if (this.plan.proxy === 'haproxy') return renderLbHaproxy(this.plan, node, files, this.config.backends ? this.serverStateFile(node) : undefined);
-    return renderLbNginx(this.plan, node, files, this.config.backends ? join(this.upstreamsDir(node), 'webserver.conf') : undefined);
+    return renderLbNginx(this.plan, node, files, this.config.backends ? this.upstreamsDir(node) : undefined);
   }
 
   // ---------------------------------------------------------------- build
@@ -346,6 +347,7 @@ export class Lab {
         // The seed's servers until the agent writes the include from the spec's pool.
         makeDir(this.upstreamsDir(node));
         writeFileSync(join(this.upstreamsDir(node), 'webserver.conf'), `${webServerLines(this.plan)}\n`);
+        writeFileSync(join(this.upstreamsDir(node), 'slowserver.conf'), `${slowServerLines(this.plan)}\n`);
       }
     }
   }

@@ -1,6 +1,6 @@
 // Files the lab writes for lbha itself: the cluster spec of a topology, the coordinator's config.
 // The agent's config is in agent-config-file.ts. Pure functions: text out.
-import { LB_STATUS_PORT } from './daemon-configs.js';
+import { LB_STATUS_PORT, SLOW_BACKEND_PORT } from './daemon-configs.js';
 import type { LbNode, WebNode } from './lab-names.js';
 import type { TopologyPlan } from './topology.js';
 
@@ -21,12 +21,17 @@ function renderBackends(plan: TopologyPlan): string {
     plan.proxy === 'nginx'
       ? `\n        servers:\n${(Object.keys(plan.webs) as WebNode[]).map((w) => `          - { name: ${w}, address: "${plan.webs[w].address}:80", max_fails: 3, fail_timeout: 5s }`).join('\n')}`
       : '';
+  // nginx: the slow backends (/slow) are a pool too, so a drain of web1 has sessions to wait for.
+  const slow =
+    plan.proxy === 'nginx'
+      ? `      - name: slowserver\n        servers:\n${(Object.keys(plan.webs) as WebNode[]).map((w) => `          - { name: ${w}, address: "${plan.webs[w].address}:${SLOW_BACKEND_PORT}" }`).join('\n')}\n`
+      : '';
   return `    backends:
       min_healthy: 1
       report_interval: 1s
       pools:
       - name: webserver${servers}
-`;
+${slow}`;
 }
 
 /** The cluster spec of a lab topology: the seed's intent (nodes, VIPs, homes, checks) for lbha. */

@@ -60,7 +60,8 @@ export async function followOperation(ctx: CommandContext, started: Operation | 
     const waiting = op.state === 'running' ? op.steps.find((s) => (s.name.endsWith('connections') || s.name === 'sessions') && s.state === 'running') : undefined;
     if (waiting && op.activeConnections !== lastConns) {
       lastConns = op.activeConnections;
-      ctx.progress(`  ${op.activeConnections} ${waiting.name === 'sessions' ? `sessions left${op.message ? ` (${printable(op.message)})` : ''}` : 'active connections left'}\n`);
+      // A backend drain's message says it per node already: "3 sessions left (lb1 2, lb2 1)".
+      ctx.progress(`  ${waiting.name === 'sessions' ? (op.message ? printable(op.message) : `${op.activeConnections} sessions left`) : `${op.activeConnections} active connections left`}\n`);
     }
     if (FINAL.has(op.state)) return printResult(ctx, op);
     if (op.deadlineMs > 0 && Date.now() > op.deadlineMs + FINAL_RECORD_SLACK_MS) {
