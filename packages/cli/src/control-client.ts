@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { credentials as grpcCredentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { ControlServiceClient } from '@lbha/shared';
+import { checkCoordinatorIdentity, ControlServiceClient } from '@lbha/shared';
 import type { CliConfig } from './cli-config.js';
 import { CallError } from './errors.js';
 
@@ -15,6 +15,8 @@ export function connect(config: CliConfig): Control {
       readFileSync(t.ca),
       t.key ? readFileSync(t.key) : null,
       t.cert ? readFileSync(t.cert) : null,
+      // A token goes only to a coordinator, not to any server with a certificate from the same CA.
+      { checkServerIdentity: checkCoordinatorIdentity },
     );
     if (t.serverName) {
       options['grpc.ssl_target_name_override'] = t.serverName;

@@ -6,13 +6,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CertificateSource, loadCertificateFiles } from '@lbha/shared';
+import { CertificateSource, loadCertificateFiles, uriSans } from '@lbha/shared';
 import { authConfigSchema, hashToken } from '../src/auth/auth-config.js';
 import { Authenticator } from '../src/auth/authenticator.js';
 import { requestProblem } from '../src/auth/control-authorization.js';
 import { createDevCa, type DevCa } from '../src/auth/dev-ca.js';
 import { policyOf } from '../src/auth/method-policy.js';
-import { parseIdentityUri, peerIdentity, uriSans } from '../src/auth/peer-identity.js';
+import { parseIdentityUri, peerIdentity } from '../src/auth/peer-identity.js';
 import { allows } from '../src/auth/roles.js';
 
 const der = (file: string) => new X509Certificate(readFileSync(file)).raw;

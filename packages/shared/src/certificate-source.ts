@@ -5,6 +5,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { experimental, type ChannelCredentials } from '@grpc/grpc-js';
+import { checkCoordinatorIdentity } from './coordinator-identity.js';
 import { loosePermissions } from './file-permissions.js';
 import type { Logger } from './logger.js';
 
@@ -164,5 +165,6 @@ export class CertificateSource implements experimental.CertificateProvider {
  */
 export function watchedClientCredentials(source: CertificateSource): ChannelCredentials {
   // One provider serves both roles: grpc-js takes the CA and the identity from it.
-  return experimental.createCertificateProviderChannelCredentials(source, source);
+  // The server must be a coordinator, not merely hold a certificate from the same CA.
+  return experimental.createCertificateProviderChannelCredentials(source, source, { checkServerIdentity: checkCoordinatorIdentity });
 }

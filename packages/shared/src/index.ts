@@ -134,6 +134,8 @@ export {
   type AgentServiceServer,
   type ControlServiceServer,
 } from './proto.js';
+export { checkCoordinatorIdentity, COORDINATOR_URI_PREFIX } from './coordinator-identity.js';
+export { uriSans } from './uri-sans.js';
 export { tlsSchema, isInsecure, readTlsFiles, serverCredentials, clientCredentials, type TlsConfig, type TlsFiles } from './tls-config.js';
 export {
   CertificateSource,

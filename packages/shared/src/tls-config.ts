@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { credentials as grpcCredentials, ServerCredentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { z } from 'zod';
+import { checkCoordinatorIdentity } from './coordinator-identity.js';
 import { loosePermissions } from './file-permissions.js';
 
 export const tlsSchema = z.union([
@@ -63,7 +64,8 @@ export function clientCredentials(tls: TlsConfig): { credentials: ChannelCredent
   if (isInsecure(tls)) return { credentials: grpcCredentials.createInsecure(), options: {} };
   const f = readTlsFiles(tls);
   return {
-    credentials: grpcCredentials.createSsl(f.ca, f.key, f.cert),
+    // The server must be a coordinator, not merely hold a certificate from the same CA.
+    credentials: grpcCredentials.createSsl(f.ca, f.key, f.cert, { checkServerIdentity: checkCoordinatorIdentity }),
     options: tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName } : {},
   };
 }

@@ -4,7 +4,7 @@
 // any. Either way the certificate is verified here, against the current CA bundle, before its
 // identity is believed. Certificates must be issued directly by a CA in the bundle.
 import { X509Certificate } from 'node:crypto';
-import { nameProblem } from '@lbha/shared';
+import { nameProblem, uriSans } from '@lbha/shared';
 import { identity, ROLES, TRUST_DOMAIN, type Identity, type Role } from './roles.js';
 
 export type PeerOutcome =
@@ -18,41 +18,6 @@ export type PeerOutcome =
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const URI_PREFIX = `spiffe://${TRUST_DOMAIN}/`;
-
-/**
- * The URI SANs of a certificate. Node lists entries as `TYPE:value` joined by ", ", and writes a
- * value holding a separator as a JSON string, so quoted values are decoded rather than split.
- */
-export function uriSans(subjectAltName: string | undefined): string[] {
-  const s = subjectAltName ?? '';
-  const out: string[] = [];
-  let i = 0;
-  while (i < s.length) {
-    const colon = s.indexOf(':', i);
-    if (colon < 0) break;
-    const type = s.slice(i, colon);
-    let value: string;
-    let next: number;
-    if (s[colon + 1] === '"') {
-      // A JSON string: find its closing quote (skipping escapes).
-      let j = colon + 2;
-      while (j < s.length && s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
-      try {
-        value = JSON.parse(s.slice(colon + 1, j + 1)) as string;
-      } catch {
-        return out;
-      }
-      next = j + 1;
-    } else {
-      const end = s.indexOf(', ', colon);
-      next = end < 0 ? s.length : end;
-      value = s.slice(colon + 1, next);
-    }
-    if (type === 'URI') out.push(value);
-    i = s.startsWith(', ', next) ? next + 2 : next;
-  }
-  return out;
-}
 
 /** Parses `spiffe://lbha/<role>/<name>`; undefined when it is not one of ours. */
 export function parseIdentityUri(uri: string): { role: Role; name: string } | undefined {

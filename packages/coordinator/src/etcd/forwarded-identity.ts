@@ -6,7 +6,7 @@
 // the call is judged by its own credentials.
 import { X509Certificate } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
-import { uriSans } from '../auth/peer-identity.js';
+import { uriSans } from '@lbha/shared';
 import { identity, ROLES, TRUST_DOMAIN, type Identity, type Role } from '../auth/roles.js';
 import { decorate, type Caller, type ControlApi } from '../control-api.js';
 
