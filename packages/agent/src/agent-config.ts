@@ -119,6 +119,8 @@ export const agentConfigSchema = z
     // A plaintext stream over a network gives the node's VRRP passwords to any listener.
     const plain = isInsecure(c.tls) && !c.tls.allowNonLoopback ? plaintextProblem(c.coordinator.addresses, 'coordinator.addresses') : undefined;
     if (plain) ctx.addIssue({ code: 'custom', path: ['coordinator', 'addresses'], message: plain });
+    // The agent serves no TLS client: a revocation list would check nothing here.
+    if (!isInsecure(c.tls) && c.tls.crl) ctx.addIssue({ code: 'custom', path: ['tls', 'crl'], message: 'only the coordinator checks certificates against a revocation list; remove it here' });
     for (const [svc, s] of Object.entries(c.services)) {
       const kind = s.kind ?? (svc === 'nginx' || svc === 'haproxy' ? svc : undefined);
       if (!kind) ctx.addIssue({ code: 'custom', path: ['services', svc, 'kind'], message: `set kind (nginx or haproxy) for service ${JSON.stringify(svc)}` });

@@ -127,5 +127,8 @@ describe('agent configuration', () => {
     assert.match(load('10.0.0.5:7400', '{ insecure: true }'), /coordinator\.addresses.*"10\.0\.0\.5:7400" is not loopback or a unix socket/);
     assert.equal(load('127.0.0.1:7400', '{ insecure: true }'), 'ok');
     assert.equal(load('10.0.0.5:7400', '{ insecure: true, allowNonLoopback: true }'), 'ok');
+    // A revocation list is the coordinator's: on an agent it would check nothing.
+    writeFileSync(join(dir, 'k.pem'), 'x', { mode: 0o600 });
+    assert.match(load('127.0.0.1:7400', `{ ca: /ca, cert: /c, key: ${join(dir, 'k.pem')}, crl: /crl.pem }`), /tls\.crl.*only the coordinator/);
   });
 });

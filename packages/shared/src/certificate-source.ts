@@ -13,6 +13,8 @@ export interface CertificateFiles {
   readonly ca: string;
   readonly cert: string;
   readonly key: string;
+  /** Certificate revocation lists (PEM) for the CAs of the bundle; servers refuse what they list. */
+  readonly crl?: string | undefined;
   /** Load a key file other users can read (tls.allowLooseKeyPermissions); refused otherwise. */
   readonly allowLooseKeyPermissions?: boolean;
 }
@@ -22,6 +24,8 @@ export interface CertificateSet {
   readonly ca: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** The revocation lists, when a CRL file is configured. */
+  readonly crl: Buffer | undefined;
   /** Every certificate of the CA bundle (a bundle may hold the old and the new CA during a rotation). */
   readonly authorities: readonly X509Certificate[];
   /** The leaf certificate of `cert`. */
@@ -37,10 +41,12 @@ export function loadCertificateFiles(files: CertificateFiles): CertificateLoad {
   const loose = loosePermissions(files.key);
   if (loose && !files.allowLooseKeyPermissions) return { ok: false, error: `${loose} (or set allowLooseKeyPermissions: true)` };
   let ca: Buffer, cert: Buffer, key: Buffer;
+  let crl: Buffer | undefined;
   try {
     ca = readFileSync(files.ca);
     cert = readFileSync(files.cert);
     key = readFileSync(files.key);
+    if (files.crl) crl = readFileSync(files.crl);
   } catch (err) {
     return { ok: false, error: (err as Error).message };
   }
@@ -55,7 +61,15 @@ export function loadCertificateFiles(files: CertificateFiles): CertificateLoad {
     }
     // The same check Node does when it builds a TLS context: catches anything the parse above missed.
     createSecureContext({ ca, cert, key });
-    return { ok: true, set: { ca, cert, key, authorities, leaf } };
+    if (crl) {
+      if (!/-----BEGIN X509 CRL-----/.test(crl.toString('utf8'))) return { ok: false, error: `${files.crl}: no PEM certificate revocation list found` };
+      try {
+        createSecureContext({ ca, cert, key, crl });
+      } catch (err) {
+        return { ok: false, error: `${files.crl}: ${(err as Error).message}` };
+      }
+    }
+    return { ok: true, set: { ca, cert, key, crl, authorities, leaf } };
   } catch (err) {
     return { ok: false, error: `${files.cert}/${files.key}/${files.ca}: ${(err as Error).message}` };
   }
@@ -94,7 +108,7 @@ export class CertificateSource implements experimental.CertificateProvider {
     if (loose) options.logger?.warn({ event: 'tls.key_permissions', key: files.key }, `${loose}; accepted because allowLooseKeyPermissions is set`);
     const interval = options.watchIntervalMs ?? 1000;
     if (interval > 0) {
-      for (const f of new Set([files.ca, files.cert, files.key])) {
+      for (const f of new Set([files.ca, files.cert, files.key, ...(files.crl ? [files.crl] : [])])) {
         watchFile(f, { interval, persistent: false }, this.onFileChange);
         this.watched.push(f);
       }
@@ -113,7 +127,8 @@ export class CertificateSource implements experimental.CertificateProvider {
       return next;
     }
     const s = next.set;
-    if (s.ca.equals(this.set.ca) && s.cert.equals(this.set.cert) && s.key.equals(this.set.key)) return next;
+    const sameCrl = s.crl === undefined ? this.set.crl === undefined : this.set.crl !== undefined && s.crl.equals(this.set.crl);
+    if (s.ca.equals(this.set.ca) && s.cert.equals(this.set.cert) && s.key.equals(this.set.key) && sameCrl) return next;
     this.set = s;
     this.options.logger?.info(
       { event: 'tls.reloaded', why, subject: s.leaf.subject.replace(/\n/g, ', '), validTo: s.leaf.validTo, serial: s.leaf.serialNumber },

@@ -14,6 +14,11 @@ export const tlsSchema = z.union([
       /** Name expected in the server certificate when it differs from the dialled host. */
       serverName: z.string().min(1).optional(),
       /**
+       * A certificate revocation list (PEM, one CRL per CA of the bundle): the coordinator
+       * refuses client certificates it lists. Re-read like the certificates.
+       */
+      crl: z.string().min(1).optional(),
+      /**
        * Accept a key file other users can read (logged as a warning). Off by default: such a
        * key must be considered leaked.
        */

@@ -6,7 +6,9 @@ import type { CertificateSet, CertificateSource } from '@lbha/shared';
 import type { SecureContextOptions } from 'node:tls';
 
 function contextOf(set: CertificateSet): SecureContextOptions {
-  return { ca: set.ca, cert: set.cert, key: set.key };
+  // With a CRL, a listed client certificate fails verification: grpc-js then hands the call no
+  // certificate at all, so it is judged as a call without one.
+  return { ca: set.ca, cert: set.cert, key: set.key, ...(set.crl ? { crl: set.crl } : {}) };
 }
 
 export class ReloadingServerCredentials extends ServerCredentials {

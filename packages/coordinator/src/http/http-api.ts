@@ -84,7 +84,7 @@ export class HttpApi {
     let server: Server;
     if (auth.certificates) {
       const source = auth.certificates;
-      const tlsOpts = () => ({ ca: source.current.ca, cert: source.current.cert, key: source.current.key });
+      const tlsOpts = () => ({ ca: source.current.ca, cert: source.current.cert, key: source.current.key, ...(source.current.crl ? { crl: source.current.crl } : {}) });
       // A client that opens a connection and never finishes its handshake is let go after 10 s.
       const https = createHttpsServer({ ...tlsOpts(), requestCert: true, rejectUnauthorized: false, handshakeTimeout: 10_000 }, handler);
       this.unsubscribe = source.onChange(() => https.setSecureContext(tlsOpts()));
@@ -247,6 +247,10 @@ export class HttpApi {
     const authorization = req.headers['authorization'];
     const socket = req.socket as Partial<TLSSocket>;
     const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+    // The revocation list (tls.crl) is checked by the TLS layer, which lets the handshake through.
+    if (cert?.raw && String(socket.authorizationError ?? '') === 'CERT_REVOKED') {
+      throw new HttpError(401, 'UNAUTHENTICATED', 'the client certificate is revoked', undefined, { 'www-authenticate': 'Bearer realm="lbha"' });
+    }
     // Failures are counted and logged (boundedly) by the throttle, not here: anyone can cause them.
     const auth = this.opts.auth.authenticateFrom({ authorization, peerCertificate: cert?.raw }, clientAddress(req.socket.remoteAddress ?? 'unknown'), 'http');
     if (!auth.ok) {

@@ -32,7 +32,15 @@ export interface TlsCoordinator {
 }
 
 export async function startTlsCoordinator(
-  options: { maxMessageBytes?: number; agents?: string[]; server?: CoordinatorServerOptions; config?: Record<string, unknown>; logger?: Logger } = {},
+  options: {
+    maxMessageBytes?: number;
+    agents?: string[];
+    server?: CoordinatorServerOptions;
+    config?: Record<string, unknown>;
+    logger?: Logger;
+    /** More TLS settings, made once the CA exists (in `dir`). */
+    tls?: (ca: DevCa, dir: string) => Record<string, unknown>;
+  } = {},
 ): Promise<TlsCoordinator> {
   const dir = mkdtempSync(join(tmpdir(), 'lbha-tls-'));
   const ca = createDevCa({ dir: join(dir, 'pki'), agents: options.agents ?? ['lb1', 'lb2'], operators: ['alice'], readOnly: ['viewer'] });
@@ -41,7 +49,7 @@ export async function startTlsCoordinator(
     id: 'coord-tls',
     grpc: { listen: ['127.0.0.1:0'], maxMessageBytes: options.maxMessageBytes ?? 4 * 1024 * 1024 },
     http: { listen: '127.0.0.1:0' },
-    tls: { ca: ca.ca.cert, cert: ca.coordinator.cert, key: ca.coordinator.key },
+    tls: { ca: ca.ca.cert, cert: ca.coordinator.cert, key: ca.coordinator.key, ...options.tls?.(ca, dir) },
     auth: {
       tokens: [
         { name: 'ops', role: 'operator', sha256: hashToken(TOKENS.ops) },
