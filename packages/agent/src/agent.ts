@@ -5,6 +5,9 @@
 // and the delta tracker (core/delta-tracker.ts), and sets one timer for whatever falls due
 // later. Desired states go through core/desired-state-applier.ts, commands through
 // core/node-commands.ts, the proxy's backend pool through backends/. It knows nothing of gRPC.
+//
+// Over 400 lines: the one place where the node's parts are wired together; each part lives in
+// its own module, and what is left here is construction, start, stop and the loop.
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
@@ -29,7 +32,8 @@ import { keepalivedFiles } from './keepalived/keepalived-files.js';
 import { NotifyFifoReader, type NotifyEvent } from './keepalived/notify-fifo.js';
 import { TrackFiles } from './keepalived/track-files.js';
 import { serveMetrics } from './metrics-server.js';
-import { AddressWatcher } from './net/address-watcher.js';
+import { AddressWatcher, holdsAddress } from './net/address-watcher.js';
+import { HandoverConnections } from './net/handover-connections.js';
 import { HandoverController, type SavedSysctls } from './net/handover.js';
 import { handoverTasks } from './net/handover-task.js';
 import { LinkStates } from './net/link-states.js';
@@ -53,6 +57,8 @@ export interface AgentDeps {
 }
 
 const STATS_INTERVAL_MS = 5_000;
+/** How often an outgoing handover's open connections are counted. */
+const HANDOVER_COUNT_MS = 500;
 const DEFAULT_DRAIN_MS = 60_000;
 /** Assumed until a desired state says otherwise. */
 const DEFAULT_ADVERT_INT_MS = 1_000;
@@ -74,6 +80,8 @@ export class Agent implements AgentCore {
   private readonly failover: UnplannedFailover;
   /** What plain VRRP gets wrong: announcements, routers that are not nodes. */
   private readonly edges: VrrpEdges;
+  /** Counts the connections an outgoing handover still serves (the coordinator ends it at zero). */
+  private readonly handoverConnections: HandoverConnections;
   /** Per instance: why the handover it was given could not start. */
   private handoverProblems: ReadonlyMap<string, string> = new Map();
   private readonly desired: DesiredStateApplier;
@@ -118,6 +126,10 @@ export class Agent implements AgentCore {
       // /run: sysctls are reset at boot, and so must the record of their old values be.
       sysctls: new JsonFile<SavedSysctls>(join(opts.runtimeDir, 'handover-sysctls.json')),
       onEnded: () => this.refresh(),
+    });
+    this.handoverConnections = new HandoverConnections({
+      ssProgram: opts.ssProgram, run: this.run, intervalMs: HANDOVER_COUNT_MS, running: () => this.handover.running(),
+      present: (t) => holdsAddress(this.addresses.addresses(), t.interface, t.vip), onChange: () => this.refresh(),
     });
     const programs = { nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, perlProgram: opts.perlProgram };
     this.failover = new UnplannedFailover({ ...programs, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'failover'), handover: this.handover });
@@ -208,6 +220,7 @@ export class Agent implements AgentCore {
     this.writer.settleBy(this.now() + SETTLE_TIMEOUT_MS);
     this.statsTimer = setInterval(() => void this.services.refreshStats(this.metrics), STATS_INTERVAL_MS);
     this.statsTimer.unref();
+    this.handoverConnections.start();
     void this.services.refreshStats(this.metrics);
     if (o.metricsListen) this.metricsServer = await serveMetrics(this.metrics.registry, o.metricsListen, this.log);
     this.backends?.start();
@@ -219,6 +232,7 @@ export class Agent implements AgentCore {
     if (this.stopped) return;
     this.stopped = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
+    this.handoverConnections.stop();
     this.wake.stop();
     this.checks.stop();
     this.unsubscribeLinks?.();
@@ -295,6 +309,7 @@ export class Agent implements AgentCore {
         addresses: this.addresses.addresses(),
         handovers: this.handover.running(),
         handoverProblems: this.handoverProblems,
+        handoverConnections: this.handoverConnections.current(),
         coordinatorLinked: this.coordinatorLinked,
         ...this.edges.view(),
       },

@@ -32,6 +32,7 @@ function view(over: Partial<NodeView> = {}): NodeView {
     addresses: new Map(),
     handovers: [],
     handoverProblems: new Map(),
+    handoverConnections: new Map(),
     coordinatorLinked: false,
     announced: new Map(),
     foreign: () => [],
@@ -216,6 +217,25 @@ describe('agent evaluation rules', () => {
     assert.equal(e.instances[0]?.handoverError, undefined);
     assert.equal(e.instances[1]?.handover, undefined);
     assert.equal(e.instances[1]?.handoverError, 'nft is missing');
+    assert.equal(e.instances[0]?.handoverConnections, undefined, 'not counted yet');
+  });
+
+  it('reports the connections an outgoing handover still serves, and none for an incoming one', () => {
+    const task = { vrid: 51, interface: 'eth1', vip: '192.168.20.28', peer: '10.0.0.2', untilMs: T0 + 30_000 } as const;
+    const counted = new Map([['vip-28', 7], ['vip-29', 3]]);
+    const e = evaluate(
+      view({
+        handovers: [
+          { ...task, instance: 'vip-28', role: 'outgoing' },
+          { ...task, instance: 'vip-29', vrid: 52, vip: '192.168.20.29', role: 'incoming' },
+        ],
+        handoverConnections: counted,
+      }),
+      T0,
+    );
+    assert.equal(e.instances[0]?.handoverConnections, 7);
+    assert.equal(e.instances[1]?.handoverConnections, undefined);
+    assert.equal(evaluate(view({ handoverConnections: counted }), T0).instances[0]?.handoverConnections, undefined, 'no handover, no count');
   });
 
   it('is pure: the same view and time give the same result, and the view is not touched', () => {

@@ -123,6 +123,11 @@ export interface InstanceStatus {
   readonly handover?: Handover;
   /** Why the node could not start the handover it was given. */
   readonly handoverError?: string;
+  /**
+   * Outgoing handover, the VIP off the interface: TCP connections the node still has open on
+   * the VIP, which the new holder forwards to it. Unset while not counted.
+   */
+  readonly handoverConnections?: number;
   /** The last `announce` request (DesiredInstance.announce) the node carried out; 0 if none. */
   readonly announced?: number;
   /** Routers that are not nodes of the cluster advertising this VRID, seen within the last minute. */

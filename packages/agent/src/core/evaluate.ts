@@ -38,6 +38,8 @@ export interface NodeView {
   readonly handovers: readonly HandoverTask[];
   /** Per instance: why the handover it was given could not start. */
   readonly handoverProblems: ReadonlyMap<string, string>;
+  /** Per instance: connections an outgoing handover still serves, once the VIP has left (net/handover-connections.ts). */
+  readonly handoverConnections: ReadonlyMap<string, number>;
   /** A coordinator is connected (it may move a VIP with a handover). */
   readonly coordinatorLinked: boolean;
   /** Per instance: the last `announce` request carried out. */
@@ -141,6 +143,7 @@ export function evaluate(view: NodeView, now: number): Evaluation {
     const vipAddr = typeof cidr === 'string' ? inst.vip : cidr.address;
     const handover = view.handovers.find((h) => h.instance === inst.name);
     const handoverError = view.handoverProblems.get(inst.name);
+    const handoverConnections = handover?.role === 'outgoing' ? view.handoverConnections.get(inst.name) : undefined;
     const vipPresent = holdsAddress(view.addresses, inst.interface, vipAddr);
     const announced = view.announced.get(inst.name) ?? 0;
     const unplanned = view.unplanned(inst.name);
@@ -166,6 +169,7 @@ export function evaluate(view: NodeView, now: number): Evaluation {
       faultedByHealth: faults.length > 0,
       ...(handover ? { handover: { role: handover.role, peer: handover.peer, untilMs: handover.untilMs } } : {}),
       ...(handoverError ? { handoverError } : {}),
+      ...(handoverConnections !== undefined ? { handoverConnections } : {}),
       ...(announced > 0 ? { announced } : {}),
       ...(foreign.length > 0 ? { foreignRouters: foreign } : {}),
       ...(unplanned.length > 0 ? { unplanned } : {}),
