@@ -57,7 +57,11 @@ describe('lbha operator commands', () => {
     );
     assert.deepEqual(
       handoverLines({ ...base, perNode: [node(LB1), node(LB2, 'nft refused the handover table')], handover: { fromNode: LB1, toNode: LB2, startedMs: 0, untilMs: Date.UTC(2026, 0, 1, 12, 0, 30) } }),
-      [`web/vip-28: moved from ${LB1} to ${LB2}; ${LB1} answers its open connections until 12:00:30 UTC`, `web/vip-28: ${LB2} could not start its handover: nft refused the handover table`],
+      [`web/vip-28: moved from ${LB1} to ${LB2}; ${LB1} answers its open connections until they end (at the latest 12:00:30 UTC)`, `web/vip-28: ${LB2} could not start its handover: nft refused the handover table`],
+    );
+    assert.deepEqual(
+      handoverLines({ ...base, perNode: [{ ...node(LB1), handoverConnections: 50 }, node(LB2)], handover: { fromNode: LB1, toNode: LB2, startedMs: 0, untilMs: Date.UTC(2026, 0, 1, 12, 0, 30) } }),
+      [`web/vip-28: moved from ${LB1} to ${LB2}; ${LB1} answers its 50 open connections until they end (at the latest 12:00:30 UTC)`],
     );
   });
 

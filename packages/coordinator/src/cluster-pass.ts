@@ -180,6 +180,10 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
       actualHolders: (vip) => observations.get(vip)?.holders ?? [],
       mode: modeOf,
       reported: (vip) => (observations.get(vip)?.perNode ?? []).flatMap((p) => (p.handover ? [{ node: p.node, handover: p.handover }] : [])),
+      connections: (node, vip) => {
+        const p = observations.get(vip)?.perNode.find((x) => x.node === node);
+        return p?.live && p.handover?.role === 'outgoing' ? p.handoverConnections : undefined;
+      },
     },
     memory.handovers,
   );
@@ -227,7 +231,7 @@ function handoverEvents(cluster: string, plan: PlanResult): EventInput[] {
   const out: EventInput[] = [];
   for (const e of plan.started) {
     const secs = Math.round((e.untilMs - e.startedMs) / 1000);
-    out.push({ type: 'handover.started', cluster, vip: e.vip, node: e.to, message: `${e.vip} moves from ${e.from} to ${e.to}; ${e.from} keeps answering its open connections for up to ${secs}s` });
+    out.push({ type: 'handover.started', cluster, vip: e.vip, node: e.to, message: `${e.vip} moves from ${e.from} to ${e.to}; ${e.from} keeps answering its open connections until they end (a window of ${secs}s, extended while some are open)` });
   }
   for (const { entry: e, reason } of plan.ended) {
     out.push({ type: 'handover.ended', cluster, vip: e.vip, node: e.from, message: `handover of ${e.vip} from ${e.from} to ${e.to} ended: ${reason}` });

@@ -43,6 +43,7 @@ export function vipInfoToWire(v: VipView): pbControl.VipInfo {
         priorityTerms: terms,
         handover: n.handover ? handoverToWire(n.handover) : undefined,
         handoverError: n.handoverError ?? '',
+        handoverConnections: n.handoverConnections,
       };
     }),
     status: v.status,

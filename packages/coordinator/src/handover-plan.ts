@@ -41,6 +41,12 @@ export interface PlanContext {
   mode(node: string): NodeMode;
   /** The handovers nodes report running for the VIP (a restarted coordinator adopts them). */
   reported(vip: string): ReadonlyArray<{ readonly node: string; readonly handover: Handover }>;
+  /**
+   * The connections `node`, live and running the outgoing side of the VIP's handover, still
+   * serves on the VIP now that it has left the node; undefined when not known (an older agent,
+   * an agent that is away, the VIP not gone yet).
+   */
+  connections(node: string, vip: string): number | undefined;
 }
 
 /** A cluster's push held back with its old placement until both agents run the handover. */
@@ -82,6 +88,12 @@ export interface PlanResult {
 
 /** Longest wait for both agents to confirm a handover before the VIP moves anyway. */
 export const PREPARE_TIMEOUT_MS = 2_000;
+/**
+ * The longest a handover lasts while the old holder still serves connections through it (the
+ * agents' own limit too). Until then a window with connections left is extended, half a
+ * `policy.handover` before it would end, by one `policy.handover`.
+ */
+export const HANDOVER_MAX_MS = 3_600_000;
 /** Agents report a handover until they have applied its end: no adopting it back meanwhile. */
 const ADOPT_GUARD_MS = 10_000;
 
@@ -111,6 +123,22 @@ function adopt(c: ClusterSpec, vip: string, holder: string, ctx: PlanContext): H
  */
 function failing(node: string, ctx: PlanContext): boolean {
   return ctx.live(node) && !ctx.healthy(node);
+}
+
+/** The VIP has moved: the new holder alone holds it. */
+function moved(vip: string, e: HandoverEntry, ctx: PlanContext): boolean {
+  const h = ctx.actualHolders(vip);
+  return h.length === 1 && h[0] === e.to;
+}
+
+/**
+ * The end of a window whose old holder still serves connections: half a `policy.handover` before
+ * it would end, it is moved to one `policy.handover` from now, within HANDOVER_MAX_MS of its start.
+ */
+function extended(e: HandoverEntry, handoverMs: number, ctx: PlanContext): number {
+  const n = ctx.connections(e.from, e.vip);
+  if (n === undefined || n === 0 || e.untilMs - ctx.now > handoverMs / 2) return e.untilMs;
+  return Math.max(e.untilMs, Math.min(e.startedMs + HANDOVER_MAX_MS, ctx.now + handoverMs));
 }
 
 /** The versions a new hold waits for: those its handovers were pushed with. */
@@ -145,6 +173,11 @@ export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanC
     else if (now >= e.untilMs) end(vip, e, 'window over');
     else if (vp.holder !== e.to) end(vip, e, `${vp.holder} should hold it now`);
     else if (failing(e.from, ctx)) end(vip, e, `${e.from} can no longer serve its connections`);
+    else if (moved(vip, e, ctx) && ctx.connections(e.from, vip) === 0) end(vip, e, `${e.from} serves no connection of it any more`);
+    else {
+      const until = extended(e, c.policy.handoverMs, ctx);
+      if (until !== e.untilMs) entries.set(vip, { ...e, untilMs: until });
+    }
   }
 
   // A coordinator that restarted during a handover finds it in the agents' reports: keep it.
@@ -214,7 +247,12 @@ export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanC
   const held = hold?.modes;
 
   let wakeAt: number | null = hold ? hold.sinceMs + PREPARE_TIMEOUT_MS : null;
-  for (const e of entries.values()) if (wakeAt === null || e.untilMs < wakeAt) wakeAt = e.untilMs;
+  for (const e of entries.values()) {
+    // A window that may need extending is looked at again when it could be.
+    const extendAt = e.untilMs - c.policy.handoverMs / 2;
+    const at = extendAt > now ? extendAt : e.untilMs;
+    if (wakeAt === null || at < wakeAt) wakeAt = at;
+  }
   return {
     memory: { entries, ended: endedAt, hold, pushed, modes },
     placement: hold?.placement ?? next,

@@ -19,6 +19,8 @@ export interface NodeVipState {
   readonly priorityTerms: readonly PriorityTerm[];
   readonly handover?: Handover;
   readonly handoverError?: string;
+  /** Outgoing handover, the VIP gone from the node: the connections it still serves through it. */
+  readonly handoverConnections?: number;
   /** The last announcement request the node carried out (0: none). */
   readonly announced: number;
 }
@@ -92,6 +94,7 @@ export function observeCluster(cluster: ClusterSpec, report: (node: string) => N
         priorityTerms: inst?.priorityTerms ?? [],
         ...(inst?.handover ? { handover: inst.handover } : {}),
         ...(inst?.handoverError ? { handoverError: inst.handoverError } : {}),
+        ...(inst?.handoverConnections !== undefined ? { handoverConnections: inst.handoverConnections } : {}),
         announced: inst?.announced ?? 0,
       });
       if (r.live && inst && (inst.vipPresent || inst.state === 'master')) holders.push(name);

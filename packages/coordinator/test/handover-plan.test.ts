@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { Handover, NodeMode } from '@lbha/shared';
-import { handoverOf, NO_HANDOVERS, planHandovers, PREPARE_TIMEOUT_MS, retimeHandoversFrom, type HandoverMemory, type PlanContext } from '../src/handover-plan.js';
+import { HANDOVER_MAX_MS, handoverOf, NO_HANDOVERS, planHandovers, PREPARE_TIMEOUT_MS, retimeHandoversFrom, type HandoverMemory, type PlanContext } from '../src/handover-plan.js';
 import { place, type NodeCondition } from '../src/placement.js';
 import type { ClusterSpec } from '../src/spec/cluster-spec.js';
 import { parseSpec } from '../src/spec/parse-spec.js';
@@ -32,6 +32,8 @@ class World {
   holders = new Map<string, string>();
   /** vip -> what nodes report running for it. */
   reports = new Map<string, Array<{ node: string; handover: Handover }>>();
+  /** `node/vip` -> the connections the node reports it still serves for the VIP's outgoing handover. */
+  connections = new Map<string, number>();
   now = T0;
 
   constructor(readonly cluster: ClusterSpec = SEED1) {}
@@ -63,6 +65,7 @@ class World {
       },
       mode: (n) => this.modes.get(n) ?? 'active',
       reported: (vip) => this.reports.get(vip) ?? [],
+      connections: (n, vip) => this.connections.get(`${n}/${vip}`),
     };
   }
 }
@@ -222,6 +225,53 @@ describe('handover plan: planned moves', () => {
       assert.deepEqual(planner.plan(SEED1, next, w.ctx()).ended.map((e) => e.reason), ['window over']);
       assert.equal(planner.handoverOf(vip1, L2), undefined);
     }
+  });
+
+  it('ends a handover once the old holder serves none of its connections, not before the VIP has moved', () => {
+    const { w, planner, next, vip1 } = drainedLb1();
+    w.connections.set(`${L1}/${vip1}`, 0);
+    w.now += 100;
+    assert.deepEqual(planner.plan(SEED1, next, w.ctx()).ended, [], 'lb01 still holds vip1: its connections are its own');
+    w.holders.set(vip1, L2);
+    w.connections.set(`${L1}/${vip1}`, 12);
+    w.now += 100;
+    assert.deepEqual(planner.plan(SEED1, next, w.ctx()).ended, [], '12 connections still forwarded');
+    w.connections.set(`${L1}/${vip1}`, 0);
+    w.now += 100;
+    assert.deepEqual(planner.plan(SEED1, next, w.ctx()).ended.map((e) => e.reason), [`${L1} serves no connection of it any more`]);
+    assert.equal(planner.handoverOf(vip1, L2), undefined);
+  });
+
+  it('keeps a window open while forwarded connections remain, at most an hour; without a count it ends on time', () => {
+    const { w, planner, next, vip1 } = drainedLb1();
+    const H = SEED1.policy.handoverMs;
+    w.holders.set(vip1, L2);
+    const until = planner.handoverOf(vip1, L2)?.untilMs ?? 0;
+    assert.equal(until, T0 + H);
+    w.connections.set(`${L1}/${vip1}`, 50);
+    w.now = T0 + H / 2 - 1;
+    let r = planner.plan(SEED1, next, w.ctx());
+    assert.equal(planner.handoverOf(vip1, L2)?.untilMs, until, 'more than half the window left: unchanged');
+    assert.equal(r.wakeAt, T0 + H / 2, 'looked at again when it could be extended');
+    w.now = T0 + H / 2;
+    r = planner.plan(SEED1, next, w.ctx());
+    assert.equal(planner.handoverOf(vip1, L2)?.untilMs, w.now + H, 'one window from now');
+    assert.equal(planner.handoverOf(vip1, L1)?.untilMs, w.now + H, 'on both sides');
+    // Connections that never end: the window stops growing an hour after the handover began.
+    for (let t = w.now; t < T0 + HANDOVER_MAX_MS; t += H / 2) {
+      w.now = t;
+      assert.deepEqual(planner.plan(SEED1, next, w.ctx()).ended, []);
+    }
+    assert.equal(planner.handoverOf(vip1, L2)?.untilMs, T0 + HANDOVER_MAX_MS);
+    w.now = T0 + HANDOVER_MAX_MS;
+    assert.deepEqual(planner.plan(SEED1, next, w.ctx()).ended.map((e) => e.reason), ['window over']);
+
+    // An agent that does not count (an older one, or away): the window ends when it was to.
+    const old = drainedLb1();
+    old.w.holders.set(old.vip1, L2);
+    old.w.now = T0 + H / 2 + 1;
+    old.planner.plan(SEED1, old.next, old.w.ctx());
+    assert.equal(old.planner.handoverOf(old.vip1, L2)?.untilMs, T0 + H);
   });
 
   it('keeps a handover while an agent is away (an agent restart), on either side', () => {

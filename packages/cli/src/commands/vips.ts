@@ -31,7 +31,10 @@ export function handoverLines(v: pbControl.VipInfo): string[] {
   const h = v.handover;
   if (h) {
     const verb = v.actualHolders.includes(h.toNode) ? 'moved' : 'moving';
-    out.push(`${v.cluster}/${v.name}: ${verb} from ${h.fromNode} to ${h.toNode}; ${h.fromNode} answers its open connections until ${utcClock(h.untilMs)} UTC`);
+    const n = v.perNode.find((p) => p.node === h.fromNode)?.handoverConnections;
+    const open = n === undefined ? 'its open connections' : `its ${n} open connection${n === 1 ? '' : 's'}`;
+    // The window ends early once they are gone; while some are left it is extended (docs/design/handover.md).
+    out.push(`${v.cluster}/${v.name}: ${verb} from ${h.fromNode} to ${h.toNode}; ${h.fromNode} answers ${open} until they end (at the latest ${utcClock(h.untilMs)} UTC)`);
   }
   for (const p of v.perNode) if (p.handoverError) out.push(`${v.cluster}/${v.name}: ${p.node} could not start its handover: ${p.handoverError}`);
   return out;

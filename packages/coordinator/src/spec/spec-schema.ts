@@ -104,7 +104,8 @@ const policySchema = z
     mcast_group: z.string().default('224.0.0.18'),
     auth_pass: authPass.default(''),
     base_priority: int(1, MAX_BASE_PRIORITY, 'base_priority').default(100),
-    // How long the old holder of a VIP keeps answering its open connections after a planned move; 0: off.
+    // The handover window of a planned move: the old holder keeps answering its open connections;
+    // the window ends when they are gone and is extended while some are open (at most an hour). 0: off.
     handover: durationMs({ min: 0, max: 3_600_000 }).default('30s'),
     // Routers that are not nodes advertising the cluster's VRIDs: report them, or also drop their
     // adverts and outbid them from the VIP's holder (docs/design/vrrp-edges.md).
