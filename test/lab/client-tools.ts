@@ -1,8 +1,11 @@
 // Client-side instruments beyond the probe: the client's neighbour entry for a VIP (which MAC it
 // sends to after a move), a node's MAC, and wrk (kept-alive connections from a client that does
 // not retry: a cut connection is an error, not a silent reconnect).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { runCommand, runInNamespace } from './run-command.js';
-import { LabCommandError } from './errors.js';
+import { LabCommandError, LabUsageError } from './errors.js';
 
 export interface NeighbourEntry {
   readonly address: string;
@@ -40,6 +43,12 @@ export interface WrkOptions {
   readonly host?: string;
   /** wrk's own per-request timeout; default 2 s. */
   readonly timeoutS?: number;
+  /**
+   * Pause between the requests of each connection (a wrk script's delay()): connections that
+   * live long at a modest rate, as a browser's do, instead of racing through a proxy's
+   * per-connection request limit.
+   */
+  readonly delayMs?: number;
 }
 
 export interface WrkResult {
@@ -79,6 +88,12 @@ export function parseWrk(text: string): WrkResult {
 /** Runs wrk in `ns` against `url` for the duration (bounded) and returns its figures. */
 export async function runWrk(ns: string, url: string, o: WrkOptions): Promise<WrkResult> {
   const duration = Math.max(1, Math.min(900, Math.round(o.durationS)));
+  let script: string | undefined;
+  if (o.delayMs !== undefined) {
+    if (!Number.isInteger(o.delayMs) || o.delayMs < 0) throw new LabUsageError(`wrk delayMs must be a whole number of milliseconds, not ${o.delayMs}`);
+    script = join(mkdtempSync(join(tmpdir(), 'lbha-wrk-')), 'delay.lua');
+    writeFileSync(script, `function delay()\n  return ${o.delayMs}\nend\n`);
+  }
   const args = [
     '-t', String(o.threads ?? 1),
     '-c', String(o.connections),
@@ -86,9 +101,12 @@ export async function runWrk(ns: string, url: string, o: WrkOptions): Promise<Wr
     '--timeout', `${o.timeoutS ?? 2}s`,
     ...(o.host ? ['-H', `Host: ${o.host}`] : []),
     ...(o.close ? ['-H', 'Connection: close'] : []),
+    ...(script ? ['-s', script] : []),
     url,
   ];
-  const out = await runInNamespace(ns, 'wrk', args, { timeoutMs: (duration + 30) * 1000 });
+  const out = await runInNamespace(ns, 'wrk', args, { timeoutMs: (duration + 30) * 1000 }).finally(() => {
+    if (script) rmSync(dirname(script), { recursive: true, force: true });
+  });
   if (out.code !== 0) throw new LabCommandError(['wrk', ...args], out.code, out.stderr || out.stdout);
   return parseWrk(out.stdout);
 }

@@ -1,0 +1,148 @@
+// Planned moves and kept-alive connections older than the handover window (seed 1, nginx
+// active/active). The cluster's window is 5 s here, and wrk keeps 50 connections alive at ten
+// requests a second each, so they outlive it; nginx ends each connection gracefully once it is
+// 20 s old (keepalive_time: the response says "Connection: close", the client opens a new one,
+// which goes to the holder). A window that closed on time would have the new holder reset
+// every connection still open on the old one; lbha keeps it open until the old holder serves
+// none and ends it then. Measured from the client: wrk (no retries: a cut connection is an
+// error), a fresh connection every 10 ms and a sequential client.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { waitFor } from '@lbha/test-support';
+import { LB_NODES, summarizeProbe, type Lab, type ProbeRecord, type ProbeSession } from '../lab/index.js';
+import type { WrkResult } from '../lab/client-tools.js';
+import { agentsOf, runOperation, skipReason, useAgentLab, waitForBaseline } from './e2e-support.js';
+
+const WINDOW = '5s';
+const KEEPALIVE_TIME_S = 20;
+const TEST_TIMEOUT = 300_000;
+
+describe('planned moves keep kept-alive connections older than the window (nginx active/active)', { skip: skipReason, timeout: 15 * 60_000 }, () => {
+  let lab: Lab;
+  let specFile = '';
+  useAgentLab('a', (l) => (lab = l), {
+    afterRepair: async (l) => {
+      for (const node of LB_NODES) await l.agents?.cli(['undrain', node, '--wait']);
+      await longLivedConfig(l);
+    },
+  });
+
+  /** nginx ends kept-alive connections KEEPALIVE_TIME_S old; the cluster's handover window is WINDOW. */
+  async function longLivedConfig(l: Lab): Promise<void> {
+    const agents = agentsOf(l);
+    for (const node of LB_NODES) {
+      const good = l.goodProxyConfig(node);
+      const changed = good.replace(/(server_name [^;]+;)/, `$1\n        keepalive_time ${KEEPALIVE_TIME_S}s;`);
+      assert.notEqual(changed, good, 'the lab nginx config has a server_name line');
+      writeFileSync(l.proxyFiles(node).config, changed);
+      const r = await agents.cli(['reload', node, 'nginx']);
+      assert.equal(r.code, 0, `reload ${node}: ${r.stderr}`);
+    }
+    const r = await agents.cli(['spec', 'apply', specFile, '--reason', `e2e: a ${WINDOW} handover window`]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+
+  before(async () => {
+    const agents = agentsOf(lab);
+    const spec = readFileSync(agents.specFile, 'utf8');
+    const changed = spec.replace(/^(\s+)failback: immediate$/m, `$1failback: immediate\n$1handover: ${WINDOW}`);
+    assert.notEqual(changed, spec, 'the lab spec has a policy with failback');
+    specFile = join(lab.runDir, 'cluster-short-window.yaml');
+    writeFileSync(specFile, changed);
+    await longLivedConfig(lab);
+    await waitForBaseline(lab);
+  });
+
+  interface Clients {
+    readonly wrk: Promise<WrkResult>;
+    readonly fresh: ProbeSession[];
+    readonly sequential: ProbeSession;
+  }
+
+  async function startClients(durationS: number): Promise<Clients> {
+    const wrk = lab.wrk('vip1', { connections: 50, durationS, timeoutS: 3, delayMs: 100 });
+    wrk.catch(() => undefined); // awaited in stopClients; a failure before then must not go unhandled
+    const fresh = [await lab.startProbe('vip1', { intervalMs: 10, timeoutMs: 3000 }), await lab.startProbe('vip2', { intervalMs: 10, timeoutMs: 3000 })];
+    const sequential = await lab.startProbe('vip1', { sequential: true, intervalMs: 10, timeoutMs: 300 });
+    return { wrk, fresh, sequential };
+  }
+
+  /** Stops the probes, waits for wrk, and asserts that no client saw a failure. */
+  async function stopClients(c: Clients): Promise<string> {
+    const records: Array<[string, ProbeRecord[]]> = [];
+    for (const p of c.fresh) records.push([`fresh ${p.vip.name}`, await p.stop()]);
+    records.push(['sequential vip1', await c.sequential.stop()]);
+    const wrk = await c.wrk;
+    const lines = records.map(([name, r]) => {
+      const s = summarizeProbe(r, {});
+      return `${name}: ${s.requests} requests, ${s.failed} failed, longest gap ${s.longestGapMs.toFixed(0)} ms`;
+    });
+    lines.push(`wrk -c50 (10 requests/s each): ${wrk.requests} requests, errors: connect ${wrk.connectErrors}, read ${wrk.readErrors}, write ${wrk.writeErrors}, timeout ${wrk.timeouts}, non-2xx ${wrk.non2xx}`);
+    for (const [name, r] of records) assert.deepEqual(r.filter((x) => !x.ok).map((x) => `${new Date(x.t).toISOString()} ${x.error}`), [], `no request of the ${name} client failed`);
+    assert.equal(wrk.errors, 0, `no kept-alive connection was cut: ${JSON.stringify(wrk)}`);
+    assert.equal(wrk.non2xx, 0, `wrk: ${JSON.stringify(wrk)}`);
+    assert.ok(wrk.requests > 1000, `wrk ran (${wrk.requests} requests)`);
+    return lines.join('; ');
+  }
+
+  /** The handovers of `vip` that ended after `afterSeq`, with how long each lasted. */
+  async function handovers(vip: string, afterSeq: number): Promise<Array<{ message: string; ms: number }>> {
+    const events = await agentsOf(lab).api.listEvents(afterSeq);
+    const out: Array<{ message: string; ms: number }> = [];
+    for (const e of events.filter((x) => x.type === 'handover.ended' && x.vip === vip)) {
+      const start = events.filter((x) => x.type === 'handover.started' && x.vip === vip && x.seq < e.seq).at(-1);
+      out.push({ message: e.message, ms: start ? Number(e.timeMs) - Number(start.timeMs) : NaN });
+    }
+    return out;
+  }
+
+  it('failback (undrain): the window lasts until the connections lb2 had are gone, and no client sees a failure', { timeout: TEST_TIMEOUT }, async (t) => {
+    const agents = agentsOf(lab);
+    const drain = await runOperation(lab, ['drain', 'lb1', '--timeout', '40s', '--reason', 'e2e: vip1 to lb2 first']);
+    assert.equal(drain.state, 'succeeded', drain.message);
+    await lab.waitForHolder('vip1', 'lb2');
+    const afterSeq = Math.max(0, ...(await agents.api.listEvents()).map((e) => e.seq));
+    const clients = await startClients(KEEPALIVE_TIME_S + 15);
+    let summary: string;
+    try {
+      // The kept-alive connections are on lb2 now; vip1 goes home with a handover.
+      await new Promise((r) => setTimeout(r, 3000));
+      const undrain = await runOperation(lab, ['undrain', 'lb1']);
+      assert.equal(undrain.state, 'succeeded', undrain.message);
+      await lab.waitForHolder('vip1', 'lb1', { timeoutMs: 20_000 });
+      const vips = await agents.cli(['vips']);
+      t.diagnostic(vips.stdout.split('\n').filter((l) => l.includes('vip1: moved')).join(' | '));
+    } finally {
+      summary = await stopClients(clients);
+    }
+    const ended = await waitFor('the handover of vip1 to end', async () => {
+      const h = await handovers('vip1', afterSeq);
+      return h.length > 0 ? { done: true, value: h } : { done: false, observed: 'still running' };
+    }, { timeoutMs: 30_000, intervalMs: 250 });
+    t.diagnostic(`${summary}; handover: ${ended.map((h) => `${h.message} after ${(h.ms / 1000).toFixed(1)} s`).join(' | ')}`);
+    assert.equal(ended.length, 1, 'one handover');
+    assert.match(ended[0]?.message ?? '', /from lb2 to lb1 ended: lb2 serves no connection of it any more$/);
+    assert.ok((ended[0]?.ms ?? 0) > 5_000, `the ${WINDOW} window was extended while connections were open`);
+  });
+
+  it('rolling restart: every drain and undrain of both nodes fails no request', { timeout: TEST_TIMEOUT }, async (t) => {
+    const agents = agentsOf(lab);
+    const afterSeq = Math.max(0, ...(await agents.api.listEvents()).map((e) => e.seq));
+    const clients = await startClients(120);
+    let op: { state: string; message: string } | undefined;
+    let summary: string;
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      op = await runOperation(lab, ['rolling-restart', lab.plan.cluster, 'nginx', '--timeout', '60s', '--detach']);
+    } finally {
+      summary = await stopClients(clients);
+    }
+    assert.equal(op?.state, 'succeeded', op?.message);
+    await waitForBaseline(lab, 45_000);
+    const ended = [...(await handovers('vip1', afterSeq)), ...(await handovers('vip2', afterSeq))];
+    t.diagnostic(`${summary}; handovers: ${ended.map((h) => `${h.message} after ${(h.ms / 1000).toFixed(1)} s`).join(' | ')}`);
+    assert.ok(ended.length >= 4, 'each VIP moved away and back with a handover');
+  });
+});
