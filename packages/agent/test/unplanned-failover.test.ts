@@ -10,7 +10,7 @@ import { leavingAdverts } from '../src/keepalived/leaving-adverts.js';
 import { v6Bytes, vrrpV3Advert } from '../src/keepalived/vrrp-advert.js';
 import { canServeNow, type ServeInput } from '../src/core/unplanned-failover.js';
 import { failoverRuleset, givenCommand, parseSetElements } from '../src/net/failover-ruleset.js';
-import { listenQueueReader, parseListenQueues } from '../src/services/listen-queue.js';
+import { listenQueueReader, parseListenQueues, passiveOpens } from '../src/services/listen-queue.js';
 import { stallReason, type StallSample } from '../src/services/stall-rule.js';
 import { NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
 
@@ -147,6 +147,39 @@ describe('hung proxy', () => {
       writeFileSync(join(root, 'net', 'tcp6'), [header, listener('1001', 3)].join('\n'));
       assert.equal(read(only4).listeners, 0);
       assert.deepEqual(read(only4), { queued: 3, listeners: 1, found: { tcp: false, tcp6: true } });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('does not read the socket tables while the queues were empty and no connection completed its handshake', () => {
+    const root = mkdtempSync(join(tmpdir(), 'lbha-listen-'));
+    try {
+      mkdirSync(join(root, 'net'));
+      const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
+      const listener = (queued: number) =>
+        `   0: 00000000:0050 00000000:0000 0A 00000000:0000000${queued} 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0`;
+      const opens = (n: number) =>
+        writeFileSync(join(root, 'net', 'snmp'), `Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails\nTcp: 1 200 120000 -1 10 ${n} 0\n`);
+      assert.equal((opens(41), passiveOpens(root)), 41);
+      writeFileSync(join(root, 'net', 'tcp'), [header, listener(0)].join('\n'));
+      writeFileSync(join(root, 'net', 'tcp6'), header);
+      const read = listenQueueReader(root);
+      const sockets = new Set(['1001']);
+      // The first read, and the next while the counter has not moved yet: the files are read.
+      assert.equal(read(sockets).queued, 0);
+      assert.equal(read(sockets).queued, 0);
+      // Quiet since: a queue in the file that no handshake explains is not read.
+      writeFileSync(join(root, 'net', 'tcp'), [header, listener(4)].join('\n'));
+      assert.equal(read(sockets).queued, 0);
+      // A connection completed its handshake: the queues are read again, and while they hold
+      // connections they are read at every sample.
+      opens(42);
+      assert.equal(read(sockets).queued, 4);
+      assert.equal(read(sockets).queued, 4);
+      assert.equal(read(sockets).queued, 4);
+      writeFileSync(join(root, 'net', 'tcp'), [header, listener(0)].join('\n'));
+      assert.equal(read(sockets).queued, 0);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
