@@ -3,6 +3,7 @@
 // the spec's nodes listed before their agents connect.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,6 +160,26 @@ describe('command-line conventions', () => {
       const r = await runNode(BIN.cli, ['status', '--insecure', '-C', address], env);
       assert.equal(r.code, 0, r.stderr);
       writeFileSync(config, original);
+    });
+
+    it('SIGHUP swaps the tokens: a removed one is refused from the next call, a new one works', async () => {
+      const original = readFileSync(config, 'utf8');
+      const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+      const withToken = (name: string, token: string) =>
+        original.replace('auth: { anonymous: read-only }', `auth: { anonymous: none, tokens: [{ name: ${name}, role: read-only, sha256: ${sha(token)} }] }`);
+      const nodes = (token: string) => runNode(BIN.cli, ['nodes', '--insecure', '-C', address, '--token', token], env);
+      writeFileSync(config, withToken('first', 'first-token-0123456789'));
+      coordinator.kill('SIGHUP');
+      await eventually(async () => (await nodes('first-token-0123456789')).code === 0, 'the first token works', 10_000);
+      writeFileSync(config, withToken('second', 'second-token-0123456789'));
+      coordinator.kill('SIGHUP');
+      await eventually(async () => (await nodes('second-token-0123456789')).code === 0, 'the new token works', 10_000);
+      const old = await nodes('first-token-0123456789');
+      assert.notEqual(old.code, 0);
+      assert.match(old.stderr, /UNAUTHENTICATED/);
+      writeFileSync(config, original);
+      coordinator.kill('SIGHUP');
+      await eventually(async () => (await runNode(BIN.cli, ['nodes', '--insecure', '-C', address], env)).code === 0, 'anonymous readers again', 10_000);
     });
   });
 });
