@@ -9,7 +9,7 @@ import { nodeReports } from './backends/node-reports.js';
 import type { ClusterMemory, DesiredEntry } from './cluster-memory.js';
 import { buildDesiredState } from './desired-state-builder.js';
 import type { EventInput } from './event-log.js';
-import { handoverKey, handoverOf, planHandovers, type PlanResult } from './handover-plan.js';
+import { handoverKey, handoverOf, planHandovers, type HandoverEntry, type PlanResult } from './handover-plan.js';
 import { nodeCondition, type HealthMemory } from './node-condition.js';
 import type { NodeObservation } from './node-observation.js';
 import { place, type ClusterPlacement, type NodeCondition, type VipPin } from './placement.js';
@@ -100,9 +100,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   });
   const presumedHolders = new Map<string, string>();
   for (const [vip, o] of observations) {
-    // Who reports the VIP (the one last decided, if it is among them); else who was last told to hold it.
-    const last = memory.holders.get(vip);
-    const h = o.holders.length === 0 ? last : last !== undefined && o.holders.includes(last) ? last : o.holders[0];
+    const h = presumedHolder(o.holders, memory.holders.get(vip), memory.handovers.entries.get(vip));
     if (h !== undefined) presumedHolders.set(vipKey(c.name, vip), h);
   }
 
@@ -225,6 +223,19 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     drift,
     lapsedPins,
   };
+}
+
+/**
+ * Who placement starts from: who reports the VIP (the one last decided, if it is among them),
+ * else who was last told to hold it. During a planned move to the last decided holder, the old
+ * holder reporting the VIP is letting go, not taking over: its agent reports the address a
+ * moment after the new holder's agent went away (restarting), and taking that for a failover
+ * would end the handover and push the VIP back.
+ */
+function presumedHolder(reporters: readonly string[], last: string | undefined, moving: HandoverEntry | undefined): string | undefined {
+  const seen = moving !== undefined && moving.to === last ? reporters.filter((n) => n !== moving.from) : reporters;
+  if (seen.length === 0) return last;
+  return last !== undefined && seen.includes(last) ? last : seen[0];
 }
 
 function handoverEvents(cluster: string, plan: PlanResult): EventInput[] {

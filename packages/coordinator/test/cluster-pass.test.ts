@@ -440,6 +440,45 @@ describe('cluster pass: planned moves hold for the handover', () => {
     assert.deepEqual(r.events.filter((e) => e.type === 'handover.unconfirmed').map((e) => e.message), [`agents of ${LB1}, ${LB2} did not confirm the handover in time; VIPs move without waiting`]);
   });
 
+  it('keeps a move and its handover when the new holder\'s agent restarts while the old holder still reports the VIP', () => {
+    const w = new PassWorld();
+    w.settle();
+    // vip-28 away from its home node, then back (failback: immediate) with a handover from LB2.
+    w.node(LB1).healthy = false;
+    w.pass(10);
+    w.applyAll().follow().pass(10);
+    w.node(LB1).healthy = true;
+    w.pass(10);
+    w.applyAll().pass(10);
+    assert.equal(w.instance(LB1, 'vip-28').rank, 0, 'the move went ahead');
+    // keepalived moves it: LB1 reports it, LB2's report of letting go is still on its way.
+    w.node(LB1).holds.add('vip-28');
+    w.pass(10);
+    const lb2Before = w.last?.desired.get(LB2)?.key;
+    const handover = [...w.memory.handovers.entries.values()].map((e) => [e.vip, e.from, e.to]);
+    assert.deepEqual(handover, [['vip-28', LB2, LB1]]);
+
+    w.node(LB1).link = 'disconnected';
+    const away = w.pass(10);
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2 }, 'the old holder letting go is no takeover');
+    assert.deepEqual(away.events.filter((e) => e.type === 'placement.changed' || e.type.startsWith('handover.')), []);
+    assert.equal(away.desired.get(LB2)?.key, lb2Before, `${LB2} is told nothing new: it keeps answering its connections`);
+    w.node(LB2).holds.delete('vip-28');
+    w.pass(10);
+    w.node(LB1).link = 'connected';
+    const back = w.pass(10);
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2 });
+    assert.deepEqual(back.events.filter((e) => e.type === 'placement.changed' || e.type.startsWith('handover.')), []);
+    assert.deepEqual([...w.memory.handovers.entries.values()].map((e) => [e.vip, e.from, e.to]), handover, 'the handover goes on');
+
+    // Once the handover is over, the other node reporting the VIP while LB1's agent is away is a takeover.
+    w.pass(60_000);
+    w.node(LB1).link = 'disconnected';
+    w.holds(LB2, 'vip-28', 'vip-29');
+    w.pass(10);
+    assert.deepEqual(w.holders(), { 'vip-28': LB2, 'vip-29': LB2 });
+  });
+
   const unplanned: ReadonlyArray<{ name: string; change: (w: PassWorld) => void }> = [
     { name: 'the old holder turned unhealthy', change: (w) => (w.node(LB1).healthy = false) },
     {
