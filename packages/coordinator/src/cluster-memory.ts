@@ -1,7 +1,7 @@
 // What the reconcile pass of one cluster remembers from one pass to the next. Immutable: a
 // pass returns a new memory, and the loop keeps the latest.
 import type { DesiredContent } from './desired-state-builder.js';
-import { NO_HANDOVERS, type HandoverMemory } from './handover-plan.js';
+import { NO_HANDOVERS, type HandoverEntry, type HandoverMemory } from './handover-plan.js';
 import type { HealthMemory } from './node-condition.js';
 import type { ClusterSpec } from './spec/cluster-spec.js';
 import type { VipTrack } from './vip-tracking.js';
@@ -57,7 +57,10 @@ export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
   restartsSeen: new Map(),
 });
 
-/** A fresh memory that knows only the desired holders a previous run stored. */
-export function memoryWithHolders(holders: Readonly<Record<string, string>>): ClusterMemory {
-  return { ...EMPTY_MEMORY, holders: new Map(Object.entries(holders)) };
+/**
+ * A fresh memory that knows only what a previous run stored: the desired holders and the
+ * handovers in progress (their agents keep running them; ending them would reset connections).
+ */
+export function restoredMemory(holders: Readonly<Record<string, string>>, handovers: readonly HandoverEntry[] = []): ClusterMemory {
+  return { ...EMPTY_MEMORY, holders: new Map(Object.entries(holders)), handovers: { ...NO_HANDOVERS, entries: new Map(handovers.map((e) => [e.vip, e])) } };
 }

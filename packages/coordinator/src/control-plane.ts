@@ -174,7 +174,7 @@ export class ControlPlane {
     for (const [cluster, m] of await this.state.pins()) this.pins.set(cluster, m);
     this.commands.load(await this.state.journal());
     this.operations.load(await this.state.operations());
-    this.loop.loadHolders(await this.state.holders());
+    this.loop.restore(await this.state.holders(), await this.state.handovers());
     this.backends.load(await this.state.backendIntents());
     this.loop.setSpec(this.spec);
     this.loop.start();

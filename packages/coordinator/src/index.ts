@@ -28,7 +28,7 @@ export { grpcControlService } from './grpc-control-service.js';
 export { ControlPlane, type ControlPlaneOptions, type ApplySpecOptions, type ApplySpecResult, type SpecCheck } from './control-plane.js';
 export { ReconcileLoop, type ReconcileLoopOptions } from './reconcile-loop.js';
 export { passCluster, type ClusterPassInput, type ClusterPassResult } from './cluster-pass.js';
-export { EMPTY_MEMORY, memoryWithHolders, type ClusterMemory, type DesiredEntry } from './cluster-memory.js';
+export { EMPTY_MEMORY, restoredMemory, type ClusterMemory, type DesiredEntry } from './cluster-memory.js';
 export { FleetView, type VipView, type VipNodeView } from './fleet-view.js';
 export { type NodeObservation } from './node-observation.js';
 export { OperationRunner, DEFAULT_TIMEOUT_MS, type OperationRequest } from './operations/operation-runner.js';

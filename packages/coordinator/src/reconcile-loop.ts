@@ -5,11 +5,11 @@
 // do not run it yet. Decisions are all in passCluster; this only schedules and carries out.
 import type { DesiredBackends, DesiredState, Logger, NodeMode } from '@lbha/shared';
 import type { AgentOutbox } from './agent-outbox.js';
-import { EMPTY_MEMORY, memoryWithHolders, type ClusterMemory } from './cluster-memory.js';
+import { EMPTY_MEMORY, restoredMemory, type ClusterMemory } from './cluster-memory.js';
 import { passCluster } from './cluster-pass.js';
 import type { EventLog } from './event-log.js';
 import type { FleetView } from './fleet-view.js';
-import { retimeHandoversFrom } from './handover-plan.js';
+import { retimeHandoversFrom, type HandoverEntry } from './handover-plan.js';
 import type { NodeObservation } from './node-observation.js';
 import type { VipPin } from './placement.js';
 import type { NodeRecord, Registry, RegistryEvent } from './registry.js';
@@ -61,6 +61,9 @@ export class ReconcileLoop {
   /** Per node: the session and version last sent. */
   private readonly sent = new Map<string, { readonly session: string; readonly version: number }>();
   private holdersDirty = new Set<string>();
+  private handoversDirty = new Set<string>();
+  /** Per cluster: its handovers (JSON) as last handed to the store. */
+  private readonly storedHandovers = new Map<string, string>();
 
   private unsubscribe: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -76,9 +79,13 @@ export class ReconcileLoop {
     this.settleMs = opts.settleMs ?? 2000;
   }
 
-  /** Restores the last desired holders (from the store) before the first pass. */
-  loadHolders(byCluster: ReadonlyMap<string, Readonly<Record<string, string>>>): void {
-    for (const [cluster, h] of byCluster) this.memory.set(cluster, memoryWithHolders(h));
+  /** Restores the last desired holders and the handovers in progress (from the store) before the first pass. */
+  restore(holders: ReadonlyMap<string, Readonly<Record<string, string>>>, handovers: ReadonlyMap<string, readonly HandoverEntry[]> = new Map()): void {
+    for (const cluster of new Set([...holders.keys(), ...handovers.keys()])) {
+      const h = handovers.get(cluster) ?? [];
+      this.memory.set(cluster, restoredMemory(holders.get(cluster) ?? {}, h));
+      this.storedHandovers.set(cluster, JSON.stringify(h));
+    }
   }
 
   start(): void {
@@ -186,7 +193,7 @@ export class ReconcileLoop {
     this.allDirty = false;
     this.dirty = new Set();
     for (const c of this.spec.clusters) if (all || dirty.has(c.name)) await this.passOne(c, now);
-    this.persistHolders();
+    this.persist();
     let wakeAt: number | null = null;
     for (const w of this.wakes.values()) if (wakeAt === null || w < wakeAt) wakeAt = w;
     this.armWake(wakeAt, now);
@@ -210,6 +217,11 @@ export class ReconcileLoop {
     const result = passCluster({ cluster: c, nodes, modes, versions, settleMs: this.settleMs, backends: this.o.backendsOf(c), ...(pins ? { pins } : {}) }, this.memory.get(c.name) ?? EMPTY_MEMORY, now);
     this.memory.set(c.name, result.memory);
     if (result.holdersChanged) this.holdersDirty.add(c.name);
+    const handovers = JSON.stringify([...result.memory.handovers.entries.values()]);
+    if (handovers !== (this.storedHandovers.get(c.name) ?? '[]')) {
+      this.storedHandovers.set(c.name, handovers);
+      this.handoversDirty.add(c.name);
+    }
     if (result.wakeAt === null) this.wakes.delete(c.name);
     else this.wakes.set(c.name, result.wakeAt);
     this.o.view.publish(c.name, result);
@@ -249,16 +261,20 @@ export class ReconcileLoop {
     }
   }
 
-  private persistHolders(): void {
-    if (this.holdersDirty.size === 0) return;
-    const clusters = [...this.holdersDirty];
+  /** Writes the desired holders and handovers that changed; a failed write is retried after the next pass. */
+  private persist(): void {
+    if (this.holdersDirty.size === 0 && this.handoversDirty.size === 0) return;
+    const dirty = { holders: this.holdersDirty, handovers: this.handoversDirty };
     this.holdersDirty = new Set();
-    const records: Array<[string, Record<string, string>]> = clusters.map((cluster) => [cluster, Object.fromEntries(this.memory.get(cluster)?.holders ?? [])]);
+    this.handoversDirty = new Set();
+    const holders: Array<[string, Record<string, string>]> = [...dirty.holders].map((c) => [c, Object.fromEntries(this.memory.get(c)?.holders ?? [])]);
+    const handovers: Array<[string, HandoverEntry[]]> = [...dirty.handovers].map((c) => [c, [...(this.memory.get(c)?.handovers.entries.values() ?? [])]]);
     this.persisting = this.persisting
-      .then(() => this.o.state.write({ holders: records }))
+      .then(() => this.o.state.write({ holders, handovers }))
       .catch((err: unknown) => {
-        for (const c of clusters) this.holdersDirty.add(c);
-        this.o.logger.error({ event: 'store.write_failed', err }, 'could not persist desired holders; will retry');
+        for (const c of dirty.holders) this.holdersDirty.add(c);
+        for (const c of dirty.handovers) this.handoversDirty.add(c);
+        this.o.logger.error({ event: 'store.write_failed', err }, 'could not persist desired holders and handovers; will retry');
       });
   }
 

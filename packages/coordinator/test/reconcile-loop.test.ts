@@ -3,7 +3,7 @@
 // pushed can be counted exactly: no server, no sleeps.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { silentLogger, type DesiredState, type NodeMode } from '@lbha/shared';
+import { CAPABILITY_HANDOVER, silentLogger, type DesiredState, type NodeMode } from '@lbha/shared';
 import { AgentOutbox } from '../src/agent-outbox.js';
 import { EventLog } from '../src/event-log.js';
 import { FleetView } from '../src/fleet-view.js';
@@ -62,7 +62,7 @@ class Rig {
   /** The agent of `node` connects (new stream) and, unless told otherwise, reports at once. */
   connect(node: string, opts: { cluster?: string; applied?: number; report?: boolean } = {}): string {
     const s = this.session(node);
-    const r = this.registry.attach({ ...hello(node, opts.cluster ?? 'web'), appliedVersion: opts.applied ?? 0 }, s);
+    const r = this.registry.attach({ ...hello(node, opts.cluster ?? 'web'), appliedVersion: opts.applied ?? 0, capabilities: [CAPABILITY_HANDOVER] }, s);
     assert.ok(r.ok);
     if (opts.report ?? true) this.report(node, opts.applied ?? 0);
     return s.id;
@@ -153,12 +153,45 @@ describe('reconcile loop', () => {
     assert.deepEqual(Object.fromEntries(stored), { web: { 'vip-28': LB1, 'vip-29': LB2 } });
 
     const again = new Rig(store);
-    again.loop.loadHolders(stored);
+    again.loop.restore(stored);
     again.start();
     again.connect(LB2); // only lb02's agent is back: lb01 may well still serve vip-28
     await again.loop.runNow();
     assert.deepEqual(again.view.vips().map((v) => [v.name, v.desiredHolder]), [['vip-28', LB1], ['vip-29', LB2]]);
     assert.deepEqual(again.events.list(0, 100).filter((e) => e.type === 'placement.changed'), []);
+  });
+
+  it('stores the handovers in progress: a new loop gives the first agent back its part before the other reports', async () => {
+    const store = new MemoryStore();
+    const r = new Rig(store).start();
+    r.connect(LB1);
+    r.connect(LB2);
+    await r.loop.runNow();
+    r.modes.set(LB1, 'draining');
+    r.loop.schedule();
+    await r.loop.runNow();
+    const started = r.sent.get(LB1)?.at(-1)?.instances.find((i) => i.name === 'vip-28')?.handover;
+    assert.equal(started?.role, 'outgoing', 'the drain moves vip-28 with a handover');
+    await r.loop.stop();
+    const stored = await r.state.handovers();
+    assert.deepEqual([...stored].map(([c, list]) => [c, list.map((e) => [e.vip, e.from, e.to, e.untilMs])]), [['web', [['vip-28', LB1, LB2, started.untilMs]]]]);
+
+    const again = new Rig(store);
+    again.modes.set(LB1, 'draining');
+    again.loop.restore(await again.state.holders(), stored);
+    again.start();
+    again.now += 1000;
+    again.connect(LB1); // lb02's agent, which reports the incoming side, is not back yet
+    await again.loop.runNow();
+    assert.deepEqual(again.sent.get(LB1)?.at(-1)?.instances.find((i) => i.name === 'vip-28')?.handover, started, 'lb01 keeps answering its connections');
+    assert.deepEqual(again.view.vips().find((v) => v.name === 'vip-28')?.handover, { from: LB1, to: LB2, startedMs: T0, untilMs: started.untilMs });
+
+    // Once it is over, it is gone from the store too.
+    again.now = started.untilMs;
+    again.loop.schedule();
+    await again.loop.runNow();
+    await again.loop.stop();
+    assert.deepEqual([...(await again.state.handovers())], []);
   });
 
   it('tells waiters after a pass', async () => {

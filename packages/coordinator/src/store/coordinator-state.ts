@@ -6,9 +6,11 @@
 //   holders/<cluster>         last desired holder per VIP, so a restart moves nothing
 //   backends/<cluster>        what is wanted of each backend server (drained, disabled, weight)
 //   pins/<cluster>/<vip>      where an operator moved or pinned a VIP (lbha move)
+//   handovers/<cluster>       the connection handovers in progress, so a restart ends none
 //   counters/desired-version  desired-state versions handed out so far (reserved in blocks)
 import type { BackendAdmin, CommandAction, CommandState, NodeMode } from '@lbha/shared';
 import { StoreError } from '../errors.js';
+import type { HandoverEntry } from '../handover-plan.js';
 import { del, put, type Store, type StoreEntry, type StoreOp } from './store.js';
 
 export interface SpecRecord {
@@ -195,6 +197,10 @@ export class CoordinatorState {
     return out;
   }
 
+  async handovers(): Promise<Map<string, HandoverEntry[]>> {
+    return new Map((await this.store.list<HandoverEntry[]>('handovers/')).map((e) => [e.key.slice('handovers/'.length), e.value]));
+  }
+
   /** Writes several records atomically (e.g. an operation and the mode it sets). */
   async write(records: {
     readonly modes?: ReadonlyArray<readonly [string, ModeRecord | null]>;
@@ -204,6 +210,7 @@ export class CoordinatorState {
     readonly backends?: ReadonlyArray<readonly [string, BackendIntents]>;
     /** [cluster, vip, pin or null to remove it]. */
     readonly pins?: ReadonlyArray<readonly [string, string, PinRecord | null]>;
+    readonly handovers?: ReadonlyArray<readonly [string, readonly HandoverEntry[]]>;
   }): Promise<void> {
     const ops: StoreOp[] = [];
     for (const [node, m] of records.modes ?? []) ops.push(m === null ? del(`modes/${node}`) : put(`modes/${node}`, m));
@@ -212,6 +219,7 @@ export class CoordinatorState {
     for (const [cluster, h] of records.holders ?? []) ops.push(put(`holders/${cluster}`, h));
     for (const [cluster, b] of records.backends ?? []) ops.push(put(`backends/${cluster}`, b));
     for (const [cluster, vip, p] of records.pins ?? []) ops.push(p === null ? del(`pins/${cluster}/${vip}`) : put(`pins/${cluster}/${vip}`, p));
+    for (const [cluster, h] of records.handovers ?? []) ops.push(h.length === 0 ? del(`handovers/${cluster}`) : put(`handovers/${cluster}`, h));
     if (ops.length === 0) return;
     const r = await this.store.txn([], ops);
     if (!r.ok) throw new StoreError(`unconditional write refused: ${r.conflicts.join(', ')}`);
