@@ -9,6 +9,8 @@ export async function writeFileAtomic(path: string, data: string, mode = 0o644):
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${++counter}.tmp`);
   const fh = await open(tmp, 'w', mode);
   try {
+    // The mode applies only to a file open() creates: one left by a crashed run keeps its own.
+    await fh.chmod(mode);
     await fh.writeFile(data);
     await fh.sync();
   } finally {
