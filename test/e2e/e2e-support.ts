@@ -195,7 +195,7 @@ export async function runOperation(lab: Lab, args: readonly string[]): Promise<{
  * Drains `from`, the holder of `vipName`, with a client keeping one connection alive through
  * the move (a request every 20 ms): every request on it must be answered, by `from` even after
  * the VIP has moved to `to` (the connection handover), while new connections go to `to`. The
- * client lets go 3 s after the move, and the drain, which waited for it, ends.
+ * client lets go once it has had 50 answers after the move, and the drain, which waited for it, ends.
  */
 export async function drainWithKeptAliveClient(lab: Lab, vipName: string, from: LbNode, to: LbNode): Promise<void> {
   assert.deepEqual(await lab.holdersOf(vipName), [from], `${vipName} starts on ${from}`);
@@ -203,11 +203,14 @@ export async function drainWithKeptAliveClient(lab: Lab, vipName: string, from: 
   const drain = runOperation(lab, ['drain', from, '--timeout', '30s', '--reason', 'e2e handover']);
   await lab.waitForHolder(vipName, to, { timeoutMs: 20_000 });
   const movedAt = Date.now();
-  await new Promise((r) => setTimeout(r, 3000));
+  await waitFor('answers on the kept-alive connection after the move', async () => {
+    const n = (await kept.records()).filter((r) => r.ok && r.t > movedAt + 500).length;
+    return n >= 50 ? { done: true, value: undefined } : { done: false, observed: `${n} answers` };
+  }, { timeoutMs: 10_000 });
   const records = await kept.stop();
   assert.deepEqual(records.filter((r) => !r.ok).map((r) => `${new Date(r.t).toISOString()} ${r.error}`), [], 'no request on the kept-alive connection failed');
   const after = records.filter((r) => r.t > movedAt + 500);
-  assert.ok(after.length >= 20, `requests on the kept-alive connection after the move (${after.length})`);
+  assert.ok(after.length >= 50, `requests on the kept-alive connection after the move (${after.length})`);
   assert.deepEqual([...new Set(after.map((r) => r.lb))], [from], 'the old holder answered the kept-alive connection after the move');
   const d = await drain;
   assert.equal(d.state, 'succeeded', `drain ${from}: ${d.message}`);
