@@ -2,6 +2,9 @@
 // and the CLI ask of the coordinator goes through here. It owns the spec, the node modes, the
 // reconcile loop and its fleet view, the command journal and the operations, and keeps them in
 // the store.
+//
+// Over 400 lines: one short method per thing the API can ask (about 70), each delegating to the
+// part that owns it; the list in one place is the point of a facade.
 import { nameProblem, type ConfigIssue, type Logger, type NodeMode } from '@lbha/shared';
 import type { AgentOutbox } from './agent-outbox.js';
 import { BackendPool } from './backends/backend-pool.js';

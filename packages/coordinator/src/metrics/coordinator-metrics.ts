@@ -1,3 +1,6 @@
+// The coordinator's /metrics: counters fed by events, and a render of the present streamed in
+// slices (stream-exposition.ts). Over 400 lines: the event-fed counters and the render share
+// the series state; the per-node and per-VIP samples already live in modules of their own.
 import { isLive, type CommandState, type LbhaEvent, type NodeMode, type NodeSnapshot } from '@lbha/shared';
 import { collectDefaultMetrics, Counter, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { NodeRecord, RegistryEvent } from '../registry.js';
