@@ -231,6 +231,38 @@ describe('handover: on a real kernel', { skip }, () => {
     }
   });
 
+  it('does not record a connection in time-wait: the client hands its port out again', async () => {
+    // One connection to the VIP that the server closes first: the server's socket stays in
+    // time-wait, the client's is gone, and the client may open its next connection from that port.
+    spawnSync('ip', ['-n', ns.name, 'addr', 'add', '10.77.0.50/32', 'dev', 'lo']);
+    const script = `
+const net = require('node:net');
+const srv = net.createServer((s) => s.end()).listen({ host: '10.77.0.50', port: 8081 }, () => {
+  const c = net.connect({ host: '10.77.0.50', port: 8081, localAddress: '10.77.0.2' }, () => console.log(c.localPort));
+  c.on('end', () => c.end());
+  c.resume();
+  setTimeout(() => process.exit(0), 60000);
+});
+`;
+    const holder = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        holder.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
+        holder.once('exit', (code) => reject(new Error(`connection holder exited ${code}`)));
+      });
+      await eventually(() => new RegExp(`10\\.77\\.0\\.2:${port}`).test(inNs('ss', '-Htn', 'state', 'time-wait', 'src', '10.77.0.50').stdout), 5_000);
+      const a = controller();
+      await a.start();
+      assert.deepEqual([...(await a.apply([task()]))], []);
+      const set = inNs('nft', 'list', 'set', 'netdev', tableName(task()), 'flows').stdout;
+      assert.doesNotMatch(set, new RegExp(`10\\.77\\.0\\.2 \\. ${port}\\b`), 'a connection in time-wait is not one the node serves');
+      await a.apply([]);
+    } finally {
+      holder.kill('SIGKILL');
+      spawnSync('ip', ['-n', ns.name, 'addr', 'del', '10.77.0.50/32', 'dev', 'lo']);
+    }
+  });
+
   it('does IPv6 too: the table loads, the VIP goes on lo deprecated and with a lifetime, leftovers go', async () => {
     const inc = task({ instance: 'v6-in', vrid: 61, vip: 'fd00:77::50', peer: 'fd00:77::1' });
     const out = task({ instance: 'v6-out', vrid: 62, vip: 'fd00:77::51', peer: 'fd00:77::3', role: 'outgoing' });

@@ -27,6 +27,7 @@ import type { Logger } from '@lbha/shared';
 import type { JsonFile } from '../state/json-file.js';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
 import { ArpSysctls, type SavedSysctls } from './arp-sysctls.js';
+import { openConnectionsArgs } from './handover-connections.js';
 import { FLOW_SET_SIZE, HANDOVER_TABLE_PREFIX, incomingRuleset, parseSsPeers, tableName } from './handover-ruleset.js';
 import { handoverTaskProblem, type HandoverTask } from './handover-task.js';
 import { peerLinkAddress } from './peer-link-address.js';
@@ -308,9 +309,15 @@ export class HandoverController {
     return r.exitCode === 0 ? undefined : describeOutcome(r);
   }
 
+  /**
+   * The remote ends of the connections open here on the VIP. Not those in time-wait: they are
+   * over, and a busy VIP leaves thousands of them, whose client ports the client hands out again.
+   * Recorded, they kept here the packets of a connection the old holder serves on a reused port
+   * (the time-wait socket answered them with a bare ACK, or once gone with a reset).
+   */
   private async localFlows(vip: string): Promise<string[]> {
     const v6 = isIPv6(vip);
-    const r = await this.opts.run(this.opts.ssProgram, ['-Htn', 'state', 'connected', 'src', v6 ? `[${vip}]` : vip], { timeoutMs: 5_000 });
+    const r = await this.opts.run(this.opts.ssProgram, openConnectionsArgs(vip), { timeoutMs: 5_000 });
     // Half the set at most: new connections need room too.
     return r.exitCode === 0 ? parseSsPeers(r.stdout, v6 ? 6 : 4).slice(0, FLOW_SET_SIZE / 2) : [];
   }
