@@ -363,8 +363,11 @@ log: { level: info }
     assert.deepEqual(pushed, [], 'nothing pushed while etcd had no majority');
     for (const c of live()) {
       await eventually(async () => (await metric(c, 'lbha_store_up')) === 1, `${c.id} store up`, 20_000);
-      const events = (await call<pbControl.ListEventsRequest, pbControl.ListEventsResponse>(c.grpc, 'listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;
-      assert.ok(events.some((e) => e.type === 'store.available' || e.type === 'store.unavailable'));
+      // Readers see an event once it is written to the store, a batch after it was added.
+      await eventually(async () => {
+        const events = (await call<pbControl.ListEventsRequest, pbControl.ListEventsResponse>(c.grpc, 'listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;
+        return events.some((e) => e.type === 'store.available' || e.type === 'store.unavailable');
+      }, `${c.id} lists the outage's store events`, 10_000);
     }
     await eventually(() => inPlace(), 'VIPs in place after the outage', 20_000);
   });
