@@ -66,13 +66,30 @@ function listEtcNetns(): string[] {
   }
 }
 
+/** Stops what runs in the namespaces, then deletes them. */
+async function removeNamespaces(namespaces: readonly string[]): Promise<void> {
+  await killNamespaceProcesses(namespaces);
+  await deleteNamespaces(namespaces);
+}
+
+/**
+ * Of the namespaces a test is about to create, removes those that exist already, with what runs
+ * in them: a crashed run of an earlier process with the same pid left them (a live owner's
+ * namespaces are kept by cleanupRuns, and the owner is now this process). Returns their names.
+ */
+export async function removeLeftoverNamespaces(names: readonly string[]): Promise<string[]> {
+  const existing = new Set(await listNamespaces());
+  const left = names.filter((ns) => existing.has(ns));
+  await removeNamespaces(left);
+  return left;
+}
+
 /** Removes everything of one run. Keeps the run dir when asked to (or when the run asked for it). */
 export async function removeRun(runId: string, keepRunDir?: boolean): Promise<void> {
   const entry = readRun(runId);
   const namespaces = (await listNamespaces()).filter((ns) => runIdOfNamespace(ns) === runId);
   if (entry !== undefined) await killPids(hostProcessesOfRun(entry.runDir));
-  await killNamespaceProcesses(namespaces);
-  await deleteNamespaces(namespaces);
+  await removeNamespaces(namespaces);
   // Per-namespace /etc overlays (`ip netns exec` bind-mounts /etc/netns/NS/* over /etc/*).
   for (const ns of namespaces) rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
   for (const ns of listEtcNetns().filter((name) => runIdOfNamespace(name) === runId)) {
@@ -101,8 +118,7 @@ export async function cleanupRuns(options: CleanupOptions = {}): Promise<string[
     const owner = ownerOfScratchNamespace(ns);
     if (owner === undefined || (!options.all && isProcessAlive(owner))) continue;
     log(`removing scratch namespace ${ns} (test process ${owner} is gone)`);
-    await killNamespaceProcesses([ns]);
-    await deleteNamespaces([ns]);
+    await removeNamespaces([ns]);
   }
   for (const ns of namespaces) {
     const id = runIdOfNamespace(ns);

@@ -14,7 +14,7 @@ export {
   type LatencySummary,
   type SummaryOptions,
 } from './probe-records.js';
-export { cleanupRuns, removeRun, runLeftovers } from './cleanup.js';
+export { cleanupRuns, removeLeftoverNamespaces, removeRun, runLeftovers } from './cleanup.js';
 export { LabCommandError, LabUsageError } from './errors.js';
 export { LB_NODE_HEADER, LB_STATUS_PORT } from './daemon-configs.js';
 export { clientFigures, describeFigures, type ClientFigures, type FigureOptions } from './client-figures.js';

@@ -5,6 +5,7 @@
 //       removes leftovers of crashed runs (--all: every lab run on the host, live ones too)
 //   node test/dist/lab/lab-cli.js list
 import { parseArgs } from 'node:util';
+import { cleanupStaleRuns } from '../systemd/systemd-cluster.js';
 import { cleanupRuns } from './cleanup.js';
 import { runIdOfNamespace } from './lab-names.js';
 import { labUnavailableReason, startLab, type LabControl } from './lab.js';
@@ -75,8 +76,17 @@ async function main(): Promise<number> {
       return 0;
     case 'cleanup': {
       const { values } = parseArgs({ args: rest, options: { all: { type: 'boolean', default: false } } });
-      const removed = await cleanupRuns({ all: values.all, log: (line) => console.log(line) });
-      console.log(removed.length === 0 ? 'nothing to clean up' : `removed ${removed.length} run(s)`);
+      let said = false;
+      const log = (line: string): void => {
+        said = true;
+        console.log(line);
+      };
+      // The containers of crashed systemd-tier runs first (their overlay mounts, run dirs and
+      // cgroups; they run in scratch namespaces), then lab runs and scratch namespaces.
+      await cleanupStaleRuns(log);
+      const removed = await cleanupRuns({ all: values.all, log });
+      if (!said) console.log('nothing to clean up');
+      else if (removed.length > 0) console.log(`removed ${removed.length} run(s)`);
       return 0;
     }
     case 'list':

@@ -5,7 +5,7 @@
 // a host interface and there is no route out.
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanupRuns } from '../lab/cleanup.js';
+import { cleanupRuns, removeLeftoverNamespaces } from '../lab/cleanup.js';
 import { renderWebNginx } from '../lab/daemon-configs.js';
 import { spawnLabProcess, type LabProcess } from '../lab/lab-process.js';
 import { scratchNamespace } from '../lab/lab-names.js';
@@ -70,16 +70,7 @@ export async function cleanupStaleRuns(log: (line: string) => void): Promise<voi
       continue;
     }
     log(`removing the systemd nodes of crashed run ${runDir}`);
-    for (const pid of nspawnPidsUnder(runDir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-    await waitFor(`the containers of ${runDir} to exit`, async () => (nspawnPidsUnder(runDir).length === 0 ? { done: true, value: undefined } : { done: false, observed: 'still running' }), { timeoutMs: 15_000 });
-    for (const node of existsSync(join(runDir, 'nodes')) ? readdirSync(join(runDir, 'nodes')) : []) await removeContainerDir(join(runDir, 'nodes', node));
-    rmSync(runDir, { recursive: true, force: true });
+    await removeRunDir(runDir);
   }
   // Scratch namespaces whose test process is gone (ours included): kills what runs in them.
   await cleanupRuns({ log });
@@ -97,6 +88,20 @@ export async function cleanupStaleRuns(log: (line: string) => void): Promise<voi
     const left = stale();
     return left.length === 0 ? { done: true, value: undefined } : { done: false, observed: left.join(' ') };
   }, { timeoutMs: 10_000, intervalMs: 200 }).catch((err: Error) => log(err.message));
+}
+
+/** Kills the containers a run dir holds, unmounts their overlays and removes the dir. */
+async function removeRunDir(runDir: string): Promise<void> {
+  for (const pid of nspawnPidsUnder(runDir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  await waitFor(`the containers of ${runDir} to exit`, async () => (nspawnPidsUnder(runDir).length === 0 ? { done: true, value: undefined } : { done: false, observed: 'still running' }), { timeoutMs: 15_000 });
+  for (const node of existsSync(join(runDir, 'nodes')) ? readdirSync(join(runDir, 'nodes')) : []) await removeContainerDir(join(runDir, 'nodes', node));
+  rmSync(runDir, { recursive: true, force: true });
 }
 
 function nspawnPidsUnder(runDir: string): number[] {
@@ -153,6 +158,14 @@ export class SystemdCluster {
   /** Network, web servers and the three booted nodes (nothing of lbha installed yet). */
   async start(packages: Packages): Promise<void> {
     await cleanupStaleRuns(this.log);
+    // A crashed run of an earlier process with this pid left its dir and namespaces under the
+    // very names this run uses; cleanupStaleRuns keeps them, since their owner looks alive.
+    if (existsSync(this.runDir)) {
+      this.log(`removing the leftover run dir ${this.runDir} of an earlier process with this pid`);
+      await removeRunDir(this.runDir);
+    }
+    const leftover = await removeLeftoverNamespaces(Object.values(this.ns));
+    if (leftover.length > 0) this.log(`removed leftover namespaces of an earlier process with this pid: ${leftover.join(' ')}`);
     mkdirSync(this.runDir, { recursive: true });
     this.rootfs = await nodeRootfs({ log: this.log });
     await this.createNetwork();
@@ -277,12 +290,19 @@ export class SystemdCluster {
 
   /** Stops everything this run started and removes it; tolerant of a half-built run. */
   async down(): Promise<void> {
-    for (const p of this.processes) await p.stop('SIGTERM', 3000);
-    await Promise.all([...this.nodes.values()].map((c) => c.stop()));
+    // Every step runs whatever the one before it did: a container that would not stop or a
+    // directory still busy must not leave the namespaces behind. Failures are reported at the end.
+    const failures: unknown[] = [];
+    const attempt = async (step: () => Promise<unknown>): Promise<void> => {
+      await step().catch((err: unknown) => failures.push(err));
+    };
+    for (const p of this.processes) await attempt(() => p.stop('SIGTERM', 3000));
+    for (const r of await Promise.allSettled([...this.nodes.values()].map((c) => c.stop()))) if (r.status === 'rejected') failures.push(r.reason);
     this.nodes.clear();
     const namespaces = Object.values(this.ns);
-    await killNamespaceProcesses(namespaces);
-    await deleteNamespaces(namespaces);
-    rmSync(this.runDir, { recursive: true, force: true });
+    await attempt(() => killNamespaceProcesses(namespaces));
+    await attempt(() => deleteNamespaces(namespaces));
+    await attempt(() => removeRunDir(this.runDir));
+    if (failures.length > 0) throw new AggregateError(failures, `tearing down ${this.runDir}: ${failures.map((f) => (f instanceof Error ? f.message : String(f))).join('; ')}`);
   }
 }
