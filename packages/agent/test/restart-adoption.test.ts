@@ -6,18 +6,16 @@
 // one on the same namespace, as a new agent process would.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createLogger } from '@lbha/shared';
 import { eventually } from '@lbha/test-support';
-import { FailoverForwarder } from '../src/net/failover-forwarder.js';
-import { HandoverController, type HandoverTask, type SavedSysctls } from '../src/net/handover.js';
-import { NftSession } from '../src/net/nft-session.js';
-import { JsonFile } from '../src/state/json-file.js';
-import { runCommand, type CommandRunner } from '../src/util/run-command.js';
+import type { FailoverForwarder } from '../src/net/failover-forwarder.js';
+import type { HandoverController, HandoverTask } from '../src/net/handover.js';
+import type { CommandRunner } from '../src/util/run-command.js';
 import { BridgeNet, type KeptAliveClient, type NodeName } from './helpers/bridge-net.js';
+import { failoverForwarder, handoverController, runIn } from './helpers/forwarding.js';
 import { isRoot } from './helpers/netns.js';
 
 const hasNft = spawnSync('nft', ['--version']).status === 0;
@@ -26,40 +24,12 @@ const skip = !isRoot ? 'needs root for network namespaces' : !hasNft ? 'nft is n
 const V4 = { vip: '10.76.0.50', a: '10.76.0.1', b: '10.76.0.2', client: '10.76.0.100', prefix: 24 };
 const V6 = { vip: 'fd00:76::50', a: 'fd00:76::1', b: 'fd00:76::2', client: 'fd00:76::100', prefix: 64 };
 const FAMILIES = [V4, V6];
-const logger = createLogger('test', { level: 'silent' });
 
 describe('a restarted agent adopts the forwarding tables it finds (real kernel)', { skip }, () => {
   let net: BridgeNet;
   let dir: string;
-  const runIn =
-    (node: NodeName, only?: { ss: string }): CommandRunner =>
-    (file, args, options) =>
-      runCommand('ip', ['netns', 'exec', net.ns[node], file === 'ss' && only ? only.ss : file, ...args], options);
-
-  function handover(node: NodeName, run = runIn(node)): HandoverController {
-    const procSys = join(dir, node, 'sys');
-    for (const iface of ['all', 'eth1']) {
-      mkdirSync(join(procSys, 'net', 'ipv4', 'conf', iface), { recursive: true });
-      // The namespace has these values for real (BridgeNet); the controller reads the files.
-      writeFileSync(join(procSys, 'net', 'ipv4', 'conf', iface, 'arp_ignore'), '1\n');
-      writeFileSync(join(procSys, 'net', 'ipv4', 'conf', iface, 'arp_announce'), '2\n');
-    }
-    return new HandoverController({
-      nftProgram: 'nft',
-      ipProgram: 'ip',
-      ssProgram: 'ss',
-      run,
-      logger,
-      workDir: join(dir, node, 'work'),
-      sysctls: new JsonFile<SavedSysctls>(join(dir, node, 'sysctls.json')),
-      procSysRoot: procSys,
-    });
-  }
-
-  function forwarder(node: NodeName): FailoverForwarder {
-    const session = new NftSession({ nftProgram: 'ip', prefix: ['netns', 'exec', net.ns[node], 'nft'], run: runIn(node), logger });
-    return new FailoverForwarder({ nftProgram: 'nft', ipProgram: 'ip', run: runIn(node), logger, workDir: join(dir, node, 'failover'), session });
-  }
+  const handover = (node: NodeName, run?: CommandRunner): HandoverController => handoverController(net, dir, node, run);
+  const forwarder = (node: NodeName): FailoverForwarder => failoverForwarder(net, dir, node);
 
   const given = (node: NodeName, family: 'ip' | 'ip6'): string =>
     spawnSync('ip', ['netns', 'exec', net.ns[node], 'nft', 'list', 'set', family, 'lbha_failover', 'given'], { encoding: 'utf8' }).stdout;
@@ -144,7 +114,7 @@ describe('a restarted agent adopts the forwarding tables it finds (real kernel)'
     // B's agent restarts. Its listing of local connections comes back empty, as it can for a
     // connection whose SYN arrived while the listing ran: only the table knows about it.
     b.detach();
-    const restarted = handover('b', runIn('b', { ss: 'true' }));
+    const restarted = handover('b', runIn(net, 'b', { ss: 'true' }));
     const t = Date.now();
     await restarted.start();
     assert.deepEqual([...(await restarted.apply(tasks('incoming', until)))], []);

@@ -18,10 +18,10 @@ export interface Family {
 
 export type NodeName = 'a' | 'b';
 
-/** Answers every chunk with the node's name; prints "up" once listening. */
+/** Answers every chunk with the node's name (and closes, given "end"); prints "up" once listening. */
 const SERVER = `
-const name = process.argv[1];
-require('node:net').createServer((s) => s.on('data', () => s.write(name)).on('error', () => {})).listen({ host: '::', port: 8080 }, () => console.log('up'));
+const [name, end] = process.argv.slice(1);
+require('node:net').createServer((s) => s.on('data', () => (end ? s.end(name) : s.write(name))).on('error', () => {})).listen({ host: '::', port: 8080 }, () => console.log('up'));
 `;
 
 /** Keeps one connection to each VIP and sends on it every 50 ms; a JSON line per answer or error; "up" once all are connected. */
@@ -38,9 +38,10 @@ for (const vip of vips) {
 }
 `;
 
-/** A fresh connection to a VIP: who answered, or the error. */
+/** A fresh connection to a VIP, from a given source port unless it is 0: who answered, or the error. */
 const ONE_SHOT = `
-const s = require('node:net').connect(8080, process.argv[1], () => s.write('x'));
+const port = Number(process.argv[2] || 0);
+const s = require('node:net').connect({ port: 8080, host: process.argv[1], ...(port ? { localPort: port } : {}) }, () => s.write('x'));
 s.on('data', (d) => { console.log(d.toString()); s.destroy(); });
 s.on('error', (e) => { console.log('error ' + e.code); });
 setTimeout(() => { console.log('timeout'); process.exit(0); }, 2000).unref();
@@ -116,8 +117,13 @@ export class BridgeNet {
     this.ip('-n', this.ns.c, 'neigh', 'flush', 'dev', 'eth1');
   }
 
-  async startServer(node: NodeName): Promise<void> {
-    const proc = this.spawnIn(this.ns[node], SERVER, [node.toUpperCase()]);
+  /**
+   * A server on port 8080 that answers with the node's name in capitals. `closeAfterReply`: it
+   * closes each connection once it answered, so that the server, not the client, keeps the
+   * time-wait (a client can then reuse its source port at once).
+   */
+  async startServer(node: NodeName, closeAfterReply = false): Promise<void> {
+    const proc = this.spawnIn(this.ns[node], SERVER, [node.toUpperCase(), ...(closeAfterReply ? ['end'] : [])]);
     this.servers.set(node, proc.proc);
     await eventually(() => proc.out.includes('up'), `server on ${node}`, 10_000);
   }
@@ -144,9 +150,9 @@ export class BridgeNet {
     return { get out() { return p.out; }, stop: () => p.proc.kill('SIGKILL') };
   }
 
-  /** Who answers a fresh connection to `vip` from the client. */
-  who(vip: string): string {
-    return spawnSync('ip', ['netns', 'exec', this.ns.c, process.execPath, '-e', ONE_SHOT, vip], { encoding: 'utf8' }).stdout.trim();
+  /** Who answers a fresh connection to `vip` from the client (from `localPort` unless it is 0). */
+  who(vip: string, localPort = 0): string {
+    return spawnSync('ip', ['netns', 'exec', this.ns.c, process.execPath, '-e', ONE_SHOT, vip, String(localPort)], { encoding: 'utf8' }).stdout.trim();
   }
 
   remove(): void {
