@@ -95,7 +95,7 @@ export class NginxBackends implements ProxyBackends {
       return { ok: true, message: `wrote ${what}; nginx is not running and starts with them` };
     }
     const master = this.o.masterPid();
-    const before = new Set(await childPids(master));
+    const before = new Set(childPids(master));
     const r = await this.o.reload();
     // Reported applied only once no old worker takes new connections.
     if (r.ok) return { ok: true, message: `wrote ${what}; nginx reloaded (${await reloadInForce(master, before, this.o.procNet, RELOAD_WAIT_MS)})` };

@@ -5,16 +5,11 @@
 // socket: from then on every new request is routed by the new configuration.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processTree } from '../services/listen-queue.js';
 
 /** The master's child processes (its workers, cache manager...). */
-export async function childPids(master: number): Promise<number[]> {
-  if (!Number.isInteger(master) || master <= 0) return [];
-  const text = await readFile(`/proc/${master}/task/${master}/children`, 'utf8').catch(() => '');
-  return text
-    .trim()
-    .split(/\s+/)
-    .filter((x) => x !== '')
-    .map(Number);
+export function childPids(master: number): number[] {
+  return processTree(master).slice(1);
 }
 
 /** Inodes of the listening TCP sockets of the network namespace. */
@@ -56,7 +51,7 @@ export async function reloadInForce(master: number, before: ReadonlySet<number>,
   const deadline = Date.now() + timeoutMs;
   let seen: 'new workers' | 'not seen' = 'not seen';
   for (;;) {
-    const now = await childPids(master);
+    const now = childPids(master);
     if (now.some((p) => !before.has(p))) {
       seen = 'new workers';
       const listening = await listeningInodes(procNet);
