@@ -3,6 +3,7 @@
 // status; `set server B/S state ...` and `set weight B/S N` to change them. Parsers are pure and
 // tested against the output of a real haproxy 2.6 (test/fixtures/haproxy-2.6/).
 import { serverNameProblem, type BackendAdmin, type BackendHealth, type BackendServer } from '@lbha/shared';
+import { showStatServers } from '../services/haproxy-stats.js';
 
 /** One row of `show servers state` (format version 1). */
 export interface HaproxyServerState {
@@ -74,20 +75,12 @@ export interface HaproxyServerStat {
 
 /** Parses the server rows of `show stat` (CSV with a `# ` header). */
 export function parseStatServers(csv: string): Map<string, HaproxyServerStat> {
-  const lines = csv.split('\n').filter((l) => l.trim() !== '');
-  const header = lines[0]?.replace(/^#\s*/, '').split(',') ?? [];
-  const px = header.indexOf('pxname');
-  const sv = header.indexOf('svname');
-  const scur = header.indexOf('scur');
-  const check = header.indexOf('check_status');
+  const { columns, rows } = showStatServers(csv);
+  const scur = columns.indexOf('scur');
+  const check = columns.indexOf('check_status');
   const out = new Map<string, HaproxyServerStat>();
-  if (px < 0 || sv < 0 || scur < 0) return out;
-  for (const line of lines.slice(1)) {
-    const f = line.split(',');
-    const name = f[sv] ?? '';
-    if (name === 'FRONTEND' || name === 'BACKEND' || name === '') continue;
-    out.set(`${f[px]}/${name}`, { sessions: Number(f[scur]) || 0, check: (check < 0 ? '' : (f[check] ?? '')).replace(/^\* /, '') });
-  }
+  if (scur < 0) return out;
+  for (const [key, f] of rows) out.set(key, { sessions: Number(f[scur]) || 0, check: (check < 0 ? '' : (f[check] ?? '')).replace(/^\* /, '') });
   return out;
 }
 

@@ -11,21 +11,33 @@ export function parseShowInfo(text: string): Map<string, string> {
   return out;
 }
 
-/** Server rows of `show stat` as "backend/server" -> status (UP, DOWN, MAINT, no check...). */
-export function parseShowStat(csv: string): Record<string, string> {
+/**
+ * `show stat` (CSV with a `# ` header): its column names and its server rows by
+ * "backend/server", frontend and backend rows left out (none without pxname and svname).
+ */
+export function showStatServers(csv: string): { readonly columns: readonly string[]; readonly rows: ReadonlyMap<string, readonly string[]> } {
   const lines = csv.split('\n').filter((l) => l.trim() !== '');
-  const header = lines[0]?.replace(/^#\s*/, '').split(',') ?? [];
-  const px = header.indexOf('pxname');
-  const sv = header.indexOf('svname');
-  const st = header.indexOf('status');
-  const states: Record<string, string> = {};
-  if (px < 0 || sv < 0 || st < 0) return states;
+  const columns = lines[0]?.replace(/^#\s*/, '').split(',') ?? [];
+  const px = columns.indexOf('pxname');
+  const sv = columns.indexOf('svname');
+  const rows = new Map<string, string[]>();
+  if (px < 0 || sv < 0) return { columns, rows };
   for (const line of lines.slice(1)) {
     const f = line.split(',');
     const name = f[sv] ?? '';
     if (name === 'FRONTEND' || name === 'BACKEND' || name === '') continue;
-    states[`${f[px]}/${name}`] = f[st] ?? '';
+    rows.set(`${f[px]}/${name}`, f);
   }
+  return { columns, rows };
+}
+
+/** Server rows of `show stat` as "backend/server" -> status (UP, DOWN, MAINT, no check...). */
+export function parseShowStat(csv: string): Record<string, string> {
+  const { columns, rows } = showStatServers(csv);
+  const st = columns.indexOf('status');
+  const states: Record<string, string> = {};
+  if (st < 0) return states;
+  for (const [key, f] of rows) states[key] = f[st] ?? '';
   return states;
 }
 
