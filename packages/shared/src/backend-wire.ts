@@ -14,27 +14,20 @@ import type {
   ServerIntent,
 } from './backends.js';
 import { serverNameProblem } from './backends.js';
+import { enumMap } from './enum-map.js';
 import { WireError } from './errors.js';
 
 /** Bounds on one report, so that a broken agent cannot flood the coordinator. */
 export const BACKEND_REPORT_LIMITS = { servers: 4096, configFiles: 256, text: 4096 } as const;
 
-const ADMIN: ReadonlyArray<readonly [BackendAdmin, pb.BackendAdminState]> = [
-  ['ready', pb.BackendAdminState.BACKEND_ADMIN_STATE_READY],
-  ['drain', pb.BackendAdminState.BACKEND_ADMIN_STATE_DRAIN],
-  ['maint', pb.BackendAdminState.BACKEND_ADMIN_STATE_MAINT],
-];
-
-export const backendAdminWire = {
-  toWire(a: BackendAdmin): pb.BackendAdminState {
-    return (ADMIN.find(([d]) => d === a) as readonly [BackendAdmin, pb.BackendAdminState])[1];
-  },
-  fromWire(w: pb.BackendAdminState, path: string): BackendAdmin {
-    const d = ADMIN.find(([, x]) => x === w)?.[0];
-    if (d === undefined) throw new WireError(path, `unknown BackendAdminState value ${w}`);
-    return d;
-  },
-};
+export const backendAdminWire = enumMap<BackendAdmin, pb.BackendAdminState>(
+  [
+    ['ready', pb.BackendAdminState.BACKEND_ADMIN_STATE_READY],
+    ['drain', pb.BackendAdminState.BACKEND_ADMIN_STATE_DRAIN],
+    ['maint', pb.BackendAdminState.BACKEND_ADMIN_STATE_MAINT],
+  ],
+  'BackendAdminState',
+);
 
 export function backendHealthToWire(h: BackendHealth): pb.BackendHealth {
   return h === 'up' ? pb.BackendHealth.BACKEND_HEALTH_UP : h === 'down' ? pb.BackendHealth.BACKEND_HEALTH_DOWN : pb.BackendHealth.BACKEND_HEALTH_UNSPECIFIED;

@@ -42,30 +42,9 @@ import type {
 } from './domain.js';
 import { backendReportFromWire, backendReportToWire, desiredBackendsFromWire, desiredBackendsToWire } from './backend-wire.js';
 import { UNPLANNED_KINDS } from './domain.js';
+import { enumMap } from './enum-map.js';
 import { WireError } from './errors.js';
 import { basePriorityProblem } from './keepalived-priority.js';
-
-interface EnumMap<D extends string, W extends number> {
-  toWire(value: D): W;
-  fromWire(value: W, path: string): D;
-}
-
-function enumMap<D extends string, W extends number>(pairs: ReadonlyArray<readonly [D, W]>, name: string): EnumMap<D, W> {
-  const toW = new Map<D, W>(pairs);
-  const fromW = new Map<number, D>(pairs.map(([d, w]) => [w, d]));
-  return {
-    toWire(value) {
-      const w = toW.get(value);
-      if (w === undefined) throw new Error(`no wire value for ${name} ${value}`);
-      return w;
-    },
-    fromWire(value, path) {
-      const d = fromW.get(value);
-      if (d === undefined) throw new WireError(path, `unknown ${name} value ${value}`);
-      return d;
-    },
-  };
-}
 
 export const nodeModeWire = enumMap<NodeMode, pb.NodeMode>(
   [

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { BackendReport, DesiredBackends } from '../src/backends.js';
 import type { DesiredState, NodeSnapshot } from '../src/domain.js';
 import { WireError } from '../src/errors.js';
 import { applyDelta, desiredStateFromWire, desiredStateToWire, snapshotFromWire, snapshotToWire } from '../src/wire.js';
+import { BackendAdminState } from '../generated/lbha/v1/backends.js';
 
 const desired: DesiredState = {
   version: 7,
@@ -26,6 +28,39 @@ describe('wire mapping', () => {
     const w = desiredStateToWire(desired);
     w.mode = 42 as never;
     assert.throws(() => desiredStateFromWire(w, 'desiredState'), (e: unknown) => e instanceof WireError && e.path === 'desiredState.mode');
+  });
+
+  it('round-trips the backend pool both ways and refuses an unknown server state naming the field', () => {
+    const backends: DesiredBackends = {
+      pools: [{ name: 'webservers', servers: [{ name: 'web1', address: '192.168.50.21:80', weight: 2, maxFails: 1, failTimeoutMs: 0, maxConns: 0, backup: false }] }],
+      intents: [
+        { pool: 'webservers', server: 'web1', admin: 'drain' },
+        { pool: 'webservers', server: 'web2', admin: 'maint', weight: 5 },
+      ],
+      reportIntervalMs: 1000,
+      driftIgnore: ['worker_processes'],
+      driftFiles: ['/etc/nginx/ssl.conf'],
+    };
+    const d: DesiredState = { ...desired, backends };
+    assert.deepEqual(desiredStateFromWire(desiredStateToWire(d), 'd'), d);
+    const report: BackendReport = {
+      service: 'haproxy',
+      servers: [{ pool: 'be', server: 'web1', address: '192.168.50.21:80', admin: 'ready', health: 'up', weight: 1, sessions: 3, check: 'L4OK', managed: true }],
+      appliedVersion: 7,
+      error: '',
+      errorVersion: 0,
+      configDigest: 'ab',
+      filesDigest: '',
+      configFiles: [{ path: '/etc/haproxy/haproxy.cfg', digest: 'ab' }],
+      observeError: '',
+      observedMs: 5,
+    };
+    const s: NodeSnapshot = { services: [], checks: [], instances: [], healthy: true, appliedVersion: 7, localMode: 'active', backends: report };
+    assert.deepEqual(snapshotFromWire(snapshotToWire(s), 's'), s);
+    const w = desiredStateToWire(d);
+    assert.equal(w.backends?.intents[1]?.admin, BackendAdminState.BACKEND_ADMIN_STATE_MAINT);
+    (w.backends?.intents[1] as { admin: number }).admin = 9;
+    assert.throws(() => desiredStateFromWire(w, 'd'), (e: unknown) => e instanceof WireError && e.path === 'd.backends.intents[1].admin' && /unknown BackendAdminState value 9/.test(e.message));
   });
 
   it('refuses a priority out of range', () => {
