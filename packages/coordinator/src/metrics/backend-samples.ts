@@ -1,12 +1,11 @@
 // The backend pool samples of /metrics: each server's state, sessions, health and weight on
 // every LB node that reports it, whether the nodes disagree, each pool's healthy count and
 // minimum, and whether the cluster's LB nodes run the same proxy configuration.
+import { BACKEND_ADMINS } from '@lbha/shared';
 import type { BackendPoolView } from '../backends/backend-pool-view.js';
 import type { DriftView } from '../backends/config-drift.js';
 import { Family, pair } from './exposition-writer.js';
 import { METRICS } from './metric-definitions.js';
-
-const ADMIN_STATES = ['ready', 'drain', 'maint'] as const;
 
 export function backendSamples(pools: Iterable<{ readonly pool: BackendPoolView; readonly drift: DriftView }>): string {
   const d = METRICS;
@@ -26,7 +25,7 @@ export function backendSamples(pools: Iterable<{ readonly pool: BackendPoolView;
       for (const n of s.nodes) {
         if (!n.live || !n.reported) continue;
         const nl = `${labels},${pair('node', n.node)}`;
-        for (const a of ADMIN_STATES) state.add(`${nl},state="${a}"`, n.admin === a ? 1 : 0);
+        for (const a of BACKEND_ADMINS) state.add(`${nl},state="${a}"`, n.admin === a ? 1 : 0);
         sessions.add(nl, n.sessions);
         weight.add(nl, n.weight);
         if (n.health !== 'unknown') up.add(nl, n.health === 'up' ? 1 : 0);
