@@ -74,19 +74,8 @@ export class AuditLog {
   }
 
   /** Durable records after `afterSeq`, optionally of one actor, at most `limit`. */
-  async page(afterSeq: number, limit: number, actor = '', scan = 10_000): Promise<{ readonly records: readonly AuditRecord[]; readonly next: number }> {
-    const records: AuditRecord[] = [];
-    let next = afterSeq;
-    while (records.length < limit && next - afterSeq < scan) {
-      const chunk = await this.log.read(next, Math.min(1000, scan - (next - afterSeq)));
-      if (chunk.length === 0) break;
-      for (const r of chunk) {
-        next = r.seq;
-        if (!actor || r.actor === actor) records.push(r);
-        if (records.length >= limit) break;
-      }
-    }
-    return { records, next };
+  page(afterSeq: number, limit: number, actor = '', scan = 10_000): Promise<{ readonly records: readonly AuditRecord[]; readonly next: number }> {
+    return this.log.page(afterSeq, limit, (r) => !actor || r.actor === actor, scan);
   }
 
   bounds(): Promise<{ readonly first: number; readonly last: number }> {

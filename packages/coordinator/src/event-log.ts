@@ -92,18 +92,8 @@ export class EventLog {
    * than `scan` events (so a filter that rarely matches costs a bounded amount per call).
    */
   async page(afterSeq: number, limit: number, filter: EventFilter = {}, scan = 5000): Promise<EventPage> {
-    const events: LbhaEvent[] = [];
-    let next = afterSeq;
-    while (events.length < limit && next - afterSeq < scan) {
-      const chunk = await this.log.read(next, Math.min(1000, scan - (next - afterSeq)));
-      if (chunk.length === 0) break;
-      for (const e of chunk) {
-        next = e.seq;
-        if (matchesEvent(e, filter)) events.push(e);
-        if (events.length >= limit) break;
-      }
-    }
-    return { events, next };
+    const { records, next } = await this.log.page(afterSeq, limit, (e) => matchesEvent(e, filter), scan);
+    return { events: records, next };
   }
 
   /** The seq of the last event recorded (durable or not). */

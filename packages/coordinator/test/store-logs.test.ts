@@ -237,6 +237,21 @@ describe('DurableLog', () => {
     assert.ok(last - first + 1 <= 110, `kept ${last - first + 1} records`);
   });
 
+  it('pages by a filter, from the store and memory alike, and looks at no more than `scan` records a call', async () => {
+    const log = durableLog({ windowSize: 10 });
+    await log.attach(new MemoryStore());
+    for (let i = 1; i <= 100; i++) add(log, i % 10 === 0 ? 'match' : 'other');
+    assert.equal(await log.settled(2000), true);
+    const tenth = (r: Rec) => r.text === 'match';
+    const all = await log.page(0, 100, tenth, 1000);
+    assert.deepEqual(all.records.map((r) => r.seq), [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+    assert.equal(all.next, 100);
+    const limited = await log.page(0, 3, tenth, 1000);
+    assert.deepEqual([limited.records.map((r) => r.seq), limited.next], [[10, 20, 30], 30]);
+    const scanned = await log.page(0, 100, tenth, 25);
+    assert.deepEqual([scanned.records.map((r) => r.seq), scanned.next], [[10, 20], 25], 'the cursor stops where the scan did');
+  });
+
   it('appends in batches small enough for etcd (at most 128 operations a transaction)', async () => {
     const sizes: number[] = [];
     const store = new (class extends MemoryStore {

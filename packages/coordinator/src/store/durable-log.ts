@@ -126,6 +126,26 @@ export class DurableLog<T extends { readonly seq: number }> {
   }
 
   /**
+   * Durable records after `afterSeq` that `matches` accepts, at most `limit`, looking at no more
+   * than `scan` records (so a filter that rarely matches costs a bounded amount per call).
+   * `next` is the cursor after the page: the seq of the last record looked at (matching or not).
+   */
+  async page(afterSeq: number, limit: number, matches: (record: T) => boolean, scan: number): Promise<{ readonly records: T[]; readonly next: number }> {
+    const records: T[] = [];
+    let next = afterSeq;
+    while (records.length < limit && next - afterSeq < scan) {
+      const chunk = await this.read(next, Math.min(1000, scan - (next - afterSeq)));
+      if (chunk.length === 0) break;
+      for (const r of chunk) {
+        next = r.seq;
+        if (matches(r)) records.push(r);
+        if (records.length >= limit) break;
+      }
+    }
+    return { records, next };
+  }
+
+  /**
    * The oldest and newest durable seq, as this writer knows them (no store request: a reader
    * gets an answer while the store is unreachable).
    */
