@@ -214,7 +214,7 @@ export class CoordinatorServer {
   private forgetGoneNodes(): void {
     const plane = this.plane;
     if (!plane) return;
-    const records = this.registry.list().map((r) => ({ name: r.name, connected: r.link !== 'disconnected', lastSeenMs: r.lastSeenMs }));
+    const records = Array.from(this.registry.records(), (r) => ({ name: r.name, connected: r.link !== 'disconnected', lastSeenMs: r.lastSeenMs }));
     for (const name of nodesToForget(records, (n) => plane.clusterOfNode(n) !== undefined, Date.now(), this.options.nodeRetention ?? DEFAULT_RETENTION)) {
       if (this.registry.forget(name)) this.logger.info({ event: 'node.forgotten', node: name }, 'dropped the record of a gone node the spec does not name');
     }
