@@ -4,7 +4,7 @@
 // registry, log, store or clock: the reconcile loop observes, calls this, then pushes and
 // records (docs/design/reconcile.md).
 import { CAPABILITY_HANDOVER, isLive, type DesiredBackends, type NodeMode } from '@lbha/shared';
-import { configDrift, driftEvents, type DriftView } from './backends/config-drift.js';
+import { configDrift, driftEvents } from './backends/config-drift.js';
 import { nodeReports } from './backends/node-reports.js';
 import type { ClusterMemory, DesiredEntry } from './cluster-memory.js';
 import { buildDesiredState } from './desired-state-builder.js';
@@ -55,8 +55,6 @@ export interface ClusterPassResult {
   readonly wakeAt: number | null;
   /** The desired holders changed and should be stored. */
   readonly holdersChanged: boolean;
-  /** Whether the LB nodes run the same proxy configuration. */
-  readonly drift: DriftView;
   /**
    * Moves (not sticky pins) whose node can no longer hold the VIP, with why: they have done
    * their part, and the spec's rules (home, failback) apply again. The loop removes them.
@@ -220,7 +218,6 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     events,
     wakeAt,
     holdersChanged,
-    drift,
     lapsedPins,
   };
 }
