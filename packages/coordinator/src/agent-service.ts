@@ -46,17 +46,17 @@ export interface AgentServiceOptions {
   readonly messagesPerSecond?: number;
 }
 
-/** Counts of what the agent limits refused. */
+/** Counts of what the agent limits refused (the service adds to them). */
 export interface AgentLimitStats {
-  readonly connectsRefused: number;
-  readonly streamsEnded: number;
+  connectsRefused: number;
+  streamsEnded: number;
 }
 
 function fail(call: AgentCall, code: status, details: string): void {
   call.emit('error', { code, details });
 }
 
-export function createAgentService(opts: AgentServiceOptions, stats: { connectsRefused: number; streamsEnded: number } = { connectsRefused: 0, streamsEnded: 0 }): AgentServiceServer {
+export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitStats = { connectsRefused: 0, streamsEnded: 0 }): AgentServiceServer {
   const { registry, logger } = opts;
   const helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
   const perMinute = opts.connectsPerMinute ?? 60;

@@ -6,7 +6,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { AgentServiceService, ControlServiceService, isInsecure, type Logger } from '@lbha/shared';
 import { HealthImplementation } from 'grpc-health-check';
 import { AgentOutbox } from './agent-outbox.js';
-import { createAgentService, type AgentServiceOptions } from './agent-service.js';
+import { createAgentService, type AgentLimitStats, type AgentServiceOptions } from './agent-service.js';
 import { CoordinatorAuth } from './auth/coordinator-auth.js';
 import { ControlPlane } from './control-plane.js';
 import type { ControlApi } from './control-api.js';
@@ -67,7 +67,7 @@ export class CoordinatorServer {
   readonly httpConnections: ConnectionLimiter;
   private grpcListener: GrpcListener | undefined;
   /** What the agent stream limits refused. */
-  readonly agentLimits = { connectsRefused: 0, streamsEnded: 0 };
+  readonly agentLimits: AgentLimitStats = { connectsRefused: 0, streamsEnded: 0 };
   /** TLS material, identities and roles (auth/); the HTTP API when http.listen is set. */
   readonly auth: CoordinatorAuth;
   /** The operator API as callers reach it: authorised (and, with etcd, forwarded to the leader). */
