@@ -238,14 +238,30 @@ describe('DurableLog', () => {
   });
 
   it('pages by a filter, from the store and memory alike, and looks at no more than `scan` records a call', async () => {
+    const storeReads: number[] = [];
+    const store = new (class extends MemoryStore {
+      override read<T = unknown>(log: LogName, afterSeq: number, limit: number): Promise<Array<LogRecord<T>>> {
+        storeReads.push(afterSeq);
+        return super.read<T>(log, afterSeq, limit);
+      }
+    })();
     const log = durableLog({ windowSize: 10 });
-    await log.attach(new MemoryStore());
-    for (let i = 1; i <= 100; i++) add(log, i % 10 === 0 ? 'match' : 'other');
+    await log.attach(store);
+    // Written in batches, so that the window lets go of the oldest: those are read from the store.
+    for (let batch = 0; batch < 4; batch++) {
+      for (let i = 1; i <= 25; i++) add(log, (batch * 25 + i) % 10 === 0 ? 'match' : 'other');
+      await log.flush();
+    }
     assert.equal(await log.settled(2000), true);
     const tenth = (r: Rec) => r.text === 'match';
     const all = await log.page(0, 100, tenth, 1000);
     assert.deepEqual(all.records.map((r) => r.seq), [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
     assert.equal(all.next, 100);
+    assert.ok(storeReads.length > 0, 'the older records came from the store');
+    storeReads.length = 0;
+    const recent = await log.page(90, 100, tenth, 1000);
+    assert.deepEqual([recent.records.map((r) => r.seq), recent.next], [[100], 100]);
+    assert.deepEqual(storeReads, [], 'the newest records came from memory');
     const limited = await log.page(0, 3, tenth, 1000);
     assert.deepEqual([limited.records.map((r) => r.seq), limited.next], [[10, 20, 30], 30]);
     const scanned = await log.page(0, 100, tenth, 25);
