@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventually } from '@lbha/test-support';
+import { eventually, waitFor } from '@lbha/test-support';
 import { summarizeProbe, type Lab, type ProbeRecord } from '../lab/index.js';
 import { startForeignRouter, type ForeignRouter } from '../lab/foreign-router.js';
 import { agentsOf, skipReason, useAgentLab } from './e2e-support.js';
@@ -88,10 +88,18 @@ describe('a router that is not a node takes a VIP (nginx active/active)', { skip
       assert.match(explain.stdout, /lb1\s+MASTER\s+has VIP\s+priority 254 = .*foreign_routers/);
       await prom.quiet('LbhaVipHeldByForeignRouter');
       const backAt = Date.now();
-      // From here on, clients of vip1 reach lb1: every request answered, by lb1.
-      await new Promise((r) => setTimeout(r, 3000));
-      let after = (await probe.records()).filter((r) => r.t >= backAt + 1500);
-      console.log(line('vip1 after blocking, from 1.5 s after lb1 has it back', after, backAt + 1500, Date.now()));
+      // From here on, clients of vip1 reach lb1: every request answered, by lb1. The check reads
+      // the requests sent from 1.5 s after that moment once there are over 50 of them and they
+      // span at least 1.5 s (a loaded machine records fewer per second).
+      const checkFrom = backAt + 1500;
+      await waitFor('over 50 requests to vip1 spanning 1.5 s, from 1.5 s after lb1 has it back', async () => {
+        const sent = (await probe.records()).filter((r) => r.t >= checkFrom);
+        const span = Math.max(0, ...sent.map((r) => r.t - checkFrom));
+        if (sent.length > 50 && span >= 1500) return { done: true, value: undefined };
+        return { done: false, observed: `${sent.length} requests over ${span.toFixed(0)} ms` };
+      }, { timeoutMs: 15_000, intervalMs: 100 });
+      let after = (await probe.records()).filter((r) => r.t >= checkFrom);
+      console.log(line('vip1 after blocking, from 1.5 s after lb1 has it back', after, checkFrom, Date.now()));
       assert.ok(after.length > 50 && after.every((r) => r.ok && r.lb === 'lb1'), 'vip1 is served by lb1 again');
       console.log(line('vip1 from the block to lb1 holding it', await probe.records(), blockAt, backAt));
 
