@@ -106,6 +106,7 @@ export function buildDesiredState(
       ...(handover ? { handover } : {}),
       ...(failoverPeer ? { failoverPeer } : {}),
       ...(announce ? { announce } : {}),
+      ...(v.readiness ? { readiness: v.readiness } : {}),
     };
   });
   return {

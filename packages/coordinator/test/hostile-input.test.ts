@@ -95,7 +95,7 @@ describe('hostile and broken input', () => {
     it('ends an agent stream that sends an oversized message, keeping the last good state', async () => {
       const before = JSON.stringify(c.server.registry.get('lb1')?.snapshot);
       const e = await lb2StreamEndsWith({
-        msg: { $case: 'delta', value: { services: [], checks: [], instances: [], removedChecks: ['x'.repeat(MAX)], removedInstances: [], backends: undefined } },
+        msg: { $case: 'delta', value: { services: [], checks: [], instances: [], removedChecks: ['x'.repeat(MAX)], removedInstances: [], backends: undefined, readiness: undefined } },
       });
       assert.equal(e.code, status.RESOURCE_EXHAUSTED);
       assert.equal(JSON.stringify(c.server.registry.get('lb1')?.snapshot), before);
@@ -103,7 +103,7 @@ describe('hostile and broken input', () => {
 
     it('refuses an unknown enum value from an agent, naming the field', async () => {
       const e = await lb2StreamEndsWith({
-        msg: { $case: 'delta', value: { services: [], checks: [], instances: [], removedChecks: [], removedInstances: [], localMode: 99 as never, backends: undefined } },
+        msg: { $case: 'delta', value: { services: [], checks: [], instances: [], removedChecks: [], removedInstances: [], localMode: 99 as never, backends: undefined, readiness: undefined } },
       });
       assert.equal(e.code, status.INVALID_ARGUMENT);
       assert.match(e.details, /localMode|local_mode|mode/i);

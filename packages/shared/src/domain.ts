@@ -1,6 +1,7 @@
 // Hand-written domain types. Wire (protobuf) types are converted to these in wire.ts only
 // (backend-wire.ts for the backend pool's types, which live in backends.ts).
 import type { BackendReport, DesiredBackends } from './backends.js';
+import type { ReadinessProbe, ReadinessReport } from './readiness.js';
 
 /**
  * Operating mode of a node, owned by the coordinator.
@@ -177,6 +178,8 @@ export interface NodeSnapshot {
   readonly localMode: NodeMode;
   /** The proxy's backends and configuration digests; absent until the agent has read them. */
   readonly backends?: BackendReport;
+  /** Standby readiness per VIP; absent from agents that probe none. */
+  readonly readiness?: ReadinessReport;
 }
 
 export interface NodeDelta {
@@ -190,6 +193,8 @@ export interface NodeDelta {
   readonly localMode?: NodeMode;
   /** Replaces the whole backend report. */
   readonly backends?: BackendReport;
+  /** Replaces the whole readiness report. */
+  readonly readiness?: ReadinessReport;
 }
 
 export interface KeepalivedSettings {
@@ -238,6 +243,8 @@ export interface DesiredInstance {
    * let go. The coordinator's clock when it asked; absent: nothing asked.
    */
   readonly announce?: number;
+  /** How this node proves it would serve the VIP without holding it; absent: not probed. */
+  readonly readiness?: ReadinessProbe;
 }
 
 /**

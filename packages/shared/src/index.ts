@@ -68,6 +68,8 @@ export {
   desiredBackendsToWire,
   serverAddressProblem,
 } from './backend-wire.js';
+export { readinessReason, readinessState, type ReadinessProbe, type ReadinessProbeKind, type ReadinessReport, type ReadinessState, type VipReadiness } from './readiness.js';
+export { READINESS_REPORT_LIMITS, readinessProbeFromWire, readinessProbeToWire } from './readiness-wire.js';
 export { ConfigError, WireError, formatIssues, type ConfigIssue } from './errors.js';
 export { createLogger, setLogLevel, silentLogger, type Logger } from './logger.js';
 export { nameProblem, isValidName, interfaceProblem } from './names.js';
@@ -118,6 +120,7 @@ export {
   serviceStatusToWire,
   snapshotFromWire,
   snapshotToWire,
+  vipReadinessToWire,
   vrrpStateWire,
 } from './wire.js';
 export {

@@ -40,7 +40,9 @@ import type {
   UnplannedTransition,
   VrrpState,
 } from './domain.js';
+import type { VipReadiness } from './readiness.js';
 import { backendReportFromWire, backendReportToWire, desiredBackendsFromWire, desiredBackendsToWire } from './backend-wire.js';
+import { readinessProbeFromWire, readinessProbeToWire, readinessReportFromWire, readinessReportToWire } from './readiness-wire.js';
 import { UNPLANNED_KINDS } from './domain.js';
 import { enumMap } from './enum-map.js';
 import { WireError } from './errors.js';
@@ -153,6 +155,13 @@ export function checkResultFromWire(r: pb.CheckResult | undefined, path: string)
   const w = required(r, path);
   const kind = checkResultKindWire.fromWire(w.kind, `${path}.kind`);
   return kind === 'healthy' ? { kind } : { kind, reason: w.reason };
+}
+
+const RESULT_CODEC = { toWire: checkResultToWire, fromWire: checkResultFromWire };
+
+/** One node's readiness for one VIP, as the control API shows it. */
+export function vipReadinessToWire(r: VipReadiness): pb.VipReadiness {
+  return readinessReportToWire({ vips: [r] }, RESULT_CODEC).vips[0] as pb.VipReadiness;
 }
 
 function checkParamsToWire(p: CheckParams): pb.CheckSpec['params'] {
@@ -393,6 +402,7 @@ export function snapshotToWire(s: NodeSnapshot): pb.NodeSnapshot {
     appliedVersion: s.appliedVersion,
     localMode: nodeModeWire.toWire(s.localMode),
     backends: s.backends ? backendReportToWire(s.backends) : undefined,
+    readiness: s.readiness ? readinessReportToWire(s.readiness, RESULT_CODEC) : undefined,
   };
 }
 
@@ -406,6 +416,7 @@ export function snapshotFromWire(s: pb.NodeSnapshot | undefined, path: string): 
     appliedVersion: w.appliedVersion,
     localMode: nodeModeWire.fromWire(w.localMode, `${path}.localMode`),
     ...(w.backends ? { backends: backendReportFromWire(w.backends, `${path}.backends`) } : {}),
+    ...(w.readiness ? { readiness: readinessReportFromWire(w.readiness, `${path}.readiness`, RESULT_CODEC) } : {}),
   };
 }
 
@@ -420,6 +431,7 @@ export function deltaToWire(d: NodeDelta): pbAgent.Delta {
     appliedVersion: d.appliedVersion,
     localMode: d.localMode === undefined ? undefined : nodeModeWire.toWire(d.localMode),
     backends: d.backends ? backendReportToWire(d.backends) : undefined,
+    readiness: d.readiness ? readinessReportToWire(d.readiness, RESULT_CODEC) : undefined,
   };
 }
 
@@ -434,6 +446,7 @@ export function deltaFromWire(d: pbAgent.Delta, path: string): NodeDelta {
     ...(d.appliedVersion === undefined ? {} : { appliedVersion: d.appliedVersion }),
     ...(d.localMode === undefined ? {} : { localMode: nodeModeWire.fromWire(d.localMode, `${path}.localMode`) }),
     ...(d.backends ? { backends: backendReportFromWire(d.backends, `${path}.backends`) } : {}),
+    ...(d.readiness ? { readiness: readinessReportFromWire(d.readiness, `${path}.readiness`, RESULT_CODEC) } : {}),
   };
 }
 
@@ -453,6 +466,7 @@ export function applyDelta(s: NodeSnapshot, d: NodeDelta): NodeSnapshot {
     appliedVersion: d.appliedVersion ?? s.appliedVersion,
     localMode: d.localMode ?? s.localMode,
     ...(d.backends ? { backends: d.backends } : s.backends ? { backends: s.backends } : {}),
+    ...(d.readiness ? { readiness: d.readiness } : s.readiness ? { readiness: s.readiness } : {}),
   };
 }
 
@@ -526,13 +540,14 @@ function addressList(list: readonly string[], path: string): string[] {
 }
 
 export function desiredInstanceToWire(i: DesiredInstance): pbAgent.DesiredInstance {
-  const { handover, failoverPeer, announce, ...rest } = i;
+  const { handover, failoverPeer, announce, readiness, ...rest } = i;
   return {
     ...rest,
     trackInterfaces: [...i.trackInterfaces],
     handover: handover ? handoverToWire(handover) : undefined,
     failoverPeer: failoverPeer ?? '',
     announce: announce ?? 0,
+    readiness: readiness ? readinessProbeToWire(readiness) : undefined,
   };
 }
 
@@ -565,6 +580,7 @@ export function desiredInstanceFromWire(i: pbAgent.DesiredInstance, path: string
     ...(i.handover ? { handover: handoverFromWire(i.handover, `${path}.handover`) } : {}),
     ...(failoverPeerFromWire(i.failoverPeer, i.vip, `${path}.failoverPeer`)),
     ...(i.announce ? { announce: i.announce } : {}),
+    ...(i.readiness ? { readiness: readinessProbeFromWire(i.readiness, `${path}.readiness`) } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 // The validated cluster spec: what the operator declared, with every default filled in.
 // Produced only by parseSpec (spec-schema.ts), so later code never tests for undefined.
-import type { CheckSpec, DesiredPoolServer } from '@lbha/shared';
+import type { CheckSpec, DesiredPoolServer, ReadinessProbe } from '@lbha/shared';
 
 export type ProxyService = 'nginx' | 'haproxy';
 
@@ -66,6 +66,8 @@ export interface VipSpec {
   readonly trackInterfaces: readonly string[];
   /** PASS authentication of this VIP's instance when it differs from policy.authPass; null: the cluster's. */
   readonly authPass: string | null;
+  /** How a node that does not hold the VIP proves it would serve it; null: not probed. */
+  readonly readiness: ReadinessProbe | null;
 }
 
 /** A pool of backend servers: for nginx, the servers lbha renders into its upstream's include. */

@@ -61,6 +61,7 @@ function vipView(v: VipSpec): Record<string, Plain> {
     track_interfaces: [...v.trackInterfaces],
     // Whose password, never the password itself.
     auth_pass: v.authPass === null ? "the cluster's" : v.authPass === '' ? 'off' : new Secret('own', v.authPass),
+    readiness: v.readiness === null ? 'off' : `${v.readiness.kind} ${v.readiness.connect}:${v.readiness.port}${v.readiness.kind === 'http' ? ` ${v.readiness.path} (Host ${v.readiness.host})` : ''} every ${v.readiness.intervalMs}ms, timeout ${v.readiness.timeoutMs}ms, fall ${v.readiness.fall}, rise ${v.readiness.rise}`,
   };
 }
 

@@ -7,6 +7,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { MAX_BASE_PRIORITY } from '../priority-scheme.js';
 import { backendsSchema, toBackends } from './backends-schema.js';
+import { clusterReadinessSchema, toReadinessProbe, vipReadinessSchema, type ClusterReadiness } from './readiness-schema.js';
 import type { ClusterPolicy, ClusterSpec, Failback, NodeSpec, ProxyService, Spec, VipSpec } from './cluster-spec.js';
 import { SPEC_LIMITS as L, tooMany } from './spec-limits.js';
 import { specProblems } from './spec-rules.js';
@@ -137,6 +138,8 @@ const vipSchema = z
     track_interfaces: z.array(ifaceName).max(L.trackInterfaces, tooMany('tracked interfaces', L.trackInterfaces)).optional(),
     // keepalived's auth_pass is per vrrp_instance; this overrides the cluster's policy.auth_pass.
     auth_pass: authPass.optional(),
+    // Overrides the cluster's readiness probe for this VIP (where its proxy listens, or off).
+    readiness: vipReadinessSchema,
   })
   .strict();
 
@@ -153,6 +156,8 @@ const clusterSchema = z
     vips: z.array(vipSchema).max(L.vipsPerCluster, tooMany('VIPs per cluster', L.vipsPerCluster)).default([]),
     checks: z.array(checkSchema).max(L.checksPerCluster, tooMany('checks per cluster', L.checksPerCluster)).default([]),
     backends: backendsSchema,
+    // How standbys prove they would serve each VIP (docs/design/standby-readiness.md).
+    readiness: clusterReadinessSchema,
   })
   .strict();
 
@@ -219,7 +224,7 @@ function toPolicy(p: z.output<typeof policySchema>): ClusterPolicy {
   };
 }
 
-function toVip(v: z.output<typeof vipSchema>, clusterTrack: readonly string[]): VipSpec {
+function toVip(v: z.output<typeof vipSchema>, clusterTrack: readonly string[], readiness: ClusterReadiness): VipSpec {
   const text = v.address.includes('/') ? v.address : `${v.address}/${isIPv6(v.address) ? 128 : 32}`;
   const c = parseCidr(text);
   if (typeof c === 'string') throw new Error(`bug: VIP address passed the schema but does not parse: ${c}`);
@@ -234,6 +239,7 @@ function toVip(v: z.output<typeof vipSchema>, clusterTrack: readonly string[]): 
     group: v.group ?? '',
     trackInterfaces: v.track_interfaces ?? clusterTrack,
     authPass: v.auth_pass ?? null,
+    readiness: toReadinessProbe(readiness, v.readiness, c.address),
   };
 }
 
@@ -252,7 +258,7 @@ function toCluster(c: z.output<typeof clusterSchema>): ClusterSpec {
     service: c.service,
     policy: toPolicy(c.policy),
     nodes: c.nodes.map(toNode),
-    vips: c.vips.map((v) => toVip(v, c.track_interfaces)),
+    vips: c.vips.map((v) => toVip(v, c.track_interfaces, c.readiness)),
     checks: c.checks.map((x) => toCheck(x, c.service)),
     trackInterfaces: c.track_interfaces,
     backends: toBackends(c.backends),
