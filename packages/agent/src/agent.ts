@@ -38,6 +38,7 @@ import { HandoverController, type SavedSysctls } from './net/handover.js';
 import { handoverTasks } from './net/handover-task.js';
 import { LinkStates } from './net/link-states.js';
 import { NetlinkMonitor } from './net/netlink-monitor.js';
+import { StandbyReadiness } from './readiness/standby-readiness.js';
 import type { AgentCore, DesiredStateOutcome } from './ports.js';
 import { NodeServices, type ServiceDrivers } from './services/node-services.js';
 import { JsonFile } from './state/json-file.js';
@@ -92,6 +93,8 @@ export class Agent implements AgentCore {
   private readonly wake: WakeTimer;
   /** The proxy's backend pool: reported, and kept as the coordinator wants it. */
   private readonly backends: BackendManager | undefined;
+  /** Proves, per VIP, that the proxy would serve it if the node received it. */
+  private readonly readiness: StandbyReadiness;
   private statsTimer: NodeJS.Timeout | undefined;
   private unsubscribeLinks: (() => void) | undefined;
   private metricsServer: Server | undefined;
@@ -186,6 +189,14 @@ export class Agent implements AgentCore {
     });
     this.wake = new WakeTimer(() => this.refresh(), now);
     this.backends = createBackendManager(opts, this.services, { run: this.run, logger: log, now, onReport: () => this.refresh() });
+    this.readiness = new StandbyReadiness({
+      validator: (name) => {
+        const s = this.services.service(name);
+        return s ? () => s.validate() : undefined;
+      },
+      now,
+      onChange: () => this.refresh(),
+    });
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -244,6 +255,7 @@ export class Agent implements AgentCore {
     this.handover.detach();
     this.failover.close();
     this.backends?.stop();
+    this.readiness.stop();
     await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
     await this.desired.idle();
     await this.backends?.idle();
@@ -266,6 +278,7 @@ export class Agent implements AgentCore {
       appliedVersion: this.appliedVersion(),
       localMode: e.mode,
       ...(this.backends?.report ? { backends: this.backends.report } : {}),
+      ...(this.readiness.report ? { readiness: this.readiness.report } : {}),
     };
   }
 
@@ -343,6 +356,7 @@ export class Agent implements AgentCore {
       node: { healthy: e.healthy, appliedVersion: this.appliedVersion(), localMode: e.mode },
       checkStatus: (name) => this.checks.status(name),
       backends: this.backends?.report,
+      readiness: this.readiness.report,
     });
     if (!delta) return;
     for (const s of delta.services) this.metrics.service(s);
@@ -362,6 +376,7 @@ export class Agent implements AgentCore {
     }
     this.links.follow(next);
     this.syncChecks(next);
+    this.readiness.follow(next);
     await this.failover.adopt(next);
     await this.edges.follow(next);
     // Before any placement change moves a VIP: the new holder must forward, the old one answer.

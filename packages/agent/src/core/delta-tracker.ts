@@ -1,7 +1,7 @@
 // What goes to the coordinator stream: remembers what was last sent and publishes only what
 // changed since (services, instances, checks, the node's own fields, removals). The snapshot
 // after a (re)connect is sent by the stream client; deltas follow it.
-import type { BackendReport, CheckStatus, InstanceStatus, NodeDelta, NodeSnapshot, ServiceStatus } from '@lbha/shared';
+import type { BackendReport, CheckStatus, InstanceStatus, NodeDelta, NodeSnapshot, ReadinessReport, ServiceStatus } from '@lbha/shared';
 
 /** The node's own fields, sent when one of them changes. */
 export type NodeFields = Pick<NodeSnapshot, 'healthy' | 'appliedVersion' | 'localMode'>;
@@ -15,6 +15,8 @@ export interface PublishInput {
   readonly checkStatus: (name: string) => CheckStatus | undefined;
   /** The latest backend report (a new object whenever it changed). */
   readonly backends?: BackendReport;
+  /** The latest standby readiness report (a new object whenever it changed). */
+  readonly readiness?: ReadinessReport;
 }
 
 export class DeltaTracker {
@@ -26,6 +28,7 @@ export class DeltaTracker {
   private readonly removedChecks = new Set<string>();
   private readonly removedInstances = new Set<string>();
   private sentBackends: BackendReport | undefined;
+  private sentReadiness: ReadinessReport | undefined;
 
   onDelta(listener: (delta: NodeDelta) => void): () => void {
     this.listeners.add(listener);
@@ -75,7 +78,9 @@ export class DeltaTracker {
     this.sentNode = nodeKey;
     const backends = now.backends !== this.sentBackends ? now.backends : undefined;
     this.sentBackends = now.backends;
-    if (services.length + instances.length + checks.length + this.removedChecks.size + this.removedInstances.size === 0 && !nodeChanged && !backends) return undefined;
+    const readiness = now.readiness !== this.sentReadiness ? (now.readiness ?? { vips: [] }) : undefined;
+    this.sentReadiness = now.readiness;
+    if (services.length + instances.length + checks.length + this.removedChecks.size + this.removedInstances.size === 0 && !nodeChanged && !backends && !readiness) return undefined;
     const delta: NodeDelta = {
       services,
       checks,
@@ -84,6 +89,7 @@ export class DeltaTracker {
       removedInstances: [...this.removedInstances],
       ...(nodeChanged ? now.node : {}),
       ...(backends ? { backends } : {}),
+      ...(readiness ? { readiness } : {}),
     };
     this.removedChecks.clear();
     this.removedInstances.clear();

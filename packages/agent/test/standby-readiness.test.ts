@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import type { DesiredInstance, DesiredState, ReadinessProbe, ReadinessReport } from '@lbha/shared';
+import { waitFor } from '@lbha/test-support';
+import { ConfigValidity } from '../src/readiness/config-validity.js';
+import { proxyRequest } from '../src/readiness/proxy-request.js';
+import { readinessVerdict } from '../src/readiness/readiness-verdict.js';
+import { StandbyReadiness } from '../src/readiness/standby-readiness.js';
+import type { ValidationResult } from '../src/services/service-driver.js';
+
+/** Waits until `pred` holds for what `read` returns, saying what was seen when it never does. */
+function until<T>(read: () => T, pred: (v: T) => boolean, what: string): Promise<T> {
+  return waitFor(what, () => {
+    const v = read();
+    return pred(v) ? { done: true, value: v } : { done: false, observed: JSON.stringify(v) };
+  }, 5000);
+}
+
+const VALID: ValidationResult = { ok: true, output: 'syntax is ok' };
+const BROKEN: ValidationResult = { ok: false, output: 'nginx: [emerg] unexpected end of file, expecting ";" or "}" in /etc/nginx/nginx.conf:7\nnginx: configuration file /etc/nginx/nginx.conf test failed' };
+
+describe('readiness verdict', () => {
+  it('is ready only with a valid config and an answer that is not a 5xx', () => {
+    assert.deepEqual(readinessVerdict('nginx', VALID, { kind: 'status', status: 200 }, 'GET /'), { kind: 'healthy' });
+    assert.deepEqual(readinessVerdict('nginx', VALID, { kind: 'status', status: 404 }, 'GET /'), { kind: 'healthy' });
+    assert.deepEqual(readinessVerdict('nginx', VALID, { kind: 'accepted' }, 'connect'), { kind: 'healthy' });
+    const bad = readinessVerdict('nginx', VALID, { kind: 'status', status: 502 }, 'GET /');
+    assert.equal(bad.kind, 'unhealthy');
+    assert.match(bad.kind === 'unhealthy' ? bad.reason : '', /answered 502: the proxy could not get an answer from the VIP's backends/);
+    const refused = readinessVerdict('nginx', VALID, { kind: 'failed', error: 'ECONNREFUSED' }, 'GET /');
+    assert.match(refused.kind === 'unhealthy' ? refused.reason : '', /GET \/: ECONNREFUSED/);
+  });
+
+  it('is not ready with a config on disk that does not validate, even while the proxy answers', () => {
+    const r = readinessVerdict('nginx', BROKEN, { kind: 'status', status: 200 }, 'GET /');
+    assert.equal(r.kind, 'unhealthy');
+    assert.match(r.kind === 'unhealthy' ? r.reason : '', /nginx config on disk does not validate, so a reload or restart would fail: nginx: \[emerg\] unexpected end of file/);
+  });
+});
+
+describe('a request through the proxy', () => {
+  let server: Server;
+  let port = 0;
+  const seen: Array<{ host: string | undefined; url: string | undefined }> = [];
+  let status = 200;
+  before(async () => {
+    server = createServer((req, res) => {
+      seen.push({ host: req.headers.host, url: req.url });
+      res.statusCode = status;
+      res.end('x');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const probe = (over: Partial<ReadinessProbe> = {}): ReadinessProbe => ({ kind: 'http', port, connect: '127.0.0.1', host: 'www.example.com', path: '/ready?x=1', intervalMs: 100, timeoutMs: 1000, fall: 1, rise: 1, ...over });
+
+  it('sends the VIP\'s Host and path and reads the status', async () => {
+    status = 503;
+    assert.deepEqual(await proxyRequest(probe(), new AbortController().signal), { kind: 'status', status: 503 });
+    assert.deepEqual(seen.at(-1), { host: 'www.example.com', url: '/ready?x=1' });
+    status = 200;
+    assert.deepEqual(await proxyRequest(probe(), new AbortController().signal), { kind: 'status', status: 200 });
+  });
+
+  it('says what went wrong when nothing listens, and accepts a TCP connection for a TCP probe', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    assert.deepEqual(await proxyRequest(probe({ port: deadPort }), new AbortController().signal), { kind: 'failed', error: 'ECONNREFUSED' });
+    assert.deepEqual(await proxyRequest(probe({ kind: 'tcp' }), new AbortController().signal), { kind: 'accepted' });
+  });
+
+  it('gives up after its timeout on a proxy that accepts but never answers', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const r = await proxyRequest(probe({ port: (silent.address() as AddressInfo).port, timeoutMs: 150 }), new AbortController().signal);
+      assert.deepEqual(r, { kind: 'failed', error: 'no answer within 150ms' });
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('reports each VIP\'s readiness, follows a config that breaks and heals, and one config test serves all VIPs', async () => {
+    let config: ValidationResult = VALID;
+    let validations = 0;
+    let reports = 0;
+    const r = new StandbyReadiness({
+      validator: (s) => (s === 'nginx' ? async () => (validations++, config) : undefined),
+      now: Date.now,
+      onChange: () => void reports++,
+    });
+    const inst = (name: string): DesiredInstance => ({ name, vrid: 1, interface: 'eth0', vip: '10.0.0.1/24', basePriority: 100, placementWeight: 0, rank: 1, trackInterfaces: [], stepDown: false, group: '', readiness: probe({ intervalMs: 200, rise: 1 }) });
+    const desired = { version: 1, cluster: 'web', node: 'a', mode: 'active', keepalived: { advertIntMs: 100, unicast: false, unicastSrc: '', unicastPeers: [], authPass: '', vrrpVersion: 3, mcastGroup: '' }, instances: [inst('v0'), inst('v1'), { ...inst('v2'), readiness: undefined }], checks: [], proxyService: 'nginx' } satisfies DesiredState;
+    const kinds = (rep: ReadinessReport | undefined) => Object.fromEntries((rep?.vips ?? []).map((v) => [v.vip, v.result.kind]));
+    try {
+      r.follow(desired);
+      await until(() => kinds(r.report), (k) => k['v0'] === 'healthy' && k['v1'] === 'healthy', 'both VIPs ready');
+      assert.deepEqual(Object.keys(kinds(r.report)), ['v0', 'v1']);
+      config = BROKEN;
+      await until(() => kinds(r.report), (k) => k['v0'] === 'unhealthy' && k['v1'] === 'unhealthy', 'both VIPs not ready');
+      const reason = r.report?.vips[0]?.result;
+      assert.match(reason?.kind === 'unhealthy' ? reason.reason : '', /config on disk does not validate/);
+      config = VALID;
+      status = 502;
+      await until(() => r.report?.vips[0]?.result, (x) => x?.kind === 'unhealthy' && /answered 502/.test(x.reason), 'not ready: 502');
+      status = 200;
+      await until(() => kinds(r.report), (k) => k['v0'] === 'healthy' && k['v1'] === 'healthy', 'ready again');
+      assert.ok(reports >= 4, `${reports} reports`);
+      // Two VIPs probed every 200 ms share one config test per 100 ms at most.
+      const t0 = validations;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.ok(validations - t0 <= 12, `${validations - t0} config tests in a second for two VIPs`);
+      r.follow({ ...desired, instances: [] });
+      assert.equal(r.report, undefined);
+    } finally {
+      r.stop();
+    }
+  });
+});
+
+describe('config validity', () => {
+  it('runs the config test once for every caller within its age, and again after', async () => {
+    let t = 0;
+    let runs = 0;
+    const v = new ConfigValidity(async () => (runs++, VALID), 100, () => t);
+    await Promise.all([v.current(), v.current(), v.current()]);
+    assert.equal(runs, 1);
+    t = 50;
+    await v.current();
+    assert.equal(runs, 1);
+    t = 150;
+    await v.current();
+    assert.equal(runs, 2);
+  });
+
+  it('counts a config test that cannot run as a config that does not validate', async () => {
+    const v = new ConfigValidity(() => Promise.reject(new Error('spawn nginx ENOENT')), 100, () => 0);
+    assert.deepEqual(await v.current(), { ok: false, output: 'the config test could not run: spawn nginx ENOENT' });
+  });
+});
