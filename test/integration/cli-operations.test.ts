@@ -49,7 +49,7 @@ describe('lbha operator commands', () => {
 
   it('lbha vips says which VIP is moving with a handover and which node could not start one', () => {
     const base = { cluster: 'web', name: 'vip-28', address: '192.168.20.28/24', vrid: 51, interface: 'eth1', homeNode: '', desiredHolder: LB2, actualHolders: [LB2], ranking: [LB2, LB1], status: 'ok', reason: '', group: '', foreignRouters: [], pin: undefined };
-    const node = (n: string, err = '') => ({ node: n, state: 0, vipPresent: false, effectivePriority: 0, priorityTerms: [], handover: undefined, handoverError: err });
+    const node = (n: string, err = '') => ({ node: n, state: 0, vipPresent: false, effectivePriority: 0, priorityTerms: [], handover: undefined, handoverError: err, readiness: undefined });
     assert.deepEqual(handoverLines({ ...base, perNode: [node(LB1), node(LB2)], handover: undefined }), []);
     assert.match(
       handoverLines({ ...base, actualHolders: [LB1], perNode: [node(LB1), node(LB2)], handover: { fromNode: LB1, toNode: LB2, startedMs: 0, untilMs: 0 } })[0] ?? '',

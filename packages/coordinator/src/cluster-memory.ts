@@ -40,6 +40,8 @@ export interface ClusterMemory {
   readonly transitionsSeen: ReadonlyMap<string, number>;
   /** Per node, per service: the restart count last seen. */
   readonly restartsSeen: ReadonlyMap<string, ReadonlyMap<string, number>>;
+  /** Per VIP, per live node: its standby readiness as last reported (null ready, else why not). */
+  readonly readiness: ReadonlyMap<string, ReadonlyMap<string, string | null>>;
 }
 
 export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
@@ -55,6 +57,7 @@ export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
   failingEverywhere: [],
   transitionsSeen: new Map(),
   restartsSeen: new Map(),
+  readiness: new Map(),
 });
 
 /**

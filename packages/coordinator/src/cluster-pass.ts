@@ -17,6 +17,7 @@ import { vipKey, type ClusterSpec } from './spec/cluster-spec.js';
 import { observeCluster, type VipObservation } from './vip-observation.js';
 import { serviceEvents } from './service-events.js';
 import { sharedFailure } from './shared-failure.js';
+import { standbyReadiness } from './standby-readiness.js';
 import { unplannedEvents } from './unplanned-events.js';
 import { trackVip, type VipTrack } from './vip-tracking.js';
 
@@ -55,6 +56,8 @@ export interface ClusterPassResult {
   readonly wakeAt: number | null;
   /** The desired holders changed and should be stored. */
   readonly holdersChanged: boolean;
+  /** vipKey -> the live nodes whose proxy would not serve the VIP (standby readiness). */
+  readonly notReady: ReadonlyMap<string, ReadonlySet<string>>;
   /**
    * Moves (not sticky pins) whose node can no longer hold the VIP, with why: they have done
    * their part, and the spec's rules (home, failback) apply again. The loop removes them.
@@ -110,7 +113,9 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     if (known) pins.set(vipKey(c.name, vip), pin);
     else lapsedPins.set(vip, `${vip} or ${pin.node} is no longer in the spec`);
   }
-  const placed = place({ spec: { clusters: [c] }, nodes: conditions, holders: presumedHolders, nowMs: now, pins });
+  const readiness = standbyReadiness(c, observations, memory.readiness);
+  events.push(...readiness.events);
+  const placed = place({ spec: { clusters: [c] }, nodes: conditions, holders: presumedHolders, nowMs: now, pins, notReady: readiness.notReady });
   const placement = placed.clusters.get(c.name) as ClusterPlacement;
   for (const [vip, pin] of input.pins ?? []) {
     const cls = placement.classes.get(pin.node);
@@ -208,7 +213,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   }
 
   return {
-    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, transitionsSeen: unplanned.seen, restartsSeen: restarts.seen },
+    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, transitionsSeen: unplanned.seen, restartsSeen: restarts.seen, readiness: readiness.seen },
     placement,
     conditions,
     observations,
@@ -218,6 +223,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     events,
     wakeAt,
     holdersChanged,
+    notReady: readiness.notReady,
     lapsedPins,
   };
 }

@@ -52,6 +52,7 @@ interface ClusterState {
   readonly handovers: ReadonlyMap<string, HandoverEntry>;
   readonly wakeAt: number | null;
   readonly failingEverywhere: readonly string[];
+  readonly notReady: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 const NO_WEIGHT: NodeWeight = { rank: 0, weight: 0 };
@@ -84,6 +85,7 @@ export class FleetView {
       handovers: r.memory.handovers.entries,
       wakeAt: r.wakeAt,
       failingEverywhere: r.memory.failingEverywhere,
+      notReady: r.notReady,
     });
   }
 
@@ -126,11 +128,13 @@ export class FleetView {
   interlockInput(): InterlockInput {
     const nodes = new Map<string, NodeCondition>();
     const holders = new Map<string, string>();
+    const notReady = new Map<string, ReadonlySet<string>>();
     for (const s of this.clusters.values()) {
       for (const [n, c] of s.conditions) nodes.set(n, c);
       for (const [k, h] of s.presumedHolders) holders.set(k, h);
+      for (const [k, set] of s.notReady) notReady.set(k, set);
     }
-    return { spec: this.spec, nodes, holders, nowMs: this.clock() };
+    return { spec: this.spec, nodes, holders, nowMs: this.clock(), notReady };
   }
 
   desiredOf(node: string): DesiredState | undefined {
@@ -170,6 +174,15 @@ export class FleetView {
       const holders = new Map<string, string>();
       for (const vp of s?.placement.vips ?? []) holders.set(vp.vip, vp.holder);
       for (const v of c.vips) yield { cluster: c.name, vip: v.name, desired: holders.get(v.name) ?? '', status: s?.tracks.get(v.name)?.status ?? 'unknown' };
+    }
+  }
+
+  /** Each live node's standby readiness per VIP, as the latest pass saw it. */
+  *standbyReadiness(): Generator<{ readonly cluster: string; readonly vip: string; readonly node: string; readonly ready: boolean }, void, undefined> {
+    for (const c of this.spec.clusters) {
+      for (const [vip, o] of this.clusters.get(c.name)?.observations ?? []) {
+        for (const p of o.perNode) if (p.live && p.readiness) yield { cluster: c.name, vip, node: p.node, ready: p.readiness.result.kind === 'healthy' };
+      }
     }
   }
 

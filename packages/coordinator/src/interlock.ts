@@ -8,6 +8,8 @@ export interface InterlockInput {
   readonly nodes: ReadonlyMap<string, NodeCondition>;
   readonly holders: ReadonlyMap<string, string>;
   readonly nowMs: number;
+  /** vipKey -> nodes whose proxy would not serve the VIP (standby readiness). */
+  readonly notReady?: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /**

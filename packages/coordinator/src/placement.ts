@@ -2,9 +2,13 @@
 // A pure function: spec + node conditions + current holders + now in, rankings out.
 // No I/O, no clock, no logger; the same input (in any order) gives the same output.
 // The rules and the weight scheme are explained in docs/design/placement.md.
+//
+// Over 400 lines: one pass over every VIP group whose rules (pins, failback, keep, balance,
+// readiness, backup order) share its per-cluster arrays; the readiness helpers live apart.
 import type { NodeMode } from '@lbha/shared';
 import type { ClusterSpec, Spec, VipSpec } from './spec/cluster-spec.js';
 import { vipKey } from './spec/cluster-spec.js';
+import { readyFirst, unreadyPositions } from './placement-readiness.js';
 import { placementWeight } from './priority-scheme.js';
 
 export type NodeHealth = 'healthy' | 'unhealthy' | 'unknown';
@@ -33,6 +37,12 @@ export interface PlacementInput {
   readonly maxRanked?: number;
   /** vipKey(cluster, vip) -> where an operator put the VIP (`lbha move`); missing: no pins. */
   readonly pins?: ReadonlyMap<string, VipPin>;
+  /**
+   * vipKey(cluster, vip) -> nodes whose proxy would not serve the VIP (standby readiness). Such
+   * a node is not chosen as a new holder, and backs the VIP up after those that would, while
+   * another candidate of its class would serve it; a holder keeps the VIP. Missing: all ready.
+   */
+  readonly notReady?: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /**
@@ -214,6 +224,12 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
   const bestClass = (rings[PREFERRED] as number[]).length > 0 ? PREFERRED : (rings[DEGRADED] as number[]).length > 0 ? DEGRADED : -1;
   const best = bestClass >= 0 ? (rings[bestClass] as number[]) : null;
 
+  const unready = items.map((item) => unreadyPositions(item.holderKeys, input.notReady, position));
+  // Some node of the best class would serve the item's VIPs: the others are not chosen.
+  const readyBest = (ii: number): boolean => best !== null && best.some((p) => !(unready[ii] as ReadonlySet<number>).has(p));
+  const choosable = (ii: number, pos: number): boolean => !(unready[ii] as ReadonlySet<number>).has(pos) || !readyBest(ii);
+  const unreadyNote = (ii: number, pos: number): string => ((unready[ii] as ReadonlySet<number>).has(pos) ? ', not ready' : '');
+
   const load = new Int32Array(n);
   const failback = cluster.policy.failback;
   const holderOf = new Int32Array(items.length);
@@ -255,14 +271,14 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
     // start a priority tie in keepalived. It is kept until someone else reports the VIP.
     const keepable = current >= 0 && bestClass >= 0 && (currentCls === bestClass || currentCls === UNKNOWN);
     const home = item.home;
-    const homeReady = home >= 0 && bestClass >= 0 && cls[home] === bestClass;
+    const homeReady = home >= 0 && bestClass >= 0 && cls[home] === bestClass && choosable(ii, home);
     const pinned = pinOf(item);
     let pinNote = '';
-    if (pinned && bestClass >= 0 && cls[pinned.pos] === bestClass) {
+    if (pinned && bestClass >= 0 && cls[pinned.pos] === bestClass && choosable(ii, pinned.pos)) {
       assign(ii, pinned.pos, pinned.pin.sticky ? `pinned to ${pinned.pin.node} by an operator` : `moved to ${pinned.pin.node} by an operator`, true);
       return;
     }
-    if (pinned) pinNote = `; ${pinned.pin.sticky ? 'pinned' : 'moved'} to ${pinned.pin.node}, which is ${CLASS_ORDER[cls[pinned.pos] as number]}`;
+    if (pinned) pinNote = `; ${pinned.pin.sticky ? 'pinned' : 'moved'} to ${pinned.pin.node}, which is ${CLASS_ORDER[cls[pinned.pos] as number]}${unreadyNote(ii, pinned.pos)}`;
     const assignNoted = (holder: number, reason: string, eligible: boolean) => assign(ii, holder, reason + pinNote, eligible);
 
     if (homeReady && home !== current) {
@@ -292,7 +308,7 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
             : homeReady && failback.kind === 'never'
               ? 'current holder kept (failback: never)'
               : 'current holder kept';
-      const homeNote = home >= 0 && home !== current && !homeReady ? `; home node ${names[home]} is ${CLASS_ORDER[cls[home] as number]}` : '';
+      const homeNote = home >= 0 && home !== current && !homeReady ? `; home node ${names[home]} is ${CLASS_ORDER[cls[home] as number]}${unreadyNote(ii, home)}` : '';
       assignNoted(current, why + homeNote, currentCls !== UNKNOWN);
       return;
     }
@@ -314,13 +330,18 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
     if (best) {
       const len = best.length;
       const s = ringStart(best, hashes, item.hash);
+      const skip = unready[ii] as ReadonlySet<number>;
+      const ready = skip.size > 0 && readyBest(ii);
+      // With nodes that would not serve the VIP left out, the least load among the others.
+      const low = ready ? Math.min(...best.filter((p) => !skip.has(p)).map((p) => load[p] as number)) : min;
       for (let k = 0; k < len; k++) {
         const node = best[(s + k) % len] as number;
         const l = load[node] as number;
-        if (l !== min) continue;
+        if (l !== low || (ready && skip.has(node))) continue;
         const why = bestClass === DEGRADED ? 'least-loaded eligible node (every eligible node has a failing penalty check)' : 'least-loaded eligible node';
-        const homeNote = item.home >= 0 && cls[item.home] !== bestClass ? `; home node ${names[item.home]} is ${CLASS_ORDER[cls[item.home] as number]}` : '';
-        assign(ii, node, why + homeNote + (openNotes.get(ii) ?? ''), true);
+        const homeNote = item.home >= 0 && (cls[item.home] !== bestClass || skip.has(item.home)) ? `; home node ${names[item.home]} is ${CLASS_ORDER[cls[item.home] as number]}${unreadyNote(ii, item.home)}` : '';
+        const readyNote = skip.size === 0 ? '' : ready ? `; not ready: ${[...skip].map((p) => names[p]).sort().join(', ')}` : '; no eligible node is ready to serve it';
+        assign(ii, node, why + homeNote + readyNote + (openNotes.get(ii) ?? ''), true);
         const left = (countAt.get(l) ?? 1) - 1;
         if (left === 0) countAt.delete(l);
         else countAt.set(l, left);
@@ -358,6 +379,11 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
         const node = ring[(s + j) % len] as number;
         if (node !== holder && node !== item.home) ranking.push(names[node] as string);
       }
+    }
+    const skip = unready[ii] as ReadonlySet<number>;
+    if (skip.size > 0) {
+      const backups = readyFirst(ranking.slice(1).map((nm) => position.get(nm) as number), skip, (p) => (cls[p] as number) <= UNKNOWN);
+      ranking.splice(1, ranking.length - 1, ...backups.map((p) => names[p] as string));
     }
     const holderName = names[holder] as string;
     for (const v of item.vips) {

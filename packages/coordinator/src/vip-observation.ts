@@ -1,6 +1,6 @@
 // What is actually true about each VIP, from the agents' snapshots (keepalived's notify FIFO
 // state and the address on the interface), and how it compares with the desired holder. Pure.
-import type { ForeignRouter, Handover, InstanceStatus, NodeSnapshot, PriorityTerm, VrrpState } from '@lbha/shared';
+import type { ForeignRouter, Handover, InstanceStatus, NodeSnapshot, PriorityTerm, VipReadiness, VrrpState } from '@lbha/shared';
 import type { ClusterSpec, VipSpec } from './spec/cluster-spec.js';
 
 /** What the coordinator can see of one node right now. */
@@ -23,6 +23,8 @@ export interface NodeVipState {
   readonly handoverConnections?: number;
   /** The last announcement request the node carried out (0: none). */
   readonly announced: number;
+  /** Whether the node's proxy would serve the VIP (standby readiness); absent: not reported. */
+  readonly readiness?: VipReadiness;
 }
 
 /**
@@ -96,6 +98,7 @@ export function observeCluster(cluster: ClusterSpec, report: (node: string) => N
         ...(inst?.handoverError ? { handoverError: inst.handoverError } : {}),
         ...(inst?.handoverConnections !== undefined ? { handoverConnections: inst.handoverConnections } : {}),
         announced: inst?.announced ?? 0,
+        ...readinessOf(r, vip.name),
       });
       if (r.live && inst && (inst.vipPresent || inst.state === 'master')) holders.push(name);
     }
@@ -103,6 +106,11 @@ export function observeCluster(cluster: ClusterSpec, report: (node: string) => N
     out.set(vip.name, { holders, perNode, complete, foreign: [...foreign.values()].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0)) });
   }
   return out;
+}
+
+function readinessOf(r: NodeReport, vip: string): { readiness?: VipReadiness } {
+  const found = r.live ? r.snapshot?.readiness?.vips.find((x) => x.vip === vip) : undefined;
+  return found ? { readiness: found } : {};
 }
 
 export function vipStatus(desiredHolder: string, o: VipObservation): VipStatus {

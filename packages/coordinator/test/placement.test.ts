@@ -233,6 +233,7 @@ function cluster(name: string, nodeCount: number, vipCount: number, opts: { home
     group: opts.groups?.[i] ?? '',
     trackInterfaces: [],
     authPass: null,
+    readiness: null,
   }));
   return {
     name,

@@ -1,8 +1,16 @@
-import { linkFromWire, nodeModeWire, type NodeLink, type pbControl } from '@lbha/shared';
+import { linkFromWire, nodeModeWire, pbTypes, type NodeLink, type pbControl } from '@lbha/shared';
+
+const CHECK_RESULT_HEALTHY = pbTypes.CheckResultKind.CHECK_RESULT_KIND_HEALTHY;
 import type { CliCommand } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';
 import { table } from '../table.js';
+import { printable } from '../terminal-text.js';
+
+/** "lb2: would not serve vip1 if it received it (standby readiness): why", per VIP it fails. */
+export function readinessNotes(n: pbControl.NodeInfo): string[] {
+  return (n.state?.readiness?.vips ?? []).filter((v) => v.result?.kind !== CHECK_RESULT_HEALTHY).map((v) => `${n.name}: would not serve ${v.vip} if it received it (standby readiness): ${v.result?.reason || 'not proven yet'}`);
+}
 
 export function modeName(mode: number): string {
   try {
@@ -34,6 +42,8 @@ export function nodeTableCommand(
   meta: Pick<CliCommand, 'name' | 'summary' | 'usage'>,
   header: readonly string[],
   row: (n: pbControl.NodeInfo) => string[],
+  /** Lines printed under the table. */
+  notes: (n: pbControl.NodeInfo) => string[] = () => [],
 ): CliCommand {
   return {
     ...meta,
@@ -48,6 +58,7 @@ export function nodeTableCommand(
         ctx.out('no nodes: the coordinator has no spec with nodes and no agent has connected (lbha spec apply FILE)\n');
       } else {
         ctx.out(table(header, res.nodes.map(row)));
+        for (const line of res.nodes.flatMap(notes)) ctx.out(`${printable(line)}\n`);
       }
       return 0;
     },

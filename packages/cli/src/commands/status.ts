@@ -1,5 +1,5 @@
 import { ago } from '../table.js';
-import { connection, health, modeName, nodeTableCommand, vrrpName } from './node-table.js';
+import { connection, health, modeName, nodeTableCommand, readinessNotes, vrrpName } from './node-table.js';
 
 export const statusCommand = nodeTableCommand(
   { name: 'status', summary: 'list nodes: connection, mode, health, VRRP states', usage: 'lbha status [--cluster NAME] [--json]' },
@@ -14,4 +14,5 @@ export const statusCommand = nodeTableCommand(
     ago(n.lastSeenMs),
     n.agentVersion,
   ],
+  readinessNotes,
 );

@@ -1,4 +1,4 @@
-import { vrrpStateWire, type pbControl, type pbTypes } from '@lbha/shared';
+import { pbTypes, vrrpStateWire, type pbControl } from '@lbha/shared';
 import type { CliCommand } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';
@@ -48,6 +48,21 @@ export function pinLines(v: pbControl.VipInfo): string[] {
   return [`${v.cluster}/${v.name}: ${how} by ${p.actor || 'an operator'}${p.reason ? `: ${p.reason}` : ''}`];
 }
 
+/** "ready" or "not ready: why" (standby readiness); '' when the node does not report it. */
+export function readinessText(p: pbControl.VipHolderState): string {
+  const r = p.readiness;
+  if (!r) return '';
+  return r.result?.kind === pbTypes.CheckResultKind.CHECK_RESULT_KIND_HEALTHY ? 'ready' : `not ready: ${r.result?.reason || 'not proven yet'}`;
+}
+
+/** Nodes that would not serve a VIP they may receive (standby readiness). */
+export function readinessLines(v: pbControl.VipInfo): string[] {
+  return v.perNode.flatMap((p) => {
+    const t = readinessText(p);
+    return t.startsWith('not ready') ? [`${v.cluster}/${v.name}: ${p.node} is ${t}`] : [];
+  });
+}
+
 /** Routers that are not nodes of the cluster advertising a VIP's VRID. */
 export function foreignLines(v: pbControl.VipInfo): string[] {
   return v.foreignRouters.map((f) => `${v.cluster}/${v.name}: ${f.source} advertises VRID ${v.vrid} with priority ${f.priority}; it is not a node of the cluster (seen by ${f.seenBy.join(', ')})`);
@@ -55,7 +70,7 @@ export function foreignLines(v: pbControl.VipInfo): string[] {
 
 export const vipsCommand: CliCommand = {
   name: 'vips',
-  summary: 'list VIPs: desired and actual holder, status, why; --explain shows each node\'s priority',
+  summary: 'list VIPs: desired and actual holder, status, why, standbys not ready; --explain shows each node\'s priority and readiness',
   usage: 'lbha vips [--cluster NAME] [--explain] [--json]',
   options: { cluster: { type: 'string', arg: 'NAME', help: 'only this cluster\'s VIPs' }, explain: { type: 'boolean', help: 'show each node\'s priority and why' } },
   async run(ctx) {
@@ -82,11 +97,11 @@ export const vipsCommand: CliCommand = {
       v.reason,
     ]);
     ctx.out(table(['CLUSTER', 'VIP', 'ADDRESS', 'VRID', 'DESIRED', 'ACTUAL', 'STATUS', 'STATE/PRIORITY', 'WHY'], rows));
-    for (const line of res.vips.flatMap((v) => [...pinLines(v), ...handoverLines(v), ...foreignLines(v)])) ctx.out(`${printable(line)}\n`);
+    for (const line of res.vips.flatMap((v) => [...pinLines(v), ...handoverLines(v), ...readinessLines(v), ...foreignLines(v)])) ctx.out(`${printable(line)}\n`);
     if (ctx.values['explain'] === true) {
       for (const v of res.vips) {
         ctx.out(`\n${printable(`${v.cluster}/${v.name} (${v.address}): desired ${v.desiredHolder || '-'} because ${v.reason || 'no placement yet'}; ranking ${v.ranking.join(' > ') || '-'}`)}\n`);
-        for (const p of v.perNode) ctx.out(`  ${printable(`${p.node.padEnd(20)} ${vrrp(p.state).padEnd(7)} ${p.vipPresent ? 'has VIP ' : '        '} priority ${explain(p)}`)}\n`);
+        for (const p of v.perNode) ctx.out(`  ${printable(`${p.node.padEnd(20)} ${vrrp(p.state).padEnd(7)} ${p.vipPresent ? 'has VIP ' : '        '} priority ${explain(p)}${readinessText(p) ? `; ${readinessText(p)}` : ''}`)}\n`);
       }
     }
     return 0;

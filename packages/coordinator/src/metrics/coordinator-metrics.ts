@@ -342,6 +342,9 @@ export class CoordinatorMetrics {
     const everywhere = new Family(d.checkFailingEverywhere);
     for (const x of this.sources.checksEverywhere?.() ?? []) everywhere.add(`${pair('cluster', x.cluster)},${pair('check', x.check)}`, x.failing ? 1 : 0);
     yield everywhere.text();
+    const ready = new Family(d.standbyReady);
+    for (const x of this.sources.standbyReadiness?.() ?? []) ready.add(`${pair('cluster', x.cluster)},${pair('vip', x.vip)},${pair('node', x.node)}`, x.ready ? 1 : 0);
+    yield ready.text();
     if (this.vipLabelCache.size > 2 * vips.size + 1024) this.vipLabelCache.clear();
     yield backendSamples(this.sources.backendPools?.() ?? []);
     yield this.renderEvents();

@@ -168,6 +168,14 @@ export const METRICS = {
     labels: ['cluster', 'check'],
   },
 
+  // Per VIP and node, computed at scrape time from the agents' readiness reports.
+  standbyReady: {
+    name: 'lbha_standby_ready',
+    type: 'gauge',
+    help: 'Standby readiness: 1 while the node proves its proxy would serve the VIP (config on disk valid, a request for the VIP through it answered without a 5xx), 0 while it does not; absent for nodes that do not report it.',
+    labels: ['cluster', 'vip', 'node'],
+  },
+
   // Counted from the agents' state changes as they arrive.
   vrrpTransitions: {
     name: 'lbha_vrrp_transitions_total',

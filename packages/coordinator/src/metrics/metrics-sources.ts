@@ -26,6 +26,14 @@ export interface CheckEverywhereView {
   readonly failing: boolean;
 }
 
+/** One live node's standby readiness for one VIP. */
+export interface StandbyReadinessView {
+  readonly cluster: string;
+  readonly vip: string;
+  readonly node: string;
+  readonly ready: boolean;
+}
+
 /** A node the cluster spec declares. */
 export interface SpecNodeView {
   readonly cluster: string;
@@ -59,6 +67,8 @@ export interface MetricsSources {
   readonly backendPools?: () => Iterable<{ readonly pool: BackendPoolView; readonly drift: DriftView }>;
   /** Fault checks of each cluster and whether they fail on every active node. */
   readonly checksEverywhere?: () => Iterable<CheckEverywhereView>;
+  /** Each live node's standby readiness per VIP. */
+  readonly standbyReadiness?: () => Iterable<StandbyReadinessView>;
   /** Configured webhooks and their delivery counts. */
   readonly webhooks?: () => Iterable<WebhookStats>;
   /** What the limits counted (connections, authentication, rates, watchers, history); none when left out. */

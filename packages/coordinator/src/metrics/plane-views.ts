@@ -2,7 +2,7 @@
 import type { ControlPlane } from '../control-plane.js';
 import type { VipStatus } from '../vip-observation.js';
 import type { VipCondition } from './metric-definitions.js';
-import type { CheckEverywhereView, MetricsSources, SpecNodeView, VipPlacementView } from './metrics-sources.js';
+import type { CheckEverywhereView, MetricsSources, SpecNodeView, StandbyReadinessView, VipPlacementView } from './metrics-sources.js';
 
 const CONDITION: Readonly<Record<VipStatus, VipCondition>> = {
   ok: 'in_place',
@@ -19,7 +19,7 @@ const CONDITION: Readonly<Record<VipStatus, VipCondition>> = {
  * are read lazily: /metrics pauses between slices of them, so at 10,000 VIPs no single step
  * builds them all (and no VIP's full view is built at all).
  */
-export function planeViews(plane: () => ControlPlane | undefined): Pick<MetricsSources, 'placementView' | 'specNodes' | 'backendPools' | 'checksEverywhere'> {
+export function planeViews(plane: () => ControlPlane | undefined): Pick<MetricsSources, 'placementView' | 'specNodes' | 'backendPools' | 'checksEverywhere' | 'standbyReadiness'> {
   return {
     backendPools: () => plane()?.backendPools() ?? [],
     placementView: function* (): Generator<VipPlacementView, void, undefined> {
@@ -39,6 +39,10 @@ export function planeViews(plane: () => ControlPlane | undefined): Pick<MetricsS
         for (const check of c.checks) if (check.effect === 'fault') out.push({ cluster: c.name, check: check.name, failing: failing.includes(check.name) });
       }
       return out;
+    },
+    standbyReadiness: function* (): Generator<StandbyReadinessView, void, undefined> {
+      const view = plane()?.view;
+      if (view) yield* view.standbyReadiness();
     },
   };
 }

@@ -62,5 +62,7 @@ export function checkMove(view: OperationEnv['view'], vip: string, cluster: stri
   };
   const problem = why[cls];
   if (problem) throw new PreconditionError(`refused: ${problem}; ${vip} can only move to a healthy, active node`);
+  const unready = view.vips(c.name).find((v) => v.name === target.vip.name)?.perNode.find((p) => p.node === node)?.readiness;
+  if (unready && unready.result.kind !== 'healthy') throw new PreconditionError(`refused: ${node} would not serve ${target.vip.name} (standby readiness): ${unready.result.reason}`);
   return target;
 }

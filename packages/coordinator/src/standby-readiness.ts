@@ -1,0 +1,52 @@
+// Standby readiness as placement and operators see it (docs/design/standby-readiness.md): per VIP,
+// the live nodes whose proxy would not serve it (placement does not choose them while another
+// candidate would), and an event when a node stops or starts being ready. A node that stops
+// reporting (agent gone, probe turned off) is forgotten without an event. Pure.
+import { readinessReason, readinessState } from '@lbha/shared';
+import type { EventInput } from './event-log.js';
+import { vipKey, type ClusterSpec } from './spec/cluster-spec.js';
+import type { VipObservation } from './vip-observation.js';
+
+export interface ReadinessOutcome {
+  /** vipKey -> the nodes that would not serve the VIP (placement's `notReady`). */
+  readonly notReady: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Per VIP, per node: the readiness last reported ("" ready, else why not); the next pass's memory. */
+  readonly seen: ReadonlyMap<string, ReadonlyMap<string, string | null>>;
+  readonly events: readonly EventInput[];
+}
+
+const READY = null;
+
+export function standbyReadiness(
+  c: ClusterSpec,
+  observations: ReadonlyMap<string, VipObservation>,
+  before: ReadonlyMap<string, ReadonlyMap<string, string | null>>,
+): ReadinessOutcome {
+  const notReady = new Map<string, Set<string>>();
+  const seen = new Map<string, Map<string, string | null>>();
+  const events: EventInput[] = [];
+  for (const vip of c.vips) {
+    const now = new Map<string, string | null>();
+    const last = before.get(vip.name);
+    for (const p of observations.get(vip.name)?.perNode ?? []) {
+      if (!p.live || !p.readiness) continue;
+      const ready = readinessState(p.readiness) === 'ready';
+      const reason = readinessReason(p.readiness);
+      now.set(p.node, ready ? READY : reason);
+      if (!ready) {
+        let set = notReady.get(vipKey(c.name, vip.name));
+        if (!set) notReady.set(vipKey(c.name, vip.name), (set = new Set()));
+        set.add(p.node);
+      }
+      const was = last?.get(p.node);
+      const holds = p.vipPresent ? ' (it holds the VIP now: a reload or restart would not serve it either)' : '';
+      if (!ready && (was === undefined || was === READY)) {
+        events.push({ type: 'standby.not_ready', cluster: c.name, vip: vip.name, node: p.node, severity: 'warning', message: `${p.node} would not serve ${vip.name} if it received it${holds}: ${reason}`, reason });
+      } else if (ready && was !== undefined && was !== READY) {
+        events.push({ type: 'standby.ready', cluster: c.name, vip: vip.name, node: p.node, message: `${p.node} would serve ${vip.name} again` });
+      }
+    }
+    if (now.size > 0) seen.set(vip.name, now);
+  }
+  return { notReady, seen, events };
+}
