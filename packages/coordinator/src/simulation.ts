@@ -86,8 +86,10 @@ export function simulate(input: SimulationInput, change: SimulatedChange): Simul
     notes.push(`${node}:${iface} down: ${effects.length > 0 ? effects.join('; ') : 'nothing uses or checks it'}`);
   }
 
-  const before = place({ spec: input.spec, nodes: input.nodes, holders: input.holders, nowMs: input.nowMs, pins: input.pins });
-  const after = place({ spec, nodes, holders: input.holders, nowMs: input.nowMs, pins: input.pins });
+  // Standby readiness as the agents report it now: a failed node's standby is chosen as it would be.
+  const readiness = input.notReady ? { notReady: input.notReady } : {};
+  const before = place({ spec: input.spec, nodes: input.nodes, holders: input.holders, nowMs: input.nowMs, pins: input.pins, ...readiness });
+  const after = place({ spec, nodes, holders: input.holders, nowMs: input.nowMs, pins: input.pins, ...readiness });
   const out = new Map<string, SimulatedVip>();
   const add = (p: Placement, side: 'before' | 'after') => {
     for (const [cluster, cp] of p.clusters) {
