@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { foreignLines, handoverLines, runCli } from '@lbha/cli';
+import { foreignLines, handoverLines, readinessLines, runCli } from '@lbha/cli';
 import { Harness, LB1, LB2, SEED1 } from '@lbha/coordinator/test-harness';
 import { eventually } from '@lbha/test-support';
 
@@ -63,6 +63,15 @@ describe('lbha operator commands', () => {
       handoverLines({ ...base, perNode: [{ ...node(LB1), handoverConnections: 50 }, node(LB2)], handover: { fromNode: LB1, toNode: LB2, startedMs: 0, untilMs: Date.UTC(2026, 0, 1, 12, 0, 30) } }),
       [`web/vip-28: moved from ${LB1} to ${LB2}; ${LB1} answers its 50 open connections until they end (at the latest 12:00:30 UTC)`],
     );
+  });
+
+  it('lbha vips names each node that would not serve a VIP, and why', () => {
+    const base = { cluster: 'web', name: 'vip-28', address: '192.168.20.28/24', vrid: 51, interface: 'eth1', homeNode: '', desiredHolder: LB1, actualHolders: [LB1], ranking: [LB1, LB2], status: 'ok', reason: '', group: '', foreignRouters: [], pin: undefined, handover: undefined };
+    const node = (n: string, kind?: number, reason = '') => ({ node: n, state: 0, vipPresent: false, effectivePriority: 0, priorityTerms: [], handover: undefined, handoverError: '', readiness: kind === undefined ? undefined : { vip: 'vip-28', result: { kind, reason }, sinceMs: 0, durationMs: 3 } });
+    assert.deepEqual(readinessLines({ ...base, perNode: [node(LB1, 1), node(LB2)] }), [], 'ready, or not reported: nothing to say');
+    assert.deepEqual(readinessLines({ ...base, perNode: [node(LB1, 1), node(LB2, 2, 'GET http://127.0.0.1:80/ (Host 192.168.20.28) answered 502')] }), [
+      `web/vip-28: ${LB2} is not ready: GET http://127.0.0.1:80/ (Host 192.168.20.28) answered 502`,
+    ]);
   });
 
   it('lbha cancel names what is wrong in one line', async () => {

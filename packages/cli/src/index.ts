@@ -4,7 +4,7 @@ export type { CliCommand, CommandContext } from './command.js';
 export { call, connect, type Control } from './control-client.js';
 export { table, ago } from './table.js';
 export { CallError, UsageError } from './errors.js';
-export { foreignLines, handoverLines } from './commands/vips.js';
+export { foreignLines, handoverLines, readinessLines } from './commands/vips.js';
 export { lbhaProgram } from './lbha-program.js';
 export { completionScript, SHELLS, type Shell } from './completion.js';
 export { GLOBAL_OPTIONS } from './global-options.js';
