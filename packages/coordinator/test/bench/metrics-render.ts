@@ -11,21 +11,22 @@
 // carries the process metrics as the coordinator's does (prom-client's collection is part of
 // every scrape). Not a test: timings on a shared machine are noisy, so nothing is asserted here.
 //   node packages/coordinator/dist/test/bench/metrics-render.js [agents=2000,10000] [scrapes=10] [--one-shot]
-// --slice-ms N sets the sliced render's pause interval (default 2).
+// --slice-ms N sets the sliced render's pause interval (default: the coordinator's).
 // --one-shot renders without pausing (sliceMs = Infinity): the loop block of a render in one go,
 // for comparison in the same run.
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createGzip } from 'node:zlib';
 import { CoordinatorMetrics } from '../../src/metrics/coordinator-metrics.js';
+import { metricsGzip } from '../../src/metrics/metrics-gzip.js';
+import { DEFAULT_SLICE_MS } from '../../src/metrics/stream-exposition.js';
 import { buildFleet } from '../support/fake-fleet.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const sizes = (args[0] ?? '2000,10000').split(',').map(Number);
 const scrapes = Number(args[1] ?? 10);
 const sliceArg = process.argv.indexOf('--slice-ms');
-const sliceMsArg = sliceArg > 0 ? Number(process.argv[sliceArg + 1]) : 2;
+const sliceMsArg = sliceArg > 0 ? Number(process.argv[sliceArg + 1]) : DEFAULT_SLICE_MS;
 const modes = process.argv.includes('--one-shot') ? [Infinity] : [sliceMsArg, Infinity];
 
 /** The main thread's time on the CPU and waiting for it (run queue), in ms (Linux). */
@@ -104,7 +105,7 @@ for (const agents of sizes) {
       gaps.length = 0;
       ran.length = 0;
       waited.length = 0;
-      const gz = createGzip();
+      const gz = metricsGzip();
       let zipped = 0;
       gz.on('data', (b: Buffer) => (zipped += b.length));
       const ended = new Promise((resolve) => gz.on('end', resolve));
