@@ -10,7 +10,7 @@ import { operationOutcome } from './operation-outcome.js';
 import { FailoverTracker, type Failover, type InstanceObservation, type LossExplanation } from './failover-tracker.js';
 import { FAILOVER_REASONS, METRICS, PROCESS_METRICS_PREFIX, type FailoverReason, type MetricDefinition } from './metric-definitions.js';
 import type { MetricsSources, WebhookStats } from './metrics-sources.js';
-import { familyBytes, MAX_PER_NODE, NODE_FAMILIES, nodeSamples, type NodeFamily, type NodeView } from './node-samples.js';
+import { familyBytes, MAX_PER_NODE, NODE_FAMILIES, nodeSamples, vipKey, type NodeFamily, type NodeView } from './node-samples.js';
 import { backendSamples } from './backend-samples.js';
 import { streamExposition, type ExpositionPiece, type ExpositionSink } from './stream-exposition.js';
 import { vipPieces, type VipRow } from './vip-samples.js';
@@ -279,8 +279,7 @@ export class CoordinatorMetrics {
     const d = METRICS;
     const vips = new Map<string, VipRow>();
     const clusters = new Set<string>();
-    const vipRow = (cluster: string, vip: string): VipRow => {
-      const key = `${cluster}\u0000${vip}`;
+    const vipRow = (key: string, cluster: string, vip: string): VipRow => {
       let row = vips.get(key);
       if (!row) {
         row = { cluster, labels: this.vipLabels(key, cluster, vip), holders: [], desired: '', status: undefined };
@@ -298,8 +297,8 @@ export class CoordinatorMetrics {
       live[i] = isLive(rec.link);
       const view = this.nodeView(rec, live[i] as boolean, generation);
       views[i] = view;
-      for (const [vip, held] of view.instances) {
-        const row = vipRow(rec.cluster, vip);
+      for (const [key, vip, held] of view.instances) {
+        const row = vipRow(key, rec.cluster, vip);
         if (held) row.holders.push(rec.name);
       }
       // A changed report costs a rebuild of its lines: pause more often here.
@@ -313,7 +312,7 @@ export class CoordinatorMetrics {
     let k = 0;
     for (const v of this.sources.placementView?.() ?? []) {
       clusters.add(v.cluster);
-      const row = vipRow(v.cluster, v.vip);
+      const row = vipRow(vipKey(v.cluster, v.vip), v.cluster, v.vip);
       row.desired = v.desired;
       this.flaps.ensure(row.labels);
       row.status = v.status;
@@ -376,7 +375,7 @@ export class CoordinatorMetrics {
       return cached;
     }
     const labels = cached?.cluster === rec.cluster ? cached.labels : `${pair('cluster', rec.cluster)},${pair('node', rec.name)}`;
-    const view = nodeSamples(rec.cluster, labels, mode, snapshot, generation);
+    const view = nodeSamples(rec.cluster, labels, mode, snapshot, generation, cached);
     this.nodeViews.set(rec.name, view);
     return view;
   }

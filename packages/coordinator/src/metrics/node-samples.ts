@@ -38,8 +38,8 @@ export interface NodeView {
    */
   readonly text: Buffer;
   readonly offsets: Uint32Array;
-  /** Each reported VIP and whether this node holds it. */
-  readonly instances: ReadonlyArray<readonly [string, boolean]>;
+  /** Each reported VIP: its key (see `vipKey`), its name, and whether this node holds it. */
+  readonly instances: ReadonlyArray<readonly [string, string, boolean]>;
   generation: number;
 }
 
@@ -59,19 +59,28 @@ export function familyBytes(views: readonly NodeView[], f: number, from: number,
   return out;
 }
 
+/** The key a scrape groups a VIP's rows under: cluster and VIP name. */
+export function vipKey(cluster: string, vip: string): string {
+  return `${cluster}\u0000${vip}`;
+}
+
+const NAMES: readonly string[] = NODE_FAMILIES.map((id) => `${METRICS[id].name}{`);
+
 /**
  * A node's samples: its mode always; health, services, checks and VRRP instances only from a
  * report of a live agent (a silent or disconnected agent's last report is history, not the present).
+ * Under churn every scrape rebuilds most nodes, so this builds one string per family and writes
+ * them into one buffer: no array of lines, no second join. `previous` is the node's last view.
  */
-export function nodeSamples(cluster: string, labels: string, mode: NodeMode, snapshot: NodeSnapshot | undefined, generation: number): NodeView {
-  const d = METRICS;
+export function nodeSamples(cluster: string, labels: string, mode: NodeMode, snapshot: NodeSnapshot | undefined, generation: number, previous?: NodeView): NodeView {
   const n = labels;
-  const acc: string[][] = NODE_FAMILIES.map(() => []);
+  const texts: string[] = NODE_FAMILIES.map(() => '');
   const add = (id: NodeFamily, l: string, v: number) => {
-    (acc[NODE_FAMILY_INDEX[id]] as string[]).push(`${d[id].name}{${l}} ${formatValue(v)}\n`);
+    const f = NODE_FAMILY_INDEX[id];
+    texts[f] += `${NAMES[f] as string}${l}} ${formatValue(v)}\n`;
   };
   add('nodeMode', `${n},state="${mode}"`, 1);
-  const instances: Array<[string, boolean]> = [];
+  const instances: Array<readonly [string, string, boolean]> = [];
   if (snapshot) {
     add('nodeHealthy', n, snapshot.healthy ? 1 : 0);
     for (const svc of snapshot.services.slice(0, MAX_PER_NODE.services)) {
@@ -90,14 +99,16 @@ export function nodeSamples(cluster: string, labels: string, mode: NodeMode, sna
       add('vrrpState', `${l},state="${i.state}"`, 1);
       add('vrrpPriority', l, i.effectivePriority);
       for (const r of (i.foreignRouters ?? []).slice(0, MAX_FOREIGN_PER_VIP)) add('vrrpForeignRouter', `${l},${pair('source', r.source)}`, r.priority);
-      instances.push([i.name, i.state === 'master' || i.vipPresent]);
+      instances.push([vipKey(cluster, i.name), i.name, i.state === 'master' || i.vipPresent]);
     }
   }
+  // Which VIPs a node reports and holds rarely changes: keep the previous list (already in the
+  // old generation of the heap) rather than one more object per VIP to copy at the next GC.
+  const before = previous?.cluster === cluster ? previous.instances : undefined;
+  const same = before?.length === instances.length && instances.every((x, k) => (before[k] as (typeof instances)[number])[1] === x[1] && before[k]?.[2] === x[2]);
   const offsets = new Uint32Array(NODE_FAMILIES.length + 1);
-  const parts = acc.map((a, i) => {
-    const text = a.join('');
-    offsets[i + 1] = (offsets[i] as number) + Buffer.byteLength(text);
-    return text;
-  });
-  return { snapshot, mode, cluster, labels: n, text: Buffer.from(parts.join('')), offsets, instances, generation };
+  for (let f = 0; f < texts.length; f++) offsets[f + 1] = (offsets[f] as number) + Buffer.byteLength(texts[f] as string);
+  const text = Buffer.allocUnsafe(offsets[texts.length] as number);
+  for (let f = 0; f < texts.length; f++) text.write(texts[f] as string, offsets[f] as number);
+  return { snapshot, mode, cluster, labels: n, text, offsets, instances: same ? before : instances, generation };
 }
