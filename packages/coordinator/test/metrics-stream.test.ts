@@ -1,8 +1,10 @@
 // /metrics written in slices: the event loop runs between them, the sink's backpressure is
-// honoured, and the text is the same as one render in one go.
+// honoured, and the text is the same as one render in one go and holds every expected series once.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import type { NodeSnapshot } from '@lbha/shared';
 import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
+import { METRICS } from '../src/metrics/metric-definitions.js';
 import { streamExposition } from '../src/metrics/stream-exposition.js';
 import { buildFleet } from './support/fake-fleet.js';
 
@@ -88,6 +90,71 @@ describe('CoordinatorMetrics.stream', () => {
           current = name;
         }
       }
+    } finally {
+      metrics.close();
+    }
+  });
+});
+
+/** The sample lines a node's report must produce, derived here from the report itself. */
+function expectedNodeLines(cluster: string, node: string, snap: NodeSnapshot): string[] {
+  const d = METRICS;
+  const n = `cluster="${cluster}",node="${node}"`;
+  const out = [`${d.nodeConnected.name}{${n}} 1`, `${d.nodeHeartbeatAge.name}{${n}} 0`, `${d.desiredStateNacked.name}{${n}} 0`, `${d.nodeMode.name}{${n},state="active"} 1`];
+  out.push(`${d.nodeHealthy.name}{${n}} ${snap.healthy ? 1 : 0}`);
+  for (const s of snap.services) {
+    out.push(`${d.serviceUp.name}{${n},service="${s.name}"} ${s.state === 'running' ? 1 : 0}`, `${d.serviceRestarts.name}{${n},service="${s.name}"} ${s.restarts}`);
+    if (s.stats) out.push(`${d.proxyActiveConnections.name}{${n},service="${s.name}"} ${s.stats.activeConnections}`);
+  }
+  for (const c of snap.checks) {
+    out.push(`${d.checkStatus.name}{${n},check="${c.name}",state="${c.result.kind}"} 1`, `${d.checkDuration.name}{${n},check="${c.name}"} ${c.durationMs / 1000}`);
+  }
+  for (const i of snap.instances) {
+    out.push(`${d.vrrpState.name}{${n},vip="${i.name}",state="${i.state}"} 1`, `${d.vrrpPriority.name}{${n},vip="${i.name}"} ${i.effectivePriority}`);
+  }
+  return out;
+}
+
+describe('CoordinatorMetrics.stream, slice and chunk boundaries', () => {
+  it('writes every expected series exactly once, before and after half the reports changed', async () => {
+    // 1,400 nodes: every per-node family spans several slices of 256 nodes, the body many chunks.
+    const fleet = buildFleet(700);
+    const metrics = new CoordinatorMetrics({ registry: fleet.registry, placementView: () => fleet.placement, processMetrics: false, clock: () => 1_000 });
+    const d = METRICS;
+    const perNode = new Set<string>([d.nodeConnected, d.nodeHeartbeatAge, d.desiredStateNacked, d.nodeMode, d.nodeHealthy, d.serviceUp, d.serviceRestarts, d.proxyActiveConnections, d.checkStatus, d.checkDuration, d.vrrpState, d.vrrpPriority].map((m) => m.name));
+    const check = async (): Promise<void> => {
+      const chunks: Buffer[] = [];
+      // A pause after every piece: the most slice boundaries there can be.
+      await metrics.stream((c) => void chunks.push(c), undefined, 0);
+      assert.ok(chunks.length > 20, `${chunks.length} chunks`);
+      for (const c of chunks) assert.equal(c[c.length - 1], 0x0a, 'a chunk ends inside a line');
+      const counts = new Map<string, number>();
+      const nodeLines = new Set<string>();
+      for (const line of Buffer.concat(chunks).toString().split('\n')) {
+        if (line === '' || line.startsWith('# ')) continue;
+        assert.match(line, /^[a-z_]+(\{[^{}]*\})? [^ ]+$/, `malformed line: ${line}`);
+        const series = line.slice(0, line.lastIndexOf(' '));
+        counts.set(series, (counts.get(series) ?? 0) + 1);
+        if (perNode.has((/^[a-z_]+/.exec(line) as RegExpExecArray)[0])) nodeLines.add(line);
+      }
+      const twice = [...counts].filter(([, k]) => k > 1).map(([series]) => series);
+      assert.deepEqual(twice, [], 'series written more than once');
+      const expected = new Set<string>();
+      for (const rec of fleet.registry.list()) for (const l of expectedNodeLines(rec.cluster, rec.name, rec.snapshot as NodeSnapshot)) expected.add(l);
+      assert.equal(expected.size, 1400 * 20);
+      assert.deepEqual([...expected].filter((l) => !nodeLines.has(l)).slice(0, 5), [], 'expected samples missing');
+      assert.deepEqual([...nodeLines].filter((l) => !expected.has(l)).slice(0, 5), [], 'samples nobody expected');
+      for (const p of fleet.placement) assert.equal(counts.get(`${d.vipHolders.name}{cluster="${p.cluster}",vip="${p.vip}"}`), 1, `${p.cluster}/${p.vip}`);
+    };
+    try {
+      await check();
+      // Every other node reports anew (a check got slower): rebuilt and cached nodes side by side.
+      fleet.registry.list().forEach((rec, i) => {
+        if (i % 2 === 1 || !rec.snapshot || !rec.session) return;
+        const snap = rec.snapshot;
+        fleet.registry.setSnapshot(rec.name, rec.session.id, { ...snap, checks: snap.checks.map((c) => ({ ...c, durationMs: c.durationMs + 5 })) });
+      });
+      await check();
     } finally {
       metrics.close();
     }
