@@ -195,11 +195,12 @@ maintainer_script "$r" lbha-agent prerm lbha-agent.service agent '' ''
 maintainer_script "$r" lbha-agent postrm lbha-agent.service agent '' ''
 build_deb "$r"
 
-# lbha-coordinator (and lbha-dev-ca)
+# lbha-coordinator (and lbha-dev-ca, lbha-probe)
 r=$stage/deb/lbha-coordinator
 program_tree "$r" lbha-coordinator shared coordinator
 wrapper "$r" lbha-coordinator lbha-coordinator packages/coordinator/dist/src/bin/lbha-coordinator.js
 wrapper "$r" lbha-coordinator lbha-dev-ca packages/coordinator/dist/src/bin/lbha-dev-ca.js
+wrapper "$r" lbha-coordinator lbha-probe packages/coordinator/dist/src/bin/lbha-probe.js
 unit_file "$r" lbha-coordinator lbha-coordinator.service
 install_file 0640 deploy/examples/coordinator.yaml "$r/etc/lbha/coordinator.yaml"
 mkdir -p "$r/etc/lbha/tls" && chmod 0750 "$r/etc/lbha/tls"

@@ -36,7 +36,7 @@ describe('command-line conventions', () => {
 
   it('--version on every program names the release and the runtime', async () => {
     const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-    for (const [bin, name] of [[BIN.cli, 'lbha'], [BIN.agent, 'lbha-agent'], [BIN.coordinator, 'lbha-coordinator'], [join(ROOT, 'packages/coordinator/dist/src/bin/lbha-dev-ca.js'), 'lbha-dev-ca']] as const) {
+    for (const [bin, name] of [[BIN.cli, 'lbha'], [BIN.agent, 'lbha-agent'], [BIN.coordinator, 'lbha-coordinator'], [join(ROOT, 'packages/coordinator/dist/src/bin/lbha-dev-ca.js'), 'lbha-dev-ca'], [join(ROOT, 'packages/coordinator/dist/src/bin/lbha-probe.js'), 'lbha-probe']] as const) {
       const r = await runNode(bin, ['--version'], env);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, `${name} ${version} (Node.js ${process.versions.node})\n`);

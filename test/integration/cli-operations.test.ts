@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { foreignLines, handoverLines, readinessLines, runCli } from '@lbha/cli';
-import { Harness, LB1, LB2, SEED1 } from '@lbha/coordinator/test-harness';
+import { fakeProbeDrill, Harness, LB1, LB2, SEED1 } from '@lbha/coordinator/test-harness';
 import { eventually } from '@lbha/test-support';
 
 describe('lbha operator commands', () => {
@@ -14,7 +14,7 @@ describe('lbha operator commands', () => {
   let h: Harness;
 
   before(async () => {
-    h = await Harness.seeded();
+    h = await Harness.seeded({ config: { drill: fakeProbeDrill([], 200) } });
   });
 
   after(async () => {
@@ -113,6 +113,33 @@ describe('lbha operator commands', () => {
     assert.equal(un.code, 0, un.err);
     assert.match(un.out, /web\/vip-28: no longer held on nginx-lb02 by an operator; placement decides again/);
     await eventually(async () => (await lbha('vips')).out.includes('vip-28  192.168.20.28/24  51    nginx-lb01  nginx-lb01'), 'vip-28 back home');
+  });
+
+  it('lbha drill follows the steps and prints each VIP\'s figures; bad arguments change nothing', async () => {
+    for (const [args, pattern] of [
+      [['drill'], /drill needs a CLUSTER/],
+      [['drill', 'web', 'extra'], /unexpected argument "extra"/],
+      [['drill', 'web', '--timeout', 'soon'], /--timeout must be a duration/],
+      [['drill', 'web', '--vip', ''], /--vip needs a VIP name/],
+    ] as const) {
+      const r = await lbha(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+      assert.match(r.err, pattern);
+    }
+    const unknown = await lbha('drill', 'web', '--vip', 'vip-99');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.err, /NOT_FOUND: VIP vip-99 is not in cluster web/);
+    assert.equal((await lbha('operations', '--json')).out.includes('"kind": "drill"'), false, 'no drill was started');
+
+    const r = await lbha('drill', 'web', '--timeout', '20s', '--reason', 'weekly');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /vip-28\/to-nginx-lb02\/move-vip: succeeded - vip-28 moved from nginx-lb01 to nginx-lb02/);
+    assert.match(r.err, /vip-29\/back-nginx-lb02\/unpin: succeeded - vip-29 home on nginx-lb02/);
+    assert.match(r.out, /^drill web: succeeded - drill passed: /);
+    assert.match(r.out, /^VIP\s+MOVE\s+PROBES\s+FAILED\s+LONGEST GAP\s+ANSWERED AFTER\s+RESULT$/m);
+    assert.match(r.out, /^vip-28\s+nginx-lb01 -> nginx-lb02\s+\d+\s+0\s+\d+ ms\s+\d+ ms\s+passed$/m);
+    assert.match(r.out, /^\s+nginx-lb02 -> nginx-lb01\s+\d+\s+0\s+\d+ ms\s+\d+ ms\s+on nginx-lb01$/m);
+    await eventually(() => h.server.plane?.vips().every((v) => v.status === 'ok' && v.actualHolders.join() === (v.name === 'vip-28' ? LB1 : LB2)), 'VIPs home');
   });
 
   it('lbha nodes shows versions and held VIPs', async () => {

@@ -28,9 +28,12 @@ export function operationLine(op: Operation): string {
   return printable(`${op.kind.replace('_', '-')} ${target}: ${op.state}${op.message ? ` - ${op.message}` : ''} (operation ${op.id})`);
 }
 
-function printResult(ctx: CommandContext, op: Operation): number {
+/** How a command shows its final record (as text; --json prints the record). */
+export type ResultText = (op: Operation) => string;
+
+function printResult(ctx: CommandContext, op: Operation, text: ResultText = (o) => operationLine(o) + '\n'): number {
   if (ctx.config.json) ctx.out(JSON.stringify({ operation: op }, null, 2) + '\n');
-  else ctx.out(operationLine(op) + '\n');
+  else ctx.out(text(op));
   if (op.state === 'failed' || op.state === 'cancelled') {
     if (!ctx.config.json) ctx.progress(`lbha: ${printable(`${op.kind.replace('_', '-')} ${op.state}: ${op.message}`)}\n`);
     return 1;
@@ -44,7 +47,7 @@ function printResult(ctx: CommandContext, op: Operation): number {
  * deadline the coordinator reports (which moves when a coordinator restart resumed the
  * operation); a coordinator that reports none is followed until the operation ends.
  */
-export async function followOperation(ctx: CommandContext, started: Operation | undefined, wait: boolean): Promise<number> {
+export async function followOperation(ctx: CommandContext, started: Operation | undefined, wait: boolean, text?: ResultText): Promise<number> {
   if (!started) throw new Error('the coordinator returned no operation');
   if (!wait) return printResult(ctx, started);
   const client = ctx.client();
@@ -63,7 +66,7 @@ export async function followOperation(ctx: CommandContext, started: Operation | 
       // A backend drain's message says it per node already: "3 sessions left (lb1 2, lb2 1)".
       ctx.progress(`  ${waiting.name === 'sessions' ? (op.message ? printable(op.message) : `${op.activeConnections} sessions left`) : `${op.activeConnections} active connections left`}\n`);
     }
-    if (FINAL.has(op.state)) return printResult(ctx, op);
+    if (FINAL.has(op.state)) return printResult(ctx, op, text);
     if (op.deadlineMs > 0 && Date.now() > op.deadlineMs + FINAL_RECORD_SLACK_MS) {
       ctx.progress(`lbha: stopped waiting; operation ${op.id} is still ${op.state} (see lbha operations ${op.id})\n`);
       return 1;

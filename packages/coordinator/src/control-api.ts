@@ -76,6 +76,7 @@ export interface ControlApi {
   changeBackendServer: Unary<pbControl.ChangeBackendServerRequest, pbControl.ChangeBackendServerResponse>;
   moveVip: Unary<pbControl.MoveVipRequest, pbControl.MoveVipResponse>;
   unpinVip: Unary<pbControl.UnpinVipRequest, pbControl.UnpinVipResponse>;
+  drillCluster: Unary<pbControl.DrillClusterRequest, pbControl.DrillClusterResponse>;
   simulate: Unary<pbControl.SimulateRequest, pbControl.SimulateResponse>;
 }
 

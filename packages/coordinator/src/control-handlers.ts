@@ -182,6 +182,12 @@ export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
       const op = await plane().move(req.vip, req.node, { cluster: req.cluster, pin: req.pin, timeoutMs: req.timeoutMs, actor: actorOf(caller), reason: req.reason });
       return { operation: operationToWire(op) };
     },
+    drillCluster: async (req, caller) => {
+      checkName('cluster', req.cluster);
+      if (req.vip) checkName('vip', req.vip);
+      const op = await plane().drill(req.cluster, { vip: req.vip, timeoutMs: req.timeoutMs, actor: actorOf(caller), reason: req.reason });
+      return { operation: operationToWire(op) };
+    },
     unpinVip: async (req, caller) => {
       checkName('vip', req.vip);
       if (req.cluster) checkName('cluster', req.cluster);

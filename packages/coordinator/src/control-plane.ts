@@ -24,7 +24,9 @@ import type { SpecCheckResult } from './spec/spec-check.js';
 import { SPEC_LIMITS } from './spec/spec-limits.js';
 import { SpecValidator } from './spec/spec-validator.js';
 import { findVip } from './operations/move-check.js';
-import { CoordinatorState, type BackendOperationKind, type ModeRecord, type OperationRecord, type PinRecord } from './store/coordinator-state.js';
+import type { DrillSettings } from './operations/operation-env.js';
+import { defaultDrillSettings } from './probes/drill-settings.js';
+import { CoordinatorState, type BackendOperationKind, type DrillRecord, type ModeRecord, type OperationRecord, type PinRecord } from './store/coordinator-state.js';
 import type { Store } from './store/store.js';
 
 const NO_PINS: ReadonlyMap<string, PinRecord> = new Map();
@@ -42,6 +44,8 @@ export interface ControlPlaneOptions {
   readonly initialSpec?: { readonly yaml: string; readonly source: string };
   /** Checks specs off the event loop; default: one owned by this plane. */
   readonly validator?: SpecValidator;
+  /** How drills measure; default: the coordinator probes port 80 itself. */
+  readonly drill?: DrillSettings;
 }
 
 export interface SpecCheck {
@@ -78,6 +82,8 @@ export class ControlPlane {
   private readonly log: Logger;
   private readonly clock: () => number;
   private readonly modes = new Map<string, ModeRecord>();
+  /** Per cluster: the latest drill and when one last passed. */
+  private readonly drills = new Map<string, DrillRecord>();
   /** Per cluster, per VIP: where an operator moved or pinned it. */
   private readonly pins = new Map<string, Map<string, PinRecord>>();
   private spec: Spec = EMPTY_SPEC;
@@ -133,6 +139,9 @@ export class ControlPlane {
         setMode: (node, mode, actor, reason, operationId) => this.setMode(node, mode, actor, reason, operationId),
         clock: this.clock,
         backends: this.backends,
+        events: opts.events,
+        drill: opts.drill ?? defaultDrillSettings(this.clock),
+        drills: { finished: (cluster, run) => this.drillFinished(cluster, run) },
       },
       state: this.state,
       events: opts.events,
@@ -175,6 +184,7 @@ export class ControlPlane {
     }
     for (const [node, m] of await this.state.modes()) this.modes.set(node, m);
     for (const [cluster, m] of await this.state.pins()) this.pins.set(cluster, m);
+    for (const [cluster, d] of await this.state.drills()) this.drills.set(cluster, d);
     this.commands.load(await this.state.journal());
     this.operations.load(await this.state.operations());
     this.loop.restore(await this.state.holders(), await this.state.handovers());
@@ -238,7 +248,7 @@ export class ControlPlane {
     const c = target.cluster.name;
     const pin = this.pinOf(c, vip);
     if (!pin) throw new NotFoundError(`${vip} is not pinned or moved (cluster ${c})`);
-    const busy = this.operations.running().find((r) => r.kind === 'move' && r.cluster === c && r.data['vip'] === vip);
+    const busy = this.operations.running().find((r) => r.cluster === c && ((r.kind === 'move' && r.data['vip'] === vip) || r.kind === 'drill'));
     if (busy) throw new PreconditionError(`${vip} is being moved by operation ${busy.id}; cancel it first`);
     await this.setPin(c, vip, null);
     this.events.record({ type: 'vip.unpinned', cluster: c, vip, node: pin.node, actor: opts.actor, reason: opts.reason ?? '', message: `${vip} no longer ${pin.sticky ? 'pinned' : 'moved'} to ${pin.node}; placement decides again` });
@@ -393,6 +403,24 @@ export class ControlPlane {
   backendPools(cluster?: string): Array<{ readonly spec: ClusterSpec; readonly pool: BackendPoolView; readonly drift: DriftView }> {
     if (cluster) this.requireCluster(cluster);
     return this.spec.clusters.filter((c) => !cluster || c.name === cluster).map((c) => ({ spec: c, pool: this.backends.view(c), drift: this.backends.drift(c) }));
+  }
+
+  drill(cluster: string, opts: { vip?: string; timeoutMs?: number; actor: string; reason?: string }): Promise<OperationRecord> {
+    return this.operations.start({ kind: 'drill', cluster, ...opts });
+  }
+
+  /** The latest drill of each cluster of the spec that has had one. */
+  drillRecords(): Array<{ readonly cluster: string; readonly drill: DrillRecord }> {
+    return this.spec.clusters.flatMap((c) => {
+      const d = this.drills.get(c.name);
+      return d ? [{ cluster: c.name, drill: d }] : [];
+    });
+  }
+
+  private async drillFinished(cluster: string, run: Omit<DrillRecord, 'lastPassedMs'>): Promise<void> {
+    const d: DrillRecord = { ...run, lastPassedMs: run.passed ? run.finishedMs : (this.drills.get(cluster)?.lastPassedMs ?? 0) };
+    await this.state.write({ drills: [[cluster, d]] });
+    this.drills.set(cluster, d);
   }
 
   move(vip: string, node: string, opts: { cluster?: string; pin?: boolean; timeoutMs?: number; actor: string; reason?: string }): Promise<OperationRecord> {

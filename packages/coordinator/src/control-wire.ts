@@ -6,6 +6,7 @@ import type { BackendPoolView } from './backends/backend-pool-view.js';
 import type { DriftView } from './backends/config-drift.js';
 import { weightOf, type ClusterPlacement } from './placement.js';
 import type { VipView } from './fleet-view.js';
+import { drillResultsOf, judgeVip, type PhaseFigures } from './operations/drill-figures.js';
 import type { OperationRecord } from './store/coordinator-state.js';
 
 /**
@@ -80,7 +81,21 @@ export function operationToWire(o: OperationRecord): pbControl.Operation {
     activeConnections: o.activeConnections,
     deadlineMs: o.deadlineMs,
     server: o.data['server'] ?? '',
+    drillResults: o.kind !== 'drill' ? [] : drillResultsOf(o.data).map((r) => ({
+      vip: r.vip,
+      home: r.home,
+      standby: r.standby,
+      toStandby: figuresToWire(r.to),
+      backHome: figuresToWire(r.back),
+      error: r.error,
+      endedOn: r.endedOn,
+      passed: judgeVip(r).kind === 'passed',
+    })),
   };
+}
+
+function figuresToWire(f: PhaseFigures): pbControl.DrillFigures {
+  return { sent: f.sent, failed: f.failed, longestGapMs: f.longestGapMs, answeredMs: f.answeredMs ?? -1, complete: f.complete, firstError: f.firstError };
 }
 
 export function backendPoolToWire(view: BackendPoolView): Pick<pbControl.ListBackendsResponse, 'servers' | 'pools'> {

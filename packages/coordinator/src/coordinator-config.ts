@@ -50,6 +50,29 @@ export const coordinatorConfigSchema = z
       })
       .strict()
       .default({}),
+    /** How `lbha drill` measures what clients see (docs/design/drill.md). */
+    drill: z
+      .object({
+        probe: z
+          .object({
+            /** http: a GET on a fresh connection, any status below 500 answers; tcp: a connection established. */
+            mode: z.enum(['http', 'tcp']).default('http'),
+            port: z.number().int().min(1).max(65535).default(80),
+            path: z.string().startsWith('/').max(1024).default('/'),
+            /** The Host header; empty: the VIP's address. */
+            host: z.string().max(253).default(''),
+            interval: durationMs({ min: 5, max: 10_000 }).default(25),
+            timeout: durationMs({ min: 10, max: 60_000 }).default(1000),
+            /** Run this (an argument array; lbha-probe's options are appended) to probe from elsewhere; empty: the coordinator probes itself. */
+            command: z.array(z.string().min(1)).default([]),
+          })
+          .strict()
+          .default({}),
+        /** How long each VIP stays on its standby (and at home again) while the probes go on. */
+        hold: durationMs({ min: 0, max: 600_000 }).default(2000),
+      })
+      .strict()
+      .default({}),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict().default({}),
   })
   .strict()

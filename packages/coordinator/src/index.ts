@@ -31,7 +31,8 @@ export { passCluster, type ClusterPassInput, type ClusterPassResult } from './cl
 export { EMPTY_MEMORY, restoredMemory, type ClusterMemory, type DesiredEntry } from './cluster-memory.js';
 export { FleetView, type VipView, type VipNodeView } from './fleet-view.js';
 export { type NodeObservation } from './node-observation.js';
-export { OperationRunner, DEFAULT_TIMEOUT_MS, type OperationRequest } from './operations/operation-runner.js';
+export { OperationRunner, type OperationRequest } from './operations/operation-runner.js';
+export { DEFAULT_TIMEOUT_MS } from './operations/operation-kinds.js';
 export { CommandDispatcher } from './command-dispatcher.js';
 export { place, classify, weightOf, hash32, UNKNOWN_NODE, type Placement, type PlacementInput, type ClusterPlacement, type VipPlacement, type NodeCondition, type NodeClass, type NodeHealth } from './placement.js';
 export { placementWeight, HOLDER_WEIGHT, BACKUP_WEIGHT, MAX_BASE_PRIORITY } from './priority-scheme.js';

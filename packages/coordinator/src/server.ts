@@ -8,6 +8,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { AgentOutbox } from './agent-outbox.js';
 import { createAgentService, type AgentLimitStats, type AgentServiceOptions } from './agent-service.js';
 import { CoordinatorAuth } from './auth/coordinator-auth.js';
+import { drillSettings } from './probes/drill-settings.js';
 import { ControlPlane } from './control-plane.js';
 import type { ControlApi } from './control-api.js';
 import { controlHandlers } from './control-handlers.js';
@@ -236,6 +237,8 @@ export class CoordinatorServer {
       events: this.events,
       logger: this.logger,
       validator: this.specValidator,
+      // Configurations built in code (tests) may leave the section out.
+      ...(this.config.drill ? { drill: drillSettings(this.config.drill) } : {}),
       ...(initialSpec ? { initialSpec } : {}),
       ...(this.options.settleMs === undefined ? {} : { settleMs: this.options.settleMs }),
     });

@@ -167,6 +167,7 @@ describe('auth over TLS', () => {
         changeBackendServer: { cluster: 'web', server: 'web1', action: 1, timeoutMs: 0, force: false, reason: 'audit test' },
         moveVip: { vip: 'vip-28', cluster: '', node: 'lb2', pin: false, timeoutMs: 0, reason: 'audit test' },
         unpinVip: { vip: 'vip-28', cluster: '', reason: 'audit test' },
+        drillCluster: { cluster: 'web', vip: '', timeoutMs: 0, reason: 'audit test' },
       };
       for (const [who, actor] of [
         [{ token: TOKENS.ops }, 'token:ops'],

@@ -83,6 +83,8 @@ describe('OpenAPI description at /v1/openapi.json', () => {
       { op: 'POST /v1/simulate', path: '/v1/simulate', body: { fail: ['nginx-lb01'], linkDown: ['nginx-lb02:eth2'] } },
       { op: 'POST /v1/vips/{vip}/move', path: '/v1/vips/vip-28/move', body: { node: 'nginx-lb02', pin: true, reason: 'openapi' }, status: 409 },
       { op: 'POST /v1/vips/{vip}/unpin', path: '/v1/vips/vip-28/unpin', body: { reason: 'openapi' }, status: 404 },
+      // No agent has connected: no VIP is settled, so the drill is refused.
+      { op: 'POST /v1/clusters/{cluster}/drill', path: '/v1/clusters/web/drill', body: { vip: 'vip-28', timeoutMs: 60_000, reason: 'openapi' }, status: 409 },
       { op: 'POST /v1/nodes/{node}/drain', path: '/v1/nodes/nginx-lb01/drain', body: { timeoutMs: 60_000, reason: 'openapi' } },
       { op: 'POST /v1/nodes/{node}/undrain', path: '/v1/nodes/nginx-lb02/undrain', body: { reason: 'openapi' } },
       { op: 'POST /v1/nodes/{node}/services/{service}/restart', path: '/v1/nodes/nginx-lb01/services/nginx/restart', body: { timeoutMs: 1000 }, status: 409 },

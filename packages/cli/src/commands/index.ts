@@ -3,6 +3,7 @@ import { auditCommand } from './audit.js';
 import { backendCommand, backendsCommand } from './backends.js';
 import { completionCommand } from './completion.js';
 import { drainCommand, undrainCommand } from './drain.js';
+import { drillCommand } from './drill.js';
 import { eventsCommand } from './events.js';
 import { moveCommand, unpinCommand } from './move.js';
 import { nodesCommand } from './nodes.js';
@@ -27,6 +28,7 @@ export const COMMANDS: readonly CliCommand[] = [
   backendCommand,
   moveCommand,
   unpinCommand,
+  drillCommand,
   simulateCommand,
   operationsCommand,
   cancelCommand,

@@ -42,6 +42,7 @@ export const CONTROL_METHOD_POLICY: Readonly<Record<string, MethodPolicy>> = {
   changeBackendServer: write(['cluster'], ['cluster', 'server']),
   moveVip: write(['vip', 'cluster', 'node'], ['vip', 'node']),
   unpinVip: write(['vip', 'cluster'], ['vip']),
+  drillCluster: write(['cluster', 'vip'], ['cluster']),
   // A dry run changes nothing, but it is an operator's tool like the real thing.
   applySpec: { role: 'operator', mutating: (req) => req['dryRun'] !== true },
 };

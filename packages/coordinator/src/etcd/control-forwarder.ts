@@ -16,7 +16,7 @@ import { encodeIdentity, FORWARDED_BY, FORWARDED_CERT, FORWARDED_FOR, FORWARDED_
 import type { LeaderInfo, Leadership } from './leadership.js';
 
 /** Calls that change state; refused when there is no leader. */
-export const CONTROL_MUTATIONS: ReadonlySet<ControlMethod> = new Set<ControlMethod>(['drain', 'undrain', 'restartService', 'reloadService', 'rollingRestart', 'cancelOperation', 'applySpec', 'moveVip', 'unpinVip']);
+export const CONTROL_MUTATIONS: ReadonlySet<ControlMethod> = new Set<ControlMethod>(['drain', 'undrain', 'restartService', 'reloadService', 'rollingRestart', 'cancelOperation', 'applySpec', 'moveVip', 'unpinVip', 'drillCluster']);
 
 export interface ControlForwarderOptions {
   readonly local: ControlApi;

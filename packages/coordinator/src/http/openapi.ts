@@ -72,6 +72,14 @@ const OPERATIONS: Readonly<Record<string, Op>> = {
     response: ref('MoveVipResponse'),
   },
   'POST /v1/vips/{vip}/unpin': { summary: "Remove a VIP's pin", rpc: 'UnpinVip', role: 'operator', body: obj({ cluster: str, reason: str }), status: 200, response: ref('UnpinVipResponse') },
+  'POST /v1/clusters/{cluster}/drill': {
+    summary: "Move each VIP of the cluster (or the one named) to its standby and back with the handover, probing it from outside its nodes",
+    rpc: 'DrillCluster',
+    role: 'operator',
+    body: obj({ vip: str, timeoutMs: int, reason: str }),
+    status: 202,
+    response: ref('DrillClusterResponse'),
+  },
   'POST /v1/simulate': {
     summary: 'What placement would do if nodes failed or were drained, links went down or a spec were applied; changes nothing',
     rpc: 'Simulate',

@@ -12,6 +12,7 @@ import { FAILOVER_REASONS, METRICS, PROCESS_METRICS_PREFIX, type FailoverReason,
 import type { MetricsSources, WebhookStats } from './metrics-sources.js';
 import { familyBytes, MAX_PER_NODE, NODE_FAMILIES, nodeSamples, vipKey, type NodeFamily, type NodeView } from './node-samples.js';
 import { backendSamples } from './backend-samples.js';
+import { drillSamples } from './drill-samples.js';
 import { streamExposition, type ExpositionPiece, type ExpositionSink } from './stream-exposition.js';
 import { vipPieces, type VipRow } from './vip-samples.js';
 
@@ -346,6 +347,7 @@ export class CoordinatorMetrics {
     yield ready.text();
     if (this.vipLabelCache.size > 2 * vips.size + 1024) this.vipLabelCache.clear();
     yield backendSamples(this.sources.backendPools?.() ?? []);
+    yield drillSamples(this.sources.drills?.() ?? []);
     yield this.renderEvents();
     yield this.renderWebhooks();
     const guards = this.sources.guards?.();

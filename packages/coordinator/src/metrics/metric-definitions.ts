@@ -289,6 +289,38 @@ export const METRICS = {
     labels: NODE,
   },
 
+  // Drills, read from the control plane at scrape time (drill-samples.ts).
+  drillLastSuccess: {
+    name: 'lbha_drill_last_success_timestamp_seconds',
+    type: 'gauge',
+    help: 'When a drill of the cluster last passed (every VIP moved to its standby and back with no failed probe); absent until one has.',
+    labels: ['cluster'],
+  },
+  drillLastPassed: {
+    name: 'lbha_drill_last_passed',
+    type: 'gauge',
+    help: '1 when the cluster\'s latest drill passed, 0 when it failed.',
+    labels: ['cluster'],
+  },
+  drillProbes: {
+    name: 'lbha_drill_probes',
+    type: 'gauge',
+    help: 'Probes sent to the VIP during its latest drill (both moves).',
+    labels: ['cluster', 'vip'],
+  },
+  drillFailedProbes: {
+    name: 'lbha_drill_failed_probes',
+    type: 'gauge',
+    help: 'Probes of the VIP that failed during its latest drill (both moves).',
+    labels: ['cluster', 'vip'],
+  },
+  drillLongestGap: {
+    name: 'lbha_drill_longest_gap_seconds',
+    type: 'gauge',
+    help: 'Longest time without a successful probe of the VIP during either move of its latest drill.',
+    labels: ['cluster', 'vip'],
+  },
+
   // Fixed cardinality, kept by prom-client.
   desiredStatePushDuration: {
     name: 'lbha_desired_state_push_duration_seconds',
@@ -306,7 +338,7 @@ export const METRICS = {
   operations: {
     name: 'lbha_operations_total',
     type: 'counter',
-    help: 'Finished operations (operation: drain, undrain, restart, reload, rolling_restart, move, backend_drain, backend_undrain, backend_disable, backend_enable, backend_weight) by outcome (state).',
+    help: 'Finished operations (operation: drain, undrain, restart, reload, rolling_restart, move, drill, backend_drain, backend_undrain, backend_disable, backend_enable, backend_weight) by outcome (state).',
     labels: ['cluster', 'operation', 'state'],
   },
   events: {

@@ -5,6 +5,7 @@ import type { AgentOutbox } from '../agent-outbox.js';
 import type { BackendPoolView } from '../backends/backend-pool-view.js';
 import type { DriftView } from '../backends/config-drift.js';
 import type { Registry, RegistryEvent } from '../registry.js';
+import type { DrillRecord } from '../store/coordinator-state.js';
 import type { GuardStats } from './guard-samples.js';
 import type { VipCondition } from './metric-definitions.js';
 
@@ -65,6 +66,8 @@ export interface MetricsSources {
   readonly specNodes?: () => Iterable<SpecNodeView>;
   /** Every cluster's backend pool and whether its LB nodes run the same configuration. */
   readonly backendPools?: () => Iterable<{ readonly pool: BackendPoolView; readonly drift: DriftView }>;
+  /** The latest drill of each cluster that has had one. */
+  readonly drills?: () => Iterable<{ readonly cluster: string; readonly drill: DrillRecord }>;
   /** Fault checks of each cluster and whether they fail on every active node. */
   readonly checksEverywhere?: () => Iterable<CheckEverywhereView>;
   /** Each live node's standby readiness per VIP. */

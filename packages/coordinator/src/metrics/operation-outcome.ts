@@ -1,6 +1,6 @@
 import type { LbhaEvent } from '@lbha/shared';
 
-const OPERATIONS = new Set(['drain', 'undrain', 'restart', 'reload', 'rolling_restart', 'move', 'backend_drain', 'backend_undrain', 'backend_disable', 'backend_enable', 'backend_weight']);
+const OPERATIONS = new Set(['drain', 'undrain', 'restart', 'reload', 'rolling_restart', 'move', 'drill', 'backend_drain', 'backend_undrain', 'backend_disable', 'backend_enable', 'backend_weight']);
 const OPERATION_OUTCOMES = new Set(['succeeded', 'failed', 'refused', 'cancelled', 'timed_out']);
 
 /**

@@ -19,9 +19,10 @@ const CONDITION: Readonly<Record<VipStatus, VipCondition>> = {
  * are read lazily: /metrics pauses between slices of them, so at 10,000 VIPs no single step
  * builds them all (and no VIP's full view is built at all).
  */
-export function planeViews(plane: () => ControlPlane | undefined): Pick<MetricsSources, 'placementView' | 'specNodes' | 'backendPools' | 'checksEverywhere' | 'standbyReadiness'> {
+export function planeViews(plane: () => ControlPlane | undefined): Pick<MetricsSources, 'placementView' | 'specNodes' | 'backendPools' | 'checksEverywhere' | 'standbyReadiness' | 'drills'> {
   return {
     backendPools: () => plane()?.backendPools() ?? [],
+    drills: () => plane()?.drillRecords() ?? [],
     placementView: function* (): Generator<VipPlacementView, void, undefined> {
       const view = plane()?.view;
       if (!view) return;

@@ -3,10 +3,12 @@
 import type { NodeMode } from '@lbha/shared';
 import type { BackendPool } from '../backends/backend-pool.js';
 import type { CommandDispatcher } from '../command-dispatcher.js';
+import type { EventLog } from '../event-log.js';
 import type { FleetView } from '../fleet-view.js';
 import type { ReconcileLoop } from '../reconcile-loop.js';
 import type { Registry } from '../registry.js';
-import type { PinRecord } from '../store/coordinator-state.js';
+import type { DrillRecord, PinRecord } from '../store/coordinator-state.js';
+import type { VipProber } from '../probes/vip-prober.js';
 
 /** Where operators put VIPs (lbha move): stored, and honoured by placement from the next pass. */
 export interface PinPort {
@@ -29,4 +31,19 @@ export interface OperationEnv {
   readonly clock: () => number;
   /** What is wanted of the backend servers, and what the agents report of them. */
   readonly backends: Pick<BackendPool, 'view' | 'set' | 'intentsOf' | 'reports'>;
+  /** Events a procedure reports itself (a drill's figures). */
+  readonly events: Pick<EventLog, 'record'>;
+  /** How a drill measures what clients see, and how long a VIP stays on its standby. */
+  readonly drill: DrillSettings;
+  readonly drills: DrillRecordPort;
+}
+
+export interface DrillSettings {
+  readonly prober: VipProber;
+  readonly holdMs: number;
+}
+
+/** Where a finished drill's figures are kept for metrics (when one last passed survives pruning and restarts). */
+export interface DrillRecordPort {
+  finished(cluster: string, run: Omit<DrillRecord, 'lastPassedMs'>): Promise<void>;
 }

@@ -4,7 +4,6 @@
 // ones a previous run of the coordinator left unfinished at their first unfinished step. The
 // procedures themselves are one file each; commands carry ids derived from operation and step,
 // so a resumed step never runs a command twice (docs/design/operations.md).
-import { randomBytes } from 'node:crypto';
 import { nameProblem, serverKey, type Logger } from '@lbha/shared';
 import { InvalidArgumentError, NotFoundError, OperationFailedError, PreconditionError } from '../errors.js';
 import type { EventLog } from '../event-log.js';
@@ -14,7 +13,11 @@ import { isBackendKind, isFinalOperationState, type BackendOperationKind, type C
 import { backendChange } from './backend-change.js';
 import { backendInterlockProblems, changeOf, checkWeight, resolveTargets } from './backend-request.js';
 import { drain } from './drain.js';
+import { drill } from './drill.js';
+import { checkDrill, whyNotMove } from './drill-check.js';
+import { decodePlan } from './drill-plan.js';
 import { move } from './move.js';
+import { DEFAULT_TIMEOUT_MS, opId, timeoutUnits, title } from './operation-kinds.js';
 import { checkMove } from './move-check.js';
 import { Interrupted, OperationContext } from './operation-context.js';
 import type { OperationEnv } from './operation-env.js';
@@ -27,9 +30,9 @@ export interface OperationRequest {
   readonly kind: OperationKind;
   /** Node for drain, undrain, restart and reload; the target of a move. */
   readonly node?: string;
-  /** Cluster for rolling_restart; optional for move (the VIP's cluster). */
+  /** Cluster for rolling_restart and drill; optional for move (the VIP's cluster). */
   readonly cluster?: string;
-  /** move: the VIP, and whether to pin it there (kept until unpinned). */
+  /** move: the VIP, and whether to pin it there (kept until unpinned); drill: the one VIP to drill (all when absent). */
   readonly vip?: string;
   readonly pin?: boolean;
   readonly service?: string;
@@ -53,21 +56,6 @@ export interface OperationRunnerOptions {
   readonly logger: Logger;
 }
 
-/** Defaults when a request gives no timeout. */
-export const DEFAULT_TIMEOUT_MS: Readonly<Record<OperationKind, number>> = {
-  drain: 60_000,
-  undrain: 30_000,
-  restart: 120_000,
-  reload: 60_000,
-  rolling_restart: 120_000,
-  backend_drain: 60_000,
-  backend_undrain: 30_000,
-  backend_disable: 60_000,
-  backend_enable: 30_000,
-  backend_weight: 30_000,
-  move: 30_000,
-};
-
 /** A validated target: the record's fields, and which running operation this one must not run beside. */
 interface Target {
   readonly cluster: ClusterSpec;
@@ -77,19 +65,9 @@ interface Target {
   readonly conflicts: (other: OperationRecord) => boolean;
 }
 
-function opId(kind: OperationKind, now: number): string {
-  return `${kind.replace('_', '-')}-${now.toString(36)}-${randomBytes(3).toString('hex')}`;
-}
-
-function title(r: Pick<OperationRecord, 'kind' | 'service' | 'node' | 'cluster' | 'data'>): string {
-  if (isBackendKind(r.kind)) return `${r.kind.replace('_', ' ')} of ${r.data['server']} in cluster ${r.cluster}`;
-  if (r.kind === 'move') return `move of ${r.data['vip'] ?? 'a VIP'} to ${r.node}${r.data['pin'] === 'true' ? ' (pinned)' : ''}`;
-  return `${r.kind.replace('_', ' ')} of ${r.service ? `${r.service} on ` : ''}${r.node || `cluster ${r.cluster}`}`;
-}
-
-/** How long the whole operation may take: its timeout, once per node for a rolling restart. */
-function budgetOf(kind: OperationKind, timeoutMs: number, nodes: number): number {
-  return kind === 'rolling_restart' ? timeoutMs * Math.max(1, nodes) : timeoutMs;
+/** Whether a running operation holds the whole cluster (a rolling restart's nodes, a drill's VIPs). */
+function holdsCluster(r: OperationRecord, cluster: ClusterSpec): boolean {
+  return (r.kind === 'rolling_restart' || r.kind === 'drill') && r.cluster === cluster.name;
 }
 
 export class OperationRunner {
@@ -120,9 +98,9 @@ export class OperationRunner {
     const now = this.env.clock();
     for (const r of this.records.values()) {
       if (isFinalOperationState(r.state) || this.tasks.has(r.id)) continue;
-      const nodes = Number(r.data['nodes'] ?? this.env.view.currentSpec().clusters.find((c) => c.name === r.cluster)?.nodes.length ?? 1);
+      const units = timeoutUnits(r, this.env.view.currentSpec().clusters.find((c) => c.name === r.cluster)?.nodes.length ?? 1);
       // Records written before operations had deadlines: their deadline counts from creation.
-      const deadlineMs = (r.deadlineMs || r.createdMs + budgetOf(r.kind, r.timeoutMs, nodes)) + Math.max(0, now - r.updatedMs);
+      const deadlineMs = (r.deadlineMs || r.createdMs + r.timeoutMs * units) + Math.max(0, now - r.updatedMs);
       this.o.logger.info({ event: 'operation.resumed', operationId: r.id, kind: r.kind, node: r.node, cluster: r.cluster }, 'resuming operation after restart');
       this.o.events.record({ type: `${r.kind}.resumed`, cluster: r.cluster, node: r.node, operationId: r.id, actor: r.actor, message: `resuming ${r.kind} ${r.node || r.cluster} after a coordinator restart` });
       this.launch({ ...r, deadlineMs });
@@ -161,7 +139,7 @@ export class OperationRunner {
    */
   async start(req: OperationRequest): Promise<OperationRecord> {
     const kind = req.kind;
-    const target = isBackendKind(kind) ? this.backendTarget(req, kind) : kind === 'move' ? this.moveTarget(req) : this.nodeTarget(req);
+    const target = isBackendKind(kind) ? this.backendTarget(req, kind) : kind === 'move' ? this.moveTarget(req) : kind === 'drill' ? this.drillTarget(req) : this.nodeTarget(req);
     const { cluster, node, service, data } = target;
     const timeoutMs = req.timeoutMs && req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_TIMEOUT_MS[kind];
     const force = req.force ?? false;
@@ -179,7 +157,7 @@ export class OperationRunner {
       message: 'starting',
       createdMs: now,
       updatedMs: now,
-      deadlineMs: now + budgetOf(kind, timeoutMs, cluster.nodes.length),
+      deadlineMs: now + timeoutMs * timeoutUnits({ kind, data }, cluster.nodes.length),
       steps: [],
       actor: req.actor,
       reason: req.reason ?? '',
@@ -232,7 +210,7 @@ export class OperationRunner {
       node,
       service,
       data,
-      conflicts: (r) => !isBackendKind(r.kind) && (r.kind === 'rolling_restart' ? r.cluster === cluster.name : touched.includes(r.node)),
+      conflicts: (r) => holdsCluster(r, cluster) || (!isBackendKind(r.kind) && touched.includes(r.node)),
     };
   }
 
@@ -247,8 +225,14 @@ export class OperationRunner {
       node,
       service: '',
       data: { vip: vip.name, pin: String(req.pin ?? false) },
-      conflicts: (r) => !isBackendKind(r.kind) && (r.kind === 'rolling_restart' ? r.cluster === cluster.name : r.node === node || (r.kind === 'move' && r.cluster === cluster.name && r.data['vip'] === vip.name)),
+      conflicts: (r) => holdsCluster(r, cluster) || (!isBackendKind(r.kind) && (r.node === node || (r.kind === 'move' && r.cluster === cluster.name && r.data['vip'] === vip.name))),
     };
+  }
+
+  /** A drill's target: the cluster and its plan (drill-check.ts); it runs beside no other operation of the cluster. */
+  private drillTarget(req: OperationRequest): Target {
+    const { cluster, plan } = checkDrill(this.env.view, this.env.pins, req.cluster ?? '', req.vip ?? '');
+    return { cluster, node: '', service: '', data: { plan }, conflicts: (r) => r.cluster === cluster.name };
   }
 
   /** A backend operation's target: the servers it names, the weight, the minimum-healthy interlock. */
@@ -272,7 +256,7 @@ export class OperationRunner {
       node: '',
       service: '',
       data: { server: req.server ?? '', targets: keys.join(','), weight },
-      conflicts: (r) => isBackendKind(r.kind) && r.cluster === cluster.name && (r.data['targets'] ?? '').split(',').some((k) => keys.includes(k)),
+      conflicts: (r) => (r.kind === 'drill' && r.cluster === cluster.name) || (isBackendKind(r.kind) && r.cluster === cluster.name && (r.data['targets'] ?? '').split(',').some((k) => keys.includes(k))),
     };
   }
 
@@ -321,6 +305,7 @@ export class OperationRunner {
     } catch (err) {
       const cancelled = this.cancels.get(r.id)?.by;
       if (err instanceof Interrupted && cancelled) {
+        if (r.kind === 'drill') await this.releasePins(ctx.record).catch((e: unknown) => this.o.logger.error({ event: 'store.write_failed', err: e }, 'could not remove a cancelled drill\'s pins'));
         await this.finish(ctx, 'cancelled', this.cancelMessage(ctx, cancelled)).catch((e: unknown) => this.o.logger.error({ event: 'store.write_failed', err: e }, 'could not record operation cancel'));
         return;
       }
@@ -355,12 +340,22 @@ export class OperationRunner {
         return backendChange(ctx);
       case 'move':
         return move(ctx);
+      case 'drill':
+        return drill(ctx, (vip, node) => whyNotMove(this.env.view, r.cluster, vip, node));
+    }
+  }
+
+  /** A cancelled drill takes its pins back: placement, with the handover, brings each VIP home. */
+  private async releasePins(r: OperationRecord): Promise<void> {
+    for (const { vip } of decodePlan(r.data['plan'] ?? '')) {
+      if (this.env.pins.pinOf(r.cluster, vip)?.operationId === r.id) await this.env.pins.setPin(r.cluster, vip, null);
     }
   }
 
   private cancelMessage(ctx: OperationContext, by: { actor: string; reason: string }): string {
     const r = ctx.record;
     const step = r.steps.find((s) => s.state === 'running')?.name;
+    if (r.kind === 'drill') return `cancelled by ${by.actor}${by.reason ? ` (${by.reason})` : ''}${step ? ` during ${step}` : ''}; the drill's pins are removed and placement brings each VIP home`;
     if (isBackendKind(r.kind)) {
       const intents = this.env.backends.intentsOf(r.cluster);
       const wanted = (r.data['targets'] ?? '').split(',').map((k) => `${k} is wanted ${intents[k]?.admin ?? 'ready'}`);

@@ -6,9 +6,11 @@
 //   holders/<cluster>         last desired holder per VIP, so a restart moves nothing
 //   backends/<cluster>        what is wanted of each backend server (drained, disabled, weight)
 //   pins/<cluster>/<vip>      where an operator moved or pinned a VIP (lbha move)
+//   drills/<cluster>          the latest drill's figures and when one last passed (lbha drill)
 //   handovers/<cluster>       the connection handovers in progress, so a restart ends none
 //   counters/desired-version  desired-state versions handed out so far (reserved in blocks)
 import type { BackendAdmin, CommandAction, CommandState, NodeMode } from '@lbha/shared';
+import type { VipDrillResult } from '../operations/drill-figures.js';
 import { StoreError } from '../errors.js';
 import type { HandoverEntry } from '../handover-plan.js';
 import { del, put, type Store, type StoreEntry, type StoreOp } from './store.js';
@@ -42,6 +44,17 @@ export interface PinRecord {
   readonly operationId: string;
 }
 
+/** A cluster's drills as metrics and alerts need them: kept apart from operations, which are pruned. */
+export interface DrillRecord {
+  /** The latest finished drill. */
+  readonly operationId: string;
+  readonly finishedMs: number;
+  readonly passed: boolean;
+  readonly results: readonly VipDrillResult[];
+  /** When a drill of the cluster last passed (0: never). */
+  readonly lastPassedMs: number;
+}
+
 /** What is wanted of one backend server of one pool, on every LB node of its cluster. */
 export interface BackendIntentRecord {
   readonly pool: string;
@@ -62,7 +75,7 @@ export type BackendIntents = Readonly<Record<string, BackendIntentRecord>>;
 export type BackendOperationKind = 'backend_drain' | 'backend_undrain' | 'backend_disable' | 'backend_enable' | 'backend_weight';
 export const BACKEND_OPERATION_KINDS: readonly BackendOperationKind[] = ['backend_drain', 'backend_undrain', 'backend_disable', 'backend_enable', 'backend_weight'];
 
-export type OperationKind = 'drain' | 'undrain' | 'restart' | 'reload' | 'rolling_restart' | 'move' | BackendOperationKind;
+export type OperationKind = 'drain' | 'undrain' | 'restart' | 'reload' | 'rolling_restart' | 'move' | 'drill' | BackendOperationKind;
 
 export function isBackendKind(kind: OperationKind): kind is BackendOperationKind {
   return (BACKEND_OPERATION_KINDS as readonly string[]).includes(kind);
@@ -184,6 +197,10 @@ export class CoordinatorState {
     return new Map((await this.store.list<BackendIntents>('backends/')).map((e) => [e.key.slice('backends/'.length), e.value]));
   }
 
+  async drills(): Promise<Map<string, DrillRecord>> {
+    return new Map((await this.store.list<DrillRecord>('drills/')).map((e) => [e.key.slice('drills/'.length), e.value]));
+  }
+
   /** Pins by cluster, then VIP. */
   async pins(): Promise<Map<string, Map<string, PinRecord>>> {
     const out = new Map<string, Map<string, PinRecord>>();
@@ -210,6 +227,7 @@ export class CoordinatorState {
     readonly backends?: ReadonlyArray<readonly [string, BackendIntents]>;
     /** [cluster, vip, pin or null to remove it]. */
     readonly pins?: ReadonlyArray<readonly [string, string, PinRecord | null]>;
+    readonly drills?: ReadonlyArray<readonly [string, DrillRecord]>;
     readonly handovers?: ReadonlyArray<readonly [string, readonly HandoverEntry[]]>;
   }): Promise<void> {
     const ops: StoreOp[] = [];
@@ -218,6 +236,7 @@ export class CoordinatorState {
     for (const j of records.journal ?? []) ops.push(put(`journal/${j.id}`, j));
     for (const [cluster, h] of records.holders ?? []) ops.push(put(`holders/${cluster}`, h));
     for (const [cluster, b] of records.backends ?? []) ops.push(put(`backends/${cluster}`, b));
+    for (const [cluster, d] of records.drills ?? []) ops.push(put(`drills/${cluster}`, d));
     for (const [cluster, vip, p] of records.pins ?? []) ops.push(p === null ? del(`pins/${cluster}/${vip}`) : put(`pins/${cluster}/${vip}`, p));
     for (const [cluster, h] of records.handovers ?? []) ops.push(h.length === 0 ? del(`handovers/${cluster}`) : put(`handovers/${cluster}`, h));
     if (ops.length === 0) return;

@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { ControlServiceClient, silentLogger, type LbhaEvent } from '@lbha/shared';
 import { eventually } from '@lbha/test-support';
@@ -16,6 +17,15 @@ import { FakeAgent, FakeSegment, type FakeAgentOptions } from './fake-agent.js';
 export const SEED1 = readFileSync(new URL('../../../test/fixtures/seed-nginx-active-active.yaml', import.meta.url), 'utf8');
 export const LB1 = 'nginx-lb01';
 export const LB2 = 'nginx-lb02';
+
+/**
+ * The coordinator configuration's drill section for tests: probes answered by support/fake-probe
+ * (nothing answers on the fake agents' VIPs, and no test traffic may leave the machine).
+ */
+export function fakeProbeDrill(probeArgs: readonly string[] = [], holdMs = 300): Record<string, unknown> {
+  const command = [process.execPath, fileURLToPath(new URL('./fake-probe.js', import.meta.url)), ...probeArgs];
+  return { probe: { mode: 'http', port: 80, path: '/', host: '', interval: 20, timeout: 500, command }, hold: holdMs };
+}
 
 export interface HarnessOptions {
   readonly settleMs?: number;
@@ -47,8 +57,8 @@ export class Harness {
   }
 
   /** A coordinator running the seed 1 spec with both agents connected and both VIPs in place. */
-  static async seeded(): Promise<Harness> {
-    const h = await Harness.start();
+  static async seeded(opts: HarnessOptions = {}): Promise<Harness> {
+    const h = await Harness.start(opts);
     await h.applySpec(SEED1);
     await h.agent(LB1);
     await h.agent(LB2);

@@ -140,6 +140,9 @@ export class FakeOperationWorld {
       setMode: async (node, mode) => this.setMode(node, mode),
       clock: () => this.now,
       backends: { view: () => ({ servers: [], pools: [] }), set: async () => [], intentsOf: () => ({}), reports: () => [] },
+      events: { record: (e) => ({ seq: 0, timeMs: this.now, cluster: '', node: '', vip: '', reason: '', actor: '', severity: 'info', operationId: '', ...e }) },
+      drill: { prober: { where: 'nowhere', start: () => ({ ready: async () => {}, stop: async () => ({ results: [], problem: '' }) }) }, holdMs: 0 },
+      drills: { finished: async () => {} },
     };
   }
 }
