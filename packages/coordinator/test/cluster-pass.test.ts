@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import type { NodeMode, UnplannedTransition } from '@lbha/shared';
 import type { ClusterPassResult } from '../src/cluster-pass.js';
 import { PREPARE_TIMEOUT_MS } from '../src/handover-plan.js';
+import { vipKey } from '../src/spec/cluster-spec.js';
 import { LB1, LB2, PassWorld, seed1, SETTLE_MS, T0 } from './support/pass-world.js';
 
 describe('cluster pass: placement', () => {
@@ -364,6 +365,45 @@ describe('cluster pass: a failure every node shares', () => {
     w.pass(10);
     assert.equal(w.desired(LB1).lastResort, true);
     assert.equal(w.desired(LB2).lastResort, undefined);
+  });
+});
+
+describe('cluster pass: standby readiness', () => {
+  it('a home node that would not serve its VIP does not get it back; once it would, it does; each change is an event once', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB2).penalty = 50;
+    w.pass(10);
+    w.follow().applyAll();
+    w.pass(10);
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB1 }, `${LB2}'s penalty moves vip-29 to ${LB1}`);
+    w.node(LB2).notReady.set('vip-28', 'nginx config on disk does not validate').set('vip-29', 'nginx config on disk does not validate');
+    const r = w.pass(10);
+    assert.deepEqual(r.events.filter((e) => e.type.startsWith('standby.')).map((e) => [e.type, e.vip, e.node]), [
+      ['standby.not_ready', 'vip-28', LB2],
+      ['standby.not_ready', 'vip-29', LB2],
+    ]);
+    w.node(LB2).penalty = 0;
+    const kept = w.pass(10);
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB1 }, `failback waits: ${LB2} would not serve vip-29`);
+    assert.match(kept.placement.vips.find((v) => v.vip === 'vip-29')?.reason ?? '', new RegExp(`home node ${LB2} is preferred, not ready`));
+    assert.deepEqual(kept.events.filter((e) => e.type.startsWith('standby.')), [], 'reported once');
+    w.node(LB2).notReady.clear();
+    const back = w.pass(10);
+    assert.equal(w.holders()['vip-29'], LB2, `${LB2} is ready: vip-29 goes home`);
+    assert.deepEqual(back.events.filter((e) => e.type.startsWith('standby.')).map((e) => [e.type, e.vip]), [['standby.ready', 'vip-28'], ['standby.ready', 'vip-29']]);
+  });
+
+  it('the holder failing with the only standby not ready: the standby takes the VIP all the same', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB2).notReady.set('vip-28', 'GET http://127.0.0.1:80/ (Host 192.168.20.28) answered 502');
+    w.pass(10);
+    w.node(LB1).healthy = false;
+    const r = w.pass(10);
+    assert.deepEqual(w.holders(), { 'vip-28': LB2, 'vip-29': LB2 }, 'nothing is removed');
+    assert.match(r.placement.vips.find((v) => v.vip === 'vip-28')?.reason ?? '', /no eligible node is ready to serve it/);
+    assert.deepEqual(r.notReady.get(vipKey(w.cluster.name, 'vip-28')), new Set([LB2]));
   });
 });
 

@@ -3,7 +3,7 @@
 // applied) and the node modes. pass() runs passCluster and carries its memory and the desired
 // state versions from pass to pass, as the reconcile loop does. No server, no timers.
 import { readFileSync } from 'node:fs';
-import { CAPABILITY_HANDOVER, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode, type UnplannedTransition } from '@lbha/shared';
+import { CAPABILITY_HANDOVER, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode, type ReadinessReport, type UnplannedTransition } from '@lbha/shared';
 import { EMPTY_MEMORY, type ClusterMemory } from '../../src/cluster-memory.js';
 import { desiredBackends } from '../../src/backends/desired-backends.js';
 import { passCluster, type ClusterPassResult } from '../../src/cluster-pass.js';
@@ -50,6 +50,8 @@ export interface WorldNode {
   unplanned: Map<string, UnplannedTransition[]>;
   /** keepalived's restarts by the agent, and why the last one. */
   keepalived: { restarts: number; lastError: string };
+  /** Per VIP: why its proxy would not serve it (standby readiness); a VIP missing here is ready. */
+  notReady: Map<string, string>;
 }
 
 export class PassWorld {
@@ -68,7 +70,7 @@ export class PassWorld {
 
   constructor(readonly cluster: ClusterSpec = seed1()) {
     for (const n of cluster.nodes) {
-      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map(), keepalived: { restarts: 0, lastError: '' } });
+      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map(), keepalived: { restarts: 0, lastError: '' }, notReady: new Map() });
     }
   }
 
@@ -93,11 +95,20 @@ export class PassWorld {
     if (n.penalty > 0) checks.push(check('down-file', { kind: 'maintenance_file', effect: 'penalty', penalty: n.penalty, result: { kind: 'unhealthy', reason: 'down file present' } }));
     return {
       link: n.link,
-      snapshot: n.reported ? snapshot(instances, { healthy: n.healthy, checks, appliedVersion: n.applied, services: [service('keepalived', 'keepalived', n.keepalived), service('nginx', 'nginx')] }) : undefined,
+      snapshot: n.reported ? snapshot(instances, { healthy: n.healthy, checks, appliedVersion: n.applied, services: [service('keepalived', 'keepalived', n.keepalived), service('nginx', 'nginx')], readiness: this.readiness(n) }) : undefined,
       cluster: n.cluster,
       capabilities: n.capable ? [CAPABILITY_HANDOVER] : [],
       appliedVersion: n.applied,
       session: n.link === 'disconnected' ? undefined : `${name}-${n.session}`,
+    };
+  }
+
+  private readiness(n: WorldNode): ReadinessReport {
+    return {
+      vips: this.cluster.vips.map((v) => {
+        const why = n.notReady.get(v.name);
+        return { vip: v.name, result: why === undefined ? { kind: 'healthy' } : { kind: 'unhealthy', reason: why }, sinceMs: T0, durationMs: 2 };
+      }),
     };
   }
 
