@@ -37,6 +37,7 @@ import { HandoverConnections } from './net/handover-connections.js';
 import { HandoverController, type SavedSysctls } from './net/handover.js';
 import { handoverTasks } from './net/handover-task.js';
 import { LinkStates } from './net/link-states.js';
+import { HandoverClose } from './net/handover-close.js';
 import { NetlinkMonitor } from './net/netlink-monitor.js';
 import { StandbyReadiness } from './readiness/standby-readiness.js';
 import type { AgentCore, DesiredStateOutcome } from './ports.js';
@@ -83,6 +84,7 @@ export class Agent implements AgentCore {
   private readonly edges: VrrpEdges;
   /** Counts the connections an outgoing handover still serves (the coordinator ends it at zero). */
   private readonly handoverConnections: HandoverConnections;
+  private readonly handoverClose: HandoverClose;
   /** Per instance: why the handover it was given could not start. */
   private handoverProblems: ReadonlyMap<string, string> = new Map();
   private readonly desired: DesiredStateApplier;
@@ -132,7 +134,16 @@ export class Agent implements AgentCore {
     });
     this.handoverConnections = new HandoverConnections({
       ssProgram: opts.ssProgram, run: this.run, intervalMs: HANDOVER_COUNT_MS, running: () => this.handover.running(),
-      present: (t) => holdsAddress(this.addresses.addresses(), t.interface, t.vip), onChange: () => this.refresh(),
+      present: (t) => holdsAddress(this.addresses.addresses(), t.interface, t.vip),
+      onChange: () => {
+        this.refresh();
+        void this.handoverClose.look();
+      },
+    });
+    this.handoverClose = new HandoverClose({
+      running: () => this.handover.running(), counts: () => this.handoverConnections.current(), logger: log,
+      proxy: () => this.services.closingProxy(this.desired.current?.proxyService),
+      busy: (service) => this.journal.busyServices().some((s) => this.services.same(s, service)),
     });
     const programs = { nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, perlProgram: opts.perlProgram };
     this.failover = new UnplannedFailover({ ...programs, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'failover'), handover: this.handover });
@@ -173,6 +184,7 @@ export class Agent implements AgentCore {
       store: new JsonFile(join(opts.stateDir, 'local-drain.json')),
       desired: () => this.desired.current,
       heldInstances: () => heldInstances(this.evaluation()),
+      handoverConnections: () => [...this.handoverConnections.current().values()].reduce((a, b) => a + b, 0),
       onDrainChange: async () => {
         this.refresh();
         await this.writer.flushed();

@@ -23,6 +23,8 @@ interface Node {
   /** VIPs still held per look (the last one repeats). */
   held: string[][];
   mode: NodeMode;
+  /** Connections on VIPs that have left, per look (the last one repeats); none by default. */
+  handedOver?: number[];
 }
 
 /** `dir`: the state directory of an earlier run (an agent restart). */
@@ -50,6 +52,7 @@ function commands(node: Node, dir = mkdtempSync(join(tmpdir(), 'lbha-cmd-'))) {
     store: new JsonFile(join(dir, 'local-drain.json')),
     desired: () => ({ proxyService: 'nginx', mode: node.mode }),
     heldInstances: () => at(node.held),
+    handoverConnections: () => at(node.handedOver ?? [0]),
     onDrainChange: async () => void drainChanges.push(c.localDrain),
     now: () => now,
     sleep: async (ms) => {
@@ -72,6 +75,15 @@ describe('node commands: drain', () => {
       [3, 'draining: 3 active connections, holding vip-28'],
       [2, 'draining: 2 active connections, no VIP held'],
     ]);
+  });
+
+  it('waits for the connections left on VIPs that moved, which a reloaded haproxy\'s statistics do not count', async () => {
+    const { c, elapsed } = commands({ connections: [0], held: [[]], handedOver: [4, 4, 1, 0], mode: 'active' });
+    const progress: number[] = [];
+    const r = await c.drain(T0 + 60_000, (n) => progress.push(n));
+    assert.deepEqual(r, { state: 'succeeded', message: 'drained: 0 active connections after 0.8s, no VIP held', activeConnections: 0 });
+    assert.equal(elapsed(), 750);
+    assert.deepEqual(progress, [4, 1]);
   });
 
   it('reports progress at least every second while nothing changes', async () => {

@@ -37,6 +37,7 @@ export interface CommandJournalOptions {
 }
 
 interface Running {
+  readonly command: Command;
   latest: CommandResult;
   readonly reporters: Set<Report>;
 }
@@ -64,6 +65,16 @@ export class CommandJournal {
     return [...this.finished.values()];
   }
 
+  /** The services a running reload, restart or validate command acts on. */
+  busyServices(): string[] {
+    const out: string[] = [];
+    for (const r of this.running.values()) {
+      const a = r.command.action;
+      if (a.kind === 'reload' || a.kind === 'restart' || a.kind === 'validate') out.push(a.service);
+    }
+    return out;
+  }
+
   run(command: Command, report: Report): void {
     const done = this.finished.get(command.id);
     if (done) {
@@ -81,7 +92,7 @@ export class CommandJournal {
       this.finish(command, { state: 'rejected', message: problem, activeConnections: 0 }, new Set([report]));
       return;
     }
-    const run: Running = { latest: this.result(command.id, 'accepted', `${describe(command)} accepted`, 0), reporters: new Set([report]) };
+    const run: Running = { command, latest: this.result(command.id, 'accepted', `${describe(command)} accepted`, 0), reporters: new Set([report]) };
     this.running.set(command.id, run);
     report(run.latest);
     this.opts.logger.info({ event: 'command.started', commandId: command.id, action: command.action.kind }, `${describe(command)} started`);

@@ -29,6 +29,11 @@ export interface NodeCommandsOptions {
   readonly desired: () => { readonly proxyService: string; readonly mode: NodeMode } | undefined;
   /** The instances whose VIP this node still holds. */
   readonly heldInstances: () => string[];
+  /**
+   * The connections this node still serves on VIPs that have left it (outgoing handovers). The
+   * proxy's own count can miss them: a reloaded haproxy's statistics are its new process's.
+   */
+  readonly handoverConnections: () => number;
   /** The local drain changed: resolves once the track files follow. */
   readonly onDrainChange: () => Promise<void>;
   readonly now: () => number;
@@ -76,9 +81,10 @@ export class NodeCommands implements CommandExecutor {
       }
       const held = this.opts.heldInstances();
       const stats = proxy ? await proxy.stats() : undefined;
-      const active = stats?.activeConnections ?? 0;
+      const handedOver = this.opts.handoverConnections();
+      const active = Math.max(stats?.activeConnections ?? 0, handedOver);
       const elapsed = ((now() - started) / 1000).toFixed(1);
-      const done = held.length === 0 && (stats === undefined ? now() - started >= UNCOUNTED_DRAIN_MS : active === 0);
+      const done = held.length === 0 && handedOver === 0 && (stats === undefined ? now() - started >= UNCOUNTED_DRAIN_MS : active === 0);
       if (done || now() >= untilMs) {
         await this.setLocalDrain('drained');
         const conns = stats === undefined ? 'active connections unknown (no statusUrl/statsSocket configured)' : `${active} active connections`;

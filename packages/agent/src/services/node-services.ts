@@ -3,6 +3,7 @@
 import type { Logger, ServiceStatus } from '@lbha/shared';
 import type { AgentMetrics } from '../agent-metrics.js';
 import type { AgentOptions, KeepalivedOptions, ProxyServiceOptions } from '../agent-options.js';
+import type { ClosingProxy } from '../net/handover-close.js';
 import type { AgentIdentity } from '../keepalived/desired-state-problems.js';
 import type { CommandRunner } from '../util/run-command.js';
 import { createKeepalivedDriver, createProxyDriver } from './create-driver.js';
@@ -90,6 +91,13 @@ export class NodeServices {
   /** The proxy the desired state names, else the first configured one. */
   mainProxy(proxyService: string | undefined): SupervisedService | undefined {
     return (proxyService ? this.service(proxyService) : undefined) ?? [...this.proxies.values()][0];
+  }
+
+  /** The main proxy as a planned move's old holder ends its connections with it (net/handover-close.ts). */
+  closingProxy(proxyService: string | undefined): ClosingProxy | undefined {
+    const s = this.mainProxy(proxyService);
+    const o = s && this.opts.services.find((p) => p.name === s.name);
+    return s && o ? { name: s.name, kind: o.kind, configFile: o.configFile, state: () => s.liveness().state, reload: () => s.reload() } : undefined;
   }
 
   /** Adopts running daemons; starts the proxies that should run (keepalived waits for a desired state). */
