@@ -166,6 +166,7 @@ defaults
 ${serverStateFile ? '    load-server-state-from-file global\n' : ''}    option httplog
     option dontlognull
     option http-server-close
+    option idle-close-on-response
     option forwardfor except 127.0.0.0/8
     option redispatch
     retries 3
