@@ -1,5 +1,6 @@
 // Shared pieces of the end-to-end tests: when to skip, and assertions on what the client saw.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, afterEach, before } from 'node:test';
 import { waitFor } from '@lbha/test-support';
 import type { Lab, LbNode, ProbeRecord, ProbeSession, TopologyName } from '../lab/index.js';
@@ -195,7 +196,9 @@ export async function runOperation(lab: Lab, args: readonly string[]): Promise<{
  * Drains `from`, the holder of `vipName`, with a client keeping one connection alive through
  * the move (a request every 20 ms): every request on it must be answered, by `from` even after
  * the VIP has moved to `to` (the connection handover), while new connections go to `to`. The
- * client lets go once it has had 50 answers after the move, and the drain, which waited for it, ends.
+ * client lets go once it has had 50 answers after the move, and the drain, which waited for it,
+ * ends. haproxy is reloaded by `from`'s agent after the move and closes the connection after an
+ * answer: the client's next one goes to `to`.
  */
 export async function drainWithKeptAliveClient(lab: Lab, vipName: string, from: LbNode, to: LbNode): Promise<void> {
   assert.deepEqual(await lab.holdersOf(vipName), [from], `${vipName} starts on ${from}`);
@@ -211,7 +214,17 @@ export async function drainWithKeptAliveClient(lab: Lab, vipName: string, from: 
   assert.deepEqual(records.filter((r) => !r.ok).map((r) => `${new Date(r.t).toISOString()} ${r.error}`), [], 'no request on the kept-alive connection failed');
   const after = records.filter((r) => r.t > movedAt + 500);
   assert.ok(after.length >= 50, `requests on the kept-alive connection after the move (${after.length})`);
-  assert.deepEqual([...new Set(after.map((r) => r.lb))], [from], 'the old holder answered the kept-alive connection after the move');
+  if (lab.plan.proxy === 'haproxy') {
+    // The old holder's agent reloads haproxy once the VIP has left: its old process closes the
+    // connection after an answer, and the client's next connection is the new holder's.
+    const order = records.map((r) => r.lb);
+    const switched = order.indexOf(to);
+    assert.ok(switched > 0 && order.slice(switched).every((lb) => lb === to), `the kept-alive client was answered by ${from}, then by ${to} only: ${[...new Set(order)].join(', ')}`);
+    const log = readFileSync(agentsOf(lab).agentProcess(from)?.logFile ?? '', 'utf8');
+    assert.match(log, /"event":"handover.closing"/, `the agent of ${from} reloaded haproxy to end the connection`);
+  } else {
+    assert.deepEqual([...new Set(after.map((r) => r.lb))], [from], 'the old holder answered the kept-alive connection after the move');
+  }
   const d = await drain;
   assert.equal(d.state, 'succeeded', `drain ${from}: ${d.message}`);
   const fresh = await lab.request(vipName, 20, { intervalMs: 10 });
