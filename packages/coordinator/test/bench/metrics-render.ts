@@ -12,6 +12,7 @@
 // every scrape). Not a test: timings on a shared machine are noisy, so nothing is asserted here.
 //   node packages/coordinator/dist/test/bench/metrics-render.js [agents=2000,10000] [scrapes=10] [--one-shot]
 // --slice-ms N sets the sliced render's pause interval (default: the coordinator's).
+// --baseline first measures 1 s windows without a scrape: what the churn alone holds the loop.
 // --one-shot renders without pausing (sliceMs = Infinity): the loop block of a render in one go,
 // for comparison in the same run.
 import { performance, PerformanceObserver } from 'node:perf_hooks';
@@ -27,7 +28,9 @@ const sizes = (args[0] ?? '2000,10000').split(',').map(Number);
 const scrapes = Number(args[1] ?? 10);
 const sliceArg = process.argv.indexOf('--slice-ms');
 const sliceMsArg = sliceArg > 0 ? Number(process.argv[sliceArg + 1]) : DEFAULT_SLICE_MS;
-const modes = process.argv.includes('--one-shot') ? [Infinity] : [sliceMsArg, Infinity];
+/** A mode that does not scrape: the same 1 s windows with only the churn (and its garbage). */
+const NO_SCRAPE = -1;
+const modes = [...(process.argv.includes('--baseline') ? [NO_SCRAPE] : []), ...(process.argv.includes('--one-shot') ? [Infinity] : [sliceMsArg, Infinity])];
 
 /** The main thread's time on the CPU and waiting for it (run queue), in ms (Linux). */
 const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
@@ -111,22 +114,25 @@ for (const agents of sizes) {
       const ended = new Promise((resolve) => gz.on('end', resolve));
       let raw = 0;
       const t = performance.now();
-      await metrics.stream(
-        (chunk) => {
-          raw += chunk.length;
-          return gz.write(chunk) ? undefined : new Promise<void>((resolve) => gz.once('drain', () => resolve()));
-        },
-        undefined,
-        sliceMs,
-      );
+      if (sliceMs === NO_SCRAPE) await sleep(1000);
+      else {
+        await metrics.stream(
+          (chunk) => {
+            raw += chunk.length;
+            return gz.write(chunk) ? undefined : new Promise<void>((resolve) => gz.once('drain', () => resolve()));
+          },
+          undefined,
+          sliceMs,
+        );
+      }
       gz.end();
       await ended;
       wall.push(performance.now() - t);
       await sleep(2);
       clearInterval(ticker);
       gc.push(gcMax);
-      longest.push(metrics.lastLongestSliceMs());
-      busy.push(metrics.lastRenderDurationMs());
+      longest.push(sliceMs === NO_SCRAPE ? 0 : metrics.lastLongestSliceMs());
+      busy.push(sliceMs === NO_SCRAPE ? 0 : metrics.lastRenderDurationMs());
       const worst = gaps.indexOf(Math.max(...gaps));
       loopMax.push(gaps[worst] as number);
       waitedInMax.push(waited[worst] as number);
@@ -136,7 +142,7 @@ for (const agents of sizes) {
       gzBytes = zipped;
       await sleep(500);
     }
-    const label = sliceMs === Infinity ? 'one go' : `sliced ${sliceMs} ms`;
+    const label = sliceMs === NO_SCRAPE ? 'no scrape' : sliceMs === Infinity ? 'one go' : `sliced ${sliceMs} ms`;
     const fig = {
       scenario: 'metrics-scrape',
       agents,
