@@ -279,6 +279,13 @@ export interface DesiredState {
    * remove the VIPs).
    */
   readonly lastResort?: boolean;
+  /**
+   * The coordinator decides held faults (DesiredState.fault_verdicts): a fault check a shared
+   * cause can fail on every node stays held until it says whose failure it is.
+   */
+  readonly faultVerdicts?: boolean;
+  /** Fault checks failing since this time or before (the agent's clock) are this node's own failure. */
+  readonly ownFailureSinceMs?: number;
 }
 
 export type CommandAction =

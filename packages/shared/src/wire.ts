@@ -603,6 +603,8 @@ export function desiredStateToWire(d: DesiredState): pbAgent.DesiredState {
     proxyService: d.proxyService,
     backends: d.backends ? desiredBackendsToWire(d.backends) : undefined,
     lastResort: d.lastResort ?? false,
+    faultVerdicts: d.faultVerdicts ?? false,
+    ownFailureSinceMs: d.ownFailureSinceMs ?? 0,
   };
 }
 
@@ -618,6 +620,8 @@ export function desiredStateFromWire(d: pbAgent.DesiredState, path: string): Des
     proxyService: d.proxyService,
     ...(d.backends ? { backends: desiredBackendsFromWire(d.backends, `${path}.backends`) } : {}),
     ...(d.lastResort ? { lastResort: true } : {}),
+    ...(d.faultVerdicts ? { faultVerdicts: true } : {}),
+    ...(d.ownFailureSinceMs > 0 ? { ownFailureSinceMs: d.ownFailureSinceMs } : {}),
   };
 }
 
