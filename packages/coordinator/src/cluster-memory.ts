@@ -3,6 +3,7 @@
 import type { DesiredContent } from './desired-state-builder.js';
 import { NO_HANDOVERS, type HandoverEntry, type HandoverMemory } from './handover-plan.js';
 import type { HealthMemory } from './node-condition.js';
+import type { FailureSeen } from './shared-failure.js';
 import type { ClusterSpec } from './spec/cluster-spec.js';
 import type { VipTrack } from './vip-tracking.js';
 
@@ -36,6 +37,8 @@ export interface ClusterMemory {
   readonly drift: string;
   /** Fault checks failing on every active node, as last reported. */
   readonly failingEverywhere: readonly string[];
+  /** Per failing node: its failure as first seen (whose failure it is waits on the others' reports). */
+  readonly failuresSeen: ReadonlyMap<string, FailureSeen>;
   /** Per node: the highest number of the unplanned VRRP transitions already reported. */
   readonly transitionsSeen: ReadonlyMap<string, number>;
   /** Per node, per service: the restart count last seen. */
@@ -55,6 +58,7 @@ export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
   built: undefined,
   drift: '',
   failingEverywhere: [],
+  failuresSeen: new Map(),
   transitionsSeen: new Map(),
   restartsSeen: new Map(),
   readiness: new Map(),

@@ -16,7 +16,7 @@ import { place, type ClusterPlacement, type NodeCondition, type VipPin } from '.
 import { vipKey, type ClusterSpec } from './spec/cluster-spec.js';
 import { observeCluster, type VipObservation } from './vip-observation.js';
 import { serviceEvents } from './service-events.js';
-import { sharedFailure } from './shared-failure.js';
+import { sharedFailure, type SharedFailure } from './shared-failure.js';
 import { standbyReadiness } from './standby-readiness.js';
 import { unplannedEvents } from './unplanned-events.js';
 import { trackVip, type VipTrack } from './vip-tracking.js';
@@ -89,7 +89,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     health.set(n.name, r.memory);
     if (r.event) events.push(r.event);
   }
-  const shared = sharedFailure(c, modeOf, reporting, memory.failingEverywhere);
+  const shared = sharedFailure(c, modeOf, reporting, memory.failingEverywhere, memory.failuresSeen, now);
   events.push(...shared.events);
   const unplanned = unplannedEvents(c, reporting, memory.transitionsSeen);
   events.push(...unplanned.events);
@@ -189,7 +189,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     memory.handovers,
   );
   events.push(...handoverEvents(c.name, plan));
-  wakeAt = earliest(wakeAt, plan.wakeAt);
+  wakeAt = earliest(earliest(wakeAt, plan.wakeAt), shared.wakeAt);
 
   // Observe: whether the nodes run the same proxy configuration.
   const drift = configDrift(c.name, nodeReports(c, (n) => input.nodes.get(n)));
@@ -198,7 +198,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   // Decide: what each node's agent should run.
   const announce = new Map<string, { readonly node: string; readonly request: number }>();
   for (const [vip, t] of tracks) if (t.announce) announce.set(vip, t.announce);
-  const desired = desiredStates(c, plan, stepDown, announce, shared.lastResort, memory, input.backends);
+  const desired = desiredStates(c, plan, stepDown, announce, shared, memory, input.backends);
   const withheld = new Set<string>();
   const mismatched = new Map<string, string>();
   for (const n of c.nodes) {
@@ -213,7 +213,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   }
 
   return {
-    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, transitionsSeen: unplanned.seen, restartsSeen: restarts.seen, readiness: readiness.seen },
+    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, failuresSeen: shared.seen, transitionsSeen: unplanned.seen, restartsSeen: restarts.seen, readiness: readiness.seen },
     placement,
     conditions,
     observations,
@@ -262,7 +262,7 @@ function desiredStates(
   plan: PlanResult,
   stepDown: ReadonlyMap<string, ReadonlySet<string>>,
   announce: ReadonlyMap<string, { readonly node: string; readonly request: number }>,
-  lastResort: ReadonlySet<string>,
+  shared: Pick<SharedFailure, 'lastResort' | 'own'>,
   memory: ClusterMemory,
   backends: DesiredBackends,
 ): { entries: ReadonlyMap<string, DesiredEntry>; built: ClusterMemory['built'] } {
@@ -270,7 +270,7 @@ function desiredStates(
   const key = JSON.stringify([
     cp.anyEligible,
     cp.vips.map((v) => v.ranking),
-    c.nodes.map((n) => [cp.classes.get(n.name), plan.modeOf(n.name), [...(stepDown.get(n.name) ?? [])], lastResort.has(n.name)]),
+    c.nodes.map((n) => [cp.classes.get(n.name), plan.modeOf(n.name), [...(stepDown.get(n.name) ?? [])], shared.lastResort.has(n.name), shared.own.get(n.name) ?? 0]),
     handoverKey(plan.memory),
     [...announce].map(([vip, a]) => [vip, a.node, a.request]),
     backends,
@@ -282,7 +282,8 @@ function desiredStates(
     const content = buildDesiredState(c, cp, n, plan.modeOf(n.name), stepDown.get(n.name) ?? NO_STEP_DOWN, {
       handoverOf: (vip) => handoverOf(plan.memory, vip, n.name),
       announceOf: (vip) => (announce.get(vip)?.node === n.name ? announce.get(vip)?.request : undefined),
-      lastResort: lastResort.has(n.name),
+      lastResort: shared.lastResort.has(n.name),
+      ownFailureSinceMs: shared.own.get(n.name) ?? 0,
     }, backends);
     const json = JSON.stringify(content);
     const before = memory.desired.get(n.name);

@@ -68,6 +68,8 @@ export interface InstanceExtras {
   readonly announceOf?: (vip: string) => number | undefined;
   /** Every other active node is unhealthy (shared-failure.ts). */
   readonly lastResort?: boolean;
+  /** The node's failure was found to be its own, up to this start of its failing checks (shared-failure.ts). */
+  readonly ownFailureSinceMs?: number;
 }
 
 /**
@@ -119,5 +121,8 @@ export function buildDesiredState(
     proxyService: cluster.service,
     ...(backends ? { backends } : {}),
     ...(extras.lastResort ? { lastResort: true } : {}),
+    // This coordinator decides held faults: the agent waits for its word, not for a fixed time.
+    faultVerdicts: true,
+    ...(extras.ownFailureSinceMs ? { ownFailureSinceMs: extras.ownFailureSinceMs } : {}),
   };
 }

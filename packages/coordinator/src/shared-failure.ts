@@ -1,11 +1,27 @@
 // A failure every node shares (docs/design/vrrp-edges.md): when no active node of a cluster is
 // healthy, moving a VIP helps nobody and removing it hurts everybody, so each failing node stays
 // a candidate of last resort (DesiredState.lastResort) and keepalived keeps every VIP on its best
-// node. Which checks fail everywhere is reported. Pure.
+// node. Which checks fail everywhere is reported.
+//
+// A node whose check a shared cause can fail holds that fault back until it is told whose
+// failure it is. It is the node's own (DesiredState.ownFailureSinceMs) once each other active node
+// has either reported (healthy) for as long as its own checks need to fail after the same cause
+// (fall x interval + timeout, from the moment the failure was seen here, plus the reports'
+// margin), or is not reporting at all (it may serve: the fault takes effect at once). A report of
+// the other nodes failing decides the other way as soon as it arrives. Pure: the clock is `now`.
 import type { NodeMode } from '@lbha/shared';
 import type { EventInput } from './event-log.js';
 import type { NodeObservation } from './node-observation.js';
 import type { ClusterSpec } from './spec/cluster-spec.js';
+
+/** A node's failure as first seen here: its latest failing fault check's start (its clock), when (ours). */
+export interface FailureSeen {
+  readonly sinceMs: number;
+  readonly atMs: number;
+}
+
+/** How late another node's failure report may arrive after its checks could have failed. */
+export const REPORT_MARGIN_MS = 300;
 
 export interface SharedFailure {
   /** Nodes every other active node of which reports unhealthy (all of them reporting). */
@@ -13,6 +29,23 @@ export interface SharedFailure {
   /** Fault checks failing on every active node, when no active node is healthy; sorted. */
   readonly failingEverywhere: readonly string[];
   readonly events: readonly EventInput[];
+  /** Per failing node whose failure is its own: the start of its latest failing fault check (its clock). */
+  readonly own: ReadonlyMap<string, number>;
+  /** Per failing node: its failure as first seen (memory for the next pass). */
+  readonly seen: ReadonlyMap<string, FailureSeen>;
+  /** When an undecided failure becomes the node's own unless a report comes first. */
+  readonly wakeAt: number | null;
+}
+
+/** The time the cluster's checks named `checks` need to fail on a node after a shared cause. */
+function detectMs(c: ClusterSpec, checks: readonly string[]): number {
+  let ms = 0;
+  for (const name of checks) {
+    const s = c.checks.find((x) => x.name === name);
+    // A check the spec does not know (renamed meanwhile): the agents' longest hold.
+    ms = Math.max(ms, s ? s.fall * s.intervalMs + s.timeoutMs : 2_000);
+  }
+  return ms + REPORT_MARGIN_MS;
 }
 
 /** A node's failing fault checks, from its report. */
@@ -29,6 +62,8 @@ export function sharedFailure(
   modeOf: (node: string) => NodeMode,
   reporting: (node: string) => NodeObservation | undefined,
   before: readonly string[],
+  seenBefore: ReadonlyMap<string, FailureSeen> = new Map(),
+  now = 0,
 ): SharedFailure {
   const active = c.nodes.map((n) => n.name).filter((n) => modeOf(n) === 'active');
   const unhealthy = new Map<string, string[]>();
@@ -57,5 +92,21 @@ export function sharedFailure(
   if (cleared.length > 0) {
     events.push({ type: 'check.failing_everywhere_cleared', cluster: c.name, message: `check${cleared.length > 1 ? 's' : ''} ${cleared.join(', ')} no longer fail${cleared.length > 1 ? '' : 's'} on every active node` });
   }
-  return { lastResort, failingEverywhere, events };
+  const own = new Map<string, number>();
+  const seen = new Map<string, FailureSeen>();
+  let wakeAt: number | null = null;
+  for (const [n, checks] of unhealthy) {
+    const o = reporting(n);
+    const sinceMs = Math.max(0, ...(o?.snapshot?.checks ?? []).filter((x) => checks.includes(x.name)).map((x) => x.sinceMs));
+    const was = seenBefore.get(n);
+    const s = was !== undefined && was.sinceMs === sinceMs ? was : { sinceMs, atMs: now };
+    seen.set(n, s);
+    if (lastResort.has(n)) continue;
+    // Healthy and reporting: their checks may not have failed yet. Not reporting: nothing to wait for.
+    const waitingFor = active.filter((m) => m !== n && !unhealthy.has(m) && reporting(m) !== undefined);
+    const decideAt = waitingFor.length === 0 ? s.atMs : s.atMs + detectMs(c, checks);
+    if (now >= decideAt) own.set(n, sinceMs);
+    else wakeAt = wakeAt === null ? decideAt : Math.min(wakeAt, decideAt);
+  }
+  return { lastResort, failingEverywhere, events, own, seen, wakeAt };
 }

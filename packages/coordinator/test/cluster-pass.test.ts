@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import type { NodeMode, UnplannedTransition } from '@lbha/shared';
 import type { ClusterPassResult } from '../src/cluster-pass.js';
 import { PREPARE_TIMEOUT_MS } from '../src/handover-plan.js';
+import { REPORT_MARGIN_MS } from '../src/shared-failure.js';
 import { vipKey } from '../src/spec/cluster-spec.js';
 import { LB1, LB2, PassWorld, seed1, SETTLE_MS, T0 } from './support/pass-world.js';
 
@@ -347,6 +348,64 @@ describe('cluster pass: a failure every node shares', () => {
     assert.deepEqual(back.events.filter((e) => e.type.startsWith('check.')).map((e) => e.type), ['check.failing_everywhere_cleared']);
     assert.equal(w.desired(LB1).lastResort, undefined, `${LB2} is healthy again: ${LB1} faults as usual`);
     assert.equal(w.desired(LB2).lastResort, true);
+  });
+
+  // The nginx check of seed 1: interval 1 s, timeout 1 s, fall 1. The other node fails it too, if
+  // the cause is shared, within fall x interval + timeout of the first one; its report may then
+  // take a while. Until it is in, the failing node holds its fault back (core/fault-mode.ts).
+  const DECIDE_MS = 1 * 1000 + 1000 + REPORT_MARGIN_MS;
+
+  it('one node failing: its failure is its own once the other node, reporting, has had the time to fail too', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    const seen = w.pass(10);
+    assert.equal(w.desired(LB1).faultVerdicts, true, 'the agent waits for the word of this coordinator');
+    assert.equal(w.desired(LB1).ownFailureSinceMs, undefined, 'not decided while the other node may still fail');
+    assert.ok(seen.wakeAt !== null && seen.wakeAt <= w.now + DECIDE_MS, 'a pass is due by the time it is decided');
+    w.pass(DECIDE_MS - 1);
+    assert.equal(w.desired(LB1).ownFailureSinceMs, undefined, '... however long the reports take');
+    w.pass(1);
+    assert.equal(w.desired(LB1).ownFailureSinceMs, 1, 'the failing check\'s start, in the agent\'s clock');
+    assert.equal(w.desired(LB2).ownFailureSinceMs, undefined);
+  });
+
+  it('the other node\'s report decides at once, however late after the first one\'s (a shared failure)', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    w.pass(10);
+    w.node(LB2).healthy = false;
+    w.pass(DECIDE_MS - 1);
+    assert.deepEqual([w.desired(LB1).lastResort, w.desired(LB2).lastResort], [true, true]);
+    assert.deepEqual([w.desired(LB1).ownFailureSinceMs, w.desired(LB2).ownFailureSinceMs], [undefined, undefined]);
+  });
+
+  it('the other node not reporting: the failure is the node\'s own at once (the other may serve)', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB2).link = 'stale';
+    w.node(LB1).healthy = false;
+    w.pass(10);
+    assert.equal(w.desired(LB1).ownFailureSinceMs, 1);
+  });
+
+  it('a new failure is decided anew', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    w.pass(10);
+    w.pass(DECIDE_MS);
+    assert.equal(w.desired(LB1).ownFailureSinceMs, 1);
+    w.node(LB1).healthy = true;
+    w.pass(1000);
+    assert.equal(w.desired(LB1).ownFailureSinceMs, undefined);
+    w.node(LB1).healthy = false;
+    w.node(LB1).failingSince = 5_000;
+    w.pass(10);
+    assert.equal(w.desired(LB1).ownFailureSinceMs, undefined, 'the earlier word does not cover it');
+    w.pass(DECIDE_MS);
+    assert.equal(w.desired(LB1).ownFailureSinceMs, 5_000);
   });
 
   it('a node whose agent is not reporting may be serving: nobody is the last resort', () => {

@@ -32,6 +32,8 @@ export interface WorldNode {
   /** Reported at least once (a snapshot exists). */
   reported: boolean;
   healthy: boolean;
+  /** When its fault check started failing (its agent's clock), while it is unhealthy. */
+  failingSince: number;
   /** Sum of failing penalty checks. */
   penalty: number;
   /** VIPs it reports holding (MASTER with the address). */
@@ -70,7 +72,7 @@ export class PassWorld {
 
   constructor(readonly cluster: ClusterSpec = seed1()) {
     for (const n of cluster.nodes) {
-      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map(), keepalived: { restarts: 0, lastError: '' }, notReady: new Map() });
+      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, failingSince: 1, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map(), keepalived: { restarts: 0, lastError: '' }, notReady: new Map() });
     }
   }
 
@@ -91,7 +93,7 @@ export class PassWorld {
       const held = n.holds.has(v.name);
       return instance(v.name, held ? 'master' : 'backup', 1, { vrid: v.vrid, interface: v.interface, vip: v.cidr, vipPresent: held, announced: n.announced.get(v.name) ?? 0, foreignRouters: n.foreign.get(v.name) ?? [], unplanned: n.unplanned.get(v.name) ?? [] });
     });
-    const checks = [check('nginx', { result: n.healthy ? { kind: 'healthy' } : { kind: 'unhealthy', reason: 'nginx is not running' } })];
+    const checks = [check('nginx', n.healthy ? {} : { result: { kind: 'unhealthy', reason: 'nginx is not running' }, sinceMs: n.failingSince })];
     if (n.penalty > 0) checks.push(check('down-file', { kind: 'maintenance_file', effect: 'penalty', penalty: n.penalty, result: { kind: 'unhealthy', reason: 'down file present' } }));
     return {
       link: n.link,
