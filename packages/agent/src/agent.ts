@@ -102,6 +102,8 @@ export class Agent implements AgentCore {
   private metricsServer: Server | undefined;
   private stopped = false;
   private coordinatorLinked = false;
+  /** The desired state's ownFailureSinceMs, and when it was applied. */
+  private ownFailure: { readonly sinceMs: number; readonly atMs: number } | undefined;
 
   constructor(
     readonly opts: AgentOptions,
@@ -172,6 +174,8 @@ export class Agent implements AgentCore {
       metrics,
       adopt: (next, previous) => this.adopt(next, previous),
       applied: (d) => {
+        const own = d.ownFailureSinceMs ?? 0;
+        if (own !== (this.ownFailure?.sinceMs ?? 0)) this.ownFailure = own > 0 ? { sinceMs: own, atMs: now() } : undefined;
         metrics.node(this.evaluation().healthy, d.version);
         this.backends?.setDesired(d);
         this.refresh();
@@ -336,6 +340,7 @@ export class Agent implements AgentCore {
         handoverProblems: this.handoverProblems,
         handoverConnections: this.handoverConnections.current(),
         coordinatorLinked: this.coordinatorLinked,
+        ownFailure: this.ownFailure,
         ...this.edges.view(),
       },
       now,

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { unhealthy, unknown, type CheckResult, type CheckStatus, type DesiredState } from '@lbha/shared';
 import { evaluate, FOREIGN_ANNOUNCE_MS, heldInstances, PENALTY_DEFER_MS, type Evaluation, type NodeView, type VrrpEntry } from '../src/core/evaluate.js';
-import { handoffMs } from '../src/core/fault-mode.js';
+import { handoffMs, MAX_VERDICT_WAIT_MS } from '../src/core/fault-mode.js';
 import { IPV6, NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
 
 const T0 = 1_700_000_000_000;
@@ -34,6 +34,7 @@ function view(over: Partial<NodeView> = {}): NodeView {
     handoverProblems: new Map(),
     handoverConnections: new Map(),
     coordinatorLinked: false,
+    ownFailure: undefined,
     announced: new Map(),
     foreign: () => [],
     announcedAtMs: new Map(),
@@ -66,6 +67,8 @@ const LOWEST: Outcome = { ...BASE, placements: { 'vip-28': -253, 'vip-29': -253 
 const PENALIZED: Outcome = { ...BASE, placements: { 'vip-28': -30, 'vip-29': -50 }, priorities: { 'vip-28': 70, 'vip-29': 50 } };
 const FRESH = T0 - 1_000;
 const HELD: Outcome = { ...BASE, placements: { 'vip-28': 20, 'vip-29': -50 }, priorities: { 'vip-28': 120, 'vip-29': 50 }, wakeAtMs: FRESH + PENALTY_DEFER_MS };
+/** A desired state from a coordinator that decides held faults. */
+const DECIDING: DesiredState = { ...D, faultVerdicts: true };
 /** The setting in which a fresh penalty is held back: holder of vip-28 (rank 0), coordinator connected. */
 const HOLDER = { vrrp: vrrp({ 'vip-28': 'master', 'vip-29': 'backup' }), coordinatorLinked: true };
 
@@ -108,6 +111,31 @@ const rows: ReadonlyArray<{ readonly rule: string; readonly view: NodeView; read
     rule: '... and while it waits the coordinator may say every other node fails it: last resort, no FAULT ever',
     view: view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: { ...D, lastResort: true } }),
     want: { ...BASE, healthy: false, placements: { 'vip-28': -74, 'vip-29': -75 }, priorities: { 'vip-28': 26, 'vip-29': 25 } },
+  },
+  // A coordinator that decides (faultVerdicts) is waited for, not the check's timing: the other
+  // node's report may come later than that, and moving the VIP then would help nobody.
+  {
+    rule: 'with a coordinator that decides, a held check waits for its word past the check\'s timing',
+    view: view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: DECIDING }),
+    now: T0 - 100 + 1000,
+    want: { ...BASE, healthy: false, wakeAtMs: T0 - 100 + MAX_VERDICT_WAIT_MS },
+  },
+  {
+    rule: '... faults the node once the coordinator says the failure is its own',
+    view: view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: { ...DECIDING, ownFailureSinceMs: T0 - 100 }, ownFailure: { sinceMs: T0 - 100, atMs: T0 + 500 } }),
+    now: T0 + 500,
+    want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 + 500 + handoffMs(100) },
+  },
+  {
+    rule: '... a word on an earlier failure does not decide a new one',
+    view: view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: { ...DECIDING, ownFailureSinceMs: T0 - 5_000 }, ownFailure: { sinceMs: T0 - 5_000, atMs: T0 - 4_000 } }),
+    want: { ...BASE, healthy: false, wakeAtMs: T0 - 100 + MAX_VERDICT_WAIT_MS },
+  },
+  {
+    rule: '... and one that does not answer is waited for 5 s at most',
+    view: view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: DECIDING }),
+    now: T0 - 100 + MAX_VERDICT_WAIT_MS,
+    want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 - 100 + MAX_VERDICT_WAIT_MS + handoffMs(100) },
   },
   { rule: 'a passing check changes nothing', view: view({ verdicts: [{ ...nginxDown, result: { kind: 'healthy' } }] }), want: BASE },
   { rule: 'a failing check with effect none changes nothing', view: view({ verdicts: [{ ...nginxDown, effect: 'none' }] }), want: BASE },

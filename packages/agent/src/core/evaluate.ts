@@ -42,6 +42,8 @@ export interface NodeView {
   readonly handoverConnections: ReadonlyMap<string, number>;
   /** A coordinator is connected (it may move a VIP with a handover). */
   readonly coordinatorLinked: boolean;
+  /** The coordinator's latest word that this node's failure is its own, and when it was applied (core/fault-mode.ts). */
+  readonly ownFailure: { readonly sinceMs: number; readonly atMs: number } | undefined;
   /** Per instance: the last `announce` request carried out. */
   readonly announced: ReadonlyMap<string, number>;
   /** Routers that are not nodes of the cluster advertising a VRID on an interface (recently). */
@@ -108,7 +110,15 @@ export function evaluate(view: NodeView, now: number): Evaluation {
   }
   const holdsVip = (view.desired?.instances ?? []).some((i) => view.vrrp.get(i.name)?.state === 'master');
   const fm = faultMode(
-    { faults: failing, othersFailing: view.desired?.lastResort === true, coordinatorLinked: view.coordinatorLinked, holdsVip, advertIntMs: view.desired?.keepalived.advertIntMs ?? 1_000 },
+    {
+      faults: failing,
+      othersFailing: view.desired?.lastResort === true,
+      coordinatorLinked: view.coordinatorLinked,
+      holdsVip,
+      advertIntMs: view.desired?.keepalived.advertIntMs ?? 1_000,
+      verdicts: view.desired?.faultVerdicts === true,
+      own: view.ownFailure,
+    },
     now,
   );
   // Only a hard fault sets the health file; held and last-resort ones are explained per instance.

@@ -5,8 +5,11 @@
 // - none: nothing fails.
 // - held: a check that can fail on every node for one shared cause (http, tcp: they go through
 //   the backends) has just started failing on a node that holds a VIP while the coordinator is
-//   connected. Nothing happens for about one check interval: if the other nodes fail it too, the
-//   coordinator says so and the VIP stays; if not, the fault takes effect.
+//   connected. Nothing happens until the coordinator says whose failure it is: every other active
+//   node fails too (last-resort), or the failure is this node's own (hard), decided on the other
+//   nodes' reports (coordinator/src/shared-failure.ts). A coordinator that does not decide
+//   (an older one) is waited for the check's interval and timeout at most, one that stops
+//   answering for MAX_VERDICT_WAIT_MS.
 // - hard: the health track file puts every instance in FAULT (priority-0 advert: a healthy peer
 //   takes the VIPs over within its skew time).
 // - last-resort: the health file is cleared and every instance gets a priority below any healthy
@@ -36,6 +39,13 @@ export interface FaultInputs {
   /** The node holds a VIP (MASTER or the address present). */
   readonly holdsVip: boolean;
   readonly advertIntMs: number;
+  /** The coordinator decides held faults (DesiredState.faultVerdicts). */
+  readonly verdicts: boolean;
+  /**
+   * Its latest decision that the failure is this node's own: the failing checks' start it covers
+   * (DesiredState.ownFailureSinceMs) and when this agent applied it; undefined when none.
+   */
+  readonly own: { readonly sinceMs: number; readonly atMs: number } | undefined;
 }
 
 export type FaultMode =
@@ -48,8 +58,10 @@ export type FaultMode =
 const SHAREABLE: ReadonlySet<CheckKind> = new Set(['http', 'tcp']);
 /** Margin on top of a check's interval and timeout for the coordinator's round trip. */
 const HOLD_MARGIN_MS = 300;
-/** Never held longer than this, whatever the check's timing. */
+/** Never held longer than this, whatever the check's timing, by a coordinator that does not decide. */
 const MAX_HOLD_MS = 2_000;
+/** The longest wait for a coordinator that decides but has not: it is late, not thinking. */
+export const MAX_VERDICT_WAIT_MS = 5_000;
 
 function holdOf(f: FailingFault): number {
   return Math.min(MAX_HOLD_MS, f.intervalMs + f.timeoutMs + HOLD_MARGIN_MS);
@@ -65,8 +77,15 @@ export function faultMode(i: FaultInputs, now: number): FaultMode {
   if (i.faults.length === 0) return { kind: 'none' };
   if (i.othersFailing) return { kind: 'last-resort', faults, why: 'every other active node of the cluster fails too (the coordinator says so)' };
   const holdable = i.coordinatorLinked && i.holdsVip && i.faults.every((f) => SHAREABLE.has(f.kind));
-  // When the fault took (or takes) effect: at once, or at the end of its hold.
-  const effective = Math.min(...i.faults.map((f) => f.sinceMs + (holdable ? holdOf(f) : 0)));
+  // When the fault took (or takes) effect: at once, when the coordinator said it is this node's
+  // own, or at the end of its hold.
+  const effectiveOf = (f: FailingFault): number => {
+    if (!holdable) return f.sinceMs;
+    if (!i.verdicts) return f.sinceMs + holdOf(f);
+    if (i.own !== undefined && f.sinceMs <= i.own.sinceMs) return Math.max(f.sinceMs, i.own.atMs);
+    return f.sinceMs + MAX_VERDICT_WAIT_MS;
+  };
+  const effective = Math.min(...i.faults.map(effectiveOf));
   if (holdable && now < effective) return { kind: 'held', faults, untilMs: effective };
   const lastResortAtMs = effective + handoffMs(i.advertIntMs);
   if (now >= lastResortAtMs) {
