@@ -15,7 +15,7 @@ import { LB_NODES, type LbNode } from './lab-names.js';
 import type { LabProcess } from './lab-process.js';
 import { labTls, renderClusterSpec, renderCoordinatorConfig, type LabTls } from './lbha-configs.js';
 import { AGENT_NODE_FLAGS } from '@lbha/agent';
-import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, DEV_CA_BIN } from './repo-paths.js';
+import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, DEV_CA_BIN, PROBE_BIN } from './repo-paths.js';
 import { runChecked, runCommand, type CommandOutput } from './run-command.js';
 
 function sha256(text: string): string {
@@ -116,6 +116,7 @@ export class AgentControl {
         stateDir: join(this.dir, 'state'),
         logLevel: LOG_LEVEL,
         http: { address: `127.0.0.1:${this.httpPort}`, operatorSha256: sha256(this.tokens.operator), readOnlySha256: sha256(this.tokens.readOnly) },
+        drillProbe: { command: ['ip', 'netns', 'exec', this.lab.names.ns.client, process.execPath, PROBE_BIN], host: this.lab.plan.host },
       }),
     );
     // The bind mount needs its target; on a host without keepalived's package dir, make it.

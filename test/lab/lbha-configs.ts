@@ -113,6 +113,8 @@ export interface CoordinatorFileOptions {
   readonly logLevel: string;
   /** The HTTP API and web console on loopback, with bearer tokens (hex SHA-256) for an operator and a read-only caller. */
   readonly http?: { readonly address: string; readonly operatorSha256: string; readonly readOnlySha256: string };
+  /** How a drill probes the VIPs: the command that runs lbha-probe in the client namespace, and the Host header. */
+  readonly drillProbe?: { readonly command: readonly string[]; readonly host: string };
 }
 
 export function renderCoordinatorConfig(o: CoordinatorFileOptions): string {
@@ -140,7 +142,17 @@ auth:
     - { name: lab-viewer, role: read-only, sha256: "${o.http.readOnlySha256}" }`
       : ''
   }
-heartbeat:
+${
+    o.drillProbe
+      ? `# The coordinator runs in the host namespace, which has no route to the VIPs: a drill probes
+# them from the client namespace, as a client outside both LB nodes.
+drill:
+  probe:
+    host: ${JSON.stringify(o.drillProbe.host)}
+    command: ${JSON.stringify(o.drillProbe.command)}
+`
+      : ''
+  }heartbeat:
   interval: 500ms
   staleAfter: 2s
 # The lab's waits poll the API every 20 ms, several at once, all as one operator: far above what

@@ -8,3 +8,4 @@ export const AGENT_BIN = `${REPO_ROOT}/packages/agent/dist/src/bin/lbha-agent.js
 export const COORDINATOR_BIN = `${REPO_ROOT}/packages/coordinator/dist/src/bin/lbha-coordinator.js`;
 export const CLI_BIN = `${REPO_ROOT}/packages/cli/dist/src/bin/lbha.js`;
 export const DEV_CA_BIN = `${REPO_ROOT}/packages/coordinator/dist/src/bin/lbha-dev-ca.js`;
+export const PROBE_BIN = `${REPO_ROOT}/packages/coordinator/dist/src/bin/lbha-probe.js`;

@@ -23,8 +23,10 @@ interface Phase {
   readonly error: string;
 }
 
+/** The VIP's address alone (the view's carries its prefix). */
 function addressOf(ctx: OperationContext, vip: string): string {
-  return ctx.env.view.vips(ctx.record.cluster).find((v) => v.name === vip)?.address ?? '';
+  const cluster = ctx.env.view.currentSpec().clusters.find((c) => c.name === ctx.record.cluster);
+  return cluster?.vips.find((v) => v.name === vip)?.address ?? '';
 }
 
 /** Runs `move` while probing the VIP; `move` says when the VIP reached its node. */
