@@ -31,7 +31,7 @@ interface VipResult {
   readonly error: string;
 }
 
-const failures = (records: readonly ProbeRecord[]) => records.filter((r) => !r.ok).map((r) => `${new Date(r.t).toISOString()} ${r.error}`);
+const failures = (records: readonly ProbeRecord[]) => records.filter((r) => !r.ok).map((r) => `${new Date(r.t).toISOString()} ${r.error} after ${r.ms} ms (${r.connected ? 'connected' : 'not connected'})`);
 
 /** The coordinator's /metrics over its HTTPS listener on loopback. */
 function metrics(lab: Lab): Promise<string> {
@@ -81,12 +81,22 @@ describe('lbha drill: each VIP to its standby and back, measured', { skip: skipR
     // Awaited below; until then a failure of the drill must not leave them unhandled.
     for (const w of wrk) w.catch(() => undefined);
     const startedMs = Date.now();
-    const op = (await runOperation(lab, ['drill', 'nginx-lb', '--timeout', '60s', '--detach', '--reason', 'e2e drill'])) as { state: string; message: string; id: string; updatedMs: string | number; drillResults: VipResult[] };
+    const op = (await runOperation(lab, ['drill', 'nginx-lb', '--timeout', '60s', '--detach', '--reason', 'e2e drill'])) as {
+      state: string;
+      message: string;
+      id: string;
+      steps: Array<{ name: string; state: string; startedMs: string | number; finishedMs: string | number }>;
+      drillResults: VipResult[];
+    };
     const drillMs = Date.now() - startedMs;
     const kept = await Promise.all(wrk);
     const seen = await Promise.all(clients.map(async (c) => ({ vip: c.vip, fresh: await c.fresh.stop(), sequential: await c.sequential.stop() })));
 
     t.diagnostic(`drill took ${drillMs} ms: ${op.message}`);
+    // When a client request failed, the drill's steps say where the moves were at that time.
+    if (seen.some((s) => failures(s.fresh).length + failures(s.sequential).length > 0)) {
+      for (const s of op.steps) t.diagnostic(`step ${s.name}: ${new Date(Number(s.startedMs)).toISOString()} - ${new Date(Number(s.finishedMs)).toISOString()} ${s.state}`);
+    }
     for (const s of seen) t.diagnostic(`${s.vip}: fresh-connection probe ${s.fresh.length} requests, ${failures(s.fresh).length} failed; sequential ${s.sequential.length}, ${failures(s.sequential).length} failed`);
     for (const [i, k] of kept.entries()) t.diagnostic(`${vips[i]?.name}: wrk ${k.requests} requests, ${k.errors} errors (connect ${k.connectErrors}, read ${k.readErrors}, write ${k.writeErrors}, timeout ${k.timeouts}, non-2xx ${k.non2xx})`);
 
