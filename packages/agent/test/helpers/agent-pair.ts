@@ -64,7 +64,11 @@ stateDir: ${d}/state
 runtimeDir: ${d}/run
 metrics: { listen: "" }
 # Generous on a loaded CI machine: a restart in place must not be mistaken for a failure.
-supervision: { restartGrace: 2s }
+# A dead daemon's first restart comes after 500 ms (half of backoffInitial): keepalived killed on
+# lb-a stays down long enough for lb-b to take the VIP. Restarted at once, it came back within
+# 40 ms and took the VIP again (its priority is higher) before lb-b's master-down timer
+# ran out, so "the peer holds the VIP meanwhile" could not be observed.
+supervision: { restartGrace: 2s, backoffInitial: 1s }
 services:
   nginx:
     configFile: ${d}/nginx/nginx.conf
