@@ -46,6 +46,8 @@ export class SupervisedService implements ServiceLiveness {
   private attempting = false;
   /** Why the agent killed the daemon, for the exit that follows. */
   private crashReason: string | undefined;
+  /** The processes killStuck killed: a restart waits until they are gone. */
+  private killedPids: number[] = [];
   /** Set while a command (restart/stop) drives the daemon: its exits are expected. */
   private operating = false;
   private closed = false;
@@ -205,7 +207,8 @@ export class SupervisedService implements ServiceLiveness {
     if (pid <= 0) return;
     this.crashReason = reason;
     this.opts.logger.error({ event: 'service.stuck', service: this.name, reason }, `${this.name}: ${reason}; killing it`);
-    for (const p of processTree(pid).reverse()) {
+    this.killedPids = processTree(pid).reverse();
+    for (const p of this.killedPids) {
       try {
         process.kill(p, 'SIGKILL');
       } catch {
@@ -245,7 +248,11 @@ export class SupervisedService implements ServiceLiveness {
     this.crashReason = undefined;
     this.setState('starting');
     this.armGrace();
-    void this.attempt(true);
+    const killed = this.killedPids;
+    this.killedPids = [];
+    // The parent's exit can come before its killed children are gone; keepalived started then
+    // finds their pid files alive and exits with "daemon is already running".
+    void whenGone(killed).then(() => this.attempt(true));
   }
 
   private async attempt(isRestart: boolean): Promise<void> {
@@ -348,5 +355,24 @@ export class SupervisedService implements ServiceLiveness {
     else this.stall?.stop();
     this.sinceMs = Date.now();
     for (const l of this.listeners) l();
+  }
+}
+
+const GONE_POLL_MS = 20;
+const GONE_MAX_POLLS = 100;
+
+/** Resolves when none of `pids` exists any more (a zombie still does), after 2 s at most. */
+async function whenGone(pids: readonly number[]): Promise<void> {
+  for (let i = 0; i < GONE_MAX_POLLS && pids.some(exists); i++) {
+    await new Promise((r) => setTimeout(r, GONE_POLL_MS));
+  }
+}
+
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
