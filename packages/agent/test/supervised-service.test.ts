@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { silentLogger } from '@lbha/shared';
 import { eventually } from '@lbha/test-support';
 import { SupervisedService } from '../src/services/supervised-service.js';
+import type { ProcessTable } from '../src/services/process-table.js';
 import { Backoff } from '../src/util/backoff.js';
 import { FakeDriver } from './helpers/fake-driver.js';
 
@@ -111,6 +112,90 @@ describe('supervised service (restart policy over the driver port)', () => {
     assert.equal(r.ok, true);
     assert.equal(s.liveness().state, 'running');
     assert.ok(!states.includes('failed'));
+    s.close();
+  });
+});
+
+/** A clock that moves only when told; sleepers wake when it passes their time. */
+class FakeClock {
+  t = 0;
+  private sleepers: Array<{ at: number; wake: () => void }> = [];
+  readonly now = (): number => this.t;
+  readonly sleep = (ms: number): Promise<void> => new Promise((wake) => this.sleepers.push({ at: this.t + ms, wake }));
+  get sleeping(): number {
+    return this.sleepers.length;
+  }
+  /** Moves the clock in steps of `stepMs`, letting whoever wakes run before the next step. */
+  async advance(ms: number, stepMs = 10): Promise<void> {
+    for (const end = this.t + ms; this.t < end; ) {
+      this.t = Math.min(end, this.t + stepMs);
+      const due = this.sleepers.filter((s) => s.at <= this.t);
+      this.sleepers = this.sleepers.filter((s) => s.at > this.t);
+      for (const s of due) s.wake();
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+}
+
+/**
+ * A stuck daemon killed by killStuck: a parent (the driver's pid) with two children, on a fake
+ * clock. The children outlive the parent until `reap()`.
+ */
+async function killedStuck() {
+  const clock = new FakeClock();
+  const alive = new Set<number>();
+  const killed: number[] = [];
+  const processes: ProcessTable = {
+    tree: (pid) => (alive.has(pid) ? [pid, ...[...alive].filter((p) => p !== pid)] : []),
+    kill: (pid) => void killed.push(pid),
+    exists: (pid) => alive.has(pid),
+  };
+  const d = new FakeDriver('keepalived', 'keepalived');
+  const s = new SupervisedService(d, {
+    graceMs: 60_000,
+    backoff: { firstMs: 10, initialMs: 20, maxMs: 80 },
+    stableMs: 60_000,
+    watchFiles: [],
+    logger: silentLogger(),
+    now: clock.now,
+    sleep: clock.sleep,
+    processes,
+  });
+  await s.init(true);
+  const parent = d.pid;
+  alive.add(parent).add(parent + 1000).add(parent + 1001);
+  d.calls.length = 0;
+  s.killStuck('keepalived is frozen');
+  // The parent's exit is seen while its children still exist.
+  alive.delete(parent);
+  d.crash();
+  return { s, d, clock, killed, parent, reap: () => alive.clear() };
+}
+
+describe('supervised service: a stuck daemon it killed', () => {
+  it('is restarted only once the processes it killed are gone, on the injected clock', async () => {
+    const { s, d, clock, killed, parent, reap } = await killedStuck();
+    assert.deepEqual(killed, [parent + 1001, parent + 1000, parent], 'children first, then the parent');
+    await clock.advance(1_900);
+    assert.deepEqual(d.calls, [], 'no restart while a killed process still exists');
+    assert.equal(clock.sleeping, 1, 'waits on the injected clock');
+    assert.equal(s.liveness().state, 'starting');
+    reap();
+    await clock.advance(20);
+    await eventually(() => s.liveness().state === 'running');
+    assert.deepEqual(d.calls, ['validate', 'start']);
+    assert.equal(s.liveness().lastError, 'keepalived is frozen; killed and restarted');
+    s.close();
+  });
+
+  it('is restarted after 2 s of the injected clock when a killed process never goes', async () => {
+    const { s, d, clock } = await killedStuck();
+    await clock.advance(1_990);
+    assert.deepEqual(d.calls, [], 'not before 2 s');
+    assert.equal(clock.sleeping, 1, 'waits on the injected clock');
+    await clock.advance(20);
+    await eventually(() => s.liveness().state === 'running');
+    assert.deepEqual(d.calls, ['validate', 'start']);
     s.close();
   });
 });

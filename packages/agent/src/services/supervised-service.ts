@@ -12,9 +12,14 @@ import type { Logger, ServiceState, ServiceStats, ServiceStatus } from '@lbha/sh
 import type { ServiceLiveness } from '../checks/process-probe.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
 import { describeExit } from './direct-supervisor.js';
-import { processTree } from './listen-queue.js';
+import { kernelProcessTable, type ProcessTable } from './process-table.js';
 import { StallWatch } from './stall-watch.js';
 import { failed, type ExitInfo, type ServiceDriver, type ServiceOutcome, type ValidationResult } from './service-driver.js';
+
+/** How often a restart looks whether the processes of a killed daemon are gone. */
+const GONE_POLL_MS = 20;
+/** Killed processes that are still there after this long are not waited for any more. */
+const GONE_MAX_MS = 2_000;
 
 export interface SupervisedServiceOptions {
   /** After a crash, how long a restart in place may take before the service counts as failed. */
@@ -28,6 +33,12 @@ export interface SupervisedServiceOptions {
   readonly onRestart?: (service: string, outcome: 'ok' | 'failed') => void;
   /** Watch the running daemon for a hang from the kernel (proxies), sampling this often. */
   readonly stallIntervalMs?: number;
+  /** The clock; Date.now by default. */
+  readonly now?: () => number;
+  /** Waits on the clock of `now`; a timer by default. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** The kernel's processes; replaceable in unit tests. */
+  readonly processes?: ProcessTable;
 }
 
 /** A new process of the daemon or a new configuration: what it was told at runtime may be gone. */
@@ -37,7 +48,7 @@ export class SupervisedService implements ServiceLiveness {
   private state: ServiceState = 'unknown';
   private lastError = '';
   private restarts = 0;
-  private sinceMs = Date.now();
+  private sinceMs: number;
   private cachedStats: ServiceStats | undefined;
   private readonly backoff: Backoff;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -56,11 +67,18 @@ export class SupervisedService implements ServiceLiveness {
   private readonly unsubscribeExit: () => void;
   private readonly watchers: FSWatcher[] = [];
   private readonly stall: StallWatch | undefined;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly processes: ProcessTable;
 
   constructor(
     readonly driver: ServiceDriver,
     private readonly opts: SupervisedServiceOptions,
   ) {
+    this.now = opts.now ?? Date.now;
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.processes = opts.processes ?? kernelProcessTable;
+    this.sinceMs = this.now();
     this.backoff = new Backoff(opts.backoff);
     this.unsubscribeExit = driver.onExit((info) => this.onExit(info));
     this.stall =
@@ -207,14 +225,8 @@ export class SupervisedService implements ServiceLiveness {
     if (pid <= 0) return;
     this.crashReason = reason;
     this.opts.logger.error({ event: 'service.stuck', service: this.name, reason }, `${this.name}: ${reason}; killing it`);
-    this.killedPids = processTree(pid).reverse();
-    for (const p of this.killedPids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
+    this.killedPids = this.processes.tree(pid).reverse();
+    for (const p of this.killedPids) this.processes.kill(p);
   }
 
   /** Stops watching; the daemon keeps running (an agent restart must not move a VIP). */
@@ -252,7 +264,13 @@ export class SupervisedService implements ServiceLiveness {
     this.killedPids = [];
     // The parent's exit can come before its killed children are gone; keepalived started then
     // finds their pid files alive and exits with "daemon is already running".
-    void whenGone(killed).then(() => this.attempt(true));
+    void this.whenGone(killed).then(() => this.attempt(true));
+  }
+
+  /** Resolves when none of `pids` exists any more, or once they have had GONE_MAX_MS to go. */
+  private async whenGone(pids: readonly number[]): Promise<void> {
+    const deadline = this.now() + GONE_MAX_MS;
+    while (!this.closed && pids.some((p) => this.processes.exists(p)) && this.now() < deadline) await this.sleep(GONE_POLL_MS);
   }
 
   private async attempt(isRestart: boolean): Promise<void> {
@@ -353,26 +371,7 @@ export class SupervisedService implements ServiceLiveness {
     this.state = s;
     if (s === 'running') this.stall?.start();
     else this.stall?.stop();
-    this.sinceMs = Date.now();
+    this.sinceMs = this.now();
     for (const l of this.listeners) l();
-  }
-}
-
-const GONE_POLL_MS = 20;
-const GONE_MAX_POLLS = 100;
-
-/** Resolves when none of `pids` exists any more (a zombie still does), after 2 s at most. */
-async function whenGone(pids: readonly number[]): Promise<void> {
-  for (let i = 0; i < GONE_MAX_POLLS && pids.some(exists); i++) {
-    await new Promise((r) => setTimeout(r, GONE_POLL_MS));
-  }
-}
-
-function exists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
