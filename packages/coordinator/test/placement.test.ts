@@ -91,7 +91,17 @@ const cases: Case[] = [
     nodes: { [L1]: sick, [L2]: healthy() },
     holders: { 'web/vip-28': L1, 'web/vip-29': L2 },
     expect: { 'web/vip-28': [L2, L1], 'web/vip-29': [L2, L1] },
-    reason: { 'web/vip-28': /least-loaded eligible node; home node nginx-lb01 is unhealthy/ },
+    reason: { 'web/vip-28': /^least-loaded eligible node; home node nginx-lb01 is unhealthy$/ },
+  },
+  {
+    // keepalived moves vip-28 at once when lb01's tracked link goes down; lb02 may report it
+    // before lb01 reports the failure. The holder and the cause are the same, only the choice reads
+    // "kept" instead of "least-loaded".
+    name: 'lb01 unhealthy, lb02 already reported holding vip-28: the same holder for the same cause',
+    nodes: { [L1]: sick, [L2]: healthy() },
+    holders: { 'web/vip-28': L2, 'web/vip-29': L2 },
+    expect: { 'web/vip-28': [L2, L1], 'web/vip-29': [L2, L1] },
+    reason: { 'web/vip-28': /^current holder kept; home node nginx-lb01 is unhealthy$/ },
   },
   {
     name: 'lb01 back, failback immediate: vip-28 goes home',
