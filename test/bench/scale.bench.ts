@@ -1,22 +1,24 @@
 // npm run bench:scale — one real lbha-coordinator process (pinned to one core when taskset is
 // there) against simulated agents on real gRPC streams (simulated-agents.ts, in other
-// processes on the other core): 1 heartbeat per second each, random health flips. Per size:
-// coordinator CPU and RSS (/proc), event-loop delay p99 (its own prom-client metric), time from
-// a health flip to the pushed desired state, /metrics size and render time, and a reconnect
+// processes pinned to the other cores): 1 heartbeat per second each, random health flips. Per
+// size: coordinator CPU and RSS (/proc), its event loop (loop-probe.ts, loaded into it: the gaps
+// between the ticks of a 1 ms timer, split into time run and time waiting for the core), time
+// from a health flip to the pushed desired state, /metrics size and fetch time, and a reconnect
 // storm (the coordinator restarts; time until every agent is registered again). Also the
-// placement function alone: 5,000 VIPs over 2,000 nodes.
+// placement function alone: 5,000 VIPs over 2,000 nodes, 50,000 over 10,000.
 //
 // Options (flag or environment): --sizes 100,500,2000 (LBHA_BENCH_SIZES), or --agents N for one
 // size; --seconds 30 (LBHA_BENCH_SECONDS) measured per size; --flip-mean-s 60
 // (LBHA_BENCH_FLIP_MEAN_S) mean time between health flips of one agent; --placement-repeats 25;
 // --no-storm; --coordinator-node-flags "FLAGS" (e.g. --cpu-prof); --plaintext (tls: insecure; by default mutual TLS, each simulated agent with its
-// own certificate, so the storm includes every TLS handshake); --out FILE.
-// Only the coordinator is pinned (core 0): the simulated agents run wherever the kernel puts them.
+// own certificate, so the storm includes every TLS handshake); --no-loop-probe; --out FILE.
+// The coordinator is pinned to core 0 and the simulated agents to the other cores (when there
+// are others), so they do not take the coordinator's core from it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { get as plainGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,6 +28,7 @@ import { freePort, sleep, waitFor } from '@lbha/test-support';
 import { COORDINATOR_BIN, DEV_CA_BIN } from '../lab/repo-paths.js';
 
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
+import { loopWindow, type LoopWindow } from './loop-window.js';
 import { MB, processTimes, ProcessSampler } from './process-sampler.js';
 import { clustersSpec, pairsSpec } from './scale-spec.js';
 
@@ -45,6 +48,8 @@ const COORDINATOR_FLAGS = stringOption(argv, '--coordinator-node-flags', 'LBHA_B
   .split(' ')
   .filter((f) => f !== '');
 const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
+const LOOP_PROBE = !hasFlag(argv, '--no-loop-probe');
+const LOOP_PROBE_SCRIPT = fileURLToPath(new URL('./loop-probe.js', import.meta.url));
 const AGENTS_PER_PROCESS = 1000;
 const SCRAPE_EVERY_MS = 5000;
 const SIM_SCRIPT = fileURLToPath(new URL('./simulated-agents.js', import.meta.url));
@@ -54,9 +59,13 @@ const log = (line: string): void => {
 };
 
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-/** Runs a command pinned to a core when taskset works here. */
-const pinned = (core: number, command: string, args: readonly string[]): [string, string[]] =>
-  hasTaskset ? ['taskset', ['-c', String(core), command, ...args]] : [command, [...args]];
+const cores = availableParallelism();
+/** The coordinator's core, and the cores of the simulated agents (the others, when there are any). */
+const COORDINATOR_CORES = '0';
+const SIMULATOR_CORES = cores > 1 ? `1-${cores - 1}` : '0';
+/** Runs a command pinned to cores when taskset works here. */
+const pinned = (cpus: string, command: string, args: readonly string[]): [string, string[]] =>
+  hasTaskset ? ['taskset', ['-c', cpus, command, ...args]] : [command, [...args]];
 
 // ------------------------------------------------------------------ placement
 
@@ -136,10 +145,15 @@ interface Run {
 
 const runs = new Set<Run>();
 
+/** Where loop-probe.ts in the coordinator's `n`th process writes its seconds. */
+const loopFile = (run: Run, n: number): string => join(run.dir, `loop-${n}.jsonl`);
+
 function startCoordinator(run: Run, n: number): Coordinator {
   const logFd = openSync(join(run.dir, `coordinator-${n}.log`), 'a');
-  const [cmd, args] = pinned(0, process.execPath, [...COORDINATOR_FLAGS, COORDINATOR_BIN, '--config', run.configFile]);
-  const proc = spawn(cmd, args, { stdio: ['ignore', logFd, logFd] });
+  const probe = LOOP_PROBE ? ['--import', LOOP_PROBE_SCRIPT] : [];
+  const [cmd, args] = pinned(COORDINATOR_CORES, process.execPath, [...COORDINATOR_FLAGS, ...probe, COORDINATOR_BIN, '--config', run.configFile]);
+  const env = { ...process.env, LBHA_LOOP_PROBE_OUT: loopFile(run, n) };
+  const proc = spawn(cmd, args, { stdio: ['ignore', logFd, logFd], env });
   closeSync(logFd);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   return { proc, pid: proc.pid ?? -1, exited };
@@ -190,6 +204,7 @@ function startSimulators(run: Run, size: number): void {
   for (let first = 0; first < size; first += AGENTS_PER_PROCESS) {
     const count = Math.min(AGENTS_PER_PROCESS, size - first);
     const args = [
+      '--no-deprecation', // grpc-js sets an IP address as the TLS server name
       SIM_SCRIPT,
       '--address', `127.0.0.1:${run.grpcPort}`,
       '--nodes', String(size),
@@ -198,7 +213,8 @@ function startSimulators(run: Run, size: number): void {
       '--flip-mean-s', String(FLIP_MEAN_S),
       ...(TLS ? ['--tls-dir', join(run.dir, 'tls')] : []),
     ];
-    const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    const [cmd, cmdArgs] = pinned(SIMULATOR_CORES, process.execPath, args);
+    const proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'] });
     run.sims.push(proc);
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       let m: { t?: string; node?: string; at?: number; ms?: number };
@@ -258,9 +274,6 @@ async function waitForConnected(run: Run, size: number, sinceMs: number, timeout
 interface Scrape {
   readonly renderMs: number;
   readonly bytes: number;
-  readonly loopP99Ms: number | undefined;
-  /** The longest event-loop delay since the previous scrape (the scrape's own render included). */
-  readonly loopMaxMs: number | undefined;
   readonly serverRenderMs: number | undefined;
   readonly connected: number;
 }
@@ -274,15 +287,11 @@ async function scrape(run: Run): Promise<Scrape> {
   const t = performance.now();
   const { body } = await httpGet(run, '/metrics');
   const renderMs = performance.now() - t;
-  const lag = metricValue(body, 'lbha_coordinator_nodejs_eventloop_lag_p99_seconds');
-  const lagMax = metricValue(body, 'lbha_coordinator_nodejs_eventloop_lag_max_seconds');
   const server = metricValue(body, 'lbha_metrics_render_duration_seconds');
   const connected = (body.match(/^lbha_node_connected\{[^}]*\} 1$/gm) ?? []).length;
   return {
     renderMs,
     bytes: Buffer.byteLength(body),
-    loopP99Ms: lag === undefined ? undefined : lag * 1000,
-    loopMaxMs: lagMax === undefined ? undefined : lagMax * 1000,
     serverRenderMs: server === undefined ? undefined : server * 1000,
     connected,
   };
@@ -296,10 +305,10 @@ interface SizeFigures {
   readonly connectAllMs: number;
   readonly cpuPercent: number;
   readonly rssMb: number;
-  readonly loopP99MsMax: number;
-  readonly loopP99MsP50: number;
-  readonly loopMaxMsMax: number;
-  readonly loopMaxMsP50: number;
+  /** The coordinator's event loop over the measured window (undefined: --no-loop-probe). */
+  readonly loop: LoopWindow | undefined;
+  /** The same during the reconnect storm, from the restart until every agent is back. */
+  readonly stormLoop: LoopWindow | undefined;
   /** Coordinator RSS with its agents minus its RSS before the first agent, per agent. */
   readonly kbPerAgent: number;
   readonly pushMs: ReturnType<typeof distribution>;
@@ -367,7 +376,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     const sampler = new ProcessSampler(run.coordinator.pid, 500);
     run.pushes = [];
     run.noPush = 0;
-    await scrape(run); // resets the event-loop histogram: the window starts now
+    const windowStart = Date.now();
     tellSimulators(run, 'flips on');
     const scrapes: Scrape[] = [];
     const end = Date.now() + SECONDS * 1000;
@@ -376,20 +385,22 @@ async function benchSize(size: number): Promise<SizeFigures> {
       scrapes.push(await scrape(run));
     }
     tellSimulators(run, 'flips off');
+    const windowEnd = Date.now();
     const usage = sampler.stop();
     const pushes = [...run.pushes];
     const noPush = run.noPush;
-    const loops = scrapes.map((s) => s.loopP99Ms ?? 0);
-    const loopMaxes = scrapes.map((s) => s.loopMaxMs ?? 0);
+    await sleep(1200); // the probe's last second of the window
+    const loop = loopWindow(loopFile(run, 1), windowStart, windowEnd);
     const last = scrapes[scrapes.length - 1];
     log(
       `${size} agents: CPU ${usage.cpuPercent.toFixed(1)} % of a core, RSS ${(usage.rssMaxBytes / MB).toFixed(0)} MB, ` +
-        `event loop p99 max ${Math.max(...loops).toFixed(1)} ms, ${pushes.length} health flips pushed (median ${median(pushes)} ms)`,
+        `event loop p99 ${loop?.p99Ms ?? '-'} ms, max ${loop?.maxMs ?? '-'} ms, ${pushes.length} health flips pushed (median ${median(pushes)} ms)`,
     );
 
     let stormAllMs: number | undefined;
     let stormFromKillMs: number | undefined;
     let stormAfterReadyMs: number | undefined;
+    let stormLoop: LoopWindow | undefined;
     if (STORM) {
       await sleep(2000);
       const killedAt = Date.now();
@@ -402,6 +413,8 @@ async function benchSize(size: number): Promise<SizeFigures> {
       stormAllMs = lastAt - restartAt;
       stormFromKillMs = lastAt - killedAt;
       stormAfterReadyMs = Math.max(0, lastAt - readyAt);
+      await sleep(1200);
+      stormLoop = loopWindow(loopFile(run, 2), restartAt - 1000, lastAt + 1000);
       log(
         `${size} agents: reconnect storm: all registered again ${stormAllMs} ms after the restart ` +
           `(${stormFromKillMs} ms after the stop; the new coordinator answered after ${readyAt - restartAt} ms)`,
@@ -413,10 +426,8 @@ async function benchSize(size: number): Promise<SizeFigures> {
       connectAllMs,
       cpuPercent: Math.round(usage.cpuPercent * 10) / 10,
       rssMb: Math.round(usage.rssMaxBytes / MB),
-      loopP99MsMax: Math.round(Math.max(...loops) * 10) / 10,
-      loopP99MsP50: median(loops),
-      loopMaxMsMax: Math.round(Math.max(...loopMaxes) * 10) / 10,
-      loopMaxMsP50: median(loopMaxes),
+      loop,
+      stormLoop,
       kbPerAgent: Math.round((usage.rssMaxBytes - idleRss) / 1024 / size),
       pushMs: distribution(pushes),
       pushes: pushes.length,
@@ -468,20 +479,22 @@ async function main(): Promise<void> {
   const out: string[] = [];
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   out.push(
-    `Coordinator on ${hasTaskset ? 'one core (taskset -c 0)' : 'any core (no taskset)'}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes; ${SECONDS} s measured per size, 1 heartbeat/s per agent, a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
+    `Coordinator on ${hasTaskset ? 'one core (taskset -c 0)' : 'any core (no taskset)'}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes${hasTaskset && cores > 1 ? ` (cores ${SIMULATOR_CORES})` : ''}; event loop: gaps between 1 ms ticks in the coordinator, the longest split into ran / waited for the core; ${SECONDS} s measured per size, 1 heartbeat/s per agent, a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
   );
   out.push(
     table(
-      ['agents', 'connect all ms', 'CPU % core', 'RSS MB', 'KB/agent', 'loop p99 ms (max)', 'loop max ms (p50)', '(max)', 'flip->push p50 ms', 'p95', 'p99', 'flips', '/metrics KB', 'fetch ms', 'storm: all back ms'],
+      ['agents', 'connect all ms', 'CPU % core', 'RSS MB', 'KB/agent', 'loop p99 ms', 'max', '(ran', 'waited)', 'ran max', 'flip->push p50 ms', 'p95', 'p99', 'flips', '/metrics KB', 'fetch ms', 'storm: all back ms', 'storm loop max'],
       sizes.map((s) => [
         s.agents,
         s.connectAllMs,
         s.cpuPercent,
         s.rssMb,
         s.kbPerAgent,
-        s.loopP99MsMax,
-        s.loopMaxMsP50,
-        s.loopMaxMsMax,
+        s.loop?.p99Ms ?? '-',
+        s.loop?.maxMs ?? '-',
+        s.loop?.ranInMaxMs ?? '-',
+        s.loop?.waitedInMaxMs ?? '-',
+        s.loop?.ranMaxMs ?? '-',
         s.pushMs.p50,
         s.pushMs.p95,
         s.pushMs.p99,
@@ -489,6 +502,7 @@ async function main(): Promise<void> {
         Math.round(s.metricsBytes / 1024),
         s.metricsRenderMsP50,
         s.stormAllMs ?? '-',
+        s.stormLoop?.maxMs ?? '-',
       ]),
     ),
   );
@@ -507,10 +521,14 @@ async function main(): Promise<void> {
         connect_all_ms: s.connectAllMs,
         cpu_percent_core: s.cpuPercent,
         rss_mb: s.rssMb,
-        eventloop_p99_ms_max: s.loopP99MsMax,
-        eventloop_p99_ms_p50: s.loopP99MsP50,
-        eventloop_max_ms_p50: s.loopMaxMsP50,
-        eventloop_max_ms_max: s.loopMaxMsMax,
+        // Gaps between the ticks of a 1 ms timer in the coordinator over the window (loop-probe.ts).
+        eventloop_p50_ms: s.loop?.p50Ms ?? null,
+        eventloop_p99_ms: s.loop?.p99Ms ?? null,
+        eventloop_max_ms: s.loop?.maxMs ?? null,
+        eventloop_max_ran_ms: s.loop?.ranInMaxMs ?? null,
+        eventloop_max_waited_for_core_ms: s.loop?.waitedInMaxMs ?? null,
+        eventloop_ran_in_one_gap_max_ms: s.loop?.ranMaxMs ?? null,
+        eventloop_second_max_ms_p50: s.loop?.secondMaxP50Ms ?? null,
         kb_per_agent: s.kbPerAgent,
         flip_to_push_ms_p50: s.pushMs.p50,
         flip_to_push_ms_p95: s.pushMs.p95,
@@ -525,6 +543,9 @@ async function main(): Promise<void> {
         storm_all_registered_ms: s.stormAllMs ?? null,
         storm_from_stop_ms: s.stormFromKillMs ?? null,
         storm_after_ready_ms: s.stormAfterReadyMs ?? null,
+        storm_eventloop_p99_ms: s.stormLoop?.p99Ms ?? null,
+        storm_eventloop_max_ms: s.stormLoop?.maxMs ?? null,
+        storm_eventloop_ran_in_one_gap_max_ms: s.stormLoop?.ranMaxMs ?? null,
         target_eventloop_p99_ms: 50,
         target_eventloop_max_ms: 100,
         target_cpu_percent_core: 70,

@@ -3,11 +3,9 @@
 // the second, as deltas arrive), scraped through gzip as the HTTP API does. Prints, per scrape,
 // how long the event loop was held: the longest slice of the render (its own clock) and the
 // longest gap between the ticks of a 1 ms interval timer during the scrape (churn and garbage
-// collection included), with the gaps' p99. The timer runs for 20 ms before each scrape starts.
-// (perf_hooks' monitorEventLoopDelay is not used: on Node 20 it reported 1.8 ms across a 40 ms
-// busy loop, where the interval timer saw the 40 ms.) Each tick also reads the main thread's
-// /proc schedstat, so a gap splits into time the thread ran (its own work and its share of
-// garbage collection) and time it waited for the core behind other processes. The registry
+// collection included), with the gaps' p99, each gap split into the time the thread ran and the
+// time it waited for the core (@lbha/test-support's LoopGapMonitor, which bench:scale uses in
+// the coordinator too). The timer runs for 20 ms before each scrape starts. The registry
 // carries the process metrics as the coordinator's does (prom-client's collection is part of
 // every scrape). Not a test: timings on a shared machine are noisy, so nothing is asserted here.
 //   node packages/coordinator/dist/test/bench/metrics-render.js [agents=2000,10000] [scrapes=10] [--one-shot]
@@ -16,8 +14,8 @@
 // --one-shot renders without pausing (sliceMs = Infinity): the loop block of a render in one go,
 // for comparison in the same run.
 import { performance, PerformanceObserver } from 'node:perf_hooks';
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LoopGapMonitor, summarizeGaps } from '@lbha/test-support';
 import { CoordinatorMetrics } from '../../src/metrics/coordinator-metrics.js';
 import { metricsGzip } from '../../src/metrics/metrics-gzip.js';
 import { DEFAULT_SLICE_MS } from '../../src/metrics/stream-exposition.js';
@@ -31,17 +29,6 @@ const sliceMsArg = sliceArg > 0 ? Number(process.argv[sliceArg + 1]) : DEFAULT_S
 /** A mode that does not scrape: the same 1 s windows with only the churn (and its garbage). */
 const NO_SCRAPE = -1;
 const modes = [...(process.argv.includes('--baseline') ? [NO_SCRAPE] : []), ...(process.argv.includes('--one-shot') ? [Infinity] : [sliceMsArg, Infinity])];
-
-/** The main thread's time on the CPU and waiting for it (run queue), in ms (Linux). */
-const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
-function schedstat(): { readonly runMs: number; readonly waitMs: number } {
-  try {
-    const [run, wait] = readFileSync(SCHEDSTAT, 'utf8').split(' ');
-    return { runMs: Number(run) / 1e6, waitMs: Number(wait) / 1e6 };
-  } catch {
-    return { runMs: NaN, waitMs: NaN };
-  }
-}
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -89,25 +76,10 @@ for (const agents of sizes) {
     let gzBytes = 0;
     for (let s = 0; s < scrapes; s++) {
       gcMax = 0;
-      const gaps: number[] = [];
-      /** Per gap: how long the thread ran, and how long it waited for the core. */
-      const ran: number[] = [];
-      const waited: number[] = [];
-      let lastTick = performance.now();
-      let lastSched = schedstat();
-      const ticker = setInterval(() => {
-        const now = performance.now();
-        const sched = schedstat();
-        gaps.push(now - lastTick);
-        ran.push(sched.runMs - lastSched.runMs);
-        waited.push(sched.waitMs - lastSched.waitMs);
-        lastTick = now;
-        lastSched = sched;
-      }, 1);
+      const monitor = new LoopGapMonitor();
+      monitor.start();
       await sleep(20);
-      gaps.length = 0;
-      ran.length = 0;
-      waited.length = 0;
+      monitor.take();
       const gz = metricsGzip();
       let zipped = 0;
       gz.on('data', (b: Buffer) => (zipped += b.length));
@@ -129,15 +101,15 @@ for (const agents of sizes) {
       await ended;
       wall.push(performance.now() - t);
       await sleep(2);
-      clearInterval(ticker);
+      const gaps = summarizeGaps(monitor.take());
+      monitor.stop();
       gc.push(gcMax);
       longest.push(sliceMs === NO_SCRAPE ? 0 : metrics.lastLongestSliceMs());
       busy.push(sliceMs === NO_SCRAPE ? 0 : metrics.lastRenderDurationMs());
-      const worst = gaps.indexOf(Math.max(...gaps));
-      loopMax.push(gaps[worst] as number);
-      waitedInMax.push(waited[worst] as number);
-      ranMax.push(Math.max(...ran));
-      loopP99.push(pct(gaps, 0.99));
+      loopMax.push(gaps.maxMs);
+      waitedInMax.push(gaps.waitedInMaxMs);
+      ranMax.push(gaps.ranMaxMs);
+      loopP99.push(gaps.p99Ms);
       bytes = raw;
       gzBytes = zipped;
       await sleep(500);

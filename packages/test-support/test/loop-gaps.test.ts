@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LoopGapMonitor, summarizeGaps, threadSchedstat, type LoopGap } from '../src/loop-gaps.js';
+
+const gap = (gapMs: number, ranMs = 0, waitedMs = 0): LoopGap => ({ gapMs, ranMs, waitedMs });
+
+describe('LoopGapMonitor', () => {
+  it('sees a busy loop as one gap at least as long, and the thread as running through it', async () => {
+    const monitor = new LoopGapMonitor();
+    monitor.start();
+    await sleep(5);
+    monitor.take();
+    const t = performance.now();
+    while (performance.now() - t < 40) {
+      // the block a benchmark must see
+    }
+    await sleep(5);
+    const s = summarizeGaps(monitor.take());
+    monitor.stop();
+    assert.ok(s.maxMs >= 40, `longest gap ${s.maxMs} ms across a 40 ms busy loop`);
+    if (!Number.isNaN(threadSchedstat().runMs)) {
+      // Whatever else the machine does, the gap is time run plus time waiting for the core.
+      assert.ok(s.ranInMaxMs + s.waitedInMaxMs >= s.maxMs * 0.9, `ran ${s.ranInMaxMs} + waited ${s.waitedInMaxMs} of ${s.maxMs} ms`);
+    }
+  });
+
+  it('records nothing once stopped, and take() forgets what it returned', async () => {
+    const monitor = new LoopGapMonitor();
+    monitor.start();
+    await sleep(10);
+    monitor.stop();
+    assert.ok(monitor.take().length > 0);
+    await sleep(10);
+    assert.deepEqual(monitor.take(), []);
+  });
+});
+
+describe('summarizeGaps', () => {
+  it('gives nearest-rank percentiles and splits the longest gap', () => {
+    const gaps = [...Array.from({ length: 98 }, () => gap(1, 1, 0)), gap(30, 4, 26), gap(12, 11, 1)];
+    assert.deepEqual(summarizeGaps(gaps), { count: 100, p50Ms: 1, p99Ms: 30, maxMs: 30, ranInMaxMs: 4, waitedInMaxMs: 26, ranMaxMs: 11 });
+  });
+
+  it('is all zeros without gaps', () => {
+    assert.deepEqual(summarizeGaps([]), { count: 0, p50Ms: 0, p99Ms: 0, maxMs: 0, ranInMaxMs: 0, waitedInMaxMs: 0, ranMaxMs: 0 });
+  });
+});

@@ -1,0 +1,28 @@
+// Loaded into the coordinator by bench:scale (`node --import loop-probe.js lbha-coordinator ...`):
+// measures the coordinator's own event loop with @lbha/test-support's LoopGapMonitor (the gaps
+// between the ticks of a 1 ms timer, each split by the main thread's schedstat into time run and
+// time waiting for the core) and appends, once a second, one JSON line to the file named by
+// LBHA_LOOP_PROBE_OUT: the time, the second's summary, and a histogram of its gaps in 0.1 ms
+// steps, so the benchmark can take exact percentiles over any window of whole seconds.
+// The probe costs the coordinator a timer callback and a /proc read per millisecond (about
+// 1 % of a core here); bench:scale --no-loop-probe leaves it out.
+import { appendFileSync } from 'node:fs';
+import { LoopGapMonitor, summarizeGaps } from '@lbha/test-support';
+
+const out = process.env['LBHA_LOOP_PROBE_OUT'];
+if (out !== undefined && out !== '') {
+  const monitor = new LoopGapMonitor();
+  monitor.start();
+  const report = setInterval(() => {
+    const gaps = monitor.take();
+    const hist: Record<string, number> = {};
+    for (const g of gaps) {
+      const key = (Math.round(g.gapMs * 10) / 10).toFixed(1);
+      hist[key] = (hist[key] ?? 0) + 1;
+    }
+    appendFileSync(out, `${JSON.stringify({ at: Date.now(), ...summarizeGaps(gaps), hist })}\n`);
+  }, 1000);
+  // Neither timer keeps the coordinator alive when it shuts down.
+  report.unref();
+  monitor.unref();
+}
