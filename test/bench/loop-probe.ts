@@ -3,14 +3,19 @@
 // between the ticks of a 1 ms timer, each split by the main thread's schedstat into time run and
 // time waiting for the core) and appends, once a second, one JSON line to the file named by
 // LBHA_LOOP_PROBE_OUT: the time, the second's summary, and a histogram of its gaps in 0.1 ms
-// steps, so the benchmark can take exact percentiles over any window of whole seconds.
+// steps, so the benchmark can take exact percentiles over any window of whole seconds; and the
+// process's memory split (V8 heap in use, memory outside it held by JS objects, RSS), so a
+// figure per agent can say where the bytes are.
 // The probe costs the coordinator a timer callback and a /proc read per millisecond (about
 // 1 % of a core here); bench:scale --no-loop-probe leaves it out.
 import { appendFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { LoopGapMonitor, summarizeGaps } from '@lbha/test-support';
 
+// `--import` loads the probe into every worker thread too (the coordinator validates specs in
+// one): only the main thread's loop is measured.
 const out = process.env['LBHA_LOOP_PROBE_OUT'];
-if (out !== undefined && out !== '') {
+if (isMainThread && out !== undefined && out !== '') {
   const monitor = new LoopGapMonitor();
   monitor.start();
   const report = setInterval(() => {
@@ -20,7 +25,9 @@ if (out !== undefined && out !== '') {
       const key = (Math.round(g.gapMs * 10) / 10).toFixed(1);
       hist[key] = (hist[key] ?? 0) + 1;
     }
-    appendFileSync(out, `${JSON.stringify({ at: Date.now(), ...summarizeGaps(gaps), hist })}\n`);
+    const m = process.memoryUsage();
+    const memory = { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss };
+    appendFileSync(out, `${JSON.stringify({ at: Date.now(), ...summarizeGaps(gaps), hist, memory })}\n`);
   }, 1000);
   // Neither timer keeps the coordinator alive when it shuts down.
   report.unref();

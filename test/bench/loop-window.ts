@@ -4,7 +4,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { LoopGapSummary } from '@lbha/test-support';
 
-type ProbeSecond = LoopGapSummary & { readonly at: number; readonly hist: Readonly<Record<string, number>> };
+/** Bytes, from process.memoryUsage() in the coordinator. */
+export interface ProbeMemory {
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+  readonly rss: number;
+}
+
+type ProbeSecond = LoopGapSummary & { readonly at: number; readonly hist: Readonly<Record<string, number>>; readonly memory?: ProbeMemory };
 
 export interface LoopWindow extends Omit<LoopGapSummary, 'count'> {
   /** Whole seconds in the window. */
@@ -12,6 +20,20 @@ export interface LoopWindow extends Omit<LoopGapSummary, 'count'> {
   readonly ticks: number;
   /** Median over the window's seconds of each second's longest gap. */
   readonly secondMaxP50Ms: number;
+  /** The memory of the window's last second. */
+  readonly memory: ProbeMemory | undefined;
+}
+
+/** The memory the probe saw in its last second before `atMs` (undefined: no such second). */
+export function probeMemory(file: string, atMs: number): ProbeMemory | undefined {
+  if (!existsSync(file)) return undefined;
+  let last: ProbeMemory | undefined;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const s = JSON.parse(line) as ProbeSecond;
+    if (s.at <= atMs && s.memory) last = s.memory;
+  }
+  return last;
 }
 
 const r1 = (x: number): number => Math.round(x * 10) / 10;
@@ -54,5 +76,6 @@ export function loopWindow(file: string, fromMs: number, toMs: number): LoopWind
     waitedInMaxMs: r1(worst.waitedInMaxMs),
     ranMaxMs: r1(Math.max(...seconds.map((s) => s.ranMaxMs))),
     secondMaxP50Ms: r1(maxes[Math.floor(maxes.length / 2)] ?? 0),
+    memory: seconds[seconds.length - 1]?.memory,
   };
 }

@@ -11,7 +11,9 @@
 // size; --seconds 30 (LBHA_BENCH_SECONDS) measured per size; --flip-mean-s 60
 // (LBHA_BENCH_FLIP_MEAN_S) mean time between health flips of one agent; --placement-repeats 25;
 // --no-storm; --coordinator-node-flags "FLAGS" (e.g. --cpu-prof); --plaintext (tls: insecure; by default mutual TLS, each simulated agent with its
-// own certificate, so the storm includes every TLS handshake); --no-loop-probe; --out FILE.
+// own certificate, so the storm includes every TLS handshake); --no-loop-probe;
+// --simulator-cores LIST (taskset list for the simulated agents; default: every core but 0);
+// --out FILE.
 // The coordinator is pinned to core 0 and the simulated agents to the other cores (when there
 // are others), so they do not take the coordinator's core from it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -28,7 +30,7 @@ import { freePort, sleep, waitFor } from '@lbha/test-support';
 import { COORDINATOR_BIN, DEV_CA_BIN } from '../lab/repo-paths.js';
 
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
-import { loopWindow, type LoopWindow } from './loop-window.js';
+import { loopWindow, probeMemory, type LoopWindow, type ProbeMemory } from './loop-window.js';
 import { MB, processTimes, ProcessSampler } from './process-sampler.js';
 import { clustersSpec, pairsSpec } from './scale-spec.js';
 
@@ -62,7 +64,7 @@ const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const cores = availableParallelism();
 /** The coordinator's core, and the cores of the simulated agents (the others, when there are any). */
 const COORDINATOR_CORES = '0';
-const SIMULATOR_CORES = cores > 1 ? `1-${cores - 1}` : '0';
+const SIMULATOR_CORES = stringOption(argv, '--simulator-cores', 'LBHA_BENCH_SIMULATOR_CORES', cores > 1 ? `1-${cores - 1}` : '0');
 /** Runs a command pinned to cores when taskset works here. */
 const pinned = (cpus: string, command: string, args: readonly string[]): [string, string[]] =>
   hasTaskset ? ['taskset', ['-c', cpus, command, ...args]] : [command, [...args]];
@@ -299,6 +301,23 @@ async function scrape(run: Run): Promise<Scrape> {
 
 // ------------------------------------------------------------------ one size
 
+interface PerAgentSplit {
+  /** The V8 heap in use (JS objects). */
+  readonly jsHeap: number;
+  /** Memory outside the V8 heap held by JS objects (Buffers, ArrayBuffers). */
+  readonly external: number;
+  /** RSS growth not in either: native memory (OpenSSL, nghttp2, malloc) and heap slack. */
+  readonly other: number;
+}
+
+function perAgentSplit(idle: ProbeMemory | undefined, loaded: ProbeMemory | undefined, agents: number): PerAgentSplit | undefined {
+  if (!idle || !loaded) return undefined;
+  const kb = (bytes: number): number => Math.round((bytes / 1024 / agents) * 10) / 10;
+  const heap = loaded.heapUsed - idle.heapUsed;
+  const external = loaded.external - idle.external;
+  return { jsHeap: kb(heap), external: kb(external), other: kb(loaded.rss - idle.rss - heap - external) };
+}
+
 interface SizeFigures {
   readonly agents: number;
   readonly seconds: number;
@@ -311,6 +330,8 @@ interface SizeFigures {
   readonly stormLoop: LoopWindow | undefined;
   /** Coordinator RSS with its agents minus its RSS before the first agent, per agent. */
   readonly kbPerAgent: number;
+  /** Growth per agent from idle to the window's end, by where the bytes are (loop probe). */
+  readonly kbPerAgentSplit: PerAgentSplit | undefined;
   readonly pushMs: ReturnType<typeof distribution>;
   readonly pushes: number;
   readonly noPush: number;
@@ -366,6 +387,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     await waitForHttp(run);
     await sleep(2000);
     const idleRss = processTimes(run.coordinator.pid)?.rssBytes ?? 0;
+    const idleMemory = probeMemory(loopFile(run, 1), Date.now());
     const startedAt = Date.now();
     startSimulators(run, size);
     const allAt = await waitForConnected(run, size, 0, 120_000 + 60 * size);
@@ -429,6 +451,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       loop,
       stormLoop,
       kbPerAgent: Math.round((usage.rssMaxBytes - idleRss) / 1024 / size),
+      kbPerAgentSplit: perAgentSplit(idleMemory, loop?.memory, size),
       pushMs: distribution(pushes),
       pushes: pushes.length,
       noPush,
@@ -530,6 +553,9 @@ async function main(): Promise<void> {
         eventloop_ran_in_one_gap_max_ms: s.loop?.ranMaxMs ?? null,
         eventloop_second_max_ms_p50: s.loop?.secondMaxP50Ms ?? null,
         kb_per_agent: s.kbPerAgent,
+        kb_per_agent_js_heap: s.kbPerAgentSplit?.jsHeap ?? null,
+        kb_per_agent_external: s.kbPerAgentSplit?.external ?? null,
+        kb_per_agent_native_and_slack: s.kbPerAgentSplit?.other ?? null,
         flip_to_push_ms_p50: s.pushMs.p50,
         flip_to_push_ms_p95: s.pushMs.p95,
         flip_to_push_ms_p99: s.pushMs.p99,

@@ -12,10 +12,11 @@
 //   {"t":"nopush"}                             no new desired state within 10 s of a flip
 // A node flips to unhealthy only while the other nodes of its cluster are healthy (see flip()).
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import { credentials } from '@grpc/grpc-js';
 import { StreamClient } from '@lbha/agent';
 import {
-  silentLogger,
+  createLogger,
   type CheckStatus,
   type CommandResult,
   type DesiredState,
@@ -39,6 +40,25 @@ const certs = tlsDir === '' ? undefined : agentCertificates(`${tlsDir}/ca.crt`, 
 /** An unhealthy node recovers after this long on average. */
 const RECOVER_MEAN_S = 5;
 const PUSH_TIMEOUT_MS = 10_000;
+
+/**
+ * Why streams ended, counted (the agents' `stream.error` warnings): a benchmark whose agents
+ * churn must say why. Written to stderr when the simulator stops.
+ */
+const streamErrors = new Map<string, number>();
+const countingLogger = createLogger('simulated-agent', {
+  level: 'warn',
+  destination: new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const m = JSON.parse(chunk.toString()) as { event?: string; code?: number; details?: string };
+      if (m.event === 'stream.error') {
+        const key = `code ${m.code ?? '-'}: ${m.details ?? ''}`;
+        streamErrors.set(key, (streamErrors.get(key) ?? 0) + 1);
+      }
+      done();
+    },
+  }),
+});
 
 const out = (record: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify(record)}\n`);
@@ -66,12 +86,15 @@ class SimulatedNode {
       addresses: [address],
       credentials: certs ? credentials.createSsl(certs.caPem, certs.keyPem, certs.certFor(spec.node)) : credentials.createInsecure(),
       // Every agent on its own TCP connection, as on separate hosts (grpc-js shares one otherwise).
-      channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+      // The simulators share a core with many agents each: a ping answered late because the
+      // simulator itself waited for its core must not end the connection (the agent's own
+      // timeout is 3 s), or the benchmark measures its own starvation as a reconnect storm.
+      channelOptions: { 'grpc.use_local_subchannel_pool': 1, 'grpc.keepalive_timeout_ms': 20_000 },
       node: spec.node,
       cluster: spec.cluster,
       agentVersion: 'bench',
       bootId: `bench-${process.pid}-${spec.node}`,
-      logger: silentLogger(),
+      logger: countingLogger,
       source: {
         snapshot: () => this.snapshot(),
         onDelta: (listener) => {
@@ -225,6 +248,7 @@ async function stop(): Promise<void> {
   flipping = false;
   for (const n of nodes) n.stopFlips();
   await Promise.all(nodes.map((n) => n.client.stop()));
+  for (const [reason, n] of streamErrors) process.stderr.write(`simulated agents ${first}-${first + count - 1}: ${n} streams ended: ${reason}\n`);
   process.exit(0);
 }
 

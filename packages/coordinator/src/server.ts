@@ -132,6 +132,9 @@ export class CoordinatorServer {
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+      // grpc-js's channelz (per-connection registry entries, call trackers, traces) is read by
+      // nothing here and costs memory and work on every agent connection.
+      'grpc.enable_channelz': 0,
     });
     const agentService = createAgentService({
       registry: this.registry,
