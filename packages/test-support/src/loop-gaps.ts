@@ -1,7 +1,8 @@
 // How long the event loop is held, as the benchmarks measure it: the gaps between the ticks of
 // a 1 ms interval timer, each split (Linux, /proc/self/task/TID/schedstat of the main thread)
 // into the time the thread ran (its own work and its share of garbage collection) and the time
-// it was runnable but waited for the core behind other processes.
+// it was runnable but waited for the core behind other processes. The two may add up to less
+// than the gap: on a virtual machine, time the hypervisor gave the vCPU to others is neither.
 // perf_hooks' monitorEventLoopDelay is not used: on Node 20 it reported 1.8 ms across a 40 ms
 // busy loop, where the interval timer saw the 40 ms.
 import { readFileSync } from 'node:fs';

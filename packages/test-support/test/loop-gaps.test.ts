@@ -20,8 +20,10 @@ describe('LoopGapMonitor', () => {
     monitor.stop();
     assert.ok(s.maxMs >= 40, `longest gap ${s.maxMs} ms across a 40 ms busy loop`);
     if (!Number.isNaN(threadSchedstat().runMs)) {
-      // Whatever else the machine does, the gap is time run plus time waiting for the core.
-      assert.ok(s.ranInMaxMs + s.waitedInMaxMs >= s.maxMs * 0.9, `ran ${s.ranInMaxMs} + waited ${s.waitedInMaxMs} of ${s.maxMs} ms`);
+      // The split is not more than the gap (give or take the kernel's accounting of a running
+      // thread, up to a scheduler tick late); it may be less (a virtual machine's stolen time
+      // is neither run nor wait for the guest's scheduler).
+      assert.ok(s.ranInMaxMs > 0 && s.ranInMaxMs + s.waitedInMaxMs <= s.maxMs + 5, `ran ${s.ranInMaxMs} + waited ${s.waitedInMaxMs} of ${s.maxMs} ms`);
     }
   });
 
