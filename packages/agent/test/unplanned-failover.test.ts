@@ -120,7 +120,7 @@ describe('hung proxy', () => {
       '   2: 0100007F:0016 00000000:0000 0A 00000000:00000009 00:00000000 00000000     0        0 9999 1 0000000000000000 100 0 0 10 0',
       '   3: 1C14A8C0:0050 0114A8C0:D3A2 01 00000000:00000000 00:00000000 00000000     0        0 1001 1 0000000000000000 20 4 30 10 -1',
     ].join('\n');
-    assert.deepEqual(parseListenQueues(text, new Set(['1001', '1002'])), { queued: 7, listeners: 2 });
+    assert.deepEqual(parseListenQueues(text, new Set(['1001', '1002'])), { queued: 7, listeners: 2, listenLines: 3 });
   });
 
   it('reads only the file that held the listeners until the socket set changes or none is found', () => {
@@ -134,19 +134,44 @@ describe('hung proxy', () => {
       writeFileSync(join(root, 'net', 'tcp6'), header);
       const read = listenQueueReader(root);
       const sockets = new Set(['1001', '2002']);
-      assert.deepEqual(read(sockets), { queued: 2, listeners: 1, found: { tcp: true, tcp6: false } });
+      assert.deepEqual(read(sockets), { queued: 2, listeners: 1, found: { tcp: true, tcp6: false }, listenLines: { tcp: 1, tcp6: 0 } });
       // tcp6 is no longer read for this socket set.
       writeFileSync(join(root, 'net', 'tcp6'), [header, listener('2002', 5)].join('\n'));
       assert.equal(read(sockets).listeners, 1);
       // A new socket set (the proxy restarted): both files again.
-      assert.deepEqual(read(new Set(sockets)), { queued: 7, listeners: 2, found: { tcp: true, tcp6: true } });
+      assert.deepEqual(read(new Set(sockets)), { queued: 7, listeners: 2, found: { tcp: true, tcp6: true }, listenLines: { tcp: 1, tcp6: 1 } });
       // No listener found where they were: both files at the next read.
       const only4 = new Set(['1001']);
       read(only4);
       writeFileSync(join(root, 'net', 'tcp'), header);
       writeFileSync(join(root, 'net', 'tcp6'), [header, listener('1001', 3)].join('\n'));
       assert.equal(read(only4).listeners, 0);
-      assert.deepEqual(read(only4), { queued: 3, listeners: 1, found: { tcp: false, tcp6: true } });
+      assert.deepEqual(read(only4), { queued: 3, listeners: 1, found: { tcp: false, tcp6: true }, listenLines: { tcp: 0, tcp6: 1 } });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('reads on past the listeners it expected while every line so far is a listener', () => {
+    const root = mkdtempSync(join(tmpdir(), 'lbha-listen-'));
+    try {
+      mkdirSync(join(root, 'net'));
+      const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
+      const line = (i: number, state: string, inode: number, queued: number) =>
+        `${String(i).padStart(4)}: 00000000:${(1000 + i).toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 ${state} 00000000:${queued.toString(16).toUpperCase().padStart(8, '0')} 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`;
+      // 30 listeners (more than a first read asks for), then 300 connections.
+      const listeners = Array.from({ length: 30 }, (_, i) => line(i, '0A', 5000 + i, i === 29 ? 4 : 0));
+      const connections = Array.from({ length: 300 }, (_, i) => line(30 + i, '01', 9000 + i, 0));
+      writeFileSync(join(root, 'net', 'tcp'), [header, ...listeners, ...connections].join('\n'));
+      writeFileSync(join(root, 'net', 'tcp6'), header);
+      const read = listenQueueReader(root);
+      const proxy = new Set(['5000', '5029']);
+      const first = read(proxy);
+      assert.deepEqual([first.queued, first.listeners, first.listenLines.tcp], [4, 2, 30]);
+      // Sized by the 30 listeners now; a listener added at the end of them is still seen.
+      writeFileSync(join(root, 'net', 'tcp'), [header, ...listeners, line(30, '0A', 5030, 2), ...connections].join('\n'));
+      const second = read(new Set([...proxy, '5030']));
+      assert.deepEqual([second.queued, second.listeners, second.listenLines.tcp], [6, 3, 31]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

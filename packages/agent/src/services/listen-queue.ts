@@ -8,6 +8,8 @@ const HEAD_BYTES = 16 * 1024;
 /** procfs fills at most one page per read; a /proc/net/tcp6 line is 178 bytes. */
 const SEQ_PAGE_BYTES = 4096;
 const MAX_LINE_BYTES = 256;
+/** What a read asks for per line: a /proc/net/tcp line is 150 bytes, a tcp6 line 178. */
+const LINE_BYTES = 192;
 const LISTEN = '0A';
 
 /** The pid and its children (the proxy's workers). */
@@ -44,27 +46,57 @@ export function socketInodes(pids: readonly number[], procRoot = '/proc'): Set<s
   return out;
 }
 
+/** What the head of /proc/net/tcp or tcp6 says about the listeners among `inodes`. */
+export interface ListenHead {
+  /** Connections waiting in their accept queues. */
+  readonly queued: number;
+  /** How many of them were seen. */
+  readonly listeners: number;
+  /** LISTEN lines in all (every listener of the namespace): how much to read next time. */
+  readonly listenLines: number;
+}
+
 /**
  * Sum of the accept queues of the LISTEN sockets among `inodes`, and how many were seen, from the
  * text of /proc/net/tcp or tcp6 (field 4 is tx_queue:rx_queue; for a listener rx_queue is the
  * accept queue). Parsing stops at the first line that is not LISTEN.
  */
-export function parseListenQueues(text: string, inodes: ReadonlySet<string>): { queued: number; listeners: number } {
+export function parseListenQueues(text: string, inodes: ReadonlySet<string>): ListenHead {
   let queued = 0;
   let listeners = 0;
+  let listenLines = 0;
   const lines = text.split('\n');
   for (let i = 1; i < lines.length; i++) {
     const f = (lines[i] ?? '').trim().split(/\s+/);
     if (f.length < 10) continue;
     if (f[3] !== LISTEN) break;
+    listenLines++;
     if (!inodes.has(f[9] ?? '')) continue;
     listeners++;
     queued += Number.parseInt((f[4] ?? '0:0').split(':')[1] ?? '0', 16) || 0;
   }
-  return { queued, listeners };
+  return { queued, listeners, listenLines };
 }
 
-function readHead(path: string): string {
+/** Whether `text` (the head of the file so far) holds a complete line past the listeners. */
+function pastListeners(text: string): boolean {
+  const end = text.lastIndexOf('\n');
+  const start = text.lastIndexOf('\n', end - 1) + 1;
+  // Only the header complete so far: the first socket line is still to come.
+  if (end < 0 || start === 0) return false;
+  return text.slice(start, end).trim().split(/\s+/)[3] !== LISTEN;
+}
+
+const READ_BUFFER = Buffer.alloc(HEAD_BYTES);
+
+/**
+ * The head of /proc/net/tcp or tcp6, up to the first line that is not a listener. The kernel
+ * formats only as many lines as a read asks for, so the read asks for the listeners seen last
+ * time (`listenLines`) and two lines more, and again only while every complete line so far is a
+ * listener: in a namespace with hundreds of connections a read of the listeners costs a fifth of
+ * a read of the first 16 KB.
+ */
+function readHead(path: string, listenLines: number): string {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -72,18 +104,19 @@ function readHead(path: string): string {
     return '';
   }
   try {
-    const buf = Buffer.alloc(HEAD_BYTES);
-    let n = 0;
+    const want = Math.min(HEAD_BYTES, (listenLines + 3) * LINE_BYTES);
+    let text = '';
     // procfs hands out whole lines per read, at most a page of them. A read that returns less
-    // than a page (minus a line) reached the end: asking again would only walk the socket tables
-    // once more to return nothing, which doubles the cost of a sample in a quiet namespace.
-    for (;;) {
-      const r = readSync(fd, buf, n, buf.length - n, null);
+    // than it was asked for (or than a page, minus a line) reached the end: asking again would
+    // only walk the socket tables once more to return nothing, which doubles the cost of a
+    // sample in a quiet namespace.
+    while (text.length < HEAD_BYTES) {
+      const r = readSync(fd, READ_BUFFER, 0, want, null);
       if (r <= 0) break;
-      n += r;
-      if (n >= buf.length || r < SEQ_PAGE_BYTES - MAX_LINE_BYTES) break;
+      text += READ_BUFFER.toString('latin1', 0, r);
+      if (r < Math.min(want, SEQ_PAGE_BYTES - MAX_LINE_BYTES) || pastListeners(text)) break;
     }
-    return buf.toString('utf8', 0, n);
+    return text;
   } finally {
     closeSync(fd);
   }
@@ -102,19 +135,36 @@ export interface ListenQueues {
   readonly listeners: number;
   /** The files, among those read, that held at least one of the listeners. */
   readonly found: ListenFiles;
+  /** LISTEN lines of each file read (of the namespace, not only the proxy's). */
+  readonly listenLines: { readonly tcp: number; readonly tcp6: number };
 }
 
-const NONE = { queued: 0, listeners: 0 };
+const NONE: ListenHead = { queued: 0, listeners: 0, listenLines: 0 };
+
+/** LISTEN lines assumed in a file not read yet. */
+const DEFAULT_LISTEN_LINES = 8;
+const DEFAULT_LINES = { tcp: DEFAULT_LISTEN_LINES, tcp6: DEFAULT_LISTEN_LINES };
 
 /**
  * Every read of /proc/net/tcp or tcp6, however short, walks the kernel's socket hash tables
  * to the next socket of the namespace: in a namespace with few sockets that is ~0.7 ms of CPU
- * per file. Callers that sample often read only the file(s) that hold their listeners.
+ * per file. Callers that sample often read only the file(s) that hold their listeners, and pass
+ * the LISTEN lines of the previous read so that no more than those is asked for.
  */
-export function readListenQueues(inodes: ReadonlySet<string>, procRoot = '/proc', files: ListenFiles = BOTH_LISTEN_FILES): ListenQueues {
-  const a = files.tcp ? parseListenQueues(readHead(`${procRoot}/net/tcp`), inodes) : NONE;
-  const b = files.tcp6 ? parseListenQueues(readHead(`${procRoot}/net/tcp6`), inodes) : NONE;
-  return { queued: a.queued + b.queued, listeners: a.listeners + b.listeners, found: { tcp: a.listeners > 0, tcp6: b.listeners > 0 } };
+export function readListenQueues(
+  inodes: ReadonlySet<string>,
+  procRoot = '/proc',
+  files: ListenFiles = BOTH_LISTEN_FILES,
+  lines: { readonly tcp: number; readonly tcp6: number } = DEFAULT_LINES,
+): ListenQueues {
+  const a = files.tcp ? parseListenQueues(readHead(`${procRoot}/net/tcp`, lines.tcp), inodes) : NONE;
+  const b = files.tcp6 ? parseListenQueues(readHead(`${procRoot}/net/tcp6`, lines.tcp6), inodes) : NONE;
+  return {
+    queued: a.queued + b.queued,
+    listeners: a.listeners + b.listeners,
+    found: { tcp: a.listeners > 0, tcp6: b.listeners > 0 },
+    listenLines: { tcp: files.tcp ? a.listenLines : lines.tcp, tcp6: files.tcp6 ? b.listenLines : lines.tcp6 },
+  };
 }
 
 /**
@@ -154,6 +204,7 @@ const QUIET_SAMPLES = 2;
 export function listenQueueReader(procRoot = '/proc'): (inodes: ReadonlySet<string>) => ListenQueues {
   let forSet: ReadonlySet<string> | undefined;
   let files = BOTH_LISTEN_FILES;
+  let lines = DEFAULT_LINES;
   let last: ListenQueues | undefined;
   let lastOpens: number | undefined;
   let quiet = 0;
@@ -167,8 +218,9 @@ export function listenQueueReader(procRoot = '/proc'): (inodes: ReadonlySet<stri
     quiet = opens !== undefined && opens === lastOpens ? quiet + 1 : 0;
     lastOpens = opens;
     if (last && last.queued === 0 && last.listeners > 0 && quiet >= QUIET_SAMPLES) return last;
-    const q = readListenQueues(inodes, procRoot, files);
+    const q = readListenQueues(inodes, procRoot, files, lines);
     files = q.listeners === 0 ? BOTH_LISTEN_FILES : q.found;
+    lines = q.listenLines;
     last = q;
     return q;
   };

@@ -15,7 +15,10 @@ export interface StallSample {
   readonly queued: number;
   /** Every process of the proxy is stopped or traced. */
   readonly stopped: boolean;
-  /** Some process of the proxy is running or waiting for a CPU (state R). */
+  /**
+   * Some process of the proxy is running or waiting for a CPU (state R). Only looked at while
+   * connections wait: with an empty queue a sample may carry the main process's state alone.
+   */
   readonly runnable: boolean;
 }
 

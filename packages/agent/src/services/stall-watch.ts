@@ -35,7 +35,6 @@ export class StallWatch {
   private reason: string | undefined;
   private pid = 0;
   private inodes = new Set<string>();
-  private tree: number[] = [];
   private readonly rule: StallRule;
   private readonly now: () => number;
   private readonly read: NonNullable<StallWatchOptions['read']>;
@@ -81,9 +80,13 @@ export class StallWatch {
     if (this.inodes.size === 0) this.inodes = this.read.inodes(this.read.tree(pid));
     const t = this.now();
     const q = this.read.queues(this.inodes);
-    // Workers come and go (a reload); the tree is cheap to read again.
-    this.tree = this.read.tree(pid);
-    this.samples.push({ tMs: t, queued: q.queued, ...this.read.states(this.tree) });
+    // The state of every process matters only while connections wait (is any of them runnable?)
+    // or once the main process is stopped (are they all?); otherwise the main process alone
+    // shows that the proxy is not stopped, and the rule does not look at `runnable` of a sample
+    // with an empty queue. Workers come and go (a reload): the tree is read again each time.
+    let states = this.read.states([pid]);
+    if (q.queued > 0 || states.stopped) states = this.read.states(this.read.tree(pid));
+    this.samples.push({ tMs: t, queued: q.queued, ...states });
     const keepFrom = t - this.rule.windowMs - 4 * this.opts.intervalMs;
     while (this.samples.length > 2 && (this.samples[0] as StallSample).tMs < keepFrom) this.samples.shift();
     this.set(stallReason(this.samples, this.rule));
