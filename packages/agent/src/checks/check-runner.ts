@@ -2,6 +2,7 @@
 // both through fall/rise hysteresis. Reports a CheckStatus only when the verdict changes.
 import { unknown, type CheckResult, type CheckSpec, type CheckStatus } from '@lbha/shared';
 import { Hysteresis } from './hysteresis.js';
+import { ticks } from '../util/tick-scheduler.js';
 import type { Probe } from './probe.js';
 
 export interface CheckObserver {
@@ -15,7 +16,7 @@ const PENDING: CheckResult = Object.freeze({ kind: 'unknown', reason: 'no result
 
 export class CheckRunner {
   private readonly hysteresis: Hysteresis;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private running = false;
   private inFlight = false;
   private ac: AbortController | undefined;
@@ -55,8 +56,8 @@ export class CheckRunner {
 
   stop(): void {
     this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     this.ac?.abort();
     this.unwatch?.();
     this.unwatch = undefined;
@@ -82,12 +83,20 @@ export class CheckRunner {
   }
 
   private schedule(delayMs: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+    this.cancelTimer?.();
+    const run = (): void => {
+      this.cancelTimer = undefined;
       void this.runOnce();
-    }, delayMs);
-    this.timer.unref();
+    };
+    if (delayMs > 0) {
+      // The next probe of the interval, on the agent's tick grid (util/tick-scheduler.ts).
+      this.cancelTimer = ticks.after(delayMs, run);
+      return;
+    }
+    // Now (the start, an event hint, a probe that took its whole interval): not held for the grid.
+    const timer = setTimeout(run, 0);
+    timer.unref();
+    this.cancelTimer = () => clearTimeout(timer);
   }
 
   private async runOnce(): Promise<void> {

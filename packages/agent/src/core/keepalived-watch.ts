@@ -7,6 +7,7 @@
 // the core kills it, and the death of keepalived does the rest (the node can no longer serve its
 // VIPs: new connections to the peer, priority-0 adverts, VIPs released, keepalived restarted).
 import type { VrrpState } from '@lbha/shared';
+import { ticks } from '../util/tick-scheduler.js';
 
 /** One look at keepalived. */
 export interface KeepalivedLook {
@@ -46,7 +47,7 @@ export interface KeepalivedWatchOptions {
 }
 
 export class KeepalivedWatch {
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private stoppedSince: number | undefined;
   private acted = false;
   private pid = 0;
@@ -55,12 +56,12 @@ export class KeepalivedWatch {
 
   /** Looks every `intervalMs` until stop(); a second start() changes nothing. */
   start(): void {
-    this.timer ??= setInterval(() => this.sample(), this.opts.intervalMs).unref();
+    this.cancelTimer ??= ticks.every(this.opts.intervalMs, () => this.sample());
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
   }
 
   /** One look (the timer calls it; tests may too). */

@@ -8,6 +8,7 @@ import type { Logger, ServiceKind, ServiceStats } from '@lbha/shared';
 import { ServiceError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import type { CommandRunner } from '../util/run-command.js';
+import { ticks } from '../util/tick-scheduler.js';
 import { validateDaemonConfig, type DaemonSpec } from './daemon-spec.js';
 import { isAlive, readProcStat } from './proc.js';
 import { failed, ok, type ExitInfo, type ProcessInfo, type ServiceDriver, type ServiceOutcome, type ValidationResult } from './service-driver.js';
@@ -39,7 +40,8 @@ export class DirectSupervisor implements ServiceDriver {
   private pid = 0;
   private startTime = '';
   private sinceMs = 0;
-  private pollTimer: NodeJS.Timeout | undefined;
+  /** Cancels the poll of an adopted daemon (set while one was started for the current pid). */
+  private pollTimer: (() => void) | undefined;
   private readonly exitListeners = new Set<(i: ExitInfo) => void>();
   /** Exit waiters for the current process (stop, startup window). */
   private exitWaiters: Array<(i: ExitInfo) => void> = [];
@@ -173,7 +175,7 @@ export class DirectSupervisor implements ServiceDriver {
   }
 
   close(): void {
-    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer?.();
     this.pollTimer = undefined;
     this.exitListeners.clear();
   }
@@ -209,21 +211,22 @@ export class DirectSupervisor implements ServiceDriver {
   }
 
   private pollAdopted(): void {
-    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer?.();
     const pid = this.pid;
     const startTime = this.startTime;
-    this.pollTimer = setInterval(() => {
+    // On the agent's tick grid (util/tick-scheduler.ts).
+    const cancel = ticks.every(this.opts.pollMs, () => {
       if (this.pid !== pid) {
-        clearInterval(this.pollTimer);
+        cancel();
         return;
       }
       if (!isAlive(pid, startTime)) {
-        clearInterval(this.pollTimer);
+        cancel();
         this.pollTimer = undefined;
         this.onChildExit(pid, null, null);
       }
-    }, this.opts.pollMs);
-    this.pollTimer.unref();
+    });
+    this.pollTimer = cancel;
   }
 
   private onChildExit(pid: number, code: number | null, signal: string | null): void {

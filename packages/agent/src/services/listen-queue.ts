@@ -179,9 +179,15 @@ export function passiveOpens(procRoot = '/proc'): number | undefined {
   } catch {
     return undefined;
   }
-  const [names, values] = text.split('\n').filter((l) => l.startsWith('Tcp:'));
-  const i = (names ?? '').trim().split(/\s+/).indexOf('PassiveOpens');
-  const v = i > 0 ? Number((values ?? '').trim().split(/\s+/)[i]) : Number.NaN;
+  // "Tcp: <names>" then "Tcp: <values>", single spaces (no regular expression: this runs 50
+  // times a second, and the agent runs without a JIT).
+  const lines = `\n${text}`;
+  const names = lines.indexOf('\nTcp: ');
+  const values = names < 0 ? -1 : lines.indexOf('\nTcp: ', names + 1);
+  if (values < 0) return undefined;
+  const i = lines.slice(names + 1, values).split(' ').indexOf('PassiveOpens');
+  const end = lines.indexOf('\n', values + 1);
+  const v = i > 0 ? Number(lines.slice(values + 1, end < 0 ? lines.length : end).split(' ')[i]) : Number.NaN;
   return Number.isFinite(v) ? v : undefined;
 }
 

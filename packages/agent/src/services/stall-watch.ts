@@ -3,6 +3,7 @@
 // once per process (and again while none are found: a starting proxy binds late).
 import { DEFAULT_STALL_RULE, stallReason, type StallRule, type StallSample } from './stall-rule.js';
 import { listenQueueReader, processStates, processTree, socketInodes } from './listen-queue.js';
+import { ticks } from '../util/tick-scheduler.js';
 
 export interface StallWatchOptions {
   readonly intervalMs: number;
@@ -30,7 +31,7 @@ const kernel = (): NonNullable<StallWatchOptions['read']> => ({
 });
 
 export class StallWatch {
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private samples: StallSample[] = [];
   private reason: string | undefined;
   private pid = 0;
@@ -50,14 +51,13 @@ export class StallWatch {
   }
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.sample(), this.opts.intervalMs);
-    this.timer.unref();
+    // On the agent's tick grid, with the probes (util/tick-scheduler.ts).
+    this.cancelTimer ??= ticks.every(this.opts.intervalMs, () => this.sample());
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     this.samples = [];
     this.pid = 0;
     this.set(undefined);

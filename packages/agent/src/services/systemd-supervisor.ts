@@ -3,6 +3,7 @@
 // so a crash is seen within `pollMs`, not at the next systemctl round trip.
 import type { Logger, ServiceKind, ServiceStats } from '@lbha/shared';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
+import { ticks } from '../util/tick-scheduler.js';
 import { validateDaemonConfig, type DaemonSpec } from './daemon-spec.js';
 import { isAlive } from './proc.js';
 import { failed, ok, type ExitInfo, type ProcessInfo, type ServiceDriver, type ServiceOutcome, type ValidationResult } from './service-driver.js';
@@ -46,7 +47,7 @@ export class SystemdSupervisor implements ServiceDriver {
   readonly supervisor = 'systemd' as const;
   private unitState: UnitState = { activeState: 'unknown', subState: 'unknown', mainPid: 0 };
   private sinceMs = 0;
-  private pollTimer: NodeJS.Timeout | undefined;
+  private cancelPoll: (() => void) | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private readonly exitListeners = new Set<(i: ExitInfo) => void>();
   private busy = 0;
@@ -106,9 +107,10 @@ export class SystemdSupervisor implements ServiceDriver {
   }
 
   close(): void {
-    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.cancelPoll?.();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
-    this.pollTimer = this.refreshTimer = undefined;
+    this.cancelPoll = undefined;
+    this.refreshTimer = undefined;
     this.exitListeners.clear();
   }
 
@@ -139,10 +141,8 @@ export class SystemdSupervisor implements ServiceDriver {
   }
 
   private watch(): void {
-    if (!this.pollTimer) {
-      this.pollTimer = setInterval(() => this.checkPid(), this.opts.pollMs);
-      this.pollTimer.unref();
-    }
+    // On the agent's tick grid (util/tick-scheduler.ts).
+    this.cancelPoll ??= ticks.every(this.opts.pollMs, () => this.checkPid());
     if (!this.refreshTimer) {
       this.refreshTimer = setInterval(() => {
         const wasActive = this.isActive();

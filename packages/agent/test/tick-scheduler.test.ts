@@ -1,0 +1,80 @@
+// The agent's periodic work shares one timer on a grid: work due at the same grid point runs in
+// one wakeup, and intervals that are not multiples of the grid keep their rate.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { onGrid, TickScheduler, TICK_MS } from '../src/util/tick-scheduler.js';
+
+/** The scheduler's timer does not keep the process alive (as the agent's timers never did). */
+async function kept<T>(work: Promise<T>): Promise<T> {
+  const alive = setInterval(() => undefined, 1000);
+  try {
+    return await work;
+  } finally {
+    clearInterval(alive);
+  }
+}
+
+describe('the tick scheduler', () => {
+  it('moves a due time to a grid point only when it is close to one', () => {
+    assert.equal(TICK_MS, 20);
+    assert.equal(onGrid(1000), 1000);
+    assert.equal(onGrid(1095), 1100);
+    assert.equal(onGrid(1103.5), 1100);
+    assert.equal(onGrid(1110), 1110);
+    assert.equal(onGrid(1050), 1050);
+  });
+
+  it('keeps the rate of a period that is not a multiple of the grid, and locks one that is', () => {
+    const run = (period: number, start: number, lateMs: number, n: number): number[] => {
+      const starts: number[] = [];
+      let t = start;
+      for (let i = 0; i < n; i++) {
+        starts.push(t);
+        // Each run starts a little late; the next is asked for one period after its start.
+        t = onGrid(t + lateMs + period) + lateMs;
+      }
+      return starts;
+    };
+    const fifty = run(50, 1000, 0, 9);
+    assert.equal((fifty.at(-1)! - fifty[0]!) / 8, 50);
+    const hundred = run(100, 1003, 3, 11);
+    assert.deepEqual(hundred.map((t) => (t - 3) % TICK_MS), hundred.map(() => 0));
+    assert.equal((hundred.at(-1)! - hundred[0]!) / 10, 100);
+  });
+
+  it('runs the work that falls due at the same grid point in one wakeup', async () => {
+    const t0 = performance.now();
+    // A clock on which the scheduler starts at a grid point.
+    const ticks = new TickScheduler(() => performance.now() - t0 + 1000);
+    const ran: string[] = [];
+    const done = new Promise<boolean>((resolve) => {
+      ticks.after(95, () => {
+        ran.push('a');
+        // Runs after everything of this wakeup, before the next timer.
+        setImmediate(() => resolve(ran.includes('b')));
+      });
+      ticks.after(100, () => ran.push('b'));
+    });
+    assert.equal(await kept(done), true, `ran ${ran.join(', ')}`);
+  });
+
+  it('stops a task that is cancelled, and repeats one that runs every period', async () => {
+    const ticks = new TickScheduler();
+    let cancelled = 0;
+    ticks.after(20, () => cancelled++)();
+    let runs = 0;
+    await kept(
+      new Promise<void>((resolve) => {
+        const stop = ticks.every(20, () => {
+          if (++runs === 3) {
+            stop();
+            resolve();
+          }
+        });
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(cancelled, 0);
+    assert.equal(runs, 3);
+  });
+});
