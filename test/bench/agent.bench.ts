@@ -14,7 +14,11 @@
 // (LBHA_BENCH_DEFAULT_SECONDS, 20) first with the lab's own spec, 0 skips it; --node-flags
 // "FLAGS" (LBHA_BENCH_NODE_FLAGS): after the 10 Hz window, the agents are restarted with these
 // node/V8 flags instead of the ones they ship with (AGENT_NODE_FLAGS) and measured again at
-// 10 Hz, in the same run; "none" for no flags at all. --out FILE.
+// 10 Hz, in the same run; "none" for no flags at all. --churn-seconds N (LBHA_BENCH_CHURN_SECONDS,
+// 20; 0 skips it): last, with checks still at 10 Hz, lb1's maintenance file is created and
+// removed every second, so its check flips, its priority drops and rises and the VIPs move back
+// and forth (check churn: track files, keepalived transitions, deltas, logs); peak memory of that
+// window is the figure. --out FILE.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +35,8 @@ const DEFAULT_SECONDS = intOption(argv, '--default-seconds', 'LBHA_BENCH_DEFAULT
 const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
 const NODE_FLAGS_OPTION = stringOption(argv, '--node-flags', 'LBHA_BENCH_NODE_FLAGS', '');
 const NODE_FLAGS = NODE_FLAGS_OPTION.split(' ').filter((f) => f !== '' && f !== 'none');
+const CHURN_SECONDS = intOption(argv, '--churn-seconds', 'LBHA_BENCH_CHURN_SECONDS', 20);
+const CHURN_FLIP_MS = 1000;
 const CHECK_INTERVAL = '100ms';
 const DAEMONS = ['nginx', 'keepalived'];
 
@@ -101,14 +107,14 @@ async function main(): Promise<void> {
     findPids();
     let flags = AGENT_NODE_FLAGS.join(' ') || 'none';
     const mb = (b: number): number => Math.round((b / MB) * 10) / 10;
-    const measure = async (phase: string, seconds: number): Promise<void> => {
+    const measure = async (phase: string, seconds: number, during?: (until: number) => Promise<void>): Promise<void> => {
       // Let start-up work (render, reload, first check runs) pass before measuring the idle state.
-      await sleep(5000);
+      if (!during) await sleep(5000);
       log(`${phase}: sampling agents ${LB_NODES.map((n, i) => `${n} (pid ${pids[i]})`).join(', ')} for ${seconds} s`);
       const samplers = pids.map((pid) => new ProcessSampler(pid, 1000));
       const treeStart = pids.map((pid) => treeCpuSeconds(pid, DAEMONS) ?? 0);
       const t0 = performance.now();
-      await sleep(seconds * 1000);
+      await (during ? during(t0 + seconds * 1000) : sleep(seconds * 1000));
       const elapsed = (performance.now() - t0) / 1000;
       const treeEnd = pids.map((pid) => treeCpuSeconds(pid, DAEMONS) ?? 0);
       LB_NODES.forEach((node, i) => {
@@ -159,6 +165,17 @@ async function main(): Promise<void> {
       await agents.waitForAgentsConnected({ timeoutMs: 30_000 });
       await measure(`checks every ${CHECK_INTERVAL}`, SECONDS);
     }
+    if (CHURN_SECONDS > 0) {
+      await measure(`check churn (${CHURN_FLIP_MS} ms flips)`, CHURN_SECONDS, async (until) => {
+        let on = false;
+        while (performance.now() < until) {
+          on = !on;
+          lab.setMaintenance('lb1', on);
+          await sleep(Math.min(CHURN_FLIP_MS, Math.max(0, until - performance.now())));
+        }
+        lab.setMaintenance('lb1', false);
+      });
+    }
     const nodes = await agents.api.listNodes();
     for (const n of nodes) if (!n.healthy) log(`note: ${n.name} reported unhealthy at the end of the window`);
   } finally {
@@ -193,10 +210,10 @@ async function main(): Promise<void> {
   out.push('');
   const lines = figures.map((f) =>
     jsonLine({
-      scenario: f.phase.startsWith('checks every') ? 'agent-idle-10hz' : 'agent-idle-lab-spec',
+      scenario: f.phase.startsWith('checks every') ? 'agent-idle-10hz' : f.phase.startsWith('check churn') ? 'agent-check-churn-10hz' : 'agent-idle-lab-spec',
       node: f.node,
       seconds: f.seconds,
-      check_interval_ms: f.phase.startsWith('checks every') ? 100 : null,
+      check_interval_ms: f.phase.startsWith('checks every') || f.phase.startsWith('check churn') ? 100 : null,
       node_flags: f.flags,
       private_mb_end: f.privateLastMb,
       private_mb_max: f.privateMaxMb,
