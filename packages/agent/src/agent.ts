@@ -27,6 +27,7 @@ import { SETTLE_TIMEOUT_MS, TrackWriter } from './core/track-writer.js';
 import { canServeNow, UnplannedFailover } from './core/unplanned-failover.js';
 import { VrrpEdges } from './core/vrrp-edges.js';
 import { VrrpStates } from './core/vrrp-states.js';
+import { AdvertSender } from './keepalived/advert-sender.js';
 import { ConfigApplier } from './keepalived/config-applier.js';
 import { keepalivedFiles } from './keepalived/keepalived-files.js';
 import { NotifyFifoReader, type NotifyEvent } from './keepalived/notify-fifo.js';
@@ -73,6 +74,7 @@ export class Agent implements AgentCore {
   private readonly services: NodeServices;
   private readonly netlink: NetlinkMonitor | undefined;
   private readonly addresses: AddressWatcher;
+  private readonly adverts: AdvertSender;
   private readonly links: LinkStates;
   private readonly fifo: NotifyFifoReader;
   private readonly vrrp: VrrpStates;
@@ -148,9 +150,11 @@ export class Agent implements AgentCore {
       busy: (service) => this.journal.busyServices().some((s) => this.services.same(s, service)),
     });
     const programs = { nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, perlProgram: opts.perlProgram };
-    this.failover = new UnplannedFailover({ ...programs, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'failover'), handover: this.handover });
+    this.adverts = new AdvertSender({ perlProgram: opts.perlProgram, logger: log });
+    this.failover = new UnplannedFailover({ ...programs, adverts: this.adverts, run: this.run, logger: log, workDir: join(opts.runtimeDir, 'failover'), handover: this.handover });
     this.edges = new VrrpEdges({
       ...programs, sysfsNetRoot: opts.sysfsNetRoot, run: this.run, logger: log, runtimeDir: opts.runtimeDir, now, onChange: () => this.refresh(),
+      adverts: this.adverts, addresses: () => this.addresses.addresses(),
       // A keepalived that runs but does not work is ended; its death does the rest (onKeepalivedDeath).
       keepalived: { pid: () => this.services.keepalived.status().pid, states: () => this.vrrp.all, desired: () => this.desired.current, onFrozen: (why) => this.services.keepalived.killStuck(why) },
     });
@@ -270,6 +274,7 @@ export class Agent implements AgentCore {
     // Handovers stay in place: they end at their deadline, or a restarted agent takes them up.
     this.handover.detach();
     this.failover.close();
+    this.adverts.close();
     this.backends?.stop();
     this.readiness.stop();
     await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));

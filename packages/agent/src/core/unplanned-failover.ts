@@ -3,7 +3,7 @@
 // VIP), the failover tables follow the VIPs and peers, new connections go to the peer while the
 // node cannot serve, and a keepalived that died gets its priority-0 adverts sent for it.
 import { parseCidr, type DesiredState, type Logger, type NodeMode } from '@lbha/shared';
-import { AdvertSender } from '../keepalived/advert-sender.js';
+import type { AdvertSender } from '../keepalived/advert-sender.js';
 import { leavingAdverts } from '../keepalived/leaving-adverts.js';
 import { holdsAddress, type AddressMap } from '../net/address-watcher.js';
 import { FailoverForwarder } from '../net/failover-forwarder.js';
@@ -15,7 +15,8 @@ import type { HealthGate } from './track-writer.js';
 export interface UnplannedFailoverOptions {
   readonly nftProgram: string;
   readonly ipProgram: string;
-  readonly perlProgram: string;
+  /** Sends VRRP adverts for keepalived (shared with the split-brain repeats; its owner closes it). */
+  readonly adverts: Pick<AdvertSender, 'prepare' | 'send'>;
   readonly run: CommandRunner;
   readonly logger: Logger;
   readonly workDir: string;
@@ -57,13 +58,13 @@ export function canServeNow(i: ServeInput): boolean | undefined {
 
 export class UnplannedFailover {
   private readonly forwarder: FailoverForwarder;
-  private readonly adverts: AdvertSender;
+  private readonly adverts: Pick<AdvertSender, 'prepare' | 'send'>;
   private targets: readonly FailoverTarget[] = [];
   private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: UnplannedFailoverOptions) {
     this.forwarder = new FailoverForwarder({ nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, run: opts.run, logger: opts.logger, workDir: opts.workDir });
-    this.adverts = new AdvertSender({ perlProgram: opts.perlProgram, logger: opts.logger });
+    this.adverts = opts.adverts;
   }
 
   /** Follows a new desired state: VIPs on lo, tables, the advert sender ready. */
@@ -129,7 +130,6 @@ export class UnplannedFailover {
   close(): void {
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.forwarder.close();
-    this.adverts.close();
   }
 
   private standbyItems(targets: readonly FailoverTarget[]): Array<{ vip: string; interface: string }> {

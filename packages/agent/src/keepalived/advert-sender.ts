@@ -21,7 +21,9 @@ export interface RawPacket {
 }
 
 // Reads "4|6 IFNAME SRC DST HEX" lines; opens one raw socket (protocol 112) per family,
-// interface and source, bound to both; answers "ok N" or "err WHAT" per line.
+// interface and source, bound to both; answers "ok N" or "err WHAT" per line. Multicast is not
+// looped back: the node's own keepalived, which may be running (split-brain repeats,
+// core/yield-adverts.ts), must not take the node's adverts for another router's.
 const PERL = String.raw`
 use strict; use warnings; use Socket qw(:all);
 $| = 1; my %socks;
@@ -35,10 +37,12 @@ while (my $line = <STDIN>) {
       socket($s, AF_INET, SOCK_RAW, 112) or do { print "err socket $!\n"; next };
       setsockopt($s, IPPROTO_IP, 2, pack('i', 255));
       setsockopt($s, IPPROTO_IP, 33, pack('i', 255));
+      setsockopt($s, IPPROTO_IP, 34, pack('i', 0));
     } else {
       socket($s, AF_INET6, SOCK_RAW, 112) or do { print "err socket $!\n"; next };
       setsockopt($s, 41, 16, pack('i', 255));
       setsockopt($s, 41, 18, pack('i', 255));
+      setsockopt($s, 41, 19, pack('i', 0));
     }
     setsockopt($s, SOL_SOCKET, 25, pack('Z16', $ifname)) or do { print "err device $ifname $!\n"; next };
     my $local = $fam eq '4' ? pack_sockaddr_in(0, inet_aton($src)) : pack_sockaddr_in6(0, inet_pton(AF_INET6, $src), $idx);

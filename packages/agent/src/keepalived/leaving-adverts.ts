@@ -1,6 +1,8 @@
 // The priority-0 adverts keepalived would have sent on a clean stop, for the instances this node
 // was master of when keepalived died: what the agent sends in its place (advert-sender.ts), so
-// the backups take over after their skew time instead of three advert intervals. Pure.
+// the backups take over after their skew time instead of three advert intervals. With a priority
+// above 0, the adverts of a node that gave a VIP up after a split brain and keeps saying so
+// (core/yield-adverts.ts): the holder answers each with a gratuitous ARP. Pure.
 import { isIP, isIPv6 } from 'node:net';
 import { parseCidr, type DesiredState } from '@lbha/shared';
 import type { AddressMap } from '../net/address-watcher.js';
@@ -15,10 +17,11 @@ function addressesOf(addrs: AddressMap, ifname: string): string[] {
 }
 
 /**
- * One packet per instance in `leaving` (and per unicast peer): VRRPv3 only (the adverts of
- * VRRPv2 carry authentication keepalived checks; those instances wait out the timer).
+ * One packet per instance in `leaving` (and per unicast peer), with `priority` (0: the master is
+ * leaving): VRRPv3 only (the adverts of VRRPv2 carry authentication keepalived checks; those
+ * instances wait out the timer).
  */
-export function leavingAdverts(d: DesiredState, leaving: ReadonlySet<string>, addrs: AddressMap): RawPacket[] {
+export function leavingAdverts(d: DesiredState, leaving: ReadonlySet<string>, addrs: AddressMap, priority = 0): RawPacket[] {
   if (d.keepalived.vrrpVersion !== 3) return [];
   const vips = new Set(d.instances.flatMap((i) => {
     const c = parseCidr(i.vip);
@@ -38,7 +41,7 @@ export function leavingAdverts(d: DesiredState, leaving: ReadonlySet<string>, ad
       ? d.keepalived.unicastPeers.filter((p) => isIPv6(p) === v6)
       : [v6 ? MCAST_V6 : isIP(d.keepalived.mcastGroup) === 4 ? d.keepalived.mcastGroup : MCAST_V4];
     for (const dst of dsts) {
-      out.push({ ifname: inst.interface, src, dst, payload: vrrpV3Advert({ vrid: inst.vrid, priority: 0, advertIntMs: d.keepalived.advertIntMs, src, dst, vips: [cidr.address] }) });
+      out.push({ ifname: inst.interface, src, dst, payload: vrrpV3Advert({ vrid: inst.vrid, priority, advertIntMs: d.keepalived.advertIntMs, src, dst, vips: [cidr.address] }) });
     }
   }
   return out;
