@@ -1,14 +1,14 @@
-// The client's neighbour table over time: `ip monitor neigh` in the client namespace, each change
-// stamped when it arrives. After a VIP moves (or a split brain heals), it tells from the client's
-// side when packets for the VIP went to which MAC address: the only view that shows a VIP
-// black-holed by a stale ARP entry while both nodes' addresses look right.
+// The client's neighbour table over time: `ip -ts monitor neigh` in the client namespace, each
+// change stamped by ip when it reads it. After a VIP moves (or a split brain heals), it tells
+// from the client's side when packets for the VIP went to which MAC address: the only view that
+// shows a VIP black-holed by a stale ARP entry while both nodes' addresses look right.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Lab } from './lab.js';
 import { neighbourEntry, type NeighbourEntry } from './client-tools.js';
 
 export interface NeighbourChange {
-  /** Epoch ms when the change reached the watcher. */
+  /** Epoch ms when `ip monitor` read the change from the kernel. */
   readonly t: number;
   readonly address: string;
   /** Link-layer address; absent while unresolved or failed. */
@@ -18,13 +18,17 @@ export interface NeighbourChange {
   readonly deleted: boolean;
 }
 
-// "192.168.20.28 dev eth1 lladdr 12:c6:ae:ee:2e:ad STALE", "Deleted 192.168.20.28 dev eth1 ..."
-const LINE = /^(Deleted )?(\S+) dev \S+(?: lladdr ([0-9a-f:]{17}))?(?: router)?(?: proxy)? ?([A-Z_ ,]*)$/;
+// "192.168.20.28 dev eth1 lladdr 12:c6:ae:ee:2e:ad STALE", "Deleted 192.168.20.28 dev eth1 ...",
+// each after `ip -ts`'s "[2026-12-03T22:34:27.345373] " (local time, when ip read the change).
+const LINE = /^(?:\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})\d*\] )?(Deleted )?(\S+) dev \S+(?: lladdr ([0-9a-f:]{17}))?(?: router)?(?: proxy)? ?([A-Z_ ,]*)$/;
 
+/** One line of `ip [-ts] monitor neigh`; `t` is used when the line carries no time stamp. */
 export function parseNeighbourLine(line: string, t: number): NeighbourChange | undefined {
   const m = LINE.exec(line.trim());
   if (!m) return undefined;
-  return { t, address: m[2] as string, mac: m[3], state: (m[4] ?? '').trim(), deleted: m[1] !== undefined };
+  // Without an offset, Date.parse reads the stamp as local time, which is what ip writes.
+  const stamped = m[1] === undefined ? Number.NaN : Date.parse(m[1]);
+  return { t: Number.isFinite(stamped) ? stamped : t, address: m[3] as string, mac: m[4], state: (m[5] ?? '').trim(), deleted: m[2] !== undefined };
 }
 
 export class NeighbourWatch {
@@ -39,7 +43,8 @@ export class NeighbourWatch {
   /** Starts watching the client's entries for `addresses`. */
   static async start(lab: Lab, addresses: readonly string[]): Promise<NeighbourWatch> {
     const ns = lab.names.ns.client;
-    const proc = spawn('ip', ['netns', 'exec', ns, 'ip', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // Stamped by ip as it reads each change: the test process may be busy when the line arrives.
+    const proc = spawn('ip', ['netns', 'exec', ns, 'ip', '-ts', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const initial = new Map<string, NeighbourEntry | undefined>();
     for (const a of addresses) initial.set(a, await neighbourEntry(ns, a));
     const watch = new NeighbourWatch(proc, initial);
