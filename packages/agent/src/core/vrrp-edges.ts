@@ -98,10 +98,10 @@ export class VrrpEdges {
       return;
     }
     if (from !== 'master' || !(inst.stepDown || kind === 'preempted' || kind === 'flap')) return;
-    this.yields.yielded(inst.name, c.nowMs, c.advertIntMs);
+    const everyMs = this.yields.yielded(inst.name, c.nowMs, c.advertIntMs);
     this.opts.logger.info(
-      { event: 'vrrp.yield_adverts', instance: inst.name, everyMs: c.advertIntMs, repeats: YIELD_REPEATS },
-      `${inst.name}: gave the VIP up to a higher priority; repeating a priority-${YIELD_PRIORITY} advert ${YIELD_REPEATS} times so that the holder announces it`,
+      { event: 'vrrp.yield_adverts', instance: inst.name, everyMs, repeats: YIELD_REPEATS },
+      `${inst.name}: gave the VIP up to a higher priority; repeating a priority-${YIELD_PRIORITY} advert every ${everyMs} ms, ${YIELD_REPEATS} times, so that the holder announces it`,
     );
     this.sendYieldAdverts();
   }

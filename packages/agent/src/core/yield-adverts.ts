@@ -4,13 +4,14 @@
 // answers a lower-priority advert with a gratuitous ARP. But a path rarely heals both ways at
 // once: when this node hears the holder before the holder hears this node, that one advert is
 // lost, the holder never learns that clients followed the other node, and nobody announces. So
-// the agent repeats a lowest-priority advert once per advert interval for a few intervals after
-// the yield: whichever moment the holder's side of the path comes back, it hears one within an
-// advert interval and announces the VIP. Pure: the caller sends what `due` returns and wakes at
+// the agent repeats a lowest-priority advert twice per advert interval for ten intervals after
+// the yield: whichever moment the holder's side of the path comes back, it hears one within half
+// an interval and announces the VIP (the bound is one interval + 100 ms, and timers on a busy
+// node run late by tens of milliseconds). Pure: the caller sends what `due` returns and wakes at
 // `wakeAtMs`.
 
-/** Adverts sent after a yield, one per advert interval. */
-export const YIELD_REPEATS = 10;
+/** Adverts sent after a yield, two per advert interval: ten intervals. */
+export const YIELD_REPEATS = 20;
 
 /** The priority of the repeated adverts: the lowest a VRRP master has, below any holder's. */
 export const YIELD_PRIORITY = 1;
@@ -33,10 +34,11 @@ export interface YieldDue {
 export class YieldAdverts {
   private readonly windows = new Map<string, Window>();
 
-  /** This node yielded `instance` at `nowMs`: the first repeat is due one advert interval later. */
-  yielded(instance: string, nowMs: number, advertIntMs: number): void {
-    const everyMs = Math.max(10, advertIntMs);
+  /** This node yielded `instance` at `nowMs`: the first repeat is due half an advert interval later. Returns the spacing. */
+  yielded(instance: string, nowMs: number, advertIntMs: number): number {
+    const everyMs = Math.max(10, Math.round(advertIntMs / 2));
     this.windows.set(instance, { everyMs, nextAtMs: nowMs + everyMs, left: YIELD_REPEATS });
+    return everyMs;
   }
 
   /** The node holds the VIP again, or the instance is gone: nothing more to say. */
