@@ -42,6 +42,7 @@ describe('split brain healing (nginx active/active)', { skip: skipReason, timeou
     // Kept-alive connections from a client that does not retry, through the split and the heal.
     const kept = lab.wrk(vip1.name, { connections: 10, durationS: SPLIT_MS / 1000 + 8, timeoutS: 1 });
     const watch = await NeighbourWatch.start(lab, [vip1.address, vip2.address]);
+    let healAt = Number.NaN;
     try {
       // Cut VRRP both ways: each node takes the other's VIP and announces it.
       await dropVrrp(lab, 'lb1', { from: [lab.plan.lbs.lb2.outer] });
@@ -69,7 +70,7 @@ describe('split brain healing (nginx active/active)', { skip: skipReason, timeou
 
       // Heal, one way first: lb1 hears lb2 again and gives vip2 up while lb2 still drops lb1's
       // adverts (the parting one among them); then lb2's side of the path comes back.
-      const healAt = Date.now();
+      healAt = Date.now();
       await clearVrrpDrop(lab, 'lb1');
       const lb1LetGo = await waitFor('lb1 to give vip2 up', async () => {
         const h = await lab.holdersOf(vip2.name);
@@ -107,6 +108,8 @@ describe('split brain healing (nginx active/active)', { skip: skipReason, timeou
       const heard = (await agentEvents(lab, 'lb2', 'vrrp.lower_priority_advert', vip2.name)).find((t) => t >= restoredAt);
       const announced = (await agentEvents(lab, 'lb2', 'vip.announced', vip2.name)).find((t) => t >= healAt);
       console.log(`vip2 on lb2: heard lb1's lower-priority advert ${heard === undefined ? 'never' : `${heard - restoredAt} ms`} and announced it for the coordinator ${announced === undefined ? 'never' : `${announced - restoredAt} ms`} after the path was whole`);
+      const changes = watch.all().filter((c) => c.address === vip2.address && c.t >= healAt).map((c) => `${c.t - restoredAt} ${c.deleted ? 'deleted' : `${Object.entries(mac).find(([, m]) => m === c.mac)?.[0] ?? c.mac ?? '-'} ${c.state}`}`);
+      console.log(`vip2 in the client's neighbour table after the heal (ms after the path was whole): ${changes.join('; ') || 'no change'}`);
       assert.ok(heard !== undefined, 'lb2 heard a lower-priority advert for vip2 after its side of the path came back');
       const after = await agents.cli(['vips']);
       assert.match(after.stdout, /vip1 .* OK/);
@@ -116,10 +119,14 @@ describe('split brain healing (nginx active/active)', { skip: skipReason, timeou
       const records = await Promise.all(probes.map((p) => p.stop()));
       for (const [i, r] of records.entries()) {
         const s = summarizeProbe(r);
-        console.log(`fresh connections to ${lab.plan.vips[i]?.name}: ${s.requests} requests, ${s.failed} failed, longest gap ${s.longestGapMs.toFixed(0)} ms`);
+        const h = summarizeProbe(r, { fromMs: healAt });
+        const by = r.filter((x) => x.t >= healAt && x.ok).map((x) => x.lb ?? '?');
+        console.log(`fresh connections to ${lab.plan.vips[i]?.name}: ${s.requests} requests, ${s.failed} failed, longest gap ${s.longestGapMs.toFixed(0)} ms; from the heal on: ${h.requests} requests, ${h.failed} failed, longest gap ${h.longestGapMs.toFixed(0)} ms, answered by ${[...new Set(by)].join(' then ')}`);
       }
-      const seq = summarizeProbe(await sequential.stop());
-      console.log(`sequential client on vip1: ${seq.requests} requests, ${seq.failed} failed, longest gap ${seq.longestGapMs.toFixed(0)} ms`);
+      const seqRecords = await sequential.stop();
+      const seq = summarizeProbe(seqRecords);
+      const seqHeal = summarizeProbe(seqRecords, { fromMs: healAt });
+      console.log(`sequential client on vip1: ${seq.requests} requests, ${seq.failed} failed, longest gap ${seq.longestGapMs.toFixed(0)} ms; from the heal on: ${seqHeal.failed} failed, longest gap ${seqHeal.longestGapMs.toFixed(0)} ms`);
       const w = await kept;
       // The connections opened to the node that took vip1 during the split end when it lets go
       // (its sockets are gone for the holder): counted, not asserted.
