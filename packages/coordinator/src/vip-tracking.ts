@@ -2,8 +2,12 @@
 // split brain and orphan once they have lasted the settle time, convergence once they are over,
 // and every move of its holder. After a split brain, the VIP is `healing` until its one holder
 // confirms that it announced the VIP after the others let go (clients that followed the last
-// announcement of a node that let go would otherwise keep sending to it). Pure.
+// announcement of a node that let go would otherwise keep sending to it). A planned move has
+// both of its nodes hold the VIP for a moment (the new holder takes it, the old one hears it and
+// lets go; their reports arrive apart): that is the move, not a split brain, for as long as a
+// split brain has to last before it counts (the settle time). Pure.
 import type { EventInput } from './event-log.js';
+import { PREPARE_TIMEOUT_MS } from './handover-plan.js';
 import type { VipPlacement } from './placement.js';
 import { vipStatus, type VipObservation, type VipStatus } from './vip-observation.js';
 
@@ -31,6 +35,12 @@ export interface VipTrack {
   readonly announce: AnnounceRequest | undefined;
   /** Foreign routers already reported (source and priority). */
   readonly foreign: readonly string[];
+  /** The desired holder in the last pass. */
+  readonly desired?: string;
+  /** The last planned move: the desired holder before it, and when the desired holder changed. */
+  readonly moved?: { readonly from: string; readonly atMs: number };
+  /** Since when several nodes have held the VIP, without a pass in between seeing fewer. */
+  readonly overlapSinceMs?: number;
 }
 
 export interface TrackResult {
@@ -57,12 +67,27 @@ function announceRequest(obs: VipObservation, before: VipTrack | undefined, now:
   return announced >= req.request ? { ...req, confirmed: true } : req;
 }
 
+/**
+ * Whether the VIP's holders are the two ends of a planned move, overlapping as the move happens:
+ * the overlap began within the time the move may take to reach keepalived (a handover's prepare
+ * time, then the settle time) and has lasted less than the settle time.
+ */
+export function plannedOverlap(holders: readonly string[], desired: string, moved: VipTrack['moved'], overlapSinceMs: number, now: number, settleMs: number): boolean {
+  if (moved === undefined || holders.length !== 2 || !holders.includes(desired) || !holders.includes(moved.from)) return false;
+  return overlapSinceMs - moved.atMs <= PREPARE_TIMEOUT_MS + settleMs && now - overlapSinceMs < settleMs;
+}
+
 export function trackVip(cluster: string, vp: VipPlacement, obs: VipObservation, before: VipTrack | undefined, now: number, settleMs: number): TrackResult {
   const announce = announceRequest(obs, before, now);
   const healing = announce !== undefined && !announce.confirmed && obs.holders.length === 1;
-  const status: VipStatus = healing ? 'healing' : vipStatus(vp.holder, obs);
+  const moved = before?.desired !== undefined && before.desired !== vp.holder ? { from: before.desired, atMs: now } : before?.moved;
+  const overlapSinceMs = obs.holders.length > 1 ? (before?.overlapSinceMs ?? now) : undefined;
+  const planned = overlapSinceMs !== undefined && plannedOverlap(obs.holders, vp.holder, moved, overlapSinceMs, now, settleMs);
+  // During a planned overlap the VIP stands as it will once the old holder has let go.
+  const status: VipStatus = healing ? 'healing' : vipStatus(vp.holder, planned ? { ...obs, holders: [vp.holder] } : obs);
   const events: EventInput[] = [];
-  const sinceMs = before === undefined || before.status !== status ? now : before.sinceMs;
+  // A split brain counts from when the nodes began to overlap, planned or not.
+  const sinceMs = before === undefined || before.status !== status ? (status === 'split_brain' ? (overlapSinceMs ?? now) : now) : before.sinceMs;
   let reported = before?.reported ?? 'ok';
   const single = obs.holders.length === 1 ? obs.holders[0] : undefined;
   if (single !== undefined && before?.holder !== undefined && single !== before.holder) {
@@ -108,9 +133,10 @@ export function trackVip(cluster: string, vp: VipPlacement, obs: VipObservation,
     reported = 'ok';
   }
   return {
-    track: { status, sinceMs, reported, holder, holders: obs.holders, announce, foreign },
+    track: { status, sinceMs, reported, holder, holders: obs.holders, announce, foreign, desired: vp.holder, ...(moved ? { moved } : {}), ...(overlapSinceMs !== undefined ? { overlapSinceMs } : {}) },
     events,
     settledSplit: status === 'split_brain' && settled,
-    wakeAt: PROBLEMS.has(status) && reported !== status ? sinceMs + settleMs : null,
+    // A planned overlap that lasts becomes a split brain at the settle time: look again then.
+    wakeAt: PROBLEMS.has(status) && reported !== status ? sinceMs + settleMs : planned && overlapSinceMs !== undefined ? overlapSinceMs + settleMs : null,
   };
 }

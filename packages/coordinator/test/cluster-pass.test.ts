@@ -609,6 +609,72 @@ describe('cluster pass: planned moves hold for the handover', () => {
   }
 });
 
+describe('cluster pass: both ends of a planned move hold the VIP for a moment', () => {
+  /** vip-28 back home to LB1 from LB2 with a handover (failback), up to where keepalived moves it. */
+  function failbackUnderway(): PassWorld {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    w.pass(10);
+    w.applyAll().follow().pass(10);
+    w.node(LB1).healthy = true;
+    w.pass(10);
+    w.applyAll().pass(10);
+    assert.equal(w.instance(LB1, 'vip-28').rank, 0, 'the move went ahead');
+    assert.deepEqual([...w.memory.handovers.entries.values()].map((e) => [e.vip, e.from, e.to]), [['vip-28', LB2, LB1]]);
+    return w;
+  }
+
+  it('is the move, not a split brain: no split_brain status, event or step-down', () => {
+    const w = failbackUnderway();
+    // keepalived moves it: LB1 reports it, LB2's report of letting go is still on its way.
+    w.node(LB1).holds.add('vip-28');
+    const overlap = w.pass(10);
+    const t = overlap.memory.tracks.get('vip-28');
+    assert.deepEqual(t?.holders, [LB1, LB2]);
+    assert.equal(t?.status, 'ok', 'the desired holder has it; the old one lets go as planned');
+    assert.equal(overlap.wakeAt !== null && overlap.wakeAt <= w.now + SETTLE_MS, true, 'looked at again when an overlap would count as a split brain');
+    w.pass(SETTLE_MS - 20);
+    assert.equal(w.instance(LB2, 'vip-28').stepDown, false);
+    w.node(LB2).holds.delete('vip-28');
+    const after = w.pass(10);
+    assert.equal(after.memory.tracks.get('vip-28')?.status, 'ok');
+    assert.deepEqual(w.events.filter((e) => e.type === 'vip.split_brain' || e.type === 'vip.step_down' || e.type === 'vip.unannounced').map((e) => e.type), []);
+  });
+
+  it('that lasts the settle time is a split brain, counted from when the overlap began', () => {
+    const w = failbackUnderway();
+    w.node(LB1).holds.add('vip-28');
+    const began = w.now + 10;
+    w.pass(10);
+    w.pass(SETTLE_MS - 20);
+    assert.equal(w.memory.tracks.get('vip-28')?.status, 'ok');
+    w.now = began + SETTLE_MS;
+    const r = w.pass();
+    assert.equal(r.memory.tracks.get('vip-28')?.status, 'split_brain');
+    assert.deepEqual(r.events.filter((e) => e.type === 'vip.split_brain' || e.type === 'vip.step_down').map((e) => [e.type, e.node]), [['vip.split_brain', LB1], ['vip.step_down', LB2]]);
+    assert.equal(w.instance(LB2, 'vip-28').stepDown, true, 'the old holder steps down at once, not a settle time later');
+  });
+
+  it('between the same two nodes long after the move is a split brain at once', () => {
+    const w = failbackUnderway();
+    w.node(LB1).holds.add('vip-28');
+    w.pass(10);
+    w.node(LB2).holds.delete('vip-28');
+    w.pass(10);
+    w.pass(PREPARE_TIMEOUT_MS + SETTLE_MS);
+    w.node(LB2).holds.add('vip-28');
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'split_brain');
+  });
+
+  it('with no move is a split brain at once, as before', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.holds(LB2, 'vip-28', 'vip-29');
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'split_brain');
+  });
+});
+
 describe('cluster pass: failback', () => {
   const rows: ReadonlyArray<{ failback: string; back: number | null }> = [
     { failback: 'immediate', back: 0 },
