@@ -3,6 +3,8 @@
 // over each changed cluster, publishes the outcome to the fleet view, records the events it
 // drafted, numbers each changed desired state and pushes it, through the outbox, to agents that
 // do not run it yet. Decisions are all in passCluster; this only schedules and carries out.
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { DesiredBackends, DesiredState, Logger, NodeMode } from '@lbha/shared';
 import type { AgentOutbox } from './agent-outbox.js';
 import { EMPTY_MEMORY, restoredMemory, type ClusterMemory } from './cluster-memory.js';
@@ -15,6 +17,9 @@ import type { VipPin } from './placement.js';
 import type { NodeRecord, Registry, RegistryEvent } from './registry.js';
 import { EMPTY_SPEC, type ClusterSpec, type Spec } from './spec/cluster-spec.js';
 import type { CoordinatorState } from './store/coordinator-state.js';
+
+/** The most a reconcile pass works before it lets the event loop turn (ms of its own time). */
+const PASS_SLICE_MS = 5;
 
 export interface ReconcileLoopOptions {
   /** What agents report (the loop only reads it and follows its events). */
@@ -37,6 +42,8 @@ export interface ReconcileLoopOptions {
   readonly settleMs?: number;
   /** Changes arriving within this window are handled in one pass (default 10ms). */
   readonly debounceMs?: number;
+  /** The most a pass works before it lets the event loop turn (default PASS_SLICE_MS; 0: after every cluster). */
+  readonly passSliceMs?: number;
 }
 
 function observe(r: NodeRecord): NodeObservation {
@@ -187,12 +194,28 @@ export class ReconcileLoop {
 
   private async pass(): Promise<void> {
     if (this.stopped) return;
-    const now = this.clock();
+    let now = this.clock();
     const all = this.allDirty;
     const dirty = this.dirty;
     this.allDirty = false;
     this.dirty = new Set();
-    for (const c of this.spec.clusters) if (all || dirty.has(c.name)) await this.passOne(c, now);
+    // A pass over many clusters (start, a new spec, the clusters of a thousand agents that
+    // connected meanwhile) would hold the event loop for as long as it takes: seconds at
+    // 10,000 nodes, with every agent stream and TLS handshake waiting. It lets the loop turn
+    // every PASS_SLICE_MS of work instead.
+    const spec = this.spec;
+    let sliceStart = performance.now();
+    for (const c of spec.clusters) {
+      if (!all && !dirty.has(c.name)) continue;
+      await this.passOne(c, now);
+      if (performance.now() - sliceStart < (this.o.passSliceMs ?? PASS_SLICE_MS)) continue;
+      await nextTurn();
+      // Stopped, or a new spec (whose setSpec asked for a pass over every cluster): the rest
+      // of this pass would decide on the old spec.
+      if (this.stopped || this.spec !== spec) break;
+      sliceStart = performance.now();
+      now = this.clock();
+    }
     this.persist();
     let wakeAt: number | null = null;
     for (const w of this.wakes.values()) if (wakeAt === null || w < wakeAt) wakeAt = w;

@@ -9,6 +9,7 @@ import { EventLog } from '../src/event-log.js';
 import { FleetView } from '../src/fleet-view.js';
 import { desiredBackends } from '../src/backends/desired-backends.js';
 import { ReconcileLoop } from '../src/reconcile-loop.js';
+import type { ClusterSpec } from '../src/spec/cluster-spec.js';
 import { Registry, type AgentSession } from '../src/registry.js';
 import { CoordinatorState } from '../src/store/coordinator-state.js';
 import { MemoryStore } from '../src/store/memory-store.js';
@@ -16,6 +17,9 @@ import { hello, instance, snapshot } from './support/fake-fleet.js';
 import { LB1, LB2, seed1, T0 } from './support/pass-world.js';
 
 const SPEC = { clusters: [seed1()] };
+
+/** Seed 1 as cluster `name`, its nodes renamed after it (VIPs as in SPEC, so report() fits). */
+const renamedSeed = (name: string): ClusterSpec => seed1((y) => y.replace('name: web', `name: ${name}`).replaceAll('nginx-lb0', `${name}-lb0`));
 const rigs: Rig[] = [];
 
 class Rig {
@@ -30,7 +34,7 @@ class Rig {
   readonly loop: ReconcileLoop;
   private sessions = 0;
 
-  constructor(store = new MemoryStore()) {
+  constructor(store = new MemoryStore(), passSliceMs?: number) {
     rigs.push(this);
     this.state = new CoordinatorState(store);
     this.loop = new ReconcileLoop({
@@ -44,6 +48,7 @@ class Rig {
       backendsOf: (c) => desiredBackends(c, undefined),
       clock: () => this.now,
       debounceMs: 60_000, // passes run only when the test says
+      ...(passSliceMs === undefined ? {} : { passSliceMs }),
     });
   }
 
@@ -192,6 +197,41 @@ describe('reconcile loop', () => {
     await again.loop.runNow();
     await again.loop.stop();
     assert.deepEqual([...(await again.state.handovers())], []);
+  });
+
+  it('lets the event loop turn during a pass over many clusters, and still passes every one', async () => {
+    const clusters = ['a', 'b', 'c'].map(renamedSeed);
+    const r = new Rig(new MemoryStore(), 0);
+    r.loop.setSpec({ clusters });
+    r.loop.start();
+    for (const c of clusters) for (const n of c.nodes) r.connect(n.name, { cluster: c.name });
+    let turns = 0;
+    let passing = true;
+    const spin = (): void => {
+      if (!passing) return;
+      turns++;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    await r.loop.runNow();
+    passing = false;
+    assert.ok(turns >= clusters.length, `the loop turned ${turns} times during a pass over ${clusters.length} clusters`);
+    for (const c of clusters) for (const n of c.nodes) assert.equal(r.pushes(n.name).length, 1, `${n.name} got its desired state`);
+  });
+
+  it('ends a pass that a new spec overtakes: clusters the new spec dropped get nothing', async () => {
+    const clusters = ['a', 'b', 'c'].map(renamedSeed);
+    const r = new Rig(new MemoryStore(), 0);
+    r.loop.setSpec({ clusters });
+    r.loop.start();
+    for (const c of clusters) for (const n of c.nodes) r.connect(n.name, { cluster: c.name });
+    // Runs at the pass's first turn of the loop, after the first cluster.
+    setImmediate(() => r.loop.setSpec({ clusters: clusters.slice(0, 1) }));
+    await r.loop.runNow();
+    for (const n of clusters[0]?.nodes ?? []) assert.equal(r.pushes(n.name).length, 1, `${n.name} (kept) got its desired state`);
+    for (const c of clusters.slice(1)) for (const n of c.nodes) assert.deepEqual(r.pushes(n.name), [], `${n.name} (dropped) got nothing`);
+    await r.loop.runNow();
+    assert.deepEqual([...r.sent.keys()].sort(), (clusters[0]?.nodes ?? []).map((n) => n.name).sort());
   });
 
   it('tells waiters after a pass', async () => {
