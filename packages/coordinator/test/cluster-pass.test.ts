@@ -502,6 +502,21 @@ describe('cluster pass: transitions nobody asked for', () => {
   });
 });
 
+/** vip-28 away from its home node, then back (failback: immediate) with a handover from LB2, up to where keepalived moves it. */
+function failbackUnderway(): PassWorld {
+  const w = new PassWorld();
+  w.settle();
+  w.node(LB1).healthy = false;
+  w.pass(10);
+  w.applyAll().follow().pass(10);
+  w.node(LB1).healthy = true;
+  w.pass(10);
+  w.applyAll().pass(10);
+  assert.equal(w.instance(LB1, 'vip-28').rank, 0, 'the move went ahead');
+  assert.deepEqual([...w.memory.handovers.entries.values()].map((e) => [e.vip, e.from, e.to]), [['vip-28', LB2, LB1]]);
+  return w;
+}
+
 describe('cluster pass: planned moves hold for the handover', () => {
   it('pushes the handover with the old placement first, the move once both agents run it', () => {
     const w = new PassWorld();
@@ -540,16 +555,7 @@ describe('cluster pass: planned moves hold for the handover', () => {
   });
 
   it('keeps a move and its handover when the new holder\'s agent restarts while the old holder still reports the VIP', () => {
-    const w = new PassWorld();
-    w.settle();
-    // vip-28 away from its home node, then back (failback: immediate) with a handover from LB2.
-    w.node(LB1).healthy = false;
-    w.pass(10);
-    w.applyAll().follow().pass(10);
-    w.node(LB1).healthy = true;
-    w.pass(10);
-    w.applyAll().pass(10);
-    assert.equal(w.instance(LB1, 'vip-28').rank, 0, 'the move went ahead');
+    const w = failbackUnderway();
     // keepalived moves it: LB1 reports it, LB2's report of letting go is still on its way.
     w.node(LB1).holds.add('vip-28');
     w.pass(10);
@@ -610,21 +616,6 @@ describe('cluster pass: planned moves hold for the handover', () => {
 });
 
 describe('cluster pass: both ends of a planned move hold the VIP for a moment', () => {
-  /** vip-28 back home to LB1 from LB2 with a handover (failback), up to where keepalived moves it. */
-  function failbackUnderway(): PassWorld {
-    const w = new PassWorld();
-    w.settle();
-    w.node(LB1).healthy = false;
-    w.pass(10);
-    w.applyAll().follow().pass(10);
-    w.node(LB1).healthy = true;
-    w.pass(10);
-    w.applyAll().pass(10);
-    assert.equal(w.instance(LB1, 'vip-28').rank, 0, 'the move went ahead');
-    assert.deepEqual([...w.memory.handovers.entries.values()].map((e) => [e.vip, e.from, e.to]), [['vip-28', LB2, LB1]]);
-    return w;
-  }
-
   it('is the move, not a split brain: no split_brain status, event or step-down', () => {
     const w = failbackUnderway();
     // keepalived moves it: LB1 reports it, LB2's report of letting go is still on its way.
