@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata } from '@grpc/grpc-js';
-import { ControlServiceClient, type pbControl } from '@lbha/shared';
+import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
 import { freePort, waitFor } from '@lbha/test-support';
 import { LB_NODES, runLeftovers, startLab, summarizeProbe, type Lab, type ProbeSession } from '../lab/index.js';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';

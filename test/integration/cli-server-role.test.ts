@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Server, ServerCredentials, type Metadata } from '@grpc/grpc-js';
 import { createDevCa, type DevCa } from '@lbha/coordinator';
-import { ControlServiceService } from '@lbha/shared';
+import { ControlServiceService } from '@lbha/shared/control';
 import { BIN } from '../support/paths.js';
 import { runNode } from '../support/process.js';
 

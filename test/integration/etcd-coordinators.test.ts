@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { ControlServiceClient, type pbControl } from '@lbha/shared';
+import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
 import { eventually, freePort, sleep } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN } from '../support/paths.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata } from '@grpc/grpc-js';
-import { ControlServiceClient, type pbControl } from '@lbha/shared';
+import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
 import { eventually, freePort } from '@lbha/test-support';
 import { BIN } from '../support/paths.js';
 import { runNode, startNode, type Proc } from '../support/process.js';

@@ -2,7 +2,8 @@
 // coordinator what it believes (nodes, VIP holders, health) and compare with what the lab sees.
 import { readFileSync } from 'node:fs';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { ControlServiceClient, type pbControl, type pbTypes } from '@lbha/shared';
+import { type pbTypes } from '@lbha/shared';
+import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
 
 export type VipInfo = pbControl.VipInfo;
 export type NodeInfo = pbControl.NodeInfo;

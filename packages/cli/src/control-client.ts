@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { credentials as grpcCredentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { checkCoordinatorIdentity, ControlServiceClient } from '@lbha/shared';
+import { checkCoordinatorIdentity } from '@lbha/shared';
+import { ControlServiceClient } from '@lbha/shared/control';
 import type { CliConfig } from './cli-config.js';
 import { CallError } from './errors.js';
 

@@ -1,7 +1,8 @@
 // Shows a long operation (drain, restart, rolling restart, backend drain) as it runs: one line per
 // step as it starts and ends, connection or session counts while draining, then the outcome.
 // Progress goes to stderr; the final record goes to stdout (JSON with --json).
-import { parseDuration, type pbControl } from '@lbha/shared';
+import { parseDuration } from '@lbha/shared';
+import { type pbControl } from '@lbha/shared/control';
 import type { CommandContext } from './command.js';
 import { call } from './control-client.js';
 import { UsageError } from './errors.js';

@@ -3,7 +3,7 @@
 // fails with an ApiError); the event stream writes to a sink. The gRPC service and the HTTP API
 // are adapters on this port, each mapping errors once; authorisation, forwarding to the leader
 // and accepting forwarded calls are decorators of it (docs/design/control-api.md).
-import { ControlServiceService, type pbControl } from '@lbha/shared';
+import { ControlServiceService, type pbControl } from '@lbha/shared/control';
 import type { Identity } from './auth/roles.js';
 import type { ApiError } from './errors.js';
 

@@ -2,16 +2,8 @@
 // the registry, the event log), with no transport. Errors are ApiErrors; the gRPC and HTTP
 // edges map them (control-api.ts).
 import { createHash } from 'node:crypto';
-import {
-  nameProblem,
-  nodeModeWire,
-  snapshotToWire,
-  eventToWire,
-  linkToWire,
-  type LbhaEvent,
-  type NodeMode,
-  pbControl,
-} from '@lbha/shared';
+import { nameProblem, nodeModeWire, snapshotToWire, eventToWire, linkToWire, type LbhaEvent, type NodeMode } from '@lbha/shared';
+import { pbControl } from '@lbha/shared/control';
 import type { AgentOutbox } from './agent-outbox.js';
 import type { Caller, ControlApi } from './control-api.js';
 import type { ControlPlane } from './control-plane.js';

@@ -1,7 +1,8 @@
 // Converts the coordinator's domain views (VIPs, placement, operations, spec problems, backend
 // pools and configuration drift) into
 // ControlService messages. The gRPC and HTTP adapters use these and nothing else.
-import { backendAdminWire, backendHealthToWire, handoverToWire, limitPriority, vipReadinessToWire, vrrpStateWire, type ConfigIssue, type PriorityTerm, type pbControl } from '@lbha/shared';
+import { backendAdminWire, backendHealthToWire, handoverToWire, limitPriority, vipReadinessToWire, vrrpStateWire, type ConfigIssue, type PriorityTerm } from '@lbha/shared';
+import { type pbControl } from '@lbha/shared/control';
 import type { BackendPoolView } from './backends/backend-pool-view.js';
 import type { DriftView } from './backends/config-drift.js';
 import { weightOf, type ClusterPlacement } from './placement.js';

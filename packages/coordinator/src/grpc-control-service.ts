@@ -3,7 +3,8 @@
 // become gRPC statuses, here and nowhere else. grpcErrorToApi maps the other way, for the
 // answers of another coordinator this one forwards a call to.
 import { status, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
-import type { ControlServiceServer, Logger } from '@lbha/shared';
+import type { Logger } from '@lbha/shared';
+import type { ControlServiceServer } from '@lbha/shared/control';
 import { CONTROL_METHODS, type Caller, type ControlApi, type StreamSink, type Streaming, type Unary } from './control-api.js';
 import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
 import { FORWARDED_BY, FORWARDED_CERT, FORWARDED_FOR, FORWARDED_IDENTITY } from './etcd/forwarded-identity.js';

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import type { pbControl, LbhaEvent } from '@lbha/shared';
+import type { LbhaEvent } from '@lbha/shared';
+import type { pbControl } from '@lbha/shared/control';
 import { CONTROL_METHOD_POLICY } from '../src/auth/method-policy.js';
 import { createDevCa } from '../src/auth/dev-ca.js';
 import {

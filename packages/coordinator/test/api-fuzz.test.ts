@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeGenericClientConstructor, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
-import { ControlServiceService } from '@lbha/shared';
+import { ControlServiceService } from '@lbha/shared/control';
 import fc from 'fast-check';
 import { parseSpec } from '../src/spec/parse-spec.js';
 import { channelCredentials, controlClient, http, startTlsCoordinator, TOKENS, unary, type Control, type TlsCoordinator } from './support/tls-coordinator.js';

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { pbBackends, pbControl, type BackendServer } from '@lbha/shared';
+import { pbBackends, type BackendServer } from '@lbha/shared';
+import { pbControl } from '@lbha/shared/control';
 import { eventually } from '@lbha/test-support';
 import { Harness, LB1, LB2, SEED1 } from './support/coordinator-harness.js';
 

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { ControlServiceClient, type pbControl } from '@lbha/shared';
+import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
 import { eventually, freePort } from '@lbha/test-support';
 import { LB1, LB2, SEED1 } from './support/coordinator-harness.js';
 import { FakeAgent, FakeSegment } from './support/fake-agent.js';

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
-import { AgentServiceClient, PROTOCOL_VERSION, type pbControl } from '@lbha/shared';
+import { AgentServiceClient, PROTOCOL_VERSION } from '@lbha/shared';
+import { type pbControl } from '@lbha/shared/control';
 import { eventually } from '@lbha/test-support';
 import { Harness, LB1, LB2, SEED1 } from './support/coordinator-harness.js';
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import type { pbControl } from '@lbha/shared';
+import type { pbControl } from '@lbha/shared/control';
 import { eventually } from '@lbha/test-support';
 import { checkMove } from '../src/operations/move-check.js';
 import type { OperationEnv } from '../src/operations/operation-env.js';

@@ -3,7 +3,7 @@
 // changes, are table tests on the pure pass (cluster-pass.test.ts); these show them end to end.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import type { pbControl } from '@lbha/shared';
+import type { pbControl } from '@lbha/shared/control';
 import { eventually } from '@lbha/test-support';
 import { Harness, LB1, LB2, SEED1 } from './support/coordinator-harness.js';
 

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Metadata, Server, ServerCredentials, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import { CertificateSource, checkCoordinatorIdentity, clientCredentials, ControlServiceClient, ControlServiceService, silentLogger, watchedClientCredentials } from '@lbha/shared';
+import { CertificateSource, checkCoordinatorIdentity, clientCredentials, silentLogger, watchedClientCredentials } from '@lbha/shared';
+import { ControlServiceClient, ControlServiceService } from '@lbha/shared/control';
 import { createDevCa, type DevCa, type KeyPair } from '../src/auth/dev-ca.js';
 
 /** A certificate from `ca` for localhost and 127.0.0.1 with the given URI SAN (not a coordinator's). */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import type { pbControl } from '@lbha/shared';
+import type { pbControl } from '@lbha/shared/control';
 import type { NodeCondition, VipPin } from '../src/placement.js';
 import { simulate, type SimulatedChange, type SimulationInput } from '../src/simulation.js';
 import { Harness, LB1, LB2, SEED1 } from './support/coordinator-harness.js';

@@ -128,14 +128,10 @@ export {
   AgentServiceService,
   ConnectRequest,
   ConnectResponse,
-  ControlServiceClient,
-  ControlServiceService,
   pbAgent,
   pbBackends,
-  pbControl,
   pbTypes,
   type AgentServiceServer,
-  type ControlServiceServer,
 } from './proto.js';
 export { checkCoordinatorIdentity, COORDINATOR_URI_PREFIX } from './coordinator-identity.js';
 export { uriSans } from './uri-sans.js';

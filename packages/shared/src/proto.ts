@@ -1,5 +1,6 @@
 // Re-exports of the generated protobuf code that the rest of the code base may use:
-// service definitions, clients and message types for adapters. Domain code uses domain.ts.
+// service definitions, clients and message types for adapters. Domain code uses domain.ts. The
+// operator API's code is in control-proto.ts (`@lbha/shared/control`), which the agent never loads.
 export {
   AgentServiceClient,
   AgentServiceService,
@@ -9,6 +10,4 @@ export {
 } from '../generated/lbha/v1/agent.js';
 export * as pbBackends from '../generated/lbha/v1/backends.js';
 export * as pbAgent from '../generated/lbha/v1/agent.js';
-export * as pbControl from '../generated/lbha/v1/control.js';
 export * as pbTypes from '../generated/lbha/v1/types.js';
-export { ControlServiceClient, ControlServiceService, type ControlServiceServer } from '../generated/lbha/v1/control.js';

@@ -2,7 +2,8 @@
 // flagging where the nodes disagree, with each pool's healthy count and whether the nodes run
 // the same proxy configuration. `lbha backend ACTION CLUSTER SERVER`: drain, undrain, disable,
 // enable or reweight a server on every LB node of the cluster.
-import { backendAdminWire, pbBackends, pbControl } from '@lbha/shared';
+import { backendAdminWire, pbBackends } from '@lbha/shared';
+import { pbControl } from '@lbha/shared/control';
 import type { CliCommand, CommandContext } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';

@@ -1,6 +1,6 @@
 // drill waits until every VIP has been to its standby and back by default (--detach returns at
 // once), showing each step as it goes, then prints each VIP's figures.
-import type { pbControl } from '@lbha/shared';
+import type { pbControl } from '@lbha/shared/control';
 import type { CliCommand } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';

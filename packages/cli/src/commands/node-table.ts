@@ -1,4 +1,5 @@
-import { linkFromWire, nodeModeWire, pbTypes, type NodeLink, type pbControl } from '@lbha/shared';
+import { linkFromWire, nodeModeWire, pbTypes, type NodeLink } from '@lbha/shared';
+import { type pbControl } from '@lbha/shared/control';
 
 const CHECK_RESULT_HEALTHY = pbTypes.CheckResultKind.CHECK_RESULT_KIND_HEALTHY;
 import type { CliCommand } from '../command.js';

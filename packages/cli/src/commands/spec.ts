@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseSpec } from '@lbha/coordinator/spec';
-import type { ConfigIssue, pbControl } from '@lbha/shared';
+import type { ConfigIssue } from '@lbha/shared';
+import type { pbControl } from '@lbha/shared/control';
 import type { CliCommand, CommandContext } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';

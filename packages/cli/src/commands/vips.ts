@@ -1,4 +1,5 @@
-import { pbTypes, vrrpStateWire, type pbControl } from '@lbha/shared';
+import { pbTypes, vrrpStateWire } from '@lbha/shared';
+import { type pbControl } from '@lbha/shared/control';
 import type { CliCommand } from '../command.js';
 import { call } from '../control-client.js';
 import { UsageError } from '../errors.js';

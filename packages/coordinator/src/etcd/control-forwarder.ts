@@ -8,7 +8,8 @@
 // has authenticated, naming the caller; on the leader, acceptForwarded (forwarded-identity.ts)
 // takes that name from a coordinator only.
 import { Client, Metadata, status, type ChannelCredentials } from '@grpc/grpc-js';
-import { ControlServiceService, type Logger } from '@lbha/shared';
+import { type Logger } from '@lbha/shared';
+import { ControlServiceService } from '@lbha/shared/control';
 import { decorate, type Caller, type ControlApi, type ControlMethod } from '../control-api.js';
 import { ApiError } from '../errors.js';
 import { grpcErrorToApi } from '../grpc-control-service.js';

@@ -1,6 +1,6 @@
 // The HTTP/JSON resources of the backend pool: the pools as every LB node runs them, and the
 // operations on one server across a cluster's LB nodes. Parsed like every other route (routes.ts).
-import { pbControl } from '@lbha/shared';
+import { pbControl } from '@lbha/shared/control';
 import { z } from 'zod';
 import { HttpError } from './http-error.js';
 import { jsonBody, query, reason, rpc, str, timeoutMs, type Route } from './routes.js';

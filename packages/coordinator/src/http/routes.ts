@@ -2,7 +2,8 @@
 // are validated strictly here (unknown fields are errors); names and roles are checked by the
 // same authorisation layer the gRPC API goes through (control-api.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isLive, linkFromWire, pbControl, pbTypes, readPackageVersion } from '@lbha/shared';
+import { isLive, linkFromWire, pbTypes, readPackageVersion } from '@lbha/shared';
+import { pbControl } from '@lbha/shared/control';
 import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../auth/method-policy.js';
 import type { Caller, ControlApi, ControlMethod, StreamSink, Unary } from '../control-api.js';

@@ -1,6 +1,6 @@
 // The HTTP/JSON resources of operator tools on VIPs: move (an operation), unpin, a cluster's
 // drill (an operation) and the what-if simulation. Parsed like every other route (routes.ts).
-import type { pbControl } from '@lbha/shared';
+import type { pbControl } from '@lbha/shared/control';
 import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../auth/method-policy.js';
 import { jsonBody, query, reason, rpc, timeoutMs, type Route } from './routes.js';

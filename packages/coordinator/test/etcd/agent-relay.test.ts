@@ -5,20 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, Server, ServerCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { eventually } from '@lbha/test-support';
-import {
-  AgentServiceClient,
-  AgentServiceService,
-  ControlServiceClient,
-  ControlServiceService,
-  helloToWire,
-  PROTOCOL_VERSION,
-  silentLogger,
-  snapshotToWire,
-  type ConnectRequest,
-  type ConnectResponse,
-  type DesiredState,
-  type pbControl,
-} from '@lbha/shared';
+import { AgentServiceClient, AgentServiceService, helloToWire, PROTOCOL_VERSION, silentLogger, snapshotToWire, type ConnectRequest, type ConnectResponse, type DesiredState } from '@lbha/shared';
+import { ControlServiceClient, ControlServiceService, type pbControl } from '@lbha/shared/control';
 import { AgentOutbox } from '../../src/agent-outbox.js';
 import { createAgentService } from '../../src/agent-service.js';
 import { controlHandlers } from '../../src/control-handlers.js';

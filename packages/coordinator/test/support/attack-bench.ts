@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { connect as http2Connect } from 'node:http2';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { pbControl, snapshotToWire } from '@lbha/shared';
+import { snapshotToWire } from '@lbha/shared';
+import { pbControl } from '@lbha/shared/control';
 import type { KeyPair } from '../../src/auth/dev-ca.js';
 import { channelCredentials, http, openAgentStream, type TlsCoordinator } from './tls-coordinator.js';
 

@@ -11,7 +11,8 @@ import {
   type ClientDuplexStream,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { AgentServiceClient, ControlServiceClient, PROTOCOL_VERSION, silentLogger, type ConnectRequest, type ConnectResponse, type Logger } from '@lbha/shared';
+import { AgentServiceClient, PROTOCOL_VERSION, silentLogger, type ConnectRequest, type ConnectResponse, type Logger } from '@lbha/shared';
+import { ControlServiceClient } from '@lbha/shared/control';
 import { hashToken } from '../../src/auth/auth-config.js';
 import { createDevCa, type DevCa, type KeyPair } from '../../src/auth/dev-ca.js';
 import { coordinatorConfigSchema, type CoordinatorConfig } from '../../src/coordinator-config.js';
