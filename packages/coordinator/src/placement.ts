@@ -7,7 +7,7 @@
 // readiness, backup order) share its per-cluster arrays; the readiness helpers live apart.
 import type { NodeMode } from '@lbha/shared';
 import type { ClusterSpec, Spec, VipSpec } from './spec/cluster-spec.js';
-import { vipKey } from './spec/cluster-spec.js';
+import { layoutOf, type Item } from './placement-layout.js';
 import { readyFirst, unreadyPositions } from './placement-readiness.js';
 import { placementWeight } from './priority-scheme.js';
 
@@ -63,11 +63,16 @@ export interface VipPin {
 export type NodeClass = 'preferred' | 'degraded' | 'unknown' | 'standby' | 'unreachable' | 'unhealthy';
 const CLASS_ORDER: readonly NodeClass[] = ['preferred', 'degraded', 'unknown', 'standby', 'unreachable', 'unhealthy'];
 
+/** The index in CLASS_ORDER of a node's class. */
+function classIndex(c: NodeCondition): number {
+  if (c.health === 'unhealthy') return 5;
+  if (c.health === 'unknown') return c.mode === 'active' ? 2 : 4;
+  if (c.mode !== 'active') return 3;
+  return c.penalty > 0 ? 1 : 0;
+}
+
 export function classify(c: NodeCondition): NodeClass {
-  if (c.health === 'unhealthy') return 'unhealthy';
-  if (c.health === 'unknown') return c.mode === 'active' ? 'unknown' : 'unreachable';
-  if (c.mode !== 'active') return 'standby';
-  return c.penalty > 0 ? 'degraded' : 'preferred';
+  return CLASS_ORDER[classIndex(c)] as NodeClass;
 }
 
 export interface VipPlacement {
@@ -114,92 +119,6 @@ export function weightOf(cp: ClusterPlacement, vp: VipPlacement, node: string): 
   return { rank, weight: placementWeight(rank, eligible, cp.basePriority) };
 }
 
-// FNV-1a, 32 bit: cheap and stable across runs and platforms.
-export function hash32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  // Final avalanche (murmur3 fmix) so that similar names spread over the ring.
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-/**
- * What placement derives from the spec alone: nodes on the hash ring and VIPs grouped into
- * placement items. Memoized per (immutable) ClusterSpec object, so a steady stream of
- * placements over one spec pays for it once.
- */
-interface Layout {
-  /** Node names in ring order: by hash, then by name. */
-  readonly names: readonly string[];
-  readonly hashes: Uint32Array;
-  readonly position: ReadonlyMap<string, number>;
-  readonly items: readonly Item[];
-}
-
-interface Item {
-  readonly key: string;
-  readonly hash: number;
-  readonly vips: readonly VipSpec[];
-  readonly holderKeys: readonly string[];
-  /** Ring position of the home node, -1 when none. */
-  readonly home: number;
-}
-
-const layouts = new WeakMap<ClusterSpec, Layout>();
-
-function layoutOf(cluster: ClusterSpec): Layout {
-  const cached = layouts.get(cluster);
-  if (cached) return cached;
-  const ring = cluster.nodes
-    .map((n) => ({ name: n.name, hash: hash32(n.name) }))
-    .sort((a, b) => a.hash - b.hash || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const names = ring.map((r) => r.name);
-  const hashes = Uint32Array.from(ring.map((r) => r.hash));
-  const position = new Map(names.map((n, i) => [n, i]));
-  const groups = new Map<string, VipSpec[]>();
-  for (const v of cluster.vips) {
-    const key = v.group === '' ? `vip:${v.name}` : `group:${v.group}`;
-    const list = groups.get(key);
-    if (list) list.push(v);
-    else groups.set(key, [v]);
-  }
-  const items: Item[] = [];
-  for (const [key, list] of groups) {
-    list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const home = list.find((v) => v.home !== null)?.home ?? null;
-    items.push({
-      key,
-      hash: hash32(`${cluster.name}/${key}`),
-      vips: list,
-      holderKeys: list.map((v) => vipKey(cluster.name, v.name)),
-      home: home === null ? -1 : (position.get(home) ?? -1),
-    });
-  }
-  items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const layout = { names, hashes, position, items };
-  layouts.set(cluster, layout);
-  return layout;
-}
-
-/** First index in `ring` (ring positions, ascending) whose hash is >= h, wrapping to 0. */
-function ringStart(ring: readonly number[], hashes: Uint32Array, h: number): number {
-  let lo = 0;
-  let hi = ring.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((hashes[ring[mid] as number] as number) < h) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo === ring.length ? 0 : lo;
-}
-
 function fmtMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
@@ -207,96 +126,204 @@ function fmtMs(ms: number): string {
 const PREFERRED = 0;
 const DEGRADED = 1;
 const UNKNOWN = 2;
+const CLASSES = CLASS_ORDER.length;
+const NONE: ReadonlySet<number> = new Set();
+
+// Scratch arrays shared by every call, indexed by ring position (nodes) or item: placement is
+// synchronous and never re-entered, and a placement of thousands of small clusters then
+// allocates no arrays per cluster but its output.
+let cls = new Uint8Array(64);
+/** Ring positions grouped by class (CLASS_ORDER), ascending within a class: classStart[k] to classStart[k + 1]. */
+let byClass = new Int32Array(64);
+let load = new Int32Array(64);
+let holderOf = new Int32Array(64);
+let eligibleHolder = new Uint8Array(64);
+let openItems = new Int32Array(64);
+const classStart = new Int32Array(CLASSES + 1);
+
+function reserve(nodes: number, items: number): void {
+  if (cls.length < nodes) {
+    const size = Math.max(nodes, cls.length * 2);
+    cls = new Uint8Array(size);
+    byClass = new Int32Array(size);
+    load = new Int32Array(size);
+  }
+  if (holderOf.length < items) {
+    const size = Math.max(items, holderOf.length * 2);
+    holderOf = new Int32Array(size);
+    eligibleHolder = new Uint8Array(size);
+    openItems = new Int32Array(size);
+  }
+}
+
+/** What the last placement of a cluster (without readiness input) decided, and its output. */
+interface LastPlacement {
+  readonly maxRanked: number;
+  readonly cls: Uint8Array;
+  readonly holderOf: Int32Array;
+  readonly eligible: Uint8Array;
+  readonly reasons: readonly string[];
+  readonly rankings: ReadonlyArray<readonly string[]>;
+  readonly placement: ClusterPlacement;
+}
+
+/** Per (immutable) ClusterSpec object, like the layout: dropped with the spec. */
+const lastPlacements = new WeakMap<ClusterSpec, LastPlacement>();
+
+function sameUpTo<T>(a: ArrayLike<T>, b: ArrayLike<T>, count: number): boolean {
+  for (let i = 0; i < count; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Index in `byClass` of the first node of class k clockwise from `gap` (see Item.gap); -1 when the class is empty. */
+function startIn(k: number, gap: number): number {
+  const a = classStart[k] as number;
+  const b = classStart[k + 1] as number;
+  if (a === b) return -1;
+  let lo = a;
+  let hi = b;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((byClass[mid] as number) < gap) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo === b ? a : lo;
+}
+
+/** Some node of the best class would serve the item (not in `skip`). */
+function readyBest(bestClass: number, skip: ReadonlySet<number>): boolean {
+  if (bestClass < 0) return false;
+  for (let j = classStart[bestClass] as number; j < (classStart[bestClass + 1] as number); j++) if (!skip.has(byClass[j] as number)) return true;
+  return false;
+}
+
+/** A node that would not serve the item is not chosen while some node of the best class would. */
+function choosable(bestClass: number, skip: ReadonlySet<number>, pos: number): boolean {
+  return !skip.has(pos) || !readyBest(bestClass, skip);
+}
+
+function unreadyNote(skip: ReadonlySet<number>, pos: number): string {
+  return skip.has(pos) ? ', not ready' : '';
+}
+
+/** The nodes in the order they should hold the item: holder, then by class; in a class the home node, then clockwise from the item's hash. */
+function rankingOf(names: readonly string[], item: Item, holder: number, maxRanked: number): string[] {
+  const home = item.home;
+  const ranking: string[] = [names[holder] as string];
+  for (let k = 0; k < CLASSES && ranking.length < maxRanked; k++) {
+    const s = startIn(k, item.gap);
+    if (s < 0) continue;
+    const a = classStart[k] as number;
+    const len = (classStart[k + 1] as number) - a;
+    if (home >= 0 && home !== holder && cls[home] === k) ranking.push(names[home] as string);
+    for (let j = s - a, left = len; left > 0 && ranking.length < maxRanked; left--, j = j + 1 === len ? 0 : j + 1) {
+      const node = byClass[a + j] as number;
+      if (node !== holder && node !== home) ranking.push(names[node] as string);
+    }
+  }
+  return ranking;
+}
 
 function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: number, wake: { at: number | null }): ClusterPlacement {
-  const { names, hashes, position, items } = layoutOf(cluster);
+  const { names, position, items, outItem, outVip } = layoutOf(cluster);
   const n = names.length;
-  const cls = new Uint8Array(n);
-  const conds: NodeCondition[] = new Array<NodeCondition>(n);
-  const rings: number[][] = CLASS_ORDER.map(() => []);
+  const m = items.length;
+  reserve(n, m);
+
+  // The class of every node, and the ring grouped by class (a counting sort keeps ring order).
+  const counts = [0, 0, 0, 0, 0, 0];
   for (let i = 0; i < n; i++) {
-    const c = input.nodes.get(names[i] as string) ?? UNKNOWN_NODE;
-    conds[i] = c;
-    const k = CLASS_ORDER.indexOf(classify(c));
+    const k = classIndex(input.nodes.get(names[i] as string) ?? UNKNOWN_NODE);
     cls[i] = k;
-    (rings[k] as number[]).push(i);
+    counts[k] = (counts[k] as number) + 1;
   }
-  const bestClass = (rings[PREFERRED] as number[]).length > 0 ? PREFERRED : (rings[DEGRADED] as number[]).length > 0 ? DEGRADED : -1;
-  const best = bestClass >= 0 ? (rings[bestClass] as number[]) : null;
+  classStart[0] = 0;
+  for (let k = 0; k < CLASSES; k++) classStart[k + 1] = (classStart[k] as number) + (counts[k] as number);
+  for (let k = 0; k < CLASSES; k++) counts[k] = classStart[k] as number;
+  for (let i = 0; i < n; i++) {
+    const k = cls[i] as number;
+    byClass[counts[k] as number] = i;
+    counts[k] = (counts[k] as number) + 1;
+  }
+  load.fill(0, 0, n);
+  holderOf.fill(0, 0, m);
+  eligibleHolder.fill(0, 0, m);
+  const reasons: string[] = new Array<string>(m);
+  const bestClass = classStart[PREFERRED + 1] !== classStart[PREFERRED] ? PREFERRED : classStart[DEGRADED + 1] !== classStart[DEGRADED] ? DEGRADED : -1;
 
-  const unready = items.map((item) => unreadyPositions(item.holderKeys, input.notReady, position));
-  // Some node of the best class would serve the item's VIPs: the others are not chosen.
-  const readyBest = (ii: number): boolean => best !== null && best.some((p) => !(unready[ii] as ReadonlySet<number>).has(p));
-  const choosable = (ii: number, pos: number): boolean => !(unready[ii] as ReadonlySet<number>).has(pos) || !readyBest(ii);
-  const unreadyNote = (ii: number, pos: number): string => ((unready[ii] as ReadonlySet<number>).has(pos) ? ', not ready' : '');
-
-  const load = new Int32Array(n);
+  const notReady = input.notReady !== undefined && input.notReady.size > 0 ? input.notReady : undefined;
+  const unready = notReady === undefined ? undefined : items.map((item) => unreadyPositions(item.holderKeys, notReady, position));
+  const pins = input.pins !== undefined && input.pins.size > 0 ? input.pins : undefined;
+  const holders = input.holders;
   const failback = cluster.policy.failback;
-  const holderOf = new Int32Array(items.length);
-  const reasons: string[] = new Array<string>(items.length);
-  const eligibleHolder = new Uint8Array(items.length);
 
-  const assign = (ii: number, holder: number, reason: string, eligible: boolean) => {
+  const assign = (ii: number, holder: number, reason: string, eligible: boolean): void => {
     holderOf[ii] = holder;
     reasons[ii] = reason;
     eligibleHolder[ii] = eligible ? 1 : 0;
     load[holder] = (load[holder] as number) + (items[ii] as Item).vips.length;
   };
-  const pinOf = (item: Item): { pos: number; pin: VipPin } | undefined => {
-    if (!input.pins || input.pins.size === 0) return undefined;
-    for (const k of item.holderKeys) {
-      const pin = input.pins.get(k);
-      const pos = pin === undefined ? undefined : position.get(pin.node);
-      if (pin !== undefined && pos !== undefined) return { pos, pin };
-    }
-    return undefined;
-  };
-  const currentOf = (item: Item, wanted: (pos: number) => boolean): number => {
-    for (const k of item.holderKeys) {
-      const h = input.holders.get(k);
-      const pos = h === undefined ? undefined : position.get(h);
-      if (pos !== undefined && wanted(pos)) return pos;
-    }
-    return -1;
-  };
 
   // Pass 1: decisions that do not depend on load: an operator's pin, failback home, or keep
   // the current holder.
-  const open: number[] = [];
-  const openNotes = new Map<number, string>();
-  items.forEach((item, ii) => {
-    const current = currentOf(item, () => true);
+  let open = 0;
+  let openNotes: Map<number, string> | undefined;
+  for (let ii = 0; ii < m; ii++) {
+    const item = items[ii] as Item;
+    const skip = unready === undefined ? NONE : (unready[ii] as ReadonlySet<number>);
+    let current = -1;
+    for (const k of item.holderKeys) {
+      const h = holders.get(k);
+      const pos = h === undefined ? undefined : position.get(h);
+      if (pos !== undefined) {
+        current = pos;
+        break;
+      }
+    }
     const currentCls = current < 0 ? -1 : (cls[current] as number);
     // A node we cannot see (agent down) may well still serve the VIP: moving it would only
     // start a priority tie in keepalived. It is kept until someone else reports the VIP.
     const keepable = current >= 0 && bestClass >= 0 && (currentCls === bestClass || currentCls === UNKNOWN);
     const home = item.home;
-    const homeReady = home >= 0 && bestClass >= 0 && cls[home] === bestClass && choosable(ii, home);
-    const pinned = pinOf(item);
-    let pinNote = '';
-    if (pinned && bestClass >= 0 && cls[pinned.pos] === bestClass && choosable(ii, pinned.pos)) {
-      assign(ii, pinned.pos, pinned.pin.sticky ? `pinned to ${pinned.pin.node} by an operator` : `moved to ${pinned.pin.node} by an operator`, true);
-      return;
+    const homeReady = home >= 0 && bestClass >= 0 && cls[home] === bestClass && choosable(bestClass, skip, home);
+    let pin: VipPin | undefined;
+    let pinPos = -1;
+    if (pins !== undefined) {
+      for (const k of item.holderKeys) {
+        const p = pins.get(k);
+        const pos = p === undefined ? undefined : position.get(p.node);
+        if (p !== undefined && pos !== undefined) {
+          pin = p;
+          pinPos = pos;
+          break;
+        }
+      }
     }
-    if (pinned) pinNote = `; ${pinned.pin.sticky ? 'pinned' : 'moved'} to ${pinned.pin.node}, which is ${CLASS_ORDER[cls[pinned.pos] as number]}${unreadyNote(ii, pinned.pos)}`;
-    const assignNoted = (holder: number, reason: string, eligible: boolean) => assign(ii, holder, reason + pinNote, eligible);
+    let pinNote = '';
+    if (pin !== undefined) {
+      if (bestClass >= 0 && cls[pinPos] === bestClass && choosable(bestClass, skip, pinPos)) {
+        assign(ii, pinPos, pin.sticky ? `pinned to ${pin.node} by an operator` : `moved to ${pin.node} by an operator`, true);
+        continue;
+      }
+      pinNote = `; ${pin.sticky ? 'pinned' : 'moved'} to ${pin.node}, which is ${CLASS_ORDER[cls[pinPos] as number]}${unreadyNote(skip, pinPos)}`;
+    }
 
     if (homeReady && home !== current) {
       if (failback.kind === 'immediate' || (failback.kind === 'never' && !keepable)) {
-        assignNoted(home, keepable ? 'home node (failback: immediate)' : 'home node', true);
-        return;
+        assign(ii, home, (keepable ? 'home node (failback: immediate)' : 'home node') + pinNote, true);
+        continue;
       }
       if (failback.kind === 'hold_down') {
-        const since = (conds[home] as NodeCondition).healthySinceMs;
+        const since = (input.nodes.get(names[home] as string) ?? UNKNOWN_NODE).healthySinceMs;
         const readyAt = since === null ? null : since + failback.holdDownMs;
         if (!keepable || (readyAt !== null && readyAt <= input.nowMs)) {
-          assignNoted(home, keepable ? `home node (healthy for ${fmtMs(failback.holdDownMs)} or more)` : 'home node', true);
-          return;
+          assign(ii, home, (keepable ? `home node (healthy for ${fmtMs(failback.holdDownMs)} or more)` : 'home node') + pinNote, true);
+          continue;
         }
         if (readyAt !== null && (wake.at === null || readyAt < wake.at)) wake.at = readyAt;
         const left = readyAt === null ? fmtMs(failback.holdDownMs) : fmtMs(readyAt - input.nowMs);
-        assignNoted(current, `current holder kept; home node ${names[home]} in hold-down for another ${left}`, currentCls !== UNKNOWN);
-        return;
+        assign(ii, current, `current holder kept; home node ${names[home]} in hold-down for another ${left}${pinNote}`, currentCls !== UNKNOWN);
+        continue;
       }
     }
     if (keepable) {
@@ -308,96 +335,139 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
             : homeReady && failback.kind === 'never'
               ? 'current holder kept (failback: never)'
               : 'current holder kept';
-      const homeNote = home >= 0 && home !== current && !homeReady ? `; home node ${names[home]} is ${CLASS_ORDER[cls[home] as number]}${unreadyNote(ii, home)}` : '';
-      assignNoted(current, why + homeNote, currentCls !== UNKNOWN);
-      return;
+      const homeNote = home >= 0 && home !== current && !homeReady ? `; home node ${names[home]} is ${CLASS_ORDER[cls[home] as number]}${unreadyNote(skip, home)}` : '';
+      assign(ii, current, why + homeNote + pinNote, currentCls !== UNKNOWN);
+      continue;
     }
-    open.push(ii);
-    if (pinNote) openNotes.set(ii, pinNote);
-  });
+    openItems[open++] = ii;
+    if (pinNote !== '') (openNotes ??= new Map()).set(ii, pinNote);
+  }
 
   // Pass 2: everything else goes to the least-loaded eligible node; ties go to the first node
   // clockwise from the VIP's hash on the ring (a consistent-hash tie-break of node and VIP).
-  // Loads only grow, so the minimum over the eligible ring is tracked with a count per level.
-  const countAt = new Map<number, number>();
-  let min = 0;
-  if (best) {
-    for (const i of best) countAt.set(load[i] as number, (countAt.get(load[i] as number) ?? 0) + 1);
-    min = Math.min(...countAt.keys());
-  }
-  for (const ii of open) {
-    const item = items[ii] as Item;
-    if (best) {
-      const len = best.length;
-      const s = ringStart(best, hashes, item.hash);
-      const skip = unready[ii] as ReadonlySet<number>;
-      const ready = skip.size > 0 && readyBest(ii);
-      // With nodes that would not serve the VIP left out, the least load among the others.
-      const low = ready ? Math.min(...best.filter((p) => !skip.has(p)).map((p) => load[p] as number)) : min;
-      for (let k = 0; k < len; k++) {
-        const node = best[(s + k) % len] as number;
-        const l = load[node] as number;
-        if (l !== low || (ready && skip.has(node))) continue;
-        const why = bestClass === DEGRADED ? 'least-loaded eligible node (every eligible node has a failing penalty check)' : 'least-loaded eligible node';
-        const homeNote = item.home >= 0 && (cls[item.home] !== bestClass || skip.has(item.home)) ? `; home node ${names[item.home]} is ${CLASS_ORDER[cls[item.home] as number]}${unreadyNote(ii, item.home)}` : '';
-        const readyNote = skip.size === 0 ? '' : ready ? `; not ready: ${[...skip].map((p) => names[p]).sort().join(', ')}` : '; no eligible node is ready to serve it';
-        assign(ii, node, why + homeNote + readyNote + (openNotes.get(ii) ?? ''), true);
-        const left = (countAt.get(l) ?? 1) - 1;
-        if (left === 0) countAt.delete(l);
-        else countAt.set(l, left);
-        const nl = l + item.vips.length;
-        countAt.set(nl, (countAt.get(nl) ?? 0) + 1);
-        if (left === 0) min = Math.min(...countAt.keys());
+  if (open > 0 && bestClass >= 0) placeOpen(names, items, open, bestClass, unready, openNotes, assign);
+  else if (open > 0) {
+    // No eligible node: rank the best available so keepalived still has a candidate.
+    for (let o = 0; o < open; o++) {
+      const ii = openItems[o] as number;
+      const item = items[ii] as Item;
+      for (let k = 0; k < CLASSES; k++) {
+        const s = startIn(k, item.gap);
+        if (s < 0) continue;
+        let pick = -1;
+        for (const key of item.holderKeys) {
+          const h = holders.get(key);
+          const pos = h === undefined ? undefined : position.get(h);
+          if (pos !== undefined && cls[pos] === k) {
+            pick = pos;
+            break;
+          }
+        }
+        if (pick < 0) pick = item.home >= 0 && cls[item.home] === k ? item.home : (byClass[s] as number);
+        assign(ii, pick, `no eligible node; best available is ${CLASS_ORDER[k]}`, false);
         break;
       }
-      continue;
-    }
-    // No eligible node: rank the best available so keepalived still has a candidate.
-    for (let k = 0; k < rings.length; k++) {
-      const ring = rings[k] as number[];
-      if (ring.length === 0) continue;
-      const current = currentOf(item, (pos) => cls[pos] === k);
-      const pick = current >= 0 ? current : item.home >= 0 && cls[item.home] === k ? item.home : (ring[ringStart(ring, hashes, item.hash)] as number);
-      assign(ii, pick, `no eligible node; best available is ${CLASS_ORDER[k]}`, false);
-      break;
     }
   }
 
+  // The same decisions over the same classes as the last call give the same placement: it is
+  // returned as it was (no VIP or ranking is built again). Readiness reorders backups, so a
+  // placement with readiness input is always built.
+  const last = unready === undefined ? lastPlacements.get(cluster) : undefined;
+  const sameClasses = last !== undefined && last.maxRanked === maxRanked && sameUpTo(last.cls, cls, n);
+  if (sameClasses && sameUpTo(last.holderOf, holderOf, m) && sameUpTo(last.eligible, eligibleHolder, m) && sameUpTo(last.reasons, reasons, m)) return last.placement;
+
   // Rankings: holder first, then nodes by class; within a class the home node first,
-  // then clockwise from the VIP's hash.
-  const vips: VipPlacement[] = [];
-  items.forEach((item, ii) => {
-    const holder = holderOf[ii] as number;
-    const ranking: string[] = [names[holder] as string];
-    for (let k = 0; k < rings.length && ranking.length < maxRanked; k++) {
-      const ring = rings[k] as number[];
-      const len = ring.length;
-      if (len === 0) continue;
-      if (item.home >= 0 && item.home !== holder && cls[item.home] === k) ranking.push(names[item.home] as string);
-      const s = ringStart(ring, hashes, item.hash);
-      for (let j = 0; j < len && ranking.length < maxRanked; j++) {
-        const node = ring[(s + j) % len] as number;
-        if (node !== holder && node !== item.home) ranking.push(names[node] as string);
-      }
+  // then clockwise from the VIP's hash. The VIPs of an item share theirs, and an item whose
+  // holder and classes are as in the last call keeps its ranking.
+  const rankings: Array<readonly string[]> = new Array<readonly string[]>(m);
+  for (let ii = 0; ii < m; ii++) {
+    if (sameClasses && last.holderOf[ii] === holderOf[ii]) {
+      rankings[ii] = last.rankings[ii] as readonly string[];
+      continue;
     }
-    const skip = unready[ii] as ReadonlySet<number>;
+    const ranking = rankingOf(names, items[ii] as Item, holderOf[ii] as number, maxRanked);
+    const skip = unready === undefined ? NONE : (unready[ii] as ReadonlySet<number>);
     if (skip.size > 0) {
       const backups = readyFirst(ranking.slice(1).map((nm) => position.get(nm) as number), skip, (p) => (cls[p] as number) <= UNKNOWN);
       ranking.splice(1, ranking.length - 1, ...backups.map((p) => names[p] as string));
     }
-    const holderName = names[holder] as string;
-    for (const v of item.vips) {
-      vips.push({ cluster: cluster.name, vip: v.name, group: v.group, ranking, holder: holderName, reason: reasons[ii] as string, eligible: eligibleHolder[ii] === 1 });
-    }
-  });
-  vips.sort((a, b) => (a.vip < b.vip ? -1 : a.vip > b.vip ? 1 : 0));
+    rankings[ii] = ranking;
+  }
+  // By VIP name (the layout's order), so no sort per call.
+  const vips: VipPlacement[] = new Array<VipPlacement>(outItem.length);
+  for (let o = 0; o < outItem.length; o++) {
+    const ii = outItem[o] as number;
+    const v = (items[ii] as Item).vips[outVip[o] as number] as VipSpec;
+    vips[o] = { cluster: cluster.name, vip: v.name, group: v.group, ranking: rankings[ii] as readonly string[], holder: names[holderOf[ii] as number] as string, reason: reasons[ii] as string, eligible: eligibleHolder[ii] === 1 };
+  }
   const classes = new Map<string, NodeClass>();
   const loads = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     classes.set(names[i] as string, CLASS_ORDER[cls[i] as number] as NodeClass);
     loads.set(names[i] as string, load[i] as number);
   }
-  return { cluster: cluster.name, basePriority: cluster.policy.basePriority, vips, classes, anyEligible: bestClass >= 0, load: loads };
+  const placement: ClusterPlacement = { cluster: cluster.name, basePriority: cluster.policy.basePriority, vips, classes, anyEligible: bestClass >= 0, load: loads };
+  if (unready === undefined) {
+    lastPlacements.set(cluster, { maxRanked, cls: cls.slice(0, n), holderOf: holderOf.slice(0, m), eligible: eligibleHolder.slice(0, m), reasons, rankings, placement });
+  } else lastPlacements.delete(cluster);
+  return placement;
+}
+
+/**
+ * Pass 2 with some eligible node: each open item to the least-loaded node of the best class,
+ * the first such clockwise from its hash. Loads only grow, so the minimum over the class is
+ * tracked with a count of nodes per load.
+ */
+function placeOpen(
+  names: readonly string[],
+  items: readonly Item[],
+  open: number,
+  bestClass: number,
+  unready: ReadonlyArray<ReadonlySet<number>> | undefined,
+  openNotes: ReadonlyMap<number, string> | undefined,
+  assign: (ii: number, holder: number, reason: string, eligible: boolean) => void,
+): void {
+  const a = classStart[bestClass] as number;
+  const len = (classStart[bestClass + 1] as number) - a;
+  const countAt = new Map<number, number>();
+  for (let j = a; j < a + len; j++) {
+    const l = load[byClass[j] as number] as number;
+    countAt.set(l, (countAt.get(l) ?? 0) + 1);
+  }
+  let min = Math.min(...countAt.keys());
+  const why = bestClass === DEGRADED ? 'least-loaded eligible node (every eligible node has a failing penalty check)' : 'least-loaded eligible node';
+  for (let o = 0; o < open; o++) {
+    const ii = openItems[o] as number;
+    const item = items[ii] as Item;
+    const skip = unready === undefined ? NONE : (unready[ii] as ReadonlySet<number>);
+    const ready = skip.size > 0 && readyBest(bestClass, skip);
+    // With nodes that would not serve the VIP left out, the least load among the others.
+    let low = min;
+    if (ready) {
+      low = Infinity;
+      for (let j = a; j < a + len; j++) {
+        const p = byClass[j] as number;
+        if (!skip.has(p) && (load[p] as number) < low) low = load[p] as number;
+      }
+    }
+    for (let j = (startIn(bestClass, item.gap) as number) - a, left = len; left > 0; left--, j = j + 1 === len ? 0 : j + 1) {
+      const node = byClass[a + j] as number;
+      const l = load[node] as number;
+      if (l !== low || (ready && skip.has(node))) continue;
+      const home = item.home;
+      const homeNote = home >= 0 && (cls[home] !== bestClass || skip.has(home)) ? `; home node ${names[home]} is ${CLASS_ORDER[cls[home] as number]}${unreadyNote(skip, home)}` : '';
+      const readyNote = skip.size === 0 ? '' : ready ? `; not ready: ${[...skip].map((p) => names[p]).sort().join(', ')}` : '; no eligible node is ready to serve it';
+      assign(ii, node, why + homeNote + readyNote + (openNotes?.get(ii) ?? ''), true);
+      const rest = (countAt.get(l) ?? 1) - 1;
+      if (rest === 0) countAt.delete(l);
+      else countAt.set(l, rest);
+      const nl = l + item.vips.length;
+      countAt.set(nl, (countAt.get(nl) ?? 0) + 1);
+      if (rest === 0) min = Math.min(...countAt.keys());
+      break;
+    }
+  }
 }
 
 /** Computes the placement of every VIP of every cluster. */

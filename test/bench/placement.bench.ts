@@ -1,0 +1,272 @@
+// npm run bench:placement — the coordinator's pure decisions at fleet size, in this process:
+// placement (`place()`) of 5,000 VIPs over 2,000 nodes and 50,000 VIPs over 10,000 nodes, and the
+// spec validation of growing specs (the zod schema with its cross-field rules, the rules alone,
+// and the whole check from YAML text) to show whether the cost grows linearly.
+//
+// Options (flag or environment): --repeats 25 (LBHA_BENCH_PLACEMENT_REPEATS) steady-state
+// placements per shape, and validations per size; --sizes 5000,10000,20000,50000
+// (LBHA_BENCH_VALIDATION_SIZES) VIPs of the validated specs (two-node clusters of 10 VIPs);
+// --yaml-max 20000 (LBHA_BENCH_YAML_MAX) largest size also checked from YAML text (the YAML
+// parser is the slow part); --reference also times the previous placement implementation (a
+// test fixture) on the same inputs, alternating; --out FILE. Times are wall clock and this
+// thread's CPU time (schedstat), which leaves out waiting for a core on a busy machine. Profile it with `node --cpu-prof` on
+// test/dist/bench/placement.bench.js.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseYamlText } from 'yaml';
+import { checkSpec, place, specProblems, specSchema, type ClusterSpec, type NodeCondition, type Placement, type PlacementInput, type Spec } from '@lbha/coordinator';
+import { referencePlace } from '@lbha/coordinator/placement-reference';
+
+import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
+import { clustersSpec, pairsSpec } from './scale-spec.js';
+
+const argv = process.argv.slice(2);
+const REPEATS = intOption(argv, '--repeats', 'LBHA_BENCH_PLACEMENT_REPEATS', 25);
+const SIZES = stringOption(argv, '--sizes', 'LBHA_BENCH_VALIDATION_SIZES', '5000,10000,20000,50000')
+  .split(',')
+  .map((s) => Number(s.trim()))
+  .filter((n) => Number.isInteger(n) && n > 0);
+const YAML_MAX = intOption(argv, '--yaml-max', 'LBHA_BENCH_YAML_MAX', 20_000);
+const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
+/** Also time the previous implementation (kept as a test fixture), side by side. */
+const REFERENCE = hasFlag(argv, '--reference');
+/** VIPs per two-node cluster in the validated specs. */
+const VIPS_PER_PAIR = 10;
+
+const log = (line: string): void => {
+  process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
+};
+
+const round = (ms: number): number => Math.round(ms * 10) / 10;
+
+// ------------------------------------------------------------------ placement
+
+type PlaceFn = (input: PlacementInput) => Placement;
+
+export interface PlacementFigures {
+  readonly shape: string;
+  readonly impl: string;
+  readonly nodes: number;
+  readonly vips: number;
+  readonly repeats: number;
+  /** The first placement over a new spec object (its layout is derived then): wall and own-thread CPU ms. */
+  readonly coldMs: number;
+  readonly coldCpuMs: number;
+  /** Steady state: every VIP held, one node's health changed before each placement. */
+  readonly warmMsP50: number;
+  readonly warmMsMax: number;
+  readonly warmCpuMsP50: number;
+}
+
+/**
+ * CPU time of this thread in ms (schedstat: time on a core), so that figures taken on a busy
+ * machine leave out the time spent waiting for a core. NaN where /proc has no schedstat.
+ */
+function threadCpuMs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function measured<T>(fn: () => T): [T, number, number] {
+  const c = threadCpuMs();
+  const t = performance.now();
+  const r = fn();
+  const wall = performance.now() - t;
+  return [r, wall, threadCpuMs() - c];
+}
+
+function parsed(yaml: string): Spec {
+  const r = specSchema.safeParse(parseYamlText(yaml));
+  if (!r.success) throw new Error(`generated spec is invalid: ${r.error.issues.slice(0, 3).map((i) => i.message).join('; ')}`);
+  return r.data;
+}
+
+/**
+ * `clusters` copies of the first cluster of `template`, renamed (nodes, VIPs and homes
+ * included). Building a spec of 50,000 VIPs this way takes a fraction of a second, where its YAML
+ * would take many seconds to parse; placement is measured on the spec object alone.
+ */
+export function replicated(template: Spec, clusters: number): Spec {
+  const one = JSON.stringify(template.clusters[0]);
+  const out: ClusterSpec[] = [];
+  for (let c = 0; c < clusters; c++) out.push(JSON.parse(one.replaceAll('c0000', `c${String(c).padStart(5, '0')}`)) as ClusterSpec);
+  return { ...template, clusters: out };
+}
+
+/**
+ * One shape: a first placement over a fresh copy of the spec (nothing held), then `repeats`
+ * placements in steady state. With several implementations, each repeat runs them one after
+ * the other on the same input (alternating which goes first), so they share the machine's load.
+ */
+export function placementBench(shape: string, makeSpec: () => Spec, impls: ReadonlyArray<readonly [string, PlaceFn]>, repeats: number): PlacementFigures[] {
+  const specs = impls.map(() => makeSpec());
+  const spec0 = specs[0] as Spec;
+  const conditions = new Map<string, NodeCondition>();
+  let vips = 0;
+  for (const c of spec0.clusters) {
+    vips += c.vips.length;
+    for (const n of c.nodes) conditions.set(n.name, { health: 'healthy', penalty: 0, mode: 'active', healthySinceMs: 0 });
+  }
+  const cold = impls.map(([, fn], k) => measured(() => fn({ spec: specs[k] as Spec, nodes: conditions, holders: new Map(), nowMs: 0 })));
+  const first = (cold[0] as [Placement, number, number])[0];
+  let placed = 0;
+  for (const cp of first.clusters.values()) placed += cp.vips.filter((v) => v.holder !== '').length;
+  if (placed !== vips) throw new Error(`placement placed ${placed} of ${vips} VIPs`);
+  // Steady state: every VIP has a holder; one node flips health per placement.
+  const holders = new Map<string, string>();
+  for (const cp of first.clusters.values()) for (const v of cp.vips) holders.set(`${v.cluster}/${v.vip}`, v.holder);
+  const names = [...conditions.keys()];
+  const wall: number[][] = impls.map(() => []);
+  const cpu: number[][] = impls.map(() => []);
+  for (let i = 0; i < repeats; i++) {
+    const name = names[(i * 7919) % names.length] as string;
+    const before = conditions.get(name) as NodeCondition;
+    conditions.set(name, { ...before, health: before.health === 'healthy' ? 'unhealthy' : 'healthy' });
+    for (let j = 0; j < impls.length; j++) {
+      const k = (i + j) % impls.length;
+      const [, w, c] = measured(() => (impls[k] as readonly [string, PlaceFn])[1]({ spec: specs[k] as Spec, nodes: conditions, holders, nowMs: i }));
+      (wall[k] as number[]).push(w);
+      (cpu[k] as number[]).push(c);
+    }
+  }
+  return impls.map(([impl], k) => {
+    const d = distribution(wall[k] as number[]);
+    const [, coldWall, coldCpu] = cold[k] as [Placement, number, number];
+    return { shape, impl, nodes: conditions.size, vips, repeats, coldMs: round(coldWall), coldCpuMs: round(coldCpu), warmMsP50: d.p50, warmMsMax: d.max, warmCpuMsP50: median(cpu[k] as number[]) };
+  });
+}
+
+/** The four shapes: 5,000 VIPs over 2,000 nodes and 50,000 over 10,000, with and without homes. */
+export function placementShapes(impls: ReadonlyArray<readonly [string, PlaceFn]>, repeats: number): PlacementFigures[] {
+  const pairs5 = parsed(pairsSpec(2000, 5));
+  const twenty50 = parsed(clustersSpec(2000, 20, 50, false));
+  const pairs10 = parsed(pairsSpec(2, 10));
+  const twenty100 = parsed(clustersSpec(20, 20, 100, false));
+  // A fresh copy per implementation: each derives its own layout on its first call.
+  return [
+    ...placementBench('1,000 clusters of 2 nodes, 5 VIPs each', () => JSON.parse(JSON.stringify(pairs5)) as Spec, impls, repeats),
+    ...placementBench('100 clusters of 20 nodes, 50 VIPs each, no homes', () => JSON.parse(JSON.stringify(twenty50)) as Spec, impls, repeats),
+    ...placementBench('5,000 clusters of 2 nodes, 10 VIPs each', () => replicated(pairs10, 5000), impls, repeats),
+    ...placementBench('500 clusters of 20 nodes, 100 VIPs each, no homes', () => replicated(twenty100, 500), impls, repeats),
+  ];
+}
+
+// ------------------------------------------------------------------ validation
+
+interface ValidationFigures {
+  readonly vips: number;
+  readonly nodes: number;
+  /** specSchema on the parsed YAML value: structure, defaults and the cross-field rules (own-thread CPU ms, median). */
+  readonly schemaCpuMs: number;
+  /** specProblems alone (the cross-field rules), on the validated Spec. */
+  readonly rulesCpuMs: number;
+  /** checkSpec from YAML text (what ValidateSpec runs in its worker), one run; -1 when not run. */
+  readonly yamlCpuMs: number;
+  readonly yamlBytes: number;
+  /** The schema's verdict; over the limits the rules ran on the spec validated in parts. */
+  readonly valid: boolean;
+  readonly problems: number;
+}
+
+/** The raw (YAML-shaped) document of `pairs` two-node clusters, without parsing YAML for each size. */
+function rawPairs(pairs: number): { clusters: unknown[] } {
+  const one = JSON.stringify((parseYamlText(pairsSpec(2, VIPS_PER_PAIR)) as { clusters: unknown[] }).clusters[0]);
+  const clusters: unknown[] = [];
+  for (let c = 0; c < pairs; c++) {
+    const net = `10.${c >> 8}.${c & 255}.`;
+    clusters.push(JSON.parse(one.replaceAll('c0000', `c${String(c).padStart(5, '0')}`).replaceAll('10.1.0.', net)));
+  }
+  return { clusters };
+}
+
+/** The Spec of a document over the size limits, validated 1,000 clusters at a time. */
+function inParts(raw: { clusters: unknown[] }): Spec {
+  const clusters: ClusterSpec[] = [];
+  for (let i = 0; i < raw.clusters.length; i += 1000) {
+    const r = specSchema.safeParse({ clusters: raw.clusters.slice(i, i + 1000) });
+    if (!r.success) throw new Error(`generated spec is invalid: ${r.error.issues.slice(0, 3).map((x) => x.message).join('; ')}`);
+    clusters.push(...r.data.clusters);
+  }
+  return { clusters };
+}
+
+function validationBench(vips: number, runs: number): ValidationFigures {
+  const pairs = Math.ceil(vips / VIPS_PER_PAIR);
+  const raw = rawPairs(pairs);
+  const schemaTimes: number[] = [];
+  let result = specSchema.safeParse(raw);
+  for (let i = 0; i < runs; i++) schemaTimes.push(measured(() => (result = specSchema.safeParse(raw)))[2]);
+  // Over the limit the schema stops before the rules: they run on the spec validated in parts.
+  const spec = result.success ? result.data : inParts(raw);
+  const rulesTimes: number[] = [];
+  let problems = 0;
+  for (let i = 0; i < runs; i++) rulesTimes.push(measured(() => (problems = specProblems(spec).length))[2]);
+  let yamlCpuMs = -1;
+  let yamlBytes = 0;
+  if (vips <= YAML_MAX) {
+    const text = pairsSpec(pairs * 2, VIPS_PER_PAIR);
+    yamlBytes = Buffer.byteLength(text);
+    yamlCpuMs = round(measured(() => checkSpec({ yaml: text, current: undefined, wantSpec: false }))[2]);
+  }
+  return { vips: pairs * VIPS_PER_PAIR, nodes: pairs * 2, schemaCpuMs: median(schemaTimes), rulesCpuMs: median(rulesTimes), yamlCpuMs, yamlBytes, valid: result.success, problems };
+}
+
+// ------------------------------------------------------------------ main
+
+function main(): void {
+  const lines: string[] = [];
+  const impls: Array<readonly [string, PlaceFn]> = [['current', place]];
+  if (REFERENCE) impls.push(['previous', referencePlace]);
+  log(`placement: 4 shapes, ${REPEATS} repeats each, ${impls.map(([n]) => n).join(' and ')}`);
+  const placements = placementShapes(impls, REPEATS);
+  const runs = Math.max(1, Math.min(REPEATS, 5));
+  const validations = SIZES.map((n) => {
+    log(`validation: ${n} VIPs`);
+    return validationBench(n, runs);
+  });
+
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const out: string[] = [];
+  out.push(`Placement (the pure function; ${REPEATS} repeats, one node's health changed before each; CPU: this thread's time on a core); load average at the end ${load}`);
+  out.push(
+    table(
+      ['shape', 'impl', 'nodes', 'VIPs', 'first call ms', 'first CPU ms', 'p50 ms', 'max ms', 'p50 CPU ms'],
+      placements.map((p) => [p.shape, p.impl, p.nodes, p.vips, p.coldMs, p.coldCpuMs, p.warmMsP50, p.warmMsMax, p.warmCpuMsP50]),
+    ),
+  );
+  out.push('');
+  out.push(`Validation (two-node clusters of ${VIPS_PER_PAIR} VIPs; CPU ms, medians of ${runs} runs; YAML: one run of the whole check)`);
+  out.push(
+    table(
+      ['VIPs', 'nodes', 'valid', 'schema+rules ms', 'µs/VIP', 'rules ms', 'µs/VIP', 'YAML check ms', 'YAML MB'],
+      validations.map((v) => [
+        v.vips,
+        v.nodes,
+        v.valid ? 'yes' : 'no (limit)',
+        v.schemaCpuMs,
+        round((v.schemaCpuMs * 1000) / v.vips),
+        v.rulesCpuMs,
+        round((v.rulesCpuMs * 1000) / v.vips),
+        v.yamlCpuMs < 0 ? '-' : v.yamlCpuMs,
+        v.yamlCpuMs < 0 ? '-' : round(v.yamlBytes / 1048576),
+      ]),
+    ),
+  );
+  out.push('');
+  for (const p of placements) {
+    lines.push(
+      jsonLine({ scenario: 'placement', impl: p.impl, shape: p.shape, nodes: p.nodes, vips: p.vips, repeats: p.repeats, first_ms: p.coldMs, first_cpu_ms: p.coldCpuMs, ms_p50: p.warmMsP50, ms_max: p.warmMsMax, cpu_ms_p50: p.warmCpuMsP50, target_ms: p.vips > 5000 ? 50 : 10 }),
+    );
+  }
+  for (const v of validations) {
+    lines.push(
+      jsonLine({ scenario: 'validation', vips: v.vips, nodes: v.nodes, valid: v.valid, problems: v.problems, schema_cpu_ms_p50: v.schemaCpuMs, rules_cpu_ms_p50: v.rulesCpuMs, yaml_cpu_ms: v.yamlCpuMs < 0 ? null : v.yamlCpuMs, yaml_bytes: v.yamlBytes || null }),
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n${lines.join('\n')}\n`);
+  if (OUT) writeFileSync(OUT, `${lines.join('\n')}\n`);
+}
+
+main();
