@@ -25,14 +25,15 @@ import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseSpec, place, type ClusterSpec, type NodeCondition, type Spec } from '@lbha/coordinator';
+import { place } from '@lbha/coordinator';
 import { freePort, sleep, waitFor } from '@lbha/test-support';
 import { COORDINATOR_BIN, DEV_CA_BIN } from '../lab/repo-paths.js';
 
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
 import { loopWindow, probeMemory, type LoopWindow, type ProbeMemory } from './loop-window.js';
 import { MB, processTimes, ProcessSampler } from './process-sampler.js';
-import { clustersSpec, pairsSpec } from './scale-spec.js';
+import { placementShapes } from './placement-shapes.js';
+import { pairsSpec } from './scale-spec.js';
 
 const argv = process.argv.slice(2);
 const AGENTS = intOption(argv, '--agents', 'LBHA_BENCH_AGENTS', 0);
@@ -70,59 +71,6 @@ const pinned = (cpus: string, command: string, args: readonly string[]): [string
   hasTaskset ? ['taskset', ['-c', cpus, command, ...args]] : [command, [...args]];
 
 // ------------------------------------------------------------------ placement
-
-interface PlacementFigures {
-  readonly shape: string;
-  readonly nodes: number;
-  readonly vips: number;
-  readonly coldMs: number;
-  readonly warmMsP50: number;
-  readonly warmMsMax: number;
-}
-
-function parsed(yaml: string): Spec {
-  const r = parseSpec(yaml);
-  if (!r.ok) throw new Error(`generated spec is invalid: ${r.issues.slice(0, 3).map((i) => i.message).join('; ')}`);
-  return r.value;
-}
-
-/**
- * `clusters` copies of one parsed cluster, renamed (nodes and homes included). A spec of 50,000
- * VIPs is over the spec's own size limits (spec-limits.ts: 20,000 VIPs, 4 MB of YAML), and its
- * YAML takes a minute to parse here; placement is measured on the spec object alone.
- */
-function replicated(template: Spec, clusters: number): Spec {
-  const one = JSON.stringify(template.clusters[0]);
-  const out: ClusterSpec[] = [];
-  for (let c = 0; c < clusters; c++) out.push(JSON.parse(one.replaceAll('c0000', `c${String(c).padStart(5, '0')}`)) as ClusterSpec);
-  return { ...template, clusters: out };
-}
-
-function placementBench(shape: string, spec: Spec, nodes: number, vips: number): PlacementFigures {
-  const conditions = new Map<string, NodeCondition>();
-  for (const c of spec.clusters) for (const n of c.nodes) conditions.set(n.name, { health: 'healthy', penalty: 0, mode: 'active', healthySinceMs: 0 });
-  const t0 = performance.now();
-  const first = place({ spec, nodes: conditions, holders: new Map(), nowMs: 0 });
-  const coldMs = performance.now() - t0;
-  let placed = 0;
-  for (const cp of first.clusters.values()) placed += cp.vips.filter((v) => v.holder !== '').length;
-  if (placed !== vips) throw new Error(`placement placed ${placed} of ${vips} VIPs`);
-  // Steady state: every VIP has a holder; one node flips health per placement.
-  const holders = new Map<string, string>();
-  for (const cp of first.clusters.values()) for (const v of cp.vips) holders.set(`${v.cluster}/${v.vip}`, v.holder);
-  const names = [...conditions.keys()];
-  const times: number[] = [];
-  for (let i = 0; i < PLACEMENT_REPEATS; i++) {
-    const name = names[(i * 7919) % names.length] as string;
-    const before = conditions.get(name) as NodeCondition;
-    conditions.set(name, { ...before, health: before.health === 'healthy' ? 'unhealthy' : 'healthy' });
-    const t = performance.now();
-    place({ spec, nodes: conditions, holders, nowMs: i });
-    times.push(performance.now() - t);
-  }
-  const d = distribution(times);
-  return { shape, nodes, vips, coldMs: Math.round(coldMs * 10) / 10, warmMsP50: d.p50, warmMsMax: d.max };
-}
 
 // ------------------------------------------------------------------ coordinator and agents
 
@@ -490,12 +438,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 async function main(): Promise<void> {
   const lines: string[] = [];
   log('placement: 5,000 VIPs over 2,000 nodes, 50,000 VIPs over 10,000 nodes');
-  const placements = [
-    placementBench('1,000 clusters of 2 nodes, 5 VIPs each', parsed(pairsSpec(2000, 5)), 2000, 5000),
-    placementBench('100 clusters of 20 nodes, 50 VIPs each, no homes', parsed(clustersSpec(2000, 20, 50, false)), 2000, 5000),
-    placementBench('5,000 clusters of 2 nodes, 10 VIPs each', replicated(parsed(pairsSpec(2, 10)), 5000), 10_000, 50_000),
-    placementBench('500 clusters of 20 nodes, 100 VIPs each, no homes', replicated(parsed(clustersSpec(20, 20, 100, false)), 500), 10_000, 50_000),
-  ];
+  const placements = placementShapes([['current', place]], PLACEMENT_REPEATS);
   const sizes: SizeFigures[] = [];
   for (const size of SIZES) sizes.push(await benchSize(size));
 

@@ -22,8 +22,21 @@ export function parseCidr(text: string): Cidr | string {
   return { address, prefix, family };
 }
 
-function v4ToInt(a: string): number {
-  return a.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+/**
+ * A dotted-quad IPv4 address (one isIPv4 accepts) as an unsigned 32-bit integer. Read digit by
+ * digit: spec validation does this several times per VIP, tens of thousands of times.
+ */
+export function v4ToInt(a: string): number {
+  let acc = 0;
+  let octet = 0;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    if (c === 46) {
+      acc = acc * 256 + octet;
+      octet = 0;
+    } else octet = octet * 10 + (c - 48);
+  }
+  return acc * 256 + octet;
 }
 
 /** The address as an unsigned integer (32 bits for IPv4, 128 for IPv6). */

@@ -2,7 +2,7 @@
 // (a /0 prefix route replaces the default route, the subnet's network or broadcast address
 // steals traffic from every host on the segment, a multicast or loopback address confuses the
 // kernel and VRRP itself). Checked in the cluster spec and again by the agent before it renders.
-import { addressBits, cidrContains, parseCidr, type Cidr } from './ip.js';
+import { addressBits, cidrContains, parseCidr, v4ToInt, type Cidr } from './ip.js';
 
 interface Reserved {
   readonly net: Cidr;
@@ -38,14 +38,18 @@ export function vipAddressProblem(vip: Cidr): string | undefined {
 
 /** "192.168.20.0/24": the subnet an interface address/prefix lies in. */
 export function subnetText(c: Cidr): string {
-  const bits = c.family === 4 ? 32 : 128;
-  const host = BigInt(bits - c.prefix);
+  if (c.family === 4) {
+    // In 32-bit integers rather than BigInt: called for every VIP of a spec.
+    const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
+    const net = (v4ToInt(c.address) & mask) >>> 0;
+    return `${net >>> 24}.${(net >>> 16) & 255}.${(net >>> 8) & 255}.${net & 255}/${c.prefix}`;
+  }
+  const host = BigInt(128 - c.prefix);
   const net = (addressBits(c.address) >> host) << host;
-  return `${bitsToText(net, c.family)}/${c.prefix}`;
+  return `${v6BitsToText(net)}/${c.prefix}`;
 }
 
-function bitsToText(n: bigint, family: 4 | 6): string {
-  if (family === 4) return [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join('.');
+function v6BitsToText(n: bigint): string {
   const groups = [112n, 96n, 80n, 64n, 48n, 32n, 16n, 0n].map((s) => ((n >> s) & 0xffffn).toString(16));
   // Shortest form via the URL parser (RFC 5952), as elsewhere.
   return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
@@ -62,9 +66,15 @@ export function vipSubnetProblem(vip: Cidr, subnet: Cidr): string | undefined {
   if (vip.prefix < subnet.prefix) return `prefix /${vip.prefix} is wider than the interface's subnet ${subnetText(subnet)}; use /${subnet.prefix} or /${bits}`;
   // /31, /32 (and /127, /128) subnets have no network or broadcast address (RFC 3021).
   if (subnet.prefix >= bits - 1) return undefined;
-  const hostBits = BigInt(bits - subnet.prefix);
+  if (vip.family === 4) {
+    const size = 2 ** (32 - subnet.prefix);
+    const offset = v4ToInt(vip.address) % size;
+    if (offset === 0) return `${vip.address} is the network address of ${subnetText(subnet)}`;
+    if (offset === size - 1) return `${vip.address} is the broadcast address of ${subnetText(subnet)}`;
+    return undefined;
+  }
+  const hostBits = BigInt(128 - subnet.prefix);
   const offset = addressBits(vip.address) & ((1n << hostBits) - 1n);
-  if (offset === 0n) return `${vip.address} is the ${vip.family === 4 ? 'network' : 'subnet-router anycast'} address of ${subnetText(subnet)}`;
-  if (vip.family === 4 && offset === (1n << hostBits) - 1n) return `${vip.address} is the broadcast address of ${subnetText(subnet)}`;
+  if (offset === 0n) return `${vip.address} is the subnet-router anycast address of ${subnetText(subnet)}`;
   return undefined;
 }
