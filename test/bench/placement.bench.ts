@@ -8,8 +8,8 @@
 // (LBHA_BENCH_VALIDATION_SIZES) VIPs of the validated specs (two-node clusters of 10 VIPs);
 // --yaml-max 20000 (LBHA_BENCH_YAML_MAX) largest size also checked from YAML text (the YAML
 // parser is the slow part); --reference also times the previous placement implementation (a
-// test fixture) on the same inputs, alternating; --out FILE. Times are wall clock and this
-// thread's CPU time (schedstat), which leaves out waiting for a core on a busy machine. Profile it with `node --cpu-prof` on
+// test fixture) on the same inputs, alternating; --out FILE. Times are wall clock and the
+// process's CPU time (getrusage), which leaves out waiting for a core on a busy machine. Profile it with `node --cpu-prof` on
 // test/dist/bench/placement.bench.js.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse as parseYamlText } from 'yaml';
@@ -46,7 +46,7 @@ const round = (ms: number): number => Math.round(ms * 10) / 10;
 interface ValidationFigures {
   readonly vips: number;
   readonly nodes: number;
-  /** specSchema on the parsed YAML value: structure, defaults and the cross-field rules (own-thread CPU ms, median). */
+  /** specSchema on the parsed YAML value: structure, defaults and the cross-field rules (CPU ms, median). */
   readonly schemaCpuMs: number;
   /** specProblems alone (the cross-field rules), on the validated Spec. */
   readonly rulesCpuMs: number;
@@ -117,7 +117,7 @@ function main(): void {
 
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const out: string[] = [];
-  out.push(`Placement (the pure function; ${REPEATS} repeats, one node's health changed before each; CPU: this thread's time on a core); load average at the end ${load}`);
+  out.push(`Placement (the pure function; ${REPEATS} repeats, one node's health changed before each; CPU: the process's user and system time); load average at the end ${load}`);
   out.push(
     table(
       ['shape', 'impl', 'nodes', 'VIPs', 'first call ms', 'first CPU ms', 'p50 ms', 'max ms', 'p50 CPU ms'],

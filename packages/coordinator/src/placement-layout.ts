@@ -45,9 +45,13 @@ export interface Layout {
   readonly position: ReadonlyMap<string, number>;
   /** By key. */
   readonly items: readonly Item[];
-  /** The cluster's VIPs by name (stable: items order among equal names), as item index and index in the item. */
-  readonly outItem: Int32Array;
-  readonly outVip: Int32Array;
+  /**
+   * The cluster's VIPs by name (stable: items order among equal names), as item index and index
+   * in the item; null when that is the items' own order (each item one VIP, no group: the
+   * items' keys are "vip:" and the name).
+   */
+  readonly outItem: Int32Array | null;
+  readonly outVip: Int32Array | null;
 }
 
 const layouts = new WeakMap<ClusterSpec, Layout>();
@@ -95,16 +99,13 @@ export function layoutOf(cluster: ClusterSpec): Layout {
     });
   }
   items.sort((a, b) => byString(a.key, b.key));
-  const out: Array<{ name: string; item: number; vip: number }> = [];
-  items.forEach((item, ii) => item.vips.forEach((v, vi) => out.push({ name: v.name, item: ii, vip: vi })));
-  out.sort((a, b) => byString(a.name, b.name));
-  const layout: Layout = {
-    names,
-    position,
-    items,
-    outItem: Int32Array.from(out.map((o) => o.item)),
-    outVip: Int32Array.from(out.map((o) => o.vip)),
-  };
+  let layout: Layout = { names, position, items, outItem: null, outVip: null };
+  if (items.length !== cluster.vips.length || groups.size !== items.length || items.some((it) => !it.key.startsWith('vip:'))) {
+    const out: Array<{ name: string; item: number; vip: number }> = [];
+    items.forEach((item, ii) => item.vips.forEach((v, vi) => out.push({ name: v.name, item: ii, vip: vi })));
+    out.sort((a, b) => byString(a.name, b.name));
+    layout = { ...layout, outItem: Int32Array.from(out.map((o) => o.item)), outVip: Int32Array.from(out.map((o) => o.vip)) };
+  }
   layouts.set(cluster, layout);
   return layout;
 }

@@ -395,10 +395,11 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
     rankings[ii] = ranking;
   }
   // By VIP name (the layout's order), so no sort per call.
-  const vips: VipPlacement[] = new Array<VipPlacement>(outItem.length);
-  for (let o = 0; o < outItem.length; o++) {
-    const ii = outItem[o] as number;
-    const v = (items[ii] as Item).vips[outVip[o] as number] as VipSpec;
+  const count = outItem === null ? m : outItem.length;
+  const vips: VipPlacement[] = new Array<VipPlacement>(count);
+  for (let o = 0; o < count; o++) {
+    const ii = outItem === null ? o : (outItem[o] as number);
+    const v = (items[ii] as Item).vips[outVip === null ? 0 : (outVip[o] as number)] as VipSpec;
     vips[o] = { cluster: cluster.name, vip: v.name, group: v.group, ranking: rankings[ii] as readonly string[], holder: names[holderOf[ii] as number] as string, reason: reasons[ii] as string, eligible: eligibleHolder[ii] === 1 };
   }
   const classes = new Map<string, NodeClass>();
