@@ -1,10 +1,14 @@
 // Where each VIP should live, and in which order the other nodes back it up.
 // A pure function: spec + node conditions + current holders + now in, rankings out.
-// No I/O, no clock, no logger; the same input (in any order) gives the same output.
+// No I/O, no clock, no logger; the same input (in any order) gives the same output. For speed
+// at tens of thousands of VIPs (docs/design/placement.md, "Speed") it works in scratch arrays
+// shared by every call (it is synchronous and never re-entered) and returns a cluster's last
+// placement again when nothing it depends on changed.
 // The rules and the weight scheme are explained in docs/design/placement.md.
 //
 // Over 400 lines: one pass over every VIP group whose rules (pins, failback, keep, balance,
-// readiness, backup order) share its per-cluster arrays; the readiness helpers live apart.
+// readiness, backup order) share the scratch arrays; the layout and the readiness helpers
+// live apart.
 import type { NodeMode } from '@lbha/shared';
 import type { ClusterSpec, Spec, VipSpec } from './spec/cluster-spec.js';
 import { layoutOf, type Item } from './placement-layout.js';
