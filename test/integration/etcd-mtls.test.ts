@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { clientCredentials } from '@lbha/shared';
 import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
@@ -48,6 +48,35 @@ describe('several coordinators on etcd with mutual TLS', { skip }, () => {
     }, 'one leader', 20_000);
   }
 
+  /** Every election and deposition so far, of all coordinators: changes whenever leadership does. */
+  const leadershipChanges = (): number => coordinators.reduce((n, c) => n + c.proc.lines.filter((l) => l.event === 'election.elected' || l.event === 'election.deposed').length, 0);
+
+  /**
+   * Runs `attempt` with the leader and a follower of one term. These tests are about a follower
+   * relaying to the leader: when leadership changed while an attempt ran (etcd's own election on a
+   * loaded machine, a lease renewal that came too late), what it saw belongs to two leaders and it
+   * runs again. A failure within one term is a failure.
+   */
+  async function inOneTerm(t: TestContext, attempt: (leader: string, follower: (typeof coordinators)[number]) => Promise<void>): Promise<void> {
+    for (let i = 1; ; i++) {
+      const leader = await leaderId();
+      const before = leadershipChanges();
+      const follower = coordinators.find((c) => c.id !== leader)!;
+      let error: unknown;
+      try {
+        await attempt(leader, follower);
+      } catch (e) {
+        error = e;
+      }
+      if (leadershipChanges() === before) {
+        if (error !== undefined) throw error;
+        return;
+      }
+      t.diagnostic(`attempt ${i}: leadership changed while it ran (leader was ${leader})${error instanceof Error ? `: ${error.message}` : ''}`);
+      if (i === 3) throw new Error(`leadership changed during each of ${i} attempts`, { cause: error });
+    }
+  }
+
   before(async () => {
     const ca = await runNode(DEV_CA, ['--out', pki, '--agent', 'lb1', '--agent', 'lb2', '--operator', 'alice']);
     assert.equal(ca.code, 0, ca.stderr);
@@ -82,31 +111,40 @@ store: { kind: etcd, endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join('
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('relays agents over mTLS to the leader, which authorises them by their own certificates', async () => {
-    const leader = await leaderId();
-    const follower = coordinators.find((c) => c.id !== leader)!;
-    for (const n of fleet.nodes) n.connect([follower.grpc], tls(`agent-${n.name}`));
-    const alice = tls('operator-alice');
-    await eventually(async () => {
-      const nodes = (await listNodes(follower.grpc, alice.credentials)).nodes;
-      return ['lb1', 'lb2'].every((n) => nodes.some((x) => x.name === n && x.connected));
-    }, 'both agents registered at the leader through the follower', 20_000);
-    for (const n of fleet.nodes) assert.equal(n.coordinator, leader, `${n.name} was welcomed by the leader`);
+  it('relays agents over mTLS to the leader, which authorises them by their own certificates', async (t) => {
+    await inOneTerm(t, async (leader, follower) => {
+      await Promise.all(fleet.nodes.map((n) => n.disconnect()));
+      for (const n of fleet.nodes) n.connect([follower.grpc], tls(`agent-${n.name}`));
+      const alice = tls('operator-alice');
+      await eventually(async () => {
+        const nodes = (await listNodes(follower.grpc, alice.credentials)).nodes;
+        return ['lb1', 'lb2'].every((n) => nodes.some((x) => x.name === n && x.connected)) && fleet.nodes.every((n) => n.coordinator === leader);
+      }, 'both agents registered at the leader through the follower', 20_000);
+      for (const n of fleet.nodes) assert.equal(n.coordinator, leader, `${n.name} was welcomed by the leader`);
+    });
   });
 
-  it('refuses, at the leader, an agent certificate claiming another node through a follower', async () => {
-    const leader = await leaderId();
-    const follower = coordinators.find((c) => c.id !== leader)!;
-    const impostor = new FakeFleet('web', ['lb3']);
-    impostor.node('lb3').connect([follower.grpc], tls('agent-lb1'));
-    const refused = await eventually(() => coordinators.find((c) => c.id === leader)!.proc.lines.find((l) => l.event === 'agent.refused' && l['node'] === 'lb3'), 'the leader to refuse lb3', 15_000);
-    assert.match(String(refused['reason']), /certificate is for node lb1/);
-    await impostor.stop();
+  it('refuses, at the leader, an agent certificate claiming another node through a follower', async (t) => {
+    await inOneTerm(t, async (leader, follower) => {
+      const lines = coordinators.find((c) => c.id === leader)!.proc.lines;
+      const seen = lines.length;
+      const impostor = new FakeFleet('web', ['lb3']);
+      try {
+        impostor.node('lb3').connect([follower.grpc], tls('agent-lb1'));
+        const refused = await eventually(() => lines.slice(seen).find((l) => l.event === 'agent.refused' && l['node'] === 'lb3'), 'the leader to refuse lb3', 15_000);
+        assert.match(String(refused['reason']), /certificate is for node lb1/);
+      } finally {
+        await impostor.stop();
+      }
+    });
   });
 
-  it('forwards API calls with the caller named: operator certificate and bearer token', async () => {
-    const leader = await leaderId();
-    const follower = coordinators.find((c) => c.id !== leader)!;
+  it('forwards API calls with the caller named: operator certificate and bearer token', async (t) => {
+    await inOneTerm(t, (_leader, follower) => forwardsAs(follower.grpc));
+  });
+
+  async function forwardsAs(followerGrpc: string): Promise<void> {
+    const follower = { grpc: followerGrpc };
     assert.ok((await listNodes(follower.grpc, tls('operator-alice').credentials)).nodes.length >= 2);
     const caOnly = credentials.createSsl(readFileSync(join(pki, 'ca.crt')));
     const md = new Metadata();
@@ -117,5 +155,5 @@ store: { kind: etcd, endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join('
     await assert.rejects(listNodes(follower.grpc, caOnly, bad), (err: ServiceError) => err.code === 16 /* UNAUTHENTICATED */);
     // An agent certificate cannot use the API, also when a follower forwards the call.
     await assert.rejects(listNodes(follower.grpc, tls('agent-lb1').credentials), (err: ServiceError) => err.code === 7 /* PERMISSION_DENIED */);
-  });
+  }
 });
