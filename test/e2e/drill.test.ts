@@ -93,9 +93,13 @@ describe('lbha drill: each VIP to its standby and back, measured', { skip: skipR
     const seen = await Promise.all(clients.map(async (c) => ({ vip: c.vip, fresh: await c.fresh.stop(), sequential: await c.sequential.stop() })));
 
     t.diagnostic(`drill took ${drillMs} ms: ${op.message}`);
-    // When a client request failed, the drill's steps say where the moves were at that time.
-    if (seen.some((s) => failures(s.fresh).length + failures(s.sequential).length > 0)) {
+    // When a client request failed, the drill's steps and the coordinator's events say where the
+    // moves and their handovers were at that time (wrk has no times: its run is the whole drill).
+    if (seen.some((s) => failures(s.fresh).length + failures(s.sequential).length > 0) || kept.some((k) => k.errors > 0)) {
       for (const s of op.steps) t.diagnostic(`step ${s.name}: ${new Date(Number(s.startedMs)).toISOString()} - ${new Date(Number(s.finishedMs)).toISOString()} ${s.state}`);
+      for (const e of await agents.api.listEvents()) {
+        if (Number(e.timeMs) >= startedMs) t.diagnostic(`event ${new Date(Number(e.timeMs)).toISOString()} ${e.type} ${e.node} ${e.vip}: ${e.message}${e.reason ? ` (${e.reason})` : ''}`);
+      }
     }
     for (const s of seen) t.diagnostic(`${s.vip}: fresh-connection probe ${s.fresh.length} requests, ${failures(s.fresh).length} failed; sequential ${s.sequential.length}, ${failures(s.sequential).length} failed`);
     for (const [i, k] of kept.entries()) t.diagnostic(`${vips[i]?.name}: wrk ${k.requests} requests, ${k.errors} errors (connect ${k.connectErrors}, read ${k.readErrors}, write ${k.writeErrors}, timeout ${k.timeouts}, non-2xx ${k.non2xx})`);
