@@ -214,6 +214,10 @@ export class Agent implements AgentCore {
         const s = this.services.service(name);
         return s ? () => s.validate() : undefined;
       },
+      configFile: (name) => {
+        const s = this.services.service(name);
+        return s ? opts.services.find((p) => p.name === s.name)?.configFile : undefined;
+      },
       now,
       onChange: () => this.refresh(),
     });

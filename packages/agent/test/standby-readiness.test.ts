@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DesiredInstance, DesiredState, ReadinessProbe, ReadinessReport } from '@lbha/shared';
 import { waitFor } from '@lbha/test-support';
+import { configFingerprint } from '../src/readiness/config-fingerprint.js';
 import { ConfigValidity } from '../src/readiness/config-validity.js';
 import { proxyRequest } from '../src/readiness/proxy-request.js';
 import { readinessVerdict } from '../src/readiness/readiness-verdict.js';
@@ -138,6 +142,66 @@ describe('config validity', () => {
     t = 150;
     await v.current();
     assert.equal(runs, 2);
+  });
+
+  it('runs a passed config test again only when a config file changed, or after the backstop', async () => {
+    let t = 0;
+    let runs = 0;
+    let files = 'a';
+    let result: ValidationResult = VALID;
+    const v = new ConfigValidity(async () => (runs++, result), 100, () => t, { fingerprint: () => files, backstopMs: 1_000 });
+    await v.current();
+    assert.equal(runs, 1);
+    // Unchanged files: rounds of probes (every 100 ms here) do not run it.
+    for (t = 100; t < 1_000; t += 100) await v.current();
+    assert.equal(runs, 1, 'not run while nothing changed');
+    // The backstop: a file outside the fingerprint may have changed.
+    t = 1_000;
+    await v.current();
+    assert.equal(runs, 2, 'run again after the backstop');
+    // A change is seen at the next round, not at the backstop.
+    t = 1_100;
+    files = 'b';
+    result = BROKEN;
+    assert.deepEqual(await v.current(), BROKEN);
+    assert.equal(runs, 3);
+    // A failed test runs every round although nothing changed: a fix elsewhere is seen at once.
+    t = 1_200;
+    result = VALID;
+    assert.deepEqual(await v.current(), VALID);
+    assert.equal(runs, 4);
+    t = 1_300;
+    await v.current();
+    assert.equal(runs, 4);
+  });
+
+  it('fingerprints the config file and the files next to and below it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lbha-fingerprint-'));
+    try {
+      const main = join(dir, 'nginx.conf');
+      writeFileSync(main, 'events {}\n');
+      mkdirSync(join(dir, 'conf.d'));
+      writeFileSync(join(dir, 'conf.d', 'vip1.conf'), 'server {}\n');
+      const seen = [configFingerprint(main)];
+      const changed = (what: string) => {
+        const f = configFingerprint(main);
+        assert.ok(!seen.includes(f), `${what} changes the fingerprint`);
+        seen.push(f);
+      };
+      assert.equal(configFingerprint(main), seen[0], 'the same files, the same fingerprint');
+      writeFileSync(join(dir, 'conf.d', 'vip1.conf'), 'server { broken }\n');
+      changed('an include edited in place');
+      writeFileSync(join(dir, 'nginx.conf.tmp'), 'events { }\n');
+      changed('a new file next to it');
+      renameSync(join(dir, 'nginx.conf.tmp'), main);
+      changed('the config file replaced by a rename');
+      writeFileSync(join(dir, 'conf.d', 'vip2.conf'), 'server {}\n');
+      changed('a new include');
+      rmSync(main);
+      changed('the config file removed');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('counts a config test that cannot run as a config that does not validate', async () => {

@@ -6,16 +6,26 @@ import type { CheckSpec, DesiredState, ReadinessProbe, ReadinessReport, VipReadi
 import { CheckRunner } from '../checks/check-runner.js';
 import type { Probe } from '../checks/probe.js';
 import type { ValidationResult } from '../services/service-driver.js';
+import { configFingerprint } from './config-fingerprint.js';
 import { ConfigValidity } from './config-validity.js';
 import { proxyRequest, targetOf } from './proxy-request.js';
 import { readinessVerdict } from './readiness-verdict.js';
 
 /** How long the proxy's config test may take on top of the request's own timeout. */
 const VALIDATE_ALLOWANCE_MS = 10_000;
+/** A config test that passed runs again after this long even when no config file changed. */
+export const CONFIG_BACKSTOP_MS = 30_000;
 
 export interface StandbyReadinessOptions {
   /** The config test of the named proxy service; undefined when the agent has no such service. */
   readonly validator: (service: string) => (() => Promise<ValidationResult>) | undefined;
+  /**
+   * The named proxy's main config file: the config test then runs again only when a file of its
+   * configuration changed (or every CONFIG_BACKSTOP_MS). Without it, once per round.
+   */
+  readonly configFile?: (service: string) => string | undefined;
+  /** What the config test depends on, read cheaply; configFingerprint by default. */
+  readonly fingerprint?: (configFile: string) => string;
   readonly now: () => number;
   /** The report changed. */
   readonly onChange: () => void;
@@ -52,11 +62,14 @@ export class StandbyReadiness {
     const probes = new Map(d.instances.flatMap((i) => (i.readiness ? [[i.name, i.readiness] as const] : [])));
     // One config test serves every VIP's probe of a round (half the shortest interval).
     const maxAgeMs = probes.size === 0 ? 0 : Math.max(50, Math.min(...[...probes.values()].map((p) => p.intervalMs)) / 2);
-    const key = `${d.proxyService}\u0000${maxAgeMs}`;
+    const file = this.o.configFile?.(d.proxyService);
+    const key = `${d.proxyService}\u0000${maxAgeMs}\u0000${file ?? ''}`;
     const renewed = this.validity?.key !== key;
     if (renewed) {
       const validate = this.o.validator(d.proxyService);
-      this.validity = { key, validity: validate ? new ConfigValidity(validate, maxAgeMs, this.o.now) : undefined };
+      const fingerprint = this.o.fingerprint ?? configFingerprint;
+      const changes = file === undefined ? undefined : { fingerprint: () => fingerprint(file), backstopMs: CONFIG_BACKSTOP_MS };
+      this.validity = { key, validity: validate ? new ConfigValidity(validate, maxAgeMs, this.o.now, changes) : undefined };
     }
     for (const [vip, e] of this.entries) {
       const p = probes.get(vip);
