@@ -65,9 +65,14 @@ export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
 });
 
 /**
- * A fresh memory that knows only what a previous run stored: the desired holders and the
- * handovers in progress (their agents keep running them; ending them would reset connections).
+ * A fresh memory that knows only what a previous run stored: the desired holders, the
+ * handovers in progress (their agents keep running them; ending them would reset connections)
+ * and the standby readiness its events last reported (raised again, they would say nothing new).
  */
-export function restoredMemory(holders: Readonly<Record<string, string>>, handovers: readonly HandoverEntry[] = []): ClusterMemory {
-  return { ...EMPTY_MEMORY, holders: new Map(Object.entries(holders)), handovers: { ...NO_HANDOVERS, entries: new Map(handovers.map((e) => [e.vip, e])) } };
+export function restoredMemory(
+  holders: Readonly<Record<string, string>>,
+  handovers: readonly HandoverEntry[] = [],
+  readiness: ClusterMemory['readiness'] = new Map(),
+): ClusterMemory {
+  return { ...EMPTY_MEMORY, holders: new Map(Object.entries(holders)), handovers: { ...NO_HANDOVERS, entries: new Map(handovers.map((e) => [e.vip, e])) }, readiness };
 }

@@ -23,6 +23,7 @@ import type { DriftView } from './backends/config-drift.js';
 import type { SpecCheckResult } from './spec/spec-check.js';
 import { SPEC_LIMITS } from './spec/spec-limits.js';
 import { SpecValidator } from './spec/spec-validator.js';
+import { readinessFromEvents } from './standby-readiness.js';
 import { findVip } from './operations/move-check.js';
 import type { DrillSettings } from './operations/operation-env.js';
 import { defaultDrillSettings } from './probes/drill-settings.js';
@@ -187,7 +188,7 @@ export class ControlPlane {
     for (const [cluster, d] of await this.state.drills()) this.drills.set(cluster, d);
     this.commands.load(await this.state.journal());
     this.operations.load(await this.state.operations());
-    this.loop.restore(await this.state.holders(), await this.state.handovers());
+    this.loop.restore(await this.state.holders(), await this.state.handovers(), readinessFromEvents(this.events.list(0, Number.MAX_SAFE_INTEGER)));
     this.backends.load(await this.state.backendIntents());
     this.loop.setSpec(this.spec);
     this.loop.start();

@@ -86,11 +86,18 @@ export class ReconcileLoop {
     this.settleMs = opts.settleMs ?? 2000;
   }
 
-  /** Restores the last desired holders and the handovers in progress (from the store) before the first pass. */
-  restore(holders: ReadonlyMap<string, Readonly<Record<string, string>>>, handovers: ReadonlyMap<string, readonly HandoverEntry[]> = new Map()): void {
-    for (const cluster of new Set([...holders.keys(), ...handovers.keys()])) {
+  /**
+   * Restores the last desired holders and the handovers in progress (from the store), and the
+   * standby readiness last reported (from the events), before the first pass.
+   */
+  restore(
+    holders: ReadonlyMap<string, Readonly<Record<string, string>>>,
+    handovers: ReadonlyMap<string, readonly HandoverEntry[]> = new Map(),
+    readiness: ReadonlyMap<string, ClusterMemory['readiness']> = new Map(),
+  ): void {
+    for (const cluster of new Set([...holders.keys(), ...handovers.keys(), ...readiness.keys()])) {
       const h = handovers.get(cluster) ?? [];
-      this.memory.set(cluster, restoredMemory(holders.get(cluster) ?? {}, h));
+      this.memory.set(cluster, restoredMemory(holders.get(cluster) ?? {}, h, readiness.get(cluster)));
       this.storedHandovers.set(cluster, JSON.stringify(h));
     }
   }

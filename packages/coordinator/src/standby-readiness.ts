@@ -1,8 +1,10 @@
 // Standby readiness as placement and operators see it (docs/design/standby-readiness.md): per VIP,
 // the live nodes whose proxy would not serve it (placement does not choose them while another
 // candidate would), and an event when a node stops or starts being ready. A node that stops
-// reporting (agent gone, probe turned off) is forgotten without an event. Pure.
-import { readinessReason, readinessState } from '@lbha/shared';
+// reporting (agent gone, probe turned off) counts as neither, without an event; what it last
+// said is kept, so that its agent or the coordinator restarting raises no event for a state
+// that did not change (a restarted coordinator reads it back from its events). Pure.
+import { readinessReason, readinessState, type LbhaEvent } from '@lbha/shared';
 import type { EventInput } from './event-log.js';
 import { vipKey, type ClusterSpec } from './spec/cluster-spec.js';
 import type { VipObservation } from './vip-observation.js';
@@ -25,6 +27,7 @@ export function standbyReadiness(
   const notReady = new Map<string, Set<string>>();
   const seen = new Map<string, Map<string, string | null>>();
   const events: EventInput[] = [];
+  const nodes = new Set(c.nodes.map((n) => n.name));
   for (const vip of c.vips) {
     const now = new Map<string, string | null>();
     const last = before.get(vip.name);
@@ -46,7 +49,25 @@ export function standbyReadiness(
         events.push({ type: 'standby.ready', cluster: c.name, vip: vip.name, node: p.node, message: `${p.node} would serve ${vip.name} again` });
       }
     }
+    for (const [node, was] of last ?? []) if (!now.has(node) && nodes.has(node)) now.set(node, was);
     if (now.size > 0) seen.set(vip.name, now);
   }
   return { notReady, seen, events };
+}
+
+/**
+ * What the events say each node last reported, per cluster, per VIP, per node (null ready, else
+ * why not): the memory a restarted coordinator starts from, so it does not raise them again.
+ */
+export function readinessFromEvents(events: Iterable<LbhaEvent>): Map<string, Map<string, Map<string, string | null>>> {
+  const out = new Map<string, Map<string, Map<string, string | null>>>();
+  for (const e of events) {
+    if (e.type !== 'standby.not_ready' && e.type !== 'standby.ready') continue;
+    let byVip = out.get(e.cluster);
+    if (!byVip) out.set(e.cluster, (byVip = new Map()));
+    let byNode = byVip.get(e.vip);
+    if (!byNode) byVip.set(e.vip, (byNode = new Map()));
+    byNode.set(e.node, e.type === 'standby.ready' ? READY : e.reason);
+  }
+  return out;
 }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { VipReadiness } from '@lbha/shared';
+import type { LbhaEvent, VipReadiness } from '@lbha/shared';
 import { place, type NodeCondition, type PlacementInput } from '../src/placement.js';
 import { DEFAULT_BACKENDS, vipKey, type ClusterSpec, type VipSpec } from '../src/spec/cluster-spec.js';
 import { parseSpec } from '../src/spec/parse-spec.js';
-import { standbyReadiness } from '../src/standby-readiness.js';
+import { readinessFromEvents, standbyReadiness } from '../src/standby-readiness.js';
 import type { NodeVipState, VipObservation } from '../src/vip-observation.js';
 
 const T0 = 1_700_000_000_000;
@@ -145,13 +145,38 @@ describe('standby readiness events', () => {
     assert.equal(back.notReady.size, 0);
   });
 
-  it('forgets a node that stops reporting, without an event, and counts unknown as not ready', () => {
+  it('counts unknown as not ready; a node that stops reporting counts as neither, and its return with the same state raises nothing', () => {
     const first = standbyReadiness(c, new Map([['v0', obs([{ node: 'b', readiness: { vip: 'v0', result: { kind: 'unknown', reason: 'timed out' }, sinceMs: T0, durationMs: 0 } }])]]), new Map());
     assert.deepEqual([...(first.notReady.get(vipKey('web', 'v0')) ?? [])], ['b']);
+    assert.deepEqual(first.events.map((e) => [e.type, e.node]), [['standby.not_ready', 'b']]);
     const gone = standbyReadiness(c, new Map([['v0', obs([{ node: 'b', live: false, readiness: ready('v0') }])]]), first.seen);
     assert.deepEqual(gone.events, []);
-    assert.equal(gone.notReady.size, 0);
-    assert.equal(gone.seen.size, 0);
+    assert.equal(gone.notReady.size, 0, 'a node that does not report is not held back by what it said');
+    // Its agent back (restarted), still not ready: nothing new to say.
+    const back = standbyReadiness(c, new Map([['v0', obs([{ node: 'b', readiness: notReady('v0', 'answered 502') }])]]), gone.seen);
+    assert.deepEqual(back.events, []);
+    assert.deepEqual([...(back.notReady.get(vipKey('web', 'v0')) ?? [])], ['b']);
+    const ok = standbyReadiness(c, new Map([['v0', obs([{ node: 'b', readiness: ready('v0') }])]]), back.seen);
+    assert.deepEqual(ok.events.map((e) => [e.type, e.node]), [['standby.ready', 'b']]);
+    // A node the spec no longer names is forgotten.
+    const removed = standbyReadiness(cluster(['a'], ['a']), new Map(), back.seen);
+    assert.equal(removed.seen.size, 0);
+  });
+
+  it('after a coordinator restart, starts from what its events last said: no event again for the same state', () => {
+    const events: LbhaEvent[] = [
+      { seq: 1, timeMs: T0, cluster: 'web', node: 'b', vip: 'v0', type: 'standby.not_ready', message: 'b would not serve v0', reason: 'answered 502', actor: 'system', severity: 'warning', operationId: '' },
+      { seq: 2, timeMs: T0, cluster: 'web', node: 'a', vip: 'v0', type: 'standby.not_ready', message: 'a would not serve v0', reason: 'answered 503', actor: 'system', severity: 'warning', operationId: '' },
+      { seq: 3, timeMs: T0, cluster: 'web', node: 'a', vip: 'v0', type: 'standby.ready', message: 'a would serve v0 again', reason: '', actor: 'system', severity: 'info', operationId: '' },
+      { seq: 4, timeMs: T0, cluster: 'web', node: 'a', vip: '', type: 'node.connected', message: 'a connected', reason: '', actor: 'system', severity: 'info', operationId: '' },
+    ];
+    const memory = readinessFromEvents(events);
+    assert.deepEqual([...(memory.get('web')?.get('v0') ?? [])], [['b', 'answered 502'], ['a', null]]);
+    const first = standbyReadiness(c, new Map([['v0', obs([{ node: 'a', readiness: ready('v0') }, { node: 'b', readiness: notReady('v0', 'answered 502') }])]]), memory.get('web') ?? new Map());
+    assert.deepEqual(first.events, [], 'the same states as before the restart');
+    assert.deepEqual([...(first.notReady.get(vipKey('web', 'v0')) ?? [])], ['b']);
+    // Without what the events said, the restart raised b's event again.
+    assert.deepEqual(standbyReadiness(c, new Map([['v0', obs([{ node: 'b', readiness: notReady('v0', 'answered 502') }])]]), new Map()).events.map((e) => e.type), ['standby.not_ready']);
   });
 });
 
