@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '@lbha/shared';
 import { eventually } from '@lbha/test-support';
 import { HandoverController, type SavedSysctls } from '../src/net/handover.js';
+import { isMoveBack } from '../src/net/handover-linger.js';
 import { incomingRuleset, parseSsPeers, tableName } from '../src/net/handover-ruleset.js';
 import { handoverTaskProblem, type HandoverTask } from '../src/net/handover-task.js';
 import { JsonFile } from '../src/state/json-file.js';
@@ -71,6 +72,16 @@ describe('handover: pure parts', () => {
     assert.match(v6, /type ipv6_addr \. inet_service/);
     assert.match(v6, /meta pkttype host ip6 daddr fd00::50 ip6 saddr \. tcp sport @flows update @flows \{ ip6 saddr \. tcp sport \}/);
     assert.match(v6, /fwd ip6 to fd00::1 device "eth1"/);
+  });
+
+  it('keeps a table after a move back without forwarding what the peer forwards', () => {
+    const text = incomingRuleset(task(), [], true, '02:00:00:00:00:01');
+    assert.match(text, /flush table netdev lbha_handover_eth1_51/, 'the flows it recorded stay');
+    assert.match(text, /meta pkttype host ip daddr 10\.77\.0\.50 ether saddr != 02:00:00:00:00:01 meta l4proto tcp fwd ip to 10\.77\.0\.1 device "eth1"/);
+    assert.equal(isMoveBack(task(), task({ role: 'outgoing' })), true);
+    assert.equal(isMoveBack(task(), task({ role: 'outgoing', peer: '10.77.0.3' })), false, 'a move on to a third node');
+    assert.equal(isMoveBack(task({ role: 'outgoing' }), task()), false);
+    assert.equal(isMoveBack(task(), task()), false);
   });
 });
 
@@ -142,6 +153,34 @@ describe('handover: on a real kernel', { skip }, () => {
     assert.doesNotMatch(loAddresses(), /10\.77\.0\.51/);
     assert.equal(sysctl('arp_ignore'), '0');
     assert.equal(sysctl('arp_announce'), '0');
+  });
+
+  it('after a move back, keeps forwarding the peer\'s connections until the VIP has left this node', async () => {
+    const c = controller();
+    await c.start();
+    const back = task({ instance: 'vip3', vrid: 53, vip: '10.77.0.52', peer: '10.77.0.4' });
+    const table = tableName(back);
+    inNs('ip', 'neigh', 'replace', '10.77.0.4', 'lladdr', '02:00:00:00:00:04', 'dev', 'eth1', 'nud', 'permanent');
+    // This node holds the VIP, forwarding the peer's connections.
+    inNs('ip', 'addr', 'add', '10.77.0.52/24', 'dev', 'eth1');
+    assert.deepEqual([...(await c.apply([back]))], []);
+    // Moved back: told the outgoing side, it still holds the VIP, so the table stays, minus the peer's own frames.
+    assert.deepEqual([...(await c.apply([{ ...back, role: 'outgoing' }]))], []);
+    assert.match(tables(), new RegExp(table), 'the table stays while the VIP is here');
+    assert.match(inNs('nft', 'list', 'table', 'netdev', table).stdout, /ether saddr != 02:00:00:00:00:04 .*fwd ip to 10\.77\.0\.4 device "eth1"/);
+    assert.match(loAddresses(), /10\.77\.0\.52\/32 .*lo:lbha/, 'and the outgoing side is in place');
+    // keepalived moves the VIP away: the table goes.
+    inNs('ip', 'addr', 'del', '10.77.0.52/24', 'dev', 'eth1');
+    await eventually(() => !tables().includes(table), 'the table to go once the VIP has left', 5_000);
+
+    // A peer whose address does not resolve: nothing lingers, the table goes at once as before.
+    const unresolved = task({ instance: 'vip4', vrid: 54, vip: '10.77.0.53', peer: '10.77.0.9' });
+    inNs('ip', 'addr', 'add', '10.77.0.53/24', 'dev', 'eth1');
+    await c.apply([unresolved]);
+    await c.apply([{ ...unresolved, role: 'outgoing' }]);
+    assert.doesNotMatch(tables(), new RegExp(tableName(unresolved)));
+    inNs('ip', 'addr', 'del', '10.77.0.53/24', 'dev', 'eth1');
+    await c.apply([]);
   });
 
   it('sweeps what a crashed agent left behind and leaves an operator\'s own lo address alone', async () => {

@@ -19,12 +19,13 @@ export function tableName(t: Pick<HandoverTask, 'vrid' | 'interface'>): string {
 
 /**
  * The incoming side's ruleset; `flows` are "client-ip . port" pairs already open locally. With
- * `keep` (an agent that restarted during the handover adopts its table) the rules are replaced
- * and the flows the table recorded stay, the listed ones added: the listing cannot see a
- * connection whose SYN arrives while it runs, and the table is the only record of it. Otherwise
- * a table of the name is replaced whole, in the same transaction.
+ * `keep` (an agent that restarted during the handover adopts its table, or a table kept a moment
+ * after its handover, handover-linger.ts) the rules are replaced and the flows the table recorded
+ * stay, the listed ones added: the listing cannot see a connection whose SYN arrives while it
+ * runs, and the table is the only record of it. Otherwise a table of the name is replaced whole,
+ * in the same transaction. `notFrom` is a MAC address whose frames are not forwarded.
  */
-export function incomingRuleset(t: HandoverTask, flows: readonly string[], keep = false): string {
+export function incomingRuleset(t: HandoverTask, flows: readonly string[], keep = false, notFrom?: string): string {
   const table = tableName(t);
   const dev = JSON.stringify(t.interface);
   const ip = isIPv6(t.vip) ? 'ip6' : 'ip';
@@ -44,8 +45,9 @@ export function incomingRuleset(t: HandoverTask, flows: readonly string[], keep 
     // A connection that starts here is this node's from now on.
     `    ${mine} tcp flags & (syn | ack) == syn update @flows { ${ip} saddr . tcp sport } accept`,
     `    ${mine} ${ip} saddr . tcp sport @flows update @flows { ${ip} saddr . tcp sport } accept`,
-    // Anything else for the VIP belongs to a connection the old holder has open.
-    `    ${mine} meta l4proto tcp fwd ${ip} to ${t.peer} device ${dev}`,
+    // Anything else for the VIP belongs to a connection the old holder has open; with `notFrom`
+    // (the peer's MAC, while the peer has a table of its own) not what the peer forwarded here.
+    `    ${mine} ${notFrom === undefined ? '' : `ether saddr != ${notFrom} `}meta l4proto tcp fwd ${ip} to ${t.peer} device ${dev}`,
     `  }`,
     `}`,
   ];

@@ -20,6 +20,9 @@
 // Both sides end the handover at its deadline on their own, and remove whatever a crashed run
 // left behind at start. handover-ruleset.ts renders the incoming table, arp-sysctls.ts keeps the
 // outgoing side's sysctls; keepOnLo() keeps VIPs on lo for the peer's unplanned failover too.
+//
+// Over 400 lines: every change to the node's tables, lo addresses, sysctls and neighbour pins
+// goes through the one serial chain of this class, so that no two of them interleave.
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIPv6 } from 'node:net';
@@ -28,6 +31,7 @@ import type { JsonFile } from '../state/json-file.js';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
 import { ArpSysctls, type SavedSysctls } from './arp-sysctls.js';
 import { openConnectionsArgs } from './handover-connections.js';
+import { isMoveBack, lingerRules, vipLeft } from './handover-linger.js';
 import { FLOW_SET_SIZE, HANDOVER_TABLE_PREFIX, incomingRuleset, parseSsPeers, tableName } from './handover-ruleset.js';
 import { handoverTaskProblem, type HandoverTask } from './handover-task.js';
 import { peerLinkAddress } from './peer-link-address.js';
@@ -122,6 +126,7 @@ export class HandoverController {
       }
       for (const [instance, a] of [...this.active]) {
         const w = wanted.get(instance);
+        if (w && isMoveBack(a.task, w) && (await this.linger(instance, a))) continue;
         if (!w || this.keyOf(w) !== a.key) await this.end(instance, w ? 'replaced' : 'withdrawn');
         else if (w.untilMs !== a.task.untilMs) this.reschedule(a, w);
       }
@@ -297,6 +302,33 @@ export class HandoverController {
       if (e) this.opts.logger.warn({ event: 'handover.flows_failed', instance: t.instance, error: e }, `could not record ${late.length} local connections of ${t.vip}`);
     }
     return undefined;
+  }
+
+  /**
+   * Keeps an incoming handover's table after the VIP is moved back (handover-linger.ts) until the
+   * VIP has left this node; false when it cannot (the caller ends it as usual).
+   */
+  private async linger(instance: string, a: Active): Promise<boolean> {
+    const t = a.task;
+    const o = { ipProgram: this.opts.ipProgram, run: this.opts.run, now: this.now, load: (x: HandoverTask, text: string) => this.nftFile(x, text), ...(this.opts.nodeProgram ? { nodeProgram: this.opts.nodeProgram } : {}) };
+    const problem = await lingerRules(o, t);
+    if (problem) {
+      this.opts.logger.warn({ event: 'handover.linger_failed', instance, vip: t.vip, reason: problem }, `handover of ${t.vip}: cannot keep forwarding until the VIP leaves: ${problem}`);
+      return false;
+    }
+    this.active.delete(instance);
+    clearTimeout(a.timer);
+    this.opts.logger.info({ event: 'handover.lingering', instance, vip: t.vip, peer: t.peer }, `handover of ${t.vip}: moved back; forwarding ${t.peer}'s connections until the VIP leaves this node`);
+    void vipLeft(o, t).then(() =>
+      this.serial(async () => {
+        // A new incoming handover of the VIP owns the table (and the pin) now.
+        if ([...this.active.values()].some((x) => x.task.role === 'incoming' && tableName(x.task) === tableName(t))) return;
+        await this.nft(['delete', 'table', 'netdev', tableName(t)]);
+        if (isIPv6(t.vip)) await this.ip(['-6', 'neigh', 'del', t.peer, 'dev', t.interface]);
+        this.opts.logger.info({ event: 'handover.ended', instance, role: t.role, vip: t.vip, reason: 'moved back; the VIP has left this node' }, `handover of ${t.vip} (${t.role}) ended: the VIP has left this node`);
+      }),
+    );
+    return true;
   }
 
   /** Loads `text` with `nft -f` (a file: the element lists of a busy node exceed argv limits). */
