@@ -135,6 +135,7 @@ export class Agent implements AgentCore {
       // /run: sysctls are reset at boot, and so must the record of their old values be.
       sysctls: new JsonFile<SavedSysctls>(join(opts.runtimeDir, 'handover-sysctls.json')),
       onEnded: () => this.refresh(),
+      holdsVip: (t) => holdsAddress(this.addresses.addresses(), t.interface, t.vip),
     });
     this.handoverConnections = new HandoverConnections({
       ssProgram: opts.ssProgram, run: this.run, intervalMs: HANDOVER_COUNT_MS, running: () => this.handover.running(),

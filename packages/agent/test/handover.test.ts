@@ -105,6 +105,7 @@ describe('handover: on a real kernel', { skip }, () => {
       sysctls: new JsonFile<SavedSysctls>(join(dir, 'sysctls.json')),
       procSysRoot: procSys,
       onEnded,
+      holdsVip: (t) => inNs('ip', '-o', 'addr', 'show', 'dev', t.interface).stdout.includes(` ${t.vip}/`),
     });
 
   before(() => {

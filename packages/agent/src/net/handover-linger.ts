@@ -25,6 +25,8 @@ export interface LingerOptions {
   readonly load: (t: HandoverTask, text: string) => Promise<string | undefined>;
   readonly now: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Whether this node holds `t.vip` on `t.interface` now (the agent's address watcher). */
+  readonly holdsVip: (t: HandoverTask) => boolean;
 }
 
 /** An incoming handover whose node is now told the outgoing side of the reverse move of the VIP. */
@@ -43,16 +45,5 @@ export async function lingerRules(o: LingerOptions, t: HandoverTask): Promise<st
 export async function vipLeft(o: LingerOptions, t: HandoverTask): Promise<void> {
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const until = o.now() + LINGER_MAX_MS;
-  while (o.now() < until && (await holds(o, t))) await sleep(LINGER_POLL_MS);
-}
-
-async function holds(o: LingerOptions, t: HandoverTask): Promise<boolean> {
-  const r = await o.run(o.ipProgram, ['-j', 'addr', 'show', 'dev', t.interface], { timeoutMs: 5_000 });
-  if (r.exitCode !== 0) return false;
-  try {
-    const links = JSON.parse(r.stdout) as Array<{ addr_info?: Array<{ local?: string }> }>;
-    return links.some((l) => (l.addr_info ?? []).some((a) => a.local === t.vip));
-  } catch {
-    return false;
-  }
+  while (o.now() < until && o.holdsVip(t)) await sleep(LINGER_POLL_MS);
 }

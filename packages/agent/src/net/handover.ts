@@ -55,6 +55,8 @@ export interface HandoverOptions {
   readonly now?: () => number;
   /** Called after a handover ends on its own (deadline). */
   readonly onEnded?: (task: HandoverTask) => void;
+  /** Whether this node holds a task's VIP on its interface now (the agent's address watcher). */
+  readonly holdsVip: (task: HandoverTask) => boolean;
 }
 
 /** The label on lo addresses this module adds, so that leftovers can be told from an operator's. */
@@ -310,7 +312,7 @@ export class HandoverController {
    */
   private async linger(instance: string, a: Active): Promise<boolean> {
     const t = a.task;
-    const o = { ipProgram: this.opts.ipProgram, run: this.opts.run, now: this.now, load: (x: HandoverTask, text: string) => this.nftFile(x, text), ...(this.opts.nodeProgram ? { nodeProgram: this.opts.nodeProgram } : {}) };
+    const o = { ipProgram: this.opts.ipProgram, run: this.opts.run, now: this.now, load: (x: HandoverTask, text: string) => this.nftFile(x, text), holdsVip: this.opts.holdsVip, ...(this.opts.nodeProgram ? { nodeProgram: this.opts.nodeProgram } : {}) };
     const problem = await lingerRules(o, t);
     if (problem) {
       this.opts.logger.warn({ event: 'handover.linger_failed', instance, vip: t.vip, reason: problem }, `handover of ${t.vip}: cannot keep forwarding until the VIP leaves: ${problem}`);

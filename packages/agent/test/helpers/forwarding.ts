@@ -1,6 +1,7 @@
 // The agent's forwarding pieces (handover controller, failover forwarder) built to run in a
 // BridgeNet node's namespace, as the agent on that node would run them. The pieces themselves run
 // in the test process; every command they run goes through `ip netns exec`.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '@lbha/shared';
@@ -37,6 +38,7 @@ export function handoverController(net: BridgeNet, dir: string, node: NodeName, 
     workDir: join(dir, node, 'work'),
     sysctls: new JsonFile<SavedSysctls>(join(dir, node, 'sysctls.json')),
     procSysRoot: procSys,
+    holdsVip: (t) => spawnSync('ip', ['-n', net.ns[node], '-o', 'addr', 'show', 'dev', t.interface], { encoding: 'utf8' }).stdout.includes(` ${t.vip}/`),
   });
 }
 
