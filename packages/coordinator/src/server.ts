@@ -112,7 +112,7 @@ export class CoordinatorServer {
     this.registry.subscribe((e) => this.recordRegistryEvent(e));
     this.coordination =
       config.store?.kind === 'etcd'
-        ? new EtcdCoordination({ config: config.store, selfId: config.id, logger, registry: this.registry, record: (e) => this.events.record(e), peerTls: config.tls })
+        ? new EtcdCoordination({ config: config.store, selfId: config.id, logger, registry: this.registry, record: (e) => this.events.record(e), peerTls: config.tls, relayStreamsPerChannel: this.limits.streamsPerConnection })
         : undefined;
     // Configs built in code (tests) may leave webhooks out.
     this.webhooks = new WebhookDispatcher({ webhooks: config.webhooks ?? [], logger, coordinatorId: config.id });

@@ -24,6 +24,19 @@ export interface AgentRelayOptions {
   readonly logger: Logger;
   /** Called for every desired state or command held back because this coordinator is not the leader. */
   readonly onFencedPush?: (kind: 'desiredState' | 'command') => void;
+  /**
+   * Relayed streams one connection to the leader carries at most (default 128, the leader's
+   * default `limits.streamsPerConnection`). The leader's HTTP/2 server refuses to open more
+   * streams than that on one connection: beyond it, a stream would wait, unopened, until another
+   * ends, and agent streams do not end. More streams open more connections.
+   */
+  readonly streamsPerChannel?: number;
+}
+
+/** One connection to the leader and the relayed streams it carries. */
+interface Upstream {
+  readonly client: AgentServiceClient;
+  streams: number;
 }
 
 interface Relay {
@@ -61,7 +74,8 @@ export function forwardedMetadata(call: { metadata: Metadata; getPeer(): string;
  */
 export class AgentRelay {
   private readonly relays = new Set<Relay>();
-  private readonly clients = new Map<string, AgentServiceClient>();
+  /** Per leader address, its connections (each at most `streamsPerChannel` streams). */
+  private readonly clients = new Map<string, Upstream[]>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly opts: AgentRelayOptions) {
@@ -86,7 +100,7 @@ export class AgentRelay {
   close(): void {
     this.unsubscribe();
     for (const r of this.relays) r.end(status.UNAVAILABLE, 'coordinator shutting down');
-    for (const c of this.clients.values()) c.close();
+    for (const list of this.clients.values()) for (const u of list) u.client.close();
     this.clients.clear();
   }
 
@@ -109,9 +123,9 @@ export class AgentRelay {
         n.session?.close(`coordinator ${target.id} is the leader now; reconnect to be relayed there`);
       }
     }
-    for (const [address, client] of this.clients) {
+    for (const [address, list] of this.clients) {
       if (address !== target?.grpc) {
-        client.close();
+        for (const u of list) u.client.close();
         this.clients.delete(address);
       }
     }
@@ -142,30 +156,57 @@ export class AgentRelay {
     this.opts.local.connect(call);
   }
 
-  private client(address: string): AgentServiceClient {
-    let c = this.clients.get(address);
-    if (!c) {
-      c = new AgentServiceClient(address, this.opts.credentials, {
+  /** Connections to the leader at `address` (a relay is also counted before its stream opens). */
+  channels(address: string): readonly { readonly streams: number }[] {
+    return this.clients.get(address) ?? [];
+  }
+
+  /** A connection to `address` with room for one more stream; a new one when all are full. */
+  private channel(address: string): Upstream {
+    const cap = Math.max(1, this.opts.streamsPerChannel ?? 128);
+    let list = this.clients.get(address);
+    if (!list) this.clients.set(address, (list = []));
+    const free = list.find((u) => u.streams < cap);
+    if (free) return free;
+    const u: Upstream = {
+      client: new AgentServiceClient(address, this.opts.credentials, {
         'grpc.keepalive_time_ms': 5_000,
         'grpc.keepalive_timeout_ms': 3_000,
         'grpc.keepalive_permit_without_calls': 1,
         ...this.opts.channelOptions,
-      });
-      this.clients.set(address, c);
-    }
-    return c;
+        // Its own connection: grpc-js would otherwise share one subchannel among channels to the same address.
+        'grpc.use_local_subchannel_pool': 1,
+      }),
+      streams: 0,
+    };
+    list.push(u);
+    return u;
+  }
+
+  /** A relay is over: its connection has room again; a connection left empty is closed unless it is the last. */
+  private release(address: string, u: Upstream): void {
+    u.streams--;
+    const list = this.clients.get(address);
+    if (!list || u.streams > 0 || list.length <= 1) return;
+    const i = list.indexOf(u);
+    if (i < 0) return;
+    list.splice(i, 1);
+    u.client.close();
   }
 
   private relay(call: AgentCall, leader: LeaderInfo): void {
     const { logger, selfId } = this.opts;
     const peer = call.getPeer();
-    const upstream = this.client(leader.grpc).connect(forwardedMetadata(call, selfId));
+    const channel = this.channel(leader.grpc);
+    channel.streams++;
+    const upstream = channel.client.connect(forwardedMetadata(call, selfId));
     let ended = false;
     /** Stops relaying, once; false when it had stopped already. */
     const teardown = (): boolean => {
       if (ended) return false;
       ended = true;
       this.relays.delete(relay);
+      this.release(leader.grpc, channel);
       upstream.removeAllListeners('data');
       upstream.on('error', () => undefined);
       upstream.cancel();
@@ -204,6 +245,7 @@ export class AgentRelay {
       if (ended) return;
       ended = true;
       this.relays.delete(relay);
+      this.release(leader.grpc, channel);
       if (!call.writableEnded) call.end();
     });
   }

@@ -34,6 +34,8 @@ export interface EtcdCoordinationOptions {
   readonly record: (e: EventInput) => void;
   /** TLS this coordinator uses to dial the leader (its own certificate, as a client). */
   readonly peerTls: TlsConfig;
+  /** Relayed agent streams per connection to the leader: the leader's `limits.streamsPerConnection` (AgentRelayOptions). */
+  readonly relayStreamsPerChannel?: number;
   /** Retry delay after the leader's duties failed to start (default 1s). */
   readonly retryMs?: number;
 }
@@ -93,6 +95,7 @@ export class EtcdCoordination {
       channelOptions: options,
       logger: this.log,
       onFencedPush: (kind) => this.fenced[kind]++,
+      ...(this.opts.relayStreamsPerChannel === undefined ? {} : { streamsPerChannel: this.opts.relayStreamsPerChannel }),
     });
     return this.relay.service;
   }

@@ -49,10 +49,11 @@ interface TestCoordinator {
   fenced: number;
 }
 
-async function coordinator(id: string): Promise<TestCoordinator> {
+/** `streamsPerConnection`: the server's HTTP/2 cap; `relayStreamsPerChannel`: what the relay assumes of the leader's. */
+async function coordinator(id: string, opts: { readonly streamsPerConnection?: number; readonly relayStreamsPerChannel?: number } = {}): Promise<TestCoordinator> {
   const registry = new Registry(5000);
   const outbox = new AgentOutbox((node) => registry.get(node)?.session);
-  const server = new Server();
+  const server = new Server(opts.streamsPerConnection === undefined ? {} : { 'grpc.max_concurrent_streams': opts.streamsPerConnection });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -67,6 +68,7 @@ async function coordinator(id: string): Promise<TestCoordinator> {
     credentials: credentials.createInsecure(),
     logger,
     onFencedPush: () => c.fenced++,
+    ...(opts.relayStreamsPerChannel === undefined ? {} : { streamsPerChannel: opts.relayStreamsPerChannel }),
   });
   const forwarder = new ControlForwarder({
     local: controlHandlers({ registry, outbox, events: new EventLog(), modeOf: () => 'active' }),
@@ -225,5 +227,49 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
     agents.push(again);
     const welcome = await eventually(() => again.of('welcome')[0], 'welcome');
     assert.equal(welcome.msg?.$case === 'welcome' && welcome.msg.value.coordinatorId, 'b');
+  });
+});
+
+describe('a follower relaying more streams than the leader takes on one connection', () => {
+  let leader: TestCoordinator;
+  let follower: TestCoordinator;
+  const agents: TestAgent[] = [];
+
+  before(async () => {
+    // The leader opens at most 4 streams per connection; the follower relays 10 agents.
+    leader = await coordinator('leader', { streamsPerConnection: 4 });
+    follower = await coordinator('follower', { relayStreamsPerChannel: 4 });
+    leader.leadership.set(true, undefined);
+    follower.leadership.set(false, leader.info);
+  });
+  after(() => {
+    for (const x of agents) x.close();
+    for (const c of [leader, follower]) {
+      c.relay.close();
+      c.forwarder.close();
+      c.server.forceShutdown();
+    }
+  });
+
+  it('opens another connection to the leader for every 4 streams, and every agent is welcomed', async () => {
+    for (let i = 0; i < 10; i++) agents.push(new TestAgent(follower.info.grpc, `lb${i}`));
+    for (const a of agents) {
+      const welcome = await eventually(() => a.of('welcome')[0], 'welcome');
+      assert.equal(welcome.msg?.$case === 'welcome' && welcome.msg.value.coordinatorId, 'leader');
+    }
+    assert.equal(follower.relay.relayedStreams, 10);
+    assert.deepEqual(follower.relay.channels(leader.info.grpc).map((c) => c.streams), [4, 4, 2]);
+    for (const a of agents) a.sendSnapshot();
+    await eventually(() => Array.from({ length: 10 }, (_, i) => leader.registry.get(`lb${i}`)?.snapshot).every(Boolean), 'the leader to have every snapshot');
+  });
+
+  it('reuses the room a closed stream leaves, and closes a connection left empty', async () => {
+    for (const a of agents.slice(0, 4)) a.close();
+    await eventually(() => follower.relay.relayedStreams === 6, 'the four relays to end');
+    assert.deepEqual(follower.relay.channels(leader.info.grpc).map((c) => c.streams), [4, 2], 'the emptied connection is closed');
+    const more = [new TestAgent(follower.info.grpc, 'lb10'), new TestAgent(follower.info.grpc, 'lb11')];
+    agents.push(...more);
+    for (const a of more) await eventually(() => a.of('welcome')[0], 'welcome');
+    assert.deepEqual(follower.relay.channels(leader.info.grpc).map((c) => c.streams), [4, 4]);
   });
 });
