@@ -70,7 +70,22 @@ export function holds(i: InstanceObservation): boolean {
 
 export class FailoverTracker {
   private readonly nodes = new Map<string, NodeTrack>();
+  /** The nodes of each cluster (by their track's cluster): a lost VIP looks for another holder among these only. */
+  private readonly members = new Map<string, Set<string>>();
   private readonly vips = new Map<string, VipTrack>();
+
+  private join(cluster: string, node: string): void {
+    let set = this.members.get(cluster);
+    if (!set) this.members.set(cluster, (set = new Set()));
+    set.add(node);
+  }
+
+  private leave(cluster: string, node: string): void {
+    const set = this.members.get(cluster);
+    if (!set) return;
+    set.delete(node);
+    if (set.size === 0) this.members.delete(cluster);
+  }
 
   private track(cluster: string, vip: string): VipTrack {
     const key = `${cluster}\u0000${vip}`;
@@ -100,12 +115,15 @@ export class FailoverTracker {
     if (!n) {
       n = { cluster, live: true, instances: new Map() };
       this.nodes.set(node, n);
+      this.join(cluster, node);
     }
     if (n.cluster !== cluster) {
       // The node moved to another cluster: it no longer holds anything in the old one.
       for (const old of n.instances.values()) if (holds(old)) this.lost(n.cluster, old.vip, node, { reason: 'preempted', atMs: nowMs }, failovers);
       n.instances.clear();
+      this.leave(n.cluster, node);
       n.cluster = cluster;
+      this.join(cluster, node);
     }
     n.live = true;
     const seen = new Set<string>();
@@ -139,6 +157,8 @@ export class FailoverTracker {
 
   /** Forgets a node whose record is gone (call after nodeLost). */
   forget(node: string): void {
+    const n = this.nodes.get(node);
+    if (n) this.leave(n.cluster, node);
     this.nodes.delete(node);
   }
 
@@ -187,8 +207,9 @@ export class FailoverTracker {
   }
 
   private otherMaster(cluster: string, vip: string, except: string): string | undefined {
-    for (const [name, n] of this.nodes) {
-      if (name === except || !n.live || n.cluster !== cluster) continue;
+    for (const name of this.members.get(cluster) ?? []) {
+      const n = this.nodes.get(name);
+      if (name === except || !n || !n.live || n.cluster !== cluster) continue;
       const i = n.instances.get(vip);
       if (i && holds(i)) return name;
     }
