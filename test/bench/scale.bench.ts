@@ -13,26 +13,29 @@
 // --no-storm; --coordinator-node-flags "FLAGS" (e.g. --cpu-prof); --plaintext (tls: insecure; by default mutual TLS, each simulated agent with its
 // own certificate, so the storm includes every TLS handshake); --no-loop-probe;
 // --simulator-cores LIST (taskset list for the simulated agents; default: every core but 0);
+// --coordinators N (default 1) with --store etcd: N coordinators on a real etcd
+// (--etcd-members M, default 1), the agents spread over them (each lists every coordinator, in
+// a rotated order), followers relaying their streams to the leader; figures per coordinator,
+// and the storm stops and restarts the leader; --coordinator-cores LIST (default 0);
 // --out FILE.
 // The coordinator is pinned to core 0 and the simulated agents to the other cores (when there
 // are others), so they do not take the coordinator's core from it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
-import { get as plainGet } from 'node:http';
-import { get as httpsGet } from 'node:https';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { place } from '@lbha/coordinator';
-import { freePort, sleep, waitFor } from '@lbha/test-support';
-import { COORDINATOR_BIN, DEV_CA_BIN } from '../lab/repo-paths.js';
+import { sleep, waitFor } from '@lbha/test-support';
+import { DEV_CA_BIN } from '../lab/repo-paths.js';
+import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
 import { loopWindow, probeMemory, type LoopWindow, type ProbeMemory } from './loop-window.js';
 import { MB, processTimes, ProcessSampler } from './process-sampler.js';
 import { placementShapes } from './placement-shapes.js';
+import { createSlots, httpGet, loopFile, metricValue, startCoordinator, stopCoordinator, waitForHttp, waitForLeader, type CoordinatorSlot, type SlotSettings } from './scale-coordinators.js';
 import { pairsSpec } from './scale-spec.js';
 
 const argv = process.argv.slice(2);
@@ -56,6 +59,14 @@ const LOOP_PROBE_SCRIPT = fileURLToPath(new URL('./loop-probe.js', import.meta.u
 const AGENTS_PER_PROCESS = 1000;
 const SCRAPE_EVERY_MS = 5000;
 const SIM_SCRIPT = fileURLToPath(new URL('./simulated-agents.js', import.meta.url));
+/** Coordinators: one (file store), or several on etcd, followers relaying agent streams to the leader. */
+const COORDINATORS = intOption(argv, '--coordinators', 'LBHA_BENCH_COORDINATORS', 1);
+const STORE = stringOption(argv, '--store', 'LBHA_BENCH_STORE', COORDINATORS > 1 ? 'etcd' : 'file');
+const ETCD_MEMBERS = intOption(argv, '--etcd-members', 'LBHA_BENCH_ETCD_MEMBERS', 1);
+if (STORE !== 'file' && STORE !== 'etcd') throw new Error(`--store: ${STORE} is neither file nor etcd`);
+if (COORDINATORS < 1) throw new Error(`--coordinators: ${COORDINATORS} is not a number of coordinators`);
+if (COORDINATORS > 1 && STORE !== 'etcd') throw new Error(`--coordinators ${COORDINATORS} needs --store etcd: the file store serves one coordinator`);
+if (STORE === 'etcd' && etcdUnavailableReason()) throw new Error(`--store etcd: ${etcdUnavailableReason()}`);
 
 const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
@@ -63,8 +74,8 @@ const log = (line: string): void => {
 
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const cores = availableParallelism();
-/** The coordinator's core, and the cores of the simulated agents (the others, when there are any). */
-const COORDINATOR_CORES = '0';
+/** The coordinators' core(s), and the cores of the simulated agents (the others, when there are any). */
+const COORDINATOR_CORES = stringOption(argv, '--coordinator-cores', 'LBHA_BENCH_COORDINATOR_CORES', '0');
 const SIMULATOR_CORES = stringOption(argv, '--simulator-cores', 'LBHA_BENCH_SIMULATOR_CORES', cores > 1 ? `1-${cores - 1}` : '0');
 /** Runs a command pinned to cores when taskset works here. */
 const pinned = (cpus: string, command: string, args: readonly string[]): [string, string[]] =>
@@ -74,18 +85,12 @@ const pinned = (cpus: string, command: string, args: readonly string[]): [string
 
 // ------------------------------------------------------------------ coordinator and agents
 
-interface Coordinator {
-  readonly proc: ChildProcess;
-  readonly pid: number;
-  readonly exited: Promise<void>;
-}
-
 interface Run {
   readonly dir: string;
-  readonly grpcPort: number;
-  readonly httpPort: number;
-  readonly configFile: string;
-  coordinator: Coordinator | undefined;
+  readonly settings: SlotSettings;
+  /** The coordinators (one, or several on etcd). */
+  readonly slots: CoordinatorSlot[];
+  etcd: EtcdCluster | undefined;
   readonly sims: ChildProcess[];
   /** node -> times of its Welcomes (epoch ms). */
   readonly connects: Map<string, number[]>;
@@ -95,60 +100,9 @@ interface Run {
 
 const runs = new Set<Run>();
 
-/** Where loop-probe.ts in the coordinator's `n`th process writes its seconds. */
-const loopFile = (run: Run, n: number): string => join(run.dir, `loop-${n}.jsonl`);
-
-function startCoordinator(run: Run, n: number): Coordinator {
-  const logFd = openSync(join(run.dir, `coordinator-${n}.log`), 'a');
-  const probe = LOOP_PROBE ? ['--import', LOOP_PROBE_SCRIPT] : [];
-  const [cmd, args] = pinned(COORDINATOR_CORES, process.execPath, [...COORDINATOR_FLAGS, ...probe, COORDINATOR_BIN, '--config', run.configFile]);
-  const env = { ...process.env, LBHA_LOOP_PROBE_OUT: loopFile(run, n) };
-  const proc = spawn(cmd, args, { stdio: ['ignore', logFd, logFd], env });
-  closeSync(logFd);
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  return { proc, pid: proc.pid ?? -1, exited };
-}
-
-async function stopCoordinator(c: Coordinator | undefined, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (c === undefined || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
-  c.proc.kill(sig);
-  const timer = setTimeout(() => c.proc.kill('SIGKILL'), 10_000);
-  await c.exited;
-  clearTimeout(timer);
-}
-
-/** GET over the coordinator's HTTP API (HTTPS with the run's CA when TLS is on); gzip accepted. */
-function httpGet(run: Run, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const url = `${TLS ? 'https' : 'http'}://127.0.0.1:${run.httpPort}${path}`;
-    const options = { headers: { 'accept-encoding': 'gzip' }, ...(TLS ? { ca: readFileSync(join(run.dir, 'tls', 'ca.crt')) } : {}) };
-    const req = (TLS ? httpsGet : plainGet)(url, options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        const body = res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
-        resolve({ status: res.statusCode ?? 0, body: body.toString('utf8') });
-      });
-    });
-    req.on('error', reject);
-  });
-}
-
-async function waitForHttp(run: Run, timeoutMs = 60_000): Promise<void> {
-  await waitFor('the coordinator to answer /healthz', async () => {
-    if (run.coordinator !== undefined && run.coordinator.proc.exitCode !== null) {
-      throw new Error(`the coordinator exited: ${readFileSync(join(run.dir, 'coordinator-1.log'), 'utf8').slice(-2000)}`);
-    }
-    try {
-      const res = await httpGet(run, '/healthz');
-      return res.status === 200 ? { done: true, value: undefined } : { done: false, observed: `HTTP ${res.status}` };
-    } catch (error) {
-      return { done: false, observed: (error as Error).message };
-    }
-  }, { timeoutMs, intervalMs: 50 });
-}
+const start = (run: Run, slot: CoordinatorSlot): void => {
+  startCoordinator(run.settings, slot, LOOP_PROBE ? LOOP_PROBE_SCRIPT : undefined);
+};
 
 function startSimulators(run: Run, size: number): void {
   for (let first = 0; first < size; first += AGENTS_PER_PROCESS) {
@@ -156,7 +110,9 @@ function startSimulators(run: Run, size: number): void {
     const args = [
       '--no-deprecation', // grpc-js sets an IP address as the TLS server name
       SIM_SCRIPT,
-      '--address', `127.0.0.1:${run.grpcPort}`,
+      // Every agent knows every coordinator; the simulators rotate the list, so that the agents
+      // spread over the coordinators as a fleet whose hosts list them in different orders.
+      '--address', run.slots.map((c) => `127.0.0.1:${c.grpcPort}`).join(','),
       '--nodes', String(size),
       '--first', String(first),
       '--count', String(count),
@@ -222,28 +178,29 @@ async function waitForConnected(run: Run, size: number, sinceMs: number, timeout
 }
 
 interface Scrape {
+  /** Agent streams this coordinator relays to the leader (several coordinators). */
+  readonly relayed: number;
   readonly renderMs: number;
   readonly bytes: number;
   readonly serverRenderMs: number | undefined;
   readonly connected: number;
+  /** lbha_coordinator_leader (etcd store; 0 otherwise). */
+  readonly leader: number;
 }
 
-function metricValue(text: string, name: string): number | undefined {
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : undefined;
-}
-
-async function scrape(run: Run): Promise<Scrape> {
+async function scrape(run: Run, slot: CoordinatorSlot): Promise<Scrape> {
   const t = performance.now();
-  const { body } = await httpGet(run, '/metrics');
+  const { body } = await httpGet(run.settings, slot, '/metrics');
   const renderMs = performance.now() - t;
   const server = metricValue(body, 'lbha_metrics_render_duration_seconds');
   const connected = (body.match(/^lbha_node_connected\{[^}]*\} 1$/gm) ?? []).length;
   return {
+    relayed: metricValue(body, 'lbha_relayed_agent_streams') ?? 0,
     renderMs,
     bytes: Buffer.byteLength(body),
     serverRenderMs: server === undefined ? undefined : server * 1000,
     connected,
+    leader: metricValue(body, 'lbha_coordinator_leader') ?? 0,
   };
 }
 
@@ -266,76 +223,73 @@ function perAgentSplit(idle: ProbeMemory | undefined, loaded: ProbeMemory | unde
   return { jsHeap: kb(heap), external: kb(external), other: kb(loaded.rss - idle.rss - heap - external) };
 }
 
-interface SizeFigures {
-  readonly agents: number;
-  readonly seconds: number;
-  readonly connectAllMs: number;
+/** What one coordinator did over the measured window (and the storm). */
+interface CoordinatorFigures {
+  readonly id: string;
+  /** `only` (file store), or its role on etcd when the window ended. */
+  readonly role: 'only' | 'leader' | 'follower';
+  /** Agent streams it terminates itself (its own TLS connections); a follower relays them to the leader. */
+  readonly streams: number;
   readonly cpuPercent: number;
   readonly rssMb: number;
   /** The coordinator's event loop over the measured window (undefined: --no-loop-probe). */
   readonly loop: LoopWindow | undefined;
   /** The same during the reconnect storm, from the restart until every agent is back. */
   readonly stormLoop: LoopWindow | undefined;
-  /** Coordinator RSS with its agents minus its RSS before the first agent, per agent. */
+  /** Its RSS with the agents minus its RSS before the first agent, per agent of the fleet. */
   readonly kbPerAgent: number;
   /** Growth per agent from idle to the window's end, by where the bytes are (loop probe). */
   readonly kbPerAgentSplit: PerAgentSplit | undefined;
-  readonly pushMs: ReturnType<typeof distribution>;
-  readonly pushes: number;
-  readonly noPush: number;
   readonly metricsBytes: number;
   readonly metricsRenderMsP50: number;
   readonly metricsServerRenderMsP50: number;
+  /** Nodes its /metrics shows connected at the last scrape. */
+  readonly connectedAtCoordinator: number;
+}
+
+interface SizeFigures {
+  readonly agents: number;
+  readonly seconds: number;
+  readonly connectAllMs: number;
+  readonly coordinators: readonly CoordinatorFigures[];
+  readonly pushMs: ReturnType<typeof distribution>;
+  readonly pushes: number;
+  readonly noPush: number;
+  /** Restart (one coordinator) or stop of the leader (several) until every agent is welcomed again. */
   readonly stormAllMs: number | undefined;
   readonly stormFromKillMs: number | undefined;
   /** From the restarted coordinator answering /healthz to the last registration (agents in backoff). */
   readonly stormAfterReadyMs: number | undefined;
-  readonly connectedAtCoordinator: number;
 }
 
 async function benchSize(size: number): Promise<SizeFigures> {
   const dir = mkdtempSync(join(tmpdir(), `lbha-bench-scale-${size}-`));
-  const run: Run = {
+  const etcd = STORE === 'etcd' ? await EtcdCluster.start({ members: ETCD_MEMBERS }) : undefined;
+  const settings: SlotSettings = {
     dir,
-    grpcPort: await freePort(),
-    httpPort: await freePort(),
-    configFile: join(dir, 'coordinator.yaml'),
-    coordinator: undefined,
-    sims: [],
-    connects: new Map(),
-    pushes: [],
-    noPush: 0,
+    tls: TLS,
+    etcdEndpoints: etcd?.endpoints ?? [],
+    nodeFlags: COORDINATOR_FLAGS,
+    pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
   };
+  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), pushes: [], noPush: 0 };
   runs.add(run);
   try {
     writeFileSync(join(dir, 'cluster.yaml'), pairsSpec(size, 2));
-    writeFileSync(
-      run.configFile,
-      [
-        `id: bench-${size}`,
-        `grpc: { listen: ["127.0.0.1:${run.grpcPort}"] }`,
-        `http: { listen: "127.0.0.1:${run.httpPort}" }`,
-        TLS ? `tls: { ca: ${join(dir, 'tls', 'ca.crt')}, cert: ${join(dir, 'tls', 'coordinator.crt')}, key: ${join(dir, 'tls', 'coordinator.key')} }` : 'tls: { insecure: true }',
-        // Every simulated agent connects from 127.0.0.1: the per-address cap is for real fleets.
-        'limits: { connectionsPerAddress: 100000 }',
-        `spec: ${join(dir, 'cluster.yaml')}`,
-        `stateDir: ${join(dir, 'state')}`,
-        'heartbeat: { interval: 1s, staleAfter: 3500ms }',
-        'log: { level: info }',
-        '',
-      ].join('\n'),
-    );
+    run.slots.push(...(await createSlots(settings, size, COORDINATORS)));
     if (TLS) {
-      // The CA and the coordinator's certificate; the agents' are made by the simulators (bench-certs.ts).
+      // The CA and the coordinators' certificate; the agents' are made by the simulators (bench-certs.ts).
       const ca = spawnSync(process.execPath, [DEV_CA_BIN, '--out', join(dir, 'tls')], { encoding: 'utf8' });
       if (ca.status !== 0) throw new Error(`lbha-dev-ca: ${ca.stderr}`);
     }
-    log(`${size} agents: starting the coordinator${hasTaskset ? ' on core 0' : ''}, ${TLS ? 'mutual TLS' : 'plaintext'}`);
-    run.coordinator = startCoordinator(run, 1);
-    await waitForHttp(run);
+    log(`${size} agents: starting ${COORDINATORS === 1 ? 'the coordinator' : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'})`}${hasTaskset ? ` on core ${COORDINATOR_CORES}` : ''}, ${TLS ? 'mutual TLS' : 'plaintext'}`);
+    for (const slot of run.slots) start(run, slot);
+    for (const slot of run.slots) await waitForHttp(settings, slot);
+    if (etcd) log(`${size} agents: ${(await waitForLeader(settings, run.slots)).id} leads`);
     await sleep(2000);
-    const idleRss = processTimes(run.coordinator.pid)?.rssBytes ?? 0;
-    const idleMemory = probeMemory(loopFile(run, 1), Date.now());
+    const pid = (slot: CoordinatorSlot): number => slot.process?.pid ?? -1;
+    const idleRss = run.slots.map((slot) => processTimes(pid(slot))?.rssBytes ?? 0);
+    const idleMemory = run.slots.map((slot) => probeMemory(loopFile(dir, slot), Date.now()));
     const startedAt = Date.now();
     startSimulators(run, size);
     const allAt = await waitForConnected(run, size, 0, 120_000 + 60 * size);
@@ -343,77 +297,100 @@ async function benchSize(size: number): Promise<SizeFigures> {
     log(`${size} agents: all registered ${connectAllMs} ms after the simulators started`);
     await sleep(3000);
 
-    const sampler = new ProcessSampler(run.coordinator.pid, 500);
+    const samplers = run.slots.map((slot) => new ProcessSampler(pid(slot), 500));
     run.pushes = [];
     run.noPush = 0;
     const windowStart = Date.now();
     tellSimulators(run, 'flips on');
-    const scrapes: Scrape[] = [];
+    const scrapes: Scrape[][] = run.slots.map(() => []);
     const end = Date.now() + SECONDS * 1000;
     while (Date.now() < end) {
       await sleep(Math.min(SCRAPE_EVERY_MS, Math.max(0, end - Date.now())));
-      scrapes.push(await scrape(run));
+      const round = await Promise.all(run.slots.map((slot) => scrape(run, slot)));
+      round.forEach((r, i) => scrapes[i]?.push(r));
     }
     tellSimulators(run, 'flips off');
     const windowEnd = Date.now();
-    const usage = sampler.stop();
+    const usages = samplers.map((x) => x.stop());
     const pushes = [...run.pushes];
     const noPush = run.noPush;
     await sleep(1200); // the probe's last second of the window
-    const loop = loopWindow(loopFile(run, 1), windowStart, windowEnd);
-    const last = scrapes[scrapes.length - 1];
-    log(
-      `${size} agents: CPU ${usage.cpuPercent.toFixed(1)} % of a core, RSS ${(usage.rssMaxBytes / MB).toFixed(0)} MB, ` +
-        `event loop p99 ${loop?.p99Ms ?? '-'} ms, max ${loop?.maxMs ?? '-'} ms, ${pushes.length} health flips pushed (median ${median(pushes)} ms)`,
-    );
+    const loops = run.slots.map((slot) => loopWindow(loopFile(dir, slot), windowStart, windowEnd));
+    const lasts = scrapes.map((list) => list[list.length - 1]);
+    const relayedSum = lasts.reduce((sum, l) => sum + (l?.relayed ?? 0), 0);
+    const leaderIndex = etcd ? lasts.findIndex((l) => l?.leader === 1) : -1;
+    run.slots.forEach((slot, i) => {
+      const usage = usages[i];
+      log(
+        `${size} agents: ${slot.id}: CPU ${usage?.cpuPercent.toFixed(1)} % of a core, RSS ${((usage?.rssMaxBytes ?? 0) / MB).toFixed(0)} MB, ` +
+          `event loop p99 ${loops[i]?.p99Ms ?? '-'} ms, max ${loops[i]?.maxMs ?? '-'} ms`,
+      );
+    });
+    log(`${size} agents: ${pushes.length} health flips pushed (median ${median(pushes)} ms)`);
 
     let stormAllMs: number | undefined;
     let stormFromKillMs: number | undefined;
     let stormAfterReadyMs: number | undefined;
-    let stormLoop: LoopWindow | undefined;
+    const stormLoops: Array<LoopWindow | undefined> = run.slots.map(() => undefined);
     if (STORM) {
       await sleep(2000);
+      // One coordinator: it restarts. Several: the leader stops (it resigns, another takes over,
+      // every relayed stream moves) and starts again as a follower.
+      const victim = run.slots[Math.max(0, leaderIndex)] as CoordinatorSlot;
       const killedAt = Date.now();
-      await stopCoordinator(run.coordinator, 'SIGTERM');
+      await stopCoordinator(victim.process, 'SIGTERM');
       const restartAt = Date.now();
-      run.coordinator = startCoordinator(run, 2);
-      await waitForHttp(run);
+      start(run, victim);
+      await waitForHttp(settings, victim);
       const readyAt = Date.now();
-      const lastAt = await waitForConnected(run, size, restartAt, 120_000 + 60 * size);
-      stormAllMs = lastAt - restartAt;
+      const lastAt = await waitForConnected(run, size, etcd ? killedAt : restartAt, 120_000 + 60 * size);
+      stormAllMs = lastAt - (etcd ? killedAt : restartAt);
       stormFromKillMs = lastAt - killedAt;
       stormAfterReadyMs = Math.max(0, lastAt - readyAt);
       await sleep(1200);
-      stormLoop = loopWindow(loopFile(run, 2), restartAt - 1000, lastAt + 1000);
+      run.slots.forEach((slot, i) => {
+        stormLoops[i] = loopWindow(loopFile(dir, slot), (slot === victim ? restartAt : killedAt) - 1000, lastAt + 1000);
+      });
       log(
-        `${size} agents: reconnect storm: all registered again ${stormAllMs} ms after the restart ` +
-          `(${stormFromKillMs} ms after the stop; the new coordinator answered after ${readyAt - restartAt} ms)`,
+        `${size} agents: reconnect storm: all registered again ${stormAllMs} ms after the ${etcd ? `leader (${victim.id}) stopped` : 'restart'} ` +
+          `(${stormFromKillMs} ms after the stop; ${victim.id} answered again after ${readyAt - restartAt} ms)`,
       );
     }
     return {
       agents: size,
-      seconds: Math.round(usage.seconds),
+      seconds: Math.round(usages[0]?.seconds ?? 0),
       connectAllMs,
-      cpuPercent: Math.round(usage.cpuPercent * 10) / 10,
-      rssMb: Math.round(usage.rssMaxBytes / MB),
-      loop,
-      stormLoop,
-      kbPerAgent: Math.round((usage.rssMaxBytes - idleRss) / 1024 / size),
-      kbPerAgentSplit: perAgentSplit(idleMemory, loop?.memory, size),
+      coordinators: run.slots.map((slot, i): CoordinatorFigures => {
+        const usage = usages[i];
+        const list = scrapes[i] ?? [];
+        const last = lasts[i];
+        return {
+          id: slot.id,
+          role: etcd ? (i === leaderIndex ? 'leader' : 'follower') : 'only',
+          streams: etcd ? (i === leaderIndex ? size - relayedSum : (last?.relayed ?? 0)) : size,
+          cpuPercent: Math.round((usage?.cpuPercent ?? 0) * 10) / 10,
+          rssMb: Math.round((usage?.rssMaxBytes ?? 0) / MB),
+          loop: loops[i],
+          stormLoop: stormLoops[i],
+          kbPerAgent: Math.round(((usage?.rssMaxBytes ?? 0) - (idleRss[i] ?? 0)) / 1024 / size),
+          kbPerAgentSplit: perAgentSplit(idleMemory[i], loops[i]?.memory, size),
+          metricsBytes: last?.bytes ?? 0,
+          metricsRenderMsP50: median(list.map((x) => x.renderMs)),
+          metricsServerRenderMsP50: median(list.map((x) => x.serverRenderMs ?? 0)),
+          connectedAtCoordinator: last?.connected ?? 0,
+        };
+      }),
       pushMs: distribution(pushes),
       pushes: pushes.length,
       noPush,
-      metricsBytes: last?.bytes ?? 0,
-      metricsRenderMsP50: median(scrapes.map((s) => s.renderMs)),
-      metricsServerRenderMsP50: median(scrapes.map((s) => s.serverRenderMs ?? 0)),
       stormAllMs,
       stormFromKillMs,
       stormAfterReadyMs,
-      connectedAtCoordinator: last?.connected ?? 0,
     };
   } finally {
     await stopSimulators(run);
-    await stopCoordinator(run.coordinator);
+    await Promise.all(run.slots.map((slot) => stopCoordinator(slot.process)));
+    await etcd?.stop();
     runs.delete(run);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -422,7 +399,8 @@ async function benchSize(size: number): Promise<SizeFigures> {
 async function cleanupAll(): Promise<void> {
   for (const run of runs) {
     for (const s of run.sims) s.kill('SIGKILL');
-    run.coordinator?.proc.kill('SIGKILL');
+    for (const slot of run.slots) slot.process?.proc.kill('SIGKILL');
+    await run.etcd?.stop();
     if (existsSync(run.dir)) rmSync(run.dir, { recursive: true, force: true });
   }
 }
@@ -444,31 +422,35 @@ async function main(): Promise<void> {
 
   const out: string[] = [];
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const where = hasTaskset ? `core ${COORDINATOR_CORES} (taskset)` : 'any core (no taskset)';
   out.push(
-    `Coordinator on ${hasTaskset ? 'one core (taskset -c 0)' : 'any core (no taskset)'}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes${hasTaskset && cores > 1 ? ` (cores ${SIMULATOR_CORES})` : ''}; event loop: gaps between 1 ms ticks in the coordinator, the longest split into ran / waited for the core; ${SECONDS} s measured per size, 1 heartbeat/s per agent, a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
+    `${COORDINATORS === 1 ? `Coordinator on ${where}` : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'}), all on ${where}, agents spread over them, followers relaying to the leader; per coordinator: KB/agent is its RSS growth over the fleet's agents, streams the agent connections it terminates; storm: the leader stops and restarts, time from the stop`}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes${hasTaskset && cores > 1 ? ` (cores ${SIMULATOR_CORES})` : ''}; event loop: gaps between 1 ms ticks in the coordinator, the longest split into ran / waited for the core; ${SECONDS} s measured per size, 1 heartbeat/s per agent, a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
   );
+  const rows = sizes.flatMap((s) => s.coordinators.map((c) => ({ s, c })));
   out.push(
     table(
-      ['agents', 'connect all ms', 'CPU % core', 'RSS MB', 'KB/agent', 'loop p99 ms', 'max', '(ran', 'waited)', 'ran max', 'flip->push p50 ms', 'p95', 'p99', 'flips', '/metrics KB', 'fetch ms', 'storm: all back ms', 'storm loop max'],
-      sizes.map((s) => [
+      ['agents', 'coordinator', 'streams', 'connect all ms', 'CPU % core', 'RSS MB', 'KB/agent', 'loop p99 ms', 'max', '(ran', 'waited)', 'ran max', 'flip->push p50 ms', 'p95', 'p99', 'flips', '/metrics KB', 'fetch ms', 'storm: all back ms', 'storm loop max'],
+      rows.map(({ s, c }) => [
         s.agents,
+        c.role === 'only' ? c.id : `${c.id} ${c.role}`,
+        c.streams,
         s.connectAllMs,
-        s.cpuPercent,
-        s.rssMb,
-        s.kbPerAgent,
-        s.loop?.p99Ms ?? '-',
-        s.loop?.maxMs ?? '-',
-        s.loop?.ranInMaxMs ?? '-',
-        s.loop?.waitedInMaxMs ?? '-',
-        s.loop?.ranMaxMs ?? '-',
+        c.cpuPercent,
+        c.rssMb,
+        c.kbPerAgent,
+        c.loop?.p99Ms ?? '-',
+        c.loop?.maxMs ?? '-',
+        c.loop?.ranInMaxMs ?? '-',
+        c.loop?.waitedInMaxMs ?? '-',
+        c.loop?.ranMaxMs ?? '-',
         s.pushMs.p50,
         s.pushMs.p95,
         s.pushMs.p99,
         s.pushes,
-        Math.round(s.metricsBytes / 1024),
-        s.metricsRenderMsP50,
+        Math.round(c.metricsBytes / 1024),
+        c.metricsRenderMsP50,
         s.stormAllMs ?? '-',
-        s.stormLoop?.maxMs ?? '-',
+        c.stormLoop?.maxMs ?? '-',
       ]),
     ),
   );
@@ -476,45 +458,50 @@ async function main(): Promise<void> {
   out.push(`Placement (the pure function, ${PLACEMENT_REPEATS} repeats, one node's health changed before each)`);
   out.push(table(['shape', 'nodes', 'VIPs', 'first call ms', 'p50 ms', 'max ms'], placements.map((p) => [p.shape, p.nodes, p.vips, p.coldMs, p.warmMsP50, p.warmMsMax])));
   out.push('');
-  for (const s of sizes) {
+  for (const { s, c } of rows) {
     lines.push(
       jsonLine({
         scenario: 'coordinator-scale',
         agents: s.agents,
         tls: TLS,
+        store: STORE,
+        coordinators: COORDINATORS,
+        coordinator: c.id,
+        role: c.role,
+        streams: c.streams,
         load_average: load,
         seconds: s.seconds,
         connect_all_ms: s.connectAllMs,
-        cpu_percent_core: s.cpuPercent,
-        rss_mb: s.rssMb,
+        cpu_percent_core: c.cpuPercent,
+        rss_mb: c.rssMb,
         // Gaps between the ticks of a 1 ms timer in the coordinator over the window (loop-probe.ts).
-        eventloop_p50_ms: s.loop?.p50Ms ?? null,
-        eventloop_p99_ms: s.loop?.p99Ms ?? null,
-        eventloop_max_ms: s.loop?.maxMs ?? null,
-        eventloop_max_ran_ms: s.loop?.ranInMaxMs ?? null,
-        eventloop_max_waited_for_core_ms: s.loop?.waitedInMaxMs ?? null,
-        eventloop_ran_in_one_gap_max_ms: s.loop?.ranMaxMs ?? null,
-        eventloop_second_max_ms_p50: s.loop?.secondMaxP50Ms ?? null,
-        kb_per_agent: s.kbPerAgent,
-        kb_per_agent_js_heap: s.kbPerAgentSplit?.jsHeap ?? null,
-        kb_per_agent_external: s.kbPerAgentSplit?.external ?? null,
-        kb_per_agent_native_and_slack: s.kbPerAgentSplit?.other ?? null,
+        eventloop_p50_ms: c.loop?.p50Ms ?? null,
+        eventloop_p99_ms: c.loop?.p99Ms ?? null,
+        eventloop_max_ms: c.loop?.maxMs ?? null,
+        eventloop_max_ran_ms: c.loop?.ranInMaxMs ?? null,
+        eventloop_max_waited_for_core_ms: c.loop?.waitedInMaxMs ?? null,
+        eventloop_ran_in_one_gap_max_ms: c.loop?.ranMaxMs ?? null,
+        eventloop_second_max_ms_p50: c.loop?.secondMaxP50Ms ?? null,
+        kb_per_agent: c.kbPerAgent,
+        kb_per_agent_js_heap: c.kbPerAgentSplit?.jsHeap ?? null,
+        kb_per_agent_external: c.kbPerAgentSplit?.external ?? null,
+        kb_per_agent_native_and_slack: c.kbPerAgentSplit?.other ?? null,
         flip_to_push_ms_p50: s.pushMs.p50,
         flip_to_push_ms_p95: s.pushMs.p95,
         flip_to_push_ms_p99: s.pushMs.p99,
         flip_to_push_ms_max: s.pushMs.max,
         flips: s.pushes,
         flips_without_push: s.noPush,
-        metrics_bytes: s.metricsBytes,
-        metrics_render_ms_p50: s.metricsRenderMsP50,
-        metrics_server_render_ms_p50: s.metricsServerRenderMsP50,
-        connected_at_coordinator: s.connectedAtCoordinator,
+        metrics_bytes: c.metricsBytes,
+        metrics_render_ms_p50: c.metricsRenderMsP50,
+        metrics_server_render_ms_p50: c.metricsServerRenderMsP50,
+        connected_at_coordinator: c.connectedAtCoordinator,
         storm_all_registered_ms: s.stormAllMs ?? null,
         storm_from_stop_ms: s.stormFromKillMs ?? null,
         storm_after_ready_ms: s.stormAfterReadyMs ?? null,
-        storm_eventloop_p99_ms: s.stormLoop?.p99Ms ?? null,
-        storm_eventloop_max_ms: s.stormLoop?.maxMs ?? null,
-        storm_eventloop_ran_in_one_gap_max_ms: s.stormLoop?.ranMaxMs ?? null,
+        storm_eventloop_p99_ms: c.stormLoop?.p99Ms ?? null,
+        storm_eventloop_max_ms: c.stormLoop?.maxMs ?? null,
+        storm_eventloop_ran_in_one_gap_max_ms: c.stormLoop?.ranMaxMs ?? null,
         target_eventloop_p99_ms: 50,
         target_eventloop_max_ms: 100,
         target_cpu_percent_core: 70,

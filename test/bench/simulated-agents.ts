@@ -3,7 +3,9 @@
 // reconnect backoff) on its own gRPC connection, with a simulated node behind it: an nginx that
 // is healthy or not, and VRRP instances that follow the pushed ranks.
 //
-// Usage: node simulated-agents.js --address HOST:PORT --nodes N --first I --count K [--flip-mean-s S]
+// Usage: node simulated-agents.js --address HOST:PORT[,HOST:PORT...] --nodes N --first I --count K [--flip-mean-s S]
+//   Several addresses (several coordinators): each agent gets them all, the list rotated by its
+//   node's index, so the agents start spread evenly over the coordinators.
 //   [--tls-dir DIR]: mutual TLS, each agent with its own certificate signed by DIR/ca.key
 //   (bench-certs.ts); without it, plaintext.
 // stdin: "flips on" | "flips off" | "stop". stdout: one JSON line per event:
@@ -30,7 +32,7 @@ import { intOption, stringOption } from './bench-stats.js';
 import { scaleNodes, type ScaleNode } from './scale-spec.js';
 
 const argv = process.argv.slice(2);
-const address = stringOption(argv, '--address', 'LBHA_BENCH_ADDRESS', '127.0.0.1:7400');
+const addresses = stringOption(argv, '--address', 'LBHA_BENCH_ADDRESS', '127.0.0.1:7400').split(',');
 const total = intOption(argv, '--nodes', 'LBHA_BENCH_NODES', 100);
 const first = intOption(argv, '--first', 'LBHA_BENCH_FIRST', 0);
 const count = intOption(argv, '--count', 'LBHA_BENCH_COUNT', total);
@@ -81,9 +83,12 @@ class SimulatedNode {
   pending: { readonly at: number; readonly version: number; readonly timer: NodeJS.Timeout } | undefined;
   readonly client: StreamClient;
 
-  constructor(readonly spec: ScaleNode) {
+  constructor(
+    readonly spec: ScaleNode,
+    index: number,
+  ) {
     this.client = new StreamClient({
-      addresses: [address],
+      addresses: addresses.map((_, i) => addresses[(index + i) % addresses.length] as string),
       credentials: certs ? credentials.createSsl(certs.caPem, certs.keyPem, certs.certFor(spec.node)) : credentials.createInsecure(),
       // Every agent on its own TCP connection, as on separate hosts (grpc-js shares one otherwise).
       // The simulators share a core with many agents each: a ping answered late because the
@@ -234,7 +239,7 @@ class SimulatedNode {
 
 const nodes = scaleNodes(total)
   .slice(first, first + count)
-  .map((n) => new SimulatedNode(n));
+  .map((n, i) => new SimulatedNode(n, first + i));
 for (const n of nodes) {
   const list = clusters.get(n.spec.cluster);
   if (list) list.push(n);

@@ -1,0 +1,160 @@
+// The coordinator processes of the scale benchmark: one with the file store, or several on a
+// real etcd (test/support/etcd-cluster.ts) as a deployment runs them, each with its own ports,
+// configuration, state dir, log and loop-probe file, pinned to the coordinator's cores.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as plainGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { freePort, waitFor } from '@lbha/test-support';
+import { COORDINATOR_BIN } from '../lab/repo-paths.js';
+
+export interface CoordinatorProcess {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  readonly exited: Promise<void>;
+}
+
+/** One coordinator of the run: its addresses and files, and the process running it now. */
+export interface CoordinatorSlot {
+  readonly id: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly configFile: string;
+  /** Processes started so far (1 after the first start, 2 after a restart...). */
+  starts: number;
+  process: CoordinatorProcess | undefined;
+}
+
+export interface SlotSettings {
+  readonly dir: string;
+  readonly tls: boolean;
+  /** etcd client URLs; empty: the file store (one coordinator). */
+  readonly etcdEndpoints: readonly string[];
+  /** The node binary's flags before the script (profilers, the loop probe). */
+  readonly nodeFlags: readonly string[];
+  /** Runs a command pinned to the coordinator's cores. */
+  readonly pinned: (command: string, args: readonly string[]) => [string, string[]];
+}
+
+/** Where loop-probe.ts in a coordinator's `n`th process writes its seconds. */
+export function loopFile(dir: string, slot: CoordinatorSlot, n = slot.starts): string {
+  return join(dir, `loop-${slot.id}-${n}.jsonl`);
+}
+
+export async function createSlots(settings: SlotSettings, size: number, count: number): Promise<CoordinatorSlot[]> {
+  const { dir, tls, etcdEndpoints } = settings;
+  const slots: CoordinatorSlot[] = [];
+  for (let i = 1; i <= count; i++) {
+    const slot: CoordinatorSlot = { id: `c${i}`, grpcPort: await freePort(), httpPort: await freePort(), configFile: join(dir, `coordinator-c${i}.yaml`), starts: 0, process: undefined };
+    const store =
+      etcdEndpoints.length === 0
+        ? []
+        : [
+            // Longer than the defaults (5 s, 1 s): on a machine loaded by the benchmark itself, a
+            // slow etcd answer must not make leadership change hands in the middle of a window.
+            `store: { kind: etcd, endpoints: [${etcdEndpoints.map((e) => `"${e}"`).join(', ')}], prefix: /lbha-bench/, leaseTtl: 10s, requestTimeout: 3s }`,
+          ];
+    writeFileSync(
+      slot.configFile,
+      [
+        `id: bench-${size}-${slot.id}`,
+        `grpc: { listen: ["127.0.0.1:${slot.grpcPort}"] }`,
+        `http: { listen: "127.0.0.1:${slot.httpPort}" }`,
+        tls ? `tls: { ca: ${join(dir, 'tls', 'ca.crt')}, cert: ${join(dir, 'tls', 'coordinator.crt')}, key: ${join(dir, 'tls', 'coordinator.key')} }` : 'tls: { insecure: true }',
+        // Every simulated agent (and every relaying coordinator) connects from 127.0.0.1: the per-address cap is for real fleets.
+        'limits: { connectionsPerAddress: 100000 }',
+        `spec: ${join(dir, 'cluster.yaml')}`,
+        `stateDir: ${join(dir, `state-${slot.id}`)}`,
+        'heartbeat: { interval: 1s, staleAfter: 3500ms }',
+        'log: { level: info }',
+        ...store,
+        '',
+      ].join('\n'),
+    );
+    slots.push(slot);
+  }
+  return slots;
+}
+
+export function startCoordinator(settings: SlotSettings, slot: CoordinatorSlot, probeScript: string | undefined): CoordinatorProcess {
+  slot.starts++;
+  const logFd = openSync(logFile(settings.dir, slot), 'a');
+  const probe = probeScript === undefined ? [] : ['--import', probeScript];
+  const [cmd, args] = settings.pinned(process.execPath, [...settings.nodeFlags, ...probe, COORDINATOR_BIN, '--config', slot.configFile]);
+  const env = { ...process.env, LBHA_LOOP_PROBE_OUT: loopFile(settings.dir, slot) };
+  const proc = spawn(cmd, args, { stdio: ['ignore', logFd, logFd], env });
+  closeSync(logFd);
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  slot.process = { proc, pid: proc.pid ?? -1, exited };
+  return slot.process;
+}
+
+export function logFile(dir: string, slot: CoordinatorSlot, n = slot.starts): string {
+  return join(dir, `coordinator-${slot.id}-${n}.log`);
+}
+
+export async function stopCoordinator(c: CoordinatorProcess | undefined, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (c === undefined || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+  c.proc.kill(sig);
+  const timer = setTimeout(() => c.proc.kill('SIGKILL'), 10_000);
+  await c.exited;
+  clearTimeout(timer);
+}
+
+/** GET over a coordinator's HTTP API (HTTPS with the run's CA when TLS is on); gzip accepted. */
+export function httpGet(settings: Pick<SlotSettings, 'dir' | 'tls'>, slot: CoordinatorSlot, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = `${settings.tls ? 'https' : 'http'}://127.0.0.1:${slot.httpPort}${path}`;
+    const options = { headers: { 'accept-encoding': 'gzip' }, ...(settings.tls ? { ca: readFileSync(join(settings.dir, 'tls', 'ca.crt')) } : {}) };
+    const req = (settings.tls ? httpsGet : plainGet)(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const body = res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+        resolve({ status: res.statusCode ?? 0, body: body.toString('utf8') });
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+export async function waitForHttp(settings: SlotSettings, slot: CoordinatorSlot, timeoutMs = 60_000): Promise<void> {
+  await waitFor(`coordinator ${slot.id} to answer /healthz`, async () => {
+    if (slot.process !== undefined && slot.process.proc.exitCode !== null) {
+      throw new Error(`coordinator ${slot.id} exited: ${readFileSync(logFile(settings.dir, slot), 'utf8').slice(-2000)}`);
+    }
+    try {
+      const res = await httpGet(settings, slot, '/healthz');
+      return res.status === 200 ? { done: true, value: undefined } : { done: false, observed: `HTTP ${res.status}` };
+    } catch (error) {
+      return { done: false, observed: (error as Error).message };
+    }
+  }, { timeoutMs, intervalMs: 50 });
+}
+
+/** A sample's value in a Prometheus exposition (the first series of that name). */
+export function metricValue(text: string, name: string): number | undefined {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The coordinator that says it leads (lbha_coordinator_leader 1); waits for exactly one. */
+export async function waitForLeader(settings: SlotSettings, slots: readonly CoordinatorSlot[], timeoutMs = 60_000): Promise<CoordinatorSlot> {
+  return waitFor('exactly one coordinator to lead', async () => {
+    const flags = await Promise.all(
+      slots.map(async (s) => {
+        try {
+          return metricValue((await httpGet(settings, s, '/metrics')).body, 'lbha_coordinator_leader') ?? 0;
+        } catch {
+          return 0;
+        }
+      }),
+    );
+    const leaders = slots.filter((_, i) => flags[i] === 1);
+    return leaders.length === 1 ? { done: true, value: leaders[0] as CoordinatorSlot } : { done: false, observed: `${leaders.length} leaders` };
+  }, { timeoutMs, intervalMs: 250 });
+}
