@@ -8,7 +8,6 @@ import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { freePort, waitFor } from '@lbha/test-support';
-import { COORDINATOR_BIN } from '../lab/repo-paths.js';
 
 export interface CoordinatorProcess {
   readonly proc: ChildProcess;
@@ -32,6 +31,8 @@ export interface SlotSettings {
   readonly tls: boolean;
   /** etcd client URLs; empty: the file store (one coordinator). */
   readonly etcdEndpoints: readonly string[];
+  /** The coordinator's script (this checkout's build, or another's to compare). */
+  readonly bin: string;
   /** The node binary's flags before the script (profilers, the loop probe). */
   readonly nodeFlags: readonly string[];
   /** Runs a command pinned to the coordinator's cores. */
@@ -82,7 +83,7 @@ export function startCoordinator(settings: SlotSettings, slot: CoordinatorSlot, 
   slot.starts++;
   const logFd = openSync(logFile(settings.dir, slot), 'a');
   const probe = probeScript === undefined ? [] : ['--import', probeScript];
-  const [cmd, args] = settings.pinned(process.execPath, [...settings.nodeFlags, ...probe, COORDINATOR_BIN, '--config', slot.configFile]);
+  const [cmd, args] = settings.pinned(process.execPath, [...settings.nodeFlags, ...probe, settings.bin, '--config', slot.configFile]);
   const env = { ...process.env, LBHA_LOOP_PROBE_OUT: loopFile(settings.dir, slot) };
   const proc = spawn(cmd, args, { stdio: ['ignore', logFd, logFd], env });
   closeSync(logFd);

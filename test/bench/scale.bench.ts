@@ -17,6 +17,7 @@
 // (--etcd-members M, default 1), the agents spread over them (each lists every coordinator, in
 // a rotated order), followers relaying their streams to the leader; figures per coordinator,
 // and the storm stops and restarts the leader; --coordinator-cores LIST (default 0);
+// --coordinator-bin PATH (another build's lbha-coordinator.js, for a before/after);
 // --out FILE.
 // The coordinator is pinned to core 0 and the simulated agents to the other cores (when there
 // are others), so they do not take the coordinator's core from it.
@@ -28,7 +29,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { place } from '@lbha/coordinator';
 import { sleep, waitFor } from '@lbha/test-support';
-import { DEV_CA_BIN } from '../lab/repo-paths.js';
+import { COORDINATOR_BIN, DEV_CA_BIN } from '../lab/repo-paths.js';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
@@ -62,6 +63,8 @@ const SIM_SCRIPT = fileURLToPath(new URL('./simulated-agents.js', import.meta.ur
 /** Coordinators: one (file store), or several on etcd, followers relaying agent streams to the leader. */
 const COORDINATORS = intOption(argv, '--coordinators', 'LBHA_BENCH_COORDINATORS', 1);
 const STORE = stringOption(argv, '--store', 'LBHA_BENCH_STORE', COORDINATORS > 1 ? 'etcd' : 'file');
+/** The coordinator build to measure: another checkout's, to compare two builds with the same benchmark. */
+const COORDINATOR_SCRIPT = stringOption(argv, '--coordinator-bin', 'LBHA_BENCH_COORDINATOR_BIN', COORDINATOR_BIN);
 const ETCD_MEMBERS = intOption(argv, '--etcd-members', 'LBHA_BENCH_ETCD_MEMBERS', 1);
 if (STORE !== 'file' && STORE !== 'etcd') throw new Error(`--store: ${STORE} is neither file nor etcd`);
 if (COORDINATORS < 1) throw new Error(`--coordinators: ${COORDINATORS} is not a number of coordinators`);
@@ -269,6 +272,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     dir,
     tls: TLS,
     etcdEndpoints: etcd?.endpoints ?? [],
+    bin: COORDINATOR_SCRIPT,
     nodeFlags: COORDINATOR_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
   };
