@@ -8,7 +8,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '@lbha/test-support';
+import { freePort, WAIT_BOUND_MS } from '@lbha/test-support';
 import { BIN, ROOT } from '../support/paths.js';
 import { runNode, startNode, type Proc } from '../support/process.js';
 
@@ -37,7 +37,7 @@ function examples(markdown: string): Example[] {
 
 function run(code: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ exit: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('bash', ['-eu', '-c', code], { cwd, env, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile('bash', ['-eu', '-c', code], { cwd, env, timeout: WAIT_BOUND_MS }, (err, stdout, stderr) => {
       const exit = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
       resolve({ exit, stdout, stderr });
     });
@@ -72,7 +72,7 @@ ${ca.stdout.slice(ca.stdout.indexOf('auth:'))}`,
     );
     const c = startNode(BIN.coordinator, ['--config', join(dir, 'coordinator.yaml')]);
     procs.push(c);
-    await c.waitForLog((l) => l.event === 'coordinator.started', 20_000);
+    await c.waitForLog((l) => l.event === 'coordinator.started');
 
     // curl reports each status on stderr (so redirected output stays clean); lbha is the built CLI.
     const realCurl = ['/usr/bin/curl', '/bin/curl'].find((p) => {

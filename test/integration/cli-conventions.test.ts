@@ -133,14 +133,14 @@ describe('command-line conventions', () => {
       writeFileSync(config, `grpc: { listen: ["${address}"] }\ntls: { insecure: true }\nauth: { anonymous: read-only }\nspec: ${SPEC}\nstateDir: ${dir}/c\n`);
       coordinator = startNode(BIN.coordinator, ['--config', config]);
       procs.push(coordinator);
-      await coordinator.waitForLog((l) => l.event === 'coordinator.started', 15_000);
+      await coordinator.waitForLog((l) => l.event === 'coordinator.started');
     });
 
     it('lbha status lists the spec\'s nodes as disconnected', async () => {
       const r = await eventually(async () => {
         const x = await runNode(BIN.cli, ['status', '--insecure', '-C', address], env);
         return x.stdout.includes('nginx-lb02') ? x : undefined;
-      }, 'both nodes listed', 10_000);
+      }, 'both nodes listed');
       const rows = r.stdout.trim().split('\n').slice(1);
       assert.deepEqual(rows.map((l) => l.split(/\s+/).slice(0, 3)), [['nginx-lb01', 'web', 'disconnected'], ['nginx-lb02', 'web', 'disconnected']]);
     });
@@ -170,16 +170,16 @@ describe('command-line conventions', () => {
       const nodes = (token: string) => runNode(BIN.cli, ['nodes', '--insecure', '-C', address, '--token', token], env);
       writeFileSync(config, withToken('first', 'first-token-0123456789'));
       coordinator.kill('SIGHUP');
-      await eventually(async () => (await nodes('first-token-0123456789')).code === 0, 'the first token works', 10_000);
+      await eventually(async () => (await nodes('first-token-0123456789')).code === 0, 'the first token works');
       writeFileSync(config, withToken('second', 'second-token-0123456789'));
       coordinator.kill('SIGHUP');
-      await eventually(async () => (await nodes('second-token-0123456789')).code === 0, 'the new token works', 10_000);
+      await eventually(async () => (await nodes('second-token-0123456789')).code === 0, 'the new token works');
       const old = await nodes('first-token-0123456789');
       assert.notEqual(old.code, 0);
       assert.match(old.stderr, /UNAUTHENTICATED/);
       writeFileSync(config, original);
       coordinator.kill('SIGHUP');
-      await eventually(async () => (await runNode(BIN.cli, ['nodes', '--insecure', '-C', address], env)).code === 0, 'anonymous readers again', 10_000);
+      await eventually(async () => (await runNode(BIN.cli, ['nodes', '--insecure', '-C', address], env)).code === 0, 'anonymous readers again');
     });
   });
 });

@@ -34,7 +34,7 @@ describe('lbha status', () => {
     const r = await eventually(async () => {
       const x = await runNode(BIN.cli, ['status', '--insecure', '-C', address]);
       return /^lb1\s.*healthy/m.test(x.stdout) ? x : undefined;
-    }, 'lb1 in the table, with its report', 10_000);
+    }, 'lb1 in the table, with its report');
     assert.equal(r.code, 0);
     const [header, row] = r.stdout.trim().split('\n');
     assert.match(header ?? '', /^NODE\s+CLUSTER\s+CONNECTION\s+MODE\s+HEALTH/);

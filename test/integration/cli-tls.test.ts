@@ -107,18 +107,18 @@ ${authSection}`,
   it('accepts an agent with its own node certificate and refuses one with another node\'s', async () => {
     const good = startNode(BIN.agent, ['--config', agentConfig(join(dir, 'agent-lb1.yaml'), 'lb1', 'lb1')]);
     procs.push(good);
-    await good.waitForLog((l) => l.event === 'stream.connected', 15_000);
+    await good.waitForLog((l) => l.event === 'stream.connected');
     const listed = await eventually(async () => {
       const r = await status(['-C', address, '--ca', f('ca.crt'), '--token', viewerToken]);
       const nodes = (JSON.parse(r.stdout || '{"nodes":[]}') as { nodes: Array<{ name: string; connected?: boolean }> }).nodes;
       return nodes.find((n) => n.name === 'lb1' && n.connected);
-    }, 'lb1 to be listed as connected', 10_000);
+    }, 'lb1 to be listed as connected');
     assert.equal(listed.name, 'lb1');
 
     // lb2's certificate, claiming to be lb3.
     const impostor = startNode(BIN.agent, ['--config', agentConfig(join(dir, 'agent-lb3.yaml'), 'lb3', 'lb2')]);
     procs.push(impostor);
-    const refused = await impostor.waitForLog((l) => l.event === 'stream.error' && l['code'] === 7, 15_000);
+    const refused = await impostor.waitForLog((l) => l.event === 'stream.error' && l['code'] === 7);
     assert.match(String(refused['details']), /certificate is for node lb2, but the agent claims to be lb3/);
     await impostor.stop();
   });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
-import { eventually, freePort, sleep } from '@lbha/test-support';
+import { eventually, freePort, sleep, WAIT_BOUND_MS } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN } from '../support/paths.js';
 import { startNode, type Proc } from '../support/process.js';
@@ -95,13 +95,13 @@ describe('several coordinators on etcd', { skip }, () => {
 
   async function restart(c: Coordinator): Promise<void> {
     c.proc = start(c);
-    await c.proc.waitForLog((l) => l.event === 'coordinator.started', 20_000);
+    await c.proc.waitForLog((l) => l.event === 'coordinator.started');
   }
 
   const live = () => coordinators.filter((c) => c.proc.child.exitCode === null && c.proc.child.signalCode === null);
 
   /** The one coordinator that says it leads (by its metrics); waits for it. */
-  async function leader(among: Coordinator[] = live(), timeoutMs = 20_000): Promise<Coordinator> {
+  async function leader(among: Coordinator[] = live(), timeoutMs = WAIT_BOUND_MS): Promise<Coordinator> {
     return eventually(async () => {
       const flags = await Promise.all(among.map((c) => metric(c, 'lbha_coordinator_leader')));
       const leaders = among.filter((_, i) => flags[i] === 1);
@@ -162,7 +162,7 @@ log: { level: info }
       const c = { id, grpc, http, config };
       coordinators.push({ ...c, proc: start(c) });
     }
-    await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started', 20_000)));
+    await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started')));
     for (const n of fleet.nodes) n.connect(coordinators.map((c) => c.grpc));
   });
 
@@ -176,9 +176,9 @@ log: { level: info }
   it('elects one leader; every coordinator serves agents and answers the API', async () => {
     const l = await leader();
     for (const c of coordinators) {
-      await eventually(() => bothConnectedVia(c), `both nodes seen through ${c.id}`, 20_000);
+      await eventually(() => bothConnectedVia(c), `both nodes seen through ${c.id}`);
     }
-    await eventually(() => inPlace(), 'each VIP on its home node', 20_000);
+    await eventually(() => inPlace(), 'each VIP on its home node');
     const followers = coordinators.filter((c) => c !== l);
     for (const c of followers) assert.equal(await metric(c, 'lbha_coordinator_leader'), 0);
     for (const c of coordinators) assert.equal(await metric(c, 'lbha_store_up'), 1);
@@ -209,25 +209,25 @@ log: { level: info }
     const done = await eventually(async () => {
       const o = await operation(l, op.id);
       return o && ['succeeded', 'failed', 'cancelled'].includes(o.state) ? o : undefined;
-    }, 'the undrain to finish', 20_000);
+    }, 'the undrain to finish');
     assert.equal(done.state, 'succeeded', done.message);
   });
 
   it('replaces a SIGKILLed leader within seconds; agents reconnect; no VIP moves', async () => {
     const old = await leader();
-    await eventually(() => inPlace(), 'VIPs in place', 10_000);
+    await eventually(() => inPlace(), 'VIPs in place');
     const moves = fleet.moves.length;
     const t0 = Date.now();
     old.proc.kill('SIGKILL');
     await old.proc.exited;
-    const next = await leader(live(), 20_000);
+    const next = await leader(live());
     const took = Date.now() - t0;
     console.log(`leader failover after SIGKILL: ${took} ms (lease TTL ${LEASE_TTL_MS} ms)`);
     assert.notEqual(next.id, old.id);
-    await eventually(() => bothConnectedVia(next), 'both nodes connected to the new leader', 20_000);
+    await eventually(() => bothConnectedVia(next), 'both nodes connected to the new leader');
     // The new leader has reconciled once both nodes run a desired state it pushed (it numbers
     // its own versions, so it pushes to each node once); that must keep every VIP where it is.
-    await eventually(() => fleet.nodes.every((n) => runsWhatWasPushedBy(n, next.id)), 'both nodes to run what the new leader pushed', 20_000);
+    await eventually(() => fleet.nodes.every((n) => runsWhatWasPushedBy(n, next.id)), 'both nodes to run what the new leader pushed');
     assert.deepEqual(fleet.moves.slice(moves), [], 'no VIP moved');
     assert.ok(inPlace());
     await restart(old);
@@ -240,11 +240,11 @@ log: { level: info }
     const res = await call<pbControl.DrainRequest, pbControl.DrainResponse>(via.grpc, 'drain', { node: 'lb1', timeoutMs: 60_000, force: false, maintenance: false, reason: 'test' });
     const id = res.operation!.id;
     const lb1 = fleet.node('lb1');
-    await eventually(() => lb1.received.some((r) => r.kind === 'command' && r.ref.startsWith(id)), 'the drain command on lb1', 20_000);
+    await eventually(() => lb1.received.some((r) => r.kind === 'command' && r.ref.startsWith(id)), 'the drain command on lb1');
     assert.equal(fleet.masterOf('vip-a'), 'lb2', 'the VIP left lb1 first');
     l.proc.kill('SIGKILL');
     await l.proc.exited;
-    const next = await leader(live(), 20_000);
+    const next = await leader(live());
     const op = await eventually(async () => {
       const o = await operation(next, id);
       return o && ['succeeded', 'failed', 'cancelled'].includes(o.state) ? o : undefined;
@@ -259,8 +259,8 @@ log: { level: info }
 
     fleet.drainMs = 100;
     const un = await call<pbControl.UndrainRequest, pbControl.UndrainResponse>(next.grpc, 'undrain', { node: 'lb1', reason: 'test' });
-    await eventually(async () => (await operation(next, un.operation!.id))?.state === 'succeeded', 'undrain', 30_000);
-    await eventually(() => inPlace(), 'vip-a back home', 20_000);
+    await eventually(async () => (await operation(next, un.operation!.id))?.state === 'succeeded', 'undrain');
+    await eventually(() => inPlace(), 'vip-a back home');
     await restart(l);
   });
 
@@ -271,14 +271,14 @@ log: { level: info }
       await n.disconnect();
       n.connect([l.grpc, ...coordinators.filter((c) => c !== l).map((c) => c.grpc)]);
     }
-    await eventually(() => fleet.nodes.every((n) => n.coordinator === l.id), 'nodes connected to the leader', 20_000);
-    await eventually(() => bothConnectedVia(l), 'the leader sees both nodes', 20_000);
-    await eventually(() => inPlace(), 'VIPs in place', 10_000);
+    await eventually(() => fleet.nodes.every((n) => n.coordinator === l.id), 'nodes connected to the leader');
+    await eventually(() => bothConnectedVia(l), 'the leader sees both nodes');
+    await eventually(() => inPlace(), 'VIPs in place');
 
     const tStop = Date.now();
     l.proc.kill('SIGSTOP');
     const others = live().filter((c) => c !== l);
-    const next = await leader(others, 20_000);
+    const next = await leader(others);
     // Something the old leader would act on when it wakes: lb2 fails, so placement changes.
     fleet.node('lb2').setHealthy(false);
     // The pause itself: the lease and 1.5 s more (the scenario, not a wait for an outcome).
@@ -288,19 +288,19 @@ log: { level: info }
     l.proc.kill('SIGCONT');
     console.log(`leader paused for ${tCont - tStop} ms (lease TTL ${LEASE_TTL_MS} ms); ${next.id} took over`);
 
-    const deposed = await l.proc.waitForLog((x) => x.event === 'election.deposed', 10_000);
+    const deposed = await l.proc.waitForLog((x) => x.event === 'election.deposed');
     assert.match(String(deposed['reason']), /not renewed in time|leader key|another coordinator|expired/);
-    await eventually(async () => (await metric(l, 'lbha_coordinator_leader')) === 0, 'the old leader reports it is not the leader', 10_000);
-    await eventually(() => bothConnectedVia(next), 'nodes reach the new leader', 30_000);
+    await eventually(async () => (await metric(l, 'lbha_coordinator_leader')) === 0, 'the old leader reports it is not the leader');
+    await eventually(() => bothConnectedVia(next), 'nodes reach the new leader');
     // A node takes messages from one stream at a time: once both are on streams the new leader
     // welcomed, nothing the old one sends can reach them any more.
-    await eventually(() => fleet.nodes.every((n) => n.coordinator === next.id), 'both nodes on streams of the new leader', 30_000);
+    await eventually(() => fleet.nodes.every((n) => n.coordinator === next.id), 'both nodes on streams of the new leader');
     const late = fleet.nodes.flatMap((n) => n.received.filter((r) => r.coordinator === l.id && r.atMs >= tCont).map((r) => `${n.name} ${r.kind} ${r.ref}`));
     assert.deepEqual(late, [], 'nothing from the old leader after it resumed');
     console.log(`old leader held back ${await metric(l, 'lbha_fenced_pushes_total{kind="desired_state"}')} desired-state pushes`);
     assert.equal(fleet.masterOf('vip-b'), 'lb1', 'lb2 failed: vip-b is on lb1');
     fleet.node('lb2').setHealthy(true);
-    await eventually(() => inPlace(), 'vip-b back on lb2', 20_000);
+    await eventually(() => inPlace(), 'vip-b back on lb2');
   });
 
   it('keeps working when etcd loses a minority', async () => {
@@ -311,14 +311,14 @@ log: { level: info }
     fleet.drainMs = 100;
     const via = coordinators.find((c) => c !== l)!;
     const d = await call<pbControl.DrainRequest, pbControl.DrainResponse>(via.grpc, 'drain', { node: 'lb2', timeoutMs: 30_000, force: false, maintenance: false, reason: 'minority test' });
-    await eventually(async () => (await operation(via, d.operation!.id))?.state === 'succeeded', 'drain with an etcd member down', 30_000);
+    await eventually(async () => (await operation(via, d.operation!.id))?.state === 'succeeded', 'drain with an etcd member down');
     const u = await call<pbControl.UndrainRequest, pbControl.UndrainResponse>(via.grpc, 'undrain', { node: 'lb2', reason: 'minority test' });
-    await eventually(async () => (await operation(via, u.operation!.id))?.state === 'succeeded', 'undrain with an etcd member down', 30_000);
+    await eventually(async () => (await operation(via, u.operation!.id))?.state === 'succeeded', 'undrain with an etcd member down');
     assert.equal((await leader()).id, l.id, 'the leader did not change');
     for (const c of live()) assert.equal(await metric(c, 'lbha_store_up'), 1);
     cluster.restart(etcdLeader);
     await cluster.waitHealthy();
-    await eventually(() => inPlace(), 'VIPs in place', 20_000);
+    await eventually(() => inPlace(), 'VIPs in place');
   });
 
   it('stops changing anything when etcd loses its majority, says so, and recovers', async () => {
@@ -328,7 +328,7 @@ log: { level: info }
     cluster.pause(y);
     const tOutage = Date.now();
     for (const c of live()) {
-      await eventually(async () => (await metric(c, 'lbha_store_up')) === 0 && (await metric(c, 'lbha_coordinator_leader')) === 0, `${c.id} reports the outage`, 20_000);
+      await eventually(async () => (await metric(c, 'lbha_store_up')) === 0 && (await metric(c, 'lbha_coordinator_leader')) === 0, `${c.id} reports the outage`);
     }
     const tDown = Date.now();
     await Promise.all(
@@ -350,7 +350,7 @@ log: { level: info }
     await eventually(async () => {
       const seen = await Promise.all(live().map((c) => nodesVia(c).catch(() => [])));
       return seen.some((nodes) => nodes.some((n) => n.name === 'lb1' && n.connected && !n.healthy));
-    }, 'a coordinator to see lb1 unhealthy', 20_000);
+    }, 'a coordinator to see lb1 unhealthy');
     console.log(`all coordinators reported the etcd outage after ${tDown - tOutage} ms`);
 
     fleet.node('lb1').setHealthy(true);
@@ -358,17 +358,17 @@ log: { level: info }
     const tResume = Date.now();
     cluster.resume(x);
     cluster.resume(y);
-    await leader(live(), 30_000);
+    await leader(live());
     const pushed = fleet.nodes.flatMap((n) => n.received.filter((r) => r.atMs > tDown && r.atMs < tResume).map((r) => `${n.name} ${r.kind} ${r.ref} from ${r.coordinator}`));
     assert.deepEqual(pushed, [], 'nothing pushed while etcd had no majority');
     for (const c of live()) {
-      await eventually(async () => (await metric(c, 'lbha_store_up')) === 1, `${c.id} store up`, 20_000);
+      await eventually(async () => (await metric(c, 'lbha_store_up')) === 1, `${c.id} store up`);
       // Readers see an event once it is written to the store, a batch after it was added.
       await eventually(async () => {
         const events = (await call<pbControl.ListEventsRequest, pbControl.ListEventsResponse>(c.grpc, 'listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;
         return events.some((e) => e.type === 'store.available' || e.type === 'store.unavailable');
-      }, `${c.id} lists the outage's store events`, 10_000);
+      }, `${c.id} lists the outage's store events`);
     }
-    await eventually(() => inPlace(), 'VIPs in place after the outage', 20_000);
+    await eventually(() => inPlace(), 'VIPs in place after the outage');
   });
 });

@@ -45,7 +45,7 @@ describe('several coordinators on etcd with mutual TLS', { skip }, () => {
       const elected = coordinators.map((c) => ({ c, at: c.proc.lines.filter((l) => l.event === 'election.elected').length - c.proc.lines.filter((l) => l.event === 'election.deposed').length }));
       const leaders = elected.filter((e) => e.at > 0);
       return leaders.length === 1 ? leaders[0]!.c.id : undefined;
-    }, 'one leader', 20_000);
+    }, 'one leader');
   }
 
   /** Every election and deposition so far, of all coordinators: changes whenever leadership does. */
@@ -101,7 +101,7 @@ store: { kind: etcd, endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join('
       );
       coordinators.push({ id, grpc, proc: startNode(BIN.coordinator, ['--config', config]) });
     }
-    await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started', 20_000)));
+    await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started')));
   });
 
   after(async () => {
@@ -119,7 +119,7 @@ store: { kind: etcd, endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join('
       await eventually(async () => {
         const nodes = (await listNodes(follower.grpc, alice.credentials)).nodes;
         return ['lb1', 'lb2'].every((n) => nodes.some((x) => x.name === n && x.connected)) && fleet.nodes.every((n) => n.coordinator === leader);
-      }, 'both agents registered at the leader through the follower', 20_000);
+      }, 'both agents registered at the leader through the follower');
       for (const n of fleet.nodes) assert.equal(n.coordinator, leader, `${n.name} was welcomed by the leader`);
     });
   });
@@ -131,7 +131,7 @@ store: { kind: etcd, endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join('
       const impostor = new FakeFleet('web', ['lb3']);
       try {
         impostor.node('lb3').connect([follower.grpc], tls('agent-lb1'));
-        const refused = await eventually(() => lines.slice(seen).find((l) => l.event === 'agent.refused' && l['node'] === 'lb3'), 'the leader to refuse lb3', 15_000);
+        const refused = await eventually(() => lines.slice(seen).find((l) => l.event === 'agent.refused' && l['node'] === 'lb3'), 'the leader to refuse lb3');
         assert.match(String(refused['reason']), /certificate is for node lb1/);
       } finally {
         await impostor.stop();

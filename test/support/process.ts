@@ -1,6 +1,7 @@
 // Spawns the real binaries for process-level tests and reads their JSON log lines.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { WAIT_BOUND_MS } from '@lbha/test-support';
 
 export interface LogLine {
   readonly event?: string;
@@ -35,8 +36,8 @@ export class Proc {
     return this.child.pid as number;
   }
 
-  /** Resolves with the first log line matching `pred` (already seen or future). */
-  waitForLog(pred: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+  /** Resolves with the first log line matching `pred` (already seen or future); the bound only detects a hang. */
+  waitForLog(pred: (l: LogLine) => boolean, timeoutMs = WAIT_BOUND_MS): Promise<LogLine> {
     return new Promise((resolve, reject) => {
       const check = () => {
         const hit = this.lines.find(pred);
@@ -74,8 +75,8 @@ export function startNode(script: string, args: readonly string[], env: NodeJS.P
   return new Proc(child);
 }
 
-/** Runs a script to completion and captures its output. */
-export function runNode(script: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs a script to completion and captures its output; the bound only detects a hang. */
+export function runNode(script: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = WAIT_BOUND_MS): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';

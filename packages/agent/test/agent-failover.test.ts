@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { WAIT_BOUND_MS } from '@lbha/test-support';
 import { AgentPair } from './helpers/agent-pair.js';
 import { ip, isRoot, ScratchNetns } from './helpers/netns.js';
 
@@ -37,7 +38,7 @@ describe('agent failover with real keepalived and nginx (no coordinator)', { ski
     root = mkdtempSync(join(tmpdir(), 'lbha-failover-'));
     ns.a = new ScratchNetns('fa');
     ns.b = new ScratchNetns('fb');
-    pair = new AgentPair(root, (n) => ns[n].name, VIP, 15_000);
+    pair = new AgentPair(root, (n) => ns[n].name, VIP, WAIT_BOUND_MS);
     const [va, vb] = [`${ns.a.name.slice(-6)}a`, `${ns.b.name.slice(-6)}b`];
     ip('link', 'add', va, 'type', 'veth', 'peer', 'name', vb);
     ip('link', 'set', va, 'netns', ns.a.name);

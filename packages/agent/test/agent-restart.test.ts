@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { WAIT_BOUND_MS } from '@lbha/test-support';
 import { AgentPair } from './helpers/agent-pair.js';
 import { BridgeNet } from './helpers/bridge-net.js';
 import { isRoot } from './helpers/netns.js';
@@ -59,7 +60,7 @@ describe('agent restart with real keepalived and nginx: connections stay where t
   before(() => {
     root = mkdtempSync(join(tmpdir(), 'lbha-agent-restart-'));
     net = new BridgeNet('ar', [V4], false);
-    pair = new AgentPair(root, (n) => net.ns[n], V4.vip, 20_000);
+    pair = new AgentPair(root, (n) => net.ns[n], V4.vip, WAIT_BOUND_MS);
     for (const [n, weight, rank, peer] of [
       ['a', 50, 0, V4.b],
       ['b', 24, 1, V4.a],

@@ -52,7 +52,7 @@ describe('announcer', { skip }, () => {
       // The announcer runs in the node's namespace, as the agent does (`ip netns exec`).
       const out = execFileSync('ip', ['netns', 'exec', node.name, process.execPath, '--input-type=module', '-e', announceScript(vip)], { encoding: 'utf8' });
       assert.equal(out.trim(), 'ok', `the announcement was sent: ${out}`);
-      await eventually(() => neighbour(client.name, vip)?.mac === nodeMac, { timeoutMs: 2000 });
+      await eventually(() => neighbour(client.name, vip)?.mac === nodeMac);
     });
   }
 

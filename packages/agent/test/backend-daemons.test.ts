@@ -19,16 +19,27 @@ import { haproxyCommand } from '../src/services/haproxy-stats.js';
 import { failed, ok } from '../src/services/service-driver.js';
 import { runCommand } from '../src/util/run-command.js';
 
-/** A backend that counts its requests and answers after `delayMs`. */
+/** A backend that counts its requests; while held, it answers only once released. */
 class Web {
   hits = 0;
-  delayMs = 0;
+  private held: Promise<void> | undefined;
   private server: Server | undefined;
   constructor(readonly port: number) {}
+  /** Holds the answers to requests from now on until the returned function is called. */
+  hold(): () => void {
+    let release = () => {};
+    this.held = new Promise((resolve) => (release = resolve));
+    return () => {
+      this.held = undefined;
+      release();
+    };
+  }
   async start(): Promise<void> {
     this.server = createServer((_req, res) => {
       this.hits++;
-      setTimeout(() => res.end('ok\n'), this.delayMs);
+      const answer = () => res.end('ok\n');
+      if (this.held) void this.held.then(answer);
+      else answer();
     });
     await new Promise<void>((resolve) => this.server?.listen(this.port, '127.0.0.1', resolve));
   }
@@ -68,7 +79,7 @@ describe('haproxy backends with a real haproxy', { skip: has('haproxy', '-v') ? 
 
   async function start(): Promise<void> {
     haproxy = spawn('haproxy', ['-W', '-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
-    await waitFor('haproxy to answer on its stats socket', async () => ((await query('show info'))?.includes('Pid:') ? { done: true, value: undefined } : { done: false, observed: 'no answer' }), { timeoutMs: 10_000 });
+    await waitFor('haproxy to answer on its stats socket', async () => ((await query('show info'))?.includes('Pid:') ? { done: true, value: undefined } : { done: false, observed: 'no answer' }));
   }
 
   async function stop(): Promise<void> {
@@ -121,7 +132,7 @@ describe('haproxy backends with a real haproxy', { skip: has('haproxy', '-v') ? 
     await waitFor('the new worker to answer', async () => {
       const now = (await query('show info'))?.match(/^Pid: (\d+)$/m)?.[1];
       return now && now !== pid ? { done: true, value: undefined } : { done: false, observed: `pid ${now}` };
-    }, { timeoutMs: 10_000 });
+    });
     // Nothing applied it since: the new worker loaded it.
     assert.equal(await web1Admin(), '8');
   });
@@ -195,7 +206,7 @@ describe('nginx backends with a real nginx', { skip: has('nginx', '-v') ? false 
     assert.equal(first.ok, true);
     nginx = spawn('nginx', [...args(), '-g', 'daemon off;'], { stdio: 'ignore' });
     started = true;
-    await waitFor('nginx to answer', async () => ((await get(front)) === 200 ? { done: true, value: undefined } : { done: false, observed: 'no answer' }), { timeoutMs: 10_000 });
+    await waitFor('nginx to answer', async () => ((await get(front)) === 200 ? { done: true, value: undefined } : { done: false, observed: 'no answer' }));
   });
 
   after(async () => {
@@ -232,17 +243,18 @@ describe('nginx backends with a real nginx', { skip: has('nginx', '-v') ? false 
   });
 
   it('counts a server\'s sessions from the socket table', async () => {
-    const w2 = webs[1] as Web;
-    w2.delayMs = 1500;
+    // web2 holds its answer until the session was seen: however slow the machine, the session
+    // is open while the test looks for it.
+    const release = (webs[1] as Web).hold();
     const pending = get(front);
     const obs = await waitFor('a session to web2', async () => {
       const o = await side.observe(settings(2, [{ pool: 'webserver', server: 'web1', admin: 'drain' }], [pool]));
       const s = o.servers.find((x) => x.pool === 'webserver' && x.server === 'web2');
       return s && s.sessions > 0 ? { done: true, value: s } : { done: false, observed: `${s?.sessions}` };
-    }, { timeoutMs: 5_000 });
+    });
+    release();
     assert.ok(obs.sessions >= 1);
     assert.equal(await pending, 200);
-    w2.delayMs = 0;
   });
 
   it('takes back an include nginx refuses, and says why', async () => {

@@ -172,7 +172,7 @@ describe('handover: on a real kernel', { skip }, () => {
     assert.match(loAddresses(), /10\.77\.0\.52\/32 .*lo:lbha/, 'and the outgoing side is in place');
     // keepalived moves the VIP away: the table goes.
     inNs('ip', 'addr', 'del', '10.77.0.52/24', 'dev', 'eth1');
-    await eventually(() => !tables().includes(table), 'the table to go once the VIP has left', 5_000);
+    await eventually(() => !tables().includes(table), 'the table to go once the VIP has left');
 
     // A peer whose address does not resolve: nothing lingers, the table goes at once as before.
     const unresolved = task({ instance: 'vip4', vrid: 54, vip: '10.77.0.53', peer: '10.77.0.9' });
@@ -207,7 +207,7 @@ describe('handover: on a real kernel', { skip }, () => {
     await a.start();
     await a.apply([task({ untilMs: Date.now() + 300 })]);
     assert.match(tables(), /lbha_handover_eth1_51/);
-    await eventually(() => ended.length > 0, 5_000);
+    await eventually(() => ended.length > 0);
     assert.deepEqual(ended, ['vip1']);
     assert.doesNotMatch(tables(), /lbha_handover_/);
   });
@@ -245,7 +245,7 @@ describe('handover: on a real kernel', { skip }, () => {
     await b.start();
     await b.apply([task({ untilMs: Date.now() + 600_000 })]);
     await b.apply([task({ untilMs: Date.now() + 300 })]);
-    await eventually(() => ended.length > 0, 5_000);
+    await eventually(() => ended.length > 0);
     assert.doesNotMatch(tables(), /lbha_handover_/);
   });
 
@@ -290,7 +290,7 @@ const srv = net.createServer((s) => s.end()).listen({ host: '10.77.0.50', port: 
         holder.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
         holder.once('exit', (code) => reject(new Error(`connection holder exited ${code}`)));
       });
-      await eventually(() => new RegExp(`10\\.77\\.0\\.2:${port}`).test(inNs('ss', '-Htn', 'state', 'time-wait', 'src', '10.77.0.50').stdout), 5_000);
+      await eventually(() => new RegExp(`10\\.77\\.0\\.2:${port}`).test(inNs('ss', '-Htn', 'state', 'time-wait', 'src', '10.77.0.50').stdout));
       const a = controller();
       await a.start();
       assert.deepEqual([...(await a.apply([task()]))], []);

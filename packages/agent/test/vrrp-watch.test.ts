@@ -68,7 +68,7 @@ describe('VRRP watch', { skip }, () => {
     assert.equal(spawnSync('ip', ['netns', 'exec', node.name, 'nft', 'list', 'ruleset']).status, 0, 'nft list ruleset works with the tables loaded');
     assert.equal(spawnSync('ip', ['netns', 'exec', node.name, 'nft', '-j', 'list', 'ruleset']).status, 0);
     startKeepalived(node, 'node', 150);
-    await eventually(holdsVip, 'the node takes the VIP, alone on the segment', { timeoutMs: 5000 });
+    await eventually(holdsVip, 'the node takes the VIP, alone on the segment');
     await watch.read();
     assert.equal(watch.sent('eth1', 51)?.sent, true, 'its own adverts leave');
     assert.deepEqual(watch.foreign('eth1', 51), []);
@@ -77,21 +77,21 @@ describe('VRRP watch', { skip }, () => {
     await eventually(async () => {
       await watch.read();
       return watch.foreign('eth1', 51).some((r) => r.source === '10.81.0.50' && r.priority === 200);
-    }, 'the foreign router named with its priority', { timeoutMs: 8000 });
-    await eventually(() => !holdsVip(), 'the node yields to the higher priority', { timeoutMs: 5000 });
+    }, 'the foreign router named with its priority');
+    await eventually(() => !holdsVip(), 'the node yields to the higher priority');
     await eventually(async () => {
       await watch.read();
       return watch.sent('eth1', 51)?.sent === false;
-    }, 'no adverts leave a backup (within the set timeout of a second)', { timeoutMs: 5000 });
+    }, 'no adverts leave a backup (within the set timeout of a second)');
   });
 
   it('with foreign routers blocked, the node no longer hears the foreign router and takes the VIP back', async () => {
     await watch.follow(desired(true));
-    await eventually(holdsVip, 'the node holds the VIP again', { timeoutMs: 5000 });
+    await eventually(holdsVip, 'the node holds the VIP again');
     await eventually(async () => {
       await watch.read();
       return watch.foreign('eth1', 51).length === 1;
-    }, 'the blocked router is still named', { timeoutMs: 8000 });
+    }, 'the blocked router is still named');
     assert.equal(spawnSync('ip', ['netns', 'exec', node.name, 'nft', 'list', 'ruleset']).status, 0);
     await watch.remove();
     const left = spawnSync('ip', ['netns', 'exec', node.name, 'nft', 'list', 'tables'], { encoding: 'utf8' }).stdout;

@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
-import { eventually, freePort } from '@lbha/test-support';
+import { eventually, freePort, WAIT_BOUND_MS } from '@lbha/test-support';
 import { LB1, LB2, SEED1 } from './support/coordinator-harness.js';
 import { FakeAgent, FakeSegment } from './support/fake-agent.js';
 
@@ -22,7 +22,7 @@ function startCoordinator(config: string): Promise<ChildProcess> {
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`coordinator did not start: ${stderr.join('\n')}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`coordinator did not start: ${stderr.join('\n')}`)), WAIT_BOUND_MS);
     createInterface({ input: child.stdout! }).on('line', (l) => {
       if (l.includes('"event":"coordinator.started"')) {
         clearTimeout(timer);

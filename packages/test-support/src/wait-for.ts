@@ -1,8 +1,16 @@
 // Waiting for a condition in tests: poll until it holds or a deadline passes. Tests wait for
 // conditions, never for a fixed time.
 
+/**
+ * The default bound of a wait. It only tells a hang from a slow machine, so it is generous: a
+ * wait ends as soon as its condition holds, and the bound costs nothing then. On the shared
+ * two-core test machine at a load of 27, a coordinator took 21 to 28 s from spawn to its
+ * `coordinator.started` line (0.5 s idle) and `lbha --version` up to 9.7 s (0.2 s idle).
+ */
+export const WAIT_BOUND_MS = 120_000;
+
 export interface WaitOptions {
-  /** Give up after this long (default 10 s). */
+  /** Give up after this long (default WAIT_BOUND_MS). */
   readonly timeoutMs?: number;
   /** Pause between two probes (default 20 ms). */
   readonly intervalMs?: number;
@@ -27,7 +35,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 
 function options(o: number | WaitOptions | undefined): Required<WaitOptions> {
   const given = typeof o === 'number' ? { timeoutMs: o } : (o ?? {});
-  return { timeoutMs: given.timeoutMs ?? 10_000, intervalMs: given.intervalMs ?? 20 };
+  return { timeoutMs: given.timeoutMs ?? WAIT_BOUND_MS, intervalMs: given.intervalMs ?? 20 };
 }
 
 /**

@@ -125,7 +125,7 @@ export class BridgeNet {
   async startServer(node: NodeName, closeAfterReply = false): Promise<void> {
     const proc = this.spawnIn(this.ns[node], SERVER, [node.toUpperCase(), ...(closeAfterReply ? ['end'] : [])]);
     this.servers.set(node, proc.proc);
-    await eventually(() => proc.out.includes('up'), `server on ${node}`, 10_000);
+    await eventually(() => proc.out.includes('up'), `server on ${node}`);
   }
 
   stopServer(node: NodeName): void {
@@ -135,7 +135,7 @@ export class BridgeNet {
 
   async keptAlive(): Promise<KeptAliveClient> {
     const p = this.spawnIn(this.ns.c, KEPT_ALIVE, this.families.map((f) => f.vip));
-    await eventually(() => p.out.includes('up\n'), 'kept-alive connections', 10_000);
+    await eventually(() => p.out.includes('up\n'), 'kept-alive connections');
     const lines = (): KeptAliveLine[] =>
       p.out
         .split('\n')
