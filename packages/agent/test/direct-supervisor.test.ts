@@ -12,6 +12,7 @@ import { eventually, freePort } from '@lbha/test-support';
 import { haproxySpec, nginxSpec } from '../src/services/daemon-spec.js';
 import { fetchHaproxyStats } from '../src/services/haproxy-stats.js';
 import { DirectSupervisor } from '../src/services/direct-supervisor.js';
+import { isAlive, readProcStat } from '../src/services/proc.js';
 import type { ExitInfo } from '../src/services/service-driver.js';
 import { runCommand } from '../src/util/run-command.js';
 
@@ -114,7 +115,7 @@ describe('direct supervisor with a real nginx', { skip: !hasNginx ? 'nginx is no
     const exits: ExitInfo[] = [];
     s.onExit((i) => exits.push(i));
     process.kill(pid, 'SIGTERM');
-    await eventually(() => exits.length === 1, 'exit of an adopted daemon (found by polling /proc)', 5_000);
+    await eventually(() => exits.length === 1, 'exit of an adopted daemon (found by polling /proc)');
     assert.equal(await s.adopt(), false, 'nothing left to adopt');
     assert.equal((await s.start()).ok, true);
   });
@@ -209,5 +210,82 @@ backend be
     const again = await s.start();
     assert.equal(again.ok, true, again.message);
     assert.equal((await s.stop()).ok, true);
+  });
+});
+
+describe('direct supervisor: an adopted daemon replaced by a restart (sleep stands in for the daemon)', () => {
+  let dir: string;
+  const started: number[] = [];
+
+  /** A daemon left by a previous agent: not a child of this process, recorded in the pid file. */
+  function leftBehind(): number {
+    const r = spawnSync('sh', ['-c', 'sleep 600 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' });
+    const pid = Number(r.stdout.trim());
+    started.push(pid);
+    writeFileSync(join(dir, 'sleep.agent-pid'), `${JSON.stringify({ pid, startTime: readProcStat(pid)?.startTime })}\n`);
+    return pid;
+  }
+
+  const supervisor = (pollMs: number): DirectSupervisor =>
+    new DirectSupervisor({
+      name: 'sleep',
+      spec: { kind: 'nginx', binary: 'sleep', foregroundArgs: ['600'], validateArgs: ['0'], reloadSignal: 'SIGHUP', stopSignal: 'SIGTERM', pidFiles: [] },
+      pidFile: join(dir, 'sleep.agent-pid'),
+      logFile: join(dir, 'sleep.out'),
+      startupMs: 50,
+      stopTimeoutMs: 5_000,
+      pollMs,
+      run: runCommand,
+      stats: async () => undefined,
+      logger: silentLogger(),
+    });
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lbha-adopted-'));
+  });
+
+  after(() => {
+    for (const pid of started) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function restartedAndWatched(s: DirectSupervisor, adopted: number): Promise<void> {
+    const r = await s.restart();
+    assert.equal(r.ok, true, r.message);
+    const pid = s.status().pid;
+    started.push(pid);
+    assert.notEqual(pid, adopted, 'a new process');
+    assert.equal(isAlive(adopted), false, 'the adopted one is gone');
+    const exits: ExitInfo[] = [];
+    s.onExit((i) => exits.push(i));
+    process.kill(pid, 'SIGKILL');
+    await eventually(() => exits.length > 0, 'the exit of the new process');
+    assert.deepEqual(exits.map((e) => [e.pid, e.signal]), [[pid, 'SIGKILL']], 'reported once, as the new process');
+    assert.equal(s.status().running, false);
+    s.close();
+  }
+
+  it('restarts a running adopted daemon, then watches the new one', async () => {
+    const s = supervisor(20);
+    const adopted = leftBehind();
+    assert.equal(await s.adopt(), true);
+    assert.equal(s.status().pid, adopted);
+    await restartedAndWatched(s, adopted);
+  });
+
+  it('an adopted daemon that died before its poll saw it: the restart starts and watches a new one', async () => {
+    // A poll slower than the test: the death is never seen by it.
+    const s = supervisor(3_600_000);
+    const adopted = leftBehind();
+    assert.equal(await s.adopt(), true);
+    process.kill(adopted, 'SIGKILL');
+    await eventually(() => !isAlive(adopted), 'the adopted daemon to die');
+    await restartedAndWatched(s, adopted);
   });
 });

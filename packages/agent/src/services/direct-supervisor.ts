@@ -40,7 +40,10 @@ export class DirectSupervisor implements ServiceDriver {
   private pid = 0;
   private startTime = '';
   private sinceMs = 0;
-  /** Cancels the poll of an adopted daemon (set while one was started for the current pid). */
+  /**
+   * Cancels the poll of an adopted daemon. Set exactly while the current pid is an adopted
+   * daemon's: waitExit relies on it to know whether an exit will be reported without a look.
+   */
   private pollTimer: (() => void) | undefined;
   private readonly exitListeners = new Set<(i: ExitInfo) => void>();
   /** Exit waiters for the current process (stop, startup window). */
@@ -81,6 +84,7 @@ export class DirectSupervisor implements ServiceDriver {
 
   async start(): Promise<ServiceOutcome> {
     if (this.isRunning()) return ok(`${this.name} is already running (pid ${this.pid})`);
+    this.stopPoll();
     this.removeStalePidFiles();
     this.logOffset = await this.logSize();
     let fd: number;
@@ -175,8 +179,7 @@ export class DirectSupervisor implements ServiceDriver {
   }
 
   close(): void {
-    this.pollTimer?.();
-    this.pollTimer = undefined;
+    this.stopPoll();
     this.exitListeners.clear();
   }
 
@@ -211,22 +214,29 @@ export class DirectSupervisor implements ServiceDriver {
   }
 
   private pollAdopted(): void {
-    this.pollTimer?.();
+    this.stopPoll();
     const pid = this.pid;
     const startTime = this.startTime;
     // On the agent's tick grid (util/tick-scheduler.ts).
     const cancel = ticks.every(this.opts.pollMs, () => {
       if (this.pid !== pid) {
-        cancel();
+        this.stopPoll(cancel);
         return;
       }
       if (!isAlive(pid, startTime)) {
-        cancel();
-        this.pollTimer = undefined;
+        this.stopPoll(cancel);
         this.onChildExit(pid, null, null);
       }
     });
     this.pollTimer = cancel;
+  }
+
+  /** Ends the poll of an adopted daemon (only `which`, when given: an older poll ends itself). */
+  private stopPoll(which?: () => void): void {
+    which?.();
+    if (which !== undefined && this.pollTimer !== which) return;
+    this.pollTimer?.();
+    this.pollTimer = undefined;
   }
 
   private onChildExit(pid: number, code: number | null, signal: string | null): void {
@@ -248,6 +258,9 @@ export class DirectSupervisor implements ServiceDriver {
   }
 
   private clear(): void {
+    // The adopted daemon is no longer the current process: a later one is our child, whose exit
+    // comes as an event, and waitExit must look at it at once rather than wait for a poll.
+    this.stopPoll();
     this.pid = 0;
     this.startTime = '';
     this.sinceMs = 0;
