@@ -149,7 +149,7 @@ describe('config validity', () => {
     let runs = 0;
     let files = 'a';
     let result: ValidationResult = VALID;
-    const v = new ConfigValidity(async () => (runs++, result), 100, () => t, { fingerprint: () => files, backstopMs: 1_000 });
+    const v = new ConfigValidity(async () => (runs++, result), 100, () => t, { fingerprint: async () => files, backstopMs: 1_000 });
     await v.current();
     assert.equal(runs, 1);
     // Unchanged files: rounds of probes (every 100 ms here) do not run it.
@@ -175,30 +175,52 @@ describe('config validity', () => {
     assert.equal(runs, 4);
   });
 
-  it('fingerprints the config file and the files next to and below it', () => {
+  it('fingerprints the config file and the files next to and below it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lbha-fingerprint-'));
     try {
       const main = join(dir, 'nginx.conf');
       writeFileSync(main, 'events {}\n');
       mkdirSync(join(dir, 'conf.d'));
       writeFileSync(join(dir, 'conf.d', 'vip1.conf'), 'server {}\n');
-      const seen = [configFingerprint(main)];
-      const changed = (what: string) => {
-        const f = configFingerprint(main);
+      const seen = [await configFingerprint(main)];
+      const changed = async (what: string) => {
+        const f = await configFingerprint(main);
         assert.ok(!seen.includes(f), `${what} changes the fingerprint`);
         seen.push(f);
       };
-      assert.equal(configFingerprint(main), seen[0], 'the same files, the same fingerprint');
+      assert.equal(await configFingerprint(main), seen[0], 'the same files, the same fingerprint');
+      assert.deepEqual((seen[0] ?? '').split('\n').map((l) => l.slice(dir.length).split(' ')[0]), ['/nginx.conf', '/conf.d', '/conf.d/vip1.conf', '/nginx.conf'], 'the file, then its directory in order, one level down');
       writeFileSync(join(dir, 'conf.d', 'vip1.conf'), 'server { broken }\n');
-      changed('an include edited in place');
+      await changed('an include edited in place');
       writeFileSync(join(dir, 'nginx.conf.tmp'), 'events { }\n');
-      changed('a new file next to it');
+      await changed('a new file next to it');
       renameSync(join(dir, 'nginx.conf.tmp'), main);
-      changed('the config file replaced by a rename');
+      await changed('the config file replaced by a rename');
       writeFileSync(join(dir, 'conf.d', 'vip2.conf'), 'server {}\n');
-      changed('a new include');
+      await changed('a new include');
       rmSync(main);
-      changed('the config file removed');
+      await changed('the config file removed');
+      assert.equal(await configFingerprint(join(dir, 'gone', 'nginx.conf')), `${join(dir, 'gone', 'nginx.conf')} -`, 'a missing directory is no error');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('callers that come while the files are read share one read and one test', async () => {
+    let reads = 0;
+    let runs = 0;
+    const v = new ConfigValidity(async () => (runs++, VALID), 100, () => 0, { fingerprint: async () => (reads++, 'a'), backstopMs: 1_000 });
+    assert.deepEqual(await Promise.all([v.current(), v.current(), v.current()]), [VALID, VALID, VALID]);
+    assert.deepEqual([reads, runs], [1, 1]);
+  });
+
+  it('looks at no more than 256 files of a crowded directory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lbha-fingerprint-'));
+    try {
+      for (let i = 0; i < 300; i++) writeFileSync(join(dir, `f${String(i).padStart(3, '0')}.conf`), '');
+      const lines = (await configFingerprint(join(dir, 'f000.conf'))).split('\n');
+      assert.equal(lines.length, 256);
+      assert.equal(lines.at(-1)?.slice(dir.length).split(' ')[0], '/f254.conf', 'the first names in order');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -6,8 +6,8 @@
 import type { ValidationResult } from '../services/service-driver.js';
 
 export interface ConfigChanges {
-  /** Changes whenever a config file changes (readiness/config-fingerprint.ts). */
-  readonly fingerprint: () => string;
+  /** Changes whenever a config file changes (readiness/config-fingerprint.ts); never rejects. */
+  readonly fingerprint: () => Promise<string>;
   /** A passed test is run again after this long even when the fingerprint stayed the same. */
   readonly backstopMs: number;
 }
@@ -28,18 +28,18 @@ export class ConfigValidity {
     const last = this.last;
     const age = last ? this.now() - last.atMs : Infinity;
     if (last && age < this.maxAgeMs) return Promise.resolve(last.result);
-    if (this.running) return this.running;
-    const fingerprint = this.changes?.fingerprint();
-    if (last?.result.ok && fingerprint !== undefined && fingerprint === last.fingerprint && age < (this.changes?.backstopMs ?? 0)) return Promise.resolve(last.result);
-    // Read before the test: a change while it runs makes the next look run it again.
-    const started = this.now();
-    this.running = this.validate()
-      .catch((err: unknown): ValidationResult => ({ ok: false, output: `the config test could not run: ${(err as Error).message}` }))
-      .then((result) => {
-        this.last = { atMs: started, fingerprint, result };
-        this.running = undefined;
-        return result;
-      });
+    // Callers that come while the files are read or the test runs share the answer.
+    this.running ??= this.look(last, age).finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  private async look(last: ConfigValidity['last'], age: number): Promise<ValidationResult> {
+    // Read before the test: a change while it runs makes the next look run it again.
+    const fingerprint = await this.changes?.fingerprint();
+    if (last?.result.ok && fingerprint !== undefined && fingerprint === last.fingerprint && age < (this.changes?.backstopMs ?? 0)) return last.result;
+    const started = this.now();
+    const result = await this.validate().catch((err: unknown): ValidationResult => ({ ok: false, output: `the config test could not run: ${(err as Error).message}` }));
+    this.last = { atMs: started, fingerprint, result };
+    return result;
   }
 }

@@ -25,7 +25,7 @@ export interface StandbyReadinessOptions {
    */
   readonly configFile?: (service: string) => string | undefined;
   /** What the config test depends on, read cheaply; configFingerprint by default. */
-  readonly fingerprint?: (configFile: string) => string;
+  readonly fingerprint?: (configFile: string) => Promise<string>;
   readonly now: () => number;
   /** The report changed. */
   readonly onChange: () => void;
