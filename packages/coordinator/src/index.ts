@@ -40,11 +40,13 @@ export { placementWeight, HOLDER_WEIGHT, BACKUP_WEIGHT, MAX_BASE_PRIORITY } from
 export { interlockProblems } from './interlock.js';
 export { observeCluster, vipStatus, type VipObservation, type VipStatus, type NodeReport } from './vip-observation.js';
 export { buildDesiredState, type DesiredContent } from './desired-state-builder.js';
-export { parseSpec } from './spec/parse-spec.js';
+export { parseSpec, parseSpecWith } from './spec/parse-spec.js';
 export { specSchema } from './spec/spec-schema.js';
 export { specProblems, type SpecProblem } from './spec/spec-rules.js';
-export { checkSpec, type SpecCheckRequest, type SpecCheckResult } from './spec/spec-check.js';
+export { checkSpec, SpecChecker, type SpecCheckRequest, type SpecCheckResult, type SpecParser } from './spec/spec-check.js';
 export { diffSpecs } from './spec/diff-specs.js';
+export { redactSpecYaml } from './spec/redact-spec.js';
+export { SPEC_WORKER_HEAP_MB } from './spec/spec-validator.js';
 export { vipKey, EMPTY_SPEC, type Spec, type ClusterSpec, type ClusterPolicy, type NodeSpec, type VipSpec, type InterfaceSpec, type Failback, type ProxyService, type VrrpTransport } from './spec/cluster-spec.js';
 export { FileStore, type FileStoreOptions } from './store/file-store.js';
 export { MemoryStore } from './store/memory-store.js';

@@ -2,6 +2,7 @@
 // fleet with a password per VIP: every secret goes, wherever it appears, and nothing else changes.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseDocument } from 'yaml';
 import { parseSpec } from '../src/spec/parse-spec.js';
 import { REDACTED, redactSpecYaml } from '../src/spec/redact-spec.js';
 
@@ -34,7 +35,7 @@ describe('spec redaction', () => {
     const { yaml, redacted, passwords } = specWithPasswords(12, 255);
     const r = parseSpec(yaml);
     assert.ok(r.ok, r.ok ? '' : r.issues[0]?.message);
-    const out = redactSpecYaml(yaml, r.value);
+    const out = redactSpecYaml(yaml, r.value, parseDocument(yaml, { uniqueKeys: false }));
     for (const pw of passwords) assert.ok(!out.includes(pw), `${pw} is still there`);
     // Each value became a quoted marker, each comment's mention the bare marker.
     assert.equal(out, redacted);
@@ -44,7 +45,7 @@ describe('spec redaction', () => {
     const yaml = 'clusters:\n  - name: c\n    service: nginx\n    policy: { vrrp_version: 2, advert_interval: 1s, auth_pass: abcd }\n    nodes: [ { name: n1, interfaces: [ { name: eth1, address: 10.0.0.1/24 } ] } ]\n    vips:\n      - { name: v, address: 10.0.0.9/24, interface: eth1, vrid: 9, auth_pass: xabcdy } # old: xabcdy, abcd\n';
     const r = parseSpec(yaml);
     assert.ok(r.ok, r.ok ? '' : r.issues[0]?.message);
-    const out = redactSpecYaml(yaml, r.value);
+    const out = redactSpecYaml(yaml, r.value, parseDocument(yaml, { uniqueKeys: false }));
     assert.match(out, /# old: <redacted>, <redacted>\n$/);
     assert.ok(!out.includes('abcd'));
   });

@@ -89,7 +89,7 @@ export { vipAddressProblem, vipSubnetProblem, subnetText } from './vip-address.j
 export { urlForDisplay } from './redact.js';
 export { loosePermissions } from './file-permissions.js';
 export { isLocalAddress, plaintextProblem } from './loopback.js';
-export { parseYaml, loadYamlFile, formatPath, type ParseResult } from './yaml-config.js';
+export { parseYaml, parseYamlWith, loadYamlFile, formatPath, type ParseResult } from './yaml-config.js';
 export { parseDuration, durationMs } from './duration.js';
 export {
   applyDelta,

@@ -62,6 +62,14 @@ function duplicateKeys(doc: Document, lc: LineCounter): ConfigIssue[] {
 
 /** Parses YAML text and validates it; never throws for bad input. */
 export function parseYaml<S extends z.ZodTypeAny>(text: string, schema: S): ParseResult<z.output<S>> {
+  return parseYamlWith(text, schema, (value) => value);
+}
+
+/**
+ * Like parseYaml, and on success hands the value and the parsed document to `then` (to find
+ * where values are written, say) before the document is dropped: one parse, not two.
+ */
+export function parseYamlWith<S extends z.ZodTypeAny, R>(text: string, schema: S, then: (value: z.output<S>, doc: Document) => R): ParseResult<R> {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   if (doc.errors.length === 0) {
@@ -85,7 +93,7 @@ export function parseYaml<S extends z.ZodTypeAny>(text: string, schema: S): Pars
     return { ok: false, issues: [{ path: '', line: 0, column: 0, message: `cannot expand the document: ${(err as Error).message}` }] };
   }
   const result = schema.safeParse(data ?? {});
-  if (result.success) return { ok: true, value: result.data };
+  if (result.success) return { ok: true, value: then(result.data as z.output<S>, doc) };
   return {
     ok: false,
     issues: result.error.issues.map((issue) => {

@@ -1,7 +1,7 @@
 // The spec as a reader without the operator role sees it: VRRP passwords and the credentials
 // of check URLs replaced in place, everything else (comments, layout) as the operator wrote it.
 import { urlForDisplay } from '@lbha/shared';
-import { isScalar, parseDocument, visit } from 'yaml';
+import { isScalar, visit, type Document } from 'yaml';
 import type { Spec } from './cluster-spec.js';
 
 export const REDACTED = '<redacted>';
@@ -23,12 +23,15 @@ function secretsOf(spec: Spec): Set<string> {
   return out;
 }
 
-/** `yaml` (which parsed into `spec`) with its secrets redacted. */
-export function redactSpecYaml(yaml: string, spec: Spec): string {
+/**
+ * `yaml` (which parsed into `spec` and into `doc`) with its secrets redacted. The caller hands
+ * over the document it parsed: parsing a large spec again costs as much as checking it.
+ */
+export function redactSpecYaml(yaml: string, spec: Spec, doc: Document): string {
   const secrets = secretsOf(spec);
   if (secrets.size === 0) return yaml;
   const edits: Array<{ start: number; end: number; text: string }> = [];
-  visit(parseDocument(yaml, { uniqueKeys: false }), {
+  visit(doc, {
     Scalar(_key, node) {
       if (!isScalar(node) || !node.range) return;
       const value = String(node.value);

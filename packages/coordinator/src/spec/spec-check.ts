@@ -1,16 +1,24 @@
 // One spec check: parse, validate and diff against the running spec. Pure apart from a cache
-// of the running spec's parse; runs in the spec worker (spec-validator.ts) so that a large or
-// hostile document never holds the coordinator's event loop.
-import type { ConfigIssue } from '@lbha/shared';
+// of parsed specs; runs in the spec worker (spec-validator.ts) so that a large or hostile
+// document never holds the coordinator's event loop.
+//
+// Parsing is nearly all of a check's cost (a 20,000-VIP spec: seconds, and a few hundred MB of
+// transient YAML nodes that the worker's bounded heap collects again and again), so a check
+// parses the text it is given once: the redaction reuses that parse's document, and the
+// running spec's parse comes from the cache (it is the last applied candidate), not a new parse.
+import type { ConfigIssue, ParseResult } from '@lbha/shared';
+import type { Document } from 'yaml';
 import type { Spec } from './cluster-spec.js';
 import { diffSpecs } from './diff-specs.js';
-import { parseSpec } from './parse-spec.js';
+import { parseSpecWith } from './parse-spec.js';
 import { redactSpecYaml } from './redact-spec.js';
 
 /** Problems reported per check; more are summarised in one line. */
 export const MAX_REPORTED_ISSUES = 100;
 /** A message naming thousands of keys or nodes is cut here. */
 const MAX_MESSAGE_LENGTH = 500;
+/** Parsed specs kept by their text: the running one and the latest candidate of an apply. */
+const KEPT = 2;
 
 function short(i: ConfigIssue): ConfigIssue {
   return i.message.length <= MAX_MESSAGE_LENGTH ? i : { ...i, message: `${i.message.slice(0, MAX_MESSAGE_LENGTH)}... (cut)` };
@@ -34,27 +42,58 @@ export type SpecCheckResult =
       readonly redacted: string | undefined;
     };
 
-let cached: { readonly yaml: string; readonly spec: Spec | undefined } | undefined;
+/** How spec text is parsed and validated (parseSpecWith); a port so that tests can count parses. */
+export type SpecParser = <R>(text: string, then: (spec: Spec, doc: Document) => R) => ParseResult<R>;
 
-/** The running spec parsed; parsed once per text, not on every check. */
-function currentSpec(yaml: string | undefined): Spec | undefined {
-  if (yaml === undefined) return undefined;
-  if (cached?.yaml !== yaml) {
-    const r = parseSpec(yaml);
-    cached = { yaml, spec: r.ok ? r.value : undefined };
+/** Checks specs, keeping the parse of the running spec and of the latest candidate of an apply. */
+export class SpecChecker {
+  /** By text, least recently used first; undefined: the text does not validate (any more). */
+  private readonly kept = new Map<string, Spec | undefined>();
+
+  constructor(private readonly parse: SpecParser = parseSpecWith) {}
+
+  check(req: SpecCheckRequest): SpecCheckResult {
+    const r = this.parse(req.yaml, (spec, doc) => ({ spec, redacted: req.wantSpec ? redactSpecYaml(req.yaml, spec, doc) : undefined }));
+    if (!r.ok) {
+      const issues = r.issues.slice(0, MAX_REPORTED_ISSUES).map(short);
+      const more = r.issues.length - issues.length;
+      if (more > 0) issues.push({ path: '', line: 0, column: 0, message: `and ${more} more problems (fix these first)` });
+      return { valid: false, issues };
+    }
+    const changes = diffSpecs(this.running(req.current), r.value.spec);
+    if (!req.wantSpec) return { valid: true, changes, spec: undefined, redacted: undefined };
+    // What an apply checks becomes the running spec when it is stored: the next check's `current`.
+    this.keep(req.yaml, r.value.spec);
+    return { valid: true, changes, spec: r.value.spec, redacted: r.value.redacted };
   }
-  return cached.spec;
+
+  /** The running spec parsed: from the cache when it was checked before, else parsed once. */
+  private running(yaml: string | undefined): Spec | undefined {
+    if (yaml === undefined) return undefined;
+    if (this.kept.has(yaml)) {
+      const spec = this.kept.get(yaml);
+      this.keep(yaml, spec);
+      return spec;
+    }
+    const r = this.parse(yaml, (spec) => spec);
+    const spec = r.ok ? r.value : undefined;
+    this.keep(yaml, spec);
+    return spec;
+  }
+
+  private keep(yaml: string, spec: Spec | undefined): void {
+    this.kept.delete(yaml);
+    this.kept.set(yaml, spec);
+    for (const oldest of this.kept.keys()) {
+      if (this.kept.size <= KEPT) break;
+      this.kept.delete(oldest);
+    }
+  }
 }
 
+const checker = new SpecChecker();
+
+/** One check with the process's checker (the spec worker has one). */
 export function checkSpec(req: SpecCheckRequest): SpecCheckResult {
-  const r = parseSpec(req.yaml);
-  if (!r.ok) {
-    const issues = r.issues.slice(0, MAX_REPORTED_ISSUES).map(short);
-    const more = r.issues.length - issues.length;
-    if (more > 0) issues.push({ path: '', line: 0, column: 0, message: `and ${more} more problems (fix these first)` });
-    return { valid: false, issues };
-  }
-  const changes = diffSpecs(currentSpec(req.current), r.value);
-  if (!req.wantSpec) return { valid: true, changes, spec: undefined, redacted: undefined };
-  return { valid: true, changes, spec: r.value, redacted: redactSpecYaml(req.yaml, r.value) };
+  return checker.check(req);
 }

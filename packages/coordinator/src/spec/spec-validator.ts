@@ -27,6 +27,9 @@ interface Pending {
 
 const WORKER_URL = new URL('./spec-worker.js', import.meta.url);
 
+/** The spec worker's heap: a document that expands into more ends the worker, not the coordinator. */
+export const SPEC_WORKER_HEAP_MB = 512;
+
 export class SpecValidator {
   private worker: Worker | undefined;
   private readonly queue: Pending[] = [];
@@ -85,8 +88,7 @@ export class SpecValidator {
   }
 
   private spawn(): Worker {
-    // A document that expands into too much memory ends this worker, not the coordinator.
-    const w = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 512 } });
+    const w = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: SPEC_WORKER_HEAP_MB } });
     w.on('message', (msg: { id: number; result?: SpecCheckResult; error?: string }) => {
       const p = this.running;
       if (!p || p.id !== msg.id) return;
