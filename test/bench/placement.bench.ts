@@ -8,7 +8,10 @@
 // (LBHA_BENCH_VALIDATION_SIZES) VIPs of the validated specs (two-node clusters of 10 VIPs);
 // --yaml-max 20000 (LBHA_BENCH_YAML_MAX) largest size also checked from YAML text (the YAML
 // parser is the slow part); --reference also times the previous placement implementation (a
-// test fixture) on the same inputs, alternating; --out FILE. Times are wall clock and the
+// test fixture) on the same inputs, alternating; --apply-sizes 5000,10000,20000
+// (LBHA_BENCH_APPLY_SIZES; "none" skips it) VIPs of the specs applied over a running spec of the
+// same size in a worker like the spec worker, the current check and the previous one side by
+// side (spec-apply.ts); --out FILE. Times are wall clock and the
 // process's CPU time (getrusage), which leaves out waiting for a core on a busy machine. Profile it with `node --cpu-prof` on
 // test/dist/bench/placement.bench.js.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ import { referencePlace } from '@lbha/coordinator/placement-reference';
 import { hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
 import { measured, placementShapes, type PlaceFn } from './placement-shapes.js';
 import { pairsSpec } from './scale-spec.js';
+import { applyChecks, type ApplyFigures } from './spec-apply.js';
 
 const argv = process.argv.slice(2);
 const REPEATS = intOption(argv, '--repeats', 'LBHA_BENCH_PLACEMENT_REPEATS', 25);
@@ -27,6 +31,10 @@ const SIZES = stringOption(argv, '--sizes', 'LBHA_BENCH_VALIDATION_SIZES', '5000
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isInteger(n) && n > 0);
 const YAML_MAX = intOption(argv, '--yaml-max', 'LBHA_BENCH_YAML_MAX', 20_000);
+const APPLY_SIZES = stringOption(argv, '--apply-sizes', 'LBHA_BENCH_APPLY_SIZES', '5000,10000,20000')
+  .split(',')
+  .map((s) => Number(s.trim()))
+  .filter((n) => Number.isInteger(n) && n > 0);
 const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
 /** Also time the previous implementation (kept as a test fixture), side by side. */
 const REFERENCE = hasFlag(argv, '--reference');
@@ -103,7 +111,27 @@ function validationBench(vips: number, runs: number): ValidationFigures {
 
 // ------------------------------------------------------------------ main
 
-function main(): void {
+function applyTable(applies: readonly ApplyFigures[]): string {
+  const previous = (a: ApplyFigures) => applies.find((b) => b.vips === a.vips && b.shape === a.shape && b.impl === 'previous');
+  return table(
+    ['VIPs', 'shape', 'YAML MB', 'check', 'at start: wall / CPU ms', 'apply over it: wall ms', 'CPU ms', 'previous / current CPU'],
+    applies.map((a) => {
+      const p = previous(a);
+      return [
+        a.vips,
+        a.shape === 'bench' ? 'bench:scale' : 'a password per VIP',
+        round(a.yamlBytes / 1048576),
+        a.impl + (a.valid ? '' : ' (invalid!)'),
+        `${Math.round(a.loadMs)} / ${Math.round(a.loadCpuMs)}`,
+        Math.round(a.applyMs),
+        Math.round(a.applyCpuMs),
+        a.impl === 'current' && p ? round(p.applyCpuMs / a.applyCpuMs) : '',
+      ];
+    }),
+  );
+}
+
+async function main(): Promise<void> {
   const lines: string[] = [];
   const impls: Array<readonly [string, PlaceFn]> = [['current', place]];
   if (REFERENCE) impls.push(['previous', referencePlace]);
@@ -114,6 +142,8 @@ function main(): void {
     log(`validation: ${n} VIPs`);
     return validationBench(n, runs);
   });
+
+  const applies = await applyChecks(APPLY_SIZES, log);
 
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const out: string[] = [];
@@ -143,6 +173,11 @@ function main(): void {
     ),
   );
   out.push('');
+  if (applies.length > 0) {
+    out.push(`Apply: a spec checked over a running spec of the same size (one VRID changed), in a worker with the spec worker's heap; one run each; CPU: the process's`);
+    out.push(applyTable(applies));
+    out.push('');
+  }
   for (const p of placements) {
     lines.push(
       jsonLine({ scenario: 'placement', impl: p.impl, shape: p.shape, nodes: p.nodes, vips: p.vips, repeats: p.repeats, first_ms: p.coldMs, first_cpu_ms: p.coldCpuMs, ms_p50: p.warmMsP50, ms_max: p.warmMsMax, cpu_ms_p50: p.warmCpuMsP50, target_ms: p.vips > 5000 ? 50 : 10 }),
@@ -153,8 +188,13 @@ function main(): void {
       jsonLine({ scenario: 'validation', vips: v.vips, nodes: v.nodes, valid: v.valid, problems: v.problems, schema_cpu_ms_p50: v.schemaCpuMs, rules_cpu_ms_p50: v.rulesCpuMs, yaml_cpu_ms: v.yamlCpuMs < 0 ? null : v.yamlCpuMs, yaml_bytes: v.yamlBytes || null }),
     );
   }
+  for (const a of applies) {
+    lines.push(
+      jsonLine({ scenario: 'spec-apply', impl: a.impl, shape: a.shape, vips: a.vips, yaml_bytes: a.yamlBytes, valid: a.valid, changes: a.changes, load_ms: round(a.loadMs), load_cpu_ms: round(a.loadCpuMs), apply_ms: round(a.applyMs), apply_cpu_ms: round(a.applyCpuMs), deadline_ms: 30_000 }),
+    );
+  }
   process.stdout.write(`${out.join('\n')}\n${lines.join('\n')}\n`);
   if (OUT) writeFileSync(OUT, `${lines.join('\n')}\n`);
 }
 
-main();
+await main();
