@@ -44,6 +44,11 @@ const etcdStoreObjectSchema = z
     /** Deadline of every etcd request. */
     requestTimeout: durationMs({ min: 50, max: 60_000 }).default(1000),
     /**
+     * etcd's --max-request-bytes (1.5 MiB unless etcd was started with more): no write is sent
+     * larger; the spec is stored in pieces under it.
+     */
+    maxRequestBytes: z.number().int().min(65_536).max(64 * 1024 * 1024).default(1_572_864),
+    /**
      * Addresses other coordinators use to reach this one (to relay agent streams and forward
      * API calls to the leader). Default: the first bound gRPC/HTTP address.
      */

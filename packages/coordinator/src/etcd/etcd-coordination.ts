@@ -166,7 +166,7 @@ export class EtcdCoordination {
       const f = this.election?.fence();
       return f && Number(f.term) === term ? f : undefined;
     };
-    return new EtcdStore({ client: this.client, prefix: this.opts.config.prefix, fence, health: this.health, retryForMs: this.opts.config.leaseTtl });
+    return new EtcdStore({ client: this.client, prefix: this.opts.config.prefix, fence, health: this.health, retryForMs: this.opts.config.leaseTtl, maxRequestBytes: this.opts.config.maxRequestBytes });
   }
 
   private enqueue(step: () => Promise<void>): void {

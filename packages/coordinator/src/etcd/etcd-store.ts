@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { StoreError } from '../errors.js';
-import { appendProblem, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreOp, type TxnResult } from '../store/store.js';
+import { appendProblem, oversizeProblem, txnBytes, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreOp, type TxnResult } from '../store/store.js';
 import type { Fence } from './leadership.js';
 import type { StoreHealth } from './store-health.js';
 
@@ -30,6 +30,18 @@ export interface EtcdStoreOptions {
   readonly health?: StoreHealth;
   /** How long a request is retried while etcd does not answer (default 5s; 0: no retry). */
   readonly retryForMs?: number;
+  /** etcd's --max-request-bytes: no transaction is sent larger (default etcd's, 1.5 MiB). */
+  readonly maxRequestBytes?: number;
+}
+
+/** etcd's default --max-request-bytes. */
+export const ETCD_DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+
+/** How etcd (or its gRPC server) says that a request is over --max-request-bytes. */
+const TOO_LARGE = /request is too large|larger than max/i;
+
+function tooLargeAdvice(limit: number): string {
+  return `etcd takes requests up to its --max-request-bytes (the coordinator assumes ${limit} bytes: etcd.maxRequestBytes); raise both together, or make the write smaller`;
 }
 
 /** The first key after every key starting with `prefix` (etcd's range_end for a prefix). */
@@ -50,6 +62,7 @@ export class EtcdStore implements Store {
   private readonly dataPrefix: string;
   private readonly marker: Buffer;
   private readonly retryForMs: number;
+  readonly valueLimit: number;
   private closed = false;
   /** Transactions of this store run one at a time, so its marker tells about the last one. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -58,6 +71,8 @@ export class EtcdStore implements Store {
     this.dataPrefix = `${opts.prefix}data/`;
     this.marker = Buffer.from(`${opts.prefix}writers/${randomUUID()}`);
     this.retryForMs = opts.retryForMs ?? 5000;
+    // The marker key, the fence's nesting and gRPC's framing ride along: 8 KiB is plenty.
+    this.valueLimit = (opts.maxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES) - 8192;
   }
 
   private k(key: string): Buffer {
@@ -89,6 +104,8 @@ export class EtcdStore implements Store {
         return r;
       } catch (cause) {
         if (cause instanceof StoreError) throw cause;
+        // Too large stays too large: say so at once instead of retrying.
+        if (TOO_LARGE.test((cause as Error).message)) throw new StoreError(`etcd refused the ${what} as too large (${(cause as Error).message}); ${tooLargeAdvice(this.valueLimit + 8192)}`, { cause });
         this.opts.health?.failed(cause);
         if (performance.now() + 100 >= giveUpAt) throw new StoreError(`etcd ${what} failed: ${(cause as Error).message}`, { cause });
         await sleep(Math.min(100 * 2 ** attempt, 500));
@@ -121,6 +138,8 @@ export class EtcdStore implements Store {
   }
 
   private async runTxn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
+    const oversize = oversizeProblem(txnBytes(ops), this.valueLimit);
+    if (oversize) throw new StoreError(`${oversize}: ${tooLargeAdvice(this.valueLimit + 8192)}`);
     let fence = this.fenceNow();
     const id = randomUUID();
     const inner = {

@@ -1,5 +1,6 @@
 // Typed records of the coordinator's state over the key-value Store port. Keys:
-//   spec                      the applied spec (YAML text) and its version
+//   spec                      the applied spec (YAML text) and its version; a large one in
+//                             pieces under spec-pieces/ (spec-storage.ts)
 //   modes/<node>              coordinator-owned node modes
 //   operations/<id>           drains, restarts, rolling restarts (in flight and recent)
 //   journal/<command id>      every command sent to an agent, written before it is sent
@@ -13,15 +14,11 @@ import type { BackendAdmin, CommandAction, CommandState, NodeMode } from '@lbha/
 import type { VipDrillResult } from '../operations/drill-figures.js';
 import { StoreError } from '../errors.js';
 import type { HandoverEntry } from '../handover-plan.js';
+import { SpecStorage, type SpecPutResult, type SpecRecord } from './spec-storage.js';
 import { del, put, type Store, type StoreEntry, type StoreOp } from './store.js';
 
-export interface SpecRecord {
-  readonly yaml: string;
-  readonly version: number;
-  readonly appliedMs: number;
-  readonly actor: string;
-  readonly reason: string;
-}
+export type { SpecPutResult, SpecRecord } from './spec-storage.js';
+
 
 export interface ModeRecord {
   readonly mode: NodeMode;
@@ -144,7 +141,6 @@ export function isFinalOperationState(s: OperationState): boolean {
   return s === 'succeeded' || s === 'failed' || s === 'cancelled';
 }
 
-export type SpecPutResult = { readonly ok: true; readonly record: SpecRecord } | { readonly ok: false; readonly currentVersion: number };
 
 /** How many finished operations and journal entries are kept for inspection. */
 const KEEP_FINISHED_OPERATIONS = 200;
@@ -157,24 +153,23 @@ export class CoordinatorState {
   private versionNext = 0;
   private reserving: Promise<void> | undefined;
 
-  constructor(private readonly store: Store) {}
+  private readonly spec: SpecStorage;
 
-  async getSpec(): Promise<SpecRecord | undefined> {
-    return (await this.store.get<SpecRecord>('spec'))?.value;
+  constructor(private readonly store: Store) {
+    this.spec = new SpecStorage(store);
+  }
+
+  /** The applied spec, read whole (a spec too large for one write is stored in pieces: spec-storage.ts). */
+  getSpec(): Promise<SpecRecord | undefined> {
+    return this.spec.get();
   }
 
   /**
    * Stores a new spec version. Refused (nothing written) when `expectedVersion` is not 0 and
    * differs from the stored version, or when another writer changed the spec since it was read.
    */
-  async putSpec(yaml: string, expectedVersion: number, actor: string, reason: string, nowMs: number): Promise<SpecPutResult> {
-    const current = await this.store.get<SpecRecord>('spec');
-    const currentVersion = current?.value.version ?? 0;
-    if (expectedVersion !== 0 && expectedVersion !== currentVersion) return { ok: false, currentVersion };
-    const record: SpecRecord = { yaml, version: currentVersion + 1, appliedMs: nowMs, actor, reason };
-    const r = await this.store.txn([{ key: 'spec', revision: current?.revision ?? 0 }], [put('spec', record)]);
-    if (!r.ok) return { ok: false, currentVersion: (await this.store.get<SpecRecord>('spec'))?.value.version ?? 0 };
-    return { ok: true, record };
+  putSpec(yaml: string, expectedVersion: number, actor: string, reason: string, nowMs: number): Promise<SpecPutResult> {
+    return this.spec.put(yaml, expectedVersion, actor, reason, nowMs);
   }
 
   async modes(): Promise<Map<string, ModeRecord>> {

@@ -1,5 +1,5 @@
 import { StoreError } from '../errors.js';
-import { appendProblem, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreOp, type TxnResult } from './store.js';
+import { appendProblem, oversizeProblem, txnBytes, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreOp, type TxnResult } from './store.js';
 
 interface Stored {
   /** JSON text, so callers can never alias or mutate what is stored. */
@@ -41,7 +41,11 @@ export class MemoryStore implements Store {
   /** Transactions run one at a time, so a failed persist can be undone without losing another's write. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(initial?: MemoryStoreState) {
+  readonly valueLimit: number;
+
+  /** `valueLimit`: refuse transactions writing more bytes than this, as etcd would (tests of what splits its writes). */
+  constructor(initial?: MemoryStoreState, opts: { readonly valueLimit?: number } = {}) {
+    this.valueLimit = opts.valueLimit ?? Infinity;
     if (initial) {
       this.revision = initial.revision;
       for (const e of initial.entries) this.entries.set(e.key, { json: JSON.stringify(e.value), revision: e.revision });
@@ -66,6 +70,8 @@ export class MemoryStore implements Store {
   }
 
   private async runTxn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
+    const oversize = this.valueLimit === Infinity ? undefined : oversizeProblem(txnBytes(ops), this.valueLimit);
+    if (oversize) throw new StoreError(oversize);
     const conflicts = this.conflicts(compares);
     if (conflicts.length > 0) return { ok: false, conflicts };
     const undo = this.apply(ops);

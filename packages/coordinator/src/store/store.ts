@@ -42,6 +42,11 @@ export interface LogBounds {
 }
 
 export interface Store {
+  /**
+   * Bytes one transaction may write at most (etcd: its --max-request-bytes); Infinity when the
+   * store has no such limit. Larger records are split by their writer (spec-storage.ts).
+   */
+  readonly valueLimit: number;
   get<T = unknown>(key: string): Promise<StoreEntry<T> | undefined>;
   /** Every entry whose key starts with `prefix`, sorted by key. */
   list<T = unknown>(prefix: string): Promise<Array<StoreEntry<T>>>;
@@ -79,4 +84,18 @@ export function put(key: string, value: unknown): StoreOp {
 
 export function del(key: string): StoreOp {
   return { kind: 'delete', key };
+}
+
+/** Bytes a transaction writes: its keys and the JSON of its values. */
+export function txnBytes(ops: readonly StoreOp[]): number {
+  let n = 0;
+  for (const op of ops) n += Buffer.byteLength(op.key) + (op.kind === 'put' ? Buffer.byteLength(JSON.stringify(op.value) ?? '') : 0);
+  return n;
+}
+
+/** Why a transaction of `bytes` is refused by a store taking at most `limit`; undefined when it is not. */
+export function oversizeProblem(bytes: number, limit: number): string | undefined {
+  if (bytes <= limit) return undefined;
+  const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
+  return `a transaction of ${bytes} bytes (${mib(bytes)}) is over the store's limit of ${limit} bytes (${mib(limit)}); nothing was written`;
 }

@@ -26,6 +26,7 @@ describe('store configuration', () => {
       prefix: '/lbha/',
       leaseTtl: 5000,
       requestTimeout: 1000,
+      maxRequestBytes: 1_572_864,
       advertise: {},
     });
   });
@@ -37,11 +38,13 @@ describe('store configuration', () => {
       prefix: '/prod/lbha/',
       leaseTtl: '3s',
       requestTimeout: '500ms',
+      maxRequestBytes: 10_485_760,
       tls: { ca: '/etc/lbha/etcd-ca.pem', cert: '/etc/lbha/etcd.pem', key: '/etc/lbha/etcd-key.pem' },
       advertise: { grpc: 'coord1.example:7400' },
     });
     assert.ok(r.success, JSON.stringify(r.error?.issues));
     assert.equal(r.data.store.kind === 'etcd' && r.data.store.leaseTtl, 3000);
+    assert.equal(r.data.store.kind === 'etcd' && r.data.store.maxRequestBytes, 10_485_760);
   });
 
   it('refuses what would not work, naming the field', () => {

@@ -127,3 +127,4 @@ export class Harness {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+export { crashing, withTxn } from './store-wrappers.js';
