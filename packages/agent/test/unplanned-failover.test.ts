@@ -39,7 +39,8 @@ describe('VRRPv3 advert', () => {
     assert.equal(packets[0]?.payload[2], 0, 'priority 0');
     const unicast: DesiredState = { ...d, keepalived: { ...d.keepalived, unicast: true, unicastSrc: '192.168.20.19', unicastPeers: ['192.168.20.20'], mcastGroup: '' } };
     assert.deepEqual(leavingAdverts(unicast, new Set(names), addrs).map((p) => p.dst), names.map(() => '192.168.20.20'));
-    assert.deepEqual(leavingAdverts({ ...d, keepalived: { ...d.keepalived, vrrpVersion: 2 } }, new Set(names), addrs), [], 'VRRPv2 instances wait out the timer');
+    const v2 = leavingAdverts({ ...d, keepalived: { ...d.keepalived, vrrpVersion: 2, advertIntMs: 1000 } }, new Set(names), addrs);
+    assert.deepEqual(v2.map((p) => [p.payload[0], p.payload[2]]), names.map(() => [0x21, 0]), 'VRRPv2 instances get a VRRPv2 priority-0 advert (vrrp-v2-advert.test.ts)');
   });
 });
 

@@ -7,7 +7,7 @@ import { isIP, isIPv6 } from 'node:net';
 import { parseCidr, type DesiredState } from '@lbha/shared';
 import type { AddressMap } from '../net/address-watcher.js';
 import type { RawPacket } from './advert-sender.js';
-import { vrrpV3Advert } from './vrrp-advert.js';
+import { vrrpV2Advert, vrrpV3Advert } from './vrrp-advert.js';
 
 const MCAST_V4 = '224.0.0.18';
 const MCAST_V6 = 'ff02::12';
@@ -18,11 +18,11 @@ function addressesOf(addrs: AddressMap, ifname: string): string[] {
 
 /**
  * One packet per instance in `leaving` (and per unicast peer), with `priority` (0: the master is
- * leaving): VRRPv3 only (the adverts of VRRPv2 carry authentication keepalived checks; those
- * instances wait out the timer).
+ * leaving), in the VRRP version keepalived speaks for the instance: VRRPv2 with the instance's
+ * PASS authentication when the cluster uses version 2 and the VIP is IPv4 (keepalived runs an
+ * IPv6 instance as VRRPv3 whatever the version, and ignores its authentication).
  */
 export function leavingAdverts(d: DesiredState, leaving: ReadonlySet<string>, addrs: AddressMap, priority = 0): RawPacket[] {
-  if (d.keepalived.vrrpVersion !== 3) return [];
   const vips = new Set(d.instances.flatMap((i) => {
     const c = parseCidr(i.vip);
     return typeof c === 'string' ? [] : [c.address];
@@ -40,8 +40,11 @@ export function leavingAdverts(d: DesiredState, leaving: ReadonlySet<string>, ad
     const dsts = d.keepalived.unicast
       ? d.keepalived.unicastPeers.filter((p) => isIPv6(p) === v6)
       : [v6 ? MCAST_V6 : isIP(d.keepalived.mcastGroup) === 4 ? d.keepalived.mcastGroup : MCAST_V4];
+    const fields = { vrid: inst.vrid, priority, advertIntMs: d.keepalived.advertIntMs, vips: [cidr.address] };
+    // A VRRPv2 message does not depend on the destination (no pseudo-header in its checksum).
+    const v2 = d.keepalived.vrrpVersion === 2 && !v6 ? vrrpV2Advert({ ...fields, authPass: inst.authPass ?? d.keepalived.authPass }) : undefined;
     for (const dst of dsts) {
-      out.push({ ifname: inst.interface, src, dst, payload: vrrpV3Advert({ vrid: inst.vrid, priority, advertIntMs: d.keepalived.advertIntMs, src, dst, vips: [cidr.address] }) });
+      out.push({ ifname: inst.interface, src, dst, payload: v2 ?? vrrpV3Advert({ ...fields, src, dst }) });
     }
   }
   return out;

@@ -1,6 +1,8 @@
-// A VRRPv3 advertisement (RFC 5798 section 5), built byte for byte so that the agent can send
-// the priority-0 advert a dead keepalived could not: the backup then takes over after its skew
-// time instead of three advert intervals (docs/design/unplanned-failover.md).
+// VRRP advertisements built byte for byte: VRRPv3 (RFC 5798 section 5) and VRRPv2 (RFC 3768
+// section 5.3, IPv4 only), so that the agent can send the priority-0 advert a dead keepalived
+// could not (the backup then takes over after its skew time instead of three advert intervals,
+// docs/design/unplanned-failover.md) and the priority-1 adverts of a node that gave a VIP up
+// after a split brain (docs/design/vrrp-edges.md).
 import { isIPv6 } from 'node:net';
 
 export interface AdvertFields {
@@ -46,6 +48,31 @@ export function vrrpV3Advert(f: AdvertFields): Buffer {
     ? [...v6Bytes(f.src), ...v6Bytes(f.dst), 0, 0, (msg.length >> 8) & 0xff, msg.length & 0xff, 0, 0, 0, 112]
     : [...v4Bytes(f.src), ...v4Bytes(f.dst), 0, 112, (msg.length >> 8) & 0xff, msg.length & 0xff];
   const c = checksum([...pseudo, ...msg]);
+  msg[6] = c >> 8;
+  msg[7] = c & 0xff;
+  return Buffer.from(msg);
+}
+
+/** What a VRRPv2 advert adds: the instance's PASS authentication ('' for none). */
+export interface V2AdvertFields extends Omit<AdvertFields, 'src' | 'dst'> {
+  readonly authPass: string;
+}
+
+/** Bytes of authentication data in a VRRPv2 advert; keepalived keeps the first 8 of a longer auth_pass. */
+export const V2_AUTH_BYTES = 8;
+
+/**
+ * The VRRP message of a VRRPv2 advertisement: version 2, type 1, the interval in whole seconds
+ * (keepalived rounds a fractional v2 advert_int, and drops an advert whose interval differs from
+ * its own), auth type 1 (simple text password, zero-padded to 8 bytes) or 0 (none, eight zero
+ * bytes). The checksum covers the VRRP message only: VRRPv2 has no pseudo-header.
+ */
+export function vrrpV2Advert(f: V2AdvertFields): Buffer {
+  const interval = Math.max(1, Math.min(0xff, Math.round(f.advertIntMs / 1000)));
+  const auth = Buffer.alloc(V2_AUTH_BYTES);
+  auth.write(f.authPass.slice(0, V2_AUTH_BYTES), 'latin1');
+  const msg = [0x21, f.vrid & 0xff, f.priority & 0xff, f.vips.length & 0xff, f.authPass === '' ? 0 : 1, interval, 0, 0, ...f.vips.flatMap(v4Bytes), ...auth];
+  const c = checksum(msg);
   msg[6] = c >> 8;
   msg[7] = c & 0xff;
   return Buffer.from(msg);
