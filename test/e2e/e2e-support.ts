@@ -6,6 +6,7 @@ import { waitFor } from '@lbha/test-support';
 import type { Lab, LbNode, ProbeRecord, ProbeSession, TopologyName } from '../lab/index.js';
 import { LB_NODES, labUnavailableReason, runLeftovers, startLab, summarizeProbe, webNodeOfPage } from '../lab/index.js';
 import type { NodeInfo } from '../lab/control-api.js';
+import type { Vrrp2Options } from '../lab/lbha-configs.js';
 
 /** Why the lab tests cannot run here (not root), or undefined. CI runs as root, so there they run. */
 export const skipReason: string | undefined = (() => {
@@ -18,10 +19,10 @@ export const skipReason: string | undefined = (() => {
  * baseline after each test (also after a failure), and removed at the end with a check that
  * nothing was left behind. `bind` hands the lab to the file once it is up.
  */
-export function useAgentLab(topology: TopologyName, bind: (lab: Lab) => void, options: { afterRepair?: (lab: Lab) => Promise<void>; backends?: boolean } = {}): void {
+export function useAgentLab(topology: TopologyName, bind: (lab: Lab) => void, options: { afterRepair?: (lab: Lab) => Promise<void>; backends?: boolean; vrrp2?: Vrrp2Options } = {}): void {
   let lab: Lab | undefined;
   before(async () => {
-    lab = await startLab({ topology, control: 'agent', backends: options.backends ?? false });
+    lab = await startLab({ topology, control: 'agent', backends: options.backends ?? false, ...(options.vrrp2 ? { vrrp2: options.vrrp2 } : {}) });
     bind(lab);
     await waitForBaseline(lab);
   });

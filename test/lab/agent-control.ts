@@ -13,7 +13,7 @@ import { LabCommandError } from './errors.js';
 import type { Lab } from './lab.js';
 import { LB_NODES, type LbNode } from './lab-names.js';
 import type { LabProcess } from './lab-process.js';
-import { labTls, renderClusterSpec, renderCoordinatorConfig, type LabTls } from './lbha-configs.js';
+import { labTls, renderClusterSpec, renderCoordinatorConfig, type LabTls, type Vrrp2Options } from './lbha-configs.js';
 import { AGENT_NODE_FLAGS } from '@lbha/agent';
 import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, DEV_CA_BIN, PROBE_BIN } from './repo-paths.js';
 import { runChecked, runCommand, type CommandOutput } from './run-command.js';
@@ -28,6 +28,8 @@ export interface AgentControlOptions {
   readonly timing: 'default' | 'fast';
   /** The spec declares the backend pool; nginx's agent writes its upstream's managed include. */
   readonly backends?: boolean;
+  /** VRRPv2 with PASS authentication instead of VRRPv3. */
+  readonly vrrp2?: Vrrp2Options;
 }
 
 /** Log level of the lab's agents and coordinator: $LBHA_LAB_LOG_LEVEL (e.g. debug), default info. */
@@ -104,7 +106,7 @@ export class AgentControl {
     this.port = await freePort();
     this.httpPort = await freePort();
     await runChecked(process.execPath, [DEV_CA_BIN, '--out', this.tls.dir, '--agent', 'lb1', '--agent', 'lb2', '--operator', 'lab']);
-    writeFileSync(this.specFile, renderClusterSpec(this.lab.plan, { advertIntervalMs: this.options.advertIntervalMs, timing: this.options.timing, maintenanceFile: MAINTENANCE_PATH, backends: this.options.backends ?? false }));
+    writeFileSync(this.specFile, renderClusterSpec(this.lab.plan, { advertIntervalMs: this.options.advertIntervalMs, timing: this.options.timing, maintenanceFile: MAINTENANCE_PATH, backends: this.options.backends ?? false, ...(this.options.vrrp2 ? { vrrp2: this.options.vrrp2 } : {}) }));
     writeFileSync(
       this.coordinatorConfigFile,
       renderCoordinatorConfig({

@@ -33,6 +33,7 @@ import { ipIn, runChecked, runCommand, runInNamespace } from './run-command.js';
 import { topologyPlan, type TopologyName, type TopologyPlan, type VipPlan } from './topology.js';
 
 import { AgentControl } from './agent-control.js';
+import type { Vrrp2Options } from './lbha-configs.js';
 import { linkMac, neighbourEntry, runWrk, type NeighbourEntry, type WrkOptions, type WrkResult } from './client-tools.js';
 
 /**
@@ -68,6 +69,11 @@ export interface LabOptions {
    * takes its servers from the agent's managed include, and the web nodes log every request.
    */
   readonly backends?: boolean;
+  /**
+   * 'agent' control: VRRPv2 with PASS authentication, as the seeds have it, instead of VRRPv3;
+   * the advert interval is then 1 s unless given (VRRPv2 counts in whole seconds).
+   */
+  readonly vrrp2?: Vrrp2Options;
 }
 
 interface LabConfig {
@@ -81,6 +87,7 @@ interface LabConfig {
   readonly advertIntervalMs: number | undefined;
   readonly timing: 'default' | 'fast';
   readonly backends: boolean;
+  readonly vrrp2: Vrrp2Options | undefined;
 }
 
 function compileOptions(options: LabOptions): LabConfig {
@@ -99,9 +106,10 @@ function compileOptions(options: LabOptions): LabConfig {
     cleanupStale: options.cleanupStale ?? true,
     log: options.log ?? (() => undefined),
     settleTimeoutMs: options.settleTimeoutMs ?? 30_000,
-    advertIntervalMs: options.advertIntervalMs,
+    advertIntervalMs: options.advertIntervalMs ?? (options.vrrp2 ? 1000 : undefined),
     timing: options.timing ?? 'default',
     backends: options.backends ?? false,
+    vrrp2: options.vrrp2,
   };
 }
 
@@ -294,7 +302,7 @@ export class Lab {
         for (const node of LB_NODES) this.startKeepalived(node, renderSeedKeepalived(this.plan, node, this.writeSeedScripts(node)));
         break;
       case 'agent':
-        this.agents = new AgentControl(this, { advertIntervalMs: this.config.advertIntervalMs, timing: this.config.timing, backends: this.config.backends });
+        this.agents = new AgentControl(this, { advertIntervalMs: this.config.advertIntervalMs, timing: this.config.timing, backends: this.config.backends, ...(this.config.vrrp2 ? { vrrp2: this.config.vrrp2 } : {}) });
         await this.agents.start();
         break;
     }

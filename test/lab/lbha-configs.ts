@@ -4,6 +4,16 @@ import { LB_STATUS_PORT, SLOW_BACKEND_PORT } from './daemon-configs.js';
 import type { LbNode, WebNode } from './lab-names.js';
 import type { TopologyPlan } from './topology.js';
 
+/**
+ * VRRP version 2 with PASS authentication, as both seeds configure it: the cluster's password,
+ * and VIPs with their own (seed 1's VI_2). The advert interval must then be whole seconds.
+ */
+export interface Vrrp2Options {
+  readonly authPass: string;
+  /** VIP name -> its own password. */
+  readonly vipAuthPass?: Readonly<Record<string, string>>;
+}
+
 export interface SpecOptions {
   /** VRRP advertisement interval; undefined: the timing profile's (100 ms, fast: 20 ms). */
   readonly advertIntervalMs: number | undefined;
@@ -13,6 +23,8 @@ export interface SpecOptions {
   readonly maintenanceFile: string;
   /** Declare the backend pool (reported every second); nginx gets its servers from it. */
   readonly backends?: boolean;
+  /** VRRPv2 with PASS authentication instead of VRRPv3. */
+  readonly vrrp2?: Vrrp2Options;
 }
 
 /** The spec's backends section: the seed's upstream servers as pool webserver (nginx), or the pool's minimum alone (haproxy, whose servers are in haproxy.cfg). */
@@ -45,7 +57,10 @@ export function renderClusterSpec(plan: TopologyPlan, options: SpecOptions): str
     )
     .join('\n');
   const vips = plan.vips
-    .map((v) => `      - { name: ${v.name}, address: ${v.address}/${v.prefix}, interface: ${v.interface}, vrid: ${v.vrid}, home: ${v.home} }`)
+    .map((v) => {
+      const own = options.vrrp2?.vipAuthPass?.[v.name];
+      return `      - { name: ${v.name}, address: ${v.address}/${v.prefix}, interface: ${v.interface}, vrid: ${v.vrid}, home: ${v.home}${own === undefined ? '' : `, auth_pass: "${own}"`} }`;
+    })
     .join('\n');
   const timingLines = [
     ...(options.timing === 'fast' ? ['      timing: fast'] : []),
@@ -59,8 +74,7 @@ clusters:
     service: ${plan.proxy}
     policy:
       failback: immediate
-${timingLines}      vrrp_version: 3
-    # The seed's track_interface: the inner link down puts the node's instances in FAULT.
+${timingLines}${options.vrrp2 ? `      vrrp_version: 2\n      auth_pass: "${options.vrrp2.authPass}"\n` : '      vrrp_version: 3\n'}    # The seed's track_interface: the inner link down puts the node's instances in FAULT.
     track_interfaces: [eth2]
     nodes:
 ${nodes}
