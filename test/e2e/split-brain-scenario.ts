@@ -118,8 +118,10 @@ export async function splitAndHealOneWayFirst(lab: Lab, c: SplitBrainCase): Prom
       }
     }
     // What brought the client back to lb2 for vip2: lb2 heard one of lb1's repeats once its side
-    // of the path was back, and keepalived announced the VIP.
-    const heard = (await agentEvents(lab, 'lb2', 'vrrp.lower_priority_advert', vip2.name)).find((t) => t >= restoredAt);
+    // of the path was back, and keepalived announced the VIP. The coordinator's announcement may
+    // have moved the client first: the next repeat is up to half an advert interval away.
+    const heardAfter = async (): Promise<number | undefined> => (await agentEvents(lab, 'lb2', 'vrrp.lower_priority_advert', vip2.name)).find((t) => t >= restoredAt);
+    const heard = await eventually(heardAfter, 'lb2 to log a lower-priority advert for vip2', { timeoutMs: 2 * c.advertMs + 1000 }).catch(() => undefined);
     const announced = (await agentEvents(lab, 'lb2', 'vip.announced', vip2.name)).find((t) => t >= healAt);
     console.log(`vip2 on lb2: heard lb1's lower-priority advert ${heard === undefined ? 'never' : `${heard - restoredAt} ms`} and announced it for the coordinator ${announced === undefined ? 'never' : `${announced - restoredAt} ms`} after the path was whole`);
     const changes = watch.all().filter((x) => x.address === vip2.address && x.t >= healAt).map((x) => `${x.t - restoredAt} ${x.deleted ? 'deleted' : `${Object.entries(mac).find(([, m]) => m === x.mac)?.[0] ?? x.mac ?? '-'} ${x.state}`}`);
