@@ -98,3 +98,53 @@ describe('VRRP watch', { skip }, () => {
     assert.doesNotMatch(left, /lbha_vrrp/, 'the tables are gone');
   });
 });
+
+describe('VRRP watch with the seeds\' VRRPv2 and 3 s adverts', { skip }, () => {
+  let node: ScratchNetns;
+  let dir: string;
+  let daemon: ChildProcess | undefined;
+  let watch: VrrpWatch;
+  const inNode: CommandRunner = (file, args, o) => runCommand('ip', ['netns', 'exec', node.name, file, ...args], o);
+  const desired: DesiredState = {
+    ...NGINX_ACTIVE_ACTIVE,
+    keepalived: { ...NGINX_ACTIVE_ACTIVE.keepalived, vrrpVersion: 2, advertIntMs: 3000, authPass: '1111', clusterAddresses: ['10.82.0.1', '10.82.0.2'] },
+    instances: [{ ...(NGINX_ACTIVE_ACTIVE.instances[0] as DesiredState['instances'][number]), vrid: 61, vip: '10.82.0.28/24' }],
+  };
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lbha-vrrp-watch-v2-'));
+    node = new ScratchNetns('vw2-node');
+    node.addLink('eth1', true);
+    ip('-n', node.name, 'addr', 'add', '10.82.0.1/24', 'dev', 'eth1');
+    watch = new VrrpWatch({ nftProgram: 'nft', run: inNode, logger: createLogger('test', { level: 'silent' }), workDir: dir, now: Date.now, onChange: () => undefined });
+  });
+
+  after(() => {
+    watch?.close();
+    daemon?.kill('SIGKILL');
+    node?.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sees a live master\'s adverts leave in every reading, between adverts too', async () => {
+    await watch.follow(desired);
+    const conf = join(dir, 'node.conf');
+    writeFileSync(conf, `global_defs {\n  router_id node\n  vrrp_version 2\n}\nvrrp_instance v61 {\n  state MASTER\n  interface eth1\n  virtual_router_id 61\n  priority 150\n  advert_int 3\n  authentication {\n    auth_type PASS\n    auth_pass 1111\n  }\n  virtual_ipaddress {\n    10.82.0.28/24 dev eth1\n  }\n}\n`);
+    daemon = spawn('ip', ['netns', 'exec', node.name, 'keepalived', '--dont-fork', '--log-console', '--no-syslog', '--vrrp', '-f', conf, '-p', join(dir, 'node.pid'), '-r', join(dir, 'node-vrrp.pid')], { stdio: 'ignore' });
+    await eventually(() => ip('-n', node.name, '-br', 'addr', 'show', 'eth1').includes('10.82.0.28/'), 'keepalived holds the VIP', { timeoutMs: 10_000 });
+    await eventually(async () => {
+      await watch.read();
+      return watch.sent('eth1', 61)?.sent;
+    }, 'its first advert seen leaving', { timeoutMs: 5000 });
+    // Readings spread over more than one advert interval: each must see the adverts (a reading
+    // that does not makes the agent end keepalived as frozen).
+    const missed: number[] = [];
+    const from = Date.now();
+    for (let i = 0; i < 12; i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      await watch.read();
+      if (watch.sent('eth1', 61)?.sent !== true) missed.push(Date.now() - from);
+    }
+    assert.deepEqual(missed, [], 'readings (ms into the 3.6 s) that did not see the master\'s adverts');
+  });
+});

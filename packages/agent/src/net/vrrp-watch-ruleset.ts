@@ -6,8 +6,9 @@
 //   keeps coming (a dynamic set with a timeout: the kernel does the bookkeeping, the agent reads
 //   the set now and then);
 // - with `block`, those adverts are then dropped, so keepalived never yields to a foreign router;
-// - `sent`: (interface . VRID) of every advert this node sends, kept for a second: an instance
-//   keepalived reports MASTER whose VRID is missing has stopped advertising (a frozen keepalived).
+// - `sent`: (interface . VRID) of every advert this node sends, kept for two advert intervals (at
+//   least a second): an instance keepalived reports MASTER whose VRID is missing has stopped
+//   advertising (a frozen keepalived).
 //
 // The VRRP header is the same in versions 2 and 3 where it matters: byte 1 is the VRID, byte 2
 // the priority. (nft 1.0.6 cannot list rules that combine `meta l4proto` with a transport-header
@@ -19,8 +20,15 @@ export type Family = 4 | 6;
 export const VRRP_WATCH_TABLE = 'lbha_vrrp';
 /** A foreign advert is forgotten by the kernel after this long without another. */
 export const FOREIGN_TIMEOUT_S = 5;
-/** An advert this node sent is forgotten after this long. */
-export const SENT_TIMEOUT_S = 1;
+/**
+ * An advert this node sent is forgotten after two advert intervals, at least a second: a live
+ * master refreshes it every interval, late by scheduling delays at most. (Kept for one second
+ * whatever the interval, a master with 1 s adverts was missing from some readings and one with
+ * the seeds' 3 s adverts from most, and the agent ended its keepalived as frozen.)
+ */
+export function sentTimeoutS(advertIntMs: number): number {
+  return Math.max(1, Math.ceil((2 * advertIntMs) / 1000));
+}
 const FOREIGN_SET_SIZE = 1024;
 
 export interface WatchedInterface {
@@ -35,6 +43,8 @@ export interface VrrpWatchSpec {
   readonly interfaces: readonly WatchedInterface[];
   /** Drop foreign adverts for the cluster's VRIDs (policy foreign_routers: block). */
   readonly block: boolean;
+  /** How long an advert this node sent stays in `sent` (sentTimeoutS of the advert interval). */
+  readonly sentTimeoutS: number;
 }
 
 function words(f: Family): { table: string; ip: string; proto: string; addr: string } {
@@ -65,7 +75,7 @@ export function vrrpWatchRuleset(f: Family, spec: VrrpWatchSpec): string {
     '  }',
     '  set sent {',
     '    typeof oifname . @th,8,8;',
-    `    flags dynamic,timeout; timeout ${SENT_TIMEOUT_S}s; size 1024;`,
+    `    flags dynamic,timeout; timeout ${spec.sentTimeoutS}s; size 1024;`,
     '  }',
     '  chain prerouting {',
     '    type filter hook prerouting priority -300; policy accept;',
@@ -91,7 +101,7 @@ export interface ForeignAdvert {
 
 export interface WatchReading {
   readonly foreign: readonly ForeignAdvert[];
-  /** "interface/vrid" of the adverts this node sent in the last SENT_TIMEOUT_S. */
+  /** "interface/vrid" of the adverts this node sent within the set's timeout. */
   readonly sent: ReadonlySet<string>;
 }
 

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DesiredState, ForeignRouter, Logger } from '@lbha/shared';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
-import { familyOf, parseVrrpWatch, sentKey, VRRP_WATCH_TABLE, vrrpWatchRuleset, type Family, type VrrpWatchSpec } from './vrrp-watch-ruleset.js';
+import { familyOf, parseVrrpWatch, sentKey, sentTimeoutS, VRRP_WATCH_TABLE, vrrpWatchRuleset, type Family, type VrrpWatchSpec } from './vrrp-watch-ruleset.js';
 
 export interface VrrpWatchOptions {
   readonly nftProgram: string;
@@ -31,7 +31,12 @@ export function watchSpec(d: DesiredState | undefined): VrrpWatchSpec | undefine
   if (!d || d.instances.length === 0 || nodes.length === 0) return undefined;
   const byIface = new Map<string, number[]>();
   for (const i of d.instances) byIface.set(i.interface, [...(byIface.get(i.interface) ?? []), i.vrid]);
-  return { nodes, interfaces: [...byIface].map(([iface, vrids]) => ({ interface: iface, vrids })), block: d.keepalived.blockForeignRouters === true };
+  return {
+    nodes,
+    interfaces: [...byIface].map(([iface, vrids]) => ({ interface: iface, vrids })),
+    block: d.keepalived.blockForeignRouters === true,
+    sentTimeoutS: sentTimeoutS(d.keepalived.advertIntMs),
+  };
 }
 
 export class VrrpWatch {
