@@ -142,7 +142,7 @@ EOF
 }
 write_wrapper lbha packages/cli/dist/src/bin/lbha.js
 # The agent's V8 flags: packages/agent/src/node-flags.ts says why.
-write_wrapper lbha-agent packages/agent/dist/src/bin/lbha-agent.js "--max-semi-space-size=1 --lite-mode --single-threaded-gc"
+write_wrapper lbha-agent packages/agent/dist/bundle/lbha-agent.js "--max-semi-space-size=1 --lite-mode --single-threaded-gc"
 write_wrapper lbha-coordinator packages/coordinator/dist/src/bin/lbha-coordinator.js
 
 # --- systemd units: the paths in them follow --prefix and --sysconfdir -----------------------

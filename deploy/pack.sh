@@ -51,7 +51,7 @@ out=$(cd "$out" && pwd)
 if [ "$build" -eq 1 ]; then npm run build >&2; fi
 
 packages=(shared agent coordinator cli)
-for bin in agent/dist/src/bin/lbha-agent.js coordinator/dist/src/bin/lbha-coordinator.js cli/dist/src/bin/lbha.js; do
+for bin in agent/dist/bundle/lbha-agent.js coordinator/dist/src/bin/lbha-coordinator.js cli/dist/src/bin/lbha.js; do
   [ -f "packages/$bin" ] || die "packages/$bin is missing: build first (npm run build) or pass --build"
 done
 [ -d node_modules ] || die "node_modules is missing: run npm ci first"
@@ -70,8 +70,9 @@ for pkg in "${packages[@]}"; do
   dst=$lib/packages/$pkg
   mkdir -p "$dst/dist"
   cp "packages/$pkg/package.json" "$dst/"
-  # Compiled JavaScript only: no tests, declarations, source maps or build info.
-  (cd "packages/$pkg/dist" && find . -path ./test -prune -o -type f -name '*.js' -print) |
+  # Compiled JavaScript only: no tests, declarations, source maps or build info, except the
+  # agent bundle's map, which turns its stack traces back into source lines.
+  (cd "packages/$pkg/dist" && find . -path ./test -prune -o -type f \( -name '*.js' -o -path ./bundle/lbha-agent.js.map \) -print) |
     while IFS= read -r f; do
       mkdir -p "$dst/dist/$(dirname "$f")"
       cp "packages/$pkg/dist/$f" "$dst/dist/$f"

@@ -24,7 +24,7 @@ describe('upgrading the agent on a VIP holder', { skip: skipReason, timeout: 10 
     // The "new build": a release tarball of this tree with another version, unpacked.
     const tarball = execFileSync('bash', [join(ROOT, 'deploy/pack.sh'), '--out', dir, '--version', NEW_VERSION], { encoding: 'utf8' }).trim().split('\n').pop() ?? '';
     execFileSync('tar', ['-xzf', tarball, '-C', dir]);
-    newAgent = join(dir, `lbha-${NEW_VERSION}`, 'lib/packages/agent/dist/src/bin/lbha-agent.js');
+    newAgent = join(dir, `lbha-${NEW_VERSION}`, 'lib/packages/agent/dist/bundle/lbha-agent.js');
     lab = await startLab({ topology: 'a', control: 'agent' });
     await waitForBaseline(lab);
   });

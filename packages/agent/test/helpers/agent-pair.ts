@@ -10,7 +10,7 @@ import type { DesiredState } from '@lbha/shared';
 import { eventually } from '@lbha/test-support';
 import type { NodeName } from './bridge-net.js';
 
-const AGENT = fileURLToPath(new URL('../../src/bin/lbha-agent.js', import.meta.url));
+const AGENT = fileURLToPath(new URL('../../bundle/lbha-agent.js', import.meta.url));
 const NODES = ['a', 'b'] as const;
 
 /** An agent log entry, as far as the tests read it. */

@@ -1,0 +1,51 @@
+// Bundles lbha-agent into one minified file, the one every wrapper, the systemd unit and the lab
+// run: packages/agent/dist/bundle/lbha-agent.js, with its source map beside it
+// (docs/design/agent-bundle.md says why and what it saves).
+//
+// Input is tsc's output (packages/*/dist), so this runs after `tsc -b`; the source maps of that
+// output are followed, so the bundle's map points at the TypeScript sources.
+import { build } from 'esbuild';
+import { chmodSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outfile = join(root, 'packages/agent/dist/bundle/lbha-agent.js');
+// The bundle sits two levels under packages/agent like dist/src/version.js, so the version is
+// read from the same package.json (`new URL('../../package.json', import.meta.url)`).
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: ['packages/agent/dist/src/bin/lbha-agent.js'],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  minify: true,
+  // Readable stack traces come from the map beside the bundle, not from the names
+  // (docs/design/agent-bundle.md: how to read one). The map holds no source text.
+  sourcemap: 'linked',
+  sourcesContent: false,
+  legalComments: 'none',
+  // grpc-js loads @grpc/proto-loader (and protobufjs) only for the channelz and ORCA services,
+  // which the agent never serves: left out of the bundle, resolved from node_modules if ever asked.
+  external: ['@grpc/proto-loader'],
+  // The bundled CommonJS libraries call require() for node's own modules.
+  banner: { js: "import { createRequire as lbhaCreateRequire } from 'node:module'; const require = lbhaCreateRequire(import.meta.url);" },
+  metafile: true,
+  logLevel: 'warning',
+});
+chmodSync(outfile, 0o755);
+
+// Sizes by package, for docs/benchmarks.md: `node scripts/bundle-agent.mjs --sizes`.
+if (process.argv.includes('--sizes')) {
+  const sizes = new Map();
+  for (const output of Object.values(result.metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
+      const key = m ? m[1] : input.split('/').slice(0, 2).join('/');
+      sizes.set(key, (sizes.get(key) ?? 0) + bytesInOutput);
+    }
+  }
+  for (const [k, v] of [...sizes].sort((a, b) => b[1] - a[1])) process.stdout.write(`${(v / 1024).toFixed(1).padStart(8)} KB  ${k}\n`);
+}
