@@ -2,7 +2,7 @@
 // router on one veth link, both advertising VRID 51. The node's watch names the foreign router
 // (source, VRID, priority) and sees its own adverts leave; with foreign routers blocked, the
 // node's keepalived no longer hears the foreign router and keeps the VIP. The loaded tables do
-// not break `nft list ruleset`.
+// not break `nft list ruleset`. The sets are read through one long-lived `nft -j -i`.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger, type DesiredState } from '@lbha/shared';
 import { eventually } from '@lbha/test-support';
+import { NftReader } from '../src/net/nft-reader.js';
 import { VrrpWatch } from '../src/net/vrrp-watch.js';
 import { runCommand, type CommandRunner } from '../src/util/run-command.js';
 import { NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
@@ -29,6 +30,7 @@ describe('VRRP watch', { skip }, () => {
   let dir: string;
   const daemons: ChildProcess[] = [];
   let watch: VrrpWatch;
+  let reader: NftReader;
   const inNode: CommandRunner = (file, args, o) => runCommand('ip', ['netns', 'exec', node.name, file, ...args], o);
   const desired = (block: boolean): DesiredState => ({
     ...NGINX_ACTIVE_ACTIVE,
@@ -52,7 +54,8 @@ describe('VRRP watch', { skip }, () => {
     for (const ns of [node, foreign]) ip('-n', ns.name, 'link', 'set', 'eth1', 'up');
     ip('-n', node.name, 'addr', 'add', '10.81.0.1/24', 'dev', 'eth1');
     ip('-n', foreign.name, 'addr', 'add', '10.81.0.50/24', 'dev', 'eth1');
-    watch = new VrrpWatch({ nftProgram: 'nft', run: inNode, logger: createLogger('test', { level: 'silent' }), workDir: dir, now: Date.now, onChange: () => undefined });
+    reader = new NftReader({ nftProgram: 'ip', prefix: ['netns', 'exec', node.name, 'nft'], run: runCommand });
+    watch = new VrrpWatch({ nftProgram: 'nft', run: inNode, logger: createLogger('test', { level: 'silent' }), workDir: dir, now: Date.now, onChange: () => undefined, reader });
   });
 
   after(() => {
@@ -72,6 +75,8 @@ describe('VRRP watch', { skip }, () => {
     await watch.read();
     assert.equal(watch.sent('eth1', 51)?.sent, true, 'its own adverts leave');
     assert.deepEqual(watch.foreign('eth1', 51), []);
+    const session = reader.sessionPid;
+    assert.ok(session !== undefined, 'the sets are read through an nft session');
     // A foreign keepalived with a higher priority: the node yields (reported only).
     startKeepalived(foreign, 'foreign', 200);
     await eventually(async () => {
@@ -83,6 +88,7 @@ describe('VRRP watch', { skip }, () => {
       await watch.read();
       return watch.sent('eth1', 51)?.sent === false;
     }, 'no adverts leave a backup (within the set timeout of a second)');
+    assert.equal(reader.sessionPid, session, 'every reading went through the same session');
   });
 
   it('with foreign routers blocked, the node no longer hears the foreign router and takes the VIP back', async () => {
@@ -116,7 +122,8 @@ describe('VRRP watch with the seeds\' VRRPv2 and 3 s adverts', { skip }, () => {
     node = new ScratchNetns('vw2-node');
     node.addLink('eth1', true);
     ip('-n', node.name, 'addr', 'add', '10.82.0.1/24', 'dev', 'eth1');
-    watch = new VrrpWatch({ nftProgram: 'nft', run: inNode, logger: createLogger('test', { level: 'silent' }), workDir: dir, now: Date.now, onChange: () => undefined });
+    const reader = new NftReader({ nftProgram: 'ip', prefix: ['netns', 'exec', node.name, 'nft'], run: runCommand });
+    watch = new VrrpWatch({ nftProgram: 'nft', run: inNode, logger: createLogger('test', { level: 'silent' }), workDir: dir, now: Date.now, onChange: () => undefined, reader });
   });
 
   after(() => {
@@ -146,5 +153,57 @@ describe('VRRP watch with the seeds\' VRRPv2 and 3 s adverts', { skip }, () => {
       if (watch.sent('eth1', 61)?.sent !== true) missed.push(Date.now() - from);
     }
     assert.deepEqual(missed, [], 'readings (ms into the 3.6 s) that did not see the master\'s adverts');
+  });
+});
+
+describe('nft reader', { skip }, () => {
+  let ns: ScratchNetns;
+  let reader: NftReader;
+
+  before(() => {
+    ns = new ScratchNetns('nft-reader');
+    assert.equal(spawnSync('ip', ['netns', 'exec', ns.name, 'nft', 'add', 'table', 'ip', 'lbha_t']).status, 0);
+    reader = new NftReader({ nftProgram: 'ip', prefix: ['netns', 'exec', ns.name, 'nft'], run: runCommand });
+  });
+
+  after(() => {
+    reader?.close();
+    ns?.remove();
+  });
+
+  it('answers each list with its own JSON, an error as a failure, and outlives both', async () => {
+    const [a, missing, b] = await Promise.all([
+      reader.list(['list', 'table', 'ip', 'lbha_t']),
+      reader.list(['list', 'table', 'ip', 'lbha_missing']),
+      reader.list(['list', 'table', 'ip', 'lbha_t']),
+    ]);
+    assert.equal(a.exitCode, 0);
+    assert.match(a.stdout, /"name": "lbha_t"/);
+    assert.equal(missing.exitCode, 1);
+    assert.match(missing.output, /^Error: No such file or directory/);
+    assert.equal(b.exitCode, 0);
+    assert.match(b.stdout, /"name": "lbha_t"/);
+    const pid = reader.sessionPid;
+    assert.ok(pid !== undefined);
+    // A change made elsewhere is seen by the running session.
+    assert.equal(spawnSync('ip', ['netns', 'exec', ns.name, 'nft', 'add', 'set', 'ip', 'lbha_t', 's', '{ type ipv4_addr; }']).status, 0);
+    assert.match((await reader.list(['list', 'table', 'ip', 'lbha_t'])).stdout, /"name": "s"/);
+    assert.equal(reader.sessionPid, pid, 'one session for all of them');
+  });
+
+  it('starts a new session after the old one died', async () => {
+    const pid = reader.sessionPid;
+    assert.ok(pid !== undefined);
+    process.kill(pid, 'SIGKILL');
+    await eventually(() => reader.sessionPid === undefined, 'the reader notices the session is gone', { timeoutMs: 5000 });
+    const r = await reader.list(['list', 'table', 'ip', 'lbha_t']);
+    assert.equal(r.exitCode, 0);
+    assert.ok(reader.sessionPid !== undefined && reader.sessionPid !== pid, 'a new session');
+  });
+
+  it('refuses what is not one command', async () => {
+    const r = await reader.list(['list', 'table', 'ip', 'lbha_t;', 'flush', 'ruleset']);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.output, /not one command/);
   });
 });

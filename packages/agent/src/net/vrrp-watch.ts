@@ -1,12 +1,14 @@
 // Watches VRRP on the node's segments through nftables (vrrp-watch-ruleset.ts): which routers
 // that are not nodes of the cluster advertise the cluster's VRIDs (source, VRID, priority), and
 // which VRIDs this node itself still advertises. The tables follow the desired state; their sets
-// are read every READ_MS. A foreign router stays known for KNOWN_MS after its last advert, so a
+// are read every READ_MS, through one long-lived `nft -j -i` (nft-reader.ts) rather than a fork
+// of `nft` per reading. A foreign router stays known for KNOWN_MS after its last advert, so a
 // router that advertises rarely (or went BACKUP) is still named.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DesiredState, ForeignRouter, Logger } from '@lbha/shared';
 import { describeOutcome, type CommandRunner } from '../util/run-command.js';
+import { NftReader } from './nft-reader.js';
 import { familyOf, parseVrrpWatch, sentKey, sentTimeoutS, VRRP_WATCH_TABLE, vrrpWatchRuleset, type Family, type VrrpWatchSpec } from './vrrp-watch-ruleset.js';
 
 export interface VrrpWatchOptions {
@@ -18,6 +20,8 @@ export interface VrrpWatchOptions {
   readonly now: () => number;
   /** The foreign routers or the adverts sent changed. */
   readonly onChange: () => void;
+  /** Reads the tables (default: a session of `nftProgram` that falls back to `run`). */
+  readonly reader?: NftReader;
 }
 
 /** How often the sets are read. */
@@ -50,7 +54,11 @@ export class VrrpWatch {
   private reading = false;
   private key = '';
 
-  constructor(private readonly opts: VrrpWatchOptions) {}
+  private readonly reader: NftReader;
+
+  constructor(private readonly opts: VrrpWatchOptions) {
+    this.reader = opts.reader ?? new NftReader({ nftProgram: opts.nftProgram, run: opts.run });
+  }
 
   /** Loads (or removes) the tables for `d`; reads the sets while there is something to watch. */
   async follow(d: DesiredState | undefined): Promise<void> {
@@ -96,7 +104,7 @@ export class VrrpWatch {
       const sent = new Set<string>();
       const seen = new Map<string, Map<string, ForeignRouter>>();
       for (const f of this.families) {
-        const r = await this.opts.run(this.opts.nftProgram, ['-j', 'list', 'table', f === 6 ? 'ip6' : 'ip', VRRP_WATCH_TABLE], { timeoutMs: 5_000 });
+        const r = await this.reader.list(['list', 'table', f === 6 ? 'ip6' : 'ip', VRRP_WATCH_TABLE]);
         if (r.exitCode !== 0) continue;
         const reading = parseVrrpWatch(r.stdout);
         for (const k of reading.sent) sent.add(k);
@@ -121,6 +129,7 @@ export class VrrpWatch {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.reader.close();
   }
 
   /** Removes the tables (the agent stops watching for good, e.g. no instances left). */
