@@ -126,7 +126,7 @@ mv "$D$libdir.new" "$D$libdir"
 rm -rf "$D$libdir.old"
 
 mkdir -p "$D$bindir"
-write_wrapper() { # NAME ENTRY [NODE-FLAGS]
+write_wrapper() { # NAME ENTRY [NODE-FLAGS] [ENVIRONMENT]
   local tmp=$D$bindir/.$1.tmp runtime=$node_cmd
   # The bundled runtime is found next to the library, like the library next to this script.
   [ "$bundled" -eq 0 ] || runtime='${self%/*/*}/lib/lbha/runtime/node'
@@ -135,14 +135,15 @@ write_wrapper() { # NAME ENTRY [NODE-FLAGS]
 # $1 (lbha $version), installed by install.sh: runs $2 with $([ "$bundled" -eq 1 ] && echo "the release's own Node.js" || echo "the system's Node.js (>= 20.11)").
 # The library is found next to this script (../lib/lbha), so a staged install runs in place.
 self=\$(readlink -f "\$0") || exit 1
-exec "\${LBHA_NODE:-$runtime}" ${3:+$3 }"\${self%/*/*}/lib/lbha/$2" "\$@"
+${4:+export $4
+}exec "\${LBHA_NODE:-$runtime}" ${3:+$3 }"\${self%/*/*}/lib/lbha/$2" "\$@"
 EOF
   chmod 0755 "$tmp"
   mv "$tmp" "$D$bindir/$1"
 }
 write_wrapper lbha packages/cli/dist/src/bin/lbha.js
-# The agent's V8 flags: packages/agent/src/node-flags.ts says why.
-write_wrapper lbha-agent packages/agent/dist/bundle/lbha-agent.js "--max-semi-space-size=1 --lite-mode --single-threaded-gc"
+# The agent's V8 flags and malloc setting: packages/agent/src/node-flags.ts says why.
+write_wrapper lbha-agent packages/agent/dist/bundle/lbha-agent.js "--max-semi-space-size=1 --lite-mode --single-threaded-gc" "MALLOC_MMAP_THRESHOLD_=131072"
 write_wrapper lbha-coordinator packages/coordinator/dist/src/bin/lbha-coordinator.js
 
 # --- systemd units: the paths in them follow --prefix and --sysconfdir -----------------------

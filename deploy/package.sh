@@ -93,12 +93,13 @@ man_page() { # ROOT PAGE
   gzip -9n < "$stage/gen/man/$2" > "$1/usr/share/man/man$section/$2.gz"
   chmod 0644 "$1/usr/share/man/man$section/$2.gz"
 }
-wrapper() { # ROOT PKG NAME ENTRY [NODE-FLAGS]
+wrapper() { # ROOT PKG NAME ENTRY [NODE-FLAGS] [ENVIRONMENT]
   mkdir -p "$1/usr/bin"
   cat > "$1/usr/bin/$3" <<EOF
 #!/bin/sh
 # $3 ($2 $version): the release's own Node.js runs the program; the system's node is not used.
-exec /usr/lib/$2/runtime/node ${5:+$5 }/usr/lib/$2/$4 "\$@"
+${6:+export $6
+}exec /usr/lib/$2/runtime/node ${5:+$5 }/usr/lib/$2/$4 "\$@"
 EOF
   chmod 0755 "$1/usr/bin/$3"
 }
@@ -175,8 +176,8 @@ coordinator_user='  if ! getent passwd lbha >/dev/null; then
 # lbha-agent
 r=$stage/deb/lbha-agent
 program_tree "$r" lbha-agent shared agent
-# The agent's V8 flags: packages/agent/src/node-flags.ts says why.
-wrapper "$r" lbha-agent lbha-agent packages/agent/dist/bundle/lbha-agent.js "--max-semi-space-size=1 --lite-mode --single-threaded-gc"
+# The agent's V8 flags and malloc setting: packages/agent/src/node-flags.ts says why.
+wrapper "$r" lbha-agent lbha-agent packages/agent/dist/bundle/lbha-agent.js "--max-semi-space-size=1 --lite-mode --single-threaded-gc" "MALLOC_MMAP_THRESHOLD_=131072"
 unit_file "$r" lbha-agent lbha-agent.service
 install_file 0640 deploy/examples/agent.yaml "$r/etc/lbha/agent.yaml"
 mkdir -p "$r/etc/lbha/tls" && chmod 0750 "$r/etc/lbha/tls"

@@ -14,7 +14,7 @@ import type { Lab } from './lab.js';
 import { LB_NODES, type LbNode } from './lab-names.js';
 import type { LabProcess } from './lab-process.js';
 import { labTls, renderClusterSpec, renderCoordinatorConfig, type LabTls, type Vrrp2Options } from './lbha-configs.js';
-import { AGENT_NODE_FLAGS } from '@lbha/agent';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '@lbha/agent';
 import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, DEV_CA_BIN, PROBE_BIN } from './repo-paths.js';
 import { runChecked, runCommand, type CommandOutput } from './run-command.js';
 
@@ -194,7 +194,7 @@ export class AgentControl {
       AGENT_BIN,
       '--config',
       this.agentConfigFile(node),
-    ]);
+    ], { ...process.env, ...AGENT_ENV });
     this.agents.set(node, proc);
   }
 

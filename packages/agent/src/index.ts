@@ -14,4 +14,4 @@ export { StreamClient, type StreamClientOptions, type StreamClientState } from '
 export { AGENT_VERSION } from './version.js';
 export { AGENT_PROGRAM } from './agent-program.js';
 export { AGENT_RELOADABLE, reloadAgent, type AgentReloadTarget } from './agent-reload.js';
-export { AGENT_NODE_FLAGS } from './node-flags.js';
+export { AGENT_ENV, AGENT_NODE_FLAGS } from './node-flags.js';

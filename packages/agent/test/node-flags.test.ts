@@ -1,6 +1,6 @@
-// The agent's V8 flags are the same wherever it is started: the shebang of the bundle that ships
-// (and of the module it is built from), the package's and install.sh's wrappers. And they keep
-// an agent working (the real binary starts and answers).
+// The agent's V8 flags and environment are the same wherever it is started: the shebang of the
+// bundle that ships (and of the module it is built from), the package's and install.sh's
+// wrappers. And they keep an agent working (the real binary starts and answers).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -8,17 +8,18 @@ import { SourceMap } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { AGENT_NODE_FLAGS } from '../src/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../src/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const FLAGS = AGENT_NODE_FLAGS.join(' ');
+const ENV = Object.entries(AGENT_ENV).map(([k, v]) => `${k}=${v}`).join(' ');
 const BUNDLE = join(ROOT, 'packages/agent/dist/bundle/lbha-agent.js');
 
 describe('the agent node flags', () => {
   it('are on the shebang of the bundle and of the module it is built from', () => {
     for (const file of [BUNDLE, join(ROOT, 'packages/agent/dist/src/bin/lbha-agent.js')]) {
       const first = readFileSync(file, 'utf8').split('\n')[0];
-      assert.equal(first, `#!/usr/bin/env -S node ${FLAGS}`, file);
+      assert.equal(first, `#!/usr/bin/env -S ${ENV} node ${FLAGS}`, file);
     }
   });
 
@@ -27,12 +28,18 @@ describe('the agent node flags', () => {
       const line = readFileSync(join(ROOT, script), 'utf8')
         .split('\n')
         .find((l) => /wrapper .*lbha-agent\.js/.test(l));
-      assert.ok(line?.endsWith(`packages/agent/dist/bundle/lbha-agent.js "${FLAGS}"`), `${script}: ${line}`);
+      assert.ok(line?.endsWith(`packages/agent/dist/bundle/lbha-agent.js "${FLAGS}" "${ENV}"`), `${script}: ${line}`);
     }
   });
 
   it('are accepted by this node', () => {
     const out = execFileSync(process.execPath, [...AGENT_NODE_FLAGS, BUNDLE, '--version'], { encoding: 'utf8' });
+    assert.match(out, /lbha-agent/);
+  });
+
+  it('start the bundle run as a program, through its shebang', () => {
+    // The bundle run as a program: env -S sets the environment, then node with the flags.
+    const out = execFileSync(BUNDLE, ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` } });
     assert.match(out, /lbha-agent/);
   });
 });

@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DesiredState } from '@lbha/shared';
 import { eventually } from '@lbha/test-support';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../src/node-flags.js';
 import type { NodeName } from './bridge-net.js';
 
+// The agent as it ships: the bundle, with its flags and environment.
 const AGENT = fileURLToPath(new URL('../../bundle/lbha-agent.js', import.meta.url));
 const NODES = ['a', 'b'] as const;
 
@@ -80,7 +82,7 @@ services:
 
   start(n: NodeName): void {
     const out = openSync(join(this.dir(n), 'agent.log'), 'a');
-    this.agents[n] = spawn('ip', ['netns', 'exec', this.ns(n), process.execPath, AGENT, '--config', join(this.dir(n), 'agent.yaml')], { stdio: ['ignore', out, out] });
+    this.agents[n] = spawn('ip', ['netns', 'exec', this.ns(n), process.execPath, ...AGENT_NODE_FLAGS, AGENT, '--config', join(this.dir(n), 'agent.yaml')], { stdio: ['ignore', out, out], env: { ...process.env, ...AGENT_ENV } });
   }
 
   async kill(n: NodeName, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
