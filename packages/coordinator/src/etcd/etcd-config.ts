@@ -45,9 +45,11 @@ const etcdStoreObjectSchema = z
     requestTimeout: durationMs({ min: 50, max: 60_000 }).default(1000),
     /**
      * etcd's --max-request-bytes (1.5 MiB unless etcd was started with more): no write is sent
-     * larger; the spec is stored in pieces under it.
+     * larger; the spec is stored in pieces under it. At least 1 MiB, so that a spec of the
+     * largest size is at most 33 pieces and the transaction that switches to it stays within
+     * etcd's 128 operations per transaction.
      */
-    maxRequestBytes: z.number().int().min(65_536).max(64 * 1024 * 1024).default(1_572_864),
+    maxRequestBytes: z.number().int().min(1_048_576).max(64 * 1024 * 1024).default(1_572_864),
     /**
      * Addresses other coordinators use to reach this one (to relay agent streams and forward
      * API calls to the leader). Default: the first bound gRPC/HTTP address.

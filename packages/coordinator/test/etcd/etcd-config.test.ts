@@ -52,6 +52,7 @@ describe('store configuration', () => {
     assert.match(problems({ kind: 'etcd', endpoints: ['etcd1:2379'] })[0]!, /^store\.endpoints\.0: must be http/);
     assert.match(problems({ kind: 'etcd', endpoints: ['http://e:2379'], prefix: 'lbha' })[0]!, /^store\.prefix: must start and end with "\/"/);
     assert.match(problems({ kind: 'etcd', endpoints: ['http://e:2379'], leaseTtl: '2s', requestTimeout: '1s' })[0]!, /^store\.requestTimeout: must be at most a third of leaseTtl/);
+    assert.match(problems({ kind: 'etcd', endpoints: ['http://e:2379'], maxRequestBytes: 65_536 })[0]!, /^store\.maxRequestBytes: Number must be greater than or equal to 1048576/);
     assert.match(problems({ kind: 'etcd', endpoints: ['https://e:2379'] })[0]!, /^store\.tls: https:\/\/ endpoints need tls\.ca/);
     assert.match(problems({ kind: 'etcd', endpoints: ['http://e:2379'], tls: { ca: '/ca.pem' } })[0]!, /^store\.endpoints: tls is set/);
     assert.match(problems({ kind: 'etcd', endpoints: ['https://e:2379'], tls: { ca: '/ca.pem', cert: '/c.pem' } })[0]!, /^store\.tls\.key: cert and key go together/);
