@@ -124,6 +124,28 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     if (cls === 'degraded' && !placement.vips.some((v) => v.vip === vip && v.holder !== pin.node)) continue;
     lapsedPins.set(vip, `${pin.node} is ${cls}`);
   }
+  // Decide: planned moves go in two pushes (handover first). Planned before the VIPs are
+  // tracked, which need to know what the agents are told; its events come after theirs.
+  const plan = planHandovers(
+    c,
+    placement,
+    {
+      now,
+      live: (n) => reporting(n) !== undefined,
+      healthy: (n) => conditions.get(n)?.health === 'healthy',
+      capable: (n) => input.nodes.get(n)?.capabilities.includes(CAPABILITY_HANDOVER) ?? false,
+      applied: (n) => input.nodes.get(n)?.appliedVersion ?? 0,
+      versionOf: (n) => input.versions.get(n),
+      actualHolders: (vip) => observations.get(vip)?.holders ?? [],
+      mode: modeOf,
+      reported: (vip) => (observations.get(vip)?.perNode ?? []).flatMap((p) => (p.handover ? [{ node: p.node, handover: p.handover }] : [])),
+      connections: (node, vip) => {
+        const p = observations.get(vip)?.perNode.find((x) => x.node === node);
+        return p?.live && p.handover?.role === 'outgoing' ? p.handoverConnections : undefined;
+      },
+    },
+    memory.handovers,
+  );
   let wakeAt = placed.nextChangeMs;
   const holders = new Map<string, string>();
   const tracks = new Map<string, VipTrack>();
@@ -139,7 +161,8 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     }
     holders.set(vp.vip, vp.holder);
     const o = observations.get(vp.vip) as VipObservation;
-    const t = trackVip(c.name, vp, o, memory.tracks.get(vp.vip), now, input.settleMs);
+    const told = plan.placement.vips.find((v) => v.vip === vp.vip)?.holder ?? vp.holder;
+    const t = trackVip(c.name, vp, o, memory.tracks.get(vp.vip), now, input.settleMs, told);
     tracks.set(vp.vip, t.track);
     events.push(...t.events);
     wakeAt = earliest(wakeAt, t.wakeAt);
@@ -167,27 +190,6 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     }
   }
 
-  // Decide: planned moves go in two pushes (handover first).
-  const plan = planHandovers(
-    c,
-    placement,
-    {
-      now,
-      live: (n) => reporting(n) !== undefined,
-      healthy: (n) => conditions.get(n)?.health === 'healthy',
-      capable: (n) => input.nodes.get(n)?.capabilities.includes(CAPABILITY_HANDOVER) ?? false,
-      applied: (n) => input.nodes.get(n)?.appliedVersion ?? 0,
-      versionOf: (n) => input.versions.get(n),
-      actualHolders: (vip) => observations.get(vip)?.holders ?? [],
-      mode: modeOf,
-      reported: (vip) => (observations.get(vip)?.perNode ?? []).flatMap((p) => (p.handover ? [{ node: p.node, handover: p.handover }] : [])),
-      connections: (node, vip) => {
-        const p = observations.get(vip)?.perNode.find((x) => x.node === node);
-        return p?.live && p.handover?.role === 'outgoing' ? p.handoverConnections : undefined;
-      },
-    },
-    memory.handovers,
-  );
   events.push(...handoverEvents(c.name, plan));
   wakeAt = earliest(earliest(wakeAt, plan.wakeAt), shared.wakeAt);
 

@@ -7,7 +7,6 @@
 // lets go; their reports arrive apart): that is the move, not a split brain, for as long as a
 // split brain has to last before it counts (the settle time). Pure.
 import type { EventInput } from './event-log.js';
-import { PREPARE_TIMEOUT_MS } from './handover-plan.js';
 import type { VipPlacement } from './placement.js';
 import { vipStatus, type VipObservation, type VipStatus } from './vip-observation.js';
 
@@ -35,10 +34,14 @@ export interface VipTrack {
   readonly announce: AnnounceRequest | undefined;
   /** Foreign routers already reported (source and priority). */
   readonly foreign: readonly string[];
-  /** The desired holder in the last pass. */
-  readonly desired?: string;
-  /** The last planned move: the desired holder before it, and when the desired holder changed. */
-  readonly moved?: { readonly from: string; readonly atMs: number };
+  /** The holder the agents were told in the last pass (a handover's hold tells the old one). */
+  readonly told?: string;
+  /**
+   * The last move: the holders the agents were told before and after it, and when they were
+   * told. That is when keepalived can start to move the VIP: at once for a move without a
+   * handover, after the handover's prepare (at most PREPARE_TIMEOUT_MS) for one with.
+   */
+  readonly moved?: { readonly from: string; readonly to: string; readonly atMs: number };
   /** Since when several nodes have held the VIP, without a pass in between seeing fewer. */
   readonly overlapSinceMs?: number;
 }
@@ -69,18 +72,26 @@ function announceRequest(obs: VipObservation, before: VipTrack | undefined, now:
 
 /**
  * Whether the VIP's holders are the two ends of a planned move, overlapping as the move happens:
- * the overlap began within the time the move may take to reach keepalived (a handover's prepare
- * time, then the settle time) and has lasted less than the settle time.
+ * the overlap began once the agents were told the move and within the settle time after (the
+ * time keepalived may take to carry it out), and has lasted less than the settle time. Measured
+ * from the push, not from the decision: a handover's prepare may hold the move back for up to
+ * PREPARE_TIMEOUT_MS, a move without one has no prepare, and an overlap before the push is not
+ * the move.
  */
 export function plannedOverlap(holders: readonly string[], desired: string, moved: VipTrack['moved'], overlapSinceMs: number, now: number, settleMs: number): boolean {
-  if (moved === undefined || holders.length !== 2 || !holders.includes(desired) || !holders.includes(moved.from)) return false;
-  return overlapSinceMs - moved.atMs <= PREPARE_TIMEOUT_MS + settleMs && now - overlapSinceMs < settleMs;
+  if (moved === undefined || moved.to !== desired || holders.length !== 2 || !holders.includes(moved.to) || !holders.includes(moved.from)) return false;
+  const began = overlapSinceMs - moved.atMs;
+  return began >= 0 && began <= settleMs && now - overlapSinceMs < settleMs;
 }
 
-export function trackVip(cluster: string, vp: VipPlacement, obs: VipObservation, before: VipTrack | undefined, now: number, settleMs: number): TrackResult {
+/**
+ * One VIP's status and events in a pass. `told`: the holder the agents are told in this pass
+ * (the desired one, or the old one while a handover's prepare holds the move back).
+ */
+export function trackVip(cluster: string, vp: VipPlacement, obs: VipObservation, before: VipTrack | undefined, now: number, settleMs: number, told: string): TrackResult {
   const announce = announceRequest(obs, before, now);
   const healing = announce !== undefined && !announce.confirmed && obs.holders.length === 1;
-  const moved = before?.desired !== undefined && before.desired !== vp.holder ? { from: before.desired, atMs: now } : before?.moved;
+  const moved = before?.told !== undefined && before.told !== told ? { from: before.told, to: told, atMs: now } : before?.moved;
   const overlapSinceMs = obs.holders.length > 1 ? (before?.overlapSinceMs ?? now) : undefined;
   const planned = overlapSinceMs !== undefined && plannedOverlap(obs.holders, vp.holder, moved, overlapSinceMs, now, settleMs);
   // During a planned overlap the VIP stands as it will once the old holder has let go.
@@ -133,7 +144,7 @@ export function trackVip(cluster: string, vp: VipPlacement, obs: VipObservation,
     reported = 'ok';
   }
   return {
-    track: { status, sinceMs, reported, holder, holders: obs.holders, announce, foreign, desired: vp.holder, ...(moved ? { moved } : {}), ...(overlapSinceMs !== undefined ? { overlapSinceMs } : {}) },
+    track: { status, sinceMs, reported, holder, holders: obs.holders, announce, foreign, told, ...(moved ? { moved } : {}), ...(overlapSinceMs !== undefined ? { overlapSinceMs } : {}) },
     events,
     settledSplit: status === 'split_brain' && settled,
     // A planned overlap that lasts becomes a split brain at the settle time: look again then.

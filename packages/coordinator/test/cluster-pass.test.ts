@@ -7,7 +7,7 @@ import type { NodeMode, UnplannedTransition } from '@lbha/shared';
 import type { ClusterPassResult } from '../src/cluster-pass.js';
 import { PREPARE_TIMEOUT_MS } from '../src/handover-plan.js';
 import { REPORT_MARGIN_MS } from '../src/shared-failure.js';
-import { vipKey } from '../src/spec/cluster-spec.js';
+import { vipKey, type ClusterSpec } from '../src/spec/cluster-spec.js';
 import { LB1, LB2, PassWorld, seed1, SETTLE_MS, T0 } from './support/pass-world.js';
 
 describe('cluster pass: placement', () => {
@@ -502,15 +502,22 @@ describe('cluster pass: transitions nobody asked for', () => {
   });
 });
 
-/** vip-28 away from its home node, then back (failback: immediate) with a handover from LB2, up to where keepalived moves it. */
-function failbackUnderway(): PassWorld {
-  const w = new PassWorld();
+/** vip-28 moved away from its home node (unhealthy), which is healthy again: the pass that decides the failback (immediate) has run. */
+function failbackDecided(cluster?: ClusterSpec): PassWorld {
+  const w = new PassWorld(cluster);
   w.settle();
   w.node(LB1).healthy = false;
   w.pass(10);
   w.applyAll().follow().pass(10);
+  assert.equal(w.holders()['vip-28'], LB2);
   w.node(LB1).healthy = true;
   w.pass(10);
+  return w;
+}
+
+/** vip-28 away from its home node, then back (failback: immediate) with a handover from LB2, up to where keepalived moves it. */
+function failbackUnderway(): PassWorld {
+  const w = failbackDecided();
   w.applyAll().pass(10);
   assert.equal(w.instance(LB1, 'vip-28').rank, 0, 'the move went ahead');
   assert.deepEqual([...w.memory.handovers.entries.values()].map((e) => [e.vip, e.from, e.to]), [['vip-28', LB2, LB1]]);
@@ -663,6 +670,83 @@ describe('cluster pass: both ends of a planned move hold the VIP for a moment', 
     w.settle();
     w.holds(LB2, 'vip-28', 'vip-29');
     assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'split_brain');
+  });
+});
+
+describe('cluster pass: the ends of a move without a handover, of a failback, of a late move', () => {
+  // With no handover, nothing is prepared: the move is pushed in the pass that decides it, and
+  // keepalived has the settle time from then to carry it out.
+  const handoverOff = () => seed1((y) => y.replace('base_priority: 100', 'base_priority: 100\n      handover: 0s'));
+  const splitEvents = (w: PassWorld) => w.events.filter((e) => e.type === 'vip.split_brain' || e.type === 'vip.step_down' || e.type === 'vip.unannounced').map((e) => e.type);
+
+  /** vip-28 drained off LB1 with handover off: the move is pushed at once. */
+  function drainedWithoutHandover(): PassWorld {
+    const w = new PassWorld(handoverOff());
+    w.settle();
+    w.modes.set(LB1, 'draining');
+    w.pass(10);
+    assert.deepEqual([w.instance(LB2, 'vip-28').rank, w.instance(LB2, 'vip-28').handover], [0, undefined], 'pushed at once, no handover');
+    w.applyAll();
+    return w;
+  }
+
+  it('without a handover: both ends overlapping within the settle time of the move is the move', () => {
+    const w = drainedWithoutHandover();
+    w.node(LB2).holds.add('vip-28');
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'ok');
+    w.pass(SETTLE_MS - 40);
+    assert.equal(w.memory.tracks.get('vip-28')?.status, 'ok');
+    assert.equal(w.instance(LB1, 'vip-28').stepDown, false);
+    w.node(LB1).holds.delete('vip-28');
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'ok');
+    assert.deepEqual(splitEvents(w), []);
+  });
+
+  it('without a handover: an overlap that begins more than the settle time after the move is a split brain at once', () => {
+    const w = drainedWithoutHandover();
+    // Nothing prepares the move, so the prepare timeout of a handover is no excuse here.
+    w.pass(SETTLE_MS + 500);
+    w.node(LB2).holds.add('vip-28');
+    assert.ok(SETTLE_MS + 520 < PREPARE_TIMEOUT_MS + SETTLE_MS);
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'split_brain');
+  });
+
+  it('a failback without a handover: the home node taking the VIP back is the move, not a split brain', () => {
+    const w = failbackDecided(handoverOff());
+    assert.deepEqual([w.holders()['vip-28'], w.instance(LB1, 'vip-28').rank, w.instance(LB1, 'vip-28').handover], [LB1, 0, undefined], 'failback pushed at once');
+    w.applyAll();
+    w.node(LB1).holds.add('vip-28');
+    const overlap = w.pass(10);
+    assert.deepEqual(overlap.memory.tracks.get('vip-28')?.holders, [LB1, LB2]);
+    assert.equal(overlap.memory.tracks.get('vip-28')?.status, 'ok');
+    w.pass(SETTLE_MS - 30);
+    w.node(LB2).holds.delete('vip-28');
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'ok');
+    assert.deepEqual(splitEvents(w), []);
+    // LB2 holding it again a settle time later is not the move any more.
+    w.pass(SETTLE_MS);
+    w.node(LB2).holds.add('vip-28');
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'split_brain');
+  });
+
+  it('a failback whose handover is never confirmed: the move counts from its late push, and nothing before it is the move', () => {
+    const w = failbackDecided();
+    // The agents do not apply the handover: the move waits the prepare timeout. LB1 taking the
+    // VIP meanwhile is not the move (nobody told keepalived to move it).
+    assert.deepEqual([w.instance(LB1, 'vip-28').rank, w.instance(LB1, 'vip-28').handover?.role], [1, 'incoming'], 'held: the handover first');
+    w.node(LB1).holds.add('vip-28');
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'split_brain', 'an overlap before the move was pushed');
+    w.node(LB1).holds.delete('vip-28');
+    w.pass(10);
+    w.pass(PREPARE_TIMEOUT_MS);
+    assert.equal(w.instance(LB1, 'vip-28').rank, 0, 'pushed once the prepare timed out');
+    w.applyAll();
+    w.pass(SETTLE_MS - 100);
+    // keepalived moves it near the end of the settle time after the push: still the move.
+    w.node(LB1).holds.add('vip-28');
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'ok');
+    w.node(LB2).holds.delete('vip-28');
+    assert.equal(w.pass(10).memory.tracks.get('vip-28')?.status, 'ok');
   });
 });
 
