@@ -4,11 +4,15 @@
 //
 // Input is tsc's output (packages/*/dist), so this runs after `tsc -b`; the source maps of that
 // output are followed, so the bundle's map points at the TypeScript sources.
-import { build } from 'esbuild';
 import { chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// esbuild is a devDependency: a tree installed before it was added needs `npm ci` again.
+const { build } = await import('esbuild').catch((err) => {
+  process.stderr.write(`bundle-agent: cannot load esbuild (${err.code ?? err.message}): run \`npm ci\` to install the devDependencies\n`);
+  process.exit(1);
+});
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outfile = join(root, 'packages/agent/dist/bundle/lbha-agent.js');
 // The bundle sits two levels under packages/agent like dist/src/version.js, so the version is
