@@ -37,8 +37,12 @@ export interface EtcdStoreOptions {
 /** etcd's default --max-request-bytes. */
 export const ETCD_DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 
-/** How etcd (or its gRPC server) says that a request is over --max-request-bytes. */
-const TOO_LARGE = /request is too large|larger than max/i;
+/**
+ * How etcd says that a request is over --max-request-bytes: etcd itself, or its gRPC server
+ * for a request over the limit plus gRPC's 512 KiB margin. (A response too large for this
+ * client is grpc-js's "Received message larger than max", not a refusal of the request.)
+ */
+const TOO_LARGE = /etcdserver: request is too large|grpc: received message larger than max/;
 
 function tooLargeAdvice(limit: number): string {
   return `etcd takes requests up to its --max-request-bytes (the coordinator assumes ${limit} bytes: etcd.maxRequestBytes); raise both together, or make the write smaller`;
