@@ -48,6 +48,18 @@ function faultedVips(c: ClusterSpec, iface: string): VipSpec[] {
   return c.vips.filter((v) => v.interface === iface || v.trackInterfaces.includes(iface));
 }
 
+/**
+ * Who keepalived elects at once when the VIP's holder loses its instance: the highest priority
+ * whose instance runs, that is the first of the ranking the nodes run now that is not `gone`.
+ * Undefined when the holder keeps its instance (nothing moves before the coordinator does);
+ * '' when no instance runs.
+ */
+function keepalivedFirst(ranking: readonly string[], gone: (node: string) => boolean): string | undefined {
+  const holder = ranking[0];
+  if (holder === undefined || !gone(holder)) return undefined;
+  return ranking.find((n) => !gone(n)) ?? '';
+}
+
 export function simulate(input: SimulationInput, change: SimulatedChange): SimulationResult {
   const notes: string[] = [];
   const spec = change.spec ?? input.spec;
@@ -90,6 +102,10 @@ export function simulate(input: SimulationInput, change: SimulatedChange): Simul
   const readiness = input.notReady ? { notReady: input.notReady } : {};
   const before = place({ spec: input.spec, nodes: input.nodes, holders: input.holders, nowMs: input.nowMs, pins: input.pins, ...readiness });
   const after = place({ spec, nodes, holders: input.holders, nowMs: input.nowMs, pins: input.pins, ...readiness });
+  // Nodes whose keepalived instances are all in FAULT after the change: an unhealthy node's
+  // health track file faults every instance.
+  const unhealthy = new Set([...nodes].filter(([, n]) => n.health === 'unhealthy').map(([name]) => name));
+  const beforeVips = new Map([...before.clusters].flatMap(([cluster, cp]) => cp.vips.map((vp) => [vipKey(cluster, vp.vip), vp] as const)));
   const out = new Map<string, SimulatedVip>();
   const add = (p: Placement, side: 'before' | 'after') => {
     for (const [cluster, cp] of p.clusters) {
@@ -103,6 +119,10 @@ export function simulate(input: SimulationInput, change: SimulatedChange): Simul
           const next = vp.ranking.find((n) => !down.has(n));
           reason = `${holder}'s instance is in FAULT (link down); keepalived elects ${next ? `the next ranked node` : 'no node'}`;
           holder = next ?? '';
+        }
+        const first = side === 'after' && !change.spec ? keepalivedFirst(beforeVips.get(k)?.ranking ?? [], (n) => unhealthy.has(n) || (down?.has(n) ?? false)) : undefined;
+        if (first !== undefined && first !== holder) {
+          reason += `; keepalived's next backup ${first || 'none'} takes it first, by the priorities the nodes run now, and the coordinator then moves it to ${holder || 'no node'} (it keeps it on ${first || 'no node'} if ${first || 'that node'}'s report of holding it comes first)`;
         }
         const e = out.get(k) ?? { cluster, vip: vp.vip, before: '', after: '', beforeReason: '', afterReason: '' };
         out.set(k, side === 'before' ? { ...e, before: holder, beforeReason: reason } : { ...e, after: holder, afterReason: reason });

@@ -69,6 +69,32 @@ describe('simulate (pure)', () => {
     assert.match(r.vips[0]?.beforeReason ?? '', /pinned to nginx-lb02/);
   });
 
+  it('with three nodes, says when keepalived\'s next backup is not where placement puts a failed holder\'s VIP', () => {
+    const LB3 = 'nginx-lb03';
+    // nginx-lb03 is home of two more VIPs: the least-loaded node is nginx-lb02, while nginx-lb03
+    // comes right after nginx-lb01 in vip-28's priority order (the hash ring's order, not load).
+    const spec = seed1((y) =>
+      y
+        .replace('    vips:\n', `      - name: ${LB3}\n        interfaces:\n          - name: eth1\n            address: 192.168.20.21/24\n          - name: eth2\n            address: 192.168.50.21/24\n    vips:\n`)
+        .replace('    checks:\n', [30, 31].map((n, i) => `      - name: vip-${n}\n        address: 192.168.20.${n}/24\n        interface: eth1\n        vrid: ${53 + i}\n        home: ${LB3}\n`).join('') + '    checks:\n'),
+    );
+    const three: SimulationInput = {
+      ...input(),
+      spec: { clusters: [spec] },
+      nodes: new Map([[LB1, healthy], [LB2, healthy], [LB3, healthy]]),
+      holders: new Map([['web/vip-28', LB1], ['web/vip-29', LB2], ['web/vip-30', LB3], ['web/vip-31', LB3]]),
+    };
+    const r = simulate(three, { ...NONE, fail: [LB1] });
+    const v = r.vips.find((x) => x.vip === 'vip-28');
+    assert.deepEqual([v?.before, v?.after], [LB1, LB2], 'placement puts it on the least-loaded node');
+    assert.match(v?.afterReason ?? '', /^least-loaded eligible node; home node nginx-lb01 is unhealthy; keepalived's next backup nginx-lb03 takes it first, by the priorities the nodes run now, and the coordinator then moves it to nginx-lb02 \(it keeps it on nginx-lb03 if nginx-lb03's report of holding it comes first\)$/);
+    // Both ends of that sentence are what placement does: with nginx-lb03 seen holding it, it stays.
+    const seen = simulate({ ...three, holders: new Map([...three.holders, ['web/vip-28', LB3]]) }, { ...NONE, fail: [LB1] });
+    assert.equal(seen.vips.find((x) => x.vip === 'vip-28')?.after, LB3);
+    // The VIPs whose holder keeps its instance say nothing of keepalived.
+    assert.ok(r.vips.filter((x) => x.vip !== 'vip-28').every((x) => !x.afterReason.includes('keepalived')));
+  });
+
   it('does not change its input', () => {
     const i = input();
     const copy = JSON.stringify([...i.nodes]);

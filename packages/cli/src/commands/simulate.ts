@@ -13,7 +13,7 @@ function list(v: unknown): string[] {
 
 export const simulateCommand: CliCommand = {
   name: 'simulate',
-  summary: 'show where each VIP would go if a node failed or were drained, a link went down, or a spec were applied; changes nothing',
+  summary: 'show where placement would put each VIP if a node failed or were drained, a link went down, or a spec were applied, and the backup keepalived would elect first where that differs; changes nothing',
   usage: 'lbha simulate [--fail NODE]... [--drain NODE]... [--link NODE:IF down]... [--spec FILE] [--json]',
   options: {
     fail: { type: 'string', arg: 'NODE', multiple: true, help: 'the node fails (unhealthy)' },
