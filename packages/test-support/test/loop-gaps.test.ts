@@ -20,10 +20,12 @@ describe('LoopGapMonitor', () => {
     monitor.stop();
     assert.ok(s.maxMs >= 40, `longest gap ${s.maxMs} ms across a 40 ms busy loop`);
     if (!Number.isNaN(threadSchedstat().runMs)) {
-      // The split is not more than the gap (give or take the kernel's accounting of a running
-      // thread, up to a scheduler tick late); it may be less (a virtual machine's stolen time
-      // is neither run nor wait for the guest's scheduler).
-      assert.ok(s.ranInMaxMs > 0 && s.ranInMaxMs + s.waitedInMaxMs <= s.maxMs + 5, `ran ${s.ranInMaxMs} + waited ${s.waitedInMaxMs} of ${s.maxMs} ms`);
+      // The time run is not more than the gap (give or take the kernel's accounting of a
+      // running thread, up to a scheduler tick late). The time waited is not bounded by it: a
+      // tick reads the clock, then schedstat, and a thread preempted between the two reads has
+      // that wait counted in this gap's split but in the next gap's length (on a loaded machine,
+      // tens of milliseconds).
+      assert.ok(s.ranInMaxMs > 0 && s.ranInMaxMs <= s.maxMs + 5, `ran ${s.ranInMaxMs} (waited ${s.waitedInMaxMs}) of ${s.maxMs} ms`);
     }
   });
 
