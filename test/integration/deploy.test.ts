@@ -440,7 +440,7 @@ describe('release tarball and installer', { skip: !isRoot ? 'needs root (useradd
     writeFileSync(conf, `id: c1\ngrpc:\n  listen: ["${address}"]\ntls: { insecure: true }\nauth: { anonymous: read-only }\nstateDir: ${join(dir, 'state')}\n`);
     const proc = new Proc(spawn(join(root, 'usr/bin/lbha-coordinator'), ['--config', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
     try {
-      await proc.waitForLog((l) => l.event === 'coordinator.started', 15_000);
+      await proc.waitForLog((l) => l.event === 'coordinator.started');
       // What `systemctl reload lbha-coordinator` sends (ExecReload): it must not end the process.
       proc.kill('SIGHUP');
       const status = await run(join(root, 'usr/bin/lbha'), ['status', '--insecure', '--coordinator', address]);
@@ -542,7 +542,7 @@ async function startValidator(dir: string): Promise<void> {
   // Plaintext on loopback with anonymous read-only access: ValidateSpec changes nothing.
   writeFileSync(conf, `id: validator\ngrpc: { listen: ["${address}"] }\ntls: { insecure: true }\nauth: { anonymous: read-only }\nstateDir: ${join(dir, 'validator-state')}\n`);
   const proc = startNode(BIN.coordinator, ['--config', conf]);
-  await proc.waitForLog((l) => l.event === 'coordinator.started', 15_000);
+  await proc.waitForLog((l) => l.event === 'coordinator.started');
   validator = { proc, address };
 }
 

@@ -63,7 +63,7 @@ describe('leader election on etcd', { skip }, () => {
     prefix = `/test-${++round}/`;
     const cs = ['a', 'b', 'c'].map((id) => candidate(id));
     for (const c of cs) c.election.start();
-    await eventually(() => cs.filter((c) => c.election.isLeader()).length === 1, 'one leader', 15_000);
+    await eventually(() => cs.filter((c) => c.election.isLeader()).length === 1, 'one leader');
     return cs;
   }
 
@@ -84,7 +84,7 @@ describe('leader election on etcd', { skip }, () => {
   it('elects exactly one leader and every candidate sees it', async () => {
     const cs = await startThree();
     const leader = cs.find((c) => c.election.isLeader())!;
-    await eventually(() => cs.every((c) => c.election.leader()?.id === leader.id), 'everyone sees the leader', 5000);
+    await eventually(() => cs.every((c) => c.election.leader()?.id === leader.id), 'everyone sees the leader');
     assert.ok(leader.election.currentTerm > 0);
     assert.ok(leader.seen.some((e) => e.type === 'elected'));
     assert.equal(cs.filter((c) => c.election.fence() !== undefined).length, 1, 'only the leader has a fence');
@@ -97,7 +97,7 @@ describe('leader election on etcd', { skip }, () => {
     const oldTerm = old.election.currentTerm;
     const t0 = performance.now();
     await old.election.stop();
-    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 'a new leader', 5000);
+    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 'a new leader');
     console.log(`handover after resignation: ${Math.round(performance.now() - t0)} ms`);
     assert.ok(next.election.currentTerm > oldTerm, 'terms grow');
     await stopAll(cs);
@@ -115,7 +115,7 @@ describe('leader election on etcd', { skip }, () => {
     assert.equal(old.election.isLeader(), false, 'a leader past its local deadline is not the leader');
     assert.equal(old.election.fence(), undefined);
     await eventually(() => old.seen.some((e) => e.type === 'deposed'), 'deposed event', 2000);
-    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 'a new leader', 10_000);
+    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 'a new leader');
     const took = Math.round(performance.now() - t0);
     console.log(`takeover after the leader went silent (lease ${LEASE_TTL_MS} ms): ${took} ms`);
 
@@ -159,7 +159,7 @@ describe('leader election on etcd', { skip }, () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     console.log(`leader paused for about ${lapsedMs} ms while etcd replaced its raft leader`);
-    await eventually(() => leader.election.isLeader(), 'the leader leads', 5000);
+    await eventually(() => leader.election.isLeader(), 'the leader leads');
     assert.equal(leader.election.currentTerm, term, 'same term: nobody else took over');
     const store = new EtcdStore({ client: leader.client, prefix, fence: () => leader.election.fence() });
     assert.equal((await store.txn([], [{ kind: 'put', key: 'minority', value: true }])).ok, true);
@@ -175,8 +175,8 @@ describe('leader election on etcd', { skip }, () => {
     const [x, y] = cluster.members.map((m) => m.name);
     cluster.pause(x!);
     cluster.pause(y!);
-    await eventually(() => !leader.election.isLeader() && leader.seen.some((e) => e.type === 'deposed'), 'the leader steps down', 10_000);
-    await eventually(() => cs.every((c) => c.health.status === 'down'), 'every coordinator reports the store down', 10_000);
+    await eventually(() => !leader.election.isLeader() && leader.seen.some((e) => e.type === 'deposed'), 'the leader steps down');
+    await eventually(() => cs.every((c) => c.health.status === 'down'), 'every coordinator reports the store down');
     for (const c of cs) {
       assert.ok(c.events.list().some((e) => e.type === 'store.unavailable' && e.severity === 'critical'), `${c.id} recorded store.unavailable`);
     }
@@ -188,8 +188,8 @@ describe('leader election on etcd', { skip }, () => {
     }
     cluster.resume(x!);
     cluster.resume(y!);
-    await eventually(() => cs.filter((c) => c.election.isLeader()).length === 1, 'a leader again', 20_000);
-    await eventually(() => cs.every((c) => c.health.status === 'up'), 'store up again', 10_000);
+    await eventually(() => cs.filter((c) => c.election.isLeader()).length === 1, 'a leader again');
+    await eventually(() => cs.every((c) => c.health.status === 'up'), 'store up again');
     assert.ok(cs.every((c) => c.events.list().some((e) => e.type === 'store.available')));
     await stopAll(cs);
   });

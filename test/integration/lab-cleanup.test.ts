@@ -43,7 +43,7 @@ describe('lab cleanup and namespaces it did not create', { skip: isRoot ? false 
     for (const n of [dead, live, foreign]) assert.equal(spawnSync('ip', ['netns', 'add', n]).status, 0, `ip netns add ${n}`);
     // A leftover process inside the dead test's namespace, as a crashed test leaves a daemon behind.
     const exited = inNamespace(dead);
-    await eventually(() => spawnSync('ip', ['netns', 'pids', dead], { encoding: 'utf8' }).stdout.trim() !== '', 'the leftover process to run in the namespace', 10_000);
+    await eventually(() => spawnSync('ip', ['netns', 'pids', dead], { encoding: 'utf8' }).stdout.trim() !== '', 'the leftover process to run in the namespace');
 
     const lines: string[] = [];
     await cleanupRuns({ log: (l) => lines.push(l) });
@@ -60,7 +60,7 @@ describe('lab cleanup and namespaces it did not create', { skip: isRoot ? false 
     const mine = scratchNamespace(`reused-${tag}`);
     assert.equal(spawnSync('ip', ['netns', 'add', mine]).status, 0);
     const exited = inNamespace(mine);
-    await eventually(() => spawnSync('ip', ['netns', 'pids', mine], { encoding: 'utf8' }).stdout.trim() !== '', 'the leftover process to run', 10_000);
+    await eventually(() => spawnSync('ip', ['netns', 'pids', mine], { encoding: 'utf8' }).stdout.trim() !== '', 'the leftover process to run');
     assert.deepEqual(await removeLeftoverNamespaces([mine, `${mine}-absent`]), [mine]);
     assert.ok(!namespaces().includes(mine), 'the leftover namespace is gone');
     await exited;
@@ -78,7 +78,7 @@ describe('lab cleanup and namespaces it did not create', { skip: isRoot ? false 
       assert.equal(spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(node, 'upper')},workdir=${join(node, 'work')}`, root]).status, 0, 'overlay mounted');
       assert.equal(spawnSync('ip', ['netns', 'add', ns]).status, 0);
       const exited = inNamespace(ns);
-      await eventually(() => spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.trim() !== '', 'the leftover process to run', 10_000);
+      await eventually(() => spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.trim() !== '', 'the leftover process to run');
 
       const r = spawnSync(process.execPath, [join(REPO_ROOT, 'test/dist/lab/lab-cli.js'), 'cleanup'], { encoding: 'utf8', timeout: 120_000 });
       assert.equal(r.status, 0, r.stderr);
