@@ -6,6 +6,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { AgentServiceService, isInsecure, type Logger } from '@lbha/shared';
 import { ControlServiceService } from '@lbha/shared/control';
 import { HealthImplementation } from 'grpc-health-check';
+import { afterIoInterval, type AfterIoInterval } from './after-io-interval.js';
 import { AgentOutbox } from './agent-outbox.js';
 import { createAgentService, type AgentLimitStats, type AgentServiceOptions } from './agent-service.js';
 import { CoordinatorAuth } from './auth/coordinator-auth.js';
@@ -83,7 +84,7 @@ export class CoordinatorServer {
   readonly webhooks: WebhookDispatcher;
   private readonly server: Server;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'lbha.v1.ControlService': 'NOT_SERVING', 'lbha.v1.AgentService': 'NOT_SERVING' });
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeps: AfterIoInterval | undefined;
   /** The domain facade (spec, modes, reconcile loop and fleet view, operations); set by start(). */
   plane: ControlPlane | undefined;
   private store: Store | undefined;
@@ -263,12 +264,12 @@ export class CoordinatorServer {
       this.addresses.push(await this.grpcListener.listen(addr));
     }
     let sweeps = 0;
-    this.sweepTimer = setInterval(() => {
+    // Silence is judged after reading what arrived (after-io-interval.ts).
+    this.sweeps = afterIoInterval(() => {
       this.registry.sweep();
       // Every tenth sweep, drop the records of gone nodes the spec does not name.
       if (++sweeps % 10 === 0) this.forgetGoneNodes();
     }, Math.max(50, Math.min(1000, this.config.heartbeat.interval / 2)));
-    this.sweepTimer.unref();
     for (const svc of ['', 'lbha.v1.ControlService', 'lbha.v1.AgentService']) this.health.setStatus(svc, 'SERVING');
     this.auth.start();
     if (this.config.http) {
@@ -279,7 +280,7 @@ export class CoordinatorServer {
         logger: this.logger,
         maxBodyBytes: this.config.grpc.maxMessageBytes,
         metrics: () => this.metricsWriter,
-        healthy: () => this.sweepTimer !== undefined,
+        healthy: () => this.sweeps !== undefined,
         connections: this.httpConnections,
       });
       await this.http.start();
@@ -312,7 +313,7 @@ export class CoordinatorServer {
     this.grpcListener?.close();
     await this.http?.stop();
     this.auth.stop();
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweeps?.stop();
     for (const svc of ['', 'lbha.v1.ControlService', 'lbha.v1.AgentService']) this.health.setStatus(svc, 'NOT_SERVING');
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
