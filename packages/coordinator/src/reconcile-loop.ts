@@ -21,6 +21,13 @@ import type { CoordinatorState } from './store/coordinator-state.js';
 /** The most a reconcile pass works before it lets the event loop turn (ms of its own time). */
 const PASS_SLICE_MS = 5;
 
+/**
+ * Clusters whose holders and handovers go into one store write. etcd refuses a transaction of
+ * more than 128 operations (its --max-txn-ops default); a pass at start, or while thousands of
+ * agents connect, changes the holders of far more clusters than that.
+ */
+const CLUSTERS_PER_WRITE = 50;
+
 export interface ReconcileLoopOptions {
   /** What agents report (the loop only reads it and follows its events). */
   readonly registry: Pick<Registry, 'get' | 'subscribe'>;
@@ -291,21 +298,28 @@ export class ReconcileLoop {
     }
   }
 
-  /** Writes the desired holders and handovers that changed; a failed write is retried after the next pass. */
+  /**
+   * Writes the desired holders and handovers that changed, at most CLUSTERS_PER_WRITE clusters
+   * per write; a failed write is retried after the next pass.
+   */
   private persist(): void {
     if (this.holdersDirty.size === 0 && this.handoversDirty.size === 0) return;
     const dirty = { holders: this.holdersDirty, handovers: this.handoversDirty };
     this.holdersDirty = new Set();
     this.handoversDirty = new Set();
-    const holders: Array<[string, Record<string, string>]> = [...dirty.holders].map((c) => [c, Object.fromEntries(this.memory.get(c)?.holders ?? [])]);
-    const handovers: Array<[string, HandoverEntry[]]> = [...dirty.handovers].map((c) => [c, [...(this.memory.get(c)?.handovers.entries.values() ?? [])]]);
-    this.persisting = this.persisting
-      .then(() => this.o.state.write({ holders, handovers }))
-      .catch((err: unknown) => {
-        for (const c of dirty.holders) this.holdersDirty.add(c);
-        for (const c of dirty.handovers) this.handoversDirty.add(c);
-        this.o.logger.error({ event: 'store.write_failed', err }, 'could not persist desired holders and handovers; will retry');
-      });
+    const clusters = [...new Set([...dirty.holders, ...dirty.handovers])];
+    for (let i = 0; i < clusters.length; i += CLUSTERS_PER_WRITE) {
+      const part = clusters.slice(i, i + CLUSTERS_PER_WRITE);
+      const holders: Array<[string, Record<string, string>]> = part.filter((c) => dirty.holders.has(c)).map((c) => [c, Object.fromEntries(this.memory.get(c)?.holders ?? [])]);
+      const handovers: Array<[string, HandoverEntry[]]> = part.filter((c) => dirty.handovers.has(c)).map((c) => [c, [...(this.memory.get(c)?.handovers.entries.values() ?? [])]]);
+      this.persisting = this.persisting
+        .then(() => this.o.state.write({ holders, handovers }))
+        .catch((err: unknown) => {
+          for (const [c] of holders) this.holdersDirty.add(c);
+          for (const [c] of handovers) this.handoversDirty.add(c);
+          this.o.logger.error({ event: 'store.write_failed', err }, 'could not persist desired holders and handovers; will retry');
+        });
+    }
   }
 
   private armWake(at: number | null, now: number): void {

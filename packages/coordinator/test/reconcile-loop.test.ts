@@ -13,6 +13,8 @@ import type { ClusterSpec } from '../src/spec/cluster-spec.js';
 import { Registry, type AgentSession } from '../src/registry.js';
 import { CoordinatorState } from '../src/store/coordinator-state.js';
 import { MemoryStore } from '../src/store/memory-store.js';
+import { StoreError } from '../src/errors.js';
+import type { StoreCompare, StoreOp, TxnResult } from '../src/store/store.js';
 import { hello, instance, snapshot } from './support/fake-fleet.js';
 import { LB1, LB2, seed1, T0 } from './support/pass-world.js';
 
@@ -217,6 +219,27 @@ describe('reconcile loop', () => {
     passing = false;
     assert.ok(turns >= clusters.length, `the loop turned ${turns} times during a pass over ${clusters.length} clusters`);
     for (const c of clusters) for (const n of c.nodes) assert.equal(r.pushes(n.name).length, 1, `${n.name} got its desired state`);
+  });
+
+  it('stores the holders of many clusters in writes a store that takes 128 operations at most accepts', async () => {
+    // As etcd does with its default --max-txn-ops.
+    class SmallTxnStore extends MemoryStore {
+      override txn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
+        if (ops.length > 128) return Promise.reject(new StoreError(`too many operations in txn request: ${ops.length}`));
+        return super.txn(compares, ops);
+      }
+    }
+    const store = new SmallTxnStore();
+    const clusters = Array.from({ length: 150 }, (_, i) => renamedSeed(`c${i}`));
+    const r = new Rig(store, 1000);
+    r.loop.setSpec({ clusters });
+    r.loop.start();
+    for (const c of clusters) for (const n of c.nodes) r.connect(n.name, { cluster: c.name });
+    await r.loop.runNow();
+    await r.loop.stop();
+    const stored = await r.state.holders();
+    assert.equal(stored.size, 150, 'every cluster\'s desired holders are stored');
+    assert.deepEqual(stored.get('c149'), { 'vip-28': 'c149-lb01', 'vip-29': 'c149-lb02' });
   });
 
   it('ends a pass that a new spec overtakes: clusters the new spec dropped get nothing', async () => {
