@@ -232,6 +232,26 @@ describe('etcd store', { skip }, () => {
     assert.equal((await s.bounds('events')).last, 3001);
   });
 
+  it('fails a transaction etcd refuses at once, without retrying it', async () => {
+    // etcd takes 128 operations per transaction by default (--max-txn-ops).
+    let txns = 0;
+    const counting = Object.create(client) as Etcd3;
+    Object.defineProperty(counting, 'kv', {
+      value: new Proxy(client.kv, {
+        get: (kv, prop) => {
+          const v = Reflect.get(kv, prop) as unknown;
+          if (prop === 'txn' && typeof v === 'function') return (...args: unknown[]) => (txns++, (v as (...a: unknown[]) => unknown).apply(kv, args));
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(kv) : v;
+        },
+      }),
+    });
+    const s = new EtcdStore({ client: counting, prefix: `/store-test-refused/`, retryForMs: 5000 });
+    const ops = Array.from({ length: 200 }, (_, i) => put(`k${i}`, i));
+    await assert.rejects(s.txn([], ops), (err: Error) => err.name === 'StoreError' && /too many operations/.test(err.message));
+    assert.equal(txns, 1, 'refused once, not retried');
+    assert.equal(await s.get('k0'), undefined, 'nothing written');
+  });
+
   it('reports an unreachable etcd as a StoreError', async () => {
     const dead = createEtcdClient({ endpoints: ['http://127.0.0.1:1'], requestTimeout: 300 });
     const s = new EtcdStore({ client: dead, prefix: '/x/', retryForMs: 500 });

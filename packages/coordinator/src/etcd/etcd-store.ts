@@ -10,7 +10,7 @@
 // applied, so every transaction also writes a marker key owned by this store object with the
 // transaction's id: before a retry, the marker says whether the first attempt went through.
 import { randomUUID } from 'node:crypto';
-import type { Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import { GRPCInvalidArgumentError, type Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnResponse } from 'etcd3';
 import { StoreError } from '../errors.js';
 import { appendProblem, oversizeProblem, txnBytes, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreOp, type TxnResult } from '../store/store.js';
 import type { Fence } from './leadership.js';
@@ -110,6 +110,12 @@ export class EtcdStore implements Store {
         if (cause instanceof StoreError) throw cause;
         // Too large stays too large: say so at once instead of retrying.
         if (TOO_LARGE.test((cause as Error).message)) throw new StoreError(`etcd refused the ${what} as too large (${(cause as Error).message}); ${tooLargeAdvice(this.valueLimit + 8192)}`, { cause });
+        if (cause instanceof GRPCInvalidArgumentError) {
+          // etcd answered and refused the request (e.g. too many operations in a transaction):
+          // a retry gets the same answer, and etcd is not down.
+          this.opts.health?.succeeded();
+          throw new StoreError(`etcd refused ${what}: ${cause.message}`, { cause });
+        }
         this.opts.health?.failed(cause);
         if (performance.now() + 100 >= giveUpAt) throw new StoreError(`etcd ${what} failed: ${(cause as Error).message}`, { cause });
         await sleep(Math.min(100 * 2 ** attempt, 500));
