@@ -151,6 +151,8 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   const tracks = new Map<string, VipTrack>();
   const stepDown = new Map<string, Set<string>>();
   let holdersChanged = false;
+  // The holder the agents are told per VIP (a handover's prepare holds a move back).
+  const told = new Map(plan.placement.vips.map((v) => [v.vip, v.holder]));
   for (const vp of placement.vips) {
     const last = memory.holders.get(vp.vip);
     if (last !== vp.holder) {
@@ -161,8 +163,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     }
     holders.set(vp.vip, vp.holder);
     const o = observations.get(vp.vip) as VipObservation;
-    const told = plan.placement.vips.find((v) => v.vip === vp.vip)?.holder ?? vp.holder;
-    const t = trackVip(c.name, vp, o, memory.tracks.get(vp.vip), now, input.settleMs, told);
+    const t = trackVip(c.name, vp, o, memory.tracks.get(vp.vip), now, input.settleMs, told.get(vp.vip) ?? vp.holder);
     tracks.set(vp.vip, t.track);
     events.push(...t.events);
     wakeAt = earliest(wakeAt, t.wakeAt);
