@@ -144,6 +144,11 @@ export class ReconcileLoop {
   schedule(cluster?: string): void {
     if (cluster === undefined) this.allDirty = true;
     else this.dirty.add(cluster);
+    this.arm();
+  }
+
+  /** Arms the debounce timer for what is marked dirty (after the pass in progress, if any). */
+  private arm(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
@@ -165,8 +170,10 @@ export class ReconcileLoop {
       .finally(() => {
         this.running = undefined;
         if (this.again) {
+          // Only what changed during the pass: the clusters it marked dirty (all of them only
+          // if something asked for that).
           this.again = false;
-          this.schedule();
+          this.arm();
         }
       });
     await this.running;

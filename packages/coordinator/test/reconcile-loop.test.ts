@@ -257,6 +257,27 @@ describe('reconcile loop', () => {
     assert.deepEqual([...r.sent.keys()].sort(), (clusters[0]?.nodes ?? []).map((n) => n.name).sort());
   });
 
+  it('a change that arrives during a pass gets a pass over its own cluster, not over every cluster', async () => {
+    const clusters = ['a', 'b', 'c'].map(renamedSeed);
+    const r = new Rig(new MemoryStore(), 0);
+    r.loop.setSpec({ clusters });
+    r.loop.start();
+    for (const c of clusters) for (const n of c.nodes) r.connect(n.name, { cluster: c.name });
+    await r.loop.runNow();
+    // Which nodes a pass looks at: it asks for the mode of each node of each cluster it passes.
+    const asked = new Set<string>();
+    const get = r.modes.get.bind(r.modes);
+    r.modes.get = (n: string) => (asked.add(n), get(n));
+    r.report('a-lb01', 1);
+    // Runs at the pass's first turn of the loop, while it is still in progress.
+    setImmediate(() => r.report('c-lb02', 1));
+    await r.loop.runNow();
+    assert.deepEqual([...asked].sort(), ['a-lb01', 'a-lb02']);
+    asked.clear();
+    await r.loop.runNow();
+    assert.deepEqual([...asked].sort(), ['c-lb01', 'c-lb02'], 'the next pass covers the cluster that changed meanwhile, and only it');
+  });
+
   it('tells waiters after a pass', async () => {
     const r = new Rig().start();
     r.connect(LB1);
