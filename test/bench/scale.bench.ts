@@ -18,7 +18,9 @@
 // a rotated order), followers relaying their streams to the leader; figures per coordinator,
 // and the storm stops and restarts the leader; --coordinator-cores LIST (default 0);
 // --coordinator-bin PATH (another build's lbha-coordinator.js, for a before/after);
-// --out FILE.
+// --connect-limit-s S (default 120 + 0.06 per agent): when not every agent has connected by
+// then, the size is measured with those that did and marked partial (`complete: false`);
+// --keep-dir (keep the coordinators' logs); --out FILE.
 // The coordinator is pinned to core 0 and the simulated agents to the other cores (when there
 // are others), so they do not take the coordinator's core from it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -28,7 +30,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { place } from '@lbha/coordinator';
-import { sleep, waitFor } from '@lbha/test-support';
+import { sleep } from '@lbha/test-support';
 import { COORDINATOR_BIN, DEV_CA_BIN } from '../lab/repo-paths.js';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 
@@ -66,6 +68,11 @@ const STORE = stringOption(argv, '--store', 'LBHA_BENCH_STORE', COORDINATORS > 1
 /** The coordinator build to measure: another checkout's, to compare two builds with the same benchmark. */
 const COORDINATOR_SCRIPT = stringOption(argv, '--coordinator-bin', 'LBHA_BENCH_COORDINATOR_BIN', COORDINATOR_BIN);
 const ETCD_MEMBERS = intOption(argv, '--etcd-members', 'LBHA_BENCH_ETCD_MEMBERS', 1);
+/** How long the agents have to connect (and to come back after the storm); default 120 s + 60 ms per agent. */
+const CONNECT_LIMIT_S = intOption(argv, '--connect-limit-s', 'LBHA_BENCH_CONNECT_LIMIT_S', 0);
+/** Keep each size's directory (coordinator logs, loop probe files) instead of removing it. */
+const KEEP_DIR = hasFlag(argv, '--keep-dir');
+const connectLimitMs = (size: number): number => (CONNECT_LIMIT_S > 0 ? CONNECT_LIMIT_S * 1000 : 120_000 + 60 * size);
 if (STORE !== 'file' && STORE !== 'etcd') throw new Error(`--store: ${STORE} is neither file nor etcd`);
 if (COORDINATORS < 1) throw new Error(`--coordinators: ${COORDINATORS} is not a number of coordinators`);
 if (COORDINATORS > 1 && STORE !== 'etcd') throw new Error(`--coordinators ${COORDINATORS} needs --store etcd: the file store serves one coordinator`);
@@ -173,11 +180,32 @@ function connectedSince(run: Run, sinceMs: number): { count: number; lastMs: num
   return { count, lastMs };
 }
 
-async function waitForConnected(run: Run, size: number, sinceMs: number, timeoutMs: number): Promise<number> {
-  return waitFor(`${size} agents to be registered`, async () => {
+/** How many agents were welcomed (since a time) when the wait ended; `complete` when all were. */
+interface Registered {
+  readonly count: number;
+  /** Time of the last Welcome counted (epoch ms). */
+  readonly lastMs: number;
+  readonly complete: boolean;
+}
+
+/**
+ * Waits until every agent has been welcomed since `sinceMs`, or the limit passes: then the run
+ * goes on with the agents that did connect (its figures are theirs, marked partial) instead of
+ * losing every figure. A coordinator that exits ends the run.
+ */
+async function waitForConnected(run: Run, size: number, sinceMs: number, timeoutMs: number): Promise<Registered> {
+  const giveUpAt = Date.now() + timeoutMs;
+  for (;;) {
     const c = connectedSince(run, sinceMs);
-    return c.count >= size ? { done: true, value: c.lastMs } : { done: false, observed: `${c.count} of ${size}` };
-  }, { timeoutMs, intervalMs: 50 });
+    if (c.count >= size) return { ...c, complete: true };
+    const exited = run.slots.find((s) => s.process !== undefined && s.process.proc.exitCode !== null);
+    if (exited) throw new Error(`coordinator ${exited.id} exited while ${c.count} of ${size} agents were registered`);
+    if (Date.now() >= giveUpAt) {
+      log(`${size} agents: only ${c.count} of ${size} registered after ${Math.round(timeoutMs / 1000)} s; going on with those (figures marked partial)`);
+      return { ...c, complete: false };
+    }
+    await sleep(50);
+  }
 }
 
 interface Scrape {
@@ -252,8 +280,13 @@ interface CoordinatorFigures {
 
 interface SizeFigures {
   readonly agents: number;
+  /** Agents registered when the window started: all of them, or fewer when the connect limit passed. */
+  readonly connected: number;
+  /** false: not every agent connected within the limit; the figures are those of the ones that did. */
+  readonly complete: boolean;
   readonly seconds: number;
-  readonly connectAllMs: number;
+  /** undefined when not every agent connected. */
+  readonly connectAllMs: number | undefined;
   readonly coordinators: readonly CoordinatorFigures[];
   readonly pushMs: ReturnType<typeof distribution>;
   readonly pushes: number;
@@ -263,6 +296,8 @@ interface SizeFigures {
   readonly stormFromKillMs: number | undefined;
   /** From the restarted coordinator answering /healthz to the last registration (agents in backoff). */
   readonly stormAfterReadyMs: number | undefined;
+  /** Agents welcomed again after the storm's stop (within the connect limit). */
+  readonly stormBack: number | undefined;
 }
 
 async function benchSize(size: number): Promise<SizeFigures> {
@@ -296,9 +331,11 @@ async function benchSize(size: number): Promise<SizeFigures> {
     const idleMemory = run.slots.map((slot) => probeMemory(loopFile(dir, slot), Date.now()));
     const startedAt = Date.now();
     startSimulators(run, size);
-    const allAt = await waitForConnected(run, size, 0, 120_000 + 60 * size);
-    const connectAllMs = allAt - startedAt;
-    log(`${size} agents: all registered ${connectAllMs} ms after the simulators started`);
+    const registered = await waitForConnected(run, size, 0, connectLimitMs(size));
+    const connectAllMs = registered.complete ? registered.lastMs - startedAt : undefined;
+    if (connectAllMs !== undefined) log(`${size} agents: all registered ${connectAllMs} ms after the simulators started`);
+    /** Agents counted in the per-agent figures: all, or those that connected. */
+    const measured = Math.max(1, registered.count);
     await sleep(3000);
 
     const samplers = run.slots.map((slot) => new ProcessSampler(pid(slot), 500));
@@ -335,6 +372,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     let stormAllMs: number | undefined;
     let stormFromKillMs: number | undefined;
     let stormAfterReadyMs: number | undefined;
+    let stormBack: number | undefined;
     const stormLoops: Array<LoopWindow | undefined> = run.slots.map(() => undefined);
     if (STORM) {
       await sleep(2000);
@@ -347,21 +385,26 @@ async function benchSize(size: number): Promise<SizeFigures> {
       start(run, victim);
       await waitForHttp(settings, victim);
       const readyAt = Date.now();
-      const lastAt = await waitForConnected(run, size, etcd ? killedAt : restartAt, 120_000 + 60 * size);
-      stormAllMs = lastAt - (etcd ? killedAt : restartAt);
-      stormFromKillMs = lastAt - killedAt;
-      stormAfterReadyMs = Math.max(0, lastAt - readyAt);
+      // Back: as many as were there before the stop (all of them, unless the run is partial).
+      const back = await waitForConnected(run, registered.count, etcd ? killedAt : restartAt, connectLimitMs(size));
+      stormBack = back.count;
+      const lastAt = back.lastMs;
+      stormAllMs = back.complete ? lastAt - (etcd ? killedAt : restartAt) : undefined;
+      stormFromKillMs = back.complete ? lastAt - killedAt : undefined;
+      stormAfterReadyMs = back.complete ? Math.max(0, lastAt - readyAt) : undefined;
       await sleep(1200);
       run.slots.forEach((slot, i) => {
         stormLoops[i] = loopWindow(loopFile(dir, slot), (slot === victim ? restartAt : killedAt) - 1000, lastAt + 1000);
       });
       log(
-        `${size} agents: reconnect storm: all registered again ${stormAllMs} ms after the ${etcd ? `leader (${victim.id}) stopped` : 'restart'} ` +
+        `${size} agents: reconnect storm: ${back.complete ? 'all' : `only ${back.count} of ${registered.count}`} registered again ${lastAt - (etcd ? killedAt : restartAt)} ms after the ${etcd ? `leader (${victim.id}) stopped` : 'restart'} ` +
           `(${stormFromKillMs} ms after the stop; ${victim.id} answered again after ${readyAt - restartAt} ms)`,
       );
     }
     return {
       agents: size,
+      connected: registered.count,
+      complete: registered.complete,
       seconds: Math.round(usages[0]?.seconds ?? 0),
       connectAllMs,
       coordinators: run.slots.map((slot, i): CoordinatorFigures => {
@@ -376,8 +419,8 @@ async function benchSize(size: number): Promise<SizeFigures> {
           rssMb: Math.round((usage?.rssMaxBytes ?? 0) / MB),
           loop: loops[i],
           stormLoop: stormLoops[i],
-          kbPerAgent: Math.round(((usage?.rssMaxBytes ?? 0) - (idleRss[i] ?? 0)) / 1024 / size),
-          kbPerAgentSplit: perAgentSplit(idleMemory[i], loops[i]?.memory, size),
+          kbPerAgent: Math.round(((usage?.rssMaxBytes ?? 0) - (idleRss[i] ?? 0)) / 1024 / measured),
+          kbPerAgentSplit: perAgentSplit(idleMemory[i], loops[i]?.memory, measured),
           metricsBytes: last?.bytes ?? 0,
           metricsRenderMsP50: median(list.map((x) => x.renderMs)),
           metricsServerRenderMsP50: median(list.map((x) => x.serverRenderMs ?? 0)),
@@ -390,13 +433,15 @@ async function benchSize(size: number): Promise<SizeFigures> {
       stormAllMs,
       stormFromKillMs,
       stormAfterReadyMs,
+      stormBack,
     };
   } finally {
     await stopSimulators(run);
     await Promise.all(run.slots.map((slot) => stopCoordinator(slot.process)));
     await etcd?.stop();
     runs.delete(run);
-    rmSync(dir, { recursive: true, force: true });
+    if (KEEP_DIR) log(`${size} agents: logs kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -433,12 +478,13 @@ async function main(): Promise<void> {
   const rows = sizes.flatMap((s) => s.coordinators.map((c) => ({ s, c })));
   out.push(
     table(
-      ['agents', 'coordinator', 'streams', 'connect all ms', 'CPU % core', 'RSS MB', 'KB/agent', 'loop p99 ms', 'max', '(ran', 'waited)', 'ran max', 'flip->push p50 ms', 'p95', 'p99', 'flips', '/metrics KB', 'fetch ms', 'storm: all back ms', 'storm loop max'],
+      ['agents', 'connected', 'coordinator', 'streams', 'connect all ms', 'CPU % core', 'RSS MB', 'KB/agent', 'loop p99 ms', 'max', '(ran', 'waited)', 'ran max', 'flip->push p50 ms', 'p95', 'p99', 'flips', '/metrics KB', 'fetch ms', 'storm: all back ms', 'storm loop max'],
       rows.map(({ s, c }) => [
         s.agents,
+        s.complete ? s.connected : `${s.connected} PARTIAL`,
         c.role === 'only' ? c.id : `${c.id} ${c.role}`,
         c.streams,
-        s.connectAllMs,
+        s.connectAllMs ?? '-',
         c.cpuPercent,
         c.rssMb,
         c.kbPerAgent,
@@ -453,11 +499,14 @@ async function main(): Promise<void> {
         s.pushes,
         Math.round(c.metricsBytes / 1024),
         c.metricsRenderMsP50,
-        s.stormAllMs ?? '-',
+        s.stormAllMs ?? (s.stormBack === undefined ? '-' : `${s.stormBack} back`),
         c.stormLoop?.maxMs ?? '-',
       ]),
     ),
   );
+  for (const s of sizes.filter((x) => !x.complete)) {
+    out.push(`PARTIAL at ${s.agents} agents: only ${s.connected} connected within ${Math.round(connectLimitMs(s.agents) / 1000)} s; every figure of that size is for those ${s.connected} (KB/agent divides by them), "connect all" is not measured.`);
+  }
   out.push('');
   out.push(`Placement (the pure function, ${PLACEMENT_REPEATS} repeats, one node's health changed before each)`);
   out.push(table(['shape', 'nodes', 'VIPs', 'first call ms', 'p50 ms', 'max ms'], placements.map((p) => [p.shape, p.nodes, p.vips, p.coldMs, p.warmMsP50, p.warmMsMax])));
@@ -475,7 +524,10 @@ async function main(): Promise<void> {
         streams: c.streams,
         load_average: load,
         seconds: s.seconds,
-        connect_all_ms: s.connectAllMs,
+        // false: not every agent connected within the limit; every figure is for the agents that did.
+        complete: s.complete,
+        agents_connected: s.connected,
+        connect_all_ms: s.connectAllMs ?? null,
         cpu_percent_core: c.cpuPercent,
         rss_mb: c.rssMb,
         // Gaps between the ticks of a 1 ms timer in the coordinator over the window (loop-probe.ts).
@@ -503,6 +555,7 @@ async function main(): Promise<void> {
         storm_all_registered_ms: s.stormAllMs ?? null,
         storm_from_stop_ms: s.stormFromKillMs ?? null,
         storm_after_ready_ms: s.stormAfterReadyMs ?? null,
+        storm_agents_back: s.stormBack ?? null,
         storm_eventloop_p99_ms: c.stormLoop?.p99Ms ?? null,
         storm_eventloop_max_ms: c.stormLoop?.maxMs ?? null,
         storm_eventloop_ran_in_one_gap_max_ms: c.stormLoop?.ranMaxMs ?? null,
