@@ -21,6 +21,8 @@ export interface EtcdClusterOptions {
   /** etcd's --heartbeat-interval and --election-timeout, in ms. */
   readonly heartbeatMs?: number;
   readonly electionMs?: number;
+  /** etcd's --max-request-bytes; 0 (default): etcd's own (1.5 MiB). */
+  readonly maxRequestBytes?: number;
 }
 
 export type MemberState = 'running' | 'paused' | 'stopped';
@@ -87,7 +89,7 @@ export class EtcdCluster {
 
   /** Starts the members and waits until the cluster answers a linearizable read. */
   static async start(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
-    const opts: Required<EtcdClusterOptions> = { members: 3, heartbeatMs: 100, electionMs: 1000, ...options };
+    const opts: Required<EtcdClusterOptions> = { members: 3, heartbeatMs: 100, electionMs: 1000, maxRequestBytes: 0, ...options };
     // tmpfs when it has room (etcd preallocates a 64 MB WAL per member): etcd fsyncs every
     // write, and a busy disk makes elections flap.
     const base = shmHasRoom(opts.members * 128 * 1024 * 1024) ? '/dev/shm' : tmpdir();
@@ -144,6 +146,7 @@ export class EtcdCluster {
       '--logger', 'zap',
       '--log-outputs', 'stderr',
       '--log-level', 'warn',
+      ...(this.opts.maxRequestBytes > 0 ? ['--max-request-bytes', String(this.opts.maxRequestBytes)] : []),
     ];
     const child = spawn(ETCD_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     live.add(child);

@@ -81,9 +81,27 @@ export class ResourceExhaustedError extends ApiError {
   }
 }
 
+/**
+ * Thrown when an API call asks for a write larger than the store takes (etcd's
+ * --max-request-bytes). Retrying the same request cannot succeed: gRPC RESOURCE_EXHAUSTED (as
+ * for a message over gRPC's own limit), HTTP 413 PAYLOAD_TOO_LARGE (as for a body over the
+ * API's limit).
+ */
+export class RequestTooLargeError extends ApiError {
+  override readonly name = 'RequestTooLargeError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('RESOURCE_EXHAUSTED', message, options);
+  }
+}
+
 /** Thrown when the coordinator's store cannot be read or written, or holds something unreadable. */
 export class StoreError extends Error {
-  override readonly name = 'StoreError';
+  override readonly name: string = 'StoreError';
+}
+
+/** Thrown when the store refuses a write as larger than it takes; nothing was written. */
+export class StoreTooLargeError extends StoreError {
+  override readonly name = 'StoreTooLargeError';
 }
 
 /** Thrown inside an operation when a step fails; the operation ends as failed with this message. */
@@ -93,12 +111,14 @@ export class OperationFailedError extends Error {
 
 /**
  * Any error as the API reports it: an ApiError as it is, a malformed message as
- * INVALID_ARGUMENT, a store outage as UNAVAILABLE, anything else as INTERNAL (a bug: its text
- * goes to the log through `cause`, not to the caller).
+ * INVALID_ARGUMENT, a write too large for the store as RequestTooLargeError, a store outage as
+ * UNAVAILABLE, anything else as INTERNAL (a bug: its text goes to the log through `cause`, not
+ * to the caller).
  */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof WireError) return new ApiError('INVALID_ARGUMENT', err.message, { cause: err });
+  if (err instanceof StoreTooLargeError) return new RequestTooLargeError(`store refused the write: ${err.message}`, { cause: err });
   if (err instanceof StoreError) return new ApiError('UNAVAILABLE', `store unavailable: ${err.message}`, { cause: err });
   return new ApiError('INTERNAL', 'internal error', { cause: err });
 }

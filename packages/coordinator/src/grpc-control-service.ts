@@ -2,11 +2,11 @@
 // caller (metadata, TLS peer, deadline, what a forwarding coordinator says), and ApiErrors
 // become gRPC statuses, here and nowhere else. grpcErrorToApi maps the other way, for the
 // answers of another coordinator this one forwards a call to.
-import { status, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from '@lbha/shared';
 import type { ControlServiceServer } from '@lbha/shared/control';
 import { CONTROL_METHODS, type Caller, type ControlApi, type StreamSink, type Streaming, type Unary } from './control-api.js';
-import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
+import { ApiError, RequestTooLargeError, toApiError, type ApiErrorCode } from './errors.js';
 import { FORWARDED_BY, FORWARDED_CERT, FORWARDED_FOR, FORWARDED_IDENTITY } from './etcd/forwarded-identity.js';
 
 type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
@@ -39,11 +39,21 @@ function grpcCaller(call: AnyCall): Caller {
   };
 }
 
+/** Trailer that tells a forwarding coordinator a RESOURCE_EXHAUSTED means "this request is too large". */
+const ERROR_REASON = 'lbha-error-reason';
+const TOO_LARGE = 'request-too-large';
+
 function apiErrorToGrpc(err: ApiError): Partial<ServiceError> {
-  return { code: status[err.code], details: err.message };
+  if (!(err instanceof RequestTooLargeError)) return { code: status[err.code], details: err.message };
+  const metadata = new Metadata();
+  metadata.set(ERROR_REASON, TOO_LARGE);
+  return { code: status[err.code], details: err.message, metadata };
 }
 
-export function grpcErrorToApi(err: { code?: number; details?: string }): ApiError {
+export function grpcErrorToApi(err: { code?: number; details?: string; metadata?: Metadata }): ApiError {
+  if (err.code === status.RESOURCE_EXHAUSTED && err.metadata?.get(ERROR_REASON)[0] === TOO_LARGE) {
+    return new RequestTooLargeError(err.details ?? 'request too large');
+  }
   const name = status[err.code ?? status.UNKNOWN] as ApiErrorCode | 'UNKNOWN' | 'OK' | 'ABORTED' | 'DATA_LOSS' | undefined;
   const code: ApiErrorCode = name === undefined || name === 'UNKNOWN' || name === 'OK' || name === 'DATA_LOSS' ? 'INTERNAL' : name === 'ABORTED' ? 'FAILED_PRECONDITION' : name;
   return new ApiError(code, err.details || code.toLowerCase().replace(/_/g, ' '));

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { silentLogger, type Logger } from '@lbha/shared';
 import { CONTROL_METHODS, type ControlApi } from '../src/control-api.js';
-import { ApiError, StoreError, type ApiErrorCode } from '../src/errors.js';
+import { ApiError, RequestTooLargeError, StoreError, StoreTooLargeError, type ApiErrorCode } from '../src/errors.js';
 import { grpcControlService, grpcErrorToApi } from '../src/grpc-control-service.js';
 import { httpErrorOf } from '../src/http/http-error.js';
 
@@ -62,5 +62,17 @@ describe('API error edges', () => {
   it('answers a store outage as UNAVAILABLE, naming it', async () => {
     const g = await grpcAnswer(failing(new StoreError('etcd is down')));
     assert.deepEqual([g?.code, g?.details], [status.UNAVAILABLE, 'store unavailable: etcd is down']);
+  });
+
+  it('answers a write too large for the store as RESOURCE_EXHAUSTED / 413, also when forwarded by a follower', async () => {
+    const g = await grpcAnswer(failing(new StoreTooLargeError('etcd refused the transaction as too large')));
+    assert.deepEqual([g?.code, g?.details], [status.RESOURCE_EXHAUSTED, 'store refused the write: etcd refused the transaction as too large']);
+    // What a follower that forwarded the call makes of the leader's answer, and answers its HTTP caller.
+    const back = grpcErrorToApi({ code: g?.code, details: g?.details, metadata: g?.metadata as Metadata });
+    assert.ok(back instanceof RequestTooLargeError);
+    const h = httpErrorOf(back);
+    assert.deepEqual([h.status, h.code, h.message], [413, 'PAYLOAD_TOO_LARGE', 'store refused the write: etcd refused the transaction as too large']);
+    // Other RESOURCE_EXHAUSTED answers (rate limits) stay 429.
+    assert.equal(httpErrorOf(grpcErrorToApi({ code: status.RESOURCE_EXHAUSTED, details: 'slow down' })).status, 429);
   });
 });

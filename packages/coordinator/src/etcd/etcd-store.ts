@@ -11,7 +11,7 @@
 // transaction's id: before a retry, the marker says whether the first attempt went through.
 import { randomUUID } from 'node:crypto';
 import { GRPCInvalidArgumentError, type Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnResponse } from 'etcd3';
-import { StoreError } from '../errors.js';
+import { StoreError, StoreTooLargeError } from '../errors.js';
 import { appendProblem, oversizeProblem, txnBytes, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreOp, type TxnResult } from '../store/store.js';
 import type { Fence } from './leadership.js';
 import type { StoreHealth } from './store-health.js';
@@ -109,7 +109,7 @@ export class EtcdStore implements Store {
       } catch (cause) {
         if (cause instanceof StoreError) throw cause;
         // Too large stays too large: say so at once instead of retrying.
-        if (TOO_LARGE.test((cause as Error).message)) throw new StoreError(`etcd refused the ${what} as too large (${(cause as Error).message}); ${tooLargeAdvice(this.valueLimit + 8192)}`, { cause });
+        if (TOO_LARGE.test((cause as Error).message)) throw new StoreTooLargeError(`etcd refused the ${what} as too large (${(cause as Error).message}); ${tooLargeAdvice(this.valueLimit + 8192)}`, { cause });
         if (cause instanceof GRPCInvalidArgumentError) {
           // etcd answered and refused the request (e.g. too many operations in a transaction):
           // a retry gets the same answer, and etcd is not down.
@@ -149,7 +149,7 @@ export class EtcdStore implements Store {
 
   private async runTxn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
     const oversize = oversizeProblem(txnBytes(ops), this.valueLimit);
-    if (oversize) throw new StoreError(`${oversize}: ${tooLargeAdvice(this.valueLimit + 8192)}`);
+    if (oversize) throw new StoreTooLargeError(`${oversize}: ${tooLargeAdvice(this.valueLimit + 8192)}`);
     let fence = this.fenceNow();
     const id = randomUUID();
     const inner = {

@@ -1,6 +1,6 @@
 // HTTP API errors: a stable code, a status and a message, sent as
 // { "error": { "code": "NOT_FOUND", "message": "...", "details": [...] } }.
-import type { ApiError, ApiErrorCode } from '../errors.js';
+import { RequestTooLargeError, type ApiError, type ApiErrorCode } from '../errors.js';
 
 /** Thrown inside the HTTP API to answer with an error; never leaves the http/ folder. */
 export class HttpError extends Error {
@@ -33,8 +33,12 @@ const HTTP_STATUS: Readonly<Record<ApiErrorCode, number>> = {
   INTERNAL: 500,
 };
 
-/** How the HTTP API answers an ApiError: the code is the error's own. */
+/**
+ * How the HTTP API answers an ApiError: the code is the error's own, except for a request too
+ * large for the store, which is answered as a body over the API's own limit is (413).
+ */
 export function httpErrorOf(err: ApiError): HttpError {
+  if (err instanceof RequestTooLargeError) return new HttpError(413, 'PAYLOAD_TOO_LARGE', err.message);
   const headers: Record<string, string> = err.code === 'UNAUTHENTICATED' ? { 'www-authenticate': 'Bearer realm="lbha"' } : {};
   return new HttpError(HTTP_STATUS[err.code], err.code, err.message, undefined, headers);
 }
