@@ -132,6 +132,30 @@ describe('leader election on etcd', { skip }, () => {
     for (const c of cs) c.client.close();
   });
 
+  it('keeps its lease and its leadership while etcd answers the leader-key transaction slowly', async () => {
+    prefix = `/test-${++round}/`;
+    const c = candidate('slow');
+    // Every transaction on the leader key takes most of a TTL (as when etcd or this process waits
+    // for a CPU): the renewals must go on beside it. With the renewal sent only after the
+    // transaction's answer, the next keepalive came TTL/4 + 2.6 s after the previous one, past
+    // the 3 s lease.
+    const kv = c.client.kv as { txn: (...args: never[]) => Promise<unknown> };
+    const txn = kv.txn.bind(kv);
+    kv.txn = async (...args: never[]) => {
+      await new Promise((r) => setTimeout(r, LEASE_TTL_MS - 400));
+      return txn(...args);
+    };
+    c.election.start();
+    await eventually(() => c.election.isLeader(), 'the slow candidate leads', 10_000);
+    const until = performance.now() + 3 * LEASE_TTL_MS;
+    while (performance.now() < until) {
+      assert.equal(c.election.isLeader(), true, `still the leader (events: ${c.seen.map((e) => e.type).join(', ')})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(c.seen.filter((e) => e.type !== 'leader-changed').map((e) => e.type), ['elected']);
+    await stopAll([c]);
+  });
+
   it('refuses store writes from a coordinator that is not the leader', async () => {
     const cs = await startThree();
     const follower = cs.find((c) => !c.election.isLeader())!;

@@ -30,8 +30,11 @@ interface HeldLease {
 /**
  * Leader election on an etcd lease, with a local deadline for fencing.
  *
- * Every coordinator keeps a lease alive (renewed four times per TTL) and tries to create
- * the leader key bound to it (create-if-absent: compare create_revision == 0). Whoever creates
+ * Every coordinator keeps a lease alive (renewed four times per TTL, each renewal due a quarter
+ * TTL after the previous one was sent) and tries to create the leader key bound to it
+ * (create-if-absent: compare create_revision == 0). That transaction runs beside the renewals,
+ * never before the next one: a slow answer to it (etcd or this process waiting for a CPU) must
+ * not push the next keepalive back towards the lease's expiry. Whoever creates
  * it leads until the key goes away; its create revision is the term. The leader steps down at
  * once when the key is deleted or replaced (watch, and a read on every renewal), when etcd says
  * the lease is gone, or when its local deadline passes: the deadline is the send time of the
@@ -51,6 +54,10 @@ export class LeaderElection implements Leadership {
   private sleepTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
+  /** The leader-key transaction in flight, if any (one at a time). */
+  private campaigning: Promise<void> | undefined;
+  /** Woken while a transaction was in flight: try again once it is answered. */
+  private retryAfterCampaign = false;
   private readonly listeners = new Set<(e: LeadershipEvent) => void>();
   private readonly key: Buffer;
   private readonly ttlSeconds: number;
@@ -125,6 +132,7 @@ export class LeaderElection implements Leadership {
     this.roleNow = 'stopped';
     this.wake();
     await this.loop;
+    await this.campaigning;
     await this.watcher?.cancel().catch(() => undefined);
     const kv = this.opts.client.kv;
     if (wasLeader) {
@@ -153,6 +161,7 @@ export class LeaderElection implements Leadership {
   }
 
   private wake(): void {
+    if (this.campaigning) this.retryAfterCampaign = true;
     if (this.sleepTimer) clearTimeout(this.sleepTimer);
     this.wakeUp?.();
   }
@@ -173,6 +182,7 @@ export class LeaderElection implements Leadership {
     try {
       while (!this.stopped()) {
         let ok = false;
+        const sent = this.clock();
         try {
           await this.step();
           ok = true;
@@ -182,14 +192,15 @@ export class LeaderElection implements Leadership {
           this.log.debug({ event: 'election.step_failed', err: (err as Error).message }, 'etcd request failed');
         }
         if (this.stopped()) break;
-        await this.sleep(ok && this.lease ? renewEvery : retryEvery);
+        // The next renewal is due renewEvery after this one was sent, however long its answer took.
+        await this.sleep(ok && this.lease ? Math.max(0, renewEvery - (this.clock() - sent)) : retryEvery);
       }
     } finally {
       clearInterval(healthTimer);
     }
   }
 
-  /** One round: hold a live lease, then either confirm leadership or try to take it. */
+  /** One round: hold a live lease, then (in the background) either confirm leadership or try to take it. */
   private async step(): Promise<void> {
     if (!this.lease) {
       await this.grantLease();
@@ -198,7 +209,22 @@ export class LeaderElection implements Leadership {
       if (!this.lease) return this.wake();
     }
     const lease = this.lease as HeldLease | undefined;
-    if (!lease || this.stopped()) return;
+    if (!lease || this.stopped() || this.campaigning) return;
+    this.campaigning = this.campaign(lease)
+      .catch((err: unknown) => {
+        this.opts.health.failed(err);
+        this.log.debug({ event: 'election.campaign_failed', err: (err as Error).message }, 'etcd request for the leader key failed');
+      })
+      .finally(() => {
+        this.campaigning = undefined;
+        if (!this.retryAfterCampaign) return;
+        this.retryAfterCampaign = false;
+        this.wake();
+      });
+  }
+
+  /** Creates the leader key if nobody holds it, or reads who does. */
+  private async campaign(lease: HeldLease): Promise<void> {
     const res = await this.opts.client.kv.txn({
       compare: [{ key: this.key, target: 'Create', result: 'Equal', create_revision: 0 }],
       success: [{ request_put: { key: this.key, value: Buffer.from(JSON.stringify(this.opts.self)), lease: lease.id } }],
