@@ -105,6 +105,8 @@ interface Run {
   /** node -> times of its Welcomes (epoch ms). */
   readonly connects: Map<string, number[]>;
   pushes: number[];
+  /** The same flips' times by the coordinator address the flipping agent was connected to. */
+  pushesVia: Map<string, number[]>;
   noPush: number;
 }
 
@@ -133,7 +135,7 @@ function startSimulators(run: Run, size: number): void {
     const proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'] });
     run.sims.push(proc);
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      let m: { t?: string; node?: string; at?: number; ms?: number };
+      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string };
       try {
         m = JSON.parse(line) as typeof m;
       } catch {
@@ -143,7 +145,10 @@ function startSimulators(run: Run, size: number): void {
         const list = run.connects.get(m.node);
         if (list) list.push(m.at);
         else run.connects.set(m.node, [m.at]);
-      } else if (m.t === 'push' && m.ms !== undefined) run.pushes.push(m.ms);
+      } else if (m.t === 'push' && m.ms !== undefined) {
+        run.pushes.push(m.ms);
+        if (m.via !== undefined) run.pushesVia.set(m.via, [...(run.pushesVia.get(m.via) ?? []), m.ms]);
+      }
       else if (m.t === 'nopush') run.noPush++;
     });
   }
@@ -276,6 +281,9 @@ interface CoordinatorFigures {
   readonly metricsServerRenderMsP50: number;
   /** Nodes its /metrics shows connected at the last scrape. */
   readonly connectedAtCoordinator: number;
+  /** Flip -> push of the agents connected to this coordinator (on a follower: relayed to the leader). */
+  readonly pushMsOfItsAgents: ReturnType<typeof distribution>;
+  readonly pushesOfItsAgents: number;
 }
 
 interface SizeFigures {
@@ -311,7 +319,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     nodeFlags: COORDINATOR_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
   };
-  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), pushes: [], noPush: 0 };
+  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), pushes: [], pushesVia: new Map(), noPush: 0 };
   runs.add(run);
   try {
     writeFileSync(join(dir, 'cluster.yaml'), pairsSpec(size, 2));
@@ -340,6 +348,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
 
     const samplers = run.slots.map((slot) => new ProcessSampler(pid(slot), 500));
     run.pushes = [];
+    run.pushesVia = new Map();
     run.noPush = 0;
     const windowStart = Date.now();
     tellSimulators(run, 'flips on');
@@ -354,6 +363,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     const windowEnd = Date.now();
     const usages = samplers.map((x) => x.stop());
     const pushes = [...run.pushes];
+    const pushesVia = new Map(run.pushesVia);
     const noPush = run.noPush;
     await sleep(1200); // the probe's last second of the window
     const loops = run.slots.map((slot) => loopWindow(loopFile(dir, slot), windowStart, windowEnd));
@@ -425,6 +435,8 @@ async function benchSize(size: number): Promise<SizeFigures> {
           metricsRenderMsP50: median(list.map((x) => x.renderMs)),
           metricsServerRenderMsP50: median(list.map((x) => x.serverRenderMs ?? 0)),
           connectedAtCoordinator: last?.connected ?? 0,
+          pushMsOfItsAgents: distribution(pushesVia.get(`127.0.0.1:${slot.grpcPort}`) ?? []),
+          pushesOfItsAgents: (pushesVia.get(`127.0.0.1:${slot.grpcPort}`) ?? []).length,
         };
       }),
       pushMs: distribution(pushes),
@@ -478,7 +490,7 @@ async function main(): Promise<void> {
   const rows = sizes.flatMap((s) => s.coordinators.map((c) => ({ s, c })));
   out.push(
     table(
-      ['agents', 'connected', 'coordinator', 'streams', 'connect all ms', 'CPU % core', 'RSS MB', 'KB/agent', 'loop p99 ms', 'max', '(ran', 'waited)', 'ran max', 'flip->push p50 ms', 'p95', 'p99', 'flips', '/metrics KB', 'fetch ms', 'storm: all back ms', 'storm loop max'],
+      ['agents', 'connected', 'coordinator', 'streams', 'connect all ms', 'CPU % core', 'RSS MB', 'KB/agent', 'loop p99 ms', 'max', '(ran', 'waited)', 'ran max', 'flip->push p50 ms', 'p95', 'p99', 'flips', 'no push', 'its agents: p50', 'p99', 'flips', '/metrics KB', 'fetch ms', 'storm: all back ms', 'storm loop max'],
       rows.map(({ s, c }) => [
         s.agents,
         s.complete ? s.connected : `${s.connected} PARTIAL`,
@@ -497,6 +509,10 @@ async function main(): Promise<void> {
         s.pushMs.p95,
         s.pushMs.p99,
         s.pushes,
+        s.noPush,
+        c.pushMsOfItsAgents.p50,
+        c.pushMsOfItsAgents.p99,
+        c.pushesOfItsAgents,
         Math.round(c.metricsBytes / 1024),
         c.metricsRenderMsP50,
         s.stormAllMs ?? (s.stormBack === undefined ? '-' : `${s.stormBack} back`),
@@ -548,6 +564,10 @@ async function main(): Promise<void> {
         flip_to_push_ms_max: s.pushMs.max,
         flips: s.pushes,
         flips_without_push: s.noPush,
+        // Flips of the agents connected to this coordinator (relayed to the leader when it follows).
+        flips_of_its_agents: c.pushesOfItsAgents,
+        flip_to_push_ms_p50_its_agents: c.pushMsOfItsAgents.p50,
+        flip_to_push_ms_p99_its_agents: c.pushMsOfItsAgents.p99,
         metrics_bytes: c.metricsBytes,
         metrics_render_ms_p50: c.metricsRenderMsP50,
         metrics_server_render_ms_p50: c.metricsServerRenderMsP50,

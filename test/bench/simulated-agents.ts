@@ -196,7 +196,7 @@ class SimulatedNode {
     if (p !== undefined && d.version > p.version) {
       clearTimeout(p.timer);
       this.pending = undefined;
-      out({ t: 'push', ms: Math.round((performance.now() - p.at) * 10) / 10 });
+      out({ t: 'push', ms: Math.round((performance.now() - p.at) * 10) / 10, via: this.client.currentAddress });
     }
     // After the ACK (sent when this returns), report the applied version and the VRRP outcome.
     setImmediate(() => {

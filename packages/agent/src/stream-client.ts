@@ -70,6 +70,11 @@ export class StreamClient {
     return this.state;
   }
 
+  /** The coordinator address of the current stream (or of the next attempt while not connected). */
+  get currentAddress(): string {
+    return this.opts.addresses[this.addressIndex % this.opts.addresses.length] as string;
+  }
+
   onStateChange(listener: (s: StreamClientState) => void): () => void {
     this.stateListeners.add(listener);
     return () => this.stateListeners.delete(listener);
