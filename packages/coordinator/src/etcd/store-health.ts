@@ -20,18 +20,20 @@ export interface StoreHealthOptions {
 /**
  * Folds the outcome of every etcd request into one up/down status. One failed request is not
  * an outage (a member may be restarting); requests failing for `downAfterMs` with no success in
- * between is. A single success brings it back.
+ * between is. A single success brings it back. Time without any answer is not counted as
+ * failing: a coordinator that waited seconds for a CPU (its timers firing late) has no
+ * evidence against etcd until a request actually fails, and every request has a deadline.
  */
 export class StoreHealth {
   private current: StoreStatus = 'unknown';
-  private lastSuccess: number;
+  /** When requests started failing with no success since; undefined while the last one succeeded. */
+  private failingSince: number | undefined;
   private lastError = '';
   private readonly clock: () => number;
   private readonly listeners = new Set<(s: StoreStatus) => void>();
 
   constructor(private readonly opts: StoreHealthOptions) {
     this.clock = opts.clock ?? (() => performance.now());
-    this.lastSuccess = this.clock();
   }
 
   get status(): StoreStatus {
@@ -48,7 +50,7 @@ export class StoreHealth {
   }
 
   succeeded(): void {
-    this.lastSuccess = this.clock();
+    this.failingSince = undefined;
     if (this.current === 'up') return;
     const was = this.current;
     this.set('up');
@@ -62,13 +64,14 @@ export class StoreHealth {
 
   failed(err: unknown): void {
     this.lastError = err instanceof Error ? err.message : String(err);
+    this.failingSince ??= this.clock();
     this.check();
   }
 
-  /** Marks the store down when nothing has succeeded for `downAfterMs`; call on a timer too. */
+  /** Marks the store down when requests have been failing for `downAfterMs`; call on a timer too. */
   check(): void {
-    if (this.current === 'down') return;
-    const silentMs = Math.round(this.clock() - this.lastSuccess);
+    if (this.current === 'down' || this.failingSince === undefined) return;
+    const silentMs = Math.round(this.clock() - this.failingSince);
     if (silentMs < this.opts.downAfterMs) return;
     this.set('down');
     this.opts.logger.error({ event: 'store.unavailable', silentMs, err: this.lastError }, 'etcd is unreachable: no leader, no state changes until it is back');
