@@ -31,6 +31,8 @@ export interface SlotSettings {
   readonly tls: boolean;
   /** etcd client URLs; empty: the file store (one coordinator). */
   readonly etcdEndpoints: readonly string[];
+  /** store.leaseTtl of each coordinator on etcd, seconds (requests get a third of it, at most 3 s). */
+  readonly leaseTtlS: number;
   /** The coordinator's script (this checkout's build, or another's to compare). */
   readonly bin: string;
   /** The node binary's flags before the script (profilers, the loop probe). */
@@ -45,7 +47,7 @@ export function loopFile(dir: string, slot: CoordinatorSlot, n = slot.starts): s
 }
 
 export async function createSlots(settings: SlotSettings, size: number, count: number): Promise<CoordinatorSlot[]> {
-  const { dir, tls, etcdEndpoints } = settings;
+  const { dir, tls, etcdEndpoints, leaseTtlS } = settings;
   const slots: CoordinatorSlot[] = [];
   for (let i = 1; i <= count; i++) {
     const slot: CoordinatorSlot = { id: `c${i}`, grpcPort: await freePort(), httpPort: await freePort(), configFile: join(dir, `coordinator-c${i}.yaml`), starts: 0, process: undefined };
@@ -55,7 +57,7 @@ export async function createSlots(settings: SlotSettings, size: number, count: n
         : [
             // Longer than the defaults (5 s, 1 s): on a machine loaded by the benchmark itself, a
             // slow etcd answer must not make leadership change hands in the middle of a window.
-            `store: { kind: etcd, endpoints: [${etcdEndpoints.map((e) => `"${e}"`).join(', ')}], prefix: /lbha-bench/, leaseTtl: 10s, requestTimeout: 3s }`,
+            `store: { kind: etcd, endpoints: [${etcdEndpoints.map((e) => `"${e}"`).join(', ')}], prefix: /lbha-bench/, leaseTtl: ${leaseTtlS}s, requestTimeout: ${Math.min(3000, Math.floor((leaseTtlS * 1000) / 3))}ms }`,
           ];
     writeFileSync(
       slot.configFile,

@@ -20,7 +20,8 @@
 // --coordinator-bin PATH (another build's lbha-coordinator.js, for a before/after);
 // --connect-limit-s S (default 120 + 0.06 per agent): when not every agent has connected by
 // then, the size is measured with those that did and marked partial (`complete: false`);
-// --keep-dir (keep the coordinators' logs); --out FILE.
+// --lease-ttl-s S (default 10; the coordinators' store.leaseTtl on etcd); --keep-dir (keep the
+// coordinators' logs); --out FILE.
 // The coordinator is pinned to core 0 and the simulated agents to the other cores (when there
 // are others), so they do not take the coordinator's core from it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -70,6 +71,8 @@ const COORDINATOR_SCRIPT = stringOption(argv, '--coordinator-bin', 'LBHA_BENCH_C
 const ETCD_MEMBERS = intOption(argv, '--etcd-members', 'LBHA_BENCH_ETCD_MEMBERS', 1);
 /** How long the agents have to connect (and to come back after the storm); default 120 s + 60 ms per agent. */
 const CONNECT_LIMIT_S = intOption(argv, '--connect-limit-s', 'LBHA_BENCH_CONNECT_LIMIT_S', 0);
+/** The coordinators' etcd lease TTL (store.leaseTtl), seconds: what a coordinator may wait for a CPU before it loses its lease. */
+const LEASE_TTL_S = intOption(argv, '--lease-ttl-s', 'LBHA_BENCH_LEASE_TTL_S', 10);
 /** Keep each size's directory (coordinator logs, loop probe files) instead of removing it. */
 const KEEP_DIR = hasFlag(argv, '--keep-dir');
 const connectLimitMs = (size: number): number => (CONNECT_LIMIT_S > 0 ? CONNECT_LIMIT_S * 1000 : 120_000 + 60 * size);
@@ -315,6 +318,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     dir,
     tls: TLS,
     etcdEndpoints: etcd?.endpoints ?? [],
+    leaseTtlS: LEASE_TTL_S,
     bin: COORDINATOR_SCRIPT,
     nodeFlags: COORDINATOR_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
