@@ -3,6 +3,8 @@
 // over each changed cluster, publishes the outcome to the fleet view, records the events it
 // drafted, numbers each changed desired state and pushes it, through the outbox, to agents that
 // do not run it yet. Decisions are all in passCluster; this only schedules and carries out.
+// Over 400 lines: scheduling, delivery and the batched writes of holders share the loop's
+// per-cluster state (dirty sets, memory, versions); split, each part would reach into the others.
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { DesiredBackends, DesiredState, Logger, NodeMode } from '@lbha/shared';
@@ -28,6 +30,13 @@ const PASS_SLICE_MS = 5;
  */
 const CLUSTERS_PER_WRITE = 50;
 
+/**
+ * The least time between the starts of two writes of desired holders and handovers: the
+ * coordinator's own decisions, pushed before they are stored and waited for by nobody
+ * (docs/design/reconcile.md); the file store rewrites its whole file per write.
+ */
+const PERSIST_INTERVAL_MS = 100;
+
 export interface ReconcileLoopOptions {
   /** What agents report (the loop only reads it and follows its events). */
   readonly registry: Pick<Registry, 'get' | 'subscribe'>;
@@ -47,8 +56,10 @@ export interface ReconcileLoopOptions {
   readonly clock?: () => number;
   /** A VIP problem must last this long before it is reported and acted on (default 2s). */
   readonly settleMs?: number;
-  /** Changes arriving within this window are handled in one pass (default 10ms). */
+  /** Changes arriving within this window are handled in one pass (default 0: the pass runs right after the I/O of the event-loop turn in which the first change arrived). */
   readonly debounceMs?: number;
+  /** The least time between the starts of two writes of holders and handovers (default PERSIST_INTERVAL_MS). */
+  readonly persistIntervalMs?: number;
   /** The most a pass works before it lets the event loop turn (default PASS_SLICE_MS; 0: after every cluster). */
   readonly passSliceMs?: number;
 }
@@ -80,12 +91,17 @@ export class ReconcileLoop {
   private readonly storedHandovers = new Map<string, string>();
 
   private unsubscribe: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the armed run of the next pass (a timer or an immediate); undefined when none is armed. */
+  private cancelArmed: (() => void) | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
   private persisting: Promise<void> = Promise.resolve();
+  /** A batch of holders and handovers is being written. */
+  private writing = false;
+  private lastWriteAt = -Infinity;
+  private persistTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: ReconcileLoopOptions) {
     this.o = opts;
@@ -118,10 +134,16 @@ export class ReconcileLoop {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
-    if (this.timer) clearTimeout(this.timer);
+    this.cancelArmed?.();
+    this.cancelArmed = undefined;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     await this.running;
-    await this.persisting;
+    // Stopped: what is waiting for the interval is written now.
+    if (this.persistTimer) clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
+    this.persist();
+    let last: Promise<void> | undefined;
+    while (last !== this.persisting) await (last = this.persisting);
   }
 
   setSpec(spec: Spec): void {
@@ -154,12 +176,22 @@ export class ReconcileLoop {
       this.again = true;
       return;
     }
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+    if (this.cancelArmed) return;
+    const run = (): void => {
+      this.cancelArmed = undefined;
       void this.runNow();
-    }, this.o.debounceMs ?? 10);
-    this.timer.unref?.();
+    };
+    const debounceMs = this.o.debounceMs ?? 0;
+    if (debounceMs > 0) {
+      const t = setTimeout(run, debounceMs);
+      t.unref();
+      this.cancelArmed = () => clearTimeout(t);
+    } else {
+      // After the I/O of this turn of the event loop: every report read in it is in this pass.
+      const i = setImmediate(run);
+      i.unref();
+      this.cancelArmed = () => clearImmediate(i);
+    }
   }
 
   /** Runs one pass now (waits for a pass in progress first). */
@@ -170,8 +202,7 @@ export class ReconcileLoop {
       .finally(() => {
         this.running = undefined;
         if (this.again) {
-          // Only what changed during the pass: the clusters it marked dirty (all of them only
-          // if something asked for that).
+          // Only the clusters marked dirty meanwhile (all only if something asked for that).
           this.again = false;
           this.arm();
         }
@@ -208,9 +239,19 @@ export class ReconcileLoop {
       if (r) this.o.events.record({ type: 'node.unknown', cluster: r.cluster, node: e.node, severity: 'warning', message: `agent of ${e.node} connected, but the spec has no such node; it gets no desired state` });
     }
     const cluster = this.nodeCluster.get(e.node);
-    if (cluster !== undefined) this.schedule(cluster);
+    if (cluster !== undefined && this.passReads(e, cluster)) this.schedule(cluster);
     // Operations wait on what agents report (an ACK, a healthy snapshot) as well as on passes.
     this.o.view.notify();
+  }
+
+  /**
+   * Whether a pass over the cluster could decide anything new from the event. An ACK (or NACK)
+   * changes only the version the agent runs (and its error), which a pass reads only to end a
+   * handover's hold; every other event may change what a pass sees.
+   */
+  private passReads(e: RegistryEvent, cluster: string): boolean {
+    if (e.type !== 'ack') return true;
+    return this.memory.get(cluster)?.handovers.hold !== undefined;
   }
 
   private async pass(): Promise<void> {
@@ -307,14 +348,29 @@ export class ReconcileLoop {
 
   /**
    * Writes the desired holders and handovers that changed, at most CLUSTERS_PER_WRITE clusters
-   * per write; a failed write is retried after the next pass.
+   * per write, one batch at a time: what changes meanwhile goes into the next batch, started when
+   * that one is done and `persistIntervalMs` after it. A failed write is retried after the next pass.
    */
   private persist(): void {
-    if (this.holdersDirty.size === 0 && this.handoversDirty.size === 0) return;
+    if (this.writing || (this.holdersDirty.size === 0 && this.handoversDirty.size === 0)) return;
+    const wait = this.lastWriteAt + (this.o.persistIntervalMs ?? PERSIST_INTERVAL_MS) - performance.now();
+    if (wait > 0 && !this.stopped) {
+      if (!this.persistTimer) {
+        this.persistTimer = setTimeout(() => {
+          this.persistTimer = undefined;
+          this.persist();
+        }, wait);
+        this.persistTimer.unref();
+      }
+      return;
+    }
+    this.writing = true;
+    this.lastWriteAt = performance.now();
     const dirty = { holders: this.holdersDirty, handovers: this.handoversDirty };
     this.holdersDirty = new Set();
     this.handoversDirty = new Set();
     const clusters = [...new Set([...dirty.holders, ...dirty.handovers])];
+    let failed = false;
     for (let i = 0; i < clusters.length; i += CLUSTERS_PER_WRITE) {
       const part = clusters.slice(i, i + CLUSTERS_PER_WRITE);
       const holders: Array<[string, Record<string, string>]> = part.filter((c) => dirty.holders.has(c)).map((c) => [c, Object.fromEntries(this.memory.get(c)?.holders ?? [])]);
@@ -322,11 +378,17 @@ export class ReconcileLoop {
       this.persisting = this.persisting
         .then(() => this.o.state.write({ holders, handovers }))
         .catch((err: unknown) => {
+          failed = true;
           for (const [c] of holders) this.holdersDirty.add(c);
           for (const [c] of handovers) this.handoversDirty.add(c);
           this.o.logger.error({ event: 'store.write_failed', err }, 'could not persist desired holders and handovers; will retry');
         });
     }
+    this.persisting = this.persisting.then(() => {
+      this.writing = false;
+      // What changed meanwhile goes next; after a failure, at the next pass.
+      if (!failed) this.persist();
+    });
   }
 
   private armWake(at: number | null, now: number): void {

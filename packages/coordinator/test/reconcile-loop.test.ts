@@ -36,7 +36,8 @@ class Rig {
   readonly loop: ReconcileLoop;
   private sessions = 0;
 
-  constructor(store = new MemoryStore(), passSliceMs?: number) {
+  /** `debounceMs`: 60 s runs passes only when the test says (runNow); 0 runs them as the coordinator does. */
+  constructor(store = new MemoryStore(), passSliceMs?: number, debounceMs = 60_000) {
     rigs.push(this);
     this.state = new CoordinatorState(store);
     this.loop = new ReconcileLoop({
@@ -49,7 +50,7 @@ class Rig {
       modeOf: (n) => this.modes.get(n) ?? 'active',
       backendsOf: (c) => desiredBackends(c, undefined),
       clock: () => this.now,
-      debounceMs: 60_000, // passes run only when the test says
+      debounceMs,
       ...(passSliceMs === undefined ? {} : { passSliceMs }),
     });
   }
@@ -79,6 +80,23 @@ class Rig {
     const home = SPEC.clusters[0]?.vips.filter((v) => v.home === node).map((v) => v.name) ?? [];
     const s = this.registry.get(node)?.session?.id as string;
     this.registry.setSnapshot(node, s, snapshot(SPEC.clusters[0]?.vips.map((v) => instance(v.name, home.includes(v.name) ? 'master' : 'backup', 1, { vrid: v.vrid, interface: v.interface })) ?? [], { appliedVersion: applied }));
+  }
+
+  /** Lets the event loop turn `n` times (passes scheduled by events run meanwhile, with debounceMs 0). */
+  async turns(n = 20): Promise<void> {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** Records the nodes each pass looks at (a pass asks for the mode of each node of each cluster it passes). */
+  watchPasses(): Set<string> {
+    const asked = new Set<string>();
+    const get = this.modes.get.bind(this.modes);
+    this.modes.get = (n: string) => (asked.add(n), get(n));
+    return asked;
+  }
+
+  ack(node: string, version: number): void {
+    this.registry.recordAck(node, this.registry.get(node)?.session?.id as string, version, true, '');
   }
 
   pushes(node: string): number[] {
@@ -264,10 +282,7 @@ describe('reconcile loop', () => {
     r.loop.start();
     for (const c of clusters) for (const n of c.nodes) r.connect(n.name, { cluster: c.name });
     await r.loop.runNow();
-    // Which nodes a pass looks at: it asks for the mode of each node of each cluster it passes.
-    const asked = new Set<string>();
-    const get = r.modes.get.bind(r.modes);
-    r.modes.get = (n: string) => (asked.add(n), get(n));
+    const asked = r.watchPasses();
     r.report('a-lb01', 1);
     // Runs at the pass's first turn of the loop, while it is still in progress.
     setImmediate(() => r.report('c-lb02', 1));
@@ -276,6 +291,93 @@ describe('reconcile loop', () => {
     asked.clear();
     await r.loop.runNow();
     assert.deepEqual([...asked].sort(), ['c-lb01', 'c-lb02'], 'the next pass covers the cluster that changed meanwhile, and only it');
+  });
+
+  it('runs a pass in the turn of the event loop in which a report arrived, with no debounce', async () => {
+    const r = new Rig(new MemoryStore(), undefined, 0).start();
+    r.connect(LB1);
+    r.connect(LB2);
+    await r.turns();
+    const [v1] = r.pushes(LB1);
+    assert.ok(v1 !== undefined, 'the first reports got a pass and a push');
+    // lb01 fails: its VIP goes to lb02 without anyone calling for a pass.
+    const s = r.registry.get(LB1)?.session?.id as string;
+    r.registry.applyDelta(LB1, s, { services: [], checks: [], instances: [], removedChecks: [], removedInstances: [], healthy: false });
+    await r.turns(2);
+    assert.equal(r.pushes(LB2).length, 2, 'lb02 was told to take vip-28 within two turns of the report');
+  });
+
+  it('an ACK gets no pass when no handover waits for it, and a report of the applied version does', async () => {
+    const r = new Rig(new MemoryStore(), undefined, 0).start();
+    r.connect(LB1);
+    r.connect(LB2);
+    await r.turns();
+    const [v1] = r.pushes(LB1);
+    const asked = r.watchPasses();
+    r.ack(LB1, v1 ?? 0);
+    await r.turns();
+    assert.deepEqual([...asked], [], 'nothing a pass reads changed');
+    assert.equal(r.registry.get(LB1)?.appliedVersion, v1, 'the registry has the ACK');
+    r.report(LB1, v1 ?? 0);
+    await r.turns();
+    assert.deepEqual([...asked].sort(), [LB1, LB2], 'a report may change what a pass sees');
+  });
+
+  it('an ACK during a handover hold gets the pass that ends the hold and pushes the move', async () => {
+    const r = new Rig(new MemoryStore(), undefined, 0).start();
+    r.connect(LB1);
+    r.connect(LB2);
+    await r.turns();
+    r.modes.set(LB1, 'draining');
+    r.loop.schedule();
+    await r.turns();
+    const prepare = r.sent.get(LB2)?.at(-1);
+    const vip28 = prepare?.instances.find((i) => i.name === 'vip-28');
+    assert.equal(vip28?.handover?.role, 'incoming', 'the first push of the move carries the handover');
+    assert.notEqual(vip28?.rank, 0, 'and holds the move back: lb02 does not take vip-28 yet');
+    const before = r.pushes(LB2).length;
+    r.ack(LB1, r.sent.get(LB1)?.at(-1)?.version ?? 0);
+    r.ack(LB2, prepare?.version ?? 0);
+    await r.turns();
+    assert.equal(r.pushes(LB2).length, before + 1, 'the ACKs alone got a pass and a push');
+    assert.equal(r.sent.get(LB2)?.at(-1)?.instances.find((i) => i.name === 'vip-28')?.rank, 0, 'lb02 now takes vip-28');
+  });
+
+  it('writes what passes change while a write of holders is in flight in one write after it, and loses none', async () => {
+    class GatedStore extends MemoryStore {
+      holderWrites: string[][] = [];
+      gate: Promise<void> | undefined;
+      override async txn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
+        if (ops.some((o) => o.key.startsWith('holders/'))) {
+          this.holderWrites.push(ops.map((o) => o.key));
+          await this.gate;
+        }
+        return super.txn(compares, ops);
+      }
+    }
+    const store = new GatedStore();
+    let open = (): void => {};
+    store.gate = new Promise((resolve) => (open = resolve));
+    const clusters = ['a', 'b', 'c'].map(renamedSeed);
+    const r = new Rig(store);
+    r.loop.setSpec({ clusters });
+    r.loop.start();
+    for (const c of clusters) for (const n of c.nodes) r.connect(n.name, { cluster: c.name });
+    await r.loop.runNow();
+    assert.equal(store.holderWrites.length, 1, 'the first pass\'s holders are being written');
+    // Two passes while that write is held: b's and c's first nodes go into maintenance.
+    r.modes.set('b-lb01', 'maintenance');
+    r.loop.schedule('b');
+    await r.loop.runNow();
+    r.modes.set('c-lb01', 'maintenance');
+    r.loop.schedule('c');
+    await r.loop.runNow();
+    assert.equal(store.holderWrites.length, 1, 'no second write while the first is in flight');
+    open();
+    await r.loop.stop();
+    assert.deepEqual(store.holderWrites.slice(1), [['holders/b', 'holders/c']], 'then one write with both');
+    const stored = await r.state.holders();
+    assert.deepEqual([stored.get('b'), stored.get('c')], [{ 'vip-28': 'b-lb02', 'vip-29': 'b-lb02' }, { 'vip-28': 'c-lb02', 'vip-29': 'c-lb02' }]);
   });
 
   it('tells waiters after a pass', async () => {
