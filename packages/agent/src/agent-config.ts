@@ -96,7 +96,14 @@ export const agentConfigSchema = z
         backoff: z
           .object({
             initial: durationMs({ min: 10, max: 60_000 }).default(200),
+            /** Longest delay after the coordinator refused a stream (authentication, limits). */
             max: durationMs({ min: 100, max: 600_000 }).default(10_000),
+            /**
+             * Longest delay while the coordinator cannot be reached (restarting, network): an
+             * attempt then costs it nothing, and a short ceiling brings the fleet back soon after
+             * a restart (reconnect-delay.ts). Never more than `max`.
+             */
+            maxUnreachable: durationMs({ min: 100, max: 600_000 }).default(2_000),
           })
           .strict()
           .default({}),

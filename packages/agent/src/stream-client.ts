@@ -1,7 +1,7 @@
 // The agent's one long-lived stream to the coordinator: Hello, Snapshot, then Deltas and
 // Heartbeats; Desired states and Commands come back. Reconnects with jittered exponential
-// backoff across the configured addresses and resends the snapshot each time.
-import { type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
+// backoff (reconnect-delay.ts) across the configured addresses and resends the snapshot each time.
+import { status, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import {
   AgentServiceClient,
   commandFromWire,
@@ -19,6 +19,7 @@ import {
   type Logger,
 } from '@lbha/shared';
 import type { AgentStateSource, CoordinatorHandler } from './ports.js';
+import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffPolicy, type StreamEnding } from './reconnect-delay.js';
 
 export interface StreamClientOptions {
   readonly addresses: readonly string[];
@@ -33,6 +34,8 @@ export interface StreamClientOptions {
   readonly logger: Logger;
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
+  /** Largest reconnect delay while the coordinator cannot be reached (see reconnect-delay.ts). */
+  readonly backoffMaxUnreachableMs?: number;
   /** Used until the coordinator's Welcome says otherwise. */
   readonly heartbeatIntervalMs?: number;
   /** For tests: replaces Math.random in the backoff jitter. */
@@ -57,13 +60,15 @@ export class StreamClient {
   /** Command results not yet delivered; flushed after every (re)connect. */
   private readonly undelivered = new Map<string, CommandResult>();
   private readonly stateListeners = new Set<(s: StreamClientState) => void>();
-  private readonly backoffInitialMs: number;
-  private readonly backoffMaxMs: number;
+  private readonly backoff: BackoffPolicy;
 
   constructor(private readonly opts: StreamClientOptions) {
     if (opts.addresses.length === 0) throw new Error('StreamClient needs at least one address');
-    this.backoffInitialMs = opts.backoffInitialMs ?? 200;
-    this.backoffMaxMs = opts.backoffMaxMs ?? 10_000;
+    this.backoff = {
+      initialMs: opts.backoffInitialMs ?? DEFAULT_BACKOFF.initialMs,
+      maxMs: opts.backoffMaxMs ?? DEFAULT_BACKOFF.maxMs,
+      maxUnreachableMs: opts.backoffMaxUnreachableMs ?? DEFAULT_BACKOFF.maxUnreachableMs,
+    };
   }
 
   get currentState(): StreamClientState {
@@ -97,11 +102,9 @@ export class StreamClient {
     this.teardown();
   }
 
-  /** Delay before the next attempt: exponential, capped, with "equal jitter" (half fixed, half random). */
-  nextDelayMs(attempt: number): number {
-    const cap = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(attempt, 20));
-    const rnd = (this.opts.random ?? Math.random)();
-    return Math.round(cap / 2 + (cap / 2) * rnd);
+  /** Delay before the next attempt after a stream ended this way (reconnect-delay.ts). */
+  nextDelayMs(attempt: number, ending: StreamEnding): number {
+    return reconnectDelayMs(this.backoff, ending, attempt, this.opts.random ?? Math.random);
   }
 
   private send(msg: ConnectRequest): void {
@@ -120,6 +123,10 @@ export class StreamClient {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1_000,
+      // A subchannel of its own for each attempt: grpc-js otherwise shares subchannels between
+      // channels to the same address, and a new attempt would inherit the last one's connection
+      // backoff (failing at once, without a SYN) instead of connecting when reconnect-delay.ts says.
+      'grpc.use_local_subchannel_pool': 1,
       ...this.opts.channelOptions,
     });
     const call = this.client.connect();
@@ -177,9 +184,12 @@ export class StreamClient {
 
     call.on('error', (err: Error & { code?: number; details?: string }) => {
       log.warn({ event: 'stream.error', address, code: err.code, details: err.details ?? err.message, welcomed }, 'stream to coordinator failed');
-      this.onStreamEnd(welcomed);
+      // UNAVAILABLE: no connection, or it broke. A welcomed stream that ends otherwise (the
+      // coordinator shutting down) is retried as soon; any other answer is the coordinator's refusal.
+      const unreachable = err.code === status.UNAVAILABLE || (welcomed && err.code !== status.RESOURCE_EXHAUSTED);
+      this.onStreamEnd(welcomed, unreachable ? 'unreachable' : 'refused');
     });
-    call.on('end', () => this.onStreamEnd(welcomed));
+    call.on('end', () => this.onStreamEnd(welcomed, 'unreachable'));
 
     this.send({
       msg: {
@@ -226,13 +236,13 @@ export class StreamClient {
     this.client = undefined;
   }
 
-  private onStreamEnd(welcomed: boolean): void {
+  private onStreamEnd(welcomed: boolean, ending: StreamEnding): void {
     if (this.state === 'stopped' || this.state === 'backoff') return;
     this.teardown();
     if (!welcomed) this.addressIndex++;
-    const delay = this.nextDelayMs(this.attempt++);
+    const delay = this.nextDelayMs(this.attempt++, ending);
     this.setState('backoff');
-    this.opts.logger.info({ event: 'stream.reconnect_scheduled', delayMs: delay, attempt: this.attempt }, 'reconnecting to coordinator');
+    this.opts.logger.info({ event: 'stream.reconnect_scheduled', delayMs: delay, attempt: this.attempt, ending }, 'reconnecting to coordinator');
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 }

@@ -25,6 +25,18 @@ describe('agent configuration', () => {
     assert.deepEqual(o.metricsListen, { host: '127.0.0.1', port: 9946 });
   });
 
+  it('reconnects within 2 s of an unreachable coordinator by default; the ceiling is configurable', () => {
+    const d = parseYaml(base, agentConfigSchema);
+    assert.ok(d.ok);
+    assert.deepEqual(d.value.coordinator.backoff, { initial: 200, max: 10_000, maxUnreachable: 2_000 });
+    const r = parseYaml(base.replace('coordinator: { addresses: ["127.0.0.1:7400"] }', 'coordinator: { addresses: ["127.0.0.1:7400"], backoff: { maxUnreachable: 5s } }'), agentConfigSchema);
+    assert.ok(r.ok);
+    assert.equal(r.value.coordinator.backoff.maxUnreachable, 5_000);
+    const bad = parseYaml(base.replace('coordinator: { addresses: ["127.0.0.1:7400"] }', 'coordinator: { addresses: ["127.0.0.1:7400"], backoff: { maxUnreachable: soon } }'), agentConfigSchema);
+    assert.ok(!bad.ok);
+    assert.ok(bad.issues.some((i) => i.path === 'coordinator.backoff.maxUnreachable'));
+  });
+
   it('names the field and line of a mistake', () => {
     const r = parseYaml(`${base}services:\n  web:\n    configFile: etc/nginx.conf\n  nginx:\n    configFile: /etc/nginx/nginx.conf\n    statsSocket: /run/haproxy.sock\nsupervision:\n  restartGrace: soon\n`, agentConfigSchema);
     assert.equal(r.ok, false);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
-import { silentLogger } from '@lbha/shared';
+import { Writable } from 'node:stream';
+import { createLogger, silentLogger } from '@lbha/shared';
 import { NullCore } from '../src/null-core.js';
 import { StreamClient } from '../src/stream-client.js';
 
-function client(random: () => number, initial = 200, max = 10_000): StreamClient {
+function client(random: () => number, initial = 200, max = 10_000, maxUnreachable?: number): StreamClient {
   const core = new NullCore();
   return new StreamClient({
     addresses: ['127.0.0.1:1'],
@@ -19,21 +20,63 @@ function client(random: () => number, initial = 200, max = 10_000): StreamClient
     logger: silentLogger(),
     backoffInitialMs: initial,
     backoffMaxMs: max,
+    ...(maxUnreachable === undefined ? {} : { backoffMaxUnreachableMs: maxUnreachable }),
     random,
   });
 }
 
 describe('StreamClient backoff', () => {
-  it('doubles per attempt between half and all of the cap', () => {
+  it('draws each delay between zero and a ceiling that doubles per attempt', () => {
     const lo = client(() => 0);
-    const hi = client(() => 1);
-    assert.deepEqual([0, 1, 2, 3].map((a) => lo.nextDelayMs(a)), [100, 200, 400, 800]);
-    assert.deepEqual([0, 1, 2, 3].map((a) => hi.nextDelayMs(a)), [200, 400, 800, 1600]);
+    const hi = client(() => 0.999_999);
+    assert.deepEqual([0, 1, 2, 3].map((a) => lo.nextDelayMs(a, 'refused')), [0, 0, 0, 0]);
+    assert.deepEqual([0, 1, 2, 3].map((a) => hi.nextDelayMs(a, 'refused')), [200, 400, 800, 1600]);
+    assert.equal(client(() => 0.5).nextDelayMs(2, 'refused'), 400);
   });
 
-  it('is capped at the maximum', () => {
-    const c = client(() => 1, 200, 1000);
-    assert.equal(c.nextDelayMs(30), 1000);
-    assert.equal(client(() => 0, 200, 1000).nextDelayMs(30), 500);
+  it('is capped at the maximum after a refusal, and at 2 s by default while the coordinator is unreachable', () => {
+    const c = client(() => 0.999_999, 200, 10_000);
+    assert.equal(c.nextDelayMs(30, 'refused'), 10_000);
+    assert.equal(c.nextDelayMs(30, 'unreachable'), 2_000);
+    assert.equal(client(() => 0.999_999, 200, 10_000, 5_000).nextDelayMs(30, 'unreachable'), 5_000);
+    // The unreachable ceiling never exceeds the configured maximum.
+    assert.equal(client(() => 0.999_999, 200, 1_000).nextDelayMs(30, 'unreachable'), 1_000);
+  });
+
+  it('retries an unreachable coordinator on the short ceiling, over a real refused connection', async () => {
+    // Port 1 on loopback refuses: every attempt fails with UNAVAILABLE, so each delay is drawn
+    // below the unreachable ceiling (300 ms here), never the 60 s maximum.
+    const delays: number[] = [];
+    const core = new NullCore();
+    const c = new StreamClient({
+      addresses: ['127.0.0.1:1'],
+      credentials: credentials.createInsecure(),
+      node: 'lb1',
+      cluster: 'web',
+      agentVersion: 't',
+      bootId: 'b',
+      source: core,
+      handler: core,
+      logger: createLogger('test', {
+        level: 'info',
+        destination: new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            const o = JSON.parse(chunk.toString()) as { event?: string; delayMs?: number; ending?: string };
+            if (o.event === 'stream.reconnect_scheduled' && o.delayMs !== undefined) delays.push(o.delayMs);
+            assert.notEqual(o.ending, 'refused');
+            done();
+          },
+        }),
+      }),
+      backoffInitialMs: 100,
+      backoffMaxMs: 60_000,
+      backoffMaxUnreachableMs: 300,
+      random: () => 0.999_999,
+    });
+    c.start();
+    const deadline = Date.now() + 10_000;
+    while (delays.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await c.stop();
+    assert.deepEqual(delays.slice(0, 5), [100, 200, 300, 300, 300]);
   });
 });

@@ -62,6 +62,7 @@ async function main(): Promise<number> {
     logger,
     backoffInitialMs: config.coordinator.backoff.initial,
     backoffMaxMs: config.coordinator.backoff.max,
+    backoffMaxUnreachableMs: config.coordinator.backoff.maxUnreachable,
   });
   stream.onStateChange((s) => core.setCoordinatorLink(s === 'connected'));
   logger.info({ event: 'agent.started', bootId, version: AGENT_VERSION }, 'agent started');
