@@ -7,6 +7,14 @@ import type { ConnectionLimiter } from './connection-limiter.js';
 
 type Injector = ReturnType<Server['createConnectionInjector']>;
 
+/**
+ * Connections the kernel queues until the coordinator accepts them. Node's default (511) is
+ * smaller than the fleet: after a coordinator restart thousands of agents connect within a
+ * second or two, and a SYN beyond the queue is dropped and retried by the agent's kernel only
+ * after 1, 3, 7 s. The kernel caps this at net.core.somaxconn (docs/operator-guide.md).
+ */
+export const LISTEN_BACKLOG = 65_535;
+
 /** "unix:///run/x.sock" or "unix:/run/x.sock" -> the path; host:port -> host and port. */
 function parse(address: string): { path: string } | { host: string; port: number } {
   if (address.startsWith('unix:')) return { path: address.replace(/^unix:(\/\/)?/, '') };
@@ -39,8 +47,8 @@ export class GrpcListener {
         server.off('error', reject);
         resolve();
       };
-      if ('path' in where) server.listen(where.path, done);
-      else server.listen(where.port, where.host, done);
+      if ('path' in where) server.listen({ path: where.path, backlog: LISTEN_BACKLOG }, done);
+      else server.listen({ port: where.port, host: where.host, backlog: LISTEN_BACKLOG }, done);
     });
     this.servers.push(server);
     if ('path' in where) return address;
