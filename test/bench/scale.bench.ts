@@ -174,6 +174,22 @@ async function stopSimulators(run: Run): Promise<void> {
   );
 }
 
+/**
+ * How the storm spread over time: per second after `sinceMs`, how many nodes had their first
+ * Welcome since then (a fleet whose reconnects are jittered shows a bounded, short spread).
+ */
+function reconnectsPerSecond(run: Run, sinceMs: number): number[] {
+  const perSecond: number[] = [];
+  for (const times of run.connects.values()) {
+    const t = times.find((x) => x >= sinceMs);
+    if (t === undefined) continue;
+    const second = Math.floor((t - sinceMs) / 1000);
+    for (let i = perSecond.length; i <= second; i++) perSecond.push(0);
+    perSecond[second] = (perSecond[second] ?? 0) + 1;
+  }
+  return perSecond;
+}
+
 /** Nodes whose latest Welcome is at or after `sinceMs`. */
 function connectedSince(run: Run, sinceMs: number): { count: number; lastMs: number } {
   let count = 0;
@@ -309,6 +325,8 @@ interface SizeFigures {
   readonly stormAfterReadyMs: number | undefined;
   /** Agents welcomed again after the storm's stop (within the connect limit). */
   readonly stormBack: number | undefined;
+  /** Re-registrations per second of the storm (see reconnectsPerSecond). */
+  readonly stormPerSecond: number[] | undefined;
 }
 
 async function benchSize(size: number): Promise<SizeFigures> {
@@ -387,6 +405,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     let stormFromKillMs: number | undefined;
     let stormAfterReadyMs: number | undefined;
     let stormBack: number | undefined;
+    let stormPerSecond: number[] | undefined;
     const stormLoops: Array<LoopWindow | undefined> = run.slots.map(() => undefined);
     if (STORM) {
       await sleep(2000);
@@ -410,10 +429,12 @@ async function benchSize(size: number): Promise<SizeFigures> {
       run.slots.forEach((slot, i) => {
         stormLoops[i] = loopWindow(loopFile(dir, slot), (slot === victim ? restartAt : killedAt) - 1000, lastAt + 1000);
       });
+      stormPerSecond = reconnectsPerSecond(run, etcd ? killedAt : restartAt);
       log(
         `${size} agents: reconnect storm: ${back.complete ? 'all' : `only ${back.count} of ${registered.count}`} registered again ${lastAt - (etcd ? killedAt : restartAt)} ms after the ${etcd ? `leader (${victim.id}) stopped` : 'restart'} ` +
-          `(${stormFromKillMs} ms after the stop; ${victim.id} answered again after ${readyAt - restartAt} ms)`,
+          `(${stormFromKillMs} ms after the stop, which took ${restartAt - killedAt} ms; ${victim.id} answered again after ${readyAt - restartAt} ms)`,
       );
+      log(`${size} agents: reconnect storm: re-registrations per second from the ${etcd ? 'stop' : 'restart'}: ${stormPerSecond.join(' ')}`);
     }
     return {
       agents: size,
@@ -450,6 +471,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       stormFromKillMs,
       stormAfterReadyMs,
       stormBack,
+      stormPerSecond,
     };
   } finally {
     await stopSimulators(run);
@@ -580,6 +602,7 @@ async function main(): Promise<void> {
         storm_from_stop_ms: s.stormFromKillMs ?? null,
         storm_after_ready_ms: s.stormAfterReadyMs ?? null,
         storm_agents_back: s.stormBack ?? null,
+        storm_reconnects_per_second: s.stormPerSecond ?? null,
         storm_eventloop_p99_ms: c.stormLoop?.p99Ms ?? null,
         storm_eventloop_max_ms: c.stormLoop?.maxMs ?? null,
         storm_eventloop_ran_in_one_gap_max_ms: c.stormLoop?.ranMaxMs ?? null,

@@ -90,7 +90,8 @@ class SimulatedNode {
     this.client = new StreamClient({
       addresses: addresses.map((_, i) => addresses[(index + i) % addresses.length] as string),
       credentials: certs ? credentials.createSsl(certs.caPem, certs.keyPem, certs.certFor(spec.node)) : credentials.createInsecure(),
-      // Every agent on its own TCP connection, as on separate hosts (grpc-js shares one otherwise).
+      // Every agent on its own TCP connection, as on separate hosts (grpc-js shares one otherwise;
+      // the StreamClient sets this too, but says nothing about sharing between agents).
       // The simulators share a core with many agents each: a ping answered late because the
       // simulator itself waited for its core must not end the connection (the agent's own
       // timeout is 3 s), or the benchmark measures its own starvation as a reconnect storm.
