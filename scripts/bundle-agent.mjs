@@ -1,6 +1,8 @@
 // Bundles lbha-agent into one minified file, the one every wrapper, the systemd unit and the lab
 // run: packages/agent/dist/bundle/lbha-agent.js, with its source map beside it
-// (docs/design/agent-bundle.md says why and what it saves).
+// (docs/design/agent-bundle.md says why and what it saves). Beside it, lbha-agent-config.js: the
+// configuration parser the agent runs in a process of its own, so that the YAML parser and zod
+// are not in the agent's bundle.
 //
 // Input is tsc's output (packages/*/dist), so this runs after `tsc -b`; the source maps of that
 // output are followed, so the bundle's map points at the TypeScript sources.
@@ -14,13 +16,17 @@ const { build } = await import('esbuild').catch((err) => {
   process.exit(1);
 });
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outfile = join(root, 'packages/agent/dist/bundle/lbha-agent.js');
+const outdir = join(root, 'packages/agent/dist/bundle');
+const outfile = join(outdir, 'lbha-agent.js');
 // The bundle sits two levels under packages/agent like dist/src/version.js, so the version is
 // read from the same package.json (`new URL('../../package.json', import.meta.url)`).
 const result = await build({
   absWorkingDir: root,
-  entryPoints: ['packages/agent/dist/src/bin/lbha-agent.js'],
-  outfile,
+  entryPoints: {
+    'lbha-agent': 'packages/agent/dist/src/bin/lbha-agent.js',
+    'lbha-agent-config': 'packages/agent/dist/src/bin/lbha-agent-config.js',
+  },
+  outdir,
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -43,13 +49,15 @@ chmodSync(outfile, 0o755);
 
 // Sizes by package, for docs/benchmarks.md: `node scripts/bundle-agent.mjs --sizes`.
 if (process.argv.includes('--sizes')) {
-  const sizes = new Map();
-  for (const output of Object.values(result.metafile.outputs)) {
+  for (const [name, output] of Object.entries(result.metafile.outputs)) {
+    if (name.endsWith('.map')) continue;
+    process.stdout.write(`${name}\n`);
+    const sizes = new Map();
     for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
       const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
       const key = m ? m[1] : input.split('/').slice(0, 2).join('/');
       sizes.set(key, (sizes.get(key) ?? 0) + bytesInOutput);
     }
+    for (const [k, v] of [...sizes].sort((a, b) => b[1] - a[1])) process.stdout.write(`${(v / 1024).toFixed(1).padStart(8)} KB  ${k}\n`);
   }
-  for (const [k, v] of [...sizes].sort((a, b) => b[1] - a[1])) process.stdout.write(`${(v / 1024).toFixed(1).padStart(8)} KB  ${k}\n`);
 }

@@ -1,7 +1,8 @@
 // SIGHUP for the agent: what it re-reads and applies without a restart. The checks and their
 // thresholds come from the coordinator (the cluster spec) and change with `lbha spec apply`.
 import { reloadConfig, setLogLevel, type CertificateSource, type Logger, type ReloadOutcome } from '@lbha/shared';
-import { loadAgentConfig, type AgentConfig } from './agent-config.js';
+import type { AgentConfig } from './agent-config.js';
+import { readAgentConfigLater } from './agent-config-reader.js';
 
 /** The agent settings a SIGHUP applies; every other change waits for a restart. */
 export const AGENT_RELOADABLE: readonly string[] = ['log.level'];
@@ -13,10 +14,18 @@ export interface AgentReloadTarget {
   readonly certificates: CertificateSource | undefined;
 }
 
-export function reloadAgent(current: AgentConfig, target: AgentReloadTarget, why: string): ReloadOutcome<AgentConfig> {
+/** Reads the file in a process of its own (agent-config-reader.ts) while the agent keeps running. */
+export async function reloadAgent(current: AgentConfig, target: AgentReloadTarget, why: string): Promise<ReloadOutcome<AgentConfig>> {
+  const read = await readAgentConfigLater(target.file).then(
+    (config) => ({ config }),
+    (error: unknown) => ({ error }),
+  );
   const r = reloadConfig(current, {
     file: target.file,
-    load: loadAgentConfig,
+    load: () => {
+      if ('error' in read) throw read.error;
+      return read.config;
+    },
     reloadable: AGENT_RELOADABLE,
     logger: target.logger,
     apply: (next, applied) => {

@@ -5,7 +5,8 @@ import { loadCertificateFiles } from './certificate-source.js';
 import { ConfigError } from './errors.js';
 import { flagHelp, parseArgsOptions, type FlagSpecs, type ProgramDoc } from './program-doc.js';
 import { versionText } from './release-version.js';
-import { isInsecure, type TlsConfig } from './tls-config.js';
+import { isInsecure } from './tls-config.js';
+import type { TlsConfig } from './tls-schema.js';
 
 export const DAEMON_OPTIONS: FlagSpecs = {
   config: { type: 'string', short: 'c', arg: 'FILE', help: 'configuration file (default: the environment variable named below, then /etc/lbha/...)', complete: 'file' },

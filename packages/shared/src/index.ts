@@ -135,7 +135,8 @@ export {
 } from './proto.js';
 export { checkCoordinatorIdentity, COORDINATOR_URI_PREFIX } from './coordinator-identity.js';
 export { uriSans } from './uri-sans.js';
-export { tlsSchema, isInsecure, readTlsFiles, serverCredentials, clientCredentials, type TlsConfig, type TlsFiles } from './tls-config.js';
+export { tlsSchema, type TlsConfig } from './tls-schema.js';
+export { isInsecure, readTlsFiles, serverCredentials, clientCredentials, type TlsFiles } from './tls-config.js';
 export {
   CertificateSource,
   loadCertificateFiles,

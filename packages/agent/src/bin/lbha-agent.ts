@@ -1,7 +1,8 @@
 #!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 --lite-mode --single-threaded-gc
 import { randomUUID } from 'node:crypto';
 import { CertificateSource, clientCredentials, createLogger, isInsecure, startDaemon, tlsFileProblem, watchedClientCredentials } from '@lbha/shared';
-import { loadAgentConfig, type AgentConfig } from '../agent-config.js';
+import type { AgentConfig } from '../agent-config.js';
+import { readAgentConfig } from '../agent-config-reader.js';
 import { reloadAgent } from '../agent-reload.js';
 import { Agent } from '../agent.js';
 import { compileAgentOptions } from '../agent-options.js';
@@ -11,7 +12,7 @@ import { AGENT_VERSION } from '../version.js';
 
 async function main(): Promise<number> {
   const args = startDaemon({ program: 'lbha-agent', version: AGENT_VERSION, envVar: 'LBHA_AGENT_CONFIG', defaultFile: '/etc/lbha/agent.yaml' }, (f) => {
-    const c = loadAgentConfig(f);
+    const c = readAgentConfig(f);
     compileAgentOptions(c);
     return c;
   });
@@ -43,9 +44,13 @@ async function main(): Promise<number> {
   const certificates = isInsecure(config.tls) ? undefined : new CertificateSource(config.tls, { logger });
   // SIGHUP never stops the agent (`systemctl reload` sends it): it re-reads the configuration
   // and the certificates, applies what can change safely and logs what needs a restart.
+  // One reload at a time, in the order the signals came.
+  let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
-    const r = reloadAgent(config, { file, logger: root, certificates }, 'SIGHUP');
-    if (r.kind === 'reloaded') config = r.config;
+    reloading = reloading.then(async () => {
+      const r = await reloadAgent(config, { file, logger: root, certificates }, 'SIGHUP');
+      if (r.kind === 'reloaded') config = r.config;
+    });
   });
   const credentials = certificates ? watchedClientCredentials(certificates) : fixedCredentials;
   const bootId = randomUUID();
