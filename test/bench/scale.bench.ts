@@ -225,7 +225,7 @@ async function waitForConnected(run: Run, size: number, sinceMs: number, timeout
     const exited = run.slots.find((s) => s.process !== undefined && s.process.proc.exitCode !== null);
     if (exited) throw new Error(`coordinator ${exited.id} exited while ${c.count} of ${size} agents were registered`);
     if (Date.now() >= giveUpAt) {
-      log(`${size} agents: only ${c.count} of ${size} registered after ${Math.round(timeoutMs / 1000)} s; going on with those (figures marked partial)`);
+      log(`${size} agents: only ${c.count} of ${size} registered after ${Math.round(timeoutMs / 1000)} s; going on with those`);
       return { ...c, complete: false };
     }
     await sleep(50);
@@ -432,7 +432,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       stormPerSecond = reconnectsPerSecond(run, etcd ? killedAt : restartAt);
       log(
         `${size} agents: reconnect storm: ${back.complete ? 'all' : `only ${back.count} of ${registered.count}`} registered again ${lastAt - (etcd ? killedAt : restartAt)} ms after the ${etcd ? `leader (${victim.id}) stopped` : 'restart'} ` +
-          `(${stormFromKillMs} ms after the stop, which took ${restartAt - killedAt} ms; ${victim.id} answered again after ${readyAt - restartAt} ms)`,
+          `(${lastAt - killedAt} ms after the stop, which took ${restartAt - killedAt} ms; ${victim.id} answered again after ${readyAt - restartAt} ms)`,
       );
       log(`${size} agents: reconnect storm: re-registrations per second from the ${etcd ? 'stop' : 'restart'}: ${stormPerSecond.join(' ')}`);
     }
