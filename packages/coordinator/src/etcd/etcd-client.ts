@@ -14,8 +14,15 @@ function notSent(err: Error): boolean {
  * attempt was applied would come back as a failed compare, so after any other failure the
  * caller decides (it re-reads before trying again). A member that keeps failing is skipped for
  * a second, and watches reconnect within two seconds.
+ *
+ * The connection's keepalive ping may go unanswered for a lease TTL before the connection is
+ * dropped. A shorter timeout (it was 2 s) dropped healthy connections whenever this process
+ * waited for a CPU just after sending a ping: the answer was in the socket, but the timeout's
+ * timer runs before the poll phase that would read it, and every call on the connection failed.
+ * A stall as long as the TTL costs the lease anyway; a dead member is still found by the
+ * requests' deadlines.
  */
-export function createEtcdClient(config: Pick<EtcdStoreConfig, 'endpoints' | 'tls' | 'requestTimeout'>): Etcd3 {
+export function createEtcdClient(config: Pick<EtcdStoreConfig, 'endpoints' | 'tls' | 'requestTimeout'> & Partial<Pick<EtcdStoreConfig, 'leaseTtl'>>): Etcd3 {
   const options: IOptions = {
     hosts: config.endpoints.map((e) => e.replace(/\/$/, '')),
     dialTimeout: config.requestTimeout,
@@ -27,7 +34,7 @@ export function createEtcdClient(config: Pick<EtcdStoreConfig, 'endpoints' | 'tl
     },
     grpcOptions: {
       'grpc.keepalive_time_ms': 5000,
-      'grpc.keepalive_timeout_ms': 2000,
+      'grpc.keepalive_timeout_ms': Math.max(2000, config.leaseTtl ?? 0),
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
