@@ -5,10 +5,13 @@
 // LBHA_LOOP_PROBE_OUT: the time, the second's summary, and a histogram of its gaps in 0.1 ms
 // steps, so the benchmark can take exact percentiles over any window of whole seconds; and the
 // process's memory split (V8 heap in use, memory outside it held by JS objects, RSS), so a
-// figure per agent can say where the bytes are.
+// figure per agent can say where the bytes are; and the time V8's collections held the main
+// thread in that second (`gcMs`, from the `gc` performance entries; concurrent marking on V8's
+// helper threads is not in it).
 // The probe costs the coordinator a timer callback and a /proc read per millisecond (about
 // 1 % of a core here); bench:scale --no-loop-probe leaves it out.
 import { appendFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { LoopGapMonitor, summarizeGaps } from '@lbha/test-support';
 
@@ -18,6 +21,10 @@ const out = process.env['LBHA_LOOP_PROBE_OUT'];
 if (isMainThread && out !== undefined && out !== '') {
   const monitor = new LoopGapMonitor();
   monitor.start();
+  let gcMs = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMs += e.duration;
+  }).observe({ entryTypes: ['gc'] });
   const report = setInterval(() => {
     const gaps = monitor.take();
     const hist: Record<string, number> = {};
@@ -27,7 +34,8 @@ if (isMainThread && out !== undefined && out !== '') {
     }
     const m = process.memoryUsage();
     const memory = { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss };
-    appendFileSync(out, `${JSON.stringify({ at: Date.now(), ...summarizeGaps(gaps), hist, memory })}\n`);
+    appendFileSync(out, `${JSON.stringify({ at: Date.now(), ...summarizeGaps(gaps), hist, memory, gcMs: Math.round(gcMs * 100) / 100 })}\n`);
+    gcMs = 0;
   }, 1000);
   // Neither timer keeps the coordinator alive when it shuts down.
   report.unref();

@@ -12,7 +12,7 @@ export interface ProbeMemory {
   readonly rss: number;
 }
 
-type ProbeSecond = LoopGapSummary & { readonly at: number; readonly hist: Readonly<Record<string, number>>; readonly memory?: ProbeMemory };
+type ProbeSecond = LoopGapSummary & { readonly at: number; readonly hist: Readonly<Record<string, number>>; readonly memory?: ProbeMemory; readonly gcMs?: number };
 
 export interface LoopWindow extends Omit<LoopGapSummary, 'count'> {
   /** Whole seconds in the window. */
@@ -22,6 +22,8 @@ export interface LoopWindow extends Omit<LoopGapSummary, 'count'> {
   readonly secondMaxP50Ms: number;
   /** The memory of the window's last second. */
   readonly memory: ProbeMemory | undefined;
+  /** Milliseconds V8's collections held the main thread, summed over the window. */
+  readonly gcMs: number;
 }
 
 /** The memory the probe saw in its last second before `atMs` (undefined: no such second). */
@@ -77,5 +79,6 @@ export function loopWindow(file: string, fromMs: number, toMs: number): LoopWind
     ranMaxMs: r1(Math.max(...seconds.map((s) => s.ranMaxMs))),
     secondMaxP50Ms: r1(maxes[Math.floor(maxes.length / 2)] ?? 0),
     memory: seconds[seconds.length - 1]?.memory,
+    gcMs: r1(seconds.reduce((sum, s) => sum + (s.gcMs ?? 0), 0)),
   };
 }
