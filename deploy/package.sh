@@ -199,7 +199,8 @@ build_deb "$r"
 # lbha-coordinator (and lbha-dev-ca, lbha-probe)
 r=$stage/deb/lbha-coordinator
 program_tree "$r" lbha-coordinator shared coordinator
-wrapper "$r" lbha-coordinator lbha-coordinator packages/coordinator/dist/src/bin/lbha-coordinator.js
+# The coordinator's V8 flags: packages/coordinator/src/node-flags.ts says why.
+wrapper "$r" lbha-coordinator lbha-coordinator packages/coordinator/dist/src/bin/lbha-coordinator.js "--heap-growing-percent=50"
 wrapper "$r" lbha-coordinator lbha-dev-ca packages/coordinator/dist/src/bin/lbha-dev-ca.js
 wrapper "$r" lbha-coordinator lbha-probe packages/coordinator/dist/src/bin/lbha-probe.js
 unit_file "$r" lbha-coordinator lbha-coordinator.service

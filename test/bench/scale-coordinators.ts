@@ -7,6 +7,7 @@ import { get as plainGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { COORDINATOR_NODE_FLAGS } from '@lbha/coordinator';
 import { freePort, waitFor } from '@lbha/test-support';
 
 export interface CoordinatorProcess {
@@ -35,8 +36,10 @@ export interface SlotSettings {
   readonly leaseTtlS: number;
   /** The coordinator's script (this checkout's build, or another's to compare). */
   readonly bin: string;
-  /** The node binary's flags before the script (profilers, the loop probe). */
+  /** The node binary's flags before the script (profilers, the loop probe), after the shipped ones. */
   readonly nodeFlags: readonly string[];
+  /** Start the coordinator with the node flags it ships with (COORDINATOR_NODE_FLAGS) first; off to compare with a build that had none. */
+  readonly shippedFlags: boolean;
   /** Runs a command pinned to the coordinator's cores. */
   readonly pinned: (command: string, args: readonly string[]) => [string, string[]];
 }
@@ -85,7 +88,8 @@ export function startCoordinator(settings: SlotSettings, slot: CoordinatorSlot, 
   slot.starts++;
   const logFd = openSync(logFile(settings.dir, slot), 'a');
   const probe = probeScript === undefined ? [] : ['--import', probeScript];
-  const [cmd, args] = settings.pinned(process.execPath, [...settings.nodeFlags, ...probe, settings.bin, '--config', slot.configFile]);
+  const shipped = settings.shippedFlags ? COORDINATOR_NODE_FLAGS : [];
+  const [cmd, args] = settings.pinned(process.execPath, [...shipped, ...settings.nodeFlags, ...probe, settings.bin, '--config', slot.configFile]);
   const env = { ...process.env, LBHA_LOOP_PROBE_OUT: loopFile(settings.dir, slot) };
   const proc = spawn(cmd, args, { stdio: ['ignore', logFd, logFd], env });
   closeSync(logFd);

@@ -21,7 +21,8 @@
 // --connect-limit-s S (default 120 + 0.06 per agent): when not every agent has connected by
 // then, the size is measured with those that did and marked partial (`complete: false`);
 // --lease-ttl-s S (default 10; the coordinators' store.leaseTtl on etcd); --keep-dir (keep the
-// coordinators' logs); --out FILE.
+// coordinators' logs); --no-shipped-flags (without the node flags the coordinator ships with,
+// COORDINATOR_NODE_FLAGS: --coordinator-node-flags come after those); --out FILE.
 // The coordinator is pinned to core 0 and the simulated agents to the other cores (when there
 // are others), so they do not take the coordinator's core from it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -37,7 +38,7 @@ import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
 import { loopWindow, probeMemory, type LoopWindow, type ProbeMemory } from './loop-window.js';
-import { MB, processTimes, ProcessSampler } from './process-sampler.js';
+import { MB, privateBreakdown, processTimes, ProcessSampler } from './process-sampler.js';
 import { placementShapes } from './placement-shapes.js';
 import { createSlots, httpGet, loopFile, metricValue, startCoordinator, stopCoordinator, waitForHttp, waitForLeader, type CoordinatorSlot, type SlotSettings } from './scale-coordinators.js';
 import { pairsSpec } from './scale-spec.js';
@@ -58,6 +59,8 @@ const COORDINATOR_FLAGS = stringOption(argv, '--coordinator-node-flags', 'LBHA_B
   .split(' ')
   .filter((f) => f !== '');
 const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
+/** The coordinator runs with the node flags it ships with unless --no-shipped-flags (a build from before them). */
+const SHIPPED_FLAGS = !hasFlag(argv, '--no-shipped-flags');
 const LOOP_PROBE = !hasFlag(argv, '--no-loop-probe');
 const LOOP_PROBE_SCRIPT = fileURLToPath(new URL('./loop-probe.js', import.meta.url));
 const AGENTS_PER_PROCESS = 1000;
@@ -268,14 +271,32 @@ interface PerAgentSplit {
   readonly external: number;
   /** RSS growth not in either: native memory (OpenSSL, nghttp2, malloc) and heap slack. */
   readonly other: number;
+  /** Of `other`: the V8 heap's pages not in use (free young-generation space, fragmentation). */
+  readonly heapFree: number;
+  /** Private pages of the C heap (`[heap]`: glibc's main arena), and of anonymous maps (V8's pages, other arenas). */
+  readonly cHeap: number | undefined;
+  readonly anonymous: number | undefined;
 }
 
-function perAgentSplit(idle: ProbeMemory | undefined, loaded: ProbeMemory | undefined, agents: number): PerAgentSplit | undefined {
+/** The private pages of a coordinator by kind (process-sampler.ts), for the per-agent split. */
+type Breakdown = Record<string, number> | undefined;
+const C_HEAP = 'C heap [heap]';
+const ANONYMOUS = 'anonymous (V8 heap, JIT code, large mallocs)';
+
+function perAgentSplit(idle: ProbeMemory | undefined, loaded: ProbeMemory | undefined, agents: number, maps: { idle: Breakdown; loaded: Breakdown }): PerAgentSplit | undefined {
   if (!idle || !loaded) return undefined;
   const kb = (bytes: number): number => Math.round((bytes / 1024 / agents) * 10) / 10;
   const heap = loaded.heapUsed - idle.heapUsed;
   const external = loaded.external - idle.external;
-  return { jsHeap: kb(heap), external: kb(external), other: kb(loaded.rss - idle.rss - heap - external) };
+  const grown = (kind: string): number | undefined => (maps.idle && maps.loaded ? kb((maps.loaded[kind] ?? 0) - (maps.idle[kind] ?? 0)) : undefined);
+  return {
+    jsHeap: kb(heap),
+    external: kb(external),
+    other: kb(loaded.rss - idle.rss - heap - external),
+    heapFree: kb(loaded.heapTotal - loaded.heapUsed - (idle.heapTotal - idle.heapUsed)),
+    cHeap: grown(C_HEAP),
+    anonymous: grown(ANONYMOUS),
+  };
 }
 
 /** What one coordinator did over the measured window (and the storm). */
@@ -339,6 +360,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     leaseTtlS: LEASE_TTL_S,
     bin: COORDINATOR_SCRIPT,
     nodeFlags: COORDINATOR_FLAGS,
+    shippedFlags: SHIPPED_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
   };
   const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), pushes: [], pushesVia: new Map(), noPush: 0 };
@@ -359,6 +381,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     const pid = (slot: CoordinatorSlot): number => slot.process?.pid ?? -1;
     const idleRss = run.slots.map((slot) => processTimes(pid(slot))?.rssBytes ?? 0);
     const idleMemory = run.slots.map((slot) => probeMemory(loopFile(dir, slot), Date.now()));
+    const idleMaps = run.slots.map((slot) => privateBreakdown(pid(slot)));
     const startedAt = Date.now();
     startSimulators(run, size);
     const registered = await waitForConnected(run, size, 0, connectLimitMs(size));
@@ -384,6 +407,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     tellSimulators(run, 'flips off');
     const windowEnd = Date.now();
     const usages = samplers.map((x) => x.stop());
+    const loadedMaps = run.slots.map((slot) => privateBreakdown(pid(slot)));
     const pushes = [...run.pushes];
     const pushesVia = new Map(run.pushesVia);
     const noPush = run.noPush;
@@ -455,7 +479,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
           loop: loops[i],
           stormLoop: stormLoops[i],
           kbPerAgent: Math.round(((usage?.rssMaxBytes ?? 0) - (idleRss[i] ?? 0)) / 1024 / measured),
-          kbPerAgentSplit: perAgentSplit(idleMemory[i], loops[i]?.memory, measured),
+          kbPerAgentSplit: perAgentSplit(idleMemory[i], loops[i]?.memory, measured, { idle: idleMaps[i], loaded: loadedMaps[i] }),
           metricsBytes: last?.bytes ?? 0,
           metricsRenderMsP50: median(list.map((x) => x.renderMs)),
           metricsServerRenderMsP50: median(list.map((x) => x.serverRenderMs ?? 0)),
@@ -584,6 +608,15 @@ async function main(): Promise<void> {
         kb_per_agent_js_heap: c.kbPerAgentSplit?.jsHeap ?? null,
         kb_per_agent_external: c.kbPerAgentSplit?.external ?? null,
         kb_per_agent_native_and_slack: c.kbPerAgentSplit?.other ?? null,
+        // Of native_and_slack: the V8 heap's free pages; and the private pages of glibc's main
+        // arena ([heap]) and of anonymous maps (V8's heap, other arenas), from /proc/PID/smaps.
+        kb_per_agent_v8_heap_free: c.kbPerAgentSplit?.heapFree ?? null,
+        kb_per_agent_c_heap: c.kbPerAgentSplit?.cHeap ?? null,
+        kb_per_agent_anonymous: c.kbPerAgentSplit?.anonymous ?? null,
+        // Time V8's collections held the main thread in the window, as a share of the window and
+        // of the CPU the process used (its other threads included).
+        gc_percent_of_window: c.loop ? Math.round((c.loop.gcMs / (c.loop.seconds * 1000)) * 1000) / 10 : null,
+        gc_percent_of_cpu: c.loop && c.cpuPercent > 0 ? Math.round((c.loop.gcMs / (c.loop.seconds * 10 * c.cpuPercent)) * 1000) / 10 : null,
         flip_to_push_ms_p50: s.pushMs.p50,
         flip_to_push_ms_p95: s.pushMs.p95,
         flip_to_push_ms_p99: s.pushMs.p99,

@@ -1,0 +1,20 @@
+// The V8 flags the coordinator runs with (the bin's shebang, the package and install wrappers,
+// bench:scale, so the benchmark measures what ships). Measured with bench:scale at 2,000 agents
+// over mutual TLS and test/bench/tls-floor.bench.ts (docs/benchmarks.md, "Coordinator memory per
+// agent"):
+// --heap-growing-percent=50: after each full collection, the old generation may grow to 1.5
+//   times what survived it before the next one, instead of up to 4 times (V8's own factor, which
+//   it raises when collections are fast against the allocation rate, as for a coordinator whose
+//   objects die young). Most of the coordinator's memory per agent beyond one TLS connection's
+//   own was that headroom: V8 heap pages holding garbage or nothing (129.7 KB per agent of free
+//   heap in one run). With the flag: 72 to 96 KB per agent (median 82) instead of 133 to 204
+//   (median 138), three runs each, alternated; the floor, a bare Node HTTP/2 server with mutual
+//   TLS, is 77 to 83 KB per connection. The price is more full collections (marking what lives,
+//   about 7 to 30 KB per agent); their share of the main thread did not rise measurably in those
+//   runs (docs/benchmarks.md).
+// Not used, each measured side by side: glibc's MALLOC_ARENA_MAX=2, a fixed mmap or trim
+// threshold and jemalloc (the C heap is OpenSSL's and nghttp2's live state, not fragmentation:
+// no change at the floor or in the coordinator); --optimize-for-size (100 KB per agent, but
+// about twice the collector's share of the main thread); a smaller young generation alone
+// (--max-semi-space-size=4: 168 KB, more objects promoted into the old generation).
+export const COORDINATOR_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=50'];
