@@ -28,6 +28,7 @@ export { controlHandlers, type ControlHandlersOptions } from './control-handlers
 export { grpcControlService } from './grpc-control-service.js';
 export { ControlPlane, type ControlPlaneOptions, type ApplySpecOptions, type ApplySpecResult, type SpecCheck } from './control-plane.js';
 export { ReconcileLoop, type ReconcileLoopOptions } from './reconcile-loop.js';
+export { desiredBackends } from './backends/desired-backends.js';
 export { passCluster, type ClusterPassInput, type ClusterPassResult } from './cluster-pass.js';
 export { EMPTY_MEMORY, restoredMemory, type ClusterMemory, type DesiredEntry } from './cluster-memory.js';
 export { FleetView, type VipView, type VipNodeView } from './fleet-view.js';
