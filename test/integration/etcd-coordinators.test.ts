@@ -8,10 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
+import type { ServiceError } from '@grpc/grpc-js';
+import type { ControlServiceClient, pbControl } from '@lbha/shared/control';
 import { eventually, freePort, sleep, WAIT_BOUND_MS } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
+import { controlCall } from '../support/control-call.js';
 import { BIN } from '../support/paths.js';
 import { startNode, type Proc } from '../support/process.js';
 import { FakeFleet, type FakeNode } from './etcd-fake-fleet.js';
@@ -60,17 +61,8 @@ interface Coordinator {
   proc: Proc;
 }
 
-function call<Req, Res>(address: string, method: keyof ControlServiceClient & string, req: Req, timeoutMs = 5000): Promise<Res> {
-  const client = new ControlServiceClient(address, credentials.createInsecure());
-  return new Promise<Res>((resolve, reject) => {
-    const fn = (client[method] as unknown as (r: Req, m: Metadata, o: object, cb: (err: ServiceError | null, res: Res) => void) => void).bind(client);
-    fn(req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
-      client.close();
-      if (err) reject(err);
-      else resolve(res);
-    });
-  });
-}
+const call = <Req, Res>(address: string, method: keyof ControlServiceClient & string, req: Req, timeoutMs = 5000): Promise<Res> =>
+  controlCall<Req, Res>(address, method, req, { timeoutMs });
 
 async function metric(c: Coordinator, name: string): Promise<number | undefined> {
   try {

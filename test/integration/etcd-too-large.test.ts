@@ -9,28 +9,20 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
+import { status, type ServiceError } from '@grpc/grpc-js';
+import type { pbControl } from '@lbha/shared/control';
 import { eventually, freePort } from '@lbha/test-support';
 import { pairsSpec } from '../bench/scale-spec.js';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
+import { controlCall } from '../support/control-call.js';
 import { BIN } from '../support/paths.js';
 import { startNode, type Proc } from '../support/process.js';
 
 const skip = etcdUnavailableReason();
 const CALL_MS = 60_000;
 
-function call<Req, Res>(address: string, method: 'applySpec' | 'getSpec', req: Req): Promise<Res> {
-  const client = new ControlServiceClient(address, credentials.createInsecure(), { 'grpc.max_send_message_length': 16 * 1024 * 1024 });
-  return new Promise<Res>((resolve, reject) => {
-    const fn = (client[method] as unknown as (r: Req, m: Metadata, o: object, cb: (err: ServiceError | null, res: Res) => void) => void).bind(client);
-    fn(req, new Metadata(), { deadline: Date.now() + CALL_MS }, (err, res) => {
-      client.close();
-      if (err) reject(err);
-      else resolve(res);
-    });
-  });
-}
+const call = <Req, Res>(address: string, method: 'applySpec' | 'getSpec', req: Req): Promise<Res> =>
+  controlCall<Req, Res>(address, method, req, { timeoutMs: CALL_MS, channelOptions: { 'grpc.max_send_message_length': 16 * 1024 * 1024 } });
 
 function put(url: string, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
