@@ -1,35 +1,31 @@
 // The agent's one metrics registry. Names start with lbha_agent_; labels are names from the
 // spec or the agent config (check, service, instance, state), never ids or free text.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CheckStatus, InstanceStatus, ServiceStatus, VrrpState } from '@lbha/shared';
+import { MetricRegistry } from './util/metric-registry.js';
+import { registerProcessMetrics } from './util/process-metrics.js';
+import { ticks } from './util/tick-scheduler.js';
 
 const VRRP_STATES: readonly VrrpState[] = ['init', 'backup', 'master', 'fault', 'stop', 'deleted', 'unknown'];
 
 export class AgentMetrics {
-  readonly registry = new Registry();
-  private readonly checkHealthy = new Gauge({ name: 'lbha_agent_check_healthy', help: 'Check verdict: 1 healthy, 0 unhealthy, -1 unknown', labelNames: ['check', 'kind'], registers: [this.registry] });
-  private readonly checkDuration = new Histogram({
-    name: 'lbha_agent_check_duration_seconds',
-    help: 'Duration of check probes',
-    labelNames: ['check'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
-    registers: [this.registry],
-  });
-  private readonly serviceUp = new Gauge({ name: 'lbha_agent_service_up', help: '1 when the supervised service is running', labelNames: ['service', 'kind'], registers: [this.registry] });
-  private readonly serviceConnections = new Gauge({ name: 'lbha_agent_service_active_connections', help: 'Active connections of the proxy', labelNames: ['service'], registers: [this.registry] });
-  private readonly restarts = new Counter({ name: 'lbha_agent_service_restarts_total', help: 'Restarts of supervised services by the agent', labelNames: ['service', 'outcome'], registers: [this.registry] });
-  private readonly vrrpState = new Gauge({ name: 'lbha_agent_vrrp_state', help: '1 for the current VRRP state of each instance', labelNames: ['instance', 'state'], registers: [this.registry] });
-  private readonly transitions = new Counter({ name: 'lbha_agent_vrrp_transitions_total', help: 'VRRP state changes reported by keepalived', labelNames: ['instance', 'state'], registers: [this.registry] });
-  private readonly priority = new Gauge({ name: 'lbha_agent_instance_priority', help: 'Effective priority of each instance (0 in FAULT)', labelNames: ['instance'], registers: [this.registry] });
-  private readonly vipPresent = new Gauge({ name: 'lbha_agent_vip_present', help: '1 when the VIP is configured on this node', labelNames: ['instance'], registers: [this.registry] });
-  private readonly healthy = new Gauge({ name: 'lbha_agent_healthy', help: '1 when no fault-effect check fails', registers: [this.registry] });
-  private readonly desiredVersion = new Gauge({ name: 'lbha_agent_desired_state_version', help: 'Version of the applied desired state', registers: [this.registry] });
-  private readonly reloads = new Counter({ name: 'lbha_agent_keepalived_reloads_total', help: 'keepalived reloads (config structure changes only)', registers: [this.registry] });
-  private readonly trackWrites = new Counter({ name: 'lbha_agent_track_file_writes_total', help: 'Track file writes', labelNames: ['file'], registers: [this.registry] });
-  private readonly commands = new Counter({ name: 'lbha_agent_commands_total', help: 'Commands finished', labelNames: ['action', 'state'], registers: [this.registry] });
+  readonly registry = new MetricRegistry();
+  private readonly checkHealthy = this.registry.gauge('lbha_agent_check_healthy', 'Check verdict: 1 healthy, 0 unhealthy, -1 unknown', ['check', 'kind']);
+  private readonly checkDuration = this.registry.histogram('lbha_agent_check_duration_seconds', 'Duration of check probes', ['check'], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]);
+  private readonly serviceUp = this.registry.gauge('lbha_agent_service_up', '1 when the supervised service is running', ['service', 'kind']);
+  private readonly serviceConnections = this.registry.gauge('lbha_agent_service_active_connections', 'Active connections of the proxy', ['service']);
+  private readonly restarts = this.registry.counter('lbha_agent_service_restarts_total', 'Restarts of supervised services by the agent', ['service', 'outcome']);
+  private readonly vrrpState = this.registry.gauge('lbha_agent_vrrp_state', '1 for the current VRRP state of each instance', ['instance', 'state']);
+  private readonly transitions = this.registry.counter('lbha_agent_vrrp_transitions_total', 'VRRP state changes reported by keepalived', ['instance', 'state']);
+  private readonly priority = this.registry.gauge('lbha_agent_instance_priority', 'Effective priority of each instance (0 in FAULT)', ['instance']);
+  private readonly vipPresent = this.registry.gauge('lbha_agent_vip_present', '1 when the VIP is configured on this node', ['instance']);
+  private readonly healthy = this.registry.gauge('lbha_agent_healthy', '1 when no fault-effect check fails');
+  private readonly desiredVersion = this.registry.gauge('lbha_agent_desired_state_version', 'Version of the applied desired state');
+  private readonly reloads = this.registry.counter('lbha_agent_keepalived_reloads_total', 'keepalived reloads (config structure changes only)');
+  private readonly trackWrites = this.registry.counter('lbha_agent_track_file_writes_total', 'Track file writes', ['file']);
+  private readonly commands = this.registry.counter('lbha_agent_commands_total', 'Commands finished', ['action', 'state']);
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'lbha_agent_', eventLoopMonitoringPrecision: 100 });
+    if (opts.defaultMetrics ?? true) registerProcessMetrics(this.registry, { prefix: 'lbha_agent_', takeMaxLateMs: () => ticks.takeMaxLateMs() });
   }
 
   checkResult(name: string, durationMs: number): void {
@@ -70,8 +66,8 @@ export class AgentMetrics {
   }
 
   node(healthy: boolean, version: number): void {
-    this.healthy.set(healthy ? 1 : 0);
-    this.desiredVersion.set(version);
+    this.healthy.set({}, healthy ? 1 : 0);
+    this.desiredVersion.set({}, version);
   }
 
   reload(): void {

@@ -77,4 +77,15 @@ describe('the tick scheduler', () => {
     assert.equal(cancelled, 0);
     assert.equal(runs, 3);
   });
+
+  it('says how late its wakeups came since it was last asked (the metrics event-loop lag)', async () => {
+    let nowMs = 1000;
+    const ticks = new TickScheduler(() => nowMs);
+    // Due at 1020; the clock says 1065 when the timer fires: 45 ms late.
+    const fired = new Promise<void>((resolve) => ticks.after(20, resolve));
+    nowMs = 1065;
+    await kept(fired);
+    assert.equal(ticks.takeMaxLateMs(), 45);
+    assert.equal(ticks.takeMaxLateMs(), 0);
+  });
 });

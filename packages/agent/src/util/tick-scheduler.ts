@@ -31,6 +31,7 @@ export class TickScheduler {
   private readonly tasks = new Set<Task>();
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Infinity;
+  private maxLateMs = 0;
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
 
@@ -68,10 +69,18 @@ export class TickScheduler {
     this.timer.unref();
   }
 
+  /** The longest a wakeup came after its due time since the previous call, in ms (the metrics' event-loop lag). */
+  takeMaxLateMs(): number {
+    const late = this.maxLateMs;
+    this.maxLateMs = 0;
+    return late;
+  }
+
   private fire(): void {
+    const now = this.clock();
+    if (now - this.timerAtMs > this.maxLateMs) this.maxLateMs = now - this.timerAtMs;
     this.timer = undefined;
     this.timerAtMs = Infinity;
-    const now = this.clock();
     const due: Task[] = [];
     let next = Infinity;
     for (const t of this.tasks) {
