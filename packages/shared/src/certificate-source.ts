@@ -2,7 +2,8 @@
 // so certificates rotate without a restart. A new set is checked before it is used: a half-written
 // file or a key that does not match its certificate is refused and the previous set stays in force.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { readFileSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { experimental, type ChannelCredentials } from '@grpc/grpc-js';
 import { checkCoordinatorIdentity } from './coordinator-identity.js';
@@ -33,6 +34,11 @@ export interface CertificateSet {
 }
 
 export type CertificateLoad = { readonly ok: true; readonly set: CertificateSet } | { readonly ok: false; readonly error: string };
+
+/** The backstop poll of watched files. */
+const DEFAULT_POLL_MS = 60_000;
+/** How long after a directory event the files are looked at (a rotation writes several). */
+const SETTLE_MS = 50;
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
@@ -76,7 +82,10 @@ export function loadCertificateFiles(files: CertificateFiles): CertificateLoad {
 }
 
 export interface CertificateSourceOptions {
-  /** How often the files' modification times are polled; 0 turns watching off (reload() still works). */
+  /**
+   * The files are watched through their directories (inotify) and, as a backstop, polled this
+   * often (default 60 s); 0 turns both off (reload() still works).
+   */
   readonly watchIntervalMs?: number;
   readonly logger?: Logger;
 }
@@ -92,9 +101,22 @@ export class CertificateSource implements experimental.CertificateProvider {
   private readonly listeners = new Set<(set: CertificateSet) => void>();
   private readonly caListeners = new Set<experimental.CaCertificateUpdateListener>();
   private readonly identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
-  private readonly watched: string[] = [];
-  private readonly onFileChange = (cur: Stats, prev: Stats) => {
-    if (cur.mtimeMs !== prev.mtimeMs || cur.ino !== prev.ino || cur.size !== prev.size) this.reload('file change');
+  // Watching: one inotify watch per directory that holds a file or the target of a file's
+  // symlink, so an in-place write, a rename over the file (most tools), a new symlink renamed
+  // over the old one (certbot's live/ directory) and the swap of a `..data` symlink (Kubernetes
+  // secret volumes, cert-manager) all wake the source; it then compares the files' stats (the
+  // link targets', so a swapped link shows) and reloads when one changed. The slow poll covers
+  // what inotify cannot see (a directory that could not be watched, or was replaced).
+  private readonly dirWatchers = new Map<string, FSWatcher>();
+  private stamp = '';
+  private pollTimer: NodeJS.Timeout | undefined;
+  private settleTimer: NodeJS.Timeout | undefined;
+  private readonly onDirEvent = (): void => {
+    // A rotation writes several files in a row: look once they have settled.
+    this.settleTimer ??= setTimeout(() => {
+      this.settleTimer = undefined;
+      this.look();
+    }, SETTLE_MS).unref();
   };
 
   constructor(
@@ -106,11 +128,71 @@ export class CertificateSource implements experimental.CertificateProvider {
     this.set = first.set;
     const loose = loosePermissions(files.key);
     if (loose) options.logger?.warn({ event: 'tls.key_permissions', key: files.key }, `${loose}; accepted because allowLooseKeyPermissions is set`);
-    const interval = options.watchIntervalMs ?? 1000;
+    const interval = options.watchIntervalMs ?? DEFAULT_POLL_MS;
     if (interval > 0) {
-      for (const f of new Set([files.ca, files.cert, files.key, ...(files.crl ? [files.crl] : [])])) {
-        watchFile(f, { interval, persistent: false }, this.onFileChange);
-        this.watched.push(f);
+      this.stamp = this.fileStamp();
+      this.watchDirectories();
+      this.pollTimer = setInterval(() => this.look(), interval).unref();
+    }
+  }
+
+  private get paths(): string[] {
+    const f = this.files;
+    return [...new Set([f.ca, f.cert, f.key, ...(f.crl ? [f.crl] : [])])];
+  }
+
+  /** Identity, size and time of each file (through its symlinks), or its absence. */
+  private fileStamp(): string {
+    return this.paths
+      .map((p) => {
+        try {
+          const st = statSync(p);
+          return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+        } catch {
+          return '-';
+        }
+      })
+      .join(' ');
+  }
+
+  /** Reloads when a file changed since the last look; watches the directories that hold them now. */
+  private look(): void {
+    if (!this.pollTimer) return;
+    const stamp = this.fileStamp();
+    if (stamp !== this.stamp) {
+      this.stamp = stamp;
+      this.reload('file change');
+    }
+    this.watchDirectories();
+  }
+
+  private watchDirectories(): void {
+    const dirs = new Set<string>();
+    for (const p of this.paths) {
+      dirs.add(dirname(p));
+      try {
+        dirs.add(dirname(realpathSync(p)));
+      } catch {
+        // Missing for now: its directory is watched, the poll covers the rest.
+      }
+    }
+    for (const [dir, w] of this.dirWatchers) {
+      if (dirs.has(dir)) continue;
+      w.close();
+      this.dirWatchers.delete(dir);
+    }
+    for (const dir of dirs) {
+      if (this.dirWatchers.has(dir)) continue;
+      try {
+        const w = watch(dir, { persistent: false }, this.onDirEvent);
+        // A directory that went away: dropped, and watched again if it comes back (the poll).
+        w.on('error', () => {
+          w.close();
+          if (this.dirWatchers.get(dir) === w) this.dirWatchers.delete(dir);
+        });
+        this.dirWatchers.set(dir, w);
+      } catch {
+        // Cannot be watched (missing, no inotify): the poll still sees changes.
       }
     }
   }
@@ -146,7 +228,11 @@ export class CertificateSource implements experimental.CertificateProvider {
   }
 
   close(): void {
-    for (const f of this.watched.splice(0)) unwatchFile(f, this.onFileChange);
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.pollTimer = this.settleTimer = undefined;
+    for (const w of this.dirWatchers.values()) w.close();
+    this.dirWatchers.clear();
     this.listeners.clear();
   }
 
