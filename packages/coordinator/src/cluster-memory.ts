@@ -1,17 +1,19 @@
 // What the reconcile pass of one cluster remembers from one pass to the next. Immutable: a
 // pass returns a new memory, and the loop keeps the latest.
+import type { DesiredInputs } from './cluster-pass.js';
 import type { DesiredContent } from './desired-state-builder.js';
 import { NO_HANDOVERS, type HandoverEntry, type HandoverMemory } from './handover-plan.js';
 import type { HealthMemory } from './node-condition.js';
 import type { FailureSeen } from './shared-failure.js';
-import type { ClusterSpec } from './spec/cluster-spec.js';
 import type { VipTrack } from './vip-tracking.js';
 
-/** What a node's agent should run, without its version (the loop numbers it), and its JSON. */
+/**
+ * What a node's agent should run, without its version (the loop numbers it). A pass keeps the
+ * previous entry (the same object) when the content is equal, so the loop tells a changed
+ * desired state by identity first.
+ */
 export interface DesiredEntry {
   readonly content: DesiredContent;
-  /** JSON of the content: equal keys, equal desired states. */
-  readonly key: string;
 }
 
 export interface ClusterMemory {
@@ -32,7 +34,7 @@ export interface ClusterMemory {
    * What the desired states were last built from. Unchanged inputs skip the rebuild: at
    * thousands of nodes, rebuilding every cluster on every agent delta would hog the event loop.
    */
-  readonly built: { readonly spec: ClusterSpec; readonly key: string } | undefined;
+  readonly built: DesiredInputs | undefined;
   /** How the LB nodes' proxy configurations differed at the last pass; '' when they did not. */
   readonly drift: string;
   /** Fault checks failing on every active node, as last reported. */

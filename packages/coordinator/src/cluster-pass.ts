@@ -3,13 +3,14 @@
 // desired state, step-downs, handover holds, event drafts and the next wake-up out. No
 // registry, log, store or clock: the reconcile loop observes, calls this, then pushes and
 // records (docs/design/reconcile.md).
+import { isDeepStrictEqual } from 'node:util';
 import { CAPABILITY_HANDOVER, isLive, type DesiredBackends, type NodeMode } from '@lbha/shared';
 import { configDrift, driftEvents } from './backends/config-drift.js';
 import { nodeReports } from './backends/node-reports.js';
 import type { ClusterMemory, DesiredEntry } from './cluster-memory.js';
 import { buildDesiredState } from './desired-state-builder.js';
 import type { EventInput } from './event-log.js';
-import { handoverKey, handoverOf, planHandovers, type HandoverEntry, type PlanResult } from './handover-plan.js';
+import { handoverOf, planHandovers, type HandoverEntry, type PlanResult } from './handover-plan.js';
 import { nodeCondition, type HealthMemory } from './node-condition.js';
 import type { NodeObservation } from './node-observation.js';
 import { place, type ClusterPlacement, type NodeCondition, type VipPin } from './placement.js';
@@ -259,6 +260,23 @@ function handoverEvents(cluster: string, plan: PlanResult): EventInput[] {
   return out;
 }
 
+/**
+ * What a cluster's desired states are built from, compared structurally with what the previous
+ * pass built them from (`isDeepStrictEqual`: no text key is built per pass, and the spec and
+ * the backend pool are usually the very same objects, which compare at once).
+ */
+export interface DesiredInputs {
+  readonly spec: ClusterSpec;
+  readonly anyEligible: boolean;
+  readonly rankings: ReadonlyArray<readonly string[]>;
+  /** Per node of the spec, in order: class, mode sent, step-downs, last resort, own failure since. */
+  readonly nodes: ReadonlyArray<readonly [string | undefined, NodeMode, ReadonlySet<string>, boolean, number]>;
+  readonly hold: boolean;
+  readonly handovers: ReadonlyMap<string, HandoverEntry>;
+  readonly announce: ReadonlyMap<string, { readonly node: string; readonly request: number }>;
+  readonly backends: DesiredBackends;
+}
+
 /** Each node's desired state, rebuilt only when what it is built from changed. */
 function desiredStates(
   c: ClusterSpec,
@@ -268,18 +286,19 @@ function desiredStates(
   shared: Pick<SharedFailure, 'lastResort' | 'own'>,
   memory: ClusterMemory,
   backends: DesiredBackends,
-): { entries: ReadonlyMap<string, DesiredEntry>; built: ClusterMemory['built'] } {
+): { entries: ReadonlyMap<string, DesiredEntry>; built: DesiredInputs } {
   const cp = plan.placement;
-  const key = JSON.stringify([
-    cp.anyEligible,
-    cp.vips.map((v) => v.ranking),
-    c.nodes.map((n) => [cp.classes.get(n.name), plan.modeOf(n.name), [...(stepDown.get(n.name) ?? [])], shared.lastResort.has(n.name), shared.own.get(n.name) ?? 0]),
-    handoverKey(plan.memory),
-    [...announce].map(([vip, a]) => [vip, a.node, a.request]),
+  const built: DesiredInputs = {
+    spec: c,
+    anyEligible: cp.anyEligible,
+    rankings: cp.vips.map((v) => v.ranking),
+    nodes: c.nodes.map((n) => [cp.classes.get(n.name), plan.modeOf(n.name), stepDown.get(n.name) ?? NO_STEP_DOWN, shared.lastResort.has(n.name), shared.own.get(n.name) ?? 0] as const),
+    hold: plan.memory.hold !== undefined,
+    handovers: plan.memory.entries,
+    announce,
     backends,
-  ]);
-  const built = { spec: c, key };
-  if (memory.built?.spec === c && memory.built.key === key && c.nodes.every((n) => memory.desired.has(n.name))) return { entries: memory.desired, built };
+  };
+  if (memory.built?.spec === c && c.nodes.every((n) => memory.desired.has(n.name)) && isDeepStrictEqual(memory.built, built)) return { entries: memory.desired, built: memory.built };
   const entries = new Map<string, DesiredEntry>();
   for (const n of c.nodes) {
     const content = buildDesiredState(c, cp, n, plan.modeOf(n.name), stepDown.get(n.name) ?? NO_STEP_DOWN, {
@@ -288,9 +307,9 @@ function desiredStates(
       lastResort: shared.lastResort.has(n.name),
       ownFailureSinceMs: shared.own.get(n.name) ?? 0,
     }, backends);
-    const json = JSON.stringify(content);
+    // The same entry for the same content: the loop gives a node a new version only for a new entry.
     const before = memory.desired.get(n.name);
-    entries.set(n.name, before?.key === json ? before : { content, key: json });
+    entries.set(n.name, before !== undefined && isDeepStrictEqual(before.content, content) ? before : { content });
   }
   return { entries, built };
 }

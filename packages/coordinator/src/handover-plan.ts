@@ -273,13 +273,6 @@ export function handoverOf(memory: HandoverMemory, vip: string, node: string): H
   return undefined;
 }
 
-/** Changes with every handover start, end and hold; part of the desired-state cache key. */
-export function handoverKey(memory: HandoverMemory): string {
-  const parts: unknown[] = [memory.hold !== undefined];
-  for (const e of memory.entries.values()) parts.push([e.vip, e.from, e.to, e.untilMs]);
-  return JSON.stringify(parts);
-}
-
 /**
  * Sets the end of the handovers away from `node`: at least `untilMs` when `extend` (a drain
  * waits for its connections), at most `untilMs` otherwise (they are drained, or about to be

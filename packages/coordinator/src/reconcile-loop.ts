@@ -7,10 +7,12 @@
 // per-cluster state (dirty sets, memory, versions); split, each part would reach into the others.
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import type { DesiredBackends, DesiredState, Logger, NodeMode } from '@lbha/shared';
 import type { AgentOutbox } from './agent-outbox.js';
 import { EMPTY_MEMORY, restoredMemory, type ClusterMemory } from './cluster-memory.js';
 import { passCluster } from './cluster-pass.js';
+import type { DesiredContent } from './desired-state-builder.js';
 import type { EventLog } from './event-log.js';
 import type { FleetView } from './fleet-view.js';
 import { retimeHandoversFrom, type HandoverEntry } from './handover-plan.js';
@@ -73,6 +75,7 @@ export class ReconcileLoop {
   private readonly clock: () => number;
   private readonly settleMs: number;
   private spec: Spec = EMPTY_SPEC;
+  private readonly clusterByName = new Map<string, ClusterSpec>();
   private readonly nodeCluster = new Map<string, string>();
   // A pass covers only the clusters marked dirty (by their nodes' agents, or all of them on a
   // spec, mode or timer change): at thousands of agents, recomputing everything on every delta
@@ -81,19 +84,21 @@ export class ReconcileLoop {
   private readonly wakes = new Map<string, number>();
   private dirty = new Set<string>();
   private allDirty = true;
-  /** Per node: the version given to its current desired state (by its JSON). */
-  private readonly versions = new Map<string, { readonly key: string; readonly version: number }>();
+  /** Per node: the version given to its current desired state, and that content. */
+  private readonly versions = new Map<string, { readonly content: DesiredContent; readonly version: number }>();
   /** Per node: the session and version last sent. */
   private readonly sent = new Map<string, { readonly session: string; readonly version: number }>();
   private holdersDirty = new Set<string>();
   private handoversDirty = new Set<string>();
-  /** Per cluster: its handovers (JSON) as last handed to the store. */
-  private readonly storedHandovers = new Map<string, string>();
+  /** Per cluster: its handovers as last handed to the store. */
+  private readonly storedHandovers = new Map<string, ReadonlyMap<string, HandoverEntry>>();
 
   private unsubscribe: (() => void) | undefined;
   /** Cancels the armed run of the next pass (a timer or an immediate); undefined when none is armed. */
   private cancelArmed: (() => void) | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** When the armed wake timer fires (the earliest wake-up asked for); null when none is armed. */
+  private wakeArmedAt: number | null = null;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -121,7 +126,7 @@ export class ReconcileLoop {
     for (const cluster of new Set([...holders.keys(), ...handovers.keys(), ...readiness.keys()])) {
       const h = handovers.get(cluster) ?? [];
       this.memory.set(cluster, restoredMemory(holders.get(cluster) ?? {}, h, readiness.get(cluster)));
-      this.storedHandovers.set(cluster, JSON.stringify(h));
+      this.storedHandovers.set(cluster, new Map(h.map((e) => [e.vip, e])));
     }
   }
 
@@ -137,6 +142,8 @@ export class ReconcileLoop {
     this.cancelArmed?.();
     this.cancelArmed = undefined;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    this.wakeArmedAt = null;
     await this.running;
     // Stopped: what is waiting for the interval is written now.
     if (this.persistTimer) clearTimeout(this.persistTimer);
@@ -153,7 +160,11 @@ export class ReconcileLoop {
     for (const c of [...this.memory.keys()]) if (!clusters.has(c)) this.memory.delete(c);
     for (const c of [...this.wakes.keys()]) if (!clusters.has(c)) this.wakes.delete(c);
     this.nodeCluster.clear();
-    for (const c of spec.clusters) for (const n of c.nodes) this.nodeCluster.set(n.name, c.name);
+    this.clusterByName.clear();
+    for (const c of spec.clusters) {
+      this.clusterByName.set(c.name, c);
+      for (const n of c.nodes) this.nodeCluster.set(n.name, c.name);
+    }
     for (const n of [...this.versions.keys()]) if (!this.nodeCluster.has(n)) this.versions.delete(n);
     this.o.view.setSpec(spec);
     this.schedule();
@@ -266,9 +277,11 @@ export class ReconcileLoop {
     // 10,000 nodes, with every agent stream and TLS handshake waiting. It lets the loop turn
     // every PASS_SLICE_MS of work instead.
     const spec = this.spec;
+    // Only the dirty clusters are visited: a pass after one agent's report costs that cluster,
+    // not a walk over the fleet.
+    const clusters = all ? spec.clusters : [...dirty].flatMap((name) => this.clusterByName.get(name) ?? []);
     let sliceStart = performance.now();
-    for (const c of spec.clusters) {
-      if (!all && !dirty.has(c.name)) continue;
+    for (const c of clusters) {
       await this.passOne(c, now);
       if (performance.now() - sliceStart < (this.o.passSliceMs ?? PASS_SLICE_MS)) continue;
       await nextTurn();
@@ -279,9 +292,7 @@ export class ReconcileLoop {
       now = this.clock();
     }
     this.persist();
-    let wakeAt: number | null = null;
-    for (const w of this.wakes.values()) if (wakeAt === null || w < wakeAt) wakeAt = w;
-    this.armWake(wakeAt, now);
+    this.armWake(now);
     this.o.view.notify();
   }
 
@@ -302,11 +313,12 @@ export class ReconcileLoop {
     const result = passCluster({ cluster: c, nodes, modes, versions, settleMs: this.settleMs, backends: this.o.backendsOf(c), ...(pins ? { pins } : {}) }, this.memory.get(c.name) ?? EMPTY_MEMORY, now);
     this.memory.set(c.name, result.memory);
     if (result.holdersChanged) this.holdersDirty.add(c.name);
-    const handovers = JSON.stringify([...result.memory.handovers.entries.values()]);
-    if (handovers !== (this.storedHandovers.get(c.name) ?? '[]')) {
-      this.storedHandovers.set(c.name, handovers);
+    const handovers = result.memory.handovers.entries;
+    const stored = this.storedHandovers.get(c.name);
+    if (stored === undefined ? handovers.size > 0 : stored !== handovers && !isDeepStrictEqual(stored, handovers)) {
       this.handoversDirty.add(c.name);
     }
+    this.storedHandovers.set(c.name, handovers);
     if (result.wakeAt === null) this.wakes.delete(c.name);
     else this.wakes.set(c.name, result.wakeAt);
     this.o.view.publish(c.name, result);
@@ -318,8 +330,10 @@ export class ReconcileLoop {
       const entry = result.desired.get(n.name);
       if (!entry) continue;
       let v = this.versions.get(n.name);
-      if (!v || v.key !== entry.key) {
-        v = { key: entry.key, version: await this.o.state.nextDesiredVersion() };
+      if (v?.content !== entry.content) {
+        // A new entry: a new version, unless it is what the node was numbered for already (a
+        // cluster's memory rebuilt after a spec change builds equal states anew).
+        v = v !== undefined && isDeepStrictEqual(v.content, entry.content) ? { content: entry.content, version: v.version } : { content: entry.content, version: await this.o.state.nextDesiredVersion() };
         this.versions.set(n.name, v);
       }
       this.o.view.publishDesired(n.name, entry.content, v.version);
@@ -391,11 +405,19 @@ export class ReconcileLoop {
     });
   }
 
-  private armWake(at: number | null, now: number): void {
+  /** Arms the timer for the earliest wake-up the clusters asked for (kept when that did not change). */
+  private armWake(now: number): void {
+    let at: number | null = null;
+    for (const w of this.wakes.values()) if (at === null || w < at) at = w;
+    if (at === this.wakeArmedAt && this.wakeTimer !== undefined && !this.stopped) return;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
+    this.wakeArmedAt = null;
     if (at === null || this.stopped) return;
+    this.wakeArmedAt = at;
     this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wakeArmedAt = null;
       // Only the clusters whose hold-down, settle time or handover window has come.
       const t = this.clock();
       for (const [cluster, w] of this.wakes) if (w <= t + 1) this.schedule(cluster);

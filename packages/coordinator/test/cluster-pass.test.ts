@@ -8,6 +8,7 @@ import type { ClusterPassResult } from '../src/cluster-pass.js';
 import { PREPARE_TIMEOUT_MS } from '../src/handover-plan.js';
 import { REPORT_MARGIN_MS } from '../src/shared-failure.js';
 import { vipKey, type ClusterSpec } from '../src/spec/cluster-spec.js';
+import type { BackendIntents } from '../src/store/coordinator-state.js';
 import { LB1, LB2, PassWorld, seed1, SETTLE_MS, T0 } from './support/pass-world.js';
 
 describe('cluster pass: placement', () => {
@@ -88,13 +89,93 @@ describe('cluster pass: nothing happens when nothing changes', () => {
     const r = w.pass(10);
     assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2 });
     assert.equal(r.conditions.get(LB1)?.health, 'unknown');
-    assert.equal(r.desired.get(LB2)?.key, first.desired.get(LB2)?.key, `${LB2} is told nothing new`);
+    assert.equal(r.desired.get(LB2), first.desired.get(LB2), `${LB2} is told nothing new`);
     assert.deepEqual(r.events, [], 'no placement change, no VIP problem');
     // Its keepalived keeps serving: an hour later, still nothing.
     const later = w.pass(3_600_000);
     assert.deepEqual(later.events, []);
-    assert.equal(later.desired.get(LB2)?.key, first.desired.get(LB2)?.key);
+    assert.equal(later.desired.get(LB2), first.desired.get(LB2));
     assert.equal(later.observations.get('vip-28') && r.placement.vips.find((v) => v.vip === 'vip-28')?.holder, LB1);
+  });
+});
+
+describe('cluster pass: a desired state changes with every input it is built from', () => {
+  // Each input a node's desired state is built from, changed alone after a settled pass: the
+  // nodes whose desired state it changes get a new entry (so the loop gives them a new version
+  // and pushes), and the others keep theirs. A pass that misses any input fails its row.
+  const drain = (pool: string, server: string): BackendIntents => ({
+    [`${pool}/${server}`]: { pool, server, admin: 'drain', weight: null, actor: 'alice', reason: 'test', sinceMs: T0, operationId: 'op-1' },
+  });
+  const rows: ReadonlyArray<{ name: string; change: (w: PassWorld) => void; changed: readonly string[]; check?: (w: PassWorld) => void }> = [
+    { name: 'nothing', change: () => {}, changed: [] },
+    {
+      name: 'a backend server drained (the pool is told every node)',
+      change: (w) => (w.backendIntents = drain('app', 'web-1')),
+      changed: [LB1, LB2],
+      check: (w) => assert.deepEqual(w.desired(LB1).backends?.intents.map((i) => [i.server, i.admin]), [['web-1', 'drain']]),
+    },
+    {
+      name: 'another server drained instead (same count, other content)',
+      change: (w) => (w.backendIntents = drain('app', 'web-2')),
+      changed: [LB1, LB2],
+      check: (w) => assert.deepEqual(w.desired(LB2).backends?.intents.map((i) => i.server), ['web-2']),
+    },
+    { name: 'a node unhealthy (placement, weights, last resort)', change: (w) => (w.node(LB1).healthy = false), changed: [LB1, LB2] },
+    { name: 'a node degraded by a penalty check (its class and weight)', change: (w) => (w.node(LB2).penalty = 50), changed: [LB1, LB2] },
+    // A mode moves VIPs: the first push is the handover (the mode follows once both run it).
+    { name: 'a node put in maintenance (its VIP handed over)', change: (w) => w.modes.set(LB2, 'maintenance'), changed: [LB1, LB2], check: (w) => assert.ok(w.desired(LB2).instances.some((i) => i.handover?.role === 'outgoing')) },
+    { name: 'a node drained (its VIP handed over)', change: (w) => w.modes.set(LB1, 'draining'), changed: [LB1, LB2], check: (w) => assert.ok(w.desired(LB1).instances.some((i) => i.handover?.role === 'outgoing')) },
+  ];
+  for (const row of rows) {
+    it(row.name, () => {
+      const w = new PassWorld();
+      if (row.name.startsWith('another')) w.backendIntents = drain('app', 'web-1');
+      const first = w.settle();
+      const versions = new Map([...w.versions].map(([n, v]) => [n, v.version]));
+      row.change(w);
+      const r = w.pass(10);
+      for (const n of [LB1, LB2]) {
+        const isNew = r.desired.get(n) !== first.desired.get(n);
+        assert.equal(isNew, row.changed.includes(n), `${n}: ${row.changed.includes(n) ? 'a new' : 'the same'} desired state`);
+        assert.equal(w.versions.get(n)?.version !== versions.get(n), row.changed.includes(n), `${n}: ${row.changed.includes(n) ? 'a new' : 'the same'} version`);
+        if (!isNew) continue;
+        assert.notDeepEqual(r.desired.get(n)?.content, first.desired.get(n)?.content, `${n}: a new entry only for new content`);
+      }
+      row.check?.(w);
+    });
+  }
+
+  it('a drain undone builds the states anew, equal to those before it: the nodes keep the entries (and versions) they had', () => {
+    const w = new PassWorld();
+    const first = w.settle();
+    w.backendIntents = drain('app', 'web-1');
+    const drained = w.pass(10);
+    assert.notEqual(drained.desired.get(LB1), first.desired.get(LB1));
+    w.backendIntents = undefined;
+    const back = w.pass(10);
+    assert.notEqual(back.memory.built, drained.memory.built, 'rebuilt');
+    for (const n of [LB1, LB2]) assert.deepEqual(back.desired.get(n)?.content, first.desired.get(n)?.content);
+  });
+
+  it('a new spec object with the same content keeps every entry; one with another base priority changes them all', () => {
+    const w = new PassWorld();
+    const first = w.settle();
+    const same = w.pass(10);
+    for (const n of [LB1, LB2]) assert.equal(same.desired.get(n), first.desired.get(n));
+    const respec = new PassWorld(seed1());
+    respec.memory = w.memory;
+    for (const [name, node] of w.nodes) Object.assign(respec.node(name), node);
+    const r = respec.pass(10);
+    assert.notEqual(r.memory.built?.spec, first.memory.built?.spec, 'built from the new spec object');
+    for (const n of [LB1, LB2]) assert.equal(r.desired.get(n), first.desired.get(n), `${n}: equal content, the same entry`);
+    const higher = new PassWorld(seed1((y) => y.replace(/base_priority: \d+/, 'base_priority: 77')));
+    higher.memory = w.memory;
+    for (const [name, node] of w.nodes) Object.assign(higher.node(name), node);
+    const h = higher.pass(10);
+    for (const n of [LB1, LB2]) {
+      assert.notEqual(h.desired.get(n), first.desired.get(n));
+      assert.ok(h.desired.get(n)?.content.instances.every((i) => i.basePriority === 77));
+    }
   });
 });
 
@@ -259,7 +340,7 @@ describe('cluster pass: healing after a split brain', () => {
     w.announceAll();
     const healed = w.pass(10);
     const again = w.pass(1000);
-    assert.equal(again.desired.get(LB1)?.key, healed.desired.get(LB1)?.key);
+    assert.equal(again.desired.get(LB1), healed.desired.get(LB1));
     assert.deepEqual(again.events, []);
   });
 
@@ -566,7 +647,7 @@ describe('cluster pass: planned moves hold for the handover', () => {
     // keepalived moves it: LB1 reports it, LB2's report of letting go is still on its way.
     w.node(LB1).holds.add('vip-28');
     w.pass(10);
-    const lb2Before = w.last?.desired.get(LB2)?.key;
+    const lb2Before = w.last?.desired.get(LB2);
     const handover = [...w.memory.handovers.entries.values()].map((e) => [e.vip, e.from, e.to]);
     assert.deepEqual(handover, [['vip-28', LB2, LB1]]);
 
@@ -574,7 +655,7 @@ describe('cluster pass: planned moves hold for the handover', () => {
     const away = w.pass(10);
     assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2 }, 'the old holder letting go is no takeover');
     assert.deepEqual(away.events.filter((e) => e.type === 'placement.changed' || e.type.startsWith('handover.')), []);
-    assert.equal(away.desired.get(LB2)?.key, lb2Before, `${LB2} is told nothing new: it keeps answering its connections`);
+    assert.equal(away.desired.get(LB2), lb2Before, `${LB2} is told nothing new: it keeps answering its connections`);
     w.node(LB2).holds.delete('vip-28');
     w.pass(10);
     w.node(LB1).link = 'connected';

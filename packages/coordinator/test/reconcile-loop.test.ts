@@ -129,6 +129,25 @@ describe('reconcile loop', () => {
     assert.ok((r.pushes(LB2)[1] ?? 0) > (v2 ?? 0));
   });
 
+  it('a spec applied again with the same content pushes nothing; one that changes what the nodes run pushes a new version to each', async () => {
+    const r = new Rig().start();
+    r.connect(LB1);
+    r.connect(LB2);
+    await r.loop.runNow();
+    const before = [r.pushes(LB1), r.pushes(LB2)];
+    r.loop.setSpec({ clusters: [seed1()] });
+    await r.loop.runNow();
+    assert.deepEqual([r.pushes(LB1), r.pushes(LB2)], before, 'equal desired states keep their versions');
+    r.loop.setSpec({ clusters: [seed1((y) => y.replace(/base_priority: \d+/, 'base_priority: 77'))] });
+    await r.loop.runNow();
+    for (const n of [LB1, LB2]) {
+      const sent = r.sent.get(n) ?? [];
+      assert.equal(sent.length, 2, `${n}: one more push`);
+      assert.ok((sent[1]?.version ?? 0) > (sent[0]?.version ?? 0));
+      assert.ok(sent[1]?.instances.every((i) => i.basePriority === 77));
+    }
+  });
+
   it('sends nothing to an agent before its first report', async () => {
     const r = new Rig().start();
     r.connect(LB1, { report: false });

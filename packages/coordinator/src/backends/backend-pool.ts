@@ -26,6 +26,11 @@ const NONE: BackendIntents = Object.freeze({});
 
 export class BackendPool {
   private readonly intents = new Map<string, BackendIntents>();
+  /**
+   * Per cluster: what its agents were last told, and from which spec and intents. A pass asks
+   * for it every time; the same object while neither changed lets the pass see that by identity.
+   */
+  private readonly told = new Map<string, { readonly spec: ClusterSpec; readonly intents: BackendIntents | undefined; readonly desired: DesiredBackends }>();
 
   constructor(private readonly o: BackendPoolOptions) {}
 
@@ -35,7 +40,12 @@ export class BackendPool {
 
   /** What the agents of `cluster` are told of its pool. */
   desiredOf(cluster: ClusterSpec): DesiredBackends {
-    return desiredBackends(cluster, this.intents.get(cluster.name));
+    const intents = this.intents.get(cluster.name);
+    const last = this.told.get(cluster.name);
+    if (last?.spec === cluster && last.intents === intents) return last.desired;
+    const desired = desiredBackends(cluster, intents);
+    this.told.set(cluster.name, { spec: cluster, intents, desired });
+    return desired;
   }
 
   intentsOf(cluster: string): BackendIntents {

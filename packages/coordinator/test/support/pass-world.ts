@@ -4,13 +4,14 @@
 // state versions from pass to pass, as the reconcile loop does. No server, no timers.
 import { readFileSync } from 'node:fs';
 import { CAPABILITY_HANDOVER, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode, type ReadinessReport, type UnplannedTransition } from '@lbha/shared';
-import { EMPTY_MEMORY, type ClusterMemory } from '../../src/cluster-memory.js';
+import { EMPTY_MEMORY, type ClusterMemory, type DesiredEntry } from '../../src/cluster-memory.js';
 import { desiredBackends } from '../../src/backends/desired-backends.js';
 import { passCluster, type ClusterPassResult } from '../../src/cluster-pass.js';
 import type { EventInput } from '../../src/event-log.js';
 import type { NodeObservation } from '../../src/node-observation.js';
 import type { VipPin } from '../../src/placement.js';
 import type { ClusterSpec } from '../../src/spec/cluster-spec.js';
+import type { BackendIntents } from '../../src/store/coordinator-state.js';
 import { parseSpec } from '../../src/spec/parse-spec.js';
 import { check, instance, service, snapshot } from './fake-fleet.js';
 
@@ -62,9 +63,11 @@ export class PassWorld {
   readonly modes = new Map<string, NodeMode>();
   /** Where an operator moved or pinned each VIP. */
   readonly pins = new Map<string, VipPin>();
+  /** What is wanted of the backend servers (lbha backend drain ...): told to every node. */
+  backendIntents: BackendIntents | undefined;
   readonly nodes = new Map<string, WorldNode>();
-  /** Versions given to desired states, by their JSON, as the loop numbers them. */
-  readonly versions = new Map<string, { key: string; version: number }>();
+  /** Versions given to desired states (a new one for each new entry), as the loop numbers them. */
+  readonly versions = new Map<string, { entry: DesiredEntry; version: number }>();
   private nextVersion = 1;
   last: ClusterPassResult | undefined;
   /** Every event drafted so far, in order. */
@@ -120,10 +123,10 @@ export class PassWorld {
     const nodes = new Map<string, NodeObservation>();
     for (const [name, n] of this.nodes) nodes.set(name, this.observation(name, n));
     const versions = new Map([...this.versions].map(([n, v]) => [n, v.version]));
-    const r = passCluster({ cluster: this.cluster, nodes, modes: this.modes, versions, settleMs: SETTLE_MS, backends: desiredBackends(this.cluster, undefined), pins: this.pins }, this.memory, this.now);
+    const r = passCluster({ cluster: this.cluster, nodes, modes: this.modes, versions, settleMs: SETTLE_MS, backends: desiredBackends(this.cluster, this.backendIntents), pins: this.pins }, this.memory, this.now);
     this.memory = r.memory;
     for (const [n, d] of r.desired) {
-      if (this.versions.get(n)?.key !== d.key) this.versions.set(n, { key: d.key, version: this.nextVersion++ });
+      if (this.versions.get(n)?.entry !== d) this.versions.set(n, { entry: d, version: this.nextVersion++ });
     }
     this.events.push(...r.events);
     this.last = r;
