@@ -114,6 +114,8 @@ interface Run {
   /** The same flips' times by the coordinator address the flipping agent was connected to. */
   pushesVia: Map<string, number[]>;
   noPush: number;
+  /** Of those, flips whose agent's stream was lost before the push came. */
+  noPushDropped: number;
 }
 
 const runs = new Set<Run>();
@@ -141,7 +143,7 @@ function startSimulators(run: Run, size: number): void {
     const proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'] });
     run.sims.push(proc);
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string };
+      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string; dropped?: boolean };
       try {
         m = JSON.parse(line) as typeof m;
       } catch {
@@ -155,7 +157,10 @@ function startSimulators(run: Run, size: number): void {
         run.pushes.push(m.ms);
         if (m.via !== undefined) run.pushesVia.set(m.via, [...(run.pushesVia.get(m.via) ?? []), m.ms]);
       }
-      else if (m.t === 'nopush') run.noPush++;
+      else if (m.t === 'nopush') {
+        run.noPush++;
+        if (m.dropped === true) run.noPushDropped++;
+      }
     });
   }
 }
@@ -339,6 +344,7 @@ interface SizeFigures {
   readonly pushMs: ReturnType<typeof distribution>;
   readonly pushes: number;
   readonly noPush: number;
+  readonly noPushDropped: number;
   /** Restart (one coordinator) or stop of the leader (several) until every agent is welcomed again. */
   readonly stormAllMs: number | undefined;
   readonly stormFromKillMs: number | undefined;
@@ -363,7 +369,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     shippedFlags: SHIPPED_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
   };
-  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), pushes: [], pushesVia: new Map(), noPush: 0 };
+  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0 };
   runs.add(run);
   try {
     writeFileSync(join(dir, 'cluster.yaml'), pairsSpec(size, 2));
@@ -395,6 +401,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     run.pushes = [];
     run.pushesVia = new Map();
     run.noPush = 0;
+    run.noPushDropped = 0;
     const windowStart = Date.now();
     tellSimulators(run, 'flips on');
     const scrapes: Scrape[][] = run.slots.map(() => []);
@@ -411,6 +418,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     const pushes = [...run.pushes];
     const pushesVia = new Map(run.pushesVia);
     const noPush = run.noPush;
+    const noPushDropped = run.noPushDropped;
     await sleep(1200); // the probe's last second of the window
     const loops = run.slots.map((slot) => loopWindow(loopFile(dir, slot), windowStart, windowEnd));
     const lasts = scrapes.map((list) => list[list.length - 1]);
@@ -491,6 +499,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       pushMs: distribution(pushes),
       pushes: pushes.length,
       noPush,
+      noPushDropped,
       stormAllMs,
       stormFromKillMs,
       stormAfterReadyMs,
@@ -623,6 +632,7 @@ async function main(): Promise<void> {
         flip_to_push_ms_max: s.pushMs.max,
         flips: s.pushes,
         flips_without_push: s.noPush,
+        flips_without_push_stream_lost: s.noPushDropped,
         // Flips of the agents connected to this coordinator (relayed to the leader when it follows).
         flips_of_its_agents: c.pushesOfItsAgents,
         flip_to_push_ms_p50_its_agents: c.pushMsOfItsAgents.p50,

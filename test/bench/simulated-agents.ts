@@ -11,7 +11,7 @@
 // stdin: "flips on" | "flips off" | "stop". stdout: one JSON line per event:
 //   {"t":"connected","node":..,"at":epochMs}   a Welcome was received (first connect or reconnect)
 //   {"t":"push","ms":..}                       health flip -> new desired state received
-//   {"t":"nopush"}                             no new desired state within 10 s of a flip
+//   {"t":"nopush","dropped":B}                 no new desired state within 10 s of a flip (B: its stream was lost meanwhile)
 // A node flips to unhealthy only while the other nodes of its cluster are healthy (see flip()).
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
@@ -80,7 +80,7 @@ class SimulatedNode {
   private instances: InstanceStatus[] = [];
   private readonly listeners = new Set<(d: NodeDelta) => void>();
   private flipTimer: NodeJS.Timeout | undefined;
-  pending: { readonly at: number; readonly version: number; readonly timer: NodeJS.Timeout } | undefined;
+  pending: { readonly at: number; readonly version: number; readonly timer: NodeJS.Timeout; dropped: boolean } | undefined;
   readonly client: StreamClient;
 
   constructor(
@@ -122,6 +122,7 @@ class SimulatedNode {
       },
     });
     this.client.onStateChange((s) => {
+      if (s !== 'connected' && this.pending) this.pending.dropped = true;
       if (s === 'connected') out({ t: 'connected', node: spec.node, at: Date.now() });
     });
   }
@@ -215,10 +216,11 @@ class SimulatedNode {
     this.healthy = !this.healthy;
     const at = performance.now();
     const timer = setTimeout(() => {
+      const dropped = this.pending?.dropped ?? false;
       this.pending = undefined;
-      out({ t: 'nopush', node: this.spec.node });
+      out({ t: 'nopush', node: this.spec.node, dropped });
     }, PUSH_TIMEOUT_MS);
-    this.pending = { at, version: this.desired.version, timer };
+    this.pending = { at, version: this.desired.version, timer, dropped: false };
     this.instances = this.computeInstances();
     this.emit({ services: [this.service()], checks: this.checks(), instances: this.instances, removedChecks: [], removedInstances: [], healthy: this.healthy });
   }
