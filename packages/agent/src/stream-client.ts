@@ -1,5 +1,5 @@
 // The agent's one long-lived stream to the coordinator: Hello, Snapshot, then Deltas and
-// Heartbeats; Desired states and Commands come back. Reconnects with jittered exponential
+// Heartbeats (or, when the coordinator takes liveness from the connection, HTTP/2 PINGs); Desired states and Commands come back. Reconnects with jittered exponential
 // backoff (reconnect-delay.ts) across the configured addresses and resends the snapshot each time.
 import { status, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import {
@@ -21,6 +21,9 @@ import {
 import type { AgentStateSource, CoordinatorHandler } from './ports.js';
 import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffPolicy, type StreamEnding } from './reconnect-delay.js';
 
+/** Heartbeat interval (and PING interval) until a coordinator's Welcome says otherwise. */
+const DEFAULT_HEARTBEAT_MS = 1000;
+
 export interface StreamClientOptions {
   readonly addresses: readonly string[];
   readonly credentials: ChannelCredentials;
@@ -36,7 +39,10 @@ export interface StreamClientOptions {
   readonly backoffMaxMs?: number;
   /** Largest reconnect delay while the coordinator cannot be reached (see reconnect-delay.ts). */
   readonly backoffMaxUnreachableMs?: number;
-  /** Used until the coordinator's Welcome says otherwise. */
+  /**
+   * Used until the coordinator's Welcome says otherwise; also how often the connection sends an
+   * HTTP/2 PING (unless channelOptions sets grpc.keepalive_time_ms).
+   */
   readonly heartbeatIntervalMs?: number;
   /** For tests: replaces Math.random in the backoff jitter. */
   readonly random?: () => number;
@@ -57,6 +63,10 @@ export class StreamClient {
   private retryTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private heartbeatSeq = 0;
+  /** The heartbeat interval the last Welcome gave. */
+  private toldIntervalMs: number | undefined;
+  /** How the coordinator of the current stream learns that this agent is alive (set by its Welcome). */
+  liveness: 'connection' | 'heartbeat' | undefined;
   /** Command results not yet delivered; flushed after every (re)connect. */
   private readonly undelivered = new Map<string, CommandResult>();
   private readonly stateListeners = new Set<(s: StreamClientState) => void>();
@@ -117,8 +127,12 @@ export class StreamClient {
     this.setState('connecting');
     const address = this.opts.addresses[this.addressIndex % this.opts.addresses.length] as string;
     const log = this.opts.logger;
+    const pingMs = this.pingIntervalMs();
     this.client = new AgentServiceClient(address, this.opts.credentials, {
-      'grpc.keepalive_time_ms': 5_000,
+      // The keepalive PINGs are the agent's sign of life to a coordinator that takes liveness
+      // from the connection (Welcome.liveness_from_connection): sent from this process's event
+      // loop every heartbeat interval, so an agent whose loop is stuck goes silent.
+      'grpc.keepalive_time_ms': pingMs,
       'grpc.keepalive_timeout_ms': 3_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.initial_reconnect_backoff_ms': 100,
@@ -141,14 +155,23 @@ export class StreamClient {
           case 'welcome': {
             welcomed = true;
             this.attempt = 0;
+            const intervalMs = m.value.heartbeatIntervalMs || this.opts.heartbeatIntervalMs || DEFAULT_HEARTBEAT_MS;
+            this.toldIntervalMs = m.value.heartbeatIntervalMs || undefined;
+            // Heartbeat messages only when the coordinator needs them, or wants a sign of life
+            // more often than this connection PINGs (the next connection PINGs as often as told).
+            this.liveness = m.value.livenessFromConnection && pingMs <= intervalMs ? 'connection' : 'heartbeat';
             this.setState('connected');
-            log.info({ event: 'stream.connected', address, coordinator: m.value.coordinatorId, session: m.value.sessionId }, 'connected to coordinator');
             this.send({ msg: { $case: 'snapshot', value: { state: snapshotToWire(this.opts.source.snapshot()) } } });
             this.unsubscribe?.();
             this.unsubscribe = this.opts.source.onDelta((d) => this.send({ msg: { $case: 'delta', value: deltaToWire(d) } }));
             for (const r of this.undelivered.values()) this.send({ msg: { $case: 'commandResult', value: commandResultToWire(r) } });
             this.undelivered.clear();
-            this.startHeartbeat(m.value.heartbeatIntervalMs || this.opts.heartbeatIntervalMs || 1000);
+            if (this.liveness === 'connection') this.stopHeartbeat();
+            else this.startHeartbeat(intervalMs);
+            log.info(
+              { event: 'stream.connected', address, coordinator: m.value.coordinatorId, session: m.value.sessionId, liveness: this.liveness, pingMs },
+              'connected to coordinator',
+            );
             return;
           }
           case 'desiredState': {
@@ -213,16 +236,30 @@ export class StreamClient {
     else this.undelivered.set(result.commandId, result);
   }
 
-  private startHeartbeat(intervalMs: number): void {
+  /**
+   * How often a new connection PINGs the coordinator (grpc-js keepalive): as often as the last
+   * Welcome asked for heartbeats, or the configured heartbeat interval before any Welcome.
+   */
+  private pingIntervalMs(): number {
+    const configured = this.opts.channelOptions?.['grpc.keepalive_time_ms'];
+    return typeof configured === 'number' ? configured : (this.toldIntervalMs ?? this.opts.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_MS);
+  }
+
+  private stopHeartbeat(): void {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  private startHeartbeat(intervalMs: number): void {
+    this.stopHeartbeat();
     this.heartbeatTimer = setInterval(() => {
       this.send({ msg: { $case: 'heartbeat', value: { seq: ++this.heartbeatSeq, sentMs: Date.now() } } });
     }, intervalMs);
   }
 
   private teardown(): void {
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = undefined;
+    this.stopHeartbeat();
+    this.liveness = undefined;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     const call = this.call;

@@ -18,6 +18,7 @@ import {
   type ConnectResponse,
   type Logger,
 } from '@lbha/shared';
+import type { ByteCounter, ConnectionLiveness } from './connection-liveness.js';
 import { RateLimiter } from './limits/rate-limiter.js';
 import type { AgentSession, Registry } from './registry.js';
 
@@ -44,6 +45,14 @@ export interface AgentServiceOptions {
   readonly connectsPerMinute?: number;
   /** Messages per second on one stream (default 100, bursts of ten times that); beyond, the stream is ended. */
   readonly messagesPerSecond?: number;
+  /**
+   * Liveness from the connection (connection-liveness.ts): the byte counter of the connection a
+   * stream came in on, when it is the agent's own (not a unix socket, not a stream another
+   * coordinator relays); such a stream's Welcome tells the agent it may ping instead of sending
+   * Heartbeat messages, and `liveness` watches the counter while the stream lasts.
+   */
+  readonly connectionOf?: (call: AgentCall) => ByteCounter | undefined;
+  readonly liveness?: ConnectionLiveness;
 }
 
 /** Counts of what the agent limits refused (the service adds to them). */
@@ -122,7 +131,9 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
           return fail(call, status.ALREADY_EXISTS, outcome.reason);
         }
         node = hello.node;
-        logger.info({ event: 'agent.connected', node, cluster: hello.cluster, peer, version: hello.agentVersion }, 'agent connected');
+        const counter = opts.liveness ? opts.connectionOf?.(call) : undefined;
+        if (counter) opts.liveness?.watch(node, sessionId, counter);
+        logger.info({ event: 'agent.connected', node, cluster: hello.cluster, peer, version: hello.agentVersion, liveness: counter ? 'connection' : 'heartbeat' }, 'agent connected');
         write({
           msg: {
             $case: 'welcome',
@@ -132,6 +143,7 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
               heartbeatIntervalMs: opts.heartbeatIntervalMs,
               staleAfterMs: opts.staleAfterMs,
               serverTimeMs: Date.now(),
+              livenessFromConnection: counter !== undefined,
             },
           },
         });
@@ -181,6 +193,7 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
         ended = true;
         clearTimeout(helloTimer);
         if (node) {
+          opts.liveness?.unwatch(sessionId);
           registry.detach(node, sessionId, reason);
           logger.info({ event: 'agent.disconnected', node, peer, reason }, 'agent stream ended');
         }

@@ -8,6 +8,7 @@ import { ControlServiceService } from '@lbha/shared/control';
 import { HealthImplementation } from 'grpc-health-check';
 import { afterIoInterval, type AfterIoInterval } from './after-io-interval.js';
 import { AgentOutbox } from './agent-outbox.js';
+import { ConnectionLiveness } from './connection-liveness.js';
 import { createAgentService, type AgentLimitStats, type AgentServiceOptions } from './agent-service.js';
 import { CoordinatorAuth } from './auth/coordinator-auth.js';
 import { drillSettings } from './probes/drill-settings.js';
@@ -16,6 +17,7 @@ import type { ControlApi } from './control-api.js';
 import { controlHandlers } from './control-handlers.js';
 import type { CoordinatorConfig } from './coordinator-config.js';
 import { EtcdCoordination } from './etcd/etcd-coordination.js';
+import { FORWARDED_BY } from './etcd/forwarded-identity.js';
 import { AuditLog } from './audit-log.js';
 import { EventLog } from './event-log.js';
 import { WatchLimits } from './event-watch.js';
@@ -85,6 +87,8 @@ export class CoordinatorServer {
   private readonly server: Server;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'lbha.v1.ControlService': 'NOT_SERVING', 'lbha.v1.AgentService': 'NOT_SERVING' });
   private sweeps: AfterIoInterval | undefined;
+  /** Agents whose liveness is read from their connections (connection-liveness.ts). */
+  private readonly liveness = new ConnectionLiveness();
   /** The domain facade (spec, modes, reconcile loop and fleet view, operations); set by start(). */
   plane: ControlPlane | undefined;
   private store: Store | undefined;
@@ -149,6 +153,10 @@ export class CoordinatorServer {
       plaintext: isInsecure(config.tls),
       connectsPerMinute: this.limits.agentConnectsPerMinute,
       messagesPerSecond: this.limits.agentMessagesPerSecond,
+      liveness: this.liveness,
+      // A stream another coordinator relays shares that coordinator's connection with other
+      // agents' streams: its bytes say nothing of this agent, which keeps heartbeating.
+      connectionOf: (call) => (call.metadata.get(FORWARDED_BY).length > 0 ? undefined : this.grpcListener?.connectionOf(call.getPeer())),
     }, this.agentLimits);
     this.server.addService(AgentServiceService, this.coordination?.wrapAgentService(agentService) ?? agentService);
     const handlers = controlHandlers({
@@ -266,6 +274,7 @@ export class CoordinatorServer {
     let sweeps = 0;
     // Silence is judged after reading what arrived (after-io-interval.ts).
     this.sweeps = afterIoInterval(() => {
+      this.liveness.sweep((node, session) => this.registry.touch(node, session));
       this.registry.sweep();
       // Every tenth sweep, drop the records of gone nodes the spec does not name.
       if (++sweeps % 10 === 0) this.forgetGoneNodes();

@@ -1,7 +1,7 @@
 // The coordinator's gRPC listening sockets, owned here rather than by grpc-js so that every
 // connection passes the connection limits before TLS: one over a limit is closed at once and
 // costs no handshake. Accepted sockets are handed to the gRPC server (a connection injector).
-import { createServer, type Server as NetServer } from 'node:net';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { ConnectionLimiter } from './connection-limiter.js';
 
@@ -23,9 +23,19 @@ function parse(address: string): { path: string } | { host: string; port: number
   return { host: (m[1] ?? m[2]) as string, port: Number(m[3]) };
 }
 
+/**
+ * A TCP connection's name as grpc-js gives it for the calls it carries (`call.getPeer()`:
+ * "ADDRESS:PORT"); undefined for a unix socket, whose calls all say "unknown".
+ */
+function peerName(socket: Socket): string | undefined {
+  return socket.remoteAddress && socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : undefined;
+}
+
 export class GrpcListener {
   private readonly injector: Injector;
   private readonly servers: NetServer[] = [];
+  /** Open TCP connections by peer name, for connectionOf. */
+  private readonly byPeer = new Map<string, Socket>();
 
   constructor(
     server: Server,
@@ -39,7 +49,15 @@ export class GrpcListener {
   async listen(address: string): Promise<string> {
     const where = parse(address);
     const server = createServer({ noDelay: true }, (socket) => {
-      if (this.limiter.admit(socket)) this.injector.injectConnection(socket);
+      if (!this.limiter.admit(socket)) return;
+      const peer = peerName(socket);
+      if (peer !== undefined) {
+        this.byPeer.set(peer, socket);
+        socket.once('close', () => {
+          if (this.byPeer.get(peer) === socket) this.byPeer.delete(peer);
+        });
+      }
+      this.injector.injectConnection(socket);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -54,6 +72,15 @@ export class GrpcListener {
     if ('path' in where) return address;
     const port = (server.address() as { port: number }).port;
     return address.replace(/:\d+$/, `:${port}`);
+  }
+
+  /**
+   * The accepted TCP socket a call came in on, by the call's peer name: its `bytesRead` counts
+   * what arrived on the connection, TLS records and HTTP/2 frames included, and grows in C++
+   * without running any JavaScript (connection-liveness.ts). Undefined for unix sockets.
+   */
+  connectionOf(peer: string): Socket | undefined {
+    return this.byPeer.get(peer);
   }
 
   /** Stops accepting connections (open ones are ended by the gRPC server's shutdown). */
