@@ -11,7 +11,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { clientCredentials } from '@lbha/shared';
 import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
-import { eventually, freePort } from '@lbha/test-support';
+import { eventually, freePort, sleep } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN, ROOT } from '../support/paths.js';
 import { runNode, startNode, type Proc } from '../support/process.js';
@@ -121,6 +121,28 @@ store: { kind: etcd, endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join('
         return ['lb1', 'lb2'].every((n) => nodes.some((x) => x.name === n && x.connected)) && fleet.nodes.every((n) => n.coordinator === leader);
       }, 'both agents registered at the leader through the follower');
       for (const n of fleet.nodes) assert.equal(n.coordinator, leader, `${n.name} was welcomed by the leader`);
+    });
+  });
+
+  it("keeps relayed agents fresh on the follower's reports of their connections, without heartbeat messages", async (t) => {
+    await inOneTerm(t, async (leader, follower) => {
+      await Promise.all(fleet.nodes.map((n) => n.disconnect()));
+      for (const n of fleet.nodes) n.connect([follower.grpc], tls(`agent-${n.name}`));
+      const alice = tls('operator-alice');
+      await eventually(() => fleet.nodes.every((n) => n.coordinator === leader && n.client?.liveness !== undefined), 'both agents welcomed through the follower');
+      for (const n of fleet.nodes) assert.equal(n.client?.liveness, 'connection', `${n.name} sends PINGs, no heartbeat messages`);
+      const leaderProc = coordinators.find((c) => c.id === leader)?.proc;
+      assert.ok(leaderProc?.lines.some((l) => l.event === 'agent.connected' && l['liveness'] === 'relayed'), 'the leader takes their liveness from the reports');
+      // Longer than staleAfter (3.5 s): only the follower's reports can keep them fresh.
+      const until = Date.now() + 5000;
+      while (Date.now() < until) {
+        const nodes = (await listNodes(follower.grpc, alice.credentials)).nodes;
+        for (const name of ['lb1', 'lb2']) {
+          const x = nodes.find((n) => n.name === name);
+          assert.ok(x?.connected && !x.stale, `${name} fresh at the leader`);
+        }
+        await sleep(250);
+      }
     });
   });
 

@@ -1,7 +1,7 @@
 // gRPC adapter for AgentService.Connect: one bidirectional stream per agent.
 // Wire messages are converted with @lbha/shared's wire module; everything else happens in the registry.
 import { randomUUID } from 'node:crypto';
-import { status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { status, type ServerDuplexStream, type ServerUnaryCall } from '@grpc/grpc-js';
 import {
   commandResultFromWire,
   commandToWire,
@@ -17,6 +17,7 @@ import {
   type ConnectRequest,
   type ConnectResponse,
   type Logger,
+  type pbAgent,
 } from '@lbha/shared';
 import type { ByteCounter, ConnectionLiveness } from './connection-liveness.js';
 import { RateLimiter } from './limits/rate-limiter.js';
@@ -48,11 +49,14 @@ export interface AgentServiceOptions {
   /**
    * Liveness from the connection (connection-liveness.ts): the byte counter of the connection a
    * stream came in on, when it is the agent's own (not a unix socket, not a stream another
-   * coordinator relays); such a stream's Welcome tells the agent it may ping instead of sending
-   * Heartbeat messages, and `liveness` watches the counter while the stream lasts.
+   * coordinator relays), or 'relayed' when the coordinator relaying the stream reports the
+   * agent's liveness (ReportRelayedLiveness). Such a stream's Welcome tells the agent it may
+   * ping instead of sending Heartbeat messages; `liveness` watches the counter while it lasts.
    */
-  readonly connectionOf?: (call: AgentCall) => ByteCounter | undefined;
+  readonly livenessOf?: (call: AgentCall) => ByteCounter | 'relayed' | undefined;
   readonly liveness?: ConnectionLiveness;
+  /** Whether the caller of ReportRelayedLiveness may report (with TLS: a coordinator); default yes. */
+  readonly mayReportLiveness?: (call: ServerUnaryCall<pbAgent.ReportRelayedLivenessRequest, pbAgent.ReportRelayedLivenessResponse>) => boolean;
 }
 
 /** Counts of what the agent limits refused (the service adds to them). */
@@ -71,6 +75,8 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
   const perMinute = opts.connectsPerMinute ?? 60;
   const connects = new RateLimiter(perMinute / 60, perMinute);
   const messagesPerSecond = opts.messagesPerSecond ?? 100;
+  /** Streams whose liveness the relaying coordinator reports: session id -> node. */
+  const relayed = new Map<string, string>();
 
   return {
     connect(call: AgentCall) {
@@ -131,9 +137,10 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
           return fail(call, status.ALREADY_EXISTS, outcome.reason);
         }
         node = hello.node;
-        const counter = opts.liveness ? opts.connectionOf?.(call) : undefined;
-        if (counter) opts.liveness?.watch(node, sessionId, counter);
-        logger.info({ event: 'agent.connected', node, cluster: hello.cluster, peer, version: hello.agentVersion, liveness: counter ? 'connection' : 'heartbeat' }, 'agent connected');
+        const source = opts.liveness ? opts.livenessOf?.(call) : undefined;
+        if (source === 'relayed') relayed.set(sessionId, node);
+        else if (source) opts.liveness?.watch(node, sessionId, source);
+        logger.info({ event: 'agent.connected', node, cluster: hello.cluster, peer, version: hello.agentVersion, liveness: source === undefined ? 'heartbeat' : source === 'relayed' ? 'relayed' : 'connection' }, 'agent connected');
         write({
           msg: {
             $case: 'welcome',
@@ -143,7 +150,7 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
               heartbeatIntervalMs: opts.heartbeatIntervalMs,
               staleAfterMs: opts.staleAfterMs,
               serverTimeMs: Date.now(),
-              livenessFromConnection: counter !== undefined,
+              livenessFromConnection: source !== undefined,
             },
           },
         });
@@ -194,6 +201,7 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
         clearTimeout(helloTimer);
         if (node) {
           opts.liveness?.unwatch(sessionId);
+          relayed.delete(sessionId);
           registry.detach(node, sessionId, reason);
           logger.info({ event: 'agent.disconnected', node, peer, reason }, 'agent stream ended');
         }
@@ -205,6 +213,20 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
       call.on('cancelled', () => finish('stream cancelled'));
       call.on('error', () => finish('stream error'));
       call.on('close', () => finish('stream closed'));
+    },
+
+    reportRelayedLiveness(call, callback) {
+      if (opts.mayReportLiveness && !opts.mayReportLiveness(call)) {
+        return callback({ code: status.PERMISSION_DENIED, details: "only a coordinator may report relayed agents' liveness" });
+      }
+      let touched = 0;
+      for (const s of call.request.sessions) {
+        // Only streams relayed with that promise: a report never keeps a direct stream fresh.
+        if (relayed.get(s.sessionId) !== s.node) continue;
+        registry.touch(s.node, s.sessionId);
+        touched++;
+      }
+      callback(null, { touched });
     },
   };
 }

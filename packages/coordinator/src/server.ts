@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Server } from '@grpc/grpc-js';
+import type { Socket } from 'node:net';
+import { Server, type Metadata } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { AgentServiceService, isInsecure, type Logger } from '@lbha/shared';
+import { AgentServiceService, isInsecure, type AgentServiceServer, type Logger } from '@lbha/shared';
 import { ControlServiceService } from '@lbha/shared/control';
 import { HealthImplementation } from 'grpc-health-check';
 import { afterIoInterval, type AfterIoInterval } from './after-io-interval.js';
@@ -17,7 +18,7 @@ import type { ControlApi } from './control-api.js';
 import { controlHandlers } from './control-handlers.js';
 import type { CoordinatorConfig } from './coordinator-config.js';
 import { EtcdCoordination } from './etcd/etcd-coordination.js';
-import { FORWARDED_BY } from './etcd/forwarded-identity.js';
+import { FORWARDED_BY, fromCoordinator, RELAY_LIVENESS } from './etcd/forwarded-identity.js';
 import { AuditLog } from './audit-log.js';
 import { EventLog } from './event-log.js';
 import { WatchLimits } from './event-watch.js';
@@ -142,6 +143,9 @@ export class CoordinatorServer {
       // nothing here and costs memory and work on every agent connection.
       'grpc.enable_channelz': 0,
     });
+    // With TLS only a coordinator's certificate vouches for other agents' liveness; without TLS
+    // nothing is authenticated, and a report names sessions by their random ids.
+    const mayReport = (call: { metadata: Metadata; getAuthContext?(): { sslPeerCertificate?: { raw?: Buffer } } | null }) => isInsecure(config.tls) || fromCoordinator(call);
     const agentService = createAgentService({
       registry: this.registry,
       logger,
@@ -155,10 +159,26 @@ export class CoordinatorServer {
       messagesPerSecond: this.limits.agentMessagesPerSecond,
       liveness: this.liveness,
       // A stream another coordinator relays shares that coordinator's connection with other
-      // agents' streams: its bytes say nothing of this agent, which keeps heartbeating.
-      connectionOf: (call) => (call.metadata.get(FORWARDED_BY).length > 0 ? undefined : this.grpcListener?.connectionOf(call.getPeer())),
+      // agents' streams: its bytes say nothing of this agent. Its liveness comes from that
+      // coordinator's reports when it offers them, else from the agent's heartbeats.
+      // (The promise to report was dropped on the way in from anyone who may not report.)
+      livenessOf: (call) => {
+        if (call.metadata.get(FORWARDED_BY).length === 0) return this.agentConnection(call);
+        return call.metadata.get(RELAY_LIVENESS).length > 0 ? 'relayed' : undefined;
+      },
+      mayReportLiveness: mayReport,
     }, this.agentLimits);
-    this.server.addService(AgentServiceService, this.coordination?.wrapAgentService(agentService) ?? agentService);
+    const relayLiveness = { connectionOf: (call: { metadata: Metadata; getPeer(): string }) => this.agentConnection(call), livenessIntervalMs: config.heartbeat.interval };
+    const served = this.coordination?.wrapAgentService(agentService, relayLiveness) ?? agentService;
+    const guarded: AgentServiceServer = {
+      ...served,
+      // Checked on the stream's own credentials, before a relayed stream is taken as its agent's.
+      connect: (call) => {
+        if (!mayReport(call)) call.metadata.remove(RELAY_LIVENESS);
+        served.connect(call);
+      },
+    };
+    this.server.addService(AgentServiceService, guarded);
     const handlers = controlHandlers({
       registry: this.registry,
       outbox: this.outbox,
@@ -178,6 +198,11 @@ export class CoordinatorServer {
     const dir = protoDir();
     const pkg = loadSync(['lbha/v1/agent.proto', 'lbha/v1/control.proto'], { includeDirs: [dir] });
     new ReflectionService(pkg).addToServer(this.server);
+  }
+
+  /** The accepted TCP socket of an agent stream that came straight from its agent (connection-liveness.ts). */
+  private agentConnection(call: { metadata: Metadata; getPeer(): string }): Socket | undefined {
+    return call.metadata.get(FORWARDED_BY).length > 0 ? undefined : this.grpcListener?.connectionOf(call.getPeer());
   }
 
   private recordRegistryEvent(e: RegistryEvent): void {

@@ -2,11 +2,14 @@
 // serves the stream itself; a follower relays it, message for message, to the leader, so the
 // leader's registry sees every agent and only the leader ever pushes. With no leader (election
 // in progress, etcd down) the stream is served locally in observe-only mode: state is recorded,
-// nothing is pushed.
+// nothing is pushed. A follower that reads its agents' connections reports their liveness to
+// the leader in one call per heartbeat interval (connection-liveness.ts), so relayed agents, like
+// direct ones, send PINGs instead of Heartbeat messages.
 import { Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServerDuplexStream } from '@grpc/grpc-js';
 import { AgentServiceClient, type AgentServiceServer, type ConnectRequest, type ConnectResponse, type Logger } from '@lbha/shared';
+import { ConnectionLiveness, type ByteCounter } from '../connection-liveness.js';
 import type { Registry } from '../registry.js';
-import { adoptForwardedCaller, FORWARDED_BY, FORWARDED_CERT, FORWARDED_FOR, FORWARDED_IDENTITY, peerCertificate } from './forwarded-identity.js';
+import { adoptForwardedCaller, FORWARDED_BY, FORWARDED_CERT, FORWARDED_FOR, FORWARDED_IDENTITY, peerCertificate, RELAY_LIVENESS } from './forwarded-identity.js';
 import type { LeaderInfo, Leadership } from './leadership.js';
 
 type AgentCall = ServerDuplexStream<ConnectRequest, ConnectResponse>;
@@ -31,6 +34,13 @@ export interface AgentRelayOptions {
    * ends, and agent streams do not end. More streams open more connections.
    */
   readonly streamsPerChannel?: number;
+  /**
+   * The byte counter of the agent's own connection to this coordinator (undefined: none, e.g. a
+   * unix socket). With it, relayed streams ask the leader to take their liveness from this
+   * coordinator's reports, sent every `livenessIntervalMs` (default 1000).
+   */
+  readonly connectionOf?: (call: AgentCall) => ByteCounter | undefined;
+  readonly livenessIntervalMs?: number;
 }
 
 /** One connection to the leader and the relayed streams it carries. */
@@ -47,7 +57,7 @@ interface Relay {
 }
 
 /** Metadata that must not be copied onto the upstream call (hop by hop, or set here only). */
-const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', ':authority', 'host', FORWARDED_BY, FORWARDED_FOR, FORWARDED_CERT, FORWARDED_IDENTITY]);
+const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', ':authority', 'host', FORWARDED_BY, FORWARDED_FOR, FORWARDED_CERT, FORWARDED_IDENTITY, RELAY_LIVENESS]);
 
 /**
  * Metadata for a call this coordinator passes on to the leader: the caller's own metadata
@@ -77,9 +87,18 @@ export class AgentRelay {
   /** Per leader address, its connections (each at most `streamsPerChannel` streams). */
   private readonly clients = new Map<string, Upstream[]>();
   private readonly unsubscribe: () => void;
+  /** Relayed streams whose liveness this coordinator reports to the leader. */
+  private readonly liveness = new ConnectionLiveness();
+  private readonly livenessTimer: NodeJS.Timeout | undefined;
+  /** Reports sent to the leader, and sessions in them (for the benchmarks and tests). */
+  readonly livenessReports = { calls: 0, sessions: 0, failed: 0 };
 
   constructor(private readonly opts: AgentRelayOptions) {
     this.unsubscribe = opts.leadership.subscribe(() => this.reroute());
+    if (opts.connectionOf) {
+      this.livenessTimer = setInterval(() => this.reportLiveness(), opts.livenessIntervalMs ?? 1000);
+      this.livenessTimer.unref();
+    }
   }
 
   /** The AgentService implementation to register on the gRPC server. */
@@ -89,6 +108,9 @@ export class AgentRelay {
       if (target) this.relay(call, target);
       else this.serveLocally(call);
     },
+    // Reports name sessions of this coordinator's own registry; on one that does not lead they
+    // match no relayed session and touch nothing.
+    reportRelayedLiveness: (call, callback) => this.opts.local.reportRelayedLiveness(call, callback),
   };
 
   /** Number of streams relayed to the leader right now. */
@@ -99,9 +121,29 @@ export class AgentRelay {
   /** Ends relays and closes upstream channels. */
   close(): void {
     this.unsubscribe();
+    clearInterval(this.livenessTimer);
     for (const r of this.relays) r.end(status.UNAVAILABLE, 'coordinator shutting down');
     for (const list of this.clients.values()) for (const u of list) u.client.close();
     this.clients.clear();
+  }
+
+  /**
+   * One call to the leader naming every relayed agent whose connection read bytes since the
+   * last report; none when none did.
+   */
+  private reportLiveness(): void {
+    const sessions: { node: string; sessionId: string }[] = [];
+    this.liveness.sweep((node, sessionId) => sessions.push({ node, sessionId }));
+    const target = this.target();
+    if (sessions.length === 0 || !target) return;
+    this.livenessReports.calls++;
+    this.livenessReports.sessions += sessions.length;
+    const deadline = Date.now() + 2 * (this.opts.livenessIntervalMs ?? 1000);
+    this.channel(target.grpc).client.reportRelayedLiveness({ sessions }, new Metadata(), { deadline }, (err) => {
+      if (!err) return;
+      this.livenessReports.failed++;
+      this.opts.logger.warn({ event: 'relay.liveness_report_failed', leader: target.id, code: err.code, details: err.details }, "the leader did not take the relayed agents' liveness");
+    });
   }
 
   /** The coordinator to relay to; undefined: serve here (we lead, or nobody does). */
@@ -199,12 +241,23 @@ export class AgentRelay {
     const peer = call.getPeer();
     const channel = this.channel(leader.grpc);
     channel.streams++;
-    const upstream = channel.client.connect(forwardedMetadata(call, selfId));
+    const counter = this.opts.connectionOf?.(call);
+    const md = forwardedMetadata(call, selfId);
+    if (counter) md.set(RELAY_LIVENESS, '1');
+    const upstream = channel.client.connect(md);
     let ended = false;
+    /** The agent's node (its Hello) and, once the leader took its liveness from here, the session. */
+    let node: string | undefined;
+    let watched: string | undefined;
+    const unwatch = () => {
+      if (watched !== undefined) this.liveness.unwatch(watched);
+      watched = undefined;
+    };
     /** Stops relaying, once; false when it had stopped already. */
     const teardown = (): boolean => {
       if (ended) return false;
       ended = true;
+      unwatch();
       this.relays.delete(relay);
       this.release(leader.grpc, channel);
       upstream.removeAllListeners('data');
@@ -224,6 +277,7 @@ export class AgentRelay {
     logger.debug({ event: 'relay.opened', peer, leader: leader.id }, 'relaying agent stream to the leader');
 
     call.on('data', (m: ConnectRequest) => {
+      if (m.msg?.$case === 'hello' && node === undefined) node = m.msg.value.node;
       if (!ended) upstream.write(m);
     });
     call.on('end', () => {
@@ -235,6 +289,10 @@ export class AgentRelay {
     call.on('close', downstreamGone);
 
     upstream.on('data', (m: ConnectResponse) => {
+      if (counter && node !== undefined && m.msg?.$case === 'welcome' && m.msg.value.livenessFromConnection) {
+        watched = m.msg.value.sessionId;
+        this.liveness.watch(node, watched, counter);
+      }
       if (!ended && !call.writableEnded) call.write(m);
     });
     upstream.on('error', (err: Error & { code?: number; details?: string }) => {
@@ -244,6 +302,7 @@ export class AgentRelay {
     upstream.on('end', () => {
       if (ended) return;
       ended = true;
+      unwatch();
       this.relays.delete(relay);
       this.release(leader.grpc, channel);
       if (!call.writableEnded) call.end();

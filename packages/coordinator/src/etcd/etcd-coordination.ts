@@ -8,7 +8,7 @@ import type { ControlApi } from '../control-api.js';
 import type { EventInput } from '../event-log.js';
 import type { Registry } from '../registry.js';
 import type { Store } from '../store/store.js';
-import { AgentRelay } from './agent-relay.js';
+import { AgentRelay, type AgentRelayOptions } from './agent-relay.js';
 import { ControlForwarder } from './control-forwarder.js';
 import { createEtcdClient } from './etcd-client.js';
 import type { EtcdStoreConfig } from './etcd-config.js';
@@ -84,7 +84,8 @@ export class EtcdCoordination {
   }
 
   /** Serves agent streams here when leading (or when nobody leads), relays them otherwise. */
-  wrapAgentService(local: AgentServiceServer): AgentServiceServer {
+  /** `liveness`: how relayed agents' connections are read (agent-relay.ts); without it they heartbeat. */
+  wrapAgentService(local: AgentServiceServer, liveness?: Pick<AgentRelayOptions, 'connectionOf' | 'livenessIntervalMs'>): AgentServiceServer {
     const { credentials, options } = clientCredentials(this.opts.peerTls);
     this.relay = new AgentRelay({
       local,
@@ -95,6 +96,7 @@ export class EtcdCoordination {
       channelOptions: options,
       logger: this.log,
       onFencedPush: (kind) => this.fenced[kind]++,
+      ...liveness,
       ...(this.opts.relayStreamsPerChannel === undefined ? {} : { streamsPerChannel: this.opts.relayStreamsPerChannel }),
     });
     return this.relay.service;

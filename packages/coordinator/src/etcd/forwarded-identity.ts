@@ -16,6 +16,11 @@ export const FORWARDED_FOR = 'lbha-forwarded-for';
 export const FORWARDED_CERT = 'lbha-forwarded-cert-bin';
 /** The identity the follower authenticated, as kind/role/name. */
 export const FORWARDED_IDENTITY = 'lbha-forwarded-identity';
+/**
+ * On a relayed agent stream: the relaying coordinator reads the agent's connection and reports
+ * its liveness (ReportRelayedLiveness), so the agent need not send Heartbeat messages.
+ */
+export const RELAY_LIVENESS = 'lbha-relay-liveness';
 
 interface PeerCall {
   readonly metadata: Metadata;
@@ -35,6 +40,11 @@ function isCoordinatorCertificate(raw: Buffer | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** Whether the call comes from a coordinator (its TLS client certificate says so). */
+export function fromCoordinator(call: PeerCall): boolean {
+  return isCoordinatorCertificate(peerCertificate(call));
 }
 
 export function encodeIdentity(who: Identity): string {

@@ -10,7 +10,9 @@ import { ControlServiceClient, ControlServiceService, type pbControl } from '@lb
 import { AgentOutbox } from '../../src/agent-outbox.js';
 import { createAgentService } from '../../src/agent-service.js';
 import { controlHandlers } from '../../src/control-handlers.js';
-import { AgentRelay } from '../../src/etcd/agent-relay.js';
+import { ConnectionLiveness } from '../../src/connection-liveness.js';
+import { AgentRelay, type AgentRelayOptions } from '../../src/etcd/agent-relay.js';
+import { RELAY_LIVENESS } from '../../src/etcd/forwarded-identity.js';
 import { ControlForwarder } from '../../src/etcd/control-forwarder.js';
 import type { LeaderInfo, Leadership, LeadershipEvent } from '../../src/etcd/leadership.js';
 import { EventLog } from '../../src/event-log.js';
@@ -49,9 +51,19 @@ interface TestCoordinator {
   fenced: number;
 }
 
-/** `streamsPerConnection`: the server's HTTP/2 cap; `relayStreamsPerChannel`: what the relay assumes of the leader's. */
-async function coordinator(id: string, opts: { readonly streamsPerConnection?: number; readonly relayStreamsPerChannel?: number } = {}): Promise<TestCoordinator> {
-  const registry = new Registry(5000);
+interface CoordinatorOptions {
+  /** The server's HTTP/2 cap. */
+  readonly streamsPerConnection?: number;
+  /** What the relay assumes of the leader's cap. */
+  readonly relayStreamsPerChannel?: number;
+  readonly staleAfterMs?: number;
+  /** Relayed liveness: the byte counter of a stream's agent connection (as a follower), and taking reports (as the leader). */
+  readonly connectionOf?: AgentRelayOptions['connectionOf'];
+  readonly livenessIntervalMs?: number;
+}
+
+async function coordinator(id: string, opts: CoordinatorOptions = {}): Promise<TestCoordinator> {
+  const registry = new Registry(opts.staleAfterMs ?? 5000);
   const outbox = new AgentOutbox((node) => registry.get(node)?.session);
   const server = new Server(opts.streamsPerConnection === undefined ? {} : { 'grpc.max_concurrent_streams': opts.streamsPerConnection });
   const port = await new Promise<number>((resolve, reject) =>
@@ -61,7 +73,14 @@ async function coordinator(id: string, opts: { readonly streamsPerConnection?: n
   const leadership = new TestLeadership(info);
   const c = { info, registry, outbox, leadership, server, fenced: 0 } as TestCoordinator;
   const relay = new AgentRelay({
-    local: createAgentService({ registry, logger, coordinatorId: id, heartbeatIntervalMs: 1000, staleAfterMs: 5000 }),
+    local: createAgentService({
+      registry,
+      logger,
+      coordinatorId: id,
+      heartbeatIntervalMs: 1000,
+      staleAfterMs: 5000,
+      ...(opts.connectionOf ? { liveness: new ConnectionLiveness(), livenessOf: (call) => (call.metadata.get(RELAY_LIVENESS).length > 0 ? 'relayed' : undefined) } : {}),
+    }),
     leadership,
     selfId: id,
     registry,
@@ -69,6 +88,7 @@ async function coordinator(id: string, opts: { readonly streamsPerConnection?: n
     logger,
     onFencedPush: () => c.fenced++,
     ...(opts.relayStreamsPerChannel === undefined ? {} : { streamsPerChannel: opts.relayStreamsPerChannel }),
+    ...(opts.connectionOf ? { connectionOf: opts.connectionOf, livenessIntervalMs: opts.livenessIntervalMs ?? 1000 } : {}),
   });
   const forwarder = new ControlForwarder({
     local: controlHandlers({ registry, outbox, events: new EventLog(), modeOf: () => 'active' }),
@@ -91,7 +111,9 @@ class TestAgent {
   private readonly client: AgentServiceClient;
   constructor(address: string, node: string) {
     this.client = new AgentServiceClient(address, credentials.createInsecure());
-    this.call = this.client.connect();
+    const md = new Metadata();
+    md.set('test-node', node);
+    this.call = this.client.connect(md);
     this.call.on('data', (m: ConnectResponse) => this.received.push(m));
     this.call.on('error', (e) => (this.error = e));
     this.call.write({
@@ -107,6 +129,15 @@ class TestAgent {
   close(): void {
     this.call.cancel();
     this.client.close();
+  }
+}
+
+function closeAll(agents: readonly TestAgent[], coordinators: readonly TestCoordinator[]): void {
+  for (const x of agents) x.close();
+  for (const c of coordinators) {
+    c.relay.close();
+    c.forwarder.close();
+    c.server.forceShutdown();
   }
 }
 
@@ -143,14 +174,7 @@ describe('several coordinators: relay, forwarding and the push gate', () => {
     a.leadership.set(true, undefined);
     b.leadership.set(false, a.info);
   });
-  after(() => {
-    for (const x of agents) x.close();
-    for (const c of [a, b]) {
-      c.relay.close();
-      c.forwarder.close();
-      c.server.forceShutdown();
-    }
-  });
+  after(() => closeAll(agents, [a, b]));
 
   it('relays an agent stream from a follower to the leader', async () => {
     const agent = new TestAgent(b.info.grpc, 'lb1');
@@ -242,14 +266,7 @@ describe('a follower relaying more streams than the leader takes on one connecti
     leader.leadership.set(true, undefined);
     follower.leadership.set(false, leader.info);
   });
-  after(() => {
-    for (const x of agents) x.close();
-    for (const c of [leader, follower]) {
-      c.relay.close();
-      c.forwarder.close();
-      c.server.forceShutdown();
-    }
-  });
+  after(() => closeAll(agents, [leader, follower]));
 
   it('opens another connection to the leader for every 4 streams, and every agent is welcomed', async () => {
     for (let i = 0; i < 10; i++) agents.push(new TestAgent(follower.info.grpc, `lb${i}`));
@@ -271,5 +288,78 @@ describe('a follower relaying more streams than the leader takes on one connecti
     agents.push(...more);
     for (const a of more) await eventually(() => a.of('welcome')[0], 'welcome');
     assert.deepEqual(follower.relay.channels(leader.info.grpc).map((c) => c.streams), [4, 4]);
+  });
+});
+
+describe('several coordinators: relayed agents kept fresh by the follower\'s reports', () => {
+  // The follower reads each relayed agent's connection (here a counter per node the test moves,
+  // as bytes arriving would) and reports to the leader once per interval; the leader touches the
+  // sessions reported and no other.
+  const INTERVAL_MS = 150;
+  const bytes = new Map<string, { bytesRead: number }>();
+  let leader: TestCoordinator;
+  let follower: TestCoordinator;
+  const agents: TestAgent[] = [];
+  const connectionOf: AgentRelayOptions['connectionOf'] = (call) => bytes.get(String(call.metadata.get('test-node')[0]));
+
+  before(async () => {
+    leader = await coordinator('leader', { staleAfterMs: 4 * INTERVAL_MS, connectionOf, livenessIntervalMs: INTERVAL_MS });
+    follower = await coordinator('follower', { staleAfterMs: 4 * INTERVAL_MS, connectionOf, livenessIntervalMs: INTERVAL_MS });
+    leader.leadership.set(true, undefined);
+    follower.leadership.set(false, leader.info);
+  });
+  after(() => closeAll(agents, [leader, follower]));
+
+  it('keeps a relayed agent whose connection sees bytes fresh, and lets a silent one go stale, with one report per interval', async () => {
+    for (const n of ['busy', 'silent']) bytes.set(n, { bytesRead: 100 });
+    const busy = new TestAgent(follower.info.grpc, 'busy');
+    const silent = new TestAgent(follower.info.grpc, 'silent');
+    agents.push(busy, silent);
+    for (const a of [busy, silent]) {
+      const w = await eventually(() => a.of('welcome')[0], 'welcome');
+      assert.equal(w.msg?.$case === 'welcome' && w.msg.value.livenessFromConnection, true, 'no heartbeats needed');
+      a.sendSnapshot();
+    }
+    await eventually(() => leader.registry.get('busy')?.snapshot && leader.registry.get('silent')?.snapshot, 'both at the leader');
+    const grow = setInterval(() => (bytes.get('busy') as { bytesRead: number }).bytesRead++, INTERVAL_MS / 3);
+    const sweep = setInterval(() => leader.registry.sweep(), INTERVAL_MS / 3);
+    const reportsBefore = { ...follower.relay.livenessReports };
+    const started = Date.now();
+    try {
+      await eventually(() => leader.registry.get('silent')?.link === 'stale', 'the silent agent to go stale at the leader');
+      const links = new Set<string | undefined>();
+      while (Date.now() - started < 10 * INTERVAL_MS) {
+        links.add(leader.registry.get('busy')?.link);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual([...links], ['connected'], 'the busy agent never went stale');
+      assert.equal(leader.registry.get('silent')?.link, 'stale');
+    } finally {
+      clearInterval(grow);
+      clearInterval(sweep);
+    }
+    const calls = follower.relay.livenessReports.calls - reportsBefore.calls;
+    const sessions = follower.relay.livenessReports.sessions - reportsBefore.sessions;
+    const intervals = Math.ceil((Date.now() - started) / INTERVAL_MS) + 1;
+    assert.ok(calls > 0 && calls <= intervals, `${calls} reports in ${intervals} intervals`);
+    assert.equal(sessions, calls, 'each report named the busy agent only');
+    assert.equal(follower.relay.livenessReports.failed, 0);
+  });
+
+  it('touches no stream the reporter did not relay with that promise', async () => {
+    const direct = new TestAgent(leader.info.grpc, 'direct');
+    agents.push(direct);
+    const w = await eventually(() => direct.of('welcome')[0], 'welcome');
+    assert.equal(w.msg?.$case === 'welcome' && w.msg.value.livenessFromConnection, false);
+    const sessionId = w.msg?.$case === 'welcome' ? w.msg.value.sessionId : '';
+    const client = new AgentServiceClient(leader.info.grpc, credentials.createInsecure());
+    try {
+      const res = await new Promise<{ touched: number }>((resolve, reject) =>
+        client.reportRelayedLiveness({ sessions: [{ node: 'direct', sessionId }, { node: 'nobody', sessionId: 'made-up' }] }, (err, r) => (err ? reject(err) : resolve(r))),
+      );
+      assert.equal(res.touched, 0);
+    } finally {
+      client.close();
+    }
   });
 });
