@@ -1,6 +1,7 @@
 // npm run bench:scale — one real lbha-coordinator process (pinned to one core when taskset is
 // there) against simulated agents on real gRPC streams (simulated-agents.ts, in other
-// processes pinned to the other cores): 1 heartbeat per second each, random health flips. Per
+// processes pinned to the other cores): a sign of life per second each (an HTTP/2 PING where
+// the coordinator takes liveness from the connection, else a heartbeat message), random health flips. Per
 // size: coordinator CPU and RSS (/proc), its event loop (loop-probe.ts, loaded into it: the gaps
 // between the ticks of a 1 ms timer, split into time run and time waiting for the core), time
 // from a health flip to the pushed desired state, /metrics size and fetch time, and a reconnect
@@ -110,6 +111,8 @@ interface Run {
   readonly sims: ChildProcess[];
   /** node -> times of its Welcomes (epoch ms). */
   readonly connects: Map<string, number[]>;
+  /** node -> how its last Welcome said it should show it is alive ('connection': PINGs; 'heartbeat': messages). */
+  readonly liveness: Map<string, string>;
   pushes: number[];
   /** The same flips' times by the coordinator address the flipping agent was connected to. */
   pushesVia: Map<string, number[]>;
@@ -143,7 +146,7 @@ function startSimulators(run: Run, size: number): void {
     const proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'] });
     run.sims.push(proc);
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string; dropped?: boolean };
+      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string; dropped?: boolean; liveness?: string };
       try {
         m = JSON.parse(line) as typeof m;
       } catch {
@@ -153,6 +156,7 @@ function startSimulators(run: Run, size: number): void {
         const list = run.connects.get(m.node);
         if (list) list.push(m.at);
         else run.connects.set(m.node, [m.at]);
+        if (m.liveness !== undefined) run.liveness.set(m.node, m.liveness);
       } else if (m.t === 'push' && m.ms !== undefined) {
         run.pushes.push(m.ms);
         if (m.via !== undefined) run.pushesVia.set(m.via, [...(run.pushesVia.get(m.via) ?? []), m.ms]);
@@ -354,6 +358,8 @@ interface SizeFigures {
   readonly stormBack: number | undefined;
   /** Re-registrations per second of the storm (see reconnectsPerSecond). */
   readonly stormPerSecond: number[] | undefined;
+  /** Agents whose last stream shows its liveness by PINGs alone (no heartbeat messages). */
+  readonly pinging: number;
 }
 
 async function benchSize(size: number): Promise<SizeFigures> {
@@ -369,7 +375,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     shippedFlags: SHIPPED_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
   };
-  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0 };
+  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), liveness: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0 };
   runs.add(run);
   try {
     writeFileSync(join(dir, 'cluster.yaml'), pairsSpec(size, 2));
@@ -468,7 +474,10 @@ async function benchSize(size: number): Promise<SizeFigures> {
       );
       log(`${size} agents: reconnect storm: re-registrations per second from the ${etcd ? 'stop' : 'restart'}: ${stormPerSecond.join(' ')}`);
     }
+    const pinging = [...run.liveness.values()].filter((l) => l === 'connection').length;
+    log(`${size} agents: liveness of each agent's last stream: ${pinging} by PINGs on the connection, ${run.liveness.size - pinging} by heartbeat messages`);
     return {
+      pinging,
       agents: size,
       connected: registered.count,
       complete: registered.complete,
@@ -544,7 +553,7 @@ async function main(): Promise<void> {
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const where = hasTaskset ? `core ${COORDINATOR_CORES} (taskset)` : 'any core (no taskset)';
   out.push(
-    `${COORDINATORS === 1 ? `Coordinator on ${where}` : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'}), all on ${where}, agents spread over them, followers relaying to the leader; per coordinator: KB/agent is its RSS growth over the fleet's agents, streams the agent connections it terminates; storm: the leader stops and restarts, time from the stop`}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes${hasTaskset && cores > 1 ? ` (cores ${SIMULATOR_CORES})` : ''}; event loop: gaps between 1 ms ticks in the coordinator, the longest split into ran / waited for the core; ${SECONDS} s measured per size, 1 heartbeat/s per agent, a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
+    `${COORDINATORS === 1 ? `Coordinator on ${where}` : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'}), all on ${where}, agents spread over them, followers relaying to the leader; per coordinator: KB/agent is its RSS growth over the fleet's agents, streams the agent connections it terminates; storm: the leader stops and restarts, time from the stop`}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes${hasTaskset && cores > 1 ? ` (cores ${SIMULATOR_CORES})` : ''}; event loop: gaps between 1 ms ticks in the coordinator, the longest split into ran / waited for the core; ${SECONDS} s measured per size, a sign of life per second per agent (PINGs for ${sizes.map((s) => s.pinging).join('/')} of them, heartbeat messages for the others), a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
   );
   const rows = sizes.flatMap((s) => s.coordinators.map((c) => ({ s, c })));
   out.push(
@@ -591,6 +600,7 @@ async function main(): Promise<void> {
       jsonLine({
         scenario: 'coordinator-scale',
         agents: s.agents,
+        agents_pinging: s.pinging,
         tls: TLS,
         store: STORE,
         coordinators: COORDINATORS,

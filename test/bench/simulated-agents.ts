@@ -1,6 +1,6 @@
 // Simulated agents for the coordinator scale benchmark (a child process of scale.bench.ts):
-// each runs the agent's real StreamClient (Hello, Snapshot, Deltas, Heartbeats, ACKs, the real
-// reconnect backoff) on its own gRPC connection, with a simulated node behind it: an nginx that
+// each runs the agent's real StreamClient (Hello, Snapshot, Deltas, Heartbeats or only HTTP/2
+// PINGs as the coordinator's Welcome says, ACKs, the real reconnect backoff) on its own gRPC connection, with a simulated node behind it: an nginx that
 // is healthy or not, and VRRP instances that follow the pushed ranks.
 //
 // Usage: node simulated-agents.js --address HOST:PORT[,HOST:PORT...] --nodes N --first I --count K [--flip-mean-s S]
@@ -9,7 +9,7 @@
 //   [--tls-dir DIR]: mutual TLS, each agent with its own certificate signed by DIR/ca.key
 //   (bench-certs.ts); without it, plaintext.
 // stdin: "flips on" | "flips off" | "stop". stdout: one JSON line per event:
-//   {"t":"connected","node":..,"at":epochMs}   a Welcome was received (first connect or reconnect)
+//   {"t":"connected","node":..,"at":epochMs,"liveness":"connection"|"heartbeat"}   a Welcome was received (first connect or reconnect)
 //   {"t":"push","ms":..}                       health flip -> new desired state received
 //   {"t":"nopush","dropped":B}                 no new desired state within 10 s of a flip (B: its stream was lost meanwhile)
 // A node flips to unhealthy only while the other nodes of its cluster are healthy (see flip()).
@@ -123,7 +123,7 @@ class SimulatedNode {
     });
     this.client.onStateChange((s) => {
       if (s !== 'connected' && this.pending) this.pending.dropped = true;
-      if (s === 'connected') out({ t: 'connected', node: spec.node, at: Date.now() });
+      if (s === 'connected') out({ t: 'connected', node: spec.node, at: Date.now(), liveness: this.client.liveness });
     });
   }
 
