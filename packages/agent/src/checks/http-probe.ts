@@ -1,7 +1,6 @@
 // HTTP(S) probe on a fresh connection each time (no keep-alive: a pooled socket would hide
 // a proxy that stopped accepting). Host header and SNI can differ from the URL's address.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { HEALTHY, unhealthy, urlForDisplay, type CheckResult } from '@lbha/shared';
 import type { Probe } from './probe.js';
@@ -26,7 +25,10 @@ export function httpProbe(p: HttpProbeParams): Probe {
   const method = (p.method || 'GET').toUpperCase();
   if (!isHttps) return plainHttpProbe(p, url, method);
   return {
-    probe(signal: AbortSignal): Promise<CheckResult> {
+    // node:https (and through it the TLS client) is loaded by the first HTTPS probe: an agent
+    // without one does not keep its code.
+    async probe(signal: AbortSignal): Promise<CheckResult> {
+      const { request: httpsRequest } = await import('node:https');
       return new Promise((resolve) => {
         const headers: Record<string, string> = { 'user-agent': 'lbha-agent', connection: 'close' };
         if (p.host) headers['host'] = p.host;
@@ -35,7 +37,8 @@ export function httpProbe(p: HttpProbeParams): Probe {
           headers,
           signal,
           agent: false as const,
-          ...(isHttps ? { rejectUnauthorized: p.tlsVerify, servername: p.host ? p.host.replace(/:\d+$/, '') : url.hostname } : {}),
+          rejectUnauthorized: p.tlsVerify,
+          servername: p.host ? p.host.replace(/:\d+$/, '') : url.hostname,
         };
         const onResponse = (res: IncomingMessage): void => {
           const status = res.statusCode ?? 0;
@@ -61,7 +64,7 @@ export function httpProbe(p: HttpProbeParams): Probe {
           );
           res.on('error', (err) => resolve(unhealthy(`${method} ${shown}: ${err.message}`)));
         };
-        const req = (isHttps ? httpsRequest : httpRequest)(url, opts, onResponse);
+        const req = httpsRequest(url, opts, onResponse);
         req.on('error', (err: NodeJS.ErrnoException) => {
           // Aborted by the runner's timeout: the runner reports unknown, this result is dropped.
           resolve(unhealthy(`${method} ${shown}: ${err.code ?? err.message}${err.code && err.message && !err.message.includes(err.code) ? ` (${err.message})` : ''}`));

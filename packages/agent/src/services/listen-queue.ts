@@ -2,7 +2,7 @@
 // whose LISTEN lines come first, so only their head is read) and the state of its processes
 // (/proc/PID/stat). Cheap enough to read every 20 ms.
 import { closeSync, openSync, readSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { readProcStat } from './proc.js';
+import { procState } from './proc.js';
 
 const HEAD_BYTES = 16 * 1024;
 /** procfs fills at most one page per read; a /proc/net/tcp6 line is 178 bytes. */
@@ -234,6 +234,13 @@ export function listenQueueReader(procRoot = '/proc'): (inodes: ReadonlySet<stri
 
 /** Every process stopped or traced (and there is at least one); some process runnable. */
 export function processStates(pids: readonly number[]): { stopped: boolean; runnable: boolean } {
-  const states = pids.map((p) => readProcStat(p)?.state ?? '?');
-  return { stopped: states.length > 0 && states.every((s) => s === 'T' || s === 't'), runnable: states.includes('R') };
+  let stopped = pids.length > 0;
+  let runnable = false;
+  for (const p of pids) {
+    const s = procState(p);
+    // T: stopped by a signal; t: stopped by a tracer; R: running or runnable.
+    if (s !== 0x54 && s !== 0x74) stopped = false;
+    if (s === 0x52) runnable = true;
+  }
+  return { stopped, runnable };
 }

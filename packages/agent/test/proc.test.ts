@@ -1,0 +1,80 @@
+// /proc/PID/stat read through kept descriptors: states and start times as the file says, a
+// process gone once reaped (its kept descriptor fails and the pid is looked up afresh), and a
+// command name with spaces and parentheses.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { eventually } from '@lbha/test-support';
+import { isAlive, procState, readProcStat } from '../src/services/proc.js';
+import { processStates } from '../src/services/listen-queue.js';
+
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** State and start time as the file says, split the way proc(5) describes it. */
+function fromFile(pid: number): { state: string; startTime: string } {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0] as string, startTime: rest[19] as string };
+}
+
+async function started(file: string, args: string[]): Promise<ChildProcess> {
+  const c = spawn(file, args, { stdio: 'ignore' });
+  children.push(c);
+  await new Promise<void>((resolve, reject) => c.once('spawn', resolve).once('error', reject));
+  return c;
+}
+
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('/proc/PID/stat', () => {
+  it('reads the state and start time, follows a process through stop, continue and death', async () => {
+    const c = await started('sleep', ['60']);
+    const pid = c.pid as number;
+    await eventually(() => readProcStat(pid)?.state === 'S', 'sleep asleep');
+    assert.deepEqual(readProcStat(pid), fromFile(pid));
+    assert.equal(isAlive(pid), true);
+    assert.equal(isAlive(pid, fromFile(pid).startTime), true);
+    assert.equal(isAlive(pid, '1'), false, 'another start time is another process');
+    c.kill('SIGSTOP');
+    await eventually(async () => (await nextTurn(), procState(pid) === 0x54), 'stopped (T)');
+    assert.deepEqual(processStates([pid]), { stopped: true, runnable: false });
+    c.kill('SIGCONT');
+    await eventually(async () => (await nextTurn(), procState(pid) !== 0x54), 'running again');
+    assert.deepEqual(processStates([pid]), { stopped: false, runnable: false });
+    c.kill('SIGKILL');
+    await new Promise((r) => c.once('exit', r));
+    await eventually(async () => (await nextTurn(), readProcStat(pid) === undefined), 'gone once reaped');
+    assert.equal(isAlive(pid), false);
+    assert.equal(procState(pid), 0);
+    assert.deepEqual(processStates([pid]), { stopped: false, runnable: false }, 'a missing process is not stopped');
+  });
+
+  it('reads this process as running, and a pid that never existed as absent', () => {
+    assert.equal(readProcStat(process.pid)?.state, 'R');
+    assert.equal(readProcStat(process.pid)?.startTime, fromFile(process.pid).startTime);
+    assert.equal(readProcStat(0), undefined);
+    assert.equal(readProcStat(-1), undefined);
+    assert.equal(isAlive(2 ** 22 + 1), false);
+  });
+
+  it('parses after the last parenthesis, whatever the command name holds', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lbha-proc-'));
+    dirs.push(dir);
+    const odd = join(dir, 'a) R (b');
+    copyFileSync('/bin/sleep', odd);
+    chmodSync(odd, 0o755);
+    const c = await started(odd, ['60']);
+    const pid = c.pid as number;
+    await eventually(async () => (await nextTurn(), readProcStat(pid)?.state === 'S'), 'asleep');
+    assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\(a\) R \(b\)/);
+    assert.deepEqual(readProcStat(pid), fromFile(pid));
+  });
+});
