@@ -6,10 +6,10 @@ import type { CheckSpec, DesiredState, ReadinessProbe, ReadinessReport, VipReadi
 import { CheckRunner } from '../checks/check-runner.js';
 import type { Probe } from '../checks/probe.js';
 import type { ValidationResult } from '../services/service-driver.js';
-import { configFingerprint } from './config-fingerprint.js';
 import { ConfigValidity } from './config-validity.js';
 import { proxyRequest, targetOf } from './proxy-request.js';
 import { readinessVerdict } from './readiness-verdict.js';
+import { WatchedFingerprint } from './watched-fingerprint.js';
 
 /** How long the proxy's config test may take on top of the request's own timeout. */
 const VALIDATE_ALLOWANCE_MS = 10_000;
@@ -24,7 +24,7 @@ export interface StandbyReadinessOptions {
    * configuration changed (or every CONFIG_BACKSTOP_MS). Without it, once per round.
    */
   readonly configFile?: (service: string) => string | undefined;
-  /** What the config test depends on, read cheaply; configFingerprint by default. */
+  /** What the config test depends on, read cheaply; by default configFingerprint, read again when inotify sees a change (WatchedFingerprint). */
   readonly fingerprint?: (configFile: string) => Promise<string>;
   readonly now: () => number;
   /** The report changed. */
@@ -47,7 +47,7 @@ function runnerSpec(vip: string, p: ReadinessProbe): CheckSpec {
 
 export class StandbyReadiness {
   private readonly entries = new Map<string, Entry>();
-  private validity: { readonly key: string; readonly validity: ConfigValidity | undefined } | undefined;
+  private validity: { readonly key: string; readonly validity: ConfigValidity | undefined; readonly watched?: WatchedFingerprint } | undefined;
   private last: ReadinessReport | undefined;
 
   constructor(private readonly o: StandbyReadinessOptions) {}
@@ -67,9 +67,12 @@ export class StandbyReadiness {
     const renewed = this.validity?.key !== key;
     if (renewed) {
       const validate = this.o.validator(d.proxyService);
-      const fingerprint = this.o.fingerprint ?? configFingerprint;
-      const changes = file === undefined ? undefined : { fingerprint: () => fingerprint(file), backstopMs: CONFIG_BACKSTOP_MS };
-      this.validity = { key, validity: validate ? new ConfigValidity(validate, maxAgeMs, this.o.now, changes) : undefined };
+      this.validity?.watched?.close();
+      const given = this.o.fingerprint;
+      const watched = file === undefined || given || !validate ? undefined : new WatchedFingerprint(file, { now: this.o.now, maxAgeMs: CONFIG_BACKSTOP_MS });
+      const fingerprint = file === undefined ? undefined : given ? () => given(file) : watched ? () => watched.fingerprint() : undefined;
+      const changes = fingerprint ? { fingerprint, backstopMs: CONFIG_BACKSTOP_MS } : undefined;
+      this.validity = { key, validity: validate ? new ConfigValidity(validate, maxAgeMs, this.o.now, changes) : undefined, ...(watched ? { watched } : {}) };
     }
     for (const [vip, e] of this.entries) {
       const p = probes.get(vip);
@@ -89,6 +92,8 @@ export class StandbyReadiness {
   stop(): void {
     for (const e of this.entries.values()) e.runner.stop();
     this.entries.clear();
+    this.validity?.watched?.close();
+    this.validity = undefined;
   }
 
   private probe(service: string, p: ReadinessProbe): Probe {
