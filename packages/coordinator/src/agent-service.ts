@@ -20,6 +20,7 @@ import {
   type pbAgent,
 } from '@lbha/shared';
 import type { ByteCounter, ConnectionLiveness } from './connection-liveness.js';
+import { ConnectionClosedError } from './errors.js';
 import { RateLimiter } from './limits/rate-limiter.js';
 import type { AgentSession, Registry } from './registry.js';
 
@@ -189,6 +190,11 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
           if (err instanceof WireError) {
             logger.warn({ event: 'agent.bad_message', node, peer, err: err.message }, 'malformed message from agent');
             return fail(call, status.INVALID_ARGUMENT, err.message);
+          }
+          if (err instanceof ConnectionClosedError) {
+            // Nobody is left to answer: refused, not an error of the coordinator's.
+            logger.debug({ event: 'agent.connection_closed', node, peer }, 'agent stream refused: its connection closed before the Hello was handled');
+            return fail(call, status.UNAVAILABLE, 'the connection closed before the Hello was handled; reconnect');
           }
           logger.error({ event: 'agent.handler_error', node, peer, err }, 'error handling agent message');
           return fail(call, status.INTERNAL, 'internal error');

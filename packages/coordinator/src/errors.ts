@@ -104,6 +104,14 @@ export class StoreTooLargeError extends StoreError {
   override readonly name = 'StoreTooLargeError';
 }
 
+/**
+ * Thrown when a call's TLS connection closed before the call could be judged (its peer
+ * certificate is gone with it): nobody is there to answer, so this is no error of ours.
+ */
+export class ConnectionClosedError extends Error {
+  override readonly name = 'ConnectionClosedError';
+}
+
 /** Thrown inside an operation when a step fails; the operation ends as failed with this message. */
 export class OperationFailedError extends Error {
   override readonly name = 'OperationFailedError';

@@ -2,13 +2,15 @@
 // node the Hello claims. Tokens are never accepted here. With plaintext (an explicit opt-in)
 // there is nothing to check.
 import type { AgentHello } from '@lbha/shared';
+import { authContextOf, type AuthContext } from './auth-context.js';
 import { clientAddress } from './auth-throttle.js';
 import type { AuthOutcome, Credentials } from './authenticator.js';
 
 export function agentAuthorizer(authenticate: (c: Credentials, address: string) => AuthOutcome, tls: boolean) {
-  return (call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null; getPeer(): string }, hello: AgentHello): string | undefined => {
+  return (call: { getAuthContext(): AuthContext | null; getPeer(): string }, hello: AgentHello): string | undefined => {
     if (!tls) return undefined;
-    const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
+    // Throws ConnectionClosedError when the connection is gone (the stream is refused as UNAVAILABLE).
+    const raw = authContextOf(call)?.sslPeerCertificate?.raw;
     if (!raw) return 'agent streams need a client certificate of role agent';
     const auth = authenticate({ peerCertificate: raw }, clientAddress(call.getPeer()));
     if (!auth.ok) return auth.reason;

@@ -7,7 +7,9 @@
 // direct ones, send PINGs instead of Heartbeat messages.
 import { Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServerDuplexStream } from '@grpc/grpc-js';
 import { AgentServiceClient, type AgentServiceServer, type ConnectRequest, type ConnectResponse, type Logger } from '@lbha/shared';
+import type { AuthContext } from '../auth/auth-context.js';
 import { ConnectionLiveness, type ByteCounter } from '../connection-liveness.js';
+import { ConnectionClosedError } from '../errors.js';
 import type { Registry } from '../registry.js';
 import { adoptForwardedCaller, FORWARDED_BY, FORWARDED_CERT, FORWARDED_FOR, FORWARDED_IDENTITY, peerCertificate, RELAY_LIVENESS } from './forwarded-identity.js';
 import type { LeaderInfo, Leadership } from './leadership.js';
@@ -64,7 +66,7 @@ const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'grpc-timeout',
  * (e.g. its bearer token), who forwards it, and the caller's certificate and identity, which
  * the leader honours only because this coordinator's certificate vouches for them.
  */
-export function forwardedMetadata(call: { metadata: Metadata; getPeer(): string; getAuthContext?(): { sslPeerCertificate?: { raw?: Buffer } } | null }, selfId: string, identity?: string): Metadata {
+export function forwardedMetadata(call: { metadata: Metadata; getPeer(): string; getAuthContext?(): AuthContext | null }, selfId: string, identity?: string): Metadata {
   const md = new Metadata();
   for (const [k, v] of Object.entries(call.metadata.getMap())) {
     if (!HOP_HEADERS.has(k) && !k.startsWith('grpc-') && !k.startsWith(':')) md.set(k, v);
@@ -105,8 +107,14 @@ export class AgentRelay {
   readonly service: AgentServiceServer = {
     connect: (call: AgentCall) => {
       const target = this.target();
-      if (target) this.relay(call, target);
-      else this.serveLocally(call);
+      try {
+        if (target) this.relay(call, target);
+        else this.serveLocally(call);
+      } catch (err) {
+        if (!(err instanceof ConnectionClosedError)) throw err;
+        this.opts.logger.debug({ event: 'agent.connection_closed', peer: call.getPeer() }, 'agent stream refused: its connection closed before it could be routed');
+        call.emit('error', { code: status.UNAVAILABLE, details: 'the connection closed before the stream could be routed; reconnect' });
+      }
     },
     // Reports name sessions of this coordinator's own registry; on one that does not lead they
     // match no relayed session and touch nothing.
@@ -239,12 +247,13 @@ export class AgentRelay {
   private relay(call: AgentCall, leader: LeaderInfo): void {
     const { logger, selfId } = this.opts;
     const peer = call.getPeer();
+    // First, as it throws when the agent's connection is gone already.
+    const metadata = forwardedMetadata(call, selfId);
     const channel = this.channel(leader.grpc);
     channel.streams++;
     const counter = this.opts.connectionOf?.(call);
-    const md = forwardedMetadata(call, selfId);
-    if (counter) md.set(RELAY_LIVENESS, '1');
-    const upstream = channel.client.connect(md);
+    if (counter) metadata.set(RELAY_LIVENESS, '1');
+    const upstream = channel.client.connect(metadata);
     let ended = false;
     /** The agent's node (its Hello) and, once the leader took its liveness from here, the session. */
     let node: string | undefined;

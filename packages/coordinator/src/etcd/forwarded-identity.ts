@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
 import { uriSans } from '@lbha/shared';
+import { authContextOf, type AuthContext } from '../auth/auth-context.js';
 import { identity, ROLES, TRUST_DOMAIN, type Identity, type Role } from '../auth/roles.js';
 import { decorate, type Caller, type ControlApi } from '../control-api.js';
 
@@ -24,11 +25,12 @@ export const RELAY_LIVENESS = 'lbha-relay-liveness';
 
 interface PeerCall {
   readonly metadata: Metadata;
-  getAuthContext?(): { sslPeerCertificate?: { raw?: Buffer } } | null;
+  getAuthContext?(): AuthContext | null;
 }
 
+/** The TLS peer's certificate (undefined: none); throws ConnectionClosedError when the connection is gone. */
 export function peerCertificate(call: PeerCall): Buffer | undefined {
-  const raw = call.getAuthContext?.()?.sslPeerCertificate?.raw;
+  const raw = authContextOf(call)?.sslPeerCertificate?.raw;
   return raw && raw.length > 0 ? raw : undefined;
 }
 
