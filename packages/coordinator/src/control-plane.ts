@@ -198,6 +198,11 @@ export class ControlPlane {
     this.pruneTimer.unref();
   }
 
+  /** Sends every agent its desired state again where what was sent may not have arrived (ReconcileLoop.resync). */
+  resync(): void {
+    this.loop.resync();
+  }
+
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.operations.stop();

@@ -39,6 +39,9 @@ const CLUSTERS_PER_WRITE = 50;
  */
 const PERSIST_INTERVAL_MS = 100;
 
+/** After a failed pass (the store did not answer a version reservation), its clusters are passed again this much later. */
+const RETRY_FAILED_PASS_MS = 1000;
+
 export interface ReconcileLoopOptions {
   /** What agents report (the loop only reads it and follows its events). */
   readonly registry: Pick<Registry, 'get' | 'subscribe'>;
@@ -99,6 +102,7 @@ export class ReconcileLoop {
   private wakeTimer: NodeJS.Timeout | undefined;
   /** When the armed wake timer fires (the earliest wake-up asked for); null when none is armed. */
   private wakeArmedAt: number | null = null;
+  private retryTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -144,6 +148,7 @@ export class ReconcileLoop {
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
     this.wakeArmedAt = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.running;
     // Stopped: what is waiting for the interval is written now.
     if (this.persistTimer) clearTimeout(this.persistTimer);
@@ -209,7 +214,17 @@ export class ReconcileLoop {
   async runNow(): Promise<void> {
     while (this.running) await this.running;
     this.running = this.pass()
-      .catch((err: unknown) => this.o.logger.error({ event: 'reconcile.failed', err }, 'reconcile pass failed'))
+      .catch((err: unknown) => {
+        this.o.logger.error({ event: 'reconcile.failed', err }, 'reconcile pass failed; its clusters are passed again in a second');
+        // The clusters the pass did not finish are marked dirty again (pass()): without another
+        // pass, a change they held (a health flip) would never be pushed.
+        if (this.retryTimer || this.stopped) return;
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          if (!this.stopped) void this.runNow();
+        }, RETRY_FAILED_PASS_MS);
+        this.retryTimer.unref();
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again) {
@@ -219,6 +234,16 @@ export class ReconcileLoop {
         }
       });
     await this.running;
+  }
+
+  /**
+   * Forgets what was sent and passes over every cluster: after a lapse of leadership, pushes
+   * the fence held back were counted as sent. Each agent not running its desired state gets it
+   * again; one that runs it is not sent anything (deliver).
+   */
+  resync(): void {
+    this.sent.clear();
+    this.schedule();
   }
 
   /** Keeps the handovers away from `node` open until at least `untilMs` (a drain waiting for connections). */
@@ -281,8 +306,14 @@ export class ReconcileLoop {
     // not a walk over the fleet.
     const clusters = all ? spec.clusters : [...dirty].flatMap((name) => this.clusterByName.get(name) ?? []);
     let sliceStart = performance.now();
-    for (const c of clusters) {
-      await this.passOne(c, now);
+    for (const [i, c] of clusters.entries()) {
+      try {
+        await this.passOne(c, now);
+      } catch (err) {
+        // This cluster and those after it were not passed: they are due again.
+        for (const rest of clusters.slice(i)) this.dirty.add(rest.name);
+        throw err;
+      }
       if (performance.now() - sliceStart < (this.o.passSliceMs ?? PASS_SLICE_MS)) continue;
       await nextTurn();
       // Stopped, or a new spec (whose setSpec asked for a pass over every cluster): the rest
