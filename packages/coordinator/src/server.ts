@@ -319,7 +319,7 @@ export class CoordinatorServer {
       });
       await this.http.start();
     }
-    this.coordination?.start(this.advertised(), { start: (store) => this.startPlane(store), stop: () => this.stopPlane() });
+    this.coordination?.start(this.advertised(), { start: (store) => this.startPlane(store), stop: () => this.stopPlane(), resume: () => this.plane?.resync() });
     this.logger.info({ event: 'coordinator.started', id: this.config.id, addresses: this.addresses }, 'coordinator listening');
   }
 

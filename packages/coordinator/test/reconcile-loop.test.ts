@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { CAPABILITY_HANDOVER, silentLogger, type DesiredState, type NodeMode } from '@lbha/shared';
+import { eventually } from '@lbha/test-support';
 import { AgentOutbox } from '../src/agent-outbox.js';
 import { EventLog } from '../src/event-log.js';
 import { FleetView } from '../src/fleet-view.js';
@@ -397,6 +398,49 @@ describe('reconcile loop', () => {
     assert.deepEqual(store.holderWrites.slice(1), [['holders/b', 'holders/c']], 'then one write with both');
     const stored = await r.state.holders();
     assert.deepEqual([stored.get('b'), stored.get('c')], [{ 'vip-28': 'b-lb02', 'vip-29': 'b-lb02' }, { 'vip-28': 'c-lb02', 'vip-29': 'c-lb02' }]);
+  });
+
+  it('after resync, sends again what a fence held back, and nothing to an agent that runs it', async () => {
+    const r = new Rig().start();
+    r.connect(LB1);
+    r.connect(LB2);
+    // LB1's push goes nowhere (held back: this coordinator was not the leader for a moment).
+    const held = r.registry.get(LB1)?.session as AgentSession;
+    const deliver = held.sendDesiredState;
+    (held as { sendDesiredState: AgentSession['sendDesiredState'] }).sendDesiredState = () => {};
+    await r.loop.runNow();
+    const [v2] = r.pushes(LB2);
+    assert.deepEqual(r.pushes(LB1), []);
+    r.report(LB2, v2 ?? 0);
+    await r.loop.runNow();
+    assert.deepEqual(r.pushes(LB1), [], 'counted as sent: a pass alone does not resend it');
+    (held as { sendDesiredState: AgentSession['sendDesiredState'] }).sendDesiredState = deliver;
+    r.loop.resync();
+    await r.loop.runNow();
+    assert.equal(r.pushes(LB1).length, 1, 'sent again after resync');
+    assert.deepEqual(r.pushes(LB2), [v2], 'LB2 runs its version: not sent again');
+  });
+
+  it('passes again, a moment later, the clusters of a pass that failed, and pushes what they held', async () => {
+    class FailingOnce extends MemoryStore {
+      fail = true;
+      override async txn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
+        if (this.fail && ops.some((o) => o.key === 'counters/desired-version')) {
+          this.fail = false;
+          throw new StoreError('etcd transaction failed: deadline exceeded');
+        }
+        return super.txn(compares, ops);
+      }
+    }
+    const store = new FailingOnce();
+    // Passes only when the test runs one, or when the loop retries on its own.
+    const r = new Rig(store).start();
+    r.connect(LB1);
+    r.connect(LB2);
+    await r.loop.runNow();
+    assert.equal(store.fail, false, 'the first version reservation failed');
+    assert.deepEqual([r.pushes(LB1), r.pushes(LB2)], [[], []]);
+    await eventually(() => r.pushes(LB1).length === 1 && r.pushes(LB2).length === 1, 'pushed after the retry', 5000);
   });
 
   it('tells waiters after a pass', async () => {

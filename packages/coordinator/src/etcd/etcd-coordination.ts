@@ -22,6 +22,12 @@ import { StoreHealth } from './store-health.js';
 export interface LeaderDuties {
   start(store: Store, term: number): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * This coordinator leads again in the term whose duties kept running through a lapse (its
+   * lease outlived its local deadline, so nobody else led meanwhile): resend what the fence
+   * held back.
+   */
+  resume?(term: number): void;
 }
 
 export interface EtcdCoordinationOptions {
@@ -38,6 +44,8 @@ export interface EtcdCoordinationOptions {
   readonly relayStreamsPerChannel?: number;
   /** Retry delay after the leader's duties failed to start (default 1s). */
   readonly retryMs?: number;
+  /** Monotonic milliseconds for the election (tests move it to make a lease lapse). */
+  readonly clock?: () => number;
 }
 
 /** The metrics a coordinator with the etcd store adds to /metrics. */
@@ -62,6 +70,8 @@ export class EtcdCoordination {
   private transitions: Promise<void> = Promise.resolve();
   private stopping = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Stops the duties of a lapsed term unless this coordinator leads again in it first. */
+  private lapseTimer: NodeJS.Timeout | undefined;
   private elections = 0;
   private readonly fenced = { desiredState: 0, command: 0 };
   private readonly log: Logger;
@@ -136,13 +146,19 @@ export class EtcdCoordination {
       requestTimeoutMs: config.requestTimeout,
       logger: this.log,
       health: this.health,
+      ...(this.opts.clock ? { clock: this.opts.clock } : {}),
     });
     this.election.subscribe((e) => {
       for (const l of this.listeners) l(e);
       if (e.type === 'elected') {
         this.elections++;
-        this.enqueue(() => this.startDuties(e.term));
+        if (this.lapseTimer && this.activeTerm === e.term) this.resumeDuties(e.term);
+        else this.enqueue(() => this.startDuties(e.term));
       } else if (e.type === 'deposed') {
+        this.onLapse(e.term);
+      } else if (e.leader && e.leader.id !== this.opts.selfId) {
+        // Another coordinator leads: whatever ran here is over for good.
+        this.endLapse();
         this.enqueue(() => this.stopDuties());
       }
     });
@@ -150,10 +166,45 @@ export class EtcdCoordination {
     this.log.info({ event: 'election.joined', id: self.id, grpc: self.grpc, prefix: config.prefix, endpoints: config.endpoints }, 'campaigning for leadership on etcd');
   }
 
+  /**
+   * Deposed. Stopping and restarting the duties costs seconds to tens of seconds under load
+   * (the store read again, every desired state rebuilt and pushed), and a lapse of the local
+   * deadline while etcd still held the lease (a wait for the CPU) ends in a re-election in the
+   * same term, nobody else having led. So the duties stay up, pushes and store writes fenced
+   * meanwhile, until another coordinator is seen leading or a lease TTL has passed (etcd has
+   * expired the lease by then: the next term is a new one).
+   */
+  private onLapse(term: number): void {
+    if (this.stopping || this.activeTerm === 0 || this.activeTerm !== term) {
+      this.enqueue(() => this.stopDuties());
+      return;
+    }
+    this.log.info({ event: 'leader.duties_held', term }, 'deposed: leader duties held (fenced) until this coordinator leads again in this term or another takes over');
+    this.endLapse();
+    this.lapseTimer = setTimeout(() => {
+      this.lapseTimer = undefined;
+      this.enqueue(() => this.stopDuties());
+    }, this.opts.config.leaseTtl);
+    this.lapseTimer.unref();
+  }
+
+  /** Leading again in the term whose duties were held through a lapse. */
+  private resumeDuties(term: number): void {
+    this.endLapse();
+    this.duties?.resume?.(term);
+    this.log.info({ event: 'leader.duties_resumed', term }, 'leading again in the same term: leader duties resumed without a restart');
+  }
+
+  private endLapse(): void {
+    if (this.lapseTimer) clearTimeout(this.lapseTimer);
+    this.lapseTimer = undefined;
+  }
+
   /** Resigns (another coordinator takes over at once), stops the duties and closes the client. */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.endLapse();
     await this.election?.stop();
     this.enqueue(() => this.stopDuties());
     await this.transitions;
@@ -191,6 +242,7 @@ export class EtcdCoordination {
   }
 
   private async stopDuties(): Promise<void> {
+    this.endLapse();
     if (this.activeTerm === 0) return;
     const term = this.activeTerm;
     this.activeTerm = 0;
