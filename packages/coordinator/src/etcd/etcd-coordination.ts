@@ -112,6 +112,12 @@ export class EtcdCoordination {
     return this.relay.service;
   }
 
+  /** Whether another coordinator leads (this one relays its agents' streams there). */
+  followsAnother(): boolean {
+    const leader = this.leadership.leader();
+    return !this.leadership.isLeader() && leader !== undefined && leader.id !== this.opts.selfId;
+  }
+
   /** Forwards authorised API calls to the leader; refuses mutations while nobody leads. Goes inside the authorisation wrapper. */
   wrapControl(local: ControlApi): ControlApi {
     const { credentials, options } = clientCredentials(this.opts.peerTls);
@@ -172,10 +178,12 @@ export class EtcdCoordination {
    * deadline while etcd still held the lease (a wait for the CPU) ends in a re-election in the
    * same term, nobody else having led. So the duties stay up, pushes and store writes fenced
    * meanwhile, until another coordinator is seen leading or a lease TTL has passed (etcd has
-   * expired the lease by then: the next term is a new one).
+   * expired the lease by then: the next term is a new one). Not when etcd itself stopped
+   * answering: that is an outage, during which this coordinator answers reads from what it
+   * recorded itself, as a follower, so the duties stop at once.
    */
   private onLapse(term: number): void {
-    if (this.stopping || this.activeTerm === 0 || this.activeTerm !== term) {
+    if (this.stopping || this.activeTerm === 0 || this.activeTerm !== term || this.health.failing || !this.health.up) {
       this.enqueue(() => this.stopDuties());
       return;
     }

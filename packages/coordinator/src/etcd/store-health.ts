@@ -40,6 +40,11 @@ export class StoreHealth {
     return this.current;
   }
 
+  /** Whether the last etcd request failed (no success since). */
+  get failing(): boolean {
+    return this.failingSince !== undefined;
+  }
+
   get up(): boolean {
     return this.current === 'up';
   }
