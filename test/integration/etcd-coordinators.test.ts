@@ -64,6 +64,11 @@ interface Coordinator {
 const call = <Req, Res>(address: string, method: keyof ControlServiceClient & string, req: Req, timeoutMs = 5000): Promise<Res> =>
   controlCall<Req, Res>(address, method, req, { timeoutMs });
 
+async function metricsText(c: Coordinator): Promise<string> {
+  const res = await fetch(`http://${c.http}/metrics`, { signal: AbortSignal.timeout(2000) });
+  return res.text();
+}
+
 async function metric(c: Coordinator, name: string): Promise<number | undefined> {
   try {
     const res = await fetch(`http://${c.http}/metrics`, { signal: AbortSignal.timeout(2000) });
@@ -289,6 +294,8 @@ log: { level: info }
     await eventually(() => fleet.nodes.every((n) => n.coordinator === next.id), 'both nodes on streams of the new leader');
     const late = fleet.nodes.flatMap((n) => n.received.filter((r) => r.coordinator === l.id && r.atMs >= tCont).map((r) => `${n.name} ${r.kind} ${r.ref}`));
     assert.deepEqual(late, [], 'nothing from the old leader after it resumed');
+    // It follows the new leader: the series of the nodes it held as the leader leave its /metrics.
+    await eventually(async () => !(await metricsText(l)).includes('lbha_node_connected{'), 'the old leader to drop the nodes it no longer serves');
     console.log(`old leader held back ${await metric(l, 'lbha_fenced_pushes_total{kind="desired_state"}')} desired-state pushes`);
     assert.equal(fleet.masterOf('vip-b'), 'lb1', 'lb2 failed: vip-b is on lb1');
     fleet.node('lb2').setHealthy(true);

@@ -252,7 +252,15 @@ export class CoordinatorServer {
 
   private forgetGoneNodes(): void {
     const plane = this.plane;
-    if (!plane) return;
+    if (!plane) {
+      // Following another coordinator, this one keeps no record of the nodes whose streams it
+      // no longer serves (the leader reports them): a former leader kept every node's series in
+      // its /metrics, hundreds of KB of stale figures.
+      if (this.coordination?.followsAnother()) {
+        for (const r of Array.from(this.registry.records())) if (r.link === 'disconnected') this.registry.forget(r.name);
+      }
+      return;
+    }
     const records = Array.from(this.registry.records(), (r) => ({ name: r.name, connected: r.link !== 'disconnected', lastSeenMs: r.lastSeenMs }));
     for (const name of nodesToForget(records, (n) => plane.clusterOfNode(n) !== undefined, Date.now(), this.options.nodeRetention ?? DEFAULT_RETENTION)) {
       if (this.registry.forget(name)) this.logger.info({ event: 'node.forgotten', node: name }, 'dropped the record of a gone node the spec does not name');
