@@ -215,11 +215,11 @@ export class CoordinatorServer {
         this.events.record({ type: 'agent.disconnected', cluster, node: e.node, severity: 'warning', message: `agent of ${e.node} disconnected`, reason: e.reason });
         break;
       case 'stale':
-        this.events.record({ type: 'agent.stale', cluster, node: e.node, severity: 'warning', message: `no heartbeat from ${e.node} for ${e.silentMs}ms` });
-        this.logger.warn({ event: 'agent.stale', node: e.node, silentMs: e.silentMs }, 'agent missed its heartbeat deadline');
+        this.events.record({ type: 'agent.stale', cluster, node: e.node, severity: 'warning', message: `nothing from ${e.node}'s agent (no heartbeat, no bytes on its connection) for ${e.silentMs}ms` });
+        this.logger.warn({ event: 'agent.stale', node: e.node, silentMs: e.silentMs }, 'agent went silent past its heartbeat deadline');
         break;
       case 'fresh':
-        this.events.record({ type: 'agent.fresh', cluster, node: e.node, message: `${e.node} is sending heartbeats again` });
+        this.events.record({ type: 'agent.fresh', cluster, node: e.node, message: `${e.node}'s agent is heard from again` });
         break;
       case 'ack':
         if (!e.accepted) {
