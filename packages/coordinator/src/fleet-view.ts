@@ -96,6 +96,8 @@ export class FleetView {
   }
 
   publishDesired(node: string, content: DesiredContent, version: number): void {
+    const d = this.desired.get(node);
+    if (d?.content === content && d.version === version) return;
     this.desired.set(node, { content, version });
   }
 

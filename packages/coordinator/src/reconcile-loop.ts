@@ -368,26 +368,28 @@ export class ReconcileLoop {
         this.versions.set(n.name, v);
       }
       this.o.view.publishDesired(n.name, entry.content, v.version);
-      this.deliver({ ...entry.content, version: v.version }, result.withheld.has(n.name), now);
+      this.deliver(n.name, entry.content, v.version, result.withheld.has(n.name), now);
     }
   }
 
-  private deliver(desired: DesiredState, withheld: boolean, now: number): void {
-    const r = this.o.registry.get(desired.node);
+  /** Sends the node its desired state if its agent does not run that version yet (built only then). */
+  private deliver(node: string, content: DesiredContent, version: number, withheld: boolean, now: number): void {
+    const r = this.o.registry.get(node);
     // Not before its first report: a restarted coordinator must see what the agent runs
     // (a handover in progress) before telling it what to run.
     if (!r?.session || r.link === 'disconnected' || !r.snapshot || withheld) return;
-    const sent = this.sent.get(desired.node);
+    const sent = this.sent.get(node);
     const sameSession = sent?.session === r.session.id;
-    if (sameSession && sent?.version === desired.version) return;
-    if (!sameSession && r.appliedVersion === desired.version) {
+    if (sameSession && sent?.version === version) return;
+    if (!sameSession && r.appliedVersion === version) {
       // Reconnected already running this version: nothing to send.
-      this.sent.set(desired.node, { session: r.session.id, version: desired.version });
+      this.sent.set(node, { session: r.session.id, version });
       return;
     }
+    const desired: DesiredState = { ...content, version };
     if (this.o.outbox.sendDesiredState(desired)) {
-      this.sent.set(desired.node, { session: r.session.id, version: desired.version });
-      this.o.logger.debug({ event: 'desired_state.pushed', node: desired.node, version: desired.version, at: now }, 'pushed desired state');
+      this.sent.set(node, { session: r.session.id, version });
+      this.o.logger.debug({ event: 'desired_state.pushed', node, version, at: now }, 'pushed desired state');
     }
   }
 
