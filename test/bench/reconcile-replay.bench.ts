@@ -7,8 +7,13 @@
 //
 // A flip with no push within 10 s (as simulated-agents.ts times out) counts as unpushed.
 //
-// Usage: node test/dist/bench/reconcile-replay.bench.js [--agents 2000] [--seconds 15] [--flip-mean-s 60] [--debounce-ms 0] [--vips 5]
-// (--vips: VIPs per two-node cluster; bench:scale uses 2, and at most 20,000 VIPs in all.)
+// Usage: node test/dist/bench/reconcile-replay.bench.js [--agents 2000] [--seconds 15] [--flip-mean-s 60] [--debounce-ms 0] [--vips 5] [--heap-profile FILE]
+// (--vips: VIPs per two-node cluster; bench:scale uses 2, and at most 20,000 VIPs in all.
+// --heap-profile: V8's sampling heap profile of the measured window, objects the GC already
+// collected included, so it shows what is allocated, not what is kept; what the coordinator's
+// own functions allocated is also printed per cluster pass.)
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import {
   AgentOutbox,
@@ -23,7 +28,7 @@ import {
   type AgentSession,
 } from '@lbha/coordinator';
 import { CAPABILITY_HANDOVER, silentLogger, type DesiredState, type InstanceStatus, type NodeDelta, type NodeSnapshot } from '@lbha/shared';
-import { distribution, intOption, jsonLine } from './bench-stats.js';
+import { distribution, intOption, jsonLine, stringOption } from './bench-stats.js';
 import { pairsSpec, scaleNodes, type ScaleNode } from './scale-spec.js';
 
 const argv = process.argv.slice(2);
@@ -32,6 +37,7 @@ const seconds = intOption(argv, '--seconds', 'LBHA_BENCH_SECONDS', 15);
 const flipMeanS = intOption(argv, '--flip-mean-s', 'LBHA_BENCH_FLIP_MEAN_S', 60);
 const debounceMs = intOption(argv, '--debounce-ms', 'LBHA_BENCH_DEBOUNCE_MS', 0);
 const vipsPerCluster = intOption(argv, '--vips', 'LBHA_BENCH_VIPS', 5);
+const heapProfile = stringOption(argv, '--heap-profile', 'LBHA_BENCH_HEAP_PROFILE', '');
 const RECOVER_MEAN_S = 5;
 const PUSH_TIMEOUT_MS = 10_000;
 
@@ -154,10 +160,24 @@ await sleep(5000);
 passes = 0;
 latencies.length = 0;
 unpushed = 0;
+const inspector = heapProfile === '' ? undefined : new Session();
+if (inspector) {
+  inspector.connect();
+  await inspector.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+}
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await sleep(seconds * 1000);
 const cpu = process.cpuUsage(cpu0);
+let allocatedBytes: number | null = null;
+if (inspector) {
+  const { profile } = await inspector.post('HeapProfiler.stopSampling');
+  writeFileSync(heapProfile, JSON.stringify(profile));
+  // Allocated by the coordinator's code (the frame that allocated is in its packages), not the replay's agents.
+  const walk = (n: (typeof profile)['head']): number => (/packages\/(coordinator|shared)\//.test(n.callFrame.url) ? n.selfSize : 0) + n.children.reduce((sum, c) => sum + walk(c), 0);
+  allocatedBytes = walk(profile.head);
+  inspector.disconnect();
+}
 const wallMs = performance.now() - t0;
 flipping = false;
 clearInterval(heartbeats);
@@ -177,6 +197,7 @@ const record = {
   flip_to_push_ms_p50: d.p50,
   flip_to_push_ms_p99: d.p99,
   flip_to_push_ms_max: d.max,
+  coordinator_allocated_kb_per_cluster_pass: allocatedBytes === null || passes === 0 ? null : Math.round(allocatedBytes / passes / 102.4) / 10,
 };
 process.stdout.write(`cluster passes ${record.cluster_passes_per_s}/s, ${record.passes_per_flip} per pushed flip; CPU ${record.cpu_percent} % (the agents' side included); flip -> push p50 ${d.p50} ms, p99 ${d.p99} ms, max ${d.max} ms; ${unpushed} flips unpushed in ${PUSH_TIMEOUT_MS / 1000} s\n`);
 process.stdout.write(`${jsonLine(record)}\n`);
