@@ -119,6 +119,8 @@ interface Run {
   noPush: number;
   /** Of those, flips whose agent's stream was lost before the push came. */
   noPushDropped: number;
+  /** Of those, flips whose push came after all (later than 10 s), and when. */
+  latePushes: number[];
 }
 
 const runs = new Set<Run>();
@@ -164,7 +166,7 @@ function startSimulators(run: Run, size: number): void {
       else if (m.t === 'nopush') {
         run.noPush++;
         if (m.dropped === true) run.noPushDropped++;
-      }
+      } else if (m.t === 'late' && m.ms !== undefined) run.latePushes.push(m.ms);
     });
   }
 }
@@ -349,6 +351,7 @@ interface SizeFigures {
   readonly pushes: number;
   readonly noPush: number;
   readonly noPushDropped: number;
+  readonly latePushes: readonly number[];
   /** Restart (one coordinator) or stop of the leader (several) until every agent is welcomed again. */
   readonly stormAllMs: number | undefined;
   readonly stormFromKillMs: number | undefined;
@@ -375,7 +378,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     shippedFlags: SHIPPED_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
   };
-  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), liveness: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0 };
+  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), liveness: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0, latePushes: [] };
   runs.add(run);
   try {
     writeFileSync(join(dir, 'cluster.yaml'), pairsSpec(size, 2));
@@ -408,6 +411,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     run.pushesVia = new Map();
     run.noPush = 0;
     run.noPushDropped = 0;
+    run.latePushes = [];
     const windowStart = Date.now();
     tellSimulators(run, 'flips on');
     const scrapes: Scrape[][] = run.slots.map(() => []);
@@ -509,6 +513,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       pushes: pushes.length,
       noPush,
       noPushDropped,
+      latePushes: [...run.latePushes],
       stormAllMs,
       stormFromKillMs,
       stormAfterReadyMs,
@@ -643,6 +648,10 @@ async function main(): Promise<void> {
         flips: s.pushes,
         flips_without_push: s.noPush,
         flips_without_push_stream_lost: s.noPushDropped,
+        // Pushes that came later than 10 s after their flip, up to when the figures are taken (a
+        // flip of the last 10 s of the window may be among them, though not among the unpushed).
+        flips_without_push_pushed_later: s.latePushes.length,
+        flips_without_push_pushed_later_ms_max: s.latePushes.length === 0 ? null : Math.max(...s.latePushes),
         // Flips of the agents connected to this coordinator (relayed to the leader when it follows).
         flips_of_its_agents: c.pushesOfItsAgents,
         flip_to_push_ms_p50_its_agents: c.pushMsOfItsAgents.p50,

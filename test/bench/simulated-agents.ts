@@ -12,6 +12,7 @@
 //   {"t":"connected","node":..,"at":epochMs,"liveness":"connection"|"heartbeat"}   a Welcome was received (first connect or reconnect)
 //   {"t":"push","ms":..}                       health flip -> new desired state received
 //   {"t":"nopush","dropped":B}                 no new desired state within 10 s of a flip (B: its stream was lost meanwhile)
+//   {"t":"late","ms":..}                       that new desired state, when it came after all
 // A node flips to unhealthy only while the other nodes of its cluster are healthy (see flip()).
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
@@ -81,6 +82,8 @@ class SimulatedNode {
   private readonly listeners = new Set<(d: NodeDelta) => void>();
   private flipTimer: NodeJS.Timeout | undefined;
   pending: { readonly at: number; readonly version: number; readonly timer: NodeJS.Timeout; dropped: boolean } | undefined;
+  /** A flip whose push did not come within PUSH_TIMEOUT_MS, until it comes (or the next flip). */
+  private overdue: { readonly at: number; readonly version: number } | undefined;
   readonly client: StreamClient;
 
   constructor(
@@ -200,6 +203,11 @@ class SimulatedNode {
       this.pending = undefined;
       out({ t: 'push', ms: Math.round((performance.now() - p.at) * 10) / 10, via: this.client.currentAddress });
     }
+    const o = this.overdue;
+    if (o !== undefined && d.version > o.version) {
+      this.overdue = undefined;
+      out({ t: 'late', ms: Math.round(performance.now() - o.at) });
+    }
     // After the ACK (sent when this returns), report the applied version and the VRRP outcome.
     setImmediate(() => {
       this.instances = this.computeInstances();
@@ -215,8 +223,10 @@ class SimulatedNode {
     if (this.healthy && peers.some((n) => !n.healthy || n.pending !== undefined)) return;
     this.healthy = !this.healthy;
     const at = performance.now();
+    this.overdue = undefined;
     const timer = setTimeout(() => {
       const dropped = this.pending?.dropped ?? false;
+      this.overdue = { at, version: this.pending?.version ?? 0 };
       this.pending = undefined;
       out({ t: 'nopush', node: this.spec.node, dropped });
     }, PUSH_TIMEOUT_MS);
