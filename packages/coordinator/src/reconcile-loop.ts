@@ -21,6 +21,7 @@ import type { VipPin } from './placement.js';
 import type { NodeRecord, Registry, RegistryEvent } from './registry.js';
 import { EMPTY_SPEC, type ClusterSpec, type Spec } from './spec/cluster-spec.js';
 import type { CoordinatorState } from './store/coordinator-state.js';
+import { WakeQueue } from './wake-queue.js';
 
 /** The most a reconcile pass works before it lets the event loop turn (ms of its own time). */
 const PASS_SLICE_MS = 5;
@@ -84,7 +85,7 @@ export class ReconcileLoop {
   // spec, mode or timer change): at thousands of agents, recomputing everything on every delta
   // would hog the event loop.
   private readonly memory = new Map<string, ClusterMemory>();
-  private readonly wakes = new Map<string, number>();
+  private readonly wakes = new WakeQueue();
   private dirty = new Set<string>();
   private allDirty = true;
   /** Per node: the version given to its current desired state, and that content. */
@@ -163,7 +164,7 @@ export class ReconcileLoop {
     // Forget what belongs to clusters and nodes that are gone.
     const clusters = new Set(spec.clusters.map((c) => c.name));
     for (const c of [...this.memory.keys()]) if (!clusters.has(c)) this.memory.delete(c);
-    for (const c of [...this.wakes.keys()]) if (!clusters.has(c)) this.wakes.delete(c);
+    for (const c of [...this.wakes.clusters()]) if (!clusters.has(c)) this.wakes.delete(c);
     this.nodeCluster.clear();
     this.clusterByName.clear();
     for (const c of spec.clusters) {
@@ -350,8 +351,7 @@ export class ReconcileLoop {
       this.handoversDirty.add(c.name);
     }
     this.storedHandovers.set(c.name, handovers);
-    if (result.wakeAt === null) this.wakes.delete(c.name);
-    else this.wakes.set(c.name, result.wakeAt);
+    this.wakes.set(c.name, result.wakeAt);
     this.o.view.publish(c.name, result);
     for (const e of result.events) this.o.events.record(e);
     if (result.lapsedPins.size > 0) this.o.onLapsedPins?.(c.name, result.lapsedPins);
@@ -440,8 +440,7 @@ export class ReconcileLoop {
 
   /** Arms the timer for the earliest wake-up the clusters asked for (kept when that did not change). */
   private armWake(now: number): void {
-    let at: number | null = null;
-    for (const w of this.wakes.values()) if (at === null || w < at) at = w;
+    const at = this.wakes.next();
     if (at === this.wakeArmedAt && this.wakeTimer !== undefined && !this.stopped) return;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
@@ -452,8 +451,7 @@ export class ReconcileLoop {
       this.wakeTimer = undefined;
       this.wakeArmedAt = null;
       // Only the clusters whose hold-down, settle time or handover window has come.
-      const t = this.clock();
-      for (const [cluster, w] of this.wakes) if (w <= t + 1) this.schedule(cluster);
+      for (const cluster of this.wakes.takeDue(this.clock() + 1)) this.schedule(cluster);
     }, Math.max(0, at - now) + 1);
     this.wakeTimer.unref?.();
   }
