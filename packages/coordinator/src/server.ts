@@ -234,10 +234,12 @@ export class CoordinatorServer {
   /** What the limits counted, for /metrics. */
   guardStats(): GuardStats {
     const auth = this.auth.throttle.stats();
+    const handshakes = this.grpcListener?.handshakeStats();
     const events = this.events.stats();
     const audit = this.audit.stats();
     return {
       connections: { grpc: this.grpcConnections.stats(), http: this.httpConnections.stats() },
+      grpcHandshakes: { running: handshakes?.inFlight ?? 0, queued: handshakes?.queued ?? 0 },
       authFailures: auth.failures,
       authThrottled: auth.throttled,
       authThrottledAddresses: auth.blockedAddresses,
@@ -293,11 +295,10 @@ export class CoordinatorServer {
   async start(): Promise<void> {
     // With etcd the plane runs only while this coordinator leads (started by the election below).
     if (!this.coordination) await this.startPlane();
-    const creds = this.auth.serverCredentials();
     if (isInsecure(this.config.tls)) {
       this.logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): agent streams and the API are not authenticated');
     }
-    this.grpcListener = new GrpcListener(this.server, creds, this.grpcConnections);
+    this.grpcListener = new GrpcListener(this.server, { tls: this.auth.serverTls(), limiter: this.grpcConnections, handshakes: this.limits.tlsHandshakes });
     for (const addr of this.config.grpc.listen) {
       if (await removeStaleUnixSocket(addr)) {
         this.logger.warn({ event: 'grpc.stale_socket_removed', address: addr }, 'removed a unix socket left by a previous coordinator');

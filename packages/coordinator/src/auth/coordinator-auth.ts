@@ -1,7 +1,6 @@
 // Everything the coordinator needs for authentication in one object: its TLS material
-// (reloaded on SIGHUP or when the files change), the gRPC server credentials, the identity
+// (reloaded on SIGHUP or when the files change), TLS for the gRPC port, the identity
 // checks for agent streams and control calls, and the HTTP API's view of the same.
-import { ServerCredentials } from '@grpc/grpc-js';
 import { CertificateSource, isInsecure, type Logger, type TlsConfig } from '@lbha/shared';
 import type { AuditLog } from '../audit-log.js';
 import type { ControlApi } from '../control-api.js';
@@ -13,7 +12,7 @@ import type { AuthConfig } from './auth-config.js';
 import { AuthThrottle, type AuthApi } from './auth-throttle.js';
 import { Authenticator, type AuthOutcome, type Credentials } from './authenticator.js';
 import { authorizeControl } from './control-authorization.js';
-import { ReloadingServerCredentials } from './reloading-server-credentials.js';
+import { ServerTls } from './server-tls.js';
 
 export interface CoordinatorAuthOptions {
   readonly tls: TlsConfig;
@@ -43,7 +42,7 @@ export class CoordinatorAuth {
   /** API calls per caller. */
   private readonly requests: RateLimiter;
   private rateLimited = 0;
-  private grpcCredentials: ReloadingServerCredentials | undefined;
+  private grpcTls: ServerTls | undefined;
   private readonly onHangup = () => this.reload('SIGHUP');
 
   constructor(private readonly opts: CoordinatorAuthOptions) {
@@ -105,7 +104,7 @@ export class CoordinatorAuth {
 
   stop(): void {
     process.off('SIGHUP', this.onHangup);
-    this.grpcCredentials?.close();
+    this.grpcTls?.close();
     this.certificates?.close();
   }
 
@@ -114,10 +113,11 @@ export class CoordinatorAuth {
     this.certificates?.reload(why);
   }
 
-  serverCredentials(): ServerCredentials {
-    if (!this.certificates) return ServerCredentials.createInsecure();
-    this.grpcCredentials ??= new ReloadingServerCredentials(this.certificates);
-    return this.grpcCredentials;
+  /** TLS for the gRPC port, following the certificate files; undefined with plaintext. */
+  serverTls(): ServerTls | undefined {
+    if (!this.certificates) return undefined;
+    this.grpcTls ??= new ServerTls(this.certificates);
+    return this.grpcTls;
   }
 
   /** The operator API with authentication, roles, request checks and audit around it. */

@@ -1,9 +1,13 @@
 // The coordinator's gRPC listening sockets, owned here rather than by grpc-js so that every
-// connection passes the connection limits before TLS: one over a limit is closed at once and
-// costs no handshake. Accepted sockets are handed to the gRPC server (a connection injector).
+// connection passes the connection limits before TLS (one over a limit is closed at once and
+// costs no handshake), and so that TLS handshakes run a bounded number at a time, in arrival
+// order (handshake-queue.ts). Finished connections are handed to the gRPC server (a connection
+// injector), which then sees plain HTTP/2 over an already secure socket.
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
-import type { Server, ServerCredentials } from '@grpc/grpc-js';
+import { ServerCredentials, type Server } from '@grpc/grpc-js';
+import type { ServerTls } from '../auth/server-tls.js';
 import type { ConnectionLimiter } from './connection-limiter.js';
+import { HandshakeQueue, type HandshakeQueueStats } from './handshake-queue.js';
 
 type Injector = ReturnType<Server['createConnectionInjector']>;
 
@@ -14,6 +18,26 @@ type Injector = ReturnType<Server['createConnectionInjector']>;
  * after 1, 3, 7 s. The kernel caps this at net.core.somaxconn (docs/operator-guide.md).
  */
 export const LISTEN_BACKLOG = 65_535;
+
+/**
+ * How long one handshake holds its slot at most. The slots bound the coordinator's work, but a
+ * handshake also waits for its client: a client that connects and sends nothing (or a slow one)
+ * would otherwise hold a slot until the handshake timeout (auth/server-tls.ts, 20 s), and a few
+ * hundred such connections would stall every agent's handshake. After this long the handshake
+ * goes on outside the bound and the next one starts. With the slots in use, a handshake on a
+ * busy core takes milliseconds to a few hundred.
+ */
+export const HANDSHAKE_SLOT_MS = 2_000;
+
+export interface GrpcListenerOptions {
+  /** TLS on the port (undefined: plaintext, connections go to the gRPC server as they come). */
+  readonly tls: ServerTls | undefined;
+  readonly limiter: ConnectionLimiter;
+  /** TLS handshakes in progress at most (limits.tlsHandshakes). */
+  readonly handshakes: number;
+  /** See HANDSHAKE_SLOT_MS (tests change it). */
+  readonly slotMs?: number;
+}
 
 /** "unix:///run/x.sock" or "unix:/run/x.sock" -> the path; host:port -> host and port. */
 function parse(address: string): { path: string } | { host: string; port: number } {
@@ -36,20 +60,31 @@ export class GrpcListener {
   private readonly servers: NetServer[] = [];
   /** Open TCP connections by peer name, for connectionOf. */
   private readonly byPeer = new Map<string, Socket>();
+  private readonly queue: HandshakeQueue<Socket> | undefined;
 
   constructor(
     server: Server,
-    credentials: ServerCredentials,
-    private readonly limiter: ConnectionLimiter,
+    private readonly opts: GrpcListenerOptions,
   ) {
-    this.injector = server.createConnectionInjector(credentials);
+    // TLS is done here; the gRPC server gets connections whose handshake is over.
+    this.injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+    const tls = opts.tls;
+    if (tls) {
+      this.queue = new HandshakeQueue<Socket>({
+        limit: opts.handshakes,
+        slotMs: opts.slotMs ?? HANDSHAKE_SLOT_MS,
+        start: (socket, done) => tls.handshake(socket, done, (secure) => this.injector.injectConnection(secure)),
+      });
+    }
   }
 
   /** Listens on `address`; resolves with it, the port resolved. */
   async listen(address: string): Promise<string> {
     const where = parse(address);
-    const server = createServer({ noDelay: true }, (socket) => {
-      if (!this.limiter.admit(socket)) return;
+    // With TLS, a queued connection is not read from until its handshake starts: what its
+    // client sent waits in the kernel, and a client that left is seen then, at no cost before.
+    const server = createServer({ noDelay: true, pauseOnConnect: this.queue !== undefined }, (socket) => {
+      if (!this.opts.limiter.admit(socket)) return;
       const peer = peerName(socket);
       if (peer !== undefined) {
         this.byPeer.set(peer, socket);
@@ -57,7 +92,8 @@ export class GrpcListener {
           if (this.byPeer.get(peer) === socket) this.byPeer.delete(peer);
         });
       }
-      this.injector.injectConnection(socket);
+      if (this.queue) this.queue.push(socket);
+      else this.injector.injectConnection(socket);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -83,8 +119,14 @@ export class GrpcListener {
     return this.byPeer.get(peer);
   }
 
-  /** Stops accepting connections (open ones are ended by the gRPC server's shutdown). */
+  /** Handshakes running and connections waiting for one (zeros with plaintext). */
+  handshakeStats(): HandshakeQueueStats {
+    return this.queue?.stats() ?? { inFlight: 0, queued: 0, started: 0, slotsTimedOut: 0 };
+  }
+
+  /** Stops accepting connections and drops those waiting for a handshake (open ones are ended by the gRPC server's shutdown). */
   close(): void {
     for (const s of this.servers.splice(0)) s.close();
+    this.queue?.close();
   }
 }

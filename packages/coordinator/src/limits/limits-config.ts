@@ -11,6 +11,11 @@ export const limitsConfigSchema = z
     connections: count(1_000_000).default(20_000),
     /** Open connections per API from one client address (agents have one each). */
     connectionsPerAddress: count(1_000_000).default(256),
+    /**
+     * TLS handshakes in progress at once on the gRPC port; further connections wait their turn
+     * in arrival order, so a fleet reconnecting at once registers as a steady flow.
+     */
+    tlsHandshakes: count(100_000).default(256),
     /** Concurrent calls (HTTP/2 streams) on one gRPC connection. */
     streamsPerConnection: count(100_000).default(128),
     /** API calls per second of one caller (a token, a certificate), with bursts of twice that. */

@@ -6,6 +6,8 @@ import { METRICS } from './metric-definitions.js';
 
 export interface GuardStats {
   readonly connections: Readonly<Record<'grpc' | 'http', { readonly open: number; readonly refused: { readonly total: number; readonly perAddress: number } }>>;
+  /** TLS handshakes on the gRPC port: running, and connections waiting for one. */
+  readonly grpcHandshakes: { readonly running: number; readonly queued: number };
   readonly authFailures: Readonly<Record<'grpc' | 'http' | 'agent', number>>;
   readonly authThrottled: number;
   readonly authThrottledAddresses: number;
@@ -26,6 +28,9 @@ export function guardSamples(g: GuardStats): string {
     refused.add(`api="${api}",reason="total"`, c.refused.total);
     refused.add(`api="${api}",reason="per_address"`, c.refused.perAddress);
   }
+  const handshakes = new Family(METRICS.grpcHandshakes);
+  handshakes.add('state="running"', g.grpcHandshakes.running);
+  handshakes.add('state="queued"', g.grpcHandshakes.queued);
   const failures = new Family(METRICS.authFailures);
   for (const api of ['grpc', 'http', 'agent'] as const) failures.add(`api="${api}"`, g.authFailures[api]);
   const one = (def: (typeof METRICS)[keyof typeof METRICS], v: number) => {
@@ -47,6 +52,7 @@ export function guardSamples(g: GuardStats): string {
   return (
     open.text() +
     refused.text() +
+    handshakes.text() +
     failures.text() +
     one(METRICS.authThrottled, g.authThrottled) +
     one(METRICS.authThrottledAddresses, g.authThrottledAddresses) +

@@ -378,6 +378,12 @@ export const METRICS = {
     help: 'Connections closed at once for going over limits.connections (reason="total") or limits.connectionsPerAddress (reason="per_address").',
     labels: ['api', 'reason'],
   },
+  grpcHandshakes: {
+    name: 'lbha_grpc_tls_handshakes',
+    type: 'gauge',
+    help: 'TLS handshakes on the gRPC port running (state="running", at most limits.tlsHandshakes) and connections waiting for one (state="queued").',
+    labels: ['state'],
+  },
   authFailures: {
     name: 'lbha_auth_failures_total',
     type: 'counter',

@@ -1,0 +1,114 @@
+// TLS handshakes in progress, bounded: accepted connections wait in arrival order and at most
+// `limit` handshakes run at once. After a coordinator restart the whole fleet connects within
+// a second or two; started all at once, every handshake advances one step per turn of the event
+// loop, so none completes until nearly all are done and nothing registers for tens of seconds.
+// Bounded, the same work becomes a steady flow of registrations from the first second.
+//
+// A slot is taken when a handshake starts and given back exactly once: when it completes, fails,
+// or its connection closes (the caller's `done`), or after `slotMs` at the latest, so that a
+// client that connects and sends nothing (or a handshake that never reports back) cannot hold
+// a slot for long.
+
+/** What the queue holds: a connection that may have gone while it waited. */
+export interface QueuedConnection {
+  readonly destroyed: boolean;
+  destroy(): void;
+}
+
+export interface HandshakeQueueStats {
+  /** Handshakes running now. */
+  readonly inFlight: number;
+  /** Connections waiting for a slot. */
+  readonly queued: number;
+  /** Handshakes started so far. */
+  readonly started: number;
+  /** Slots given back by the timer, not by the handshake. */
+  readonly slotsTimedOut: number;
+}
+
+export interface HandshakeQueueOptions<C extends QueuedConnection> {
+  /** Handshakes in progress at most. */
+  readonly limit: number;
+  /** A slot is given back after this long even if its handshake has not reported. */
+  readonly slotMs: number;
+  /** Starts the handshake of `connection`; calls `done` when it completes, fails or the connection closes (more than once is fine). */
+  readonly start: (connection: C, done: () => void) => void;
+  readonly setTimer?: (fn: () => void, ms: number) => unknown;
+  readonly clearTimer?: (timer: unknown) => void;
+}
+
+export class HandshakeQueue<C extends QueuedConnection> {
+  /** Waiting connections from `head` on (a FIFO without O(n) shifts). */
+  private waiting: Array<C | undefined> = [];
+  private head = 0;
+  private running = 0;
+  private startedCount = 0;
+  private timedOut = 0;
+  private closed = false;
+  private readonly setTimer: (fn: () => void, ms: number) => unknown;
+  private readonly clearTimer: (timer: unknown) => void;
+
+  constructor(private readonly opts: HandshakeQueueOptions<C>) {
+    if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new RangeError(`handshake limit must be a positive integer, not ${opts.limit}`);
+    this.setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
+    this.clearTimer = opts.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));
+  }
+
+  /** Queues `connection`; its handshake starts at once when a slot is free. */
+  push(connection: C): void {
+    if (this.closed) {
+      connection.destroy();
+      return;
+    }
+    this.waiting.push(connection);
+    this.pump();
+  }
+
+  /** Destroys every waiting connection and starts no more (running handshakes are left to their owner). */
+  close(): void {
+    this.closed = true;
+    for (let i = this.head; i < this.waiting.length; i++) this.waiting[i]?.destroy();
+    this.waiting = [];
+    this.head = 0;
+  }
+
+  stats(): HandshakeQueueStats {
+    return { inFlight: this.running, queued: this.waiting.length - this.head, started: this.startedCount, slotsTimedOut: this.timedOut };
+  }
+
+  private pump(): void {
+    while (this.running < this.opts.limit && this.head < this.waiting.length) {
+      const next = this.waiting[this.head] as C;
+      this.waiting[this.head++] = undefined;
+      if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+        this.waiting = this.waiting.slice(this.head);
+        this.head = 0;
+      }
+      // Gone while it waited (its peer gave up, or it was refused): no handshake to run.
+      if (next.destroyed) continue;
+      this.begin(next);
+    }
+  }
+
+  private begin(connection: C): void {
+    this.running++;
+    this.startedCount++;
+    let released = false;
+    const release = (byTimer: boolean) => {
+      if (released) return;
+      released = true;
+      if (byTimer) this.timedOut++;
+      else this.clearTimer(timer);
+      this.running--;
+      this.pump();
+    };
+    const timer = this.setTimer(() => release(true), this.opts.slotMs);
+    try {
+      this.opts.start(connection, () => release(false));
+    } catch (err) {
+      release(false);
+      connection.destroy();
+      throw err;
+    }
+  }
+}
