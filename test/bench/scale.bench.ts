@@ -363,6 +363,44 @@ interface SizeFigures {
   readonly stormPerSecond: number[] | undefined;
   /** Agents whose last stream shows its liveness by PINGs alone (no heartbeat messages). */
   readonly pinging: number;
+  /** CPU seconds the restarted coordinator had used when it answered, and when the first, 10, 50, 90 and 100 % of the agents were back. */
+  readonly stormCpu: StormCpu | undefined;
+}
+
+/**
+ * The restarted coordinator's CPU time at the storm's milestones. Wall-clock figures of a storm
+ * on a shared machine are mostly the coordinator waiting for its core; the CPU it had used by
+ * then is what the code costs, whatever the load.
+ */
+interface StormCpu {
+  readonly readyS: number;
+  readonly firstS: number;
+  readonly p10S: number;
+  readonly p50S: number;
+  readonly p90S: number;
+  readonly allS: number;
+}
+
+/** Samples a process's CPU time every 100 ms until stopped; `at(ms)` is the CPU time of the last sample at or before then. */
+function cpuTimeline(pid: number): { stop(): void; at(epochMs: number): number } {
+  const samples: Array<[number, number]> = [];
+  const take = () => {
+    const t = processTimes(pid);
+    if (t) samples.push([Date.now(), t.cpuSeconds]);
+  };
+  take();
+  const timer = setInterval(take, 100);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      take();
+    },
+    at: (epochMs) => {
+      let cpu = 0;
+      for (const [t, c] of samples) if (t <= epochMs) cpu = c;
+      return Math.round(cpu * 100) / 100;
+    },
+  };
 }
 
 async function benchSize(size: number): Promise<SizeFigures> {
@@ -448,6 +486,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     let stormAfterReadyMs: number | undefined;
     let stormBack: number | undefined;
     let stormPerSecond: number[] | undefined;
+    let stormCpu: StormCpu | undefined;
     const stormLoops: Array<LoopWindow | undefined> = run.slots.map(() => undefined);
     if (STORM) {
       await sleep(2000);
@@ -458,6 +497,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       await stopCoordinator(victim.process, 'SIGTERM');
       const restartAt = Date.now();
       start(run, victim);
+      const cpu = cpuTimeline(pid(victim));
       await waitForHttp(settings, victim);
       const readyAt = Date.now();
       // Back: as many as were there before the stop (all of them, unless the run is partial).
@@ -472,6 +512,11 @@ async function benchSize(size: number): Promise<SizeFigures> {
         stormLoops[i] = loopWindow(loopFile(dir, slot), (slot === victim ? restartAt : killedAt) - 1000, lastAt + 1000);
       });
       stormPerSecond = reconnectsPerSecond(run, etcd ? killedAt : restartAt);
+      cpu.stop();
+      const backTimes = [...run.connects.values()].map((times) => times.find((x) => x >= (etcd ? killedAt : restartAt))).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+      const nth = (q: number): number => backTimes[Math.min(backTimes.length - 1, Math.max(0, Math.ceil(q * backTimes.length) - 1))] ?? lastAt;
+      stormCpu = { readyS: cpu.at(readyAt), firstS: cpu.at(nth(0)), p10S: cpu.at(nth(0.1)), p50S: cpu.at(nth(0.5)), p90S: cpu.at(nth(0.9)), allS: cpu.at(lastAt + 100) };
+      log(`${size} agents: reconnect storm: CPU seconds of ${victim.id} since its restart: answered ${stormCpu.readyS}, first back ${stormCpu.firstS}, 10 % ${stormCpu.p10S}, 50 % ${stormCpu.p50S}, 90 % ${stormCpu.p90S}, all ${stormCpu.allS}`);
       log(
         `${size} agents: reconnect storm: ${back.complete ? 'all' : `only ${back.count} of ${registered.count}`} registered again ${lastAt - (etcd ? killedAt : restartAt)} ms after the ${etcd ? `leader (${victim.id}) stopped` : 'restart'} ` +
           `(${lastAt - killedAt} ms after the stop, which took ${restartAt - killedAt} ms; ${victim.id} answered again after ${readyAt - restartAt} ms)`,
@@ -519,6 +564,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       stormAfterReadyMs,
       stormBack,
       stormPerSecond,
+      stormCpu,
     };
   } finally {
     await stopSimulators(run);
@@ -665,6 +711,13 @@ async function main(): Promise<void> {
         storm_after_ready_ms: s.stormAfterReadyMs ?? null,
         storm_agents_back: s.stormBack ?? null,
         storm_reconnects_per_second: s.stormPerSecond ?? null,
+        // CPU seconds of the restarted coordinator (all its threads) at the storm's milestones.
+        storm_cpu_s_answered: s.stormCpu?.readyS ?? null,
+        storm_cpu_s_first_back: s.stormCpu?.firstS ?? null,
+        storm_cpu_s_10pct_back: s.stormCpu?.p10S ?? null,
+        storm_cpu_s_50pct_back: s.stormCpu?.p50S ?? null,
+        storm_cpu_s_90pct_back: s.stormCpu?.p90S ?? null,
+        storm_cpu_s_all_back: s.stormCpu?.allS ?? null,
         storm_eventloop_p99_ms: c.stormLoop?.p99Ms ?? null,
         storm_eventloop_max_ms: c.stormLoop?.maxMs ?? null,
         storm_eventloop_ran_in_one_gap_max_ms: c.stormLoop?.ranMaxMs ?? null,
