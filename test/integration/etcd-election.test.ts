@@ -156,6 +156,44 @@ describe('leader election on etcd', { skip }, () => {
     await stopAll([c]);
   });
 
+  it('hands over on stop without waiting for a leader-key transaction in flight', async () => {
+    const cs = await startThree();
+    const old = cs.find((c) => c.election.isLeader())!;
+    // The leader's next leader-key transaction goes unanswered until the test says (etcd or this
+    // process waiting for a CPU, up to the request deadline).
+    const kv = old.client.kv as { txn: (req: { success?: Array<{ request_put?: unknown }> }) => Promise<unknown> };
+    const txn = kv.txn.bind(kv);
+    let entered = false;
+    let answer = (): void => {};
+    const gate = new Promise<void>((resolve) => (answer = resolve));
+    kv.txn = async (req) => {
+      if (req.success?.some((op) => op.request_put !== undefined)) {
+        entered = true;
+        await gate;
+      }
+      return txn(req);
+    };
+    let answered = false;
+    let revokedBeforeAnswer: boolean | undefined;
+    const leases = old.client.leaseClient as { leaseRevoke: (req: { ID: string }) => Promise<unknown> };
+    const revoke = leases.leaseRevoke.bind(leases);
+    leases.leaseRevoke = (req) => {
+      revokedBeforeAnswer ??= !answered;
+      return revoke(req);
+    };
+    await eventually(() => entered, 'a leader-key transaction in flight');
+    const stopped = old.election.stop();
+    await eventually(() => revokedBeforeAnswer !== undefined, 'the lease revoked');
+    assert.equal(revokedBeforeAnswer, true, 'the handover does not wait for the transaction in flight');
+    const next = await eventually(() => cs.find((c) => c !== old && c.election.isLeader()), 'a new leader');
+    answered = true;
+    answer();
+    await stopped;
+    assert.equal(old.election.isLeader(), false);
+    assert.equal(next.election.isLeader(), true, 'the late answer changes nothing');
+    await stopAll(cs);
+  });
+
   it('refuses store writes from a coordinator that is not the leader', async () => {
     const cs = await startThree();
     const follower = cs.find((c) => !c.election.isLeader())!;

@@ -351,9 +351,19 @@ export class CoordinatorServer {
 
   /** Stops accepting calls and ends every stream; waits up to `graceMs` for calls to finish. */
   async stop(graceMs = 2000): Promise<void> {
+    const t0 = performance.now();
     // Resign first, so another coordinator takes over while this one shuts down.
-    await this.coordination?.stop();
+    await this.coordination?.resign();
+    const resignMs = performance.now() - t0;
+    // Then hand the agents over at once: no new streams, and every stream served or relayed
+    // here ends, so its agent reconnects to another coordinator while this one stops its
+    // duties (which waits for a pass and for writes in flight: seconds under load).
     this.grpcListener?.close();
+    for (const n of this.registry.list()) n.session?.close('coordinator shutting down');
+    this.coordination?.closeRelays();
+    const t1 = performance.now();
+    await this.coordination?.stop();
+    const dutiesMs = performance.now() - t1;
     await this.http?.stop();
     this.auth.stop();
     this.sweeps?.stop();
@@ -380,6 +390,7 @@ export class CoordinatorServer {
     await this.store?.close();
     await this.specValidator.close();
     this.metrics.close();
-    this.logger.info({ event: 'coordinator.stopped' }, 'coordinator stopped');
+    const ms = (x: number) => Math.round(x);
+    this.logger.info({ event: 'coordinator.stopped', resignMs: ms(resignMs), dutiesMs: ms(dutiesMs), totalMs: ms(performance.now() - t0) }, 'coordinator stopped');
   }
 }

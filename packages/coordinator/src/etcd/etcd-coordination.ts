@@ -208,12 +208,22 @@ export class EtcdCoordination {
     this.lapseTimer = undefined;
   }
 
-  /** Resigns (another coordinator takes over at once), stops the duties and closes the client. */
-  async stop(): Promise<void> {
+  /** Resigns: another coordinator can take over at once. The duties go on until stop(). */
+  async resign(): Promise<void> {
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.endLapse();
     await this.election?.stop();
+  }
+
+  /** Ends the streams relayed to the leader: their agents reconnect to another coordinator. */
+  closeRelays(): void {
+    this.relay?.close();
+  }
+
+  /** Resigns (another coordinator takes over at once), stops the duties and closes the client. */
+  async stop(): Promise<void> {
+    await this.resign();
     this.enqueue(() => this.stopDuties());
     await this.transitions;
     this.relay?.close();

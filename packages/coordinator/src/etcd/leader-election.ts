@@ -131,19 +131,25 @@ export class LeaderElection implements Leadership {
     if (this.roleNow === 'leader') this.depose('coordinator stopping');
     this.roleNow = 'stopped';
     this.wake();
-    await this.loop;
-    await this.campaigning;
-    await this.watcher?.cancel().catch(() => undefined);
+    // The handover first, beside the renewal or transaction in flight rather than after it:
+    // under load each etcd request may take up to its deadline, and another coordinator can
+    // take over only once the key is gone. A leader-key transaction still in flight cannot
+    // make this one lead again (it is stopped), and a key it creates dies with the lease.
     const kv = this.opts.client.kv;
-    if (wasLeader) {
-      await kv
-        .txn({
-          compare: [{ key: this.key, target: 'Create', result: 'Equal', create_revision: term }],
-          success: [{ request_delete_range: { key: this.key } }],
-        })
-        .catch(() => undefined);
-    }
-    if (lease) await this.opts.client.leaseClient.leaseRevoke({ ID: lease.id }).catch(() => undefined);
+    const handover = (async () => {
+      if (wasLeader) {
+        await kv
+          .txn({
+            compare: [{ key: this.key, target: 'Create', result: 'Equal', create_revision: term }],
+            success: [{ request_delete_range: { key: this.key } }],
+          })
+          .catch(() => undefined);
+      }
+      if (lease) await this.opts.client.leaseClient.leaseRevoke({ ID: lease.id }).catch(() => undefined);
+    })();
+    await Promise.all([handover, this.loop, this.campaigning, this.watcher?.cancel().catch(() => undefined)]);
+    // A key the transaction in flight created after the revocation went with the lease; one it
+    // created before is deleted by the revocation. Nothing else can hold this lease's key.
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
   }
 
