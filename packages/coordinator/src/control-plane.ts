@@ -30,6 +30,9 @@ import { defaultDrillSettings } from './probes/drill-settings.js';
 import { CoordinatorState, type BackendOperationKind, type DrillRecord, type ModeRecord, type OperationRecord, type PinRecord } from './store/coordinator-state.js';
 import type { Store } from './store/store.js';
 
+/** How long the stored spec's check at start-up may take (see load()). */
+const STORED_SPEC_CHECK_MS = 10 * 60_000;
+
 const NO_PINS: ReadonlyMap<string, PinRecord> = new Map();
 
 export interface ControlPlaneOptions {
@@ -163,7 +166,9 @@ export class ControlPlane {
   private async load(): Promise<void> {
     const stored = await this.state.getSpec();
     if (stored) {
-      const r = await this.validator.check({ yaml: stored.yaml, current: undefined, wantSpec: true });
+      // Validated when it was applied; re-checked against today's rules. On a busy core a spec of
+      // 10,000 nodes can take longer than an API caller's 30 s, and a refusal would stop the start.
+      const r = await this.validator.check({ yaml: stored.yaml, current: undefined, wantSpec: true }, 'system', STORED_SPEC_CHECK_MS);
       if (!r.valid || !r.spec) {
         // Only a spec that passed validation is ever stored; if rules got stricter since, keep
         // running with no spec rather than guess, and say so loudly.

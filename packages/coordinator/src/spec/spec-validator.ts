@@ -21,6 +21,7 @@ interface Pending {
   readonly id: number;
   readonly request: SpecCheckRequest;
   readonly caller: string;
+  readonly timeoutMs: number;
   readonly resolve: (r: SpecCheckResult) => void;
   readonly reject: (e: Error) => void;
 }
@@ -48,8 +49,13 @@ export class SpecValidator {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
-  /** Checks a spec in the worker; refuses with ResourceExhaustedError when too many are waiting. */
-  check(request: SpecCheckRequest, caller = 'system'): Promise<SpecCheckResult> {
+  /**
+   * Checks a spec in the worker; refuses with ResourceExhaustedError when too many are waiting.
+   * `timeoutMs` replaces the default deadline for this check (the coordinator's own stored spec
+   * at start-up: on a busy core a large one can take longer than a caller may, and running out
+   * of time there would stop the coordinator).
+   */
+  check(request: SpecCheckRequest, caller = 'system', timeoutMs = this.timeoutMs): Promise<SpecCheckResult> {
     if (this.closed) return Promise.reject(new Error('spec validator is closed'));
     const mine = this.perCaller.get(caller) ?? 0;
     if (mine >= this.maxPerCaller) {
@@ -67,7 +73,7 @@ export class SpecValidator {
         if (n <= 0) this.perCaller.delete(caller);
         else this.perCaller.set(caller, n);
       };
-      const p: Pending = { id: ++this.nextId, request, caller, resolve: (r) => (done(), resolve(r)), reject: (e) => (done(), reject(e)) };
+      const p: Pending = { id: ++this.nextId, request, caller, timeoutMs, resolve: (r) => (done(), resolve(r)), reject: (e) => (done(), reject(e)) };
       const at = request.wantSpec ? this.queue.findIndex((q) => !q.request.wantSpec) : -1;
       if (at < 0) this.queue.push(p);
       else this.queue.splice(at, 0, p);
@@ -132,9 +138,9 @@ export class SpecValidator {
       // A check that never ends: kill the worker; the next check gets a new one.
       this.worker = undefined;
       this.finish();
-      p.reject(new ResourceExhaustedError(`spec check took longer than ${this.timeoutMs}ms and was abandoned`));
+      p.reject(new ResourceExhaustedError(`spec check took longer than ${p.timeoutMs}ms and was abandoned`));
       void w.terminate();
-    }, this.timeoutMs);
+    }, p.timeoutMs);
     this.timer.unref();
     w.postMessage({ id: p.id, request: p.request });
   }
