@@ -172,9 +172,11 @@ export class CoordinatorServer {
     const served = this.coordination?.wrapAgentService(agentService, relayLiveness) ?? agentService;
     const guarded: AgentServiceServer = {
       ...served,
-      // Checked on the stream's own credentials, before a relayed stream is taken as its agent's.
+      // Checked on the stream's own credentials, before a relayed stream is taken as its agent's;
+      // only when the promise is there: the check parses the peer's certificate, which would
+      // otherwise be paid again by every agent's stream (a Hello already parses it once).
       connect: (call) => {
-        if (!mayReport(call)) call.metadata.remove(RELAY_LIVENESS);
+        if (call.metadata.get(RELAY_LIVENESS).length > 0 && !mayReport(call)) call.metadata.remove(RELAY_LIVENESS);
         served.connect(call);
       },
     };
