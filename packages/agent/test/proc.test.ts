@@ -47,7 +47,8 @@ describe('/proc/PID/stat', () => {
     await eventually(async () => (await nextTurn(), procState(pid) === 0x54), 'stopped (T)');
     assert.deepEqual(processStates([pid]), { stopped: true, runnable: false });
     c.kill('SIGCONT');
-    await eventually(async () => (await nextTurn(), procState(pid) !== 0x54), 'running again');
+    // Woken by SIGCONT, sleep is runnable (R) for a moment before it sleeps (S) again.
+    await eventually(async () => (await nextTurn(), procState(pid) === 0x53), 'asleep again (S)');
     assert.deepEqual(processStates([pid]), { stopped: false, runnable: false });
     c.kill('SIGKILL');
     await new Promise((r) => c.once('exit', r));
