@@ -87,6 +87,7 @@ export { isLive, linkFromWire, linkToWire, type NodeLink } from './node-link.js'
 export { parseCidr, cidrContains, sameAddress, addressBits, type Cidr } from './ip.js';
 export { vipAddressProblem, vipSubnetProblem, subnetText } from './vip-address.js';
 export { urlForDisplay } from './redact.js';
+export { escapeHelp, escapeLabelValue, formatValue } from './prometheus-text.js';
 export { loosePermissions } from './file-permissions.js';
 export { isLocalAddress, plaintextProblem } from './loopback.js';
 export { parseYaml, parseYamlWith, loadYamlFile, formatPath, type ParseResult } from './yaml-config.js';

@@ -3,6 +3,7 @@
 // collectors cost it about 1 MB of private memory and a 10 Hz event-loop delay timer
 // (docs/benchmarks.md, Agent, "The agent at 1 %"). Each series keeps its label text rendered
 // once, when it is first set, so a scrape only joins strings.
+import { escapeHelp, escapeLabelValue, formatValue } from '@lbha/shared';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 export type Labels = Readonly<Record<string, string>>;
@@ -37,18 +38,8 @@ interface Family {
   render(out: string[]): void;
 }
 
-const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-/** A sample's value as Prometheus reads it. */
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
-}
 
 /** `{a="x",b="y"}` for the given names in order; '' without labels. */
 function labelText(names: readonly string[], labels: Labels, extra = ''): string {
@@ -56,7 +47,7 @@ function labelText(names: readonly string[], labels: Labels, extra = ''): string
   for (const n of names) {
     const v = labels[n];
     if (v === undefined) throw new Error(`label ${n} missing`);
-    parts.push(`${n}="${escapeLabel(v)}"`);
+    parts.push(`${n}="${escapeLabelValue(v)}"`);
   }
   if (extra) parts.push(extra);
   return parts.length === 0 ? '' : `{${parts.join(',')}}`;

@@ -2,24 +2,12 @@
 // grows with nodes and VIPs. prom-client spends a few microseconds per sample building label
 // objects; at 2,000 nodes (tens of thousands of samples) that alone breaks the 50 ms render
 // target, so these families are written straight into strings from pre-built label pairs.
+import { escapeLabelValue, formatValue } from '@lbha/shared';
 import type { MetricDefinition } from './metric-definitions.js';
-
-const NEEDS_ESCAPE = /[\\"\n]/;
-
-export function escapeLabelValue(v: string): string {
-  return NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v;
-}
 
 /** `name="value"`, escaped; join several with ','. */
 export function pair(name: string, value: string): string {
   return `${name}="${escapeLabelValue(value)}"`;
-}
-
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
 }
 
 /** Milliseconds as seconds with millisecond precision (keeps the exposition short). */

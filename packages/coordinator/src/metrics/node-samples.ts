@@ -1,7 +1,7 @@
 // The sample lines one node's report contributes to /metrics (mode, health, services, checks,
 // VRRP states and priorities, foreign routers), built once per report and reused by every scrape until it changes.
-import type { NodeMode, NodeSnapshot } from '@lbha/shared';
-import { formatValue, msToSeconds, pair } from './exposition-writer.js';
+import { formatValue, type NodeMode, type NodeSnapshot } from '@lbha/shared';
+import { msToSeconds, pair } from './exposition-writer.js';
 import { MAX_FOREIGN_PER_VIP } from '../vip-observation.js';
 import { METRICS, type MetricId } from './metric-definitions.js';
 
