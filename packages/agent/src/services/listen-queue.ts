@@ -1,8 +1,9 @@
 // The kernel's view of a proxy: the accept queues of its listen sockets (/proc/net/tcp and tcp6,
 // whose LISTEN lines come first, so only their head is read) and the state of its processes
 // (/proc/PID/stat). Cheap enough to read every 20 ms.
-import { closeSync, openSync, readSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { procState } from './proc.js';
+import { readKept } from '../util/kept-file.js';
 
 const HEAD_BYTES = 16 * 1024;
 /** procfs fills at most one page per read; a /proc/net/tcp6 line is 178 bytes. */
@@ -97,29 +98,20 @@ const READ_BUFFER = Buffer.alloc(HEAD_BYTES);
  * a read of the first 16 KB.
  */
 function readHead(path: string, listenLines: number): string {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return '';
+  const want = Math.min(HEAD_BYTES, (listenLines + 3) * LINE_BYTES);
+  let text = '';
+  // procfs hands out whole lines per read, at most a page of them. A read that returns less
+  // than it was asked for (or than a page, minus a line) reached the end: asking again would
+  // only walk the socket tables once more to return nothing, which doubles the cost of a
+  // sample in a quiet namespace. The descriptor is kept (util/kept-file.ts); each read goes on
+  // where the previous one ended, the first from the start.
+  while (text.length < HEAD_BYTES) {
+    const r = readKept(path, READ_BUFFER, want, text.length);
+    if (r <= 0) break;
+    text += READ_BUFFER.toString('latin1', 0, r);
+    if (r < Math.min(want, SEQ_PAGE_BYTES - MAX_LINE_BYTES) || pastListeners(text)) break;
   }
-  try {
-    const want = Math.min(HEAD_BYTES, (listenLines + 3) * LINE_BYTES);
-    let text = '';
-    // procfs hands out whole lines per read, at most a page of them. A read that returns less
-    // than it was asked for (or than a page, minus a line) reached the end: asking again would
-    // only walk the socket tables once more to return nothing, which doubles the cost of a
-    // sample in a quiet namespace.
-    while (text.length < HEAD_BYTES) {
-      const r = readSync(fd, READ_BUFFER, 0, want, null);
-      if (r <= 0) break;
-      text += READ_BUFFER.toString('latin1', 0, r);
-      if (r < Math.min(want, SEQ_PAGE_BYTES - MAX_LINE_BYTES) || pastListeners(text)) break;
-    }
-    return text;
-  } finally {
-    closeSync(fd);
-  }
+  return text;
 }
 
 /** Which of /proc/net/tcp and tcp6 to read. */
@@ -172,13 +164,13 @@ export function readListenQueues(
  * and IPv6 (Tcp PassiveOpens in /proc/net/snmp), or undefined where it cannot be read. Reading
  * it sums a few per-CPU counters (~0.015 ms), where /proc/net/tcp walks the socket tables.
  */
+const SNMP_BUFFER = Buffer.alloc(8192);
+
 export function passiveOpens(procRoot = '/proc'): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`${procRoot}/net/snmp`, 'utf8');
-  } catch {
-    return undefined;
-  }
+  // Some 1.5 KB; read through a kept descriptor (util/kept-file.ts), as it is 50 times a second.
+  const n = readKept(`${procRoot}/net/snmp`, SNMP_BUFFER, SNMP_BUFFER.length, 0);
+  if (n < 0) return undefined;
+  const text = SNMP_BUFFER.toString('latin1', 0, n);
   // "Tcp: <names>" then "Tcp: <values>", single spaces (no regular expression: this runs 50
   // times a second, and the agent runs without a JIT).
   const lines = `\n${text}`;
