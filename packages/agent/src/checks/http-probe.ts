@@ -1,8 +1,8 @@
 // HTTP(S) probe on a fresh connection each time (no keep-alive: a pooled socket would hide
 // a proxy that stopped accepting). Host header and SNI can differ from the URL's address.
 import type { IncomingMessage } from 'node:http';
-import { connect } from 'node:net';
 import { HEALTHY, unhealthy, urlForDisplay, type CheckResult } from '@lbha/shared';
+import { openProbeSocket } from './probe-socket.js';
 import type { Probe } from './probe.js';
 
 export interface HttpProbeParams {
@@ -80,9 +80,10 @@ function statusOk(p: HttpProbeParams, status: number): boolean {
 }
 
 /**
- * Plain HTTP over a bare socket: one HTTP/1.0 request (no chunked replies, the server closes),
- * status line and body read by hand. At several probes a second this costs a fraction of what
- * node:http's per-request machinery does, and a check needs nothing more.
+ * Plain HTTP over a bare connection (checks/probe-socket.ts): one HTTP/1.0 request, built once
+ * (no chunked replies, the server closes), status line and body read by hand. At several probes
+ * a second this costs a fraction of what node:http's per-request machinery does, and a check
+ * needs nothing more.
  */
 function plainHttpProbe(p: HttpProbeParams, url: URL, method: string): Probe {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -97,7 +98,6 @@ function plainHttpProbe(p: HttpProbeParams, url: URL, method: string): Probe {
         const chunks: Buffer[] = [];
         let size = 0;
         let settled = false;
-        const sock = connect({ host, port });
         const finish = (r: CheckResult): void => {
           if (settled) return;
           settled = true;
@@ -106,20 +106,8 @@ function plainHttpProbe(p: HttpProbeParams, url: URL, method: string): Probe {
           resolve(r);
         };
         const onAbort = (): void => finish(unhealthy(`${label}: aborted`));
-        signal.addEventListener('abort', onAbort, { once: true });
-        sock.once('connect', () => sock.write(request));
-        sock.on('data', (c: Buffer) => {
-          if (size < MAX_BODY) {
-            chunks.push(c);
-            size += c.length;
-          }
-          // Without a body to match, the status line is all we need.
-          if (!p.bodyContains && size >= 12) evaluate(false);
-        });
-        sock.once('end', () => evaluate(true));
-        sock.once('error', (err: NodeJS.ErrnoException) => finish(unhealthy(`${label}: ${err.code ?? err.message}`)));
         const evaluate = (complete: boolean): void => {
-          const text = Buffer.concat(chunks).toString('latin1');
+          const text = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('latin1');
           const m = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(text);
           if (!m) {
             if (complete) finish(unhealthy(`${label}: no HTTP response`));
@@ -133,6 +121,20 @@ function plainHttpProbe(p: HttpProbeParams, url: URL, method: string): Probe {
           const body = at >= 0 ? Buffer.concat(chunks).subarray(at + 4).toString('utf8') : '';
           finish(body.includes(p.bodyContains) ? HEALTHY : unhealthy(`${label}: body does not contain ${JSON.stringify(p.bodyContains)}`));
         };
+        const sock = openProbeSocket(host, port, {
+          connect: () => sock.write(request),
+          data: (c) => {
+            if (size < MAX_BODY) {
+              chunks.push(c);
+              size += c.length;
+            }
+            // Without a body to match, the status line is all we need.
+            if (!p.bodyContains && size >= 12) evaluate(false);
+          },
+          end: () => evaluate(true),
+          error: (code) => finish(unhealthy(`${label}: ${code}`)),
+        });
+        signal.addEventListener('abort', onAbort, { once: true });
       });
     },
   };
