@@ -19,6 +19,41 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** A store whose transactions wait while it is held (a slow disk, a store busy with other writes). */
+class HeldStore extends MemoryStore {
+  /** Transactions that arrived while held. */
+  held = 0;
+  private gate: Promise<void> | undefined;
+  private open: (() => void) | undefined;
+
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.open = resolve));
+  }
+
+  release(): void {
+    this.open?.();
+    this.gate = undefined;
+  }
+
+  override async txn(...args: Parameters<MemoryStore['txn']>): ReturnType<MemoryStore['txn']> {
+    if (this.gate) {
+      this.held++;
+      await this.gate;
+    }
+    return super.txn(...args);
+  }
+}
+
+/** Resolves once everything that can run without I/O or timers has run. */
+const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A promise's value once it has resolved (undefined until then). */
+function watch<T>(p: Promise<T>): { value: T | undefined } {
+  const w: { value: T | undefined } = { value: undefined };
+  void p.then((v) => (w.value = v));
+  return w;
+}
+
 let n = 0;
 const fresh = () => join(dir, `s${++n}`, 'state.json');
 
@@ -187,6 +222,46 @@ describe('CoordinatorState', () => {
     const after = await st2.nextDesiredVersion();
     assert.ok(after > Math.max(...first));
     await s2.close();
+  });
+
+  it('reserves the next block of desired-state versions ahead, so that taking one does not wait for a slow store', async () => {
+    const store = new HeldStore();
+    const state = new CoordinatorState(store);
+    const taken = [await state.nextDesiredVersion()];
+    // The store stops answering (a write of the whole state, a trim of the event log) while the
+    // first block is half used: the next block's reservation waits, taking versions does not.
+    store.hold();
+    const firstHalf = Array.from({ length: 599 }, () => state.nextDesiredVersion());
+    await settled();
+    assert.equal(store.held, 1, 'the next block is asked for once half of the first one is used');
+    store.release();
+    taken.push(...(await Promise.all(firstHalf)));
+    await settled();
+    // Slow again: the versions past the first block's end come from the block reserved ahead.
+    store.hold();
+    const pending = Array.from({ length: 800 }, () => watch(state.nextDesiredVersion()));
+    await settled();
+    assert.equal(pending.filter((p) => p.value === undefined).length, 0, 'no version waited for the store');
+    taken.push(...pending.map((p) => p.value as number));
+    assert.deepEqual(taken, Array.from({ length: 1400 }, (_, i) => i + 1));
+    store.release();
+  });
+
+  it('hands out no desired-state version twice when two coordinators reserve blocks in one store', async () => {
+    const store = new MemoryStore();
+    const a = new CoordinatorState(store);
+    const b = new CoordinatorState(store);
+    const seen = new Set<number>();
+    let last = { a: 0, b: 0 };
+    for (let i = 0; i < 2500; i++) {
+      for (const [name, st] of [['a', a], ['b', b]] as const) {
+        const v = await st.nextDesiredVersion();
+        assert.ok(!seen.has(v), `version ${v} handed out twice`);
+        assert.ok(v > last[name], `${name}: ${v} after ${last[name]}`);
+        seen.add(v);
+        last = { ...last, [name]: v };
+      }
+    }
   });
 
   it('prunes old finished operations but keeps running ones', async () => {

@@ -147,6 +147,8 @@ const KEEP_FINISHED_OPERATIONS = 200;
 const KEEP_FINISHED_COMMANDS = 1000;
 /** Desired-state versions are reserved in blocks so that handing one out rarely writes. */
 const VERSION_BLOCK = 1000;
+/** The next block is reserved while fewer than this many versions are left (nextDesiredVersion). */
+const VERSION_RESERVE_AHEAD = VERSION_BLOCK / 2;
 
 export class CoordinatorState {
   private versionReserved = 0;
@@ -258,14 +260,26 @@ export class CoordinatorState {
 
   /**
    * A desired-state version never handed out before, also across restarts: versions are
-   * reserved in blocks in the store, and a restart starts after the last reserved block.
+   * reserved in blocks in the store, and a restart starts after the last reserved block. The
+   * next block is reserved while half of the current one is left, so that a reconcile pass
+   * numbering desired states does not wait for the store: a reservation is a store write,
+   * queued behind the holders' and the event log's writes (with the file store, a rewrite and
+   * fsyncs of the whole state, and of the event log when it is trimmed), and every health flip
+   * that came in meanwhile waited with the pass. Only a burst of more than half a block before
+   * the store answers waits.
    */
   async nextDesiredVersion(): Promise<number> {
-    while (this.versionNext >= this.versionReserved) {
-      this.reserving ??= this.reserveBlock().finally(() => (this.reserving = undefined));
-      await this.reserving;
-    }
-    return ++this.versionNext;
+    while (this.versionNext >= this.versionReserved) await this.reserve();
+    const version = ++this.versionNext;
+    // A failure here is seen by the call that has to wait for the block (it tries again).
+    if (this.versionReserved - this.versionNext < VERSION_RESERVE_AHEAD) this.reserve().catch(() => undefined);
+    return version;
+  }
+
+  /** Reserves the next block (the reservation in progress, if one is). */
+  private reserve(): Promise<void> {
+    this.reserving ??= this.reserveBlock().finally(() => (this.reserving = undefined));
+    return this.reserving;
   }
 
   private async reserveBlock(): Promise<void> {
@@ -275,7 +289,9 @@ export class CoordinatorState {
       const to = from + VERSION_BLOCK;
       const r = await this.store.txn([{ key: 'counters/desired-version', revision: e?.revision ?? 0 }], [put('counters/desired-version', to)]);
       if (r.ok) {
-        this.versionNext = Math.max(this.versionNext, from);
+        // The block follows the one in use (reserved ahead): its versions come after that one's.
+        // Otherwise (the first block, or another coordinator reserved meanwhile) it starts now.
+        if (from > this.versionReserved) this.versionNext = Math.max(this.versionNext, from);
         this.versionReserved = to;
         return;
       }
