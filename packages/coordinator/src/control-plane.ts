@@ -5,6 +5,8 @@
 //
 // Over 400 lines: one short method per thing the API can ask (about 70), each delegating to the
 // part that owns it; the list in one place is the point of a facade.
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { nameProblem, type ConfigIssue, type Logger, type NodeMode } from '@lbha/shared';
 import type { AgentOutbox } from './agent-outbox.js';
 import { BackendPool } from './backends/backend-pool.js';
@@ -50,6 +52,11 @@ export interface ControlPlaneOptions {
   readonly validator?: SpecValidator;
   /** How drills measure; default: the coordinator probes port 80 itself. */
   readonly drill?: DrillSettings;
+  /**
+   * Where the running spec's check is saved (spec/checked-spec.ts), so that a start takes it
+   * instead of parsing the stored spec again; undefined: not saved, every start parses.
+   */
+  readonly checkedSpecPath?: string;
 }
 
 export interface SpecCheck {
@@ -100,6 +107,8 @@ export class ControlPlane {
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly validator: SpecValidator;
   private readonly ownsValidator: boolean;
+  /** Writes of the saved check, one at a time, in the order of the applies. */
+  private saving: Promise<void> = Promise.resolve();
 
   private constructor(private readonly opts: ControlPlaneOptions) {
     this.validator = opts.validator ?? new SpecValidator();
@@ -168,7 +177,14 @@ export class ControlPlane {
     if (stored) {
       // Validated when it was applied; re-checked against today's rules. On a busy core a spec of
       // 10,000 nodes can take longer than an API caller's 30 s, and a refusal would stop the start.
-      const r = await this.validator.check({ yaml: stored.yaml, current: undefined, wantSpec: true }, 'system', STORED_SPEC_CHECK_MS);
+      const saved = await this.readCheckedSpec();
+      const r = await this.validator.check({ yaml: stored.yaml, current: undefined, wantSpec: true, saved, save: this.opts.checkedSpecPath !== undefined }, 'system', STORED_SPEC_CHECK_MS);
+      if (r.savedUse?.used) {
+        this.log.info({ event: 'spec.checked_loaded', version: stored.version, path: this.opts.checkedSpecPath }, 'the stored spec taken from its saved check, not parsed again');
+      } else if (r.savedUse && !r.savedUse.used) {
+        this.log.warn({ event: 'spec.checked_ignored', version: stored.version, path: this.opts.checkedSpecPath, reason: r.savedUse.reason }, `the saved check of the stored spec was not used (${r.savedUse.reason}); the stored spec was checked in full`);
+      }
+      if (r.valid && r.save) this.saveCheckedSpec(r.save);
       if (!r.valid || !r.spec) {
         // Only a spec that passed validation is ever stored; if rules got stricter since, keep
         // running with no spec rather than guess, and say so loudly.
@@ -213,6 +229,7 @@ export class ControlPlane {
     await this.operations.stop();
     await this.loop.stop();
     await this.commands.stop();
+    await this.saving;
     if (this.ownsValidator) await this.validator.close();
   }
 
@@ -324,7 +341,49 @@ export class ControlPlane {
   private check(yaml: string, wantSpec: boolean, caller: string): Promise<SpecCheckResult> {
     const bytes = Buffer.byteLength(yaml);
     if (bytes > SPEC_LIMITS.bytes) return Promise.reject(new InvalidArgumentError('yaml', `the spec is ${bytes} bytes; at most ${SPEC_LIMITS.bytes} are accepted`));
-    return this.validator.check({ yaml, current: this.specVersion === 0 ? undefined : this.specYaml, wantSpec }, caller);
+    const save = wantSpec && this.opts.checkedSpecPath !== undefined;
+    return this.validator.check({ yaml, current: this.specVersion === 0 ? undefined : this.specYaml, wantSpec, save }, caller);
+  }
+
+  /** The saved check of the running spec, if there is one to read. */
+  private async readCheckedSpec(): Promise<Uint8Array | undefined> {
+    const path = this.opts.checkedSpecPath;
+    if (path === undefined) return undefined;
+    try {
+      return await readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.log.warn({ event: 'spec.checked_ignored', path, reason: (err as Error).message }, 'the saved check of the stored spec cannot be read; the stored spec is checked in full');
+      }
+      return undefined;
+    }
+  }
+
+  /**
+   * Saves the check of the spec just stored (atomically: a temporary file renamed over the old
+   * one). A failure costs only the next start's time, so it is logged, not thrown; a crash
+   * between storing a spec and saving its check leaves a check of the old text, which the next
+   * start sees is not of the stored text.
+   */
+  private saveCheckedSpec(bytes: Uint8Array): void {
+    const path = this.opts.checkedSpecPath;
+    if (path === undefined) return;
+    this.saving = this.saving.then(async () => {
+      const tmp = `${path}.tmp`;
+      try {
+        await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+        const fh = await open(tmp, 'w', 0o600);
+        try {
+          await fh.writeFile(bytes);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, path);
+      } catch (err) {
+        this.log.warn({ event: 'spec.checked_save_failed', path, err: (err as Error).message }, 'could not save the check of the running spec; the next start checks it in full');
+      }
+    });
   }
 
   /**
@@ -341,6 +400,7 @@ export class ControlPlane {
     }
     const put = await this.state.putSpec(yaml, expected === 0 ? this.specVersion : expected, opts.actor, opts.reason ?? '', this.clock());
     if (!put.ok) throw new PreconditionError(`the spec changed meanwhile (now version ${put.currentVersion}); read it again and retry`);
+    if (r.save) this.saveCheckedSpec(r.save);
     this.spec = r.spec;
     this.indexNodes();
     this.specYaml = yaml;

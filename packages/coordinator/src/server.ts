@@ -39,6 +39,9 @@ import { FileStore } from './store/file-store.js';
 import type { Store } from './store/store.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 
+/** The running spec's check, saved in stateDir so that a start need not parse the spec again (spec/checked-spec.ts). */
+export const CHECKED_SPEC_FILE = 'checked-spec.bin';
+
 export interface CoordinatorServerOptions {
   readonly authorizeAgent?: AgentServiceOptions['authorize'];
   /** Opens the coordinator's store; default: the file store at <stateDir>/state.json. */
@@ -287,6 +290,7 @@ export class CoordinatorServer {
       events: this.events,
       logger: this.logger,
       validator: this.specValidator,
+      checkedSpecPath: join(this.config.stateDir, CHECKED_SPEC_FILE),
       // Configurations built in code (tests) may leave the section out.
       ...(this.config.drill ? { drill: drillSettings(this.config.drill) } : {}),
       ...(initialSpec ? { initialSpec } : {}),

@@ -8,6 +8,7 @@
 // running spec's parse comes from the cache (it is the last applied candidate), not a new parse.
 import type { ConfigIssue, ParseResult } from '@lbha/shared';
 import type { Document } from 'yaml';
+import { decodeCheckedSpec, encodeCheckedSpec } from './checked-spec.js';
 import type { Spec } from './cluster-spec.js';
 import { diffSpecs } from './diff-specs.js';
 import { parseSpecWith } from './parse-spec.js';
@@ -30,16 +31,30 @@ export interface SpecCheckRequest {
   readonly current: string | undefined;
   /** Return the parsed spec too (for an apply); a validation needs only the verdict. */
   readonly wantSpec: boolean;
+  /**
+   * With wantSpec: a saved check of this text (checked-spec.ts) to take instead of parsing it,
+   * when it is of this text and of this code (the stored spec at a start).
+   */
+  readonly saved?: Uint8Array | undefined;
+  /** With wantSpec: answer with the check saved (`save`), for the caller to keep. */
+  readonly save?: boolean;
 }
 
+/** What became of a request's saved check: taken, or why not (a check in full was done). */
+export type SavedCheckUse = { readonly used: true } | { readonly used: false; readonly reason: string };
+
 export type SpecCheckResult =
-  | { readonly valid: false; readonly issues: readonly ConfigIssue[] }
+  | { readonly valid: false; readonly issues: readonly ConfigIssue[]; readonly savedUse?: SavedCheckUse }
   | {
       readonly valid: true;
       readonly changes: readonly string[];
       /** With wantSpec: the spec, and its text as readers without the operator role see it. */
       readonly spec: Spec | undefined;
       readonly redacted: string | undefined;
+      /** With `saved` in the request. */
+      readonly savedUse?: SavedCheckUse;
+      /** With `save` in the request: the check, as checked-spec.ts saves it. */
+      readonly save?: Uint8Array;
     };
 
 /** How spec text is parsed and validated (parseSpecWith); a port so that tests can count parses. */
@@ -53,18 +68,37 @@ export class SpecChecker {
   constructor(private readonly parse: SpecParser = parseSpecWith) {}
 
   check(req: SpecCheckRequest): SpecCheckResult {
+    let savedUse: SavedCheckUse | undefined;
+    if (req.wantSpec && req.saved !== undefined) {
+      const saved = decodeCheckedSpec(req.saved, req.yaml);
+      if (saved.ok) {
+        const { spec, redacted } = saved.checked;
+        const changes = diffSpecs(this.running(req.current), spec);
+        this.keep(req.yaml, spec);
+        return { valid: true, changes, spec, redacted, savedUse: { used: true } };
+      }
+      savedUse = { used: false, reason: saved.reason };
+    }
     const r = this.parse(req.yaml, (spec, doc) => ({ spec, redacted: req.wantSpec ? redactSpecYaml(req.yaml, spec, doc) : undefined }));
     if (!r.ok) {
       const issues = r.issues.slice(0, MAX_REPORTED_ISSUES).map(short);
       const more = r.issues.length - issues.length;
       if (more > 0) issues.push({ path: '', line: 0, column: 0, message: `and ${more} more problems (fix these first)` });
-      return { valid: false, issues };
+      return { valid: false, issues, ...(savedUse ? { savedUse } : {}) };
     }
     const changes = diffSpecs(this.running(req.current), r.value.spec);
     if (!req.wantSpec) return { valid: true, changes, spec: undefined, redacted: undefined };
     // What an apply checks becomes the running spec when it is stored: the next check's `current`.
     this.keep(req.yaml, r.value.spec);
-    return { valid: true, changes, spec: r.value.spec, redacted: r.value.redacted };
+    const redacted = r.value.redacted ?? '';
+    return {
+      valid: true,
+      changes,
+      spec: r.value.spec,
+      redacted: r.value.redacted,
+      ...(savedUse ? { savedUse } : {}),
+      ...(req.save ? { save: encodeCheckedSpec(req.yaml, { spec: r.value.spec, redacted }) } : {}),
+    };
   }
 
   /** The running spec parsed: from the cache when it was checked before, else parsed once. */

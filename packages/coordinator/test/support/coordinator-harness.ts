@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { silentLogger, type LbhaEvent } from '@lbha/shared';
+import { silentLogger, type LbhaEvent, type Logger } from '@lbha/shared';
 import { ControlServiceClient } from '@lbha/shared/control';
 import { eventually } from '@lbha/test-support';
 import { DEFAULT_LIMITS } from '../../src/limits/limits-config.js';
@@ -33,6 +33,8 @@ export interface HarnessOptions {
   /** Configuration sections to set (e.g. history). */
   readonly config?: Record<string, unknown>;
   readonly server?: CoordinatorServerOptions;
+  /** The coordinator's logger (default: silent). */
+  readonly logger?: Logger;
 }
 
 type Unary = (req: unknown, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
@@ -80,7 +82,7 @@ export class Harness {
         limits: GENEROUS_LIMITS,
         ...this.extra.config,
       } as never,
-      silentLogger(),
+      this.extra.logger ?? silentLogger(),
       { settleMs: this.settleMs, ...this.extra.server },
     );
     await this.server.start();
