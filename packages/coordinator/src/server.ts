@@ -155,7 +155,9 @@ export class CoordinatorServer {
       coordinatorId: config.id,
       heartbeatIntervalMs: config.heartbeat.interval,
       staleAfterMs: config.heartbeat.staleAfter,
-      authorize: options.authorizeAgent ?? this.auth.authorizeAgent,
+      // Judged on the stream's own TLS connection when it came straight from its agent; a
+      // relayed stream carries its agent's certificate in its metadata (forwarded-identity.ts).
+      authorize: options.authorizeAgent ?? this.auth.agentAuthorizerOn((call) => (this.isForwarded(call) ? undefined : this.grpcListener?.secureConnectionOf(call.getPeer()))),
       specClusterOf: (node) => this.plane?.clusterOfNode(node),
       plaintext: isInsecure(config.tls),
       connectsPerMinute: this.limits.agentConnectsPerMinute,
@@ -203,6 +205,11 @@ export class CoordinatorServer {
     const dir = protoDir();
     const pkg = loadSync(['lbha/v1/agent.proto', 'lbha/v1/control.proto'], { includeDirs: [dir] });
     new ReflectionService(pkg).addToServer(this.server);
+  }
+
+  /** Whether another coordinator passed the call on (whoever it claims to be: its own connection is not the agent's). */
+  private isForwarded(call: object): boolean {
+    return (call as { metadata?: Metadata }).metadata?.get(FORWARDED_BY).length !== 0;
   }
 
   /** The accepted TCP socket of an agent stream that came straight from its agent (connection-liveness.ts). */

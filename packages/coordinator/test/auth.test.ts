@@ -8,7 +8,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CertificateSource, loadCertificateFiles, uriSans } from '@lbha/shared';
 import { authConfigSchema, hashToken } from '../src/auth/auth-config.js';
-import { Authenticator } from '../src/auth/authenticator.js';
+import { once } from 'node:events';
+import { connect, createServer, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { Authenticator, type PeerConnection } from '../src/auth/authenticator.js';
+import { ConnectionClosedError } from '../src/errors.js';
 import { requestProblem } from '../src/auth/control-authorization.js';
 import { createDevCa, type DevCa } from '../src/auth/dev-ca.js';
 import { policyOf } from '../src/auth/method-policy.js';
@@ -98,6 +102,92 @@ describe('certificates', () => {
       assert.deepEqual(auth.authenticate({ peerCertificate: cert }), { ok: false, reason: 'client certificate has expired' });
       assert.deepEqual(auth.authenticate({ peerCertificate: der(other.operators['alice']!.cert) }), { ok: false, reason: 'client certificate is not issued by a trusted CA' });
     } finally {
+      source.close();
+    }
+  });
+
+  /** A connection whose handshake verified `file`'s certificate; counts the reads of it. */
+  function verifiedConnection(file: string): PeerConnection & { reads: number } {
+    const cert = new X509Certificate(readFileSync(file));
+    const conn = { authorized: true, destroyed: false, reads: 0, getPeerX509Certificate: () => (conn.reads++, cert) };
+    return conn;
+  }
+
+  it('judges a TLS connection\'s certificate as its DER: the same outcome for every certificate and time', () => {
+    const source = new CertificateSource({ ca: ca.ca.cert, cert: ca.coordinator.cert, key: ca.coordinator.key }, { watchIntervalMs: 0 });
+    try {
+      const now = Date.now();
+      const files = [ca.agents['lb1']!.cert, ca.operators['alice']!.cert, ca.readOnly['viewer']!.cert, other.operators['alice']!.cert, ca.ca.cert, ca.coordinator.cert];
+      let compared = 0;
+      for (const file of files) {
+        for (const at of [now, now + 400 * 86_400_000, now - 86_400_000]) {
+          const byDer = new Authenticator(authConfigSchema.parse({}), source, () => at).authenticate({ peerCertificate: der(file) });
+          const byConnection = new Authenticator(authConfigSchema.parse({}), source, () => at).connection(verifiedConnection(file));
+          assert.deepEqual(byConnection, byDer, `${file} at ${at - now} ms`);
+          compared++;
+        }
+      }
+      assert.equal(compared, 18);
+    } finally {
+      source.close();
+    }
+  });
+
+  it('verifies a connection\'s certificate once, again when the CAs change or its time runs out, never one the handshake did not verify', () => {
+    let now = Date.now();
+    const first = { authorities: [new X509Certificate(readFileSync(ca.ca.cert))] };
+    const current = { value: first };
+    const source = { get current() { return current.value; } } as unknown as CertificateSource;
+    const auth = new Authenticator(authConfigSchema.parse({}), source, () => now);
+    const conn = verifiedConnection(ca.agents['lb1']!.cert);
+    const agent = { ok: true, identity: { kind: 'cert', name: 'lb1', role: 'agent', actor: 'cert:lb1' } };
+    for (let i = 0; i < 3; i++) assert.deepEqual(auth.connection(conn), agent);
+    assert.equal(conn.reads, 1, 'read and verified once for three streams');
+    current.value = { authorities: [new X509Certificate(readFileSync(other.ca.cert))] };
+    assert.deepEqual(auth.connection(conn), { ok: false, reason: 'client certificate is not issued by a trusted CA' });
+    assert.equal(conn.reads, 2);
+    current.value = { authorities: [...first.authorities] }; // a reload back to the first CA
+    assert.deepEqual(auth.connection(conn), agent);
+    assert.equal(conn.reads, 3);
+    now += 400 * 86_400_000;
+    assert.deepEqual(auth.connection(conn), { ok: false, reason: 'client certificate has expired' });
+    assert.equal(conn.reads, 4);
+
+    const unverified = { ...verifiedConnection(ca.agents['lb1']!.cert), authorized: false };
+    assert.equal(auth.connection(unverified), undefined);
+    assert.equal(unverified.reads, 0, 'a certificate the handshake refused is not even read');
+    const closed = { authorized: true, destroyed: true, getPeerX509Certificate: () => undefined };
+    assert.throws(() => auth.connection(closed), ConnectionClosedError);
+  });
+
+  it('reads the certificate a real TLS handshake verified, and none that it did not', async () => {
+    const source = new CertificateSource({ ca: ca.ca.cert, cert: ca.coordinator.cert, key: ca.coordinator.key }, { watchIntervalMs: 0 });
+    const server = createServer({ ca: readFileSync(ca.ca.cert), cert: readFileSync(ca.coordinator.cert), key: readFileSync(ca.coordinator.key), requestCert: true, rejectUnauthorized: false });
+    const accepted: TLSSocket[] = [];
+    server.on('secureConnection', (s: TLSSocket) => accepted.push(s));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    const open = async (keys: { cert: string; key: string }): Promise<TLSSocket> => {
+      const before = accepted.length;
+      const c = connect({ port, host: '127.0.0.1', ca: readFileSync(ca.ca.cert), cert: readFileSync(keys.cert), key: readFileSync(keys.key), checkServerIdentity: () => undefined });
+      await once(c, 'secureConnect');
+      while (accepted.length === before) await new Promise((r) => setTimeout(r, 5));
+      return c;
+    };
+    const clients: TLSSocket[] = [];
+    try {
+      const auth = new Authenticator(authConfigSchema.parse({}), source);
+      clients.push(await open(ca.agents['lb1']!));
+      assert.deepEqual(auth.connection(accepted[0]!), auth.authenticate({ peerCertificate: der(ca.agents['lb1']!.cert) }));
+      assert.deepEqual(auth.connection(accepted[0]!), { ok: true, identity: { kind: 'cert', name: 'lb1', role: 'agent', actor: 'cert:lb1' } });
+      clients.push(await open(other.operators['alice']!));
+      assert.equal(accepted[1]!.authorized, false);
+      assert.equal(auth.connection(accepted[1]!), undefined, 'another CA: no verified certificate, as grpc-js reports it');
+    } finally {
+      for (const c of clients) c.destroy();
+      for (const s of accepted) s.destroy();
+      server.close();
       source.close();
     }
   });

@@ -3,7 +3,8 @@
 import { timingSafeEqual, type X509Certificate } from 'node:crypto';
 import type { CertificateSource } from '@lbha/shared';
 import { hashToken, type AuthConfig } from './auth-config.js';
-import { peerIdentity } from './peer-identity.js';
+import { ConnectionClosedError } from '../errors.js';
+import { certificateIdentity, peerIdentity } from './peer-identity.js';
 import { identity, type Identity } from './roles.js';
 
 export type AuthOutcome = { readonly ok: true; readonly identity: Identity } | { readonly ok: false; readonly reason: string };
@@ -13,6 +14,17 @@ export interface Credentials {
   readonly authorization?: string | undefined;
   /** DER of the client certificate the TLS layer saw, if any. */
   readonly peerCertificate?: Buffer | undefined;
+}
+
+/**
+ * A TLS connection as far as its client certificate goes (node:tls's TLSSocket): whether the
+ * handshake verified the certificate against the CA bundle (and the CRL), and the certificate
+ * as the TLS layer parsed it.
+ */
+export interface PeerConnection {
+  readonly authorized: boolean;
+  readonly destroyed: boolean;
+  getPeerX509Certificate(): X509Certificate | undefined;
 }
 
 const MAX_TOKEN = 4096;
@@ -35,6 +47,8 @@ export class Authenticator {
    * within seconds, and each stream of an agent presents the same one.
    */
   private readonly verified = new Map<string, Verified>();
+  /** The verdict on each open TLS connection's certificate (gone with the connection). */
+  private readonly connections = new WeakMap<PeerConnection, Verified>();
 
   constructor(
     private config: AuthConfig,
@@ -59,6 +73,35 @@ export class Authenticator {
     }
     if (this.config.anonymous !== 'none') return { ok: true, identity: identity('anonymous', 'anonymous', this.config.anonymous) };
     return { ok: false, reason: 'credentials required: a bearer token (authorization: Bearer TOKEN) or a client certificate (or auth.anonymous in the coordinator configuration)' };
+  }
+
+  /**
+   * The identity of a TLS connection's client certificate, with the same checks as a
+   * certificate presented as DER (peer-identity.ts), done once per connection on the
+   * certificate the TLS layer already parsed: after a coordinator restart every agent comes
+   * back on a new connection with a certificate seen by nobody yet, and parsing its DER again
+   * was most of the cost of its Hello. Undefined when the connection has no certificate the
+   * handshake verified (none, an unknown CA, one the CRL lists), as grpc-js's auth context
+   * then has none. The verdict is taken again when the CAs change or its time runs out.
+   * Throws ConnectionClosedError when the connection is gone.
+   */
+  connection(conn: PeerConnection): AuthOutcome | undefined {
+    if (!conn.authorized) return undefined;
+    if (!this.certificates) return { ok: false, reason: 'client certificates are not accepted without TLS' };
+    const authorities = this.certificates.current.authorities;
+    const now = this.clock();
+    const hit = this.connections.get(conn);
+    if (hit && hit.authorities === authorities && now >= hit.validFromMs && now <= hit.validUntilMs) return hit.outcome;
+    const cert = conn.getPeerX509Certificate();
+    if (!cert) {
+      if (conn.destroyed) throw new ConnectionClosedError('the connection closed before its peer certificate could be read');
+      return undefined;
+    }
+    const out = certificateIdentity(cert, authorities, now);
+    if (!out.ok) return out;
+    const outcome: AuthOutcome = { ok: true, identity: out.identity };
+    this.connections.set(conn, { authorities, validFromMs: now, validUntilMs: out.validUntilMs, outcome });
+    return outcome;
   }
 
   private certificate(raw: Buffer, authorities: readonly X509Certificate[]): AuthOutcome {

@@ -7,10 +7,10 @@ import type { ControlApi } from '../control-api.js';
 import type { EventLog } from '../event-log.js';
 import { DEFAULT_LIMITS, type LimitsConfig } from '../limits/limits-config.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
-import { agentAuthorizer } from './agent-authorization.js';
+import { agentAuthorizer, type AgentCallPeer } from './agent-authorization.js';
 import type { AuthConfig } from './auth-config.js';
-import { AuthThrottle, type AuthApi } from './auth-throttle.js';
-import { Authenticator, type AuthOutcome, type Credentials } from './authenticator.js';
+import { AuthThrottle, clientAddress, type AuthApi } from './auth-throttle.js';
+import { Authenticator, type AuthOutcome, type Credentials, type PeerConnection } from './authenticator.js';
 import { authorizeControl } from './control-authorization.js';
 import { ServerTls } from './server-tls.js';
 
@@ -71,6 +71,22 @@ export class CoordinatorAuth {
     const r = this.authenticator.authenticate(c);
     if (!r.ok) this.throttle.failed(address, api, r.reason);
     return r;
+  }
+
+  /**
+   * Who may open agent streams, judged on the TLS connection a stream came in on when
+   * `connectionOf` knows it (the certificate verified once per connection, on the TLS layer's
+   * parse of it), else on the call's auth context, as `authorizeAgent` does.
+   */
+  agentAuthorizerOn(connectionOf: (call: AgentCallPeer) => PeerConnection | undefined): ReturnType<typeof agentAuthorizer> {
+    return agentAuthorizer((c, address) => this.authenticateFrom(c, address, 'agent'), this.certificates !== undefined, (call) => {
+      const conn = connectionOf(call);
+      if (!conn) return undefined;
+      const r = this.authenticator.connection(conn);
+      if (r === undefined) return 'none';
+      if (!r.ok) this.throttle.failed(clientAddress(call.getPeer()), 'agent', r.reason);
+      return r;
+    });
   }
 
   /**

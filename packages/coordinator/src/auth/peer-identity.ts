@@ -40,6 +40,14 @@ export function peerIdentity(raw: Buffer, authorities: readonly X509Certificate[
   } catch {
     return { ok: false, reason: 'client certificate cannot be parsed' };
   }
+  return certificateIdentity(cert, authorities, nowMs);
+}
+
+/**
+ * The same checks on a certificate already parsed: the one a TLS connection holds
+ * (`TLSSocket.getPeerX509Certificate()`, no second parse of its DER).
+ */
+export function certificateIdentity(cert: X509Certificate, authorities: readonly X509Certificate[], nowMs: number): PeerOutcome {
   const issuer = authorities.find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
   if (!issuer) return { ok: false, reason: 'client certificate is not issued by a trusted CA' };
   if (nowMs < Date.parse(cert.validFrom)) return { ok: false, reason: 'client certificate is not valid yet' };

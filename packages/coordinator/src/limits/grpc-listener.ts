@@ -4,6 +4,7 @@
 // order (handshake-queue.ts). Finished connections are handed to the gRPC server (a connection
 // injector), which then sees plain HTTP/2 over an already secure socket.
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { ServerCredentials, type Server } from '@grpc/grpc-js';
 import type { ServerTls } from '../auth/server-tls.js';
 import type { ConnectionLimiter } from './connection-limiter.js';
@@ -60,6 +61,8 @@ export class GrpcListener {
   private readonly servers: NetServer[] = [];
   /** Open TCP connections by peer name, for connectionOf. */
   private readonly byPeer = new Map<string, Socket>();
+  /** The TLS connection over each accepted socket whose handshake completed. */
+  private readonly secure = new WeakMap<Socket, TLSSocket>();
   private readonly queue: HandshakeQueue<Socket> | undefined;
 
   constructor(
@@ -73,7 +76,11 @@ export class GrpcListener {
       this.queue = new HandshakeQueue<Socket>({
         limit: opts.handshakes,
         slotMs: opts.slotMs ?? HANDSHAKE_SLOT_MS,
-        start: (socket, done) => tls.handshake(socket, done, (secure) => this.injector.injectConnection(secure)),
+        start: (socket, done) =>
+          tls.handshake(socket, done, (secure) => {
+            this.secure.set(socket, secure);
+            this.injector.injectConnection(secure);
+          }),
       });
     }
   }
@@ -117,6 +124,16 @@ export class GrpcListener {
    */
   connectionOf(peer: string): Socket | undefined {
     return this.byPeer.get(peer);
+  }
+
+  /**
+   * The TLS connection a call came in on, by the call's peer name: what its handshake verified
+   * and the client certificate it holds (auth/authenticator.ts). Undefined with plaintext and
+   * for unix sockets.
+   */
+  secureConnectionOf(peer: string): TLSSocket | undefined {
+    const raw = this.byPeer.get(peer);
+    return raw ? this.secure.get(raw) : undefined;
   }
 
   /** Handshakes running and connections waiting for one (zeros with plaintext). */
