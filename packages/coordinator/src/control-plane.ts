@@ -32,7 +32,7 @@ import { defaultDrillSettings } from './probes/drill-settings.js';
 import { CoordinatorState, type BackendOperationKind, type DrillRecord, type ModeRecord, type OperationRecord, type PinRecord } from './store/coordinator-state.js';
 import type { Store } from './store/store.js';
 
-/** How long the stored spec's check at start-up may take (see load()). */
+/** How long the stored (or initial) spec's check at start-up may take (see load()). */
 const STORED_SPEC_CHECK_MS = 10 * 60_000;
 
 const NO_PINS: ReadonlyMap<string, PinRecord> = new Map();
@@ -72,6 +72,8 @@ export interface ApplySpecOptions {
   readonly expectedVersion?: number;
   readonly actor: string;
   readonly reason?: string;
+  /** How long the check may take (default: the validator's, meant for API callers). */
+  readonly checkTimeoutMs?: number;
 }
 
 export interface ApplySpecResult extends SpecCheck {
@@ -199,7 +201,8 @@ export class ControlPlane {
       this.specYamlRedacted = r.valid && r.redacted !== undefined ? r.redacted : '# the stored spec no longer validates; ask an operator\n';
       this.specVersion = stored.version;
     } else if (this.opts.initialSpec) {
-      const res = await this.applySpec(this.opts.initialSpec.yaml, { actor: 'system', reason: `initial spec from ${this.opts.initialSpec.source}` });
+      // The first start's spec file is the coordinator's own, like the stored spec: not held to an API caller's deadline.
+      const res = await this.applySpec(this.opts.initialSpec.yaml, { actor: 'system', reason: `initial spec from ${this.opts.initialSpec.source}`, checkTimeoutMs: STORED_SPEC_CHECK_MS });
       if (!res.applied) {
         this.log.error({ event: 'spec.initial_invalid', source: this.opts.initialSpec.source, issues: res.issues }, 'initial spec refused');
       }
@@ -338,11 +341,11 @@ export class ControlPlane {
     return { ...this.view.interlockInput(), pins };
   }
 
-  private check(yaml: string, wantSpec: boolean, caller: string): Promise<SpecCheckResult> {
+  private check(yaml: string, wantSpec: boolean, caller: string, timeoutMs?: number): Promise<SpecCheckResult> {
     const bytes = Buffer.byteLength(yaml);
     if (bytes > SPEC_LIMITS.bytes) return Promise.reject(new InvalidArgumentError('yaml', `the spec is ${bytes} bytes; at most ${SPEC_LIMITS.bytes} are accepted`));
     const save = wantSpec && this.opts.checkedSpecPath !== undefined;
-    return this.validator.check({ yaml, current: this.specVersion === 0 ? undefined : this.specYaml, wantSpec, save }, caller);
+    return this.validator.check({ yaml, current: this.specVersion === 0 ? undefined : this.specYaml, wantSpec, save }, caller, timeoutMs);
   }
 
   /** The saved check of the running spec, if there is one to read. */
@@ -391,7 +394,7 @@ export class ControlPlane {
    * spec, a dry run or a stale expectedVersion changes nothing.
    */
   async applySpec(yaml: string, opts: ApplySpecOptions): Promise<ApplySpecResult> {
-    const r = await this.check(yaml, !opts.dryRun, opts.actor);
+    const r = await this.check(yaml, !opts.dryRun, opts.actor, opts.checkTimeoutMs);
     const check: SpecCheck = r.valid ? { valid: true, issues: [], changes: r.changes } : { valid: false, issues: r.issues, changes: [] };
     if (!r.valid || opts.dryRun || !r.spec) return { ...check, applied: false, version: this.specVersion };
     const expected = opts.expectedVersion ?? 0;
