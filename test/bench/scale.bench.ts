@@ -121,6 +121,15 @@ interface Run {
   noPushDropped: number;
   /** Of those, flips whose push came after all (later than 10 s), and when. */
   latePushes: number[];
+  /** Each simulator process's own CPU and loop delay while flips were on (its "self" line). */
+  simSelf: SimSelf[];
+}
+
+/** A simulator process's own load: a push is timed when its loop reads it. */
+interface SimSelf {
+  readonly cpuPercent: number;
+  readonly loopP99Ms: number;
+  readonly loopMaxMs: number;
 }
 
 const runs = new Set<Run>();
@@ -148,7 +157,7 @@ function startSimulators(run: Run, size: number): void {
     const proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'] });
     run.sims.push(proc);
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string; dropped?: boolean; liveness?: string };
+      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string; dropped?: boolean; liveness?: string } & Partial<SimSelf>;
       try {
         m = JSON.parse(line) as typeof m;
       } catch {
@@ -167,6 +176,9 @@ function startSimulators(run: Run, size: number): void {
         run.noPush++;
         if (m.dropped === true) run.noPushDropped++;
       } else if (m.t === 'late' && m.ms !== undefined) run.latePushes.push(m.ms);
+      else if (m.t === 'self' && m.cpuPercent !== undefined && m.loopP99Ms !== undefined && m.loopMaxMs !== undefined) {
+        run.simSelf.push({ cpuPercent: m.cpuPercent, loopP99Ms: m.loopP99Ms, loopMaxMs: m.loopMaxMs });
+      }
     });
   }
 }
@@ -365,6 +377,8 @@ interface SizeFigures {
   readonly pinging: number;
   /** CPU seconds the restarted coordinator had used when it answered, and when the first, 10, 50, 90 and 100 % of the agents were back. */
   readonly stormCpu: StormCpu | undefined;
+  /** The simulator processes' own load while flips were on. */
+  readonly simSelf: readonly SimSelf[];
 }
 
 /**
@@ -416,7 +430,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     shippedFlags: SHIPPED_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
   };
-  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), liveness: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0, latePushes: [] };
+  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), liveness: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0, latePushes: [], simSelf: [] };
   runs.add(run);
   try {
     writeFileSync(join(dir, 'cluster.yaml'), pairsSpec(size, 2));
@@ -467,7 +481,14 @@ async function benchSize(size: number): Promise<SizeFigures> {
     const pushesVia = new Map(run.pushesVia);
     const noPush = run.noPush;
     const noPushDropped = run.noPushDropped;
-    await sleep(1200); // the probe's last second of the window
+    await sleep(1200); // the probe's last second of the window (and the simulators' "self" lines)
+    const simSelf = [...run.simSelf];
+    if (simSelf.length > 0) {
+      log(
+        `${size} agents: simulated agents (${simSelf.length} processes) while flips were on: CPU ${simSelf.reduce((sum, x) => sum + x.cpuPercent, 0).toFixed(1)} % of a core in all, ` +
+          `their event loops' delay p99 ${Math.max(...simSelf.map((x) => x.loopP99Ms))} ms, max ${Math.max(...simSelf.map((x) => x.loopMaxMs))} ms (the worst process; a push is timed when its simulator's loop reads it)`,
+      );
+    }
     const loops = run.slots.map((slot) => loopWindow(loopFile(dir, slot), windowStart, windowEnd));
     const lasts = scrapes.map((list) => list[list.length - 1]);
     const relayedSum = lasts.reduce((sum, l) => sum + (l?.relayed ?? 0), 0);
@@ -565,6 +586,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       stormBack,
       stormPerSecond,
       stormCpu,
+      simSelf,
     };
   } finally {
     await stopSimulators(run);
@@ -698,6 +720,11 @@ async function main(): Promise<void> {
         // flip of the last 10 s of the window may be among them, though not among the unpushed).
         flips_without_push_pushed_later: s.latePushes.length,
         flips_without_push_pushed_later_ms_max: s.latePushes.length === 0 ? null : Math.max(...s.latePushes),
+        // The simulator processes while flips were on: their CPU in all (% of one core), and the
+        // worst one's event-loop delay, which every flip it times includes.
+        simulators_cpu_percent: s.simSelf.length === 0 ? null : Math.round(s.simSelf.reduce((sum, x) => sum + x.cpuPercent, 0) * 10) / 10,
+        simulators_loop_p99_ms_max: s.simSelf.length === 0 ? null : Math.max(...s.simSelf.map((x) => x.loopP99Ms)),
+        simulators_loop_max_ms: s.simSelf.length === 0 ? null : Math.max(...s.simSelf.map((x) => x.loopMaxMs)),
         // Flips of the agents connected to this coordinator (relayed to the leader when it follows).
         flips_of_its_agents: c.pushesOfItsAgents,
         flip_to_push_ms_p50_its_agents: c.pushMsOfItsAgents.p50,

@@ -13,7 +13,12 @@
 //   {"t":"push","ms":..}                       health flip -> new desired state received
 //   {"t":"nopush","dropped":B}                 no new desired state within 10 s of a flip (B: its stream was lost meanwhile)
 //   {"t":"late","ms":..}                       that new desired state, when it came after all
+//   {"t":"self","cpuPercent":..,"loopP99Ms":..,"loopMaxMs":..}   at "flips off": this process's CPU
+//                                              (% of a core) and event-loop delay while flips were on. A
+//                                              push is timed when this loop reads it: a simulator late
+//                                              on its own loop adds its delay to every flip it times.
 // A node flips to unhealthy only while the other nodes of its cluster are healthy (see flip()).
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { credentials } from '@grpc/grpc-js';
@@ -270,14 +275,28 @@ async function stop(): Promise<void> {
   process.exit(0);
 }
 
+/** This process's own load while flips are on (the "self" line). */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+let selfSince: { readonly cpu: NodeJS.CpuUsage; readonly at: number } | undefined;
+
 createInterface({ input: process.stdin }).on('line', (line) => {
   const cmd = line.trim();
   if (cmd === 'flips on') {
     flipping = true;
     for (const n of nodes) n.scheduleFlips();
+    loopDelay.reset();
+    loopDelay.enable();
+    selfSince = { cpu: process.cpuUsage(), at: performance.now() };
   } else if (cmd === 'flips off') {
     flipping = false;
     for (const n of nodes) n.stopFlips();
+    if (selfSince) {
+      loopDelay.disable();
+      const cpu = process.cpuUsage(selfSince.cpu);
+      const ms = (ns: number): number => Math.round(ns / 1e5) / 10;
+      out({ t: 'self', cpuPercent: Math.round((cpu.user + cpu.system) / (performance.now() - selfSince.at)) / 10, loopP99Ms: ms(loopDelay.percentile(99)), loopMaxMs: ms(loopDelay.max) });
+      selfSince = undefined;
+    }
   } else if (cmd === 'stop') {
     void stop();
   }
