@@ -5,7 +5,8 @@
 // an allocator, V8 flags, HTTP/2 settings), the server's memory idle and with the N connections,
 // both after two full collections, split by where it lives (/proc/PID/smaps): the V8 heap in use,
 // external (Buffers), the C heap ([heap]: glibc's main arena), anonymous maps (V8's heap pages,
-// glibc's other arenas, jemalloc's), per connection. The variants run alternated, round after
+// glibc's other arenas, jemalloc's), per connection, and the server's CPU while the streams send
+// (% of a core: a malloc setting may trade CPU for memory). The variants run alternated, round after
 // round, so that a loaded machine weighs on all of them alike; the figures are medians. Two
 // variants split the floor: mutual TLS without HTTP/2 (tls-only), HTTP/2 without TLS (h2c-only).
 //
@@ -20,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { sleep } from '@lbha/test-support';
 import { DEV_CA_BIN } from '../lab/repo-paths.js';
 import { intOption, jsonLine, stringOption, table } from './bench-stats.js';
-import { memoryRollup, privateBreakdown } from './process-sampler.js';
+import { memoryRollup, privateBreakdown, processTimes } from './process-sampler.js';
 
 const argv = process.argv.slice(2);
 const CONNECTIONS = intOption(argv, '--connections', 'LBHA_BENCH_CONNECTIONS', 2000);
@@ -43,10 +44,17 @@ const ALL: readonly Variant[] = [
   { name: 'default', env: {}, flags: [], options: {} },
   { name: 'arena-max-2', env: { MALLOC_ARENA_MAX: '2' }, flags: [], options: {} },
   { name: 'mmap-threshold', env: { MALLOC_MMAP_THRESHOLD_: '131072' }, flags: [], options: {} },
+  // Node's TLS layer reads each connection into a 64 KB buffer it keeps for the connection's life
+  // (libuv's read size), OpenSSL's record buffers are about 17 KB and nghttp2's output buffer 16 KB:
+  // at or above the threshold, glibc gives each its own mapping, of which only the pages written
+  // are resident, and returns it whole when freed.
+  { name: 'mmap-64k', env: { MALLOC_MMAP_THRESHOLD_: '65536' }, flags: [], options: {} },
+  { name: 'mmap-16k', env: { MALLOC_MMAP_THRESHOLD_: '16384' }, flags: [], options: {} },
   { name: 'trim-threshold', env: { MALLOC_TRIM_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' }, flags: [], options: {} },
   ...(existsSync(JEMALLOC) ? [{ name: 'jemalloc', env: { LD_PRELOAD: JEMALLOC }, flags: [], options: {} }] : []),
   { name: 'h2-settings', env: {}, flags: [], options: { settings: { headerTableSize: 0, initialWindowSize: 16384 }, maxDeflateDynamicTableSize: 0 } },
   { name: 'semi-space-1', env: {}, flags: ['--max-semi-space-size=1'], options: {} },
+  { name: 'tls12', env: {}, flags: [], options: { maxVersion: 'TLSv1.2' } },
   // The floor split: mutual TLS without HTTP/2, HTTP/2 without TLS.
   { name: 'tls-only', env: {}, flags: [], options: {}, mode: 'tls' },
   { name: 'h2c-only', env: {}, flags: [], options: {}, mode: 'h2c' },
@@ -102,7 +110,8 @@ async function memory(server: ChildProcess, next: () => Promise<string>): Promis
   };
 }
 
-type PerConnection = Record<keyof Memory, number>;
+/** KB per connection of each part of Memory; cpu: the server's CPU during the streams' traffic, % of a core. */
+type PerConnection = Record<keyof Memory | 'cpu', number>;
 
 /** Children alive now: killed on Ctrl-C or SIGTERM, with the temp dir removed. */
 const children = new Set<ChildProcess>();
@@ -125,11 +134,15 @@ async function measure(variant: Variant, tlsDir: string): Promise<PerConnection>
     client = track(spawn(ccmd, cargs, { stdio: ['pipe', 'pipe', 'inherit'] }));
     const ready = await lines(client)();
     if (ready !== `ready ${CONNECTIONS}`) throw new Error(`clients: ${ready}`);
-    // Several seconds of the streams' traffic, so that buffers that come and go with it show.
+    // Several seconds of the streams' traffic, so that buffers that come and go with it show
+    // (and what the traffic costs the server: a malloc setting may trade CPU for memory).
+    const t0 = processTimes(server.pid as number);
     await sleep(5000);
+    const t1 = processTimes(server.pid as number);
+    const cpu = t0 && t1 ? Math.round(((t1.cpuSeconds - t0.cpuSeconds) / ((t1.atMs - t0.atMs) / 1000)) * 1000) / 10 : NaN;
     const loaded = await memory(server, next);
     const per = (k: keyof Memory): number => Math.round(((loaded[k] - idle[k]) / 1024 / CONNECTIONS) * 10) / 10;
-    return { rss: per('rss'), heapUsed: per('heapUsed'), external: per('external'), cHeap: per('cHeap'), anonymous: per('anonymous') };
+    return { rss: per('rss'), heapUsed: per('heapUsed'), external: per('external'), cHeap: per('cHeap'), anonymous: per('anonymous'), cpu };
   } finally {
     client?.kill('SIGKILL');
     server.kill('SIGKILL');
@@ -165,7 +178,7 @@ try {
       const mid = Math.floor(v.length / 2);
       return v.length % 2 === 1 ? (v[mid] ?? 0) : Math.round((((v[mid - 1] ?? 0) + (v[mid] ?? 0)) / 2) * 10) / 10;
     };
-    rows.push([variant.name, med('rss'), runs.map((r) => r.rss).join(' / '), med('heapUsed'), med('external'), med('cHeap'), med('anonymous')]);
+    rows.push([variant.name, med('rss'), runs.map((r) => r.rss).join(' / '), med('heapUsed'), med('external'), med('cHeap'), med('anonymous'), med('cpu')]);
     const line = jsonLine({
       bench: 'tls-floor',
       variant: variant.name,
@@ -181,12 +194,13 @@ try {
       kb_per_connection_external: med('external'),
       kb_per_connection_c_heap: med('cHeap'),
       kb_per_connection_anonymous: med('anonymous'),
+      cpu_percent_core_with_traffic: med('cpu'),
     });
     process.stdout.write(`${line}\n`);
     if (OUT !== '') appendFileSync(OUT, `${line}\n`);
   }
   process.stdout.write(`\nKB per connection, ${CONNECTIONS} connections, median of ${ROUNDS} rounds (after two full collections)\n`);
-  process.stdout.write(`${table(['variant', 'RSS', '(each round)', 'JS heap', 'external', 'C heap [heap]', 'anonymous'], rows)}\n`);
+  process.stdout.write(`${table(['variant', 'RSS', '(each round)', 'JS heap', 'external', 'C heap [heap]', 'anonymous', 'CPU % (traffic)'], rows)}\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
