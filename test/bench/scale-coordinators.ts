@@ -38,6 +38,8 @@ export interface SlotSettings {
   readonly bin: string;
   /** The node binary's flags before the script (profilers, the loop probe), after the shipped ones. */
   readonly nodeFlags: readonly string[];
+  /** Extra environment of the coordinators (on top of the shipped one). */
+  readonly env: Readonly<Record<string, string>>;
   /** Start the coordinator with the node flags it ships with (COORDINATOR_NODE_FLAGS) first; off to compare with a build that had none. */
   readonly shippedFlags: boolean;
   /** Runs a command pinned to the coordinator's cores. */
@@ -90,7 +92,7 @@ export function startCoordinator(settings: SlotSettings, slot: CoordinatorSlot, 
   const probe = probeScript === undefined ? [] : ['--import', probeScript];
   const shipped = settings.shippedFlags ? COORDINATOR_NODE_FLAGS : [];
   const [cmd, args] = settings.pinned(process.execPath, [...shipped, ...settings.nodeFlags, ...probe, settings.bin, '--config', slot.configFile]);
-  const env = { ...process.env, LBHA_LOOP_PROBE_OUT: loopFile(settings.dir, slot) };
+  const env = { ...process.env, ...settings.env, LBHA_LOOP_PROBE_OUT: loopFile(settings.dir, slot) };
   const proc = spawn(cmd, args, { stdio: ['ignore', logFd, logFd], env });
   closeSync(logFd);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));

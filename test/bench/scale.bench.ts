@@ -11,7 +11,8 @@
 // Options (flag or environment): --sizes 100,500,2000 (LBHA_BENCH_SIZES), or --agents N for one
 // size; --seconds 30 (LBHA_BENCH_SECONDS) measured per size; --flip-mean-s 60
 // (LBHA_BENCH_FLIP_MEAN_S) mean time between health flips of one agent; --placement-repeats 25;
-// --no-storm; --coordinator-node-flags "FLAGS" (e.g. --cpu-prof); --plaintext (tls: insecure; by default mutual TLS, each simulated agent with its
+// --no-storm; --coordinator-node-flags "FLAGS" (e.g. --cpu-prof); --coordinator-env "K=V ..."
+// (environment of the coordinator alone, e.g. a malloc setting, on top of the shipped one); --plaintext (tls: insecure; by default mutual TLS, each simulated agent with its
 // own certificate, so the storm includes every TLS handshake); --no-loop-probe;
 // --simulator-cores LIST (taskset list for the simulated agents; default: every core but 0);
 // --coordinators N (default 1) with --store etcd: N coordinators on a real etcd
@@ -59,6 +60,17 @@ const TLS = !hasFlag(argv, '--plaintext');
 const COORDINATOR_FLAGS = stringOption(argv, '--coordinator-node-flags', 'LBHA_BENCH_COORDINATOR_NODE_FLAGS', '')
   .split(' ')
   .filter((f) => f !== '');
+/** Extra environment for the coordinator alone ("K=V K2=V2"), e.g. MALLOC_MMAP_THRESHOLD_=65536. */
+const COORDINATOR_ENV: Record<string, string> = Object.fromEntries(
+  stringOption(argv, '--coordinator-env', 'LBHA_BENCH_COORDINATOR_ENV', '')
+    .split(' ')
+    .filter((kv) => kv !== '')
+    .map((kv) => {
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(kv);
+      if (!m) throw new Error(`--coordinator-env: ${JSON.stringify(kv)} is not NAME=VALUE`);
+      return [m[1] as string, m[2] as string];
+    }),
+);
 const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
 /** The coordinator runs with the node flags it ships with unless --no-shipped-flags (a build from before them). */
 const SHIPPED_FLAGS = !hasFlag(argv, '--no-shipped-flags');
@@ -427,6 +439,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     leaseTtlS: LEASE_TTL_S,
     bin: COORDINATOR_SCRIPT,
     nodeFlags: COORDINATOR_FLAGS,
+    env: COORDINATOR_ENV,
     shippedFlags: SHIPPED_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
   };
@@ -675,6 +688,7 @@ async function main(): Promise<void> {
         agents: s.agents,
         agents_pinging: s.pinging,
         tls: TLS,
+        ...(Object.keys(COORDINATOR_ENV).length > 0 ? { coordinator_env: COORDINATOR_ENV } : {}),
         store: STORE,
         coordinators: COORDINATORS,
         coordinator: c.id,
