@@ -16,5 +16,8 @@
 // threshold and jemalloc (the C heap is OpenSSL's and nghttp2's live state, not fragmentation:
 // no change at the floor or in the coordinator); --optimize-for-size (100 KB per agent, but
 // about twice the collector's share of the main thread); a smaller young generation alone
-// (--max-semi-space-size=4: 168 KB, more objects promoted into the old generation).
+// (--max-semi-space-size=4: 168 KB, more objects promoted into the old generation); glibc's mmap
+// threshold at 16 KB (at 1,000 agents 10-15 KB per agent less C heap, but a sixth more CPU:
+// OpenSSL allocates and frees a record buffer for every TLS record, each then an mmap and a
+// munmap) or at 64 KB (about 5 KB less).
 export const COORDINATOR_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=50'];
