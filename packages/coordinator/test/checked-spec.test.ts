@@ -13,34 +13,13 @@ import { createLogger } from '@lbha/shared';
 import { decodeCheckedSpec, encodeCheckedSpec, validationFingerprint } from '../src/spec/checked-spec.js';
 import { parseSpec } from '../src/spec/parse-spec.js';
 import type { Spec } from '../src/spec/cluster-spec.js';
-import { SpecChecker, type SpecParser } from '../src/spec/spec-check.js';
-import { parseSpecWith } from '../src/spec/parse-spec.js';
+import { SpecChecker } from '../src/spec/spec-check.js';
 import { CHECKED_SPEC_FILE } from '../src/server.js';
 import { Harness, SEED1 } from './support/coordinator-harness.js';
+import { countedChecker, specText } from './support/spec-texts.js';
 
-/** `clusters` two-node clusters of two VIPs each, with passwords (so the redacted text differs from the text). */
-function specText(clusters: number, tag: string): string {
-  const lines = ['clusters:'];
-  for (let c = 0; c < clusters; c++) {
-    lines.push(`  - name: c${c}`, '    service: nginx', `    policy: { vrrp_version: 2, advert_interval: 1s, auth_pass: cl${tag}${c}xx }`, '    nodes:');
-    for (let k = 1; k <= 2; k++) lines.push(`      - { name: c${c}-lb${k}, interfaces: [ { name: eth1, address: 10.${c}.0.${k}/24 } ] }`);
-    lines.push('    vips:');
-    for (let v = 0; v < 2; v++) lines.push(`      - { name: c${c}-v${v}, address: 10.${c}.0.${100 + v}/24, interface: eth1, vrid: ${v + 1} }`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-const A = specText(3, 'a');
-const B = specText(4, 'b');
-
-function counted(): { checker: SpecChecker; parses: string[] } {
-  const parses: string[] = [];
-  const parse: SpecParser = (text, then) => {
-    parses.push(text);
-    return parseSpecWith(text, then);
-  };
-  return { checker: new SpecChecker(parse), parses };
-}
+const A = specText(3, 2, 'a', false);
+const B = specText(4, 2, 'b', false);
 
 /** The saved check of `yaml` as a full check produces it. */
 function savedOf(yaml: string): Uint8Array {
@@ -61,7 +40,7 @@ describe('checked spec', () => {
   it('a saved check stands for its text: the same spec and redacted text, and no parse', () => {
     const full = new SpecChecker().check({ yaml: A, current: undefined, wantSpec: true, save: true });
     assert.ok(full.valid && full.save);
-    const { checker, parses } = counted();
+    const { checker, parses } = countedChecker();
     const r = checker.check({ yaml: A, current: undefined, wantSpec: true, saved: full.save, save: true });
     assert.ok(r.valid);
     assert.deepEqual(parses, [], 'nothing parsed');
@@ -91,7 +70,7 @@ describe('checked spec', () => {
   ];
   for (const [what, spoil, reason] of refused) {
     it(`${what} is not taken: the text is checked in full, the reason said, a new check returned`, () => {
-      const { checker, parses } = counted();
+      const { checker, parses } = countedChecker();
       const r = checker.check({ yaml: A, current: undefined, wantSpec: true, saved: spoil(savedOf(A)), save: true });
       assert.ok(r.valid);
       assert.deepEqual(parses, [A], 'parsed once');
@@ -106,7 +85,7 @@ describe('checked spec', () => {
   }
 
   it('a saved check of a text that no longer validates is not taken for it', () => {
-    const { checker } = counted();
+    const { checker } = countedChecker();
     const bad = A.replace('vrid: 2', 'vrid: 1');
     const r = checker.check({ yaml: bad, current: undefined, wantSpec: true, saved: savedOf(A), save: true });
     assert.equal(r.valid, false);

@@ -5,32 +5,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { diffSpecs } from '../src/spec/diff-specs.js';
-import { parseSpec, parseSpecWith } from '../src/spec/parse-spec.js';
+import { parseSpec } from '../src/spec/parse-spec.js';
 import { parseDocument } from 'yaml';
 import { redactSpecYaml } from '../src/spec/redact-spec.js';
-import { SpecChecker, type SpecCheckRequest, type SpecParser } from '../src/spec/spec-check.js';
-
-/** `clusters` two-node clusters of `vips` VIPs, each VIP with its own password; `tag` varies the passwords. */
-function specText(clusters: number, vips: number, tag = 'a'): string {
-  const lines = ['clusters:'];
-  for (let c = 0; c < clusters; c++) {
-    lines.push(`  - name: c${c}`, '    service: nginx', `    policy: { vrrp_version: 2, advert_interval: 1s, auth_pass: cl${tag}${c}xx }`, '    nodes:');
-    for (let k = 1; k <= 2; k++) lines.push(`      - { name: c${c}-lb${k}, interfaces: [ { name: eth1, address: 10.${c}.0.${k}/24 } ] }`);
-    lines.push('    vips:');
-    for (let v = 0; v < vips; v++) lines.push(`      - { name: c${c}-v${v}, address: 10.${c}.0.${100 + v}/24, interface: eth1, vrid: ${v + 1}, auth_pass: pw${tag}${c}x${v} } # pw${tag}${c}x${v}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** A checker whose parses are counted, by text. */
-function counted(): { checker: SpecChecker; parses: string[] } {
-  const parses: string[] = [];
-  const parse: SpecParser = (text, then) => {
-    parses.push(text);
-    return parseSpecWith(text, then);
-  };
-  return { checker: new SpecChecker(parse), parses };
-}
+import type { SpecCheckRequest } from '../src/spec/spec-check.js';
+import { countedChecker, specText } from './support/spec-texts.js';
 
 /** What a check should answer, from the pieces computed apart (each with its own parse). */
 function expected(req: SpecCheckRequest): { changes: string[]; redacted: string } {
@@ -40,13 +19,13 @@ function expected(req: SpecCheckRequest): { changes: string[]; redacted: string 
   return { changes: diffSpecs(prev?.ok ? prev.value : undefined, next.value), redacted: redactSpecYaml(req.yaml, next.value, parseDocument(req.yaml, { uniqueKeys: false })) };
 }
 
-const A = specText(3, 4, 'a');
-const B = specText(3, 4, 'b').replace('vrid: 2,', 'vrid: 9,');
-const C = specText(4, 4, 'c');
+const A = specText(3, 4, 'a', true);
+const B = specText(3, 4, 'b', true).replace('vrid: 2,', 'vrid: 9,');
+const C = specText(4, 4, 'c', true);
 
 describe('spec check', () => {
   it('parses each applied text once, with its passwords redacted from that parse, and the running spec not again', () => {
-    const { checker, parses } = counted();
+    const { checker, parses } = countedChecker();
     const steps: SpecCheckRequest[] = [
       { yaml: A, current: undefined, wantSpec: true }, // the coordinator's start: the stored spec
       { yaml: B, current: A, wantSpec: true }, // an apply over it
@@ -75,7 +54,7 @@ describe('spec check', () => {
   });
 
   it('parses a running spec it has not seen once, and a running spec that no longer validates counts as none', () => {
-    const { checker, parses } = counted();
+    const { checker, parses } = countedChecker();
     const bad = A.replace('vrid: 1,', 'vrid: 0,');
     assert.ok(!parseSpec(bad).ok);
     const first = checker.check({ yaml: B, current: bad, wantSpec: false });
@@ -87,7 +66,7 @@ describe('spec check', () => {
   });
 
   it('keeps two parsed specs: the running one survives an apply, older candidates are dropped', () => {
-    const { checker, parses } = counted();
+    const { checker, parses } = countedChecker();
     checker.check({ yaml: A, current: undefined, wantSpec: true });
     checker.check({ yaml: B, current: A, wantSpec: true });
     checker.check({ yaml: C, current: A, wantSpec: true }); // B's apply was refused; A still runs
@@ -100,7 +79,7 @@ describe('spec check', () => {
   });
 
   it('refuses an invalid text without parsing the running spec', () => {
-    const { checker, parses } = counted();
+    const { checker, parses } = countedChecker();
     const r = checker.check({ yaml: 'clusters: [ { name: x } ]\n', current: A, wantSpec: true });
     assert.equal(r.valid, false);
     assert.equal(parses.length, 1);
