@@ -17,7 +17,7 @@
 //   again if it is called later. What the agent ran once, at start or for a spec it no longer
 //   has, does not stay in its heap; what runs every tick or every few seconds keeps its
 //   bytecode. With every check at 10 Hz in the lab: 0.9 MB less private memory (16.1 against
-//   16.95 MB, docs/benchmarks.md, Agent, fourth round); the CPU cost of compiling again is
+//   16.95 MB, docs/benchmarks-history.md, "The configuration apart, and bytecode flushing"); the CPU cost of compiling again is
 //   within the noise of those runs.
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--lite-mode', '--single-threaded-gc', '--bytecode-old-age=1'];
 

@@ -1,7 +1,7 @@
 // The V8 flags the coordinator runs with (the bin's shebang, the package and install wrappers,
 // bench:scale, so the benchmark measures what ships). Measured with bench:scale at 2,000 agents
-// over mutual TLS and test/bench/tls-floor.bench.ts (docs/benchmarks.md, "Coordinator memory per
-// agent"):
+// over mutual TLS and test/bench/tls-floor.bench.ts (docs/benchmarks.md, "Coordinator memory",
+// and docs/benchmarks-history.md, "Memory per agent: the TLS floor, malloc and the V8 heap"):
 // --heap-growing-percent=50: after each full collection, the old generation may grow to 1.5
 //   times what survived it before the next one, instead of up to 4 times (V8's own factor, which
 //   it raises when collections are fast against the allocation rate, as for a coordinator whose

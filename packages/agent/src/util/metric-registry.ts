@@ -1,7 +1,7 @@
 // The agent's metrics in Prometheus' text format (0.0.4), without prom-client. The agent has a
 // dozen families with a few series each; prom-client's registry, label objects and default
 // collectors cost it about 1 MB of private memory and a 10 Hz event-loop delay timer
-// (docs/benchmarks.md, Agent, "The agent at 1 %"). Each series keeps its label text rendered
+// (docs/benchmarks-history.md, "Wakeups and the metrics registry"). Each series keeps its label text rendered
 // once, when it is first set, so a scrape only joins strings.
 import { escapeHelp, escapeLabelValue, formatValue } from '@lbha/shared';
 
