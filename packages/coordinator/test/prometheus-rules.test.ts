@@ -51,7 +51,7 @@ describe('promtool', { skip }, () => {
   });
 
   it('passes the alert rules unit tests', async () => {
-    const r = await promtool(['test', 'rules', 'tests/lbha-alerts.test.yml']);
+    const r = await promtool(['test', 'rules', 'tests/lbha-alerts.test.yml', 'tests/lbha-drill-alerts.test.yml']);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /SUCCESS/);
   });
