@@ -168,7 +168,7 @@ export class CoordinatorServer {
       // coordinator's reports when it offers them, else from the agent's heartbeats.
       // (The promise to report was dropped on the way in from anyone who may not report.)
       livenessOf: (call) => {
-        if (call.metadata.get(FORWARDED_BY).length === 0) return this.agentConnection(call);
+        if (!this.isForwarded(call)) return this.grpcListener?.connectionOf(call.getPeer());
         return call.metadata.get(RELAY_LIVENESS).length > 0 ? 'relayed' : undefined;
       },
       mayReportLiveness: mayReport,
@@ -214,7 +214,7 @@ export class CoordinatorServer {
 
   /** The accepted TCP socket of an agent stream that came straight from its agent (connection-liveness.ts). */
   private agentConnection(call: { metadata: Metadata; getPeer(): string }): Socket | undefined {
-    return call.metadata.get(FORWARDED_BY).length > 0 ? undefined : this.grpcListener?.connectionOf(call.getPeer());
+    return this.isForwarded(call) ? undefined : this.grpcListener?.connectionOf(call.getPeer());
   }
 
   private recordRegistryEvent(e: RegistryEvent): void {
