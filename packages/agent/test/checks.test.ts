@@ -148,6 +148,106 @@ describe('check runner', () => {
     assert.equal(changes.length, 1);
     assert.equal(r.status().result.kind, 'healthy');
   });
+  it('waits a timeout out in full, drops the late answer of the probe it abandoned, and probes on', async () => {
+    const signals: AbortSignal[] = [];
+    let late: (() => void) | undefined;
+    const probe: Probe = {
+      probe: (signal) => {
+        signals.push(signal);
+        // The first probe ignores its abort and answers healthy later; the others fail at once.
+        if (signals.length === 1) return new Promise((resolve) => (late = () => resolve(HEALTHY)));
+        return Promise.resolve(BAD);
+      },
+    };
+    const results: CheckResult[] = [];
+    const { changes } = collect();
+    const r = new CheckRunner(spec({ intervalMs: 20, timeoutMs: 40 }), probe, {
+      onResult: (_n, result) => results.push(result),
+      onChange: (s) => changes.push(s),
+    });
+    r.start();
+    await eventually(() => results.length >= 3, 'the timeout and two probes after it');
+    late!();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const nextAborted = signals[1]?.aborted;
+    r.stop();
+    assert.deepEqual(changes[0]?.result, unknown('timed out after 40ms'));
+    assert.ok(changes[0]!.durationMs >= 40, `timed out after ${changes[0]!.durationMs} ms, not before its 40`);
+    assert.equal(signals[0]?.aborted, true, 'the abandoned probe was aborted');
+    assert.equal(nextAborted, false, 'the next probe has a live signal');
+    assert.ok(!results.some((x) => x.kind === 'healthy'), 'the late answer of the abandoned probe is not a result');
+    assert.deepEqual(r.status().result, BAD);
+  });
+
+  it('reports a probe that throws or rejects as unknown, and keeps probing', async () => {
+    let n = 0;
+    const probe: Probe = {
+      probe: () => {
+        n++;
+        if (n === 1) throw new Error('no such thing');
+        if (n === 2) return Promise.reject(new Error('went wrong'));
+        return Promise.resolve(HEALTHY);
+      },
+    };
+    const { changes, observer } = collect();
+    const r = new CheckRunner(spec({ intervalMs: 20, fall: 1, rise: 1 }), probe, observer);
+    r.start();
+    await eventually(() => changes.length >= 3);
+    r.stop();
+    assert.deepEqual(
+      changes.map((c) => c.result),
+      [unknown('probe failed: no such thing'), unknown('probe failed: went wrong'), HEALTHY],
+    );
+  });
+
+  it('probes once per interval, each after the previous one ended, never two at a time', async () => {
+    const starts: number[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const probe: Probe = {
+      probe: () =>
+        new Promise((resolve) => {
+          starts.push(performance.now());
+          most = Math.max(most, ++inFlight);
+          setTimeout(() => {
+            inFlight--;
+            resolve(HEALTHY);
+          }, 5);
+        }),
+    };
+    const { observer } = collect();
+    const r = new CheckRunner(spec({ intervalMs: 60, timeoutMs: 50 }), probe, observer);
+    r.start();
+    await eventually(() => starts.length >= 5);
+    r.stop();
+    assert.equal(most, 1);
+    // The next probe is due one interval after the previous one started; the agent's tick grid
+    // may move it up to 8 ms, and its timers fire up to 2 ms early. Later is the machine.
+    for (let i = 1; i < starts.length; i++) assert.ok(starts[i]! - starts[i - 1]! >= 50, `gap ${starts[i]! - starts[i - 1]!} ms`);
+  });
+
+  it('starts probing again after a stop that abandoned a probe in flight', async () => {
+    let runs = 0;
+    const answers: ((r: CheckResult) => void)[] = [];
+    const probe: Probe = {
+      probe: () => {
+        runs++;
+        return new Promise((resolve) => answers.push(resolve));
+      },
+    };
+    const { changes, observer } = collect();
+    const r = new CheckRunner(spec({ intervalMs: 20, timeoutMs: 10_000 }), probe, observer);
+    r.start();
+    await eventually(() => runs === 1);
+    r.stop();
+    r.start();
+    await eventually(() => runs === 2, 'a new probe although the first never answered');
+    answers[0]!(BAD);
+    answers[1]!(HEALTHY);
+    await eventually(() => changes.length === 1);
+    r.stop();
+    assert.deepEqual(changes[0]?.result, HEALTHY, 'the abandoned probe\'s answer is dropped');
+  });
 });
 
 describe('probes', () => {

@@ -2,7 +2,7 @@
 // one wakeup, and intervals that are not multiples of the grid keep their rate.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { onGrid, TickScheduler, TICK_MS } from '../src/util/tick-scheduler.js';
+import { onGrid, TickScheduler, TickTask, TICK_MS } from '../src/util/tick-scheduler.js';
 
 /** The scheduler's timer does not keep the process alive (as the agent's timers never did). */
 async function kept<T>(work: Promise<T>): Promise<T> {
@@ -76,6 +76,45 @@ describe('the tick scheduler', () => {
     await new Promise((r) => setTimeout(r, 60));
     assert.equal(cancelled, 0);
     assert.equal(runs, 3);
+  });
+
+  it('runs a task made once each time it is started, once per start, and moves it when started again', async () => {
+    let nowMs = 1000;
+    const ticks = new TickScheduler(() => nowMs);
+    let runs = 0;
+    const task = new TickTask(() => runs++);
+    ticks.start(task, 95);
+    assert.equal(task.atMs, 1100, 'near a grid point: on it');
+    ticks.start(task, 33, true);
+    assert.equal(task.atMs, 1033, 'exact: at its own time, and only once');
+    nowMs = 1040;
+    await kept(new Promise((resolve) => setTimeout(resolve, 60)));
+    assert.equal(runs, 1);
+    ticks.start(task, 10);
+    ticks.cancel(task);
+    nowMs = 1100;
+    await kept(new Promise((resolve) => setTimeout(resolve, 40)));
+    assert.equal(runs, 1, 'a cancelled task does not run');
+  });
+
+  it('does not run a task that an earlier task of the same wakeup cancelled or moved', async () => {
+    let nowMs = 1000;
+    const ticks = new TickScheduler(() => nowMs);
+    const ran: string[] = [];
+    const b = new TickTask(() => ran.push('b'));
+    const c = new TickTask(() => ran.push('c'));
+    const a = new TickTask(() => {
+      ran.push('a');
+      ticks.cancel(b);
+      ticks.start(c, 500);
+    });
+    ticks.start(a, 20);
+    ticks.start(b, 20);
+    ticks.start(c, 20);
+    nowMs = 1020;
+    await kept(new Promise((resolve) => setTimeout(resolve, 40)));
+    assert.deepEqual(ran, ['a']);
+    assert.equal(c.atMs, 1520);
   });
 
   it('says how late its wakeups came since it was last asked (the metrics event-loop lag)', async () => {

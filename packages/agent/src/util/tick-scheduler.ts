@@ -22,42 +22,59 @@ export function onGrid(dueMs: number): number {
   return Math.abs(grid - dueMs) <= SNAP_MS ? grid : dueMs;
 }
 
-interface Task {
-  readonly atMs: number;
-  readonly fn: () => void;
+/**
+ * Work the scheduler runs once each time it is started. A caller that runs the same work again
+ * and again (a check's next probe, its timeout, a watch's sample) keeps one and starts it again:
+ * nothing is allocated per run.
+ */
+export class TickTask {
+  /** When it runs next (scheduler's clock); meaningful while it is started. */
+  atMs = Infinity;
+  constructor(readonly fn: () => void) {}
 }
 
 export class TickScheduler {
-  private readonly tasks = new Set<Task>();
+  private readonly tasks = new Set<TickTask>();
+  /** The tasks of the wakeup being run (kept between wakeups: one array, not one per wakeup). */
+  private readonly due: TickTask[] = [];
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Infinity;
   private maxLateMs = 0;
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
 
-  /** Runs `fn` once, `delayMs` from now (on the grid if that is close); returns a cancel function. */
-  after(delayMs: number, fn: () => void): () => void {
+  /**
+   * Runs `task` once, `delayMs` from now: on the grid if that is close, at that very time if
+   * `exact` (a timeout, which must not fire early). A task started again before it ran is moved.
+   */
+  start(task: TickTask, delayMs: number, exact = false): void {
     const now = this.clock();
-    const task: Task = { atMs: onGrid(now + Math.max(0, delayMs)), fn };
+    const at = now + Math.max(0, delayMs);
+    task.atMs = exact ? at : onGrid(at);
     this.tasks.add(task);
     this.arm(task.atMs, now);
-    return () => void this.tasks.delete(task);
+  }
+
+  /** A started task does not run (also when it is due in the wakeup being run). */
+  cancel(task: TickTask): void {
+    this.tasks.delete(task);
+  }
+
+  /** Runs `fn` once, `delayMs` from now (on the grid if that is close); returns a cancel function. */
+  after(delayMs: number, fn: () => void): () => void {
+    const task = new TickTask(fn);
+    this.start(task, delayMs);
+    return () => this.cancel(task);
   }
 
   /** Runs `fn` every `periodMs` (the first time one period from now) until cancelled. */
   every(periodMs: number, fn: () => void): () => void {
-    let cancel: () => void;
-    let cancelled = false;
-    const run = (): void => {
-      cancel = this.after(periodMs, run);
+    const task: TickTask = new TickTask(() => {
+      this.start(task, periodMs);
       fn();
-    };
-    cancel = this.after(periodMs, run);
-    return () => {
-      if (cancelled) return;
-      cancelled = true;
-      cancel();
-    };
+    });
+    this.start(task, periodMs);
+    return () => this.cancel(task);
   }
 
   private arm(atMs: number, now: number): void {
@@ -81,24 +98,27 @@ export class TickScheduler {
     if (now - this.timerAtMs > this.maxLateMs) this.maxLateMs = now - this.timerAtMs;
     this.timer = undefined;
     this.timerAtMs = Infinity;
-    const due: Task[] = [];
+    const due = this.due;
     let next = Infinity;
     for (const t of this.tasks) {
       if (t.atMs <= now + EARLY_MS) due.push(t);
       else if (t.atMs < next) next = t.atMs;
     }
-    for (const t of due) this.tasks.delete(t);
     if (next < Infinity) this.arm(next, now);
     // One task that throws does not keep the others from running; its error still surfaces
     // as an uncaught exception, as it would have from its own timer.
     let failure: { readonly error: unknown } | undefined;
-    for (const t of due) {
+    for (let i = 0; i < due.length; i++) {
+      const t = due[i] as TickTask;
+      // Cancelled, or started again for later, by a task that ran before it in this wakeup.
+      if (t.atMs > now + EARLY_MS || !this.tasks.delete(t)) continue;
       try {
         t.fn();
       } catch (error) {
         failure ??= { error };
       }
     }
+    due.length = 0;
     if (failure) throw failure.error;
   }
 }
