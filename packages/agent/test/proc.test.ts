@@ -3,13 +3,14 @@
 // command name with spaces and parentheses.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { eventually } from '@lbha/test-support';
 import { isAlive, procState, readProcStat } from '../src/services/proc.js';
-import { processStates } from '../src/services/listen-queue.js';
+import { passiveOpens, processStates } from '../src/services/listen-queue.js';
+import { keptFileCount, MAX_KEPT_FILES } from '../src/util/kept-file.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -77,5 +78,28 @@ describe('/proc/PID/stat', () => {
     await eventually(async () => (await nextTurn(), readProcStat(pid)?.state === 'S'), 'asleep');
     assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\(a\) R \(b\)/);
     assert.deepEqual(readProcStat(pid), fromFile(pid));
+  });
+
+  it('keeps its descriptors with the other kept files, under their one limit', async () => {
+    const kids = await Promise.all(Array.from({ length: MAX_KEPT_FILES + 4 }, () => started('sleep', ['60'])));
+    const pids = kids.map((c) => c.pid as number);
+    await eventually(async () => (await nextTurn(), pids.every((p) => readProcStat(p)?.state === 'S')), 'all asleep');
+    assert.ok(passiveOpens() !== undefined);
+    await nextTurn();
+    // Each read right, whether its descriptor was still kept or opened again.
+    for (const p of pids) {
+      assert.deepEqual(readProcStat(p), fromFile(p));
+      await nextTurn();
+    }
+    const open = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return /^\/proc\/(\d+\/stat|net\/)/.test(readlinkSync(`/proc/self/fd/${fd}`));
+      } catch {
+        return false;
+      }
+    });
+    assert.ok(keptFileCount() <= MAX_KEPT_FILES, `${keptFileCount()} kept`);
+    assert.ok(open.length <= MAX_KEPT_FILES, `${open.length} descriptors of /proc files open`);
+    for (const c of kids) c.kill('SIGKILL');
   });
 });

@@ -8,7 +8,7 @@
 // for: once that process is reaped, reading it fails (ESRCH), and the pid is opened afresh, so a
 // recycled pid is read as the new process, as before. Reads within one synchronous run of the
 // agent (one sample) share one snapshot of the file.
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readKept } from '../util/kept-file.js';
 
 export interface ProcStat {
   readonly state: string;
@@ -16,11 +16,11 @@ export interface ProcStat {
   readonly startTime: string;
 }
 
-/** Descriptors kept open, oldest first; a few pids are watched at a time (the proxy, keepalived, a child). */
-const MAX_KEPT = 8;
-const kept = new Map<number, number>();
 /** /proc/PID/stat is some 300 bytes; the command name is at most 64. */
 const BUFFER = Buffer.alloc(1024);
+/** The paths of the pids read lately, so that a read at 50 Hz builds no string. */
+const PATHS = new Map<number, string>();
+const MAX_PATHS = 64;
 /** The pid whose stat is in BUFFER now (0: none), cleared when the synchronous run ends. */
 let snapshotPid = 0;
 let snapshotBytes = 0;
@@ -28,46 +28,24 @@ const clearSnapshot = (): void => {
   snapshotPid = 0;
 };
 
-function forget(pid: number): void {
-  const fd = kept.get(pid);
-  if (fd === undefined) return;
-  kept.delete(pid);
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
+function statPath(pid: number): string {
+  let path = PATHS.get(pid);
+  if (path === undefined) {
+    if (PATHS.size >= MAX_PATHS) PATHS.clear();
+    path = `/proc/${pid}/stat`;
+    PATHS.set(pid, path);
   }
+  return path;
 }
 
 /** Reads /proc/PID/stat into BUFFER; its length, or 0 when the process does not exist. */
 function readStat(pid: number): number {
   if (snapshotPid === pid) return snapshotBytes;
-  let n = 0;
-  const fd = kept.get(pid);
-  if (fd !== undefined) {
-    try {
-      n = readSync(fd, BUFFER, 0, BUFFER.length, 0);
-    } catch {
-      // The process it was opened for is gone: the pid may be someone else's now.
-      forget(pid);
-    }
-  }
-  if (n === 0) {
-    let fresh: number;
-    try {
-      fresh = openSync(`/proc/${pid}/stat`, 'r');
-    } catch {
-      return 0;
-    }
-    try {
-      n = readSync(fresh, BUFFER, 0, BUFFER.length, 0);
-    } catch {
-      closeSync(fresh);
-      return 0;
-    }
-    kept.set(pid, fresh);
-    if (kept.size > MAX_KEPT) forget(kept.keys().next().value as number);
-  }
+  // Through a kept descriptor (util/kept-file.ts): once the process it was opened for is
+  // reaped, the read fails and the path is opened afresh, so a recycled pid reads as the new
+  // process, and a pid that does not exist reads as -1.
+  const n = Math.max(0, readKept(statPath(pid), BUFFER, BUFFER.length, 0));
+  if (n === 0) return 0;
   if (snapshotPid === 0) process.nextTick(clearSnapshot);
   snapshotPid = pid;
   snapshotBytes = n;

@@ -1,15 +1,20 @@
-// Files the kernel generates at each read (/proc/net/snmp, /proc/net/tcp), read many times a
-// second by the hung-proxy watch: each is read through a descriptor kept open, from an explicit
-// offset (pread), instead of an open, read and close each time. For /proc/net/snmp that is
-// 26 against 60 µs of CPU per read under the agent's flags (20,000 reads each, twice); the
-// kernel formats the file again for a read from offset 0 either way.
+// Files the kernel generates at each read (/proc/net/snmp, /proc/net/tcp, /proc/PID/stat), read
+// many times a second by the hung-proxy watch: each is read through a descriptor kept open, from
+// an explicit offset (pread), instead of an open, read and close each time. For /proc/net/snmp
+// that is 26 against 60 µs of CPU per read under the agent's flags (20,000 reads each, twice);
+// the kernel formats the file again for a read from offset 0 either way.
 //
 // Only for such files: a regular file replaced by a rename would still be read through the old
-// descriptor. A read that fails (the descriptor went stale) opens the path again once.
+// descriptor. A read that fails (the descriptor went stale: for /proc/PID/stat, its process was
+// reaped) opens the path again once, so a pid used again is read as the new process.
 import { closeSync, openSync, readSync } from 'node:fs';
 
-/** A few paths are read at a time (/proc/net/snmp, tcp, tcp6); more are closed oldest first. */
-const MAX_KEPT = 8;
+/**
+ * One limit for every kept file: the watch reads /proc/net/snmp, tcp and tcp6 and the stat of
+ * the proxy's processes (its master and workers), the supervisors that of keepalived and the
+ * daemons they started. More are closed oldest first.
+ */
+export const MAX_KEPT_FILES = 16;
 const kept = new Map<string, number>();
 
 function forget(path: string): void {
@@ -31,7 +36,7 @@ function open(path: string): number | undefined {
     return undefined;
   }
   kept.set(path, fd);
-  if (kept.size > MAX_KEPT) forget(kept.keys().next().value as string);
+  if (kept.size > MAX_KEPT_FILES) forget(kept.keys().next().value as string);
   return fd;
 }
 
@@ -56,6 +61,11 @@ export function readKept(path: string, buffer: Buffer, length: number, position:
     forget(path);
     return -1;
   }
+}
+
+/** How many descriptors are kept open now. */
+export function keptFileCount(): number {
+  return kept.size;
 }
 
 /** Closes every kept descriptor (tests; the agent keeps them for its life). */
