@@ -1,6 +1,7 @@
 // The agent's one metrics registry. Names start with lbha_agent_; labels are names from the
 // spec or the agent config (check, service, instance, state), never ids or free text.
 import type { CheckStatus, InstanceStatus, ServiceStatus, VrrpState } from '@lbha/shared';
+import { probeSocketKind } from './checks/probe-socket.js';
 import { MetricRegistry } from './util/metric-registry.js';
 import { registerProcessMetrics } from './util/process-metrics.js';
 import { ticks } from './util/tick-scheduler.js';
@@ -25,6 +26,12 @@ export class AgentMetrics {
   private readonly commands = this.registry.counter('lbha_agent_commands_total', 'Commands finished', ['action', 'state']);
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
+    // Which connections the HTTP and TCP checks use (checks/probe-socket.ts): node's TCP handle,
+    // an internal API, or net.Socket where a node version lacks it; an operator sees after a
+    // node upgrade whether the checks still take the cheap path.
+    this.registry
+      .gauge('lbha_agent_probe_socket_info', "1 for the connections the HTTP and TCP checks use: node's TCP handle (handle) or net.Socket (net)", ['implementation'])
+      .set({ implementation: probeSocketKind() }, 1);
     if (opts.defaultMetrics ?? true) registerProcessMetrics(this.registry, { prefix: 'lbha_agent_', takeMaxLateMs: () => ticks.takeMaxLateMs() });
   }
 

@@ -6,6 +6,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { describe, it } from 'node:test';
 import { HEALTHY } from '@lbha/shared';
+import { AgentMetrics } from '../src/agent-metrics.js';
 import { httpProbe } from '../src/checks/http-probe.js';
 import { openProbeSocket, probeSocketKind } from '../src/checks/probe-socket.js';
 import { tcpProbe } from '../src/checks/tcp-probe.js';
@@ -52,6 +53,12 @@ function exchange(kind: 'handle' | 'net', host: string, port: number, request: B
 describe('probe connections', () => {
   it('use node\'s TCP handle on this node', () => {
     assert.equal(probeSocketKind(), 'handle');
+  });
+
+  it('are named in the agent\'s metrics, so an operator sees which ones run', async () => {
+    const text = await new AgentMetrics({ defaultMetrics: false }).registry.render();
+    const series = text.split('\n').filter((l) => l.startsWith('lbha_agent_probe_socket_info'));
+    assert.deepEqual(series, [`lbha_agent_probe_socket_info{implementation="${probeSocketKind()}"} 1`]);
   });
 
   for (const kind of ['handle', 'net'] as const) {

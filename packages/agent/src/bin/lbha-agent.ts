@@ -8,6 +8,7 @@ import { Agent } from '../agent.js';
 import { compileAgentOptions } from '../agent-options.js';
 import type { AgentCore } from '../ports.js';
 import { StreamClient } from '../stream-client.js';
+import { probeSocketKind } from '../checks/probe-socket.js';
 import { AGENT_VERSION } from '../version.js';
 
 async function main(): Promise<number> {
@@ -70,7 +71,7 @@ async function main(): Promise<number> {
     backoffMaxUnreachableMs: config.coordinator.backoff.maxUnreachable,
   });
   stream.onStateChange((s) => core.setCoordinatorLink(s === 'connected'));
-  logger.info({ event: 'agent.started', bootId, version: AGENT_VERSION }, 'agent started');
+  logger.info({ event: 'agent.started', bootId, version: AGENT_VERSION, probeSocket: probeSocketKind() }, 'agent started');
   stream.start();
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
