@@ -263,10 +263,9 @@ export class CoordinatorState {
    * reserved in blocks in the store, and a restart starts after the last reserved block. The
    * next block is reserved while half of the current one is left, so that a reconcile pass
    * numbering desired states does not wait for the store: a reservation is a store write,
-   * queued behind the holders' and the event log's writes (with the file store, a rewrite and
-   * fsyncs of the whole state, and of the event log when it is trimmed), and every health flip
-   * that came in meanwhile waited with the pass. Only a burst of more than half a block before
-   * the store answers waits.
+   * queued behind the holders' writes (with etcd, a round trip each; with the file store, an
+   * appended and fsynced line each), and every health flip that came in meanwhile waited with
+   * the pass. Only a burst of more than half a block before the store answers waits.
    */
   async nextDesiredVersion(): Promise<number> {
     while (this.versionNext >= this.versionReserved) await this.reserve();

@@ -38,8 +38,12 @@ export class MemoryStore implements Store {
   protected readonly entries = new Map<string, Stored>();
   protected readonly logs = new Map<LogName, StoredLog>();
   protected revision = 0;
-  /** Transactions run one at a time, so a failed persist can be undone without losing another's write. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Transactions run one at a time, so a failed persist can be undone without losing another's
+   * write; so do the appends and trims of each log. The three queues are apart: a transaction
+   * does not wait for a log's write, nor one log for the other.
+   */
+  private readonly queues = new Map<'state' | LogName, Promise<unknown>>();
 
   readonly valueLimit: number;
 
@@ -64,8 +68,16 @@ export class MemoryStore implements Store {
   }
 
   txn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
-    const run = this.queue.then(() => this.runTxn(compares, ops));
-    this.queue = run.catch(() => undefined);
+    return this.enqueue('state', () => this.runTxn(compares, ops));
+  }
+
+  /** Runs `work` after everything queued on `queue` before it. */
+  private enqueue<T>(queue: 'state' | LogName, work: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(queue) ?? Promise.resolve()).then(work);
+    this.queues.set(
+      queue,
+      run.catch(() => undefined),
+    );
     return run;
   }
 
@@ -74,9 +86,9 @@ export class MemoryStore implements Store {
     if (oversize) throw new StoreError(oversize);
     const conflicts = this.conflicts(compares);
     if (conflicts.length > 0) return { ok: false, conflicts };
-    const undo = this.apply(ops);
+    const { undo, json } = this.apply(ops);
     try {
-      await this.persist();
+      await this.persist(ops, json);
     } catch (err) {
       undo();
       throw err;
@@ -85,7 +97,7 @@ export class MemoryStore implements Store {
   }
 
   append(log: LogName, records: readonly LogRecord[]): Promise<void> {
-    const run = this.queue.then(async () => {
+    return this.enqueue(log, async () => {
       if (records.length === 0) return;
       const l = this.log(log);
       const problem = appendProblem(log, l.seqs.at(-1) ?? 0, records);
@@ -101,8 +113,6 @@ export class MemoryStore implements Store {
         l.json.push(json[i] as string);
       }
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   async read<T = unknown>(log: LogName, afterSeq: number, limit: number): Promise<Array<LogRecord<T>>> {
@@ -119,7 +129,7 @@ export class MemoryStore implements Store {
   }
 
   trim(log: LogName, throughSeq: number): Promise<void> {
-    const run = this.queue.then(async () => {
+    return this.enqueue(log, async () => {
       const l = this.log(log);
       // The last record always stays: it carries the log's sequence across restarts.
       const drop = Math.min(firstAfter(l.seqs, throughSeq), l.seqs.length - 1);
@@ -128,8 +138,6 @@ export class MemoryStore implements Store {
       l.json.splice(0, drop);
       await this.persistTrim(log);
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   protected log(name: LogName): StoredLog {
@@ -140,8 +148,12 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {}
 
-  /** Makes the current state durable; the memory store has nothing to do. */
-  protected async persist(): Promise<void> {}
+  /**
+   * Makes a transaction durable; its ops are applied in memory already, the revision is the one
+   * it produced, and `json[i]` is the JSON text of op i's value (for puts). The memory store has
+   * nothing to do.
+   */
+  protected async persist(_ops: readonly StoreOp[], _json: ReadonlyArray<string | undefined>): Promise<void> {}
 
   /** Makes appended log records durable before they count; the memory store has nothing to do. */
   protected async persistLog(_log: LogName, _seqs: readonly number[], _json: readonly string[]): Promise<void> {}
@@ -153,33 +165,41 @@ export class MemoryStore implements Store {
     return compares.filter((c) => (this.entries.get(c.key)?.revision ?? 0) !== c.revision).map((c) => c.key);
   }
 
-  /** Applies ops in memory; returns a function that restores the previous state. */
-  protected apply(ops: readonly StoreOp[]): () => void {
+  /**
+   * Applies ops in memory; returns a function that restores the previous state, and the JSON
+   * text of each op's value (undefined for deletes).
+   */
+  protected apply(ops: readonly StoreOp[]): { readonly undo: () => void; readonly json: Array<string | undefined> } {
     const before = new Map<string, Stored | undefined>();
     const prevRevision = this.revision;
     const next = this.revision + 1;
+    const texts: Array<string | undefined> = [];
     for (const op of ops) {
       if (!before.has(op.key)) before.set(op.key, this.entries.get(op.key));
       if (op.kind === 'put') {
         const json = JSON.stringify(op.value);
-        if (json === undefined) throw new TypeError(`store value for ${op.key} is not JSON data`);
+        if (json === undefined) {
+          for (const [k, v] of before) {
+            if (v) this.entries.set(k, v);
+            else this.entries.delete(k);
+          }
+          throw new TypeError(`store value for ${op.key} is not JSON data`);
+        }
         this.entries.set(op.key, { json, revision: next });
-      } else this.entries.delete(op.key);
+        texts.push(json);
+      } else {
+        this.entries.delete(op.key);
+        texts.push(undefined);
+      }
     }
     this.revision = next;
-    return () => {
+    const undo = () => {
       for (const [k, v] of before) {
         if (v) this.entries.set(k, v);
         else this.entries.delete(k);
       }
       this.revision = prevRevision;
     };
-  }
-
-  /** The whole state as JSON text (the file store's format), built without re-parsing values. */
-  protected serialize(): string {
-    const parts: string[] = [];
-    for (const [key, s] of this.entries) parts.push(`{"key":${JSON.stringify(key)},"revision":${s.revision},"value":${s.json}}`);
-    return `{"format":1,"revision":${this.revision},"entries":[\n${parts.join(',\n')}\n]}\n`;
+    return { undo, json: texts };
   }
 }
