@@ -30,22 +30,30 @@ import { startNode, type Proc } from '../support/process.js';
 
 const INTERVAL_MS = 200;
 const STALE_AFTER_MS = 1000;
-const NODES = ['lb1', 'lb2', 'silent', 'pinging', 'heartbeating', 'cut', 'unix'];
+const NODES = ['lb1', 'lb2', 'silent', 'pinging', 'heartbeating', 'cut', 'unix', 'vanished', 'steady'];
 
-/** A TCP relay between an agent and the coordinator whose path can be cut (bytes held, sockets kept open) and mended. */
+/**
+ * A TCP relay between an agent and the coordinator whose path can be cut (bytes held, sockets
+ * kept open: while cut, neither side learns that the other closed) and mended.
+ */
 class CuttablePath {
   private readonly server: Server;
   private readonly pairs: Array<[Socket, Socket]> = [];
   private cut = false;
+  /** Connections the coordinator closed while the path was cut. */
+  closedByTarget = 0;
 
   constructor(private readonly target: number) {
     this.server = createServer((inbound) => {
       const outbound = connect(this.target, '127.0.0.1');
       this.pairs.push([inbound, outbound]);
-      inbound.on('error', () => outbound.destroy());
-      outbound.on('error', () => inbound.destroy());
-      inbound.on('close', () => outbound.destroy());
-      outbound.on('close', () => inbound.destroy());
+      inbound.on('error', () => this.cut || outbound.destroy());
+      outbound.on('error', () => this.cut || inbound.destroy());
+      inbound.on('close', () => this.cut || outbound.destroy());
+      outbound.on('close', () => {
+        if (this.cut) this.closedByTarget++;
+        else inbound.destroy();
+      });
       inbound.on('data', (b) => this.cut || outbound.write(b));
       outbound.on('data', (b) => this.cut || inbound.write(b));
     });
@@ -119,8 +127,8 @@ describe('agent liveness from the connection', () => {
    * when `heartbeats` (as an agent that predates liveness from the connection), and PINGs every
    * `pingMs` when set (none otherwise). Resolves with the Welcome.
    */
-  async function rawStream(node: string, opts: { heartbeats: boolean; pingMs?: number }): Promise<ConnectResponse['msg'] & { $case: 'welcome' }> {
-    const client = new AgentServiceClient(tcp, agentCreds(node), {
+  async function rawStream(node: string, opts: { heartbeats: boolean; pingMs?: number; address?: string }): Promise<ConnectResponse['msg'] & { $case: 'welcome' }> {
+    const client = new AgentServiceClient(opts.address ?? tcp, agentCreds(node), {
       'grpc.use_local_subchannel_pool': 1,
       ...(opts.pingMs === undefined ? {} : { 'grpc.keepalive_time_ms': opts.pingMs, 'grpc.keepalive_permit_without_calls': 1 }),
     });
@@ -223,6 +231,49 @@ describe('agent liveness from the connection', () => {
       assert.deepEqual([...links], ['connected']);
     } finally {
       path.close();
+    }
+  });
+
+  it("closes a connection that reads nothing, as when its agent's host vanished with the TCP connection open, and no other", async () => {
+    // A coordinator of its own, whose bound is short enough for a test.
+    const DEAD_MS = 5000;
+    const own = new CoordinatorServer(
+      {
+        id: 'coord-dead',
+        grpc: { listen: ['127.0.0.1:0'], maxMessageBytes: 4 * 1024 * 1024 },
+        tls: { ca: ca.ca.cert, cert: ca.coordinator.cert, key: ca.coordinator.key },
+        auth: { tokens: [], anonymous: 'none' },
+        stateDir: join(dir, 'dead-state'),
+        heartbeat: { interval: INTERVAL_MS, staleAfter: STALE_AFTER_MS },
+        log: { level: 'info' },
+      } as never,
+      silentLogger(),
+      { deadConnectionMs: DEAD_MS },
+    );
+    await own.start();
+    const address = own.addresses[0] as string;
+    const path = new CuttablePath(Number(address.split(':')[1]));
+    const ownLink = (node: string) => own.registry.get(node)?.link;
+    try {
+      // Hand-driven streams, which do not reconnect: the one behind the path pings until the
+      // cut, the other pings all along.
+      const pathAddress = `127.0.0.1:${await path.listen()}`;
+      await rawStream('vanished', { heartbeats: false, pingMs: INTERVAL_MS, address: pathAddress });
+      await rawStream('steady', { heartbeats: false, pingMs: INTERVAL_MS, address });
+      await eventually(() => ownLink('vanished') === 'connected' && ownLink('steady') === 'connected', 'both to connect');
+      const steadySession = own.registry.get('steady')?.session?.id;
+      path.cutOff();
+      await eventually(() => ownLink('vanished') === 'stale', 'vanished to go stale behind the cut path');
+      // (When it is closed is the unit test's: connection-liveness.test.ts.)
+      assert.equal(path.closedByTarget, 0, 'stale, but its connection not closed yet');
+      await eventually(() => path.closedByTarget === 1, 'the coordinator to close the silent connection', 3 * DEAD_MS);
+      await eventually(() => ownLink('vanished') === 'disconnected', 'its stream to end with the connection');
+      // The pinging one kept its connection and its stream the whole time.
+      assert.deepEqual([...(await linksFor('steady', 1000, own))], ['connected']);
+      assert.equal(own.registry.get('steady')?.session?.id, steadySession, 'the same stream as before the cut');
+    } finally {
+      path.close();
+      await own.stop(200);
     }
   });
 

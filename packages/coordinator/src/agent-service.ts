@@ -19,7 +19,7 @@ import {
   type Logger,
   type pbAgent,
 } from '@lbha/shared';
-import type { ByteCounter, ConnectionLiveness } from './connection-liveness.js';
+import type { WatchedConnection, ConnectionLiveness } from './connection-liveness.js';
 import { ConnectionClosedError } from './errors.js';
 import { RateLimiter } from './limits/rate-limiter.js';
 import type { AgentSession, Registry } from './registry.js';
@@ -54,7 +54,7 @@ export interface AgentServiceOptions {
    * agent's liveness (ReportRelayedLiveness). Such a stream's Welcome tells the agent it may
    * ping instead of sending Heartbeat messages; `liveness` watches the counter while it lasts.
    */
-  readonly livenessOf?: (call: AgentCall) => ByteCounter | 'relayed' | undefined;
+  readonly livenessOf?: (call: AgentCall) => WatchedConnection | 'relayed' | undefined;
   readonly liveness?: ConnectionLiveness;
   /** Whether the caller of ReportRelayedLiveness may report (with TLS: a coordinator); default yes. */
   readonly mayReportLiveness?: (call: ServerUnaryCall<pbAgent.ReportRelayedLivenessRequest, pbAgent.ReportRelayedLivenessResponse>) => boolean;

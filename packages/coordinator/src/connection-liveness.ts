@@ -6,30 +6,57 @@
 // heartbeating, and once per sweep the coordinator reads how many bytes each agent's socket has
 // read (a counter the kernel socket's stream handle keeps in C++) and touches the agents whose
 // count grew. One sweep over the fleet replaces a JavaScript call per agent per interval.
+//
+// The same sweep closes a connection that has read nothing for `deadAfterMs`: its agent died
+// or its path did, without the TCP connection closing. The server's keepalive PINGs find those
+// too, at the price of a PING each way and two timers in grpc-js per connection and interval;
+// an agent's connection needs none of that, since it carries the agent's PINGs anyway.
 
-/** What is read of a connection: its `bytesRead` (a net.Socket is one). */
-export interface ByteCounter {
+/** A watched connection: its `bytesRead`, and a way to close it (a net.Socket is one). */
+export interface WatchedConnection {
   readonly bytesRead: number;
+  destroy(): void;
+}
+
+/**
+ * How long a watched connection may read nothing before it is closed, at least: what the
+ * server's keepalive at 10 s took to find a dead peer at worst (a PING every 10 s, 5 s for its
+ * answer).
+ */
+export const DEAD_CONNECTION_MS = 15_000;
+
+/**
+ * How long an agent's connection may read nothing before it is closed: twice the time that
+ * makes its node stale (a live agent PINGs every heartbeat interval, which is shorter), and never
+ * less than DEAD_CONNECTION_MS.
+ */
+export function deadConnectionMs(staleAfterMs: number): number {
+  return Math.max(DEAD_CONNECTION_MS, 2 * staleAfterMs);
 }
 
 interface Watched {
   readonly node: string;
   readonly sessionId: string;
-  readonly counter: ByteCounter;
+  readonly connection: WatchedConnection;
   last: number;
+  /** When the sweep last saw the count grow (or first saw the connection). */
+  grewAt: number | undefined;
 }
 
 export class ConnectionLiveness {
   private readonly watched = new Map<string, Watched>();
+
+  /** `deadAfterMs`: a watched connection that reads nothing for this long is closed. */
+  constructor(private readonly deadAfterMs = DEAD_CONNECTION_MS) {}
 
   /** Sessions watched now. */
   get size(): number {
     return this.watched.size;
   }
 
-  /** Takes the liveness of `sessionId` from `counter` from now on. */
-  watch(node: string, sessionId: string, counter: ByteCounter): void {
-    this.watched.set(sessionId, { node, sessionId, counter, last: counter.bytesRead });
+  /** Takes the liveness of `sessionId` from `connection` from now on. */
+  watch(node: string, sessionId: string, connection: WatchedConnection): void {
+    this.watched.set(sessionId, { node, sessionId, connection, last: connection.bytesRead, grewAt: undefined });
   }
 
   unwatch(sessionId: string): void {
@@ -38,16 +65,27 @@ export class ConnectionLiveness {
 
   /**
    * Calls `touch` for every watched session whose connection read bytes since the previous
-   * sweep (or since it was watched); returns how many that were.
+   * sweep (or since it was watched); returns how many that were. A connection that has read
+   * nothing for `deadAfterMs` (counted from the first sweep that saw it) is closed and no longer
+   * watched, and `closed` is called for its session; the session's stream then ends as for any
+   * closed connection.
    */
-  sweep(touch: (node: string, sessionId: string) => void): number {
+  sweep(now: number, touch: (node: string, sessionId: string) => void, closed?: (node: string, sessionId: string) => void): number {
     let touched = 0;
     for (const w of this.watched.values()) {
-      const n = w.counter.bytesRead;
-      if (n === w.last) continue;
-      w.last = n;
-      touched++;
-      touch(w.node, w.sessionId);
+      const n = w.connection.bytesRead;
+      if (n !== w.last) {
+        w.last = n;
+        w.grewAt = now;
+        touched++;
+        touch(w.node, w.sessionId);
+      } else if (w.grewAt === undefined) {
+        w.grewAt = now;
+      } else if (now - w.grewAt >= this.deadAfterMs) {
+        this.watched.delete(w.sessionId);
+        w.connection.destroy();
+        closed?.(w.node, w.sessionId);
+      }
     }
     return touched;
   }

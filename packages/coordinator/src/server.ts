@@ -9,7 +9,7 @@ import { ControlServiceService } from '@lbha/shared/control';
 import { HealthImplementation } from 'grpc-health-check';
 import { afterIoInterval, type AfterIoInterval } from './after-io-interval.js';
 import { AgentOutbox } from './agent-outbox.js';
-import { ConnectionLiveness } from './connection-liveness.js';
+import { ConnectionLiveness, deadConnectionMs } from './connection-liveness.js';
 import { createAgentService, type AgentLimitStats, type AgentServiceOptions } from './agent-service.js';
 import { CoordinatorAuth } from './auth/coordinator-auth.js';
 import { drillSettings } from './probes/drill-settings.js';
@@ -52,6 +52,8 @@ export interface CoordinatorServerOptions {
   readonly nodeRetention?: RetentionPolicy;
   /** See ReconcileLoopOptions.settleMs (tests shorten it). */
   readonly settleMs?: number;
+  /** An agent's connection that reads nothing for this long is closed (default: deadConnectionMs(); tests shorten it). */
+  readonly deadConnectionMs?: number;
 }
 
 /**
@@ -92,7 +94,7 @@ export class CoordinatorServer {
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'lbha.v1.ControlService': 'NOT_SERVING', 'lbha.v1.AgentService': 'NOT_SERVING' });
   private sweeps: AfterIoInterval | undefined;
   /** Agents whose liveness is read from their connections (connection-liveness.ts). */
-  private readonly liveness = new ConnectionLiveness();
+  private readonly liveness: ConnectionLiveness;
   /** The domain facade (spec, modes, reconcile loop and fleet view, operations); set by start(). */
   plane: ControlPlane | undefined;
   private store: Store | undefined;
@@ -109,6 +111,8 @@ export class CoordinatorServer {
     private readonly options: CoordinatorServerOptions = {},
   ) {
     this.registry = new Registry(config.heartbeat.staleAfter);
+    const deadAfterMs = options.deadConnectionMs ?? deadConnectionMs(config.heartbeat.staleAfter);
+    this.liveness = new ConnectionLiveness(deadAfterMs);
     // Configs built in code (tests) may leave limits out.
     this.limits = config.limits ?? DEFAULT_LIMITS;
     this.grpcConnections = new ConnectionLimiter(this.limits.connections, this.limits.connectionsPerAddress);
@@ -173,7 +177,7 @@ export class CoordinatorServer {
       },
       mayReportLiveness: mayReport,
     }, this.agentLimits);
-    const relayLiveness = { connectionOf: (call: { metadata: Metadata; getPeer(): string }) => this.agentConnection(call), livenessIntervalMs: config.heartbeat.interval };
+    const relayLiveness = { connectionOf: (call: { metadata: Metadata; getPeer(): string }) => this.agentConnection(call), livenessIntervalMs: config.heartbeat.interval, deadConnectionMs: deadAfterMs };
     const served = this.coordination?.wrapAgentService(agentService, relayLiveness) ?? agentService;
     const guarded: AgentServiceServer = {
       ...served,
@@ -321,7 +325,11 @@ export class CoordinatorServer {
     let sweeps = 0;
     // Silence is judged after reading what arrived (after-io-interval.ts).
     this.sweeps = afterIoInterval(() => {
-      this.liveness.sweep((node, session) => this.registry.touch(node, session));
+      this.liveness.sweep(
+        Date.now(),
+        (node, session) => this.registry.touch(node, session),
+        (node) => this.logger.warn({ event: 'agent.connection_dead', node }, 'closed an agent connection that read nothing for too long'),
+      );
       this.registry.sweep();
       // Every tenth sweep, drop the records of gone nodes the spec does not name.
       if (++sweeps % 10 === 0) this.forgetGoneNodes();

@@ -8,7 +8,7 @@
 import { Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServerDuplexStream } from '@grpc/grpc-js';
 import { AgentServiceClient, type AgentServiceServer, type ConnectRequest, type ConnectResponse, type Logger } from '@lbha/shared';
 import type { AuthContext } from '../auth/auth-context.js';
-import { ConnectionLiveness, type ByteCounter } from '../connection-liveness.js';
+import { ConnectionLiveness, type WatchedConnection } from '../connection-liveness.js';
 import { ConnectionClosedError } from '../errors.js';
 import type { Registry } from '../registry.js';
 import { adoptForwardedCaller, FORWARDED_BY, FORWARDED_CERT, FORWARDED_FOR, FORWARDED_IDENTITY, peerCertificate, RELAY_LIVENESS } from './forwarded-identity.js';
@@ -41,8 +41,10 @@ export interface AgentRelayOptions {
    * unix socket). With it, relayed streams ask the leader to take their liveness from this
    * coordinator's reports, sent every `livenessIntervalMs` (default 1000).
    */
-  readonly connectionOf?: (call: AgentCall) => ByteCounter | undefined;
+  readonly connectionOf?: (call: AgentCall) => WatchedConnection | undefined;
   readonly livenessIntervalMs?: number;
+  /** An agent's connection that reads nothing for this long is closed (default DEAD_CONNECTION_MS; connection-liveness.ts). */
+  readonly deadConnectionMs?: number;
 }
 
 /** One connection to the leader and the relayed streams it carries. */
@@ -90,13 +92,14 @@ export class AgentRelay {
   private readonly clients = new Map<string, Upstream[]>();
   private readonly unsubscribe: () => void;
   /** Relayed streams whose liveness this coordinator reports to the leader. */
-  private readonly liveness = new ConnectionLiveness();
+  private readonly liveness: ConnectionLiveness;
   private readonly livenessTimer: NodeJS.Timeout | undefined;
   /** Reports sent to the leader, and sessions in them (for the benchmarks and tests). */
   readonly livenessReports = { calls: 0, sessions: 0, failed: 0 };
 
   constructor(private readonly opts: AgentRelayOptions) {
     this.unsubscribe = opts.leadership.subscribe(() => this.reroute());
+    this.liveness = new ConnectionLiveness(opts.deadConnectionMs);
     if (opts.connectionOf) {
       this.livenessTimer = setInterval(() => this.reportLiveness(), opts.livenessIntervalMs ?? 1000);
       this.livenessTimer.unref();
@@ -141,7 +144,11 @@ export class AgentRelay {
    */
   private reportLiveness(): void {
     const sessions: { node: string; sessionId: string }[] = [];
-    this.liveness.sweep((node, sessionId) => sessions.push({ node, sessionId }));
+    this.liveness.sweep(
+      Date.now(),
+      (node, sessionId) => sessions.push({ node, sessionId }),
+      (node) => this.opts.logger.warn({ event: 'agent.connection_dead', node }, 'closed an agent connection that read nothing for too long'),
+    );
     const target = this.target();
     if (sessions.length === 0 || !target) return;
     this.livenessReports.calls++;

@@ -95,7 +95,7 @@ export class EtcdCoordination {
 
   /** Serves agent streams here when leading (or when nobody leads), relays them otherwise. */
   /** `liveness`: how relayed agents' connections are read (agent-relay.ts); without it they heartbeat. */
-  wrapAgentService(local: AgentServiceServer, liveness?: Pick<AgentRelayOptions, 'connectionOf' | 'livenessIntervalMs'>): AgentServiceServer {
+  wrapAgentService(local: AgentServiceServer, liveness?: Pick<AgentRelayOptions, 'connectionOf' | 'livenessIntervalMs' | 'deadConnectionMs'>): AgentServiceServer {
     const { credentials, options } = clientCredentials(this.opts.peerTls);
     this.relay = new AgentRelay({
       local,

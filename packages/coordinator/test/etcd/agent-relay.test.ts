@@ -296,7 +296,7 @@ describe('several coordinators: relayed agents kept fresh by the follower\'s rep
   // as bytes arriving would) and reports to the leader once per interval; the leader touches the
   // sessions reported and no other.
   const INTERVAL_MS = 150;
-  const bytes = new Map<string, { bytesRead: number }>();
+  const bytes = new Map<string, { bytesRead: number; destroy(): void }>();
   let leader: TestCoordinator;
   let follower: TestCoordinator;
   const agents: TestAgent[] = [];
@@ -311,7 +311,7 @@ describe('several coordinators: relayed agents kept fresh by the follower\'s rep
   after(() => closeAll(agents, [leader, follower]));
 
   it('keeps a relayed agent whose connection sees bytes fresh, and lets a silent one go stale, with one report per interval', async () => {
-    for (const n of ['busy', 'silent']) bytes.set(n, { bytesRead: 100 });
+    for (const n of ['busy', 'silent']) bytes.set(n, { bytesRead: 100, destroy: () => undefined });
     const busy = new TestAgent(follower.info.grpc, 'busy');
     const silent = new TestAgent(follower.info.grpc, 'silent');
     agents.push(busy, silent);
