@@ -79,6 +79,8 @@ for pkg in "${packages[@]}"; do
     done
   # The coordinator's web console: plain files served as they are.
   if [ -d "packages/$pkg/ui" ]; then cp -a "packages/$pkg/ui" "$dst/ui"; fi
+  # The coordinator's OpenSSL configuration (node --openssl-config, from its wrappers).
+  if [ -f "packages/$pkg/openssl.cnf" ]; then cp "packages/$pkg/openssl.cnf" "$dst/"; fi
 done
 (cd proto && find . -type f -name '*.proto') | while IFS= read -r f; do
   mkdir -p "$lib/proto/$(dirname "$f")"

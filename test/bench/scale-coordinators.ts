@@ -7,7 +7,7 @@ import { get as plainGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { COORDINATOR_NODE_FLAGS } from '@lbha/coordinator';
+import { COORDINATOR_NODE_FLAGS, COORDINATOR_OPENSSL_FLAG } from '@lbha/coordinator';
 import { freePort, waitFor } from '@lbha/test-support';
 
 export interface CoordinatorProcess {
@@ -40,7 +40,7 @@ export interface SlotSettings {
   readonly nodeFlags: readonly string[];
   /** Extra environment of the coordinators (on top of the shipped one). */
   readonly env: Readonly<Record<string, string>>;
-  /** Start the coordinator with the node flags it ships with (COORDINATOR_NODE_FLAGS) first; off to compare with a build that had none. */
+  /** Start the coordinator with the node flags it ships with (COORDINATOR_NODE_FLAGS and its OpenSSL configuration) first; off to compare with a build that had none. */
   readonly shippedFlags: boolean;
   /** Runs a command pinned to the coordinator's cores. */
   readonly pinned: (command: string, args: readonly string[]) => [string, string[]];
@@ -90,7 +90,7 @@ export function startCoordinator(settings: SlotSettings, slot: CoordinatorSlot, 
   slot.starts++;
   const logFd = openSync(logFile(settings.dir, slot), 'a');
   const probe = probeScript === undefined ? [] : ['--import', probeScript];
-  const shipped = settings.shippedFlags ? COORDINATOR_NODE_FLAGS : [];
+  const shipped = settings.shippedFlags ? [...COORDINATOR_NODE_FLAGS, COORDINATOR_OPENSSL_FLAG] : [];
   const [cmd, args] = settings.pinned(process.execPath, [...shipped, ...settings.nodeFlags, ...probe, settings.bin, '--config', slot.configFile]);
   const env = { ...process.env, ...settings.env, LBHA_LOOP_PROBE_OUT: loopFile(settings.dir, slot) };
   const proc = spawn(cmd, args, { stdio: ['ignore', logFd, logFd], env });

@@ -24,7 +24,7 @@
 // then, the size is measured with those that did and marked partial (`complete: false`);
 // --lease-ttl-s S (default 10; the coordinators' store.leaseTtl on etcd); --keep-dir (keep the
 // coordinators' logs); --no-shipped-flags (without the node flags the coordinator ships with,
-// COORDINATOR_NODE_FLAGS: --coordinator-node-flags come after those); --out FILE.
+// COORDINATOR_NODE_FLAGS and COORDINATOR_OPENSSL_FLAG: --coordinator-node-flags come after those); --out FILE.
 // The coordinator is pinned to core 0 and the simulated agents to the other cores (when there
 // are others), so they do not take the coordinator's core from it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';

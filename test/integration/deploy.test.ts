@@ -426,6 +426,11 @@ describe('release tarball and installer', { skip: !isRoot ? 'needs root (useradd
     // The agent's wrapper runs the bundle with the V8 flags and the malloc setting it ships with.
     const agentWrapper = readFileSync(join(root, 'usr/bin/lbha-agent'), 'utf8');
     assert.match(agentWrapper, /^export MALLOC_MMAP_THRESHOLD_=131072\nexec .* --max-semi-space-size=1 --lite-mode --single-threaded-gc --bytecode-old-age=1 .*\/packages\/agent\/dist\/bundle\/lbha-agent\.js"? "\$@"$/m);
+    // The coordinator's names the OpenSSL configuration it runs with; node ignores a missing file.
+    const coordinatorWrapper = readFileSync(join(root, 'usr/bin/lbha-coordinator'), 'utf8');
+    const openssl = /"--openssl-config=\$\{self%\/\*\/\*\}\/([^"]+)"/.exec(coordinatorWrapper)?.[1];
+    assert.ok(openssl !== undefined && existsSync(join(root, 'usr', openssl)), `lbha-coordinator's --openssl-config: ${coordinatorWrapper}`);
+    assert.match(readFileSync(join(root, 'usr', openssl), 'utf8'), /^NumTickets = 0$/m);
     const expect: Record<string, RegExp> = { lbha: /usage: lbha/, 'lbha-agent': /usage: lbha-agent/, 'lbha-coordinator': /usage: lbha-coordinator/ };
     for (const [bin, usage] of Object.entries(expect)) {
       const r = await run(join(root, 'usr/bin', bin), ['--help']);

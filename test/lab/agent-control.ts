@@ -15,7 +15,7 @@ import { LB_NODES, type LbNode } from './lab-names.js';
 import type { LabProcess } from './lab-process.js';
 import { labTls, renderClusterSpec, renderCoordinatorConfig, type LabTls, type Vrrp2Options } from './lbha-configs.js';
 import { AGENT_ENV, AGENT_NODE_FLAGS } from '@lbha/agent';
-import { COORDINATOR_NODE_FLAGS } from '@lbha/coordinator';
+import { COORDINATOR_NODE_FLAGS, COORDINATOR_OPENSSL_FLAG } from '@lbha/coordinator';
 import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, DEV_CA_BIN, PROBE_BIN } from './repo-paths.js';
 import { runChecked, runCommand, type CommandOutput } from './run-command.js';
 
@@ -157,6 +157,7 @@ export class AgentControl {
     const n = ++this.coordinatorStarts;
     this.coordinator = this.lab.spawn(`coordinator${n > 1 ? `-${n}` : ''}`, undefined, process.execPath, [
       ...COORDINATOR_NODE_FLAGS,
+      COORDINATOR_OPENSSL_FLAG,
       COORDINATOR_BIN,
       '--config',
       this.coordinatorConfigFile,

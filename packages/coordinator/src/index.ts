@@ -1,5 +1,5 @@
 export { CoordinatorServer, type CoordinatorServerOptions } from './server.js';
-export { COORDINATOR_NODE_FLAGS } from './node-flags.js';
+export { COORDINATOR_NODE_FLAGS, COORDINATOR_OPENSSL_CONFIG, COORDINATOR_OPENSSL_FLAG } from './node-flags.js';
 export { loadCoordinatorConfig, coordinatorConfigSchema, type CoordinatorConfig } from './coordinator-config.js';
 export { Registry, type NodeRecord, type AgentSession, type RegistryEvent } from './registry.js';
 export { AgentOutbox, type Pushed } from './agent-outbox.js';

@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+
 // The V8 flags the coordinator runs with (the bin's shebang, the package and install wrappers,
 // bench:scale, so the benchmark measures what ships). Measured with bench:scale at 2,000 agents
 // over mutual TLS and test/bench/tls-floor.bench.ts (docs/benchmarks.md, "Coordinator memory",
@@ -21,3 +23,18 @@
 // OpenSSL allocates and frees a record buffer for every TLS record, each then an mmap and a
 // munmap) or at 64 KB (about 5 KB less).
 export const COORDINATOR_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=50'];
+
+/**
+ * The OpenSSL configuration the coordinator runs with, and node's option that loads it (the
+ * package's and install.sh's wrappers pass their installed copy; bench:scale and the lab this
+ * one). The shebang cannot name a file next to the script, so a coordinator started through it
+ * runs without. What it sets, NumTickets = 0: no TLS 1.3 session tickets. OpenSSL sends two after
+ * every handshake by default, and the second copies the session by encoding and decoding it,
+ * the client certificate parsed once more; the agents never resume a session (grpc-js keeps no
+ * ticket), so each was work thrown away: about a tenth of a bare Node HTTP/2 server's CPU per
+ * mutual-TLS connection (docs/benchmarks.md, "The TLS handshake's CPU"). Node has no
+ * option for it (SSL_OP_NO_TICKET makes TLS 1.3 send stateful tickets instead), and a missing
+ * file is ignored by node, so the deploy test checks the installed path.
+ */
+export const COORDINATOR_OPENSSL_CONFIG: string = fileURLToPath(new URL('../../openssl.cnf', import.meta.url));
+export const COORDINATOR_OPENSSL_FLAG = `--openssl-config=${COORDINATOR_OPENSSL_CONFIG}`;

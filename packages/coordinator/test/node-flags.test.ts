@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { COORDINATOR_NODE_FLAGS } from '../src/node-flags.js';
+import { COORDINATOR_NODE_FLAGS, COORDINATOR_OPENSSL_FLAG } from '../src/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const FLAGS = COORDINATOR_NODE_FLAGS.join(' ');
@@ -19,18 +19,25 @@ describe('the coordinator node flags', () => {
     assert.equal(first, `#!/usr/bin/env -S node ${FLAGS}`);
   });
 
-  it('are passed by the package and install wrappers', () => {
-    for (const script of ['deploy/package.sh', 'deploy/install.sh']) {
+  it('are passed by the package and install wrappers, with the OpenSSL configuration the release ships', () => {
+    // Each wrapper names its installed copy of packages/coordinator/openssl.cnf, which pack.sh puts there.
+    const config = {
+      'deploy/package.sh': '--openssl-config=/usr/lib/lbha-coordinator/packages/coordinator/openssl.cnf',
+      'deploy/install.sh': String.raw`\"--openssl-config=\${self%/*/*}/lib/lbha/packages/coordinator/openssl.cnf\"`,
+    };
+    for (const [script, openssl] of Object.entries(config)) {
       const line = readFileSync(join(ROOT, script), 'utf8')
         .split('\n')
         .find((l) => /wrapper .*lbha-coordinator\.js/.test(l));
-      assert.ok(line?.endsWith(`packages/coordinator/dist/src/bin/lbha-coordinator.js "${FLAGS}"`), `${script}: ${line}`);
+      assert.ok(line?.endsWith(`packages/coordinator/dist/src/bin/lbha-coordinator.js "${FLAGS} ${openssl}"`), `${script}: ${line}`);
     }
+    assert.match(readFileSync(join(ROOT, 'deploy/pack.sh'), 'utf8'), /cp "packages\/\$pkg\/openssl\.cnf" "\$dst\/"/);
+    assert.equal(COORDINATOR_OPENSSL_FLAG, `--openssl-config=${join(ROOT, 'packages/coordinator/openssl.cnf')}`);
   });
 
   it('are what bench:scale starts the coordinator with', () => {
     const bench = readFileSync(join(ROOT, 'test/bench/scale-coordinators.ts'), 'utf8');
-    assert.match(bench, /settings\.shippedFlags \? COORDINATOR_NODE_FLAGS : \[\]/);
+    assert.match(bench, /settings\.shippedFlags \? \[\.\.\.COORDINATOR_NODE_FLAGS, COORDINATOR_OPENSSL_FLAG\] : \[\]/);
   });
 
   it('start the binary as its shebang runs it', () => {
@@ -42,8 +49,8 @@ describe('the coordinator node flags', () => {
     assert.match(out, /lbha-coordinator/);
   });
 
-  it('are accepted by this node', () => {
-    const out = execFileSync(process.execPath, [...COORDINATOR_NODE_FLAGS, BIN, '--version'], { encoding: 'utf8' });
+  it('are accepted by this node, with the OpenSSL configuration', () => {
+    const out = execFileSync(process.execPath, [...COORDINATOR_NODE_FLAGS, COORDINATOR_OPENSSL_FLAG, BIN, '--version'], { encoding: 'utf8' });
     assert.match(out, /lbha-coordinator/);
   });
 });

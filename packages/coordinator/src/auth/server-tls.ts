@@ -36,6 +36,8 @@ export class ServerTls {
   constructor(source: CertificateSource, handshakeTimeoutMs = HANDSHAKE_TIMEOUT_MS) {
     // A client certificate is requested but not required (a bearer token is the alternative),
     // so an unverified one gets through the handshake: peer-identity.ts verifies it before use.
+    // No session tickets are issued (the process's OpenSSL configuration, node-flags.ts): every
+    // connection is a full handshake, its certificate verified against the CAs and CRL of then.
     this.engine = createServer({ ...contextOf(source.current), requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2'], handshakeTimeout: handshakeTimeoutMs });
     this.unsubscribe = source.onChange((set) => this.engine.setSecureContext(contextOf(set)));
     this.engine.on('secureConnection', (socket: TLSSocket) => {
