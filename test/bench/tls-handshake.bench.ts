@@ -1,0 +1,170 @@
+// node test/dist/bench/tls-handshake.bench.js — what setting up one connection costs a bare Node
+// HTTP/2 server with mutual TLS (tls-floor-server.ts; no gRPC, no lbha) in CPU, per variant of its
+// TLS settings: the handshake, the client certificate's verification, the session tickets it
+// issues, the HTTP/2 session and the first stream. The reconnect storm after a coordinator
+// restart is that, once per agent.
+//
+// Every variant's server runs at the same time on core 0; a client on the other cores opens
+// --batch connections to one of them (50 at a time, as tls-floor-client.ts does), the server's CPU
+// time over that batch is taken, the client closes, and the next variant gets its batch: variants
+// alternate batch after batch, so that a loaded machine weighs on all of them alike. Figures are
+// the median over --rounds batches of the server's CPU per connection, and the ratio to the first
+// variant. A machine with other work inflates CPU time itself (caches, the other core's
+// hyperthread): compare variants of one run, not runs.
+//
+// Options: --batch N (200); --rounds R (8); --variants a,b,... (every variant by default); --out FILE.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { constants } from 'node:crypto';
+import { DEV_CA_BIN } from '../lab/repo-paths.js';
+import { COORDINATOR_OPENSSL_CONFIG } from '@lbha/coordinator';
+import { intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
+import { processTimes } from './process-sampler.js';
+
+const argv = process.argv.slice(2);
+const BATCH = intOption(argv, '--batch', 'LBHA_BENCH_BATCH', 200);
+const ROUNDS = intOption(argv, '--rounds', 'LBHA_BENCH_ROUNDS', 8);
+const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
+const SERVER = fileURLToPath(new URL('./tls-floor-server.js', import.meta.url));
+const CLIENT = fileURLToPath(new URL('./tls-floor-client.js', import.meta.url));
+
+interface Variant {
+  readonly name: string;
+  readonly flags: readonly string[];
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly mode?: 'tls' | 'h2c';
+}
+
+const ALL: readonly Variant[] = [
+  { name: 'default', flags: [], options: {} },
+  // OpenSSL's NumTickets = 0 for every server context of the process (the coordinator's setting):
+  // TLS 1.3 servers send no NewSessionTicket. Node has no option for it.
+  { name: 'no-tickets', flags: [`--openssl-config=${COORDINATOR_OPENSSL_CONFIG}`], options: {} },
+  // SSL_OP_NO_TICKET: in TLS 1.3 OpenSSL then sends stateful tickets (a session ID) instead.
+  { name: 'op-no-ticket', flags: [], options: { secureOptions: constants.SSL_OP_NO_TICKET } },
+  // The key exchange: X25519 is what Node's client and server agree on by default.
+  { name: 'group-p256', flags: [], options: { ecdhCurve: 'P-256' } },
+  { name: 'tls12', flags: [], options: { maxVersion: 'TLSv1.2' } },
+  // The split: TLS without asking for a client certificate, HTTP/2 without TLS.
+  { name: 'server-tls', flags: [], options: { requestCert: false, rejectUnauthorized: false } },
+  { name: 'h2c-only', flags: [], options: {}, mode: 'h2c' },
+];
+const wanted = stringOption(argv, '--variants', 'LBHA_BENCH_VARIANTS', '');
+const VARIANTS = wanted === '' ? ALL : wanted.split(',').map((n) => ALL.find((v) => v.name === n) ?? fail(`--variants: no variant ${n} (${ALL.map((v) => v.name).join(', ')})`));
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
+};
+const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const cores = availableParallelism();
+const pinned = (cpus: string, args: readonly string[]): [string, string[]] =>
+  hasTaskset ? ['taskset', ['-c', cpus, process.execPath, ...args]] : [process.execPath, [...args]];
+
+const children = new Set<ChildProcess>();
+const track = (proc: ChildProcess): ChildProcess => {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return proc;
+};
+const firstLine = (proc: ChildProcess): Promise<string> =>
+  new Promise((resolve, reject) => {
+    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).once('line', resolve);
+    proc.once('exit', (code) => reject(new Error(`exited (${code}) before it answered`)));
+  });
+
+interface Server {
+  readonly variant: Variant;
+  readonly proc: ChildProcess;
+  readonly port: number;
+}
+
+async function start(variant: Variant, tlsDir: string): Promise<Server> {
+  const [cmd, args] = pinned('0', [...variant.flags, SERVER, '--tls-dir', tlsDir, '--mode', variant.mode ?? 'h2-tls', '--options', JSON.stringify(variant.options)]);
+  const proc = track(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const port = Number(/^listening (\d+)$/.exec(await firstLine(proc))?.[1] ?? fail(`${variant.name}: the server did not listen`));
+  return { variant, proc, port };
+}
+
+/** The server's CPU milliseconds per connection while a client opens BATCH connections to it. */
+async function batch(server: Server, tlsDir: string): Promise<number> {
+  const pid = server.proc.pid as number;
+  const [cmd, args] = pinned(cores > 1 ? `1-${cores - 1}` : '0', [CLIENT, '--port', String(server.port), '--count', String(BATCH), '--tls-dir', tlsDir, '--mode', server.variant.mode ?? 'h2-tls']);
+  const client = track(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
+  try {
+    const t0 = processTimes(pid);
+    const ready = await firstLine(client);
+    const t1 = processTimes(pid);
+    if (ready !== `ready ${BATCH}`) throw new Error(`clients: ${ready}`);
+    if (!t0 || !t1) throw new Error(`${server.variant.name}: the server's CPU time cannot be read`);
+    return ((t1.cpuSeconds - t0.cpuSeconds) * 1000) / BATCH;
+  } finally {
+    client.kill('SIGKILL');
+    await new Promise((resolve) => (client.exitCode !== null || client.signalCode !== null ? resolve(undefined) : client.once('exit', resolve)));
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'lbha-tls-handshake-'));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const child of children) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+try {
+  const ca = spawnSync(process.execPath, [DEV_CA_BIN, '--out', join(dir, 'tls')], { encoding: 'utf8' });
+  if (ca.status !== 0) throw new Error(`lbha-dev-ca: ${ca.stderr}`);
+  const tlsDir = join(dir, 'tls');
+  const servers: Server[] = [];
+  for (const variant of VARIANTS) servers.push(await start(variant, tlsDir));
+  const results = new Map<string, number[]>();
+  const loads: number[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    loads.push(loadavg()[0] ?? 0);
+    const line: string[] = [];
+    for (const server of servers) {
+      const ms = await batch(server, tlsDir);
+      results.set(server.variant.name, [...(results.get(server.variant.name) ?? []), ms]);
+      line.push(`${server.variant.name} ${ms.toFixed(2)}`);
+    }
+    log(`round ${round} (load ${loads[loads.length - 1]?.toFixed(1)}): CPU ms per connection: ${line.join(', ')}`);
+  }
+  for (const server of servers) server.proc.kill('SIGKILL');
+  const rows: (string | number)[][] = [];
+  for (const variant of VARIANTS) {
+    const runs = results.get(variant.name) ?? [];
+    // Per round, against the first variant's batch of the same round.
+    const ratios = runs.map((ms, i) => ms / (results.get(VARIANTS[0]?.name ?? '')?.[i] ?? NaN));
+    const ms = Math.round(median(runs.map((v) => v * 100))) / 100;
+    const ratio = Math.round(median(ratios.map((r) => r * 1000))) / 1000;
+    rows.push([variant.name, ms.toFixed(2), ratio.toFixed(3), runs.map((v) => v.toFixed(2)).join(' ')]);
+    const record = jsonLine({
+      bench: 'tls-handshake',
+      variant: variant.name,
+      mode: variant.mode ?? 'h2-tls',
+      flags: variant.flags,
+      options: variant.options,
+      batch: BATCH,
+      rounds: runs.length,
+      load_1m: loads.map((l) => Math.round(l * 10) / 10),
+      cpu_ms_per_connection: ms,
+      cpu_ms_per_connection_runs: runs.map((v) => Math.round(v * 1000) / 1000),
+      ratio_to_first: ratio,
+    });
+    process.stdout.write(`${record}\n`);
+    if (OUT !== '') appendFileSync(OUT, `${record}\n`);
+  }
+  process.stdout.write(`\nServer CPU per connection set up (ms), median of ${ROUNDS} batches of ${BATCH}, load ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}; ratio: median per round against ${VARIANTS[0]?.name}\n`);
+  process.stdout.write(`${table(['variant', 'ms', 'ratio', '(each batch)'], rows)}\n`);
+} finally {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+}
