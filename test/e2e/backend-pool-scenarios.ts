@@ -116,23 +116,29 @@ export function backendPoolTests(topology: TopologyName): void {
       backends: true,
       afterRepair: async (l) => {
         // A test that failed half way may leave a server drained.
-        for (const server of ['web1', 'web2']) await agentsOf(l).cli(['backend', 'undrain', l.plan.cluster, server, '--force']);
+        // Waited for, so that the next test does not find the server busy with this undrain.
+        for (const server of ['web1', 'web2']) await agentsOf(l).cli(['backend', 'undrain', l.plan.cluster, server, '--force', '--wait', '--timeout', '30s'], 45_000);
       },
     });
     const lbha = (...args: string[]) => agentsOf(lab).cli(args);
+    /** A waited-for operation: the CLI may run up to its own --timeout (30 s) and then some. */
+    const lbhaWaiting = (...args: string[]) => agentsOf(lab).cli(args, 45_000);
     const cluster = () => lab.plan.cluster;
 
     it('drains web1 on every LB node: no new request reaches it, its sessions end, no request fails; undrain brings it back', { timeout: TEST_TIMEOUT }, async (t) => {
       const probes = await startClients(lab);
-      // nginx: requests of 3 s to the slow backends (pool slowserver, web1 in it too) are open
-      // when the drain starts, so it has sessions to wait for; none of them may fail.
-      const stopSlow = lab.plan.proxy === 'nginx' ? await lab.startSlowBackends(3000) : undefined;
+      // nginx: requests of 6 s to the slow backends (pool slowserver, web1 in it too) are open
+      // when the drain starts, so it has sessions to wait for; none of them may fail. They last
+      // longer than the drain's apply (an nginx reload on each node, 1-4 s on a loaded machine),
+      // so some are still open when the drain starts waiting for sessions; shorter than nginx's
+      // worker_shutdown_timeout (10 s), which would cut them.
+      const stopSlow = lab.plan.proxy === 'nginx' ? await lab.startSlowBackends(6000) : undefined;
       const slow = stopSlow ? await lab.startProbe(lab.plan.vips[0]?.name ?? 'vip1', { path: '/slow', intervalMs: 250, timeoutMs: 15_000 }) : undefined;
       await pause(4000);
       const before = webRequests(lab, 'web1', 0);
       assert.ok(total(before) > 0, `web1 serves before the drain (${JSON.stringify(before.byLb)})`);
 
-      const drain = await lbha('backend', 'drain', cluster(), 'web1', '--wait', '--timeout', '15s', '--reason', 'e2e backend drain');
+      const drain = await lbhaWaiting('backend', 'drain', cluster(), 'web1', '--wait', '--timeout', '30s', '--reason', 'e2e backend drain');
       assert.equal(drain.code, 0, `lbha backend drain: ${drain.stdout}${drain.stderr}`);
       assert.match(drain.stdout, /backend-drain web1 in cluster \S+: succeeded/);
       assert.match(drain.stderr, /sessions: /, 'the drain showed its wait for the sessions');

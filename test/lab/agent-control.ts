@@ -249,9 +249,9 @@ export class AgentControl {
     }, { timeoutMs: 30_000, intervalMs: 100, ...options });
   }
 
-  /** Runs the lbha CLI against this run's coordinator. */
-  cli(args: readonly string[]): Promise<CommandOutput> {
-    return runCommand(process.execPath, [CLI_BIN, ...args], { timeoutMs: 20_000, env: { ...process.env, ...this.cliEnv() } });
+  /** Runs the lbha CLI against this run's coordinator (killed after `timeoutMs`, 20 s unless given). */
+  cli(args: readonly string[], timeoutMs = 20_000): Promise<CommandOutput> {
+    return runCommand(process.execPath, [CLI_BIN, ...args], { timeoutMs, env: { ...process.env, ...this.cliEnv() } });
   }
 
   /** The CLI's environment to reach this run's coordinator as the lab's operator. */
