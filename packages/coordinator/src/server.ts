@@ -142,7 +142,13 @@ export class CoordinatorServer {
     this.server = new Server({
       'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
       'grpc.max_concurrent_streams': this.limits.streamsPerConnection,
-      'grpc.keepalive_time_ms': 10_000,
+      // The server's PINGs find a peer that died without its TCP connection closing. An agent's
+      // own connection needs none: it carries the agent's PING every heartbeat interval, and the
+      // liveness sweep closes it once it reads nothing (connection-liveness.ts). What is left
+      // (other coordinators relaying streams, API clients) is a handful of connections, found
+      // within 65 s; at 10 s, the PINGs to 10,000 agents were 1,000 a second, each a TLS record
+      // each way and two timers in grpc-js (docs/benchmarks.md, "What a PING costs").
+      'grpc.keepalive_time_ms': 60_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
