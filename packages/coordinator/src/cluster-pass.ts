@@ -82,15 +82,17 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   };
 
   // Observe: each node's condition, each VIP's holders.
+  const shared = sharedFailure(c, modeOf, reporting, memory.failingEverywhere, memory.failuresSeen, now);
   const conditions = new Map<string, NodeCondition>();
   const health = new Map<string, HealthMemory>();
   for (const n of c.nodes) {
     const r = nodeCondition(n.name, input.nodes.get(n.name), modeOf(n.name), memory.health.get(n.name), now);
-    conditions.set(n.name, r.condition);
+    // A failure held back until the other nodes' reports say whose it is moves nothing yet: the
+    // node's agent keeps its VIPs meanwhile, and so does placement (shared-failure.ts).
+    conditions.set(n.name, shared.held.has(n.name) ? { ...r.condition, health: 'healthy', healthySinceMs: r.memory.healthySinceMs } : r.condition);
     health.set(n.name, r.memory);
     if (r.event) events.push(r.event);
   }
-  const shared = sharedFailure(c, modeOf, reporting, memory.failingEverywhere, memory.failuresSeen, now);
   events.push(...shared.events);
   const unplanned = unplannedEvents(c, reporting, memory.transitionsSeen);
   events.push(...unplanned.events);

@@ -14,4 +14,10 @@ export interface NodeObservation {
   readonly appliedVersion: number;
   /** The agent's current stream; undefined when disconnected. */
   readonly session: string | undefined;
+  /**
+   * The longest of the agent's recent round trips from a desired state's push to its
+   * acknowledgement (ack-latency.ts); undefined before the first. Budgets that wait on the
+   * agent follow it.
+   */
+  readonly ackLatencyMs?: number;
 }

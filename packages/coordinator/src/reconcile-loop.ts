@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import type { DesiredBackends, DesiredState, Logger, NodeMode } from '@lbha/shared';
+import { AckLatency } from './ack-latency.js';
 import type { AgentOutbox } from './agent-outbox.js';
 import { EMPTY_MEMORY, restoredMemory, type ClusterMemory } from './cluster-memory.js';
 import { passCluster } from './cluster-pass.js';
@@ -70,8 +71,8 @@ export interface ReconcileLoopOptions {
   readonly passSliceMs?: number;
 }
 
-function observe(r: NodeRecord): NodeObservation {
-  return { link: r.link, snapshot: r.snapshot, cluster: r.cluster, capabilities: r.capabilities, appliedVersion: r.appliedVersion, session: r.session?.id };
+function observe(r: NodeRecord, ackLatencyMs: number | undefined): NodeObservation {
+  return { link: r.link, snapshot: r.snapshot, cluster: r.cluster, capabilities: r.capabilities, appliedVersion: r.appliedVersion, session: r.session?.id, ...(ackLatencyMs !== undefined ? { ackLatencyMs } : {}) };
 }
 
 export class ReconcileLoop {
@@ -92,6 +93,8 @@ export class ReconcileLoop {
   private readonly versions = new Map<string, { readonly content: DesiredContent; readonly version: number }>();
   /** Per node: the session and version last sent. */
   private readonly sent = new Map<string, { readonly session: string; readonly version: number }>();
+  /** Per node: its agent's recent push-to-acknowledgement round trips (the budgets that wait on it follow them). */
+  private readonly acks = new AckLatency();
   private holdersDirty = new Set<string>();
   private handoversDirty = new Set<string>();
   /** Per cluster: its handovers as last handed to the store. */
@@ -271,6 +274,9 @@ export class ReconcileLoop {
   private onRegistryEvent(e: RegistryEvent): void {
     // A command's result changes nothing a pass looks at; the dispatcher follows those.
     if (e.type === 'command-result') return;
+    if (e.type === 'ack') this.acks.acked(e.node, e.version, this.clock());
+    else if (e.type === 'disconnected' || e.type === 'connected') this.acks.dropPending(e.node);
+    else if (e.type === 'forgotten') this.acks.forget(e.node);
     if (e.type === 'connected' && !this.nodeCluster.has(e.node)) {
       const r = this.o.registry.get(e.node);
       if (r) this.o.events.record({ type: 'node.unknown', cluster: r.cluster, node: e.node, severity: 'warning', message: `agent of ${e.node} connected, but the spec has no such node; it gets no desired state` });
@@ -335,7 +341,7 @@ export class ReconcileLoop {
     const versions = new Map<string, number>();
     for (const n of c.nodes) {
       const r = this.o.registry.get(n.name);
-      if (r) nodes.set(n.name, observe(r));
+      if (r) nodes.set(n.name, observe(r, this.acks.recentMs(n.name)));
       modes.set(n.name, this.o.modeOf(n.name));
       const v = this.versions.get(n.name);
       if (v) versions.set(n.name, v.version);
@@ -389,6 +395,7 @@ export class ReconcileLoop {
     const desired: DesiredState = { ...content, version };
     if (this.o.outbox.sendDesiredState(desired)) {
       this.sent.set(node, { session: r.session.id, version });
+      this.acks.pushed(node, version, this.clock());
       this.o.logger.debug({ event: 'desired_state.pushed', node, version, at: now }, 'pushed desired state');
     }
   }

@@ -6,10 +6,14 @@
 // A node whose check a shared cause can fail holds that fault back until it is told whose
 // failure it is. It is the node's own (DesiredState.ownFailureSinceMs) once each other active node
 // has either reported (healthy) for as long as its own checks need to fail after the same cause
-// (fall x interval + timeout, from the moment the failure was seen here, plus the reports'
-// margin), or is not reporting at all (it may serve: the fault takes effect at once). A report of
-// the other nodes failing decides the other way as soon as it arrives. Pure: the clock is `now`.
-import type { NodeMode } from '@lbha/shared';
+// (fall x interval + timeout, from the moment the failure was seen here, plus the time its report
+// takes to arrive: the longest of its agent's recent push-to-acknowledgement round trips, at least
+// REPORT_MARGIN_MS and at most MAX_REPORT_MARGIN_MS), or is not reporting at all (it may serve:
+// the fault takes effect at once). A report of the other nodes failing decides the other way as
+// soon as it arrives. Until then the failure is `held`: placement does not move the node's VIPs
+// for it either. Pure: the clock is `now`.
+import type { CheckKind, NodeMode } from '@lbha/shared';
+import { followLatency } from './ack-latency.js';
 import type { EventInput } from './event-log.js';
 import type { NodeObservation } from './node-observation.js';
 import type { ClusterSpec } from './spec/cluster-spec.js';
@@ -20,8 +24,17 @@ export interface FailureSeen {
   readonly atMs: number;
 }
 
-/** How late another node's failure report may arrive after its checks could have failed. */
+/** How late another node's failure report may arrive after its checks could have failed, at least. */
 export const REPORT_MARGIN_MS = 300;
+/** ... and at most, however slowly its agent has answered (the agent waits 5 s for a verdict). */
+export const MAX_REPORT_MARGIN_MS = 2_000;
+/** Checks whose failure one shared cause (the backends) can bring to every node: the agent holds them (agent core/fault-mode.ts). */
+const SHAREABLE: ReadonlySet<CheckKind> = new Set(['http', 'tcp']);
+
+/** How late the report of a node whose agent answered in `latencyMs` lately may arrive. */
+export function reportMarginMs(latencies: ReadonlyArray<number | undefined>): number {
+  return followLatency(latencies, REPORT_MARGIN_MS, 1, MAX_REPORT_MARGIN_MS);
+}
 
 export interface SharedFailure {
   /** Nodes every other active node of which reports unhealthy (all of them reporting). */
@@ -33,24 +46,34 @@ export interface SharedFailure {
   readonly own: ReadonlyMap<string, number>;
   /** Per failing node: its failure as first seen (memory for the next pass). */
   readonly seen: ReadonlyMap<string, FailureSeen>;
+  /**
+   * Failing nodes whose failure waits for the other nodes' reports, of checks the agent holds
+   * back meanwhile (http, tcp): placement counts them as they were, or it would move their VIPs
+   * away before anyone knows whether another node would serve them any better.
+   */
+  readonly held: ReadonlySet<string>;
   /** When an undecided failure becomes the node's own unless a report comes first. */
   readonly wakeAt: number | null;
 }
 
 /** The time the cluster's checks named `checks` need to fail on a node after a shared cause. */
-function detectMs(c: ClusterSpec, checks: readonly string[]): number {
+function detectMs(c: ClusterSpec, checks: readonly string[], marginMs: number): number {
   let ms = 0;
   for (const name of checks) {
     const s = c.checks.find((x) => x.name === name);
     // A check the spec does not know (renamed meanwhile): the agents' longest hold.
     ms = Math.max(ms, s ? s.fall * s.intervalMs + s.timeoutMs : 2_000);
   }
-  return ms + REPORT_MARGIN_MS;
+  return ms + marginMs;
+}
+
+function failingFaults(o: NodeObservation): NonNullable<NodeObservation['snapshot']>['checks'] {
+  return (o.snapshot?.checks ?? []).filter((c) => c.effect === 'fault' && c.result.kind !== 'healthy');
 }
 
 /** A node's failing fault checks, from its report. */
 function failingChecks(o: NodeObservation): string[] {
-  return (o.snapshot?.checks ?? []).filter((c) => c.effect === 'fault' && c.result.kind !== 'healthy').map((c) => c.name);
+  return failingFaults(o).map((c) => c.name);
 }
 
 /**
@@ -94,6 +117,7 @@ export function sharedFailure(
   }
   const own = new Map<string, number>();
   const seen = new Map<string, FailureSeen>();
+  const held = new Set<string>();
   let wakeAt: number | null = null;
   for (const [n, checks] of unhealthy) {
     const o = reporting(n);
@@ -104,9 +128,14 @@ export function sharedFailure(
     if (lastResort.has(n)) continue;
     // Healthy and reporting: their checks may not have failed yet. Not reporting: nothing to wait for.
     const waitingFor = active.filter((m) => m !== n && !unhealthy.has(m) && reporting(m) !== undefined);
-    const decideAt = waitingFor.length === 0 ? s.atMs : s.atMs + detectMs(c, checks);
-    if (now >= decideAt) own.set(n, sinceMs);
-    else wakeAt = wakeAt === null ? decideAt : Math.min(wakeAt, decideAt);
+    const margin = reportMarginMs(waitingFor.map((m) => reporting(m)?.ackLatencyMs));
+    const decideAt = waitingFor.length === 0 ? s.atMs : s.atMs + detectMs(c, checks, margin);
+    if (now >= decideAt) {
+      own.set(n, sinceMs);
+      continue;
+    }
+    wakeAt = wakeAt === null ? decideAt : Math.min(wakeAt, decideAt);
+    if (o !== undefined && failingFaults(o).every((x) => SHAREABLE.has(x.kind))) held.add(n);
   }
-  return { lastResort, failingEverywhere, events, own, seen, wakeAt };
+  return { lastResort, failingEverywhere, events, own, seen, held, wakeAt };
 }

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import type { NodeMode, UnplannedTransition } from '@lbha/shared';
 import type { ClusterPassResult } from '../src/cluster-pass.js';
 import { PREPARE_TIMEOUT_MS } from '../src/handover-plan.js';
-import { REPORT_MARGIN_MS } from '../src/shared-failure.js';
+import { MAX_REPORT_MARGIN_MS, REPORT_MARGIN_MS } from '../src/shared-failure.js';
 import { vipKey, type ClusterSpec } from '../src/spec/cluster-spec.js';
 import type { BackendIntents } from '../src/store/coordinator-state.js';
 import { LB1, LB2, PassWorld, seed1, SETTLE_MS, T0 } from './support/pass-world.js';
@@ -487,6 +487,68 @@ describe('cluster pass: a failure every node shares', () => {
     assert.equal(w.desired(LB1).ownFailureSinceMs, undefined, 'the earlier word does not cover it');
     w.pass(DECIDE_MS);
     assert.equal(w.desired(LB1).ownFailureSinceMs, 5_000);
+  });
+
+  it('a failure the agent holds back (http) moves no VIP until it is decided, then its own failure does', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    w.node(LB1).failingKind = 'http';
+    const seen = w.pass(10);
+    assert.deepEqual(seen.events.filter((e) => e.type === 'node.unhealthy').map((e) => e.node), [LB1], 'reported unhealthy at once');
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2 }, 'placement keeps vip-28 on its node while the failure is undecided');
+    assert.equal(w.instance(LB1, 'vip-28').rank, 0);
+    w.pass(DECIDE_MS - 1);
+    assert.equal(w.holders()['vip-28'], LB1, '... for as long as the other node may still fail');
+    w.pass(1);
+    assert.equal(w.desired(LB1).ownFailureSinceMs, 1);
+    assert.equal(w.holders()['vip-28'], LB2, 'its own failure: vip-28 moves');
+    assert.equal(w.instance(LB1, 'vip-28').rank, 1);
+  });
+
+  it('a failure the agent holds back, shared by the other node later: no VIP is ever placed elsewhere', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    w.node(LB1).failingKind = 'http';
+    const placed = [w.pass(10), w.pass(700)].map(() => w.holders());
+    w.node(LB2).healthy = false;
+    w.node(LB2).failingKind = 'http';
+    placed.push(w.pass(300) && w.holders(), w.pass(DECIDE_MS) && w.holders());
+    assert.deepEqual(placed, Array(4).fill({ 'vip-28': LB1, 'vip-29': LB2 }));
+    assert.deepEqual([w.desired(LB1).lastResort, w.desired(LB2).lastResort], [true, true]);
+    assert.deepEqual(w.events.filter((e) => e.type === 'placement.changed'), []);
+  });
+
+  it('a failure the agent does not hold back (a process check) moves the VIP at once', () => {
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB1).healthy = false;
+    w.pass(10);
+    assert.equal(w.holders()['vip-28'], LB2);
+  });
+
+  it('the other node\'s report is waited for as long as its agent has lately taken to answer, within bounds', () => {
+    const rows: ReadonlyArray<{ other: number | undefined; own?: number; marginMs: number }> = [
+      { other: undefined, marginMs: REPORT_MARGIN_MS },
+      { other: 120, marginMs: REPORT_MARGIN_MS },
+      { other: 1_200, marginMs: 1_200 },
+      { other: 60_000, marginMs: MAX_REPORT_MARGIN_MS },
+      { other: undefined, own: 60_000, marginMs: REPORT_MARGIN_MS },
+    ];
+    for (const row of rows) {
+      const w = new PassWorld();
+      w.settle();
+      w.node(LB2).ackLatencyMs = row.other;
+      w.node(LB1).ackLatencyMs = row.own;
+      w.node(LB1).healthy = false;
+      const seen = w.pass(10);
+      assert.ok(seen.wakeAt !== null && seen.wakeAt <= w.now + DECIDE_MS - REPORT_MARGIN_MS + row.marginMs, `${JSON.stringify(row)}: a pass is due by the time it is decided`);
+      w.pass(DECIDE_MS - REPORT_MARGIN_MS + row.marginMs - 1);
+      assert.equal(w.desired(LB1).ownFailureSinceMs, undefined, `${JSON.stringify(row)}: not before`);
+      w.pass(1);
+      assert.equal(w.desired(LB1).ownFailureSinceMs, 1, `${JSON.stringify(row)}: then`);
+    }
   });
 
   it('a node whose agent is not reporting may be serving: nobody is the last resort', () => {

@@ -3,7 +3,7 @@
 // applied) and the node modes. pass() runs passCluster and carries its memory and the desired
 // state versions from pass to pass, as the reconcile loop does. No server, no timers.
 import { readFileSync } from 'node:fs';
-import { CAPABILITY_HANDOVER, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode, type ReadinessReport, type UnplannedTransition } from '@lbha/shared';
+import { CAPABILITY_HANDOVER, type CheckKind, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode, type ReadinessReport, type UnplannedTransition } from '@lbha/shared';
 import { EMPTY_MEMORY, type ClusterMemory, type DesiredEntry } from '../../src/cluster-memory.js';
 import { desiredBackends } from '../../src/backends/desired-backends.js';
 import { passCluster, type ClusterPassResult } from '../../src/cluster-pass.js';
@@ -35,6 +35,10 @@ export interface WorldNode {
   healthy: boolean;
   /** When its fault check started failing (its agent's clock), while it is unhealthy. */
   failingSince: number;
+  /** The kind its failing check reports (process: never held back; http, tcp: held until decided). */
+  failingKind: CheckKind;
+  /** Its agent's recent push-to-acknowledgement round trip; undefined: none measured. */
+  ackLatencyMs: number | undefined;
   /** Sum of failing penalty checks. */
   penalty: number;
   /** VIPs it reports holding (MASTER with the address). */
@@ -75,7 +79,7 @@ export class PassWorld {
 
   constructor(readonly cluster: ClusterSpec = seed1()) {
     for (const n of cluster.nodes) {
-      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, failingSince: 1, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map(), keepalived: { restarts: 0, lastError: '' }, notReady: new Map() });
+      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, failingSince: 1, failingKind: 'process', ackLatencyMs: undefined, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map(), keepalived: { restarts: 0, lastError: '' }, notReady: new Map() });
     }
   }
 
@@ -96,7 +100,7 @@ export class PassWorld {
       const held = n.holds.has(v.name);
       return instance(v.name, held ? 'master' : 'backup', 1, { vrid: v.vrid, interface: v.interface, vip: v.cidr, vipPresent: held, announced: n.announced.get(v.name) ?? 0, foreignRouters: n.foreign.get(v.name) ?? [], unplanned: n.unplanned.get(v.name) ?? [] });
     });
-    const checks = [check('nginx', n.healthy ? {} : { result: { kind: 'unhealthy', reason: 'nginx is not running' }, sinceMs: n.failingSince })];
+    const checks = [check('nginx', n.healthy ? {} : { kind: n.failingKind, result: { kind: 'unhealthy', reason: 'nginx is not running' }, sinceMs: n.failingSince })];
     if (n.penalty > 0) checks.push(check('down-file', { kind: 'maintenance_file', effect: 'penalty', penalty: n.penalty, result: { kind: 'unhealthy', reason: 'down file present' } }));
     return {
       link: n.link,
@@ -105,6 +109,7 @@ export class PassWorld {
       capabilities: n.capable ? [CAPABILITY_HANDOVER] : [],
       appliedVersion: n.applied,
       session: n.link === 'disconnected' ? undefined : `${name}-${n.session}`,
+      ...(n.ackLatencyMs !== undefined ? { ackLatencyMs: n.ackLatencyMs } : {}),
     };
   }
 
