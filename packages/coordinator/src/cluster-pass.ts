@@ -138,6 +138,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
       healthy: (n) => conditions.get(n)?.health === 'healthy',
       capable: (n) => input.nodes.get(n)?.capabilities.includes(CAPABILITY_HANDOVER) ?? false,
       applied: (n) => input.nodes.get(n)?.appliedVersion ?? 0,
+      ackLatencyMs: (n) => input.nodes.get(n)?.ackLatencyMs,
       versionOf: (n) => input.versions.get(n),
       actualHolders: (vip) => observations.get(vip)?.holders ?? [],
       mode: modeOf,

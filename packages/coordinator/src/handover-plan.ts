@@ -10,6 +10,7 @@
 // the previous pass in; the placement to push now, each node's handover and the next memory out.
 import { isIP } from 'node:net';
 import type { Handover, NodeMode } from '@lbha/shared';
+import { followLatency } from './ack-latency.js';
 import type { ClusterPlacement } from './placement.js';
 import type { ClusterSpec } from './spec/cluster-spec.js';
 
@@ -47,6 +48,8 @@ export interface PlanContext {
    * an agent that is away, the VIP not gone yet).
    */
   connections(node: string, vip: string): number | undefined;
+  /** The longest of the node's agent's recent push-to-acknowledgement round trips; undefined before the first. */
+  ackLatencyMs?(node: string): number | undefined;
 }
 
 /** A cluster's push held back with its old placement until both agents run the handover. */
@@ -86,8 +89,26 @@ export interface PlanResult {
   readonly unconfirmed: readonly string[];
 }
 
-/** Longest wait for both agents to confirm a handover before the VIP moves anyway. */
+/**
+ * Longest wait for both agents to confirm a handover before the VIP moves anyway, on agents that
+ * answer fast: the push, its apply (nft rules, a `keepalived -t` of the new config) and the
+ * acknowledgement. On agents that answer slowly it follows them (prepareBudgetMs).
+ */
 export const PREPARE_TIMEOUT_MS = 2_000;
+/** A prepare is one push and apply, with a config test an ordinary push may not need: this many of the agents' recent round trips. */
+const PREPARE_ROUND_TRIPS = 4;
+/** The longest a prepare is waited for, however slowly the agents have answered. */
+export const MAX_PREPARE_MS = 10_000;
+
+/**
+ * How long the cluster's agents are given to confirm a handover: PREPARE_TIMEOUT_MS, or
+ * PREPARE_ROUND_TRIPS times the slowest recent push-to-acknowledgement round trip of its nodes
+ * if that is longer (a loaded node), at most MAX_PREPARE_MS. Waiting longer only delays the
+ * move; not waiting long enough cuts the connections the handover is for.
+ */
+export function prepareBudgetMs(latencies: ReadonlyArray<number | undefined>): number {
+  return followLatency(latencies, PREPARE_TIMEOUT_MS, PREPARE_ROUND_TRIPS, MAX_PREPARE_MS);
+}
 /**
  * The longest a handover lasts while the old holder still serves connections through it (the
  * agents' own limit too). Until then a window with connections left is extended, half a
@@ -222,6 +243,7 @@ export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanC
   }
 
   const unconfirmed: string[] = [];
+  const prepareMs = prepareBudgetMs(c.nodes.map((n) => (ctx.live(n.name) ? ctx.ackLatencyMs?.(n.name) : undefined)));
   if (unplanned) {
     // Something moves because a node failed: nothing waits for handovers.
     hold = undefined;
@@ -233,7 +255,7 @@ export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanC
     const confirmed = hold.needs !== undefined && [...hold.needs].every(([n, v]) => ctx.applied(n) >= v || !ctx.live(n));
     if (confirmed) {
       hold = undefined;
-    } else if (now - hold.sinceMs >= PREPARE_TIMEOUT_MS) {
+    } else if (now - hold.sinceMs >= prepareMs) {
       for (const [n, v] of hold.needs ?? []) if (ctx.applied(n) < v) unconfirmed.push(n);
       hold = undefined;
     }
@@ -246,7 +268,7 @@ export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanC
   }
   const held = hold?.modes;
 
-  let wakeAt: number | null = hold ? hold.sinceMs + PREPARE_TIMEOUT_MS : null;
+  let wakeAt: number | null = hold ? hold.sinceMs + prepareMs : null;
   for (const e of entries.values()) {
     // A window that may need extending is looked at again when it could be.
     const extendAt = e.untilMs - c.policy.handoverMs / 2;

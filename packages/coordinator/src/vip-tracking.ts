@@ -39,7 +39,7 @@ export interface VipTrack {
   /**
    * The last move: the holders the agents were told before and after it, and when they were
    * told. That is when keepalived can start to move the VIP: at once for a move without a
-   * handover, after the handover's prepare (at most PREPARE_TIMEOUT_MS) for one with.
+   * handover, after the handover's prepare (at most prepareBudgetMs) for one with.
    */
   readonly moved?: { readonly from: string; readonly to: string; readonly atMs: number };
   /** Since when several nodes have held the VIP, without a pass in between seeing fewer. */
@@ -75,7 +75,7 @@ function announceRequest(obs: VipObservation, before: VipTrack | undefined, now:
  * the overlap began once the agents were told the move and within the settle time after (the
  * time keepalived may take to carry it out), and has lasted less than the settle time. Measured
  * from the push, not from the decision: a handover's prepare may hold the move back for up to
- * PREPARE_TIMEOUT_MS, a move without one has no prepare, and an overlap before the push is not
+ * prepareBudgetMs, a move without one has no prepare, and an overlap before the push is not
  * the move.
  */
 export function plannedOverlap(holders: readonly string[], desired: string, moved: VipTrack['moved'], overlapSinceMs: number, now: number, settleMs: number): boolean {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeMode, UnplannedTransition } from '@lbha/shared';
 import type { ClusterPassResult } from '../src/cluster-pass.js';
-import { PREPARE_TIMEOUT_MS } from '../src/handover-plan.js';
+import { MAX_PREPARE_MS, PREPARE_TIMEOUT_MS, prepareBudgetMs } from '../src/handover-plan.js';
 import { MAX_REPORT_MARGIN_MS, REPORT_MARGIN_MS } from '../src/shared-failure.js';
 import { vipKey, type ClusterSpec } from '../src/spec/cluster-spec.js';
 import type { BackendIntents } from '../src/store/coordinator-state.js';
@@ -702,6 +702,20 @@ describe('cluster pass: planned moves hold for the handover', () => {
     const r = w.pass(1);
     assert.equal(w.instance(LB2, 'vip-28').rank, 0);
     assert.deepEqual(r.events.filter((e) => e.type === 'handover.unconfirmed').map((e) => e.message), [`agents of ${LB1}, ${LB2} did not confirm the handover in time; VIPs move without waiting`]);
+  });
+
+  it('waits for agents that answer slowly as long as they have lately taken to answer, within bounds', () => {
+    assert.deepEqual([[], [undefined], [300], [1_000, 200], [60_000]].map((l) => prepareBudgetMs(l)), [PREPARE_TIMEOUT_MS, PREPARE_TIMEOUT_MS, PREPARE_TIMEOUT_MS, 4_000, MAX_PREPARE_MS]);
+    const w = new PassWorld();
+    w.settle();
+    w.node(LB2).ackLatencyMs = 1_000;
+    w.modes.set(LB1, 'draining');
+    w.pass(10);
+    w.pass(4_000 - 1);
+    assert.equal(w.instance(LB2, 'vip-28').rank, 1, 'held for four of its round trips');
+    const r = w.pass(1);
+    assert.equal(w.instance(LB2, 'vip-28').rank, 0);
+    assert.deepEqual(r.events.filter((e) => e.type === 'handover.unconfirmed').map((e) => e.type), ['handover.unconfirmed']);
   });
 
   it('keeps a move and its handover when the new holder\'s agent restarts while the old holder still reports the VIP', () => {
