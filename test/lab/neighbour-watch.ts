@@ -2,6 +2,12 @@
 // change stamped by ip when it reads it. After a VIP moves (or a split brain heals), it tells
 // from the client's side when packets for the VIP went to which MAC address: the only view that
 // shows a VIP black-holed by a stale ARP entry while both nodes' addresses look right.
+//
+// ip runs under SCHED_FIFO (chrt): at normal priority on a loaded machine (load 15-19) it waits
+// for a CPU before it reads a change and stamps it that much late. lbha's "converged" after a
+// split brain comes from the holder's agent once it has sent its gratuitous ARP, which reaches the
+// client before the agent's report can reach the coordinator; a converged stamped 25 ms ahead
+// of the client's entry was the monitor's late read.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Lab } from './lab.js';
@@ -44,7 +50,8 @@ export class NeighbourWatch {
   static async start(lab: Lab, addresses: readonly string[]): Promise<NeighbourWatch> {
     const ns = lab.names.ns.client;
     // Stamped by ip as it reads each change: the test process may be busy when the line arrives.
-    const proc = spawn('ip', ['netns', 'exec', ns, 'ip', '-ts', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // Real-time priority: ip reads each change as the kernel makes it, not when a CPU is free.
+    const proc = spawn('chrt', ['--fifo', '50', 'ip', 'netns', 'exec', ns, 'ip', '-ts', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const initial = new Map<string, NeighbourEntry | undefined>();
     for (const a of addresses) initial.set(a, await neighbourEntry(ns, a));
     const watch = new NeighbourWatch(proc, initial);
