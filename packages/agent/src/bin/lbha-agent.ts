@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 --lite-mode --single-threaded-gc --bytecode-old-age=1
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 --lite-mode --single-threaded-gc --bytecode-old-age=1 --expose-gc
 import { randomUUID } from 'node:crypto';
 import { CertificateSource, clientCredentials, createLogger, isInsecure, startDaemon, tlsFileProblem, watchedClientCredentials } from '@lbha/shared';
 import type { AgentConfig } from '../agent-config.js';
@@ -9,6 +9,7 @@ import { compileAgentOptions } from '../agent-options.js';
 import type { AgentCore } from '../ports.js';
 import { StreamClient } from '../stream-client.js';
 import { probeSocketKind } from '../checks/probe-socket.js';
+import { startOldSpaceTrim } from '../util/old-space-trim.js';
 import { AGENT_VERSION } from '../version.js';
 
 async function main(): Promise<number> {
@@ -40,6 +41,7 @@ async function main(): Promise<number> {
     await core.stop().catch(() => undefined);
     throw err;
   }
+  const stopTrim = startOldSpaceTrim();
   const { credentials: fixedCredentials, options } = clientCredentials(config.tls);
   // Rotated certificate files apply from the next (re)connect: re-read on SIGHUP or when they change.
   const certificates = isInsecure(config.tls) ? undefined : new CertificateSource(config.tls, { logger });
@@ -81,6 +83,7 @@ async function main(): Promise<number> {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+  stopTrim();
   await stream.stop();
   await core.stop();
   logger.info({ event: 'agent.stopped' }, 'agent stopped');
