@@ -38,6 +38,7 @@ import { sleep } from '@lbha/test-support';
 import { COORDINATOR_BIN, DEV_CA_BIN } from '../lab/repo-paths.js';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 
+import { benchLog, HAS_TASKSET, pinnedCommand } from './bench-process.js';
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
 import { loopWindow, probeMemory, type LoopWindow, type ProbeMemory } from './loop-window.js';
 import { MB, privateBreakdown, processTimes, ProcessSampler } from './process-sampler.js';
@@ -97,18 +98,14 @@ if (COORDINATORS < 1) throw new Error(`--coordinators: ${COORDINATORS} is not a 
 if (COORDINATORS > 1 && STORE !== 'etcd') throw new Error(`--coordinators ${COORDINATORS} needs --store etcd: the file store serves one coordinator`);
 if (STORE === 'etcd' && etcdUnavailableReason()) throw new Error(`--store etcd: ${etcdUnavailableReason()}`);
 
-const log = (line: string): void => {
-  process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
-};
-
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const log = benchLog;
+const hasTaskset = HAS_TASKSET;
 const cores = availableParallelism();
 /** The coordinators' core(s), and the cores of the simulated agents (the others, when there are any). */
 const COORDINATOR_CORES = stringOption(argv, '--coordinator-cores', 'LBHA_BENCH_COORDINATOR_CORES', '0');
 const SIMULATOR_CORES = stringOption(argv, '--simulator-cores', 'LBHA_BENCH_SIMULATOR_CORES', cores > 1 ? `1-${cores - 1}` : '0');
 /** Runs a command pinned to cores when taskset works here. */
-const pinned = (cpus: string, command: string, args: readonly string[]): [string, string[]] =>
-  hasTaskset ? ['taskset', ['-c', cpus, command, ...args]] : [command, [...args]];
+const pinned = pinnedCommand;
 
 // ------------------------------------------------------------------ placement
 

@@ -20,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { sleep } from '@lbha/test-support';
 import { DEV_CA_BIN } from '../lab/repo-paths.js';
+import { benchLog, Children, fail, pinnedCommand } from './bench-process.js';
 import { intOption, jsonLine, stringOption, table } from './bench-stats.js';
 import { memoryRollup, privateBreakdown, processTimes } from './process-sampler.js';
 
@@ -62,17 +63,10 @@ const ALL: readonly Variant[] = [
 const wanted = stringOption(argv, '--variants', 'LBHA_BENCH_VARIANTS', '');
 const VARIANTS = wanted === '' ? ALL : wanted.split(',').map((n) => ALL.find((v) => v.name === n) ?? fail(`--variants: no variant ${n} (${ALL.map((v) => v.name).join(', ')})`));
 
-function fail(message: string): never {
-  throw new Error(message);
-}
 
-const log = (line: string): void => {
-  process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
-};
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const log = benchLog;
 const cores = availableParallelism();
-const pinned = (cpus: string, args: readonly string[]): [string, string[]] =>
-  hasTaskset ? ['taskset', ['-c', cpus, process.execPath, ...args]] : [process.execPath, [...args]];
+const pinned = (cpus: string, args: readonly string[]): [string, string[]] => pinnedCommand(cpus, process.execPath, args);
 
 interface Memory {
   readonly rss: number;
@@ -114,12 +108,8 @@ async function memory(server: ChildProcess, next: () => Promise<string>): Promis
 type PerConnection = Record<keyof Memory | 'cpu', number>;
 
 /** Children alive now: killed on Ctrl-C or SIGTERM, with the temp dir removed. */
-const children = new Set<ChildProcess>();
-const track = (proc: ChildProcess): ChildProcess => {
-  children.add(proc);
-  proc.once('exit', () => children.delete(proc));
-  return proc;
-};
+const children = new Children();
+const track = (proc: ChildProcess): ChildProcess => children.track(proc);
 
 async function measure(variant: Variant, tlsDir: string): Promise<PerConnection> {
   const [cmd, args] = pinned('0', ['--expose-gc', ...variant.flags, SERVER, '--tls-dir', tlsDir, '--mode', variant.mode ?? 'h2-tls', '--options', JSON.stringify(variant.options)]);
@@ -152,7 +142,7 @@ async function measure(variant: Variant, tlsDir: string): Promise<PerConnection>
 const dir = mkdtempSync(join(tmpdir(), 'lbha-tls-floor-'));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    for (const child of children) child.kill('SIGKILL');
+    children.killAll();
     rmSync(dir, { recursive: true, force: true });
     process.exit(130);
   });

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { constants } from 'node:crypto';
 import { DEV_CA_BIN } from '../lab/repo-paths.js';
 import { COORDINATOR_OPENSSL_CONFIG } from '@lbha/coordinator';
+import { benchLog, Children, fail, pinnedCommand } from './bench-process.js';
 import { intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
 import { processTimes } from './process-sampler.js';
 
@@ -56,24 +57,14 @@ const ALL: readonly Variant[] = [
 const wanted = stringOption(argv, '--variants', 'LBHA_BENCH_VARIANTS', '');
 const VARIANTS = wanted === '' ? ALL : wanted.split(',').map((n) => ALL.find((v) => v.name === n) ?? fail(`--variants: no variant ${n} (${ALL.map((v) => v.name).join(', ')})`));
 
-function fail(message: string): never {
-  throw new Error(message);
-}
 
-const log = (line: string): void => {
-  process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
-};
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const log = benchLog;
 const cores = availableParallelism();
-const pinned = (cpus: string, args: readonly string[]): [string, string[]] =>
-  hasTaskset ? ['taskset', ['-c', cpus, process.execPath, ...args]] : [process.execPath, [...args]];
+const pinned = (cpus: string, args: readonly string[]): [string, string[]] => pinnedCommand(cpus, process.execPath, args);
 
-const children = new Set<ChildProcess>();
-const track = (proc: ChildProcess): ChildProcess => {
-  children.add(proc);
-  proc.once('exit', () => children.delete(proc));
-  return proc;
-};
+/** Children alive now: killed on Ctrl-C or SIGTERM, with the temp dir removed. */
+const children = new Children();
+const track = (proc: ChildProcess): ChildProcess => children.track(proc);
 const firstLine = (proc: ChildProcess): Promise<string> =>
   new Promise((resolve, reject) => {
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).once('line', resolve);
@@ -114,7 +105,7 @@ async function batch(server: Server, tlsDir: string): Promise<number> {
 const dir = mkdtempSync(join(tmpdir(), 'lbha-tls-handshake-'));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    for (const child of children) child.kill('SIGKILL');
+    children.killAll();
     rmSync(dir, { recursive: true, force: true });
     process.exit(130);
   });
@@ -165,6 +156,6 @@ try {
   process.stdout.write(`\nServer CPU per connection set up (ms), median of ${ROUNDS} batches of ${BATCH}, load ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}; ratio: median per round against ${VARIANTS[0]?.name}\n`);
   process.stdout.write(`${table(['variant', 'ms', 'ratio', '(each batch)'], rows)}\n`);
 } finally {
-  for (const child of children) child.kill('SIGKILL');
+  children.killAll();
   rmSync(dir, { recursive: true, force: true });
 }
