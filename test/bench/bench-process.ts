@@ -1,6 +1,10 @@
 // What the benchmarks that start processes share: progress lines on stderr, pinning to cores
 // with taskset where it works, and the children to kill when a run ends or is interrupted.
 import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEV_CA_BIN } from '../lab/repo-paths.js';
 
 /** A progress line on stderr, stamped with the time of day. */
 export function benchLog(line: string): void {
@@ -34,4 +38,28 @@ export class Children {
   killAll(signal: NodeJS.Signals = 'SIGKILL'): void {
     for (const child of this.alive) child.kill(signal);
   }
+}
+
+/**
+ * A temporary directory for a run, removed (with `children` killed) on Ctrl-C or SIGTERM; the
+ * run removes it itself when it ends.
+ */
+export function runDir(prefix: string, children: Children): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      children.killAll();
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
+  return dir;
+}
+
+/** Makes a development CA and its certificates in `<dir>/tls` (lbha-dev-ca); returns that directory. */
+export function devCertificates(dir: string): string {
+  const tls = join(dir, 'tls');
+  const ca = spawnSync(process.execPath, [DEV_CA_BIN, '--out', tls], { encoding: 'utf8' });
+  if (ca.status !== 0) throw new Error(`lbha-dev-ca: ${ca.stderr}`);
+  return tls;
 }

@@ -12,15 +12,13 @@
 //
 // Options: --connections N (2000); --rounds R (2); --variants a,b,... (every variant by default);
 // --out FILE (JSON lines).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { sleep } from '@lbha/test-support';
-import { DEV_CA_BIN } from '../lab/repo-paths.js';
-import { benchLog, Children, fail, pinnedCommand } from './bench-process.js';
+import { benchLog, Children, devCertificates, fail, pinnedCommand, runDir } from './bench-process.js';
 import { intOption, jsonLine, stringOption, table } from './bench-stats.js';
 import { memoryRollup, privateBreakdown, processTimes } from './process-sampler.js';
 
@@ -139,22 +137,14 @@ async function measure(variant: Variant, tlsDir: string): Promise<PerConnection>
   }
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'lbha-tls-floor-'));
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    children.killAll();
-    rmSync(dir, { recursive: true, force: true });
-    process.exit(130);
-  });
-}
+const dir = runDir('lbha-tls-floor-', children);
 try {
-  const ca = spawnSync(process.execPath, [DEV_CA_BIN, '--out', join(dir, 'tls')], { encoding: 'utf8' });
-  if (ca.status !== 0) throw new Error(`lbha-dev-ca: ${ca.stderr}`);
+  const tlsDir = devCertificates(dir);
   const results = new Map<string, PerConnection[]>();
   for (let round = 1; round <= ROUNDS; round++) {
     for (const variant of VARIANTS) {
       const load = (await import('node:os')).loadavg()[0]?.toFixed(1);
-      const r = await measure(variant, join(dir, 'tls'));
+      const r = await measure(variant, tlsDir);
       log(`round ${round}, ${variant.name} (load ${load}): ${JSON.stringify(r)}`);
       results.set(variant.name, [...(results.get(variant.name) ?? []), r]);
     }

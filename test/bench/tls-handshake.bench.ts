@@ -13,16 +13,14 @@
 // hyperthread): compare variants of one run, not runs.
 //
 // Options: --batch N (200); --rounds R (8); --variants a,b,... (every variant by default); --out FILE.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { constants } from 'node:crypto';
-import { DEV_CA_BIN } from '../lab/repo-paths.js';
 import { COORDINATOR_OPENSSL_CONFIG } from '@lbha/coordinator';
-import { benchLog, Children, fail, pinnedCommand } from './bench-process.js';
+import { benchLog, Children, devCertificates, fail, pinnedCommand, runDir } from './bench-process.js';
 import { intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
 import { processTimes } from './process-sampler.js';
 
@@ -102,18 +100,9 @@ async function batch(server: Server, tlsDir: string): Promise<number> {
   }
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'lbha-tls-handshake-'));
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    children.killAll();
-    rmSync(dir, { recursive: true, force: true });
-    process.exit(130);
-  });
-}
+const dir = runDir('lbha-tls-handshake-', children);
 try {
-  const ca = spawnSync(process.execPath, [DEV_CA_BIN, '--out', join(dir, 'tls')], { encoding: 'utf8' });
-  if (ca.status !== 0) throw new Error(`lbha-dev-ca: ${ca.stderr}`);
-  const tlsDir = join(dir, 'tls');
+  const tlsDir = devCertificates(dir);
   const servers: Server[] = [];
   for (const variant of VARIANTS) servers.push(await start(variant, tlsDir));
   const results = new Map<string, number[]>();
