@@ -2,13 +2,15 @@
 // sealed files, compaction, the previous layout's migration, and crashes at chosen points.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { createLogger } from '@lbha/shared';
 import { StoreError } from '../src/errors.js';
-import { FileStore, type FileStoreStep } from '../src/store/file-store.js';
+import { FileStore, type FileStoreObserver, type FileStoreStep } from '../src/store/file-store.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { del, put, type LogRecord, type StoreOp } from '../src/store/store.js';
 
@@ -175,9 +177,152 @@ describe('FileStore: snapshot and write-ahead log', () => {
   });
 });
 
+/** This process's open descriptors on files of `path`'s directory: file name -> descriptor numbers. */
+async function openFiles(path: string): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (dirname(target) !== dirname(path)) continue;
+    const name = target.slice(dirname(path).length + 1);
+    out.set(name, [...(out.get(name) ?? []), fd]);
+  }
+  return out;
+}
+
+describe('FileStore: descriptors kept open between appends', () => {
+  it('appends to a wal segment through one descriptor, and opens the next segment after a compaction', async () => {
+    const path = fresh();
+    const s = await FileStore.open(path, { fsync: false, compactBytes: 2000 });
+    await s.txn([], [put('a', 1)]);
+    const [wal] = await walFiles(path);
+    const first = (await openFiles(path)).get(wal as string);
+    assert.equal(first?.length, 1, 'the segment is open once');
+    for (let i = 0; i < 5; i++) {
+      await s.txn([], [put('a', i)]);
+      assert.deepEqual((await openFiles(path)).get(wal as string), first, 'the same descriptor appends every line');
+    }
+    // Past compactBytes: the lines go to the next segment, and the old one is closed.
+    for (let i = 0; !(await walFiles(path)).some((f) => f !== wal); i++) await s.txn([], [put('b', 'x'.repeat(100 + i))]);
+    await s.txn([], [put('c', 1)]);
+    const open = await openFiles(path);
+    const walsOpen = [...open.keys()].filter((f) => f.includes('.wal.'));
+    assert.equal(walsOpen.length, 1, `one wal segment open: ${walsOpen.join(', ')}`);
+    assert.notEqual(walsOpen[0]?.replace(' (deleted)', ''), wal, 'the segment before the compaction is closed');
+    await s.close();
+    assert.deepEqual([...(await openFiles(path)).keys()], [], 'a close leaves no descriptor open');
+    const again = await FileStore.open(path, { fsync: false });
+    assert.deepEqual((await again.get('c'))?.value, 1);
+    await again.close();
+  });
+
+  it("appends to a log's newest file through one descriptor, and closes it when the file is sealed", async () => {
+    const path = fresh();
+    const s = await FileStore.open(path, { fsync: false, logSegmentBytes: 400 });
+    await s.append('events', recs(1, 1, 20));
+    const newest = 'state.json.events.jsonl';
+    const fd = (await openFiles(path)).get(newest);
+    assert.equal(fd?.length, 1);
+    for (let seq = 2; seq <= 4; seq++) {
+      await s.append('events', recs(seq, 1, 20));
+      assert.deepEqual((await openFiles(path)).get(newest), fd, 'the same descriptor appends every record');
+    }
+    for (let seq = 5; seq <= 40; seq += 3) await s.append('events', recs(seq, 3, 20));
+    const sealed = (await files(path)).filter((f) => /^state\.json\.events\.\d+\.jsonl$/.test(f));
+    assert.ok(sealed.length >= 2, `sealed: ${sealed.join(', ')}`);
+    const open = await openFiles(path);
+    for (const f of sealed) assert.equal(open.get(f), undefined, `${f} is closed once sealed`);
+    assert.equal(open.get(newest)?.length, 1, 'the newest file is open again, once');
+    await s.close();
+    const again = await FileStore.open(path, { fsync: false, logSegmentBytes: 400 });
+    assert.deepEqual((await again.read('events', 0, 100)).map((r) => r.seq), Array.from({ length: 40 }, (_, i) => i + 1));
+    await again.close();
+  });
+});
+
+describe('FileStore: a compaction that fails', () => {
+  it('is logged and counted, keeps every write, and is tried again only after a back-off', async () => {
+    const path = fresh();
+    let now = 1000;
+    const seen = { compacted: 0, failed: 0, writes: [] as number[] };
+    const observer: FileStoreObserver = {
+      transactionDurable: (seconds) => seen.writes.push(seconds),
+      compacted: () => seen.compacted++,
+      compactionFailed: () => seen.failed++,
+    };
+    const lines: Array<{ level: string; event?: string; path?: string; err?: { message: string }; retryInMs?: number }> = [];
+    const logger = createLogger('test', {
+      destination: new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as (typeof lines)[number]);
+          done();
+        },
+      }),
+    });
+    const s = await FileStore.open(path, { fsync: false, compactBytes: 500, observer, logger, clock: () => now });
+    // The snapshot's temporary file cannot be created: a directory has its name.
+    await mkdir(`${path}.tmp`);
+    const oracle = new MemoryStore();
+    const write = async (i: number) => {
+      const ops = [put(`k/${i % 5}`, { i, pad: 'p'.repeat(60) })];
+      await s.txn([], ops);
+      await oracle.txn([], ops);
+    };
+    const settled = async (what: () => boolean) => {
+      for (let i = 0; i < 1000 && !what(); i++) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(what());
+    };
+    let i = 0;
+    while (seen.failed === 0) {
+      await write(i++);
+      if (i > 50) await settled(() => seen.failed > 0);
+    }
+    await settled(() => lines.some((l) => l.event === 'store.compaction_failed'));
+    const logged = lines.find((l) => l.event === 'store.compaction_failed');
+    assert.equal(logged?.level, 'error');
+    assert.equal(logged?.path, path);
+    assert.match(logged?.err?.message ?? '', /EISDIR|directory/);
+    assert.equal(logged?.retryInMs, 1000);
+    assert.equal(seen.compacted, 0);
+
+    // Within the back-off no compaction starts: the lines stay in one segment (the one the
+    // failed compaction moved them to).
+    await write(i++);
+    const segments = await walFiles(path);
+    assert.equal(segments.length, 2, `the failed compaction left the old segment: ${segments.join(', ')}`);
+    for (let k = 0; k < 10; k++) await write(i++);
+    now += 999;
+    await write(i++);
+    assert.deepEqual(await walFiles(path), segments, 'no compaction moved the lines to a new segment');
+    assert.equal(seen.failed, 1);
+
+    // Once it is over, the next transaction tries again (and fails again: the wait doubles).
+    now += 1;
+    await write(i++);
+    await settled(() => seen.failed === 2);
+    assert.equal(lines.filter((l) => l.event === 'store.compaction_failed').at(-1)?.retryInMs, 2000);
+
+    // The disk is fine again: after the longer wait, one compaction takes every segment.
+    await rm(`${path}.tmp`, { recursive: true });
+    now += 1999;
+    await write(i++);
+    assert.equal(seen.compacted, 0, 'still waiting');
+    now += 1;
+    await write(i++);
+    await settled(() => seen.compacted === 1);
+    assert.equal(seen.failed, 2);
+    assert.ok((await walFiles(path)).length <= 1, `segments left: ${(await walFiles(path)).join(', ')}`);
+    assert.equal(seen.writes.length, i, 'every transaction reported its write');
+    assert.ok(seen.writes.every((x) => x >= 0 && x < 60), 'durations in seconds');
+    // Not closed: a crash. Every write is there.
+    const again = await FileStore.open(path, { fsync: false });
+    assert.deepEqual(await again.list(''), await oracle.list(''));
+    await again.close();
+  });
+});
+
 describe('FileStore: killed at chosen points', () => {
   const writer = fileURLToPath(new URL('./support/store-writer.js', import.meta.url));
-  const steps: FileStoreStep[] = ['compaction-written', 'compaction-renamed', 'compaction-segment-removed', 'log-rotated', 'trim-recorded'];
+  const steps: FileStoreStep[] = ['compaction-written', 'compaction-renamed', 'compaction-segment-removed', 'log-rotated', 'trim-recorded', 'transaction-appended'];
 
   for (const step of steps) {
     it(`recovers to a consistent state, with every acknowledged write, after SIGKILL at ${step}`, async () => {

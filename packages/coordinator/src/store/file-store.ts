@@ -17,6 +17,11 @@
 // older segments deleted. A log's trim appends its point to the wal and deletes the sealed files
 // wholly before it, instead of rewriting the log (about 14 MB at 50,000 events).
 //
+// Each wal segment and each log's newest file keeps its descriptor open between appends
+// (append-file.ts). A failed compaction is logged, counted and retried after a back-off (1 s,
+// doubling up to a minute): on a full disk it would otherwise serialize and write the whole
+// state again after every transaction.
+//
 // After a crash: a line counts once it is fsynced whole; a torn last line (no newline, or not
 // JSON) never counted, and the next open drops it. A crash mid-compaction leaves the old
 // snapshot with every segment (and a torn temporary file, removed at open), or the new snapshot
@@ -25,15 +30,31 @@
 // version refuses a format 2 snapshot rather than start without the wal.
 import { mkdir, open, readdir, readFile, rename, rm, truncate } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '@lbha/shared';
 import { StoreError } from '../errors.js';
+import { AppendFile } from './append-file.js';
 import { firstAfter, MemoryStore, type MemoryStoreState } from './memory-store.js';
-import type { LogName, StoreOp } from './store.js';
+import type { LogName, StoreObserver, StoreOp } from './store.js';
 
 const LOGS: readonly LogName[] = ['events', 'audit'];
 const MIB = 1024 * 1024;
+/** The wait before a compaction is tried again after one failed, doubling per failure up to the maximum. */
+const COMPACTION_RETRY_MS = 1000;
+const COMPACTION_RETRY_MAX_MS = 60_000;
 
-/** Points of a compaction, a log's rotation and a trim (the crash tests stop the process there). */
-export type FileStoreStep = 'compaction-written' | 'compaction-renamed' | 'compaction-segment-removed' | 'log-rotated' | 'trim-recorded';
+/**
+ * Points of a compaction, a log's rotation and a trim, and a transaction's line made durable on
+ * the wal segment's open descriptor (the crash tests stop the process there).
+ */
+export type FileStoreStep = 'compaction-written' | 'compaction-renamed' | 'compaction-segment-removed' | 'log-rotated' | 'trim-recorded' | 'transaction-appended';
+
+/** What the file store reports to the coordinator's metrics. */
+export interface FileStoreObserver extends StoreObserver {
+  /** A compaction's snapshot written and the wal segments it holds deleted, in `seconds`. */
+  compacted(seconds: number): void;
+  compactionFailed(): void;
+}
 
 export interface FileStoreOptions {
   /** fsync file and directory on every write (default true; tests may turn it off for speed). */
@@ -44,6 +65,11 @@ export interface FileStoreOptions {
   readonly logSegmentBytes?: number;
   /** Called at each FileStoreStep. */
   readonly onStep?: (step: FileStoreStep) => void;
+  readonly observer?: FileStoreObserver;
+  /** Where a failed compaction is logged. */
+  readonly logger?: Logger;
+  /** Monotonic milliseconds, for durations and the compaction's back-off (default performance.now). */
+  readonly clock?: () => number;
 }
 
 interface Snapshot extends MemoryStoreState {
@@ -139,13 +165,22 @@ export class FileStore extends MemoryStore {
   /** The wal segment appended to, and the oldest one not yet deleted. */
   private walGen = 1;
   private walFirstGen = 1;
+  /** The current segment, opened by its first append. */
+  private wal: AppendFile | undefined;
+  /** Bytes of the wal segments the snapshot on disk does not hold yet. */
   private walBytes = 0;
   private snapshotBytes = 0;
   /** Wal lines are appended one at a time (transactions and trims come from different queues). */
   private walChain: Promise<unknown> = Promise.resolve();
   private compacting: Promise<void> | undefined;
+  /** Compactions that failed in a row, and the clock's time before which none is tried again. */
+  private compactionFailures = 0;
+  private compactAfterMs = 0;
+  private readonly clock: () => number;
   private readonly trimmed: Record<LogName, number> = { events: 0, audit: 0 };
   private readonly logFiles: Record<LogName, LogFiles> = { events: { size: 0, first: 0, sealed: [] }, audit: { size: 0, first: 0, sealed: [] } };
+  /** Each log's newest file, opened by its first append. */
+  private readonly logAppends: Record<LogName, AppendFile>;
 
   private constructor(
     readonly path: string,
@@ -155,6 +190,12 @@ export class FileStore extends MemoryStore {
     super(initial);
     this.dir = dirname(path);
     this.base = basename(path);
+    this.clock = options.clock ?? (() => performance.now());
+    this.logAppends = { events: this.appendFile(this.logFile('events')), audit: this.appendFile(this.logFile('audit')) };
+  }
+
+  private appendFile(file: string): AppendFile {
+    return new AppendFile(file, { fsync: this.fsync, syncDir: () => this.syncDir(), onUntakenBack: (cause) => (this.broken = cause) });
   }
 
   private get fsync(): boolean {
@@ -325,27 +366,60 @@ export class FileStore extends MemoryStore {
    */
   private walAppend(line: string, mayCompact: boolean): Promise<void> {
     const run = this.walChain.then(async () => {
-      await this.appendDurably(this.walFile(this.walGen), line);
-      this.walBytes += Buffer.byteLength(line);
-      if (mayCompact && !this.compacting && this.walBytes >= (this.options.compactBytes ?? Math.max(4 * MIB, 2 * this.snapshotBytes))) {
-        const text = this.serialize();
-        const done = Array.from({ length: this.walGen + 1 - this.walFirstGen }, (_, i) => this.walFirstGen + i);
-        this.walGen++;
-        this.walBytes = 0;
-        // In the background: what is appended meanwhile goes to the new segment. A failure
-        // leaves the old segments; the next compaction takes them too.
-        this.compacting = this.writeSnapshot(text, done)
-          .then(
-            () => {
-              this.walFirstGen = (done.at(-1) as number) + 1;
-            },
-            () => undefined,
-          )
-          .finally(() => (this.compacting = undefined));
+      const wal = (this.wal ??= this.appendFile(this.walFile(this.walGen)));
+      const started = this.clock();
+      this.walBytes += await this.appendDurably(wal, line);
+      if (!mayCompact) return;
+      this.options.observer?.transactionDurable((this.clock() - started) / 1000);
+      this.options.onStep?.('transaction-appended');
+      if (!this.compacting && this.walBytes >= (this.options.compactBytes ?? Math.max(4 * MIB, 2 * this.snapshotBytes)) && this.clock() >= this.compactAfterMs) {
+        await this.startCompaction(wal);
       }
     });
     this.walChain = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Takes the snapshot (memory holds exactly what the wal does), moves later lines to the next
+   * segment and writes the snapshot in the background. A failure leaves the old segments (the
+   * next compaction takes them too), is logged and counted, and the next try waits.
+   */
+  private async startCompaction(wal: AppendFile): Promise<void> {
+    const started = this.clock();
+    const text = this.serialize();
+    const done = Array.from({ length: this.walGen + 1 - this.walFirstGen }, (_, i) => this.walFirstGen + i);
+    const doneBytes = this.walBytes;
+    this.walGen++;
+    this.walBytes = 0;
+    this.wal = undefined;
+    this.compacting = this.writeSnapshot(text, done)
+      .then(
+        () => {
+          this.walFirstGen = (done.at(-1) as number) + 1;
+          this.compactionFailures = 0;
+          this.compactAfterMs = 0;
+          this.options.observer?.compacted((this.clock() - started) / 1000);
+        },
+        (err: unknown) => {
+          this.walBytes += doneBytes;
+          this.compactionFailed(err);
+        },
+      )
+      .finally(() => (this.compacting = undefined));
+    // The lines after the snapshot go to the next segment: the old one is written no more.
+    await wal.close().catch(() => undefined);
+  }
+
+  private compactionFailed(err: unknown): void {
+    const retryInMs = Math.min(COMPACTION_RETRY_MAX_MS, COMPACTION_RETRY_MS * 2 ** this.compactionFailures);
+    this.compactionFailures++;
+    this.compactAfterMs = this.clock() + retryInMs;
+    this.options.observer?.compactionFailed();
+    this.options.logger?.error(
+      { event: 'store.compaction_failed', err, path: this.path, failures: this.compactionFailures, retryInMs },
+      'the file store could not write its snapshot; the wal keeps every write, and the compaction is tried again later',
+    );
   }
 
   /** Writes a snapshot, then deletes the wal segments `done` (whose lines it holds). */
@@ -366,6 +440,7 @@ export class FileStore extends MemoryStore {
       // Sealed under the seq it starts at; the next append creates the newest file again (and
       // fsyncs the directory, which makes the rename durable too).
       try {
+        await this.logAppends[log].close();
         await rename(this.logFile(log), this.logFile(log, files.first));
       } catch (cause) {
         throw new StoreError(`cannot seal ${this.logFile(log)}: ${(cause as Error).message}`, { cause });
@@ -376,8 +451,7 @@ export class FileStore extends MemoryStore {
       this.options.onStep?.('log-rotated');
     }
     const lines = seqs.map((seq, i) => `{"seq":${seq},"value":${json[i]}}\n`).join('');
-    await this.appendDurably(this.logFile(log), lines);
-    files.size += Buffer.byteLength(lines);
+    files.size += await this.appendDurably(this.logAppends[log], lines);
     if (files.first === 0) files.first = seqs[0] ?? 0;
   }
 
@@ -404,28 +478,13 @@ export class FileStore extends MemoryStore {
     if (this.broken) throw new StoreError(`store ${this.path} refuses writes until a restart: a failed write could not be taken back (${this.broken.message})`);
   }
 
-  /** Appends `text` to `file` and fsyncs it (and the directory, when the file is new). */
-  private async appendDurably(file: string, text: string): Promise<void> {
+  /** Appends `text` to `file` durably (append-file.ts); resolves to the bytes appended. */
+  private async appendDurably(file: AppendFile, text: string): Promise<number> {
     this.checkWritable();
     try {
-      const fh = await open(file, 'a', 0o600);
-      try {
-        const size = (await fh.stat()).size;
-        try {
-          await fh.writeFile(text);
-          if (this.fsync) await fh.sync();
-        } catch (err) {
-          // A part may be on disk (a full disk): take it back, or the next line would follow a
-          // torn one and the next open would drop both (or replay a write reported as failed).
-          await fh.truncate(size).catch((cause: unknown) => (this.broken = cause as Error));
-          throw err;
-        }
-        if (size === 0 && this.fsync) await this.syncDir();
-      } finally {
-        await fh.close();
-      }
+      return await file.append(text);
     } catch (cause) {
-      throw new StoreError(`cannot append to ${file}: ${(cause as Error).message}`, { cause });
+      throw new StoreError(`cannot append to ${file.path}: ${(cause as Error).message}`, { cause });
     }
   }
 
@@ -477,10 +536,16 @@ export class FileStore extends MemoryStore {
       if (chain === this.walChain && !this.compacting) break;
     }
     this.closed = true;
+    await Promise.all([this.wal?.close(), ...LOGS.map((log) => this.logAppends[log].close())].map((p) => p?.catch(() => undefined)));
+    this.wal = undefined;
     if (this.walBytes > 0 || this.walFirstGen < this.walGen) {
       const done = Array.from({ length: this.walGen + 1 - this.walFirstGen }, (_, i) => this.walFirstGen + i);
+      const started = this.clock();
       // The wal keeps everything if this fails.
-      await this.writeSnapshot(this.serialize(), done).catch(() => undefined);
+      await this.writeSnapshot(this.serialize(), done).then(
+        () => this.options.observer?.compacted((this.clock() - started) / 1000),
+        (err: unknown) => this.compactionFailed(err),
+      );
     }
     await rm(`${this.path}.lock`, { force: true });
   }

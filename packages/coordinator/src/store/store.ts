@@ -41,6 +41,12 @@ export interface LogBounds {
   readonly last: number;
 }
 
+/** Told how long each transaction took to become durable (the coordinator's metrics). */
+export interface StoreObserver {
+  /** A transaction's write, from its start (after the transactions before it) until durable. */
+  transactionDurable(seconds: number): void;
+}
+
 export interface Store {
   /**
    * Bytes one transaction may write at most (etcd: its --max-request-bytes); Infinity when the
