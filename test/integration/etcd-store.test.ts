@@ -66,6 +66,18 @@ describe('etcd store', { skip }, () => {
     assert.equal(await s.get('new'), undefined);
   });
 
+  it('tells its observer how long each transaction took (the coordinator\'s store="etcd" write latency)', async () => {
+    n++;
+    const took: number[] = [];
+    const s = new EtcdStore({ client, prefix: `/store-test-${n}/`, observer: { transactionDurable: (seconds) => took.push(seconds) } });
+    const w = await s.txn([], [put('a', 1)]);
+    assert.ok(w.ok);
+    await s.txn([{ key: 'a', revision: w.revision }], [put('a', 2)]);
+    await s.get('a');
+    assert.equal(took.length, 2, 'one per transaction, none for a read');
+    assert.ok(took.every((x) => x > 0 && x < 10), `durations in seconds: ${took.join(', ')}`);
+  });
+
   it('lets exactly one of two coordinators win a compare-and-swap', async () => {
     const a = next();
     const b = fresh(other);

@@ -123,10 +123,6 @@ export class CoordinatorServer {
     this.audit = new AuditLog({ logger, ...(config.history ? { retain: config.history.audit } : {}) });
     this.auth = new CoordinatorAuth({ tls: config.tls, auth: config.auth ?? { tokens: [], anonymous: 'none' }, events: this.events, audit: this.audit, logger, limits: this.limits });
     this.registry.subscribe((e) => this.recordRegistryEvent(e));
-    this.coordination =
-      config.store?.kind === 'etcd'
-        ? new EtcdCoordination({ config: config.store, selfId: config.id, logger, registry: this.registry, record: (e) => this.events.record(e), peerTls: config.tls, relayStreamsPerChannel: this.limits.streamsPerConnection })
-        : undefined;
     // Configs built in code (tests) may leave webhooks out.
     this.webhooks = new WebhookDispatcher({ webhooks: config.webhooks ?? [], logger, coordinatorId: config.id });
     this.metrics = new CoordinatorMetrics({
@@ -138,6 +134,19 @@ export class CoordinatorServer {
       webhooks: () => this.webhooks.stats(),
       guards: () => this.guardStats(),
     });
+    this.coordination =
+      config.store?.kind === 'etcd'
+        ? new EtcdCoordination({
+            config: config.store,
+            selfId: config.id,
+            logger,
+            registry: this.registry,
+            record: (e) => this.events.record(e),
+            peerTls: config.tls,
+            relayStreamsPerChannel: this.limits.streamsPerConnection,
+            storeObserver: this.metrics.store.observer('etcd'),
+          })
+        : undefined;
     this.metricsWriter = (sink) => this.metrics.stream(sink, () => this.coordination?.metricsText() ?? '');
     this.server = new Server({
       'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
@@ -293,7 +302,7 @@ export class CoordinatorServer {
 
   /** Opens the store and loads the coordinator's state; done before any agent can connect. */
   private async startPlane(store?: Store): Promise<void> {
-    this.store = store ?? (this.options.openStore ? await this.options.openStore() : await FileStore.open(join(this.config.stateDir, 'state.json')));
+    this.store = store ?? (this.options.openStore ? await this.options.openStore() : await FileStore.open(join(this.config.stateDir, 'state.json'), { logger: this.logger, observer: this.metrics.store.observer('file') }));
     // Events and audit continue the store's sequences (this coordinator now writes them).
     await this.events.attach(this.store);
     await this.audit.attach(this.store);

@@ -7,7 +7,7 @@ import type { Etcd3 } from 'etcd3';
 import type { ControlApi } from '../control-api.js';
 import type { EventInput } from '../event-log.js';
 import type { Registry } from '../registry.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreObserver } from '../store/store.js';
 import { AgentRelay, type AgentRelayOptions } from './agent-relay.js';
 import { ControlForwarder } from './control-forwarder.js';
 import { createEtcdClient } from './etcd-client.js';
@@ -46,6 +46,8 @@ export interface EtcdCoordinationOptions {
   readonly retryMs?: number;
   /** Monotonic milliseconds for the election (tests move it to make a lease lapse). */
   readonly clock?: () => number;
+  /** Told how long each of the store's transactions took (the coordinator's metrics). */
+  readonly storeObserver?: StoreObserver;
 }
 
 /** The metrics a coordinator with the etcd store adds to /metrics. */
@@ -237,7 +239,7 @@ export class EtcdCoordination {
       const f = this.election?.fence();
       return f && Number(f.term) === term ? f : undefined;
     };
-    return new EtcdStore({ client: this.client, prefix: this.opts.config.prefix, fence, health: this.health, retryForMs: this.opts.config.leaseTtl, maxRequestBytes: this.opts.config.maxRequestBytes });
+    return new EtcdStore({ client: this.client, prefix: this.opts.config.prefix, fence, health: this.health, retryForMs: this.opts.config.leaseTtl, maxRequestBytes: this.opts.config.maxRequestBytes, ...(this.opts.storeObserver ? { observer: this.opts.storeObserver } : {}) });
   }
 
   private enqueue(step: () => Promise<void>): void {

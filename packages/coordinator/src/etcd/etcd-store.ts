@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { GRPCInvalidArgumentError, type Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnResponse } from 'etcd3';
 import { StoreError, StoreTooLargeError } from '../errors.js';
-import { appendProblem, oversizeProblem, txnBytes, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreOp, type TxnResult } from '../store/store.js';
+import { appendProblem, oversizeProblem, txnBytes, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreObserver, type StoreOp, type TxnResult } from '../store/store.js';
 import type { Fence } from './leadership.js';
 import type { StoreHealth } from './store-health.js';
 
@@ -32,6 +32,8 @@ export interface EtcdStoreOptions {
   readonly retryForMs?: number;
   /** etcd's --max-request-bytes: no transaction is sent larger (default etcd's, 1.5 MiB). */
   readonly maxRequestBytes?: number;
+  /** Told how long each applied transaction took (the coordinator's metrics). */
+  readonly observer?: StoreObserver;
 }
 
 /** etcd's default --max-request-bytes. */
@@ -180,7 +182,9 @@ export class EtcdStore implements Store {
       const applied = { header, succeeded: true, responses: [] } as unknown as ITxnResponse;
       return fence ? ({ header, succeeded: true, responses: [{ response_txn: applied }] } as unknown as ITxnResponse) : applied;
     };
+    const started = performance.now();
     const res = await this.call('transaction', send, appliedEarlier);
+    this.opts.observer?.transactionDurable((performance.now() - started) / 1000);
     let result: ITxnResponse = res;
     if (fence) {
       if (!res.succeeded) {

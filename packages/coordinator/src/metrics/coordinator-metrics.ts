@@ -13,6 +13,7 @@ import type { MetricsSources, WebhookStats } from './metrics-sources.js';
 import { familyBytes, MAX_PER_NODE, NODE_FAMILIES, nodeSamples, vipKey, type NodeFamily, type NodeView } from './node-samples.js';
 import { backendSamples } from './backend-samples.js';
 import { drillSamples } from './drill-samples.js';
+import { StoreTimings } from './store-timings.js';
 import { streamExposition, type ExpositionPiece, type ExpositionSink } from './stream-exposition.js';
 import { vipPieces, type VipRow } from './vip-samples.js';
 
@@ -76,6 +77,8 @@ export class CoordinatorMetrics {
   private longestSliceMs = 0;
   private readonly vipLabelCache = new Map<string, string>();
   private readonly failoverListeners = new Set<(f: Failover) => void>();
+  /** The store's write latency and compactions: hand `store.observer(kind)` to the store. */
+  readonly store = new StoreTimings();
 
   constructor(private readonly sources: MetricsSources) {
     this.clock = sources.clock ?? Date.now;
@@ -401,7 +404,8 @@ export class CoordinatorMetrics {
       lastTime.text() +
       this.nacks.text() +
       this.handoverFailures.text() +
-      renderTime.text()
+      renderTime.text() +
+      this.store.text()
     );
   }
 

@@ -45,6 +45,11 @@ export const VIP_CONDITIONS: readonly VipCondition[] = ['in_place', 'diverged', 
 export const FAILOVER_BUCKETS_SECONDS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const PUSH_BUCKETS_SECONDS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** A wal line's fsync takes about a millisecond on an idle disk; etcd's round trips a few. */
+const STORE_WRITE_BUCKETS_SECONDS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+/** A snapshot of about 1 MB (10,000 agents) takes tens of milliseconds to write and fsync. */
+const COMPACTION_BUCKETS_SECONDS: readonly number[] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 const NODE = ['cluster', 'node'] as const;
 
 export const METRICS = {
@@ -437,6 +442,27 @@ export const METRICS = {
     type: 'counter',
     help: 'Events and audit records dropped because the store could not take them in time.',
     labels: ['log'],
+  },
+  // ---- the store's writes (docs/design/file-store.md)
+  storeWriteDuration: {
+    name: 'lbha_store_write_duration_seconds',
+    type: 'histogram',
+    help: 'Time a store transaction took to become durable once its turn came (store="file": its wal line appended and fsynced; store="etcd": the transaction\'s round trips, retries included).',
+    labels: ['store'],
+    buckets: STORE_WRITE_BUCKETS_SECONDS,
+  },
+  storeCompactionDuration: {
+    name: 'lbha_store_compaction_duration_seconds',
+    type: 'histogram',
+    help: 'Time a compaction of the file store took: the snapshot serialized, written, fsynced and renamed, and the wal segments it holds deleted.',
+    labels: [],
+    buckets: COMPACTION_BUCKETS_SECONDS,
+  },
+  storeCompactionFailures: {
+    name: 'lbha_store_compaction_failures_total',
+    type: 'counter',
+    help: 'Compactions of the file store that failed (the wal keeps every write; the next try waits 1 s, doubling up to a minute).',
+    labels: [],
   },
 } as const satisfies Record<string, MetricDefinition>;
 
