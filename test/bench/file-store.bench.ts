@@ -4,11 +4,13 @@
 // batches of 50 clusters every 100 ms (as the reconcile loop persists them), events recorded at
 // --events-per-s through the real DurableLog (batched every 20 ms, trimmed in steps of a tenth of
 // what it keeps), and a small write every 50 ms (a journal entry or a desired-state version
-// block, as a pass would wait for). Prints each kind of write's latency (call to resolve) and
-// the event loop's delay. fsync on, in a directory under --dir (default the OS's temp dir).
+// block, as a pass would wait for). Prints each kind of write's latency (call to resolve), the
+// event loop's delay and the process's CPU time. fsync on, in a directory under --dir (default
+// the OS's temp dir). With --sequential N, then N small transactions one after another, nothing
+// else writing: the append path's own latency and CPU per transaction.
 //
 // Usage: node test/dist/bench/file-store.bench.js [--seconds 20] [--events-per-s 700]
-//   [--clusters 5000] [--spec-kb 400] [--dir DIR] [--module PATH]
+//   [--clusters 5000] [--spec-kb 400] [--sequential 0] [--dir DIR] [--module PATH]
 // (--module DIR: load FileStore and DurableLog from another build's dist/src of
 // @lbha/coordinator, e.g. an earlier commit's, to compare the two in one sitting.)
 import { mkdtemp, rm, stat, readdir } from 'node:fs/promises';
@@ -25,6 +27,7 @@ const clusters = intOption(argv, '--clusters', 'LBHA_BENCH_CLUSTERS', 5000);
 const specKb = intOption(argv, '--spec-kb', 'LBHA_BENCH_SPEC_KB', 400);
 const baseDir = stringOption(argv, '--dir', 'LBHA_BENCH_DIR', tmpdir());
 const modulePath = stringOption(argv, '--module', 'LBHA_BENCH_MODULE', '');
+const sequential = intOption(argv, '--sequential', 'LBHA_BENCH_SEQUENTIAL', 0);
 
 interface StoreLike {
   txn(compares: readonly unknown[], ops: readonly unknown[]): Promise<unknown>;
@@ -103,6 +106,7 @@ try {
 
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
+  const cpuStart = process.cpuUsage();
   const end = performance.now() + seconds * 1000;
   let flip = 0;
   let small = 0;
@@ -140,7 +144,20 @@ try {
   await Promise.all(running);
   await log.settled(30_000);
   loop.disable();
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuSeconds = Math.round((cpu.user + cpu.system) / 1e4) / 100;
   await log.detach();
+
+  // One transaction at a time: what each costs on its own.
+  const one: number[] = [];
+  const seqCpuStart = process.cpuUsage();
+  for (let k = 0; k < sequential; k++) {
+    const t0 = performance.now();
+    await store.txn([], [put('counters/desired-version', k * 1000)]);
+    one.push(performance.now() - t0);
+  }
+  const seqCpu = process.cpuUsage(seqCpuStart);
+  const seqCpuUs = sequential > 0 ? Math.round((seqCpu.user + seqCpu.system) / sequential) : 0;
   await store.close();
 
   const files = await readdir(dir);
@@ -153,7 +170,9 @@ try {
   console.log(`file store, ${seconds} s, ${eventsPerS} events/s, ${clusters} clusters, seeded in ${Math.round(seededMs)} ms; ${files.length} files, ${(bytes / 1048576).toFixed(1)} MiB at the end`);
   console.log(table(['write', 'count', 'p50 ms', 'p99 ms', 'max ms'], rows));
   const loopMs = (ns: number) => Math.round(ns / 1e5) / 10;
-  console.log(`event loop delay: p50 ${loopMs(loop.percentile(50))} ms, p99 ${loopMs(loop.percentile(99))} ms, max ${loopMs(loop.max)} ms`);
+  console.log(`event loop delay: p50 ${loopMs(loop.percentile(50))} ms, p99 ${loopMs(loop.percentile(99))} ms, max ${loopMs(loop.max)} ms; CPU ${cpuSeconds} s`);
+  const seq = distribution(one);
+  if (sequential > 0) console.log(`${sequential} transactions one after another: p50 ${seq.p50} ms, p99 ${seq.p99} ms, CPU ${seqCpuUs} µs each`);
   console.log(
     jsonLine({
       bench: 'file-store',
@@ -164,6 +183,8 @@ try {
       ...Object.fromEntries(Object.entries(times).map(([kind, list]) => [kind, { count: list.length, ...distribution(list) }])),
       loopP99Ms: loopMs(loop.percentile(99)),
       loopMaxMs: loopMs(loop.max),
+      cpuSeconds,
+      ...(sequential > 0 ? { sequential: { count: sequential, ...seq, cpuUsPerTxn: seqCpuUs } } : {}),
       files: files.length,
       bytes,
     }),
