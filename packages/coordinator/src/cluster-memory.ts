@@ -4,7 +4,7 @@ import type { DesiredInputs } from './cluster-pass.js';
 import type { DesiredContent } from './desired-state-builder.js';
 import { NO_HANDOVERS, type HandoverEntry, type HandoverMemory } from './handover-plan.js';
 import type { HealthMemory } from './node-condition.js';
-import type { FailureSeen } from './shared-failure.js';
+import type { FailureSeen, SharedRecovery } from './shared-failure.js';
 import type { VipTrack } from './vip-tracking.js';
 
 /**
@@ -41,6 +41,8 @@ export interface ClusterMemory {
   readonly failingEverywhere: readonly string[];
   /** Per failing node: its failure as first seen (whose failure it is waits on the others' reports). */
   readonly failuresSeen: ReadonlyMap<string, FailureSeen>;
+  /** A failure every active node shared that is ending: the nodes still failing wait to pass again. */
+  readonly sharedRecovery: SharedRecovery | undefined;
   /** Per node: the highest number of the unplanned VRRP transitions already reported. */
   readonly transitionsSeen: ReadonlyMap<string, number>;
   /** Per node, per service: the restart count last seen. */
@@ -61,6 +63,7 @@ export const EMPTY_MEMORY: ClusterMemory = Object.freeze({
   drift: '',
   failingEverywhere: [],
   failuresSeen: new Map(),
+  sharedRecovery: undefined,
   transitionsSeen: new Map(),
   restartsSeen: new Map(),
   readiness: new Map(),

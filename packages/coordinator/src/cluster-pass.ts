@@ -82,14 +82,16 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   };
 
   // Observe: each node's condition, each VIP's holders.
-  const shared = sharedFailure(c, modeOf, reporting, memory.failingEverywhere, memory.failuresSeen, now);
+  const shared = sharedFailure(c, modeOf, reporting, memory.failingEverywhere, memory.failuresSeen, now, memory.sharedRecovery);
   const conditions = new Map<string, NodeCondition>();
   const health = new Map<string, HealthMemory>();
   for (const n of c.nodes) {
     const r = nodeCondition(n.name, input.nodes.get(n.name), modeOf(n.name), memory.health.get(n.name), now);
     // A failure held back until the other nodes' reports say whose it is moves nothing yet: the
-    // node's agent keeps its VIPs meanwhile, and so does placement (shared-failure.ts).
-    conditions.set(n.name, shared.held.has(n.name) ? { ...r.condition, health: 'healthy', healthySinceMs: r.memory.healthySinceMs } : r.condition);
+    // node's agent keeps its VIPs meanwhile, and so does placement (shared-failure.ts). Nor does
+    // a failure every node shared while it may still pass again on this node as on another.
+    const condition = shared.held.has(n.name) ? { ...r.condition, health: 'healthy' as const, healthySinceMs: r.memory.healthySinceMs } : r.condition;
+    conditions.set(n.name, shared.recovering.has(n.name) ? { ...condition, recovering: true } : condition);
     health.set(n.name, r.memory);
     if (r.event) events.push(r.event);
   }
@@ -220,7 +222,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   }
 
   return {
-    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, failuresSeen: shared.seen, transitionsSeen: unplanned.seen, restartsSeen: restarts.seen, readiness: readiness.seen },
+    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, failuresSeen: shared.seen, sharedRecovery: shared.recovery, transitionsSeen: unplanned.seen, restartsSeen: restarts.seen, readiness: readiness.seen },
     placement,
     conditions,
     observations,

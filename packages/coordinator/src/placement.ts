@@ -26,6 +26,12 @@ export interface NodeCondition {
   readonly mode: NodeMode;
   /** When the node last became healthy, for hold-down failback; null when not healthy. */
   readonly healthySinceMs: number | null;
+  /**
+   * Unhealthy, but only with checks that failed on every active node, and another node passes
+   * them again: it may a moment later (shared-failure.ts). Classed `unknown` meanwhile: it keeps
+   * the VIPs it holds and is given no other.
+   */
+  readonly recovering?: boolean;
 }
 
 export const UNKNOWN_NODE: NodeCondition = Object.freeze({ health: 'unknown', penalty: 0, mode: 'active', healthySinceMs: null });
@@ -69,6 +75,7 @@ const CLASS_ORDER: readonly NodeClass[] = ['preferred', 'degraded', 'unknown', '
 
 /** The index in CLASS_ORDER of a node's class. */
 function classIndex(c: NodeCondition): number {
+  if (c.recovering === true && c.mode === 'active') return 2;
   if (c.health === 'unhealthy') return 5;
   if (c.health === 'unknown') return c.mode === 'active' ? 2 : 4;
   if (c.mode !== 'active') return 3;
@@ -333,7 +340,9 @@ function placeCluster(cluster: ClusterSpec, input: PlacementInput, maxRanked: nu
     if (keepable) {
       const why =
         currentCls === UNKNOWN
-          ? 'current holder kept (its agent is not connected)'
+          ? input.nodes.get(names[current] as string)?.recovering === true
+            ? 'current holder kept (it fails a check that failed on every node, and may pass it again as another node did)'
+            : 'current holder kept (its agent is not connected)'
           : home === current
             ? 'home node'
             : homeReady && failback.kind === 'never'

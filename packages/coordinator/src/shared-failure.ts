@@ -11,7 +11,18 @@
 // REPORT_MARGIN_MS and at most MAX_REPORT_MARGIN_MS), or is not reporting at all (it may serve:
 // the fault takes effect at once). A report of the other nodes failing decides the other way as
 // soon as it arrives. Until then the failure is `held`: placement does not move the node's VIPs
-// for it either. Pure: the clock is `now`.
+// for it either.
+//
+// The way out is the same wait the other way round. When a node of a cluster whose active nodes
+// all failed is seen healthy again, the nodes still failing the checks that failed everywhere
+// keep their VIPs and stay candidates of last resort (`recovering`) for as long as their own
+// checks need to pass after the same cause went away (rise x interval + timeout, from the moment
+// the first recovery was seen here, plus the time their report takes, as above). Their report of
+// passing ends it with nothing moved; at the end of that time a node still failing has a failure
+// of its own, decided at once, and its VIPs move. A node that stops reporting is not waited for.
+// A node that stays failing sends no new report (agents report changes), so the coordinator
+// cannot tell "still failing" from "not passing yet" before that time is up. Pure: the clock is
+// `now`.
 import type { CheckKind, NodeMode } from '@lbha/shared';
 import { followLatency } from './ack-latency.js';
 import type { EventInput } from './event-log.js';
@@ -22,6 +33,14 @@ import type { ClusterSpec } from './spec/cluster-spec.js';
 export interface FailureSeen {
   readonly sinceMs: number;
   readonly atMs: number;
+}
+
+/** A cluster leaving a failure all its active nodes shared: when the first node was seen passing again, and the checks. */
+export interface SharedRecovery {
+  readonly atMs: number;
+  readonly checks: readonly string[];
+  /** The nodes still given the time to pass again at the last pass. */
+  readonly waiting: ReadonlySet<string>;
 }
 
 /** How late another node's failure report may arrive after its checks could have failed, at least. */
@@ -52,17 +71,24 @@ export interface SharedFailure {
    * away before anyone knows whether another node would serve them any better.
    */
   readonly held: ReadonlySet<string>;
+  /**
+   * Failing nodes of a cluster leaving a shared failure that have not had the time to pass again
+   * (they are in `lastResort` too): placement keeps their VIPs on them and gives them no other.
+   */
+  readonly recovering: ReadonlySet<string>;
+  /** The shared failure being left (memory for the next pass); undefined when there is none. */
+  readonly recovery: SharedRecovery | undefined;
   /** When an undecided failure becomes the node's own unless a report comes first. */
   readonly wakeAt: number | null;
 }
 
-/** The time the cluster's checks named `checks` need to fail on a node after a shared cause. */
-function detectMs(c: ClusterSpec, checks: readonly string[], marginMs: number): number {
+/** The time the cluster's checks named `checks` need to fail (or, `rise`, pass again) on a node after a shared cause. */
+function detectMs(c: ClusterSpec, checks: readonly string[], marginMs: number, turn: 'fall' | 'rise' = 'fall'): number {
   let ms = 0;
   for (const name of checks) {
     const s = c.checks.find((x) => x.name === name);
     // A check the spec does not know (renamed meanwhile): the agents' longest hold.
-    ms = Math.max(ms, s ? s.fall * s.intervalMs + s.timeoutMs : 2_000);
+    ms = Math.max(ms, s ? s[turn] * s.intervalMs + s.timeoutMs : 2_000);
   }
   return ms + marginMs;
 }
@@ -87,6 +113,7 @@ export function sharedFailure(
   before: readonly string[],
   seenBefore: ReadonlyMap<string, FailureSeen> = new Map(),
   now = 0,
+  recoveryBefore: SharedRecovery | undefined = undefined,
 ): SharedFailure {
   const active = c.nodes.map((n) => n.name).filter((n) => modeOf(n) === 'active');
   const unhealthy = new Map<string, string[]>();
@@ -118,7 +145,11 @@ export function sharedFailure(
   const own = new Map<string, number>();
   const seen = new Map<string, FailureSeen>();
   const held = new Set<string>();
+  const recovering = new Set<string>();
   let wakeAt: number | null = null;
+  // Leaving a shared failure: some active node reports passing again.
+  const passing = active.filter((n) => !unhealthy.has(n) && reporting(n) !== undefined);
+  const leaving = everyone || passing.length === 0 ? undefined : before.length > 0 ? { atMs: now, checks: before, waiting: new Set<string>() } : recoveryBefore;
   for (const [n, checks] of unhealthy) {
     const o = reporting(n);
     const sinceMs = Math.max(0, ...(o?.snapshot?.checks ?? []).filter((x) => checks.includes(x.name)).map((x) => x.sinceMs));
@@ -126,6 +157,34 @@ export function sharedFailure(
     const s = was !== undefined && was.sinceMs === sinceMs ? was : { sinceMs, atMs: now };
     seen.set(n, s);
     if (lastResort.has(n)) continue;
+    // Failing only checks that failed everywhere, since before the first node passed again: it
+    // may pass a moment later for the same reason, so it keeps its VIPs until it has had the time.
+    if (leaving !== undefined && s.atMs <= leaving.atMs && checks.every((x) => leaving.checks.includes(x))) {
+      const passBy = leaving.atMs + detectMs(c, checks, reportMarginMs([o?.ackLatencyMs]), 'rise');
+      if (now < passBy) {
+        recovering.add(n);
+        lastResort.add(n);
+        wakeAt = wakeAt === null ? passBy : Math.min(wakeAt, passBy);
+        if (!leaving.waiting.has(n)) {
+          events.push({
+            type: 'check.recovery_wait',
+            cluster: c.name,
+            node: n,
+            message: `${passing.join(', ')} pass${passing.length > 1 ? '' : 'es'} again; ${n} still fails ${checks.join(', ')}: it keeps its VIPs for up to ${passBy - now} ms, the time its checks need to pass after the same cause`,
+          });
+        }
+        continue;
+      }
+      if (leaving.waiting.has(n)) {
+        events.push({
+          type: 'check.recovery_over',
+          cluster: c.name,
+          node: n,
+          severity: 'warning',
+          message: `${n} still fails ${checks.join(', ')} ${now - leaving.atMs} ms after ${passing.join(', ')} passed again: its own failure; its VIPs move`,
+        });
+      }
+    }
     // Healthy and reporting: their checks may not have failed yet. Not reporting: nothing to wait for.
     const waitingFor = active.filter((m) => m !== n && !unhealthy.has(m) && reporting(m) !== undefined);
     const margin = reportMarginMs(waitingFor.map((m) => reporting(m)?.ackLatencyMs));
@@ -137,5 +196,6 @@ export function sharedFailure(
     wakeAt = wakeAt === null ? decideAt : Math.min(wakeAt, decideAt);
     if (o !== undefined && failingFaults(o).every((x) => SHAREABLE.has(x.kind))) held.add(n);
   }
-  return { lastResort, failingEverywhere, events, own, seen, held, wakeAt };
+  const recovery = leaving !== undefined && recovering.size > 0 ? { atMs: leaving.atMs, checks: leaving.checks, waiting: recovering } : undefined;
+  return { lastResort, failingEverywhere, events, own, seen, held, recovering, recovery, wakeAt };
 }

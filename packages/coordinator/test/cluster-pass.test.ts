@@ -426,8 +426,10 @@ describe('cluster pass: a failure every node shares', () => {
     assert.deepEqual(w.pass(1000).events.filter((e) => e.type.startsWith('check.')), [], 'reported once');
     w.node(LB2).healthy = true;
     const back = w.pass(10);
-    assert.deepEqual(back.events.filter((e) => e.type.startsWith('check.')).map((e) => e.type), ['check.failing_everywhere_cleared']);
-    assert.equal(w.desired(LB1).lastResort, undefined, `${LB2} is healthy again: ${LB1} faults as usual`);
+    assert.deepEqual(back.events.filter((e) => e.type.startsWith('check.')).map((e) => e.type), ['check.failing_everywhere_cleared', 'check.recovery_wait']);
+    assert.equal(w.desired(LB1).lastResort, true, `${LB2} passes again: ${LB1} may too, a moment later`);
+    w.pass(1000 + 1000 + REPORT_MARGIN_MS);
+    assert.equal(w.desired(LB1).lastResort, undefined, `${LB1} has not passed again in the time its check needs: it faults as usual`);
     assert.equal(w.desired(LB2).lastResort, true);
   });
 
@@ -567,6 +569,159 @@ describe('cluster pass: a failure every node shares', () => {
     w.pass(10);
     assert.equal(w.desired(LB1).lastResort, true);
     assert.equal(w.desired(LB2).lastResort, undefined);
+  });
+});
+
+// Leaving a failure every node shares: the backends come back, and one node's check passes
+// first. In the lab, lb1 reported passing 66 ms before lb2; on that report alone vip2 went to
+// lb1, and back to lb2 on the next one. The nodes still failing are given the time their checks
+// need to pass after the same cause (rise x interval + timeout + the report margin).
+describe('cluster pass: leaving a failure every node shares', () => {
+  /** Seed 1 with an http check that passes after two good probes (rise 2): 2 x 1 s + 1 s. */
+  const risen = (yaml: string): string => yaml.replace('        service: nginx\n        interval: 1s\n', '        service: nginx\n        interval: 1s\n        rise: 2\n');
+  const RECOVER_MS = 2 * 1000 + 1000 + REPORT_MARGIN_MS;
+
+  /** Every node of the world failing the http check for long, as in a shared failure: both candidates of last resort. */
+  function sharedFailure(w: PassWorld, nodes: readonly string[]): void {
+    w.settle();
+    for (const n of nodes) {
+      w.node(n).healthy = false;
+      w.node(n).failingKind = 'http';
+    }
+    w.pass(10);
+    w.pass(10_000);
+    for (const n of nodes) assert.equal(w.desired(n).lastResort, true, `${n}: every other active node fails`);
+  }
+
+  /** Per pass: the desired holders and each VIP's ranking, as the agents are told them. */
+  const told = (w: PassWorld): string => JSON.stringify(w.last?.placement.vips.map((v) => [v.vip, v.ranking]));
+
+  it('the other node passing 66 ms later: no VIP is placed elsewhere, no node is told its failure is its own', () => {
+    const w = new PassWorld(seed1(risen));
+    sharedFailure(w, [LB1, LB2]);
+    const before = told(w);
+    w.node(LB1).healthy = true;
+    const first = w.pass(10);
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2 }, `vip-29 stays on ${LB2}, which may pass again`);
+    assert.equal(told(w), before, 'nor does any ranking change');
+    assert.equal(w.desired(LB2).lastResort, true, `${LB2} stays a candidate of last resort meanwhile`);
+    assert.equal(w.desired(LB2).ownFailureSinceMs, undefined);
+    assert.equal(w.desired(LB1).lastResort, true, `${LB1} is told every other node still fails (its agent keeps off their VIPs)`);
+    assert.match(first.placement.vips.find((v) => v.vip === 'vip-29')?.reason ?? '', /current holder kept \(it fails a check that failed on every node/);
+    assert.deepEqual(first.events.filter((e) => e.type.startsWith('check.')).map((e) => [e.type, e.node, e.message]), [
+      ['check.failing_everywhere_cleared', undefined, 'check nginx no longer fails on every active node'],
+      ['check.recovery_wait', LB2, `${LB1} passes again; ${LB2} still fails nginx: it keeps its VIPs for up to ${RECOVER_MS} ms, the time its checks need to pass after the same cause`],
+    ]);
+    assert.ok(first.wakeAt !== null && first.wakeAt <= w.now + RECOVER_MS, 'a pass is due when the time is up');
+    w.node(LB2).healthy = true;
+    const second = w.pass(66);
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2 });
+    assert.equal(told(w), before);
+    assert.deepEqual([w.desired(LB1).lastResort, w.desired(LB2).lastResort], [undefined, undefined], 'both pass: nobody is a last resort any more');
+    assert.deepEqual(w.events.filter((e) => ['placement.changed', 'check.recovery_over'].includes(e.type)), []);
+    assert.equal(second.memory.sharedRecovery, undefined, 'nothing is left to wait for');
+  });
+
+  it('the other node never passing again: its VIPs move when its checks have had the time, not before', () => {
+    const w = new PassWorld(seed1(risen));
+    sharedFailure(w, [LB1, LB2]);
+    w.node(LB1).healthy = true;
+    w.pass(10);
+    w.pass(RECOVER_MS - 1);
+    assert.equal(w.holders()['vip-29'], LB2, 'not before');
+    assert.equal(w.desired(LB2).ownFailureSinceMs, undefined);
+    const over = w.pass(1);
+    assert.equal(w.holders()['vip-29'], LB1, `${LB2} still fails: its own failure, and vip-29 moves at once`);
+    assert.equal(w.desired(LB2).ownFailureSinceMs, 1, 'its agent is told so: it faults');
+    assert.equal(w.desired(LB2).lastResort, undefined);
+    assert.deepEqual(over.events.filter((e) => e.type === 'check.recovery_over').map((e) => [e.node, e.severity, e.message]), [
+      [LB2, 'warning', `${LB2} still fails nginx ${RECOVER_MS} ms after ${LB1} passed again: its own failure; its VIPs move`],
+    ]);
+    assert.deepEqual(w.pass(1000).events.filter((e) => e.type.startsWith('check.')), [], 'said once');
+  });
+
+  it('a slowly answering agent is waited for as long as it lately took to answer, within bounds', () => {
+    for (const [latency, marginMs] of [[1_200, 1_200], [60_000, MAX_REPORT_MARGIN_MS]] as const) {
+      const w = new PassWorld(seed1(risen));
+      sharedFailure(w, [LB1, LB2]);
+      w.node(LB2).ackLatencyMs = latency;
+      w.node(LB1).healthy = true;
+      w.pass(10);
+      w.pass(RECOVER_MS - REPORT_MARGIN_MS + marginMs - 1);
+      assert.equal(w.holders()['vip-29'], LB2, `${latency} ms: not before`);
+      w.pass(1);
+      assert.equal(w.holders()['vip-29'], LB1, `${latency} ms: then`);
+    }
+  });
+
+  it('the other node stopping to report: it is not waited for', () => {
+    const w = new PassWorld(seed1(risen));
+    sharedFailure(w, [LB1, LB2]);
+    w.node(LB1).healthy = true;
+    w.node(LB2).link = 'stale';
+    const r = w.pass(10);
+    assert.deepEqual(r.events.filter((e) => e.type === 'check.recovery_wait'), []);
+    assert.equal(w.desired(LB1).lastResort, undefined, `${LB1}'s agent is not told that every other node fails`);
+    assert.equal(r.memory.sharedRecovery, undefined);
+
+    // ... and when it stops during the wait, the wait ends with it.
+    const v = new PassWorld(seed1(risen));
+    sharedFailure(v, [LB1, LB2]);
+    v.node(LB1).healthy = true;
+    v.pass(10);
+    v.node(LB2).link = 'stale';
+    const gone = v.pass(100);
+    assert.equal(v.desired(LB1).lastResort, undefined);
+    assert.equal(gone.memory.sharedRecovery, undefined);
+  });
+
+  it('a node that passed and failed again has a new failure: the way in decides it', () => {
+    const w = new PassWorld(seed1(risen));
+    sharedFailure(w, [LB1, LB2]);
+    w.node(LB1).healthy = true;
+    w.pass(10);
+    w.node(LB2).failingSince = 20_000;
+    w.pass(500);
+    assert.equal(w.holders()['vip-29'], LB2, 'held, as any first failing report of an http check');
+    assert.deepEqual(w.last?.events.filter((e) => e.type === 'check.recovery_over'), []);
+  });
+
+  it('three nodes: the two that pass within the time keep their VIPs, the third loses its own', () => {
+    const LB3 = 'nginx-lb03';
+    const three = (yaml: string): string =>
+      risen(yaml)
+        .replace('    vips:\n', `      - name: ${LB3}\n        interfaces:\n          - name: eth1\n            address: 192.168.20.21/24\n          - name: eth2\n            address: 192.168.50.21/24\n    vips:\n`)
+        .replace('    checks:\n', `      - name: vip-30\n        address: 192.168.20.30/24\n        interface: eth1\n        vrid: 53\n        home: ${LB3}\n    checks:\n`);
+    const w = new PassWorld(seed1(three));
+    sharedFailure(w, [LB1, LB2, LB3]);
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2, 'vip-30': LB3 });
+    w.node(LB1).healthy = true;
+    const first = w.pass(10);
+    assert.deepEqual(first.events.filter((e) => e.type === 'check.recovery_wait').map((e) => e.node), [LB2, LB3]);
+    w.node(LB2).healthy = true;
+    w.pass(66);
+    assert.deepEqual(w.holders(), { 'vip-28': LB1, 'vip-29': LB2, 'vip-30': LB3 }, `nothing moves while ${LB3} may still pass`);
+    assert.equal(w.desired(LB3).lastResort, true);
+    w.pass(RECOVER_MS - 67);
+    assert.equal(w.holders()['vip-30'], LB3);
+    w.pass(1);
+    assert.equal(w.holders()['vip-29'], LB2, `${LB2}'s VIP never moved`);
+    assert.notEqual(w.holders()['vip-30'], LB3, `${LB3} did not pass: its VIP moves`);
+    assert.equal(w.desired(LB3).ownFailureSinceMs, 1);
+    assert.deepEqual(w.events.filter((e) => e.type === 'placement.changed').map((e) => e.vip), ['vip-30']);
+  });
+
+  it('a VIP pinned to the node still failing stays on it meanwhile', () => {
+    const w = new PassWorld(seed1(risen));
+    w.pins.set('vip-29', { node: LB2, sticky: true });
+    sharedFailure(w, [LB1, LB2]);
+    w.node(LB1).healthy = true;
+    w.pass(10);
+    assert.equal(w.holders()['vip-29'], LB2);
+    w.node(LB2).healthy = true;
+    w.pass(66);
+    assert.equal(w.holders()['vip-29'], LB2);
+    assert.deepEqual(w.events.filter((e) => e.type === 'placement.changed'), []);
   });
 });
 
