@@ -106,6 +106,8 @@ export class Agent implements AgentCore {
   private coordinatorLinked = false;
   /** The desired state's ownFailureSinceMs, and when it was applied. */
   private ownFailure: { readonly sinceMs: number; readonly atMs: number } | undefined;
+  /** The last evaluation's sharedFailure (core/fault-mode.ts, recovering). */
+  private sharedFailure = false;
 
   constructor(
     readonly opts: AgentOptions,
@@ -351,6 +353,7 @@ export class Agent implements AgentCore {
         handoverConnections: this.handoverConnections.current(),
         coordinatorLinked: this.coordinatorLinked,
         ownFailure: this.ownFailure,
+        sharedFailure: this.sharedFailure,
         ...this.edges.view(),
       },
       now,
@@ -362,6 +365,7 @@ export class Agent implements AgentCore {
     if (this.stopped) return;
     const now = this.now();
     const e = this.evaluation(now);
+    this.sharedFailure = e.sharedFailure;
     const writerWake = this.writer.write(
       {
         faults: e.faults,

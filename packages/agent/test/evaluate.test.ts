@@ -39,6 +39,7 @@ function view(over: Partial<NodeView> = {}): NodeView {
     foreign: () => [],
     announcedAtMs: new Map(),
     unplanned: () => [],
+    sharedFailure: false,
     ...over,
   };
 }
@@ -71,6 +72,10 @@ const HELD: Outcome = { ...BASE, placements: { 'vip-28': 20, 'vip-29': -50 }, pr
 const DECIDING: DesiredState = { ...D, faultVerdicts: true };
 /** The setting in which a fresh penalty is held back: holder of vip-28 (rank 0), coordinator connected. */
 const HOLDER = { vrrp: vrrp({ 'vip-28': 'master', 'vip-29': 'backup' }), coordinatorLinked: true };
+
+/** When the http check through the backends passed again (interval 200 ms, timeout 500 ms, rise 2). */
+const RECOVERED = T0 - 50;
+const PASSING: CheckStatus = check('backends', 'fault', { kind: 'healthy' }, RECOVERED);
 
 const rows: ReadonlyArray<{ readonly rule: string; readonly view: NodeView; readonly now?: number; readonly want: Outcome }> = [
   { rule: 'without a desired state there are no instances', view: view({ desired: undefined }), want: { ...BASE, placements: {}, priorities: {} } },
@@ -137,6 +142,22 @@ const rows: ReadonlyArray<{ readonly rule: string; readonly view: NodeView; read
     now: T0 - 100 + MAX_VERDICT_WAIT_MS,
     want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 - 100 + MAX_VERDICT_WAIT_MS + handoffMs(100) },
   },
+  // The way out of a failure every node shared: this node passes again first; the other node
+  // still holds vip-29 at a last resort's priority, and may pass a moment later.
+  {
+    rule: 'passing again after a failure every node shared, while the coordinator says every other node still fails: the VIP it does not hold keeps its last-resort priority',
+    view: view({ ...HOLDER, verdicts: [PASSING], desired: { ...DECIDING, lastResort: true }, sharedFailure: true }),
+    want: { ...BASE, placements: { 'vip-28': 20, 'vip-29': -75 }, priorities: { 'vip-28': 120, 'vip-29': 25 }, wakeAtMs: RECOVERED + 2 * 200 + 500 + MAX_VERDICT_WAIT_MS },
+  },
+  { rule: '... until the coordinator no longer says so', view: view({ ...HOLDER, verdicts: [PASSING], desired: DECIDING, sharedFailure: true }), want: BASE },
+  { rule: '... or it has not said so for 5 s past the time the checks need to pass', view: view({ ...HOLDER, verdicts: [PASSING], desired: { ...DECIDING, lastResort: true }, sharedFailure: true }), now: RECOVERED + 2 * 200 + 500 + MAX_VERDICT_WAIT_MS, want: BASE },
+  {
+    rule: '... a VIP it took meanwhile (its holder faulted: its own failure) gets its own priority',
+    view: view({ ...HOLDER, vrrp: vrrp({ 'vip-28': 'master', 'vip-29': 'master' }), verdicts: [PASSING], desired: { ...DECIDING, lastResort: true }, sharedFailure: true }),
+    want: { ...BASE, wakeAtMs: RECOVERED + 2 * 200 + 500 + MAX_VERDICT_WAIT_MS },
+  },
+  { rule: '... not without a coordinator', view: view({ ...HOLDER, coordinatorLinked: false, verdicts: [PASSING], desired: { ...DECIDING, lastResort: true }, sharedFailure: true }), want: BASE },
+  { rule: '... not after a failure of its own (it was no last resort on the coordinator\'s word)', view: view({ ...HOLDER, verdicts: [PASSING], desired: { ...DECIDING, lastResort: true } }), want: BASE },
   { rule: 'a passing check changes nothing', view: view({ verdicts: [{ ...nginxDown, result: { kind: 'healthy' } }] }), want: BASE },
   { rule: 'a failing check with effect none changes nothing', view: view({ verdicts: [{ ...nginxDown, effect: 'none' }] }), want: BASE },
   { rule: 'a failing penalty check lowers every placement', view: view({ verdicts: [downFile()] }), want: PENALIZED },
@@ -179,6 +200,21 @@ describe('agent evaluation rules', () => {
       assert.deepEqual(outcome(evaluate(row.view, row.now ?? T0)), row.want);
     });
   }
+
+  it('remembers a failure every node shares: a last resort on the coordinator\'s word, then passing again while it waits', () => {
+    const shared = evaluate(view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: { ...DECIDING, lastResort: true } }), T0);
+    assert.equal(shared.sharedFailure, true);
+    const back = evaluate(view({ ...HOLDER, verdicts: [PASSING], desired: { ...DECIDING, lastResort: true }, sharedFailure: shared.sharedFailure }), T0);
+    assert.equal(back.sharedFailure, true);
+    assert.deepEqual(back.instances.find((i) => i.name === 'vip-29')?.priorityTerms.at(-1), {
+      source: 'shared_recovery',
+      delta: -75,
+      reason: 'passes again after a failure every node shared; the other nodes may pass a moment later, so this node does not take their VIPs until the coordinator says',
+    });
+    const alone = evaluate(view({ verdicts: [nginxDown] }), T0 - 100 + handoffMs(D.keepalived.advertIntMs));
+    assert.equal(alone.sharedFailure, false, 'a last resort by the time its fault lasted is not one');
+    assert.equal(evaluate(view({ ...HOLDER, verdicts: [PASSING], desired: DECIDING, sharedFailure: true }), T0).sharedFailure, false, 'over once the coordinator no longer says so');
+  });
 
   it('explains a held-back penalty without applying it', () => {
     const e = evaluate(view({ ...HOLDER, verdicts: [downFile(FRESH)] }), T0);

@@ -52,6 +52,8 @@ export interface NodeView {
   readonly announcedAtMs: ReadonlyMap<string, number>;
   /** Per instance: the last VRRP transitions nobody asked for. */
   readonly unplanned: (instance: string) => readonly UnplannedTransition[];
+  /** The last evaluation's `sharedFailure`. */
+  readonly sharedFailure: boolean;
 }
 
 /** An announcement due now: the node holds the VIP. */
@@ -85,7 +87,16 @@ export interface Evaluation {
   readonly wakeAtMs: number | undefined;
   /** Announcements to send now. */
   readonly announce: readonly AnnounceTask[];
+  /**
+   * A candidate of last resort on the coordinator's word (every other active node fails too),
+   * or passing again after that and still keeping off the other nodes' VIPs (core/fault-mode.ts).
+   */
+  readonly sharedFailure: boolean;
 }
+
+/** Why a node that passes again keeps off a VIP it does not hold (its priority stays that of a last resort). */
+const RECOVERING =
+  'passes again after a failure every node shared; the other nodes may pass a moment later, so this node does not take their VIPs until the coordinator says';
 
 export function evaluate(view: NodeView, now: number): Evaluation {
   const failing: FailingFault[] = [];
@@ -109,6 +120,13 @@ export function evaluate(view: NodeView, now: number): Evaluation {
     }
   }
   const holdsVip = (view.desired?.instances ?? []).some((i) => view.vrrp.get(i.name)?.state === 'master');
+  let passing: { sinceMs: number; riseMs: number } | undefined;
+  for (const s of view.verdicts) {
+    if (s.effect !== 'fault' || s.result.kind !== 'healthy') continue;
+    const t = specs.get(s.name) ?? CHECK_DEFAULTS[s.kind];
+    const riseMs = t.rise * t.intervalMs + t.timeoutMs;
+    passing = { sinceMs: Math.max(passing?.sinceMs ?? 0, s.sinceMs), riseMs: Math.max(passing?.riseMs ?? 0, riseMs) };
+  }
   const fm = faultMode(
     {
       faults: failing,
@@ -118,9 +136,12 @@ export function evaluate(view: NodeView, now: number): Evaluation {
       advertIntMs: view.desired?.keepalived.advertIntMs ?? 1_000,
       verdicts: view.desired?.faultVerdicts === true,
       own: view.ownFailure,
+      wasSharedFailure: view.sharedFailure,
+      passing,
     },
     now,
   );
+  const othersFailing = view.desired?.lastResort === true;
   // Only a hard fault sets the health file; held and last-resort ones are explained per instance.
   const faults = fm.kind === 'hard' ? fm.faults : [];
   const softFaults = fm.kind === 'held' || fm.kind === 'last-resort' ? fm.faults : [];
@@ -130,7 +151,7 @@ export function evaluate(view: NodeView, now: number): Evaluation {
   const placements = new Map<string, number>();
   const instances: InstanceStatus[] = [];
   const announce: AnnounceTask[] = [];
-  let wakeAtMs: number | undefined = fm.kind === 'held' ? fm.untilMs : fm.kind === 'hard' ? fm.lastResortAtMs : undefined;
+  let wakeAtMs: number | undefined = fm.kind === 'held' || fm.kind === 'recovering' ? fm.untilMs : fm.kind === 'hard' ? fm.lastResortAtMs : undefined;
   for (const inst of view.desired?.instances ?? []) {
     const tracked = [inst.interface, ...inst.trackInterfaces];
     const downInterfaces = [...new Set(tracked)].filter((i) => view.links.get(i) === false);
@@ -146,7 +167,17 @@ export function evaluate(view: NodeView, now: number): Evaluation {
         : undefined;
     const out = defer
       ? computePriority({ instance: inst, lowest, penalties: penalties.filter((p) => !fresh.includes(p)), deferred: fresh, faults, downInterfaces })
-      : computePriority({ instance: inst, lowest, penalties, faults, downInterfaces, softFaults, ...(lastResort ? { lastResort } : {}), ...(outbid ? { outbid } : {}) });
+      : computePriority({
+          instance: inst,
+          lowest,
+          penalties,
+          faults,
+          downInterfaces,
+          softFaults,
+          ...(lastResort ? { lastResort } : {}),
+          ...(outbid ? { outbid } : {}),
+          ...(fm.kind === 'recovering' && v?.state !== 'master' ? { recovering: RECOVERING } : {}),
+        });
     if (defer) wakeAtMs = Math.min(wakeAtMs ?? Infinity, freshUntil);
     placements.set(inst.name, out.placementValue);
     const cidr = parseCidr(inst.vip);
@@ -185,7 +216,8 @@ export function evaluate(view: NodeView, now: number): Evaluation {
       ...(unplanned.length > 0 ? { unplanned } : {}),
     });
   }
-  return { mode, instances, placements, faults, healthy: failing.length === 0, wakeAtMs, announce };
+  const sharedFailure = (fm.kind === 'last-resort' && othersFailing) || fm.kind === 'recovering';
+  return { mode, instances, placements, faults, healthy: failing.length === 0, wakeAtMs, announce, sharedFailure };
 }
 
 /** The instances whose VIP this node holds, or would hold as keepalived sees it. */

@@ -18,6 +18,14 @@
 //   fails too, or the fault has lasted long enough for a healthy peer to have taken the VIPs
 //   (three advert intervals after it took effect): with no coordinator, this is all the agent can
 //   know, and a failure every node shares then costs clients about a second instead of the VIP.
+// - recovering: the way out of a failure every node shared. The node was a candidate of last
+//   resort on the coordinator's word, and its checks pass again while the coordinator still says
+//   every other active node fails. The other nodes keep their VIPs at last-resort priorities, and
+//   this node's own priorities would outbid them at once: a VIP would move to it, and back a
+//   moment later when its holder passes too. So the VIPs it does not hold keep their last-resort
+//   priorities until the coordinator stops saying so (the others pass, or stop reporting) or
+//   tells a node still failing that its failure is its own (that node faults, and keepalived
+//   moves its VIPs here), at most MAX_VERDICT_WAIT_MS past the time the checks need to pass.
 import type { CheckKind } from '@lbha/shared';
 import type { Fault } from '../keepalived/priority.js';
 
@@ -46,10 +54,18 @@ export interface FaultInputs {
    * (DesiredState.ownFailureSinceMs) and when this agent applied it; undefined when none.
    */
   readonly own: { readonly sinceMs: number; readonly atMs: number } | undefined;
+  /** The node was a candidate of last resort on the coordinator's word at its last evaluation, or recovering after that. */
+  readonly wasSharedFailure: boolean;
+  /**
+   * When its fault checks last turned healthy, and the longest rise x interval + timeout among
+   * them: how long another node's checks may take to pass after the same cause; undefined when none is.
+   */
+  readonly passing: { readonly sinceMs: number; readonly riseMs: number } | undefined;
 }
 
 export type FaultMode =
   | { readonly kind: 'none' }
+  | { readonly kind: 'recovering'; readonly untilMs: number }
   | { readonly kind: 'held'; readonly faults: readonly Fault[]; readonly untilMs: number }
   | { readonly kind: 'hard'; readonly faults: readonly Fault[]; readonly lastResortAtMs: number }
   | { readonly kind: 'last-resort'; readonly faults: readonly Fault[]; readonly why: string };
@@ -74,7 +90,12 @@ export function handoffMs(advertIntMs: number): number {
 
 export function faultMode(i: FaultInputs, now: number): FaultMode {
   const faults = i.faults.map((f) => ({ source: f.source, reason: f.reason }));
-  if (i.faults.length === 0) return { kind: 'none' };
+  if (i.faults.length === 0) {
+    const p = i.passing;
+    const untilMs = p === undefined ? 0 : p.sinceMs + p.riseMs + MAX_VERDICT_WAIT_MS;
+    if (i.wasSharedFailure && i.othersFailing && i.coordinatorLinked && i.verdicts && now < untilMs) return { kind: 'recovering', untilMs };
+    return { kind: 'none' };
+  }
   if (i.othersFailing) return { kind: 'last-resort', faults, why: 'every other active node of the cluster fails too (the coordinator says so)' };
   const holdable = i.coordinatorLinked && i.holdsVip && i.faults.every((f) => SHAREABLE.has(f.kind));
   // When the fault took (or takes) effect: at once, when the coordinator said it is this node's

@@ -43,6 +43,8 @@ export interface PriorityInputs {
    */
   readonly softFaults?: readonly Fault[];
   readonly lastResort?: string;
+  /** Why the node, healthy again, keeps a last resort's priority on this VIP (it does not hold it). */
+  readonly recovering?: string;
 }
 
 /** A candidate of last resort ranks below every healthy node: priorities 2..26, the best rank highest. */
@@ -78,7 +80,11 @@ export function computePriority(i: PriorityInputs): PriorityOutcome {
   for (const f of i.lastResort === undefined ? (i.softFaults ?? []) : []) {
     terms.push({ source: f.source, delta: 0, reason: `${f.reason}; held back: every node may fail it for one shared cause (the coordinator is asked)` });
   }
-  if (lowest === undefined && i.lastResort !== undefined) {
+  if (lowest === undefined && i.lastResort === undefined && i.recovering !== undefined) {
+    const soft = lastResortPriority(inst.rank);
+    terms.push({ source: 'shared_recovery', delta: soft - (inst.basePriority + value), reason: i.recovering });
+    value = soft - inst.basePriority;
+  } else if (lowest === undefined && i.lastResort !== undefined) {
     const soft = lastResortPriority(inst.rank);
     const [first, ...rest] = i.softFaults ?? [];
     terms.push({ source: first?.source ?? 'last_resort', delta: soft - (inst.basePriority + value), reason: `${first?.reason ?? 'failing'}; candidate of last resort: ${i.lastResort}` });
