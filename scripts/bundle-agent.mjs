@@ -16,6 +16,21 @@ const { build } = await import('esbuild').catch((err) => {
   process.exit(1);
 });
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+// Node's own modules, as the ES modules of lbha's packages import them, are taken through
+// require() instead of `import`. An `import` of a built-in module gets node's ES module facade,
+// which reads every export of the module once to fill in its bindings, getters included:
+// `import { createSecureContext } from 'node:tls'` builds tls.rootCertificates (the ~140 PEM
+// root certificates of node's store, some 200 KB of strings the agent never uses: it trusts only
+// its configured CA), `node:crypto` loads WebCrypto. Through require(), esbuild's interop reads a
+// property when the code uses it.
+const builtinsThroughRequire = {
+  name: 'builtins-through-require',
+  setup(b) {
+    b.onResolve({ filter: /^node:(tls|crypto)$/ }, (args) => (args.kind === 'import-statement' ? { path: args.path, namespace: 'builtin-require' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'builtin-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
 const outdir = join(root, 'packages/agent/dist/bundle');
 const outfile = join(outdir, 'lbha-agent.js');
 // The bundle sits two levels under packages/agent like dist/src/version.js, so the version is
@@ -42,6 +57,7 @@ const result = await build({
   external: ['@grpc/proto-loader'],
   // The bundled CommonJS libraries call require() for node's own modules.
   banner: { js: "import { createRequire as lbhaCreateRequire } from 'node:module'; const require = lbhaCreateRequire(import.meta.url);" },
+  plugins: [builtinsThroughRequire],
   metafile: true,
   logLevel: 'warning',
 });
