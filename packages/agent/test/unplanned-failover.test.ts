@@ -178,6 +178,35 @@ describe('hung proxy', () => {
     }
   });
 
+  it('reads PassiveOpens from /proc/net/snmp wherever its field is, and nothing from a file without it', () => {
+    const root = mkdtempSync(join(tmpdir(), 'lbha-snmp-'));
+    try {
+      mkdirSync(join(root, 'net'));
+      const snmp = (text: string): number | undefined => (writeFileSync(join(root, 'net', 'snmp'), text), passiveOpens(root));
+      const ip = 'Ip: Forwarding DefaultTTL InReceives\nIp: 1 64 123456789\n';
+      const udp = 'Udp: InDatagrams NoPorts\nUdp: 5 6\n';
+      assert.equal(snmp(`${ip}Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails\nTcp: 1 200 120000 -1 466376 331576 125073\n${udp}`), 331576);
+      // The same kernel layout, other lengths of the lines before it: the field is found again.
+      assert.equal(snmp(`Ip: Forwarding\nIp: 1\nTcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails\nTcp: 1 200 120000 -1 4 7 1\n`), 7);
+      // Another position of the field, and the last one of its line.
+      assert.equal(snmp('Tcp: ActiveOpens PassiveOpens\nTcp: 10 0\n'), 0);
+      assert.equal(snmp('Tcp: PassiveOpens ActiveOpens\nTcp: 12 10'), 12);
+      // A name that only contains it, a "Tcp: " that does not start a line, values cut short, not a number.
+      assert.equal(snmp('Tcp: XPassiveOpens\nTcp: 3\n'), undefined);
+      assert.equal(snmp('IpExt: Tcp: PassiveOpens\nTcp: 3\n'), undefined);
+      assert.equal(snmp('Tcp: ActiveOpens PassiveOpens\nTcp: 10\n'), undefined);
+      assert.equal(snmp('Tcp: ActiveOpens PassiveOpens\nTcp: 10 x1\n'), undefined);
+      assert.equal(snmp('Ip: Forwarding\nIp: 1\n'), undefined);
+      // A file shorter than the one before: what is left of the longer one in the buffer is not read.
+      snmp(`${ip}Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails\nTcp: 1 200 120000 -1 466376 331576 125073\n${udp}`);
+      assert.equal(snmp('Ip: Forwarding DefaultTTL InReceives\nIp: 1 64 123456789\nTcp: RtoAlgorithm'), undefined);
+      rmSync(join(root, 'net', 'snmp'));
+      assert.equal(passiveOpens(root), undefined);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('does not read the socket tables while the queues were empty and no connection completed its handshake', () => {
     const root = mkdtempSync(join(tmpdir(), 'lbha-listen-'));
     try {
