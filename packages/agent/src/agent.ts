@@ -44,6 +44,7 @@ import { StandbyReadiness } from './readiness/standby-readiness.js';
 import type { AgentCore, DesiredStateOutcome } from './ports.js';
 import { NodeServices, type ServiceDrivers } from './services/node-services.js';
 import { JsonFile } from './state/json-file.js';
+import { startOldSpaceTrim } from './util/old-space-trim.js';
 import { runCommand, type CommandRunner } from './util/run-command.js';
 import { WakeTimer } from './util/wake-timer.js';
 
@@ -100,6 +101,7 @@ export class Agent implements AgentCore {
   /** Proves, per VIP, that the proxy would serve it if the node received it. */
   private readonly readiness: StandbyReadiness;
   private statsTimer: NodeJS.Timeout | undefined;
+  private stopTrim: (() => void) | undefined;
   private unsubscribeLinks: (() => void) | undefined;
   private metricsServer: Server | undefined;
   private stopped = false;
@@ -262,6 +264,8 @@ export class Agent implements AgentCore {
     void this.services.refreshStats(this.metrics);
     if (o.metricsListen) this.metricsServer = await serveMetrics(this.metrics.registry, o.metricsListen, this.log);
     this.backends?.start();
+    // The agent's own full collection, at moments when nothing of detection is under way.
+    this.stopTrim = startOldSpaceTrim(() => this.quiet());
     this.refresh();
   }
 
@@ -270,6 +274,7 @@ export class Agent implements AgentCore {
     if (this.stopped) return;
     this.stopped = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
+    this.stopTrim?.();
     this.handoverConnections.stop();
     this.wake.stop();
     this.checks.stop();
@@ -337,6 +342,11 @@ export class Agent implements AgentCore {
   }
 
   // ------------------------------------------------------------------ the loop
+
+  /** No probe in flight, no check confirming a change, no hung-proxy watch seeing connections wait. */
+  private quiet(): boolean {
+    return this.checks.quiet() && this.services.quiet();
+  }
 
   /** The node as of `now`: pure, no side effects (the current time by default). */
   private evaluation(now = this.now()): Evaluation {

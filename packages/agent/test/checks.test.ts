@@ -57,6 +57,25 @@ describe('fall/rise hysteresis', () => {
     assert.deepEqual(h.push(BAD), BAD);
   });
 
+  it('says when a change is being confirmed: results against the verdict, not yet enough of them', () => {
+    const h = new Hysteresis(3, 2);
+    assert.equal(h.confirming, false, 'no verdict yet');
+    h.push(HEALTHY);
+    assert.equal(h.confirming, false);
+    h.push(BAD);
+    h.push(BAD);
+    assert.equal(h.confirming, true, 'two of three failures');
+    h.push(BAD);
+    assert.equal(h.confirming, false, 'the failure is the verdict now');
+    h.push(HEALTHY);
+    assert.equal(h.confirming, true, 'one of two successes');
+    h.push(BAD);
+    assert.equal(h.confirming, false, 'the success was not confirmed');
+    h.push(HEALTHY);
+    h.push(HEALTHY);
+    assert.equal(h.confirming, false);
+  });
+
   it('lets a definitive event skip the count', () => {
     const h = new Hysteresis(5, 5);
     h.push(HEALTHY);
@@ -224,6 +243,32 @@ describe('check runner', () => {
     // The next probe is due one interval after the previous one started; the agent's tick grid
     // may move it up to 8 ms, and its timers fire up to 2 ms early. Later is the machine.
     for (let i = 1; i < starts.length; i++) assert.ok(starts[i]! - starts[i - 1]! >= 50, `gap ${starts[i]! - starts[i - 1]!} ms`);
+  });
+
+  it('is quiet only with no probe in flight and no change being confirmed', async () => {
+    const answers: ((r: CheckResult) => void)[] = [];
+    const probe: Probe = { probe: () => new Promise((resolve) => answers.push(resolve)) };
+    const { changes, observer } = collect();
+    // Probes only when asked (runNow), so that none starts between the steps.
+    const r = new CheckRunner(spec({ intervalMs: 60_000, timeoutMs: 30_000, fall: 2 }), probe, observer);
+    r.start();
+    await eventually(() => answers.length === 1);
+    assert.equal(r.quiet, false, 'a probe in flight');
+    answers[0]!(HEALTHY);
+    await eventually(() => changes.length === 1);
+    assert.equal(r.quiet, true, 'answered, and the verdict agrees');
+    r.runNow();
+    await eventually(() => answers.length === 2);
+    answers[1]!(BAD);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(r.quiet, false, 'one failure of two: confirming');
+    r.runNow();
+    await eventually(() => answers.length === 3);
+    answers[2]!(HEALTHY);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(r.quiet, true, 'the failure was not confirmed');
+    r.stop();
+    assert.deepEqual(changes.map((c) => c.result.kind), ['healthy']);
   });
 
   it('starts probing again after a stop that abandoned a probe in flight', async () => {

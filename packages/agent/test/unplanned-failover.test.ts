@@ -12,6 +12,7 @@ import { canServeNow, type ServeInput } from '../src/core/unplanned-failover.js'
 import { failoverRuleset, givenCommand, parseSetElements } from '../src/net/failover-ruleset.js';
 import { listenQueueReader, parseListenQueues, passiveOpens } from '../src/services/listen-queue.js';
 import { stallReason, type StallSample } from '../src/services/stall-rule.js';
+import { StallWatch } from '../src/services/stall-watch.js';
 import { NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
 
 describe('VRRPv3 advert', () => {
@@ -205,6 +206,31 @@ describe('hung proxy', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  it('the watch is quiet unless connections wait or the proxy is stopped', () => {
+    let queued = 0;
+    let stopped = false;
+    const w = new StallWatch({
+      intervalMs: 20,
+      pid: () => 100,
+      onChange: () => {},
+      read: { tree: (p) => [p], inodes: () => new Set(['1']), queues: () => ({ queued, listeners: 1 }), states: () => ({ stopped, runnable: false }) },
+    });
+    assert.equal(w.quiet, true, 'no sample yet');
+    w.sample();
+    assert.equal(w.quiet, true);
+    queued = 2;
+    w.sample();
+    assert.equal(w.quiet, false, 'connections wait');
+    queued = 0;
+    w.sample();
+    assert.equal(w.quiet, true);
+    stopped = true;
+    w.sample();
+    assert.equal(w.quiet, false, 'stopped');
+    w.stop();
+    assert.equal(w.quiet, true, 'not watching');
   });
 
   it('does not read the socket tables while the queues were empty and no connection completed its handshake', () => {

@@ -9,7 +9,6 @@ import { compileAgentOptions } from '../agent-options.js';
 import type { AgentCore } from '../ports.js';
 import { StreamClient } from '../stream-client.js';
 import { probeSocketKind } from '../checks/probe-socket.js';
-import { startOldSpaceTrim } from '../util/old-space-trim.js';
 import { AGENT_VERSION } from '../version.js';
 
 async function main(): Promise<number> {
@@ -41,7 +40,6 @@ async function main(): Promise<number> {
     await core.stop().catch(() => undefined);
     throw err;
   }
-  const stopTrim = startOldSpaceTrim();
   const { credentials: fixedCredentials, options } = clientCredentials(config.tls);
   // Rotated certificate files apply from the next (re)connect: re-read on SIGHUP or when they change.
   const certificates = isInsecure(config.tls) ? undefined : new CertificateSource(config.tls, { logger });
@@ -83,7 +81,6 @@ async function main(): Promise<number> {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
-  stopTrim();
   await stream.stop();
   await core.stop();
   logger.info({ event: 'agent.stopped' }, 'agent stopped');

@@ -69,6 +69,11 @@ export class CheckRunner {
     return this.settled;
   }
 
+  /** No probe in flight and no change being confirmed (the agent's own collection waits for this). */
+  get quiet(): boolean {
+    return !this.inFlight && !this.hysteresis.confirming;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;

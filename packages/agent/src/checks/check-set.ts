@@ -56,6 +56,12 @@ export class CheckSet {
     return true;
   }
 
+  /** No probe in flight and no check confirming a change. */
+  quiet(): boolean {
+    for (const c of this.runners.values()) if (!c.quiet) return false;
+    return true;
+  }
+
   status(name: string): CheckStatus | undefined {
     return this.runners.get(name)?.status();
   }

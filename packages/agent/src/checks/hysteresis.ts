@@ -25,6 +25,13 @@ export class Hysteresis {
     return Math.max(this.failStreak, this.okStreak);
   }
 
+  /** The last raw results disagree with the verdict: a change is being confirmed (fall or rise under way). */
+  get confirming(): boolean {
+    const cur = this.current;
+    if (cur === undefined) return false;
+    return cur.kind === 'healthy' ? this.failStreak > 0 : this.okStreak > 0;
+  }
+
   /** Feeds one raw result and returns the verdict after it. */
   push(result: CheckResult, definitive = false): CheckResult {
     const ok = result.kind === 'healthy';

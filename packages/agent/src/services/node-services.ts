@@ -83,6 +83,12 @@ export class NodeServices {
     return byKind ? this.proxies.get(byKind.name) : undefined;
   }
 
+  /** No proxy's hung-proxy watch is confirming a hang. */
+  quiet(): boolean {
+    for (const s of this.proxies.values()) if (!s.quiet) return false;
+    return true;
+  }
+
   /** Whether two names (configured name or kind) denote the same service. */
   same(a: string, b: string): boolean {
     return this.service(a) === this.service(b);

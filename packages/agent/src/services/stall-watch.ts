@@ -50,6 +50,15 @@ export class StallWatch {
     return this.reason;
   }
 
+  /**
+   * Nothing being confirmed: the last sample saw no connection waiting and the proxy not
+   * stopped (or there is no sample: not watching).
+   */
+  get quiet(): boolean {
+    const last = this.samples[this.samples.length - 1];
+    return last === undefined || (last.queued === 0 && !last.stopped);
+  }
+
   start(): void {
     // On the agent's tick grid, with the probes (util/tick-scheduler.ts).
     this.cancelTimer ??= ticks.every(this.opts.intervalMs, () => this.sample());

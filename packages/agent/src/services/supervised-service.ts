@@ -121,6 +121,11 @@ export class SupervisedService implements ServiceLiveness {
     return { state: this.state, lastError: this.lastError, ...(hung ? { hung } : {}) };
   }
 
+  /** Its hung-proxy watch, if it has one, is not confirming a hang. */
+  get quiet(): boolean {
+    return this.stall?.quiet ?? true;
+  }
+
   onLiveness(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
