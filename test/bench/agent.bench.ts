@@ -18,14 +18,20 @@
 // 20; 0 skips it): last, with checks still at 10 Hz, lb1's maintenance file is created and
 // removed every second, so its check flips, its priority drops and rises and the VIPs move back
 // and forth (check churn: track files, keepalived transitions, deltas, logs); peak memory of that
-// window is the figure. --out FILE.
+// window is the figure. --gc-pauses (LBHA_BENCH_GC_PAUSES=1): the agents are restarted at once
+// with a probe (gc-probe.ts) that records every collection V8 reports, and each window also gives
+// the pauses: scavenges, full collections and the agent's own forced ones, per minute, their
+// p99 and longest (the probe's module and observer add a little memory to those runs' figures).
+// --out FILE.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AGENT_NODE_FLAGS } from '@lbha/agent';
 import { sleep, waitFor } from '@lbha/test-support';
 import { LB_NODES, labUnavailableReason, startLab, type Lab, type LbNode } from '../lab/index.js';
-import { intOption, jsonLine, stringOption, table } from './bench-stats.js';
+import { distribution, hasFlag, intOption, jsonLine, stringOption, table } from './bench-stats.js';
+import type { GcEntry } from './gc-probe.js';
 import { MB, memoryRollup, privateBreakdown, ProcessSampler, treeCpuSeconds } from './process-sampler.js';
 
 const argv = process.argv.slice(2);
@@ -36,6 +42,8 @@ const OUT = stringOption(argv, '--out', 'LBHA_BENCH_OUT', '');
 const NODE_FLAGS_OPTION = stringOption(argv, '--node-flags', 'LBHA_BENCH_NODE_FLAGS', '');
 const NODE_FLAGS = NODE_FLAGS_OPTION.split(' ').filter((f) => f !== '' && f !== 'none');
 const CHURN_SECONDS = intOption(argv, '--churn-seconds', 'LBHA_BENCH_CHURN_SECONDS', 20);
+const GC_PAUSES = hasFlag(argv, '--gc-pauses') || process.env['LBHA_BENCH_GC_PAUSES'] === '1';
+const GC_PROBE = fileURLToPath(new URL('./gc-probe.js', import.meta.url));
 const CHURN_FLIP_MS = 1000;
 const CHECK_INTERVAL = '100ms';
 const DAEMONS = ['nginx', 'keepalived'];
@@ -78,6 +86,48 @@ interface AgentFigures {
   readonly breakdown: Record<string, number>;
   readonly cpuPercent: number;
   readonly cpuPercentWithChildren: number;
+  readonly gc: GcFigures | undefined;
+}
+
+interface GcPauses {
+  readonly count: number;
+  readonly perMinute: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly totalMs: number;
+}
+
+/** The pauses of one window, all together and by kind (`forced`: the agent's own full collections). */
+interface GcFigures {
+  readonly all: GcPauses;
+  readonly minor: GcPauses;
+  readonly major: GcPauses;
+  readonly forced: GcPauses;
+}
+
+function gcPauses(entries: readonly GcEntry[], seconds: number): GcPauses {
+  const ms = entries.map((e) => e.ms);
+  const d = distribution(ms);
+  const r = (v: number): number => Math.round(v * 100) / 100;
+  return { count: ms.length, perMinute: r((ms.length / seconds) * 60), p99Ms: ms.length ? d.p99 : 0, maxMs: ms.length ? r(Math.max(...ms)) : 0, totalMs: r(ms.reduce((a, b) => a + b, 0)) };
+}
+
+/** The collections the probe recorded for `pid` between two times (ms since the epoch). */
+function gcFigures(dir: string, pid: number, fromMs: number, toMs: number): GcFigures | undefined {
+  const file = join(dir, `${pid}.jsonl`);
+  if (!existsSync(file)) return undefined;
+  const entries = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as GcEntry)
+    .filter((e) => e.at >= fromMs && e.at < toMs);
+  const seconds = (toMs - fromMs) / 1000;
+  return {
+    all: gcPauses(entries, seconds),
+    minor: gcPauses(entries.filter((e) => e.kind === 'minor'), seconds),
+    major: gcPauses(entries.filter((e) => e.kind === 'major' && !e.forced), seconds),
+    forced: gcPauses(entries.filter((e) => e.forced), seconds),
+  };
 }
 
 async function main(): Promise<void> {
@@ -106,6 +156,20 @@ async function main(): Promise<void> {
     };
     findPids();
     let flags = AGENT_NODE_FLAGS.join(' ') || 'none';
+    const gcDir = join(lab.runDir, 'gc-probe');
+    const withProbe = (f: readonly string[]): string[] => (GC_PAUSES ? [...f, `--import=${GC_PROBE}`] : [...f]);
+    if (GC_PAUSES) {
+      mkdirSync(gcDir, { recursive: true });
+      process.env['LBHA_GC_PROBE_DIR'] = gcDir;
+      log('restarting both agents with the GC probe');
+      for (const n of LB_NODES) {
+        await agents.stopAgent(n, 'SIGTERM');
+        await agents.startAgent(n, withProbe(AGENT_NODE_FLAGS));
+      }
+      findPids();
+      await agents.waitForAgentsConnected({ timeoutMs: 30_000 });
+      flags = `${flags} (+ GC probe)`;
+    }
     const mb = (b: number): number => Math.round((b / MB) * 10) / 10;
     const measure = async (phase: string, seconds: number, during?: (until: number) => Promise<void>): Promise<void> => {
       // Let start-up work (render, reload, first check runs) pass before measuring the idle state.
@@ -114,9 +178,13 @@ async function main(): Promise<void> {
       const samplers = pids.map((pid) => new ProcessSampler(pid, 1000));
       const treeStart = pids.map((pid) => treeCpuSeconds(pid, DAEMONS) ?? 0);
       const t0 = performance.now();
+      const epoch0 = Date.now();
       await (during ? during(t0 + seconds * 1000) : sleep(seconds * 1000));
       const elapsed = (performance.now() - t0) / 1000;
+      const epoch1 = Date.now();
       const treeEnd = pids.map((pid) => treeCpuSeconds(pid, DAEMONS) ?? 0);
+      // The probe writes once a second.
+      if (GC_PAUSES) await sleep(1500);
       LB_NODES.forEach((node, i) => {
         const u = (samplers[i] as ProcessSampler).stop();
         const breakdown = Object.fromEntries(Object.entries(privateBreakdown(pids[i] as number) ?? {}).map(([k, v]) => [k, mb(v)]));
@@ -133,6 +201,7 @@ async function main(): Promise<void> {
           breakdown,
           cpuPercent: Math.round(u.cpuPercent * 100) / 100,
           cpuPercentWithChildren: Math.round((((treeEnd[i] ?? 0) - (treeStart[i] ?? 0)) / elapsed) * 100 * 100) / 100,
+          gc: GC_PAUSES ? gcFigures(gcDir, pids[i] as number, epoch0, epoch1) : undefined,
         });
       });
     };
@@ -155,11 +224,11 @@ async function main(): Promise<void> {
     const b = memoryRollup(bare.pid ?? -1);
     if (b) bareMemory = { privateMb: mb(b.privateBytes), pssMb: mb(b.pssBytes), rssMb: mb(b.rssBytes) };
     if (NODE_FLAGS_OPTION !== '') {
-      flags = NODE_FLAGS.join(' ') || 'none';
+      flags = `${NODE_FLAGS.join(' ') || 'none'}${GC_PAUSES ? ' (+ GC probe)' : ''}`;
       log(`restarting both agents with ${flags}`);
       for (const n of LB_NODES) {
         await agents.stopAgent(n, 'SIGTERM');
-        await agents.startAgent(n, NODE_FLAGS);
+        await agents.startAgent(n, withProbe(NODE_FLAGS));
       }
       findPids();
       await agents.waitForAgentsConnected({ timeoutMs: 30_000 });
@@ -207,6 +276,11 @@ async function main(): Promise<void> {
   out.push('', 'Private memory by kind at the end of each window (MB)');
   const kinds = [...new Set(figures.flatMap((f) => Object.keys(f.breakdown)))].sort();
   out.push(table(['phase', 'node flags', 'node', ...kinds], figures.map((f) => [f.phase, f.flags, f.node, ...kinds.map((k) => f.breakdown[k] ?? 0)])));
+  if (GC_PAUSES) {
+    out.push('', 'Collections, each a pause of the main thread (--single-threaded-gc): per minute, p99 and longest (ms); forced: the agent\'s own full collections');
+    const g = (p: GcPauses | undefined): string => (p ? `${p.perMinute} / ${p.p99Ms} / ${p.maxMs}` : '-');
+    out.push(table(['phase', 'node', 'all: per min / p99 / max', 'scavenges', 'full (V8)', 'full (forced)', 'ms paused in all'], figures.map((f) => [f.phase, f.node, g(f.gc?.all), g(f.gc?.minor), g(f.gc?.major), g(f.gc?.forced), f.gc?.all.totalMs ?? '-'])));
+  }
   out.push('');
   const lines = figures.map((f) =>
     jsonLine({
@@ -224,6 +298,7 @@ async function main(): Promise<void> {
       bare_node: bareMemory ?? null,
       cpu_percent_core: f.cpuPercent,
       cpu_percent_core_with_helpers: f.cpuPercentWithChildren,
+      ...(f.gc ? { gc_pauses: f.gc } : {}),
       target_private_mb: 12,
       target_rss_mb_peak: 50,
       target_cpu_percent_core: 1,
