@@ -68,7 +68,8 @@ export function parseListenQueues(text: string, inodes: ReadonlySet<string>): Li
   let listenLines = 0;
   const lines = text.split('\n');
   for (let i = 1; i < lines.length; i++) {
-    const f = (lines[i] ?? '').trim().split(/\s+/);
+    // The fields up to the inode (the 10th) only.
+    const f = (lines[i] ?? '').trim().split(/\s+/, 10);
     if (f.length < 10) continue;
     if (f[3] !== LISTEN) break;
     listenLines++;
@@ -85,7 +86,7 @@ function pastListeners(text: string): boolean {
   const start = text.lastIndexOf('\n', end - 1) + 1;
   // Only the header complete so far: the first socket line is still to come.
   if (end < 0 || start === 0) return false;
-  return text.slice(start, end).trim().split(/\s+/)[3] !== LISTEN;
+  return text.slice(start, end).trim().split(/\s+/, 4)[3] !== LISTEN;
 }
 
 const READ_BUFFER = Buffer.alloc(HEAD_BYTES);
