@@ -40,6 +40,8 @@ export class TickScheduler {
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Infinity;
   private maxLateMs = 0;
+  /** The timer's callback, made once (a wakeup arms the timer again: 50 times a second). */
+  private readonly onTimer = (): void => this.fire();
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
 
@@ -82,7 +84,7 @@ export class TickScheduler {
     if (this.timer) clearTimeout(this.timer);
     this.timerAtMs = atMs;
     // Like the timers it replaces, it does not keep the process alive.
-    this.timer = setTimeout(() => this.fire(), Math.max(0, atMs - now));
+    this.timer = setTimeout(this.onTimer, Math.max(0, atMs - now));
     this.timer.unref();
   }
 
