@@ -121,10 +121,16 @@ describe('the kernel socket table', () => {
       '   0: 1332A8C0:D2F0 1632A8C0:0050 01 00000000:00000000 00:00000000 00000000     0        0 1 1',
       '   1: 1332A8C0:D2F2 1632A8C0:0050 06 00000000:00000000 00:00000000 00000000     0        0 2 1',
       '   2: 1332A8C0:D2F4 1632A8C0:0050 08 00000000:00000000 00:00000000 00000000     0        0 3 1',
+      '   3: 1332A8C0:D2F6 1632A8C0:0050 0A 00000000:00000000 00:00000000 00000000     0        0 4 1',
+      '10000: 1332A8C0:D2F8 1632A8C0:0050 01 00000000:00000000 00:00000000 00000000     0        0 5 1',
+      '   5: 1332A8C0:D2FA 1632A8C0:0050 018 00000000:00000000',
+      '   6: 1332A8C0:D2FC 1632A8C0:0050',
+      '',
     ].join('\n');
     const counts = countOpenByRemote(text);
-    // 192.168.50.22:80 established and close-wait; the TIME_WAIT one (06) is done.
-    assert.equal(counts.get('192.168.50.22:80'), 2);
+    // 192.168.50.22:80 established (also on a slot number wider than its column) and
+    // close-wait; the TIME_WAIT (06) and listening (0A) ones are not sessions, nor what is not a state.
+    assert.equal(counts.get('192.168.50.22:80'), 3);
     const v6 = [
       'header',
       '   0: 00000000000000000000000001000000:D2F0 B80D0120000000000000000001000000:1F90 01 0:0 00:0 0 0 0 1 1',
