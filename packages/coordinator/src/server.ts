@@ -270,7 +270,7 @@ export class CoordinatorServer {
     const audit = this.audit.stats();
     return {
       connections: { grpc: this.grpcConnections.stats(), http: this.httpConnections.stats() },
-      grpcHandshakes: { running: handshakes?.inFlight ?? 0, queued: handshakes?.queued ?? 0 },
+      grpcHandshakes: { running: handshakes?.inFlight ?? 0, queued: handshakes?.queued ?? 0, slotsTimedOut: handshakes?.slotsTimedOut ?? 0 },
       authFailures: auth.failures,
       authThrottled: auth.throttled,
       authThrottledAddresses: auth.blockedAddresses,

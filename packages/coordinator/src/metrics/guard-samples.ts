@@ -7,7 +7,7 @@ import { METRICS } from './metric-definitions.js';
 export interface GuardStats {
   readonly connections: Readonly<Record<'grpc' | 'http', { readonly open: number; readonly refused: { readonly total: number; readonly perAddress: number } }>>;
   /** TLS handshakes on the gRPC port: running, and connections waiting for one. */
-  readonly grpcHandshakes: { readonly running: number; readonly queued: number };
+  readonly grpcHandshakes: { readonly running: number; readonly queued: number; readonly slotsTimedOut: number };
   readonly authFailures: Readonly<Record<'grpc' | 'http' | 'agent', number>>;
   readonly authThrottled: number;
   readonly authThrottledAddresses: number;
@@ -53,6 +53,7 @@ export function guardSamples(g: GuardStats): string {
     open.text() +
     refused.text() +
     handshakes.text() +
+    one(METRICS.grpcHandshakeSlotsTimedOut, g.grpcHandshakes.slotsTimedOut) +
     failures.text() +
     one(METRICS.authThrottled, g.authThrottled) +
     one(METRICS.authThrottledAddresses, g.authThrottledAddresses) +

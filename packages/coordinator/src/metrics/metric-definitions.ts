@@ -389,6 +389,12 @@ export const METRICS = {
     help: 'TLS handshakes on the gRPC port running (state="running", at most limits.tlsHandshakes) and connections waiting for one (state="queued").',
     labels: ['state'],
   },
+  grpcHandshakeSlotsTimedOut: {
+    name: 'lbha_grpc_tls_handshake_slots_timed_out_total',
+    type: 'counter',
+    help: 'TLS handshakes on the gRPC port that held their slot too long (a client that sends nothing, or answers slowly) and went on outside limits.tlsHandshakes so that the next could start.',
+    labels: [],
+  },
   authFailures: {
     name: 'lbha_auth_failures_total',
     type: 'counter',
