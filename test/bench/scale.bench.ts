@@ -404,6 +404,11 @@ interface StormCpu {
   readonly allS: number;
 }
 
+/** An epoch time (ms) on the monotonic clock in µs: the clock of the timestamps in a V8 CPU profile. */
+function monotonicUs(epochMs: number): number {
+  return Math.round(Number(process.hrtime.bigint() / 1000n) - (Date.now() - epochMs) * 1000);
+}
+
 /** Samples a process's CPU time every 100 ms until stopped; `at(ms)` is the CPU time of the last sample at or before then. */
 function cpuTimeline(pid: number): { stop(): void; at(epochMs: number): number } {
   const samples: Array<[number, number]> = [];
@@ -511,6 +516,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       );
     });
     log(`${size} agents: ${pushes.length} health flips pushed (median ${median(pushes)} ms)`);
+    log(`${size} agents: measured window, monotonic µs (--cpu-prof's clock): ${monotonicUs(windowStart)} to ${monotonicUs(windowEnd)}`);
 
     let stormAllMs: number | undefined;
     let stormFromKillMs: number | undefined;
@@ -539,6 +545,9 @@ async function benchSize(size: number): Promise<SizeFigures> {
       stormFromKillMs = back.complete ? lastAt - killedAt : undefined;
       stormAfterReadyMs = back.complete ? Math.max(0, lastAt - readyAt) : undefined;
       await sleep(1200);
+      // Handshakes that outlasted their slot (limits/handshake-queue.ts): each let one more run at once.
+      const slotsTimedOut = metricValue((await httpGet(settings, victim, '/metrics')).body, 'lbha_grpc_tls_handshake_slots_timed_out_total');
+      log(`${size} agents: reconnect storm: TLS handshake slots given back by their timer: ${slotsTimedOut ?? 'not reported'}`);
       run.slots.forEach((slot, i) => {
         stormLoops[i] = loopWindow(loopFile(dir, slot), (slot === victim ? restartAt : killedAt) - 1000, lastAt + 1000);
       });
@@ -553,6 +562,8 @@ async function benchSize(size: number): Promise<SizeFigures> {
           `(${lastAt - killedAt} ms after the stop, which took ${restartAt - killedAt} ms; ${victim.id} answered again after ${readyAt - restartAt} ms)`,
       );
       log(`${size} agents: reconnect storm: re-registrations per second from the ${etcd ? 'stop' : 'restart'}: ${stormPerSecond.join(' ')}`);
+      // The clock of node's --cpu-prof (the monotonic clock, in µs), to cut the storm out of a profile.
+      log(`${size} agents: reconnect storm, monotonic µs (--cpu-prof's clock): restart ${monotonicUs(restartAt)}, answered ${monotonicUs(readyAt)}, all back ${monotonicUs(lastAt)}`);
     }
     const pinging = [...run.liveness.values()].filter((l) => l === 'connection').length;
     log(`${size} agents: liveness of each agent's last stream: ${pinging} by PINGs on the connection, ${run.liveness.size - pinging} by heartbeat messages`);
