@@ -18,6 +18,8 @@ function harness(limit: number) {
   const started: string[] = [];
   const done = new Map<string, () => void>();
   const timers: Array<{ fn: () => void; cleared: boolean }> = [];
+  /** What waits for the end of the event-loop turn's I/O; `endOfTurn()` runs it. */
+  const deferred: Array<() => void> = [];
   const queue = new HandshakeQueue<FakeConnection>({
     limit,
     slotMs: 1000,
@@ -33,13 +35,17 @@ function harness(limit: number) {
     clearTimer: (t) => {
       (t as { cleared: boolean }).cleared = true;
     },
+    afterIo: (fn) => void deferred.push(fn),
   });
+  const endOfTurn = () => {
+    for (const fn of deferred.splice(0)) fn();
+  };
   const push = (...names: string[]) => names.map((n) => {
     const c = new FakeConnection(n);
     queue.push(c);
     return c;
   });
-  return { queue, started, done, timers, push };
+  return { queue, started, done, timers, push, endOfTurn };
 }
 
 describe('handshake queue', () => {
@@ -81,6 +87,8 @@ describe('handshake queue', () => {
     h.push('a', 'b');
     assert.deepEqual(h.started, ['a']);
     h.timers[0]?.fn();
+    assert.deepEqual(h.started, ['a'], 'the slot is kept until the I/O of the turn has been read');
+    h.endOfTurn();
     assert.deepEqual(h.started, ['a', 'b']);
     assert.equal(h.queue.stats().slotsTimedOut, 1);
     // a reports late: its slot was already given back, b keeps the only one.
@@ -88,6 +96,20 @@ describe('handshake queue', () => {
     h.done.get('a')?.();
     assert.deepEqual(h.started, ['a', 'b']);
     assert.equal(h.queue.stats().inFlight, 1);
+  });
+
+  it('a handshake that finishes in the turn its slot time ran out keeps its slot to the end: one more does not start', () => {
+    // A turn of a saturated event loop outlasts slotMs: the timers run first, then the I/O that
+    // finishes the handshakes whose clients have answered.
+    const h = harness(2);
+    h.push('a', 'b', 'c', 'd');
+    h.timers[0]?.fn();
+    h.timers[1]?.fn();
+    h.done.get('a')?.();
+    assert.deepEqual(h.started, ['a', 'b', 'c'], "a's finished handshake gave its slot to c");
+    h.endOfTurn();
+    assert.deepEqual(h.started, ['a', 'b', 'c', 'd'], "b's client did not answer in the turn: its slot goes to d");
+    assert.deepEqual(h.queue.stats(), { inFlight: 2, queued: 0, started: 4, slotsTimedOut: 1 });
   });
 
   it('a handshake that ends at once (done called inside start) lets the next start', () => {

@@ -7,7 +7,12 @@
 // A slot is taken when a handshake starts and given back exactly once: when it completes, fails,
 // or its connection closes (the caller's `done`), or after `slotMs` at the latest, so that a
 // client that connects and sends nothing (or a handshake that never reports back) cannot hold
-// a slot for long.
+// a slot for long. "At the latest" is at the end of the event-loop turn in which `slotMs` ran
+// out, after that turn's I/O: on a core the storm saturates, one turn (a few hundred handshakes
+// each taking a step) can itself last longer than `slotMs`, and a slot given back at the start
+// of the next turn, before the client's answer waiting in the kernel is read, lets another
+// handshake start for every one that was about to finish. Turn after turn, every connection of
+// the storm was then in handshake at once, and none finished for tens of seconds.
 
 /** What the queue holds: a connection that may have gone while it waited. */
 export interface QueuedConnection {
@@ -35,6 +40,8 @@ export interface HandshakeQueueOptions<C extends QueuedConnection> {
   readonly start: (connection: C, done: () => void) => void;
   readonly setTimer?: (fn: () => void, ms: number) => unknown;
   readonly clearTimer?: (timer: unknown) => void;
+  /** Runs `fn` after the I/O of the current event-loop turn (default: setImmediate). */
+  readonly afterIo?: (fn: () => void) => void;
 }
 
 export class HandshakeQueue<C extends QueuedConnection> {
@@ -47,11 +54,13 @@ export class HandshakeQueue<C extends QueuedConnection> {
   private closed = false;
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
   private readonly clearTimer: (timer: unknown) => void;
+  private readonly afterIo: (fn: () => void) => void;
 
   constructor(private readonly opts: HandshakeQueueOptions<C>) {
     if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new RangeError(`handshake limit must be a positive integer, not ${opts.limit}`);
     this.setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
     this.clearTimer = opts.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));
+    this.afterIo = opts.afterIo ?? ((fn) => void setImmediate(fn));
   }
 
   /** Queues `connection`; its handshake starts at once when a slot is free. */
@@ -102,7 +111,9 @@ export class HandshakeQueue<C extends QueuedConnection> {
       this.running--;
       this.pump();
     };
-    const timer = this.setTimer(() => release(true), this.opts.slotMs);
+    // Given back by the timer only after this turn's I/O: a handshake whose client has answered
+    // finishes in it (and gives its slot back itself).
+    const timer = this.setTimer(() => this.afterIo(() => release(true)), this.opts.slotMs);
     try {
       this.opts.start(connection, () => release(false));
     } catch (err) {
