@@ -170,6 +170,27 @@ describe('the backend pool over gRPC', () => {
     assert.equal(noAction.code, status.INVALID_ARGUMENT);
   });
 
+  it('does not read an LB node whose agent stopped reporting as one without sessions', async () => {
+    h = await pool();
+    h.agents.get(LB2)?.setSessions('webserver', 'web1', 3);
+    const started = await change(h, A.BACKEND_ACTION_DRAIN, 'web1', { timeoutMs: 60_000 });
+    const get = async () => (await (h as Harness).call<pbControl.GetOperationResponse>('getOperation', { id: started.id })).operation as Op;
+    await eventually(async () => (await get()).activeConnections === 3, 'the drain to wait for the sessions on lb2');
+    // lb2's agent goes away with its sessions uncounted: its proxy may still be serving them.
+    h.agents.get(LB2)?.disconnect();
+    const unknown = await eventually(async () => {
+      const op = await get();
+      return /not reporting/.test(op.message) ? op : undefined;
+    }, 'the drain to say lb2 is not reporting');
+    assert.equal(unknown.state, 'running', unknown.message);
+    assert.match(unknown.message, new RegExp(`sessions unknown \\(${LB2} not reporting\\)`));
+    // Back with no sessions left: now the drain is done.
+    h.agents.get(LB2)?.setSessions('webserver', 'web1', 0);
+    await h.agents.get(LB2)?.connect();
+    const op = await finished(h, started.id);
+    assert.equal(op.state, 'succeeded', op.message);
+  });
+
   it('is cancellable while it waits for sessions, rolling nothing back', async () => {
     h = await pool();
     h.agents.get(LB2)?.setSessions('slow', 'web1', 4);

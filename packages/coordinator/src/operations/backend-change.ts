@@ -92,18 +92,25 @@ export async function backendChange(ctx: OperationContext): Promise<string> {
   if (waitsForSessions(kind)) {
     await ctx.step('sessions', async () => {
       const budget = ctx.remaining();
+      // A node whose agent is not reporting has sessions nobody can count (its proxy may well
+      // still serve them): the wait goes on until it reports, rather than reading it as none.
       const open = () => {
-        const per = backends.reports(cluster).map((n) => ({ node: n.node, sessions: (n.report?.servers ?? []).filter((s) => targets.includes(serverKey(s.pool, s.server))).reduce((a, s) => a + s.sessions, 0) }));
-        return { total: per.reduce((a, p) => a + p.sessions, 0), text: per.filter((p) => p.sessions > 0).map((p) => `${p.node} ${p.sessions}`).join(', ') };
+        const reports = backends.reports(cluster);
+        const per = reports.map((n) => ({ node: n.node, sessions: (n.report?.servers ?? []).filter((s) => targets.includes(serverKey(s.pool, s.server))).reduce((a, s) => a + s.sessions, 0) }));
+        const silent = reports.filter((n) => n.report === undefined).map((n) => n.node);
+        const text = [...per.filter((p) => p.sessions > 0).map((p) => `${p.node} ${p.sessions}`), ...silent.map((n) => `${n} not reporting`)].join(', ');
+        return { total: per.reduce((a, p) => a + p.sessions, 0), known: silent.length === 0, text };
       };
       let last = -1;
       const done = await ctx.waitFor(() => {
         const o = open();
-        if (o.total !== last) {
-          last = o.total;
-          void ctx.save({ activeConnections: o.total, message: o.total === 0 ? 'no sessions left' : `${o.total} sessions left (${o.text})` }, false);
+        const key = o.known ? o.total : -2 - o.total;
+        if (key !== last) {
+          last = key;
+          const message = o.total === 0 && o.known ? 'no sessions left' : o.total === 0 ? `sessions unknown (${o.text})` : `${o.total} sessions left (${o.text})`;
+          void ctx.save({ activeConnections: o.total, message }, false);
         }
-        return o.total === 0;
+        return o.total === 0 && o.known;
       }, budget);
       if (!done) throw new OperationFailedError(`sessions did not end within ${secs(budget)}: ${open().text}${stays()}`);
       await ctx.save({ activeConnections: 0 });
