@@ -120,8 +120,10 @@ export function evaluate(view: NodeView, now: number): Evaluation {
     }
   }
   const holdsVip = (view.desired?.instances ?? []).some((i) => view.vrrp.get(i.name)?.state === 'master');
+  // Only a node leaving a shared failure asks when its checks passed again (core/fault-mode.ts):
+  // not worked out on every evaluation.
   let passing: { sinceMs: number; riseMs: number } | undefined;
-  for (const s of view.verdicts) {
+  for (const s of view.sharedFailure ? view.verdicts : []) {
     if (s.effect !== 'fault' || s.result.kind !== 'healthy') continue;
     const t = specs.get(s.name) ?? CHECK_DEFAULTS[s.kind];
     const riseMs = t.rise * t.intervalMs + t.timeoutMs;

@@ -101,13 +101,12 @@ export async function backendChange(ctx: OperationContext): Promise<string> {
         const text = [...per.filter((p) => p.sessions > 0).map((p) => `${p.node} ${p.sessions}`), ...silent.map((n) => `${n} not reporting`)].join(', ');
         return { total: per.reduce((a, p) => a + p.sessions, 0), known: silent.length === 0, text };
       };
-      let last = -1;
+      let last = '';
       const done = await ctx.waitFor(() => {
         const o = open();
-        const key = o.known ? o.total : -2 - o.total;
-        if (key !== last) {
-          last = key;
-          const message = o.total === 0 && o.known ? 'no sessions left' : o.total === 0 ? `sessions unknown (${o.text})` : `${o.total} sessions left (${o.text})`;
+        const message = o.total === 0 && o.known ? 'no sessions left' : o.total === 0 ? `sessions unknown (${o.text})` : `${o.total} sessions left (${o.text})`;
+        if (message !== last) {
+          last = message;
           void ctx.save({ activeConnections: o.total, message }, false);
         }
         return o.total === 0 && o.known;
