@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { eventually } from '@lbha/test-support';
 import { isAlive, procState, readProcStat } from '../src/services/proc.js';
-import { passiveOpens, processStates } from '../src/services/listen-queue.js';
+import { passiveOpens, processStates, processTree } from '../src/services/listen-queue.js';
 import { keptFileCount, MAX_KEPT_FILES } from '../src/util/kept-file.js';
 
 const children: ChildProcess[] = [];
@@ -34,6 +34,34 @@ async function started(file: string, args: string[]): Promise<ChildProcess> {
 }
 
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** The children of `pid` as the kernel lists them now (procfs, read afresh). */
+function childrenNow(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('/proc/PID/task/PID/children', () => {
+  it('follows the children of a process through a kept descriptor, and reads a reaped pid as alone', async () => {
+    const sh = await started('sh', ['-c', 'sleep 60 & sleep 60 & wait']);
+    const pid = sh.pid as number;
+    await eventually(async () => (await nextTurn(), childrenNow(pid).length === 2), 'two children');
+    const kids = childrenNow(pid);
+    assert.deepEqual(processTree(pid), [pid, ...kids]);
+    process.kill(kids[0] as number, 'SIGKILL');
+    // The kept descriptor reads the list of now, not the one it was opened on.
+    await eventually(async () => (await nextTurn(), processTree(pid).length === 2), 'one child left');
+    assert.deepEqual(processTree(pid), [pid, kids[1]]);
+    process.kill(kids[1] as number, 'SIGKILL');
+    await new Promise((r) => sh.once('exit', r));
+    await eventually(async () => (await nextTurn(), processTree(pid).length === 1), 'gone once reaped');
+    assert.deepEqual(processTree(pid), [pid]);
+    assert.deepEqual(processTree(0), []);
+  });
+});
 
 describe('/proc/PID/stat', () => {
   it('reads the state and start time, follows a process through stop, continue and death', async () => {

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { DesiredInstance, DesiredState, Logger, VrrpState } from '@lbha/shared';
 import { processTree } from '../services/listen-queue.js';
-import { readProcStat } from '../services/proc.js';
+import { procState } from '../services/proc.js';
 import type { RawPacket } from '../keepalived/advert-sender.js';
 import { leavingAdverts } from '../keepalived/leaving-adverts.js';
 import type { AddressMap } from '../net/address-watcher.js';
@@ -150,7 +150,11 @@ export class VrrpEdges {
     const pid = k.pid();
     if (pid <= 0) return undefined;
     const d = k.desired();
-    const stoppedPids = processTree(pid).filter((p) => ['T', 't'].includes(readProcStat(p)?.state ?? ''));
+    // The state letter alone (T: stopped by a signal, t: by a tracer), ten times a second.
+    const stoppedPids = processTree(pid).filter((p) => {
+      const s = procState(p);
+      return s === 0x54 || s === 0x74;
+    });
     const masters = mastersOf(k.states()).flatMap((m) => {
       const i = d?.instances.find((x) => x.name === m.instance);
       return i ? [{ ...m, sent: this.watch.sent(i.interface, i.vrid) }] : [];

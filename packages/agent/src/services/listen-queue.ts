@@ -1,7 +1,7 @@
 // The kernel's view of a proxy: the accept queues of its listen sockets (/proc/net/tcp and tcp6,
 // whose LISTEN lines come first, so only their head is read) and the state of its processes
 // (/proc/PID/stat). Cheap enough to read every 20 ms.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { procState } from './proc.js';
 import { readKept } from '../util/kept-file.js';
 
@@ -13,16 +13,39 @@ const MAX_LINE_BYTES = 256;
 const LINE_BYTES = 192;
 const LISTEN = '0A';
 
-/** The pid and its children (the proxy's workers). */
+/** A children list is a few pids, one space after each. */
+const CHILDREN_BUFFER = Buffer.alloc(4096);
+/** The children files of the pids read lately (keepalived's and each proxy's, 10 and 50 times a second). */
+const CHILDREN_PATHS = new Map<string, string>();
+const MAX_CHILDREN_PATHS = 64;
+
+function childrenPath(pid: number, procRoot: string): string {
+  const key = `${procRoot} ${pid}`;
+  let path = CHILDREN_PATHS.get(key);
+  if (path === undefined) {
+    if (CHILDREN_PATHS.size >= MAX_CHILDREN_PATHS) CHILDREN_PATHS.clear();
+    path = `${procRoot}/${pid}/task/${pid}/children`;
+    CHILDREN_PATHS.set(key, path);
+  }
+  return path;
+}
+
+/**
+ * The pid and its children (the proxy's workers). Read through a kept descriptor
+ * (util/kept-file.ts), as /proc/PID/stat is: the keepalived watch asks ten times a second. Once
+ * the process is reaped the read fails and the path is opened afresh, so a recycled pid is read
+ * as the new process.
+ */
 export function processTree(pid: number, procRoot = '/proc'): number[] {
   if (pid <= 0) return [];
-  let children: number[] = [];
-  try {
-    children = readFileSync(`${procRoot}/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    // gone, or no children file
+  const out = [pid];
+  const n = readKept(childrenPath(pid, procRoot), CHILDREN_BUFFER, CHILDREN_BUFFER.length, 0);
+  if (n <= 0) return out;
+  for (const field of CHILDREN_BUFFER.toString('latin1', 0, n).split(' ')) {
+    const child = Number(field);
+    if (field !== '' && Number.isInteger(child) && child > 0) out.push(child);
   }
-  return [pid, ...children];
+  return out;
 }
 
 /** Inodes of the sockets the processes hold open. */

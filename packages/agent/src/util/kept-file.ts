@@ -12,9 +12,11 @@ import { closeSync, openSync, readSync } from 'node:fs';
 /**
  * One limit for every kept file: the watch reads /proc/net/snmp, tcp and tcp6 and the stat of
  * the proxy's processes (its master and workers), the supervisors that of keepalived and the
- * daemons they started. More are closed oldest first.
+ * daemons they started, the keepalived watch keepalived's children, the interface check three
+ * sysfs attributes per interface. More are closed oldest first (a file read again is then
+ * opened again, so the limit is well above what a node reads in turn).
  */
-export const MAX_KEPT_FILES = 16;
+export const MAX_KEPT_FILES = 64;
 const kept = new Map<string, number>();
 
 function forget(path: string): void {
@@ -61,6 +63,11 @@ export function readKept(path: string, buffer: Buffer, length: number, position:
     forget(path);
     return -1;
   }
+}
+
+/** Closes the descriptor kept for `path`, if any: the next read opens the path afresh. */
+export function forgetKept(path: string): void {
+  forget(path);
 }
 
 /** How many descriptors are kept open now. */
