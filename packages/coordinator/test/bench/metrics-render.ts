@@ -1,6 +1,10 @@
 // /metrics at scale, in one process: a registry of N agents (two-node clusters, two VIPs each,
 // three checks and two services per node) whose every report changes once a second (spread over
-// the second, as deltas arrive), scraped through gzip as the HTTP API does. Prints, per scrape,
+// the second, as deltas arrive), scraped through gzip as the HTTP API does. A changed report
+// carries a new duration of its first check and new active connections of its proxy (the
+// values of a report that change most often); --churn same replaces each report with an equal
+// one instead (what the benchmark did before 2026-12-05; the render rebuilds a node's lines for
+// any new report, so the two cost it the same, but a render that compared would not). Prints, per scrape,
 // how long the event loop was held: the longest slice of the render (its own clock) and the
 // longest gap between the ticks of a 1 ms interval timer during the scrape (churn and garbage
 // collection included), with the gaps' p99, each gap split into the time the thread ran and the
@@ -12,9 +16,12 @@
 // --slice-ms N sets the sliced render's pause interval (default: the coordinator's).
 // --baseline first measures 1 s windows without a scrape: what the churn alone holds the loop.
 // --one-shot renders without pausing (sliceMs = Infinity): the loop block of a render in one go,
-// for comparison in the same run.
+// for comparison in the same run; --sliced-only leaves the render in one go out.
+// Per scrape also the process's CPU time (every thread: zlib's included, and the churn's share
+// of the scrape's wall time), from process.cpuUsage().
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { NodeSnapshot } from '@lbha/shared';
 import { LoopGapMonitor, summarizeGaps } from '@lbha/test-support';
 import { CoordinatorMetrics } from '../../src/metrics/coordinator-metrics.js';
 import { metricsGzip } from '../../src/metrics/metrics-gzip.js';
@@ -28,7 +35,24 @@ const sliceArg = process.argv.indexOf('--slice-ms');
 const sliceMsArg = sliceArg > 0 ? Number(process.argv[sliceArg + 1]) : DEFAULT_SLICE_MS;
 /** A mode that does not scrape: the same 1 s windows with only the churn (and its garbage). */
 const NO_SCRAPE = -1;
-const modes = [...(process.argv.includes('--baseline') ? [NO_SCRAPE] : []), ...(process.argv.includes('--one-shot') ? [Infinity] : [sliceMsArg, Infinity])];
+const modes = [
+  ...(process.argv.includes('--baseline') ? [NO_SCRAPE] : []),
+  ...(process.argv.includes('--one-shot') ? [Infinity] : process.argv.includes('--sliced-only') ? [sliceMsArg] : [sliceMsArg, Infinity]),
+];
+const churnArg = process.argv.indexOf('--churn');
+const CHURN = churnArg > 0 ? process.argv[churnArg + 1] : 'values';
+if (CHURN !== 'values' && CHURN !== 'same') throw new Error(`--churn must be values or same, not ${String(CHURN)}`);
+
+/** The i-th report of a node: its last one with the values that change most often changed. */
+function churned(snap: NodeSnapshot, i: number): NodeSnapshot {
+  if (CHURN === 'same') return { ...snap, appliedVersion: i };
+  return {
+    ...snap,
+    appliedVersion: i,
+    checks: snap.checks.map((c, k) => (k === 0 ? { ...c, durationMs: 1 + (i % 9) } : c)),
+    services: snap.services.map((svc) => (svc.stats ? { ...svc, stats: { ...svc.stats, activeConnections: i % 50 } } : svc)),
+  };
+}
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,7 +81,7 @@ for (const agents of sizes) {
     while (churning) {
       for (let k = 0; k < perTick; k++, i++) {
         const rec = recs[i % recs.length];
-        if (rec?.snapshot && rec.session) fleet.registry.setSnapshot(rec.name, rec.session.id, { ...rec.snapshot, appliedVersion: i });
+        if (rec?.snapshot && rec.session) fleet.registry.setSnapshot(rec.name, rec.session.id, churned(rec.snapshot, i));
       }
       await sleep(10);
     }
@@ -72,6 +96,7 @@ for (const agents of sizes) {
     const wall: number[] = [];
     const busy: number[] = [];
     const gc: number[] = [];
+    const cpu: number[] = [];
     let bytes = 0;
     let gzBytes = 0;
     for (let s = 0; s < scrapes; s++) {
@@ -85,6 +110,7 @@ for (const agents of sizes) {
       gz.on('data', (b: Buffer) => (zipped += b.length));
       const ended = new Promise((resolve) => gz.on('end', resolve));
       let raw = 0;
+      const cpuBefore = process.cpuUsage();
       const t = performance.now();
       if (sliceMs === NO_SCRAPE) await sleep(1000);
       else {
@@ -100,6 +126,8 @@ for (const agents of sizes) {
       gz.end();
       await ended;
       wall.push(performance.now() - t);
+      const used = process.cpuUsage(cpuBefore);
+      cpu.push((used.user + used.system) / 1000);
       await sleep(2);
       const gaps = summarizeGaps(monitor.take());
       monitor.stop();
@@ -119,6 +147,7 @@ for (const agents of sizes) {
       scenario: 'metrics-scrape',
       agents,
       render: label,
+      churn: CHURN,
       scrapes,
       mb: Math.round(bytes / 1e4) / 100,
       gzip_kb: Math.round(gzBytes / 1e3),
@@ -134,10 +163,11 @@ for (const agents of sizes) {
       gc_pause_max_ms_max: r1(Math.max(...gc)),
       render_cpu_ms_p50: r1(pct(busy, 0.5)),
       scrape_wall_ms_p50: r1(pct(wall, 0.5)),
+      scrape_cpu_ms_p50: r1(pct(cpu, 0.5)),
     };
     process.stdout.write(
       `${String(agents).padStart(6)} agents  ${label.padEnd(14)} ${fig.mb} MB (${fig.gzip_kb} kB gz)  longest slice p50 ${fig.longest_slice_ms_p50} max ${fig.longest_slice_ms_max} ms  ` +
-        `tick gap max p50 ${fig.tick_gap_max_ms_p50} max ${fig.tick_gap_max_ms_max} ms (waiting for the core ${fig.waited_for_core_in_longest_gap_ms_p50}), p99 ${fig.tick_gap_p99_ms_p50} ms  ran in one gap p50 ${fig.ran_in_one_gap_ms_p50} max ${fig.ran_in_one_gap_ms_max} ms  gc pause max p50 ${fig.gc_pause_max_ms_p50} max ${fig.gc_pause_max_ms_max} ms  render ${fig.render_cpu_ms_p50} ms, wall ${fig.scrape_wall_ms_p50} ms\n`,
+        `tick gap max p50 ${fig.tick_gap_max_ms_p50} max ${fig.tick_gap_max_ms_max} ms (waiting for the core ${fig.waited_for_core_in_longest_gap_ms_p50}), p99 ${fig.tick_gap_p99_ms_p50} ms  ran in one gap p50 ${fig.ran_in_one_gap_ms_p50} max ${fig.ran_in_one_gap_ms_max} ms  gc pause max p50 ${fig.gc_pause_max_ms_p50} max ${fig.gc_pause_max_ms_max} ms  render ${fig.render_cpu_ms_p50} ms, wall ${fig.scrape_wall_ms_p50} ms, process CPU ${fig.scrape_cpu_ms_p50} ms\n`,
     );
     process.stdout.write(`${JSON.stringify(fig)}\n`);
   }
