@@ -1,6 +1,7 @@
 // /metrics written in slices: the event loop runs between them, the sink's backpressure is
 // honoured, and the text is the same as one render in one go and holds every expected series once.
 import { strict as assert } from 'node:assert';
+import { stat } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { NodeSnapshot } from '@lbha/shared';
 import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
@@ -54,6 +55,40 @@ describe('streamExposition', () => {
     release();
     await done;
     assert.deepEqual(written, [big.length, big.length, big.length]);
+  });
+});
+
+describe('streamExposition after the sink drained', () => {
+  it('lets the timers run between any two slices, also the slice that follows a drain', async () => {
+    // The sink's first write waits for an I/O callback (the poll phase of a loop turn), as
+    // gzip's drain does. A slice started right there and the one after its pause would run in
+    // the same turn (poll, then check phase), with no timer between them.
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    const seen: number[] = [];
+    function* pieces(): Generator<string> {
+      yield 'x'.repeat(70 * 1024);
+      for (let i = 0; i < 6; i++) {
+        seen.push(ticks);
+        spin(2);
+        yield `line ${i}\n`;
+      }
+    }
+    let first = true;
+    try {
+      await streamExposition(
+        pieces(),
+        () => {
+          if (!first) return undefined;
+          first = false;
+          return new Promise<void>((resolve) => stat('.', () => resolve()));
+        },
+        1,
+      );
+    } finally {
+      clearInterval(ticker);
+    }
+    for (let i = 1; i < seen.length; i++) assert.ok((seen[i] as number) > (seen[i - 1] as number), `no timer ran between slices ${i - 1} and ${i}: ${seen.join(',')}`);
   });
 });
 

@@ -21,9 +21,10 @@ export interface StreamFigures {
 }
 
 /**
- * Work between two pauses, in milliseconds. 1, not more: a slice that resumes when gzip drains
- * runs in the poll phase and the next one in the check phase of the same loop turn, so a timer
- * can wait two slices (at 2 ms the main thread ran 5 ms between timer ticks, at 1 ms 4 ms).
+ * Work between two pauses, in milliseconds. Every slice starts in the check phase of a loop
+ * turn (after a pause, or after the sink drained, see `flush`), so a timer waits one slice at
+ * most (before that, a slice resumed by gzip's drain ran in the poll phase and the next in the
+ * check phase of the same turn: at 1 ms slices the thread ran 4 ms between timer ticks).
  */
 export const DEFAULT_SLICE_MS = 1;
 
@@ -53,6 +54,10 @@ export async function streamExposition(pieces: AsyncIterable<ExpositionPiece> | 
       busyMs += held;
       longest = Math.max(longest, held);
       await wait;
+      // The sink drained in the poll phase of a loop turn; a slice started here would be
+      // followed by another in the same turn's check phase. Starting in the check phase
+      // instead, the next pause (setImmediate) ends the turn: one slice per turn.
+      await nextTurn();
       slices++;
       sliceStart = performance.now();
     }
