@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { closeSync, openSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { NodeDelta, NodeMode } from '@lbha/shared';
 import { AgentOutbox } from '../src/agent-outbox.js';
@@ -291,5 +292,20 @@ describe('CoordinatorMetrics', () => {
     assert.ok(find(s, 'lbha_coordinator_process_cpu_seconds_total').length === 1);
     assert.ok(find(s, 'lbha_coordinator_nodejs_eventloop_lag_p99_seconds').length === 1);
     metrics.close();
+  });
+
+  it('counts the open file descriptors, as the listing of /proc/self/fd does', { skip: process.platform !== 'linux' && 'Linux only' }, async () => {
+    const metrics = new CoordinatorMetrics({ registry: new Registry(3500) });
+    const exported = async (): Promise<number> => value(parseExposition((await metrics.render()).body), 'lbha_coordinator_process_open_fds');
+    const extra: number[] = [];
+    try {
+      const before = await exported();
+      assert.equal(before, readdirSync('/proc/self/fd').length - 1);
+      for (let i = 0; i < 40; i++) extra.push(openSync('/dev/null', 'r'));
+      assert.equal(await exported(), before + 40);
+    } finally {
+      for (const fd of extra) closeSync(fd);
+      metrics.close();
+    }
   });
 });

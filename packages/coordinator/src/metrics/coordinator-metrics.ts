@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry as PromRegistry } f
 import type { NodeRecord, RegistryEvent } from '../registry.js';
 import { CounterSeries, Family, HistogramSeries, msToSeconds, pair } from './exposition-writer.js';
 import { guardSamples } from './guard-samples.js';
+import { openFdsOffTheLoop } from './open-fds-gauge.js';
 import { operationOutcome } from './operation-outcome.js';
 import { FailoverTracker, type Failover, type InstanceObservation, type LossExplanation } from './failover-tracker.js';
 import { FAILOVER_REASONS, METRICS, PROCESS_METRICS_PREFIX, type FailoverReason, type MetricDefinition } from './metric-definitions.js';
@@ -101,6 +102,7 @@ export class CoordinatorMetrics {
       // Gauges named *_total break the exposition conventions (promtool check metrics); the
       // same numbers are in the per-type lbha_coordinator_nodejs_active_* gauges.
       for (const what of ['handles', 'requests', 'resources']) this.prom.removeSingleMetric(`${PROCESS_METRICS_PREFIX}nodejs_active_${what}_total`);
+      openFdsOffTheLoop(this.prom, PROCESS_METRICS_PREFIX);
     }
     this.unsubscribe.push(sources.registry.subscribe((e) => this.onRegistryEvent(e)));
     if (sources.outbox) this.unsubscribe.push(sources.outbox.onPushed((p) => this.pushes.set(p.node, { version: p.version, atMs: this.clock() })));

@@ -1,0 +1,30 @@
+// The coordinator's open file descriptors, counted off the event loop. prom-client's own
+// process_open_fds lists /proc/self/fd with readdirSync on every scrape: with one socket per
+// agent that is a listing of thousands of entries on the event loop, in the one step of a
+// scrape that cannot be sliced (prom-client collects every default metric in one go).
+import { readdir } from 'node:fs/promises';
+import { Gauge, type Registry } from 'prom-client';
+
+const NAME = 'process_open_fds';
+
+/**
+ * Replaces the default metrics' `${prefix}process_open_fds` in `registry` (Linux only, as
+ * prom-client's) by a gauge of the same name and help whose listing runs on libuv's thread pool.
+ */
+export function openFdsOffTheLoop(registry: Registry, prefix: string): void {
+  if (process.platform !== 'linux' || registry.getSingleMetric(prefix + NAME) === undefined) return;
+  registry.removeSingleMetric(prefix + NAME);
+  new Gauge({
+    name: prefix + NAME,
+    help: 'Number of open file descriptors.',
+    registers: [registry],
+    async collect() {
+      try {
+        // Minus the descriptor the listing itself holds open.
+        this.set((await readdir('/proc/self/fd')).length - 1);
+      } catch {
+        // Left as it was: a failed listing is no reason to fail the scrape.
+      }
+    },
+  });
+}
