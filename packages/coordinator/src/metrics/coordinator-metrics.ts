@@ -155,7 +155,11 @@ export class CoordinatorMetrics {
 
   private async *pieces(extra?: () => string): AsyncGenerator<ExpositionPiece, void, undefined> {
     yield* this.statePieces();
-    yield await this.prom.metrics();
+    // prom-client's metrics one at a time, as its metrics() would join them: metrics() collects
+    // every one in one go, and some grow with the fleet (the active handles are a socket each).
+    const registered = this.prom.getMetricsAsArray();
+    // Each piece ends a line (chunks are whole lines); a blank line between two, as there.
+    for (let i = 0; i < registered.length; i++) yield `${i === 0 ? '' : '\n'}${await this.prom.getSingleMetricAsString((registered[i] as { name: string }).name)}\n`;
     if (extra) yield extra();
   }
 
