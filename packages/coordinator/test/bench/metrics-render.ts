@@ -17,8 +17,12 @@
 // --baseline first measures 1 s windows without a scrape: what the churn alone holds the loop.
 // --one-shot renders without pausing (sliceMs = Infinity): the loop block of a render in one go,
 // for comparison in the same run; --sliced-only leaves the render in one go out.
+// --sockets N keeps N loopback sockets open in the process (default: one per agent, as the
+// coordinator holds; N/2 connections, both ends here): prom-client's process metrics list the
+// open descriptors and the active handles on every scrape, work that grows with them.
 // Per scrape also the process's CPU time (every thread: zlib's included, and the churn's share
 // of the scrape's wall time), from process.cpuUsage().
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NodeSnapshot } from '@lbha/shared';
@@ -69,7 +73,23 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ['gc'] });
 
+const socketsArg = process.argv.indexOf('--sockets');
+
+/** `n` open sockets in this process: n/2 loopback connections, both ends kept. */
+async function openSockets(n: number): Promise<() => void> {
+  const server = createServer(() => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const clients: Socket[] = [];
+  for (let i = 0; i < Math.floor(n / 2); i++) clients.push(await new Promise<Socket>((resolve) => { const c = connect(port, '127.0.0.1', () => resolve(c)); }));
+  return () => {
+    for (const c of clients) c.destroy();
+    server.close();
+  };
+}
+
 for (const agents of sizes) {
+  const closeSockets = await openSockets(socketsArg > 0 ? Number(process.argv[socketsArg + 1]) : agents);
   const fleet = buildFleet(Math.ceil(agents / 2));
   const metrics = new CoordinatorMetrics({ registry: fleet.registry, placementView: () => fleet.placement, processMetrics: true });
   const recs = fleet.registry.list();
@@ -148,6 +168,7 @@ for (const agents of sizes) {
       agents,
       render: label,
       churn: CHURN,
+      sockets: socketsArg > 0 ? Number(process.argv[socketsArg + 1]) : agents,
       scrapes,
       mb: Math.round(bytes / 1e4) / 100,
       gzip_kb: Math.round(gzBytes / 1e3),
@@ -174,4 +195,5 @@ for (const agents of sizes) {
   churning = false;
   await churn;
   metrics.close();
+  closeSockets();
 }
