@@ -17,6 +17,7 @@
 // --baseline first measures 1 s windows without a scrape: what the churn alone holds the loop.
 // --one-shot renders without pausing (sliceMs = Infinity): the loop block of a render in one go,
 // for comparison in the same run; --sliced-only leaves the render in one go out.
+// --warmup N scrapes (default 1) before the measured ones, left out of the figures.
 // --sockets N keeps N loopback sockets open in the process (default: one per agent, as the
 // coordinator holds; N/2 connections, both ends here): prom-client's process metrics list the
 // open descriptors and the active handles on every scrape, work that grows with them.
@@ -74,6 +75,9 @@ new PerformanceObserver((list) => {
 }).observe({ entryTypes: ['gc'] });
 
 const socketsArg = process.argv.indexOf('--sockets');
+const warmupArg = process.argv.indexOf('--warmup');
+/** Scrapes left out of the figures at the start of each mode (the render's code compiled and optimised). */
+const WARMUP = warmupArg > 0 ? Number(process.argv[warmupArg + 1]) : 1;
 
 /** `n` open sockets in this process: n/2 loopback connections, both ends kept. */
 async function openSockets(n: number): Promise<() => void> {
@@ -119,7 +123,7 @@ for (const agents of sizes) {
     const cpu: number[] = [];
     let bytes = 0;
     let gzBytes = 0;
-    for (let s = 0; s < scrapes; s++) {
+    for (let s = -WARMUP; s < scrapes; s++) {
       gcMax = 0;
       const monitor = new LoopGapMonitor();
       monitor.start();
@@ -145,12 +149,17 @@ for (const agents of sizes) {
       }
       gz.end();
       await ended;
-      wall.push(performance.now() - t);
+      const wallMs = performance.now() - t;
       const used = process.cpuUsage(cpuBefore);
-      cpu.push((used.user + used.system) / 1000);
       await sleep(2);
       const gaps = summarizeGaps(monitor.take());
       monitor.stop();
+      if (s < 0) {
+        await sleep(500);
+        continue;
+      }
+      wall.push(wallMs);
+      cpu.push((used.user + used.system) / 1000);
       gc.push(gcMax);
       longest.push(sliceMs === NO_SCRAPE ? 0 : metrics.lastLongestSliceMs());
       busy.push(sliceMs === NO_SCRAPE ? 0 : metrics.lastRenderDurationMs());
