@@ -30,6 +30,8 @@ import { startNode, type Proc } from '../support/process.js';
 
 const INTERVAL_MS = 200;
 const STALE_AFTER_MS = 1000;
+/** What the coordinator asks of a pinging agent with these settings (heartbeat.ping unset: half of staleAfter). */
+const PING_MS = 500;
 const NODES = ['lb1', 'lb2', 'silent', 'pinging', 'heartbeating', 'cut', 'unix', 'vanished', 'steady'];
 
 /**
@@ -208,6 +210,9 @@ describe('agent liveness from the connection', () => {
       rawStream('heartbeating', { heartbeats: true }),
     ]);
     for (const w of welcomes) assert.equal(w.value.livenessFromConnection, true);
+    // A stream whose liveness is read from its connection is asked for a PING every PING_MS, not
+    // for a heartbeat every interval.
+    for (const w of welcomes) assert.equal(w.value.heartbeatIntervalMs, PING_MS);
     await eventually(() => link('silent') === 'stale', 'the silent stream to go stale');
     const pinging = await linksFor('pinging', 2 * STALE_AFTER_MS);
     const heartbeating = await linksFor('heartbeating', 1);
@@ -286,8 +291,8 @@ describe('agent liveness from the connection', () => {
   });
 
   it("an agent process whose event loop stops goes stale, and fresh again when it resumes (plaintext)", async () => {
-    // A coordinator of its own, plaintext, with the agent's default heartbeat interval: the real
-    // agent binary pings as often as told only from its second connection on.
+    // A coordinator of its own, plaintext, with the default heartbeat settings: the real agent
+    // binary's first connection PINGs as often as such a coordinator asks (every 1.75 s).
     const plain = new CoordinatorServer(
       {
         id: 'coord-plain',
@@ -295,7 +300,7 @@ describe('agent liveness from the connection', () => {
         tls: { insecure: true },
         auth: { tokens: [], anonymous: 'none' },
         stateDir: join(dir, 'plain-state'),
-        heartbeat: { interval: 1000, staleAfter: 2500 },
+        heartbeat: { interval: 1000, staleAfter: 3500 },
         log: { level: 'info' },
       } as never,
       silentLogger(),
@@ -320,9 +325,10 @@ metrics: { listen: "" }
       procs.push(p);
       const connected = await p.waitForLog((l) => l.event === 'stream.connected');
       assert.equal(connected['liveness'], 'connection');
+      assert.equal(connected['pingMs'], 1750);
       const plainLink = () => plain.registry.get('lb2')?.link;
       await eventually(() => plainLink() === 'connected', 'lb2 to connect');
-      assert.deepEqual([...(await linksFor('lb2', 1500, plain))], ['connected'], 'fresh on its pings');
+      assert.deepEqual([...(await linksFor('lb2', 4000, plain))], ['connected'], 'fresh on its pings, over more than the stale deadline');
       p.kill('SIGSTOP');
       await eventually(() => plainLink() === 'stale', 'lb2 to go stale while stopped');
       p.kill('SIGCONT');

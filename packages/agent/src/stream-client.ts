@@ -21,8 +21,14 @@ import {
 import type { AgentStateSource, CoordinatorHandler } from './ports.js';
 import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffPolicy, type StreamEnding } from './reconnect-delay.js';
 
-/** Heartbeat interval (and PING interval) until a coordinator's Welcome says otherwise. */
-const DEFAULT_HEARTBEAT_MS = 1000;
+/**
+ * How often the connection PINGs until a coordinator's Welcome says otherwise (and the heartbeat
+ * interval should a Welcome name none): what a coordinator with the default heartbeat settings
+ * asks of an agent that pings (heartbeat.ping, half its 3.5 s stale deadline). A coordinator that
+ * asks for more (an older one, 1 s) gets Heartbeat messages on this first connection and PINGs as
+ * often as it asked from the next.
+ */
+export const DEFAULT_PING_MS = 1750;
 
 export interface StreamClientOptions {
   readonly addresses: readonly string[];
@@ -40,8 +46,8 @@ export interface StreamClientOptions {
   /** Largest reconnect delay while the coordinator cannot be reached (see reconnect-delay.ts). */
   readonly backoffMaxUnreachableMs?: number;
   /**
-   * Used until the coordinator's Welcome says otherwise; also how often the connection sends an
-   * HTTP/2 PING (unless channelOptions sets grpc.keepalive_time_ms).
+   * How often the first connection sends an HTTP/2 PING (unless channelOptions sets
+   * grpc.keepalive_time_ms), until a coordinator's Welcome says otherwise; default DEFAULT_PING_MS.
    */
   readonly heartbeatIntervalMs?: number;
   /** For tests: replaces Math.random in the backoff jitter. */
@@ -155,7 +161,7 @@ export class StreamClient {
           case 'welcome': {
             welcomed = true;
             this.attempt = 0;
-            const intervalMs = m.value.heartbeatIntervalMs || this.opts.heartbeatIntervalMs || DEFAULT_HEARTBEAT_MS;
+            const intervalMs = m.value.heartbeatIntervalMs || this.opts.heartbeatIntervalMs || DEFAULT_PING_MS;
             this.toldIntervalMs = m.value.heartbeatIntervalMs || undefined;
             // Heartbeat messages only when the coordinator needs them, or wants a sign of life
             // more often than this connection PINGs (the next connection PINGs as often as told).
@@ -242,7 +248,7 @@ export class StreamClient {
    */
   private pingIntervalMs(): number {
     const configured = this.opts.channelOptions?.['grpc.keepalive_time_ms'];
-    return typeof configured === 'number' ? configured : (this.toldIntervalMs ?? this.opts.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_MS);
+    return typeof configured === 'number' ? configured : (this.toldIntervalMs ?? this.opts.heartbeatIntervalMs ?? DEFAULT_PING_MS);
   }
 
   private stopHeartbeat(): void {

@@ -32,6 +32,12 @@ export interface AgentServiceOptions {
   readonly coordinatorId: string;
   readonly heartbeatIntervalMs: number;
   readonly staleAfterMs: number;
+  /**
+   * The interval a stream whose liveness comes from the connection is told instead of
+   * `heartbeatIntervalMs` (its agent PINGs that often; pingIntervalMs in connection-liveness.ts).
+   * Default: `heartbeatIntervalMs`.
+   */
+  readonly pingIntervalMs?: number;
   /** How long a new stream may take to send its Hello. */
   readonly helloTimeoutMs?: number;
   /**
@@ -148,7 +154,8 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
             value: {
               coordinatorId: opts.coordinatorId,
               sessionId,
-              heartbeatIntervalMs: opts.heartbeatIntervalMs,
+              // The sign of life asked for: a PING that often, or else a Heartbeat message.
+              heartbeatIntervalMs: source === undefined ? opts.heartbeatIntervalMs : (opts.pingIntervalMs ?? opts.heartbeatIntervalMs),
               staleAfterMs: opts.staleAfterMs,
               serverTimeMs: Date.now(),
               livenessFromConnection: source !== undefined,

@@ -31,6 +31,12 @@ export const coordinatorConfigSchema = z
       .object({
         interval: durationMs({ min: 50, max: 60_000 }).default(1000),
         staleAfter: durationMs({ min: 100, max: 600_000 }).default(3500),
+        /**
+         * How often an agent whose liveness comes from its connection sends an HTTP/2 PING, told
+         * in its Welcome. Unset: staleAfter / 2 (1.75 s by default), see pingIntervalMs in
+         * connection-liveness.ts.
+         */
+        ping: durationMs({ min: 50, max: 600_000 }).optional(),
       })
       .strict()
       .default({}),
@@ -85,6 +91,15 @@ export const coordinatorConfigSchema = z
     }
     if (c.heartbeat.staleAfter <= c.heartbeat.interval) {
       ctx.addIssue({ code: 'custom', path: ['heartbeat', 'staleAfter'], message: 'must be longer than heartbeat.interval' });
+    }
+    // A relayed agent's PING reaches the leader with the follower's next report, up to one
+    // heartbeat interval later: both must fit in the stale window, or a live agent goes stale.
+    if (c.heartbeat.ping !== undefined && c.heartbeat.ping + c.heartbeat.interval > c.heartbeat.staleAfter) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['heartbeat', 'ping'],
+        message: `${c.heartbeat.ping}ms plus heartbeat.interval (${c.heartbeat.interval}ms) must not exceed heartbeat.staleAfter (${c.heartbeat.staleAfter}ms): a PING relayed by another coordinator is reported up to one interval later`,
+      });
     }
   });
 

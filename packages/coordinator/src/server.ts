@@ -9,7 +9,7 @@ import { ControlServiceService } from '@lbha/shared/control';
 import { HealthImplementation } from 'grpc-health-check';
 import { afterIoInterval, type AfterIoInterval } from './after-io-interval.js';
 import { AgentOutbox } from './agent-outbox.js';
-import { ConnectionLiveness, deadConnectionMs } from './connection-liveness.js';
+import { ConnectionLiveness, deadConnectionMs, pingIntervalMs } from './connection-liveness.js';
 import { createAgentService, type AgentLimitStats, type AgentServiceOptions } from './agent-service.js';
 import { CoordinatorAuth } from './auth/coordinator-auth.js';
 import { drillSettings } from './probes/drill-settings.js';
@@ -174,6 +174,7 @@ export class CoordinatorServer {
       coordinatorId: config.id,
       heartbeatIntervalMs: config.heartbeat.interval,
       staleAfterMs: config.heartbeat.staleAfter,
+      pingIntervalMs: pingIntervalMs(config.heartbeat),
       // Judged on the stream's own TLS connection when it came straight from its agent; a
       // relayed stream carries its agent's certificate in its metadata (forwarded-identity.ts).
       authorize: options.authorizeAgent ?? this.auth.agentAuthorizerOn((call) => (this.isForwarded(call) ? undefined : this.grpcListener?.secureConnectionOf(call.getPeer()))),
