@@ -44,6 +44,8 @@ export interface SlotSettings {
   readonly shippedFlags: boolean;
   /** Runs a command pinned to the coordinator's cores. */
   readonly pinned: (command: string, args: readonly string[]) => [string, string[]];
+  /** heartbeat.ping and heartbeat.staleAfter, ms (0: the coordinator's defaults). */
+  readonly heartbeat?: { readonly pingMs: number; readonly staleAfterMs: number };
 }
 
 /** Where loop-probe.ts in a coordinator's `n`th process writes its seconds. */
@@ -75,7 +77,7 @@ export async function createSlots(settings: SlotSettings, size: number, count: n
         'limits: { connectionsPerAddress: 100000 }',
         `spec: ${join(dir, 'cluster.yaml')}`,
         `stateDir: ${join(dir, `state-${slot.id}`)}`,
-        'heartbeat: { interval: 1s, staleAfter: 3500ms }',
+        `heartbeat: { interval: 1s, staleAfter: ${settings.heartbeat?.staleAfterMs || 3500}ms${settings.heartbeat?.pingMs ? `, ping: ${settings.heartbeat.pingMs}ms` : ''} }`,
         'log: { level: info }',
         ...store,
         '',

@@ -23,7 +23,9 @@
 // --connect-limit-s S (default 120 + 0.06 per agent): when not every agent has connected by
 // then, the size is measured with those that did and marked partial (`complete: false`);
 // --lease-ttl-s S (default 10; the coordinators' store.leaseTtl on etcd); --keep-dir (keep the
-// coordinators' logs); --no-shipped-flags (without the node flags the coordinator ships with,
+// coordinators' logs); --ping-ms N and --stale-after-ms N (the coordinators' heartbeat.ping and
+// heartbeat.staleAfter, and the simulated agents' PING interval before a Welcome; unset: the
+// shipped defaults, heartbeat.ping derived from staleAfter); --no-shipped-flags (without the node flags the coordinator ships with,
 // COORDINATOR_NODE_FLAGS and COORDINATOR_OPENSSL_FLAG: --coordinator-node-flags come after those); --out FILE.
 // The coordinator is pinned to core 0 and the simulated agents to the other cores (when there
 // are others), so they do not take the coordinator's core from it.
@@ -92,6 +94,10 @@ const CONNECT_LIMIT_S = intOption(argv, '--connect-limit-s', 'LBHA_BENCH_CONNECT
 const LEASE_TTL_S = intOption(argv, '--lease-ttl-s', 'LBHA_BENCH_LEASE_TTL_S', 10);
 /** Keep each size's directory (coordinator logs, loop probe files) instead of removing it. */
 const KEEP_DIR = hasFlag(argv, '--keep-dir');
+/** heartbeat.ping of the coordinators and the agents' PING interval before a Welcome (0: the defaults). */
+const PING_MS = intOption(argv, '--ping-ms', 'LBHA_BENCH_PING_MS', 0);
+/** heartbeat.staleAfter of the coordinators (0: the default, 3.5 s). */
+const STALE_AFTER_MS = intOption(argv, '--stale-after-ms', 'LBHA_BENCH_STALE_AFTER_MS', 0);
 const connectLimitMs = (size: number): number => (CONNECT_LIMIT_S > 0 ? CONNECT_LIMIT_S * 1000 : 120_000 + 60 * size);
 if (STORE !== 'file' && STORE !== 'etcd') throw new Error(`--store: ${STORE} is neither file nor etcd`);
 if (COORDINATORS < 1) throw new Error(`--coordinators: ${COORDINATORS} is not a number of coordinators`);
@@ -160,6 +166,7 @@ function startSimulators(run: Run, size: number): void {
       '--first', String(first),
       '--count', String(count),
       '--flip-mean-s', String(FLIP_MEAN_S),
+      ...(PING_MS > 0 ? ['--ping-ms', String(PING_MS)] : []),
       ...(TLS ? ['--tls-dir', join(run.dir, 'tls')] : []),
     ];
     const [cmd, cmdArgs] = pinned(SIMULATOR_CORES, process.execPath, args);
@@ -444,6 +451,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     env: COORDINATOR_ENV,
     shippedFlags: SHIPPED_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
+    heartbeat: { pingMs: PING_MS, staleAfterMs: STALE_AFTER_MS },
   };
   const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), liveness: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0, latePushes: [], simSelf: [] };
   runs.add(run);
@@ -647,7 +655,7 @@ async function main(): Promise<void> {
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const where = hasTaskset ? `core ${COORDINATOR_CORES} (taskset)` : 'any core (no taskset)';
   out.push(
-    `${COORDINATORS === 1 ? `Coordinator on ${where}` : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'}), all on ${where}, agents spread over them, followers relaying to the leader; per coordinator: KB/agent is its RSS growth over the fleet's agents, streams the agent connections it terminates; storm: the leader stops and restarts, time from the stop`}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes${hasTaskset && cores > 1 ? ` (cores ${SIMULATOR_CORES})` : ''}; event loop: gaps between 1 ms ticks in the coordinator, the longest split into ran / waited for the core; ${SECONDS} s measured per size, a sign of life per second per agent (PINGs for ${sizes.map((s) => s.pinging).join('/')} of them, heartbeat messages for the others), a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
+    `${COORDINATORS === 1 ? `Coordinator on ${where}` : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'}), all on ${where}, agents spread over them, followers relaying to the leader; per coordinator: KB/agent is its RSS growth over the fleet's agents, streams the agent connections it terminates; storm: the leader stops and restarts, time from the stop`}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes${hasTaskset && cores > 1 ? ` (cores ${SIMULATOR_CORES})` : ''}; event loop: gaps between 1 ms ticks in the coordinator, the longest split into ran / waited for the core; ${SECONDS} s measured per size, a sign of life per agent (PINGs every ${PING_MS > 0 ? `${PING_MS} ms` : 'heartbeat.ping (default: half of staleAfter)'} for ${sizes.map((s) => s.pinging).join('/')} of them, heartbeat messages every second for the others; staleAfter ${STALE_AFTER_MS || 3500} ms), a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
   );
   const rows = sizes.flatMap((s) => s.coordinators.map((c) => ({ s, c })));
   out.push(
@@ -695,6 +703,8 @@ async function main(): Promise<void> {
         scenario: 'coordinator-scale',
         agents: s.agents,
         agents_pinging: s.pinging,
+        ping_ms: PING_MS || null,
+        stale_after_ms: STALE_AFTER_MS || 3500,
         tls: TLS,
         ...(Object.keys(COORDINATOR_ENV).length > 0 ? { coordinator_env: COORDINATOR_ENV } : {}),
         store: STORE,

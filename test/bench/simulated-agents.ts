@@ -3,7 +3,7 @@
 // PINGs as the coordinator's Welcome says, ACKs, the real reconnect backoff) on its own gRPC connection, with a simulated node behind it: an nginx that
 // is healthy or not, and VRRP instances that follow the pushed ranks.
 //
-// Usage: node simulated-agents.js --address HOST:PORT[,HOST:PORT...] --nodes N --first I --count K [--flip-mean-s S]
+// Usage: node simulated-agents.js --address HOST:PORT[,HOST:PORT...] --nodes N --first I --count K [--flip-mean-s S] [--ping-ms MS]
 //   Several addresses (several coordinators): each agent gets them all, the list rotated by its
 //   node's index, so the agents start spread evenly over the coordinators.
 //   [--tls-dir DIR]: mutual TLS, each agent with its own certificate signed by DIR/ca.key
@@ -44,6 +44,8 @@ const first = intOption(argv, '--first', 'LBHA_BENCH_FIRST', 0);
 const count = intOption(argv, '--count', 'LBHA_BENCH_COUNT', total);
 const flipMeanS = intOption(argv, '--flip-mean-s', 'LBHA_BENCH_FLIP_MEAN_S', 60);
 const tlsDir = stringOption(argv, '--tls-dir', 'LBHA_BENCH_TLS_DIR', '');
+/** The agents' PING interval until a Welcome says otherwise (0: the StreamClient's default). */
+const pingMs = intOption(argv, '--ping-ms', 'LBHA_BENCH_PING_MS', 0);
 const certs = tlsDir === '' ? undefined : agentCertificates(`${tlsDir}/ca.crt`, `${tlsDir}/ca.key`);
 /** An unhealthy node recovers after this long on average. */
 const RECOVER_MEAN_S = 5;
@@ -106,6 +108,7 @@ class SimulatedNode {
       channelOptions: { 'grpc.use_local_subchannel_pool': 1, 'grpc.keepalive_timeout_ms': 20_000 },
       node: spec.node,
       cluster: spec.cluster,
+      ...(pingMs > 0 ? { heartbeatIntervalMs: pingMs } : {}),
       agentVersion: 'bench',
       bootId: `bench-${process.pid}-${spec.node}`,
       logger: countingLogger,
