@@ -19,7 +19,10 @@
 // checks need to pass after the same cause went away (rise x interval + timeout, from the moment
 // the first recovery was seen here, plus the time their report takes, as above). Their report of
 // passing ends it with nothing moved; at the end of that time a node still failing has a failure
-// of its own, decided at once, and its VIPs move. A node that stops reporting is not waited for.
+// of its own, decided at once, and its VIPs move. When lbha renders the cluster's nginx upstreams,
+// that time includes how much later one node's proxy may send to the backends again than
+// another's (proxyReadmitMs): a check through the proxy cannot pass before the proxy forwards.
+// A node that stops reporting is not waited for.
 // A node that stays failing sends no new report (agents report changes), so the coordinator
 // cannot tell "still failing" from "not passing yet" before that time is up. Pure: the clock is
 // `now`.
@@ -47,6 +50,8 @@ export interface SharedRecovery {
 export const REPORT_MARGIN_MS = 300;
 /** ... and at most, however slowly its agent has answered (the agent waits 5 s for a verdict). */
 export const MAX_REPORT_MARGIN_MS = 2_000;
+/** What nginx's readmission of the backends adds to the way out's wait (proxyReadmitMs). */
+export const MAX_READMIT_MS = 2_000;
 /** Checks whose failure one shared cause (the backends) can bring to every node: the agent holds them (agent core/fault-mode.ts). */
 const SHAREABLE: ReadonlySet<CheckKind> = new Set(['http', 'tcp']);
 
@@ -80,6 +85,23 @@ export interface SharedFailure {
   readonly recovery: SharedRecovery | undefined;
   /** When an undecided failure becomes the node's own unless a report comes first. */
   readonly wakeAt: number | null;
+}
+
+/**
+ * How much later one node's proxy may send to the backends again than another's, after they all
+ * failed: nginx sends to a server that failed (max_fails times; nginx's default is once) again
+ * with the first request once its clock, in whole seconds, is fail_timeout past the last failure,
+ * so up to fail_timeout + 1 s after it, whenever the server answered again. fail_timeout takes
+ * whole seconds, so that is 2 s at the least (nginx's default: 11 s). Known only for the pools
+ * whose server lines lbha renders (nginx; haproxy's checks are in its own configuration), and
+ * MAX_READMIT_MS of it at most: the node that passed first waits for the coordinator's word 5 s
+ * past its own checks' rise (agent core/fault-mode.ts), the report margin may take 2 s of that,
+ * and the wait must end before that agent stops waiting. In a failure every node shared, the
+ * proxies failed at the same moments and send again in the same second; this covers a node whose
+ * proxy failed a little longer, with fail_timeout 1s in full.
+ */
+export function proxyReadmitMs(c: ClusterSpec): number {
+  return c.service === 'nginx' && c.backends.pools.some((p) => p.servers.length > 0) ? MAX_READMIT_MS : 0;
 }
 
 /** The time the cluster's checks named `checks` need to fail (or, `rise`, pass again) on a node after a shared cause. */
@@ -147,6 +169,7 @@ export function sharedFailure(
   const held = new Set<string>();
   const recovering = new Set<string>();
   let wakeAt: number | null = null;
+  const readmitMs = proxyReadmitMs(c);
   // Leaving a shared failure: some active node reports passing again.
   const passing = active.filter((n) => !unhealthy.has(n) && reporting(n) !== undefined);
   const leaving = everyone || passing.length === 0 ? undefined : before.length > 0 ? { atMs: now, checks: before, waiting: new Set<string>() } : recoveryBefore;
@@ -160,7 +183,7 @@ export function sharedFailure(
     // Failing only checks that failed everywhere, since before the first node passed again: it
     // may pass a moment later for the same reason, so it keeps its VIPs until it has had the time.
     if (leaving !== undefined && s.atMs <= leaving.atMs && checks.every((x) => leaving.checks.includes(x))) {
-      const passBy = leaving.atMs + detectMs(c, checks, reportMarginMs([o?.ackLatencyMs]), 'rise');
+      const passBy = leaving.atMs + readmitMs + detectMs(c, checks, reportMarginMs([o?.ackLatencyMs]), 'rise');
       if (now < passBy) {
         recovering.add(n);
         lastResort.add(n);
@@ -170,7 +193,7 @@ export function sharedFailure(
             type: 'check.recovery_wait',
             cluster: c.name,
             node: n,
-            message: `${passing.join(', ')} pass${passing.length > 1 ? '' : 'es'} again; ${n} still fails ${checks.join(', ')}: it keeps its VIPs for up to ${passBy - now} ms, the time its checks need to pass after the same cause`,
+            message: `${passing.join(', ')} pass${passing.length > 1 ? '' : 'es'} again; ${n} still fails ${checks.join(', ')}: it keeps its VIPs for up to ${passBy - now} ms, the time its checks need to pass after the same cause${readmitMs > 0 ? ` (${readmitMs} ms of it for nginx's fail_timeout)` : ''}`,
           });
         }
         continue;

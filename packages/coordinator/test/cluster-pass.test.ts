@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import type { NodeMode, UnplannedTransition } from '@lbha/shared';
 import type { ClusterPassResult } from '../src/cluster-pass.js';
 import { MAX_PREPARE_MS, PREPARE_TIMEOUT_MS, prepareBudgetMs } from '../src/handover-plan.js';
-import { MAX_REPORT_MARGIN_MS, REPORT_MARGIN_MS } from '../src/shared-failure.js';
+import { MAX_READMIT_MS, MAX_REPORT_MARGIN_MS, REPORT_MARGIN_MS } from '../src/shared-failure.js';
 import { vipKey, type ClusterSpec } from '../src/spec/cluster-spec.js';
 import type { BackendIntents } from '../src/store/coordinator-state.js';
 import { LB1, LB2, PassWorld, seed1, SETTLE_MS, T0 } from './support/pass-world.js';
@@ -651,6 +651,27 @@ describe('cluster pass: leaving a failure every node shares', () => {
       assert.equal(w.holders()['vip-29'], LB2, `${latency} ms: not before`);
       w.pass(1);
       assert.equal(w.holders()['vip-29'], LB1, `${latency} ms: then`);
+    }
+  });
+
+  it("the servers of a pool lbha renders for nginx: the wait covers a proxy that sends to them again up to 2 s later (fail_timeout 1s in full)", () => {
+    const pool = (server: string) => (yaml: string): string => `${risen(yaml)}    backends:\n      pools:\n        - name: webserver\n          servers:\n            - ${server}\n`;
+    const cases = [
+      ['fail_timeout 1s', pool('{ name: web1, address: "192.168.50.22:80", max_fails: 3, fail_timeout: 1s }'), MAX_READMIT_MS],
+      ["nginx's default fail_timeout", pool('{ name: web1, address: "192.168.50.22:80" }'), MAX_READMIT_MS],
+      ["no pool: the upstream's server lines are the operator's", risen, 0],
+    ] as const;
+    for (const [name, edit, readmitMs] of cases) {
+      const w = new PassWorld(seed1(edit));
+      sharedFailure(w, [LB1, LB2]);
+      w.node(LB1).healthy = true;
+      const first = w.pass(10);
+      const wait = first.events.find((e) => e.type === 'check.recovery_wait');
+      assert.match(wait?.message ?? '', new RegExp(`for up to ${RECOVER_MS + readmitMs} ms, the time its checks need to pass after the same cause${readmitMs > 0 ? ` \\(${readmitMs} ms of it for nginx's fail_timeout\\)` : '$'}`), name);
+      w.pass(RECOVER_MS + readmitMs - 1);
+      assert.equal(w.holders()['vip-29'], LB2, `${name}: not before`);
+      w.pass(1);
+      assert.equal(w.holders()['vip-29'], LB1, `${name}: then`);
     }
   });
 
