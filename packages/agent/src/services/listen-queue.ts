@@ -15,21 +15,6 @@ const LISTEN = '0A';
 
 /** A children list is a few pids, one space after each. */
 const CHILDREN_BUFFER = Buffer.alloc(4096);
-/** The children files of the pids read lately (keepalived's and each proxy's, 10 and 50 times a second). */
-const CHILDREN_PATHS = new Map<string, string>();
-const MAX_CHILDREN_PATHS = 64;
-
-function childrenPath(pid: number, procRoot: string): string {
-  const key = `${procRoot} ${pid}`;
-  let path = CHILDREN_PATHS.get(key);
-  if (path === undefined) {
-    if (CHILDREN_PATHS.size >= MAX_CHILDREN_PATHS) CHILDREN_PATHS.clear();
-    path = `${procRoot}/${pid}/task/${pid}/children`;
-    CHILDREN_PATHS.set(key, path);
-  }
-  return path;
-}
-
 /**
  * The pid and its children (the proxy's workers). Read through a kept descriptor
  * (util/kept-file.ts), as /proc/PID/stat is: the keepalived watch asks ten times a second. Once
@@ -39,7 +24,7 @@ function childrenPath(pid: number, procRoot: string): string {
 export function processTree(pid: number, procRoot = '/proc'): number[] {
   if (pid <= 0) return [];
   const out = [pid];
-  const n = readKept(childrenPath(pid, procRoot), CHILDREN_BUFFER, CHILDREN_BUFFER.length, 0);
+  const n = readKept(`${procRoot}/${pid}/task/${pid}/children`, CHILDREN_BUFFER, CHILDREN_BUFFER.length, 0);
   if (n <= 0) return out;
   for (const field of CHILDREN_BUFFER.toString('latin1', 0, n).split(' ')) {
     const child = Number(field);

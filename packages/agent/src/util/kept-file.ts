@@ -19,7 +19,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 export const MAX_KEPT_FILES = 64;
 const kept = new Map<string, number>();
 
-function forget(path: string): void {
+/** Closes the descriptor kept for `path`, if any: the next read opens the path afresh. */
+export function forgetKept(path: string): void {
   const fd = kept.get(path);
   if (fd === undefined) return;
   kept.delete(path);
@@ -38,7 +39,7 @@ function open(path: string): number | undefined {
     return undefined;
   }
   kept.set(path, fd);
-  if (kept.size > MAX_KEPT_FILES) forget(kept.keys().next().value as string);
+  if (kept.size > MAX_KEPT_FILES) forgetKept(kept.keys().next().value as string);
   return fd;
 }
 
@@ -52,7 +53,7 @@ export function readKept(path: string, buffer: Buffer, length: number, position:
     try {
       return readSync(fd, buffer, 0, length, position);
     } catch {
-      forget(path);
+      forgetKept(path);
     }
   }
   const fresh = open(path);
@@ -60,14 +61,9 @@ export function readKept(path: string, buffer: Buffer, length: number, position:
   try {
     return readSync(fresh, buffer, 0, length, position);
   } catch {
-    forget(path);
+    forgetKept(path);
     return -1;
   }
-}
-
-/** Closes the descriptor kept for `path`, if any: the next read opens the path afresh. */
-export function forgetKept(path: string): void {
-  forget(path);
 }
 
 /** How many descriptors are kept open now. */
@@ -77,5 +73,5 @@ export function keptFileCount(): number {
 
 /** Closes every kept descriptor (tests; the agent keeps them for its life). */
 export function closeKeptFiles(): void {
-  for (const path of [...kept.keys()]) forget(path);
+  for (const path of [...kept.keys()]) forgetKept(path);
 }
