@@ -7,19 +7,25 @@
 //   --mode h2-tls (HTTP/2 over mutual TLS, the default), tls (mutual TLS alone: each connection
 //   answers what it reads with 8 bytes), h2c (HTTP/2 without TLS): to split the floor.
 //   --options: extra http2.createSecureServer options (e.g. {"settings":{"headerTableSize":0}}).
+//   --hello: each TLS connection's client certificate checked as the coordinator checks it at an
+//   agent's Hello (peer-identity.ts: parsed from the connection, verified against the CA, its
+//   dates and identity read); a connection whose certificate fails is closed.
 // stdout: "listening PORT", then one JSON line of memory per "mem" line on stdin (after two
 // full collections); "stop" on stdin ends it.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureServer, createServer as createH2cServer, type SecureServerOptions, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { certificateIdentity } from '@lbha/coordinator';
 import { stringOption } from './bench-stats.js';
 
 const argv = process.argv.slice(2);
 const tlsDir = stringOption(argv, '--tls-dir', 'LBHA_BENCH_TLS_DIR', '');
 const mode = stringOption(argv, '--mode', 'LBHA_BENCH_MODE', 'h2-tls');
 const extra = JSON.parse(stringOption(argv, '--options', 'LBHA_BENCH_H2_OPTIONS', '{}')) as SecureServerOptions;
+const hello = argv.includes('--hello');
 if (tlsDir === '') throw new Error('--tls-dir is required');
 
 const tls = {
@@ -47,6 +53,16 @@ const server =
         : ((): never => {
             throw new Error(`--mode: ${mode} is none of h2-tls, tls, h2c`);
           })();
+if (hello) {
+  const authorities = [new X509Certificate(tls.ca)];
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const cert = socket.getPeerX509Certificate();
+    const outcome = cert ? certificateIdentity(cert, authorities, Date.now()) : { ok: false, reason: 'no client certificate' };
+    if (outcome.ok) return;
+    process.stderr.write(`tls-floor-server: ${outcome.reason}\n`);
+    socket.destroy();
+  });
+}
 server.on('session', (session: ServerHttp2Session) => {
   sessions++;
   session.on('close', () => sessions--);

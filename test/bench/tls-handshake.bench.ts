@@ -9,12 +9,21 @@
 // time over that batch is taken, the client closes, and the next variant gets its batch: variants
 // alternate batch after batch, so that a loaded machine weighs on all of them alike. Figures are
 // the median over --rounds batches of the server's CPU per connection, and the ratio to the first
-// variant. A machine with other work inflates CPU time itself (caches, the other core's
+// variant; the client's CPU per connection beside it (its own process, on the other cores). A machine with other work inflates CPU time itself (caches, the other core's
 // hyperthread): compare variants of one run, not runs.
+//
+// Session resumption: the variant 'resumed' issues one TLS 1.3 ticket per handshake (OpenSSL's
+// NumTickets = 1) and its client offers the last ticket it got on each new connection, as an
+// agent offers its last connection's on reconnect: every connection but the first of a batch
+// resumes (psk_dhe_ke: a fresh ECDHE exchange, no certificates sent, parsed or verified), which
+// the client counts. 'tickets-1' is the same server with clients that never resume: the cost of
+// issuing the ticket on a full handshake. 'hello-full' and 'hello-resumed' add the coordinator's
+// own check of each client certificate (peer-identity.ts), which both kinds of connection pay.
 //
 // Options: --batch N (200); --rounds R (8); --variants a,b,... (every variant by default); --out FILE.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, rmSync } from 'node:fs';
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +45,12 @@ interface Variant {
   readonly flags: readonly string[];
   readonly options: Readonly<Record<string, unknown>>;
   readonly mode?: 'tls' | 'h2c';
+  /** OpenSSL's NumTickets for the server process (a configuration file of the run's own). */
+  readonly tickets?: number;
+  /** The client offers the last session ticket it got on each connection. */
+  readonly resume?: boolean;
+  /** The server checks each client certificate as the coordinator does at an agent's Hello. */
+  readonly hello?: boolean;
 }
 
 const ALL: readonly Variant[] = [
@@ -44,6 +59,13 @@ const ALL: readonly Variant[] = [
   // TLS 1.3 servers send no NewSessionTicket. Node has no option for it.
   { name: 'no-tickets', flags: [`--openssl-config=${COORDINATOR_OPENSSL_CONFIG}`], options: {} },
   // SSL_OP_NO_TICKET: in TLS 1.3 OpenSSL then sends stateful tickets (a session ID) instead.
+  // One ticket per handshake; clients that never resume, and clients that do.
+  { name: 'tickets-1', flags: [], options: {}, tickets: 1 },
+  { name: 'resumed', flags: [], options: {}, tickets: 1, resume: true },
+  // Both with the coordinator's check of the client certificate at the Hello, which a resumed
+  // connection needs as much as a full one.
+  { name: 'hello-full', flags: [], options: {}, tickets: 0, hello: true },
+  { name: 'hello-resumed', flags: [], options: {}, tickets: 1, resume: true, hello: true },
   { name: 'op-no-ticket', flags: [], options: { secureOptions: constants.SSL_OP_NO_TICKET } },
   // The key exchange: X25519 is what Node's client and server agree on by default.
   { name: 'group-p256', flags: [], options: { ecdhCurve: 'P-256' } },
@@ -75,25 +97,53 @@ interface Server {
   readonly port: number;
 }
 
+/** An OpenSSL configuration like the coordinator's (openssl.cnf) with NumTickets = n. */
+function ticketsConfig(n: number): string {
+  const file = join(dir, `openssl-tickets-${n}.cnf`);
+  writeFileSync(file, `nodejs_conf = bench\n[bench]\nssl_conf = bench_ssl\n[bench_ssl]\nsystem_default = bench_tls\n[bench_tls]\nNumTickets = ${n}\n`);
+  return `--openssl-config=${file}`;
+}
+
 async function start(variant: Variant, tlsDir: string): Promise<Server> {
-  const [cmd, args] = pinned('0', [...variant.flags, SERVER, '--tls-dir', tlsDir, '--mode', variant.mode ?? 'h2-tls', '--options', JSON.stringify(variant.options)]);
+  const flags = variant.tickets === undefined ? variant.flags : [...variant.flags, ticketsConfig(variant.tickets)];
+  const [cmd, args] = pinned('0', [...flags, SERVER, '--tls-dir', tlsDir, '--mode', variant.mode ?? 'h2-tls', '--options', JSON.stringify(variant.options), ...(variant.hello ? ['--hello'] : [])]);
   const proc = track(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
   const port = Number(/^listening (\d+)$/.exec(await firstLine(proc))?.[1] ?? fail(`${variant.name}: the server did not listen`));
   return { variant, proc, port };
 }
 
-/** The server's CPU milliseconds per connection while a client opens BATCH connections to it. */
-async function batch(server: Server, tlsDir: string): Promise<number> {
+interface Batch {
+  /** The server's CPU milliseconds per connection. */
+  readonly server: number;
+  /** The client's. */
+  readonly client: number;
+  readonly resumed: number;
+}
+
+/** The server's and the client's CPU per connection while the client opens BATCH connections. */
+async function batch(server: Server, tlsDir: string): Promise<Batch> {
   const pid = server.proc.pid as number;
-  const [cmd, args] = pinned(cores > 1 ? `1-${cores - 1}` : '0', [CLIENT, '--port', String(server.port), '--count', String(BATCH), '--tls-dir', tlsDir, '--mode', server.variant.mode ?? 'h2-tls']);
+  const [cmd, args] = pinned(cores > 1 ? `1-${cores - 1}` : '0', [
+    CLIENT,
+    '--port',
+    String(server.port),
+    '--count',
+    String(BATCH),
+    '--tls-dir',
+    tlsDir,
+    '--mode',
+    server.variant.mode ?? 'h2-tls',
+    ...(server.variant.resume ? ['--resume'] : []),
+  ]);
   const client = track(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
   try {
     const t0 = processTimes(pid);
     const ready = await firstLine(client);
     const t1 = processTimes(pid);
-    if (ready !== `ready ${BATCH}`) throw new Error(`clients: ${ready}`);
+    const m = /^ready (\d+) resumed (\d+) cpu_ms ([\d.]+)$/.exec(ready);
+    if (!m || Number(m[1]) !== BATCH) throw new Error(`clients: ${ready}`);
     if (!t0 || !t1) throw new Error(`${server.variant.name}: the server's CPU time cannot be read`);
-    return ((t1.cpuSeconds - t0.cpuSeconds) * 1000) / BATCH;
+    return { server: ((t1.cpuSeconds - t0.cpuSeconds) * 1000) / BATCH, client: Number(m[3]) / BATCH, resumed: Number(m[2]) };
   } finally {
     client.kill('SIGKILL');
     await new Promise((resolve) => (client.exitCode !== null || client.signalCode !== null ? resolve(undefined) : client.once('exit', resolve)));
@@ -106,16 +156,21 @@ try {
   const servers: Server[] = [];
   for (const variant of VARIANTS) servers.push(await start(variant, tlsDir));
   const results = new Map<string, number[]>();
+  const clientResults = new Map<string, number[]>();
+  const resumedCounts = new Map<string, number[]>();
   const loads: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     loads.push(loadavg()[0] ?? 0);
     const line: string[] = [];
     for (const server of servers) {
-      const ms = await batch(server, tlsDir);
-      results.set(server.variant.name, [...(results.get(server.variant.name) ?? []), ms]);
-      line.push(`${server.variant.name} ${ms.toFixed(2)}`);
+      const b = await batch(server, tlsDir);
+      const name = server.variant.name;
+      results.set(name, [...(results.get(name) ?? []), b.server]);
+      clientResults.set(name, [...(clientResults.get(name) ?? []), b.client]);
+      resumedCounts.set(name, [...(resumedCounts.get(name) ?? []), b.resumed]);
+      line.push(`${name} ${b.server.toFixed(2)}/${b.client.toFixed(2)}${server.variant.resume ? ` (${b.resumed} resumed)` : ''}`);
     }
-    log(`round ${round} (load ${loads[loads.length - 1]?.toFixed(1)}): CPU ms per connection: ${line.join(', ')}`);
+    log(`round ${round} (load ${loads[loads.length - 1]?.toFixed(1)}): CPU ms per connection, server/client: ${line.join(', ')}`);
   }
   for (const server of servers) server.proc.kill('SIGKILL');
   const rows: (string | number)[][] = [];
@@ -125,7 +180,12 @@ try {
     const ratios = runs.map((ms, i) => ms / (results.get(VARIANTS[0]?.name ?? '')?.[i] ?? NaN));
     const ms = Math.round(median(runs.map((v) => v * 100))) / 100;
     const ratio = Math.round(median(ratios.map((r) => r * 1000))) / 1000;
-    rows.push([variant.name, ms.toFixed(2), ratio.toFixed(3), runs.map((v) => v.toFixed(2)).join(' ')]);
+    const clientRuns = clientResults.get(variant.name) ?? [];
+    const clientMs = Math.round(median(clientRuns.map((v) => v * 100))) / 100;
+    const clientRatios = clientRuns.map((v, i) => v / (clientResults.get(VARIANTS[0]?.name ?? '')?.[i] ?? NaN));
+    const clientRatio = Math.round(median(clientRatios.map((r) => r * 1000))) / 1000;
+    const resumed = resumedCounts.get(variant.name) ?? [];
+    rows.push([variant.name, ms.toFixed(2), ratio.toFixed(3), clientMs.toFixed(2), clientRatio.toFixed(3), `${Math.min(...resumed)}`, runs.map((v) => v.toFixed(2)).join(' ')]);
     const record = jsonLine({
       bench: 'tls-handshake',
       variant: variant.name,
@@ -138,12 +198,20 @@ try {
       cpu_ms_per_connection: ms,
       cpu_ms_per_connection_runs: runs.map((v) => Math.round(v * 1000) / 1000),
       ratio_to_first: ratio,
+      tickets: variant.tickets ?? null,
+      resume: variant.resume === true,
+      resumed_per_batch: resumed,
+      client_cpu_ms_per_connection: clientMs,
+      client_cpu_ms_per_connection_runs: clientRuns.map((v) => Math.round(v * 1000) / 1000),
+      client_ratio_to_first: clientRatio,
     });
     process.stdout.write(`${record}\n`);
     if (OUT !== '') appendFileSync(OUT, `${record}\n`);
   }
-  process.stdout.write(`\nServer CPU per connection set up (ms), median of ${ROUNDS} batches of ${BATCH}, load ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}; ratio: median per round against ${VARIANTS[0]?.name}\n`);
-  process.stdout.write(`${table(['variant', 'ms', 'ratio', '(each batch)'], rows)}\n`);
+  process.stdout.write(
+    `\nServer and client CPU per connection set up (ms), median of ${ROUNDS} batches of ${BATCH}, load ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}; ratio: median per round against ${VARIANTS[0]?.name}; resumed: the fewest connections of a batch that resumed\n`,
+  );
+  process.stdout.write(`${table(['variant', 'server ms', 'ratio', 'client ms', 'ratio', 'resumed', '(server, each batch)'], rows)}\n`);
 } finally {
   children.killAll();
   rmSync(dir, { recursive: true, force: true });

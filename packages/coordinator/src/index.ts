@@ -68,5 +68,6 @@ export { CoordinatorMetrics, METRICS, sampleNames, type MetricsSources, type Vip
 export { WebhookDispatcher, webhooksSchema, type WebhookConfig, type WebhookPayload } from './webhooks/index.js';
 export { STORE_METRICS } from './etcd/etcd-coordination.js';
 export { createDevCa, type DevCa, type DevCaOptions } from './auth/dev-ca.js';
+export { certificateIdentity } from './auth/peer-identity.js';
 export { COORDINATOR_PROGRAM } from './coordinator-program.js';
 export { COORDINATOR_RELOADABLE, reloadCoordinator } from './coordinator-reload.js';
