@@ -32,7 +32,10 @@ export const COORDINATOR_NODE_FLAGS: readonly string[] = ['--heap-growing-percen
  * every handshake by default, and the second copies the session by encoding and decoding it,
  * the client certificate parsed once more; the agents never resume a session (grpc-js keeps no
  * ticket), so each was work thrown away: about a tenth of a bare Node HTTP/2 server's CPU per
- * mutual-TLS connection (docs/benchmarks.md, "The TLS handshake's CPU"). Node has no
+ * mutual-TLS connection (docs/benchmarks.md, "The TLS handshake's CPU"). Resuming them instead
+ * was measured and not taken: 0.92-0.94 times a reconnect storm's CPU, for a ticket key that would
+ * authenticate as any client (docs/benchmarks.md, "TLS session resumption for the reconnect
+ * storm"). Node has no
  * option for it (SSL_OP_NO_TICKET makes TLS 1.3 send stateful tickets instead), and a missing
  * file is ignored by node, so the deploy test checks the installed path.
  */
