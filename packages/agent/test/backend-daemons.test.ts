@@ -176,7 +176,7 @@ describe('nginx backends with a real nginx', { skip: has('nginx', '-v') ? false 
     for (const w of webs) await w.start();
     pool = {
       name: 'webserver',
-      servers: webs.map((w, i) => ({ name: `web${i + 1}`, address: `127.0.0.1:${w.port}`, weight: 0, maxFails: 0, failTimeoutMs: 0, maxConns: 0, backup: false })),
+      servers: webs.map((w, i) => ({ name: `web${i + 1}`, address: `127.0.0.1:${w.port}`, weight: 0, maxFails: null, failTimeoutMs: null, maxConns: 0, backup: false })),
     };
     writeFileSync(
       conf(),

@@ -16,8 +16,12 @@ const POOL: DesiredPool = {
   name: 'webserver',
   servers: [
     { name: 'web1', address: '192.168.50.22:80', weight: 0, maxFails: 3, failTimeoutMs: 5000, maxConns: 0, backup: false },
+    // max_fails=0: never marked failed; rendered, not left to nginx's default of 1.
     { name: 'web2', address: '192.168.50.23:80', weight: 2, maxFails: 0, failTimeoutMs: 2000, maxConns: 100, backup: false },
-    { name: 'web3', address: '[2001:db8::3]:8080', weight: 0, maxFails: 0, failTimeoutMs: 0, maxConns: 0, backup: true },
+    // Neither set: nginx's defaults (1, 10s), nothing rendered.
+    { name: 'web3', address: '[2001:db8::3]:8080', weight: 0, maxFails: null, failTimeoutMs: null, maxConns: 0, backup: true },
+    // fail_timeout=0s: rendered as it is.
+    { name: 'web4', address: '192.168.50.24:80', weight: 0, maxFails: 1, failTimeoutMs: 0, maxConns: 0, backup: false },
   ],
 };
 
@@ -38,6 +42,14 @@ describe('nginx managed include rendering', () => {
       assert.equal(text, readFileSync(file, 'utf8'));
     });
   }
+
+  it('renders max_fails and fail_timeout when the spec sets them, 0 included, and nothing when it does not', () => {
+    const lines = renderUpstreamInclude(POOL, intents()).split('\n');
+    const of = (name: string) => lines.find((l) => l.endsWith(`# ${name}`)) ?? '';
+    assert.match(of('web2'), / max_fails=0 fail_timeout=2s /);
+    assert.doesNotMatch(of('web3'), /max_fails|fail_timeout/);
+    assert.match(of('web4'), / max_fails=1 fail_timeout=0s;/);
+  });
 
   it('marks a drained or disabled server down and nothing else', () => {
     const text = renderUpstreamInclude(POOL, intents({ pool: 'webserver', server: 'web1', admin: 'drain' }));

@@ -121,7 +121,7 @@ export function backendReportFromWire(r: pb.BackendReport, path: string): Backen
 
 export function desiredBackendsToWire(d: DesiredBackends): pb.DesiredBackends {
   return {
-    pools: d.pools.map((p) => ({ name: p.name, servers: p.servers.map((s) => ({ ...s })) })),
+    pools: d.pools.map((p) => ({ name: p.name, servers: p.servers.map((s) => ({ ...s, maxFails: s.maxFails ?? undefined, failTimeoutMs: s.failTimeoutMs ?? undefined })) })),
     intents: d.intents.map((i) => ({ pool: i.pool, server: i.server, admin: backendAdminWire.toWire(i.admin), weight: i.weight })),
     reportIntervalMs: d.reportIntervalMs,
     driftIgnore: [...d.driftIgnore],
@@ -137,8 +137,9 @@ function poolServerFromWire(s: pb.DesiredPoolServer, path: string): DesiredPoolS
     name: name(s.name, `${path}.name`),
     address: address(s.address, `${path}.address`),
     weight: s.weight,
-    maxFails: s.maxFails,
-    failTimeoutMs: s.failTimeoutMs,
+    // Absent (a coordinator built before these fields were optional sends no 0): not rendered.
+    maxFails: s.maxFails ?? null,
+    failTimeoutMs: s.failTimeoutMs ?? null,
     maxConns: s.maxConns,
     backup: s.backup,
   };

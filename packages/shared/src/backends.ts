@@ -62,9 +62,10 @@ export interface DesiredPoolServer {
   readonly address: string;
   /** 0: nginx's default. */
   readonly weight: number;
-  readonly maxFails: number;
-  /** 0: nginx's default. */
-  readonly failTimeoutMs: number;
+  /** null: not rendered, nginx's default (1); 0: never marked failed. */
+  readonly maxFails: number | null;
+  /** null: not rendered, nginx's default (10 s); whole seconds. */
+  readonly failTimeoutMs: number | null;
   /** 0: unlimited. */
   readonly maxConns: number;
   readonly backup: boolean;

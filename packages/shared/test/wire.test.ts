@@ -4,7 +4,7 @@ import type { BackendReport, DesiredBackends } from '../src/backends.js';
 import type { DesiredState, NodeSnapshot } from '../src/domain.js';
 import { WireError } from '../src/errors.js';
 import { applyDelta, desiredStateFromWire, desiredStateToWire, snapshotFromWire, snapshotToWire } from '../src/wire.js';
-import { BackendAdminState } from '../generated/lbha/v1/backends.js';
+import { BackendAdminState, DesiredPoolServer as PbDesiredPoolServer } from '../generated/lbha/v1/backends.js';
 
 const desired: DesiredState = {
   version: 7,
@@ -61,6 +61,21 @@ describe('wire mapping', () => {
     assert.equal(w.backends?.intents[1]?.admin, BackendAdminState.BACKEND_ADMIN_STATE_MAINT);
     (w.backends?.intents[1] as { admin: number }).admin = 9;
     assert.throws(() => desiredStateFromWire(w, 'd'), (e: unknown) => e instanceof WireError && e.path === 'd.backends.intents[1].admin' && /unknown BackendAdminState value 9/.test(e.message));
+  });
+
+  it("keeps max_fails and fail_timeout set to 0 apart from unset, on the wire too", () => {
+    const servers = [
+      { name: 'web1', address: '192.168.50.21:80', weight: 0, maxFails: 0, failTimeoutMs: 0, maxConns: 0, backup: false },
+      { name: 'web2', address: '192.168.50.22:80', weight: 0, maxFails: null, failTimeoutMs: null, maxConns: 0, backup: false },
+    ];
+    const d: DesiredState = { ...desired, backends: { pools: [{ name: 'webservers', servers }], intents: [], reportIntervalMs: 1000, driftIgnore: [], driftFiles: [] } };
+    assert.deepEqual(desiredStateFromWire(desiredStateToWire(d), 'd'), d);
+    const bytes = (i: number) => PbDesiredPoolServer.encode(desiredStateToWire(d).backends?.pools[0]?.servers[i] as PbDesiredPoolServer).finish();
+    // Set to 0: on the wire (fields 4 and 5, value 0), where an unset field is absent.
+    assert.ok(Buffer.from(bytes(0)).includes(Buffer.from([0x20, 0x00, 0x28, 0x00])));
+    assert.equal(PbDesiredPoolServer.decode(bytes(1)).maxFails, undefined);
+    // What a coordinator that sent no 0 (these fields without presence) encodes for unset is the same as now.
+    assert.deepEqual(Buffer.from(bytes(1)), Buffer.from(PbDesiredPoolServer.encode({ name: 'web2', address: '192.168.50.22:80', weight: 0, maxConns: 0, backup: false }).finish()));
   });
 
   it('refuses a priority out of range', () => {

@@ -7,7 +7,7 @@ import { serverKey, type DesiredPool, type ServerIntent } from '@lbha/shared';
 
 /** fail_timeout takes whole seconds (nginx -t refuses "1500ms" there); the spec asks for whole seconds. */
 function seconds(ms: number): string {
-  return `${Math.max(1, Math.ceil(ms / 1000))}s`;
+  return `${Math.ceil(ms / 1000)}s`;
 }
 
 /** The include's file name for a pool (pool names cannot hold a path separator). */
@@ -23,8 +23,9 @@ export function renderUpstreamInclude(pool: DesiredPool, intents: ReadonlyMap<st
     const down = intent !== undefined && intent.admin !== 'ready';
     const params = [
       ...(weight > 0 && weight !== 1 ? [`weight=${weight}`] : []),
-      ...(s.maxFails > 0 ? [`max_fails=${s.maxFails}`] : []),
-      ...(s.failTimeoutMs > 0 ? [`fail_timeout=${seconds(s.failTimeoutMs)}`] : []),
+      // Unset (null): nginx's defaults, 1 and 10s; 0 is rendered, it means something to nginx.
+      ...(s.maxFails !== null ? [`max_fails=${s.maxFails}`] : []),
+      ...(s.failTimeoutMs !== null ? [`fail_timeout=${seconds(s.failTimeoutMs)}`] : []),
       ...(s.maxConns > 0 ? [`max_conns=${s.maxConns}`] : []),
       ...(s.backup ? ['backup'] : []),
       ...(down ? ['down'] : []),

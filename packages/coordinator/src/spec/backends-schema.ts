@@ -24,11 +24,12 @@ const poolServerSchema = z
     name: serverName,
     address: serverAddress,
     weight: count(1000).refine((w) => w !== 0, 'nginx weights start at 1').optional(),
-    max_fails: count(1000).default(0),
-    // nginx takes whole seconds here.
+    // Unset: not rendered (nginx's default, 1); 0: nginx never marks the server failed.
+    max_fails: count(1000).optional(),
+    // Unset: not rendered (nginx's default, 10s). nginx takes whole seconds here.
     fail_timeout: durationMs({ min: 0, max: 86_400_000 })
       .refine((ms) => ms % 1000 === 0, 'nginx takes fail_timeout in whole seconds')
-      .default(0),
+      .optional(),
     max_conns: count(1_000_000).default(0),
     backup: z.boolean().default(false),
   })
@@ -67,7 +68,7 @@ export const backendsSchema = z
   .default({});
 
 function toPoolServer(s: z.output<typeof poolServerSchema>): DesiredPoolServer {
-  return { name: s.name, address: s.address, weight: s.weight ?? 0, maxFails: s.max_fails, failTimeoutMs: s.fail_timeout, maxConns: s.max_conns, backup: s.backup };
+  return { name: s.name, address: s.address, weight: s.weight ?? 0, maxFails: s.max_fails ?? null, failTimeoutMs: s.fail_timeout ?? null, maxConns: s.max_conns, backup: s.backup };
 }
 
 export function toBackends(b: z.output<typeof backendsSchema>): BackendsSpec {
