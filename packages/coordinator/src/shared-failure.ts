@@ -21,7 +21,8 @@
 // passing ends it with nothing moved; at the end of that time a node still failing has a failure
 // of its own, decided at once, and its VIPs move. When lbha renders the cluster's nginx upstreams,
 // that time includes how much later one node's proxy may send to the backends again than
-// another's (proxyReadmitMs): a check through the proxy cannot pass before the proxy forwards.
+// another's (proxyReadmitMs, from the servers' fail_timeout): a check through the proxy cannot
+// pass before the proxy forwards.
 // A node that stops reporting is not waited for.
 // A node that stays failing sends no new report (agents report changes), so the coordinator
 // cannot tell "still failing" from "not passing yet" before that time is up. Pure: the clock is
@@ -87,21 +88,35 @@ export interface SharedFailure {
   readonly wakeAt: number | null;
 }
 
+/** nginx's fail_timeout when a server line sets none. */
+export const NGINX_DEFAULT_FAIL_TIMEOUT_MS = 10_000;
+
 /**
  * How much later one node's proxy may send to the backends again than another's, after they all
  * failed: nginx sends to a server that failed (max_fails times; nginx's default is once) again
  * with the first request once its clock, in whole seconds, is fail_timeout past the last failure,
- * so up to fail_timeout + 1 s after it, whenever the server answered again. fail_timeout takes
- * whole seconds, so that is 2 s at the least (nginx's default: 11 s). Known only for the pools
- * whose server lines lbha renders (nginx; haproxy's checks are in its own configuration), and
- * MAX_READMIT_MS of it at most: the node that passed first waits for the coordinator's word 5 s
- * past its own checks' rise (agent core/fault-mode.ts), the report margin may take 2 s of that,
- * and the wait must end before that agent stops waiting. In a failure every node shared, the
- * proxies failed at the same moments and send again in the same second; this covers a node whose
- * proxy failed a little longer, with fail_timeout 1s in full.
+ * so up to fail_timeout + 1 s after it, whenever the server answered again; a server with
+ * max_fails=0 is never marked failed and costs nothing. Known only for the pools whose server
+ * lines lbha renders (nginx; haproxy's checks are in its own configuration): the longest
+ * fail_timeout + 1 s of the servers that can be marked failed, and MAX_READMIT_MS at most. The
+ * cap: the node that passed first waits for the coordinator's word 5 s past its own checks' rise
+ * (agent core/fault-mode.ts), the report margin may take 2 s of that, and the wait must end
+ * before that agent stops waiting. In a failure every node shared, the proxies failed at the same
+ * moments and send again in the same second; the cap covers a node whose proxy failed a little
+ * longer with fail_timeout 1s (the recommended value) in full. A longer fail_timeout keeps every
+ * client on 502 for longer than the wait allows for (spec-warnings.ts says so when a spec is
+ * applied).
  */
 export function proxyReadmitMs(c: ClusterSpec): number {
-  return c.service === 'nginx' && c.backends.pools.some((p) => p.servers.length > 0) ? MAX_READMIT_MS : 0;
+  if (c.service !== 'nginx') return 0;
+  let ms = 0;
+  for (const p of c.backends.pools) {
+    for (const s of p.servers) {
+      if (s.maxFails === 0) continue;
+      ms = Math.max(ms, (s.failTimeoutMs ?? NGINX_DEFAULT_FAIL_TIMEOUT_MS) + 1_000);
+    }
+  }
+  return Math.min(ms, MAX_READMIT_MS);
 }
 
 /** The time the cluster's checks named `checks` need to fail (or, `rise`, pass again) on a node after a shared cause. */

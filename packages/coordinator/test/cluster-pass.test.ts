@@ -654,13 +654,17 @@ describe('cluster pass: leaving a failure every node shares', () => {
     }
   });
 
-  it("the servers of a pool lbha renders for nginx: the wait covers a proxy that sends to them again up to 2 s later (fail_timeout 1s in full)", () => {
-    const pool = (server: string) => (yaml: string): string => `${risen(yaml)}    backends:\n      pools:\n        - name: webserver\n          servers:\n            - ${server}\n`;
+  it("the servers of a pool lbha renders for nginx: the wait covers a proxy that sends to them again up to fail_timeout + 1 s later, 2 s at most, none with max_fails 0", () => {
+    const pool = (...servers: string[]) => (yaml: string): string => `${risen(yaml)}    backends:\n      pools:\n        - name: webserver\n          servers:\n${servers.map((x) => `            - ${x}\n`).join('')}`;
     const cases = [
-      ['fail_timeout 1s', pool('{ name: web1, address: "192.168.50.22:80", max_fails: 3, fail_timeout: 1s }'), MAX_READMIT_MS],
-      ["nginx's default fail_timeout", pool('{ name: web1, address: "192.168.50.22:80" }'), MAX_READMIT_MS],
+      ['fail_timeout 1s', pool('{ name: web1, address: "192.168.50.22:80", max_fails: 3, fail_timeout: 1s }'), 2_000],
+      ['fail_timeout 0s', pool('{ name: web1, address: "192.168.50.22:80", fail_timeout: 0s }'), 1_000],
+      ["nginx's default fail_timeout (10s): the cap", pool('{ name: web1, address: "192.168.50.22:80" }'), MAX_READMIT_MS],
+      ['max_fails 0: never marked failed, nothing to wait for', pool('{ name: web1, address: "192.168.50.22:80", max_fails: 0 }'), 0],
+      ['max_fails 0 on one server, fail_timeout 0s on the other', pool('{ name: web1, address: "192.168.50.22:80", max_fails: 0 }', '{ name: web2, address: "192.168.50.23:80", fail_timeout: 0s }'), 1_000],
       ["no pool: the upstream's server lines are the operator's", risen, 0],
     ] as const;
+    assert.equal(MAX_READMIT_MS, 2_000);
     for (const [name, edit, readmitMs] of cases) {
       const w = new PassWorld(seed1(edit));
       sharedFailure(w, [LB1, LB2]);
