@@ -260,11 +260,11 @@ export function controlHandlers(opts: ControlHandlersOptions): ControlApi {
     },
     validateSpec: async (req, caller) => {
       const r = await plane().validateSpec(req.yaml, actorOf(caller));
-      return { valid: r.valid, errors: specErrorsToWire(r.issues), changes: [...r.changes] };
+      return { valid: r.valid, errors: specErrorsToWire(r.issues), changes: [...r.changes], warnings: specErrorsToWire(r.warnings) };
     },
     applySpec: async (req, caller) => {
       const r = await plane().applySpec(req.yaml, { dryRun: req.dryRun, expectedVersion: req.expectedVersion, actor: actorOf(caller), reason: req.reason });
-      return { applied: r.applied, version: r.version, errors: specErrorsToWire(r.issues), changes: [...r.changes] };
+      return { applied: r.applied, version: r.version, errors: specErrorsToWire(r.issues), changes: [...r.changes], warnings: specErrorsToWire(r.warnings) };
     },
     getSpec: async (_req, caller) => {
       const s = plane().currentSpec();

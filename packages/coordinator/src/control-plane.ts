@@ -23,6 +23,7 @@ import { EMPTY_SPEC, vipKey, type ClusterSpec, type Spec } from './spec/cluster-
 import type { BackendPoolView } from './backends/backend-pool-view.js';
 import type { DriftView } from './backends/config-drift.js';
 import type { SpecCheckResult } from './spec/spec-check.js';
+import type { LocatedWarning } from './spec/spec-warnings.js';
 import { SPEC_LIMITS } from './spec/spec-limits.js';
 import { SpecValidator } from './spec/spec-validator.js';
 import { readinessFromEvents } from './standby-readiness.js';
@@ -62,6 +63,8 @@ export interface ControlPlaneOptions {
 export interface SpecCheck {
   readonly valid: boolean;
   readonly issues: readonly ConfigIssue[];
+  /** What a valid spec risks (spec/spec-warnings.ts): said, never refused; empty when invalid. */
+  readonly warnings: readonly LocatedWarning[];
   /** What applying it would change (empty when invalid or identical). */
   readonly changes: readonly string[];
 }
@@ -323,7 +326,7 @@ export class ControlPlane {
    */
   async validateSpec(yaml: string, caller = 'system'): Promise<SpecCheck> {
     const r = await this.check(yaml, false, caller);
-    return r.valid ? { valid: true, issues: [], changes: r.changes } : { valid: false, issues: r.issues, changes: [] };
+    return r.valid ? { valid: true, issues: [], warnings: r.warnings, changes: r.changes } : { valid: false, issues: r.issues, warnings: [], changes: [] };
   }
 
   /** A spec text parsed and validated for a what-if question; changes nothing. Throws InvalidArgumentError with its problems. */
@@ -395,7 +398,7 @@ export class ControlPlane {
    */
   async applySpec(yaml: string, opts: ApplySpecOptions): Promise<ApplySpecResult> {
     const r = await this.check(yaml, !opts.dryRun, opts.actor, opts.checkTimeoutMs);
-    const check: SpecCheck = r.valid ? { valid: true, issues: [], changes: r.changes } : { valid: false, issues: r.issues, changes: [] };
+    const check: SpecCheck = r.valid ? { valid: true, issues: [], warnings: r.warnings, changes: r.changes } : { valid: false, issues: r.issues, warnings: [], changes: [] };
     if (!r.valid || opts.dryRun || !r.spec) return { ...check, applied: false, version: this.specVersion };
     const expected = opts.expectedVersion ?? 0;
     if (expected !== 0 && expected !== this.specVersion) {
@@ -416,9 +419,13 @@ export class ControlPlane {
       type: 'spec.applied',
       actor: opts.actor,
       reason: opts.reason ?? '',
-      message: `spec v${this.specVersion} applied: ${check.changes.length === 0 ? 'no changes' : `${check.changes.length} change(s)`}`,
+      message: `spec v${this.specVersion} applied: ${check.changes.length === 0 ? 'no changes' : `${check.changes.length} change(s)`}${check.warnings.length === 0 ? '' : `, ${check.warnings.length} warning(s)`}`,
     });
-    this.log.info({ event: 'spec.applied', version: this.specVersion, actor: opts.actor, changes: check.changes }, 'spec applied');
+    // Applied all the same; what the spec risks stays on record beside the apply.
+    for (const w of check.warnings) {
+      this.events.record({ type: 'spec.warning', cluster: w.cluster, actor: opts.actor, severity: 'warning', message: `spec v${this.specVersion}: ${w.path ? `${w.path}: ` : ''}${w.message}` });
+    }
+    this.log.info({ event: 'spec.applied', version: this.specVersion, actor: opts.actor, changes: check.changes, warnings: check.warnings.length }, 'spec applied');
     return { ...check, applied: true, version: this.specVersion };
   }
 

@@ -264,4 +264,29 @@ describe('operations over gRPC', () => {
     assert.equal(spec.version, 1);
     assert.equal(spec.yaml, SEED1);
   });
+
+  it('answers a risky spec with warnings beside the changes, applies it all the same and records them as events', async () => {
+    h = await Harness.start();
+    const risky = `${SEED1.trimEnd()}\n    backends:\n      pools:\n        - name: webserver\n          shared_zone: true\n          servers:\n            - { name: web1, address: "192.168.50.22:80", max_fails: 3 }\n`;
+    const path = 'clusters[0].backends.pools[0].servers[0].fail_timeout';
+    const v = await h.call<pbControl.ValidateSpecResponse>('validateSpec', { yaml: risky });
+    assert.equal(v.valid, true);
+    assert.deepEqual(v.warnings.map((w) => w.path), [path]);
+    assert.ok((v.warnings[0]?.line ?? 0) > 0, 'with its line');
+    assert.match(v.warnings[0]?.message ?? '', /^cluster web, pool webserver, server web1: fail_timeout 10s \(not set: nginx's default\): .*up to 11 s/);
+    const dry = await h.call<pbControl.ApplySpecResponse>('applySpec', { yaml: risky, dryRun: true, expectedVersion: 0, reason: '' });
+    assert.deepEqual([dry.applied, dry.warnings.map((w) => w.path)], [false, [path]]);
+    const applied = await h.call<pbControl.ApplySpecResponse>('applySpec', { yaml: risky, dryRun: false, expectedVersion: 0, reason: 'warnings test' });
+    assert.deepEqual([applied.applied, applied.version, applied.errors, applied.warnings.map((w) => w.path)], [true, 1, [], [path]]);
+    const events = (await h.call<pbControl.ListEventsResponse>('listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;
+    const warned = events.filter((e) => e.type === 'spec.warning');
+    assert.deepEqual(warned.map((e) => [e.cluster, e.severity]), [['web', 'warning']]);
+    assert.match(warned[0]?.message ?? '', new RegExp(`^spec v1: ${path.replace(/[[\].]/g, '\\$&')}: cluster web, pool webserver, server web1: fail_timeout 10s`));
+    assert.match(events.find((e) => e.type === 'spec.applied')?.message ?? '', /, 1 warning\(s\)$/);
+    // A spec without warnings answers none and records none.
+    const clean = await h.call<pbControl.ApplySpecResponse>('applySpec', { yaml: SEED1, dryRun: false, expectedVersion: 0, reason: '' });
+    assert.deepEqual([clean.applied, clean.warnings], [true, []]);
+    const after = (await h.call<pbControl.ListEventsResponse>('listEvents', { afterSeq: 0, limit: 0, cluster: '', node: '' })).events;
+    assert.equal(after.filter((e) => e.type === 'spec.warning').length, 1);
+  });
 });

@@ -90,7 +90,7 @@ export { urlForDisplay } from './redact.js';
 export { escapeHelp, escapeLabelValue, formatValue } from './prometheus-text.js';
 export { loosePermissions } from './file-permissions.js';
 export { isLocalAddress, plaintextProblem } from './loopback.js';
-export { parseYaml, parseYamlWith, loadYamlFile, formatPath, type ParseResult } from './yaml-config.js';
+export { parseYaml, parseYamlWith, loadYamlFile, formatPath, type ParseResult, type Locate } from './yaml-config.js';
 export { parseDuration, durationMs } from './duration.js';
 export {
   applyDelta,

@@ -65,11 +65,14 @@ export function parseYaml<S extends z.ZodTypeAny>(text: string, schema: S): Pars
   return parseYamlWith(text, schema, (value) => value);
 }
 
+/** Where a field is written: line and column (1-based; 0 when unknown) of the deepest node of `path` found. */
+export type Locate = (path: ReadonlyArray<string | number>) => { readonly line: number; readonly column: number };
+
 /**
  * Like parseYaml, and on success hands the value and the parsed document to `then` (to find
  * where values are written, say) before the document is dropped: one parse, not two.
  */
-export function parseYamlWith<S extends z.ZodTypeAny, R>(text: string, schema: S, then: (value: z.output<S>, doc: Document) => R): ParseResult<R> {
+export function parseYamlWith<S extends z.ZodTypeAny, R>(text: string, schema: S, then: (value: z.output<S>, doc: Document, where: Locate) => R): ParseResult<R> {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   if (doc.errors.length === 0) {
@@ -93,7 +96,7 @@ export function parseYamlWith<S extends z.ZodTypeAny, R>(text: string, schema: S
     return { ok: false, issues: [{ path: '', line: 0, column: 0, message: `cannot expand the document: ${(err as Error).message}` }] };
   }
   const result = schema.safeParse(data ?? {});
-  if (result.success) return { ok: true, value: then(result.data as z.output<S>, doc) };
+  if (result.success) return { ok: true, value: then(result.data as z.output<S>, doc, (path) => locate(doc, lc, path)) };
   return {
     ok: false,
     issues: result.error.issues.map((issue) => {

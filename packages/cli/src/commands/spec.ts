@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseSpec } from '@lbha/coordinator/spec';
+import { checkSpecText } from '@lbha/coordinator/spec';
 import type { ConfigIssue } from '@lbha/shared';
 import type { pbControl } from '@lbha/shared/control';
 import type { CliCommand, CommandContext } from '../command.js';
@@ -15,8 +15,13 @@ export function readSpec(file: string): string {
   }
 }
 
-function printErrors(ctx: CommandContext, file: string, errors: readonly (pbControl.SpecError | ConfigIssue)[]): void {
-  for (const e of errors) ctx.progress(`${printable(`${file}${e.line > 0 ? `:${e.line}:${e.column}` : ''}: ${e.path ? `${e.path}: ` : ''}${e.message}`)}\n`);
+function printErrors(ctx: CommandContext, file: string, errors: readonly (pbControl.SpecError | ConfigIssue)[], kind = ''): void {
+  for (const e of errors) ctx.progress(`${printable(`${file}${e.line > 0 ? `:${e.line}:${e.column}` : ''}: ${kind}${e.path ? `${e.path}: ` : ''}${e.message}`)}\n`);
+}
+
+/** What a valid spec risks, on stderr beside the verdict: it is valid and applies all the same. */
+function printWarnings(ctx: CommandContext, file: string, warnings: readonly (pbControl.SpecError | ConfigIssue)[]): void {
+  printErrors(ctx, file, warnings, 'warning: ');
 }
 
 /**
@@ -24,16 +29,22 @@ function printErrors(ctx: CommandContext, file: string, errors: readonly (pbCont
  * check a spec before any coordinator exists (as `nginx -t` or `promtool check` do).
  */
 function validateOffline(ctx: CommandContext, file: string, yaml: string): number {
-  const r = parseSpec(yaml);
+  const r = checkSpecText(yaml);
   const json = ctx.values['json'] === true;
-  if (json) ctx.out(JSON.stringify({ valid: r.ok, errors: r.ok ? [] : r.issues }, null, 2) + '\n');
+  const warnings = r.ok ? r.value.warnings.map(({ path, line, column, message }) => ({ path, line, column, message })) : [];
+  if (json) ctx.out(JSON.stringify({ valid: r.ok, errors: r.ok ? [] : r.issues, warnings }, null, 2) + '\n');
   if (!r.ok) {
     printErrors(ctx, file, r.issues);
     if (!json) ctx.progress(`lbha: ${file} is not a valid spec (${r.issues.length} problem${r.issues.length === 1 ? '' : 's'})\n`);
     return 1;
   }
-  const vips = r.value.clusters.reduce((n, c) => n + c.vips.length, 0);
-  if (!json) ctx.out(`${file} is valid: ${r.value.clusters.length} cluster${r.value.clusters.length === 1 ? '' : 's'}, ${vips} VIP${vips === 1 ? '' : 's'} (lbha spec diff FILE shows what applying it would change)\n`);
+  const { spec } = r.value;
+  const vips = spec.clusters.reduce((n, c) => n + c.vips.length, 0);
+  if (!json) {
+    printWarnings(ctx, file, warnings);
+    const warned = warnings.length === 0 ? '' : `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}`;
+    ctx.out(`${file} is valid: ${spec.clusters.length} cluster${spec.clusters.length === 1 ? '' : 's'}, ${vips} VIP${vips === 1 ? '' : 's'}${warned} (lbha spec diff FILE shows what applying it would change)\n`);
+  }
   return 0;
 }
 
@@ -77,7 +88,10 @@ export const specCommand: CliCommand = {
         if (!ctx.config.json) ctx.progress(`lbha: ${file} is not a valid spec (${res.errors.length} problem${res.errors.length === 1 ? '' : 's'})\n`);
         return 1;
       }
-      if (!ctx.config.json) printChanges(ctx, res.changes);
+      if (!ctx.config.json) {
+        printWarnings(ctx, file, res.warnings);
+        printChanges(ctx, res.changes);
+      }
       return 0;
     }
     const expectText = ctx.values['expect-version'] as string | undefined;
@@ -92,6 +106,7 @@ export const specCommand: CliCommand = {
       return 1;
     }
     if (!ctx.config.json) {
+      printWarnings(ctx, file, res.warnings);
       printChanges(ctx, res.changes);
       ctx.out(dryRun ? `dry run: nothing applied (running spec is version ${res.version})\n` : `applied spec version ${res.version}\n`);
     }

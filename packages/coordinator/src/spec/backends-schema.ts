@@ -39,6 +39,9 @@ const poolSchema = z
   .object({
     name: serverName,
     min_healthy: count(1000).optional(),
+    // The upstream block has a `zone` (lbha cannot see it): nginx's workers share the servers'
+    // failure state. Says so; renders nothing (spec-warnings.ts warns without it).
+    shared_zone: z.boolean().default(false),
     servers: z.array(poolServerSchema).max(L.serversPerPool, tooMany('servers per pool', L.serversPerPool)).default([]),
   })
   .strict();
@@ -72,6 +75,6 @@ function toPoolServer(s: z.output<typeof poolServerSchema>): DesiredPoolServer {
 }
 
 export function toBackends(b: z.output<typeof backendsSchema>): BackendsSpec {
-  const pools: PoolSpec[] = b.pools.map((p) => ({ name: p.name, minHealthy: p.min_healthy ?? b.min_healthy, servers: p.servers.map(toPoolServer) }));
+  const pools: PoolSpec[] = b.pools.map((p) => ({ name: p.name, minHealthy: p.min_healthy ?? b.min_healthy, sharedZone: p.shared_zone, servers: p.servers.map(toPoolServer) }));
   return { minHealthy: b.min_healthy, reportIntervalMs: b.report_interval, pools, driftIgnore: b.drift.ignore, driftFiles: b.drift.files };
 }

@@ -75,6 +75,8 @@ export interface PoolSpec {
   readonly name: string;
   /** The fewest servers that must stay healthy (the cluster's min_healthy unless set). */
   readonly minHealthy: number;
+  /** The spec says the upstream block has a `zone` (nginx's workers share the servers' state). */
+  readonly sharedZone: boolean;
   /** nginx only (haproxy's come from haproxy.cfg). */
   readonly servers: readonly DesiredPoolServer[];
 }

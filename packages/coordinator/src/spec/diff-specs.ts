@@ -92,7 +92,7 @@ function backendsView(b: BackendsSpec): Record<string, Plain> {
 }
 
 function poolView(p: PoolSpec): Record<string, Plain> {
-  return { min_healthy: p.minHealthy, servers: p.servers.map((s) => ({ ...s })) };
+  return { min_healthy: p.minHealthy, shared_zone: p.sharedZone, servers: p.servers.map((s) => ({ ...s })) };
 }
 
 function summary(kind: string, view: Record<string, Plain>): string {

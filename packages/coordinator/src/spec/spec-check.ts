@@ -6,13 +6,14 @@
 // transient YAML nodes that the worker's bounded heap collects again and again), so a check
 // parses the text it is given once: the redaction reuses that parse's document, and the
 // running spec's parse comes from the cache (it is the last applied candidate), not a new parse.
-import type { ConfigIssue, ParseResult } from '@lbha/shared';
+import type { ConfigIssue, Locate, ParseResult } from '@lbha/shared';
 import type { Document } from 'yaml';
 import { decodeCheckedSpec, encodeCheckedSpec } from './checked-spec.js';
 import type { Spec } from './cluster-spec.js';
 import { diffSpecs } from './diff-specs.js';
 import { parseSpecWith } from './parse-spec.js';
 import { redactSpecYaml } from './redact-spec.js';
+import { locatedWarnings, type LocatedWarning } from './spec-warnings.js';
 
 /** Problems reported per check; more are summarised in one line. */
 export const MAX_REPORTED_ISSUES = 100;
@@ -48,6 +49,8 @@ export type SpecCheckResult =
   | {
       readonly valid: true;
       readonly changes: readonly string[];
+      /** What the spec risks (spec-warnings.ts): said, never refused; at most MAX_REPORTED_ISSUES. */
+      readonly warnings: readonly LocatedWarning[];
       /** With wantSpec: the spec, and its text as readers without the operator role see it. */
       readonly spec: Spec | undefined;
       readonly redacted: string | undefined;
@@ -58,7 +61,13 @@ export type SpecCheckResult =
     };
 
 /** How spec text is parsed and validated (parseSpecWith); a port so that tests can count parses. */
-export type SpecParser = <R>(text: string, then: (spec: Spec, doc: Document) => R) => ParseResult<R>;
+export type SpecParser = <R>(text: string, then: (spec: Spec, doc: Document, where: Locate) => R) => ParseResult<R>;
+
+function firstWarnings(all: readonly LocatedWarning[]): readonly LocatedWarning[] {
+  if (all.length <= MAX_REPORTED_ISSUES) return all;
+  const first = all.slice(0, MAX_REPORTED_ISSUES);
+  return [...first, { path: '', line: 0, column: 0, cluster: '', message: `and ${all.length - first.length} more warnings` }];
+}
 
 /** Checks specs, keeping the parse of the running spec and of the latest candidate of an apply. */
 export class SpecChecker {
@@ -75,11 +84,12 @@ export class SpecChecker {
         const { spec, redacted } = saved.checked;
         const changes = diffSpecs(this.running(req.current), spec);
         this.keep(req.yaml, spec);
-        return { valid: true, changes, spec, redacted, savedUse: { used: true } };
+        // The saved check keeps no document: the warnings' lines are unknown (0).
+        return { valid: true, changes, warnings: firstWarnings(locatedWarnings(spec)), spec, redacted, savedUse: { used: true } };
       }
       savedUse = { used: false, reason: saved.reason };
     }
-    const r = this.parse(req.yaml, (spec, doc) => ({ spec, redacted: req.wantSpec ? redactSpecYaml(req.yaml, spec, doc) : undefined }));
+    const r = this.parse(req.yaml, (spec, doc, where) => ({ spec, warnings: locatedWarnings(spec, where), redacted: req.wantSpec ? redactSpecYaml(req.yaml, spec, doc) : undefined }));
     if (!r.ok) {
       const issues = r.issues.slice(0, MAX_REPORTED_ISSUES).map(short);
       const more = r.issues.length - issues.length;
@@ -87,13 +97,15 @@ export class SpecChecker {
       return { valid: false, issues, ...(savedUse ? { savedUse } : {}) };
     }
     const changes = diffSpecs(this.running(req.current), r.value.spec);
-    if (!req.wantSpec) return { valid: true, changes, spec: undefined, redacted: undefined };
+    const warnings = firstWarnings(r.value.warnings);
+    if (!req.wantSpec) return { valid: true, changes, warnings, spec: undefined, redacted: undefined };
     // What an apply checks becomes the running spec when it is stored: the next check's `current`.
     this.keep(req.yaml, r.value.spec);
     const redacted = r.value.redacted ?? '';
     return {
       valid: true,
       changes,
+      warnings,
       spec: r.value.spec,
       redacted: r.value.redacted,
       ...(savedUse ? { savedUse } : {}),
