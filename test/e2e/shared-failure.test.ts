@@ -92,6 +92,10 @@ describe('a check every node fails (nginx active/active)', { skip: skipReason ??
     writeFileSync(backendSpec, changed);
     const r = await agents.cli(['spec', 'apply', backendSpec, '--reason', 'e2e: checks through the backends']);
     assert.equal(r.code, 0, r.stderr);
+    // Applied, with what it risks said: the slow pool's servers set no fail_timeout (nginx's
+    // 10 s); webserver's 1s is not warned of.
+    assert.match(r.stderr, /: warning: clusters\[0\]\.backends\.pools\[1\]\.servers\[0\]\.fail_timeout: cluster \S+, pool slowserver, server \S+: fail_timeout 10s \(not set: nginx's default\)/);
+    assert.doesNotMatch(r.stderr, /pool webserver, server \S+: fail_timeout/);
     await waitForBaseline(lab);
     prom = await LabPrometheus.start(lab);
   });
@@ -256,6 +260,8 @@ describe('a check every node fails (nginx active/active)', { skip: skipReason ??
     console.log(`lb1 passed ${lb1At - lb2At} ms after lb2`);
     const wait = events.find((e) => e.type === 'check.recovery_wait' && e.node === 'lb1');
     assert.ok(wait !== undefined, 'the coordinator waits for lb1');
+    // fail_timeout 1s in the pool, nginx's 10s in the slow one: the wait's cap, 2 s, for the readmission.
+    assert.match(wait.message, /\(2000 ms of it for nginx's fail_timeout\)$/);
     // Until lb1 passed, or the coordinator called its failure its own, vip1 stayed on lb1.
     const verdict = events.find((e) => e.type === 'check.recovery_over' && e.node === 'lb1');
     const until = Math.min(lb1At, verdict === undefined ? Infinity : Number(verdict.timeMs));
