@@ -16,7 +16,7 @@
 // test/dist/bench/placement.bench.js.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse as parseYamlText } from 'yaml';
-import { checkSpec, place, specProblems, specSchema, type ClusterSpec, type Spec } from '@lbha/coordinator';
+import { checkSpec, place, specProblems, specSchema, specWarnings, type ClusterSpec, type Spec } from '@lbha/coordinator';
 import { referencePlace } from '@lbha/coordinator/placement-reference';
 
 import { hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
@@ -58,6 +58,8 @@ interface ValidationFigures {
   readonly schemaCpuMs: number;
   /** specProblems alone (the cross-field rules), on the validated Spec. */
   readonly rulesCpuMs: number;
+  /** specWarnings alone (what a valid spec risks), on the validated Spec. */
+  readonly warningsCpuMs: number;
   /** checkSpec from YAML text (what ValidateSpec runs in its worker), one run; -1 when not run. */
   readonly yamlCpuMs: number;
   readonly yamlBytes: number;
@@ -99,6 +101,8 @@ function validationBench(vips: number, runs: number): ValidationFigures {
   const rulesTimes: number[] = [];
   let problems = 0;
   for (let i = 0; i < runs; i++) rulesTimes.push(measured(() => (problems = specProblems(spec).length))[2]);
+  const warningsTimes: number[] = [];
+  for (let i = 0; i < runs; i++) warningsTimes.push(measured(() => specWarnings(spec).length)[2]);
   let yamlCpuMs = -1;
   let yamlBytes = 0;
   if (vips <= YAML_MAX) {
@@ -106,7 +110,7 @@ function validationBench(vips: number, runs: number): ValidationFigures {
     yamlBytes = Buffer.byteLength(text);
     yamlCpuMs = round(measured(() => checkSpec({ yaml: text, current: undefined, wantSpec: false }))[2]);
   }
-  return { vips: pairs * VIPS_PER_PAIR, nodes: pairs * 2, schemaCpuMs: median(schemaTimes), rulesCpuMs: median(rulesTimes), yamlCpuMs, yamlBytes, valid: result.success, problems };
+  return { vips: pairs * VIPS_PER_PAIR, nodes: pairs * 2, schemaCpuMs: median(schemaTimes), rulesCpuMs: median(rulesTimes), warningsCpuMs: median(warningsTimes), yamlCpuMs, yamlBytes, valid: result.success, problems };
 }
 
 // ------------------------------------------------------------------ main
@@ -158,7 +162,7 @@ async function main(): Promise<void> {
   out.push(`Validation (two-node clusters of ${VIPS_PER_PAIR} VIPs; CPU ms, medians of ${runs} runs; YAML: one run of the whole check)`);
   out.push(
     table(
-      ['VIPs', 'nodes', 'valid', 'schema+rules ms', 'µs/VIP', 'rules ms', 'µs/VIP', 'YAML check ms', 'YAML MB'],
+      ['VIPs', 'nodes', 'valid', 'schema+rules ms', 'µs/VIP', 'rules ms', 'µs/VIP', 'warnings ms', 'µs/VIP', 'YAML check ms', 'YAML MB'],
       validations.map((v) => [
         v.vips,
         v.nodes,
@@ -167,6 +171,8 @@ async function main(): Promise<void> {
         round((v.schemaCpuMs * 1000) / v.vips),
         v.rulesCpuMs,
         round((v.rulesCpuMs * 1000) / v.vips),
+        v.warningsCpuMs,
+        round((v.warningsCpuMs * 1000) / v.vips),
         v.yamlCpuMs < 0 ? '-' : v.yamlCpuMs,
         v.yamlCpuMs < 0 ? '-' : round(v.yamlBytes / 1048576),
       ]),
@@ -185,7 +191,7 @@ async function main(): Promise<void> {
   }
   for (const v of validations) {
     lines.push(
-      jsonLine({ scenario: 'validation', vips: v.vips, nodes: v.nodes, valid: v.valid, problems: v.problems, schema_cpu_ms_p50: v.schemaCpuMs, rules_cpu_ms_p50: v.rulesCpuMs, yaml_cpu_ms: v.yamlCpuMs < 0 ? null : v.yamlCpuMs, yaml_bytes: v.yamlBytes || null }),
+      jsonLine({ scenario: 'validation', vips: v.vips, nodes: v.nodes, valid: v.valid, problems: v.problems, schema_cpu_ms_p50: v.schemaCpuMs, rules_cpu_ms_p50: v.rulesCpuMs, warnings_cpu_ms_p50: v.warningsCpuMs, yaml_cpu_ms: v.yamlCpuMs < 0 ? null : v.yamlCpuMs, yaml_bytes: v.yamlBytes || null }),
     );
   }
   for (const a of applies) {

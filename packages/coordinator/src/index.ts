@@ -45,6 +45,7 @@ export { buildDesiredState, type DesiredContent } from './desired-state-builder.
 export { parseSpec, parseSpecWith } from './spec/parse-spec.js';
 export { specSchema } from './spec/spec-schema.js';
 export { specProblems, type SpecProblem } from './spec/spec-rules.js';
+export { specWarnings, locatedWarnings, type SpecWarning, type LocatedWarning } from './spec/spec-warnings.js';
 export { checkSpec, SpecChecker, type SpecCheckRequest, type SpecCheckResult, type SpecParser } from './spec/spec-check.js';
 export { diffSpecs } from './spec/diff-specs.js';
 export { redactSpecYaml } from './spec/redact-spec.js';
