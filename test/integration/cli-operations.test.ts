@@ -200,6 +200,17 @@ describe('lbha operator commands', () => {
     assert.match(applied.out, /applied spec version 2/);
     const show = await lbha('spec', 'show');
     assert.match(show.out, /^# spec version 2\n/);
+    // A risky spec: said on stderr with file, line and field, by validate, diff and apply alike; applied all the same.
+    const risky = join(dir, 'risky.yaml');
+    writeFileSync(risky, `${SEED1.replace('failback: immediate', 'failback: never').trimEnd()}\n      - { name: direct, kind: http, url: "http://192.168.50.22/" }\n`);
+    const warning = new RegExp(`^${risky.replace(/\//g, '\\/')}:\\d+:\\d+: warning: clusters\\[0\\]\\.checks\\[3\\]\\.url: cluster web, check direct: http://192\\.168\\.50\\.22/ goes to 192\\.168\\.50\\.22, which is not the node's proxy`, 'm');
+    for (const args of [['validate'], ['diff'], ['apply', '--dry-run'], ['apply']]) {
+      const r = await lbha('spec', args[0] as string, risky, ...args.slice(1));
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
+      assert.match(r.err, warning, args.join(' '));
+    }
+    assert.match((await lbha('spec', 'validate', risky)).out, /is valid: 1 cluster, 2 VIPs, 1 warning \(/);
+    assert.match((await lbha('spec', 'show')).out, /^# spec version 3\n/);
   });
 
   it('lbha events lists what happened', async () => {
