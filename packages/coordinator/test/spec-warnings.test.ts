@@ -73,7 +73,7 @@ describe('spec warnings', () => {
       withPool(GOOD, {
         checks: [
           '{ name: web1-direct, kind: http, url: "http://192.168.50.22:80/" }',
-          '{ name: elsewhere, kind: http, url: "http://192.168.50.99/health" }',
+          '{ name: elsewhere, kind: http, url: "http://probe:s3cret@192.168.50.99/health" }',
           '{ name: status, kind: http, url: "http://127.0.0.1:8081/nginx_status" }',
           '{ name: stats, kind: http, url: "http://127.0.0.1:8404/stats", effect: penalty, penalty: 10 }',
           // Through the node's proxy: loopback, a node address, a VIP; a check with no effect is not warned of.
@@ -87,7 +87,8 @@ describe('spec warnings', () => {
     );
     assert.deepEqual(ws.map((w) => w.path), [3, 4, 5, 6].map((i) => `clusters[0].checks[${i}].url`));
     assert.match(ws[0]?.message ?? '', /^cluster web, check web1-direct: http:\/\/192\.168\.50\.22:80\/ goes straight to server web1 of pool webserver, not through the proxy/);
-    assert.match(ws[1]?.message ?? '', /check elsewhere: .* goes to 192\.168\.50\.99, which is not the node's proxy/);
+    assert.match(ws[1]?.message ?? '', /check elsewhere: http:\/\/USER:PASSWORD@192\.168\.50\.99\/health goes to 192\.168\.50\.99, which is not the node's proxy/);
+    assert.doesNotMatch(ws[1]?.message ?? '', /s3cret/, 'the events are open to read-only callers');
     assert.match(ws[2]?.message ?? '', /check status: .* asks for the proxy's status page, which the proxy answers itself: it passes while every client gets 502/);
     assert.match(ws[3]?.message ?? '', /check stats: /);
     for (const w of ws) assert.match(w.message, /check through the proxy's listener instead, e.g. url: "http:\/\/127\.0\.0\.1\/"/);

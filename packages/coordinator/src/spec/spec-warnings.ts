@@ -2,7 +2,7 @@
 // they need to, or checks that cannot see what clients see. A warning refuses nothing; validation
 // and apply answer with it beside the changes, and an apply records it in the event log. Pure:
 // spec in, warnings out (spec-check.ts finds their lines).
-import { formatPath, serverAddressKey, type ConfigIssue, type Locate } from '@lbha/shared';
+import { formatPath, serverAddressKey, urlForDisplay, type ConfigIssue, type Locate } from '@lbha/shared';
 import { isIP } from 'node:net';
 import { MAX_READMIT_MS, NGINX_DEFAULT_FAIL_TIMEOUT_MS } from '../shared-failure.js';
 import type { ClusterSpec, Spec } from './cluster-spec.js';
@@ -97,7 +97,8 @@ function checkWarnings(c: ClusterSpec, ci: number): SpecWarning[] {
     else if (isIP(host) && !isLoopback(host) && !own.has(host)) why = `goes to ${host}, which is not the node's proxy (not a loopback address, an address of a node or a VIP of cluster ${c.name}): it can pass while the proxy answers clients 502`;
     else if (isStatusPage(u)) why = `asks for the proxy's status page, which the proxy answers itself: it passes while every client gets 502`;
     if (why === undefined) return;
-    out.push({ path: ['clusters', ci, 'checks', ki, 'url'], cluster: c.name, message: `cluster ${c.name}, check ${k.name}: ${k.params.url} ${why}; ${advice}` });
+    // Read-only callers see the events: a URL's credentials are not shown.
+    out.push({ path: ['clusters', ci, 'checks', ki, 'url'], cluster: c.name, message: `cluster ${c.name}, check ${k.name}: ${urlForDisplay(k.params.url)} ${why}; ${advice}` });
   });
   return out;
 }
