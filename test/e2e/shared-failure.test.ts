@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually, waitFor } from '@lbha/test-support';
-import { LB_STATUS_PORT, summarizeProbe, type Lab, type LbNode, type ProbeRecord } from '../lab/index.js';
+import { LB_NODES, LB_STATUS_PORT, summarizeProbe, type Lab, type LbNode, type ProbeRecord } from '../lab/index.js';
 import { NeighbourWatch } from '../lab/neighbour-watch.js';
 import { agentsOf, skipReason, useAgentLab, waitForBaseline } from './e2e-support.js';
 import { LabPrometheus, prometheusMissing } from './lab-prometheus.js';
@@ -215,6 +215,71 @@ describe('a check every node fails (nginx active/active)', { skip: skipReason ??
     }
   });
 
+  // max_fails: 0 on every server lbha renders: nginx never marks one failed and tries it with
+  // every request, so clients get the page as soon as the backends answer, and the coordinator's
+  // wait has nothing to give to nginx's readmission.
+  it('with max_fails 0: clients get the page as soon as the backends answer, and the wait has no readmission in it', async () => {
+    const agents = agentsOf(lab);
+    const never = join(lab.runDir, 'cluster-max-fails-0.yaml');
+    const text = readFileSync(backendSpec, 'utf8').replaceAll(`max_fails: 3, fail_timeout: ${FAIL_TIMEOUT_S}s`, 'max_fails: 0').replace(/(address: "[^"]+:\d+") \}/g, '$1, max_fails: 0 }');
+    assert.equal((text.match(/max_fails: 0/g) ?? []).length, 2 * Object.keys(lab.plan.webs).length, 'every server of both pools');
+    writeFileSync(never, text);
+    const applied = await agents.cli(['spec', 'apply', never, '--reason', 'e2e: max_fails 0']);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.doesNotMatch(applied.stderr, /warning/, 'nothing to warn of');
+    /** Until every node's nginx runs the pools' includes as `want` says (written, checked, reloaded), and the lab is at rest. */
+    const rendered = async (want: (line: string) => boolean): Promise<void> => {
+      await waitFor('the includes rendered on every node', async () => {
+        const files = LB_NODES.flatMap((n) => ['webserver.conf', 'slowserver.conf'].map((f) => readFileSync(join(lab.upstreamsDir(n), f), 'utf8')));
+        const ok = files.every((f) => f.split('\n').filter((l) => l.startsWith('server ')).every(want));
+        return ok ? { done: true, value: undefined } : { done: false, observed: files.join('') };
+      }, { timeoutMs: 15_000 });
+      // The reload follows the write: give it its second, then the usual rest.
+      await new Promise((r) => setTimeout(r, 1000));
+      await waitForBaseline(lab);
+    };
+    await rendered((l) => / max_fails=0;/.test(l));
+    try {
+      const [vip1, vip2] = lab.plan.vips as [(typeof lab.plan.vips)[number], (typeof lab.plan.vips)[number]];
+      const afterSeq = Math.max(0, ...(await agents.api.listEvents()).map((e) => e.seq));
+      await lab.stopWebNodes();
+      await eventually(async () => (await agents.api.listEvents(afterSeq)).find((e) => e.type === 'check.failing_everywhere'), 'check.failing_everywhere', { timeoutMs: 15_000 });
+      await waitFor('lb2 a candidate of last resort for vip2', async () => {
+        const explain = (await agents.cli(['vips', '--explain'])).stdout;
+        return /lb2\s+MASTER\s+has VIP\s+priority 26 = .*candidate of last resort/.test(explain) ? { done: true, value: undefined } : { done: false, observed: explain };
+      }, { timeoutMs: 10_000 });
+      const fromSeq = Math.max(0, ...(await agents.api.listEvents()).map((e) => e.seq));
+      const fresh = await lab.startProbe('vip1');
+      const sequential = await lab.startProbe('vip2', { sequential: true, timeoutMs: 300 });
+      const holders = watchHolders(lab);
+      let answeringAt = 0;
+      try {
+        await lab.restartWebNodes();
+        answeringAt = Date.now();
+        await eventually(async () => ((await agents.api.listEvents(fromSeq)).filter((e) => e.type === 'node.healthy').length >= 2 ? true : undefined), 'both nodes healthy again', { timeoutMs: 15_000 });
+        await new Promise((r) => setTimeout(r, 3000));
+      } finally {
+        await holders.stop();
+        await fresh.stop();
+        await sequential.stop();
+      }
+      const seen = await holders.stop();
+      const pageAgain = { vip1: pageAgainMs(await fresh.stop(), answeringAt), vip2: pageAgainMs(await sequential.stop(), answeringAt) };
+      console.log(`max_fails 0: the page again for good, after the backends answered: ${vip1.name} (fresh connections, lb1) ${pageAgain.vip1} ms, ${vip2.name} (sequential client, lb2) ${pageAgain.vip2} ms`);
+      const events = await agents.api.listEvents(fromSeq);
+      for (const e of events.filter((x) => x.type.startsWith('check.'))) console.log(`  ${e.type}: ${e.message}`);
+      assert.deepEqual(seen.filter((h) => JSON.stringify(h) !== JSON.stringify({ vip1: ['lb1'], vip2: ['lb2'] })), [], 'each VIP stayed on its node, never without holder');
+      assert.deepEqual(events.filter((e) => e.type === 'check.recovery_wait' && /nginx's fail_timeout/.test(e.message)).map((e) => e.message), [], 'no time for a readmission');
+      for (const name of ['vip1', 'vip2'] as const) {
+        assert.ok(pageAgain[name] <= READMIT_ALLOWANCE_MS, `${name}: the page again ${pageAgain[name]} ms after the backends answered, with nothing marked failed`);
+      }
+    } finally {
+      const back = await agents.cli(['spec', 'apply', backendSpec, '--reason', 'e2e: checks through the backends']);
+      assert.equal(back.code, 0, back.stderr);
+      await rendered((l) => !l.includes('max_fails=0'));
+    }
+  });
+
   // lb1 passes well after lb2 (the web nodes refuse its proxy for a while): later than
   // keepalived's master-down interval, so lb2's own priorities, were it to take them at once,
   // would preempt vip1 before the coordinator has decided whether lb1's failure is its own.
@@ -275,55 +340,6 @@ describe('a check every node fails (nginx active/active)', { skip: skipReason ??
       const home = JSON.stringify(h) === JSON.stringify({ vip1: ['lb1'], vip2: ['lb2'] });
       return home && !/handover/i.test(v.stdout) ? { done: true, value: h } : { done: false, observed: `${JSON.stringify(h)} ${v.stdout}` };
     }, { timeoutMs: 30_000, intervalMs: 200 });
-  });
-
-  // max_fails: 0 on every server lbha renders: nginx never marks one failed and tries it with
-  // every request, so clients get the page as soon as the backends answer, and the coordinator's
-  // wait has nothing to give to nginx's readmission.
-  it('with max_fails 0: clients get the page as soon as the backends answer, and the wait has no readmission in it', async () => {
-    const agents = agentsOf(lab);
-    const never = join(lab.runDir, 'cluster-max-fails-0.yaml');
-    const text = readFileSync(backendSpec, 'utf8').replaceAll(`max_fails: 3, fail_timeout: ${FAIL_TIMEOUT_S}s`, 'max_fails: 0').replace(/(address: "[^"]+:\d+") \}/g, '$1, max_fails: 0 }');
-    assert.equal((text.match(/max_fails: 0/g) ?? []).length, 2 * Object.keys(lab.plan.webs).length, 'every server of both pools');
-    writeFileSync(never, text);
-    const applied = await agents.cli(['spec', 'apply', never, '--reason', 'e2e: max_fails 0']);
-    assert.equal(applied.code, 0, applied.stderr);
-    assert.doesNotMatch(applied.stderr, /warning/, 'nothing to warn of');
-    try {
-      const [vip1, vip2] = lab.plan.vips as [(typeof lab.plan.vips)[number], (typeof lab.plan.vips)[number]];
-      const afterSeq = Math.max(0, ...(await agents.api.listEvents()).map((e) => e.seq));
-      await lab.stopWebNodes();
-      await eventually(async () => (await agents.api.listEvents(afterSeq)).find((e) => e.type === 'check.failing_everywhere'), 'check.failing_everywhere', { timeoutMs: 15_000 });
-      await eventually(async () => /lb2\s+MASTER\s+has VIP\s+priority 26 = .*candidate of last resort/.test((await agents.cli(['vips', '--explain'])).stdout), 'lb2 a candidate of last resort for vip2', { timeoutMs: 10_000 });
-      const fromSeq = Math.max(0, ...(await agents.api.listEvents()).map((e) => e.seq));
-      const fresh = await lab.startProbe('vip1');
-      const sequential = await lab.startProbe('vip2', { sequential: true, timeoutMs: 300 });
-      const holders = watchHolders(lab);
-      let answeringAt = 0;
-      try {
-        await lab.restartWebNodes();
-        answeringAt = Date.now();
-        await eventually(async () => ((await agents.api.listEvents(fromSeq)).filter((e) => e.type === 'node.healthy').length >= 2 ? true : undefined), 'both nodes healthy again', { timeoutMs: 15_000 });
-        await new Promise((r) => setTimeout(r, 3000));
-      } finally {
-        await holders.stop();
-        await fresh.stop();
-        await sequential.stop();
-      }
-      const seen = await holders.stop();
-      const pageAgain = { vip1: pageAgainMs(await fresh.stop(), answeringAt), vip2: pageAgainMs(await sequential.stop(), answeringAt) };
-      console.log(`max_fails 0: the page again for good, after the backends answered: ${vip1.name} (fresh connections, lb1) ${pageAgain.vip1} ms, ${vip2.name} (sequential client, lb2) ${pageAgain.vip2} ms`);
-      const events = await agents.api.listEvents(fromSeq);
-      for (const e of events.filter((x) => x.type.startsWith('check.'))) console.log(`  ${e.type}: ${e.message}`);
-      assert.deepEqual(seen.filter((h) => JSON.stringify(h) !== JSON.stringify({ vip1: ['lb1'], vip2: ['lb2'] })), [], 'each VIP stayed on its node, never without holder');
-      assert.deepEqual(events.filter((e) => e.type === 'check.recovery_wait' && /nginx's fail_timeout/.test(e.message)).map((e) => e.message), [], 'no time for a readmission');
-      for (const name of ['vip1', 'vip2'] as const) {
-        assert.ok(pageAgain[name] <= READMIT_ALLOWANCE_MS, `${name}: the page again ${pageAgain[name]} ms after the backends answered, with nothing marked failed`);
-      }
-    } finally {
-      const back = await agents.cli(['spec', 'apply', backendSpec, '--reason', 'e2e: checks through the backends']);
-      assert.equal(back.code, 0, back.stderr);
-    }
   });
 
   it('without a coordinator: each VIP is held again within about a second, by a node that answers', async () => {
