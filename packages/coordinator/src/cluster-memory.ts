@@ -1,6 +1,6 @@
 // What the reconcile pass of one cluster remembers from one pass to the next. Immutable: a
 // pass returns a new memory, and the loop keeps the latest.
-import type { DesiredInputs } from './cluster-pass.js';
+import type { DesiredInputs } from './desired-inputs.js';
 import type { DesiredContent } from './desired-state-builder.js';
 import { NO_HANDOVERS, type HandoverEntry, type HandoverMemory } from './handover-plan.js';
 import type { HealthMemory } from './node-condition.js';

@@ -8,6 +8,7 @@ import { CAPABILITY_HANDOVER, isLive, type DesiredBackends, type NodeMode } from
 import { configDrift, driftEvents } from './backends/config-drift.js';
 import { nodeReports } from './backends/node-reports.js';
 import type { ClusterMemory, DesiredEntry } from './cluster-memory.js';
+import { sameDesiredInputs, type DesiredInputs } from './desired-inputs.js';
 import { buildDesiredState } from './desired-state-builder.js';
 import type { EventInput } from './event-log.js';
 import { handoverOf, planHandovers, type HandoverEntry, type PlanResult } from './handover-plan.js';
@@ -265,23 +266,6 @@ function handoverEvents(cluster: string, plan: PlanResult): EventInput[] {
   return out;
 }
 
-/**
- * What a cluster's desired states are built from, compared structurally with what the previous
- * pass built them from (`isDeepStrictEqual`: no text key is built per pass, and the spec and
- * the backend pool are usually the very same objects, which compare at once).
- */
-export interface DesiredInputs {
-  readonly spec: ClusterSpec;
-  readonly anyEligible: boolean;
-  readonly rankings: ReadonlyArray<readonly string[]>;
-  /** Per node of the spec, in order: class, mode sent, step-downs, last resort, own failure since. */
-  readonly nodes: ReadonlyArray<readonly [string | undefined, NodeMode, ReadonlySet<string>, boolean, number]>;
-  readonly hold: boolean;
-  readonly handovers: ReadonlyMap<string, HandoverEntry>;
-  readonly announce: ReadonlyMap<string, { readonly node: string; readonly request: number }>;
-  readonly backends: DesiredBackends;
-}
-
 /** Each node's desired state, rebuilt only when what it is built from changed. */
 function desiredStates(
   c: ClusterSpec,
@@ -303,7 +287,7 @@ function desiredStates(
     announce,
     backends,
   };
-  if (memory.built?.spec === c && c.nodes.every((n) => memory.desired.has(n.name)) && isDeepStrictEqual(memory.built, built)) return { entries: memory.desired, built: memory.built };
+  if (memory.built?.spec === c && c.nodes.every((n) => memory.desired.has(n.name)) && sameDesiredInputs(memory.built, built)) return { entries: memory.desired, built: memory.built };
   const entries = new Map<string, DesiredEntry>();
   for (const n of c.nodes) {
     const content = buildDesiredState(c, cp, n, plan.modeOf(n.name), stepDown.get(n.name) ?? NO_STEP_DOWN, {
