@@ -103,6 +103,8 @@ export class FleetView {
 
   /** Re-checks every waiter's condition; call after a pass and after every agent report. */
   notify(): void {
+    // Called for every report: with nobody waiting (almost always), not even a copy of the set.
+    if (this.waiters.size === 0) return;
     for (const w of [...this.waiters]) w();
   }
 
