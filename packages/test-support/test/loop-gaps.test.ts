@@ -1,9 +1,35 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LoopGapMonitor, summarizeGaps, threadSchedstat, type LoopGap } from '../src/loop-gaps.js';
+import { closeThreadSchedstat, LoopGapMonitor, summarizeGaps, threadSchedstat, type LoopGap } from '../src/loop-gaps.js';
 
 const gap = (gapMs: number, ranMs = 0, waitedMs = 0): LoopGap => ({ gapMs, ranMs, waitedMs });
+
+describe('threadSchedstat', () => {
+  it('reads the thread\'s time anew through its kept descriptor: 20 ms of CPU shows as time run', { skip: Number.isNaN(threadSchedstat().runMs) && 'no /proc schedstat here' }, () => {
+    const before = threadSchedstat();
+    // 20 ms on the CPU, not on the clock: on a loaded machine the thread waits for its core.
+    const cpuMs = (): number => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    const start = cpuMs();
+    while (cpuMs() - start < 20) {
+      // run on the CPU
+    }
+    const after = threadSchedstat();
+    // The kernel accounts a running thread up to a scheduler tick late.
+    assert.ok(after.runMs - before.runMs >= 10, `ran ${after.runMs - before.runMs} ms of 20`);
+    assert.ok(after.waitMs >= before.waitMs);
+  });
+
+  it('opens the file again after it was closed', { skip: Number.isNaN(threadSchedstat().runMs) && 'no /proc schedstat here' }, () => {
+    const before = threadSchedstat();
+    closeThreadSchedstat();
+    const after = threadSchedstat();
+    assert.ok(after.runMs >= before.runMs && Number.isFinite(after.runMs));
+  });
+});
 
 describe('LoopGapMonitor', () => {
   it('sees a busy loop as one gap at least as long, and the thread as running through it', async () => {
