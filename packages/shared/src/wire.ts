@@ -540,14 +540,25 @@ function addressList(list: readonly string[], path: string): string[] {
 }
 
 export function desiredInstanceToWire(i: DesiredInstance): pbAgent.DesiredInstance {
-  const { handover, failoverPeer, announce, readiness, ...rest } = i;
+  // Field by field: an object rest (`const { handover, ...rest } = i`) takes V8's slow path that
+  // copies properties one by one with a list of exclusions, about 7 us an instance, paid for
+  // every desired state pushed.
   return {
-    ...rest,
+    name: i.name,
+    vrid: i.vrid,
+    interface: i.interface,
+    vip: i.vip,
+    basePriority: i.basePriority,
+    placementWeight: i.placementWeight,
+    rank: i.rank,
     trackInterfaces: [...i.trackInterfaces],
-    handover: handover ? handoverToWire(handover) : undefined,
-    failoverPeer: failoverPeer ?? '',
-    announce: announce ?? 0,
-    readiness: readiness ? readinessProbeToWire(readiness) : undefined,
+    stepDown: i.stepDown,
+    group: i.group,
+    authPass: i.authPass,
+    handover: i.handover ? handoverToWire(i.handover) : undefined,
+    failoverPeer: i.failoverPeer ?? '',
+    announce: i.announce ?? 0,
+    readiness: i.readiness ? readinessProbeToWire(i.readiness) : undefined,
   };
 }
 

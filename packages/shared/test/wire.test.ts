@@ -5,6 +5,7 @@ import type { DesiredState, NodeSnapshot } from '../src/domain.js';
 import { WireError } from '../src/errors.js';
 import { applyDelta, desiredStateFromWire, desiredStateToWire, snapshotFromWire, snapshotToWire } from '../src/wire.js';
 import { BackendAdminState, DesiredPoolServer as PbDesiredPoolServer } from '../generated/lbha/v1/backends.js';
+import * as pbAgent from '../generated/lbha/v1/agent.js';
 
 const desired: DesiredState = {
   version: 7,
@@ -22,6 +23,32 @@ const desired: DesiredState = {
 describe('wire mapping', () => {
   it('round-trips a desired state', () => {
     assert.deepEqual(desiredStateFromWire(desiredStateToWire(desired), 'd'), desired);
+  });
+
+  it('encodes an instance with every optional field, and one with none, to bytes that decode to it again', () => {
+    const full: DesiredState = {
+      ...desired,
+      instances: [
+        {
+          ...(desired.instances[0] as DesiredState['instances'][number]),
+          authPass: 'secret',
+          handover: { role: 'outgoing', peer: '192.168.20.12', untilMs: 1_700_000_000_000 },
+          failoverPeer: '192.168.20.12',
+          announce: 1_700_000_000_001,
+          readiness: { kind: 'http', port: 443, connect: '127.0.0.1', host: 'www.example.com', path: '/healthz', intervalMs: 1000, timeoutMs: 500, fall: 2, rise: 3 },
+        },
+        { name: 'vip-29', vrid: 52, interface: 'eth1', vip: '192.168.20.29/24', basePriority: 100, placementWeight: 0, rank: 1, trackInterfaces: [], stepDown: true, group: 'g' },
+      ],
+    };
+    for (const d of [desired, full]) {
+      const bytes = pbAgent.DesiredState.encode(desiredStateToWire(d)).finish();
+      assert.deepEqual(desiredStateFromWire(pbAgent.DesiredState.decode(bytes), 'd'), d);
+    }
+    // An instance without authPass keeps the cluster's (no field on the wire); '' turns it off.
+    const off: DesiredState = { ...desired, instances: [{ ...(desired.instances[0] as DesiredState['instances'][number]), authPass: '' }] };
+    const decoded = desiredStateFromWire(pbAgent.DesiredState.decode(pbAgent.DesiredState.encode(desiredStateToWire(off)).finish()), 'd');
+    assert.equal(decoded.instances[0]?.authPass, '');
+    assert.equal('authPass' in (desiredStateFromWire(pbAgent.DesiredState.decode(pbAgent.DesiredState.encode(desiredStateToWire(desired)).finish()), 'd').instances[0] ?? {}), false);
   });
 
   it('refuses an unknown enum value naming the field', () => {
