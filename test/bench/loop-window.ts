@@ -77,6 +77,7 @@ export function loopWindow(file: string, fromMs: number, toMs: number): LoopWind
     ranInMaxMs: r1(worst.ranInMaxMs),
     waitedInMaxMs: r1(worst.waitedInMaxMs),
     ranMaxMs: r1(Math.max(...seconds.map((s) => s.ranMaxMs))),
+    processRanMaxMs: r1(Math.max(...seconds.map((s) => s.processRanMaxMs))),
     secondMaxP50Ms: r1(maxes[Math.floor(maxes.length / 2)] ?? 0),
     memory: seconds[seconds.length - 1]?.memory,
     gcMs: r1(seconds.reduce((sum, s) => sum + (s.gcMs ?? 0), 0)),

@@ -9,7 +9,10 @@
 // longest gap between the ticks of a 1 ms interval timer during the scrape (churn and garbage
 // collection included), with the gaps' p99, each gap split into the time the thread ran and the
 // time it waited for the core (@lbha/test-support's LoopGapMonitor, which bench:scale uses in
-// the coordinator too). The timer runs for 20 ms before each scrape starts. The registry
+// the coordinator too). The thread's own figure comes from schedstat, which the kernel brings up
+// to date only every scheduler tick (4 ms here) or switch; "the process ran in one gap" is the
+// process's CPU time in the gap (getrusage, exact), which pinned to one core is the part of the
+// gap this process held the core: the figure to read for what the code controls. The timer runs for 20 ms before each scrape starts. The registry
 // carries the process metrics as the coordinator's does (prom-client's collection is part of
 // every scrape). Not a test: timings on a shared machine are noisy, so nothing is asserted here.
 //   node packages/coordinator/dist/test/bench/metrics-render.js [agents=2000,10000] [scrapes=10] [--one-shot]
@@ -21,13 +24,18 @@
 // --sockets N keeps N loopback sockets open in the process (default: one per agent, as the
 // coordinator holds; N/2 connections, both ends here): prom-client's process metrics list the
 // open descriptors and the active handles on every scrape, work that grows with them.
+// --trace prints, per measured scrape, the gap in which the thread ran longest and what ran in
+// it: the chunks the writer handed to gzip then (a slice's text goes out when it ends; the
+// families of its first and last lines), the churn's batches and the garbage collections, each
+// with its time on performance.now()'s clock (GC kinds: 1 scavenge, 4 mark-compact, 8
+// incremental marking, 16 weak callbacks).
 // Per scrape also the process's CPU time (every thread: zlib's included, and the churn's share
 // of the scrape's wall time), from process.cpuUsage().
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NodeSnapshot } from '@lbha/shared';
-import { LoopGapMonitor, summarizeGaps } from '@lbha/test-support';
+import { LoopGapMonitor, summarizeGaps, type LoopGap } from '@lbha/test-support';
 import { CoordinatorMetrics } from '../../src/metrics/coordinator-metrics.js';
 import { metricsGzip } from '../../src/metrics/metrics-gzip.js';
 import { DEFAULT_SLICE_MS } from '../../src/metrics/stream-exposition.js';
@@ -65,11 +73,27 @@ const pct = (xs: number[], p: number): number => {
 };
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
+const TRACE = process.argv.includes('--trace');
+/** What ran when, for --trace: [start ms, end ms, what]. */
+let timeline: Array<[number, number, string]> = [];
+/** The metric names of a chunk's first and last sample lines. */
+function chunkFamilies(chunk: Buffer): string {
+  const text = chunk.toString('latin1');
+  const name = (line: string) => line.slice(0, line.search(/[{ ]/));
+  const lines = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  if (lines.length === 0) return 'headers only';
+  const first = name(lines[0] as string);
+  const last = name(lines[lines.length - 1] as string);
+  return first === last ? first : `${first} .. ${last}`;
+}
+
 // Garbage collection pauses hold the loop too: the longest one per scrape is printed apart.
 let gcMax = 0;
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
     gcMax = Math.max(gcMax, e.duration);
+    const kind = (e as unknown as { detail: { kind: number } }).detail.kind;
+    if (TRACE) timeline.push([e.startTime, e.startTime + e.duration, `gc kind ${kind}`]);
     if (process.env['GC_TRACE']) process.stderr.write(`gc kind ${(e as unknown as { detail: { kind: number } }).detail.kind} ${e.duration.toFixed(1)} ms\n`);
   }
 }).observe({ entryTypes: ['gc'] });
@@ -92,6 +116,19 @@ async function openSockets(n: number): Promise<() => void> {
   };
 }
 
+/** The gap in which the thread ran longest, and what the timeline has in it (a millisecond either side). */
+function printLongestRun(gaps: readonly LoopGap[], events: ReadonlyArray<[number, number, string]>): void {
+  let worst: LoopGap | undefined;
+  for (const g of gaps) if (worst === undefined || g.processRanMs > worst.processRanMs) worst = g;
+  if (!worst) return;
+  const from = worst.atMs - worst.gapMs;
+  const lines = events
+    .filter(([a, b]) => b >= from - 1 && a <= worst.atMs + 1)
+    .sort((x, y) => x[0] - y[0])
+    .map(([a, b, what]) => `    ${(a - from).toFixed(2).padStart(7)} +${(b - a).toFixed(2).padStart(6)} ms  ${what}`);
+  process.stdout.write(`  longest run: gap ${worst.gapMs.toFixed(2)} ms, the process ran ${worst.processRanMs.toFixed(2)} ms, the thread ${worst.ranMs.toFixed(2)} ms, waited ${worst.waitedMs.toFixed(2)} ms\n${lines.join('\n')}\n`);
+}
+
 for (const agents of sizes) {
   const closeSockets = await openSockets(socketsArg > 0 ? Number(process.argv[socketsArg + 1]) : agents);
   const fleet = buildFleet(Math.ceil(agents / 2));
@@ -103,10 +140,12 @@ for (const agents of sizes) {
     let i = 0;
     const perTick = Math.ceil(recs.length / 100);
     while (churning) {
+      const t0 = performance.now();
       for (let k = 0; k < perTick; k++, i++) {
         const rec = recs[i % recs.length];
         if (rec?.snapshot && rec.session) fleet.registry.setSnapshot(rec.name, rec.session.id, churned(rec.snapshot, i));
       }
+      if (TRACE) timeline.push([t0, performance.now(), `churn ${perTick} reports`]);
       await sleep(10);
     }
   })();
@@ -116,6 +155,7 @@ for (const agents of sizes) {
     const loopMax: number[] = [];
     const loopP99: number[] = [];
     const ranMax: number[] = [];
+    const processRanMax: number[] = [];
     const waitedInMax: number[] = [];
     const wall: number[] = [];
     const busy: number[] = [];
@@ -129,6 +169,7 @@ for (const agents of sizes) {
       monitor.start();
       await sleep(20);
       monitor.take();
+      timeline = [];
       const gz = metricsGzip();
       let zipped = 0;
       gz.on('data', (b: Buffer) => (zipped += b.length));
@@ -141,6 +182,10 @@ for (const agents of sizes) {
         await metrics.stream(
           (chunk) => {
             raw += chunk.length;
+            if (TRACE) {
+              const at = performance.now();
+              timeline.push([at, at, `chunk ${chunk.length} B: ${chunkFamilies(chunk)}`]);
+            }
             return gz.write(chunk) ? undefined : new Promise<void>((resolve) => gz.once('drain', () => resolve()));
           },
           undefined,
@@ -152,8 +197,10 @@ for (const agents of sizes) {
       const wallMs = performance.now() - t;
       const used = process.cpuUsage(cpuBefore);
       await sleep(2);
-      const gaps = summarizeGaps(monitor.take());
+      const taken = monitor.take();
+      const gaps = summarizeGaps(taken);
       monitor.stop();
+      if (TRACE && s >= 0) printLongestRun(taken, timeline);
       if (s < 0) {
         await sleep(500);
         continue;
@@ -166,6 +213,7 @@ for (const agents of sizes) {
       loopMax.push(gaps.maxMs);
       waitedInMax.push(gaps.waitedInMaxMs);
       ranMax.push(gaps.ranMaxMs);
+      processRanMax.push(gaps.processRanMaxMs);
       loopP99.push(gaps.p99Ms);
       bytes = raw;
       gzBytes = zipped;
@@ -189,6 +237,8 @@ for (const agents of sizes) {
       waited_for_core_in_longest_gap_ms_p50: r1(pct(waitedInMax, 0.5)),
       ran_in_one_gap_ms_p50: r1(pct(ranMax, 0.5)),
       ran_in_one_gap_ms_max: r1(Math.max(...ranMax)),
+      process_ran_in_one_gap_ms_p50: r1(pct(processRanMax, 0.5)),
+      process_ran_in_one_gap_ms_max: r1(Math.max(...processRanMax)),
       gc_pause_max_ms_p50: r1(pct(gc, 0.5)),
       gc_pause_max_ms_max: r1(Math.max(...gc)),
       render_cpu_ms_p50: r1(pct(busy, 0.5)),
@@ -197,7 +247,7 @@ for (const agents of sizes) {
     };
     process.stdout.write(
       `${String(agents).padStart(6)} agents  ${label.padEnd(14)} ${fig.mb} MB (${fig.gzip_kb} kB gz)  longest slice p50 ${fig.longest_slice_ms_p50} max ${fig.longest_slice_ms_max} ms  ` +
-        `tick gap max p50 ${fig.tick_gap_max_ms_p50} max ${fig.tick_gap_max_ms_max} ms (waiting for the core ${fig.waited_for_core_in_longest_gap_ms_p50}), p99 ${fig.tick_gap_p99_ms_p50} ms  ran in one gap p50 ${fig.ran_in_one_gap_ms_p50} max ${fig.ran_in_one_gap_ms_max} ms  gc pause max p50 ${fig.gc_pause_max_ms_p50} max ${fig.gc_pause_max_ms_max} ms  render ${fig.render_cpu_ms_p50} ms, wall ${fig.scrape_wall_ms_p50} ms, process CPU ${fig.scrape_cpu_ms_p50} ms\n`,
+        `tick gap max p50 ${fig.tick_gap_max_ms_p50} max ${fig.tick_gap_max_ms_max} ms (waiting for the core ${fig.waited_for_core_in_longest_gap_ms_p50}), p99 ${fig.tick_gap_p99_ms_p50} ms  ran in one gap p50 ${fig.ran_in_one_gap_ms_p50} max ${fig.ran_in_one_gap_ms_max} ms (the process: p50 ${fig.process_ran_in_one_gap_ms_p50} max ${fig.process_ran_in_one_gap_ms_max} ms)  gc pause max p50 ${fig.gc_pause_max_ms_p50} max ${fig.gc_pause_max_ms_max} ms  render ${fig.render_cpu_ms_p50} ms, wall ${fig.scrape_wall_ms_p50} ms, process CPU ${fig.scrape_cpu_ms_p50} ms\n`,
     );
     process.stdout.write(`${JSON.stringify(fig)}\n`);
   }
