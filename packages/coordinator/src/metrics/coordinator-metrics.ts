@@ -20,6 +20,7 @@ import { vipPieces, type VipRow } from './vip-samples.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
+const NO_HANDOVER_ERRORS: ReadonlyMap<string, string> = new Map();
 const TERMINAL_COMMAND_STATES: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'rejected']);
 /** Nodes (or VIPs) per piece of the exposition: a few hundred microseconds of work. */
 const SLICE = 256;
@@ -63,6 +64,8 @@ export class CoordinatorMetrics {
   private readonly lastFailover = new Map<string, LastFailover>();
   private readonly nodeViews = new Map<string, NodeView>();
   private generation = 0;
+  /** Scrapes between their first pass and their end: a node's view is updated in place only when one runs. */
+  private scrapesInFlight = 0;
   private readonly nacks = new CounterSeries(METRICS.desiredStateNacks);
   private readonly handoverFailures = new CounterSeries(METRICS.handoverFailures);
   /** Per node: the handover errors its agent reported last, per instance. */
@@ -241,13 +244,18 @@ export class CoordinatorMetrics {
     const labels = `${pair('cluster', rec.cluster)},${pair('node', rec.name)}`;
     this.handoverFailures.ensure(labels);
     const before = this.handoverErrors.get(rec.name);
-    const now = new Map<string, string>();
-    for (const i of snap.instances.slice(0, MAX_PER_NODE.instances)) {
+    // Most reports carry no handover error: they keep one shared empty map, not a new one each
+    // (kept until the node's next report, every such map lived long enough to be copied by the
+    // young-generation collector).
+    let now: Map<string, string> | undefined;
+    const count = Math.min(snap.instances.length, MAX_PER_NODE.instances);
+    for (let k = 0; k < count; k++) {
+      const i = snap.instances[k] as NodeSnapshot['instances'][number];
       if (!i.handoverError) continue;
-      now.set(i.name, i.handoverError);
+      (now ??= new Map<string, string>()).set(i.name, i.handoverError);
       if (before?.get(i.name) !== i.handoverError) this.handoverFailures.inc(labels);
     }
-    this.handoverErrors.set(rec.name, now);
+    this.handoverErrors.set(rec.name, now ?? NO_HANDOVER_ERRORS);
   }
 
   /** Why `rec` no longer holds `vip`, and since when (agent time where the agent said). */
@@ -285,6 +293,15 @@ export class CoordinatorMetrics {
    * same moment even when the writer pauses between pieces.
    */
   private *statePieces(): Generator<ExpositionPiece, void, undefined> {
+    this.scrapesInFlight++;
+    try {
+      yield* this.statePiecesOfOneScrape();
+    } finally {
+      this.scrapesInFlight--;
+    }
+  }
+
+  private *statePiecesOfOneScrape(): Generator<ExpositionPiece, void, undefined> {
     const now = this.clock();
     const d = METRICS;
     const vips = new Map<string, VipRow>();
@@ -386,7 +403,9 @@ export class CoordinatorMetrics {
       return cached;
     }
     const labels = cached?.cluster === rec.cluster ? cached.labels : `${pair('cluster', rec.cluster)},${pair('node', rec.name)}`;
-    const view = nodeSamples(rec.cluster, labels, mode, snapshot, generation, cached);
+    // In place (no new objects for the collector to copy) unless another scrape still writes
+    // from the views it took: it must see the moment it started at.
+    const view = nodeSamples(rec.cluster, labels, mode, snapshot, generation, cached, this.scrapesInFlight === 1);
     this.nodeViews.set(rec.name, view);
     return view;
   }

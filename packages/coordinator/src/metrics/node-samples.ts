@@ -25,21 +25,22 @@ export type NodeFamily = (typeof NODE_FAMILIES)[number];
 const NODE_FAMILY_INDEX = Object.fromEntries(NODE_FAMILIES.map((id, i) => [id, i])) as Record<NodeFamily, number>;
 
 export interface NodeView {
-  readonly snapshot: NodeSnapshot | undefined;
-  readonly mode: NodeMode;
+  snapshot: NodeSnapshot | undefined;
+  mode: NodeMode;
   readonly cluster: string;
   /** `cluster="…",node="…"` */
   readonly labels: string;
   /**
-   * Sample lines of every family as UTF-8 bytes: family i is text[offsets[i], offsets[i+1]).
-   * Kept as bytes because at 10,000 nodes the lines are ~20 MB: as JS strings, every rebuild
-   * under churn is copied by the young-generation GC (pauses of 20-60 ms seen); a Buffer's
-   * bytes live outside the JS heap and are never copied.
+   * Sample lines of every family as UTF-8 bytes: family i is text[offsets[i], offsets[i+1]); the
+   * buffer may be longer than what is used (room for values that grow by a digit). Kept as bytes
+   * because at 10,000 nodes the lines are ~20 MB: as JS strings, every rebuild under churn is
+   * copied by the young-generation GC (pauses of 20-60 ms seen); a Buffer's bytes live outside
+   * the JS heap and are never copied.
    */
-  readonly text: Buffer;
+  text: Buffer;
   readonly offsets: Uint32Array;
   /** Each reported VIP: its key (see `vipKey`), its name, and whether this node holds it. */
-  readonly instances: ReadonlyArray<readonly [string, string, boolean]>;
+  instances: ReadonlyArray<readonly [string, string, boolean]>;
   generation: number;
 }
 
@@ -65,50 +66,97 @@ export function vipKey(cluster: string, vip: string): string {
 }
 
 const NAMES: readonly string[] = NODE_FAMILIES.map((id) => `${METRICS[id].name}{`);
+const F = NODE_FAMILY_INDEX;
+
+/**
+ * Where a rebuild writes its lines before they are copied into the node's buffer: one buffer for
+ * every rebuild, grown when a node needs more (a node's lines are bounded by MAX_PER_NODE).
+ */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+let pos = 0;
+const scratchOffsets = new Uint32Array(NODE_FAMILIES.length + 1);
+
+/** Appends `text` (UTF-8) to the scratch buffer. */
+function put(text: string): void {
+  // At most 3 bytes per UTF-16 unit.
+  if (scratch.length - pos < 3 * text.length) {
+    const bigger = Buffer.allocUnsafe(Math.max(2 * scratch.length, pos + 3 * text.length));
+    scratch.copy(bigger, 0, 0, pos);
+    scratch = bigger;
+  }
+  pos += scratch.write(text, pos);
+}
+
+/** One sample line: `name{labels} value`. */
+function line(f: number, labels: string, value: number): void {
+  put(`${NAMES[f] as string}${labels}} ${formatValue(value)}\n`);
+}
 
 /**
  * A node's samples: its mode always; health, services, checks and VRRP instances only from a
  * report of a live agent (a silent or disconnected agent's last report is history, not the present).
- * Under churn every scrape rebuilds most nodes, so this builds one string per family and writes
- * them into one buffer: no array of lines, no second join. `previous` is the node's last view.
+ * Under churn every scrape rebuilds most nodes, so the lines are written family by family into
+ * one scratch buffer and copied into the node's own: no string per family, no join. `previous`
+ * is the node's last view; with `inPlace` (no other scrape holds it) it is updated and returned,
+ * its buffer reused when the lines fit, so a rebuild leaves no new object for the collector
+ * to copy but the lines' own strings, which die at once.
  */
-export function nodeSamples(cluster: string, labels: string, mode: NodeMode, snapshot: NodeSnapshot | undefined, generation: number, previous?: NodeView): NodeView {
+export function nodeSamples(cluster: string, labels: string, mode: NodeMode, snapshot: NodeSnapshot | undefined, generation: number, previous?: NodeView, inPlace = false): NodeView {
   const n = labels;
-  const texts: string[] = NODE_FAMILIES.map(() => '');
-  const add = (id: NodeFamily, l: string, v: number) => {
-    const f = NODE_FAMILY_INDEX[id];
-    texts[f] += `${NAMES[f] as string}${l}} ${formatValue(v)}\n`;
-  };
-  add('nodeMode', `${n},state="${mode}"`, 1);
+  pos = 0;
+  const o = scratchOffsets;
+  o[F.nodeMode] = pos;
+  line(F.nodeMode, `${n},state="${mode}"`, 1);
+  o[F.nodeHealthy] = pos;
   const instances: Array<readonly [string, string, boolean]> = [];
   if (snapshot) {
-    add('nodeHealthy', n, snapshot.healthy ? 1 : 0);
-    for (const svc of snapshot.services.slice(0, MAX_PER_NODE.services)) {
-      const l = `${n},${pair('service', svc.name)}`;
-      add('serviceUp', l, svc.state === 'running' ? 1 : 0);
-      add('serviceRestarts', l, svc.restarts);
-      if (svc.stats) add('proxyActiveConnections', l, svc.stats.activeConnections);
+    line(F.nodeHealthy, n, snapshot.healthy ? 1 : 0);
+    const services = snapshot.services.length > MAX_PER_NODE.services ? snapshot.services.slice(0, MAX_PER_NODE.services) : snapshot.services;
+    const checks = snapshot.checks.length > MAX_PER_NODE.checks ? snapshot.checks.slice(0, MAX_PER_NODE.checks) : snapshot.checks;
+    const vrrp = snapshot.instances.length > MAX_PER_NODE.instances ? snapshot.instances.slice(0, MAX_PER_NODE.instances) : snapshot.instances;
+    o[F.serviceUp] = pos;
+    for (const svc of services) line(F.serviceUp, `${n},${pair('service', svc.name)}`, svc.state === 'running' ? 1 : 0);
+    o[F.serviceRestarts] = pos;
+    for (const svc of services) line(F.serviceRestarts, `${n},${pair('service', svc.name)}`, svc.restarts);
+    o[F.proxyActiveConnections] = pos;
+    for (const svc of services) if (svc.stats) line(F.proxyActiveConnections, `${n},${pair('service', svc.name)}`, svc.stats.activeConnections);
+    o[F.checkStatus] = pos;
+    for (const c of checks) line(F.checkStatus, `${n},${pair('check', c.name)},state="${c.result.kind}"`, 1);
+    o[F.checkDuration] = pos;
+    for (const c of checks) line(F.checkDuration, `${n},${pair('check', c.name)}`, msToSeconds(c.durationMs));
+    o[F.vrrpState] = pos;
+    for (const i of vrrp) line(F.vrrpState, `${n},${pair('vip', i.name)},state="${i.state}"`, 1);
+    o[F.vrrpPriority] = pos;
+    for (const i of vrrp) line(F.vrrpPriority, `${n},${pair('vip', i.name)}`, i.effectivePriority);
+    o[F.vrrpForeignRouter] = pos;
+    for (const i of vrrp) {
+      const foreign = i.foreignRouters ?? [];
+      for (let k = 0; k < foreign.length && k < MAX_FOREIGN_PER_VIP; k++) {
+        const r = foreign[k] as { readonly source: string; readonly priority: number };
+        line(F.vrrpForeignRouter, `${n},${pair('vip', i.name)},${pair('source', r.source)}`, r.priority);
+      }
     }
-    for (const c of snapshot.checks.slice(0, MAX_PER_NODE.checks)) {
-      const l = `${n},${pair('check', c.name)}`;
-      add('checkStatus', `${l},state="${c.result.kind}"`, 1);
-      add('checkDuration', l, msToSeconds(c.durationMs));
-    }
-    for (const i of snapshot.instances.slice(0, MAX_PER_NODE.instances)) {
-      const l = `${n},${pair('vip', i.name)}`;
-      add('vrrpState', `${l},state="${i.state}"`, 1);
-      add('vrrpPriority', l, i.effectivePriority);
-      for (const r of (i.foreignRouters ?? []).slice(0, MAX_FOREIGN_PER_VIP)) add('vrrpForeignRouter', `${l},${pair('source', r.source)}`, r.priority);
-      instances.push([vipKey(cluster, i.name), i.name, i.state === 'master' || i.vipPresent]);
-    }
+    for (const i of vrrp) instances.push([vipKey(cluster, i.name), i.name, i.state === 'master' || i.vipPresent]);
+  } else {
+    for (let f = F.nodeHealthy + 1; f < NODE_FAMILIES.length; f++) o[f] = pos;
   }
+  o[NODE_FAMILIES.length] = pos;
   // Which VIPs a node reports and holds rarely changes: keep the previous list (already in the
   // old generation of the heap) rather than one more object per VIP to copy at the next GC.
   const before = previous?.cluster === cluster ? previous.instances : undefined;
   const same = before?.length === instances.length && instances.every((x, k) => (before[k] as (typeof instances)[number])[1] === x[1] && before[k]?.[2] === x[2]);
-  const offsets = new Uint32Array(NODE_FAMILIES.length + 1);
-  for (let f = 0; f < texts.length; f++) offsets[f + 1] = (offsets[f] as number) + Buffer.byteLength(texts[f] as string);
-  const text = Buffer.allocUnsafe(offsets[texts.length] as number);
-  for (let f = 0; f < texts.length; f++) text.write(texts[f] as string, offsets[f] as number);
-  return { snapshot, mode, cluster, labels: n, text, offsets, instances: same ? before : instances, generation };
+  if (inPlace && previous && previous.cluster === cluster && previous.labels === labels) {
+    // A few bytes of room, so that a value one digit longer next time still fits.
+    if (previous.text.length < pos) previous.text = Buffer.allocUnsafe(pos + 32);
+    scratch.copy(previous.text, 0, 0, pos);
+    previous.offsets.set(o);
+    previous.snapshot = snapshot;
+    previous.mode = mode;
+    if (!same) previous.instances = instances;
+    previous.generation = generation;
+    return previous;
+  }
+  const text = Buffer.allocUnsafe(pos + 32);
+  scratch.copy(text, 0, 0, pos);
+  return { snapshot, mode, cluster, labels: n, text, offsets: Uint32Array.from(o), instances: same ? (before as NonNullable<typeof before>) : instances, generation };
 }

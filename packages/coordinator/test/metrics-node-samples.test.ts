@@ -1,0 +1,156 @@
+// A node's /metrics lines, written into one reused buffer and its view updated in place: the
+// bytes are those of the plain rendering below (the one /metrics had before, kept here as the
+// reference), for the same report, whatever the reports before it; and a scrape that runs while
+// another still writes keeps the other's moment.
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { formatValue, type NodeMode, type NodeSnapshot } from '@lbha/shared';
+import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
+import { msToSeconds, pair } from '../src/metrics/exposition-writer.js';
+import { METRICS } from '../src/metrics/metric-definitions.js';
+import { MAX_PER_NODE, NODE_FAMILIES, nodeSamples, type NodeView } from '../src/metrics/node-samples.js';
+import { MAX_FOREIGN_PER_VIP } from '../src/vip-observation.js';
+import { buildFleet, check, instance, service, snapshot } from './support/fake-fleet.js';
+
+/** Each family's lines for a node, one string per family, built the plain way. */
+function reference(labels: string, mode: NodeMode, snap: NodeSnapshot | undefined): string[] {
+  const texts = NODE_FAMILIES.map(() => '');
+  const add = (id: (typeof NODE_FAMILIES)[number], l: string, v: number): void => {
+    const f = NODE_FAMILIES.indexOf(id);
+    texts[f] += `${METRICS[id].name}{${l}} ${formatValue(v)}\n`;
+  };
+  add('nodeMode', `${labels},state="${mode}"`, 1);
+  if (snap) {
+    add('nodeHealthy', labels, snap.healthy ? 1 : 0);
+    for (const svc of snap.services.slice(0, MAX_PER_NODE.services)) {
+      const l = `${labels},${pair('service', svc.name)}`;
+      add('serviceUp', l, svc.state === 'running' ? 1 : 0);
+      add('serviceRestarts', l, svc.restarts);
+      if (svc.stats) add('proxyActiveConnections', l, svc.stats.activeConnections);
+    }
+    for (const c of snap.checks.slice(0, MAX_PER_NODE.checks)) {
+      const l = `${labels},${pair('check', c.name)}`;
+      add('checkStatus', `${l},state="${c.result.kind}"`, 1);
+      add('checkDuration', l, msToSeconds(c.durationMs));
+    }
+    for (const i of snap.instances.slice(0, MAX_PER_NODE.instances)) {
+      const l = `${labels},${pair('vip', i.name)}`;
+      add('vrrpState', `${l},state="${i.state}"`, 1);
+      add('vrrpPriority', l, i.effectivePriority);
+      for (const r of (i.foreignRouters ?? []).slice(0, MAX_FOREIGN_PER_VIP)) add('vrrpForeignRouter', `${l},${pair('source', r.source)}`, r.priority);
+    }
+  }
+  return texts;
+}
+
+/** A small deterministic generator (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Names that need escaping, bytes beyond ASCII, and plain ones. */
+const NAMES = ['nginx', 'häproxy-ü', 'a"quoted"', 'back\\slash', 'new\nline', 'ノード', 'x'];
+
+function randomSnapshot(rnd: () => number): NodeSnapshot {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+  const n = (max: number): number => Math.floor(rnd() * (max + 1));
+  const services = Array.from({ length: n(rnd() < 0.05 ? MAX_PER_NODE.services + 3 : 3) }, (_, k) =>
+    service(`${pick(NAMES)}-${k}`, pick(['nginx', 'haproxy', 'keepalived'] as const), { state: rnd() < 0.8 ? 'running' : 'stopped', restarts: n(rnd() < 0.1 ? 123456 : 9) }),
+  );
+  const checks = Array.from({ length: n(rnd() < 0.05 ? MAX_PER_NODE.checks + 2 : 4) }, (_, k) =>
+    check(`${pick(NAMES)}-${k}`, { result: rnd() < 0.7 ? { kind: 'healthy' } : { kind: 'unhealthy', reason: 'x' }, durationMs: rnd() < 0.2 ? n(100000) + rnd() : n(20) }),
+  );
+  const instances = Array.from({ length: n(3) }, (_, k) =>
+    instance(`${pick(NAMES)}-vip-${k}`, pick(['master', 'backup', 'fault'] as const), 1, {
+      effectivePriority: n(255),
+      foreignRouters: rnd() < 0.3 ? Array.from({ length: n(MAX_FOREIGN_PER_VIP + 2) }, (_, r) => ({ source: `10.0.0.${r}`, priority: n(255), lastSeenMs: 1 })) : undefined,
+    }),
+  );
+  return snapshot(instances, { services, checks, healthy: rnd() < 0.8 });
+}
+
+function familiesOf(view: NodeView): string[] {
+  return NODE_FAMILIES.map((_, f) => view.text.toString('utf8', view.offsets[f], view.offsets[f + 1]));
+}
+
+describe('nodeSamples', () => {
+  it('writes the bytes of the plain rendering, rebuilt in place or not, after any earlier report', () => {
+    const rnd = random(19);
+    for (const inPlace of [true, false]) {
+      for (const labels of [`${pair('cluster', 'web')},${pair('node', 'lb1')}`, `${pair('cluster', 'wéb "x"')},${pair('node', 'nœud\\1')}`]) {
+        let view: NodeView | undefined;
+        for (let k = 0; k < 400; k++) {
+          const mode = (['active', 'draining', 'maintenance'] as const)[k % 3] as NodeMode;
+          // A silent node now and then: its mode only.
+          const snap = k % 17 === 5 ? undefined : randomSnapshot(rnd);
+          const before = view;
+          view = nodeSamples('web', labels, mode, snap, k, view, inPlace);
+          assert.deepEqual(familiesOf(view), reference(labels, mode, snap), `report ${k}`);
+          assert.equal(view.offsets[NODE_FAMILIES.length], Buffer.byteLength(reference(labels, mode, snap).join('')));
+          assert.equal(view.snapshot, snap);
+          assert.equal(view.mode, mode);
+          if (before) assert.equal(view === before, inPlace, 'updated in place exactly when asked');
+        }
+      }
+    }
+  });
+
+  it('keeps the lines of an earlier view when not in place (another scrape still reads them)', () => {
+    const rnd = random(7);
+    const labels = `${pair('cluster', 'web')},${pair('node', 'lb1')}`;
+    const first = nodeSamples('web', labels, 'active', randomSnapshot(rnd), 1);
+    const kept = familiesOf(first);
+    nodeSamples('web', labels, 'active', randomSnapshot(rnd), 2, first, false);
+    assert.deepEqual(familiesOf(first), kept);
+  });
+});
+
+describe('CoordinatorMetrics, a scrape while another writes', () => {
+  it('keeps the moment each started at; a scrape alone after them sees the newest reports', async () => {
+    const fleet = buildFleet(300);
+    const metrics = new CoordinatorMetrics({ registry: fleet.registry, placementView: () => fleet.placement, processMetrics: false, clock: () => 1_000 });
+    const churn = (durationMs: number): void => {
+      for (const rec of fleet.registry.list()) {
+        if (!rec.snapshot || !rec.session) continue;
+        const snap = rec.snapshot;
+        fleet.registry.setSnapshot(rec.name, rec.session.id, { ...snap, checks: snap.checks.map((c) => ({ ...c, durationMs })) });
+      }
+    };
+    const durations = (text: string): Set<string> => new Set([...text.matchAll(/^lbha_check_duration_seconds\{[^}]*\} (.*)$/gm)].map((m) => m[1] as string));
+    try {
+      churn(11);
+      await metrics.render(); // the views exist and no scrape is in flight: the next one rebuilds in place
+      churn(22);
+      // The first scrape pauses at its first chunk (after its first pass over the nodes) ...
+      let release: () => void = () => undefined;
+      const firstChunks: Buffer[] = [];
+      const first = metrics.stream(
+        (c) => {
+          firstChunks.push(c);
+          return firstChunks.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : undefined;
+        },
+        undefined,
+        Infinity,
+      );
+      await new Promise((r) => setTimeout(r, 10));
+      assert.equal(firstChunks.length, 1);
+      // ... every node reports anew, and a second scrape runs to its end meanwhile.
+      churn(33);
+      const second = (await metrics.render()).body;
+      release();
+      await first;
+      assert.deepEqual(durations(Buffer.concat(firstChunks).toString()), new Set(['0.022']));
+      assert.deepEqual(durations(second), new Set(['0.033']));
+      churn(44);
+      assert.deepEqual(durations((await metrics.render()).body), new Set(['0.044']));
+    } finally {
+      metrics.close();
+    }
+  });
+});
