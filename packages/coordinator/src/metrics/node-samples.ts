@@ -1,7 +1,7 @@
 // The sample lines one node's report contributes to /metrics (mode, health, services, checks,
 // VRRP states and priorities, foreign routers), built once per report and reused by every scrape until it changes.
-import { formatValue, type NodeMode, type NodeSnapshot } from '@lbha/shared';
-import { msToSeconds, pair } from './exposition-writer.js';
+import { escapeLabelValue, formatValue, type CheckStatus, type ForeignRouter, type InstanceStatus, type NodeMode, type NodeSnapshot, type ServiceStatus } from '@lbha/shared';
+import { msToSeconds } from './exposition-writer.js';
 import { MAX_FOREIGN_PER_VIP } from '../vip-observation.js';
 import { METRICS, type MetricId } from './metric-definitions.js';
 
@@ -76,20 +76,46 @@ let scratch = Buffer.allocUnsafe(16 * 1024);
 let pos = 0;
 const scratchOffsets = new Uint32Array(NODE_FAMILIES.length + 1);
 
-/** Appends `text` (UTF-8) to the scratch buffer. */
+/** Appends `text` (UTF-8) to the scratch buffer: ASCII byte by byte, the rest by Buffer.write. */
 function put(text: string): void {
+  const len = text.length;
   // At most 3 bytes per UTF-16 unit.
-  if (scratch.length - pos < 3 * text.length) {
-    const bigger = Buffer.allocUnsafe(Math.max(2 * scratch.length, pos + 3 * text.length));
+  if (scratch.length - pos < 3 * len) {
+    const bigger = Buffer.allocUnsafe(Math.max(2 * scratch.length, pos + 3 * len));
     scratch.copy(bigger, 0, 0, pos);
     scratch = bigger;
   }
-  pos += scratch.write(text, pos);
+  const buf = scratch;
+  let p = pos;
+  for (let i = 0; i < len; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      pos = p + buf.write(i === 0 ? text : text.slice(i), p);
+      return;
+    }
+    buf[p++] = c;
+  }
+  pos = p;
 }
 
-/** One sample line: `name{labels} value`. */
-function line(f: number, labels: string, value: number): void {
-  put(`${NAMES[f] as string}${labels}} ${formatValue(value)}\n`);
+/** `,name="value"` with the value escaped. */
+function label(prefix: string, value: string): void {
+  put(prefix);
+  put(escapeLabelValue(value));
+  put('"');
+}
+
+/** The end of a sample line: `} value` and the newline. */
+function end(value: number): void {
+  put('} ');
+  put(formatValue(value));
+  put('\n');
+}
+
+/** The start of family `f`'s line for the node: `name{cluster="…",node="…"`. */
+function start(f: number, labels: string): void {
+  put(NAMES[f] as string);
+  put(labels);
 }
 
 /**
@@ -106,37 +132,85 @@ export function nodeSamples(cluster: string, labels: string, mode: NodeMode, sna
   pos = 0;
   const o = scratchOffsets;
   o[F.nodeMode] = pos;
-  line(F.nodeMode, `${n},state="${mode}"`, 1);
+  start(F.nodeMode, n);
+  label(',state="', mode);
+  end(1);
   o[F.nodeHealthy] = pos;
   const instances: Array<readonly [string, string, boolean]> = [];
   if (snapshot) {
-    line(F.nodeHealthy, n, snapshot.healthy ? 1 : 0);
+    start(F.nodeHealthy, n);
+    end(snapshot.healthy ? 1 : 0);
     const services = snapshot.services.length > MAX_PER_NODE.services ? snapshot.services.slice(0, MAX_PER_NODE.services) : snapshot.services;
     const checks = snapshot.checks.length > MAX_PER_NODE.checks ? snapshot.checks.slice(0, MAX_PER_NODE.checks) : snapshot.checks;
     const vrrp = snapshot.instances.length > MAX_PER_NODE.instances ? snapshot.instances.slice(0, MAX_PER_NODE.instances) : snapshot.instances;
     o[F.serviceUp] = pos;
-    for (const svc of services) line(F.serviceUp, `${n},${pair('service', svc.name)}`, svc.state === 'running' ? 1 : 0);
+    for (let k = 0; k < services.length; k++) {
+      const svc = services[k] as ServiceStatus;
+      start(F.serviceUp, n);
+      label(',service="', svc.name);
+      end(svc.state === 'running' ? 1 : 0);
+    }
     o[F.serviceRestarts] = pos;
-    for (const svc of services) line(F.serviceRestarts, `${n},${pair('service', svc.name)}`, svc.restarts);
+    for (let k = 0; k < services.length; k++) {
+      const svc = services[k] as ServiceStatus;
+      start(F.serviceRestarts, n);
+      label(',service="', svc.name);
+      end(svc.restarts);
+    }
     o[F.proxyActiveConnections] = pos;
-    for (const svc of services) if (svc.stats) line(F.proxyActiveConnections, `${n},${pair('service', svc.name)}`, svc.stats.activeConnections);
+    for (let k = 0; k < services.length; k++) {
+      const svc = services[k] as ServiceStatus;
+      if (!svc.stats) continue;
+      start(F.proxyActiveConnections, n);
+      label(',service="', svc.name);
+      end(svc.stats.activeConnections);
+    }
     o[F.checkStatus] = pos;
-    for (const c of checks) line(F.checkStatus, `${n},${pair('check', c.name)},state="${c.result.kind}"`, 1);
+    for (let k = 0; k < checks.length; k++) {
+      const c = checks[k] as CheckStatus;
+      start(F.checkStatus, n);
+      label(',check="', c.name);
+      label(',state="', c.result.kind);
+      end(1);
+    }
     o[F.checkDuration] = pos;
-    for (const c of checks) line(F.checkDuration, `${n},${pair('check', c.name)}`, msToSeconds(c.durationMs));
+    for (let k = 0; k < checks.length; k++) {
+      const c = checks[k] as CheckStatus;
+      start(F.checkDuration, n);
+      label(',check="', c.name);
+      end(msToSeconds(c.durationMs));
+    }
     o[F.vrrpState] = pos;
-    for (const i of vrrp) line(F.vrrpState, `${n},${pair('vip', i.name)},state="${i.state}"`, 1);
+    for (let k = 0; k < vrrp.length; k++) {
+      const i = vrrp[k] as InstanceStatus;
+      start(F.vrrpState, n);
+      label(',vip="', i.name);
+      label(',state="', i.state);
+      end(1);
+    }
     o[F.vrrpPriority] = pos;
-    for (const i of vrrp) line(F.vrrpPriority, `${n},${pair('vip', i.name)}`, i.effectivePriority);
+    for (let k = 0; k < vrrp.length; k++) {
+      const i = vrrp[k] as InstanceStatus;
+      start(F.vrrpPriority, n);
+      label(',vip="', i.name);
+      end(i.effectivePriority);
+    }
     o[F.vrrpForeignRouter] = pos;
-    for (const i of vrrp) {
+    for (let k = 0; k < vrrp.length; k++) {
+      const i = vrrp[k] as InstanceStatus;
       const foreign = i.foreignRouters ?? [];
-      for (let k = 0; k < foreign.length && k < MAX_FOREIGN_PER_VIP; k++) {
-        const r = foreign[k] as { readonly source: string; readonly priority: number };
-        line(F.vrrpForeignRouter, `${n},${pair('vip', i.name)},${pair('source', r.source)}`, r.priority);
+      for (let j = 0; j < foreign.length && j < MAX_FOREIGN_PER_VIP; j++) {
+        const r = foreign[j] as ForeignRouter;
+        start(F.vrrpForeignRouter, n);
+        label(',vip="', i.name);
+        label(',source="', r.source);
+        end(r.priority);
       }
     }
-    for (const i of vrrp) instances.push([vipKey(cluster, i.name), i.name, i.state === 'master' || i.vipPresent]);
+    for (let k = 0; k < vrrp.length; k++) {
+      const i = vrrp[k] as InstanceStatus;
+      instances.push([vipKey(cluster, i.name), i.name, i.state === 'master' || i.vipPresent]);
+    }
   } else {
     for (let f = F.nodeHealthy + 1; f < NODE_FAMILIES.length; f++) o[f] = pos;
   }
