@@ -113,6 +113,11 @@ describe('CoordinatorMetrics.stream', () => {
       assert.match(text, /^lbha_node_connected\{cluster="web-0699",node="web-0699-lb2"\} 1$/m);
       assert.match(text, /^lbha_vrrp_state\{cluster="web-0000",node="web-0000-lb1",vip="vip-a",state="master"\} 1$/m);
       assert.ok(text.endsWith('lbha_extra 1\n'));
+      // One HELP per family, also for the families written in several pieces (700 clusters:
+      // the VIP counts per condition span three pieces of 256 clusters).
+      const helps = text.split('\n').filter((l) => l.startsWith('# HELP ')).map((l) => l.split(' ')[2]);
+      assert.deepEqual(helps.filter((h, k) => helps.indexOf(h) !== k), [], 'a family with two HELP lines');
+      assert.equal(text.match(/^lbha_vips\{/gm)?.length, 700 * 7);
       // Every family is written under one HELP, its samples together.
       const seen = new Set<string>();
       let current = '';
@@ -124,6 +129,12 @@ describe('CoordinatorMetrics.stream', () => {
           seen.add(name);
           current = name;
         }
+      }
+      // ... and every family with samples (but the extra text, here bare) has its HELP and TYPE before its first sample.
+      for (const name of [...seen].filter((x) => x !== 'lbha_extra')) {
+        const first = text.search(new RegExp(`^${name}(_bucket|_sum|_count)?[{ ]`, 'm'));
+        const type = text.lastIndexOf(`# TYPE ${name} `, first);
+        assert.ok(type >= 0 && text.lastIndexOf(`# HELP ${name} `, type) >= 0 && !/\n[a-z]/.test(text.slice(type, first)), `${name} without its HELP and TYPE`);
       }
     } finally {
       metrics.close();
