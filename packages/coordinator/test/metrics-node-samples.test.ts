@@ -8,7 +8,7 @@ import { formatValue, type NodeMode, type NodeSnapshot } from '@lbha/shared';
 import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
 import { msToSeconds, pair } from '../src/metrics/exposition-writer.js';
 import { METRICS } from '../src/metrics/metric-definitions.js';
-import { MAX_PER_NODE, NODE_FAMILIES, nodeSamples, type NodeView } from '../src/metrics/node-samples.js';
+import { MAX_PER_NODE, NODE_FAMILIES, nodeSamples, viewLines, type NodeView } from '../src/metrics/node-samples.js';
 import { MAX_FOREIGN_PER_VIP } from '../src/vip-observation.js';
 import { buildFleet, check, instance, service, snapshot } from './support/fake-fleet.js';
 
@@ -108,6 +108,21 @@ describe('nodeSamples', () => {
     const kept = familiesOf(first);
     nodeSamples('web', labels, 'active', randomSnapshot(rnd), 2, first, false);
     assert.deepEqual(familiesOf(first), kept);
+  });
+});
+
+describe('viewLines', () => {
+  it('writes one line per view, as the plain template would, for any labels and values', () => {
+    const rnd = random(3);
+    const views = Array.from({ length: 300 }, (_, k) => {
+      const labels = `${pair('cluster', NAMES[k % NAMES.length] as string)},${pair('node', `n${k}-${NAMES[(k * 3) % NAMES.length] as string}`)}`;
+      return nodeSamples('c', labels, 'active', undefined, 1);
+    });
+    const values = views.map(() => (rnd() < 0.5 ? Math.floor(rnd() * 10) : Math.round(rnd() * 1e6) / 1000));
+    for (const [from, to] of [[0, 300], [0, 0], [17, 256], [256, 300]] as const) {
+      const expected = views.slice(from, to).map((v, k) => `lbha_x{${v.labels}} ${formatValue(values[from + k] as number)}\n`).join('');
+      assert.equal(viewLines(views, from, to, 'lbha_x', (i) => values[i] as number).toString('utf8'), expected);
+    }
   });
 });
 

@@ -11,7 +11,7 @@ import { operationOutcome } from './operation-outcome.js';
 import { FailoverTracker, type Failover, type InstanceObservation, type LossExplanation } from './failover-tracker.js';
 import { FAILOVER_REASONS, METRICS, PROCESS_METRICS_PREFIX, type FailoverReason, type MetricDefinition } from './metric-definitions.js';
 import type { MetricsSources, WebhookStats } from './metrics-sources.js';
-import { familyBytes, MAX_PER_NODE, NODE_FAMILIES, nodeSamples, vipKey, type NodeFamily, type NodeView } from './node-samples.js';
+import { familyBytes, MAX_PER_NODE, NODE_FAMILIES, nodeSamples, viewLines, vipKey, type NodeFamily, type NodeView } from './node-samples.js';
 import { backendSamples } from './backend-samples.js';
 import { drillSamples } from './drill-samples.js';
 import { StoreTimings } from './store-timings.js';
@@ -26,16 +26,6 @@ const TERMINAL_COMMAND_STATES: ReadonlySet<CommandState> = new Set(['succeeded',
 const SLICE = 256;
 
 const header = (def: MetricDefinition): string => `# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`;
-
-/** `line(item, index)` for every item, joined a slice at a time. */
-function* slices<T>(items: readonly T[], line: (item: T, index: number) => string): Generator<string, void, undefined> {
-  for (let start = 0; start < items.length; start += SLICE) {
-    let text = '';
-    const end = Math.min(items.length, start + SLICE);
-    for (let i = start; i < end; i++) text += line(items[i] as T, i);
-    yield text;
-  }
-}
 
 interface LastFailover {
   readonly labels: string;
@@ -354,12 +344,14 @@ export class CoordinatorMetrics {
       neverConnected.push(`${d.nodeConnected.name}{${pair('cluster', sn.cluster)},${pair('node', sn.node)}} 0\n`);
     }
     yield header(d.nodeConnected);
-    yield* slices(views, (v, i) => `${d.nodeConnected.name}{${v.labels}} ${live[i] ? 1 : 0}\n`);
+    for (let start = 0; start < views.length; start += SLICE) yield viewLines(views, start, Math.min(views.length, start + SLICE), d.nodeConnected.name, (i) => (live[i] ? 1 : 0));
     yield neverConnected.join('');
     yield header(d.nodeHeartbeatAge);
-    yield* slices(views, (v, i) => `${d.nodeHeartbeatAge.name}{${v.labels}} ${msToSeconds(Math.max(0, now - (recs[i] as NodeRecord).lastSeenMs))}\n`);
+    for (let start = 0; start < views.length; start += SLICE) {
+      yield viewLines(views, start, Math.min(views.length, start + SLICE), d.nodeHeartbeatAge.name, (i) => msToSeconds(Math.max(0, now - (recs[i] as NodeRecord).lastSeenMs)));
+    }
     yield header(d.desiredStateNacked);
-    yield* slices(views, (v, i) => `${d.desiredStateNacked.name}{${v.labels}} ${(recs[i] as NodeRecord).nackError ? 1 : 0}\n`);
+    for (let start = 0; start < views.length; start += SLICE) yield viewLines(views, start, Math.min(views.length, start + SLICE), d.desiredStateNacked.name, (i) => ((recs[i] as NodeRecord).nackError ? 1 : 0));
     for (let f = 0; f < NODE_FAMILIES.length; f++) {
       yield header(d[NODE_FAMILIES[f] as NodeFamily]);
       for (let start = 0; start < views.length; start += SLICE) yield familyBytes(views, f, start, Math.min(views.length, start + SLICE));

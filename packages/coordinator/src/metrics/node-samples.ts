@@ -60,6 +60,22 @@ export function familyBytes(views: readonly NodeView[], f: number, from: number,
   return out;
 }
 
+/**
+ * One line per view, `name{labels} value`, for views [from, to), as bytes: written into the
+ * scratch buffer from the parts (no string per line) and copied out (the writer keeps the
+ * piece until it flushes).
+ */
+export function viewLines(views: readonly NodeView[], from: number, to: number, name: string, value: (index: number) => number): Buffer {
+  pos = 0;
+  const open = `${name}{`;
+  for (let i = from; i < to; i++) {
+    put(open);
+    put((views[i] as NodeView).labels);
+    end(value(i));
+  }
+  return Buffer.from(scratch.subarray(0, pos));
+}
+
 /** The key a scrape groups a VIP's rows under: cluster and VIP name. */
 export function vipKey(cluster: string, vip: string): string {
   return `${cluster}\u0000${vip}`;
