@@ -76,6 +76,32 @@ export function viewLines(views: readonly NodeView[], from: number, to: number, 
   return Buffer.from(scratch.subarray(0, pos));
 }
 
+/**
+ * Sample lines written as bytes from their parts, for the families built at the scrape (the
+ * VIPs'): `begin`, then per line `start` (name and first labels), `label` for each further
+ * pair, `end` with the value; `take` copies the piece out. Shares the scratch buffer with the
+ * node rebuilds: a piece is begun and taken with no pause between.
+ */
+export const pieceWriter = {
+  begin(): void {
+    pos = 0;
+  },
+  /** Text as it is (a family's HELP and TYPE). */
+  text: put,
+  /** `name{labels`: the labels as given (already escaped). */
+  start(name: string, labels: string): void {
+    put(name);
+    put('{');
+    put(labels);
+  },
+  /** `,name="value"` with the value escaped; `prefix` is `,name="`. */
+  label,
+  end,
+  take(): Buffer {
+    return Buffer.from(scratch.subarray(0, pos));
+  },
+};
+
 /** The key a scrape groups a VIP's rows under: cluster and VIP name. */
 export function vipKey(cluster: string, vip: string): string {
   return `${cluster}\u0000${vip}`;

@@ -1,6 +1,6 @@
 // The VIP samples of /metrics: holders, desired holder and condition of each VIP, and the
 // count of VIPs per condition in each cluster.
-import { Family, pair } from './exposition-writer.js';
+import { pieceWriter } from './node-samples.js';
 import { METRICS, VIP_CONDITIONS, type MetricDefinition, type VipCondition } from './metric-definitions.js';
 
 /** One VIP as a scrape assembles it: the holders agents report, the desired holder, the verdict. */
@@ -16,7 +16,7 @@ export interface VipRow {
  * Every VIP's samples, in pieces ('' marks where the writer may pause, every `slice` VIPs); its
  * condition is the reconcile verdict, or without one what the holders agents report say.
  */
-export function* vipPieces(vips: ReadonlyMap<string, VipRow>, clusters: ReadonlySet<string>, slice: number): Generator<string, void, undefined> {
+export function* vipPieces(vips: ReadonlyMap<string, VipRow>, clusters: ReadonlySet<string>, slice: number): Generator<Buffer, void, undefined> {
   const d = METRICS;
   const rows = Array.from(vips.values());
   const conditions: VipCondition[] = new Array<VipCondition>(rows.length);
@@ -36,34 +36,57 @@ export function* vipPieces(vips: ReadonlyMap<string, VipRow>, clusters: Readonly
     conditions[i] = condition;
     (counts.get(row.cluster) as Record<VipCondition, number>)[condition]++;
   }
-  const family = function* (def: MetricDefinition, add: (f: Family, row: VipRow, i: number) => void): Generator<string, void, undefined> {
+  // Written as bytes from the parts of each line (pieceWriter): no string per line or label pair.
+  const w = pieceWriter;
+  const family = function* (def: MetricDefinition, add: (row: VipRow, i: number) => void): Generator<Buffer, void, undefined> {
     for (let start = 0; start < rows.length || start === 0; start += slice) {
+      w.begin();
       // The first slice carries the family's HELP and TYPE; the others are bare sample lines.
-      const f = start === 0 ? new Family(def) : new Family(def, false);
+      if (start === 0) w.text(`# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`);
       const end = Math.min(rows.length, start + slice);
-      for (let i = start; i < end; i++) add(f, rows[i] as VipRow, i);
-      yield f.text();
+      for (let i = start; i < end; i++) add(rows[i] as VipRow, i);
+      yield w.take();
     }
   };
-  yield* family(d.vipHolders, (f, row) => f.add(row.labels, row.holders.length));
-  yield* family(d.vipHolder, (f, row) => {
-    for (const h of row.holders) f.add(`${row.labels},${pair('node', h)}`, 1);
+  yield* family(d.vipHolders, (row) => {
+    w.start(d.vipHolders.name, row.labels);
+    w.end(row.holders.length);
   });
-  yield* family(d.vipDesiredHolder, (f, row) => {
-    if (row.desired) f.add(`${row.labels},${pair('node', row.desired)}`, 1);
+  yield* family(d.vipHolder, (row) => {
+    for (const h of row.holders) {
+      w.start(d.vipHolder.name, row.labels);
+      w.label(',node="', h);
+      w.end(1);
+    }
   });
-  yield* family(d.vipStatus, (f, row, i) => f.add(`${row.labels},state="${conditions[i] as VipCondition}"`, 1));
+  yield* family(d.vipDesiredHolder, (row) => {
+    if (!row.desired) return;
+    w.start(d.vipDesiredHolder.name, row.labels);
+    w.label(',node="', row.desired);
+    w.end(1);
+  });
+  yield* family(d.vipStatus, (row, i) => {
+    w.start(d.vipStatus.name, row.labels);
+    w.label(',state="', conditions[i] as VipCondition);
+    w.end(1);
+  });
   // Seven lines per cluster: a piece every `slice` clusters (in one piece, 340 KB at 1,000
   // clusters, joined and encoded in one go and handed to gzip as one chunk).
-  let byCondition = new Family(d.vips);
+  const byCondition = d.vips;
+  w.begin();
+  w.text(`# HELP ${byCondition.name} ${byCondition.help}\n# TYPE ${byCondition.name} ${byCondition.type}\n`);
   let k = 0;
   for (const [cluster, c] of counts) {
-    const cl = pair('cluster', cluster);
-    for (const cond of VIP_CONDITIONS) byCondition.add(`${cl},state="${cond}"`, c[cond]);
+    for (const cond of VIP_CONDITIONS) {
+      w.start(byCondition.name, '');
+      w.label('cluster="', cluster);
+      w.label(',state="', cond);
+      w.end(c[cond]);
+    }
     if (++k % slice === 0) {
-      yield byCondition.text();
-      byCondition = new Family(d.vips, false);
+      yield w.take();
+      w.begin();
     }
   }
-  yield byCondition.text();
+  yield w.take();
 }
