@@ -18,6 +18,7 @@ import {
   type ConnectResponse,
   type Logger,
 } from '@lbha/shared';
+import { AttemptCredentials } from './attempt-credentials.js';
 import type { AgentStateSource, CoordinatorHandler } from './ports.js';
 import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffPolicy, type StreamEnding } from './reconnect-delay.js';
 
@@ -62,6 +63,8 @@ type Call = ClientDuplexStream<ConnectRequest, ConnectResponse>;
 export class StreamClient {
   private state: StreamClientState = 'idle';
   private client: AgentServiceClient | undefined;
+  /** The current attempt's credentials: closed with its channel, so that the channel connects no more. */
+  private attemptCredentials: AttemptCredentials | undefined;
   private call: Call | undefined;
   private attempt = 0;
   private addressIndex = 0;
@@ -134,7 +137,8 @@ export class StreamClient {
     const address = this.opts.addresses[this.addressIndex % this.opts.addresses.length] as string;
     const log = this.opts.logger;
     const pingMs = this.pingIntervalMs();
-    this.client = new AgentServiceClient(address, this.opts.credentials, {
+    this.attemptCredentials = new AttemptCredentials(this.opts.credentials);
+    this.client = new AgentServiceClient(address, this.attemptCredentials, {
       // The keepalive PINGs are the agent's sign of life to a coordinator that takes liveness
       // from the connection (Welcome.liveness_from_connection): sent from this process's event
       // loop every heartbeat interval, so an agent whose loop is stuck goes silent.
@@ -277,6 +281,10 @@ export class StreamClient {
     }
     this.client?.close();
     this.client = undefined;
+    // After the close: a subchannel the channel left in TRANSIENT_FAILURE would otherwise
+    // connect once more when its backoff ends (attempt-credentials.ts).
+    this.attemptCredentials?.close();
+    this.attemptCredentials = undefined;
   }
 
   private onStreamEnd(welcomed: boolean, ending: StreamEnding): void {

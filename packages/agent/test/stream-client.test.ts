@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
+import { createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger, silentLogger } from '@lbha/shared';
 import { NullCore } from '../src/null-core.js';
@@ -78,5 +79,61 @@ describe('StreamClient backoff', () => {
     while (delays.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await c.stop();
     assert.deepEqual(delays.slice(0, 5), [100, 200, 300, 300, 300]);
+  });
+});
+
+/** A free loopback port, closed again: connections to it are refused until something listens. */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('StreamClient connection attempts', () => {
+  it('opens no connection for an attempt that has ended, when the coordinator starts listening just after refusing it', async () => {
+    // A coordinator that is starting refuses the attempt and listens a moment later. grpc-js
+    // leaves the closed channel's subchannel in TRANSIENT_FAILURE with a reconnect pending after
+    // its 100 ms backoff; that connection would reach the coordinator, unused by anyone.
+    const port = await freePort();
+    const accepted: Socket[] = [];
+    let server: Server | undefined;
+    const core = new NullCore();
+    const c = new StreamClient({
+      addresses: [`127.0.0.1:${port}`],
+      credentials: credentials.createInsecure(),
+      node: 'lb1',
+      cluster: 'web',
+      agentVersion: 't',
+      bootId: 'b',
+      source: core,
+      handler: core,
+      logger: silentLogger(),
+      // The client's own next attempt comes about 10 s later, after the test.
+      backoffInitialMs: 10_000,
+      backoffMaxMs: 60_000,
+      backoffMaxUnreachableMs: 60_000,
+      random: () => 0.99,
+    });
+    const listening = new Promise<void>((resolve) => {
+      c.onStateChange((s) => {
+        if (s !== 'backoff' || server) return;
+        server = createServer((socket) => accepted.push(socket));
+        server.listen(port, '127.0.0.1', resolve);
+      });
+    });
+    try {
+      c.start();
+      await listening;
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.equal(c.currentState, 'backoff');
+      assert.equal(accepted.length, 0, `${accepted.length} connection(s) reached the server while the client was in backoff`);
+    } finally {
+      await c.stop();
+      for (const s of accepted) s.destroy();
+      const srv = server as Server | undefined;
+      if (srv) await new Promise((r) => srv.close(r));
+    }
   });
 });
