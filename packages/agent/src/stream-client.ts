@@ -145,8 +145,14 @@ export class StreamClient {
       'grpc.keepalive_time_ms': pingMs,
       'grpc.keepalive_timeout_ms': 3_000,
       'grpc.keepalive_permit_without_calls': 1,
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 1_000,
+      // grpc-js's own reconnects never serve this attempt (a failed connection fails the call,
+      // and the next attempt is reconnect-delay.ts's, on a new channel); its backoff only times
+      // the one reconnect it still makes after a failure, which the closed attempt's credentials
+      // refuse. 2 s (1.6 at the least, with its jitter) is ample for the attempt to be closed by
+      // then, even in a process whose event loop lags: a reconnect let through before would reach a
+      // coordinator that has just started listening, and be closed again unused.
+      'grpc.initial_reconnect_backoff_ms': 2_000,
+      'grpc.max_reconnect_backoff_ms': 2_000,
       // A subchannel of its own for each attempt: grpc-js otherwise shares subchannels between
       // channels to the same address, and a new attempt would inherit the last one's connection
       // backoff (failing at once, without a SYN) instead of connecting when reconnect-delay.ts says.

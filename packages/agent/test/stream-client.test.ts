@@ -95,7 +95,8 @@ describe('StreamClient connection attempts', () => {
   it('opens no connection for an attempt that has ended, when the coordinator starts listening just after refusing it', async () => {
     // A coordinator that is starting refuses the attempt and listens a moment later. grpc-js
     // leaves the closed channel's subchannel in TRANSIENT_FAILURE with a reconnect pending after
-    // its 100 ms backoff; that connection would reach the coordinator, unused by anyone.
+    // its backoff (1.6-2.4 s as the client sets it); that connection would reach the coordinator,
+    // unused by anyone.
     const port = await freePort();
     const accepted: Socket[] = [];
     let server: Server | undefined;
@@ -126,7 +127,7 @@ describe('StreamClient connection attempts', () => {
     try {
       c.start();
       await listening;
-      await new Promise((r) => setTimeout(r, 1_000));
+      await new Promise((r) => setTimeout(r, 3_000));
       assert.equal(c.currentState, 'backoff');
       assert.equal(accepted.length, 0, `${accepted.length} connection(s) reached the server while the client was in backoff`);
     } finally {
