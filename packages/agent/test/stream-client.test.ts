@@ -5,9 +5,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger, silentLogger } from '@lbha/shared';
 import { NullCore } from '../src/null-core.js';
-import { StreamClient } from '../src/stream-client.js';
+import { StreamClient, type StreamClientOptions } from '../src/stream-client.js';
 
-function client(random: () => number, initial = 200, max = 10_000, maxUnreachable?: number): StreamClient {
+/** A client of a node with no state, over plaintext, to port 1 on loopback (refused) unless told otherwise. */
+function streamClient(options: Partial<StreamClientOptions>): StreamClient {
   const core = new NullCore();
   return new StreamClient({
     addresses: ['127.0.0.1:1'],
@@ -19,6 +20,12 @@ function client(random: () => number, initial = 200, max = 10_000, maxUnreachabl
     source: core,
     handler: core,
     logger: silentLogger(),
+    ...options,
+  });
+}
+
+function client(random: () => number, initial = 200, max = 10_000, maxUnreachable?: number): StreamClient {
+  return streamClient({
     backoffInitialMs: initial,
     backoffMaxMs: max,
     ...(maxUnreachable === undefined ? {} : { backoffMaxUnreachableMs: maxUnreachable }),
@@ -48,16 +55,7 @@ describe('StreamClient backoff', () => {
     // Port 1 on loopback refuses: every attempt fails with UNAVAILABLE, so each delay is drawn
     // below the unreachable ceiling (300 ms here), never the 60 s maximum.
     const delays: number[] = [];
-    const core = new NullCore();
-    const c = new StreamClient({
-      addresses: ['127.0.0.1:1'],
-      credentials: credentials.createInsecure(),
-      node: 'lb1',
-      cluster: 'web',
-      agentVersion: 't',
-      bootId: 'b',
-      source: core,
-      handler: core,
+    const c = streamClient({
       logger: createLogger('test', {
         level: 'info',
         destination: new Writable({
@@ -100,17 +98,8 @@ describe('StreamClient connection attempts', () => {
     const port = await freePort();
     const accepted: Socket[] = [];
     let server: Server | undefined;
-    const core = new NullCore();
-    const c = new StreamClient({
+    const c = streamClient({
       addresses: [`127.0.0.1:${port}`],
-      credentials: credentials.createInsecure(),
-      node: 'lb1',
-      cluster: 'web',
-      agentVersion: 't',
-      bootId: 'b',
-      source: core,
-      handler: core,
-      logger: silentLogger(),
       // The client's own next attempt comes about 10 s later, after the test.
       backoffInitialMs: 10_000,
       backoffMaxMs: 60_000,

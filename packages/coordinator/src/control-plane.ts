@@ -69,6 +69,11 @@ export interface SpecCheck {
   readonly changes: readonly string[];
 }
 
+/** A check's answer to its caller: the problems of an invalid spec, or a valid one's warnings and changes. */
+function specCheckOf(r: SpecCheckResult): SpecCheck {
+  return r.valid ? { valid: true, issues: [], warnings: r.warnings, changes: r.changes } : { valid: false, issues: r.issues, warnings: [], changes: [] };
+}
+
 export interface ApplySpecOptions {
   readonly dryRun?: boolean;
   /** Refuse unless the running spec has this version (0: don't check). */
@@ -326,7 +331,7 @@ export class ControlPlane {
    */
   async validateSpec(yaml: string, caller = 'system'): Promise<SpecCheck> {
     const r = await this.check(yaml, false, caller);
-    return r.valid ? { valid: true, issues: [], warnings: r.warnings, changes: r.changes } : { valid: false, issues: r.issues, warnings: [], changes: [] };
+    return specCheckOf(r);
   }
 
   /** A spec text parsed and validated for a what-if question; changes nothing. Throws InvalidArgumentError with its problems. */
@@ -398,7 +403,7 @@ export class ControlPlane {
    */
   async applySpec(yaml: string, opts: ApplySpecOptions): Promise<ApplySpecResult> {
     const r = await this.check(yaml, !opts.dryRun, opts.actor, opts.checkTimeoutMs);
-    const check: SpecCheck = r.valid ? { valid: true, issues: [], warnings: r.warnings, changes: r.changes } : { valid: false, issues: r.issues, warnings: [], changes: [] };
+    const check = specCheckOf(r);
     if (!r.valid || opts.dryRun || !r.spec) return { ...check, applied: false, version: this.specVersion };
     const expected = opts.expectedVersion ?? 0;
     if (expected !== 0 && expected !== this.specVersion) {
