@@ -27,6 +27,11 @@ const SLICE = 256;
 
 const header = (def: MetricDefinition): string => `# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`;
 
+/** One family's line per node view (`value(index)`), a slice of views at a time. */
+function* viewSlices(views: readonly NodeView[], name: string, value: (index: number) => number): Generator<Buffer, void, undefined> {
+  for (let start = 0; start < views.length; start += SLICE) yield viewLines(views, start, Math.min(views.length, start + SLICE), name, value);
+}
+
 interface LastFailover {
   readonly labels: string;
   readonly reason: FailoverReason;
@@ -344,14 +349,12 @@ export class CoordinatorMetrics {
       neverConnected.push(`${d.nodeConnected.name}{${pair('cluster', sn.cluster)},${pair('node', sn.node)}} 0\n`);
     }
     yield header(d.nodeConnected);
-    for (let start = 0; start < views.length; start += SLICE) yield viewLines(views, start, Math.min(views.length, start + SLICE), d.nodeConnected.name, (i) => (live[i] ? 1 : 0));
+    yield* viewSlices(views, d.nodeConnected.name, (i) => (live[i] ? 1 : 0));
     yield neverConnected.join('');
     yield header(d.nodeHeartbeatAge);
-    for (let start = 0; start < views.length; start += SLICE) {
-      yield viewLines(views, start, Math.min(views.length, start + SLICE), d.nodeHeartbeatAge.name, (i) => msToSeconds(Math.max(0, now - (recs[i] as NodeRecord).lastSeenMs)));
-    }
+    yield* viewSlices(views, d.nodeHeartbeatAge.name, (i) => msToSeconds(Math.max(0, now - (recs[i] as NodeRecord).lastSeenMs)));
     yield header(d.desiredStateNacked);
-    for (let start = 0; start < views.length; start += SLICE) yield viewLines(views, start, Math.min(views.length, start + SLICE), d.desiredStateNacked.name, (i) => ((recs[i] as NodeRecord).nackError ? 1 : 0));
+    yield* viewSlices(views, d.desiredStateNacked.name, (i) => ((recs[i] as NodeRecord).nackError ? 1 : 0));
     for (let f = 0; f < NODE_FAMILIES.length; f++) {
       yield header(d[NODE_FAMILIES[f] as NodeFamily]);
       for (let start = 0; start < views.length; start += SLICE) yield familyBytes(views, f, start, Math.min(views.length, start + SLICE));
