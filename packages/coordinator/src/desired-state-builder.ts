@@ -17,18 +17,49 @@ function addressOn(node: NodeSpec, iface: string): string {
 
 /**
  * Who takes the VIP from `node`: the best-ranked other node with an address of the VIP's family
- * on its interface (the holder, for a node that does not hold it). Its address, or ''.
+ * on its interface (the holder, for a node that does not hold it). Its address, or ''. The nodes
+ * in the ranking first, then the others in the spec's order.
  */
 function failoverPeerOf(cluster: ClusterSpec, ranking: readonly string[], node: string, iface: string, cidr: string): string {
   const family = isIP(cidr.slice(0, cidr.indexOf('/')));
-  const order = [...ranking, ...cluster.nodes.map((n) => n.name).filter((n) => !ranking.includes(n))];
-  for (const name of order) {
-    if (name === node) continue;
+  const peer = (name: string): string => {
+    if (name === node) return '';
     const spec = cluster.nodes.find((n) => n.name === name);
     const a = spec ? addressOn(spec, iface) : '';
-    if (a !== '' && isIP(a) === family) return a;
+    return a !== '' && isIP(a) === family ? a : '';
+  };
+  for (const name of ranking) {
+    const a = peer(name);
+    if (a !== '') return a;
+  }
+  for (const n of cluster.nodes) {
+    if (ranking.includes(n.name)) continue;
+    const a = peer(n.name);
+    if (a !== '') return a;
   }
   return '';
+}
+
+/**
+ * Per cluster spec, per node: its keepalived settings, which depend on nothing else. A pass
+ * rebuilds a node's desired state on every change of its placement; the settings (the cluster's
+ * addresses sorted, the unicast peers) were built anew each time, for the same result. A spec is
+ * not changed once parsed (a new spec is new objects), so its objects are the keys; frozen, as every
+ * desired state of the node shares them.
+ */
+const settingsBySpec = new WeakMap<ClusterSpec, Map<NodeSpec, KeepalivedSettings>>();
+
+function keepalivedSettingsOf(cluster: ClusterSpec, node: NodeSpec): KeepalivedSettings {
+  let byNode = settingsBySpec.get(cluster);
+  if (!byNode) settingsBySpec.set(cluster, (byNode = new Map()));
+  let s = byNode.get(node);
+  if (!s) {
+    const built = keepalivedSettings(cluster, node);
+    Object.freeze(built.unicastPeers);
+    Object.freeze(built.clusterAddresses);
+    byNode.set(node, (s = Object.freeze(built)));
+  }
+  return s;
 }
 
 function keepalivedSettings(cluster: ClusterSpec, node: NodeSpec): KeepalivedSettings {
@@ -86,9 +117,10 @@ export function buildDesiredState(
   extras: InstanceExtras = {},
   backends?: DesiredBackends,
 ): DesiredContent {
-  const byVip = new Map(placement.vips.map((v) => [v.vip, v]));
-  const instances: DesiredInstance[] = cluster.vips.map((v) => {
-    const vp = byVip.get(v.name);
+  const instances: DesiredInstance[] = cluster.vips.map((v, i) => {
+    // Placement lists the VIPs in the spec's order; found by name otherwise.
+    const at = placement.vips[i];
+    const vp = at?.vip === v.name ? at : placement.vips.find((x) => x.vip === v.name);
     const w = vp ? weightOf(placement, vp, node.name) : { rank: cluster.nodes.length, weight: 0 };
     const handover = extras.handoverOf?.(v.name);
     const announce = extras.announceOf?.(v.name);
@@ -115,7 +147,7 @@ export function buildDesiredState(
     cluster: cluster.name,
     node: node.name,
     mode,
-    keepalived: keepalivedSettings(cluster, node),
+    keepalived: keepalivedSettingsOf(cluster, node),
     instances,
     checks: cluster.checks,
     proxyService: cluster.service,
