@@ -68,6 +68,14 @@ export interface ClusterPassResult {
 }
 
 const NO_STEP_DOWN: ReadonlySet<string> = new Set();
+// Shared empty results: most passes have no pins, step-downs, announcements or mismatched
+// agents, and built a Map or Set for each of them anyway. Nothing writes to a pass's results.
+const NO_PINS: ReadonlyMap<string, VipPin> = new Map();
+const NO_LAPSED: ReadonlyMap<string, string> = new Map();
+const NO_STEP_DOWNS: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+const NO_ANNOUNCE: ReadonlyMap<string, { readonly node: string; readonly request: number }> = new Map();
+const NO_WITHHELD: ReadonlySet<string> = new Set();
+const NO_MISMATCHED: ReadonlyMap<string, string> = new Map();
 
 function earliest(a: number | null, b: number | null): number | null {
   return a === null ? b : b === null ? a : Math.min(a, b);
@@ -112,23 +120,23 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   }
 
   // Decide: placement, VIP status, split-brain step-downs.
-  const pins = new Map<string, VipPin>();
-  const lapsedPins = new Map<string, string>();
+  let pins: Map<string, VipPin> | undefined;
+  let lapsedPins: Map<string, string> | undefined;
   for (const [vip, pin] of input.pins ?? []) {
     const known = c.vips.some((v) => v.name === vip) && c.nodes.some((n) => n.name === pin.node);
-    if (known) pins.set(vipKey(c.name, vip), pin);
-    else lapsedPins.set(vip, `${vip} or ${pin.node} is no longer in the spec`);
+    if (known) (pins ??= new Map()).set(vipKey(c.name, vip), pin);
+    else (lapsedPins ??= new Map()).set(vip, `${vip} or ${pin.node} is no longer in the spec`);
   }
   const readiness = standbyReadiness(c, observations, memory.readiness);
   events.push(...readiness.events);
-  const placed = place({ spec: { clusters: [c] }, nodes: conditions, holders: presumedHolders, nowMs: now, pins, notReady: readiness.notReady });
+  const placed = place({ spec: { clusters: [c] }, nodes: conditions, holders: presumedHolders, nowMs: now, pins: pins ?? NO_PINS, notReady: readiness.notReady });
   const placement = placed.clusters.get(c.name) as ClusterPlacement;
   for (const [vip, pin] of input.pins ?? []) {
     const cls = placement.classes.get(pin.node);
     // `unknown` (its agent is away) says nothing about whether the node could hold the VIP.
     if (pin.sticky || cls === undefined || cls === 'unknown' || cls === 'preferred') continue;
     if (cls === 'degraded' && !placement.vips.some((v) => v.vip === vip && v.holder !== pin.node)) continue;
-    lapsedPins.set(vip, `${pin.node} is ${cls}`);
+    (lapsedPins ??= new Map()).set(vip, `${pin.node} is ${cls}`);
   }
   // Decide: planned moves go in two pushes (handover first). Planned before the VIPs are
   // tracked, which need to know what the agents are told; its events come after theirs.
@@ -156,11 +164,12 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   let wakeAt = placed.nextChangeMs;
   const holders = new Map<string, string>();
   const tracks = new Map<string, VipTrack>();
-  const stepDown = new Map<string, Set<string>>();
+  let stepDown: Map<string, Set<string>> | undefined;
   let holdersChanged = false;
-  // The holder the agents are told per VIP (a handover's prepare holds a move back).
-  const told = new Map(plan.placement.vips.map((v) => [v.vip, v.holder]));
-  for (const vp of placement.vips) {
+  // The holder the agents are told per VIP (a handover's prepare holds a move back): the plan
+  // lists the VIPs as placement does, found by name otherwise.
+  const toldVips = plan.placement.vips;
+  for (const [i, vp] of placement.vips.entries()) {
     const last = memory.holders.get(vp.vip);
     if (last !== vp.holder) {
       if (last !== undefined) {
@@ -170,7 +179,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     }
     holders.set(vp.vip, vp.holder);
     const o = observations.get(vp.vip) as VipObservation;
-    const t = trackVip(c.name, vp, o, memory.tracks.get(vp.vip), now, input.settleMs, told.get(vp.vip) ?? vp.holder);
+    const t = trackVip(c.name, vp, o, memory.tracks.get(vp.vip), now, input.settleMs, (toldVips[i]?.vip === vp.vip ? toldVips[i] : toldVips.find((v) => v.vip === vp.vip))?.holder ?? vp.holder);
     tracks.set(vp.vip, t.track);
     events.push(...t.events);
     wakeAt = earliest(wakeAt, t.wakeAt);
@@ -178,6 +187,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
       // The nodes told to step down stay so until the holder has announced the VIP.
       for (const [node, vips] of memory.stepDown) {
         if (!vips.has(vp.vip) || o.holders.includes(node)) continue;
+        stepDown ??= new Map();
         let set = stepDown.get(node);
         if (!set) stepDown.set(node, (set = new Set()));
         set.add(vp.vip);
@@ -189,6 +199,7 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
     const keep = o.holders.includes(vp.holder) ? vp.holder : [...o.holders].sort((a, b) => vp.ranking.indexOf(a) - vp.ranking.indexOf(b))[0];
     for (const h of o.holders) {
       if (h === keep) continue;
+      stepDown ??= new Map();
       let set = stepDown.get(h);
       if (!set) stepDown.set(h, (set = new Set()));
       set.add(vp.vip);
@@ -206,35 +217,35 @@ export function passCluster(input: ClusterPassInput, memory: ClusterMemory, now:
   events.push(...driftEvents(drift, memory.drift));
 
   // Decide: what each node's agent should run.
-  const announce = new Map<string, { readonly node: string; readonly request: number }>();
-  for (const [vip, t] of tracks) if (t.announce) announce.set(vip, t.announce);
-  const desired = desiredStates(c, plan, stepDown, announce, shared, memory, input.backends);
-  const withheld = new Set<string>();
-  const mismatched = new Map<string, string>();
+  let announce: Map<string, { readonly node: string; readonly request: number }> | undefined;
+  for (const [vip, t] of tracks) if (t.announce) (announce ??= new Map()).set(vip, t.announce);
+  const desired = desiredStates(c, plan, stepDown ?? NO_STEP_DOWNS, announce ?? NO_ANNOUNCE, shared, memory, input.backends);
+  let withheld: Set<string> | undefined;
+  let mismatched: Map<string, string> | undefined;
   for (const n of c.nodes) {
     const o = input.nodes.get(n.name);
     // Only an agent that could be sent something now: connected and reporting.
     if (!o?.session || o.link === 'disconnected' || !o.snapshot || o.cluster === c.name) continue;
-    withheld.add(n.name);
-    mismatched.set(n.name, o.session);
+    (withheld ??= new Set()).add(n.name);
+    (mismatched ??= new Map()).set(n.name, o.session);
     if (memory.mismatched.get(n.name) !== o.session) {
       events.push({ type: 'node.cluster_mismatch', cluster: o.cluster, node: n.name, severity: 'critical', message: `agent of ${n.name} says cluster ${o.cluster}, the spec says ${c.name}; not pushing desired state` });
     }
   }
 
   return {
-    memory: { holders, health, tracks, stepDown, mismatched, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, failuresSeen: shared.seen, sharedRecovery: shared.recovery, transitionsSeen: unplanned.seen, restartsSeen: restarts.seen, readiness: readiness.seen },
+    memory: { holders, health, tracks, stepDown: stepDown ?? NO_STEP_DOWNS, mismatched: mismatched ?? NO_MISMATCHED, handovers: plan.memory, desired: desired.entries, built: desired.built, drift: drift.drift ? drift.message : '', failingEverywhere: shared.failingEverywhere, failuresSeen: shared.seen, sharedRecovery: shared.recovery, transitionsSeen: unplanned.seen, restartsSeen: restarts.seen, readiness: readiness.seen },
     placement,
     conditions,
     observations,
     presumedHolders,
     desired: desired.entries,
-    withheld,
+    withheld: withheld ?? NO_WITHHELD,
     events,
     wakeAt,
     holdersChanged,
     notReady: readiness.notReady,
-    lapsedPins,
+    lapsedPins: lapsedPins ?? NO_LAPSED,
   };
 }
 

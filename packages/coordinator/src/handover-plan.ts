@@ -174,18 +174,37 @@ function needsOf(entries: ReadonlyMap<string, HandoverEntry>, versionOf: (node: 
   return needs;
 }
 
+/** The modes each node is sent now: `last` itself when they are the same (most passes). */
+function modesNow(c: ClusterSpec, ctx: PlanContext, last: ReadonlyMap<string, NodeMode>): ReadonlyMap<string, NodeMode> {
+  if (last.size === c.nodes.length && c.nodes.every((n) => last.get(n.name) === ctx.mode(n.name))) return last;
+  return new Map(c.nodes.map((n) => [n.name, ctx.mode(n.name)]));
+}
+
+/**
+ * The memory's Maps are copied only when something changes in them: most passes start and end
+ * no handover, and keep the very same Maps (which the loop and the desired states' inputs then
+ * compare at once).
+ */
 export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanContext, memory: HandoverMemory): PlanResult {
   const now = ctx.now;
-  const entries = new Map(memory.entries);
-  const endedAt = new Map([...memory.ended].filter(([, at]) => now - at <= ADOPT_GUARD_MS));
+  // Read from `entries`; written through `changed()`, which copies them once.
+  let entries: ReadonlyMap<string, HandoverEntry> = memory.entries;
+  const changed = (): Map<string, HandoverEntry> => (entries === memory.entries ? (entries = new Map(memory.entries)) : entries) as Map<string, HandoverEntry>;
+  let endedAt: ReadonlyMap<string, number> = memory.ended;
+  for (const at of memory.ended.values()) {
+    if (now - at <= ADOPT_GUARD_MS) continue;
+    endedAt = new Map([...memory.ended].filter(([, t]) => now - t <= ADOPT_GUARD_MS));
+    break;
+  }
+  const endedNow = (): Map<string, number> => (endedAt === memory.ended ? (endedAt = new Map(memory.ended)) : endedAt) as Map<string, number>;
   let hold = memory.hold;
   // The previous pass built the desired states carrying the hold's handovers: now their versions are known.
   if (hold && !hold.needs) hold = { ...hold, needs: needsOf(memory.entries, (n) => ctx.versionOf(n)) };
 
   const ended: Array<{ entry: HandoverEntry; reason: string }> = [];
   const end = (vip: string, entry: HandoverEntry, reason: string) => {
-    entries.delete(vip);
-    endedAt.set(vip, now);
+    changed().delete(vip);
+    endedNow().set(vip, now);
     ended.push({ entry, reason });
   };
   for (const [vip, e] of memory.entries) {
@@ -197,7 +216,7 @@ export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanC
     else if (moved(vip, e, ctx) && ctx.connections(e.from, vip) === 0) end(vip, e, `${e.from} serves no connection of it any more`);
     else {
       const until = extended(e, c.policy.handoverMs, ctx);
-      if (until !== e.untilMs) entries.set(vip, { ...e, untilMs: until });
+      if (until !== e.untilMs) changed().set(vip, { ...e, untilMs: until });
     }
   }
 
@@ -205,7 +224,7 @@ export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanC
   for (const vp of next.vips) {
     if (entries.has(vp.vip) || endedAt.has(vp.vip)) continue;
     const adopted = adopt(c, vp.vip, vp.holder, ctx);
-    if (adopted) entries.set(vp.vip, adopted);
+    if (adopted) changed().set(vp.vip, adopted);
   }
 
   const base = hold?.placement ?? memory.pushed;
@@ -238,7 +257,7 @@ export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanC
     }
     if (existing) end(vp.vip, existing, `replaced by a move from ${from} to ${vp.holder}`);
     const entry: HandoverEntry = { cluster: c.name, vip: vp.vip, from, to: vp.holder, fromAddress, toAddress, startedMs: now, untilMs: now + c.policy.handoverMs };
-    entries.set(vp.vip, entry);
+    changed().set(vp.vip, entry);
     started.push(entry);
   }
 
@@ -264,7 +283,7 @@ export function planHandovers(c: ClusterSpec, next: ClusterPlacement, ctx: PlanC
   let modes = memory.modes;
   if (!hold) {
     pushed = next;
-    modes = new Map(c.nodes.map((n) => [n.name, ctx.mode(n.name)]));
+    modes = modesNow(c, ctx, memory.modes);
   }
   const held = hold?.modes;
 

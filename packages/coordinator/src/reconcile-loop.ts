@@ -72,8 +72,14 @@ export interface ReconcileLoopOptions {
 }
 
 function observe(r: NodeRecord, ackLatencyMs: number | undefined): NodeObservation {
-  return { link: r.link, snapshot: r.snapshot, cluster: r.cluster, capabilities: r.capabilities, appliedVersion: r.appliedVersion, session: r.session?.id, ...(ackLatencyMs !== undefined ? { ackLatencyMs } : {}) };
+  const o: { -readonly [K in keyof NodeObservation]: NodeObservation[K] } = { link: r.link, snapshot: r.snapshot, cluster: r.cluster, capabilities: r.capabilities, appliedVersion: r.appliedVersion, session: r.session?.id };
+  // Absent, not undefined, before the first round trip; set without an object spread per node and pass.
+  if (ackLatencyMs !== undefined) o.ackLatencyMs = ackLatencyMs;
+  return o;
 }
+
+/** The modes of a pass in which every node is active (a node missing from the modes is active). */
+const ALL_ACTIVE: ReadonlyMap<string, NodeMode> = new Map();
 
 export class ReconcileLoop {
   private readonly o: ReconcileLoopOptions;
@@ -337,18 +343,21 @@ export class ReconcileLoop {
   private async passOne(c: ClusterSpec, now: number): Promise<void> {
     // Observe.
     const nodes = new Map<string, NodeObservation>();
-    const modes = new Map<string, NodeMode>();
+    // Only the nodes that are not active: in most passes none, and no Map is built.
+    let modes: Map<string, NodeMode> | undefined;
     const versions = new Map<string, number>();
     for (const n of c.nodes) {
       const r = this.o.registry.get(n.name);
       if (r) nodes.set(n.name, observe(r, this.acks.recentMs(n.name)));
-      modes.set(n.name, this.o.modeOf(n.name));
+      const mode = this.o.modeOf(n.name);
+      if (mode !== 'active') (modes ??= new Map()).set(n.name, mode);
       const v = this.versions.get(n.name);
       if (v) versions.set(n.name, v.version);
     }
     // Decide.
     const pins = this.o.pinsOf?.(c.name);
-    const result = passCluster({ cluster: c, nodes, modes, versions, settleMs: this.settleMs, backends: this.o.backendsOf(c), ...(pins ? { pins } : {}) }, this.memory.get(c.name) ?? EMPTY_MEMORY, now);
+    const before = this.memory.get(c.name) ?? EMPTY_MEMORY;
+    const result = passCluster({ cluster: c, nodes, modes: modes ?? ALL_ACTIVE, versions, settleMs: this.settleMs, backends: this.o.backendsOf(c), ...(pins ? { pins } : {}) }, before, now);
     this.memory.set(c.name, result.memory);
     if (result.holdersChanged) this.holdersDirty.add(c.name);
     const handovers = result.memory.handovers.entries;
@@ -369,8 +378,11 @@ export class ReconcileLoop {
       let v = this.versions.get(n.name);
       if (v?.content !== entry.content) {
         // A new entry: a new version, unless it is what the node was numbered for already (a
-        // cluster's memory rebuilt after a spec change builds equal states anew).
-        v = v !== undefined && isDeepStrictEqual(v.content, entry.content) ? { content: entry.content, version: v.version } : { content: entry.content, version: await this.o.state.nextDesiredVersion() };
+        // cluster's memory rebuilt after a spec change builds equal states anew). When the
+        // numbered content is the entry the pass started from, the pass has compared the two
+        // already (it keeps that entry for equal content): no second walk over the state.
+        const compared = before.desired.get(n.name)?.content === v?.content;
+        v = v !== undefined && !compared && isDeepStrictEqual(v.content, entry.content) ? { content: entry.content, version: v.version } : { content: entry.content, version: await this.o.state.nextDesiredVersion() };
         this.versions.set(n.name, v);
       }
       this.o.view.publishDesired(n.name, entry.content, v.version);

@@ -12,14 +12,33 @@ export interface ServiceEventsResult {
   readonly events: readonly EventInput[];
 }
 
+/** The restart counts `services` give, if `last` holds exactly them (the usual pass: nothing restarted). */
+function sameCounts(last: ReadonlyMap<string, number>, services: ReadonlyArray<{ readonly name: string; readonly restarts: number }>): boolean {
+  if (last.size !== services.length) return false;
+  // A later entry of the same name is what a Map built from the list keeps.
+  for (let i = 0; i < services.length; i++) {
+    const s = services[i] as (typeof services)[number];
+    if (!last.has(s.name)) return false;
+    let count = s.restarts;
+    for (let j = i + 1; j < services.length; j++) if ((services[j] as (typeof services)[number]).name === s.name) count = (services[j] as (typeof services)[number]).restarts;
+    if (!Object.is(last.get(s.name), count)) return false;
+  }
+  for (const name of last.keys()) if (!services.some((s) => s.name === name)) return false;
+  return true;
+}
+
+/**
+ * `seen` is `before` itself, and a node's counts the same Map, when they did not change (most
+ * passes), so a pass copies nothing.
+ */
 export function serviceEvents(c: ClusterSpec, reporting: (node: string) => NodeObservation | undefined, before: ReadonlyMap<string, ReadonlyMap<string, number>>): ServiceEventsResult {
-  const seen = new Map(before);
+  let seen: Map<string, ReadonlyMap<string, number>> | undefined;
   const events: EventInput[] = [];
   for (const n of c.nodes) {
     const services = reporting(n.name)?.snapshot?.services;
     if (!services) continue;
     const last = before.get(n.name);
-    seen.set(n.name, new Map(services.map((s) => [s.name, s.restarts])));
+    if (last === undefined || !sameCounts(last, services)) (seen ??= new Map(before)).set(n.name, new Map(services.map((s) => [s.name, s.restarts])));
     if (!last) continue;
     for (const s of services) {
       const was = last.get(s.name);
@@ -34,5 +53,5 @@ export function serviceEvents(c: ClusterSpec, reporting: (node: string) => NodeO
       });
     }
   }
-  return { seen, events };
+  return { seen: seen ?? before, events };
 }

@@ -61,6 +61,10 @@ export function reportMarginMs(latencies: ReadonlyArray<number | undefined>): nu
   return followLatency(latencies, REPORT_MARGIN_MS, 1, MAX_REPORT_MARGIN_MS);
 }
 
+const NO_OWN: ReadonlyMap<string, number> = new Map();
+const NO_SEEN: ReadonlyMap<string, FailureSeen> = new Map();
+const NO_NODES: ReadonlySet<string> = new Set();
+
 export interface SharedFailure {
   /** Nodes every other active node of which reports unhealthy (all of them reporting). */
   readonly lastResort: ReadonlySet<string>;
@@ -179,10 +183,11 @@ export function sharedFailure(
   if (cleared.length > 0) {
     events.push({ type: 'check.failing_everywhere_cleared', cluster: c.name, message: `check${cleared.length > 1 ? 's' : ''} ${cleared.join(', ')} no longer fail${cleared.length > 1 ? '' : 's'} on every active node` });
   }
-  const own = new Map<string, number>();
-  const seen = new Map<string, FailureSeen>();
-  const held = new Set<string>();
-  const recovering = new Set<string>();
+  // Built only for a failing node: most passes see none, and share these empty ones.
+  let own: Map<string, number> | undefined;
+  let seen: Map<string, FailureSeen> | undefined;
+  let held: Set<string> | undefined;
+  let recovering: Set<string> | undefined;
   let wakeAt: number | null = null;
   const readmitMs = proxyReadmitMs(c);
   // Leaving a shared failure: some active node reports passing again.
@@ -193,14 +198,14 @@ export function sharedFailure(
     const sinceMs = Math.max(0, ...(o?.snapshot?.checks ?? []).filter((x) => checks.includes(x.name)).map((x) => x.sinceMs));
     const was = seenBefore.get(n);
     const s = was !== undefined && was.sinceMs === sinceMs ? was : { sinceMs, atMs: now };
-    seen.set(n, s);
+    (seen ??= new Map()).set(n, s);
     if (lastResort.has(n)) continue;
     // Failing only checks that failed everywhere, since before the first node passed again: it
     // may pass a moment later for the same reason, so it keeps its VIPs until it has had the time.
     if (leaving !== undefined && s.atMs <= leaving.atMs && checks.every((x) => leaving.checks.includes(x))) {
       const passBy = leaving.atMs + readmitMs + detectMs(c, checks, reportMarginMs([o?.ackLatencyMs]), 'rise');
       if (now < passBy) {
-        recovering.add(n);
+        (recovering ??= new Set()).add(n);
         lastResort.add(n);
         wakeAt = wakeAt === null ? passBy : Math.min(wakeAt, passBy);
         if (!leaving.waiting.has(n)) {
@@ -228,12 +233,12 @@ export function sharedFailure(
     const margin = reportMarginMs(waitingFor.map((m) => reporting(m)?.ackLatencyMs));
     const decideAt = waitingFor.length === 0 ? s.atMs : s.atMs + detectMs(c, checks, margin);
     if (now >= decideAt) {
-      own.set(n, sinceMs);
+      (own ??= new Map()).set(n, sinceMs);
       continue;
     }
     wakeAt = wakeAt === null ? decideAt : Math.min(wakeAt, decideAt);
-    if (o !== undefined && failingFaults(o).every((x) => SHAREABLE.has(x.kind))) held.add(n);
+    if (o !== undefined && failingFaults(o).every((x) => SHAREABLE.has(x.kind))) (held ??= new Set()).add(n);
   }
-  const recovery = leaving !== undefined && recovering.size > 0 ? { atMs: leaving.atMs, checks: leaving.checks, waiting: recovering } : undefined;
-  return { lastResort, failingEverywhere, events, own, seen, held, recovering, recovery, wakeAt };
+  const recovery = leaving !== undefined && recovering !== undefined ? { atMs: leaving.atMs, checks: leaving.checks, waiting: recovering } : undefined;
+  return { lastResort, failingEverywhere, events, own: own ?? NO_OWN, seen: seen ?? NO_SEEN, held: held ?? NO_NODES, recovering: recovering ?? NO_NODES, recovery, wakeAt };
 }

@@ -19,24 +19,32 @@ export interface ReadinessOutcome {
 
 const READY = null;
 
+const NONE_NOT_READY: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+const NONE_SEEN: ReadonlyMap<string, ReadonlyMap<string, string | null>> = new Map();
+
+/**
+ * Most clusters report no readiness (no probe configured) and have none in memory: a pass then
+ * builds no Map, Set or list of names, and gets the same empty ones.
+ */
 export function standbyReadiness(
   c: ClusterSpec,
   observations: ReadonlyMap<string, VipObservation>,
   before: ReadonlyMap<string, ReadonlyMap<string, string | null>>,
 ): ReadinessOutcome {
-  const notReady = new Map<string, Set<string>>();
-  const seen = new Map<string, Map<string, string | null>>();
+  let notReady: Map<string, Set<string>> | undefined;
+  let seen: Map<string, Map<string, string | null>> | undefined;
+  let nodes: Set<string> | undefined;
   const events: EventInput[] = [];
-  const nodes = new Set(c.nodes.map((n) => n.name));
   for (const vip of c.vips) {
-    const now = new Map<string, string | null>();
+    let now: Map<string, string | null> | undefined;
     const last = before.get(vip.name);
     for (const p of observations.get(vip.name)?.perNode ?? []) {
       if (!p.live || !p.readiness) continue;
       const ready = readinessState(p.readiness) === 'ready';
       const reason = readinessReason(p.readiness);
-      now.set(p.node, ready ? READY : reason);
+      (now ??= new Map()).set(p.node, ready ? READY : reason);
       if (!ready) {
+        notReady ??= new Map();
         let set = notReady.get(vipKey(c.name, vip.name));
         if (!set) notReady.set(vipKey(c.name, vip.name), (set = new Set()));
         set.add(p.node);
@@ -49,10 +57,13 @@ export function standbyReadiness(
         events.push({ type: 'standby.ready', cluster: c.name, vip: vip.name, node: p.node, message: `${p.node} would serve ${vip.name} again` });
       }
     }
-    for (const [node, was] of last ?? []) if (!now.has(node) && nodes.has(node)) now.set(node, was);
-    if (now.size > 0) seen.set(vip.name, now);
+    if (last !== undefined) {
+      nodes ??= new Set(c.nodes.map((n) => n.name));
+      for (const [node, was] of last) if (!now?.has(node) && nodes.has(node)) (now ??= new Map()).set(node, was);
+    }
+    if (now !== undefined && now.size > 0) (seen ??= new Map()).set(vip.name, now);
   }
-  return { notReady, seen, events };
+  return { notReady: notReady ?? NONE_NOT_READY, seen: seen ?? NONE_SEEN, events };
 }
 
 /**

@@ -18,17 +18,29 @@ function message(node: string, vip: string, t: UnplannedTransition): string {
   return `${node}: ${vip} ${t.from.toUpperCase()} -> ${t.to.toUpperCase()}: ${t.cause}`;
 }
 
+/**
+ * `seen` is `before` itself when no node's highest number changed (most passes: a report of
+ * health or an applied version lists no new transition), so a pass copies nothing.
+ */
 export function unplannedEvents(c: ClusterSpec, reporting: (node: string) => NodeObservation | undefined, before: ReadonlyMap<string, number>): UnplannedResult {
-  const seen = new Map(before);
+  let seen: Map<string, number> | undefined;
   const events: EventInput[] = [];
   for (const n of c.nodes) {
     const snapshot = reporting(n.name)?.snapshot;
     if (!snapshot) continue;
-    const all = snapshot.instances.flatMap((i) => (i.unplanned ?? []).map((t) => ({ vip: i.name, t })));
     const last = before.get(n.name);
-    seen.set(n.name, Math.max(last ?? 0, ...all.map((x) => x.t.seq)));
+    let highest = last ?? 0;
+    let newer = false;
+    for (const i of snapshot.instances) {
+      for (const t of i.unplanned ?? []) {
+        highest = Math.max(highest, t.seq);
+        if (last !== undefined && t.seq > last) newer = true;
+      }
+    }
+    if (!before.has(n.name) || !Object.is(last, highest)) (seen ??= new Map(before)).set(n.name, highest);
     // The first report of a node since this coordinator started: what it lists is history.
-    if (last === undefined) continue;
+    if (last === undefined || !newer) continue;
+    const all = snapshot.instances.flatMap((i) => (i.unplanned ?? []).map((t) => ({ vip: i.name, t })));
     for (const { vip, t } of all.filter((x) => x.t.seq > last).sort((a, b) => a.t.seq - b.t.seq)) {
       events.push({
         type: t.kind === 'flap' ? 'vip.flap' : 'vrrp.unplanned',
@@ -41,5 +53,5 @@ export function unplannedEvents(c: ClusterSpec, reporting: (node: string) => Nod
       });
     }
   }
-  return { seen, events };
+  return { seen: seen ?? before, events };
 }

@@ -83,34 +83,42 @@ export function observeCluster(cluster: ClusterSpec, report: (node: string) => N
   for (const vip of cluster.vips) {
     const holders: string[] = [];
     const perNode: NodeVipState[] = [];
-    const foreign = new Map<string, ForeignSighting>();
+    // Built only when a node sees a foreign router (next to never): a pass builds this per VIP.
+    let foreign: Map<string, ForeignSighting> | undefined;
     for (const { name, r } of reports) {
       const inst = r.snapshot ? instanceFor(r.snapshot, vip) : undefined;
-      if (r.live && inst?.foreignRouters) mergeForeign(foreign, name, inst.foreignRouters);
-      perNode.push({
-        node: name,
-        live: r.live,
-        state: inst?.state ?? 'unknown',
-        vipPresent: inst?.vipPresent ?? false,
-        effectivePriority: inst?.effectivePriority ?? 0,
-        priorityTerms: inst?.priorityTerms ?? [],
-        ...(inst?.handover ? { handover: inst.handover } : {}),
-        ...(inst?.handoverError ? { handoverError: inst.handoverError } : {}),
-        ...(inst?.handoverConnections !== undefined ? { handoverConnections: inst.handoverConnections } : {}),
-        announced: inst?.announced ?? 0,
-        ...readinessOf(r, vip.name),
-      });
+      if (r.live && inst?.foreignRouters && inst.foreignRouters.length > 0) mergeForeign((foreign ??= new Map()), name, inst.foreignRouters);
+      perNode.push(nodeVipState(name, r, inst, vip.name));
       if (r.live && inst && (inst.vipPresent || inst.state === 'master')) holders.push(name);
     }
     holders.sort();
-    out.set(vip.name, { holders, perNode, complete, foreign: [...foreign.values()].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0)) });
+    out.set(vip.name, { holders, perNode, complete, foreign: foreign === undefined ? [] : [...foreign.values()].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0)) });
   }
   return out;
 }
 
-function readinessOf(r: NodeReport, vip: string): { readiness?: VipReadiness } {
-  const found = r.live ? r.snapshot?.readiness?.vips.find((x) => x.vip === vip) : undefined;
-  return found ? { readiness: found } : {};
+/**
+ * One node's part in a VIP. Its optional fields are set only when present (absent, not
+ * undefined), in the order the type lists them, without the object spreads that built one
+ * throw-away object per field for every VIP and node of every pass.
+ */
+function nodeVipState(node: string, r: NodeReport, inst: InstanceStatus | undefined, vip: string): NodeVipState {
+  // announced comes after the handover fields, as it always has: set below.
+  const s = {
+    node,
+    live: r.live,
+    state: inst?.state ?? 'unknown',
+    vipPresent: inst?.vipPresent ?? false,
+    effectivePriority: inst?.effectivePriority ?? 0,
+    priorityTerms: inst?.priorityTerms ?? [],
+  } as { -readonly [K in keyof NodeVipState]: NodeVipState[K] };
+  if (inst?.handover) s.handover = inst.handover;
+  if (inst?.handoverError) s.handoverError = inst.handoverError;
+  if (inst?.handoverConnections !== undefined) s.handoverConnections = inst.handoverConnections;
+  s.announced = inst?.announced ?? 0;
+  const readiness = r.live ? r.snapshot?.readiness?.vips.find((x) => x.vip === vip) : undefined;
+  if (readiness) s.readiness = readiness;
+  return s;
 }
 
 export function vipStatus(desiredHolder: string, o: VipObservation): VipStatus {
