@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { CAPABILITY_HANDOVER, type CheckKind, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode, type ReadinessReport, type UnplannedTransition } from '@lbha/shared';
 import { EMPTY_MEMORY, type ClusterMemory, type DesiredEntry } from '../../src/cluster-memory.js';
 import { desiredBackends } from '../../src/backends/desired-backends.js';
-import { passCluster, type ClusterPassResult } from '../../src/cluster-pass.js';
+import { passCluster, type ClusterPassInput, type ClusterPassResult } from '../../src/cluster-pass.js';
 import type { EventInput } from '../../src/event-log.js';
 import type { NodeObservation } from '../../src/node-observation.js';
 import type { VipPin } from '../../src/placement.js';
@@ -122,13 +122,18 @@ export class PassWorld {
     };
   }
 
-  /** Runs one pass at `now` (advanced by `afterMs` first). */
-  pass(afterMs = 0): ClusterPassResult {
-    this.now += afterMs;
+  /** What a pass over the world as it is now is given (the observations built anew). */
+  passInput(): ClusterPassInput {
     const nodes = new Map<string, NodeObservation>();
     for (const [name, n] of this.nodes) nodes.set(name, this.observation(name, n));
     const versions = new Map([...this.versions].map(([n, v]) => [n, v.version]));
-    const r = passCluster({ cluster: this.cluster, nodes, modes: this.modes, versions, settleMs: SETTLE_MS, backends: desiredBackends(this.cluster, this.backendIntents), pins: this.pins }, this.memory, this.now);
+    return { cluster: this.cluster, nodes, modes: this.modes, versions, settleMs: SETTLE_MS, backends: desiredBackends(this.cluster, this.backendIntents), pins: this.pins };
+  }
+
+  /** Runs one pass at `now` (advanced by `afterMs` first). */
+  pass(afterMs = 0): ClusterPassResult {
+    this.now += afterMs;
+    const r = passCluster(this.passInput(), this.memory, this.now);
     this.memory = r.memory;
     for (const [n, d] of r.desired) {
       if (this.versions.get(n)?.entry !== d) this.versions.set(n, { entry: d, version: this.nextVersion++ });
