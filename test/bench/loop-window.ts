@@ -12,7 +12,7 @@ export interface ProbeMemory {
   readonly rss: number;
 }
 
-type ProbeSecond = LoopGapSummary & { readonly at: number; readonly hist: Readonly<Record<string, number>>; readonly memory?: ProbeMemory; readonly gcMs?: number };
+type ProbeSecond = LoopGapSummary & { readonly at: number; readonly hist: Readonly<Record<string, number>>; readonly memory?: ProbeMemory; readonly gcMs?: number; readonly allocatedBytes?: number };
 
 export interface LoopWindow extends Omit<LoopGapSummary, 'count'> {
   /** Whole seconds in the window. */
@@ -24,6 +24,8 @@ export interface LoopWindow extends Omit<LoopGapSummary, 'count'> {
   readonly memory: ProbeMemory | undefined;
   /** Milliseconds V8's collections held the main thread, summed over the window. */
   readonly gcMs: number;
+  /** Bytes the JavaScript heap allocated in the window; null when the probe did not count them. */
+  readonly allocatedBytes: number | null;
 }
 
 /** The memory the probe saw in its last second before `atMs` (undefined: no such second). */
@@ -81,5 +83,6 @@ export function loopWindow(file: string, fromMs: number, toMs: number): LoopWind
     secondMaxP50Ms: r1(maxes[Math.floor(maxes.length / 2)] ?? 0),
     memory: seconds[seconds.length - 1]?.memory,
     gcMs: r1(seconds.reduce((sum, s) => sum + (s.gcMs ?? 0), 0)),
+    allocatedBytes: seconds.every((s) => s.allocatedBytes !== undefined) ? seconds.reduce((sum, s) => sum + (s.allocatedBytes ?? 0), 0) : null,
   };
 }

@@ -10,7 +10,10 @@
 //
 // Options (flag or environment): --sizes 100,500,2000 (LBHA_BENCH_SIZES), or --agents N for one
 // size; --seconds 30 (LBHA_BENCH_SECONDS) measured per size; --flip-mean-s 60
-// (LBHA_BENCH_FLIP_MEAN_S) mean time between health flips of one agent; --placement-repeats 25;
+// (LBHA_BENCH_FLIP_MEAN_S) mean time between health flips of one agent; --warmup-s 0
+// (LBHA_BENCH_WARMUP_S): flips on for this long before the measured window, so that V8 has
+// compiled the flip path before it is measured (0, the default, measures from the first flip, as
+// every round before did); --placement-repeats 25;
 // --no-storm; --coordinator-node-flags "FLAGS" (e.g. --cpu-prof); --coordinator-env "K=V ..."
 // (environment of the coordinator alone, e.g. a malloc setting, on top of the shipped one); --plaintext (tls: insecure; by default mutual TLS, each simulated agent with its
 // own certificate, so the storm includes every TLS handshake); --no-loop-probe;
@@ -56,6 +59,7 @@ const SIZES = (AGENTS > 0 ? String(AGENTS) : stringOption(argv, '--sizes', 'LBHA
   .filter((n) => Number.isInteger(n) && n > 0);
 const SECONDS = intOption(argv, '--seconds', 'LBHA_BENCH_SECONDS', 30);
 const FLIP_MEAN_S = intOption(argv, '--flip-mean-s', 'LBHA_BENCH_FLIP_MEAN_S', 60);
+const WARMUP_S = intOption(argv, '--warmup-s', 'LBHA_BENCH_WARMUP_S', 0);
 const PLACEMENT_REPEATS = intOption(argv, '--placement-repeats', 'LBHA_BENCH_PLACEMENT_REPEATS', 25);
 const STORM = !hasFlag(argv, '--no-storm');
 const TLS = !hasFlag(argv, '--plaintext');
@@ -480,6 +484,11 @@ async function benchSize(size: number): Promise<SizeFigures> {
     /** Agents counted in the per-agent figures: all, or those that connected. */
     const measured = Math.max(1, registered.count);
     await sleep(3000);
+    if (WARMUP_S > 0) {
+      // The simulators' own figures ("self") cover the warm-up too.
+      tellSimulators(run, 'flips on');
+      await sleep(WARMUP_S * 1000);
+    }
 
     const samplers = run.slots.map((slot) => new ProcessSampler(pid(slot), 500));
     run.pushes = [];
@@ -488,7 +497,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     run.noPushDropped = 0;
     run.latePushes = [];
     const windowStart = Date.now();
-    tellSimulators(run, 'flips on');
+    if (WARMUP_S === 0) tellSimulators(run, 'flips on');
     const scrapes: Scrape[][] = run.slots.map(() => []);
     const end = Date.now() + SECONDS * 1000;
     while (Date.now() < end) {
@@ -714,6 +723,7 @@ async function main(): Promise<void> {
         streams: c.streams,
         load_average: load,
         seconds: s.seconds,
+        warmup_s: WARMUP_S,
         // false: not every agent connected within the limit; every figure is for the agents that did.
         complete: s.complete,
         agents_connected: s.connected,
@@ -741,6 +751,8 @@ async function main(): Promise<void> {
         // of the CPU the process used (its other threads included).
         gc_percent_of_window: c.loop ? Math.round((c.loop.gcMs / (c.loop.seconds * 1000)) * 1000) / 10 : null,
         gc_percent_of_cpu: c.loop && c.cpuPercent > 0 ? Math.round((c.loop.gcMs / (c.loop.seconds * 10 * c.cpuPercent)) * 1000) / 10 : null,
+        // What its JavaScript heap allocated in the window, per second (the probe's count).
+        allocated_mb_per_s: c.loop?.allocatedBytes == null ? null : Math.round((c.loop.allocatedBytes / c.loop.seconds / MB) * 10) / 10,
         flip_to_push_ms_p50: s.pushMs.p50,
         flip_to_push_ms_p95: s.pushMs.p95,
         flip_to_push_ms_p99: s.pushMs.p99,
