@@ -153,6 +153,15 @@ export function metricValue(text: string, name: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** The value of one labelled sample (`labels` as the exposition writes them, e.g. `reason="timeout"`), undefined when absent. */
+export function labelledMetricValue(text: string, name: string, labels: string): number | undefined {
+  const head = `\n${name}{${labels}} `;
+  const at = text.indexOf(head);
+  if (at < 0) return undefined;
+  const end = text.indexOf('\n', at + head.length);
+  return Number(text.slice(at + head.length, end < 0 ? undefined : end));
+}
+
 /** The coordinator that says it leads (lbha_coordinator_leader 1); waits for exactly one. */
 export async function waitForLeader(settings: SlotSettings, slots: readonly CoordinatorSlot[], timeoutMs = 60_000): Promise<CoordinatorSlot> {
   return waitFor('exactly one coordinator to lead', async () => {

@@ -48,7 +48,7 @@ import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table
 import { loopWindow, probeMemory, type LoopWindow, type ProbeMemory } from './loop-window.js';
 import { MB, privateBreakdown, processTimes, ProcessSampler } from './process-sampler.js';
 import { placementShapes } from './placement-shapes.js';
-import { createSlots, httpGet, loopFile, metricValue, startCoordinator, stopCoordinator, waitForHttp, waitForLeader, type CoordinatorSlot, type SlotSettings } from './scale-coordinators.js';
+import { createSlots, httpGet, labelledMetricValue, loopFile, metricValue, startCoordinator, stopCoordinator, waitForHttp, waitForLeader, type CoordinatorSlot, type SlotSettings } from './scale-coordinators.js';
 import { pairsSpec } from './scale-spec.js';
 
 const argv = process.argv.slice(2);
@@ -562,9 +562,23 @@ async function benchSize(size: number): Promise<SizeFigures> {
       stormFromKillMs = back.complete ? lastAt - killedAt : undefined;
       stormAfterReadyMs = back.complete ? Math.max(0, lastAt - readyAt) : undefined;
       await sleep(1200);
-      // Handshakes that outlasted their slot (limits/handshake-queue.ts): each let one more run at once.
-      const slotsTimedOut = metricValue((await httpGet(settings, victim, '/metrics')).body, 'lbha_grpc_tls_handshake_slots_timed_out_total');
+      // The restarted coordinator's handshakes (its counters start at 0 with it): one completed per
+      // agent is the floor; more are connections opened and not used. Slots given back by their
+      // timer (limits/handshake-queue.ts) each let one more handshake run at once.
+      const exposition = (await httpGet(settings, victim, '/metrics')).body;
+      const slotsTimedOut = metricValue(exposition, 'lbha_grpc_tls_handshake_slots_timed_out_total');
       log(`${size} agents: reconnect storm: TLS handshake slots given back by their timer: ${slotsTimedOut ?? 'not reported'}`);
+      const completed = metricValue(exposition, 'lbha_grpc_tls_handshakes_completed_total');
+      if (completed !== undefined) {
+        const failed = ['timeout', 'certificate', 'protocol', 'closed'].map((r) => `${r} ${labelledMetricValue(exposition, 'lbha_grpc_tls_handshakes_failed_total', `reason="${r}"`) ?? '-'}`);
+        const refused = ['total', 'per_address'].reduce((sum, r) => sum + (labelledMetricValue(exposition, 'lbha_api_connections_refused_total', `api="grpc",reason="${r}"`) ?? 0), 0);
+        const durationSum = metricValue(exposition, 'lbha_grpc_tls_handshake_duration_seconds_sum') ?? 0;
+        log(
+          `${size} agents: reconnect storm: TLS handshakes of ${victim.id} since its restart: ${metricValue(exposition, 'lbha_grpc_tls_handshakes_started_total') ?? '-'} started, ` +
+            `${completed} completed (completed minus agents back: ${completed - back.count}), failed: ${failed.join(', ')}; connections refused before TLS: ${refused}; ` +
+            `a completed handshake took ${completed > 0 ? ((durationSum / completed) * 1000).toFixed(1) : '-'} ms on average from its start`,
+        );
+      }
       run.slots.forEach((slot, i) => {
         stormLoops[i] = loopWindow(loopFile(dir, slot), (slot === victim ? restartAt : killedAt) - 1000, lastAt + 1000);
       });

@@ -271,7 +271,7 @@ export class CoordinatorServer {
     const audit = this.audit.stats();
     return {
       connections: { grpc: this.grpcConnections.stats(), http: this.httpConnections.stats() },
-      grpcHandshakes: { running: handshakes?.inFlight ?? 0, queued: handshakes?.queued ?? 0, slotsTimedOut: handshakes?.slotsTimedOut ?? 0 },
+      grpcHandshakes: { running: handshakes?.inFlight ?? 0, queued: handshakes?.queued ?? 0, started: handshakes?.started ?? 0, slotsTimedOut: handshakes?.slotsTimedOut ?? 0 },
       authFailures: auth.failures,
       authThrottled: auth.throttled,
       authThrottledAddresses: auth.blockedAddresses,
@@ -331,7 +331,7 @@ export class CoordinatorServer {
     if (isInsecure(this.config.tls)) {
       this.logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): agent streams and the API are not authenticated');
     }
-    this.grpcListener = new GrpcListener(this.server, { tls: this.auth.serverTls(), limiter: this.grpcConnections, handshakes: this.limits.tlsHandshakes });
+    this.grpcListener = new GrpcListener(this.server, { tls: this.auth.serverTls(), limiter: this.grpcConnections, handshakes: this.limits.tlsHandshakes, observer: this.metrics.handshakes.observer() });
     for (const addr of this.config.grpc.listen) {
       if (await removeStaleUnixSocket(addr)) {
         this.logger.warn({ event: 'grpc.stale_socket_removed', address: addr }, 'removed a unix socket left by a previous coordinator');

@@ -86,6 +86,12 @@ describe('limits against hostile callers', () => {
 
   it('connections per address are capped before TLS; open ones keep working', async () => {
     const port = Number(c.grpcAddress.split(':').pop());
+    const handshakes = (text: string) => ({
+      started: sample(text, 'lbha_grpc_tls_handshakes_started_total'),
+      completed: sample(text, 'lbha_grpc_tls_handshakes_completed_total'),
+      closed: sample(text, 'lbha_grpc_tls_handshakes_failed_total{reason="closed"}'),
+    });
+    const before = handshakes((await http(c, 'GET', '/metrics', {})).text);
     const sockets: Socket[] = [];
     const closed: boolean[] = [];
     for (let i = 0; i < 60; i++) {
@@ -105,6 +111,11 @@ describe('limits against hostile callers', () => {
     assert.ok(sample(m, 'lbha_api_connections{api="grpc"}') <= 40);
     for (const s of sockets) s.destroy();
     await eventually(async () => sample((await http(c, 'GET', '/metrics', {})).text, 'lbha_api_connections{api="grpc"}') <= 3, 'the flood gone');
+    // The refused ones started no handshake; the others started one each, which ended when their
+    // client closed them without a word.
+    const letIn = 60 - refused;
+    await eventually(async () => handshakes((await http(c, 'GET', '/metrics', {})).text).closed === before.closed + letIn, 'the handshakes of the closed connections counted');
+    assert.deepEqual(handshakes((await http(c, 'GET', '/metrics', {})).text), { started: before.started + letIn, completed: before.completed, closed: before.closed + letIn });
     assert.deepEqual(agents.lapses(), [], 'agents keep their connections');
   });
 

@@ -23,9 +23,37 @@ function contextOf(set: CertificateSet): SecureContextOptions {
  */
 export const HANDSHAKE_TIMEOUT_MS = 20_000;
 
+/**
+ * How a handshake ended. completed: the connection is secure (whether the client's certificate
+ * verified is judged afterwards, by the call's authentication); timeout: not finished within
+ * the handshake timeout; certificate: a certificate was refused during the handshake (the
+ * client's alert names one, e.g. an unknown CA, or OpenSSL could not use the client's); protocol:
+ * anything else OpenSSL refused (not TLS, no common version, cipher or ALPN protocol); closed: the
+ * connection closed first (the client left, or reset it).
+ */
+export type HandshakeOutcome = 'completed' | HandshakeFailure;
+export type HandshakeFailure = 'timeout' | 'certificate' | 'protocol' | 'closed';
+export const HANDSHAKE_FAILURES: readonly HandshakeFailure[] = ['timeout', 'certificate', 'protocol', 'closed'];
+
+/** The failure a handshake error stands for, by its code (Node's, or OpenSSL's as Node names it). */
+export function handshakeFailureOf(err: { readonly code?: string | undefined }): HandshakeFailure {
+  const code = err.code ?? '';
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'timeout';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'closed';
+  // OpenSSL's alerts (ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE, ERR_SSL_TLSV1_ALERT_UNKNOWN_CA,
+  // ..._CERTIFICATE_EXPIRED, ..._CERTIFICATE_REQUIRED) and its own checks (ERR_SSL_BAD_SIGNATURE).
+  if (/CERTIFICATE|UNKNOWN_CA|BAD_SIGNATURE/.test(code)) return 'certificate';
+  return 'protocol';
+}
+
 interface Pending {
-  readonly done: () => void;
+  readonly done: (outcome: HandshakeOutcome) => void;
   readonly secure: (socket: TLSSocket) => void;
+}
+
+/** The accepted socket Node keeps as `_parent` of the TLS socket it wraps. */
+function parentOf(socket: TLSSocket): Socket | undefined {
+  return (socket as unknown as { _parent?: Socket })._parent;
 }
 
 export class ServerTls {
@@ -43,36 +71,39 @@ export class ServerTls {
     this.engine.on('secureConnection', (socket: TLSSocket) => {
       // As grpc-js does for its own TLS connections: errors after the handshake are the session's.
       socket.on('error', () => undefined);
-      // Node keeps the accepted socket as `_parent` of the TLS socket it wraps.
-      const raw = (socket as unknown as { _parent?: Socket })._parent;
+      const raw = parentOf(socket);
       const p = raw ? this.pending.get(raw) : undefined;
       if (!p || !raw) {
         socket.destroy();
         return;
       }
       this.pending.delete(raw);
-      p.done();
+      p.done('completed');
       p.secure(socket);
     });
-    // A failed handshake closes its socket (seen by handshake()); the error is the client's.
-    this.engine.on('tlsClientError', () => undefined);
+    // A failed handshake closes its socket; the error (the client's) says why. A client that
+    // closes first is seen by handshake() before its ECONNRESET comes here.
+    this.engine.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      const raw = parentOf(socket);
+      if (raw) this.pending.get(raw)?.done(handshakeFailureOf(err));
+    });
   }
 
   /**
-   * Runs the server side of a handshake on an accepted connection: `done` is called once, when
-   * it completes or fails or the connection closes; `secure` gets the TLS connection when it
-   * completed.
+   * Runs the server side of a handshake on an accepted connection: `done` is called once, with
+   * how it ended (completed, failed, or the connection closed); `secure` gets the TLS connection
+   * when it completed.
    */
-  handshake(socket: Socket, done: () => void, secure: (socket: TLSSocket) => void): void {
+  handshake(socket: Socket, done: (outcome: HandshakeOutcome) => void, secure: (socket: TLSSocket) => void): void {
     let finished = false;
-    const finish = () => {
+    const finish = (outcome: HandshakeOutcome) => {
       if (finished) return;
       finished = true;
       this.pending.delete(socket);
-      done();
+      done(outcome);
     };
     this.pending.set(socket, { done: finish, secure });
-    socket.once('close', finish);
+    socket.once('close', () => finish('closed'));
     this.engine.emit('connection', socket);
   }
 

@@ -6,7 +6,7 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ServerCredentials, type Server } from '@grpc/grpc-js';
-import type { ServerTls } from '../auth/server-tls.js';
+import type { HandshakeOutcome, ServerTls } from '../auth/server-tls.js';
 import type { ConnectionLimiter } from './connection-limiter.js';
 import { HandshakeQueue, type HandshakeQueueStats } from './handshake-queue.js';
 
@@ -30,6 +30,11 @@ export const LISTEN_BACKLOG = 65_535;
  */
 export const HANDSHAKE_SLOT_MS = 2_000;
 
+/** Told how each TLS handshake ended and how long it ran (from its start, its wait for a slot left out). */
+export interface HandshakeObserver {
+  ended(outcome: HandshakeOutcome, seconds: number): void;
+}
+
 export interface GrpcListenerOptions {
   /** TLS on the port (undefined: plaintext, connections go to the gRPC server as they come). */
   readonly tls: ServerTls | undefined;
@@ -38,6 +43,8 @@ export interface GrpcListenerOptions {
   readonly handshakes: number;
   /** See HANDSHAKE_SLOT_MS (tests change it). */
   readonly slotMs?: number;
+  /** Counts the handshakes' outcomes (the metrics). */
+  readonly observer?: HandshakeObserver;
 }
 
 /** "unix:///run/x.sock" or "unix:/run/x.sock" -> the path; host:port -> host and port. */
@@ -73,14 +80,24 @@ export class GrpcListener {
     this.injector = server.createConnectionInjector(ServerCredentials.createInsecure());
     const tls = opts.tls;
     if (tls) {
+      const observer = opts.observer;
       this.queue = new HandshakeQueue<Socket>({
         limit: opts.handshakes,
         slotMs: opts.slotMs ?? HANDSHAKE_SLOT_MS,
-        start: (socket, done) =>
-          tls.handshake(socket, done, (secure) => {
-            this.secure.set(socket, secure);
-            this.injector.injectConnection(secure);
-          }),
+        start: (socket, done) => {
+          const startedAt = performance.now();
+          tls.handshake(
+            socket,
+            (outcome) => {
+              done();
+              observer?.ended(outcome, (performance.now() - startedAt) / 1000);
+            },
+            (secure) => {
+              this.secure.set(socket, secure);
+              this.injector.injectConnection(secure);
+            },
+          );
+        },
       });
     }
   }

@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry as PromRegistry } f
 import type { NodeRecord, RegistryEvent } from '../registry.js';
 import { CounterSeries, Family, HistogramSeries, msToSeconds, pair } from './exposition-writer.js';
 import { guardSamples } from './guard-samples.js';
+import { HandshakeTimings } from './handshake-timings.js';
 import { openFdsOffTheLoop } from './open-fds-gauge.js';
 import { operationOutcome } from './operation-outcome.js';
 import { FailoverTracker, type Failover, type InstanceObservation, type LossExplanation } from './failover-tracker.js';
@@ -78,6 +79,8 @@ export class CoordinatorMetrics {
   private readonly failoverListeners = new Set<(f: Failover) => void>();
   /** The store's write latency and compactions: hand `store.observer(kind)` to the store. */
   readonly store = new StoreTimings();
+  /** How the gRPC port's TLS handshakes ended: hand `handshakes.observer()` to the listener. */
+  readonly handshakes = new HandshakeTimings();
 
   constructor(private readonly sources: MetricsSources) {
     this.clock = sources.clock ?? Date.now;
@@ -373,6 +376,7 @@ export class CoordinatorMetrics {
     yield this.renderWebhooks();
     const guards = this.sources.guards?.();
     if (guards) yield guardSamples(guards);
+    yield this.handshakes.text();
   }
 
   /** `cluster="…",vip="…"`, escaped once and kept while the VIP is exported. */

@@ -6,8 +6,8 @@ import { METRICS } from './metric-definitions.js';
 
 export interface GuardStats {
   readonly connections: Readonly<Record<'grpc' | 'http', { readonly open: number; readonly refused: { readonly total: number; readonly perAddress: number } }>>;
-  /** TLS handshakes on the gRPC port: running, and connections waiting for one. */
-  readonly grpcHandshakes: { readonly running: number; readonly queued: number; readonly slotsTimedOut: number };
+  /** TLS handshakes on the gRPC port: running, connections waiting for one, started so far, slots given back by their timer. */
+  readonly grpcHandshakes: { readonly running: number; readonly queued: number; readonly started: number; readonly slotsTimedOut: number };
   readonly authFailures: Readonly<Record<'grpc' | 'http' | 'agent', number>>;
   readonly authThrottled: number;
   readonly authThrottledAddresses: number;
@@ -54,6 +54,7 @@ export function guardSamples(g: GuardStats): string {
     refused.text() +
     handshakes.text() +
     one(METRICS.grpcHandshakeSlotsTimedOut, g.grpcHandshakes.slotsTimedOut) +
+    one(METRICS.grpcHandshakesStarted, g.grpcHandshakes.started) +
     failures.text() +
     one(METRICS.authThrottled, g.authThrottled) +
     one(METRICS.authThrottledAddresses, g.authThrottledAddresses) +

@@ -1,5 +1,6 @@
 export { CoordinatorMetrics, METRICS_CONTENT_TYPE } from './coordinator-metrics.js';
 export { operationOutcome } from './operation-outcome.js';
+export { HandshakeTimings } from './handshake-timings.js';
 export { StoreTimings, type StoreKind } from './store-timings.js';
 export {
   METRICS,

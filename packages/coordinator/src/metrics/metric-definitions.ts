@@ -50,6 +50,12 @@ const STORE_WRITE_BUCKETS_SECONDS: readonly number[] = [0.001, 0.0025, 0.005, 0.
 /** A snapshot of about 1 MB (10,000 agents) takes tens of milliseconds to write and fsync. */
 const COMPACTION_BUCKETS_SECONDS: readonly number[] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/**
+ * A TLS handshake takes milliseconds on an idle core and up to a few hundred during a reconnect
+ * storm; 2 s is when it gives its slot back (HANDSHAKE_SLOT_MS), 20 s its timeout.
+ */
+const HANDSHAKE_BUCKETS_SECONDS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 20];
+
 const NODE = ['cluster', 'node'] as const;
 
 export const METRICS = {
@@ -394,6 +400,31 @@ export const METRICS = {
     type: 'counter',
     help: 'TLS handshakes on the gRPC port that held their slot too long (a client that sends nothing, or answers slowly) and went on outside limits.tlsHandshakes so that the next could start.',
     labels: [],
+  },
+  grpcHandshakesStarted: {
+    name: 'lbha_grpc_tls_handshakes_started_total',
+    type: 'counter',
+    help: 'TLS handshakes started on the gRPC port (a connection that closed while it waited for a slot starts none).',
+    labels: [],
+  },
+  grpcHandshakesCompleted: {
+    name: 'lbha_grpc_tls_handshakes_completed_total',
+    type: 'counter',
+    help: 'TLS handshakes on the gRPC port that completed. After a coordinator restart about one per agent that came back: more are connections opened and not used.',
+    labels: [],
+  },
+  grpcHandshakesFailed: {
+    name: 'lbha_grpc_tls_handshakes_failed_total',
+    type: 'counter',
+    help: 'TLS handshakes on the gRPC port that failed: not finished within 20 s (reason="timeout"), a certificate refused by the client\'s alert, e.g. an unknown CA (reason="certificate"), anything else TLS refused, e.g. not TLS or no common protocol (reason="protocol"), or the connection closed first (reason="closed"). A client certificate the coordinator does not trust fails no handshake: lbha_auth_failures_total counts the calls refused.',
+    labels: ['reason'],
+  },
+  grpcHandshakeDuration: {
+    name: 'lbha_grpc_tls_handshake_duration_seconds',
+    type: 'histogram',
+    help: 'Time a completed TLS handshake on the gRPC port took from its start (its wait for a slot left out: lbha_grpc_tls_handshakes{state="queued"} shows the wait).',
+    labels: [],
+    buckets: HANDSHAKE_BUCKETS_SECONDS,
   },
   authFailures: {
     name: 'lbha_auth_failures_total',
