@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as netServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -62,22 +62,57 @@ describe('a request through the proxy', () => {
 
   const probe = (over: Partial<ReadinessProbe> = {}): ReadinessProbe => ({ kind: 'http', port, connect: '127.0.0.1', host: 'www.example.com', path: '/ready?x=1', intervalMs: 100, timeoutMs: 1000, fall: 1, rise: 1, ...over });
 
-  it('sends the VIP\'s Host and path and reads the status', async () => {
-    status = 503;
-    assert.deepEqual(await proxyRequest(probe(), new AbortController().signal), { kind: 'status', status: 503 });
-    assert.deepEqual(seen.at(-1), { host: 'www.example.com', url: '/ready?x=1' });
-    status = 200;
-    assert.deepEqual(await proxyRequest(probe(), new AbortController().signal), { kind: 'status', status: 200 });
-  });
+  // Node's TCP handle for an address (what the agent uses), a net.Socket where node lacks it:
+  // the same request and the same answers.
+  for (const kind of ['handle', 'net'] as const) {
+    it(`${kind}: sends the VIP's Host and path and reads the status`, async () => {
+      status = 503;
+      assert.deepEqual(await proxyRequest(probe(), new AbortController().signal, kind), { kind: 'status', status: 503 });
+      assert.deepEqual(seen.at(-1), { host: 'www.example.com', url: '/ready?x=1' });
+      status = 200;
+      assert.deepEqual(await proxyRequest(probe(), new AbortController().signal, kind), { kind: 'status', status: 200 });
+    });
 
-  it('says what went wrong when nothing listens, and accepts a TCP connection for a TCP probe', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const deadPort = (closed.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
-    assert.deepEqual(await proxyRequest(probe({ port: deadPort }), new AbortController().signal), { kind: 'failed', error: 'ECONNREFUSED' });
-    assert.deepEqual(await proxyRequest(probe({ kind: 'tcp' }), new AbortController().signal), { kind: 'accepted' });
-  });
+    it(`${kind}: says what went wrong when nothing listens, and accepts a TCP connection for a TCP probe`, async () => {
+      const closed = createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const deadPort = (closed.address() as AddressInfo).port;
+      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      assert.deepEqual(await proxyRequest(probe({ port: deadPort }), new AbortController().signal, kind), { kind: 'failed', error: 'ECONNREFUSED' });
+      assert.deepEqual(await proxyRequest(probe({ kind: 'tcp' }), new AbortController().signal, kind), { kind: 'accepted' });
+    });
+
+    it(`${kind}: an answer that is not HTTP, and a peer that closes without one`, async () => {
+      for (const [answer, expected] of [
+        ['SSH-2.0-OpenSSH_9.2\r\n', 'the answer is not HTTP'],
+        ['', 'closed without an answer'],
+      ] as const) {
+        // The request is read (and dropped) so that the server sees the client's close.
+        const raw = netServer((c) => c.resume().end(answer));
+        await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+        try {
+          const r = await proxyRequest(probe({ port: (raw.address() as AddressInfo).port }), new AbortController().signal, kind);
+          assert.deepEqual(r, { kind: 'failed', error: expected });
+        } finally {
+          await new Promise<void>((resolve) => raw.close(() => resolve()));
+        }
+      }
+    });
+
+    it(`${kind}: an abort ends the request at once`, async () => {
+      const silent = createServer(() => undefined);
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      try {
+        const ac = new AbortController();
+        const pending = proxyRequest(probe({ port: (silent.address() as AddressInfo).port, timeoutMs: 5000 }), ac.signal, kind);
+        setTimeout(() => ac.abort(), 50);
+        assert.deepEqual(await pending, { kind: 'failed', error: 'aborted' });
+      } finally {
+        silent.closeAllConnections();
+        await new Promise<void>((resolve) => silent.close(() => resolve()));
+      }
+    });
+  }
 
   it('gives up after its timeout on a proxy that accepts but never answers', async () => {
     const silent = createServer(() => undefined);
