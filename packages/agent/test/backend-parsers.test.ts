@@ -4,7 +4,7 @@
 // configuration written here).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { canonicalHaproxy, digestFiles, nodeNeutral } from '../src/backends/conf
 import { adminOf, forcedAdminOf, haproxyCommandsFor, haproxyServers, healthOf, parseServersState, parseStatServers, runtimeError } from '../src/backends/haproxy-runtime.js';
 import { canonicalNginx, expandIncludes, httpUpstreams, parseNginxDump, parseNginxText } from '../src/backends/nginx-config.js';
 import { serverAddressKey as addressKey } from '@lbha/shared';
-import { countOpenByRemote, openConnections } from '../src/backends/socket-table.js';
+import { countOpenByRemote, openConnections, tcpInUse } from '../src/backends/socket-table.js';
 
 const FIXTURES = new URL('../../test/fixtures/haproxy-2.6/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8');
@@ -140,6 +140,48 @@ describe('the kernel socket table', () => {
     assert.equal(c6.get('2001:db8::1:8080'), 1);
     assert.equal(c6.get('192.168.50.22:80'), 1);
     assert.equal(addressKey('[2001:0db8::0001]:8080'), '2001:db8::1:8080');
+  });
+});
+
+describe('the socket tables: a family without a TCP socket in use is not read', () => {
+  const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
+  const V4 = [HEADER, '   0: 1332A8C0:D2F0 1632A8C0:0050 01 00000000:00000000 00:00000000 00000000     0        0 1 1', ''].join('\n');
+  const V6 = [HEADER, '   0: 00000000000000000000000001000000:D2F0 B80D0120000000000000000001000000:1F90 01 0:0 00:0 0 0 0 1 1', ''].join('\n');
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lbha-proc-net-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A /proc/net of its own: both tables hold a connection; sockstat says what `stat` gives. */
+  function procNet(name: string, stat: { v4?: string; v6?: string }): string {
+    const d = join(dir, name);
+    mkdirSync(d);
+    writeFileSync(join(d, 'tcp'), V4);
+    writeFileSync(join(d, 'tcp6'), V6);
+    if (stat.v4 !== undefined) writeFileSync(join(d, 'sockstat'), `sockets: used 36\n${stat.v4}\nUDP: inuse 0 mem 0\n`);
+    if (stat.v6 !== undefined) writeFileSync(join(d, 'sockstat6'), `${stat.v6}\nUDP6: inuse 0\n`);
+    return d;
+  }
+
+  it('skips the table of a family whose sockstat counts no TCP socket in use', async () => {
+    const none6 = await openConnections(procNet('none6', { v4: 'TCP: inuse 3 orphan 0 tw 1810 alloc 6036 mem 2198', v6: 'TCP6: inuse 0' }));
+    assert.deepEqual([...none6], [['192.168.50.22:80', 1]]);
+    const none4 = await openConnections(procNet('none4', { v4: 'TCP: inuse 0 orphan 0 tw 1810 alloc 6036 mem 2198', v6: 'TCP6: inuse 2' }));
+    assert.deepEqual([...none4], [['2001:db8::1:8080', 1]]);
+  });
+
+  it('reads both where the sockets are in use, or where sockstat cannot be read or parsed', async () => {
+    const both = [['192.168.50.22:80', 1], ['2001:db8::1:8080', 1]];
+    assert.deepEqual([...(await openConnections(procNet('used', { v4: 'TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 1', v6: 'TCP6: inuse 1' })))], both);
+    assert.deepEqual([...(await openConnections(procNet('absent', {})))], both);
+    assert.deepEqual([...(await openConnections(procNet('garbled', { v4: 'TCP: in use three', v6: 'TCP6:' })))], both);
+  });
+
+  it('reads the namespace\'s own counts', async () => {
+    const v4 = await tcpInUse('/proc/net', 'sockstat');
+    assert.ok(typeof v4 === 'number' && v4 >= 0, `TCP inuse ${v4}`);
+    assert.equal(typeof (await tcpInUse('/proc/net', 'sockstat6')), existsSync('/proc/net/sockstat6') ? 'number' : 'undefined');
   });
 });
 

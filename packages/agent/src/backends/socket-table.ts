@@ -75,10 +75,30 @@ export function countOpenByRemote(text: string, into: Map<string, number> = new 
   return into;
 }
 
-/** Reads the socket tables of the current network namespace (`procNet`: /proc/net, replaceable in tests). */
+/**
+ * The namespace's TCP sockets in use for IPv4 and IPv6 ("TCP: inuse N" in /proc/net/sockstat,
+ * "TCP6: inuse N" in sockstat6): every socket hashed in the kernel's tables, listening or
+ * connected (established, connecting, close-wait: every state that counts as a session), and not
+ * the TIME_WAIT ones. undefined where the file or the line cannot be read.
+ */
+export async function tcpInUse(procNet: string, file: 'sockstat' | 'sockstat6'): Promise<number | undefined> {
+  const text = await readFile(join(procNet, file), 'utf8').catch(() => '');
+  const m = (file === 'sockstat' ? /^TCP: inuse (\d+)/m : /^TCP6: inuse (\d+)/m).exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Reads the socket tables of the current network namespace (`procNet`: /proc/net, replaceable in
+ * tests). A read of /proc/net/tcp or tcp6, whatever it holds, walks the kernel's whole
+ * established hash, which all namespaces share (5.7 ms of CPU for an empty tcp6 on the
+ * development machine, and 13 ms for a tcp of 1,815 lines, nearly all the probes' TIME_WAIT):
+ * a family whose sockstat counts no TCP socket in use has no connection to count, and its table
+ * is not read. Where sockstat cannot be read, both tables are.
+ */
 export async function openConnections(procNet = '/proc/net'): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for (const file of ['tcp', 'tcp6']) {
+  for (const [file, stat] of [['tcp', 'sockstat'], ['tcp6', 'sockstat6']] as const) {
+    if ((await tcpInUse(procNet, stat)) === 0) continue;
     const text = await readFile(join(procNet, file), 'utf8').catch(() => '');
     countOpenByRemote(text, counts);
   }
