@@ -20,6 +20,12 @@ export const coordinatorConfigSchema = z
         /** host:port or unix:///path addresses; port 0 picks a free port. */
         listen: z.array(z.string().min(1)).min(1),
         maxMessageBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+        /**
+         * Front processes that hold the agents' connections on the TCP addresses of `listen`
+         * (their TLS, their PINGs) and relay agent streams to the coordinator; 0: the coordinator
+         * holds them itself (docs/design/fronts.md).
+         */
+        fronts: z.number().int().min(0).max(64).default(0),
       })
       .strict(),
     http: z.object({ listen: z.string().min(1) }).strict().optional(),
@@ -88,6 +94,12 @@ export const coordinatorConfigSchema = z
       if (grpc) ctx.addIssue({ code: 'custom', path: ['grpc', 'listen'], message: grpc });
       const http = c.http ? plaintextProblem([c.http.listen], 'http.listen') : undefined;
       if (http) ctx.addIssue({ code: 'custom', path: ['http', 'listen'], message: http });
+    }
+    if (c.grpc.fronts > 0 && c.store.kind === 'etcd') {
+      ctx.addIssue({ code: 'custom', path: ['grpc', 'fronts'], message: 'front processes are for a coordinator with the file store; with etcd, several coordinators share the agents (set 0)' });
+    }
+    if (c.grpc.fronts > 0 && c.grpc.listen.every((a) => a.startsWith('unix:'))) {
+      ctx.addIssue({ code: 'custom', path: ['grpc', 'fronts'], message: 'the fronts hold the TCP addresses of grpc.listen, and it has none' });
     }
     if (c.heartbeat.staleAfter <= c.heartbeat.interval) {
       ctx.addIssue({ code: 'custom', path: ['heartbeat', 'staleAfter'], message: 'must be longer than heartbeat.interval' });

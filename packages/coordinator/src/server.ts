@@ -18,7 +18,9 @@ import type { ControlApi } from './control-api.js';
 import { controlHandlers } from './control-handlers.js';
 import type { CoordinatorConfig } from './coordinator-config.js';
 import { EtcdCoordination } from './etcd/etcd-coordination.js';
-import { FORWARDED_BY, fromCoordinator, RELAY_LIVENESS } from './etcd/forwarded-identity.js';
+import { adoptForwardedCaller, FORWARDED_BY, fromCoordinator, RELAY_LIVENESS } from './etcd/forwarded-identity.js';
+import { acceptFromFronts } from './fronts/front-caller.js';
+import { FrontPool } from './fronts/front-pool.js';
 import { AuditLog } from './audit-log.js';
 import { EventLog } from './event-log.js';
 import { WatchLimits } from './event-watch.js';
@@ -77,6 +79,8 @@ export class CoordinatorServer {
   readonly grpcConnections: ConnectionLimiter;
   readonly httpConnections: ConnectionLimiter;
   private grpcListener: GrpcListener | undefined;
+  /** The front processes holding the agents' connections (grpc.fronts > 0; fronts/front-pool.ts). */
+  fronts: FrontPool | undefined;
   /** What the agent stream limits refused. */
   readonly agentLimits: AgentLimitStats = { connectsRefused: 0, streamsEnded: 0 };
   /** TLS material, identities and roles (auth/); the HTTP API when http.listen is set. */
@@ -167,7 +171,9 @@ export class CoordinatorServer {
     });
     // With TLS only a coordinator's certificate vouches for other agents' liveness; without TLS
     // nothing is authenticated, and a report names sessions by their random ids.
-    const mayReport = (call: { metadata: Metadata; getAuthContext?(): { sslPeerCertificate?: { raw?: Buffer } } | null }) => isInsecure(config.tls) || fromCoordinator(call);
+    // Calls that came in over the fronts' unix socket (only this coordinator's fronts reach it).
+    const fromFront = new WeakSet<object>();
+    const mayReport = (call: { metadata: Metadata; getAuthContext?(): { sslPeerCertificate?: { raw?: Buffer } } | null }) => isInsecure(config.tls) || fromFront.has(call) || fromCoordinator(call);
     const agentService = createAgentService({
       registry: this.registry,
       logger,
@@ -206,6 +212,34 @@ export class CoordinatorServer {
       },
     };
     this.server.addService(AgentServiceService, guarded);
+    const fronts = config.grpc.fronts ?? 0;
+    if (fronts > 0) {
+      this.fronts = new FrontPool({
+        count: fronts,
+        stateDir: config.stateDir,
+        id: config.id,
+        tls: config.tls,
+        limits: this.limits,
+        maxMessageBytes: config.grpc.maxMessageBytes,
+        livenessIntervalMs: config.heartbeat.interval,
+        deadConnectionMs: deadAfterMs,
+        logLevel: config.log?.level ?? 'info',
+        logger,
+        // A front's stream carries its agent's certificate, verified by the front's handshake
+        // and judged here again (authorize); its liveness comes from the front's reports.
+        serve: (server) => this.serveFronts(server, {
+          connect: (call) => {
+            fromFront.add(call);
+            adoptForwardedCaller(call, true);
+            guarded.connect(call);
+          },
+          reportRelayedLiveness: (call, callback) => {
+            fromFront.add(call);
+            agentService.reportRelayedLiveness(call, callback);
+          },
+        }),
+      });
+    }
     const handlers = controlHandlers({
       registry: this.registry,
       outbox: this.outbox,
@@ -222,9 +256,19 @@ export class CoordinatorServer {
     const grpcFacing = this.coordination ? this.coordination.acceptForwarded(this.control) : this.control;
     this.server.addService(ControlServiceService, grpcControlService(grpcFacing, logger));
     this.health.addToServer(this.server);
-    const dir = protoDir();
-    const pkg = loadSync(['lbha/v1/agent.proto', 'lbha/v1/control.proto'], { includeDirs: [dir] });
-    new ReflectionService(pkg).addToServer(this.server);
+    new ReflectionService(this.protos()).addToServer(this.server);
+  }
+
+  private protos(): ReturnType<typeof loadSync> {
+    return loadSync(['lbha/v1/agent.proto', 'lbha/v1/control.proto'], { includeDirs: [protoDir()] });
+  }
+
+  /** What the fronts reach over their unix socket: the agents' streams and the operator's calls they pass on. */
+  private serveFronts(server: Server, agents: AgentServiceServer): void {
+    server.addService(AgentServiceService, agents);
+    server.addService(ControlServiceService, grpcControlService(acceptFromFronts(this.control), this.logger));
+    this.health.addToServer(server);
+    new ReflectionService(this.protos()).addToServer(server);
   }
 
   /** Whether another coordinator passed the call on (whoever it claims to be: its own connection is not the agent's). */
@@ -332,7 +376,15 @@ export class CoordinatorServer {
       this.logger.warn({ event: 'tls.plaintext' }, 'TLS is off (tls.insecure: true): agent streams and the API are not authenticated');
     }
     this.grpcListener = new GrpcListener(this.server, { tls: this.auth.serverTls(), limiter: this.grpcConnections, handshakes: this.limits.tlsHandshakes, observer: this.metrics.handshakes.observer() });
+    // With fronts, they hold the TCP addresses; unix sockets stay the coordinator's own.
+    const viaFronts = this.fronts ? this.config.grpc.listen.filter((a) => !a.startsWith('unix:')) : [];
+    const fronted = viaFronts.length > 0 && this.fronts ? await this.fronts.start(viaFronts) : [];
     for (const addr of this.config.grpc.listen) {
+      const i = viaFronts.indexOf(addr);
+      if (i >= 0) {
+        this.addresses.push(fronted[i] as string);
+        continue;
+      }
       if (await removeStaleUnixSocket(addr)) {
         this.logger.warn({ event: 'grpc.stale_socket_removed', address: addr }, 'removed a unix socket left by a previous coordinator');
       }
@@ -398,10 +450,12 @@ export class CoordinatorServer {
     this.grpcListener?.close();
     for (const n of this.registry.list()) n.session?.close('coordinator shutting down');
     this.coordination?.closeRelays();
+    const frontsStopped = this.fronts?.stop();
     const t1 = performance.now();
     await this.coordination?.stop();
     const dutiesMs = performance.now() - t1;
     await this.http?.stop();
+    await frontsStopped;
     this.auth.stop();
     this.sweeps?.stop();
     for (const svc of ['', 'lbha.v1.ControlService', 'lbha.v1.AgentService']) this.health.setStatus(svc, 'NOT_SERVING');

@@ -67,11 +67,13 @@ function first(md: Metadata, key: string): string | Buffer | undefined {
 /**
  * On the receiving coordinator: when a trusted coordinator relayed the agent stream `call`,
  * make the authorisation that follows see the original agent's certificate. Returns whether
- * the call was taken as relayed.
+ * the call was taken as relayed. `trustedHop`: the call came over a way in only the
+ * coordinator's own front processes can reach (fronts/front-pool.ts), which vouches for it
+ * without a certificate.
  */
-export function adoptForwardedCaller(call: PeerCall & object): boolean {
+export function adoptForwardedCaller(call: PeerCall & object, trustedHop = false): boolean {
   if (first(call.metadata, FORWARDED_BY) === undefined) return false;
-  if (!isCoordinatorCertificate(peerCertificate(call))) {
+  if (!trustedHop && !isCoordinatorCertificate(peerCertificate(call))) {
     // Plaintext, or a caller that is not a coordinator: the claim carries no weight.
     for (const k of [FORWARDED_CERT, FORWARDED_IDENTITY]) call.metadata.remove(k);
     return false;

@@ -48,7 +48,7 @@ export interface GrpcListenerOptions {
 }
 
 /** "unix:///run/x.sock" or "unix:/run/x.sock" -> the path; host:port -> host and port. */
-function parse(address: string): { path: string } | { host: string; port: number } {
+export function parseListenAddress(address: string): { path: string } | { host: string; port: number } {
   if (address.startsWith('unix:')) return { path: address.replace(/^unix:(\/\/)?/, '') };
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
   if (!m) throw new Error(`grpc.listen: ${JSON.stringify(address)} is not host:port or unix:PATH`);
@@ -104,21 +104,8 @@ export class GrpcListener {
 
   /** Listens on `address`; resolves with it, the port resolved. */
   async listen(address: string): Promise<string> {
-    const where = parse(address);
-    // With TLS, a queued connection is not read from until its handshake starts: what its
-    // client sent waits in the kernel, and a client that left is seen then, at no cost before.
-    const server = createServer({ noDelay: true, pauseOnConnect: this.queue !== undefined }, (socket) => {
-      if (!this.opts.limiter.admit(socket)) return;
-      const peer = peerName(socket);
-      if (peer !== undefined) {
-        this.byPeer.set(peer, socket);
-        socket.once('close', () => {
-          if (this.byPeer.get(peer) === socket) this.byPeer.delete(peer);
-        });
-      }
-      if (this.queue) this.queue.push(socket);
-      else this.injector.injectConnection(socket);
-    });
+    const where = parseListenAddress(address);
+    const server = this.netServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       const done = () => {
@@ -132,6 +119,40 @@ export class GrpcListener {
     if ('path' in where) return address;
     const port = (server.address() as { port: number }).port;
     return address.replace(/:\d+$/, `:${port}`);
+  }
+
+  /**
+   * Accepts connections on a socket another process bound and passed over IPC (a front,
+   * fronts/front-main.ts): every process holding it accepts from the same queue, and the kernel
+   * gives each connection to one of them. The backlog is LISTEN_BACKLOG, as for `listen`.
+   */
+  async adopt(handle: object): Promise<void> {
+    const server = this.netServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(handle, LISTEN_BACKLOG, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.servers.push(server);
+  }
+
+  private netServer(): NetServer {
+    // With TLS, a queued connection is not read from until its handshake starts: what its
+    // client sent waits in the kernel, and a client that left is seen then, at no cost before.
+    return createServer({ noDelay: true, pauseOnConnect: this.queue !== undefined }, (socket) => {
+      if (!this.opts.limiter.admit(socket)) return;
+      const peer = peerName(socket);
+      if (peer !== undefined) {
+        this.byPeer.set(peer, socket);
+        socket.once('close', () => {
+          if (this.byPeer.get(peer) === socket) this.byPeer.delete(peer);
+        });
+      }
+      if (this.queue) this.queue.push(socket);
+      else this.injector.injectConnection(socket);
+    });
   }
 
   /**
