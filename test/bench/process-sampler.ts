@@ -56,6 +56,17 @@ export function treeCpuSeconds(pid: number, exclude: readonly string[] = []): nu
   return total;
 }
 
+/** Live children of a process (by /proc/PID/stat's ppid). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = statFields(Number(entry));
+    if (f !== undefined && Number(f[2]) === pid) out.push(Number(entry));
+  }
+  return out;
+}
+
 export interface UsageSummary {
   /** Share of one core over the window, in percent. */
   readonly cpuPercent: number;

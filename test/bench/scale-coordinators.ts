@@ -46,6 +46,8 @@ export interface SlotSettings {
   readonly pinned: (command: string, args: readonly string[]) => [string, string[]];
   /** heartbeat.ping and heartbeat.staleAfter, ms (0: the coordinator's defaults). */
   readonly heartbeat?: { readonly pingMs: number; readonly staleAfterMs: number };
+  /** grpc.fronts: front processes holding the agents' connections (0: none). */
+  readonly fronts?: number;
 }
 
 /** Where loop-probe.ts in a coordinator's `n`th process writes its seconds. */
@@ -70,7 +72,7 @@ export async function createSlots(settings: SlotSettings, size: number, count: n
       slot.configFile,
       [
         `id: bench-${size}-${slot.id}`,
-        `grpc: { listen: ["127.0.0.1:${slot.grpcPort}"] }`,
+        `grpc: { listen: ["127.0.0.1:${slot.grpcPort}"], fronts: ${settings.fronts ?? 0} }`,
         `http: { listen: "127.0.0.1:${slot.httpPort}" }`,
         tls ? `tls: { ca: ${join(dir, 'tls', 'ca.crt')}, cert: ${join(dir, 'tls', 'coordinator.crt')}, key: ${join(dir, 'tls', 'coordinator.key')} }` : 'tls: { insecure: true }',
         // Every simulated agent (and every relaying coordinator) connects from 127.0.0.1: the per-address cap is for real fleets.

@@ -14,6 +14,10 @@
 // (LBHA_BENCH_WARMUP_S): flips on for this long before the measured window, so that V8 has
 // compiled the flip path before it is measured (0, the default, measures from the first flip, as
 // every round before did); --placement-repeats 25;
+// --fronts N (grpc.fronts: N front processes hold the agents' connections and relay their
+// streams to the coordinator; its CPU and memory figures then come as the coordinator's own and
+// in total, fronts included); --fronts-cores LIST (taskset list the fronts are moved to once they
+// run; default: where the coordinator runs);
 // --no-storm; --coordinator-node-flags "FLAGS" (e.g. --cpu-prof); --coordinator-env "K=V ..."
 // (environment of the coordinator alone, e.g. a malloc setting, on top of the shipped one); --plaintext (tls: insecure; by default mutual TLS, each simulated agent with its
 // own certificate, so the storm includes every TLS handshake); --no-loop-probe;
@@ -46,7 +50,7 @@ import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { benchLog, HAS_TASKSET, pinnedCommand } from './bench-process.js';
 import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table } from './bench-stats.js';
 import { loopWindow, probeMemory, type LoopWindow, type ProbeMemory } from './loop-window.js';
-import { MB, privateBreakdown, processTimes, ProcessSampler } from './process-sampler.js';
+import { childPids, MB, privateBreakdown, processTimes, ProcessSampler, treeCpuSeconds } from './process-sampler.js';
 import { placementShapes } from './placement-shapes.js';
 import { createSlots, httpGet, labelledMetricValue, loopFile, metricValue, startCoordinator, stopCoordinator, waitForHttp, waitForLeader, type CoordinatorSlot, type SlotSettings } from './scale-coordinators.js';
 import { pairsSpec } from './scale-spec.js';
@@ -62,6 +66,10 @@ const FLIP_MEAN_S = intOption(argv, '--flip-mean-s', 'LBHA_BENCH_FLIP_MEAN_S', 6
 const WARMUP_S = intOption(argv, '--warmup-s', 'LBHA_BENCH_WARMUP_S', 0);
 const PLACEMENT_REPEATS = intOption(argv, '--placement-repeats', 'LBHA_BENCH_PLACEMENT_REPEATS', 25);
 const STORM = !hasFlag(argv, '--no-storm');
+/** grpc.fronts of the coordinator (0: it holds the agents' connections itself). */
+const FRONTS = intOption(argv, '--fronts', 'LBHA_BENCH_FRONTS', 0);
+/** Cores the fronts are moved to once they run (empty: they stay where the coordinator runs). */
+const FRONTS_CORES = stringOption(argv, '--fronts-cores', 'LBHA_BENCH_FRONTS_CORES', '');
 const TLS = !hasFlag(argv, '--plaintext');
 /** Extra node flags for the coordinator, e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile it. */
 const COORDINATOR_FLAGS = stringOption(argv, '--coordinator-node-flags', 'LBHA_BENCH_COORDINATOR_NODE_FLAGS', '')
@@ -103,6 +111,7 @@ const PING_MS = intOption(argv, '--ping-ms', 'LBHA_BENCH_PING_MS', 0);
 /** heartbeat.staleAfter of the coordinators (0: the default, 3.5 s). */
 const STALE_AFTER_MS = intOption(argv, '--stale-after-ms', 'LBHA_BENCH_STALE_AFTER_MS', 0);
 const connectLimitMs = (size: number): number => (CONNECT_LIMIT_S > 0 ? CONNECT_LIMIT_S * 1000 : 120_000 + 60 * size);
+if (FRONTS > 0 && COORDINATORS > 1) throw new Error('--fronts: one coordinator (the file store) only');
 if (STORE !== 'file' && STORE !== 'etcd') throw new Error(`--store: ${STORE} is neither file nor etcd`);
 if (COORDINATORS < 1) throw new Error(`--coordinators: ${COORDINATORS} is not a number of coordinators`);
 if (COORDINATORS > 1 && STORE !== 'etcd') throw new Error(`--coordinators ${COORDINATORS} needs --store etcd: the file store serves one coordinator`);
@@ -351,6 +360,8 @@ interface CoordinatorFigures {
   readonly streams: number;
   readonly cpuPercent: number;
   readonly rssMb: number;
+  /** With --fronts: the coordinator and its fronts together (CPU, peak RSS, RSS growth per agent). */
+  readonly total: { readonly cpuPercent: number; readonly rssMb: number; readonly kbPerAgent: number } | undefined;
   /** The coordinator's event loop over the measured window (undefined: --no-loop-probe). */
   readonly loop: LoopWindow | undefined;
   /** The same during the reconnect storm, from the restart until every agent is back. */
@@ -413,6 +424,8 @@ interface StormCpu {
   readonly p50S: number;
   readonly p90S: number;
   readonly allS: number;
+  /** With --fronts: the coordinator's and its fronts' CPU seconds (the fronts restart with it) when all were back. */
+  readonly allTotalS: number | undefined;
 }
 
 /** An epoch time (ms) on the monotonic clock in µs: the clock of the timestamps in a V8 CPU profile. */
@@ -421,11 +434,11 @@ function monotonicUs(epochMs: number): number {
 }
 
 /** Samples a process's CPU time every 100 ms until stopped; `at(ms)` is the CPU time of the last sample at or before then. */
-function cpuTimeline(pid: number): { stop(): void; at(epochMs: number): number } {
+function cpuTimeline(pid: number, tree = false): { stop(): void; at(epochMs: number): number } {
   const samples: Array<[number, number]> = [];
   const take = () => {
-    const t = processTimes(pid);
-    if (t) samples.push([Date.now(), t.cpuSeconds]);
+    const t = tree ? treeCpuSeconds(pid) : processTimes(pid)?.cpuSeconds;
+    if (t !== undefined) samples.push([Date.now(), t]);
   };
   take();
   const timer = setInterval(take, 100);
@@ -442,7 +455,28 @@ function cpuTimeline(pid: number): { stop(): void; at(epochMs: number): number }
   };
 }
 
+/**
+ * Moves every front of the run's coordinators (their children) to FRONTS_CORES as soon as it
+ * runs, restarted ones too, until stopped: the coordinator forks them on its own core.
+ */
+function pinFronts(run: Run): () => void {
+  const done = new Set<number>();
+  const timer = setInterval(() => {
+    for (const slot of run.slots) {
+      const parent = slot.process?.pid;
+      if (parent === undefined) continue;
+      for (const child of childPids(parent)) {
+        if (done.has(child)) continue;
+        done.add(child);
+        spawnSync('taskset', ['-a', '-p', '-c', FRONTS_CORES, String(child)], { stdio: 'ignore' });
+      }
+    }
+  }, 50);
+  return () => clearInterval(timer);
+}
+
 async function benchSize(size: number): Promise<SizeFigures> {
+  const stops = new Set<() => void>();
   const dir = mkdtempSync(join(tmpdir(), `lbha-bench-scale-${size}-`));
   const etcd = STORE === 'etcd' ? await EtcdCluster.start({ members: ETCD_MEMBERS }) : undefined;
   const settings: SlotSettings = {
@@ -456,6 +490,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     shippedFlags: SHIPPED_FLAGS,
     pinned: (command, args) => pinned(COORDINATOR_CORES, command, args),
     heartbeat: { pingMs: PING_MS, staleAfterMs: STALE_AFTER_MS },
+    fronts: FRONTS,
   };
   const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), liveness: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0, latePushes: [], simSelf: [] };
   runs.add(run);
@@ -469,11 +504,21 @@ async function benchSize(size: number): Promise<SizeFigures> {
     }
     log(`${size} agents: starting ${COORDINATORS === 1 ? 'the coordinator' : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'})`}${hasTaskset ? ` on core ${COORDINATOR_CORES}` : ''}, ${TLS ? 'mutual TLS' : 'plaintext'}`);
     for (const slot of run.slots) start(run, slot);
+    const stopPinning = FRONTS > 0 && FRONTS_CORES !== '' ? pinFronts(run) : () => undefined;
+    stops.add(stopPinning);
     for (const slot of run.slots) await waitForHttp(settings, slot);
     if (etcd) log(`${size} agents: ${(await waitForLeader(settings, run.slots)).id} leads`);
     await sleep(2000);
     const pid = (slot: CoordinatorSlot): number => slot.process?.pid ?? -1;
+    // The fronts are the coordinator's children (taskset starts it: the coordinator is the one
+    // process the taskset process became, so its pid is the slot's).
+    const fronts = (slot: CoordinatorSlot): number[] => (FRONTS > 0 ? childPids(pid(slot)) : []);
+    if (FRONTS > 0) {
+      for (const slot of run.slots) log(`${size} agents: ${slot.id} runs ${fronts(slot).length} fronts${FRONTS_CORES ? ` (moved to core ${FRONTS_CORES})` : ''}`);
+    }
+    const rssOf = (pids: number[]): number => pids.reduce((sum, p) => sum + (processTimes(p)?.rssBytes ?? 0), 0);
     const idleRss = run.slots.map((slot) => processTimes(pid(slot))?.rssBytes ?? 0);
+    const idleRssFronts = run.slots.map((slot) => rssOf(fronts(slot)));
     const idleMemory = run.slots.map((slot) => probeMemory(loopFile(dir, slot), Date.now()));
     const idleMaps = run.slots.map((slot) => privateBreakdown(pid(slot)));
     const startedAt = Date.now();
@@ -491,6 +536,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     }
 
     const samplers = run.slots.map((slot) => new ProcessSampler(pid(slot), 500));
+    const frontSamplers = run.slots.map((slot) => fronts(slot).map((p) => new ProcessSampler(p, 500)));
     run.pushes = [];
     run.pushesVia = new Map();
     run.noPush = 0;
@@ -508,6 +554,15 @@ async function benchSize(size: number): Promise<SizeFigures> {
     tellSimulators(run, 'flips off');
     const windowEnd = Date.now();
     const usages = samplers.map((x) => x.stop());
+    const frontUsages = frontSamplers.map((list) => list.map((x) => x.stop()));
+    const totals = run.slots.map((_, i) => {
+      if (FRONTS === 0) return undefined;
+      const own = usages[i];
+      const list = frontUsages[i] ?? [];
+      const cpu = (own?.cpuPercent ?? 0) + list.reduce((sum, u) => sum + u.cpuPercent, 0);
+      const rss = (own?.rssMaxBytes ?? 0) + list.reduce((sum, u) => sum + u.rssMaxBytes, 0);
+      return { cpuPercent: Math.round(cpu * 10) / 10, rssMb: Math.round(rss / MB), kbPerAgent: Math.round((rss - (idleRss[i] ?? 0) - (idleRssFronts[i] ?? 0)) / 1024 / measured) };
+    });
     const loadedMaps = run.slots.map((slot) => privateBreakdown(pid(slot)));
     const pushes = [...run.pushes];
     const pushesVia = new Map(run.pushesVia);
@@ -529,7 +584,8 @@ async function benchSize(size: number): Promise<SizeFigures> {
       const usage = usages[i];
       log(
         `${size} agents: ${slot.id}: CPU ${usage?.cpuPercent.toFixed(1)} % of a core, RSS ${((usage?.rssMaxBytes ?? 0) / MB).toFixed(0)} MB, ` +
-          `event loop p99 ${loops[i]?.p99Ms ?? '-'} ms, max ${loops[i]?.maxMs ?? '-'} ms`,
+          `event loop p99 ${loops[i]?.p99Ms ?? '-'} ms, max ${loops[i]?.maxMs ?? '-'} ms` +
+          (totals[i] ? `; with its ${frontUsages[i]?.length} fronts: CPU ${totals[i]?.cpuPercent} % of a core (fronts ${frontUsages[i]?.map((u) => u.cpuPercent.toFixed(1)).join(', ')}), RSS ${totals[i]?.rssMb} MB, ${totals[i]?.kbPerAgent} KB per agent` : ''),
       );
     });
     log(`${size} agents: ${pushes.length} health flips pushed (median ${median(pushes)} ms)`);
@@ -552,6 +608,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       const restartAt = Date.now();
       start(run, victim);
       const cpu = cpuTimeline(pid(victim));
+      const cpuTotal = FRONTS > 0 ? cpuTimeline(pid(victim), true) : undefined;
       await waitForHttp(settings, victim);
       const readyAt = Date.now();
       // Back: as many as were there before the stop (all of them, unless the run is partial).
@@ -584,10 +641,11 @@ async function benchSize(size: number): Promise<SizeFigures> {
       });
       stormPerSecond = reconnectsPerSecond(run, etcd ? killedAt : restartAt);
       cpu.stop();
+      cpuTotal?.stop();
       const backTimes = [...run.connects.values()].map((times) => times.find((x) => x >= (etcd ? killedAt : restartAt))).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
       const nth = (q: number): number => backTimes[Math.min(backTimes.length - 1, Math.max(0, Math.ceil(q * backTimes.length) - 1))] ?? lastAt;
-      stormCpu = { readyS: cpu.at(readyAt), firstS: cpu.at(nth(0)), p10S: cpu.at(nth(0.1)), p50S: cpu.at(nth(0.5)), p90S: cpu.at(nth(0.9)), allS: cpu.at(lastAt + 100) };
-      log(`${size} agents: reconnect storm: CPU seconds of ${victim.id} since its restart: answered ${stormCpu.readyS}, first back ${stormCpu.firstS}, 10 % ${stormCpu.p10S}, 50 % ${stormCpu.p50S}, 90 % ${stormCpu.p90S}, all ${stormCpu.allS}`);
+      stormCpu = { readyS: cpu.at(readyAt), firstS: cpu.at(nth(0)), p10S: cpu.at(nth(0.1)), p50S: cpu.at(nth(0.5)), p90S: cpu.at(nth(0.9)), allS: cpu.at(lastAt + 100), allTotalS: cpuTotal?.at(lastAt + 100) };
+      log(`${size} agents: reconnect storm: CPU seconds of ${victim.id} since its restart: answered ${stormCpu.readyS}, first back ${stormCpu.firstS}, 10 % ${stormCpu.p10S}, 50 % ${stormCpu.p50S}, 90 % ${stormCpu.p90S}, all ${stormCpu.allS}${stormCpu.allTotalS === undefined ? '' : ` (with its fronts ${stormCpu.allTotalS})`}`);
       log(
         `${size} agents: reconnect storm: ${back.complete ? 'all' : `only ${back.count} of ${registered.count}`} registered again ${lastAt - (etcd ? killedAt : restartAt)} ms after the ${etcd ? `leader (${victim.id}) stopped` : 'restart'} ` +
           `(${lastAt - killedAt} ms after the stop, which took ${restartAt - killedAt} ms; ${victim.id} answered again after ${readyAt - restartAt} ms)`,
@@ -615,6 +673,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
           streams: etcd ? (i === leaderIndex ? size - relayedSum : (last?.relayed ?? 0)) : size,
           cpuPercent: Math.round((usage?.cpuPercent ?? 0) * 10) / 10,
           rssMb: Math.round((usage?.rssMaxBytes ?? 0) / MB),
+          total: totals[i],
           loop: loops[i],
           stormLoop: stormLoops[i],
           kbPerAgent: Math.round(((usage?.rssMaxBytes ?? 0) - (idleRss[i] ?? 0)) / 1024 / measured),
@@ -641,6 +700,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       simSelf,
     };
   } finally {
+    for (const stop of stops) stop();
     await stopSimulators(run);
     await Promise.all(run.slots.map((slot) => stopCoordinator(slot.process)));
     await etcd?.stop();
@@ -742,8 +802,14 @@ async function main(): Promise<void> {
         complete: s.complete,
         agents_connected: s.connected,
         connect_all_ms: s.connectAllMs ?? null,
+        fronts: FRONTS,
+        fronts_cores: FRONTS > 0 ? FRONTS_CORES || COORDINATOR_CORES : null,
         cpu_percent_core: c.cpuPercent,
         rss_mb: c.rssMb,
+        // With fronts: the coordinator and its fronts together (cpu_percent_core and rss_mb are the coordinator's own).
+        cpu_percent_core_total: c.total?.cpuPercent ?? null,
+        rss_mb_total: c.total?.rssMb ?? null,
+        kb_per_agent_total: c.total?.kbPerAgent ?? null,
         // Gaps between the ticks of a 1 ms timer in the coordinator over the window (loop-probe.ts).
         eventloop_p50_ms: c.loop?.p50Ms ?? null,
         eventloop_p99_ms: c.loop?.p99Ms ?? null,
@@ -803,6 +869,7 @@ async function main(): Promise<void> {
         storm_cpu_s_50pct_back: s.stormCpu?.p50S ?? null,
         storm_cpu_s_90pct_back: s.stormCpu?.p90S ?? null,
         storm_cpu_s_all_back: s.stormCpu?.allS ?? null,
+        storm_cpu_s_all_back_total: s.stormCpu?.allTotalS ?? null,
         storm_eventloop_p99_ms: c.stormLoop?.p99Ms ?? null,
         storm_eventloop_max_ms: c.stormLoop?.maxMs ?? null,
         storm_eventloop_ran_in_one_gap_max_ms: c.stormLoop?.ranMaxMs ?? null,
