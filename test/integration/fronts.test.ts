@@ -63,6 +63,26 @@ function hello(address: string, creds: ChannelCredentials, node: string): Promis
   });
 }
 
+describe('grpc.fronts in the configuration', () => {
+  const base = { grpc: { listen: ['127.0.0.1:0'] }, tls: { insecure: true } };
+  const problem = (c: Record<string, unknown>) => {
+    const r = coordinatorConfigSchema.safeParse({ ...base, ...c });
+    return r.success ? undefined : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+  };
+
+  it('defaults to 0, takes a count, and refuses what it cannot serve, naming the setting', () => {
+    assert.equal(coordinatorConfigSchema.parse(base).grpc.fronts, 0);
+    assert.equal(coordinatorConfigSchema.parse({ ...base, grpc: { listen: ['127.0.0.1:0'], fronts: 3 } }).grpc.fronts, 3);
+    assert.match(problem({ grpc: { listen: ['127.0.0.1:0'], fronts: -1 } }) ?? '', /^grpc\.fronts: /);
+    assert.match(problem({ grpc: { listen: ['127.0.0.1:0'], fronts: 1.5 } }) ?? '', /^grpc\.fronts: /);
+    assert.match(problem({ grpc: { listen: ['unix:/run/x.sock'], fronts: 2 } }) ?? '', /^grpc\.fronts: the fronts hold the TCP addresses of grpc\.listen, and it has none/);
+    assert.match(
+      problem({ grpc: { listen: ['127.0.0.1:0'], fronts: 2 }, store: { kind: 'etcd', endpoints: ['http://127.0.0.1:2379'] } }) ?? '',
+      /grpc\.fronts: front processes are for a coordinator with the file store/,
+    );
+  });
+});
+
 describe('front processes (grpc.fronts)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lbha-fronts-test-'));
   let ca: DevCa;

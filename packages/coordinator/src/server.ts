@@ -18,7 +18,7 @@ import type { ControlApi } from './control-api.js';
 import { controlHandlers } from './control-handlers.js';
 import type { CoordinatorConfig } from './coordinator-config.js';
 import { EtcdCoordination } from './etcd/etcd-coordination.js';
-import { adoptForwardedCaller, FORWARDED_BY, fromCoordinator, RELAY_LIVENESS } from './etcd/forwarded-identity.js';
+import { adoptForwardedCaller, FORWARDED_BY, FORWARDED_FOR, fromCoordinator, RELAY_LIVENESS } from './etcd/forwarded-identity.js';
 import { acceptFromFronts } from './fronts/front-caller.js';
 import { FrontPool } from './fronts/front-pool.js';
 import { AuditLog } from './audit-log.js';
@@ -231,6 +231,10 @@ export class CoordinatorServer {
           connect: (call) => {
             fromFront.add(call);
             adoptForwardedCaller(call, true);
+            // The agent's own address, as the front saw it (logs, the node's record, and with
+            // plaintext, who may take over a live session), instead of the unix socket's "unknown".
+            const peer = call.metadata.get(FORWARDED_FOR)[0];
+            if (typeof peer === 'string' && peer !== '') (call as { getPeer: () => string }).getPeer = () => peer;
             guarded.connect(call);
           },
           reportRelayedLiveness: (call, callback) => {

@@ -96,6 +96,9 @@ export class FrontPool {
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       // A front puts at most this many agent streams on one connection here, as a follower does towards its leader.
       'grpc.max_concurrent_streams': opts.limits.streamsPerConnection,
+      // A front's connections PING every 5 s (etcd/agent-relay.ts), as a follower's to its leader.
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 5_000,
       'grpc.enable_channelz': 0,
     });
   }
