@@ -221,7 +221,9 @@ export class CoordinatorServer {
         tls: config.tls,
         limits: this.limits,
         maxMessageBytes: config.grpc.maxMessageBytes,
-        livenessIntervalMs: config.heartbeat.interval,
+        // As often as this coordinator sweeps its own connections: a PING reaches it at most
+        // half an interval late, where a follower's report may take a whole one.
+        livenessIntervalMs: Math.max(50, Math.min(1000, config.heartbeat.interval / 2)),
         deadConnectionMs: deadAfterMs,
         logLevel: config.log?.level ?? 'info',
         logger,

@@ -4,7 +4,7 @@
 // stream, message for message, to the coordinator over a unix socket only the coordinator's
 // user can reach, with the agent's verified certificate (etcd/agent-relay.ts, the same relay a
 // follower runs towards its leader). It reads its agents' connections and reports their
-// liveness to the coordinator once per heartbeat interval. It keeps no state of the fleet: when
+// liveness to the coordinator every half heartbeat interval. It keeps no state of the fleet: when
 // it dies, its agents reconnect (to the other fronts, which accept on the same socket) and the
 // coordinator starts another. It exits when the coordinator says so or is gone.
 import { Client, credentials, Server, status, type ServerDuplexStream } from '@grpc/grpc-js';

@@ -18,7 +18,7 @@ export interface FrontStart {
   readonly handshakes: number;
   readonly streamsPerConnection: number;
   readonly maxMessageBytes: number;
-  /** How often the front reports its agents' liveness (heartbeat.interval). */
+  /** How often the front reports its agents' liveness (half of heartbeat.interval). */
   readonly livenessIntervalMs: number;
   /** An agent connection that reads nothing this long is closed (connection-liveness.ts). */
   readonly deadConnectionMs: number;
