@@ -24,6 +24,8 @@ const INTERVAL_MS = 200;
 const STALE_AFTER_MS = 1000;
 const AGENTS = ['lb1', 'lb2', 'lb3', 'lb4', 'lb5', 'lb6'];
 const OTHERS = ['silent', 'gone', 'revoked'];
+/** Agents that PING every 500 ms, what a Welcome asks for with these settings (pingIntervalMs). */
+const PINGERS = ['p1', 'p2', 'p3', 'p4'];
 const TOKEN = 'ops-token-0123456789';
 
 /** Whether a process is alive (signal 0). */
@@ -103,7 +105,7 @@ describe('front processes (grpc.fronts)', () => {
   const session = (node: string) => server.registry.get(node)?.session?.id;
 
   before(async () => {
-    ca = createDevCa({ dir: join(dir, 'pki'), agents: [...AGENTS, ...OTHERS], operators: ['alice'] });
+    ca = createDevCa({ dir: join(dir, 'pki'), agents: [...AGENTS, ...OTHERS, ...PINGERS], operators: ['alice'] });
     other = createDevCa({ dir: join(dir, 'other-pki'), agents: ['lb1'] });
     const crl = writeCrl(ca, join(dir, 'pki'), (ca.agents['revoked'] as { cert: string }).cert);
     const config = coordinatorConfigSchema.parse({
@@ -219,6 +221,64 @@ describe('front processes (grpc.fronts)', () => {
     } finally {
       byCert.close();
       byToken.close();
+    }
+  });
+
+  it('keeps its agents fresh while the fronts stop for less than the stale deadline, and stale once they stay stopped', async () => {
+    // A front that is busy (thousands of handshakes) or descheduled reports late: its agents'
+    // silence is judged as of its last report, and what it read meanwhile arrives once it runs.
+    // Stopped here for 0.6 s, six report intervals and more than a PING interval: an agent last
+    // seen 0.4 s before the stop would be 1 s silent by the coordinator's own clock.
+    const pids = server.fronts?.pids() ?? [];
+    assert.equal(pids.length, 2);
+    for (const node of PINGERS) {
+      const core = new NullCore();
+      const c = new StreamClient({
+        addresses: [address],
+        credentials: creds(ca, node),
+        node,
+        cluster: 'web',
+        agentVersion: 'test',
+        bootId: `boot-${node}`,
+        source: core,
+        handler: core,
+        logger: silentLogger(),
+        heartbeatIntervalMs: INTERVAL_MS,
+        channelOptions: { 'grpc.keepalive_time_ms': 500 },
+        backoffInitialMs: 50,
+        backoffMaxUnreachableMs: 200,
+      });
+      clients.set(node, c);
+      c.start();
+    }
+    const watched = [...AGENTS, ...PINGERS];
+    for (const node of watched) await eventually(() => link(node) === 'connected' && clients.get(node)?.liveness === 'connection', `${node} connected, PINGing`);
+    const stale: string[] = [];
+    const unsubscribe = server.registry.subscribe((e) => {
+      if (e.type === 'stale' && watched.includes(e.node)) stale.push(`${e.node} (${e.silentMs} ms)`);
+    });
+    const resume = () => {
+      for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGCONT');
+    };
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (const pid of pids) process.kill(pid, 'SIGSTOP');
+        await sleep(600);
+        resume();
+        await sleep(STALE_AFTER_MS);
+      }
+      assert.deepEqual(stale, [], 'no agent went stale while its front was stopped for less than the stale deadline');
+      // Stopped for good: no report comes, and every agent is stale within staleAfter of its
+      // front's last report (the coordinator's sweep and this probe's interval apart).
+      const stoppedAt = Date.now();
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      for (const node of watched) await eventually(() => link(node) === 'stale', `${node} stale behind a stopped front`, { timeoutMs: 3 * STALE_AFTER_MS });
+      const took = Date.now() - stoppedAt;
+      resume();
+      for (const node of watched) await eventually(() => link(node) === 'connected', `${node} fresh again once its front runs (stale after ${took} ms)`);
+    } finally {
+      resume();
+      unsubscribe();
     }
   });
 

@@ -21,6 +21,7 @@ import {
 } from '@lbha/shared';
 import type { WatchedConnection, ConnectionLiveness } from './connection-liveness.js';
 import { ConnectionClosedError } from './errors.js';
+import { FORWARDED_BY } from './etcd/forwarded-identity.js';
 import { RateLimiter } from './limits/rate-limiter.js';
 import type { AgentSession, Registry } from './registry.js';
 
@@ -84,6 +85,12 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
   const messagesPerSecond = opts.messagesPerSecond ?? 100;
   /** Streams whose liveness the relaying coordinator reports: session id -> node. */
   const relayed = new Map<string, string>();
+  /**
+   * When each reporter (the relaying coordinator or front, by its lbha-forwarded-by) last
+   * reported: a relayed agent's silence is judged as of then (Registry.judgeBy), so that a
+   * report that arrives late (a front busy with handshakes) does not make its agents stale.
+   */
+  const reportedAt = new Map<string, number>();
 
   return {
     connect(call: AgentCall) {
@@ -145,7 +152,11 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
         }
         node = hello.node;
         const source = opts.liveness ? opts.livenessOf?.(call) : undefined;
-        if (source === 'relayed') relayed.set(sessionId, node);
+        if (source === 'relayed') {
+          relayed.set(sessionId, node);
+          const reporter = reporterOf(call);
+          if (reporter !== undefined) registry.judgeBy(node, sessionId, () => reportedAt.get(reporter));
+        }
         else if (source) opts.liveness?.watch(node, sessionId, source);
         logger.info({ event: 'agent.connected', node, cluster: hello.cluster, peer, version: hello.agentVersion, liveness: source === undefined ? 'heartbeat' : source === 'relayed' ? 'relayed' : 'connection' }, 'agent connected');
         write({
@@ -214,7 +225,7 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
         clearTimeout(helloTimer);
         if (node) {
           opts.liveness?.unwatch(sessionId);
-          relayed.delete(sessionId);
+          if (relayed.delete(sessionId)) registry.judgeBy(node, sessionId, undefined);
           registry.detach(node, sessionId, reason);
           logger.info({ event: 'agent.disconnected', node, peer, reason }, 'agent stream ended');
         }
@@ -233,6 +244,8 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
         return callback({ code: status.PERMISSION_DENIED, details: "only a coordinator may report relayed agents' liveness" });
       }
       let touched = 0;
+      const reporter = reporterOf(call);
+      if (reporter !== undefined) reportedAt.set(reporter, registry.now());
       for (const s of call.request.sessions) {
         // Only streams relayed with that promise: a report never keeps a direct stream fresh.
         if (relayed.get(s.sessionId) !== s.node) continue;
@@ -242,4 +255,10 @@ export function createAgentService(opts: AgentServiceOptions, stats: AgentLimitS
       callback(null, { touched });
     },
   };
+}
+
+/** Who relays a stream or sends a liveness report (its lbha-forwarded-by), if it says. */
+function reporterOf(call: { readonly metadata: { get(key: string): unknown[] } }): string | undefined {
+  const v = call.metadata.get(FORWARDED_BY)[0];
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }

@@ -66,6 +66,8 @@ function peerHost(peer: string): string {
 export class Registry {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly listeners = new Set<(e: RegistryEvent) => void>();
+  /** Sessions whose silence is judged as of what their reporter last said (judgeBy). */
+  private readonly judged = new Map<string, { readonly sessionId: string; readonly seenUpTo: () => number | undefined }>();
 
   constructor(
     private readonly staleAfterMs: number,
@@ -79,6 +81,11 @@ export class Registry {
 
   private emit(e: RegistryEvent): void {
     for (const l of this.listeners) l(e);
+  }
+
+  /** The registry's clock (what lastSeenMs is in). */
+  now(): number {
+    return this.clock();
   }
 
   get(name: string): NodeRecord | undefined {
@@ -216,11 +223,29 @@ export class Registry {
     return true;
   }
 
+  /**
+   * Judges the silence of `node`'s session `sessionId` as of `seenUpTo()` (when its reporter
+   * last reported what it read) instead of now, so that a report that is late does not make the
+   * agent stale; once the reporter has said nothing for staleAfter (or has not reported yet,
+   * undefined), as of now again. So an agent behind a reporter that stopped is stale at the
+   * latest staleAfter after the reporter's last report. `undefined` ends it (the session ended).
+   */
+  judgeBy(node: string, sessionId: string, seenUpTo: (() => number | undefined) | undefined): void {
+    if (seenUpTo) this.judged.set(node, { sessionId, seenUpTo });
+    else if (this.judged.get(node)?.sessionId === sessionId) this.judged.delete(node);
+  }
+
   /** Marks nodes stale whose agents went silent; call periodically. */
   sweep(): void {
     const now = this.clock();
     for (const r of this.nodes.values()) {
-      const silent = now - r.lastSeenMs;
+      let at = now;
+      const j = this.judged.size > 0 ? this.judged.get(r.name) : undefined;
+      if (j && r.session?.id === j.sessionId) {
+        const upTo = j.seenUpTo();
+        if (upTo !== undefined && now - upTo < this.staleAfterMs) at = upTo;
+      }
+      const silent = at - r.lastSeenMs;
       if (r.link === 'connected' && silent >= this.staleAfterMs) {
         r.link = 'stale';
         this.emit({ type: 'stale', node: r.name, silentMs: silent });

@@ -70,4 +70,42 @@ describe('Registry', () => {
     assert.equal(r.get('lb1')?.nackError, '');
     assert.equal(r.get('lb1')?.appliedVersion, 4);
   });
+  it("judges a reported session's silence as of its reporter's last report, and as of now once the reporter has been quiet for staleAfter", () => {
+    let now = 0;
+    let reportedAt: number | undefined;
+    const r = new Registry(1000, () => now);
+    r.attach(hello('lb1', 'b'), session('s1'));
+    r.attach(hello('lb2', 'b'), session('s2'));
+    r.judgeBy('lb1', 's1', () => reportedAt);
+    // No report yet: as of now.
+    now = 1000;
+    r.sweep();
+    assert.equal(r.get('lb1')?.link, 'stale');
+    r.touch('lb1', 's1');
+    reportedAt = 1000;
+    // The reporter is late: lb1 is judged as of its last report; lb2 (direct) as of now.
+    now = 1999;
+    r.sweep();
+    assert.equal(r.get('lb1')?.link, 'connected');
+    assert.equal(r.get('lb2')?.link, 'stale');
+    // The report that names lb1 silent for staleAfter makes it stale.
+    reportedAt = 2000;
+    now = 2000;
+    r.sweep();
+    assert.equal(r.get('lb1')?.link, 'stale');
+    // A reporter that stopped: its agent is stale staleAfter after its last report at the latest.
+    r.touch('lb1', 's1');
+    now = 2999;
+    r.sweep();
+    assert.equal(r.get('lb1')?.link, 'connected');
+    now = 3000;
+    r.sweep();
+    assert.equal(r.get('lb1')?.link, 'stale');
+    // Another session of the node, or the end of the judging, is judged as of now.
+    r.touch('lb1', 's1');
+    r.judgeBy('lb1', 's1', undefined);
+    now = 4000;
+    r.sweep();
+    assert.equal(r.get('lb1')?.link, 'stale');
+  });
 });

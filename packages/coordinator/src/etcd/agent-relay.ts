@@ -3,8 +3,9 @@
 // leader's registry sees every agent and only the leader ever pushes. With no leader (election
 // in progress, etcd down) the stream is served locally in observe-only mode: state is recorded,
 // nothing is pushed. A follower that reads its agents' connections reports their liveness to
-// the leader in one call per heartbeat interval (connection-liveness.ts), so relayed agents, like
-// direct ones, send PINGs instead of Heartbeat messages.
+// the leader in one call per interval (connection-liveness.ts), so relayed agents, like direct
+// ones, send PINGs instead of Heartbeat messages; the leader judges their silence as of this
+// coordinator's last report (Registry.judgeBy).
 import { Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServerDuplexStream } from '@grpc/grpc-js';
 import { AgentServiceClient, type AgentServiceServer, type ConnectRequest, type ConnectResponse, type Logger } from '@lbha/shared';
 import type { AuthContext } from '../auth/auth-context.js';
@@ -61,6 +62,9 @@ interface Relay {
 }
 
 /** Metadata that must not be copied onto the upstream call (hop by hop, or set here only). */
+/** At most this many sessions of failed reports are kept to be named again. */
+const MAX_UNREPORTED = 100_000;
+
 const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', ':authority', 'host', FORWARDED_BY, FORWARDED_FOR, FORWARDED_CERT, FORWARDED_IDENTITY, RELAY_LIVENESS]);
 
 /**
@@ -96,12 +100,18 @@ export class AgentRelay {
   private readonly livenessTimer: NodeJS.Timeout | undefined;
   /** Reports sent to the leader, and sessions in them (for the benchmarks and tests). */
   readonly livenessReports = { calls: 0, sessions: 0, failed: 0 };
+  private closed = false;
+  /** Sessions of reports that failed, named again in the next one. */
+  private readonly unreported: { node: string; sessionId: string }[] = [];
 
   constructor(private readonly opts: AgentRelayOptions) {
     this.unsubscribe = opts.leadership.subscribe(() => this.reroute());
     this.liveness = new ConnectionLiveness(opts.deadConnectionMs);
     if (opts.connectionOf) {
-      this.livenessTimer = setInterval(() => this.reportLiveness(), opts.livenessIntervalMs ?? 1000);
+      // After the loop's reads (setImmediate runs after its I/O): a timer that comes due while the
+      // loop was busy (a front's handshakes) runs before the reads the busy time left queued, and
+      // would report those connections silent and advance this reporter's clock past them.
+      this.livenessTimer = setInterval(() => setImmediate(() => this.reportLiveness()), opts.livenessIntervalMs ?? 1000);
       this.livenessTimer.unref();
     }
   }
@@ -131,6 +141,7 @@ export class AgentRelay {
 
   /** Ends relays and closes upstream channels. */
   close(): void {
+    this.closed = true;
     this.unsubscribe();
     clearInterval(this.livenessTimer);
     for (const r of this.relays) r.end(status.UNAVAILABLE, 'coordinator shutting down');
@@ -140,23 +151,31 @@ export class AgentRelay {
 
   /**
    * One call to the leader naming every relayed agent whose connection read bytes since the
-   * last report; none when none did.
+   * last report (and those of a report that failed), every interval while any is watched, even
+   * naming none: the leader judges these agents' silence as of this coordinator's last report
+   * (Registry.judgeBy), so a report that is late or lost does not make them stale, and one that
+   * stops coming does within staleAfter.
    */
   private reportLiveness(): void {
-    const sessions: { node: string; sessionId: string }[] = [];
+    if (this.closed) return;
+    const sessions = this.unreported.splice(0);
     this.liveness.sweep(
       Date.now(),
       (node, sessionId) => sessions.push({ node, sessionId }),
       (node) => this.opts.logger.warn({ event: 'agent.connection_dead', node }, 'closed an agent connection that read nothing for too long'),
     );
     const target = this.target();
-    if (sessions.length === 0 || !target) return;
+    if (!target || (sessions.length === 0 && this.liveness.size === 0)) return;
     this.livenessReports.calls++;
     this.livenessReports.sessions += sessions.length;
     const deadline = Date.now() + 2 * (this.opts.livenessIntervalMs ?? 1000);
-    this.channel(target.grpc).client.reportRelayedLiveness({ sessions }, new Metadata(), { deadline }, (err) => {
+    const metadata = new Metadata();
+    metadata.set(FORWARDED_BY, this.opts.selfId);
+    this.channel(target.grpc).client.reportRelayedLiveness({ sessions }, metadata, { deadline }, (err) => {
       if (!err) return;
       this.livenessReports.failed++;
+      // Named again in the next report (a session that ended since touches nothing there).
+      if (this.unreported.length < MAX_UNREPORTED) this.unreported.push(...sessions.slice(0, MAX_UNREPORTED - this.unreported.length));
       this.opts.logger.warn({ event: 'relay.liveness_report_failed', leader: target.id, code: err.code, details: err.details }, "the leader did not take the relayed agents' liveness");
     });
   }
