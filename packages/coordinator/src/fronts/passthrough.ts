@@ -47,6 +47,15 @@ function handler(m: PassedMethod, client: Client, selfId: string): UntypedHandle
       call.on('cancelled', () => up.cancel());
     };
   }
+  /** The streaming call's metadata to pass on; undefined once the call is ended because its connection is gone. */
+  const metadataOrEnd = (call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>) => {
+    try {
+      return metadataOf(call);
+    } catch {
+      call.emit('error', closed);
+      return undefined;
+    }
+  };
   const pipeBack = (call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>, up: NodeJS.EventEmitter & { cancel(): void }) => {
     up.on('data', (b: Buffer) => {
       if (!call.writableEnded) call.write(b);
@@ -59,24 +68,14 @@ function handler(m: PassedMethod, client: Client, selfId: string): UntypedHandle
   };
   if (!m.requestStream) {
     return (call: ServerWritableStream<Buffer, Buffer>) => {
-      let md;
-      try {
-        md = metadataOf(call);
-      } catch {
-        call.emit('error', closed);
-        return;
-      }
+      const md = metadataOrEnd(call);
+      if (!md) return;
       pipeBack(call, client.makeServerStreamRequest(m.path, same, same, call.request, md, optionsOf(call)));
     };
   }
   return (call: ServerDuplexStream<Buffer, Buffer>) => {
-    let md;
-    try {
-      md = metadataOf(call);
-    } catch {
-      call.emit('error', closed);
-      return;
-    }
+    const md = metadataOrEnd(call);
+    if (!md) return;
     const up = m.responseStream
       ? client.makeBidiStreamRequest(m.path, same, same, md, optionsOf(call))
       : undefined;
