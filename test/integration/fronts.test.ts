@@ -101,6 +101,28 @@ describe('front processes (grpc.fronts)', () => {
     const pair = pki.agents[node] as { cert: string; key: string };
     return credentials.createSsl(readFileSync(ca.ca.cert), readFileSync(pair.key), readFileSync(pair.cert));
   };
+  /** Starts `node`'s agent stream client (a NullCore behind it) towards the fronts' address. */
+  const startAgent = (node: string, channelOptions?: Record<string, number>): void => {
+    const core = new NullCore();
+    const c = new StreamClient({
+      addresses: [address],
+      credentials: creds(ca, node),
+      node,
+      cluster: 'web',
+      agentVersion: 'test',
+      bootId: `boot-${node}`,
+      source: core,
+      handler: core,
+      logger: silentLogger(),
+      heartbeatIntervalMs: INTERVAL_MS,
+      ...(channelOptions ? { channelOptions } : {}),
+      backoffInitialMs: 50,
+      backoffMaxUnreachableMs: 200,
+    });
+    clients.set(node, c);
+    cores.set(node, core);
+    c.start();
+  };
   const link = (node: string) => server.registry.get(node)?.link;
   const session = (node: string) => server.registry.get(node)?.session?.id;
 
@@ -121,26 +143,7 @@ describe('front processes (grpc.fronts)', () => {
     server = new CoordinatorServer(config, silentLogger());
     await server.start();
     address = server.addresses[0] as string;
-    for (const node of AGENTS) {
-      const core = new NullCore();
-      const c = new StreamClient({
-        addresses: [address],
-        credentials: creds(ca, node),
-        node,
-        cluster: 'web',
-        agentVersion: 'test',
-        bootId: `boot-${node}`,
-        source: core,
-        handler: core,
-        logger: silentLogger(),
-        heartbeatIntervalMs: INTERVAL_MS,
-        backoffInitialMs: 50,
-        backoffMaxUnreachableMs: 200,
-      });
-      clients.set(node, c);
-      cores.set(node, core);
-      c.start();
-    }
+    for (const node of AGENTS) startAgent(node);
   });
 
   after(async () => {
@@ -218,6 +221,15 @@ describe('front processes (grpc.fronts)', () => {
       md.set('authorization', `Bearer ${TOKEN}`);
       assert.equal((await call(byToken, md)).code, 0, 'a bearer token goes along');
       assert.equal((await call(byToken)).code, status.UNAUTHENTICATED, 'nothing presented: refused');
+      // A server-streaming call goes through the front too: the event log from its start.
+      const events = byCert.watchEvents({ afterSeq: 0, cluster: '', node: '' });
+      const first = await new Promise<{ code: number; type?: string }>((resolve) => {
+        events.on('data', (r: { event?: { type: string } }) => resolve({ code: 0, type: r.event?.type }));
+        events.on('error', (err: ServiceError) => resolve({ code: err.code }));
+      });
+      events.cancel();
+      assert.equal(first.code, 0, 'events streamed through the front');
+      assert.ok(first.type, 'an event with its type');
     } finally {
       byCert.close();
       byToken.close();
@@ -231,26 +243,7 @@ describe('front processes (grpc.fronts)', () => {
     // seen 0.4 s before the stop would be 1 s silent by the coordinator's own clock.
     const pids = server.fronts?.pids() ?? [];
     assert.equal(pids.length, 2);
-    for (const node of PINGERS) {
-      const core = new NullCore();
-      const c = new StreamClient({
-        addresses: [address],
-        credentials: creds(ca, node),
-        node,
-        cluster: 'web',
-        agentVersion: 'test',
-        bootId: `boot-${node}`,
-        source: core,
-        handler: core,
-        logger: silentLogger(),
-        heartbeatIntervalMs: INTERVAL_MS,
-        channelOptions: { 'grpc.keepalive_time_ms': 500 },
-        backoffInitialMs: 50,
-        backoffMaxUnreachableMs: 200,
-      });
-      clients.set(node, c);
-      c.start();
-    }
+    for (const node of PINGERS) startAgent(node, { 'grpc.keepalive_time_ms': 500 });
     const watched = [...AGENTS, ...PINGERS];
     for (const node of watched) await eventually(() => link(node) === 'connected' && clients.get(node)?.liveness === 'connection', `${node} connected, PINGing`);
     const stale: string[] = [];
