@@ -61,10 +61,10 @@ interface Relay {
   end(code: status, details: string): void;
 }
 
-/** Metadata that must not be copied onto the upstream call (hop by hop, or set here only). */
 /** At most this many sessions of failed reports are kept to be named again. */
 const MAX_UNREPORTED = 100_000;
 
+/** Metadata that must not be copied onto the upstream call (hop by hop, or set here only). */
 const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', ':authority', 'host', FORWARDED_BY, FORWARDED_FOR, FORWARDED_CERT, FORWARDED_IDENTITY, RELAY_LIVENESS]);
 
 /**
