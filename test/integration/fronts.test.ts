@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { credentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { NullCore, StreamClient } from '@lbha/agent';
 import { coordinatorConfigSchema, CoordinatorServer, createDevCa, type CoordinatorConfig, type DevCa } from '@lbha/coordinator';
 import { AgentServiceClient, helloToWire, PROTOCOL_VERSION, silentLogger, type ConnectResponse } from '@lbha/shared';
@@ -203,6 +203,34 @@ describe('front processes (grpc.fronts)', () => {
       assert.match(r.details, /CA/);
     }
     assert.equal(server.registry.get('revoked'), undefined, 'the coordinator never saw it');
+  });
+
+  it('passes on a Hello the coordinator then refuses: a node its certificate does not name, and bytes that are no message', async () => {
+    // The front reads the Hello's node and passes its bytes on; the coordinator judges it.
+    const r = await hello(address, creds(ca, 'lb2'), 'not-lb2');
+    assert.equal(r.ok, false, 'refused');
+    if (!r.ok) {
+      assert.equal(r.code, status.PERMISSION_DENIED, r.details);
+      assert.match(r.details, /not-lb2/);
+    }
+    assert.equal(server.registry.get('not-lb2'), undefined);
+    // Bytes that decode to nothing: the front passes them, the coordinator refuses them.
+    const client = new Client(address, creds(ca, 'lb3'), { 'grpc.use_local_subchannel_pool': 1 });
+    try {
+      const call = client.makeBidiStreamRequest('/lbha.v1.AgentService/Connect', (b: Buffer) => b, (b: Buffer) => b, new Metadata());
+      const err = await new Promise<ServiceError | undefined>((resolve) => {
+        call.on('error', (e: ServiceError) => resolve(e));
+        call.on('end', () => resolve(undefined));
+        call.on('data', () => undefined);
+        call.write(Buffer.from([0xff, 0xff, 0xff]));
+      });
+      assert.ok(err, 'refused');
+      assert.equal(err.code, status.INTERNAL, err.details);
+      assert.match(err.details, /deserializ/i);
+    } finally {
+      client.close();
+    }
+    assert.equal(link('lb3'), 'connected', "lb3's own stream is untouched");
   });
 
   it('serves operator calls on the port as their callers', async () => {

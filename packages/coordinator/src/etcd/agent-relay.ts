@@ -5,9 +5,12 @@
 // nothing is pushed. A follower that reads its agents' connections reports their liveness to
 // the leader in one call per interval (connection-liveness.ts), so relayed agents, like direct
 // ones, send PINGs instead of Heartbeat messages; the leader judges their silence as of this
-// coordinator's last report (Registry.judgeBy).
-import { Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServerDuplexStream } from '@grpc/grpc-js';
-import { AgentServiceClient, type AgentServiceServer, type ConnectRequest, type ConnectResponse, type Logger } from '@lbha/shared';
+// coordinator's last report (Registry.judgeBy). A front process (fronts/front-main.ts) relays
+// its streams as bytes: it decodes the Hello and the Welcome, and passes every other message on
+// as the bytes it received, never decoding or encoding it.
+import type { Readable, Writable } from 'node:stream';
+import { Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServerDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
+import { AgentServiceClient, AgentServiceService, ConnectRequest, ConnectResponse, type AgentServiceServer, type Logger } from '@lbha/shared';
 import type { AuthContext } from '../auth/auth-context.js';
 import { ConnectionLiveness, type WatchedConnection } from '../connection-liveness.js';
 import { ConnectionClosedError } from '../errors.js';
@@ -16,6 +19,74 @@ import { adoptForwardedCaller, FORWARDED_BY, FORWARDED_CERT, FORWARDED_FOR, FORW
 import type { LeaderInfo, Leadership } from './leadership.js';
 
 type AgentCall = ServerDuplexStream<ConnectRequest, ConnectResponse>;
+/** An agent stream whose messages are the bytes received (AGENT_SERVICE_AS_BYTES). */
+export type AgentBytesCall = ServerDuplexStream<Buffer, Buffer>;
+
+const same = (b: Buffer): Buffer => b;
+
+/**
+ * AgentService with Connect's messages left as bytes: grpc-js hands the handler each message as
+ * received (its length and compression undone, its size checked against the server's limit) and
+ * sends what it is given as is. ReportRelayedLiveness stays typed.
+ */
+export const AGENT_SERVICE_AS_BYTES: ServiceDefinition = {
+  connect: { ...AgentServiceService.connect, requestSerialize: same, requestDeserialize: same, responseSerialize: same, responseDeserialize: same },
+  reportRelayedLiveness: AgentServiceService.reportRelayedLiveness,
+};
+
+/**
+ * What the relay reads of the messages it passes: the node of the stream's first message (its
+ * Hello) and the Welcome that answers it (the session whose liveness this coordinator reports).
+ * The relay asks for nothing else: every other message is passed as it came.
+ */
+interface MessageView<Req, Res> {
+  open(client: AgentServiceClient, metadata: Metadata): ClientDuplexStream<Req, Res>;
+  /** The node a Hello names; undefined for anything else. */
+  helloNode(m: Req): string | undefined;
+  /** A Welcome's session and whether the leader takes the agent's liveness from this coordinator; undefined for anything else. */
+  welcome(m: Res): { readonly sessionId: string; readonly livenessFromConnection: boolean } | undefined;
+}
+
+const TYPED: MessageView<ConnectRequest, ConnectResponse> = {
+  open: (client, metadata) => client.connect(metadata),
+  helloNode: (m) => (m.msg?.$case === 'hello' ? m.msg.value.node : undefined),
+  welcome: (m) => (m.msg?.$case === 'welcome' ? m.msg.value : undefined),
+};
+
+/** Bytes that do not decode are not this relay's to refuse: they go on, and the leader refuses them. */
+function decoded<T>(decode: (b: Buffer) => T, b: Buffer): T | undefined {
+  try {
+    return decode(b);
+  } catch {
+    return undefined;
+  }
+}
+
+const BYTES: MessageView<Buffer, Buffer> = {
+  open: (client, metadata) => client.makeBidiStreamRequest(AgentServiceService.connect.path, same, same, metadata),
+  helloNode: (b) => {
+    const m = decoded(ConnectRequest.decode, b);
+    return m && TYPED.helloNode(m);
+  },
+  welcome: (b) => {
+    const m = decoded(ConnectResponse.decode, b);
+    return m && TYPED.welcome(m);
+  },
+};
+
+/**
+ * Stops reading `from` while `to` holds more than it buffers (its write returned false) until it
+ * drains: grpc-js then stops reading the stream, and HTTP/2's flow control holds its sender.
+ */
+function holdUntilDrained(from: Readable, to: Writable, held: { on: boolean }): void {
+  if (held.on) return;
+  held.on = true;
+  from.pause();
+  to.once('drain', () => {
+    held.on = false;
+    from.resume();
+  });
+}
 
 export interface AgentRelayOptions {
   /** The coordinator's own AgentService implementation (serves streams locally). */
@@ -42,7 +113,7 @@ export interface AgentRelayOptions {
    * unix socket). With it, relayed streams ask the leader to take their liveness from this
    * coordinator's reports, sent every `livenessIntervalMs` (default 1000).
    */
-  readonly connectionOf?: (call: AgentCall) => WatchedConnection | undefined;
+  readonly connectionOf?: (call: { metadata: Metadata; getPeer(): string }) => WatchedConnection | undefined;
   readonly livenessIntervalMs?: number;
   /** An agent's connection that reads nothing for this long is closed (default DEAD_CONNECTION_MS; connection-liveness.ts). */
   readonly deadConnectionMs?: number;
@@ -56,8 +127,6 @@ interface Upstream {
 
 interface Relay {
   readonly leader: LeaderInfo;
-  readonly downstream: AgentCall;
-  readonly upstream: ClientDuplexStream<ConnectRequest, ConnectResponse>;
   end(code: status, details: string): void;
 }
 
@@ -120,19 +189,36 @@ export class AgentRelay {
   readonly service: AgentServiceServer = {
     connect: (call: AgentCall) => {
       const target = this.target();
-      try {
-        if (target) this.relay(call, target);
-        else this.serveLocally(call);
-      } catch (err) {
-        if (!(err instanceof ConnectionClosedError)) throw err;
-        this.opts.logger.debug({ event: 'agent.connection_closed', peer: call.getPeer() }, 'agent stream refused: its connection closed before it could be routed');
-        call.emit('error', { code: status.UNAVAILABLE, details: 'the connection closed before the stream could be routed; reconnect' });
-      }
+      this.routed(call, () => (target ? this.relay(call, target, TYPED) : this.serveLocally(call)));
     },
     // Reports name sessions of this coordinator's own registry; on one that does not lead they
     // match no relayed session and touch nothing.
     reportRelayedLiveness: (call, callback) => this.opts.local.reportRelayedLiveness(call, callback),
   };
+
+  /**
+   * Connect of AGENT_SERVICE_AS_BYTES: relays the stream to the leader without decoding its
+   * messages past the Hello and the Welcome. A stream that cannot be relayed (no leader, or this
+   * coordinator leads) is refused: serving it here would take its messages decoded.
+   */
+  readonly connectBytes = (call: AgentBytesCall): void => {
+    const target = this.target();
+    this.routed(call, () => {
+      if (target) this.relay(call, target, BYTES);
+      else call.emit('error', { code: status.UNAVAILABLE, details: 'no coordinator to relay the stream to; reconnect' });
+    });
+  };
+
+  /** Runs `route`; a stream whose connection closed before it could be routed is refused, not an error. */
+  private routed(call: { getPeer(): string; emit(event: 'error', e: unknown): boolean }, route: () => void): void {
+    try {
+      route();
+    } catch (err) {
+      if (!(err instanceof ConnectionClosedError)) throw err;
+      this.opts.logger.debug({ event: 'agent.connection_closed', peer: call.getPeer() }, 'agent stream refused: its connection closed before it could be routed');
+      call.emit('error', { code: status.UNAVAILABLE, details: 'the connection closed before the stream could be routed; reconnect' });
+    }
+  }
 
   /** Number of streams relayed to the leader right now. */
   get relayedStreams(): number {
@@ -270,7 +356,8 @@ export class AgentRelay {
     u.client.close();
   }
 
-  private relay(call: AgentCall, leader: LeaderInfo): void {
+  /** Relays `call` to `leader`, reading its messages through `view`. */
+  private relay<Req, Res>(call: ServerDuplexStream<Req, Res>, leader: LeaderInfo, view: MessageView<Req, Res>): void {
     const { logger, selfId } = this.opts;
     const peer = call.getPeer();
     // First, as it throws when the agent's connection is gone already.
@@ -279,11 +366,17 @@ export class AgentRelay {
     channel.streams++;
     const counter = this.opts.connectionOf?.(call);
     if (counter) metadata.set(RELAY_LIVENESS, '1');
-    const upstream = channel.client.connect(metadata);
+    const upstream = view.open(channel.client, metadata);
     let ended = false;
-    /** The agent's node (its Hello) and, once the leader took its liveness from here, the session. */
+    /** The agent's node (its Hello, the stream's first message) and, once the leader took its liveness from here, the session. */
     let node: string | undefined;
+    let hello = true;
     let watched: string | undefined;
+    /** The leader's Welcome passed: nothing after it is read. */
+    let welcomed = false;
+    /** Each direction stops reading while the other side's buffer is full. */
+    const upHeld = { on: false };
+    const downHeld = { on: false };
     const unwatch = () => {
       if (watched !== undefined) this.liveness.unwatch(watched);
       watched = undefined;
@@ -302,8 +395,6 @@ export class AgentRelay {
     };
     const relay: Relay = {
       leader,
-      downstream: call,
-      upstream,
       end: (code, details) => {
         if (teardown() && !call.writableEnded) call.emit('error', { code, details });
       },
@@ -311,9 +402,12 @@ export class AgentRelay {
     this.relays.add(relay);
     logger.debug({ event: 'relay.opened', peer, leader: leader.id }, 'relaying agent stream to the leader');
 
-    call.on('data', (m: ConnectRequest) => {
-      if (m.msg?.$case === 'hello' && node === undefined) node = m.msg.value.node;
-      if (!ended) upstream.write(m);
+    call.on('data', (m: Req) => {
+      if (hello) {
+        hello = false;
+        node = view.helloNode(m);
+      }
+      if (!ended && !upstream.write(m)) holdUntilDrained(call, upstream, downHeld);
     });
     call.on('end', () => {
       if (!ended) upstream.end();
@@ -323,12 +417,16 @@ export class AgentRelay {
     call.on('error', downstreamGone);
     call.on('close', downstreamGone);
 
-    upstream.on('data', (m: ConnectResponse) => {
-      if (counter && node !== undefined && m.msg?.$case === 'welcome' && m.msg.value.livenessFromConnection) {
-        watched = m.msg.value.sessionId;
-        this.liveness.watch(node, watched, counter);
+    upstream.on('data', (m: Res) => {
+      if (counter && node !== undefined && !welcomed) {
+        const welcome = view.welcome(m);
+        if (welcome) welcomed = true;
+        if (welcome?.livenessFromConnection) {
+          watched = welcome.sessionId;
+          this.liveness.watch(node, watched, counter);
+        }
       }
-      if (!ended && !call.writableEnded) call.write(m);
+      if (!ended && !call.writableEnded && !call.write(m)) holdUntilDrained(upstream, call, upHeld);
     });
     upstream.on('error', (err: Error & { code?: number; details?: string }) => {
       logger.info({ event: 'relay.upstream_error', peer, leader: leader.id, code: err.code, details: err.details }, 'relayed stream ended by the leader');

@@ -3,16 +3,17 @@
 // (in bounded slots, as the coordinator would: limits/grpc-listener.ts) and relays each agent
 // stream, message for message, to the coordinator over a unix socket only the coordinator's
 // user can reach, with the agent's verified certificate (etcd/agent-relay.ts, the same relay a
-// follower runs towards its leader). It reads its agents' connections and reports their
+// follower runs towards its leader, here passing each message's bytes past the Hello and the
+// Welcome). It reads its agents' connections and reports their
 // liveness to the coordinator every half heartbeat interval. It keeps no state of the fleet: when
 // it dies, its agents reconnect (to the other fronts, which accept on the same socket) and the
 // coordinator starts another. It exits when the coordinator says so or is gone.
-import { Client, credentials, Server, status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { Client, credentials, Server, status, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ControlServiceService } from '@lbha/shared/control';
 import { service as healthService } from 'grpc-health-check';
-import { AgentServiceService, CertificateSource, createLogger, isInsecure, type AgentServiceServer, type ConnectRequest, type ConnectResponse } from '@lbha/shared';
+import { CertificateSource, createLogger, isInsecure, type AgentServiceServer } from '@lbha/shared';
 import { ServerTls } from '../auth/server-tls.js';
-import { AgentRelay } from '../etcd/agent-relay.js';
+import { AGENT_SERVICE_AS_BYTES, AgentRelay, type AgentBytesCall } from '../etcd/agent-relay.js';
 import { peerCertificate } from '../etcd/forwarded-identity.js';
 import type { Leadership } from '../etcd/leadership.js';
 import { ConnectionLimiter } from '../limits/connection-limiter.js';
@@ -20,8 +21,6 @@ import { GrpcListener } from '../limits/grpc-listener.js';
 import { Registry } from '../registry.js';
 import type { FromFront, FrontStart, ToFront } from './front-wire.js';
 import { addPassthrough, REFLECTION_METHODS } from './passthrough.js';
-
-type AgentCall = ServerDuplexStream<ConnectRequest, ConnectResponse>;
 
 const NEED_CERTIFICATE = 'agent streams need a client certificate of role agent that the CA (and its CRL) accepts';
 
@@ -65,7 +64,8 @@ class Front {
       limiter: new ConnectionLimiter(start.connections, start.connectionsPerAddress),
       handshakes: start.handshakes,
     });
-    const refuse = (call: AgentCall, code: status, details: string) => call.emit('error', { code, details });
+    const refuse = (call: { emit(event: 'error', e: unknown): boolean }, code: status, details: string) => call.emit('error', { code, details });
+    // The relay only ever relays here (the coordinator is its leader, always): it serves nothing itself.
     const nowhere: AgentServiceServer = {
       connect: (call) => refuse(call, status.UNAVAILABLE, 'the coordinator is not reachable; reconnect'),
       reportRelayedLiveness: (_call, callback) => callback({ code: status.PERMISSION_DENIED, details: 'not served here' }),
@@ -83,8 +83,10 @@ class Front {
       livenessIntervalMs: start.livenessIntervalMs,
       deadConnectionMs: start.deadConnectionMs,
     });
-    const service: AgentServiceServer = {
-      connect: (call: AgentCall): void => {
+    // The agent's messages stay bytes: the relay decodes the Hello and the Welcome and passes
+    // the rest as received (etcd/agent-relay.ts); the coordinator decodes them.
+    const service: UntypedServiceImplementation = {
+      connect: (call: AgentBytesCall): void => {
         // Refused here, before the coordinator sees it: a stream without a certificate the
         // handshake verified (grpc-js gives a call none when the CA or the CRL refused it).
         if (tls) {
@@ -100,11 +102,11 @@ class Front {
             return;
           }
         }
-        this.relay.service.connect(call);
+        this.relay.connectBytes(call);
       },
-      reportRelayedLiveness: (_call, callback) => callback({ code: status.PERMISSION_DENIED, details: "only a coordinator may report relayed agents' liveness" }),
+      reportRelayedLiveness: (_call: unknown, callback: (e: { code: status; details: string }) => void) => callback({ code: status.PERMISSION_DENIED, details: "only a coordinator may report relayed agents' liveness" }),
     };
-    this.server.addService(AgentServiceService, service);
+    this.server.addService(AGENT_SERVICE_AS_BYTES, service);
     // The size limits are the coordinator's (its answer) and the caller's own.
     this.api = new Client(start.coordinator, credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1, 'grpc.use_local_subchannel_pool': 1 });
     addPassthrough(this.server, ControlServiceService, this.api, start.id);
