@@ -303,6 +303,38 @@ describe('front processes (grpc.fronts)', () => {
     }
   });
 
+  it("counts the fronts' connections and TLS handshakes in the coordinator's /metrics, and keeps a killed front's", async () => {
+    const scrape = async (): Promise<string> => {
+      const chunks: Buffer[] = [];
+      await server.metricsWriter?.((c) => void chunks.push(c));
+      return Buffer.concat(chunks).toString();
+    };
+    const sample = (text: string, series: string): number => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? NaN : Number(line.slice(series.length + 1));
+    };
+    const connected = [...AGENTS, ...PINGERS].length;
+    // Every agent's connection is a front's: the coordinator's own listener took none.
+    let text = await eventually(async () => {
+      const t = await scrape();
+      return sample(t, 'lbha_grpc_tls_handshakes_completed_total') >= connected && sample(t, 'lbha_api_connections{api="grpc"}') >= connected ? t : undefined;
+    }, "the fronts' handshakes and connections in /metrics");
+    const completed = sample(text, 'lbha_grpc_tls_handshakes_completed_total');
+    assert.ok(sample(text, 'lbha_grpc_tls_handshakes_started_total') >= completed, 'started at least as many as completed');
+    assert.equal(sample(text, 'lbha_grpc_tls_handshake_duration_seconds_count'), completed, 'each completed one in the histogram');
+    assert.equal(sample(text, 'lbha_grpc_tls_handshake_duration_seconds_bucket{le="+Inf"}'), completed);
+    // A front killed: what it counted stays counted, and its agents' new handshakes add to it.
+    const victim = (server.fronts?.pids() ?? [])[0] as number;
+    process.kill(victim, 'SIGKILL');
+    await eventually(() => (server.fronts?.pids() ?? []).length === 2 && !server.fronts?.pids().includes(victim), 'the front started again');
+    for (const node of AGENTS) await eventually(() => link(node) === 'connected', `${node} connected`);
+    text = await eventually(async () => {
+      const t = await scrape();
+      return sample(t, 'lbha_api_connections{api="grpc"}') >= connected ? t : undefined;
+    }, 'every connection counted again');
+    assert.ok(sample(text, 'lbha_grpc_tls_handshakes_completed_total') >= completed, "the killed front's handshakes are still counted");
+  });
+
   it('starts a killed front again, and its agents come back', async () => {
     // Each front in turn: every agent's connection is on one of them.
     const first = new Map(AGENTS.map((n) => [n, session(n)]));
@@ -315,7 +347,7 @@ describe('front processes (grpc.fronts)', () => {
       }, 'the front started again');
       for (const node of AGENTS) await eventually(() => link(node) === 'connected' && session(node) !== undefined, `${node} connected`);
     }
-    assert.equal(server.fronts?.restarts, 2);
+    assert.equal(server.fronts?.restarts, 3, 'the two here, and the one the metrics test killed');
     // Both fronts were killed once: every agent lost its connection once and is back, on a new stream.
     for (const node of AGENTS) {
       assert.equal(link(node), 'connected');

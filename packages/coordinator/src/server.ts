@@ -227,6 +227,8 @@ export class CoordinatorServer {
         deadConnectionMs: deadAfterMs,
         logLevel: config.log?.level ?? 'info',
         logger,
+        // The agents' handshakes are the fronts': /metrics counts them with this process's own.
+        onHandshakes: (more) => this.metrics.handshakes.add(more),
         // A front's stream carries its agent's certificate, verified by the front's handshake
         // and judged here again (authorize); its liveness comes from the front's reports.
         serve: (server) => this.serveFronts(server, {
@@ -319,9 +321,22 @@ export class CoordinatorServer {
     const handshakes = this.grpcListener?.handshakeStats();
     const events = this.events.stats();
     const audit = this.audit.stats();
+    // With fronts, the gRPC port's connections and handshakes are theirs (summed; fronts.md says why).
+    const fronts = this.fronts?.stats();
+    const grpc = this.grpcConnections.stats();
+    const fc = fronts?.connections;
+    const fh = fronts?.handshakes;
     return {
-      connections: { grpc: this.grpcConnections.stats(), http: this.httpConnections.stats() },
-      grpcHandshakes: { running: handshakes?.inFlight ?? 0, queued: handshakes?.queued ?? 0, started: handshakes?.started ?? 0, slotsTimedOut: handshakes?.slotsTimedOut ?? 0 },
+      connections: {
+        grpc: { open: grpc.open + (fc?.open ?? 0), refused: { total: grpc.refused.total + (fc?.refused.total ?? 0), perAddress: grpc.refused.perAddress + (fc?.refused.perAddress ?? 0) } },
+        http: this.httpConnections.stats(),
+      },
+      grpcHandshakes: {
+        running: (handshakes?.inFlight ?? 0) + (fh?.inFlight ?? 0),
+        queued: (handshakes?.queued ?? 0) + (fh?.queued ?? 0),
+        started: (handshakes?.started ?? 0) + (fh?.started ?? 0),
+        slotsTimedOut: (handshakes?.slotsTimedOut ?? 0) + (fh?.slotsTimedOut ?? 0),
+      },
       authFailures: auth.failures,
       authThrottled: auth.throttled,
       authThrottledAddresses: auth.blockedAddresses,

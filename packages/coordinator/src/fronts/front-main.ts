@@ -18,8 +18,9 @@ import { peerCertificate } from '../etcd/forwarded-identity.js';
 import type { Leadership } from '../etcd/leadership.js';
 import { ConnectionLimiter } from '../limits/connection-limiter.js';
 import { GrpcListener } from '../limits/grpc-listener.js';
+import { HandshakeTimings } from '../metrics/handshake-timings.js';
 import { Registry } from '../registry.js';
-import type { FromFront, FrontStart, ToFront } from './front-wire.js';
+import { COUNTS_INTERVAL_MS, type FromFront, type FrontStart, type ToFront } from './front-wire.js';
 import { addPassthrough, REFLECTION_METHODS } from './passthrough.js';
 
 const NEED_CERTIFICATE = 'agent streams need a client certificate of role agent that the CA (and its CRL) accepts';
@@ -42,6 +43,7 @@ class Front {
   private readonly api: Client;
   private readonly certificates: CertificateSource | undefined;
   private readonly serverTls: ServerTls | undefined;
+  private readonly counting: NodeJS.Timeout;
   private stopped = false;
 
   constructor(readonly start: FrontStart) {
@@ -59,11 +61,12 @@ class Front {
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
       'grpc.enable_channelz': 0,
     });
-    this.listener = new GrpcListener(this.server, {
-      tls: this.serverTls,
-      limiter: new ConnectionLimiter(start.connections, start.connectionsPerAddress),
-      handshakes: start.handshakes,
-    });
+    const limiter = new ConnectionLimiter(start.connections, start.connectionsPerAddress);
+    const timings = new HandshakeTimings();
+    this.listener = new GrpcListener(this.server, { tls: this.serverTls, limiter, handshakes: start.handshakes, observer: timings.observer() });
+    // The coordinator's /metrics shows the connections and handshakes of its fronts with its own.
+    this.counting = setInterval(() => tell({ type: 'counts', connections: limiter.stats(), handshakes: this.listener.handshakeStats(), outcomes: timings.totals() }), COUNTS_INTERVAL_MS);
+    this.counting.unref();
     const refuse = (call: { emit(event: 'error', e: unknown): boolean }, code: status, details: string) => call.emit('error', { code, details });
     // The relay only ever relays here (the coordinator is its leader, always): it serves nothing itself.
     const nowhere: AgentServiceServer = {
@@ -122,6 +125,7 @@ class Front {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.counting);
     this.listener.close();
     this.relay.close();
     this.api.close();

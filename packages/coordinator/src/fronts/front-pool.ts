@@ -18,8 +18,11 @@ import { getSystemErrorName } from 'node:util';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger, TlsConfig } from '@lbha/shared';
 import { parseListenAddress } from '../limits/grpc-listener.js';
+import type { ConnectionStats } from '../limits/connection-limiter.js';
+import type { HandshakeQueueStats } from '../limits/handshake-queue.js';
 import type { LimitsConfig } from '../limits/limits-config.js';
-import type { FromFront, FrontStart, ToFront } from './front-wire.js';
+import type { HandshakeTotals } from '../metrics/handshake-timings.js';
+import type { FromFront, FrontCounts, FrontStart, ToFront } from './front-wire.js';
 
 /** The fronts' socket directory in stateDir: `fronts-` and six random characters (mkdtemp, mode 0700). */
 const SOCKET_DIR_PREFIX = 'fronts-';
@@ -67,6 +70,14 @@ export interface FrontPoolOptions {
   readonly serve: (server: Server) => void;
   /** node's flags for the fronts (default: the coordinator's own V8 and OpenSSL flags). */
   readonly execArgv?: readonly string[];
+  /** Told the handshakes the fronts counted since their previous counts (the coordinator's metrics add them to its own). */
+  readonly onHandshakes?: (more: HandshakeTotals) => void;
+}
+
+/** What the fronts' listeners count, together: connections and handshakes now (the fronts running), and so far (every front since the pool started). */
+export interface FrontsStats {
+  readonly connections: ConnectionStats;
+  readonly handshakes: HandshakeQueueStats;
 }
 
 interface Slot {
@@ -75,6 +86,8 @@ interface Slot {
   startedAt: number;
   delayMs: number;
   timer: NodeJS.Timeout | undefined;
+  /** The running front's last counts (undefined: none yet). */
+  counts: FrontCounts | undefined;
 }
 
 /** The flags of this process a front runs with too: V8's heap setting and the OpenSSL configuration. */
@@ -90,6 +103,8 @@ export class FrontPool {
   private stopping = false;
   /** Fronts started again after they exited. */
   restarts = 0;
+  /** The fronts' counters so far, every front's since the pool started (a front's own start at 0). */
+  private readonly counted = { refusedTotal: 0, refusedPerAddress: 0, started: 0, slotsTimedOut: 0 };
 
   constructor(private readonly opts: FrontPoolOptions) {
     this.inner = new Server({
@@ -106,6 +121,46 @@ export class FrontPool {
   /** The private directory of the fronts' unix socket (undefined before start). */
   get directory(): string | undefined {
     return this.dir;
+  }
+
+  /**
+   * The fronts' connections and handshakes: the gauges summed over the fronts running (as of
+   * their last counts, at most COUNTS_INTERVAL_MS old), the counters over every front so far.
+   */
+  stats(): FrontsStats {
+    let open = 0;
+    let inFlight = 0;
+    let queued = 0;
+    for (const s of this.slots) {
+      open += s.counts?.connections.open ?? 0;
+      inFlight += s.counts?.handshakes.inFlight ?? 0;
+      queued += s.counts?.handshakes.queued ?? 0;
+    }
+    const c = this.counted;
+    return {
+      connections: { open, refused: { total: c.refusedTotal, perAddress: c.refusedPerAddress } },
+      handshakes: { inFlight, queued, started: c.started, slotsTimedOut: c.slotsTimedOut },
+    };
+  }
+
+  /** Takes a front's counts: what its counters moved since its previous counts is added to the fronts' (and the handshakes to the coordinator's). */
+  private count(slot: Slot, now: FrontCounts): void {
+    const before = slot.counts;
+    slot.counts = now;
+    const c = this.counted;
+    c.refusedTotal += now.connections.refused.total - (before?.connections.refused.total ?? 0);
+    c.refusedPerAddress += now.connections.refused.perAddress - (before?.connections.refused.perAddress ?? 0);
+    c.started += now.handshakes.started - (before?.handshakes.started ?? 0);
+    c.slotsTimedOut += now.handshakes.slotsTimedOut - (before?.handshakes.slotsTimedOut ?? 0);
+    const was = before?.outcomes;
+    const failed: Record<string, number> = {};
+    for (const [reason, n] of Object.entries(now.outcomes.failed)) failed[reason] = n - (was?.failed[reason] ?? 0);
+    this.opts.onHandshakes?.({
+      completed: now.outcomes.completed - (was?.completed ?? 0),
+      failed,
+      buckets: now.outcomes.buckets.map((n, i) => n - (was?.buckets[i] ?? 0)),
+      sum: now.outcomes.sum - (was?.sum ?? 0),
+    });
   }
 
   /** Process ids of the fronts running now. */
@@ -138,7 +193,7 @@ export class FrontPool {
       this.bound.push({ address: resolved, handle });
       out.push(resolved);
     }
-    for (let n = 1; n <= this.opts.count; n++) this.slots.push({ n, child: undefined, startedAt: 0, delayMs: RESTART_MS, timer: undefined });
+    for (let n = 1; n <= this.opts.count; n++) this.slots.push({ n, child: undefined, startedAt: 0, delayMs: RESTART_MS, timer: undefined, counts: undefined });
     await Promise.all(this.slots.map((s) => this.launch(s, `unix:${socket}`)));
     return out;
   }
@@ -163,6 +218,8 @@ export class FrontPool {
     const child = fork(FRONT_SCRIPT, [], { execArgv: [...(opts.execArgv ?? inheritedFlags())], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     slot.child = child;
     slot.startedAt = Date.now();
+    // A new front counts from 0; what the one before it counted is in the fronts' counters already.
+    slot.counts = undefined;
     const send = (msg: ToFront, handle?: RawHandle) => child.send(msg, handle as net.Server | undefined, (err) => err && opts.logger.warn({ event: 'front.send_failed', front: slot.n, err: err.message }, 'could not reach a front'));
     send(start);
     for (const b of this.bound) send({ type: 'listen', address: b.address }, b.handle);
@@ -173,7 +230,9 @@ export class FrontPool {
         child.kill('SIGKILL');
       }, START_TIMEOUT_MS);
       child.on('message', (m: FromFront) => {
-        if (m.type === 'listening' && ++listening === this.bound.length) {
+        if (m.type === 'counts') {
+          if (slot.child === child) this.count(slot, m);
+        } else if (m.type === 'listening' && ++listening === this.bound.length) {
           clearTimeout(timer);
           opts.logger.info({ event: 'front.started', front: slot.n, pid: child.pid }, 'front accepting agent connections');
           resolve();
@@ -184,7 +243,11 @@ export class FrontPool {
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        if (slot.child === child) slot.child = undefined;
+        if (slot.child === child) {
+          slot.child = undefined;
+          // Its connections are closed, its handshakes over: it no longer counts as open or running.
+          slot.counts = undefined;
+        }
         if (listening < this.bound.length) reject(new Error(`grpc.fronts: front ${slot.n} exited (${signal ?? code}) before it listened`));
         if (this.stopping) return;
         // Within a minute of its start: it may keep dying (a bad file, no memory); wait longer each time.

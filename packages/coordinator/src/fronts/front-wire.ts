@@ -3,6 +3,9 @@
 // `listen` per gRPC address with the bound socket attached; the front answers each `listen`
 // with `listening`, and `stop` ends it (as does the channel closing: the coordinator is gone).
 import type { TlsConfig } from '@lbha/shared';
+import type { ConnectionStats } from '../limits/connection-limiter.js';
+import type { HandshakeQueueStats } from '../limits/handshake-queue.js';
+import type { HandshakeTotals } from '../metrics/handshake-timings.js';
 
 export interface FrontStart {
   readonly type: 'start';
@@ -36,4 +39,22 @@ export interface FrontStop {
 
 export type ToFront = FrontStart | FrontListen | FrontStop;
 
-export type FromFront = { readonly type: 'listening'; readonly address: string } | { readonly type: 'failed'; readonly reason: string };
+/**
+ * What a front's listener counted since the front started (COUNTS_INTERVAL_MS apart): the
+ * coordinator adds it to its own in /metrics, so the agents' connections and handshakes show
+ * there whichever process took them.
+ */
+export interface FrontCounts {
+  readonly type: 'counts';
+  /** Open now; refused so far. */
+  readonly connections: ConnectionStats;
+  /** Running and waiting now; started and slots given back so far. */
+  readonly handshakes: HandshakeQueueStats;
+  /** How the handshakes so far ended. */
+  readonly outcomes: HandshakeTotals;
+}
+
+/** How often a front sends its counts. */
+export const COUNTS_INTERVAL_MS = 1000;
+
+export type FromFront = { readonly type: 'listening'; readonly address: string } | { readonly type: 'failed'; readonly reason: string } | FrontCounts;

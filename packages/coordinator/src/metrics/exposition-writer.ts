@@ -123,6 +123,21 @@ export class HistogramSeries {
     this.cached = undefined;
   }
 
+  /** Adds what another process observed (its buckets' counts as `counts` holds them, cumulative per bound). */
+  add(labels: string, counts: readonly number[], sum: number, count: number): void {
+    if (count === 0) return;
+    const s = this.ensure(labels);
+    for (let i = 0; i < s.counts.length; i++) (s.counts[i] as number) += counts[i] ?? 0;
+    s.sum += sum;
+    s.count += count;
+    this.cached = undefined;
+  }
+
+  /** The buckets' counts so far (cumulative per bound) for one label string. */
+  buckets(labels: string): number[] {
+    return [...(this.series.get(labels)?.counts ?? this.bounds.map(() => 0))];
+  }
+
   /** Observations so far for one label string (for tests and the CLI). */
   snapshot(labels: string): { readonly count: number; readonly sum: number } {
     const s = this.series.get(labels);
