@@ -9,6 +9,7 @@
 import { chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LEFT_OUT_BANNER, leftOutPlugins } from './agent-bundle-cuts.mjs';
 
 // esbuild is a devDependency: a tree installed before it was added needs `npm ci` again.
 const { build } = await import('esbuild').catch((err) => {
@@ -56,8 +57,8 @@ const result = await build({
   // which the agent never serves: left out of the bundle, resolved from node_modules if ever asked.
   external: ['@grpc/proto-loader'],
   // The bundled CommonJS libraries call require() for node's own modules.
-  banner: { js: "import { createRequire as lbhaCreateRequire } from 'node:module'; const require = lbhaCreateRequire(import.meta.url);" },
-  plugins: [builtinsThroughRequire],
+  banner: { js: `import { createRequire as lbhaCreateRequire } from 'node:module'; const require = lbhaCreateRequire(import.meta.url); ${LEFT_OUT_BANNER}` },
+  plugins: [builtinsThroughRequire, ...(await leftOutPlugins())],
   metafile: true,
   logLevel: 'warning',
 });
