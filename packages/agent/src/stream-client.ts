@@ -157,6 +157,10 @@ export class StreamClient {
       // channels to the same address, and a new attempt would inherit the last one's connection
       // backoff (failing at once, without a SYN) instead of connecting when reconnect-delay.ts says.
       'grpc.use_local_subchannel_pool': 1,
+      // No channelz: nothing reads it (the agent serves no channelz service), and with it on each
+      // channel, subchannel and socket keeps a trace of its events and counts every message and
+      // PING, for as long as the agent runs.
+      'grpc.enable_channelz': 0,
       ...this.opts.channelOptions,
     });
     const call = this.client.connect();
