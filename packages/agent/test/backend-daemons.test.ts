@@ -15,7 +15,7 @@ import { BackendManager } from '../src/backends/backend-manager.js';
 import { HaproxyBackends } from '../src/backends/haproxy-backends.js';
 import { NginxBackends } from '../src/backends/nginx-backends.js';
 import type { BackendSettings } from '../src/backends/proxy-backends.js';
-import { haproxyCommand } from '../src/services/haproxy-stats.js';
+import { haproxyCommand, showStatServers } from '../src/services/haproxy-stats.js';
 import { failed, ok } from '../src/services/service-driver.js';
 import { runCommand } from '../src/util/run-command.js';
 
@@ -149,6 +149,29 @@ describe('haproxy backends with a real haproxy', { skip: has('haproxy', '-v') ? 
     manager.stop();
     assert.equal(await web1Admin(), '8');
     assert.equal(manager.report?.appliedVersion, 1);
+  });
+
+  it("reports how long haproxy may take to send to a server again once it answers (inter 500ms, rise 2: 1 s), from its own stats and configuration", async (t) => {
+    const obs = await side.observe(settings(1, []));
+    assert.equal(obs.readmitMs, 1_000);
+    // web2 goes away until haproxy has marked it DOWN with its health counter at 0, then answers again.
+    const stat = async () => {
+      const { columns, rows } = showStatServers((await query('show stat')) ?? '');
+      const f = rows.get('webserver/web2') ?? [];
+      return { status: f[columns.indexOf('status')], health: f[columns.indexOf('check_health')] };
+    };
+    webs[1]?.stop();
+    await waitFor('web2 DOWN, health 0', async () => {
+      const s = await stat();
+      return s.status === 'DOWN' && s.health === '0' ? { done: true, value: undefined } : { done: false, observed: JSON.stringify(s) };
+    }, { timeoutMs: 10_000, intervalMs: 20 });
+    const back = Date.now();
+    await webs[1]?.start();
+    await waitFor('web2 UP again', async () => ((await stat()).status === 'UP' ? { done: true, value: undefined } : { done: false, observed: JSON.stringify(await stat()) }), { timeoutMs: 10_000, intervalMs: 20 });
+    const tookMs = Date.now() - back;
+    t.diagnostic(`web2 UP again ${tookMs} ms after it answered (at most downinter + (rise - 1) x fastinter = ${obs.readmitMs} ms, plus the polling)`);
+    // Two good checks, fastinter apart: never sooner than that, whatever the load.
+    assert.ok(tookMs >= 500, `UP after ${tookMs} ms: sooner than two checks 500 ms apart`);
   });
 
   it('says so when haproxy runs no such server, and changes nothing', async () => {

@@ -22,7 +22,7 @@ class FakeProxy implements ProxyBackends {
 
   async observe(): Promise<BackendObservation> {
     this.observes++;
-    return { servers: this.servers, config: { digest: 'abc', files: [{ path: '/etc/haproxy/haproxy.cfg', digest: 'abc' }] }, error: '' };
+    return { servers: this.servers, config: { digest: 'abc', files: [{ path: '/etc/haproxy/haproxy.cfg', digest: 'abc' }] }, error: '', readmitMs: 0 };
   }
 
   async apply(s: BackendSettings): Promise<ApplyOutcome> {

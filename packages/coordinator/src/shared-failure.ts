@@ -19,10 +19,11 @@
 // checks need to pass after the same cause went away (rise x interval + timeout, from the moment
 // the first recovery was seen here, plus the time their report takes, as above). Their report of
 // passing ends it with nothing moved; at the end of that time a node still failing has a failure
-// of its own, decided at once, and its VIPs move. When lbha renders the cluster's nginx upstreams,
-// that time includes how much later one node's proxy may send to the backends again than
-// another's (proxyReadmitMs, from the servers' fail_timeout): a check through the proxy cannot
-// pass before the proxy forwards.
+// of its own, decided at once, and its VIPs move. That time includes how much later one node's
+// proxy may send to the backends again than another's (readmitMsOf): a check through the proxy
+// cannot pass before the proxy forwards. For nginx when lbha renders its upstreams, from the
+// servers' fail_timeout (proxyReadmitMs); for haproxy, from its checks as the node's agent reads
+// them (BackendReport.readmitMs).
 // A node that stops reporting is not waited for.
 // A node that stays failing sends no new report (agents report changes), so the coordinator
 // cannot tell "still failing" from "not passing yet" before that time is up. Pure: the clock is
@@ -51,7 +52,7 @@ export interface SharedRecovery {
 export const REPORT_MARGIN_MS = 300;
 /** ... and at most, however slowly its agent has answered (the agent waits 5 s for a verdict). */
 export const MAX_REPORT_MARGIN_MS = 2_000;
-/** What nginx's readmission of the backends adds to the way out's wait (proxyReadmitMs). */
+/** What the proxies' readmission of the backends adds to the way out's wait, at most (proxyReadmitMs, readmitMsOf). */
 export const MAX_READMIT_MS = 2_000;
 /** Checks whose failure one shared cause (the backends) can bring to every node: the agent holds them (agent core/fault-mode.ts). */
 const SHAREABLE: ReadonlySet<CheckKind> = new Set(['http', 'tcp']);
@@ -101,7 +102,7 @@ export const NGINX_DEFAULT_FAIL_TIMEOUT_MS = 10_000;
  * with the first request once its clock, in whole seconds, is fail_timeout past the last failure,
  * so up to fail_timeout + 1 s after it, whenever the server answered again; a server with
  * max_fails=0 is never marked failed and costs nothing. Known only for the pools whose server
- * lines lbha renders (nginx; haproxy's checks are in its own configuration): the longest
+ * lines lbha renders (nginx; haproxy's checks are in its own configuration: readmitMsOf): the longest
  * fail_timeout + 1 s of the servers that can be marked failed, and MAX_READMIT_MS at most. The
  * cap: the node that passed first waits for the coordinator's word 5 s past its own checks' rise
  * (agent core/fault-mode.ts), the report margin may take 2 s of that, and the wait must end
@@ -121,6 +122,40 @@ export function proxyReadmitMs(c: ClusterSpec): number {
     }
   }
   return Math.min(ms, MAX_READMIT_MS);
+}
+
+/** What the proxy's readmission adds to the way out's wait for one node, and what it would take uncapped. */
+export interface Readmission {
+  readonly ms: number;
+  /** "nginx's fail_timeout", "haproxy's checks". */
+  readonly what: string;
+  /** What the proxy may take in full; more than `ms` when the cap cut it. */
+  readonly fullMs: number;
+}
+
+const NO_READMISSION: Readmission = { ms: 0, what: '', fullMs: 0 };
+
+/**
+ * The readmission a node still failing is given on the way out. nginx: the spec's server lines
+ * (proxyReadmitMs), the same for every node. haproxy: its checks are in its own configuration,
+ * which the node's agent reads with its runtime API (BackendReport.readmitMs: the longest
+ * downinter + (rise - 1) x fastinter of the servers it checks). A server marked DOWN is sent to
+ * again at most that long after it answers, whichever node's haproxy saw it answer first, so that
+ * is how much later this node's proxy may forward than the node that passed. MAX_READMIT_MS at
+ * most, for the reason given at proxyReadmitMs. An agent that reports none (an older one, or no
+ * stats socket) is given nothing, as before.
+ */
+export function readmitMsOf(c: ClusterSpec, o: NodeObservation | undefined, nginxMs: number): Readmission {
+  if (c.service === 'nginx') return nginxMs > 0 ? { ms: nginxMs, what: "nginx's fail_timeout", fullMs: nginxMs } : NO_READMISSION;
+  const fullMs = o?.snapshot?.backends?.readmitMs ?? 0;
+  return fullMs > 0 ? { ms: Math.min(fullMs, MAX_READMIT_MS), what: "haproxy's checks", fullMs } : NO_READMISSION;
+}
+
+/** The wait's readmission, as check.recovery_wait says it. */
+function readmissionNote(r: Readmission): string {
+  if (r.ms === 0) return '';
+  const cut = r.fullMs > r.ms ? `, which may take ${r.fullMs} ms: the wait allows ${MAX_READMIT_MS} ms at most` : '';
+  return ` (${r.ms} ms of it for ${r.what}${cut})`;
 }
 
 /** The time the cluster's checks named `checks` need to fail (or, `rise`, pass again) on a node after a shared cause. */
@@ -189,7 +224,7 @@ export function sharedFailure(
   let held: Set<string> | undefined;
   let recovering: Set<string> | undefined;
   let wakeAt: number | null = null;
-  const readmitMs = proxyReadmitMs(c);
+  const nginxReadmitMs = proxyReadmitMs(c);
   // Leaving a shared failure: some active node reports passing again.
   const passing = active.filter((n) => !unhealthy.has(n) && reporting(n) !== undefined);
   const leaving = everyone || passing.length === 0 ? undefined : before.length > 0 ? { atMs: now, checks: before, waiting: new Set<string>() } : recoveryBefore;
@@ -203,7 +238,8 @@ export function sharedFailure(
     // Failing only checks that failed everywhere, since before the first node passed again: it
     // may pass a moment later for the same reason, so it keeps its VIPs until it has had the time.
     if (leaving !== undefined && s.atMs <= leaving.atMs && checks.every((x) => leaving.checks.includes(x))) {
-      const passBy = leaving.atMs + readmitMs + detectMs(c, checks, reportMarginMs([o?.ackLatencyMs]), 'rise');
+      const readmit = readmitMsOf(c, o, nginxReadmitMs);
+      const passBy = leaving.atMs + readmit.ms + detectMs(c, checks, reportMarginMs([o?.ackLatencyMs]), 'rise');
       if (now < passBy) {
         (recovering ??= new Set()).add(n);
         lastResort.add(n);
@@ -213,7 +249,7 @@ export function sharedFailure(
             type: 'check.recovery_wait',
             cluster: c.name,
             node: n,
-            message: `${passing.join(', ')} pass${passing.length > 1 ? '' : 'es'} again; ${n} still fails ${checks.join(', ')}: it keeps its VIPs for up to ${passBy - now} ms, the time its checks need to pass after the same cause${readmitMs > 0 ? ` (${readmitMs} ms of it for nginx's fail_timeout)` : ''}`,
+            message: `${passing.join(', ')} pass${passing.length > 1 ? '' : 'es'} again; ${n} still fails ${checks.join(', ')}: it keeps its VIPs for up to ${passBy - now} ms, the time its checks need to pass after the same cause${readmissionNote(readmit)}`,
           });
         }
         continue;

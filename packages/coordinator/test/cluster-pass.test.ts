@@ -679,6 +679,45 @@ describe('cluster pass: leaving a failure every node shares', () => {
     }
   });
 
+  it("haproxy: the wait covers the node's own haproxy sending to the servers again, as its agent reads its checks, 2 s at most, nothing from an agent that reports none", () => {
+    const haproxy = (yaml: string): string =>
+      risen(yaml).replace('    service: nginx\n    policy:', '    service: haproxy\n    policy:').replace('        service: nginx\n        interval: 1s\n        rise: 2\n', '        service: haproxy\n        interval: 1s\n        rise: 2\n');
+    const cases = [
+      ['inter 1s (rise 2)', 2_000, 2_000, ''],
+      ['downinter 500ms fastinter 500ms', 1_000, 1_000, ''],
+      ["haproxy's defaults (inter 2s): the cap", 4_000, MAX_READMIT_MS, ', which may take 4000 ms: the wait allows 2000 ms at most'],
+      ['no server checked', 0, 0, undefined],
+      ['an older agent: no readmission in its report', undefined, 0, undefined],
+    ] as const;
+    for (const [name, reported, readmitMs, cut] of cases) {
+      const w = new PassWorld(seed1(haproxy));
+      assert.equal(w.cluster.service, 'haproxy');
+      // What the node that passed first reports does not count: the wait is for the other's proxy.
+      w.node(LB1).readmitMs = 1_500;
+      w.node(LB2).readmitMs = reported;
+      sharedFailure(w, [LB1, LB2]);
+      w.node(LB1).healthy = true;
+      const first = w.pass(10);
+      const wait = first.events.find((e) => e.type === 'check.recovery_wait');
+      const note = cut === undefined ? '' : ` (${readmitMs} ms of it for haproxy's checks${cut})`;
+      assert.equal(wait?.message, `${LB1} passes again; ${LB2} still fails nginx: it keeps its VIPs for up to ${RECOVER_MS + readmitMs} ms, the time its checks need to pass after the same cause${note}`, name);
+      w.pass(RECOVER_MS + readmitMs - 1);
+      assert.equal(w.holders()['vip-29'], LB2, `${name}: not before`);
+      w.pass(1);
+      assert.equal(w.holders()['vip-29'], LB1, `${name}: then`);
+    }
+  });
+
+  it('nginx: what an agent reports of its proxy\'s readmission does not count, the spec\'s server lines do', () => {
+    const w = new PassWorld(seed1(risen));
+    w.node(LB2).readmitMs = 1_500;
+    sharedFailure(w, [LB1, LB2]);
+    w.node(LB1).healthy = true;
+    w.pass(10);
+    w.pass(RECOVER_MS);
+    assert.equal(w.holders()['vip-29'], LB1);
+  });
+
   it('the other node stopping to report: it is not waited for', () => {
     const w = new PassWorld(seed1(risen));
     sharedFailure(w, [LB1, LB2]);

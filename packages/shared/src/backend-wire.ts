@@ -83,6 +83,7 @@ export function backendReportToWire(r: BackendReport): pb.BackendReport {
     configFiles: r.configFiles.map((f) => ({ path: f.path, digest: f.digest })),
     observeError: r.observeError,
     observedMs: r.observedMs,
+    readmitMs: r.readmitMs,
   };
 }
 
@@ -114,6 +115,7 @@ export function backendReportFromWire(r: pb.BackendReport, path: string): Backen
     configFiles: files.map((f, i): ConfigFileDigest => ({ path: text(f.path, `${path}.configFiles[${i}].path`), digest: text(f.digest, `${path}.configFiles[${i}].digest`) })),
     observeError: text(r.observeError, `${path}.observeError`),
     observedMs: r.observedMs,
+    readmitMs: r.readmitMs,
   };
 }
 

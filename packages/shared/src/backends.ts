@@ -53,6 +53,11 @@ export interface BackendReport {
   readonly observeError: string;
   /** When the report last changed. */
   readonly observedMs: number;
+  /**
+   * How long after its backends answer again the proxy may take to send to them (haproxy: the
+   * longest downinter + (rise - 1) x fastinter of its checked servers); 0 when none or not known.
+   */
+  readonly readmitMs: number;
 }
 
 /** A server of a pool lbha renders for nginx, as the cluster spec declares it. */

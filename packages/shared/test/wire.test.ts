@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BackendReport, DesiredBackends } from '../src/backends.js';
+import { backendReportFromWire, backendReportToWire } from '../src/backend-wire.js';
 import type { DesiredState, NodeSnapshot } from '../src/domain.js';
 import { WireError } from '../src/errors.js';
 import { applyDelta, desiredStateFromWire, desiredStateToWire, snapshotFromWire, snapshotToWire } from '../src/wire.js';
-import { BackendAdminState, DesiredPoolServer as PbDesiredPoolServer } from '../generated/lbha/v1/backends.js';
+import { BackendAdminState, BackendReport as PbBackendReport, DesiredPoolServer as PbDesiredPoolServer } from '../generated/lbha/v1/backends.js';
 import * as pbAgent from '../generated/lbha/v1/agent.js';
 
 const desired: DesiredState = {
@@ -81,6 +82,7 @@ describe('wire mapping', () => {
       configFiles: [{ path: '/etc/haproxy/haproxy.cfg', digest: 'ab' }],
       observeError: '',
       observedMs: 5,
+      readmitMs: 2000,
     };
     const s: NodeSnapshot = { services: [], checks: [], instances: [], healthy: true, appliedVersion: 7, localMode: 'active', backends: report };
     assert.deepEqual(snapshotFromWire(snapshotToWire(s), 's'), s);
@@ -88,6 +90,16 @@ describe('wire mapping', () => {
     assert.equal(w.backends?.intents[1]?.admin, BackendAdminState.BACKEND_ADMIN_STATE_MAINT);
     (w.backends?.intents[1] as { admin: number }).admin = 9;
     assert.throws(() => desiredStateFromWire(w, 'd'), (e: unknown) => e instanceof WireError && e.path === 'd.backends.intents[1].admin' && /unknown BackendAdminState value 9/.test(e.message));
+  });
+
+  it("reads an older agent's backend report, which has no readmission, as none", () => {
+    const report: BackendReport = { service: 'haproxy', servers: [], appliedVersion: 0, error: '', errorVersion: 0, configDigest: '', filesDigest: '', configFiles: [], observeError: '', observedMs: 5, readmitMs: 0 };
+    // The field is the last one written: without its tag (11, varint) and value, the bytes are what an older agent sends.
+    const bytes = PbBackendReport.encode(backendReportToWire({ ...report, readmitMs: 1500 })).finish();
+    assert.deepEqual([...bytes.subarray(-3)], [0x58, 0xdc, 0x0b]);
+    const older = bytes.subarray(0, -3);
+    assert.deepEqual(backendReportFromWire(PbBackendReport.decode(older), 'r'), report);
+    assert.equal(backendReportFromWire(PbBackendReport.decode(bytes), 'r').readmitMs, 1500);
   });
 
   it("keeps max_fails and fail_timeout set to 0 apart from unset, on the wire too", () => {

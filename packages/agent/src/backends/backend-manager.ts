@@ -126,6 +126,7 @@ export class BackendManager {
       configFiles: [...(obs.config?.files ?? []), ...drift.files],
       observeError: obs.error,
       observedMs: 0,
+      readmitMs: obs.readmitMs,
     });
     const draining = obs.servers.some((x) => x.sessions > 0 && (s.intents.get(serverKey(x.pool, x.server))?.admin ?? 'ready') !== 'ready');
     this.schedule(draining);

@@ -1,11 +1,13 @@
-// haproxy's side of the backend pool: servers from the runtime API, changes through it, and the
-// configuration file's statements for the drift digest. haproxy forgets runtime changes when it
+// haproxy's side of the backend pool: servers from the runtime API, changes through it, the
+// configuration file's statements for the drift digest, and how long haproxy may take to send to
+// its servers again once they answer (its checks: haproxy-readmission.ts). haproxy forgets runtime changes when it
 // restarts or reloads; the manager applies them again, and the server state file (when
 // configured: `server-state-file` + `load-server-state-from-file`) makes haproxy start with them.
 import type { Logger } from '@lbha/shared';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { canonicalHaproxy, digestFiles } from './config-digest.js';
 import { haproxyCommandsFor, haproxyServers, parseServersState, parseStatServers, runtimeError, type HaproxyServerState } from './haproxy-runtime.js';
+import { haproxyCheckIntervals, haproxyReadmitMs } from './haproxy-readmission.js';
 import type { ApplyOutcome, BackendObservation, BackendSettings, ConfigDigest, ProxyBackends } from './proxy-backends.js';
 import { StatCache } from './stat-cache.js';
 
@@ -26,6 +28,7 @@ export interface HaproxyBackendsOptions {
 export class HaproxyBackends implements ProxyBackends {
   private configs: StatCache<string[]>;
   private ignoreKey = '';
+  private readonly intervals = new StatCache((text) => haproxyCheckIntervals(canonicalHaproxy(text, new Set())));
 
   constructor(private readonly o: HaproxyBackendsOptions) {
     this.configs = new StatCache((text) => canonicalHaproxy(text, new Set()));
@@ -33,11 +36,13 @@ export class HaproxyBackends implements ProxyBackends {
 
   async observe(s: BackendSettings): Promise<BackendObservation> {
     const config = await this.digest(s);
-    if (!this.o.statsSocket) return { servers: [], config, error: 'no statsSocket configured for haproxy: its backends cannot be read' };
+    if (!this.o.statsSocket) return { servers: [], config, error: 'no statsSocket configured for haproxy: its backends cannot be read', readmitMs: 0 };
     const state = await this.o.query('show servers state');
     const stat = await this.o.query('show stat');
-    if (state === undefined || stat === undefined) return { servers: [], config, error: `haproxy's stats socket ${this.o.statsSocket} does not answer` };
-    return { servers: haproxyServers(parseServersState(state), parseStatServers(stat)), config, error: '' };
+    if (state === undefined || stat === undefined) return { servers: [], config, error: `haproxy's stats socket ${this.o.statsSocket} does not answer`, readmitMs: 0 };
+    // The intervals are read from the file haproxy runs, however the spec's drift settings compare it.
+    const intervals = (await this.intervals.read(this.o.configFile)) ?? new Map();
+    return { servers: haproxyServers(parseServersState(state), parseStatServers(stat)), config, error: '', readmitMs: haproxyReadmitMs(stat, intervals) };
   }
 
   async apply(s: BackendSettings): Promise<ApplyOutcome> {

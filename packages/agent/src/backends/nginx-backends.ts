@@ -58,7 +58,7 @@ export class NginxBackends implements ProxyBackends {
 
   async observe(s: BackendSettings): Promise<BackendObservation> {
     const dump = await this.read(s);
-    if (typeof dump === 'string') return { servers: [], config: undefined, error: dump };
+    if (typeof dump === 'string') return { servers: [], config: undefined, error: dump, readmitMs: 0 };
     const conns = await openConnections(this.o.procNet);
     const managed = new Map(s.backends.pools.map((p) => [p.name, p]));
     const servers: BackendServer[] = [];
@@ -74,7 +74,8 @@ export class NginxBackends implements ProxyBackends {
         servers.push({ pool: up.name, server: name, address: srv.address, admin, health: 'unknown', weight: srv.weight, sessions: conns.get(addressKey(srv.address)) ?? 0, check: '', managed: named !== undefined });
       }
     }
-    return { servers, config: dump.digest, error: '' };
+    // Its readmission follows the server lines lbha renders from the spec: the coordinator knows it.
+    return { servers, config: dump.digest, error: '', readmitMs: 0 };
   }
 
   async apply(s: BackendSettings): Promise<ApplyOutcome> {

@@ -23,6 +23,8 @@ export interface BackendObservation {
   readonly config: ConfigDigest | undefined;
   /** Why something could not be read; '' when all could. */
   readonly error: string;
+  /** How long the proxy may take to send to its backends again once they answer (BackendReport.readmitMs); 0 when none or not known. */
+  readonly readmitMs: number;
 }
 
 export type ApplyOutcome = { readonly ok: true; readonly message: string } | { readonly ok: false; readonly error: string };

@@ -94,6 +94,8 @@ export interface FakeAgentOptions {
   backends?: readonly BackendServer[];
   /** Configuration digests it reports (default: the same on every agent). */
   configDigest?: string;
+  /** How long its proxy may take to send to the backends again once they answer (haproxy's checks; default 0). */
+  readmitMs?: number;
   /** This service's config does not validate: validate, reload and restart of it fail. */
   invalidConfig?: string;
 }
@@ -152,6 +154,7 @@ export class FakeAgent {
       configFiles: files,
       observeError: '',
       observedMs: Date.now(),
+      readmitMs: this.opts.readmitMs ?? 0,
     };
   }
 

@@ -3,7 +3,7 @@
 // applied) and the node modes. pass() runs passCluster and carries its memory and the desired
 // state versions from pass to pass, as the reconcile loop does. No server, no timers.
 import { readFileSync } from 'node:fs';
-import { CAPABILITY_HANDOVER, type CheckKind, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode, type ReadinessReport, type UnplannedTransition } from '@lbha/shared';
+import { CAPABILITY_HANDOVER, type BackendReport, type CheckKind, type DesiredInstance, type DesiredState, type ForeignRouter, type NodeLink, type NodeMode, type ReadinessReport, type UnplannedTransition } from '@lbha/shared';
 import { EMPTY_MEMORY, type ClusterMemory, type DesiredEntry } from '../../src/cluster-memory.js';
 import { desiredBackends } from '../../src/backends/desired-backends.js';
 import { passCluster, type ClusterPassInput, type ClusterPassResult } from '../../src/cluster-pass.js';
@@ -59,6 +59,8 @@ export interface WorldNode {
   keepalived: { restarts: number; lastError: string };
   /** Per VIP: why its proxy would not serve it (standby readiness); a VIP missing here is ready. */
   notReady: Map<string, string>;
+  /** What its backend report says of its proxy's readmission (BackendReport.readmitMs); undefined: it sends no backend report. */
+  readmitMs: number | undefined;
 }
 
 export class PassWorld {
@@ -79,7 +81,7 @@ export class PassWorld {
 
   constructor(readonly cluster: ClusterSpec = seed1()) {
     for (const n of cluster.nodes) {
-      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, failingSince: 1, failingKind: 'process', ackLatencyMs: undefined, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map(), keepalived: { restarts: 0, lastError: '' }, notReady: new Map() });
+      this.nodes.set(n.name, { link: 'connected', reported: true, healthy: true, failingSince: 1, failingKind: 'process', ackLatencyMs: undefined, penalty: 0, holds: new Set(), applied: 0, capable: true, cluster: cluster.name, session: 1, announced: new Map(), foreign: new Map(), unplanned: new Map(), keepalived: { restarts: 0, lastError: '' }, notReady: new Map(), readmitMs: undefined });
     }
   }
 
@@ -104,13 +106,18 @@ export class PassWorld {
     if (n.penalty > 0) checks.push(check('down-file', { kind: 'maintenance_file', effect: 'penalty', penalty: n.penalty, result: { kind: 'unhealthy', reason: 'down file present' } }));
     return {
       link: n.link,
-      snapshot: n.reported ? snapshot(instances, { healthy: n.healthy, checks, appliedVersion: n.applied, services: [service('keepalived', 'keepalived', n.keepalived), service('nginx', 'nginx')], readiness: this.readiness(n) }) : undefined,
+      snapshot: n.reported ? snapshot(instances, { healthy: n.healthy, checks, appliedVersion: n.applied, services: [service('keepalived', 'keepalived', n.keepalived), service('nginx', 'nginx')], readiness: this.readiness(n), ...this.backendReport(n) }) : undefined,
       cluster: n.cluster,
       capabilities: n.capable ? [CAPABILITY_HANDOVER] : [],
       appliedVersion: n.applied,
       session: n.link === 'disconnected' ? undefined : `${name}-${n.session}`,
       ...(n.ackLatencyMs !== undefined ? { ackLatencyMs: n.ackLatencyMs } : {}),
     };
+  }
+
+  private backendReport(n: WorldNode): { backends?: BackendReport } {
+    if (n.readmitMs === undefined) return {};
+    return { backends: { service: this.cluster.service, servers: [], appliedVersion: 0, error: '', errorVersion: 0, configDigest: '', filesDigest: '', configFiles: [], observeError: '', observedMs: T0, readmitMs: n.readmitMs } };
   }
 
   private readiness(n: WorldNode): ReadinessReport {
