@@ -138,12 +138,12 @@ const NO_READMISSION: Readmission = { ms: 0, what: '', fullMs: 0 };
 /**
  * The readmission a node still failing is given on the way out. nginx: the spec's server lines
  * (proxyReadmitMs), the same for every node. haproxy: its checks are in its own configuration,
- * which the node's agent reads with its runtime API (BackendReport.readmitMs: the longest
- * downinter + (rise - 1) x fastinter of the servers it checks). A server marked DOWN is sent to
- * again at most that long after it answers, whichever node's haproxy saw it answer first, so that
- * is how much later this node's proxy may forward than the node that passed. MAX_READMIT_MS at
- * most, for the reason given at proxyReadmitMs. An agent that reports none (an older one, or no
- * stats socket) is given nothing, as before.
+ * which the node's agent reads (BackendReport.readmitMs: the longest downinter + (rise - 1) x
+ * fastinter of the servers its haproxy checks). This node's haproxy sends to a server it marked
+ * DOWN again at most that long after the server answers, on its own check phase, so that is how
+ * much later than the node that passed it may forward. MAX_READMIT_MS at most, for the reason
+ * given at proxyReadmitMs. An agent that reports none (an older one, or one without a stats
+ * socket) is given nothing, as before.
  */
 export function readmitMsOf(c: ClusterSpec, o: NodeObservation | undefined, nginxMs: number): Readmission {
   if (c.service === 'nginx') return nginxMs > 0 ? { ms: nginxMs, what: "nginx's fail_timeout", fullMs: nginxMs } : NO_READMISSION;
