@@ -33,9 +33,15 @@
 // incremental marking, 16 weak callbacks).
 // Per scrape also the process's CPU time (every thread: zlib's included, and the churn's share
 // of the scrape's wall time), from process.cpuUsage().
+// --alloc N: after the timed scrapes, with the churn stopped, N scrapes each after every report
+// was replaced once: what one scrape allocates on the JS heap (the young generation's growth
+// during it, in MB; a scrape in which a collection ran is left out and counted). Run it with a
+// young generation large enough for a scrape (`--max-semi-space-size=256
+// --min-semi-space-size=256`) and with --sliced-only --warmup 0 and few timed scrapes.
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { NodeSnapshot } from '@lbha/shared';
 import { LoopGapMonitor, summarizeGaps, type LoopGap } from '@lbha/test-support';
 import { CoordinatorMetrics } from '../../src/metrics/coordinator-metrics.js';
@@ -91,8 +97,10 @@ function chunkFamilies(chunk: Buffer): string {
 
 // Garbage collection pauses hold the loop too: the longest one per scrape is printed apart.
 let gcMax = 0;
+let gcCount = 0;
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
+    gcCount++;
     gcMax = Math.max(gcMax, e.duration);
     const kind = (e as unknown as { detail: { kind: number } }).detail.kind;
     if (TRACE) timeline.push([e.startTime, e.startTime + e.duration, `gc kind ${kind}`]);
@@ -129,6 +137,44 @@ function printLongestRun(gaps: readonly LoopGap[], events: ReadonlyArray<[number
     .sort((x, y) => x[0] - y[0])
     .map(([a, b, what]) => `    ${(a - from).toFixed(2).padStart(7)} +${(b - a).toFixed(2).padStart(6)} ms  ${what}`);
   process.stdout.write(`  longest run: gap ${worst.gapMs.toFixed(2)} ms, the process ran ${worst.processRanMs.toFixed(2)} ms, the thread ${worst.ranMs.toFixed(2)} ms, waited ${worst.waitedMs.toFixed(2)} ms\n${lines.join('\n')}\n`);
+}
+
+const allocArg = process.argv.indexOf('--alloc');
+const ALLOC = allocArg > 0 ? Number(process.argv[allocArg + 1]) : 0;
+
+/** The young generation's objects now (new space and its large objects), in bytes. */
+function youngBytes(): number {
+  let sum = 0;
+  for (const s of getHeapSpaceStatistics()) if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') sum += s.space_used_size;
+  return sum;
+}
+
+/** What a scrape allocates on the JS heap with every report changed since the last (see --alloc). */
+async function measureAllocation(agents: number, metrics: CoordinatorMetrics, fleet: ReturnType<typeof buildFleet>): Promise<void> {
+  const recs = fleet.registry.list();
+  const mb: number[] = [];
+  let withGc = 0;
+  for (let s = 0; s < ALLOC; s++) {
+    for (let k = 0; k < recs.length; k++) {
+      const rec = recs[k];
+      if (rec?.snapshot && rec.session) fleet.registry.setSnapshot(rec.name, rec.session.id, churned(rec.snapshot, 1_000_000 + s * recs.length + k));
+    }
+    await sleep(50);
+    const gz = metricsGzip();
+    gz.resume();
+    const ended = new Promise((resolve) => gz.on('end', resolve));
+    const gcs = gcCount;
+    const before = youngBytes();
+    await metrics.stream((chunk) => (gz.write(chunk) ? undefined : new Promise<void>((resolve) => gz.once('drain', () => resolve()))));
+    const after = youngBytes();
+    gz.end();
+    await ended;
+    await sleep(20);
+    if (gcCount !== gcs) withGc++;
+    else mb.push((after - before) / 1e6);
+  }
+  const fig = { scenario: 'metrics-scrape-allocation', agents, scrapes: mb.length, scrapes_with_gc_left_out: withGc, js_heap_mb_per_scrape_p50: mb.length ? Math.round(pct(mb, 0.5) * 100) / 100 : null, js_heap_mb_per_scrape_max: mb.length ? Math.round(Math.max(...mb) * 100) / 100 : null };
+  process.stdout.write(`${String(agents).padStart(6)} agents  one scrape allocates ${fig.js_heap_mb_per_scrape_p50} MB on the JS heap (p50 of ${mb.length}, max ${fig.js_heap_mb_per_scrape_max}; ${withGc} left out with a collection in them)\n${JSON.stringify(fig)}\n`);
 }
 
 for (const agents of sizes) {
@@ -255,6 +301,7 @@ for (const agents of sizes) {
   }
   churning = false;
   await churn;
+  if (ALLOC > 0) await measureAllocation(agents, metrics, fleet);
   metrics.close();
   closeSockets();
 }
