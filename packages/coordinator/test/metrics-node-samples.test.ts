@@ -8,10 +8,10 @@ import { formatValue, type NodeMode, type NodeSnapshot } from '@lbha/shared';
 import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
 import { msToSeconds, pair } from '../src/metrics/exposition-writer.js';
 import { METRICS } from '../src/metrics/metric-definitions.js';
-import { MAX_PER_NODE, NODE_FAMILIES, nodeSamples, viewLines, type NodeView } from '../src/metrics/node-samples.js';
+import { MAX_PER_NODE, NODE_FAMILIES, nodeSamples, viewLines, vipKey, type NodeView } from '../src/metrics/node-samples.js';
 import { MAX_FOREIGN_PER_VIP } from '../src/vip-observation.js';
-import { vipPieces, type VipRow } from '../src/metrics/vip-samples.js';
-import { VIP_CONDITIONS } from '../src/metrics/metric-definitions.js';
+import { vipPieces, VipTable } from '../src/metrics/vip-samples.js';
+import { VIP_CONDITIONS, type VipCondition } from '../src/metrics/metric-definitions.js';
 import { buildFleet, check, instance, service, snapshot } from './support/fake-fleet.js';
 
 /** Each family's lines for a node, one string per family, built the plain way. */
@@ -130,31 +130,54 @@ describe('viewLines', () => {
 
 describe('vipPieces', () => {
   it('writes the lines of the plain rendering, escaped, in pieces of `slice` rows or clusters', () => {
-    const clusters = new Set(['web', 'wéb "2"', 'back\\slash', 'ノード']);
-    const vips = new Map<string, VipRow>();
-    let k = 0;
-    for (const c of clusters) {
-      for (const v of ['vip-a', 'vïp "b"']) {
-        const holders = [[], [`${c}-lb1`], [`${c}-lb1`, 'n\nl'], ['ü']][k % 4] as string[];
-        vips.set(`${c}/${v}`, { cluster: c, labels: `${pair('cluster', c)},${pair('vip', v)}`, holders, desired: k % 3 === 0 ? '' : `d"${k}`, status: k % 5 === 0 ? 'healing' : undefined });
-        k++;
-      }
+    const clusters = new Set(['web', 'wéb "2"', 'back\\slash', 'ノード', 'empty']);
+    interface Plain {
+      readonly cluster: string;
+      readonly labels: string;
+      readonly holders: string[];
+      readonly desired: string;
+      readonly status: VipCondition | undefined;
     }
-    const rows = [...vips.values()];
-    const plain = (def: { name: string; help: string; type: string }, lines: string[]): string => `# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n${lines.join('')}`;
-    const condition = (r: VipRow): string => r.status ?? (r.holders.length === 0 ? 'orphaned' : r.holders.length > 1 ? 'split_brain' : r.desired && r.holders[0] !== r.desired ? 'diverged' : 'in_place');
+    const table = new VipTable();
     const d = METRICS;
-    const counts = new Map([...clusters].map((c) => [c, Object.fromEntries(VIP_CONDITIONS.map((x) => [x, 0])) as Record<string, number>]));
-    for (const r of rows) (counts.get(r.cluster) as Record<string, number>)[condition(r)]++;
-    const expected =
-      plain(d.vipHolders, rows.map((r) => `${d.vipHolders.name}{${r.labels}} ${r.holders.length}\n`)) +
-      plain(d.vipHolder, rows.flatMap((r) => r.holders.map((h) => `${d.vipHolder.name}{${r.labels},${pair('node', h)}} 1\n`))) +
-      plain(d.vipDesiredHolder, rows.filter((r) => r.desired).map((r) => `${d.vipDesiredHolder.name}{${r.labels},${pair('node', r.desired)}} 1\n`)) +
-      plain(d.vipStatus, rows.map((r) => `${d.vipStatus.name}{${r.labels},state="${condition(r)}"} 1\n`)) +
-      plain(d.vips, [...counts].flatMap(([c, n]) => VIP_CONDITIONS.map((x) => `${d.vips.name}{${pair('cluster', c)},state="${x}"} ${n[x]}\n`)));
-    const pieces = [...vipPieces(vips, clusters, 3)];
-    assert.equal(Buffer.concat(pieces).toString('utf8'), expected);
-    assert.ok(pieces.length >= 4 * 3 + 2, `${pieces.length} pieces`);
+    // The same table filled twice, the second time with other holders and verdicts and one
+    // cluster fewer: what the rows held in the first scrape must not show in the second.
+    for (const [scrape, shift] of [[1, 0], [2, 1]] as const) {
+      const plainRows: Plain[] = [];
+      table.begin(scrape);
+      let k = shift;
+      for (const c of clusters) {
+        if (scrape === 2 && c === 'web') continue;
+        table.cluster(c);
+        if (c === 'empty') continue;
+        for (const v of ['vip-a', 'vïp "b"']) {
+          const holders = [[], [`${c}-lb1`], [`${c}-lb1`, 'n\nl'], ['ü']][k % 4] as string[];
+          const desired = k % 3 === 0 ? '' : `d"${k}`;
+          const status = k % 5 === 0 ? 'healing' : undefined;
+          const row = table.row(vipKey(c, v), c, v);
+          for (const h of holders) table.hold(row, h);
+          row.desired = desired;
+          row.status = status;
+          plainRows.push({ cluster: c, labels: `${pair('cluster', c)},${pair('vip', v)}`, holders, desired, status });
+          k++;
+        }
+      }
+      for (const x of table.endPass()) assert.equal(x, '');
+      const plain = (def: { name: string; help: string; type: string }, lines: string[]): string => `# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n${lines.join('')}`;
+      const condition = (r: Plain): string => r.status ?? (r.holders.length === 0 ? 'orphaned' : r.holders.length > 1 ? 'split_brain' : r.desired && r.holders[0] !== r.desired ? 'diverged' : 'in_place');
+      const met = [...clusters].filter((c) => scrape === 1 || c !== 'web');
+      const counts = new Map(met.map((c) => [c, Object.fromEntries(VIP_CONDITIONS.map((x) => [x, 0])) as Record<string, number>]));
+      for (const r of plainRows) (counts.get(r.cluster) as Record<string, number>)[condition(r)]++;
+      const expected =
+        plain(d.vipHolders, plainRows.map((r) => `${d.vipHolders.name}{${r.labels}} ${r.holders.length}\n`)) +
+        plain(d.vipHolder, plainRows.flatMap((r) => r.holders.map((h) => `${d.vipHolder.name}{${r.labels},${pair('node', h)}} 1\n`))) +
+        plain(d.vipDesiredHolder, plainRows.filter((r) => r.desired).map((r) => `${d.vipDesiredHolder.name}{${r.labels},${pair('node', r.desired)}} 1\n`)) +
+        plain(d.vipStatus, plainRows.map((r) => `${d.vipStatus.name}{${r.labels},state="${condition(r)}"} 1\n`)) +
+        plain(d.vips, [...counts].flatMap(([c, n]) => VIP_CONDITIONS.map((x) => `${d.vips.name}{${pair('cluster', c)},state="${x}"} ${n[x]}\n`)));
+      const pieces = [...vipPieces(table, 3)];
+      assert.equal(Buffer.concat(pieces).toString('utf8'), expected, `scrape ${scrape}`);
+      assert.ok(pieces.length >= 4 * Math.ceil(plainRows.length / 3) + 1, `${pieces.length} pieces`);
+    }
   });
 });
 

@@ -17,7 +17,7 @@ import { backendSamples } from './backend-samples.js';
 import { drillSamples } from './drill-samples.js';
 import { StoreTimings } from './store-timings.js';
 import { streamExposition, type ExpositionPiece, type ExpositionSink } from './stream-exposition.js';
-import { vipPieces, type VipRow } from './vip-samples.js';
+import { vipPieces, VipTable } from './vip-samples.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -31,6 +31,13 @@ const header = (def: MetricDefinition): string => `# HELP ${def.name} ${def.help
 /** One family's line per node view (`value(index)`), a slice of views at a time. */
 function* viewSlices(views: readonly NodeView[], name: string, value: (index: number) => number): Generator<Buffer, void, undefined> {
   for (let start = 0; start < views.length; start += SLICE) yield viewLines(views, start, Math.min(views.length, start + SLICE), name, value);
+}
+
+/** A scrape's node records, their views and liveness, index by index. */
+interface ScrapeArrays {
+  readonly recs: NodeRecord[];
+  readonly views: NodeView[];
+  readonly live: boolean[];
 }
 
 interface LastFailover {
@@ -75,7 +82,10 @@ export class CoordinatorMetrics {
   private readonly unsubscribe: Array<() => void> = [];
   private lastRenderMs = 0;
   private longestSliceMs = 0;
-  private readonly vipLabelCache = new Map<string, string>();
+  /** The VIP rows of the last scrape that ran alone, refilled in place by the next (see VipTable). */
+  private readonly vipTable = new VipTable();
+  /** The records, views and liveness of the last scrape that ran alone, refilled by the next. */
+  private readonly kept: ScrapeArrays = { recs: [], views: [], live: [] };
   private readonly failoverListeners = new Set<(f: Failover) => void>();
   /** The store's write latency and compactions: hand `store.observer(kind)` to the store. */
   readonly store = new StoreTimings();
@@ -302,29 +312,28 @@ export class CoordinatorMetrics {
   private *statePiecesOfOneScrape(): Generator<ExpositionPiece, void, undefined> {
     const now = this.clock();
     const d = METRICS;
-    const vips = new Map<string, VipRow>();
-    const clusters = new Set<string>();
-    const vipRow = (key: string, cluster: string, vip: string): VipRow => {
-      let row = vips.get(key);
-      if (!row) {
-        row = { cluster, labels: this.vipLabels(key, cluster, vip), holders: [], desired: '', status: undefined };
-        vips.set(key, row);
-      }
-      return row;
-    };
+    // A scrape alone refills what the last one built; one that runs beside another (two
+    // Prometheus servers) must not change what the other still writes from, and builds its own.
+    const alone = this.scrapesInFlight === 1;
+    const vips = alone ? this.vipTable : new VipTable();
+    const { recs, views, live } = alone ? this.kept : { recs: [], views: [], live: [] };
     const generation = ++this.generation;
-    const recs = Array.from(this.sources.registry.records());
-    const views: NodeView[] = new Array<NodeView>(recs.length);
-    const live: boolean[] = new Array<boolean>(recs.length);
-    for (let i = 0; i < recs.length; i++) {
+    vips.begin(generation);
+    // The records as they are now (the pass below pauses); the arrays cut to this scrape's nodes.
+    let n = 0;
+    for (const rec of this.sources.registry.records()) recs[n++] = rec;
+    if (recs.length !== n) recs.length = n;
+    if (views.length !== n) views.length = n;
+    if (live.length !== n) live.length = n;
+    for (let i = 0; i < n; i++) {
       const rec = recs[i] as NodeRecord;
-      clusters.add(rec.cluster);
       live[i] = isLive(rec.link);
       const view = this.nodeView(rec, live[i] as boolean, generation);
       views[i] = view;
+      vips.cluster(rec.cluster);
       for (const [key, vip, held] of view.instances) {
-        const row = vipRow(key, rec.cluster, vip);
-        if (held) row.holders.push(rec.name);
+        const row = vips.row(key, rec.cluster, vip);
+        if (held) vips.hold(row, rec.name);
       }
       // A changed report costs a rebuild of its lines: pause more often here.
       if (i % 16 === 15) yield '';
@@ -336,8 +345,7 @@ export class CoordinatorMetrics {
     }
     let k = 0;
     for (const v of this.sources.placementView?.() ?? []) {
-      clusters.add(v.cluster);
-      const row = vipRow(vipKey(v.cluster, v.vip), v.cluster, v.vip);
+      const row = vips.row(vipKey(v.cluster, v.vip), v.cluster, v.vip);
       row.desired = v.desired;
       this.flaps.ensure(row.labels);
       row.status = v.status;
@@ -348,9 +356,10 @@ export class CoordinatorMetrics {
       if (++k % SLICE === 0) yield '';
       if (this.sources.registry.get(sn.node)) continue;
       // Declared but never connected since this coordinator started.
-      clusters.add(sn.cluster);
+      vips.cluster(sn.cluster);
       neverConnected.push(`${d.nodeConnected.name}{${pair('cluster', sn.cluster)},${pair('node', sn.node)}} 0\n`);
     }
+    yield* vips.endPass();
     yield header(d.nodeConnected);
     yield* viewSlices(views, d.nodeConnected.name, (i) => (live[i] ? 1 : 0));
     yield neverConnected.join('');
@@ -362,14 +371,13 @@ export class CoordinatorMetrics {
       yield header(d[NODE_FAMILIES[f] as NodeFamily]);
       for (let start = 0; start < views.length; start += SLICE) yield familyBytes(views, f, start, Math.min(views.length, start + SLICE));
     }
-    yield* vipPieces(vips, clusters, SLICE);
+    yield* vipPieces(vips, SLICE);
     const everywhere = new Family(d.checkFailingEverywhere);
     for (const x of this.sources.checksEverywhere?.() ?? []) everywhere.add(`${pair('cluster', x.cluster)},${pair('check', x.check)}`, x.failing ? 1 : 0);
     yield everywhere.text();
     const ready = new Family(d.standbyReady);
     for (const x of this.sources.standbyReadiness?.() ?? []) ready.add(`${pair('cluster', x.cluster)},${pair('vip', x.vip)},${pair('node', x.node)}`, x.ready ? 1 : 0);
     yield ready.text();
-    if (this.vipLabelCache.size > 2 * vips.size + 1024) this.vipLabelCache.clear();
     yield backendSamples(this.sources.backendPools?.() ?? []);
     yield drillSamples(this.sources.drills?.() ?? []);
     yield this.renderEvents();
@@ -377,16 +385,6 @@ export class CoordinatorMetrics {
     const guards = this.sources.guards?.();
     if (guards) yield guardSamples(guards);
     yield this.handshakes.text();
-  }
-
-  /** `cluster="…",vip="…"`, escaped once and kept while the VIP is exported. */
-  private vipLabels(key: string, cluster: string, vip: string): string {
-    let labels = this.vipLabelCache.get(key);
-    if (labels === undefined) {
-      labels = `${pair('cluster', cluster)},${pair('vip', vip)}`;
-      this.vipLabelCache.set(key, labels);
-    }
-    return labels;
   }
 
   /**
