@@ -178,7 +178,10 @@ export function nodeSamples(cluster: string, labels: string, mode: NodeMode, sna
   label(',state="', mode);
   end(1);
   o[F.nodeHealthy] = pos;
-  const instances: Array<readonly [string, string, boolean]> = [];
+  // Which VIPs a node reports and holds rarely changes: the previous list is kept (already in the
+  // old generation of the heap) unless it differs, and only then is a new one built.
+  const before = previous?.cluster === cluster ? previous.instances : undefined;
+  let instances: ReadonlyArray<readonly [string, string, boolean]> = EMPTY_INSTANCES;
   if (snapshot) {
     start(F.nodeHealthy, n);
     end(snapshot.healthy ? 1 : 0);
@@ -249,18 +252,11 @@ export function nodeSamples(cluster: string, labels: string, mode: NodeMode, sna
         end(r.priority);
       }
     }
-    for (let k = 0; k < vrrp.length; k++) {
-      const i = vrrp[k] as InstanceStatus;
-      instances.push([vipKey(cluster, i.name), i.name, i.state === 'master' || i.vipPresent]);
-    }
+    instances = before !== undefined && sameInstances(before, vrrp) ? before : vrrp.map((i) => [vipKey(cluster, i.name), i.name, holdsVip(i)] as const);
   } else {
     for (let f = F.nodeHealthy + 1; f < NODE_FAMILIES.length; f++) o[f] = pos;
   }
   o[NODE_FAMILIES.length] = pos;
-  // Which VIPs a node reports and holds rarely changes: keep the previous list (already in the
-  // old generation of the heap) rather than one more object per VIP to copy at the next GC.
-  const before = previous?.cluster === cluster ? previous.instances : undefined;
-  const same = before?.length === instances.length && instances.every((x, k) => (before[k] as (typeof instances)[number])[1] === x[1] && before[k]?.[2] === x[2]);
   if (inPlace && previous && previous.cluster === cluster && previous.labels === labels) {
     // A few bytes of room, so that a value one digit longer next time still fits.
     if (previous.text.length < pos) previous.text = Buffer.allocUnsafe(pos + 32);
@@ -268,11 +264,29 @@ export function nodeSamples(cluster: string, labels: string, mode: NodeMode, sna
     previous.offsets.set(o);
     previous.snapshot = snapshot;
     previous.mode = mode;
-    if (!same) previous.instances = instances;
+    previous.instances = instances;
     previous.generation = generation;
     return previous;
   }
   const text = Buffer.allocUnsafe(pos + 32);
   scratch.copy(text, 0, 0, pos);
-  return { snapshot, mode, cluster, labels: n, text, offsets: Uint32Array.from(o), instances: same ? (before as NonNullable<typeof before>) : instances, generation };
+  return { snapshot, mode, cluster, labels: n, text, offsets: Uint32Array.from(o), instances, generation };
+}
+
+const EMPTY_INSTANCES: ReadonlyArray<readonly [string, string, boolean]> = [];
+
+/** The node holds the VIP: its instance is MASTER or the address is on its interface. */
+function holdsVip(i: InstanceStatus): boolean {
+  return i.state === 'master' || i.vipPresent;
+}
+
+/** `list` names the same VIPs in the same order, each held or not as `vrrp` says. */
+function sameInstances(list: ReadonlyArray<readonly [string, string, boolean]>, vrrp: readonly InstanceStatus[]): boolean {
+  if (list.length !== vrrp.length) return false;
+  for (let k = 0; k < vrrp.length; k++) {
+    const x = list[k] as readonly [string, string, boolean];
+    const i = vrrp[k] as InstanceStatus;
+    if (x[1] !== i.name || x[2] !== holdsVip(i)) return false;
+  }
+  return true;
 }
