@@ -130,7 +130,10 @@ export class FailoverTracker {
     for (const i of instances) {
       seen.add(i.vip);
       const prev = n.instances.get(i.vip);
-      n.instances.set(i.vip, i);
+      // An unchanged instance keeps the observation already kept (in the old generation of the
+      // heap): a new one for every report would live until the node's next report, a second
+      // later, and be copied by the young-generation collections in between.
+      if (!prev || prev.state !== i.state || prev.sinceMs !== i.sinceMs || prev.vipPresent !== i.vipPresent) n.instances.set(i.vip, i);
       if (prev && prev.state !== i.state) transitions.push({ cluster, node, vip: i.vip, from: prev.state, to: i.state });
       if (holds(i)) this.gained(cluster, i.vip, node, i.sinceMs || nowMs, failovers);
       else if (prev && holds(prev)) this.lost(cluster, i.vip, node, explain(i.vip, prev.sinceMs), failovers);
