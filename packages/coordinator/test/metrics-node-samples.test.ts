@@ -8,7 +8,7 @@ import { formatValue, type NodeMode, type NodeSnapshot } from '@lbha/shared';
 import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
 import { msToSeconds, pair } from '../src/metrics/exposition-writer.js';
 import { METRICS } from '../src/metrics/metric-definitions.js';
-import { MAX_PER_NODE, NODE_FAMILIES, nodeSamples, viewLines, vipKey, type NodeView } from '../src/metrics/node-samples.js';
+import { MAX_PER_NODE, NODE_FAMILIES, nodeSamples, viewLines, type NodeView } from '../src/metrics/node-samples.js';
 import { MAX_FOREIGN_PER_VIP } from '../src/vip-observation.js';
 import { vipPieces, VipTable } from '../src/metrics/vip-samples.js';
 import { VIP_CONDITIONS, type VipCondition } from '../src/metrics/metric-definitions.js';
@@ -154,7 +154,7 @@ describe('vipPieces', () => {
           const holders = [[], [`${c}-lb1`], [`${c}-lb1`, 'n\nl'], ['ü']][k % 4] as string[];
           const desired = k % 3 === 0 ? '' : `d"${k}`;
           const status = k % 5 === 0 ? 'healing' : undefined;
-          const row = table.row(vipKey(c, v), c, v);
+          const row = table.row(c, v);
           for (const h of holders) table.hold(row, h);
           row.desired = desired;
           row.status = status;
