@@ -236,3 +236,28 @@ export async function drainWithKeptAliveClient(lab: Lab, vipName: string, from: 
   const fresh = await lab.request(vipName, 20, { intervalMs: 10 });
   assert.deepEqual([...new Set(fresh.map((r) => r.lb))], [to], 'new connections go to the new holder');
 }
+
+/** When, after `fromMs`, the client got the page for good: the end of its last request that did not get it (0: none). */
+export function pageAgainMs(records: readonly ProbeRecord[], fromMs: number): number {
+  const missed = records.filter((r) => r.t + r.ms >= fromMs && !(r.ok && r.status === 200));
+  return Math.max(0, ...missed.map((r) => r.t + r.ms - fromMs));
+}
+
+/** Polls which node holds each VIP; a move or a moment without holder is remembered. */
+export function watchHolders(lab: Lab): { stop(): Promise<Array<Record<string, LbNode[]>>> } {
+  const seen: Array<Record<string, LbNode[]>> = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      seen.push(await lab.holders());
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return seen;
+    },
+  };
+}

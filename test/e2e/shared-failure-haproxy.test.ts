@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { eventually, waitFor } from '@lbha/test-support';
 import { LB_STATUS_PORT, type Lab, type LbNode, type ProbeRecord } from '../lab/index.js';
 import { NeighbourWatch } from '../lab/neighbour-watch.js';
-import { agentsOf, nodeInfo, skipReason, useAgentLab, waitForBaseline } from './e2e-support.js';
+import { agentsOf, nodeInfo, pageAgainMs, skipReason, useAgentLab, waitForBaseline, watchHolders } from './e2e-support.js';
 
 /** The check settings this file gives both nodes' haproxy: DOWN servers checked every 1.9 s, then 100 ms apart. */
 const CHECK = 'check inter 2s downinter 1900ms fastinter 100ms';
@@ -27,31 +27,6 @@ const READMIT_ALLOWANCE_MS = 500;
 const GAP_MS = { min: 1_300, max: 1_700 } as const;
 
 const answered = (r: ProbeRecord): boolean => r.ok || r.status !== undefined;
-
-/** When, after `fromMs`, the client got the page for good: the end of its last request that did not get it (0: none). */
-function pageAgainMs(records: readonly ProbeRecord[], fromMs: number): number {
-  const missed = records.filter((r) => r.t + r.ms >= fromMs && !(r.ok && r.status === 200));
-  return Math.max(0, ...missed.map((r) => r.t + r.ms - fromMs));
-}
-
-/** Polls which node holds each VIP; a move or a moment without holder is remembered. */
-function watchHolders(lab: Lab): { stop(): Promise<Array<Record<string, LbNode[]>>> } {
-  const seen: Array<Record<string, LbNode[]>> = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      seen.push(await lab.holders());
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return seen;
-    },
-  };
-}
 
 const TABLE = 'lbha_e2e_backends_down';
 

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { eventually, waitFor } from '@lbha/test-support';
 import { LB_NODES, LB_STATUS_PORT, summarizeProbe, type Lab, type LbNode, type ProbeRecord } from '../lab/index.js';
 import { NeighbourWatch } from '../lab/neighbour-watch.js';
-import { agentsOf, skipReason, useAgentLab, waitForBaseline } from './e2e-support.js';
+import { agentsOf, pageAgainMs, skipReason, useAgentLab, waitForBaseline, watchHolders } from './e2e-support.js';
 import { LabPrometheus, prometheusMissing } from './lab-prometheus.js';
 
 /**
@@ -38,31 +38,6 @@ function line(label: string, records: readonly ProbeRecord[], fromMs: number): s
   const answers = after.filter((r) => answered(r) && r.t + r.ms >= fromMs);
   const lastGap = Math.max(0, ...answers.map((r, i) => (i === 0 ? 0 : r.t + r.ms - ((answers[i - 1] as ProbeRecord).t + (answers[i - 1] as ProbeRecord).ms))));
   return `${label}: ${s.requests} requests, ${after.filter((r) => r.status === 502).length} answered 502, ${unanswered.length} unanswered (${[...new Set(unanswered.map((r) => r.error))].join(', ') || '-'}), longest gap between answers ${lastGap.toFixed(0)} ms`;
-}
-
-/** When, after `fromMs`, the client got the page for good: the end of its last request that did not get it (0: none). */
-function pageAgainMs(records: readonly ProbeRecord[], fromMs: number): number {
-  const missed = records.filter((r) => r.t + r.ms >= fromMs && !(r.ok && r.status === 200));
-  return Math.max(0, ...missed.map((r) => r.t + r.ms - fromMs));
-}
-
-/** Polls which node holds each VIP; a move or a moment without holder is remembered. */
-function watchHolders(lab: Lab): { stop(): Promise<Array<Record<string, LbNode[]>>> } {
-  const seen: Array<Record<string, LbNode[]>> = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      seen.push(await lab.holders());
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return seen;
-    },
-  };
 }
 
 describe('a check every node fails (nginx active/active)', { skip: skipReason ?? prometheusMissing, timeout: 10 * 60_000 }, () => {
