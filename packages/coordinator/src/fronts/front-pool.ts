@@ -90,9 +90,14 @@ interface Slot {
   counts: FrontCounts | undefined;
 }
 
-/** The flags of this process a front runs with too: V8's heap setting and the OpenSSL configuration. */
+/**
+ * The flags of this process a front runs with too: V8's heap setting, the OpenSSL configuration,
+ * and the CPU profiler's (a coordinator run with --cpu-prof profiles its fronts too, each into a
+ * file of its own: the names carry the process id).
+ */
 function inheritedFlags(): string[] {
-  return process.execArgv.filter((a) => a.startsWith('--heap-growing-percent') || a.startsWith('--openssl-config') || a.startsWith('--max-old-space-size'));
+  const inherited = ['--heap-growing-percent', '--openssl-config', '--max-old-space-size', '--cpu-prof'];
+  return process.execArgv.filter((a) => inherited.some((f) => a.startsWith(f)));
 }
 
 export class FrontPool {
