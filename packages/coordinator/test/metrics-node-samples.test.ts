@@ -128,6 +128,23 @@ describe('viewLines', () => {
   });
 });
 
+describe('numbers written as bytes', () => {
+  it('spells every value as formatValue does, and milliseconds as msToSeconds then formatValue', () => {
+    const rnd = random(11);
+    const views = [nodeSamples('c', `${pair('cluster', 'c')},${pair('node', 'n')}`, 'active', undefined, 1)];
+    const edges = [0, -0, 1, -1, 9, 10, 99, 100, 101, 999, 1000, 1001, 123456789, -987654321, 2 ** 31, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 1e21, 1e-7, 0.1 + 0.2, 1.5, -0.001, NaN, Infinity, -Infinity];
+    const ms = [0, -0, 0.4, 0.5, 1.5, 5, 50, 120, 999.4, 999.5, 1000, 1005, 1050, 1234567, 1234567.5, -1.5, -1000, -1200, 1e12 + 7, 1e15 - 1, 1e15, 1e18, 2 ** 53, NaN, Infinity];
+    const randomValues = Array.from({ length: 4000 }, () => {
+      const x = rnd();
+      return x < 0.3 ? Math.floor(rnd() * 1e6) : x < 0.6 ? Math.round(rnd() * 1e9) / 1000 : x < 0.8 ? (rnd() - 0.5) * 10 ** Math.floor(rnd() * 30 - 10) : -Math.floor(rnd() * 2 ** 53);
+    });
+    for (const v of [...edges, ...ms, ...randomValues]) {
+      assert.equal(viewLines(views, 0, 1, 'x', () => v).toString(), `x{cluster="c",node="n"} ${formatValue(v)}\n`, `value ${v}`);
+      assert.equal(viewLines(views, 0, 1, 'x', () => v, 'ms-as-seconds').toString(), `x{cluster="c",node="n"} ${formatValue(msToSeconds(v))}\n`, `milliseconds ${v}`);
+    }
+  });
+});
+
 describe('vipPieces', () => {
   it('writes the lines of the plain rendering, escaped, in pieces of `slice` rows or clusters', () => {
     const clusters = new Set(['web', 'wéb "2"', 'back\\slash', 'ノード', 'empty']);

@@ -4,7 +4,7 @@
 import { isLive, type CommandState, type LbhaEvent, type NodeMode, type NodeSnapshot } from '@lbha/shared';
 import { collectDefaultMetrics, Counter, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { NodeRecord, RegistryEvent } from '../registry.js';
-import { CounterSeries, Family, HistogramSeries, msToSeconds, pair } from './exposition-writer.js';
+import { CounterSeries, Family, HistogramSeries, pair } from './exposition-writer.js';
 import { guardSamples } from './guard-samples.js';
 import { HandshakeTimings } from './handshake-timings.js';
 import { openFdsOffTheLoop } from './open-fds-gauge.js';
@@ -29,8 +29,8 @@ const SLICE = 256;
 const header = (def: MetricDefinition): string => `# HELP ${def.name} ${def.help}\n# TYPE ${def.name} ${def.type}\n`;
 
 /** One family's line per node view (`value(index)`), a slice of views at a time. */
-function* viewSlices(views: readonly NodeView[], name: string, value: (index: number) => number): Generator<Buffer, void, undefined> {
-  for (let start = 0; start < views.length; start += SLICE) yield viewLines(views, start, Math.min(views.length, start + SLICE), name, value);
+function* viewSlices(views: readonly NodeView[], name: string, value: (index: number) => number, unit?: 'ms-as-seconds'): Generator<Buffer, void, undefined> {
+  for (let start = 0; start < views.length; start += SLICE) yield viewLines(views, start, Math.min(views.length, start + SLICE), name, value, unit);
 }
 
 /** A scrape's node records, their views and liveness, index by index. */
@@ -370,7 +370,7 @@ export class CoordinatorMetrics {
     yield* viewSlices(views, d.nodeConnected.name, (i) => (live[i] ? 1 : 0));
     yield neverConnected.join('');
     yield header(d.nodeHeartbeatAge);
-    yield* viewSlices(views, d.nodeHeartbeatAge.name, (i) => msToSeconds(Math.max(0, now - (recs[i] as NodeRecord).lastSeenMs)));
+    yield* viewSlices(views, d.nodeHeartbeatAge.name, (i) => Math.max(0, now - (recs[i] as NodeRecord).lastSeenMs), 'ms-as-seconds');
     yield header(d.desiredStateNacked);
     yield* viewSlices(views, d.desiredStateNacked.name, (i) => ((recs[i] as NodeRecord).nackError ? 1 : 0));
     for (let f = 0; f < NODE_FAMILIES.length; f++) {

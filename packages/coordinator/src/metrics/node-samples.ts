@@ -85,13 +85,14 @@ export function copyBytes(src: Uint8Array, from: number, to: number, dst: Uint8A
  * scratch buffer from the parts (no string per line) and copied out (the writer keeps the
  * piece until it flushes).
  */
-export function viewLines(views: readonly NodeView[], from: number, to: number, name: string, value: (index: number) => number): Buffer {
+export function viewLines(views: readonly NodeView[], from: number, to: number, name: string, value: (index: number) => number, unit?: 'ms-as-seconds'): Buffer {
   pos = 0;
   const open = `${name}{`;
   for (let i = from; i < to; i++) {
     put(open);
     put((views[i] as NodeView).labels);
-    end(value(i));
+    if (unit === 'ms-as-seconds') endMs(value(i));
+    else end(value(i));
   }
   return Buffer.from(scratch.subarray(0, pos));
 }
@@ -133,15 +134,19 @@ let scratch = Buffer.allocUnsafe(16 * 1024);
 let pos = 0;
 const scratchOffsets = new Uint32Array(NODE_FAMILIES.length + 1);
 
+/** Makes room for `bytes` more bytes in the scratch buffer. */
+function room(bytes: number): void {
+  if (scratch.length - pos >= bytes) return;
+  const bigger = Buffer.allocUnsafe(Math.max(2 * scratch.length, pos + bytes));
+  scratch.copy(bigger, 0, 0, pos);
+  scratch = bigger;
+}
+
 /** Appends `text` (UTF-8) to the scratch buffer: ASCII byte by byte, the rest by Buffer.write. */
 function put(text: string): void {
   const len = text.length;
   // At most 3 bytes per UTF-16 unit.
-  if (scratch.length - pos < 3 * len) {
-    const bigger = Buffer.allocUnsafe(Math.max(2 * scratch.length, pos + 3 * len));
-    scratch.copy(bigger, 0, 0, pos);
-    scratch = bigger;
-  }
+  room(3 * len);
   const buf = scratch;
   let p = pos;
   for (let i = 0; i < len; i++) {
@@ -165,8 +170,64 @@ function label(prefix: string, value: string): void {
 /** The end of a sample line: `} value` and the newline. */
 function end(value: number): void {
   put('} ');
-  put(formatValue(value));
+  if (Number.isSafeInteger(value)) putInteger(value);
+  else put(formatValue(value));
   put('\n');
+}
+
+/**
+ * The end of a line whose value is milliseconds shown as seconds (`msToSeconds`): `} value` and
+ * the newline, the value written from the whole milliseconds as formatValue would spell it.
+ */
+function endMs(ms: number): void {
+  const k = Math.round(ms);
+  // Up to 15 digits the decimal k/1000 is what String() gives for the double k/1000 (every
+  // decimal of 15 significant digits or fewer is the shortest one that reads back as its double).
+  if (!(Math.abs(k) < 1e15)) {
+    end(msToSeconds(ms));
+    return;
+  }
+  put('} ');
+  let m = k;
+  if (m < 0) {
+    put('-');
+    m = -m;
+  }
+  const whole = Math.floor(m / 1000);
+  putInteger(whole);
+  let frac = m - whole * 1000;
+  if (frac !== 0) {
+    // Three places without the trailing zeros: 0.5 is 500 → "5", 0.05 is 050 → "05".
+    let places = 3;
+    while (frac % 10 === 0) {
+      frac /= 10;
+      places--;
+    }
+    put('.');
+    if (places === 3 && frac < 100) put(frac < 10 ? '00' : '0');
+    else if (places === 2 && frac < 10) put('0');
+    putInteger(frac);
+  }
+  put('\n');
+}
+
+/** A safe integer's decimal digits (a minus sign first), as String() writes them: no string made. */
+function putInteger(value: number): void {
+  room(17);
+  let v = value;
+  if (v < 0) {
+    scratch[pos++] = 0x2d;
+    v = -v;
+  }
+  let digits = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+  let p = pos + digits;
+  pos = p;
+  do {
+    const q = Math.floor(v / 10);
+    scratch[--p] = 0x30 + (v - q * 10);
+    v = q;
+  } while (v > 0);
 }
 
 /** The start of family `f`'s line for the node: `name{cluster="…",node="…"`. */
@@ -238,7 +299,7 @@ export function nodeSamples(cluster: string, labels: string, mode: NodeMode, sna
       const c = checks[k] as CheckStatus;
       start(F.checkDuration, n);
       label(',check="', c.name);
-      end(msToSeconds(c.durationMs));
+      endMs(c.durationMs);
     }
     o[F.vrrpState] = pos;
     for (let k = 0; k < vrrp.length; k++) {
