@@ -13,6 +13,7 @@ import { METRICS, type VipCondition } from '../src/metrics/metric-definitions.js
 import type { VipPlacementView } from '../src/metrics/metrics-sources.js';
 import { NODE_FAMILIES } from '../src/metrics/node-samples.js';
 import { buildFleet, fakeSession, hello, instance, snapshot } from './support/fake-fleet.js';
+import { holdScrapeAtFirstChunk } from './support/exposition.js';
 
 /** A small deterministic generator (mulberry32). */
 function random(seed: number): () => number {
@@ -170,26 +171,15 @@ describe('CoordinatorMetrics, what a scrape keeps for the next', () => {
       await scrape(metrics); // the rows exist and no scrape is in flight: the next one refills them
       const atStart = expectedVipLines(fleet, placement);
       // The first scrape pauses at its first chunk (its first pass over nodes and VIPs done) ...
-      let release: () => void = () => undefined;
-      const firstChunks: Buffer[] = [];
-      const first = metrics.stream(
-        (c) => {
-          firstChunks.push(c);
-          return firstChunks.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : undefined;
-        },
-        undefined,
-        Infinity,
-      );
-      await new Promise((r) => setTimeout(r, 10));
-      assert.equal(firstChunks.length, 1);
+      const first = await holdScrapeAtFirstChunk(metrics);
       // ... every VIP moves, and a second scrape runs to its end meanwhile.
       flipAll();
       const afterFlip = expectedVipLines(fleet, placement);
       assert.notDeepEqual(afterFlip, atStart);
       const second = await scrape(metrics);
-      release();
-      await first;
-      assert.deepEqual(vipSeries(Buffer.concat(firstChunks).toString()), atStart);
+      first.release();
+      await first.done;
+      assert.deepEqual(vipSeries(Buffer.concat(first.chunks).toString()), atStart);
       assert.deepEqual(vipSeries(second), afterFlip);
       flipAll();
       assert.deepEqual(vipSeries(await scrape(metrics)), expectedVipLines(fleet, placement));

@@ -13,6 +13,7 @@ import { MAX_FOREIGN_PER_VIP } from '../src/vip-observation.js';
 import { vipPieces, VipTable } from '../src/metrics/vip-samples.js';
 import { VIP_CONDITIONS, type VipCondition } from '../src/metrics/metric-definitions.js';
 import { buildFleet, check, instance, service, snapshot } from './support/fake-fleet.js';
+import { holdScrapeAtFirstChunk } from './support/exposition.js';
 
 /** Each family's lines for a node, one string per family, built the plain way. */
 function reference(labels: string, mode: NodeMode, snap: NodeSnapshot | undefined): string[] {
@@ -215,24 +216,13 @@ describe('CoordinatorMetrics, a scrape while another writes', () => {
       await metrics.render(); // the views exist and no scrape is in flight: the next one rebuilds in place
       churn(22);
       // The first scrape pauses at its first chunk (after its first pass over the nodes) ...
-      let release: () => void = () => undefined;
-      const firstChunks: Buffer[] = [];
-      const first = metrics.stream(
-        (c) => {
-          firstChunks.push(c);
-          return firstChunks.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : undefined;
-        },
-        undefined,
-        Infinity,
-      );
-      await new Promise((r) => setTimeout(r, 10));
-      assert.equal(firstChunks.length, 1);
+      const first = await holdScrapeAtFirstChunk(metrics);
       // ... every node reports anew, and a second scrape runs to its end meanwhile.
       churn(33);
       const second = (await metrics.render()).body;
-      release();
-      await first;
-      assert.deepEqual(durations(Buffer.concat(firstChunks).toString()), new Set(['0.022']));
+      first.release();
+      await first.done;
+      assert.deepEqual(durations(Buffer.concat(first.chunks).toString()), new Set(['0.022']));
       assert.deepEqual(durations(second), new Set(['0.033']));
       churn(44);
       assert.deepEqual(durations((await metrics.render()).body), new Set(['0.044']));
