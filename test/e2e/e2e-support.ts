@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before } from 'node:test';
-import { waitFor } from '@lbha/test-support';
+import { eventually, waitFor } from '@lbha/test-support';
 import type { Lab, LbNode, ProbeRecord, ProbeSession, TopologyName } from '../lab/index.js';
 import { LB_NODES, labUnavailableReason, runLeftovers, startLab, summarizeProbe, webNodeOfPage } from '../lab/index.js';
 import type { NodeInfo } from '../lab/control-api.js';
@@ -260,4 +260,16 @@ export function watchHolders(lab: Lab): { stop(): Promise<Array<Record<string, L
       return seen;
     },
   };
+}
+
+/** The first two `node.healthy` events after `fromSeq` (both LB nodes passing again), with their times; waits up to 15 s for them. */
+export async function bothHealthyAgain(lab: Lab, fromSeq: number): Promise<Array<{ node: string; t: number }>> {
+  return eventually(
+    async () => {
+      const ev = (await agentsOf(lab).api.listEvents(fromSeq)).filter((e) => e.type === 'node.healthy').map((e) => ({ node: e.node, t: Number(e.timeMs) }));
+      return ev.length >= 2 ? ev : undefined;
+    },
+    'both nodes healthy again',
+    { timeoutMs: 15_000 },
+  );
 }

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { eventually, waitFor } from '@lbha/test-support';
 import { LB_STATUS_PORT, type Lab, type LbNode, type ProbeRecord } from '../lab/index.js';
 import { NeighbourWatch } from '../lab/neighbour-watch.js';
-import { agentsOf, nodeInfo, pageAgainMs, skipReason, useAgentLab, waitForBaseline, watchHolders } from './e2e-support.js';
+import { agentsOf, bothHealthyAgain, nodeInfo, pageAgainMs, skipReason, useAgentLab, waitForBaseline, watchHolders } from './e2e-support.js';
 
 /** The check settings this file gives both nodes' haproxy: DOWN servers checked every 1.9 s, then 100 ms apart. */
 const CHECK = 'check inter 2s downinter 1900ms fastinter 100ms';
@@ -177,10 +177,7 @@ describe("the way out of a failure every node shares, on haproxy: each node's re
         await nextCheckOf(lab, 'lb1', 5_000);
         await answerAgain(lab, 'web1');
         backAt = Date.now();
-        healthy = await eventually(async () => {
-          const ev = (await agents.api.listEvents(fromSeq)).filter((e) => e.type === 'node.healthy').map((e) => ({ node: e.node, t: Number(e.timeMs) }));
-          return ev.length >= 2 ? ev : undefined;
-        }, 'both nodes healthy again', { timeoutMs: 15_000 });
+        healthy = await bothHealthyAgain(lab, fromSeq);
         // Whatever would move the VIP comes within the wait (under 5 s): look past it.
         await new Promise((r) => setTimeout(r, 4_000));
       } finally {

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { eventually, waitFor } from '@lbha/test-support';
 import { LB_NODES, LB_STATUS_PORT, summarizeProbe, type Lab, type LbNode, type ProbeRecord } from '../lab/index.js';
 import { NeighbourWatch } from '../lab/neighbour-watch.js';
-import { agentsOf, pageAgainMs, skipReason, useAgentLab, waitForBaseline, watchHolders } from './e2e-support.js';
+import { agentsOf, bothHealthyAgain, pageAgainMs, skipReason, useAgentLab, waitForBaseline, watchHolders } from './e2e-support.js';
 import { LabPrometheus, prometheusMissing } from './lab-prometheus.js';
 
 /**
@@ -150,10 +150,7 @@ describe('a check every node fails (nginx active/active)', { skip: skipReason ??
       await lab.restartWebNodes();
       // The web nodes' nginx wrote its pid file, after opening its listening socket: they answer.
       answeringAt = Date.now();
-      healthy = await eventually(async () => {
-        const ev = (await agents.api.listEvents(fromSeq)).filter((e) => e.type === 'node.healthy').map((e) => ({ node: e.node, t: Number(e.timeMs) }));
-        return ev.length >= 2 ? ev : undefined;
-      }, 'both nodes healthy again', { timeoutMs: 15_000 });
+      healthy = await bothHealthyAgain(lab, fromSeq);
       // What would move a VIP comes within the wait (rise x interval + timeout + margin, under 3 s): look past it.
       await new Promise((r) => setTimeout(r, 3000));
     } finally {
@@ -293,7 +290,7 @@ describe('a check every node fails (nginx active/active)', { skip: skipReason ??
       try {
         await lab.restartWebNodes();
         answeringAt = Date.now();
-        await eventually(async () => ((await agents.api.listEvents(fromSeq)).filter((e) => e.type === 'node.healthy').length >= 2 ? true : undefined), 'both nodes healthy again', { timeoutMs: 15_000 });
+        await bothHealthyAgain(lab, fromSeq);
         await new Promise((r) => setTimeout(r, 3000));
       } finally {
         await holders.stop();
