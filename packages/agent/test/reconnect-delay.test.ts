@@ -1,20 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { seededRandom } from '@lbha/test-support';
 import { backoffCeilingMs, reconnectDelayMs, type BackoffPolicy } from '../src/reconnect-delay.js';
 
 const policy: BackoffPolicy = { initialMs: 200, maxMs: 10_000, maxUnreachableMs: 2_000 };
-
-/** A seeded generator (mulberry32), so the spread below is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 describe('reconnect delay', () => {
   it('doubles the ceiling per attempt up to the cap of the ending', () => {
@@ -34,7 +23,7 @@ describe('reconnect delay', () => {
     // 10,000 agents, each retrying a down coordinator until it is back after 5 s: when does each
     // agent make its first attempt after that? With the 2 s ceiling, within 2 s, about as many in
     // every tenth of the window (no waves).
-    const random = seeded(42);
+    const random = seededRandom(42);
     const backAt = 5_000;
     const firstAfter: number[] = [];
     for (let agent = 0; agent < 10_000; agent++) {

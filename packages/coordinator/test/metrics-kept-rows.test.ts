@@ -8,23 +8,13 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { InstanceStatus, NodeSnapshot } from '@lbha/shared';
+import { seededRandom } from '@lbha/test-support';
 import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
 import { METRICS, type VipCondition } from '../src/metrics/metric-definitions.js';
 import type { VipPlacementView } from '../src/metrics/metrics-sources.js';
 import { NODE_FAMILIES } from '../src/metrics/node-samples.js';
 import { buildFleet, fakeSession, hello, instance, snapshot } from './support/fake-fleet.js';
 import { holdScrapeAtFirstChunk } from './support/exposition.js';
-
-/** A small deterministic generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const d = METRICS;
 /** The families a scrape builds from the nodes' reports and the placement. */
@@ -85,7 +75,7 @@ function setInstances(fleet: Fleet, node: string, instances: InstanceStatus[], o
 
 describe('CoordinatorMetrics, what a scrape keeps for the next', () => {
   it('writes what a fresh render writes after every kind of change between scrapes', async () => {
-    const rnd = random(5);
+    const rnd = seededRandom(5);
     const fleet = buildFleet(150);
     let placement: VipPlacementView[] = fleet.placement.map((p) => ({ ...p }));
     const sources = { registry: fleet.registry, placementView: () => placement, processMetrics: false, clock: () => 50_000 };

@@ -5,6 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { formatValue, type NodeMode, type NodeSnapshot } from '@lbha/shared';
+import { seededRandom } from '@lbha/test-support';
 import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
 import { msToSeconds, pair } from '../src/metrics/exposition-writer.js';
 import { METRICS } from '../src/metrics/metric-definitions.js';
@@ -46,17 +47,6 @@ function reference(labels: string, mode: NodeMode, snap: NodeSnapshot | undefine
   return texts;
 }
 
-/** A small deterministic generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Names that need escaping, bytes beyond ASCII, and plain ones. */
 const NAMES = ['nginx', 'häproxy-ü', 'a"quoted"', 'back\\slash', 'new\nline', 'ノード', 'x'];
 
@@ -84,7 +74,7 @@ function familiesOf(view: NodeView): string[] {
 
 describe('nodeSamples', () => {
   it('writes the bytes of the plain rendering, rebuilt in place or not, after any earlier report', () => {
-    const rnd = random(19);
+    const rnd = seededRandom(19);
     for (const inPlace of [true, false]) {
       for (const labels of [`${pair('cluster', 'web')},${pair('node', 'lb1')}`, `${pair('cluster', 'wéb "x"')},${pair('node', 'nœud\\1')}`]) {
         let view: NodeView | undefined;
@@ -105,7 +95,7 @@ describe('nodeSamples', () => {
   });
 
   it('keeps the lines of an earlier view when not in place (another scrape still reads them)', () => {
-    const rnd = random(7);
+    const rnd = seededRandom(7);
     const labels = `${pair('cluster', 'web')},${pair('node', 'lb1')}`;
     const first = nodeSamples('web', labels, 'active', randomSnapshot(rnd), 1);
     const kept = familiesOf(first);
@@ -116,7 +106,7 @@ describe('nodeSamples', () => {
 
 describe('viewLines', () => {
   it('writes one line per view, as the plain template would, for any labels and values', () => {
-    const rnd = random(3);
+    const rnd = seededRandom(3);
     const views = Array.from({ length: 300 }, (_, k) => {
       const labels = `${pair('cluster', NAMES[k % NAMES.length] as string)},${pair('node', `n${k}-${NAMES[(k * 3) % NAMES.length] as string}`)}`;
       return nodeSamples('c', labels, 'active', undefined, 1);
@@ -131,7 +121,7 @@ describe('viewLines', () => {
 
 describe('numbers written as bytes', () => {
   it('spells every value as formatValue does, and milliseconds as msToSeconds then formatValue', () => {
-    const rnd = random(11);
+    const rnd = seededRandom(11);
     const views = [nodeSamples('c', `${pair('cluster', 'c')},${pair('node', 'n')}`, 'active', undefined, 1)];
     const edges = [0, -0, 1, -1, 9, 10, 99, 100, 101, 999, 1000, 1001, 123456789, -987654321, 2 ** 31, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 1e21, 1e-7, 0.1 + 0.2, 1.5, -0.001, NaN, Infinity, -Infinity];
     const ms = [0, -0, 0.4, 0.5, 1.5, 5, 50, 120, 999.4, 999.5, 1000, 1005, 1050, 1234567, 1234567.5, -1.5, -1000, -1200, 1e12 + 7, 1e15 - 1, 1e15, 1e18, 2 ** 53, NaN, Infinity];

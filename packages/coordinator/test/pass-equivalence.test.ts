@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { NODE_MODES, type CheckKind, type NodeLink, type VrrpState } from '@lbha/shared';
+import { seededRandom } from '@lbha/test-support';
 import { EMPTY_MEMORY, type ClusterMemory } from '../src/cluster-memory.js';
 import type { ClusterPassResult } from '../src/cluster-pass.js';
 import type { ClusterSpec } from '../src/spec/cluster-spec.js';
@@ -20,18 +21,6 @@ import { buildDesiredState as referenceBuild } from './fixtures/pass-reference/d
 import { observeCluster as referenceObserve } from './fixtures/pass-reference/vip-observation.js';
 import { instance, snapshot } from './support/fake-fleet.js';
 import { PassWorld, seed1 } from './support/pass-world.js';
-
-/** mulberry32: the same run for the same seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const THIRD_NODE = `
       - name: nginx-lb03
@@ -118,7 +107,7 @@ describe('the reconcile pass decides as the previous one did', () => {
     it(`${cluster.name}: 40 randomized worlds of 150 passes each`, () => {
       let newEntries = 0;
       for (let seed = 1; seed <= 40; seed++) {
-        const rnd = random(seed * 7919);
+        const rnd = seededRandom(seed * 7919);
         const w = new PassWorld(cluster.spec());
         for (const v of w.cluster.vips) if (v.home) w.node(v.home).holds.add(v.name);
         let referenceMemory: ClusterMemory = EMPTY_MEMORY;
@@ -152,7 +141,7 @@ describe('the parts a pass calls, over what the worlds above do not report', () 
   it("a VIP's observation: handover fields, readiness and foreign routers in the same fields and order", () => {
     const c = CLUSTERS[1]?.spec() as ClusterSpec;
     for (let seed = 1; seed <= 300; seed++) {
-      const rnd = random(seed);
+      const rnd = seededRandom(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
       const reports = new Map(
         c.nodes.map((n) => {
@@ -193,7 +182,7 @@ describe('the parts a pass calls, over what the worlds above do not report', () 
       const placement = w.settle().placement;
       const names = c.nodes.map((n) => n.name);
       for (let seed = 1; seed <= 300; seed++) {
-        const rnd = random(seed);
+        const rnd = seededRandom(seed);
         const shuffled = <T>(xs: readonly T[]): T[] => xs.map((x) => [rnd(), x] as const).sort((a, b) => a[0] - b[0]).map(([, x]) => x);
         const vips = placement.vips.map((vp) => ({ ...vp, ranking: shuffled([...names, 'not-a-node']).filter(() => rnd() < 0.7) }));
         const p = { ...placement, vips: rnd() < 0.5 ? shuffled(vips) : vips.filter(() => rnd() < 0.8) };

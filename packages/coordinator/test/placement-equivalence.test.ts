@@ -8,22 +8,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { NodeMode } from '@lbha/shared';
+import { seededRandom } from '@lbha/test-support';
 import { place, type NodeCondition, type Placement, type PlacementInput, type VipPin } from '../src/placement.js';
 import { DEFAULT_BACKENDS, type ClusterSpec, type Failback, type NodeSpec, type VipSpec } from '../src/spec/cluster-spec.js';
 import { referencePlace } from './fixtures/placement-reference.js';
 
 const T0 = 1_700_000_000_000;
 
-/** mulberry32: a small seeded generator, so a failing case is reproduced from its seed. */
+/** Draws from a seeded generator, so a failing case is reproduced from its seed. */
 function rng(seed: number): { int: (n: number) => number; chance: (p: number) => boolean; pick: <T>(xs: readonly T[]) => T } {
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n: number): number => Math.floor(next() * n);
   return { int, chance: (p) => next() < p, pick: (xs) => xs[int(xs.length)] as (typeof xs)[number] };
 }
