@@ -240,7 +240,7 @@ export async function drainWithKeptAliveClient(lab: Lab, vipName: string, from: 
 /** When, after `fromMs`, the client got the page for good: the end of its last request that did not get it (0: none). */
 export function pageAgainMs(records: readonly ProbeRecord[], fromMs: number): number {
   const missed = records.filter((r) => r.t + r.ms >= fromMs && !(r.ok && r.status === 200));
-  return Math.max(0, ...missed.map((r) => r.t + r.ms - fromMs));
+  return Math.round(Math.max(0, ...missed.map((r) => r.t + r.ms - fromMs)));
 }
 
 /** Polls which node holds each VIP; a move or a moment without holder is remembered. */

@@ -7,8 +7,8 @@ import type { Logger } from '@lbha/shared';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { canonicalHaproxy, digestFiles } from './config-digest.js';
 import { haproxyCommandsFor, haproxyServers, parseServersState, parseStatServers, runtimeError, type HaproxyServerState } from './haproxy-runtime.js';
-import { haproxyCheckIntervals, haproxyReadmitMs } from './haproxy-readmission.js';
-import type { ApplyOutcome, BackendObservation, BackendSettings, ConfigDigest, ProxyBackends } from './proxy-backends.js';
+import { haproxyCheckIntervals, haproxyReadmitMs, type CheckIntervals } from './haproxy-readmission.js';
+import type { ApplyOutcome, BackendObservation, BackendSettings, ProxyBackends } from './proxy-backends.js';
 import { StatCache } from './stat-cache.js';
 
 /** Sends one command to the stats socket; undefined when it did not answer. */
@@ -25,24 +25,35 @@ export interface HaproxyBackendsOptions {
   readonly logger: Logger;
 }
 
+/** What is read from haproxy.cfg, once per change of the file: one read and stat serve both. */
+interface ParsedConfig {
+  /** The drift digest's statements, without those the spec's drift settings ignore. */
+  readonly lines: string[];
+  /** The servers' check intervals, from every statement: they are what haproxy runs, whatever the digest compares. */
+  readonly intervals: ReadonlyMap<string, CheckIntervals>;
+}
+
+function parseConfig(text: string, ignore: ReadonlySet<string>): ParsedConfig {
+  const all = canonicalHaproxy(text, new Set());
+  return { lines: ignore.size === 0 ? all : canonicalHaproxy(text, ignore), intervals: haproxyCheckIntervals(all) };
+}
+
 export class HaproxyBackends implements ProxyBackends {
-  private configs: StatCache<string[]>;
+  private configs: StatCache<ParsedConfig>;
   private ignoreKey = '';
-  private readonly intervals = new StatCache((text) => haproxyCheckIntervals(canonicalHaproxy(text, new Set())));
 
   constructor(private readonly o: HaproxyBackendsOptions) {
-    this.configs = new StatCache((text) => canonicalHaproxy(text, new Set()));
+    this.configs = new StatCache((text) => parseConfig(text, new Set()));
   }
 
   async observe(s: BackendSettings): Promise<BackendObservation> {
-    const config = await this.digest(s);
+    const parsed = await this.parsed(s);
+    const config = parsed === undefined ? undefined : digestFiles([{ path: this.o.configFile, lines: parsed.lines }], this.o.node);
     if (!this.o.statsSocket) return { servers: [], config, error: 'no statsSocket configured for haproxy: its backends cannot be read', readmitMs: 0 };
     const state = await this.o.query('show servers state');
     const stat = await this.o.query('show stat');
     if (state === undefined || stat === undefined) return { servers: [], config, error: `haproxy's stats socket ${this.o.statsSocket} does not answer`, readmitMs: 0 };
-    // The intervals are read from the file haproxy runs, however the spec's drift settings compare it.
-    const intervals = (await this.intervals.read(this.o.configFile)) ?? new Map();
-    return { servers: haproxyServers(parseServersState(state), parseStatServers(stat)), config, error: '', readmitMs: haproxyReadmitMs(stat, intervals) };
+    return { servers: haproxyServers(parseServersState(state), parseStatServers(stat)), config, error: '', readmitMs: haproxyReadmitMs(stat, parsed?.intervals ?? new Map()) };
   }
 
   async apply(s: BackendSettings): Promise<ApplyOutcome> {
@@ -84,14 +95,13 @@ export class HaproxyBackends implements ProxyBackends {
     );
   }
 
-  private async digest(s: BackendSettings): Promise<ConfigDigest | undefined> {
+  private async parsed(s: BackendSettings): Promise<ParsedConfig | undefined> {
     const ignore = new Set(s.backends.driftIgnore);
     const key = [...ignore].sort().join('\n');
     if (key !== this.ignoreKey) {
       this.ignoreKey = key;
-      this.configs = new StatCache((text) => canonicalHaproxy(text, ignore));
+      this.configs = new StatCache((text) => parseConfig(text, ignore));
     }
-    const lines = await this.configs.read(this.o.configFile);
-    return lines === undefined ? undefined : digestFiles([{ path: this.o.configFile, lines }], this.o.node);
+    return this.configs.read(this.o.configFile);
   }
 }
