@@ -154,6 +154,11 @@ describe('haproxy backends with a real haproxy', { skip: has('haproxy', '-v') ? 
   it("reports how long haproxy may take to send to a server again once it answers (inter 500ms, rise 2: 1 s), from its own stats and configuration", async (t) => {
     const obs = await side.observe(settings(1, []));
     assert.equal(obs.readmitMs, 1_000);
+    // The drift settings leave statements out of the digest, never out of what haproxy runs.
+    const plain = settings(1, []);
+    const ignoring = await side.observe({ ...plain, backends: { ...plain.backends, driftIgnore: ['server'] } });
+    assert.notEqual(ignoring.config?.digest, obs.config?.digest, 'the server lines are out of the digest');
+    assert.equal(ignoring.readmitMs, 1_000, 'and still in the check intervals');
     // web2 goes away until haproxy has marked it DOWN with its health counter at 0, then answers again.
     const stat = async () => {
       const { columns, rows } = showStatServers((await query('show stat')) ?? '');
