@@ -7,6 +7,8 @@
 // chosen moment) so that lb2's haproxy checks web1 first and lb1's about 1.5 s after it: lb1's
 // check passes that much later. The coordinator must wait for it (the time haproxy's checks need,
 // as lb1's agent reads them), not call lb1's failure its own and move the VIP to lb2 and back.
+// Three clients in the client namespace watch it: fresh connections, a sequential client, and
+// wrk's kept-alive connections (which do not retry); none may go unanswered or be reset.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -170,6 +172,9 @@ describe("the way out of a failure every node shares, on haproxy: each node's re
       const watch = await NeighbourWatch.start(lab, [vip.address]);
       const fresh = await lab.startProbe('vip');
       const sequential = await lab.startProbe('vip', { sequential: true, timeoutMs: 300 });
+      // Kept-alive connections from a client that does not retry: a reset or a stall shows here.
+      const kept = lab.wrk('vip', { connections: 20, durationS: 10, timeoutS: 1, delayMs: 10 });
+      kept.catch(() => undefined);
       const holders = watchHolders(lab);
       let backAt = 0;
       let healthy: Array<{ node: string; t: number }> = [];
@@ -188,6 +193,7 @@ describe("the way out of a failure every node shares, on haproxy: each node's re
       }
       const seen = await holders.stop();
       const records = { fresh: await fresh.stop(), sequential: await sequential.stop() };
+      const wrk = await kept;
       const events = await agents.api.listEvents(fromSeq);
       const [first, second] = [...healthy].sort((x, y) => x.t - y.t) as [{ node: string; t: number }, { node: string; t: number }];
       console.log(`web1 answering again; ${first.node} healthy ${first.t - backAt} ms after that, ${second.node} ${second.t - first.t} ms after it`);
@@ -201,7 +207,11 @@ describe("the way out of a failure every node shares, on haproxy: each node's re
         console.log(`${name}: ${late.length} requests from web1 answering, ${late.filter((x) => x.status === 503).length} answered 503, ${late.filter((x) => !answered(x)).length} unanswered (${[...new Set(late.filter((x) => !answered(x)).map((x) => x.error))].join(', ') || '-'})`);
       }
 
+      console.log(`wrk, 20 kept-alive connections to the VIP for 10 s: ${wrk.requests} requests, ${wrk.non2xx} non-2xx, errors: connect ${wrk.connectErrors}, read ${wrk.readErrors}, write ${wrk.writeErrors}, timeout ${wrk.timeouts}`);
+
       assert.equal(first.node, 'lb2', "lb2's haproxy checked first");
+      assert.equal(wrk.connectErrors + wrk.readErrors + wrk.writeErrors + wrk.timeouts, 0, 'no kept-alive connection failed');
+      assert.ok(wrk.non2xx > 0 && wrk.non2xx < wrk.requests, `wrk saw haproxy's 503s and then the page (${wrk.non2xx} of ${wrk.requests} non-2xx)`);
       assert.deepEqual(seen.filter((h) => JSON.stringify(h) !== JSON.stringify({ vip: ['lb1'] })), [], 'the VIP stayed on lb1, never without holder');
       assert.deepEqual(away.map((c) => c.t - first.t), [], "the client's entry never pointed at lb2");
       assert.deepEqual(events.filter((e) => ['vip.moved', 'placement.changed', 'vip.orphan', 'check.recovery_over'].includes(e.type)).map((e) => `${e.type}: ${e.message}`), []);
