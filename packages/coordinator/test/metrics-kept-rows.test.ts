@@ -7,6 +7,9 @@
 // difference.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { setImmediate } from 'node:timers/promises';
 import type { InstanceStatus, NodeSnapshot } from '@lbha/shared';
 import { seededRandom } from '@lbha/test-support';
 import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
@@ -37,6 +40,23 @@ async function scrape(metrics: CoordinatorMetrics): Promise<string> {
 }
 
 type Fleet = ReturnType<typeof buildFleet>;
+
+/**
+ * A full collection (V8's gc() made reachable without the process's --expose-gc), after a turn
+ * of the event loop: a WeakRef keeps its target alive to the end of the job that made or read it.
+ */
+async function collectGarbage(): Promise<void> {
+  await setImmediate();
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+/** Weak references to a node's record, its report and the view a scrape built of it. */
+function weakRefsTo(fleet: Fleet, node: string): { record: WeakRef<object>; report: WeakRef<object> } {
+  const rec = fleet.registry.get(node);
+  if (!rec?.snapshot) throw new Error(`${node} has no report`);
+  return { record: new WeakRef(rec), report: new WeakRef(rec.snapshot) };
+}
 
 /** The VIP series the reports and the placement call for, derived without the metrics code. */
 function expectedVipLines(fleet: Fleet, placement: readonly VipPlacementView[]): Set<string> {
@@ -173,6 +193,46 @@ describe('CoordinatorMetrics, what a scrape keeps for the next', () => {
       assert.deepEqual(vipSeries(second), afterFlip);
       flipAll();
       assert.deepEqual(vipSeries(await scrape(metrics)), expectedVipLines(fleet, placement));
+    } finally {
+      metrics.close();
+    }
+  });
+
+  it('keeps nothing of a forgotten node: its record and report are collected, its series leave the next body', async () => {
+    const fleet = buildFleet(40);
+    const sources = { registry: fleet.registry, placementView: () => fleet.placement, processMetrics: false, clock: () => 50_000 };
+    const metrics = new CoordinatorMetrics(sources);
+    /** Gone: disconnected, then forgotten; weak references to what its record held. */
+    const forget = (node: string) => {
+      const refs = weakRefsTo(fleet, node);
+      fleet.registry.detach(node, fleet.registry.get(node)?.session?.id ?? '', 'test');
+      assert.ok(fleet.registry.forget(node));
+      return refs;
+    };
+    // The node's own series and those of the VIPs it held (the placement, which these tests do
+    // not change, still names it as a desired holder).
+    const mentions = (body: string, node: string) => body.split('\n').filter((l) => l.includes(`node="${node}"`) && !l.startsWith(d.vipDesiredHolder.name));
+    try {
+      // Between scrapes: the last scrape's arrays hold every record.
+      assert.notDeepEqual(mentions(await scrape(metrics), 'web-0007-lb1'), []);
+      const between = forget('web-0007-lb1');
+      await collectGarbage();
+      assert.equal(between.record.deref(), undefined, 'the record of a node forgotten between scrapes is still held');
+      assert.equal(between.report.deref(), undefined, 'the report of a node forgotten between scrapes is still held');
+      assert.deepEqual(mentions(await scrape(metrics), 'web-0007-lb1'), []);
+      // During a scrape: the scrape keeps the moment it started at, then lets go.
+      const held = await holdScrapeAtFirstChunk(metrics);
+      const during = forget('web-0008-lb2');
+      held.release();
+      await held.done;
+      assert.notDeepEqual(mentions(Buffer.concat(held.chunks).toString(), 'web-0008-lb2'), [], 'the scrape that started before lost its moment');
+      await collectGarbage();
+      assert.equal(during.record.deref(), undefined, 'the record of a node forgotten during a scrape is still held after it');
+      assert.equal(during.report.deref(), undefined, 'the report of a node forgotten during a scrape is still held after it');
+      const after = await scrape(metrics);
+      assert.deepEqual(mentions(after, 'web-0008-lb2'), []);
+      // The others are all there: the arrays refilled.
+      assert.equal(after.split('\n').filter((l) => l.startsWith(`${d.nodeConnected.name}{`)).length, fleet.registry.list().length);
     } finally {
       metrics.close();
     }

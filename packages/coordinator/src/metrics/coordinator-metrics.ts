@@ -86,6 +86,8 @@ export class CoordinatorMetrics {
   private readonly vipTable = new VipTable();
   /** The records, views and liveness of the last scrape that ran alone, refilled by the next. */
   private readonly kept: ScrapeArrays = { recs: [], views: [], live: [] };
+  /** A node was forgotten while a scrape wrote from `kept`: emptied when no scrape runs. */
+  private keptHoldsForgotten = false;
   private readonly failoverListeners = new Set<(f: Failover) => void>();
   /** The store's write latency and compactions: hand `store.observer(kind)` to the store. */
   readonly store = new StoreTimings();
@@ -207,6 +209,7 @@ export class CoordinatorMetrics {
         // Its record is gone: so is every series and everything kept for it.
         const label = pair('node', e.node);
         this.nodeViews.delete(e.node);
+        this.releaseKept();
         this.pushes.delete(e.node);
         this.handoverErrors.delete(e.node);
         this.tracker.forget(e.node);
@@ -306,7 +309,21 @@ export class CoordinatorMetrics {
       yield* this.statePiecesOfOneScrape();
     } finally {
       this.scrapesInFlight--;
+      if (this.keptHoldsForgotten) this.releaseKept();
     }
+  }
+
+  /**
+   * Empties the kept arrays, which would otherwise hold a forgotten node's record, its report and
+   * its view until the next scrape (a follower forgets every record at once); a scrape still
+   * writing from them keeps them to its end. Forgetting is rare: the next scrape grows them anew.
+   */
+  private releaseKept(): void {
+    this.keptHoldsForgotten = this.scrapesInFlight > 0;
+    if (this.keptHoldsForgotten) return;
+    this.kept.recs.length = 0;
+    this.kept.views.length = 0;
+    this.kept.live.length = 0;
   }
 
   private *statePiecesOfOneScrape(): Generator<ExpositionPiece, void, undefined> {
