@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { NodeDelta, NodeMode } from '@lbha/shared';
+import { collectDefaultMetrics, Registry as PromRegistry } from 'prom-client';
 import { AgentOutbox } from '../src/agent-outbox.js';
 import { EventLog } from '../src/event-log.js';
 import { CoordinatorMetrics } from '../src/metrics/coordinator-metrics.js';
 import { METRICS, sampleNames } from '../src/metrics/metric-definitions.js';
+import { openFdsOffTheLoop } from '../src/metrics/open-fds-gauge.js';
 import type { VipPlacementView } from '../src/metrics/metrics-sources.js';
 import { Registry } from '../src/registry.js';
 import { find, parseExposition, value, type Sample } from './support/exposition.js';
@@ -306,6 +308,30 @@ describe('CoordinatorMetrics', () => {
     } finally {
       for (const fd of extra) closeSync(fd);
       metrics.close();
+    }
+  });
+
+  it('counts the open file descriptors by listing /proc/self/fd where its size is no count (Linux before 6.2)', { skip: process.platform !== 'linux' && 'Linux only' }, async () => {
+    const prom = new PromRegistry();
+    collectDefaultMetrics({ register: prom, prefix: 'old_kernel_' });
+    let sizesRead = 0;
+    // The directory's size as kernels before 6.2 give it.
+    openFdsOffTheLoop(prom, 'old_kernel_', async () => {
+      sizesRead++;
+      return 0;
+    });
+    const exported = async (): Promise<number> => value(parseExposition(await prom.getSingleMetricAsString('old_kernel_process_open_fds')), 'old_kernel_process_open_fds');
+    const extra: number[] = [];
+    try {
+      const before = await exported();
+      assert.equal(sizesRead, 1);
+      assert.equal(before, readdirSync('/proc/self/fd').length - 1);
+      for (let i = 0; i < 40; i++) extra.push(openSync('/dev/null', 'r'));
+      assert.equal(await exported(), before + 40);
+      assert.equal(sizesRead, 2);
+    } finally {
+      for (const fd of extra) closeSync(fd);
+      prom.clear();
     }
   });
 });
