@@ -33,11 +33,20 @@
 // incremental marking, 16 weak callbacks).
 // Per scrape also the process's CPU time (every thread: zlib's included, and the churn's share
 // of the scrape's wall time), from process.cpuUsage().
+// --threads: every millisecond, every other thread's CPU time (/proc/self/task/TID/schedstat);
+// per scrape, which threads ran in the gap where the process ran longest: V8's platform threads
+// (node 20 starts six before any JavaScript: four workers that run the collector's concurrent
+// and parallel tasks, a delayed-task thread and the inspector's signal thread; the lowest
+// thread ids after the main thread), libuv's pool (started later: gzip, fs) and the main thread,
+// as the process's CPU time in the gap less the others'. Pinned to one core, a thread that does
+// not run while the main thread reads is switched out, so its figure is exact; the main thread's
+// own schedstat is as of the last tick (see LoopGapMonitor), hence the difference.
 // --alloc N: after the timed scrapes, with the churn stopped, N scrapes each after every report
 // was replaced once: what one scrape allocates on the JS heap (the young generation's growth
 // during it, in MB; a scrape in which a collection ran is left out and counted). Run it with a
 // young generation large enough for a scrape (`--max-semi-space-size=256
 // --min-semi-space-size=256`) and with --sliced-only --warmup 0 and few timed scrapes.
+import { openSync, readdirSync, readSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -82,6 +91,77 @@ const pct = (xs: number[], p: number): number => {
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 const TRACE = process.argv.includes('--trace');
+const THREADS = process.argv.includes('--threads');
+
+/** Threads node starts before any JavaScript runs, besides the main thread (see --threads). */
+const PLATFORM_THREADS = 6;
+
+/**
+ * Every thread's CPU time but the main thread's at each tick of its own 1 ms timer (see
+ * --threads). Its ticks fall right after the loop monitor's in the same timer phase, so a gap of
+ * the monitor is the span between the two ticks of this sampler that follow its ends.
+ */
+class ThreadSampler {
+  private files: Array<{ readonly tid: number; readonly fd: number }> = [];
+  private readonly buf = Buffer.alloc(128);
+  private ticks: Array<{ readonly atMs: number; readonly runMs: Float64Array }> = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  start(): void {
+    // Threads appear once (the pool's at the first use): listed anew at each start.
+    const known = new Set(this.files.map((f) => f.tid));
+    for (const tid of readdirSync('/proc/self/task').map(Number)) {
+      if (tid !== process.pid && !known.has(tid)) this.files.push({ tid, fd: openSync(`/proc/self/task/${tid}/schedstat`, 'r') });
+    }
+    this.files.sort((a, b) => a.tid - b.tid);
+    this.ticks = [];
+    this.timer = setInterval(() => this.sample(), 1);
+  }
+
+  private sample(): void {
+    const runMs = new Float64Array(this.files.length);
+    for (let i = 0; i < this.files.length; i++) {
+      try {
+        const n = readSync((this.files[i] as { fd: number }).fd, this.buf, 0, this.buf.length, 0);
+        runMs[i] = Number(this.buf.toString('latin1', 0, n).split(' ')[0]) / 1e6;
+      } catch {
+        runMs[i] = NaN;
+      }
+    }
+    this.ticks.push({ atMs: performance.now(), runMs });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Each other thread's CPU ms from the first tick at or after `fromMs` to the first at or after `toMs`. */
+  private deltas(fromMs: number, toMs: number): Array<{ tid: number; group: 'v8' | 'pool'; ms: number }> | undefined {
+    const a = this.ticks.find((t) => t.atMs >= fromMs);
+    const b = this.ticks.find((t) => t.atMs >= toMs);
+    if (!a || !b || a === b) return undefined;
+    return this.files.map((f, i) => ({ tid: f.tid, group: i < PLATFORM_THREADS ? 'v8' : 'pool', ms: ((b.runMs[i] ?? 0) - (a.runMs[i] ?? 0)) || 0 }));
+  }
+
+  /** CPU ms per group in a gap in which the process ran `processMs`. */
+  split(fromMs: number, toMs: number, processMs: number): Record<'main' | 'v8' | 'pool', number> | undefined {
+    const d = this.deltas(fromMs, toMs);
+    if (!d) return undefined;
+    const out = { main: 0, v8: 0, pool: 0 };
+    for (const x of d) out[x.group] += x.ms;
+    out.main = Math.max(0, processMs - out.v8 - out.pool);
+    return out;
+  }
+
+  /** The other threads that ran in that span, with their CPU ms (for --trace). */
+  perThread(fromMs: number, toMs: number): string {
+    return (this.deltas(fromMs, toMs) ?? [])
+      .filter((x) => x.ms > 0.05)
+      .map((x) => `${x.group} ${x.tid} ${x.ms.toFixed(2)}`)
+      .join(', ');
+  }
+}
+const threadSampler = THREADS ? new ThreadSampler() : undefined;
 /** What ran when, for --trace: [start ms, end ms, what]. */
 let timeline: Array<[number, number, string]> = [];
 /** The metric names of a chunk's first and last sample lines. */
@@ -136,7 +216,8 @@ function printLongestRun(gaps: readonly LoopGap[], events: ReadonlyArray<[number
     .filter(([a, b]) => b >= from - 1 && a <= worst.atMs + 1)
     .sort((x, y) => x[0] - y[0])
     .map(([a, b, what]) => `    ${(a - from).toFixed(2).padStart(7)} +${(b - a).toFixed(2).padStart(6)} ms  ${what}`);
-  process.stdout.write(`  longest run: gap ${worst.gapMs.toFixed(2)} ms, the process ran ${worst.processRanMs.toFixed(2)} ms, the thread ${worst.ranMs.toFixed(2)} ms, waited ${worst.waitedMs.toFixed(2)} ms\n${lines.join('\n')}\n`);
+  const threads = threadSampler ? `\n    other threads (CPU ms): ${threadSampler.perThread(from, worst.atMs) || 'none'}` : '';
+  process.stdout.write(`  longest run: gap ${worst.gapMs.toFixed(2)} ms at ${worst.atMs.toFixed(1)}, the process ran ${worst.processRanMs.toFixed(2)} ms, the thread ${worst.ranMs.toFixed(2)} ms, waited ${worst.waitedMs.toFixed(2)} ms${threads}\n${lines.join('\n')}\n`);
 }
 
 const allocArg = process.argv.indexOf('--alloc');
@@ -209,12 +290,15 @@ for (const agents of sizes) {
     const busy: number[] = [];
     const gc: number[] = [];
     const cpu: number[] = [];
+    /** Per scrape, each group's CPU ms in the gap where the process ran longest (--threads). */
+    const inLongest = { main: [] as number[], v8: [] as number[], pool: [] as number[] };
     let bytes = 0;
     let gzBytes = 0;
     for (let s = -WARMUP; s < scrapes; s++) {
       gcMax = 0;
       const monitor = new LoopGapMonitor();
       monitor.start();
+      threadSampler?.start();
       await sleep(20);
       monitor.take();
       timeline = [];
@@ -248,6 +332,12 @@ for (const agents of sizes) {
       const taken = monitor.take();
       const gaps = summarizeGaps(taken);
       monitor.stop();
+      threadSampler?.stop();
+      if (TRACE && s >= 0) process.stdout.write(`scrape ${s}: ${t.toFixed(1)} to ${(t + wallMs).toFixed(1)} on performance.now()\n`);
+      let worstRun: LoopGap | undefined;
+      for (const g of taken) if (worstRun === undefined || g.processRanMs > worstRun.processRanMs) worstRun = g;
+      const split = worstRun && threadSampler?.split(worstRun.atMs - worstRun.gapMs, worstRun.atMs, worstRun.processRanMs);
+      if (split && s >= 0) for (const k of ['main', 'v8', 'pool'] as const) inLongest[k].push(split[k]);
       if (TRACE && s >= 0) printLongestRun(taken, timeline);
       if (s < 0) {
         await sleep(500);
@@ -287,6 +377,9 @@ for (const agents of sizes) {
       ran_in_one_gap_ms_max: r1(Math.max(...ranMax)),
       process_ran_in_one_gap_ms_p50: r1(pct(processRanMax, 0.5)),
       process_ran_in_one_gap_ms_max: r1(Math.max(...processRanMax)),
+      ...(THREADS
+        ? Object.fromEntries((['main', 'v8', 'pool'] as const).flatMap((k) => [[`longest_run_${k}_ms_p50`, r1(pct(inLongest[k], 0.5))], [`longest_run_${k}_ms_max`, r1(Math.max(...inLongest[k]))]]))
+        : {}),
       gc_pause_max_ms_p50: r1(pct(gc, 0.5)),
       gc_pause_max_ms_max: r1(Math.max(...gc)),
       render_cpu_ms_p50: r1(pct(busy, 0.5)),
@@ -297,6 +390,10 @@ for (const agents of sizes) {
       `${String(agents).padStart(6)} agents  ${label.padEnd(14)} ${fig.mb} MB (${fig.gzip_kb} kB gz)  longest slice p50 ${fig.longest_slice_ms_p50} max ${fig.longest_slice_ms_max} ms  ` +
         `tick gap max p50 ${fig.tick_gap_max_ms_p50} max ${fig.tick_gap_max_ms_max} ms (waiting for the core ${fig.waited_for_core_in_longest_gap_ms_p50}), p99 ${fig.tick_gap_p99_ms_p50} ms  ran in one gap p50 ${fig.ran_in_one_gap_ms_p50} max ${fig.ran_in_one_gap_ms_max} ms (the process: p50 ${fig.process_ran_in_one_gap_ms_p50} max ${fig.process_ran_in_one_gap_ms_max} ms)  gc pause max p50 ${fig.gc_pause_max_ms_p50} max ${fig.gc_pause_max_ms_max} ms  render ${fig.render_cpu_ms_p50} ms, wall ${fig.scrape_wall_ms_p50} ms, process CPU ${fig.scrape_cpu_ms_p50} ms\n`,
     );
+    if (THREADS) {
+      const g = (k: 'main' | 'v8' | 'pool') => `${k} p50 ${r1(pct(inLongest[k], 0.5))} max ${r1(Math.max(...inLongest[k]))}`;
+      process.stdout.write(`        in the gap where the process ran longest, CPU ms by thread: ${g('main')}, ${g('v8')}, ${g('pool')}\n`);
+    }
     process.stdout.write(`${JSON.stringify(fig)}\n`);
   }
   churning = false;
