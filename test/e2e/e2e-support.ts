@@ -1,6 +1,7 @@
 // Shared pieces of the end-to-end tests: when to skip, and assertions on what the client saw.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { after, afterEach, before } from 'node:test';
 import { eventually, waitFor } from '@lbha/test-support';
 import type { Lab, LbNode, ProbeRecord, ProbeSession, TopologyName } from '../lab/index.js';
@@ -19,10 +20,10 @@ export const skipReason: string | undefined = (() => {
  * baseline after each test (also after a failure), and removed at the end with a check that
  * nothing was left behind. `bind` hands the lab to the file once it is up.
  */
-export function useAgentLab(topology: TopologyName, bind: (lab: Lab) => void, options: { afterRepair?: (lab: Lab) => Promise<void>; backends?: boolean; vrrp2?: Vrrp2Options } = {}): void {
+export function useAgentLab(topology: TopologyName, bind: (lab: Lab) => void, options: { afterRepair?: (lab: Lab) => Promise<void>; backends?: boolean; vrrp2?: Vrrp2Options; nginxWorkers?: number } = {}): void {
   let lab: Lab | undefined;
   before(async () => {
-    lab = await startLab({ topology, control: 'agent', backends: options.backends ?? false, ...(options.vrrp2 ? { vrrp2: options.vrrp2 } : {}) });
+    lab = await startLab({ topology, control: 'agent', backends: options.backends ?? false, ...(options.vrrp2 ? { vrrp2: options.vrrp2 } : {}), ...(options.nginxWorkers ? { nginxWorkers: options.nginxWorkers } : {}) });
     bind(lab);
     await waitForBaseline(lab);
   });
@@ -272,4 +273,16 @@ export async function bothHealthyAgain(lab: Lab, fromSeq: number): Promise<Array
     'both nodes healthy again',
     { timeoutMs: 15_000 },
   );
+}
+
+/** The agent's log lines (JSON) as objects; `time` is epoch ms as a string. */
+export async function agentLog(lab: Lab, node: LbNode): Promise<Array<{ event?: string; time?: string; msg?: string }>> {
+  const text = await readFile(lab.logFile(`${node}-agent`), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      const o = JSON.parse(l) as { event?: string; time?: string; msg?: string };
+      return { event: o.event, time: String(Date.parse(o.time ?? '')), msg: o.msg };
+    });
 }

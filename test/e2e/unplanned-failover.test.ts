@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { waitFor } from '@lbha/test-support';
 import { clientFigures, describeFigures, type Lab, type ProbeRecord, type ProbeSession } from '../lab/index.js';
-import { skipReason, useAgentLab, waitForFailingCheck, waitForSuccesses } from './e2e-support.js';
+import { agentLog, skipReason, useAgentLab, waitForFailingCheck, waitForSuccesses } from './e2e-support.js';
 
 const TEST_TIMEOUT = 120_000;
 const VIP = 'vip1';
@@ -146,17 +146,4 @@ async function assertClientFollowedTo(lab: Lab, node: 'lb1' | 'lb2'): Promise<vo
     await lab.request(VIP, 1, { timeoutMs: 500 }).catch(() => undefined);
     return { done: false, observed: JSON.stringify(e) };
   }, { timeoutMs: 30_000, intervalMs: 100 });
-}
-
-/** The agent's log lines (JSON) as objects. */
-async function agentLog(lab: Lab, node: 'lb1' | 'lb2'): Promise<Array<{ event?: string; time?: string; msg?: string }>> {
-  const { readFile } = await import('node:fs/promises');
-  const text = await readFile(lab.logFile(`${node}-agent`), 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => {
-      const o = JSON.parse(l) as { event?: string; time?: string; msg?: string };
-      return { event: o.event, time: String(Date.parse(o.time ?? '')), msg: o.msg };
-    });
 }

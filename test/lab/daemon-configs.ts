@@ -21,11 +21,11 @@ export const LB_STATUS_PORT = 8081;
 /** Response header naming the LB node that proxied a request, so a client sees which LB served it. */
 export const LB_NODE_HEADER = 'x-lbha-node';
 
-function nginxCommon(files: ProxyFiles, workerConnections = 1024): string {
+function nginxCommon(files: ProxyFiles, workerConnections = 1024, workers = 1): string {
   const tmp = `${files.dir}/tmp`;
   // worker_shutdown_timeout bounds a graceful stop (QUIT): a lingering connection cannot keep an
   // old worker alive for ever.
-  return `worker_processes 1;
+  return `worker_processes ${workers};
 worker_shutdown_timeout 10s;
 worker_rlimit_nofile ${4 * workerConnections};
 error_log ${files.errorLog} notice;
@@ -86,14 +86,15 @@ export function slowServerLines(plan: TopologyPlan, indent = ''): string {
 /**
  * An LB node's nginx (seed 1.3, plain HTTP: the seed's TLS listener and redirect are not what the
  * failover scenarios exercise). Upstream to both web nodes, round robin. With `upstreamsDir`,
- * the upstreams' server lines come from the agent's managed includes there (POOL.conf).
+ * the upstreams' server lines come from the agent's managed includes there (POOL.conf). One
+ * worker unless `workers` says otherwise (the seed and the deploy example run several).
  */
-export function renderLbNginx(plan: TopologyPlan, node: LbNode, files: ProxyFiles, upstreamsDir?: string): string {
+export function renderLbNginx(plan: TopologyPlan, node: LbNode, files: ProxyFiles, upstreamsDir?: string, workers = 1): string {
   const servers = upstreamsDir ? `        include ${upstreamsDir}/webserver.conf;` : webServerLines(plan, '        ');
   const slow = upstreamsDir ? `        include ${upstreamsDir}/slowserver.conf;` : slowServerLines(plan, '        ');
   // Enough connections for the hung-proxy control run (thousands of requests waiting on slow
   // backends at once): a proxy out of connections is hung, not slow.
-  return `${nginxCommon(files, 8192)}
+  return `${nginxCommon(files, 8192, workers)}
     upstream webserver {
 ${servers}
         keepalive 32;

@@ -74,6 +74,12 @@ export interface LabOptions {
    * the advert interval is then 1 s unless given (VRRPv2 counts in whole seconds).
    */
   readonly vrrp2?: Vrrp2Options;
+  /**
+   * nginx LB nodes: worker_processes (default 1, what every other lab file measures with). The
+   * seed and the deploy example run several; with more than one, a worker can hang or die on its
+   * own while the master and the other workers serve.
+   */
+  readonly nginxWorkers?: number;
 }
 
 interface LabConfig {
@@ -88,6 +94,7 @@ interface LabConfig {
   readonly timing: 'default' | 'fast';
   readonly backends: boolean;
   readonly vrrp2: Vrrp2Options | undefined;
+  readonly nginxWorkers: number;
 }
 
 function compileOptions(options: LabOptions): LabConfig {
@@ -97,6 +104,10 @@ function compileOptions(options: LabOptions): LabConfig {
   const control = options.control ?? 'agent';
   if (!['agent', 'keepalived', 'seed'].includes(control)) {
     throw new LabUsageError(`unknown control ${JSON.stringify(control)} (expected agent, keepalived or seed)`);
+  }
+  const nginxWorkers = options.nginxWorkers ?? 1;
+  if (!Number.isInteger(nginxWorkers) || nginxWorkers < 1 || nginxWorkers > 16) {
+    throw new LabUsageError(`nginxWorkers must be a whole number from 1 to 16, not ${JSON.stringify(options.nginxWorkers)}`);
   }
   return {
     topology: options.topology,
@@ -110,6 +121,7 @@ function compileOptions(options: LabOptions): LabConfig {
     timing: options.timing ?? 'default',
     backends: options.backends ?? false,
     vrrp2: options.vrrp2,
+    nginxWorkers,
   };
 }
 
@@ -145,6 +157,8 @@ export interface ProbeOptions {
 export interface ProbeSession {
   readonly vip: VipPlan;
   readonly file: string;
+  /** The probe's process (in the client namespace). */
+  readonly pid: number;
   /** Records written so far (the probe keeps running). */
   records(): Promise<ProbeRecord[]>;
   /** Stops the probe and returns every record. */
@@ -265,7 +279,7 @@ export class Lab {
   goodProxyConfig(node: LbNode): string {
     const files = this.proxyFiles(node);
     if (this.plan.proxy === 'haproxy') return renderLbHaproxy(this.plan, node, files, this.config.backends ? this.serverStateFile(node) : undefined);
-    return renderLbNginx(this.plan, node, files, this.config.backends ? this.upstreamsDir(node) : undefined);
+    return renderLbNginx(this.plan, node, files, this.config.backends ? this.upstreamsDir(node) : undefined, this.config.nginxWorkers);
   }
 
   // ---------------------------------------------------------------- build
@@ -543,6 +557,7 @@ export class Lab {
     const session: ProbeSession = {
       vip,
       file,
+      pid: proc.pid,
       records: () => readProbeFile(file),
       stop: async () => {
         await proc.stop('SIGTERM', 5000);
@@ -617,6 +632,29 @@ export class Lab {
     return pids.find((pid) => !pids.includes(parentPid(pid)));
   }
 
+  /** The proxy's workers: the children of its master (none when it does not run). */
+  async proxyWorkerPids(node: LbNode): Promise<number[]> {
+    const pids = await this.proxyPids(node);
+    const master = pids.find((pid) => !pids.includes(parentPid(pid)));
+    return master === undefined ? [] : pids.filter((pid) => parentPid(pid) === master);
+  }
+
+  /**
+   * The established connections to the node's port 80 and the proxy process that owns each
+   * (the client's port, the pid): a listen socket is shared by the workers, a connection belongs
+   * to the one that accepted it.
+   */
+  async connectionOwners(node: LbNode): Promise<Array<{ clientPort: number; pid: number }>> {
+    const out = await runInNamespace(this.names.ns[node], 'ss', ['-Htnp', 'state', 'established', 'sport = :80']);
+    return parseSocketOwners(out.stdout).map((c) => ({ clientPort: c.peerPort, pid: c.pid }));
+  }
+
+  /** The local ports of the client namespace's established connections to port 80 that process `pid` owns. */
+  async clientPorts(pid: number): Promise<number[]> {
+    const out = await runInNamespace(this.names.ns.client, 'ss', ['-Htnp', 'state', 'established', 'dport = :80']);
+    return parseSocketOwners(out.stdout).filter((c) => c.pid === pid).map((c) => c.localPort);
+  }
+
   // ---------------------------------------------------------------- break and repair
 
   /** SIGKILL to every proxy process of the node (master and workers), optionally after breaking its config. */
@@ -632,6 +670,12 @@ export class Lab {
     const pids = await this.proxyPids(node);
     for (const pid of pids) signalQuietly(pid, sig);
     return pids;
+  }
+
+  /** Sends a signal to one process of the node's proxy (a worker, or the master alone). */
+  async signalProxyProcess(node: LbNode, pid: number, sig: NodeJS.Signals): Promise<void> {
+    if (!(await this.proxyPids(node)).includes(pid)) throw new LabUsageError(`pid ${pid} is not a ${this.plan.proxy} process of ${node}`);
+    signalQuietly(pid, sig);
   }
 
   /**
@@ -741,6 +785,16 @@ function parentPid(pid: number): number {
   } catch {
     return -1;
   }
+}
+
+/** `ss -Htnp` lines (Recv-Q Send-Q Local Peer Process) as ports and the owning pid. */
+function parseSocketOwners(text: string): Array<{ localPort: number; peerPort: number; pid: number }> {
+  const out: Array<{ localPort: number; peerPort: number; pid: number }> = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*\d+\s+\d+\s+\S+:(\d+)\s+\S+:(\d+)\s+.*\bpid=(\d+)/.exec(line);
+    if (m) out.push({ localPort: Number(m[1]), peerPort: Number(m[2]), pid: Number(m[3]) });
+  }
+  return out;
 }
 
 function signalQuietly(pid: number, sig: NodeJS.Signals): void {
