@@ -199,3 +199,47 @@ describe('supervised service: a stuck daemon it killed', () => {
     s.close();
   });
 });
+
+describe('supervised service: a stopped worker of a running proxy', () => {
+  /** nginx with workers PID+1 and PID+2, PID+2 stopped; the hang watch samples every 5 ms. */
+  async function stoppedWorker(killStoppedWorkers: boolean) {
+    const killed: number[] = [];
+    const d = new FakeDriver('nginx');
+    const s = new SupervisedService(d, {
+      graceMs: 60_000,
+      backoff: { firstMs: 10, initialMs: 20, maxMs: 80 },
+      stableMs: 60_000,
+      watchFiles: [],
+      logger: silentLogger(),
+      stallIntervalMs: 5,
+      killStoppedWorkers,
+      processes: { tree: (pid) => [pid, pid + 1, pid + 2], kill: (pid) => void killed.push(pid), exists: () => true },
+      stallRead: {
+        tree: (pid) => [pid, pid + 1, pid + 2],
+        inodes: () => new Set(['1']),
+        queues: () => ({ queued: 0, listeners: 1 }),
+        states: (pids) => ({ stopped: pids.every((p) => p === d.pid + 2), runnable: false }),
+        stopped: (pids) => pids.filter((p) => p === d.pid + 2),
+      },
+    });
+    await s.init(true);
+    d.calls.length = 0;
+    return { s, d, killed };
+  }
+
+  it('is killed (the master starts another); the proxy is neither restarted nor hung', async () => {
+    const { s, d, killed } = await stoppedWorker(true);
+    await eventually(() => killed.length > 0, 'the stopped worker killed', { timeoutMs: 5_000 });
+    assert.deepEqual(killed, [d.pid + 2], 'the stopped worker alone');
+    assert.deepEqual(d.calls, [], 'nginx itself is left alone');
+    assert.deepEqual(s.liveness(), { state: 'running', lastError: '' }, 'not hung: its other worker takes the connections');
+    s.close();
+  });
+
+  it('is left alone where the master does not replace workers (haproxy)', async () => {
+    const { s, killed } = await stoppedWorker(false);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(killed, []);
+    s.close();
+  });
+});

@@ -11,8 +11,8 @@ import { v6Bytes, vrrpV3Advert } from '../src/keepalived/vrrp-advert.js';
 import { canServeNow, type ServeInput } from '../src/core/unplanned-failover.js';
 import { failoverRuleset, givenCommand, parseSetElements } from '../src/net/failover-ruleset.js';
 import { listenQueueReader, parseListenQueues, passiveOpens } from '../src/services/listen-queue.js';
-import { stallReason, type StallSample } from '../src/services/stall-rule.js';
-import { StallWatch } from '../src/services/stall-watch.js';
+import { stallReason, stoppedWorkers, type StallSample } from '../src/services/stall-rule.js';
+import { StallWatch, WORKER_SCAN_SAMPLES } from '../src/services/stall-watch.js';
 import { NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
 
 describe('VRRPv3 advert', () => {
@@ -215,7 +215,7 @@ describe('hung proxy', () => {
       intervalMs: 20,
       pid: () => 100,
       onChange: () => {},
-      read: { tree: (p) => [p], inodes: () => new Set(['1']), queues: () => ({ queued, listeners: 1 }), states: () => ({ stopped, runnable: false }) },
+      read: { tree: (p) => [p], inodes: () => new Set(['1']), queues: () => ({ queued, listeners: 1 }), states: () => ({ stopped, runnable: false }), stopped: () => [] },
     });
     assert.equal(w.quiet, true, 'no sample yet');
     w.sample();
@@ -231,6 +231,68 @@ describe('hung proxy', () => {
     assert.equal(w.quiet, false, 'stopped');
     w.stop();
     assert.equal(w.quiet, true, 'not watching');
+  });
+
+  const workerCases: Array<[string, number[][], number[]]> = [
+    ['no look yet', [], []],
+    ['one look only', [[12]], []],
+    ['a worker stopped in two looks in a row', [[], [12], [12, 13]], [12]],
+    ['a worker stopped, then running, then stopped again', [[12], [], [12]], []],
+    ['two workers stopped twice', [[12, 13], [13, 12]], [13, 12]],
+  ];
+  for (const [name, scans, want] of workerCases) {
+    it(`stopped workers: ${name}`, () => assert.deepEqual(stoppedWorkers(scans), want));
+  }
+
+  /** A watch of a master (pid 100) with workers 101 and 102; `state` says which are stopped. */
+  function workerWatch(state: { stopped: Set<number> }) {
+    const reported: Array<[number, string]> = [];
+    const changes: Array<string | undefined> = [];
+    const w = new StallWatch({
+      intervalMs: 20,
+      pid: () => 100,
+      onChange: (r) => changes.push(r),
+      onStoppedWorker: (pid, reason) => reported.push([pid, reason]),
+      read: {
+        tree: (p) => [p, 101, 102],
+        inodes: () => new Set(['1']),
+        queues: () => ({ queued: 0, listeners: 1 }),
+        states: (pids) => ({ stopped: pids.every((p) => state.stopped.has(p)), runnable: false }),
+        stopped: (pids) => pids.filter((p) => state.stopped.has(p)),
+      },
+    });
+    const look = (times = 1) => {
+      for (let i = 0; i < times * WORKER_SCAN_SAMPLES; i++) w.sample();
+    };
+    return { w, reported, changes, look };
+  }
+
+  it('reports a worker stopped in two looks while the master runs, once, and no hang', () => {
+    const state = { stopped: new Set<number>() };
+    const { w, reported, changes, look } = workerWatch(state);
+    look();
+    state.stopped.add(102);
+    look();
+    assert.equal(reported.length, 0, 'stopped in one look only');
+    look();
+    assert.deepEqual(reported.map(([pid]) => pid), [102]);
+    assert.match(reported[0]?.[1] ?? '', /worker 102 has been stopped for 100 ms or more while the master runs/);
+    look(3);
+    assert.equal(reported.length, 1, 'reported once');
+    assert.deepEqual(changes, [], 'the proxy is not hung: the other worker takes its connections');
+    w.stop();
+  });
+
+  it('leaves the workers of a stopped master to the hang rule', () => {
+    const state = { stopped: new Set([100, 101, 102]) };
+    const { w, reported, changes, look } = workerWatch(state);
+    look(3);
+    assert.deepEqual(reported, []);
+    assert.deepEqual(changes, ['every process is stopped']);
+    state.stopped = new Set([100, 102]);
+    look(3);
+    assert.deepEqual(reported, [], 'a stopped master cannot replace a worker');
+    w.stop();
   });
 
   it('does not read the socket tables while the queues were empty and no connection completed its handshake', () => {

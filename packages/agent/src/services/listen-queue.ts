@@ -288,3 +288,13 @@ export function processStates(pids: readonly number[]): { stopped: boolean; runn
   }
   return { stopped, runnable };
 }
+
+/** The processes among `pids` that are stopped or traced (state T or t). */
+export function stoppedPids(pids: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const p of pids) {
+    const s = procState(p);
+    if (s === 0x54 || s === 0x74) out.push(p);
+  }
+  return out;
+}

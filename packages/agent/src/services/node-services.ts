@@ -40,7 +40,7 @@ export class NodeServices {
   ) {
     const ctx = { supervision: opts.supervision, systemctl: opts.systemctlProgram, run: deps.run, logger: deps.logger };
     const sup = opts.supervision;
-    const supervised = (driver: ServiceDriver, watchFiles: string[], stallIntervalMs?: number): SupervisedService => {
+    const supervised = (driver: ServiceDriver, watchFiles: string[], stallIntervalMs?: number, killStoppedWorkers = false): SupervisedService => {
       const s = new SupervisedService(driver, {
         graceMs: sup.restartGraceMs,
         // The first restart is immediate (in onExit); retries after a failed attempt back off.
@@ -50,12 +50,15 @@ export class NodeServices {
         logger: deps.logger.child({ service: driver.name }),
         onRestart: (name, outcome) => deps.metrics.restart(name, outcome),
         ...(stallIntervalMs === undefined ? {} : { stallIntervalMs }),
+        killStoppedWorkers,
       });
       s.onLiveness(deps.onLiveness);
       return s;
     };
     for (const p of opts.services) {
-      this.proxies.set(p.name, supervised(deps.drivers?.proxy(p) ?? createProxyDriver(p, ctx), [p.configFile], STALL_SAMPLE_MS));
+      // nginx's master replaces a worker that dies; haproxy's master (-W) exits with its worker,
+      // and a stopped haproxy worker is the whole proxy: its hang rule applies.
+      this.proxies.set(p.name, supervised(deps.drivers?.proxy(p) ?? createProxyDriver(p, ctx), [p.configFile], STALL_SAMPLE_MS, p.kind === 'nginx'));
     }
     const keepalivedDriver = deps.drivers?.keepalived(opts.keepalived) ?? createKeepalivedDriver(opts.keepalived, ctx);
     this.keepalived = supervised(keepalivedDriver, []);

@@ -8,6 +8,10 @@
 // merely waiting for a CPU on a busy host (seen in the lab's control run: the queue stayed
 // non-empty for 100 ms under ten times the load on a shared two-core machine): that is slow, not
 // hung. A proxy whose every process is stopped (state T) is hung whatever its queue says.
+//
+// One stopped worker of several is not a hung proxy: the kernel hands new connections to a
+// worker that waits for them, so the queue stays empty. It is a worker whose own connections
+// stall; `stoppedWorkers` says which, and the agent ends it (nginx's master starts another).
 
 export interface StallSample {
   readonly tMs: number;
@@ -30,6 +34,22 @@ export interface StallRule {
 }
 
 export const DEFAULT_STALL_RULE: StallRule = { windowMs: 100, stoppedSamples: 2 };
+
+/**
+ * A worker of a proxy that has several is stopped for good once it is seen stopped (T or t) in
+ * this many looks at the workers in a row: a stop seen once may be a debugger's step.
+ */
+export const STOPPED_WORKER_SCANS = 2;
+
+/**
+ * The workers stopped in each of the last STOPPED_WORKER_SCANS looks (`scans`, oldest first,
+ * each the stopped workers of one look; fewer looks: none yet).
+ */
+export function stoppedWorkers(scans: readonly (readonly number[])[]): number[] {
+  const last = scans.slice(-STOPPED_WORKER_SCANS);
+  if (last.length < STOPPED_WORKER_SCANS) return [];
+  return (last[last.length - 1] as readonly number[]).filter((pid) => last.every((scan) => scan.includes(pid)));
+}
 
 /** Why the proxy counts as hung given its recent samples (oldest first), or undefined. */
 export function stallReason(samples: readonly StallSample[], rule: StallRule = DEFAULT_STALL_RULE): string | undefined {

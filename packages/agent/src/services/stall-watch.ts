@@ -1,8 +1,14 @@
 // Samples a running proxy from the kernel (listen-queue.ts) every few milliseconds and says
 // when it becomes hung or stops being hung (stall-rule.ts). The listen sockets are looked up
 // once per process (and again while none are found: a starting proxy binds late).
-import { DEFAULT_STALL_RULE, stallReason, type StallRule, type StallSample } from './stall-rule.js';
-import { listenQueueReader, processStates, processTree, socketInodes } from './listen-queue.js';
+//
+// With `onStoppedWorker`, it also looks at each worker on its own, every WORKER_SCAN_SAMPLES
+// samples: a worker of a proxy with several is a proxy of its own for the connections it
+// accepted. The workers share the listen socket and the kernel wakes only a worker that waits
+// for it, so a stopped worker takes no new connection and the accept queue stays empty (the
+// hung rule sees nothing), while every connection it had accepted stalls.
+import { DEFAULT_STALL_RULE, STOPPED_WORKER_SCANS, stallReason, stoppedWorkers, type StallRule, type StallSample } from './stall-rule.js';
+import { listenQueueReader, processStates, processTree, socketInodes, stoppedPids } from './listen-queue.js';
 import { ticks } from '../util/tick-scheduler.js';
 
 export interface StallWatchOptions {
@@ -12,6 +18,12 @@ export interface StallWatchOptions {
   readonly pid: () => number;
   /** Called with the new reason (undefined: taking connections again). */
   readonly onChange: (reason: string | undefined) => void;
+  /**
+   * Called once for each worker stopped in STOPPED_WORKER_SCANS scans in a row while the main
+   * process was not (a proxy whose master replaces a worker that dies: nginx). Unset: workers
+   * are not looked at one by one.
+   */
+  readonly onStoppedWorker?: (pid: number, reason: string) => void;
   readonly now?: () => number;
   /** The kernel readers, replaceable in tests. */
   readonly read?: {
@@ -19,8 +31,12 @@ export interface StallWatchOptions {
     inodes(pids: readonly number[]): Set<string>;
     queues(inodes: ReadonlySet<string>): { queued: number; listeners: number };
     states(pids: readonly number[]): { stopped: boolean; runnable: boolean };
+    stopped(pids: readonly number[]): number[];
   };
 }
+
+/** Workers are looked at one by one every this many samples (100 ms at the agent's 20 ms). */
+export const WORKER_SCAN_SAMPLES = 5;
 
 /** The kernel readers of one watch (the listen-queue reader remembers where the listeners are). */
 const kernel = (): NonNullable<StallWatchOptions['read']> => ({
@@ -28,6 +44,7 @@ const kernel = (): NonNullable<StallWatchOptions['read']> => ({
   inodes: (p: readonly number[]) => socketInodes(p),
   queues: listenQueueReader(),
   states: (p: readonly number[]) => processStates(p),
+  stopped: (p: readonly number[]) => stoppedPids(p),
 });
 
 export class StallWatch {
@@ -36,6 +53,12 @@ export class StallWatch {
   private reason: string | undefined;
   private pid = 0;
   private inodes = new Set<string>();
+  /** Samples since the last look at the workers. */
+  private sinceScan = 0;
+  /** The stopped workers of the last scans, oldest first. */
+  private scans: number[][] = [];
+  /** Workers reported stopped (each once). */
+  private reported = new Set<number>();
   private readonly rule: StallRule;
   private readonly now: () => number;
   private readonly read: NonNullable<StallWatchOptions['read']>;
@@ -69,6 +92,9 @@ export class StallWatch {
     this.cancelTimer = undefined;
     this.samples = [];
     this.pid = 0;
+    this.scans = [];
+    this.sinceScan = 0;
+    this.reported = new Set();
     this.set(undefined);
   }
 
@@ -84,6 +110,8 @@ export class StallWatch {
       this.pid = pid;
       this.inodes = new Set();
       this.samples = [];
+      this.scans = [];
+      this.reported = new Set();
     }
     // A starting proxy binds late: look its listeners up until some are found.
     if (this.inodes.size === 0) this.inodes = this.read.inodes(this.read.tree(pid));
@@ -99,6 +127,28 @@ export class StallWatch {
     const keepFrom = t - this.rule.windowMs - 4 * this.opts.intervalMs;
     while (this.samples.length > 2 && (this.samples[0] as StallSample).tMs < keepFrom) this.samples.shift();
     this.set(stallReason(this.samples, this.rule));
+    if (this.opts.onStoppedWorker !== undefined && ++this.sinceScan >= WORKER_SCAN_SAMPLES) {
+      this.sinceScan = 0;
+      this.scanWorkers(pid);
+    }
+  }
+
+  /**
+   * Looks at each worker: one stopped in STOPPED_WORKER_SCANS looks in a row while the main
+   * process was not is reported once. A stopped main process is the hung rule's (every process
+   * stopped) or nobody's: its workers serve on, and it could not replace one.
+   */
+  private scanWorkers(pid: number): void {
+    const stopped = this.read.states([pid]).stopped ? [] : this.read.stopped(this.read.tree(pid).slice(1));
+    this.scans.push(stopped);
+    if (this.scans.length > STOPPED_WORKER_SCANS) this.scans.shift();
+    // Forget the reported workers that are gone (killed and replaced).
+    for (const worker of this.reported) if (!stopped.includes(worker)) this.reported.delete(worker);
+    for (const worker of stoppedWorkers(this.scans)) {
+      if (this.reported.has(worker)) continue;
+      this.reported.add(worker);
+      this.opts.onStoppedWorker?.(worker, `worker ${worker} has been stopped for ${(STOPPED_WORKER_SCANS - 1) * WORKER_SCAN_SAMPLES * this.opts.intervalMs} ms or more while the master runs`);
+    }
   }
 
   private set(reason: string | undefined): void {

@@ -13,7 +13,7 @@ import type { ServiceLiveness } from '../checks/process-probe.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
 import { describeExit } from './direct-supervisor.js';
 import { kernelProcessTable, type ProcessTable } from './process-table.js';
-import { StallWatch } from './stall-watch.js';
+import { StallWatch, type StallWatchOptions } from './stall-watch.js';
 import { failed, type ExitInfo, type ServiceDriver, type ServiceOutcome, type ValidationResult } from './service-driver.js';
 
 /** How often a restart looks whether the processes of a killed daemon are gone. */
@@ -33,12 +33,19 @@ export interface SupervisedServiceOptions {
   readonly onRestart?: (service: string, outcome: 'ok' | 'failed') => void;
   /** Watch the running daemon for a hang from the kernel (proxies), sampling this often. */
   readonly stallIntervalMs?: number;
+  /**
+   * With the hang watch: a worker stopped while the main process runs is killed, and the main
+   * process starts another (nginx's master does). The daemon is not restarted, no VIP moves.
+   */
+  readonly killStoppedWorkers?: boolean;
   /** The clock; Date.now by default. */
   readonly now?: () => number;
   /** Waits on the clock of `now`; a timer by default. */
   readonly sleep?: (ms: number) => Promise<void>;
   /** The kernel's processes; replaceable in unit tests. */
   readonly processes?: ProcessTable;
+  /** The hang watch's kernel readers; replaceable in unit tests. */
+  readonly stallRead?: StallWatchOptions['read'];
 }
 
 /** A new process of the daemon or a new configuration: what it was told at runtime may be gone. */
@@ -92,6 +99,8 @@ export class SupervisedService implements ServiceLiveness {
               else this.opts.logger.info({ event: 'service.unhung', service: this.name }, `${this.name} takes connections again`);
               for (const l of this.listeners) l();
             },
+            ...(opts.killStoppedWorkers ? { onStoppedWorker: (pid: number, reason: string) => this.killStoppedWorker(pid, reason) } : {}),
+            ...(opts.stallRead ? { read: opts.stallRead } : {}),
           });
   }
 
@@ -232,6 +241,16 @@ export class SupervisedService implements ServiceLiveness {
     this.opts.logger.error({ event: 'service.stuck', service: this.name, reason }, `${this.name}: ${reason}; killing it`);
     this.killedPids = this.processes.tree(pid).reverse();
     for (const p of this.killedPids) this.processes.kill(p);
+  }
+
+  /**
+   * A worker that is stopped takes no new connection (the others do), but every connection it
+   * accepted stalls for as long as it stays stopped: ended, it resets them and the master starts
+   * a worker in its place, so its clients reconnect at once instead of waiting out their timeouts.
+   */
+  private killStoppedWorker(pid: number, reason: string): void {
+    this.opts.logger.error({ event: 'service.worker_stopped', service: this.name, pid, reason }, `${this.name}: ${reason}; killing worker ${pid}, the master starts another`);
+    this.processes.kill(pid);
   }
 
   /** Stops watching; the daemon keeps running (an agent restart must not move a VIP). */
