@@ -186,7 +186,7 @@ function startSimulators(run: Run, size: number): void {
     const proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'] });
     run.sims.push(proc);
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string; dropped?: boolean; liveness?: string } & Partial<SimSelf>;
+      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string; dropped?: boolean; liveness?: string; flippedAt?: number; healthy?: boolean } & Partial<SimSelf>;
       try {
         m = JSON.parse(line) as typeof m;
       } catch {
@@ -204,6 +204,8 @@ function startSimulators(run: Run, size: number): void {
       else if (m.t === 'nopush') {
         run.noPush++;
         if (m.dropped === true) run.noPushDropped++;
+        // Which agent, through which coordinator, when: to find it in the coordinators' logs (--keep-dir).
+        log(`no push within 10 s: ${m.node ?? '?'} via ${m.via ?? '?'}, flipped to ${m.healthy === true ? 'healthy' : 'unhealthy'} at ${m.flippedAt === undefined ? '?' : new Date(m.flippedAt).toISOString()}${m.dropped === true ? ', its stream lost meanwhile' : ''}`);
       } else if (m.t === 'late' && m.ms !== undefined) run.latePushes.push(m.ms);
       else if (m.t === 'self' && m.cpuPercent !== undefined && m.loopP99Ms !== undefined && m.loopMaxMs !== undefined) {
         run.simSelf.push({ cpuPercent: m.cpuPercent, loopP99Ms: m.loopP99Ms, loopMaxMs: m.loopMaxMs });

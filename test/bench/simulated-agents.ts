@@ -11,7 +11,8 @@
 // stdin: "flips on" | "flips off" | "stop". stdout: one JSON line per event:
 //   {"t":"connected","node":..,"at":epochMs,"liveness":"connection"|"heartbeat"}   a Welcome was received (first connect or reconnect)
 //   {"t":"push","ms":..}                       health flip -> new desired state received
-//   {"t":"nopush","dropped":B}                 no new desired state within 10 s of a flip (B: its stream was lost meanwhile)
+//   {"t":"nopush","node":..,"dropped":B,"via":..,"flippedAt":epochMs,"healthy":H}   no new desired state within
+//                                              10 s of a flip (B: its stream was lost meanwhile; via: its coordinator; H: the flip's new health)
 //   {"t":"late","ms":..}                       that new desired state, when it came after all
 //   {"t":"self","cpuPercent":..,"loopP99Ms":..,"loopMaxMs":..}   at "flips off": this process's CPU
 //                                              (% of a core) and event-loop delay while flips were on. A
@@ -236,7 +237,7 @@ class SimulatedNode {
       const dropped = this.pending?.dropped ?? false;
       this.overdue = { at, version: this.pending?.version ?? 0 };
       this.pending = undefined;
-      out({ t: 'nopush', node: this.spec.node, dropped });
+      out({ t: 'nopush', node: this.spec.node, dropped, via: this.client.currentAddress, flippedAt: Date.now() - PUSH_TIMEOUT_MS, healthy: this.healthy });
     }, PUSH_TIMEOUT_MS);
     this.pending = { at, version: this.desired.version, timer, dropped: false };
     this.instances = this.computeInstances();
