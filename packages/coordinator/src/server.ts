@@ -17,6 +17,7 @@ import { ControlPlane } from './control-plane.js';
 import type { ControlApi } from './control-api.js';
 import { controlHandlers } from './control-handlers.js';
 import type { CoordinatorConfig } from './coordinator-config.js';
+import type { AgentBytesCall } from './etcd/agent-relay.js';
 import { EtcdCoordination } from './etcd/etcd-coordination.js';
 import { adoptForwardedCaller, FORWARDED_BY, FORWARDED_FOR, fromCoordinator, RELAY_LIVENESS } from './etcd/forwarded-identity.js';
 import { acceptFromFronts } from './fronts/front-caller.js';
@@ -200,18 +201,30 @@ export class CoordinatorServer {
       mayReportLiveness: mayReport,
     }, this.agentLimits);
     const relayLiveness = { connectionOf: (call: { metadata: Metadata; getPeer(): string }) => this.agentConnection(call), livenessIntervalMs: config.heartbeat.interval, deadConnectionMs: deadAfterMs };
-    const served = this.coordination?.wrapAgentService(agentService, relayLiveness) ?? agentService;
+    // Checked on the stream's own credentials, before a relayed stream is taken as its agent's;
+    // only when the promise is there: the check parses the peer's certificate, which would
+    // otherwise be paid again by every agent's stream (a Hello already parses it once).
+    const guard = (call: { metadata: Metadata; getAuthContext?(): { sslPeerCertificate?: { raw?: Buffer } } | null }) => {
+      if (call.metadata.get(RELAY_LIVENESS).length > 0 && !mayReport(call)) call.metadata.remove(RELAY_LIVENESS);
+    };
     const guarded: AgentServiceServer = {
-      ...served,
-      // Checked on the stream's own credentials, before a relayed stream is taken as its agent's;
-      // only when the promise is there: the check parses the peer's certificate, which would
-      // otherwise be paid again by every agent's stream (a Hello already parses it once).
+      ...agentService,
       connect: (call) => {
-        if (call.metadata.get(RELAY_LIVENESS).length > 0 && !mayReport(call)) call.metadata.remove(RELAY_LIVENESS);
-        served.connect(call);
+        guard(call);
+        agentService.connect(call);
       },
     };
-    this.server.addService(AgentServiceService, guarded);
+    // With several coordinators, Connect's messages come as bytes: a follower relays them as they are.
+    const served = this.coordination?.wrapAgentService(agentService, relayLiveness);
+    if (served) {
+      this.server.addService(served.definition, {
+        ...served.service,
+        connect: (call: AgentBytesCall) => {
+          guard(call);
+          served.service.connect(call);
+        },
+      });
+    } else this.server.addService(AgentServiceService, guarded);
     const fronts = config.grpc.fronts ?? 0;
     if (fronts > 0) {
       this.fronts = new FrontPool({

@@ -3,16 +3,19 @@
 // coordinator's own decoding would drop (a field it does not know); the relay still reads the
 // Hello's node and the Welcome's session (it reports that session's liveness); a reader that
 // stops reading holds its sender back through the relay; ends, errors and cancellation go
-// through. Real gRPC servers on 127.0.0.1:0: an agent of raw bytes, a front, and a stand-in for
-// the coordinator that records the bytes it gets.
+// through. A follower of several coordinators (AgentRelay.service) relays the same way, and
+// serves the same bytes decoded when it leads or nobody does. Real gRPC servers on 127.0.0.1:0:
+// an agent of raw bytes, a front or a follower, and a stand-in for the coordinator that records
+// the bytes it gets.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client, credentials, Metadata, Server, ServerCredentials, status, type ClientDuplexStream, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { eventually, sleep } from '@lbha/test-support';
 import { AgentServiceService, ConnectRequest, ConnectResponse, helloToWire, PROTOCOL_VERSION, silentLogger, snapshotToWire, type AgentServiceServer } from '@lbha/shared';
+import { createAgentService } from '../src/agent-service.js';
 import { AGENT_SERVICE_AS_BYTES, AgentRelay } from '../src/etcd/agent-relay.js';
 import { FORWARDED_BY, RELAY_LIVENESS } from '../src/etcd/forwarded-identity.js';
-import type { Leadership } from '../src/etcd/leadership.js';
+import type { LeaderInfo, Leadership, LeadershipEvent } from '../src/etcd/leadership.js';
 import { Registry } from '../src/registry.js';
 
 const same = (b: Buffer): Buffer => b;
@@ -229,4 +232,94 @@ describe('a front relays agent streams as bytes', () => {
     await eventually(() => s5.cancelled, 'the cancellation at the coordinator');
     await eventually(() => f.relay.relayedStreams === relayed - 1, 'its relay gone');
   });
+});
+
+/** A follower of several coordinators: its own AgentService as the coordinator registers it, the leader set by the test. */
+async function follower(): Promise<{ relay: AgentRelay; server: Server; address: string; registry: Registry; lead(leader: LeaderInfo | undefined, self: boolean): void }> {
+  const self: LeaderInfo = { id: 'test-follower', grpc: '', http: '' };
+  let current: LeaderInfo | undefined;
+  let leading = false;
+  const listeners = new Set<(e: LeadershipEvent) => void>();
+  const leadership: Leadership = {
+    isLeader: () => leading,
+    leader: () => current,
+    fence: () => undefined,
+    subscribe: (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+  };
+  const registry = new Registry(60_000);
+  const local = createAgentService({ registry, logger: silentLogger(), coordinatorId: 'test-follower', heartbeatIntervalMs: 1000, staleAfterMs: 5000 });
+  const relay = new AgentRelay({ local, leadership, selfId: self.id, registry, credentials: credentials.createInsecure(), logger: silentLogger() });
+  const server = new Server();
+  server.addService(relay.definition, relay.service);
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const lead = (leader: LeaderInfo | undefined, isSelf: boolean) => {
+    leading = isSelf;
+    current = isSelf ? self : leader;
+    for (const l of listeners) l({ type: 'leader-changed', leader: current, term: 1 });
+  };
+  return { relay, server, address: `127.0.0.1:${port}`, registry, lead };
+}
+
+describe('a follower relays agent streams as bytes, and serves them decoded when it leads', () => {
+  const up = new Upstream();
+  let f: Awaited<ReturnType<typeof follower>>;
+  const agents: RawAgent[] = [];
+  const agent = () => {
+    const a = new RawAgent(f.address);
+    agents.push(a);
+    return a;
+  };
+
+  before(async () => {
+    await up.start();
+    f = await follower();
+  });
+  after(() => {
+    for (const a of agents) a.close();
+    f.relay.close();
+    f.server.forceShutdown();
+    up.server.forceShutdown();
+  });
+
+  it('passes every message to the leader and back as sent, a field nobody knows included', async () => {
+    f.lead({ id: 'leader', grpc: up.address, http: '' }, false);
+    const sent = [helloBytes('f1'), ...requests(30)];
+    const answers = responses(30);
+    up.script = (call) => {
+      call.write(welcomeBytes('session-f1'));
+      for (const b of answers) call.write(b);
+    };
+    const a = agent();
+    for (const b of sent) a.call.write(b);
+    const s = await eventually(() => up.streams.find((x) => x.received[0]?.equals(helloBytes('f1')) && x.received.length === sent.length), 'every message at the leader');
+    for (let i = 0; i < sent.length; i++) assert.ok(s.received[i]?.equals(sent[i] as Buffer), `agent message ${i} arrived as sent`);
+    assert.equal(s.metadata.get(FORWARDED_BY)[0], 'test-follower', 'the relay says who relays');
+    await eventually(() => a.received.length === answers.length + 1, 'every answer at the agent');
+    for (let i = 0; i < answers.length; i++) assert.ok(a.received[i + 1]?.equals(answers[i] as Buffer), `leader message ${i} arrived as sent`);
+    assert.equal(f.registry.get('f1'), undefined, 'nothing registered on the follower');
+  });
+
+  for (const role of ['leader', 'nobody leads'] as const) {
+    it(`as ${role === 'leader' ? 'the leader' : 'the only one while nobody leads'}, decodes the stream for its own service and ends one that sends bytes that do not decode`, async () => {
+      f.lead(undefined, role === 'leader');
+      const node = role === 'leader' ? 'f2' : 'f3';
+      const a = agent();
+      a.call.write(helloBytes(node));
+      a.call.write(requests(1)[0] as Buffer);
+      const welcome = await eventually(() => a.received[0], 'the Welcome');
+      const m = ConnectResponse.decode(welcome).msg;
+      assert.equal(m?.$case, 'welcome', 'the answer is encoded as the agent expects');
+      await eventually(() => f.registry.get(node)?.snapshot, 'the snapshot decoded and recorded here');
+      assert.equal(f.relay.relayedStreams, 0);
+      // A length-delimited field whose length runs past the message's end.
+      a.call.write(Buffer.from([0x0a, 0x7f, 0x01]));
+      const err = await eventually(() => a.error, 'the stream ended');
+      assert.equal(err.code, status.INTERNAL);
+      assert.match(err.details, /deserializing/);
+      await eventually(() => f.registry.get(node)?.link === 'disconnected', 'its session ended');
+    });
+  }
 });

@@ -5,11 +5,12 @@
 // nothing is pushed. A follower that reads its agents' connections reports their liveness to
 // the leader in one call per interval (connection-liveness.ts), so relayed agents, like direct
 // ones, send PINGs instead of Heartbeat messages; the leader judges their silence as of this
-// coordinator's last report (Registry.judgeBy). A front process (fronts/front-main.ts) relays
-// its streams as bytes: it decodes the Hello and the Welcome, and passes every other message on
-// as the bytes it received, never decoding or encoding it.
+// coordinator's last report (Registry.judgeBy). The relay, a follower's as a front process's
+// (fronts/front-main.ts), takes the stream's messages as bytes: it decodes the Hello and the
+// Welcome, and passes every other message on as the bytes it received, never decoding or
+// encoding it. A stream served here is decoded and encoded as grpc-js would (typedCall).
 import type { Readable, Writable } from 'node:stream';
-import { Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServerDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
+import { Metadata, status, type ChannelCredentials, type handleBidiStreamingCall, type ServerDuplexStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { AgentServiceClient, AgentServiceService, ConnectRequest, ConnectResponse, type AgentServiceServer, type Logger } from '@lbha/shared';
 import type { AuthContext } from '../auth/auth-context.js';
 import { ConnectionLiveness, type WatchedConnection } from '../connection-liveness.js';
@@ -21,6 +22,12 @@ import type { LeaderInfo, Leadership } from './leadership.js';
 type AgentCall = ServerDuplexStream<ConnectRequest, ConnectResponse>;
 /** An agent stream whose messages are the bytes received (AGENT_SERVICE_AS_BYTES). */
 export type AgentBytesCall = ServerDuplexStream<Buffer, Buffer>;
+
+/** AgentService served on AGENT_SERVICE_AS_BYTES. */
+export interface AgentBytesServer extends UntypedServiceImplementation {
+  connect: handleBidiStreamingCall<Buffer, Buffer>;
+  reportRelayedLiveness: AgentServiceServer['reportRelayedLiveness'];
+}
 
 const same = (b: Buffer): Buffer => b;
 
@@ -34,25 +41,6 @@ export const AGENT_SERVICE_AS_BYTES: ServiceDefinition = {
   reportRelayedLiveness: AgentServiceService.reportRelayedLiveness,
 };
 
-/**
- * What the relay reads of the messages it passes: the node of the stream's first message (its
- * Hello) and the Welcome that answers it (the session whose liveness this coordinator reports).
- * The relay asks for nothing else: every other message is passed as it came.
- */
-interface MessageView<Req, Res> {
-  open(client: AgentServiceClient, metadata: Metadata): ClientDuplexStream<Req, Res>;
-  /** The node a Hello names; undefined for anything else. */
-  helloNode(m: Req): string | undefined;
-  /** A Welcome's session and whether the leader takes the agent's liveness from this coordinator; undefined for anything else. */
-  welcome(m: Res): { readonly sessionId: string; readonly livenessFromConnection: boolean } | undefined;
-}
-
-const TYPED: MessageView<ConnectRequest, ConnectResponse> = {
-  open: (client, metadata) => client.connect(metadata),
-  helloNode: (m) => (m.msg?.$case === 'hello' ? m.msg.value.node : undefined),
-  welcome: (m) => (m.msg?.$case === 'welcome' ? m.msg.value : undefined),
-};
-
 /** Bytes that do not decode are not this relay's to refuse: they go on, and the leader refuses them. */
 function decoded<T>(decode: (b: Buffer) => T, b: Buffer): T | undefined {
   try {
@@ -62,17 +50,43 @@ function decoded<T>(decode: (b: Buffer) => T, b: Buffer): T | undefined {
   }
 }
 
-const BYTES: MessageView<Buffer, Buffer> = {
-  open: (client, metadata) => client.makeBidiStreamRequest(AgentServiceService.connect.path, same, same, metadata),
-  helloNode: (b) => {
-    const m = decoded(ConnectRequest.decode, b);
-    return m && TYPED.helloNode(m);
-  },
-  welcome: (b) => {
-    const m = decoded(ConnectResponse.decode, b);
-    return m && TYPED.welcome(m);
-  },
-};
+/** The node a Hello (the stream's first message) names; undefined for anything else. */
+function helloNode(b: Buffer): string | undefined {
+  const m = decoded(ConnectRequest.decode, b)?.msg;
+  return m?.$case === 'hello' ? m.value.node : undefined;
+}
+
+/** A Welcome's session and whether the leader takes the agent's liveness from this coordinator; undefined for anything else. */
+function welcomeOf(b: Buffer): { readonly sessionId: string; readonly livenessFromConnection: boolean } | undefined {
+  const m = decoded(ConnectResponse.decode, b)?.msg;
+  return m?.$case === 'welcome' ? m.value : undefined;
+}
+
+/**
+ * The bytes call `call` as the typed call the coordinator's own AgentService takes: each message
+ * decoded as it arrives and each answer encoded as it leaves, the work grpc-js does for a call
+ * of AgentServiceService. A message that does not decode ends the stream as grpc-js ends it
+ * (INTERNAL) and reaches nobody.
+ */
+export function typedCall(call: AgentBytesCall): AgentCall {
+  const { requestDeserialize, responseSerialize } = AgentServiceService.connect;
+  const push = call.push.bind(call);
+  (call as { push: (chunk: unknown) => boolean }).push = (chunk) => {
+    if (!Buffer.isBuffer(chunk)) return push(chunk);
+    let m: ConnectRequest;
+    try {
+      m = requestDeserialize(chunk);
+    } catch (err) {
+      call.emit('error', { code: status.INTERNAL, details: `Error deserializing request: ${(err as Error).message}` });
+      return false;
+    }
+    return push(m);
+  };
+  const write = call.write.bind(call) as (chunk: Buffer, ...rest: unknown[]) => boolean;
+  (call as unknown as { write: (chunk: ConnectResponse, ...rest: unknown[]) => boolean }).write = (chunk, ...rest) =>
+    write(responseSerialize(chunk), ...rest);
+  return call as unknown as AgentCall;
+}
 
 /**
  * Stops reading `from` while `to` holds more than it buffers (its write returned false) until it
@@ -185,26 +199,30 @@ export class AgentRelay {
     }
   }
 
-  /** The AgentService implementation to register on the gRPC server. */
-  readonly service: AgentServiceServer = {
-    connect: (call: AgentCall) => {
+  /**
+   * The AgentService implementation to register on the gRPC server, with `definition`: Connect's
+   * messages come as bytes, relayed as they are or, served here, decoded (typedCall).
+   */
+  readonly service: AgentBytesServer = {
+    connect: (call: AgentBytesCall) => {
       const target = this.target();
-      this.routed(call, () => (target ? this.relay(call, target, TYPED) : this.serveLocally(call)));
+      this.routed(call, () => (target ? this.relay(call, target) : this.serveLocally(call)));
     },
     // Reports name sessions of this coordinator's own registry; on one that does not lead they
     // match no relayed session and touch nothing.
     reportRelayedLiveness: (call, callback) => this.opts.local.reportRelayedLiveness(call, callback),
   };
 
+  readonly definition: ServiceDefinition = AGENT_SERVICE_AS_BYTES;
+
   /**
-   * Connect of AGENT_SERVICE_AS_BYTES: relays the stream to the leader without decoding its
-   * messages past the Hello and the Welcome. A stream that cannot be relayed (no leader, or this
-   * coordinator leads) is refused: serving it here would take its messages decoded.
+   * Connect for a front: relays the stream to the leader. A stream that cannot be relayed (no
+   * leader, or this coordinator leads) is refused: a front serves nothing itself.
    */
   readonly connectBytes = (call: AgentBytesCall): void => {
     const target = this.target();
     this.routed(call, () => {
-      if (target) this.relay(call, target, BYTES);
+      if (target) this.relay(call, target);
       else call.emit('error', { code: status.UNAVAILABLE, details: 'no coordinator to relay the stream to; reconnect' });
     });
   };
@@ -293,8 +311,12 @@ export class AgentRelay {
     }
   }
 
-  private serveLocally(call: AgentCall): void {
+  private serveLocally(bytes: AgentBytesCall): void {
     const { leadership, logger } = this.opts;
+    // A stream relayed by a follower is authorised as the agent that opened it there. First, as
+    // it throws when the stream's connection is gone already.
+    adoptForwardedCaller(bytes);
+    const call = typedCall(bytes);
     const write = call.write.bind(call) as (chunk: ConnectResponse, ...rest: unknown[]) => boolean;
     let ending = false;
     // The last gate before bytes leave this process: whatever code path produced a push, a
@@ -313,8 +335,6 @@ export class AgentRelay {
       }
       return write(chunk, ...rest);
     };
-    // A stream relayed by a follower is authorised as the agent that opened it there.
-    adoptForwardedCaller(call);
     this.opts.local.connect(call);
   }
 
@@ -356,8 +376,8 @@ export class AgentRelay {
     u.client.close();
   }
 
-  /** Relays `call` to `leader`, reading its messages through `view`. */
-  private relay<Req, Res>(call: ServerDuplexStream<Req, Res>, leader: LeaderInfo, view: MessageView<Req, Res>): void {
+  /** Relays `call` to `leader`, its messages as bytes. */
+  private relay(call: AgentBytesCall, leader: LeaderInfo): void {
     const { logger, selfId } = this.opts;
     const peer = call.getPeer();
     // First, as it throws when the agent's connection is gone already.
@@ -366,7 +386,7 @@ export class AgentRelay {
     channel.streams++;
     const counter = this.opts.connectionOf?.(call);
     if (counter) metadata.set(RELAY_LIVENESS, '1');
-    const upstream = view.open(channel.client, metadata);
+    const upstream = channel.client.makeBidiStreamRequest(AgentServiceService.connect.path, same, same, metadata);
     let ended = false;
     /** The agent's node (its Hello, the stream's first message) and, once the leader took its liveness from here, the session. */
     let node: string | undefined;
@@ -402,10 +422,10 @@ export class AgentRelay {
     this.relays.add(relay);
     logger.debug({ event: 'relay.opened', peer, leader: leader.id }, 'relaying agent stream to the leader');
 
-    call.on('data', (m: Req) => {
+    call.on('data', (m: Buffer) => {
       if (hello) {
         hello = false;
-        node = view.helloNode(m);
+        node = helloNode(m);
       }
       if (!ended && !upstream.write(m)) holdUntilDrained(call, upstream, downHeld);
     });
@@ -417,9 +437,9 @@ export class AgentRelay {
     call.on('error', downstreamGone);
     call.on('close', downstreamGone);
 
-    upstream.on('data', (m: Res) => {
+    upstream.on('data', (m: Buffer) => {
       if (counter && node !== undefined && !welcomed) {
-        const welcome = view.welcome(m);
+        const welcome = welcomeOf(m);
         if (welcome) welcomed = true;
         if (welcome?.livenessFromConnection) {
           watched = welcome.sessionId;

@@ -2,13 +2,14 @@
 // client, store health, the leader election, the relay of agent streams and the forwarding of
 // API calls to the leader, and the leader's duties (placement, pushes, operations) started at
 // each election and stopped at each deposition.
+import type { ServiceDefinition } from '@grpc/grpc-js';
 import { clientCredentials, type AgentServiceServer, type Logger, type TlsConfig } from '@lbha/shared';
 import type { Etcd3 } from 'etcd3';
 import type { ControlApi } from '../control-api.js';
 import type { EventInput } from '../event-log.js';
 import type { Registry } from '../registry.js';
 import type { Store, StoreObserver } from '../store/store.js';
-import { AgentRelay, type AgentRelayOptions } from './agent-relay.js';
+import { AgentRelay, type AgentBytesServer, type AgentRelayOptions } from './agent-relay.js';
 import { ControlForwarder } from './control-forwarder.js';
 import { createEtcdClient } from './etcd-client.js';
 import type { EtcdStoreConfig } from './etcd-config.js';
@@ -95,9 +96,12 @@ export class EtcdCoordination {
     this.health = new StoreHealth({ downAfterMs: opts.config.leaseTtl, logger: opts.logger, record: opts.record });
   }
 
-  /** Serves agent streams here when leading (or when nobody leads), relays them otherwise. */
-  /** `liveness`: how relayed agents' connections are read (agent-relay.ts); without it they heartbeat. */
-  wrapAgentService(local: AgentServiceServer, liveness?: Pick<AgentRelayOptions, 'connectionOf' | 'livenessIntervalMs' | 'deadConnectionMs'>): AgentServiceServer {
+  /**
+   * Serves agent streams here when leading (or when nobody leads), relays them otherwise: the
+   * service to register and its definition (Connect's messages as bytes, agent-relay.ts).
+   * `liveness`: how relayed agents' connections are read; without it they heartbeat.
+   */
+  wrapAgentService(local: AgentServiceServer, liveness?: Pick<AgentRelayOptions, 'connectionOf' | 'livenessIntervalMs' | 'deadConnectionMs'>): { readonly definition: ServiceDefinition; readonly service: AgentBytesServer } {
     const { credentials, options } = clientCredentials(this.opts.peerTls);
     this.relay = new AgentRelay({
       local,
@@ -111,7 +115,7 @@ export class EtcdCoordination {
       ...liveness,
       ...(this.opts.relayStreamsPerChannel === undefined ? {} : { streamsPerChannel: this.opts.relayStreamsPerChannel }),
     });
-    return this.relay.service;
+    return { definition: this.relay.definition, service: this.relay.service };
   }
 
   /** Whether another coordinator leads (this one relays its agents' streams there). */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, Server, ServerCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { eventually } from '@lbha/test-support';
-import { AgentServiceClient, AgentServiceService, helloToWire, PROTOCOL_VERSION, silentLogger, snapshotToWire, type ConnectRequest, type ConnectResponse, type DesiredState } from '@lbha/shared';
+import { AgentServiceClient, helloToWire, PROTOCOL_VERSION, silentLogger, snapshotToWire, type ConnectRequest, type ConnectResponse, type DesiredState } from '@lbha/shared';
 import { ControlServiceClient, ControlServiceService, type pbControl } from '@lbha/shared/control';
 import { AgentOutbox } from '../../src/agent-outbox.js';
 import { createAgentService } from '../../src/agent-service.js';
@@ -98,7 +98,7 @@ async function coordinator(id: string, opts: CoordinatorOptions = {}): Promise<T
     logger,
   });
   Object.assign(c, { relay, forwarder });
-  server.addService(AgentServiceService, relay.service);
+  server.addService(relay.definition, relay.service);
   server.addService(ControlServiceService, grpcControlService(forwarder.api, logger));
   return c;
 }
