@@ -328,12 +328,14 @@ describe('several coordinators: relayed agents kept fresh by the follower\'s rep
     try {
       await eventually(() => leader.registry.get('silent')?.link === 'stale', 'the silent agent to go stale at the leader');
       const links = new Set<string | undefined>();
+      const silentLinks = new Set<string | undefined>();
       while (Date.now() - started < 10 * INTERVAL_MS) {
         links.add(leader.registry.get('busy')?.link);
+        silentLinks.add(leader.registry.get('silent')?.link);
         await new Promise((r) => setTimeout(r, 20));
       }
       assert.deepEqual([...links], ['connected'], 'the busy agent never went stale');
-      assert.equal(leader.registry.get('silent')?.link, 'stale');
+      assert.deepEqual([...silentLinks], ['stale'], 'no report named the silent agent');
     } finally {
       clearInterval(grow);
       clearInterval(sweep);
@@ -342,7 +344,9 @@ describe('several coordinators: relayed agents kept fresh by the follower\'s rep
     const sessions = follower.relay.livenessReports.sessions - reportsBefore.sessions;
     const intervals = Math.ceil((Date.now() - started) / INTERVAL_MS) + 1;
     assert.ok(calls > 0 && calls <= intervals, `${calls} reports in ${intervals} intervals`);
-    assert.equal(sessions, calls, 'each report named the busy agent only');
+    // At most the busy agent in each: on a loaded machine its counter may not have moved between
+    // two reports (the timer that moves it came late), and that report names nobody.
+    assert.ok(sessions > 0 && sessions <= calls, `${sessions} sessions named in ${calls} reports`);
     assert.equal(follower.relay.livenessReports.failed, 0);
   });
 
