@@ -244,19 +244,24 @@ describe('hung proxy', () => {
     it(`stopped workers: ${name}`, () => assert.deepEqual(stoppedWorkers(scans), want));
   }
 
-  /** A watch of a master (pid 100) with workers 101 and 102; `state` says which are stopped. */
-  function workerWatch(state: { stopped: Set<number> }) {
+  /**
+   * A watch of a master (pid 100) with workers 101 and 102, sampled every 20 ms of a fake clock;
+   * `state` says which are stopped and how many connections wait.
+   */
+  function workerWatch(state: { stopped: Set<number>; queued?: number }) {
     const reported: Array<[number, string]> = [];
     const changes: Array<string | undefined> = [];
+    let t = 0;
     const w = new StallWatch({
       intervalMs: 20,
       pid: () => 100,
+      now: () => (t += 20),
       onChange: (r) => changes.push(r),
       onStoppedWorker: (pid, reason) => reported.push([pid, reason]),
       read: {
         tree: (p) => [p, 101, 102],
         inodes: () => new Set(['1']),
-        queues: () => ({ queued: 0, listeners: 1 }),
+        queues: () => ({ queued: state.queued ?? 0, listeners: 1 }),
         states: (pids) => ({ stopped: pids.every((p) => state.stopped.has(p)), runnable: false }),
         stopped: (pids) => pids.filter((p) => state.stopped.has(p)),
       },
@@ -280,6 +285,22 @@ describe('hung proxy', () => {
     look(3);
     assert.equal(reported.length, 1, 'reported once');
     assert.deepEqual(changes, [], 'the proxy is not hung: the other worker takes its connections');
+    w.stop();
+  });
+
+  it('looks at the workers at every sample while connections wait: every worker stopped is killed before the hang rule fires', () => {
+    const state = { stopped: new Set([101, 102]), queued: 3 };
+    const { w, reported, changes } = workerWatch(state);
+    w.sample();
+    w.sample();
+    assert.deepEqual(reported.map(([pid]) => pid), [101, 102], 'two samples, 20 ms apart');
+    assert.match(reported[0]?.[1] ?? '', /worker 101 has been stopped for 20 ms or more while the master runs/);
+    // Their master has not replaced them yet: the queue waits, the window starts again at the kill.
+    for (let i = 0; i < 4; i++) w.sample();
+    assert.deepEqual(changes, [], 'no hang within the window after the kill');
+    // Not replaced in a whole window: the node is hung after all.
+    for (let i = 0; i < 3; i++) w.sample();
+    assert.deepEqual(changes, ['its accept queue has not emptied for 100 ms while it slept']);
     w.stop();
   });
 

@@ -3,7 +3,7 @@
 // once per process (and again while none are found: a starting proxy binds late).
 //
 // With `onStoppedWorker`, it also looks at each worker on its own, every WORKER_SCAN_SAMPLES
-// samples: a worker of a proxy with several is a proxy of its own for the connections it
+// samples and at every sample while connections wait: a worker of a proxy with several is a proxy of its own for the connections it
 // accepted. The workers share the listen socket and the kernel wakes only a worker that waits
 // for it, so a stopped worker takes no new connection and the accept queue stays empty (the
 // hung rule sees nothing), while every connection it had accepted stalls.
@@ -55,8 +55,8 @@ export class StallWatch {
   private inodes = new Set<string>();
   /** Samples since the last look at the workers. */
   private sinceScan = 0;
-  /** The stopped workers of the last scans, oldest first. */
-  private scans: number[][] = [];
+  /** The stopped workers of the last looks, oldest first. */
+  private scans: Array<{ readonly tMs: number; readonly pids: number[] }> = [];
   /** Workers reported stopped (each once). */
   private reported = new Set<number>();
   private readonly rule: StallRule;
@@ -126,29 +126,39 @@ export class StallWatch {
     this.samples.push({ tMs: t, queued: q.queued, ...states });
     const keepFrom = t - this.rule.windowMs - 4 * this.opts.intervalMs;
     while (this.samples.length > 2 && (this.samples[0] as StallSample).tMs < keepFrom) this.samples.shift();
-    this.set(stallReason(this.samples, this.rule));
-    if (this.opts.onStoppedWorker !== undefined && ++this.sinceScan >= WORKER_SCAN_SAMPLES) {
+    // Workers are looked at every WORKER_SCAN_SAMPLES samples, and at every sample while
+    // connections wait: with every worker stopped the queue fills, and the workers' kill (their
+    // master starts new ones, which take the queue) must come before the hang rule's window
+    // ends, or the VIPs would move for a node that serves again a moment later.
+    if (this.opts.onStoppedWorker !== undefined && (++this.sinceScan >= WORKER_SCAN_SAMPLES || q.queued > 0)) {
       this.sinceScan = 0;
-      this.scanWorkers(pid);
+      // The master is replacing killed workers: the queue's window starts again.
+      if (this.scanWorkers(pid, t)) this.samples = this.samples.slice(-1);
     }
+    this.set(stallReason(this.samples, this.rule));
   }
 
   /**
    * Looks at each worker: one stopped in STOPPED_WORKER_SCANS looks in a row while the main
    * process was not is reported once. A stopped main process is the hung rule's (every process
-   * stopped) or nobody's: its workers serve on, and it could not replace one.
+   * stopped) or nobody's: its workers serve on, and it could not replace one. Whether a worker
+   * was reported now.
    */
-  private scanWorkers(pid: number): void {
+  private scanWorkers(pid: number, tMs: number): boolean {
     const stopped = this.read.states([pid]).stopped ? [] : this.read.stopped(this.read.tree(pid).slice(1));
-    this.scans.push(stopped);
+    this.scans.push({ tMs, pids: stopped });
     if (this.scans.length > STOPPED_WORKER_SCANS) this.scans.shift();
     // Forget the reported workers that are gone (killed and replaced).
     for (const worker of this.reported) if (!stopped.includes(worker)) this.reported.delete(worker);
-    for (const worker of stoppedWorkers(this.scans)) {
+    const since = (this.scans[0] as { tMs: number }).tMs;
+    let reported = false;
+    for (const worker of stoppedWorkers(this.scans.map((s) => s.pids))) {
       if (this.reported.has(worker)) continue;
       this.reported.add(worker);
-      this.opts.onStoppedWorker?.(worker, `worker ${worker} has been stopped for ${(STOPPED_WORKER_SCANS - 1) * WORKER_SCAN_SAMPLES * this.opts.intervalMs} ms or more while the master runs`);
+      reported = true;
+      this.opts.onStoppedWorker?.(worker, `worker ${worker} has been stopped for ${tMs - since} ms or more while the master runs`);
     }
+    return reported;
   }
 
   private set(reason: string | undefined): void {
