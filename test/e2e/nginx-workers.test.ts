@@ -140,6 +140,24 @@ describe('nginx with two workers: one worker hung or killed, the master killed, 
     }
   });
 
+  it('every worker stopped, the master running: the agent kills them before the hang rule fires, the new workers take the waiting connections; no VIP move', { timeout: TEST_TIMEOUT }, async (t) => {
+    const c = await startClients(lab, 8);
+    const old = await waitForWorkers(lab, [], 'two workers on lb1');
+    await keptClientWorker(lab, c);
+    const t0 = Date.now();
+    try {
+      for (const pid of old.workers) await lab.signalProxyProcess('lb1', pid, 'SIGSTOP');
+      const after = await waitForWorkers(lab, old.workers, `the stopped workers ${old.workers.join(' ')} to be replaced`);
+      assert.equal(after.master, old.master, 'the same master runs: nginx was not restarted');
+      t.diagnostic(`workers ${old.workers.join(' ')} stopped, replaced by ${after.workers.join(' ')} within ${Date.now() - t0} ms`);
+      await assertServedInPlace(t, c, 'every worker stopped', t0);
+      const stuck = (await agentLog(lab, 'lb1')).filter((l) => l.event === 'service.worker_stopped' && Number(l.time) >= t0);
+      assert.equal(stuck.length, WORKERS, `lb1's agent reported each stopped worker once: ${stuck.map((l) => l.msg).join('; ')}`);
+    } finally {
+      for (const pid of old.workers) await lab.signalProxyProcess('lb1', pid, 'SIGCONT').catch(() => undefined);
+    }
+  });
+
   it('one worker killed: the master starts another, its connections are reset, nothing else moves', { timeout: TEST_TIMEOUT }, async (t) => {
     const c = await startClients(lab, 8);
     const { master } = await waitForWorkers(lab, [], 'two workers on lb1');
