@@ -177,7 +177,7 @@ coordinator_user='  if ! getent passwd lbha >/dev/null; then
 r=$stage/deb/lbha-agent
 program_tree "$r" lbha-agent shared agent
 # The agent's V8 flags and malloc setting: packages/agent/src/node-flags.ts says why.
-wrapper "$r" lbha-agent lbha-agent packages/agent/dist/bundle/lbha-agent.js "--max-semi-space-size=1 --lite-mode --single-threaded-gc --bytecode-old-age=1 --expose-gc" "MALLOC_MMAP_THRESHOLD_=131072"
+wrapper "$r" lbha-agent lbha-agent packages/agent/dist/bundle/lbha-agent.js "--max-semi-space-size=1 --lite-mode --single-threaded-gc --bytecode-old-age=1 --expose-gc --compact-on-every-full-gc" "MALLOC_MMAP_THRESHOLD_=131072"
 unit_file "$r" lbha-agent lbha-agent.service
 install_file 0640 deploy/examples/agent.yaml "$r/etc/lbha/agent.yaml"
 mkdir -p "$r/etc/lbha/tls" && chmod 0750 "$r/etc/lbha/tls"

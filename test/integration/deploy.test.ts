@@ -425,7 +425,7 @@ describe('release tarball and installer', { skip: !isRoot ? 'needs root (useradd
   it('installs wrappers that run --help', async () => {
     // The agent's wrapper runs the bundle with the V8 flags and the malloc setting it ships with.
     const agentWrapper = readFileSync(join(root, 'usr/bin/lbha-agent'), 'utf8');
-    assert.match(agentWrapper, /^export MALLOC_MMAP_THRESHOLD_=131072\nexec .* --max-semi-space-size=1 --lite-mode --single-threaded-gc --bytecode-old-age=1 --expose-gc .*\/packages\/agent\/dist\/bundle\/lbha-agent\.js"? "\$@"$/m);
+    assert.match(agentWrapper, /^export MALLOC_MMAP_THRESHOLD_=131072\nexec .* --max-semi-space-size=1 --lite-mode --single-threaded-gc --bytecode-old-age=1 --expose-gc --compact-on-every-full-gc .*\/packages\/agent\/dist\/bundle\/lbha-agent\.js"? "\$@"$/m);
     // The coordinator's names the OpenSSL configuration it runs with; node ignores a missing file.
     const coordinatorWrapper = readFileSync(join(root, 'usr/bin/lbha-coordinator'), 'utf8');
     const openssl = /"--openssl-config=\$\{self%\/\*\/\*\}\/([^"]+)"/.exec(coordinatorWrapper)?.[1];

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 --lite-mode --single-threaded-gc --bytecode-old-age=1 --expose-gc
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 --lite-mode --single-threaded-gc --bytecode-old-age=1 --expose-gc --compact-on-every-full-gc
 import { randomUUID } from 'node:crypto';
 import { CertificateSource, clientCredentials, createLogger, isInsecure, startDaemon, tlsFileProblem, watchedClientCredentials } from '@lbha/shared';
 import type { AgentConfig } from '../agent-config.js';
