@@ -30,13 +30,23 @@ export function onGrid(dueMs: number): number {
 export class TickTask {
   /** When it runs next (scheduler's clock); meaningful while it is started. */
   atMs = Infinity;
+  /** Its neighbours in the scheduler's list of started tasks, and whether it is in it. */
+  prev: TickTask | undefined;
+  next: TickTask | undefined;
+  listed = false;
   constructor(readonly fn: () => void) {}
 }
 
 export class TickScheduler {
-  private readonly tasks = new Set<TickTask>();
+  // The started tasks, in the order they were started: a list through the tasks themselves. A
+  // Set of them allocated at each wakeup (its iterator, and a new table each time its deleted
+  // entries filled the old one; that table outlived two scavenges in the Set and went into the
+  // old generation, about 6 KB a second with every check at 10 Hz, docs/benchmarks.md, the
+  // thirteenth round); the list allocates nothing.
+  private head: TickTask | undefined;
+  private tail: TickTask | undefined;
   /** The tasks of the wakeup being run (kept between wakeups: one array, not one per wakeup). */
-  private readonly due: TickTask[] = [];
+  private readonly due: (TickTask | undefined)[] = [];
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Infinity;
   private maxLateMs = 0;
@@ -53,13 +63,36 @@ export class TickScheduler {
     const now = this.clock();
     const at = now + Math.max(0, delayMs);
     task.atMs = exact ? at : onGrid(at);
-    this.tasks.add(task);
+    this.add(task);
     this.arm(task.atMs, now);
   }
 
   /** A started task does not run (also when it is due in the wakeup being run). */
   cancel(task: TickTask): void {
-    this.tasks.delete(task);
+    this.remove(task);
+  }
+
+  /** Appends `task` to the started ones; one already there keeps its place. */
+  private add(task: TickTask): void {
+    if (task.listed) return;
+    task.listed = true;
+    task.prev = this.tail;
+    task.next = undefined;
+    if (this.tail) this.tail.next = task;
+    else this.head = task;
+    this.tail = task;
+  }
+
+  /** Takes `task` out of the started ones; false if it was not there. */
+  private remove(task: TickTask): boolean {
+    if (!task.listed) return false;
+    if (task.prev) task.prev.next = task.next;
+    else this.head = task.next;
+    if (task.next) task.next.prev = task.prev;
+    else this.tail = task.prev;
+    task.prev = task.next = undefined;
+    task.listed = false;
+    return true;
   }
 
   /** Runs `fn` once, `delayMs` from now (on the grid if that is close); returns a cancel function. */
@@ -101,26 +134,30 @@ export class TickScheduler {
     this.timer = undefined;
     this.timerAtMs = Infinity;
     const due = this.due;
+    const dueBy = now + EARLY_MS;
     let next = Infinity;
-    for (const t of this.tasks) {
-      if (t.atMs <= now + EARLY_MS) due.push(t);
+    let n = 0;
+    for (let t = this.head; t !== undefined; t = t.next) {
+      if (t.atMs <= dueBy) due[n++] = t;
       else if (t.atMs < next) next = t.atMs;
     }
     if (next < Infinity) this.arm(next, now);
     // One task that throws does not keep the others from running; its error still surfaces
     // as an uncaught exception, as it would have from its own timer.
     let failure: { readonly error: unknown } | undefined;
-    for (let i = 0; i < due.length; i++) {
+    for (let i = 0; i < n; i++) {
       const t = due[i] as TickTask;
+      // Emptied slot by slot: `due.length = 0` would drop the array's store, and the next
+      // wakeup would allocate another.
+      due[i] = undefined;
       // Cancelled, or started again for later, by a task that ran before it in this wakeup.
-      if (t.atMs > now + EARLY_MS || !this.tasks.delete(t)) continue;
+      if (t.atMs > dueBy || !this.remove(t)) continue;
       try {
         t.fn();
       } catch (error) {
         failure ??= { error };
       }
     }
-    due.length = 0;
     if (failure) throw failure.error;
   }
 }
