@@ -86,6 +86,8 @@ describe('client figures', () => {
   Non-2xx or 3xx responses: 4
 Requests/sec:   8000.00
 `;
-    assert.deepEqual(parseWrk(text), { requests: 40000, connectErrors: 0, readErrors: 3, writeErrors: 1, timeouts: 2, non2xx: 4, latencyMaxMs: 12.5, errors: 10 });
+    assert.deepEqual(parseWrk(text), { requests: 40000, connectErrors: 0, readErrors: 3, writeErrors: 1, timeouts: 2, non2xx: 4, latencyMaxMs: 12.5, errors: 10, longestSilenceMs: 0 });
+    // The script's lines, one per thread: the longest of them.
+    assert.equal(parseWrk(`${text}lbha-silence 1 52\nlbha-silence 2 3009\nlbha-silence 3 48\n`).longestSilenceMs, 3009);
   });
 });

@@ -173,7 +173,7 @@ describe("the way out of a failure every node shares, on haproxy: each node's re
       const fresh = await lab.startProbe('vip');
       const sequential = await lab.startProbe('vip', { sequential: true, timeoutMs: 300 });
       // Kept-alive connections from a client that does not retry: a reset or a stall shows here.
-      const kept = lab.wrk('vip', { connections: 20, durationS: 10, timeoutS: 1, delayMs: 10 });
+      const kept = lab.wrk('vip', { connections: 20, durationS: 10, timeoutS: 1, delayMs: 10, perConnection: true });
       kept.catch(() => undefined);
       const holders = watchHolders(lab);
       let backAt = 0;
@@ -207,10 +207,12 @@ describe("the way out of a failure every node shares, on haproxy: each node's re
         console.log(`${name}: ${late.length} requests from web1 answering, ${late.filter((x) => x.status === 503).length} answered 503, ${late.filter((x) => !answered(x)).length} unanswered (${[...new Set(late.filter((x) => !answered(x)).map((x) => x.error))].join(', ') || '-'})`);
       }
 
-      console.log(`wrk, 20 kept-alive connections to the VIP for 10 s: ${wrk.requests} requests, ${wrk.non2xx} non-2xx, errors: connect ${wrk.connectErrors}, read ${wrk.readErrors}, write ${wrk.writeErrors}, timeout ${wrk.timeouts}`);
+      console.log(`wrk, 20 kept-alive connections to the VIP for 10 s: ${wrk.requests} requests, ${wrk.non2xx} non-2xx, errors: connect ${wrk.connectErrors}, read ${wrk.readErrors}, write ${wrk.writeErrors}, timeout ${wrk.timeouts}; the longest any connection went without an answer ${wrk.longestSilenceMs} ms`);
 
       assert.equal(first.node, 'lb2', "lb2's haproxy checked first");
       assert.equal(wrk.connectErrors + wrk.readErrors + wrk.writeErrors + wrk.timeouts, 0, 'no kept-alive connection failed');
+      // wrk counts no error for a request never answered: a stalled connection shows only as silence.
+      assert.ok(wrk.longestSilenceMs < 2_000, `no kept-alive connection stalled (the longest went ${wrk.longestSilenceMs} ms without an answer)`);
       assert.ok(wrk.non2xx > 0 && wrk.non2xx < wrk.requests, `wrk saw haproxy's 503s and then the page (${wrk.non2xx} of ${wrk.requests} non-2xx)`);
       assert.deepEqual(seen.filter((h) => JSON.stringify(h) !== JSON.stringify({ vip: ['lb1'] })), [], 'the VIP stayed on lb1, never without holder');
       assert.deepEqual(away.map((c) => c.t - first.t), [], "the client's entry never pointed at lb2");

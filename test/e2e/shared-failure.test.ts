@@ -84,7 +84,7 @@ describe('a check every node fails (nginx active/active)', { skip: skipReason ??
     const fresh = await lab.startProbe('vip1');
     const sequential = await lab.startProbe('vip2', { sequential: true, timeoutMs: 300 });
     const holders = watchHolders(lab);
-    const kept = lab.wrk('vip1', { connections: 20, durationS: 12, timeoutS: 1 });
+    const kept = lab.wrk('vip1', { connections: 20, durationS: 12, timeoutS: 1, perConnection: true });
     kept.catch(() => undefined); // awaited below; a failure before then must not go unhandled
     await new Promise((r) => setTimeout(r, 1000));
     const stoppedAt = Date.now();
@@ -107,7 +107,7 @@ describe('a check every node fails (nginx active/active)', { skip: skipReason ??
     const records = { fresh: await fresh.stop(), sequential: await sequential.stop() };
     console.log(line('fresh connections to vip1', records.fresh, stoppedAt));
     console.log(line('sequential client on vip2', records.sequential, stoppedAt));
-    console.log(`wrk, 20 kept-alive connections to vip1 for 12 s: ${wrk.requests} requests, ${wrk.non2xx} non-2xx, errors: connect ${wrk.connectErrors}, read ${wrk.readErrors}, write ${wrk.writeErrors}, timeout ${wrk.timeouts}`);
+    console.log(`wrk, 20 kept-alive connections to vip1 for 12 s: ${wrk.requests} requests, ${wrk.non2xx} non-2xx, errors: connect ${wrk.connectErrors}, read ${wrk.readErrors}, write ${wrk.writeErrors}, timeout ${wrk.timeouts}; the longest any connection went without an answer ${wrk.longestSilenceMs} ms`);
     // Every VIP stayed where it was, and every request got an answer.
     const moved = seen.filter((h) => JSON.stringify(h) !== JSON.stringify({ vip1: ['lb1'], vip2: ['lb2'] }));
     assert.deepEqual(moved, [], 'each VIP stayed on its node, never without holder');
@@ -117,6 +117,8 @@ describe('a check every node fails (nginx active/active)', { skip: skipReason ??
       assert.deepEqual(late.filter((x) => !answered(x)).map((x) => x.error), [], `${name}: no request went unanswered`);
     }
     assert.equal(wrk.connectErrors + wrk.readErrors + wrk.writeErrors + wrk.timeouts, 0, 'no kept-alive connection failed');
+    // wrk counts no error for a request never answered: a stalled connection shows only as silence.
+    assert.ok(wrk.longestSilenceMs < 2_000, `no kept-alive connection stalled (the longest went ${wrk.longestSilenceMs} ms without an answer)`);
     assert.ok(wrk.non2xx > 0, 'wrk saw the 502s');
     assert.deepEqual((await agents.api.listEvents(afterSeq)).filter((e) => ['vip.moved', 'vip.orphan'].includes(e.type)), []);
 

@@ -1,6 +1,6 @@
 // Client-side instruments beyond the probe: the client's neighbour entry for a VIP (which MAC it
 // sends to after a move), a node's MAC, and wrk (kept-alive connections from a client that does
-// not retry: a cut connection is an error, not a silent reconnect).
+// not retry: a cut connection is an error, not a silent reconnect; a stalled one shows as silence).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -49,6 +49,11 @@ export interface WrkOptions {
    * per-connection request limit.
    */
   readonly delayMs?: number;
+  /**
+   * One wrk thread per connection, so that `longestSilenceMs` is each connection's own: with
+   * several connections on a thread, one that stalls hides behind the others' answers.
+   */
+  readonly perConnection?: boolean;
 }
 
 export interface WrkResult {
@@ -61,6 +66,13 @@ export interface WrkResult {
   readonly latencyMaxMs: number;
   /** Every error wrk counted. */
   readonly errors: number;
+  /**
+   * The longest time one wrk thread went without an answer, up to the end of the run (ms; one
+   * connection's with `perConnection`). wrk counts a timeout only for a request that is answered
+   * late: a connection whose request is never answered adds no error and no request, and shows
+   * only here.
+   */
+  readonly longestSilenceMs: number;
 }
 
 function toMs(v: string, unit: string): number {
@@ -82,31 +94,62 @@ export function parseWrk(text: string): WrkResult {
     non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
     latencyMaxMs: lat ? toMs(lat[1] ?? '0', lat[2] ?? 'ms') : 0,
   };
-  return { ...r, errors: r.connectErrors + r.readErrors + r.writeErrors + r.timeouts + r.non2xx };
+  const silences = [...text.matchAll(/^lbha-silence \d+ (\d+)$/gm)].map((m) => Number(m[1]));
+  return { ...r, errors: r.connectErrors + r.readErrors + r.writeErrors + r.timeouts + r.non2xx, longestSilenceMs: Math.max(0, ...silences) };
+}
+
+/**
+ * wrk's script: each thread notes the longest time between two answers (from its start, and to
+ * the end of the run) on the monotonic clock through LuaJIT's FFI, and `done` prints one line per
+ * thread; `delay` when asked for.
+ */
+function wrkScript(delayMs: number | undefined): string {
+  return `local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } lbha_timespec;
+int clock_gettime(int clk, lbha_timespec *tp);
+]]
+local ts = ffi.new("lbha_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1000 + math.floor(tonumber(ts.tv_nsec) / 1000000)
+end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) last = now_ms(); longest = 0 end
+function response(status, headers, body)
+  local t = now_ms()
+  if t - last > longest then longest = t - last end
+  last = t
+end
+function done(summary, latency, requests)
+  local t = now_ms()
+  for i, th in ipairs(threads) do
+    local l = th:get("longest")
+    if t - th:get("last") > l then l = t - th:get("last") end
+    io.write(string.format("lbha-silence %d %d\\n", i, l))
+  end
+end
+${delayMs === undefined ? '' : `function delay()\n  return ${delayMs}\nend\n`}`;
 }
 
 /** Runs wrk in `ns` against `url` for the duration (bounded) and returns its figures. */
 export async function runWrk(ns: string, url: string, o: WrkOptions): Promise<WrkResult> {
   const duration = Math.max(1, Math.min(900, Math.round(o.durationS)));
-  let script: string | undefined;
-  if (o.delayMs !== undefined) {
-    if (!Number.isInteger(o.delayMs) || o.delayMs < 0) throw new LabUsageError(`wrk delayMs must be a whole number of milliseconds, not ${o.delayMs}`);
-    script = join(mkdtempSync(join(tmpdir(), 'lbha-wrk-')), 'delay.lua');
-    writeFileSync(script, `function delay()\n  return ${o.delayMs}\nend\n`);
-  }
+  if (o.delayMs !== undefined && (!Number.isInteger(o.delayMs) || o.delayMs < 0)) throw new LabUsageError(`wrk delayMs must be a whole number of milliseconds, not ${o.delayMs}`);
+  const script = join(mkdtempSync(join(tmpdir(), 'lbha-wrk-')), 'client.lua');
+  writeFileSync(script, wrkScript(o.delayMs));
   const args = [
-    '-t', String(o.threads ?? 1),
+    '-t', String(o.perConnection ? o.connections : (o.threads ?? 1)),
     '-c', String(o.connections),
     '-d', `${duration}s`,
     '--timeout', `${o.timeoutS ?? 2}s`,
     ...(o.host ? ['-H', `Host: ${o.host}`] : []),
     ...(o.close ? ['-H', 'Connection: close'] : []),
-    ...(script ? ['-s', script] : []),
+    '-s', script,
     url,
   ];
-  const out = await runInNamespace(ns, 'wrk', args, { timeoutMs: (duration + 30) * 1000 }).finally(() => {
-    if (script) rmSync(dirname(script), { recursive: true, force: true });
-  });
+  const out = await runInNamespace(ns, 'wrk', args, { timeoutMs: (duration + 30) * 1000 }).finally(() => rmSync(dirname(script), { recursive: true, force: true }));
   if (out.code !== 0) throw new LabCommandError(['wrk', ...args], out.code, out.stderr || out.stdout);
   return parseWrk(out.stdout);
 }
