@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { eventually } from '@lbha/test-support';
 import { isAlive, procState, readProcStat } from '../src/services/proc.js';
-import { passiveOpens, processStates, processTree } from '../src/services/listen-queue.js';
+import { passiveOpens, processStates, processTree, stoppedBySignal, stoppedPids } from '../src/services/listen-queue.js';
 import { keptFileCount, MAX_KEPT_FILES } from '../src/util/kept-file.js';
 
 const children: ChildProcess[] = [];
@@ -75,6 +75,7 @@ describe('/proc/PID/stat', () => {
     c.kill('SIGSTOP');
     await eventually(async () => (await nextTurn(), procState(pid) === 0x54), 'stopped (T)');
     assert.deepEqual(processStates([pid]), { stopped: true, runnable: false });
+    assert.deepEqual(stoppedPids([pid, process.pid]), [pid], 'stopped by a signal, among the workers to end');
     c.kill('SIGCONT');
     // Woken by SIGCONT, sleep is runnable (R) for a moment before it sleeps (S) again.
     await eventually(async () => (await nextTurn(), procState(pid) === 0x53), 'asleep again (S)');
@@ -85,6 +86,12 @@ describe('/proc/PID/stat', () => {
     assert.equal(isAlive(pid), false);
     assert.equal(procState(pid), 0);
     assert.deepEqual(processStates([pid]), { stopped: false, runnable: false }, 'a missing process is not stopped');
+  });
+
+  it("ends a worker a signal stopped, never one a tracer holds", () => {
+    assert.equal(stoppedBySignal('T'.charCodeAt(0)), true);
+    assert.equal(stoppedBySignal('t'.charCodeAt(0)), false, 'a debugger or strace holds it on purpose');
+    for (const state of 'RSDZI') assert.equal(stoppedBySignal(state.charCodeAt(0)), false, state);
   });
 
   it('reads this process as running, and a pid that never existed as absent', () => {

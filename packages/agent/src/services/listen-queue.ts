@@ -289,12 +289,18 @@ export function processStates(pids: readonly number[]): { stopped: boolean; runn
   return { stopped, runnable };
 }
 
-/** The processes among `pids` that are stopped or traced (state T or t). */
+/**
+ * Whether a process in this state (the byte of /proc/PID/stat) was stopped by a signal (T). One
+ * stopped by a tracer (t: a debugger attached, or strace at a system call) is not: whoever
+ * attached holds it on purpose.
+ */
+export function stoppedBySignal(state: number): boolean {
+  return state === 0x54;
+}
+
+/** The processes among `pids` that a signal stopped (state T; a traced one, t, is not among them). */
 export function stoppedPids(pids: readonly number[]): number[] {
   const out: number[] = [];
-  for (const p of pids) {
-    const s = procState(p);
-    if (s === 0x54 || s === 0x74) out.push(p);
-  }
+  for (const p of pids) if (stoppedBySignal(procState(p))) out.push(p);
   return out;
 }

@@ -36,7 +36,7 @@ export interface StallRule {
 export const DEFAULT_STALL_RULE: StallRule = { windowMs: 100, stoppedSamples: 2 };
 
 /**
- * A worker of a proxy that has several is stopped for good once it is seen stopped (T or t) in
+ * A worker of a proxy that has several is stopped for good once it is seen stopped (T) in
  * this many looks at the workers in a row: a stop seen once may be a debugger's step.
  */
 export const STOPPED_WORKER_SCANS = 2;
