@@ -145,7 +145,7 @@ write_wrapper lbha packages/cli/dist/src/bin/lbha.js
 # The agent's V8 flags and malloc setting: packages/agent/src/node-flags.ts says why.
 write_wrapper lbha-agent packages/agent/dist/bundle/lbha-agent.js "--max-semi-space-size=1 --lite-mode --single-threaded-gc --bytecode-old-age=1 --expose-gc --compact-on-every-full-gc" "MALLOC_MMAP_THRESHOLD_=131072"
 # The coordinator's V8 flags and OpenSSL configuration: packages/coordinator/src/node-flags.ts says why.
-write_wrapper lbha-coordinator packages/coordinator/dist/src/bin/lbha-coordinator.js "--heap-growing-percent=50 \"--openssl-config=\${self%/*/*}/lib/lbha/packages/coordinator/openssl.cnf\""
+write_wrapper lbha-coordinator packages/coordinator/dist/src/bin/lbha-coordinator.js "--heap-growing-percent=50 --v8-pool-size=1 \"--openssl-config=\${self%/*/*}/lib/lbha/packages/coordinator/openssl.cnf\""
 
 # --- systemd units: the paths in them follow --prefix and --sysconfdir -----------------------
 mkdir -p "$D$unitdir"

@@ -200,7 +200,7 @@ build_deb "$r"
 r=$stage/deb/lbha-coordinator
 program_tree "$r" lbha-coordinator shared coordinator
 # The coordinator's V8 flags and OpenSSL configuration: packages/coordinator/src/node-flags.ts says why.
-wrapper "$r" lbha-coordinator lbha-coordinator packages/coordinator/dist/src/bin/lbha-coordinator.js "--heap-growing-percent=50 --openssl-config=/usr/lib/lbha-coordinator/packages/coordinator/openssl.cnf"
+wrapper "$r" lbha-coordinator lbha-coordinator packages/coordinator/dist/src/bin/lbha-coordinator.js "--heap-growing-percent=50 --v8-pool-size=1 --openssl-config=/usr/lib/lbha-coordinator/packages/coordinator/openssl.cnf"
 wrapper "$r" lbha-coordinator lbha-dev-ca packages/coordinator/dist/src/bin/lbha-dev-ca.js
 wrapper "$r" lbha-coordinator lbha-probe packages/coordinator/dist/src/bin/lbha-probe.js
 unit_file "$r" lbha-coordinator lbha-coordinator.service

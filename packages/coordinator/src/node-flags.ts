@@ -22,7 +22,22 @@ import { fileURLToPath } from 'node:url';
 // threshold at 16 KB (at 1,000 agents 10-15 KB per agent less C heap, but a sixth more CPU:
 // OpenSSL allocates and frees a record buffer for every TLS record, each then an mmap and a
 // munmap) or at 64 KB (about 5 KB less).
-export const COORDINATOR_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=50'];
+// --v8-pool-size=1 (node's, not V8's): one thread for V8's background work instead of four. On
+//   the one core the coordinator is sized for, the four ran the old generation's concurrent
+//   marking and the scavenger's parallel tasks beside the event loop, and each that was runnable
+//   held the core to the scheduler's next tick (4 ms at HZ=250) before the loop's thread had it
+//   back: at 10,000 agents the longest run of a /metrics scrape fell, in 13 of 20 traced scrapes,
+//   inside a marking of the old generation (which the churn of reports fills), those threads 2-32
+//   ms of it. With one, the process's longest run in a scrape went from 26.0-28.6 to 15.3-21.2 ms
+//   at 10,000 and from 12.3-29.4 to 8.6-9.9 at 2,000 (each run's maximum, three alternated pairs
+//   each); the main thread does more of the collector's work itself (its own longest run, to a
+//   tick, 11.0-16.4 ms against 5.8-7.8 at 10,000). Memory per agent did not grow (at 3,000 69-72
+//   KB against 87-93); CPU was not separable at the load of that sitting (docs/benchmarks.md,
+//   "/metrics at 10,000 agents: the longest run of a scrape is V8's helper threads"). The
+//   marking stays concurrent, on one thread: on a host with more cores, beside the loop.
+//   --single-threaded-gc (no helpers, every collection on the loop's thread) was measured too:
+//   its maximum at 10,000 was 22.7-23.2 ms.
+export const COORDINATOR_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=50', '--v8-pool-size=1'];
 
 /**
  * The OpenSSL configuration the coordinator runs with, and node's option that loads it (the

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --heap-growing-percent=50
+#!/usr/bin/env -S node --heap-growing-percent=50 --v8-pool-size=1
 import { readFileSync } from 'node:fs';
 import { createLogger, readPackageVersion, startDaemon, tlsFileProblem } from '@lbha/shared';
 import { loadCoordinatorConfig, type CoordinatorConfig } from '../coordinator-config.js';

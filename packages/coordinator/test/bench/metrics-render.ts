@@ -16,8 +16,8 @@
 // carries the process metrics as the coordinator's does (prom-client's collection is part of
 // every scrape). Not a test: timings on a shared machine are noisy, so nothing is asserted here.
 //   node packages/coordinator/dist/test/bench/metrics-render.js [agents=2000,10000] [scrapes=10] [--one-shot]
-// (run it as docs/benchmarks.md does: `taskset -c 0 node --heap-growing-percent=50 …`, pinned to one
-// core and with the V8 flag the coordinator ships with, COORDINATOR_NODE_FLAGS)
+// (run it as docs/benchmarks.md does: `taskset -c 0 node --heap-growing-percent=50 --v8-pool-size=1 …`,
+// pinned to one core and with the flags the coordinator ships with, COORDINATOR_NODE_FLAGS)
 // --slice-ms N sets the sliced render's pause interval (default: the coordinator's).
 // --baseline first measures 1 s windows without a scrape: what the churn alone holds the loop.
 // --one-shot renders without pausing (sliceMs = Infinity): the loop block of a render in one go,
