@@ -40,7 +40,9 @@
 // thread ids after the main thread), libuv's pool (started later: gzip, fs) and the main thread,
 // as the process's CPU time in the gap less the others'. Pinned to one core, a thread that does
 // not run while the main thread reads is switched out, so its figure is exact; the main thread's
-// own schedstat is as of the last tick (see LoopGapMonitor), hence the difference.
+// own schedstat is as of the last tick (see LoopGapMonitor), hence the difference. The sampler's
+// ticks follow the monitor's but are its own timer's: the split is close, not exact (in a traced
+// gap the others' sum came out 4.5 ms over the process's, the main thread then 0).
 // --alloc N: after the timed scrapes, with the churn stopped, N scrapes each after every report
 // was replaced once: what one scrape allocates on the JS heap (the young generation's growth
 // during it, in MB; a scrape in which a collection ran is left out and counted). Run it with a
