@@ -87,7 +87,8 @@ describe('nginx with two workers: one worker hung or killed, the master killed, 
    * Stops the clients and checks what they saw: the VIP never left lb1; neither fresh-connection
    * client had more than one request that reached no server, and their answers came from lb1 (or,
    * with `restarting`, from lb2 while nginx on lb1 restarted: its new connections are handed to
-   * the peer then); the kept-alive client had no failed request; lb1's agent saw no hang and gave
+   * the peer then); the kept-alive client had no failed request (with `restarting`, at most the one
+   * its worker was serving when the agent killed it, reset); lb1's agent saw no hang and gave
    * nothing up. Returns wrk's figures.
    */
   async function assertServedInPlace(t: { diagnostic(m: string): void }, c: Clients, label: string, faultMs: number, restarting = false): Promise<WrkResult> {
@@ -104,8 +105,14 @@ describe('nginx with two workers: one worker hung or killed, the master killed, 
       t.diagnostic(`${describeFigures(`${label}, ${kind}`, f)}${kind === 'kept' ? `, ${retried} sent again after a reset` : ''}`);
       assert.ok(f.requests > 0, `${kind} sent requests`);
       if (kind === 'kept') {
-        const failed = records.kept.filter((r) => !r.ok).map((r) => `${new Date(r.t).toISOString()} ${r.error} after ${r.ms} ms`);
-        assert.deepEqual(failed, [], `no request of the kept-alive client failed: its connection was not left stalled (${describeFigures(kind, f)})`);
+        // With the master killed the agent ends its workers (SIGKILL): a request the kept-alive
+        // connection's worker was serving then may be reset, as the design says of every request
+        // the old workers were serving. That one is allowed; a stall (a timeout) or a second
+        // failure never is.
+        const notOk = records.kept.filter((r) => !r.ok);
+        const reset = restarting ? notOk.filter((r) => r.error === 'ECONNRESET').slice(0, 1) : [];
+        const failed = notOk.filter((r) => !reset.includes(r)).map((r) => `${new Date(r.t).toISOString()} ${r.error} after ${r.ms} ms`);
+        assert.deepEqual(failed, [], `no request of the kept-alive client failed${restarting ? ' beyond the one its worker was serving when killed' : ''}: its connection was not left stalled (${describeFigures(kind, f)})`);
       } else {
         assert.ok(f.failed <= 1, `${kind}: at most one request that reached no server failed (${describeFigures(kind, f)})`);
       }
