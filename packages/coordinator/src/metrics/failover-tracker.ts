@@ -10,14 +10,25 @@
 import type { VrrpState } from '@lbha/shared';
 import type { FailoverReason } from './metric-definitions.js';
 
-/** One instance as a node reports it. */
+/** One instance as a node reports it (an agent's InstanceStatus is one). */
 export interface InstanceObservation {
-  readonly vip: string;
+  /** The VIP's name. */
+  readonly name: string;
   readonly state: VrrpState;
   /** Agent time the instance entered `state`; 0 when unknown. */
   readonly sinceMs: number;
   /** The VIP address is on the node's interface. */
   readonly vipPresent: boolean;
+}
+
+/** What the tracker keeps of a node's instance: its own record, updated in place. */
+interface KeptInstance {
+  readonly vip: string;
+  state: VrrpState;
+  sinceMs: number;
+  vipPresent: boolean;
+  /** The node's report that last listed it (NodeTrack.reports). */
+  seen: number;
 }
 
 /** Why and since when a node no longer holds a VIP. */
@@ -61,18 +72,26 @@ interface NodeTrack {
   cluster: string;
   /** False after the node's agent was lost, until it reports again. */
   live: boolean;
-  readonly instances: Map<string, InstanceObservation>;
+  readonly instances: Map<string, KeptInstance>;
+  /** Reports observed so far: an instance whose `seen` is behind was not in the last. */
+  reports: number;
 }
 
-export function holds(i: InstanceObservation): boolean {
+export function holds(i: { readonly state: VrrpState }): boolean {
   return i.state === 'master';
 }
+
+/** What a report without a transition or a failover gives: most reports (one a second per node). */
+const NOTHING: Observed = Object.freeze({ transitions: Object.freeze([]), failovers: Object.freeze([]) });
 
 export class FailoverTracker {
   private readonly nodes = new Map<string, NodeTrack>();
   /** The nodes of each cluster (by their track's cluster): a lost VIP looks for another holder among these only. */
   private readonly members = new Map<string, Set<string>>();
-  private readonly vips = new Map<string, VipTrack>();
+  /** Per cluster, per VIP name: looked up with the strings the reports carry, no key built. */
+  private readonly vips = new Map<string, Map<string, VipTrack>>();
+  /** Failovers found by the call in progress (gained, lost), handed out when it returns. */
+  private readonly found: Failover[] = [];
 
   private join(cluster: string, node: string): void {
     let set = this.members.get(cluster);
@@ -88,19 +107,27 @@ export class FailoverTracker {
   }
 
   private track(cluster: string, vip: string): VipTrack {
-    const key = `${cluster}\u0000${vip}`;
-    let t = this.vips.get(key);
+    let inCluster = this.vips.get(cluster);
+    if (!inCluster) this.vips.set(cluster, (inCluster = new Map()));
+    let t = inCluster.get(vip);
     if (!t) {
       t = { holder: undefined, loss: undefined, gain: undefined };
-      this.vips.set(key, t);
+      inCluster.set(vip, t);
     }
     return t;
   }
 
+  /** The failovers found by the call in progress, in an array of their own; `found` emptied. */
+  private takeFound(): Failover[] {
+    return this.found.length === 0 ? [] : this.found.splice(0);
+  }
+
   /**
-   * A node's complete list of instances (after a snapshot or a delta). `explain` says why the
-   * node no longer holds a VIP it held since `heldSinceMs`, and since when; `nowMs` stands in
-   * for unknown agent times.
+   * A node's complete list of instances (after a snapshot or a delta), the first `count` of
+   * them. `explain` says why the node no longer holds a VIP it held since `heldSinceMs`, and
+   * since when; `nowMs` stands in for unknown agent times. Called for every report of every
+   * node: a report that changes nothing allocates nothing (each object made here would live
+   * until the node's next report and be copied by the young-generation collections between).
    */
   observe(
     cluster: string,
@@ -108,54 +135,61 @@ export class FailoverTracker {
     instances: readonly InstanceObservation[],
     explain: (vip: string, heldSinceMs: number) => LossExplanation,
     nowMs: number,
+    count = instances.length,
   ): Observed {
-    const transitions: VrrpTransition[] = [];
-    const failovers: Failover[] = [];
+    let transitions: VrrpTransition[] | undefined;
     let n = this.nodes.get(node);
     if (!n) {
-      n = { cluster, live: true, instances: new Map() };
+      n = { cluster, live: true, instances: new Map(), reports: 0 };
       this.nodes.set(node, n);
       this.join(cluster, node);
     }
     if (n.cluster !== cluster) {
       // The node moved to another cluster: it no longer holds anything in the old one.
-      for (const old of n.instances.values()) if (holds(old)) this.lost(n.cluster, old.vip, node, { reason: 'preempted', atMs: nowMs }, failovers);
+      for (const old of n.instances.values()) if (holds(old)) this.lost(n.cluster, old.vip, node, { reason: 'preempted', atMs: nowMs });
       n.instances.clear();
       this.leave(n.cluster, node);
       n.cluster = cluster;
       this.join(cluster, node);
     }
     n.live = true;
-    const seen = new Set<string>();
-    for (const i of instances) {
-      seen.add(i.vip);
-      const prev = n.instances.get(i.vip);
-      // An unchanged instance keeps the observation already kept (in the old generation of the
-      // heap): a new one for every report would live until the node's next report, a second
-      // later, and be copied by the young-generation collections in between.
-      if (!prev || prev.state !== i.state || prev.sinceMs !== i.sinceMs || prev.vipPresent !== i.vipPresent) n.instances.set(i.vip, i);
-      if (prev && prev.state !== i.state) transitions.push({ cluster, node, vip: i.vip, from: prev.state, to: i.state });
-      if (holds(i)) this.gained(cluster, i.vip, node, i.sinceMs || nowMs, failovers);
-      else if (prev && holds(prev)) this.lost(cluster, i.vip, node, explain(i.vip, prev.sinceMs), failovers);
+    const report = ++n.reports;
+    const upTo = Math.min(count, instances.length);
+    for (let k = 0; k < upTo; k++) {
+      const i = instances[k] as InstanceObservation;
+      const prev = n.instances.get(i.name);
+      // What the previous report said, before the kept record takes this one's values.
+      const prevState = prev?.state;
+      const prevSinceMs = prev?.sinceMs ?? 0;
+      if (!prev) n.instances.set(i.name, { vip: i.name, state: i.state, sinceMs: i.sinceMs, vipPresent: i.vipPresent, seen: report });
+      else {
+        prev.seen = report;
+        prev.state = i.state;
+        prev.sinceMs = i.sinceMs;
+        prev.vipPresent = i.vipPresent;
+      }
+      if (prevState !== undefined && prevState !== i.state) (transitions ??= []).push({ cluster, node, vip: i.name, from: prevState, to: i.state });
+      if (holds(i)) this.gained(cluster, i.name, node, i.sinceMs || nowMs);
+      else if (prevState === 'master') this.lost(cluster, i.name, node, explain(i.name, prevSinceMs));
     }
-    for (const [vip, prev] of n.instances) {
-      if (seen.has(vip)) continue;
-      n.instances.delete(vip);
-      if (holds(prev)) this.lost(cluster, vip, node, explain(vip, prev.sinceMs), failovers);
+    for (const prev of n.instances.values()) {
+      if (prev.seen === report) continue;
+      n.instances.delete(prev.vip);
+      if (holds(prev)) this.lost(cluster, prev.vip, node, explain(prev.vip, prev.sinceMs));
     }
-    return { transitions, failovers };
+    if (transitions === undefined && this.found.length === 0) return NOTHING;
+    return { transitions: transitions ?? [], failovers: this.takeFound() };
   }
 
   /** The node's agent is gone (disconnected or silent): what it held counts as lost at `atMs`. */
   nodeLost(node: string, atMs: number): Failover[] {
     const n = this.nodes.get(node);
-    const failovers: Failover[] = [];
-    if (!n || !n.live) return failovers;
+    if (!n || !n.live) return [];
     n.live = false;
     for (const i of n.instances.values()) {
-      if (holds(i)) this.lost(n.cluster, i.vip, node, { reason: 'node_lost', atMs }, failovers);
+      if (holds(i)) this.lost(n.cluster, i.vip, node, { reason: 'node_lost', atMs });
     }
-    return failovers;
+    return this.takeFound();
   }
 
   /** Forgets a node whose record is gone (call after nodeLost). */
@@ -167,15 +201,15 @@ export class FailoverTracker {
 
   /** The node believed to hold the VIP, if any. */
   holderOf(cluster: string, vip: string): string | undefined {
-    return this.vips.get(`${cluster}\u0000${vip}`)?.holder;
+    return this.vips.get(cluster)?.get(vip)?.holder;
   }
 
-  private gained(cluster: string, vip: string, node: string, atMs: number, out: Failover[]): void {
+  private gained(cluster: string, vip: string, node: string, atMs: number): void {
     const t = this.track(cluster, vip);
     if (t.holder === node) return;
     if (t.holder === undefined) {
       if (t.loss && t.loss.node !== node) {
-        out.push({ cluster, vip, from: t.loss.node, to: node, reason: t.loss.reason, durationMs: Math.max(0, atMs - t.loss.atMs) });
+        this.found.push({ cluster, vip, from: t.loss.node, to: node, reason: t.loss.reason, durationMs: Math.max(0, atMs - t.loss.atMs) });
       }
       // Otherwise: the VIP's first holder, or the old holder back after its agent reconnected.
       t.loss = undefined;
@@ -189,10 +223,10 @@ export class FailoverTracker {
     t.holder = node;
   }
 
-  private lost(cluster: string, vip: string, node: string, why: LossExplanation, out: Failover[]): void {
+  private lost(cluster: string, vip: string, node: string, why: LossExplanation): void {
     const t = this.track(cluster, vip);
     if (t.gain && t.gain.from === node) {
-      out.push({ cluster, vip, from: node, to: t.gain.node, reason: why.reason, durationMs: Math.max(0, t.gain.atMs - why.atMs) });
+      this.found.push({ cluster, vip, from: node, to: t.gain.node, reason: why.reason, durationMs: Math.max(0, t.gain.atMs - why.atMs) });
       t.gain = undefined;
       return;
     }
