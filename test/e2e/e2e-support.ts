@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { after, afterEach, before } from 'node:test';
 import { eventually, waitFor } from '@lbha/test-support';
-import type { Lab, LbNode, ProbeRecord, ProbeSession, TopologyName } from '../lab/index.js';
+import type { Lab, LbNode, ProbeRecord, ProbeSession, TopologyName, WrkResult } from '../lab/index.js';
 import { LB_NODES, labUnavailableReason, runLeftovers, startLab, summarizeProbe, webNodeOfPage } from '../lab/index.js';
 import type { NodeInfo } from '../lab/control-api.js';
 import type { Vrrp2Options } from '../lab/lbha-configs.js';
@@ -158,6 +158,31 @@ export async function waitForBaseline(lab: Lab, timeoutMs = 30_000): Promise<voi
 export function outageLine(label: string, records: readonly ProbeRecord[], fromMs: number, toMs?: number): string {
   const s = summarizeProbe(records, { fromMs, ...(toMs === undefined ? {} : { toMs }) });
   return `${label}: ${s.requests} requests, ${s.failed} failed, longest gap ${s.longestGapMs.toFixed(0)} ms`;
+}
+
+/** One line for the test log: what wrk's kept-alive connections saw. */
+export function describeWrk(w: WrkResult): string {
+  return `wrk: ${w.requests} requests, ${w.errors} errors (connect ${w.connectErrors}, read ${w.readErrors}, write ${w.writeErrors}, timeout ${w.timeouts}, non-2xx ${w.non2xx}), latency max ${w.latencyMaxMs} ms, the longest any connection went without an answer ${w.longestSilenceMs} ms`;
+}
+
+/**
+ * Asserts that wrk saw no error and that no kept-alive connection stalled. wrk 4.1 counts a
+ * timeout only for a request answered late: a request never answered adds no error and no request,
+ * and shows only as the connection's silence (run wrk with `perConnection`, one connection per
+ * thread, so one stalled connection does not hide behind the answers of others). A silence longer
+ * than wrk's own timeout plus the pause between requests and a second's slack (a SYN sent again)
+ * is a request that was never answered.
+ */
+export function assertKeptAliveServed(w: WrkResult, options: { timeoutS: number; delayMs?: number }, what: string): void {
+  assert.equal(w.errors, 0, `${what}: no kept-alive connection failed (${describeWrk(w)})`);
+  assertNoStalledConnection(w, options, what);
+}
+
+/** The part of assertKeptAliveServed that holds where a connection may be reset: none stalled. */
+export function assertNoStalledConnection(w: WrkResult, options: { timeoutS: number; delayMs?: number }, what: string): void {
+  assert.ok(w.requests > 0, `${what}: wrk ran (${describeWrk(w)})`);
+  const limitMs = options.timeoutS * 1000 + (options.delayMs ?? 0) + 1000;
+  assert.ok(w.longestSilenceMs < limitMs, `${what}: no kept-alive connection stalled: the longest went ${w.longestSilenceMs} ms without an answer (at most ${limitMs} ms: wrk's timeout, the pause, a second) (${describeWrk(w)})`);
 }
 
 /** Waits until the coordinator reports the check failing on the node; returns its reason. */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { eventually, waitFor } from '@lbha/test-support';
 import { summarizeProbe, type Lab } from '../lab/index.js';
-import { agentsOf, skipReason, useAgentLab, waitForSuccesses } from './e2e-support.js';
+import { agentsOf, describeWrk, skipReason, useAgentLab, waitForSuccesses } from './e2e-support.js';
 
 describe('a frozen keepalived (nginx active/active)', { skip: skipReason, timeout: 5 * 60_000 }, () => {
   let lab: Lab;
@@ -24,7 +24,7 @@ describe('a frozen keepalived (nginx active/active)', { skip: skipReason, timeou
     const afterSeq = Math.max(0, ...(await agents.api.listEvents()).map((e) => e.seq));
     const fresh = await lab.startProbe('vip1');
     const sequential = await lab.startProbe('vip1', { sequential: true, timeoutMs: 300 });
-    const kept = lab.wrk('vip1', { connections: 10, durationS: 14, timeoutS: 1 });
+    const kept = lab.wrk('vip1', { connections: 10, durationS: 14, timeoutS: 1, perConnection: true });
     await waitForSuccesses(fresh, 0, 20, 'lb1');
     const frozen = await lab.pidsByName('lb1', 'keepalived');
     assert.ok(frozen.length >= 2, 'keepalived runs as a parent and a VRRP child');
@@ -63,7 +63,7 @@ describe('a frozen keepalived (nginx active/active)', { skip: skipReason, timeou
         const s = summarizeProbe(r, { fromMs: stopAt });
         console.log(`${name}: ${s.requests} requests from the freeze on, ${s.failed} failed, longest gap ${s.longestGapMs.toFixed(0)} ms`);
       }
-      console.log(`wrk, 10 kept-alive connections for 14 s: ${wrk.requests} requests, errors: connect ${wrk.connectErrors}, read ${wrk.readErrors}, write ${wrk.writeErrors}, timeout ${wrk.timeouts}`);
+      console.log(`10 kept-alive connections for 14 s, ${describeWrk(wrk)}`);
     }
     // Served again, by lb1, after it took vip1 back.
     const back = Date.now();

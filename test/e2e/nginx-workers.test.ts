@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { waitFor } from '@lbha/test-support';
 import { clientFigures, describeFigures, type Lab, type ProbeRecord, type ProbeSession, type WrkResult } from '../lab/index.js';
-import { agentLog, drainWithKeptAliveClient, runOperation, skipReason, useAgentLab, waitForBaseline, waitForSuccesses, watchHolders } from './e2e-support.js';
+import { agentLog, describeWrk, drainWithKeptAliveClient, runOperation, skipReason, useAgentLab, waitForBaseline, waitForSuccesses, watchHolders } from './e2e-support.js';
 
 const TEST_TIMEOUT = 180_000;
 const VIP = 'vip1';
@@ -73,10 +73,6 @@ async function waitForWorkers(lab: Lab, gone: readonly number[], what: string): 
       ? { done: true, value: { master, workers } }
       : { done: false, observed: `processes ${all.join(' ')}, still there ${left.join(' ') || 'none'}` };
   }, { timeoutMs: 20_000, intervalMs: 50 });
-}
-
-function describeWrk(w: WrkResult): string {
-  return `wrk: ${w.requests} requests, ${w.errors} errors (connect ${w.connectErrors}, read ${w.readErrors}, write ${w.writeErrors}, timeout ${w.timeouts}, non-2xx ${w.non2xx}), latency max ${w.latencyMaxMs} ms`;
 }
 
 describe('nginx with two workers: one worker hung or killed, the master killed, reloads', { skip: skipReason, timeout: 15 * 60_000 }, () => {

@@ -10,7 +10,7 @@ import { eventually } from '@lbha/test-support';
 import { linkMac, summarizeProbe, type Lab } from '../lab/index.js';
 import { NeighbourWatch } from '../lab/neighbour-watch.js';
 import { clearVrrpDrop, dropVrrp } from '../lab/vrrp-path.js';
-import { agentsOf, skipReason, useAgentLab } from './e2e-support.js';
+import { agentsOf, describeWrk, skipReason, useAgentLab } from './e2e-support.js';
 import { LabPrometheus, prometheusMissing } from './lab-prometheus.js';
 
 describe('a short flap (nginx active/active)', { skip: skipReason ?? prometheusMissing, timeout: 6 * 60_000 }, () => {
@@ -33,7 +33,7 @@ describe('a short flap (nginx active/active)', { skip: skipReason ?? prometheusM
     const fresh = await lab.startProbe('vip1');
     const sequential = await lab.startProbe('vip1', { sequential: true, timeoutMs: 300 });
     const watch = await NeighbourWatch.start(lab, [vip1.address]);
-    const kept = lab.wrk('vip1', { connections: 10, durationS: 6, timeoutS: 1 });
+    const kept = lab.wrk('vip1', { connections: 10, durationS: 6, timeoutS: 1, perConnection: true });
     await new Promise((r) => setTimeout(r, 1500));
     // lb2 misses lb1's adverts for 600 ms: its master-down timer (3 adverts + skew) runs out.
     const dropAt = Date.now();
@@ -61,7 +61,7 @@ describe('a short flap (nginx active/active)', { skip: skipReason ?? prometheusM
       const s = summarizeProbe(r, { fromMs: dropAt });
       console.log(`${name}: ${s.requests} requests from the drop on, ${s.failed} failed, longest gap ${s.longestGapMs.toFixed(0)} ms`);
     }
-    console.log(`wrk, 10 kept-alive connections for 6 s around it: ${wrk.requests} requests, errors: connect ${wrk.connectErrors}, read ${wrk.readErrors}, write ${wrk.writeErrors}, timeout ${wrk.timeouts}`);
+    console.log(`10 kept-alive connections for 6 s around it, ${describeWrk(wrk)}`);
     // The client sends to lb1 again, and from a second after the path is back every request is answered by lb1.
     assert.equal(watch.macAt(vip1.address, Date.now()), lb1Mac, "the client's neighbour entry points at lb1 again");
     for (const [name, r] of Object.entries(records)) {
