@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { waitFor } from '@lbha/test-support';
-import { clientFigures, describeFigures, type Lab, type ProbeRecord, type ProbeSession } from '../lab/index.js';
-import { agentLog, skipReason, useAgentLab, waitForFailingCheck, waitForSuccesses } from './e2e-support.js';
+import { clientFigures, describeFigures, type Lab, type ProbeRecord, type ProbeSession, type WrkResult } from '../lab/index.js';
+import { agentLog, assertNoStalledConnection, describeWrk, skipReason, useAgentLab, waitForFailingCheck, waitForSuccesses } from './e2e-support.js';
 
 const TEST_TIMEOUT = 120_000;
 const VIP = 'vip1';
@@ -16,35 +16,49 @@ const VIP = 'vip1';
 interface Clients {
   readonly probe: ProbeSession;
   readonly sequential: ProbeSession;
+  readonly kept: Promise<WrkResult>;
 }
+
+/**
+ * Kept-alive connections from a client that does not retry, one wrk thread each: those the failing
+ * proxy had may be reset (README), but none may stall.
+ */
+const WRK = { connections: 8, durationS: 12, timeoutS: 3, delayMs: 20, perConnection: true };
 
 async function startClients(lab: Lab): Promise<Clients> {
   const probe = await lab.startProbe(VIP);
   const sequential = await lab.startProbe(VIP, { sequential: true, timeoutMs: 300 });
   await waitForSuccesses(probe, 0, 20, 'lb1');
   await waitForSuccesses(sequential, 0, 10, 'lb1');
-  return { probe, sequential };
+  const kept = lab.wrk(VIP, WRK);
+  kept.catch(() => undefined);
+  return { probe, sequential, kept };
 }
 
 /** Waits until both clients are served through `lb` after `sinceMs`, stops them, returns their records. */
-async function settle(c: Clients, sinceMs: number, lb: 'lb1' | 'lb2'): Promise<{ probe: ProbeRecord[]; sequential: ProbeRecord[] }> {
+async function settle(c: Clients, sinceMs: number, lb: 'lb1' | 'lb2'): Promise<{ probe: ProbeRecord[]; sequential: ProbeRecord[]; kept: WrkResult }> {
   await waitForSuccesses(c.probe, sinceMs, 30, lb);
   await waitForSuccesses(c.sequential, sinceMs, 10, lb);
-  return { probe: await c.probe.stop(), sequential: await c.sequential.stop() };
+  return { probe: await c.probe.stop(), sequential: await c.sequential.stop(), kept: await c.kept };
 }
 
 describe('unplanned failover: what two clients side by side see', { skip: skipReason, timeout: 15 * 60_000 }, () => {
   let lab: Lab;
   useAgentLab('a', (l) => (lab = l));
 
-  /** Neither client had a request that reached no server; both figures go to the test log. */
-  function assertNoneFailed(t: { diagnostic(m: string): void }, label: string, records: { probe: ProbeRecord[]; sequential: ProbeRecord[] }, faultMs: number): void {
+  /**
+   * Neither client had a request that reached no server, and no kept-alive connection stalled;
+   * the figures go to the test log.
+   */
+  function assertNoneFailed(t: { diagnostic(m: string): void }, label: string, records: { probe: ProbeRecord[]; sequential: ProbeRecord[]; kept: WrkResult }, faultMs: number): void {
     for (const kind of ['probe', 'sequential'] as const) {
       const f = clientFigures(records[kind], { faultMs, newHolder: 'lb2' });
       t.diagnostic(describeFigures(`${label}, ${kind}`, f));
       assert.ok(f.failed <= 1, `${kind}: at most one request that reached no server failed (${describeFigures(kind, f)})`);
       assert.ok(f.requests > 0, `${kind} sent requests`);
     }
+    t.diagnostic(`${label}, kept-alive ${describeWrk(records.kept)}`);
+    assertNoStalledConnection(records.kept, WRK, `${label}, kept-alive`);
   }
 
   const assertClientFollowed = (node: 'lb2'): Promise<void> => assertClientFollowedTo(lab, node);
@@ -96,17 +110,28 @@ describe('unplanned failover: what two clients side by side see', { skip: skipRe
     assertNoneFailed(t, 'inner link down', records, t0);
   });
 
-  it('hung proxy: found from its accept queue and process state, not by the HTTP check', { timeout: TEST_TIMEOUT }, async (t) => {
+  it('hung proxy: found from its accept queue and process state, not by the HTTP check; killed and restarted once the hang has lasted 2 s', { timeout: TEST_TIMEOUT }, async (t) => {
+    const before = await lab.proxyMasterPid('lb1');
     const c = await startClients(lab);
     const t0 = Date.now();
     try {
       await lab.signalProxy('lb1', 'SIGSTOP');
       await lab.waitForHolder(VIP, 'lb2');
-      const records = await settle(c, Date.now(), 'lb2');
+      const movedAt = Date.now();
       const reason = await waitForFailingCheck(lab, 'lb1', 'nginx');
       assert.match(reason, /hung/, `the process check names the hang: ${reason}`);
+      const records = await settle(c, movedAt, 'lb2');
+      // The connections the stopped nginx had accepted would wait for as long as it stays
+      // stopped; the agent kills it after supervision.hungRestartAfter (2 s), which resets them
+      // (no wrk connection stalls), and restarts it in place.
+      const killed = (await agentLog(lab, 'lb1')).find((l) => l.event === 'service.stuck' && Number(l.time) >= t0);
+      assert.match(killed?.msg ?? '', /hung for 2000 ms/, `the agent killed the hung nginx: ${JSON.stringify(killed)}`);
+      t.diagnostic(`killed ${Number(killed?.time) - t0} ms after the stop`);
+      const after = await lab.proxyMasterPid('lb1');
+      assert.ok(after !== undefined && after !== before, `nginx runs again with a new master (${before} -> ${after})`);
       assertNoneFailed(t, 'nginx stopped (SIGSTOP)', records, t0);
     } finally {
+      // Whatever the agent did not replace runs again.
       await lab.signalProxy('lb1', 'SIGCONT');
     }
   });

@@ -81,6 +81,8 @@ const supervisionSchema = z
     startupWindow: durationMs({ min: 0, max: 10_000 }).default(150),
     stopTimeout: durationMs({ min: 100, max: 600_000 }).default(10_000),
     pollInterval: durationMs({ min: 10, max: 10_000 }).default(100),
+    /** A proxy hung this long is killed and restarted in place; 0: left hung. */
+    hungRestartAfter: durationMs({ min: 0, max: 3_600_000 }).default(2_000),
   })
   .strict();
 

@@ -46,6 +46,8 @@ export interface SupervisionOptions {
   readonly startupWindowMs: number;
   readonly stopTimeoutMs: number;
   readonly pollIntervalMs: number;
+  /** A proxy hung this long is killed and restarted in place; 0: never. */
+  readonly hungRestartAfterMs: number;
 }
 
 export interface AgentOptions {
@@ -133,6 +135,7 @@ export function compileAgentOptions(c: AgentConfig): AgentOptions {
       startupWindowMs: c.supervision.startupWindow,
       stopTimeoutMs: c.supervision.stopTimeout,
       pollIntervalMs: c.supervision.pollInterval,
+      hungRestartAfterMs: c.supervision.hungRestartAfter,
     },
     ipProgram: c.programs.ip,
     nftProgram: c.programs.nft,

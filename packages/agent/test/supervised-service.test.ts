@@ -149,6 +149,7 @@ async function killedStuck() {
     tree: (pid) => (alive.has(pid) ? [pid, ...[...alive].filter((p) => p !== pid)] : []),
     kill: (pid) => void killed.push(pid),
     exists: (pid) => alive.has(pid),
+    traced: () => false,
   };
   const d = new FakeDriver('keepalived', 'keepalived');
   const s = new SupervisedService(d, {
@@ -213,7 +214,7 @@ describe('supervised service: a stopped worker of a running proxy', () => {
       logger: silentLogger(),
       stallIntervalMs: 5,
       killStoppedWorkers,
-      processes: { tree: (pid) => [pid, pid + 1, pid + 2], kill: (pid) => void killed.push(pid), exists: () => true },
+      processes: { tree: (pid) => [pid, pid + 1, pid + 2], kill: (pid) => void killed.push(pid), exists: () => true, traced: () => false },
       stallRead: {
         tree: (pid) => [pid, pid + 1, pid + 2],
         inodes: () => new Set(['1']),
@@ -241,5 +242,91 @@ describe('supervised service: a stopped worker of a running proxy', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(killed, []);
     s.close();
+  });
+});
+
+describe('supervised service: a proxy that stays hung', () => {
+  /**
+   * nginx whose every process (PID, PID+1) is stopped while `hung.now` is set; the hang watch
+   * samples every 5 ms; killing the master ends the daemon. `traced` names processes a tracer holds.
+   */
+  async function hungProxy(hungRestartAfterMs: number, traced: (pid: number, master: number) => boolean = () => false) {
+    const killed: number[] = [];
+    const hung = { now: false };
+    const d = new FakeDriver('nginx');
+    const events: string[] = [];
+    const logger = silentLogger();
+    const record = (level: 'warn' | 'error') => (o: unknown) => void events.push(`${level} ${(o as { event?: string }).event}`);
+    const s = new SupervisedService(d, {
+      graceMs: 60_000,
+      backoff: { firstMs: 10, initialMs: 20, maxMs: 80 },
+      stableMs: 60_000,
+      watchFiles: [],
+      logger: Object.assign(Object.create(logger) as typeof logger, { warn: record('warn'), error: record('error') }),
+      stallIntervalMs: 5,
+      hungRestartAfterMs,
+      processes: {
+        tree: (pid) => [pid, pid + 1],
+        kill: (pid) => {
+          killed.push(pid);
+          if (pid === d.pid) d.crash();
+        },
+        exists: () => false,
+        traced: (pid) => traced(pid, d.pid),
+      },
+      stallRead: {
+        tree: (pid) => [pid, pid + 1],
+        inodes: () => new Set(['1']),
+        queues: () => ({ queued: hung.now ? 3 : 0, listeners: 1 }),
+        states: () => ({ stopped: hung.now, runnable: false }),
+        stopped: (pids) => (hung.now ? [...pids] : []),
+      },
+    });
+    await s.init(true);
+    d.calls.length = 0;
+    return { s, d, killed, hung, events };
+  }
+
+  it('is killed once the hang has lasted hungRestartAfterMs, children first, and restarted in place', async () => {
+    const { s, d, killed, hung, events } = await hungProxy(60);
+    const master = d.pid;
+    hung.now = true;
+    await eventually(() => s.liveness().hung !== undefined, 'the hang found');
+    assert.deepEqual(killed, [], 'not killed at once: a hang that ends by itself keeps its connections');
+    await eventually(() => killed.length > 0, 'the hung proxy killed', { timeoutMs: 5_000 });
+    assert.deepEqual(killed, [master + 1, master], 'the worker first, then the master');
+    hung.now = false;
+    await eventually(() => s.liveness().state === 'running' && d.pid !== master, 'restarted in place');
+    assert.deepEqual(d.calls, ['validate', 'start']);
+    assert.match(s.liveness().lastError, /^hung for 60 ms \(.+\); killed and restarted$/);
+    assert.ok(events.includes('error service.stuck'), `the kill is logged: ${events.join(', ')}`);
+    s.close();
+  });
+
+  it('is not killed when the hang ends within the delay', async () => {
+    const { s, killed, hung } = await hungProxy(200);
+    hung.now = true;
+    await eventually(() => s.liveness().hung !== undefined, 'the hang found');
+    hung.now = false;
+    await eventually(() => s.liveness().hung === undefined, 'the hang over');
+    await new Promise((r) => setTimeout(r, 400));
+    assert.deepEqual(killed, []);
+    assert.equal(s.liveness().state, 'running');
+    s.close();
+  });
+
+  it('is left alone while a tracer holds one of its processes, and with hungRestartAfterMs 0', async () => {
+    const traced = await hungProxy(30, (pid, master) => pid === master + 1);
+    traced.hung.now = true;
+    await eventually(() => traced.events.includes('warn service.hung_traced'), 'the traced hang logged');
+    assert.deepEqual(traced.killed, [], 'a debugger holds it on purpose');
+    traced.s.close();
+    const never = await hungProxy(0);
+    never.hung.now = true;
+    await eventually(() => never.s.liveness().hung !== undefined, 'the hang found');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(never.killed, []);
+    assert.equal(never.s.liveness().state, 'running');
+    never.s.close();
   });
 });

@@ -49,7 +49,7 @@ export class NodeServices {
         watchFiles,
         logger: deps.logger.child({ service: driver.name }),
         onRestart: (name, outcome) => deps.metrics.restart(name, outcome),
-        ...(stallIntervalMs === undefined ? {} : { stallIntervalMs }),
+        ...(stallIntervalMs === undefined ? {} : { stallIntervalMs, hungRestartAfterMs: sup.hungRestartAfterMs }),
         killStoppedWorkers,
       });
       s.onLiveness(deps.onLiveness);

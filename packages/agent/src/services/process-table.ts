@@ -1,6 +1,7 @@
 // The processes of a daemon as the kernel sees them: what a stuck daemon's kill needs (which
 // processes it has, kill them, are they gone). Replaceable in unit tests.
 import { processTree } from './listen-queue.js';
+import { procState } from './proc.js';
 
 export interface ProcessTable {
   /** The process and its children, parent first. */
@@ -9,6 +10,8 @@ export interface ProcessTable {
   kill(pid: number): void;
   /** Whether the process still exists (a zombie still does). */
   exists(pid: number): boolean;
+  /** Whether a tracer holds the process (state `t`: `gdb -p`, `strace -p` at a system call). */
+  traced(pid: number): boolean;
 }
 
 export const kernelProcessTable: ProcessTable = {
@@ -28,4 +31,5 @@ export const kernelProcessTable: ProcessTable = {
       return (e as NodeJS.ErrnoException).code === 'EPERM';
     }
   },
+  traced: (pid) => procState(pid) === 0x74,
 };

@@ -38,6 +38,12 @@ export interface SupervisedServiceOptions {
    * process starts another (nginx's master does). The daemon is not restarted, no VIP moves.
    */
   readonly killStoppedWorkers?: boolean;
+  /**
+   * With the hang watch: a daemon hung this long (its VIPs gone to the peer since the hang was
+   * found) is killed and restarted in place, unless a tracer holds one of its processes. Unset or
+   * 0: a hung daemon is left as it is.
+   */
+  readonly hungRestartAfterMs?: number;
   /** The clock; Date.now by default. */
   readonly now?: () => number;
   /** Waits on the clock of `now`; a timer by default. */
@@ -61,6 +67,8 @@ export class SupervisedService implements ServiceLiveness {
   private graceTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stableTimer: NodeJS.Timeout | undefined;
+  /** Ends a hang that lasts hungRestartAfterMs. */
+  private hungTimer: NodeJS.Timeout | undefined;
   private attempting = false;
   /** Why the agent killed the daemon, for the exit that follows. */
   private crashReason: string | undefined;
@@ -97,6 +105,7 @@ export class SupervisedService implements ServiceLiveness {
             onChange: (reason) => {
               if (reason) this.opts.logger.error({ event: 'service.hung', service: this.name, reason }, `${this.name} is hung: ${reason}`);
               else this.opts.logger.info({ event: 'service.unhung', service: this.name }, `${this.name} takes connections again`);
+              this.armHungRestart(reason);
               for (const l of this.listeners) l();
             },
             ...(opts.killStoppedWorkers ? { onStoppedWorker: (pid: number, reason: string) => this.killStoppedWorker(pid, reason) } : {}),
@@ -244,6 +253,34 @@ export class SupervisedService implements ServiceLiveness {
   }
 
   /**
+   * A hung daemon's VIPs have gone to the peer, but every connection it had accepted waits on it,
+   * for as long as the hang lasts: a client without a timeout for ever. Killed, its connections
+   * are reset (a client reconnects at once, to the peer), and the restart in place brings the node
+   * back, where a hang that does not end by itself would keep it away until someone came. A hang
+   * that ends within the delay keeps its connections, which are answered late.
+   */
+  private armHungRestart(reason: string | undefined): void {
+    if (this.hungTimer) clearTimeout(this.hungTimer);
+    this.hungTimer = undefined;
+    const afterMs = this.opts.hungRestartAfterMs ?? 0;
+    if (reason === undefined || afterMs <= 0) return;
+    this.hungTimer = setTimeout(() => {
+      this.hungTimer = undefined;
+      const still = this.stall?.current;
+      if (this.closed || this.operating || this.state !== 'running' || still === undefined) return;
+      const pid = this.driver.status().pid;
+      const traced = pid > 0 ? this.processes.tree(pid).filter((p) => this.processes.traced(p)) : [];
+      if (traced.length > 0) {
+        // Whoever attached a debugger holds the daemon, and its connections, on purpose.
+        this.opts.logger.warn({ event: 'service.hung_traced', service: this.name, pids: traced }, `${this.name} is hung with process ${traced.join(', ')} held by a tracer; not killing it`);
+        return;
+      }
+      this.killStuck(`hung for ${afterMs} ms (${still})`);
+    }, afterMs);
+    this.hungTimer.unref();
+  }
+
+  /**
    * A worker that is stopped takes no new connection (the others do), but every connection it
    * accepted stalls for as long as it stays stopped: ended, it resets them and the master starts
    * a worker in its place, so its clients reconnect at once instead of waiting out their timeouts.
@@ -257,6 +294,7 @@ export class SupervisedService implements ServiceLiveness {
   close(): void {
     this.closed = true;
     this.stall?.stop();
+    if (this.hungTimer) clearTimeout(this.hungTimer);
     this.clearGrace();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.stableTimer) clearTimeout(this.stableTimer);
