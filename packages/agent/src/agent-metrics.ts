@@ -2,6 +2,7 @@
 // spec or the agent config (check, service, instance, state), never ids or free text.
 import type { CheckStatus, InstanceStatus, ServiceStatus, VrrpState } from '@lbha/shared';
 import { probeSocketKind } from './checks/probe-socket.js';
+import type { KillCause } from './services/supervised-service.js';
 import { MetricRegistry } from './util/metric-registry.js';
 import { registerProcessMetrics } from './util/process-metrics.js';
 import { ticks } from './util/tick-scheduler.js';
@@ -15,6 +16,7 @@ export class AgentMetrics {
   private readonly serviceUp = this.registry.gauge('lbha_agent_service_up', '1 when the supervised service is running', ['service', 'kind']);
   private readonly serviceConnections = this.registry.gauge('lbha_agent_service_active_connections', 'Active connections of the proxy', ['service']);
   private readonly restarts = this.registry.counter('lbha_agent_service_restarts_total', 'Restarts of supervised services by the agent', ['service', 'outcome']);
+  private readonly kills = this.registry.counter('lbha_agent_service_kills_total', 'Processes of supervised services the agent killed because they ran but did not work', ['service', 'cause']);
   private readonly vrrpState = this.registry.gauge('lbha_agent_vrrp_state', '1 for the current VRRP state of each instance', ['instance', 'state']);
   private readonly transitions = this.registry.counter('lbha_agent_vrrp_transitions_total', 'VRRP state changes reported by keepalived', ['instance', 'state']);
   private readonly priority = this.registry.gauge('lbha_agent_instance_priority', 'Effective priority of each instance (0 in FAULT)', ['instance']);
@@ -54,6 +56,10 @@ export class AgentMetrics {
 
   restart(service: string, outcome: 'ok' | 'failed'): void {
     this.restarts.inc({ service, outcome });
+  }
+
+  kill(service: string, cause: KillCause): void {
+    this.kills.inc({ service, cause });
   }
 
   transition(instance: string, state: VrrpState): void {

@@ -145,6 +145,7 @@ async function killedStuck() {
   const clock = new FakeClock();
   const alive = new Set<number>();
   const killed: number[] = [];
+  const kills: string[] = [];
   const processes: ProcessTable = {
     tree: (pid) => (alive.has(pid) ? [pid, ...[...alive].filter((p) => p !== pid)] : []),
     kill: (pid) => void killed.push(pid),
@@ -161,6 +162,7 @@ async function killedStuck() {
     now: clock.now,
     sleep: clock.sleep,
     processes,
+    onKill: (name, cause) => void kills.push(`${name} ${cause}`),
   });
   await s.init(true);
   const parent = d.pid;
@@ -170,13 +172,14 @@ async function killedStuck() {
   // The parent's exit is seen while its children still exist.
   alive.delete(parent);
   d.crash();
-  return { s, d, clock, killed, parent, reap: () => alive.clear() };
+  return { s, d, clock, killed, kills, parent, reap: () => alive.clear() };
 }
 
 describe('supervised service: a stuck daemon it killed', () => {
   it('is restarted only once the processes it killed are gone, on the injected clock', async () => {
-    const { s, d, clock, killed, parent, reap } = await killedStuck();
+    const { s, d, clock, killed, kills, parent, reap } = await killedStuck();
     assert.deepEqual(killed, [parent + 1001, parent + 1000, parent], 'children first, then the parent');
+    assert.deepEqual(kills, ['keepalived stuck'], 'counted once (lbha_agent_service_kills_total)');
     await clock.advance(1_900);
     assert.deepEqual(d.calls, [], 'no restart while a killed process still exists');
     assert.equal(clock.sleeping, 1, 'waits on the injected clock');
@@ -205,6 +208,7 @@ describe('supervised service: a stopped worker of a running proxy', () => {
   /** nginx with workers PID+1 and PID+2, PID+2 stopped; the hang watch samples every 5 ms. */
   async function stoppedWorker(killStoppedWorkers: boolean) {
     const killed: number[] = [];
+    const kills: string[] = [];
     const d = new FakeDriver('nginx');
     const s = new SupervisedService(d, {
       graceMs: 60_000,
@@ -214,6 +218,7 @@ describe('supervised service: a stopped worker of a running proxy', () => {
       logger: silentLogger(),
       stallIntervalMs: 5,
       killStoppedWorkers,
+      onKill: (name, cause) => void kills.push(`${name} ${cause}`),
       processes: { tree: (pid) => [pid, pid + 1, pid + 2], kill: (pid) => void killed.push(pid), exists: () => true, traced: () => false },
       stallRead: {
         tree: (pid) => [pid, pid + 1, pid + 2],
@@ -225,13 +230,14 @@ describe('supervised service: a stopped worker of a running proxy', () => {
     });
     await s.init(true);
     d.calls.length = 0;
-    return { s, d, killed };
+    return { s, d, killed, kills };
   }
 
   it('is killed (the master starts another); the proxy is neither restarted nor hung', async () => {
-    const { s, d, killed } = await stoppedWorker(true);
+    const { s, d, killed, kills } = await stoppedWorker(true);
     await eventually(() => killed.length > 0, 'the stopped worker killed', { timeoutMs: 5_000 });
     assert.deepEqual(killed, [d.pid + 2], 'the stopped worker alone');
+    assert.deepEqual(kills, ['nginx worker_stopped'], 'counted (lbha_agent_service_kills_total)');
     assert.deepEqual(d.calls, [], 'nginx itself is left alone');
     assert.deepEqual(s.liveness(), { state: 'running', lastError: '' }, 'not hung: its other worker takes the connections');
     s.close();
@@ -252,6 +258,7 @@ describe('supervised service: a proxy that stays hung', () => {
    */
   async function hungProxy(hungRestartAfterMs: number, traced: (pid: number, master: number) => boolean = () => false) {
     const killed: number[] = [];
+    const kills: string[] = [];
     const hung = { now: false };
     const d = new FakeDriver('nginx');
     const events: string[] = [];
@@ -265,6 +272,7 @@ describe('supervised service: a proxy that stays hung', () => {
       logger: Object.assign(Object.create(logger) as typeof logger, { warn: record('warn'), error: record('error') }),
       stallIntervalMs: 5,
       hungRestartAfterMs,
+      onKill: (name, cause) => void kills.push(`${name} ${cause}`),
       processes: {
         tree: (pid) => [pid, pid + 1],
         kill: (pid) => {
@@ -284,11 +292,11 @@ describe('supervised service: a proxy that stays hung', () => {
     });
     await s.init(true);
     d.calls.length = 0;
-    return { s, d, killed, hung, events };
+    return { s, d, killed, kills, hung, events };
   }
 
   it('is killed once the hang has lasted hungRestartAfterMs, children first, and restarted in place', async () => {
-    const { s, d, killed, hung, events } = await hungProxy(60);
+    const { s, d, killed, kills, hung, events } = await hungProxy(60);
     const master = d.pid;
     hung.now = true;
     await eventually(() => s.liveness().hung !== undefined, 'the hang found');
@@ -300,6 +308,7 @@ describe('supervised service: a proxy that stays hung', () => {
     assert.deepEqual(d.calls, ['validate', 'start']);
     assert.match(s.liveness().lastError, /^hung for 60 ms \(.+\); killed and restarted$/);
     assert.ok(events.includes('error service.stuck'), `the kill is logged: ${events.join(', ')}`);
+    assert.deepEqual(kills, ['nginx hung'], 'and counted (lbha_agent_service_kills_total)');
     s.close();
   });
 

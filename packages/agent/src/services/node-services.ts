@@ -49,6 +49,7 @@ export class NodeServices {
         watchFiles,
         logger: deps.logger.child({ service: driver.name }),
         onRestart: (name, outcome) => deps.metrics.restart(name, outcome),
+        onKill: (name, cause) => deps.metrics.kill(name, cause),
         ...(stallIntervalMs === undefined ? {} : { stallIntervalMs, hungRestartAfterMs: sup.hungRestartAfterMs }),
         killStoppedWorkers,
       });

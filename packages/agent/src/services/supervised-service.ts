@@ -31,6 +31,8 @@ export interface SupervisedServiceOptions {
   readonly watchFiles: readonly string[];
   readonly logger: Logger;
   readonly onRestart?: (service: string, outcome: 'ok' | 'failed') => void;
+  /** Called when the agent kills a process of the daemon that runs but does not work. */
+  readonly onKill?: (service: string, cause: KillCause) => void;
   /** Watch the running daemon for a hang from the kernel (proxies), sampling this often. */
   readonly stallIntervalMs?: number;
   /**
@@ -53,6 +55,13 @@ export interface SupervisedServiceOptions {
   /** The hang watch's kernel readers; replaceable in unit tests. */
   readonly stallRead?: StallWatchOptions['read'];
 }
+
+/**
+ * Why the agent killed a daemon's process: a worker stopped by a signal (its master starts another),
+ * a proxy hung for supervision.hungRestartAfter, or a daemon found stuck otherwise (a frozen
+ * keepalived); the last two are restarted in place.
+ */
+export type KillCause = 'worker_stopped' | 'hung' | 'stuck';
 
 /** A new process of the daemon or a new configuration: what it was told at runtime may be gone. */
 export type ServiceCycle = 'started' | 'reloaded' | 'restarted';
@@ -243,9 +252,10 @@ export class SupervisedService implements ServiceLiveness {
    * children first, so none of them acts on its parent's death. Its exit is then handled as a
    * crash (restarted with backoff; keepalived's death handled by the core), reported as `reason`.
    */
-  killStuck(reason: string): void {
+  killStuck(reason: string, cause: KillCause = 'stuck'): void {
     const pid = this.driver.status().pid;
     if (pid <= 0) return;
+    this.opts.onKill?.(this.name, cause);
     this.crashReason = reason;
     this.opts.logger.error({ event: 'service.stuck', service: this.name, reason }, `${this.name}: ${reason}; killing it`);
     this.killedPids = this.processes.tree(pid).reverse();
@@ -275,7 +285,7 @@ export class SupervisedService implements ServiceLiveness {
         this.opts.logger.warn({ event: 'service.hung_traced', service: this.name, pids: traced }, `${this.name} is hung with process ${traced.join(', ')} held by a tracer; not killing it`);
         return;
       }
-      this.killStuck(`hung for ${afterMs} ms (${still})`);
+      this.killStuck(`hung for ${afterMs} ms (${still})`, 'hung');
     }, afterMs);
     this.hungTimer.unref();
   }
@@ -287,6 +297,7 @@ export class SupervisedService implements ServiceLiveness {
    */
   private killStoppedWorker(pid: number, reason: string): void {
     this.opts.logger.error({ event: 'service.worker_stopped', service: this.name, pid, reason }, `${this.name}: ${reason}; killing worker ${pid}, the master starts another`);
+    this.opts.onKill?.(this.name, 'worker_stopped');
     this.processes.kill(pid);
   }
 
