@@ -180,3 +180,41 @@ export async function waitForLeader(settings: SlotSettings, slots: readonly Coor
     return leaders.length === 1 ? { done: true, value: leaders[0] as CoordinatorSlot } : { done: false, observed: `${leaders.length} leaders` };
   }, { timeoutMs, intervalMs: 250 });
 }
+
+/** A leadership change a coordinator logged (election.elected / election.deposed). */
+export interface LeadershipLogEvent {
+  readonly at: number;
+  readonly coordinator: string;
+  readonly type: 'elected' | 'deposed';
+  readonly reason: string | undefined;
+}
+
+/**
+ * Every election and deposition the run's coordinators logged, all their processes, in time
+ * order. A deposition of a coordinator that was stopping (the storm's) is left out: it resigned.
+ */
+export function leadershipEvents(dir: string, slots: readonly CoordinatorSlot[]): LeadershipLogEvent[] {
+  const events: LeadershipLogEvent[] = [];
+  for (const slot of slots) {
+    for (let n = 1; n <= slot.starts; n++) {
+      let text: string;
+      try {
+        text = readFileSync(logFile(dir, slot, n), 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n')) {
+        if (!line.includes('"event":"election.elected"') && !line.includes('"event":"election.deposed"')) continue;
+        let e: { time?: string; event?: string; reason?: string };
+        try {
+          e = JSON.parse(line) as typeof e;
+        } catch {
+          continue;
+        }
+        if (e.event === 'election.deposed' && e.reason === 'coordinator stopping') continue;
+        events.push({ at: Date.parse(e.time ?? ''), coordinator: slot.id, type: e.event === 'election.elected' ? 'elected' : 'deposed', reason: e.reason });
+      }
+    }
+  }
+  return events.sort((a, b) => a.at - b.at);
+}

@@ -26,6 +26,9 @@
 // (--etcd-members M, default 1), the agents spread over them (each lists every coordinator, in
 // a rotated order), followers relaying their streams to the leader; figures per coordinator,
 // and the storm stops and restarts the leader; --coordinator-cores LIST (default 0);
+// --etcd-cores LIST (taskset list for the etcd members; default: the last core, never the
+// coordinators' own: a deployment never runs etcd on the coordinator's core, and an etcd that
+// waits for the coordinators' core answers their lease renewals late);
 // --coordinator-bin PATH (another build's lbha-coordinator.js, for a before/after);
 // --connect-limit-s S (default 120 + 0.06 per agent): when not every agent has connected by
 // then, the size is measured with those that did and marked partial (`complete: false`);
@@ -52,7 +55,7 @@ import { distribution, hasFlag, intOption, jsonLine, median, stringOption, table
 import { loopWindow, probeMemory, type LoopWindow, type ProbeMemory } from './loop-window.js';
 import { childPids, MB, privateBreakdown, processTimes, ProcessSampler, treeCpuSeconds } from './process-sampler.js';
 import { placementShapes } from './placement-shapes.js';
-import { createSlots, httpGet, labelledMetricValue, loopFile, metricValue, startCoordinator, stopCoordinator, waitForHttp, waitForLeader, type CoordinatorSlot, type SlotSettings } from './scale-coordinators.js';
+import { createSlots, httpGet, labelledMetricValue, leadershipEvents, loopFile, metricValue, startCoordinator, stopCoordinator, waitForHttp, waitForLeader, type CoordinatorSlot, type LeadershipLogEvent, type SlotSettings } from './scale-coordinators.js';
 import { pairsSpec } from './scale-spec.js';
 
 const argv = process.argv.slice(2);
@@ -123,6 +126,8 @@ const cores = availableParallelism();
 /** The coordinators' core(s), and the cores of the simulated agents (the others, when there are any). */
 const COORDINATOR_CORES = stringOption(argv, '--coordinator-cores', 'LBHA_BENCH_COORDINATOR_CORES', '0');
 const SIMULATOR_CORES = stringOption(argv, '--simulator-cores', 'LBHA_BENCH_SIMULATOR_CORES', cores > 1 ? `1-${cores - 1}` : '0');
+/** The etcd members' cores: off the coordinators' core (on a 2-core machine, beside the simulated agents). */
+const ETCD_CORES = stringOption(argv, '--etcd-cores', 'LBHA_BENCH_ETCD_CORES', String(cores - 1));
 /** Runs a command pinned to cores when taskset works here. */
 const pinned = pinnedCommand;
 
@@ -412,6 +417,21 @@ interface SizeFigures {
   readonly stormCpu: StormCpu | undefined;
   /** The simulator processes' own load while flips were on. */
   readonly simSelf: readonly SimSelf[];
+  /** etcd (several coordinators): its members' CPU, and the leadership changes the coordinators logged. */
+  readonly etcd: EtcdFigures | undefined;
+}
+
+interface EtcdFigures {
+  /** All members' CPU over the measured window, % of one core. */
+  readonly cpuPercent: number;
+  /** All members' CPU seconds from the simulators' start until every agent was registered. */
+  readonly registrationCpuS: number;
+  /** Depositions (not resignations) while the agents registered, and in the measured window. */
+  readonly depositionsRegistering: number;
+  readonly depositionsInWindow: number;
+  /** Elections from the coordinators' start to the window's end (the first included). */
+  readonly elections: number;
+  readonly events: readonly LeadershipLogEvent[];
 }
 
 /**
@@ -480,7 +500,9 @@ function pinFronts(run: Run): () => void {
 async function benchSize(size: number): Promise<SizeFigures> {
   const stops = new Set<() => void>();
   const dir = mkdtempSync(join(tmpdir(), `lbha-bench-scale-${size}-`));
-  const etcd = STORE === 'etcd' ? await EtcdCluster.start({ members: ETCD_MEMBERS }) : undefined;
+  const etcd = STORE === 'etcd' ? await EtcdCluster.start({ members: ETCD_MEMBERS, wrap: (command, args) => pinned(ETCD_CORES, command, args) }) : undefined;
+  const etcdPids = (): number[] => (etcd?.members ?? []).map((m) => m.child?.pid).filter((p): p is number => p !== undefined);
+  const etcdCpuSeconds = (): number => etcdPids().reduce((sum, p) => sum + (processTimes(p)?.cpuSeconds ?? 0), 0);
   const settings: SlotSettings = {
     dir,
     tls: TLS,
@@ -504,7 +526,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       const ca = spawnSync(process.execPath, [DEV_CA_BIN, '--out', join(dir, 'tls')], { encoding: 'utf8' });
       if (ca.status !== 0) throw new Error(`lbha-dev-ca: ${ca.stderr}`);
     }
-    log(`${size} agents: starting ${COORDINATORS === 1 ? 'the coordinator' : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'})`}${hasTaskset ? ` on core ${COORDINATOR_CORES}` : ''}, ${TLS ? 'mutual TLS' : 'plaintext'}`);
+    log(`${size} agents: starting ${COORDINATORS === 1 ? 'the coordinator' : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'}${hasTaskset ? ` on core ${ETCD_CORES}` : ''})`}${hasTaskset ? ` on core ${COORDINATOR_CORES}` : ''}, ${TLS ? 'mutual TLS' : 'plaintext'}`);
     for (const slot of run.slots) start(run, slot);
     const stopPinning = FRONTS > 0 && FRONTS_CORES !== '' ? pinFronts(run) : () => undefined;
     stops.add(stopPinning);
@@ -524,8 +546,10 @@ async function benchSize(size: number): Promise<SizeFigures> {
     const idleMemory = run.slots.map((slot) => probeMemory(loopFile(dir, slot), Date.now()));
     const idleMaps = run.slots.map((slot) => privateBreakdown(pid(slot)));
     const startedAt = Date.now();
+    const etcdCpuAtStart = etcdCpuSeconds();
     startSimulators(run, size);
     const registered = await waitForConnected(run, size, 0, connectLimitMs(size));
+    const etcdRegistrationCpuS = etcdCpuSeconds() - etcdCpuAtStart;
     const connectAllMs = registered.complete ? registered.lastMs - startedAt : undefined;
     if (connectAllMs !== undefined) log(`${size} agents: all registered ${connectAllMs} ms after the simulators started`);
     /** Agents counted in the per-agent figures: all, or those that connected. */
@@ -539,6 +563,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
 
     const samplers = run.slots.map((slot) => new ProcessSampler(pid(slot), 500));
     const frontSamplers = run.slots.map((slot) => fronts(slot).map((p) => new ProcessSampler(p, 500)));
+    const etcdSamplers = etcdPids().map((p) => new ProcessSampler(p, 500));
     run.pushes = [];
     run.pushesVia = new Map();
     run.noPush = 0;
@@ -557,6 +582,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     const windowEnd = Date.now();
     const usages = samplers.map((x) => x.stop());
     const frontUsages = frontSamplers.map((list) => list.map((x) => x.stop()));
+    const etcdCpuPercent = Math.round(etcdSamplers.reduce((sum, x) => sum + x.stop().cpuPercent, 0) * 10) / 10;
     const totals = run.slots.map((_, i) => {
       if (FRONTS === 0) return undefined;
       const own = usages[i];
@@ -591,6 +617,25 @@ async function benchSize(size: number): Promise<SizeFigures> {
       );
     });
     log(`${size} agents: ${pushes.length} health flips pushed (median ${median(pushes)} ms)`);
+    let etcdFigures: EtcdFigures | undefined;
+    if (etcd) {
+      const events = leadershipEvents(dir, run.slots).filter((e) => e.at <= windowEnd);
+      const deposed = events.filter((e) => e.type === 'deposed');
+      const registeredAt = registered.lastMs || windowStart;
+      etcdFigures = {
+        cpuPercent: etcdCpuPercent,
+        registrationCpuS: Math.round(etcdRegistrationCpuS * 100) / 100,
+        depositionsRegistering: deposed.filter((e) => e.at <= registeredAt).length,
+        depositionsInWindow: deposed.filter((e) => e.at >= windowStart).length,
+        elections: events.filter((e) => e.type === 'elected').length,
+        events,
+      };
+      for (const e of events) log(`${size} agents: ${new Date(e.at).toISOString().slice(11, 23)} ${e.coordinator} ${e.type}${e.reason === undefined ? '' : ` (${e.reason})`}`);
+      log(
+        `${size} agents: etcd${hasTaskset ? ` on core ${ETCD_CORES}` : ''}: CPU ${etcdCpuPercent} % of a core in the window, ${etcdFigures.registrationCpuS} CPU s while the agents registered; ` +
+          `leadership: ${etcdFigures.elections} election(s), ${etcdFigures.depositionsRegistering} deposition(s) while the agents registered, ${etcdFigures.depositionsInWindow} in the window`,
+      );
+    }
     log(`${size} agents: measured window, monotonic µs (--cpu-prof's clock): ${monotonicUs(windowStart)} to ${monotonicUs(windowEnd)}`);
 
     let stormAllMs: number | undefined;
@@ -700,6 +745,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       stormPerSecond,
       stormCpu,
       simSelf,
+      etcd: etcdFigures,
     };
   } finally {
     for (const stop of stops) stop();
@@ -740,7 +786,7 @@ async function main(): Promise<void> {
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const where = hasTaskset ? `core ${COORDINATOR_CORES} (taskset)` : 'any core (no taskset)';
   out.push(
-    `${COORDINATORS === 1 ? `Coordinator on ${where}` : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'}), all on ${where}, agents spread over them, followers relaying to the leader; per coordinator: KB/agent is its RSS growth over the fleet's agents, streams the agent connections it terminates; storm: the leader stops and restarts, time from the stop`}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes${hasTaskset && cores > 1 ? ` (cores ${SIMULATOR_CORES})` : ''}; event loop: gaps between 1 ms ticks in the coordinator, the longest split into ran / waited for the core; ${SECONDS} s measured per size, a sign of life per agent (PINGs every ${PING_MS > 0 ? `${PING_MS} ms` : 'heartbeat.ping (default: half of staleAfter)'} for ${sizes.map((s) => s.pinging).join('/')} of them, heartbeat messages every second for the others; staleAfter ${STALE_AFTER_MS || 3500} ms), a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
+    `${COORDINATORS === 1 ? `Coordinator on ${where}` : `${COORDINATORS} coordinators on etcd (${ETCD_MEMBERS} member${ETCD_MEMBERS === 1 ? '' : 's'}${hasTaskset ? ` on core ${ETCD_CORES}` : ''}), the coordinators on ${where}, agents spread over them, followers relaying to the leader; per coordinator: KB/agent is its RSS growth over the fleet's agents, streams the agent connections it terminates; storm: the leader stops and restarts, time from the stop`}, ${TLS ? 'mutual TLS' : 'plaintext'}, simulated agents in other processes${hasTaskset && cores > 1 ? ` (cores ${SIMULATOR_CORES})` : ''}; event loop: gaps between 1 ms ticks in the coordinator, the longest split into ran / waited for the core; ${SECONDS} s measured per size, a sign of life per agent (PINGs every ${PING_MS > 0 ? `${PING_MS} ms` : 'heartbeat.ping (default: half of staleAfter)'} for ${sizes.map((s) => s.pinging).join('/')} of them, heartbeat messages every second for the others; staleAfter ${STALE_AFTER_MS || 3500} ms), a health flip every ${FLIP_MEAN_S} s per agent on average; load average at the end ${load}`,
   );
   const rows = sizes.flatMap((s) => s.coordinators.map((c) => ({ s, c })));
   out.push(
@@ -775,6 +821,14 @@ async function main(): Promise<void> {
       ]),
     ),
   );
+  for (const s of sizes) {
+    if (s.etcd) {
+      out.push(
+        `etcd at ${s.agents} agents: CPU ${s.etcd.cpuPercent} % of a core in the window, ${s.etcd.registrationCpuS} CPU s while the agents registered; ` +
+          `${s.etcd.elections} election(s), ${s.etcd.depositionsRegistering} deposition(s) while the agents registered, ${s.etcd.depositionsInWindow} in the window`,
+      );
+    }
+  }
   for (const s of sizes.filter((x) => !x.complete)) {
     out.push(`PARTIAL at ${s.agents} agents: only ${s.connected} connected within ${Math.round(connectLimitMs(s.agents) / 1000)} s; every figure of that size is for those ${s.connected} (KB/agent divides by them), "connect all" is not measured.`);
   }
@@ -805,6 +859,14 @@ async function main(): Promise<void> {
         agents_connected: s.connected,
         connect_all_ms: s.connectAllMs ?? null,
         fronts: FRONTS,
+        coordinator_cores: hasTaskset ? COORDINATOR_CORES : null,
+        etcd_cores: s.etcd && hasTaskset ? ETCD_CORES : null,
+        etcd_cpu_percent_core: s.etcd?.cpuPercent ?? null,
+        etcd_cpu_s_registration: s.etcd?.registrationCpuS ?? null,
+        // Leadership changes the coordinators logged up to the window's end (resignations left out).
+        elections: s.etcd?.elections ?? null,
+        depositions_registering: s.etcd?.depositionsRegistering ?? null,
+        depositions_in_window: s.etcd?.depositionsInWindow ?? null,
         fronts_cores: FRONTS > 0 ? FRONTS_CORES || COORDINATOR_CORES : null,
         cpu_percent_core: c.cpuPercent,
         rss_mb: c.rssMb,

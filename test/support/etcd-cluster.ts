@@ -23,6 +23,11 @@ export interface EtcdClusterOptions {
   readonly electionMs?: number;
   /** etcd's --max-request-bytes; 0 (default): etcd's own (1.5 MiB). */
   readonly maxRequestBytes?: number;
+  /**
+   * How each member is started: the command and its arguments in, the ones to run out (e.g.
+   * under taskset, on cores of its own). Default: as they are.
+   */
+  readonly wrap?: (command: string, args: readonly string[]) => [string, string[]];
 }
 
 export type MemberState = 'running' | 'paused' | 'stopped';
@@ -89,7 +94,7 @@ export class EtcdCluster {
 
   /** Starts the members and waits until the cluster answers a linearizable read. */
   static async start(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
-    const opts: Required<EtcdClusterOptions> = { members: 3, heartbeatMs: 100, electionMs: 1000, maxRequestBytes: 0, ...options };
+    const opts: Required<EtcdClusterOptions> = { members: 3, heartbeatMs: 100, electionMs: 1000, maxRequestBytes: 0, wrap: (command, args) => [command, [...args]], ...options };
     // tmpfs when it has room (etcd preallocates a 64 MB WAL per member): etcd fsyncs every
     // write, and a busy disk makes elections flap.
     const base = shmHasRoom(opts.members * 128 * 1024 * 1024) ? '/dev/shm' : tmpdir();
@@ -148,7 +153,9 @@ export class EtcdCluster {
       '--log-level', 'warn',
       ...(this.opts.maxRequestBytes > 0 ? ['--max-request-bytes', String(this.opts.maxRequestBytes)] : []),
     ];
-    const child = spawn(ETCD_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // taskset execs the command: the child's pid is the member's either way.
+    const [command, commandArgs] = this.opts.wrap(ETCD_BIN, args);
+    const child = spawn(command, commandArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
     live.add(child);
     m.child = child;
     m.state = 'running';
