@@ -12,6 +12,7 @@ export {
   EtcdCoordination,
   EtcdStore,
   LeaderElection,
+  LeaseKeeper,
   storeConfigSchema,
   StoreHealth,
   type EtcdStoreConfig,

@@ -16,6 +16,7 @@ import type { EtcdStoreConfig } from './etcd-config.js';
 import { EtcdStore } from './etcd-store.js';
 import { acceptForwarded } from './forwarded-identity.js';
 import { LeaderElection } from './leader-election.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import type { Fence, LeaderInfo, Leadership, LeadershipEvent } from './leadership.js';
 import { StoreHealth } from './store-health.js';
 
@@ -49,6 +50,11 @@ export interface EtcdCoordinationOptions {
   readonly clock?: () => number;
   /** Told how long each of the store's transactions took (the coordinator's metrics). */
   readonly storeObserver?: StoreObserver;
+  /**
+   * Renew the lease from a worker thread too (lease-keeper.ts); default on. Off where a test
+   * moves the election's clock to make the lease lapse: the keeper's renewals are real ones.
+   */
+  readonly leaseKeeper?: boolean;
 }
 
 /** The metrics a coordinator with the etcd store adds to /metrics. */
@@ -64,6 +70,7 @@ export class EtcdCoordination {
   readonly client: Etcd3;
   readonly health: StoreHealth;
   private election: LeaderElection | undefined;
+  private keeper: LeaseKeeper | undefined;
   private relay: AgentRelay | undefined;
   private forwarder: ControlForwarder | undefined;
   private readonly listeners = new Set<(e: LeadershipEvent) => void>();
@@ -150,6 +157,10 @@ export class EtcdCoordination {
     if (this.election) return;
     this.duties = duties;
     const { config } = this.opts;
+    if (this.opts.leaseKeeper ?? true) {
+      this.keeper = new LeaseKeeper({ config, logger: this.log });
+      this.keeper.start();
+    }
     this.election = new LeaderElection({
       client: this.client,
       prefix: config.prefix,
@@ -159,6 +170,7 @@ export class EtcdCoordination {
       logger: this.log,
       health: this.health,
       ...(this.opts.clock ? { clock: this.opts.clock } : {}),
+      ...(this.keeper ? { keeper: this.keeper } : {}),
     });
     this.election.subscribe((e) => {
       for (const l of this.listeners) l(e);
@@ -220,6 +232,7 @@ export class EtcdCoordination {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.endLapse();
     await this.election?.stop();
+    await this.keeper?.stop();
   }
 
   /** Ends the streams relayed to the leader: their agents reconnect to another coordinator. */

@@ -5,5 +5,6 @@ export { EtcdCoordination, type EtcdCoordinationOptions, type LeaderDuties } fro
 export { etcdStoreConfigSchema, fileStoreConfigSchema, storeConfigSchema, type EtcdStoreConfig, type StoreConfig } from './etcd-config.js';
 export { EtcdStore, prefixEnd, type EtcdStoreOptions } from './etcd-store.js';
 export { LeaderElection, type ElectionRole, type LeaderElectionOptions } from './leader-election.js';
+export { LeaseKeeper, type LeaseKeeperOptions, type LeaseRenewals } from './lease-keeper.js';
 export { type Fence, type LeaderInfo, type Leadership, type LeadershipEvent } from './leadership.js';
 export { StoreHealth, type StoreHealthOptions, type StoreStatus } from './store-health.js';

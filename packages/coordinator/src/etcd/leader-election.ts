@@ -1,6 +1,8 @@
 import type { Logger } from '@lbha/shared';
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Fence, LeaderInfo, Leadership, LeadershipEvent } from './leadership.js';
+import { keepaliveOnce } from './lease-keepalive.js';
+import type { LeaseRenewals } from './lease-keeper.js';
 import type { StoreHealth } from './store-health.js';
 
 export interface LeaderElectionOptions {
@@ -16,6 +18,11 @@ export interface LeaderElectionOptions {
   readonly health: StoreHealth;
   /** Monotonic milliseconds; keeps running while the process is stopped (SIGSTOP), unlike timers. */
   readonly clock?: () => number;
+  /**
+   * Renewals of the lease from outside this event loop (lease-keeper.ts: a worker thread): each
+   * one etcd answered moves the local deadline as one of this loop's own does.
+   */
+  readonly keeper?: LeaseRenewals;
 }
 
 /** Lifecycle: follower <-> leader, then stopped for good. */
@@ -41,7 +48,10 @@ interface HeldLease {
  * last successful renewal plus the TTL, minus a margin, so it always falls before etcd expires
  * the lease. The clock is monotonic and keeps running while the process is frozen, so a leader
  * that was SIGSTOPped past its lease knows it lost leadership on its first instruction after
- * resuming, before any timer or I/O callback could push anything.
+ * resuming, before any timer or I/O callback could push anything. With a keeper (a worker
+ * thread renewing the same lease on its own connection), the deadline also moves with each of
+ * its renewals: a loop busy for seconds does not cost the lease while the keeper's renewals get
+ * through.
  */
 export class LeaderElection implements Leadership {
   private roleNow: ElectionRole = 'follower';
@@ -90,6 +100,7 @@ export class LeaderElection implements Leadership {
 
   isLeader(): boolean {
     if (this.roleNow !== 'leader') return false;
+    this.takeKeeperRenewal();
     if (!this.lease || this.clock() >= this.lease.until) {
       this.depose('the lease was not renewed in time (etcd unreachable, or this process was stalled)');
       return false;
@@ -135,6 +146,7 @@ export class LeaderElection implements Leadership {
     // under load each etcd request may take up to its deadline, and another coordinator can
     // take over only once the key is gone. A leader-key transaction still in flight cannot
     // make this one lead again (it is stopped), and a key it creates dies with the lease.
+    this.opts.keeper?.keep(undefined);
     const kv = this.opts.client.kv;
     const handover = (async () => {
       if (wasLeader) {
@@ -249,16 +261,18 @@ export class LeaderElection implements Leadership {
     const sent = this.clock();
     const res = await this.opts.client.leaseClient.leaseGrant({ TTL: this.ttlSeconds });
     this.lease = { id: String(res.ID), until: sent + Number(res.TTL) * 1000 - this.marginMs };
+    if (!this.stopped()) this.opts.keeper?.keep(this.lease.id);
     this.log.debug({ event: 'election.lease_granted', lease: this.lease.id, ttlSeconds: Number(res.TTL) }, 'etcd lease granted');
   }
 
   private async renewLease(): Promise<void> {
     const lease = this.lease as HeldLease;
     const sent = this.clock();
-    const ttl = await this.keepaliveOnce(lease.id);
+    const ttl = await keepaliveOnce(this.opts.client, lease.id, this.opts.requestTimeoutMs);
     if (this.lease !== lease) return;
     if (ttl <= 0) {
       this.lease = undefined;
+      this.opts.keeper?.keep(undefined);
       this.log.warn({ event: 'election.lease_expired', lease: lease.id }, 'etcd says our lease expired');
       if (this.roleNow === 'leader') this.depose('etcd expired our lease');
       return;
@@ -267,23 +281,17 @@ export class LeaderElection implements Leadership {
     if (this.roleNow === 'leader') this.armDeadline();
   }
 
-  /** One LeaseKeepAlive round trip on a short-lived stream; resolves with the granted TTL. */
-  private async keepaliveOnce(id: string): Promise<number> {
-    const deadline = Date.now() + this.opts.requestTimeoutMs;
-    const stream = await this.opts.client.leaseClient.leaseKeepAlive({ deadline });
-    try {
-      return await new Promise<number>((resolve, reject) => {
-        stream.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)));
-        stream.on('error', reject);
-        stream.on('end', () => reject(new Error('keepalive stream ended without an answer')));
-        stream.write({ ID: id });
-      });
-    } finally {
-      stream.end();
-    }
+  /** Moves the local deadline by the keeper's latest renewal of the lease held, if it is newer. */
+  private takeKeeperRenewal(): void {
+    const lease = this.lease;
+    if (!lease || !this.opts.keeper) return;
+    const r = this.opts.keeper.renewal(lease.id);
+    if (!r || r.ttlSeconds <= 0) return;
+    lease.until = Math.max(lease.until, this.clock() - r.ageMs + r.ttlSeconds * 1000 - this.marginMs);
   }
 
   private elect(term: string, lease: HeldLease): void {
+    if (lease === this.lease) this.takeKeeperRenewal();
     if (this.roleNow !== 'follower' || this.clock() >= lease.until) return;
     this.roleNow = 'leader';
     this.term = term;
@@ -310,7 +318,8 @@ export class LeaderElection implements Leadership {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     if (!this.lease) return;
     const lease = this.lease;
-    this.deadlineTimer = setTimeout(() => this.isLeader(), Math.max(0, lease.until - this.clock()) + 1);
+    // Still the leader at the deadline: the keeper renewed meanwhile; wait for the new one.
+    this.deadlineTimer = setTimeout(() => this.isLeader() && this.armDeadline(), Math.max(0, lease.until - this.clock()) + 1);
     this.deadlineTimer.unref();
   }
 
