@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { connectivityState, type Client } from '@grpc/grpc-js';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { Etcd3, GRPCUnavailableError, isRecoverableError, type IOptions } from 'etcd3';
 import type { EtcdStoreConfig } from './etcd-config.js';
@@ -46,5 +47,44 @@ export function createEtcdClient(config: Pick<EtcdStoreConfig, 'endpoints' | 'tl
       ...(config.tls.cert && config.tls.key ? { certChain: readFileSync(config.tls.cert), privateKey: readFileSync(config.tls.key) } : {}),
     };
   }
-  return new Etcd3(options);
+  const client = new Etcd3(options);
+  keepReadyChannels(client);
+  return client;
+}
+
+interface PoolHost {
+  resetAllServices(): void;
+  close(): void;
+  readonly cachedServices: Record<string, Client | undefined>;
+}
+
+/**
+ * etcd3 closes every channel to a member (its watches and lease streams with them) after any
+ * call to it fails with a "recoverable" error, DEADLINE_EXCEEDED included. A deadline missed
+ * because this process waited for a CPU, or because the member answered one request slowly,
+ * says nothing about the connection; and the channels made again had to connect again from a
+ * busy event loop, while every later call waited for them ("Waiting for LB pick") and missed
+ * its own deadline, which closed the new channels in turn: after a deposition under load the
+ * calls waited up to 15 s for a connection to an etcd that answered. So channels that are all
+ * READY are kept; a dead connection is found by the keepalive pings (which take its channel out
+ * of READY, and the next failure then closes it as before), and a member that keeps failing is
+ * skipped by its circuit breaker.
+ */
+function keepReadyChannels(client: Etcd3): void {
+  const pool = (client as unknown as { pool?: { hosts?: PoolHost[] } }).pool;
+  for (const host of pool?.hosts ?? []) {
+    const reset = host.resetAllServices.bind(host);
+    const close = host.close.bind(host);
+    // Closing the client closes every channel, READY or not.
+    let closing = false;
+    host.close = () => {
+      closing = true;
+      close();
+    };
+    host.resetAllServices = () => {
+      const services = Object.values(host.cachedServices).filter((c): c is Client => c !== undefined);
+      if (!closing && services.length > 0 && services.every((c) => c.getChannel().getConnectivityState(false) === connectivityState.READY)) return;
+      reset();
+    };
+  }
 }
