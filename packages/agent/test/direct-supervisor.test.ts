@@ -2,7 +2,7 @@
 // adoption by a new supervisor (an agent restart), validation before reload and restart.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { eventually, freePort } from '@lbha/test-support';
 import { haproxySpec, nginxSpec } from '../src/services/daemon-spec.js';
 import { fetchHaproxyStats } from '../src/services/haproxy-stats.js';
 import { DirectSupervisor } from '../src/services/direct-supervisor.js';
+import { processTree } from '../src/services/listen-queue.js';
 import { isAlive, readProcStat } from '../src/services/proc.js';
 import type { ExitInfo } from '../src/services/service-driver.js';
 import { runCommand } from '../src/util/run-command.js';
@@ -29,6 +30,21 @@ function fetchText(port: number): Promise<string> {
   });
 }
 
+/** A file nginx sends at 200 KB/s: about 1.5 s, a request in flight across a crash. */
+const BIG_BYTES = 300 * 1024;
+
+/** GETs /big; the bytes received, and how the response ended ('end' or the error). */
+function download(port: number): Promise<{ bytes: number; end: string }> {
+  return new Promise((resolve) => {
+    get({ host: '127.0.0.1', port, path: '/big', agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => resolve({ bytes, end: 'end' }));
+      res.on('error', (e) => resolve({ bytes, end: e.message }));
+    }).on('error', (e) => resolve({ bytes: 0, end: e.message }));
+  });
+}
+
 function conf(dir: string, port: number, text: string): string {
   return `worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -37,7 +53,7 @@ events { worker_connections 64; }
 http {
   access_log off;
   client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t2; fastcgi_temp_path ${dir}/t3; uwsgi_temp_path ${dir}/t4; scgi_temp_path ${dir}/t5;
-  server { listen 127.0.0.1:${port}; location / { return 200 "${text}"; } }
+  server { listen 127.0.0.1:${port}; root ${dir}/www; location / { return 200 "${text}"; } location /big { limit_rate 200k; } }
 }
 `;
 }
@@ -69,6 +85,10 @@ describe('direct supervisor with a real nginx', { skip: !hasNginx ? 'nginx is no
     dir = mkdtempSync(join(tmpdir(), 'lbha-nginx-'));
     port = await freePort();
     configFile = join(dir, 'nginx.conf');
+    // nginx's workers run as nobody: the file they send must be theirs to read.
+    chmodSync(dir, 0o755);
+    mkdirSync(join(dir, 'www'));
+    writeFileSync(join(dir, 'www', 'big'), Buffer.alloc(BIG_BYTES, 0x61), { mode: 0o644 });
     writeFileSync(configFile, conf(dir, port, 'one'));
   });
 
@@ -103,6 +123,38 @@ describe('direct supervisor with a real nginx', { skip: !hasNginx ? 'nginx is no
     assert.equal(r.ok, true, r.message);
     assert.notEqual(s.status().pid, pid);
     assert.equal(await fetchText(port), 'one');
+  });
+
+  it('after a crash of the master, lets its worker finish the request it serves while a new nginx binds', async () => {
+    const s = supervisors[0]!;
+    const exits: ExitInfo[] = [];
+    s.onExit((i) => exits.push(i));
+    const pid = s.status().pid;
+    const inFlight = download(port);
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(pid, 'SIGKILL');
+    await eventually(() => exits.length === 1);
+    const r = await s.start();
+    assert.equal(r.ok, true, r.message);
+    assert.notEqual(s.status().pid, pid);
+    assert.equal(await fetchText(port), 'one', 'the new nginx serves');
+    assert.deepEqual(await inFlight, { bytes: BIG_BYTES, end: 'end' }, 'the old worker finished the download instead of resetting it');
+  });
+
+  it('after a crash of the master, kills a worker that does not close its listener (stopped), so a new nginx binds', async () => {
+    const s = supervisors[0]!;
+    const exits: ExitInfo[] = [];
+    s.onExit((i) => exits.push(i));
+    const pid = s.status().pid;
+    const workers = processTree(pid).slice(1);
+    assert.ok(workers.length > 0, 'nginx has a worker');
+    for (const w of workers) process.kill(w, 'SIGSTOP');
+    process.kill(pid, 'SIGKILL');
+    await eventually(() => exits.length === 1);
+    const r = await s.start();
+    assert.equal(r.ok, true, r.message);
+    assert.equal(await fetchText(port), 'one', 'the new nginx serves');
+    await eventually(() => workers.every((w) => !isAlive(w)), 'the stopped worker killed');
   });
 
   it('is adopted by a new supervisor after an agent restart, which then sees it die', async () => {

@@ -14,6 +14,11 @@ export interface DaemonSpec {
   readonly reloadSignal: NodeJS.Signals;
   /** Graceful stop; SIGKILL follows after the stop timeout. */
   readonly stopSignal: NodeJS.Signals;
+  /**
+   * The daemon's own processes may outlive it and finish what they serve: when it dies, they get
+   * `stopSignal` instead of SIGKILL (nginx's workers; haproxy's worker). Unset: killed with it.
+   */
+  readonly orphansFinish?: boolean;
   /** The daemon's own pid files: removed before a start when their process is gone. */
   readonly pidFiles: readonly string[];
 }
@@ -46,6 +51,8 @@ export function nginxSpec(p: NginxPaths): DaemonSpec {
     reloadSignal: 'SIGHUP',
     // Graceful: finish in-flight requests (a drained node has none left).
     stopSignal: 'SIGQUIT',
+    // A worker whose master died serves on; QUIT closes its listeners at once and lets it finish.
+    orphansFinish: true,
     pidFiles: [],
   };
 }
@@ -64,6 +71,7 @@ export function haproxySpec(p: HaproxyPaths): DaemonSpec {
     validateArgs: ['-c', '-f', p.configFile],
     reloadSignal: 'SIGUSR2',
     stopSignal: 'SIGUSR1',
+    orphansFinish: true,
     pidFiles: [],
   };
 }

@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import type { CommandRunner } from '../util/run-command.js';
 import { ticks } from '../util/tick-scheduler.js';
 import { validateDaemonConfig, type DaemonSpec } from './daemon-spec.js';
+import { processGroup, readListenQueues, socketInodes } from './listen-queue.js';
 import { isAlive, readProcStat } from './proc.js';
 import { failed, ok, type ExitInfo, type ProcessInfo, type ServiceDriver, type ServiceOutcome, type ValidationResult } from './service-driver.js';
 
@@ -49,6 +50,8 @@ export class DirectSupervisor implements ServiceDriver {
   /** Exit waiters for the current process (stop, startup window). */
   private exitWaiters: Array<(i: ExitInfo) => void> = [];
   private expectingExit = false;
+  /** The process group of a daemon that died while its processes finish what they serve. */
+  private orphans: number | undefined;
   private logOffset = 0;
 
   constructor(private readonly opts: DirectSupervisorOptions) {}
@@ -86,6 +89,7 @@ export class DirectSupervisor implements ServiceDriver {
     if (this.isRunning()) return ok(`${this.name} is already running (pid ${this.pid})`);
     this.stopPoll();
     this.removeStalePidFiles();
+    await this.releaseOrphans();
     this.logOffset = await this.logSize();
     let fd: number;
     try {
@@ -242,8 +246,17 @@ export class DirectSupervisor implements ServiceDriver {
   private onChildExit(pid: number, code: number | null, signal: string | null): void {
     if (pid !== this.pid) return;
     // The daemon leads its own process group. A master killed with SIGKILL leaves its workers
-    // behind, still holding the listening sockets, and a new master could not bind: end them.
-    killGroup(pid);
+    // behind, still holding the listening sockets, and a new master could not bind. Where they
+    // can finish on their own (nginx, haproxy) they are told to stop gracefully, which closes
+    // their listeners at once and lets them end the requests they are serving instead of
+    // resetting them; the next start waits for the listeners (releaseOrphans). Otherwise, and
+    // after an exit the agent caused, they are killed.
+    if (this.opts.spec.orphansFinish && !this.expectingExit && this.exitWaiters.length === 0) {
+      signalGroup(pid, this.opts.spec.stopSignal);
+      this.orphans = pid;
+    } else {
+      signalGroup(pid, 'SIGKILL');
+    }
     void this.readLogTail().then((logTail) => {
       if (pid !== this.pid) return;
       const info: ExitInfo = { pid, code, signal, logTail };
@@ -255,6 +268,48 @@ export class DirectSupervisor implements ServiceDriver {
       this.opts.logger.warn({ event: 'service.exited', service: this.name, pid, code, signal }, `${this.name} exited (${describeExit(info)})`);
       for (const l of this.exitListeners) l(info);
     });
+  }
+
+  /**
+   * Before a start, after the daemon died with processes left to finish (onChildExit): waits until
+   * none of them holds a listening socket, so the new daemon can bind. One that still does after
+   * ORPHAN_LISTEN_MS did not act on the stop signal (stopped, hung) and is killed. The others get
+   * the stop timeout to finish, as in a graceful stop, and are killed after it.
+   */
+  private async releaseOrphans(): Promise<void> {
+    const pgid = this.orphans;
+    this.orphans = undefined;
+    if (pgid === undefined) return;
+    const listening = (): number[] => processGroup(pgid).filter((p) => readListenQueues(socketInodes([p])).listeners > 0);
+    const deadline = Date.now() + ORPHAN_LISTEN_MS;
+    let holding = listening();
+    while (holding.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, ORPHAN_POLL_MS));
+      holding = listening();
+    }
+    for (const p of holding) {
+      this.opts.logger.warn({ event: 'service.orphan_killed', service: this.name, pid: p }, `${this.name}: process ${p} of the dead daemon still listens after ${ORPHAN_LISTEN_MS} ms; killing it`);
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const left = processGroup(pgid);
+    if (left.length === 0) return;
+    this.opts.logger.info({ event: 'service.orphans_finishing', service: this.name, pids: left }, `${this.name}: ${left.length} process(es) of the dead daemon finish what they serve (at most ${this.opts.stopTimeoutMs} ms)`);
+    // By pid and start time: a pid (or the group's id) may be another process's by then.
+    const started = left.map((pid) => ({ pid, startTime: readProcStat(pid)?.startTime ?? '' })).filter((p) => p.startTime !== '');
+    setTimeout(() => {
+      for (const p of started) {
+        if (!isAlive(p.pid, p.startTime)) continue;
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }, this.opts.stopTimeoutMs).unref();
   }
 
   private clear(): void {
@@ -314,13 +369,17 @@ export class DirectSupervisor implements ServiceDriver {
   }
 }
 
-function killGroup(pgid: number): void {
+function signalGroup(pgid: number, sig: NodeJS.Signals): void {
   try {
-    process.kill(-pgid, 'SIGKILL');
+    process.kill(-pgid, sig);
   } catch {
     // no process left in the group
   }
 }
+
+/** How long a start waits for a dead daemon's processes to close their listeners. */
+const ORPHAN_LISTEN_MS = 1_000;
+const ORPHAN_POLL_MS = 10;
 
 export function describeExit(i: Pick<ExitInfo, 'code' | 'signal'>): string {
   if (i.signal) return `killed by ${i.signal}`;

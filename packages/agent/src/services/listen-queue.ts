@@ -1,7 +1,7 @@
 // The kernel's view of a proxy: the accept queues of its listen sockets (/proc/net/tcp and tcp6,
 // whose LISTEN lines come first, so only their head is read) and the state of its processes
 // (/proc/PID/stat). Cheap enough to read every 20 ms.
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { procState } from './proc.js';
 import { readKept } from '../util/kept-file.js';
 
@@ -29,6 +29,32 @@ export function processTree(pid: number, procRoot = '/proc'): number[] {
   for (const field of CHILDREN_BUFFER.toString('latin1', 0, n).split(' ')) {
     const child = Number(field);
     if (field !== '' && Number.isInteger(child) && child > 0) out.push(child);
+  }
+  return out;
+}
+
+/** The processes of a process group, whose leader may be gone (field 5 of /proc/N/stat). */
+export function processGroup(pgid: number, procRoot = '/proc'): number[] {
+  if (pgid <= 0) return [];
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(procRoot);
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const pid = Number(e);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`${procRoot}/${pid}/stat`, 'latin1');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // After the command name (which may hold anything): state, ppid, pgrp.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z') out.push(pid);
   }
   return out;
 }
