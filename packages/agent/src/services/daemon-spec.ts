@@ -16,7 +16,7 @@ export interface DaemonSpec {
   readonly stopSignal: NodeJS.Signals;
   /**
    * The daemon's own processes may outlive it and finish what they serve: when it dies, they get
-   * `stopSignal` instead of SIGKILL (nginx's workers; haproxy's worker). Unset: killed with it.
+   * `stopSignal` instead of SIGKILL (nginx's workers). Unset: killed with it.
    */
   readonly orphansFinish?: boolean;
   /** The daemon's own pid files: removed before a start when their process is gone. */
@@ -71,7 +71,8 @@ export function haproxySpec(p: HaproxyPaths): DaemonSpec {
     validateArgs: ['-c', '-f', p.configFile],
     reloadSignal: 'SIGUSR2',
     stopSignal: 'SIGUSR1',
-    orphansFinish: true,
+    // Not orphansFinish: left to finish, haproxy stopped on the master (seed 2's 003) had the
+    // peer answer a probe after the restart in 1 of 3 lab runs, against 0 of 3 killed.
     pidFiles: [],
   };
 }
