@@ -144,6 +144,12 @@ interface Run {
   readonly sims: ChildProcess[];
   /** node -> times of its Welcomes (epoch ms). */
   readonly connects: Map<string, number[]>;
+  /** node -> its Welcomes: when, from which coordinator (its id), whether on a new stream. */
+  readonly welcomes: Map<string, Welcomed[]>;
+  /** node -> the coordinator address of its last welcomed stream. */
+  readonly addressOf: Map<string, string>;
+  /** node -> when its welcomed streams ended (epoch ms). */
+  readonly ends: Map<string, number[]>;
   /** node -> how its last Welcome said it should show it is alive ('connection': PINGs; 'heartbeat': messages). */
   readonly liveness: Map<string, string>;
   pushes: number[];
@@ -156,6 +162,14 @@ interface Run {
   latePushes: number[];
   /** Each simulator process's own CPU and loop delay while flips were on (its "self" line). */
   simSelf: SimSelf[];
+}
+
+/** One Welcome an agent received. */
+interface Welcomed {
+  readonly at: number;
+  readonly coordinator: string;
+  /** On a new stream; false: on a stream welcomed before, moved to a new leader by the coordinator relaying it. */
+  readonly fresh: boolean;
 }
 
 /** A simulator process's own load: a push is timed when its loop reads it. */
@@ -191,7 +205,7 @@ function startSimulators(run: Run, size: number): void {
     const proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'] });
     run.sims.push(proc);
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string; dropped?: boolean; liveness?: string; flippedAt?: number; healthy?: boolean } & Partial<SimSelf>;
+      let m: { t?: string; node?: string; at?: number; ms?: number; via?: string; dropped?: boolean; liveness?: string; flippedAt?: number; healthy?: boolean; coordinator?: string; address?: string; fresh?: boolean } & Partial<SimSelf>;
       try {
         m = JSON.parse(line) as typeof m;
       } catch {
@@ -202,6 +216,15 @@ function startSimulators(run: Run, size: number): void {
         if (list) list.push(m.at);
         else run.connects.set(m.node, [m.at]);
         if (m.liveness !== undefined) run.liveness.set(m.node, m.liveness);
+        const w: Welcomed = { at: m.at, coordinator: m.coordinator ?? '', fresh: m.fresh !== false };
+        const welcomes = run.welcomes.get(m.node);
+        if (welcomes) welcomes.push(w);
+        else run.welcomes.set(m.node, [w]);
+        if (m.address !== undefined) run.addressOf.set(m.node, m.address);
+      } else if (m.t === 'ended' && m.node !== undefined && m.at !== undefined) {
+        const list = run.ends.get(m.node);
+        if (list) list.push(m.at);
+        else run.ends.set(m.node, [m.at]);
       } else if (m.t === 'push' && m.ms !== undefined) {
         run.pushes.push(m.ms);
         if (m.via !== undefined) run.pushesVia.set(m.via, [...(run.pushesVia.get(m.via) ?? []), m.ms]);
@@ -252,11 +275,12 @@ function reconnectsPerSecond(run: Run, sinceMs: number): number[] {
   return perSecond;
 }
 
-/** Nodes whose latest Welcome is at or after `sinceMs`. */
-function connectedSince(run: Run, sinceMs: number): { count: number; lastMs: number } {
+/** Nodes welcomed at or after `sinceMs` (by a coordinator other than `notBy`, its id, when given). */
+function connectedSince(run: Run, sinceMs: number, notBy?: string): { count: number; lastMs: number } {
   let count = 0;
   let lastMs = 0;
-  for (const times of run.connects.values()) {
+  const lists = notBy === undefined ? run.connects.values() : [...run.welcomes.values()].map((list) => list.filter((w) => w.coordinator !== notBy).map((w) => w.at));
+  for (const times of lists) {
     const t = times.find((x) => x >= sinceMs);
     if (t !== undefined) {
       count++;
@@ -279,10 +303,10 @@ interface Registered {
  * goes on with the agents that did connect (its figures are theirs, marked partial) instead of
  * losing every figure. A coordinator that exits ends the run.
  */
-async function waitForConnected(run: Run, size: number, sinceMs: number, timeoutMs: number): Promise<Registered> {
+async function waitForConnected(run: Run, size: number, sinceMs: number, timeoutMs: number, notBy?: string): Promise<Registered> {
   const giveUpAt = Date.now() + timeoutMs;
   for (;;) {
-    const c = connectedSince(run, sinceMs);
+    const c = connectedSince(run, sinceMs, notBy);
     if (c.count >= size) return { ...c, complete: true };
     const exited = run.slots.find((s) => s.process !== undefined && s.process.proc.exitCode !== null);
     if (exited) throw new Error(`coordinator ${exited.id} exited while ${c.count} of ${size} agents were registered`);
@@ -409,6 +433,8 @@ interface SizeFigures {
   readonly stormAfterReadyMs: number | undefined;
   /** Agents welcomed again after the storm's stop (within the connect limit). */
   readonly stormBack: number | undefined;
+  /** Several coordinators: what the leader's stop ended and cost (LeaderChange). */
+  readonly leaderChange: LeaderChange | undefined;
   /** Re-registrations per second of the storm (see reconnectsPerSecond). */
   readonly stormPerSecond: number[] | undefined;
   /** Agents whose last stream shows its liveness by PINGs alone (no heartbeat messages). */
@@ -439,6 +465,25 @@ interface EtcdFigures {
  * on a shared machine are mostly the coordinator waiting for its core; the CPU it had used by
  * then is what the code costs, whatever the load.
  */
+/**
+ * A leader change (several coordinators on etcd): the agents' streams that ended, split by where
+ * they were (the stopped leader's own, or relayed by a follower), the Welcomes that came on a
+ * stream that stayed open (moved to the new leader by its follower), and the TLS handshakes the
+ * coordinators completed from the stop until every agent was welcomed again.
+ */
+interface LeaderChange {
+  readonly newLeader: string | undefined;
+  readonly ownBefore: number;
+  readonly ownEnded: number;
+  readonly relayedBefore: number;
+  readonly relayedEnded: number;
+  /** Agents welcomed again on a stream that stayed open. */
+  readonly moved: number;
+  /** Handshakes completed by the followers (their counters' growth) and by the stopped leader since its restart. */
+  readonly followerHandshakes: number | undefined;
+  readonly restartedHandshakes: number | undefined;
+}
+
 interface StormCpu {
   readonly readyS: number;
   readonly firstS: number;
@@ -516,7 +561,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
     heartbeat: { pingMs: PING_MS, staleAfterMs: STALE_AFTER_MS },
     fronts: FRONTS,
   };
-  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), liveness: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0, latePushes: [], simSelf: [] };
+  const run: Run = { dir, settings, slots: [], etcd, sims: [], connects: new Map(), welcomes: new Map(), addressOf: new Map(), ends: new Map(), liveness: new Map(), pushes: [], pushesVia: new Map(), noPush: 0, noPushDropped: 0, latePushes: [], simSelf: [] };
   runs.add(run);
   try {
     writeFileSync(join(dir, 'cluster.yaml'), pairsSpec(size, 2));
@@ -644,12 +689,17 @@ async function benchSize(size: number): Promise<SizeFigures> {
     let stormBack: number | undefined;
     let stormPerSecond: number[] | undefined;
     let stormCpu: StormCpu | undefined;
+    let leaderChange: LeaderChange | undefined;
     const stormLoops: Array<LoopWindow | undefined> = run.slots.map(() => undefined);
     if (STORM) {
       await sleep(2000);
       // One coordinator: it restarts. Several: the leader stops (it resigns, another takes over,
       // every relayed stream moves) and starts again as a follower.
       const victim = run.slots[Math.max(0, leaderIndex)] as CoordinatorSlot;
+      const victimAddress = `127.0.0.1:${victim.grpcPort}`;
+      const victimId = `bench-${size}-${victim.id}`;
+      const addressBefore = new Map(run.addressOf);
+      const handshakesBefore = etcd ? await Promise.all(run.slots.map(async (slot) => metricValue((await httpGet(settings, slot, '/metrics')).body, 'lbha_grpc_tls_handshakes_completed_total'))) : [];
       const killedAt = Date.now();
       await stopCoordinator(victim.process, 'SIGTERM');
       const restartAt = Date.now();
@@ -659,7 +709,8 @@ async function benchSize(size: number): Promise<SizeFigures> {
       await waitForHttp(settings, victim);
       const readyAt = Date.now();
       // Back: as many as were there before the stop (all of them, unless the run is partial).
-      const back = await waitForConnected(run, registered.count, etcd ? killedAt : restartAt, connectLimitMs(size));
+      // Several: welcomed by another coordinator than the stopped one (the new leader, directly or relayed).
+      const back = await waitForConnected(run, registered.count, etcd ? killedAt : restartAt, connectLimitMs(size), etcd ? victimId : undefined);
       stormBack = back.count;
       const lastAt = back.lastMs;
       stormAllMs = back.complete ? lastAt - (etcd ? killedAt : restartAt) : undefined;
@@ -686,6 +737,40 @@ async function benchSize(size: number): Promise<SizeFigures> {
       run.slots.forEach((slot, i) => {
         stormLoops[i] = loopWindow(loopFile(dir, slot), (slot === victim ? restartAt : killedAt) - 1000, lastAt + 1000);
       });
+      if (etcd) {
+        const after = await Promise.all(run.slots.map(async (slot) => (await httpGet(settings, slot, '/metrics')).body));
+        const newLeaderIndex = after.findIndex((body) => metricValue(body, 'lbha_coordinator_leader') === 1);
+        const endedSince = (node: string): boolean => (run.ends.get(node) ?? []).some((t) => t >= killedAt && t <= lastAt);
+        let ownBefore = 0;
+        let ownEnded = 0;
+        let relayedBefore = 0;
+        let relayedEnded = 0;
+        for (const [node, address] of addressBefore) {
+          const own = address === victimAddress;
+          if (own) ownBefore++;
+          else relayedBefore++;
+          if (endedSince(node)) {
+            if (own) ownEnded++;
+            else relayedEnded++;
+          }
+        }
+        const moved = [...run.welcomes.values()].filter((list) => list.some((w) => w.at >= killedAt && w.at <= lastAt && !w.fresh)).length;
+        let followerHandshakes: number | undefined = 0;
+        run.slots.forEach((slot, i) => {
+          if (slot === victim) return;
+          const before = handshakesBefore[i];
+          const now = metricValue(after[i] ?? '', 'lbha_grpc_tls_handshakes_completed_total');
+          followerHandshakes = before === undefined || now === undefined || followerHandshakes === undefined ? undefined : followerHandshakes + (now - before);
+        });
+        const restartedHandshakes = metricValue(after[run.slots.indexOf(victim)] ?? '', 'lbha_grpc_tls_handshakes_completed_total');
+        const newLeader = newLeaderIndex < 0 ? undefined : run.slots[newLeaderIndex]?.id;
+        leaderChange = { newLeader, ownBefore, ownEnded, relayedBefore, relayedEnded, moved, followerHandshakes, restartedHandshakes };
+        log(
+          `${size} agents: leader change: streams ended: ${ownEnded} of the stopped leader's ${ownBefore} own, ${relayedEnded} of the followers' ${relayedBefore} relayed; ` +
+            `welcomed again on a stream that stayed open: ${moved}; TLS handshakes completed: ${followerHandshakes ?? '-'} by the followers, ${restartedHandshakes ?? '-'} by the stopped leader since its restart; ` +
+            `new leader ${newLeader ?? 'none'}, its event loop max ${newLeaderIndex < 0 ? '-' : (stormLoops[newLeaderIndex]?.maxMs ?? '-')} ms until all were back`,
+        );
+      }
       stormPerSecond = reconnectsPerSecond(run, etcd ? killedAt : restartAt);
       cpu.stop();
       cpuTotal?.stop();
@@ -744,6 +829,7 @@ async function benchSize(size: number): Promise<SizeFigures> {
       stormBack,
       stormPerSecond,
       stormCpu,
+      leaderChange,
       simSelf,
       etcd: etcdFigures,
     };
@@ -925,6 +1011,17 @@ async function main(): Promise<void> {
         storm_from_stop_ms: s.stormFromKillMs ?? null,
         storm_after_ready_ms: s.stormAfterReadyMs ?? null,
         storm_agents_back: s.stormBack ?? null,
+        // Several coordinators: the streams the leader's stop ended (its own agents', the agents
+        // relayed by followers), the agents welcomed again on a stream that stayed open, the TLS
+        // handshakes completed until all were back, and which coordinator leads after.
+        storm_new_leader: s.leaderChange?.newLeader ?? null,
+        storm_own_streams_before: s.leaderChange?.ownBefore ?? null,
+        storm_own_streams_ended: s.leaderChange?.ownEnded ?? null,
+        storm_relayed_streams_before: s.leaderChange?.relayedBefore ?? null,
+        storm_relayed_streams_ended: s.leaderChange?.relayedEnded ?? null,
+        storm_moved_streams: s.leaderChange?.moved ?? null,
+        storm_follower_tls_handshakes: s.leaderChange?.followerHandshakes ?? null,
+        storm_restarted_tls_handshakes: s.leaderChange?.restartedHandshakes ?? null,
         storm_reconnects_per_second: s.stormPerSecond ?? null,
         // CPU seconds of the restarted coordinator (all its threads) at the storm's milestones.
         storm_cpu_s_answered: s.stormCpu?.readyS ?? null,

@@ -9,7 +9,11 @@
 //   [--tls-dir DIR]: mutual TLS, each agent with its own certificate signed by DIR/ca.key
 //   (bench-certs.ts); without it, plaintext.
 // stdin: "flips on" | "flips off" | "stop". stdout: one JSON line per event:
-//   {"t":"connected","node":..,"at":epochMs,"liveness":"connection"|"heartbeat"}   a Welcome was received (first connect or reconnect)
+//   {"t":"connected","node":..,"at":epochMs,"liveness":"connection"|"heartbeat","coordinator":..,"address":..,"fresh":B}
+//                                              a Welcome was received: B true on a new stream (first connect or
+//                                              reconnect), false on a stream welcomed before (a relaying
+//                                              coordinator moved it to a new leader); coordinator: the Welcome's
+//   {"t":"ended","node":..,"at":epochMs,"address":..}   a welcomed stream ended (the agent reconnects)
 //   {"t":"push","ms":..}                       health flip -> new desired state received
 //   {"t":"nopush","node":..,"dropped":B,"via":..,"flippedAt":epochMs,"healthy":H}   no new desired state within
 //                                              10 s of a flip (B: its stream was lost meanwhile; via: its coordinator; H: the flip's new health)
@@ -57,14 +61,18 @@ const PUSH_TIMEOUT_MS = 10_000;
  * churn must say why. Written to stderr when the simulator stops.
  */
 const streamErrors = new Map<string, number>();
+/** Each node's Welcomes (the StreamClient's `stream.connected` line, one per Welcome). */
+const welcomeListeners = new Map<string, (coordinator: string) => void>();
 const countingLogger = createLogger('simulated-agent', {
-  level: 'warn',
+  level: 'info',
   destination: new Writable({
     write(chunk: Buffer, _encoding, done) {
-      const m = JSON.parse(chunk.toString()) as { event?: string; code?: number; details?: string };
+      const m = JSON.parse(chunk.toString()) as { event?: string; code?: number; details?: string; node?: string; coordinator?: string };
       if (m.event === 'stream.error') {
         const key = `code ${m.code ?? '-'}: ${m.details ?? ''}`;
         streamErrors.set(key, (streamErrors.get(key) ?? 0) + 1);
+      } else if (m.event === 'stream.connected' && m.node !== undefined) {
+        welcomeListeners.get(m.node)?.(m.coordinator ?? '');
       }
       done();
     },
@@ -112,7 +120,7 @@ class SimulatedNode {
       ...(pingMs > 0 ? { heartbeatIntervalMs: pingMs } : {}),
       agentVersion: 'bench',
       bootId: `bench-${process.pid}-${spec.node}`,
-      logger: countingLogger,
+      logger: countingLogger.child({ node: spec.node }),
       source: {
         snapshot: () => this.snapshot(),
         onDelta: (listener) => {
@@ -133,9 +141,22 @@ class SimulatedNode {
         },
       },
     });
+    // A Welcome on a new stream sets the state to connected first; one on a stream welcomed
+    // before (moved to a new leader by the coordinator relaying it) changes no state.
+    let fresh = false;
+    let welcomedAt: string | undefined;
     this.client.onStateChange((s) => {
       if (s !== 'connected' && this.pending) this.pending.dropped = true;
-      if (s === 'connected') out({ t: 'connected', node: spec.node, at: Date.now(), liveness: this.client.liveness });
+      if (s === 'connected') fresh = true;
+      else if (welcomedAt !== undefined) {
+        out({ t: 'ended', node: spec.node, at: Date.now(), address: welcomedAt });
+        welcomedAt = undefined;
+      }
+    });
+    welcomeListeners.set(spec.node, (coordinator) => {
+      welcomedAt = this.client.currentAddress;
+      out({ t: 'connected', node: spec.node, at: Date.now(), liveness: this.client.liveness, coordinator, address: welcomedAt, fresh });
+      fresh = false;
     });
   }
 
