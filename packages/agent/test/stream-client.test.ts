@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { credentials } from '@grpc/grpc-js';
+import { credentials, Server as GrpcServer, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import { createLogger, silentLogger } from '@lbha/shared';
+import { AgentServiceService, createLogger, silentLogger, type ConnectRequest, type ConnectResponse, type NodeDelta } from '@lbha/shared';
 import { NullCore } from '../src/null-core.js';
 import { StreamClient, type StreamClientOptions } from '../src/stream-client.js';
 
@@ -124,6 +124,72 @@ describe('StreamClient connection attempts', () => {
       for (const s of accepted) s.destroy();
       const srv = server as Server | undefined;
       if (srv) await new Promise((r) => srv.close(r));
+    }
+  });
+});
+
+/** Waits until `ok()` holds (at most 10 s). */
+async function until(ok: () => boolean): Promise<void> {
+  const giveUpAt = Date.now() + 10_000;
+  while (!ok()) {
+    if (Date.now() > giveUpAt) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('StreamClient on a stream welcomed again', () => {
+  it('answers every Welcome with its full state, and sends each change once', async () => {
+    // A coordinator relaying this stream moves it to the next leader without ending it; that
+    // leader's Welcome comes on the same stream, and the agent must tell it everything again
+    // (agent-relay.ts). Every agent version since the first does; this pins it.
+    const received: string[] = [];
+    let welcomes = 0;
+    let stream: ServerDuplexStream<ConnectRequest, ConnectResponse> | undefined;
+    const server = new GrpcServer();
+    const welcome = (call: ServerDuplexStream<ConnectRequest, ConnectResponse>) =>
+      call.write({ msg: { $case: 'welcome', value: { coordinatorId: `c${++welcomes}`, sessionId: `s${welcomes}`, heartbeatIntervalMs: 60_000, staleAfterMs: 120_000, serverTimeMs: Date.now(), livenessFromConnection: false } } });
+    server.addService(AgentServiceService, {
+      connect: (call: ServerDuplexStream<ConnectRequest, ConnectResponse>) => {
+        stream = call;
+        call.on('data', (m: ConnectRequest) => {
+          received.push(m.msg?.$case ?? '');
+          if (m.msg?.$case === 'hello') welcome(call);
+        });
+        call.on('error', () => undefined);
+      },
+      reportRelayedLiveness: (_call: unknown, cb: (e: null, r: { touched: number }) => void) => cb(null, { touched: 0 }),
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const listeners = new Set<(d: NodeDelta) => void>();
+    const core = new NullCore();
+    const c = streamClient({
+      addresses: [`127.0.0.1:${port}`],
+      source: {
+        snapshot: () => core.snapshot(),
+        appliedVersion: () => 0,
+        recentResults: () => [],
+        onDelta: (l) => {
+          listeners.add(l);
+          return () => listeners.delete(l);
+        },
+      },
+    });
+    const delta: NodeDelta = { services: [], checks: [], instances: [], removedChecks: [], removedInstances: [], healthy: false };
+    try {
+      c.start();
+      await until(() => received.includes('snapshot'));
+      // The same stream, welcomed again by the next coordinator.
+      assert.ok(stream);
+      welcome(stream);
+      await until(() => received.filter((k) => k === 'snapshot').length === 2);
+      for (const l of listeners) l(delta);
+      await until(() => received.includes('delta'));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(received, ['hello', 'snapshot', 'snapshot', 'delta'], 'the snapshot again, and one delta for one change');
+      assert.equal(c.currentState, 'connected');
+    } finally {
+      await c.stop();
+      server.forceShutdown();
     }
   });
 });

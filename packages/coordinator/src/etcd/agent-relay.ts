@@ -9,8 +9,18 @@
 // (fronts/front-main.ts), takes the stream's messages as bytes: it decodes the Hello and the
 // Welcome, and passes every other message on as the bytes it received, never decoding or
 // encoding it. A stream served here is decoded and encoded as grpc-js would (typedCall).
+//
+// A follower's relayed stream outlives a change of leader (keepForMs): when the leader it was
+// relayed to is gone (another is elected, or the leader's end of the stream ended with
+// UNAVAILABLE, ABORTED or CANCELLED), the agent's stream stays open and its messages are held;
+// the stream then opens at the next leader with the agent's Hello, the bytes first received,
+// and the leader's Welcome goes to the agent, which answers any Welcome with its full state
+// (every agent version does: stream-client.ts), so the new leader knows the agent as from a
+// reconnect, without the agent's TLS handshake and backoff. When this coordinator is the next
+// leader it serves the stream itself, the same way. See docs/design/etcd.md.
 import type { Readable, Writable } from 'node:stream';
-import { Metadata, status, type ChannelCredentials, type handleBidiStreamingCall, type ServerDuplexStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+import { Metadata, status, type ChannelCredentials, type ClientDuplexStream, type handleBidiStreamingCall, type ServerDuplexStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { AgentServiceClient, AgentServiceService, ConnectRequest, ConnectResponse, type AgentServiceServer, type Logger } from '@lbha/shared';
 import type { AuthContext } from '../auth/auth-context.js';
 import { ConnectionLiveness, type WatchedConnection } from '../connection-liveness.js';
@@ -89,6 +99,65 @@ export function typedCall(call: AgentBytesCall): AgentCall {
 }
 
 /**
+ * A relayed stream served here once this coordinator leads: the typed call the coordinator's
+ * own AgentService takes, fed the stream's messages (its Hello again first) by deliver(), its
+ * answers encoded onto the agent's stream. An error the service emits (how it ends a stream
+ * with a status, as grpc-js takes it) goes to the agent's stream; the agent's stream's own
+ * events come in through pass().
+ */
+class ServedHere extends EventEmitter {
+  constructor(private readonly call: AgentBytesCall) {
+    super();
+  }
+
+  get metadata(): Metadata {
+    return this.call.metadata;
+  }
+
+  get writableEnded(): boolean {
+    return this.call.writableEnded;
+  }
+
+  getPeer(): string {
+    return this.call.getPeer();
+  }
+
+  getAuthContext(): ReturnType<AgentBytesCall['getAuthContext']> {
+    return this.call.getAuthContext();
+  }
+
+  write(m: ConnectResponse): boolean {
+    return this.call.write(AgentServiceService.connect.responseSerialize(m));
+  }
+
+  end(): void {
+    this.call.end();
+  }
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'error') return this.call.emit('error', args[0]);
+    return super.emit(event, ...args);
+  }
+
+  /** One of the agent's messages, as received; one that does not decode ends the stream as grpc-js would (INTERNAL). */
+  deliver(b: Buffer): void {
+    let m: ConnectRequest;
+    try {
+      m = AgentServiceService.connect.requestDeserialize(b);
+    } catch (err) {
+      this.call.emit('error', { code: status.INTERNAL, details: `Error deserializing request: ${(err as Error).message}` });
+      return;
+    }
+    super.emit('data', m);
+  }
+
+  /** An event of the agent's stream (it ended, was cancelled, failed, closed). */
+  pass(event: 'end' | 'cancelled' | 'error' | 'close', arg?: unknown): void {
+    if (this.listenerCount(event) > 0) super.emit(event, arg);
+  }
+}
+
+/**
  * Stops reading `from` while `to` holds more than it buffers (its write returned false) until it
  * drains: grpc-js then stops reading the stream, and HTTP/2's flow control holds its sender.
  */
@@ -131,6 +200,12 @@ export interface AgentRelayOptions {
   readonly livenessIntervalMs?: number;
   /** An agent's connection that reads nothing for this long is closed (default DEAD_CONNECTION_MS; connection-liveness.ts). */
   readonly deadConnectionMs?: number;
+  /**
+   * How long a relayed stream whose leader is gone may wait, open, for the next leader (see the
+   * header); past it the stream ends and its agent reconnects. Undefined: such a stream ends at
+   * once (a front's relay: its coordinator does not change).
+   */
+  readonly keepForMs?: number;
 }
 
 /** One connection to the leader and the relayed streams it carries. */
@@ -140,9 +215,30 @@ interface Upstream {
 }
 
 interface Relay {
-  readonly leader: LeaderInfo;
+  /** The leader the stream is relayed to now; undefined while it waits for one. */
+  readonly leader: LeaderInfo | undefined;
+  /** Leadership changed: `target` is the coordinator to relay to now (undefined: this one leads, or nobody does). */
+  reroute(target: LeaderInfo | undefined): void;
   end(code: status, details: string): void;
 }
+
+/**
+ * How a leader's end of a relayed stream ends when the leader went away rather than refused the
+ * agent: its connection broke or it shut down (UNAVAILABLE), it closed its sessions as it
+ * shut down or stopped leading (ABORTED), the call was cancelled. Any other status is the
+ * leader's answer to this agent, and ends the agent's stream with it.
+ *
+ * What the agent sent to a leader that had not welcomed the stream yet goes again to the next
+ * leader, after the Hello: the one before may have taken it, and every message an agent sends is
+ * one a leader may take twice without effect (a delta replaces entries, a snapshot all of them,
+ * an ack raises a version, a command result sets a journal entry to the state it reports, a
+ * Pong or Heartbeat touches; a Hello of the same boot id replaces the session it opened before).
+ */
+const LEADER_GONE: ReadonlySet<number> = new Set([status.UNAVAILABLE, status.ABORTED, status.CANCELLED]);
+/** A stream whose leader's connection failed (UNAVAILABLE) tries the leader named then again after this long. */
+const RETRY_MS = 1000;
+/** Agent messages held while a stream waits for a leader before the agent's stream is paused (HTTP/2's flow control then holds the agent). */
+const HOLD_MAX = 256;
 
 /** At most this many sessions of failed reports are kept to be named again. */
 const MAX_UNREPORTED = 100_000;
@@ -170,8 +266,9 @@ export function forwardedMetadata(call: { metadata: Metadata; getPeer(): string;
 
 /**
  * AgentService for one coordinator of several. Routing is decided per stream when it opens and
- * revisited on every leadership change: streams that now belong elsewhere are ended and the agent
- * reconnects (to the same address; it resends its snapshot, so nothing is lost).
+ * revisited on every leadership change: a relayed stream moves to the next leader (keepForMs;
+ * else it ends), and streams served here that now belong elsewhere are ended and their agents
+ * reconnect (to the same address; each resends its snapshot, so nothing is lost).
  */
 export class AgentRelay {
   private readonly relays = new Set<Relay>();
@@ -183,6 +280,12 @@ export class AgentRelay {
   private readonly livenessTimer: NodeJS.Timeout | undefined;
   /** Reports sent to the leader, and sessions in them (for the benchmarks and tests). */
   readonly livenessReports = { calls: 0, sessions: 0, failed: 0 };
+  /**
+   * Relayed streams that outlived a change of leader: welcomed by the next leader (`moved`),
+   * served here as this coordinator became the leader (`servedHere`), and ended after all
+   * (`ended`: no leader in time, or the next one refused the agent).
+   */
+  readonly kept = { moved: 0, servedHere: 0, ended: 0 };
   private closed = false;
   /** Sessions of reports that failed, named again in the next one. */
   private readonly unreported: { node: string; sessionId: string }[] = [];
@@ -294,9 +397,7 @@ export class AgentRelay {
   private reroute(): void {
     const target = this.target();
     for (const r of this.relays) {
-      if (r.leader.id !== target?.id || r.leader.grpc !== target.grpc) {
-        r.end(status.UNAVAILABLE, target ? `leader moved to ${target.id}` : 'the leader is gone; reconnect');
-      }
+      if (r.leader === undefined || r.leader.id !== target?.id || r.leader.grpc !== target.grpc) r.reroute(target);
     }
     if (target) {
       for (const n of this.opts.registry.list()) {
@@ -312,11 +413,15 @@ export class AgentRelay {
   }
 
   private serveLocally(bytes: AgentBytesCall): void {
-    const { leadership, logger } = this.opts;
     // A stream relayed by a follower is authorised as the agent that opened it there. First, as
     // it throws when the stream's connection is gone already.
     adoptForwardedCaller(bytes);
-    const call = typedCall(bytes);
+    this.serveTyped(typedCall(bytes));
+  }
+
+  /** Serves `call` with the coordinator's own AgentService, its pushes gated on leadership. */
+  private serveTyped(call: AgentCall): void {
+    const { leadership, logger } = this.opts;
     const write = call.write.bind(call) as (chunk: ConnectResponse, ...rest: unknown[]) => boolean;
     let ending = false;
     // The last gate before bytes leave this process: whatever code path produced a push, a
@@ -376,89 +481,256 @@ export class AgentRelay {
     u.client.close();
   }
 
-  /** Relays `call` to `leader`, its messages as bytes. */
-  private relay(call: AgentBytesCall, leader: LeaderInfo): void {
-    const { logger, selfId } = this.opts;
+  /**
+   * Relays `call` to `first` (the leader when it opened), its messages as bytes; with keepForMs,
+   * on to each next leader while the agent's stream lasts (see the header).
+   */
+  private relay(call: AgentBytesCall, first: LeaderInfo): void {
+    const { logger, selfId, keepForMs } = this.opts;
     const peer = call.getPeer();
-    // First, as it throws when the agent's connection is gone already.
-    const metadata = forwardedMetadata(call, selfId);
-    const channel = this.channel(leader.grpc);
-    channel.streams++;
     const counter = this.opts.connectionOf?.(call);
-    if (counter) metadata.set(RELAY_LIVENESS, '1');
-    const upstream = channel.client.makeBidiStreamRequest(AgentServiceService.connect.path, same, same, metadata);
     let ended = false;
-    /** The agent's node (its Hello, the stream's first message) and, once the leader took its liveness from here, the session. */
+    /** The agent's node and Hello (the stream's first message, as received: sent again to each next leader). */
     let node: string | undefined;
-    let hello = true;
+    let hello: Buffer | undefined;
+    /** The session whose liveness this coordinator reports (the leader's Welcome took it from here). */
     let watched: string | undefined;
-    /** The leader's Welcome passed: nothing after it is read. */
-    let welcomed = false;
-    /** Each direction stops reading while the other side's buffer is full. */
-    const upHeld = { on: false };
+    /** The stream to the leader now. */
+    let up:
+      | {
+          readonly leader: LeaderInfo;
+          readonly channel: Upstream;
+          readonly stream: ClientDuplexStream<Buffer, Buffer>;
+          readonly held: { on: boolean };
+          welcomed: boolean;
+          /** The agent's messages sent on it before its Welcome: held again should it end before one. */
+          sent: Buffer[];
+        }
+      | undefined;
+    /** Served here (this coordinator leads since). */
+    let here: ServedHere | undefined;
+    /** The agent's messages held while the stream waits for a leader (undefined: not waiting). */
+    let held: Buffer[] | undefined;
+    /** Ends the wait for a leader; cleared once one welcomed the stream again. */
+    let waitTimer: NodeJS.Timeout | undefined;
+    let retryTimer: NodeJS.Timeout | undefined;
+    /** The agent's stream stops being read while the leader's side holds more than it buffers. */
     const downHeld = { on: false };
+    /** Whether the stream lost a leader since it opened (its next Welcome is a move). */
+    let moving = false;
+
     const unwatch = () => {
       if (watched !== undefined) this.liveness.unwatch(watched);
       watched = undefined;
+    };
+    /** Leaves the leader's stream; what the agent sent on it before a Welcome goes back to the held messages (LEADER_GONE says why that is sound). */
+    const dropUpstream = () => {
+      const u = up;
+      if (!u) return;
+      up = undefined;
+      if (!u.welcomed && u.sent.length > 0) held = [...u.sent, ...(held ?? [])];
+      unwatch();
+      this.release(u.leader.grpc, u.channel);
+      u.stream.removeAllListeners('data');
+      u.stream.on('error', () => undefined);
+      u.stream.cancel();
+      // Paused for that stream's buffer, which will not drain now.
+      if (downHeld.on) {
+        downHeld.on = false;
+        call.resume();
+      }
+    };
+    const stopWaiting = () => {
+      clearTimeout(waitTimer);
+      clearTimeout(retryTimer);
+      waitTimer = undefined;
+      retryTimer = undefined;
     };
     /** Stops relaying, once; false when it had stopped already. */
     const teardown = (): boolean => {
       if (ended) return false;
       ended = true;
-      unwatch();
+      stopWaiting();
+      dropUpstream();
+      held = undefined;
       this.relays.delete(relay);
-      this.release(leader.grpc, channel);
-      upstream.removeAllListeners('data');
-      upstream.on('error', () => undefined);
-      upstream.cancel();
       return true;
     };
-    const relay: Relay = {
-      leader,
-      end: (code, details) => {
-        if (teardown() && !call.writableEnded) call.emit('error', { code, details });
-      },
+    const end = (code: status, details: string) => {
+      if (moving) this.kept.ended++;
+      if (teardown() && !call.writableEnded) call.emit('error', { code, details });
     };
-    this.relays.add(relay);
-    logger.debug({ event: 'relay.opened', peer, leader: leader.id }, 'relaying agent stream to the leader');
+
+    /** One of the agent's messages: to the leader, held for the next, or to the service here. */
+    const deliver = (m: Buffer) => {
+      if (held) {
+        held.push(m);
+        if (held.length >= HOLD_MAX) call.pause();
+      } else if (here) here.deliver(m);
+      else if (up) {
+        if (!up.welcomed) up.sent.push(m);
+        if (!up.stream.write(m)) holdUntilDrained(call, up.stream, downHeld);
+      }
+    };
+    /** What the next leader gets first: the Hello (unless it is among the held messages), then what was held. */
+    const takeHeld = (): Buffer[] => {
+      const pending = held ?? [];
+      held = undefined;
+      call.resume();
+      return hello !== undefined && moving && pending[0] !== hello ? [hello, ...pending] : pending;
+    };
+
+    /** Waits, the agent's messages held, for a leader (at most keepForMs from when the last one went). */
+    const wait = (code: status, details: string) => {
+      held ??= [];
+      waitTimer ??= setTimeout(() => {
+        logger.info({ event: 'relay.no_leader', peer, node, waitedMs: keepForMs }, 'relayed stream ended: no leader welcomed it in time');
+        end(code, `${details}; no leader within ${keepForMs} ms, reconnect`);
+      }, keepForMs);
+      if (code === status.UNAVAILABLE) {
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(() => {
+          retryTimer = undefined;
+          if (!ended && held) move(this.target(), code, details);
+        }, RETRY_MS);
+      }
+    };
+
+    /** The stream goes to `target`, or is served here when this coordinator leads, or waits for a leader. */
+    const move = (target: LeaderInfo | undefined, code: status, details: string) => {
+      if (ended) return;
+      moving = true;
+      dropUpstream();
+      if (target) attach(target);
+      else if (this.opts.leadership.isLeader()) serveHere();
+      else wait(code, details);
+    };
+
+    const serveHere = () => {
+      const s = new ServedHere(call);
+      here = s;
+      stopWaiting();
+      this.relays.delete(relay);
+      this.kept.servedHere++;
+      logger.debug({ event: 'relay.served_here', peer, node }, 'this coordinator leads now: serving the relayed stream itself');
+      const pending = takeHeld();
+      moving = false;
+      try {
+        this.serveTyped(s as unknown as AgentCall);
+      } catch (err) {
+        if (!(err instanceof ConnectionClosedError)) throw err;
+        s.pass('close');
+        return;
+      }
+      for (const m of pending) s.deliver(m);
+    };
+
+    /** The leader's end of the stream ended with `code`: waits for the next leader when it went away; otherwise the agent's stream ends with it. */
+    const leaderEnded = (from: LeaderInfo, code: status, details: string) => {
+      if (keepForMs === undefined || !LEADER_GONE.has(code)) return end(code, `via ${selfId}: ${details}`);
+      const target = this.target();
+      // Another leader seen already, or this coordinator leads: there at once.
+      if (target?.id !== from.id || target.grpc !== from.grpc) return move(target, code, details);
+      dropUpstream();
+      moving = true;
+      wait(code, details);
+    };
+
+    const attach = (leader: LeaderInfo) => {
+      let metadata: Metadata;
+      try {
+        // The first time outside the try's reach: it throws when the agent's connection is gone already (routed()).
+        metadata = forwardedMetadata(call, selfId);
+      } catch (err) {
+        if (!(err instanceof ConnectionClosedError) || !moving) throw err;
+        return end(status.UNAVAILABLE, "the agent's connection closed");
+      }
+      if (counter) metadata.set(RELAY_LIVENESS, '1');
+      const channel = this.channel(leader.grpc);
+      channel.streams++;
+      const stream = channel.client.makeBidiStreamRequest(AgentServiceService.connect.path, same, same, metadata);
+      const u = { leader, channel, stream, held: { on: false }, welcomed: false, sent: [] as Buffer[] };
+      up = u;
+      this.relays.add(relay);
+      logger.debug({ event: moving ? 'relay.moving' : 'relay.opened', peer, node, leader: leader.id }, moving ? 'relaying the agent stream to the next leader' : 'relaying agent stream to the leader');
+      stream.on('data', (m: Buffer) => {
+        if (up !== u) return;
+        if (!u.welcomed) {
+          // The leader's first message is its Welcome: the session, and whether it takes the agent's liveness from here.
+          u.welcomed = true;
+          u.sent = [];
+          const welcome = welcomeOf(m);
+          if (welcome) {
+            if (moving) {
+              moving = false;
+              stopWaiting();
+              this.kept.moved++;
+              logger.debug({ event: 'relay.moved', peer, node, leader: leader.id }, 'relayed stream welcomed by the next leader');
+            }
+            if (counter && node !== undefined && welcome.livenessFromConnection) {
+              watched = welcome.sessionId;
+              this.liveness.watch(node, watched, counter);
+            }
+          }
+        }
+        if (!call.writableEnded && !call.write(m)) holdUntilDrained(stream, call, u.held);
+      });
+      stream.on('error', (err: Error & { code?: number; details?: string }) => {
+        if (up !== u) return;
+        logger.info({ event: 'relay.upstream_error', peer, leader: leader.id, code: err.code, details: err.details }, 'relayed stream ended by the leader');
+        leaderEnded(leader, (err.code as status | undefined) ?? status.UNAVAILABLE, err.details ?? err.message);
+      });
+      stream.on('end', () => {
+        if (up !== u || ended) return;
+        ended = true;
+        stopWaiting();
+        unwatch();
+        up = undefined;
+        this.relays.delete(relay);
+        this.release(leader.grpc, channel);
+        if (!call.writableEnded) call.end();
+      });
+      for (const m of takeHeld()) deliver(m);
+    };
+
+    const relay: Relay = {
+      get leader() {
+        return up?.leader;
+      },
+      reroute: (target) => {
+        if (ended || here) return;
+        if (keepForMs === undefined) return end(status.UNAVAILABLE, target ? `leader moved to ${target.id}` : 'the leader is gone; reconnect');
+        move(target, status.UNAVAILABLE, target ? `leader moved to ${target.id}` : 'the leader is gone');
+      },
+      end,
+    };
 
     call.on('data', (m: Buffer) => {
-      if (hello) {
-        hello = false;
+      if (ended) return;
+      if (hello === undefined) {
+        hello = m;
         node = helloNode(m);
       }
-      if (!ended && !upstream.write(m)) holdUntilDrained(call, upstream, downHeld);
+      deliver(m);
     });
     call.on('end', () => {
-      if (!ended) upstream.end();
-    });
-    const downstreamGone = () => void teardown();
-    call.on('cancelled', downstreamGone);
-    call.on('error', downstreamGone);
-    call.on('close', downstreamGone);
-
-    upstream.on('data', (m: Buffer) => {
-      if (counter && node !== undefined && !welcomed) {
-        const welcome = welcomeOf(m);
-        if (welcome) welcomed = true;
-        if (welcome?.livenessFromConnection) {
-          watched = welcome.sessionId;
-          this.liveness.watch(node, watched, counter);
-        }
-      }
-      if (!ended && !call.writableEnded && !call.write(m)) holdUntilDrained(upstream, call, upHeld);
-    });
-    upstream.on('error', (err: Error & { code?: number; details?: string }) => {
-      logger.info({ event: 'relay.upstream_error', peer, leader: leader.id, code: err.code, details: err.details }, 'relayed stream ended by the leader');
-      relay.end((err.code as status | undefined) ?? status.UNAVAILABLE, `via ${selfId}: ${err.details ?? err.message}`);
-    });
-    upstream.on('end', () => {
+      if (here) return here.pass('end');
       if (ended) return;
-      ended = true;
-      unwatch();
-      this.relays.delete(relay);
-      this.release(leader.grpc, channel);
-      if (!call.writableEnded) call.end();
+      if (up) up.stream.end();
+      else {
+        // The agent is done while the stream waited for a leader: nothing to hand its end to.
+        teardown();
+        call.end();
+      }
     });
+    const downstreamGone = (event: 'cancelled' | 'error' | 'close') => (arg?: unknown) => {
+      if (here) return here.pass(event, arg);
+      teardown();
+    };
+    call.on('cancelled', downstreamGone('cancelled'));
+    call.on('error', downstreamGone('error'));
+    call.on('close', downstreamGone('close'));
+
+    attach(first);
   }
 }

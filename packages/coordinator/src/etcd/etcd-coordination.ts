@@ -119,6 +119,8 @@ export class EtcdCoordination {
       channelOptions: options,
       logger: this.log,
       onFencedPush: (kind) => this.fenced[kind]++,
+      // Long enough for a leader that died to lose its lease and for the next to be elected.
+      keepForMs: 2 * this.opts.config.leaseTtl,
       ...liveness,
       ...(this.opts.relayStreamsPerChannel === undefined ? {} : { streamsPerChannel: this.opts.relayStreamsPerChannel }),
     });

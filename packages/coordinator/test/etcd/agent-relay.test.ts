@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, Server, ServerCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { eventually } from '@lbha/test-support';
-import { AgentServiceClient, helloToWire, PROTOCOL_VERSION, silentLogger, snapshotToWire, type ConnectRequest, type ConnectResponse, type DesiredState } from '@lbha/shared';
+import { AgentServiceClient, commandResultToWire, deltaToWire, helloToWire, PROTOCOL_VERSION, silentLogger, snapshotToWire, type ConnectRequest, type ConnectResponse, type DesiredState } from '@lbha/shared';
 import { ControlServiceClient, ControlServiceService, type pbControl } from '@lbha/shared/control';
 import { AgentOutbox } from '../../src/agent-outbox.js';
 import { createAgentService } from '../../src/agent-service.js';
@@ -60,6 +60,8 @@ interface CoordinatorOptions {
   /** Relayed liveness: the byte counter of a stream's agent connection (as a follower), and taking reports (as the leader). */
   readonly connectionOf?: AgentRelayOptions['connectionOf'];
   readonly livenessIntervalMs?: number;
+  /** How long a relayed stream waits, open, for the next leader (AgentRelayOptions.keepForMs). */
+  readonly keepForMs?: number;
 }
 
 async function coordinator(id: string, opts: CoordinatorOptions = {}): Promise<TestCoordinator> {
@@ -89,6 +91,7 @@ async function coordinator(id: string, opts: CoordinatorOptions = {}): Promise<T
     onFencedPush: () => c.fenced++,
     ...(opts.relayStreamsPerChannel === undefined ? {} : { streamsPerChannel: opts.relayStreamsPerChannel }),
     ...(opts.connectionOf ? { connectionOf: opts.connectionOf, livenessIntervalMs: opts.livenessIntervalMs ?? 1000 } : {}),
+    ...(opts.keepForMs === undefined ? {} : { keepForMs: opts.keepForMs }),
   });
   const forwarder = new ControlForwarder({
     local: controlHandlers({ registry, outbox, events: new EventLog(), modeOf: () => 'active' }),
@@ -109,7 +112,7 @@ class TestAgent {
   readonly call: ClientDuplexStream<ConnectRequest, ConnectResponse>;
   error: (Error & { code?: number; details?: string }) | undefined;
   private readonly client: AgentServiceClient;
-  constructor(address: string, node: string) {
+  constructor(address: string, node: string, bootId = `boot-${node}`) {
     this.client = new AgentServiceClient(address, credentials.createInsecure());
     const md = new Metadata();
     md.set('test-node', node);
@@ -117,11 +120,21 @@ class TestAgent {
     this.call.on('data', (m: ConnectResponse) => this.received.push(m));
     this.call.on('error', (e) => (this.error = e));
     this.call.write({
-      msg: { $case: 'hello', value: helloToWire({ node, cluster: 'web', agentVersion: 't', bootId: `boot-${node}`, protocol: PROTOCOL_VERSION, appliedVersion: 0, recentResults: [] }) },
+      msg: { $case: 'hello', value: helloToWire({ node, cluster: 'web', agentVersion: 't', bootId, protocol: PROTOCOL_VERSION, appliedVersion: 0, recentResults: [] }) },
     });
   }
   sendSnapshot(): void {
     this.call.write({ msg: { $case: 'snapshot', value: { state: snapshotToWire({ services: [], checks: [], instances: [], healthy: true, appliedVersion: 0, localMode: 'active' }) } } });
+  }
+  sendHealth(healthy: boolean): void {
+    this.call.write({ msg: { $case: 'delta', value: deltaToWire({ services: [], checks: [], instances: [], removedChecks: [], removedInstances: [], healthy }) } });
+  }
+  sendResult(commandId: string): void {
+    this.call.write({ msg: { $case: 'commandResult', value: commandResultToWire({ commandId, state: 'succeeded', message: 'done', activeConnections: 0, finishedMs: Date.now() }) } });
+  }
+  /** The coordinator ids of the Welcomes received, in order. */
+  welcomes(): string[] {
+    return this.of('welcome').map((m) => (m.msg?.$case === 'welcome' ? m.msg.value.coordinatorId : ''));
   }
   of(kind: string): ConnectResponse[] {
     return this.received.filter((m) => m.msg?.$case === kind);
@@ -365,5 +378,140 @@ describe('several coordinators: relayed agents kept fresh by the follower\'s rep
     } finally {
       client.close();
     }
+  });
+});
+
+describe('several coordinators: a relayed stream outlives a change of leader', () => {
+  // a, b and c as three coordinators; the agents connect to the followers. Leadership is set by
+  // the test in the order the etcd watch may deliver it: each coordinator learns of it on its own.
+  const KEEP_MS = 2000;
+  let a: TestCoordinator;
+  let b: TestCoordinator;
+  let c: TestCoordinator;
+  const agents: TestAgent[] = [];
+  const lead = (leader: TestCoordinator) => {
+    for (const x of [a, b, c]) x.leadership.set(x === leader, x === leader ? undefined : leader.info);
+  };
+  const results = (x: TestCoordinator) => {
+    const seen: string[] = [];
+    x.registry.subscribe((e) => {
+      if (e.type === 'command-result') seen.push(`${e.node} ${e.result.commandId}`);
+    });
+    return seen;
+  };
+  /** A new agent at `via`, welcomed by `leader`, its snapshot there. */
+  const connected = async (via: TestCoordinator, node: string, leader: TestCoordinator): Promise<TestAgent> => {
+    const agent = new TestAgent(via.info.grpc, node);
+    agents.push(agent);
+    await eventually(() => agent.welcomes()[0], 'welcome');
+    assert.deepEqual(agent.welcomes(), [leader.info.id]);
+    agent.sendSnapshot();
+    await eventually(() => leader.registry.get(node)?.snapshot, `the leader to have ${node}'s snapshot`);
+    return agent;
+  };
+
+  before(async () => {
+    a = await coordinator('a', { keepForMs: KEEP_MS });
+    b = await coordinator('b', { keepForMs: KEEP_MS });
+    c = await coordinator('c', { keepForMs: KEEP_MS });
+  });
+  after(() => closeAll(agents, [a, b, c]));
+
+  it('moves the stream to the next leader: its Hello again, its Welcome to the agent, a flip after it pushed', async () => {
+    lead(a);
+    const agent = await connected(b, 'lb1', a);
+    const atC = results(c);
+    // The follower learns first; then the old leader stops leading (and closes its sessions).
+    b.leadership.set(false, undefined);
+    // Held while nobody leads: a result the agent sends now reaches the next leader.
+    agent.sendResult('cmd-held');
+    b.leadership.set(false, c.info);
+    c.leadership.set(true, undefined);
+    a.leadership.set(false, c.info);
+    await eventually(() => agent.welcomes().length === 2, 'a second Welcome');
+    assert.deepEqual(agent.welcomes(), ['a', 'c']);
+    assert.equal(agent.error, undefined, 'the stream stayed open');
+    assert.equal(c.registry.get('lb1')?.link, 'connected', 'the next leader knows the agent from its Hello');
+    await eventually(() => atC.includes('lb1 cmd-held'), 'the held result at the next leader');
+    // The agent answers a Welcome with its snapshot; then a health flip reaches the next leader.
+    agent.sendSnapshot();
+    await eventually(() => c.registry.get('lb1')?.snapshot?.healthy === true, 'the snapshot at c');
+    agent.sendHealth(false);
+    await eventually(() => c.registry.get('lb1')?.snapshot?.healthy === false, 'the flip at c');
+    assert.equal(c.outbox.sendDesiredState(desired('lb1', 3)), true);
+    const got = await eventually(() => agent.of('desiredState').at(-1), 'the push of the next leader');
+    assert.equal(got.msg?.$case === 'desiredState' && got.msg.value.version, 3);
+    assert.equal(a.registry.get('lb1')?.session, undefined, 'nothing left at the old leader');
+    assert.equal(b.relay.relayedStreams, 1);
+    assert.deepEqual(b.relay.kept, { moved: 1, servedHere: 0, ended: 0 });
+  });
+
+  it("waits when the leader's end of the stream ends first, and moves once the next leader is known", async () => {
+    lead(a);
+    const agent = await connected(b, 'lb2', a);
+    // The old leader closes its sessions (it stops leading) before b has heard of the change.
+    a.leadership.set(false, c.info);
+    await eventually(() => a.registry.get('lb2')?.session === undefined, 'the old leader to end its side');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(agent.error, undefined, 'held open');
+    assert.deepEqual(agent.welcomes(), ['a']);
+    c.leadership.set(true, undefined);
+    b.leadership.set(false, c.info);
+    await eventually(() => agent.welcomes().length === 2, 'a second Welcome');
+    assert.deepEqual(agent.welcomes(), ['a', 'c']);
+    assert.equal(agent.error, undefined);
+  });
+
+  it('serves the stream itself when the follower becomes the leader', async () => {
+    lead(c);
+    const agent = await connected(b, 'lb3', c);
+    c.leadership.set(false, undefined);
+    b.leadership.set(true, undefined);
+    await eventually(() => agent.welcomes().length === 2, 'a second Welcome');
+    assert.deepEqual(agent.welcomes(), ['c', 'b']);
+    assert.equal(b.registry.get('lb3')?.link, 'connected');
+    agent.sendSnapshot();
+    agent.sendHealth(false);
+    await eventually(() => b.registry.get('lb3')?.snapshot?.healthy === false, 'the flip at b');
+    assert.equal(b.outbox.sendDesiredState(desired('lb3', 4)), true);
+    const got = await eventually(() => agent.of('desiredState').at(-1), 'the push of b');
+    assert.equal(got.msg?.$case === 'desiredState' && got.msg.value.version, 4);
+    assert.equal(agent.error, undefined);
+    assert.ok(b.relay.kept.servedHere >= 1);
+    // Served here, the stream is b's own: when another leads, it ends as a direct stream does.
+    lead(a);
+    const err = await eventually(() => agent.error, 'the stream to end');
+    assert.equal(err.code, 10, 'ABORTED: reconnect to be relayed');
+  });
+
+  it('ends the stream when no leader comes within keepForMs', async () => {
+    lead(a);
+    const agent = await connected(b, 'lb4', a);
+    const endedBefore = b.relay.kept.ended;
+    const t0 = Date.now();
+    for (const x of [a, b, c]) x.leadership.set(false, undefined);
+    const err = await eventually(() => agent.error, 'the stream to end', 5 * KEEP_MS);
+    const waited = Date.now() - t0;
+    assert.equal(err.code, 14, 'UNAVAILABLE: the agent reconnects');
+    assert.match(err.details ?? '', /no leader within/);
+    assert.ok(waited >= KEEP_MS - 50, `ended after ${waited} ms`);
+    assert.equal(b.relay.kept.ended, endedBefore + 1);
+  });
+
+  it("ends the stream with the next leader's refusal", async () => {
+    lead(a);
+    const agent = await connected(b, 'lb5', a);
+    a.leadership.set(false, c.info);
+    c.leadership.set(true, undefined);
+    // Before b hears of c: another agent (another boot id) holds lb5 at c, live.
+    const other = new TestAgent(c.info.grpc, 'lb5', 'another-boot');
+    agents.push(other);
+    await eventually(() => other.welcomes()[0], 'the other agent welcomed at c');
+    const endedBefore = b.relay.kept.ended;
+    b.leadership.set(false, c.info);
+    const err = await eventually(() => agent.error, 'the moved stream to be refused');
+    assert.equal(err.code, 6, 'ALREADY_EXISTS, as a reconnect would be told');
+    assert.equal(b.relay.kept.ended, endedBefore + 1);
+    assert.equal(other.error, undefined, 'the agent holding the name keeps it');
   });
 });
