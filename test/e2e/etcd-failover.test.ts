@@ -1,7 +1,8 @@
 // Several coordinators on etcd in the lab: real keepalived and nginx in network namespaces, the
 // real agents (mutual TLS) talking to three lbha-coordinators on a 3-member etcd cluster. Under a
 // client probe on both VIPs: the leader coordinator is SIGKILLed and another takes over, and no
-// VIP moves and no request fails; then etcd loses its majority, the coordinators say so, and
+// VIP moves and no request fails, and an agent whose stream a follower relayed keeps it (the
+// follower moves it to the next leader); then etcd loses its majority, the coordinators say so, and
 // the data plane still fails over on its own when nginx dies on a VIP holder.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -108,8 +109,10 @@ store:
     // Move the agents from the lab's single coordinator to the three: what an operator does
     // when adding coordinators (the agents adopt keepalived and nginx; nothing moves).
     await agents.stopCoordinator('SIGTERM');
-    const sockets = coordinators.map((c) => `"unix://${c.socket}"`).join(', ');
-    for (const node of LB_NODES) {
+    for (const [i, node] of LB_NODES.entries()) {
+      // Each agent lists them in its own order (as hosts would), so that whoever leads, a
+      // follower relays at least one of the two streams.
+      const sockets = coordinators.map((_, k) => `"unix://${coordinators[(i + k) % coordinators.length]!.socket}"`).join(', ');
       const file = agents.agentConfigFile(node);
       const text = readFileSync(file, 'utf8');
       const moved = text.replace(/^(\s*addresses:\s*)\[.*\]\s*$/m, `$1[${sockets}]`);
@@ -133,7 +136,18 @@ store:
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('replaces a killed leader: no VIP moves, no request fails', { timeout: 3 * 60_000 }, async (t) => {
+  /** An agent's log lines (JSON) from `since` on. */
+  function agentLog(node: (typeof LB_NODES)[number], since = 0): { event?: string; address?: string; coordinator?: string; time?: string }[] {
+    const file = lab!.agents!.agentProcess(node)?.logFile;
+    if (file === undefined) return [];
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { event?: string; address?: string; coordinator?: string; time?: string })
+      .filter((l) => l.time === undefined || Date.parse(l.time) >= since);
+  }
+
+  it('replaces a killed leader: no VIP moves, no request fails, a relayed agent keeps its stream', { timeout: 3 * 60_000 }, async (t) => {
     const l = lab as Lab;
     const probes: ProbeSession[] = [await l.startProbe('vip1'), await l.startProbe('vip2')];
     const moves: string[] = [];
@@ -149,12 +163,26 @@ store:
       const start = Date.now();
       await waitForSuccesses(probes[0]!, start, 20, 'lb1');
       const old = await leader();
+      // The agents a follower relays: their last stream went to another coordinator's socket.
+      const relayed = LB_NODES.filter((n) => {
+        const address = agentLog(n).filter((l) => l.event === 'stream.connected').at(-1)?.address;
+        return address !== undefined && !address.endsWith(old.socket);
+      });
+      assert.ok(relayed.length > 0, 'the agents list the coordinators in different orders: a follower relays one');
       const t0 = Date.now();
       old.proc.kill('SIGKILL');
       await old.proc.exited;
       const next = await leader(live());
-      t.diagnostic(`leader ${old.id} killed; ${next.id} leads after ${Date.now() - t0} ms`);
+      t.diagnostic(`leader ${old.id} killed; ${next.id} leads after ${Date.now() - t0} ms; relayed: ${relayed.join(', ')}`);
       await bothConnected(next);
+      for (const n of relayed) {
+        // Welcomed by the next leader on the stream it had: no stream ended, none was opened.
+        await waitFor(`${n} welcomed by ${next.id}`, async () => {
+          const welcomed = agentLog(n, t0).filter((l) => l.event === 'stream.connected').map((l) => l.coordinator);
+          return welcomed.includes(next.id) ? { done: true, value: undefined } : { done: false, observed: JSON.stringify(welcomed) };
+        }, { timeoutMs: 30_000, intervalMs: 100 });
+        assert.deepEqual(agentLog(n, t0).filter((l) => l.event === 'stream.error' || l.event === 'stream.reconnect_scheduled').map((l) => l.event), [], `${n} kept its stream`);
+      }
       // Let the new leader reconcile and push, with the clients still going.
       await waitForSuccesses(probes[1]!, Date.now(), 100, 'lb2');
     } finally {

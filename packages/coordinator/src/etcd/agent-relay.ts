@@ -219,6 +219,8 @@ interface Relay {
   readonly leader: LeaderInfo | undefined;
   /** Leadership changed: `target` is the coordinator to relay to now (undefined: this one leads, or nobody does). */
   reroute(target: LeaderInfo | undefined): void;
+  /** Its turn to move (after reroute): to the leader named now, or served here, or it goes on waiting. */
+  move(): void;
   end(code: status, details: string): void;
 }
 
@@ -239,6 +241,12 @@ const LEADER_GONE: ReadonlySet<number> = new Set([status.UNAVAILABLE, status.ABO
 const RETRY_MS = 1000;
 /** Agent messages held while a stream waits for a leader before the agent's stream is paused (HTTP/2's flow control then holds the agent). */
 const HOLD_MAX = 256;
+/**
+ * Streams moved per turn of the event loop after a change of leader: the rest wait, held, for
+ * the next turn, so that a follower with thousands of streams neither serves their Hellos in one
+ * go when it is the next leader nor sends them to the next leader all at once.
+ */
+const MOVES_PER_TURN = 64;
 
 /** At most this many sessions of failed reports are kept to be named again. */
 const MAX_UNREPORTED = 100_000;
@@ -286,6 +294,9 @@ export class AgentRelay {
    * (`ended`: no leader in time, or the next one refused the agent).
    */
   readonly kept = { moved: 0, servedHere: 0, ended: 0 };
+  /** Streams held after a change of leader, waiting for their turn to move (MOVES_PER_TURN). */
+  private readonly toMove = new Set<Relay>();
+  private movesScheduled = false;
   private closed = false;
   /** Sessions of reports that failed, named again in the next one. */
   private readonly unreported: { node: string; sessionId: string }[] = [];
@@ -399,6 +410,10 @@ export class AgentRelay {
     for (const r of this.relays) {
       if (r.leader === undefined || r.leader.id !== target?.id || r.leader.grpc !== target.grpc) r.reroute(target);
     }
+    if (this.opts.keepForMs !== undefined) {
+      for (const r of this.relays) if (r.leader === undefined) this.toMove.add(r);
+      this.scheduleMoves();
+    }
     if (target) {
       for (const n of this.opts.registry.list()) {
         n.session?.close(`coordinator ${target.id} is the leader now; reconnect to be relayed there`);
@@ -410,6 +425,22 @@ export class AgentRelay {
         this.clients.delete(address);
       }
     }
+  }
+
+  /** Moves the held streams, MOVES_PER_TURN per turn of the loop. */
+  private scheduleMoves(): void {
+    if (this.movesScheduled || this.toMove.size === 0) return;
+    this.movesScheduled = true;
+    setImmediate(() => {
+      this.movesScheduled = false;
+      let n = 0;
+      for (const r of this.toMove) {
+        if (n++ >= MOVES_PER_TURN) break;
+        this.toMove.delete(r);
+        r.move();
+      }
+      this.scheduleMoves();
+    });
   }
 
   private serveLocally(bytes: AgentBytesCall): void {
@@ -615,13 +646,7 @@ export class AgentRelay {
       logger.debug({ event: 'relay.served_here', peer, node }, 'this coordinator leads now: serving the relayed stream itself');
       const pending = takeHeld();
       moving = false;
-      try {
-        this.serveTyped(s as unknown as AgentCall);
-      } catch (err) {
-        if (!(err instanceof ConnectionClosedError)) throw err;
-        s.pass('close');
-        return;
-      }
+      this.serveTyped(s as unknown as AgentCall);
       for (const m of pending) s.deliver(m);
     };
 
@@ -700,7 +725,13 @@ export class AgentRelay {
       reroute: (target) => {
         if (ended || here) return;
         if (keepForMs === undefined) return end(status.UNAVAILABLE, target ? `leader moved to ${target.id}` : 'the leader is gone; reconnect');
-        move(target, status.UNAVAILABLE, target ? `leader moved to ${target.id}` : 'the leader is gone');
+        // Held now; moved in its turn (AgentRelay.scheduleMoves).
+        dropUpstream();
+        moving = true;
+        wait(status.UNAVAILABLE, target ? `leader moved to ${target.id}` : 'the leader is gone');
+      },
+      move: () => {
+        if (!ended && held) move(this.target(), status.UNAVAILABLE, 'the leader is gone');
       },
       end,
     };
