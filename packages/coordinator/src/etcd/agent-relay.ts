@@ -542,8 +542,15 @@ export class AgentRelay {
     let here: ServedHere | undefined;
     /** The agent's messages held while the stream waits for a leader (undefined: not waiting). */
     let held: Buffer[] | undefined;
-    /** Ends the wait for a leader; cleared once one welcomed the stream again. */
+    /**
+     * Ends the wait for a leader. The wait counts only the time the stream had no leader to go to
+     * (`waitedMs` so far, and since `waitingSince`): a leader that has the stream's Hello and is
+     * slow to answer it (its loop busy with the fleet's state) is waited for as long as its end of
+     * the stream lives, as an agent's own new stream would be. Reset once a leader welcomed it.
+     */
     let waitTimer: NodeJS.Timeout | undefined;
+    let waitedMs = 0;
+    let waitingSince: number | undefined;
     let retryTimer: NodeJS.Timeout | undefined;
     /** The agent's stream stops being read while the leader's side holds more than it buffers. */
     const downHeld = { on: false };
@@ -571,11 +578,15 @@ export class AgentRelay {
         call.resume();
       }
     };
-    const stopWaiting = () => {
+    /** Stops the clock of the wait (a leader has the stream now); `welcomed`: the wait is over. */
+    const stopWaiting = (welcomed = true) => {
       clearTimeout(waitTimer);
       clearTimeout(retryTimer);
       waitTimer = undefined;
       retryTimer = undefined;
+      if (waitingSince !== undefined) waitedMs += performance.now() - waitingSince;
+      waitingSince = undefined;
+      if (welcomed) waitedMs = 0;
     };
     /** Stops relaying, once; false when it had stopped already. */
     const teardown = (): boolean => {
@@ -611,13 +622,14 @@ export class AgentRelay {
       return hello !== undefined && moving && pending[0] !== hello ? [hello, ...pending] : pending;
     };
 
-    /** Waits, the agent's messages held, for a leader (at most keepForMs from when the last one went). */
+    /** Waits, the agent's messages held, for a leader (keepForMs at most without one, in all). */
     const wait = (code: status, details: string) => {
       held ??= [];
+      waitingSince ??= performance.now();
       waitTimer ??= setTimeout(() => {
         logger.info({ event: 'relay.no_leader', peer, node, waitedMs: keepForMs }, 'relayed stream ended: no leader welcomed it in time');
         end(code, `${details}; no leader within ${keepForMs} ms, reconnect`);
-      }, keepForMs);
+      }, Math.max(0, (keepForMs ?? 0) - waitedMs));
       if (code === status.UNAVAILABLE) {
         clearTimeout(retryTimer);
         retryTimer = setTimeout(() => {
@@ -676,6 +688,8 @@ export class AgentRelay {
       const stream = channel.client.makeBidiStreamRequest(AgentServiceService.connect.path, same, same, metadata);
       const u = { leader, channel, stream, held: { on: false }, welcomed: false, sent: [] as Buffer[] };
       up = u;
+      // A leader has the stream: its Welcome is waited for as long as its end lives.
+      stopWaiting(false);
       this.relays.add(relay);
       logger.debug({ event: moving ? 'relay.moving' : 'relay.opened', peer, node, leader: leader.id }, moving ? 'relaying the agent stream to the next leader' : 'relaying agent stream to the leader');
       stream.on('data', (m: Buffer) => {

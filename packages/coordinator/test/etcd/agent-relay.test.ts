@@ -3,9 +3,9 @@
 // leadership (the election's port) set by the test.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { credentials, Metadata, Server, ServerCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, Server, ServerCredentials, type ClientDuplexStream, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { eventually } from '@lbha/test-support';
-import { AgentServiceClient, commandResultToWire, deltaToWire, helloToWire, PROTOCOL_VERSION, silentLogger, snapshotToWire, type ConnectRequest, type ConnectResponse, type DesiredState } from '@lbha/shared';
+import { AgentServiceClient, AgentServiceService, commandResultToWire, deltaToWire, helloToWire, PROTOCOL_VERSION, silentLogger, snapshotToWire, type ConnectRequest, type ConnectResponse, type DesiredState } from '@lbha/shared';
 import { ControlServiceClient, ControlServiceService, type pbControl } from '@lbha/shared/control';
 import { AgentOutbox } from '../../src/agent-outbox.js';
 import { createAgentService } from '../../src/agent-service.js';
@@ -496,6 +496,32 @@ describe('several coordinators: a relayed stream outlives a change of leader', (
     assert.match(err.details ?? '', /no leader within/);
     assert.ok(waited >= KEEP_MS - 50, `ended after ${waited} ms`);
     assert.equal(b.relay.kept.ended, endedBefore + 1);
+  });
+
+  it('waits for a next leader that is slow to answer the Hello, however long past keepForMs', async () => {
+    lead(a);
+    const agent = await connected(b, 'lb6', a);
+    // A leader whose loop is busy: it answers a Hello after three times keepForMs.
+    const slow = new Server();
+    slow.addService(AgentServiceService, {
+      connect: (call: ServerDuplexStream<ConnectRequest, ConnectResponse>) => {
+        call.on('data', (m: ConnectRequest) => {
+          if (m.msg?.$case !== 'hello') return;
+          setTimeout(() => call.write({ msg: { $case: 'welcome', value: { coordinatorId: 'slow', sessionId: 's', heartbeatIntervalMs: 1000, staleAfterMs: 5000, serverTimeMs: Date.now(), livenessFromConnection: false } } }), 3 * KEEP_MS);
+        });
+        call.on('error', () => undefined);
+      },
+      reportRelayedLiveness: (_call: unknown, cb: (e: null, r: { touched: number }) => void) => cb(null, { touched: 0 }),
+    });
+    const port = await new Promise<number>((resolve, reject) => slow.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    try {
+      b.leadership.set(false, { id: 'slow', grpc: `127.0.0.1:${port}`, http: '' });
+      await eventually(() => agent.welcomes().length === 2, 'the slow leader\'s Welcome', 10 * KEEP_MS);
+      assert.deepEqual(agent.welcomes(), ['a', 'slow']);
+      assert.equal(agent.error, undefined, 'the stream waited for it');
+    } finally {
+      slow.forceShutdown();
+    }
   });
 
   it("ends the stream with the next leader's refusal", async () => {
