@@ -10,6 +10,7 @@ import { AgentMetrics } from '../src/agent-metrics.js';
 import { httpProbe } from '../src/checks/http-probe.js';
 import { openProbeSocket, probeSocketKind } from '../src/checks/probe-socket.js';
 import { tcpProbe } from '../src/checks/tcp-probe.js';
+import { ownOpensAnswered } from '../src/services/own-opens.js';
 
 const listen = async (server: Server, host: string): Promise<number> => {
   await new Promise<void>((r) => server.listen(0, host, r));
@@ -84,6 +85,28 @@ describe('probe connections', () => {
         assert.deepEqual(await exchange(kind, '127.0.0.1', port, Buffer.from('ping\n')), { events: ['connect', 'error ECONNRESET'], text: '' });
       } finally {
         await close(server);
+      }
+    });
+  }
+
+  for (const kind of ['handle', 'net'] as const) {
+    it(`tell the hung-proxy watch of a loopback connection that was answered, and of no other (${kind})`, async () => {
+      // The probe may close with bytes unread on either side: a reset, no failure.
+      const answering = createServer((s) => s.on('error', () => {}).resume().end('hello'));
+      const silent = createServer((s) => s.on('error', () => {}).resume().end());
+      const port = await listen(answering, '127.0.0.1');
+      const silentPort = await listen(silent, '127.0.0.1');
+      try {
+        const before = ownOpensAnswered();
+        assert.equal((await exchange(kind, '127.0.0.1', port, Buffer.from('x'))).text, 'hello');
+        assert.equal(ownOpensAnswered(), before + 1);
+        // Accepted and closed without a byte, or only connected: not counted.
+        assert.equal((await exchange(kind, '127.0.0.1', silentPort, Buffer.from('x'))).text, '');
+        await exchange(kind, '127.0.0.1', port, undefined);
+        assert.equal(ownOpensAnswered(), before + 1);
+      } finally {
+        await close(answering);
+        await close(silent);
       }
     });
   }

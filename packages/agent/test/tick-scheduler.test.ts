@@ -58,6 +58,43 @@ describe('the tick scheduler', () => {
     assert.equal(await kept(done), true, `ran ${ran.join(', ')}`);
   });
 
+  it('runs a task that goes first before the others of its wakeup, however they were started', async () => {
+    const t0 = performance.now();
+    const ticks = new TickScheduler(() => performance.now() - t0 + 1000);
+    // What ran, by wakeup: a wakeup's tasks run in one synchronous run, its microtasks after.
+    const wakeups: string[][] = [];
+    let current: string[] | undefined;
+    const ran = (name: string): void => {
+      if (current === undefined) {
+        current = [];
+        wakeups.push(current);
+        queueMicrotask(() => (current = undefined));
+      }
+      current.push(name);
+    };
+    await kept(
+      new Promise<void>((resolve) => {
+        // The probe is started first, and each wakeup starts the repeating ones again after it.
+        let probes = 0;
+        const probe = new TickTask(() => {
+          ran('probe');
+          if (++probes < 6) ticks.start(probe, 40);
+          else {
+            cancelWatch();
+            cancelOther();
+            resolve();
+          }
+        });
+        ticks.start(probe, 40);
+        const cancelWatch = ticks.every(20, () => ran('watch'), true);
+        const cancelOther = ticks.every(40, () => ran('other'));
+      }),
+    );
+    const together = wakeups.filter((w) => w.includes('watch') && w.length > 1);
+    assert.ok(together.length >= 3, `wakeups: ${JSON.stringify(wakeups)}`);
+    for (const w of wakeups) if (w.includes('watch')) assert.equal(w[0], 'watch', `a wakeup ran ${w.join(', ')}`);
+  });
+
   it('stops a task that is cancelled, and repeats one that runs every period', async () => {
     const ticks = new TickScheduler();
     let cancelled = 0;

@@ -11,6 +11,7 @@ import { v6Bytes, vrrpV3Advert } from '../src/keepalived/vrrp-advert.js';
 import { canServeNow, type ServeInput } from '../src/core/unplanned-failover.js';
 import { failoverRuleset, givenCommand, parseSetElements } from '../src/net/failover-ruleset.js';
 import { listenQueueReader, parseListenQueues, passiveOpens } from '../src/services/listen-queue.js';
+import { NOT_OWN, ownOpenAnswered, ownOpenStarted } from '../src/services/own-opens.js';
 import { stallReason, stoppedWorkers, type StallSample } from '../src/services/stall-rule.js';
 import { StallWatch, WORKER_SCAN_SAMPLES } from '../src/services/stall-watch.js';
 import { NGINX_ACTIVE_ACTIVE } from './fixtures/desired-states.js';
@@ -344,6 +345,68 @@ describe('hung proxy', () => {
       assert.equal(read(sockets).queued, 4);
       writeFileSync(join(root, 'net', 'tcp'), [header, listener(0)].join('\n'));
       assert.equal(read(sockets).queued, 0);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('takes the agent\'s own answered connections off the counter, and only those opened since the last read', () => {
+    const root = mkdtempSync(join(tmpdir(), 'lbha-listen-'));
+    try {
+      mkdirSync(join(root, 'net'));
+      const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
+      const listener = (queued: number) =>
+        `   0: 00000000:0050 00000000:0000 0A 00000000:0000000${queued} 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0`;
+      let passive = 100;
+      const handshake = (): void =>
+        writeFileSync(join(root, 'net', 'snmp'), `Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails\nTcp: 1 200 120000 -1 10 ${++passive} 0\n`);
+      const queue = (n: number): void => writeFileSync(join(root, 'net', 'tcp'), [header, listener(n)].join('\n'));
+      handshake();
+      queue(0);
+      writeFileSync(join(root, 'net', 'tcp6'), header);
+      const read = listenQueueReader(root);
+      const sockets = new Set(['1001']);
+      const settle = (): void => {
+        for (let i = 0; i < 3; i++) read(sockets);
+      };
+      settle();
+      // Only a loopback address counts.
+      assert.equal(ownOpenStarted('192.0.2.1', 4), NOT_OWN);
+      assert.equal(ownOpenStarted('2001:db8::1', 6), NOT_OWN);
+      assert.notEqual(ownOpenStarted('::1', 6), NOT_OWN);
+      // A check's connection, opened, handed its handshake to the counter and answered between
+      // two samples: the queue (which the file says is full, to show whether it is read) is not read.
+      queue(5);
+      const check = ownOpenStarted('127.0.0.1', 4);
+      handshake();
+      ownOpenAnswered(check);
+      assert.equal(read(sockets).queued, 0);
+      assert.equal(read(sockets).queued, 0);
+      // The same, and a client's connection too: read.
+      const again = ownOpenStarted('127.0.0.1', 4);
+      handshake();
+      handshake();
+      ownOpenAnswered(again);
+      assert.equal(read(sockets).queued, 5);
+      queue(0);
+      settle();
+      // A check's connection whose handshake came before a read of the queues, answered after
+      // it: that read may have seen it, so it is not taken off; with a client's connection in
+      // the same interval, the queue is read.
+      const early = ownOpenStarted('127.0.0.1', 4);
+      handshake();
+      settle();
+      queue(3);
+      handshake();
+      ownOpenAnswered(early);
+      assert.equal(read(sockets).queued, 3);
+      // Not answered (a TCP check, a proxy that accepts nothing): read as any connection.
+      queue(0);
+      settle();
+      queue(2);
+      ownOpenStarted('127.0.0.1', 4);
+      handshake();
+      assert.equal(read(sockets).queued, 2);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

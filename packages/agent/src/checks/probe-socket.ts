@@ -10,6 +10,7 @@
 // the same error codes (ECONNREFUSED, ...).
 import { connect, isIP } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { NOT_OWN, ownOpenAnswered, ownOpenStarted } from '../services/own-opens.js';
 
 export interface ProbeSocketEvents {
   /** Connected: the request may be written. */
@@ -102,6 +103,8 @@ const closed = (): void => {};
 function handleSocket(b: Bindings, family: 4 | 6, host: string, port: number, on: ProbeSocketEvents): ProbeSocket {
   const handle = new b.TCP(b.SOCKET);
   let open = true;
+  // To a loopback address: the hung-proxy watch learns when the peer answered (own-opens.ts).
+  let own = ownOpenStarted(host, family);
   const destroy = (): void => {
     if (!open) return;
     open = false;
@@ -124,6 +127,10 @@ function handleSocket(b: Bindings, family: 4 | 6, host: string, port: number, on
   const onread = (buffer: ArrayBuffer | undefined): void => {
     if (!open) return;
     const n = b.state[b.kReadBytesOrError] as number;
+    if (n > 0 && own !== NOT_OWN) {
+      ownOpenAnswered(own);
+      own = NOT_OWN;
+    }
     if (n > 0 && buffer) on.data(Buffer.from(buffer, b.state[b.kArrayBufferOffset] as number, n));
     else if (n === UV_EOF) on.end();
     else if (n < 0) fail(n);
@@ -157,8 +164,15 @@ function handleSocket(b: Bindings, family: 4 | 6, host: string, port: number, on
 
 function netSocket(host: string, port: number, on: ProbeSocketEvents): ProbeSocket {
   const sock = connect({ host, port });
+  let own = ownOpenStarted(host, isIP(host));
   sock.once('connect', () => on.connect());
-  sock.on('data', (c: Buffer) => on.data(c));
+  sock.on('data', (c: Buffer) => {
+    if (own !== NOT_OWN) {
+      ownOpenAnswered(own);
+      own = NOT_OWN;
+    }
+    on.data(c);
+  });
   sock.once('end', () => on.end());
   sock.once('error', (err: NodeJS.ErrnoException) => on.error(err.code ?? err.message));
   return {

@@ -2,6 +2,7 @@
 // whose LISTEN lines come first, so only their head is read) and the state of its processes
 // (/proc/PID/stat). Cheap enough to read every 20 ms.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { ownOpensAnswered, socketTablesRead } from './own-opens.js';
 import { procState } from './proc.js';
 import { readKept } from '../util/kept-file.js';
 
@@ -275,7 +276,9 @@ const QUIET_SAMPLES = 2;
  *   compared by identity (StallWatch looks them up once per process).
  * - An accept queue grows only by a connection that completed its handshake: while the queues
  *   were empty and the namespace's PassiveOpens has not moved, they are empty still, and the
- *   files are not read at all. An idle proxy costs a read of /proc/net/snmp per sample.
+ *   files are not read at all. An idle proxy costs a read of /proc/net/snmp per sample. The
+ *   agent's own connections that were answered since the last read (a check of the proxy's
+ *   status listener) are taken off the counter: they left their queue (own-opens.ts).
  */
 export function listenQueueReader(procRoot = '/proc'): (inodes: ReadonlySet<string>) => ListenQueues {
   let forSet: ReadonlySet<string> | undefined;
@@ -290,10 +293,12 @@ export function listenQueueReader(procRoot = '/proc'): (inodes: ReadonlySet<stri
       files = BOTH_LISTEN_FILES;
       last = undefined;
     }
-    const opens = passiveOpens(procRoot);
+    const passive = passiveOpens(procRoot);
+    const opens = passive === undefined ? undefined : passive - ownOpensAnswered();
     quiet = opens !== undefined && opens === lastOpens ? quiet + 1 : 0;
     lastOpens = opens;
     if (last && last.queued === 0 && last.listeners > 0 && quiet >= QUIET_SAMPLES) return last;
+    socketTablesRead();
     const q = readListenQueues(inodes, procRoot, files, lines);
     files = q.listeners === 0 ? BOTH_LISTEN_FILES : q.found;
     lines = q.listenLines;

@@ -83,8 +83,11 @@ export class StallWatch {
   }
 
   start(): void {
-    // On the agent's tick grid, with the probes (util/tick-scheduler.ts).
-    this.cancelTimer ??= ticks.every(this.opts.intervalMs, () => this.sample());
+    // On the agent's tick grid, with the probes (util/tick-scheduler.ts), and before them: a
+    // check's connection to the proxy opened in the same wakeup then counts as opened after
+    // the sample, and its answer is taken off the handshakes the sample looks for
+    // (own-opens.ts).
+    this.cancelTimer ??= ticks.every(this.opts.intervalMs, () => this.sample(), true);
   }
 
   stop(): void {

@@ -34,7 +34,14 @@ export class TickTask {
   prev: TickTask | undefined;
   next: TickTask | undefined;
   listed = false;
-  constructor(readonly fn: () => void) {}
+  /**
+   * Runs before the tasks that are not `first` when both fall due in one wakeup (a watch that
+   * must sample before the probes of the same wakeup start: services/own-opens.ts).
+   */
+  constructor(
+    readonly fn: () => void,
+    readonly first = false,
+  ) {}
 }
 
 export class TickScheduler {
@@ -72,10 +79,18 @@ export class TickScheduler {
     this.remove(task);
   }
 
-  /** Appends `task` to the started ones; one already there keeps its place. */
+  /** Appends `task` to the started ones (a `first` one goes to the head); one already there keeps its place. */
   private add(task: TickTask): void {
     if (task.listed) return;
     task.listed = true;
+    if (task.first) {
+      task.prev = undefined;
+      task.next = this.head;
+      if (this.head) this.head.prev = task;
+      else this.tail = task;
+      this.head = task;
+      return;
+    }
     task.prev = this.tail;
     task.next = undefined;
     if (this.tail) this.tail.next = task;
@@ -102,12 +117,15 @@ export class TickScheduler {
     return () => this.cancel(task);
   }
 
-  /** Runs `fn` every `periodMs` (the first time one period from now) until cancelled. */
-  every(periodMs: number, fn: () => void): () => void {
+  /**
+   * Runs `fn` every `periodMs` (the first time one period from now) until cancelled; `first`:
+   * before the other tasks of each wakeup (see TickTask).
+   */
+  every(periodMs: number, fn: () => void, first = false): () => void {
     const task: TickTask = new TickTask(() => {
       this.start(task, periodMs);
       fn();
-    });
+    }, first);
     this.start(task, periodMs);
     return () => this.cancel(task);
   }
