@@ -33,6 +33,17 @@ describe('streamExposition', () => {
     assert.ok(ranBetween > 0, 'no timer ran while the exposition was written');
   });
 
+  it('hands a long piece to the sink as it is, and joins the short ones between', async () => {
+    const long = Buffer.from(`${'y'.repeat(20 * 1024)}\n`);
+    const chunks: Buffer[] = [];
+    await streamExposition(['a\n', 'b\n', long, 'c\n', long, long, 'd\n'], (c) => void chunks.push(c), Infinity);
+    assert.deepEqual(
+      chunks.map((c) => (c === long ? 'long' : c.toString())),
+      ['a\nb\n', 'long', 'c\n', 'long', 'long', 'd\n'],
+      'a long piece is not copied into a chunk with its neighbours',
+    );
+  });
+
   it('writes nothing more until the sink is ready again', async () => {
     const big = 'x'.repeat(70 * 1024);
     let release: () => void = () => undefined;
