@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ServiceError } from '@grpc/grpc-js';
-import type { ControlServiceClient, pbControl } from '@lbha/shared/control';
+import type { pbControl } from '@lbha/shared/control';
 import { eventually, freePort, sleep, WAIT_BOUND_MS } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
-import { controlCall } from '../support/control-call.js';
 import { BIN } from '../support/paths.js';
 import { startNode, type Proc } from '../support/process.js';
 import { FakeFleet, type FakeNode } from './etcd-fake-fleet.js';
+import { call, metric, SPEC, type Coordinator } from './etcd-coordinator-set.js';
 
 const skip = etcdUnavailableReason();
 const LEASE_TTL = '3s';
@@ -24,60 +24,10 @@ const OPS_TOKEN = 'it-ops-token';
 const hashToken = (t: string): string => createHash('sha256').update(t, 'utf8').digest('hex');
 const LEASE_TTL_MS = 3000;
 
-const SPEC = `clusters:
-  - name: web
-    service: nginx
-    policy:
-      failback: immediate
-      advert_interval: 100ms
-      base_priority: 100
-    nodes:
-      - name: lb1
-        interfaces:
-          - name: eth1
-            address: 10.0.0.1/24
-      - name: lb2
-        interfaces:
-          - name: eth1
-            address: 10.0.0.2/24
-    vips:
-      - name: vip-a
-        address: 10.0.0.10/24
-        interface: eth1
-        vrid: 10
-        home: lb1
-      - name: vip-b
-        address: 10.0.0.11/24
-        interface: eth1
-        vrid: 11
-        home: lb2
-`;
-
-interface Coordinator {
-  readonly id: string;
-  readonly grpc: string;
-  readonly http: string;
-  readonly config: string;
-  proc: Proc;
-}
-
-const call = <Req, Res>(address: string, method: keyof ControlServiceClient & string, req: Req, timeoutMs = 5000): Promise<Res> =>
-  controlCall<Req, Res>(address, method, req, { timeoutMs });
 
 async function metricsText(c: Coordinator): Promise<string> {
   const res = await fetch(`http://${c.http}/metrics`, { signal: AbortSignal.timeout(2000) });
   return res.text();
-}
-
-async function metric(c: Coordinator, name: string): Promise<number | undefined> {
-  try {
-    const res = await fetch(`http://${c.http}/metrics`, { signal: AbortSignal.timeout(2000) });
-    const text = await res.text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-    return line === undefined ? undefined : Number(line.split(' ')[1]);
-  } catch {
-    return undefined;
-  }
 }
 
 describe('several coordinators on etcd', { skip }, () => {

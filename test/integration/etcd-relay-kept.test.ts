@@ -10,68 +10,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ControlServiceClient, pbControl } from '@lbha/shared/control';
+import type { pbControl } from '@lbha/shared/control';
 import { eventually, freePort, WAIT_BOUND_MS } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
-import { controlCall } from '../support/control-call.js';
 import { BIN } from '../support/paths.js';
 import { startNode, type Proc } from '../support/process.js';
 import { FakeFleet, type FakeNode } from './etcd-fake-fleet.js';
+import { call, metric, SPEC, type Coordinator } from './etcd-coordinator-set.js';
 
 const skip = etcdUnavailableReason();
 const LEASE_TTL_MS = 3000;
 /** How long a follower keeps a relayed stream open for the next leader (twice the lease TTL). */
 const KEEP_MS = 2 * LEASE_TTL_MS;
 
-const SPEC = `clusters:
-  - name: web
-    service: nginx
-    policy:
-      failback: immediate
-      advert_interval: 100ms
-      base_priority: 100
-    nodes:
-      - name: lb1
-        interfaces:
-          - name: eth1
-            address: 10.0.0.1/24
-      - name: lb2
-        interfaces:
-          - name: eth1
-            address: 10.0.0.2/24
-    vips:
-      - name: vip-a
-        address: 10.0.0.10/24
-        interface: eth1
-        vrid: 10
-        home: lb1
-      - name: vip-b
-        address: 10.0.0.11/24
-        interface: eth1
-        vrid: 11
-        home: lb2
-`;
-
-interface Coordinator {
-  readonly id: string;
-  readonly grpc: string;
-  readonly http: string;
-  readonly config: string;
-  proc: Proc;
-}
-
-const call = <Req, Res>(address: string, method: keyof ControlServiceClient & string, req: Req, timeoutMs = 5000): Promise<Res> =>
-  controlCall<Req, Res>(address, method, req, { timeoutMs });
-
-async function metric(c: Coordinator, name: string): Promise<number | undefined> {
-  try {
-    const res = await fetch(`http://${c.http}/metrics`, { signal: AbortSignal.timeout(2000) });
-    const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `));
-    return line === undefined ? undefined : Number(line.split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
 
 describe('relayed agent streams outlive a change of leader', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'lbha-etcd-kept-'));
