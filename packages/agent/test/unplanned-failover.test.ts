@@ -318,12 +318,8 @@ describe('hung proxy', () => {
   });
 
   it('does not read the socket tables while the queues were empty and no connection completed its handshake', () => {
-    const root = mkdtempSync(join(tmpdir(), 'lbha-listen-'));
+    const { root, header, listener } = fakeProcNet();
     try {
-      mkdirSync(join(root, 'net'));
-      const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
-      const listener = (queued: number) =>
-        `   0: 00000000:0050 00000000:0000 0A 00000000:0000000${queued} 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0`;
       const opens = (n: number) =>
         writeFileSync(join(root, 'net', 'snmp'), `Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails\nTcp: 1 200 120000 -1 10 ${n} 0\n`);
       assert.equal((opens(41), passiveOpens(root)), 41);
@@ -351,12 +347,8 @@ describe('hung proxy', () => {
   });
 
   it('takes the agent\'s own answered connections off the counter, and only those opened since the last read', () => {
-    const root = mkdtempSync(join(tmpdir(), 'lbha-listen-'));
+    const { root, header, listener } = fakeProcNet();
     try {
-      mkdirSync(join(root, 'net'));
-      const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
-      const listener = (queued: number) =>
-        `   0: 00000000:0050 00000000:0000 0A 00000000:0000000${queued} 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0`;
       let passive = 100;
       const handshake = (): void =>
         writeFileSync(join(root, 'net', 'snmp'), `Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails\nTcp: 1 200 120000 -1 10 ${++passive} 0\n`);
@@ -412,3 +404,15 @@ describe('hung proxy', () => {
     }
   });
 });
+
+/** A /proc root of its own with a net/ directory, the header of /proc/net/tcp and a listener's line (inode 1001, port 80) with `queued` connections waiting. */
+function fakeProcNet(): { root: string; header: string; listener: (queued: number) => string } {
+  const root = mkdtempSync(join(tmpdir(), 'lbha-listen-'));
+  mkdirSync(join(root, 'net'));
+  return {
+    root,
+    header: '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+    listener: (queued) =>
+      `   0: 00000000:0050 00000000:0000 0A 00000000:0000000${queued} 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0`,
+  };
+}
