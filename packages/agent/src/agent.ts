@@ -37,6 +37,7 @@ import { AddressWatcher, holdsAddress } from './net/address-watcher.js';
 import { HandoverConnections } from './net/handover-connections.js';
 import { HandoverController, type SavedSysctls } from './net/handover.js';
 import { handoverTasks } from './net/handover-task.js';
+import { LinkDownReset } from './net/link-down-reset.js';
 import { LinkStates } from './net/link-states.js';
 import { HandoverClose } from './net/handover-close.js';
 import { NetlinkMonitor } from './net/netlink-monitor.js';
@@ -77,6 +78,8 @@ export class Agent implements AgentCore {
   private readonly addresses: AddressWatcher;
   private readonly adverts: AdvertSender;
   private readonly links: LinkStates;
+  /** Resets the connections on the VIPs behind a tracked link that went down. */
+  private readonly linkDownReset: LinkDownReset;
   private readonly fifo: NotifyFifoReader;
   private readonly vrrp: VrrpStates;
   private readonly checks: CheckSet;
@@ -132,7 +135,15 @@ export class Agent implements AgentCore {
     this.netlink = deps.netlinkEvents === false ? undefined : new NetlinkMonitor({ ipBinary: opts.ipProgram, logger: log });
     // Netlink events do the work; the poll only covers a missed event.
     this.addresses = new AddressWatcher({ ipProgram: opts.ipProgram, run: this.run, events: this.netlink, pollMs: 10_000, logger: log, onChange: () => this.refresh() });
-    this.links = new LinkStates({ sysfsNetRoot: opts.sysfsNetRoot, logger: log, onChange: () => this.refresh() });
+    this.linkDownReset = new LinkDownReset({ ssProgram: opts.ssProgram, run: this.run, logger: log });
+    this.links = new LinkStates({
+      sysfsNetRoot: opts.sysfsNetRoot, logger: log,
+      onChange: (ifname, up) => {
+        // New connections go to the peer first (refresh), then the ones waiting here are reset.
+        this.refresh();
+        if (!up) void this.linkDownReset.linkDown(this.desired.current, ifname);
+      },
+    });
     this.handover = new HandoverController({
       nftProgram: opts.nftProgram, ipProgram: opts.ipProgram, ssProgram: opts.ssProgram, run: this.run, logger: log, procSysRoot: opts.procSysRoot, now,
       workDir: join(opts.runtimeDir, 'handover'),

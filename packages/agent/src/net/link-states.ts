@@ -8,7 +8,7 @@ export interface LinkStatesOptions {
   readonly sysfsNetRoot: string;
   readonly logger: Logger;
   /** A link went up or down. */
-  readonly onChange: () => void;
+  readonly onChange: (ifname: string, up: boolean) => void;
 }
 
 export class LinkStates {
@@ -42,6 +42,6 @@ export class LinkStates {
     if (!this.links.has(ifname) || this.links.get(ifname) === up) return;
     this.links.set(ifname, up);
     this.opts.logger.info({ event: up ? 'link.up' : 'link.down', interface: ifname }, `${ifname} is ${up ? 'up' : 'down'}`);
-    this.opts.onChange();
+    this.opts.onChange(ifname, up);
   }
 }
