@@ -10,6 +10,7 @@ import type { LbhaEvent } from '@lbha/shared';
 import type { pbControl } from '@lbha/shared/control';
 import { CONTROL_METHOD_POLICY } from '../src/auth/method-policy.js';
 import { createDevCa } from '../src/auth/dev-ca.js';
+import { SPEC_CHECK_TIMEOUT_MS } from '../src/spec/spec-validator.js';
 import {
   channelCredentials,
   controlClient,
@@ -170,6 +171,10 @@ describe('auth over TLS', () => {
         unpinVip: { vip: 'vip-28', cluster: '', reason: 'audit test' },
         drillCluster: { cluster: 'web', vip: '', timeoutMs: 0, reason: 'audit test' },
       };
+      // The call is recorded before it is answered, so the test waits for the answer: as long as
+      // the coordinator may take, which for applySpec is the spec check's deadline (the first
+      // check starts the worker, which took more than 5 s on a loaded machine) and a little more.
+      const answerMs = SPEC_CHECK_TIMEOUT_MS + 5_000;
       for (const [who, actor] of [
         [{ token: TOKENS.ops }, 'token:ops'],
         [operatorCert(), 'cert:alice'],
@@ -179,8 +184,9 @@ describe('auth over TLS', () => {
           const req = requests[method];
           assert.ok(req, `the test knows a request for ${method}`);
           const seq = c.server.events.lastSeq();
-          const r = await unary(client, method, req);
+          const r = await unary(client, method, req, answerMs);
           assert.ok(r.ok || r.code !== status.PERMISSION_DENIED, `${method} is allowed for ${actor}`);
+          assert.ok(r.ok || r.code !== status.DEADLINE_EXCEEDED, `${method} by ${actor} is answered: ${r.ok ? '' : r.details}`);
           const audit = c.server.events.list(seq).filter((e: LbhaEvent) => e.type === 'api.call');
           assert.equal(audit.length, 1, `${method} by ${actor} is recorded once`);
           assert.equal(audit[0]?.actor, actor);

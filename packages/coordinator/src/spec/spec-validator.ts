@@ -31,6 +31,9 @@ const WORKER_URL = new URL('./spec-worker.js', import.meta.url);
 /** The spec worker's heap: a document that expands into more ends the worker, not the coordinator. */
 export const SPEC_WORKER_HEAP_MB = 512;
 
+/** How long a check may run by default (the worker's start included, for the first one). */
+export const SPEC_CHECK_TIMEOUT_MS = 30_000;
+
 export class SpecValidator {
   private worker: Worker | undefined;
   private readonly queue: Pending[] = [];
@@ -46,7 +49,7 @@ export class SpecValidator {
   constructor(opts: SpecValidatorOptions = {}) {
     this.maxQueued = opts.maxQueued ?? 8;
     this.maxPerCaller = opts.maxPerCaller ?? 2;
-    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.timeoutMs = opts.timeoutMs ?? SPEC_CHECK_TIMEOUT_MS;
   }
 
   /**
