@@ -73,7 +73,7 @@ describe('VRRPv2 advert', () => {
 const hasKeepalived = spawnSync('keepalived', ['--version']).status === 0;
 const skip = !isRoot ? 'needs root for network namespaces' : !hasKeepalived ? 'keepalived is not installed' : false;
 
-/** Sends what each stdin line asks for ({ d, names, priority }) with the agent's sender; "sent" after each. */
+/** Sends what each stdin line asks for ({ d, names, priority }) with the agent's sender; "ready" once started, "sent" after each. */
 function senderScript(): string {
   const sender = new URL('../src/keepalived/advert-sender.js', import.meta.url).href;
   const leaving = new URL('../src/keepalived/leaving-adverts.js', import.meta.url).href;
@@ -84,6 +84,8 @@ import { AdvertSender } from ${JSON.stringify(sender)};
 import { leavingAdverts } from ${JSON.stringify(leaving)};
 import { createLogger } from ${JSON.stringify(shared)};
 const s = new AdvertSender({ perlProgram: 'perl', logger: createLogger('test', { level: 'warn' }) });
+s.prepare();
+console.log('ready');
 const addrs = new Map([['eth1', new Set(['10.77.0.2/24'])]]);
 createInterface({ input: process.stdin }).on('line', (line) => {
   const { d, names, priority } = JSON.parse(line);
@@ -118,7 +120,7 @@ describe('keepalived 2.2.7 and the agent\'s VRRPv2 adverts', { skip, timeout: 60
   const send = async (state: DesiredState, names: string[], priority: number): Promise<void> => {
     const before = senderOut.split('sent').length;
     sender?.stdin.write(`${JSON.stringify({ d: state, names, priority })}\n`);
-    await eventually(() => senderOut.split('sent').length > before, 'the sender to send', 5_000);
+    await eventually(() => senderOut.split('sent').length > before, 'the sender to send');
   };
   const neighbourMac = (address: string): string | undefined => {
     const list = JSON.parse(ip('-n', peer.name, '-j', 'neigh', 'show', address) || '[]') as Array<{ dst: string; lladdr?: string }>;
@@ -152,6 +154,9 @@ describe('keepalived 2.2.7 and the agent\'s VRRPv2 adverts', { skip, timeout: 60
     sender = spawn('ip', ['netns', 'exec', peer.name, process.execPath, '--input-type=module', '-e', senderScript()]);
     sender.stdout.on('data', (c: Buffer) => (senderOut += c.toString()));
     sender.stderr.on('data', (c: Buffer) => (senderOut += c.toString()));
+    // Starting node in the namespace took more than 5 s on a loaded machine; nothing bounds it
+    // but the wait's default, which tells a hang from a slow machine.
+    await eventually(() => senderOut.includes('ready'), 'the sender to start');
     // Claim vip-b before keepalived's master-down time (3 s + skew) runs out, and every second after.
     await send(d, ['vip-b'], 200);
     claim = setInterval(() => sender?.stdin.write(`${JSON.stringify({ d, names: ['vip-b'], priority: 200 })}\n`), 1000);
@@ -179,6 +184,10 @@ describe('keepalived 2.2.7 and the agent\'s VRRPv2 adverts', { skip, timeout: 60
   });
 
   it('ignores a priority-1 advert with a wrong password, and answers the right one with a gratuitous ARP', async () => {
+    // keepalived sends a second set of gratuitous ARPs 5 s after it became MASTER (its default
+    // vrrp_garp_master_delay); in the window below it is taken for an answer to the advert, as it
+    // was when a loaded machine took 3 s to get there. The window opens once that set has gone.
+    await eventually(() => (log.match(/\(vip-a\) Sending\/queueing gratuitous ARPs/g) ?? []).length >= 2, "keepalived's delayed gratuitous ARPs for vip-a");
     const other = '02:00:00:00:00:77';
     ip('-n', peer.name, 'neigh', 'replace', '10.77.0.50', 'lladdr', other, 'dev', 'eth1', 'nud', 'stale');
     const wrong: DesiredState = { ...d, keepalived: { ...d.keepalived, authPass: 'wrong123' } };
