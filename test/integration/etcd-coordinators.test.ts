@@ -4,18 +4,18 @@
 // majority of its members.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ServiceError } from '@grpc/grpc-js';
 import type { pbControl } from '@lbha/shared/control';
-import { eventually, freePort, sleep, WAIT_BOUND_MS } from '@lbha/test-support';
+import { eventually, sleep, WAIT_BOUND_MS } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN } from '../support/paths.js';
 import { startNode, type Proc } from '../support/process.js';
 import { FakeFleet, type FakeNode } from './etcd-fake-fleet.js';
-import { call, metric, SPEC, type Coordinator } from './etcd-coordinator-set.js';
+import { call, metric, writeCoordinatorConfigs, type Coordinator } from './etcd-coordinator-set.js';
 
 const skip = etcdUnavailableReason();
 const LEASE_TTL = '3s';
@@ -79,36 +79,15 @@ describe('several coordinators on etcd', { skip }, () => {
 
   before(async () => {
     cluster = await EtcdCluster.start({ heartbeatMs: 50, electionMs: 500 });
-    const specFile = join(dir, 'spec.yaml');
-    writeFileSync(specFile, SPEC);
-    for (const id of ['c1', 'c2', 'c3']) {
-      const grpc = `127.0.0.1:${await freePort()}`;
-      const http = `127.0.0.1:${await freePort()}`;
-      const config = join(dir, `${id}.yaml`);
-      writeFileSync(
-        config,
-        `id: ${id}
-grpc: { listen: ["${grpc}"] }
-http: { listen: "${http}" }
-tls: { insecure: true }
-auth:
-  anonymous: operator
-  tokens: [{ name: ops, role: operator, sha256: "${hashToken(OPS_TOKEN)}" }]
-stateDir: ${join(dir, id)}
-spec: ${specFile}
-heartbeat: { interval: 200ms, staleAfter: 1s }
-store:
-  kind: etcd
-  endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}]
-  prefix: /lbha-it/
-  leaseTtl: ${LEASE_TTL}
-  requestTimeout: 500ms
-log: { level: info }
-`,
-      );
-      const c = { id, grpc, http, config };
-      coordinators.push({ ...c, proc: start(c) });
-    }
+    const configs = await writeCoordinatorConfigs(dir, {
+      endpoints: cluster.endpoints,
+      prefix: '/lbha-it/',
+      leaseTtl: LEASE_TTL,
+      auth: `{ anonymous: operator, tokens: [{ name: ops, role: operator, sha256: "${hashToken(OPS_TOKEN)}" }] }`,
+      http: true,
+      heartbeat: '{ interval: 200ms, staleAfter: 1s }',
+    });
+    for (const c of configs) coordinators.push({ ...c, proc: start(c) });
     await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started')));
     for (const n of fleet.nodes) n.connect(coordinators.map((c) => c.grpc));
   });

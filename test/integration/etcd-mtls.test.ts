@@ -4,17 +4,18 @@
 // certificate.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { clientCredentials } from '@lbha/shared';
 import { ControlServiceClient, type pbControl } from '@lbha/shared/control';
-import { eventually, freePort, sleep } from '@lbha/test-support';
+import { eventually, sleep } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN, ROOT } from '../support/paths.js';
 import { runNode, startNode, type Proc } from '../support/process.js';
+import { writeCoordinatorConfigs } from './etcd-coordinator-set.js';
 import { FakeFleet } from './etcd-fake-fleet.js';
 
 const skip = etcdUnavailableReason();
@@ -81,26 +82,16 @@ describe('several coordinators on etcd with mutual TLS', { skip }, () => {
     const ca = await runNode(DEV_CA, ['--out', pki, '--agent', 'lb1', '--agent', 'lb2', '--operator', 'alice']);
     assert.equal(ca.code, 0, ca.stderr);
     cluster = await EtcdCluster.start({ heartbeatMs: 50, electionMs: 500 });
-    const spec = join(dir, 'spec.yaml');
-    writeFileSync(spec, 'clusters: []\n');
-    for (const id of ['c1', 'c2', 'c3']) {
-      const grpc = `127.0.0.1:${await freePort()}`;
-      const config = join(dir, `${id}.yaml`);
-      writeFileSync(
-        config,
-        `id: ${id}
-grpc: { listen: ["${grpc}"] }
-tls: { ca: ${join(pki, 'ca.crt')}, cert: ${join(pki, 'coordinator.crt')}, key: ${join(pki, 'coordinator.key')} }
-auth:
-  tokens:
-    - { name: bob, role: operator, sha256: ${createHash('sha256').update(token).digest('hex')} }
-stateDir: ${join(dir, id)}
-spec: ${spec}
-store: { kind: etcd, endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}], prefix: /lbha-mtls/, leaseTtl: 3s, requestTimeout: 500ms }
-`,
-      );
-      coordinators.push({ id, grpc, proc: startNode(BIN.coordinator, ['--config', config]) });
-    }
+    const configs = await writeCoordinatorConfigs(dir, {
+      endpoints: cluster.endpoints,
+      prefix: '/lbha-mtls/',
+      leaseTtl: '3s',
+      tls: `{ ca: ${join(pki, 'ca.crt')}, cert: ${join(pki, 'coordinator.crt')}, key: ${join(pki, 'coordinator.key')} }`,
+      auth: `{ tokens: [{ name: bob, role: operator, sha256: ${createHash('sha256').update(token).digest('hex')} }] }`,
+      spec: 'clusters: []\n',
+      http: false,
+    });
+    for (const c of configs) coordinators.push({ id: c.id, grpc: c.grpc, proc: startNode(BIN.coordinator, ['--config', c.config]) });
     await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started')));
   });
 

@@ -6,17 +6,17 @@
 // after a SIGKILL (its lease runs out first), and a drain whose command was in flight on the
 // leader that died finishes, its command run once.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { pbControl } from '@lbha/shared/control';
-import { eventually, freePort, WAIT_BOUND_MS } from '@lbha/test-support';
+import { eventually, WAIT_BOUND_MS } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN } from '../support/paths.js';
 import { startNode, type Proc } from '../support/process.js';
 import { FakeFleet, type FakeNode } from './etcd-fake-fleet.js';
-import { call, metric, SPEC, type Coordinator } from './etcd-coordinator-set.js';
+import { call, metric, writeCoordinatorConfigs, type Coordinator } from './etcd-coordinator-set.js';
 
 const skip = etcdUnavailableReason();
 const LEASE_TTL_MS = 3000;
@@ -92,34 +92,15 @@ describe('relayed agent streams outlive a change of leader', { skip }, () => {
 
   before(async () => {
     cluster = await EtcdCluster.start({ heartbeatMs: 50, electionMs: 500 });
-    const specFile = join(dir, 'spec.yaml');
-    writeFileSync(specFile, SPEC);
-    for (const id of ['c1', 'c2', 'c3']) {
-      const grpc = `127.0.0.1:${await freePort()}`;
-      const http = `127.0.0.1:${await freePort()}`;
-      const config = join(dir, `${id}.yaml`);
-      writeFileSync(
-        config,
-        `id: ${id}
-grpc: { listen: ["${grpc}"] }
-http: { listen: "${http}" }
-tls: { insecure: true }
-auth: { anonymous: operator }
-stateDir: ${join(dir, id)}
-spec: ${specFile}
-heartbeat: { interval: 200ms, staleAfter: 1s }
-store:
-  kind: etcd
-  endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}]
-  prefix: /lbha-kept/
-  leaseTtl: ${LEASE_TTL_MS}ms
-  requestTimeout: 500ms
-log: { level: info }
-`,
-      );
-      const c = { id, grpc, http, config };
-      coordinators.push({ ...c, proc: start(c) });
-    }
+    const configs = await writeCoordinatorConfigs(dir, {
+      endpoints: cluster.endpoints,
+      prefix: '/lbha-kept/',
+      leaseTtl: `${LEASE_TTL_MS}ms`,
+      auth: '{ anonymous: operator }',
+      http: true,
+      heartbeat: '{ interval: 200ms, staleAfter: 1s }',
+    });
+    for (const c of configs) coordinators.push({ ...c, proc: start(c) });
     await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started')));
   });
 
