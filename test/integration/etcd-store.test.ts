@@ -78,6 +78,17 @@ describe('etcd store', { skip }, () => {
     assert.ok(took.every((x) => x > 0 && x < 10), `durations in seconds: ${took.join(', ')}`);
   });
 
+  it('turns each value of a transaction into JSON once, for its size and for the write', async () => {
+    const s = next();
+    let made = 0;
+    const value = { toJSON: () => (made++, { x: 1 }) };
+    const w = await s.txn([], [put('once', value), put('twice', 1), put('twice', value)]);
+    assert.ok(w.ok);
+    assert.equal(made, 2, 'one JSON text per put: the size check and the request share it');
+    assert.deepEqual((await s.get('once'))?.value, { x: 1 });
+    assert.deepEqual((await s.get('twice'))?.value, { x: 1 }, 'the last op on a key wins');
+  });
+
   it('lets exactly one of two coordinators win a compare-and-swap', async () => {
     const a = next();
     const b = fresh(other);

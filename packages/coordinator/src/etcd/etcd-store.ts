@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { GRPCInvalidArgumentError, type Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnResponse } from 'etcd3';
 import { StoreError, StoreTooLargeError } from '../errors.js';
-import { appendProblem, oversizeProblem, txnBytes, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreObserver, type StoreOp, type TxnResult } from '../store/store.js';
+import { appendProblem, opsJson, oversizeProblem, txnBytes, type LogBounds, type LogName, type LogRecord, type Store, type StoreCompare, type StoreEntry, type StoreObserver, type StoreOp, type TxnResult } from '../store/store.js';
 import type { Fence } from './leadership.js';
 import type { StoreHealth } from './store-health.js';
 
@@ -150,7 +150,9 @@ export class EtcdStore implements Store {
   }
 
   private async runTxn(compares: readonly StoreCompare[], ops: readonly StoreOp[]): Promise<TxnResult> {
-    const oversize = oversizeProblem(txnBytes(ops), this.valueLimit);
+    // Each value is turned into JSON once, for its size and for the request.
+    const json = opsJson(ops);
+    const oversize = oversizeProblem(txnBytes(ops, json), this.valueLimit);
     if (oversize) throw new StoreTooLargeError(`${oversize}: ${tooLargeAdvice(this.valueLimit + 8192)}`);
     let fence = this.fenceNow();
     const id = randomUUID();
@@ -160,7 +162,7 @@ export class EtcdStore implements Store {
           ? { key: this.k(c.key), target: 'Create', result: 'Equal', create_revision: 0 }
           : { key: this.k(c.key), target: 'Mod', result: 'Equal', mod_revision: c.revision },
       ),
-      success: [...this.requestOps(ops), { request_put: { key: this.marker, value: Buffer.from(id), ...(fence ? { lease: fence.leaseId } : {}) } }],
+      success: [...this.requestOps(ops, json), { request_put: { key: this.marker, value: Buffer.from(id), ...(fence ? { lease: fence.leaseId } : {}) } }],
       failure: compares.map((c): IRequestOp => ({ request_range: { key: this.k(c.key), keys_only: true } })),
     };
     const send = () => {
@@ -203,19 +205,19 @@ export class EtcdStore implements Store {
     return { ok: false, conflicts: conflicts.length > 0 ? conflicts : compares.map((c) => c.key) };
   }
 
-  private requestOps(ops: readonly StoreOp[]): IRequestOp[] {
+  /** `json`: each op's value as JSON (opsJson). */
+  private requestOps(ops: readonly StoreOp[], json: ReadonlyArray<string | undefined>): IRequestOp[] {
     // etcd refuses a transaction that touches one key twice; the last op on a key wins, as in
     // the file store.
-    const last = new Map<string, StoreOp>();
-    for (const op of ops) {
+    const last = new Map<string, number>();
+    for (const [i, op] of ops.entries()) {
       last.delete(op.key);
-      last.set(op.key, op);
+      last.set(op.key, i);
     }
-    return [...last.values()].map((op): IRequestOp => {
+    return [...last.values()].map((i): IRequestOp => {
+      const op = ops[i] as StoreOp;
       if (op.kind === 'delete') return { request_delete_range: { key: this.k(op.key) } };
-      const json = JSON.stringify(op.value);
-      if (json === undefined) throw new TypeError(`store value for ${op.key} is not JSON data`);
-      return { request_put: { key: this.k(op.key), value: Buffer.from(json) } };
+      return { request_put: { key: this.k(op.key), value: Buffer.from(json[i] as string) } };
     });
   }
 

@@ -92,10 +92,20 @@ export function del(key: string): StoreOp {
   return { kind: 'delete', key };
 }
 
-/** Bytes a transaction writes: its keys and the JSON of its values. */
-export function txnBytes(ops: readonly StoreOp[]): number {
+/** Each op's value as JSON (undefined for a delete); a value that is not JSON data is refused. */
+export function opsJson(ops: readonly StoreOp[]): Array<string | undefined> {
+  return ops.map((op) => {
+    if (op.kind === 'delete') return undefined;
+    const json = JSON.stringify(op.value);
+    if (json === undefined) throw new TypeError(`store value for ${op.key} is not JSON data`);
+    return json;
+  });
+}
+
+/** Bytes a transaction writes: its keys and the JSON of its values (`json`: opsJson's, when the caller has it). */
+export function txnBytes(ops: readonly StoreOp[], json?: ReadonlyArray<string | undefined>): number {
   let n = 0;
-  for (const op of ops) n += Buffer.byteLength(op.key) + (op.kind === 'put' ? Buffer.byteLength(JSON.stringify(op.value) ?? '') : 0);
+  for (const [i, op] of ops.entries()) n += Buffer.byteLength(op.key) + (op.kind === 'put' ? Buffer.byteLength((json ? json[i] : JSON.stringify(op.value)) ?? '') : 0);
   return n;
 }
 
