@@ -1,12 +1,14 @@
 // What the integration tests of several coordinators on etcd share: the cluster spec of two LB
 // nodes and two VIPs, the coordinators' configuration files, a coordinator process and its
 // addresses, and calls to its APIs.
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ControlServiceClient } from '@lbha/shared/control';
 import { freePort } from '@lbha/test-support';
 import { controlCall } from '../support/control-call.js';
+import type { EtcdCluster } from '../support/etcd-cluster.js';
 import type { Proc } from '../support/process.js';
+import type { FakeFleet } from './etcd-fake-fleet.js';
 
 export const SPEC = `clusters:
   - name: web
@@ -104,4 +106,17 @@ export async function metric(c: Coordinator, name: string): Promise<number | und
   } catch {
     return undefined;
   }
+}
+
+/** Waits until every coordinator has logged its start. */
+export async function coordinatorsStarted(coordinators: ReadonlyArray<{ readonly proc: Proc }>): Promise<void> {
+  await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started')));
+}
+
+/** Ends what a file started: the fleet's streams, the coordinators, etcd; removes `dir`. */
+export async function stopCoordinatorSet(fleet: FakeFleet, coordinators: ReadonlyArray<{ readonly proc: Proc }>, cluster: EtcdCluster | undefined, dir: string): Promise<void> {
+  await fleet.stop();
+  await Promise.all(coordinators.map((c) => c.proc.stop()));
+  await cluster?.stop();
+  rmSync(dir, { recursive: true, force: true });
 }

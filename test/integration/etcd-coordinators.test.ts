@@ -4,7 +4,7 @@
 // majority of its members.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,7 @@ import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN } from '../support/paths.js';
 import { startNode, type Proc } from '../support/process.js';
 import { FakeFleet, type FakeNode } from './etcd-fake-fleet.js';
-import { call, metric, writeCoordinatorConfigs, type Coordinator } from './etcd-coordinator-set.js';
+import { call, coordinatorsStarted, metric, stopCoordinatorSet, writeCoordinatorConfigs, type Coordinator } from './etcd-coordinator-set.js';
 
 const skip = etcdUnavailableReason();
 const LEASE_TTL = '3s';
@@ -88,16 +88,11 @@ describe('several coordinators on etcd', { skip }, () => {
       heartbeat: '{ interval: 200ms, staleAfter: 1s }',
     });
     for (const c of configs) coordinators.push({ ...c, proc: start(c) });
-    await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started')));
+    await coordinatorsStarted(coordinators);
     for (const n of fleet.nodes) n.connect(coordinators.map((c) => c.grpc));
   });
 
-  after(async () => {
-    await fleet.stop();
-    await Promise.all(coordinators.map((c) => c.proc.stop()));
-    await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => stopCoordinatorSet(fleet, coordinators, cluster, dir));
 
   it('elects one leader; every coordinator serves agents and answers the API', async () => {
     const l = await leader();

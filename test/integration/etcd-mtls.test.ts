@@ -4,7 +4,7 @@
 // certificate.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -15,7 +15,7 @@ import { eventually, sleep } from '@lbha/test-support';
 import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN, ROOT } from '../support/paths.js';
 import { runNode, startNode, type Proc } from '../support/process.js';
-import { writeCoordinatorConfigs } from './etcd-coordinator-set.js';
+import { coordinatorsStarted, stopCoordinatorSet, writeCoordinatorConfigs } from './etcd-coordinator-set.js';
 import { FakeFleet } from './etcd-fake-fleet.js';
 
 const skip = etcdUnavailableReason();
@@ -92,15 +92,10 @@ describe('several coordinators on etcd with mutual TLS', { skip }, () => {
       http: false,
     });
     for (const c of configs) coordinators.push({ id: c.id, grpc: c.grpc, proc: startNode(BIN.coordinator, ['--config', c.config]) });
-    await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started')));
+    await coordinatorsStarted(coordinators);
   });
 
-  after(async () => {
-    await fleet.stop();
-    await Promise.all(coordinators.map((c) => c.proc.stop()));
-    await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => stopCoordinatorSet(fleet, coordinators, cluster, dir));
 
   it('relays agents over mTLS to the leader, which authorises them by their own certificates', async (t) => {
     await inOneTerm(t, async (leader, follower) => {

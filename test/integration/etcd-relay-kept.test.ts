@@ -6,7 +6,7 @@
 // after a SIGKILL (its lease runs out first), and a drain whose command was in flight on the
 // leader that died finishes, its command run once.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +16,7 @@ import { EtcdCluster, etcdUnavailableReason } from '../support/etcd-cluster.js';
 import { BIN } from '../support/paths.js';
 import { startNode, type Proc } from '../support/process.js';
 import { FakeFleet, type FakeNode } from './etcd-fake-fleet.js';
-import { call, metric, writeCoordinatorConfigs, type Coordinator } from './etcd-coordinator-set.js';
+import { call, coordinatorsStarted, metric, stopCoordinatorSet, writeCoordinatorConfigs, type Coordinator } from './etcd-coordinator-set.js';
 
 const skip = etcdUnavailableReason();
 const LEASE_TTL_MS = 3000;
@@ -101,15 +101,10 @@ describe('relayed agent streams outlive a change of leader', { skip }, () => {
       heartbeat: '{ interval: 200ms, staleAfter: 1s }',
     });
     for (const c of configs) coordinators.push({ ...c, proc: start(c) });
-    await Promise.all(coordinators.map((c) => c.proc.waitForLog((l) => l.event === 'coordinator.started')));
+    await coordinatorsStarted(coordinators);
   });
 
-  after(async () => {
-    await fleet.stop();
-    await Promise.all(coordinators.map((c) => c.proc.stop()));
-    await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => stopCoordinatorSet(fleet, coordinators, cluster, dir));
 
   async function restart(c: Coordinator): Promise<void> {
     c.proc = start(c);
