@@ -31,7 +31,9 @@ const vips = process.argv.slice(1);
 let ready = 0;
 for (const vip of vips) {
   const s = net.connect(8080, vip, () => { if (++ready === vips.length) console.log('up'); });
-  s.on('data', (d) => console.log(JSON.stringify({ vip, t: Date.now(), reply: d.toString() })));
+  // Each answer is the server's one-letter name; answers that a busy machine delivered in one
+  // read ('BB') are one line each.
+  s.on('data', (d) => { const t = Date.now(); for (const reply of d.toString()) console.log(JSON.stringify({ vip, t, reply })); });
   s.on('error', (e) => console.log(JSON.stringify({ vip, t: Date.now(), error: e.code })));
   s.on('close', () => console.log(JSON.stringify({ vip, t: Date.now(), closed: true })));
   setInterval(() => s.writable && s.write('x'), 50);
