@@ -13,8 +13,9 @@ class FakeConnection {
   }
 }
 
-/** A queue over fake connections and a fake timer: what started, and each one's `done`. */
+/** A queue over fake connections, a fake timer and a fake idle clock: what started, and each one's `done`. */
 function harness(limit: number) {
+  const clock = { idleMs: 0 };
   const started: string[] = [];
   const done = new Map<string, () => void>();
   const timers: Array<{ fn: () => void; cleared: boolean }> = [];
@@ -36,6 +37,7 @@ function harness(limit: number) {
       (t as { cleared: boolean }).cleared = true;
     },
     afterIo: (fn) => void deferred.push(fn),
+    idleMs: () => clock.idleMs,
   });
   const endOfTurn = () => {
     for (const fn of deferred.splice(0)) fn();
@@ -45,7 +47,7 @@ function harness(limit: number) {
     queue.push(c);
     return c;
   });
-  return { queue, started, done, timers, push, endOfTurn };
+  return { queue, started, done, timers, push, endOfTurn, clock };
 }
 
 describe('handshake queue', () => {
@@ -86,6 +88,7 @@ describe('handshake queue', () => {
     const h = harness(1);
     h.push('a', 'b');
     assert.deepEqual(h.started, ['a']);
+    h.clock.idleMs += 1000;
     h.timers[0]?.fn();
     assert.deepEqual(h.started, ['a'], 'the slot is kept until the I/O of the turn has been read');
     h.endOfTurn();
@@ -103,6 +106,7 @@ describe('handshake queue', () => {
     // finishes the handshakes whose clients have answered.
     const h = harness(2);
     h.push('a', 'b', 'c', 'd');
+    h.clock.idleMs += 1000;
     h.timers[0]?.fn();
     h.timers[1]?.fn();
     h.done.get('a')?.();
@@ -110,6 +114,36 @@ describe('handshake queue', () => {
     h.endOfTurn();
     assert.deepEqual(h.started, ['a', 'b', 'c', 'd'], "b's client did not answer in the turn: its slot goes to d");
     assert.deepEqual(h.queue.stats(), { inFlight: 2, queued: 0, started: 4, slotsTimedOut: 1 });
+  });
+
+  it("slotMs counts the loop's idle time: a handshake slow because the loop is busy keeps its slot, one whose client is silent loses it", () => {
+    // Three coordinators on one core: the clock's slotMs passes while the loop runs other
+    // handshakes or waits for the core, and a slot given back then starts one handshake too many.
+    const h = harness(1);
+    h.push('a', 'b', 'c');
+    h.clock.idleMs += 300;
+    h.timers[0]?.fn();
+    h.endOfTurn();
+    assert.deepEqual(h.started, ['a'], 'idle 300 of 1000 ms: a keeps its slot');
+    assert.equal(h.queue.stats().slotsTimedOut, 0);
+    assert.equal(h.timers.length, 2, 'the timer is set again');
+    h.clock.idleMs += 699;
+    h.timers[1]?.fn();
+    h.endOfTurn();
+    assert.deepEqual(h.started, ['a'], 'idle 999 ms: still kept');
+    h.clock.idleMs += 1;
+    h.timers[2]?.fn();
+    h.endOfTurn();
+    assert.deepEqual(h.started, ['a', 'b'], "idle 1000 ms: a's client had the loop's attention for slotMs, its slot goes to b");
+    assert.deepEqual(h.queue.stats(), { inFlight: 1, queued: 1, started: 2, slotsTimedOut: 1 });
+    // b finishes while its timer is pending: no slot is given back twice.
+    h.done.get('b')?.();
+    assert.deepEqual(h.started, ['a', 'b', 'c']);
+    assert.equal(h.timers[3]?.cleared, true, "b's timer is cancelled");
+    h.clock.idleMs += 5000;
+    h.timers[4]?.fn();
+    h.endOfTurn();
+    assert.deepEqual(h.queue.stats(), { inFlight: 0, queued: 0, started: 3, slotsTimedOut: 2 });
   });
 
   it('a handshake that ends at once (done called inside start) lets the next start', () => {

@@ -13,6 +13,17 @@
 // of the next turn, before the client's answer waiting in the kernel is read, lets another
 // handshake start for every one that was about to finish. Turn after turn, every connection of
 // the storm was then in handshake at once, and none finished for tens of seconds.
+//
+// `slotMs` counts the event loop's idle time, not the clock's: the time in which this process
+// had nothing to run and waited for its clients. A client that connects and sends nothing holds
+// its slot `slotMs` on an idle coordinator, as before; a handshake that is slow because this
+// process is (a storm of handshakes on a core it shares with other processes: three
+// coordinators on one core got a third of it each, and 256 handshakes then took more than 2 s of
+// the clock to finish) keeps its slot until it ends, so the bound holds when it matters most.
+// Timed by the clock, each of those slots ran out and started one more handshake, and the
+// handshakes in progress grew to every connection of the fleet: each then took longer than the
+// handshake timeout (20 s) and failed, the agents reconnected, and no agent registered for
+// minutes. Waiting for the core is not idle time; waiting for a client is.
 
 /** What the queue holds: a connection that may have gone while it waited. */
 export interface QueuedConnection {
@@ -42,6 +53,8 @@ export interface HandshakeQueueOptions<C extends QueuedConnection> {
   readonly clearTimer?: (timer: unknown) => void;
   /** Runs `fn` after the I/O of the current event-loop turn (default: setImmediate). */
   readonly afterIo?: (fn: () => void) => void;
+  /** The event loop's idle time so far, ms (default: performance.eventLoopUtilization().idle); slotMs counts it. */
+  readonly idleMs?: () => number;
 }
 
 export class HandshakeQueue<C extends QueuedConnection> {
@@ -55,12 +68,14 @@ export class HandshakeQueue<C extends QueuedConnection> {
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
   private readonly clearTimer: (timer: unknown) => void;
   private readonly afterIo: (fn: () => void) => void;
+  private readonly idleMs: () => number;
 
   constructor(private readonly opts: HandshakeQueueOptions<C>) {
     if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new RangeError(`handshake limit must be a positive integer, not ${opts.limit}`);
     this.setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
     this.clearTimer = opts.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));
     this.afterIo = opts.afterIo ?? ((fn) => void setImmediate(fn));
+    this.idleMs = opts.idleMs ?? (() => performance.eventLoopUtilization().idle);
   }
 
   /** Queues `connection`; its handshake starts at once when a slot is free. */
@@ -111,9 +126,19 @@ export class HandshakeQueue<C extends QueuedConnection> {
       this.running--;
       this.pump();
     };
-    // Given back by the timer only after this turn's I/O: a handshake whose client has answered
-    // finishes in it (and gives its slot back itself).
-    const timer = this.setTimer(() => this.afterIo(() => release(true)), this.opts.slotMs);
+    // Given back by the timer once the loop has been idle for slotMs since the handshake began
+    // (see the header), and only after this turn's I/O: a handshake whose client has answered
+    // finishes in it (and gives its slot back itself). Until then the timer is set again for the
+    // idle time still missing.
+    const idleAtStart = this.idleMs();
+    const check = () =>
+      this.afterIo(() => {
+        if (released) return;
+        const idle = this.idleMs() - idleAtStart;
+        if (idle >= this.opts.slotMs) release(true);
+        else timer = this.setTimer(check, this.opts.slotMs - idle);
+      });
+    let timer = this.setTimer(check, this.opts.slotMs);
     try {
       this.opts.start(connection, () => release(false));
     } catch (err) {
