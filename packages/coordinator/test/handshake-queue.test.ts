@@ -136,14 +136,38 @@ describe('handshake queue', () => {
     h.endOfTurn();
     assert.deepEqual(h.started, ['a', 'b'], "idle 1000 ms: a's client had the loop's attention for slotMs, its slot goes to b");
     assert.deepEqual(h.queue.stats(), { inFlight: 1, queued: 1, started: 2, slotsTimedOut: 1 });
-    // b finishes while its timer is pending: no slot is given back twice.
+    // b finishes while its timer is pending: its timer is cancelled, c takes the slot.
     h.done.get('b')?.();
     assert.deepEqual(h.started, ['a', 'b', 'c']);
     assert.equal(h.timers[3]?.cleared, true, "b's timer is cancelled");
-    h.clock.idleMs += 5000;
+  });
+
+  it('lets at most `limit` handshakes go on past their slot: beyond, a slot that runs out is kept until one of them ends', () => {
+    // Slow clients (thousands of simulated agents on one core): every slot given back started
+    // one more handshake, each client had more in progress and answered later still.
+    const h = harness(2);
+    h.push('a', 'b', 'c', 'd', 'e', 'f');
+    h.clock.idleMs += 1000;
+    h.timers[0]?.fn();
+    h.timers[1]?.fn();
+    h.endOfTurn();
+    assert.deepEqual(h.started, ['a', 'b', 'c', 'd'], 'a and b go on past their slots, c and d take them');
+    h.clock.idleMs += 1000;
+    h.timers[2]?.fn();
+    h.timers[3]?.fn();
+    h.endOfTurn();
+    assert.deepEqual(h.started, ['a', 'b', 'c', 'd'], 'two are past their slots already: c and d keep theirs');
+    assert.deepEqual(h.queue.stats(), { inFlight: 2, queued: 2, started: 4, slotsTimedOut: 2 });
+    // a ends: c, at its next look, goes on past its slot, and e takes it.
+    h.done.get('a')?.();
+    assert.deepEqual(h.started, ['a', 'b', 'c', 'd'], "a's end frees no slot");
     h.timers[4]?.fn();
     h.endOfTurn();
-    assert.deepEqual(h.queue.stats(), { inFlight: 0, queued: 0, started: 3, slotsTimedOut: 2 });
+    assert.deepEqual(h.started, ['a', 'b', 'c', 'd', 'e']);
+    assert.deepEqual(h.queue.stats(), { inFlight: 2, queued: 1, started: 5, slotsTimedOut: 3 });
+    // d ends in its slot: f starts at once.
+    h.done.get('d')?.();
+    assert.deepEqual(h.started, ['a', 'b', 'c', 'd', 'e', 'f']);
   });
 
   it('a handshake that ends at once (done called inside start) lets the next start', () => {

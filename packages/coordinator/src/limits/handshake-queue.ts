@@ -24,6 +24,15 @@
 // handshakes in progress grew to every connection of the fleet: each then took longer than the
 // handshake timeout (20 s) and failed, the agents reconnected, and no agent registered for
 // minutes. Waiting for the core is not idle time; waiting for a client is.
+//
+// A handshake whose slot ran out goes on, and at most `limit` of them at once: with those
+// running, a slot that runs out is kept until its handshake ends or one of them does. Slow
+// clients are not always idle ones: 10,000 agents simulated on one shared core were slow to
+// answer because each had hundreds of handshakes in progress, every slot given back started one
+// more, and the handshakes in progress grew until each took longer than the timeout, the same
+// collapse. So at most twice `limit` handshakes are in progress, whatever the clients do; a
+// client that sends nothing costs a slot for `slotMs`, then a place beside the slots until the
+// handshake timeout.
 
 /** What the queue holds: a connection that may have gone while it waited. */
 export interface QueuedConnection {
@@ -64,6 +73,8 @@ export class HandshakeQueue<C extends QueuedConnection> {
   private running = 0;
   private startedCount = 0;
   private timedOut = 0;
+  /** Handshakes whose slot ran out and which go on (at most `limit`). */
+  private overtime = 0;
   private closed = false;
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
   private readonly clearTimer: (timer: unknown) => void;
@@ -117,32 +128,41 @@ export class HandshakeQueue<C extends QueuedConnection> {
   private begin(connection: C): void {
     this.running++;
     this.startedCount++;
-    let released = false;
-    const release = (byTimer: boolean) => {
-      if (released) return;
-      released = true;
-      if (byTimer) this.timedOut++;
-      else this.clearTimer(timer);
-      this.running--;
+    /** slot: it holds one; overtime: its slot ran out and it goes on; ended. */
+    let state: 'slot' | 'overtime' | 'ended' = 'slot';
+    const ended = () => {
+      if (state === 'ended') return;
+      if (state === 'slot') {
+        this.clearTimer(timer);
+        this.running--;
+      } else this.overtime--;
+      state = 'ended';
       this.pump();
     };
-    // Given back by the timer once the loop has been idle for slotMs since the handshake began
-    // (see the header), and only after this turn's I/O: a handshake whose client has answered
-    // finishes in it (and gives its slot back itself). Until then the timer is set again for the
-    // idle time still missing.
+    // The slot runs out once the loop has been idle for slotMs since the handshake began (see
+    // the header), and only after this turn's I/O: a handshake whose client has answered
+    // finishes in it (and gives its slot back itself). Until then, or while `limit` handshakes
+    // are in overtime, the timer is set again.
     const idleAtStart = this.idleMs();
     const check = () =>
       this.afterIo(() => {
-        if (released) return;
+        if (state !== 'slot') return;
         const idle = this.idleMs() - idleAtStart;
-        if (idle >= this.opts.slotMs) release(true);
-        else timer = this.setTimer(check, this.opts.slotMs - idle);
+        if (idle < this.opts.slotMs) timer = this.setTimer(check, this.opts.slotMs - idle);
+        else if (this.overtime >= this.opts.limit) timer = this.setTimer(check, this.opts.slotMs);
+        else {
+          state = 'overtime';
+          this.timedOut++;
+          this.overtime++;
+          this.running--;
+          this.pump();
+        }
       });
     let timer = this.setTimer(check, this.opts.slotMs);
     try {
-      this.opts.start(connection, () => release(false));
+      this.opts.start(connection, ended);
     } catch (err) {
-      release(false);
+      ended();
       connection.destroy();
       throw err;
     }
