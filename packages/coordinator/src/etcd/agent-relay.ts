@@ -489,7 +489,15 @@ export class AgentRelay {
     const u: Upstream = {
       client: new AgentServiceClient(address, this.opts.credentials, {
         'grpc.keepalive_time_ms': 5_000,
-        'grpc.keepalive_timeout_ms': 3_000,
+        // A PING left unanswered drops the connection and every stream on it (up to `cap`), and
+        // each opens again at the leader behind its queue of TLS handshakes. A leader that waits
+        // seconds for its core (three coordinators on one core at 10,000 agents: 4 s at a time)
+        // still holds its lease and serves the streams once it runs, and the answer may already
+        // be in this process's socket, unread while it waited for its own turn (etcd-client.ts);
+        // a leader that is gone loses its lease, and the election moves the streams. So the
+        // answer is waited for as long as a stream waits for a next leader (keepForMs, twice the
+        // lease TTL); 3 s for a front's relay, whose coordinator runs on its host.
+        'grpc.keepalive_timeout_ms': this.opts.keepForMs ?? 3_000,
         'grpc.keepalive_permit_without_calls': 1,
         ...this.opts.channelOptions,
         // Its own connection: grpc-js would otherwise share one subchannel among channels to the same address.

@@ -2,6 +2,7 @@
 // the leader never sends a desired state or a command. Real gRPC servers on 127.0.0.1:0, with
 // leadership (the election's port) set by the test.
 import assert from 'node:assert/strict';
+import { createServer, connect as tcpConnect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, Server, ServerCredentials, type ClientDuplexStream, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { eventually } from '@lbha/test-support';
@@ -62,6 +63,8 @@ interface CoordinatorOptions {
   readonly livenessIntervalMs?: number;
   /** How long a relayed stream waits, open, for the next leader (AgentRelayOptions.keepForMs). */
   readonly keepForMs?: number;
+  /** The relay's options for its connections to the leader. */
+  readonly channelOptions?: Record<string, number>;
 }
 
 async function coordinator(id: string, opts: CoordinatorOptions = {}): Promise<TestCoordinator> {
@@ -92,6 +95,7 @@ async function coordinator(id: string, opts: CoordinatorOptions = {}): Promise<T
     ...(opts.relayStreamsPerChannel === undefined ? {} : { streamsPerChannel: opts.relayStreamsPerChannel }),
     ...(opts.connectionOf ? { connectionOf: opts.connectionOf, livenessIntervalMs: opts.livenessIntervalMs ?? 1000 } : {}),
     ...(opts.keepForMs === undefined ? {} : { keepForMs: opts.keepForMs }),
+    ...(opts.channelOptions ? { channelOptions: opts.channelOptions } : {}),
   });
   const forwarder = new ControlForwarder({
     local: controlHandlers({ registry, outbox, events: new EventLog(), modeOf: () => 'active' }),
@@ -539,5 +543,59 @@ describe('several coordinators: a relayed stream outlives a change of leader', (
     assert.equal(err.code, 6, 'ALREADY_EXISTS, as a reconnect would be told');
     assert.equal(b.relay.kept.ended, endedBefore + 1);
     assert.equal(other.error, undefined, 'the agent holding the name keeps it');
+  });
+});
+
+describe("a follower's connection to a leader that waits for its core", () => {
+  // Three coordinators on one core at 10,000 agents: the leader's loop waited 4 s at a time for
+  // the core, its connections unread. A TCP proxy between the follower and the leader stops
+  // passing bytes either way for as long, as such a leader's socket would.
+  let a: TestCoordinator;
+  let b: TestCoordinator;
+  const agents: TestAgent[] = [];
+  const sockets: Socket[] = [];
+  let stalled = false;
+  const proxy = createServer((down) => {
+    const up = tcpConnect(Number(a.info.grpc.split(':')[1]), '127.0.0.1');
+    for (const [from, to] of [[down, up], [up, down]] as const) {
+      from.pipe(to);
+      from.on('error', () => to.destroy());
+      sockets.push(from);
+      if (stalled) from.pause();
+    }
+  });
+
+  before(async () => {
+    a = await coordinator('a');
+    // A PING every second; what the relay waits for its answer is its own.
+    b = await coordinator('b', { keepForMs: 10_000, channelOptions: { 'grpc.keepalive_time_ms': 1000 } });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    a.leadership.set(true, undefined);
+    b.leadership.set(false, { id: 'a', grpc: `127.0.0.1:${(proxy.address() as { port: number }).port}`, http: '' });
+  });
+  after(() => {
+    closeAll(agents, [a, b]);
+    for (const x of sockets) x.destroy();
+    proxy.close();
+  });
+
+  it('keeps the relayed streams through a 4.5-s stall: no PING timeout drops them, no second Welcome', async () => {
+    const agent = new TestAgent(b.info.grpc, 'lb1');
+    agents.push(agent);
+    await eventually(() => agent.welcomes()[0], 'welcome');
+    agent.sendSnapshot();
+    await eventually(() => a.registry.get('lb1')?.snapshot, "the leader to have lb1's snapshot");
+    const session = a.registry.get('lb1')?.session?.id;
+    stalled = true;
+    for (const x of sockets) x.pause();
+    await new Promise((r) => setTimeout(r, 4500));
+    stalled = false;
+    for (const x of sockets) x.resume();
+    agent.sendHealth(false);
+    await eventually(() => a.registry.get('lb1')?.snapshot?.healthy === false, 'the flip at the leader');
+    assert.deepEqual(agent.welcomes(), ['a'], 'welcomed once: the stream was not opened again');
+    assert.equal(a.registry.get('lb1')?.session?.id, session, 'the same session at the leader');
+    assert.equal(b.relay.kept.moved, 0);
+    assert.equal(agent.error, undefined);
   });
 });
