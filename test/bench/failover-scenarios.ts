@@ -2,9 +2,10 @@
 // side by side against the VIP (a probe opening a fresh connection every 10 ms, and a
 // sequential client whose request waits for the previous one, 300 ms timeout), the fault, then
 // what each client saw (test/lab/client-figures.ts) and how long until the client's neighbour
-// entry for the VIP pointed at the new holder.
+// entry for the VIP pointed at the new holder. Where a scenario asks, a third client keeps
+// connections alive and does not retry (wrk, one thread per connection), for its longest silence.
 import { sleep, waitFor } from '@lbha/test-support';
-import { clientFigures, type ClientFigures, type Lab, type LbNode, type ProbeRecord, type ProbeSession } from '../lab/index.js';
+import { clientFigures, type ClientFigures, type Lab, type LbNode, type ProbeRecord, type ProbeSession, type WrkOptions, type WrkResult } from '../lab/index.js';
 
 export const VIP = 'vip1';
 export const HOLDER: LbNode = 'lb1';
@@ -12,9 +13,17 @@ export const PEER: LbNode = 'lb2';
 /** How long an 'observe' run watches the clients after the fault. */
 export const OBSERVE_MS = 20_000;
 
+/**
+ * The kept-alive client: what unplanned-failover.test.ts runs, 12 s from before the fault (longer
+ * than any 'peer' settle; the run waits for it).
+ */
+export const KEPT_ALIVE: WrkOptions = { connections: 8, durationS: 12, timeoutS: 3, delayMs: 20, perConnection: true };
+
 export interface Scenario {
   readonly name: string;
   readonly what: string;
+  /** The kept-alive client (KEPT_ALIVE) runs too: faults where a kept-alive connection stalled. */
+  readonly keptAlive?: boolean;
   /**
    * When the run is over: 'peer' once the peer serves; 'home' once the holder serves again
    * after the peer did (faults lbha repairs by itself); 'holder' once the holder serves again a
@@ -31,6 +40,8 @@ export interface RunResult {
   readonly sequential: ClientFigures;
   /** From the fault until the client's neighbour entry for the VIP named the peer's MAC (undefined: never). */
   readonly neighbourMovedMs: number | undefined;
+  /** The kept-alive client's report, where the scenario runs it. */
+  readonly keptAlive?: WrkResult;
 }
 
 const noRepair = async (): Promise<void> => undefined;
@@ -61,6 +72,7 @@ export const SCENARIOS = {
     name: 'inner-link-down',
     what: "inner interface eth2 of the holder down (the seed's track_interface)",
     settle: 'peer',
+    keptAlive: true,
     inject: (lab: Lab) => lab.setLink(HOLDER, 'eth2', 'down'),
     repair: (lab: Lab) => lab.setLink(HOLDER, 'eth2', 'up'),
   },
@@ -68,6 +80,7 @@ export const SCENARIOS = {
     name: 'keepalived-killed',
     what: 'keepalived SIGKILLed on the holder, VRRP child first (nobody sends its priority-0 advert)',
     settle: 'peer',
+    keptAlive: true,
     inject: async (lab: Lab) => void (await lab.killKeepalived(HOLDER, 'SIGKILL')),
     repair: noRepair,
   },
@@ -107,9 +120,17 @@ export async function unplannedRun(lab: Lab, scenario: Scenario, timeoutMs: numb
   let seqRecords: ProbeRecord[] = [];
   let t0 = 0;
   let moved: number | undefined;
+  let kept: Promise<WrkResult> | undefined;
+  let keptAlive: WrkResult | undefined;
   try {
     await waitForServedBy(probe, HOLDER, 0, 30, 20_000);
     await waitForServedBy(sequential, HOLDER, 0, 10, 20_000);
+    if (scenario.keptAlive) {
+      kept = lab.wrk(VIP, KEPT_ALIVE);
+      kept.catch(() => undefined);
+      // Its connections opened (through the holder) before the fault.
+      await sleep(500);
+    }
     t0 = Date.now();
     const neighbour = watchNeighbour(lab, peerMac, t0 + Math.min(timeoutMs, 15_000));
     await scenario.inject(lab);
@@ -134,11 +155,12 @@ export async function unplannedRun(lab: Lab, scenario: Scenario, timeoutMs: numb
     await sleep(200);
     const at = await Promise.race([neighbour, sleep(10).then(() => undefined)]);
     moved = at === undefined ? undefined : at - t0;
+    if (kept) keptAlive = await kept;
   } finally {
     records = await probe.stop();
     seqRecords = await sequential.stop();
   }
   await scenario.repair(lab);
   const o = { faultMs: t0, newHolder: PEER, fromMs: t0 - 1000 };
-  return { probe: clientFigures(records, o), sequential: clientFigures(seqRecords, o), neighbourMovedMs: moved };
+  return { probe: clientFigures(records, o), sequential: clientFigures(seqRecords, o), neighbourMovedMs: moved, ...(keptAlive ? { keptAlive } : {}) };
 }

@@ -1,7 +1,9 @@
 // npm run bench:failover — what a client sees when a load-balancer node breaks, under lbha and
 // under the seed's own keepalived configuration, on the same network-namespace lab.
 //
-// A probe in the client namespace requests the VIP every 10 ms on a fresh connection. Each run
+// A probe in the client namespace requests the VIP every 10 ms on a fresh connection, and a
+// sequential client sends each request after the previous one (for the inner link and keepalived
+// faults also a kept-alive client that does not retry: wrk, 8 connections). Each run
 // breaks the VIP's holder (lb1) once, waits until the peer (lb2) serves, stops the probe and
 // records the longest gap between successful responses and the failed requests; then repairs
 // the node and waits until the VIP is home and the probe is clean before the next run.
@@ -14,8 +16,8 @@
 // writes the JSON lines there. Progress goes to stderr; the table and JSON lines to stdout.
 import { writeFileSync } from 'node:fs';
 import { sleep, waitFor } from '@lbha/test-support';
-import { LB_NODES, describeFigures, labUnavailableReason, startLab, summarizeProbe, type Lab, type ProbeRecord } from '../lab/index.js';
-import { HOLDER, OBSERVE_MS, SCENARIOS, VIP, unplannedRun, waitForServedBy, type RunResult, type Scenario } from './failover-scenarios.js';
+import { LB_NODES, describeFigures, labUnavailableReason, startLab, summarizeProbe, type Lab, type ProbeRecord, type WrkResult } from '../lab/index.js';
+import { HOLDER, KEPT_ALIVE, OBSERVE_MS, SCENARIOS, VIP, unplannedRun, waitForServedBy, type RunResult, type Scenario } from './failover-scenarios.js';
 import { distribution, intOption, jsonLine, stringOption, table } from './bench-stats.js';
 
 type System = 'lbha' | 'lbha fast' | 'seed';
@@ -239,7 +241,7 @@ async function runScenario(lab: Lab, system: System, scenario: Scenario, runs: n
       await ensureHome(lab, result);
       const r = await unplannedRun(lab, scenario, timeoutMs);
       result.runs.push(r);
-      log(`${system} ${scenario.name} run ${i}/${runs}: ${describeFigures('probe', r.probe)}; ${describeFigures('sequential', r.sequential)}; neighbour entry moved after ${r.neighbourMovedMs ?? '-'} ms`);
+      log(`${system} ${scenario.name} run ${i}/${runs}: ${describeFigures('probe', r.probe)}; ${describeFigures('sequential', r.sequential)}; neighbour entry moved after ${r.neighbourMovedMs ?? '-'} ms${r.keptAlive ? `; ${describeKept(r.keptAlive)}` : ''}`);
     } catch (error) {
       const message = (error as Error).message.split('\n')[0] ?? '';
       result.errors.push(message);
@@ -323,6 +325,30 @@ function clientRecord(r: ScenarioResult, kind: ClientKind): Record<string, unkno
   };
 }
 
+function describeKept(w: WrkResult): string {
+  return `kept-alive: ${w.requests} requests, ${w.errors} errors (read ${w.readErrors}, write ${w.writeErrors}, timeout ${w.timeouts}, non-2xx ${w.non2xx}), the longest any connection went without an answer ${w.longestSilenceMs} ms`;
+}
+
+/** The kept-alive client over a scenario's runs; undefined where it did not run. */
+function keptRecord(r: ScenarioResult): Record<string, number> | undefined {
+  const w = r.runs.flatMap((x) => (x.keptAlive ? [x.keptAlive] : []));
+  if (w.length === 0) return undefined;
+  const silence = distribution(w.map((x) => x.longestSilenceMs));
+  const resets = distribution(w.map((x) => x.readErrors + x.writeErrors));
+  const non2xx = distribution(w.map((x) => x.non2xx));
+  return {
+    runs: w.length,
+    longest_silence_ms_p50: silence.p50,
+    longest_silence_ms_max: silence.max,
+    // Over 4 s (wrk's 3 s timeout, the 20 ms pause, a second): the connection stalled.
+    stalled_runs: w.filter((x) => x.longestSilenceMs >= (KEPT_ALIVE.timeoutS ?? 2) * 1000 + 1000).length,
+    resets_p50: resets.p50,
+    resets_max: resets.max,
+    non2xx_p50: non2xx.p50,
+    non2xx_max: non2xx.max,
+  };
+}
+
 function scenarioRecord(r: ScenarioResult): Record<string, unknown> {
   const movedMs = r.runs.flatMap((x) => (x.neighbourMovedMs === undefined ? [] : [x.neighbourMovedMs]));
   const moved = distribution(movedMs);
@@ -335,6 +361,7 @@ function scenarioRecord(r: ScenarioResult): Record<string, unknown> {
     client_neighbour_moved_ms_p50: movedMs.length > 0 ? moved.p50 : null,
     client_neighbour_moved_ms_p95: movedMs.length > 0 ? moved.p95 : null,
     neighbour_never_moved: r.runs.filter((x) => x.neighbourMovedMs === undefined).length,
+    ...(keptRecord(r) ? { kept_alive: keptRecord(r) } : {}),
     ...(r.observeMs === undefined ? {} : { observed_ms: r.observeMs }),
     errors: r.errors.length,
     failback_stuck: r.stuck,
@@ -362,6 +389,15 @@ function report(results: readonly ScenarioResult[], planned: PlannedResult[]): v
   out.push('');
   out.push('Client 2, sequential: each request waits for the previous one, fresh connection, 300 ms timeout');
   out.push(clientTable(unplanned, 'sequential'));
+  const kept = unplanned.flatMap((r) => {
+    const k = keptRecord(r);
+    return k ? [[r.scenario, r.system, k.runs, k.longest_silence_ms_p50, k.longest_silence_ms_max, k.stalled_runs, k.resets_p50, k.resets_max, k.non2xx_p50, k.non2xx_max] as (string | number)[]] : [];
+  });
+  if (kept.length > 0) {
+    out.push('');
+    out.push('Client 3, kept-alive: wrk, 8 connections one thread each, a request every 20 ms, no retry; stalled: a connection 4 s or more without an answer');
+    out.push(table(['scenario', 'system', 'runs', 'longest silence p50 ms', 'max', 'stalled runs', 'resets p50', 'max', 'non-2xx p50', 'max'], kept));
+  }
   if (planned.length > 0) {
     out.push('');
     out.push('Planned: lbha drain, lbha restart nginx, lbha undrain on the VIP holder, probe running');
