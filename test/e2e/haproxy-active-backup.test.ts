@@ -1,11 +1,14 @@
 // Seed 2 (haproxy master/backup, one VIP, stats page) under lbha.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { waitFor } from '@lbha/test-support';
+import { sleep, waitFor } from '@lbha/test-support';
 import { type Lab } from '../lab/index.js';
 import {
+  agentLog,
   agentsOf,
+  assertNoStalledConnection,
   assertServedBy,
+  describeWrk,
   drainWithKeptAliveClient,
   outageLine,
   assertRestartedInPlace,
@@ -72,6 +75,25 @@ describe('seed 2: haproxy master/backup under lbha', { skip: skipReason, timeout
     const records = await probe.stop();
     t.diagnostic(outageLine('haproxy stopped', records, stopped, started));
     t.diagnostic(outageLine('haproxy started again', records, started));
+  });
+
+  it('inner link down on the master: the VIP moves, and the connections haproxy holds on it are reset, none stalls', { timeout: TEST_TIMEOUT }, async (t) => {
+    // Kept-alive connections from a client that does not retry, one wrk thread each, busy when
+    // the link goes: a request haproxy had sent to a web node over it would wait for its server
+    // timeout; the agent resets the connections on the VIP instead (unplanned-failover.md).
+    const wrk = { connections: 8, durationS: 8, timeoutS: 3, delayMs: 20, perConnection: true };
+    const kept = lab.wrk('vip', wrk);
+    kept.catch(() => undefined);
+    await sleep(1000);
+    const t0 = Date.now();
+    await lab.setLink('lb1', 'eth2', 'down');
+    await lab.waitForHolder('vip', 'lb2');
+    const w = await kept;
+    t.diagnostic(`inner link down, kept-alive ${describeWrk(w)}`);
+    assertNoStalledConnection(w, wrk, 'inner link down, kept-alive');
+    const reset = (await agentLog(lab, 'lb1')).find((l) => l.event === 'failover.connections_reset' && Number(l.time) >= t0);
+    assert.match(reset?.msg ?? '', /eth2 is down: reset \d+ connections on /, `the agent reset haproxy's connections behind the link: ${JSON.stringify(reset)}`);
+    t.diagnostic(`reset ${Number(reset?.time) - t0} ms after the fault: ${reset?.msg}`);
   });
 
   it('a drain of the master hands its open connections over to the backup: no request fails', { timeout: TEST_TIMEOUT }, async (t) => {

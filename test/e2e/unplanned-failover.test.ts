@@ -112,9 +112,11 @@ describe('unplanned failover: what two clients side by side see', { skip: skipRe
     // A request nginx had sent to a backend over the link would wait for nginx's proxy timeout
     // (60 s), its client with it: the agent resets the connections on the VIP instead.
     assertNoneFailed(t, 'inner link down', records, t0);
-    const reset = (await agentLog(lab, 'lb1')).find((l) => l.event === 'failover.connections_reset' && Number(l.time) >= t0);
+    const lines = (await agentLog(lab, 'lb1')).filter((l) => Number(l.time) >= t0);
+    const reset = lines.find((l) => l.event === 'failover.connections_reset');
     assert.match(reset?.msg ?? '', /eth2 is down: reset \d+ connections on /, `the agent reset the connections behind the link: ${JSON.stringify(reset)}`);
-    t.diagnostic(`reset ${Number(reset?.time) - t0} ms after the link went down: ${reset?.msg}`);
+    const seen = lines.find((l) => l.event === 'link.down');
+    t.diagnostic(`reset ${Number(reset?.time) - t0} ms after the fault, ${Number(reset?.time) - Number(seen?.time)} ms after the agent saw the link down: ${reset?.msg}`);
   });
 
   it('hung proxy: found from its accept queue and process state, not by the HTTP check; killed and restarted once the hang has lasted 2 s', { timeout: TEST_TIMEOUT }, async (t) => {
