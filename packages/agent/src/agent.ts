@@ -11,7 +11,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import type { CheckStatus, Command, CommandResult, DesiredState, Logger, NodeDelta, NodeSnapshot, VrrpState } from '@lbha/shared';
+import { parseCidr, type CheckStatus, type Command, type CommandResult, type DesiredState, type Logger, type NodeDelta, type NodeSnapshot, type VrrpState } from '@lbha/shared';
 import { AgentMetrics } from './agent-metrics.js';
 import type { BackendManager } from './backends/backend-manager.js';
 import { createBackendManager } from './backends/create-backend-manager.js';
@@ -38,6 +38,7 @@ import { HandoverConnections } from './net/handover-connections.js';
 import { HandoverController, type SavedSysctls } from './net/handover.js';
 import { handoverTasks } from './net/handover-task.js';
 import { LinkDownReset } from './net/link-down-reset.js';
+import { StaleConnections } from './net/stale-connections.js';
 import { LinkStates } from './net/link-states.js';
 import { HandoverClose } from './net/handover-close.js';
 import { NetlinkMonitor } from './net/netlink-monitor.js';
@@ -80,6 +81,10 @@ export class Agent implements AgentCore {
   private readonly links: LinkStates;
   /** Resets the connections on the VIPs behind a tracked link that went down. */
   private readonly linkDownReset: LinkDownReset;
+  /** Ends the sockets on a VIP a client's new connection may collide with, when the node becomes its master. */
+  private readonly staleConnections: StaleConnections;
+  /** Per instance: when keepalived's death took the VIP from this node (until it is master again). */
+  private readonly lostAtMs = new Map<string, number>();
   private readonly fifo: NotifyFifoReader;
   private readonly vrrp: VrrpStates;
   private readonly checks: CheckSet;
@@ -136,6 +141,7 @@ export class Agent implements AgentCore {
     // Netlink events do the work; the poll only covers a missed event.
     this.addresses = new AddressWatcher({ ipProgram: opts.ipProgram, run: this.run, events: this.netlink, pollMs: 10_000, logger: log, onChange: () => this.refresh() });
     this.linkDownReset = new LinkDownReset({ ssProgram: opts.ssProgram, run: this.run, logger: log });
+    this.staleConnections = new StaleConnections({ ssProgram: opts.ssProgram, run: this.run, logger: log });
     this.links = new LinkStates({
       sysfsNetRoot: opts.sysfsNetRoot, logger: log,
       onChange: (ifname, up) => {
@@ -471,6 +477,13 @@ export class Agent implements AgentCore {
   private onTransition(instance: string, from: VrrpState, to: VrrpState): void {
     const inst = this.desired.current?.instances.find((i) => i.name === instance);
     if (!inst) return;
+    if (to === 'master') {
+      // Sockets a client's new connection to the peer may collide with (net/stale-connections.ts).
+      const lostAt = this.lostAtMs.get(instance);
+      this.lostAtMs.delete(instance);
+      const cidr = parseCidr(inst.vip);
+      if (typeof cidr !== 'string') void this.staleConnections.regained(instance, cidr.address, lostAt === undefined ? undefined : this.now() - lostAt);
+    }
     this.edges.transition(inst, from, to, {
       nowMs: this.now(), advertIntMs: this.desired.current?.keepalived.advertIntMs ?? DEFAULT_ADVERT_INT_MS,
       placementChangedMs: this.writer.placementChangedMs(instance), healthChanged: this.writer.healthChanged,
@@ -486,6 +499,9 @@ export class Agent implements AgentCore {
     const addrs = this.addresses.addresses();
     const desired = this.desired.current;
     this.failover.keepalivedDied(desired, (name) => this.vrrp.get(name)?.state === 'master', addrs);
+    // The peer takes these VIPs; what this node's sockets on them become meanwhile is seen to
+    // when they come back (net/stale-connections.ts).
+    for (const inst of desired?.instances ?? []) if (this.vrrp.get(inst.name)?.state === 'master' && !this.lostAtMs.has(inst.name)) this.lostAtMs.set(inst.name, this.now());
     for (const inst of desired?.instances ?? []) this.vrrp.lost(inst.name);
     await this.failover.releaseVips(desired, addrs);
     void this.addresses.read();
