@@ -49,8 +49,6 @@ describe('unplanned failover: what two clients side by side see', { skip: skipRe
   /**
    * Neither client had a request that reached no server; the figures go to the test log. With
    * `stall: 'asserted'`, no kept-alive connection stalled either (a reset is allowed: README).
-   * Where it is only reported: with keepalived killed one connection went 12 s without an answer
-   * in 1 of about 5 loaded runs (not yet explained).
    */
   function assertNoneFailed(t: { diagnostic(m: string): void }, label: string, records: { probe: ProbeRecord[]; sequential: ProbeRecord[]; kept: WrkResult }, faultMs: number, stall: 'asserted' | 'reported' = 'asserted'): void {
     for (const kind of ['probe', 'sequential'] as const) {
@@ -97,9 +95,14 @@ describe('unplanned failover: what two clients side by side see', { skip: skipRe
     // The peer takes over; the restarted keepalived on lb1 (higher priority) takes the VIP back.
     await waitForSuccesses(c.probe, t0, 1, 'lb2');
     const records = await settle(c, Date.now(), 'lb1');
-    assertNoneFailed(t, 'keepalived killed', records, t0, 'reported');
-    const lines = await agentLog(lab, 'lb1');
+    // A connection the client opened to lb2 from a port lb1 still had a socket for (TIME-WAIT, or
+    // one lb2 reset) went 12 s without an answer once the VIP was back on lb1, in about 1 of 5
+    // loaded runs: lb1 ends those sockets when it is master again (stale-connections.ts).
+    assertNoneFailed(t, 'keepalived killed', records, t0);
+    const lines = (await agentLog(lab, 'lb1')).filter((l) => Number(l.time) >= t0);
     assert.ok(lines.some((l) => l.event === 'vrrp.leaving_sent'), 'the agent sent the priority-0 advert keepalived could not');
+    const stale = lines.find((l) => l.event === 'failover.stale_reset');
+    if (stale) t.diagnostic(`${Number(stale.time) - t0} ms after the kill: ${stale.msg}`);
   });
 
   it('inner link down: new connections go to the peer while the VIP moves, the connections waiting on the link are reset', { timeout: TEST_TIMEOUT }, async (t) => {
