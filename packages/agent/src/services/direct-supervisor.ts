@@ -280,7 +280,22 @@ export class DirectSupervisor implements ServiceDriver {
     const pgid = this.orphans;
     this.orphans = undefined;
     if (pgid === undefined) return;
-    const listening = (): number[] => processGroup(pgid).filter((p) => readListenQueues(socketInodes([p])).listeners > 0);
+    // The group is read once, a scan of all of /proc; the polls look at its members alone. A
+    // dead master's workers start no processes, so the group only shrinks. By pid and start
+    // time: a pid (or the group's id) may be another process's by then.
+    const members = processGroup(pgid)
+      .map((pid) => ({ pid, startTime: readProcStat(pid)?.startTime ?? '' }))
+      .filter((p) => p.startTime !== '');
+    const alive = () => members.filter((p) => isAlive(p.pid, p.startTime));
+    const listening = () => {
+      const live = alive();
+      // The usual answer, none listens (a stop signal closes the listeners at once), takes one
+      // read of the socket tables, and none when they hold no socket; only a member that
+      // still listens takes a read of its own.
+      const inodes = socketInodes(live.map((p) => p.pid));
+      if (inodes.size === 0 || readListenQueues(inodes).listeners === 0) return [];
+      return live.filter((p) => readListenQueues(socketInodes([p.pid])).listeners > 0);
+    };
     const deadline = Date.now() + ORPHAN_LISTEN_MS;
     let holding = listening();
     while (holding.length > 0 && Date.now() < deadline) {
@@ -288,20 +303,18 @@ export class DirectSupervisor implements ServiceDriver {
       holding = listening();
     }
     for (const p of holding) {
-      this.opts.logger.warn({ event: 'service.orphan_killed', service: this.name, pid: p }, `${this.name}: process ${p} of the dead daemon still listens after ${ORPHAN_LISTEN_MS} ms; killing it`);
+      this.opts.logger.warn({ event: 'service.orphan_killed', service: this.name, pid: p.pid }, `${this.name}: process ${p.pid} of the dead daemon still listens after ${ORPHAN_LISTEN_MS} ms; killing it`);
       try {
-        process.kill(p, 'SIGKILL');
+        process.kill(p.pid, 'SIGKILL');
       } catch {
         // gone meanwhile
       }
     }
-    const left = processGroup(pgid);
+    const left = alive();
     if (left.length === 0) return;
-    this.opts.logger.info({ event: 'service.orphans_finishing', service: this.name, pids: left }, `${this.name}: ${left.length} process(es) of the dead daemon finish what they serve (at most ${this.opts.stopTimeoutMs} ms)`);
-    // By pid and start time: a pid (or the group's id) may be another process's by then.
-    const started = left.map((pid) => ({ pid, startTime: readProcStat(pid)?.startTime ?? '' })).filter((p) => p.startTime !== '');
+    this.opts.logger.info({ event: 'service.orphans_finishing', service: this.name, pids: left.map((p) => p.pid) }, `${this.name}: ${left.length} process(es) of the dead daemon finish what they serve (at most ${this.opts.stopTimeoutMs} ms)`);
     setTimeout(() => {
-      for (const p of started) {
+      for (const p of left) {
         if (!isAlive(p.pid, p.startTime)) continue;
         try {
           process.kill(p.pid, 'SIGKILL');
