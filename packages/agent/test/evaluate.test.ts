@@ -73,6 +73,12 @@ const DECIDING: DesiredState = { ...D, faultVerdicts: true };
 /** The setting in which a fresh penalty is held back: holder of vip-28 (rank 0), coordinator connected. */
 const HOLDER = { vrrp: vrrp({ 'vip-28': 'master', 'vip-29': 'backup' }), coordinatorLinked: true };
 
+/**
+ * A holder of vip-28 whose fault is held: it keeps vip-28 at its priority, and keeps off vip-29
+ * (held by a node that may fail the same) at a last resort's priority.
+ */
+const HELD_FAULT: Outcome = { ...BASE, healthy: false, placements: { 'vip-28': 20, 'vip-29': -75 }, priorities: { 'vip-28': 120, 'vip-29': 25 } };
+
 /** When the http check through the backends passed again (interval 200 ms, timeout 500 ms, rise 2). */
 const RECOVERED = T0 - 50;
 const PASSING: CheckStatus = check('backends', 'fault', { kind: 'healthy' }, RECOVERED);
@@ -104,8 +110,13 @@ const rows: ReadonlyArray<{ readonly rule: string; readonly view: NodeView; read
     want: { ...BASE, healthy: false, placements: { 'vip-28': -74, 'vip-29': -75 }, priorities: { 'vip-28': 26, 'vip-29': 25 } },
   },
   {
-    rule: 'a newly failing http check on a VIP holder waits for the other nodes to fail it too (coordinator connected)',
+    rule: 'a newly failing http check on a VIP holder waits for the other nodes to fail it too (coordinator connected); meanwhile it does not take the VIP it does not hold',
     view: view({ ...HOLDER, verdicts: [backends(T0 - 100)] }),
+    want: { ...HELD_FAULT, wakeAtMs: T0 - 100 + 200 + 500 + 300 },
+  },
+  {
+    rule: '... a VIP it holds keeps its priority, whichever',
+    view: view({ ...HOLDER, vrrp: vrrp({ 'vip-28': 'master', 'vip-29': 'master' }), verdicts: [backends(T0 - 100)] }),
     want: { ...BASE, healthy: false, wakeAtMs: T0 - 100 + 200 + 500 + 300 },
   },
   { rule: '... then faults the node', view: view({ ...HOLDER, verdicts: [backends(T0 - 100)] }), now: T0 - 100 + 1000, want: { ...BASE, healthy: false, priorities: { 'vip-28': 0, 'vip-29': 0 }, wakeAtMs: T0 - 100 + 1000 + handoffMs(100) } },
@@ -123,7 +134,7 @@ const rows: ReadonlyArray<{ readonly rule: string; readonly view: NodeView; read
     rule: 'with a coordinator that decides, a held check waits for its word past the check\'s timing',
     view: view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: DECIDING }),
     now: T0 - 100 + 1000,
-    want: { ...BASE, healthy: false, wakeAtMs: T0 - 100 + MAX_VERDICT_WAIT_MS },
+    want: { ...HELD_FAULT, wakeAtMs: T0 - 100 + MAX_VERDICT_WAIT_MS },
   },
   {
     rule: '... faults the node once the coordinator says the failure is its own',
@@ -134,7 +145,7 @@ const rows: ReadonlyArray<{ readonly rule: string; readonly view: NodeView; read
   {
     rule: '... a word on an earlier failure does not decide a new one',
     view: view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: { ...DECIDING, ownFailureSinceMs: T0 - 5_000 }, ownFailure: { sinceMs: T0 - 5_000, atMs: T0 - 4_000 } }),
-    want: { ...BASE, healthy: false, wakeAtMs: T0 - 100 + MAX_VERDICT_WAIT_MS },
+    want: { ...HELD_FAULT, wakeAtMs: T0 - 100 + MAX_VERDICT_WAIT_MS },
   },
   {
     rule: '... and one that does not answer is waited for 5 s at most',
@@ -200,6 +211,28 @@ describe('agent evaluation rules', () => {
       assert.deepEqual(outcome(evaluate(row.view, row.now ?? T0)), row.want);
     });
   }
+
+  // The coordinator's word that every node fails reaches the holders one at a time. The holder of
+  // vip-29 that hears it first drops to a last resort's priority (26); a node still holding its
+  // own fault must then be below that on vip-29, or it takes the VIP and gives it back a moment
+  // later (seen in the lab's shared-failure file with the nodes at half a core).
+  it('a held fault keeps the node below a last resort on the VIP it does not hold, and says why', () => {
+    const held = evaluate(view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: DECIDING }), T0);
+    const vip29 = held.instances.find((i) => i.name === 'vip-29');
+    assert.equal(vip29?.effectivePriority, 25, 'below the other holder as a candidate of last resort (26)');
+    assert.deepEqual(vip29?.priorityTerms.at(-1), {
+      source: 'held_backup',
+      delta: -75,
+      reason: 'its own fault is held back: every node may fail it for one shared cause, so this node does not take the VIPs of nodes that fail it too until the coordinator says',
+    });
+    // The holder of vip-29, where it is first choice (rank 0), told first.
+    const other = { ...DECIDING, lastResort: true, instances: D.instances.map((i) => ({ ...i, rank: i.name === 'vip-29' ? 0 : 1 })) };
+    const lastResort = evaluate(view({ ...HOLDER, vrrp: vrrp({ 'vip-28': 'backup', 'vip-29': 'master' }), verdicts: [backends(T0 - 100)], desired: other }), T0);
+    assert.ok(
+      (lastResort.instances.find((i) => i.name === 'vip-29')?.effectivePriority ?? 0) > (vip29?.effectivePriority ?? Infinity),
+      'the other holder, told first, still outbids it',
+    );
+  });
 
   it('remembers a failure every node shares: a last resort on the coordinator\'s word, then passing again while it waits', () => {
     const shared = evaluate(view({ ...HOLDER, verdicts: [backends(T0 - 100)], desired: { ...DECIDING, lastResort: true } }), T0);

@@ -97,6 +97,14 @@ export interface Evaluation {
 /** Why a node that passes again keeps off a VIP it does not hold (its priority stays that of a last resort). */
 const RECOVERING =
   'passes again after a failure every node shared; the other nodes may pass a moment later, so this node does not take their VIPs until the coordinator says';
+/**
+ * Why a node whose fault is held keeps off a VIP it does not hold. The coordinator's word that
+ * every node fails reaches the nodes one at a time: the holder that hears it first drops to a last
+ * resort's priority, and a peer still holding its own fault at its usual priority would take the
+ * VIP from it, to give it back a moment later when it hears the same.
+ */
+const HELD_BACKUP =
+  'its own fault is held back: every node may fail it for one shared cause, so this node does not take the VIPs of nodes that fail it too until the coordinator says';
 
 export function evaluate(view: NodeView, now: number): Evaluation {
   const failing: FailingFault[] = [];
@@ -179,6 +187,7 @@ export function evaluate(view: NodeView, now: number): Evaluation {
           ...(lastResort ? { lastResort } : {}),
           ...(outbid ? { outbid } : {}),
           ...(fm.kind === 'recovering' && v?.state !== 'master' ? { recovering: RECOVERING } : {}),
+          ...(fm.kind === 'held' && v?.state !== 'master' ? { heldBackup: HELD_BACKUP } : {}),
         });
     if (defer) wakeAtMs = Math.min(wakeAtMs ?? Infinity, freshUntil);
     placements.set(inst.name, out.placementValue);

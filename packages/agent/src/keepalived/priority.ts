@@ -45,6 +45,8 @@ export interface PriorityInputs {
   readonly lastResort?: string;
   /** Why the node, healthy again, keeps a last resort's priority on this VIP (it does not hold it). */
   readonly recovering?: string;
+  /** Why the node, its fault held back, keeps a last resort's priority on this VIP (it does not hold it). */
+  readonly heldBackup?: string;
 }
 
 /** A candidate of last resort ranks below every healthy node: priorities 2..26, the best rank highest. */
@@ -80,9 +82,10 @@ export function computePriority(i: PriorityInputs): PriorityOutcome {
   for (const f of i.lastResort === undefined ? (i.softFaults ?? []) : []) {
     terms.push({ source: f.source, delta: 0, reason: `${f.reason}; held back: every node may fail it for one shared cause (the coordinator is asked)` });
   }
-  if (lowest === undefined && i.lastResort === undefined && i.recovering !== undefined) {
+  const keptOff = i.recovering ?? i.heldBackup;
+  if (lowest === undefined && i.lastResort === undefined && keptOff !== undefined) {
     const soft = lastResortPriority(inst.rank);
-    terms.push({ source: 'shared_recovery', delta: soft - (inst.basePriority + value), reason: i.recovering });
+    terms.push({ source: i.recovering !== undefined ? 'shared_recovery' : 'held_backup', delta: soft - (inst.basePriority + value), reason: keptOff });
     value = soft - inst.basePriority;
   } else if (lowest === undefined && i.lastResort !== undefined) {
     const soft = lastResortPriority(inst.rank);
