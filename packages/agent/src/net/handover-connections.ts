@@ -10,9 +10,19 @@ import type { HandoverTask } from './handover-task.js';
 /** TCP states in which the client may still send: all but listen, time-wait and closed. */
 const OPEN_STATES = ['established', 'syn-recv', 'fin-wait-1', 'fin-wait-2', 'close-wait', 'last-ack', 'closing'];
 
+/** An address as an `ss` filter takes it (IPv6 in brackets). */
+export function ssAddress(address: string): string {
+  return isIPv6(address) ? `[${address}]` : address;
+}
+
+/** How many sockets `ss -H` output names (one per non-empty line). */
+export function ssCount(stdout: string): number {
+  return stdout.split('\n').filter((l) => l.trim() !== '').length;
+}
+
 /** `ss` arguments listing the open TCP connections whose local address is `vip`. */
 export function openConnectionsArgs(vip: string): string[] {
-  return ['-Htn', ...OPEN_STATES.flatMap((s) => ['state', s]), 'src', isIPv6(vip) ? `[${vip}]` : vip];
+  return ['-Htn', ...OPEN_STATES.flatMap((s) => ['state', s]), 'src', ssAddress(vip)];
 }
 
 export interface HandoverConnectionsOptions {
@@ -58,7 +68,7 @@ export class HandoverConnections {
       for (const t of this.opts.running()) {
         if (t.role !== 'outgoing' || this.opts.present(t)) continue;
         const r = await this.opts.run(this.opts.ssProgram, openConnectionsArgs(t.vip), { timeoutMs: 5_000 });
-        if (r.exitCode === 0) next.set(t.instance, r.stdout.split('\n').filter((l) => l.trim() !== '').length);
+        if (r.exitCode === 0) next.set(t.instance, ssCount(r.stdout));
       }
       const changed = next.size !== this.counts.size || [...next].some(([k, v]) => this.counts.get(k) !== v);
       this.counts = next;

@@ -10,7 +10,7 @@
 // (docs/design/unplanned-failover.md, "The inner link down").
 import { parseCidr, type DesiredState, type Logger } from '@lbha/shared';
 import type { CommandRunner } from '../util/run-command.js';
-import { openConnectionsArgs } from './handover-connections.js';
+import { openConnectionsArgs, ssCount } from './handover-connections.js';
 
 /**
  * The VIPs whose connections a link going down ends: those of the instances that track the link,
@@ -55,20 +55,16 @@ export class LinkDownReset {
         log.warn({ event: 'failover.reset_failed', interface: ifname, vip, error: r.spawnError ?? r.output }, `${ifname} is down: cannot end the connections on ${vip}: ${r.spawnError ?? r.output}`);
         continue;
       }
-      const n = lines(r.stdout);
+      const n = ssCount(r.stdout);
       ended.set(vip, n);
       if (n > 0) {
         log.warn({ event: 'failover.connections_reset', interface: ifname, vip, connections: n }, `${ifname} is down: reset ${n} connections on ${vip}; their clients reconnect to the peer`);
         continue;
       }
       const left = await this.o.run(this.o.ssProgram, openConnectionsArgs(vip), { timeoutMs: 5_000 });
-      const remaining = left.exitCode === 0 ? lines(left.stdout) : 0;
+      const remaining = left.exitCode === 0 ? ssCount(left.stdout) : 0;
       if (remaining > 0) log.warn({ event: 'failover.reset_failed', interface: ifname, vip, connections: remaining }, `${ifname} is down: the kernel ended none of the ${remaining} connections on ${vip} (built without CONFIG_INET_DIAG_DESTROY?); they wait for the proxy's timeouts`);
     }
     return ended;
   }
-}
-
-function lines(text: string): number {
-  return text.split('\n').filter((l) => l.trim() !== '').length;
 }

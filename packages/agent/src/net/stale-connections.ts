@@ -15,9 +15,9 @@
 //   proxy ran on), those that received nothing since are ended: the stale ones, and any whose
 //   client was idle throughout, whose next request gets a reset that an HTTP client resends on a
 //   new connection. A connection whose client kept reaching this node has received since, and stays.
-import { isIPv6 } from 'node:net';
 import type { Logger } from '@lbha/shared';
 import type { CommandRunner } from '../util/run-command.js';
+import { ssAddress, ssCount } from './handover-connections.js';
 
 /** One established connection on the VIP: the client's address and port, and how long since it last sent anything. */
 export interface QuietConnection {
@@ -27,7 +27,7 @@ export interface QuietConnection {
 
 /** `ss` arguments listing the established TCP connections on `vip` with their timers (`-i`). */
 export function establishedArgs(vip: string): string[] {
-  return ['-Htni', 'state', 'established', 'src', bracket(vip)];
+  return ['-Htni', 'state', 'established', 'src', ssAddress(vip)];
 }
 
 /**
@@ -54,13 +54,13 @@ export function parseEstablished(text: string): QuietConnection[] {
 
 /** `ss` arguments that end every TIME-WAIT socket on `vip`. */
 export function timeWaitArgs(vip: string): string[] {
-  return ['-K', '-Htn', 'state', 'time-wait', 'src', bracket(vip)];
+  return ['-K', '-Htn', 'state', 'time-wait', 'src', ssAddress(vip)];
 }
 
 /** `ss` arguments that end the established connections on `vip` from exactly these peers. */
 export function destroyArgs(vip: string, peers: readonly string[]): string[] {
   const filter = peers.flatMap((p, i) => [...(i > 0 ? ['or'] : []), 'dst', p]);
-  return ['-K', '-Htn', 'state', 'established', 'src', bracket(vip), '(', ...filter, ')'];
+  return ['-K', '-Htn', 'state', 'established', 'src', ssAddress(vip), '(', ...filter, ')'];
 }
 
 /** At most this many peers per `ss` call (a filter is one argument list). */
@@ -83,7 +83,7 @@ export class StaleConnections {
   async regained(instance: string, vip: string, awayMs: number | undefined): Promise<number> {
     const tw = await this.o.run(this.o.ssProgram, timeWaitArgs(vip), { timeoutMs: 5_000 });
     if (tw.exitCode !== 0) this.failed(instance, vip, tw.spawnError ?? tw.output);
-    const waits = tw.exitCode === 0 ? lines(tw.stdout) : 0;
+    const waits = tw.exitCode === 0 ? ssCount(tw.stdout) : 0;
     const quiet = awayMs === undefined ? 0 : await this.quiet(instance, vip, awayMs);
     if (waits + quiet > 0) {
       this.o.logger.info(
@@ -104,7 +104,7 @@ export class StaleConnections {
     let ended = 0;
     for (let i = 0; i < stale.length; i += PEERS_PER_CALL) {
       const k = await this.o.run(this.o.ssProgram, destroyArgs(vip, stale.slice(i, i + PEERS_PER_CALL)), { timeoutMs: 5_000 });
-      if (k.exitCode === 0) ended += lines(k.stdout);
+      if (k.exitCode === 0) ended += ssCount(k.stdout);
       else this.failed(instance, vip, k.spawnError ?? k.output);
     }
     return ended;
@@ -113,12 +113,4 @@ export class StaleConnections {
   private failed(instance: string, vip: string, error: string): void {
     this.o.logger.warn({ event: 'failover.stale_failed', instance, vip, error }, `cannot end the stale sockets on ${vip}: ${error}`);
   }
-}
-
-function lines(text: string): number {
-  return text.split('\n').filter((l) => l.trim() !== '').length;
-}
-
-function bracket(address: string): string {
-  return isIPv6(address) ? `[${address}]` : address;
 }
